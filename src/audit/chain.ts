@@ -1,0 +1,234 @@
+/**
+ * The audit trail: append-only JSON Lines, each entry chained to the one before:
+ *   hash = sha256(prev ‖ canonical JSON of the entry without `hash`)
+ * The line is that canonical JSON with `"hash"` appended last, so verification hashes the
+ * line's own bytes. A head file beside the log holds the last {seq, hash} (HMAC-sealed when
+ * a key is configured) so that truncation and whole-chain rewrites are detected too.
+ */
+import { openSync, writeSync, fsyncSync, closeSync, readFileSync, renameSync, statSync, readSync, ftruncateSync, mkdirSync, existsSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { canonical, hmac, sha256 } from '../core/canonical.js';
+import { OpdError } from '../core/errors.js';
+
+export const GENESIS = '0'.repeat(64);
+const HASH_SUFFIX_LEN = ',"hash":"'.length + 64 + '"}'.length;
+
+export interface Head {
+  seq: number;
+  hash: string;
+  /** run id of a run that started and has not ended (a crash leaves it set) */
+  open_run?: string;
+  mac?: string;
+}
+
+export interface AuditEntry {
+  seq: number;
+  ts: string;
+  run: string;
+  type: string;
+  prev: string;
+  hash: string;
+  [k: string]: unknown;
+}
+
+export function headPath(log: string): string {
+  return log + '.head';
+}
+
+export function readKey(keyFile: string | undefined): Buffer | undefined {
+  if (!keyFile) return undefined;
+  try {
+    const k = readFileSync(keyFile);
+    return k.length ? k : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new OpdError('permission', `cannot read audit key ${keyFile}: ${(err as Error).message}`, { hint: 'run as root or give --audit-key' });
+  }
+}
+
+export function sealHead(h: Omit<Head, 'mac'>, key: Buffer | undefined): Head {
+  const base: Head = { seq: h.seq, hash: h.hash, ...(h.open_run ? { open_run: h.open_run } : {}) };
+  return key ? { ...base, mac: hmac(key, canonical(base)) } : base;
+}
+
+export function readHead(log: string): Head | undefined {
+  try {
+    return JSON.parse(readFileSync(headPath(log), 'utf8')) as Head;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return { seq: -1, hash: 'unreadable' };
+  }
+}
+
+/** Serialize an entry: canonical JSON of the body, then the hash as the last member. */
+export function serialize(body: Omit<AuditEntry, 'hash'>): { line: string; hash: string } {
+  const text = canonical(body);
+  const hash = sha256(body.prev + text);
+  return { line: text.slice(0, -1) + `,"hash":"${hash}"}`, hash };
+}
+
+/** The canonical body text of a line (the line without its trailing hash member). */
+export function bodyOf(line: string): string | undefined {
+  if (line.length < HASH_SUFFIX_LEN + 2 || !line.endsWith('"}')) return undefined;
+  const suffix = line.slice(-HASH_SUFFIX_LEN);
+  if (!suffix.startsWith(',"hash":"')) return undefined;
+  return line.slice(0, -HASH_SUFFIX_LEN) + '}';
+}
+
+function atomicWrite(path: string, data: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', 0o600);
+  writeSync(fd, data);
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(tmp, path);
+}
+
+export interface RecoveryReport {
+  tornBytes?: number;
+  tornSavedAs?: string;
+  sealedUnsealed?: boolean;
+  interruptedRun?: string;
+}
+
+/**
+ * An open audit log. Open it only while holding the lock (src/audit/lock.ts).
+ * Each append is written and fsync'd before the call returns; then the head moves.
+ */
+export class AuditLog {
+  private fd: number;
+  private seq: number;
+  private last: string;
+  private openRun?: string;
+  readonly recovery: RecoveryReport = {};
+
+  private constructor(readonly path: string, private key: Buffer | undefined, fd: number, seq: number, last: string, openRun?: string) {
+    this.fd = fd;
+    this.seq = seq;
+    this.last = last;
+    this.openRun = openRun;
+  }
+
+  static open(path: string, key?: Buffer): AuditLog {
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+    } catch (err) {
+      throw new OpdError('permission', `cannot create ${dirname(path)}: ${(err as Error).message}`, { hint: 'run as root, or give --audit-log PATH in a directory you may write' });
+    }
+    let fd: number;
+    try {
+      fd = openSync(path, 'a+', 0o600);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new OpdError(code === 'EACCES' || code === 'EROFS' ? 'permission' : 'backend-failed', `cannot open audit log ${path}: ${(err as Error).message}`, {
+        hint: 'run as root, or give --audit-log PATH in a directory you may write',
+      });
+    }
+    const size = statSync(path).size;
+    const recovery: RecoveryReport = {};
+    // 1. a torn last line (crash during an append) is kept aside and cut off, never dropped silently
+    let tail = '';
+    if (size > 0) {
+      const n = Math.min(size, 1 << 20);
+      const buf = Buffer.alloc(n);
+      readSync(fd, buf, 0, n, size - n);
+      tail = buf.toString('utf8');
+      if (!tail.endsWith('\n')) {
+        const cut = tail.lastIndexOf('\n');
+        const keepBytes = cut < 0 ? size - n : size - n + Buffer.byteLength(tail.slice(0, cut + 1));
+        if (cut < 0 && n < size) throw new OpdError('audit-broken', `${path}: last line is longer than 1 MiB and unterminated`, { hint: 'inspect the log by hand; run `opd audit verify`' });
+        const torn = readFileSync(path).subarray(keepBytes);
+        const saved = `${path}.torn-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+        writeFileSync(saved, torn, { mode: 0o600 });
+        ftruncateSync(fd, keepBytes);
+        fsyncSync(fd);
+        recovery.tornBytes = torn.length;
+        recovery.tornSavedAs = saved;
+        tail = cut < 0 ? '' : tail.slice(0, cut + 1);
+      }
+    }
+    // 2. the last whole entry decides where the chain continues; the head must agree
+    const lines = tail.split('\n').filter(Boolean);
+    const lastLine = lines[lines.length - 1];
+    let seq = 0;
+    let last = GENESIS;
+    if (lastLine) {
+      let e: AuditEntry;
+      try {
+        e = JSON.parse(lastLine) as AuditEntry;
+      } catch {
+        throw new OpdError('audit-broken', `${path}: last entry is not JSON`, { hint: 'run `opd audit verify` to find the first broken entry' });
+      }
+      seq = e.seq;
+      last = e.hash;
+    }
+    const head = existsSync(headPath(path)) ? readHead(path) : undefined;
+    if (head && key && head.mac !== sealHead(head, key).mac)
+      throw new OpdError('audit-broken', `${headPath(path)}: head seal does not match the key`, { hint: 'the head or the log was rewritten; run `opd audit verify`' });
+    if (head && !(head.seq === seq && head.hash === last)) {
+      // the one legitimate mismatch: a crash between appending an entry and moving the head
+      const prevOfLast = lastLine ? (JSON.parse(lastLine) as AuditEntry).prev : undefined;
+      if (head.seq === seq - 1 && head.hash === prevOfLast) recovery.sealedUnsealed = true;
+      else
+        throw new OpdError('audit-broken', `${path}: log ends at seq ${seq} but its head says seq ${head.seq}`, {
+          hint: 'the log was truncated or rewritten; run `opd audit verify` and keep the file for inspection',
+        });
+    }
+    if (!head && size > 0 && seq > 0) {
+      throw new OpdError('audit-broken', `${headPath(path)} is missing for a non-empty log`, { hint: 'restore the head file, or run `opd audit verify`' });
+    }
+    const log = new AuditLog(path, key, fd, seq, last, head?.open_run);
+    Object.assign(log.recovery, recovery);
+    return log;
+  }
+
+  /** The run that was open when the previous writer died, if any. */
+  get interruptedRun(): string | undefined {
+    return this.openRun;
+  }
+
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  append(run: string, type: string, fields: Record<string, unknown>): AuditEntry {
+    const body = { ...fields, seq: this.seq + 1, ts: new Date().toISOString(), run, type, prev: this.last };
+    const { line, hash } = serialize(body);
+    const data = Buffer.from(line + '\n');
+    let off = 0;
+    try {
+      while (off < data.length) off += writeSync(this.fd, data, off);
+      fsyncSync(this.fd);
+    } catch (err) {
+      // never leave a partial line behind us
+      try {
+        const size = statSync(this.path).size;
+        ftruncateSync(this.fd, size - off);
+      } catch { /* the next open cuts it aside */ }
+      throw new OpdError('backend-failed', `cannot write the audit log ${this.path}: ${(err as Error).message}`, {
+        hint: (err as NodeJS.ErrnoException).code === 'ENOSPC' ? 'the disk holding the audit log is full: free space, then rerun' : 'check the audit log path and its disk',
+      });
+    }
+    this.seq++;
+    this.last = hash;
+    if (type === 'run.start') this.openRun = run;
+    if (type === 'run.end' || type === 'run.interrupted') this.openRun = undefined;
+    this.writeHead();
+    return { ...body, hash } as AuditEntry;
+  }
+
+  private writeHead(): void {
+    atomicWrite(headPath(this.path), JSON.stringify(sealHead({ seq: this.seq, hash: this.last, open_run: this.openRun }, this.key)) + '\n');
+  }
+
+  close(): void {
+    try {
+      closeSync(this.fd);
+    } catch { /* closed */ }
+  }
+}
+
+export function newRunId(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '') + '-' + randomBytes(4).toString('hex');
+}

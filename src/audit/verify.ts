@@ -1,0 +1,119 @@
+/** Walk the chain and name the first broken entry and why. Streams the file in chunks. */
+import { openSync, readSync, closeSync, readdirSync, existsSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { sha256 } from '../core/canonical.js';
+import { GENESIS, bodyOf, headPath, readHead, sealHead, type AuditEntry } from './chain.js';
+
+export interface VerifyResult {
+  ok: boolean;
+  entries: number;
+  runs: number;
+  bytes: number;
+  /** first problem: seq (or line) and why */
+  broken?: { seq?: number; line: number; reason: string };
+  warnings: string[];
+  sealed: boolean;
+}
+
+export function verifyLog(path: string, key?: Buffer): VerifyResult {
+  const res: VerifyResult = { ok: true, entries: 0, runs: 0, bytes: 0, warnings: [], sealed: false };
+  if (!existsSync(path)) {
+    const head = readHead(path);
+    if (head && head.seq > 0) return { ...res, ok: false, broken: { line: 1, reason: `log is missing but its head says seq ${head.seq}` } };
+    res.warnings.push(`${path} does not exist yet (no run has been recorded)`);
+    return res;
+  }
+  const fd = openSync(path, 'r');
+  const chunk = Buffer.alloc(8 << 20);
+  let rest = '';
+  let prev = GENESIS;
+  let seq = 0;
+  let lineNo = 0;
+  let lastPrev = GENESIS;
+  const fail = (reason: string, s?: number) => {
+    res.ok = false;
+    res.broken = { seq: s, line: lineNo, reason };
+  };
+  const check = (line: string): boolean => {
+    lineNo++;
+    let e: AuditEntry;
+    try {
+      e = JSON.parse(line) as AuditEntry;
+    } catch {
+      fail('entry is not valid JSON (edited or corrupted)', seq + 1);
+      return false;
+    }
+    if (typeof e !== 'object' || e === null || typeof e.seq !== 'number') {
+      fail('entry has no seq', seq + 1);
+      return false;
+    }
+    if (e.seq !== seq + 1) {
+      fail(e.seq <= seq ? `seq ${e.seq} repeats or goes back after ${seq} (duplicated or reordered entry)` : `seq jumps from ${seq} to ${e.seq} (entries deleted)`, e.seq);
+      return false;
+    }
+    if (e.prev !== prev) {
+      fail(`prev does not match the hash of entry ${seq} (entry deleted, reordered or inserted)`, e.seq);
+      return false;
+    }
+    const body = bodyOf(line);
+    if (body === undefined || sha256(prev + body) !== e.hash) {
+      fail('hash does not match the entry (entry edited)', e.seq);
+      return false;
+    }
+    if (e.type === 'run.start') res.runs++;
+    lastPrev = prev;
+    prev = e.hash;
+    seq = e.seq;
+    res.entries++;
+    return true;
+  };
+  try {
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      res.bytes += n;
+      const text = rest + chunk.toString('utf8', 0, n);
+      const lines = text.split('\n');
+      rest = lines.pop()!;
+      for (const l of lines) if (!check(l)) return res;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  if (rest.length) {
+    res.warnings.push(`torn last line of ${Buffer.byteLength(rest)} bytes after seq ${seq} (a crash during an append); the next opd run keeps it aside in ${basename(path)}.torn-*`);
+  }
+  for (const f of safeList(dirname(path))) if (f.startsWith(basename(path) + '.torn-')) res.warnings.push(`torn line kept aside earlier: ${f}`);
+  const head = readHead(path);
+  if (!head) {
+    if (seq > 0) fail(`head file ${headPath(path)} is missing`, seq);
+    return res;
+  }
+  if (key) {
+    if (!head.mac) {
+      fail('head is not sealed although a key is configured (head rewritten)', head.seq);
+      return res;
+    }
+    if (sealHead(head, key).mac !== head.mac) {
+      fail('head seal (HMAC) does not match: the head or the whole chain was rewritten', head.seq);
+      return res;
+    }
+    res.sealed = true;
+  } else if (head.mac) res.warnings.push('head is sealed but no key was given (--audit-key): the seal was not checked');
+  if (head.seq === seq && head.hash === prev) return res;
+  if (head.seq === seq - 1 && head.hash === lastPrev) {
+    res.warnings.push(`entry ${seq} was written but the head was not yet moved (a crash between the two); the next run seals it`);
+    return res;
+  }
+  if (head.seq > seq) fail(`log ends at seq ${seq} but the head says ${head.seq} (tail truncated)`, seq);
+  else fail(`head (seq ${head.seq}) does not match the log's last entry (seq ${seq}): log or head rewritten`, head.seq);
+  return res;
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}

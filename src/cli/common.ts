@@ -1,0 +1,78 @@
+/** Shared CLI plumbing: options, settings, logger, output. Library code never exits. */
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import type { Logger } from 'pino';
+import type { Settings } from '../core/plugin.js';
+import { SETTING_OPTIONS, AUDIT_LOG_DEFAULT, AUDIT_KEY_DEFAULT } from './settings.js';
+import { OpdError } from '../core/errors.js';
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+export const stdio: Io = {
+  out: (s) => process.stdout.write(s.endsWith('\n') ? s : s + '\n'),
+  err: (s) => process.stderr.write(s.endsWith('\n') ? s : s + '\n'),
+};
+
+export function addSettingOptions(cmd: Command): Command {
+  for (const s of SETTING_OPTIONS) cmd.addOption(new Option(s.flag, `${s.help} (env ${s.env}${s.default ? `; default ${s.default}` : ''})`));
+  cmd.addOption(new Option('--log-level <level>', 'log level on stderr (env OPD_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']));
+  return cmd;
+}
+
+export function addAuditOptions(cmd: Command): Command {
+  cmd.addOption(new Option('--audit-log <path>', `audit trail (env OPD_AUDIT_LOG; default ${AUDIT_LOG_DEFAULT})`));
+  cmd.addOption(new Option('--audit-key <file>', `HMAC key sealing the audit head (env OPD_AUDIT_KEY; default ${AUDIT_KEY_DEFAULT} when it exists)`));
+  return cmd;
+}
+
+export function outputOption(choices: string[], dflt: string): Option {
+  return new Option('-o, --output <format>', 'output format').choices(choices).default(dflt);
+}
+
+export function settingsFrom(opts: Record<string, unknown>): Settings {
+  const s: Settings = {};
+  for (const o of SETTING_OPTIONS) {
+    const v = (opts[o.key] as string | undefined) ?? process.env[o.env];
+    if (v !== undefined && v !== '') s[o.key] = v;
+  }
+  return s;
+}
+
+export function auditPaths(opts: Record<string, unknown>): { log: string; key: string } {
+  return {
+    log: (opts.auditLog as string | undefined) ?? process.env.OPD_AUDIT_LOG ?? AUDIT_LOG_DEFAULT,
+    key: (opts.auditKey as string | undefined) ?? process.env.OPD_AUDIT_KEY ?? AUDIT_KEY_DEFAULT,
+  };
+}
+
+export async function makeLogger(opts: Record<string, unknown>): Promise<Logger> {
+  const { pino } = await import('pino');
+  const level = (opts.logLevel as string | undefined) ?? process.env.OPD_LOG_LEVEL ?? 'warn';
+  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: true }));
+}
+
+export function parseSeconds(v: string | undefined, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new OpdError('usage', `${name} must be a number of seconds, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+let lastExit = 0;
+
+/** Wrap a command action that returns its exit code (commander actions return void). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function act<A extends any[]>(fn: (...args: A) => Promise<number>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    lastExit = await fn(...args);
+  };
+}
+
+export function takeExit(): number {
+  const c = lastExit;
+  lastExit = 0;
+  return c;
+}

@@ -1,0 +1,28 @@
+import { Command, Option } from 'commander';
+import { act, addSettingOptions, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
+import { loadAll } from '../plugins/index.js';
+import { EXIT } from '../core/errors.js';
+import type { DoctorCheck } from '../core/plugin.js';
+
+export function doctorCommand(): Command {
+  return addSettingOptions(
+    new Command('doctor')
+      .description('which backends are reachable, and why not (exit 69 when one is not)')
+      .addOption(new Option('--plugin <names...>', 'only these plugins'))
+      .addOption(outputOption(['text', 'json'], 'text')),
+  ).action(act(async (_o: Record<string, unknown>, cmd: Command) => {
+    const o = cmd.optsWithGlobals();
+    const log = await makeLogger(o);
+    const all = await loadAll();
+    const names = ((o.plugin as string[] | undefined) ?? [...all.keys()]).sort();
+    const checks: DoctorCheck[] = [];
+    for (const n of names) {
+      const p = all.get(n);
+      if (!p?.doctor) continue;
+      checks.push(...(await p.doctor({ settings: settingsFrom(o), log })));
+    }
+    if (o.output === 'json') stdio.out(JSON.stringify(checks, null, 2));
+    else for (const c of checks) stdio.out(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}${!c.ok && c.hint ? `\n     hint: ${c.hint}` : ''}`);
+    return checks.every((c) => c.ok) ? EXIT.ok : EXIT.backendUnavailable;
+  }));
+}

@@ -1,0 +1,74 @@
+/**
+ * opd's command line. main() returns the exit code; only bin/opd.js sets it. No stack traces:
+ * every error is an OpdError with a message, a hint and a distinct exit code.
+ */
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { OpdError, EXIT, toOpdError } from '../core/errors.js';
+import { takeExit } from './common.js';
+
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+type Loader = () => Promise<Command>;
+
+const COMMANDS: [string, string, Loader][] = [
+  ['validate', 'check a state document (exit 65 when invalid)', async () => (await import('./validate.js')).validateCommand()],
+  ['diff', 'show the ordered plan; never changes anything (exit 2 when changes are pending)', async () => (await import('./diff.js')).diffCommand()],
+  ['apply', 'converge the host, verify, record in the audit trail', async () => (await import('./apply.js')).applyCommand()],
+  ['show', "print the host's current state as an opd document", async () => (await import('./show.js')).showCommand()],
+  ['graph', 'print the dependency graph as DOT', async () => (await import('./graph.js')).graphCommand()],
+  ['audit', 'verify or print the hash-chained audit trail', async () => (await import('./audit.js')).auditCommand()],
+  ['doctor', 'which backends are reachable, and why not', async () => (await import('./doctor.js')).doctorCommand()],
+];
+
+function program(): Command {
+  const p = new Command('opd')
+    .description('opd: declarative desired-state reconciler for Linux virtualization hosts')
+    .version(version(), '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 ok · 1 failed (a change, verification or the audit chain) · 2 changes pending (diff)
+            64 usage · 65 invalid document · 69 backend unavailable · 70 bug · 75 lock busy · 77 permission
+Examples:
+  opd validate state.yaml
+  opd diff state.yaml -o json
+  opd apply state.yaml --rollback
+  opd show --plugin ovs > current.yaml
+  opd audit verify`,
+    );
+  return p;
+}
+
+export async function main(argv: string[], io: { err: (s: string) => void } = { err: (s) => process.stderr.write(s + '\n') }): Promise<number> {
+  const p = program();
+  const name = argv[2];
+  const entry = COMMANDS.find(([n]) => n === name);
+  if (entry) p.addCommand(await entry[2]());
+  else for (const [n, d] of COMMANDS) p.command(n).description(d);
+  p.exitOverride();
+  p.configureOutput({ writeErr: (s) => io.err(s.trimEnd()) });
+  const hook = (c: Command) => {
+    c.exitOverride();
+    c.configureOutput({ writeErr: (s) => io.err(s.trimEnd()) });
+    for (const sub of c.commands) hook(sub);
+  };
+  hook(p);
+  try {
+    await p.parseAsync(argv);
+    return takeExit();
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      if (err.code === 'commander.executeSubCommandAsync') return EXIT.usage;
+      return EXIT.usage;
+    }
+    const e = err instanceof OpdError ? err : toOpdError(err);
+    io.err(e.format());
+    if (e.kind === 'bug' && process.env.OPD_DEBUG) io.err(String((err as Error).stack));
+    return e.exitCode;
+  }
+}

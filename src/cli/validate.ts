@@ -1,0 +1,29 @@
+import { Command } from 'commander';
+import { act, addSettingOptions, stdio } from './common.js';
+import { prepareFile } from '../core/engine.js';
+import { OpdError } from '../core/errors.js';
+
+export function validateCommand(): Command {
+  return addSettingOptions(
+    new Command('validate')
+      .description('check state documents against the schema; every problem at once with file:line:col (exit 65 when invalid)')
+      .argument('<files...>', 'state documents (YAML or JSON; - for stdin)'),
+  ).action(act(async (files: string[]) => {
+    const errors: OpdError[] = [];
+    for (const f of files) {
+      try {
+        const p = await prepareFile(f);
+        let n = 0;
+        for (const [name, plugin] of p.plugins)
+          for (const c of plugin.collections) n += Object.keys((p.doc.plugins[name]?.[c] as object | undefined) ?? {}).length;
+        stdio.out(`ok: ${f} (${n} resource${n === 1 ? '' : 's'} in ${[...p.plugins.keys()].join(', ') || 'no plugins'})`);
+      } catch (err) {
+        if (!(err instanceof OpdError) || files.length === 1) throw err;
+        stdio.err(err.format());
+        errors.push(err);
+      }
+    }
+    if (errors.length) throw new OpdError('invalid-document', `${errors.length} of ${files.length} documents are invalid`);
+    return 0;
+  }));
+}

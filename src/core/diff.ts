@@ -1,0 +1,118 @@
+/**
+ * Per-resource diff: project the current state onto what the document names, strip meta
+ * keys, and compare with fast-json-patch (RFC 6902).
+ */
+import fjp from 'fast-json-patch';
+import type { Operation } from 'fast-json-patch';
+import type { Obj, Plugin, ResourceDiff } from './plugin.js';
+
+/** Keys that steer opd and are never compared with the host. */
+export const META_KEYS = new Set(['depends_on', 'allow_destroy', 'prune']);
+
+export function isObj(v: unknown): v is Obj {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function isAbsent(v: unknown): boolean {
+  return isObj(v) && v.state === 'absent';
+}
+
+/**
+ * The desired value as compared: meta keys removed, `state: present` removed, and children
+ * marked `state: absent` removed (their removal then shows as a `remove` operation).
+ */
+export function desiredForCompare(desired: unknown): unknown {
+  if (!isObj(desired)) return desired;
+  const out: Obj = {};
+  for (const [k, v] of Object.entries(desired)) {
+    if (META_KEYS.has(k)) continue;
+    if (k === 'state' && v === 'present') continue;
+    if (isAbsent(v)) continue;
+    out[k] = desiredForCompare(v);
+  }
+  return out;
+}
+
+/**
+ * Keep only what the document names. A key of a pruned collection keeps all current members
+ * (those not named become removals). A child marked absent keeps its current value (if any).
+ */
+export function project(current: unknown, desired: unknown): unknown {
+  if (!isObj(current) || !isObj(desired)) return current;
+  const prune = isObj(desired.prune) ? desired.prune : {};
+  const out: Obj = {};
+  for (const [k, dv] of Object.entries(desired)) {
+    if (META_KEYS.has(k) || !(k in current)) continue;
+    if (k === 'state' && (dv === 'present' || dv === 'absent')) continue;
+    const cv = current[k];
+    if (isAbsent(dv)) {
+      out[k] = cv;
+      continue;
+    }
+    if (prune[k] === true && isObj(cv) && isObj(dv)) {
+      const m: Obj = {};
+      for (const name of Object.keys(cv)) m[name] = name in dv ? project(cv[name], dv[name]) : cv[name];
+      out[k] = m;
+      continue;
+    }
+    out[k] = project(cv, dv);
+  }
+  return out;
+}
+
+export function compare(current: unknown, desired: unknown): Operation[] {
+  return fjp.compare((current ?? {}) as object, (desired ?? {}) as object, false);
+}
+
+/** Diff one plugin section: one ResourceDiff per named resource (and per pruned member). */
+export function diffSection(plugin: Plugin, desired: Obj, current: Obj, allowDestroy: boolean): ResourceDiff[] {
+  const out: ResourceDiff[] = [];
+  const faults = plugin.faults ? plugin.faults(current, desired) : {};
+  const faultsOf = (address: string): Record<string, string> | undefined => {
+    let hit: Record<string, string> | undefined;
+    for (const [a, m] of Object.entries(faults))
+      if (a === address || a.startsWith(address + '/')) (hit ??= {})[a] = m;
+    return hit;
+  };
+  const prune = isObj(desired.prune) ? desired.prune : {};
+  for (const collection of plugin.collections) {
+    const d = (isObj(desired[collection]) ? desired[collection] : {}) as Obj;
+    const c = (isObj(current[collection]) ? current[collection] : {}) as Obj;
+    const names = new Set(Object.keys(d));
+    if (prune[collection] === true) for (const n of Object.keys(c)) names.add(n);
+    for (const name of [...names].sort()) {
+      const dv = d[name] as Obj | undefined;
+      const cvRaw = c[name] as Obj | undefined;
+      const exists = cvRaw !== undefined && !isAbsent(cvRaw);
+      const address = `${plugin.name}/${collection}/${name}`;
+      const resAllow = allowDestroy || (isObj(dv) && dv.allow_destroy === true);
+      const wantAbsent = dv === undefined || isAbsent(dv);
+      if (wantAbsent) {
+        const cur = exists ? (cvRaw as Obj) : undefined;
+        out.push({
+          plugin: plugin.name, collection, name, address,
+          action: exists ? 'delete' : 'noop',
+          current: cur, desired: undefined,
+          ops: exists ? [{ op: 'remove', path: '' } as Operation] : [],
+          allowDestroy: resAllow,
+        });
+        continue;
+      }
+      const want = desiredForCompare(dv) as Obj;
+      if (!exists) {
+        out.push({ plugin: plugin.name, collection, name, address, action: 'create', current: undefined, desired: want, ops: compare({}, want), allowDestroy: resAllow });
+        continue;
+      }
+      const cur = project(cvRaw, dv) as Obj;
+      const ops = compare(cur, want);
+      const f = faultsOf(address);
+      out.push({
+        plugin: plugin.name, collection, name, address,
+        action: ops.length || f ? 'update' : 'noop',
+        current: cur, desired: want, ops, allowDestroy: resAllow,
+        ...(f ? { faults: f } : {}),
+      });
+    }
+  }
+  return out;
+}

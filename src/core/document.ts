@@ -1,0 +1,179 @@
+/**
+ * Load a state document (YAML or JSON) keeping source ranges, so that every problem can be
+ * reported as file:line:col. Nothing here touches the host.
+ */
+import { readFile } from 'node:fs/promises';
+import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Document, type Node } from 'yaml';
+import { OpdError, type Problem } from './errors.js';
+import type { Obj } from './plugin.js';
+
+export const MAX_DOCUMENT_BYTES = 32 * 1024 * 1024;
+export const MAX_DEPTH = 64;
+
+export interface StateDocument {
+  version: number;
+  plugins: Record<string, Obj>;
+}
+
+export interface LoadedDocument {
+  file: string;
+  /** The document as written (after YAML parsing). */
+  raw: unknown;
+  /** sha256 of the source bytes. */
+  text: string;
+  /** Maps a JSON pointer of the (normalized) document to {line, col} in the source. */
+  locate(pointer: string): { line: number; col: number } | undefined;
+  /** Normalized pointer prefix → source pointer prefix (filled by normalization). */
+  remaps: Map<string, string>;
+}
+
+export function pointerToPath(pointer: string): string[] {
+  if (pointer === '' || pointer === '/') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+export function pathToPointer(path: (string | number)[]): string {
+  return path.map((s) => '/' + String(s).replace(/~/g, '~0').replace(/\//g, '~1')).join('');
+}
+
+function depthOf(v: unknown, limit: number): number {
+  // iterative, so a hostile document cannot overflow the stack here
+  let max = 0;
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length) {
+    const [x, d] = stack.pop()!;
+    if (d > max) max = d;
+    if (max > limit) return max;
+    if (x && typeof x === 'object') for (const c of Object.values(x as object)) stack.push([c, d + 1]);
+  }
+  return max;
+}
+
+/** Parse document text; `file` is only used in messages. */
+export function parseText(bytes: Buffer | string, file: string): LoadedDocument {
+  const problems: Problem[] = [];
+  let text: string;
+  if (typeof bytes === 'string') text = bytes;
+  else {
+    if (bytes.length > MAX_DOCUMENT_BYTES)
+      throw new OpdError('invalid-document', `${file}: document is ${bytes.length} bytes, more than the ${MAX_DOCUMENT_BYTES} allowed`, {
+        hint: 'split large file contents out and use `source:` paths instead of inline content',
+      });
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      const bad = findBadUtf8(bytes);
+      const before = bytes.subarray(0, bad).toString('latin1');
+      const line = before.split('\n').length;
+      const col = bad - before.lastIndexOf('\n');
+      throw new OpdError('invalid-document', `${file} is not valid UTF-8`, {
+        problems: [{ file, line, col, pointer: '', message: `invalid UTF-8 byte 0x${bytes[bad]?.toString(16)} at byte ${bad}`, fix: 'save the file as UTF-8' }],
+      });
+    }
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (text.length > MAX_DOCUMENT_BYTES)
+    throw new OpdError('invalid-document', `${file}: document is larger than ${MAX_DOCUMENT_BYTES} bytes`);
+  const lc = new LineCounter();
+  let doc: Document.Parsed;
+  try {
+    doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false, strict: true });
+  } catch (err) {
+    throw new OpdError('invalid-document', `${file}: cannot parse: ${(err as Error).message}`, {
+      hint: 'the document is nested too deeply or is not YAML/JSON',
+    });
+  }
+  for (const e of [...doc.errors]) {
+    const pos = e.linePos?.[0];
+    const msg = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    problems.push({
+      file,
+      line: pos?.line,
+      col: pos?.col,
+      pointer: '',
+      message: e.code === 'DUPLICATE_KEY' ? `duplicate key: ${msg}` : `YAML syntax error: ${msg}`,
+      fix: e.code === 'DUPLICATE_KEY' ? 'each key may appear once; merge the two entries' : 'fix the syntax at this position',
+    });
+  }
+  if (problems.length) throw new OpdError('invalid-document', `${file} is not valid YAML/JSON`, { problems });
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new OpdError('invalid-document', `${file}: ${(err as Error).message}`, {
+      hint: 'YAML aliases are limited to 100 expansions; write the values out',
+    });
+  }
+  if (depthOf(raw, MAX_DEPTH) > MAX_DEPTH)
+    throw new OpdError('invalid-document', `${file}: document is nested deeper than ${MAX_DEPTH} levels`, {
+      problems: [{ file, line: 1, col: 1, pointer: '', message: 'nesting too deep', fix: 'no opd document needs this much nesting' }],
+    });
+  const remaps = new Map<string, string>();
+  const locate = (pointer: string) => {
+    const src = sourcePointer(pointer, remaps);
+    const path = pointerToPath(src);
+    let node: unknown = doc.contents;
+    let best: [number, number] | undefined = node && (node as Node).range ? [(node as Node).range![0], 0] : undefined;
+    for (const seg of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === seg);
+        if (!pair) break;
+        const k = pair.key as Node;
+        if (k?.range) best = [k.range[0], 0];
+        node = pair.value;
+        if (node && (node as Node).range && !isMap(node) && !isSeq(node)) best = [(node as Node).range![0], 0];
+      } else if (isSeq(node)) {
+        const item = node.items[Number(seg)] as Node | undefined;
+        if (!item) break;
+        if (item.range) best = [item.range[0], 0];
+        node = item;
+      } else break;
+    }
+    if (!best) return undefined;
+    const p = lc.linePos(best[0]);
+    return { line: p.line, col: p.col };
+  };
+  return { file, raw, text, locate, remaps };
+}
+
+function sourcePointer(pointer: string, remaps: Map<string, string>): string {
+  let best = '';
+  for (const k of remaps.keys()) if ((pointer === k || pointer.startsWith(k + '/')) && k.length > best.length) best = k;
+  return best ? remaps.get(best)! + pointer.slice(best.length) : pointer;
+}
+
+/** Offset of the first byte that breaks UTF-8 (linear scan). */
+function findBadUtf8(b: Buffer): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i];
+    const n = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    if (n < 0) return i;
+    for (let k = 1; k <= n; k++) if (i + k >= b.length || (b[i + k] & 0xc0) !== 0x80) return i;
+    i += n + 1;
+  }
+  return 0;
+}
+
+export async function loadDocument(file: string): Promise<LoadedDocument> {
+  let bytes: Buffer;
+  try {
+    bytes = file === '-' ? await readStdin() : await readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new OpdError('usage', `${file}: no such file`, { hint: 'give the path of a state document (YAML or JSON)' });
+    if (code === 'EISDIR') throw new OpdError('usage', `${file} is a directory`, { hint: 'give the path of a state document file' });
+    if (code === 'EACCES') throw new OpdError('permission', `${file}: permission denied`, { hint: 'make the document readable for this user' });
+    throw err;
+  }
+  return parseText(bytes, file === '-' ? '<stdin>' : file);
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,313 @@
+/**
+ * The pipeline: load ─► normalize ─► validate ─► read ─► diff ─► plan ─► apply ─► verify ─► audit.
+ * `diff` and `apply --dry-run` stop after plan and never get an ApplyContext.
+ */
+import { hostname, userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { loadDocument, type LoadedDocument, type StateDocument } from './document.js';
+import { validateDocument } from './validate.js';
+import { normalizeDocument } from './normalize.js';
+import { diffSection, isObj, project, compare } from './diff.js';
+import { buildPlan, checkResourceCycles, collectEdges, planJSON, summarize, type Plan, type PlannedChange } from './plan.js';
+import { applyPlan, type ChangeOutcome } from './apply.js';
+import { OpdError, toOpdError } from './errors.js';
+import type { Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
+import { canonical, fingerprint, sha256 } from './canonical.js';
+import { Redactor } from './secrets.js';
+import { loadAll } from '../plugins/index.js';
+import { AuditLog, newRunId, readKey } from '../audit/chain.js';
+import { acquireLock } from '../audit/lock.js';
+
+export interface Prepared {
+  loaded: LoadedDocument;
+  doc: StateDocument;
+  plugins: Map<string, Plugin>;
+  /** sha256 of the document text */
+  docHash: string;
+}
+
+export interface EngineOptions {
+  settings: Settings;
+  log: Logger;
+  allowDestroy?: boolean;
+}
+
+export async function prepareFile(file: string): Promise<Prepared> {
+  return prepareLoaded(await loadDocument(file));
+}
+
+export async function prepareLoaded(loaded: LoadedDocument): Promise<Prepared> {
+  const plugins = await loadAll();
+  const normalized = normalizeDocument(loaded, plugins);
+  validateDocument(normalized, loaded);
+  const doc = normalized as StateDocument;
+  const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
+  checkResourceCycles(collectEdges(named, doc.plugins));
+  return { loaded, doc, plugins: named, docHash: sha256(loaded.text) };
+}
+
+function readCtx(o: EngineOptions): ReadContext {
+  return { settings: o.settings, log: o.log };
+}
+
+/** Read every named plugin's current state, in parallel. */
+export async function readAll(prep: Prepared, o: EngineOptions, only?: Set<string>): Promise<Record<string, Obj>> {
+  const entries = await Promise.all(
+    [...prep.plugins]
+      .filter(([n]) => !only || only.has(n))
+      .map(async ([name, p]) => {
+        try {
+          return [name, await p.read(readCtx(o), prep.doc.plugins[name])] as const;
+        } catch (err) {
+          const e = toOpdError(err);
+          if (!e.message.includes(name)) e.message = `${name}: ${e.message}`;
+          throw e;
+        }
+      }),
+  );
+  return Object.fromEntries(entries);
+}
+
+export function diffAll(prep: Prepared, current: Record<string, Obj>, allowDestroy: boolean): ResourceDiff[] {
+  const out: ResourceDiff[] = [];
+  for (const [name, p] of [...prep.plugins].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (!(name in current)) continue;
+    out.push(...diffSection(p, prep.doc.plugins[name], current[name], allowDestroy));
+  }
+  return out;
+}
+
+export interface Computed {
+  current: Record<string, Obj>;
+  diffs: ResourceDiff[];
+  plan: Plan;
+}
+
+export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Computed> {
+  const current = await readAll(prep, o);
+  const diffs = diffAll(prep, current, o.allowDestroy ?? false);
+  const plan = buildPlan(prep.plugins, diffs, collectEdges(prep.plugins, prep.doc.plugins));
+  return { current, diffs, plan };
+}
+
+export interface RunOptions extends EngineOptions {
+  dryRun?: boolean;
+  rollback?: boolean;
+  auditLog: string;
+  auditKey?: string;
+  lockWaitMs?: number;
+  trigger?: string;
+  signal?: AbortSignal;
+  onChange?: (o: ChangeOutcome) => void;
+  onRollback?: (o: ChangeOutcome) => void;
+  onLockWait?: (pid: number) => void;
+  /** Extra entries written right after run.start (the daemon's drift entries). */
+  beforeApply?: (audit: AuditLog, run: string, c: Computed) => void;
+}
+
+export interface VerificationFailure {
+  address: string;
+  ops: unknown[];
+}
+
+export interface RunReport {
+  run?: string;
+  status: 'ok' | 'noop' | 'failed' | 'planned' | 'blocked';
+  plan: Plan;
+  outcomes: ChangeOutcome[];
+  verification: VerificationFailure[];
+  rollback?: { outcomes: ChangeOutcome[]; verification: VerificationFailure[] };
+  durationMs: number;
+  audit?: { seq: number; recovered: string[] };
+}
+
+/** The key for hashing secrets: the audit key when configured, else a random one kept beside the log. */
+export function secretKey(auditLog: string, keyFile?: string): Buffer {
+  const k = readKey(keyFile);
+  if (k) return k;
+  const p = join(dirname(auditLog), 'secret.key');
+  try {
+    if (existsSync(p)) return readFileSync(p);
+    mkdirSync(dirname(p), { recursive: true });
+    const nk = randomBytes(32);
+    writeFileSync(p, nk, { mode: 0o600, flag: 'wx' });
+    return nk;
+  } catch {
+    return Buffer.from(sha256('opd-unkeyed:' + hostname()));
+  }
+}
+
+function verifyDiffs(prep: Prepared, current: Record<string, Obj>, addresses: Set<string>): VerificationFailure[] {
+  return diffAll(prep, current, true)
+    .filter((d) => d.action !== 'noop' && addresses.has(d.address))
+    .map((d) => ({ address: d.address, ops: d.ops }));
+}
+
+export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
+  const t0 = Date.now();
+  if (o.dryRun) {
+    const c = await computePlan(prep, o);
+    return { status: c.plan.changes.length ? 'planned' : 'noop', plan: c.plan, outcomes: [], verification: [], durationMs: Date.now() - t0 };
+  }
+  const lock = await acquireLock(o.auditLog + '.lock', o.lockWaitMs ?? 300_000, (h) => o.onLockWait?.(h.pid));
+  let audit: AuditLog | undefined;
+  try {
+    const key = readKey(o.auditKey);
+    audit = AuditLog.open(o.auditLog, key);
+    const recovered: string[] = [];
+    const sys = newRunId();
+    if (audit.recovery.tornBytes) {
+      audit.append(sys, 'recovery', { torn_bytes: audit.recovery.tornBytes, kept_as: audit.recovery.tornSavedAs });
+      recovered.push(`a torn last line (${audit.recovery.tornBytes} bytes) was kept aside in ${audit.recovery.tornSavedAs}`);
+    }
+    if (lock.recoveredFrom) recovered.push(`recovered the lock of a dead opd (pid ${lock.recoveredFrom})`);
+    if (audit.interruptedRun) {
+      audit.append(audit.interruptedRun, 'run.interrupted', { reason: 'the writer died before run.end' });
+      recovered.push(`run ${audit.interruptedRun} was interrupted; the next plan re-reads the host`);
+    }
+    const c = await computePlan(prep, o);
+    const { plan } = c;
+    const blockers = plan.changes.filter((ch) => ch.blocker);
+    if (blockers.length) {
+      return { status: 'blocked', plan, outcomes: [], verification: [], durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered } };
+    }
+    if (!plan.changes.length) return { status: 'noop', plan, outcomes: [], verification: [], durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered } };
+    const redact = new Redactor(secretKey(o.auditLog, o.auditKey));
+    const runId = newRunId();
+    const diffByAddr = new Map(c.diffs.map((d) => [d.address, d]));
+    const planForAudit = planJSON({ changes: plan.changes.map((ch) => redactChange(ch, redact)), diffs: [] });
+    audit.append(runId, 'run.start', {
+      document: prep.docHash,
+      plan: sha256(canonical(planForAudit)),
+      file: prep.loaded.file,
+      trigger: o.trigger ?? 'cli',
+      user: safeUser(),
+      host: hostname(),
+      pid: process.pid,
+      changes: plan.changes.length,
+    });
+    o.beforeApply?.(audit, runId, c);
+    const a = audit;
+    const record = (type: string) => (out: ChangeOutcome) => {
+      const ch = out.change;
+      const d = diffByAddr.get(ch.resource);
+      a.append(runId, type, {
+        address: ch.address,
+        resource: ch.resource,
+        action: ch.action,
+        summary: ch.summary,
+        ...(ch.reason ? { reason: ch.reason } : {}),
+        ops: d ? redact.ops(d.plugin, d.collection, ch.ops ?? []) : [],
+        before: d ? fingerprint(d.current) : null,
+        after: out.status === 'ok' && d ? fingerprint(d.desired) : d ? fingerprint(d.current) : null,
+        result: out.status,
+        ...(out.error ? { error: out.error.message } : {}),
+        attempts: out.attempts,
+      });
+    };
+    const outcomes = await applyPlan(plan, prep.plugins, {
+      settings: o.settings,
+      log: o.log,
+      allowDestroy: o.allowDestroy ?? false,
+      signal: o.signal,
+      onOutcome: (out) => {
+        record('change')(out);
+        o.onChange?.(out);
+      },
+    });
+    const touched = new Set(outcomes.filter((x) => x.status === 'ok').map((x) => x.change.resource));
+    const after = await readAll(prep, o, new Set(outcomes.map((x) => x.change.plugin)));
+    for (const [k, v] of Object.entries(c.current)) if (!(k in after)) after[k] = v;
+    const okResources = new Set(
+      [...touched].filter((r) => outcomes.filter((x) => x.change.resource === r).every((x) => x.status === 'ok')),
+    );
+    const verification = verifyDiffs(prep, after, okResources);
+    let failed = outcomes.some((x) => x.status !== 'ok') || verification.length > 0;
+    let rollback: RunReport['rollback'];
+    if (failed && o.rollback && touched.size) {
+      rollback = await doRollback(prep, o, c, after, touched, (out) => {
+        record('rollback')(out);
+        o.onRollback?.(out);
+      });
+    }
+    if (o.signal?.aborted) failed = true;
+    const status = failed ? 'failed' : 'ok';
+    audit.append(runId, 'run.end', {
+      status,
+      summary: countOutcomes(outcomes),
+      verification: verification.map((v) => v.address),
+      ...(rollback ? { rollback: countOutcomes(rollback.outcomes) } : {}),
+      duration_ms: Date.now() - t0,
+    });
+    return { run: runId, status, plan, outcomes, verification, rollback, durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered } };
+  } finally {
+    audit?.close();
+    lock.release();
+  }
+}
+
+function redactChange(ch: PlannedChange, r: Redactor): PlannedChange {
+  const [plugin, collection] = ch.resource.split('/');
+  return { ...ch, ops: ch.ops ? r.ops(plugin, collection, ch.ops) : undefined, data: undefined };
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? '?');
+  }
+}
+
+export function countOutcomes(outcomes: ChangeOutcome[]): Record<string, number> {
+  const s: Record<string, number> = { ok: 0, failed: 0, skipped: 0, refused: 0 };
+  for (const o of outcomes) s[o.status] = (s[o.status] ?? 0) + 1;
+  return s;
+}
+
+/**
+ * Revert the resources this run touched to their pre-state, newest first: the plugin plans
+ * the way back from what the host is now to what it was before (read at the start of the run).
+ */
+async function doRollback(
+  prep: Prepared,
+  o: RunOptions,
+  c: Computed,
+  now: Record<string, Obj>,
+  touched: Set<string>,
+  onOutcome: (x: ChangeOutcome) => void,
+): Promise<NonNullable<RunReport['rollback']>> {
+  const diffs: ResourceDiff[] = [];
+  for (const d of c.diffs) {
+    if (!touched.has(d.address)) continue;
+    const spec = (prep.doc.plugins[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
+    const nowRaw = (now[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
+    const nowProj = nowRaw === undefined ? undefined : isObj(spec) ? (project(nowRaw, spec) as Obj) : (nowRaw as Obj);
+    const pre = d.current;
+    const base = { plugin: d.plugin, collection: d.collection, name: d.name, address: d.address, allowDestroy: true };
+    if (pre === undefined && nowProj !== undefined) diffs.push({ ...base, action: 'delete', current: nowProj, desired: undefined, ops: [{ op: 'remove', path: '' }] });
+    else if (pre !== undefined && nowProj === undefined) diffs.push({ ...base, action: 'create', current: undefined, desired: pre, ops: compare({}, pre) });
+    else if (pre !== undefined && nowProj !== undefined) {
+      const ops = compare(nowProj, pre);
+      if (ops.length) diffs.push({ ...base, action: 'update', current: nowProj, desired: pre, ops });
+    }
+  }
+  const plan = buildPlan(prep.plugins, diffs, collectEdges(prep.plugins, prep.doc.plugins));
+  // newest first: reverse the forward order where the graph allows it
+  const outcomes = await applyPlan(plan, prep.plugins, { settings: o.settings, log: o.log, allowDestroy: true, onOutcome });
+  const again = await readAll(prep, o, new Set(diffs.map((d) => d.plugin)));
+  const verification: VerificationFailure[] = [];
+  for (const d of diffs) {
+    const cur = (again[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
+    const spec = (prep.doc.plugins[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
+    const proj = cur === undefined ? undefined : isObj(spec) ? project(cur, spec) : cur;
+    const want = c.diffs.find((x) => x.address === d.address)?.current;
+    if (canonical(proj) !== canonical(want)) verification.push({ address: d.address, ops: compare(proj ?? {}, want ?? {}) });
+  }
+  return { outcomes, verification };
+}
+
+export { summarize, planJSON };

@@ -1,0 +1,128 @@
+/**
+ * The one error type of opd. Its `kind` decides the exit code and whether the core retries.
+ */
+export type ErrorKind =
+  | 'usage'
+  | 'invalid-document'
+  | 'backend-unavailable'
+  | 'backend-failed'
+  | 'verification-failed'
+  | 'dependency-failed'
+  | 'refused'
+  | 'lock-busy'
+  | 'audit-broken'
+  | 'permission'
+  | 'bug';
+
+/** One located problem in a document (validation reports all of them at once). */
+export interface Problem {
+  file?: string;
+  line?: number;
+  col?: number;
+  pointer: string;
+  message: string;
+  fix?: string;
+}
+
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  changesPending: 2,
+  usage: 64,
+  invalidDocument: 65,
+  backendUnavailable: 69,
+  bug: 70,
+  ioError: 74,
+  lockBusy: 75,
+  permission: 77,
+} as const;
+
+const exitByKind: Record<ErrorKind, number> = {
+  usage: EXIT.usage,
+  'invalid-document': EXIT.invalidDocument,
+  'backend-unavailable': EXIT.backendUnavailable,
+  'backend-failed': EXIT.failed,
+  'verification-failed': EXIT.failed,
+  'dependency-failed': EXIT.failed,
+  refused: EXIT.failed,
+  'lock-busy': EXIT.lockBusy,
+  'audit-broken': EXIT.failed,
+  permission: EXIT.permission,
+  bug: EXIT.bug,
+};
+
+export interface OpdErrorOptions {
+  /** What the user can do about it. */
+  hint?: string;
+  /** Located document problems (invalid-document). */
+  problems?: Problem[];
+  /** Resource address the error is about. */
+  address?: string;
+  /** The core may retry the operation (transient backend trouble). */
+  retryable?: boolean;
+  cause?: unknown;
+}
+
+export class OpdError extends Error {
+  readonly kind: ErrorKind;
+  readonly hint?: string;
+  readonly problems: Problem[];
+  readonly address?: string;
+  readonly retryable: boolean;
+
+  constructor(kind: ErrorKind, message: string, opts: OpdErrorOptions = {}) {
+    super(message, opts.cause !== undefined ? { cause: opts.cause } : undefined);
+    this.name = 'OpdError';
+    this.kind = kind;
+    this.hint = opts.hint;
+    this.problems = opts.problems ?? [];
+    this.address = opts.address;
+    this.retryable = opts.retryable ?? false;
+  }
+
+  get exitCode(): number {
+    return exitByKind[this.kind];
+  }
+
+  /** Human text: message, every located problem, and the hint. No stack trace. */
+  format(): string {
+    const lines = [`opd: ${this.message}`];
+    for (const p of this.problems) lines.push('  ' + formatProblem(p));
+    if (this.hint) lines.push(`  hint: ${this.hint}`);
+    return lines.join('\n');
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      kind: this.kind,
+      message: this.message,
+      ...(this.address ? { address: this.address } : {}),
+      ...(this.hint ? { hint: this.hint } : {}),
+      ...(this.problems.length ? { problems: this.problems } : {}),
+    };
+  }
+}
+
+export function formatProblem(p: Problem): string {
+  const where = p.file ? `${p.file}:${p.line ?? 1}:${p.col ?? 1}` : '<document>';
+  const ptr = p.pointer === '' ? '(document root)' : p.pointer;
+  return `${where}: ${ptr}: ${p.message}${p.fix ? ` (fix: ${p.fix})` : ''}`;
+}
+
+/** Wrap anything thrown into an OpdError; unknown errors are bugs. */
+export function toOpdError(err: unknown): OpdError {
+  if (err instanceof OpdError) return err;
+  if (err && typeof err === 'object' && 'code' in err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const msg = String((err as { message?: unknown }).message);
+    if (code === 'EACCES' || code === 'EPERM')
+      return new OpdError('permission', msg, { hint: 'run opd as root, or point it at paths you may write', cause: err });
+    if (code === 'ENOSPC' || code === 'EIO' || code === 'EROFS')
+      return new OpdError('backend-failed', msg, { cause: err });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new OpdError('bug', `internal error: ${message}`, {
+    hint: 'this is a bug in opd; rerun with --log-level debug and report it',
+    cause: err,
+  });
+}

@@ -1,0 +1,40 @@
+/**
+ * Normalization: foreign input forms (op-dbus documents, arrays of named objects) become
+ * opd's form before validation; pointers are remapped so errors still point at the source.
+ */
+import type { LoadedDocument } from './document.js';
+import { pathToPointer } from './document.js';
+import type { NormalizeContext, Obj, Plugin } from './plugin.js';
+import { isObj } from './diff.js';
+
+export function normalizeDocument(loaded: LoadedDocument, plugins: Map<string, Plugin>): unknown {
+  const raw = loaded.raw;
+  if (!isObj(raw) || !isObj(raw.plugins)) return raw;
+  const doc: Obj = structuredClone(raw);
+  const sections = doc.plugins as Record<string, unknown>;
+  const ctx: NormalizeContext = { remap: (to, from) => loaded.remaps.set(to, from) };
+  for (const name of [...plugins.keys()].sort()) plugins.get(name)!.adopt?.(sections, ctx);
+  for (const [name, p] of plugins) {
+    if (!(name in sections)) continue;
+    if (p.normalize) sections[name] = p.normalize(sections[name], ctx);
+  }
+  return doc;
+}
+
+/**
+ * Helper for plugins: an array of named objects (the op-dbus form) becomes a map keyed by
+ * `key`; `base` is the pointer of the collection. Items without a usable key stay as
+ * `#<index>` so validation reports them at their position.
+ */
+export function arrayToMap(items: unknown, key: string, base: string, ctx: NormalizeContext, rename: (o: Obj) => Obj = (o) => o): unknown {
+  if (!Array.isArray(items)) return items;
+  const out: Obj = {};
+  items.forEach((item, i) => {
+    const k = isObj(item) && typeof item[key] === 'string' ? (item[key] as string) : `#${i}`;
+    const rest = isObj(item) ? { ...item } : item;
+    if (isObj(rest)) delete rest[key];
+    out[k] = isObj(rest) ? rename(rest) : rest;
+    ctx.remap(`${base}/${pathToPointer([k]).slice(1)}`, `${base}/${i}`);
+  });
+  return out;
+}

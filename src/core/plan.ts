@@ -1,0 +1,153 @@
+/**
+ * Plan: resource diffs → plugin changes → one dependency-ordered list. Pure: no backend here.
+ */
+import type { Change, Edge, Obj, Plugin, ResourceDiff } from './plugin.js';
+import { topoSort, under } from './graph.js';
+import { isObj } from './diff.js';
+import { OpdError } from './errors.js';
+
+export interface PlannedChange extends Change {
+  id: number;
+  /** ids of the changes this one must follow */
+  deps: number[];
+  /** set when the change may not run (e.g. destroys data without permission) */
+  refused?: string;
+}
+
+export interface Plan {
+  changes: PlannedChange[];
+  diffs: ResourceDiff[];
+}
+
+/** Resource-level edges: implicit (plugins) and explicit (depends_on). */
+export function collectEdges(plugins: Map<string, Plugin>, desired: Record<string, Obj>): Edge[] {
+  const edges: Edge[] = [];
+  for (const [name, section] of Object.entries(desired)) {
+    const p = plugins.get(name);
+    if (!p) continue;
+    if (p.edges) edges.push(...p.edges(section));
+    for (const collection of p.collections) {
+      const coll = section[collection];
+      if (!isObj(coll)) continue;
+      for (const [res, spec] of Object.entries(coll)) {
+        if (isObj(spec) && Array.isArray(spec.depends_on))
+          for (const to of spec.depends_on as string[]) edges.push({ from: `${name}/${collection}/${res}`, to, kind: 'depends_on' });
+      }
+    }
+  }
+  return edges;
+}
+
+/** Check the resource graph for cycles (used by validate, before any backend is touched). */
+export function checkResourceCycles(edges: Edge[]): void {
+  const nodes = [...new Set(edges.flatMap((e) => [e.from, e.to]))].sort();
+  const idx = new Map(nodes.map((n, i) => [n, i]));
+  const deps = nodes.map(() => new Set<number>());
+  for (const e of edges) {
+    for (const t of nodes) if (t !== e.from && under(t, e.to) && !under(e.from, t)) deps[idx.get(e.from)!].add(idx.get(t)!);
+  }
+  topoSort(nodes.length, deps, (i) => nodes[i], (i) => nodes[i]);
+}
+
+export function buildPlan(plugins: Map<string, Plugin>, diffs: ResourceDiff[], edges: Edge[]): Plan {
+  const changes: PlannedChange[] = [];
+  for (const d of diffs) {
+    if (d.action === 'noop') continue;
+    const p = plugins.get(d.plugin);
+    if (!p) throw new OpdError('bug', `no plugin ${d.plugin}`);
+    for (const c of p.plan(d)) {
+      const id = changes.length;
+      const refused = c.destructive && !d.allowDestroy ? `destroys data: needs --allow-destroy or allow_destroy: true on ${d.address}` : undefined;
+      changes.push({ ...c, id, deps: [], ...(refused ? { refused } : {}) });
+    }
+  }
+  const n = changes.length;
+  const deps = changes.map(() => new Set<number>());
+  const byAddress = new Map<string, number[]>();
+  for (const c of changes) {
+    const list = byAddress.get(c.address) ?? [];
+    list.push(c.id);
+    byAddress.set(c.address, list);
+  }
+  const isDelete = (c: PlannedChange) => c.action === 'delete';
+  // explicit per-change ordering (exact addresses)
+  for (const c of changes)
+    for (const a of c.after ?? []) for (const j of byAddress.get(a) ?? []) if (j !== c.id) deps[c.id].add(j);
+  // resource-level edges (prefix match, across resources); deletes run in reverse
+  if (edges.length) {
+    const byPrefix = new Map<string, number[]>();
+    for (const c of changes) {
+      const seen = new Set<string>();
+      for (const a of [c.address, c.resource]) {
+        const parts = a.split('/');
+        for (let k = 1; k <= parts.length; k++) seen.add(parts.slice(0, k).join('/'));
+      }
+      for (const pre of seen) {
+        const l = byPrefix.get(pre) ?? [];
+        l.push(c.id);
+        byPrefix.set(pre, l);
+      }
+    }
+    for (const e of edges) {
+      const from = byPrefix.get(e.from);
+      const to = byPrefix.get(e.to);
+      if (!from || !to) continue;
+      for (const xi of from)
+        for (const yi of to) {
+          const x = changes[xi], y = changes[yi];
+          if (x.resource === y.resource) continue;
+          if (isDelete(y)) deps[y.id].add(x.id);
+          else deps[x.id].add(y.id);
+        }
+    }
+  }
+  const order = topoSort(
+    n,
+    deps,
+    (i) => changes[i].address + '\0' + String(i).padStart(8, '0'),
+    (i) => `${changes[i].address} (${changes[i].action})`,
+  );
+  const renumber = new Map(order.map((old, nu) => [old, nu]));
+  const sorted = order.map((old) => {
+    const c = changes[old];
+    return { ...c, id: renumber.get(old)!, deps: [...deps[old]].map((d) => renumber.get(d)!).sort((a, b) => a - b) };
+  });
+  return { changes: sorted, diffs };
+}
+
+export function planJSON(plan: Plan): object {
+  return {
+    changes: plan.changes.map((c) => ({
+      address: c.address,
+      resource: c.resource,
+      action: c.action,
+      summary: c.summary,
+      ...(c.reason ? { reason: c.reason } : {}),
+      ...(c.refused ? { refused: c.refused } : {}),
+      ...(c.ops ? { ops: c.ops } : {}),
+      after: c.deps.map((d) => plan.changes[d].address).filter((a, i, all) => all.indexOf(a) === i),
+    })),
+    summary: summarize(plan),
+  };
+}
+
+export function summarize(plan: Plan): Record<string, number> {
+  const s: Record<string, number> = { create: 0, update: 0, delete: 0, other: 0, refused: 0 };
+  for (const c of plan.changes) {
+    if (c.refused) s.refused++;
+    else if (c.action in s) s[c.action]++;
+    else s.other++;
+  }
+  return s;
+}
+
+const SIGN: Record<string, string> = { create: '+', delete: '-', update: '~' };
+
+export function formatChange(c: Change & { refused?: string }): string {
+  const sign = SIGN[c.action] ?? '~';
+  const verb = c.action in SIGN ? '' : `${c.action}`;
+  const what = [verb, c.summary].filter(Boolean).join(' ');
+  const reason = c.reason ? ` (${c.reason})` : '';
+  const refused = c.refused ? `  [refused: ${c.refused}]` : '';
+  return `${c.refused ? '!' : sign} ${c.address}${what ? ': ' + what : ''}${reason}${refused}`;
+}

@@ -1,0 +1,173 @@
+/**
+ * The plugin contract. Small and typed: a plugin reads, plans (pure) and applies; the core
+ * owns order, retries, timeouts, dry run, verification and the audit trail.
+ */
+import type { Operation } from 'fast-json-patch';
+import type { Logger } from 'pino';
+import type { OpdError } from './errors.js';
+
+export type Obj = Record<string, unknown>;
+
+/** Endpoints and switches that tests and users point anywhere (flags / env). */
+export interface Settings {
+  /** OVSDB endpoint, e.g. unix:/run/openvswitch/db.sock */
+  ovsDb?: string;
+  libvirtUri?: string;
+  lxcPath?: string;
+  /** Root directory for file-like plugins (sandboxing). */
+  root?: string;
+  /** D-Bus system bus address (defaults to DBUS_SYSTEM_BUS_ADDRESS / the system socket). */
+  dbusAddress?: string;
+  [key: string]: unknown;
+}
+
+export interface ReadContext {
+  readonly settings: Settings;
+  readonly log: Logger;
+}
+
+const applyToken: unique symbol = Symbol('opd.apply');
+
+/**
+ * Only the apply path of the core can make one: mutating helpers take an ApplyContext, so the
+ * read/diff path (opd diff, apply --dry-run) cannot call them by construction.
+ */
+export class ApplyContext implements ReadContext {
+  readonly [applyToken] = true;
+  private constructor(
+    readonly settings: Settings,
+    readonly log: Logger,
+    readonly allowDestroy: boolean,
+  ) {}
+  /** @internal used by src/core/apply.ts only */
+  static create(settings: Settings, log: Logger, allowDestroy: boolean): ApplyContext {
+    return new ApplyContext(settings, log, allowDestroy);
+  }
+}
+
+export function assertApplyContext(ctx: unknown): asserts ctx is ApplyContext {
+  if (!(ctx instanceof ApplyContext)) throw new Error('mutating call outside of apply (dry-run violation)');
+}
+
+export type DiffAction = 'create' | 'update' | 'delete' | 'noop';
+
+/** The difference of one resource (`plugin/collection/name`) between host and document. */
+export interface ResourceDiff {
+  plugin: string;
+  collection: string;
+  name: string;
+  address: string;
+  action: DiffAction;
+  /** Current state projected to what the document names; undefined when absent. */
+  current: Obj | undefined;
+  /** Desired state without meta keys; undefined for a delete. */
+  desired: Obj | undefined;
+  /** RFC 6902 operations turning `current` into `desired`. */
+  ops: Operation[];
+  /** The document (or --allow-destroy) allows data-destroying operations on it. */
+  allowDestroy: boolean;
+  /** Faults the backend reports for this resource although its state matches: address → message. */
+  faults?: Record<string, string>;
+}
+
+/** One concrete step. Sub-addresses are fine: `ovs/bridges/br0/ports/p1`. */
+export interface Change {
+  address: string;
+  /** The resource this change belongs to (`plugin/collection/name`). */
+  resource: string;
+  plugin: string;
+  /** create | update | delete, or a verb such as restart, start, stop, reload. */
+  action: string;
+  /** Human summary: `tag 10 → 20`. */
+  summary: string;
+  /** Why this step is needed, when it is not obvious (`unit file changed`). */
+  reason?: string;
+  /** Destroys data: refused unless allowed by the document or --allow-destroy. */
+  destructive?: boolean;
+  /** Addresses (or address prefixes) this change must come after. */
+  after?: string[];
+  /**
+   * A failed precondition (checks plugin): when any change of a plan carries a blocker,
+   * apply stops before anything is applied and names it.
+   */
+  blocker?: string;
+  /** RFC 6902 operations for the audit trail. */
+  ops?: Operation[];
+  /** Plugin payload (JSON-serialisable). */
+  data?: unknown;
+}
+
+export type ChangeStatus = 'ok' | 'failed' | 'skipped' | 'refused' | 'planned';
+
+export interface ChangeResult {
+  address: string;
+  status: 'ok' | 'failed';
+  error?: OpdError;
+}
+
+/** `from` must come after `to` (from depends on to). Addresses or prefixes. */
+export interface Edge {
+  from: string;
+  to: string;
+  kind?: string;
+}
+
+export interface Disposable {
+  dispose(): void | Promise<void>;
+}
+
+export interface WatchContext extends ReadContext {
+  readonly desired: Obj;
+}
+
+export interface DoctorCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+  hint?: string;
+}
+
+export interface NormalizeContext {
+  /** Record that normalized pointer `to` came from source pointer `from` (for error locations). */
+  remap(to: string, from: string): void;
+}
+
+export interface Plugin<S extends Obj = Obj> {
+  /** Key under `plugins:`. */
+  readonly name: string;
+  /** JSON Schema (2020-12) of the section. */
+  readonly schema: object;
+  /** Keys of the section that are maps of resources (name → spec). */
+  readonly collections: readonly string[];
+  /** Accept other input forms (op-dbus arrays) and return the opd form. Runs before validation. */
+  normalize?(section: unknown, ctx: NormalizeContext): unknown;
+  /**
+   * Move entries of foreign forms (op-dbus `net.interfaces` of type ovs-bridge) from other
+   * sections into this plugin's section. Mutates `plugins`; runs before normalize.
+   */
+  adopt?(plugins: Record<string, unknown>, ctx: NormalizeContext): void;
+  /** Current state in the section's own shape, for what `desired` names (all members of pruned collections). */
+  read(ctx: ReadContext, desired: S): Promise<S>;
+  /** Pure: turn one resource diff into concrete changes. */
+  plan(diff: ResourceDiff): Change[];
+  /** Apply a batch of this plugin's changes (already in dependency order). May batch them. */
+  apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]>;
+  /**
+   * Things the backend reports as broken although the state matches (an interface that
+   * ovs-vswitchd rejected): address (or sub-address) → message. A faulty resource is not
+   * converged: it gets planned, and verification fails while the fault stays.
+   */
+  faults?(current: S, desired: S): Record<string, string>;
+  /** Implicit dependencies. */
+  edges?(desired: S): Edge[];
+  /** Whole current state for `opd show` (all: include what opd does not manage). */
+  show?(ctx: ReadContext, opts: { all: boolean }): Promise<S>;
+  /** Event source for the daemon; calls onDrift when something may have changed. */
+  watch?(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable>;
+  /** Reachability of the backend and why not. */
+  doctor?(ctx: ReadContext): Promise<DoctorCheck[]>;
+}
+
+export function address(plugin: string, collection: string, name: string, ...sub: string[]): string {
+  return [plugin, collection, name, ...sub].join('/');
+}

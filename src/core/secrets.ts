@@ -1,0 +1,98 @@
+/**
+ * Fields marked `"x-opd-secret": true` in a plugin schema never reach logs, output or the
+ * audit trail: a keyed hash (HMAC-SHA256) stands in their place.
+ */
+import type { Operation } from 'fast-json-patch';
+import { hmac } from './canonical.js';
+import { loadSchemas } from './validate.js';
+
+type Schema = Record<string, unknown>;
+
+export class Redactor {
+  private schemas: Map<string, object>;
+  /** Without a key, secrets show as `<secret>` (display); with one, as a keyed hash (audit). */
+  constructor(private key?: Buffer | string) {
+    this.schemas = loadSchemas();
+  }
+
+  mask(value: unknown): string {
+    if (this.key === undefined) return '<secret>';
+    return `<secret hmac-sha256:${hmac(this.key, typeof value === 'string' ? value : JSON.stringify(value)).slice(0, 16)}>`;
+  }
+
+  private deref(s: Schema | undefined, file: string): [Schema | undefined, string] {
+    let cur = s;
+    let f = file;
+    for (let i = 0; i < 8 && cur && typeof cur.$ref === 'string'; i++) {
+      const ref = cur.$ref as string;
+      const [doc, frag] = ref.split('#');
+      if (doc) f = doc;
+      let base = this.schemas.get(f) as Schema | undefined;
+      if (frag) for (const seg of frag.split('/').filter(Boolean)) base = base?.[seg] as Schema | undefined;
+      cur = base;
+    }
+    return [cur, f];
+  }
+
+  /** Child schema for one key/index, following properties, patternProperties, additionalProperties, items and *Of. */
+  private child(s: Schema | undefined, file: string, key: string): [Schema | undefined, string] {
+    const [d, f] = this.deref(s, file);
+    if (!d) return [undefined, f];
+    const props = d.properties as Record<string, Schema> | undefined;
+    if (props && key in props) return this.deref(props[key], f);
+    const pats = d.patternProperties as Record<string, Schema> | undefined;
+    if (pats) for (const [p, ps] of Object.entries(pats)) if (new RegExp(p, 'u').test(key)) return this.deref(ps, f);
+    if (d.additionalProperties && typeof d.additionalProperties === 'object') return this.deref(d.additionalProperties as Schema, f);
+    if (d.items && typeof d.items === 'object' && /^\d+$/.test(key)) return this.deref(d.items as Schema, f);
+    for (const k of ['allOf', 'anyOf', 'oneOf'])
+      for (const b of (d[k] as Schema[] | undefined) ?? []) {
+        const r = this.child(b, f, key);
+        if (r[0]) return r;
+      }
+    return [undefined, f];
+  }
+
+  private schemaAt(plugin: string, path: string[]): [Schema | undefined, string] {
+    const file = `${plugin}.schema.json`;
+    let cur: [Schema | undefined, string] = [this.schemas.get(file) as Schema | undefined, file];
+    for (const seg of path) {
+      cur = this.child(cur[0], cur[1], seg);
+      if (!cur[0]) break;
+    }
+    return cur;
+  }
+
+  private walk(value: unknown, s: Schema | undefined, file: string): unknown {
+    const [d, f] = this.deref(s, file);
+    if (d?.['x-opd-secret'] === true) return value === undefined ? undefined : this.mask(value);
+    if (!d || value === null || typeof value !== 'object') return value;
+    if (Array.isArray(value)) return value.map((v, i) => this.walk(v, this.child(d, f, String(i))[0], this.child(d, f, String(i))[1]));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const [cs, cf] = this.child(d, f, k);
+      out[k] = this.walk(v, cs, cf);
+    }
+    return out;
+  }
+
+  /** Redact a whole plugin section. */
+  section(plugin: string, value: unknown): unknown {
+    return this.walk(value, this.schemas.get(`${plugin}.schema.json`) as Schema | undefined, `${plugin}.schema.json`);
+  }
+
+  /** Redact one resource value (`plugin/collection/name`). */
+  resource(plugin: string, collection: string, value: unknown): unknown {
+    const [s, f] = this.schemaAt(plugin, [collection, '_']);
+    return this.walk(value, s, f);
+  }
+
+  /** Redact RFC 6902 operations relative to a resource. */
+  ops(plugin: string, collection: string, ops: Operation[]): Operation[] {
+    return ops.map((op) => {
+      if (!('value' in op)) return op;
+      const path = op.path.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+      const [s, f] = this.schemaAt(plugin, [collection, '_', ...path]);
+      return { ...op, value: this.walk(op.value, s, f) } as Operation;
+    });
+  }
+}

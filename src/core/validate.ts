@@ -1,0 +1,151 @@
+/**
+ * Validation of a state document against schema/state.schema.json (JSON Schema 2020-12,
+ * ajv), reporting every problem at once with file:line:col, JSON pointer, expectation and fix.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { OpdError, type Problem } from './errors.js';
+import type { LoadedDocument } from './document.js';
+import { pathToPointer, pointerToPath } from './document.js';
+
+export const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url));
+export const SCHEMA_BASE = 'https://opd.dev/schema/';
+
+let compiled: { validate: ValidateFunction; schemas: Map<string, object> } | undefined;
+
+export function loadSchemas(): Map<string, object> {
+  const schemas = new Map<string, object>();
+  for (const f of readdirSync(SCHEMA_DIR).sort()) {
+    if (!f.endsWith('.schema.json')) continue;
+    schemas.set(f, JSON.parse(readFileSync(SCHEMA_DIR + f, 'utf8')));
+  }
+  return schemas;
+}
+
+function compile() {
+  if (compiled) return compiled;
+  const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true, allowUnionTypes: true });
+  ajv.addKeyword({ keyword: 'x-opd-secret' });
+  ajv.addKeyword({ keyword: 'x-opd-hint' });
+  ajv.addKeyword({ keyword: 'x-opd-destructive' });
+  const schemas = loadSchemas();
+  for (const [f, s] of schemas) if (f !== 'state.schema.json') ajv.addSchema(s);
+  const validate = ajv.compile(schemas.get('state.schema.json')!);
+  compiled = { validate, schemas };
+  return compiled;
+}
+
+/** The schema of one plugin section (for secrets and docs). */
+export function pluginSchema(plugin: string): object | undefined {
+  return compile().schemas.get(`${plugin}.schema.json`);
+}
+
+function levenshtein(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++)
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+  return d[a.length][b.length];
+}
+
+function typeOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v === 'number' && Number.isInteger(v) ? 'integer' : typeof v;
+}
+
+function show(v: unknown, max = 60): string {
+  const s = typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v) ?? String(v);
+  return s.length > max ? s.slice(0, max) + '…' : s;
+}
+
+function valueAt(doc: unknown, pointer: string): unknown {
+  let v = doc;
+  for (const seg of pointerToPath(pointer)) {
+    if (v && typeof v === 'object') v = (v as Record<string, unknown>)[seg];
+    else return undefined;
+  }
+  return v;
+}
+
+function toProblem(e: ErrorObject, doc: unknown): Problem | undefined {
+  const hint = (e.parentSchema as Record<string, unknown> | undefined)?.['x-opd-hint'] as string | undefined;
+  const at = e.instancePath;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = e.params.additionalProperty as string;
+      const allowed = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
+      const close = allowed.filter((a) => levenshtein(a, key) <= 2);
+      return {
+        pointer: pathToPointer([...pointerToPath(at), key]),
+        message: `unknown key ${show(key)}`,
+        fix: close.length ? `did you mean ${close.map((c) => `"${c}"`).join(' or ')}?` : allowed.length ? `allowed keys: ${allowed.join(', ')}` : 'remove it',
+      };
+    }
+    case 'required':
+      return { pointer: at, message: `missing required key "${e.params.missingProperty}"`, fix: hint ?? `add "${e.params.missingProperty}"` };
+    case 'propertyNames':
+      return undefined; // the inner error (pattern/maxLength with propertyName) says it better
+    case 'type':
+      return { pointer: at, message: `expected ${e.params.type}, got ${typeOf(valueAt(doc, at))} ${show(valueAt(doc, at))}`, fix: hint };
+    case 'enum':
+      return { pointer: at, message: `expected one of ${(e.params.allowedValues as unknown[]).map((v) => show(v)).join(', ')}, got ${show(valueAt(doc, at))}`, fix: hint };
+    case 'const':
+      return { pointer: at, message: `expected ${show(e.params.allowedValue)}, got ${show(valueAt(doc, at))}`, fix: hint };
+    case 'pattern':
+    case 'maxLength':
+    case 'minLength':
+    case 'format': {
+      const name = e.params.propertyName as string | undefined;
+      if (name !== undefined) {
+        return {
+          pointer: pathToPointer([...pointerToPath(at), name]),
+          message: `invalid name ${show(name)}: ${e.keyword === 'pattern' ? `must match ${e.params.pattern}` : e.message}`,
+          fix: hint ?? 'use letters, digits and - _ . only',
+        };
+      }
+      const v = valueAt(doc, at);
+      return { pointer: at, message: `invalid value ${show(v)}: ${e.keyword === 'pattern' ? `must match ${e.params.pattern}` : e.message}`, fix: hint };
+    }
+    case 'if':
+    case 'anyOf':
+    case 'oneOf':
+      return { pointer: at, message: e.message ?? e.keyword, fix: hint };
+    default:
+      return { pointer: at, message: `${e.message ?? e.keyword}`, fix: hint };
+  }
+}
+
+/** Validate a whole (normalized) document; throws OpdError('invalid-document') with every problem. */
+export function validateDocument(doc: unknown, loaded?: LoadedDocument): void {
+  const { validate } = compile();
+  if (validate(doc)) return;
+  const seen = new Set<string>();
+  const problems: Problem[] = [];
+  const errors = validate.errors ?? [];
+  // anyOf/oneOf explain themselves through their branches; keep them only when alone at a path
+  const paths = new Set(errors.filter((e) => !['anyOf', 'oneOf', 'if'].includes(e.keyword)).map((e) => e.instancePath));
+  for (const e of errors) {
+    if (['anyOf', 'oneOf', 'if'].includes(e.keyword) && paths.has(e.instancePath)) continue;
+    const p = toProblem(e, doc);
+    if (!p) continue;
+    const key = p.pointer + '\0' + p.message;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (loaded) {
+      const pos = loaded.locate(p.pointer);
+      p.file = loaded.file;
+      p.line = pos?.line;
+      p.col = pos?.col;
+    }
+    problems.push(p);
+  }
+  problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0) || a.pointer.localeCompare(b.pointer));
+  const n = problems.length;
+  throw new OpdError('invalid-document', `${loaded?.file ?? 'document'}: ${n} problem${n === 1 ? '' : 's'}`, {
+    problems,
+    hint: 'fix every problem listed, then run `opd validate` again',
+  });
+}

@@ -1,0 +1,137 @@
+/**
+ * The only door to processes. argv arrays, never a shell; a timeout; errors that name the
+ * command, its exit code and the tail of its stderr. Counts spawned processes for benchmarks.
+ */
+import { execa } from 'execa';
+import { OpdError } from './core/errors.js';
+
+export interface ExecOptions {
+  /** Milliseconds; default 60 s. */
+  timeout?: number;
+  input?: string;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Exit codes that are not failures (default [0]). */
+  okCodes?: number[];
+  /** Human name of the backend, for error messages ("ovs-vsctl", "lxc"). */
+  backend?: string;
+  /** Hint attached when the command is missing. */
+  installHint?: string;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+const stats = { spawned: 0, byCommand: new Map<string, number>() };
+
+export function execStats(): { spawned: number; byCommand: Record<string, number> } {
+  return { spawned: stats.spawned, byCommand: Object.fromEntries([...stats.byCommand].sort()) };
+}
+
+export function resetExecStats(): void {
+  stats.spawned = 0;
+  stats.byCommand.clear();
+}
+
+function tail(s: string, n = 8): string {
+  const lines = s.trim().split('\n');
+  return lines.slice(-n).join('\n');
+}
+
+export function quoteArgv(argv: string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
+}
+
+export async function run(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  stats.spawned++;
+  stats.byCommand.set(cmd, (stats.byCommand.get(cmd) ?? 0) + 1);
+  const okCodes = opts.okCodes ?? [0];
+  const display = quoteArgv([cmd, ...args]);
+  let r;
+  try {
+    r = await execa(cmd, args, {
+      shell: false,
+      reject: false,
+      timeout: opts.timeout ?? 60_000,
+      input: opts.input,
+      env: opts.env,
+      extendEnv: true,
+      cwd: opts.cwd,
+      stripFinalNewline: false,
+      maxBuffer: 256 * 1024 * 1024,
+    });
+  } catch (err) {
+    throw new OpdError('backend-failed', `could not run ${display}: ${(err as Error).message}`, { cause: err });
+  }
+  const code = (r as { code?: string }).code;
+  if (code === 'ENOENT' || (r.failed && r.exitCode === undefined && /ENOENT/.test(String(r.message)))) {
+    throw new OpdError('backend-unavailable', `${cmd} is not installed (needed by ${opts.backend ?? cmd})`, {
+      hint: opts.installHint ?? `install the package that provides ${cmd}`,
+    });
+  }
+  if (r.timedOut) {
+    throw new OpdError('backend-failed', `${display} timed out after ${opts.timeout ?? 60_000} ms`, { retryable: true });
+  }
+  const exitCode = r.exitCode ?? -1;
+  const stdout = String(r.stdout ?? '');
+  const stderr = String(r.stderr ?? '');
+  if (!okCodes.includes(exitCode)) {
+    const why = r.signal ? `killed by ${r.signal}` : `exit ${exitCode}`;
+    throw new ExecFailure(display, exitCode, stderr, `${display} failed (${why}): ${tail(stderr || stdout) || 'no output'}`);
+  }
+  return { stdout, stderr, exitCode };
+}
+
+/** A command that ran and failed. Plugins translate it into their own words when they can. */
+export class ExecFailure extends OpdError {
+  constructor(
+    readonly command: string,
+    readonly exitCode_: number,
+    readonly stderr: string,
+    message: string,
+  ) {
+    super('backend-failed', message);
+  }
+}
+
+/**
+ * A long-running child (event streams: `ovsdb-client monitor`, `virsh event --loop`): calls
+ * onLine for each stdout line; dispose() ends exactly this child, by its PID.
+ */
+export function spawnLines(
+  cmd: string,
+  args: string[],
+  onLine: (line: string) => void,
+  log?: { warn: (o: object, m: string) => void },
+  opts: { env?: Record<string, string | undefined> } = {},
+): { dispose(): Promise<void>; pid?: number } {
+  stats.spawned++;
+  stats.byCommand.set(cmd, (stats.byCommand.get(cmd) ?? 0) + 1);
+  const child = execa(cmd, args, { shell: false, reject: false, buffer: false, env: opts.env, extendEnv: true, stdin: 'ignore' });
+  let buf = '';
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (chunk: string) => {
+    buf += chunk;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (line.trim()) onLine(line);
+    }
+  });
+  let stopping = false;
+  child.then((r) => {
+    if (!stopping) log?.warn({ cmd, exitCode: r.exitCode, stderr: String(r.stderr ?? '').slice(-500) }, `${cmd} event stream ended`);
+  });
+  return {
+    pid: child.pid,
+    async dispose() {
+      stopping = true;
+      if (child.pid && child.exitCode === null) child.kill('SIGTERM');
+      await child.catch(() => undefined);
+    },
+  };
+}

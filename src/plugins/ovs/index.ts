@@ -1,0 +1,227 @@
+/**
+ * ovs: Open vSwitch bridges, ports, bonds and interfaces through ovs-vsctl.
+ * Reads: one ovs-vsctl call for all tables. Apply: one ovs-vsctl transaction per batch.
+ */
+import { readFileSync } from 'node:fs';
+import type { ApplyContext, Change, ChangeResult, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext, Disposable } from '../../core/plugin.js';
+import { OpdError, toOpdError } from '../../core/errors.js';
+import { arrayToMap } from '../../core/normalize.js';
+import { isObj } from '../../core/diff.js';
+import { SCHEMA_DIR } from '../../core/validate.js';
+import { dbUrl, readDb, toSection, vsctl, table as _t } from './db.js';
+import { planBridge, type OvsChangeData } from './plan.js';
+import { spawnLines } from '../../exec.js';
+
+export interface OvsSection extends Obj {
+  prune?: { bridges?: boolean };
+  bridges?: Record<string, Obj>;
+}
+
+/** Whether ovs-vswitchd has ever run against a database (it fills datapath_types). */
+const vswitchdSeen = new Map<string, boolean>();
+
+function normalizePort(p: unknown): unknown {
+  if (!isObj(p)) return p;
+  const out: Obj = { ...p };
+  if (isObj(out.options) && typeof out.options.peer === 'string' && out.peer === undefined) {
+    const { peer, ...rest } = out.options as Obj;
+    out.peer = peer;
+    out.options = rest;
+  }
+  if (Array.isArray(out.trunks) && out.trunks.every((t) => typeof t === 'number')) out.trunks = [...(out.trunks as number[])].sort((a, b) => a - b);
+  // bond membership is exact: members the document does not name leave the bond
+  if (isObj(out.interfaces)) out.prune = { ...(isObj(out.prune) ? out.prune : {}), interfaces: true };
+  return out;
+}
+
+const plugin: Plugin<OvsSection> = {
+  name: 'ovs',
+  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'ovs.schema.json', 'utf8')),
+  collections: ['bridges'],
+
+  adopt(plugins: Record<string, unknown>, ctx: NormalizeContext) {
+    // op-dbus: plugins.net.interfaces[] entries of type ovs-bridge are OVS bridges
+    const net = plugins.net;
+    if (!isObj(net) || !Array.isArray(net.interfaces)) return;
+    const ovs = (isObj(plugins.ovs) ? plugins.ovs : (plugins.ovs = {})) as Obj;
+    const bridges = (isObj(ovs.bridges) ? ovs.bridges : (ovs.bridges = {})) as Obj;
+    const rest: unknown[] = [];
+    net.interfaces.forEach((itf: unknown, i: number) => {
+      if (!isObj(itf) || itf.type !== 'ovs-bridge' || typeof itf.name !== 'string') {
+        rest.push(itf);
+        return;
+      }
+      const ports: Obj = {};
+      if (Array.isArray(itf.ports)) for (const p of itf.ports) if (typeof p === 'string') ports[p] = {};
+      bridges[itf.name] = { ports };
+      ctx.remap(`/plugins/ovs/bridges/${itf.name}`, `/plugins/net/interfaces/${i}`);
+      const { type: _type, ports: _ports, ...addressing } = itf;
+      if (Object.keys(addressing).length > 1) rest.push({ ...addressing, name: itf.name, kind: 'ovs-bridge' });
+    });
+    if (rest.length) net.interfaces = rest;
+    else delete plugins.net;
+  },
+
+  normalize(section: unknown, ctx: NormalizeContext) {
+    if (!isObj(section)) return section;
+    const out: Obj = { ...section };
+    out.bridges = arrayToMap(out.bridges, 'name', '/plugins/ovs/bridges', ctx);
+    if (isObj(out.bridges)) {
+      for (const [b, spec] of Object.entries(out.bridges)) {
+        if (!isObj(spec)) continue;
+        const s: Obj = { ...spec };
+        s.ports = arrayToMap(s.ports, 'name', `/plugins/ovs/bridges/${b}/ports`, ctx);
+        if (isObj(s.ports)) s.ports = Object.fromEntries(Object.entries(s.ports).map(([k, v]) => [k, normalizePort(v)]));
+        (out.bridges as Obj)[b] = s;
+      }
+    }
+    return out;
+  },
+
+  async read(ctx: ReadContext, desired: OvsSection): Promise<OvsSection> {
+    const raw = await readDb(ctx.settings);
+    vswitchdSeen.set(dbUrl(ctx.settings), raw.vswitchd);
+    const all = toSection(raw).bridges;
+    const named = desired.bridges ?? {};
+    const bridges: Obj = {};
+    for (const [n, b] of Object.entries(all)) if (n in named || desired.prune?.bridges) bridges[n] = b;
+    return { bridges: bridges as Record<string, Obj> };
+  },
+
+  faults(current: OvsSection, desired: OvsSection): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [b, spec] of Object.entries(desired.bridges ?? {})) {
+      const wantPorts = isObj(spec.ports) ? spec.ports : {};
+      const curPorts = (current.bridges?.[b]?.ports ?? {}) as Record<string, Obj>;
+      for (const p of Object.keys(wantPorts)) {
+        const e = curPorts[p]?.error;
+        if (typeof e === 'string' && !(isObj(wantPorts[p]) && (wantPorts[p] as Obj).state === 'absent')) out[`ovs/bridges/${b}/ports/${p}`] = e;
+      }
+    }
+    return out;
+  },
+
+  plan: planBridge,
+
+  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+    const wait = vswitchdSeen.get(dbUrl(ctx.settings)) ?? false;
+    const cmdsOf = (c: Change) => (c.data as OvsChangeData).cmds;
+    const join = (list: Change[]) => list.flatMap((c) => cmdsOf(c).flatMap((cmd) => ['--', ...cmd]));
+    let results: ChangeResult[];
+    try {
+      await vsctl(ctx.settings, join(changes), { wait });
+      results = changes.map((c) => ({ address: c.address, status: 'ok' as const }));
+    } catch (err) {
+      if (changes.length === 1) return [{ address: changes[0].address, status: 'failed', error: toOpdError(err) }];
+      // the transaction is atomic: nothing happened. Apply one change at a time to find the culprit.
+      results = [];
+      const failed = new Set<string>();
+      for (const c of changes) {
+        const dep = (c.after ?? []).find((a) => failed.has(a));
+        if (dep) {
+          failed.add(c.address);
+          results.push({ address: c.address, status: 'failed', error: new OpdError('dependency-failed', `${dep} failed`, { address: c.address }) });
+          continue;
+        }
+        try {
+          await vsctl(ctx.settings, join([c]), { wait });
+          results.push({ address: c.address, status: 'ok' });
+        } catch (e) {
+          failed.add(c.address);
+          results.push({ address: c.address, status: 'failed', error: toOpdError(e) });
+        }
+      }
+    }
+    if (wait) {
+      // vswitchd records what it could not do in Interface.error; a transaction that
+      // committed is not a success when the interface did not come up
+      const watched = new Map<string, Change>();
+      for (const c of changes) for (const i of (c.data as OvsChangeData).ifaces) watched.set(i, c);
+      if (watched.size) {
+        const out = await vsctl(ctx.settings, ['--format=json', `--columns=name,error`, 'list', 'Interface']);
+        const bad = new Map<string, string>();
+        for (const row of _t(out)) {
+          const e = Array.isArray(row.error) ? row.error[0] : row.error;
+          if (typeof e === 'string' && e && watched.has(row.name as string)) bad.set(row.name as string, e);
+        }
+        for (const r of results) {
+          if (r.status !== 'ok') continue;
+          const c = changes.find((x) => x.address === r.address)!;
+          const errs = (c.data as OvsChangeData).ifaces.filter((i) => bad.has(i)).map((i) => `${i}: ${bad.get(i)}`);
+          if (errs.length) {
+            r.status = 'failed';
+            r.error = new OpdError('backend-failed', `ovs-vswitchd rejected ${errs.join('; ')}`, {
+              address: r.address,
+              hint: 'check that the device exists and the bridge datapath_type suits this host (netdev without the kernel module)',
+            });
+          }
+        }
+      }
+    }
+    return results;
+  },
+
+  edges(desired: OvsSection): Edge[] {
+    // a patch port needs its peer's bridge
+    const edges: Edge[] = [];
+    const owner = new Map<string, string>();
+    for (const [b, spec] of Object.entries(desired.bridges ?? {})) for (const p of Object.keys((spec.ports as Obj) ?? {})) owner.set(p, b);
+    for (const [b, spec] of Object.entries(desired.bridges ?? {}))
+      for (const [p, ps] of Object.entries((spec.ports as Obj) ?? {})) {
+        const peer = isObj(ps) ? ps.peer : undefined;
+        const pb = typeof peer === 'string' ? owner.get(peer) : undefined;
+        if (pb && pb !== b) edges.push({ from: `ovs/bridges/${b}/ports/${p}`, to: `ovs/bridges/${pb}`, kind: 'patch-peer' });
+      }
+    return edges;
+  },
+
+  async show(ctx: ReadContext): Promise<OvsSection> {
+    const all = toSection(await readDb(ctx.settings)).bridges as Record<string, Obj>;
+    const bridges: Obj = {};
+    for (const [n, b] of Object.entries(all)) {
+      const ports: Obj = {};
+      for (const [p, ps] of Object.entries((b.ports as Obj) ?? {})) {
+        const { error: _e, ...rest } = ps as Obj;
+        ports[p] = pruneEmpty(rest);
+      }
+      bridges[n] = pruneEmpty({ ...b, ports });
+    }
+    return { bridges: bridges as Record<string, Obj> };
+  },
+
+  async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
+    return spawnLines('ovsdb-client', ['monitor', dbUrl(ctx.settings), 'Open_vSwitch', 'Bridge,Port,Interface', '--format=json'], () => onDrift(), ctx.log);
+  },
+
+  async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
+    const db = dbUrl(ctx.settings);
+    try {
+      const raw = await readDb(ctx.settings);
+      return [
+        { name: 'ovs: database', ok: true, detail: `${db}: ${raw.bridges.length} bridges` },
+        {
+          name: 'ovs: vswitchd',
+          ok: raw.vswitchd,
+          detail: raw.vswitchd ? 'ovs-vswitchd has registered with the database' : 'ovs-vswitchd has never run against this database (changes are database-only)',
+          hint: raw.vswitchd ? undefined : 'start ovs-vswitchd; bridges need datapath_type: netdev without the kernel module',
+        },
+      ];
+    } catch (err) {
+      const e = toOpdError(err);
+      return [{ name: 'ovs: database', ok: false, detail: e.message, hint: e.hint }];
+    }
+  },
+};
+
+/** Drop empty maps from show output so it reads like a hand-written document. */
+function pruneEmpty(o: Obj): Obj {
+  const out: Obj = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (isObj(v) && !Object.keys(v).length && k !== 'ports') continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+
+export default plugin;
