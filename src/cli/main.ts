@@ -70,5 +70,7 @@ export async function main(argv: string[], io: { err: (s: string) => void } = { 
     io.err(e.format());
     if (e.kind === 'bug' && process.env.OPD_DEBUG) io.err(String((err as Error).stack));
     return e.exitCode;
+  } finally {
+    await (await import('../dbus.js')).closeBuses();
   }
 }

@@ -1,0 +1,13 @@
+#!/bin/bash
+# The one command that passes the tests on a fresh machine of this kind (Debian 12, root):
+# installs system packages, npm ci, brings up the real backends, runs `npm test`, tears down.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+npm ci --no-audit --no-fund
+cleanup() {
+  bash scripts/backends/systemd.sh down || true
+}
+trap cleanup EXIT
+bash scripts/backends/systemd.sh up
+npm test

@@ -1,0 +1,191 @@
+/**
+ * The only door to D-Bus: one shared system-bus connection (dbus-next), raw method calls
+ * (no per-object introspection round-trips), signal subscriptions, and a call counter for
+ * benchmarks. The address follows settings.dbusAddress, then DBUS_SYSTEM_BUS_ADDRESS.
+ */
+import type { MessageBus, Message as DbusMessage } from 'dbus-next';
+import { OpdError } from './core/errors.js';
+import type { Settings } from './core/plugin.js';
+
+type DbusModule = typeof import('dbus-next');
+let mod: DbusModule | undefined;
+async function dbusModule(): Promise<DbusModule> {
+  if (!mod) {
+    const m = (await import('dbus-next')) as unknown as { default?: DbusModule } & DbusModule;
+    mod = m.default ?? m;
+  }
+  return mod;
+}
+
+const stats = { calls: 0, byMember: new Map<string, number>() };
+
+export function dbusStats(): { calls: number; byMember: Record<string, number> } {
+  return { calls: stats.calls, byMember: Object.fromEntries([...stats.byMember].sort()) };
+}
+
+export function resetDbusStats(): void {
+  stats.calls = 0;
+  stats.byMember.clear();
+}
+
+export const DEFAULT_SYSTEM_BUS = 'unix:path=/run/dbus/system_bus_socket';
+
+export function busAddress(settings: Settings = {}): string {
+  return (settings.dbusAddress as string | undefined) ?? process.env.DBUS_SYSTEM_BUS_ADDRESS ?? DEFAULT_SYSTEM_BUS;
+}
+
+const buses = new Map<string, Promise<MessageBus>>();
+
+function unavailable(address: string, why: string): OpdError {
+  return new OpdError('backend-unavailable', `no D-Bus system bus at ${address}: ${why}`, {
+    hint: 'start dbus (and systemd), or set DBUS_SYSTEM_BUS_ADDRESS; `opd doctor` shows what is reachable',
+  });
+}
+
+/** The shared connection for an address; connects once, reports a missing bus plainly. */
+export function systemBus(settings: Settings = {}): Promise<MessageBus> {
+  const address = busAddress(settings);
+  let p = buses.get(address);
+  if (!p) {
+    p = (async () => {
+      const d = await dbusModule();
+      d.setBigIntCompat(false);
+      const bus = d.sessionBus({ busAddress: address });
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(unavailable(address, 'timed out connecting')), 5000);
+        bus.once('connect', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        bus.once('error', (err: Error) => {
+          clearTimeout(t);
+          reject(unavailable(address, err.message));
+        });
+      });
+      bus.on('error', () => {
+        buses.delete(address);
+      });
+      return bus;
+    })();
+    p.catch(() => buses.delete(address));
+    buses.set(address, p);
+  }
+  return p;
+}
+
+export interface CallSpec {
+  destination: string;
+  path: string;
+  interface: string;
+  member: string;
+  signature?: string;
+  body?: unknown[];
+  /** ms; default 30 s */
+  timeout?: number;
+}
+
+/** One method call; returns the reply body. D-Bus errors become OpdError('backend-failed'). */
+export async function call(settings: Settings, spec: CallSpec): Promise<unknown[]> {
+  const d = await dbusModule();
+  const bus = await systemBus(settings);
+  stats.calls++;
+  const key = `${spec.interface}.${spec.member}`;
+  stats.byMember.set(key, (stats.byMember.get(key) ?? 0) + 1);
+  const msg = new d.Message({
+    destination: spec.destination,
+    path: spec.path,
+    interface: spec.interface,
+    member: spec.member,
+    signature: spec.signature ?? '',
+    body: spec.body ?? [],
+  });
+  let t: NodeJS.Timeout | undefined;
+  try {
+    const reply = await Promise.race([
+      bus.call(msg),
+      new Promise<never>((_, rej) => {
+        t = setTimeout(() => rej(new OpdError('backend-failed', `D-Bus call ${key} on ${spec.destination} timed out`, { retryable: true })), spec.timeout ?? 30_000);
+      }),
+    ]);
+    return (reply as DbusMessage | null)?.body ?? [];
+  } catch (err) {
+    if (err instanceof OpdError) throw err;
+    const e = err as { type?: string; text?: string; message?: string };
+    const name = e.type ?? 'error';
+    if (name === 'org.freedesktop.DBus.Error.ServiceUnknown' || name === 'org.freedesktop.DBus.Error.NameHasNoOwner')
+      throw new OpdError('backend-unavailable', `${spec.destination} is not on the bus (${e.text ?? e.message})`, {
+        hint: `start the service that owns ${spec.destination}`,
+      });
+    if (name === 'org.freedesktop.DBus.Error.AccessDenied' || name === 'org.freedesktop.DBus.Error.InteractiveAuthorizationRequired')
+      throw new OpdError('permission', `${key} was denied: ${e.text ?? e.message}`, { hint: 'run opd as root' });
+    throw Object.assign(new OpdError('backend-failed', `${key} failed: ${name}: ${e.text ?? e.message}`), { dbusName: name });
+  } finally {
+    if (t) clearTimeout(t);
+  }
+}
+
+/** Properties.GetAll in one call, values unwrapped from their Variants. */
+export async function getAll(settings: Settings, destination: string, path: string, iface: string): Promise<Record<string, unknown>> {
+  const [props] = (await call(settings, {
+    destination,
+    path,
+    interface: 'org.freedesktop.DBus.Properties',
+    member: 'GetAll',
+    signature: 's',
+    body: [iface],
+  })) as [Record<string, { value: unknown }>];
+  return Object.fromEntries(Object.entries(props ?? {}).map(([k, v]) => [k, unwrap(v)]));
+}
+
+export function unwrap(v: unknown): unknown {
+  if (v && typeof v === 'object' && 'signature' in v && 'value' in v) return unwrap((v as { value: unknown }).value);
+  if (Array.isArray(v)) return v.map(unwrap);
+  return v;
+}
+
+export async function variant(signature: string, value: unknown): Promise<unknown> {
+  const d = await dbusModule();
+  return new d.Variant(signature, value);
+}
+
+export interface SignalMatch {
+  sender?: string;
+  path?: string;
+  pathNamespace?: string;
+  interface?: string;
+  member?: string;
+}
+
+/** Subscribe to signals (AddMatch + message listener). Returns a disposer. */
+export async function onSignal(settings: Settings, match: SignalMatch, handler: (m: { path: string; interface: string; member: string; body: unknown[]; sender: string }) => void): Promise<{ dispose(): Promise<void> }> {
+  const bus = await systemBus(settings);
+  const rule = ["type='signal'", ...Object.entries(match).map(([k, v]) => `${k === 'pathNamespace' ? 'path_namespace' : k}='${v}'`)].join(',');
+  await call(settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: [rule] });
+  const listener = (msg: DbusMessage) => {
+    if (msg.type !== 4 /* SIGNAL */) return;
+    if (match.interface && msg.interface !== match.interface) return;
+    if (match.member && msg.member !== match.member) return;
+    if (match.path && msg.path !== match.path) return;
+    if (match.pathNamespace && !(msg.path === match.pathNamespace || msg.path?.startsWith(match.pathNamespace + '/'))) return;
+    handler({ path: msg.path!, interface: msg.interface!, member: msg.member!, body: msg.body, sender: msg.sender! });
+  };
+  bus.on('message', listener);
+  return {
+    async dispose() {
+      bus.removeListener('message', listener);
+      await call(settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'RemoveMatch', signature: 's', body: [rule] }).catch(() => undefined);
+    },
+  };
+}
+
+/** Close every connection (end of a CLI run, daemon stop). */
+export async function closeBuses(): Promise<void> {
+  for (const [a, p] of buses) {
+    buses.delete(a);
+    try {
+      (await p).disconnect();
+    } catch {
+      /* never connected */
+    }
+  }
+}
