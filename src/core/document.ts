@@ -21,8 +21,11 @@ export interface LoadedDocument {
   raw: unknown;
   /** sha256 of the source bytes. */
   text: string;
-  /** Maps a JSON pointer of the (normalized) document to {line, col} in the source. */
-  locate(pointer: string): { line: number; col: number } | undefined;
+  /**
+   * Maps a JSON pointer of the (normalized) document to {line, col} in the source: the value's
+   * position, or with `atKey` the position of the last key (for unknown keys and bad names).
+   */
+  locate(pointer: string, atKey?: boolean): { line: number; col: number } | undefined;
   /** Normalized pointer prefix → source pointer prefix (filled by normalization). */
   remaps: Map<string, string>;
 }
@@ -87,7 +90,7 @@ export function parseText(bytes: Buffer | string, file: string): LoadedDocument 
     });
   }
   for (const e of [...doc.errors]) {
-    const pos = e.linePos?.[0];
+    const pos = e.linePos?.[0] ?? (e.pos ? lc.linePos(e.pos[0]) : undefined);
     const msg = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     problems.push({
       file,
@@ -112,37 +115,46 @@ export function parseText(bytes: Buffer | string, file: string): LoadedDocument 
       problems: [{ file, line: 1, col: 1, pointer: '', message: 'nesting too deep', fix: 'no opd document needs this much nesting' }],
     });
   const remaps = new Map<string, string>();
-  const locate = (pointer: string) => {
+  const locate = (pointer: string, atKey = false) => {
     const src = sourcePointer(pointer, remaps);
     const path = pointerToPath(src);
     let node: unknown = doc.contents;
-    let best: [number, number] | undefined = node && (node as Node).range ? [(node as Node).range![0], 0] : undefined;
-    for (const seg of path) {
+    let best: number | undefined = node && (node as Node).range ? (node as Node).range![0] : undefined;
+    for (let i = 0; i < path.length; i++) {
+      const seg = path[i];
+      const last = i === path.length - 1;
       if (isMap(node)) {
         const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === seg);
         if (!pair) break;
         const k = pair.key as Node;
-        if (k?.range) best = [k.range[0], 0];
+        if (k?.range) best = k.range[0];
         node = pair.value;
-        if (node && (node as Node).range && !isMap(node) && !isSeq(node)) best = [(node as Node).range![0], 0];
+        const v = node as Node | null;
+        if (last && !atKey && v?.range && !isMap(v) && !isSeq(v)) best = v.range[0];
       } else if (isSeq(node)) {
         const item = node.items[Number(seg)] as Node | undefined;
         if (!item) break;
-        if (item.range) best = [item.range[0], 0];
+        if (item.range) best = item.range[0];
         node = item;
       } else break;
     }
-    if (!best) return undefined;
-    const p = lc.linePos(best[0]);
+    if (best === undefined) return undefined;
+    const p = lc.linePos(best);
     return { line: p.line, col: p.col };
   };
   return { file, raw, text, locate, remaps };
 }
 
 function sourcePointer(pointer: string, remaps: Map<string, string>): string {
-  let best = '';
-  for (const k of remaps.keys()) if ((pointer === k || pointer.startsWith(k + '/')) && k.length > best.length) best = k;
-  return best ? remaps.get(best)! + pointer.slice(best.length) : pointer;
+  // nested normalizations (ports inside bridges) remap in steps: apply until nothing matches
+  let cur = pointer;
+  for (let round = 0; round < 16; round++) {
+    let best = '';
+    for (const k of remaps.keys()) if ((cur === k || cur.startsWith(k + '/')) && k.length > best.length) best = k;
+    if (!best || remaps.get(best) === best) return cur;
+    cur = remaps.get(best)! + cur.slice(best.length);
+  }
+  return cur;
 }
 
 /** Offset of the first byte that breaks UTF-8 (linear scan). */

@@ -38,14 +38,18 @@ export function collectEdges(plugins: Map<string, Plugin>, desired: Record<strin
   return edges;
 }
 
-/** Check the resource graph for cycles (used by validate, before any backend is touched). */
+/**
+ * Check the resource graph for cycles before any backend is touched (validate). Only edges
+ * between whole resources (plugin/collection/name) count here; edges between sub-resources
+ * are ordered, and their cycles reported, when the plan is built.
+ */
 export function checkResourceCycles(edges: Edge[]): void {
-  const nodes = [...new Set(edges.flatMap((e) => [e.from, e.to]))].sort();
+  const isResource = (a: string) => a.split('/').length === 3;
+  const es = edges.filter((e) => isResource(e.from) && isResource(e.to) && e.from !== e.to);
+  const nodes = [...new Set(es.flatMap((e) => [e.from, e.to]))].sort();
   const idx = new Map(nodes.map((n, i) => [n, i]));
   const deps = nodes.map(() => new Set<number>());
-  for (const e of edges) {
-    for (const t of nodes) if (t !== e.from && under(t, e.to) && !under(e.from, t)) deps[idx.get(e.from)!].add(idx.get(t)!);
-  }
+  for (const e of es) deps[idx.get(e.from)!].add(idx.get(e.to)!);
   topoSort(nodes.length, deps, (i) => nodes[i], (i) => nodes[i]);
 }
 
@@ -90,7 +94,7 @@ export function buildPlan(plugins: Map<string, Plugin>, diffs: ResourceDiff[], e
     }
     for (const e of edges) {
       const from = byPrefix.get(e.from);
-      const to = byPrefix.get(e.to);
+      const to = e.exact ? byAddress.get(e.to) : byPrefix.get(e.to);
       if (!from || !to) continue;
       for (const xi of from)
         for (const yi of to) {

@@ -110,6 +110,8 @@ export interface Edge {
   from: string;
   to: string;
   kind?: string;
+  /** Match `to` exactly (the resource's own change), not everything under it. */
+  exact?: boolean;
 }
 
 export interface Disposable {

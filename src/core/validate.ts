@@ -98,7 +98,7 @@ function toProblem(e: ErrorObject, doc: unknown): Problem | undefined {
     case 'maxLength':
     case 'minLength':
     case 'format': {
-      const name = e.params.propertyName as string | undefined;
+      const name = ((e as { propertyName?: string }).propertyName ?? e.params.propertyName) as string | undefined;
       if (name !== undefined) {
         return {
           pointer: pathToPointer([...pointerToPath(at), name]),
@@ -135,7 +135,8 @@ export function validateDocument(doc: unknown, loaded?: LoadedDocument): void {
     if (seen.has(key)) continue;
     seen.add(key);
     if (loaded) {
-      const pos = loaded.locate(p.pointer);
+      const atKey = e.keyword === 'additionalProperties' || (e as { propertyName?: string }).propertyName !== undefined;
+      const pos = loaded.locate(p.pointer, atKey);
       p.file = loaded.file;
       p.line = pos?.line;
       p.col = pos?.col;

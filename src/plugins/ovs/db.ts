@@ -123,9 +123,18 @@ export function toSection(raw: RawDb): { bridges: Obj } {
   for (const b of raw.bridges) {
     const name = b.name as string;
     const ports: Obj = {};
+    let localError: string | undefined;
     for (const pu of asList(b.ports)) {
       const p = raw.ports.get(pu);
-      if (!p || p.name === name) continue; // the bridge's own local port is implicit
+      if (!p) continue;
+      if (p.name === name) {
+        // the bridge's own local port is implicit; its interface error is the bridge's
+        for (const u of asList(p.interfaces)) {
+          const e = optional(raw.ifaces.get(u)?.error);
+          if (typeof e === 'string' && e) localError = e;
+        }
+        continue;
+      }
       const ifs = asList(p.interfaces).map((u) => raw.ifaces.get(u)).filter((x): x is Row => !!x);
       const spec: Obj = {};
       const errors: string[] = [];
@@ -159,6 +168,7 @@ export function toSection(raw: RawDb): { bridges: Obj } {
     };
     const fm = optional(b.fail_mode);
     if (fm !== undefined) spec.fail_mode = fm;
+    if (localError) spec.error = localError;
     bridges[name] = spec;
   }
   return { bridges: sortObj(bridges) };

@@ -91,6 +91,9 @@ const plugin: Plugin<OvsSection> = {
   faults(current: OvsSection, desired: OvsSection): Record<string, string> {
     const out: Record<string, string> = {};
     for (const [b, spec] of Object.entries(desired.bridges ?? {})) {
+      if (spec.state === 'absent') continue;
+      const be = current.bridges?.[b]?.error;
+      if (typeof be === 'string') out[`ovs/bridges/${b}`] = be;
       const wantPorts = isObj(spec.ports) ? spec.ports : {};
       const curPorts = (current.bridges?.[b]?.ports ?? {}) as Record<string, Obj>;
       for (const p of Object.keys(wantPorts)) {
@@ -109,7 +112,8 @@ const plugin: Plugin<OvsSection> = {
     const join = (list: Change[]) => list.flatMap((c) => cmdsOf(c).flatMap((cmd) => ['--', ...cmd]));
     let results: ChangeResult[];
     try {
-      await vsctl(ctx.settings, join(changes), { wait });
+      const argv = join(changes);
+      if (argv.length) await vsctl(ctx.settings, argv, { wait });
       results = changes.map((c) => ({ address: c.address, status: 'ok' as const }));
     } catch (err) {
       if (changes.length === 1) return [{ address: changes[0].address, status: 'failed', error: toOpdError(err) }];
@@ -170,7 +174,7 @@ const plugin: Plugin<OvsSection> = {
       for (const [p, ps] of Object.entries((spec.ports as Obj) ?? {})) {
         const peer = isObj(ps) ? ps.peer : undefined;
         const pb = typeof peer === 'string' ? owner.get(peer) : undefined;
-        if (pb && pb !== b) edges.push({ from: `ovs/bridges/${b}/ports/${p}`, to: `ovs/bridges/${pb}`, kind: 'patch-peer' });
+        if (pb && pb !== b) edges.push({ from: `ovs/bridges/${b}/ports/${p}`, to: `ovs/bridges/${pb}`, kind: 'patch-peer', exact: true });
       }
     return edges;
   },
@@ -179,12 +183,17 @@ const plugin: Plugin<OvsSection> = {
     const all = toSection(await readDb(ctx.settings)).bridges as Record<string, Obj>;
     const bridges: Obj = {};
     for (const [n, b] of Object.entries(all)) {
+      if (!IFNAME.test(n)) {
+        ctx.log.warn({ bridge: n }, 'bridge name cannot be written in an opd document; left out of show');
+        continue;
+      }
       const ports: Obj = {};
       for (const [p, ps] of Object.entries((b.ports as Obj) ?? {})) {
         const { error: _e, ...rest } = ps as Obj;
         ports[p] = pruneEmpty(rest);
       }
-      bridges[n] = pruneEmpty({ ...b, ports });
+      const { error: _be, ...bridge } = b;
+      bridges[n] = pruneEmpty({ ...bridge, ports });
     }
     return { bridges: bridges as Record<string, Obj> };
   },
@@ -213,12 +222,14 @@ const plugin: Plugin<OvsSection> = {
   },
 };
 
-/** Drop empty maps from show output so it reads like a hand-written document. */
+const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+
+/** Drop empty maps from show output (deeply) so it reads like a hand-written document. */
 function pruneEmpty(o: Obj): Obj {
   const out: Obj = {};
   for (const [k, v] of Object.entries(o)) {
     if (isObj(v) && !Object.keys(v).length && k !== 'ports') continue;
-    out[k] = v;
+    out[k] = isObj(v) && k !== 'external_ids' && k !== 'other_config' && k !== 'options' ? pruneEmpty(v) : v;
   }
   return out;
 }

@@ -204,7 +204,7 @@ export function planBridge(diff: ResourceDiff): Change[] {
   const want = diff.desired!;
   const wantPorts = isObj(want.ports) ? want.ports : {};
   if (diff.action === 'create') {
-    changes.push({ ...base, address, action: 'create', summary: 'bridge', ops: diff.ops.filter((o) => !o.path.startsWith('/ports/')), data: { cmds: [['add-br', br], ['set', 'Bridge', br, ...bridgeCols(want, true)]], ifaces: [] } satisfies OvsChangeData });
+    changes.push({ ...base, address, action: 'create', summary: 'bridge', ops: diff.ops.filter((o) => !o.path.startsWith('/ports/')), data: { cmds: [['add-br', br], ['set', 'Bridge', br, ...bridgeCols(want, true)]], ifaces: [br] } satisfies OvsChangeData });
     for (const p of Object.keys(wantPorts).sort()) {
       const spec = wantPorts[p] as Obj;
       changes.push({ ...base, address: `${address}/ports/${p}`, action: 'create', summary: describePort(spec), after: [address], ops: diff.ops.filter((o) => o.path === `/ports/${p}`), data: { cmds: createPortCmds(br, p, spec), ifaces: ifaceNames(p, spec) } satisfies OvsChangeData });
@@ -212,6 +212,9 @@ export function planBridge(diff: ResourceDiff): Change[] {
     return changes;
   }
   const cur = diff.current!;
+  const own = diff.faults?.[address];
+  if (own)
+    changes.push({ ...base, address, action: 'repair', summary: 'bridge', reason: `vswitchd: ${own}`, ops: [], data: { cmds: [], ifaces: [br] } satisfies OvsChangeData });
   // bridge columns
   const bcmds: string[][] = [];
   const btext: string[] = [];
