@@ -5,7 +5,8 @@
  * line's own bytes. A head file beside the log holds the last {seq, hash} (HMAC-sealed when
  * a key is configured) so that truncation and whole-chain rewrites are detected too.
  */
-import { openSync, writeSync, fsyncSync, closeSync, readFileSync, renameSync, statSync, readSync, ftruncateSync, mkdirSync, existsSync, writeFileSync } from 'node:fs';
+import { openSync, writeSync, fsyncSync, closeSync, readFileSync, renameSync, statSync, readSync, ftruncateSync, existsSync, writeFileSync } from 'node:fs';
+import { ensureDir } from '../core/fsutil.js';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { canonical, hmac, sha256 } from '../core/canonical.js';
@@ -112,7 +113,7 @@ export class AuditLog {
 
   static open(path: string, key?: Buffer): AuditLog {
     try {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+      ensureDir(dirname(path));
     } catch (err) {
       throw new OpdError('permission', `cannot create ${dirname(path)}: ${(err as Error).message}`, { hint: 'run as root, or give --audit-log PATH in a directory you may write' });
     }

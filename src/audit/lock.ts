@@ -3,7 +3,8 @@
  * start time; a lock whose owner is gone (kill -9) is recovered. A second apply waits for the
  * lock (up to --lock-wait) and then fails with exit 75 naming the holder.
  */
-import { openSync, writeSync, closeSync, readFileSync, unlinkSync, fsyncSync, mkdirSync } from 'node:fs';
+import { openSync, writeSync, closeSync, readFileSync, unlinkSync, fsyncSync } from 'node:fs';
+import { ensureDir } from '../core/fsutil.js';
 import { dirname } from 'node:path';
 import { OpdError } from '../core/errors.js';
 
@@ -80,7 +81,7 @@ export interface Lock {
 
 export async function acquireLock(path: string, waitMs: number, onWait?: (holder: LockInfo) => void): Promise<Lock> {
   try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+    ensureDir(dirname(path));
   } catch (err) {
     throw new OpdError('permission', `cannot create ${dirname(path)}: ${(err as Error).message}`, {
       hint: 'run as root, or give --audit-log PATH in a directory you may write',

@@ -4,7 +4,8 @@
  */
 import { hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { ensureDir } from './fsutil.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { loadDocument, type LoadedDocument, type StateDocument } from './document.js';
@@ -131,7 +132,7 @@ export function secretKey(auditLog: string, keyFile?: string): Buffer {
   const p = join(dirname(auditLog), 'secret.key');
   try {
     if (existsSync(p)) return readFileSync(p);
-    mkdirSync(dirname(p), { recursive: true });
+    ensureDir(dirname(p));
     const nk = randomBytes(32);
     writeFileSync(p, nk, { mode: 0o600, flag: 'wx' });
     return nk;
