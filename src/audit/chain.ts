@@ -194,9 +194,31 @@ export class AuditLog {
   }
 
   append(run: string, type: string, fields: Record<string, unknown>): AuditEntry {
-    const body = { ...fields, seq: this.seq + 1, ts: new Date().toISOString(), run, type, prev: this.last };
-    const { line, hash } = serialize(body);
-    const data = Buffer.from(line + '\n');
+    return this.appendMany([{ run, type, fields }])[0];
+  }
+
+  /**
+   * Append several entries with one write and one fsync, then move the head once. Entries of
+   * one apply wave go together: the backend applied them as one transaction anyway.
+   */
+  appendMany(items: { run: string; type: string; fields: Record<string, unknown> }[]): AuditEntry[] {
+    if (!items.length) return [];
+    const out: AuditEntry[] = [];
+    const lines: string[] = [];
+    let seq = this.seq;
+    let last = this.last;
+    let openRun = this.openRun;
+    for (const { run, type, fields } of items) {
+      const body = { ...fields, seq: seq + 1, ts: new Date().toISOString(), run, type, prev: last };
+      const { line, hash } = serialize(body);
+      lines.push(line + '\n');
+      seq++;
+      last = hash;
+      if (type === 'run.start') openRun = run;
+      if (type === 'run.end' || type === 'run.interrupted') openRun = undefined;
+      out.push({ ...body, hash } as AuditEntry);
+    }
+    const data = Buffer.from(lines.join(''));
     let off = 0;
     try {
       while (off < data.length) off += writeSync(this.fd, data, off);
@@ -211,12 +233,11 @@ export class AuditLog {
         hint: (err as NodeJS.ErrnoException).code === 'ENOSPC' ? 'the disk holding the audit log is full: free space, then rerun' : 'check the audit log path and its disk',
       });
     }
-    this.seq++;
-    this.last = hash;
-    if (type === 'run.start') this.openRun = run;
-    if (type === 'run.end' || type === 'run.interrupted') this.openRun = undefined;
+    this.seq = seq;
+    this.last = last;
+    this.openRun = openRun;
     this.writeHead();
-    return { ...body, hash } as AuditEntry;
+    return out;
   }
 
   private writeHead(): void {

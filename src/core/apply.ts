@@ -28,6 +28,8 @@ export interface ApplyOptions {
   signal?: AbortSignal;
   /** Called once per change as soon as its outcome is known (audit, progress). */
   onOutcome?: (o: ChangeOutcome) => void;
+  /** Called after each wave of batches (the audit flushes its entries here). */
+  onWave?: () => void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -63,6 +65,7 @@ export async function applyPlan(plan: Plan, plugins: Map<string, Plugin>, opts: 
     }
   };
   propagate();
+  opts.onWave?.();
   for (;;) {
     const pending = out.filter((o) => o.status === 'pending');
     if (!pending.length) break;
@@ -119,6 +122,7 @@ export async function applyPlan(plan: Plan, plugins: Map<string, Plugin>, opts: 
       }),
     );
     propagate();
+    opts.onWave?.();
   }
   return out;
 }

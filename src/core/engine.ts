@@ -192,22 +192,31 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     });
     o.beforeApply?.(audit, runId, c);
     const a = audit;
+    const pending: { run: string; type: string; fields: Record<string, unknown> }[] = [];
+    const flush = () => {
+      a.appendMany(pending.splice(0));
+    };
+    const fps = new Map<unknown, string | null>();
+    const fp = (v: unknown) => {
+      if (!fps.has(v)) fps.set(v, fingerprint(v));
+      return fps.get(v)!;
+    };
     const record = (type: string) => (out: ChangeOutcome) => {
       const ch = out.change;
       const d = diffByAddr.get(ch.resource);
-      a.append(runId, type, {
+      pending.push({ run: runId, type, fields: {
         address: ch.address,
         resource: ch.resource,
         action: ch.action,
         summary: ch.summary,
         ...(ch.reason ? { reason: ch.reason } : {}),
         ops: d ? redact.ops(d.plugin, d.collection, ch.ops ?? []) : [],
-        before: d ? fingerprint(d.current) : null,
-        after: out.status === 'ok' && d ? fingerprint(d.desired) : d ? fingerprint(d.current) : null,
+        before: d ? fp(d.current) : null,
+        after: out.status === 'ok' && d ? fp(d.desired) : d ? fp(d.current) : null,
         result: out.status,
         ...(out.error ? { error: out.error.message } : {}),
         attempts: out.attempts,
-      });
+      } });
     };
     const outcomes = await applyPlan(plan, prep.plugins, {
       settings: o.settings,
@@ -218,7 +227,9 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
         record('change')(out);
         o.onChange?.(out);
       },
+      onWave: flush,
     });
+    flush();
     const touched = new Set(outcomes.filter((x) => x.status === 'ok').map((x) => x.change.resource));
     const after = await readAll(prep, o, new Set(outcomes.map((x) => x.change.plugin)));
     for (const [k, v] of Object.entries(c.current)) if (!(k in after)) after[k] = v;
@@ -232,7 +243,8 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       rollback = await doRollback(prep, o, c, after, touched, (out) => {
         record('rollback')(out);
         o.onRollback?.(out);
-      });
+      }, flush);
+      flush();
     }
     if (o.signal?.aborted) failed = true;
     const status = failed ? 'failed' : 'ok';
@@ -280,6 +292,7 @@ async function doRollback(
   now: Record<string, Obj>,
   touched: Set<string>,
   onOutcome: (x: ChangeOutcome) => void,
+  onWave: () => void,
 ): Promise<NonNullable<RunReport['rollback']>> {
   const diffs: ResourceDiff[] = [];
   for (const d of c.diffs) {
@@ -298,7 +311,7 @@ async function doRollback(
   }
   const plan = buildPlan(prep.plugins, diffs, collectEdges(prep.plugins, prep.doc.plugins));
   // newest first: reverse the forward order where the graph allows it
-  const outcomes = await applyPlan(plan, prep.plugins, { settings: o.settings, log: o.log, allowDestroy: true, onOutcome });
+  const outcomes = await applyPlan(plan, prep.plugins, { settings: o.settings, log: o.log, allowDestroy: true, onOutcome, onWave });
   const again = await readAll(prep, o, new Set(diffs.map((d) => d.plugin)));
   const verification: VerificationFailure[] = [];
   for (const d of diffs) {

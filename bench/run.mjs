@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// npm run bench [-- suite…]: runs bench/suites/<suite>.mjs, writes bench/results/<suite>.json,
+// prints each suite's rows as a table. Speed is measured here, never in tests.
+import { readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpus, totalmem, release } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const all = readdirSync(here + 'suites').filter((f) => f.endsWith('.mjs')).map((f) => f.slice(0, -4)).sort();
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const suites = wanted.length ? wanted : all;
+for (const s of suites) if (!all.includes(s)) {
+  console.error(`unknown bench suite ${s}; suites: ${all.join(', ')}`);
+  process.exit(64);
+}
+mkdirSync(here + 'results', { recursive: true });
+const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version };
+
+function table(rows) {
+  if (!rows.length) return '';
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const w = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  const line = (vals) => vals.map((v, i) => String(v ?? '').padEnd(w[i])).join('  ');
+  return [line(cols), line(w.map((n) => '-'.repeat(n))), ...rows.map((r) => line(cols.map((c) => r[c])))].join('\n');
+}
+
+let failed = 0;
+for (const s of suites) {
+  const t0 = Date.now();
+  process.stderr.write(`bench ${s}: running…\n`);
+  try {
+    const mod = await import(`./suites/${s}.mjs`);
+    const result = await mod.run({ progress: (m) => process.stderr.write(`  ${s}: ${m}\n`) });
+    const out = { suite: s, date: new Date().toISOString(), machine, duration_s: Math.round((Date.now() - t0) / 100) / 10, ...result };
+    writeFileSync(`${here}results/${s}.json`, JSON.stringify(out, null, 2) + '\n');
+    console.log(`\n== ${s} (${out.duration_s} s) → bench/results/${s}.json`);
+    console.log(table(result.rows ?? []));
+    if (result.notes) console.log(`notes: ${result.notes}`);
+  } catch (err) {
+    failed++;
+    console.error(`bench ${s} failed: ${err?.stack ?? err}`);
+  }
+}
+process.exit(failed ? 1 : 0);
