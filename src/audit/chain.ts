@@ -9,6 +9,7 @@ import { openSync, writeSync, fsyncSync, closeSync, readFileSync, renameSync, st
 import { ensureDir } from '../core/fsutil.js';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { statfsSync } from 'node:fs';
 import { canonical, hmac, sha256 } from '../core/canonical.js';
 import { OpdError } from '../core/errors.js';
 
@@ -184,6 +185,25 @@ export class AuditLog {
     return log;
   }
 
+  /**
+   * Refuse to start a run the audit trail could not record: a full disk found before
+   * anything is applied leaves the host unchanged.
+   */
+  ensureSpace(changes: number): void {
+    const need = 64 * 1024 + changes * 4096;
+    let free: number;
+    try {
+      const st = statfsSync(dirname(this.path));
+      free = Number(st.bavail) * Number(st.bsize);
+    } catch {
+      return;
+    }
+    if (free < need)
+      throw new OpdError('io-error', `not enough free space for the audit trail in ${dirname(this.path)}: ${free} bytes free, ${need} needed for ${changes} changes`, {
+        hint: 'free space on that filesystem or move the trail with --audit-log; nothing was applied',
+      });
+  }
+
   /** The run that was open when the previous writer died, if any. */
   get interruptedRun(): string | undefined {
     return this.openRun;
@@ -229,7 +249,7 @@ export class AuditLog {
         const size = statSync(this.path).size;
         ftruncateSync(this.fd, size - off);
       } catch { /* the next open cuts it aside */ }
-      throw new OpdError('backend-failed', `cannot write the audit log ${this.path}: ${(err as Error).message}`, {
+      throw new OpdError('io-error', `cannot write the audit log ${this.path}: ${(err as Error).message}`, {
         hint: (err as NodeJS.ErrnoException).code === 'ENOSPC' ? 'the disk holding the audit log is full: free space, then rerun' : 'check the audit log path and its disk',
       });
     }

@@ -32,7 +32,8 @@ function program(): Command {
       'after',
       `
 Exit codes: 0 ok · 1 failed (a change, verification or the audit chain) · 2 changes pending (diff)
-            64 usage · 65 invalid document · 69 backend unavailable · 70 bug · 75 lock busy · 77 permission
+            64 usage · 65 invalid document · 69 backend unavailable · 70 bug · 74 audit trail I/O (disk full)
+            75 lock busy · 77 permission
 Examples:
   opd validate state.yaml
   opd diff state.yaml -o json

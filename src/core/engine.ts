@@ -176,6 +176,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       return { status: 'blocked', plan, outcomes: [], verification: [], durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered } };
     }
     if (!plan.changes.length) return { status: 'noop', plan, outcomes: [], verification: [], durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered } };
+    audit.ensureSpace(plan.changes.length);
     const redact = new Redactor(secretKey(o.auditLog, o.auditKey));
     const runId = newRunId();
     const diffByAddr = new Map(c.diffs.map((d) => [d.address, d]));

@@ -12,6 +12,7 @@ export type ErrorKind =
   | 'lock-busy'
   | 'audit-broken'
   | 'permission'
+  | 'io-error'
   | 'bug';
 
 /** One located problem in a document (validation reports all of them at once). */
@@ -48,6 +49,7 @@ const exitByKind: Record<ErrorKind, number> = {
   'lock-busy': EXIT.lockBusy,
   'audit-broken': EXIT.failed,
   permission: EXIT.permission,
+  'io-error': EXIT.ioError,
   bug: EXIT.bug,
 };
 

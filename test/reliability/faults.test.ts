@@ -1,0 +1,97 @@
+/**
+ * Backend faults: the backend dies mid-apply, the audit disk is full, ten applies start at
+ * once. Each gives a clear error with its own exit code, the audit trail stays intact, and a
+ * rerun converges.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { OPD, doc, opd, tmp } from '../helpers/opd.js';
+import { startOvs, type OvsSandbox } from '../helpers/ovs.js';
+
+function bigDoc(prefix: string, bridges = 8, ports = 60): string {
+  const b: Record<string, unknown> = {};
+  for (let i = 0; i < bridges; i++) {
+    const p: Record<string, unknown> = {};
+    for (let j = 0; j < ports; j++) p[`${prefix}${i}p${j}`] = { type: 'internal', tag: j + 1 };
+    b[`${prefix}br${i}`] = { ports: p };
+  }
+  return JSON.stringify({ version: 1, plugins: { ovs: { bridges: b } } });
+}
+
+describe('backend faults', () => {
+  let ovs: OvsSandbox;
+  beforeAll(async () => {
+    ovs = await startOvs();
+  });
+  afterAll(async () => {
+    await ovs?.stop();
+  });
+
+  it('reports an ovsdb-server killed mid-apply clearly, keeps the audit intact, and converges after a restart', async () => {
+    const dir = tmp();
+    const env = { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: join(dir, 'audit.jsonl') };
+    const file = doc(bigDoc('f'), dir);
+    const child = execa('node', [OPD, 'apply', file], { env, reject: false });
+    const pid = Number(readFileSync(join(ovs.dir, 'ovsdb-server.pid'), 'utf8'));
+    setTimeout(() => process.kill(pid, 'SIGKILL'), 350);
+    const r = await child;
+    expect([0, 1, 69]).toContain(r.exitCode);
+    if (r.exitCode !== 0) {
+      expect(r.stderr + r.stdout).toMatch(/OVS database|ovs-vsctl|failed/);
+      expect(r.stderr).not.toMatch(/\s+at .*\.js:\d+/);
+    }
+    expect((await opd(['audit', 'verify'], { env })).code).toBe(0);
+    // bring the same database back up and converge
+    await execa('ovsdb-server', [join(ovs.dir, 'conf.db'), `--remote=punix:${ovs.dir}/db.sock`, `--pidfile=${ovs.dir}/ovsdb-server.pid`, `--log-file=${ovs.dir}/ovsdb-server.log`, '--detach'], {
+      env: { OVS_RUNDIR: ovs.dir, OVS_LOGDIR: ovs.dir, OVS_DBDIR: ovs.dir },
+    });
+    const again = await opd(['apply', file], { env });
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect((await opd(['diff', file], { env })).code).toBe(0);
+    expect((await opd(['audit', 'verify'], { env })).code).toBe(0);
+  });
+
+  it('refuses to start with exit 74 when the audit disk is full, changing nothing, and converges once there is room', async () => {
+    const mnt = tmp('opd-full-');
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt]);
+    try {
+      const env = { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: join(mnt, 'audit', 'audit.jsonl') };
+      const file = doc(bigDoc('d', 2, 5));
+      mkdirSync(join(mnt, 'audit'));
+      writeFileSync(join(mnt, 'filler'), Buffer.alloc(200 * 1024));
+      const before = await ovs.dump();
+      const r = await opd(['apply', file], { env });
+      expect(r.code, r.stdout + r.stderr).toBe(74);
+      expect(r.stderr).toMatch(/not enough free space for the audit trail/);
+      expect(r.stderr).toMatch(/nothing was applied/);
+      expect(await ovs.dump()).toBe(before);
+      await execa('rm', [join(mnt, 'filler')]);
+      const ok = await opd(['apply', file], { env });
+      expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+      expect((await opd(['audit', 'verify'], { env })).code).toBe(0);
+    } finally {
+      await execa('umount', [mnt], { reject: false });
+    }
+  });
+
+  it('serializes ten applies started at once into ten whole runs', async () => {
+    const dir = tmp();
+    const env = { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: join(dir, 'audit.jsonl') };
+    const files = Array.from({ length: 10 }, (_, i) => doc(bigDoc(`c${i}x`, 1, 5), dir, `c${i}.json`));
+    const rs = await Promise.all(files.map((f) => opd(['apply', f], { env })));
+    expect(rs.map((r) => r.code)).toEqual(Array(10).fill(0));
+    const entries = readFileSync(env.OPD_AUDIT_LOG, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const order = entries.map((e) => e.run);
+    const blocks = order.filter((r, i) => i === 0 || r !== order[i - 1]);
+    expect(blocks).toHaveLength(10);
+    expect(new Set(blocks).size).toBe(10);
+    for (const run of new Set(order)) {
+      const types = entries.filter((e) => e.run === run).map((e) => e.type);
+      expect(types[0]).toBe('run.start');
+      expect(types[types.length - 1]).toBe('run.end');
+    }
+    expect((await opd(['audit', 'verify'], { env })).code).toBe(0);
+  });
+});
