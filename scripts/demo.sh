@@ -8,7 +8,7 @@ if ! command -v ovsdb-server >/dev/null; then
   echo "== installing openvswitch-switch (apt)"
   DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openvswitch-switch
 fi
-[ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+[ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || bash scripts/npm-setup.sh
 npm run build --silent
 SANDBOX=$(mktemp -d /tmp/opd-demo.XXXXXX)
 cleanup() { bash scripts/backends/ovs.sh down "$SANDBOX/ovs" >/dev/null 2>&1 || true; rm -rf "$SANDBOX"; }

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-npm ci --no-audit --no-fund
+bash scripts/npm-setup.sh
 cleanup() {
   bash scripts/backends/systemd.sh down || true
 }
