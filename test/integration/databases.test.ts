@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, doc, opd, tmp, uniq, type OpdRun } from '../helpers/opd.js';
+import { canonical, sha256 } from '../../src/core/canonical.js';
 
 const dir = tmp('opd-db-');
 const srv = join(dir, 'servers');
@@ -208,6 +209,10 @@ describe('databases plugin on real PostgreSQL and MariaDB', () => {
     for (const f of [env.OPD_AUDIT_LOG, join(srv, 'pg/server.log'), join(srv, 'my/error.log')]) if (existsSync(f)) texts.push(readFileSync(f, 'utf8'));
     expect(texts.join('').length).toBeGreaterThan(1000);
     for (const secret of [pw1, pw2, mpw1, mpw2]) for (const t of texts) expect(t.includes(secret)).toBe(false);
-    expect(readFileSync(env.OPD_AUDIT_LOG, 'utf8')).toMatch(/<secret hmac-sha256:[0-9a-f]+>/);
+    const audit = readFileSync(env.OPD_AUDIT_LOG, 'utf8');
+    expect(audit).toMatch(/<secret hmac-sha256:[0-9a-f]+>/);
+    // nor an unkeyed hash of it (a fingerprint of {"password": …} could be brute-forced)
+    for (const secret of [mpw1, mpw2]) expect(audit).not.toContain(sha256(canonical({ password: secret })));
+    for (const secret of [pw1, pw2]) expect(audit).not.toContain(sha256(canonical({ login: true, password: secret })));
   });
 });

@@ -130,8 +130,9 @@ function grantChanges(
   const cur = !fromScratch && isObj(diff.current?.grants) ? (diff.current!.grants as Record<string, string[]>) : {};
   const out: Change[] = [];
   for (const who of Object.keys(want).sort()) {
-    const w = want[who] ?? [];
-    const c = cur[who] ?? [];
+    const canon = engine === 'pg' ? pgCanonical : myCanonical;
+    const w = (canon(want[who] ?? []) as string[]) ?? [];
+    const c = (canon(cur[who] ?? []) as string[]) ?? [];
     const address = `${diff.address}/grants/${who}`;
     const ops = opsFor(diff, `/grants/${who.replace(/~/g, '~0').replace(/\//g, '~1')}`);
     if (engine === 'pg') {
@@ -275,5 +276,5 @@ export function databaseEdges(desired: Obj): Edge[] {
     if (!isObj(spec) || !isObj(spec.grants)) continue;
     for (const a of Object.keys(spec.grants)) edges.push({ from: `databases/mysql_databases/${db}/grants/${a}`, to: `databases/mysql_users/${a}`, kind: 'grantee' });
   }
-  return edges.sort((x, y) => (x.from + x.to < y.from + y.to ? -1 : 1));
+  return edges.sort((x, y) => (x.from !== y.from ? (x.from < y.from ? -1 : 1) : x.to < y.to ? -1 : x.to > y.to ? 1 : 0));
 }
