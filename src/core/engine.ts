@@ -141,9 +141,11 @@ export function secretKey(auditLog: string, keyFile?: string): Buffer {
 }
 
 function verifyDiffs(prep: Prepared, current: Record<string, Obj>, addresses: Set<string>): VerificationFailure[] {
+  // shown to users: secret values in the ops are masked
+  const shown = new Redactor();
   return diffAll(prep, current, true)
     .filter((d) => d.action !== 'noop' && addresses.has(d.address))
-    .map((d) => ({ address: d.address, ops: d.ops }));
+    .map((d) => ({ address: d.address, ops: shown.ops(d.plugin, d.collection, d.ops) }));
 }
 
 export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
@@ -201,8 +203,9 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
         summary: ch.summary,
         ...(ch.reason ? { reason: ch.reason } : {}),
         ops: d ? redact.ops(d.plugin, d.collection, ch.ops ?? []) : [],
-        before: d ? fingerprint(d.current) : null,
-        after: out.status === 'ok' && d ? fingerprint(d.desired) : d ? fingerprint(d.current) : null,
+        // fingerprints of the redacted values: an unkeyed hash of a secret could be brute-forced
+        before: d ? fingerprint(redact.resource(d.plugin, d.collection, d.current)) : null,
+        after: d ? fingerprint(redact.resource(d.plugin, d.collection, out.status === 'ok' ? d.desired : d.current)) : null,
         result: out.status,
         ...(out.error ? { error: out.error.message } : {}),
         attempts: out.attempts,
@@ -305,7 +308,7 @@ async function doRollback(
     const spec = (prep.doc.plugins[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
     const proj = cur === undefined ? undefined : isObj(spec) ? project(cur, spec) : cur;
     const want = c.diffs.find((x) => x.address === d.address)?.current;
-    if (canonical(proj) !== canonical(want)) verification.push({ address: d.address, ops: compare(proj ?? {}, want ?? {}) });
+    if (canonical(proj) !== canonical(want)) verification.push({ address: d.address, ops: new Redactor().ops(d.plugin, d.collection, compare(proj ?? {}, want ?? {})) });
   }
   return { outcomes, verification };
 }
