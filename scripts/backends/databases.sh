@@ -6,6 +6,7 @@
 #   scripts/backends/databases.sh down DIR           stops exactly the servers it started (pidfiles), removes DIR
 # PostgreSQL runs as the postgres user: local peer auth for postgres, scram-sha-256 for every
 # other role. MariaDB runs as mysql: root@localhost authenticates by unix_socket.
+# The data is disposable: PostgreSQL runs without fsync (DROP DATABASE waits for a checkpoint).
 set -euo pipefail
 cmd=${1:-}; D=${2:-}
 [ -n "$cmd" ] && [ -n "$D" ] || { echo "usage: $0 up|down DIR [PG_PORT]" >&2; exit 64; }
@@ -41,7 +42,7 @@ case "$cmd" in
     fi
     if ! alive "$D/pg/data/postmaster.pid"; then
       (cd / && runuser -u postgres -- "$B/pg_ctl" -D "$D/pg/data" -l "$D/pg/server.log" -w -t 60 \
-        -o "-k $D/pg/sock -p $PORT -c listen_addresses=''" start >/dev/null) || { tail -20 "$D/pg/server.log" >&2; exit 1; }
+        -o "-k $D/pg/sock -p $PORT -c listen_addresses='' -c fsync=off -c full_page_writes=off -c synchronous_commit=off" start >/dev/null) || { tail -20 "$D/pg/server.log" >&2; exit 1; }
     fi
     # --- MariaDB
     install -d -o mysql -g mysql -m 750 "$D/my"

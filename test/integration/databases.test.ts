@@ -157,6 +157,17 @@ describe('databases plugin on real PostgreSQL and MariaDB', () => {
     expect(again.stdout).toContain('no changes');
   });
 
+  it('shows the host as a document that applies with zero changes', async () => {
+    const s = await run(['show', '--plugin', 'databases', '-o', 'yaml']);
+    expect(s.code).toBe(0);
+    expect(s.stdout).toContain(`${myuser}@localhost`);
+    expect(s.stdout).not.toContain('password');
+    const shown = doc(s.stdout, dir, 'shown.yaml');
+    const d = await run(['diff', shown]);
+    expect(d.stdout).toContain('no changes');
+    expect(d.code).toBe(0);
+  });
+
   it('revokes a privilege the document no longer lists', async () => {
     const narrowed = doc(stateDoc(pw2, mpw2).replace(`${role}: [all]`, `${role}: [connect, temp]`).replace('[ALL PRIVILEGES]', '[SELECT, INSERT]'), dir, 'narrow.yaml');
     const a = await run(['apply', narrowed]);

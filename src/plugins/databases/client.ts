@@ -47,7 +47,7 @@ export interface SqlResult {
 }
 
 /** Run SQL with psql as the superuser. Connection trouble throws; a failing statement returns ok=false. */
-export async function psql(settings: Settings, sql: string, secrets: Iterable<string> = []): Promise<SqlResult> {
+export async function psql(settings: Settings, sql: string, secrets: Iterable<string> = [], timeout = 60_000): Promise<SqlResult> {
   const ep = pgEndpoint(settings);
   const args = ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=terse', '-h', ep.host, '-p', ep.port, '-U', ep.user, '-d', 'postgres', '-f', '-'];
   const asRoot = process.getuid?.() === 0 && ep.user !== 'root';
@@ -56,6 +56,7 @@ export async function psql(settings: Settings, sql: string, secrets: Iterable<st
   const r = await run(cmd, argv, {
     input: sql,
     cwd: '/',
+    timeout,
     okCodes: [0, 1, 2, 3],
     backend: 'PostgreSQL',
     installHint: 'apt-get install postgresql-client (and util-linux for runuser)',
@@ -80,12 +81,13 @@ export async function psql(settings: Settings, sql: string, secrets: Iterable<st
 }
 
 /** Run SQL with the mysql client as root over the socket. Same contract as psql(). */
-export async function mysql(settings: Settings, sql: string, secrets: Iterable<string> = []): Promise<SqlResult> {
+export async function mysql(settings: Settings, sql: string, secrets: Iterable<string> = [], timeout = 60_000): Promise<SqlResult> {
   const ep = myEndpoint(settings);
   const args = ['--protocol=SOCKET', `--socket=${ep.socket}`, `--user=${ep.user}`, '--batch', '--raw', '--skip-column-names', '--default-character-set=utf8mb4', '--connect-timeout=10'];
   const r = await run('mysql', args, {
     input: sql,
     cwd: '/',
+    timeout,
     okCodes: [0, 1],
     backend: 'MariaDB/MySQL',
     installHint: 'apt-get install mariadb-client',
@@ -136,7 +138,17 @@ export async function applyScripted(
       parts.push(...r.sql, mark(i));
       secrets.push(...r.secrets);
     }
-    const res = await runner(parts.join('\n') + '\n', secrets);
+    let res: SqlResult;
+    try {
+      res = await runner(parts.join('\n') + '\n', secrets);
+    } catch (err) {
+      // a script cut short may have done part of its work: running it again is not safe
+      if (err instanceof OpdError && /timed out/.test(err.message))
+        throw new OpdError('backend-failed', `${what}: ${err.message}; some of these changes may have been applied`, {
+          hint: 'run opd apply again: it re-reads the server and plans what is left',
+        });
+      throw err;
+    }
     const done = new Set<number>();
     for (const m of res.stdout.matchAll(/^opd-mark-(\d+)$/gm)) done.add(Number(m[1]));
     for (const i of todo) if (done.has(i)) results[i] = { address: changes[i].address, status: 'ok' };

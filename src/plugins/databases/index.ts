@@ -24,6 +24,9 @@ export interface DatabasesSection extends Obj {
   mysql_databases?: Record<string, Obj>;
 }
 
+/** One apply script may drop many databases (each DROP DATABASE waits for a checkpoint). */
+const APPLY_TIMEOUT = 540_000;
+
 const names = (v: unknown) => (isObj(v) ? Object.keys(v).sort() : []);
 
 function normalizeGrants(spec: unknown, canon: (l: unknown) => unknown): unknown {
@@ -99,8 +102,8 @@ const plugin: Plugin<DatabasesSection> = {
       }
     };
     await Promise.all([
-      settle(pg, () => applyScripted(pg, pgRender, (i) => `\\echo opd-mark-${i}`, (sql, secrets) => psql(ctx.settings, sql, secrets), 'PostgreSQL')),
-      settle(my, () => applyScripted(my, myRender, (i) => `SELECT 'opd-mark-${i}';`, (sql, secrets) => mysql(ctx.settings, sql, secrets), 'MariaDB')),
+      settle(pg, () => applyScripted(pg, pgRender, (i) => `\\echo opd-mark-${i}`, (sql, secrets) => psql(ctx.settings, sql, secrets, APPLY_TIMEOUT), 'PostgreSQL')),
+      settle(my, () => applyScripted(my, myRender, (i) => `SELECT 'opd-mark-${i}';`, (sql, secrets) => mysql(ctx.settings, sql, secrets, APPLY_TIMEOUT), 'MariaDB')),
     ]);
     return changes.map((c) => results.get(c)!);
   },

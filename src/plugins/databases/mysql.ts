@@ -114,13 +114,13 @@ export function myStepSql(step: Step, secrets: string[]): string[] {
       return [`${step.kind === 'my.user.create' ? 'CREATE' : 'ALTER'} USER ${myAccount(step.account)}${auth};`];
     }
     case 'my.user.drop':
-      return [`DROP USER ${myAccount(step.account)};`];
+      return [`DROP USER IF EXISTS ${myAccount(step.account)};`];
     case 'my.db.create':
       return [`CREATE DATABASE ${myIdent(step.name)}${charset(step.character_set, step.collation)};`];
     case 'my.db.alter':
       return [`ALTER DATABASE ${myIdent(step.name)}${charset(step.character_set, step.collation)};`];
     case 'my.db.drop':
-      return [`DROP DATABASE ${myIdent(step.name)};`];
+      return [`DROP DATABASE IF EXISTS ${myIdent(step.name)};`];
     case 'my.db.grant': {
       const on = `ON ${myGrantDb(step.name)}.*`;
       const who = myAccount(step.account);

@@ -113,7 +113,7 @@ export function pgStepSql(step: Step, secrets: string[]): string[] {
       return [`${verb} ROLE ${pgIdent(step.name)}${a || pw ? ' WITH' : ''}${a ? ' ' + a : ''}${pw};`];
     }
     case 'pg.role.drop':
-      return [`DROP ROLE ${pgIdent(step.name)};`];
+      return [`DROP ROLE IF EXISTS ${pgIdent(step.name)};`];
     case 'pg.db.create':
       return [
         `CREATE DATABASE ${pgIdent(step.name)}${step.owner ? ` OWNER ${pgIdent(step.owner)}` : ''}${step.encoding ? ` ENCODING ${pgLit(step.encoding)} TEMPLATE template0` : ''};`,
@@ -121,7 +121,7 @@ export function pgStepSql(step: Step, secrets: string[]): string[] {
     case 'pg.db.owner':
       return [`ALTER DATABASE ${pgIdent(step.name)} OWNER TO ${pgIdent(step.owner)};`];
     case 'pg.db.drop':
-      return [`DROP DATABASE ${pgIdent(step.name)};`];
+      return [`DROP DATABASE IF EXISTS ${pgIdent(step.name)};`];
     case 'pg.db.grant': {
       const out: string[] = [];
       if (step.revoke.length) out.push(`REVOKE ${privList(step.revoke)} ON DATABASE ${pgIdent(step.name)} FROM ${pgIdent(step.role)};`);
