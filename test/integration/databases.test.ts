@@ -103,6 +103,13 @@ describe('databases plugin on real PostgreSQL and MariaDB', () => {
     expect(r.stderr + r.stdout).toMatch(/mysql_databases/);
   });
 
+  it('says which server it cannot reach and how to point opd at it', async () => {
+    const r = await run(['diff', first], { OPD_PG_HOST: join(dir, 'nowhere') });
+    expect(r.code).toBe(69);
+    expect(r.stderr).toMatch(/PostgreSQL is not reachable/);
+    expect(r.stderr).toMatch(/--pg-host/);
+  });
+
   it('plans the creation as a dry run that leaves both servers untouched', async () => {
     const before = await dump();
     const r = await run(['diff', first]);
