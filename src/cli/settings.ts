@@ -12,6 +12,11 @@ export interface SettingOption {
 
 export const SETTING_OPTIONS: SettingOption[] = [
   { flag: '--ovs-db <url>', key: 'ovsDb', env: 'OPD_OVS_DB', help: 'OVSDB endpoint', default: 'unix:/run/openvswitch/db.sock' },
+  { flag: '--pg-host <dir>', key: 'pgHost', env: 'OPD_PG_HOST', help: 'PostgreSQL socket directory', default: '/var/run/postgresql' },
+  { flag: '--pg-port <port>', key: 'pgPort', env: 'OPD_PG_PORT', help: 'PostgreSQL port (names the socket file)', default: '5432' },
+  { flag: '--pg-user <role>', key: 'pgUser', env: 'OPD_PG_USER', help: 'PostgreSQL superuser (and, as root, the system user psql runs as for peer auth)', default: 'postgres' },
+  { flag: '--mysql-socket <path>', key: 'mysqlSocket', env: 'OPD_MYSQL_SOCKET', help: 'MariaDB/MySQL socket', default: '/run/mysqld/mysqld.sock' },
+  { flag: '--mysql-user <user>', key: 'mysqlUser', env: 'OPD_MYSQL_USER', help: 'MariaDB/MySQL administrative user (unix_socket auth as root)', default: 'root' },
 ];
 
 export const AUDIT_LOG_DEFAULT = '/var/lib/opd/audit.jsonl';

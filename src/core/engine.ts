@@ -142,9 +142,11 @@ export function secretKey(auditLog: string, keyFile?: string): Buffer {
 }
 
 function verifyDiffs(prep: Prepared, current: Record<string, Obj>, addresses: Set<string>): VerificationFailure[] {
+  // shown to users: secret values in the ops are masked
+  const shown = new Redactor();
   return diffAll(prep, current, true)
     .filter((d) => d.action !== 'noop' && addresses.has(d.address))
-    .map((d) => ({ address: d.address, ops: d.ops }));
+    .map((d) => ({ address: d.address, ops: shown.ops(d.plugin, d.collection, d.ops) }));
 }
 
 export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
@@ -198,8 +200,8 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       a.appendMany(pending.splice(0));
     };
     const fps = new Map<unknown, string | null>();
-    const fp = (v: unknown) => {
-      if (!fps.has(v)) fps.set(v, fingerprint(v));
+    const fp = (v: unknown, d: ResourceDiff) => {
+      if (!fps.has(v)) fps.set(v, v === undefined ? null : fingerprint(redact.resource(d.plugin, d.collection, v)));
       return fps.get(v)!;
     };
     const record = (type: string) => (out: ChangeOutcome) => {
@@ -212,8 +214,9 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
         summary: ch.summary,
         ...(ch.reason ? { reason: ch.reason } : {}),
         ops: d ? redact.ops(d.plugin, d.collection, ch.ops ?? []) : [],
-        before: d ? fp(d.current) : null,
-        after: out.status === 'ok' && d ? fp(d.desired) : d ? fp(d.current) : null,
+        // fingerprints of the redacted values: an unkeyed hash of a secret could be brute-forced
+        before: d ? fp(d.current, d) : null,
+        after: d ? fp(out.status === 'ok' ? d.desired : d.current, d) : null,
         result: out.status,
         ...(out.error ? { error: out.error.message } : {}),
         attempts: out.attempts,
@@ -320,7 +323,7 @@ async function doRollback(
     const spec = (prep.doc.plugins[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
     const proj = cur === undefined ? undefined : isObj(spec) ? project(cur, spec) : cur;
     const want = c.diffs.find((x) => x.address === d.address)?.current;
-    if (canonical(proj) !== canonical(want)) verification.push({ address: d.address, ops: compare(proj ?? {}, want ?? {}) });
+    if (canonical(proj) !== canonical(want)) verification.push({ address: d.address, ops: new Redactor().ops(d.plugin, d.collection, compare(proj ?? {}, want ?? {})) });
   }
   return { outcomes, verification };
 }

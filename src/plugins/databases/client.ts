@@ -1,0 +1,194 @@
+/**
+ * The two clients, run through src/exec.ts: psql as the PostgreSQL superuser over the socket
+ * directory (peer auth: `runuser -u postgres` when opd runs as root) and mysql as root over the
+ * socket (unix_socket auth). SQL always travels on stdin, never in argv; errors are scrubbed of
+ * secrets before anyone sees them.
+ */
+import { run } from '../../exec.js';
+import { OpdError } from '../../core/errors.js';
+import type { Change, ChangeResult, Settings } from '../../core/plugin.js';
+import { scrub } from './sql.js';
+
+export interface PgEndpoint {
+  host: string;
+  port: string;
+  user: string;
+}
+
+export interface MyEndpoint {
+  socket: string;
+  user: string;
+}
+
+export function pgEndpoint(s: Settings): PgEndpoint {
+  return {
+    host: (s.pgHost as string | undefined) ?? '/var/run/postgresql',
+    port: (s.pgPort as string | undefined) ?? '5432',
+    user: (s.pgUser as string | undefined) ?? 'postgres',
+  };
+}
+
+export function myEndpoint(s: Settings): MyEndpoint {
+  return {
+    socket: (s.mysqlSocket as string | undefined) ?? '/run/mysqld/mysqld.sock',
+    user: (s.mysqlUser as string | undefined) ?? 'root',
+  };
+}
+
+function tail(s: string, n = 6): string {
+  return s.trim().split('\n').slice(-n).join('\n');
+}
+
+export interface SqlResult {
+  /** false when a statement failed (the script stopped there) */
+  ok: boolean;
+  stdout: string;
+  error?: string;
+}
+
+/** Run SQL with psql as the superuser. Connection trouble throws; a failing statement returns ok=false. */
+export async function psql(settings: Settings, sql: string, secrets: Iterable<string> = [], timeout = 60_000): Promise<SqlResult> {
+  const ep = pgEndpoint(settings);
+  const args = ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=terse', '-h', ep.host, '-p', ep.port, '-U', ep.user, '-d', 'postgres', '-f', '-'];
+  const asRoot = process.getuid?.() === 0 && ep.user !== 'root';
+  const cmd = asRoot ? 'runuser' : 'psql';
+  const argv = asRoot ? ['-u', ep.user, '--', 'psql', ...args] : args;
+  const r = await run(cmd, argv, {
+    input: sql,
+    cwd: '/',
+    timeout,
+    okCodes: [0, 1, 2, 3],
+    backend: 'PostgreSQL',
+    installHint: 'apt-get install postgresql-client (and util-linux for runuser)',
+    env: { PGAPPNAME: 'opd', PGCONNECT_TIMEOUT: '10', PGOPTIONS: '-c client_min_messages=warning' },
+  });
+  const stderr = scrub(r.stderr, secrets);
+  if (r.exitCode === 0) return { ok: true, stdout: r.stdout };
+  if (r.exitCode === 3) return { ok: false, stdout: r.stdout, error: tail(stderr.replace(/^psql:[^:]*:\d+: /gm, '')) };
+  const where = `${ep.host} port ${ep.port} as ${ep.user}`;
+  if (/does not exist/.test(stderr) && /runuser/.test(stderr))
+    throw new OpdError('backend-unavailable', `PostgreSQL: there is no system user ${ep.user} to connect as: ${tail(stderr, 2)}`, {
+      hint: 'install the postgresql package or set --pg-user / OPD_PG_USER to the superuser that peer authentication maps',
+    });
+  if (/authentication failed|role .* does not exist|no pg_hba.conf entry|permission denied/i.test(stderr))
+    throw new OpdError('permission', `PostgreSQL refused the superuser connection (${where}): ${tail(stderr, 2)}`, {
+      hint: 'opd connects over the local socket as the superuser with peer authentication: run opd as root, or set --pg-user to a superuser that pg_hba.conf admits on the socket',
+    });
+  throw new OpdError('backend-unavailable', `PostgreSQL is not reachable on ${where}: ${tail(stderr, 3) || `psql exit ${r.exitCode}`}`, {
+    hint: 'start PostgreSQL (systemctl start postgresql) or point --pg-host (socket directory) / --pg-port (env OPD_PG_HOST, OPD_PG_PORT) at it',
+    retryable: /starting up|shutting down/.test(stderr),
+  });
+}
+
+/** Run SQL with the mysql client as root over the socket. Same contract as psql(). */
+export async function mysql(settings: Settings, sql: string, secrets: Iterable<string> = [], timeout = 60_000): Promise<SqlResult> {
+  const ep = myEndpoint(settings);
+  const args = ['--protocol=SOCKET', `--socket=${ep.socket}`, `--user=${ep.user}`, '--batch', '--raw', '--skip-column-names', '--default-character-set=utf8mb4', '--connect-timeout=10'];
+  const r = await run('mysql', args, {
+    input: sql,
+    cwd: '/',
+    timeout,
+    okCodes: [0, 1],
+    backend: 'MariaDB/MySQL',
+    installHint: 'apt-get install mariadb-client',
+  });
+  const stderr = scrub(r.stderr, secrets);
+  if (r.exitCode === 0) return { ok: true, stdout: r.stdout };
+  const code = Number(/ERROR (\d+)/.exec(stderr)?.[1] ?? 0);
+  const where = `socket ${ep.socket} as ${ep.user}`;
+  if (code === 1045 || code === 1698)
+    throw new OpdError('permission', `MariaDB/MySQL refused the connection (${where}): ${tail(stderr, 2)}`, {
+      hint: 'opd connects over the socket as root with unix_socket authentication: run opd as root, or set --mysql-user (env OPD_MYSQL_USER) and give its password in ~/.my.cnf',
+    });
+  if (code >= 2000 || code === 0)
+    throw new OpdError('backend-unavailable', `MariaDB/MySQL is not reachable on ${where}: ${tail(stderr, 3) || 'mysql exit 1'}`, {
+      hint: 'start MariaDB (systemctl start mariadb) or point --mysql-socket (env OPD_MYSQL_SOCKET) at its socket',
+    });
+  return { ok: false, stdout: r.stdout, error: tail(stderr.replace(/^ERROR (\d+) \(([0-9A-Z]+)\) at line \d+: /gm, 'ERROR $1 ($2): ')) };
+}
+
+type Runner = (sql: string, secrets: string[]) => Promise<SqlResult>;
+
+interface Rendered {
+  sql: string[];
+  secrets: string[];
+}
+
+/**
+ * Apply changes in one client process: each change's statements followed by a marker, the
+ * script stops at the first error. Changes before it are done, the failing one failed, the ones
+ * that depend on it fail as dependency-failed, and the rest run again in a new process.
+ */
+export async function applyScripted(
+  changes: Change[],
+  render: (c: Change) => Rendered,
+  mark: (i: number) => string,
+  runner: Runner,
+  what: string,
+): Promise<ChangeResult[]> {
+  const results: (ChangeResult | undefined)[] = changes.map(() => undefined);
+  const idOf = (c: Change) => (c as { id?: number }).id;
+  const depsOf = (c: Change) => (c as { deps?: number[] }).deps ?? [];
+  let todo = changes.map((_, i) => i);
+  while (todo.length) {
+    const parts: string[] = [];
+    const secrets: string[] = [];
+    for (const i of todo) {
+      const r = render(changes[i]);
+      parts.push(...r.sql, mark(i));
+      secrets.push(...r.secrets);
+    }
+    let res: SqlResult;
+    try {
+      res = await runner(parts.join('\n') + '\n', secrets);
+    } catch (err) {
+      // a script cut short may have done part of its work: running it again is not safe
+      if (err instanceof OpdError && /timed out/.test(err.message))
+        throw new OpdError('backend-failed', `${what}: ${err.message}; some of these changes may have been applied`, {
+          hint: 'run opd apply again: it re-reads the server and plans what is left',
+        });
+      throw err;
+    }
+    const done = new Set<number>();
+    for (const m of res.stdout.matchAll(/^opd-mark-(\d+)$/gm)) done.add(Number(m[1]));
+    for (const i of todo) if (done.has(i)) results[i] = { address: changes[i].address, status: 'ok' };
+    if (res.ok) {
+      for (const i of todo) results[i] ??= { address: changes[i].address, status: 'ok' };
+      break;
+    }
+    const failed = todo.find((i) => !done.has(i));
+    if (failed === undefined) break;
+    const c = changes[failed];
+    results[failed] = {
+      address: c.address,
+      status: 'failed',
+      error: new OpdError('backend-failed', `${what}: ${scrub(res.error ?? 'the statement failed', secrets)}`, { address: c.address, hint: hintFor(res.error ?? '') }),
+    };
+    // what depends on a failed change cannot run
+    const bad = new Set<number>([failed]);
+    const badAddr = new Set<string>([c.address]);
+    const rest: number[] = [];
+    for (const i of todo) {
+      if (results[i]) continue;
+      const x = changes[i];
+      const viaDeps = depsOf(x).some((d) => [...bad].some((b) => idOf(changes[b]) === d));
+      const viaAfter = (x.after ?? []).some((a) => badAddr.has(a));
+      if (viaDeps || viaAfter) {
+        bad.add(i);
+        badAddr.add(x.address);
+        results[i] = { address: x.address, status: 'failed', error: new OpdError('dependency-failed', `skipped: ${c.address} failed`, { address: x.address }) };
+      } else rest.push(i);
+    }
+    todo = rest;
+  }
+  return results.map((r, i) => r ?? { address: changes[i].address, status: 'failed', error: new OpdError('bug', `no result for ${changes[i].address}`) });
+}
+
+function hintFor(err: string): string | undefined {
+  if (/being accessed by other users|database .* is being accessed/i.test(err)) return 'disconnect the clients of the database (stop the service that uses it) and apply again';
+  if (/cannot be dropped because some objects depend on it/i.test(err)) return 'the role still owns objects or holds privileges: reassign or drop them (REASSIGN OWNED / DROP OWNED), or revoke its grants first';
+  if (/does not exist/i.test(err)) return 'create what it refers to first (name it in the document, or add depends_on)';
+  if (/incompatible with the encoding|does not match locale/i.test(err)) return 'choose an encoding that matches the server locale (UTF8 for a UTF-8 locale)';
+  if (/Can't find any matching row in the user table/i.test(err)) return 'create the user first: name it under mysql_users';
+  return undefined;
+}
