@@ -13,6 +13,8 @@ const BR = `lxb${u}`;
 const C = `lxt-${u}`;
 const VETH = `lxv${u}`;
 const NONE = `lxn-${u}`;
+const PEER = `lxp-${u}`;
+const PEER_VETH = `lxw${u}`;
 
 let sb: LxcSandbox;
 const dir = tmp('opd-lxc-doc-');
@@ -122,6 +124,37 @@ describe('lxc plugin on real LXC with an Open vSwitch bridge', () => {
     expect(conf).toContain(`lxc.net.0.link = ${BR}`);
     expect(conf).toContain('lxc.tty.max = 2');
     await noChanges(f);
+  });
+
+  it('carries traffic between two containers over the OVS bridge', async () => {
+    const f = doc(
+      [
+        'version: 1',
+        'plugins:',
+        '  lxc:',
+        '    containers:',
+        `      ${PEER}: { template: busybox, running: true, network: [{ type: veth, link: ${BR}, name: ${PEER_VETH}, guest_name: eth0, ipv4: 10.251.77.2/24 }] }`,
+      ].join('\n') + '\n',
+      dir,
+      'peer.yaml',
+    );
+    await applyOk(f);
+    expect(readFileSync(join(sb.lxcPath, PEER, 'config'), 'utf8')).toContain('lxc.net.0.ipv4.address = 10.251.77.2/24');
+    // busybox's rcS runs udhcpc, whose deconfig flushes the address LXC set: once udhcpc runs,
+    // put the addresses back by hand (inside the containers' own network namespaces)
+    for (const [c, ip] of [[C, '10.251.77.1/24'], [PEER, '10.251.77.2/24']]) {
+      for (let i = 0; i < 50; i++) {
+        if ((await sb.sh('lxc-attach', ['-P', sb.lxcPath, '-n', c, '--', 'ps'])).stdout.includes('udhcpc')) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const add = await sb.sh('lxc-attach', ['-P', sb.lxcPath, '-n', c, '--', 'ip', 'addr', 'replace', ip, 'dev', 'eth0']);
+      expect(add.code, add.stderr).toBe(0);
+    }
+    const ping = await sb.sh('lxc-attach', ['-P', sb.lxcPath, '-n', C, '--', 'ping', '-c', '3', '-W', '2', '10.251.77.2']);
+    expect(ping.stdout, ping.stderr).toMatch(/[1-3] packets received/);
+    const gone = doc(`version: 1\nplugins:\n  lxc:\n    containers:\n      ${PEER}: { state: absent, allow_destroy: true }\n`, dir, 'peer-absent.yaml');
+    await applyOk(gone);
+    expect(await sb.ovs.vsctl(['list-ports', BR])).not.toContain(PEER_VETH);
   });
 
   it('leaves the host byte-identical when opd diff has pending changes', async () => {

@@ -142,6 +142,12 @@ export async function create(ctx: ApplyContext, name: string, spec: Obj): Promis
   const path = lxcPath(ctx.settings);
   mkdirSync(path, { recursive: true, mode: 0o755 });
   const template = String(spec.template ?? 'busybox');
+  if (template === 'none' && (typeof spec.rootfs !== 'string' || !existsSync(spec.rootfs))) {
+    throw new OpdError('backend-failed', `lxc: rootfs ${String(spec.rootfs)} of ${name} does not exist`, {
+      address: `lxc/containers/${name}`,
+      hint: 'template none uses an existing root filesystem: create it first (or order it with depends_on)',
+    });
+  }
   const tmp = mkdtempSync(join(tmpdir(), 'opd-lxc-'));
   try {
     const conf = join(tmp, 'create.conf');
