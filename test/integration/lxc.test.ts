@@ -3,7 +3,7 @@
  * own) with a veth on a real Open vSwitch bridge (private ovsdb + ovs-vswitchd, netdev datapath).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { doc, tmp, uniq } from '../helpers/opd.js';
 import { startLxc, type LxcSandbox } from '../helpers/lxc.js';
@@ -102,6 +102,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sb?.stop();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('lxc plugin on real LXC with an Open vSwitch bridge', () => {
@@ -214,7 +215,7 @@ describe('lxc plugin on real LXC with an Open vSwitch bridge', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`${C}:`);
     expect(r.stdout).toContain('memory: 96M');
-    const shown = doc(r.stdout, tmp(), 'shown.yaml');
+    const shown = doc(r.stdout, dir, 'shown.yaml');
     const v = await sb.opd(['validate', shown]);
     expect(v.code, v.stdout + v.stderr).toBe(0);
     await noChanges(shown);

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve, sep } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import type { ApplyContext, Obj, Settings } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
@@ -132,9 +132,19 @@ function fail(name: string, what: string, err: unknown, hint?: string): never {
 export function configure(ctx: ApplyContext, name: string, spec: Obj): void {
   assertApplyContext(ctx);
   const file = join(lxcPath(ctx.settings), name, 'config');
-  const text = readFileSync(file, 'utf8');
-  const next = rewriteConfig(text, spec, cgroup2Only());
-  if (next !== text) writeAtomic(file, next);
+  try {
+    const text = readFileSync(file, 'utf8');
+    const next = rewriteConfig(text, spec, cgroup2Only());
+    if (next !== text) writeAtomic(file, next);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw err;
+    throw new OpdError('backend-failed', `lxc: cannot rewrite ${file}: ${(err as Error).message}`, {
+      address: `lxc/containers/${name}`,
+      hint: code === 'ENOENT' ? 'the container disappeared while opd worked on it; run opd apply again' : undefined,
+      cause: err,
+    });
+  }
 }
 
 export async function create(ctx: ApplyContext, name: string, spec: Obj): Promise<void> {
@@ -229,10 +239,7 @@ export async function destroy(ctx: ApplyContext, name: string): Promise<string> 
   const dir = join(path, name);
   const states = await listStates(ctx.settings);
   const facts = readContainer(ctx.settings, name, states.get(name) ?? 'STOPPED');
-  if (!facts) {
-    if (existsSync(dir) && !existsSync(join(dir, 'config'))) return 'already gone';
-    return 'already gone';
-  }
+  if (!facts) return 'already gone';
   if (facts.running) await kill(ctx, name);
   if (facts.rootfsOwned) {
     try {
@@ -253,6 +260,5 @@ export async function destroy(ctx: ApplyContext, name: string): Promise<string> 
   } catch {
     /* the kept rootfs is inside it */
   }
-  void dirname;
   return `rootfs ${rootfs ?? '(none)'} kept`;
 }
