@@ -2,7 +2,7 @@
  * The lxc plugin against real LXC (busybox containers, privileged, an lxcpath of the test's
  * own) with a veth on a real Open vSwitch bridge (private ovsdb + ovs-vswitchd, netdev datapath).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { doc, tmp, uniq } from '../helpers/opd.js';
@@ -15,6 +15,9 @@ const VETH = `lxv${u}`;
 const NONE = `lxn-${u}`;
 const PEER = `lxp-${u}`;
 const PEER_VETH = `lxw${u}`;
+
+// real containers on a shared machine: a step can take a minute when the host is busy
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });
 
 let sb: LxcSandbox;
 const dir = tmp('opd-lxc-doc-');

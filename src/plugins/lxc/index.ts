@@ -102,6 +102,75 @@ function showSpec(spec: Obj): Obj {
   return s;
 }
 
+/** How many containers apply works on at once. */
+const APPLY_CONCURRENCY = 4;
+
+async function runStep(ctx: ApplyContext, d: LxcChangeData): Promise<void> {
+  switch (d.step) {
+    case 'create':
+      return create(ctx, d.name, d.spec!);
+    case 'configure':
+      configure(ctx, d.name, d.spec!);
+      if (d.restartIfRunning && (await isRunning(ctx.settings, d.name))) {
+        await stop(ctx, d.name);
+        await start(ctx, d.name);
+      }
+      return;
+    case 'start':
+      return start(ctx, d.name);
+    case 'stop':
+      return stop(ctx, d.name);
+    case 'restart':
+      await stop(ctx, d.name);
+      return start(ctx, d.name);
+    case 'destroy': {
+      const what = await destroy(ctx, d.name);
+      ctx.log.info({ container: d.name }, `destroyed: ${what}`);
+      return;
+    }
+    case 'recreate':
+      await destroy(ctx, d.name);
+      return create(ctx, d.name, d.spec!);
+    default:
+      throw new OpdError('bug', `lxc: unknown step ${String((d as { step?: unknown }).step)}`);
+  }
+}
+
+/**
+ * Split a batch into groups that may run side by side: changes of one container stay together,
+ * and so do changes the plan links (a depends_on between two containers). Without the plan's
+ * dependency ids (a caller other than the core), everything is one group, run in order.
+ */
+export function groupChanges(changes: Change[]): Change[][] {
+  const planned = changes.every((c) => typeof (c as { id?: unknown }).id === 'number' && Array.isArray((c as { deps?: unknown }).deps));
+  if (!planned) return changes.length ? [changes] : [];
+  const parent = changes.map((_, i) => i);
+  const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i])));
+  const union = (a: number, b: number) => {
+    const x = find(a), y = find(b);
+    if (x !== y) parent[Math.max(x, y)] = Math.min(x, y);
+  };
+  const byName = new Map<string, number>();
+  const byId = new Map<number, number>();
+  changes.forEach((c, i) => byId.set((c as unknown as { id: number }).id, i));
+  changes.forEach((c, i) => {
+    const name = (c.data as LxcChangeData | undefined)?.name ?? c.resource;
+    const j = byName.get(name);
+    if (j === undefined) byName.set(name, i);
+    else union(i, j);
+    for (const d of (c as unknown as { deps: number[] }).deps) {
+      const k = byId.get(d);
+      if (k !== undefined) union(i, k);
+    }
+  });
+  const groups = new Map<number, Change[]>();
+  changes.forEach((c, i) => {
+    const r = find(i);
+    groups.set(r, [...(groups.get(r) ?? []), c]);
+  });
+  return [...groups.keys()].sort((a, b) => a - b).map((k) => groups.get(k)!);
+}
+
 const plugin: Plugin<LxcSection> = {
   name: 'lxc',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'lxc.schema.json', 'utf8')),
@@ -134,57 +203,38 @@ const plugin: Plugin<LxcSection> = {
   plan: planContainer,
 
   async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
-    const results: ChangeResult[] = [];
+    // containers are independent of each other unless the plan says otherwise: changes are
+    // grouped (same container, or linked by the plan's dependencies) and groups run side by side
+    const groups = groupChanges(changes);
+    const results = new Map<Change, ChangeResult>();
     const failed = new Set<string>();
-    for (const c of changes) {
-      const dep = (c.after ?? []).find((a) => failed.has(a));
-      if (dep) {
-        failed.add(c.address);
-        results.push({ address: c.address, status: 'failed', error: new OpdError('dependency-failed', `${dep} failed`, { address: c.address }) });
-        continue;
-      }
-      const d = c.data as LxcChangeData;
-      try {
-        switch (d.step) {
-          case 'create':
-            await create(ctx, d.name, d.spec!);
-            break;
-          case 'configure':
-            configure(ctx, d.name, d.spec!);
-            if (d.restartIfRunning && (await isRunning(ctx.settings, d.name))) {
-              await stop(ctx, d.name);
-              await start(ctx, d.name);
-            }
-            break;
-          case 'start':
-            await start(ctx, d.name);
-            break;
-          case 'stop':
-            await stop(ctx, d.name);
-            break;
-          case 'restart':
-            await stop(ctx, d.name);
-            await start(ctx, d.name);
-            break;
-          case 'destroy': {
-            const what = await destroy(ctx, d.name);
-            ctx.log.info({ container: d.name }, `destroyed: ${what}`);
-            break;
-          }
-          case 'recreate':
-            await destroy(ctx, d.name);
-            await create(ctx, d.name, d.spec!);
-            break;
-          default:
-            throw new OpdError('bug', `lxc: unknown step ${String((d as { step?: unknown }).step)}`);
+    const failedIds = new Set<number>();
+    const runGroup = async (group: Change[]) => {
+      for (const c of group) {
+        const pc = c as Change & { id?: number; deps?: number[] };
+        const dep = (c.after ?? []).find((a) => failed.has(a)) ?? (pc.deps ?? []).find((id) => failedIds.has(id))?.toString();
+        if (dep !== undefined) {
+          failed.add(c.address);
+          if (pc.id !== undefined) failedIds.add(pc.id);
+          results.set(c, { address: c.address, status: 'failed', error: new OpdError('dependency-failed', `a change it depends on (${dep}) failed`, { address: c.address }) });
+          continue;
         }
-        results.push({ address: c.address, status: 'ok' });
-      } catch (err) {
-        failed.add(c.address);
-        results.push({ address: c.address, status: 'failed', error: toOpdError(err) });
+        try {
+          await runStep(ctx, c.data as LxcChangeData);
+          results.set(c, { address: c.address, status: 'ok' });
+        } catch (err) {
+          failed.add(c.address);
+          if (pc.id !== undefined) failedIds.add(pc.id);
+          results.set(c, { address: c.address, status: 'failed', error: toOpdError(err) });
+        }
       }
-    }
-    return results;
+    };
+    let next = 0;
+    const worker = async () => {
+      while (next < groups.length) await runGroup(groups[next++]);
+    };
+    await Promise.all(Array.from({ length: Math.min(APPLY_CONCURRENCY, groups.length) }, worker));
+    return changes.map((c) => results.get(c)!);
   },
 
   edges(desired: LxcSection): Edge[] {
