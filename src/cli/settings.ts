@@ -17,6 +17,8 @@ export const SETTING_OPTIONS: SettingOption[] = [
   { flag: '--pg-user <role>', key: 'pgUser', env: 'OPD_PG_USER', help: 'PostgreSQL superuser (and, as root, the system user psql runs as for peer auth)', default: 'postgres' },
   { flag: '--mysql-socket <path>', key: 'mysqlSocket', env: 'OPD_MYSQL_SOCKET', help: 'MariaDB/MySQL socket', default: '/run/mysqld/mysqld.sock' },
   { flag: '--mysql-user <user>', key: 'mysqlUser', env: 'OPD_MYSQL_USER', help: 'MariaDB/MySQL administrative user (unix_socket auth as root)', default: 'root' },
+  { flag: '--lxc-path <dir>', key: 'lxcPath', env: 'OPD_LXC_PATH', help: 'LXC container path (lxc-* -P)', default: '/var/lib/lxc' },
+  { flag: '--lxc-stop-timeout <seconds>', key: 'lxcStopTimeout', env: 'OPD_LXC_STOP_TIMEOUT', help: 'seconds lxc-stop waits for a clean halt before it kills a container', default: '30' },
 ];
 
 export const AUDIT_LOG_DEFAULT = '/var/lib/opd/audit.jsonl';

@@ -4,6 +4,7 @@ import type { Plugin } from '../core/plugin.js';
 const loaders: Record<string, () => Promise<{ default: Plugin }>> = {
   ovs: () => import('./ovs/index.js'),
   databases: () => import('./databases/index.js'),
+  lxc: () => import('./lxc/index.js'),
 };
 
 export const PLUGIN_NAMES = Object.keys(loaders).sort();

@@ -70,7 +70,7 @@ const plugin: Plugin<OvsSection> = {
       for (const [b, spec] of Object.entries(out.bridges)) {
         if (!isObj(spec)) continue;
         const s: Obj = { ...spec };
-        s.ports = arrayToMap(s.ports, 'name', `/plugins/ovs/bridges/${b}/ports`, ctx);
+        if (s.ports !== undefined) s.ports = arrayToMap(s.ports, 'name', `/plugins/ovs/bridges/${b}/ports`, ctx);
         if (isObj(s.ports)) s.ports = Object.fromEntries(Object.entries(s.ports).map(([k, v]) => [k, normalizePort(v)]));
         (out.bridges as Obj)[b] = s;
       }

@@ -1,0 +1,264 @@
+/**
+ * The LXC backend: one `lxc-ls --fancy` per read plus each container's config (node:fs);
+ * mutations through lxc-create / lxc-start / lxc-stop / lxc-destroy, all with `-P <lxcpath>`.
+ * Every mutating helper takes an ApplyContext, so the read/diff path cannot call it.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, sep } from 'node:path';
+import type { ApplyContext, Obj, Settings } from '../../core/plugin.js';
+import { assertApplyContext } from '../../core/plugin.js';
+import { OpdError } from '../../core/errors.js';
+import { ExecFailure, run } from '../../exec.js';
+import { createConfig, rewriteConfig, specFromConfig, type Marker } from './config.js';
+
+export const DEFAULT_LXC_PATH = '/var/lib/lxc';
+const INSTALL_HINT = 'install the lxc package (apt-get install lxc busybox-static)';
+/** Graceful stop: lxc-stop waits this long (seconds) before it kills the container. */
+export const STOP_TIMEOUT_S = 30;
+
+export function stopTimeout(settings: Settings): number {
+  const v = Number(settings.lxcStopTimeout);
+  return Number.isFinite(v) && v >= 0 && settings.lxcStopTimeout !== undefined ? Math.floor(v) : STOP_TIMEOUT_S;
+}
+export const MARKER = 'opd.json';
+
+export function lxcPath(settings: Settings): string {
+  return resolve((settings.lxcPath as string | undefined) || DEFAULT_LXC_PATH);
+}
+
+/**
+ * LXC attaches a veth to an Open vSwitch bridge itself (`ovs-vsctl add-port`, and del-port
+ * when the container stops), against ovs-vsctl's default database. When opd is pointed at
+ * another OVS database (--ovs-db unix:DIR/db.sock), OVS_RUNDIR=DIR makes that the default.
+ */
+export function lxcEnv(settings: Settings): Record<string, string> | undefined {
+  const db = settings.ovsDb as string | undefined;
+  const m = db ? /^unix:(.+)\/db\.sock$/.exec(db) : null;
+  return m ? { OVS_RUNDIR: m[1] } : undefined;
+}
+
+async function lxc(settings: Settings, tool: string, args: string[], opts: { timeout?: number; okCodes?: number[] } = {}) {
+  return run(tool, ['-P', lxcPath(settings), ...args], {
+    backend: 'lxc',
+    installHint: INSTALL_HINT,
+    env: lxcEnv(settings),
+    timeout: opts.timeout,
+    okCodes: opts.okCodes,
+  });
+}
+
+export interface ContainerFacts {
+  name: string;
+  state: string;
+  running: boolean;
+  spec: Obj;
+  rootfs?: string;
+  rootfsOwned: boolean;
+}
+
+/** `lxc-ls -f -F name,state`: name → state (RUNNING, STOPPED, FROZEN, …). */
+export function parseLs(out: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const l of out.split('\n')) {
+    const cols = l.trim().split(/\s+/);
+    if (cols.length < 2 || (cols[0] === 'NAME' && cols[1] === 'STATE')) continue;
+    m.set(cols[0], cols[1]);
+  }
+  return m;
+}
+
+export async function listStates(settings: Settings): Promise<Map<string, string>> {
+  const path = lxcPath(settings);
+  if (!existsSync(path)) {
+    // still prove the tools are there (a missing lxc must not read as "no containers")
+    await run('lxc-ls', ['--version'], { backend: 'lxc', installHint: INSTALL_HINT });
+    return new Map();
+  }
+  return parseLs((await lxc(settings, 'lxc-ls', ['--fancy', '--fancy-format', 'name,state'])).stdout);
+}
+
+function readMarker(dir: string): Marker | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, MARKER), 'utf8')) as Marker;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One container's facts from its files (no process). */
+export function readContainer(settings: Settings, name: string, state: string): ContainerFacts | undefined {
+  const dir = join(lxcPath(settings), name);
+  let text: string;
+  try {
+    text = readFileSync(join(dir, 'config'), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const f = specFromConfig(text, readMarker(dir), dir);
+  const running = state === 'RUNNING' || state === 'FROZEN' || state === 'STARTING' || state === 'THAWED';
+  return { name, state, running, spec: { ...f.spec, running }, rootfs: f.rootfs, rootfsOwned: f.rootfsOwned };
+}
+
+/** All containers (or those named) of the lxcpath: one lxc-ls, then config files. */
+export async function readContainers(settings: Settings, only?: (name: string) => boolean): Promise<Map<string, ContainerFacts>> {
+  const states = await listStates(settings);
+  const out = new Map<string, ContainerFacts>();
+  for (const name of [...states.keys()].sort()) {
+    if (only && !only(name)) continue;
+    const c = readContainer(settings, name, states.get(name)!);
+    if (c) out.set(name, c);
+  }
+  return out;
+}
+
+function cgroup2Only(): boolean {
+  return existsSync('/sys/fs/cgroup/cgroup.controllers');
+}
+
+function writeAtomic(path: string, text: string, mode = 0o640): void {
+  const tmp = `${path}.opd-tmp`;
+  writeFileSync(tmp, text, { mode });
+  renameSync(tmp, path);
+}
+
+function fail(name: string, what: string, err: unknown, hint?: string): never {
+  const msg = err instanceof ExecFailure ? err.message : (err as Error).message;
+  throw new OpdError('backend-failed', `lxc: ${what} ${name}: ${msg}`, { address: `lxc/containers/${name}`, hint, cause: err });
+}
+
+/** Rewrite the config file for the fields `spec` names (keeps every other line). */
+export function configure(ctx: ApplyContext, name: string, spec: Obj): void {
+  assertApplyContext(ctx);
+  const file = join(lxcPath(ctx.settings), name, 'config');
+  try {
+    const text = readFileSync(file, 'utf8');
+    const next = rewriteConfig(text, spec, cgroup2Only());
+    if (next !== text) writeAtomic(file, next);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw err;
+    throw new OpdError('backend-failed', `lxc: cannot rewrite ${file}: ${(err as Error).message}`, {
+      address: `lxc/containers/${name}`,
+      hint: code === 'ENOENT' ? 'the container disappeared while opd worked on it; run opd apply again' : undefined,
+      cause: err,
+    });
+  }
+}
+
+export async function create(ctx: ApplyContext, name: string, spec: Obj): Promise<void> {
+  assertApplyContext(ctx);
+  const path = lxcPath(ctx.settings);
+  mkdirSync(path, { recursive: true, mode: 0o755 });
+  const template = String(spec.template ?? 'busybox');
+  if (template === 'none' && (typeof spec.rootfs !== 'string' || !existsSync(spec.rootfs))) {
+    throw new OpdError('backend-failed', `lxc: rootfs ${String(spec.rootfs)} of ${name} does not exist`, {
+      address: `lxc/containers/${name}`,
+      hint: 'template none uses an existing root filesystem: create it first (or order it with depends_on)',
+    });
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'opd-lxc-'));
+  try {
+    const conf = join(tmp, 'create.conf');
+    writeFileSync(conf, createConfig(spec));
+    const args = ['-n', name, '-t', template, '-f', conf];
+    if (template === 'download') {
+      args.push('--', '--dist', String(spec.dist), '--release', String(spec.release));
+      if (spec.arch) args.push('--arch', String(spec.arch));
+    }
+    try {
+      await lxc(ctx.settings, 'lxc-create', args, { timeout: 900_000 });
+    } catch (err) {
+      fail(name, 'could not create', err, template === 'download' ? 'the download template needs the internet; use busybox or none offline' : 'check the lxcpath and the template (lxc-create -t busybox needs busybox-static)');
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const dir = join(path, name);
+  const owned = template !== 'none';
+  const marker: Marker = { template, rootfs_owned: owned, ...(owned ? { rootfs: join(dir, 'rootfs') } : {}) };
+  writeAtomic(join(dir, MARKER), JSON.stringify(marker, null, 2) + '\n', 0o644);
+  const fields: Obj = { ...spec };
+  if (!Array.isArray(fields.network)) fields.network = [];
+  configure(ctx, name, fields);
+}
+
+export async function start(ctx: ApplyContext, name: string): Promise<void> {
+  assertApplyContext(ctx);
+  try {
+    await lxc(ctx.settings, 'lxc-start', ['-n', name, '-d'], { timeout: 120_000 });
+  } catch (err) {
+    fail(name, 'could not start', err, `run lxc-start -P ${lxcPath(ctx.settings)} -n ${name} -F -l debug -o /dev/stderr to see why (a veth link must name an existing bridge)`);
+  }
+}
+
+/** Graceful stop (lxc-stop -t: the container's halt signal, killed when the timeout passes), then -k if that failed. */
+export async function stop(ctx: ApplyContext, name: string): Promise<void> {
+  assertApplyContext(ctx);
+  try {
+    // exit 2: it was not running
+    const t = stopTimeout(ctx.settings);
+    await lxc(ctx.settings, 'lxc-stop', ['-n', name, '-t', String(t)], { timeout: (t + 30) * 1000, okCodes: [0, 2] });
+  } catch (err) {
+    ctx.log.warn({ container: name, err: (err as Error).message }, 'graceful stop failed; killing');
+    try {
+      await lxc(ctx.settings, 'lxc-stop', ['-n', name, '-k'], { timeout: 60_000, okCodes: [0, 2] });
+    } catch (e) {
+      fail(name, 'could not stop', e);
+    }
+  }
+}
+
+async function kill(ctx: ApplyContext, name: string): Promise<void> {
+  try {
+    await lxc(ctx.settings, 'lxc-stop', ['-n', name, '-k'], { timeout: 60_000, okCodes: [0, 2] });
+  } catch (e) {
+    fail(name, 'could not stop', e);
+  }
+}
+
+export async function isRunning(settings: Settings, name: string): Promise<boolean> {
+  const st = (await listStates(settings)).get(name);
+  return st !== undefined && st !== 'STOPPED';
+}
+
+function inside(child: string, parent: string): boolean {
+  return child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+}
+
+/**
+ * Destroy a container. lxc-destroy deletes lxc.rootfs.path wherever it lies, so it runs only
+ * for a container whose rootfs opd created where lxc-create put it (<lxcpath>/<name>/rootfs);
+ * otherwise opd removes the container's own files and leaves the rootfs alone.
+ * Returns what happened to the rootfs.
+ */
+export async function destroy(ctx: ApplyContext, name: string): Promise<string> {
+  assertApplyContext(ctx);
+  const path = lxcPath(ctx.settings);
+  const dir = join(path, name);
+  const states = await listStates(ctx.settings);
+  const facts = readContainer(ctx.settings, name, states.get(name) ?? 'STOPPED');
+  if (!facts) return 'already gone';
+  if (facts.running) await kill(ctx, name);
+  if (facts.rootfsOwned) {
+    try {
+      await lxc(ctx.settings, 'lxc-destroy', ['-n', name], { timeout: 300_000 });
+    } catch (err) {
+      fail(name, 'could not destroy', err);
+    }
+    return `rootfs ${facts.rootfs} deleted`;
+  }
+  const rootfs = facts.rootfs ? resolve(facts.rootfs) : undefined;
+  for (const entry of readdirSync(dir)) {
+    const p = join(dir, entry);
+    if (rootfs && inside(rootfs, p)) continue; // the rootfs (or a directory holding it) stays
+    rmSync(p, { recursive: true, force: true });
+  }
+  try {
+    rmdirSync(dir);
+  } catch {
+    /* the kept rootfs is inside it */
+  }
+  return `rootfs ${rootfs ?? '(none)'} kept`;
+}
