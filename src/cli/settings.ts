@@ -12,6 +12,7 @@ export interface SettingOption {
 
 export const SETTING_OPTIONS: SettingOption[] = [
   { flag: '--ovs-db <url>', key: 'ovsDb', env: 'OPD_OVS_DB', help: 'OVSDB endpoint', default: 'unix:/run/openvswitch/db.sock' },
+  { flag: '--netns <name>', key: 'netns', env: 'OPD_NETNS', help: 'network namespace for the net and firewall plugins (ip -n NAME / ip netns exec NAME nft)' },
 ];
 
 export const AUDIT_LOG_DEFAULT = '/var/lib/opd/audit.jsonl';

@@ -3,6 +3,9 @@ import type { Plugin } from '../core/plugin.js';
 
 const loaders: Record<string, () => Promise<{ default: Plugin }>> = {
   ovs: () => import('./ovs/index.js'),
+  net: () => import('./net/index.js'),
+  firewall: () => import('./firewall/index.js'),
+  checks: () => import('./checks/index.js'),
 };
 
 export const PLUGIN_NAMES = Object.keys(loaders).sort();
