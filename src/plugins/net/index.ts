@@ -30,6 +30,8 @@ export function ipError(stderr: string, change: Change): OpdError {
     hint = `interface ${data.ifname} does not exist: give it a kind opd can create (bridge, veth, dummy), or let the plugin that creates it (ovs, lxc) run first (depends_on)`;
   else if (/File exists/.test(msg) && change.address.includes('/routes/'))
     hint = 'a route to this destination with the same metric already exists (perhaps on another device); opd never deletes a route it did not declare: give this route another metric or remove the other one';
+  else if (/Nexthop has invalid gateway|Network is unreachable|Network is down/.test(msg))
+    hint = `the gateway must be reachable through ${data.ifname}: bring it up (up: true) and give it an address in the gateway's subnet`;
   else if (/File exists/.test(msg)) hint = `a link named ${data.ifname} exists already with another kind`;
   else if (/Operation not permitted/.test(msg)) return new OpdError('permission', `ip: ${msg}`, { address: change.address, hint: 'run opd as root (CAP_NET_ADMIN)' });
   else if (/Invalid "netns"|Cannot open network namespace/.test(msg)) hint = 'the network namespace of --netns / OPD_NETNS does not exist (ip netns list)';

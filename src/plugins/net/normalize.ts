@@ -39,6 +39,7 @@ function fromOpDbus(spec: Obj, ptr: string, ctx: NormalizeContext): Obj {
     if (!isObj(v)) continue;
     delete out[fam];
     if (v.enabled === false) continue;
+    if (out.up === undefined) out.up = true; // op-dbus configures (and brings up) an interface with addressing
     if (v.dhcp === true) out.dhcp = true; // rejected by the schema with a hint
     const addrs: Obj = isObj(out.addresses) ? { ...out.addresses } : {};
     if (Array.isArray(out.addresses)) for (const a of out.addresses) if (typeof a === 'string') addrs[a] = {};

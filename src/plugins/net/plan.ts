@@ -152,7 +152,6 @@ export function planInterface(diff: ResourceDiff): Change[] {
       addrChanges.push(aa);
       changes.push({ ...base, address: aa, action: 'create', summary: 'address', after: linkAfter, ops, data: { ifname, cmds: [['addr', 'add', a, 'dev', ifname]] } satisfies NetChangeData });
     } else if (!(a in wantAddrs) && a in curAddrs) {
-      addrChanges.push(aa);
       changes.push({ ...base, address: aa, action: 'delete', summary: 'address', ops, data: { ifname, cmds: [['addr', 'del', a, 'dev', ifname]] } satisfies NetChangeData });
     }
   }
