@@ -8,13 +8,13 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Operation } from 'fast-json-patch';
-import type { ApplyContext, Change, ChangeResult, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff, Settings } from '../../core/plugin.js';
+import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff, Settings, WatchContext } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { canonical } from '../../core/canonical.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
-import { ExecFailure, run } from '../../exec.js';
+import { ExecFailure, run, spawnLines } from '../../exec.js';
 import { netnsOf } from '../net/host.js';
 import { parseTextRules, priorityNumber, ruleKey, ruleText, type JsonRule } from './rules.js';
 
@@ -347,6 +347,11 @@ const plugin: Plugin<FirewallSection> = {
       tables[t] = { family: fam, chains };
     }
     return { tables };
+  },
+
+  async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
+    const ns = netnsOf(ctx.settings);
+    return spawnLines(ns ? 'ip' : 'nft', [...(ns ? ['netns', 'exec', ns, 'nft'] : []), 'monitor', 'ruleset'], () => onDrift(), ctx.log);
   },
 
   async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {

@@ -2,7 +2,7 @@
  * Reading the host's links, addresses and routes through iproute2's JSON output, and running
  * ip commands (optionally inside a network namespace: `ip -n NAME`).
  */
-import { run, type ExecResult } from '../../exec.js';
+import { ExecFailure, run, type ExecResult } from '../../exec.js';
 import type { Obj, Settings } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
 import { canonAddress, canonDestination, canonIp, type Family } from './ip.js';
@@ -20,7 +20,13 @@ export function netnsOf(settings: Settings): string | undefined {
 
 export async function ip(settings: Settings, args: string[], input?: string): Promise<ExecResult> {
   const ns = netnsOf(settings);
-  return run('ip', [...(ns ? ['-n', ns] : []), ...args], { backend: 'iproute2', installHint: IP_HINT, input, timeout: 60_000 });
+  try {
+    return await run('ip', [...(ns ? ['-n', ns] : []), ...args], { backend: 'iproute2', installHint: IP_HINT, input, timeout: 60_000 });
+  } catch (err) {
+    if (ns && err instanceof ExecFailure && /Cannot open network namespace|Invalid "netns"/.test(err.stderr))
+      throw new OpdError('backend-unavailable', `network namespace ${ns} does not exist`, { hint: 'create it (ip netns add NAME) or drop --netns / OPD_NETNS' });
+    throw err;
+  }
 }
 
 interface RawAddr {

@@ -5,12 +5,12 @@
  * Only the addresses and routes the document names are added or removed.
  */
 import { readFileSync } from 'node:fs';
-import type { ApplyContext, Change, ChangeResult, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext } from '../../core/plugin.js';
+import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
-import { ExecFailure } from '../../exec.js';
+import { ExecFailure, spawnLines } from '../../exec.js';
 import { ip, kindOf, netnsOf, readHost, toIface, type RawLink } from './host.js';
 import { planInterface, type NetChangeData } from './plan.js';
 import { normalizeNet } from './normalize.js';
@@ -173,6 +173,11 @@ const plugin: Plugin<NetSection> = {
       interfaces[n] = i;
     }
     return { interfaces };
+  },
+
+  async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
+    const ns = netnsOf(ctx.settings);
+    return spawnLines('ip', [...(ns ? ['-n', ns] : []), 'monitor', 'link', 'address', 'route'], () => onDrift(), ctx.log);
   },
 
   async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
