@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { doc, opd, tmp } from '../helpers/opd.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { startOvs } from '../helpers/ovs.js';
+import { readFileSync } from 'node:fs';
+import { execa } from 'execa';
 
 let ns: Netns;
 let env: Record<string, string>;
@@ -222,6 +225,36 @@ plugins:
       expect(r.code).toBe(65);
     }
     expect(await ns.ipDump()).toBe(before);
+  });
+
+  it('addresses an OVS internal interface the ovs plugin creates in the same run, and refuses to delete it', async () => {
+    const ovs = await startOvs({ vswitchd: true });
+    try {
+      const vns = readFileSync(join(ovs.dir, 'netns'), 'utf8').trim();
+      const env3 = { ...env, OPD_NETNS: vns, OPD_OVS_DB: ovs.db };
+      const p = doc(`
+version: 1
+plugins:
+  ovs:
+    bridges:
+      obr0: { datapath_type: netdev, ports: {} }
+  net:
+    interfaces:
+      obr0: { kind: ovs, up: true, addresses: [10.6.0.1/24], routes: { 10.66.0.0/16: { via: 10.6.0.254 } } }
+`, dir, 'ovs.yaml');
+      const r = await opd(['apply', p], { env: env3 });
+      expect(r.code).toBe(0);
+      expect(r.stdout.indexOf('ovs/bridges/obr0')).toBeLessThan(r.stdout.indexOf('net/interfaces/obr0'));
+      expect((await execa('ip', ['-n', vns, '-br', 'addr', 'show', 'obr0'])).stdout).toContain('10.6.0.1/24');
+      expect((await opd(['apply', p], { env: env3 })).stdout).toContain('no changes');
+      const gone = doc('version: 1\nplugins:\n  net:\n    interfaces:\n      obr0: { state: absent }\n', dir, 'ovs-absent.yaml');
+      const d = await opd(['apply', gone], { env: env3 });
+      expect(d.code).toBe(1);
+      expect(d.stdout).toContain('opd deletes only links of the kinds it creates');
+      expect((await execa('ip', ['-n', vns, '-br', 'link', 'show', 'obr0'])).stdout).toContain('obr0');
+    } finally {
+      await ovs.stop();
+    }
   });
 
   it('keeps an intact audit trail', async () => {
