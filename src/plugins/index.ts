@@ -5,6 +5,9 @@ const loaders: Record<string, () => Promise<{ default: Plugin }>> = {
   ovs: () => import('./ovs/index.js'),
   databases: () => import('./databases/index.js'),
   lxc: () => import('./lxc/index.js'),
+  net: () => import('./net/index.js'),
+  firewall: () => import('./firewall/index.js'),
+  checks: () => import('./checks/index.js'),
 };
 
 export const PLUGIN_NAMES = Object.keys(loaders).sort();

@@ -43,6 +43,7 @@ const plugin: Plugin<OvsSection> = {
     // op-dbus: plugins.net.interfaces[] entries of type ovs-bridge are OVS bridges
     const net = plugins.net;
     if (!isObj(net) || !Array.isArray(net.interfaces)) return;
+    if (!net.interfaces.some((itf: unknown) => isObj(itf) && itf.type === 'ovs-bridge')) return;
     const ovs = (isObj(plugins.ovs) ? plugins.ovs : (plugins.ovs = {})) as Obj;
     const bridges = (isObj(ovs.bridges) ? ovs.bridges : (ovs.bridges = {})) as Obj;
     const rest: unknown[] = [];

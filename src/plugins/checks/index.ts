@@ -1,0 +1,218 @@
+/**
+ * checks: read-only preconditions (CPU virtualization, /dev/kvm, memory, CPUs, free disk, free
+ * TCP ports, kernel version, OS). A check that holds reads back as the document says, so it
+ * never makes a change; a failed one becomes a change with a `blocker`, and the core then
+ * applies nothing. Reads come from /proc, /sys, /etc/os-release, statfs and open(2).
+ */
+import { closeSync, constants, existsSync, openSync, readFileSync, statfsSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import type { ApplyContext, Change, ChangeResult, DoctorCheck, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import { OpdError } from '../../core/errors.js';
+import { isObj } from '../../core/diff.js';
+import { SCHEMA_DIR } from '../../core/validate.js';
+
+export interface ChecksSection extends Obj {
+  require?: Record<string, Obj>;
+}
+
+/** Host facts, read once per run. */
+export interface Facts {
+  virtFlags: boolean;
+  kvm: string | true;
+  memMb: number;
+  cpus: number;
+  kernel: string;
+  os: { id: string; idLike: string[]; versionId: string };
+  listening: Set<number>;
+  diskFreeMb(path: string): number | string;
+}
+
+function readText(p: string): string {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Whether /dev/kvm can be opened read-write (what QEMU needs); the reason when not. */
+function kvmUsable(): string | true {
+  try {
+    const fd = openSync('/dev/kvm', constants.O_RDWR);
+    closeSync(fd);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? '/dev/kvm does not exist' : `/dev/kvm cannot be opened (${code})`;
+  }
+}
+
+function listeningPorts(): Set<number> {
+  const out = new Set<number>();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readText(f).split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 4 || cols[3] !== '0A') continue; // 0A = LISTEN
+      const port = parseInt(cols[1].split(':').pop() ?? '', 16);
+      if (Number.isFinite(port)) out.add(port);
+    }
+  }
+  return out;
+}
+
+function osRelease(): Facts['os'] {
+  const text = readText('/etc/os-release') || readText('/usr/lib/os-release');
+  const kv: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (m) kv[m[1]] = m[2].replace(/^["']|["']$/g, '');
+  }
+  return { id: kv.ID ?? 'unknown', idLike: (kv.ID_LIKE ?? '').split(/\s+/).filter(Boolean), versionId: kv.VERSION_ID ?? '' };
+}
+
+export function readFacts(): Facts {
+  const meminfo = readText('/proc/meminfo');
+  const memKb = Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0);
+  const cpuinfo = readText('/proc/cpuinfo');
+  return {
+    virtFlags: /^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo),
+    kvm: kvmUsable(),
+    memMb: Math.floor(memKb / 1024),
+    cpus: cpus().length,
+    kernel: release(),
+    os: osRelease(),
+    listening: listeningPorts(),
+    diskFreeMb(path: string) {
+      // a directory that does not exist yet will live on its nearest existing ancestor's filesystem
+      let p = resolve(path);
+      while (!existsSync(p) && p !== '/') p = dirname(p);
+      try {
+        const s = statfsSync(p);
+        return Math.floor((Number(s.bavail) * Number(s.bsize)) / (1024 * 1024));
+      } catch (err) {
+        return `statfs ${p}: ${(err as NodeJS.ErrnoException).code}`;
+      }
+    },
+  };
+}
+
+/** Compare dotted versions numerically: -1, 0, 1. */
+export function compareVersions(a: string, b: string): number {
+  const pa = (/^\d+(\.\d+)*/.exec(a)?.[0] ?? '0').split('.').map(Number);
+  const pb = (/^\d+(\.\d+)*/.exec(b)?.[0] ?? '0').split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d) return d < 0 ? -1 : 1;
+  }
+  return 0;
+}
+
+/** A check set in the section's shape: a check that holds reads back as desired, a failed one as the measurement. */
+export function evaluate(spec: Obj, f: Facts): Obj {
+  const out: Obj = {};
+  if (spec.cpu_virtualization !== undefined) {
+    out.cpu_virtualization = f.virtFlags || f.kvm === true ? true : `no vmx/svm flag in /proc/cpuinfo and ${f.kvm}`;
+  }
+  if (spec.kvm_device !== undefined) out.kvm_device = f.kvm;
+  if (typeof spec.min_memory_mb === 'number') out.min_memory_mb = f.memMb >= spec.min_memory_mb ? spec.min_memory_mb : f.memMb;
+  if (typeof spec.min_cpus === 'number') out.min_cpus = f.cpus >= spec.min_cpus ? spec.min_cpus : f.cpus;
+  if (isObj(spec.min_disk_free_mb)) {
+    const m: Obj = {};
+    for (const [p, want] of Object.entries(spec.min_disk_free_mb)) {
+      const free = f.diskFreeMb(p);
+      m[p] = typeof free === 'number' && typeof want === 'number' && free >= want ? want : free;
+    }
+    out.min_disk_free_mb = m;
+  }
+  if (Array.isArray(spec.tcp_ports_free)) out.tcp_ports_free = (spec.tcp_ports_free as number[]).filter((p) => !f.listening.has(p));
+  if (typeof spec.kernel_min === 'string') out.kernel_min = compareVersions(f.kernel, spec.kernel_min) >= 0 ? spec.kernel_min : f.kernel;
+  if (isObj(spec.os)) {
+    const o: Obj = {};
+    const w = spec.os;
+    if (w.id !== undefined) {
+      const ids = Array.isArray(w.id) ? (w.id as string[]) : [String(w.id)];
+      o.id = ids.includes(f.os.id) || ids.some((i) => f.os.idLike.includes(i)) ? w.id : f.os.id;
+    }
+    if (w.version_id !== undefined) o.version_id = f.os.versionId;
+    if (typeof w.version_min === 'string') o.version_min = compareVersions(f.os.versionId, w.version_min) >= 0 ? w.version_min : f.os.versionId || '(none)';
+    out.os = o;
+  }
+  return out;
+}
+
+/** Pure: what failed and by how much. */
+export function failures(cur: Obj, want: Obj): string[] {
+  const out: string[] = [];
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  if (want.cpu_virtualization !== undefined && cur.cpu_virtualization !== true)
+    out.push(`cpu_virtualization: ${cur.cpu_virtualization} (enable VT-x/AMD-V in the firmware, or nested virtualization on the hypervisor)`);
+  if (want.kvm_device !== undefined && cur.kvm_device !== true) out.push(`kvm_device: ${cur.kvm_device} (load kvm_intel or kvm_amd; check permissions)`);
+  for (const [k, unit, what] of [['min_memory_mb', 'MiB', 'memory'], ['min_cpus', 'CPUs', 'CPUs']] as const) {
+    if (typeof want[k] === 'number' && !same(cur[k], want[k]))
+      out.push(`${k}: the host has ${cur[k]} ${unit} of ${what}, needs ${want[k]} (short by ${(want[k] as number) - (cur[k] as number)} ${unit})`);
+  }
+  if (isObj(want.min_disk_free_mb)) {
+    const c = (isObj(cur.min_disk_free_mb) ? cur.min_disk_free_mb : {}) as Obj;
+    for (const [p, mb] of Object.entries(want.min_disk_free_mb)) {
+      if (same(c[p], mb)) continue;
+      out.push(typeof c[p] === 'number' ? `min_disk_free_mb ${p}: ${c[p]} MiB free, needs ${mb} (short by ${(mb as number) - (c[p] as number)} MiB)` : `min_disk_free_mb ${p}: ${c[p]}`);
+    }
+  }
+  if (Array.isArray(want.tcp_ports_free)) {
+    const free = new Set((cur.tcp_ports_free ?? []) as number[]);
+    const busy = (want.tcp_ports_free as number[]).filter((p) => !free.has(p));
+    if (busy.length) out.push(`tcp_ports_free: port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} ${busy.length > 1 ? 'are' : 'is'} already listened on`);
+  }
+  if (typeof want.kernel_min === 'string' && !same(cur.kernel_min, want.kernel_min)) out.push(`kernel_min: the kernel is ${cur.kernel_min}, needs ${want.kernel_min} or newer`);
+  if (isObj(want.os)) {
+    const c = (isObj(cur.os) ? cur.os : {}) as Obj;
+    const w = want.os;
+    if (w.id !== undefined && !same(c.id, w.id)) out.push(`os.id: the host runs ${c.id}, needs ${Array.isArray(w.id) ? (w.id as string[]).join(' or ') : w.id}`);
+    if (w.version_id !== undefined && !same(c.version_id, w.version_id)) out.push(`os.version_id: the host has ${c.version_id || '(none)'}, needs ${w.version_id}`);
+    if (w.version_min !== undefined && !same(c.version_min, w.version_min)) out.push(`os.version_min: the host has ${c.version_min}, needs ${w.version_min} or newer`);
+  }
+  return out;
+}
+
+export function planCheck(diff: ResourceDiff): Change[] {
+  if (diff.action === 'noop' || diff.action === 'delete') return [];
+  const want = diff.desired ?? {};
+  const fails = failures(diff.current ?? {}, want);
+  if (!fails.length) return [];
+  const text = fails.join('; ');
+  return [{ address: diff.address, resource: diff.address, plugin: 'checks', action: 'check', summary: `FAILED ${text}`, blocker: text, ops: diff.ops }];
+}
+
+const plugin: Plugin<ChecksSection> = {
+  name: 'checks',
+  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'checks.schema.json', 'utf8')),
+  collections: ['require'],
+
+  async read(_ctx: ReadContext, desired: ChecksSection): Promise<ChecksSection> {
+    const named = desired.require ?? {};
+    if (!Object.keys(named).length) return { require: {} };
+    const f = readFacts();
+    const require: Record<string, Obj> = {};
+    for (const [n, spec] of Object.entries(named).sort()) if (isObj(spec)) require[n] = evaluate(spec, f);
+    return { require };
+  },
+
+  plan: planCheck,
+
+  async apply(_ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+    // never reached through the core (a blocker stops the run first); checks change nothing
+    return changes.map((c) => ({ address: c.address, status: 'failed', error: new OpdError('refused', `precondition failed: ${c.blocker ?? c.summary}`, { address: c.address, hint: 'fix the host so the check holds, or change the check' }) }));
+  },
+
+  async doctor(): Promise<DoctorCheck[]> {
+    const f = readFacts();
+    const virt = f.virtFlags || f.kvm === true;
+    return [
+      { name: 'checks: CPU virtualization', ok: virt, detail: f.virtFlags ? 'vmx/svm flag present' : f.kvm === true ? '/dev/kvm usable (no vmx/svm flag visible: nested or paravirtual)' : String(f.kvm), hint: virt ? undefined : 'enable VT-x/AMD-V or nested virtualization' },
+      { name: 'checks: host', ok: true, detail: `${f.os.id} ${f.os.versionId}, kernel ${f.kernel}, ${f.cpus} CPUs, ${f.memMb} MiB` },
+    ];
+  },
+};
+
+export default plugin;

@@ -1,0 +1,34 @@
+/** A network namespace of the test's own (unique name), deleted by its owner in afterAll. */
+import { execa } from 'execa';
+import { uniq } from './opd.js';
+
+export interface Netns {
+  name: string;
+  /** run a command inside the namespace (ip netns exec) */
+  exec(cmd: string, args: string[]): Promise<string>;
+  /** iproute2 state that does not tick on its own (no timers, no statistics) */
+  ipDump(): Promise<string>;
+  nftDump(): Promise<string>;
+  remove(): Promise<void>;
+}
+
+export async function createNetns(prefix: string): Promise<Netns> {
+  const name = `${prefix}-${uniq(6)}`;
+  await execa('ip', ['netns', 'add', name]);
+  const exec = async (cmd: string, args: string[]) => (await execa('ip', ['netns', 'exec', name, cmd, ...args])).stdout;
+  return {
+    name,
+    exec,
+    ipDump: async () =>
+      [
+        await exec('ip', ['-o', 'link', 'show']),
+        await exec('ip', ['-o', 'addr', 'show']),
+        await exec('ip', ['-4', 'route', 'show', 'table', 'all']),
+        await exec('ip', ['-6', 'route', 'show', 'table', 'all']),
+      ].join('\n'),
+    nftDump: async () => exec('nft', ['-a', 'list', 'ruleset']),
+    remove: async () => {
+      await execa('ip', ['netns', 'del', name], { reject: false });
+    },
+  };
+}

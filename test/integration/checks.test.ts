@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { createServer, type Server, type AddressInfo } from 'node:net';
+import { readFileSync, existsSync } from 'node:fs';
+import { doc, opd, tmp } from '../helpers/opd.js';
+import { createNetns, type Netns } from '../helpers/netns.js';
+
+let ns: Netns;
+let env: Record<string, string>;
+let dir: string;
+let server: Server;
+let busyPort: number;
+
+const osId = /^ID=(.*)$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1].replace(/"/g, '') ?? 'debian';
+
+describe('checks plugin (read-only preconditions)', () => {
+  beforeAll(async () => {
+    ns = await createNetns('opdchk');
+    dir = tmp('opd-checks-');
+    env = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_NETNS: ns.name };
+    server = createServer();
+    await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+    busyPort = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    server?.close();
+    await ns?.remove();
+  });
+
+  it('passes on this host: /dev/kvm counts as CPU virtualization without vmx/svm flags', async () => {
+    const p = doc(`
+version: 1
+plugins:
+  checks:
+    require:
+      kvm-host:
+        cpu_virtualization: true
+        kvm_device: true
+        min_memory_mb: 256
+        min_cpus: 1
+        min_disk_free_mb: { /var/lib/opd-test-not-yet-created/images: 10 }
+        kernel_min: "4.19"
+        os: { id: [${osId}, ubuntu] }
+`, dir, 'pass.yaml');
+    const r = await opd(['apply', p], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('no changes');
+    expect((await opd(['diff', p], { env })).code).toBe(0);
+  });
+
+  it('stops the whole run before anything is applied and says which check failed and by how much', async () => {
+    const p = doc(`
+version: 1
+plugins:
+  checks:
+    require:
+      big-host:
+        min_memory_mb: 999999999
+        kernel_min: "99.0"
+  net:
+    interfaces:
+      chkbr0: { kind: bridge, up: true }
+`, dir, 'fail.yaml');
+    const before = await ns.ipDump();
+    const r = await opd(['apply', p], { env });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/blocked checks\/require\/big-host: min_memory_mb: the host has \d+ MiB of memory, needs 999999999 \(short by \d+ MiB\)/);
+    expect(r.stdout).toContain('kernel_min: the kernel is');
+    expect(r.stdout).toContain('nothing was applied');
+    expect(await ns.ipDump()).toBe(before);
+    expect(await ns.ipDump()).not.toContain('chkbr0');
+    const d = await opd(['diff', p], { env });
+    expect(d.code).toBe(2);
+    expect(d.stdout).toContain('short by');
+  });
+
+  it('fails a port check when something listens on the port', async () => {
+    const p = doc(`
+version: 1
+plugins:
+  checks:
+    require:
+      ports: { tcp_ports_free: [${busyPort}] }
+`, dir, 'port.yaml');
+    const r = await opd(['apply', p], { env });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`port ${busyPort} is already listened on`);
+  });
+
+  it('rejects hostile paths with exit 65', async () => {
+    const p = doc(`
+version: 1
+plugins:
+  checks:
+    require:
+      disk: { min_disk_free_mb: { "/var/../etc;rm -rf /": 1 } }
+`, dir, 'hostile.yaml');
+    expect((await opd(['apply', p], { env })).code).toBe(65);
+  });
+
+  it('writes no run to the audit trail for checks that hold or block, and the trail verifies', async () => {
+    const log = env.OPD_AUDIT_LOG;
+    if (existsSync(log)) expect(readFileSync(log, 'utf8')).not.toContain('"type":"change"');
+    expect((await opd(['audit', 'verify'], { env })).code).toBe(0);
+  });
+});
