@@ -9,7 +9,7 @@ import { ensureDir } from './fsutil.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { loadDocument, type LoadedDocument, type StateDocument } from './document.js';
-import { validateDocument } from './validate.js';
+import { preloadValidator, validateDocument } from './validate.js';
 import { normalizeDocument } from './normalize.js';
 import { diffSection, isObj, project, compare } from './diff.js';
 import { buildPlan, checkResourceCycles, collectEdges, planJSON, summarize, type Plan, type PlannedChange } from './plan.js';
@@ -41,7 +41,7 @@ export async function prepareFile(file: string): Promise<Prepared> {
 }
 
 export async function prepareLoaded(loaded: LoadedDocument): Promise<Prepared> {
-  const plugins = await loadAll();
+  const [plugins] = await Promise.all([loadAll(), preloadValidator()]);
   const normalized = normalizeDocument(loaded, plugins);
   validateDocument(normalized, loaded);
   const doc = normalized as StateDocument;

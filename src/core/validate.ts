@@ -3,8 +3,9 @@
  * ajv), reporting every problem at once with file:line:col, JSON pointer, expectation and fix.
  */
 import { readFileSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { OpdError, type Problem } from './errors.js';
 import type { LoadedDocument } from './document.js';
 import { pathToPointer, pointerToPath } from './document.js';
@@ -12,7 +13,13 @@ import { pathToPointer, pointerToPath } from './document.js';
 export const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url));
 export const SCHEMA_BASE = 'https://opd.dev/schema/';
 
-let compiled: { validate: ValidateFunction; schemas: Map<string, object> } | undefined;
+let validator: ValidateFunction | undefined;
+
+function schemaHash(): string {
+  const h = createHash('sha256');
+  for (const f of readdirSync(SCHEMA_DIR).filter((x) => x.endsWith('.schema.json')).sort()) h.update(f + '\0' + readFileSync(SCHEMA_DIR + f, 'utf8') + '\0');
+  return h.digest('hex');
+}
 
 export function loadSchemas(): Map<string, object> {
   const schemas = new Map<string, object>();
@@ -23,22 +30,32 @@ export function loadSchemas(): Map<string, object> {
   return schemas;
 }
 
-function compile() {
-  if (compiled) return compiled;
+/**
+ * Get the validator ready: the one `npm run build` precompiled (scripts/build-validator.mjs)
+ * when it was made from the schema files as they are now, else compile them with ajv here.
+ */
+export async function preloadValidator(): Promise<void> {
+  if (validator) return;
+  try {
+    const m = (await import(new URL('./state-validator.js', import.meta.url).href)) as { default: ValidateFunction; schemaHash: string };
+    if (m.schemaHash === schemaHash()) {
+      validator = m.default;
+      return;
+    }
+  } catch {
+    /* not built: compile at run time */
+  }
+  const { Ajv2020 } = await import('ajv/dist/2020.js');
   const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true, allowUnionTypes: true });
-  ajv.addKeyword({ keyword: 'x-opd-secret' });
-  ajv.addKeyword({ keyword: 'x-opd-hint' });
-  ajv.addKeyword({ keyword: 'x-opd-destructive' });
+  for (const k of ['x-opd-secret', 'x-opd-hint', 'x-opd-destructive']) ajv.addKeyword({ keyword: k });
   const schemas = loadSchemas();
   for (const [f, s] of schemas) if (f !== 'state.schema.json') ajv.addSchema(s);
-  const validate = ajv.compile(schemas.get('state.schema.json')!);
-  compiled = { validate, schemas };
-  return compiled;
+  validator = ajv.compile(schemas.get('state.schema.json')!);
 }
 
 /** The schema of one plugin section (for secrets and docs). */
 export function pluginSchema(plugin: string): object | undefined {
-  return compile().schemas.get(`${plugin}.schema.json`);
+  return loadSchemas().get(`${plugin}.schema.json`);
 }
 
 function levenshtein(a: string, b: string): number {
@@ -120,7 +137,8 @@ function toProblem(e: ErrorObject, doc: unknown): Problem | undefined {
 
 /** Validate a whole (normalized) document; throws OpdError('invalid-document') with every problem. */
 export function validateDocument(doc: unknown, loaded?: LoadedDocument): void {
-  const { validate } = compile();
+  if (!validator) throw new OpdError('bug', 'validateDocument called before preloadValidator()');
+  const validate = validator;
   if (validate(doc)) return;
   const seen = new Set<string>();
   const problems: Problem[] = [];
