@@ -1,0 +1,84 @@
+/**
+ * examples/hyper2kvm-daemon.yaml end to end: user, group, directories, configs, the template
+ * unit with its hardening, the vsphere and aws instances and the target really running under
+ * the namespaced systemd; then the absent document.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { opd, tmp } from '../helpers/opd.js';
+import { ensureSystemd } from '../helpers/systemd.js';
+import { EXAMPLES, exists, systemctl } from '../helpers/examples.js';
+
+const dir = tmp('opd-e2e-h2k-');
+const env = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_PACKAGES_BACKEND: 'apt' };
+const DOC = join(EXAMPLES, 'hyper2kvm-daemon.yaml');
+const ABSENT = join(EXAMPLES, 'hyper2kvm-daemon-absent.yaml');
+
+describe('examples/hyper2kvm-daemon.yaml', () => {
+  beforeAll(async () => {
+    await ensureSystemd();
+  });
+  afterAll(async () => {
+    await opd(['apply', ABSENT], { env });
+  });
+
+  it('validates', async () => {
+    const r = await opd(['validate', DOC], { env });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect((await opd(['validate', ABSENT], { env })).code).toBe(0);
+  });
+
+  it('has changes pending on a fresh host (diff exits 2)', async () => {
+    const r = await opd(['diff', DOC], { env });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain('systemd/units/hyper2kvm@vsphere.service');
+  });
+
+  it('converges with one apply, and a diff afterwards finds nothing to do', async () => {
+    const a = await opd(['apply', DOC], { env });
+    expect(a.stdout).not.toMatch(/^FAILED/m);
+    expect(a.code).toBe(0);
+    const d = await opd(['diff', DOC], { env });
+    expect(d.stdout + d.stderr).toBe(d.stdout);
+    expect(d.code).toBe(0);
+  });
+
+  it('left the daemon user, its directories and running instances as the package would', async () => {
+    const groups = String((await execa('id', ['-nG', 'hyper2kvm'])).stdout).split(/\s+/);
+    expect(groups).toEqual(expect.arrayContaining(['hyper2kvm', 'kvm', 'libvirt']));
+    for (const d of ['/var/lib/hyper2kvm/queue', '/var/lib/hyper2kvm/output', '/var/log/hyper2kvm', '/var/cache/hyper2kvm']) {
+      expect(statSync(d).isDirectory()).toBe(true);
+      expect(statSync(d).mode & 0o777).toBe(0o750);
+    }
+    expect(statSync('/etc/hyper2kvm/hyper2kvm-vsphere.conf').mode & 0o777).toBe(0o640);
+    for (const u of ['hyper2kvm@vsphere.service', 'hyper2kvm@aws.service', 'hyper2kvm.target']) {
+      expect(await systemctl(['is-active', u])).toBe('active');
+    }
+    expect(await systemctl(['is-enabled', 'hyper2kvm@vsphere.service'])).toBe('enabled');
+    expect(await systemctl(['show', '-p', 'User', '--value', 'hyper2kvm@aws.service'])).toBe('hyper2kvm');
+    expect(await systemctl(['show', '-p', 'ProtectSystem', '--value', 'hyper2kvm@aws.service'])).toBe('strict');
+  });
+
+  it('keeps an intact audit trail', async () => {
+    const r = await opd(['audit', 'verify'], { env });
+    expect(r.code).toBe(0);
+  });
+
+  it('is undone by the absent document', async () => {
+    const a = await opd(['apply', ABSENT], { env });
+    expect(a.code).toBe(0);
+    expect(await systemctl(['is-active', 'hyper2kvm@vsphere.service'])).not.toBe('active');
+    expect(existsSync('/etc/systemd/system/hyper2kvm@.service')).toBe(false);
+    expect(existsSync('/etc/hyper2kvm')).toBe(false);
+    expect(existsSync('/var/lib/hyper2kvm')).toBe(false);
+    expect(existsSync('/usr/local/bin/hyper2kvm')).toBe(false);
+    expect(await exists('getent', ['passwd', 'hyper2kvm'])).toBe(false);
+    expect(await exists('getent', ['group', 'hyper2kvm'])).toBe(false);
+    expect((await opd(['diff', ABSENT], { env })).code).toBe(0);
+    expect((await opd(['audit', 'verify'], { env })).code).toBe(0);
+  });
+});

@@ -1,0 +1,73 @@
+/**
+ * End-to-end runs of the documents under examples/ on this machine kind (Debian 12, root, the
+ * namespaced systemd, no loadable kernel modules), safely on a shared machine:
+ * - the network parts run in a network namespace of the test's own (OPD_NETNS, or the whole opd
+ *   inside `ip netns exec` when sysctl net.* keys are part of the document);
+ * - databases run on private servers (scripts/backends/databases.sh), LXC in a private lxcpath
+ *   next to a private Open vSwitch (test/helpers/lxc.ts);
+ * - HOST DAEMONS: a few units in the examples are real Debian daemons that this shared machine
+ *   already runs privately for the other tests (libvirtd in its own netns, the private OVS and
+ *   database servers). Starting the Debian units too would take over their sockets under /run.
+ *   For those units only, the test applies the example with `active_state` left out (enabled
+ *   is still applied), and checks with the unmodified example that they are the ONLY pending
+ *   changes afterwards. Everything else is the example exactly as shipped.
+ */
+import { execa } from 'execa';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { OPD, ROOT, tmp, type OpdRun } from './opd.js';
+
+export const EXAMPLES = join(ROOT, 'examples');
+
+/** The example with `active_state` removed from the named host-daemon units; returns its path. */
+export function withoutStarting(name: string, units: string[], dir = tmp('opd-e2e-doc-')): string {
+  const src = join(EXAMPLES, name);
+  const doc = parse(readFileSync(src, 'utf8')) as { plugins: { systemd?: { units?: Record<string, Record<string, unknown>> } } };
+  for (const u of units) {
+    const spec = doc.plugins.systemd?.units?.[u];
+    if (!spec) throw new Error(`${name} has no unit ${u}`);
+    delete spec.active_state;
+  }
+  const out = join(dir, name.replace(/\.json$/, '.yaml'));
+  writeFileSync(out, stringify(doc));
+  return out;
+}
+
+/** Run the built opd inside a network namespace (`ip netns exec NS node bin/opd.js …`). */
+export async function opdIn(netns: string, args: string[], env: Record<string, string>): Promise<OpdRun> {
+  const r = await execa('ip', ['netns', 'exec', netns, 'node', OPD, ...args], {
+    reject: false,
+    env: { OPD_LOG_LEVEL: 'warn', ...env },
+    timeout: 900_000,
+  });
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** Addresses of the changes a `diff -o json` output lists. */
+export function pending(r: OpdRun): string[] {
+  const j = JSON.parse(r.stdout) as { changes: { address: string }[] };
+  return [...new Set(j.changes.map((c) => c.address))].sort();
+}
+
+export const sysenv = { SYSTEMCTL_FORCE_BUS: '1' };
+export async function systemctl(args: string[]): Promise<string> {
+  return String((await execa('systemctl', args, { env: sysenv, reject: false })).stdout).trim();
+}
+
+/** Private PostgreSQL + MariaDB (scripts/backends/databases.sh); returns their endpoint env. */
+export async function startDatabases(dir: string): Promise<{ env: Record<string, string>; stop: () => Promise<void> }> {
+  const script = join(ROOT, 'scripts/backends/databases.sh');
+  const r = await execa('bash', [script, 'up', dir]);
+  const env: Record<string, string> = {};
+  for (const line of String(r.stdout).split('\n')) {
+    const m = /^(OPD_[A-Z_]+)=(.*)$/.exec(line.trim());
+    if (m) env[m[1]] = m[2];
+  }
+  if (!env.OPD_PG_HOST || !env.OPD_MYSQL_SOCKET) throw new Error(`databases.sh up printed no endpoints: ${r.stdout}`);
+  return { env, stop: async () => void (await execa('bash', [script, 'down', dir], { reject: false })) };
+}
+
+export async function exists(cmd: string, args: string[]): Promise<boolean> {
+  return (await execa(cmd, args, { reject: false })).exitCode === 0;
+}
