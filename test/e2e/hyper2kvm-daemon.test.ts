@@ -7,9 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { opd, tmp } from '../helpers/opd.js';
+import { tmp } from '../helpers/opd.js';
 import { ensureSystemd } from '../helpers/systemd.js';
-import { EXAMPLES, exists, systemctl } from '../helpers/examples.js';
+import { EXAMPLES, exists, opdIn, systemctl } from '../helpers/examples.js';
+
+const opd = (args: string[], o: { env: Record<string, string> }) => opdIn(undefined, args, o.env);
 
 const dir = tmp('opd-e2e-h2k-');
 const env = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_PACKAGES_BACKEND: 'apt' };
@@ -41,7 +43,7 @@ describe('examples/hyper2kvm-daemon.yaml', () => {
   it('converges with one apply, and a diff afterwards finds nothing to do', async () => {
     const a = await opd(['apply', DOC], { env });
     expect(a.stdout).not.toMatch(/^FAILED/m);
-    expect(a.code).toBe(0);
+    expect(a.code, a.stdout + a.stderr).toBe(0);
     const d = await opd(['diff', DOC], { env });
     expect(d.stdout + d.stderr).toBe(d.stdout);
     expect(d.code).toBe(0);
@@ -70,7 +72,7 @@ describe('examples/hyper2kvm-daemon.yaml', () => {
 
   it('is undone by the absent document', async () => {
     const a = await opd(['apply', ABSENT], { env });
-    expect(a.code).toBe(0);
+    expect(a.code, a.stdout + a.stderr).toBe(0);
     expect(await systemctl(['is-active', 'hyper2kvm@vsphere.service'])).not.toBe('active');
     expect(existsSync('/etc/systemd/system/hyper2kvm@.service')).toBe(false);
     expect(existsSync('/etc/hyper2kvm')).toBe(false);

@@ -34,9 +34,24 @@ export function withoutStarting(name: string, units: string[], dir = tmp('opd-e2
   return out;
 }
 
-/** Run the built opd inside a network namespace (`ip netns exec NS node bin/opd.js …`). */
-export async function opdIn(netns: string, args: string[], env: Record<string, string>): Promise<OpdRun> {
-  const r = await execa('ip', ['netns', 'exec', netns, 'node', OPD, ...args], {
+/** Only the named plugin sections of an example (e.g. its packages, to install them outside a
+ * network namespace that has no route to the package mirror); returns its path. */
+export function sectionsOf(name: string, plugins: string[], dir = tmp('opd-e2e-doc-')): string {
+  const doc = parse(readFileSync(join(EXAMPLES, name), 'utf8')) as { plugins: Record<string, unknown> };
+  doc.plugins = Object.fromEntries(Object.entries(doc.plugins).filter(([k]) => plugins.includes(k)));
+  const out = join(dir, `${plugins.join('-')}-of-${name.replace(/\.json$/, '.yaml')}`);
+  writeFileSync(out, stringify(doc));
+  return out;
+}
+
+/** apt is shared by every test on this machine: applies (which may install packages) hold its lock. */
+export const APT_LOCK = '/tmp/opd-apt.lock';
+const locked = (args: string[], argv: string[]) => (args[0] === 'apply' ? ['flock', APT_LOCK, ...argv] : argv);
+
+/** Run the built opd (inside a network namespace: `ip netns exec NS node bin/opd.js …`). */
+export async function opdIn(netns: string | undefined, args: string[], env: Record<string, string>): Promise<OpdRun> {
+  const argv = locked(args, [...(netns ? ['ip', 'netns', 'exec', netns] : []), 'node', OPD, ...args]);
+  const r = await execa(argv[0], argv.slice(1), {
     reject: false,
     env: { OPD_LOG_LEVEL: 'warn', ...env },
     timeout: 900_000,
