@@ -1,0 +1,79 @@
+/**
+ * examples/quantix-kvm-node.yaml end to end: KVM checks, packages, the node user in libvirt and
+ * kvm, libvirtd enabled, the firewall openings (in a network namespace of the test's own,
+ * OPD_NETNS); then the absent document. libvirtd is a host daemon this shared machine already
+ * runs for the other tests (scripts/backends/libvirt.sh): see test/helpers/examples.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { join } from 'node:path';
+import { tmp, type OpdRun } from '../helpers/opd.js';
+import { ensureSystemd } from '../helpers/systemd.js';
+import { createNetns, type Netns } from '../helpers/netns.js';
+import { EXAMPLES, exists, opdIn, pending, systemctl, withoutStarting } from '../helpers/examples.js';
+
+const dir = tmp('opd-e2e-quantix-');
+const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_PACKAGES_BACKEND: 'apt' };
+const NAME = 'quantix-kvm-node.yaml';
+const ORIGINAL = join(EXAMPLES, NAME);
+const ABSENT = join(EXAMPLES, 'quantix-kvm-node-absent.yaml');
+const HOST_DAEMONS = ['libvirtd.service'];
+const DOC = withoutStarting(NAME, HOST_DAEMONS);
+
+let ns: Netns;
+const run = (args: string[]): Promise<OpdRun> => opdIn(undefined, args, env);
+
+describe('examples/quantix-kvm-node.yaml', () => {
+  beforeAll(async () => {
+    await ensureSystemd();
+    ns = await createNetns('opdqx');
+    env.OPD_NETNS = ns.name;
+  });
+  afterAll(async () => {
+    await run(['apply', ABSENT]);
+    await ns.remove();
+  });
+
+  it('validates', async () => {
+    expect((await run(['validate', ORIGINAL])).code).toBe(0);
+    expect((await run(['validate', ABSENT])).code).toBe(0);
+  });
+
+  it('has changes pending on a fresh host (diff exits 2)', async () => {
+    const r = await run(['diff', ORIGINAL]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stdout).toContain('firewall/tables/quantix');
+  });
+
+  it('converges with one apply, and a diff afterwards finds nothing to do', async () => {
+    const a = await run(['apply', DOC]);
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    const d = await run(['diff', DOC]);
+    expect(d.code, d.stdout).toBe(0);
+    const o = await run(['diff', ORIGINAL, '-o', 'json']);
+    for (const x of pending(o)) expect(HOST_DAEMONS.map((u) => `systemd/units/${u}`)).toContain(x);
+  });
+
+  it('left the node user in libvirt and kvm, libvirtd enabled, the ports open', async () => {
+    const groups = String((await execa('id', ['-nG', 'quantix'])).stdout).split(/\s+/);
+    expect(groups).toEqual(expect.arrayContaining(['libvirt', 'kvm']));
+    expect(await systemctl(['is-enabled', 'libvirtd.service'])).toBe('enabled');
+    const nft = await ns.exec('nft', ['list', 'table', 'inet', 'quantix']);
+    expect(nft).toContain('tcp dport 9090 accept');
+    expect(nft).toContain('tcp dport 5900-5999 accept');
+    expect(await exists('dpkg-query', ['-W', 'virtinst', 'protobuf-compiler', 'cpu-checker'])).toBe(true);
+  });
+
+  it('keeps an intact audit trail', async () => {
+    expect((await run(['audit', 'verify'])).code).toBe(0);
+  });
+
+  it('is undone by the absent document', async () => {
+    const a = await run(['apply', ABSENT]);
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    expect(await exists('getent', ['passwd', 'quantix'])).toBe(false);
+    expect(await exists('ip', ['netns', 'exec', ns.name, 'nft', 'list', 'table', 'inet', 'quantix'])).toBe(false);
+    expect((await run(['diff', ABSENT])).code).toBe(0);
+    expect((await run(['audit', 'verify'])).code).toBe(0);
+  });
+});

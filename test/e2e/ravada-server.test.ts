@@ -1,0 +1,105 @@
+/**
+ * examples/ravada-server.yaml end to end: packages, the MariaDB database and user (a private
+ * server, scripts/backends/databases.sh), /etc/ravada.conf, the ravada user and directories,
+ * rvd_back and rvd_front running, the firewall rules (in a network namespace of the test's own,
+ * OPD_NETNS); then the absent document. mariadb and libvirtd are host daemons this shared
+ * machine runs privately for the other tests: see test/helpers/examples.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmp, type OpdRun } from '../helpers/opd.js';
+import { ensureSystemd } from '../helpers/systemd.js';
+import { createNetns, type Netns } from '../helpers/netns.js';
+import { EXAMPLES, exists, opdIn, pending, startDatabases, systemctl, withoutStarting } from '../helpers/examples.js';
+
+const dir = tmp('opd-e2e-ravada-');
+chmodSync(dir, 0o755); // the database servers run as postgres / mysql and must reach their directory
+const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_PACKAGES_BACKEND: 'apt' };
+const NAME = 'ravada-server.yaml';
+const ORIGINAL = join(EXAMPLES, NAME);
+const ABSENT = join(EXAMPLES, 'ravada-server-absent.yaml');
+const HOST_DAEMONS = ['mariadb.service', 'libvirtd.service'];
+const DOC = withoutStarting(NAME, HOST_DAEMONS);
+const PASSWORD = 'ravada-example-Q3n8vL5pT2wK7zX4';
+
+let ns: Netns;
+let stopDb: () => Promise<void> = async () => {};
+const runs: OpdRun[] = [];
+const run = async (args: string[]) => {
+  const r = await opdIn(undefined, args, env);
+  runs.push(r);
+  return r;
+};
+const my = async (sql: string) =>
+  String((await execa('mysql', ['--socket', env.OPD_MYSQL_SOCKET, '-u', 'root', '--batch', '--raw', '--skip-column-names'], { input: sql })).stdout).trim();
+
+describe('examples/ravada-server.yaml', () => {
+  beforeAll(async () => {
+    await ensureSystemd();
+    ns = await createNetns('opdrv');
+    env.OPD_NETNS = ns.name;
+    const db = await startDatabases(join(dir, 'db'));
+    Object.assign(env, db.env);
+    stopDb = db.stop;
+  });
+  afterAll(async () => {
+    await run(['apply', ABSENT]);
+    await ns.remove();
+    await stopDb();
+  });
+
+  it('validates', async () => {
+    expect((await run(['validate', ORIGINAL])).code).toBe(0);
+    expect((await run(['validate', ABSENT])).code).toBe(0);
+  });
+
+  it('has changes pending on a fresh host (diff exits 2)', async () => {
+    const r = await run(['diff', ORIGINAL]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stdout).toContain('databases/mysql_databases/ravada');
+  });
+
+  it('converges with one apply, and a diff afterwards finds nothing to do', async () => {
+    const a = await run(['apply', DOC]);
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    const d = await run(['diff', DOC]);
+    expect(d.code, d.stdout).toBe(0);
+    const o = await run(['diff', ORIGINAL, '-o', 'json']);
+    for (const x of pending(o)) expect(HOST_DAEMONS.map((u) => `systemd/units/${u}`)).toContain(x);
+  });
+
+  it('set up the server as the guide says', async () => {
+    expect(await my("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'ravada'")).toBe('1');
+    expect(await my("SHOW GRANTS FOR 'rvd_user'@'localhost'")).toMatch(/GRANT ALL PRIVILEGES ON `ravada`\.\* TO `rvd_user`@`localhost`/);
+    const st = statSync('/etc/ravada.conf');
+    expect(st.mode & 0o777).toBe(0o640);
+    expect(String((await execa('stat', ['-c', '%U:%G', '/etc/ravada.conf'])).stdout)).toBe('root:ravada');
+    expect(String((await execa('stat', ['-c', '%U', '/var/www/ravada/log', '/var/www/img/screenshots'])).stdout).split('\n')).toEqual(['ravada', 'ravada']);
+    for (const u of ['rvd_back.service', 'rvd_front.service']) expect(await systemctl(['is-active', u])).toBe('active');
+    expect(await systemctl(['show', '-p', 'User', '--value', 'rvd_front.service'])).toBe('ravada');
+    const nft = await ns.exec('nft', ['list', 'table', 'inet', 'ravada']);
+    expect(nft).toContain('iifname "virbr0" ip saddr 192.168.122.0/24 udp sport 67-68 udp dport 67-68 accept');
+    expect(nft).toContain('tcp dport 5900-7000 drop');
+  });
+
+  it('never shows the database password and keeps an intact audit trail', async () => {
+    expect((await run(['audit', 'verify'])).code).toBe(0);
+    for (const r of runs) expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+    expect(readFileSync(env.OPD_AUDIT_LOG, 'utf8')).not.toContain(PASSWORD);
+  });
+
+  it('is undone by the absent document', async () => {
+    const a = await run(['apply', ABSENT]);
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    expect(await systemctl(['is-active', 'rvd_front.service'])).not.toBe('active');
+    for (const p of ['/etc/systemd/system/rvd_back.service', '/etc/ravada.conf', '/usr/sbin/rvd_back', '/var/www/ravada', '/var/www/img']) expect(existsSync(p), p).toBe(false);
+    expect(await exists('getent', ['passwd', 'ravada'])).toBe(false);
+    expect(await my("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'ravada'")).toBe('0');
+    expect(await my("SELECT COUNT(*) FROM mysql.user WHERE User = 'rvd_user'")).toBe('0');
+    expect(await exists('ip', ['netns', 'exec', ns.name, 'nft', 'list', 'table', 'inet', 'ravada'])).toBe(false);
+    expect((await run(['diff', ABSENT])).code).toBe(0);
+    expect((await run(['audit', 'verify'])).code).toBe(0);
+  });
+});
