@@ -12,6 +12,7 @@ export interface SettingOption {
 
 export const SETTING_OPTIONS: SettingOption[] = [
   { flag: '--ovs-db <url>', key: 'ovsDb', env: 'OPD_OVS_DB', help: 'OVSDB endpoint', default: 'unix:/run/openvswitch/db.sock' },
+  { flag: '--packages-backend <name>', key: 'packagesBackend', env: 'OPD_PACKAGES_BACKEND', help: 'package backend: auto, packagekit or apt', default: 'auto' },
 ];
 
 export const AUDIT_LOG_DEFAULT = '/var/lib/opd/audit.jsonl';
