@@ -28,7 +28,8 @@ afterAll(async () => {
 });
 
 for (const backend of ['packagekit', 'apt'] as const) {
-  describe(`packages through ${backend}`, () => {
+  // PackageKit opens the whole apt cache for each transaction: seconds each on a busy machine
+  describe(`packages through ${backend}`, { timeout: 300_000 }, () => {
     const dir = tmp('opd-pkgs-');
     const env = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_PACKAGES_BACKEND: backend };
     /** opd under the shared apt lock (apply takes the dpkg lock, directly or through PackageKit). */
