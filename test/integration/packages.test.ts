@@ -137,6 +137,22 @@ for (const backend of ['packagekit', 'apt'] as const) {
       expect(diff.code, diff.stdout + diff.stderr).toBe(0);
     });
 
+    it('reports drift to the daemon when dpkg changes behind its back', async () => {
+      const plugin = (await import('../../src/plugins/packages/index.js')).default;
+      const log = { warn: () => undefined } as unknown as Parameters<NonNullable<typeof plugin.watch>>[0]['log'];
+      let drifted!: () => void;
+      const drift = new Promise<void>((resolve) => (drifted = resolve));
+      const w = await plugin.watch!({ settings: { packagesBackend: backend }, log, desired: {} }, () => drifted());
+      try {
+        expect(await installedTestPackages()).toHaveProperty('opd-test-c');
+        const r = await locked('dpkg', ['--purge', 'opd-test-c']);
+        expect(r.code, r.stderr).toBe(0);
+        await drift;
+      } finally {
+        await w.dispose();
+      }
+    });
+
     it('keeps an intact audit trail', async () => {
       await purgeTestPackages();
       const r = await opd(['audit', 'verify'], { env });

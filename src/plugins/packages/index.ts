@@ -4,15 +4,15 @@
  * dpkg-query), plus one query for what a removal would take along when the document removes
  * something. Apply: one transaction for all removals and one for all installs.
  */
-import { readFileSync } from 'node:fs';
-import type { ApplyContext, Change, ChangeResult, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, Settings } from '../../core/plugin.js';
+import { existsSync, readFileSync, watch as fsWatch } from 'node:fs';
+import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, Settings, WatchContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
-import { busAddress } from '../../dbus.js';
+import { busAddress, onSignal } from '../../dbus.js';
 import { BACKEND_NAMES, type BackendName, type InstalledPackage, type PackageBackend } from './backend.js';
 import { aptBackend } from './apt.js';
-import { packageKitAvailable, packageKitBackend } from './packagekit.js';
+import { PK, packageKitAvailable, packageKitBackend } from './packagekit.js';
 import { planPackage, requestedBackend, type PackageChangeData } from './plan.js';
 
 export interface PackagesSection extends Obj {
@@ -124,6 +124,25 @@ const plugin: Plugin<PackagesSection> = {
   async show(ctx: ReadContext): Promise<PackagesSection> {
     const { backend } = await chooseBackend(ctx.settings);
     return { installed: toSection(await backend.query(ctx)) };
+  },
+
+  /**
+   * Drift: dpkg replaces /var/lib/dpkg/status after every change (whoever makes it); hosts
+   * without dpkg get PackageKit's TransactionListChanged instead.
+   */
+  async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
+    const dir = '/var/lib/dpkg';
+    if (existsSync(dir)) {
+      const w = fsWatch(dir, { persistent: false }, (_ev, file) => {
+        if (file === 'status') onDrift();
+      });
+      w.on('error', (err) => ctx.log.warn({ err: err.message }, 'packages: watching the dpkg database stopped'));
+      return { dispose: () => w.close() };
+    }
+    const sub = await onSignal(ctx.settings, { interface: PK, member: 'TransactionListChanged' }, (m) => {
+      if (Array.isArray(m.body[0]) && m.body[0].length === 0) onDrift();
+    });
+    return { dispose: () => sub.dispose() };
   },
 
   async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
