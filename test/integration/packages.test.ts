@@ -93,6 +93,24 @@ for (const backend of ['packagekit', 'apt'] as const) {
       expect(await installedTestPackages()).toEqual({ 'opd-test-a': '1.0', 'opd-test-b': '1.0' });
     });
 
+    it('refuses at apply time a removal planned as harmless when a dependent is installed by then', async () => {
+      // the plan saw no dependents (say opd-test-b came later): apply checks again before removing
+      const plugin = (await import('../../src/plugins/packages/index.js')).default;
+      const { ApplyContext } = await import('../../src/core/plugin.js');
+      const { closeBuses } = await import('../../src/dbus.js');
+      const log = { warn: () => undefined, info: () => undefined, debug: () => undefined } as unknown as Parameters<typeof ApplyContext.create>[1];
+      try {
+        const ctx = ApplyContext.create({ packagesBackend: backend }, log, false);
+        const [r] = await plugin.apply(ctx, [{ address: 'packages/installed/opd-test-a', resource: 'packages/installed/opd-test-a', plugin: 'packages', action: 'delete', summary: 'remove 1.0', data: { op: 'remove', name: 'opd-test-a' } }]);
+        expect(r.status).toBe('failed');
+        expect(r.error?.kind).toBe('refused');
+        expect(r.error?.message).toContain('would now also remove opd-test-b');
+      } finally {
+        await closeBuses();
+      }
+      expect(await installedTestPackages()).toEqual({ 'opd-test-a': '1.0', 'opd-test-b': '1.0' });
+    });
+
     it('removes it together with its dependents when allow_destroy says so', async () => {
       const r = await run(['apply', doc(section(`opd-test-a: { state: absent, allow_destroy: true }`), dir, 'destroy-a.yaml')]);
       expect(r.code, r.stdout + r.stderr).toBe(0);

@@ -129,7 +129,9 @@ export const aptBackend: PackageBackend = {
     return { failed };
   },
 
-  async remove(_ctx: ApplyContext, names: string[]): Promise<TxResult> {
+  async remove(_ctx: ApplyContext, installed: Map<string, InstalledPackage>): Promise<TxResult> {
+    const names = [...installed.keys()];
+    if (!names.length) return { failed: new Map() };
     try {
       await run('apt-get', ['remove', '-y', '-q', ...names], { env: ENV, timeout: TX_TIMEOUT, backend: 'packages (apt)', installHint: HINT });
     } catch (err) {

@@ -34,8 +34,8 @@ export interface PackageBackend {
   alsoRemoved(ctx: ReadContext, installed: Map<string, InstalledPackage>): Promise<string[]>;
   /** One transaction for all installs/version changes. */
   install(ctx: ApplyContext, items: InstallItem[]): Promise<TxResult>;
-  /** One transaction for all removals; allowDeps: packages that depend on them may go too. */
-  remove(ctx: ApplyContext, names: string[], allowDeps: boolean): Promise<TxResult>;
+  /** One transaction for all removals (as `query` returned them); allowDeps: packages that depend on them may go too. */
+  remove(ctx: ApplyContext, installed: Map<string, InstalledPackage>, allowDeps: boolean): Promise<TxResult>;
   /** One line for `opd doctor`. */
   describe(settings: Settings): Promise<string>;
 }

@@ -116,7 +116,21 @@ const plugin: Plugin<PackagesSection> = {
       }
     };
     // removals first: a document that swaps one package for a conflicting one works in one run
-    await settle(removals, () => backend.remove(ctx, removals.map((c) => dataOf(c).name), removals.some((c) => c.destructive)));
+    await settle(removals, async () => {
+      const names = removals.map((c) => dataOf(c).name);
+      const allowDeps = removals.some((c) => c.destructive);
+      // read again: a package already gone is done; and a removal planned as harmless must still
+      // be harmless (a dependent may have been installed since the plan; PackageKit would take it along)
+      const inst = await backend.query(ctx, names);
+      if (!allowDeps && inst.size) {
+        const also = await backend.alsoRemoved(ctx, inst);
+        if (also.length)
+          throw new OpdError('refused', `removing ${[...inst.keys()].join(', ')} would now also remove ${also.join(', ')}`, {
+            hint: 'the host changed since the plan: run opd again (the plan then asks for allow_destroy)',
+          });
+      }
+      return backend.remove(ctx, inst, allowDeps);
+    });
     await settle(installs, () => backend.install(ctx, installs.map((c) => ({ name: dataOf(c).name, version: dataOf(c).version }))));
     return changes.map((c) => results.get(c.address)!);
   },

@@ -199,8 +199,9 @@ export const packageKitBackend: PackageBackend = {
     return { failed };
   },
 
-  async remove(ctx: ApplyContext, names: string[], allowDeps: boolean): Promise<TxResult> {
-    const ids = [...installedFrom((await transaction(ctx.settings, 'Resolve', 'tas', [FILTER.installed, names])).packages).values()].map((p) => p.id);
+  async remove(ctx: ApplyContext, installed: Map<string, InstalledPackage>, allowDeps: boolean): Promise<TxResult> {
+    const ids = [...installed.values()].map((p) => p.id).filter((i): i is string => !!i);
+    // note: PackageKit's apt backend removes dependents even with allow_deps false; opd checks first
     if (ids.length) await transaction(ctx.settings, 'RemovePackages', 'tasbb', [TX_FLAG.onlyTrusted, ids, allowDeps, false]);
     return { failed: new Map() };
   },
