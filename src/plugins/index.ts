@@ -8,6 +8,7 @@ const loaders: Record<string, () => Promise<{ default: Plugin }>> = {
   net: () => import('./net/index.js'),
   firewall: () => import('./firewall/index.js'),
   checks: () => import('./checks/index.js'),
+  packages: () => import('./packages/index.js'),
 };
 
 export const PLUGIN_NAMES = Object.keys(loaders).sort();
