@@ -12,6 +12,7 @@ export interface SettingOption {
 
 export const SETTING_OPTIONS: SettingOption[] = [
   { flag: '--ovs-db <url>', key: 'ovsDb', env: 'OPD_OVS_DB', help: 'OVSDB endpoint', default: 'unix:/run/openvswitch/db.sock' },
+  { flag: '--systemd-unit-dir <dir>', key: 'systemdUnitDir', env: 'OPD_SYSTEMD_UNIT_DIR', help: 'where the systemd plugin writes unit files and drop-ins', default: '/etc/systemd/system' },
 ];
 
 export const AUDIT_LOG_DEFAULT = '/var/lib/opd/audit.jsonl';
