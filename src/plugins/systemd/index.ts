@@ -268,19 +268,25 @@ const plugin: Plugin<SystemdSection> = {
       // 2. disable and unmask (a mask sits where a unit file goes)
       await unitFileOp('disable', (n) => disableUnitFiles(ctx, n));
       await unitFileOp('unmask', (n) => unmaskUnitFiles(ctx, n));
-      // 3. files
-      for (const c of of((op) => op.kind === 'write' || op.kind === 'remove')) {
-        if (blocked(c)) continue;
-        const op = opOf(c);
-        try {
-          if (op.kind === 'write') await writeUnitPath(ctx, dir, op.unit, op.rel, op.content);
-          else if (op.kind === 'remove') await removeUnitPath(ctx, dir, op.unit, op.rel);
-          ok(c);
-          touchedConfig = true;
-        } catch (err) {
-          fail(c, err);
-        }
-      }
+      // 3. files: one unit after another within a unit (its ownership record), units in parallel
+      const byUnit = new Map<string, Change[]>();
+      for (const c of of((op) => op.kind === 'write' || op.kind === 'remove')) byUnit.set(opOf(c).unit, [...(byUnit.get(opOf(c).unit) ?? []), c]);
+      await Promise.all(
+        [...byUnit.values()].map(async (list) => {
+          for (const c of list) {
+            if (blocked(c)) continue;
+            const op = opOf(c);
+            try {
+              if (op.kind === 'write') await writeUnitPath(ctx, dir, op.unit, op.rel, op.content);
+              else if (op.kind === 'remove') await removeUnitPath(ctx, dir, op.unit, op.rel);
+              ok(c);
+              touchedConfig = true;
+            } catch (err) {
+              fail(c, err);
+            }
+          }
+        }),
+      );
       // 4. enable and mask
       await unitFileOp('enable', (n) => enableUnitFiles(ctx, n));
       await unitFileOp('mask', (n) => maskUnitFiles(ctx, n));
