@@ -268,6 +268,30 @@ describe('systemd plugin (real systemd over D-Bus)', () => {
     expect(ok.stdout).toMatch(/ok +systemd: manager: systemd \d+/);
   });
 
+  it('reports drift through watch() when a named unit is stopped behind its back', async () => {
+    const f = yamlDoc({ [A]: { active_state: 'active', unit_file: sleeper('watch') } });
+    expect((await apply(f)).code).toBe(0);
+    const { default: plugin } = await import('../../src/plugins/systemd/index.js');
+    const { closeBuses } = await import('../../src/dbus.js');
+    const { pino } = await import('pino');
+    const seen: string[] = [];
+    let resolve!: () => void;
+    const drifted = new Promise<void>((r) => (resolve = r));
+    const w = await plugin.watch!({ settings: {}, log: pino({ level: 'silent' }), desired: { units: { [A]: { active_state: 'active' } } } }, (a) => {
+      seen.push(a ?? '*');
+      if (a === `systemd/units/${A}`) resolve();
+    });
+    try {
+      await systemctl(['stop', A]);
+      await drifted;
+      expect(seen).toContain(`systemd/units/${A}`);
+    } finally {
+      await w.dispose();
+      await closeBuses();
+    }
+    expect((await apply(yamlDoc({ [A]: { state: 'absent' } }))).code).toBe(0);
+  });
+
   it('keeps an audit trail that verifies', async () => {
     const r = await opd(['audit', 'verify'], { env });
     expect(r.stdout + r.stderr).toContain('chain intact');
