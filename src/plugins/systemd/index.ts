@@ -261,13 +261,17 @@ const plugin: Plugin<SystemdSection> = {
       }
     };
 
+    const t0 = Date.now();
+    const phase = (name: string) => ctx.log.debug({ plugin: 'systemd', phase: name, ms: Date.now() - t0 }, 'systemd: apply phase done');
     try {
       if (jobs.length) waiter = await JobWaiter.open(ctx);
       // 1. stop what goes away or gets masked
       await runJobs(jobs.filter((c) => (opOf(c) as { early?: boolean }).early));
+      phase('early stops');
       // 2. disable and unmask (a mask sits where a unit file goes)
       await unitFileOp('disable', (n) => disableUnitFiles(ctx, n));
       await unitFileOp('unmask', (n) => unmaskUnitFiles(ctx, n));
+      phase('disable/unmask');
       // 3. files: one unit after another within a unit (its ownership record), units in parallel
       const byUnit = new Map<string, Change[]>();
       for (const c of of((op) => op.kind === 'write' || op.kind === 'remove')) byUnit.set(opOf(c).unit, [...(byUnit.get(opOf(c).unit) ?? []), c]);
@@ -287,9 +291,11 @@ const plugin: Plugin<SystemdSection> = {
           }
         }),
       );
+      phase('files');
       // 4. enable and mask
       await unitFileOp('enable', (n) => enableUnitFiles(ctx, n));
       await unitFileOp('mask', (n) => maskUnitFiles(ctx, n));
+      phase('enable/mask');
       // 5. one Reload for the whole batch
       if (touchedConfig) {
         try {
@@ -299,8 +305,10 @@ const plugin: Plugin<SystemdSection> = {
           for (const c of jobs) if (!results.has(c)) fail(c, new OpdError('backend-failed', `systemd did not reload its configuration: ${e.message}`, { address: c.address, retryable: e.retryable }));
         }
       }
+      phase('reload');
       // 6. start, restart, reload, stop
       await runJobs(jobs.filter((c) => !results.has(c)));
+      phase('jobs');
     } finally {
       await waiter?.dispose();
     }
