@@ -18,7 +18,8 @@ const F = `${U}-fail.service`;
 const V = `${U}-vendor.service`;
 const T = `${U}-t@.service`;
 const TI = `${U}-t@one.service`;
-const ALL = [A, B, F, V, T, TI];
+const S = `${U}-static.service`;
+const ALL = [A, B, F, V, T, TI, S];
 const ETC = '/etc/systemd/system';
 const VENDOR_DIR = '/usr/local/lib/systemd/system';
 const dir = tmp('opd-sd-');
@@ -221,15 +222,22 @@ describe('systemd plugin (real systemd over D-Bus)', () => {
     expect(j.code).toBe(1);
   });
 
+  it('says that a unit without an [Install] section cannot be enabled', async () => {
+    const f = yamlDoc({ [S]: { enabled: true, unit_file: '[Service]\nExecStart=/bin/true\n' } });
+    const r = await apply(f);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`${S} cannot be enabled: its unit file has no [Install] section`);
+  });
+
   it('removes units marked absent with the files opd wrote, and only those', async () => {
-    const f = yamlDoc(Object.fromEntries([A, B, F, T, TI].map((u) => [u, { state: 'absent' }])));
+    const f = yamlDoc(Object.fromEntries([A, B, F, T, TI, S].map((u) => [u, { state: 'absent' }])));
     const before = await dump();
     expect((await opd(['diff', f], { env })).code).toBe(2);
     expect(await dump()).toBe(before);
     const r = await apply(f);
     expect(r.stdout + r.stderr).not.toMatch(/FAILED/);
     expect(r.code).toBe(0);
-    for (const u of [A, B, F, T]) expect(existsSync(join(ETC, u))).toBe(false);
+    for (const u of [A, B, F, T, S]) expect(existsSync(join(ETC, u))).toBe(false);
     expect(existsSync(join(ETC, `${A}.d`))).toBe(false);
     expect(existsSync(join(ETC, 'multi-user.target.wants', TI))).toBe(false);
     expect(existsSync(join(ETC, '.opd-managed', `${A}.json`))).toBe(false);

@@ -241,12 +241,19 @@ const plugin: Plugin<SystemdSection> = {
       const names = [...new Set(list.map((c) => opOf(c).unit))];
       try {
         const r = await fn(names);
-        if (kind === 'enable' && isObj(r) && r.installInfo === false) {
-          for (const c of list) fail(c, new OpdError('backend-failed', `${opOf(c).unit} cannot be enabled: its unit file has no [Install] section (WantedBy=…)`, { address: c.address, hint: 'add an [Install] section with WantedBy= to the unit file, or drop `enabled` for this unit' }));
+        touchedConfig = true;
+        if (kind === 'enable' && isObj(r)) {
+          // a unit whose enabling linked nothing has no [Install] section: say so now
+          const linked = (r.changes as [string, string, string][]).flatMap(([, file, dest]) => [file, dest]);
+          for (const c of list) {
+            const u = opOf(c).unit;
+            if (r.installInfo === false || !linked.some((p) => p.endsWith('/' + u)))
+              fail(c, new OpdError('backend-failed', `${u} cannot be enabled: its unit file has no [Install] section (WantedBy=…)`, { address: c.address, hint: 'add an [Install] section with WantedBy= to the unit file, or drop `enabled` for this unit' }));
+            else ok(c);
+          }
           return;
         }
         list.forEach(ok);
-        touchedConfig = true;
       } catch (err) {
         if (list.length === 1) return fail(list[0], explainUnitFileError(kind, err, list[0].address));
         for (const c of list) {

@@ -60,8 +60,12 @@ export const rel = {
   owned: (unit: string) => join(OWNED_DIR, `${unit}.json`),
 };
 
-/** systemctl is-enabled semantics: these states count as enabled (exit 0). */
-const ENABLED_STATES = new Set(['enabled', 'enabled-runtime', 'static', 'indirect', 'generated', 'transient', 'alias']);
+/**
+ * Enabled as `systemctl is-enabled` says, except that static and indirect units (no [Install]
+ * section of their own) count as not enabled: `enabled: false` holds for them, and
+ * `enabled: true` fails with a clear error instead of never converging.
+ */
+const ENABLED_STATES = new Set(['enabled', 'enabled-runtime', 'generated', 'transient', 'alias']);
 
 export function enabledOf(fileState: string): boolean {
   return ENABLED_STATES.has(fileState);

@@ -30,9 +30,10 @@ describe('systemd unit names', () => {
     expect(exactPattern('a\\x2db.swap')).toBe('a\\\\x2db.swap');
   });
 
-  it('reads unit-file states as systemctl is-enabled does', () => {
+  it('reads unit-file states as systemctl is-enabled does, except that static units are not enabled', () => {
     expect(enabledOf('enabled')).toBe(true);
-    expect(enabledOf('static')).toBe(true);
+    expect(enabledOf('alias')).toBe(true);
+    expect(enabledOf('static')).toBe(false);
     expect(enabledOf('disabled')).toBe(false);
     expect(enabledOf('masked')).toBe(false);
     expect(maskedOf('masked-runtime')).toBe(true);
