@@ -41,7 +41,7 @@ function currentUnit(name: string, spec: Obj | undefined, info: UnitInfo | undef
   const active = isTemplate(name) ? undefined : activeOf(info?.activeState ?? 'inactive');
   if (isObj(spec) && spec.state === 'absent') {
     // present only while something remains to undo: running, enabled, or files opd wrote
-    const enabled = fileState === 'enabled' || fileState === 'enabled-runtime';
+    const enabled = fileState === 'enabled';
     const ownedFile = files.owned.includes(rel.unitFile(name)) && files.unitFile !== undefined;
     const ownedDropins = Object.fromEntries(Object.entries(files.dropins).filter(([n]) => files.owned.includes(rel.dropin(name, n))));
     if (!isRunning(active) && active !== 'failed' && !enabled && !ownedFile && !Object.keys(ownedDropins).length) return undefined;
@@ -125,6 +125,22 @@ async function jobError(unit: string, verb: string, result: string, address: str
     address,
     hint: `fix the unit (its files or what it runs) and apply again; journalctl -u ${unit} shows the whole log`,
   });
+}
+
+/** StartUnit & co. refuse before queuing a job: say what to do about it. */
+function explainJobCallError(err: unknown, unit: string, address: string): unknown {
+  const e = toOpdError(err);
+  const m = /\.(NoSuchUnit|UnitMasked|LoadFailed|OnlyByDependency|JobTypeNotApplicable|TransactionIsDestructive): (.*)$/.exec(e.message);
+  if (!m) return e;
+  const hints: Record<string, string> = {
+    NoSuchUnit: `write its unit_file, or install the package that ships ${unit}`,
+    UnitMasked: `unmask it first (masked: false)`,
+    LoadFailed: `its unit file has errors: journalctl -u ${unit} says which; fix unit_file or drop-ins`,
+    OnlyByDependency: `${unit} refuses manual start/stop (RefuseManualStart=/RefuseManualStop=): start what pulls it in instead`,
+    JobTypeNotApplicable: `${unit} cannot do that (e.g. reload without ExecReload=): drop reload_on_change`,
+    TransactionIsDestructive: 'another job conflicts with this one: try again when systemd is idle',
+  };
+  return new OpdError('backend-failed', `${unit}: ${m[2]}`, { address, hint: hints[m[1]], retryable: m[1] === 'TransactionIsDestructive' });
 }
 
 function explainUnitFileError(kind: string, err: unknown, address: string): unknown {
@@ -216,7 +232,7 @@ const plugin: Plugin<SystemdSection> = {
               if (op.job !== 'stop') started.push(c);
             } else fail(c, await jobError(op.unit, op.job, result, c.address));
           } catch (err) {
-            fail(c, err);
+            fail(c, explainJobCallError(err, opOf(c).unit, c.address));
           }
         }),
       );
