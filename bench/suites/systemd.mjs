@@ -58,6 +58,32 @@ export async function run() {
         if (execStats().spawned) throw new Error('a no-op diff spawned a process');
       }
       times.sort((a, b) => a - b);
+      // the same units, the document naming only unit_file and active_state (no unit-file states needed)
+      const lean = await prepareFile(write(`lean-${n}.json`, Object.fromEntries(list.map((u, i) => [u, { active_state: 'active', unit_file: unitFile(i) }]))));
+      await computePlan(lean, { settings, log });
+      const leanTimes = [];
+      let leanCalls;
+      for (let k = 0; k < 5; k++) {
+        resetDbusStats();
+        t = performance.now();
+        const c = await computePlan(lean, { settings, log });
+        leanTimes.push(performance.now() - t);
+        if (c.plan.changes.length) throw new Error(`lean no-op diff of ${n} units planned ${c.plan.changes.length} changes`);
+        leanCalls = dbusStats().calls;
+      }
+      leanTimes.sort((a, b) => a - b);
+      // where a no-op read spends its time
+      const bus = await dist('plugins/systemd/bus.js');
+      const files = await dist('plugins/systemd/files.js');
+      t = performance.now();
+      await bus.listUnitsByNames(settings, list);
+      const luMs = performance.now() - t;
+      t = performance.now();
+      await bus.unitFileStates(settings, list);
+      const lfMs = performance.now() - t;
+      t = performance.now();
+      await Promise.all(list.map((u) => files.readUnitFiles('/etc/systemd/system', u)));
+      const fsMs = performance.now() - t;
       // the CLI as a user runs it (node start-up included)
       t = performance.now();
       const cli = await execa('node', [join(ROOT, 'bin/opd.js'), 'diff', present], { reject: false, env: { OPD_AUDIT_LOG: auditLog } });
@@ -75,6 +101,11 @@ export async function run() {
         noop_diff_ms_min: Math.round(times[0]),
         noop_diff_dbus_calls: calls.calls,
         noop_diff_dbus_by_member: Object.entries(calls.byMember).map(([k, v]) => `${k.replace('org.freedesktop.systemd1.Manager.', '')}=${v}`).join(' '),
+        noop_diff_ms_median_without_enabled: Math.round(leanTimes[2]),
+        noop_diff_dbus_calls_without_enabled: leanCalls,
+        read_ListUnitsByNames_ms: Math.round(luMs),
+        read_ListUnitFilesByPatterns_ms: Math.round(lfMs),
+        read_files_ms: Math.round(fsMs),
         cli_diff_ms: Math.round(cliMs),
         apply_create_ms: Math.round(applyMs),
         apply_create_dbus_calls: applyCalls.calls,
@@ -93,7 +124,7 @@ export async function run() {
   return {
     name: 'systemd',
     rows,
-    notes: 'no-op diff = read + diff + plan in process (median of 5 after a warm-up); D-Bus calls per no-op diff stay constant in N (ListUnitsByNames + ListUnitFilesByPatterns); cli_diff_ms includes node start-up. apply creates N units (unit file, enabled, active oneshot) with one Manager.Reload.',
+    notes: 'no-op diff = read + diff + plan in process (median of 5 after a warm-up); D-Bus calls per no-op diff stay constant in N (ListUnitsByNames + ListUnitFilesByPatterns); cli_diff_ms includes node start-up. *_without_enabled: the document names only unit_file and active_state, so the unit-file states (ListUnitFilesByPatterns, which costs systemd a scan of every .wants/ directory per unit: quadratic in enabled units) are not asked for. apply creates N units (unit file, enabled, active oneshot) with one Manager.Reload.',
   };
 }
 

@@ -65,17 +65,24 @@ function currentUnit(name: string, spec: Obj | undefined, info: UnitInfo | undef
   return cur;
 }
 
+function needsFileState(spec: Obj | undefined): boolean {
+  return !isObj(spec) || 'enabled' in spec || 'masked' in spec || spec.state === 'absent';
+}
+
 /** Batched read of the named units: a constant number of D-Bus calls (plus one per template instance). */
 async function readUnits(ctx: ReadContext, specs: Record<string, Obj | undefined>): Promise<Record<string, Obj>> {
   const names = Object.keys(specs).sort();
   if (!names.length) return {};
   const dir = unitDir(ctx.settings);
+  // unit-file states cost systemd a scan of every .wants/ directory per unit: ask only for
+  // the units whose enablement or mask the document names (or that must go)
+  const needState = names.filter((n) => needsFileState(specs[n]));
   const [infos, states, files] = await Promise.all([
     listUnitsByNames(ctx.settings, names.filter((n) => !isTemplate(n))),
-    unitFileStates(ctx.settings, names),
+    unitFileStates(ctx.settings, needState),
     Promise.all(names.map((n) => readUnitFiles(dir, n))),
   ]);
-  const missing = names.filter((n) => isInstance(n) && !states.has(n));
+  const missing = needState.filter((n) => isInstance(n) && !states.has(n));
   const extra = await Promise.all(missing.map((n) => unitFileState(ctx.settings, n)));
   missing.forEach((n, i) => {
     if (extra[i] !== undefined) states.set(n, extra[i]!);
