@@ -245,11 +245,14 @@ const plugin: Plugin<SystemdSection> = {
       );
       // a job is done when the unit started; a service that dies right after shows up here
       if (started.length) {
-        const now = await listUnitsByNames(ctx.settings, started.map((c) => opOf(c).unit));
+        const now = await listUnitsByNames(ctx.settings, started.map((c) => opOf(c).unit)).catch((err) => {
+          ctx.log.warn({ plugin: 'systemd', err: toOpdError(err).message }, 'systemd: could not check the units just started');
+          return new Map<string, UnitInfo>();
+        });
         for (const c of started) {
           const u = opOf(c).unit;
           if (now.get(u)?.activeState === 'failed') {
-            const e = await jobError(u, opOf(c).kind === 'job' ? (opOf(c) as { job: string }).job : 'start', 'the unit failed right after it started', c.address);
+            const e = await jobError(u, (opOf(c) as { job: string }).job, 'the unit failed right after it started', c.address);
             results.delete(c);
             fail(c, e);
           }
