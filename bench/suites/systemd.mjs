@@ -30,12 +30,14 @@ export async function run() {
     writeFileSync(p, JSON.stringify({ version: 1, plugins: { systemd: { units } } }));
     return p;
   };
+  let pendingAbsent; // the removal document of the size being measured, until it ran
   const names = (n) => Array.from({ length: n }, (_, i) => `opd-bench-${id}-${String(i).padStart(4, '0')}.service`);
   try {
     for (const n of [10, 100, 500]) {
       const list = names(n);
       const present = write(`present-${n}.json`, Object.fromEntries(list.map((u, i) => [u, { enabled: true, active_state: 'active', unit_file: unitFile(i) }])));
       const absent = write(`absent-${n}.json`, Object.fromEntries(list.map((u) => [u, { state: 'absent' }])));
+      pendingAbsent = absent;
       const prep = await prepareFile(present);
       resetDbusStats();
       let t = performance.now();
@@ -95,6 +97,7 @@ export async function run() {
       const removeMs = performance.now() - t;
       const removeCalls = dbusStats().calls;
       if (removed.status !== 'ok') throw new Error(`bench removal of ${n} units: ${removed.status}`);
+      pendingAbsent = undefined;
       rows.push({
         units: n,
         noop_diff_ms_median: Math.round(times[2]),
@@ -115,6 +118,8 @@ export async function run() {
       });
     }
   } finally {
+    // a failed run: stop and remove what it started before deleting files
+    if (pendingAbsent) await runPlan(await prepareFile(pendingAbsent), { settings, log, auditLog }).catch(() => undefined);
     // belt and braces: nothing of ours stays behind
     for (const d of ['/etc/systemd/system', '/etc/systemd/system/multi-user.target.wants', '/etc/systemd/system/.opd-managed'])
       if (existsSync(d)) for (const f of readdirSync(d)) if (f.includes(`opd-bench-${id}-`)) rmSync(join(d, f), { recursive: true, force: true });
