@@ -84,8 +84,39 @@ export interface CallSpec {
   timeout?: number;
 }
 
+/**
+ * dbus-daemon refuses more than a few hundred pending replies per connection (the system bus
+ * allows 128): calls beyond MAX_IN_FLIGHT wait here for a free slot.
+ */
+const MAX_IN_FLIGHT = 64;
+let inFlight = 0;
+const slotWaiters: (() => void)[] = [];
+
+async function slot(): Promise<void> {
+  if (inFlight < MAX_IN_FLIGHT) {
+    inFlight++;
+    return;
+  }
+  await new Promise<void>((resolve) => slotWaiters.push(resolve));
+}
+
+function release(): void {
+  const next = slotWaiters.shift();
+  if (next) next();
+  else inFlight--;
+}
+
 /** One method call; returns the reply body. D-Bus errors become OpdError('backend-failed'). */
 export async function call(settings: Settings, spec: CallSpec): Promise<unknown[]> {
+  await slot();
+  try {
+    return await callNow(settings, spec);
+  } finally {
+    release();
+  }
+}
+
+async function callNow(settings: Settings, spec: CallSpec): Promise<unknown[]> {
   const d = await dbusModule();
   const bus = await systemBus(settings);
   stats.calls++;

@@ -21,6 +21,7 @@ export const SETTING_OPTIONS: SettingOption[] = [
   { flag: '--lxc-stop-timeout <seconds>', key: 'lxcStopTimeout', env: 'OPD_LXC_STOP_TIMEOUT', help: 'seconds lxc-stop waits for a clean halt before it kills a container', default: '30' },
   { flag: '--netns <name>', key: 'netns', env: 'OPD_NETNS', help: 'network namespace for the net and firewall plugins (ip -n NAME / ip netns exec NAME nft)' },
   { flag: '--packages-backend <name>', key: 'packagesBackend', env: 'OPD_PACKAGES_BACKEND', help: 'package backend: auto, packagekit or apt', default: 'auto' },
+  { flag: '--systemd-unit-dir <dir>', key: 'systemdUnitDir', env: 'OPD_SYSTEMD_UNIT_DIR', help: 'where the systemd plugin writes unit files and drop-ins', default: '/etc/systemd/system' },
 ];
 
 export const AUDIT_LOG_DEFAULT = '/var/lib/opd/audit.jsonl';

@@ -9,6 +9,7 @@ const loaders: Record<string, () => Promise<{ default: Plugin }>> = {
   firewall: () => import('./firewall/index.js'),
   checks: () => import('./checks/index.js'),
   packages: () => import('./packages/index.js'),
+  systemd: () => import('./systemd/index.js'),
 };
 
 export const PLUGIN_NAMES = Object.keys(loaders).sort();
