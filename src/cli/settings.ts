@@ -12,6 +12,7 @@ export interface SettingOption {
 
 export const SETTING_OPTIONS: SettingOption[] = [
   { flag: '--ovs-db <url>', key: 'ovsDb', env: 'OPD_OVS_DB', help: 'OVSDB endpoint', default: 'unix:/run/openvswitch/db.sock' },
+  { flag: '--root <dir>', key: 'root', env: 'OPD_ROOT', help: 'apply file-like plugins (files; kmod, sysctl persistence files; users and groups via --prefix) under this directory' },
 ];
 
 export const AUDIT_LOG_DEFAULT = '/var/lib/opd/audit.jsonl';

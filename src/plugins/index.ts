@@ -3,6 +3,7 @@ import type { Plugin } from '../core/plugin.js';
 
 const loaders: Record<string, () => Promise<{ default: Plugin }>> = {
   ovs: () => import('./ovs/index.js'),
+  files: () => import('./files/index.js'), users: () => import('./users/index.js'), groups: () => import('./groups/index.js'), kmod: () => import('./kmod/index.js'), sysctl: () => import('./sysctl/index.js'),
 };
 
 export const PLUGIN_NAMES = Object.keys(loaders).sort();
