@@ -60,7 +60,7 @@ function size(n: number): string {
 /** A marker standing for content that differs from the document's (never the content itself). */
 const MARK = 'sha256:';
 
-function readOne(root: string, path: string, want: FileSpec, acc: Accounts): Obj | undefined {
+function readOne(root: string, path: string, want: FileSpec, acc: Accounts, goingAway: Set<string>): Obj | undefined {
   const hp = root + path;
   let st: Stats;
   try {
@@ -83,7 +83,8 @@ function readOne(root: string, path: string, want: FileSpec, acc: Accounts): Obj
   if (type === 'symlink') cur.target = readlinkSync(hp);
   if (type === 'directory') {
     try {
-      cur._nonempty = readdirSync(hp).length > 0;
+      // entries the document removes in the same run do not count
+      cur._nonempty = readdirSync(hp).some((n) => !goingAway.has(`${path}/${n}`));
     } catch {
       cur._nonempty = true;
     }
@@ -244,7 +245,15 @@ async function applyOne(ctx: ApplyContext, c: Change, acc: Accounts): Promise<vo
     if (t === undefined) return;
     if (t === 'directory') {
       if (c.destructive) rmSync(hp, { recursive: true, force: true });
-      else rmdirSync(hp);
+      else {
+        try {
+          rmdirSync(hp);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOTEMPTY')
+            throw new OpdError('refused', `${data.path} is a directory that is not empty`, { address: c.address, hint: 'mark what is in it absent too, or set allow_destroy: true to remove it with everything in it' });
+          throw e;
+        }
+      }
     } else unlinkSync(hp);
     return;
   }
@@ -366,8 +375,9 @@ const plugin: Plugin<FilesSection> = {
     const named = desired.paths ?? {};
     const acc = readAccounts(ctx.settings);
     const paths: Record<string, FileSpec> = {};
+    const goingAway = new Set(Object.entries(named).filter(([, s]) => isObj(s) && s.state === 'absent').map(([p]) => p));
     for (const [p, spec] of Object.entries(named)) {
-      const cur = readOne(root, p, isObj(spec) ? spec : {}, acc);
+      const cur = readOne(root, p, isObj(spec) ? spec : {}, acc, goingAway);
       if (cur) paths[p] = cur as FileSpec;
     }
     return { paths };
