@@ -17,7 +17,7 @@ export async function shadow(ctx: ApplyContext, cmd: string, args: string[], add
     await run(cmd, [...pre, ...args], { backend: cmd, installHint: 'install the passwd package (shadow-utils)' });
   } catch (e) {
     if (e instanceof ExecFailure) {
-      const why = e.stderr.trim().split('\n').slice(-2).join(' / ') || `exit ${e.exitCode_}`;
+      const why = e.stderr.trim().split('\n').slice(0, 2).join(' / ') || `exit ${e.exitCode_}`;
       // exit 10 of useradd/groupadd: the account files are locked by another tool
       throw new OpdError('backend-failed', `${e.command} failed: ${why}`, {
         address,

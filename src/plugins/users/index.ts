@@ -65,18 +65,18 @@ export function planUser(d: ResourceDiff): Change[] {
   const cur = d.current as UserSpec | undefined;
   const after = [...(want.group ? [want.group] : []), ...(want.groups ?? [])].map((g) => `groups/groups/${g}`);
   const opt = (args: string[], s: UserSpec) => {
-    if (s.uid !== undefined) args.push('--uid', String(s.uid));
-    if (s.group !== undefined) args.push('--gid', s.group);
-    if (s.home !== undefined) args.push('--home-dir', s.home);
-    if (s.shell !== undefined) args.push('--shell', s.shell);
-    if (s.comment !== undefined) args.push('--comment', s.comment);
+    if (s.uid !== undefined) args.push('-u', String(s.uid));
+    if (s.group !== undefined) args.push('-g', s.group);
+    if (s.home !== undefined) args.push('-d', s.home);
+    if (s.shell !== undefined) args.push('-s', s.shell);
+    if (s.comment !== undefined) args.push('-c', s.comment);
     return args;
   };
   if (!cur) {
     const args = opt([], want);
-    if (want.system) args.push('--system');
-    args.push(want.create_home ? '--create-home' : '--no-create-home');
-    if (want.groups?.length) args.push('--groups', want.groups.join(','));
+    if (want.system) args.push('-r');
+    args.push(want.create_home ? '-m' : '-M');
+    if (want.groups?.length) args.push('-G', want.groups.join(','));
     const what = [want.uid !== undefined ? `uid ${want.uid}` : '', want.groups?.length ? `groups ${want.groups.join(', ')}` : ''].filter(Boolean).join(', ');
     return [{ ...base, action: 'create', summary: `create${want.system ? ' system' : ''} user${what ? ` (${what})` : ''}`, after, data: { name, cmds: [{ cmd: 'useradd', args: [...args, name] }] } }];
   }
@@ -93,7 +93,7 @@ export function planUser(d: ResourceDiff): Change[] {
   const add = (want.groups ?? []).filter((g) => !(cur.groups ?? []).includes(g));
   if (add.length) {
     parts.push(`add to ${add.join(', ')}`);
-    cmds.push({ cmd: 'usermod', args: ['--append', '--groups', add.join(','), name] });
+    cmds.push({ cmd: 'usermod', args: ['-a', '-G', add.join(','), name] });
   }
   if (want.system !== undefined && want.system !== cur.system) {
     parts.push(`system ${String(cur.system)} → ${String(want.system)}`);
