@@ -124,7 +124,7 @@ export function planModule(d: ResourceDiff): Change[] {
       ...base,
       address: d.address,
       action: want.loaded ? 'load' : 'unload',
-      summary: want.loaded ? `modprobe ${name}` : `modprobe -r ${name}`,
+      summary: want.loaded ? `with modprobe ${name}` : `with modprobe -r ${name}`,
       after: parts.length ? [filesAddr] : [],
       ops: d.ops.filter((o) => o.path === '/loaded'),
       data: { name, load: want.loaded, persisted: want.persist === true } satisfies KmodData,

@@ -90,15 +90,7 @@ async function applyOne(ctx: ApplyContext, c: Change): Promise<void> {
   assertApplyContext(ctx);
   const root = rootOf(ctx.settings);
   const d = c.data as SysctlData & { persistValue?: string };
-  if (d.persist === true && d.persistValue !== undefined)
-    await atomicWrite(ctx, root + persistFile(d.key), `# managed by opd (sysctl/keys/${d.key})\n${line(d.key, d.persistValue)}\n`, { mode: 0o644 });
-  if (d.persist === false) {
-    try {
-      unlinkSync(root + persistFile(d.key));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-  }
+  // the runtime value first: a key the kernel rejects gets no persistence file
   if (d.value !== undefined) {
     try {
       writeFileSync(procPath(d.key), d.value + '\n');
@@ -111,6 +103,15 @@ async function applyOne(ctx: ApplyContext, c: Change): Promise<void> {
       if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM')
         throw new OpdError('permission', `cannot write ${procPath(d.key)}: ${(e as Error).message}`, { address: c.address, hint: 'run opd as root, outside a read-only /proc/sys' });
       throw e;
+    }
+  }
+  if (d.persist === true && d.persistValue !== undefined)
+    await atomicWrite(ctx, root + persistFile(d.key), `# managed by opd (sysctl/keys/${d.key})\n${line(d.key, d.persistValue)}\n`, { mode: 0o644 });
+  if (d.persist === false) {
+    try {
+      unlinkSync(root + persistFile(d.key));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
   }
 }
