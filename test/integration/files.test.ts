@@ -3,7 +3,7 @@
  * for a path of the test's own. Every document goes through the built CLI.
  */
 import { describe, it, expect, afterAll } from 'vitest';
-import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { opd, doc, tmp, uniq } from '../helpers/opd.js';
@@ -217,6 +217,26 @@ describe('files with hostile values', () => {
     const r = await opd(['validate', d], { env });
     expect(r.code).toBe(65);
     expect(r.stderr + r.stdout).not.toContain(SECRET);
+  });
+
+  it('refuses to follow a symlink inside the sandbox root out of it', async () => {
+    const sroot = join(work, 'sroot');
+    const outside = join(work, 'outside');
+    mkdirSync(sroot, { recursive: true });
+    mkdirSync(outside, { recursive: true });
+    symlinkSync(outside, join(sroot, 'etc'));
+    const r = await opd(['apply', '--root', sroot, doc(section(`      /etc/escape-${u}.conf: { content: "x" }\n`))], { env });
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain('leads outside the root');
+    expect(readdirSync(outside)).toEqual([]);
+  });
+
+  it('lets other resources depend on a file by its address', async () => {
+    const d = doc(`version: 1\nplugins:\n  files:\n    paths:\n      /etc/dep-${u}.conf: { content: "x" }\n  kmod:\n    modules:\n      opdt${u}: { persist: true, depends_on: ["files/paths//etc/dep-${u}.conf"] }\n`);
+    const r = await opd(['diff', '-o', 'json', d], { env });
+    expect(r.code, r.stderr).toBe(2);
+    const plan = JSON.parse(r.stdout) as { changes: { address: string; after: string[] }[] };
+    expect(plan.changes.find((c) => c.address.startsWith('kmod/'))?.after).toContain(`files/paths//etc/dep-${u}.conf`);
   });
 
   it('runs a validate command without a shell: %s is one argument even with spaces', async () => {

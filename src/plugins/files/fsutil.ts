@@ -3,7 +3,7 @@
  * sandbox root (`--root` / OPD_ROOT), atomic writes, and user/group name lookups from one
  * read of /etc/passwd and /etc/group. node:fs only, no processes.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fchmodSync, fchownSync, mkdirSync } from 'node:fs';
+import { realpathSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fchmodSync, fchownSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ApplyContext, Settings } from '../../core/plugin.js';
@@ -31,6 +31,34 @@ export function isSafePath(p: string): boolean {
 export function hostPath(settings: Settings, p: string): string {
   if (!isSafePath(p)) throw new OpdError('invalid-document', `unsafe path ${JSON.stringify(p)}`, { hint: 'paths are absolute, without . or .. segments' });
   return rootOf(settings) + p;
+}
+
+/**
+ * Under a sandbox root, the nearest existing ancestor of a path must resolve inside the root:
+ * a symlink in the sandbox (root/etc → /etc) must not lead writes onto the host.
+ */
+export function insideRoot(settings: Settings, hp: string, docPath: string): void {
+  const root = rootOf(settings);
+  if (!root) return;
+  let realRoot: string;
+  try {
+    realRoot = realpathSync(root);
+  } catch {
+    return; // the root does not exist yet: nothing in it can be a symlink
+  }
+  for (let p = dirname(hp); p.length >= root.length; p = dirname(p)) {
+    let real: string;
+    try {
+      real = realpathSync(p);
+    } catch {
+      continue;
+    }
+    if (real !== realRoot && !real.startsWith(realRoot + '/'))
+      throw new OpdError('refused', `${docPath} leads outside the root ${root} (${p} resolves to ${real})`, {
+        hint: 'remove the symlink inside the sandbox root, or apply without --root',
+      });
+    return;
+  }
 }
 
 export interface WriteOptions {

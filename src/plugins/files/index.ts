@@ -15,7 +15,7 @@ import { isObj } from '../../core/diff.js';
 import { sha256 } from '../../core/canonical.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
 import { run, ExecFailure } from '../../exec.js';
-import { atomicWrite, hostPath, readAccounts, rootOf, type Accounts } from './fsutil.js';
+import { atomicWrite, hostPath, insideRoot, readAccounts, rootOf, type Accounts } from './fsutil.js';
 
 export interface FileSpec extends Obj {
   type?: 'file' | 'directory' | 'symlink';
@@ -239,6 +239,7 @@ async function applyOne(ctx: ApplyContext, c: Change, acc: Accounts): Promise<vo
   assertApplyContext(ctx);
   const data = c.data as FileChangeData;
   const hp = hostPath(ctx.settings, data.path);
+  insideRoot(ctx.settings, hp, data.path);
   const spec = data.spec;
   if (data.op === 'delete') {
     const t = lstatType(hp);

@@ -78,7 +78,7 @@ export function planParam(d: ResourceDiff): Change[] {
     data.value = want.value;
     parts.push(`${cur.value === undefined ? '(unknown)' : JSON.stringify(cur.value)} → ${JSON.stringify(want.value)}`);
   }
-  if (want.persist !== undefined && want.persist !== cur.persist) {
+  if (want.persist !== undefined && want.persist !== (cur.persist ?? false)) {
     data.persist = want.persist;
     parts.push(want.persist ? `persist in ${persistFile(key)}` : `remove ${persistFile(key)}`);
   }
