@@ -5,7 +5,7 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import { execa } from 'execa';
 import { join } from 'node:path';
-import { rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { opd, doc, tmp, uniq } from '../helpers/opd.js';
 import { accountLines, cleanupAccounts, freeGid, groupMembers } from '../helpers/accounts.js';
 
@@ -85,6 +85,22 @@ describe('groups', () => {
       const r = await opd(['apply', doc(`version: 1\nplugins:\n  groups:\n    groups:\n${bad}`)], { env });
       expect(r.code, bad + r.stdout + r.stderr).toBe(65);
     }
+    expect(accountLines(p)).toBe('');
+  });
+
+  it('changes the account database of a sandbox root with --root, never the host\'s', async () => {
+    const root = join(work, 'root');
+    mkdirSync(join(root, 'etc'), { recursive: true });
+    for (const f of ['passwd', 'group', 'shadow', 'gshadow', 'login.defs']) copyFileSync(`/etc/${f}`, join(root, 'etc', f));
+    const text = `version: 1\nplugins:\n  groups:\n    groups:\n      ${g}: { system: true, members: [${m1}] }\n  users:\n    users:\n      ${m1}: { system: true }\n`;
+    const r = await opd(['apply', '--root', root, doc(text)], { env });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(readFileSync(join(root, 'etc/group'), 'utf8')).toMatch(new RegExp(`^${g}:x:\\d+:${m1}$`, 'm'));
+    expect(accountLines(p)).toBe('');
+    expect((await opd(['apply', '--root', root, doc(text)], { env })).stdout).toContain('no changes');
+    const rm = `version: 1\nplugins:\n  groups:\n    groups:\n      ${g}: { members_absent: [${m1}] }\n`;
+    expect((await opd(['apply', '--root', root, doc(rm)], { env })).code).toBe(0);
+    expect(readFileSync(join(root, 'etc/group'), 'utf8')).toMatch(new RegExp(`^${g}:x:\\d+:$`, 'm'));
     expect(accountLines(p)).toBe('');
   });
 
