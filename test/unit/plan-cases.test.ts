@@ -1,0 +1,48 @@
+/**
+ * Plan cases as fixture folders: test/unit/plan-cases/<plugin>/<case>/
+ *   current.yaml   the plugin section as read from the host
+ *   desired.yaml   the plugin section as written in a document
+ *   expected.yaml  the ordered changes: [{address, action, summary?, refused?, reason?}]
+ *   options.yaml   optional: {allow_destroy: true}
+ */
+import { describe, expect, it } from 'vitest';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { loadPlugin } from '../../src/plugins/index.js';
+import { diffSection } from '../../src/core/diff.js';
+import { buildPlan, collectEdges } from '../../src/core/plan.js';
+import type { Obj, Plugin } from '../../src/core/plugin.js';
+
+const ROOT = new URL('./plan-cases/', import.meta.url).pathname;
+const read = (p: string) => (parse(readFileSync(p, 'utf8')) ?? {}) as unknown;
+
+for (const plugin of readdirSync(ROOT).sort()) {
+  describe(`planning ${plugin} changes`, () => {
+    for (const name of readdirSync(join(ROOT, plugin)).sort()) {
+      const dir = join(ROOT, plugin, name);
+      it(`plans ${name.replace(/-/g, ' ')}`, async () => {
+        const p = (await loadPlugin(plugin)) as Plugin;
+        let desired = read(join(dir, 'desired.yaml')) as Obj;
+        if (p.normalize) desired = p.normalize(desired, { remap: () => undefined }) as Obj;
+        const current = read(join(dir, 'current.yaml')) as Obj;
+        const opts = existsSync(join(dir, 'options.yaml')) ? (read(join(dir, 'options.yaml')) as Obj) : {};
+        const diffs = diffSection(p, desired, current, opts.allow_destroy === true);
+        const plugins = new Map([[plugin, p]]);
+        const plan = buildPlan(plugins, diffs, collectEdges(plugins, { [plugin]: desired }));
+        const expected = read(join(dir, 'expected.yaml')) as Obj[];
+        const got = plan.changes.map((c) => {
+          const e = expected.find((x) => x.address === c.address && x.action === c.action) ?? {};
+          return {
+            address: c.address,
+            action: c.action,
+            ...('summary' in e ? { summary: c.summary } : {}),
+            ...('reason' in e ? { reason: c.reason } : {}),
+            ...('refused' in e ? { refused: !!c.refused } : {}),
+          };
+        });
+        expect(got).toEqual(expected);
+      });
+    }
+  });
+}
