@@ -168,6 +168,24 @@ describe('files under a sandbox root', () => {
   });
 });
 
+describe('files with --rollback', () => {
+  it('restores changed content and mode and puts a removed file back when a later change fails', async () => {
+    const rroot = join(work, 'rroot');
+    const e = { OPD_AUDIT_LOG: join(work, 'rb-audit.jsonl'), OPD_ROOT: rroot };
+    const before = section(`      /etc/a.conf: { content: "old a\\n", mode: "0640" }\n      /etc/b.conf: { content: "old b\\n" }\n`);
+    expect((await opd(['apply', doc(before)], { env: e })).code).toBe(0);
+    const snapshot = dump(rroot);
+    const after = section(
+      `      /etc/a.conf: { content: "new a\\n", mode: "0600" }\n      /etc/b.conf: { state: absent }\n      /etc/c.conf: { content: "c ALL=(\\n", validate: "visudo -cf %s" }\n`,
+    );
+    const r = await opd(['apply', '--rollback', doc(after)], { env: e });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/rollback ok +~ files\/paths\/\/etc\/a\.conf/);
+    expect(dump(rroot)).toBe(snapshot);
+    expect((await opd(['audit', 'verify'], { env: e })).code).toBe(0);
+  });
+});
+
 describe('files under /etc', () => {
   const e = { OPD_AUDIT_LOG: join(work, 'etc-audit.jsonl') };
   it('writes, changes and removes a file of its own under /etc', async () => {

@@ -57,8 +57,35 @@ function size(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** A marker standing for content that differs from the document's (never the content itself). */
-const MARK = 'sha256:';
+const MAX = 16 * 1024 * 1024;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The current content as read: the text itself (so that a rollback can restore it; it is only
+ * ever hashed, never printed), or just its fingerprint when it is not UTF-8 text or too big.
+ */
+export interface Fingerprint {
+  sha256: string;
+  bytes: number;
+}
+function asText(b: Buffer): string | Fingerprint {
+  if (b.length <= MAX) {
+    try {
+      return utf8.decode(b);
+    } catch {
+      /* binary */
+    }
+  }
+  return { sha256: sha256(b), bytes: b.length };
+}
+function fpOf(v: unknown): Fingerprint | undefined {
+  if (typeof v === 'string') {
+    const b = Buffer.from(v, 'utf8');
+    return { sha256: sha256(b), bytes: b.length };
+  }
+  if (isObj(v) && typeof v.sha256 === 'string') return v as unknown as Fingerprint;
+  return undefined;
+}
 
 function readOne(root: string, path: string, want: FileSpec, acc: Accounts, goingAway: Set<string>): Obj | undefined {
   const hp = root + path;
@@ -89,11 +116,17 @@ function readOne(root: string, path: string, want: FileSpec, acc: Accounts, goin
       cur._nonempty = true;
     }
   }
-  if (type === 'file' && (want.content !== undefined || want.source !== undefined)) {
+  if (type === 'file' && st.size > MAX && want.content !== undefined) {
+    // bigger than any content a document may hold: it differs, and it is not read
+    cur.content = { sha256: 'not-read', bytes: st.size } satisfies Fingerprint;
+  } else if (type === 'file' && want.state === 'absent') {
+    // kept (hashed, never shown) so that a rollback can put the file back
+    cur.content = st.size > MAX ? ({ sha256: 'not-read', bytes: st.size } satisfies Fingerprint) : asText(readFileSync(hp));
+  } else if (type === 'file' && (want.content !== undefined || want.source !== undefined)) {
     const have = readFileSync(hp);
     if (want.content !== undefined) {
       const w = Buffer.from(want.content, 'utf8');
-      cur.content = w.length === have.length && w.equals(have) ? want.content : MARK + sha256(have);
+      cur.content = w.length === have.length && w.equals(have) ? want.content : asText(have);
     } else {
       let src: Buffer;
       try {
@@ -103,7 +136,7 @@ function readOne(root: string, path: string, want: FileSpec, acc: Accounts, goin
           hint: 'source is a host path (not under --root): make it exist and be readable',
         });
       }
-      cur.source = src.equals(have) ? want.source : MARK + sha256(have);
+      cur.source = src.equals(have) ? want.source : { sha256: sha256(have), bytes: have.length };
     }
   }
   return cur;
@@ -124,6 +157,8 @@ export interface FileChangeData {
   /** current type when something of another type must be replaced */
   replace?: string;
   current?: Obj;
+  /** content that cannot be written back: only its fingerprint is known */
+  lost?: Fingerprint;
 }
 
 function acct(owner?: string, group?: string): string {
@@ -152,6 +187,20 @@ export function planFile(d: ResourceDiff): Change[] {
   }
   const want = d.desired as FileSpec;
   const type = want.type ?? 'file';
+  // a rollback towards content of which only a fingerprint was kept cannot restore it
+  const lost = [want.content, want.source].map(fpOf).find((f, i) => f && typeof [want.content, want.source][i] !== 'string');
+  if (lost)
+    return [
+      {
+        address: d.address,
+        resource: d.address,
+        plugin: d.plugin,
+        action: d.action === 'create' ? 'create' : 'update',
+        summary: `restore content sha256:${lost.sha256.slice(0, 12)} (${size(lost.bytes)})`,
+        ops: d.ops,
+        data: { path, op: 'write', spec: want, lost } satisfies FileChangeData,
+      },
+    ];
   // after the ancestor directories the document names (exact addresses; unknown ones are ignored)
   const after: string[] = [];
   for (let p = dirname(path); p !== '/' && p !== '.'; p = dirname(p)) after.push(`files/paths/${p}`);
@@ -180,8 +229,8 @@ export function planFile(d: ResourceDiff): Change[] {
     if (type === 'symlink') parts.push(`target ${String(cur?.target)} → ${want.target}`);
     else if (secret) parts.push('content changed');
     else {
-      const was = String(cur?.content ?? cur?.source ?? '');
-      const before = was.startsWith(MARK) ? short(was.slice(MARK.length)) : 'unknown';
+      const fp = fpOf(cur?.content) ?? fpOf(cur?.source);
+      const before = fp ? short(fp.sha256) : 'unknown';
       parts.push(`content changed (${before} → ${ch ? `${short(ch.hash)}, ${size(ch.bytes)}` : `copy of ${want.source}`})`);
     }
   }
@@ -258,6 +307,11 @@ async function applyOne(ctx: ApplyContext, c: Change, acc: Accounts): Promise<vo
     } else unlinkSync(hp);
     return;
   }
+  if (data.lost)
+    throw new OpdError('backend-failed', `cannot restore the previous content of ${data.path}: only its fingerprint is known (it was binary or above 16 MiB)`, {
+      address: c.address,
+      hint: 'restore the file from a backup; opd keeps the text of files it changes, not binary or huge ones',
+    });
   const ids = resolveIds(acc, spec, data.path);
   const type = spec.type ?? 'file';
   const existing = lstatType(hp);

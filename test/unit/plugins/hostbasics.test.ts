@@ -43,6 +43,12 @@ describe('files plan', () => {
     expect(n.summary).toBe('create file (secret content, 2 B)');
   });
 
+  it('refuses to restore content of which only a fingerprint is known (binary or huge)', () => {
+    const [c] = planFile(diff('files', 'paths', '/etc/bin', { type: 'file', content: 'x' }, { type: 'file', content: { sha256: 'b'.repeat(64), bytes: 3 } }));
+    expect(c.summary).toBe('restore content sha256:bbbbbbbbbbbb (3 B)');
+    expect((c.data as { lost?: unknown }).lost).toBeDefined();
+  });
+
   it('changes mode and owner in place without rewriting the file', () => {
     const [c] = planFile(diff('files', 'paths', '/etc/a', { type: 'file', mode: '0644', owner: 'root' }, { type: 'file', mode: '0640', owner: 'daemon' }));
     expect(c.summary).toBe('mode 0644 → 0640, owner root → daemon');
