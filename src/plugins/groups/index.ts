@@ -10,7 +10,7 @@ import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
 import { readAccounts } from '../files/fsutil.js';
-import { shadow, loginDefs } from './shadow.js';
+import { shadow, loginDefs, shadowDoctor } from './shadow.js';
 
 export interface GroupSpec extends Obj {
   gid?: number;
@@ -155,6 +155,10 @@ const plugin: Plugin<GroupsSection> = {
 
   async show(ctx: ReadContext) {
     return readGroups(ctx, {}, true);
+  },
+
+  async doctor(ctx: ReadContext) {
+    return shadowDoctor('groups', ['groupadd', 'groupmod', 'groupdel', 'gpasswd'], ctx.settings);
   },
 };
 

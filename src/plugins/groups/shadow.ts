@@ -8,6 +8,8 @@ import { assertApplyContext } from '../../core/plugin.js';
 import { run, ExecFailure } from '../../exec.js';
 import { OpdError } from '../../core/errors.js';
 import { rootOf, readText } from '../files/fsutil.js';
+import { accessSync, constants } from 'node:fs';
+import type { DoctorCheck } from '../../core/plugin.js';
 
 export async function shadow(ctx: ApplyContext, cmd: string, args: string[], address: string): Promise<void> {
   assertApplyContext(ctx);
@@ -38,4 +40,23 @@ export function loginDefs(settings: Settings): { uidMin: number; gidMin: number 
     return m ? Number(m[1]) : d;
   };
   return { uidMin: get('UID_MIN', 1000), gidMin: get('GID_MIN', 1000) };
+}
+
+/** Which shadow-utils tools are on PATH (no processes: a PATH lookup). */
+export function shadowDoctor(name: string, tools: string[], settings: Settings): DoctorCheck[] {
+  const dirs = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':');
+  const missing = tools.filter((t) => !dirs.some((d) => {
+    try {
+      accessSync(`${d}/${t}`, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }));
+  const root = rootOf(settings);
+  return [
+    missing.length
+      ? { name, ok: false, detail: `missing: ${missing.join(', ')}`, hint: 'install the passwd package (shadow-utils)' }
+      : { name, ok: true, detail: `${tools.join(', ')} found${root ? `; accounts under ${root} (--prefix)` : ''}` },
+  ];
 }

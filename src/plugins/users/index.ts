@@ -9,7 +9,7 @@ import type { Change, Obj as ObjOpt, Plugin, ReadContext, ResourceDiff } from '.
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
 import { readAccounts } from '../files/fsutil.js';
-import { loginDefs } from '../groups/shadow.js';
+import { loginDefs, shadowDoctor } from '../groups/shadow.js';
 import { runCmds } from '../groups/index.js';
 
 export interface UserSpec extends ObjOpt {
@@ -114,6 +114,9 @@ const plugin: Plugin<UsersSection> = {
   apply: runCmds,
   async show(ctx: ReadContext) {
     return readUsers(ctx, {}, true);
+  },
+  async doctor(ctx: ReadContext) {
+    return shadowDoctor('users', ['useradd', 'usermod', 'userdel'], ctx.settings);
   },
 };
 
