@@ -3,7 +3,7 @@
  * for a path of the test's own. Every document goes through the built CLI.
  */
 import { describe, it, expect, afterAll } from 'vitest';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { writeFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { opd, doc, tmp, uniq } from '../helpers/opd.js';
@@ -182,6 +182,28 @@ describe('files with --rollback', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/rollback ok +~ files\/paths\/\/etc\/a\.conf/);
     expect(dump(rroot)).toBe(snapshot);
+    expect((await opd(['audit', 'verify'], { env: e })).code).toBe(0);
+  });
+});
+
+describe('files copied from a source', () => {
+  it('copies a host file, sees when the source changes, and reports no changes otherwise', async () => {
+    const sroot = join(work, 'src-root');
+    const e = { OPD_AUDIT_LOG: join(work, 'src-audit.jsonl'), OPD_ROOT: sroot };
+    const src = join(work, 'source.conf');
+    writeFileSync(src, 'from source 1\n');
+    const d = doc(section(`      /etc/copied.conf: { source: ${JSON.stringify(src)}, mode: "0600" }\n`));
+    expect((await opd(['apply', d], { env: e })).code).toBe(0);
+    expect(readFileSync(join(sroot, 'etc/copied.conf'), 'utf8')).toBe('from source 1\n');
+    expect((await opd(['apply', d], { env: e })).stdout).toContain('no changes');
+    writeFileSync(src, 'from source 2\n');
+    const before = dump(sroot);
+    const r = await opd(['diff', d], { env: e });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain('content changed (sha256:');
+    expect(dump(sroot)).toBe(before);
+    expect((await opd(['apply', d], { env: e })).code).toBe(0);
+    expect(readFileSync(join(sroot, 'etc/copied.conf'), 'utf8')).toBe('from source 2\n');
     expect((await opd(['audit', 'verify'], { env: e })).code).toBe(0);
   });
 });
