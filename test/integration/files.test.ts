@@ -6,10 +6,13 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { writeFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { opd, doc, tmp, uniq } from '../helpers/opd.js';
+import { opd, doc as mkdoc, tmp, uniq } from '../helpers/opd.js';
 
 const u = uniq(6);
 const work = tmp('opd-files-');
+/** Documents go into the test's own directory (removed afterwards), one file per document. */
+let docs = 0;
+const doc = (text: string) => mkdoc(text, work, `state-${++docs}.yaml`);
 const root = join(work, 'root');
 const audit = join(work, 'audit.jsonl');
 const env = { OPD_AUDIT_LOG: audit, OPD_ROOT: root };

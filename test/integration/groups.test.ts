@@ -6,13 +6,16 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { opd, doc, tmp, uniq } from '../helpers/opd.js';
+import { opd, doc as mkdoc, tmp, uniq } from '../helpers/opd.js';
 import { accountLines, cleanupAccounts, freeGid, groupMembers } from '../helpers/accounts.js';
 
 const p = `opdt${uniq(5)}`;
 const g = `${p}g`;
 const [m1, m2, m3] = [`${p}m1`, `${p}m2`, `${p}m3`];
 const work = tmp('opd-groups-');
+/** Documents go into the test's own directory (removed afterwards), one file per document. */
+let docs = 0;
+const doc = (text: string) => mkdoc(text, work, `state-${++docs}.yaml`);
 const env = { OPD_AUDIT_LOG: join(work, 'audit.jsonl') };
 
 afterAll(async () => {

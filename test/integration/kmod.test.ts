@@ -6,10 +6,13 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { opd, doc, tmp, uniq } from '../helpers/opd.js';
+import { opd, doc as mkdoc, tmp, uniq } from '../helpers/opd.js';
 
 const m = `opdt${uniq(6)}`;
 const work = tmp('opd-kmod-');
+/** Documents go into the test's own directory (removed afterwards), one file per document. */
+let docs = 0;
+const doc = (text: string) => mkdoc(text, work, `state-${++docs}.yaml`);
 const env = { OPD_AUDIT_LOG: join(work, 'audit.jsonl') };
 const loadConf = `/etc/modules-load.d/opd-${m}.conf`;
 const optConf = `/etc/modprobe.d/opd-${m}.conf`;

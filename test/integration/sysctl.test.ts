@@ -6,10 +6,13 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { OPD, doc, tmp, uniq, opd, type OpdRun } from '../helpers/opd.js';
+import { OPD, doc as mkdoc, tmp, uniq, opd, type OpdRun } from '../helpers/opd.js';
 
 const ns = `opdt${uniq(6)}`;
 const work = tmp('opd-sysctl-');
+/** Documents go into the test's own directory (removed afterwards), one file per document. */
+let docs = 0;
+const doc = (text: string) => mkdoc(text, work, `state-${++docs}.yaml`);
 const root = join(work, 'root');
 const env = { OPD_AUDIT_LOG: join(work, 'audit.jsonl'), OPD_ROOT: root, OPD_LOG_LEVEL: 'warn' };
 const hostForward = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');

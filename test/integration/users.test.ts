@@ -5,13 +5,16 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
-import { opd, doc, tmp, uniq } from '../helpers/opd.js';
+import { opd, doc as mkdoc, tmp, uniq } from '../helpers/opd.js';
 import { accountLines, cleanupAccounts, groupMembers, passwdEntry } from '../helpers/accounts.js';
 
 const p = `opdt${uniq(5)}`;
 const user = `${p}u`;
 const [ga, gb] = [`${p}a`, `${p}b`];
 const work = tmp('opd-users-');
+/** Documents go into the test's own directory (removed afterwards), one file per document. */
+let docs = 0;
+const doc = (text: string) => mkdoc(text, work, `state-${++docs}.yaml`);
 const env = { OPD_AUDIT_LOG: join(work, 'audit.jsonl') };
 
 afterAll(async () => {
