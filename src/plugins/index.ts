@@ -10,6 +10,7 @@ const loaders: Record<string, () => Promise<{ default: Plugin }>> = {
   checks: () => import('./checks/index.js'),
   packages: () => import('./packages/index.js'),
   systemd: () => import('./systemd/index.js'),
+  files: () => import('./files/index.js'), users: () => import('./users/index.js'), groups: () => import('./groups/index.js'), kmod: () => import('./kmod/index.js'), sysctl: () => import('./sysctl/index.js'),
 };
 
 export const PLUGIN_NAMES = Object.keys(loaders).sort();
