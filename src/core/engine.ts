@@ -303,8 +303,10 @@ async function doRollback(
     if (!touched.has(d.address)) continue;
     const spec = (prep.doc.plugins[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
     const nowRaw = (now[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
-    const nowProj = nowRaw === undefined ? undefined : isObj(spec) ? (project(nowRaw, spec) as Obj) : (nowRaw as Obj);
     const pre = d.current;
+    // compare like with like: what is there now, seen through the shape of what was there before
+    const shape = pre ?? spec;
+    const nowProj = nowRaw === undefined ? undefined : isObj(shape) ? (project(nowRaw, shape) as Obj) : (nowRaw as Obj);
     const base = { plugin: d.plugin, collection: d.collection, name: d.name, address: d.address, allowDestroy: true };
     if (pre === undefined && nowProj !== undefined) diffs.push({ ...base, action: 'delete', current: nowProj, desired: undefined, ops: [{ op: 'remove', path: '' }] });
     else if (pre !== undefined && nowProj === undefined) diffs.push({ ...base, action: 'create', current: undefined, desired: pre, ops: compare({}, pre) });
@@ -320,9 +322,10 @@ async function doRollback(
   const verification: VerificationFailure[] = [];
   for (const d of diffs) {
     const cur = (again[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
-    const spec = (prep.doc.plugins[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
-    const proj = cur === undefined ? undefined : isObj(spec) ? project(cur, spec) : cur;
     const want = c.diffs.find((x) => x.address === d.address)?.current;
+    const spec = (prep.doc.plugins[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
+    const shape = want ?? spec;
+    const proj = cur === undefined ? undefined : isObj(shape) ? project(cur, shape) : cur;
     if (canonical(proj) !== canonical(want)) verification.push({ address: d.address, ops: new Redactor().ops(d.plugin, d.collection, compare(proj ?? {}, want ?? {})) });
   }
   return { outcomes, verification };

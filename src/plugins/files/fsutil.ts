@@ -3,6 +3,7 @@
  * sandbox root (`--root` / OPD_ROOT), atomic writes, and user/group name lookups from one
  * read of /etc/passwd and /etc/group. node:fs only, no processes.
  */
+import { ensureDir } from '../../core/fsutil.js';
 import { realpathSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fchmodSync, fchownSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -89,7 +90,7 @@ function fsyncDir(dir: string): void {
 export async function atomicWrite(ctx: ApplyContext, target: string, data: Buffer | string, opts: WriteOptions = {}): Promise<void> {
   assertApplyContext(ctx);
   const dir = dirname(target);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  ensureDir(dir, 0o755);
   const tmp = join(dir, `.${basename(target).slice(0, 200)}.opd-${randomBytes(6).toString('hex')}`);
   const fd = openSync(tmp, 'wx', 0o600);
   let done = false;

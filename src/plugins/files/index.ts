@@ -5,6 +5,7 @@
  * on the temp file first. Content is never printed: summaries carry fingerprints only (none
  * at all for `secret: true`), and the audit trail gets keyed hashes.
  */
+import { ensureDir } from '../../core/fsutil.js';
 import { lstatSync, readFileSync, readlinkSync, readdirSync, chmodSync, lchownSync, mkdirSync, rmSync, unlinkSync, symlinkSync, renameSync, rmdirSync, type Stats } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -327,13 +328,13 @@ async function applyOne(ctx: ApplyContext, c: Change, acc: Accounts): Promise<vo
   if (existing === 'directory' && type !== 'directory') rmSync(hp, { recursive: true, force: true });
   if (type === 'directory') {
     if (existing !== undefined && existing !== 'directory') unlinkSync(hp);
-    mkdirSync(hp, { recursive: true, mode: 0o755 });
+    ensureDir(hp, 0o755);
     chown(hp);
     if (spec.mode !== undefined) chmodSync(hp, parseInt(spec.mode, 8));
     return;
   }
   if (type === 'symlink') {
-    mkdirSync(dirname(hp), { recursive: true, mode: 0o755 });
+    ensureDir(dirname(hp), 0o755);
     const tmp = join(dirname(hp), `.${basename(hp).slice(0, 200)}.opd-${randomBytes(6).toString('hex')}`);
     symlinkSync(spec.target!, tmp);
     try {
