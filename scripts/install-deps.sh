@@ -2,7 +2,7 @@
 # Install what opd's tests and demo need from Debian (idempotent; skips what is present).
 set -euo pipefail
 PKGS=(openvswitch-switch lxc busybox-static libvirt-daemon-system libvirt-clients qemu-system-x86
-      dnsmasq-base libvirt-dbus nftables iptables iproute2 dpkg-dev packagekit polkitd dbus systemd
+      dnsmasq-base libvirt-dbus qemu-utils nftables iptables iproute2 dpkg-dev packagekit polkitd dbus systemd
       sudo util-linux procps)
 missing=()
 for p in "${PKGS[@]}" ${OPD_EXTRA_PKGS:-}; do

@@ -10,4 +10,5 @@ cleanup() {
 }
 trap cleanup EXIT
 bash scripts/backends/systemd.sh up
+bash scripts/backends/libvirt.sh up
 npm test

@@ -12,6 +12,7 @@ export interface SettingOption {
 
 export const SETTING_OPTIONS: SettingOption[] = [
   { flag: '--ovs-db <url>', key: 'ovsDb', env: 'OPD_OVS_DB', help: 'OVSDB endpoint', default: 'unix:/run/openvswitch/db.sock' },
+  { flag: '--libvirt-uri <uri>', key: 'libvirtUri', env: 'OPD_LIBVIRT_URI', help: 'libvirt connection URI (virsh -c)', default: 'qemu:///system' },
 ];
 
 export const AUDIT_LOG_DEFAULT = '/var/lib/opd/audit.jsonl';

@@ -3,6 +3,7 @@ import type { Plugin } from '../core/plugin.js';
 
 const loaders: Record<string, () => Promise<{ default: Plugin }>> = {
   ovs: () => import('./ovs/index.js'),
+  libvirt: () => import('./libvirt/index.js'),
 };
 
 export const PLUGIN_NAMES = Object.keys(loaders).sort();
