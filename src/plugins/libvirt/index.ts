@@ -180,7 +180,7 @@ function domainCurrent(xml: XNode, desired: Obj | undefined, name: string, l: Li
     } catch (err) {
       throw new OpdError('invalid-document', `libvirt/domains/${name}: xml is not well-formed: ${(err as Error).message}`, { hint: 'fix the domain XML (one <domain> root element)' });
     }
-    return { xml: toXml(projectXml(xml, docTree)), ...domainState(name, l) };
+    return { xml: toXml(projectXml(xml, docTree)), ...domainState(name, l), ...(desired.shutdown_timeout !== undefined ? { shutdown_timeout: desired.shutdown_timeout } : {}) };
   }
   const cur = domainFromXml(xml);
   // interfaces are a list: compare each entry on the fields the document names for it
@@ -193,6 +193,8 @@ function domainCurrent(xml: XNode, desired: Obj | undefined, name: string, l: Li
       return o;
     });
   }
+  // shutdown_timeout steers opd (how long a graceful shutdown may take), it is not host state
+  if (isObj(desired) && desired.shutdown_timeout !== undefined) cur.shutdown_timeout = desired.shutdown_timeout;
   return { ...cur, ...domainState(name, l) };
 }
 

@@ -25,7 +25,13 @@ function translate(err: unknown, u: string): never {
       throw new OpdError('backend-unavailable', `libvirt is not reachable at ${u}: ${s.trim().split('\n').slice(-1)[0]}`, {
         hint: `start libvirtd (scripts/backends/libvirt.sh up, or systemctl start libvirtd) or point --libvirt-uri / OPD_LIBVIRT_URI elsewhere`,
       });
-    if (/Permission denied|authentication (failed|unavailable)|access denied/i.test(s))
+    if (/Failed to get "write" lock/.test(s))
+      throw new OpdError('backend-failed', err.message, { hint: 'a running domain holds this image: stop it (running: false) before resizing or deleting the volume' });
+    if (/Cannot access storage file .*Permission denied/i.test(s))
+      throw new OpdError('backend-failed', err.message, {
+        hint: 'QEMU runs as its own user (libvirt-qemu on Debian): every directory above the image must be searchable by it (chmod o+x) and the image readable',
+      });
+    if (/authentication (failed|unavailable)|access denied|Failed to connect socket.*Permission denied/i.test(s))
       throw new OpdError('permission', `libvirt refused access at ${u}: ${s.trim().split('\n').slice(-1)[0]}`, {
         hint: 'run opd as root or as a member of the libvirt group',
       });
