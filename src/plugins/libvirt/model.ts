@@ -215,6 +215,8 @@ export function patchDomain(x: XNode, spec: Obj, cur: Obj): XNode {
       const merged = mergeSource({ ...(curIfs[i] ?? {}) }, want, IFACE_KINDS, []);
       // a changed attachment gets a fresh MAC unless the document names one
       if (curIfs[i] && !sameAttachment(curIfs[i], merged) && want.mac === undefined) delete merged.mac;
+      // VLAN tags work on Open vSwitch ports only
+      if (merged.ovs_bridge === undefined && want.vlan === undefined) delete merged.vlan;
       const n = buildIface(merged);
       const o = old[i];
       if (o) for (const c of o.children) if (['boot', 'driver', 'mtu', 'link', 'filterref'].includes(c.tag)) n.children.push(c);

@@ -72,17 +72,20 @@ export async function batch(settings: Settings, cmds: string[][]): Promise<strin
   lines.push(`echo ${mark(cmds.length)}`);
   lines.push('quit');
   const r = await virsh(settings, [], { input: lines.join('\n') + '\n' });
+  return splitBatch(r.stdout, nonce, cmds);
+}
+
+/** Split a batch's stdout at the echo markers; drops the prompts virsh echoes ("virsh # cmd"). */
+export function splitBatch(text: string, nonce: string, cmds: string[][]): string[] {
+  const mark = (i: number) => `@@opd-${nonce}-${i}`;
   const out: string[] = [];
-  const text = r.stdout;
   for (let i = 0; i < cmds.length; i++) {
     const a = text.indexOf(`\n${mark(i)}\n`);
     const b = text.indexOf(`\n${mark(i + 1)}\n`);
     const s0 = a >= 0 ? a : text.startsWith(`${mark(i)}\n`) ? -1 : NaN;
     if (Number.isNaN(s0) || b < 0) throw new OpdError('backend-failed', `virsh batch output could not be parsed (command ${cmds[i][0]})`, { hint: 'run the command by hand: virsh -c URI ' + cmds[i].join(' ') });
-    let seg = text.slice(s0 + mark(i).length + 2, b + 1);
-    // drop the interactive prompts virsh echoes for each command ("virsh # cmd")
-    seg = seg.split('\n').filter((l) => !/^virsh # /.test(l) && l !== 'virsh #').join('\n');
-    out.push(seg.trim());
+    const seg = text.slice(s0 + mark(i).length + 2, b + 1);
+    out.push(seg.split('\n').filter((l) => !/^virsh # /.test(l) && l !== 'virsh #').join('\n').trim());
   }
   return out;
 }
