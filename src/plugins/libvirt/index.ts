@@ -502,15 +502,15 @@ const plugin: Plugin<LibvirtSection> = {
     const u = uri(ctx.settings);
     const streams = [
       spawnLines('virsh', ['-c', u, 'event', '--all', '--loop'], (line) => {
-        const m = /for domain '([^']+)'/.exec(line);
+        const m = /for domain '([^']+)'/.exec(line) ?? /for domain ([^:]+):/.exec(line);
         onDrift(m ? `libvirt/domains/${m[1]}` : undefined);
       }, ctx.log),
-      spawnLines('virsh', ['-c', u, 'net-event', '--loop'], (line) => {
-        const m = /for network '([^']+)'/.exec(line);
+      spawnLines('virsh', ['-c', u, 'net-event', '--event', 'lifecycle', '--loop'], (line) => {
+        const m = /for network '?([^':]+)'?:/.exec(line);
         onDrift(m ? `libvirt/networks/${m[1]}` : undefined);
       }, ctx.log),
-      spawnLines('virsh', ['-c', u, 'pool-event', '--loop'], (line) => {
-        const m = /for storage pool '([^']+)'/.exec(line);
+      spawnLines('virsh', ['-c', u, 'pool-event', '--event', 'lifecycle', '--loop'], (line) => {
+        const m = /for storage pool '?([^':]+)'?:/.exec(line);
         onDrift(m ? `libvirt/pools/${m[1]}` : undefined);
       }, ctx.log),
     ];
