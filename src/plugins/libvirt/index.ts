@@ -227,10 +227,11 @@ async function readSection(settings: Settings, desired: LibvirtSection, all: boo
     if (all) second.push({ kind: 'vols', pool: n });
   }
   if (second.length) for (const [d, t] of (await dumps(settings, [], second)).out) got.set(key(d), t);
-  if (all) {
-    // third round (show): every volume of every active pool
+  const pruneVols = (p: string) => { const sp = desired.pools?.[p]; return isObj(sp?.prune) && sp.prune.volumes === true; };
+  if (all || wantPool.some(pruneVols)) {
+    // last round (show, pruned volumes): every volume of those pools
     const third: Dump[] = [];
-    for (const p of l.pools) for (const v of volNames(got.get(`vols/${p}`) ?? '')) if (!got.has(`vol/${p}/${v}`)) third.push({ kind: 'vol', pool: p, name: v });
+    for (const p of l.pools) if (all || pruneVols(p)) for (const v of volNames(got.get(`vols/${p}`) ?? '')) if (!got.has(`vol/${p}/${v}`)) third.push({ kind: 'vol', pool: p, name: v });
     if (third.length) for (const [d, t] of (await dumps(settings, [], third)).out) got.set(key(d), t);
   }
 
