@@ -63,6 +63,16 @@ export async function run({ progress = () => {} } = {}) {
       changes = c.plan.changes.length;
     }
     rows.push({ case: 'no-op diff, in process (read + diff + plan)', domains: N + 1, objects: N * 2 + 3, median_ms: Math.round(median(times)), processes: stats.spawned, virsh: stats.byCommand.virsh ?? 0, changes });
+    const plug = (await import('../../dist/plugins/libvirt/index.js')).default;
+    const rd = [];
+    for (let i = 0; i < RUNS; i++) {
+      resetExecStats();
+      const t = process.hrtime.bigint();
+      await plug.read({ settings, log }, prep.doc.plugins.libvirt);
+      rd.push(Number(process.hrtime.bigint() - t) / 1e6);
+      stats = execStats();
+    }
+    rows.push({ case: 'plugin read only (one virsh batch)', domains: N + 1, objects: N * 2 + 3, median_ms: Math.round(median(rd)), processes: stats.spawned, virsh: stats.byCommand.virsh ?? 0, changes: '-' });
     const cli = [];
     let code = -1;
     for (let i = 0; i < RUNS; i++) {
@@ -72,7 +82,6 @@ export async function run({ progress = () => {} } = {}) {
       code = r.exitCode;
     }
     rows.push({ case: 'opd diff (CLI, whole process)', domains: N + 1, objects: N * 2 + 3, median_ms: median(cli), processes: 1, virsh: 1, changes: code === 0 ? 0 : `exit ${code}` });
-    const plug = (await import('../../dist/plugins/libvirt/index.js')).default;
     const st = [];
     for (let i = 0; i < RUNS; i++) {
       resetExecStats();
