@@ -132,30 +132,7 @@ const SCALED: Record<string, string> = { memory: 'KiB', currentMemory: 'KiB', ma
 function keyOf(n: XNode): string | undefined {
   if (n.tag === 'disk') return `disk:${child(n, 'target')?.attrs.dev ?? ''}`;
   if (n.tag === 'controller') return `controller:${n.attrs.type ?? ''}:${n.attrs.index ?? ''}`;
-  if (n.tag === 'hostdev' || n.tag === 'redirdev') return undefined;
   return undefined;
-}
-
-/**
- * Canonical form of an element for comparison: scaled integers in bytes (unit dropped),
- * attributes sorted, whitespace trimmed. Returns a plain JSON-able value.
- */
-export function canon(n: XNode): unknown {
-  const attrs: Record<string, string> = {};
-  for (const k of Object.keys(n.attrs).sort()) attrs[k] = n.attrs[k];
-  let text = n.text;
-  if (n.tag in SCALED && text !== undefined) {
-    const b = scaledBytes(text, attrs.unit, SCALED[n.tag]);
-    if (b !== undefined) {
-      text = String(b);
-      delete attrs.unit;
-    }
-  }
-  const o: Record<string, unknown> = { tag: n.tag };
-  if (Object.keys(attrs).length) o.attrs = attrs;
-  if (text !== undefined) o.text = text;
-  if (n.children.length) o.children = n.children.map(canon);
-  return o;
 }
 
 /**
@@ -200,14 +177,4 @@ export function projectXml(live: XNode, doc: XNode): XNode {
     }
   }
   return out;
-}
-
-/** Canonical string of an XML document (for raw `xml` fields): stable across formatting. */
-export function canonicalXml(text: string): string {
-  return JSON.stringify(canon(parseXml(text)));
-}
-
-/** The document's XML as compared: canonical JSON of its tree. */
-export function canonicalOf(n: XNode): string {
-  return JSON.stringify(canon(n));
 }
