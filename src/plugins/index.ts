@@ -11,6 +11,7 @@ const loaders: Record<string, () => Promise<{ default: Plugin }>> = {
   packages: () => import('./packages/index.js'),
   systemd: () => import('./systemd/index.js'),
   files: () => import('./files/index.js'), users: () => import('./users/index.js'), groups: () => import('./groups/index.js'), kmod: () => import('./kmod/index.js'), sysctl: () => import('./sysctl/index.js'),
+  libvirt: () => import('./libvirt/index.js'),
 };
 
 export const PLUGIN_NAMES = Object.keys(loaders).sort();
