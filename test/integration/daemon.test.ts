@@ -163,3 +163,67 @@ describe('opd daemon under systemd', () => {
     expect(after.code).toBe(69);
   });
 });
+
+describe('opd daemon with a failing resource', () => {
+  let ovs: OvsSandbox;
+  let unit: DaemonUnit;
+  let audit: string;
+  const good = `dg${id}`;
+  const bad = `db${id}`;
+  const status = async () =>
+    (await daemonCall('Status')) as { state: string; failing: { address: string; error: string; failures: number; next_attempt_at: string }[]; resources: { address: string; state: string }[] };
+
+  beforeAll(async () => {
+    // with ovs-vswitchd: a port on a device that does not exist is rejected (Interface.error)
+    ovs = await startOvs({ vswitchd: true });
+    const dir = tmp('opd-daemon-f-');
+    const state = join(dir, 'state.yaml');
+    audit = join(dir, 'audit.jsonl');
+    writeFileSync(
+      state,
+      `version: 1\nplugins:\n  ovs:\n    bridges:\n      ${good}: { datapath_type: netdev, ports: { gp${id}: { type: internal } } }\n      ${bad}: { datapath_type: netdev, ports: { nodev${id}: {} } }\n`,
+    );
+    await installBusPolicy();
+    unit = await daemonUnit({ state, dir, env: { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: audit }, args: ['--debounce', '100', '--backoff', '1', '--backoff-cap', '2'] });
+    await unit.start();
+  });
+
+  afterAll(async () => {
+    await unit?.remove();
+    await ovs?.stop();
+  });
+
+  it('still becomes READY, converges the other resources and says which one fails', async () => {
+    expect((await unit.show(['ActiveState'])).ActiveState).toBe('active');
+    const s = await status();
+    expect(s.state).toBe('failing');
+    expect(s.resources).toEqual([
+      expect.objectContaining({ address: `ovs/bridges/${bad}`, state: 'failing' }),
+      expect.objectContaining({ address: `ovs/bridges/${good}`, state: 'converged' }),
+    ]);
+    expect(s.failing[0].error).toContain('No such device');
+    expect(s.failing[0].next_attempt_at).toEqual(expect.any(String));
+    expect((await unit.show(['StatusText'])).StatusText).toMatch(/^1 resource failing \(ovs\/bridges\/db/);
+    const r = await opd(['status'], { env: { OPD_AUDIT_LOG: audit } });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`FAILING ovs/bridges/${bad}`);
+  });
+
+  it('keeps retrying the failing resource with backoff, never giving up', async () => {
+    await until(async () => (await status()).failing[0]?.failures >= 3, 'three attempts (backoff 1 s, 2 s)', 20_000);
+    expect((await unit.show(['ActiveState'])).ActiveState).toBe('active');
+  });
+
+  it('repairs drift on the other resource while one is failing', async () => {
+    await ovs.vsctl(['--no-wait', 'del-port', good, `gp${id}`]);
+    await until(async () => (await ovs.vsctl(['list-ports', good])).includes(`gp${id}`), 'the port on the good bridge to come back');
+    await until(() => auditEntries(audit).some((x) => x.type === 'drift' && x.address === `ovs/bridges/${good}`), 'the drift entry');
+  });
+
+  it('stops cleanly with a failing resource and leaves an intact audit trail', async () => {
+    await unit.stop();
+    expect((await unit.show(['Result'])).Result).toBe('success');
+    const v = await opd(['audit', 'verify'], { env: { OPD_AUDIT_LOG: audit } });
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+  });
+});
