@@ -100,6 +100,7 @@ export class Daemon extends EventEmitter {
   private fileWatcher?: FSWatcher;
   private fileTimer?: NodeJS.Timeout;
   private stopped = false;
+  private sentStatus = '';
   readonly stateFile: string;
 
   constructor(readonly o: DaemonOptions) {
@@ -114,11 +115,14 @@ export class Daemon extends EventEmitter {
     await this.startWatches();
     this.watchFile();
     await this.runNow(['start'], true);
+    if (this.stopped) return; // SIGTERM during the first run
     await beforeReady?.();
     this.readyAt = new Date();
+    this.sentStatus = this.statusLine().replace(/last run \d+s ago/, '');
     await this.o.notifier.send({ READY: '1', STATUS: this.statusLine(), MAINPID: String(process.pid) });
     if (this.o.resyncMs > 0) this.intervals.push(setInterval(() => this.trigger('resync'), this.o.resyncMs));
-    if (this.polling.length && this.o.pollMs > 0) this.intervals.push(setInterval(() => this.trigger('poll'), this.o.pollMs));
+    // plugins without an event source (the list changes with reloads and failed watches)
+    if (this.o.pollMs > 0) this.intervals.push(setInterval(() => this.polling.length && this.trigger('poll'), this.o.pollMs));
     const wd = this.o.notifier.watchdogMs;
     // the watchdog ping also refreshes STATUS ("last run 2s ago"); without a watchdog every 60 s
     const tick = wd || (this.o.notifier.enabled ? 60_000 : 0);
@@ -158,6 +162,7 @@ export class Daemon extends EventEmitter {
   private async runNow(reasons: string[], force: boolean): Promise<void> {
     const waiters = this.waiters;
     this.waiters = [];
+    const hadError = this.lastRun?.status === 'error';
     let done!: () => void;
     this.running = new Promise((r) => (done = r));
     const t0 = Date.now();
@@ -177,7 +182,15 @@ export class Daemon extends EventEmitter {
     for (const w of waiters) w.resolve(summary);
     if (summary.status !== 'noop' || waiters.length) this.emit('run', summary);
     if (summary.drift.length) this.emit('drift', summary);
-    if (this.readyAt) void this.o.notifier.send({ STATUS: this.statusLine() });
+    // STATUS when it says something new (the watchdog tick refreshes "last run Ns ago")
+    const line = this.statusLine();
+    const core = line.replace(/last run \d+s ago/, '');
+    if (this.readyAt && core !== this.sentStatus) {
+      this.sentStatus = core;
+      void this.o.notifier.send({ STATUS: line });
+    }
+    // the backend came back after a failed run: its event streams may have ended with it
+    if (hadError && summary.status !== 'error' && !this.stopped) await this.restartWatches();
     this.scheduleRetry();
     if (this.reasons.size && !this.stopped) this.schedule();
   }
@@ -320,6 +333,11 @@ export class Daemon extends EventEmitter {
     }
   }
 
+  private async restartWatches(): Promise<void> {
+    await this.stopWatches();
+    await this.startWatches();
+  }
+
   private async stopWatches(): Promise<void> {
     const ds = this.disposables;
     this.disposables = [];
@@ -367,8 +385,7 @@ export class Daemon extends EventEmitter {
     this.prep = prep;
     if (changed || forced) {
       this.o.log.info({ file: this.stateFile, document: prep.docHash.slice(0, 12), forced }, 'state document loaded');
-      await this.stopWatches();
-      await this.startWatches();
+      await this.restartWatches();
       this.trigger(forced ? 'sighup' : 'state-file', forced);
     }
     return true;
