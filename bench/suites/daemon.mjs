@@ -55,13 +55,18 @@ async function scenario(mode) {
   });
   for (let i = 0; i < 300 && !ready; i++) await sleep(100);
   if (!ready) throw new Error('the daemon did not become ready');
+  const runEnds = () => readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"run.end"')).length;
+  const ends0 = runEnds();
   const lat = [];
   for (let i = 0; i < N; i++) {
     await vsctl(['del-port', 'bdmn0', 'bdp0']);
     const t0 = process.hrtime.bigint();
     await execa('ovs-vsctl', [`--db=${db}`, '--timeout=60', 'wait-until', 'Port', 'bdp0']);
     lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    await sleep(mode === 'polling' ? 200 : 400); // let the follow-up (no-op) run settle
+    // independent injections: wait for the repairing run's run.end (its verify read), then let
+    // the follow-up (no-op) run settle
+    for (let k = 0; k < 200 && runEnds() < ends0 + i + 1; k++) await sleep(20);
+    await sleep(200);
   }
   const row = {
     scenario: `ovs drift, ${mode === 'polling' ? 'polling only (--poll 1)' : 'events (ovsdb-client monitor)'}`,

@@ -72,6 +72,19 @@ describe('opd daemon under systemd', () => {
     expect(run[3].status).toBe('ok');
   });
 
+  it('coalesces a burst of events (three tables changing at once) into one corrective run', async () => {
+    const before = auditEntries(audit).filter((x) => x.type === 'run.start').length;
+    // one transaction: Bridge.ports, two Port rows and two Interface rows change → events on all three monitors
+    await ovs.vsctl(['--no-wait', 'del-port', BR, P1, '--', 'del-port', BR, P2]);
+    await until(async () => (await ports()).length === 2, 'both ports to come back');
+    await new Promise((r) => setTimeout(r, 1000)); // a second run would have started by now
+    const starts = auditEntries(audit).filter((x) => x.type === 'run.start').slice(before);
+    expect(starts.map((x) => x.trigger)).toEqual(['drift']);
+    expect(auditEntries(audit).filter((x) => x.type === 'change' && x.run === starts[0].run).map((x) => x.address).sort()).toEqual(
+      [`ovs/bridges/${BR}/ports/${P1}`, `ovs/bridges/${BR}/ports/${P2}`],
+    );
+  });
+
   it('rejects an invalid edit of the state file and keeps running with the last good document', async () => {
     writeFileSync(state, stateDoc([P1, P2]).replace(/internal/g, 'no-such-type'));
     const s = await until(async () => {
