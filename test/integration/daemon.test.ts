@@ -4,6 +4,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { opd, tmp, uniq } from '../helpers/opd.js';
 import { startOvs, type OvsSandbox } from '../helpers/ovs.js';
@@ -129,6 +130,21 @@ describe('opd daemon under systemd', () => {
     const intro = await busctl(['--system', 'introspect', 'org.opd.Reconciler1', '/org/opd/Reconciler1', 'org.opd.Reconciler1']);
     expect(intro.stdout).toMatch(/\.DriftDetected\s+signal\s+s/);
     expect(intro.stdout).toMatch(/\.RunFinished\s+signal\s+s/);
+  });
+
+  it('emits DriftDetected and RunFinished signals', async () => {
+    const mon = execa('busctl', ['--system', 'monitor', '--json=short', '--match', "type='signal',interface='org.opd.Reconciler1'"], { reject: false, buffer: true });
+    await new Promise((r) => setTimeout(r, 500));
+    await ovs.vsctl(['--no-wait', 'del-port', BR, P3]);
+    await until(async () => (await ports()).includes(P3), 'the port to come back');
+    await new Promise((r) => setTimeout(r, 500));
+    mon.kill('SIGTERM');
+    const out = String((await mon).stdout);
+    const sigs = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { member: string; payload: { data: string[] } });
+    const drift = sigs.find((x) => x.member === 'DriftDetected');
+    expect(JSON.parse(drift!.payload.data[0]).resources).toEqual([`ovs/bridges/${BR}`]);
+    const fin = sigs.find((x) => x.member === 'RunFinished');
+    expect(JSON.parse(fin!.payload.data[0])).toMatchObject({ status: 'ok', trigger: 'drift' });
   });
 
   it('keeps op-dbus clients working: org.opdbus QueryState and ApplyState', async () => {
