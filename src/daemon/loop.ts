@@ -231,15 +231,16 @@ export class Daemon extends EventEmitter {
           audit.append(run, 'drift', {
             address: d.address,
             action: d.action,
+            // keyed fingerprints of the redacted values, as the engine's change entries
             before: r?.convergedFp ?? null,
-            after: fingerprint(d.current),
+            after: d.current === undefined ? null : fingerprint(redactor.resource(d.plugin, d.collection, d.current)),
             ops: redactor.ops(d.plugin, d.collection, d.ops),
             detected_by: reasons,
           });
         }
       },
     });
-    this.record(report, held);
+    this.record(report, held, redactor);
     this.globalFailures = 0;
     const driftAddrs = drift.map((d) => d.address);
     this.driftCount += driftAddrs.length;
@@ -269,9 +270,10 @@ export class Daemon extends EventEmitter {
   }
 
   /** Per-resource outcome and backoff from a run report. */
-  private record(report: RunReport, held: Set<string>): void {
+  private record(report: RunReport, held: Set<string>, redactor: Redactor): void {
     const c = report.computed;
     if (!c) return;
+    const fp = (d: ResourceDiff, v: unknown) => (v === undefined ? null : fingerprint(redactor.resource(d.plugin, d.collection, v)));
     const at = new Date().toISOString();
     const seen = new Set<string>();
     const verifyFailed = new Set(report.verification.map((v) => v.address));
@@ -283,13 +285,13 @@ export class Daemon extends EventEmitter {
       if (held.has(d.address)) continue;
       const desiredFp = fingerprint(d.desired);
       if (d.action === 'noop') {
-        Object.assign(r, { state: 'converged', convergedFp: fingerprint(d.current), desiredFp, lastOkAt: at, failures: 0, error: undefined, nextAttemptAt: undefined });
+        Object.assign(r, { state: 'converged', convergedFp: fp(d, d.current), desiredFp, lastOkAt: at, failures: 0, error: undefined, nextAttemptAt: undefined });
         continue;
       }
       const mine = report.outcomes.filter((x) => x.change.resource === d.address);
       const bad = mine.find((x) => x.status !== 'ok');
       if (!blocked && mine.length && !bad && !verifyFailed.has(d.address)) {
-        Object.assign(r, { state: 'converged', convergedFp: fingerprint(d.desired), desiredFp, lastOkAt: at, lastChangeAt: at, failures: 0, error: undefined, nextAttemptAt: undefined });
+        Object.assign(r, { state: 'converged', convergedFp: fp(d, d.desired), desiredFp, lastOkAt: at, lastChangeAt: at, failures: 0, error: undefined, nextAttemptAt: undefined });
         continue;
       }
       const why = blocked
