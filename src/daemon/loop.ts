@@ -324,9 +324,11 @@ export class Daemon extends EventEmitter {
         this.polling.push(name);
         continue;
       }
+      if (this.stopped) return;
       try {
         const d = await p.watch({ settings: this.o.settings, log: this.o.log, desired: this.prep.doc.plugins[name] }, (addr) => this.trigger(`watch:${name}${addr ? `:${addr}` : ''}`.slice(0, 200)));
-        this.disposables.push(d);
+        if (this.stopped) await d.dispose(); // SIGTERM while the watch was starting
+        else this.disposables.push(d);
         this.watching.push(name);
       } catch (err) {
         this.o.log.warn({ plugin: name, err: toOpdError(err).message }, 'cannot watch; falling back to polling');
