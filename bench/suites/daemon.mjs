@@ -5,7 +5,7 @@
 // (`ovs-vsctl wait-until`, itself event-driven). Once with the OVS event source
 // (ovsdb-client monitor), once with polling only (--no-watch --poll 1). Then idle RSS and CPU.
 import { execa } from 'execa';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,16 +104,77 @@ async function scenario(mode) {
   return { row, idle };
 }
 
+// systemd: a unit of the namespaced systemd stopped by hand (StopUnit over D-Bus) N times; latency
+// from the moment it is inactive until it is active again (ActiveState read every 10 ms over D-Bus).
+async function systemdScenario(mode) {
+  const { call, closeBuses } = await import('../../dist/dbus.js');
+  const dir = mkdtempSync(join(tmpdir(), 'opd-bench-daemon-sd-'));
+  const unit = `opd-bench-dmn-${process.pid}-${mode}.service`;
+  const unitPath = `/run/systemd/system/${unit}`;
+  writeFileSync(unitPath, '[Unit]\nDescription=opd daemon bench target\n[Service]\nExecStart=/bin/sleep infinity\n');
+  const sctl = (args) => execa('systemctl', args, { env: { SYSTEMCTL_FORCE_BUS: '1' }, reject: false });
+  await sctl(['daemon-reload']);
+  const mgr = { destination: 'org.freedesktop.systemd1', path: '/org/freedesktop/systemd1', interface: 'org.freedesktop.systemd1.Manager' };
+  const state = join(dir, 'state.yaml');
+  writeFileSync(state, `version: 1\nplugins:\n  systemd:\n    units:\n      ${unit}: { active_state: active }\n`);
+  const args = ['daemon', '--state', state, '--no-dbus', ...(mode === 'polling' ? ['--no-watch', '--poll', '1'] : [])];
+  const child = execa('node', [OPD, ...args], { reject: false, env: { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_LOG_LEVEL: 'info' }, stdout: 'ignore', stderr: 'pipe' });
+  let ready = false;
+  child.stderr.on('data', (b) => {
+    if (String(b).includes('"msg":"ready"')) ready = true;
+  });
+  const lat = [];
+  try {
+    for (let i = 0; i < 300 && !ready; i++) await sleep(100);
+    if (!ready) throw new Error('the daemon did not become ready');
+    const [path] = await call({}, { ...mgr, member: 'GetUnit', signature: 's', body: [unit] });
+    const active = async () =>
+      (await call({}, { destination: 'org.freedesktop.systemd1', path, interface: 'org.freedesktop.DBus.Properties', member: 'Get', signature: 'ss', body: ['org.freedesktop.systemd1.Unit', 'ActiveState'] }))[0].value;
+    const runEnds = () => readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"run.end"')).length;
+    const ends0 = runEnds();
+    for (let i = 0; i < N; i++) {
+      await call({}, { ...mgr, member: 'StopUnit', signature: 'ss', body: [unit, 'replace'] });
+      while ((await active()) === 'active') await sleep(5);
+      const t0 = process.hrtime.bigint();
+      for (let k = 0; k < 6000 && (await active()) !== 'active'; k++) await sleep(10);
+      lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      for (let k = 0; k < 200 && runEnds() < ends0 + i + 1; k++) await sleep(20);
+      await sleep(200);
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await child;
+    await sctl(['stop', unit]);
+    const { rmSync } = await import('node:fs');
+    rmSync(unitPath, { force: true });
+    await sctl(['daemon-reload']);
+    await closeBuses();
+  }
+  return {
+    scenario: `systemd drift (unit stopped), ${mode === 'polling' ? 'polling only (--poll 1)' : 'events (PropertiesChanged/JobRemoved)'}`,
+    injections: N,
+    p50_ms: Math.round(pct(lat, 50)),
+    p99_ms: Math.round(pct(lat, 99)),
+    max_ms: Math.round(Math.max(...lat)),
+    drift_entries: readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"drift"')).length,
+  };
+}
+
 export async function run() {
   const ev = await scenario('events');
   const po = await scenario('polling');
+  const sd = [];
+  if (existsSync(join(ROOT, 'dist/plugins/systemd/index.js'))) {
+    sd.push(await systemdScenario('events'));
+    sd.push(await systemdScenario('polling'));
+  } else sd.push({ scenario: 'systemd drift: not measured (no systemd plugin on this branch)' });
   return {
     name: 'daemon',
-    rows: [ev.row, po.row, ev.idle],
+    rows: [ev.row, po.row, ...sd, ev.idle],
     notes: [
       `latency = commit of a hand-made del-port → the port row exists again (ovs-vsctl wait-until), ${N} injections per mode; includes the 200 ms debounce`,
       `idle measured over ${IDLE_S} s (shortened from a minute) after the injections; CPU from /proc utime+stime; the daemon runs outside systemd with --no-dbus`,
-      'systemd drift latency: needs the systemd plugin (branch systemd); rerun this suite after the merge with a units section',
+      'systemd rows: a unit of the namespaced systemd stopped by hand; measured only when the systemd plugin is built (dist/plugins/systemd)',
     ].join('\n'),
   };
 }
