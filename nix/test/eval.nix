@@ -101,7 +101,7 @@ let
       dbusPackages = map toString (out.services.dbus.packages or [ ]);
     };
 
-  # op-dbus's seed configuration (services.op-dbus renamed, `mode` and `stateConfig` kept), OVS part
+  # op-dbus's seed configuration (services.op-dbus renamed, `mode` and `stateConfig` kept): OVS and systemd
   opdbusStyle = {
     services.opd = {
       enable = true;
@@ -111,6 +111,7 @@ let
           ovsbr0.ports.eth0 = { };
           mesh.ports = { };
         };
+        systemd.units."openvswitch-switch.service" = { active_state = "active"; enabled = true; };
       };
     };
   };

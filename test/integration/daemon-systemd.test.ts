@@ -1,10 +1,6 @@
 /**
- * ENABLE AFTER MERGING the systemd plugin (branch `systemd`): rename this file to
- * daemon-systemd.test.ts. It is not named *.test.ts on the daemon branch because the systemd
- * plugin does not exist there yet (a missing backend must fail, never skip).
- * A unit stopped by hand is restored by `opd daemon` (itself a unit of the namespaced systemd),
- * with a drift entry in the audit trail. Uses the plugin's documented shape
- * `systemd: { units: { <name>: { active_state: active } } }` — adjust if the plugin differs.
+ * `opd daemon` (itself a unit of the namespaced systemd) restores a unit stopped by hand, with a
+ * drift entry in the audit trail before the corrective start.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { writeFileSync, rmSync } from 'node:fs';
