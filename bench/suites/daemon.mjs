@@ -172,7 +172,7 @@ export async function run() {
     name: 'daemon',
     rows: [ev.row, po.row, ...sd, ev.idle],
     notes: [
-      `latency = commit of a hand-made del-port → the port row exists again (ovs-vsctl wait-until), ${N} injections per mode; includes the 200 ms debounce`,
+      `latency (OVS) = the hand-made del-port's ovs-vsctl returned → the port row exists again (ovs-vsctl wait-until); (systemd) = the unit is seen inactive → seen active again; ${N} injections per mode. The daemon's 200 ms debounce starts at the backend event, which precedes t0 (the tool's exit, the inactive state), so p50 can be below 200 ms`,
       `idle measured over ${IDLE_S} s (shortened from a minute) after the injections; CPU from /proc utime+stime; the daemon runs outside systemd with --no-dbus`,
       'systemd rows: a unit of the namespaced systemd stopped by hand; measured only when the systemd plugin is built (dist/plugins/systemd)',
     ].join('\n'),
