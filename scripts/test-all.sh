@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/npm-setup.sh
 cleanup() {
+  bash scripts/backends/libvirt.sh down || true
   bash scripts/backends/systemd.sh down || true
 }
 trap cleanup EXIT
 bash scripts/backends/systemd.sh up
+bash scripts/backends/libvirt.sh up
 npm test

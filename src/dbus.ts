@@ -84,8 +84,39 @@ export interface CallSpec {
   timeout?: number;
 }
 
+/**
+ * dbus-daemon refuses more than a few hundred pending replies per connection (the system bus
+ * allows 128): calls beyond MAX_IN_FLIGHT wait here for a free slot.
+ */
+const MAX_IN_FLIGHT = 64;
+let inFlight = 0;
+const slotWaiters: (() => void)[] = [];
+
+async function slot(): Promise<void> {
+  if (inFlight < MAX_IN_FLIGHT) {
+    inFlight++;
+    return;
+  }
+  await new Promise<void>((resolve) => slotWaiters.push(resolve));
+}
+
+function release(): void {
+  const next = slotWaiters.shift();
+  if (next) next();
+  else inFlight--;
+}
+
 /** One method call; returns the reply body. D-Bus errors become OpdError('backend-failed'). */
 export async function call(settings: Settings, spec: CallSpec): Promise<unknown[]> {
+  await slot();
+  try {
+    return await callNow(settings, spec);
+  } finally {
+    release();
+  }
+}
+
+async function callNow(settings: Settings, spec: CallSpec): Promise<unknown[]> {
   const d = await dbusModule();
   const bus = await systemBus(settings);
   stats.calls++;
@@ -188,4 +219,90 @@ export async function closeBuses(): Promise<void> {
       /* never connected */
     }
   }
+}
+
+export interface ServiceMethod {
+  /** D-Bus input signature ('' for none) */
+  in: string;
+  /** D-Bus output signature ('' for none) */
+  out: string;
+  fn: (...args: never[]) => unknown | Promise<unknown>;
+}
+
+export interface ServiceObject {
+  path: string;
+  interface: string;
+  methods: Record<string, ServiceMethod>;
+  /** signal name → signature */
+  signals?: Record<string, string>;
+}
+
+export interface ExportedService {
+  /** Emit a signal declared on one of the exported objects. */
+  emit(path: string, iface: string, member: string, ...args: unknown[]): void;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Own `names` (DO_NOT_QUEUE: a second daemon fails plainly instead of waiting) and export objects
+ * on the shared connection. A method that throws replies with the D-Bus error
+ * `org.opd.Error.<Kind>` and the message. The bus policy decides who may call what.
+ */
+export async function exportService(settings: Settings, names: string[], objects: ServiceObject[]): Promise<ExportedService> {
+  const d = await dbusModule();
+  const bus = await systemBus(settings);
+  const instances = new Map<string, InstanceType<typeof d.interface.Interface>>();
+  for (const obj of objects) {
+    class Exported extends d.interface.Interface {}
+    const proto = Exported.prototype as unknown as Record<string, unknown>;
+    for (const [m, spec] of Object.entries(obj.methods)) {
+      proto[m] = async (...args: unknown[]) => {
+        try {
+          return await (spec.fn as (...a: unknown[]) => unknown)(...args);
+        } catch (err) {
+          const e = err as { kind?: string; message?: string; hint?: string };
+          const kind = (e.kind ?? 'failed').replace(/(^|-)(\w)/g, (_, _d, c: string) => c.toUpperCase());
+          throw new d.DBusError(`org.opd.Error.${kind}`, `${e.message ?? String(err)}${e.hint ? ` (hint: ${e.hint})` : ''}`);
+        }
+      };
+    }
+    for (const s of Object.keys(obj.signals ?? {})) proto[s] = (...args: unknown[]) => (args.length === 1 ? args[0] : args);
+    Exported.configureMembers({
+      methods: Object.fromEntries(Object.entries(obj.methods).map(([m, spec]) => [m, { inSignature: spec.in, outSignature: spec.out }])),
+      signals: Object.fromEntries(Object.entries(obj.signals ?? {}).map(([s, sig]) => [s, { signature: sig }])),
+    });
+    const inst = new Exported(obj.interface);
+    bus.export(obj.path, inst);
+    instances.set(`${obj.path} ${obj.interface}`, inst);
+  }
+  const owned: string[] = [];
+  try {
+    for (const n of names) {
+      const r = await bus.requestName(n, 4 /* DBUS_NAME_FLAG_DO_NOT_QUEUE */);
+      if (r !== 1 /* PRIMARY_OWNER */ && r !== 4 /* ALREADY_OWNER */)
+        throw new OpdError('backend-failed', `the D-Bus name ${n} is owned by another process`, { hint: 'is another opd daemon running? `busctl status ' + n + '`' });
+      owned.push(n);
+    }
+  } catch (err) {
+    for (const n of owned) await bus.releaseName(n).catch(() => undefined);
+    for (const [k, inst] of instances) bus.unexport(k.split(' ')[0], inst);
+    const e = err as { type?: string; text?: string; message?: string };
+    if (err instanceof OpdError) throw err;
+    if (e.type === 'org.freedesktop.DBus.Error.AccessDenied')
+      throw new OpdError('permission', `not allowed to own ${names.join(', ')} on the system bus: ${e.text ?? e.message}`, {
+        hint: 'run as root and install packaging/dbus/org.opd.Reconciler1.conf into /etc/dbus-1/system.d/ (then reload dbus)',
+      });
+    throw new OpdError('backend-failed', `cannot own ${names.join(', ')}: ${e.text ?? e.message}`);
+  }
+  return {
+    emit(path, iface, member, ...args) {
+      const inst = instances.get(`${path} ${iface}`) as unknown as Record<string, (...a: unknown[]) => void> | undefined;
+      if (!inst || typeof inst[member] !== 'function') throw new OpdError('bug', `no signal ${iface}.${member} on ${path}`);
+      inst[member](...args);
+    },
+    async dispose() {
+      for (const n of owned) await bus.releaseName(n).catch(() => undefined);
+      for (const [k, inst] of instances) bus.unexport(k.split(' ')[0], inst);
+    },
+  };
 }

@@ -96,6 +96,7 @@ export async function acquireLock(path: string, waitMs: number, onWait?: (holder
       const release = () => {
         if (released) return;
         released = true;
+        process.removeListener('exit', release); // a long-lived daemon takes the lock once per run
         try {
           const cur = readLock(path);
           if (cur?.pid === process.pid) unlinkSync(path);

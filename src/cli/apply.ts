@@ -79,7 +79,7 @@ export function applyCommand(): Command {
         const s = countOutcomes(report.outcomes);
         const rb = report.rollback ? `; rolled back ${report.rollback.outcomes.filter((x) => x.status === 'ok').length} of ${report.rollback.outcomes.length}${report.rollback.verification.length ? ` (${report.rollback.verification.length} not restored)` : ''}` : '';
         stdio.out(
-          `\n${report.status === 'ok' ? 'applied' : 'FAILED'}: ${s.ok} ok, ${s.failed} failed, ${s.skipped} skipped, ${s.refused} refused in ${ms(report.durationMs)}; verification ${report.verification.length ? `failed for ${report.verification.length}` : 'passed'}${rb} (run ${report.run})`,
+          `\n${report.status === 'ok' ? 'applied' : 'FAILED'}: ${s.ok} ok, ${s.failed} failed, ${s.skipped} skipped, ${s.refused} refused in ${ms(report.durationMs)}; verification ${report.verification.length ? `failed for ${report.verification.length}` : s.ok === 0 ? 'not run (nothing was applied)' : s.failed + s.skipped + s.refused ? `passed for the ${s.ok} changes that succeeded` : 'passed'}${rb} (run ${report.run})`,
         );
       }
     }

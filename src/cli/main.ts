@@ -20,6 +20,8 @@ const COMMANDS: [string, string, Loader][] = [
   ['show', "print the host's current state as an opd document", async () => (await import('./show.js')).showCommand()],
   ['graph', 'print the dependency graph as DOT', async () => (await import('./graph.js')).graphCommand()],
   ['audit', 'verify or print the hash-chained audit trail', async () => (await import('./audit.js')).auditCommand()],
+  ['daemon', 'reconcile continuously under systemd (Type=notify), with a D-Bus API', async () => (await import('./daemon.js')).daemonCommand()],
+  ['status', 'how the running daemon sees the host (over D-Bus)', async () => (await import('./status.js')).statusCommand()],
   ['doctor', 'which backends are reachable, and why not', async () => (await import('./doctor.js')).doctorCommand()],
 ];
 

@@ -34,6 +34,8 @@ export interface EngineOptions {
   settings: Settings;
   log: Logger;
   allowDestroy?: boolean;
+  /** Leave these resources out of the plan (the daemon's per-resource backoff); their diffs stay in Computed.diffs. */
+  hold?: (d: ResourceDiff) => boolean;
 }
 
 export async function prepareFile(file: string): Promise<Prepared> {
@@ -90,7 +92,8 @@ export interface Computed {
 export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Computed> {
   const current = await readAll(prep, o);
   const diffs = diffAll(prep, current, o.allowDestroy ?? false);
-  const plan = buildPlan(prep.plugins, diffs, collectEdges(prep.plugins, prep.doc.plugins));
+  const planned = o.hold ? diffs.filter((d) => !o.hold!(d)) : diffs;
+  const plan = buildPlan(prep.plugins, planned, collectEdges(prep.plugins, prep.doc.plugins));
   return { current, diffs, plan };
 }
 
@@ -100,7 +103,8 @@ export interface RunOptions extends EngineOptions {
   auditLog: string;
   auditKey?: string;
   lockWaitMs?: number;
-  trigger?: string;
+  /** Who/what triggered the run; a function decides once the plan is known (the daemon: `drift`). */
+  trigger?: string | ((c: Computed) => string);
   signal?: AbortSignal;
   onChange?: (o: ChangeOutcome) => void;
   onRollback?: (o: ChangeOutcome) => void;
@@ -123,6 +127,8 @@ export interface RunReport {
   rollback?: { outcomes: ChangeOutcome[]; verification: VerificationFailure[] };
   durationMs: number;
   audit?: { seq: number; recovered: string[] };
+  /** What was read and diffed (all resources, also the held ones): the daemon's per-resource status. */
+  computed?: Computed;
 }
 
 /** The key for hashing secrets: the audit key when configured, else a random one kept beside the log. */
@@ -175,9 +181,9 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     const { plan } = c;
     const blockers = plan.changes.filter((ch) => ch.blocker);
     if (blockers.length) {
-      return { status: 'blocked', plan, outcomes: [], verification: [], durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered } };
+      return { status: 'blocked', plan, outcomes: [], verification: [], durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered }, computed: c };
     }
-    if (!plan.changes.length) return { status: 'noop', plan, outcomes: [], verification: [], durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered } };
+    if (!plan.changes.length) return { status: 'noop', plan, outcomes: [], verification: [], durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered }, computed: c };
     audit.ensureSpace(plan.changes.length);
     const redact = new Redactor(secretKey(o.auditLog, o.auditKey));
     const runId = newRunId();
@@ -187,7 +193,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       document: prep.docHash,
       plan: sha256(canonical(planForAudit)),
       file: prep.loaded.file,
-      trigger: o.trigger ?? 'cli',
+      trigger: typeof o.trigger === 'function' ? o.trigger(c) : (o.trigger ?? 'cli'),
       user: safeUser(),
       host: hostname(),
       pid: process.pid,
@@ -259,7 +265,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       ...(rollback ? { rollback: countOutcomes(rollback.outcomes) } : {}),
       duration_ms: Date.now() - t0,
     });
-    return { run: runId, status, plan, outcomes, verification, rollback, durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered } };
+    return { run: runId, status, plan, outcomes, verification, rollback, durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered }, computed: c };
   } finally {
     audit?.close();
     lock.release();
@@ -303,8 +309,10 @@ async function doRollback(
     if (!touched.has(d.address)) continue;
     const spec = (prep.doc.plugins[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
     const nowRaw = (now[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
-    const nowProj = nowRaw === undefined ? undefined : isObj(spec) ? (project(nowRaw, spec) as Obj) : (nowRaw as Obj);
     const pre = d.current;
+    // compare like with like: what is there now, seen through the shape of what was there before
+    const shape = pre ?? spec;
+    const nowProj = nowRaw === undefined ? undefined : isObj(shape) ? (project(nowRaw, shape) as Obj) : (nowRaw as Obj);
     const base = { plugin: d.plugin, collection: d.collection, name: d.name, address: d.address, allowDestroy: true };
     if (pre === undefined && nowProj !== undefined) diffs.push({ ...base, action: 'delete', current: nowProj, desired: undefined, ops: [{ op: 'remove', path: '' }] });
     else if (pre !== undefined && nowProj === undefined) diffs.push({ ...base, action: 'create', current: undefined, desired: pre, ops: compare({}, pre) });
@@ -320,9 +328,10 @@ async function doRollback(
   const verification: VerificationFailure[] = [];
   for (const d of diffs) {
     const cur = (again[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
-    const spec = (prep.doc.plugins[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
-    const proj = cur === undefined ? undefined : isObj(spec) ? project(cur, spec) : cur;
     const want = c.diffs.find((x) => x.address === d.address)?.current;
+    const spec = (prep.doc.plugins[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
+    const shape = want ?? spec;
+    const proj = cur === undefined ? undefined : isObj(shape) ? project(cur, shape) : cur;
     if (canonical(proj) !== canonical(want)) verification.push({ address: d.address, ops: new Redactor().ops(d.plugin, d.collection, compare(proj ?? {}, want ?? {})) });
   }
   return { outcomes, verification };

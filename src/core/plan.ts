@@ -25,7 +25,7 @@ export function collectEdges(plugins: Map<string, Plugin>, desired: Record<strin
   for (const [name, section] of Object.entries(desired)) {
     const p = plugins.get(name);
     if (!p) continue;
-    if (p.edges) edges.push(...p.edges(section));
+    if (p.edges) edges.push(...p.edges(section, desired));
     for (const collection of p.collections) {
       const coll = section[collection];
       if (!isObj(coll)) continue;

@@ -160,8 +160,8 @@ export interface Plugin<S extends Obj = Obj> {
    * converged: it gets planned, and verification fails while the fault stays.
    */
   faults?(current: S, desired: S): Record<string, string>;
-  /** Implicit dependencies. */
-  edges?(desired: S): Edge[];
+  /** Implicit dependencies; `all` is every plugin section of the document (cross-plugin edges). */
+  edges?(desired: S, all: Record<string, Obj>): Edge[];
   /** Whole current state for `opd show` (all: include what opd does not manage). */
   show?(ctx: ReadContext, opts: { all: boolean }): Promise<S>;
   /** Event source for the daemon; calls onDrift when something may have changed. */

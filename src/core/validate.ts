@@ -123,8 +123,10 @@ function toProblem(e: ErrorObject, doc: unknown): Problem | undefined {
           fix: hint ?? 'use letters, digits and - _ . only',
         };
       }
+      // a secret's value is never echoed, not even its first characters
+      const secret = (e.parentSchema as Record<string, unknown> | undefined)?.['x-opd-secret'] === true;
       const v = valueAt(doc, at);
-      return { pointer: at, message: `invalid value ${show(v)}: ${e.keyword === 'pattern' ? `must match ${e.params.pattern}` : e.message}`, fix: hint };
+      return { pointer: at, message: `invalid value ${secret ? '<secret>' : show(v)}: ${e.keyword === 'pattern' ? `must match ${e.params.pattern}` : e.message}`, fix: hint };
     }
     case 'if':
     case 'anyOf':

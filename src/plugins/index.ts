@@ -8,6 +8,10 @@ const loaders: Record<string, () => Promise<{ default: Plugin }>> = {
   net: () => import('./net/index.js'),
   firewall: () => import('./firewall/index.js'),
   checks: () => import('./checks/index.js'),
+  packages: () => import('./packages/index.js'),
+  systemd: () => import('./systemd/index.js'),
+  files: () => import('./files/index.js'), users: () => import('./users/index.js'), groups: () => import('./groups/index.js'), kmod: () => import('./kmod/index.js'), sysctl: () => import('./sysctl/index.js'),
+  libvirt: () => import('./libvirt/index.js'),
 };
 
 export const PLUGIN_NAMES = Object.keys(loaders).sort();

@@ -148,7 +148,7 @@ describe('the ovs plugin against a real ovsdb-server and vswitchd', () => {
   it('rolls back the changes already applied when a change fails with --rollback', async () => {
     const clean = BASE + '      obr2: { state: absent }\n';
     expect((await apply(clean)).code).toBe(0);
-    const before = await opd(['show', '-o', 'json'], { env });
+    const before = await opd(['show', '--plugin', 'ovs', '-o', 'json'], { env });
     const text = BASE.replace('tag: 10', 'tag: 44') + `      obr3:
         datapath_type: netdev
         ports:
@@ -160,7 +160,7 @@ describe('the ovs plugin against a real ovsdb-server and vswitchd', () => {
     expect(r.stdout).toMatch(/rolled back \d+ of \d+/);
     expect(await get(['get', 'Port', 'vi100', 'tag'])).toBe('10');
     expect(await get(['list-br'])).not.toMatch(/obr3/);
-    const after = await opd(['show', '-o', 'json'], { env });
+    const after = await opd(['show', '--plugin', 'ovs', '-o', 'json'], { env });
     expect(JSON.parse(after.stdout)).toEqual(JSON.parse(before.stdout));
   });
 

@@ -26,7 +26,9 @@ function variant(k: number): string {
     for (let p = 0; p < 40; p++) ports[`k${b}p${p}`] = k % 3 === 2 && p % 2 ? { state: 'absent' } : { type: 'internal', tag: ((k + p) % 100) + 1 };
     bridges[`kbr${b}`] = { ports };
   }
-  return JSON.stringify({ version: 1, plugins: { ovs: { bridges } } });
+  const paths: Record<string, unknown> = { '/etc/opd-crash': { type: 'directory', mode: '0755' } };
+  for (let f = 0; f < 40; f++) paths[`/etc/opd-crash/f${f}.conf`] = k % 3 === 2 && f % 2 ? { state: 'absent' } : { content: `variant ${k} file ${f}\n`, mode: f % 2 ? '0640' : '0644' };
+  return JSON.stringify({ version: 1, plugins: { ovs: { bridges }, files: { paths } } });
 }
 
 // deterministic pseudo-random delays so a failure can be replayed
@@ -43,7 +45,8 @@ function delays(n: number, seed = 7): number[] {
 describe('killing opd apply at random points', () => {
   it('leaves a verifiable audit trail and a host the next apply converges, 30 times over', { timeout: 900_000 }, async () => {
     const dir = tmp();
-    const env = { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_LOG_LEVEL: 'silent' };
+    // two plugins: OVS ports on a private ovsdb-server and files under a sandbox root
+    const env = { OPD_OVS_DB: ovs.db, OPD_ROOT: tmp('opd-crash-root-'), OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_LOG_LEVEL: 'silent' };
     const kills = delays(30);
     let killedMidRun = 0;
     for (let i = 0; i < kills.length; i++) {

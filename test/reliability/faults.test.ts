@@ -76,6 +76,29 @@ describe('backend faults', () => {
     }
   });
 
+  it('says plainly with exit 69 when the system bus is gone, touching nothing', async () => {
+    const env = { OPD_AUDIT_LOG: join(tmp(), 'audit.jsonl'), DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/opd-bus' };
+    const file = doc('version: 1\nplugins:\n  systemd:\n    units:\n      opd-fault-x.service: { active_state: active }\n');
+    for (const cmd of ['diff', 'apply']) {
+      const r = await opd([cmd, file], { env });
+      expect(r.code, r.stderr).toBe(69);
+      expect(r.stderr).toMatch(/no D-Bus system bus at unix:path=\/nonexistent\/opd-bus/);
+      expect(r.stderr).toMatch(/hint: /);
+      expect(r.stderr).not.toMatch(/\s+at .*\.js:\d+/);
+    }
+    expect((await opd(['audit', 'verify'], { env })).code).toBe(0);
+  });
+
+  it('says plainly with exit 69 when libvirtd is not running', async () => {
+    const env = { OPD_AUDIT_LOG: join(tmp(), 'audit.jsonl'), OPD_LIBVIRT_URI: 'qemu:///system?socket=/nonexistent/libvirt-sock' };
+    const file = doc('version: 1\nplugins:\n  libvirt:\n    networks:\n      opd-fault-net: { forward: nat, ip: { address: 10.77.0.1, prefix: 24 } }\n');
+    const r = await opd(['apply', file], { env });
+    expect(r.code, r.stdout + r.stderr).toBe(69);
+    expect(r.stderr).toMatch(/libvirt/);
+    expect(r.stderr).toMatch(/hint: /);
+    expect(r.stderr).not.toMatch(/\s+at .*\.js:\d+/);
+  });
+
   it('serializes ten applies started at once into ten whole runs', async () => {
     const dir = tmp();
     const env = { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: join(dir, 'audit.jsonl') };

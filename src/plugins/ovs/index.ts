@@ -8,7 +8,7 @@ import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
-import { dbUrl, readDb, toSection, vsctl, table as _t } from './db.js';
+import { dbUrl, readDb, toSection, vsctl, table as _t, BRIDGE_COLS, PORT_COLS, IFACE_COLS } from './db.js';
 import { planBridge, type OvsChangeData } from './plan.js';
 import { spawnLines } from '../../exec.js';
 
@@ -200,7 +200,20 @@ const plugin: Plugin<OvsSection> = {
   },
 
   async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
-    return spawnLines('ovsdb-client', ['monitor', dbUrl(ctx.settings), 'Open_vSwitch', 'Bridge,Port,Interface', '--format=json'], () => onDrift(), ctx.log);
+    // `monitor` takes one table per process; only the columns opd reads, so that ovs-vswitchd's
+    // statistics updates do not wake the daemon. The initial dump of each monitor is not drift.
+    const onLine = (line: string) => {
+      try {
+        const rows = (JSON.parse(line) as { data?: unknown[][] }).data ?? [];
+        if (rows.length && rows.every((r) => r[1] === 'initial')) return;
+      } catch { /* not JSON: treat as a change */ }
+      onDrift();
+    };
+    const cols = (c: string) => c.split(',').filter((x) => x !== '_uuid').join(',');
+    const streams = ([['Bridge', BRIDGE_COLS], ['Port', PORT_COLS], ['Interface', IFACE_COLS]] as const).map(([t, c]) =>
+      spawnLines('ovsdb-client', ['monitor', dbUrl(ctx.settings), 'Open_vSwitch', t, cols(c), '--format=json'], onLine, ctx.log),
+    );
+    return { dispose: async () => void (await Promise.all(streams.map((s) => s.dispose()))) };
   },
 
   async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {

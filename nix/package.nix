@@ -1,0 +1,31 @@
+# opd as a Nix package: `pkgs.callPackage ./nix/package.nix { }`.
+# npmDepsHash: after changing package-lock.json, build once and replace the hash with the one
+# Nix reports (or run `prefetch-npm-deps package-lock.json`).
+{ lib, buildNpmPackage, nodejs_20, makeWrapper, systemd }:
+
+buildNpmPackage {
+  pname = "opd";
+  version = (lib.importJSON ../package.json).version;
+  src = lib.cleanSource ./..;
+  nodejs = nodejs_20;
+  npmDepsHash = lib.fakeHash;
+  nativeBuildInputs = [ makeWrapper ];
+  # tsc → dist/ (the `build` script); the integration tests need real backends: not run here
+  npmBuildScript = "build";
+  doCheck = false;
+
+  postInstall = ''
+    install -Dm644 packaging/systemd/opd.service $out/lib/systemd/system/opd.service
+    substituteInPlace $out/lib/systemd/system/opd.service --replace-fail /usr/bin/opd $out/bin/opd
+    install -Dm644 packaging/dbus/org.opd.Reconciler1.conf $out/share/dbus-1/system.d/org.opd.Reconciler1.conf
+    # the daemon's sd_notify goes through systemd-notify
+    wrapProgram $out/bin/opd --prefix PATH : ${lib.makeBinPath [ systemd ]}
+  '';
+
+  meta = {
+    description = "Declarative desired-state reconciler for Linux virtualization hosts";
+    license = lib.licenses.mit;
+    mainProgram = "opd";
+    platforms = lib.platforms.linux;
+  };
+}

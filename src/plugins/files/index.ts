@@ -1,0 +1,479 @@
+/**
+ * files: regular files (inline content or a source path), directories and symlinks with mode,
+ * owner and group. Reads: lstat + read of the named paths (node:fs, no processes). Writes are
+ * atomic (temp file in the same directory, fsync, rename); an optional validate command runs
+ * on the temp file first. Content is never printed: summaries carry fingerprints only (none
+ * at all for `secret: true`), and the audit trail gets keyed hashes.
+ */
+import { ensureDir } from '../../core/fsutil.js';
+import { lstatSync, readFileSync, readlinkSync, readdirSync, chmodSync, lchownSync, mkdirSync, rmSync, unlinkSync, symlinkSync, renameSync, rmdirSync, type Stats } from 'node:fs';
+import { dirname, join, basename } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { ApplyContext, Change, ChangeResult, Edge, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import { assertApplyContext } from '../../core/plugin.js';
+import { OpdError, toOpdError } from '../../core/errors.js';
+import { isObj } from '../../core/diff.js';
+import { sha256 } from '../../core/canonical.js';
+import { SCHEMA_DIR } from '../../core/validate.js';
+import { run, ExecFailure } from '../../exec.js';
+import { atomicWrite, hostPath, insideRoot, readAccounts, rootOf, type Accounts } from './fsutil.js';
+
+export interface FileSpec extends Obj {
+  type?: 'file' | 'directory' | 'symlink';
+  content?: string;
+  source?: string;
+  target?: string;
+  mode?: string;
+  owner?: string;
+  group?: string;
+  validate?: string;
+  secret?: boolean;
+  state?: 'present' | 'absent';
+}
+
+export interface FilesSection extends Obj {
+  paths?: Record<string, FileSpec>;
+}
+
+const NUMERIC = /^[0-9]+$/;
+
+function typeOf(st: Stats): string {
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isDirectory()) return 'directory';
+  if (st.isFile()) return 'file';
+  return 'other';
+}
+
+export function fmtMode(m: number): string {
+  return (m & 0o7777).toString(8).padStart(4, '0');
+}
+
+function short(hex: string): string {
+  return `sha256:${hex.slice(0, 12)}`;
+}
+
+function size(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+const MAX = 16 * 1024 * 1024;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The current content as read: the text itself (so that a rollback can restore it; it is only
+ * ever hashed, never printed), or just its fingerprint when it is not UTF-8 text or too big.
+ */
+export interface Fingerprint {
+  sha256: string;
+  bytes: number;
+}
+function asText(b: Buffer): string | Fingerprint {
+  if (b.length <= MAX) {
+    try {
+      return utf8.decode(b);
+    } catch {
+      /* binary */
+    }
+  }
+  return { sha256: sha256(b), bytes: b.length };
+}
+function fpOf(v: unknown): Fingerprint | undefined {
+  if (typeof v === 'string') {
+    const b = Buffer.from(v, 'utf8');
+    return { sha256: sha256(b), bytes: b.length };
+  }
+  if (isObj(v) && typeof v.sha256 === 'string') return v as unknown as Fingerprint;
+  return undefined;
+}
+
+function readOne(root: string, path: string, want: FileSpec, acc: Accounts, goingAway: Set<string>): Obj | undefined {
+  const hp = root + path;
+  let st: Stats;
+  try {
+    st = lstatSync(hp);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+  const type = typeOf(st);
+  const cur: Obj = { type };
+  if (type !== 'symlink') cur.mode = fmtMode(st.mode);
+  const owner = want.owner !== undefined && NUMERIC.test(want.owner) ? undefined : acc.nameByUid.get(st.uid);
+  cur.owner = owner ?? String(st.uid);
+  const group = want.group !== undefined && NUMERIC.test(want.group) ? undefined : acc.nameByGid.get(st.gid);
+  cur.group = group ?? String(st.gid);
+  // steering fields are not host state: they never differ
+  if (want.validate !== undefined) cur.validate = want.validate;
+  if (want.secret !== undefined) cur.secret = want.secret;
+  if (type === 'symlink') cur.target = readlinkSync(hp);
+  if (type === 'directory') {
+    try {
+      // entries the document removes in the same run do not count
+      cur._nonempty = readdirSync(hp).some((n) => !goingAway.has(`${path}/${n}`));
+    } catch {
+      cur._nonempty = true;
+    }
+  }
+  if (type === 'file' && st.size > MAX && want.content !== undefined) {
+    // bigger than any content a document may hold: it differs, and it is not read
+    cur.content = { sha256: 'not-read', bytes: st.size } satisfies Fingerprint;
+  } else if (type === 'file' && want.state === 'absent') {
+    // kept (hashed, never shown) so that a rollback can put the file back
+    cur.content = st.size > MAX ? ({ sha256: 'not-read', bytes: st.size } satisfies Fingerprint) : asText(readFileSync(hp));
+  } else if (type === 'file' && (want.content !== undefined || want.source !== undefined)) {
+    const have = readFileSync(hp);
+    if (want.content !== undefined) {
+      const w = Buffer.from(want.content, 'utf8');
+      cur.content = w.length === have.length && w.equals(have) ? want.content : asText(have);
+    } else {
+      let src: Buffer;
+      try {
+        src = readFileSync(want.source!);
+      } catch (e) {
+        throw new OpdError('backend-failed', `files: cannot read source ${want.source} for ${path}: ${(e as Error).message}`, {
+          hint: 'source is a host path (not under --root): make it exist and be readable',
+        });
+      }
+      cur.source = src.equals(have) ? want.source : { sha256: sha256(have), bytes: have.length };
+    }
+  }
+  return cur;
+}
+
+export function contentHash(spec: FileSpec): { hash: string; bytes: number } | undefined {
+  if (spec.content !== undefined) {
+    const b = Buffer.from(spec.content, 'utf8');
+    return { hash: sha256(b), bytes: b.length };
+  }
+  return undefined;
+}
+
+export interface FileChangeData {
+  path: string;
+  op: 'write' | 'meta' | 'delete';
+  spec: FileSpec;
+  /** current type when something of another type must be replaced */
+  replace?: string;
+  current?: Obj;
+  /** content that cannot be written back: only its fingerprint is known */
+  lost?: Fingerprint;
+}
+
+function acct(owner?: string, group?: string): string {
+  if (owner && group) return `${owner}:${group}`;
+  if (owner) return owner;
+  return group ? `:${group}` : '';
+}
+
+export function planFile(d: ResourceDiff): Change[] {
+  const path = d.name;
+  const base = { address: d.address, resource: d.address, plugin: d.plugin };
+  const cur = d.current as Obj | undefined;
+  if (d.action === 'delete') {
+    const t = String(cur?.type ?? 'file');
+    const nonEmpty = t === 'directory' && cur?._nonempty === true;
+    return [
+      {
+        ...base,
+        action: 'delete',
+        summary: `remove ${t}${nonEmpty ? ' and everything in it' : ''}`,
+        ...(nonEmpty ? { destructive: true } : {}),
+        ops: d.ops,
+        data: { path, op: 'delete', spec: {}, current: { type: t } } satisfies FileChangeData,
+      },
+    ];
+  }
+  const want = d.desired as FileSpec;
+  const type = want.type ?? 'file';
+  // a rollback towards content of which only a fingerprint was kept cannot restore it
+  const lost = [want.content, want.source].map(fpOf).find((f, i) => f && typeof [want.content, want.source][i] !== 'string');
+  if (lost)
+    return [
+      {
+        address: d.address,
+        resource: d.address,
+        plugin: d.plugin,
+        action: d.action === 'create' ? 'create' : 'update',
+        summary: `restore content sha256:${lost.sha256.slice(0, 12)} (${size(lost.bytes)})`,
+        ops: d.ops,
+        data: { path, op: 'write', spec: want, lost } satisfies FileChangeData,
+      },
+    ];
+  // after the ancestor directories the document names (exact addresses; unknown ones are ignored)
+  const after: string[] = [];
+  for (let p = dirname(path); p !== '/' && p !== '.'; p = dirname(p)) after.push(`files/paths/${p}`);
+  const secret = want.secret === true;
+  const parts: string[] = [];
+  const ch = contentHash(want);
+  if (d.action === 'create') {
+    if (type === 'file') {
+      if (ch) parts.push(secret ? `secret content, ${size(ch.bytes)}` : `${size(ch.bytes)} ${short(ch.hash)}`);
+      else if (want.source) parts.push(`from ${want.source}`);
+      else parts.push('empty');
+    }
+    if (type === 'symlink') parts.push(`→ ${want.target}`);
+    if (want.mode) parts.push(`mode ${want.mode}`);
+    const oa = acct(want.owner, want.group);
+    if (oa) parts.push(`owner ${oa}`);
+    return [{ ...base, action: 'create', summary: `create ${type} (${parts.join(', ')})`, after, ops: d.ops, data: { path, op: 'write', spec: want } satisfies FileChangeData }];
+  }
+  // update
+  const typeChanged = cur?.type !== type;
+  let write = typeChanged;
+  if (typeChanged) parts.push(`type ${String(cur?.type)} → ${type}`);
+  const contentChanged = d.ops.some((o) => o.path === '/content' || o.path === '/source' || o.path === '/target');
+  if (!typeChanged && contentChanged) {
+    write = true;
+    if (type === 'symlink') parts.push(`target ${String(cur?.target)} → ${want.target}`);
+    else if (secret) parts.push('content changed');
+    else {
+      const fp = fpOf(cur?.content) ?? fpOf(cur?.source);
+      const before = fp ? short(fp.sha256) : 'unknown';
+      parts.push(`content changed (${before} → ${ch ? `${short(ch.hash)}, ${size(ch.bytes)}` : `copy of ${want.source}`})`);
+    }
+  }
+  if (want.mode !== undefined && cur?.mode !== want.mode && !typeChanged) parts.push(`mode ${String(cur?.mode)} → ${want.mode}`);
+  if (want.owner !== undefined && cur?.owner !== want.owner && !typeChanged) parts.push(`owner ${String(cur?.owner)} → ${want.owner}`);
+  if (want.group !== undefined && cur?.group !== want.group && !typeChanged) parts.push(`group ${String(cur?.group)} → ${want.group}`);
+  const destructive = typeChanged && cur?.type === 'directory' && cur?._nonempty === true;
+  // ops for the audit trail: the core replaces /content values by keyed hashes
+  return [
+    {
+      ...base,
+      action: 'update',
+      summary: parts.join(', ') || 'update',
+      after,
+      ...(destructive ? { destructive: true, reason: 'replaces a directory that is not empty' } : {}),
+      ops: d.ops,
+      data: { path, op: write ? 'write' : 'meta', spec: want, ...(typeChanged ? { replace: String(cur?.type) } : {}) } satisfies FileChangeData,
+    },
+  ];
+}
+
+function resolveIds(acc: Accounts, spec: FileSpec, path: string): { uid?: number; gid?: number } {
+  const out: { uid?: number; gid?: number } = {};
+  if (spec.owner !== undefined) {
+    const uid = NUMERIC.test(spec.owner) ? Number(spec.owner) : acc.uidByName.get(spec.owner);
+    if (uid === undefined)
+      throw new OpdError('backend-failed', `owner ${spec.owner} of ${path} does not exist`, { hint: `create the user first (users plugin, users/users/${spec.owner}) or use a numeric uid`, address: `files/paths/${path}` });
+    out.uid = uid;
+  }
+  if (spec.group !== undefined) {
+    const gid = NUMERIC.test(spec.group) ? Number(spec.group) : acc.gidByName.get(spec.group);
+    if (gid === undefined)
+      throw new OpdError('backend-failed', `group ${spec.group} of ${path} does not exist`, { hint: `create the group first (groups plugin, groups/groups/${spec.group}) or use a numeric gid`, address: `files/paths/${path}` });
+    out.gid = gid;
+  }
+  return out;
+}
+
+/** Split a validate template on spaces; `%s` becomes the temp file's path inside its word. Never a shell. */
+export function validateArgv(template: string, file: string): string[] {
+  const words = template.trim().split(/ +/);
+  if (!template.includes('%s')) words.push(file);
+  return words.map((w) => w.split('%s').join(file));
+}
+
+function lstatType(hp: string): string | undefined {
+  try {
+    return typeOf(lstatSync(hp));
+  } catch {
+    return undefined;
+  }
+}
+
+async function applyOne(ctx: ApplyContext, c: Change, acc: Accounts): Promise<void> {
+  assertApplyContext(ctx);
+  const data = c.data as FileChangeData;
+  const hp = hostPath(ctx.settings, data.path);
+  insideRoot(ctx.settings, hp, data.path);
+  const spec = data.spec;
+  if (data.op === 'delete') {
+    const t = lstatType(hp);
+    if (t === undefined) return;
+    if (t === 'directory') {
+      if (c.destructive) rmSync(hp, { recursive: true, force: true });
+      else {
+        try {
+          rmdirSync(hp);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOTEMPTY')
+            throw new OpdError('refused', `${data.path} is a directory that is not empty`, { address: c.address, hint: 'mark what is in it absent too, or set allow_destroy: true to remove it with everything in it' });
+          throw e;
+        }
+      }
+    } else unlinkSync(hp);
+    return;
+  }
+  if (data.lost)
+    throw new OpdError('backend-failed', `cannot restore the previous content of ${data.path}: only its fingerprint is known (it was binary or above 16 MiB)`, {
+      address: c.address,
+      hint: 'restore the file from a backup; opd keeps the text of files it changes, not binary or huge ones',
+    });
+  const ids = resolveIds(acc, spec, data.path);
+  const type = spec.type ?? 'file';
+  const existing = lstatType(hp);
+  const chown = (p: string) => {
+    if (ids.uid !== undefined || ids.gid !== undefined) lchownSync(p, ids.uid ?? -1, ids.gid ?? -1);
+  };
+  if (data.op === 'meta') {
+    chown(hp);
+    if (spec.mode !== undefined && type !== 'symlink') chmodSync(hp, parseInt(spec.mode, 8));
+    return;
+  }
+  // a different kind of thing is in the way: a directory must go first (rename cannot replace it)
+  if (existing === 'directory' && type !== 'directory') rmSync(hp, { recursive: true, force: true });
+  if (type === 'directory') {
+    if (existing !== undefined && existing !== 'directory') unlinkSync(hp);
+    ensureDir(hp, 0o755);
+    chown(hp);
+    if (spec.mode !== undefined) chmodSync(hp, parseInt(spec.mode, 8));
+    return;
+  }
+  if (type === 'symlink') {
+    ensureDir(dirname(hp), 0o755);
+    const tmp = join(dirname(hp), `.${basename(hp).slice(0, 200)}.opd-${randomBytes(6).toString('hex')}`);
+    symlinkSync(spec.target!, tmp);
+    try {
+      chown(tmp);
+      renameSync(tmp, hp);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
+    return;
+  }
+  // regular file: keep the current mode/owner when the document does not name them
+  let mode = spec.mode !== undefined ? parseInt(spec.mode, 8) : 0o644;
+  let uid = ids.uid;
+  let gid = ids.gid;
+  if (existing === 'file') {
+    const st = lstatSync(hp);
+    if (spec.mode === undefined) mode = st.mode & 0o7777;
+    uid ??= st.uid;
+    gid ??= st.gid;
+  }
+  let data_: Buffer;
+  if (spec.content !== undefined) data_ = Buffer.from(spec.content, 'utf8');
+  else if (spec.source !== undefined) {
+    try {
+      data_ = readFileSync(spec.source);
+    } catch (e) {
+      throw new OpdError('backend-failed', `cannot read source ${spec.source}: ${(e as Error).message}`, { hint: 'source is a host path: make it exist and be readable' });
+    }
+  } else data_ = existing === 'file' ? readFileSync(hp) : Buffer.alloc(0);
+  const template = spec.validate;
+  await atomicWrite(ctx, hp, data_, {
+    mode,
+    uid,
+    gid,
+    validate: template
+      ? async (tmp) => {
+          const argv = validateArgv(template, tmp);
+          try {
+            await run(argv[0], argv.slice(1), { backend: `validate of ${data.path}`, timeout: 60_000 });
+          } catch (e) {
+            // a validator may echo the offending line: for secret content only its exit code is told
+            const why =
+              e instanceof ExecFailure
+                ? spec.secret
+                  ? `exit ${e.exitCode_}; its output is withheld because the content is secret`
+                  : e.stderr.trim().split('\n').slice(-3).join(' / ') || `exit ${e.exitCode_}`
+                : (e as Error).message;
+            throw new OpdError('backend-failed', `validation of ${data.path} failed (${argv[0]}): ${why.split(tmp).join(data.path)}; the old file was left in place`, {
+              hint: `fix the content so that \`${template}\` accepts it`,
+              address: c.address,
+            });
+          }
+        }
+      : undefined,
+  });
+}
+
+const plugin: Plugin<FilesSection> = {
+  name: 'files',
+  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'files.schema.json', 'utf8')),
+  collections: ['paths'],
+
+  normalize(section: unknown, ctx: NormalizeContext) {
+    if (!isObj(section)) return section;
+    const out: Obj = {};
+    const paths: Obj = isObj(section.paths) ? { ...section.paths } : {};
+    for (const [k, v] of Object.entries(section)) {
+      if (k === 'paths') continue;
+      if (k.startsWith('/')) {
+        // shorthand: files: { /etc/x.conf: {...} }
+        paths[k] = v;
+        const esc = k.replace(/~/g, '~0').replace(/\//g, '~1');
+        ctx.remap(`/plugins/files/paths/${esc}`, `/plugins/files/${esc}`);
+      } else out[k] = v;
+    }
+    if (isObj(section.paths) || Object.keys(paths).length) {
+      for (const [p, spec] of Object.entries(paths)) {
+        if (!isObj(spec)) continue;
+        const s: Obj = { ...spec };
+        if (s.type === undefined && s.state !== 'absent') s.type = s.target !== undefined ? 'symlink' : 'file';
+        if (typeof s.mode === 'string' && /^[0-7]{3}$/.test(s.mode)) s.mode = '0' + s.mode;
+        if (typeof s.owner === 'number') s.owner = String(s.owner);
+        if (typeof s.group === 'number') s.group = String(s.group);
+        paths[p] = s;
+      }
+      out.paths = paths;
+    }
+    return out;
+  },
+
+  async read(ctx: ReadContext, desired: FilesSection): Promise<FilesSection> {
+    const root = rootOf(ctx.settings);
+    const named = desired.paths ?? {};
+    const acc = readAccounts(ctx.settings);
+    const paths: Record<string, FileSpec> = {};
+    const goingAway = new Set(Object.entries(named).filter(([, s]) => isObj(s) && s.state === 'absent').map(([p]) => p));
+    for (const [p, spec] of Object.entries(named)) {
+      const cur = readOne(root, p, isObj(spec) ? spec : {}, acc, goingAway);
+      if (cur) paths[p] = cur as FileSpec;
+    }
+    return { paths };
+  },
+
+  plan: planFile,
+
+  edges(desired: FilesSection): Edge[] {
+    const edges: Edge[] = [];
+    const named = desired.paths ?? {};
+    for (const [p, spec] of Object.entries(named)) {
+      if (!isObj(spec)) continue;
+      if (typeof spec.owner === 'string' && !NUMERIC.test(spec.owner)) edges.push({ from: `files/paths/${p}`, to: `users/users/${spec.owner}`, kind: 'owner' });
+      if (typeof spec.group === 'string' && !NUMERIC.test(spec.group)) edges.push({ from: `files/paths/${p}`, to: `groups/groups/${spec.group}`, kind: 'group' });
+    }
+    return edges;
+  },
+
+  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+    const acc = readAccounts(ctx.settings);
+    const out: ChangeResult[] = [];
+    // removals first and deepest first (a directory after what is in it), then writes in plan order
+    const depth = (c: Change) => (c.data as FileChangeData).path.split('/').length;
+    const dels = changes.filter((c) => (c.data as FileChangeData).op === 'delete').sort((a, b) => depth(b) - depth(a));
+    const rest = changes.filter((c) => (c.data as FileChangeData).op !== 'delete');
+    for (const c of [...dels, ...rest]) {
+      try {
+        await applyOne(ctx, c, acc);
+        out.push({ address: c.address, status: 'ok' });
+      } catch (e) {
+        out.push({ address: c.address, status: 'failed', error: toOpdError(e) });
+      }
+    }
+    return out;
+  },
+
+  async doctor(ctx: ReadContext) {
+    const root = rootOf(ctx.settings);
+    return [{ name: 'files', ok: true, detail: root ? `paths are applied under ${root}` : 'paths are applied on /' }];
+  },
+};
+
+export default plugin;

@@ -1,0 +1,165 @@
+/**
+ * groups: local groups (gid, system) and supplementary membership. `members` only adds: users
+ * in the group that the document does not name stay; `members_absent` removes named users.
+ * Reads: one read of /etc/group and /etc/passwd (under --root when given). Apply: groupadd,
+ * groupmod -a -U, gpasswd -d, groupmod -g, groupdel.
+ */
+import { readFileSync } from 'node:fs';
+import type { ApplyContext, Change, ChangeResult, Obj, Plugin, ReadContext, ResourceDiff, NormalizeContext } from '../../core/plugin.js';
+import { OpdError, toOpdError } from '../../core/errors.js';
+import { isObj } from '../../core/diff.js';
+import { SCHEMA_DIR } from '../../core/validate.js';
+import { readAccounts } from '../files/fsutil.js';
+import { shadow, loginDefs, shadowDoctor } from './shadow.js';
+
+export interface GroupSpec extends Obj {
+  gid?: number;
+  system?: boolean;
+  members?: string[];
+  members_absent?: string[];
+}
+export interface GroupsSection extends Obj {
+  groups?: Record<string, GroupSpec>;
+}
+
+interface GroupChangeData {
+  name: string;
+  cmds: { cmd: string; args: string[] }[];
+}
+
+function readGroups(ctx: ReadContext, desired: GroupsSection, all: boolean): GroupsSection {
+  const acc = readAccounts(ctx.settings, { strictRoot: true });
+  const { gidMin } = loginDefs(ctx.settings);
+  const out: Record<string, GroupSpec> = {};
+  const named = desired.groups ?? {};
+  const names = all ? [...acc.groups.keys()] : Object.keys(named);
+  for (const name of names) {
+    const g = acc.groups.get(name);
+    if (!g) continue;
+    const want = isObj(named[name]) ? named[name] : {};
+    const have = acc.members.get(name) ?? [];
+    const cur: GroupSpec = { gid: g.gid, system: g.gid < gidMin };
+    if (all) {
+      if (have.length) cur.members = [...have].sort();
+    } else {
+      // projection onto what the document names: only the named members that are in (or out)
+      if (Array.isArray(want.members)) cur.members = want.members.filter((m) => have.includes(m));
+      if (Array.isArray(want.members_absent)) cur.members_absent = want.members_absent.filter((m) => !have.includes(m));
+    }
+    out[name] = cur;
+  }
+  return { groups: out };
+}
+
+export function planGroup(d: ResourceDiff): Change[] {
+  const name = d.name;
+  const base = { resource: d.address, plugin: d.plugin };
+  if (d.action === 'delete')
+    return [{ ...base, address: d.address, action: 'delete', summary: 'remove group', ops: d.ops, data: { name, cmds: [{ cmd: 'groupdel', args: [name] }] } satisfies GroupChangeData }];
+  const want = d.desired as GroupSpec;
+  const cur = d.current as GroupSpec | undefined;
+  const out: Change[] = [];
+  if (!cur) {
+    const args: string[] = [];
+    if (want.gid !== undefined) args.push('--gid', String(want.gid));
+    if (want.system) args.push('--system');
+    out.push({
+      ...base,
+      address: d.address,
+      action: 'create',
+      summary: `create${want.system ? ' system' : ''} group${want.gid !== undefined ? ` (gid ${want.gid})` : ''}`,
+      ops: d.ops.filter((o) => !o.path.startsWith('/members')),
+      data: { name, cmds: [{ cmd: 'groupadd', args: [...args, name] }] } satisfies GroupChangeData,
+    });
+  } else {
+    const parts: string[] = [];
+    const cmds: GroupChangeData['cmds'] = [];
+    if (want.gid !== undefined && want.gid !== cur.gid) {
+      parts.push(`gid ${cur.gid} → ${want.gid}`);
+      cmds.push({ cmd: 'groupmod', args: ['--gid', String(want.gid), name] });
+    }
+    if (want.system !== undefined && want.system !== cur.system) {
+      parts.push(`system ${String(cur.system)} → ${String(want.system)} (cannot change: set at creation)`);
+      cmds.push({ cmd: '!', args: [`group ${name} exists as a ${cur.system ? 'system' : 'regular'} group; the system flag is set at creation only (remove the group first, or drop system: from the document)`] });
+    }
+    if (cmds.length)
+      out.push({ ...base, address: d.address, action: 'update', summary: parts.join(', '), ops: d.ops.filter((o) => !o.path.startsWith('/members')), data: { name, cmds } satisfies GroupChangeData });
+  }
+  const add = (want.members ?? []).filter((m) => !(cur?.members ?? []).includes(m));
+  const del = (want.members_absent ?? []).filter((m) => !(cur?.members_absent ?? []).includes(m));
+  if (add.length || del.length) {
+    const cmds: GroupChangeData['cmds'] = [];
+    if (add.length) cmds.push({ cmd: 'groupmod', args: ['--append', '--users', add.join(','), name] });
+    for (const u of del) cmds.push({ cmd: 'gpasswd', args: ['--delete', u, name] });
+    const summary = [add.length ? `add ${add.join(', ')}` : '', del.length ? `remove ${del.join(', ')}` : ''].filter(Boolean).join('; ');
+    out.push({
+      ...base,
+      address: `${d.address}/members`,
+      action: 'update',
+      summary,
+      // after the group itself and after the users it adds (exact addresses: never the users' own membership changes)
+      after: [d.address, ...add.map((u) => `users/users/${u}`)],
+      ops: d.ops.filter((o) => o.path.startsWith('/members')),
+      data: { name, cmds } satisfies GroupChangeData,
+    });
+  }
+  return out;
+}
+
+export async function runCmds(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+  const out: ChangeResult[] = [];
+  for (const c of changes) {
+    try {
+      for (const { cmd, args } of (c.data as GroupChangeData).cmds) {
+        if (cmd === '!') throw new OpdError('refused', args[0], { address: c.address, hint: 'remove the resource first (state: absent), or drop the field' });
+        await shadow(ctx, cmd, args, c.address);
+      }
+      out.push({ address: c.address, status: 'ok' });
+    } catch (e) {
+      out.push({ address: c.address, status: 'failed', error: toOpdError(e) });
+    }
+  }
+  return out;
+}
+
+const plugin: Plugin<GroupsSection> = {
+  name: 'groups',
+  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'groups.schema.json', 'utf8')),
+  collections: ['groups'],
+
+  normalize(section: unknown, ctx: NormalizeContext) {
+    // shorthand of the design page: groups: { libvirt: { members: [alice] } }
+    if (!isObj(section)) return section;
+    const out: Obj = {};
+    const groups: Obj = isObj(section.groups) ? { ...section.groups } : {};
+    let moved = false;
+    for (const [k, v] of Object.entries(section)) {
+      if (k === 'groups' && isObj(v)) continue;
+      if (isObj(v)) {
+        groups[k] = v;
+        moved = true;
+        ctx.remap(`/plugins/groups/groups/${k}`, `/plugins/groups/${k}`);
+      } else out[k] = v;
+    }
+    if (moved || isObj(section.groups)) out.groups = groups;
+    return out;
+  },
+
+  async read(ctx: ReadContext, desired: GroupsSection) {
+    return readGroups(ctx, desired, false);
+  },
+
+  plan: planGroup,
+
+  apply: runCmds,
+
+  async show(ctx: ReadContext) {
+    return readGroups(ctx, {}, true);
+  },
+
+  async doctor(ctx: ReadContext) {
+    return shadowDoctor('groups', ['groupadd', 'groupmod', 'groupdel', 'gpasswd'], ctx.settings);
+  },
+};
+
+export default plugin;

@@ -1,0 +1,62 @@
+/**
+ * shadow-utils (useradd, usermod, userdel, groupadd, groupmod, groupdel, gpasswd) through
+ * src/exec.ts. Under --root the account database of that directory is changed
+ * (`--prefix DIR`, or `--root DIR` for gpasswd, which has no --prefix).
+ */
+import type { ApplyContext, Settings } from '../../core/plugin.js';
+import { assertApplyContext } from '../../core/plugin.js';
+import { run, ExecFailure } from '../../exec.js';
+import { OpdError } from '../../core/errors.js';
+import { rootOf, readText } from '../files/fsutil.js';
+import { accessSync, constants } from 'node:fs';
+import type { DoctorCheck } from '../../core/plugin.js';
+
+export async function shadow(ctx: ApplyContext, cmd: string, args: string[], address: string): Promise<void> {
+  assertApplyContext(ctx);
+  const root = rootOf(ctx.settings);
+  const pre = root ? (cmd === 'gpasswd' ? ['--root', root] : ['--prefix', root]) : [];
+  try {
+    await run(cmd, [...pre, ...args], { backend: cmd, installHint: 'install the passwd package (shadow-utils)' });
+  } catch (e) {
+    if (e instanceof ExecFailure) {
+      const why = e.stderr.trim().split('\n').slice(0, 2).join(' / ') || `exit ${e.exitCode_}`;
+      // exit 10 of useradd/groupadd: the account files are locked by another tool
+      throw new OpdError('backend-failed', `${e.command} failed: ${why}`, {
+        address,
+        retryable: e.exitCode_ === 10,
+        hint: `check the name and ids in the document; run \`${e.command}\` by hand to see the whole message`,
+      });
+    }
+    throw e;
+  }
+}
+
+/** UID_MIN / GID_MIN of login.defs (system accounts are below). */
+export function loginDefs(settings: Settings): { uidMin: number; gidMin: number } {
+  const root = rootOf(settings);
+  const text = (root ? readText(root + '/etc/login.defs') : undefined) ?? readText('/etc/login.defs') ?? '';
+  const get = (k: string, d: number) => {
+    const m = new RegExp(`^\\s*${k}\\s+(\\d+)`, 'm').exec(text);
+    return m ? Number(m[1]) : d;
+  };
+  return { uidMin: get('UID_MIN', 1000), gidMin: get('GID_MIN', 1000) };
+}
+
+/** Which shadow-utils tools are on PATH (no processes: a PATH lookup). */
+export function shadowDoctor(name: string, tools: string[], settings: Settings): DoctorCheck[] {
+  const dirs = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':');
+  const missing = tools.filter((t) => !dirs.some((d) => {
+    try {
+      accessSync(`${d}/${t}`, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }));
+  const root = rootOf(settings);
+  return [
+    missing.length
+      ? { name, ok: false, detail: `missing: ${missing.join(', ')}`, hint: 'install the passwd package (shadow-utils)' }
+      : { name, ok: true, detail: `${tools.join(', ')} found${root ? `; accounts under ${root} (--prefix)` : ''}` },
+  ];
+}

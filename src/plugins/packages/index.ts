@@ -1,0 +1,175 @@
+/**
+ * packages: installed packages and exact versions, through PackageKit (D-Bus) when it answers on
+ * the system bus, apt/dpkg otherwise. Reads: one query for all named packages (one Resolve or one
+ * dpkg-query), plus one query for what a removal would take along when the document removes
+ * something. Apply: one transaction for all removals and one for all installs.
+ */
+import { existsSync, readFileSync, watch as fsWatch } from 'node:fs';
+import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, Settings, WatchContext } from '../../core/plugin.js';
+import { OpdError, toOpdError } from '../../core/errors.js';
+import { isObj } from '../../core/diff.js';
+import { SCHEMA_DIR } from '../../core/validate.js';
+import { busAddress, onSignal } from '../../dbus.js';
+import { BACKEND_NAMES, type BackendName, type InstalledPackage, type PackageBackend } from './backend.js';
+import { aptBackend } from './apt.js';
+import { PK, packageKitAvailable, packageKitBackend } from './packagekit.js';
+import { planPackage, requestedBackend, type PackageChangeData } from './plan.js';
+
+export interface PackagesSection extends Obj {
+  backend?: 'auto' | BackendName;
+  installed?: Record<string, Obj>;
+}
+
+const BACKENDS: Record<BackendName, PackageBackend> = { packagekit: packageKitBackend, apt: aptBackend };
+
+/** The backend the last read used (apply follows it: the document's `backend` key is not in a Change). */
+const lastRead = new Map<string, PackageBackend>();
+
+/** Detection result per bus address (one D-Bus call per process). */
+const detected = new Map<string, Promise<{ name: BackendName; why: string }>>();
+
+function detect(settings: Settings): Promise<{ name: BackendName; why: string }> {
+  const key = busAddress(settings);
+  let p = detected.get(key);
+  if (!p) {
+    p = packageKitAvailable(settings).then(
+      (ok) => (ok ? { name: 'packagekit' as const, why: `org.freedesktop.PackageKit answers on ${key}` } : { name: 'apt' as const, why: `org.freedesktop.PackageKit is not on ${key}` }),
+      (err) => ({ name: 'apt' as const, why: `no system bus (${toOpdError(err).message})` }),
+    );
+    detected.set(key, p);
+  }
+  return p;
+}
+
+export async function chooseBackend(settings: Settings, section?: unknown): Promise<{ backend: PackageBackend; why: string }> {
+  const want = requestedBackend(settings.packagesBackend, section);
+  if (!(BACKEND_NAMES as readonly string[]).includes(want))
+    throw new OpdError('usage', `unknown package backend ${JSON.stringify(want)}`, { hint: `use one of ${BACKEND_NAMES.join(', ')} (--packages-backend / OPD_PACKAGES_BACKEND)` });
+  if (want !== 'auto') return { backend: BACKENDS[want as BackendName], why: 'chosen by setting or document' };
+  const d = await detect(settings);
+  return { backend: BACKENDS[d.name], why: d.why };
+}
+
+function isAbsent(v: unknown): boolean {
+  return isObj(v) && v.state === 'absent';
+}
+
+function toSection(m: Map<string, InstalledPackage>): Record<string, Obj> {
+  const out: Record<string, Obj> = {};
+  for (const [n, p] of m) out[n] = { version: p.version };
+  return out;
+}
+
+const plugin: Plugin<PackagesSection> = {
+  name: 'packages',
+  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'packages.schema.json', 'utf8')),
+  collections: ['installed'],
+
+  normalize(section: unknown, ctx: NormalizeContext) {
+    // also accepted: `installed: [qemu-kvm, {name: libvirt-daemon-system, version: …}]`
+    if (!isObj(section) || !Array.isArray(section.installed)) return section;
+    const out: Obj = {};
+    section.installed.forEach((item: unknown, i: number) => {
+      const key = typeof item === 'string' ? item : isObj(item) && typeof item.name === 'string' ? item.name : `#${i}`;
+      const spec = isObj(item) ? Object.fromEntries(Object.entries(item).filter(([k]) => k !== 'name')) : typeof item === 'string' ? {} : item;
+      out[key] = spec;
+      ctx.remap(`/plugins/packages/installed/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, `/plugins/packages/installed/${i}`);
+    });
+    return { ...section, installed: out };
+  },
+
+  async read(ctx: ReadContext, desired: PackagesSection): Promise<PackagesSection> {
+    const { backend } = await chooseBackend(ctx.settings, desired.backend);
+    lastRead.set(busAddress(ctx.settings), backend);
+    const named = desired.installed ?? {};
+    const names = Object.keys(named).sort();
+    const inst = await backend.query(ctx, names);
+    const installed = toSection(inst);
+    // removing a package others depend on destroys them too: find out now, so that plan stays pure
+    const removing = new Map([...inst].filter(([n]) => isAbsent(named[n])));
+    if (removing.size) {
+      const also = await backend.alsoRemoved(ctx, removing);
+      if (also.length) for (const n of removing.keys()) installed[n].required_by = also;
+    }
+    return { installed };
+  },
+
+  plan: planPackage,
+
+  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+    const backend = lastRead.get(busAddress(ctx.settings)) ?? (await chooseBackend(ctx.settings)).backend;
+    const results = new Map<string, ChangeResult>();
+    const dataOf = (c: Change) => c.data as PackageChangeData;
+    const removals = changes.filter((c) => dataOf(c).op === 'remove');
+    const installs = changes.filter((c) => dataOf(c).op === 'install');
+    const settle = async (list: Change[], tx: () => Promise<{ failed: Map<string, OpdError> }>) => {
+      if (!list.length) return;
+      try {
+        const { failed } = await tx();
+        for (const c of list) {
+          const e = failed.get(dataOf(c).name);
+          results.set(c.address, e ? { address: c.address, status: 'failed', error: e } : { address: c.address, status: 'ok' });
+        }
+      } catch (err) {
+        const e = toOpdError(err);
+        for (const c of list) results.set(c.address, { address: c.address, status: 'failed', error: e });
+      }
+    };
+    // removals first: a document that swaps one package for a conflicting one works in one run
+    await settle(removals, async () => {
+      const names = removals.map((c) => dataOf(c).name);
+      const allowDeps = removals.some((c) => c.destructive);
+      // read again: a package already gone is done; and a removal planned as harmless must still
+      // be harmless (a dependent may have been installed since the plan; PackageKit would take it along)
+      const inst = await backend.query(ctx, names);
+      if (!allowDeps && inst.size) {
+        const also = await backend.alsoRemoved(ctx, inst);
+        if (also.length)
+          throw new OpdError('refused', `removing ${[...inst.keys()].join(', ')} would now also remove ${also.join(', ')}`, {
+            hint: 'the host changed since the plan: run opd again (the plan then asks for allow_destroy)',
+          });
+      }
+      return backend.remove(ctx, inst, allowDeps);
+    });
+    await settle(installs, () => backend.install(ctx, installs.map((c) => ({ name: dataOf(c).name, version: dataOf(c).version }))));
+    return changes.map((c) => results.get(c.address)!);
+  },
+
+  async show(ctx: ReadContext): Promise<PackagesSection> {
+    const { backend } = await chooseBackend(ctx.settings);
+    return { installed: toSection(await backend.query(ctx)) };
+  },
+
+  /**
+   * Drift: dpkg replaces /var/lib/dpkg/status after every change (whoever makes it); hosts
+   * without dpkg get PackageKit's TransactionListChanged instead.
+   */
+  async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
+    const dir = '/var/lib/dpkg';
+    if (existsSync(dir)) {
+      const w = fsWatch(dir, { persistent: false }, (_ev, file) => {
+        if (file === 'status') onDrift();
+      });
+      w.on('error', (err) => ctx.log.warn({ err: err.message }, 'packages: watching the dpkg database stopped'));
+      return { dispose: () => w.close() };
+    }
+    const sub = await onSignal(ctx.settings, { interface: PK, member: 'TransactionListChanged' }, (m) => {
+      if (Array.isArray(m.body[0]) && m.body[0].length === 0) onDrift();
+    });
+    return { dispose: () => sub.dispose() };
+  },
+
+  async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
+    try {
+      const { backend, why } = await chooseBackend(ctx.settings);
+      const what = await backend.describe(ctx.settings);
+      const probe = await backend.query(ctx, ['dpkg', 'rpm', 'bash']);
+      return [{ name: 'packages: backend', ok: true, detail: `${backend.name}: ${what}; ${why}; ${probe.size} probe package(s) found installed` }];
+    } catch (err) {
+      const e = toOpdError(err);
+      return [{ name: 'packages: backend', ok: false, detail: e.message, hint: e.hint ?? 'start PackageKit (it is D-Bus activated) or install apt/dpkg; --packages-backend picks one' }];
+    }
+  },
+};
+
+export default plugin;

@@ -1,0 +1,165 @@
+/**
+ * sysctl: kernel parameters at runtime (/proc/sys, written directly: no processes) and
+ * persisted in /etc/sysctl.d/90-opd-<key>.conf (honours --root). net.* keys belong to the
+ * network namespace opd runs in (`ip netns exec NS opd apply …`).
+ */
+import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import type { ApplyContext, Change, ChangeResult, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import { assertApplyContext } from '../../core/plugin.js';
+import { OpdError, toOpdError } from '../../core/errors.js';
+import { isObj } from '../../core/diff.js';
+import { SCHEMA_DIR } from '../../core/validate.js';
+import { atomicWrite, rootOf, readText } from '../files/fsutil.js';
+
+export interface ParamSpec extends Obj {
+  value?: string;
+  persist?: boolean;
+}
+export interface SysctlSection extends Obj {
+  keys?: Record<string, ParamSpec>;
+}
+
+export const procPath = (key: string) => `/proc/sys/${key.replace(/\./g, '/')}`;
+export const persistFile = (key: string) => `/etc/sysctl.d/90-opd-${key}.conf`;
+export const normValue = (v: unknown) => String(v).trim().split(/\s+/).join(' ');
+const line = (key: string, value: string) => `${key} = ${value}`;
+
+function persisted(text: string | undefined, key: string): string | undefined {
+  if (text === undefined) return undefined;
+  for (const l of text.split('\n')) {
+    const m = /^\s*-?([^=#;\s]+)\s*=\s*(.*?)\s*$/.exec(l);
+    if (m && m[1].replace(/\//g, '.') === key) return normValue(m[2]);
+  }
+  return undefined;
+}
+
+function readSysctl(ctx: ReadContext, desired: SysctlSection): SysctlSection {
+  const root = rootOf(ctx.settings);
+  const out: Record<string, ParamSpec> = {};
+  for (const [key, spec] of Object.entries(desired.keys ?? {})) {
+    const want = isObj(spec) ? spec : {};
+    const file = readText(root + persistFile(key));
+    if (want.state === 'absent') {
+      if (file !== undefined) out[key] = { persist: true };
+      continue;
+    }
+    let runtime: string | undefined;
+    try {
+      runtime = normValue(readFileSync(procPath(key), 'utf8'));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'EACCES') throw e;
+    }
+    if (runtime === undefined && file === undefined) continue;
+    const cur: ParamSpec = {};
+    if (runtime !== undefined) cur.value = runtime;
+    if (want.persist === false) cur.persist = file !== undefined;
+    else cur.persist = want.value !== undefined && persisted(file, key) === normValue(want.value);
+    out[key] = cur;
+  }
+  return { keys: out };
+}
+
+interface SysctlData {
+  key: string;
+  value?: string;
+  persist?: boolean;
+}
+
+export function planParam(d: ResourceDiff): Change[] {
+  const key = d.name;
+  const base = { address: d.address, resource: d.address, plugin: d.plugin, ops: d.ops };
+  if (d.action === 'delete') return [{ ...base, action: 'delete', summary: `remove ${persistFile(key)} (the runtime value stays)`, data: { key, persist: false } satisfies SysctlData }];
+  const want = d.desired as ParamSpec;
+  const cur = (d.current ?? {}) as ParamSpec;
+  const parts: string[] = [];
+  const data: SysctlData = { key };
+  if (want.value !== undefined && want.value !== cur.value) {
+    data.value = want.value;
+    parts.push(`${cur.value === undefined ? '(unknown)' : JSON.stringify(cur.value)} → ${JSON.stringify(want.value)}`);
+  }
+  if (want.persist !== undefined && want.persist !== (cur.persist ?? false)) {
+    data.persist = want.persist;
+    parts.push(want.persist ? `persist in ${persistFile(key)}` : `remove ${persistFile(key)}`);
+  }
+  if (!parts.length) return [];
+  return [{ ...base, action: d.action === 'create' ? 'create' : 'update', summary: parts.join(', '), data: { ...data, ...(want.persist ? { value: data.value, persistValue: want.value } : {}) } }];
+}
+
+async function applyOne(ctx: ApplyContext, c: Change): Promise<void> {
+  assertApplyContext(ctx);
+  const root = rootOf(ctx.settings);
+  const d = c.data as SysctlData & { persistValue?: string };
+  // the runtime value first: a key the kernel rejects gets no persistence file
+  if (d.value !== undefined) {
+    try {
+      writeFileSync(procPath(d.key), d.value + '\n');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT')
+        throw new OpdError('backend-failed', `unknown sysctl ${d.key} (${procPath(d.key)} does not exist)`, { address: c.address, hint: 'check the name (sysctl -a lists them); some keys need a kernel module or belong to a network namespace' });
+      if (code === 'EINVAL')
+        throw new OpdError('backend-failed', `the kernel rejected ${d.key} = ${d.value} (invalid value)`, { address: c.address, hint: 'use a value the kernel accepts for this key (see the kernel documentation of sysctl)' });
+      if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM')
+        throw new OpdError('permission', `cannot write ${procPath(d.key)}: ${(e as Error).message}`, { address: c.address, hint: 'run opd as root, outside a read-only /proc/sys' });
+      throw e;
+    }
+  }
+  if (d.persist === true && d.persistValue !== undefined)
+    await atomicWrite(ctx, root + persistFile(d.key), `# managed by opd (sysctl/keys/${d.key})\n${line(d.key, d.persistValue)}\n`, { mode: 0o644 });
+  if (d.persist === false) {
+    try {
+      unlinkSync(root + persistFile(d.key));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}
+
+const plugin: Plugin<SysctlSection> = {
+  name: 'sysctl',
+  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'sysctl.schema.json', 'utf8')),
+  collections: ['keys'],
+  normalize(section: unknown, ctx: NormalizeContext) {
+    if (!isObj(section)) return section;
+    const out: Obj = {};
+    const keys: Obj = isObj(section.keys) ? { ...section.keys } : {};
+    let moved = false;
+    for (const [k, v] of Object.entries(section)) {
+      if (k === 'keys' && isObj(v)) continue;
+      // shorthand: sysctl: { net.ipv4.ip_forward: 1 }
+      if (k.includes('.')) {
+        keys[k] = isObj(v) ? v : { value: v };
+        moved = true;
+        ctx.remap(`/plugins/sysctl/keys/${k}`, `/plugins/sysctl/${k}`);
+      } else out[k] = v;
+    }
+    for (const [k, v] of Object.entries(keys)) {
+      if (!isObj(v)) continue;
+      const s: Obj = { ...v };
+      if (typeof s.value === 'number' || typeof s.value === 'string') s.value = normValue(s.value);
+      if (s.persist === undefined && s.state !== 'absent') s.persist = true;
+      keys[k] = s;
+    }
+    if (moved || isObj(section.keys)) out.keys = keys;
+    return out;
+  },
+  async read(ctx: ReadContext, desired: SysctlSection) {
+    return readSysctl(ctx, desired);
+  },
+  plan: planParam,
+  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+    const out: ChangeResult[] = [];
+    for (const c of changes) {
+      try {
+        await applyOne(ctx, c);
+        out.push({ address: c.address, status: 'ok' });
+      } catch (e) {
+        out.push({ address: c.address, status: 'failed', error: toOpdError(e) });
+      }
+    }
+    return out;
+  },
+};
+
+export default plugin;

@@ -1,0 +1,123 @@
+/**
+ * users: local users (uid, primary group, home, shell, comment, system flag) and the
+ * supplementary groups they must be in (added only; never removed unless a group names the
+ * user in members_absent). Reads: one read of /etc/passwd and /etc/group (under --root when
+ * given, through `--prefix`). Apply: useradd, usermod, userdel.
+ */
+import { readFileSync } from 'node:fs';
+import type { Change, Obj as ObjOpt, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import { isObj } from '../../core/diff.js';
+import { SCHEMA_DIR } from '../../core/validate.js';
+import { readAccounts } from '../files/fsutil.js';
+import { loginDefs, shadowDoctor } from '../groups/shadow.js';
+import { runCmds } from '../groups/index.js';
+
+export interface UserSpec extends ObjOpt {
+  uid?: number;
+  group?: string;
+  groups?: string[];
+  home?: string;
+  shell?: string;
+  comment?: string;
+  system?: boolean;
+  create_home?: boolean;
+}
+export interface UsersSection extends ObjOpt {
+  users?: Record<string, UserSpec>;
+}
+
+function readUsers(ctx: ReadContext, desired: UsersSection, all: boolean): UsersSection {
+  const acc = readAccounts(ctx.settings, { strictRoot: true });
+  const { uidMin } = loginDefs(ctx.settings);
+  const named = desired.users ?? {};
+  const out: Record<string, UserSpec> = {};
+  const names = all ? [...acc.users.keys()] : Object.keys(named);
+  const memberOf = new Map<string, string[]>();
+  for (const [g, ms] of acc.members) for (const m of ms) memberOf.set(m, [...(memberOf.get(m) ?? []), g]);
+  for (const name of names) {
+    const u = acc.users.get(name);
+    if (!u) continue;
+    const want = isObj(named[name]) ? named[name] : {};
+    const cur: UserSpec = {
+      uid: u.uid,
+      group: acc.nameByGid.get(u.gid) ?? String(u.gid),
+      home: u.home,
+      shell: u.shell,
+      comment: u.comment,
+      system: u.uid < uidMin,
+    };
+    const have = memberOf.get(name) ?? [];
+    if (all) {
+      if (have.length) cur.groups = [...have].sort();
+    } else if (Array.isArray(want.groups)) cur.groups = want.groups.filter((g) => have.includes(g));
+    // creation-time switch, not host state
+    if (want.create_home !== undefined) cur.create_home = want.create_home;
+    out[name] = cur;
+  }
+  return { users: out };
+}
+
+export function planUser(d: ResourceDiff): Change[] {
+  const name = d.name;
+  const base = { address: d.address, resource: d.address, plugin: d.plugin, ops: d.ops };
+  if (d.action === 'delete') return [{ ...base, action: 'delete', summary: 'remove user (home directory kept)', data: { name, cmds: [{ cmd: 'userdel', args: [name] }] } }];
+  const want = d.desired as UserSpec;
+  const cur = d.current as UserSpec | undefined;
+  const after = [...(want.group ? [want.group] : []), ...(want.groups ?? [])].map((g) => `groups/groups/${g}`);
+  const opt = (args: string[], s: UserSpec) => {
+    if (s.uid !== undefined) args.push('-u', String(s.uid));
+    if (s.group !== undefined) args.push('-g', s.group);
+    if (s.home !== undefined) args.push('-d', s.home);
+    if (s.shell !== undefined) args.push('-s', s.shell);
+    if (s.comment !== undefined) args.push('-c', s.comment);
+    return args;
+  };
+  if (!cur) {
+    const args = opt([], want);
+    if (want.system) args.push('-r');
+    args.push(want.create_home ? '-m' : '-M');
+    if (want.groups?.length) args.push('-G', want.groups.join(','));
+    const what = [want.uid !== undefined ? `uid ${want.uid}` : '', want.groups?.length ? `groups ${want.groups.join(', ')}` : ''].filter(Boolean).join(', ');
+    return [{ ...base, action: 'create', summary: `create${want.system ? ' system' : ''} user${what ? ` (${what})` : ''}`, after, data: { name, cmds: [{ cmd: 'useradd', args: [...args, name] }] } }];
+  }
+  const parts: string[] = [];
+  const delta: UserSpec = {};
+  for (const k of ['uid', 'group', 'home', 'shell', 'comment'] as const) {
+    if (want[k] !== undefined && want[k] !== cur[k]) {
+      parts.push(`${k} ${JSON.stringify(cur[k])} → ${JSON.stringify(want[k])}`);
+      (delta as Record<string, unknown>)[k] = want[k];
+    }
+  }
+  const cmds: { cmd: string; args: string[] }[] = [];
+  if (parts.length) cmds.push({ cmd: 'usermod', args: [...opt([], delta), name] });
+  const add = (want.groups ?? []).filter((g) => !(cur.groups ?? []).includes(g));
+  if (add.length) {
+    parts.push(`add to ${add.join(', ')}`);
+    cmds.push({ cmd: 'usermod', args: ['-a', '-G', add.join(','), name] });
+  }
+  if (want.system !== undefined && want.system !== cur.system) {
+    parts.push(`system ${String(cur.system)} → ${String(want.system)}`);
+    cmds.push({ cmd: '!', args: [`user ${name} exists as a ${cur.system ? 'system' : 'regular'} user (uid ${cur.uid}); the system flag is set at creation only`] });
+  }
+  if (!cmds.length) return [];
+  return [{ ...base, action: 'update', summary: parts.join(', '), after, data: { name, cmds } }];
+}
+
+const plugin: Plugin<UsersSection> = {
+  name: 'users',
+  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'users.schema.json', 'utf8')),
+  collections: ['users'],
+  async read(ctx: ReadContext, desired: UsersSection) {
+    return readUsers(ctx, desired, false);
+  },
+  plan: planUser,
+  apply: runCmds,
+  async show(ctx: ReadContext) {
+    return readUsers(ctx, {}, true);
+  },
+  async doctor(ctx: ReadContext) {
+    return shadowDoctor('users', ['useradd', 'usermod', 'userdel'], ctx.settings);
+  },
+};
+
+export default plugin;
