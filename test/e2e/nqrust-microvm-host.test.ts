@@ -40,7 +40,7 @@ describe('examples/nqrust-microvm-host.yaml', () => {
     await ensureSystemd();
     ns = await createNetns('opdnq');
     await ns.exec('ip', ['link', 'set', 'lo', 'up']);
-    const db = await startDatabases(join(dir, 'db'));
+    const db = await startDatabases(join(dir, 'db'), 55442); // a port of its own: tests run in parallel
     Object.assign(env, db.env);
     stopDb = db.stop;
   });

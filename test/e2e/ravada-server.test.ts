@@ -40,7 +40,7 @@ describe('examples/ravada-server.yaml', () => {
     await ensureSystemd();
     ns = await createNetns('opdrv');
     env.OPD_NETNS = ns.name;
-    const db = await startDatabases(join(dir, 'db'));
+    const db = await startDatabases(join(dir, 'db'), 55452); // a port of its own: tests run in parallel
     Object.assign(env, db.env);
     stopDb = db.stop;
   });

@@ -71,9 +71,10 @@ export async function systemctl(args: string[]): Promise<string> {
 }
 
 /** Private PostgreSQL + MariaDB (scripts/backends/databases.sh); returns their endpoint env. */
-export async function startDatabases(dir: string): Promise<{ env: Record<string, string>; stop: () => Promise<void> }> {
+export async function startDatabases(dir: string, pgPort: number): Promise<{ env: Record<string, string>; stop: () => Promise<void> }> {
   const script = join(ROOT, 'scripts/backends/databases.sh');
-  const r = await execa('bash', [script, 'up', dir]);
+  const r = await execa('bash', [script, 'up', dir, String(pgPort)], { reject: false });
+  if (r.exitCode !== 0) throw new Error(`databases.sh up failed (exit ${r.exitCode}): ${r.stderr}`);
   const env: Record<string, string> = {};
   for (const line of String(r.stdout).split('\n')) {
     const m = /^(OPD_[A-Z_]+)=(.*)$/.exec(line.trim());
