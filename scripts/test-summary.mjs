@@ -6,7 +6,8 @@ try {
   const r = JSON.parse(readFileSync(file, 'utf8'));
   const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
   console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
-  if (r.numFailedTestSuites) console.log(`(${r.numFailedTestSuites} test files failed to run or had failures)`);
+  const badFiles = (r.testResults ?? []).filter((t) => t.status === 'failed').length;
+  if (badFiles) console.log(`(${badFiles} test files failed or did not run)`);
 } catch (err) {
   console.log(`no test report at ${file}: ${err.message}`);
   process.exitCode = 1;
