@@ -448,6 +448,10 @@ const plugin: Plugin<FilesSection> = {
       if (!isObj(spec)) continue;
       if (typeof spec.owner === 'string' && !NUMERIC.test(spec.owner)) edges.push({ from: `files/paths/${p}`, to: `users/users/${spec.owner}`, kind: 'owner' });
       if (typeof spec.group === 'string' && !NUMERIC.test(spec.group)) edges.push({ from: `files/paths/${p}`, to: `groups/groups/${spec.group}`, kind: 'group' });
+      // a path depends on the directories above it that the document names: created after
+      // them, and (the core reverses edges for deletes) removed before them
+      for (let a = dirname(p); a !== '/' && a !== '.'; a = dirname(a))
+        if (a in named) edges.push({ from: `files/paths/${p}`, to: `files/paths/${a}`, kind: 'parent', exact: true });
     }
     return edges;
   },

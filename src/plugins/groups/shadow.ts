@@ -16,7 +16,8 @@ export async function shadow(ctx: ApplyContext, cmd: string, args: string[], add
   const root = rootOf(ctx.settings);
   const pre = root ? (cmd === 'gpasswd' ? ['--root', root] : ['--prefix', root]) : [];
   try {
-    await run(cmd, [...pre, ...args], { backend: cmd, installHint: 'install the passwd package (shadow-utils)' });
+    // groupdel exit 6: the group is already gone (userdel removed a user's own group in the same run)
+    await run(cmd, [...pre, ...args], { backend: cmd, installHint: 'install the passwd package (shadow-utils)', okCodes: cmd === 'groupdel' ? [0, 6] : [0] });
   } catch (e) {
     if (e instanceof ExecFailure) {
       const why = e.stderr.trim().split('\n').slice(0, 2).join(' / ') || `exit ${e.exitCode_}`;
