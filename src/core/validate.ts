@@ -37,8 +37,8 @@ export function loadSchemas(): Map<string, object> {
 export async function preloadValidator(): Promise<void> {
   if (validator) return;
   try {
-    const m = (await import(new URL('./state-validator.js', import.meta.url).href)) as { default: ValidateFunction; schemaHash: string };
-    if (m.schemaHash === schemaHash()) {
+    const m = (await import(new URL('./state-validator.cjs', import.meta.url).href)) as { default: ValidateFunction & { schemaHash: string } };
+    if (m.default.schemaHash === schemaHash()) {
       validator = m.default;
       return;
     }

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { doc, opd, tmp } from '../helpers/opd.js';
+import { ROOT, doc, opd, tmp } from '../helpers/opd.js';
 import { startOvs, type OvsSandbox } from '../helpers/ovs.js';
 
 let ovs: OvsSandbox;
@@ -17,6 +17,17 @@ afterAll(async () => {
 });
 
 describe('the opd command line', () => {
+  it('ships a precompiled validator that loads and matches the schema files', async () => {
+    const { createHash } = await import('node:crypto');
+    const { readdirSync } = await import('node:fs');
+    const dir = join(ROOT, 'schema/');
+    const h = createHash('sha256');
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.schema.json')).sort()) h.update(f + '\0' + readFileSync(dir + f, 'utf8') + '\0');
+    const m = (await import(join(ROOT, 'dist/core/state-validator.cjs'))) as { default: ((d: unknown) => boolean) & { schemaHash: string } };
+    expect(m.default.schemaHash).toBe(h.digest('hex'));
+    expect(m.default({ version: 1, plugins: {} })).toBe(true);
+  });
+
   it('prints its version on stdout with exit 0', async () => {
     const r = await opd(['--version']);
     expect(r.code).toBe(0);
