@@ -6,7 +6,8 @@ import { cpus, totalmem, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const all = readdirSync(here + 'suites').filter((f) => f.endsWith('.mjs')).map((f) => f.slice(0, -4)).sort();
+import { spawnSync } from 'node:child_process';
+const all = readdirSync(here + 'suites').filter((f) => f.endsWith('.mjs') && f !== 'lib.mjs').map((f) => f.slice(0, -4)).sort();
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const suites = wanted.length ? wanted : all;
 for (const s of suites) if (!all.includes(s)) {
@@ -22,6 +23,18 @@ function table(rows) {
   const w = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
   const line = (vals) => vals.map((v, i) => String(v ?? '').padEnd(w[i])).join('  ');
   return [line(cols), line(w.map((n) => '-'.repeat(n))), ...rows.map((r) => line(cols.map((c) => r[c])))].join('\n');
+}
+
+// each suite runs in a Node process of its own (counters, memory and leftovers stay apart)
+if (!process.env.OPD_BENCH_CHILD && suites.length > 1) {
+  let bad = 0;
+  const t0 = Date.now();
+  for (const s of suites) {
+    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), s], { stdio: 'inherit', env: { ...process.env, OPD_BENCH_CHILD: '1' } });
+    if (r.status !== 0) bad++;
+  }
+  console.log(`\nbench: ${suites.length - bad} suites ok, ${bad} failed in ${Math.round((Date.now() - t0) / 1000)} s`);
+  process.exit(bad ? 1 : 0);
 }
 
 let failed = 0;

@@ -108,62 +108,15 @@ const plugin: Plugin<OvsSection> = {
   plan: planBridge,
 
   async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
-    const wait = vswitchdSeen.get(dbUrl(ctx.settings)) ?? false;
-    const cmdsOf = (c: Change) => (c.data as OvsChangeData).cmds;
-    const join = (list: Change[]) => list.flatMap((c) => cmdsOf(c).flatMap((cmd) => ['--', ...cmd]));
-    let results: ChangeResult[];
-    try {
-      const argv = join(changes);
-      if (argv.length) await vsctl(ctx.settings, argv, { wait });
-      results = changes.map((c) => ({ address: c.address, status: 'ok' as const }));
-    } catch (err) {
-      if (changes.length === 1) return [{ address: changes[0].address, status: 'failed', error: toOpdError(err) }];
-      // the transaction is atomic: nothing happened. Apply one change at a time to find the culprit.
-      results = [];
-      const failed = new Set<string>();
-      for (const c of changes) {
-        const dep = (c.after ?? []).find((a) => failed.has(a));
-        if (dep) {
-          failed.add(c.address);
-          results.push({ address: c.address, status: 'failed', error: new OpdError('dependency-failed', `${dep} failed`, { address: c.address }) });
-          continue;
-        }
-        try {
-          await vsctl(ctx.settings, join([c]), { wait });
-          results.push({ address: c.address, status: 'ok' });
-        } catch (e) {
-          failed.add(c.address);
-          results.push({ address: c.address, status: 'failed', error: toOpdError(e) });
-        }
-      }
+    // One ovs-vsctl transaction per batch; a very large batch is split into transactions of
+    // TXN_MAX changes, in order: ovs-vsctl's cost grows faster than quadratically with the
+    // commands of one transaction (2,000 ports: 4.7 s; 4,000 ports: 52 s).
+    if (changes.length > TXN_MAX) {
+      const out: ChangeResult[] = [];
+      for (let i = 0; i < changes.length; i += TXN_MAX) out.push(...(await applyTxn(ctx, changes.slice(i, i + TXN_MAX))));
+      return out;
     }
-    if (wait) {
-      // vswitchd records what it could not do in Interface.error; a transaction that
-      // committed is not a success when the interface did not come up
-      const watched = new Map<string, Change>();
-      for (const c of changes) for (const i of (c.data as OvsChangeData).ifaces) watched.set(i, c);
-      if (watched.size) {
-        const out = await vsctl(ctx.settings, ['--format=json', `--columns=name,error`, 'list', 'Interface']);
-        const bad = new Map<string, string>();
-        for (const row of _t(out)) {
-          const e = Array.isArray(row.error) ? row.error[0] : row.error;
-          if (typeof e === 'string' && e && watched.has(row.name as string)) bad.set(row.name as string, e);
-        }
-        for (const r of results) {
-          if (r.status !== 'ok') continue;
-          const c = changes.find((x) => x.address === r.address)!;
-          const errs = (c.data as OvsChangeData).ifaces.filter((i) => bad.has(i)).map((i) => `${i}: ${bad.get(i)}`);
-          if (errs.length) {
-            r.status = 'failed';
-            r.error = new OpdError('backend-failed', `ovs-vswitchd rejected ${errs.join('; ')}`, {
-              address: r.address,
-              hint: 'check that the device exists and the bridge datapath_type suits this host (netdev without the kernel module)',
-            });
-          }
-        }
-      }
-    }
-    return results;
+    return applyTxn(ctx, changes);
   },
 
   edges(desired: OvsSection): Edge[] {
@@ -235,6 +188,68 @@ const plugin: Plugin<OvsSection> = {
     }
   },
 };
+
+const TXN_MAX = 400;
+
+/** One batch of changes as one ovs-vsctl transaction (see apply). */
+async function applyTxn(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+    const wait = vswitchdSeen.get(dbUrl(ctx.settings)) ?? false;
+    const cmdsOf = (c: Change) => (c.data as OvsChangeData).cmds;
+    const join = (list: Change[]) => list.flatMap((c) => cmdsOf(c).flatMap((cmd) => ['--', ...cmd]));
+    let results: ChangeResult[];
+    try {
+      const argv = join(changes);
+      if (argv.length) await vsctl(ctx.settings, argv, { wait });
+      results = changes.map((c) => ({ address: c.address, status: 'ok' as const }));
+    } catch (err) {
+      if (changes.length === 1) return [{ address: changes[0].address, status: 'failed', error: toOpdError(err) }];
+      // the transaction is atomic: nothing happened. Apply one change at a time to find the culprit.
+      results = [];
+      const failed = new Set<string>();
+      for (const c of changes) {
+        const dep = (c.after ?? []).find((a) => failed.has(a));
+        if (dep) {
+          failed.add(c.address);
+          results.push({ address: c.address, status: 'failed', error: new OpdError('dependency-failed', `${dep} failed`, { address: c.address }) });
+          continue;
+        }
+        try {
+          await vsctl(ctx.settings, join([c]), { wait });
+          results.push({ address: c.address, status: 'ok' });
+        } catch (e) {
+          failed.add(c.address);
+          results.push({ address: c.address, status: 'failed', error: toOpdError(e) });
+        }
+      }
+    }
+    if (wait) {
+      // vswitchd records what it could not do in Interface.error; a transaction that
+      // committed is not a success when the interface did not come up
+      const watched = new Map<string, Change>();
+      for (const c of changes) for (const i of (c.data as OvsChangeData).ifaces) watched.set(i, c);
+      if (watched.size) {
+        const out = await vsctl(ctx.settings, ['--format=json', `--columns=name,error`, 'list', 'Interface']);
+        const bad = new Map<string, string>();
+        for (const row of _t(out)) {
+          const e = Array.isArray(row.error) ? row.error[0] : row.error;
+          if (typeof e === 'string' && e && watched.has(row.name as string)) bad.set(row.name as string, e);
+        }
+        for (const r of results) {
+          if (r.status !== 'ok') continue;
+          const c = changes.find((x) => x.address === r.address)!;
+          const errs = (c.data as OvsChangeData).ifaces.filter((i) => bad.has(i)).map((i) => `${i}: ${bad.get(i)}`);
+          if (errs.length) {
+            r.status = 'failed';
+            r.error = new OpdError('backend-failed', `ovs-vswitchd rejected ${errs.join('; ')}`, {
+              address: r.address,
+              hint: 'check that the device exists and the bridge datapath_type suits this host (netdev without the kernel module)',
+            });
+          }
+        }
+      }
+    }
+    return results;
+}
 
 const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
 
