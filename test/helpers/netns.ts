@@ -19,13 +19,28 @@ export async function createNetns(prefix: string): Promise<Netns> {
   return {
     name,
     exec,
+    // configuration only: what the kernel changes on its own (IPv6 duplicate address detection,
+    // link-local addresses and routes appearing, address lifetimes, operational state) is left out
     ipDump: async () =>
       [
         await exec('ip', ['-o', 'link', 'show']),
         await exec('ip', ['-o', 'addr', 'show']),
         await exec('ip', ['-4', 'route', 'show', 'table', 'all']),
         await exec('ip', ['-6', 'route', 'show', 'table', 'all']),
-      ].join('\n'),
+      ]
+        .join('\n')
+        .split('\n')
+        .filter((l) => !/fe80::|ff00::\/8|multicast ff/.test(l))
+        .map((l) =>
+          l
+            .replace(/\b(tentative|dadfailed|optimistic|noprefixroute)\b/g, '')
+            .replace(/valid_lft \S+ preferred_lft \S+/g, '')
+            .replace(/\bstate \S+/g, '')
+            .replace(/<[^>]*>/g, '<>')
+            .replace(/\s+/g, ' ')
+            .trim(),
+        )
+        .join('\n'),
     nftDump: async () => exec('nft', ['-a', 'list', 'ruleset']),
     remove: async () => {
       await execa('ip', ['netns', 'del', name], { reject: false });

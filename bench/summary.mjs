@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// Markdown tables of bench/results/*.json (for README's performance section).
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+const dir = fileURLToPath(new URL('./results/', import.meta.url));
+for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
+  const r = JSON.parse(readFileSync(dir + f, 'utf8'));
+  const rows = r.rows ?? [];
+  if (!rows.length) continue;
+  const cols = [...new Set(rows.flatMap((x) => Object.keys(x)))];
+  console.log(`#### ${r.suite} (${r.date?.slice(0, 16)}Z, ${r.duration_s} s)\n`);
+  console.log(`| ${cols.join(' | ')} |\n| ${cols.map(() => '---').join(' | ')} |`);
+  for (const x of rows) console.log(`| ${cols.map((c) => String(x[c] ?? '').replace(/\|/g, '\\|')).join(' | ')} |`);
+  if (r.notes) console.log(`\n${r.notes}`);
+  console.log('');
+}
