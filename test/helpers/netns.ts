@@ -36,7 +36,7 @@ export async function createNetns(prefix: string): Promise<Netns> {
             .replace(/\b(tentative|dadfailed|optimistic|noprefixroute)\b/g, '')
             .replace(/valid_lft \S+ preferred_lft \S+/g, '')
             .replace(/\bstate \S+/g, '')
-            .replace(/<[^>]*>/g, '<>')
+            .replace(/<([^>]*)>/g, (_m, f: string) => (f.split(',').includes('UP') ? '<UP>' : '<>'))
             .replace(/\s+/g, ' ')
             .trim(),
         )
