@@ -21,6 +21,12 @@ export interface Head {
   hash: string;
   /** run id of a run that started and has not ended (a crash leaves it set) */
   open_run?: string;
+  /**
+   * Write-ahead marker: a batch of entries up to this seq is being written. A crash between the
+   * write and the head update leaves the log ahead of the head by at most that much; recovery
+   * accepts exactly that (sealed with the key like the rest of the head).
+   */
+  pending?: number;
   mac?: string;
 }
 
@@ -50,7 +56,7 @@ export function readKey(keyFile: string | undefined): Buffer | undefined {
 }
 
 export function sealHead(h: Omit<Head, 'mac'>, key: Buffer | undefined): Head {
-  const base: Head = { seq: h.seq, hash: h.hash, ...(h.open_run ? { open_run: h.open_run } : {}) };
+  const base: Head = { seq: h.seq, hash: h.hash, ...(h.open_run ? { open_run: h.open_run } : {}), ...(h.pending !== undefined ? { pending: h.pending } : {}) };
   return key ? { ...base, mac: hmac(key, canonical(base)) } : base;
 }
 
@@ -76,6 +82,31 @@ export function bodyOf(line: string): string | undefined {
   const suffix = line.slice(-HASH_SUFFIX_LEN);
   if (!suffix.startsWith(',"hash":"')) return undefined;
   return line.slice(0, -HASH_SUFFIX_LEN) + '}';
+}
+
+/** Do the entries after head.seq chain on from head.hash to the end of the log? (recovery only) */
+function chainContinues(path: string, head: Head): boolean {
+  let prev = head.hash;
+  let expect = head.seq + 1;
+  let started = false;
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line) continue;
+    let e: AuditEntry;
+    try {
+      e = JSON.parse(line) as AuditEntry;
+    } catch {
+      return false;
+    }
+    if (!started) {
+      if (e.seq !== expect) continue;
+      started = true;
+    }
+    const body = bodyOf(line);
+    if (e.seq !== expect || e.prev !== prev || body === undefined || sha256(prev + body) !== e.hash) return false;
+    prev = e.hash;
+    expect++;
+  }
+  return started;
 }
 
 function atomicWrite(path: string, data: string): void {
@@ -169,9 +200,11 @@ export class AuditLog {
     if (head && key && head.mac !== sealHead(head, key).mac)
       throw new OpdError('audit-broken', `${headPath(path)}: head seal does not match the key`, { hint: 'the head or the log was rewritten; run `opd audit verify`' });
     if (head && !(head.seq === seq && head.hash === last)) {
-      // the one legitimate mismatch: a crash between appending an entry and moving the head
+      // the one legitimate mismatch: a crash between writing a batch and moving the head. The
+      // head's sealed `pending` bounds it, and the chain must continue from the head's hash.
       const prevOfLast = lastLine ? (JSON.parse(lastLine) as AuditEntry).prev : undefined;
       if (head.seq === seq - 1 && head.hash === prevOfLast) recovery.sealedUnsealed = true;
+      else if (head.pending !== undefined && seq > head.seq && seq <= head.pending && chainContinues(path, head)) recovery.sealedUnsealed = true;
       else
         throw new OpdError('audit-broken', `${path}: log ends at seq ${seq} but its head says seq ${head.seq}`, {
           hint: 'the log was truncated or rewritten; run `opd audit verify` and keep the file for inspection',
@@ -239,6 +272,8 @@ export class AuditLog {
       out.push({ ...body, hash } as AuditEntry);
     }
     const data = Buffer.from(lines.join(''));
+    // write-ahead: the head says a batch up to `seq` is on its way (see Head.pending)
+    this.writeHead(seq);
     let off = 0;
     try {
       while (off < data.length) off += writeSync(this.fd, data, off);
@@ -260,8 +295,8 @@ export class AuditLog {
     return out;
   }
 
-  private writeHead(): void {
-    atomicWrite(headPath(this.path), JSON.stringify(sealHead({ seq: this.seq, hash: this.last, open_run: this.openRun }, this.key)) + '\n');
+  private writeHead(pending?: number): void {
+    atomicWrite(headPath(this.path), JSON.stringify(sealHead({ seq: this.seq, hash: this.last, open_run: this.openRun, pending }, this.key)) + '\n');
   }
 
   close(): void {

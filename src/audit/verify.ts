@@ -24,7 +24,7 @@ const RUN_START = Buffer.from('"type":"run.start"');
  * body holds prev and seq, this alone catches edited, deleted, duplicated and reordered entries.
  * Returns undefined at the first doubt; the detailed walk then names the entry and the reason.
  */
-function fastWalk(path: string): { entries: number; runs: number; bytes: number; last: string; lastPrev: string; rest: number } | undefined {
+function fastWalk(path: string, target: number): { entries: number; runs: number; bytes: number; last: string; lastPrev: string; rest: number; atTarget?: string } | undefined {
   const fd = openSync(path, 'r');
   const chunk = Buffer.alloc(16 << 20);
   let scratch = Buffer.alloc(1 << 16);
@@ -32,6 +32,7 @@ function fastWalk(path: string): { entries: number; runs: number; bytes: number;
   let carry: Buffer = Buffer.alloc(0);
   let entries = 0, runs = 0, bytes = 0;
   let last = GENESIS, lastPrev = GENESIS;
+  let atTarget: string | undefined;
   try {
     for (;;) {
       const n = readSync(fd, chunk, 0, chunk.length, null);
@@ -56,6 +57,7 @@ function fastWalk(path: string): { entries: number; runs: number; bytes: number;
         last = stored;
         scratch.write(stored, 0, 'latin1');
         entries++;
+        if (entries === target) atTarget = stored;
         start = end + 1;
       }
       carry = Buffer.from(data.subarray(start));
@@ -63,15 +65,15 @@ function fastWalk(path: string): { entries: number; runs: number; bytes: number;
   } finally {
     closeSync(fd);
   }
-  return { entries, runs, bytes, last, lastPrev, rest: carry.length };
+  return { entries, runs, bytes, last, lastPrev, rest: carry.length, atTarget };
 }
 
 export function verifyLog(path: string, key?: Buffer): VerifyResult {
   if (existsSync(path)) {
-    const f = fastWalk(path);
+    const f = fastWalk(path, readHead(path)?.seq ?? -1);
     if (f) {
       const res: VerifyResult = { ok: true, entries: f.entries, runs: f.runs, bytes: f.bytes, warnings: [], sealed: false };
-      const done = finish(path, key, res, f.entries, f.last, f.lastPrev, f.rest);
+      const done = finish(path, key, res, f.entries, f.last, f.lastPrev, f.rest, f.atTarget);
       if (done.ok) return done;
     }
   }
@@ -79,7 +81,7 @@ export function verifyLog(path: string, key?: Buffer): VerifyResult {
 }
 
 /** Torn tail, aside-kept lines and the head: shared by both walks. */
-function finish(path: string, key: Buffer | undefined, res: VerifyResult, seq: number, prev: string, lastPrev: string, restBytes: number): VerifyResult {
+function finish(path: string, key: Buffer | undefined, res: VerifyResult, seq: number, prev: string, lastPrev: string, restBytes: number, hashAtHead?: string): VerifyResult {
   let lineNo = seq;
   const fail = (reason: string, s?: number) => {
     res.ok = false;
@@ -110,6 +112,10 @@ function finish(path: string, key: Buffer | undefined, res: VerifyResult, seq: n
     res.warnings.push(`entry ${seq} was written but the head was not yet moved (a crash between the two); the next run seals it`);
     return res;
   }
+  if (head.pending !== undefined && seq > head.seq && seq <= head.pending && hashAtHead === head.hash) {
+    res.warnings.push(`entries ${head.seq + 1}-${seq} were written by a run that died before moving the head (its sealed write-ahead marker allows up to ${head.pending}); the next run seals them`);
+    return res;
+  }
   lineNo = seq;
   if (head.seq > seq) fail(`log ends at seq ${seq} but the head says ${head.seq} (tail truncated)`, seq);
   else fail(`head (seq ${head.seq}) does not match the log's last entry (seq ${seq}): log or head rewritten`, head.seq);
@@ -127,6 +133,8 @@ function verifySlow(path: string, key?: Buffer): VerifyResult {
   }
   const fd = openSync(path, 'r');
   const chunk = Buffer.alloc(8 << 20);
+  const headSeq = readHead(path)?.seq ?? -1;
+  let hashAt: string | undefined;
   let rest = '';
   let prev = GENESIS;
   let seq = 0;
@@ -166,6 +174,7 @@ function verifySlow(path: string, key?: Buffer): VerifyResult {
     lastPrev = prev;
     prev = e.hash;
     seq = e.seq;
+    if (seq === headSeq) hashAt = e.hash;
     res.entries++;
     return true;
   };
@@ -182,7 +191,7 @@ function verifySlow(path: string, key?: Buffer): VerifyResult {
   } finally {
     closeSync(fd);
   }
-  return finish(path, key, res, seq, prev, lastPrev, Buffer.byteLength(rest));
+  return finish(path, key, res, seq, prev, lastPrev, Buffer.byteLength(rest), hashAt);
 }
 
 function safeList(dir: string): string[] {

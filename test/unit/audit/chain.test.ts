@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync, appendFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditLog, GENESIS, headPath } from '../../../src/audit/chain.js';
+import { AuditLog, GENESIS, headPath, sealHead } from '../../../src/audit/chain.js';
 import { verifyLog } from '../../../src/audit/verify.js';
 import { canonical, sha256 } from '../../../src/core/canonical.js';
 
@@ -149,6 +149,37 @@ describe('the audit chain', () => {
     writeFileSync(p, original);
     expect(undetected).toBe(0);
     expect(verifyLog(p, KEY).ok).toBe(true);
+  });
+
+  it('accepts a whole wave written before a crash stopped the head from moving, and seals it on the next write', () => {
+    const p = freshLog(3, KEY);
+    const before = JSON.parse(readFileSync(headPath(p), 'utf8'));
+    const log = AuditLog.open(p, KEY);
+    log.appendMany(Array.from({ length: 5 }, (_, i) => ({ run: 'r2', type: 'change', fields: { address: `ovs/bridges/w${i}`, result: 'ok' } })));
+    log.close();
+    // the state a kill leaves between writing the wave and moving the head: the sealed write-ahead marker
+    writeFileSync(headPath(p), JSON.stringify(sealHead({ seq: before.seq, hash: before.hash, pending: 8 }, KEY)));
+    const r = verifyLog(p, KEY);
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+    expect(r.warnings.join('\n')).toMatch(/entries 4-8 were written by a run that died/);
+    const again = AuditLog.open(p, KEY);
+    expect(again.recovery.sealedUnsealed).toBe(true);
+    again.append('r3', 'run.interrupted', {});
+    again.close();
+    const sealed = verifyLog(p, KEY);
+    expect(sealed.ok).toBe(true);
+    expect(sealed.warnings).toEqual([]);
+  });
+
+  it('detects entries beyond the sealed write-ahead marker', () => {
+    const p = freshLog(3, KEY);
+    const before = JSON.parse(readFileSync(headPath(p), 'utf8'));
+    const log = AuditLog.open(p, KEY);
+    log.appendMany(Array.from({ length: 5 }, () => ({ run: 'r2', type: 'change', fields: { result: 'ok' } })));
+    log.close();
+    writeFileSync(headPath(p), JSON.stringify(sealHead({ seq: before.seq, hash: before.hash, pending: 6 }, KEY)));
+    expect(verifyLog(p, KEY).ok).toBe(false);
+    expect(() => AuditLog.open(p, KEY)).toThrow(/head says seq 3/);
   });
 
   it('refuses to append to a log whose tail was truncated', () => {
