@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { act, addAuditOptions, addSettingOptions, auditPaths, makeLogger, outputOption, parseSeconds, settingsFrom, stdio } from './common.js';
+import { act, addVarOptions, varsFrom, addAuditOptions, addSettingOptions, auditPaths, makeLogger, outputOption, parseSeconds, settingsFrom, stdio } from './common.js';
 import { prepareFile, run, countOutcomes, type RunReport } from '../core/engine.js';
 import { formatChange, planJSON, summarize } from '../core/plan.js';
 import { EXIT } from '../core/errors.js';
@@ -29,7 +29,7 @@ export function reportJSON(r: RunReport): object {
 }
 
 export function applyCommand(): Command {
-  return addAuditOptions(
+  return addVarOptions(addAuditOptions(
     addSettingOptions(
       new Command('apply')
         .description('converge the host to the document: apply in dependency order, verify, record in the audit trail (exit 0 only when the host matches)')
@@ -40,9 +40,9 @@ export function applyCommand(): Command {
         .addOption(new Option('--lock-wait <seconds>', 'how long to wait for another opd run to finish').default('300'))
         .addOption(outputOption(['text', 'json'], 'text')),
     ),
-  ).action(act(async (file: string, _opts: Record<string, unknown>, cmd: Command) => {
+  )).action(act(async (file: string, _opts: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
-    const prep = await prepareFile(file);
+    const prep = await prepareFile(file, varsFrom(o));
     const log = await makeLogger(o);
     const audit = auditPaths(o);
     const text = o.output !== 'json';

@@ -5,16 +5,32 @@ import type { Logger } from 'pino';
 import type { Settings } from '../core/plugin.js';
 import { SETTING_OPTIONS, AUDIT_LOG_DEFAULT, AUDIT_KEY_DEFAULT } from './settings.js';
 import { OpdError } from '../core/errors.js';
+import { scrub } from '../core/secrets.js';
+import type { VarSources } from '../core/params.js';
 
 export interface Io {
   out: (s: string) => void;
   err: (s: string) => void;
 }
 
+// every line opd prints passes the secret scrubber (values of secret parameters and from_file texts)
 export const stdio: Io = {
-  out: (s) => process.stdout.write(s.endsWith('\n') ? s : s + '\n'),
-  err: (s) => process.stderr.write(s.endsWith('\n') ? s : s + '\n'),
+  out: (s) => process.stdout.write(scrub(s.endsWith('\n') ? s : s + '\n')),
+  err: (s) => process.stderr.write(scrub(s.endsWith('\n') ? s : s + '\n')),
 };
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** --var / --vars: parameter values for the document's `params:` (see src/core/params.ts). */
+export function addVarOptions(cmd: Command): Command {
+  cmd.addOption(new Option('--var <name=value>', 'set a document parameter (repeatable; env OPD_VAR_<name>)').argParser(collect));
+  cmd.addOption(new Option('--vars <file>', 'parameter values from a YAML/JSON map (repeatable; a later file wins)').argParser(collect));
+  return cmd;
+}
+
+export function varsFrom(opts: Record<string, unknown>): VarSources {
+  return { vars: (opts.var as string[] | undefined) ?? [], varsFiles: (opts.vars as string[] | undefined) ?? [], env: process.env };
+}
 
 export function addSettingOptions(cmd: Command): Command {
   for (const s of SETTING_OPTIONS) cmd.addOption(new Option(s.flag, `${s.help} (env ${s.env}${s.default ? `; default ${s.default}` : ''})`));

@@ -1,11 +1,11 @@
 import { Command, Option } from 'commander';
-import { act, addAuditOptions, addSettingOptions, auditPaths, makeLogger, parseSeconds, settingsFrom } from './common.js';
+import { act, addVarOptions, varsFrom, addAuditOptions, addSettingOptions, auditPaths, makeLogger, parseSeconds, settingsFrom } from './common.js';
 import { Daemon } from '../daemon/loop.js';
 import { systemdNotifier } from '../daemon/notify.js';
 import { EXIT, toOpdError } from '../core/errors.js';
 
 export function daemonCommand(): Command {
-  return addAuditOptions(
+  return addVarOptions(addAuditOptions(
     addSettingOptions(
       new Command('daemon')
         .description('reconcile continuously under systemd (Type=notify): at start, on backend events (drift), when the state file changes, on SIGHUP, on a D-Bus call and on a periodic resync')
@@ -20,12 +20,13 @@ export function daemonCommand(): Command {
         .addOption(new Option('--rollback', 'revert a run\'s applied changes when one of its changes fails'))
         .addOption(new Option('--no-dbus', 'do not offer the D-Bus API (org.opd.Reconciler1, org.opdbus)')),
     ),
-  ).action(act(async (_opts: Record<string, unknown>, cmd: Command) => {
+  )).action(act(async (_opts: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
     const log = await makeLogger({ logLevel: 'info', ...o });
     const audit = auditPaths(o);
     const daemon = new Daemon({
       stateFile: o.state as string,
+      vars: varsFrom(o),
       settings: settingsFrom(o),
       log,
       auditLog: audit.log,

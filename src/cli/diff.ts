@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { act, addSettingOptions, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
+import { act, addVarOptions, varsFrom, addSettingOptions, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
 import { computePlan, prepareFile } from '../core/engine.js';
 import { formatChange, planJSON, summarize } from '../core/plan.js';
 import { EXIT } from '../core/errors.js';
@@ -7,15 +7,15 @@ import { Redactor } from '../core/secrets.js';
 import { redactPlan } from './render.js';
 
 export function diffCommand(): Command {
-  return addSettingOptions(
+  return addVarOptions(addSettingOptions(
     new Command('diff')
       .description('show the ordered plan without changing anything (exit 0: nothing to do, 2: changes pending)')
       .argument('<file>', 'state document (YAML or JSON; - for stdin)')
       .addOption(outputOption(['text', 'json'], 'text'))
       .addOption(new Option('--allow-destroy', 'plan data-destroying operations as allowed instead of refused')),
-  ).action(act(async (file: string, opts: Record<string, unknown>, cmd: Command) => {
+  )).action(act(async (file: string, opts: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
-    const prep = await prepareFile(file);
+    const prep = await prepareFile(file, varsFrom(o));
     const log = await makeLogger(o);
     const { plan } = await computePlan(prep, { settings: settingsFrom(o), log, allowDestroy: o.allowDestroy === true });
     const shown = redactPlan(plan, new Redactor());

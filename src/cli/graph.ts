@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { act, stdio } from './common.js';
+import { act, addVarOptions, stdio, varsFrom } from './common.js';
 import { prepareFile } from '../core/engine.js';
 import { collectEdges } from '../core/plan.js';
 
@@ -8,11 +8,11 @@ function dq(s: string): string {
 }
 
 export function graphCommand(): Command {
-  return new Command('graph')
+  return addVarOptions(new Command('graph'))
     .description('print the resource dependency graph as Graphviz DOT (implicit and depends_on edges)')
     .argument('<file>', 'state document')
-    .action(act(async (file: string) => {
-      const prep = await prepareFile(file);
+    .action(act(async (file: string, opts: Record<string, unknown>) => {
+      const prep = await prepareFile(file, varsFrom(opts));
       const nodes: string[] = [];
       for (const [name, p] of prep.plugins)
         for (const c of p.collections) for (const r of Object.keys((prep.doc.plugins[name]?.[c] as object | undefined) ?? {})) nodes.push(`${name}/${c}/${r}`);

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { OpdError, EXIT, toOpdError } from '../core/errors.js';
 import { takeExit } from './common.js';
+import { scrub } from '../core/secrets.js';
 
 export function version(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -70,7 +71,7 @@ export async function main(argv: string[], io: { err: (s: string) => void } = { 
       return EXIT.usage;
     }
     const e = err instanceof OpdError ? err : toOpdError(err);
-    io.err(e.format());
+    io.err(scrub(e.format()));
     if (e.kind === 'bug' && process.env.OPD_DEBUG) io.err(String((err as Error).stack));
     return e.exitCode;
   } finally {

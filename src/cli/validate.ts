@@ -1,18 +1,18 @@
 import { Command } from 'commander';
-import { act, addSettingOptions, stdio } from './common.js';
+import { act, addVarOptions, varsFrom, addSettingOptions, stdio } from './common.js';
 import { prepareFile } from '../core/engine.js';
 import { OpdError } from '../core/errors.js';
 
 export function validateCommand(): Command {
-  return addSettingOptions(
+  return addVarOptions(addSettingOptions(
     new Command('validate')
       .description('check state documents against the schema; every problem at once with file:line:col (exit 65 when invalid)')
       .argument('<files...>', 'state documents (YAML or JSON; - for stdin)'),
-  ).action(act(async (files: string[]) => {
+  )).action(act(async (files: string[], _opts: Record<string, unknown>, cmd: Command) => {
     const errors: OpdError[] = [];
     for (const f of files) {
       try {
-        const p = await prepareFile(f);
+        const p = await prepareFile(f, varsFrom(cmd.optsWithGlobals()));
         let n = 0;
         for (const [name, plugin] of p.plugins)
           for (const c of plugin.collections) n += Object.keys((p.doc.plugins[name]?.[c] as object | undefined) ?? {}).length;

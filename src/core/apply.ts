@@ -15,6 +15,8 @@ export interface ChangeOutcome {
   status: Outcome;
   error?: OpdError;
   attempts: number;
+  /** What the change printed (exec), for the audit trail; secrets are scrubbed there. */
+  output?: string;
 }
 
 export interface ApplyOptions {
@@ -108,6 +110,7 @@ export async function applyPlan(plan: Plan, plugins: Map<string, Plugin>, opts: 
               settle(o, 'failed', new OpdError('bug', `${name} plugin returned no result for ${o.change.address}`));
               continue;
             }
+            if (r.output !== undefined) o.output = r.output;
             if (r.status === 'ok') settle(o, 'ok');
             else if (r.error?.retryable && attempt < retries) retry.push(o);
             else settle(o, 'failed', r.error ?? new OpdError('backend-failed', `${o.change.address} failed`));

@@ -11,13 +11,14 @@ import type { Logger } from 'pino';
 import { loadDocument, type LoadedDocument, type StateDocument } from './document.js';
 import { preloadValidator, validateDocument } from './validate.js';
 import { normalizeDocument } from './normalize.js';
+import { resolveParams, type VarSources } from './params.js';
 import { diffSection, isObj, project, compare } from './diff.js';
 import { buildPlan, checkResourceCycles, collectEdges, planJSON, summarize, type Plan, type PlannedChange } from './plan.js';
 import { applyPlan, type ChangeOutcome } from './apply.js';
 import { OpdError, toOpdError } from './errors.js';
 import type { Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
 import { canonical, fingerprint, sha256 } from './canonical.js';
-import { Redactor } from './secrets.js';
+import { Redactor, scrub } from './secrets.js';
 import { loadAll } from '../plugins/index.js';
 import { AuditLog, newRunId, readKey } from '../audit/chain.js';
 import { acquireLock } from '../audit/lock.js';
@@ -38,12 +39,14 @@ export interface EngineOptions {
   hold?: (d: ResourceDiff) => boolean;
 }
 
-export async function prepareFile(file: string): Promise<Prepared> {
-  return prepareLoaded(await loadDocument(file));
+export async function prepareFile(file: string, vars?: VarSources): Promise<Prepared> {
+  return prepareLoaded(await loadDocument(file), vars);
 }
 
-export async function prepareLoaded(loaded: LoadedDocument): Promise<Prepared> {
+/** `vars`: parameter values from outside the document (--var, --vars, OPD_VAR_*; see params.ts). */
+export async function prepareLoaded(source: LoadedDocument, vars?: VarSources): Promise<Prepared> {
   const [plugins] = await Promise.all([loadAll(), preloadValidator()]);
+  const loaded = resolveParams(source, vars);
   const normalized = normalizeDocument(loaded, plugins);
   validateDocument(normalized, loaded);
   const doc = normalized as StateDocument;
@@ -224,7 +227,8 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
         before: d ? fp(d.current, d) : null,
         after: d ? fp(out.status === 'ok' ? d.desired : d.current, d) : null,
         result: out.status,
-        ...(out.error ? { error: out.error.message } : {}),
+        ...(out.error ? { error: scrub(out.error.message, (v) => redact.mask(v)) } : {}),
+        ...(out.output !== undefined ? { output: scrub(out.output, (v) => redact.mask(v)) } : {}),
         attempts: out.attempts,
       } });
     };

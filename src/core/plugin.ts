@@ -103,6 +103,8 @@ export interface ChangeResult {
   address: string;
   status: 'ok' | 'failed';
   error?: OpdError;
+  /** Output of the step (exec plugin: stdout and stderr), recorded in the audit trail with secrets scrubbed. */
+  output?: string;
 }
 
 /** `from` must come after `to` (from depends on to). Addresses or prefixes. */

@@ -8,6 +8,34 @@ import { loadSchemas } from './validate.js';
 
 type Schema = Record<string, unknown>;
 
+/**
+ * Secret VALUES known to this process: secret parameters and `{ from_file }` texts of the
+ * document being run (src/core/params.ts). Wherever such a value was substituted — a command's
+ * argv, a file's content, a rule — it is masked like an x-opd-secret field: in every Redactor
+ * walk, in plan and error text (scrub), in the audit trail. Values shorter than 4 characters
+ * are not scrubbed (they would mask unrelated text); secrets are longer than that.
+ */
+const secretValues = new Set<string>();
+export const MIN_SCRUB_LENGTH = 4;
+
+export function registerSecretValues(values: Iterable<string>): void {
+  for (const v of values) if (typeof v === 'string' && v.length >= MIN_SCRUB_LENGTH) secretValues.add(v);
+}
+
+/** For tests: forget the registered values. */
+export function clearSecretValues(): void {
+  secretValues.clear();
+}
+
+/** Replace every registered secret value inside `s` (`mask` gives the stand-in). */
+export function scrub(s: string, mask: (v: string) => string = () => '<secret>'): string {
+  if (!secretValues.size || typeof s !== 'string') return s;
+  let out = s;
+  // longest first, so that a secret containing another is masked whole
+  for (const v of [...secretValues].sort((a, b) => b.length - a.length)) if (out.includes(v)) out = out.split(v).join(mask(v));
+  return out;
+}
+
 export class Redactor {
   private schemas: Map<string, object>;
   /** Without a key, secrets show as `<secret>` (display); with one, as a keyed hash (audit). */
@@ -65,7 +93,8 @@ export class Redactor {
   private walk(value: unknown, s: Schema | undefined, file: string): unknown {
     const [d, f] = this.deref(s, file);
     if (d?.['x-opd-secret'] === true) return value === undefined ? undefined : this.mask(value);
-    if (!d || value === null || typeof value !== 'object') return value;
+    if (typeof value === 'string') return scrub(value, (v) => this.mask(v));
+    if (value === null || typeof value !== 'object' || (!d && !secretValues.size)) return value;
     if (Array.isArray(value)) return value.map((v, i) => this.walk(v, this.child(d, f, String(i))[0], this.child(d, f, String(i))[1]));
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {

@@ -19,9 +19,12 @@ import { Redactor } from '../core/secrets.js';
 import { planJSON } from '../core/plan.js';
 import { redactPlan } from '../cli/render.js';
 import type { Notifier } from './notify.js';
+import type { VarSources } from '../core/params.js';
 
 export interface DaemonOptions {
   stateFile: string;
+  /** Parameter values from outside the document (--var, --vars, OPD_VAR_*), re-read on every reload. */
+  vars?: VarSources;
   settings: Settings;
   log: Logger;
   auditLog: string;
@@ -110,7 +113,7 @@ export class Daemon extends EventEmitter {
 
   /** Load the document (invalid at start: throw, exit 65), start watches, reconcile once, READY. */
   async start(beforeReady?: () => Promise<void>): Promise<void> {
-    this.prep = await prepareFile(this.stateFile);
+    this.prep = await prepareFile(this.stateFile, this.o.vars);
     this.fileHash = sha256(readFileSync(this.stateFile));
     await this.startWatches();
     this.watchFile();
@@ -378,7 +381,7 @@ export class Daemon extends EventEmitter {
     if (h === this.fileHash && !forced) return false;
     let prep: Prepared;
     try {
-      prep = await prepareFile(this.stateFile);
+      prep = await prepareFile(this.stateFile, this.o.vars);
     } catch (err) {
       this.fileHash = h;
       return this.reject(toOpdError(err));

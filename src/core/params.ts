@@ -1,0 +1,261 @@
+/**
+ * Document parameters and secrets from outside the document.
+ *
+ *   params:                                   # or `parameters:`
+ *     admin_address: { type: string, description: the admin workstation }   # required (no default)
+ *     uplink: { type: string, default: eth0 }
+ *     vnc_first: { type: integer, default: 5900 }
+ *     db_password: { type: string, secret: true, from_file: /etc/opd/secrets/ravada-db }
+ *   plugins:
+ *     firewall: … "ip saddr ${param.admin_address} tcp dport 5900-7000 accept"
+ *     databases: { mysql_users: { rvd_user@localhost: { password: "${param.db_password}" } } }
+ *     users: { users: { "${param.operator}": { groups: [libvirt, kvm] } } }
+ *     files: { paths: { /etc/x.env: { content: { from_file: /etc/opd/secrets/x.env } } } }
+ *
+ * Values, first found wins: `--var name=value` (repeatable), `--vars FILE` (a YAML/JSON map),
+ * the environment (`OPD_VAR_<name>`), then the declaration (`default`, or for a secret the file
+ * named by `from_file`). `${param.NAME}` is replaced in every string value and key under
+ * `plugins:`; a value that is exactly `${param.NAME}` takes the parameter's type (an integer
+ * stays an integer). `$${param.` writes a literal `${param.`. Other `${…}` text (systemd, shell)
+ * is left as it is. `{ from_file: PATH }` in place of a value is replaced by that file's text
+ * (without its final newline) and is a secret.
+ *
+ * Secret values (secret parameters, from_file texts) are registered with the redaction layer
+ * (src/core/secrets.ts): they never reach output, logs or the audit trail, wherever they were
+ * substituted. Problems (an unset required parameter, a value of the wrong type, an unknown
+ * parameter, an unreadable secret file) are all reported at once, exit 65, with file:line.
+ */
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { OpdError, type Problem } from './errors.js';
+import { pathToPointer, type LoadedDocument } from './document.js';
+import { registerSecretValues } from './secrets.js';
+
+export const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const PARAM_TYPES = ['string', 'integer', 'number', 'boolean'] as const;
+const REF = /(\$?)\$\{param\.([^}]*)\}/g;
+const WHOLE = /^\$\{param\.([A-Za-z_][A-Za-z0-9_]*)\}$/;
+
+/** Where parameter values come from besides the document (CLI flags, environment). */
+export interface VarSources {
+  /** `--var name=value`, in order (a later one wins). */
+  vars?: string[];
+  /** `--vars FILE` (YAML or JSON maps; a later file wins). */
+  varsFiles?: string[];
+  /** Environment (OPD_VAR_<name>); defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
+
+interface Decl {
+  name: string;
+  type: (typeof PARAM_TYPES)[number];
+  default?: unknown;
+  secret: boolean;
+  fromFile?: string;
+  enum?: unknown[];
+}
+
+/** Parse `--var name=value` strings; usage errors for malformed ones. */
+export function parseVarFlags(vars: string[] = []): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const v of vars) {
+    const i = v.indexOf('=');
+    const name = i > 0 ? v.slice(0, i) : '';
+    if (!PARAM_NAME.test(name))
+      throw new OpdError('usage', `--var ${JSON.stringify(v)}: expected name=value with a name of letters, digits and _`, { hint: 'e.g. --var admin_address=10.1.2.3' });
+    m.set(name, v.slice(i + 1));
+  }
+  return m;
+}
+
+function readVarsFile(file: string): Obj {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new OpdError('usage', `--vars ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { hint: 'give a YAML or JSON file mapping parameter names to values' });
+  }
+  let v: unknown;
+  try {
+    v = parse(text);
+  } catch (err) {
+    throw new OpdError('usage', `--vars ${file}: not YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (v === null || v === undefined) return {};
+  if (!isObj(v)) throw new OpdError('usage', `--vars ${file}: expected a map of parameter names to values`);
+  return v;
+}
+
+function readSecretFile(path: string): string {
+  return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+}
+
+/** Coerce a value given as text (flags, environment) or typed (vars file, default) to the declared type. */
+function coerce(d: Decl, v: unknown): { ok: true; value: unknown } | { ok: false; why: string } {
+  const bad = (why: string) => ({ ok: false as const, why });
+  let out: unknown = v;
+  switch (d.type) {
+    case 'string':
+      if (typeof v === 'number' || typeof v === 'boolean') out = String(v);
+      else if (typeof v !== 'string') return bad(`expected a string, got ${JSON.stringify(v)}`);
+      break;
+    case 'integer':
+      if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) out = Number(v.trim());
+      if (typeof out !== 'number' || !Number.isSafeInteger(out)) return bad(`expected an integer, got ${d.secret ? '<secret>' : JSON.stringify(v)}`);
+      break;
+    case 'number':
+      if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) out = Number(v);
+      if (typeof out !== 'number' || !Number.isFinite(out)) return bad(`expected a number, got ${d.secret ? '<secret>' : JSON.stringify(v)}`);
+      break;
+    case 'boolean':
+      if (typeof v === 'string') {
+        const s = v.trim().toLowerCase();
+        if (['true', 'yes', 'on', '1'].includes(s)) out = true;
+        else if (['false', 'no', 'off', '0'].includes(s)) out = false;
+      }
+      if (typeof out !== 'boolean') return bad(`expected true or false, got ${d.secret ? '<secret>' : JSON.stringify(v)}`);
+      break;
+  }
+  if (d.enum && !d.enum.some((e) => e === out)) return bad(`expected one of ${d.enum.map((e) => JSON.stringify(e)).join(', ')}, got ${d.secret ? '<secret>' : JSON.stringify(out)}`);
+  return { ok: true, value: out };
+}
+
+/**
+ * Resolve the document's parameters and `from_file` values: returns a copy of `loaded` whose
+ * `raw` has every reference substituted. Throws OpdError('invalid-document') with all problems.
+ */
+export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): LoadedDocument {
+  const raw = loaded.raw;
+  if (!isObj(raw)) return loaded;
+  const problems: Problem[] = [];
+  const at = (pointer: string, message: string, fix?: string, atKey = false) => {
+    const pos = loaded.locate(pointer, atKey);
+    problems.push({ file: loaded.file, line: pos?.line, col: pos?.col, pointer, message, fix });
+  };
+  const blockKey = 'params' in raw ? 'params' : 'parameters' in raw ? 'parameters' : undefined;
+  if ('params' in raw && 'parameters' in raw) at('/parameters', 'both `params` and `parameters`', 'keep one of them (they are the same block)', true);
+  const block = blockKey ? raw[blockKey] : undefined;
+
+  const decls = new Map<string, Decl>();
+  if (isObj(block)) {
+    for (const [name, spec] of Object.entries(block)) {
+      // the schema reports malformed declarations; here only what it cannot say
+      if (!PARAM_NAME.test(name) || !isObj(spec)) continue;
+      const type = (PARAM_TYPES as readonly string[]).includes(spec.type as string) ? (spec.type as Decl['type']) : 'string';
+      const d: Decl = { name, type, secret: spec.secret === true, default: spec.default, fromFile: typeof spec.from_file === 'string' ? spec.from_file : undefined, enum: Array.isArray(spec.enum) ? spec.enum : undefined };
+      if (d.secret && 'default' in spec)
+        at(`/${blockKey}/${name}/default`, `secret parameter "${name}" has an inline default: the document would hold the secret`, `remove the default; give the value with from_file: /etc/opd/secrets/${name}, --var, --vars or OPD_VAR_${name}`, true);
+      if (d.fromFile && !d.secret) at(`/${blockKey}/${name}/from_file`, `parameter "${name}" reads from_file but is not marked secret`, 'add `secret: true` (from_file is meant for secrets), or use default', true);
+      decls.set(name, d);
+    }
+  }
+
+  // values from outside, first found wins: --var, --vars (last file first), environment
+  const flags = parseVarFlags(src.vars);
+  const files = (src.varsFiles ?? []).map(readVarsFile).reverse();
+  const env = src.env ?? process.env;
+  const given = (name: string): { value: unknown; from: string } | undefined => {
+    if (flags.has(name)) return { value: flags.get(name), from: `--var ${name}` };
+    for (let i = 0; i < files.length; i++) if (name in files[i]) return { value: files[i][name], from: `--vars ${src.varsFiles![files.length - 1 - i]}` };
+    const e = env[`OPD_VAR_${name}`];
+    if (e !== undefined) return { value: e, from: `OPD_VAR_${name}` };
+    return undefined;
+  };
+  for (const name of flags.keys())
+    if (!decls.has(name)) throw new OpdError('usage', `--var ${name}: ${loaded.file} declares no parameter "${name}"`, { hint: decls.size ? `declared: ${[...decls.keys()].sort().join(', ')}` : `declare it under params: in the document` });
+
+  const values = new Map<string, unknown>();
+  const secrets: string[] = [];
+  for (const d of [...decls.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const ptr = `/${blockKey}/${d.name}`;
+    const g = given(d.name);
+    let v: unknown;
+    let from: string;
+    if (g) {
+      v = g.value;
+      from = g.from;
+    } else if (d.fromFile) {
+      try {
+        v = readSecretFile(d.fromFile);
+      } catch (err) {
+        at(ptr, `parameter "${d.name}" is not set: cannot read ${d.fromFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, `create ${d.fromFile} (mode 0600), or give --var ${d.name}=…, --vars FILE or OPD_VAR_${d.name}`, true);
+        continue;
+      }
+      from = d.fromFile;
+    } else if (d.default !== undefined && !d.secret) {
+      v = d.default;
+      from = 'its default';
+    } else {
+      at(ptr, `required parameter "${d.name}" is not set`, `give --var ${d.name}=…, --vars FILE or OPD_VAR_${d.name}${d.secret ? `, or from_file: /etc/opd/secrets/${d.name}` : ', or a default'}`, true);
+      continue;
+    }
+    const c = coerce(d, v);
+    if (!c.ok) {
+      at(ptr, `parameter "${d.name}" (from ${from}): ${c.why}`, `give ${d.type === "integer" ? "an" : "a"} ${d.type}`, true);
+      continue;
+    }
+    values.set(d.name, c.value);
+    if (d.secret) secrets.push(String(c.value));
+  }
+
+  // substitute under plugins: (string values and keys), and replace { from_file } values
+  const subst = (s: string, ptr: string): unknown => {
+    const whole = WHOLE.exec(s);
+    if (whole) {
+      if (values.has(whole[1])) return values.get(whole[1]);
+      if (!decls.has(whole[1])) at(ptr, `unknown parameter "${whole[1]}"`, decls.size ? `declared: ${[...decls.keys()].sort().join(', ')}` : 'declare it under params:');
+      return s;
+    }
+    if (!s.includes('${param.')) return s;
+    return s.replace(REF, (m, esc: string, name: string) => {
+      if (esc) return m.slice(1);
+      if (values.has(name)) return String(values.get(name));
+      if (!decls.has(name)) at(ptr, `unknown parameter ${JSON.stringify(name)} in ${JSON.stringify(m)}`, PARAM_NAME.test(name) ? (decls.size ? `declared: ${[...decls.keys()].sort().join(', ')}` : 'declare it under params:') : 'write ${param.NAME} with a name of letters, digits and _');
+      return m;
+    });
+  };
+  const walk = (v: unknown, path: (string | number)[]): unknown => {
+    const ptr = pathToPointer(path);
+    if (typeof v === 'string') return subst(v, ptr);
+    if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, i]));
+    if (!isObj(v)) return v;
+    const keys = Object.keys(v);
+    if (keys.length === 1 && keys[0] === 'from_file' && typeof v.from_file === 'string') {
+      const f = subst(v.from_file, pathToPointer([...path, 'from_file']));
+      try {
+        const text = readSecretFile(String(f));
+        secrets.push(text);
+        return text;
+      } catch (err) {
+        at(ptr, `cannot read the secret file ${f} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, `create ${f} (mode 0600) holding the value`);
+        return v;
+      }
+    }
+    const out: Obj = {};
+    for (const k of keys) {
+      const nk = k.includes('${param.') ? subst(k, pathToPointer([...path, k])) : k;
+      const key = typeof nk === 'string' ? nk : String(nk);
+      if (key !== k) {
+        if (key in v || key in out) at(pathToPointer([...path, k]), `key ${JSON.stringify(k)} becomes ${JSON.stringify(key)}, which the document names twice`, 'name each resource once', true);
+        loaded.remaps.set(pathToPointer([...path, key]), pathToPointer([...path, k]));
+      }
+      out[key] = walk(v[k], [...path, key]);
+    }
+    return out;
+  };
+  const resolved: Obj = { ...raw };
+  if (raw.plugins !== undefined) resolved.plugins = walk(raw.plugins, ['plugins']);
+  if (problems.length) {
+    problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
+    const n = problems.length;
+    throw new OpdError('invalid-document', `${loaded.file}: ${n} problem${n === 1 ? '' : 's'} with parameters`, {
+      problems,
+      hint: 'set every required parameter (--var name=value, --vars FILE, OPD_VAR_name) and run again',
+    });
+  }
+  registerSecretValues(secrets);
+  return { ...loaded, raw: resolved };
+}
