@@ -16,7 +16,7 @@ import { diffSection, isObj, project, compare } from './diff.js';
 import { buildPlan, checkResourceCycles, collectEdges, planJSON, summarize, type Plan, type PlannedChange } from './plan.js';
 import { applyPlan, type ChangeOutcome } from './apply.js';
 import { OpdError, toOpdError } from './errors.js';
-import type { Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
+import type { Change, Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
 import { canonical, fingerprint, sha256 } from './canonical.js';
 import { Redactor, scrub } from './secrets.js';
 import { loadAll } from '../plugins/index.js';
@@ -96,8 +96,18 @@ export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Com
   const current = await readAll(prep, o);
   const diffs = diffAll(prep, current, o.allowDestroy ?? false);
   const planned = o.hold ? diffs.filter((d) => !o.hold!(d)) : diffs;
-  const plan = buildPlan(prep.plugins, planned, collectEdges(prep.plugins, prep.doc.plugins));
+  const plan = buildPlan(prep.plugins, planned, collectEdges(prep.plugins, prep.doc.plugins), refreshes(prep, planned));
   return { current, diffs, plan };
+}
+
+/** Changes that other resources' changes in this plan trigger (exec refresh_on), except for resources already planned. */
+export function refreshes(prep: Prepared, planned: ResourceDiff[]): Change[] {
+  const changed = new Set(planned.filter((d) => d.action !== 'noop').map((d) => d.address));
+  if (!changed.size) return [];
+  const out: Change[] = [];
+  for (const [name, p] of [...prep.plugins].sort(([a], [b]) => (a < b ? -1 : 1)))
+    if (p.refresh) out.push(...p.refresh(prep.doc.plugins[name], changed).filter((c) => !changed.has(c.resource)));
+  return out;
 }
 
 export interface RunOptions extends EngineOptions {
@@ -220,8 +230,8 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
         address: ch.address,
         resource: ch.resource,
         action: ch.action,
-        summary: ch.summary,
-        ...(ch.reason ? { reason: ch.reason } : {}),
+        summary: scrub(ch.summary, (v) => redact.mask(v)),
+        ...(ch.reason ? { reason: scrub(ch.reason, (v) => redact.mask(v)) } : {}),
         ops: d ? redact.ops(d.plugin, d.collection, ch.ops ?? []) : [],
         // fingerprints of the redacted values: an unkeyed hash of a secret could be brute-forced
         before: d ? fp(d.current, d) : null,

@@ -53,8 +53,10 @@ export function checkResourceCycles(edges: Edge[]): void {
   topoSort(nodes.length, deps, (i) => nodes[i], (i) => nodes[i]);
 }
 
-export function buildPlan(plugins: Map<string, Plugin>, diffs: ResourceDiff[], edges: Edge[]): Plan {
+export function buildPlan(plugins: Map<string, Plugin>, diffs: ResourceDiff[], edges: Edge[], extra: Change[] = []): Plan {
   const changes: PlannedChange[] = [];
+  // changes not derived from a diff of their own (refresh: triggered by other resources' changes)
+  for (const c of extra) changes.push({ ...c, id: changes.length, deps: [] });
   for (const d of diffs) {
     if (d.action === 'noop') continue;
     const p = plugins.get(d.plugin);

@@ -162,6 +162,12 @@ export interface Plugin<S extends Obj = Obj> {
    * converged: it gets planned, and verification fails while the fault stays.
    */
   faults?(current: S, desired: S): Record<string, string>;
+  /**
+   * Changes triggered by other resources' changes in this run (exec's refresh_on, Puppet's
+   * subscribe/refreshonly): `changed` holds the addresses of the resources the plan changes.
+   * Returned changes are ordered after what triggered them (declare that in edges()).
+   */
+  refresh?(desired: S, changed: ReadonlySet<string>): Change[];
   /** Implicit dependencies; `all` is every plugin section of the document (cross-plugin edges). */
   edges?(desired: S, all: Record<string, Obj>): Edge[];
   /** Whole current state for `opd show` (all: include what opd does not manage). */

@@ -147,9 +147,27 @@ export function validateDocument(doc: unknown, loaded?: LoadedDocument): void {
   const errors = validate.errors ?? [];
   // anyOf/oneOf explain themselves through their branches; keep them only when alone at a path
   const paths = new Set(errors.filter((e) => !['anyOf', 'oneOf', 'if'].includes(e.keyword)).map((e) => e.instancePath));
+  // "one of these keys is required" (anyOf of required): one problem, not one per branch
+  const anyOfRequired = new Map<string, { keys: string[]; hint?: string }>();
+  for (const e of errors) {
+    const m = e.keyword === 'required' ? /^(.*\/anyOf)\/\d+\/required$/.exec(e.schemaPath) : null;
+    if (!m) continue;
+    const k = e.instancePath + '\0' + m[1];
+    const g = anyOfRequired.get(k) ?? { keys: [] };
+    g.keys.push(String(e.params.missingProperty));
+    const parent = errors.find((x) => x.keyword === 'anyOf' && x.schemaPath === m[1] && x.instancePath === e.instancePath);
+    g.hint ??= (parent?.parentSchema as Record<string, unknown> | undefined)?.['x-opd-hint'] as string | undefined;
+    anyOfRequired.set(k, g);
+  }
   for (const e of errors) {
     if (['anyOf', 'oneOf', 'if'].includes(e.keyword) && paths.has(e.instancePath)) continue;
-    const p = toProblem(e, doc);
+    const m = e.keyword === 'required' ? /^(.*\/anyOf)\/\d+\/required$/.exec(e.schemaPath) : null;
+    const group = m ? anyOfRequired.get(e.instancePath + '\0' + m[1]) : undefined;
+    if (group && group.keys.length > 1 && group.keys[0] !== e.params.missingProperty) continue;
+    const p: Problem | undefined =
+      group && group.keys.length > 1
+        ? { pointer: e.instancePath, message: `missing one of ${group.keys.map((k) => `"${k}"`).join(', ')}`, fix: group.hint ?? 'add one of them' }
+        : toProblem(e, doc);
     if (!p) continue;
     const key = p.pointer + '\0' + p.message;
     if (seen.has(key)) continue;
