@@ -55,8 +55,8 @@ export async function prepareLoaded(source: LoadedDocument, vars?: VarSources): 
   return { loaded, doc, plugins: named, docHash: sha256(loaded.text) };
 }
 
-function readCtx(o: EngineOptions): ReadContext {
-  return { settings: o.settings, log: o.log };
+function readCtx(o: EngineOptions, prep: Prepared): ReadContext {
+  return { settings: o.settings, log: o.log, document: prep.doc.plugins };
 }
 
 /** Read every named plugin's current state, in parallel. */
@@ -66,7 +66,7 @@ export async function readAll(prep: Prepared, o: EngineOptions, only?: Set<strin
       .filter(([n]) => !only || only.has(n))
       .map(async ([name, p]) => {
         try {
-          return [name, await p.read(readCtx(o), prep.doc.plugins[name])] as const;
+          return [name, await p.read(readCtx(o, prep), prep.doc.plugins[name])] as const;
         } catch (err) {
           const e = toOpdError(err);
           if (!e.message.includes(name)) e.message = `${name}: ${e.message}`;

@@ -24,6 +24,8 @@ export interface Settings {
 export interface ReadContext {
   readonly settings: Settings;
   readonly log: Logger;
+  /** Every plugin section of the document being run (read-only), for reads that must know the document's other resources (checks: is a busy port the document's own service?). */
+  readonly document?: Readonly<Record<string, Obj>>;
 }
 
 const applyToken: unique symbol = Symbol('opd.apply');

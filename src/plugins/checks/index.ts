@@ -11,6 +11,7 @@ import type { ApplyContext, Change, ChangeResult, DoctorCheck, Obj, Plugin, Read
 import { OpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
+import { foreignListening } from './holders.js';
 
 export interface ChecksSection extends Obj {
   require?: Record<string, Obj>;
@@ -189,10 +190,13 @@ const plugin: Plugin<ChecksSection> = {
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'checks.schema.json', 'utf8')),
   collections: ['require'],
 
-  async read(_ctx: ReadContext, desired: ChecksSection): Promise<ChecksSection> {
+  async read(ctx: ReadContext, desired: ChecksSection): Promise<ChecksSection> {
     const named = desired.require ?? {};
     if (!Object.keys(named).length) return { require: {} };
     const f = readFacts();
+    // a port held by the document's own service or database is not a conflict (converged host)
+    const ports = Object.values(named).flatMap((s) => (isObj(s) && Array.isArray(s.tcp_ports_free) ? (s.tcp_ports_free as number[]) : []));
+    if (ports.length) f.listening = foreignListening(f.listening, ports, ctx.document, ctx.settings).busy;
     const require: Record<string, Obj> = {};
     for (const [n, spec] of Object.entries(named).sort()) if (isObj(spec)) require[n] = evaluate(spec, f);
     return { require };
