@@ -57,3 +57,16 @@ export function unmetChecks(spec: Record<string, unknown>): string[] {
   if (disk && Object.entries(disk).some(([p, mb]) => diskFreeMb(p) < mb)) out.push('min_disk_free_mb');
   return out;
 }
+
+/** The running kernel can load modules (it has /lib/modules/<release> and /proc/modules). */
+export function modulesLoadable(): boolean {
+  const release = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  return existsSync(`/lib/modules/${release}`) && existsSync('/proc/modules');
+}
+
+/** Whether `modprobe kvm_amd` can succeed here: an AMD CPU with svm on a kernel that loads modules, or it is loaded. */
+export function kvmAmdLoads(): boolean {
+  if (existsSync('/sys/module/kvm_amd')) return true;
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  return modulesLoadable() && /^vendor_id\s*:\s*AuthenticAMD/m.test(cpuinfo) && /^flags\s*:.*\bsvm\b/m.test(cpuinfo);
+}
