@@ -50,7 +50,7 @@ export interface DaemonUnit {
 export function unitText(opts: { state: string; dir: string; env: Record<string, string>; args?: string[] }): string {
   const shipped = readFileSync(join(ROOT, 'packaging/systemd/opd.service'), 'utf8');
   const exec = [process.execPath, OPD, 'daemon', '--state', opts.state, ...(opts.args ?? [])].join(' ');
-  const env = Object.entries({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...opts.env }).map(([k, v]) => `Environment=${k}=${v}`);
+  const env = Object.entries({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...(process.env.OPD_AUDIT_KEY ? { OPD_AUDIT_KEY: process.env.OPD_AUDIT_KEY } : {}), ...opts.env }).map(([k, v]) => `Environment=${k}=${v}`);
   return shipped
     .replace(/^ExecStart=.*$/m, `ExecStart=${exec}`)
     .replace(/^WatchdogSec=.*$/m, 'WatchdogSec=20s')
