@@ -11,6 +11,8 @@ set -euo pipefail
 cmd=${1:-}; D=${2:-}
 [ -n "$cmd" ] && [ -n "$D" ] || { echo "usage: $0 up|down DIR [PG_PORT]" >&2; exit 64; }
 PORT=${3:-55432}
+# OPD_PG_LISTEN=127.0.0.1 makes PostgreSQL also listen on TCP there (e2e: inside the test's own
+# network namespace, where the example's port check then sees the document's own database)
 
 pgbin() {
   local b
@@ -42,7 +44,7 @@ case "$cmd" in
     fi
     if ! alive "$D/pg/data/postmaster.pid"; then
       (cd / && runuser -u postgres -- "$B/pg_ctl" -D "$D/pg/data" -l "$D/pg/server.log" -w -t 60 \
-        -o "-k $D/pg/sock -p $PORT -c listen_addresses='' -c fsync=off -c full_page_writes=off -c synchronous_commit=off" start >/dev/null) || { tail -20 "$D/pg/server.log" >&2; exit 1; }
+        -o "-k $D/pg/sock -p $PORT -c listen_addresses='${OPD_PG_LISTEN:-}' -c fsync=off -c full_page_writes=off -c synchronous_commit=off" start >/dev/null) || { tail -20 "$D/pg/server.log" >&2; exit 1; }
     fi
     # --- MariaDB
     install -d -o mysql -g mysql -m 750 "$D/my"

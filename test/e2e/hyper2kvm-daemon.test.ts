@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmp } from '../helpers/opd.js';
 import { ensureSystemd } from '../helpers/systemd.js';
@@ -14,7 +14,8 @@ import { EXAMPLES, exists, opdIn, systemctl } from '../helpers/examples.js';
 const opd = (args: string[], o: { env: Record<string, string> }) => opdIn(undefined, args, o.env);
 
 const dir = tmp('opd-e2e-h2k-');
-const env = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_PACKAGES_BACKEND: 'apt' };
+// packages through the default backend (auto)
+const env = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl') };
 const DOC = join(EXAMPLES, 'hyper2kvm-daemon.yaml');
 const ABSENT = join(EXAMPLES, 'hyper2kvm-daemon-absent.yaml');
 
@@ -40,10 +41,13 @@ describe('examples/hyper2kvm-daemon.yaml', () => {
     expect(r.stdout).toContain('systemd/units/hyper2kvm@vsphere.service');
   });
 
-  it('converges with one apply, and a diff afterwards finds nothing to do', async () => {
+  it('converges with one apply; a second apply exits 0 with no changes', async () => {
     const a = await opd(['apply', DOC], { env });
     expect(a.stdout).not.toMatch(/^FAILED/m);
     expect(a.code, a.stdout + a.stderr).toBe(0);
+    const again = await opd(['apply', DOC], { env });
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toContain('no changes: the host matches the document');
     const d = await opd(['diff', DOC], { env });
     expect(d.stdout + d.stderr).toBe(d.stdout);
     expect(d.code).toBe(0);
@@ -57,12 +61,25 @@ describe('examples/hyper2kvm-daemon.yaml', () => {
       expect(statSync(d).mode & 0o777).toBe(0o750);
     }
     expect(statSync('/etc/hyper2kvm/hyper2kvm-vsphere.conf').mode & 0o777).toBe(0o640);
-    for (const u of ['hyper2kvm@vsphere.service', 'hyper2kvm@aws.service', 'hyper2kvm.target']) {
+    for (const u of ['hyper2kvm.service', 'hyper2kvm@vsphere.service', 'hyper2kvm@aws.service', 'hyper2kvm.target']) {
       expect(await systemctl(['is-active', u])).toBe('active');
     }
     expect(await systemctl(['is-enabled', 'hyper2kvm@vsphere.service'])).toBe('enabled');
     expect(await systemctl(['show', '-p', 'User', '--value', 'hyper2kvm@aws.service'])).toBe('hyper2kvm');
     expect(await systemctl(['show', '-p', 'ProtectSystem', '--value', 'hyper2kvm@aws.service'])).toBe('strict');
+    expect(await systemctl(['show', '-p', 'ExecStart', '--value', 'hyper2kvm.service'])).toContain('--config /etc/hyper2kvm/hyper2kvm.conf');
+  });
+
+  it('restarts hyper2kvm.service when opd changes hyper2kvm.conf (refresh_on), and only then', async () => {
+    const pid = await systemctl(['show', '-p', 'MainPID', '--value', 'hyper2kvm.service']);
+    writeFileSync('/etc/hyper2kvm/hyper2kvm.conf', '# edited by hand\n');
+    const a = await opd(['apply', DOC], { env });
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    expect(a.stdout).toMatch(/^ok\s+~ exec\/commands\/restart-hyper2kvm-on-config: refresh systemctl try-restart hyper2kvm.service/m);
+    expect(await systemctl(['is-active', 'hyper2kvm.service'])).toBe('active');
+    expect(await systemctl(['show', '-p', 'MainPID', '--value', 'hyper2kvm.service'])).not.toBe(pid);
+    const again = await opd(['apply', DOC], { env });
+    expect(again.stdout).toContain('no changes');
   });
 
   it('keeps an intact audit trail', async () => {
@@ -74,6 +91,7 @@ describe('examples/hyper2kvm-daemon.yaml', () => {
     const a = await opd(['apply', ABSENT], { env });
     expect(a.code, a.stdout + a.stderr).toBe(0);
     expect(await systemctl(['is-active', 'hyper2kvm@vsphere.service'])).not.toBe('active');
+    expect(await systemctl(['is-active', 'hyper2kvm.service'])).not.toBe('active');
     expect(existsSync('/etc/systemd/system/hyper2kvm@.service')).toBe(false);
     expect(existsSync('/etc/hyper2kvm')).toBe(false);
     expect(existsSync('/var/lib/hyper2kvm')).toBe(false);

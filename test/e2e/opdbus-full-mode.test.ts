@@ -9,10 +9,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { OPD, type OpdRun } from '../helpers/opd.js';
+import { hostname } from 'node:os';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { OPD, tmp, type OpdRun } from '../helpers/opd.js';
 import { ensureSystemd } from '../helpers/systemd.js';
 import { startLxc, type LxcSandbox } from '../helpers/lxc.js';
-import { EXAMPLES, opdIn, pending, sectionsOf, systemctl, withoutStarting } from '../helpers/examples.js';
+import { EXAMPLES, expectSecondApplyNoChanges, opdIn, pending, sectionsOf, systemctl, withoutStarting } from '../helpers/examples.js';
 
 const NAME = 'opdbus-full-mode.yaml';
 const ORIGINAL = join(EXAMPLES, NAME);
@@ -23,12 +26,19 @@ const DOC = withoutStarting(NAME, HOST_DAEMONS);
 const JSON_DOC = withoutStarting('opdbus-full-mode.json', HOST_DAEMONS);
 
 let sb: LxcSandbox;
-const extra = { OPD_PACKAGES_BACKEND: 'apt' };
-const run = async (args: string[]): Promise<OpdRun> => sb.sh('node', [OPD, ...args], { env: extra });
+// packages through the default backend (auto); the guide's addressing as the document's parameters;
+// /etc/hostname under a sandbox root, the running hostname in a UTS namespace of the test's own
+const root = tmp('opd-e2e-opdbus-root-');
+const UTS = join(root, 'uts');
+const extra: Record<string, string> = { OPD_VAR_address: '192.168.1.10', OPD_VAR_gateway: '192.168.1.1', OPD_ROOT: root };
+const run = async (args: string[]): Promise<OpdRun> => sb.sh('nsenter', [`--uts=${UTS}`, '--', 'node', OPD, ...args], { env: extra });
+const hostHostname = hostname();
 
 describe('examples/opdbus-full-mode.yaml and .json', () => {
   beforeAll(async () => {
     await ensureSystemd();
+    writeFileSync(UTS, '');
+    expect((await execa('unshare', [`--uts=${UTS}`, 'true'], { reject: false })).exitCode).toBe(0);
     sb = await startLxc();
     // the physical uplink eth0 of the guide, in the sandbox's namespace
     expect((await sb.sh('ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0-peer'])).code).toBe(0);
@@ -38,6 +48,7 @@ describe('examples/opdbus-full-mode.yaml and .json', () => {
   afterAll(async () => {
     await run(['apply', ABSENT]);
     await sb.stop();
+    await execa('umount', [UTS], { reject: false });
   });
 
   it('validates, the op-dbus JSON form unchanged too', async () => {
@@ -60,6 +71,7 @@ describe('examples/opdbus-full-mode.yaml and .json', () => {
     expect(p.code, p.stdout + p.stderr).toBe(0);
     const a = await run(['apply', DOC]);
     expect(a.code, a.stdout + a.stderr).toBe(0);
+    await expectSecondApplyNoChanges(run, DOC);
     const d = await run(['diff', DOC]);
     expect(d.code, d.stdout + d.stderr).toBe(0);
     const j = await run(['diff', JSON_DOC]);
@@ -82,6 +94,17 @@ describe('examples/opdbus-full-mode.yaml and .json', () => {
     expect(uts.stdout.trim()).toBe('gateway');
   });
 
+  it('set the hostname, started lxcfs, installed busybox-static, and opened only 22 and 9573 (ovsbr0 and mesh trusted)', async () => {
+    expect(readFileSync(join(root, 'etc/hostname'), 'utf8')).toBe('ghostbridge\n');
+    expect(String((await execa('nsenter', [`--uts=${UTS}`, 'hostname'])).stdout).trim()).toBe('ghostbridge');
+    expect(hostname()).toBe(hostHostname); // the machine's own hostname never changed
+    expect(await systemctl(['is-active', 'lxcfs.service'])).toBe('active');
+    expect((await execa('dpkg-query', ['-W', '-f', '${Status}', 'busybox-static'])).stdout).toBe('install ok installed');
+    const nft = (await sb.sh('nft', ['list', 'table', 'inet', 'opdbus'])).stdout;
+    expect(nft).toContain('policy drop');
+    for (const r of ['iifname "ovsbr0" accept', 'iifname "mesh" accept', 'tcp dport 22 accept', 'tcp dport 9573 accept']) expect(nft).toContain(r);
+  });
+
   it('keeps an intact audit trail', async () => {
     expect((await run(['audit', 'verify'])).code).toBe(0);
   });
@@ -92,6 +115,7 @@ describe('examples/opdbus-full-mode.yaml and .json', () => {
     const ls = await sb.sh('lxc-ls', ['-P', sb.lxcPath, '-1']);
     expect(ls.stdout.trim()).toBe('');
     expect((await sb.ovs.vsctl(['list-br'])).trim()).toBe('');
+    expect((await sb.sh('nft', ['list', 'table', 'inet', 'opdbus'])).code).not.toBe(0);
     expect((await run(['diff', ABSENT])).code).toBe(0);
     expect((await run(['audit', 'verify'])).code).toBe(0);
   });

@@ -10,10 +10,13 @@ import { join } from 'node:path';
 import { tmp, type OpdRun } from '../helpers/opd.js';
 import { ensureSystemd } from '../helpers/systemd.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { EXAMPLES, exists, expectPreconditions, forThisHost, opdIn, pending, systemctl } from '../helpers/examples.js';
+import { EXAMPLES, exists, expectPreconditions, expectSecondApplyNoChanges, forThisHost, opdIn, pending, systemctl } from '../helpers/examples.js';
 
 const dir = tmp('opd-e2e-quantix-');
-const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_PACKAGES_BACKEND: 'apt' };
+// the guide's $USER: an existing login the test creates (the document only adds it to libvirt and kvm)
+const OPERATOR = `opdqx${Math.random().toString(36).slice(2, 7)}`;
+// packages through the default backend (auto); the operator is the document's parameter
+const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_VAR_operator: OPERATOR };
 const NAME = 'quantix-kvm-node.yaml';
 const ORIGINAL = join(EXAMPLES, NAME);
 const ABSENT = join(EXAMPLES, 'quantix-kvm-node-absent.yaml');
@@ -29,15 +32,21 @@ describe('examples/quantix-kvm-node.yaml', () => {
     await ensureSystemd();
     ns = await createNetns('opdqx');
     env.OPD_NETNS = ns.name;
+    await execa('useradd', ['--create-home', '--shell', '/bin/bash', OPERATOR]);
   });
   afterAll(async () => {
     await run(['apply', ABSENT]);
     await ns.remove();
+    await execa('userdel', ['--remove', OPERATOR], { reject: false });
   });
 
-  it('validates', async () => {
+  it('validates, and without its operator parameter fails (exit 65) naming it', async () => {
     expect((await run(['validate', ORIGINAL])).code).toBe(0);
     expect((await run(['validate', ABSENT])).code).toBe(0);
+    const { OPD_VAR_operator: _, ...without } = env;
+    const v = await opdIn(undefined, ['validate', ORIGINAL], without);
+    expect(v.code).toBe(65);
+    expect(v.stderr).toMatch(/quantix-kvm-node\.yaml:\d+:\d+: \/params\/operator: required parameter "operator" is not set/);
   });
 
   it('has changes pending on a fresh host (diff exits 2)', async () => {
@@ -50,9 +59,10 @@ describe('examples/quantix-kvm-node.yaml', () => {
     await expectPreconditions(run, ORIGINAL, UNMET);
   });
 
-  it('converges with one apply, and a diff afterwards finds nothing to do', async () => {
+  it('converges with one apply; a second apply exits 0 with no changes', async () => {
     const a = await run(['apply', DOC]);
     expect(a.code, a.stdout + a.stderr).toBe(0);
+    await expectSecondApplyNoChanges(run, DOC);
     const d = await run(['diff', DOC]);
     expect(d.code, d.stdout).toBe(0);
     const o = await run(['diff', ORIGINAL, '-o', 'json']);
@@ -60,8 +70,8 @@ describe('examples/quantix-kvm-node.yaml', () => {
     for (const x of pending(o)) expect(allowed).toContain(x);
   });
 
-  it('left the node user in libvirt and kvm, libvirtd enabled, the ports open', async () => {
-    const groups = String((await execa('id', ['-nG', 'quantix'])).stdout).split(/\s+/);
+  it("left the operator's login in libvirt and kvm, libvirtd enabled, the ports open", async () => {
+    const groups = String((await execa('id', ['-nG', OPERATOR])).stdout).split(/\s+/);
     expect(groups).toEqual(expect.arrayContaining(['libvirt', 'kvm']));
     expect(await systemctl(['is-enabled', 'libvirtd.service'])).toBe('enabled');
     const nft = await ns.exec('nft', ['list', 'table', 'inet', 'quantix']);
@@ -77,7 +87,10 @@ describe('examples/quantix-kvm-node.yaml', () => {
   it('is undone by the absent document', async () => {
     const a = await run(['apply', ABSENT]);
     expect(a.code, a.stdout + a.stderr).toBe(0);
-    expect(await exists('getent', ['passwd', 'quantix'])).toBe(false);
+    const groups = String((await execa('id', ['-nG', OPERATOR])).stdout).split(/\s+/);
+    expect(groups).not.toContain('libvirt');
+    expect(groups).not.toContain('kvm');
+    expect(await exists('getent', ['passwd', OPERATOR])).toBe(true); // the login was never opd's
     expect(await exists('ip', ['netns', 'exec', ns.name, 'nft', 'list', 'table', 'inet', 'quantix'])).toBe(false);
     expect((await run(['diff', ABSENT])).code).toBe(0);
     expect((await run(['audit', 'verify'])).code).toBe(0);

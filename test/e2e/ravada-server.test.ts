@@ -7,28 +7,35 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
 import { join } from 'node:path';
 import { tmp, type OpdRun } from '../helpers/opd.js';
 import { ensureSystemd } from '../helpers/systemd.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { EXAMPLES, exists, opdIn, pending, startDatabases, systemctl, withoutStarting } from '../helpers/examples.js';
+import { EXAMPLES, exists, expectSecondApplyNoChanges, opdIn, pending, startDatabases, systemctl, withoutStarting } from '../helpers/examples.js';
 
 const dir = tmp('opd-e2e-ravada-');
 chmodSync(dir, 0o755); // the database servers run as postgres / mysql and must reach their directory
-const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_PACKAGES_BACKEND: 'apt' };
+// packages through the default backend (auto)
+const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl') };
 const NAME = 'ravada-server.yaml';
 const ORIGINAL = join(EXAMPLES, NAME);
 const ABSENT = join(EXAMPLES, 'ravada-server-absent.yaml');
 const HOST_DAEMONS = ['mariadb.service', 'libvirtd.service'];
 const DOC = withoutStarting(NAME, HOST_DAEMONS);
-const PASSWORD = 'ravada-example-Q3n8vL5pT2wK7zX4';
+const PASSWORD = 'ravada-e2e-Q3n8vL5pT2wK7zX4';
+const ADMIN_PASSWORD = 'ravada-admin-e2e-Hc5wN1';
+const ADMIN_ADDRESS = '198.51.100.7'; // a documentation address: only written into a rule
+// the document's parameters and secrets from a vars file (--vars), as an operator would keep them
+const VARS = join(dir, 'ravada-vars.yaml');
+const withVars = (args: string[]) => (['validate', 'diff', 'apply'].includes(args[0]) ? [...args, '--vars', VARS] : args);
 
 let ns: Netns;
 let stopDb: () => Promise<void> = async () => {};
 const runs: OpdRun[] = [];
 const run = async (args: string[]) => {
-  const r = await opdIn(undefined, args, env);
+  const r = await opdIn(undefined, withVars(args), env);
   runs.push(r);
   return r;
 };
@@ -43,6 +50,7 @@ describe('examples/ravada-server.yaml', () => {
     const db = await startDatabases(join(dir, 'db'), 55452); // a port of its own: tests run in parallel
     Object.assign(env, db.env);
     stopDb = db.stop;
+    writeFileSync(VARS, stringify({ admin_address: ADMIN_ADDRESS, db_password: PASSWORD, admin_password: ADMIN_PASSWORD, mysql_socket: env.OPD_MYSQL_SOCKET }), { mode: 0o600 });
   });
   afterAll(async () => {
     await run(['apply', ABSENT]);
@@ -61,9 +69,11 @@ describe('examples/ravada-server.yaml', () => {
     expect(r.stdout).toContain('databases/mysql_databases/ravada');
   });
 
-  it('converges with one apply, and a diff afterwards finds nothing to do', async () => {
+  it('converges with one apply (the admin web user through rvd_back --add-user); a second apply exits 0 with no changes', async () => {
     const a = await run(['apply', DOC]);
     expect(a.code, a.stdout + a.stderr).toBe(0);
+    expect(a.stdout).toMatch(/^ok\s+~ exec\/commands\/add-admin-user: run \/usr\/sbin\/rvd_back --add-user admin/m);
+    await expectSecondApplyNoChanges(run, DOC);
     const d = await run(['diff', DOC]);
     expect(d.code, d.stdout).toBe(0);
     const o = await run(['diff', ORIGINAL, '-o', 'json']);
@@ -81,13 +91,22 @@ describe('examples/ravada-server.yaml', () => {
     expect(await systemctl(['show', '-p', 'User', '--value', 'rvd_front.service'])).toBe('ravada');
     const nft = await ns.exec('nft', ['list', 'table', 'inet', 'ravada']);
     expect(nft).toContain('iifname "virbr0" ip saddr 192.168.122.0/24 udp sport 67-68 udp dport 67-68 accept');
+    expect(nft).toContain(`ip saddr ${ADMIN_ADDRESS} tcp dport 5900-7000 accept`);
     expect(nft).toContain('tcp dport 5900-7000 drop');
+    expect(await my("SELECT CONCAT(name, ':', is_admin) FROM ravada.users")).toBe('admin:1');
   });
 
   it('never shows the database password and keeps an intact audit trail', async () => {
     expect((await run(['audit', 'verify'])).code).toBe(0);
-    for (const r of runs) expect(r.stdout + r.stderr).not.toContain(PASSWORD);
-    expect(readFileSync(env.OPD_AUDIT_LOG, 'utf8')).not.toContain(PASSWORD);
+    for (const secret of [PASSWORD, ADMIN_PASSWORD]) {
+      for (const r of runs) expect(r.stdout + r.stderr).not.toContain(secret);
+      expect(readFileSync(env.OPD_AUDIT_LOG, 'utf8')).not.toContain(secret);
+    }
+    for (const f of ['ravada-server.yaml', 'ravada-server-absent.yaml']) {
+      const text = readFileSync(join(EXAMPLES, f), 'utf8');
+      expect(text).not.toMatch(/password:\s*[^"$\s{]/); // no inline password: parameters only
+      expect(text).not.toContain('192.0.2.');
+    }
   });
 
   it('is undone by the absent document', async () => {

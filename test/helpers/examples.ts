@@ -117,9 +117,11 @@ export async function systemctl(args: string[]): Promise<string> {
 }
 
 /** Private PostgreSQL + MariaDB (scripts/backends/databases.sh); returns their endpoint env. */
-export async function startDatabases(dir: string, pgPort: number): Promise<{ env: Record<string, string>; stop: () => Promise<void> }> {
+export async function startDatabases(dir: string, pgPort: number, opts: { netns?: string; pgListen?: string } = {}): Promise<{ env: Record<string, string>; stop: () => Promise<void> }> {
   const script = join(ROOT, 'scripts/backends/databases.sh');
-  const r = await execa('bash', [script, 'up', dir, String(pgPort)], { reject: false });
+  // in a network namespace of the test's own, PostgreSQL may listen on TCP (pgListen) there only
+  const argv = [...(opts.netns ? ['ip', 'netns', 'exec', opts.netns] : []), 'bash', script, 'up', dir, String(pgPort)];
+  const r = await execa(argv[0], argv.slice(1), { reject: false, env: opts.pgListen ? { OPD_PG_LISTEN: opts.pgListen } : {} });
   if (r.exitCode !== 0) throw new Error(`databases.sh up failed (exit ${r.exitCode}): ${r.stderr}`);
   const env: Record<string, string> = {};
   for (const line of String(r.stdout).split('\n')) {
@@ -132,4 +134,43 @@ export async function startDatabases(dir: string, pgPort: number): Promise<{ env
 
 export async function exists(cmd: string, args: string[]): Promise<boolean> {
   return (await execa(cmd, args, { reject: false })).exitCode === 0;
+}
+
+/** Edit a (host-adapted) document in place: `fn` gets the parsed YAML. */
+export function editDoc(path: string, fn: (doc: { params?: Record<string, unknown>; plugins: Record<string, Record<string, Record<string, Record<string, unknown>>>> }) => void): string {
+  const doc = parse(readFileSync(path, 'utf8'));
+  fn(doc);
+  writeFileSync(path, stringify(doc));
+  return path;
+}
+
+/** The example's applies exit 0 and the second says "no changes" (the guide applied twice). */
+export async function expectSecondApplyNoChanges(run: (args: string[]) => Promise<OpdRun>, doc: string): Promise<void> {
+  const again = await run(['apply', doc]);
+  expect(again.code, again.stdout + again.stderr).toBe(0);
+  expect(again.stdout).toContain('no changes: the host matches the document');
+}
+
+/**
+ * Make a network namespace the test created visible to the namespaced systemd (whose mount
+ * namespace has private propagation, so /run/netns/<name> is only an empty file there): a unit
+ * can then run in it with NetworkNamespacePath=/run/netns/<name>. Undo with unbindNetnsFromSystemd.
+ */
+export async function bindNetnsIntoSystemd(name: string): Promise<void> {
+  const sd = await systemdPid();
+  const r = await execa('bash', ['-c', `exec 3</run/netns/${name}; nsenter --target ${sd} --mount --pid -- sh -c 'mount --bind /proc/self/fd/3 /run/netns/${name}'`], { reject: false });
+  if (r.exitCode !== 0) throw new Error(`cannot show netns ${name} to the namespaced systemd: ${r.stderr}`);
+}
+
+export async function unbindNetnsFromSystemd(name: string): Promise<void> {
+  const sd = await systemdPid().catch(() => undefined);
+  if (sd) await execa('nsenter', ['--target', String(sd), '--mount', '--', 'umount', `/run/netns/${name}`], { reject: false });
+}
+
+async function systemdPid(): Promise<number> {
+  const unshare = readFileSync('/run/opd-systemd-unshare.pid', 'utf8').trim();
+  const r = await execa('pgrep', ['-P', unshare], { reject: false });
+  const pid = Number(String(r.stdout).trim().split('\n')[0]);
+  if (!pid) throw new Error('the namespaced systemd is not running (scripts/backends/systemd.sh up)');
+  return pid;
 }
