@@ -8,21 +8,27 @@
  * machine lacks, and the tests run private ones): see test/helpers/examples.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
-import { writeFileSync, readFileSync } from 'node:fs';
+import { writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { execa } from 'execa';
 import { OPD, tmp, type OpdRun } from '../helpers/opd.js';
 import { ensureSystemd } from '../helpers/systemd.js';
 import { startLxc, type LxcSandbox } from '../helpers/lxc.js';
-import { EXAMPLES, expectSecondApplyNoChanges, opdIn, pending, sectionsOf, systemctl, withoutStarting } from '../helpers/examples.js';
+import { editDoc, EXAMPLES, expectSecondApplyNoChanges, opdIn, pending, sectionsOf, systemctl, withoutStarting } from '../helpers/examples.js';
 
 const NAME = 'opdbus-full-mode.yaml';
 const ORIGINAL = join(EXAMPLES, NAME);
 const JSON_FORM = join(EXAMPLES, 'opdbus-full-mode.json');
 const ABSENT = join(EXAMPLES, 'opdbus-full-mode-absent.yaml');
 const HOST_DAEMONS = ['openvswitch-switch.service'];
-const DOC = withoutStarting(NAME, HOST_DAEMONS);
+// Debian's lxcfs.service has ConditionVirtualization=!container, and the namespaced systemd of
+// this machine kind counts as a container: a sandbox drop-in clears that condition so that opd
+// really starts lxcfs (the unmodified example does not name drop-ins, so it is still compared)
+const LXCFS_DROPIN = '/etc/systemd/system/lxcfs.service.d/50-opd-e2e.conf';
+const DOC = editDoc(withoutStarting(NAME, HOST_DAEMONS), (d) => {
+  d.plugins.systemd.units['lxcfs.service'].dropins = { '50-opd-e2e.conf': '[Unit]\nConditionVirtualization=\n' };
+});
 const JSON_DOC = withoutStarting('opdbus-full-mode.json', HOST_DAEMONS);
 
 let sb: LxcSandbox;
@@ -47,6 +53,9 @@ describe('examples/opdbus-full-mode.yaml and .json', () => {
   });
   afterAll(async () => {
     await run(['apply', ABSENT]);
+    await execa('systemctl', ['stop', 'lxcfs.service'], { env: { SYSTEMCTL_FORCE_BUS: '1' }, reject: false });
+    rmSync(dirname(LXCFS_DROPIN), { recursive: true, force: true });
+    await execa('systemctl', ['daemon-reload'], { env: { SYSTEMCTL_FORCE_BUS: '1' }, reject: false });
     await sb.stop();
     await execa('umount', [UTS], { reject: false });
   });
