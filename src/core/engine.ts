@@ -9,7 +9,7 @@ import { ensureDir } from './fsutil.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { loadDocument, type LoadedDocument, type StateDocument } from './document.js';
-import { preloadValidator, validateDocument } from './validate.js';
+import { validateDocument } from './validate.js';
 import { normalizeDocument } from './normalize.js';
 import { diffSection, isObj, project, compare } from './diff.js';
 import { buildPlan, checkResourceCycles, collectEdges, planJSON, summarize, type Plan, type PlannedChange } from './plan.js';
@@ -18,7 +18,7 @@ import { OpdError, toOpdError } from './errors.js';
 import type { Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
 import { canonical, fingerprint, sha256 } from './canonical.js';
 import { Redactor } from './secrets.js';
-import { loadAll } from '../plugins/index.js';
+import { loadFor } from '../plugins/index.js';
 import { AuditLog, newRunId, readKey } from '../audit/chain.js';
 import { acquireLock } from '../audit/lock.js';
 
@@ -43,7 +43,8 @@ export async function prepareFile(file: string): Promise<Prepared> {
 }
 
 export async function prepareLoaded(loaded: LoadedDocument): Promise<Prepared> {
-  const [plugins] = await Promise.all([loadAll(), preloadValidator()]);
+  const sections = isObj(loaded.raw) && isObj(loaded.raw.plugins) ? Object.keys(loaded.raw.plugins) : [];
+  const plugins = await loadFor(sections); // validators load on first use: only the sections named
   const normalized = normalizeDocument(loaded, plugins);
   validateDocument(normalized, loaded);
   const doc = normalized as StateDocument;
