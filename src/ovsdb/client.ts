@@ -99,30 +99,61 @@ export class JsonSplitter {
 
   push(chunk: string): void {
     let start = 0;
-    for (let i = 0; i < chunk.length; i++) {
-      const c = chunk.charCodeAt(i);
-      if (this.inString) {
-        if (this.escape) this.escape = false;
-        else if (c === 92 /* \ */) this.escape = true;
-        else if (c === 34 /* " */) this.inString = false;
+    let i = 0;
+    const n = chunk.length;
+    while (i < n) {
+      if (this.escape) {
+        // the character after a backslash that ended the previous chunk
+        this.escape = false;
+        i++;
         continue;
       }
-      if (c === 34) this.inString = true;
+      if (this.inString) {
+        // jump to the next quote or backslash (native search, not a character loop)
+        STRING_STOP.lastIndex = i;
+        const m = STRING_STOP.exec(chunk);
+        if (!m) {
+          i = n;
+          break;
+        }
+        i = m.index;
+        if (chunk.charCodeAt(i) === 92 /* \ */) {
+          i += 2; // the escaped character (possibly in the next chunk)
+          if (i > n) this.escape = true;
+          continue;
+        }
+        this.inString = false;
+        i++;
+        continue;
+      }
+      STRUCT_STOP.lastIndex = i;
+      const m = STRUCT_STOP.exec(chunk);
+      if (!m) {
+        if (this.depth === 0 && chunk.slice(i).trim()) throw new Error(`unexpected text ${JSON.stringify(chunk.slice(i, i + 20))} between JSON texts`);
+        i = n;
+        break;
+      }
+      if (this.depth === 0 && chunk.slice(i, m.index).trim()) throw new Error(`unexpected text ${JSON.stringify(chunk.slice(i, m.index).slice(0, 20))} between JSON texts`);
+      i = m.index;
+      const c = chunk.charCodeAt(i);
+      if (this.depth === 0) start = i;
+      if (c === 34 /* " */) this.inString = true;
       else if (c === 123 /* { */ || c === 91 /* [ */) this.depth++;
-      else if (c === 125 /* } */ || c === 93 /* ] */) {
-        if (--this.depth === 0) {
-          this.parts.push(chunk.slice(start, i + 1));
-          const text = this.parts.join('');
-          this.parts = [];
-          start = i + 1;
-          this.onText(text);
-        } else if (this.depth < 0) throw new Error('unbalanced JSON from the OVSDB server');
-      } else if (this.depth === 0 && c > 32) throw new Error(`unexpected character ${JSON.stringify(chunk[i])} between JSON texts`);
-      else if (this.depth === 0) start = i + 1;
+      else if (--this.depth === 0) {
+        this.parts.push(chunk.slice(start, i + 1));
+        const text = this.parts.join('');
+        this.parts = [];
+        start = i + 1;
+        this.onText(text);
+      } else if (this.depth < 0) throw new Error('unbalanced JSON from the OVSDB server');
+      i++;
     }
-    if (start < chunk.length && (this.depth > 0 || this.inString)) this.parts.push(chunk.slice(start));
+    if (this.depth > 0 || this.inString) this.parts.push(chunk.slice(start));
   }
 }
+
+const STRING_STOP = /["\\]/g;
+const STRUCT_STOP = /["{}[\]]/g;
 
 export class OvsdbClient {
   private nextId = 1;
@@ -343,11 +374,20 @@ function lost(url: string, cause?: Error): OpdError {
 
 /** Decode an OVSDB value into plain JS: sets → arrays, maps → objects, uuids → strings. */
 export function decodeValue(v: unknown): unknown {
-  if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string') {
-    const [tag, body] = v as [string, unknown];
-    if (tag === 'set') return (body as unknown[]).map(decodeValue);
-    if (tag === 'map') return Object.fromEntries((body as [unknown, unknown][]).map(([k, x]) => [String(decodeValue(k)), decodeValue(x)]));
-    if (tag === 'uuid' || tag === 'named-uuid') return body;
+  if (!Array.isArray(v) || v.length !== 2) return v;
+  const tag = v[0];
+  const body = v[1];
+  if (tag === 'uuid' || tag === 'named-uuid') return body;
+  if (tag === 'set') {
+    const xs = body as unknown[];
+    const out = new Array(xs.length);
+    for (let i = 0; i < xs.length; i++) out[i] = decodeValue(xs[i]);
+    return out;
+  }
+  if (tag === 'map') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of body as [unknown, unknown][]) out[String(decodeValue(k))] = decodeValue(x);
+    return out;
   }
   return v;
 }

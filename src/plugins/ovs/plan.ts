@@ -204,6 +204,20 @@ export function planBridge(diff: ResourceDiff): Change[] {
   }
   const base = { resource: address, plugin: 'ovs' };
   const changes: Change[] = [];
+  // the operations of each port (`/ports/<name>` and below), grouped once: linear in the ports
+  const portOps = new Map<string, ResourceDiff['ops']>();
+  const exactPortOps = new Map<string, ResourceDiff['ops']>();
+  for (const o of diff.ops) {
+    if (!o.path.startsWith('/ports/')) continue;
+    const rest = o.path.slice('/ports/'.length);
+    const i = rest.indexOf('/');
+    const name = i < 0 ? rest : rest.slice(0, i);
+    if (!name) continue;
+    const list = portOps.get(name) ?? [];
+    list.push(o);
+    portOps.set(name, list);
+    if (i < 0) exactPortOps.set(name, [...(exactPortOps.get(name) ?? []), o]);
+  }
   if (diff.action === 'delete') {
     return [{ ...base, address, action: 'delete', summary: 'bridge and all its ports', ops: diff.ops, data: { cmds: [{ op: 'del-br', bridge: br }], ifaces: [] } satisfies OvsChangeData }];
   }
@@ -213,7 +227,7 @@ export function planBridge(diff: ResourceDiff): Change[] {
     changes.push({ ...base, address, action: 'create', summary: 'bridge', ops: diff.ops.filter((o) => !o.path.startsWith('/ports/')), data: { cmds: [{ op: 'add-br', bridge: br, cols: bridgeCols(want, true) }], ifaces: [br] } satisfies OvsChangeData });
     for (const p of Object.keys(wantPorts).sort()) {
       const spec = wantPorts[p] as Obj;
-      changes.push({ ...base, address: `${address}/ports/${p}`, action: 'create', summary: describePort(spec), after: [address], ops: diff.ops.filter((o) => o.path === `/ports/${p}`), data: { cmds: createPortCmds(br, p, spec), ifaces: ifaceNames(p, spec) } satisfies OvsChangeData });
+      changes.push({ ...base, address: `${address}/ports/${p}`, action: 'create', summary: describePort(spec), after: [address], ops: exactPortOps.get(p) ?? [], data: { cmds: createPortCmds(br, p, spec), ifaces: ifaceNames(p, spec) } satisfies OvsChangeData });
     }
     return changes;
   }
@@ -240,7 +254,7 @@ export function planBridge(diff: ResourceDiff): Change[] {
   const names = new Set([...Object.keys(curPorts), ...Object.keys(wantPorts)]);
   for (const p of [...names].sort()) {
     const a = `${address}/ports/${p}`;
-    const ops = diff.ops.filter((o) => o.path === `/ports/${p}` || o.path.startsWith(`/ports/${p}/`));
+    const ops = portOps.get(p) ?? [];
     const w = wantPorts[p] as Obj | undefined;
     const c = curPorts[p] as Obj | undefined;
     if (w && !c) {
