@@ -20,12 +20,12 @@ function opdDoc() {
   return JSON.stringify({ version: 1, plugins: { ovs: { bridges } } });
 }
 
-function playbook() {
+function playbook(db) {
   const tasks = [];
   for (const { br, port, tag } of names()) {
-    tasks.push(`    - name: bridge ${br}\n      openvswitch.openvswitch.openvswitch_bridge: { bridge: ${br}, state: present }`);
-    tasks.push(`    - name: ${br} netdev datapath\n      openvswitch.openvswitch.openvswitch_db: { table: Bridge, record: ${br}, col: datapath_type, value: netdev }`);
-    tasks.push(`    - name: port ${port}\n      openvswitch.openvswitch.openvswitch_port: { bridge: ${br}, port: ${port}, tag: "${tag}", set: "Interface ${port} type=internal", state: present }`);
+    tasks.push(`    - name: bridge ${br}\n      openvswitch.openvswitch.openvswitch_bridge: { bridge: ${br}, state: present, database_socket: "${db}" }`);
+    tasks.push(`    - name: ${br} netdev datapath\n      openvswitch.openvswitch.openvswitch_db: { table: Bridge, record: ${br}, col: datapath_type, value: netdev, database_socket: "${db}" }`);
+    tasks.push(`    - name: port ${port}\n      openvswitch.openvswitch.openvswitch_port: { bridge: ${br}, port: ${port}, tag: "${tag}", set: "Interface ${port} type=internal", state: present, database_socket: "${db}" }`);
   }
   return `- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n${tasks.join('\n')}\n`;
 }
@@ -52,12 +52,12 @@ export async function run({ progress = () => {} } = {}) {
   const docFile = join(dir, 'state.json');
   writeFileSync(docFile, opdDoc());
   const play = join(dir, 'play.yml');
-  writeFileSync(play, playbook());
 
   const a = ovsUp(true);
+  writeFileSync(play, playbook(a.db));
   let ansibleFirst, ansibleNoop;
   try {
-    // ovs-vsctl (which the modules run) finds the private database through OVS_RUNDIR
+    // the modules run ovs-vsctl --db=<database_socket>; OVS_RUNDIR too, for anything they run without it
     const env = { OVS_RUNDIR: a.dir, ANSIBLE_NOCOLOR: '1', ANSIBLE_LOCALHOST_WARNING: 'false', ANSIBLE_INVENTORY_UNPARSED_WARNING: 'false', ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3' };
     ansibleFirst = timed('ansible-playbook', ['-i', 'localhost,', play], env).ms;
     check(a.db);

@@ -3,7 +3,7 @@
 // with one port; the bench deletes the port N times by hand and measures, per injection, the
 // time from the deleting transaction's commit until the port row exists again
 // (`ovs-vsctl wait-until`, itself event-driven). Once with the OVS event source
-// (ovsdb-client monitor), once with polling only (--no-watch --poll 1). Then idle RSS and CPU.
+// (an OVSDB monitor), once with polling only (--no-watch --poll 1). Then idle RSS and CPU.
 import { execa } from 'execa';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,7 +69,7 @@ async function scenario(mode) {
     await sleep(200);
   }
   const row = {
-    scenario: `ovs drift, ${mode === 'polling' ? 'polling only (--poll 1)' : 'events (ovsdb-client monitor)'}`,
+    scenario: `ovs drift, ${mode === 'polling' ? 'polling only (--poll 1)' : 'events (OVSDB monitor)'}`,
     injections: N,
     p50_ms: Math.round(pct(lat, 50)),
     p99_ms: Math.round(pct(lat, 99)),
