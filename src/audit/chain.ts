@@ -213,7 +213,27 @@ export class AuditLog {
     if (!head && size > 0 && seq > 0) {
       throw new OpdError('audit-broken', `${headPath(path)} is missing for a non-empty log`, { hint: 'restore the head file, or run `opd audit verify`' });
     }
-    const log = new AuditLog(path, key, fd, seq, last, head?.open_run);
+    // the open run as of the last entry: the head's, moved on by entries it has not sealed yet (a
+    // crash right after a batch holding run.start or run.end, before the head was moved)
+    let openRun = head?.open_run;
+    if (recovery.sealedUnsealed && head) {
+      const unsealed: AuditEntry[] = [];
+      for (let i = lines.length - 1; i >= 0; i--) {
+        let e: AuditEntry;
+        try {
+          e = JSON.parse(lines[i]) as AuditEntry;
+        } catch {
+          break; // the first line of the tail window may be cut
+        }
+        if (e.seq <= head.seq) break;
+        unsealed.unshift(e);
+      }
+      for (const e of unsealed) {
+        if (e.type === 'run.start') openRun = e.run;
+        else if (e.type === 'run.end' || e.type === 'run.interrupted') openRun = undefined;
+      }
+    }
+    const log = new AuditLog(path, key, fd, seq, last, openRun);
     Object.assign(log.recovery, recovery);
     return log;
   }

@@ -171,6 +171,20 @@ describe('the audit chain', () => {
     expect(sealed.warnings).toEqual([]);
   });
 
+  it('knows the run a crash left open when its run.start was written but the head not yet moved', () => {
+    const p = freshLog(3, KEY);
+    const before = JSON.parse(readFileSync(headPath(p), 'utf8'));
+    const log = AuditLog.open(p, KEY);
+    log.append('r9', 'run.start', {});
+    log.close();
+    // killed after the run.start batch reached the log, before the head moved past it
+    writeFileSync(headPath(p), JSON.stringify(sealHead({ seq: before.seq, hash: before.hash, pending: before.seq + 1 }, KEY)));
+    const again = AuditLog.open(p, KEY);
+    expect(again.recovery.sealedUnsealed).toBe(true);
+    expect(again.interruptedRun).toBe('r9');
+    again.close();
+  });
+
   it('detects entries beyond the sealed write-ahead marker', () => {
     const p = freshLog(3, KEY);
     const before = JSON.parse(readFileSync(headPath(p), 'utf8'));
