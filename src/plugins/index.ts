@@ -26,7 +26,7 @@ const ADOPTS_FROM: Record<string, string[]> = {
 
 /** The plugins a document with these sections needs: the ones it names, and those adopting from them. */
 export function pluginsFor(sections: string[]): string[] {
-  const named = new Set(sections.filter((s) => s in loaders));
+  const named = new Set(sections.filter((s) => Object.hasOwn(loaders, s)));
   for (const [p, from] of Object.entries(ADOPTS_FROM)) if (from.some((s) => sections.includes(s))) named.add(p);
   return [...named].sort();
 }
@@ -43,7 +43,7 @@ const cache = new Map<string, Plugin>();
 export async function loadPlugin(name: string): Promise<Plugin> {
   const hit = cache.get(name);
   if (hit) return hit;
-  const load = loaders[name];
+  const load = Object.hasOwn(loaders, name) ? loaders[name] : undefined;
   if (!load) throw new Error(`unknown plugin ${name}`);
   const p = (await load()).default;
   cache.set(name, p);
