@@ -9,12 +9,15 @@
 #   scripts/backends/etcd.sh endpoints     prints the client URLs, comma-separated
 # Environment (defaults chosen not to collide with the recipe's 2379x/2380x):
 #   OPD_ETCD_DIR (/var/tmp/opd-etcd), OPD_ETCD_CLIENT_PORTS ("24791 24792 24793"),
-#   OPD_ETCD_PEER_PORTS ("24891 24892 24893"), OPD_ETCD_TOKEN (opd-etcd)
+#   OPD_ETCD_PEER_PORTS ("24891 24892 24893"), OPD_ETCD_TOKEN (opd-etcd), OPD_ETCD_BIN_DIR
 set -euo pipefail
 D=${OPD_ETCD_DIR:-/var/tmp/opd-etcd}
 read -r -a CP <<< "${OPD_ETCD_CLIENT_PORTS:-24791 24792 24793}"
 read -r -a PP <<< "${OPD_ETCD_PEER_PORTS:-24891 24892 24893}"
 TOKEN=${OPD_ETCD_TOKEN:-opd-etcd}
+# OPD_ETCD_BIN_DIR: where etcd and etcdctl are when they are not on PATH (an unpacked .deb)
+ETCD=${OPD_ETCD_BIN_DIR:+$OPD_ETCD_BIN_DIR/}etcd
+ETCDCTL=${OPD_ETCD_BIN_DIR:+$OPD_ETCD_BIN_DIR/}etcdctl
 [ ${#CP[@]} = 3 ] && [ ${#PP[@]} = 3 ] || { echo "etcd.sh: OPD_ETCD_CLIENT_PORTS and OPD_ETCD_PEER_PORTS need three ports each" >&2; exit 64; }
 CLUSTER="m1=http://127.0.0.1:${PP[0]},m2=http://127.0.0.1:${PP[1]},m3=http://127.0.0.1:${PP[2]}"
 ENDPOINTS="http://127.0.0.1:${CP[0]},http://127.0.0.1:${CP[1]},http://127.0.0.1:${CP[2]}"
@@ -30,7 +33,7 @@ start_member() {
   local c=${CP[$((i-1))]} p=${PP[$((i-1))]}
   mkdir -p "$D"
   # setsid: the member outlives this script and is not in the caller's process group
-  setsid etcd --name "m$i" --data-dir "$D/m$i" \
+  setsid "$ETCD" --name "m$i" --data-dir "$D/m$i" \
     --listen-peer-urls "http://127.0.0.1:$p" --initial-advertise-peer-urls "http://127.0.0.1:$p" \
     --listen-client-urls "http://127.0.0.1:$c" --advertise-client-urls "http://127.0.0.1:$c" \
     --initial-cluster "$CLUSTER" --initial-cluster-state "$state" --initial-cluster-token "$TOKEN" \
@@ -52,7 +55,7 @@ stop_member() {
 health() { # health of the given members' endpoints; prints one line each
   local ok=0 i
   for i in "$@"; do
-    if ETCDCTL_API=3 etcdctl --endpoints="http://127.0.0.1:${CP[$((i-1))]}" --command-timeout=2s endpoint health >/dev/null 2>&1; then
+    if ETCDCTL_API=3 "$ETCDCTL" --endpoints="http://127.0.0.1:${CP[$((i-1))]}" --command-timeout=2s endpoint health >/dev/null 2>&1; then
       echo "m$i http://127.0.0.1:${CP[$((i-1))]} healthy"
     else
       echo "m$i http://127.0.0.1:${CP[$((i-1))]} unhealthy"; ok=1
@@ -77,7 +80,7 @@ wait_healthy() {
 cmd=${1:-}
 case "$cmd" in
   up)
-    command -v etcd >/dev/null && command -v etcdctl >/dev/null || { echo "etcd.sh: etcd or etcdctl missing: apt-get install etcd-server etcd-client (scripts/install-deps.sh)" >&2; exit 69; }
+    command -v "$ETCD" >/dev/null && command -v "$ETCDCTL" >/dev/null || { echo "etcd.sh: etcd or etcdctl missing: apt-get install etcd-server etcd-client (scripts/install-deps.sh)" >&2; exit 69; }
     for i in 1 2 3; do stop_member "$i"; done
     rm -rf "$D/m1" "$D/m2" "$D/m3"; rm -f "$D"/m?.log
     for i in 1 2 3; do start_member "$i" new; done

@@ -2,14 +2,22 @@ import { Command, Option } from 'commander';
 import { act, addAuditOptions, addSettingOptions, auditPaths, makeLogger, parseSeconds, settingsFrom } from './common.js';
 import { Daemon } from '../daemon/loop.js';
 import { systemdNotifier } from '../daemon/notify.js';
-import { EXIT, toOpdError } from '../core/errors.js';
+import { EXIT, OpdError, toOpdError } from '../core/errors.js';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 
 export function daemonCommand(): Command {
   return addAuditOptions(
     addSettingOptions(
       new Command('daemon')
         .description('reconcile continuously under systemd (Type=notify): at start, on backend events (drift), when the state file changes, on SIGHUP, on a D-Bus call and on a periodic resync')
-        .requiredOption('--state <file>', 'state document to keep in force')
+        .option('--state <file>', 'state document to keep in force (fleet mode: where the document from etcd is kept; default beside the audit log)')
+        .addOption(new Option('--etcd <endpoints>', 'fleet mode: take the document from etcd at these comma-separated URLs (env OPD_ETCD)'))
+        .addOption(new Option('--host <name>', 'fleet mode: this host\'s name in the fleet (env OPD_FLEET_HOST; default the hostname)'))
+        .addOption(new Option('--label <k=v>', 'fleet mode: a label of this host, repeatable (env OPD_FLEET_LABELS=k=v,k=v)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+        .addOption(new Option('--lease-ttl <seconds>', 'fleet mode: the liveness key expires this long after the daemon stops renewing it').default('10'))
+        .addOption(new Option('--etcd-user <name>', 'fleet mode: etcd user (env OPD_ETCD_USER; see opd fleet enroll)'))
+        .addOption(new Option('--etcd-password-file <file>', 'fleet mode: file holding the etcd password (env OPD_ETCD_PASSWORD_FILE)'))
         .addOption(new Option('--resync <seconds>', 'full resync period (0: off)').default('300'))
         .addOption(new Option('--poll <seconds>', 'polling period for plugins without an event source').default('30'))
         .addOption(new Option('--no-watch', 'do not use event sources: poll every plugin'))
@@ -24,8 +32,30 @@ export function daemonCommand(): Command {
     const o = cmd.optsWithGlobals();
     const log = await makeLogger({ logLevel: 'info', ...o });
     const audit = auditPaths(o);
+    const etcd = (o.etcd as string | undefined) ?? process.env.OPD_ETCD;
+    if (!etcd && !o.state) throw new OpdError('usage', 'opd daemon needs --state FILE, or --etcd ENDPOINTS (fleet mode)', { hint: 'opd daemon --state /etc/opd/state.yaml, or opd daemon --etcd http://127.0.0.1:2379 --host NAME' });
+    let fleet: import('../fleet/agent.js').FleetAgent | undefined;
+    let stateFile = o.state as string | undefined;
+    if (etcd) {
+      const { FleetAgent } = await import('../fleet/agent.js');
+      const { parseEndpoints, parseLabels, checkName } = await import('../fleet/keys.js');
+      const { accessFrom } = await import('../fleet/store.js');
+      const host = checkName('host', (o.host as string | undefined) ?? process.env.OPD_FLEET_HOST ?? hostname());
+      const labels = parseLabels([...(process.env.OPD_FLEET_LABELS ? [process.env.OPD_FLEET_LABELS] : []), ...((o.label as string[] | undefined) ?? [])], '--label');
+      stateFile ??= join(dirname(audit.log), `fleet-${host}.json`);
+      fleet = new FleetAgent({
+        access: accessFrom(parseEndpoints(etcd), o),
+        host,
+        labels,
+        stateFile,
+        auditLog: audit.log,
+        leaseTtlS: Math.max(2, Math.round(parseSeconds(o.leaseTtl as string, '--lease-ttl', 10))),
+        log,
+      });
+      await fleet.prepare();
+    }
     const daemon = new Daemon({
-      stateFile: o.state as string,
+      stateFile: stateFile!,
       settings: settingsFrom(o),
       log,
       auditLog: audit.log,
@@ -46,7 +76,7 @@ export function daemonCommand(): Command {
     const stop = (sig: string) => {
       if (stopping) return;
       log.info({ signal: sig }, 'stopping');
-      stopping = daemon.stop().then(resolveDone);
+      stopping = daemon.stop().then(() => fleet?.stop()).then(resolveDone);
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
@@ -64,6 +94,7 @@ export function daemonCommand(): Command {
         log.error({ err: e.message, hint: e.hint }, 'D-Bus API unavailable; reconciling without it');
       }
     });
+    fleet?.attach(daemon);
     log.info({ status: daemon.statusLine(), watching: daemon.watching, polling: daemon.polling }, 'ready');
     await done;
     await api?.dispose();

@@ -181,6 +181,8 @@ export class Daemon extends EventEmitter {
     done();
     for (const w of waiters) w.resolve(summary);
     if (summary.status !== 'noop' || waiters.length) this.emit('run', summary);
+    // every run, noop included (fleet mode publishes status and the audit head after each)
+    this.emit('ran', summary);
     if (summary.drift.length) this.emit('drift', summary);
     // STATUS when it says something new (the watchdog tick refreshes "last run Ns ago")
     const line = this.statusLine();
