@@ -23,6 +23,7 @@ const COMMANDS: [string, string, Loader][] = [
   ['daemon', 'reconcile continuously under systemd (Type=notify), with a D-Bus API', async () => (await import('./daemon.js')).daemonCommand()],
   ['status', 'how the running daemon sees the host (over D-Bus)', async () => (await import('./status.js')).statusCommand()],
   ['doctor', 'which backends are reachable, and why not', async () => (await import('./doctor.js')).doctorCommand()],
+  ['fleet', 'many hosts from etcd: put, diff, status, rollout, enroll', async () => (await import('./fleet.js')).fleetCommand()],
 ];
 
 function program(): Command {
