@@ -79,6 +79,11 @@ export function mergeFragments(fragments: Fragment[]): Merged {
   // who set each path first (pointer → fragment id)
   const owner = new Map<string, string>();
   let conflict: Conflict | undefined;
+  // a subtree copied whole is owned through its root
+  const ownerOf = (ptr: string): string | undefined => {
+    for (let p = ptr; p.length > '/plugins'.length; p = p.slice(0, p.lastIndexOf('/'))) if (owner.has(p)) return owner.get(p);
+    return undefined;
+  };
   const merge = (into: O, from: O, path: string[], id: string): void => {
     for (const [k, v] of Object.entries(from)) {
       if (conflict) return;
@@ -95,7 +100,7 @@ export function mergeFragments(fragments: Fragment[]): Merged {
         continue;
       }
       if (canonical(cur) === canonical(v)) continue;
-      conflict = { address: addressOf(p), pointer: ptr, fragments: [owner.get(ptr) ?? id, id] };
+      conflict = { address: addressOf(p), pointer: ptr, fragments: [ownerOf(ptr) ?? id, id] };
     }
   };
   for (const f of sorted) {
