@@ -133,8 +133,9 @@ interface FlowChangeData {
   lines: string[];
 }
 
-function describe(f: Obj | undefined): string {
-  return f ? flowText(f as unknown as Flow) : '(none)';
+function describe(f: Obj | undefined, name: string): string {
+  // a current flow may be projected to nothing (an absent member of a pruned map)
+  return f && isObj(f.match) && Array.isArray(f.actions) ? flowText(f as unknown as Flow) : `flow ${name}`;
 }
 
 export function planBridge(d: ResourceDiff): Change[] {
@@ -156,7 +157,7 @@ export function planBridge(d: ResourceDiff): Change[] {
     if (!w) {
       if (!c) continue;
       const cookie = name.startsWith('cookie-') ? name.slice(7) : cookieOf(name);
-      changes.push({ ...base, address, action: 'delete', summary: `remove ${describe(c)}`, data: { bridge, lines: [`delete cookie=${cookie}/-1`] } satisfies FlowChangeData });
+      changes.push({ ...base, address, action: 'delete', summary: `remove ${describe(c, name)}`, data: { bridge, lines: [`delete cookie=${cookie}/-1`] } satisfies FlowChangeData });
       continue;
     }
     if (c && canonical(c) === canonical(w) && !fault) continue;
@@ -165,7 +166,7 @@ export function planBridge(d: ResourceDiff): Change[] {
       ...base,
       address,
       action: c ? 'update' : 'create',
-      summary: c ? `${describe(c)} → ${describe(w)}` : `add ${describe(w)}`,
+      summary: c ? `${describe(c, name)} → ${describe(w, name)}` : `add ${describe(w, name)}`,
       ...(fault ? { destructive: true, reason: `${fault}: adding replaces it` } : {}),
       data: { bridge, lines: c ? [del, add] : [add] } satisfies FlowChangeData,
     });
