@@ -92,6 +92,16 @@ export function fullFlow(spec: Obj): Flow {
   };
 }
 
+const scalar = (v: unknown) => v === null || ['string', 'number', 'boolean'].includes(typeof v);
+
+/** A flow whose parts have the shapes the schema wants; others stay as written so validation points at them. */
+function normalizable(f: Obj): boolean {
+  const actionsOk = f.actions === undefined || typeof f.actions === 'string' || (Array.isArray(f.actions) && f.actions.every((a) => typeof a === 'string'));
+  const matchOk = f.match === undefined || (isObj(f.match) && Object.values(f.match).every(scalar));
+  const numsOk = ['table', 'priority', 'idle_timeout', 'hard_timeout'].every((k) => f[k] === undefined || Number.isInteger(f[k]));
+  return actionsOk && matchOk && numsOk;
+}
+
 /** Foreign flows that a desired flow would replace (same table, priority, match): kept per read. */
 const collisions = new WeakMap<object, Record<string, string>>();
 
@@ -221,9 +231,7 @@ const plugin: Plugin<OpenflowSection> = {
       const flows: Obj = {};
       for (const [n, f] of Object.entries(spec.flows)) {
         // complete and in ovs-ofctl's printed form, so that what the switch prints compares equal
-        flows[n] = isObj(f) && f.state !== 'absent' && (f.actions === undefined || Array.isArray(f.actions) || typeof f.actions === 'string') && (f.match === undefined || isObj(f.match))
-          ? { ...f, ...(fullFlow(f) as unknown as Obj) }
-          : f;
+        flows[n] = isObj(f) && f.state !== 'absent' && normalizable(f) ? { ...f, ...(fullFlow(f) as unknown as Obj) } : f;
       }
       (out.bridges as Obj)[b] = { ...spec, flows };
     }
