@@ -152,7 +152,7 @@ export function planResolver(d: ResourceDiff): Change[] {
     ops: d.ops,
     data: { name: d.name, want } satisfies DnsData,
   };
-  if (fault) change.blocker = `${d.address}: ${fault}`;
+  if (fault) change.blocker = fault;
   return [change];
 }
 

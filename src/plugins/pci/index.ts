@@ -64,12 +64,12 @@ interface PciData {
 export function planDevice(d: ResourceDiff): Change[] {
   const addr = d.name;
   const base = { address: d.address, resource: d.address, plugin: d.plugin, ops: d.ops };
-  if (!d.current) return [{ ...base, action: 'check', summary: `device ${addr} is not present`, blocker: `${d.address}: no PCI device at ${addr} (${devDir(addr)} does not exist)`, data: { writes: [] } }];
+  if (!d.current) return [{ ...base, action: 'check', summary: `device ${addr} is not present`, blocker: `no PCI device at ${addr} (${devDir(addr)} does not exist)`, data: { writes: [] } }];
   const want = (d.desired ?? {}) as DeviceSpec;
   const cur = d.current as DeviceSpec;
   const wrong = (['vendor', 'device'] as const).filter((k) => want[k] !== undefined && hexId(want[k]!) !== cur[k]);
   if (wrong.length)
-    return [{ ...base, action: 'check', summary: wrong.map((k) => `${k} ${cur[k] ?? '(unknown)'}, expected ${hexId(want[k]!)}`).join('; '), blocker: `${d.address}: the device at ${addr} is ${cur.vendor}:${cur.device}, not ${want.vendor ?? cur.vendor}:${want.device ?? cur.device} (check the address: lspci -nn -s ${addr})`, data: { writes: [] } }];
+    return [{ ...base, action: 'check', summary: wrong.map((k) => `${k} ${cur[k] ?? '(unknown)'}, expected ${hexId(want[k]!)}`).join('; '), blocker: `the device at ${addr} has ${wrong.map((k) => `${k} ${cur[k] ?? '(unknown)'}, not ${hexId(want[k]!)}`).join(' and ')} (check the address: lspci -nn -s ${addr})`, data: { writes: [] } }];
   const writes: Write[] = [];
   const parts: string[] = [];
   const override = want.driver_override ?? cur.driver_override ?? '';
