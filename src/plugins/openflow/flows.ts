@@ -299,10 +299,11 @@ export function flowText(f: Flow): string {
 
 const HEADER = new Set(['cookie', 'duration', 'table', 'n_packets', 'n_bytes', 'idle_timeout', 'hard_timeout', 'idle_age', 'hard_age', 'importance', 'send_flow_rem', 'check_overlap', 'reset_counts', 'no_packet_counts', 'no_byte_counts']);
 
-/** One line of `ovs-ofctl --names --no-stats dump-flows` → cookie and flow; undefined for other lines. */
+/** One line of `ovs-ofctl --names --no-stats dump-flows` → cookie (0x0 when not printed) and flow; undefined for other lines. */
 export function parseDumpLine(line: string): { cookie: string; flow: Flow } | undefined {
+  // with --no-stats a zero cookie is not printed: " priority=0 actions=NORMAL"
   const t = line.trim();
-  if (!t.startsWith('cookie=')) return undefined;
+  if (/^(OFPST|NXST)_FLOW/.test(t)) return undefined;
   const ai = t.indexOf('actions=');
   if (ai < 0) return undefined;
   const left = t.slice(0, ai).replace(/[,\s]+$/, '');

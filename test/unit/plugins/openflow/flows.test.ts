@@ -44,6 +44,8 @@ describe('flows in ovs-ofctl\'s printed form', () => {
   it('parses a dump line with an empty match and the default priority', () => {
     expect(parseDumpLine(' cookie=0x5, table=3, actions=drop')).toEqual({ cookie: '0x5', flow: { table: 3, priority: 32768, match: {}, actions: [], idle_timeout: 0, hard_timeout: 0 } });
     expect(parseDumpLine('OFPST_FLOW reply (OF1.3) (xid=0x2):')).toBeUndefined();
+    // --no-stats prints no cookie when it is zero (the default NORMAL flow of a new bridge)
+    expect(parseDumpLine(' priority=0 actions=NORMAL')).toEqual({ cookie: '0x0', flow: { table: 0, priority: 0, match: {}, actions: ['NORMAL'], idle_timeout: 0, hard_timeout: 0 } });
   });
 
   it('gives every flow name its own cookie under opd\'s prefix, and tells opd\'s cookies from others', () => {
