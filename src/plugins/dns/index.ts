@@ -177,27 +177,27 @@ async function applyOne(ctx: ApplyContext, c: Change): Promise<void> {
   });
 }
 
-/** op-dbus's `dnsresolver: {version, items: [{id, mode, servers, search, options}]}` → `dns.resolvers`. */
+/** op-dbus's section name `dnsresolver` (some op-dbus versions register the plugin as `dns`) → `dns`. */
 function adoptOpdbus(plugins: Record<string, unknown>, ctx: NormalizeContext): void {
-  const src = plugins.dnsresolver;
-  if (src === undefined) return;
+  if (plugins.dnsresolver === undefined || plugins.dns !== undefined) return;
+  plugins.dns = plugins.dnsresolver;
   delete plugins.dnsresolver;
-  const dns = (isObj(plugins.dns) ? plugins.dns : (plugins.dns = {})) as Obj;
-  const resolvers = (isObj(dns.resolvers) ? dns.resolvers : (dns.resolvers = {})) as Obj;
-  const items = isObj(src) && Array.isArray(src.items) ? src.items : undefined;
-  if (!items) {
-    // not op-dbus's shape: let validation point at it under dns
-    dns.dnsresolver = src;
-    ctx.remap('/plugins/dns/dnsresolver', '/plugins/dnsresolver');
-    return;
-  }
-  items.forEach((it: unknown, i: number) => {
+  ctx.remap('/plugins/dns', '/plugins/dnsresolver');
+}
+
+/** op-dbus's form `{version, items: [{id, mode, servers, search, options}]}` → `resolvers`. */
+function fromItems(section: Obj, ctx: NormalizeContext): Obj {
+  if (!Array.isArray(section.items)) return section;
+  const { items, version: _v, ...rest } = section;
+  const resolvers: Obj = {};
+  (items as unknown[]).forEach((it, i) => {
     const id = isObj(it) && typeof it.id === 'string' ? it.id : `item${i}`;
-    const { id: _id, ...rest } = isObj(it) ? it : { value: it };
-    if (rest.mode === 'enforce') delete rest.mode;
-    resolvers[id] = rest;
-    ctx.remap(`/plugins/dns/resolvers/${id}`, `/plugins/dnsresolver/items/${i}`);
+    const { id: _id, ...spec } = isObj(it) ? it : { value: it };
+    if (spec.mode === 'enforce') delete spec.mode;
+    resolvers[id] = spec;
+    ctx.remap(`/plugins/dns/resolvers/${id}`, `/plugins/dns/items/${i}`);
   });
+  return { ...rest, resolvers };
 }
 
 const plugin: Plugin<DnsSection> = {
@@ -208,8 +208,10 @@ const plugin: Plugin<DnsSection> = {
   async read(ctx: ReadContext, desired: DnsSection) {
     return readDns(ctx, desired);
   },
-  normalize(section: unknown) {
-    if (!isObj(section) || !isObj(section.resolvers)) return section;
+  normalize(raw: unknown, ctx: NormalizeContext) {
+    if (!isObj(raw)) return raw;
+    const section = fromItems(raw, ctx);
+    if (!isObj(section.resolvers)) return section;
     const resolvers: Obj = {};
     for (const [n, r] of Object.entries(section.resolvers)) {
       if (isObj(r) && r.backend === 'auto') {

@@ -111,20 +111,20 @@ function applyOne(ctx: ApplyContext, c: Change): void {
   }
 }
 
-/** op-dbus's `pcidecl: {version, items: [{id, mode, address, expect_vendor, expect_device, driver_override}]}` → `pci.devices`. */
+/** op-dbus's section name `pcidecl` → `pci`. */
 function adoptOpdbus(plugins: Record<string, unknown>, ctx: NormalizeContext): void {
-  const src = plugins.pcidecl;
-  if (src === undefined) return;
+  if (plugins.pcidecl === undefined || plugins.pci !== undefined) return;
+  plugins.pci = plugins.pcidecl;
   delete plugins.pcidecl;
-  const pci = (isObj(plugins.pci) ? plugins.pci : (plugins.pci = {})) as Obj;
-  const devices = (isObj(pci.devices) ? pci.devices : (pci.devices = {})) as Obj;
-  const items = isObj(src) && Array.isArray(src.items) ? src.items : undefined;
-  if (!items) {
-    pci.pcidecl = src;
-    ctx.remap('/plugins/pci/pcidecl', '/plugins/pcidecl');
-    return;
-  }
-  items.forEach((it: unknown, i: number) => {
+  ctx.remap('/plugins/pci', '/plugins/pcidecl');
+}
+
+/** op-dbus's form `{version, items: [{id, mode, address, expect_vendor, expect_device, driver_override}]}` → `devices`. */
+function fromItems(section: Obj, ctx: NormalizeContext): Obj {
+  if (!Array.isArray(section.items)) return section;
+  const { items, version: _v, ...rest } = section;
+  const devices: Obj = {};
+  (items as unknown[]).forEach((it, i) => {
     const key = isObj(it) && typeof it.address === 'string' ? it.address : `item${i}`;
     const out: Obj = {};
     if (isObj(it)) {
@@ -133,12 +133,13 @@ function adoptOpdbus(plugins: Record<string, unknown>, ctx: NormalizeContext): v
         if (k === 'mode' && v === 'enforce') continue;
         const to = k === 'expect_vendor' ? 'vendor' : k === 'expect_device' ? 'device' : k;
         out[to] = v;
-        ctx.remap(`/plugins/pci/devices/${key}/${to}`, `/plugins/pcidecl/items/${i}/${k}`);
+        ctx.remap(`/plugins/pci/devices/${key}/${to}`, `/plugins/pci/items/${i}/${k}`);
       }
     }
     devices[key] = out;
-    ctx.remap(`/plugins/pci/devices/${key}`, `/plugins/pcidecl/items/${i}`);
+    ctx.remap(`/plugins/pci/devices/${key}`, `/plugins/pci/items/${i}`);
   });
+  return { ...rest, devices };
 }
 
 const plugin: Plugin<PciSection> = {
@@ -146,8 +147,10 @@ const plugin: Plugin<PciSection> = {
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'pci.schema.json', 'utf8')),
   collections: ['devices'],
   adopt: adoptOpdbus,
-  normalize(section: unknown) {
-    if (!isObj(section) || !isObj(section.devices)) return section;
+  normalize(raw: unknown, ctx: NormalizeContext) {
+    if (!isObj(raw)) return raw;
+    const section = fromItems(raw, ctx);
+    if (!isObj(section.devices)) return section;
     const devices: Obj = {};
     for (const [a, s] of Object.entries(section.devices)) {
       if (!isObj(s)) {
