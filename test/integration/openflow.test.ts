@@ -183,4 +183,37 @@ describe('the openflow plugin against a real ovs-vswitchd, with traffic', () => 
     expect(await ping()).not.toBe(0);
     expect((await opd(['apply', file], { env })).stdout.trim()).toBe('no changes: the host matches the document');
   });
+
+  it('creates a bridge and its flows in one run, the bridge first', async () => {
+    const br2 = `of2${id}`;
+    const text = `version: 1
+plugins:
+  openflow:
+    bridges:
+      ${br2}:
+        flows:
+          drop-all-ip: { priority: 10, match: { ip: true }, actions: drop }
+  ovs:
+    bridges:
+      ${br2}: { datapath_type: netdev }
+`;
+    const r = await apply(text);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    const bridgeAt = lines.findIndex((l) => l.includes(`ovs/bridges/${br2}: bridge`));
+    const flowAt = lines.findIndex((l) => l.includes(`openflow/bridges/${br2}/flows/drop-all-ip`));
+    expect(bridgeAt).toBeGreaterThanOrEqual(0);
+    expect(flowAt).toBeGreaterThan(bridgeAt);
+    expect((await ofctl(['--no-stats', 'dump-flows', br2])).split('\n').filter((l) => l.includes('priority=10,ip actions=drop'))).toHaveLength(1);
+    const show = await opd(['show', '--plugin', 'openflow', '-o', 'json'], { env });
+    expect(show.code, show.stderr).toBe(0);
+    // opd cannot know the names of its flows from the switch: show names them by their cookie
+    const shown = JSON.parse(show.stdout) as { plugins: { openflow: { bridges: Record<string, { flows: Record<string, object> }> } } };
+    expect(Object.values(shown.plugins.openflow.bridges[br2].flows)).toEqual([{ table: 0, priority: 10, match: { ip: true }, actions: [], idle_timeout: 0, hard_timeout: 0 }]);
+    expect(Object.keys(shown.plugins.openflow.bridges[br2].flows)[0]).toMatch(/^cookie-0x6f706400[0-9a-f]{8}$/);
+    // and applying what show printed changes nothing
+    const again = await opd(['apply', doc(show.stdout, dir, 'shown.json')], { env });
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout.trim()).toBe('no changes: the host matches the document');
+  });
 });

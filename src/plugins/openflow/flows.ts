@@ -26,8 +26,11 @@ export const COOKIE_PREFIX = 0x6f706400n;
 export const COOKIE_MASK = '0xffffffff00000000';
 export const COOKIE_MATCH = `cookie=0x${(COOKIE_PREFIX << 32n).toString(16)}/${COOKIE_MASK}`;
 
-/** The cookie of flow `name`: opd's prefix and 32 bits of sha256(name). */
+/** The cookie of flow `name`: opd's prefix and 32 bits of sha256(name) (`cookie-0x6f706400…` names that cookie itself). */
 export function cookieOf(name: string): string {
+  // the name `opd show` gives a flow of opd's whose name it cannot know: its own cookie
+  const own = /^cookie-(0x6f706400[0-9a-f]{8})$/.exec(name);
+  if (own) return own[1];
   const low = BigInt('0x' + createHash('sha256').update(name).digest('hex').slice(0, 8));
   return '0x' + ((COOKIE_PREFIX << 32n) | low).toString(16);
 }

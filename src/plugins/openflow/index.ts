@@ -268,9 +268,13 @@ const plugin: Plugin<OpenflowSection> = {
   },
 
   async show(ctx: ReadContext): Promise<OpenflowSection> {
+    // every bridge with flows of opd's (named by their cookie: `opd apply` of the output changes nothing)
     const out = await run('ovs-vsctl', [`--db=${typeof ctx.settings.ovsDb === 'string' ? ctx.settings.ovsDb : DEFAULT_OVS_DB}`, 'list-br'], { backend: 'openflow (ovs-vsctl)' });
     const desired: OpenflowSection = { bridges: Object.fromEntries(out.stdout.split('\n').filter(Boolean).map((b) => [b, { flows: {} }])) };
-    return readSection(ctx, desired);
+    const cur = await readSection(ctx, desired);
+    // flows opd did not create are not shown; a flow's name is unknown here, so it is named by its cookie
+    const bridges = Object.fromEntries(Object.entries(cur.bridges ?? {}).filter(([, b]) => Object.keys(b.flows ?? {}).length));
+    return { bridges };
   },
 
   async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
