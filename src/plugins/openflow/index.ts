@@ -24,6 +24,8 @@ export interface BridgeSpec extends Obj {
 }
 export interface OpenflowSection extends Obj {
   bridges?: Record<string, BridgeSpec>;
+  /** read only: flow address → the foreign flow (other cookie) it would replace */
+  foreign_collisions?: Record<string, string>;
 }
 
 const DEFAULT_OVS_DB = 'unix:/run/openvswitch/db.sock';
@@ -102,8 +104,6 @@ function normalizable(f: Obj): boolean {
   return actionsOk && matchOk && numsOk;
 }
 
-/** Foreign flows that a desired flow would replace (same table, priority, match): kept per read. */
-const collisions = new WeakMap<object, Record<string, string>>();
 
 async function readSection(ctx: ReadContext, desired: OpenflowSection): Promise<OpenflowSection> {
   const bridges: Record<string, BridgeSpec> = {};
@@ -132,9 +132,8 @@ async function readSection(ctx: ReadContext, desired: OpenflowSection): Promise<
     }
     bridges[b] = { flows };
   });
-  const out: OpenflowSection = { bridges };
-  collisions.set(out, faults);
-  return out;
+  // not a collection: the core's diff ignores it; faults() turns it into refusals
+  return Object.keys(faults).length ? { bridges, foreign_collisions: faults } : { bridges };
 }
 
 interface FlowChangeData {
@@ -243,7 +242,8 @@ const plugin: Plugin<OpenflowSection> = {
   },
 
   faults(current: OpenflowSection): Record<string, string> {
-    return collisions.get(current) ?? {};
+    // foreign flows that a desired flow would replace (same table, priority and match)
+    return current.foreign_collisions ?? {};
   },
 
   plan: planBridge,
