@@ -45,7 +45,8 @@ export function startFleetDaemon(opts: { endpoints: string; host: string; dir: s
     ...(opts.args ?? []),
   ];
   let out = '';
-  const proc = execa(process.execPath, args, { reject: false, all: true, env: { OPD_LOG_LEVEL: 'info', ...opts.env }, buffer: false });
+  const proc = execa(process.execPath, args, { reject: false, all: true, // no HMAC key (the suite pins one): the witness must catch a cut trail without it
+    env: { OPD_LOG_LEVEL: 'info', OPD_AUDIT_KEY: '', ...opts.env }, buffer: false });
   proc.all?.on('data', (b: Buffer) => {
     out += b.toString();
     if (out.length > 1 << 20) out = out.slice(-(1 << 19));

@@ -171,7 +171,7 @@ describe('opd fleet: many hosts converged from a 3-member etcd cluster', () => {
   it('catches a local audit trail truncated by hand (head rewritten to match) with opd audit verify --witness', async () => {
     const d = daemons.get(H1)!;
     await d.kill('SIGTERM');
-    const okNow = await opd(['audit', 'verify', '--witness', '--host', H1, '--audit-log', d.audit], { env: env() });
+    const okNow = await opd(['audit', 'verify', '--witness', '--host', H1, '--audit-log', d.audit], { env: { ...env(), OPD_AUDIT_KEY: '' } });
     expect(okNow.code, okNow.stderr).toBe(0);
     const lines = readFileSync(d.audit, 'utf8').split('\n').filter(Boolean);
     const keep = lines.slice(0, lines.length - 3);
@@ -179,9 +179,9 @@ describe('opd fleet: many hosts converged from a 3-member etcd cluster', () => {
     const last = JSON.parse(keep[keep.length - 1]) as { seq: number; hash: string };
     writeFileSync(d.audit + '.head', JSON.stringify({ seq: last.seq, hash: last.hash }));
     // without the witness the cut is invisible (no HMAC key)
-    const plain = await opd(['audit', 'verify', '--audit-log', d.audit]);
+    const plain = await opd(['audit', 'verify', '--audit-log', d.audit], { env: { OPD_AUDIT_KEY: '' } });
     expect(plain.code).toBe(0);
-    const w = await opd(['audit', 'verify', '--witness', '--host', H1, '--audit-log', d.audit], { env: env() });
+    const w = await opd(['audit', 'verify', '--witness', '--host', H1, '--audit-log', d.audit], { env: { ...env(), OPD_AUDIT_KEY: '' } });
     expect(w.code).toBe(1);
     expect(w.stderr).toContain('truncated');
   });
