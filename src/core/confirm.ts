@@ -101,8 +101,12 @@ export async function waitForOutcome(auditLog: string, run: string, signal?: Abo
     if (existsSync(p(dir, run, 'confirmed.json'))) return { state: 'confirmed' };
     const f = p(dir, run, 'reverted.json');
     if (existsSync(f)) {
-      const r = JSON.parse(readFileSync(f, 'utf8')) as { ok: boolean; detail: string };
-      return { state: 'reverted', ok: r.ok, detail: r.detail };
+      try {
+        const r = JSON.parse(readFileSync(f, 'utf8')) as { ok: boolean; detail: string };
+        return { state: 'reverted', ok: r.ok, detail: r.detail };
+      } catch {
+        return undefined; // being written
+      }
     }
     return undefined;
   };
@@ -240,7 +244,8 @@ export async function keeper(pendingFile: string, log: Logger): Promise<number> 
     } finally {
       lock.release();
       const f = p(dir, pending.run, 'reverted.json');
-      writeFileSync(f, JSON.stringify(result! ?? { ok: false, detail: 'the revert failed' }) + '\n');
+      writeFileSync(f + '.tmp', JSON.stringify(result! ?? { ok: false, detail: 'the revert failed' }) + '\n');
+      renameSync(f + '.tmp', f);
       rmSync(p(dir, pending.run, 'reverting.json'), { force: true });
     }
     log.warn({ run: pending.run, ...result }, 'reverted');
