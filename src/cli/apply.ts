@@ -51,11 +51,11 @@ export function applyCommand(): Command {
     const o = cmd.optsWithGlobals();
     const saved = readSavedPlan(file);
     if (saved && o.dryRun) throw new OpdError('usage', 'a saved plan is already a dry run: show it with opd show-plan');
-    const prep = await prepareFile(saved ? saved.file : file);
+    const settings = settingsFrom(o);
+    const prep = await prepareFile(saved ? saved.file : file, settings);
     const log = await makeLogger(o);
     const audit = auditPaths(o);
     const text = o.output !== 'json';
-    const settings = settingsFrom(o);
     const confirmS = o.confirm !== undefined ? parseSeconds(o.confirm as string, '--confirm', 0) : undefined;
     if (confirmS !== undefined && (confirmS < 1 || o.dryRun)) throw new OpdError('usage', o.dryRun ? '--confirm needs a real apply, not --dry-run' : '--confirm needs at least 1 second');
     if (!o.dryRun) {

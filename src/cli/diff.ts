@@ -32,9 +32,9 @@ export function diffCommand(): Command {
       .addOption(new Option('--out <plan.json>', 'also save the plan (document hash + a fingerprint of each resource it was computed from) for `opd apply plan.json`')),
   ).action(act(async (file: string, opts: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
-    const prep = await prepareFile(file);
-    const log = await makeLogger(o);
     const settings = settingsFrom(o);
+    const prep = await prepareFile(file, settings);
+    const log = await makeLogger(o);
     const c = await computePlan(prep, { settings, log, allowDestroy: o.allowDestroy === true });
     const { plan } = c;
     const shown: Plan = redactPlan(plan, new Redactor());

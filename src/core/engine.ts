@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { loadDocument, type LoadedDocument, type StateDocument } from './document.js';
 import { preloadValidator, validateDocument } from './validate.js';
 import { normalizeDocument } from './normalize.js';
+import { checkSemantics } from './semantic.js';
 import { diffSection, isObj, project, compare } from './diff.js';
 import { buildPlan, checkResourceCycles, collectEdges, planJSON, summarize, type Plan, type PlannedChange } from './plan.js';
 import { applyPlan, type ChangeOutcome } from './apply.js';
@@ -38,15 +39,17 @@ export interface EngineOptions {
   hold?: (d: ResourceDiff) => boolean;
 }
 
-export async function prepareFile(file: string): Promise<Prepared> {
-  return prepareLoaded(await loadDocument(file));
+export async function prepareFile(file: string, settings?: Settings): Promise<Prepared> {
+  return prepareLoaded(await loadDocument(file), settings);
 }
 
-export async function prepareLoaded(loaded: LoadedDocument): Promise<Prepared> {
+/** `settings`: where the semantic checks look on disk (--root, --systemd-unit-dir); env when not given. */
+export async function prepareLoaded(loaded: LoadedDocument, settings: Settings = {}): Promise<Prepared> {
   const [plugins] = await Promise.all([loadAll(), preloadValidator()]);
   const normalized = normalizeDocument(loaded, plugins);
   validateDocument(normalized, loaded);
   const doc = normalized as StateDocument;
+  checkSemantics(doc, loaded, settings);
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
   checkResourceCycles(collectEdges(named, doc.plugins));
   return { loaded, doc, plugins: named, docHash: sha256(loaded.text) };
