@@ -189,3 +189,80 @@ describe('confirm or revert (a namespace reached over a veth whose address the d
     expect(states).toEqual(['applied', 'reverted']);
   });
 });
+
+describe('the daemon with a backend down, its metrics and JSON logs', () => {
+  let ovs: OvsSandbox;
+  let dir: string;
+  let daemon: ReturnType<typeof execa> | undefined;
+  let url = '';
+  let logs = '';
+  const id = uniq(4);
+  const BR = `sdm${id}`;
+  const P = `sdp${id}`;
+  const metric = async (name: string, labels = ''): Promise<number> => {
+    const body = await (await fetch(url)).text();
+    const line = body.split('\n').find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name} `)));
+    return line === undefined ? NaN : Number(line.split(' ')[1]);
+  };
+
+  beforeAll(async () => {
+    ovs = await startOvs();
+    dir = tmp('opd-safety-daemon-');
+    const state = doc(`version: 1\nplugins:\n  ovs:\n    bridges:\n      ${BR}: { ports: { ${P}: { type: internal } } }\n  libvirt:\n    networks:\n      safety-${id}: { forward: isolated }\n`, dir);
+    // libvirtd "stopped": the libvirt URI names a socket nobody listens on
+    const env = { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_LIBVIRT_URI: `qemu+unix:///system?socket=${join(dir, 'no-libvirt-sock')}`, OPD_LOG_LEVEL: 'info' };
+    daemon = execa('node', [OPD, 'daemon', '--state', state, '--no-dbus', '--metrics', '127.0.0.1:0', '--log-format', 'json', '--debounce', '100', '--backoff', '1', '--resync', '0'], { env, reject: false });
+    daemon.stderr!.on('data', (b: Buffer) => (logs += b.toString()));
+    url = await until(() => /"metrics":"(http:\/\/127\.0\.0\.1:\d+\/metrics)"/.exec(logs)?.[1], 'the metrics listener', 60_000);
+    await until(() => logs.includes('"msg":"ready"'), 'the first reconcile', 120_000);
+  });
+  afterAll(async () => {
+    daemon?.kill('SIGTERM');
+    await daemon;
+    await ovs?.stop();
+  });
+
+  it('logs pino JSON lines with --log-format json', () => {
+    const lines = logs.split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThan(1);
+    for (const l of lines) expect(JSON.parse(l)).toHaveProperty('msg');
+  });
+
+  it('reconciles OVS although libvirt is down, and marks libvirt unknown', async () => {
+    expect((await ovs.vsctl(['list-ports', BR])).split('\n')).toContain(P);
+    expect(logs).toContain('backend down: its resources are unknown');
+    expect(await metric('opd_plugin_unreachable', '{plugin="libvirt"}')).toBe(1);
+    expect(await metric('opd_plugin_unreachable', '{plugin="ovs"}')).toBe(0);
+    expect(await metric('opd_resources', '{state="unknown"}')).toBe(1);
+  });
+
+  it('repairs OVS drift while libvirt stays down, and the metrics move', async () => {
+    const before = {
+      detected: await metric('opd_drift_detected_total'),
+      repaired: await metric('opd_drift_repaired_total'),
+      runs: await metric('opd_runs_total', '{status="ok",trigger="drift"}'),
+      changes: await metric('opd_changes_total', '{plugin="ovs",outcome="ok"}'),
+      audit: await metric('opd_audit_last_seq'),
+      lastOk: await metric('opd_last_successful_run_timestamp_seconds'),
+    };
+    expect(before.changes).toBeGreaterThanOrEqual(2); // the first run created the bridge and its port
+    await ovs.vsctl(['--no-wait', 'del-port', BR, P]);
+    await until(async () => (await ovs.vsctl(['list-ports', BR])).split('\n').includes(P), 'the port to come back', 60_000);
+    await until(async () => (await metric('opd_drift_repaired_total')) === before.repaired + 1, 'the repaired drift in the metrics', 30_000);
+    expect(await metric('opd_drift_detected_total')).toBe(before.detected + 1);
+    expect(await metric('opd_runs_total', '{status="ok",trigger="drift"}')).toBe((Number.isNaN(before.runs) ? 0 : before.runs) + 1);
+    expect(await metric('opd_changes_total', '{plugin="ovs",outcome="ok"}')).toBeGreaterThan(before.changes);
+    expect(await metric('opd_audit_last_seq')).toBeGreaterThan(before.audit);
+    expect(await metric('opd_audit_entries_total')).toBeGreaterThan(0);
+    expect(await metric('opd_last_successful_run_timestamp_seconds')).toBeGreaterThanOrEqual(before.lastOk);
+    expect(await metric('opd_run_duration_seconds_count')).toBeGreaterThanOrEqual(2);
+    expect(await metric('opd_resources_failing')).toBe(0);
+    expect(await metric('opd_resources_backoff')).toBe(0);
+    expect(await metric('opd_plugin_unreachable', '{plugin="libvirt"}')).toBe(1);
+  });
+
+  it('serves nothing but /metrics, on loopback', async () => {
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:/);
+    expect((await fetch(url.replace('/metrics', '/other'))).status).toBe(404);
+  });
+});
