@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { act, addAuditOptions, addSettingOptions, auditPaths, makeLogger, outputOption, parseSeconds, settingsFrom, stdio } from './common.js';
 import { prepareFile, run, countOutcomes, unreachableError, type RunReport } from '../core/engine.js';
 import { checkSavedPlan, readSavedPlan } from '../core/saved-plan.js';
-import { confirmDir, pendingRuns, startConfirmWait, waitForOutcome } from '../core/confirm.js';
+import { confirmDir, keeperAlive, pendingRuns, startConfirmWait, waitForOutcome } from '../core/confirm.js';
 import { OpdError } from '../core/errors.js';
 import { unknownJSON, unknownLines } from './render.js';
 import { formatChange, planJSON, summarize } from '../core/plan.js';
@@ -62,7 +62,9 @@ export function applyCommand(): Command {
       const waiting = pendingRuns(audit.log);
       if (waiting.length)
         throw new OpdError('lock-busy', `run ${waiting[0].run} (${waiting[0].file}) is waiting for confirmation until ${new Date(waiting[0].deadline).toISOString()}; nothing was applied`, {
-          hint: 'confirm it with `opd confirm`, or let it revert first',
+          hint: keeperAlive(audit.log, waiting[0].run)
+            ? 'confirm it with `opd confirm`, or let it revert first'
+            : 'its keeper is gone (a reboot?): keep it with `opd confirm`, or revert it with `opd confirm --revert`',
         });
     }
     let pendingConfirm: Awaited<ReturnType<typeof startConfirmWait>> | undefined;

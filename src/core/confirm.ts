@@ -43,6 +43,21 @@ export interface PendingConfirm {
   applied_by: { pid: number; host: string };
 }
 
+/** Whether the keeper of a pending run still runs (it may not after a reboot or a kill -9). */
+export function keeperAlive(auditLog: string, run: string): boolean {
+  try {
+    const pid = Number(readFileSync(p(confirmDir(auditLog), run, 'pid'), 'utf8').trim());
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function pendingFile(auditLog: string, run: string): string {
+  return p(confirmDir(auditLog), run, 'pending.json');
+}
+
 export function confirmDir(auditLog: string): string {
   return join(dirname(auditLog), 'confirm');
 }
@@ -169,8 +184,9 @@ export async function confirmRuns(auditLog: string, only?: string): Promise<stri
  * The keeper (`opd confirm --keeper FILE`, started detached): wait for the deadline; unless
  * confirmed by then, revert the run's resources to their pre-state under the lock.
  */
-export async function keeper(pendingFile: string, log: Logger): Promise<number> {
+export async function keeper(pendingFile: string, log: Logger, opts: { now?: boolean } = {}): Promise<number> {
   const pending = JSON.parse(readFileSync(pendingFile, 'utf8')) as PendingConfirm;
+  if (opts.now) pending.deadline = Date.now();
   const dir = dirname(pendingFile);
   const pidFile = p(dir, pending.run, 'pid');
   writeFileSync(pidFile, `${process.pid}\n`);

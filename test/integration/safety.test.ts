@@ -188,6 +188,29 @@ describe('confirm or revert (a namespace reached over a veth whose address the d
     }, 'the reverted entry', 30_000);
     expect(states).toEqual(['applied', 'reverted']);
   });
+
+  it('refuses other applies while a run waits, and reverts on `opd confirm --revert` when its keeper died too', async () => {
+    await reset();
+    const a = await startApply(600);
+    process.kill(-a.child.pid!, 'SIGKILL');
+    await a.child;
+    const run = auditEntries(env().OPD_AUDIT_LOG).filter((x) => x.type === 'confirm').pop()!.run;
+    const keeperPid = Number(readFileSync(join(dir, 'confirm', `${run}.pid`), 'utf8'));
+    process.kill(keeperPid, 'SIGKILL'); // a reboot, as far as the keeper is concerned
+    await until(() => { try { process.kill(keeperPid, 0); return false; } catch { return true; } }, 'the keeper to die');
+    const busy = await opd(['apply', state], { env: env() });
+    expect(busy.code).toBe(75);
+    expect(busy.stderr).toContain(`run ${run}`);
+    expect(busy.stderr).toContain('opd confirm --revert');
+    const l = await opd(['confirm', '--list'], { env: env() });
+    expect(l.stdout).toContain('its keeper is gone');
+    const r = await opd(['confirm', '--revert'], { env: env() });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`reverted run ${run}`);
+    expect(await addrs()).toEqual(['10.77.0.2/24']);
+    expect(auditEntries(env().OPD_AUDIT_LOG).filter((x) => x.type === 'confirm').slice(-2).map((x) => x.state)).toEqual(['applied', 'reverted']);
+    expect((await opd(['audit', 'verify'], { env: env() })).code).toBe(0);
+  });
 });
 
 describe('the daemon with a backend down, its metrics and JSON logs', () => {
