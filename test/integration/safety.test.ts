@@ -194,8 +194,11 @@ describe('confirm or revert (a namespace reached over a veth whose address the d
     const a = await startApply(600);
     process.kill(-a.child.pid!, 'SIGKILL');
     await a.child;
-    const run = auditEntries(env().OPD_AUDIT_LOG).filter((x) => x.type === 'confirm').pop()!.run;
-    const keeperPid = Number(readFileSync(join(dir, 'confirm', `${run}.pid`), 'utf8'));
+    const applied = auditEntries(env().OPD_AUDIT_LOG).filter((x) => x.type === 'confirm').pop()!;
+    const run = applied.run;
+    const keeperPid = applied.keeper as number;
+    // the keeper is running (its pidfile names it) before it is killed
+    await until(() => existsSync(join(dir, 'confirm', `${run}.pid`)) && Number(readFileSync(join(dir, 'confirm', `${run}.pid`), 'utf8')) === keeperPid, 'the keeper pidfile');
     process.kill(keeperPid, 'SIGKILL'); // a reboot, as far as the keeper is concerned
     await until(() => { try { process.kill(keeperPid, 0); return false; } catch { return true; } }, 'the keeper to die');
     const busy = await opd(['apply', state], { env: env() });

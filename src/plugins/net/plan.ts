@@ -145,15 +145,12 @@ export function planInterface(diff: ResourceDiff): Change[] {
   const linkAfter = sets.cmds.length ? [address] : [];
   const curAddrs = (isObj(c.addresses) ? c.addresses : {}) as Obj;
   const addrChanges: string[] = [];
-  // removals first: deleting a subnet's primary address makes the kernel drop its secondaries,
-  // so an address added before the old primary goes would vanish with it
-  const addrDeletes = Object.keys(curAddrs).filter((a) => !(a in wantAddrs)).sort().map((a) => `${address}/addresses/${a}`);
   for (const a of [...new Set([...Object.keys(curAddrs), ...Object.keys(wantAddrs)])].sort()) {
     const aa = `${address}/addresses/${a}`;
     const ops = opsUnder(diff.ops, `/addresses/${esc(a)}`);
     if (a in wantAddrs && !(a in curAddrs)) {
       addrChanges.push(aa);
-      changes.push({ ...base, address: aa, action: 'create', summary: 'address', after: [...linkAfter, ...addrDeletes], ops, data: { ifname, cmds: [['addr', 'add', a, 'dev', ifname]] } satisfies NetChangeData });
+      changes.push({ ...base, address: aa, action: 'create', summary: 'address', after: linkAfter, ops, data: { ifname, cmds: [['addr', 'add', a, 'dev', ifname]] } satisfies NetChangeData });
     } else if (!(a in wantAddrs) && a in curAddrs) {
       changes.push({ ...base, address: aa, action: 'delete', summary: 'address', ops, data: { ifname, cmds: [['addr', 'del', a, 'dev', ifname]] } satisfies NetChangeData });
     }
