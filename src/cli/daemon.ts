@@ -26,7 +26,8 @@ export function daemonCommand(): Command {
         .addOption(new Option('--backoff-cap <seconds>', 'longest retry delay of a failing resource').default('300'))
         .addOption(new Option('--allow-destroy', 'allow data-destroying operations'))
         .addOption(new Option('--rollback', 'revert a run\'s applied changes when one of its changes fails'))
-        .addOption(new Option('--no-dbus', 'do not offer the D-Bus API (org.opd.Reconciler1, org.opdbus)')),
+        .addOption(new Option('--no-dbus', 'do not offer the D-Bus API (org.opd.Reconciler1, org.opdbus)'))
+        .addOption(new Option('--metrics <[host:]port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (off by default; HOST defaults to 127.0.0.1)')),
     ),
   ).action(act(async (_opts: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
@@ -85,19 +86,30 @@ export function daemonCommand(): Command {
       void daemon.reload(true);
     });
     let api: { dispose(): Promise<void> } | undefined;
-    await daemon.start(async () => {
-      if (o.dbus === false) return;
-      try {
-        api = await (await import('../daemon/dbus-api.js')).startDbusApi(daemon);
-      } catch (err) {
-        const e = toOpdError(err);
-        log.error({ err: e.message, hint: e.hint }, 'D-Bus API unavailable; reconciling without it');
-      }
-    });
+    let metricsServer: import('node:http').Server | undefined;
+    if (o.metrics !== undefined) {
+      const { DaemonMetrics } = await import('../daemon/metrics.js');
+      metricsServer = (await new DaemonMetrics(daemon).listen(o.metrics as string, log)).server;
+    }
+    try {
+      await daemon.start(async () => {
+        if (o.dbus === false) return;
+        try {
+          api = await (await import('../daemon/dbus-api.js')).startDbusApi(daemon);
+        } catch (err) {
+          const e = toOpdError(err);
+          log.error({ err: e.message, hint: e.hint }, 'D-Bus API unavailable; reconciling without it');
+        }
+      });
+    } catch (err) {
+      metricsServer?.close();
+      throw err;
+    }
     fleet?.attach(daemon);
     log.info({ status: daemon.statusLine(), watching: daemon.watching, polling: daemon.polling }, 'ready');
     await done;
     await api?.dispose();
+    await new Promise((r) => (metricsServer ? metricsServer.close(r) : r(undefined)));
     log.info({ runs: daemon.runs }, 'stopped');
     return EXIT.ok;
   }));
