@@ -34,7 +34,9 @@ function ajv() {
 export function envelope(state) {
   const s = structuredClone(state);
   const props = s.properties.plugins.properties;
-  for (const k of Object.keys(props)) props[k] = true;
+  // a plugin section ($ref) has a validator of its own; inline entries (op-dbus plugins opd
+  // refuses, with their hints) stay in the envelope
+  for (const [k, v] of Object.entries(props)) if (typeof v?.$ref === 'string') props[k] = true;
   return s;
 }
 
@@ -48,7 +50,8 @@ const write = (name, a, validate) => writeFileSync(out + name + '.cjs', standalo
 }
 const plugins = {};
 for (const [name, ref] of Object.entries(state.properties.plugins.properties)) {
-  const file = ref.$ref;
+  const file = ref?.$ref;
+  if (typeof file !== 'string') continue;
   const a = ajv();
   for (const [f, s] of schemas) if (f !== 'state.schema.json') a.addSchema(s);
   write(name, a, a.getSchema(schemas.get(file).$id));

@@ -213,22 +213,21 @@ export class AuditLog {
     if (!head && size > 0 && seq > 0) {
       throw new OpdError('audit-broken', `${headPath(path)} is missing for a non-empty log`, { hint: 'restore the head file, or run `opd audit verify`' });
     }
-    // the open run as of the last entry: the head's, moved on by entries it has not sealed yet (a
-    // crash right after a batch holding run.start or run.end, before the head was moved)
+    // the open run: the head's, unless entries beyond the head landed before a crash (the head is
+    // moved after the write): then those entries decide (a run.start among them is still open)
     let openRun = head?.open_run;
     if (recovery.sealedUnsealed && head) {
-      const unsealed: AuditEntry[] = [];
-      for (let i = lines.length - 1; i >= 0; i--) {
-        let e: AuditEntry;
+      const parse = (l: string): AuditEntry | undefined => {
         try {
-          e = JSON.parse(lines[i]) as AuditEntry;
+          return JSON.parse(l) as AuditEntry;
         } catch {
-          break; // the first line of the tail window may be cut
+          return undefined; // the first line of a tail read from the middle of the file
         }
-        if (e.seq <= head.seq) break;
-        unsealed.unshift(e);
-      }
-      for (const e of unsealed) {
+      };
+      let entries = lines.map(parse).filter((e): e is AuditEntry => !!e);
+      if (!entries.length || entries[0].seq > head.seq + 1) entries = readFileSync(path, 'utf8').split('\n').filter(Boolean).map(parse).filter((e): e is AuditEntry => !!e);
+      for (const e of entries) {
+        if (e.seq <= head.seq) continue;
         if (e.type === 'run.start') openRun = e.run;
         else if (e.type === 'run.end' || e.type === 'run.interrupted') openRun = undefined;
       }

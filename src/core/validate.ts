@@ -71,10 +71,12 @@ function compileAll(): NonNullable<typeof compiled> {
   for (const k of ['x-opd-secret', 'x-opd-hint', 'x-opd-destructive']) ajv.addKeyword({ keyword: k });
   const schemas = loadSchemas();
   for (const [f, s] of schemas) if (f !== 'state.schema.json') ajv.addSchema(s);
-  const state = structuredClone(schemas.get('state.schema.json')) as { properties: { plugins: { properties: Record<string, { $ref: string } | boolean> } } };
+  const state = structuredClone(schemas.get('state.schema.json')) as { properties: { plugins: { properties: Record<string, { $ref?: string } | boolean> } } };
   const sections = new Map<string, ValidateFunction>();
   for (const [name, ref] of Object.entries(state.properties.plugins.properties)) {
-    sections.set(name, ajv.getSchema(SCHEMA_BASE + (ref as { $ref: string }).$ref)!);
+    const file = typeof ref === 'object' ? ref.$ref : undefined;
+    if (typeof file !== 'string') continue; // an inline entry stays in the envelope
+    sections.set(name, ajv.getSchema(SCHEMA_BASE + file)!);
     state.properties.plugins.properties[name] = true;
   }
   compiled = { envelope: ajv.compile(state), sections };
@@ -185,6 +187,11 @@ function toProblem(e: ErrorObject, doc: unknown): Problem | undefined {
       const secret = (e.parentSchema as Record<string, unknown> | undefined)?.['x-opd-secret'] === true;
       const v = valueAt(doc, at);
       return { pointer: at, message: `invalid value ${secret ? '<secret>' : show(v)}: ${e.keyword === 'pattern' ? `must match ${e.params.pattern}` : e.message}`, fix: hint };
+    }
+    case 'not': {
+      // a key refused by name (op-dbus plugins and fields opd does not do): its schema says why
+      const why = (e.parentSchema as Record<string, unknown> | undefined)?.description as string | undefined;
+      return { pointer: at, message: why ? `not supported: ${why}` : 'not allowed here', fix: hint };
     }
     case 'if':
     case 'anyOf':
