@@ -1,18 +1,19 @@
 import { Command } from 'commander';
-import { act, addVarOptions, varsFrom, addSettingOptions, stdio } from './common.js';
+import { act, addVarOptions, varsFrom, addSettingOptions, settingsFrom, stdio } from './common.js';
 import { prepareFile } from '../core/engine.js';
 import { OpdError } from '../core/errors.js';
 
 export function validateCommand(): Command {
   return addVarOptions(addSettingOptions(
     new Command('validate')
-      .description('check state documents against the schema; every problem at once with file:line:col (exit 65 when invalid)')
+      .description('check state documents against the schema and the semantic rules (what a backend would refuse: NAT network without ip, links to undeclared OVS bridges, WantedBy= unknown units, duplicate addresses); every problem at once with file:line:col (exit 65 when invalid)')
       .argument('<files...>', 'state documents (YAML or JSON; - for stdin)'),
-  )).action(act(async (files: string[], _opts: Record<string, unknown>, cmd: Command) => {
+  )).action(act(async (files: string[], _o: Record<string, unknown>, cmd: Command) => {
+    const settings = settingsFrom(cmd.optsWithGlobals());
     const errors: OpdError[] = [];
     for (const f of files) {
       try {
-        const p = await prepareFile(f, varsFrom(cmd.optsWithGlobals()));
+        const p = await prepareFile(f, settings, varsFrom(cmd.optsWithGlobals()));
         let n = 0;
         for (const [name, plugin] of p.plugins)
           for (const c of plugin.collections) n += Object.keys((p.doc.plugins[name]?.[c] as object | undefined) ?? {}).length;

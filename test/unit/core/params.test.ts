@@ -9,7 +9,7 @@ import type { VarSources } from '../../../src/core/params.js';
 import { clearSecretValues, Redactor, scrub } from '../../../src/core/secrets.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'opd-params-'));
-const prep = (text: string, vars: VarSources = {}) => prepareLoaded(parseText(Buffer.from(text), 'p.yaml'), { env: {}, ...vars });
+const prep = (text: string, vars: VarSources = {}) => prepareLoaded(parseText(Buffer.from(text), 'p.yaml'), {}, { env: {}, ...vars });
 async function fails(text: string, vars: VarSources = {}): Promise<OpdError> {
   try {
     await prep(text, vars);
