@@ -8,10 +8,20 @@
 # masks it empties the whole machine's /tmp.
 set -euo pipefail
 PIDFILE=/run/opd-systemd-unshare.pid
+# systemd itself (PID 1 of the namespace): kept too, so that `down` still finds it when the
+# unshare parent was killed (a killed test run) and systemd lives on, reparented
+SDPIDFILE=/run/opd-systemd.pid
 LOG=${OPD_SYSTEMD_LOG:-/var/log/opd-systemd.log}
 
 running() {
-  [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
+  { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; } || ours_orphan
+}
+
+# the systemd we started, alive although its unshare parent is gone (argv checked: our target)
+ours_orphan() {
+  [ -f "$SDPIDFILE" ] || return 1
+  local p; p=$(cat "$SDPIDFILE")
+  kill -0 "$p" 2>/dev/null && tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q -- '--unit=opd-ci.target'
 }
 
 bus_ok() {
@@ -47,18 +57,24 @@ UNIT
   echo $! > "$PIDFILE"
   for _ in $(seq 1 200); do bus_ok && break; sleep 0.05; done
   bus_ok || { echo "systemd did not come up; see $LOG" >&2; exit 69; }
+  pgrep -P "$(cat "$PIDFILE")" > "$SDPIDFILE" || true
   echo "systemd: up (unshare pid $(cat $PIDFILE)), state $(busctl --system get-property org.freedesktop.systemd1 /org/freedesktop/systemd1 org.freedesktop.systemd1.Manager SystemState)"
 }
 
 down() {
-  running || { rm -f "$PIDFILE"; echo "systemd: not ours / not running"; return 0; }
-  P=$(cat "$PIDFILE")
-  SD=$(pgrep -P "$P" || true)          # systemd is the only child of our unshare (by parent PID)
+  running || { rm -f "$PIDFILE" "$SDPIDFILE"; echo "systemd: not ours / not running"; return 0; }
+  P=""; SD=""
+  if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    P=$(cat "$PIDFILE")
+    SD=$(pgrep -P "$P" || true)   # systemd is the only child of our unshare (by parent PID)
+  fi
+  if [ -z "$SD" ] && ours_orphan; then SD=$(cat "$SDPIDFILE"); fi
   [ -n "$SD" ] && kill -s RTMIN+3 "$SD" || true   # = systemctl halt
-  for _ in $(seq 1 100); do kill -0 "$P" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$P" 2>/dev/null; then [ -n "$SD" ] && kill -9 "$SD" || true; kill -9 "$P" 2>/dev/null || true; fi
+  alive() { for x in $P $SD; do kill -0 "$x" 2>/dev/null && return 0; done; return 1; }
+  for _ in $(seq 1 100); do alive || break; sleep 0.1; done
+  if alive; then for x in $SD $P; do kill -9 "$x" 2>/dev/null || true; done; fi
   rm -rf /run/systemd/system /run/systemd/private /run/systemd/notify /run/systemd/io.system.ManagedOOM \
-         /run/systemd/container /run/systemd/units /run/dbus/system_bus_socket "$PIDFILE"
+         /run/systemd/container /run/systemd/units /run/dbus/system_bus_socket "$PIDFILE" "$SDPIDFILE"
   echo "systemd: down"
 }
 
