@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
-import { act, addAuditOptions, addSettingOptions, auditPaths, makeLogger, outputOption, parseSeconds, settingsFrom, stdio } from './common.js';
-import { prepareFile, run, countOutcomes, type RunReport } from '../core/engine.js';
+import { act, onlyOption, parseOnly, addAuditOptions, addSettingOptions, auditPaths, makeLogger, outputOption, parseSeconds, settingsFrom, stdio } from './common.js';
+import { prepareFile, restrictPlugins, run, countOutcomes, type RunReport } from '../core/engine.js';
 import { formatChange, planJSON, summarize } from '../core/plan.js';
+import { PLUGIN_NAMES } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
 import type { ChangeOutcome } from '../core/apply.js';
 import { Redactor } from '../core/secrets.js';
@@ -37,12 +38,13 @@ export function applyCommand(): Command {
         .addOption(new Option('--dry-run', 'plan only; never change anything (same as opd diff)'))
         .addOption(new Option('--rollback', 'when a change or verification fails, revert the changes already applied'))
         .addOption(new Option('--allow-destroy', 'allow data-destroying operations (destroying containers, domains, storage)'))
+        .addOption(onlyOption())
         .addOption(new Option('--lock-wait <seconds>', 'how long to wait for another opd run to finish').default('300'))
         .addOption(outputOption(['text', 'json'], 'text')),
     ),
   ).action(act(async (file: string, _opts: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
-    const prep = await prepareFile(file);
+    const prep = restrictPlugins(await prepareFile(file), parseOnly(o.only), PLUGIN_NAMES);
     const log = await makeLogger(o);
     const audit = auditPaths(o);
     const text = o.output !== 'json';

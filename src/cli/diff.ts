@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
-import { act, addSettingOptions, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
-import { computePlan, prepareFile } from '../core/engine.js';
+import { act, onlyOption, parseOnly, addSettingOptions, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
+import { computePlan, prepareFile, restrictPlugins } from '../core/engine.js';
 import { formatChange, planJSON, summarize } from '../core/plan.js';
+import { PLUGIN_NAMES } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
 import { Redactor } from '../core/secrets.js';
 import { redactPlan } from './render.js';
@@ -12,10 +13,11 @@ export function diffCommand(): Command {
       .description('show the ordered plan without changing anything (exit 0: nothing to do, 2: changes pending)')
       .argument('<file>', 'state document (YAML or JSON; - for stdin)')
       .addOption(outputOption(['text', 'json'], 'text'))
+      .addOption(onlyOption())
       .addOption(new Option('--allow-destroy', 'plan data-destroying operations as allowed instead of refused')),
   ).action(act(async (file: string, opts: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
-    const prep = await prepareFile(file);
+    const prep = restrictPlugins(await prepareFile(file), parseOnly(o.only), PLUGIN_NAMES);
     const log = await makeLogger(o);
     const { plan } = await computePlan(prep, { settings: settingsFrom(o), log, allowDestroy: o.allowDestroy === true });
     const shown = redactPlan(plan, new Redactor());
