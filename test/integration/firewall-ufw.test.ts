@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
-import { copyFileSync, cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { doc, OPD, tmp, uniq } from '../helpers/opd.js';
 
@@ -47,12 +47,14 @@ describe('firewall beside ufw (ufw active in a network namespace)', () => {
       await execa('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     }
     // a private /etc/ufw: ufw's files with pristine user rules, disabled, no sysctl changes
+    // (from the package's templates, as its postinst does; not from the host's /etc/ufw)
     const etc = join(D, 'ufw');
-    cpSync('/etc/ufw', etc, { recursive: true });
-    for (const f of ['user.rules', 'user6.rules']) copyFileSync(`/usr/share/ufw/iptables/${f}`, join(etc, f));
+    mkdirSync(etc);
+    if (existsSync('/etc/ufw/applications.d')) cpSync('/etc/ufw/applications.d', join(etc, 'applications.d'), { recursive: true });
+    for (const f of readdirSync('/usr/share/ufw/iptables')) copyFileSync(`/usr/share/ufw/iptables/${f}`, join(etc, f));
     writeFileSync(join(etc, 'ufw.conf'), 'ENABLED=no\nLOGLEVEL=low\n');
     writeFileSync(join(etc, 'sysctl.conf'), '');
-    holder = execa('unshare', ['--mount', '--propagation', 'private', 'sleep', 'infinity']);
+    holder = execa('unshare', ['--mount', '--propagation', 'private', 'sleep', 'infinity'], { reject: false });
     for (let i = 0; i < 100 && !existsSync(`/proc/${holder.pid}/ns/mnt`); i++) await new Promise((r) => setTimeout(r, 20));
     // wait until the holder is in its own mount namespace (unshare has exec'd sleep)
     for (let i = 0; i < 250; i++) {
