@@ -88,7 +88,10 @@ function machine(s: Scenario) {
       write(join(UNIT_DIR, unit('hw')), [
         '[Unit]', 'Description=opd reboot test: hardware (a fresh network namespace with the NIC eth0) and native network configuration', 'DefaultDependencies=no', 'Before=network-pre.target',
         '[Service]', 'Type=oneshot', 'RemainAfterExit=yes', 'PrivateNetwork=yes', `StandardOutput=append:${D}/netns-ids`,
+        // per boot, three lines: the namespace, and what it holds before anything configures it
         'ExecStart=/usr/bin/readlink /proc/self/ns/net',
+        'ExecStart=/usr/bin/cat /proc/sys/net/ipv4/ip_forward',
+        'ExecStart=/usr/sbin/nft -j list ruleset',
         'ExecStart=/usr/sbin/ip link set lo up',
         'ExecStart=/usr/sbin/ip link add eth0 type veth peer name eth0-peer',
         'ExecStart=/usr/sbin/ip link set eth0-peer up',
@@ -119,7 +122,7 @@ function machine(s: Scenario) {
       write(join(UNIT_DIR, unit('probe')), [
         '[Unit]', 'Description=opd reboot test: the state just before network-online.target', 'DefaultDependencies=no',
         `JoinsNamespaceOf=${unit('hw')}`, `Requires=${unit('hw')}`, `After=${unit('opd-boot')} ${unit('hw')}`, 'Before=network-online.target',
-        '[Service]', 'Type=oneshot', 'RemainAfterExit=yes', 'PrivateNetwork=yes', `Environment=${envLine}`, `StandardOutput=append:${D}/probe`,
+        '[Service]', 'Type=oneshot', 'RemainAfterExit=yes', 'PrivateNetwork=yes', `Environment=${envLine} OPD_LOG_LEVEL=silent`, `StandardOutput=append:${D}/probe`, 'StandardError=journal',
         'ExecStart=/usr/bin/echo ==boot', 'ExecStart=/usr/bin/readlink /proc/self/ns/net',
         'ExecStart=/usr/bin/echo ==addr', 'ExecStart=/usr/sbin/ip -j addr show',
         'ExecStart=/usr/bin/echo ==route', 'ExecStart=/usr/sbin/ip -j route show',
@@ -177,7 +180,13 @@ function machine(s: Scenario) {
       return boots;
     },
     probe: () => sections(readFileSync(join(D, 'probe'), 'utf8')),
-    netnsIds: () => readFileSync(join(D, 'netns-ids'), 'utf8').trim().split('\n'),
+    /** Per boot of the hardware: its namespace, and ip_forward and the nft ruleset before anything ran. */
+    hwBoots(): { netns: string; forward: string; nft: string }[] {
+      const l = readFileSync(join(D, 'netns-ids'), 'utf8').trim().split('\n');
+      const out = [];
+      for (let i = 0; i + 2 < l.length; i += 3) out.push({ netns: l[i], forward: l[i + 1].trim(), nft: l[i + 2] });
+      return out;
+    },
     show,
     unit,
     async remove() {
@@ -218,11 +227,13 @@ function rebootTest(title: string, s: Scenario, checks: (p: Record<string, strin
       expect(fresh.code, 'the fresh machine must differ from the document: ' + fresh.stdout + fresh.stderr).toBe(2);
       await m.powerOff();
       await m.boot();
-      const ids = m.netnsIds();
-      expect(ids.length).toBe(3); // first install, the check above, this boot: three namespaces
-      expect(new Set(ids).size, 'each boot has a fresh network namespace').toBe(3);
+      const hw = m.hwBoots();
+      expect(hw.length).toBe(3); // the first install, the check above, this boot
+      // this boot's namespace was empty before opd-boot: no forwarding, no nft table
+      expect(hw[2].forward).toBe('0');
+      expect(hw[2].nft).not.toContain('"table"');
       const p = m.probe();
-      expect(p.boot.trim(), 'the probe ran in the machine namespace of this boot').toBe(ids[2]);
+      expect(p.boot.trim(), 'the probe ran in the machine namespace of this boot').toBe(hw[2].netns);
       const plan = JSON.parse(p.diff) as { changes: { address: string }[] };
       expect(plan.changes.map((c) => c.address), 'opd diff before network-online.target').toEqual([]);
       checks(p);

@@ -158,7 +158,7 @@ export interface ForeignDrop {
  * The refusal: accept rules of an opd table on a filter hook where a foreign base chain drops
  * cannot take effect. Returns the message, or undefined when the table's accepts are decisive.
  */
-export function refusal(table: string, spec: Obj, drops: ForeignDrop[], ufwRulesNamed: boolean): { message: string; hint: string } | undefined {
+export function refusal(table: string, spec: Obj, drops: ForeignDrop[], _ufwRulesNamed = false): { message: string; hint: string } | undefined {
   const fam = String(spec.family ?? 'inet');
   const chains = isObj(spec.chains) ? spec.chains : {};
   for (const [c, cs] of Object.entries(chains).sort()) {
@@ -172,7 +172,7 @@ export function refusal(table: string, spec: Obj, drops: ForeignDrop[], ufwRules
     return {
       message: `the accept rules of chain ${c} (hook ${cs.hook}) cannot take effect: ${who} drops on the same hook what it does not accept itself, and in nftables a drop in any base chain is final`,
       hint: isUfw
-        ? `ufw is this host's firewall: open the ports with firewall.ufw_rules (opd runs \`ufw allow … comment opd:<name>\`)${ufwRulesNamed ? '' : ''} and keep only drop/reject rules on hook ${cs.hook} in table ${table}, or disable ufw`
+        ? `ufw is this host's firewall: open the ports with firewall.ufw_rules (opd runs \`ufw allow … comment opd:<name>\`) and keep only drop/reject rules on hook ${cs.hook} in table ${table}, or disable ufw`
         : `accept the traffic in that chain too (e.g. iptables -I INPUT …), or set its policy to accept; opd does not edit tables it does not own`,
     };
   }
