@@ -25,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { OPD, ROOT, tmp, uniq } from '../helpers/opd.js';
 import { ensureSystemd } from '../helpers/systemd.js';
 import { sectionsOf, systemctl } from '../helpers/examples.js';
@@ -66,7 +67,8 @@ function machine(s: Scenario) {
   chmodSync(D, 0o755);
   const ovs = join(D, 'ovs');
   const doc = sectionsOf(s.example, s.sections, D);
-  const env = { OPD_OVS_DB: `unix:${ovs}/db.sock`, OPD_AUDIT_LOG: join(D, 'audit.jsonl'), OPD_ROOT: join(D, 'root') };
+  // a key of the machine's own: the host's default /etc/opd/audit.key may come and go with other tests
+  const env = { OPD_OVS_DB: `unix:${ovs}/db.sock`, OPD_AUDIT_LOG: join(D, 'audit.jsonl'), OPD_AUDIT_KEY: join(D, 'audit.key'), OPD_ROOT: join(D, 'root') };
   const unit = (n: string) => `${id}-${n}.service`;
   const units = ['probe', 'opd-boot', 'vswitchd', 'ovsdb', 'hw'].map(unit);
   const written: string[] = [];
@@ -83,6 +85,7 @@ function machine(s: Scenario) {
     async install() {
       mkdirSync(ovs, { recursive: true });
       mkdirSync(env.OPD_ROOT, { recursive: true });
+      writeFileSync(env.OPD_AUDIT_KEY, randomBytes(32), { mode: 0o600 });
       await execa('ovsdb-tool', ['create', join(ovs, 'conf.db'), '/usr/share/openvswitch/vswitch.ovsschema']);
       const ovsEnv = `Environment=OVS_RUNDIR=${ovs} OVS_LOGDIR=${ovs} OVS_DBDIR=${ovs}`;
       write(join(UNIT_DIR, unit('hw')), [
