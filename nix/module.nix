@@ -20,7 +20,16 @@ let
   usesLxc = plugins ? lxc;
   usesLibvirt = plugins ? libvirt;
 
-  args = [ "daemon" "--state" stateFile "--resync" (toString cfg.resync) "--audit-log" cfg.auditLog ]
+  fleet = cfg.fleet;
+  # fleet mode: the document comes from etcd (opd daemon --etcd); it is kept under /var/lib/opd
+  fleetArgs = [ "--etcd" (builtins.concatStringsSep "," fleet.etcd) "--lease-ttl" (toString fleet.leaseTtl) ]
+    ++ lib.optionals (fleet.host != null) [ "--host" fleet.host ]
+    ++ builtins.concatLists (map (k: [ "--label" "${k}=${fleet.labels.${k}}" ]) (builtins.attrNames fleet.labels))
+    ++ lib.optionals (fleet.user != null) [ "--etcd-user" fleet.user ]
+    ++ lib.optionals (fleet.passwordFile != null) [ "--etcd-password-file" fleet.passwordFile ];
+  args = [ "daemon" ]
+    ++ (if fleet.enable then fleetArgs else [ "--state" stateFile ])
+    ++ [ "--resync" (toString cfg.resync) "--audit-log" cfg.auditLog ]
     ++ lib.optional cfg.allowDestroy "--allow-destroy"
     ++ cfg.extraArgs;
 in
@@ -82,6 +91,51 @@ in
       description = "Allow data-destroying operations (destroying containers, domains, storage) everywhere.";
     };
 
+    fleet = {
+      enable = lib.mkEnableOption "fleet mode: the host's document is the merge of the fragments in etcd that select it (opd daemon --etcd); set state or stateFile, or this";
+
+      etcd = lib.mkOption {
+        type = lib.types.listOf lib.types.str;
+        default = [ ];
+        example = [ "https://10.0.0.1:2379" "https://10.0.0.2:2379" "https://10.0.0.3:2379" ];
+        description = "etcd client URLs (opd daemon --etcd).";
+      };
+
+      host = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        example = "kvm-07";
+        description = "This host's name in the fleet (default: the hostname).";
+      };
+
+      labels = lib.mkOption {
+        type = lib.types.attrsOf lib.types.str;
+        default = { };
+        example = { role = "kvm"; rack = "b2"; };
+        description = "Labels that fragments select hosts by (opd fleet put --selector role=kvm).";
+      };
+
+      leaseTtl = lib.mkOption {
+        type = lib.types.ints.unsigned;
+        default = 10;
+        description = "Seconds after which the host shows as not alive when the daemon stops renewing its lease.";
+      };
+
+      user = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        example = "opd-host-kvm-07";
+        description = "etcd user created by `opd fleet enroll NAME` (reads only this host's fragments, writes only its status).";
+      };
+
+      passwordFile = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        example = "/run/keys/opd-etcd-password";
+        description = "File holding the etcd user's password (kept out of the Nix store).";
+      };
+    };
+
     extraArgs = lib.mkOption {
       type = lib.types.listOf lib.types.str;
       default = [ ];
@@ -97,8 +151,20 @@ in
         message = "services.opd: set either services.opd.state (or stateConfig) or services.opd.stateFile, not both.";
       }
       {
-        assertion = cfg.stateFile != null || plugins != { };
+        assertion = cfg.stateFile != null || plugins != { } || fleet.enable;
         message = "services.opd: nothing to manage: set services.opd.state = { ovs = { … }; } or services.opd.stateFile.";
+      }
+      {
+        assertion = !fleet.enable || (cfg.stateFile == null && plugins == { });
+        message = "services.opd: fleet mode takes the document from etcd: remove services.opd.state/stateFile or set services.opd.fleet.enable = false.";
+      }
+      {
+        assertion = !fleet.enable || fleet.etcd != [ ];
+        message = "services.opd: fleet mode needs the etcd endpoints: set services.opd.fleet.etcd = [ \"https://HOST:2379\" ];";
+      }
+      {
+        assertion = (fleet.user == null) == (fleet.passwordFile == null);
+        message = "services.opd: set services.opd.fleet.user and services.opd.fleet.passwordFile together (opd fleet enroll prints both).";
       }
       {
         assertion = !usesOvs || config.virtualisation.vswitch.enable;
@@ -115,7 +181,7 @@ in
     ];
 
     environment.systemPackages = [ cfg.package ];
-    environment.etc = lib.mkIf (cfg.stateFile == null) { "opd/state.json".source = renderedState; };
+    environment.etc = lib.mkIf (cfg.stateFile == null && !fleet.enable) { "opd/state.json".source = renderedState; };
     services.dbus.packages = [ cfg.package ];
 
     systemd.services.opd = {
@@ -131,7 +197,7 @@ in
         ++ lib.optional usesLxc pkgs.lxc
         ++ lib.optional usesLibvirt pkgs.libvirt;
       # a changed document reaches the running daemon as SIGHUP on nixos-rebuild switch
-      reloadTriggers = lib.optional (cfg.stateFile == null) renderedState;
+      reloadTriggers = lib.optional (cfg.stateFile == null && !fleet.enable) renderedState;
       environment.OPD_LOG_LEVEL = "info";
       # the same unit as packaging/systemd/opd.service (a test compares them)
       serviceConfig = {

@@ -13,6 +13,7 @@ let
     package = { name = "package"; check = v: builtins.isAttrs v && v ? outPath; };
     ints.unsigned = { name = "unsigned int"; check = v: builtins.isInt v && v >= 0; };
     listOf = t: { name = "list of ${t.name}"; check = v: builtins.isList v && builtins.all t.check v; };
+    attrsOf = t: { name = "attribute set of ${t.name}"; check = v: builtins.isAttrs v && builtins.all t.check (builtins.attrValues v); };
     nullOr = t: { name = "null or ${t.name}"; check = v: v == null || t.check v; };
     enum = vs: { name = "one of ${builtins.toJSON vs}"; check = v: builtins.elem v vs; };
     json = { name = "JSON value"; check = v: builtins.isAttrs v || builtins.isList v || builtins.isString v || builtins.isInt v || builtins.isBool v || builtins.isFloat v || v == null; };
@@ -25,6 +26,7 @@ let
     mkIf = condition: content: { _type = "if"; inherit condition content; };
     literalExpression = text: { _type = "literalExpression"; inherit text; };
     optional = c: x: if c then [ x ] else [ ];
+    optionals = c: xs: if c then xs else [ ];
     optionalString = c: s: if c then s else "";
     any = builtins.any;
     escapeShellArg = a: if builtins.match "[[:alnum:],._+:@%/-]+" a == null then "'${builtins.replaceStrings [ "'" ] [ "'\\''" ] a}'" else a;
@@ -141,4 +143,6 @@ in
   both = evalModule { services.opd = { enable = true; stateFile = "/etc/opd/state.yaml"; state.ovs.bridges.b.ports = { }; }; };
   nothing = evalModule { services.opd.enable = true; };
   badType = evalModule { services.opd = { enable = true; resync = "5 min"; }; };
+  fleet = evalModule { services.opd = { enable = true; fleet = { enable = true; etcd = [ "https://10.0.0.1:2379" "https://10.0.0.2:2379" ]; host = "kvm-07"; labels = { role = "kvm"; rack = "b2"; }; user = "opd-host-kvm-07"; passwordFile = "/run/keys/opd-etcd"; }; }; };
+  fleetNoEtcd = evalModule { services.opd = { enable = true; fleet.enable = true; }; };
 }

@@ -142,6 +142,18 @@ describe('NixOS module (nix-instantiate)', () => {
     expect(r.disabled.service).toBeNull();
   });
 
+  it('runs the daemon in fleet mode from services.opd.fleet (endpoints, host, labels, credentials) and names the fix without endpoints', () => {
+    const f = r.fleet;
+    expect(f.assertions).toEqual([]);
+    expect(f.stateJson).toBeNull();
+    const exec = f.service!.serviceConfig.ExecStart;
+    expect(exec).toContain('daemon --etcd https://10.0.0.1:2379,https://10.0.0.2:2379 --lease-ttl 10 --host kvm-07 --label ');
+    expect(exec).toContain("--label 'rack=b2' --label 'role=kvm'");
+    expect(exec).toContain('--etcd-user opd-host-kvm-07 --etcd-password-file /run/keys/opd-etcd');
+    expect(exec).not.toContain('--state');
+    expect(r.fleetNoEtcd.assertions).toEqual([expect.stringContaining('services.opd.fleet.etcd = [')]);
+  });
+
   it('packages opd with buildNpmPackage, installing the unit and the bus policy', () => {
     expect(r.package.pname).toBe('opd');
     expect(r.package.version).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
