@@ -227,5 +227,30 @@ in
         UMask = "0022";
       };
     };
+
+    # the same unit as packaging/systemd/opd-boot.service: the network-level plugins converge
+    # at every boot before network.target, whether or not the daemon runs
+    systemd.services.opd-boot = {
+      description = "opd: network, firewall and sysctl state of the document, early at boot";
+      wantedBy = [ "network-online.target" "multi-user.target" ];
+      after = [ "local-fs.target" "systemd-modules-load.service" "systemd-sysctl.service" "network-pre.target" "systemd-networkd.service" "NetworkManager.service" ]
+        ++ lib.optional usesOvs "ovsdb.service" ++ lib.optional usesOvs "vswitchd.service";
+      before = [ "network.target" "network-online.target" "opd.service" "shutdown.target" ];
+      conflicts = [ "shutdown.target" ];
+      unitConfig.DefaultDependencies = false;
+      path = [ pkgs.iproute2 pkgs.nftables pkgs.util-linux ]
+        ++ lib.optional usesOvs config.virtualisation.vswitch.package;
+      environment.OPD_LOG_LEVEL = "info";
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        ExecStart = "${cfg.package}/bin/opd ${lib.escapeShellArgs [ "apply" "--only" "firewall,net,ovs,sysctl" "--audit-log" cfg.auditLog stateFile ]}";
+        TimeoutStartSec = "5min";
+        ProtectSystem = "strict";
+        StateDirectory = "opd";
+        ReadWritePaths = [ "/var/lib/opd" "/etc" "/run" ];
+        NoNewPrivileges = true;
+      };
+    };
   };
 }

@@ -17,6 +17,8 @@ buildNpmPackage {
   postInstall = ''
     install -Dm644 packaging/systemd/opd.service $out/lib/systemd/system/opd.service
     substituteInPlace $out/lib/systemd/system/opd.service --replace-fail /usr/bin/opd $out/bin/opd
+    install -Dm644 packaging/systemd/opd-boot.service $out/lib/systemd/system/opd-boot.service
+    substituteInPlace $out/lib/systemd/system/opd-boot.service --replace-fail /usr/bin/opd $out/bin/opd
     install -Dm644 packaging/dbus/org.opd.Reconciler1.conf $out/share/dbus-1/system.d/org.opd.Reconciler1.conf
     # the daemon's sd_notify goes through systemd-notify
     wrapProgram $out/bin/opd --prefix PATH : ${lib.makeBinPath [ systemd ]}

@@ -47,6 +47,8 @@ let
     };
     systemd = fakeStore "systemd";
     iproute2 = fakeStore "iproute2";
+    nftables = fakeStore "nftables";
+    util-linux = fakeStore "util-linux";
     coreutils = fakeStore "coreutils";
     lxc = fakeStore "lxc";
     libvirt = fakeStore "libvirt";
@@ -101,6 +103,10 @@ let
       stateJson = if etc ? "opd/state.json" then etc."opd/state.json".source.text else null;
       statePath = if etc ? "opd/state.json" then toString etc."opd/state.json".source else null;
       dbusPackages = map toString (out.services.dbus.packages or [ ]);
+      bootService = let b = out.systemd.services.opd-boot or null; in if b == null then null else b // {
+        path = map toString b.path;
+        serviceConfig = b.serviceConfig // { ExecStart = toString b.serviceConfig.ExecStart; };
+      };
     };
 
   # op-dbus's seed configuration (services.op-dbus renamed, `mode` and `stateConfig` kept): OVS and systemd

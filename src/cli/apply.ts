@@ -1,11 +1,12 @@
 import { Command, Option } from 'commander';
-import { act, addVarOptions, varsFrom, addAuditOptions, addSettingOptions, auditPaths, makeLogger, outputOption, parseSeconds, settingsFrom, stdio } from './common.js';
-import { prepareFile, run, countOutcomes, unreachableError, type RunReport } from '../core/engine.js';
+import { act, addVarOptions, varsFrom, onlyOption, parseOnly, addAuditOptions, addSettingOptions, auditPaths, makeLogger, outputOption, parseSeconds, settingsFrom, stdio } from './common.js';
+import { prepareFile, restrictPlugins, run, countOutcomes, unreachableError, type RunReport } from '../core/engine.js';
 import { checkSavedPlan, readSavedPlan } from '../core/saved-plan.js';
 import { confirmDir, keeperAlive, pendingRuns, startConfirmWait, waitForOutcome } from '../core/confirm.js';
 import { OpdError } from '../core/errors.js';
 import { unknownJSON, unknownLines } from './render.js';
 import { formatChange, planJSON, summarize } from '../core/plan.js';
+import { PLUGIN_NAMES } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
 import type { ChangeOutcome } from '../core/apply.js';
 import { Redactor } from '../core/secrets.js';
@@ -42,6 +43,7 @@ export function applyCommand(): Command {
         .addOption(new Option('--dry-run', 'plan only; never change anything (same as opd diff)'))
         .addOption(new Option('--rollback', 'when a change or verification fails, revert the changes already applied'))
         .addOption(new Option('--allow-destroy', 'allow data-destroying operations (destroying containers, domains, storage)'))
+        .addOption(onlyOption())
         .addOption(new Option('--lock-wait <seconds>', 'how long to wait for another opd run to finish').default('300'))
         .addOption(new Option('--partial', 'when a backend is down, apply the reachable part anyway (exit 1, naming the rest); without it nothing is applied (exit 69)'))
         .addOption(new Option('--confirm <seconds>', 'after applying, wait this long for `opd confirm` (from any shell); without it every change of the run is reverted — also when this process or its shell dies'))
@@ -52,7 +54,7 @@ export function applyCommand(): Command {
     const saved = readSavedPlan(file);
     if (saved && o.dryRun) throw new OpdError('usage', 'a saved plan is already a dry run: show it with opd show-plan');
     const settings = settingsFrom(o);
-    const prep = await prepareFile(saved ? saved.file : file, settings, varsFrom(o));
+    const prep = restrictPlugins(await prepareFile(saved ? saved.file : file, settings, varsFrom(o)), parseOnly(o.only), PLUGIN_NAMES);
     const log = await makeLogger(o);
     const audit = auditPaths(o);
     const text = o.output !== 'json';

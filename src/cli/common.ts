@@ -113,3 +113,15 @@ export function takeExit(): number {
   lastExit = 0;
   return c;
 }
+
+/** `--only net,firewall`: the plugins a run is restricted to (undefined: all). */
+export function onlyOption(): Option {
+  return new Option('--only <plugins>', 'restrict the run to these plugins (comma-separated, e.g. ovs,net,firewall,sysctl: what opd-boot.service converges at boot)');
+}
+
+export function parseOnly(v: unknown): string[] | undefined {
+  if (typeof v !== 'string') return undefined;
+  const names = [...new Set(v.split(',').map((x) => x.trim()).filter(Boolean))].sort();
+  if (!names.length) throw new OpdError('usage', '--only needs at least one plugin name');
+  return names;
+}

@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
-import { act, addVarOptions, varsFrom, addSettingOptions, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
-import { computePlan, prepareFile, unreachableError } from '../core/engine.js';
+import { act, addVarOptions, varsFrom, onlyOption, parseOnly, addSettingOptions, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
+import { computePlan, prepareFile, restrictPlugins, unreachableError } from '../core/engine.js';
 import { formatChange, planJSON, summarize, type Plan } from '../core/plan.js';
+import { PLUGIN_NAMES } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
 import { Redactor } from '../core/secrets.js';
 import { redactPlan, unknownJSON, unknownLines, type UnknownShown } from './render.js';
@@ -28,12 +29,13 @@ export function diffCommand(): Command {
       .description('show the ordered plan without changing anything (exit 0: nothing to do, 2: changes pending, 69: a backend is down — the rest is still planned, its resources show as unknown)')
       .argument('<file>', 'state document (YAML or JSON; - for stdin)')
       .addOption(outputOption(['text', 'json'], 'text'))
+      .addOption(onlyOption())
       .addOption(new Option('--allow-destroy', 'plan data-destroying operations as allowed instead of refused'))
       .addOption(new Option('--out <plan.json>', 'also save the plan (document hash + a fingerprint of each resource it was computed from) for `opd apply plan.json`')),
   )).action(act(async (file: string, opts: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
     const settings = settingsFrom(o);
-    const prep = await prepareFile(file, settings, varsFrom(o));
+    const prep = restrictPlugins(await prepareFile(file, settings, varsFrom(o)), parseOnly(o.only), PLUGIN_NAMES);
     const log = await makeLogger(o);
     const c = await computePlan(prep, { settings, log, allowDestroy: o.allowDestroy === true });
     const { plan } = c;

@@ -100,7 +100,10 @@ export function diffSection(plugin: Plugin, desired: Obj, current: Obj, allowDes
       }
       const want = desiredForCompare(dv) as Obj;
       if (!exists) {
-        out.push({ plugin: plugin.name, collection, name, address, action: 'create', current: undefined, desired: want, ops: compare({}, want), allowDestroy: resAllow });
+        // faults reach a create too: a plugin may refuse to create what cannot work (a firewall
+        // table whose accepts another table's drop policy overrides)
+        const f = faultsOf(address);
+        out.push({ plugin: plugin.name, collection, name, address, action: 'create', current: undefined, desired: want, ops: compare({}, want), allowDestroy: resAllow, ...(f ? { faults: f } : {}) });
         continue;
       }
       const cur = project(cvRaw, dv) as Obj;

@@ -61,6 +61,17 @@ export async function prepareLoaded(source: LoadedDocument, settings: Settings =
   return { loaded, doc, plugins: named, docHash: sha256(loaded.text) };
 }
 
+/**
+ * Keep only the named plugins (`--only net,firewall`): the other sections of the document are
+ * validated but neither read nor planned. Unknown names are a usage error (exit 64).
+ */
+export function restrictPlugins(prep: Prepared, only: string[] | undefined, known: readonly string[]): Prepared {
+  if (!only) return prep;
+  const bad = only.filter((n) => !known.includes(n));
+  if (bad.length) throw new OpdError('usage', `--only: unknown plugin ${bad.join(', ')}`, { hint: `plugins are: ${known.join(', ')}` });
+  return { ...prep, plugins: new Map([...prep.plugins].filter(([n]) => only.includes(n))) };
+}
+
 function readCtx(o: EngineOptions, prep: Prepared): ReadContext {
   return { settings: o.settings, log: o.log, document: prep.doc.plugins };
 }

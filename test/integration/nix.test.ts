@@ -25,6 +25,7 @@ interface Scenario {
   stateJson: string | null;
   statePath: string | null;
   dbusPackages: string[];
+  bootService: { after: string[]; before: string[]; wantedBy: string[]; serviceConfig: Record<string, unknown> } | null;
 }
 
 /** The [Service] section of the shipped unit, as key → value(s). */
@@ -99,6 +100,19 @@ describe('NixOS module (nix-instantiate)', () => {
       expect(render(cfg[k]), k).toBe(v);
     }
     expect(Object.keys(cfg).filter((k) => !skip.has(k) && !(k in shipped))).toEqual([]);
+  });
+
+  it('generates opd-boot as packaging/systemd/opd-boot.service: the network-level plugins before network-online.target', () => {
+    const text = readFileSync(join(ROOT, 'packaging/systemd/opd-boot.service'), 'utf8');
+    const b = r.state.bootService!;
+    const shippedArgs = /^ExecStart=\/usr\/bin\/opd (apply --only \S+)/m.exec(text)![1];
+    expect(b.serviceConfig.ExecStart).toContain(`/bin/opd ${shippedArgs} `);
+    expect(b.serviceConfig.ExecStart).toMatch(/ \/etc\/opd\/state\.json$/);
+    expect(b.serviceConfig.Type).toBe('oneshot');
+    expect(b.before).toEqual(expect.arrayContaining(['network.target', 'network-online.target', 'opd.service']));
+    expect(b.after).toEqual(expect.arrayContaining(['ovsdb.service', 'vswitchd.service']));
+    expect(b.wantedBy).toEqual(expect.arrayContaining(['network-online.target', 'multi-user.target']));
+    for (const t of ['network.target', 'network-online.target', 'opd.service']) expect(text).toMatch(new RegExp(`^Before=.*\\b${t.replace('.', '\\.')}\\b`, 'm'));
   });
 
   it("accepts op-dbus's configuration with services.op-dbus renamed to services.opd (stateConfig, mode)", async () => {

@@ -17,9 +17,13 @@ import { SCHEMA_DIR } from '../../core/validate.js';
 import { ExecFailure, run, spawnLines } from '../../exec.js';
 import { netnsOf } from '../net/host.js';
 import { parseTextRules, priorityNumber, ruleKey, ruleText, type JsonRule } from './rules.js';
+import { applyUfw, foreignDrops, normalizeUfwRule, planUfwRule, readUfwRules, refusal, type ForeignDrop, type UfwData } from './ufw.js';
 
 export interface FirewallSection extends Obj {
   tables?: Record<string, Obj>;
+  ufw_rules?: Record<string, Obj>;
+  /** read only: base chains of other tables (ufw's among them) that drop by policy */
+  foreign_drops?: ForeignDrop[];
 }
 
 const NFT_HINT = 'install nftables (apt-get install nftables)';
@@ -151,6 +155,8 @@ async function canonicalRules(desired: FirewallSection): Promise<Map<string, str
 }
 
 function normalizeFirewall(section: unknown, _ctx: NormalizeContext): unknown {
+  if (isObj(section) && isObj(section.ufw_rules))
+    section = { ...section, ufw_rules: Object.fromEntries(Object.entries(section.ufw_rules).map(([k, v]) => [k, normalizeUfwRule(v)])) };
   if (!isObj(section) || !isObj(section.tables)) return section;
   const tables: Obj = {};
   for (const [t, spec] of Object.entries(section.tables)) {
@@ -192,6 +198,9 @@ function rulesLines(fam: string, t: string, c: string, rules: unknown[], address
 export function planTable(diff: ResourceDiff): Change[] {
   const { name: t, address } = diff;
   const base = { resource: address, plugin: 'firewall' };
+  const refused = diff.faults?.[address];
+  if (refused && diff.action !== 'delete')
+    return [{ ...base, address, action: 'refuse', summary: `table ${t}: ${refused}`, blocker: refused, ops: diff.ops, data: { table: t, lines: [] } satisfies Script }];
   if (diff.action === 'delete') {
     const fam = familyOf(diff.current);
     return [{ ...base, address, action: 'delete', summary: `table ${fam} ${t} and all its chains and rules`, ops: diff.ops, data: { table: t, lines: [[5, `delete table ${fam} ${t}`]] } satisfies Script }];
@@ -257,15 +266,20 @@ export function planTable(diff: ResourceDiff): Change[] {
 const plugin: Plugin<FirewallSection> = {
   name: 'firewall',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'firewall.schema.json', 'utf8')),
-  collections: ['tables'],
+  collections: ['tables', 'ufw_rules'],
 
   normalize: normalizeFirewall,
 
   async read(ctx: ReadContext, desired: FirewallSection): Promise<FirewallSection> {
     const named = desired.tables ?? {};
-    if (!Object.keys(named).length) return { tables: {} };
+    const ufwNamed = desired.ufw_rules !== undefined;
+    const ufw_rules = ufwNamed ? (readUfwRules(ctx.settings) as Record<string, Obj>) : undefined;
+    if (!Object.keys(named).length) return { tables: {}, ...(ufw_rules ? { ufw_rules } : {}) };
     const [hostOut, canon] = await Promise.all([nft(ctx.settings, ['-j', 'list', 'ruleset']), canonicalRules(desired)]);
     const rs = parseRuleset(hostOut.stdout || '{}');
+    const own = new Set(Object.entries(named).map(([t, spec]) => `${familyOf(spec)} ${t}`));
+    const ufwTables = new Set([...rs.chains.values()].filter((c) => c.name.startsWith('ufw-')).map((c) => `${c.family} ${c.table}`));
+    const foreign_drops = foreignDrops(rs.chains.values(), own, ufwTables);
     let text: Map<string, string> | undefined;
     const textOf = async (r: JsonRule): Promise<string> => {
       text ??= parseTextRules((await nft(ctx.settings, ['-a', 'list', 'ruleset'])).stdout);
@@ -294,13 +308,26 @@ const plugin: Plugin<FirewallSection> = {
       }
       tables[t] = { family: fam, chains };
     }
-    return { tables };
+    return { tables, ...(ufw_rules ? { ufw_rules } : {}), foreign_drops };
   },
 
-  plan: planTable,
+  faults(current: FirewallSection, desired: FirewallSection): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [t, spec] of Object.entries(desired.tables ?? {})) {
+      if (isAbsent(spec)) continue;
+      const r = refusal(t, spec, current.foreign_drops ?? [], desired.ufw_rules !== undefined);
+      if (r) out[`firewall/tables/${t}`] = `${r.message}; ${r.hint}`;
+    }
+    return out;
+  },
+
+  plan: (diff: ResourceDiff) => (diff.collection === 'ufw_rules' ? planUfwRule(diff) : planTable(diff)),
 
   async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
     assertApplyContext(ctx);
+    const isUfw = (c: Change) => Array.isArray((c.data as Partial<UfwData>).ufw);
+    const ufwResults = new Map((await applyUfw(ctx.settings, changes.filter(isUfw))).map((r) => [r.address, r]));
+    changes = changes.filter((c) => !isUfw(c));
     const byTable = new Map<string, Change[]>();
     for (const c of changes) {
       const t = (c.data as Script).table;
@@ -330,7 +357,7 @@ const plugin: Plugin<FirewallSection> = {
         for (const c of list) results.set(c, { address: c.address, status: 'failed', error: e });
       }
     }
-    return changes.map((c) => results.get(c)!);
+    return [...changes.map((c) => results.get(c)!), ...ufwResults.values()];
   },
 
   async show(ctx: ReadContext): Promise<FirewallSection> {

@@ -152,3 +152,26 @@ export function toIface(l: RawLink, host: HostNet, want: Obj | undefined, opts: 
   out.routes = routes;
   return out;
 }
+
+/** A global address (not IPv6 link-local, not loopback) of a link, canonical `addr/prefix`. */
+export function globalAddresses(l: RawLink): string[] {
+  const out: string[] = [];
+  for (const a of l.addr_info ?? []) {
+    if ((a.family !== 'inet' && a.family !== 'inet6') || a.scope === 'link' || a.scope === 'host') continue;
+    const c = canonAddress(`${a.local}/${a.prefixlen}`);
+    if (c) out.push(c);
+  }
+  return out.sort();
+}
+
+/** Routes through a link that someone configured (a gateway, not the kernel's or a router advertisement's). */
+export function gatewayRoutes(host: HostNet, ifname: string): HostNet['routes'] {
+  return host.routes.filter(({ r }) => r.dev === ifname && r.gateway && r.protocol !== 'kernel' && r.protocol !== 'ra');
+}
+
+/** What a link still holds that a take-over moves: its global addresses and gateway routes. */
+export function heldBy(host: HostNet, ifname: string): string[] {
+  const l = host.links.get(ifname);
+  if (!l) return [];
+  return [...globalAddresses(l), ...gatewayRoutes(host, ifname).map(({ dst }) => `route ${dst}`)];
+}

@@ -11,8 +11,8 @@ import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
 import { ExecFailure, spawnLines } from '../../exec.js';
-import { ip, kindOf, netnsOf, readHost, toIface, type RawLink } from './host.js';
-import { planInterface, type NetChangeData } from './plan.js';
+import { heldBy, ip, kindOf, netnsOf, readHost, toIface, type RawLink } from './host.js';
+import { planInterface, takeOverCmds, type NetChangeData } from './plan.js';
 import { normalizeNet } from './normalize.js';
 
 export interface NetSection extends Obj {
@@ -51,12 +51,16 @@ const plugin: Plugin<NetSection> = {
     const named = desired.interfaces ?? {};
     const names = Object.keys(named);
     if (!names.length) return { interfaces: {} };
-    const withRoutes = Object.values(named).some((s) => isObj(s) && isObj(s.routes) && Object.keys(s.routes).length > 0);
+    const withRoutes = Object.values(named).some((s) => isObj(s) && ((isObj(s.routes) && Object.keys(s.routes).length > 0) || (Array.isArray(s.take_over) && s.take_over.length > 0)));
     const host = await readHost(ctx.settings, withRoutes);
     const interfaces: Record<string, Obj> = {};
     for (const n of names.sort()) {
       const l = host.links.get(n);
-      if (l) interfaces[n] = toIface(l, host, named[n]);
+      if (!l) continue;
+      interfaces[n] = toIface(l, host, named[n]);
+      // take_over: the links that hold nothing any more (the others still have to hand over)
+      const to = named[n].take_over;
+      if (Array.isArray(to)) interfaces[n].take_over = (to as string[]).filter((f) => !heldBy(host, f).length);
     }
     return { interfaces };
   },
@@ -73,9 +77,15 @@ const plugin: Plugin<NetSection> = {
       const out = await ip(ctx.settings, ['-j', '-d', 'link', 'show']);
       links = new Map((JSON.parse(out.stdout || '[]') as RawLink[]).map((l) => [l.ifname, l]));
     }
+    // take-over: what the link holds is read now, just before it moves
+    const host = changes.some((c) => data(c).takeOver) ? await readHost(ctx.settings, true) : undefined;
     const todo: { c: Change; cmds: string[][] }[] = [];
     for (const c of changes) {
       const d = data(c);
+      if (d.takeOver && host) {
+        todo.push({ c, cmds: takeOverCmds(host, d.ifname, d.takeOver) });
+        continue;
+      }
       if (d.refuse) {
         results.set(c, { address: c.address, status: 'failed', error: new OpdError('refused', d.refuse.message, { address: c.address, hint: d.refuse.hint }) });
         continue;

@@ -6,7 +6,7 @@ import type { Operation } from 'fast-json-patch';
 import type { Change, Obj, ResourceDiff } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import { canonical } from '../../core/canonical.js';
-import { CREATABLE } from './host.js';
+import { CREATABLE, gatewayRoutes, globalAddresses, type HostNet } from './host.js';
 import { destinationFamily } from './ip.js';
 
 export interface NetChangeData {
@@ -17,6 +17,9 @@ export interface NetChangeData {
   veth?: { peer: string };
   /** delete of a link: a missing link is already gone */
   deleteLink?: boolean;
+  /** move the global addresses and gateway routes of `from` to `ifname`; cmds are computed at apply
+   * time from what `from` holds then (except what the document itself adds to `ifname`) */
+  takeOver?: { from: string; keepAddrs: string[]; keepRoutes: string[] };
   /** the change cannot be done: fail with this message */
   refuse?: { message: string; hint: string };
 }
@@ -124,14 +127,17 @@ export function planInterface(diff: ResourceDiff): Change[] {
       }];
     }
     changes.push({ ...base, address, action: 'create', summary: what, ops: diff.ops.filter((o) => !o.path.startsWith('/addresses') && !o.path.startsWith('/routes')), data: { ifname, cmds: [...cmds, ...sets.cmds], ...data } satisfies NetChangeData });
+    const moves = takeOverChanges(diff, [address], undefined);
+    changes.push(...moves);
+    const moved = moves.map((m) => m.address);
     const addrChanges: string[] = [];
     for (const a of Object.keys(wantAddrs).sort()) {
       const aa = `${address}/addresses/${a}`;
       addrChanges.push(aa);
-      changes.push({ ...base, address: aa, action: 'create', summary: 'address', after: [address], ops: opsUnder(diff.ops, `/addresses/${esc(a)}`), data: { ifname, cmds: [['addr', 'add', a, 'dev', ifname]] } satisfies NetChangeData });
+      changes.push({ ...base, address: aa, action: 'create', summary: 'address', after: [address, ...moved], ops: opsUnder(diff.ops, `/addresses/${esc(a)}`), data: { ifname, cmds: [['addr', 'add', a, 'dev', ifname]] } satisfies NetChangeData });
     }
     for (const d of Object.keys(wantRoutes).sort()) {
-      changes.push({ ...base, address: `${address}/routes/${d}`, action: 'create', summary: `route ${describeRoute(d, wantRoutes[d])}`, after: [address, ...addrChanges], ops: opsUnder(diff.ops, `/routes/${esc(d)}`), data: { ifname, cmds: [routeCmd('add', ifname, d, wantRoutes[d])] } satisfies NetChangeData });
+      changes.push({ ...base, address: `${address}/routes/${d}`, action: 'create', summary: `route ${describeRoute(d, wantRoutes[d])}`, after: [address, ...moved, ...addrChanges], ops: opsUnder(diff.ops, `/routes/${esc(d)}`), data: { ifname, cmds: [routeCmd('add', ifname, d, wantRoutes[d])] } satisfies NetChangeData });
     }
     return changes;
   }
@@ -142,7 +148,9 @@ export function planInterface(diff: ResourceDiff): Change[] {
   if (sets.cmds.length) {
     changes.push({ ...base, address, action: 'update', summary: sets.text.join(', '), ops: diff.ops.filter((o) => !o.path.startsWith('/addresses') && !o.path.startsWith('/routes')), data: { ifname, cmds: sets.cmds } satisfies NetChangeData });
   }
-  const linkAfter = sets.cmds.length ? [address] : [];
+  const moves = takeOverChanges(diff, sets.cmds.length ? [address] : [], c);
+  changes.push(...moves);
+  const linkAfter = [...(sets.cmds.length ? [address] : []), ...moves.map((m) => m.address)];
   const curAddrs = (isObj(c.addresses) ? c.addresses : {}) as Obj;
   const addrChanges: string[] = [];
   for (const a of [...new Set([...Object.keys(curAddrs), ...Object.keys(wantAddrs)])].sort()) {
@@ -186,4 +194,41 @@ function pick(o: Obj, like: Obj): Obj {
   const out: Obj = {};
   for (const k of Object.keys(like)) if (k in o) out[k] = o[k];
   return out;
+}
+
+/** One `move` change per link of `take_over` that still holds addresses or routes. */
+function takeOverChanges(diff: ResourceDiff, after: string[], cur: Obj | undefined): Change[] {
+  const want = diff.desired!;
+  if (!Array.isArray(want.take_over)) return [];
+  const done = new Set(Array.isArray(cur?.take_over) ? (cur!.take_over as string[]) : []);
+  const keepAddrs = Object.keys(isObj(want.addresses) ? want.addresses : {}).sort();
+  const keepRoutes = Object.keys(isObj(want.routes) ? want.routes : {}).sort();
+  return (want.take_over as string[])
+    .filter((f) => !done.has(f))
+    .map((from) => ({
+      resource: diff.address, plugin: 'net', address: `${diff.address}/take_over/${from}`, action: 'move',
+      summary: `addresses and gateway routes of ${from} → ${diff.name}`, reason: `${from} is a port of ${diff.name}: what it holds belongs on ${diff.name}`,
+      after, ops: opsUnder(diff.ops, '/take_over'),
+      data: { ifname: diff.name, cmds: [], takeOver: { from, keepAddrs, keepRoutes } } satisfies NetChangeData,
+    }));
+}
+
+/**
+ * The ip commands of a take-over, from what `from` holds now: its gateway routes and global
+ * addresses go (routes first, so that none is left pointing at a link without its subnet), and
+ * come back on `to`, except those the document itself adds to `to` (its own changes follow).
+ */
+export function takeOverCmds(host: HostNet, to: string, t: { from: string; keepAddrs: string[]; keepRoutes: string[] }): string[][] {
+  const l = host.links.get(t.from);
+  if (!l) return [];
+  const onTo = new Set(host.links.get(to) ? globalAddresses(host.links.get(to)!) : []);
+  const routes = gatewayRoutes(host, t.from);
+  const addrs = globalAddresses(l);
+  const spec = (r: HostNet['routes'][number]['r']): Obj => ({ via: r.gateway, metric: r.metric ?? 0 });
+  return [
+    ...routes.map(({ dst, r }) => routeCmd('del', t.from, dst, spec(r))),
+    ...addrs.map((a) => ['addr', 'del', a, 'dev', t.from]),
+    ...addrs.filter((a) => !t.keepAddrs.includes(a) && !onTo.has(a)).map((a) => ['addr', 'add', a, 'dev', to]),
+    ...routes.filter(({ dst }) => !t.keepRoutes.includes(dst)).map(({ dst, r }) => routeCmd('add', to, dst, spec(r))),
+  ];
 }

@@ -42,27 +42,8 @@ const plugin: Plugin<OvsSection> = {
   collections: ['bridges'],
 
   adopt(plugins: Record<string, unknown>, ctx: NormalizeContext) {
-    // op-dbus: plugins.net.interfaces[] entries of type ovs-bridge are OVS bridges
-    const net = plugins.net;
-    if (!isObj(net) || !Array.isArray(net.interfaces)) return;
-    if (!net.interfaces.some((itf: unknown) => isObj(itf) && itf.type === 'ovs-bridge')) return;
-    const ovs = (isObj(plugins.ovs) ? plugins.ovs : (plugins.ovs = {})) as Obj;
-    const bridges = (isObj(ovs.bridges) ? ovs.bridges : (ovs.bridges = {})) as Obj;
-    const rest: unknown[] = [];
-    net.interfaces.forEach((itf: unknown, i: number) => {
-      if (!isObj(itf) || itf.type !== 'ovs-bridge' || typeof itf.name !== 'string') {
-        rest.push(itf);
-        return;
-      }
-      const ports: Obj = {};
-      if (Array.isArray(itf.ports)) for (const p of itf.ports) if (typeof p === 'string') ports[p] = {};
-      bridges[itf.name] = { ports };
-      ctx.remap(`/plugins/ovs/bridges/${itf.name}`, `/plugins/net/interfaces/${i}`);
-      const { type: _type, ports: _ports, ...addressing } = itf;
-      if (Object.keys(addressing).length > 1) rest.push({ ...addressing, name: itf.name, kind: 'ovs-bridge' });
-    });
-    if (rest.length) net.interfaces = rest;
-    else delete plugins.net;
+    adoptOpDbus(plugins, ctx);
+    defaultTakeOver(plugins);
   },
 
   normalize(section: unknown, ctx: NormalizeContext) {
@@ -191,6 +172,69 @@ const plugin: Plugin<OvsSection> = {
     }
   },
 };
+
+/** op-dbus: plugins.net.interfaces[] entries of type ovs-bridge are OVS bridges. */
+function adoptOpDbus(plugins: Record<string, unknown>, ctx: NormalizeContext): void {
+  // op-dbus: plugins.net.interfaces[] entries of type ovs-bridge are OVS bridges
+  const net = plugins.net;
+  if (!isObj(net) || !Array.isArray(net.interfaces)) return;
+  if (!net.interfaces.some((itf: unknown) => isObj(itf) && itf.type === 'ovs-bridge')) return;
+  const ovs = (isObj(plugins.ovs) ? plugins.ovs : (plugins.ovs = {})) as Obj;
+  const bridges = (isObj(ovs.bridges) ? ovs.bridges : (ovs.bridges = {})) as Obj;
+  const rest: unknown[] = [];
+  net.interfaces.forEach((itf: unknown, i: number) => {
+    if (!isObj(itf) || itf.type !== 'ovs-bridge' || typeof itf.name !== 'string') {
+      rest.push(itf);
+      return;
+    }
+    const ports: Obj = {};
+    if (Array.isArray(itf.ports)) for (const p of itf.ports) if (typeof p === 'string') ports[p] = {};
+    bridges[itf.name] = { ports };
+    ctx.remap(`/plugins/ovs/bridges/${itf.name}`, `/plugins/net/interfaces/${i}`);
+    const { type: _type, ports: _ports, ...addressing } = itf;
+    if (Object.keys(addressing).length > 1) rest.push({ ...addressing, name: itf.name, kind: 'ovs-bridge' });
+  });
+  if (rest.length) net.interfaces = rest;
+  else delete plugins.net;
+}
+
+/** Names of a collection given as a map or as an op-dbus array of names / named objects. */
+function namesOf(coll: unknown): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  if (isObj(coll)) for (const [k, v] of Object.entries(coll)) out.set(k, v);
+  if (Array.isArray(coll))
+    for (const x of coll) {
+      if (typeof x === 'string') out.set(x, {});
+      else if (isObj(x) && typeof x.name === 'string') out.set(x.name, x);
+    }
+  return out;
+}
+
+/**
+ * A bridge that takes over a physical port takes over its addresses too: when the net section
+ * addresses the bridge (kind ovs), its `take_over` defaults to the bridge's system ports (and
+ * bond members), so that the uplink's addresses and gateway routes move to the bridge.
+ */
+function defaultTakeOver(plugins: Record<string, unknown>): void {
+  const ovs = plugins.ovs;
+  const net = plugins.net;
+  if (!isObj(ovs) || !isObj(net)) return;
+  for (const [br, spec] of namesOf(ovs.bridges)) {
+    if (!isObj(spec) || spec.state === 'absent') continue;
+    const uplinks: string[] = [];
+    for (const [p, ps] of namesOf(spec.ports)) {
+      const port = isObj(ps) ? ps : {};
+      if (port.state === 'absent' || (port.type !== undefined && port.type !== 'system')) continue;
+      if (isObj(port.interfaces) || Array.isArray(port.interfaces)) uplinks.push(...namesOf(port.interfaces).keys());
+      else uplinks.push(p);
+    }
+    if (!uplinks.length) continue;
+    const itf = namesOf(net.interfaces).get(br);
+    if (isObj(itf) && itf.take_over === undefined && itf.state !== 'absent') itf.take_over = [...new Set(uplinks)].sort();
+  }
+}
+
+const TXN_MAX = 400;
 
 /** Names and uuids of every bridge, port and interface (one transact of selects). */
 async function snapshot(ctx: ApplyContext): Promise<Snapshot> {

@@ -32,7 +32,25 @@ plugins:
         ports: []
 `);
     expect(p.ovs).toEqual({ bridges: { ovsbr0: { ports: { eth0: {} } }, mesh: { ports: {} } } });
-    expect(p.net).toEqual({ interfaces: { ovsbr0: { kind: 'ovs', up: true, addresses: { '192.168.1.10/24': {} }, routes: { default: { via: '192.168.1.1' } } } } });
+    // the bridge takes over its uplink port's addresses (take_over defaults to its system ports)
+    expect(p.net).toEqual({ interfaces: { ovsbr0: { kind: 'ovs', up: true, addresses: { '192.168.1.10/24': {} }, routes: { default: { via: '192.168.1.1' } }, take_over: ['eth0'] } } });
+  });
+
+  it('defaults take_over of an OVS bridge to its system ports and bond members, never internal ports, and keeps an explicit one', async () => {
+    const p = await normalized(`
+version: 1
+plugins:
+  ovs:
+    bridges:
+      br1: { ports: { eth2: {}, vi1: { type: internal }, bond0: { interfaces: { eth4: {}, eth3: {} } } } }
+      br2: { ports: { eth5: {} } }
+  net:
+    interfaces:
+      br1: { kind: ovs, addresses: [10.9.0.1/24] }
+      br2: { kind: ovs, take_over: [] }
+`);
+    expect((p.net as { interfaces: Record<string, { take_over?: string[] }> }).interfaces.br1.take_over).toEqual(['eth2', 'eth3', 'eth4']);
+    expect((p.net as { interfaces: Record<string, { take_over?: string[] }> }).interfaces.br2.take_over).toEqual([]);
   });
 
   it('maps a Linux bridge with ports to interfaces with master', async () => {
