@@ -36,6 +36,8 @@ const SHIPPED = readFileSync(join(ROOT, 'packaging/systemd/opd-boot.service'), '
 interface Scenario {
   example: string;
   sections: string[];
+  /** values of the example's parameters (given to the boot unit's document as defaults) */
+  vars?: Record<string, string>;
   /** native network configuration of the host at every boot (ip argv lists, in the namespace) */
   native: string[][];
 }
@@ -66,7 +68,7 @@ function machine(s: Scenario) {
   const D = tmp('opd-reboot-');
   chmodSync(D, 0o755);
   const ovs = join(D, 'ovs');
-  const doc = sectionsOf(s.example, s.sections, D);
+  const doc = sectionsOf(s.example, s.sections, D, s.vars);
   // a key of the machine's own: the host's default /etc/opd/audit.key may come and go with other tests
   const env = { OPD_OVS_DB: `unix:${ovs}/db.sock`, OPD_AUDIT_LOG: join(D, 'audit.jsonl'), OPD_AUDIT_KEY: join(D, 'audit.key'), OPD_ROOT: join(D, 'root') };
   const unit = (n: string) => `${id}-${n}.service`;
@@ -262,7 +264,7 @@ function rebootTest(title: string, s: Scenario, checks: (p: Record<string, strin
 
 rebootTest(
   'reboot: the network parts of examples/opdbus-full-mode.yaml',
-  { example: 'opdbus-full-mode.yaml', sections: ['ovs', 'net', 'firewall', 'sysctl'], native: [['addr', 'add', '192.168.1.10/24', 'dev', 'eth0'], ['route', 'add', 'default', 'via', '192.168.1.1', 'dev', 'eth0']] },
+  { example: 'opdbus-full-mode.yaml', sections: ['ovs', 'net', 'firewall', 'sysctl'], vars: { address: '192.168.1.10', gateway: '192.168.1.1' }, native: [['addr', 'add', '192.168.1.10/24', 'dev', 'eth0'], ['route', 'add', 'default', 'via', '192.168.1.1', 'dev', 'eth0']] },
   (p) => {
     const addrs = JSON.parse(p.addr) as IpAddr[];
     expect(globalAddrs(addrs, 'ovsbr0')).toEqual(['192.168.1.10/24']);

@@ -82,9 +82,17 @@ export async function expectPreconditions(run: (args: string[]) => Promise<OpdRu
 
 /** Only the named plugin sections of an example (e.g. its packages, to install them outside a
  * network namespace that has no route to the package mirror); returns its path. */
-export function sectionsOf(name: string, plugins: string[], dir = tmp('opd-e2e-doc-')): string {
-  const doc = parse(readFileSync(join(EXAMPLES, name), 'utf8')) as { plugins: Record<string, unknown> };
+export function sectionsOf(name: string, plugins: string[], dir = tmp('opd-e2e-doc-'), vars: Record<string, string | number> = {}): string {
+  const doc = parse(readFileSync(join(EXAMPLES, name), 'utf8')) as { params?: Record<string, Record<string, unknown>>; plugins: Record<string, unknown> };
   doc.plugins = Object.fromEntries(Object.entries(doc.plugins).filter(([k]) => plugins.includes(k)));
+  // only the parameters the kept sections use (an unused secret's file need not exist), with
+  // values given as declared defaults (for runs that cannot pass --var, such as a boot unit)
+  const used = stringify(doc.plugins);
+  for (const k of Object.keys(doc.params ?? {})) if (!used.includes(`\${param.${k}}`)) delete doc.params![k];
+  for (const [k, v] of Object.entries(vars)) {
+    if (!doc.params?.[k]) throw new Error(`${name} declares no parameter ${k}`);
+    doc.params[k].default = v;
+  }
   const out = join(dir, `${plugins.join('-')}-of-${name.replace(/\.json$/, '.yaml')}`);
   writeFileSync(out, stringify(doc));
   return out;
