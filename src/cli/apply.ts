@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { act, addAuditOptions, addSettingOptions, auditPaths, makeLogger, outputOption, parseSeconds, settingsFrom, stdio } from './common.js';
+import { printWarnings } from './common.js';
 import { prepareFile, run, countOutcomes, type RunReport } from '../core/engine.js';
 import { formatChange, planJSON, summarize } from '../core/plan.js';
 import { EXIT } from '../core/errors.js';
@@ -43,6 +44,7 @@ export function applyCommand(): Command {
   ).action(act(async (file: string, _opts: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
     const prep = await prepareFile(file);
+    printWarnings(prep.warnings);
     const log = await makeLogger(o);
     const audit = auditPaths(o);
     const text = o.output !== 'json';

@@ -4,7 +4,7 @@ import { Option } from 'commander';
 import type { Logger } from 'pino';
 import type { Settings } from '../core/plugin.js';
 import { SETTING_OPTIONS, AUDIT_LOG_DEFAULT, AUDIT_KEY_DEFAULT } from './settings.js';
-import { OpdError } from '../core/errors.js';
+import { OpdError, formatProblem, type Problem } from '../core/errors.js';
 
 export interface Io {
   out: (s: string) => void;
@@ -75,4 +75,9 @@ export function takeExit(): number {
   const c = lastExit;
   lastExit = 0;
   return c;
+}
+
+/** Accepted-but-unacted fields and read-as notes (op-dbus forms): one line each on stderr. */
+export function printWarnings(warnings: readonly Problem[], io: Io = stdio): void {
+  for (const w of warnings) io.err(`opd: warning: ${formatProblem(w)}`);
 }

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { act, addSettingOptions, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
+import { printWarnings } from './common.js';
 import { computePlan, prepareFile } from '../core/engine.js';
 import { formatChange, planJSON, summarize } from '../core/plan.js';
 import { EXIT } from '../core/errors.js';
@@ -16,6 +17,7 @@ export function diffCommand(): Command {
   ).action(act(async (file: string, opts: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
     const prep = await prepareFile(file);
+    printWarnings(prep.warnings);
     const log = await makeLogger(o);
     const { plan } = await computePlan(prep, { settings: settingsFrom(o), log, allowDestroy: o.allowDestroy === true });
     const shown = redactPlan(plan, new Redactor());

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { act, addSettingOptions, stdio } from './common.js';
+import { printWarnings } from './common.js';
 import { prepareFile } from '../core/engine.js';
 import { OpdError } from '../core/errors.js';
 
@@ -13,6 +14,7 @@ export function validateCommand(): Command {
     for (const f of files) {
       try {
         const p = await prepareFile(f);
+        printWarnings(p.warnings);
         let n = 0;
         for (const [name, plugin] of p.plugins)
           for (const c of plugin.collections) n += Object.keys((p.doc.plugins[name]?.[c] as object | undefined) ?? {}).length;

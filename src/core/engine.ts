@@ -8,13 +8,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ensureDir } from './fsutil.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { loadDocument, type LoadedDocument, type StateDocument } from './document.js';
+import { loadDocument, locateProblems, type LoadedDocument, type StateDocument } from './document.js';
 import { preloadValidator, validateDocument } from './validate.js';
 import { normalizeDocument } from './normalize.js';
 import { diffSection, isObj, project, compare } from './diff.js';
 import { buildPlan, checkResourceCycles, collectEdges, planJSON, summarize, type Plan, type PlannedChange } from './plan.js';
 import { applyPlan, type ChangeOutcome } from './apply.js';
-import { OpdError, toOpdError } from './errors.js';
+import { OpdError, toOpdError, type Problem } from './errors.js';
 import type { Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
 import { canonical, fingerprint, sha256 } from './canonical.js';
 import { Redactor } from './secrets.js';
@@ -28,6 +28,8 @@ export interface Prepared {
   plugins: Map<string, Plugin>;
   /** sha256 of the document text */
   docHash: string;
+  /** Accepted but not acted on (op-dbus forms): file:line:col, for validate/diff/apply to print. */
+  warnings: Problem[];
 }
 
 export interface EngineOptions {
@@ -49,7 +51,7 @@ export async function prepareLoaded(loaded: LoadedDocument): Promise<Prepared> {
   const doc = normalized as StateDocument;
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
   checkResourceCycles(collectEdges(named, doc.plugins));
-  return { loaded, doc, plugins: named, docHash: sha256(loaded.text) };
+  return { loaded, doc, plugins: named, docHash: sha256(loaded.text), warnings: locateProblems(loaded, loaded.warnings) };
 }
 
 function readCtx(o: EngineOptions): ReadContext {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { OpdError, type Problem } from './errors.js';
 import type { LoadedDocument } from './document.js';
-import { pathToPointer, pointerToPath } from './document.js';
+import { locateProblems, pathToPointer, pointerToPath } from './document.js';
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url));
 export const SCHEMA_BASE = 'https://opd.dev/schema/';
@@ -98,7 +98,9 @@ function toProblem(e: ErrorObject, doc: unknown): Problem | undefined {
       return {
         pointer: pathToPointer([...pointerToPath(at), key]),
         message: `unknown key ${show(key)}`,
-        fix: close.length ? `did you mean ${close.map((c) => `"${c}"`).join(' or ')}?` : allowed.length ? `allowed keys: ${allowed.join(', ')}` : 'remove it',
+        fix: key === 'comment' || key === 'description'
+          ? `op-dbus ignores unknown keys; opd ignores only \`_\`-prefixed notes: rename it "_${key}"`
+          : close.length ? `did you mean ${close.map((c) => `"${c}"`).join(' or ')}?` : allowed.length ? `allowed keys: ${allowed.join(', ')}` : 'remove it',
       };
     }
     case 'required':
@@ -141,9 +143,10 @@ function toProblem(e: ErrorObject, doc: unknown): Problem | undefined {
 export function validateDocument(doc: unknown, loaded?: LoadedDocument): void {
   if (!validator) throw new OpdError('bug', 'validateDocument called before preloadValidator()');
   const validate = validator;
-  if (validate(doc)) return;
+  const refusals = loaded ? locateProblems(loaded, loaded.refusals) : [];
+  if (validate(doc) && !refusals.length) return;
   const seen = new Set<string>();
-  const problems: Problem[] = [];
+  const problems: Problem[] = [...refusals];
   const errors = validate.errors ?? [];
   // anyOf/oneOf explain themselves through their branches; keep them only when alone at a path
   const paths = new Set(errors.filter((e) => !['anyOf', 'oneOf', 'if'].includes(e.keyword)).map((e) => e.instancePath));
