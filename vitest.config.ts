@@ -10,5 +10,7 @@ export default defineConfig({
     // integration tests share a few host daemons (systemd, libvirtd); two workers on two cores
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     reporters: ['default'],
+    // a stray .only must never narrow a run (vitest allows it unless CI is set)
+    allowOnly: false,
   },
 });

@@ -1,6 +1,18 @@
 #!/bin/bash
 # Install what opd's tests and demo need from Debian (idempotent; skips what is present).
 set -euo pipefail
+# Prerequisites that apt does not give us here: Node.js >= 20.11 with npm, and python3 (a test
+# drives a lock holder with it). Say how to get them instead of failing later.
+need_node=20.11
+if ! command -v node >/dev/null; then
+  echo "Node.js >= $need_node is required: install it (e.g. from https://nodejs.org or your distribution's nodejs >= $need_node), then rerun." >&2; exit 69
+fi
+have=$(node -p 'process.versions.node')
+if ! node -e "const [a,b]=process.versions.node.split('.').map(Number);process.exit(a>20||(a===20&&b>=11)?0:1)"; then
+  echo "Node.js $have is too old: opd needs >= $need_node. Upgrade Node.js, then rerun." >&2; exit 69
+fi
+command -v npm >/dev/null || { echo "npm is missing: install npm (it ships with Node.js), then rerun." >&2; exit 69; }
+command -v python3 >/dev/null || { echo "python3 is missing: apt-get install python3, then rerun." >&2; exit 69; }
 PKGS=(openvswitch-switch lxc busybox-static libvirt-daemon-system libvirt-clients qemu-system-x86
       qemu-utils dnsmasq-base libvirt-dbus nftables iptables iproute2 dpkg-dev packagekit polkitd dbus
       systemd sudo util-linux procps postgresql mariadb-server nix-bin zstd)

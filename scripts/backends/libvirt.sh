@@ -18,7 +18,14 @@ alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 up() {
   command -v libvirtd >/dev/null || { echo "libvirtd missing: apt-get install libvirt-daemon-system libvirt-clients qemu-system-x86 dnsmasq-base" >&2; exit 69; }
-  if answers; then echo "libvirt: already running ($URI)"; return 0; fi
+  if answers; then
+    # reuse only the libvirtd this script started (pidfile): one that a package's install script
+    # or somebody else started would run outside the test namespace with its own configuration
+    if alive "$LIBVIRTD_PID"; then echo "libvirt: already running ($URI, pid $(cat "$LIBVIRTD_PID"), ours)"; return 0; fi
+    other=$(cat /run/libvirtd.pid 2>/dev/null || echo '?')
+    echo "a libvirtd that this script did not start answers on $URI (pid $other). Stop it (kill $other) and run '$0 up' again; opd's tests need their own libvirtd in the $NS namespace." >&2
+    exit 69
+  fi
   mkdir -p "$STATE"
   if [ -e /dev/kvm ]; then chgrp kvm /dev/kvm && chmod 660 /dev/kvm; fi
   ip netns list | grep -qx "$NS\( .*\)\?" || { ip netns add "$NS"; touch "$STATE/netns-created"; }

@@ -20,9 +20,16 @@ case "$cmd" in
       echo "$NS" > "$D/netns"
       ip netns exec "$NS" ip link set lo up
       ip netns exec "$NS" ovs-vswitchd unix:"$D/db.sock" --pidfile="$D/ovs-vswitchd.pid" --log-file="$D/ovs-vswitchd.log" --detach
-      for _ in $(seq 1 100); do
-        [ "$(ovs-vsctl --db=unix:$D/db.sock get Open_vSwitch . datapath_types)" != "[]" ] && break; sleep 0.05
+      ready=0
+      for _ in $(seq 1 400); do
+        if [ "$(ovs-vsctl --db=unix:$D/db.sock get Open_vSwitch . datapath_types)" != "[]" ]; then ready=1; break; fi
+        sleep 0.05
       done
+      if [ $ready = 0 ]; then
+        echo "ovs-vswitchd did not become ready within 20 s (Open_vSwitch.datapath_types stayed empty); see $D/ovs-vswitchd.log" >&2
+        tail -n 20 "$D/ovs-vswitchd.log" >&2 || true
+        exit 69
+      fi
     fi
     echo "OPD_OVS_DB=unix:$D/db.sock"
     ;;

@@ -21,6 +21,13 @@ bus_ok() {
 up() {
   if running && bus_ok; then echo "systemd: already running (unshare pid $(cat $PIDFILE))"; return 0; fi
   if [ "$(ps -p 1 -o comm= 2>/dev/null)" = systemd ] && bus_ok; then echo "systemd: the host's own"; return 0; fi
+  if busctl --system status >/dev/null 2>&1; then
+    echo "a system bus that this script did not start answers on /run/dbus/system_bus_socket (no live $PIDFILE)." >&2
+    echo "Stop that systemd/dbus-daemon first, then run '$0 up' again: opd's tests need their own namespaced systemd." >&2
+    exit 69
+  fi
+  # sockets left by a systemd that died without 'down' answer nobody: remove them
+  rm -rf /run/systemd/system /run/systemd/private /run/systemd/notify /run/systemd/container /run/systemd/units /run/dbus/system_bus_socket
   command -v unshare >/dev/null || { echo "unshare missing (util-linux)" >&2; exit 69; }
   [ -x /lib/systemd/systemd ] || { echo "systemd missing: apt-get install systemd" >&2; exit 69; }
   mountpoint -q /run || mount --bind /run /run

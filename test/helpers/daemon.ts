@@ -50,7 +50,7 @@ export interface DaemonUnit {
 export function unitText(opts: { state: string; dir: string; env: Record<string, string>; args?: string[] }): string {
   const shipped = readFileSync(join(ROOT, 'packaging/systemd/opd.service'), 'utf8');
   const exec = [process.execPath, OPD, 'daemon', '--state', opts.state, ...(opts.args ?? [])].join(' ');
-  const env = Object.entries({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...opts.env }).map(([k, v]) => `Environment=${k}=${v}`);
+  const env = Object.entries({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...(process.env.OPD_AUDIT_KEY ? { OPD_AUDIT_KEY: process.env.OPD_AUDIT_KEY } : {}), ...opts.env }).map(([k, v]) => `Environment=${k}=${v}`);
   return shipped
     .replace(/^ExecStart=.*$/m, `ExecStart=${exec}`)
     .replace(/^WatchdogSec=.*$/m, 'WatchdogSec=20s')
@@ -95,20 +95,7 @@ export async function daemonUnit(opts: { state: string; dir: string; env: Record
 }
 
 /** Wait until fn() returns a truthy value (the daemon works asynchronously). */
-export async function until<T>(fn: () => Promise<T> | T, what: string, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+export { until } from './wait.js';
 
 export function auditEntries(log: string): { type: string; run: string; trigger?: string; address?: string; [k: string]: unknown }[] {
   if (!existsSync(log)) return [];

@@ -16,7 +16,9 @@ import { execa } from 'execa';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { expect } from 'vitest';
 import { OPD, ROOT, tmp, type OpdRun } from './opd.js';
+import { unmetChecks } from './host.js';
 
 export const EXAMPLES = join(ROOT, 'examples');
 
@@ -32,6 +34,50 @@ export function withoutStarting(name: string, units: string[], dir = tmp('opd-e2
   const out = join(dir, name.replace(/\.json$/, '.yaml'));
   writeFileSync(out, stringify(doc));
   return out;
+}
+
+/**
+ * The example adapted to this host: the named host-daemon units are not started (see above),
+ * and the precondition fields this host cannot meet (no /dev/kvm on a machine of this kind
+ * without nested virtualization, too little memory, CPUs or disk) are left out. `unmet` lists
+ * them per requirement, so that the test first asserts the unmodified example is blocked by
+ * exactly these (see expectPreconditions) and then converges the rest.
+ */
+export function forThisHost(name: string, units: string[], dir = tmp('opd-e2e-doc-')): { doc: string; unmet: Record<string, string[]> } {
+  const base = withoutStarting(name, units, dir);
+  const doc = parse(readFileSync(base, 'utf8')) as { plugins: { checks?: { require?: Record<string, Record<string, unknown>> } } };
+  const unmet: Record<string, string[]> = {};
+  for (const [req, spec] of Object.entries(doc.plugins.checks?.require ?? {})) {
+    const fields = unmetChecks(spec);
+    if (!fields.length) continue;
+    unmet[req] = fields.sort();
+    for (const f of fields) delete spec[f];
+  }
+  writeFileSync(base, stringify(doc));
+  return { doc: base, unmet };
+}
+
+/**
+ * The unmodified example's preconditions as this host meets them: `opd diff` blocks on exactly
+ * the `unmet` fields (none on a KVM host of the guide's size), and an apply of it changes
+ * nothing when any is unmet.
+ */
+export async function expectPreconditions(run: (args: string[]) => Promise<OpdRun>, original: string, unmet: Record<string, string[]>): Promise<void> {
+  const d = await run(['diff', original, '-o', 'json']);
+  const blocked: Record<string, string[]> = {};
+  for (const c of (JSON.parse(d.stdout) as { changes: { address: string; action: string; ops?: { path: string }[] }[] }).changes) {
+    if (c.action !== 'check') continue;
+    blocked[c.address.split('/').pop()!] = [...new Set((c.ops ?? []).map((o) => o.path.split('/')[1]))].sort();
+  }
+  expect(blocked).toEqual(unmet);
+  if (!Object.keys(unmet).length) return;
+  const a = await run(['apply', original]);
+  expect(a.code, a.stdout + a.stderr).toBe(1);
+  for (const [req, fields] of Object.entries(unmet)) {
+    expect(a.stdout).toContain(`blocked checks/require/${req}`);
+    for (const f of fields) expect(a.stdout).toContain(`${f}:`);
+  }
+  expect(a.stdout).toContain('nothing was applied');
 }
 
 /** Only the named plugin sections of an example (e.g. its packages, to install them outside a

@@ -78,7 +78,10 @@ describe('opd daemon under systemd', () => {
     // one transaction: Bridge.ports, two Port rows and two Interface rows change → events on all three monitors
     await ovs.vsctl(['--no-wait', 'del-port', BR, P1, '--', 'del-port', BR, P2]);
     await until(async () => (await ports()).length === 2, 'both ports to come back');
-    await new Promise((r) => setTimeout(r, 1000)); // a second run would have started by now
+    // an explicit Apply() is queued behind any run the burst may still have pending (debounced),
+    // so once it returns every run the burst caused has ended; it changes nothing itself
+    const a = (await daemonCall('Apply')) as { status: string };
+    expect(a.status).toMatch(/^(ok|noop)$/);
     const starts = auditEntries(audit).filter((x) => x.type === 'run.start').slice(before);
     expect(starts.map((x) => x.trigger)).toEqual(['drift']);
     expect(auditEntries(audit).filter((x) => x.type === 'change' && x.run === starts[0].run).map((x) => x.address).sort()).toEqual(
@@ -133,13 +136,22 @@ describe('opd daemon under systemd', () => {
   });
 
   it('emits DriftDetected and RunFinished signals', async () => {
-    const mon = execa('busctl', ['--system', 'monitor', '--json=short', '--match', "type='signal',interface='org.opd.Reconciler1'"], { reject: false, buffer: true });
-    await new Promise((r) => setTimeout(r, 500));
-    await ovs.vsctl(['--no-wait', 'del-port', BR, P3]);
-    await until(async () => (await ports()).includes(P3), 'the port to come back');
-    await new Promise((r) => setTimeout(r, 500));
-    mon.kill('SIGTERM');
-    const out = String((await mon).stdout);
+    const mon = execa('busctl', ['--system', 'monitor', '--json=short', '--match', "type='signal',interface='org.opd.Reconciler1'"], { reject: false, buffer: false });
+    let out = '';
+    mon.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    try {
+      // the monitor is subscribed once it sees a probe signal of the test's own
+      await until(async () => {
+        await busctl(['--system', 'emit', '/org/opd/Test', 'org.opd.Reconciler1', 'Probe']);
+        return out.includes('"Probe"');
+      }, 'busctl monitor to be subscribed', 30_000, 200);
+      await ovs.vsctl(['--no-wait', 'del-port', BR, P3]);
+      await until(async () => (await ports()).includes(P3), 'the port to come back');
+      await until(() => out.includes('"RunFinished"') && out.includes('"DriftDetected"'), 'the DriftDetected and RunFinished signals');
+    } finally {
+      mon.kill('SIGTERM');
+      await mon;
+    }
     const sigs = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { member: string; payload: { data: string[] } });
     const drift = sigs.find((x) => x.member === 'DriftDetected');
     expect(JSON.parse(drift!.payload.data[0]).resources).toEqual([`ovs/bridges/${BR}`]);

@@ -1,6 +1,6 @@
 /**
  * libvirt plugin against a real libvirtd (scripts/backends/libvirt.sh: libvirtd in a network
- * namespace of its own) running real KVM guests. Every object is named opd-t-<uniq>-….
+ * namespace of its own) running real guests: KVM where /dev/kvm is usable, QEMU's TCG elsewhere. Every object is named opd-t-<uniq>-….
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
@@ -9,8 +9,11 @@ import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { doc, opd, ROOT, tmp, uniq } from '../helpers/opd.js';
 import libvirt from '../../src/plugins/libvirt/index.js';
 import { pino } from 'pino';
+import { kvmUsable, virtType } from '../helpers/host.js';
 
 const URI = 'qemu:///system';
+/** kvm with a usable /dev/kvm, else qemu (TCG): guests run for real on both kinds of host. */
+const VT = virtType();
 const u = uniq(4);
 const P = `opd-t-${u}`;
 const NAT = `${P}-nat`;
@@ -90,7 +93,7 @@ plugins:
       ${RAW}:
         running: false
         xml: |
-          <domain type='kvm'>
+          <domain type='${VT}'>
             <name>${RAW}</name>
             <memory unit='MiB'>${opts.rawMemory ?? 64}</memory>
             <vcpu>1</vcpu>
@@ -136,11 +139,16 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('libvirt plugin (real libvirtd, KVM)', () => {
-  it('creates a NAT network, an OVS-backed network, a dir pool with a qcow2 volume and a domain that really runs under KVM', async () => {
+describe('libvirt plugin (real libvirtd, KVM or TCG)', () => {
+  it('sees the same hypervisor as libvirt: KVM exactly when /dev/kvm is usable, TCG otherwise', async () => {
+    const r = await execa('virsh', ['-c', URI, 'domcapabilities', '--virttype', 'kvm'], { reject: false });
+    expect(r.exitCode === 0).toBe(kvmUsable());
+  });
+
+  it('creates a NAT network, an OVS-backed network, a dir pool with a qcow2 volume and a domain that really runs (KVM or TCG, as the host offers)', async () => {
     await applyTwice(section());
     expect(await virsh('domstate', VM)).toBe('running');
-    expect(await virsh('dumpxml', VM)).toMatch(/<domain type='kvm'/);
+    expect(await virsh('dumpxml', VM)).toContain(`<domain type='${VT}'`);
     const nat = await virsh('net-info', NAT);
     expect(nat).toMatch(/Active:\s+yes/);
     expect(nat).toMatch(/Autostart:\s+yes/);

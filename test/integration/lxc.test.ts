@@ -2,6 +2,7 @@
  * The lxc plugin against real LXC (busybox containers, privileged, an lxcpath of the test's
  * own) with a veth on a real Open vSwitch bridge (private ovsdb + ovs-vswitchd, netdev datapath).
  */
+import { until } from '../helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -147,10 +148,7 @@ describe('lxc plugin on real LXC with an Open vSwitch bridge', () => {
     // busybox's rcS runs udhcpc, whose deconfig flushes the address LXC set: once udhcpc runs,
     // put the addresses back by hand (inside the containers' own network namespaces)
     for (const [c, ip] of [[C, '10.251.77.1/24'], [PEER, '10.251.77.2/24']]) {
-      for (let i = 0; i < 50; i++) {
-        if ((await sb.sh('lxc-attach', ['-P', sb.lxcPath, '-n', c, '--', 'ps'])).stdout.includes('udhcpc')) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await until(async () => (await sb.sh('lxc-attach', ['-P', sb.lxcPath, '-n', c, '--', 'ps'])).stdout.includes('udhcpc'), `udhcpc running in ${c}`, 60_000, 100);
       const add = await sb.sh('lxc-attach', ['-P', sb.lxcPath, '-n', c, '--', 'ip', 'addr', 'replace', ip, 'dev', 'eth0']);
       expect(add.code, add.stderr).toBe(0);
     }

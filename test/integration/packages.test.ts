@@ -160,12 +160,19 @@ for (const backend of ['packagekit', 'apt'] as const) {
       const log = { warn: () => undefined } as unknown as Parameters<NonNullable<typeof plugin.watch>>[0]['log'];
       let drifted!: () => void;
       const drift = new Promise<void>((resolve) => (drifted = resolve));
-      const w = await plugin.watch!({ settings: { packagesBackend: backend }, log, desired: {} }, () => drifted());
+      const seen: (string | undefined)[] = [];
+      const desired = { installed: { 'opd-test-c': {}, 'opd-test-a': {} } };
+      const w = await plugin.watch!({ settings: { packagesBackend: backend }, log, desired }, (a) => {
+        seen.push(a);
+        if (a === 'packages/installed/opd-test-c') drifted();
+      });
       try {
         expect(await installedTestPackages()).toHaveProperty('opd-test-c');
         const r = await locked('dpkg', ['--purge', 'opd-test-c']);
         expect(r.code, r.stderr).toBe(0);
+        // the drift names exactly the package dpkg removed behind opd's back
         await drift;
+        expect(seen.filter((a) => a !== undefined && a !== 'packages/installed/opd-test-c')).toEqual([]);
       } finally {
         await w.dispose();
       }

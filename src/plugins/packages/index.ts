@@ -224,8 +224,16 @@ const plugin: Plugin<PackagesSection> = {
   async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
     const dir = '/var/lib/dpkg';
     if (existsSync(dir)) {
+      // name the packages of the document whose dpkg status changed; other packages' activity
+      // (another tool installing something unrelated) is no drift of this document
+      const named = Object.keys(isObj((ctx.desired as PackagesSection).installed) ? (ctx.desired as PackagesSection).installed! : {});
+      let seen = dpkgStatus(named);
       const w = fsWatch(dir, { persistent: false }, (_ev, file) => {
-        if (file === 'status') onDrift();
+        if (file !== 'status') return;
+        if (!named.length) return onDrift();
+        const now = dpkgStatus(named);
+        for (const n of named) if (now.get(n) !== seen.get(n)) onDrift(`packages/installed/${n}`);
+        seen = now;
       });
       w.on('error', (err) => ctx.log.warn({ err: err.message }, 'packages: watching the dpkg database stopped'));
       return { dispose: () => w.close() };
@@ -250,3 +258,21 @@ const plugin: Plugin<PackagesSection> = {
 };
 
 export default plugin;
+
+/** `Status` and `Version` of the named packages in dpkg's database (absent names are missing). */
+function dpkgStatus(names: string[]): Map<string, string> {
+  const want = new Set(names);
+  const out = new Map<string, string>();
+  let text = '';
+  try {
+    text = readFileSync('/var/lib/dpkg/status', 'utf8');
+  } catch {
+    return out;
+  }
+  for (const para of text.split('\n\n')) {
+    const name = /^Package: (.+)$/m.exec(para)?.[1];
+    if (!name || !want.has(name)) continue;
+    out.set(name, `${/^Status: (.+)$/m.exec(para)?.[1] ?? ''} ${/^Version: (.+)$/m.exec(para)?.[1] ?? ''}`);
+  }
+  return out;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireLock } from '../../../src/audit/lock.js';
@@ -23,11 +23,16 @@ describe('the apply lock', () => {
     l.release();
   });
 
-  it('recovers a torn lock file', async () => {
+  it('recovers a torn lock file (its writer died while writing it) and holds the lock itself', async () => {
     const p = join(mkdtempSync(join(tmpdir(), 'opd-lock-')), 'x.lock');
     writeFileSync(p, '{"pid":12');
     const l = await acquireLock(p, 0);
+    expect(l.recoveredFrom).toBe(-1);
+    expect(JSON.parse(readFileSync(p, 'utf8')).pid).toBe(process.pid);
+    // held: another taker that does not wait fails (exit 75)
+    await expect(acquireLock(p, 0)).rejects.toMatchObject({ kind: 'lock-busy' });
     l.release();
+    expect(existsSync(p)).toBe(false);
   });
 
   it('hands the lock over when the holder releases while another waits', async () => {

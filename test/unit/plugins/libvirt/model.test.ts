@@ -3,7 +3,8 @@ import { parseXml, projectXml, toXml } from '../../../../src/plugins/libvirt/xml
 import { buildDomain, buildNetwork, domainFromXml, networkFromXml, patchDomain, prefixOf, volumeFromXml } from '../../../../src/plugins/libvirt/model.js';
 import { splitBatch } from '../../../../src/plugins/libvirt/virsh.js';
 
-const LIVE = `<domain type='kvm'>
+/** A live definition as libvirt returns it, on a KVM host or a TCG one. */
+const liveXml = (t: string): string => `<domain type='${t}'>
   <name>vm1</name>
   <uuid>16bd2170-e3a0-4e97-9859-1ebdb8cc854f</uuid>
   <memory unit='KiB'>65536</memory>
@@ -41,10 +42,11 @@ const LIVE = `<domain type='kvm'>
   </devices>
 </domain>`;
 
-describe('libvirt XML model', () => {
+describe.each(['kvm', 'qemu'])('libvirt XML model (%s domains)', (T) => {
+  const LIVE = liveXml(T);
   it('reads only the fields a spec can express from a live definition', () => {
     expect(domainFromXml(parseXml(LIVE))).toEqual({
-      type: 'kvm',
+      type: T,
       memory: 64,
       vcpus: 1,
       boot: ['hd'],
@@ -83,15 +85,16 @@ describe('libvirt XML model', () => {
 
   it('builds a new domain from a spec that reads back as the same spec', () => {
     const spec = { memory: 96, vcpus: 2, disks: { vda: { file: '/img/a.qcow2', format: 'qcow2', bus: 'virtio' } }, interfaces: [{ network: 'default' }], graphics: { type: 'spice', port: 5901 }, serial: 'pty' };
-    const got = domainFromXml(parseXml(toXml(buildDomain('vm2', spec, 'kvm'))));
-    expect(got).toMatchObject({ type: 'kvm', memory: 96, vcpus: 2, serial: 'pty', graphics: { type: 'spice', port: 5901 } });
+    const got = domainFromXml(parseXml(toXml(buildDomain('vm2', spec, T))));
+    expect(got).toMatchObject({ type: T, memory: 96, vcpus: 2, serial: 'pty', graphics: { type: 'spice', port: 5901 } });
     expect((got.disks as Record<string, unknown>).vda).toMatchObject(spec.disks.vda);
   });
 });
 
-describe('raw XML canonicalization', () => {
+describe.each(['kvm', 'qemu'])('raw XML canonicalization (%s domains)', (T) => {
+  const LIVE = liveXml(T);
   it('never reports what libvirt adds (uuid, addresses, machine, default attributes) as a difference', () => {
-    const docXml = `<domain type='kvm'><name>vm1</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+    const docXml = `<domain type='${T}'><name>vm1</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
       <os><type arch='x86_64'>hvm</type></os><devices><disk type='volume' device='disk'><source pool='p1' volume='d.qcow2'/><target dev='vda'/></disk>
       <serial type='pty'/><graphics type='vnc' port='-1'/></devices></domain>`;
     const doc = parseXml(docXml);
