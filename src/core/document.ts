@@ -38,7 +38,7 @@ export interface LoadedDocument {
 export function locateProblems(loaded: LoadedDocument, problems: Problem[]): Problem[] {
   return problems.map((p) => {
     if (p.line !== undefined) return p;
-    const pos = loaded.locate(p.pointer, true);
+    const pos = loaded.locate(p.pointer);
     return { ...p, file: loaded.file, line: pos?.line, col: pos?.col };
   });
 }

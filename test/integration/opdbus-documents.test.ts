@@ -25,7 +25,7 @@ const TABLE: Record<string, Expect> = {
   'example-state.json': { warnings: [] },
   'templates/ovs-bridge-basic.json': { warnings: [NOTE, /ipv4\/dns: op-dbus ipv4\.dns \(8\.8\.8\.8, 8\.8\.4\.4\) is accepted but net does not act on it.*plugins\.dns/] },
   'templates/ovs-bridge-with-internal-port.json': { warnings: [NOTE, /ovsbr0\/ipv4\/enabled: ipv4\.enabled: false: every address .* is removed/] },
-  'templates/ovs-bridge-with-dhcp.json': { refused: [/:18:13: \/plugins\/net\/interfaces\/ovsbr0\/ipv4\/dhcp: op-dbus ipv4\.dhcp: true is not supported.*systemd unit/] },
+  'templates/ovs-bridge-with-dhcp.json': { refused: [/:18:21: \/plugins\/net\/interfaces\/ovsbr0\/ipv4\/dhcp: op-dbus ipv4\.dhcp: true is not supported.*systemd unit/] },
   'templates/ovs-add-port-to-existing-bridge.json': { warnings: [NOTE] },
   'templates/ovs-bridge-multiple-ports.json': { warnings: [NOTE] },
   'states/network-ovs-bridge.json': { warnings: [/a bare op-dbus `net` plugin body: read as \{"version": 1, "plugins": \{"net": …\}\}/] },
@@ -113,7 +113,7 @@ describe('op-dbus document forms', () => {
     const f = doc('version: 1\nplugins:\n  net:\n    interfaces:\n      - name: w0\n        type: wireguard\n');
     const r = await opd(['validate', f]);
     expect(r.code).toBe(65);
-    expect(r.stderr).toMatch(/:6:9: \/plugins\/net\/interfaces\/w0\/type: op-dbus interface type "wireguard" is not supported/);
+    expect(r.stderr).toMatch(/:6:15: \/plugins\/net\/interfaces\/w0\/type: op-dbus interface type "wireguard" is not supported/);
   });
 
   it('maps packagekit ensure installed/removed/latest to packages, warning that latest does not upgrade', async () => {
