@@ -4,8 +4,9 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],
-    testTimeout: 120_000,
-    hookTimeout: 180_000,
+    // generous: e2e applies install packages and start guests; a machine under load must not fail them
+    testTimeout: 300_000,
+    hookTimeout: 300_000,
     pool: 'forks',
     // integration tests share a few host daemons (systemd, libvirtd); two workers on two cores
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },

@@ -213,7 +213,26 @@ export class AuditLog {
     if (!head && size > 0 && seq > 0) {
       throw new OpdError('audit-broken', `${headPath(path)} is missing for a non-empty log`, { hint: 'restore the head file, or run `opd audit verify`' });
     }
-    const log = new AuditLog(path, key, fd, seq, last, head?.open_run);
+    // the open run: the head's, unless entries beyond the head landed before a crash (the head is
+    // moved after the write): then those entries decide (a run.start among them is still open)
+    let openRun = head?.open_run;
+    if (recovery.sealedUnsealed && head) {
+      const parse = (l: string): AuditEntry | undefined => {
+        try {
+          return JSON.parse(l) as AuditEntry;
+        } catch {
+          return undefined; // the first line of a tail read from the middle of the file
+        }
+      };
+      let entries = lines.map(parse).filter((e): e is AuditEntry => !!e);
+      if (!entries.length || entries[0].seq > head.seq + 1) entries = readFileSync(path, 'utf8').split('\n').filter(Boolean).map(parse).filter((e): e is AuditEntry => !!e);
+      for (const e of entries) {
+        if (e.seq <= head.seq) continue;
+        if (e.type === 'run.start') openRun = e.run;
+        else if (e.type === 'run.end' || e.type === 'run.interrupted') openRun = undefined;
+      }
+    }
+    const log = new AuditLog(path, key, fd, seq, last, openRun);
     Object.assign(log.recovery, recovery);
     return log;
   }

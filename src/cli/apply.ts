@@ -77,7 +77,8 @@ export function applyCommand(): Command {
         for (const c of report.plan.changes.filter((c) => c.blocker)) stdio.out(`blocked ${c.address}: ${c.blocker}`);
         stdio.out('\nnothing was applied: a precondition failed');
       } else {
-        for (const v of report.verification) stdio.out(`FAILED verification of ${v.address}: the host still differs (${JSON.stringify(v.ops).slice(0, 300)})`);
+        for (const v of report.verification)
+          stdio.out(v.error ? `FAILED verification of ${v.address}: could not read it again: ${v.error}` : `FAILED verification of ${v.address}: the host still differs (${JSON.stringify(v.ops).slice(0, 300)})`);
         const s = countOutcomes(report.outcomes);
         const rb = report.rollback ? `; rolled back ${report.rollback.outcomes.filter((x) => x.status === 'ok').length} of ${report.rollback.outcomes.length}${report.rollback.verification.length ? ` (${report.rollback.verification.length} not restored)` : ''}` : '';
         stdio.out(

@@ -22,7 +22,7 @@ export const SETTING_OPTIONS: SettingOption[] = [
   { flag: '--netns <name>', key: 'netns', env: 'OPD_NETNS', help: 'network namespace for the net and firewall plugins (ip -n NAME / ip netns exec NAME nft)' },
   { flag: '--packages-backend <name>', key: 'packagesBackend', env: 'OPD_PACKAGES_BACKEND', help: 'package backend: auto, packagekit or apt', default: 'auto' },
   { flag: '--systemd-unit-dir <dir>', key: 'systemdUnitDir', env: 'OPD_SYSTEMD_UNIT_DIR', help: 'where the systemd plugin writes unit files and drop-ins', default: '/etc/systemd/system' },
-  { flag: '--root <dir>', key: 'root', env: 'OPD_ROOT', help: 'apply file-like plugins (files; kmod, sysctl persistence files; users and groups via --prefix) under this directory' },
+  { flag: '--root <dir>', key: 'root', env: 'OPD_ROOT', help: 'apply file-like plugins (files; kmod, sysctl persistence files; users and groups via --prefix; dns; pci sysfs) under this directory' },
   { flag: '--libvirt-uri <uri>', key: 'libvirtUri', env: 'OPD_LIBVIRT_URI', help: 'libvirt connection URI (virsh -c)', default: 'qemu:///system' },
 ];
 

@@ -118,6 +118,8 @@ export interface RunOptions extends EngineOptions {
 export interface VerificationFailure {
   address: string;
   ops: unknown[];
+  /** The re-read itself failed (the backend went away during the run). */
+  error?: string;
 }
 
 export interface RunReport {
@@ -243,15 +245,25 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     });
     flush();
     const touched = new Set(outcomes.filter((x) => x.status === 'ok').map((x) => x.change.resource));
-    const after = await readAll(prep, o, new Set(outcomes.map((x) => x.change.plugin)));
-    for (const [k, v] of Object.entries(c.current)) if (!(k in after)) after[k] = v;
     const okResources = new Set(
       [...touched].filter((r) => outcomes.filter((x) => x.change.resource === r).every((x) => x.status === 'ok')),
     );
-    const verification = verifyDiffs(prep, after, okResources);
+    // verify: read again. A backend that went away during the run fails the verification of what
+    // it holds (exit 1, run.end written), it does not abort the run unrecorded.
+    let after: Record<string, Obj> | undefined;
+    let verification: VerificationFailure[];
+    try {
+      after = await readAll(prep, o, new Set(outcomes.map((x) => x.change.plugin)));
+      for (const [k, v] of Object.entries(c.current)) if (!(k in after)) after[k] = v;
+      verification = verifyDiffs(prep, after, okResources);
+    } catch (err) {
+      const e = toOpdError(err);
+      verification = [...okResources].sort().map((address) => ({ address, ops: [], error: e.message }));
+      if (!verification.length) verification = [{ address: '(verify)', ops: [], error: e.message }];
+    }
     let failed = outcomes.some((x) => x.status !== 'ok') || verification.length > 0;
     let rollback: RunReport['rollback'];
-    if (failed && o.rollback && touched.size) {
+    if (failed && o.rollback && touched.size && after) {
       rollback = await doRollback(prep, o, c, after, touched, (out) => {
         record('rollback')(out);
         o.onRollback?.(out);

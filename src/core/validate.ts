@@ -130,6 +130,11 @@ function toProblem(e: ErrorObject, doc: unknown): Problem | undefined {
       const v = valueAt(doc, at);
       return { pointer: at, message: `invalid value ${secret ? '<secret>' : show(v)}: ${e.keyword === 'pattern' ? `must match ${e.params.pattern}` : e.message}`, fix: hint };
     }
+    case 'not': {
+      // a key refused by name (op-dbus plugins and fields opd does not do): its schema says why
+      const why = (e.parentSchema as Record<string, unknown> | undefined)?.description as string | undefined;
+      return { pointer: at, message: why ? `not supported: ${why}` : 'not allowed here', fix: hint };
+    }
     case 'if':
     case 'anyOf':
     case 'oneOf':

@@ -12,6 +12,9 @@ const loaders: Record<string, () => Promise<{ default: Plugin }>> = {
   systemd: () => import('./systemd/index.js'),
   files: () => import('./files/index.js'), users: () => import('./users/index.js'), groups: () => import('./groups/index.js'), kmod: () => import('./kmod/index.js'), sysctl: () => import('./sysctl/index.js'),
   libvirt: () => import('./libvirt/index.js'),
+  openflow: () => import('./openflow/index.js'),
+  dns: () => import('./dns/index.js'),
+  pci: () => import('./pci/index.js'),
 };
 
 export const PLUGIN_NAMES = Object.keys(loaders).sort();

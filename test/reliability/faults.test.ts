@@ -130,7 +130,7 @@ describe('backend faults', () => {
     expect(r.stderr).not.toMatch(/\s+at .*\.js:\d+/);
   });
 
-  it('serializes ten applies started at once into ten whole runs', async () => {
+  it('serializes ten applies started at once into ten whole runs', { timeout: 900_000 }, async () => {
     const dir = tmp();
     const env = { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: join(dir, 'audit.jsonl') };
     const files = Array.from({ length: 10 }, (_, i) => doc(bigDoc(`c${i}x`, 1, 5), dir, `c${i}.json`));

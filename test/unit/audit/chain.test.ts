@@ -171,6 +171,20 @@ describe('the audit chain', () => {
     expect(sealed.warnings).toEqual([]);
   });
 
+  it('names the run a crash left open when its run.start landed but the head had not moved yet', () => {
+    const p = freshLog(3, KEY);
+    const before = JSON.parse(readFileSync(headPath(p), 'utf8'));
+    const log = AuditLog.open(p, KEY);
+    log.append('r9', 'run.start', { document: 'x' });
+    log.close();
+    // killed between writing run.start and moving the head: the head is the write-ahead marker
+    writeFileSync(headPath(p), JSON.stringify(sealHead({ seq: before.seq, hash: before.hash, open_run: before.open_run, pending: before.seq + 1 }, KEY)));
+    const again = AuditLog.open(p, KEY);
+    expect(again.recovery.sealedUnsealed).toBe(true);
+    expect(again.interruptedRun).toBe('r9');
+    again.close();
+  });
+
   it('detects entries beyond the sealed write-ahead marker', () => {
     const p = freshLog(3, KEY);
     const before = JSON.parse(readFileSync(headPath(p), 'utf8'));
