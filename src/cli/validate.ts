@@ -7,7 +7,7 @@ import { OpdError } from '../core/errors.js';
 export function validateCommand(): Command {
   return addSettingOptions(
     new Command('validate')
-      .description('check state documents against the schema; every problem at once with file:line:col (exit 65 when invalid)')
+      .description('check state documents against the schema; every problem at once with file:line:col (exit 65 when invalid); fields accepted but not acted on (op-dbus forms) are printed as warnings on stderr')
       .argument('<files...>', 'state documents (YAML or JSON; - for stdin)'),
   ).action(act(async (files: string[]) => {
     const errors: OpdError[] = [];
