@@ -59,7 +59,16 @@ let
   escapeSystemdExecArg = arg: builtins.replaceStrings [ "%" "$" ] [ "%%" "$$" ] (builtins.toJSON (toString arg));
   escapeSystemdExecArgs = lib.escapeSystemdExecArgs or (lib.concatMapStringsSep " " escapeSystemdExecArg);
 
-  args = [ "daemon" "--state" stateFile "--resync" (toString cfg.resync) "--audit-log" cfg.auditLog ]
+  fleet = cfg.fleet;
+  # fleet mode: the document comes from etcd (opd daemon --etcd); it is kept under /var/lib/opd
+  fleetArgs = [ "--etcd" (builtins.concatStringsSep "," fleet.etcd) "--lease-ttl" (toString fleet.leaseTtl) ]
+    ++ lib.optionals (fleet.host != null) [ "--host" fleet.host ]
+    ++ builtins.concatLists (map (k: [ "--label" "${k}=${fleet.labels.${k}}" ]) (builtins.attrNames fleet.labels))
+    ++ lib.optionals (fleet.user != null) [ "--etcd-user" fleet.user ]
+    ++ lib.optionals (fleet.passwordFile != null) [ "--etcd-password-file" fleet.passwordFile ];
+  args = [ "daemon" ]
+    ++ (if fleet.enable then fleetArgs else [ "--state" stateFile ])
+    ++ [ "--resync" (toString cfg.resync) "--audit-log" cfg.auditLog ]
     ++ lib.optional cfg.allowDestroy "--allow-destroy"
     ++ cfg.extraArgs;
 in
@@ -141,6 +150,16 @@ in
       description = "Allow data-destroying operations (destroying containers, domains, storage) everywhere.";
     };
 
+    fleet = {
+      enable = lib.mkEnableOption "fleet mode: the host's document is the merge of the fragments in etcd that select it (opd daemon --etcd); set state or stateFile, or this";
+      etcd = lib.mkOption { type = lib.types.listOf lib.types.str; default = [ ]; example = [ "https://10.0.0.1:2379" ]; description = "etcd client URLs (opd daemon --etcd)."; };
+      host = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; example = "kvm-07"; description = "This host's name in the fleet (default: the hostname)."; };
+      labels = lib.mkOption { type = lib.types.attrsOf lib.types.str; default = { }; example = { role = "kvm"; }; description = "Labels that fragments select hosts by (opd fleet put --selector role=kvm)."; };
+      leaseTtl = lib.mkOption { type = lib.types.ints.unsigned; default = 10; description = "Seconds after which the host shows as not alive when the daemon stops renewing its lease."; };
+      user = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; description = "etcd user created by `opd fleet enroll NAME`."; };
+      passwordFile = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; description = "File holding the etcd user's password (kept out of the Nix store)."; };
+    };
+
     extraArgs = lib.mkOption {
       type = lib.types.listOf lib.types.str;
       default = [ ];
@@ -156,8 +175,20 @@ in
         message = "services.opd: set either services.opd.state (or stateConfig) or services.opd.stateFile, not both.";
       }
       {
-        assertion = cfg.stateFile != null || plugins != { };
+        assertion = cfg.stateFile != null || plugins != { } || fleet.enable;
         message = "services.opd: nothing to manage: set services.opd.state = { ovs = { … }; } or services.opd.stateFile.";
+      }
+      {
+        assertion = !fleet.enable || (cfg.stateFile == null && plugins == { });
+        message = "services.opd: fleet mode takes the document from etcd: remove services.opd.state/stateFile or set services.opd.fleet.enable = false.";
+      }
+      {
+        assertion = !fleet.enable || fleet.etcd != [ ];
+        message = "services.opd: fleet mode needs the etcd endpoints: set services.opd.fleet.etcd = [ \"https://HOST:2379\" ];";
+      }
+      {
+        assertion = (fleet.user == null) == (fleet.passwordFile == null);
+        message = "services.opd: set services.opd.fleet.user and services.opd.fleet.passwordFile together (opd fleet enroll prints both).";
       }
       {
         # cfg.mode is read first: it is type-checked (op-dbus's modes only) even when no OVS is named
@@ -179,7 +210,7 @@ in
     ];
 
     environment.systemPackages = [ cfg.package ];
-    environment.etc = lib.mkIf (cfg.stateFile == null) { "opd/state.json".source = validatedState; };
+    environment.etc = lib.mkIf (cfg.stateFile == null && !fleet.enable) { "opd/state.json".source = validatedState; };
     services.dbus.packages = [ cfg.package ];
 
     systemd.services.opd = {
@@ -197,7 +228,7 @@ in
         ++ lib.optional usesLxc pkgs.lxc
         ++ lib.optional usesLibvirt pkgs.libvirt;
       # a changed document reaches the running daemon as SIGHUP on nixos-rebuild switch
-      reloadTriggers = lib.optional (cfg.stateFile == null) validatedState ++ lib.optional stateFileIsPath validatedStateFile;
+      reloadTriggers = lib.optional (cfg.stateFile == null && !fleet.enable) validatedState ++ lib.optional stateFileIsPath validatedStateFile;
       environment.OPD_LOG_LEVEL = "info";
       # the same unit as packaging/systemd/opd.service (a test compares them)
       serviceConfig = {

@@ -8,8 +8,10 @@ bash scripts/npm-setup.sh
 cleanup() {
   bash scripts/backends/libvirt.sh down || true
   bash scripts/backends/systemd.sh down || true
+  bash scripts/backends/etcd.sh down || true
 }
 trap cleanup EXIT
 bash scripts/backends/systemd.sh up
 bash scripts/backends/libvirt.sh up
+bash scripts/backends/etcd.sh up
 npm test

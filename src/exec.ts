@@ -135,3 +135,27 @@ export function spawnLines(
     },
   };
 }
+
+/**
+ * Start a process that outlives this one (confirm-or-revert's deadline keeper): its own
+ * session (setsid, so a hang-up of the invoking terminal or SSH session does not reach it),
+ * no stdin, stdout and stderr appended to `logFile`. Returns its PID.
+ */
+export async function spawnDetached(cmd: string, args: string[], opts: { logFile: string; env?: Record<string, string | undefined> }): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  const { openSync, closeSync } = await import('node:fs');
+  stats.spawned++;
+  stats.byCommand.set(cmd, (stats.byCommand.get(cmd) ?? 0) + 1);
+  const fd = openSync(opts.logFile, 'a', 0o600);
+  try {
+    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...opts.env }, shell: false });
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.once('error', (err) => reject(new OpdError('backend-failed', `could not start ${quoteArgv([cmd, ...args])}: ${err.message}`, { cause: err })));
+      child.once('spawn', () => resolve(child.pid!));
+    });
+    child.unref();
+    return pid;
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -3,7 +3,7 @@
 // with one port; the bench deletes the port N times by hand and measures, per injection, the
 // time from the deleting transaction's commit until the port row exists again
 // (`ovs-vsctl wait-until`, itself event-driven). Once with the OVS event source
-// (ovsdb-client monitor), once with polling only (--no-watch --poll 1). Then idle RSS and CPU.
+// (an OVSDB monitor), once with polling only (--no-watch --poll 1). Then idle RSS and CPU.
 import { execa } from 'execa';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,7 +42,7 @@ async function scenario(mode) {
   const vsctl = (args) => execa('ovs-vsctl', [`--db=${db}`, '--no-wait', '--timeout=30', ...args]);
   const state = join(dir, 'state.yaml');
   writeFileSync(state, 'version: 1\nplugins:\n  ovs:\n    bridges:\n      bdmn0:\n        ports:\n          bdp0: { type: internal }\n');
-  const args = ['daemon', '--state', state, '--no-dbus', ...(mode === 'polling' ? ['--no-watch', '--poll', '1'] : [])];
+  const args = ['daemon', '--state', state, '--no-dbus', '--log-format', 'json', ...(mode === 'polling' ? ['--no-watch', '--poll', '1'] : [])];
   const child = execa('node', [OPD, ...args], {
     reject: false,
     env: { OPD_OVS_DB: db, OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_LOG_LEVEL: 'info' },
@@ -69,7 +69,7 @@ async function scenario(mode) {
     await sleep(200);
   }
   const row = {
-    scenario: `ovs drift, ${mode === 'polling' ? 'polling only (--poll 1)' : 'events (ovsdb-client monitor)'}`,
+    scenario: `ovs drift, ${mode === 'polling' ? 'polling only (--poll 1)' : 'events (OVSDB monitor)'}`,
     injections: N,
     p50_ms: Math.round(pct(lat, 50)),
     p99_ms: Math.round(pct(lat, 99)),
@@ -117,7 +117,7 @@ async function systemdScenario(mode) {
   const mgr = { destination: 'org.freedesktop.systemd1', path: '/org/freedesktop/systemd1', interface: 'org.freedesktop.systemd1.Manager' };
   const state = join(dir, 'state.yaml');
   writeFileSync(state, `version: 1\nplugins:\n  systemd:\n    units:\n      ${unit}: { active_state: active }\n`);
-  const args = ['daemon', '--state', state, '--no-dbus', ...(mode === 'polling' ? ['--no-watch', '--poll', '1'] : [])];
+  const args = ['daemon', '--state', state, '--no-dbus', '--log-format', 'json', ...(mode === 'polling' ? ['--no-watch', '--poll', '1'] : [])];
   const child = execa('node', [OPD, ...args], { reject: false, env: { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_LOG_LEVEL: 'info' }, stdout: 'ignore', stderr: 'pipe' });
   let ready = false;
   child.stderr.on('data', (b) => {

@@ -89,6 +89,9 @@ in
   nothing = report [ host { services.opd.enable = true; } ];
   agentWithOvs = report [ host seed { services.op-dbus.mode = lib.mkForce "agent"; } ];
 
+  fleet = report [ host { services.opd = { enable = true; fleet = { enable = true; etcd = [ "https://10.0.0.1:2379" "https://10.0.0.2:2379" ]; host = "kvm-07"; labels = { role = "kvm"; rack = "b2"; }; user = "opd-host-kvm-07"; passwordFile = "/run/keys/opd-etcd"; }; }; } ];
+  fleetNoEtcd = report [ host { services.opd = { enable = true; fleet.enable = true; }; } ];
+
   # these must fail (the test reads nix's message)
   badMode = report [ host { services.op-dbus = { enable = true; mode = "proxmox"; stateConfig.systemd.units = { }; }; } ];
   unknownOpdbusOption = report [ host { services.op-dbus = { enable = true; stateConfig.systemd.units = { }; enableMagic = true; }; } ];

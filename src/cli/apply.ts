@@ -1,7 +1,11 @@
 import { Command, Option } from 'commander';
 import { act, addAuditOptions, addSettingOptions, auditPaths, makeLogger, outputOption, parseSeconds, settingsFrom, stdio } from './common.js';
 import { printWarnings } from './common.js';
-import { prepareFile, run, countOutcomes, type RunReport } from '../core/engine.js';
+import { prepareFile, run, countOutcomes, unreachableError, type RunReport } from '../core/engine.js';
+import { checkSavedPlan, readSavedPlan } from '../core/saved-plan.js';
+import { confirmDir, keeperAlive, pendingRuns, startConfirmWait, waitForOutcome } from '../core/confirm.js';
+import { OpdError } from '../core/errors.js';
+import { unknownJSON, unknownLines } from './render.js';
 import { formatChange, planJSON, summarize } from '../core/plan.js';
 import { EXIT } from '../core/errors.js';
 import type { ChangeOutcome } from '../core/apply.js';
@@ -26,6 +30,7 @@ export function reportJSON(r: RunReport): object {
     verification: r.verification,
     ...(r.rollback ? { rollback: { outcomes: r.rollback.outcomes.map((o) => ({ address: o.change.address, action: o.change.action, status: o.status, ...(o.error ? { error: o.error.message } : {}) })), verification: r.rollback.verification } } : {}),
     ...(r.audit ? { audit: r.audit } : {}),
+    ...(r.unreachable.length ? { unknown: unknownJSON(r.unreachable) } : {}),
   };
 }
 
@@ -34,24 +39,56 @@ export function applyCommand(): Command {
     addSettingOptions(
       new Command('apply')
         .description('converge the host to the document: apply in dependency order, verify, record in the audit trail (exit 0 only when the host matches)')
-        .argument('<file>', 'state document (YAML or JSON; - for stdin)')
+        .argument('<file>', 'state document (YAML or JSON; - for stdin), or a plan saved by `opd diff FILE --out plan.json` (applied exactly, or refused with exit 3 naming what changed)')
         .addOption(new Option('--dry-run', 'plan only; never change anything (same as opd diff)'))
         .addOption(new Option('--rollback', 'when a change or verification fails, revert the changes already applied'))
         .addOption(new Option('--allow-destroy', 'allow data-destroying operations (destroying containers, domains, storage)'))
         .addOption(new Option('--lock-wait <seconds>', 'how long to wait for another opd run to finish').default('300'))
+        .addOption(new Option('--partial', 'when a backend is down, apply the reachable part anyway (exit 1, naming the rest); without it nothing is applied (exit 69)'))
+        .addOption(new Option('--confirm <seconds>', 'after applying, wait this long for `opd confirm` (from any shell); without it every change of the run is reverted — also when this process or its shell dies'))
         .addOption(outputOption(['text', 'json'], 'text')),
     ),
   ).action(act(async (file: string, _opts: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
-    const prep = await prepareFile(file);
+    const saved = readSavedPlan(file);
+    if (saved && o.dryRun) throw new OpdError('usage', 'a saved plan is already a dry run: show it with opd show-plan');
+    const settings = settingsFrom(o);
+    const prep = await prepareFile(saved ? saved.file : file, settings);
     printWarnings(prep.warnings);
     const log = await makeLogger(o);
     const audit = auditPaths(o);
     const text = o.output !== 'json';
+    const confirmS = o.confirm !== undefined ? parseSeconds(o.confirm as string, '--confirm', 0) : undefined;
+    if (confirmS !== undefined && (confirmS < 1 || o.dryRun)) throw new OpdError('usage', o.dryRun ? '--confirm needs a real apply, not --dry-run' : '--confirm needs at least 1 second');
+    if (!o.dryRun) {
+      const waiting = pendingRuns(audit.log);
+      if (waiting.length)
+        throw new OpdError('lock-busy', `run ${waiting[0].run} (${waiting[0].file}) is waiting for confirmation until ${new Date(waiting[0].deadline).toISOString()}; nothing was applied`, {
+          hint: keeperAlive(audit.log, waiting[0].run)
+            ? 'confirm it with `opd confirm`, or let it revert first'
+            : 'its keeper is gone (a reboot?): keep it with `opd confirm`, or revert it with `opd confirm --revert`',
+        });
+    }
+    let pendingConfirm: Awaited<ReturnType<typeof startConfirmWait>> | undefined;
     const report = await run(prep, {
-      settings: settingsFrom(o),
+      settings,
       log,
-      allowDestroy: o.allowDestroy === true,
+      partial: o.partial === true,
+      ...(saved
+        ? {
+            expect: (c) => checkSavedPlan(saved, prep, c, file),
+            startFields: { saved_plan: saved.plan_hash, plan_file: file },
+          }
+        : {}),
+      ...(confirmS !== undefined
+        ? {
+            afterRun: async (a, runId, c, touched) => {
+              pendingConfirm = await startConfirmWait({ prep, c, touched, run: runId, seconds: confirmS, settings, auditLog: audit.log, auditKey: audit.key });
+              a.append(runId, 'confirm', { state: 'applied', deadline: new Date(pendingConfirm.deadline).toISOString(), keeper: pendingConfirm.keeper, resources: pendingConfirm.pre.map((x) => x.address) });
+            },
+          }
+        : {}),
+      allowDestroy: saved ? saved.allow_destroy : o.allowDestroy === true,
       dryRun: o.dryRun === true,
       rollback: o.rollback === true,
       auditLog: audit.log,
@@ -86,6 +123,25 @@ export function applyCommand(): Command {
         );
       }
     }
+    if (report.unreachable.length) {
+      if (text) for (const l of unknownLines(unknownJSON(report.unreachable))) stdio.out(l);
+      if (o.dryRun) throw unreachableError(report.unreachable, true);
+      // --partial: the reachable part was applied; the rest is reported and the run fails
+      stdio.err(unreachableError(report.unreachable, true).format().replace(/^opd: /, 'opd: not applied: '));
+      return EXIT.failed;
+    }
+    if (pendingConfirm) {
+      const pc = pendingConfirm;
+      if (text) stdio.out(`\nwaiting for \`opd confirm\` until ${new Date(pc.deadline).toISOString()} (${confirmS} s); without it the ${pc.pre.length} changed resource${pc.pre.length === 1 ? ' is' : 's are'} reverted (run ${report.run}; keeper pid ${pc.keeper}, state in ${confirmDir(audit.log)})`);
+      const r = await waitForOutcome(audit.log, report.run!);
+      if (r.state === 'confirmed') {
+        if (text) stdio.out(`confirmed: run ${report.run} stays applied`);
+        return EXIT.ok;
+      }
+      if (text) stdio.out(`REVERTED: no confirmation by the deadline; ${r.detail}`);
+      return EXIT.failed;
+    }
+    if (confirmS !== undefined && text && report.status === 'noop') stdio.out('nothing to confirm');
     if (report.status === 'planned') return EXIT.changesPending;
     return report.status === 'ok' || report.status === 'noop' ? EXIT.ok : EXIT.failed;
   }));

@@ -1,4 +1,5 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { hostname } from 'node:os';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { act, addAuditOptions, auditPaths, outputOption, stdio } from './common.js';
@@ -11,12 +12,37 @@ export function auditCommand(): Command {
   audit.addCommand(
     addAuditOptions(new Command('verify').description('walk the chain; exit 0 only for an intact chain, else name the first broken entry'))
       .addOption(outputOption(['text', 'json'], 'text'))
+      .addOption(new Option('--witness', 'also compare the chain with the audit heads etcd has witnessed (fleet mode; catches truncated or rewritten trails without the HMAC key)'))
+      .addOption(new Option('--etcd <endpoints>', 'with --witness: etcd client URLs (env OPD_ETCD)'))
+      .addOption(new Option('--host <name>', 'with --witness: the host name in the fleet (env OPD_FLEET_HOST; default the hostname)'))
+      .addOption(new Option('--etcd-user <name>', 'with --witness: etcd user (env OPD_ETCD_USER)'))
+      .addOption(new Option('--etcd-password-file <file>', 'with --witness: etcd password file (env OPD_ETCD_PASSWORD_FILE)'))
       .action(act(async (_o: Record<string, unknown>, cmd: Command) => {
         const o = cmd.optsWithGlobals();
         const { log, key } = auditPaths(o);
         const r = verifyLog(log, readKey(key));
-        if (o.output === 'json') stdio.out(JSON.stringify({ log, ...r }, null, 2));
-        else {
+        let witness: import('../fleet/witness.js').WitnessResult | undefined;
+        if (o.witness) {
+          const { parseEndpoints, checkName } = await import('../fleet/keys.js');
+          const { accessFrom, connect, etcdError } = await import('../fleet/store.js');
+          const { witnessCheck } = await import('../fleet/witness.js');
+          const host = checkName('host', (o.host as string | undefined) ?? process.env.OPD_FLEET_HOST ?? hostname());
+          const c = connect(accessFrom(parseEndpoints(o.etcd as string | undefined), o));
+          try {
+            witness = await witnessCheck(c, host, log);
+          } catch (err) {
+            throw etcdError(err, 'reading the witnessed audit heads');
+          } finally {
+            c.close();
+          }
+        }
+        if (o.output === 'json') stdio.out(JSON.stringify({ log, ...r, ...(witness ? { witness } : {}) }, null, 2));
+        else if (witness) {
+          if (witness.ok) stdio.out(`ok: ${log}: agrees with ${witness.witnessed.length} audit head${witness.witnessed.length === 1 ? '' : 's'} etcd witnessed for ${witness.host}`);
+          for (const p of witness.problems) stdio.err(`opd: witness: ${p}`);
+        }
+        if (witness && !witness.ok) throw new OpdError('audit-broken', `${log}: the local trail disagrees with etcd's witness: ${witness.problems[0]}`, { hint: 'keep the file for inspection; etcd holds the heads the host published after each run' });
+        if (o.output !== 'json') {
           for (const w of r.warnings) stdio.err(`opd: warning: ${w}`);
           if (r.ok) stdio.out(`ok: ${log}: ${r.entries} entries in ${r.runs} runs, chain intact${r.sealed ? ', head seal verified' : ' (head not sealed: give --audit-key to detect whole-chain rewrites)'}`);
         }

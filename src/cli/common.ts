@@ -19,6 +19,7 @@ export const stdio: Io = {
 export function addSettingOptions(cmd: Command): Command {
   for (const s of SETTING_OPTIONS) cmd.addOption(new Option(s.flag, `${s.help} (env ${s.env}${s.default ? `; default ${s.default}` : ''})`));
   cmd.addOption(new Option('--log-level <level>', 'log level on stderr (env OPD_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']));
+  cmd.addOption(new Option('--log-format <format>', 'log lines on stderr: human, or json (pino JSON lines for journald/Loki; env OPD_LOG_FORMAT)').choices(['human', 'json']));
   return cmd;
 }
 
@@ -48,10 +49,30 @@ export function auditPaths(opts: Record<string, unknown>): { log: string; key: s
   };
 }
 
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** One pino JSON line as a line for people: `time LEVEL message key=value …`. */
+export function humanLine(json: string): string {
+  let e: Record<string, unknown>;
+  try {
+    e = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json;
+  }
+  const { level, time, msg, ...rest } = e;
+  const kv = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`);
+  return `${String(time ?? '')} ${(LEVELS[level as number] ?? String(level)).padEnd(5)} ${String(msg ?? '')}${kv.length ? ' ' + kv.join(' ') : ''}\n`;
+}
+
 export async function makeLogger(opts: Record<string, unknown>): Promise<Logger> {
   const { pino } = await import('pino');
   const level = (opts.logLevel as string | undefined) ?? process.env.OPD_LOG_LEVEL ?? 'warn';
-  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: true }));
+  const format = (opts.logFormat as string | undefined) ?? process.env.OPD_LOG_FORMAT ?? 'human';
+  if (format !== 'human' && format !== 'json') throw new OpdError('usage', `--log-format must be human or json, got ${JSON.stringify(format)}`);
+  const options = { level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
+  if (format === 'json') return pino(options, pino.destination({ fd: 2, sync: true }));
+  const out = pino.destination({ fd: 2, sync: true });
+  return pino(options, { write: (s: string) => out.write(humanLine(s)) });
 }
 
 export function parseSeconds(v: string | undefined, name: string, dflt: number): number {

@@ -2,14 +2,22 @@ import { Command, Option } from 'commander';
 import { act, addAuditOptions, addSettingOptions, auditPaths, makeLogger, parseSeconds, settingsFrom } from './common.js';
 import { Daemon } from '../daemon/loop.js';
 import { systemdNotifier } from '../daemon/notify.js';
-import { EXIT, toOpdError } from '../core/errors.js';
+import { EXIT, OpdError, toOpdError } from '../core/errors.js';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 
 export function daemonCommand(): Command {
   return addAuditOptions(
     addSettingOptions(
       new Command('daemon')
         .description('reconcile continuously under systemd (Type=notify): at start, on backend events (drift), when the state file changes, on SIGHUP, on a D-Bus call and on a periodic resync')
-        .requiredOption('--state <file>', 'state document to keep in force')
+        .option('--state <file>', 'state document to keep in force (fleet mode: where the document from etcd is kept; default beside the audit log)')
+        .addOption(new Option('--etcd <endpoints>', 'fleet mode: take the document from etcd at these comma-separated URLs (env OPD_ETCD)'))
+        .addOption(new Option('--host <name>', 'fleet mode: this host\'s name in the fleet (env OPD_FLEET_HOST; default the hostname)'))
+        .addOption(new Option('--label <k=v>', 'fleet mode: a label of this host, repeatable (env OPD_FLEET_LABELS=k=v,k=v)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+        .addOption(new Option('--lease-ttl <seconds>', 'fleet mode: the liveness key expires this long after the daemon stops renewing it').default('10'))
+        .addOption(new Option('--etcd-user <name>', 'fleet mode: etcd user (env OPD_ETCD_USER; see opd fleet enroll)'))
+        .addOption(new Option('--etcd-password-file <file>', 'fleet mode: file holding the etcd password (env OPD_ETCD_PASSWORD_FILE)'))
         .addOption(new Option('--resync <seconds>', 'full resync period (0: off)').default('300'))
         .addOption(new Option('--poll <seconds>', 'polling period for plugins without an event source').default('30'))
         .addOption(new Option('--no-watch', 'do not use event sources: poll every plugin'))
@@ -18,14 +26,37 @@ export function daemonCommand(): Command {
         .addOption(new Option('--backoff-cap <seconds>', 'longest retry delay of a failing resource').default('300'))
         .addOption(new Option('--allow-destroy', 'allow data-destroying operations'))
         .addOption(new Option('--rollback', 'revert a run\'s applied changes when one of its changes fails'))
-        .addOption(new Option('--no-dbus', 'do not offer the D-Bus API (org.opd.Reconciler1, org.opdbus)')),
+        .addOption(new Option('--no-dbus', 'do not offer the D-Bus API (org.opd.Reconciler1, org.opdbus)'))
+        .addOption(new Option('--metrics <[host:]port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (off by default; HOST defaults to 127.0.0.1)')),
     ),
   ).action(act(async (_opts: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
     const log = await makeLogger({ logLevel: 'info', ...o });
     const audit = auditPaths(o);
+    const etcd = (o.etcd as string | undefined) ?? process.env.OPD_ETCD;
+    if (!etcd && !o.state) throw new OpdError('usage', 'opd daemon needs --state FILE, or --etcd ENDPOINTS (fleet mode)', { hint: 'opd daemon --state /etc/opd/state.yaml, or opd daemon --etcd http://127.0.0.1:2379 --host NAME' });
+    let fleet: import('../fleet/agent.js').FleetAgent | undefined;
+    let stateFile = o.state as string | undefined;
+    if (etcd) {
+      const { FleetAgent } = await import('../fleet/agent.js');
+      const { parseEndpoints, parseLabels, checkName } = await import('../fleet/keys.js');
+      const { accessFrom } = await import('../fleet/store.js');
+      const host = checkName('host', (o.host as string | undefined) ?? process.env.OPD_FLEET_HOST ?? hostname());
+      const labels = parseLabels([...(process.env.OPD_FLEET_LABELS ? [process.env.OPD_FLEET_LABELS] : []), ...((o.label as string[] | undefined) ?? [])], '--label');
+      stateFile ??= join(dirname(audit.log), `fleet-${host}.json`);
+      fleet = new FleetAgent({
+        access: accessFrom(parseEndpoints(etcd), o),
+        host,
+        labels,
+        stateFile,
+        auditLog: audit.log,
+        leaseTtlS: Math.max(2, Math.round(parseSeconds(o.leaseTtl as string, '--lease-ttl', 10))),
+        log,
+      });
+      await fleet.prepare();
+    }
     const daemon = new Daemon({
-      stateFile: o.state as string,
+      stateFile: stateFile!,
       settings: settingsFrom(o),
       log,
       auditLog: audit.log,
@@ -46,7 +77,7 @@ export function daemonCommand(): Command {
     const stop = (sig: string) => {
       if (stopping) return;
       log.info({ signal: sig }, 'stopping');
-      stopping = daemon.stop().then(resolveDone);
+      stopping = daemon.stop().then(() => fleet?.stop()).then(resolveDone);
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
@@ -55,18 +86,30 @@ export function daemonCommand(): Command {
       void daemon.reload(true);
     });
     let api: { dispose(): Promise<void> } | undefined;
-    await daemon.start(async () => {
-      if (o.dbus === false) return;
-      try {
-        api = await (await import('../daemon/dbus-api.js')).startDbusApi(daemon);
-      } catch (err) {
-        const e = toOpdError(err);
-        log.error({ err: e.message, hint: e.hint }, 'D-Bus API unavailable; reconciling without it');
-      }
-    });
+    let metricsServer: import('node:http').Server | undefined;
+    if (o.metrics !== undefined) {
+      const { DaemonMetrics } = await import('../daemon/metrics.js');
+      metricsServer = (await new DaemonMetrics(daemon).listen(o.metrics as string, log)).server;
+    }
+    try {
+      await daemon.start(async () => {
+        if (o.dbus === false) return;
+        try {
+          api = await (await import('../daemon/dbus-api.js')).startDbusApi(daemon);
+        } catch (err) {
+          const e = toOpdError(err);
+          log.error({ err: e.message, hint: e.hint }, 'D-Bus API unavailable; reconciling without it');
+        }
+      });
+    } catch (err) {
+      metricsServer?.close();
+      throw err;
+    }
+    fleet?.attach(daemon);
     log.info({ status: daemon.statusLine(), watching: daemon.watching, polling: daemon.polling }, 'ready');
     await done;
     await api?.dispose();
+    await new Promise((r) => (metricsServer ? metricsServer.close(r) : r(undefined)));
     log.info({ runs: daemon.runs }, 'stopped');
     return EXIT.ok;
   }));

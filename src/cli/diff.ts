@@ -1,32 +1,56 @@
 import { Command, Option } from 'commander';
 import { act, addSettingOptions, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
 import { printWarnings } from './common.js';
-import { computePlan, prepareFile } from '../core/engine.js';
-import { formatChange, planJSON, summarize } from '../core/plan.js';
+import { computePlan, prepareFile, unreachableError } from '../core/engine.js';
+import { formatChange, planJSON, summarize, type Plan } from '../core/plan.js';
 import { EXIT } from '../core/errors.js';
 import { Redactor } from '../core/secrets.js';
-import { redactPlan } from './render.js';
+import { redactPlan, unknownJSON, unknownLines, type UnknownShown } from './render.js';
+import { makeSavedPlan, writeSavedPlan } from '../core/saved-plan.js';
+
+/** The human form of a plan (opd diff, opd show-plan). */
+export function printPlan(changes: Parameters<typeof formatChange>[0][], summary: Record<string, number>, unknown: UnknownShown[]): void {
+  const unknownCount = unknown.reduce((n, u) => n + u.resources.length, 0);
+  if (!changes.length && !unknownCount) {
+    stdio.out('no changes: the host matches the document');
+    return;
+  }
+  for (const c of changes) stdio.out(formatChange(c));
+  for (const l of unknownLines(unknown)) stdio.out(l);
+  const s = summary;
+  stdio.out(
+    `\nplan: ${s.create} to create, ${s.update + s.other} to change, ${s.delete} to delete${s.refused ? `, ${s.refused} refused` : ''}${unknownCount ? `; ${unknownCount} unknown (${unknown.map((u) => u.plugin).join(', ')} unreachable)` : ''}`,
+  );
+}
 
 export function diffCommand(): Command {
   return addSettingOptions(
     new Command('diff')
-      .description('show the ordered plan without changing anything (exit 0: nothing to do, 2: changes pending)')
+      .description('show the ordered plan without changing anything (exit 0: nothing to do, 2: changes pending, 69: a backend is down — the rest is still planned, its resources show as unknown)')
       .argument('<file>', 'state document (YAML or JSON; - for stdin)')
       .addOption(outputOption(['text', 'json'], 'text'))
-      .addOption(new Option('--allow-destroy', 'plan data-destroying operations as allowed instead of refused')),
+      .addOption(new Option('--allow-destroy', 'plan data-destroying operations as allowed instead of refused'))
+      .addOption(new Option('--out <plan.json>', 'also save the plan (document hash + a fingerprint of each resource it was computed from) for `opd apply plan.json`')),
   ).action(act(async (file: string, opts: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
-    const prep = await prepareFile(file);
+    const settings = settingsFrom(o);
+    const prep = await prepareFile(file, settings);
     printWarnings(prep.warnings);
     const log = await makeLogger(o);
-    const { plan } = await computePlan(prep, { settings: settingsFrom(o), log, allowDestroy: o.allowDestroy === true });
-    const shown = redactPlan(plan, new Redactor());
-    if (o.output === 'json') stdio.out(JSON.stringify(planJSON(shown), null, 2));
-    else if (!shown.changes.length) stdio.out('no changes: the host matches the document');
-    else {
-      for (const c of shown.changes) stdio.out(formatChange(c));
-      const s = summarize(shown);
-      stdio.out(`\nplan: ${s.create} to create, ${s.update + s.other} to change, ${s.delete} to delete${s.refused ? `, ${s.refused} refused` : ''}`);
+    const c = await computePlan(prep, { settings, log, allowDestroy: o.allowDestroy === true });
+    const { plan } = c;
+    const shown: Plan = redactPlan(plan, new Redactor());
+    const unknown = unknownJSON(c.unreachable);
+    if (o.output === 'json') stdio.out(JSON.stringify({ ...planJSON(shown), ...(unknown.length ? { unknown } : {}) }, null, 2));
+    else printPlan(shown.changes, summarize(shown), unknown);
+    if (c.unreachable.length) {
+      if (o.out) stdio.err(`opd: the plan was not saved to ${o.out as string}: it has unknown resources`);
+      throw unreachableError(c.unreachable, true);
+    }
+    if (o.out) {
+      const saved = makeSavedPlan(prep, c, { allowDestroy: o.allowDestroy === true });
+      writeSavedPlan(o.out as string, saved);
+      if (o.output !== 'json') stdio.err(`opd: plan saved to ${o.out as string} (plan ${saved.plan_hash.slice(0, 12)}); apply it with: opd apply ${o.out as string}`);
     }
     return plan.changes.length ? EXIT.changesPending : EXIT.ok;
   }));

@@ -17,12 +17,15 @@ const COMMANDS: [string, string, Loader][] = [
   ['validate', 'check a state document (exit 65 when invalid)', async () => (await import('./validate.js')).validateCommand()],
   ['diff', 'show the ordered plan; never changes anything (exit 2 when changes are pending)', async () => (await import('./diff.js')).diffCommand()],
   ['apply', 'converge the host, verify, record in the audit trail', async () => (await import('./apply.js')).applyCommand()],
+  ['show-plan', 'print a plan saved by opd diff --out as opd diff prints it', async () => (await import('./show-plan.js')).showPlanCommand()],
+  ['confirm', 'confirm a run of opd apply --confirm (else it reverts at its deadline)', async () => (await import('./confirm.js')).confirmCommand()],
   ['show', "print the host's current state as an opd document", async () => (await import('./show.js')).showCommand()],
   ['graph', 'print the dependency graph as DOT', async () => (await import('./graph.js')).graphCommand()],
   ['audit', 'verify or print the hash-chained audit trail', async () => (await import('./audit.js')).auditCommand()],
   ['daemon', 'reconcile continuously under systemd (Type=notify), with a D-Bus API', async () => (await import('./daemon.js')).daemonCommand()],
   ['status', 'how the running daemon sees the host (over D-Bus)', async () => (await import('./status.js')).statusCommand()],
   ['doctor', 'which backends are reachable, and why not', async () => (await import('./doctor.js')).doctorCommand()],
+  ['fleet', 'many hosts from etcd: put, diff, status, rollout, enroll', async () => (await import('./fleet.js')).fleetCommand()],
 ];
 
 function program(): Command {
@@ -34,12 +37,15 @@ function program(): Command {
       'after',
       `
 Exit codes: 0 ok · 1 failed (a change, verification or the audit chain) · 2 changes pending (diff)
+            3 stale saved plan (opd apply plan.json: the document or a planned resource changed)
             64 usage · 65 invalid document · 69 backend unavailable · 70 bug · 74 audit trail I/O (disk full)
             75 lock busy · 77 permission
 Examples:
   opd validate state.yaml
   opd diff state.yaml -o json
   opd apply state.yaml --rollback
+  opd diff state.yaml --out plan.json && opd show-plan plan.json && opd apply plan.json
+  opd apply state.yaml --confirm 120      # then, from any shell: opd confirm
   opd show --plugin ovs > current.yaml
   opd audit verify`,
     );

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { act, addSettingOptions, stdio } from './common.js';
+import { act, addSettingOptions, settingsFrom, stdio } from './common.js';
 import { printWarnings } from './common.js';
 import { prepareFile } from '../core/engine.js';
 import { OpdError } from '../core/errors.js';
@@ -7,13 +7,14 @@ import { OpdError } from '../core/errors.js';
 export function validateCommand(): Command {
   return addSettingOptions(
     new Command('validate')
-      .description('check state documents against the schema; every problem at once with file:line:col (exit 65 when invalid); fields accepted but not acted on (op-dbus forms) are printed as warnings on stderr')
+      .description('check state documents against the schema and the semantic rules (what a backend would refuse: NAT network without ip, links to undeclared OVS bridges, WantedBy= unknown units, duplicate addresses); every problem at once with file:line:col (exit 65 when invalid); fields accepted but not acted on (op-dbus forms) are printed as warnings on stderr')
       .argument('<files...>', 'state documents (YAML or JSON; - for stdin)'),
-  ).action(act(async (files: string[]) => {
+  ).action(act(async (files: string[], _o: Record<string, unknown>, cmd: Command) => {
+    const settings = settingsFrom(cmd.optsWithGlobals());
     const errors: OpdError[] = [];
     for (const f of files) {
       try {
-        const p = await prepareFile(f);
+        const p = await prepareFile(f, settings);
         printWarnings(p.warnings);
         let n = 0;
         for (const [name, plugin] of p.plugins)

@@ -9,8 +9,9 @@ import { ensureDir } from './fsutil.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { loadDocument, locateProblems, type LoadedDocument, type StateDocument } from './document.js';
-import { preloadValidator, validateDocument } from './validate.js';
+import { validateDocument } from './validate.js';
 import { normalizeDocument } from './normalize.js';
+import { checkSemantics } from './semantic.js';
 import { diffSection, isObj, project, compare } from './diff.js';
 import { buildPlan, checkResourceCycles, collectEdges, planJSON, summarize, type Plan, type PlannedChange } from './plan.js';
 import { applyPlan, type ChangeOutcome } from './apply.js';
@@ -18,7 +19,7 @@ import { OpdError, toOpdError, type Problem } from './errors.js';
 import type { Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
 import { canonical, fingerprint, sha256 } from './canonical.js';
 import { Redactor } from './secrets.js';
-import { loadAll } from '../plugins/index.js';
+import { loadFor } from '../plugins/index.js';
 import { AuditLog, newRunId, readKey } from '../audit/chain.js';
 import { acquireLock } from '../audit/lock.js';
 
@@ -40,15 +41,18 @@ export interface EngineOptions {
   hold?: (d: ResourceDiff) => boolean;
 }
 
-export async function prepareFile(file: string): Promise<Prepared> {
-  return prepareLoaded(await loadDocument(file));
+export async function prepareFile(file: string, settings?: Settings): Promise<Prepared> {
+  return prepareLoaded(await loadDocument(file), settings);
 }
 
-export async function prepareLoaded(loaded: LoadedDocument): Promise<Prepared> {
-  const [plugins] = await Promise.all([loadAll(), preloadValidator()]);
+/** `settings`: where the semantic checks look on disk (--root, --systemd-unit-dir); env when not given. */
+export async function prepareLoaded(loaded: LoadedDocument, settings: Settings = {}): Promise<Prepared> {
+  const sections = isObj(loaded.raw) && isObj(loaded.raw.plugins) ? Object.keys(loaded.raw.plugins) : [];
+  const plugins = await loadFor(sections); // validators load on first use: only the sections named
   const normalized = normalizeDocument(loaded, plugins);
   validateDocument(normalized, loaded);
   const doc = normalized as StateDocument;
+  checkSemantics(doc, loaded, settings);
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
   checkResourceCycles(collectEdges(named, doc.plugins));
   return { loaded, doc, plugins: named, docHash: sha256(loaded.text), warnings: locateProblems(loaded, loaded.warnings) };
@@ -58,8 +62,12 @@ function readCtx(o: EngineOptions): ReadContext {
   return { settings: o.settings, log: o.log };
 }
 
-/** Read every named plugin's current state, in parallel. */
-export async function readAll(prep: Prepared, o: EngineOptions, only?: Set<string>): Promise<Record<string, Obj>> {
+/**
+ * Read every named plugin's current state, in parallel. With `unreachable`, a plugin whose
+ * backend is down (backend-unavailable) is left out and recorded there instead of failing the
+ * whole read: what can be read is still planned (a down backend degrades, it does not blind).
+ */
+export async function readAll(prep: Prepared, o: EngineOptions, only?: Set<string>, unreachable?: Map<string, OpdError>): Promise<Record<string, Obj>> {
   const entries = await Promise.all(
     [...prep.plugins]
       .filter(([n]) => !only || only.has(n))
@@ -69,11 +77,43 @@ export async function readAll(prep: Prepared, o: EngineOptions, only?: Set<strin
         } catch (err) {
           const e = toOpdError(err);
           if (!e.message.includes(name)) e.message = `${name}: ${e.message}`;
+          if (unreachable && e.kind === 'backend-unavailable') {
+            unreachable.set(name, e);
+            return undefined;
+          }
           throw e;
         }
       }),
   );
-  return Object.fromEntries(entries);
+  return Object.fromEntries(entries.filter((x) => x !== undefined));
+}
+
+/** A plugin whose backend could not be read: its resources are unknown. */
+export interface UnreachablePlugin {
+  plugin: string;
+  error: OpdError;
+  /** addresses of the resources the document names for it */
+  resources: string[];
+}
+
+function unreachableList(prep: Prepared, m: Map<string, OpdError>): UnreachablePlugin[] {
+  return [...m]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([plugin, error]) => {
+      const p = prep.plugins.get(plugin)!;
+      const section = prep.doc.plugins[plugin] ?? {};
+      const resources = p.collections.flatMap((c) => Object.keys(isObj(section[c]) ? (section[c] as Obj) : {}).map((n) => `${plugin}/${c}/${n}`)).sort();
+      return { plugin, error, resources };
+    });
+}
+
+/** The error `opd diff`/`opd apply` end with when backends are down (exit 69). */
+export function unreachableError(u: UnreachablePlugin[], applied = false): OpdError {
+  const names = u.map((x) => x.plugin).join(', ');
+  const n = u.reduce((k, x) => k + x.resources.length, 0);
+  return new OpdError('backend-unavailable', `${names} unreachable: ${n} resource${n === 1 ? '' : 's'} unknown${applied ? '' : '; nothing was applied'} (${u.map((x) => x.error.message).join('; ')})`, {
+    hint: u.map((x) => x.error.hint).filter(Boolean).join('; ') || `start the backend${u.length > 1 ? 's' : ''} (opd doctor says why), or apply the reachable part with --partial`,
+  });
 }
 
 export function diffAll(prep: Prepared, current: Record<string, Obj>, allowDestroy: boolean): ResourceDiff[] {
@@ -89,14 +129,17 @@ export interface Computed {
   current: Record<string, Obj>;
   diffs: ResourceDiff[];
   plan: Plan;
+  /** plugins whose backend is down: not read, not planned; their resources are unknown */
+  unreachable: UnreachablePlugin[];
 }
 
 export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Computed> {
-  const current = await readAll(prep, o);
+  const down = new Map<string, OpdError>();
+  const current = await readAll(prep, o, undefined, down);
   const diffs = diffAll(prep, current, o.allowDestroy ?? false);
   const planned = o.hold ? diffs.filter((d) => !o.hold!(d)) : diffs;
   const plan = buildPlan(prep.plugins, planned, collectEdges(prep.plugins, prep.doc.plugins));
-  return { current, diffs, plan };
+  return { current, diffs, plan, unreachable: unreachableList(prep, down) };
 }
 
 export interface RunOptions extends EngineOptions {
@@ -113,6 +156,17 @@ export interface RunOptions extends EngineOptions {
   onLockWait?: (pid: number) => void;
   /** Extra entries written right after run.start (the daemon's drift entries). */
   beforeApply?: (audit: AuditLog, run: string, c: Computed) => void;
+  /**
+   * A plugin whose backend is down: without `partial` nothing is applied (exit 69); with it the
+   * reachable part is applied and the report lists the rest as unreachable.
+   */
+  partial?: boolean;
+  /** Checked under the lock once the plan is computed, before anything is applied (a saved plan: throws when stale). */
+  expect?: (c: Computed) => void;
+  /** Extra fields for run.start (a saved plan's hash and file). */
+  startFields?: Record<string, unknown>;
+  /** Called after run.end of a successful run, with the audit still open (confirm-or-revert). */
+  afterRun?: (audit: AuditLog, run: string, c: Computed, touched: Set<string>) => void | Promise<void>;
 }
 
 export interface VerificationFailure {
@@ -133,6 +187,8 @@ export interface RunReport {
   audit?: { seq: number; recovered: string[] };
   /** What was read and diffed (all resources, also the held ones): the daemon's per-resource status. */
   computed?: Computed;
+  /** plugins that could not be read (their resources are unknown); only with `partial` or a dry run */
+  unreachable: UnreachablePlugin[];
 }
 
 /** The key for hashing secrets: the audit key when configured, else a random one kept beside the log. */
@@ -163,7 +219,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
   const t0 = Date.now();
   if (o.dryRun) {
     const c = await computePlan(prep, o);
-    return { status: c.plan.changes.length ? 'planned' : 'noop', plan: c.plan, outcomes: [], verification: [], durationMs: Date.now() - t0 };
+    return { status: c.plan.changes.length ? 'planned' : 'noop', plan: c.plan, outcomes: [], verification: [], durationMs: Date.now() - t0, unreachable: c.unreachable, computed: c };
   }
   const lock = await acquireLock(o.auditLog + '.lock', o.lockWaitMs ?? 300_000, (h) => o.onLockWait?.(h.pid));
   let audit: AuditLog | undefined;
@@ -183,11 +239,14 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     }
     const c = await computePlan(prep, o);
     const { plan } = c;
+    const unreachable = c.unreachable;
+    if (unreachable.length && !o.partial) throw unreachableError(unreachable);
+    o.expect?.(c);
     const blockers = plan.changes.filter((ch) => ch.blocker);
     if (blockers.length) {
-      return { status: 'blocked', plan, outcomes: [], verification: [], durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered }, computed: c };
+      return { status: 'blocked', plan, outcomes: [], verification: [], durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered }, computed: c, unreachable };
     }
-    if (!plan.changes.length) return { status: 'noop', plan, outcomes: [], verification: [], durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered }, computed: c };
+    if (!plan.changes.length) return { status: 'noop', plan, outcomes: [], verification: [], durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered }, computed: c, unreachable };
     audit.ensureSpace(plan.changes.length);
     const redact = new Redactor(secretKey(o.auditLog, o.auditKey));
     const runId = newRunId();
@@ -202,6 +261,8 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       host: hostname(),
       pid: process.pid,
       changes: plan.changes.length,
+      ...(unreachable.length ? { unreachable: unreachable.map((u) => u.plugin) } : {}),
+      ...o.startFields,
     });
     o.beforeApply?.(audit, runId, c);
     const a = audit;
@@ -279,7 +340,8 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       ...(rollback ? { rollback: countOutcomes(rollback.outcomes) } : {}),
       duration_ms: Date.now() - t0,
     });
-    return { run: runId, status, plan, outcomes, verification, rollback, durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered }, computed: c };
+    if (status === 'ok') await o.afterRun?.(audit, runId, c, touched);
+    return { run: runId, status, plan, outcomes, verification, rollback, durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered }, computed: c, unreachable };
   } finally {
     audit?.close();
     lock.release();
@@ -318,21 +380,51 @@ async function doRollback(
   onOutcome: (x: ChangeOutcome) => void,
   onWave: () => void,
 ): Promise<NonNullable<RunReport['rollback']>> {
+  return revertResources(prep, o, c.diffs.filter((d) => touched.has(d.address)), now, false, onOutcome, onWave);
+}
+
+/** What a resource was before a run (a pre-state), enough to put it back. */
+export interface PreState {
+  plugin: string;
+  collection: string;
+  name: string;
+  address: string;
+  /** projected to what the document names; undefined when it did not exist */
+  current: Obj | undefined;
+}
+
+/**
+ * Put resources back to their pre-state. `now` is what the host holds (read it when not given).
+ * `exact`: compare through the document's shape, so that members the run added (an address,
+ * a port the pre-state did not have) are removed too — confirm-or-revert undoes every change.
+ */
+export async function revertResources(
+  prep: Prepared,
+  o: EngineOptions,
+  pre: PreState[],
+  now: Record<string, Obj> | undefined,
+  exact: boolean,
+  onOutcome: (x: ChangeOutcome) => void,
+  onWave: () => void,
+): Promise<NonNullable<RunReport['rollback']>> {
+  const cur = now ?? (await readAll(prep, o, new Set(pre.map((d) => d.plugin))));
   const diffs: ResourceDiff[] = [];
-  for (const d of c.diffs) {
-    if (!touched.has(d.address)) continue;
+  const shapeOf = (d: PreState) => {
     const spec = (prep.doc.plugins[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
-    const nowRaw = (now[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
-    const pre = d.current;
     // compare like with like: what is there now, seen through the shape of what was there before
-    const shape = pre ?? spec;
+    return exact && isObj(spec) ? spec : (d.current ?? spec);
+  };
+  for (const d of pre) {
+    const nowRaw = (cur[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
+    const before = d.current;
+    const shape = shapeOf(d);
     const nowProj = nowRaw === undefined ? undefined : isObj(shape) ? (project(nowRaw, shape) as Obj) : (nowRaw as Obj);
     const base = { plugin: d.plugin, collection: d.collection, name: d.name, address: d.address, allowDestroy: true };
-    if (pre === undefined && nowProj !== undefined) diffs.push({ ...base, action: 'delete', current: nowProj, desired: undefined, ops: [{ op: 'remove', path: '' }] });
-    else if (pre !== undefined && nowProj === undefined) diffs.push({ ...base, action: 'create', current: undefined, desired: pre, ops: compare({}, pre) });
-    else if (pre !== undefined && nowProj !== undefined) {
-      const ops = compare(nowProj, pre);
-      if (ops.length) diffs.push({ ...base, action: 'update', current: nowProj, desired: pre, ops });
+    if (before === undefined && nowProj !== undefined) diffs.push({ ...base, action: 'delete', current: nowProj, desired: undefined, ops: [{ op: 'remove', path: '' }] });
+    else if (before !== undefined && nowProj === undefined) diffs.push({ ...base, action: 'create', current: undefined, desired: before, ops: compare({}, before) });
+    else if (before !== undefined && nowProj !== undefined) {
+      const ops = compare(nowProj, before);
+      if (ops.length) diffs.push({ ...base, action: 'update', current: nowProj, desired: before, ops });
     }
   }
   const plan = buildPlan(prep.plugins, diffs, collectEdges(prep.plugins, prep.doc.plugins));
@@ -341,11 +433,10 @@ async function doRollback(
   const again = await readAll(prep, o, new Set(diffs.map((d) => d.plugin)));
   const verification: VerificationFailure[] = [];
   for (const d of diffs) {
-    const cur = (again[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
-    const want = c.diffs.find((x) => x.address === d.address)?.current;
-    const spec = (prep.doc.plugins[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
-    const shape = want ?? spec;
-    const proj = cur === undefined ? undefined : isObj(shape) ? project(cur, shape) : cur;
+    const got = (again[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
+    const want = pre.find((x) => x.address === d.address)?.current;
+    const shape = exact ? shapeOf(pre.find((x) => x.address === d.address)!) : (want ?? shapeOf(pre.find((x) => x.address === d.address)!));
+    const proj = got === undefined ? undefined : isObj(shape) ? project(got, shape) : got;
     if (canonical(proj) !== canonical(want)) verification.push({ address: d.address, ops: new Redactor().ops(d.plugin, d.collection, compare(proj ?? {}, want ?? {})) });
   }
   return { outcomes, verification };

@@ -13,6 +13,7 @@ export type ErrorKind =
   | 'audit-broken'
   | 'permission'
   | 'io-error'
+  | 'stale-plan'
   | 'bug';
 
 /** One located problem in a document (validation reports all of them at once). */
@@ -29,6 +30,8 @@ export const EXIT = {
   ok: 0,
   failed: 1,
   changesPending: 2,
+  /** a saved plan no longer matches the document or the host */
+  stalePlan: 3,
   usage: 64,
   invalidDocument: 65,
   backendUnavailable: 69,
@@ -50,6 +53,7 @@ const exitByKind: Record<ErrorKind, number> = {
   'audit-broken': EXIT.failed,
   permission: EXIT.permission,
   'io-error': EXIT.ioError,
+  'stale-plan': EXIT.stalePlan,
   bug: EXIT.bug,
 };
 

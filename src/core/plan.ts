@@ -147,7 +147,7 @@ export function summarize(plan: Plan): Record<string, number> {
 
 const SIGN: Record<string, string> = { create: '+', delete: '-', update: '~' };
 
-export function formatChange(c: Change & { refused?: string }): string {
+export function formatChange(c: Pick<Change, 'address' | 'action' | 'summary' | 'reason'> & { refused?: string }): string {
   const sign = SIGN[c.action] ?? '~';
   const verb = c.action in SIGN ? '' : `${c.action}`;
   const what = [verb, c.summary].filter(Boolean).join(' ');

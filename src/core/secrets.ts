@@ -8,6 +8,14 @@ import { loadSchemas } from './validate.js';
 
 type Schema = Record<string, unknown>;
 
+/** patternProperties patterns, compiled once (redacting 10,000 changes must not compile 10,000 times). */
+const patterns = new Map<string, RegExp>();
+function regex(p: string): RegExp {
+  let r = patterns.get(p);
+  if (!r) patterns.set(p, (r = new RegExp(p, 'u')));
+  return r;
+}
+
 export class Redactor {
   private schemas: Map<string, object>;
   /** Without a key, secrets show as `<secret>` (display); with one, as a keyed hash (audit). */
@@ -41,7 +49,7 @@ export class Redactor {
     const props = d.properties as Record<string, Schema> | undefined;
     if (props && key in props) return this.deref(props[key], f);
     const pats = d.patternProperties as Record<string, Schema> | undefined;
-    if (pats) for (const [p, ps] of Object.entries(pats)) if (new RegExp(p, 'u').test(key)) return this.deref(ps, f);
+    if (pats) for (const [p, ps] of Object.entries(pats)) if (regex(p).test(key)) return this.deref(ps, f);
     if (d.additionalProperties && typeof d.additionalProperties === 'object') return this.deref(d.additionalProperties as Schema, f);
     if (d.items && typeof d.items === 'object' && /^\d+$/.test(key)) return this.deref(d.items as Schema, f);
     for (const k of ['allOf', 'anyOf', 'oneOf'])
@@ -88,6 +96,17 @@ export class Redactor {
 
   /** Redact RFC 6902 operations relative to a resource. */
   ops(plugin: string, collection: string, ops: Operation[]): Operation[] {
+    // the same operations are redacted for the plan hash and again for their change entry
+    const hit = this.opsCache.get(ops);
+    if (hit) return hit;
+    const out = this.redactOps(plugin, collection, ops);
+    this.opsCache.set(ops, out);
+    return out;
+  }
+
+  private readonly opsCache = new WeakMap<Operation[], Operation[]>();
+
+  private redactOps(plugin: string, collection: string, ops: Operation[]): Operation[] {
     return ops.map((op) => {
       if (!('value' in op)) return op;
       const path = op.path.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));

@@ -2,7 +2,8 @@
  * Validation of a state document against schema/state.schema.json (JSON Schema 2020-12,
  * ajv), reporting every problem at once with file:line:col, JSON pointer, expectation and fix.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
@@ -13,7 +14,16 @@ import { locateProblems, pathToPointer, pointerToPath } from './document.js';
 export const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url));
 export const SCHEMA_BASE = 'https://opd.dev/schema/';
 
-let validator: ValidateFunction | undefined;
+/** The envelope validator (version, the plugins map) and one validator per plugin section. */
+let envelopeValidator: ValidateFunction | undefined;
+const sectionValidators = new Map<string, ValidateFunction>();
+/** Whether dist/validators/ was built from the schema files as they are now (checked once). */
+let precompiled: { plugins: Record<string, string> } | false | undefined;
+/** The run-time fallback: every schema compiled with ajv (only when the precompiled ones are stale). */
+let compiled: { envelope: ValidateFunction; sections: Map<string, ValidateFunction> } | undefined;
+
+const VALIDATORS = fileURLToPath(new URL('../validators/', import.meta.url));
+const req = createRequire(import.meta.url);
 
 function schemaHash(): string {
   const h = createHash('sha256');
@@ -31,26 +41,76 @@ export function loadSchemas(): Map<string, object> {
 }
 
 /**
- * Get the validator ready: the one `npm run build` precompiled (scripts/build-validator.mjs)
- * when it was made from the schema files as they are now, else compile them with ajv here.
+ * Whether the validators `npm run build` precompiled (scripts/build-validator.mjs) match the
+ * schema files: the same files with the same sizes and mtimes (no reading), or else the same
+ * content hash.
  */
-export async function preloadValidator(): Promise<void> {
-  if (validator) return;
+function precompiledFresh(): { plugins: Record<string, string> } | false {
+  if (precompiled !== undefined) return precompiled;
   try {
-    const m = (await import(new URL('./state-validator.cjs', import.meta.url).href)) as { default: ValidateFunction & { schemaHash: string } };
-    if (m.default.schemaHash === schemaHash()) {
-      validator = m.default;
-      return;
-    }
+    const m = JSON.parse(readFileSync(VALIDATORS + 'manifest.json', 'utf8')) as { hash: string; stats: Record<string, [number, number]>; plugins: Record<string, string> };
+    const files = readdirSync(SCHEMA_DIR).filter((x) => x.endsWith('.schema.json')).sort();
+    const same =
+      files.length === Object.keys(m.stats).length &&
+      files.every((f) => {
+        const st = statSync(SCHEMA_DIR + f);
+        return m.stats[f] && m.stats[f][0] === st.size && m.stats[f][1] === st.mtimeMs;
+      });
+    precompiled = same || m.hash === schemaHash() ? m : false;
   } catch {
-    /* not built: compile at run time */
+    precompiled = false; // not built: compile at run time
   }
-  const { Ajv2020 } = await import('ajv/dist/2020.js');
+  return precompiled;
+}
+
+/** Every schema compiled with ajv at run time (the precompiled validators are missing or stale). */
+function compileAll(): NonNullable<typeof compiled> {
+  if (compiled) return compiled;
+  const { Ajv2020 } = req('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
   const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true, allowUnionTypes: true });
   for (const k of ['x-opd-secret', 'x-opd-hint', 'x-opd-destructive']) ajv.addKeyword({ keyword: k });
   const schemas = loadSchemas();
   for (const [f, s] of schemas) if (f !== 'state.schema.json') ajv.addSchema(s);
-  validator = ajv.compile(schemas.get('state.schema.json')!);
+  const state = structuredClone(schemas.get('state.schema.json')) as { properties: { plugins: { properties: Record<string, { $ref?: string } | boolean> } } };
+  const sections = new Map<string, ValidateFunction>();
+  for (const [name, ref] of Object.entries(state.properties.plugins.properties)) {
+    const file = typeof ref === 'object' ? ref.$ref : undefined;
+    if (typeof file !== 'string') continue; // an inline entry stays in the envelope
+    sections.set(name, ajv.getSchema(SCHEMA_BASE + file)!);
+    state.properties.plugins.properties[name] = true;
+  }
+  compiled = { envelope: ajv.compile(state), sections };
+  return compiled;
+}
+
+function envelope(): ValidateFunction {
+  if (envelopeValidator) return envelopeValidator;
+  const pre = precompiledFresh();
+  envelopeValidator = pre ? (req(VALIDATORS + 'state.cjs') as { default: ValidateFunction }).default : compileAll().envelope;
+  return envelopeValidator;
+}
+
+/** The validator of one plugin's section, loaded on first use; undefined for an unknown plugin. */
+function section(name: string): ValidateFunction | undefined {
+  const hit = sectionValidators.get(name);
+  if (hit) return hit;
+  const pre = precompiledFresh();
+  let v: ValidateFunction | undefined;
+  if (pre) v = Object.hasOwn(pre.plugins, name) ? (req(VALIDATORS + name + '.cjs') as { default: ValidateFunction }).default : undefined;
+  else v = compileAll().sections.get(name);
+  if (v) sectionValidators.set(name, v);
+  return v;
+}
+
+/**
+ * Get validators ready ahead of time: the envelope and the given plugins' sections (all of
+ * them without a list). Optional: validateDocument loads what a document needs on first use.
+ */
+export async function preloadValidator(plugins?: string[]): Promise<void> {
+  envelope();
+  const pre = precompiledFresh();
+  const names = plugins ?? (pre ? Object.keys(pre.plugins) : [...compileAll().sections.keys()]);
+  for (const n of names) section(n);
 }
 
 /** The schema of one plugin section (for secrets and docs). */
@@ -146,13 +206,21 @@ function toProblem(e: ErrorObject, doc: unknown): Problem | undefined {
 
 /** Validate a whole (normalized) document; throws OpdError('invalid-document') with every problem. */
 export function validateDocument(doc: unknown, loaded?: LoadedDocument): void {
-  if (!validator) throw new OpdError('bug', 'validateDocument called before preloadValidator()');
-  const validate = validator;
   const refusals = loaded ? locateProblems(loaded, loaded.refusals) : [];
-  if (validate(doc) && !refusals.length) return;
+  const errors: ErrorObject[] = [];
+  const env = envelope();
+  if (!env(doc)) errors.push(...(env.errors ?? []));
+  const sections = doc && typeof doc === 'object' && (doc as { plugins?: unknown }).plugins;
+  if (sections && typeof sections === 'object' && !Array.isArray(sections))
+    for (const [name, value] of Object.entries(sections)) {
+      const v = section(name);
+      if (!v || v(value)) continue;
+      const at = pathToPointer(['plugins', name]);
+      for (const e of v.errors ?? []) errors.push({ ...e, instancePath: at + e.instancePath });
+    }
+  if (!errors.length && !refusals.length) return;
   const seen = new Set<string>();
   const problems: Problem[] = [...refusals];
-  const errors = validate.errors ?? [];
   // anyOf/oneOf explain themselves through their branches; keep them only when alone at a path
   const paths = new Set(errors.filter((e) => !['anyOf', 'oneOf', 'if'].includes(e.keyword)).map((e) => e.instancePath));
   for (const e of errors) {

@@ -40,7 +40,7 @@ export interface DaemonOptions {
   notifier: Notifier;
 }
 
-export type ResourceState = 'converged' | 'failing' | 'pending';
+export type ResourceState = 'converged' | 'failing' | 'pending' | 'unknown';
 
 export interface ResourceStatus {
   address: string;
@@ -68,6 +68,10 @@ export interface RunSummary {
   held: string[];
   outcomes: { address: string; action: string; status: string; error?: string }[];
   error?: string;
+  /** plugins whose backend was down: their resources are unknown, the others were reconciled */
+  unreachable?: string[];
+  /** last sequence number of the audit trail after the run */
+  audit_seq?: number;
 }
 
 interface Waiter {
@@ -87,6 +91,8 @@ export class Daemon extends EventEmitter {
   watching: string[] = [];
   polling: string[] = [];
   globalFailures = 0;
+  /** consecutive runs with a plugin whose backend was down (its retry backs off like a failing resource) */
+  unreachableRuns = 0;
 
   private reasons = new Set<string>();
   private force = false;
@@ -168,7 +174,7 @@ export class Daemon extends EventEmitter {
   private async runNow(reasons: string[], force: boolean): Promise<void> {
     const waiters = this.waiters;
     this.waiters = [];
-    const hadError = this.lastRun?.status === 'error';
+    const hadError = this.lastRun?.status === 'error' || !!this.lastRun?.unreachable?.length;
     let done!: () => void;
     this.running = new Promise((r) => (done = r));
     const t0 = Date.now();
@@ -187,6 +193,8 @@ export class Daemon extends EventEmitter {
     done();
     for (const w of waiters) w.resolve(summary);
     if (summary.status !== 'noop' || waiters.length) this.emit('run', summary);
+    // every run, noop included (fleet mode publishes status and the audit head after each)
+    this.emit('ran', summary);
     if (summary.drift.length) this.emit('drift', summary);
     // STATUS when it says something new (the watchdog tick refreshes "last run Ns ago")
     const line = this.statusLine();
@@ -196,7 +204,8 @@ export class Daemon extends EventEmitter {
       void this.o.notifier.send({ STATUS: line });
     }
     // the backend came back after a failed run: its event streams may have ended with it
-    if (hadError && summary.status !== 'error' && !this.stopped) await this.restartWatches();
+    this.emit('finished', summary);
+    if (hadError && summary.status !== 'error' && !summary.unreachable?.length && !this.stopped) await this.restartWatches();
     this.scheduleRetry();
     if (this.reasons.size && !this.stopped) this.schedule();
   }
@@ -226,6 +235,8 @@ export class Daemon extends EventEmitter {
       auditKey: this.o.auditKey,
       lockWaitMs: 60_000,
       signal: this.abort.signal,
+      // a plugin whose backend is down never stops the others' repair
+      partial: true,
       hold,
       trigger: (c: Computed) => {
         drift = this.findDrift(c, held);
@@ -248,6 +259,9 @@ export class Daemon extends EventEmitter {
     });
     this.record(report, held, redactor);
     this.globalFailures = 0;
+    const unreachable = report.unreachable.map((u) => u.plugin);
+    this.unreachableRuns = unreachable.length ? this.unreachableRuns + 1 : 0;
+    if (unreachable.length) this.o.log.warn({ unreachable, errors: report.unreachable.map((u) => u.error.message) }, 'backend down: its resources are unknown; reconciling the others');
     const driftAddrs = drift.map((d) => d.address);
     this.driftCount += driftAddrs.length;
     if (driftAddrs.length) this.o.log.warn({ drift: driftAddrs, run: report.run }, 'drift detected and corrected');
@@ -263,6 +277,8 @@ export class Daemon extends EventEmitter {
       drift: driftAddrs,
       held: [...held].sort(),
       outcomes: report.outcomes.map((x) => ({ address: x.change.address, action: x.change.action, status: x.status, ...(x.error ? { error: x.error.message } : {}) })),
+      ...(unreachable.length ? { unreachable } : {}),
+      ...(report.audit ? { audit_seq: report.audit.seq } : {}),
     };
   }
 
@@ -308,6 +324,13 @@ export class Daemon extends EventEmitter {
       Object.assign(r, { state: 'failing', error: why, desiredFp, lastChangeAt: at, nextAttemptAt: Date.now() + wait });
       this.o.log.warn({ address: d.address, failures: r.failures, retry_in_s: wait / 1000, error: why }, 'resource failing; backing off');
     }
+    for (const u of report.unreachable)
+      for (const address of u.resources) {
+        seen.add(address);
+        const r: ResourceStatus = this.resources.get(address) ?? { address, state: 'unknown', failures: 0 };
+        this.resources.set(address, r);
+        Object.assign(r, { state: 'unknown', error: `${u.plugin} unreachable: ${u.error.message}`, nextAttemptAt: undefined });
+      }
     for (const k of [...this.resources.keys()]) if (!seen.has(k)) this.resources.delete(k);
   }
 
@@ -318,6 +341,7 @@ export class Daemon extends EventEmitter {
     let next = Infinity;
     for (const r of this.resources.values()) if (r.nextAttemptAt) next = Math.min(next, r.nextAttemptAt);
     if (this.lastRun?.status === 'error') next = Date.now() + Math.min(this.o.backoffCapMs, this.o.backoffBaseMs * 2 ** Math.max(0, this.globalFailures - 1));
+    else if (this.unreachableRuns) next = Math.min(next, Date.now() + Math.min(this.o.backoffCapMs, this.o.backoffBaseMs * 2 ** (this.unreachableRuns - 1)));
     if (next === Infinity) return;
     this.retryTimer = setTimeout(() => this.trigger('retry'), Math.max(0, next - Date.now()) + 5);
   }
@@ -417,6 +441,10 @@ export class Daemon extends EventEmitter {
     return planJSON(redactPlan(plan, new Redactor()));
   }
 
+  unknown(): ResourceStatus[] {
+    return [...this.resources.values()].filter((r) => r.state === 'unknown').sort((a, b) => (a.address < b.address ? -1 : 1));
+  }
+
   failing(): ResourceStatus[] {
     return [...this.resources.values()].filter((r) => r.state === 'failing').sort((a, b) => (a.address < b.address ? -1 : 1));
   }
@@ -427,14 +455,17 @@ export class Daemon extends EventEmitter {
     const bad = this.failing();
     const doc = this.docError ? '; state file rejected (last good document in force)' : '';
     if (this.lastRun?.status === 'error') return `reconcile failing: ${this.lastRun.error?.slice(0, 160)}; ${ago}${doc}`;
-    if (bad.length) return `${bad.length} resource${bad.length === 1 ? '' : 's'} failing (${bad[0].address}${bad.length > 1 ? ', …' : ''}), ${n - bad.length} converged, ${ago}${doc}`;
+    const unk = this.unknown();
+    const down = unk.length ? `, ${unk.length} unknown (${[...new Set(unk.map((r) => r.address.split('/')[0]))].join(', ')} unreachable)` : '';
+    if (bad.length) return `${bad.length} resource${bad.length === 1 ? '' : 's'} failing (${bad[0].address}${bad.length > 1 ? ', …' : ''}), ${n - bad.length - unk.length} converged${down}, ${ago}${doc}`;
+    if (unk.length) return `${n - unk.length} converged${down}, ${ago}${doc}`;
     return `converged, ${n} resource${n === 1 ? '' : 's'}, ${ago}${doc}`;
   }
 
   status(): object {
     const bad = this.failing();
     return {
-      state: this.lastRun?.status === 'error' ? 'error' : bad.length ? 'failing' : this.readyAt ? 'converged' : 'starting',
+      state: this.lastRun?.status === 'error' ? 'error' : bad.length || this.unknown().length ? 'failing' : this.readyAt ? 'converged' : 'starting',
       status_line: this.statusLine(),
       pid: process.pid,
       started_at: this.startedAt.toISOString(),

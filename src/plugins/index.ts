@@ -19,12 +19,34 @@ const loaders: Record<string, () => Promise<{ default: Plugin }>> = {
 
 export const PLUGIN_NAMES = Object.keys(loaders).sort();
 
+/**
+ * Plugins that adopt entries of other sections (Plugin.adopt: op-dbus forms): plugin → the
+ * sections it takes from. A document naming one of those loads the adopting plugin too.
+ */
+const ADOPTS_FROM: Record<string, string[]> = {
+  ovs: ['net'],
+};
+
+/** The plugins a document with these sections needs: the ones it names, and those adopting from them. */
+export function pluginsFor(sections: string[]): string[] {
+  const named = new Set(sections.filter((s) => Object.hasOwn(loaders, s)));
+  for (const [p, from] of Object.entries(ADOPTS_FROM)) if (from.some((s) => sections.includes(s))) named.add(p);
+  return [...named].sort();
+}
+
+/** Load only the plugins a document with these sections needs (start-up proportional to the document). */
+export async function loadFor(sections: string[]): Promise<Map<string, Plugin>> {
+  const names = pluginsFor(sections);
+  const loaded = await Promise.all(names.map((n) => loadPlugin(n)));
+  return new Map(names.map((n, i) => [n, loaded[i]]));
+}
+
 const cache = new Map<string, Plugin>();
 
 export async function loadPlugin(name: string): Promise<Plugin> {
   const hit = cache.get(name);
   if (hit) return hit;
-  const load = loaders[name];
+  const load = Object.hasOwn(loaders, name) ? loaders[name] : undefined;
   if (!load) throw new Error(`unknown plugin ${name}`);
   const p = (await load()).default;
   cache.set(name, p);

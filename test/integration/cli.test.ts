@@ -17,15 +17,22 @@ afterAll(async () => {
 });
 
 describe('the opd command line', () => {
-  it('ships a precompiled validator that loads and matches the schema files', async () => {
+  it('ships precompiled validators, one per plugin section, that load and match the schema files', async () => {
     const { createHash } = await import('node:crypto');
     const { readdirSync } = await import('node:fs');
     const dir = join(ROOT, 'schema/');
     const h = createHash('sha256');
     for (const f of readdirSync(dir).filter((x) => x.endsWith('.schema.json')).sort()) h.update(f + '\0' + readFileSync(dir + f, 'utf8') + '\0');
-    const m = (await import(join(ROOT, 'dist/core/state-validator.cjs'))) as { default: ((d: unknown) => boolean) & { schemaHash: string } };
-    expect(m.default.schemaHash).toBe(h.digest('hex'));
-    expect(m.default({ version: 1, plugins: {} })).toBe(true);
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'dist/validators/manifest.json'), 'utf8')) as { hash: string; plugins: Record<string, string> };
+    expect(manifest.hash).toBe(h.digest('hex'));
+    const state = JSON.parse(readFileSync(join(dir, 'state.schema.json'), 'utf8')) as { properties: { plugins: { properties: Record<string, { $ref?: string }> } } };
+    const sections = Object.entries(state.properties.plugins.properties).filter(([, v]) => typeof v.$ref === 'string').map(([k]) => k);
+    expect(Object.keys(manifest.plugins).sort()).toEqual(sections.sort());
+    const load = async (n: string) => ((await import(join(ROOT, `dist/validators/${n}.cjs`))) as { default: (d: unknown) => boolean }).default;
+    expect((await load('state'))({ version: 1, plugins: {} })).toBe(true);
+    expect((await load('state'))({ version: 1, plugins: { nosuch: {} } })).toBe(false);
+    expect((await load('ovs'))({ bridges: { br0: { ports: { p0: { tag: 10 } } } } })).toBe(true);
+    expect((await load('ovs'))({ bridges: { br0: { bogus: 1 } } })).toBe(false);
   });
 
   it('prints its version on stdout with exit 0', async () => {

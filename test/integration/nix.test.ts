@@ -94,7 +94,7 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
   let pkg: { pname: string; version: string; postInstall: string; mainProgram: string; npmDeps: { npmRoot: string; lockfileVersion: number }; npmConfigHook: string; hasNpmDepsHash: boolean };
 
   beforeAll(async () => {
-    for (const n of ['state', 'seed002', 'deepMerge', 'lazy', 'example', 'stateFilePath', 'stateFileString', 'noVswitch', 'both', 'nothing', 'agentWithOvs', 'disabled']) {
+    for (const n of ['state', 'seed002', 'deepMerge', 'lazy', 'example', 'stateFilePath', 'stateFileString', 'noVswitch', 'both', 'nothing', 'agentWithOvs', 'disabled', 'fleet', 'fleetNoEtcd']) {
       const s = await scenario(n);
       if (s.code !== 0) throw new Error(`nix-instantiate -A ${n} failed (install nix-bin: scripts/install-deps.sh): ${s.stderr}`);
       r[n] = s.value!;
@@ -222,6 +222,17 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
       expect(s.stderr).toMatch(re);
     });
   }
+
+  it('runs the daemon in fleet mode from services.opd.fleet (endpoints, host, labels, credentials) and names the fix without endpoints', () => {
+    const f = r.fleet;
+    expect(f.assertions).toEqual([]);
+    expect(f.stateJson).toBeNull();
+    const exec = f.service!.serviceConfig.ExecStart as string;
+    expect(exec).toContain('"daemon" "--etcd" "https://10.0.0.1:2379,https://10.0.0.2:2379" "--lease-ttl" "10" "--host" "kvm-07" "--label" "rack=b2" "--label" "role=kvm"');
+    expect(exec).toContain('"--etcd-user" "opd-host-kvm-07" "--etcd-password-file" "/run/keys/opd-etcd"');
+    expect(exec).not.toContain('--state');
+    expect(r.fleetNoEtcd.assertions).toEqual([expect.stringContaining('services.opd.fleet.etcd = [')]);
+  });
 
   it('checks mode against the state and names the fixes in assertions', () => {
     expect(r.agentWithOvs.assertions).toEqual([expect.stringContaining('mode = "agent" manages no Open vSwitch')]);

@@ -210,6 +210,8 @@ describe('op-dbus documents against a database-only OVS', () => {
     expect(r.code).toBe(69);
     expect(r.stderr).toMatch(/cannot reach the OVS database at unix:\/nonexistent\/db.sock/);
     expect(r.stderr).toMatch(/hint: /);
-    expect(r.stdout).toBe('');
+    // nothing could be read: every resource is listed as unknown, nothing is planned
+    expect(r.stdout).toMatch(/^\? ovs\/bridges\/\S+: unknown \(ovs unreachable\)$/m);
+    expect(r.stdout).not.toMatch(/^[+~-] /m);
   });
 });

@@ -101,7 +101,7 @@ const plugin: Plugin<NetSection> = {
     }
     // one `ip -batch` for everything; on a failure, the changes before it are done, the failed one
     // is reported, and the rest run in a new batch (without what depends on the failed one)
-    let pending = todo;
+    let pending = addressDeletesFirst(todo);
     const failed = new Set<string>();
     while (pending.length) {
       const lines: string[] = [];
@@ -193,3 +193,30 @@ const plugin: Plugin<NetSection> = {
 };
 
 export default plugin;
+
+/**
+ * Removing a subnet's primary address makes the kernel drop its secondary addresses: an address
+ * added before the old primary goes (a rollback or revert swapping two addresses of one subnet)
+ * would vanish with it. So an interface's address deletions of a batch run before its address
+ * additions (a deletion moves forward only past changes it does not depend on).
+ */
+function addressDeletesFirst<T extends { c: Change; cmds: string[][] }>(todo: T[]): T[] {
+  const isAddr = (t: T, verb: string) => t.cmds.length > 0 && t.cmds.every((c) => c[0] === 'addr' && c[1] === verb);
+  const ifOf = (t: T) => (t.c.data as NetChangeData).ifname;
+  const out: T[] = [];
+  const moved = new Set<T>();
+  todo.forEach((t, i) => {
+    if (moved.has(t)) return;
+    if (isAddr(t, 'add')) {
+      for (const later of todo.slice(i + 1)) {
+        if (moved.has(later) || !isAddr(later, 'del') || ifOf(later) !== ifOf(t)) continue;
+        const pendingDeps = (later.c.after ?? []).some((a) => todo.some((x) => x.c.address === a && !out.includes(x)));
+        if (pendingDeps) continue;
+        out.push(later);
+        moved.add(later);
+      }
+    }
+    out.push(t);
+  });
+  return out;
+}

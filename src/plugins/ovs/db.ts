@@ -1,56 +1,87 @@
 /**
- * Reading the Open vSwitch database: one `ovs-vsctl --format=json` call lists every table we
- * need; the rows are turned into opd's section shape.
+ * The Open vSwitch database, spoken to directly (OVSDB JSON-RPC, RFC 7047, src/ovsdb/client.ts):
+ * a read is one transact of selects over every table opd needs; an apply wave is one transaction.
+ * One connection per database URL per process, opened on first use and reopened after it is lost.
  */
-import { run } from '../../exec.js';
+import { OvsdbClient, decodeRow, type Operation, type OpResult } from '../../ovsdb/client.js';
 import { OpdError } from '../../core/errors.js';
-import type { Obj, Settings } from '../../core/plugin.js';
+import { assertApplyContext, type ApplyContext, type Obj, type Settings } from '../../core/plugin.js';
 
 export const DEFAULT_DB = 'unix:/run/openvswitch/db.sock';
+export const DB_NAME = 'Open_vSwitch';
+/** How long a read may take; how long vswitchd may take to confirm an apply (ovs-vsctl's --timeout). */
+export const READ_TIMEOUT_MS = 10_000;
+export const APPLY_TIMEOUT_MS = 30_000;
 
 export function dbUrl(settings: Settings): string {
   return settings.ovsDb ?? process.env.OPD_OVS_DB ?? DEFAULT_DB;
 }
 
-const INSTALL = 'install openvswitch-switch (apt-get install openvswitch-switch) or point --ovs-db at a running ovsdb-server';
+const clients = new Map<string, Promise<OvsdbClient>>();
 
-/** Run ovs-vsctl against the configured database; errors say what to do. */
-export async function vsctl(settings: Settings, args: string[], opts: { wait?: boolean; timeoutS?: number } = {}): Promise<string> {
-  const db = dbUrl(settings);
-  const t = opts.timeoutS ?? 30;
-  const argv = [`--db=${db}`, `--timeout=${t}`, ...(opts.wait ? [] : ['--no-wait']), ...args];
-  try {
-    return (await run('ovs-vsctl', argv, { timeout: (t + 5) * 1000, backend: 'ovs', installHint: INSTALL })).stdout;
-  } catch (err) {
-    if (err instanceof OpdError && err.kind === 'backend-failed') {
-      const m = err.message;
-      if (/database connection failed|Connection refused|No such file or directory/.test(m))
-        throw new OpdError('backend-unavailable', `cannot reach the OVS database at ${db}`, {
-          hint: 'start ovsdb-server (systemctl start openvswitch-switch) or give --ovs-db / OPD_OVS_DB',
-          cause: err,
-        });
-      if (/killed by SIGALRM|exit 142|timed out/.test(m))
-        throw new OpdError('backend-failed', `ovs-vsctl gave up after ${t}s against ${db}: ovs-vswitchd did not confirm the change`, {
-          hint: 'check that ovs-vswitchd is running and look at its log',
-          retryable: false,
-          cause: err,
-        });
-    }
-    throw err;
+/** The connection to the configured database (opened on first use, reopened once lost). */
+export async function client(settings: Settings): Promise<OvsdbClient> {
+  const url = dbUrl(settings);
+  const hit = clients.get(url);
+  if (hit) {
+    const c = await hit.catch(() => undefined);
+    if (c && !c.closed) return c;
   }
+  const p = OvsdbClient.connect(url, { timeoutMs: READ_TIMEOUT_MS });
+  clients.set(url, p);
+  p.catch(() => clients.delete(url));
+  return p;
 }
 
-type OvsValue = unknown;
+const READ_ONLY = new Set(['select', 'wait', 'comment']);
 
-/** Decode OVSDB JSON values: ["set", […]], ["map", [[k, v]…]], ["uuid", u]. */
-export function decode(v: OvsValue): unknown {
-  if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string') {
-    const [tag, body] = v as [string, unknown];
-    if (tag === 'set') return (body as OvsValue[]).map(decode);
-    if (tag === 'map') return Object.fromEntries((body as [OvsValue, OvsValue][]).map(([k, x]) => [String(decode(k)), decode(x)]));
-    if (tag === 'uuid' || tag === 'named-uuid') return body;
+/** A transaction of selects (and waits): the read door, no ApplyContext needed. */
+export async function transactRead(settings: Settings, ops: Operation[], timeoutMs = READ_TIMEOUT_MS): Promise<OpResult[]> {
+  for (const o of ops) if (!READ_ONLY.has(o.op)) throw new Error(`mutating OVSDB operation ${o.op} on the read path (dry-run violation)`);
+  return (await client(settings)).transact(DB_NAME, ops, { timeoutMs });
+}
+
+/** A transaction that may change the database: the mutate door, only with an ApplyContext. */
+export async function transactApply(ctx: ApplyContext, ops: Operation[], timeoutMs = APPLY_TIMEOUT_MS): Promise<OpResult[]> {
+  assertApplyContext(ctx);
+  return (await client(ctx.settings)).transact(DB_NAME, ops, { timeoutMs });
+}
+
+/**
+ * Wait until ovs-vswitchd has applied configuration `cfg` (Open_vSwitch.cur_cfg ≥ cfg), as
+ * ovs-vsctl does after incrementing next_cfg: a monitor on cur_cfg, no polling.
+ */
+export async function waitForVswitchd(settings: Settings, cfg: number, timeoutMs = APPLY_TIMEOUT_MS): Promise<void> {
+  const c = await client(settings);
+  let done: () => void = () => undefined;
+  let fail: (e: Error) => void = () => undefined;
+  const reached = new Promise<void>((res, rej) => ((done = res), (fail = rej)));
+  const check = (rows: Record<string, { new?: Record<string, unknown> }> | undefined) => {
+    for (const r of Object.values(rows ?? {})) if (typeof r.new?.cur_cfg === 'number' && r.new.cur_cfg >= cfg) done();
+  };
+  const timer = setTimeout(
+    () =>
+      fail(
+        new OpdError('backend-failed', `ovs-vswitchd did not confirm the change within ${Math.round(timeoutMs / 1000)} s (database ${dbUrl(settings)})`, {
+          hint: 'check that ovs-vswitchd is running and look at its log',
+          retryable: false,
+        }),
+      ),
+    timeoutMs,
+  );
+  const off = c.onClose(fail);
+  try {
+    const m = await c.monitor(DB_NAME, { Open_vSwitch: { columns: ['cur_cfg'] } }, (u) => check(u.Open_vSwitch), { timeoutMs });
+    try {
+      check(m.initial.Open_vSwitch);
+      await reached;
+    } finally {
+      await m.cancel();
+    }
+  } finally {
+    clearTimeout(timer);
+    off();
   }
-  return v;
 }
 
 /** A set column holding zero or one value decodes to [] or the value. */
@@ -67,11 +98,6 @@ export interface Row {
   [k: string]: unknown;
 }
 
-export function table(json: string): Row[] {
-  const t = JSON.parse(json) as { data: OvsValue[][]; headings: string[] };
-  return t.data.map((r) => Object.fromEntries(t.headings.map((h, i) => [h, decode(r[i])])));
-}
-
 export interface RawDb {
   vswitchd: boolean;
   bridges: Row[];
@@ -79,21 +105,16 @@ export interface RawDb {
   ifaces: Map<string, Row>;
 }
 
-export const BRIDGE_COLS = '_uuid,name,ports,datapath_type,fail_mode,stp_enable,external_ids,other_config';
-export const PORT_COLS = '_uuid,name,interfaces,tag,trunks,vlan_mode,bond_mode,lacp,external_ids,other_config';
-export const IFACE_COLS = '_uuid,name,type,options,mtu_request,error,external_ids';
+export const BRIDGE_COLS = ['_uuid', 'name', 'ports', 'datapath_type', 'fail_mode', 'stp_enable', 'external_ids', 'other_config'];
+export const PORT_COLS = ['_uuid', 'name', 'interfaces', 'tag', 'trunks', 'vlan_mode', 'bond_mode', 'lacp', 'external_ids', 'other_config'];
+export const IFACE_COLS = ['_uuid', 'name', 'type', 'options', 'mtu_request', 'error', 'external_ids'];
 
+/** Every table opd reads, in one transact of selects. */
 export async function readDb(settings: Settings): Promise<RawDb> {
-  const out = await vsctl(settings, [
-    '--format=json',
-    '--', '--columns=datapath_types', 'list', 'Open_vSwitch',
-    '--', `--columns=${BRIDGE_COLS}`, 'list', 'Bridge',
-    '--', `--columns=${PORT_COLS}`, 'list', 'Port',
-    '--', `--columns=${IFACE_COLS}`, 'list', 'Interface',
-  ], { timeoutS: 10 });
-  const parts = out.split('\n').filter((l) => l.trim());
-  if (parts.length !== 4) throw new OpdError('backend-failed', `unexpected ovs-vsctl output (${parts.length} tables instead of 4)`);
-  const [ovs, bridges, ports, ifaces] = parts.map(table);
+  const sel = (table: string, columns: string[]): Operation => ({ op: 'select', table, where: [], columns });
+  const [ovs, bridges, ports, ifaces] = (
+    await transactRead(settings, [sel('Open_vSwitch', ['datapath_types']), sel('Bridge', BRIDGE_COLS), sel('Port', PORT_COLS), sel('Interface', IFACE_COLS)])
+  ).map((r) => (r.rows ?? []).map(decodeRow));
   const dpTypes = asList(ovs[0]?.datapath_types);
   return {
     vswitchd: dpTypes.length > 0,

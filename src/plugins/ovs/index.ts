@@ -1,6 +1,7 @@
 /**
- * ovs: Open vSwitch bridges, ports, bonds and interfaces through ovs-vsctl.
- * Reads: one ovs-vsctl call for all tables. Apply: one ovs-vsctl transaction per batch.
+ * ovs: Open vSwitch bridges, ports, bonds and interfaces, spoken to over OVSDB (RFC 7047).
+ * Reads: one transact of selects for all tables. Apply: one transaction per batch (apply wave),
+ * whatever its size. Watch: one OVSDB monitor on Bridge, Port and Interface.
  */
 import { readFileSync } from 'node:fs';
 import type { ApplyContext, Change, ChangeResult, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext, Disposable } from '../../core/plugin.js';
@@ -8,9 +9,10 @@ import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
-import { dbUrl, readDb, toSection, vsctl, table as _t, BRIDGE_COLS, PORT_COLS, IFACE_COLS } from './db.js';
+import { dbUrl, readDb, toSection, transactApply, transactRead, waitForVswitchd, DB_NAME, READ_TIMEOUT_MS, BRIDGE_COLS, PORT_COLS, IFACE_COLS } from './db.js';
 import { planBridge, type OvsChangeData } from './plan.js';
-import { spawnLines } from '../../exec.js';
+import { TxnBuilder, SNAPSHOT_COLUMNS, type Snapshot } from './txn.js';
+import { OvsdbClient, decodeRow, type Operation } from '../../ovsdb/client.js';
 
 export interface OvsSection extends Obj {
   prune?: { bridges?: boolean };
@@ -159,14 +161,7 @@ const plugin: Plugin<OvsSection> = {
   plan: planBridge,
 
   async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
-    // One ovs-vsctl transaction per batch; a very large batch is split into transactions of
-    // TXN_MAX changes, in order: ovs-vsctl's cost grows faster than quadratically with the
-    // commands of one transaction (2,000 ports: 4.7 s; 4,000 ports: 52 s).
-    if (changes.length > TXN_MAX) {
-      const out: ChangeResult[] = [];
-      for (let i = 0; i < changes.length; i += TXN_MAX) out.push(...(await applyTxn(ctx, changes.slice(i, i + TXN_MAX))));
-      return out;
-    }
+    // one OVSDB transaction for the whole batch, whatever its size
     return applyTxn(ctx, changes);
   },
 
@@ -204,20 +199,28 @@ const plugin: Plugin<OvsSection> = {
   },
 
   async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
-    // `monitor` takes one table per process; only the columns opd reads, so that ovs-vswitchd's
-    // statistics updates do not wake the daemon. The initial dump of each monitor is not drift.
-    const onLine = (line: string) => {
-      try {
-        const rows = (JSON.parse(line) as { data?: unknown[][] }).data ?? [];
-        if (rows.length && rows.every((r) => r[1] === 'initial')) return;
-      } catch { /* not JSON: treat as a change */ }
-      onDrift();
+    // one monitor on a connection of its own, only the columns opd reads (so that
+    // ovs-vswitchd's statistics updates do not wake the daemon), no initial dump (not drift)
+    const c = await OvsdbClient.connect(dbUrl(ctx.settings), { timeoutMs: READ_TIMEOUT_MS });
+    let stopping = false;
+    c.onClose((err) => {
+      if (!stopping) ctx.log.warn({ err: err.message }, 'OVS event stream ended');
+    });
+    const cols = (list: string[]) => list.filter((x) => x !== '_uuid');
+    const select = { initial: false, insert: true, delete: true, modify: true };
+    try {
+      await c.monitor(DB_NAME, { Bridge: { columns: cols(BRIDGE_COLS), select }, Port: { columns: cols(PORT_COLS), select }, Interface: { columns: cols(IFACE_COLS), select } }, () => onDrift());
+    } catch (err) {
+      stopping = true;
+      c.close();
+      throw err;
+    }
+    return {
+      dispose: () => {
+        stopping = true;
+        c.close();
+      },
     };
-    const cols = (c: string) => c.split(',').filter((x) => x !== '_uuid').join(',');
-    const streams = ([['Bridge', BRIDGE_COLS], ['Port', PORT_COLS], ['Interface', IFACE_COLS]] as const).map(([t, c]) =>
-      spawnLines('ovsdb-client', ['monitor', dbUrl(ctx.settings), 'Open_vSwitch', t, cols(c), '--format=json'], onLine, ctx.log),
-    );
-    return { dispose: async () => void (await Promise.all(streams.map((s) => s.dispose()))) };
   },
 
   async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
@@ -240,20 +243,56 @@ const plugin: Plugin<OvsSection> = {
   },
 };
 
-const TXN_MAX = 400;
+/** Names and uuids of every bridge, port and interface (one transact of selects). */
+async function snapshot(ctx: ApplyContext): Promise<Snapshot> {
+  const ops: Operation[] = Object.entries(SNAPSHOT_COLUMNS).map(([table, columns]) => ({ op: 'select', table, where: [], columns: [...columns] }));
+  const [root, bridges, ports, ifaces] = (await transactRead(ctx.settings, ops)).map((r) => (r.rows ?? []).map(decodeRow));
+  if (!root.length) throw new OpdError('backend-failed', `the OVS database at ${dbUrl(ctx.settings)} has no Open_vSwitch row`, { hint: 'initialize it: ovs-vsctl --no-wait init' });
+  const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : []);
+  return {
+    root: root[0]._uuid as string,
+    bridges: bridges.map((b) => ({ uuid: b._uuid as string, name: b.name as string, ports: list(b.ports) })),
+    ports: ports.map((p) => ({ uuid: p._uuid as string, name: p.name as string, interfaces: list(p.interfaces) })),
+    ifaces: ifaces.map((i) => ({ uuid: i._uuid as string, name: i.name as string })),
+  };
+}
 
-/** One batch of changes as one ovs-vsctl transaction (see apply). */
+/**
+ * Commit changes as one transaction. With ovs-vswitchd running, the transaction also
+ * increments next_cfg and opd waits until vswitchd reports it in cur_cfg (ovs-vsctl's
+ * handshake); without it the change is database-only (ovs-vsctl --no-wait).
+ */
+async function commit(ctx: ApplyContext, changes: Change[], wait: boolean): Promise<void> {
+  const b = new TxnBuilder(await snapshot(ctx));
+  for (const c of changes)
+    for (const cmd of (c.data as OvsChangeData).cmds) {
+      try {
+        b.add(cmd);
+      } catch (err) {
+        throw changes.length === 1 ? new OpdError(toOpdError(err).kind, toOpdError(err).message, { address: c.address }) : err;
+      }
+    }
+  const ops = b.operations();
+  if (!ops.length) return;
+  if (wait) ops.push({ op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['next_cfg', '+=', 1]] }, { op: 'select', table: 'Open_vSwitch', where: [], columns: ['next_cfg'] });
+  ops.push({ op: 'comment', comment: `opd: ${changes.length} change${changes.length === 1 ? '' : 's'}` });
+  const results = await transactApply(ctx, ops);
+  if (wait) {
+    const next = results[ops.length - 2]?.rows?.[0]?.next_cfg;
+    if (typeof next === 'number') await waitForVswitchd(ctx.settings, next);
+  }
+}
+
+/** One batch of changes as one transaction (see apply). */
 async function applyTxn(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
     const wait = vswitchdSeen.get(dbUrl(ctx.settings)) ?? false;
-    const cmdsOf = (c: Change) => (c.data as OvsChangeData).cmds;
-    const join = (list: Change[]) => list.flatMap((c) => cmdsOf(c).flatMap((cmd) => ['--', ...cmd]));
     let results: ChangeResult[];
     try {
-      const argv = join(changes);
-      if (argv.length) await vsctl(ctx.settings, argv, { wait });
+      await commit(ctx, changes, wait);
       results = changes.map((c) => ({ address: c.address, status: 'ok' as const }));
     } catch (err) {
-      if (changes.length === 1) return [{ address: changes[0].address, status: 'failed', error: toOpdError(err) }];
+      const e = toOpdError(err);
+      if (changes.length === 1 || e.kind === 'backend-unavailable') return changes.map((c) => ({ address: c.address, status: 'failed' as const, error: e }));
       // the transaction is atomic: nothing happened. Apply one change at a time to find the culprit.
       results = [];
       const failed = new Set<string>();
@@ -265,7 +304,7 @@ async function applyTxn(ctx: ApplyContext, changes: Change[]): Promise<ChangeRes
           continue;
         }
         try {
-          await vsctl(ctx.settings, join([c]), { wait });
+          await commit(ctx, [c], wait);
           results.push({ address: c.address, status: 'ok' });
         } catch (e) {
           failed.add(c.address);
@@ -279,15 +318,15 @@ async function applyTxn(ctx: ApplyContext, changes: Change[]): Promise<ChangeRes
       const watched = new Map<string, Change>();
       for (const c of changes) for (const i of (c.data as OvsChangeData).ifaces) watched.set(i, c);
       if (watched.size) {
-        const out = await vsctl(ctx.settings, ['--format=json', `--columns=name,error`, 'list', 'Interface']);
+        const [r] = await transactRead(ctx.settings, [{ op: 'select', table: 'Interface', where: [], columns: ['name', 'error'] }]);
         const bad = new Map<string, string>();
-        for (const row of _t(out)) {
+        for (const row of (r.rows ?? []).map(decodeRow)) {
           const e = Array.isArray(row.error) ? row.error[0] : row.error;
           if (typeof e === 'string' && e && watched.has(row.name as string)) bad.set(row.name as string, e);
         }
-        for (const r of results) {
+        for (const [i, r] of results.entries()) {
           if (r.status !== 'ok') continue;
-          const c = changes.find((x) => x.address === r.address)!;
+          const c = changes[i];
           const errs = (c.data as OvsChangeData).ifaces.filter((i) => bad.has(i)).map((i) => `${i}: ${bad.get(i)}`);
           if (errs.length) {
             r.status = 'failed';

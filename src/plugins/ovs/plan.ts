@@ -1,13 +1,12 @@
-/** Pure planning for OVS: a resource diff becomes ovs-vsctl command groups, one change each. */
+/**
+ * Pure planning for OVS: a resource diff becomes a list of commands, one change each. The
+ * commands keep ovs-vsctl's verbs (add-br, add-port, add-bond, set, remove, del-port, …) but
+ * carry typed values; src/plugins/ovs/txn.ts turns a batch of them into one OVSDB transaction.
+ */
 import type { Change, Obj, ResourceDiff } from '../../core/plugin.js';
 import { canonical } from '../../core/canonical.js';
 
 export const OWNER_KEY = 'opd_managed';
-
-/** ovs-vsctl value syntax: quote strings (JSON escapes are accepted by ovs-vsctl). */
-export function q(v: string): string {
-  return JSON.stringify(v);
-}
 
 const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
 
@@ -22,68 +21,77 @@ function fmt(v: unknown): string {
   return String(v);
 }
 
-/** Columns for `set` / `add-port` from a map column: key:"value" each. */
-function mapCols(col: string, m: unknown): string[] {
-  if (!isObj(m)) return [];
-  return Object.entries(m).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${col}:${k}=${q(String(v))}`);
-}
+export type OvsTable = 'Bridge' | 'Port' | 'Interface';
+/** Column values as plain JS: maps are objects, sets arrays, optional columns scalars. */
+export type Cols = Record<string, unknown>;
+
+/** One step of a change, in ovs-vsctl's terms. */
+export type OvsCmd =
+  | { op: 'add-br'; bridge: string; cols: Cols }
+  | { op: 'del-br'; bridge: string }
+  /** one interface named like the port, or a bond: two or more interfaces */
+  | { op: 'add-port'; bridge: string; port: string; cols: Cols; ifaces: Record<string, Cols> }
+  | { op: 'del-port'; bridge: string; port: string }
+  | { op: 'add-bond-iface'; port: string; iface: string; cols: Cols }
+  | { op: 'del-bond-iface'; port: string; iface: string }
+  /** set a column, or one key of a map column */
+  | { op: 'set'; table: OvsTable; name: string; col: string; key?: string; value: unknown }
+  /** remove one key of a map column */
+  | { op: 'remove'; table: OvsTable; name: string; col: string; key: string };
 
 export const PORT_SCALARS = ['tag', 'trunks', 'vlan_mode', 'bond_mode', 'lacp'] as const;
 export const IFACE_SCALARS = ['type', 'peer', 'mtu_request'] as const;
 
-function portCol(k: string, v: unknown): string {
-  if (k === 'trunks') return `trunks=[${(v as number[]).join(',')}]`;
-  return `${k}=${typeof v === 'string' ? q(v) : String(v)}`;
+/** The database column and value of a document field (type system = "", peer = options:peer). */
+function ifaceField(k: string, v: unknown): { col: string; key?: string; value: unknown } {
+  if (k === 'type') return { col: 'type', value: v === 'system' ? '' : String(v) };
+  if (k === 'peer') return { col: 'options', key: 'peer', value: String(v) };
+  return { col: k, value: v };
 }
 
-function ifaceCol(k: string, v: unknown): string {
-  if (k === 'type') return `type=${v === 'system' ? '""' : q(String(v))}`;
-  if (k === 'peer') return `options:peer=${q(String(v))}`;
-  return `${k}=${String(v)}`;
-}
-
-function portCols(spec: Obj): string[] {
-  const cols: string[] = [];
-  for (const k of PORT_SCALARS) if (spec[k] !== undefined) cols.push(portCol(k, spec[k]));
-  cols.push(...mapCols('external_ids', { ...(spec.external_ids as Obj), [OWNER_KEY]: 'true' }));
-  cols.push(...mapCols('other_config', spec.other_config));
+function portCols(spec: Obj): Cols {
+  const cols: Cols = {};
+  for (const k of PORT_SCALARS) if (spec[k] !== undefined) cols[k] = spec[k];
+  cols.external_ids = { ...(spec.external_ids as Obj), [OWNER_KEY]: 'true' };
+  if (isObj(spec.other_config)) cols.other_config = { ...spec.other_config };
   return cols;
 }
 
-function ifaceCols(spec: Obj): string[] {
-  const cols: string[] = [];
-  for (const k of IFACE_SCALARS) if (spec[k] !== undefined) cols.push(ifaceCol(k, spec[k]));
-  cols.push(...mapCols('options', spec.options));
-  if (spec.__iface_ext) cols.push(...mapCols('external_ids', spec.__iface_ext));
+function ifaceCols(spec: Obj, ext?: unknown): Cols {
+  const cols: Cols = {};
+  const options: Obj = isObj(spec.options) ? { ...spec.options } : {};
+  for (const k of IFACE_SCALARS) {
+    if (spec[k] === undefined) continue;
+    const f = ifaceField(k, spec[k]);
+    if (f.key) options[f.key] = f.value;
+    else cols[f.col] = f.value;
+  }
+  if (Object.keys(options).length) cols.options = options;
+  if (isObj(ext)) cols.external_ids = { ...ext };
   return cols;
 }
 
-export function createPortCmds(bridge: string, port: string, spec: Obj): string[][] {
-  const cmds: string[][] = [];
+export function createPortCmds(bridge: string, port: string, spec: Obj): OvsCmd[] {
   const ifaces = isObj(spec.interfaces) ? spec.interfaces : undefined;
   if (ifaces && Object.keys(ifaces).length >= 2) {
-    const names = Object.keys(ifaces).sort();
-    cmds.push(['add-bond', bridge, port, ...names, ...portCols(spec)]);
-    for (const n of names) {
+    const members: Record<string, Cols> = {};
+    for (const n of Object.keys(ifaces).sort()) {
       const i = ifaces[n] as Obj;
-      const cols = ifaceCols({ ...i, __iface_ext: i.external_ids });
-      if (cols.length) cmds.push(['set', 'Interface', n, ...cols]);
+      members[n] = ifaceCols(i, i.external_ids);
     }
-  } else {
-    cmds.push(['add-port', bridge, port, ...portCols(spec)]);
-    const cols = ifaceCols(spec);
-    if (cols.length) cmds.push(['set', 'Interface', port, ...cols]);
+    return [{ op: 'add-port', bridge, port, cols: portCols(spec), ifaces: members }];
   }
-  return cmds;
+  return [{ op: 'add-port', bridge, port, cols: portCols(spec), ifaces: { [port]: ifaceCols(spec) } }];
 }
 
-function bridgeCols(spec: Obj, owner: boolean): string[] {
-  const cols: string[] = [];
-  if (spec.datapath_type !== undefined) cols.push(`datapath_type=${spec.datapath_type === 'system' ? '""' : q(String(spec.datapath_type))}`);
-  if (spec.fail_mode !== undefined) cols.push(`fail_mode=${spec.fail_mode}`);
-  if (spec.stp_enable !== undefined) cols.push(`stp_enable=${spec.stp_enable}`);
-  cols.push(...mapCols('external_ids', owner ? { ...(spec.external_ids as Obj), [OWNER_KEY]: 'true' } : spec.external_ids));
-  cols.push(...mapCols('other_config', spec.other_config));
+function bridgeCols(spec: Obj, owner: boolean): Cols {
+  const cols: Cols = {};
+  if (spec.datapath_type !== undefined) cols.datapath_type = spec.datapath_type === 'system' ? '' : String(spec.datapath_type);
+  if (spec.fail_mode !== undefined) cols.fail_mode = spec.fail_mode;
+  if (spec.stp_enable !== undefined) cols.stp_enable = spec.stp_enable;
+  const ext = owner ? { ...(spec.external_ids as Obj), [OWNER_KEY]: 'true' } : spec.external_ids;
+  if (isObj(ext)) cols.external_ids = { ...ext };
+  if (isObj(spec.other_config)) cols.other_config = { ...spec.other_config };
   return cols;
 }
 
@@ -100,31 +108,31 @@ function fieldDiff(cur: Obj, want: Obj, keys: readonly string[]): Field[] {
   return out;
 }
 
-function mapDiff(col: string, table: string, row: string, cur: unknown, want: unknown): { cmds: string[][]; text: string[] } {
+function mapDiff(col: string, table: OvsTable, row: string, cur: unknown, want: unknown): { cmds: OvsCmd[]; text: string[] } {
   const c = isObj(cur) ? cur : {};
   const w = isObj(want) ? want : undefined;
   if (!w) return { cmds: [], text: [] };
-  const cmds: string[][] = [];
+  const cmds: OvsCmd[] = [];
   const text: string[] = [];
   for (const [k, v] of Object.entries(w).sort()) {
     if (c[k] !== v) {
-      cmds.push(['set', table, row, `${col}:${k}=${q(String(v))}`]);
+      cmds.push({ op: 'set', table, name: row, col, key: k, value: String(v) });
       text.push(`${col}:${k} ${fmt(c[k])} → ${fmt(v)}`);
     }
   }
   for (const k of Object.keys(c).sort())
     if (!(k in w)) {
-      cmds.push(['remove', table, row, col, k]);
+      cmds.push({ op: 'remove', table, name: row, col, key: k });
       text.push(`${col}:${k} removed`);
     }
   return { cmds, text };
 }
 
-function portUpdate(bridge: string, port: string, cur: Obj, want: Obj): { cmds: string[][]; text: string[] } {
-  const cmds: string[][] = [];
+function portUpdate(bridge: string, port: string, cur: Obj, want: Obj): { cmds: OvsCmd[]; text: string[] } {
+  const cmds: OvsCmd[] = [];
   const text: string[] = [];
   for (const f of fieldDiff(cur, want, PORT_SCALARS)) {
-    cmds.push(['set', 'Port', port, portCol(f.key, f.to)]);
+    cmds.push({ op: 'set', table: 'Port', name: port, col: f.key, value: f.to });
     text.push(`${f.key} ${fmt(f.from)} → ${fmt(f.to)}`);
   }
   for (const col of ['external_ids', 'other_config']) {
@@ -137,9 +145,7 @@ function portUpdate(bridge: string, port: string, cur: Obj, want: Obj): { cmds: 
     const ci = isObj(cur.interfaces) ? cur.interfaces : {};
     for (const n of Object.keys(wi).sort()) {
       if (!(n in ci)) {
-        cmds.push(['add-bond-iface', port, n]);
-        const cols = ifaceCols({ ...(wi[n] as Obj), __iface_ext: (wi[n] as Obj).external_ids });
-        if (cols.length) cmds.push(['set', 'Interface', n, ...cols]);
+        cmds.push({ op: 'add-bond-iface', port, iface: n, cols: ifaceCols(wi[n] as Obj, (wi[n] as Obj).external_ids) });
         text.push(`bond member ${n} added`);
       } else {
         const sub = ifaceUpdate(n, ci[n] as Obj, wi[n] as Obj);
@@ -149,7 +155,7 @@ function portUpdate(bridge: string, port: string, cur: Obj, want: Obj): { cmds: 
     }
     for (const n of Object.keys(ci).sort())
       if (!(n in wi)) {
-        cmds.push(['del-bond-iface', port, n]);
+        cmds.push({ op: 'del-bond-iface', port, iface: n });
         text.push(`bond member ${n} removed`);
       }
   } else {
@@ -161,11 +167,11 @@ function portUpdate(bridge: string, port: string, cur: Obj, want: Obj): { cmds: 
   return { cmds, text };
 }
 
-function ifaceUpdate(name: string, cur: Obj, want: Obj, flat = false): { cmds: string[][]; text: string[] } {
-  const cmds: string[][] = [];
+function ifaceUpdate(name: string, cur: Obj, want: Obj, flat = false): { cmds: OvsCmd[]; text: string[] } {
+  const cmds: OvsCmd[] = [];
   const text: string[] = [];
   for (const f of fieldDiff(cur, want, IFACE_SCALARS)) {
-    cmds.push(['set', 'Interface', name, ifaceCol(f.key, f.to)]);
+    cmds.push({ op: 'set', table: 'Interface', name, ...ifaceField(f.key, f.to) });
     text.push(`${f.key} ${fmt(f.from)} → ${fmt(f.to)}`);
   }
   const m = mapDiff('options', 'Interface', name, cur.options, want.options);
@@ -180,7 +186,7 @@ function ifaceUpdate(name: string, cur: Obj, want: Obj, flat = false): { cmds: s
 }
 
 export interface OvsChangeData {
-  cmds: string[][];
+  cmds: OvsCmd[];
   /** interfaces whose vswitchd error column decides this change's outcome */
   ifaces: string[];
 }
@@ -198,16 +204,30 @@ export function planBridge(diff: ResourceDiff): Change[] {
   }
   const base = { resource: address, plugin: 'ovs' };
   const changes: Change[] = [];
+  // the operations of each port (`/ports/<name>` and below), grouped once: linear in the ports
+  const portOps = new Map<string, ResourceDiff['ops']>();
+  const exactPortOps = new Map<string, ResourceDiff['ops']>();
+  for (const o of diff.ops) {
+    if (!o.path.startsWith('/ports/')) continue;
+    const rest = o.path.slice('/ports/'.length);
+    const i = rest.indexOf('/');
+    const name = i < 0 ? rest : rest.slice(0, i);
+    if (!name) continue;
+    const list = portOps.get(name) ?? [];
+    list.push(o);
+    portOps.set(name, list);
+    if (i < 0) exactPortOps.set(name, [...(exactPortOps.get(name) ?? []), o]);
+  }
   if (diff.action === 'delete') {
-    return [{ ...base, address, action: 'delete', summary: 'bridge and all its ports', ops: diff.ops, data: { cmds: [['del-br', br]], ifaces: [] } satisfies OvsChangeData }];
+    return [{ ...base, address, action: 'delete', summary: 'bridge and all its ports', ops: diff.ops, data: { cmds: [{ op: 'del-br', bridge: br }], ifaces: [] } satisfies OvsChangeData }];
   }
   const want = diff.desired!;
   const wantPorts = isObj(want.ports) ? want.ports : {};
   if (diff.action === 'create') {
-    changes.push({ ...base, address, action: 'create', summary: 'bridge', ops: diff.ops.filter((o) => !o.path.startsWith('/ports/')), data: { cmds: [['add-br', br], ['set', 'Bridge', br, ...bridgeCols(want, true)]], ifaces: [br] } satisfies OvsChangeData });
+    changes.push({ ...base, address, action: 'create', summary: 'bridge', ops: diff.ops.filter((o) => !o.path.startsWith('/ports/')), data: { cmds: [{ op: 'add-br', bridge: br, cols: bridgeCols(want, true) }], ifaces: [br] } satisfies OvsChangeData });
     for (const p of Object.keys(wantPorts).sort()) {
       const spec = wantPorts[p] as Obj;
-      changes.push({ ...base, address: `${address}/ports/${p}`, action: 'create', summary: describePort(spec), after: [address], ops: diff.ops.filter((o) => o.path === `/ports/${p}`), data: { cmds: createPortCmds(br, p, spec), ifaces: ifaceNames(p, spec) } satisfies OvsChangeData });
+      changes.push({ ...base, address: `${address}/ports/${p}`, action: 'create', summary: describePort(spec), after: [address], ops: exactPortOps.get(p) ?? [], data: { cmds: createPortCmds(br, p, spec), ifaces: ifaceNames(p, spec) } satisfies OvsChangeData });
     }
     return changes;
   }
@@ -216,10 +236,10 @@ export function planBridge(diff: ResourceDiff): Change[] {
   if (own)
     changes.push({ ...base, address, action: 'repair', summary: 'bridge', reason: `vswitchd: ${own}`, ops: [], data: { cmds: [], ifaces: [br] } satisfies OvsChangeData });
   // bridge columns
-  const bcmds: string[][] = [];
+  const bcmds: OvsCmd[] = [];
   const btext: string[] = [];
   for (const f of fieldDiff(cur, want, ['datapath_type', 'fail_mode', 'stp_enable'])) {
-    bcmds.push(['set', 'Bridge', br, ...bridgeCols({ [f.key]: f.to }, false)]);
+    bcmds.push({ op: 'set', table: 'Bridge', name: br, col: f.key, value: bridgeCols({ [f.key]: f.to }, false)[f.key] });
     btext.push(`${f.key} ${fmt(f.from)} → ${fmt(f.to)}`);
   }
   for (const col of ['external_ids', 'other_config']) {
@@ -234,16 +254,16 @@ export function planBridge(diff: ResourceDiff): Change[] {
   const names = new Set([...Object.keys(curPorts), ...Object.keys(wantPorts)]);
   for (const p of [...names].sort()) {
     const a = `${address}/ports/${p}`;
-    const ops = diff.ops.filter((o) => o.path === `/ports/${p}` || o.path.startsWith(`/ports/${p}/`));
+    const ops = portOps.get(p) ?? [];
     const w = wantPorts[p] as Obj | undefined;
     const c = curPorts[p] as Obj | undefined;
     if (w && !c) {
       changes.push({ ...base, address: a, action: 'create', summary: describePort(w), ops, data: { cmds: createPortCmds(br, p, w), ifaces: ifaceNames(p, w) } satisfies OvsChangeData });
     } else if (!w && c) {
-      changes.push({ ...base, address: a, action: 'delete', summary: 'port', ops, data: { cmds: [['del-port', br, p]], ifaces: [] } satisfies OvsChangeData });
+      changes.push({ ...base, address: a, action: 'delete', summary: 'port', ops, data: { cmds: [{ op: 'del-port', bridge: br, port: p }], ifaces: [] } satisfies OvsChangeData });
     } else if (w && c) {
       if (faults[p]) {
-        changes.push({ ...base, address: a, action: 'recreate', summary: 'port', reason: `vswitchd: ${faults[p]}`, ops, data: { cmds: [['del-port', br, p], ...createPortCmds(br, p, w)], ifaces: ifaceNames(p, w) } satisfies OvsChangeData });
+        changes.push({ ...base, address: a, action: 'recreate', summary: 'port', reason: `vswitchd: ${faults[p]}`, ops, data: { cmds: [{ op: 'del-port', bridge: br, port: p }, ...createPortCmds(br, p, w)], ifaces: ifaceNames(p, w) } satisfies OvsChangeData });
         continue;
       }
       const u = portUpdate(br, p, c, w);

@@ -1,0 +1,114 @@
+/**
+ * Saved plans (`opd diff --out plan.json`, `opd apply plan.json`), as `terraform plan -out`:
+ * the plan with the hash of the document it came from and a fingerprint of the current state
+ * of every resource the document names. Applying it re-reads the host under the lock and
+ * applies only when nothing changed since; otherwise it refuses (exit 3) naming what changed.
+ * The file holds no secret values (they are masked) and not the document itself: the document
+ * is read again from its path and must hash the same.
+ */
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { canonical, fingerprint, sha256 } from './canonical.js';
+import { OpdError } from './errors.js';
+import { planJSON, type Plan } from './plan.js';
+import { Redactor } from './secrets.js';
+import type { Computed, Prepared } from './engine.js';
+
+export const SAVED_PLAN_FORMAT = 'opd-plan/1';
+
+export interface SavedPlan {
+  format: typeof SAVED_PLAN_FORMAT;
+  created: string;
+  /** absolute path of the state document */
+  file: string;
+  /** sha256 of the document text */
+  document: string;
+  allow_destroy: boolean;
+  /** sha256 of the canonical plan (secrets masked); the audit trail's run.start records it as saved_plan */
+  plan_hash: string;
+  /** address → fingerprint of the resource's current state (null: absent) when the plan was made */
+  resources: Record<string, string | null>;
+  /** the plan as `opd diff -o json` prints it */
+  plan: { changes: { address: string; resource: string; action: string; summary: string; reason?: string; refused?: string; ops?: unknown[]; after: string[] }[]; summary: Record<string, number> };
+}
+
+function shownPlan(plan: Plan, r: Redactor): ReturnType<typeof planJSON> {
+  return planJSON({
+    diffs: [],
+    changes: plan.changes.map((c) => {
+      const [plugin, collection] = c.resource.split('/');
+      return { ...c, ops: c.ops ? r.ops(plugin, collection, c.ops) : undefined, data: undefined };
+    }),
+  });
+}
+
+/** The hash that names a plan: same document + same host state give the same hash. */
+export function planHash(plan: Plan): string {
+  return sha256(canonical(shownPlan(plan, new Redactor())));
+}
+
+export function resourceFingerprints(c: Computed): Record<string, string | null> {
+  const r = new Redactor();
+  const out: Record<string, string | null> = {};
+  for (const d of [...c.diffs].sort((a, b) => (a.address < b.address ? -1 : 1)))
+    out[d.address] = d.current === undefined ? null : fingerprint(r.resource(d.plugin, d.collection, d.current));
+  return out;
+}
+
+export function makeSavedPlan(prep: Prepared, c: Computed, o: { allowDestroy: boolean }): SavedPlan {
+  return {
+    format: SAVED_PLAN_FORMAT,
+    created: new Date().toISOString(),
+    file: resolve(prep.loaded.file),
+    document: prep.docHash,
+    allow_destroy: o.allowDestroy,
+    plan_hash: planHash(c.plan),
+    resources: resourceFingerprints(c),
+    plan: shownPlan(c.plan, new Redactor()) as SavedPlan['plan'],
+  };
+}
+
+export function writeSavedPlan(path: string, p: SavedPlan): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(p, null, 2) + '\n', { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+/** The saved plan in `path`, or undefined when the file is not one (a state document). */
+export function readSavedPlan(path: string): SavedPlan | undefined {
+  if (path === '-' || !/\.json$/i.test(path)) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!v || typeof v !== 'object' || (v as { format?: unknown }).format === undefined) return undefined;
+  const p = v as SavedPlan;
+  if (p.format !== SAVED_PLAN_FORMAT)
+    throw new OpdError('usage', `${path}: a saved plan of format ${JSON.stringify(p.format)}; this opd reads ${SAVED_PLAN_FORMAT}`, { hint: 'make the plan again with this opd: opd diff FILE --out plan.json' });
+  for (const k of ['file', 'document', 'plan_hash', 'resources', 'plan'] as const)
+    if (p[k] === undefined) throw new OpdError('usage', `${path}: not a complete saved plan (no ${k})`, { hint: 'make it again: opd diff FILE --out plan.json' });
+  return p;
+}
+
+/** Throws stale-plan (exit 3) naming what changed since the plan was made. */
+export function checkSavedPlan(saved: SavedPlan, prep: Prepared, c: Computed, planFile: string): void {
+  if (prep.docHash !== saved.document)
+    throw new OpdError('stale-plan', `${planFile}: the document ${saved.file} changed since the plan was made; nothing was applied`, {
+      hint: `review the new plan: opd diff ${saved.file} --out ${planFile}`,
+    });
+  const now = resourceFingerprints(c);
+  const changed = [...new Set([...Object.keys(saved.resources), ...Object.keys(now)])]
+    .filter((a) => (saved.resources[a] ?? null) !== (now[a] ?? null) || !(a in saved.resources) || !(a in now))
+    .sort();
+  if (changed.length)
+    throw new OpdError('stale-plan', `${planFile}: ${changed.length} resource${changed.length === 1 ? '' : 's'} changed on the host since the plan was made: ${changed.join(', ')}; nothing was applied`, {
+      hint: `review the new plan: opd diff ${saved.file} --out ${planFile}`,
+      address: changed[0],
+    });
+  if (planHash(c.plan) !== saved.plan_hash)
+    throw new OpdError('stale-plan', `${planFile}: the plan computed now differs from the saved one (plan ${saved.plan_hash.slice(0, 12)}); nothing was applied`, {
+      hint: `review the new plan: opd diff ${saved.file} --out ${planFile}`,
+    });
+}
