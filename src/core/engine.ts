@@ -19,7 +19,7 @@ import { OpdError, toOpdError, type Problem } from './errors.js';
 import type { Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
 import { canonical, fingerprint, sha256 } from './canonical.js';
 import { Redactor } from './secrets.js';
-import { loadFor } from '../plugins/index.js';
+import { PLUGIN_NAMES, loadFor } from '../plugins/index.js';
 import { AuditLog, newRunId, readKey } from '../audit/chain.js';
 import { acquireLock } from '../audit/lock.js';
 
@@ -47,7 +47,10 @@ export async function prepareFile(file: string, settings?: Settings): Promise<Pr
 
 /** `settings`: where the semantic checks look on disk (--root, --systemd-unit-dir); env when not given. */
 export async function prepareLoaded(loaded: LoadedDocument, settings: Settings = {}): Promise<Prepared> {
-  const sections = isObj(loaded.raw) && isObj(loaded.raw.plugins) ? Object.keys(loaded.raw.plugins) : [];
+  // op-dbus forms: a bare plugin body (no `plugins`) may belong to any plugin, and plugin sections
+  // written at the top level are refused by name: both need the plugins they could be
+  const raw = loaded.raw;
+  const sections = !isObj(raw) ? [] : isObj(raw.plugins) ? [...Object.keys(raw.plugins), ...Object.keys(raw)] : PLUGIN_NAMES;
   const plugins = await loadFor(sections); // validators load on first use: only the sections named
   const normalized = normalizeDocument(loaded, plugins);
   validateDocument(normalized, loaded);
