@@ -1,24 +1,63 @@
 # NixOS module for opd: `services.opd = { enable = true; state = { ovs.bridges.ovsbr0.ports = { }; }; };`
-# renders the state document with pkgs.formats.json into /etc/opd/state.json and runs
-# `opd daemon` as the same Type=notify unit as packaging/systemd/opd.service.
-# Moving from op-dbus: rename `services.op-dbus` to `services.opd`; `stateConfig` and `mode`
-# are accepted as they are.
+# renders the state document with pkgs.formats.json, checks it with `opd validate` at build time
+# (a bad state fails nixos-rebuild, not the service) and runs `opd daemon` as the same
+# Type=notify unit as packaging/systemd/opd.service.
+#
+# Moving from op-dbus: its configuration works unchanged. `services.op-dbus.{enable, package,
+# mode, stateConfig}` are renamed options (a warning says so), `enableBlockchain`, `enableCache`
+# and `dataDir` are accepted with a warning that opd has no such thing (it keeps a hash-chained
+# audit trail instead). `services.opd.stateConfig` is an alias of `services.opd.state`.
 { config, lib, pkgs, ... }:
 
 let
   cfg = config.services.opd;
   json = pkgs.formats.json { };
 
-  plugins = cfg.state // cfg.stateConfig;
+  # op-dbus options opd has nothing for: accepted, with a warning (nixpkgs' mkRemovedOptionModule
+  # would fail the build with an assertion; op-dbus configurations must keep evaluating)
+  mkIgnoredOptionModule = path: why: { options, ... }: {
+    options = lib.setAttrByPath path (lib.mkOption {
+      type = lib.types.anything;
+      visible = false;
+      description = "Accepted for op-dbus compatibility and ignored: ${why}";
+    });
+    config.warnings =
+      let opt = lib.getAttrFromPath path options; in
+      lib.optional opt.isDefined
+        "The option `${lib.showOption path}' defined in ${lib.showFiles opt.files} has no effect with opd: ${why}";
+  };
+
+  plugins = cfg.state;
   document = { version = 1; inherit plugins; };
   renderedState = json.generate "opd-state.json" document;
-  stateFile = if cfg.stateFile != null then cfg.stateFile else "/etc/opd/state.json";
 
-  # op-dbus puts OVS bridges under net.interfaces with type ovs-bridge
-  usesOvs = plugins ? ovs
-    || lib.any (i: (i.type or "") == "ovs-bridge") ((plugins.net or { }).interfaces or [ ]);
+  # the document checked at build time: `opd validate` reads it (no host access) and prints its
+  # warnings into the build log; an invalid document fails the build with its messages
+  validate = name: file: pkgs.runCommand name { nativeBuildInputs = [ cfg.package ]; inherit file; } ''
+    opd validate "$file"
+    cp "$file" "$out"
+  '';
+  validatedState = validate "opd-state.json" renderedState;
+
+  # a stateFile given as a Nix path is copied to the store (and validated there); a string is a
+  # file on the host that opd reads at run time (edits picked up without a rebuild)
+  stateFileIsPath = cfg.stateFile != null && builtins.isPath cfg.stateFile;
+  validatedStateFile = validate "opd-state-${baseNameOf cfg.stateFile}" cfg.stateFile;
+  stateFile =
+    if cfg.stateFile == null then "/etc/opd/state.json"
+    else if stateFileIsPath then "${validatedStateFile}"
+    else cfg.stateFile;
+
+  # op-dbus puts OVS bridges and ports under net.interfaces with type ovs-bridge / ovs-port
+  usesOvs = plugins ? ovs || plugins ? openflow
+    || lib.any (i: builtins.elem (i.type or "") [ "ovs-bridge" "ovs-port" ]) ((plugins.net or { }).interfaces or [ ]);
   usesLxc = plugins ? lxc;
   usesLibvirt = plugins ? libvirt;
+
+  # systemd's rules for Exec lines (not a shell): each argument quoted, % and $ doubled — the
+  # same as nixpkgs' utils.escapeSystemdExecArgs, which modules get as the `utils` argument
+  escapeSystemdExecArg = arg: builtins.replaceStrings [ "%" "$" ] [ "%%" "$$" ] (builtins.toJSON (toString arg));
+  escapeSystemdExecArgs = lib.escapeSystemdExecArgs or (lib.concatMapStringsSep " " escapeSystemdExecArg);
 
   fleet = cfg.fleet;
   # fleet mode: the document comes from etcd (opd daemon --etcd); it is kept under /var/lib/opd
@@ -34,6 +73,20 @@ let
     ++ cfg.extraArgs;
 in
 {
+  imports = [
+    (lib.mkRenamedOptionModule [ "services" "op-dbus" "enable" ] [ "services" "opd" "enable" ])
+    (lib.mkRenamedOptionModule [ "services" "op-dbus" "package" ] [ "services" "opd" "package" ])
+    (lib.mkRenamedOptionModule [ "services" "op-dbus" "mode" ] [ "services" "opd" "mode" ])
+    (lib.mkRenamedOptionModule [ "services" "op-dbus" "stateConfig" ] [ "services" "opd" "state" ])
+    (lib.mkAliasOptionModule [ "services" "opd" "stateConfig" ] [ "services" "opd" "state" ])
+    (mkIgnoredOptionModule [ "services" "op-dbus" "enableBlockchain" ]
+      "opd records every run in a hash-chained audit trail (services.opd.auditLog; `opd audit verify`); there is no blockchain to enable.")
+    (mkIgnoredOptionModule [ "services" "op-dbus" "enableCache" ]
+      "opd keeps no btrfs snapshot cache; remove the option.")
+    (mkIgnoredOptionModule [ "services" "op-dbus" "dataDir" ]
+      "opd keeps its state in /var/lib/opd (StateDirectory); set services.opd.auditLog to move the audit trail.")
+  ];
+
   options.services.opd = {
     enable = lib.mkEnableOption "opd, the declarative reconciler for virtualization hosts (opd daemon)";
 
@@ -45,32 +98,38 @@ in
     };
 
     state = lib.mkOption {
-      type = json.type;
+      # a submodule with a JSON freeform type: definitions from several modules merge deeply
+      # (attribute sets by key, lists concatenated), as they would in the rendered document
+      type = lib.types.submodule { freeformType = json.type; };
       default = { };
       example = lib.literalExpression ''{ ovs.bridges.ovsbr0.ports.vi100 = { type = "internal"; tag = 10; }; }'';
       description = ''
         The `plugins` of the state document (one attribute per plugin: ovs, systemd, lxc, …),
-        rendered as JSON into /etc/opd/state.json. Only what is named here is managed.
+        rendered as JSON into /etc/opd/state.json and checked with `opd validate` at build time.
+        op-dbus's forms (net.interfaces lists, lxc.containers lists) are accepted as they are.
+        Only what is named here is managed.
       '';
-    };
-
-    stateConfig = lib.mkOption {
-      type = json.type;
-      default = { };
-      description = "op-dbus's name for `state` (merged into it), so op-dbus configurations move over by renaming the service.";
     };
 
     stateFile = lib.mkOption {
       type = lib.types.nullOr lib.types.path;
       default = null;
-      example = "/etc/opd/state.yaml";
-      description = "Use this document (YAML or JSON) instead of rendering `state`. Edits are picked up without a restart.";
+      example = lib.literalExpression "./state.yaml";
+      description = ''
+        Use this document (YAML or JSON) instead of rendering `state`. A Nix path (./state.yaml)
+        is copied to the store and validated at build time; a string ("/etc/opd/state.yaml") is
+        read on the host at run time, and edits are picked up without a restart.
+      '';
     };
 
     mode = lib.mkOption {
       type = lib.types.nullOr (lib.types.enum [ "full" "standalone" "agent" ]);
       default = null;
-      description = "Accepted for op-dbus compatibility and ignored: opd manages exactly what the state names.";
+      description = ''
+        op-dbus's deployment mode (full: OVS + LXC, standalone: OVS, agent: D-Bus plugins only).
+        opd manages exactly what the state names; the mode is checked against it (agent with an
+        OVS state is an error).
+      '';
     };
 
     resync = lib.mkOption {
@@ -93,47 +152,12 @@ in
 
     fleet = {
       enable = lib.mkEnableOption "fleet mode: the host's document is the merge of the fragments in etcd that select it (opd daemon --etcd); set state or stateFile, or this";
-
-      etcd = lib.mkOption {
-        type = lib.types.listOf lib.types.str;
-        default = [ ];
-        example = [ "https://10.0.0.1:2379" "https://10.0.0.2:2379" "https://10.0.0.3:2379" ];
-        description = "etcd client URLs (opd daemon --etcd).";
-      };
-
-      host = lib.mkOption {
-        type = lib.types.nullOr lib.types.str;
-        default = null;
-        example = "kvm-07";
-        description = "This host's name in the fleet (default: the hostname).";
-      };
-
-      labels = lib.mkOption {
-        type = lib.types.attrsOf lib.types.str;
-        default = { };
-        example = { role = "kvm"; rack = "b2"; };
-        description = "Labels that fragments select hosts by (opd fleet put --selector role=kvm).";
-      };
-
-      leaseTtl = lib.mkOption {
-        type = lib.types.ints.unsigned;
-        default = 10;
-        description = "Seconds after which the host shows as not alive when the daemon stops renewing its lease.";
-      };
-
-      user = lib.mkOption {
-        type = lib.types.nullOr lib.types.str;
-        default = null;
-        example = "opd-host-kvm-07";
-        description = "etcd user created by `opd fleet enroll NAME` (reads only this host's fragments, writes only its status).";
-      };
-
-      passwordFile = lib.mkOption {
-        type = lib.types.nullOr lib.types.str;
-        default = null;
-        example = "/run/keys/opd-etcd-password";
-        description = "File holding the etcd user's password (kept out of the Nix store).";
-      };
+      etcd = lib.mkOption { type = lib.types.listOf lib.types.str; default = [ ]; example = [ "https://10.0.0.1:2379" ]; description = "etcd client URLs (opd daemon --etcd)."; };
+      host = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; example = "kvm-07"; description = "This host's name in the fleet (default: the hostname)."; };
+      labels = lib.mkOption { type = lib.types.attrsOf lib.types.str; default = { }; example = { role = "kvm"; }; description = "Labels that fragments select hosts by (opd fleet put --selector role=kvm)."; };
+      leaseTtl = lib.mkOption { type = lib.types.ints.unsigned; default = 10; description = "Seconds after which the host shows as not alive when the daemon stops renewing its lease."; };
+      user = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; description = "etcd user created by `opd fleet enroll NAME`."; };
+      passwordFile = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; description = "File holding the etcd user's password (kept out of the Nix store)."; };
     };
 
     extraArgs = lib.mkOption {
@@ -167,6 +191,11 @@ in
         message = "services.opd: set services.opd.fleet.user and services.opd.fleet.passwordFile together (opd fleet enroll prints both).";
       }
       {
+        # cfg.mode is read first: it is type-checked (op-dbus's modes only) even when no OVS is named
+        assertion = cfg.mode != "agent" || !usesOvs;
+        message = "services.opd: mode = \"agent\" manages no Open vSwitch, but the state names OVS bridges: use mode = \"standalone\" or \"full\".";
+      }
+      {
         assertion = !usesOvs || config.virtualisation.vswitch.enable;
         message = "services.opd: the state manages Open vSwitch bridges but Open vSwitch is not running: set virtualisation.vswitch.enable = true;";
       }
@@ -181,7 +210,7 @@ in
     ];
 
     environment.systemPackages = [ cfg.package ];
-    environment.etc = lib.mkIf (cfg.stateFile == null && !fleet.enable) { "opd/state.json".source = renderedState; };
+    environment.etc = lib.mkIf (cfg.stateFile == null && !fleet.enable) { "opd/state.json".source = validatedState; };
     services.dbus.packages = [ cfg.package ];
 
     systemd.services.opd = {
@@ -189,21 +218,23 @@ in
       documentation = [ "https://opd.dev" ];
       wantedBy = [ "multi-user.target" ];
       wants = [ "network-online.target" ];
+      # nixpkgs' virtualisation.vswitch runs ovsdb.service and ovs-vswitchd.service
       after = [ "network-online.target" "dbus.service" ]
-        ++ lib.optional usesOvs "ovsdb.service" ++ lib.optional usesOvs "vswitchd.service"
+        ++ lib.optionals usesOvs [ "ovsdb.service" "ovs-vswitchd.service" ]
         ++ lib.optional usesLibvirt "libvirtd.service";
+      requires = lib.optionals usesOvs [ "ovs-vswitchd.service" ];
       path = [ pkgs.systemd pkgs.iproute2 ]
         ++ lib.optional usesOvs config.virtualisation.vswitch.package
         ++ lib.optional usesLxc pkgs.lxc
         ++ lib.optional usesLibvirt pkgs.libvirt;
       # a changed document reaches the running daemon as SIGHUP on nixos-rebuild switch
-      reloadTriggers = lib.optional (cfg.stateFile == null && !fleet.enable) renderedState;
+      reloadTriggers = lib.optional (cfg.stateFile == null && !fleet.enable) validatedState ++ lib.optional stateFileIsPath validatedStateFile;
       environment.OPD_LOG_LEVEL = "info";
       # the same unit as packaging/systemd/opd.service (a test compares them)
       serviceConfig = {
         Type = "notify";
         NotifyAccess = "all";
-        ExecStart = "${cfg.package}/bin/opd ${lib.escapeShellArgs args}";
+        ExecStart = "${cfg.package}/bin/opd ${escapeSystemdExecArgs args}";
         ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
         Restart = "on-failure";
         RestartSec = "5s";
@@ -234,7 +265,7 @@ in
       description = "opd: network, firewall and sysctl state of the document, early at boot";
       wantedBy = [ "network-online.target" "multi-user.target" ];
       after = [ "local-fs.target" "systemd-modules-load.service" "systemd-sysctl.service" "network-pre.target" "systemd-networkd.service" "NetworkManager.service" ]
-        ++ lib.optional usesOvs "ovsdb.service" ++ lib.optional usesOvs "vswitchd.service";
+        ++ lib.optionals usesOvs [ "ovsdb.service" "ovs-vswitchd.service" ];
       before = [ "network.target" "network-online.target" "opd.service" "shutdown.target" ];
       conflicts = [ "shutdown.target" ];
       unitConfig.DefaultDependencies = false;
@@ -244,7 +275,7 @@ in
       serviceConfig = {
         Type = "oneshot";
         RemainAfterExit = true;
-        ExecStart = "${cfg.package}/bin/opd ${lib.escapeShellArgs [ "apply" "--only" "firewall,net,ovs,sysctl" "--audit-log" cfg.auditLog stateFile ]}";
+        ExecStart = "${cfg.package}/bin/opd ${escapeSystemdExecArgs [ "apply" "--only" "firewall,net,ovs,sysctl" "--audit-log" cfg.auditLog stateFile ]}";
         TimeoutStartSec = "5min";
         ProtectSystem = "strict";
         StateDirectory = "opd";

@@ -1,16 +1,21 @@
 # opd as a Nix package: `pkgs.callPackage ./nix/package.nix { }`.
-# npmDepsHash: after changing package-lock.json, build once and replace the hash with the one
-# Nix reports (or run `prefetch-npm-deps package-lock.json`).
-{ lib, buildNpmPackage, nodejs_20, makeWrapper, systemd }:
+# The npm dependencies come from package-lock.json through nixpkgs' importNpmLock (each package
+# fetched by the integrity hash the lock records), so there is no npmDepsHash to keep current.
+{ lib, buildNpmPackage, importNpmLock, nodejs_20, makeWrapper, systemd }:
 
 buildNpmPackage {
   pname = "opd";
   version = (lib.importJSON ../package.json).version;
-  src = lib.cleanSource ./..;
+  src = lib.cleanSourceWith {
+    src = lib.cleanSource ./..;
+    filter = path: type: !(builtins.elem (baseNameOf path) [ "node_modules" "dist" "result" ]);
+  };
   nodejs = nodejs_20;
-  npmDepsHash = lib.fakeHash;
+  npmDeps = importNpmLock { npmRoot = ./..; };
+  npmConfigHook = importNpmLock.npmConfigHook;
   nativeBuildInputs = [ makeWrapper ];
-  # tsc → dist/ (the `build` script); the integration tests need real backends: not run here
+  # tsc → dist/ and the precompiled validator (the `build` script); the integration tests need
+  # real backends: not run here
   npmBuildScript = "build";
   doCheck = false;
 

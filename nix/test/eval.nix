@@ -1,148 +1,107 @@
 # Evaluates nix/module.nix and nix/package.nix without nixpkgs (CI has Debian's nix-bin and no
-# channels): a small stand-in for the parts of `lib`, `pkgs` and the module system they use.
-#   nix-instantiate --eval --strict --json nix/test/eval.nix
-# prints one JSON object per scenario; test/unit/nix/module.test.ts asserts on it.
+# channels) through nix/test/lib.nix, a model of nixpkgs' module system (lib.evalModules):
+#   nix-instantiate --eval --strict --json --readonly-mode nix/test/eval.nix -A <scenario>
+# Each scenario is a NixOS-like evaluation: nix/module.nix + the NixOS option declarations it uses
+# (nix/test/nixos-stubs.nix) + the scenario's modules. Scenarios that must fail are evaluated on
+# their own (-A name) and the test reads nix's error. test/integration/nix.test.ts asserts on them.
 let
-  fakeStore = name: "/nix/store/00000000000000000000000000000000-${name}";
-  absent = { _type = "absent"; };
+  lib = import ./lib.nix;
+  pkgs = import ./pkgs.nix lib;
 
-  types = {
-    bool = { name = "bool"; check = builtins.isBool; };
-    str = { name = "str"; check = builtins.isString; };
-    path = { name = "path"; check = v: builtins.isPath v || (builtins.isString v && builtins.substring 0 1 v == "/"); };
-    package = { name = "package"; check = v: builtins.isAttrs v && v ? outPath; };
-    ints.unsigned = { name = "unsigned int"; check = v: builtins.isInt v && v >= 0; };
-    listOf = t: { name = "list of ${t.name}"; check = v: builtins.isList v && builtins.all t.check v; };
-    attrsOf = t: { name = "attribute set of ${t.name}"; check = v: builtins.isAttrs v && builtins.all t.check (builtins.attrValues v); };
-    nullOr = t: { name = "null or ${t.name}"; check = v: v == null || t.check v; };
-    enum = vs: { name = "one of ${builtins.toJSON vs}"; check = v: builtins.elem v vs; };
-    json = { name = "JSON value"; check = v: builtins.isAttrs v || builtins.isList v || builtins.isString v || builtins.isInt v || builtins.isBool v || builtins.isFloat v || v == null; };
+  evalNixos = modules: lib.evalModules {
+    modules = [ ../module.nix ./nixos-stubs.nix ] ++ modules;
+    specialArgs = { inherit pkgs; };
   };
-
-  lib = rec {
-    inherit types;
-    mkOption = o: o // { _type = "option"; };
-    mkEnableOption = d: mkOption { type = types.bool; default = false; description = "Whether to enable ${d}."; };
-    mkIf = condition: content: { _type = "if"; inherit condition content; };
-    literalExpression = text: { _type = "literalExpression"; inherit text; };
-    optional = c: x: if c then [ x ] else [ ];
-    optionals = c: xs: if c then xs else [ ];
-    optionalString = c: s: if c then s else "";
-    any = builtins.any;
-    escapeShellArg = a: if builtins.match "[[:alnum:],._+:@%/-]+" a == null then "'${builtins.replaceStrings [ "'" ] [ "'\\''" ] a}'" else a;
-    escapeShellArgs = as: builtins.concatStringsSep " " (map escapeShellArg as);
-    importJSON = p: builtins.fromJSON (builtins.readFile p);
-    cleanSource = p: p;
-    fakeHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-    makeBinPath = ps: builtins.concatStringsSep ":" (map (p: "${p}/bin") ps);
-    licenses.mit = "MIT";
-    platforms.linux = [ "x86_64-linux" "aarch64-linux" ];
-    recursiveUpdate = a: b: a // builtins.mapAttrs (n: v: if builtins.isAttrs v && a ? ${n} && builtins.isAttrs a.${n} && !(v ? outPath) then recursiveUpdate a.${n} v else v) b;
-  };
-
-  pkgs = rec {
-    formats.json = { }: {
-      type = types.json;
-      generate = name: value: { outPath = fakeStore name; text = builtins.toJSON value; };
-    };
-    systemd = fakeStore "systemd";
-    iproute2 = fakeStore "iproute2";
-    nftables = fakeStore "nftables";
-    util-linux = fakeStore "util-linux";
-    coreutils = fakeStore "coreutils";
-    lxc = fakeStore "lxc";
-    libvirt = fakeStore "libvirt";
-    nodejs_20 = fakeStore "nodejs";
-    makeWrapper = fakeStore "make-wrapper";
-    buildNpmPackage = a: a // { outPath = fakeStore "${a.pname}-${a.version}"; };
-    callPackage = path: over:
-      let f = import path; in f (builtins.intersectAttrs (builtins.functionArgs f) (pkgs // { inherit lib; }) // over);
-  };
-
-  # the module system, reduced to: option defaults, user values checked against option types, mkIf
-  isOption = o: builtins.isAttrs o && (o._type or null) == "option";
-  defaultsOf = opts: builtins.mapAttrs (_: o: if isOption o then o.default or null else defaultsOf o) opts;
-  typeErrors = prefix: opts: user: builtins.concatLists (builtins.attrValues (builtins.mapAttrs (n: v:
-    if !(opts ? ${n}) then [ "${prefix}${n}: no such option" ]
-    else if isOption opts.${n} then (if opts.${n}.type.check v then [ ] else [ "${prefix}${n}: not a ${opts.${n}.type.name}" ])
-    else typeErrors "${prefix}${n}." opts.${n} v) user));
-  resolve = v:
-    if builtins.isAttrs v then
-      (if (v._type or null) == "if" then (if v.condition then resolve v.content else absent)
-       else if v ? outPath then v
-       else filterAbsent (builtins.mapAttrs (_: resolve) v))
-    else if builtins.isList v then map resolve v
-    else v;
-  filterAbsent = a: builtins.removeAttrs a (builtins.filter (n: builtins.isAttrs a.${n} && (a.${n}._type or null) == "absent") (builtins.attrNames a));
 
   host = {
-    virtualisation.vswitch = { enable = true; package = fakeStore "openvswitch"; };
+    virtualisation.vswitch.enable = true;
     virtualisation.lxc.enable = true;
-    virtualisation.libvirtd.enable = false;
   };
 
-  evalModule = user:
+  report = modules:
     let
-      m = import ../module.nix { inherit config pkgs lib; };
-      config = lib.recursiveUpdate (lib.recursiveUpdate host { services.opd = defaultsOf m.options.services.opd; }) user;
-      out = (resolve' m.config);
-      resolve' = v: let r = resolve v; in if (r._type or null) == "absent" then { } else r;
-      errors = typeErrors "services.opd." m.options.services.opd (user.services.opd or { });
-      failed = map (a: a.message) (builtins.filter (a: !a.assertion) (out.assertions or [ ]));
-      svc = out.systemd.services.opd or null;
-      etc = (out.environment or { }).etc or { };
-    in
-    if errors != [ ] then { typeErrors = errors; } else {
-      assertions = failed;
-      enabled = out != { };
-      service = if svc == null then null else svc // {
-        reloadTriggers = map toString svc.reloadTriggers;
+      c = (evalNixos modules).config;
+      svc = c.systemd.services.opd or null;
+      etc = c.environment.etc."opd/state.json" or null;
+      validation = if etc == null then null else etc.source;
+    in {
+      warnings = c.warnings;
+      assertions = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
+      enabled = c.services.opd.enable;
+      service = if svc == null then null else {
+        inherit (svc) after requires wantedBy wants;
         path = map toString svc.path;
-        serviceConfig = svc.serviceConfig // { ExecStart = toString svc.serviceConfig.ExecStart; };
+        reloadTriggers = map toString svc.reloadTriggers;
+        serviceConfig = svc.serviceConfig // { ExecStart = toString svc.serviceConfig.ExecStart; ExecReload = toString svc.serviceConfig.ExecReload; };
       };
-      stateJson = if etc ? "opd/state.json" then etc."opd/state.json".source.text else null;
-      statePath = if etc ? "opd/state.json" then toString etc."opd/state.json".source else null;
-      dbusPackages = map toString (out.services.dbus.packages or [ ]);
-      bootService = let b = out.systemd.services.opd-boot or null; in if b == null then null else b // {
+      # the rendered document, and the build-time check that turns it into /etc/opd/state.json
+      stateJson = if validation == null then null else validation.file.text;
+      statePath = if validation == null then null else toString validation;
+      validate = if validation == null then null else { inherit (validation) buildCommand; tools = map toString validation.nativeBuildInputs; file = toString validation.file; };
+      # a stateFile given as a path: the store copy that ExecStart names, validated the same way
+      stateFileValidate = let v = svc.reloadTriggers or [ ]; in if v == [ ] || etc != null then null else { inherit ((builtins.head v)) buildCommand; file = toString (builtins.head v).file; };
+      dbusPackages = map toString c.services.dbus.packages;
+      # opd-boot: the network-level plugins of the document, converged early at every boot
+      bootService = let b = c.systemd.services.opd-boot or null; in if b == null then null else {
+        inherit (b) after before wantedBy;
         path = map toString b.path;
         serviceConfig = b.serviceConfig // { ExecStart = toString b.serviceConfig.ExecStart; };
       };
     };
 
-  # op-dbus's seed configuration (services.op-dbus renamed, `mode` and `stateConfig` kept): OVS and systemd
-  opdbusStyle = {
-    services.opd = {
-      enable = true;
-      mode = "full";
-      stateConfig = {
-        ovs.bridges = {
-          ovsbr0.ports.eth0 = { };
-          mesh.ports = { };
-        };
-        systemd.units."openvswitch-switch.service" = { active_state = "active"; enabled = true; };
-      };
-    };
-  };
-  pkg = pkgs.callPackage ../package.nix { };
+  seed = ./seed-002-op-dbus.nix;
 in
 {
-  package = { inherit (pkg) pname version npmBuildScript postInstall; name = toString pkg; mainProgram = pkg.meta.mainProgram; };
-  disabled = evalModule { };
-  state = evalModule {
+  package = let pkg = pkgs.callPackage ../package.nix { }; in {
+    inherit (pkg) pname version npmBuildScript postInstall;
+    name = toString pkg;
+    mainProgram = pkg.meta.mainProgram;
+    npmDeps = { inherit (pkg.npmDeps) npmRoot; lockfileVersion = pkg.npmDeps.lock.lockfileVersion; };
+    npmConfigHook = toString pkg.npmConfigHook;
+    hasNpmDepsHash = pkg ? npmDepsHash;
+  };
+
+  disabled = report [ host ];
+  state = report [ host {
     services.opd = {
       enable = true;
       state.ovs.bridges.ovsbr0.ports = { vi100 = { type = "internal"; tag = 10; }; };
       resync = 120;
       allowDestroy = true;
-      extraArgs = [ "--backoff-cap" "60" ];
+      extraArgs = [ "--backoff-cap" "60" "--log-level" "debug 100%" "$HOME" ];
     };
-  };
-  opdbus = evalModule opdbusStyle;
-  stateFile = evalModule { services.opd = { enable = true; stateFile = "/etc/opd/state.yaml"; }; };
-  noVswitch = evalModule (lib.recursiveUpdate opdbusStyle { virtualisation.vswitch.enable = false; });
-  both = evalModule { services.opd = { enable = true; stateFile = "/etc/opd/state.yaml"; state.ovs.bridges.b.ports = { }; }; };
-  nothing = evalModule { services.opd.enable = true; };
-  badType = evalModule { services.opd = { enable = true; resync = "5 min"; }; };
-  fleet = evalModule { services.opd = { enable = true; fleet = { enable = true; etcd = [ "https://10.0.0.1:2379" "https://10.0.0.2:2379" ]; host = "kvm-07"; labels = { role = "kvm"; rack = "b2"; }; user = "opd-host-kvm-07"; passwordFile = "/run/keys/opd-etcd"; }; }; };
-  fleetNoEtcd = evalModule { services.opd = { enable = true; fleet.enable = true; }; };
+  } ];
+
+  # seed 002's services.op-dbus block, verbatim, on a host with Open vSwitch and LXC
+  seed002 = report [ host seed ];
+
+  # two modules contribute to the same state: attribute sets merge by key, lists concatenate
+  deepMerge = report [ host
+    { services.opd = { enable = true; state.ovs.bridges.a.ports.p1 = { }; state.net.interfaces = [ { name = "a"; type = "ovs-bridge"; } ]; }; }
+    { services.op-dbus.stateConfig = { ovs.bridges.a.datapath_type = "netdev"; ovs.bridges.b.ports = { }; }; }
+    { services.opd.stateConfig.net.interfaces = [ { name = "b"; type = "ovs-bridge"; } ]; }
+    { services.opd.state.systemd.units."x.service" = lib.mkIf true { enabled = true; }; }
+  ];
+
+  # laziness: a disabled service evaluates nothing of its state, not even a throw inside it
+  lazy = report [ host { services.opd = { enable = false; state.ovs = throw "state must not be evaluated when disabled"; }; } ];
+
+  example = report [ ../../examples/nixos/opdbus-full-mode.nix ];
+
+  stateFilePath = report [ host { services.opd = { enable = true; stateFile = ../../examples/demo.yaml; }; } ];
+  stateFileString = report [ host { services.opd = { enable = true; stateFile = "/etc/opd/state.yaml"; }; } ];
+  noVswitch = report [ seed { virtualisation.lxc.enable = true; } ];
+  both = report [ host { services.opd = { enable = true; stateFile = "/etc/opd/state.yaml"; state.ovs.bridges.b.ports = { }; }; } ];
+  nothing = report [ host { services.opd.enable = true; } ];
+  agentWithOvs = report [ host seed { services.op-dbus.mode = lib.mkForce "agent"; } ];
+
+  fleet = report [ host { services.opd = { enable = true; fleet = { enable = true; etcd = [ "https://10.0.0.1:2379" "https://10.0.0.2:2379" ]; host = "kvm-07"; labels = { role = "kvm"; rack = "b2"; }; user = "opd-host-kvm-07"; passwordFile = "/run/keys/opd-etcd"; }; }; } ];
+  fleetNoEtcd = report [ host { services.opd = { enable = true; fleet.enable = true; }; } ];
+
+  # these must fail (the test reads nix's message)
+  badMode = report [ host { services.op-dbus = { enable = true; mode = "proxmox"; stateConfig.systemd.units = { }; }; } ];
+  unknownOpdbusOption = report [ host { services.op-dbus = { enable = true; stateConfig.systemd.units = { }; enableMagic = true; }; } ];
+  unknownTopLevel = report [ host { services.opd.enable = true; services.opd.state.systemd.units = { }; networking.bogus = 1; } ];
+  badType = report [ host { services.opd = { enable = true; state.systemd.units = { }; resync = "5 min"; }; } ];
+  conflict = report [ host { services.opd = { enable = true; state.ovs.bridges.a.datapath_type = "netdev"; }; } { services.opd.state.ovs.bridges.a.datapath_type = "system"; } ];
 }

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { act, addVarOptions, varsFrom, onlyOption, parseOnly, addAuditOptions, addSettingOptions, auditPaths, makeLogger, outputOption, parseSeconds, settingsFrom, stdio } from './common.js';
 import { prepareFile, restrictPlugins, run, countOutcomes, unreachableError, type RunReport } from '../core/engine.js';
+import { printWarnings } from './common.js';
 import { checkSavedPlan, readSavedPlan } from '../core/saved-plan.js';
 import { confirmDir, keeperAlive, pendingRuns, startConfirmWait, waitForOutcome } from '../core/confirm.js';
 import { OpdError } from '../core/errors.js';
@@ -55,6 +56,7 @@ export function applyCommand(): Command {
     if (saved && o.dryRun) throw new OpdError('usage', 'a saved plan is already a dry run: show it with opd show-plan');
     const settings = settingsFrom(o);
     const prep = restrictPlugins(await prepareFile(saved ? saved.file : file, settings, varsFrom(o)), parseOnly(o.only), PLUGIN_NAMES);
+    printWarnings(prep.warnings);
     const log = await makeLogger(o);
     const audit = auditPaths(o);
     const text = o.output !== 'json';

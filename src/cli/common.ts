@@ -4,7 +4,7 @@ import { Option } from 'commander';
 import type { Logger } from 'pino';
 import type { Settings } from '../core/plugin.js';
 import { SETTING_OPTIONS, AUDIT_LOG_DEFAULT, AUDIT_KEY_DEFAULT } from './settings.js';
-import { OpdError } from '../core/errors.js';
+import { OpdError, formatProblem, type Problem } from '../core/errors.js';
 import { scrub } from '../core/secrets.js';
 import type { VarSources } from '../core/params.js';
 
@@ -124,4 +124,9 @@ export function parseOnly(v: unknown): string[] | undefined {
   const names = [...new Set(v.split(',').map((x) => x.trim()).filter(Boolean))].sort();
   if (!names.length) throw new OpdError('usage', '--only needs at least one plugin name');
   return names;
+}
+
+/** Accepted-but-unacted fields and read-as notes (op-dbus forms): one line each on stderr. */
+export function printWarnings(warnings: readonly Problem[], io: Io = stdio): void {
+  for (const w of warnings) io.err(`opd: warning: ${formatProblem(w)}`);
 }

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { act, addVarOptions, varsFrom, onlyOption, parseOnly, addSettingOptions, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
 import { computePlan, prepareFile, restrictPlugins, unreachableError } from '../core/engine.js';
+import { printWarnings } from './common.js';
 import { formatChange, planJSON, summarize, type Plan } from '../core/plan.js';
 import { PLUGIN_NAMES } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
@@ -36,6 +37,7 @@ export function diffCommand(): Command {
     const o = cmd.optsWithGlobals();
     const settings = settingsFrom(o);
     const prep = restrictPlugins(await prepareFile(file, settings, varsFrom(o)), parseOnly(o.only), PLUGIN_NAMES);
+    printWarnings(prep.warnings);
     const log = await makeLogger(o);
     const c = await computePlan(prep, { settings, log, allowDestroy: o.allowDestroy === true });
     const { plan } = c;

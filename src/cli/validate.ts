@@ -1,12 +1,13 @@
 import { Command } from 'commander';
 import { act, addVarOptions, varsFrom, addSettingOptions, settingsFrom, stdio } from './common.js';
+import { printWarnings } from './common.js';
 import { prepareFile } from '../core/engine.js';
 import { OpdError } from '../core/errors.js';
 
 export function validateCommand(): Command {
   return addVarOptions(addSettingOptions(
     new Command('validate')
-      .description('check state documents against the schema and the semantic rules (what a backend would refuse: NAT network without ip, links to undeclared OVS bridges, WantedBy= unknown units, duplicate addresses); every problem at once with file:line:col (exit 65 when invalid)')
+      .description('check state documents against the schema and the semantic rules (what a backend would refuse: NAT network without ip, links to undeclared OVS bridges, WantedBy= unknown units, duplicate addresses); every problem at once with file:line:col (exit 65 when invalid); fields accepted but not acted on (op-dbus forms) are printed as warnings on stderr')
       .argument('<files...>', 'state documents (YAML or JSON; - for stdin)'),
   )).action(act(async (files: string[], _o: Record<string, unknown>, cmd: Command) => {
     const settings = settingsFrom(cmd.optsWithGlobals());
@@ -14,6 +15,7 @@ export function validateCommand(): Command {
     for (const f of files) {
       try {
         const p = await prepareFile(f, settings, varsFrom(cmd.optsWithGlobals()));
+        printWarnings(p.warnings);
         let n = 0;
         for (const [name, plugin] of p.plugins)
           for (const c of plugin.collections) n += Object.keys((p.doc.plugins[name]?.[c] as object | undefined) ?? {}).length;

@@ -28,6 +28,19 @@ export interface LoadedDocument {
   locate(pointer: string, atKey?: boolean): { line: number; col: number } | undefined;
   /** Normalized pointer prefix → source pointer prefix (filled by normalization). */
   remaps: Map<string, string>;
+  /** Accepted but not acted on (filled by normalization; located by `locateProblems`). */
+  warnings: Problem[];
+  /** Foreign forms refused by name (filled by normalization; reported by validation). */
+  refusals: Problem[];
+}
+
+/** Fill in file:line:col of problems whose pointer is known but position is not. */
+export function locateProblems(loaded: LoadedDocument, problems: Problem[]): Problem[] {
+  return problems.map((p) => {
+    if (p.line !== undefined) return p;
+    const pos = loaded.locate(p.pointer);
+    return { ...p, file: loaded.file, line: pos?.line, col: pos?.col };
+  });
 }
 
 export function pointerToPath(pointer: string): string[] {
@@ -80,6 +93,7 @@ export function parseText(bytes: Buffer | string, file: string): LoadedDocument 
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.length > MAX_DOCUMENT_BYTES)
     throw new OpdError('invalid-document', `${file}: document is larger than ${MAX_DOCUMENT_BYTES} bytes`);
+  if (/\.json$/i.test(file)) checkJson(text, file);
   const lc = new LineCounter();
   let doc: Document.Parsed;
   try {
@@ -142,7 +156,7 @@ export function parseText(bytes: Buffer | string, file: string): LoadedDocument 
     const p = lc.linePos(best);
     return { line: p.line, col: p.col };
   };
-  return { file, raw, text, locate, remaps };
+  return { file, raw, text, locate, remaps, warnings: [], refusals: [] };
 }
 
 function sourcePointer(pointer: string, remaps: Map<string, string>): string {
@@ -155,6 +169,28 @@ function sourcePointer(pointer: string, remaps: Map<string, string>): string {
     cur = remaps.get(best)! + cur.slice(best.length);
   }
   return cur;
+}
+
+/**
+ * A `.json` file is JSON, as op-dbus reads it: what YAML would forgive (a trailing comma,
+ * comments, single quotes) is an error with line and column. The YAML parser then only adds
+ * source positions.
+ */
+function checkJson(text: string, file: string): void {
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    const msg = (err as Error).message;
+    const m = /at position (\d+)/.exec(msg);
+    const pos = m ? Number(m[1]) : text.length;
+    const before = text.slice(0, pos);
+    const line = before.split('\n').length;
+    const col = pos - before.lastIndexOf('\n');
+    const what = msg.replace(/ in JSON at position \d+.*$/, '').replace(/^JSON\.parse: /, '');
+    throw new OpdError('invalid-document', `${file} is not valid JSON`, {
+      problems: [{ file, line, col, pointer: '', message: `JSON syntax error: ${what}`, fix: 'a .json document is read as strict JSON (no trailing commas or comments); fix it here, or write YAML in a .yaml file' }],
+    });
+  }
 }
 
 /** Offset of the first byte that breaks UTF-8 (linear scan). */

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ensureDir } from './fsutil.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { loadDocument, type LoadedDocument, type StateDocument } from './document.js';
+import { loadDocument, locateProblems, type LoadedDocument, type StateDocument } from './document.js';
 import { validateDocument } from './validate.js';
 import { normalizeDocument } from './normalize.js';
 import { resolveParams, type VarSources } from './params.js';
@@ -16,11 +16,11 @@ import { checkSemantics } from './semantic.js';
 import { diffSection, isObj, project, compare } from './diff.js';
 import { buildPlan, checkResourceCycles, collectEdges, planJSON, summarize, type Plan, type PlannedChange } from './plan.js';
 import { applyPlan, type ChangeOutcome } from './apply.js';
-import { OpdError, toOpdError } from './errors.js';
+import { OpdError, toOpdError, type Problem } from './errors.js';
 import type { Change, Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
 import { canonical, fingerprint, sha256 } from './canonical.js';
 import { Redactor, scrub } from './secrets.js';
-import { loadFor } from '../plugins/index.js';
+import { PLUGIN_NAMES, loadFor } from '../plugins/index.js';
 import { AuditLog, newRunId, readKey } from '../audit/chain.js';
 import { acquireLock } from '../audit/lock.js';
 
@@ -30,6 +30,8 @@ export interface Prepared {
   plugins: Map<string, Plugin>;
   /** sha256 of the document text */
   docHash: string;
+  /** Accepted but not acted on (op-dbus forms): file:line:col, for validate/diff/apply to print. */
+  warnings: Problem[];
 }
 
 export interface EngineOptions {
@@ -50,7 +52,10 @@ export async function prepareFile(file: string, settings?: Settings, vars?: VarS
  */
 export async function prepareLoaded(source: LoadedDocument, settings: Settings = {}, vars?: VarSources): Promise<Prepared> {
   const loaded = resolveParams(source, vars);
-  const sections = isObj(loaded.raw) && isObj(loaded.raw.plugins) ? Object.keys(loaded.raw.plugins) : [];
+  // op-dbus forms: a bare plugin body (no `plugins`) may belong to any plugin, and plugin sections
+  // written at the top level are refused by name: both need the plugins they could be
+  const raw = loaded.raw;
+  const sections = !isObj(raw) ? [] : isObj(raw.plugins) ? [...Object.keys(raw.plugins), ...Object.keys(raw)] : PLUGIN_NAMES;
   const plugins = await loadFor(sections); // validators load on first use: only the sections named
   const normalized = normalizeDocument(loaded, plugins);
   validateDocument(normalized, loaded);
@@ -58,7 +63,7 @@ export async function prepareLoaded(source: LoadedDocument, settings: Settings =
   checkSemantics(doc, loaded, settings);
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
   checkResourceCycles(collectEdges(named, doc.plugins));
-  return { loaded, doc, plugins: named, docHash: sha256(loaded.text) };
+  return { loaded, doc, plugins: named, docHash: sha256(loaded.text), warnings: locateProblems(loaded, loaded.warnings) };
 }
 
 /**

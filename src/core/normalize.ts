@@ -6,13 +6,20 @@ import type { LoadedDocument } from './document.js';
 import { pathToPointer } from './document.js';
 import type { NormalizeContext, Obj, Plugin } from './plugin.js';
 import { isObj } from './diff.js';
+import { opdbusDocument } from './opdbus.js';
 
 export function normalizeDocument(loaded: LoadedDocument, plugins: Map<string, Plugin>): unknown {
-  const raw = loaded.raw;
+  const ctx: NormalizeContext = {
+    remap: (to, from) => loaded.remaps.set(to, from),
+    warn: (pointer, message, fix) => loaded.warnings.push({ pointer, message, ...(fix ? { fix } : {}) }),
+    refuse: (pointer, message, fix) => loaded.refusals.push({ pointer, message, ...(fix ? { fix } : {}) }),
+  };
+  loaded.warnings.length = 0;
+  loaded.refusals.length = 0;
+  const raw = opdbusDocument(structuredClone(loaded.raw), plugins, ctx);
   if (!isObj(raw) || !isObj(raw.plugins)) return raw;
-  const doc: Obj = structuredClone(raw);
+  const doc: Obj = raw;
   const sections = doc.plugins as Record<string, unknown>;
-  const ctx: NormalizeContext = { remap: (to, from) => loaded.remaps.set(to, from) };
   for (const name of [...plugins.keys()].sort()) plugins.get(name)!.adopt?.(sections, ctx);
   for (const [name, p] of plugins) {
     if (!(name in sections)) continue;

@@ -136,6 +136,18 @@ export interface DoctorCheck {
 export interface NormalizeContext {
   /** Record that normalized pointer `to` came from source pointer `from` (for error locations). */
   remap(to: string, from: string): void;
+  /**
+   * A field that opd accepts but does not act on (or reads differently from op-dbus): the
+   * document stays valid and validate/diff/apply print the warning with file:line:col.
+   * `pointer` is the source pointer (or a normalized one that `remap` maps back).
+   */
+  warn(pointer: string, message: string, fix?: string): void;
+  /**
+   * A foreign form opd refuses by name (an op-dbus feature it does not have): the document is
+   * invalid (exit 65) and the problem is listed with the schema's. Say what to use instead in `fix`.
+   * The normalizer should also drop the refused key so the schema does not report it twice.
+   */
+  refuse(pointer: string, message: string, fix?: string): void;
 }
 
 export interface Plugin<S extends Obj = Obj> {

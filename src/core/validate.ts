@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { OpdError, type Problem } from './errors.js';
 import type { LoadedDocument } from './document.js';
-import { pathToPointer, pointerToPath } from './document.js';
+import { locateProblems, pathToPointer, pointerToPath } from './document.js';
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url));
 export const SCHEMA_BASE = 'https://opd.dev/schema/';
@@ -158,7 +158,9 @@ function toProblem(e: ErrorObject, doc: unknown): Problem | undefined {
       return {
         pointer: pathToPointer([...pointerToPath(at), key]),
         message: `unknown key ${show(key)}`,
-        fix: close.length ? `did you mean ${close.map((c) => `"${c}"`).join(' or ')}?` : allowed.length ? `allowed keys: ${allowed.join(', ')}` : 'remove it',
+        fix: key === 'comment' || key === 'description'
+          ? `op-dbus ignores unknown keys; opd ignores only \`_\`-prefixed notes: rename it "_${key}"`
+          : close.length ? `did you mean ${close.map((c) => `"${c}"`).join(' or ')}?` : allowed.length ? `allowed keys: ${allowed.join(', ')}` : 'remove it',
       };
     }
     case 'required':
@@ -204,6 +206,7 @@ function toProblem(e: ErrorObject, doc: unknown): Problem | undefined {
 
 /** Validate a whole (normalized) document; throws OpdError('invalid-document') with every problem. */
 export function validateDocument(doc: unknown, loaded?: LoadedDocument): void {
+  const refusals = loaded ? locateProblems(loaded, loaded.refusals) : [];
   const errors: ErrorObject[] = [];
   const env = envelope();
   if (!env(doc)) errors.push(...(env.errors ?? []));
@@ -215,9 +218,9 @@ export function validateDocument(doc: unknown, loaded?: LoadedDocument): void {
       const at = pathToPointer(['plugins', name]);
       for (const e of v.errors ?? []) errors.push({ ...e, instancePath: at + e.instancePath });
     }
-  if (!errors.length) return;
+  if (!errors.length && !refusals.length) return;
   const seen = new Set<string>();
-  const problems: Problem[] = [];
+  const problems: Problem[] = [...refusals];
   // anyOf/oneOf explain themselves through their branches; keep them only when alone at a path
   const paths = new Set(errors.filter((e) => !['anyOf', 'oneOf', 'if'].includes(e.keyword)).map((e) => e.instancePath));
   // "one of these keys is required" (anyOf of required): one problem, not one per branch

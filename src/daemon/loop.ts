@@ -117,9 +117,15 @@ export class Daemon extends EventEmitter {
     this.stateFile = resolve(o.stateFile);
   }
 
+  /** Accepted-but-unacted fields of the document (op-dbus forms), once per load. */
+  private logWarnings(prep: Prepared): void {
+    for (const w of prep.warnings) this.o.log.warn({ file: prep.loaded.file, line: w.line, col: w.col, pointer: w.pointer, fix: w.fix }, w.message);
+  }
+
   /** Load the document (invalid at start: throw, exit 65), start watches, reconcile once, READY. */
   async start(beforeReady?: () => Promise<void>): Promise<void> {
     this.prep = await prepareFile(this.stateFile, this.o.settings, this.o.vars);
+    this.logWarnings(this.prep);
     this.fileHash = sha256(readFileSync(this.stateFile));
     await this.startWatches();
     this.watchFile();
@@ -410,6 +416,7 @@ export class Daemon extends EventEmitter {
       this.fileHash = h;
       return this.reject(toOpdError(err));
     }
+    this.logWarnings(prep);
     this.fileHash = h;
     this.docError = undefined;
     const changed = prep.docHash !== this.prep.docHash;

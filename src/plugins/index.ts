@@ -26,6 +26,9 @@ export const PLUGIN_NAMES = Object.keys(loaders).sort();
  */
 const ADOPTS_FROM: Record<string, string[]> = {
   ovs: ['net'],
+  packages: ['packagekit'],
+  dns: ['dnsresolver'],
+  pci: ['pcidecl'],
 };
 
 /** The plugins a document with these sections needs: the ones it names, and those adopting from them. */

@@ -6,7 +6,7 @@ import { until } from '../helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { doc, tmp, uniq } from '../helpers/opd.js';
+import { OPD, doc, tmp, uniq } from '../helpers/opd.js';
 import { startLxc, type LxcSandbox } from '../helpers/lxc.js';
 
 const u = uniq(4);
@@ -287,6 +287,47 @@ describe('lxc plugin on real LXC with an Open vSwitch bridge', () => {
     expect(ch.action).toBe('create');
     expect(ch.summary).toContain(`veth vi${u} on ${BR}`);
     expect(ch.summary).toContain('memory 32M');
+  });
+
+  it('creates a container from a Proxmox vztmpl archive named by an op-dbus template reference, and deletes the rootfs it unpacked', async () => {
+    // a Proxmox storage (storage.cfg + <path>/template/cache) holding a root filesystem tarball
+    const store = join(sb.dir, `pve-${u}`);
+    const cache = join(store, 'template', 'cache');
+    const tree = join(sb.dir, `tree-${u}`);
+    mkdirSync(cache, { recursive: true });
+    mkdirSync(join(tree, 'etc'), { recursive: true });
+    writeFileSync(join(tree, 'etc', 'os-release'), 'ID=opd-test\n');
+    const archive = join(cache, `bb-${u}.tar.zst`);
+    expect((await sb.sh('tar', ['--zstd', '-cf', archive, '-C', tree, '.'])).code).toBe(0);
+    const cfg = join(sb.dir, `storage-${u}.cfg`);
+    writeFileSync(cfg, `dir: local\n\tpath /var/lib/vz\n\nbtrfs: teststore\n\tpath ${store}\n\tcontent rootdir,vztmpl\n`);
+    const env = { OPD_PVE_STORAGE_CFG: cfg };
+    const run = (args: string[]) => sb.sh('node', [OPD, ...args], { env });
+    const name = `${u}200`;
+    const body = (props: string) =>
+      ['version: 1', 'plugins:', '  lxc:', '    containers:', `      - id: "${name}"`, '        running: false', `        properties: { ${props} }`].join('\n') + '\n';
+    const f = doc(body(`template: "teststore:vztmpl/bb-${u}.tar.zst", hostname: arch${u}, cores: 2`), dir, 'archive.yaml');
+    const r = await run(['apply', f]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(readFileSync(join(sb.lxcPath, name, 'rootfs', 'etc', 'os-release'), 'utf8')).toBe('ID=opd-test\n');
+    const conf = readFileSync(join(sb.lxcPath, name, 'config'), 'utf8');
+    expect(conf).toContain(`lxc.uts.name = arch${u}`);
+    expect(conf).toContain('lxc.cgroup2.cpu.max = 200000 100000'); // 2 CPUs of time, not CPUs 0-1
+    expect(conf).not.toContain('cpuset.cpus');
+    const again = await run(['apply', f]);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toContain('no changes');
+    // a reference to an archive that is not there is refused by name, and nothing is created
+    const missing = doc(body(`template: "teststore:vztmpl/none-${u}.tar.zst"`).replace(name, `${name}x`), dir, 'archive-missing.yaml');
+    const m = await run(['apply', missing]);
+    expect(m.code).toBe(65);
+    expect(m.stderr).toContain(`Proxmox template "teststore:vztmpl/none-${u}.tar.zst" is not on this host (looked in ${join(cache, `none-${u}.tar.zst`)}`);
+    expect(existsSync(join(sb.lxcPath, `${name}x`))).toBe(false);
+    const gone = doc(['version: 1', 'plugins:', '  lxc:', '    containers:', `      "${name}": { state: absent, allow_destroy: true }`].join('\n') + '\n', dir, 'archive-absent.yaml');
+    const g = await run(['apply', gone]);
+    expect(g.code, g.stdout + g.stderr).toBe(0);
+    expect(existsSync(join(sb.lxcPath, name))).toBe(false);
+    expect(existsSync(archive)).toBe(true); // the archive is the host's: never deleted
   });
 
   it('keeps an intact audit trail', async () => {

@@ -158,11 +158,18 @@ export async function create(ctx: ApplyContext, name: string, spec: Obj): Promis
       hint: 'template none uses an existing root filesystem: create it first (or order it with depends_on)',
     });
   }
+  if (template === 'archive' && (typeof spec.archive !== 'string' || !existsSync(spec.archive))) {
+    throw new OpdError('backend-failed', `lxc: template archive ${String(spec.archive)} of ${name} does not exist`, {
+      address: `lxc/containers/${name}`,
+      hint: 'put the root filesystem archive (e.g. a Proxmox vztmpl .tar.zst) at that path first',
+    });
+  }
   const tmp = mkdtempSync(join(tmpdir(), 'opd-lxc-'));
   try {
     const conf = join(tmp, 'create.conf');
     writeFileSync(conf, createConfig(spec));
-    const args = ['-n', name, '-t', template, '-f', conf];
+    // archive: an empty container (no template) whose rootfs is unpacked from the archive below
+    const args = ['-n', name, '-t', template === 'archive' ? 'none' : template, '-f', conf];
     if (template === 'download') {
       args.push('--', '--dist', String(spec.dist), '--release', String(spec.release));
       if (spec.arch) args.push('--arch', String(spec.arch));
@@ -177,9 +184,20 @@ export async function create(ctx: ApplyContext, name: string, spec: Obj): Promis
   }
   const dir = join(path, name);
   const owned = template !== 'none';
-  const marker: Marker = { template, rootfs_owned: owned, ...(owned ? { rootfs: join(dir, 'rootfs') } : {}) };
+  const marker: Marker = { template, rootfs_owned: owned, ...(owned ? { rootfs: join(dir, 'rootfs') } : {}), ...(template === 'archive' ? { archive: String(spec.archive) } : {}) };
+  if (template === 'archive') {
+    const rootfs = join(dir, 'rootfs');
+    mkdirSync(rootfs, { recursive: true, mode: 0o755 });
+    try {
+      // tar picks the decompressor (gzip, xz, zstd) from the archive's magic bytes
+      await run('tar', ['-x', '-p', '--numeric-owner', '-f', String(spec.archive), '-C', rootfs], { backend: 'lxc', installHint: 'apt-get install tar zstd xz-utils', timeout: 900_000 });
+    } catch (err) {
+      fail(name, `could not unpack ${String(spec.archive)}`, err, 'the archive must be a root filesystem tarball (gzip, xz or zstd; zstd needs the zstd package)');
+    }
+  }
   writeAtomic(join(dir, MARKER), JSON.stringify(marker, null, 2) + '\n', 0o644);
   const fields: Obj = { ...spec };
+  if (template === 'archive') fields.rootfs = join(dir, 'rootfs');
   if (!Array.isArray(fields.network)) fields.network = [];
   configure(ctx, name, fields);
 }

@@ -83,6 +83,8 @@ export interface Marker {
   rootfs_owned: boolean;
   /** the rootfs opd created (absolute path) */
   rootfs?: string;
+  /** template archive: the root filesystem archive it was unpacked from */
+  archive?: string;
 }
 
 export interface ReadFacts {
@@ -173,8 +175,9 @@ export function specFromConfig(text: string, marker: Marker | undefined, contain
   const spec: Obj = {};
   const fromComments = templateFromComments(lines);
   let template = marker?.template ?? fromComments.template;
-  if (template !== 'busybox' && template !== 'download') template = 'none';
+  if (template !== 'busybox' && template !== 'download' && template !== 'archive') template = 'none';
   spec.template = template;
+  if (template === 'archive' && marker?.archive) spec.archive = marker.archive;
   if (template === 'download') Object.assign(spec, downloadParams(fromComments.params));
   const rootfs = rootfsPath(last(lines, 'lxc.rootfs.path'));
   if (rootfs !== undefined) spec.rootfs = rootfs;

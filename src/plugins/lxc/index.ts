@@ -3,7 +3,7 @@
  * (--lxc-path / OPD_LXC_PATH). Reads: one `lxc-ls --fancy` plus each container's config file.
  */
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
@@ -19,10 +19,70 @@ export interface LxcSection extends Obj {
   containers?: Record<string, Obj>;
 }
 
-const TEMPLATES = new Set(['busybox', 'download', 'none']);
+const TEMPLATES = new Set(['busybox', 'download', 'none', 'archive']);
 
-/** op-dbus `plugins.lxc.containers[]` entry → opd container (keyed by `id`). */
-export function fromOpDbus(item: Obj): Obj {
+/** Debian/Ubuntu release numbers → the codenames the LXC download template knows. */
+const CODENAMES: Record<string, Record<string, string>> = {
+  debian: { '10': 'buster', '11': 'bullseye', '12': 'bookworm', '13': 'trixie' },
+  ubuntu: { '20.04': 'focal', '22.04': 'jammy', '24.04': 'noble' },
+};
+
+/** Where Proxmox keeps a storage's vztmpl archives: <path>/template/cache (storage.cfg, or the defaults). */
+export function proxmoxTemplatePath(storage: string, file: string, storageCfg = process.env.OPD_PVE_STORAGE_CFG ?? '/etc/pve/storage.cfg'): { path: string; looked: string[] } {
+  const paths: string[] = [];
+  try {
+    let cur: string | undefined;
+    for (const line of readFileSync(storageCfg, 'utf8').split('\n')) {
+      const head = /^([a-z0-9]+):\s*(\S+)\s*$/.exec(line);
+      if (head) cur = head[2];
+      const p = /^\s+path\s+(\S+)/.exec(line);
+      if (p && cur === storage) paths.push(join(p[1], 'template', 'cache', file));
+    }
+  } catch {
+    /* no Proxmox storage configuration on this host */
+  }
+  if (storage === 'local') paths.push(join('/var/lib/vz/template/cache', file));
+  paths.push(join('/var/lib/pve', storage, 'template', 'cache', file));
+  const looked = [...new Set(paths)];
+  return { path: looked.find((x) => existsSync(x)) ?? '', looked };
+}
+
+/** op-dbus `template` (in properties or on the container) → opd's template fields, or a refusal. */
+function mapTemplate(t: unknown, at: string, out: Obj, ctx: NormalizeContext): void {
+  if (typeof t !== 'string') {
+    ctx.refuse(at, 'an op-dbus template must be a string');
+    return;
+  }
+  if (TEMPLATES.has(t)) {
+    if (out.template === undefined) out.template = t;
+    return;
+  }
+  const pve = /^([A-Za-z0-9_.-]+):vztmpl\/([^/]+\.tar(\.(gz|xz|zst))?)$/.exec(t);
+  if (pve) {
+    const { path, looked } = proxmoxTemplatePath(pve[1], pve[2]);
+    if (!path) {
+      ctx.refuse(at, `Proxmox template ${JSON.stringify(t)} is not on this host (looked in ${looked.join(', ')})`, `download it there (pveam download ${pve[1]} ${pve[2]}) or copy the archive there, or use template busybox, download (dist/release) or archive with the path of a root filesystem tarball`);
+      return;
+    }
+    out.template = 'archive';
+    out.archive = path;
+    return;
+  }
+  const dist = /^(debian|ubuntu)-([0-9.]+)(-standard.*)?$/.exec(t);
+  if (dist && CODENAMES[dist[1]][dist[2]]) {
+    out.template = 'download';
+    out.dist = dist[1];
+    out.release = CODENAMES[dist[1]][dist[2]];
+    ctx.warn(at, `template ${JSON.stringify(t)} read as the LXC download template (dist ${dist[1]}, release ${out.release}): creating it needs the internet`, 'offline, use template busybox or archive (a root filesystem tarball on the host)');
+    return;
+  }
+  ctx.refuse(at, `op-dbus template ${JSON.stringify(t)} is not one opd can create from`, 'use busybox, download (with dist and release), none (an existing rootfs), archive (a tarball), a Proxmox reference storage:vztmpl/<file>.tar.zst that exists on the host, or debian-<N>/ubuntu-<N>');
+}
+
+const PROPERTY_KEYS = ['hostname', 'name', 'memory', 'cores', 'onboot', 'ipv4_address', 'ipv4', 'network_type', 'template'];
+
+/** op-dbus `plugins.lxc.containers[]` entry (ContainerInfo: id, veth, bridge, running, properties) → opd container (keyed by `id`). */
+export function fromOpDbus(item: Obj, src: string, ctx: NormalizeContext): Obj {
   const out: Obj = { ...item };
   if (typeof out.id === 'number') out.id = String(out.id);
   if (out.id === undefined && typeof out.name === 'string') {
@@ -34,41 +94,77 @@ export function fromOpDbus(item: Obj): Obj {
     config['lxc.uts.name'] = out.name;
     delete out.name;
   }
-  if ((out.veth !== undefined || out.bridge !== undefined) && out.network === undefined) {
+  const props: Obj = isObj(out.properties) ? { ...out.properties } : {};
+  delete out.properties;
+  const pat = `${src}/properties`;
+  // network_type: op-dbus puts netmaker containers on the mesh bridge
+  let bridge = out.bridge;
+  if (props.network_type !== undefined) {
+    const nt = props.network_type;
+    if (nt === 'netmaker') {
+      bridge = 'mesh';
+      ctx.warn(`${pat}/network_type`, 'network_type: netmaker: the container is put on the mesh bridge as op-dbus does, but opd does not enroll it in netmaker (no netclient join, no token injection)', 'join the mesh from inside the container (netclient join) or from a unit in its template');
+    } else if (nt !== 'bridge' && nt !== 'veth') {
+      ctx.refuse(`${pat}/network_type`, `op-dbus network_type ${JSON.stringify(nt)} is not supported`, 'use bridge (or veth): the container gets a veth on its `bridge`; netmaker puts it on mesh');
+    }
+  }
+  if ((out.veth !== undefined || bridge !== undefined) && out.network === undefined) {
     const itf: Obj = { type: 'veth' };
-    if (out.bridge !== undefined) itf.link = out.bridge;
+    if (bridge !== undefined) itf.link = bridge;
     if (out.veth !== undefined) itf.name = out.veth;
     out.network = [itf];
   }
   delete out.veth;
   delete out.bridge;
-  if (isObj(out.properties)) {
-    const rest: Obj = { ...out.properties };
-    const num = (v: unknown) => (typeof v === 'number' ? v : typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : undefined);
-    const mem = num(rest.memory);
-    if (mem !== undefined && mem > 0) {
-      if (out.memory === undefined) out.memory = `${mem}M`;
-      delete rest.memory;
+  const num = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) ? v : typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : undefined);
+  for (const [k, v] of Object.entries(props)) {
+    const at = `${pat}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+    switch (k) {
+      case 'memory': {
+        const mem = num(v);
+        if (mem === undefined || mem <= 0) ctx.refuse(at, `op-dbus memory ${JSON.stringify(v)} is not a number of MiB`, 'write memory in MiB, e.g. 512');
+        else if (out.memory === undefined) out.memory = `${mem}M`;
+        break;
+      }
+      case 'cores': {
+        // a CPU count (Proxmox --cores): a quota of that many CPUs, not a pin to CPUs 0..n-1
+        const cores = num(v);
+        if (cores === undefined || cores <= 0 || cores > 8192) ctx.refuse(at, `op-dbus cores ${JSON.stringify(v)} is not a CPU count`, 'write the number of CPUs, e.g. 2');
+        else config['lxc.cgroup2.cpu.max'] = `${cores * 100000} 100000`;
+        break;
+      }
+      case 'onboot':
+        if (typeof v !== 'boolean') ctx.refuse(at, 'op-dbus onboot must be true or false');
+        else if (out.autostart === undefined) out.autostart = v;
+        break;
+      case 'hostname':
+      case 'name':
+        if (typeof v !== 'string') ctx.refuse(at, `op-dbus ${k} must be a string`);
+        else config['lxc.uts.name'] = v;
+        break;
+      case 'ipv4_address':
+      case 'ipv4': {
+        const net = Array.isArray(out.network) ? (out.network as unknown[]) : [];
+        if (typeof v !== 'string' || !/^([0-9]{1,3}\.){3}[0-9]{1,3}\/[0-9]{1,2}$/.test(v)) {
+          ctx.refuse(at, `op-dbus ${k} ${JSON.stringify(v)} is not an IPv4 address with its prefix length`, 'write it as 10.0.0.5/24');
+        } else if (!net.length || !isObj(net[0])) {
+          ctx.refuse(at, `op-dbus ${k} needs the container's network: it has no \`bridge\`/\`veth\``, 'add bridge: <the bridge its veth joins>');
+        } else out.network = [{ ...(net[0] as Obj), ipv4: v }, ...net.slice(1)];
+        break;
+      }
+      case 'network_type':
+        break; // above
+      case 'template':
+        mapTemplate(v, at, out, ctx);
+        break;
+      default:
+        ctx.refuse(at, `op-dbus container property "${k}" is not supported`, `opd maps ${PROPERTY_KEYS.join(', ')}; remove it${k.startsWith('netmaker') ? ' (netmaker enrollment is not done by opd)' : ''}`);
     }
-    const cores = num(rest.cores);
-    if (cores !== undefined && cores > 0) {
-      if (out.cpus === undefined) out.cpus = cores === 1 ? '0' : `0-${cores - 1}`;
-      delete rest.cores;
-    }
-    if (typeof rest.onboot === 'boolean') {
-      if (out.autostart === undefined) out.autostart = rest.onboot;
-      delete rest.onboot;
-    }
-    if (typeof rest.hostname === 'string') {
-      config['lxc.uts.name'] = rest.hostname;
-      delete rest.hostname;
-    }
-    if (typeof rest.template === 'string' && TEMPLATES.has(rest.template)) {
-      if (out.template === undefined) out.template = rest.template;
-      delete rest.template;
-    }
-    if (Object.keys(rest).length) out.properties = rest;
-    else delete out.properties;
+  }
+  if (typeof out.template === 'string' && !TEMPLATES.has(out.template) && out.template !== 'archive') {
+    const t = out.template;
+    delete out.template;
+    mapTemplate(t, `${src}/template`, out, ctx);
   }
   if (Object.keys(config).length) out.config = config;
   return out;
@@ -181,7 +277,7 @@ const plugin: Plugin<LxcSection> = {
     const out: Obj = { ...section };
     if (Array.isArray(out.containers)) {
       out.containers = arrayToMap(
-        out.containers.map((it) => (isObj(it) ? fromOpDbus(it) : it)),
+        out.containers.map((it, i) => (isObj(it) ? fromOpDbus(it, `/plugins/lxc/containers/${i}`, ctx) : it)),
         'id',
         '/plugins/lxc/containers',
         ctx,

@@ -29,6 +29,9 @@ function fromOpDbus(spec: Obj, ptr: string, ctx: NormalizeContext): Obj {
   if (typeof out.type === 'string' && out.kind === undefined && OPDBUS_TYPES[out.type]) {
     out.kind = OPDBUS_TYPES[out.type];
     delete out.type;
+  } else if (out.type !== undefined) {
+    ctx.refuse(`${ptr}/type`, `op-dbus interface type ${JSON.stringify(out.type)} is not supported`, `use one of ${Object.keys(OPDBUS_TYPES).join(', ')}, ovs-port (an OVS internal port with properties.parent_bridge), or opd's kind`);
+    delete out.type;
   }
   if (typeof out.controller === 'string' && out.master === undefined) {
     out.master = out.controller;
@@ -38,9 +41,25 @@ function fromOpDbus(spec: Obj, ptr: string, ctx: NormalizeContext): Obj {
     const v = out[fam];
     if (!isObj(v)) continue;
     delete out[fam];
-    if (v.enabled === false) continue;
+    for (const k of Object.keys(v)) {
+      if (!['enabled', 'dhcp', 'address', 'addresses', 'gateway', 'dns'].includes(k))
+        ctx.refuse(`${ptr}/${fam}/${esc(k)}`, `op-dbus ${fam}.${k} is not supported`, `an op-dbus ${fam} block has enabled, dhcp, address [{ip, prefix}], gateway and dns`);
+    }
+    if (Array.isArray(v.dns) && v.dns.length) {
+      ctx.warn(`${ptr}/${fam}/dns`, `op-dbus ${fam}.dns (${v.dns.map(String).join(', ')}) is accepted but net does not act on it: no resolver is configured`, 'list the servers in the dns plugin (plugins.dns.servers) to configure the resolver');
+    }
+    if (v.enabled === false) {
+      // op-dbus: the interface has no addresses of this family; opd removes every address the
+      // document does not name (not the kernel's fe80::)
+      if (!isObj(out.addresses) && !Array.isArray(out.addresses)) out.addresses = {};
+      out.prune = { ...(isObj(out.prune) ? out.prune : {}), addresses: true };
+      ctx.warn(`${ptr}/${fam}/enabled`, `${fam}.enabled: false: every address of this interface that the document does not name is removed${fam === 'ipv4' ? ' (IPv6 ones too, except the kernel\'s fe80::)' : ''}`);
+      continue;
+    }
     if (out.up === undefined) out.up = true; // op-dbus configures (and brings up) an interface with addressing
-    if (v.dhcp === true) out.dhcp = true; // rejected by the schema with a hint
+    if (v.dhcp === true) {
+      ctx.refuse(`${ptr}/${fam}/dhcp`, `op-dbus ${fam}.dhcp: true is not supported: opd does not run a DHCP client`, 'give static addresses (address: [{ip, prefix}]), or run a DHCP client as a systemd unit (e.g. dhclient@<ifname>.service) with the systemd plugin');
+    }
     const addrs: Obj = isObj(out.addresses) ? { ...out.addresses } : {};
     if (Array.isArray(out.addresses)) for (const a of out.addresses) if (typeof a === 'string') addrs[a] = {};
     const list = Array.isArray(v.address) ? v.address : Array.isArray(v.addresses) ? v.addresses : [];

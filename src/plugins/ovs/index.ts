@@ -36,13 +36,84 @@ function normalizePort(p: unknown): unknown {
   return out;
 }
 
+const escKey = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/**
+ * op-dbus: plugins.net.interfaces[] entries of type ovs-bridge are OVS bridges (their `ports`
+ * the bridge's ports), entries of type ovs-port are internal ports of the bridge named by
+ * `properties.parent_bridge`. Their addressing stays with net (kind ovs).
+ */
+function adoptOpDbusInterfaces(plugins: Record<string, unknown>, ctx: NormalizeContext): void {
+  const net = plugins.net;
+  if (!isObj(net) || !Array.isArray(net.interfaces)) return;
+  const isOvs = (itf: unknown): itf is Obj => isObj(itf) && (itf.type === 'ovs-bridge' || itf.type === 'ovs-port') && typeof itf.name === 'string';
+  if (!net.interfaces.some(isOvs)) return;
+  const ovs = (isObj(plugins.ovs) ? plugins.ovs : (plugins.ovs = {})) as Obj;
+  const bridges = (isObj(ovs.bridges) ? ovs.bridges : (ovs.bridges = {})) as Obj;
+  // what stays with net becomes net's map form here, so that error positions keep the source index
+  const rest: Obj = {};
+  const push = (itf: unknown, i: number) => {
+    const key = isObj(itf) && typeof itf.name === 'string' ? itf.name : `#${i}`;
+    if (key in rest) ctx.refuse(`/plugins/net/interfaces/${i}/name`, `interface "${key}" is named twice`, 'name each interface once');
+    rest[key] = isObj(itf) ? Object.fromEntries(Object.entries(itf).filter(([k]) => k !== 'name')) : itf;
+    ctx.remap(`/plugins/net/interfaces/${escKey(key)}`, `/plugins/net/interfaces/${i}`);
+  };
+  const keep = (itf: Obj, drop: string[], i: number) => {
+    const addressing = Object.fromEntries(Object.entries(itf).filter(([k]) => !drop.includes(k)));
+    if (Object.keys(addressing).length > 1) push({ ...addressing, kind: 'ovs-bridge' }, i);
+  };
+  const items = net.interfaces as unknown[];
+  items.forEach((itf, i) => {
+    if (!isOvs(itf) || itf.type !== 'ovs-bridge') return;
+    const ports: Obj = {};
+    if (Array.isArray(itf.ports)) for (const p of itf.ports) if (typeof p === 'string') ports[p] = {};
+    const name = itf.name as string;
+    bridges[name] = { ...(isObj(bridges[name]) ? (bridges[name] as Obj) : {}), ports: { ...(isObj((bridges[name] as Obj | undefined)?.ports) ? ((bridges[name] as Obj).ports as Obj) : {}), ...ports } };
+    ctx.remap(`/plugins/ovs/bridges/${escKey(name)}`, `/plugins/net/interfaces/${i}`);
+  });
+  items.forEach((itf, i) => {
+    if (!isOvs(itf)) {
+      push(itf, i);
+      return;
+    }
+    const at = `/plugins/net/interfaces/${i}`;
+    if (itf.type === 'ovs-bridge') {
+      keep(itf, ['type', 'ports'], i);
+      return;
+    }
+    // ovs-port: an internal port (an interface of the host) on its parent bridge
+    const props = isObj(itf.properties) ? itf.properties : {};
+    const parent = props.parent_bridge ?? itf.bridge;
+    const portType = props.port_type ?? 'internal';
+    for (const k of Object.keys(props)) {
+      if (k !== 'parent_bridge' && k !== 'port_type') ctx.refuse(`${at}/properties/${escKey(k)}`, `op-dbus ovs-port property "${k}" is not supported`, 'an ovs-port has properties.parent_bridge and properties.port_type (internal)');
+    }
+    if (Array.isArray(itf.ports) && itf.ports.length) ctx.refuse(`${at}/ports`, 'an op-dbus ovs-port has no ports of its own', 'list ports on the bridge (type ovs-bridge, `ports`)');
+    if (typeof parent !== 'string') {
+      ctx.refuse(`${at}/type`, `op-dbus ovs-port "${String(itf.name)}" names no parent bridge`, 'add properties.parent_bridge: <the OVS bridge>');
+      return;
+    }
+    if (portType !== 'internal') {
+      ctx.refuse(`${at}/properties/port_type`, `op-dbus ovs-port port_type ${JSON.stringify(portType)} is not supported`, 'ovs-port supports port_type internal; for other port types use plugins.ovs.bridges.<bridge>.ports.<port>.type');
+      return;
+    }
+    const b = (isObj(bridges[parent]) ? bridges[parent] : (bridges[parent] = { ports: {} })) as Obj;
+    const ports = (isObj(b.ports) ? b.ports : (b.ports = {})) as Obj;
+    ports[itf.name as string] = { type: 'internal' };
+    ctx.remap(`/plugins/ovs/bridges/${escKey(parent)}/ports/${escKey(itf.name as string)}`, at);
+    keep(itf, ['type', 'ports', 'properties', 'bridge'], i);
+  });
+  if (Object.keys(rest).length) net.interfaces = rest;
+  else delete plugins.net;
+}
+
 const plugin: Plugin<OvsSection> = {
   name: 'ovs',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'ovs.schema.json', 'utf8')),
   collections: ['bridges'],
 
   adopt(plugins: Record<string, unknown>, ctx: NormalizeContext) {
-    adoptOpDbus(plugins, ctx);
+    adoptOpDbusInterfaces(plugins, ctx);
     defaultTakeOver(plugins);
   },
 
@@ -172,31 +243,6 @@ const plugin: Plugin<OvsSection> = {
     }
   },
 };
-
-/** op-dbus: plugins.net.interfaces[] entries of type ovs-bridge are OVS bridges. */
-function adoptOpDbus(plugins: Record<string, unknown>, ctx: NormalizeContext): void {
-  // op-dbus: plugins.net.interfaces[] entries of type ovs-bridge are OVS bridges
-  const net = plugins.net;
-  if (!isObj(net) || !Array.isArray(net.interfaces)) return;
-  if (!net.interfaces.some((itf: unknown) => isObj(itf) && itf.type === 'ovs-bridge')) return;
-  const ovs = (isObj(plugins.ovs) ? plugins.ovs : (plugins.ovs = {})) as Obj;
-  const bridges = (isObj(ovs.bridges) ? ovs.bridges : (ovs.bridges = {})) as Obj;
-  const rest: unknown[] = [];
-  net.interfaces.forEach((itf: unknown, i: number) => {
-    if (!isObj(itf) || itf.type !== 'ovs-bridge' || typeof itf.name !== 'string') {
-      rest.push(itf);
-      return;
-    }
-    const ports: Obj = {};
-    if (Array.isArray(itf.ports)) for (const p of itf.ports) if (typeof p === 'string') ports[p] = {};
-    bridges[itf.name] = { ports };
-    ctx.remap(`/plugins/ovs/bridges/${itf.name}`, `/plugins/net/interfaces/${i}`);
-    const { type: _type, ports: _ports, ...addressing } = itf;
-    if (Object.keys(addressing).length > 1) rest.push({ ...addressing, name: itf.name, kind: 'ovs-bridge' });
-  });
-  if (rest.length) net.interfaces = rest;
-  else delete plugins.net;
-}
 
 /** Names of a collection given as a map or as an op-dbus array of names / named objects. */
 function namesOf(coll: unknown): Map<string, unknown> {

@@ -60,10 +60,87 @@ function toSection(m: Map<string, InstalledPackage>): Record<string, Obj> {
   return out;
 }
 
+const esc = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/**
+ * op-dbus `packagekit` (PackageState: `packages.<name>.ensure: installed|removed|latest`,
+ * `version`, `provider`; and the installer manifests' `additional_packages`) moves into
+ * `packages.installed`. What has no equivalent is refused by name.
+ */
+function adoptPackageKit(plugins: Record<string, unknown>, ctx: NormalizeContext): void {
+  const pk = plugins.packagekit;
+  if (pk === undefined) return;
+  delete plugins.packagekit;
+  if (!isObj(pk)) {
+    ctx.refuse('/plugins/packagekit', 'op-dbus `packagekit` must be an object with `packages`', 'write packagekit: {packages: {<name>: {ensure: installed}}} or plugins.packages.installed');
+    return;
+  }
+  const target = (isObj(plugins.packages) ? plugins.packages : (plugins.packages = {})) as Obj;
+  const installed = (isObj(target.installed) ? target.installed : Array.isArray(target.installed) ? target.installed : (target.installed = {})) as Obj | unknown[];
+  if (Array.isArray(installed)) {
+    ctx.refuse('/plugins/packagekit', 'op-dbus `packagekit` together with a list-form packages.installed', 'write packages.installed as a map (name: {}) to merge packagekit into it');
+    return;
+  }
+  const put = (name: string, spec: Obj, from: string) => {
+    if (name in installed) {
+      ctx.refuse(from, `package "${name}" is named both in packagekit and in packages.installed`, 'name it once');
+      return;
+    }
+    installed[name] = spec;
+    ctx.remap(`/plugins/packages/installed/${esc(name)}`, from);
+  };
+  const providers: string[] = [];
+  for (const [k, v] of Object.entries(pk)) {
+    const at = `/plugins/packagekit/${esc(k)}`;
+    if (k === 'packages' && isObj(v)) {
+      for (const [name, st] of Object.entries(v)) {
+        const from = `${at}/${esc(name)}`;
+        if (!isObj(st)) {
+          put(name, st as Obj, from);
+          continue;
+        }
+        const { ensure, version, provider, ...rest } = st;
+        for (const extra of Object.keys(rest)) ctx.refuse(`${from}/${esc(extra)}`, `unknown op-dbus PackageState field "${extra}"`, 'op-dbus packages have ensure, version and provider');
+        const spec: Obj = {};
+        if (ensure === 'removed' || ensure === 'absent') spec.state = 'absent';
+        else if (ensure === 'latest') {
+          ctx.warn(`${from}/ensure`, 'ensure: latest read as installed: opd installs the candidate version but does not upgrade a package that is already installed', 'pin `version` to upgrade to a given version');
+        } else if (ensure !== 'installed' && ensure !== 'present' && ensure !== undefined) {
+          ctx.refuse(`${from}/ensure`, `op-dbus ensure: ${JSON.stringify(ensure)} is not one of installed, removed, latest`, 'use installed, removed or latest');
+        }
+        if (version !== undefined && version !== null) spec.version = version;
+        if (typeof provider === 'string') providers.push(provider);
+        put(name, spec, from);
+      }
+    } else if (k === 'additional_packages' && Array.isArray(v)) {
+      v.forEach((name, i) => (typeof name === 'string' ? put(name, {}, `${at}/${i}`) : ctx.refuse(`${at}/${i}`, 'a package name must be a string')));
+    } else if (k === 'version') {
+      // PackageKitState.version: the op-dbus schema version of the section
+      if (v !== 1) ctx.refuse(at, `op-dbus packagekit version ${JSON.stringify(v)} is unknown`, 'write version: 1 or leave it out');
+    } else if (k === 'repositories') {
+      ctx.refuse(at, 'op-dbus packagekit `repositories` (APT sources with keys) is not supported by the packages plugin', 'write the source list and its key with plugins.files (/etc/apt/sources.list.d/<name>.sources, /usr/share/keyrings/<name>.gpg) and order the packages after them with depends_on');
+    } else if (k === 'manifest') {
+      ctx.refuse(at, 'op-dbus packagekit `manifest` (a package list in another file) is not supported', 'list the packages under plugins.packages.installed');
+    } else if (k === 'comment' || k.startsWith('comment_')) {
+      ctx.warn(at, `op-dbus note "${k}" ignored`);
+    } else {
+      ctx.refuse(at, `op-dbus packagekit field "${k}" is not supported`, 'op-dbus packagekit sections have packages (name → {ensure, version, provider})');
+    }
+  }
+  if (providers.length) {
+    const kinds = [...new Set(providers)].sort().join(', ');
+    ctx.warn('/plugins/packagekit/packages', `op-dbus \`provider\` (${kinds}) ignored on ${providers.length} package${providers.length === 1 ? '' : 's'}: opd installs through PackageKit where it answers, apt/dpkg otherwise`, 'set packages.backend (auto, packagekit, apt) to choose');
+  }
+}
+
 const plugin: Plugin<PackagesSection> = {
   name: 'packages',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'packages.schema.json', 'utf8')),
   collections: ['installed'],
+
+  adopt(plugins: Record<string, unknown>, ctx: NormalizeContext) {
+    adoptPackageKit(plugins, ctx);
+  },
 
   normalize(section: unknown, ctx: NormalizeContext) {
     // also accepted: `installed: [qemu-kvm, {name: libvirt-daemon-system, version: …}]`

@@ -49,3 +49,34 @@ describe('normalizing other input forms', () => {
     expect(ports.b0.prune).toEqual({ interfaces: true });
   });
 });
+
+describe('the warnings channel of normalization (NormalizeContext.warn / refuse)', () => {
+  it('locates warnings in the source and keeps the document valid', async () => {
+    const text = 'version: 1\nplugins:\n  net:\n    interfaces:\n      - name: br9\n        type: bridge\n        ipv4:\n          enabled: true\n          address: [{ ip: 10.1.0.1, prefix: 24 }]\n          dns: [10.1.0.53]\n';
+    const p = await prepareLoaded(parseText(Buffer.from(text), 'w.yaml'));
+    expect(p.warnings).toEqual([expect.objectContaining({ file: 'w.yaml', line: 10, col: 11, pointer: '/plugins/net/interfaces/br9/ipv4/dns', message: expect.stringContaining('ipv4.dns (10.1.0.53) is accepted but net does not act on it') })]);
+    expect(p.doc.plugins.net).toEqual({ interfaces: { br9: { kind: 'bridge', up: true, addresses: { '10.1.0.1/24': {} } } } });
+  });
+
+  it('reports refusals with the schema problems, each at its source position', async () => {
+    const text = 'version: 1\nplugins:\n  net:\n    interfaces:\n      - name: br9\n        type: bridge\n        ipv4: { enabled: true, dhcp: true }\n        mtuu: 9000\n';
+    try {
+      await prepareLoaded(parseText(Buffer.from(text), 'r.yaml'));
+      throw new Error('accepted');
+    } catch (err) {
+      const e = err as OpdError;
+      expect(e.exitCode).toBe(65);
+      expect(e.problems.map((x) => [x.line, x.pointer, x.message.slice(0, 40)])).toEqual([
+        [7, '/plugins/net/interfaces/br9/ipv4/dhcp', 'op-dbus ipv4.dhcp: true is not supported'],
+        [8, '/plugins/net/interfaces/br9/mtuu', 'unknown key "mtuu"'],
+      ]);
+    }
+  });
+
+  it('does not refuse op-dbus plugin settings a registered plugin declares, and wraps bare sections', async () => {
+    const text = JSON.stringify({ systemd: { units: { 'a.service': { enabled: true } } }, _note: 'x' });
+    const p = await prepareLoaded(parseText(Buffer.from(text), 'bare.json'));
+    expect(p.doc.plugins.systemd).toEqual({ units: { 'a.service': { enabled: true } } });
+    expect(p.warnings.map((w) => w.message)).toEqual([expect.stringContaining('1 op-dbus note key ignored (_note)'), expect.stringContaining('op-dbus plugin sections without the document around them')]);
+  });
+});
