@@ -15,7 +15,7 @@ const opd = (args: string[], o: { env: Record<string, string> }) => opdIn(undefi
 
 const dir = tmp('opd-e2e-h2k-');
 // packages through the default backend (auto)
-const env = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl') };
+const env = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_PACKAGES_BACKEND: 'apt' };
 const DOC = join(EXAMPLES, 'hyper2kvm-daemon.yaml');
 const ABSENT = join(EXAMPLES, 'hyper2kvm-daemon-absent.yaml');
 

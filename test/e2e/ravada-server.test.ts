@@ -17,8 +17,8 @@ import { EXAMPLES, exists, expectSecondApplyNoChanges, opdIn, pending, startData
 
 const dir = tmp('opd-e2e-ravada-');
 chmodSync(dir, 0o755); // the database servers run as postgres / mysql and must reach their directory
-// packages through the default backend (auto)
-const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl') };
+// packages through apt: PackageKit's first resolve in the test systemd can take minutes
+const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_PACKAGES_BACKEND: 'apt' };
 const NAME = 'ravada-server.yaml';
 const ORIGINAL = join(EXAMPLES, NAME);
 const ABSENT = join(EXAMPLES, 'ravada-server-absent.yaml');
