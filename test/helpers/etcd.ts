@@ -2,6 +2,7 @@
  * The private 3-member etcd cluster of scripts/backends/etcd.sh (brought up by scripts/test-all.sh)
  * and fleet daemons, each in a --root sandbox of its own with its own audit trail.
  */
+import { until as waitUntil } from './wait.js';
 import { execa, type ResultPromise } from 'execa';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
@@ -64,18 +65,7 @@ export function startFleetDaemon(opts: { endpoints: string; host: string; dir: s
   };
 }
 
-/** Wait until fn() returns a truthy value, or fail naming what was awaited. */
-export async function until<T>(fn: () => Promise<T> | T, what: string, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** Wait until fn() returns a truthy value, or fail naming what was awaited (fleet waits are long). */
+export function until<T>(fn: () => Promise<T> | T, what: string, ms = 60_000): Promise<T> {
+  return waitUntil(fn, what, ms, 100);
 }
