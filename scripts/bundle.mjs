@@ -23,8 +23,9 @@ const r = await build({
   // CommonJS dependencies call require(): give the ESM bundle one
   banner: { js: "import { createRequire as __opdCreateRequire } from 'node:module'; const require = __opdCreateRequire(import.meta.url);" },
   // pino starts its transports in worker threads from files of its own package; dbus-next
-  // requires optional packages (x11, usocket) that are not installed
-  external: ['pino', 'thread-stream', 'pino-pretty', 'dbus-next'],
+  // requires optional packages (x11, usocket) that are not installed; etcd3 (gRPC) and
+  // prom-client load files of their own packages at run time (__dirname: .proto files)
+  external: ['pino', 'thread-stream', 'pino-pretty', 'dbus-next', 'etcd3', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs', 'prom-client'],
   sourcemap: 'linked',
   legalComments: 'none',
   logLevel: 'warning',
