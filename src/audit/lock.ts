@@ -3,7 +3,7 @@
  * start time; a lock whose owner is gone (kill -9) is recovered. A second apply waits for the
  * lock (up to --lock-wait) and then fails with exit 75 naming the holder.
  */
-import { openSync, writeSync, closeSync, readFileSync, unlinkSync, fsyncSync } from 'node:fs';
+import { openSync, writeSync, closeSync, readFileSync, unlinkSync, fsyncSync, linkSync } from 'node:fs';
 import { ensureDir } from '../core/fsutil.js';
 import { dirname } from 'node:path';
 import { OpdError } from '../core/errors.js';
@@ -37,17 +37,26 @@ function readLock(path: string): LockInfo | undefined {
   }
 }
 
+/**
+ * Create the lock file with its content in one step: the content goes to a file of our own,
+ * which is then hard-linked to the lock path (link fails if the lock exists). A reader never
+ * sees a lock file without its holder, so a half-written lock cannot be taken for a dead one's.
+ */
 function tryCreate(path: string): boolean {
+  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  const fd = openSync(tmp, 'wx', 0o600);
   try {
-    const fd = openSync(path, 'wx', 0o600);
     const info: LockInfo = { pid: process.pid, start: procStart(process.pid) ?? '?', cmd: process.argv.slice(2).join(' ').slice(0, 200) };
     writeSync(fd, JSON.stringify(info));
     fsyncSync(fd);
     closeSync(fd);
+    linkSync(tmp, path);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
+  } finally {
+    try { unlinkSync(tmp); } catch { /* gone */ }
   }
 }
 
