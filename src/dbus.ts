@@ -135,7 +135,7 @@ async function callNow(settings: Settings, spec: CallSpec): Promise<unknown[]> {
     const reply = await Promise.race([
       bus.call(msg),
       new Promise<never>((_, rej) => {
-        t = setTimeout(() => rej(new OpdError('backend-failed', `D-Bus call ${key} on ${spec.destination} timed out`, { retryable: true })), spec.timeout ?? 30_000);
+        t = setTimeout(() => rej(new OpdError('backend-busy', `D-Bus call ${key} on ${spec.destination} timed out`)), spec.timeout ?? 30_000);
       }),
     ]);
     return (reply as DbusMessage | null)?.body ?? [];

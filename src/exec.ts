@@ -73,7 +73,7 @@ export async function run(cmd: string, args: string[], opts: ExecOptions = {}): 
     });
   }
   if (r.timedOut) {
-    throw new OpdError('backend-failed', `${display} timed out after ${opts.timeout ?? 60_000} ms`, { retryable: true });
+    throw new OpdError('backend-busy', `${display} timed out after ${opts.timeout ?? 60_000} ms`);
   }
   const exitCode = r.exitCode ?? -1;
   const stdout = String(r.stdout ?? '');

@@ -1,12 +1,17 @@
 /**
- * Apply a plan: in dependency order, a plugin's ready changes as one batch, plugins in
- * parallel; retries with capped exponential backoff for retryable errors; a failed change
- * skips what depends on it while independent changes go on.
+ * Apply a plan. The core owns every decision that is not about a backend: a change runs once
+ * the changes it needs (its `deps`) succeeded, a failed or refused one skips its dependents,
+ * independent changes go on; a plugin gets its ready changes as one batch (or one at a time,
+ * up to its declared concurrency), plugins run side by side in a bounded pool; retries with
+ * capped exponential backoff when the error's kind is retryable; every call gets an
+ * AbortSignal that fires when the run is stopped or the call's time is up.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ApplyContext, type ChangeResult, type Plugin, type Settings } from './plugin.js';
 import type { Plan, PlannedChange } from './plan.js';
 import { OpdError, toOpdError } from './errors.js';
+import { TUNABLES } from './tunables.js';
 
 export type Outcome = 'ok' | 'failed' | 'skipped' | 'refused' | 'pending';
 
@@ -30,102 +35,172 @@ export interface ApplyOptions {
   signal?: AbortSignal;
   /** Called once per change as soon as its outcome is known (audit, progress). */
   onOutcome?: (o: ChangeOutcome) => void;
-  /** Called after each wave of batches (the audit flushes its entries here). */
+  /** Called after each finished batch (the audit flushes its entries here). */
   onWave?: () => void;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(t)),
-    new Promise<T>((_, rej) => {
-      t = setTimeout(() => rej(new OpdError('backend-failed', `${what} timed out after ${ms} ms`)), ms);
-    }),
-  ]);
+interface Slot extends ChangeOutcome {
+  running: boolean;
+  /** The change's transaction failed as a whole: hand it over alone from now on. */
+  alone: boolean;
 }
 
 export async function applyPlan(plan: Plan, plugins: Map<string, Plugin>, opts: ApplyOptions): Promise<ChangeOutcome[]> {
-  const ctx = ApplyContext.create(opts.settings, opts.log, opts.allowDestroy);
-  const retries = opts.retries ?? 2;
-  const base = opts.backoffMs ?? 200;
-  const cap = opts.backoffCapMs ?? 5_000;
-  const timeout = opts.timeoutMs ?? 600_000;
-  const out: ChangeOutcome[] = plan.changes.map((change) => ({ change, status: 'pending', attempts: 0 }));
-  const settle = (o: ChangeOutcome, status: Outcome, error?: OpdError) => {
+  const runSignal = opts.signal ?? new AbortController().signal;
+  const ctx = ApplyContext.create(opts.settings, opts.log, opts.allowDestroy, runSignal);
+  const retries = opts.retries ?? TUNABLES.applyRetries;
+  const base = opts.backoffMs ?? TUNABLES.backoffBaseMs;
+  const cap = opts.backoffCapMs ?? TUNABLES.backoffCapMs;
+  const timeout = opts.timeoutMs ?? TUNABLES.applyCallMs;
+  const out: Slot[] = plan.changes.map((change) => ({ change, status: 'pending', attempts: 0, running: false, alone: false }));
+  const settle = (o: Slot, status: Outcome, error?: OpdError) => {
     o.status = status;
+    o.running = false;
     if (error) o.error = error;
     opts.onOutcome?.(o);
   };
-  for (const o of out) if (o.change.refused) settle(o, 'refused', new OpdError('refused', o.change.refused, { address: o.change.address }));
+  for (const o of out) if (o.change.refused) settle(o, 'refused', new OpdError('refused', o.change.refused, { address: o.change.address, ...(o.change.refusedHint ? { hint: o.change.refusedHint } : {}) }));
   const propagate = () => {
-    for (const o of out) {
-      if (o.status !== 'pending') continue;
-      const bad = o.change.deps.map((d) => out[d]).find((d) => d.status === 'failed' || d.status === 'skipped' || d.status === 'refused');
-      if (bad) settle(o, 'skipped', new OpdError('dependency-failed', `skipped: ${bad.change.address} (${bad.change.action}) ${bad.status}`, { address: o.change.address }));
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const o of out) {
+        if (o.status !== 'pending' || o.running) continue;
+        const bad = o.change.deps.map((d) => out[d]).find((d) => d.status === 'failed' || d.status === 'skipped' || d.status === 'refused');
+        if (bad) {
+          settle(o, 'skipped', new OpdError('dependency-failed', `skipped: ${bad.change.address} (${bad.change.action}) ${bad.status}`, { address: o.change.address }));
+          changed = true;
+        }
+      }
     }
   };
   propagate();
   opts.onWave?.();
-  for (;;) {
-    const pending = out.filter((o) => o.status === 'pending');
-    if (!pending.length) break;
-    if (opts.signal?.aborted) {
-      for (const o of pending) settle(o, 'skipped', new OpdError('dependency-failed', 'skipped: the run was stopped', { address: o.change.address }));
-      break;
+
+  const inflight = new Map<string, number>();
+  const used = new Set<string>();
+  const tasks = new Set<Promise<void>>();
+  const plugin = (name: string) => {
+    const p = plugins.get(name);
+    if (!p?.apply) throw new OpdError('bug', `plugin ${name} planned a change but cannot apply`);
+    return p;
+  };
+
+  /** Ready changes of one plugin, grouped into the batches its contract asks for. */
+  const batchesOf = (name: string, ready: Slot[]): Slot[][] => {
+    const p = plugin(name);
+    const limit = Math.max(1, p.concurrency ?? 1) - (inflight.get(name) ?? 0);
+    if (limit <= 0) return [];
+    if ((p.concurrency ?? 1) > 1) {
+      // side by side, but never two changes of one resource at once (one container's steps stay in plan order)
+      const busy = new Set(out.filter((o) => o.running).map((o) => o.change.resource));
+      const pick: Slot[][] = [];
+      for (const o of ready) {
+        if (pick.length >= limit || busy.has(o.change.resource)) continue;
+        busy.add(o.change.resource);
+        pick.push([o]);
+      }
+      return pick;
     }
-    const batch = new Set<number>();
-    for (const o of pending) {
-      const ok = o.change.deps.every((d) => out[d].status === 'ok' || (batch.has(d) && out[d].change.plugin === o.change.plugin));
-      if (ok) batch.add(o.change.id);
-    }
-    if (!batch.size) throw new OpdError('bug', 'apply made no progress (unsatisfiable dependencies)');
-    const byPlugin = new Map<string, ChangeOutcome[]>();
-    for (const id of [...batch].sort((a, b) => a - b)) {
-      const o = out[id];
-      const l = byPlugin.get(o.change.plugin) ?? [];
-      l.push(o);
-      byPlugin.set(o.change.plugin, l);
-    }
-    await Promise.all(
-      [...byPlugin].map(async ([name, list]) => {
-        const plugin = plugins.get(name)!;
-        let todo = list;
-        for (let attempt = 0; todo.length; attempt++) {
-          let results: ChangeResult[];
-          try {
-            todo.forEach((o) => o.attempts++);
-            results = await withTimeout(plugin.apply(ctx, todo.map((o) => o.change)), timeout, `${name} apply`);
-          } catch (err) {
-            const e = toOpdError(err);
-            results = todo.map((o) => ({ address: o.change.address, status: 'failed' as const, error: e }));
-          }
-          const byAddr = new Map<string, ChangeResult[]>();
-          for (const r of results) byAddr.set(r.address, [...(byAddr.get(r.address) ?? []), r]);
-          const retry: ChangeOutcome[] = [];
-          for (const o of todo) {
-            const r = byAddr.get(o.change.address)?.shift();
-            if (!r) {
-              settle(o, 'failed', new OpdError('bug', `${name} plugin returned no result for ${o.change.address}`));
-              continue;
-            }
-            if (r.output !== undefined) o.output = r.output;
-            if (r.status === 'ok') settle(o, 'ok');
-            else if (r.error?.retryable && attempt < retries) retry.push(o);
-            else settle(o, 'failed', r.error ?? new OpdError('backend-failed', `${o.change.address} failed`));
-          }
-          todo = retry;
-          if (todo.length) {
-            const wait = Math.min(cap, base * 2 ** attempt);
-            opts.log.warn({ plugin: name, changes: todo.length, wait }, 'retrying after a transient error');
-            await sleep(wait);
-          }
+    const alone = ready.find((o) => o.alone);
+    if (alone) return [[alone]];
+    if (!p.transaction) return [ready];
+    // a transaction takes a change together with the pending same-plugin changes it needs
+    const inBatch = new Set(ready.map((o) => o.change.id));
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const o of out) {
+        if (o.status !== 'pending' || o.running || o.alone || o.change.plugin !== name || inBatch.has(o.change.id)) continue;
+        if (o.change.deps.every((d) => out[d].status === 'ok' || inBatch.has(d))) {
+          inBatch.add(o.change.id);
+          grew = true;
         }
-      }),
-    );
+      }
+    }
+    return [[...inBatch].sort((a, b) => a - b).map((i) => out[i])];
+  };
+
+  const launch = () => {
+    const ready = new Map<string, Slot[]>();
+    for (const o of out) {
+      if (o.status !== 'pending' || o.running) continue;
+      if (o.change.deps.every((d) => out[d].status === 'ok')) ready.set(o.change.plugin, [...(ready.get(o.change.plugin) ?? []), o]);
+    }
+    for (const [name, list] of [...ready].sort(([a], [b]) => a.localeCompare(b)))
+      for (const batch of batchesOf(name, list)) {
+        if (tasks.size >= TUNABLES.applyPool) return;
+        for (const o of batch) o.running = true;
+        inflight.set(name, (inflight.get(name) ?? 0) + 1);
+        used.add(name);
+        const t: Promise<void> = runBatch(name, batch).finally(() => {
+          inflight.set(name, inflight.get(name)! - 1);
+          tasks.delete(t);
+        });
+        tasks.add(t);
+      }
+  };
+
+  const runBatch = async (name: string, batch: Slot[]): Promise<void> => {
+    const p = plugin(name);
+    let todo = batch;
+    for (let attempt = 0; todo.length; attempt++) {
+      let results: ChangeResult[];
+      let whole: OpdError | undefined;
+      const signal = AbortSignal.any([runSignal, AbortSignal.timeout(timeout)]);
+      try {
+        todo.forEach((o) => o.attempts++);
+        results = await p.apply!(ctx.withSignal(signal), todo.map((o) => o.change));
+      } catch (err) {
+        whole = signal.aborted && !runSignal.aborted ? new OpdError('backend-busy', `${name} apply timed out after ${timeout} ms`, { cause: err }) : toOpdError(err);
+        results = todo.map((o) => ({ address: o.change.address, status: 'failed' as const, error: whole }));
+      }
+      if (whole && p.transaction && todo.length > 1 && !whole.retryable && whole.kind !== 'backend-unavailable') {
+        // the transaction is atomic: nothing happened. Hand its changes over one at a time to find the culprit.
+        for (const o of todo) Object.assign(o, { running: false, alone: true });
+        return;
+      }
+      const byAddr = new Map<string, ChangeResult[]>();
+      for (const r of results) byAddr.set(r.address, [...(byAddr.get(r.address) ?? []), r]);
+      const retry: Slot[] = [];
+      for (const o of todo) {
+        const r = byAddr.get(o.change.address)?.shift();
+        if (!r) {
+          settle(o, 'failed', new OpdError('bug', `${name} plugin returned no result for ${o.change.address}`));
+          continue;
+        }
+        if (r.output !== undefined) o.output = r.output;
+        if (r.status === 'ok') settle(o, 'ok');
+        else if (r.error?.retryable && attempt < retries && !runSignal.aborted) retry.push(o);
+        else settle(o, 'failed', r.error ?? new OpdError('backend-failed', `${o.change.address} failed`));
+      }
+      todo = retry;
+      if (todo.length) {
+        const wait = Math.min(cap, base * 2 ** attempt);
+        opts.log.warn({ plugin: name, changes: todo.length, wait }, 'retrying after a transient error');
+        await sleep(wait, undefined, { signal: runSignal }).catch(() => undefined);
+      }
+    }
+  };
+
+  for (;;) {
+    if (runSignal.aborted) {
+      for (const o of out) if (o.status === 'pending' && !o.running) settle(o, 'skipped', new OpdError('dependency-failed', 'skipped: the run was stopped', { address: o.change.address }));
+    } else launch();
+    if (!tasks.size) break;
+    await Promise.race(tasks);
     propagate();
     opts.onWave?.();
   }
-  return out;
+  if (out.some((o) => o.status === 'pending')) throw new OpdError('bug', 'apply made no progress (unsatisfiable dependencies)');
+  for (const name of [...used].sort()) {
+    const p = plugins.get(name)!;
+    if (!p.flush) continue;
+    try {
+      await p.flush(ctx.withSignal(AbortSignal.any([runSignal, AbortSignal.timeout(timeout)])));
+    } catch (err) {
+      // what the flush was for (a Reload) did not happen: the changes of that plugin are not done
+      const e = toOpdError(err);
+      for (const o of out) if (o.change.plugin === name && o.status === 'ok') Object.assign(o, { status: 'failed', error: e });
+    }
+  }
+  return out.map(({ running: _r, alone: _a, ...o }) => o);
 }

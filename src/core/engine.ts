@@ -14,7 +14,7 @@ import { normalizeDocument } from './normalize.js';
 import { resolveParams, type VarSources } from './params.js';
 import { checkSemantics } from './semantic.js';
 import { diffSection, isObj, project, compare } from './diff.js';
-import { buildPlan, checkResourceCycles, collectEdges, planJSON, summarize, type Plan, type PlannedChange } from './plan.js';
+import { buildPlan, checkResourceCycles, collectEdges, planJSON, preflightChanges, summarize, type Plan, type PlannedChange } from './plan.js';
 import { applyPlan, type ChangeOutcome } from './apply.js';
 import { OpdError, toOpdError, type Problem } from './errors.js';
 import type { Change, Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
@@ -157,7 +157,8 @@ export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Com
   const current = await readAll(prep, o, undefined, down);
   const diffs = diffAll(prep, current, o.allowDestroy ?? false);
   const planned = o.hold ? diffs.filter((d) => !o.hold!(d)) : diffs;
-  const plan = buildPlan(prep.plugins, planned, collectEdges(prep.plugins, prep.doc.plugins), refreshes(prep, planned));
+  const blocks = await preflightChanges(prep.plugins, { settings: o.settings, log: o.log, document: prep.doc.plugins }, prep.doc.plugins);
+  const plan = buildPlan(prep.plugins, planned, collectEdges(prep.plugins, prep.doc.plugins), [...blocks, ...refreshes(prep, planned)]);
   return { current, diffs, plan, unreachable: unreachableList(prep, down) };
 }
 

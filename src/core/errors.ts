@@ -1,11 +1,15 @@
 /**
  * The one error type of opd. Its `kind` decides the exit code and whether the core retries.
  */
+import { isRetryable } from './tunables.js';
+
 export type ErrorKind =
   | 'usage'
   | 'invalid-document'
   | 'backend-unavailable'
   | 'backend-failed'
+  /** Transient trouble (a lock held, a timeout, a backend starting up): the core retries it. */
+  | 'backend-busy'
   | 'verification-failed'
   | 'dependency-failed'
   | 'refused'
@@ -46,6 +50,7 @@ const exitByKind: Record<ErrorKind, number> = {
   'invalid-document': EXIT.invalidDocument,
   'backend-unavailable': EXIT.backendUnavailable,
   'backend-failed': EXIT.failed,
+  'backend-busy': EXIT.failed,
   'verification-failed': EXIT.failed,
   'dependency-failed': EXIT.failed,
   refused: EXIT.failed,
@@ -64,8 +69,6 @@ export interface OpdErrorOptions {
   problems?: Problem[];
   /** Resource address the error is about. */
   address?: string;
-  /** The core may retry the operation (transient backend trouble). */
-  retryable?: boolean;
   cause?: unknown;
 }
 
@@ -74,7 +77,6 @@ export class OpdError extends Error {
   readonly hint?: string;
   readonly problems: Problem[];
   readonly address?: string;
-  readonly retryable: boolean;
 
   constructor(kind: ErrorKind, message: string, opts: OpdErrorOptions = {}) {
     super(message, opts.cause !== undefined ? { cause: opts.cause } : undefined);
@@ -83,7 +85,11 @@ export class OpdError extends Error {
     this.hint = opts.hint;
     this.problems = opts.problems ?? [];
     this.address = opts.address;
-    this.retryable = opts.retryable ?? false;
+  }
+
+  /** The core retries it: decided by the kind (src/core/tunables.ts), never per error. */
+  get retryable(): boolean {
+    return isRetryable(this.kind);
   }
 
   get exitCode(): number {

@@ -1,7 +1,7 @@
 /**
  * Plan: resource diffs → plugin changes → one dependency-ordered list. Pure: no backend here.
  */
-import type { Change, Edge, Obj, Plugin, ResourceDiff } from './plugin.js';
+import type { Change, Edge, Finding, Obj, Plugin, ReadContext, ResourceDiff } from './plugin.js';
 import { topoSort, under } from './graph.js';
 import { isObj } from './diff.js';
 import { OpdError } from './errors.js';
@@ -10,8 +10,6 @@ export interface PlannedChange extends Change {
   id: number;
   /** ids of the changes this one must follow */
   deps: number[];
-  /** set when the change may not run (e.g. destroys data without permission) */
-  refused?: string;
 }
 
 export interface Plan {
@@ -53,6 +51,24 @@ export function checkResourceCycles(edges: Edge[]): void {
   topoSort(nodes.length, deps, (i) => nodes[i], (i) => nodes[i]);
 }
 
+/**
+ * Preconditions (Plugin.preflight) as changes that block the run: refused, so apply never
+ * attempts them and `opd diff` shows them as refused; the engine stops before anything is applied.
+ */
+export async function preflightChanges(plugins: Map<string, Plugin>, ctx: ReadContext, sections: Record<string, Obj>): Promise<Change[]> {
+  const out: Change[] = [];
+  for (const [name, p] of [...plugins].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (!p.preflight || !isObj(sections[name])) continue;
+    out.push(...findingChanges(name, await p.preflight(ctx, sections[name])));
+  }
+  return out;
+}
+
+/** Preflight findings as refused `check` changes that block the run. */
+export function findingChanges(plugin: string, findings: Finding[]): Change[] {
+  return findings.map((f) => ({ address: f.address, resource: f.address, plugin, action: 'check', summary: `FAILED ${f.message}`, blocker: f.message, refused: `precondition failed: ${f.message}`, refusedHint: 'fix the host so the check holds, or change the check' }));
+}
+
 export function buildPlan(plugins: Map<string, Plugin>, diffs: ResourceDiff[], edges: Edge[], extra: Change[] = []): Plan {
   const changes: PlannedChange[] = [];
   // changes not derived from a diff of their own (refresh: triggered by other resources' changes)
@@ -63,7 +79,7 @@ export function buildPlan(plugins: Map<string, Plugin>, diffs: ResourceDiff[], e
     if (!p) throw new OpdError('bug', `no plugin ${d.plugin}`);
     for (const c of p.plan(d)) {
       const id = changes.length;
-      const refused = c.destructive && !d.allowDestroy ? `destroys data: needs --allow-destroy or allow_destroy: true on ${d.address}` : undefined;
+      const refused = c.refused ?? (c.destructive && !d.allowDestroy ? `destroys data: needs --allow-destroy or allow_destroy: true on ${d.address}` : undefined);
       changes.push({ ...c, id, deps: [], ...(refused ? { refused } : {}) });
     }
   }

@@ -4,7 +4,7 @@
  */
 import type { Operation } from 'fast-json-patch';
 import type { Logger } from 'pino';
-import type { OpdError } from './errors.js';
+import { OpdError, toOpdError } from './errors.js';
 
 export type Obj = Record<string, unknown>;
 
@@ -31,8 +31,10 @@ export interface ReadContext {
 const applyToken: unique symbol = Symbol('opd.apply');
 
 /**
- * Only the apply path of the core can make one: mutating helpers take an ApplyContext, so the
- * read/diff path (opd diff, apply --dry-run) cannot call them by construction.
+ * Only the apply path of the core can make one: mutating helpers (the mutate doors of
+ * src/exec.ts and src/dbus.ts) take an ApplyContext, so the read/diff path (opd diff,
+ * apply --dry-run) cannot call them by construction. `signal` aborts when the run is stopped
+ * or the call's time (src/core/tunables.ts) is up; the doors honour it.
  */
 export class ApplyContext implements ReadContext {
   readonly [applyToken] = true;
@@ -40,10 +42,17 @@ export class ApplyContext implements ReadContext {
     readonly settings: Settings,
     readonly log: Logger,
     readonly allowDestroy: boolean,
+    readonly signal: AbortSignal,
+    /** Per-run scratch space of each plugin (systemd: a Reload is pending), shared by the run's calls. */
+    readonly runState: Map<string, unknown>,
   ) {}
   /** @internal used by src/core/apply.ts only */
-  static create(settings: Settings, log: Logger, allowDestroy: boolean): ApplyContext {
-    return new ApplyContext(settings, log, allowDestroy);
+  static create(settings: Settings, log: Logger, allowDestroy: boolean, signal: AbortSignal = new AbortController().signal): ApplyContext {
+    return new ApplyContext(settings, log, allowDestroy, signal, new Map());
+  }
+  /** The same run's context with another signal (the core: one per apply call, with its timeout). */
+  withSignal(signal: AbortSignal): ApplyContext {
+    return new ApplyContext(this.settings, this.log, this.allowDestroy, signal, this.runState);
   }
 }
 
@@ -72,8 +81,8 @@ export interface ResourceDiff {
   faults?: Record<string, string>;
 }
 
-/** One concrete step. Sub-addresses are fine: `ovs/bridges/br0/ports/p1`. */
-export interface Change {
+/** One concrete step. Sub-addresses are fine: `ovs/bridges/br0/ports/p1`. `D` is the plugin's payload type. */
+export interface Change<D = unknown> {
   address: string;
   /** The resource this change belongs to (`plugin/collection/name`). */
   resource: string;
@@ -86,20 +95,29 @@ export interface Change {
   reason?: string;
   /** Destroys data: refused unless allowed by the document or --allow-destroy. */
   destructive?: boolean;
-  /** Addresses (or address prefixes) this change must come after. */
+  /**
+   * The one refusal: this change may not run, and why. `opd diff` shows it as refused, apply
+   * never attempts it (and skips what depends on it). Plugins set it in plan() for what their
+   * backend would refuse; the core sets it for destructive changes without permission.
+   */
+  refused?: string;
+  /** What to do about a refusal. */
+  refusedHint?: string;
+  /** Addresses this change must come after (the plan turns them into `deps`). */
   after?: string[];
   /**
-   * A failed precondition (checks plugin): when any change of a plan carries a blocker,
+   * A failed precondition (preflight findings): when any change of a plan carries a blocker,
    * apply stops before anything is applied and names it.
    */
   blocker?: string;
+  /** Set by the plan: this change's id in the plan, and the ids of the changes it needs. The core skips a change whose dependency failed. */
+  id?: number;
+  deps?: number[];
   /** RFC 6902 operations for the audit trail. */
   ops?: Operation[];
   /** Plugin payload (JSON-serialisable). */
-  data?: unknown;
+  data?: D;
 }
-
-export type ChangeStatus = 'ok' | 'failed' | 'skipped' | 'refused' | 'planned';
 
 export interface ChangeResult {
   address: string;
@@ -107,6 +125,12 @@ export interface ChangeResult {
   error?: OpdError;
   /** Output of the step (exec plugin: stdout and stderr), recorded in the audit trail with secrets scrubbed. */
   output?: string;
+}
+
+/** A failed precondition found by a plugin's preflight(): the run stops before anything is applied. */
+export interface Finding {
+  address: string;
+  message: string;
 }
 
 /** `from` must come after `to` (from depends on to). Addresses or prefixes. */
@@ -150,7 +174,7 @@ export interface NormalizeContext {
   refuse(pointer: string, message: string, fix?: string): void;
 }
 
-export interface Plugin<S extends Obj = Obj> {
+export interface Plugin<S extends Obj = Obj, D = unknown> {
   /** Key under `plugins:`. */
   readonly name: string;
   /** JSON Schema (2020-12) of the section. */
@@ -166,10 +190,31 @@ export interface Plugin<S extends Obj = Obj> {
   adopt?(plugins: Record<string, unknown>, ctx: NormalizeContext): void;
   /** Current state in the section's own shape, for what `desired` names (all members of pruned collections). */
   read(ctx: ReadContext, desired: S): Promise<S>;
-  /** Pure: turn one resource diff into concrete changes. */
-  plan(diff: ResourceDiff): Change[];
-  /** Apply a batch of this plugin's changes (already in dependency order). May batch them. */
-  apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]>;
+  /** Pure: turn one resource diff into concrete changes (with `after` naming what each needs). */
+  plan(diff: ResourceDiff): Change<D>[];
+  /**
+   * Apply a ready batch of this plugin's changes and report one result per change. The core
+   * hands over only changes whose dependencies succeeded (with `transaction`, also the ones
+   * they bring along), never a refused one; it retries, times out (ctx.signal), skips
+   * dependents of failures and runs plugins side by side. A plugin that never changes the
+   * host (checks) has no apply.
+   */
+  apply?(ctx: ApplyContext, batch: Change<D>[]): Promise<ChangeResult[]>;
+  /**
+   * How many apply calls of this plugin may run at once (default 1: one batch at a time). Above
+   * 1, the core hands changes over one per call, up to this many side by side (lxc containers).
+   */
+  readonly concurrency?: number;
+  /**
+   * The plugin applies a batch as one all-or-nothing transaction (one OVSDB transact): the core
+   * then hands over a change together with the same-plugin changes it depends on, and when the
+   * whole batch fails it retries the changes one at a time, skipping the dependents of a failure.
+   */
+  readonly transaction?: boolean;
+  /** Called once after the plugin's last batch of a run (systemd: the pending Reload). */
+  flush?(ctx: ApplyContext): Promise<void>;
+  /** Preconditions checked before anything is applied (checks plugin); any finding blocks the run. */
+  preflight?(ctx: ReadContext, desired: S): Promise<Finding[]>;
   /**
    * Things the backend reports as broken although the state matches (an interface that
    * ovs-vswitchd rejected): address (or sub-address) → message. A faulty resource is not
@@ -181,7 +226,7 @@ export interface Plugin<S extends Obj = Obj> {
    * subscribe/refreshonly): `changed` holds the addresses of the resources the plan changes.
    * Returned changes are ordered after what triggered them (declare that in edges()).
    */
-  refresh?(desired: S, changed: ReadonlySet<string>): Change[];
+  refresh?(desired: S, changed: ReadonlySet<string>): Change<D>[];
   /** Implicit dependencies; `all` is every plugin section of the document (cross-plugin edges). */
   edges?(desired: S, all: Record<string, Obj>): Edge[];
   /** Whole current state for `opd show` (all: include what opd does not manage). */
@@ -192,6 +237,28 @@ export interface Plugin<S extends Obj = Obj> {
   doctor?(ctx: ReadContext): Promise<DoctorCheck[]>;
 }
 
+/**
+ * The apply of a plugin whose changes are independent steps: runs them one after another and
+ * reports each (an error without an address gets the change's). The core owns everything else.
+ */
+export function applyEach<D>(step: (ctx: ApplyContext, c: Change<D>) => Promise<void | { output?: string }>): (ctx: ApplyContext, batch: Change<D>[]) => Promise<ChangeResult[]> {
+  return async (ctx, batch) => {
+    assertApplyContext(ctx);
+    const out: ChangeResult[] = [];
+    for (const c of batch) {
+      try {
+        const r = await step(ctx, c);
+        out.push({ address: c.address, status: 'ok', ...(r?.output !== undefined ? { output: r.output } : {}) });
+      } catch (err) {
+        const e = toOpdError(err);
+        out.push({ address: c.address, status: 'failed', error: e.address ? e : new OpdError(e.kind, e.message, { address: c.address, hint: e.hint, problems: e.problems, cause: err }) });
+      }
+    }
+    return out;
+  };
+}
+
 export function address(plugin: string, collection: string, name: string, ...sub: string[]): string {
   return [plugin, collection, name, ...sub].join('/');
 }
+

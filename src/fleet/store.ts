@@ -51,7 +51,7 @@ export function etcdError(err: unknown, what: string): OpdError {
   const msg = `${what}: ${e?.message ?? String(err)}`;
   if (/PermissionDenied|Authentication|InvalidAuthToken|Unauthenticated/i.test(name + ' ' + msg))
     return new OpdError('permission', msg, { hint: 'these etcd credentials may not do this (see `opd fleet enroll`); check --etcd-user/--etcd-password-file' });
-  return new OpdError('backend-unavailable', msg, { hint: 'is etcd reachable at --etcd / OPD_ETCD? (`etcdctl endpoint health`)', retryable: true });
+  return new OpdError('backend-unavailable', msg, { hint: 'is etcd reachable at --etcd / OPD_ETCD? (`etcdctl endpoint health`)' });
 }
 
 export async function getJSON<T>(c: Etcd3, key: string): Promise<T | undefined> {

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { loadPlugin } from '../../src/plugins/index.js';
 import { diffSection } from '../../src/core/diff.js';
-import { buildPlan, collectEdges } from '../../src/core/plan.js';
+import { buildPlan, collectEdges, findingChanges } from '../../src/core/plan.js';
+import { findings } from '../../src/plugins/checks/index.js';
 import type { Obj, Plugin } from '../../src/core/plugin.js';
 
 const ROOT = new URL('./plan-cases/', import.meta.url).pathname;
@@ -29,7 +30,9 @@ for (const plugin of readdirSync(ROOT).sort()) {
         const opts = existsSync(join(dir, 'options.yaml')) ? (read(join(dir, 'options.yaml')) as Obj) : {};
         const diffs = diffSection(p, desired, current, opts.allow_destroy === true);
         const plugins = new Map([[plugin, p]]);
-        const plan = buildPlan(plugins, diffs, collectEdges(plugins, { [plugin]: desired }));
+        // checks: a failed check is a preflight finding (the pure part of its preflight), planned as a refused change
+        const blocks = plugin === 'checks' ? findingChanges(plugin, findings(current, desired)) : [];
+        const plan = buildPlan(plugins, diffs, collectEdges(plugins, { [plugin]: desired }), blocks);
         const expected = read(join(dir, 'expected.yaml')) as Obj[];
         const got = plan.changes.map((c) => {
           const e = expected.find((x) => x.address === c.address && x.action === c.action) ?? {};

@@ -1,14 +1,13 @@
 /**
  * checks: read-only preconditions (CPU virtualization, /dev/kvm, memory, CPUs, free disk, free
  * TCP ports, kernel version, OS). A check that holds reads back as the document says, so it
- * never makes a change; a failed one becomes a change with a `blocker`, and the core then
+ * never makes a change; a failed one is a preflight finding, and the core then
  * applies nothing. Reads come from /proc, /sys, /etc/os-release, statfs and open(2).
  */
 import { closeSync, constants, existsSync, openSync, readFileSync, statfsSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import type { ApplyContext, Change, ChangeResult, DoctorCheck, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
-import { OpdError } from '../../core/errors.js';
+import type { DoctorCheck, Finding, Obj, Plugin, ReadContext } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
 import { foreignListening } from './holders.js';
@@ -176,13 +175,15 @@ export function failures(cur: Obj, want: Obj): string[] {
   return out;
 }
 
-export function planCheck(diff: ResourceDiff): Change[] {
-  if (diff.action === 'noop' || diff.action === 'delete') return [];
-  const want = diff.desired ?? {};
-  const fails = failures(diff.current ?? {}, want);
-  if (!fails.length) return [];
-  const text = fails.join('; ');
-  return [{ address: diff.address, resource: diff.address, plugin: 'checks', action: 'check', summary: `FAILED ${text}`, blocker: text, ops: diff.ops }];
+/** Failed checks of a section: one finding per check, naming every requirement it misses. */
+export function findings(current: ChecksSection, desired: ChecksSection): Finding[] {
+  const out: Finding[] = [];
+  for (const [n, want] of Object.entries(desired.require ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (!isObj(want) || want.state === 'absent') continue;
+    const fails = failures(current.require?.[n] ?? {}, want);
+    if (fails.length) out.push({ address: `checks/require/${n}`, message: fails.join('; ') });
+  }
+  return out;
 }
 
 const plugin: Plugin<ChecksSection> = {
@@ -202,11 +203,12 @@ const plugin: Plugin<ChecksSection> = {
     return { require };
   },
 
-  plan: planCheck,
+  // checks change nothing: a failed one is a preflight finding (the core stops the run before
+  // anything is applied and `opd diff` shows it as refused), never a change
+  plan: () => [],
 
-  async apply(_ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
-    // never reached through the core (a blocker stops the run first); checks change nothing
-    return changes.map((c) => ({ address: c.address, status: 'failed', error: new OpdError('refused', `precondition failed: ${c.blocker ?? c.summary}`, { address: c.address, hint: 'fix the host so the check holds, or change the check' }) }));
+  async preflight(ctx: ReadContext, desired: ChecksSection): Promise<Finding[]> {
+    return findings(await plugin.read(ctx, desired), desired);
   },
 
   async doctor(): Promise<DoctorCheck[]> {

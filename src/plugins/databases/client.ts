@@ -74,9 +74,8 @@ export async function psql(settings: Settings, sql: string, secrets: Iterable<st
     throw new OpdError('permission', `PostgreSQL refused the superuser connection (${where}): ${tail(stderr, 2)}`, {
       hint: 'opd connects over the local socket as the superuser with peer authentication: run opd as root, or set --pg-user to a superuser that pg_hba.conf admits on the socket',
     });
-  throw new OpdError('backend-unavailable', `PostgreSQL is not reachable on ${where}: ${tail(stderr, 3) || `psql exit ${r.exitCode}`}`, {
+  throw new OpdError(/starting up|shutting down/.test(stderr) ? 'backend-busy' : 'backend-unavailable', `PostgreSQL is not reachable on ${where}: ${tail(stderr, 3) || `psql exit ${r.exitCode}`}`, {
     hint: 'start PostgreSQL (systemctl start postgresql) or point --pg-host (socket directory) / --pg-port (env OPD_PG_HOST, OPD_PG_PORT) at it',
-    retryable: /starting up|shutting down/.test(stderr),
   });
 }
 

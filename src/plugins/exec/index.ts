@@ -137,7 +137,7 @@ async function execute(ctx: ApplyContext, name: string, spec: CommandSpec, refre
     } catch (err) {
       const e = toOpdError(err);
       // a step is never retried by the core: it may not be safe to run twice
-      throw new OpdError(e.kind === 'backend-unavailable' ? 'backend-unavailable' : 'backend-failed', e.message.replace(/^could not run /, 'could not run '), { hint: e.hint, address, retryable: false });
+      throw new OpdError(e.kind === 'backend-unavailable' ? 'backend-unavailable' : 'backend-failed', e.message.replace(/^could not run /, 'could not run '), { hint: e.hint, address });
     }
     const output = tailOf(r.stdout + (r.stderr && r.stdout && !r.stdout.endsWith('\n') ? '\n' : '') + r.stderr);
     if (r.exitCode === 124 || r.exitCode === 137)

@@ -5,8 +5,8 @@
  * groupmod -a -U, gpasswd -d, groupmod -g, groupdel.
  */
 import { readFileSync } from 'node:fs';
-import type { ApplyContext, Change, ChangeResult, Obj, Plugin, ReadContext, ResourceDiff, NormalizeContext } from '../../core/plugin.js';
-import { OpdError, toOpdError } from '../../core/errors.js';
+import type { Change, Obj, Plugin, ReadContext, ResourceDiff, NormalizeContext } from '../../core/plugin.js';
+import { applyEach } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
 import { readAccounts } from '../files/fsutil.js';
@@ -74,16 +74,17 @@ export function planGroup(d: ResourceDiff): Change[] {
   } else {
     const parts: string[] = [];
     const cmds: GroupChangeData['cmds'] = [];
+    let refused: string | undefined;
     if (want.gid !== undefined && want.gid !== cur.gid) {
       parts.push(`gid ${cur.gid} → ${want.gid}`);
       cmds.push({ cmd: 'groupmod', args: ['--gid', String(want.gid), name] });
     }
     if (want.system !== undefined && want.system !== cur.system) {
       parts.push(`system ${String(cur.system)} → ${String(want.system)} (cannot change: set at creation)`);
-      cmds.push({ cmd: '!', args: [`group ${name} exists as a ${cur.system ? 'system' : 'regular'} group; the system flag is set at creation only (remove the group first, or drop system: from the document)`] });
+      refused = `group ${name} exists as a ${cur.system ? 'system' : 'regular'} group; the system flag is set at creation only (remove the group first, or drop system: from the document)`;
     }
-    if (cmds.length)
-      out.push({ ...base, address: d.address, action: 'update', summary: parts.join(', '), ops: d.ops.filter((o) => !o.path.startsWith('/members')), data: { name, cmds } satisfies GroupChangeData });
+    if (parts.length)
+      out.push({ ...base, address: d.address, action: 'update', summary: parts.join(', '), ...(refused ? { refused, refusedHint: 'remove the resource first (state: absent), or drop the field' } : {}), ops: d.ops.filter((o) => !o.path.startsWith('/members')), data: { name, cmds } satisfies GroupChangeData });
   }
   const add = (want.members ?? []).filter((m) => !(cur?.members ?? []).includes(m));
   const del = (want.members_absent ?? []).filter((m) => !(cur?.members_absent ?? []).includes(m));
@@ -106,21 +107,9 @@ export function planGroup(d: ResourceDiff): Change[] {
   return out;
 }
 
-export async function runCmds(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
-  const out: ChangeResult[] = [];
-  for (const c of changes) {
-    try {
-      for (const { cmd, args } of (c.data as GroupChangeData).cmds) {
-        if (cmd === '!') throw new OpdError('refused', args[0], { address: c.address, hint: 'remove the resource first (state: absent), or drop the field' });
-        await shadow(ctx, cmd, args, c.address);
-      }
-      out.push({ address: c.address, status: 'ok' });
-    } catch (e) {
-      out.push({ address: c.address, status: 'failed', error: toOpdError(e) });
-    }
-  }
-  return out;
-}
+export const runCmds = applyEach<GroupChangeData>(async (ctx, c) => {
+  for (const { cmd, args } of c.data!.cmds) await shadow(ctx, cmd, args, c.address);
+});
 
 const plugin: Plugin<GroupsSection> = {
   name: 'groups',

@@ -22,9 +22,8 @@ export async function shadow(ctx: ApplyContext, cmd: string, args: string[], add
     if (e instanceof ExecFailure) {
       const why = e.stderr.trim().split('\n').slice(0, 2).join(' / ') || `exit ${e.exitCode_}`;
       // exit 10 of useradd/groupadd: the account files are locked by another tool
-      throw new OpdError('backend-failed', `${e.command} failed: ${why}`, {
+      throw new OpdError(e.exitCode_ === 10 ? 'backend-busy' : 'backend-failed', `${e.command} failed: ${why}`, {
         address,
-        retryable: e.exitCode_ === 10,
         hint: `check the name and ids in the document; run \`${e.command}\` by hand to see the whole message`,
       });
     }

@@ -6,7 +6,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, Settings, WatchContext } from '../../core/plugin.js';
+import type { ApplyContext, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, Settings, WatchContext } from '../../core/plugin.js';
+import { applyEach } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
@@ -326,7 +327,7 @@ async function stopDomain(settings: Settings, name: string, timeout: number): Pr
   }
   if ((await domState(settings, name)) !== 'shut off') await virsh(settings, ['destroy', name], { okCodes: [0, 1] });
   const s = await domState(settings, name);
-  if (s !== 'shut off') throw new OpdError('backend-failed', `domain ${name} is still ${s} after destroy`, { retryable: true, hint: 'look at /var/log/libvirt/qemu/' + name + '.log' });
+  if (s !== 'shut off') throw new OpdError('backend-busy', `domain ${name} is still ${s} after destroy`, { hint: 'look at /var/log/libvirt/qemu/' + name + '.log' });
 }
 
 async function runStep(ctx: ApplyContext, s: Step): Promise<void> {
@@ -430,35 +431,9 @@ const plugin: Plugin<LibvirtSection> = {
 
   plan: planLibvirt,
 
-  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
-    const results: ChangeResult[] = [];
-    const failed = new Set<string>();
-    // the core hands over a change together with the changes it depends on: honour both its
-    // dependency ids (planned changes) and explicit `after` addresses
-    const failedIds = new Set<number>();
-    for (const c of changes) {
-      const pc = c as Change & { id?: number; deps?: number[] };
-      const depId = (pc.deps ?? []).find((d) => failedIds.has(d));
-      const byId = depId !== undefined ? changes.find((x) => (x as { id?: number }).id === depId)?.address : undefined;
-      const dep = byId ?? (c.after ?? []).find((a) => failed.has(a));
-      if (dep) {
-        failed.add(c.address);
-        if (pc.id !== undefined) failedIds.add(pc.id);
-        results.push({ address: c.address, status: 'failed', error: new OpdError('dependency-failed', `${dep} failed`, { address: c.address }) });
-        continue;
-      }
-      try {
-        for (const s of (c.data as LibvirtChangeData).steps) await runStep(ctx, s);
-        results.push({ address: c.address, status: 'ok' });
-      } catch (err) {
-        failed.add(c.address);
-        if (pc.id !== undefined) failedIds.add(pc.id);
-        const e = toOpdError(err);
-        results.push({ address: c.address, status: 'failed', error: e.address ? e : new OpdError(e.kind, e.message, { address: c.address, hint: e.hint, retryable: e.retryable, cause: err }) });
-      }
-    }
-    return results;
-  },
+  apply: applyEach(async (ctx, c) => {
+    for (const s of (c.data as LibvirtChangeData).steps) await runStep(ctx, s);
+  }),
 
   edges(desired: LibvirtSection): Edge[] {
     const edges: Edge[] = [];

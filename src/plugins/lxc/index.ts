@@ -4,7 +4,8 @@
  */
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext } from '../../core/plugin.js';
+import type { ApplyContext, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext } from '../../core/plugin.js';
+import { applyEach } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
 import { isObj } from '../../core/diff.js';
@@ -232,41 +233,6 @@ async function runStep(ctx: ApplyContext, d: LxcChangeData): Promise<void> {
   }
 }
 
-/**
- * Split a batch into groups that may run side by side: changes of one container stay together,
- * and so do changes the plan links (a depends_on between two containers). Without the plan's
- * dependency ids (a caller other than the core), everything is one group, run in order.
- */
-export function groupChanges(changes: Change[]): Change[][] {
-  const planned = changes.every((c) => typeof (c as { id?: unknown }).id === 'number' && Array.isArray((c as { deps?: unknown }).deps));
-  if (!planned) return changes.length ? [changes] : [];
-  const parent = changes.map((_, i) => i);
-  const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i])));
-  const union = (a: number, b: number) => {
-    const x = find(a), y = find(b);
-    if (x !== y) parent[Math.max(x, y)] = Math.min(x, y);
-  };
-  const byName = new Map<string, number>();
-  const byId = new Map<number, number>();
-  changes.forEach((c, i) => byId.set((c as unknown as { id: number }).id, i));
-  changes.forEach((c, i) => {
-    const name = (c.data as LxcChangeData | undefined)?.name ?? c.resource;
-    const j = byName.get(name);
-    if (j === undefined) byName.set(name, i);
-    else union(i, j);
-    for (const d of (c as unknown as { deps: number[] }).deps) {
-      const k = byId.get(d);
-      if (k !== undefined) union(i, k);
-    }
-  });
-  const groups = new Map<number, Change[]>();
-  changes.forEach((c, i) => {
-    const r = find(i);
-    groups.set(r, [...(groups.get(r) ?? []), c]);
-  });
-  return [...groups.keys()].sort((a, b) => a - b).map((k) => groups.get(k)!);
-}
-
 const plugin: Plugin<LxcSection> = {
   name: 'lxc',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'lxc.schema.json', 'utf8')),
@@ -298,40 +264,10 @@ const plugin: Plugin<LxcSection> = {
 
   plan: planContainer,
 
-  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
-    // containers are independent of each other unless the plan says otherwise: changes are
-    // grouped (same container, or linked by the plan's dependencies) and groups run side by side
-    const groups = groupChanges(changes);
-    const results = new Map<Change, ChangeResult>();
-    const failed = new Set<string>();
-    const failedIds = new Set<number>();
-    const runGroup = async (group: Change[]) => {
-      for (const c of group) {
-        const pc = c as Change & { id?: number; deps?: number[] };
-        const dep = (c.after ?? []).find((a) => failed.has(a)) ?? (pc.deps ?? []).find((id) => failedIds.has(id))?.toString();
-        if (dep !== undefined) {
-          failed.add(c.address);
-          if (pc.id !== undefined) failedIds.add(pc.id);
-          results.set(c, { address: c.address, status: 'failed', error: new OpdError('dependency-failed', `a change it depends on (${dep}) failed`, { address: c.address }) });
-          continue;
-        }
-        try {
-          await runStep(ctx, c.data as LxcChangeData);
-          results.set(c, { address: c.address, status: 'ok' });
-        } catch (err) {
-          failed.add(c.address);
-          if (pc.id !== undefined) failedIds.add(pc.id);
-          results.set(c, { address: c.address, status: 'failed', error: toOpdError(err) });
-        }
-      }
-    };
-    let next = 0;
-    const worker = async () => {
-      while (next < groups.length) await runGroup(groups[next++]);
-    };
-    await Promise.all(Array.from({ length: Math.min(APPLY_CONCURRENCY, groups.length) }, worker));
-    return changes.map((c) => results.get(c)!);
-  },
+  // containers are independent of each other unless the plan says otherwise: the core runs
+  // up to this many changes side by side, each once the changes it needs are done
+  concurrency: APPLY_CONCURRENCY,
+  apply: applyEach((ctx, c) => runStep(ctx, c.data as LxcChangeData)),
 
   edges(desired: LxcSection): Edge[] {
     // a veth needs its bridge; emitted for every link (the core ignores edges to resources

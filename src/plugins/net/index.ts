@@ -86,10 +86,6 @@ const plugin: Plugin<NetSection> = {
         todo.push({ c, cmds: takeOverCmds(host, d.ifname, d.takeOver) });
         continue;
       }
-      if (d.refuse) {
-        results.set(c, { address: c.address, status: 'failed', error: new OpdError('refused', d.refuse.message, { address: c.address, hint: d.refuse.hint }) });
-        continue;
-      }
       let cmds = d.cmds;
       if (d.veth && links) {
         const l = links.get(d.ifname);
@@ -109,10 +105,10 @@ const plugin: Plugin<NetSection> = {
       }
       todo.push({ c, cmds });
     }
-    // one `ip -batch` for everything; on a failure, the changes before it are done, the failed one
-    // is reported, and the rest run in a new batch (without what depends on the failed one)
+    // one `ip -batch` for the whole ready batch (the core hands over only changes whose
+    // dependencies are done); on a failure, the changes before it are done, the failed one is
+    // reported, and the rest run in a new batch
     let pending = addressDeletesFirst(todo);
-    const failed = new Set<string>();
     while (pending.length) {
       const lines: string[] = [];
       const owner: number[] = [];
@@ -134,17 +130,8 @@ const plugin: Plugin<NetSection> = {
         const bad = owner[Number(m[1]) - 1] ?? 0;
         pending.slice(0, bad).forEach((t) => results.set(t.c, { address: t.c.address, status: 'ok' }));
         const culprit = pending[bad];
-        failed.add(culprit.c.address);
         results.set(culprit.c, { address: culprit.c.address, status: 'failed', error: ipError(err.stderr, culprit.c) });
-        const rest: typeof pending = [];
-        for (const t of pending.slice(bad + 1)) {
-          const dep = (t.c.after ?? []).find((a) => failed.has(a));
-          if (dep) {
-            failed.add(t.c.address);
-            results.set(t.c, { address: t.c.address, status: 'failed', error: new OpdError('dependency-failed', `skipped: ${dep} failed`, { address: t.c.address }) });
-          } else rest.push(t);
-        }
-        pending = rest;
+        pending = pending.slice(bad + 1);
       }
     }
     return changes.map((c) => results.get(c) ?? { address: c.address, status: 'failed', error: new OpdError('bug', `net: no result for ${c.address}`) });

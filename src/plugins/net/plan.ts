@@ -21,7 +21,6 @@ export interface NetChangeData {
    * time from what `from` holds then (except what the document itself adds to `ifname`) */
   takeOver?: { from: string; keepAddrs: string[]; keepRoutes: string[] };
   /** the change cannot be done: fail with this message */
-  refuse?: { message: string; hint: string };
 }
 
 const esc = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
@@ -95,7 +94,9 @@ export function planInterface(diff: ResourceDiff): Change[] {
     if (!CREATABLE.has(kind)) {
       return [{
         ...base, address, action: 'delete', summary: `${kind} link`, ops: diff.ops,
-        data: { ifname, cmds: [], refuse: { message: `opd deletes only links of the kinds it creates (bridge, veth, dummy); ${ifname} is a ${kind} link`, hint: `remove state: absent from ${address}, or remove the device with the tool that owns it (the ovs plugin for OVS interfaces)` } } satisfies NetChangeData,
+        refused: `opd deletes only links of the kinds it creates (bridge, veth, dummy); ${ifname} is a ${kind} link`,
+        refusedHint: `remove state: absent from ${address}, or remove the device with the tool that owns it (the ovs plugin for OVS interfaces)`,
+        data: { ifname, cmds: [] } satisfies NetChangeData,
       }];
     }
     return [{ ...base, address, action: 'delete', summary: `${kind} link${diff.current?.peer ? ` (and its peer ${diff.current.peer})` : ''}`, ops: diff.ops, data: { ifname, cmds: [['link', 'del', 'dev', ifname]], deleteLink: true } satisfies NetChangeData }];

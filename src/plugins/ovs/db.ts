@@ -64,7 +64,6 @@ export async function waitForVswitchd(settings: Settings, cfg: number, timeoutMs
       fail(
         new OpdError('backend-failed', `ovs-vswitchd did not confirm the change within ${Math.round(timeoutMs / 1000)} s (database ${dbUrl(settings)})`, {
           hint: 'check that ovs-vswitchd is running and look at its log',
-          retryable: false,
         }),
       ),
     timeoutMs,

@@ -161,8 +161,9 @@ const plugin: Plugin<OvsSection> = {
 
   plan: planBridge,
 
+  // one OVSDB transaction for the whole batch (a port with its bridge), whatever its size
+  transaction: true,
   async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
-    // one OVSDB transaction for the whole batch, whatever its size
     return applyTxn(ctx, changes);
   },
 
@@ -325,32 +326,9 @@ async function commit(ctx: ApplyContext, changes: Change[], wait: boolean): Prom
 /** One batch of changes as one transaction (see apply). */
 async function applyTxn(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
     const wait = vswitchdSeen.get(dbUrl(ctx.settings)) ?? false;
-    let results: ChangeResult[];
-    try {
-      await commit(ctx, changes, wait);
-      results = changes.map((c) => ({ address: c.address, status: 'ok' as const }));
-    } catch (err) {
-      const e = toOpdError(err);
-      if (changes.length === 1 || e.kind === 'backend-unavailable') return changes.map((c) => ({ address: c.address, status: 'failed' as const, error: e }));
-      // the transaction is atomic: nothing happened. Apply one change at a time to find the culprit.
-      results = [];
-      const failed = new Set<string>();
-      for (const c of changes) {
-        const dep = (c.after ?? []).find((a) => failed.has(a));
-        if (dep) {
-          failed.add(c.address);
-          results.push({ address: c.address, status: 'failed', error: new OpdError('dependency-failed', `${dep} failed`, { address: c.address }) });
-          continue;
-        }
-        try {
-          await commit(ctx, [c], wait);
-          results.push({ address: c.address, status: 'ok' });
-        } catch (e) {
-          failed.add(c.address);
-          results.push({ address: c.address, status: 'failed', error: toOpdError(e) });
-        }
-      }
-    }
+    // atomic: when it fails, nothing happened and the core hands the changes over one at a time
+    await commit(ctx, changes, wait);
+    const results: ChangeResult[] = changes.map((c) => ({ address: c.address, status: 'ok' as const }));
     if (wait) {
       // vswitchd records what it could not do in Interface.error; a transaction that
       // committed is not a success when the interface did not come up

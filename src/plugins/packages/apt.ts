@@ -43,7 +43,6 @@ export function isLockError(stderr: string): boolean {
 export function lockError(stderr: string): OpdError {
   const line = stderr.split('\n').find((l) => /lock/i.test(l))?.replace(/^E:\s*/, '').trim() ?? 'the dpkg lock is held';
   return new OpdError('lock-busy', `apt is busy: ${line}`, {
-    retryable: true,
     hint: 'another package manager (apt, unattended-upgrades, PackageKit) is running; opd retries, else wait for it to finish and run opd again',
   });
 }

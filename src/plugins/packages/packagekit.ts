@@ -92,7 +92,6 @@ function pkError(what: string, r: PkResult): OpdError {
   const details = r.error?.details?.trim() || `exit ${EXITS[r.exit] ?? r.exit}`;
   if (code === ERROR_CANNOT_GET_LOCK)
     return new OpdError('lock-busy', `PackageKit ${what}: ${name}: ${details}`, {
-      retryable: true,
       hint: 'another package manager holds the lock; opd retries, else wait for it and run opd again',
     });
   return new OpdError('backend-failed', `PackageKit ${what} failed: ${name}: ${details}`, {
@@ -107,14 +106,14 @@ export async function transaction(settings: Settings, member: string, signature:
   const result: PkResult = { packages: [], exit: 0 };
   let timer: NodeJS.Timeout | undefined;
   const finished = new Promise<PkResult>((resolve, reject) => {
-    timer = setTimeout(() => reject(new OpdError('backend-failed', `PackageKit ${member} did not finish within ${TX_TIMEOUT / 1000} s`, { retryable: true })), TX_TIMEOUT);
+    timer = setTimeout(() => reject(new OpdError('backend-busy', `PackageKit ${member} did not finish within ${TX_TIMEOUT / 1000} s`)), TX_TIMEOUT);
     waiters.set(path, (sig, b) => {
       if (sig === 'Package') result.packages.push({ info: Number(b[0]), id: String(b[1]) });
       else if (sig === 'ErrorCode') result.error ??= { code: Number(b[0]), details: String(b[1]) };
       else if (sig === 'Finished') {
         result.exit = Number(b[0]);
         resolve(result);
-      } else if (sig === 'Destroy' && !result.exit) reject(new OpdError('backend-failed', `PackageKit ${member}: the transaction went away before it finished`, { retryable: true }));
+      } else if (sig === 'Destroy' && !result.exit) reject(new OpdError('backend-busy', `PackageKit ${member}: the transaction went away before it finished`));
     });
   });
   try {

@@ -5,6 +5,7 @@
  * node:fs. Apply: files, then batched Enable/Disable/Mask/UnmaskUnitFiles, then ONE
  * Manager.Reload for the batch, then jobs awaited through their JobRemoved signal.
  */
+import { TUNABLES } from '../../core/tunables.js';
 import { readFileSync } from 'node:fs';
 import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
@@ -27,7 +28,9 @@ export interface SystemdSection extends Obj {
 }
 
 /** How long to wait for one job's JobRemoved (systemd's own start timeouts are shorter). */
-const JOB_TIMEOUT_MS = 180_000;
+const JOB_TIMEOUT_MS = TUNABLES.systemdJobMs;
+/** runState key: unit files or their enablement changed since the last Reload. */
+const RELOAD_PENDING = 'systemd:reload-pending';
 
 function unitsOf(section: unknown): Record<string, Obj> {
   return isObj(section) && isObj(section.units) ? (section.units as Record<string, Obj>) : {};
@@ -147,7 +150,7 @@ function explainJobCallError(err: unknown, unit: string, address: string): unkno
     JobTypeNotApplicable: `${unit} cannot do that (e.g. reload without ExecReload=): drop reload_on_change`,
     TransactionIsDestructive: 'another job conflicts with this one: try again when systemd is idle',
   };
-  return new OpdError('backend-failed', `${unit}: ${m[2]}`, { address, hint: hints[m[1]], retryable: m[1] === 'TransactionIsDestructive' });
+  return new OpdError(m[1] === 'TransactionIsDestructive' ? 'backend-busy' : 'backend-failed', `${unit}: ${m[2]}`, { address, hint: hints[m[1]] });
 }
 
 function explainUnitFileError(kind: string, err: unknown, address: string): unknown {
@@ -190,31 +193,19 @@ const plugin: Plugin<SystemdSection> = {
   async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
     const dir = unitDir(ctx.settings);
     const results = new Map<Change, ChangeResult>();
-    const failedUnits = new Map<string, OpdError>();
     const opOf = (c: Change) => (c.data as SystemdChangeData).op;
-    const fail = (c: Change, e: unknown) => {
-      const err = toOpdError(e);
-      results.set(c, { address: c.address, status: 'failed', error: err });
-      if (!failedUnits.has(opOf(c).unit)) failedUnits.set(opOf(c).unit, err);
-    };
+    const fail = (c: Change, e: unknown) => results.set(c, { address: c.address, status: 'failed', error: toOpdError(e) });
     const ok = (c: Change) => results.set(c, { address: c.address, status: 'ok' });
-    /** true when an earlier step of the same unit failed (then this one is failed too) */
-    const blocked = (c: Change) => {
-      const e = failedUnits.get(opOf(c).unit);
-      if (!e) return false;
-      results.set(c, { address: c.address, status: 'failed', error: new OpdError('dependency-failed', `skipped: an earlier step of ${opOf(c).unit} failed (${e.message.split('\n')[0]})`, { address: c.address }) });
-      return true;
-    };
     const of = (pred: (op: SystemdOp) => boolean) => changes.filter((c) => pred(opOf(c)));
     const jobs = of((op) => op.kind === 'job');
     let waiter: JobWaiter | undefined;
-    let touchedConfig = false;
+    // a Reload is due before the next job, or at the end of the run (flush)
+    const touched = () => ctx.runState.set(RELOAD_PENDING, true);
 
     const runJobs = async (list: Change[]) => {
       const started: Change[] = [];
       await Promise.all(
         list.map(async (c) => {
-          if (blocked(c)) return;
           const op = opOf(c) as Extract<SystemdOp, { kind: 'job' }>;
           try {
             if (op.job === 'reset-failed') {
@@ -262,12 +253,12 @@ const plugin: Plugin<SystemdSection> = {
 
     /** One D-Bus call for all units of a kind; on failure, one call each to find which. */
     const unitFileOp = async (kind: 'enable' | 'disable' | 'mask' | 'unmask', fn: (names: string[]) => Promise<unknown>) => {
-      const list = of((op) => op.kind === kind).filter((c) => !blocked(c));
+      const list = of((op) => op.kind === kind);
       if (!list.length) return;
       const names = [...new Set(list.map((c) => opOf(c).unit))];
       try {
         const r = await fn(names);
-        touchedConfig = true;
+        touched();
         if (kind === 'enable' && isObj(r)) {
           // a unit whose enabling linked nothing has no [Install] section: say so now
           const linked = (r.changes as [string, string, string][]).flatMap(([, file, dest]) => [file, dest]);
@@ -286,7 +277,7 @@ const plugin: Plugin<SystemdSection> = {
           try {
             await fn([opOf(c).unit]);
             ok(c);
-            touchedConfig = true;
+            touched();
           } catch (e) {
             fail(c, explainUnitFileError(kind, e, c.address));
           }
@@ -311,13 +302,12 @@ const plugin: Plugin<SystemdSection> = {
       await Promise.all(
         [...byUnit.values()].map(async (list) => {
           for (const c of list) {
-            if (blocked(c)) continue;
             const op = opOf(c);
             try {
               if (op.kind === 'write') await writeUnitPath(ctx, dir, op.unit, op.rel, op.content);
               else if (op.kind === 'remove') await removeUnitPath(ctx, dir, op.unit, op.rel);
               ok(c);
-              touchedConfig = true;
+              touched();
             } catch (err) {
               fail(c, err);
             }
@@ -329,13 +319,14 @@ const plugin: Plugin<SystemdSection> = {
       await unitFileOp('enable', (n) => enableUnitFiles(ctx, n));
       await unitFileOp('mask', (n) => maskUnitFiles(ctx, n));
       phase('enable/mask');
-      // 5. one Reload for the whole batch
-      if (touchedConfig) {
+      // 5. one Reload before the jobs (the rest waits for flush: one Reload per run)
+      if (jobs.some((c) => !results.has(c)) && ctx.runState.get(RELOAD_PENDING)) {
         try {
+          ctx.runState.delete(RELOAD_PENDING);
           await reload(ctx);
         } catch (err) {
           const e = toOpdError(err);
-          for (const c of jobs) if (!results.has(c)) fail(c, new OpdError('backend-failed', `systemd did not reload its configuration: ${e.message}`, { address: c.address, retryable: e.retryable }));
+          for (const c of jobs) if (!results.has(c)) fail(c, new OpdError(e.retryable ? 'backend-busy' : 'backend-failed', `systemd did not reload its configuration: ${e.message}`, { address: c.address }));
         }
       }
       phase('reload');
@@ -346,6 +337,13 @@ const plugin: Plugin<SystemdSection> = {
       await waiter?.dispose();
     }
     return changes.map((c) => results.get(c) ?? { address: c.address, status: 'failed' as const, error: new OpdError('bug', `systemd: no outcome for ${c.address}`) });
+  },
+
+  /** The run's last systemd batch is done: Reload if unit files changed since the last one (UnitFileState is stale until then). */
+  async flush(ctx: ApplyContext): Promise<void> {
+    if (!ctx.runState.get(RELOAD_PENDING)) return;
+    ctx.runState.delete(RELOAD_PENDING);
+    await reload(ctx);
   },
 
   /**

@@ -97,7 +97,8 @@ export function planUser(d: ResourceDiff): Change[] {
   }
   if (want.system !== undefined && want.system !== cur.system) {
     parts.push(`system ${String(cur.system)} → ${String(want.system)}`);
-    cmds.push({ cmd: '!', args: [`user ${name} exists as a ${cur.system ? 'system' : 'regular'} user (uid ${cur.uid}); the system flag is set at creation only`] });
+    const refused = `user ${name} exists as a ${cur.system ? 'system' : 'regular'} user (uid ${cur.uid}); the system flag is set at creation only`;
+    return [{ ...base, action: 'update', summary: parts.join(', '), after, refused, refusedHint: 'remove the resource first (state: absent), or drop the field', data: { name, cmds } }];
   }
   if (!cmds.length) return [];
   return [{ ...base, action: 'update', summary: parts.join(', '), after, data: { name, cmds } }];

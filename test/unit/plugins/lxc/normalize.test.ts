@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import plugin, { canonicalContainer, fromOpDbus, groupChanges } from '../../../../src/plugins/lxc/index.js';
+import plugin, { canonicalContainer, fromOpDbus } from '../../../../src/plugins/lxc/index.js';
 
 describe('lxc input forms', () => {
   const ctx = () => {
@@ -83,22 +83,5 @@ describe('lxc input forms', () => {
     expect(plugin.edges!({ containers: { c1: { network: [{ type: 'veth', link: 'ovsbr0' }, { type: 'veth', link: 'ovsbr0' }, { type: 'empty' }] } } })).toEqual([
       { from: 'lxc/containers/c1', to: 'ovs/bridges/ovsbr0', kind: 'veth-link' },
     ]);
-  });
-});
-
-describe('lxc apply grouping', () => {
-  const ch = (id: number, name: string, deps: number[] = []) => ({ id, deps, address: `lxc/containers/${name}`, resource: `lxc/containers/${name}`, plugin: 'lxc', action: 'update', summary: '', data: { step: 'configure', name } });
-  it('runs different containers side by side and keeps one container’s steps together', () => {
-    const g = groupChanges([ch(0, 'a'), ch(1, 'b'), ch(2, 'a')] as never);
-    expect(g.map((x) => x.map((c) => (c as unknown as { id: number }).id))).toEqual([[0, 2], [1]]);
-  });
-
-  it('keeps containers linked by a dependency in one ordered group', () => {
-    const g = groupChanges([ch(0, 'a'), ch(1, 'b', [0]), ch(2, 'c')] as never);
-    expect(g.map((x) => x.map((c) => (c as unknown as { id: number }).id))).toEqual([[0, 1], [2]]);
-  });
-
-  it('runs everything in order when the plan’s dependency ids are missing', () => {
-    expect(groupChanges([{ address: 'x', resource: 'x', plugin: 'lxc', action: 'create', summary: '' }, { address: 'y', resource: 'y', plugin: 'lxc', action: 'create', summary: '' }]).length).toBe(1);
   });
 });
