@@ -5,7 +5,8 @@
  */
 import type { MessageBus, Message as DbusMessage } from 'dbus-next';
 import { OpdError } from './core/errors.js';
-import type { Settings } from './core/plugin.js';
+import { assertApplyContext, type ApplyContext, type Settings } from './core/plugin.js';
+import { TUNABLES } from './core/tunables.js';
 
 type DbusModule = typeof import('dbus-next');
 let mod: DbusModule | undefined;
@@ -52,7 +53,7 @@ export function systemBus(settings: Settings = {}): Promise<MessageBus> {
       d.setBigIntCompat(false);
       const bus = d.sessionBus({ busAddress: address });
       await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(unavailable(address, 'timed out connecting')), 5000);
+        const t = setTimeout(() => reject(unavailable(address, 'timed out connecting')), TUNABLES.dbusConnectMs);
         bus.once('connect', () => {
           clearTimeout(t);
           resolve();
@@ -80,7 +81,7 @@ export interface CallSpec {
   member: string;
   signature?: string;
   body?: unknown[];
-  /** ms; default 30 s */
+  /** ms; default TUNABLES.dbusCallMs */
   timeout?: number;
 }
 
@@ -106,17 +107,33 @@ function release(): void {
   else inFlight--;
 }
 
-/** One method call; returns the reply body. D-Bus errors become OpdError('backend-failed'). */
-export async function call(settings: Settings, spec: CallSpec): Promise<unknown[]> {
+/**
+ * The read door: a method call that only looks (properties, lists, Resolve). Returns the reply
+ * body; D-Bus errors become OpdError('backend-failed').
+ */
+export function callRead(settings: Settings, spec: CallSpec): Promise<unknown[]> {
+  return callBounded(settings, spec);
+}
+
+/**
+ * The mutate door: a method call that changes the host (EnableUnitFiles, StartUnit,
+ * InstallPackages…), only inside an apply; its wait ends when ctx.signal fires.
+ */
+export function callMutate(ctx: ApplyContext, spec: CallSpec): Promise<unknown[]> {
+  assertApplyContext(ctx);
+  return callBounded(ctx.settings, spec, ctx.signal);
+}
+
+async function callBounded(settings: Settings, spec: CallSpec, signal?: AbortSignal): Promise<unknown[]> {
   await slot();
   try {
-    return await callNow(settings, spec);
+    return await callNow(settings, spec, signal);
   } finally {
     release();
   }
 }
 
-async function callNow(settings: Settings, spec: CallSpec): Promise<unknown[]> {
+async function callNow(settings: Settings, spec: CallSpec, signal?: AbortSignal): Promise<unknown[]> {
   const d = await dbusModule();
   const bus = await systemBus(settings);
   stats.calls++;
@@ -130,15 +147,18 @@ async function callNow(settings: Settings, spec: CallSpec): Promise<unknown[]> {
     signature: spec.signature ?? '',
     body: spec.body ?? [],
   });
-  let t: NodeJS.Timeout | undefined;
+  // D-Bus has no cancel: on abort (the call's time, or the run's signal) opd stops waiting for the reply
+  const ms = spec.timeout ?? TUNABLES.dbusCallMs;
+  const stop = signal ? AbortSignal.any([signal, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms);
+  let onAbort: (() => void) | undefined;
   try {
-    const reply = await Promise.race([
-      bus.call(msg),
-      new Promise<never>((_, rej) => {
-        t = setTimeout(() => rej(new OpdError('backend-busy', `D-Bus call ${key} on ${spec.destination} timed out`)), spec.timeout ?? 30_000);
-      }),
-    ]);
-    return (reply as DbusMessage | null)?.body ?? [];
+    const reply = await new Promise<DbusMessage | null>((resolve, reject) => {
+      onAbort = () => reject(new OpdError(signal?.aborted && (signal.reason as Error | undefined)?.name !== 'TimeoutError' ? 'backend-failed' : 'backend-busy', signal?.aborted && (signal.reason as Error | undefined)?.name !== 'TimeoutError' ? `D-Bus call ${key} on ${spec.destination} was stopped: the run was stopped` : `D-Bus call ${key} on ${spec.destination} timed out`));
+      if (stop.aborted) return onAbort();
+      stop.addEventListener('abort', onAbort, { once: true });
+      bus.call(msg).then(resolve, reject);
+    });
+    return reply?.body ?? [];
   } catch (err) {
     if (err instanceof OpdError) throw err;
     const e = err as { type?: string; text?: string; message?: string };
@@ -151,13 +171,13 @@ async function callNow(settings: Settings, spec: CallSpec): Promise<unknown[]> {
       throw new OpdError('permission', `${key} was denied: ${e.text ?? e.message}`, { hint: 'run opd as root' });
     throw Object.assign(new OpdError('backend-failed', `${key} failed: ${name}: ${e.text ?? e.message}`), { dbusName: name });
   } finally {
-    if (t) clearTimeout(t);
+    if (onAbort) stop.removeEventListener('abort', onAbort);
   }
 }
 
 /** Properties.GetAll in one call, values unwrapped from their Variants. */
 export async function getAll(settings: Settings, destination: string, path: string, iface: string): Promise<Record<string, unknown>> {
-  const [props] = (await call(settings, {
+  const [props] = (await callRead(settings, {
     destination,
     path,
     interface: 'org.freedesktop.DBus.Properties',
@@ -191,7 +211,7 @@ export interface SignalMatch {
 export async function onSignal(settings: Settings, match: SignalMatch, handler: (m: { path: string; interface: string; member: string; body: unknown[]; sender: string }) => void): Promise<{ dispose(): Promise<void> }> {
   const bus = await systemBus(settings);
   const rule = ["type='signal'", ...Object.entries(match).map(([k, v]) => `${k === 'pathNamespace' ? 'path_namespace' : k}='${v}'`)].join(',');
-  await call(settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: [rule] });
+  await callRead(settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: [rule] });
   const listener = (msg: DbusMessage) => {
     if (msg.type !== 4 /* SIGNAL */) return;
     if (match.interface && msg.interface !== match.interface) return;
@@ -204,7 +224,7 @@ export async function onSignal(settings: Settings, match: SignalMatch, handler: 
   return {
     async dispose() {
       bus.removeListener('message', listener);
-      await call(settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'RemoveMatch', signature: 's', body: [rule] }).catch(() => undefined);
+      await callRead(settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'RemoveMatch', signature: 's', body: [rule] }).catch(() => undefined);
     },
   };
 }

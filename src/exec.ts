@@ -1,12 +1,17 @@
 /**
- * The only door to processes. argv arrays, never a shell; a timeout; errors that name the
- * command, its exit code and the tail of its stderr. Counts spawned processes for benchmarks.
+ * The only door to processes, in two halves: `runRead` for commands that only look, and
+ * `runMutate`, which needs the ApplyContext of a run (so the read/diff path cannot change the
+ * host by construction) and honours its AbortSignal. argv arrays, never a shell; a timeout
+ * (src/core/tunables.ts); errors that name the command, its exit code and the tail of its
+ * stderr. Counts spawned processes for benchmarks.
  */
 import { execa } from 'execa';
 import { OpdError } from './core/errors.js';
+import { assertApplyContext, type ApplyContext } from './core/plugin.js';
+import { TUNABLES } from './core/tunables.js';
 
 export interface ExecOptions {
-  /** Milliseconds; default 60 s. */
+  /** Milliseconds; default TUNABLES.execMs. */
   timeout?: number;
   input?: string;
   env?: Record<string, string | undefined>;
@@ -45,7 +50,18 @@ export function quoteArgv(argv: string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
 }
 
-export async function run(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+/** The read door: a command that only looks at the host (reads, show, doctor, guards). */
+export function runRead(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  return spawnOnce(cmd, args, opts);
+}
+
+/** The mutate door: a command that changes the host, only inside an apply (the core's ApplyContext); stopped when ctx.signal fires. */
+export function runMutate(ctx: ApplyContext, cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  assertApplyContext(ctx);
+  return spawnOnce(cmd, args, opts, ctx.signal);
+}
+
+async function spawnOnce(cmd: string, args: string[], opts: ExecOptions, signal?: AbortSignal): Promise<ExecResult> {
   stats.spawned++;
   stats.byCommand.set(cmd, (stats.byCommand.get(cmd) ?? 0) + 1);
   const okCodes = opts.okCodes ?? [0];
@@ -55,7 +71,8 @@ export async function run(cmd: string, args: string[], opts: ExecOptions = {}): 
     r = await execa(cmd, args, {
       shell: false,
       reject: false,
-      timeout: opts.timeout ?? 60_000,
+      timeout: opts.timeout ?? TUNABLES.execMs,
+      ...(signal ? { cancelSignal: signal } : {}),
       input: opts.input,
       env: opts.env,
       extendEnv: true,
@@ -73,7 +90,11 @@ export async function run(cmd: string, args: string[], opts: ExecOptions = {}): 
     });
   }
   if (r.timedOut) {
-    throw new OpdError('backend-busy', `${display} timed out after ${opts.timeout ?? 60_000} ms`);
+    throw new OpdError('backend-busy', `${display} timed out after ${opts.timeout ?? TUNABLES.execMs} ms`);
+  }
+  if (r.isCanceled) {
+    const timedOut = (signal?.reason as Error | undefined)?.name === 'TimeoutError';
+    throw new OpdError(timedOut ? 'backend-busy' : 'backend-failed', `${display} was stopped: ${timedOut ? 'the apply call timed out' : 'the run was stopped'}`);
   }
   const exitCode = r.exitCode ?? -1;
   const stdout = String(r.stdout ?? '');

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { act, outputOption, stdio } from './common.js';
-import { call } from '../dbus.js';
+import { callRead } from '../dbus.js';
 import { EXIT, OpdError } from '../core/errors.js';
 import { BUS_NAME, INTERFACE, OBJECT_PATH } from '../daemon/dbus-api.js';
 
@@ -28,7 +28,7 @@ export function statusCommand(): Command {
       const o = cmd.optsWithGlobals();
       const ask = async (member: string) => {
         try {
-          return (await call({}, { destination: BUS_NAME, path: OBJECT_PATH, interface: INTERFACE, member, timeout: 600_000 }))[0] as string;
+          return (await callRead({}, { destination: BUS_NAME, path: OBJECT_PATH, interface: INTERFACE, member, timeout: 600_000 }))[0] as string;
         } catch (err) {
           if (err instanceof OpdError && err.kind === 'backend-unavailable')
             throw new OpdError('backend-unavailable', `no opd daemon on the system bus (${BUS_NAME})`, { hint: 'start it: systemctl start opd (or opd daemon --state FILE)' });

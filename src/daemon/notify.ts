@@ -5,7 +5,7 @@
  * when the helper exits before systemd looks up its cgroup. It is a child of the daemon, not
  * its main PID: the unit needs NotifyAccess=all, and MAINPID names the daemon.
  */
-import { run } from '../exec.js';
+import { runRead } from '../exec.js';
 
 export interface Notifier {
   /** whether a service manager listens ($NOTIFY_SOCKET set) */
@@ -29,7 +29,7 @@ export function systemdNotifier(env: NodeJS.ProcessEnv = process.env, log?: { wa
       const args = [`--pid=${process.pid}`, ...Object.entries(fields).map(([k, v]) => `${k}=${v.replace(/\n/g, ' ')}`)];
       // one at a time, in order (READY before the STATUS that follows it)
       chain = chain.then(() =>
-        run('systemd-notify', args, { timeout: 10_000, env: { NOTIFY_SOCKET: socket }, backend: 'sd_notify', installHint: 'apt-get install systemd' }).then(
+        runRead('systemd-notify', args, { timeout: 10_000, env: { NOTIFY_SOCKET: socket }, backend: 'sd_notify', installHint: 'apt-get install systemd' }).then(
           () => undefined,
           (err: Error) => log?.warn({ err: err.message }, 'sd_notify failed'),
         ),

@@ -4,7 +4,7 @@
  * socket (unix_socket auth). SQL always travels on stdin, never in argv; errors are scrubbed of
  * secrets before anyone sees them.
  */
-import { run } from '../../exec.js';
+import { runRead } from '../../exec.js';
 import { OpdError } from '../../core/errors.js';
 import type { Change, ChangeResult, Settings } from '../../core/plugin.js';
 import { scrub } from './sql.js';
@@ -53,7 +53,7 @@ export async function psql(settings: Settings, sql: string, secrets: Iterable<st
   const asRoot = process.getuid?.() === 0 && ep.user !== 'root';
   const cmd = asRoot ? 'runuser' : 'psql';
   const argv = asRoot ? ['-u', ep.user, '--', 'psql', ...args] : args;
-  const r = await run(cmd, argv, {
+  const r = await runRead(cmd, argv, {
     input: sql,
     cwd: '/',
     timeout,
@@ -83,7 +83,7 @@ export async function psql(settings: Settings, sql: string, secrets: Iterable<st
 export async function mysql(settings: Settings, sql: string, secrets: Iterable<string> = [], timeout = 60_000): Promise<SqlResult> {
   const ep = myEndpoint(settings);
   const args = ['--protocol=SOCKET', `--socket=${ep.socket}`, `--user=${ep.user}`, '--batch', '--raw', '--skip-column-names', '--default-character-set=utf8mb4', '--connect-timeout=10'];
-  const r = await run('mysql', args, {
+  const r = await runRead('mysql', args, {
     input: sql,
     cwd: '/',
     timeout,

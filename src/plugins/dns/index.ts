@@ -13,7 +13,7 @@ import { toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
 import { atomicWrite, readText, rootOf } from '../../core/hostfs.js';
-import { call } from '../../dbus.js';
+import { callMutate, callRead } from '../../dbus.js';
 
 export interface ResolverSpec extends Obj {
   backend?: 'auto' | Backend;
@@ -167,7 +167,7 @@ async function applyOne(ctx: ApplyContext, c: Change): Promise<void> {
   }
   atomicWrite(ctx, root + RESOLVED_DROPIN, renderDropin(d.name, d.want, parseDropin(readText(root + RESOLVED_DROPIN))));
   if (root) return; // a sandbox: the host's resolved is not ours to restart
-  await call(ctx.settings, {
+  await callMutate(ctx, {
     destination: 'org.freedesktop.systemd1',
     path: '/org/freedesktop/systemd1',
     interface: 'org.freedesktop.systemd1.Manager',
@@ -240,7 +240,7 @@ const plugin: Plugin<DnsSection> = {
     const checks: DoctorCheck[] = [{ name: 'dns: backend', ok: true, detail: `${backend}: ${why}` }];
     if (backend === 'resolved' && !rootOf(ctx.settings)) {
       try {
-        const [has] = await call(ctx.settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'NameHasOwner', signature: 's', body: ['org.freedesktop.resolve1'] });
+        const [has] = await callRead(ctx.settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'NameHasOwner', signature: 's', body: ['org.freedesktop.resolve1'] });
         checks.push({ name: 'dns: systemd-resolved', ok: has === true, detail: has ? 'org.freedesktop.resolve1 is on the system bus' : 'org.freedesktop.resolve1 is not on the system bus', hint: has ? undefined : 'start systemd-resolved, or set backend: resolv.conf' });
       } catch (e) {
         const err = toOpdError(e);

@@ -23,7 +23,7 @@ import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
-import { quoteArgv, run } from '../../exec.js';
+import { quoteArgv, runRead, runMutate } from '../../exec.js';
 
 export interface CommandSpec extends Obj {
   argv?: string[];
@@ -81,7 +81,7 @@ function currentUser(): string | undefined {
 async function guard(spec: CommandSpec, argv: string[]): Promise<number> {
   userCheck(spec);
   const full = commandArgv(spec, argv);
-  const r = await run(full[0], full.slice(1), { okCodes: ALL_CODES, cwd: spec.cwd, env: spec.env, timeout: GUARD_TIMEOUT_MS, backend: 'exec guard' });
+  const r = await runRead(full[0], full.slice(1), { okCodes: ALL_CODES, cwd: spec.cwd, env: spec.env, timeout: GUARD_TIMEOUT_MS, backend: 'exec guard' });
   return r.exitCode;
 }
 
@@ -133,7 +133,7 @@ async function execute(ctx: ApplyContext, name: string, spec: CommandSpec, refre
     const argv = ['timeout', '--kill-after=10', `${secs}s`, ...commandArgv(spec)];
     let r;
     try {
-      r = await run(argv[0], argv.slice(1), { okCodes: ALL_CODES, cwd: spec.cwd, env: spec.env, timeout: (secs + 30) * 1000, backend: `exec/commands/${name}` });
+      r = await runMutate(ctx, argv[0], argv.slice(1), { okCodes: ALL_CODES, cwd: spec.cwd, env: spec.env, timeout: (secs + 30) * 1000, backend: `exec/commands/${name}` });
     } catch (err) {
       const e = toOpdError(err);
       // a step is never retried by the core: it may not be safe to run twice

@@ -15,7 +15,7 @@ import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { sha256 } from '../../core/canonical.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
-import { run, ExecFailure } from '../../exec.js';
+import { ExecFailure, runMutate } from '../../exec.js';
 import { atomicWrite, hostPath, insideRoot, readAccounts, rootOf, type Accounts } from './fsutil.js';
 
 export interface FileSpec extends Obj {
@@ -374,7 +374,7 @@ async function applyOne(ctx: ApplyContext, c: Change, acc: Accounts): Promise<vo
       ? async (tmp) => {
           const argv = validateArgv(template, tmp);
           try {
-            await run(argv[0], argv.slice(1), { backend: `validate of ${data.path}`, timeout: 60_000 });
+            await runMutate(ctx, argv[0], argv.slice(1), { backend: `validate of ${data.path}` });
           } catch (e) {
             // a validator may echo the offending line: for secret content only its exit code is told
             const why =

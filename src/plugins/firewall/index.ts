@@ -14,7 +14,7 @@ import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { canonical } from '../../core/canonical.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
-import { ExecFailure, run, spawnLines } from '../../exec.js';
+import { ExecFailure, runRead, spawnLines } from '../../exec.js';
 import { netnsOf } from '../net/host.js';
 import { parseTextRules, priorityNumber, ruleKey, ruleText, type JsonRule } from './rules.js';
 import { applyUfw, foreignDrops, normalizeUfwRule, planUfwRule, readUfwRules, refusal, type ForeignDrop, type UfwData } from './ufw.js';
@@ -32,7 +32,7 @@ async function nft(settings: Settings, args: string[], input?: string) {
   const ns = netnsOf(settings);
   const argv = ns ? ['netns', 'exec', ns, 'nft', ...args] : args;
   try {
-    return await run(ns ? 'ip' : 'nft', argv, { backend: 'nftables', installHint: NFT_HINT, input });
+    return await runRead(ns ? 'ip' : 'nft', argv, { backend: 'nftables', installHint: NFT_HINT, input });
   } catch (err) {
     if (err instanceof ExecFailure && /Operation not permitted/.test(err.stderr))
       throw new OpdError('permission', `nft: ${err.stderr.trim().split('\n')[0]}`, { hint: 'run opd as root (CAP_NET_ADMIN)' });
@@ -130,7 +130,7 @@ async function canonicalRules(desired: FirewallSection): Promise<Map<string, str
   lines.push('list ruleset');
   let res;
   try {
-    res = await run('unshare', ['--net', '--', 'nft', '-j', '-i'], { input: lines.join('\n') + '\n', backend: 'nftables', installHint: 'install util-linux (unshare) and nftables' });
+    res = await runRead('unshare', ['--net', '--', 'nft', '-j', '-i'], { input: lines.join('\n') + '\n', backend: 'nftables', installHint: 'install util-linux (unshare) and nftables' });
   } catch (err) {
     if (err instanceof ExecFailure && /Operation not permitted/.test(err.stderr))
       throw new OpdError('permission', 'firewall: comparing rules needs a private network namespace (unshare --net), which needs root', { hint: 'run opd as root' });

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import type { Change, ChangeResult, Obj, ResourceDiff, Settings } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
-import { ExecFailure, run } from '../../exec.js';
+import { ExecFailure, runRead } from '../../exec.js';
 import { netnsOf } from '../net/host.js';
 
 export const UFW_DIR_DEFAULT = '/etc/ufw';
@@ -124,7 +124,7 @@ async function ufw(settings: Settings, args: string[]) {
   const ns = netnsOf(settings);
   const argv = ns ? ['netns', 'exec', ns, 'ufw', ...args] : args;
   try {
-    return await run(ns ? 'ip' : 'ufw', argv, { backend: 'ufw', installHint: UFW_HINT, timeout: 120_000 });
+    return await runRead(ns ? 'ip' : 'ufw', argv, { backend: 'ufw', installHint: UFW_HINT, timeout: 120_000 });
   } catch (err) {
     if (err instanceof ExecFailure && /exec of "ufw" failed|No such file/.test(err.stderr)) throw new OpdError('backend-unavailable', 'ufw is not installed', { hint: UFW_HINT });
     throw err;

@@ -5,7 +5,7 @@
  */
 import type { ApplyContext, Settings } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
-import { run, ExecFailure } from '../../exec.js';
+import { ExecFailure, runMutate } from '../../exec.js';
 import { OpdError } from '../../core/errors.js';
 import { rootOf, readText } from '../files/fsutil.js';
 import { accessSync, constants } from 'node:fs';
@@ -17,7 +17,7 @@ export async function shadow(ctx: ApplyContext, cmd: string, args: string[], add
   const pre = root ? (cmd === 'gpasswd' ? ['--root', root] : ['--prefix', root]) : [];
   try {
     // groupdel exit 6: the group is already gone (userdel removed a user's own group in the same run)
-    await run(cmd, [...pre, ...args], { backend: cmd, installHint: 'install the passwd package (shadow-utils)', okCodes: cmd === 'groupdel' ? [0, 6] : [0] });
+    await runMutate(ctx, cmd, [...pre, ...args], { backend: cmd, installHint: 'install the passwd package (shadow-utils)', okCodes: cmd === 'groupdel' ? [0, 6] : [0] });
   } catch (e) {
     if (e instanceof ExecFailure) {
       const why = e.stderr.trim().split('\n').slice(0, 2).join(' / ') || `exit ${e.exitCode_}`;

@@ -11,7 +11,7 @@ import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
-import { run, ExecFailure } from '../../exec.js';
+import { ExecFailure, runMutate } from '../../exec.js';
 import { atomicWrite, rootOf, readText } from '../files/fsutil.js';
 
 export interface ModuleSpec extends Obj {
@@ -151,7 +151,7 @@ async function applyOne(ctx: ApplyContext, c: Change): Promise<void> {
       hint: `modprobe ${d.name} is impossible on this host (a container or a kernel without loadable modules); set persist: true and reboot into a kernel that has ${d.name}, or drop loaded: from the document`,
     });
   try {
-    await run('modprobe', d.load ? ['--', d.name] : ['-r', '--', d.name], { backend: 'kmod', installHint: 'install kmod (it provides modprobe)' });
+    await runMutate(ctx, 'modprobe', d.load ? ['--', d.name] : ['-r', '--', d.name], { backend: 'kmod', installHint: 'install kmod (it provides modprobe)' });
   } catch (e) {
     if (e instanceof ExecFailure) {
       const why = e.stderr.trim().split('\n').slice(-2).join(' / ') || `exit ${e.exitCode_}`;

@@ -12,7 +12,7 @@ import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
 import { spawnLines } from '../../exec.js';
-import { batch, names, SAFE_NAME, uri, virsh } from './virsh.js';
+import { batch, names, SAFE_NAME, uri, virsh, virshMutate } from './virsh.js';
 import { child, el, parseXml, projectXml, setChild, toXml, type XNode } from './xml.js';
 import { buildDomain, buildNetwork, buildPool, domainFromXml, networkFromXml, patchDomain, poolFromXml, prefixOf, volumeFromXml } from './model.js';
 import { planLibvirt, fmtBytes, type LibvirtChangeData, type Step } from './plan.js';
@@ -290,12 +290,12 @@ async function dumpLive(settings: Settings, cmd: string[]): Promise<XNode | unde
 }
 
 /** Define from a private temp file (virsh reads definitions from files only). */
-async function define(settings: Settings, cmd: string, x: XNode): Promise<void> {
+async function define(ctx: ApplyContext, cmd: string, x: XNode): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'opd-libvirt-'));
   try {
     const f = join(dir, 'definition.xml');
     writeFileSync(f, toXml(x), { mode: 0o600 });
-    await virsh(settings, [cmd, f]);
+    await virshMutate(ctx, [cmd, f]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -310,13 +310,14 @@ async function domState(settings: Settings, name: string): Promise<string> {
  * shut down, await the "Stopped" event (or the timeout: the event process exits), then
  * destroy if it still runs. No polling: we await process exits.
  */
-async function stopDomain(settings: Settings, name: string, timeout: number): Promise<void> {
+async function stopDomain(ctx: ApplyContext, name: string, timeout: number): Promise<void> {
+  const settings = ctx.settings;
   if ((await domState(settings, name)) === 'shut off') return;
   if (timeout > 0) {
     const deadline = Date.now() + timeout * 1000;
     const wait = (secs: number) => virsh(settings, ['event', '--domain', name, '--event', 'lifecycle', '--timeout', String(secs)], { okCodes: [0, 1], timeout: (secs + 15) * 1000 });
     let ev = wait(timeout);
-    await virsh(settings, ['shutdown', name], { okCodes: [0, 1] });
+    await virshMutate(ctx, ['shutdown', name], { okCodes: [0, 1] });
     for (let i = 0; i < 3; i++) {
       const r = await ev;
       if (/Stopped|Shutdown Finished/.test(r.stdout) && (await domState(settings, name)) === 'shut off') return;
@@ -325,7 +326,7 @@ async function stopDomain(settings: Settings, name: string, timeout: number): Pr
       ev = wait(left);
     }
   }
-  if ((await domState(settings, name)) !== 'shut off') await virsh(settings, ['destroy', name], { okCodes: [0, 1] });
+  if ((await domState(settings, name)) !== 'shut off') await virshMutate(ctx, ['destroy', name], { okCodes: [0, 1] });
   const s = await domState(settings, name);
   if (s !== 'shut off') throw new OpdError('backend-busy', `domain ${name} is still ${s} after destroy`, { hint: 'look at /var/log/libvirt/qemu/' + name + '.log' });
 }
@@ -350,66 +351,66 @@ async function runStep(ctx: ApplyContext, s: Step): Promise<void> {
         if (!x.attrs.type) x.attrs.type = await virtType(st);
       } else if (live) x = patchDomain(live, s.spec ?? {}, domainFromXml(live));
       else x = buildDomain(s.name, s.spec ?? {}, await virtType(st));
-      await define(st, 'define', x);
+      await define(ctx, 'define', x);
       return;
     }
     case 'dom-start':
-      await virsh(st, ['start', s.name]);
+      await virshMutate(ctx, ['start', s.name]);
       return;
     case 'dom-stop':
-      await stopDomain(st, s.name, s.timeout);
+      await stopDomain(ctx, s.name, s.timeout);
       return;
     case 'dom-autostart':
-      await virsh(st, ['autostart', ...(s.on ? [] : ['--disable']), s.name]);
+      await virshMutate(ctx, ['autostart', ...(s.on ? [] : ['--disable']), s.name]);
       return;
     case 'dom-undefine':
-      await virsh(st, ['undefine', '--managed-save', '--snapshots-metadata', '--nvram', s.name]);
+      await virshMutate(ctx, ['undefine', '--managed-save', '--snapshots-metadata', '--nvram', s.name]);
       return;
     case 'net-define': {
       const live = await dumpLive(st, ['net-dumpxml', '--inactive', s.name]);
-      await define(st, 'net-define', buildNetwork(s.name, s.spec, live));
+      await define(ctx, 'net-define', buildNetwork(s.name, s.spec, live));
       return;
     }
     case 'net-start':
-      await virsh(st, ['net-start', s.name]);
+      await virshMutate(ctx, ['net-start', s.name]);
       return;
     case 'net-stop':
-      await virsh(st, ['net-destroy', s.name]);
+      await virshMutate(ctx, ['net-destroy', s.name]);
       return;
     case 'net-autostart':
-      await virsh(st, ['net-autostart', ...(s.on ? [] : ['--disable']), s.name]);
+      await virshMutate(ctx, ['net-autostart', ...(s.on ? [] : ['--disable']), s.name]);
       return;
     case 'net-undefine':
-      await virsh(st, ['net-undefine', s.name]);
+      await virshMutate(ctx, ['net-undefine', s.name]);
       return;
     case 'pool-define': {
       const live = await dumpLive(st, ['pool-dumpxml', '--inactive', s.name]);
-      await define(st, 'pool-define', buildPool(s.name, s.spec, live));
+      await define(ctx, 'pool-define', buildPool(s.name, s.spec, live));
       return;
     }
     case 'pool-build':
-      await virsh(st, ['pool-build', s.name]);
+      await virshMutate(ctx, ['pool-build', s.name]);
       return;
     case 'pool-start':
-      await virsh(st, ['pool-start', s.name]);
+      await virshMutate(ctx, ['pool-start', s.name]);
       return;
     case 'pool-stop':
-      await virsh(st, ['pool-destroy', s.name]);
+      await virshMutate(ctx, ['pool-destroy', s.name]);
       return;
     case 'pool-autostart':
-      await virsh(st, ['pool-autostart', ...(s.on ? [] : ['--disable']), s.name]);
+      await virshMutate(ctx, ['pool-autostart', ...(s.on ? [] : ['--disable']), s.name]);
       return;
     case 'pool-undefine':
-      await virsh(st, ['pool-undefine', s.name]);
+      await virshMutate(ctx, ['pool-undefine', s.name]);
       return;
     case 'vol-create':
-      await virsh(st, ['vol-create-as', '--pool', s.pool, '--name', s.name, '--capacity', String(s.capacity), '--format', s.format]);
+      await virshMutate(ctx, ['vol-create-as', '--pool', s.pool, '--name', s.name, '--capacity', String(s.capacity), '--format', s.format]);
       return;
     case 'vol-resize':
-      await virsh(st, ['vol-resize', '--pool', s.pool, '--vol', s.name, '--capacity', String(s.capacity), ...(s.shrink ? ['--shrink'] : [])]);
+      await virshMutate(ctx, ['vol-resize', '--pool', s.pool, '--vol', s.name, '--capacity', String(s.capacity), ...(s.shrink ? ['--shrink'] : [])]);
       return;
     case 'vol-delete':
-      await virsh(st, ['vol-delete', '--pool', s.pool, '--vol', s.name]);
+      await virshMutate(ctx, ['vol-delete', '--pool', s.pool, '--vol', s.name]);
       return;
   }
 }

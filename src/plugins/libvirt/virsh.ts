@@ -4,9 +4,10 @@
  * ever reach a batch; anything else is read with one argv process of its own.
  */
 import { randomBytes } from 'node:crypto';
-import { run, ExecFailure, type ExecResult } from '../../exec.js';
+import { runMutate, runRead, ExecFailure, type ExecResult } from '../../exec.js';
 import { OpdError } from '../../core/errors.js';
-import type { Settings } from '../../core/plugin.js';
+import type { ApplyContext, Settings } from '../../core/plugin.js';
+import { TUNABLES } from '../../core/tunables.js';
 
 export const DEFAULT_URI = 'qemu:///system';
 export const INSTALL_HINT = 'apt-get install libvirt-clients (and libvirt-daemon-system qemu-system-x86 on the host that runs the guests)';
@@ -39,11 +40,24 @@ function translate(err: unknown, u: string): never {
   throw err;
 }
 
-/** One virsh command, argv form (names never pass through a shell). */
-export async function virsh(settings: Settings, args: string[], opts: { input?: string; okCodes?: number[]; timeout?: number } = {}): Promise<ExecResult> {
+type VirshOpts = { input?: string; okCodes?: number[]; timeout?: number };
+const virshOpts = (opts: VirshOpts) => ({ backend: 'libvirt', installHint: INSTALL_HINT, timeout: opts.timeout ?? TUNABLES.virshMs, input: opts.input, okCodes: opts.okCodes });
+
+/** One virsh command that only looks (dumpxml, domstate, list): the read door. argv form (names never pass through a shell). */
+export async function virsh(settings: Settings, args: string[], opts: VirshOpts = {}): Promise<ExecResult> {
   const u = uri(settings);
   try {
-    return await run('virsh', ['-c', u, ...args], { backend: 'libvirt', installHint: INSTALL_HINT, timeout: opts.timeout ?? 120_000, input: opts.input, okCodes: opts.okCodes });
+    return await runRead('virsh', ['-c', u, ...args], virshOpts(opts));
+  } catch (err) {
+    translate(err, u);
+  }
+}
+
+/** One virsh command that changes libvirt (define, start, destroy…): the mutate door, an apply only. */
+export async function virshMutate(ctx: ApplyContext, args: string[], opts: VirshOpts = {}): Promise<ExecResult> {
+  const u = uri(ctx.settings);
+  try {
+    return await runMutate(ctx, 'virsh', ['-c', u, ...args], virshOpts(opts));
   } catch (err) {
     translate(err, u);
   }

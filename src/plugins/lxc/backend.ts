@@ -3,13 +3,14 @@
  * mutations through lxc-create / lxc-start / lxc-stop / lxc-destroy, all with `-P <lxcpath>`.
  * Every mutating helper takes an ApplyContext, so the read/diff path cannot call it.
  */
+import { TUNABLES } from '../../core/tunables.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import type { ApplyContext, Obj, Settings } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
-import { ExecFailure, run } from '../../exec.js';
+import { ExecFailure, runRead, runMutate } from '../../exec.js';
 import { createConfig, rewriteConfig, specFromConfig, type Marker } from './config.js';
 
 export const DEFAULT_LXC_PATH = '/var/lib/lxc';
@@ -38,14 +39,16 @@ export function lxcEnv(settings: Settings): Record<string, string> | undefined {
   return m ? { OVS_RUNDIR: m[1] } : undefined;
 }
 
+const lxcOpts = (settings: Settings, opts: { timeout?: number; okCodes?: number[] }) => ({ backend: 'lxc', installHint: INSTALL_HINT, env: lxcEnv(settings), timeout: opts.timeout, okCodes: opts.okCodes });
+
+/** An lxc tool that only looks (lxc-ls, lxc-info): the read door. */
 async function lxc(settings: Settings, tool: string, args: string[], opts: { timeout?: number; okCodes?: number[] } = {}) {
-  return run(tool, ['-P', lxcPath(settings), ...args], {
-    backend: 'lxc',
-    installHint: INSTALL_HINT,
-    env: lxcEnv(settings),
-    timeout: opts.timeout,
-    okCodes: opts.okCodes,
-  });
+  return runRead(tool, ['-P', lxcPath(settings), ...args], lxcOpts(settings, opts));
+}
+
+/** An lxc tool that changes a container: the mutate door (an apply only). */
+async function lxcMutate(ctx: ApplyContext, tool: string, args: string[], opts: { timeout?: number; okCodes?: number[] } = {}) {
+  return runMutate(ctx, tool, ['-P', lxcPath(ctx.settings), ...args], lxcOpts(ctx.settings, opts));
 }
 
 export interface ContainerFacts {
@@ -72,7 +75,7 @@ export async function listStates(settings: Settings): Promise<Map<string, string
   const path = lxcPath(settings);
   if (!existsSync(path)) {
     // still prove the tools are there (a missing lxc must not read as "no containers")
-    await run('lxc-ls', ['--version'], { backend: 'lxc', installHint: INSTALL_HINT });
+    await runRead('lxc-ls', ['--version'], { backend: 'lxc', installHint: INSTALL_HINT });
     return new Map();
   }
   return parseLs((await lxc(settings, 'lxc-ls', ['--fancy', '--fancy-format', 'name,state'])).stdout);
@@ -175,7 +178,7 @@ export async function create(ctx: ApplyContext, name: string, spec: Obj): Promis
       if (spec.arch) args.push('--arch', String(spec.arch));
     }
     try {
-      await lxc(ctx.settings, 'lxc-create', args, { timeout: 900_000 });
+      await lxcMutate(ctx, 'lxc-create', args, { timeout: TUNABLES.lxcCreateMs });
     } catch (err) {
       fail(name, 'could not create', err, template === 'download' ? 'the download template needs the internet; use busybox or none offline' : 'check the lxcpath and the template (lxc-create -t busybox needs busybox-static)');
     }
@@ -190,7 +193,7 @@ export async function create(ctx: ApplyContext, name: string, spec: Obj): Promis
     mkdirSync(rootfs, { recursive: true, mode: 0o755 });
     try {
       // tar picks the decompressor (gzip, xz, zstd) from the archive's magic bytes
-      await run('tar', ['-x', '-p', '--numeric-owner', '-f', String(spec.archive), '-C', rootfs], { backend: 'lxc', installHint: 'apt-get install tar zstd xz-utils', timeout: 900_000 });
+      await runMutate(ctx, 'tar', ['-x', '-p', '--numeric-owner', '-f', String(spec.archive), '-C', rootfs], { backend: 'lxc', installHint: 'apt-get install tar zstd xz-utils', timeout: TUNABLES.lxcCreateMs });
     } catch (err) {
       fail(name, `could not unpack ${String(spec.archive)}`, err, 'the archive must be a root filesystem tarball (gzip, xz or zstd; zstd needs the zstd package)');
     }
@@ -205,7 +208,7 @@ export async function create(ctx: ApplyContext, name: string, spec: Obj): Promis
 export async function start(ctx: ApplyContext, name: string): Promise<void> {
   assertApplyContext(ctx);
   try {
-    await lxc(ctx.settings, 'lxc-start', ['-n', name, '-d'], { timeout: 120_000 });
+    await lxcMutate(ctx, 'lxc-start', ['-n', name, '-d'], { timeout: TUNABLES.lxcStartMs });
   } catch (err) {
     fail(name, 'could not start', err, `run lxc-start -P ${lxcPath(ctx.settings)} -n ${name} -F -l debug -o /dev/stderr to see why (a veth link must name an existing bridge)`);
   }
@@ -217,11 +220,11 @@ export async function stop(ctx: ApplyContext, name: string): Promise<void> {
   try {
     // exit 2: it was not running
     const t = stopTimeout(ctx.settings);
-    await lxc(ctx.settings, 'lxc-stop', ['-n', name, '-t', String(t)], { timeout: (t + 30) * 1000, okCodes: [0, 2] });
+    await lxcMutate(ctx, 'lxc-stop', ['-n', name, '-t', String(t)], { timeout: (t + 30) * 1000, okCodes: [0, 2] });
   } catch (err) {
     ctx.log.warn({ container: name, err: (err as Error).message }, 'graceful stop failed; killing');
     try {
-      await lxc(ctx.settings, 'lxc-stop', ['-n', name, '-k'], { timeout: 60_000, okCodes: [0, 2] });
+      await lxcMutate(ctx, 'lxc-stop', ['-n', name, '-k'], { timeout: TUNABLES.lxcKillMs, okCodes: [0, 2] });
     } catch (e) {
       fail(name, 'could not stop', e);
     }
@@ -230,7 +233,7 @@ export async function stop(ctx: ApplyContext, name: string): Promise<void> {
 
 async function kill(ctx: ApplyContext, name: string): Promise<void> {
   try {
-    await lxc(ctx.settings, 'lxc-stop', ['-n', name, '-k'], { timeout: 60_000, okCodes: [0, 2] });
+    await lxcMutate(ctx, 'lxc-stop', ['-n', name, '-k'], { timeout: TUNABLES.lxcKillMs, okCodes: [0, 2] });
   } catch (e) {
     fail(name, 'could not stop', e);
   }
@@ -261,7 +264,7 @@ export async function destroy(ctx: ApplyContext, name: string): Promise<string> 
   if (facts.running) await kill(ctx, name);
   if (facts.rootfsOwned) {
     try {
-      await lxc(ctx.settings, 'lxc-destroy', ['-n', name], { timeout: 300_000 });
+      await lxcMutate(ctx, 'lxc-destroy', ['-n', name], { timeout: TUNABLES.lxcDestroyMs });
     } catch (err) {
       fail(name, 'could not destroy', err);
     }

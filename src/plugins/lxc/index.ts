@@ -10,7 +10,7 @@ import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
-import { run, spawnLines } from '../../exec.js';
+import { runRead, spawnLines } from '../../exec.js';
 import { canonicalMemory } from './config.js';
 import { planContainer, type LxcChangeData } from './plan.js';
 import { configure, create, destroy, isRunning, lxcEnv, lxcPath, readContainers, start, stop } from './backend.js';
@@ -308,7 +308,7 @@ const plugin: Plugin<LxcSection> = {
     const checks: DoctorCheck[] = [];
     const path = lxcPath(ctx.settings);
     try {
-      const v = (await run('lxc-ls', ['--version'], { backend: 'lxc', installHint: 'apt-get install lxc busybox-static' })).stdout.trim();
+      const v = (await runRead('lxc-ls', ['--version'], { backend: 'lxc', installHint: 'apt-get install lxc busybox-static' })).stdout.trim();
       const missing = ['lxc-create', 'lxc-start', 'lxc-stop', 'lxc-destroy'].filter(
         (t) => !['/usr/bin', '/usr/sbin', '/bin', '/sbin', '/usr/local/bin'].some((d) => existsSync(`${d}/${t}`)),
       );

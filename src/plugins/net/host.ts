@@ -2,8 +2,8 @@
  * Reading the host's links, addresses and routes through iproute2's JSON output, and running
  * ip commands (optionally inside a network namespace: `ip -n NAME`).
  */
-import { ExecFailure, run, type ExecResult } from '../../exec.js';
-import type { Obj, Settings } from '../../core/plugin.js';
+import { ExecFailure, runMutate, runRead, type ExecResult } from '../../exec.js';
+import { ApplyContext, type Obj, type Settings } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
 import { canonAddress, canonDestination, canonIp, type Family } from './ip.js';
 
@@ -18,10 +18,23 @@ export function netnsOf(settings: Settings): string | undefined {
   return ns;
 }
 
-export async function ip(settings: Settings, args: string[], input?: string): Promise<ExecResult> {
+/** `ip` that only looks (`-j … show`): the read door. */
+export function ip(settings: Settings, args: string[]): Promise<ExecResult> {
+  return ipVia(settings, args);
+}
+
+/** `ip` that changes the host (`-batch -`): the mutate door, an apply only. */
+export function ipMutate(ctx: ApplyContext, args: string[], input?: string): Promise<ExecResult> {
+  return ipVia(ctx, args, input);
+}
+
+async function ipVia(via: Settings | ApplyContext, args: string[], input?: string): Promise<ExecResult> {
+  const settings = via instanceof ApplyContext ? via.settings : via;
   const ns = netnsOf(settings);
+  const argv = [...(ns ? ['-n', ns] : []), ...args];
+  const opts = { backend: 'iproute2', installHint: IP_HINT, input };
   try {
-    return await run('ip', [...(ns ? ['-n', ns] : []), ...args], { backend: 'iproute2', installHint: IP_HINT, input, timeout: 60_000 });
+    return await (via instanceof ApplyContext ? runMutate(via, 'ip', argv, opts) : runRead('ip', argv, opts));
   } catch (err) {
     if (ns && err instanceof ExecFailure && /Cannot open network namespace|Invalid "netns"/.test(err.stderr))
       throw new OpdError('backend-unavailable', `network namespace ${ns} does not exist`, { hint: 'create it (ip netns add NAME) or drop --netns / OPD_NETNS' });

@@ -11,7 +11,7 @@ import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
 import { ExecFailure, spawnLines } from '../../exec.js';
-import { heldBy, ip, kindOf, netnsOf, readHost, toIface, type RawLink } from './host.js';
+import { heldBy, ip, ipMutate, kindOf, netnsOf, readHost, toIface, type RawLink } from './host.js';
 import { planInterface, takeOverCmds, type NetChangeData } from './plan.js';
 import { normalizeNet } from './normalize.js';
 
@@ -118,7 +118,7 @@ const plugin: Plugin<NetSection> = {
         break;
       }
       try {
-        await ip(ctx.settings, ['-batch', '-'], lines.join('\n') + '\n');
+        await ipMutate(ctx, ['-batch', '-'], lines.join('\n') + '\n');
         for (const t of pending) results.set(t.c, { address: t.c.address, status: 'ok' });
         break;
       } catch (err) {

@@ -14,7 +14,7 @@ import { arrayToMap } from '../../core/normalize.js';
 import { isObj } from '../../core/diff.js';
 import { canonical } from '../../core/canonical.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
-import { run, ExecFailure } from '../../exec.js';
+import { runRead, ExecFailure } from '../../exec.js';
 import { COOKIE_MATCH, cookieOf, DEFAULT_PRIORITY, flowText, isOpdCookie, matchText, normalizeActions, normalizeMatch, parseDumpLine, type Flow } from './flows.js';
 import { normalizeOpdbus } from './opdbus.js';
 
@@ -40,7 +40,7 @@ export function ofctlEnv(settings: Settings): Record<string, string> {
 }
 
 async function ofctl(settings: Settings, args: string[], input?: string) {
-  return run('ovs-ofctl', ['-O', 'OpenFlow13', ...args], {
+  return runRead('ovs-ofctl', ['-O', 'OpenFlow13', ...args], {
     env: ofctlEnv(settings),
     input,
     backend: 'openflow (ovs-ofctl)',
@@ -269,7 +269,7 @@ const plugin: Plugin<OpenflowSection> = {
 
   async show(ctx: ReadContext): Promise<OpenflowSection> {
     // every bridge with flows of opd's (named by their cookie: `opd apply` of the output changes nothing)
-    const out = await run('ovs-vsctl', [`--db=${typeof ctx.settings.ovsDb === 'string' ? ctx.settings.ovsDb : DEFAULT_OVS_DB}`, 'list-br'], { backend: 'openflow (ovs-vsctl)' });
+    const out = await runRead('ovs-vsctl', [`--db=${typeof ctx.settings.ovsDb === 'string' ? ctx.settings.ovsDb : DEFAULT_OVS_DB}`, 'list-br'], { backend: 'openflow (ovs-vsctl)' });
     const desired: OpenflowSection = { bridges: Object.fromEntries(out.stdout.split('\n').filter(Boolean).map((b) => [b, { flows: {} }])) };
     const cur = await readSection(ctx, desired);
     // flows opd did not create are not shown; a flow's name is unknown here, so it is named by its cookie

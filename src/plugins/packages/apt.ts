@@ -3,16 +3,17 @@
  * would take along (one call), `apt-get install` / `apt-get remove` for changes (one call each).
  * Names come from the schema (Debian policy pattern): they never start with `-` and never reach a shell.
  */
+import { TUNABLES } from '../../core/tunables.js';
 import type { ApplyContext, ReadContext } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
-import { ExecFailure, run } from '../../exec.js';
+import { ExecFailure, runRead, runMutate } from '../../exec.js';
 import type { InstallItem, InstalledPackage, PackageBackend, TxResult } from './backend.js';
 
 const HINT = 'install dpkg and apt (Debian/Ubuntu), or use --packages-backend packagekit where PackageKit runs';
 const ENV = { DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C', LANG: 'C', LANGUAGE: '' };
 const FORMAT = '${Package}\t${Architecture}\t${Version}\t${db:Status-Status}\n';
 /** Installs of large packages take a while; the core's apply timeout still bounds the run. */
-const TX_TIMEOUT = 600_000;
+const TX_TIMEOUT = TUNABLES.packageTxMs;
 
 /** `dpkg-query -W -f=FORMAT` output → installed packages (config-files, half-installed … are not installed). */
 export function parseDpkgQuery(out: string): Map<string, InstalledPackage> {
@@ -94,7 +95,7 @@ export const aptBackend: PackageBackend = {
   async query(_ctx: ReadContext, names?: string[]): Promise<Map<string, InstalledPackage>> {
     if (names && !names.length) return new Map();
     // exit 1: some names are not known to dpkg at all (they are simply not installed)
-    const r = await run('dpkg-query', ['-W', `-f=${FORMAT}`, ...(names ?? [])], { okCodes: [0, 1], env: ENV, backend: 'packages (dpkg)', installHint: HINT });
+    const r = await runRead('dpkg-query', ['-W', `-f=${FORMAT}`, ...(names ?? [])], { okCodes: [0, 1], env: ENV, backend: 'packages (dpkg)', installHint: HINT });
     if (r.exitCode === 1 && !/no packages found matching/.test(r.stderr))
       throw new OpdError('backend-failed', `dpkg-query failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`, { hint: 'check /var/lib/dpkg/status (dpkg --audit)' });
     return parseDpkgQuery(r.stdout);
@@ -104,19 +105,19 @@ export const aptBackend: PackageBackend = {
     const names = [...installed.keys()];
     if (!names.length) return [];
     // a simulation needs no lock and changes nothing
-    const r = await run('apt-get', ['-s', '-q', 'remove', ...names], { env: ENV, backend: 'packages (apt)', installHint: HINT, okCodes: [0, 100] });
+    const r = await runRead('apt-get', ['-s', '-q', 'remove', ...names], { env: ENV, backend: 'packages (apt)', installHint: HINT, okCodes: [0, 100] });
     if (r.exitCode === 100) throw new OpdError('backend-failed', `apt-get -s remove failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`, { hint: 'run apt-get -f install to repair broken dependencies first' });
     const set = new Set(names);
     return parseSimulatedRemovals(r.stdout).filter((n) => !set.has(n));
   },
 
-  async install(_ctx: ApplyContext, items: InstallItem[]): Promise<TxResult> {
+  async install(ctx: ApplyContext, items: InstallItem[]): Promise<TxResult> {
     const failed = new Map<string, OpdError>();
     let todo = items;
     // at most one more attempt: without the packages apt named as unknown
     for (let attempt = 0; todo.length && attempt < 2; attempt++) {
       try {
-        await run('apt-get', installArgs(todo), { env: ENV, timeout: TX_TIMEOUT, backend: 'packages (apt)', installHint: HINT });
+        await runMutate(ctx, 'apt-get', installArgs(todo), { env: ENV, timeout: TX_TIMEOUT, backend: 'packages (apt)', installHint: HINT });
         return { failed };
       } catch (err) {
         const per = err instanceof ExecFailure && !isLockError(err.stderr) ? perPackageErrors(err.stderr, todo) : new Map<string, OpdError>();
@@ -128,11 +129,11 @@ export const aptBackend: PackageBackend = {
     return { failed };
   },
 
-  async remove(_ctx: ApplyContext, installed: Map<string, InstalledPackage>): Promise<TxResult> {
+  async remove(ctx: ApplyContext, installed: Map<string, InstalledPackage>): Promise<TxResult> {
     const names = [...installed.keys()];
     if (!names.length) return { failed: new Map() };
     try {
-      await run('apt-get', ['remove', '-y', '-q', ...names], { env: ENV, timeout: TX_TIMEOUT, backend: 'packages (apt)', installHint: HINT });
+      await runMutate(ctx, 'apt-get', ['remove', '-y', '-q', ...names], { env: ENV, timeout: TX_TIMEOUT, backend: 'packages (apt)', installHint: HINT });
     } catch (err) {
       throw txError('apt-get remove', err);
     }
@@ -140,7 +141,7 @@ export const aptBackend: PackageBackend = {
   },
 
   async describe(): Promise<string> {
-    const r = await run('apt-get', ['--version'], { env: ENV, backend: 'packages (apt)', installHint: HINT });
+    const r = await runRead('apt-get', ['--version'], { env: ENV, backend: 'packages (apt)', installHint: HINT });
     return `apt/dpkg (${r.stdout.split('\n')[0].trim()})`;
   },
 };

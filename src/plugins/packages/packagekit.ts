@@ -3,9 +3,10 @@
  * transaction object, then its signals (Package, ErrorCode, Finished) until Finished.
  * One shared signal subscription per process; each transaction is awaited by its object path.
  */
-import type { ApplyContext, ReadContext, Settings } from '../../core/plugin.js';
+import { ApplyContext, assertApplyContext, type ReadContext, type Settings } from '../../core/plugin.js';
+import { TUNABLES } from '../../core/tunables.js';
 import { OpdError } from '../../core/errors.js';
-import { call, getAll, onSignal } from '../../dbus.js';
+import { callMutate, callRead, getAll, onSignal } from '../../dbus.js';
 import type { InstallItem, InstalledPackage, PackageBackend, TxResult } from './backend.js';
 
 export const PK = 'org.freedesktop.PackageKit';
@@ -29,7 +30,7 @@ const ERRORS = [
   'failed-initialization', 'failed-finalise', 'failed-config-parsing', 'cannot-cancel', 'cannot-get-lock',
 ];
 const ERROR_CANNOT_GET_LOCK = 26;
-const TX_TIMEOUT = 600_000;
+const TX_TIMEOUT = TUNABLES.packageTxMs;
 
 export interface PkPackage {
   info: number;
@@ -100,9 +101,16 @@ function pkError(what: string, r: PkResult): OpdError {
 }
 
 /** One PackageKit transaction: create it, call `member`, collect signals until Finished. */
-export async function transaction(settings: Settings, member: string, signature: string, body: unknown[]): Promise<PkResult> {
+/**
+ * One PackageKit transaction. Resolve, GetPackages and RequiredBy only look (the read door,
+ * `settings`); InstallPackages and RemovePackages change the host and need the ApplyContext.
+ */
+export async function transaction(via: Settings | ApplyContext, member: string, signature: string, body: unknown[]): Promise<PkResult> {
+  const mutating = member === 'InstallPackages' || member === 'RemovePackages';
+  if (mutating) assertApplyContext(via);
+  const settings = via instanceof ApplyContext ? via.settings : via;
   await subscribe(settings);
-  const [path] = (await call(settings, { destination: PK, path: PK_PATH, interface: PK, member: 'CreateTransaction' })) as [string];
+  const [path] = (await callRead(settings, { destination: PK, path: PK_PATH, interface: PK, member: 'CreateTransaction' })) as [string];
   const result: PkResult = { packages: [], exit: 0 };
   let timer: NodeJS.Timeout | undefined;
   const finished = new Promise<PkResult>((resolve, reject) => {
@@ -117,7 +125,8 @@ export async function transaction(settings: Settings, member: string, signature:
     });
   });
   try {
-    await call(settings, { destination: PK, path, interface: TX, member, signature, body, timeout: TX_TIMEOUT });
+    const spec = { destination: PK, path, interface: TX, member, signature, body, timeout: TX_TIMEOUT };
+    await (via instanceof ApplyContext ? callMutate(via, spec) : callRead(settings, spec));
     const r = await finished;
     if (r.exit !== EXIT_SUCCESS) throw pkError(member, r);
     return r;
@@ -130,9 +139,9 @@ export async function transaction(settings: Settings, member: string, signature:
 
 /** Whether org.freedesktop.PackageKit is on the bus or can be activated (one call). */
 export async function packageKitAvailable(settings: Settings): Promise<boolean> {
-  const [names] = (await call(settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'ListActivatableNames' })) as [string[]];
+  const [names] = (await callRead(settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'ListActivatableNames' })) as [string[]];
   if (names.includes(PK)) return true;
-  const [owned] = (await call(settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'NameHasOwner', signature: 's', body: [PK] })) as [boolean];
+  const [owned] = (await callRead(settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'NameHasOwner', signature: 's', body: [PK] })) as [boolean];
   return owned;
 }
 
@@ -194,14 +203,14 @@ export const packageKitBackend: PackageBackend = {
     }
     const todo = ids.filter((id) => !failed.has(id.name));
     if (!todo.length) return { failed };
-    await transaction(ctx.settings, 'InstallPackages', 'tas', [TX_FLAG.onlyTrusted | TX_FLAG.allowDowngrade, todo.map(makeId)]);
+    await transaction(ctx, 'InstallPackages', 'tas', [TX_FLAG.onlyTrusted | TX_FLAG.allowDowngrade, todo.map(makeId)]);
     return { failed };
   },
 
   async remove(ctx: ApplyContext, installed: Map<string, InstalledPackage>, allowDeps: boolean): Promise<TxResult> {
     const ids = [...installed.values()].map((p) => p.id).filter((i): i is string => !!i);
     // note: PackageKit's apt backend removes dependents even with allow_deps false; opd checks first
-    if (ids.length) await transaction(ctx.settings, 'RemovePackages', 'tasbb', [TX_FLAG.onlyTrusted, ids, allowDeps, false]);
+    if (ids.length) await transaction(ctx, 'RemovePackages', 'tasbb', [TX_FLAG.onlyTrusted, ids, allowDeps, false]);
     return { failed: new Map() };
   },
 

@@ -3,7 +3,7 @@
  * Reads are batched: one ListUnitsByNames for every named unit, one ListUnitFilesByPatterns
  * for their unit-file states (fresh from disk, unlike the cached UnitFileState property).
  */
-import { call, onSignal } from '../../dbus.js';
+import { callMutate, callRead, onSignal } from '../../dbus.js';
 import { OpdError } from '../../core/errors.js';
 import type { ApplyContext, Settings } from '../../core/plugin.js';
 import { exactPattern } from './names.js';
@@ -21,8 +21,16 @@ export interface UnitInfo {
   path: string;
 }
 
+/** A Manager method that only looks (ListUnits, GetUnitFileState, Subscribe): the read door. */
 function manager(settings: Settings, member: string, signature = '', body: unknown[] = [], timeout?: number): Promise<unknown[]> {
-  return call(settings, { destination: DEST, path: PATH, interface: MANAGER, member, signature, body, timeout }).catch((err) => {
+  return callRead(settings, { destination: DEST, path: PATH, interface: MANAGER, member, signature, body, timeout }).catch((err) => {
+    throw explain(err, member);
+  });
+}
+
+/** A Manager method that changes the host (EnableUnitFiles, StartUnit, Reload…): the mutate door, an apply only. */
+function managerMutate(ctx: ApplyContext, member: string, signature = '', body: unknown[] = [], timeout?: number): Promise<unknown[]> {
+  return callMutate(ctx, { destination: DEST, path: PATH, interface: MANAGER, member, signature, body, timeout }).catch((err) => {
     throw explain(err, member);
   });
 }
@@ -93,7 +101,7 @@ export async function unitFileState(settings: Settings, name: string): Promise<s
 }
 
 export async function managerInfo(settings: Settings): Promise<{ version: string; state: string }> {
-  const [props] = (await call(settings, { destination: DEST, path: PATH, interface: 'org.freedesktop.DBus.Properties', member: 'GetAll', signature: 's', body: [MANAGER] }).catch((e) => {
+  const [props] = (await callRead(settings, { destination: DEST, path: PATH, interface: 'org.freedesktop.DBus.Properties', member: 'GetAll', signature: 's', body: [MANAGER] }).catch((e) => {
     throw explain(e, 'GetAll');
   })) as [Record<string, { value: unknown }>];
   return { version: String(props?.Version?.value ?? '?'), state: String(props?.SystemState?.value ?? '?') };
@@ -104,33 +112,33 @@ export async function managerInfo(settings: Settings): Promise<{ version: string
 export type UnitFileChange = [type: string, file: string, dest: string];
 
 export async function enableUnitFiles(_ctx: ApplyContext, names: string[]): Promise<{ installInfo: boolean; changes: UnitFileChange[] }> {
-  const [info, changes] = (await manager(_ctx.settings, 'EnableUnitFiles', 'asbb', [names, false, false])) as [boolean, UnitFileChange[]];
+  const [info, changes] = (await managerMutate(_ctx, 'EnableUnitFiles', 'asbb', [names, false, false])) as [boolean, UnitFileChange[]];
   return { installInfo: info, changes };
 }
 
 export async function disableUnitFiles(ctx: ApplyContext, names: string[]): Promise<UnitFileChange[]> {
-  const [changes] = (await manager(ctx.settings, 'DisableUnitFiles', 'asb', [names, false])) as [UnitFileChange[]];
+  const [changes] = (await managerMutate(ctx, 'DisableUnitFiles', 'asb', [names, false])) as [UnitFileChange[]];
   return changes;
 }
 
 export async function maskUnitFiles(ctx: ApplyContext, names: string[]): Promise<UnitFileChange[]> {
-  const [changes] = (await manager(ctx.settings, 'MaskUnitFiles', 'asbb', [names, false, false])) as [UnitFileChange[]];
+  const [changes] = (await managerMutate(ctx, 'MaskUnitFiles', 'asbb', [names, false, false])) as [UnitFileChange[]];
   return changes;
 }
 
 export async function unmaskUnitFiles(ctx: ApplyContext, names: string[]): Promise<UnitFileChange[]> {
-  const [changes] = (await manager(ctx.settings, 'UnmaskUnitFiles', 'asb', [names, false])) as [UnitFileChange[]];
+  const [changes] = (await managerMutate(ctx, 'UnmaskUnitFiles', 'asb', [names, false])) as [UnitFileChange[]];
   return changes;
 }
 
 /** Manager.Reload (daemon-reload); the reply comes when the reload is done. */
 export async function reload(ctx: ApplyContext): Promise<void> {
   ctx.log.info({ plugin: 'systemd' }, 'systemd: Manager.Reload');
-  await manager(ctx.settings, 'Reload', '', [], 120_000);
+  await managerMutate(ctx, 'Reload', '', [], 120_000);
 }
 
 export async function resetFailed(ctx: ApplyContext, name: string): Promise<void> {
-  await manager(ctx.settings, 'ResetFailedUnit', 's', [name]);
+  await managerMutate(ctx, 'ResetFailedUnit', 's', [name]);
 }
 
 export const JOB_METHODS = {
@@ -179,7 +187,7 @@ export class JobWaiter {
 
   /** Queue a job (mode replace) and resolve with its result (done, failed, timeout, canceled, dependency, skipped). */
   async run(kind: JobKind, unit: string, timeoutMs: number): Promise<string> {
-    const [job] = (await manager(this.ctx.settings, JOB_METHODS[kind], 'ss', [unit, 'replace'])) as [string];
+    const [job] = (await managerMutate(this.ctx, JOB_METHODS[kind], 'ss', [unit, 'replace'])) as [string];
     const early = this.results.get(job);
     if (early !== undefined) {
       this.results.delete(job);

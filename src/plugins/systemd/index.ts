@@ -13,7 +13,7 @@ import { arrayToMap } from '../../core/normalize.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
 import { busAddress, onSignal } from '../../dbus.js';
-import { run } from '../../exec.js';
+import { runRead } from '../../exec.js';
 import {
   DEST, MANAGER, JobWaiter, disableUnitFiles, enableUnitFiles, listUnits, listUnitsByNames, listUnitsByPatterns,
   managerInfo, maskUnitFiles, reload, resetFailed, subscribe, unitFileState, unitFileStates, unmaskUnitFiles,
@@ -118,7 +118,7 @@ function showUnit(name: string, info: UnitInfo | undefined, fileState: string | 
 
 async function journalTail(unit: string): Promise<string> {
   try {
-    const r = await run('journalctl', [`--unit=${unit}`, '-n', '20', '--no-pager', '--quiet', '-o', 'short-iso'], { timeout: 15_000, okCodes: [0, 1], backend: 'journalctl', installHint: 'install systemd (journalctl)' });
+    const r = await runRead('journalctl', [`--unit=${unit}`, '-n', '20', '--no-pager', '--quiet', '-o', 'short-iso'], { timeout: 15_000, okCodes: [0, 1], backend: 'journalctl', installHint: 'install systemd (journalctl)' });
     const lines = r.stdout.trimEnd().split('\n').filter(Boolean);
     return lines.length ? lines.map((l) => `  | ${l}`).join('\n') : '  | (the journal has no lines for this unit)';
   } catch (err) {
