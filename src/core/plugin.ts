@@ -174,7 +174,7 @@ export interface NormalizeContext {
   refuse(pointer: string, message: string, fix?: string): void;
 }
 
-export interface Plugin<S extends Obj = Obj, D = unknown> {
+export interface Plugin<S extends object = Obj, D = unknown> {
   /** Key under `plugins:`. */
   readonly name: string;
   /** JSON Schema (2020-12) of the section. */

@@ -115,19 +115,17 @@ interface Rendered {
 
 /**
  * Apply changes in one client process: each change's statements followed by a marker, the
- * script stops at the first error. Changes before it are done, the failing one failed, the ones
- * that depend on it fail as dependency-failed, and the rest run again in a new process.
+ * script stops at the first error. Changes before it are done, the failing one failed, and the
+ * rest run again in a new process (the batch holds no change that depends on another).
  */
-export async function applyScripted(
-  changes: Change[],
-  render: (c: Change) => Rendered,
+export async function applyScripted<D>(
+  changes: Change<D>[],
+  render: (c: Change<D>) => Rendered,
   mark: (i: number) => string,
   runner: Runner,
   what: string,
 ): Promise<ChangeResult[]> {
   const results: (ChangeResult | undefined)[] = changes.map(() => undefined);
-  const idOf = (c: Change) => (c as { id?: number }).id;
-  const depsOf = (c: Change) => (c as { deps?: number[] }).deps ?? [];
   let todo = changes.map((_, i) => i);
   while (todo.length) {
     const parts: string[] = [];
@@ -163,22 +161,8 @@ export async function applyScripted(
       status: 'failed',
       error: new OpdError('backend-failed', `${what}: ${scrub(res.error ?? 'the statement failed', secrets)}`, { address: c.address, hint: hintFor(res.error ?? '') }),
     };
-    // what depends on a failed change cannot run
-    const bad = new Set<number>([failed]);
-    const badAddr = new Set<string>([c.address]);
-    const rest: number[] = [];
-    for (const i of todo) {
-      if (results[i]) continue;
-      const x = changes[i];
-      const viaDeps = depsOf(x).some((d) => [...bad].some((b) => idOf(changes[b]) === d));
-      const viaAfter = (x.after ?? []).some((a) => badAddr.has(a));
-      if (viaDeps || viaAfter) {
-        bad.add(i);
-        badAddr.add(x.address);
-        results[i] = { address: x.address, status: 'failed', error: new OpdError('dependency-failed', `skipped: ${c.address} failed`, { address: x.address }) };
-      } else rest.push(i);
-    }
-    todo = rest;
+    // the core hands over only changes whose dependencies are done: the rest run again
+    todo = todo.filter((i) => !results[i]);
   }
   return results.map((r, i) => r ?? { address: changes[i].address, status: 'failed', error: new OpdError('bug', `no result for ${changes[i].address}`) });
 }

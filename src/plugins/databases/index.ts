@@ -58,7 +58,7 @@ async function readSection(ctx: ReadContext, desired: DatabasesSection, all: boo
   return out;
 }
 
-const plugin: Plugin<DatabasesSection> = {
+const plugin: Plugin<DatabasesSection, DbChangeData> = {
   name: 'databases',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'databases.schema.json', 'utf8')),
   collections: COLLECTIONS,
@@ -86,12 +86,12 @@ const plugin: Plugin<DatabasesSection> = {
 
   plan: planDatabases,
 
-  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+  async apply(ctx: ApplyContext, changes: Change<DbChangeData>[]): Promise<ChangeResult[]> {
     assertApplyContext(ctx);
-    const pg = changes.filter((c) => (c.data as DbChangeData).engine === 'pg');
-    const my = changes.filter((c) => (c.data as DbChangeData).engine === 'mysql');
-    const results = new Map<Change, ChangeResult>();
-    const settle = async (list: Change[], f: () => Promise<ChangeResult[]>) => {
+    const pg = changes.filter((c) => c.data!.engine === 'pg');
+    const my = changes.filter((c) => c.data!.engine === 'mysql');
+    const results = new Map<Change<DbChangeData>, ChangeResult>();
+    const settle = async (list: Change<DbChangeData>[], f: () => Promise<ChangeResult[]>) => {
       if (!list.length) return;
       try {
         const r = await f();

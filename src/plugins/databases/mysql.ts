@@ -135,8 +135,8 @@ export function myStepSql(step: Step, secrets: string[]): string[] {
   }
 }
 
-export function myRender(c: Change): { sql: string[]; secrets: string[] } {
+export function myRender(c: Change<DbChangeData>): { sql: string[]; secrets: string[] } {
   const secrets: string[] = [];
-  const sql = (c.data as DbChangeData).steps.flatMap((s) => myStepSql(s, secrets));
+  const sql = c.data!.steps.flatMap((s) => myStepSql(s, secrets));
   return { sql, secrets };
 }

@@ -133,8 +133,8 @@ export function pgStepSql(step: Step, secrets: string[]): string[] {
   }
 }
 
-export function pgRender(c: Change): { sql: string[]; secrets: string[] } {
+export function pgRender(c: Change<DbChangeData>): { sql: string[]; secrets: string[] } {
   const secrets: string[] = [];
-  const sql = (c.data as DbChangeData).steps.flatMap((s) => pgStepSql(s, secrets));
+  const sql = c.data!.steps.flatMap((s) => pgStepSql(s, secrets));
   return { sql, secrets };
 }

@@ -92,7 +92,7 @@ function opsExcept(diff: ResourceDiff, prefix: string): ResourceDiff['ops'] {
   return diff.ops.filter((o) => !(o.path === prefix || o.path.startsWith(prefix + '/')));
 }
 
-function planPgRole(diff: ResourceDiff): Change[] {
+function planPgRole(diff: ResourceDiff): Change<DbChangeData>[] {
   const b = { ...base(diff), address: diff.address };
   const data = (steps: Step[]): DbChangeData => ({ engine: 'pg', steps });
   if (diff.action === 'delete')
@@ -125,10 +125,10 @@ function grantChanges(
   engine: 'pg' | 'mysql',
   fromScratch: boolean,
   after: string[],
-): Change[] {
+): Change<DbChangeData>[] {
   const want = isObj(diff.desired?.grants) ? (diff.desired!.grants as Record<string, string[]>) : {};
   const cur = !fromScratch && isObj(diff.current?.grants) ? (diff.current!.grants as Record<string, string[]>) : {};
-  const out: Change[] = [];
+  const out: Change<DbChangeData>[] = [];
   for (const who of Object.keys(want).sort()) {
     const canon = engine === 'pg' ? pgCanonical : myCanonical;
     const w = (canon(want[who] ?? []) as string[]) ?? [];
@@ -164,7 +164,7 @@ function grantChanges(
   return out;
 }
 
-function planPgDatabase(diff: ResourceDiff): Change[] {
+function planPgDatabase(diff: ResourceDiff): Change<DbChangeData>[] {
   const b = { ...base(diff), address: diff.address };
   const data = (steps: Step[]): DbChangeData => ({ engine: 'pg', steps });
   if (diff.action === 'delete')
@@ -193,14 +193,14 @@ function planPgDatabase(diff: ResourceDiff): Change[] {
       ...grantChanges(diff, 'pg', true, [diff.address]),
     ];
   }
-  const out: Change[] = [];
+  const out: Change<DbChangeData>[] = [];
   if (owner && owner !== cur.owner)
     out.push({ ...b, action: 'update', summary: `owner ${String(cur.owner ?? '(unset)')} → ${owner}`, ops: opsExcept(diff, '/grants'), data: data([{ kind: 'pg.db.owner', name: diff.name, owner }]) });
   out.push(...grantChanges(diff, 'pg', false, out.length ? [diff.address] : []));
   return out;
 }
 
-function planMyUser(diff: ResourceDiff): Change[] {
+function planMyUser(diff: ResourceDiff): Change<DbChangeData>[] {
   const b = { ...base(diff), address: diff.address };
   const data = (steps: Step[]): DbChangeData => ({ engine: 'mysql', steps });
   if (diff.action === 'delete')
@@ -214,7 +214,7 @@ function planMyUser(diff: ResourceDiff): Change[] {
   return [];
 }
 
-function planMyDatabase(diff: ResourceDiff): Change[] {
+function planMyDatabase(diff: ResourceDiff): Change<DbChangeData>[] {
   const b = { ...base(diff), address: diff.address };
   const data = (steps: Step[]): DbChangeData => ({ engine: 'mysql', steps });
   if (diff.action === 'delete')
@@ -230,7 +230,7 @@ function planMyDatabase(diff: ResourceDiff): Change[] {
     ];
   }
   const cur = diff.current ?? {};
-  const out: Change[] = [];
+  const out: Change<DbChangeData>[] = [];
   const text: string[] = [];
   const alter: Step = { kind: 'my.db.alter', name: diff.name };
   if (cs && cs !== cur.character_set) {
@@ -246,7 +246,7 @@ function planMyDatabase(diff: ResourceDiff): Change[] {
   return out;
 }
 
-export function planDatabases(diff: ResourceDiff): Change[] {
+export function planDatabases(diff: ResourceDiff): Change<DbChangeData>[] {
   switch (diff.collection) {
     case 'pg_roles':
       return planPgRole(diff);

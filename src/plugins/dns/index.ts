@@ -134,7 +134,7 @@ export function dnsFaults(current: DnsSection, desired: DnsSection): Record<stri
   return out;
 }
 
-export function planResolver(d: ResourceDiff): Change[] {
+export function planResolver(d: ResourceDiff): Change<DnsData>[] {
   const want = (d.desired ?? {}) as ResolverSpec;
   const cur = (d.current ?? {}) as ResolverSpec;
   const parts: string[] = [];
@@ -143,7 +143,7 @@ export function planResolver(d: ResourceDiff): Change[] {
     if (want[k] !== undefined && JSON.stringify(want[k]) !== JSON.stringify(cur[k] ?? [])) parts.push(`${k} ${list(cur[k])} → ${list(want[k])}`);
   const fault = d.faults?.[d.address];
   if (!parts.length && !fault) return [];
-  const change: Change = {
+  const change: Change<DnsData> = {
     address: d.address,
     resource: d.address,
     plugin: d.plugin,
@@ -156,16 +156,16 @@ export function planResolver(d: ResourceDiff): Change[] {
   return [change];
 }
 
-async function applyOne(ctx: ApplyContext, c: Change): Promise<void> {
+async function applyOne(ctx: ApplyContext, c: Change<DnsData>): Promise<void> {
   assertApplyContext(ctx);
   const root = rootOf(ctx.settings);
-  const d = c.data as DnsData;
+  const d = c.data!;
   const backend = d.want.backend === 'resolv.conf' ? 'resolv.conf' : detectBackend(ctx.settings).backend;
   if (backend === 'resolv.conf') {
-    atomicWrite(ctx, root + RESOLV_CONF, renderResolvConf(readText(root + RESOLV_CONF) ?? '', d.name, d.want));
+    await atomicWrite(ctx, root + RESOLV_CONF, renderResolvConf(readText(root + RESOLV_CONF) ?? '', d.name, d.want));
     return;
   }
-  atomicWrite(ctx, root + RESOLVED_DROPIN, renderDropin(d.name, d.want, parseDropin(readText(root + RESOLVED_DROPIN))));
+  await atomicWrite(ctx, root + RESOLVED_DROPIN, renderDropin(d.name, d.want, parseDropin(readText(root + RESOLVED_DROPIN))));
   if (root) return; // a sandbox: the host's resolved is not ours to restart
   await callMutate(ctx, {
     destination: 'org.freedesktop.systemd1',
@@ -200,7 +200,7 @@ function fromItems(section: Obj, ctx: NormalizeContext): Obj {
   return { ...rest, resolvers };
 }
 
-const plugin: Plugin<DnsSection> = {
+const plugin: Plugin<DnsSection, DnsData> = {
   name: 'dns',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'dns.schema.json', 'utf8')),
   collections: ['resolvers'],
@@ -223,7 +223,7 @@ const plugin: Plugin<DnsSection> = {
   },
   faults: dnsFaults,
   plan: planResolver,
-  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+  async apply(ctx: ApplyContext, changes: Change<DnsData>[]): Promise<ChangeResult[]> {
     const out: ChangeResult[] = [];
     for (const c of changes) {
       try {

@@ -105,7 +105,7 @@ function strip(spec: CommandSpec): CommandSpec {
 
 const matches = (sub: string, changed: string) => changed === sub || changed.startsWith(sub + '/') || sub.startsWith(changed + '/');
 
-function runChange(name: string, spec: CommandSpec, reason: string, action: 'run' | 'refresh', ops?: ResourceDiff['ops']): Change {
+function runChange(name: string, spec: CommandSpec, reason: string, action: 'run' | 'refresh', ops?: ResourceDiff['ops']): Change<ExecChangeData> {
   const addr = `exec/commands/${name}`;
   return {
     address: addr,
@@ -157,7 +157,14 @@ function tailOf(s: string): string {
   return s.length > OUTPUT_MAX ? '…' + s.slice(-OUTPUT_MAX) : s;
 }
 
-const plugin: Plugin<ExecSection> = {
+/** An exec change: run command `name` (a refresh: triggered by refresh_on). */
+interface ExecChangeData {
+  name: string;
+  spec: CommandSpec;
+  refresh: boolean;
+}
+
+const plugin: Plugin<ExecSection, ExecChangeData> = {
   name: 'exec',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'exec.schema.json', 'utf8')),
   collections: ['commands'],
@@ -177,15 +184,15 @@ const plugin: Plugin<ExecSection> = {
     return { commands };
   },
 
-  plan(diff: ResourceDiff): Change[] {
+  plan(diff: ResourceDiff): Change<ExecChangeData>[] {
     if (diff.action !== 'create' || !diff.desired) return [];
     const spec = diff.desired as CommandSpec;
     const why = [spec.creates !== undefined ? `${spec.creates} does not exist` : '', spec.unless ? 'its unless command fails' : '', spec.onlyif ? 'its onlyif command succeeds' : ''].filter(Boolean).join(', ');
     return [runChange(diff.name, spec, why || 'its guard says it has not run', 'run', diff.ops)];
   },
 
-  refresh(desired: ExecSection, changed: ReadonlySet<string>): Change[] {
-    const out: Change[] = [];
+  refresh(desired: ExecSection, changed: ReadonlySet<string>): Change<ExecChangeData>[] {
+    const out: Change<ExecChangeData>[] = [];
     for (const [n, spec] of Object.entries(desired.commands ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (!isObj(spec) || !spec.refresh_on) continue;
       const hit = spec.refresh_on.filter((s) => [...changed].some((c) => matches(s, c)));
@@ -201,12 +208,12 @@ const plugin: Plugin<ExecSection> = {
     return out;
   },
 
-  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+  async apply(ctx: ApplyContext, changes: Change<ExecChangeData>[]): Promise<ChangeResult[]> {
     assertApplyContext(ctx);
     const out: ChangeResult[] = [];
     // one at a time, in plan order: steps of a guide are sequential
     for (const c of changes) {
-      const d = c.data as { name: string; spec: CommandSpec; refresh: boolean };
+      const d = c.data!;
       out.push(await execute(ctx, d.name, d.spec, d.refresh));
     }
     return out;

@@ -6,7 +6,7 @@
  * at all for `secret: true`), and the audit trail gets keyed hashes.
  */
 import { ensureDir } from '../../core/fsutil.js';
-import { lstatSync, readFileSync, readlinkSync, readdirSync, chmodSync, lchownSync, mkdirSync, rmSync, unlinkSync, symlinkSync, renameSync, rmdirSync, type Stats } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, readdirSync, chmodSync, lchownSync, rmSync, unlinkSync, symlinkSync, renameSync, rmdirSync, type Stats } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ApplyContext, Change, ChangeResult, Edge, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
@@ -16,7 +16,7 @@ import { isObj } from '../../core/diff.js';
 import { sha256 } from '../../core/canonical.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
 import { ExecFailure, runMutate } from '../../exec.js';
-import { atomicWrite, hostPath, insideRoot, readAccounts, rootOf, type Accounts } from './fsutil.js';
+import { atomicWrite, hostPath, insideRoot, readAccounts, rootOf, type Accounts } from '../../core/hostfs.js';
 
 export interface FileSpec extends Obj {
   type?: 'file' | 'directory' | 'symlink';
@@ -168,7 +168,7 @@ function acct(owner?: string, group?: string): string {
   return group ? `:${group}` : '';
 }
 
-export function planFile(d: ResourceDiff): Change[] {
+export function planFile(d: ResourceDiff): Change<FileChangeData>[] {
   const path = d.name;
   const base = { address: d.address, resource: d.address, plugin: d.plugin };
   const cur = d.current as Obj | undefined;
@@ -285,9 +285,9 @@ function lstatType(hp: string): string | undefined {
   }
 }
 
-async function applyOne(ctx: ApplyContext, c: Change, acc: Accounts): Promise<void> {
+async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accounts): Promise<void> {
   assertApplyContext(ctx);
-  const data = c.data as FileChangeData;
+  const data = c.data!;
   const hp = hostPath(ctx.settings, data.path);
   insideRoot(ctx.settings, hp, data.path);
   const spec = data.spec;
@@ -393,7 +393,7 @@ async function applyOne(ctx: ApplyContext, c: Change, acc: Accounts): Promise<vo
   });
 }
 
-const plugin: Plugin<FilesSection> = {
+const plugin: Plugin<FilesSection, FileChangeData> = {
   name: 'files',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'files.schema.json', 'utf8')),
   collections: ['paths'],
@@ -456,13 +456,13 @@ const plugin: Plugin<FilesSection> = {
     return edges;
   },
 
-  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+  async apply(ctx: ApplyContext, changes: Change<FileChangeData>[]): Promise<ChangeResult[]> {
     const acc = readAccounts(ctx.settings);
     const out: ChangeResult[] = [];
     // removals first and deepest first (a directory after what is in it), then writes in plan order
-    const depth = (c: Change) => (c.data as FileChangeData).path.split('/').length;
-    const dels = changes.filter((c) => (c.data as FileChangeData).op === 'delete').sort((a, b) => depth(b) - depth(a));
-    const rest = changes.filter((c) => (c.data as FileChangeData).op !== 'delete');
+    const depth = (c: Change<FileChangeData>) => c.data!.path.split('/').length;
+    const dels = changes.filter((c) => c.data!.op === 'delete').sort((a, b) => depth(b) - depth(a));
+    const rest = changes.filter((c) => c.data!.op !== 'delete');
     for (const c of [...dels, ...rest]) {
       try {
         await applyOne(ctx, c, acc);

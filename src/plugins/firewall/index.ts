@@ -8,14 +8,14 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Operation } from 'fast-json-patch';
-import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff, Settings, WatchContext } from '../../core/plugin.js';
-import { assertApplyContext } from '../../core/plugin.js';
+import type { Change, ChangeResult, Disposable, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff, Settings, WatchContext } from '../../core/plugin.js';
+import { ApplyContext, assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { canonical } from '../../core/canonical.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
-import { ExecFailure, runRead, spawnLines } from '../../exec.js';
-import { netnsOf } from '../net/host.js';
+import { ExecFailure, runMutate, runRead, spawnLines } from '../../exec.js';
+import { netnsOf } from '../../host/netns.js';
 import { parseTextRules, priorityNumber, ruleKey, ruleText, type JsonRule } from './rules.js';
 import { applyUfw, foreignDrops, normalizeUfwRule, planUfwRule, readUfwRules, refusal, type ForeignDrop, type UfwData } from './ufw.js';
 
@@ -28,11 +28,14 @@ export interface FirewallSection extends Obj {
 
 const NFT_HINT = 'install nftables (apt-get install nftables)';
 
-async function nft(settings: Settings, args: string[], input?: string) {
+/** nft: `list` through the read door (settings), `-f -` through the mutate door (an ApplyContext). */
+async function nft(via: Settings | ApplyContext, args: string[], input?: string) {
+  const settings = via instanceof ApplyContext ? via.settings : via;
   const ns = netnsOf(settings);
   const argv = ns ? ['netns', 'exec', ns, 'nft', ...args] : args;
+  const opts = { backend: 'nftables', installHint: NFT_HINT, input };
   try {
-    return await runRead(ns ? 'ip' : 'nft', argv, { backend: 'nftables', installHint: NFT_HINT, input });
+    return await (via instanceof ApplyContext ? runMutate(via, ns ? 'ip' : 'nft', argv, opts) : runRead(ns ? 'ip' : 'nft', argv, opts));
   } catch (err) {
     if (err instanceof ExecFailure && /Operation not permitted/.test(err.stderr))
       throw new OpdError('permission', `nft: ${err.stderr.trim().split('\n')[0]}`, { hint: 'run opd as root (CAP_NET_ADMIN)' });
@@ -195,7 +198,7 @@ function rulesLines(fam: string, t: string, c: string, rules: unknown[], address
   return rules.map((r, i) => [4, `add rule ${fam} ${t} ${c} ${ruleText(r, `${address}/rules/${i}`)}`]);
 }
 
-export function planTable(diff: ResourceDiff): Change[] {
+export function planTable(diff: ResourceDiff): Change<FirewallData>[] {
   const { name: t, address } = diff;
   const base = { resource: address, plugin: 'firewall' };
   const refused = diff.faults?.[address];
@@ -208,7 +211,7 @@ export function planTable(diff: ResourceDiff): Change[] {
   const want = diff.desired!;
   const fam = familyOf(want);
   const wantChains = chainsOf(want);
-  const changes: Change[] = [];
+  const changes: Change<FirewallData>[] = [];
   const tableLine: [number, string] = [0, `add table ${fam} ${t}`];
   if (diff.action === 'create') {
     changes.push({ ...base, address, action: 'create', summary: `table ${fam} ${t}`, ops: diff.ops.filter((o) => !o.path.startsWith('/chains/')), data: { table: t, lines: [tableLine] } satisfies Script });
@@ -263,7 +266,10 @@ export function planTable(diff: ResourceDiff): Change[] {
   return changes;
 }
 
-const plugin: Plugin<FirewallSection> = {
+/** A firewall change: an nftables script of one table, or ufw commands. */
+type FirewallData = Script | UfwData;
+
+const plugin: Plugin<FirewallSection, FirewallData> = {
   name: 'firewall',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'firewall.schema.json', 'utf8')),
   collections: ['tables', 'ufw_rules'],
@@ -323,14 +329,14 @@ const plugin: Plugin<FirewallSection> = {
 
   plan: (diff: ResourceDiff) => (diff.collection === 'ufw_rules' ? planUfwRule(diff) : planTable(diff)),
 
-  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+  async apply(ctx: ApplyContext, batch: Change<FirewallData>[]): Promise<ChangeResult[]> {
     assertApplyContext(ctx);
-    const isUfw = (c: Change) => Array.isArray((c.data as Partial<UfwData>).ufw);
-    const ufwResults = new Map((await applyUfw(ctx.settings, changes.filter(isUfw))).map((r) => [r.address, r]));
-    changes = changes.filter((c) => !isUfw(c));
-    const byTable = new Map<string, Change[]>();
+    const isUfw = (c: Change<FirewallData>): c is Change<UfwData> => 'ufw' in c.data!;
+    const ufwResults = new Map((await applyUfw(ctx, batch.filter(isUfw))).map((r) => [r.address, r]));
+    const changes = batch.filter((c): c is Change<Script> => !isUfw(c));
+    const byTable = new Map<string, Change<Script>[]>();
     for (const c of changes) {
-      const t = (c.data as Script).table;
+      const t = c.data!.table;
       byTable.set(t, [...(byTable.get(t) ?? []), c]);
     }
     const results = new Map<Change, ChangeResult>();
@@ -338,13 +344,13 @@ const plugin: Plugin<FirewallSection> = {
       // one atomic transaction per table, in phase order, without repeated lines
       const seen = new Set<string>();
       const lines = list
-        .flatMap((c) => (c.data as Script).lines)
+        .flatMap((c) => c.data!.lines)
         .map((l, i) => [l[0], i, l[1]] as const)
         .sort((a, b) => a[0] - b[0] || a[1] - b[1])
         .map((l) => l[2])
         .filter((l) => (seen.has(l) ? false : (seen.add(l), true)));
       try {
-        await nft(ctx.settings, ['-f', '-'], lines.join('\n') + '\n');
+        await nft(ctx, ['-f', '-'], lines.join('\n') + '\n');
         for (const c of list) results.set(c, { address: c.address, status: 'ok' });
       } catch (err) {
         let e = toOpdError(err);

@@ -5,7 +5,7 @@
 import type { Obj } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import { OpdError } from '../../core/errors.js';
-import { parseCidr } from '../net/ip.js';
+import { parseCidr } from '../../host/ip.js';
 
 const PRIO_INET: Record<string, number> = { raw: -300, mangle: -150, dstnat: -100, filter: 0, security: 50, srcnat: 100 };
 const PRIO_BRIDGE: Record<string, number> = { dstnat: -300, filter: -200, out: 100, srcnat: 300 };

@@ -7,11 +7,11 @@
  * own tables on a hook where a foreign base chain drops (see foreignDrops / refusal).
  */
 import { readFileSync } from 'node:fs';
-import type { Change, ChangeResult, Obj, ResourceDiff, Settings } from '../../core/plugin.js';
+import type { ApplyContext, Change, ChangeResult, Obj, ResourceDiff, Settings } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
-import { ExecFailure, runRead } from '../../exec.js';
-import { netnsOf } from '../net/host.js';
+import { ExecFailure, runMutate } from '../../exec.js';
+import { netnsOf } from '../../host/netns.js';
 
 export const UFW_DIR_DEFAULT = '/etc/ufw';
 const UFW_HINT = 'install ufw (apt-get install ufw), or manage the ports with firewall.tables instead';
@@ -105,7 +105,7 @@ export interface UfwData {
   ufw: string[][];
 }
 
-export function planUfwRule(diff: ResourceDiff): Change[] {
+export function planUfwRule(diff: ResourceDiff): Change<UfwData>[] {
   const base = { resource: diff.address, plugin: 'firewall', address: diff.address };
   const mark = ['comment', `${MARK}${diff.name}`];
   if (diff.action === 'delete') {
@@ -120,11 +120,11 @@ export function planUfwRule(diff: ResourceDiff): Change[] {
   return [{ ...base, action: 'update', summary: `${describe(old)} → ${describe(cur)}`, ops: diff.ops, data: { ufw: [['delete', ...ruleArgs(old)], [...ruleArgs(cur), ...mark]] } satisfies UfwData }];
 }
 
-async function ufw(settings: Settings, args: string[]) {
-  const ns = netnsOf(settings);
+async function ufw(ctx: ApplyContext, args: string[]) {
+  const ns = netnsOf(ctx.settings);
   const argv = ns ? ['netns', 'exec', ns, 'ufw', ...args] : args;
   try {
-    return await runRead(ns ? 'ip' : 'ufw', argv, { backend: 'ufw', installHint: UFW_HINT, timeout: 120_000 });
+    return await runMutate(ctx, ns ? 'ip' : 'ufw', argv, { backend: 'ufw', installHint: UFW_HINT, timeout: 120_000 });
   } catch (err) {
     if (err instanceof ExecFailure && /exec of "ufw" failed|No such file/.test(err.stderr)) throw new OpdError('backend-unavailable', 'ufw is not installed', { hint: UFW_HINT });
     throw err;
@@ -132,11 +132,11 @@ async function ufw(settings: Settings, args: string[]) {
 }
 
 /** Apply ufw changes one command at a time (ufw has no transactions); a failure fails that rule only. */
-export async function applyUfw(settings: Settings, changes: Change[]): Promise<ChangeResult[]> {
+export async function applyUfw(ctx: ApplyContext, changes: Change<UfwData>[]): Promise<ChangeResult[]> {
   const out: ChangeResult[] = [];
   for (const c of changes) {
     try {
-      for (const args of (c.data as UfwData).ufw) await ufw(settings, args);
+      for (const args of c.data!.ufw) await ufw(ctx, args);
       out.push({ address: c.address, status: 'ok' });
     } catch (err) {
       const e = toOpdError(err);

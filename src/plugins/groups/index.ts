@@ -6,11 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Change, Obj, Plugin, ReadContext, ResourceDiff, NormalizeContext } from '../../core/plugin.js';
-import { applyEach } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
-import { readAccounts } from '../files/fsutil.js';
-import { shadow, loginDefs, shadowDoctor } from './shadow.js';
+import { readAccounts } from '../../core/hostfs.js';
+import { applyShadow, loginDefs, shadowDoctor, type ShadowChangeData } from '../../host/shadow.js';
 
 export interface GroupSpec extends Obj {
   gid?: number;
@@ -22,10 +21,7 @@ export interface GroupsSection extends Obj {
   groups?: Record<string, GroupSpec>;
 }
 
-interface GroupChangeData {
-  name: string;
-  cmds: { cmd: string; args: string[] }[];
-}
+type GroupChangeData = ShadowChangeData;
 
 function readGroups(ctx: ReadContext, desired: GroupsSection, all: boolean): GroupsSection {
   const acc = readAccounts(ctx.settings, { strictRoot: true });
@@ -51,14 +47,14 @@ function readGroups(ctx: ReadContext, desired: GroupsSection, all: boolean): Gro
   return { groups: out };
 }
 
-export function planGroup(d: ResourceDiff): Change[] {
+export function planGroup(d: ResourceDiff): Change<GroupChangeData>[] {
   const name = d.name;
   const base = { resource: d.address, plugin: d.plugin };
   if (d.action === 'delete')
     return [{ ...base, address: d.address, action: 'delete', summary: 'remove group', ops: d.ops, data: { name, cmds: [{ cmd: 'groupdel', args: [name] }] } satisfies GroupChangeData }];
   const want = d.desired as GroupSpec;
   const cur = d.current as GroupSpec | undefined;
-  const out: Change[] = [];
+  const out: Change<GroupChangeData>[] = [];
   if (!cur) {
     const args: string[] = [];
     if (want.gid !== undefined) args.push('--gid', String(want.gid));
@@ -107,11 +103,8 @@ export function planGroup(d: ResourceDiff): Change[] {
   return out;
 }
 
-export const runCmds = applyEach<GroupChangeData>(async (ctx, c) => {
-  for (const { cmd, args } of c.data!.cmds) await shadow(ctx, cmd, args, c.address);
-});
 
-const plugin: Plugin<GroupsSection> = {
+const plugin: Plugin<GroupsSection, GroupChangeData> = {
   name: 'groups',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'groups.schema.json', 'utf8')),
   collections: ['groups'],
@@ -140,7 +133,7 @@ const plugin: Plugin<GroupsSection> = {
 
   plan: planGroup,
 
-  apply: runCmds,
+  apply: applyShadow,
 
   async show(ctx: ReadContext) {
     return readGroups(ctx, {}, true);

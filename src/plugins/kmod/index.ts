@@ -12,7 +12,7 @@ import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
 import { ExecFailure, runMutate } from '../../exec.js';
-import { atomicWrite, rootOf, readText } from '../files/fsutil.js';
+import { atomicWrite, rootOf, readText } from '../../core/hostfs.js';
 
 export interface ModuleSpec extends Obj {
   loaded?: boolean;
@@ -98,14 +98,14 @@ interface KmodData {
   persisted?: boolean;
 }
 
-export function planModule(d: ResourceDiff): Change[] {
+export function planModule(d: ResourceDiff): Change<KmodData>[] {
   const name = d.name;
   const base = { resource: d.address, plugin: d.plugin };
   if (d.action === 'delete')
     return [{ ...base, address: d.address, action: 'delete', summary: `remove ${loadFile(name)} and ${optionsFile(name)} (the module stays loaded)`, ops: d.ops, data: { name, persist: false, options: null } satisfies KmodData }];
   const want = d.desired as ModuleSpec;
   const cur = (d.current ?? {}) as ModuleSpec;
-  const out: Change[] = [];
+  const out: Change<KmodData>[] = [];
   const files: KmodData = { name };
   const parts: string[] = [];
   if (want.persist !== undefined && want.persist !== cur.persist) {
@@ -132,10 +132,10 @@ export function planModule(d: ResourceDiff): Change[] {
   return out;
 }
 
-async function applyOne(ctx: ApplyContext, c: Change): Promise<void> {
+async function applyOne(ctx: ApplyContext, c: Change<KmodData>): Promise<void> {
   assertApplyContext(ctx);
   const root = rootOf(ctx.settings);
-  const d = c.data as KmodData;
+  const d = c.data!;
   if (d.persist === true) await atomicWrite(ctx, root + loadFile(d.name), `# managed by opd (kmod/modules/${d.name})\n${d.name}\n`, { mode: 0o644 });
   if (d.persist === false) unlinkSync2(root + loadFile(d.name));
   if (typeof d.options === 'string') await atomicWrite(ctx, root + optionsFile(d.name), `# managed by opd (kmod/modules/${d.name})\noptions ${d.name} ${d.options}\n`, { mode: 0o644 });
@@ -171,7 +171,7 @@ function unlinkSync2(p: string): void {
   }
 }
 
-const plugin: Plugin<KmodSection> = {
+const plugin: Plugin<KmodSection, KmodData> = {
   name: 'kmod',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'kmod.schema.json', 'utf8')),
   collections: ['modules'],
@@ -179,7 +179,7 @@ const plugin: Plugin<KmodSection> = {
     return readKmod(ctx, desired);
   },
   plan: planModule,
-  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+  async apply(ctx: ApplyContext, changes: Change<KmodData>[]): Promise<ChangeResult[]> {
     const out: ChangeResult[] = [];
     for (const c of changes) {
       try {

@@ -417,7 +417,7 @@ async function runStep(ctx: ApplyContext, s: Step): Promise<void> {
 
 /* ----------------------------------------------------------------- plugin */
 
-const plugin: Plugin<LibvirtSection> = {
+const plugin: Plugin<LibvirtSection, LibvirtChangeData> = {
   name: 'libvirt',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'libvirt.schema.json', 'utf8')),
   collections: ['networks', 'pools', 'domains'],
@@ -433,7 +433,7 @@ const plugin: Plugin<LibvirtSection> = {
   plan: planLibvirt,
 
   apply: applyEach(async (ctx, c) => {
-    for (const s of (c.data as LibvirtChangeData).steps) await runStep(ctx, s);
+    for (const s of c.data!.steps) await runStep(ctx, s);
   }),
 
   edges(desired: LibvirtSection): Edge[] {

@@ -86,14 +86,14 @@ function describeNetwork(s: Obj): string {
   return bits.join(', ');
 }
 
-export function planLibvirt(diff: ResourceDiff): Change[] {
+export function planLibvirt(diff: ResourceDiff): Change<LibvirtChangeData>[] {
   if (diff.collection === 'domains') return planDomain(diff);
   if (diff.collection === 'networks') return planNetwork(diff);
   if (diff.collection === 'pools') return planPool(diff);
   return [];
 }
 
-function planDomain(diff: ResourceDiff): Change[] {
+function planDomain(diff: ResourceDiff): Change<LibvirtChangeData>[] {
   const { name, address } = diff;
   const base = { resource: address, plugin: 'libvirt' };
   const timeout = (s: Obj | undefined) => (typeof s?.shutdown_timeout === 'number' ? s.shutdown_timeout : DEFAULT_SHUTDOWN_TIMEOUT);
@@ -107,7 +107,7 @@ function planDomain(diff: ResourceDiff): Change[] {
   const want = diff.desired!;
   const defSpec: Obj = {};
   for (const k of DOMAIN_DEF) if (want[k] !== undefined) defSpec[k] = want[k];
-  const out: Change[] = [];
+  const out: Change<LibvirtChangeData>[] = [];
   const run = `${address}/running`;
   const auto = `${address}/autostart`;
   if (diff.action === 'create') {
@@ -136,7 +136,7 @@ function planDomain(diff: ResourceDiff): Change[] {
   return out;
 }
 
-function planNetwork(diff: ResourceDiff): Change[] {
+function planNetwork(diff: ResourceDiff): Change<LibvirtChangeData>[] {
   const { name, address } = diff;
   const base = { resource: address, plugin: 'libvirt' };
   if (diff.action === 'delete') {
@@ -158,7 +158,7 @@ function planNetwork(diff: ResourceDiff): Change[] {
     return [{ ...base, address, action: 'create', summary: describeNetwork(want) + (want.active !== false ? ', started' : '') + (want.autostart ? ', autostart' : ''), ops: diff.ops, data: { steps } satisfies LibvirtChangeData }];
   }
   const cur = diff.current!;
-  const out: Change[] = [];
+  const out: Change<LibvirtChangeData>[] = [];
   const text = fieldText(cur, want, NET_DEF);
   if (text.length) {
     out.push({ ...base, address, action: 'update', summary: text.join(', ') + (want.active === undefined ? ' (an active network picks it up at its next start)' : ''), ops: opsUnder(diff, NET_DEF), data: { steps: [{ op: 'net-define', name, spec: defSpec }] } satisfies LibvirtChangeData });
@@ -172,12 +172,12 @@ function planNetwork(diff: ResourceDiff): Change[] {
   return out;
 }
 
-function planVolumes(diff: ResourceDiff, cur: Obj, want: Obj, poolChange: string | undefined): Change[] {
+function planVolumes(diff: ResourceDiff, cur: Obj, want: Obj, poolChange: string | undefined): Change<LibvirtChangeData>[] {
   const pool = diff.name;
   const base = { resource: diff.address, plugin: 'libvirt' };
   const cv = (isObj(cur.volumes) ? cur.volumes : {}) as Record<string, Obj>;
   const wv = (isObj(want.volumes) ? want.volumes : {}) as Record<string, Obj>;
-  const out: Change[] = [];
+  const out: Change<LibvirtChangeData>[] = [];
   for (const v of [...new Set([...Object.keys(cv), ...Object.keys(wv)])].sort()) {
     const a = `${diff.address}/volumes/${v}`;
     const ops = diff.ops.filter((o) => o.path === `/volumes/${v}` || o.path.startsWith(`/volumes/${v}/`) || (o.path === '/volumes' && diff.action === 'create'));
@@ -201,7 +201,7 @@ function planVolumes(diff: ResourceDiff, cur: Obj, want: Obj, poolChange: string
   return out;
 }
 
-function planPool(diff: ResourceDiff): Change[] {
+function planPool(diff: ResourceDiff): Change<LibvirtChangeData>[] {
   const { name, address } = diff;
   const base = { resource: address, plugin: 'libvirt' };
   if (diff.action === 'delete') {
@@ -218,11 +218,11 @@ function planPool(diff: ResourceDiff): Change[] {
     const steps: Step[] = [{ op: 'pool-define', name, spec: defSpec }, { op: 'pool-build', name }];
     if (want.active !== false) steps.push({ op: 'pool-start', name });
     if (want.autostart === true) steps.push({ op: 'pool-autostart', name, on: true });
-    const out: Change[] = [{ ...base, address, action: 'create', summary: `${want.type ?? 'dir'} pool at ${want.path}`, ops: diff.ops.filter((o) => !o.path.startsWith('/volumes/')), data: { steps } satisfies LibvirtChangeData }];
+    const out: Change<LibvirtChangeData>[] = [{ ...base, address, action: 'create', summary: `${want.type ?? 'dir'} pool at ${want.path}`, ops: diff.ops.filter((o) => !o.path.startsWith('/volumes/')), data: { steps } satisfies LibvirtChangeData }];
     return [...out, ...planVolumes(diff, {}, want, address)];
   }
   const cur = diff.current!;
-  const out: Change[] = [];
+  const out: Change<LibvirtChangeData>[] = [];
   const text = fieldText(cur, want, POOL_DEF);
   const act = `${address}/active`;
   if (text.length) {

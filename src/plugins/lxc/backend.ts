@@ -4,13 +4,14 @@
  * Every mutating helper takes an ApplyContext, so the read/diff path cannot call it.
  */
 import { TUNABLES } from '../../core/tunables.js';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import type { ApplyContext, Obj, Settings } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
 import { ExecFailure, runRead, runMutate } from '../../exec.js';
+import { atomicWrite } from '../../core/hostfs.js';
 import { createConfig, rewriteConfig, specFromConfig, type Marker } from './config.js';
 
 export const DEFAULT_LXC_PATH = '/var/lib/lxc';
@@ -120,25 +121,19 @@ function cgroup2Only(): boolean {
   return existsSync('/sys/fs/cgroup/cgroup.controllers');
 }
 
-function writeAtomic(path: string, text: string, mode = 0o640): void {
-  const tmp = `${path}.opd-tmp`;
-  writeFileSync(tmp, text, { mode });
-  renameSync(tmp, path);
-}
-
 function fail(name: string, what: string, err: unknown, hint?: string): never {
   const msg = err instanceof ExecFailure ? err.message : (err as Error).message;
   throw new OpdError('backend-failed', `lxc: ${what} ${name}: ${msg}`, { address: `lxc/containers/${name}`, hint, cause: err });
 }
 
 /** Rewrite the config file for the fields `spec` names (keeps every other line). */
-export function configure(ctx: ApplyContext, name: string, spec: Obj): void {
+export async function configure(ctx: ApplyContext, name: string, spec: Obj): Promise<void> {
   assertApplyContext(ctx);
   const file = join(lxcPath(ctx.settings), name, 'config');
   try {
     const text = readFileSync(file, 'utf8');
     const next = rewriteConfig(text, spec, cgroup2Only());
-    if (next !== text) writeAtomic(file, next);
+    if (next !== text) await atomicWrite(ctx, file, next, { mode: 0o640 });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM') throw err;
@@ -198,11 +193,11 @@ export async function create(ctx: ApplyContext, name: string, spec: Obj): Promis
       fail(name, `could not unpack ${String(spec.archive)}`, err, 'the archive must be a root filesystem tarball (gzip, xz or zstd; zstd needs the zstd package)');
     }
   }
-  writeAtomic(join(dir, MARKER), JSON.stringify(marker, null, 2) + '\n', 0o644);
+  await atomicWrite(ctx, join(dir, MARKER), JSON.stringify(marker, null, 2) + '\n', { mode: 0o644 });
   const fields: Obj = { ...spec };
   if (template === 'archive') fields.rootfs = join(dir, 'rootfs');
   if (!Array.isArray(fields.network)) fields.network = [];
-  configure(ctx, name, fields);
+  await configure(ctx, name, fields);
 }
 
 export async function start(ctx: ApplyContext, name: string): Promise<void> {

@@ -207,7 +207,7 @@ async function runStep(ctx: ApplyContext, d: LxcChangeData): Promise<void> {
     case 'create':
       return create(ctx, d.name, d.spec!);
     case 'configure':
-      configure(ctx, d.name, d.spec!);
+      await configure(ctx, d.name, d.spec!);
       if (d.restartIfRunning && (await isRunning(ctx.settings, d.name))) {
         await stop(ctx, d.name);
         await start(ctx, d.name);
@@ -233,7 +233,7 @@ async function runStep(ctx: ApplyContext, d: LxcChangeData): Promise<void> {
   }
 }
 
-const plugin: Plugin<LxcSection> = {
+const plugin: Plugin<LxcSection, LxcChangeData> = {
   name: 'lxc',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'lxc.schema.json', 'utf8')),
   collections: ['containers'],
@@ -267,7 +267,7 @@ const plugin: Plugin<LxcSection> = {
   // containers are independent of each other unless the plan says otherwise: the core runs
   // up to this many changes side by side, each once the changes it needs are done
   concurrency: APPLY_CONCURRENCY,
-  apply: applyEach((ctx, c) => runStep(ctx, c.data as LxcChangeData)),
+  apply: applyEach((ctx, c) => runStep(ctx, c.data!)),
 
   edges(desired: LxcSection): Edge[] {
     // a veth needs its bridge; emitted for every link (the core ignores edges to resources

@@ -85,7 +85,7 @@ export function describeContainer(spec: Obj): string {
   return bits.join(', ');
 }
 
-export function planContainer(diff: ResourceDiff): Change[] {
+export function planContainer(diff: ResourceDiff): Change<LxcChangeData>[] {
   const { address, name } = diff;
   const base = { resource: address, plugin: 'lxc' };
   const runAddr = `${address}/running`;
@@ -101,13 +101,13 @@ export function planContainer(diff: ResourceDiff): Change[] {
   const want = diff.desired!;
   if (diff.action === 'create') {
     const spec: Obj = { template: 'busybox', ...want };
-    const out: Change[] = [{ ...base, address, action: 'create', summary: describeContainer(spec), ops: diff.ops, data: { step: 'create', name, spec } satisfies LxcChangeData }];
+    const out: Change<LxcChangeData>[] = [{ ...base, address, action: 'create', summary: describeContainer(spec), ops: diff.ops, data: { step: 'create', name, spec } satisfies LxcChangeData }];
     if (want.running === true) out.push({ ...base, address: runAddr, action: 'start', summary: 'container', after: [address], data: { step: 'start', name } satisfies LxcChangeData });
     return out;
   }
   const cur = diff.current ?? {};
   const changed = (f: string) => f in want && !same(cur[f], want[f]);
-  const out: Change[] = [];
+  const out: Change<LxcChangeData>[] = [];
   const recreate = RECREATE_FIELDS.filter(changed);
   if (recreate.length) {
     const spec: Obj = { template: 'busybox', ...want };

@@ -5,18 +5,13 @@
 import { ExecFailure, runMutate, runRead, type ExecResult } from '../../exec.js';
 import { ApplyContext, type Obj, type Settings } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
-import { canonAddress, canonDestination, canonIp, type Family } from './ip.js';
+import { netnsOf } from '../../host/netns.js';
+
+export { netnsOf };
+import { canonAddress, canonDestination, canonIp, type Family } from '../../host/ip.js';
 
 export const IP_HINT = 'install iproute2 (apt-get install iproute2)';
 
-/** The network namespace setting (--netns / OPD_NETNS), validated like an interface name. */
-export function netnsOf(settings: Settings): string | undefined {
-  const ns = (settings.netns as string | undefined) ?? process.env.OPD_NETNS;
-  if (ns === undefined || ns === '') return undefined;
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(ns) || ns === '..')
-    throw new OpdError('usage', `invalid network namespace name ${JSON.stringify(ns)}`, { hint: 'a namespace name is letters, digits and _ . - (see `ip netns list`)' });
-  return ns;
-}
 
 /** `ip` that only looks (`-j … show`): the read door. */
 export function ip(settings: Settings, args: string[]): Promise<ExecResult> {

@@ -20,8 +20,8 @@ export interface NetSection extends Obj {
 }
 
 /** Turn ip's stderr into an error that says what to do. */
-export function ipError(stderr: string, change: Change): OpdError {
-  const data = change.data as NetChangeData;
+export function ipError(stderr: string, change: Change<NetChangeData>): OpdError {
+  const data = change.data!;
   const msg = stderr.split('\n').filter((l) => l.trim() && !/^Command failed/.test(l)).join('; ').trim() || 'ip failed';
   let hint = 'see the ip error above';
   if (/Unknown device type|Operation not supported/.test(msg))
@@ -38,7 +38,7 @@ export function ipError(stderr: string, change: Change): OpdError {
   return new OpdError('backend-failed', `ip: ${msg}`, { address: change.address, hint });
 }
 
-const plugin: Plugin<NetSection> = {
+const plugin: Plugin<NetSection, NetChangeData> = {
   name: 'net',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'net.schema.json', 'utf8')),
   collections: ['interfaces'],
@@ -67,10 +67,10 @@ const plugin: Plugin<NetSection> = {
 
   plan: planInterface,
 
-  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+  async apply(ctx: ApplyContext, changes: Change<NetChangeData>[]): Promise<ChangeResult[]> {
     assertApplyContext(ctx);
-    const results = new Map<Change, ChangeResult>();
-    const data = (c: Change) => c.data as NetChangeData;
+    const results = new Map<Change<NetChangeData>, ChangeResult>();
+    const data = (c: Change<NetChangeData>) => c.data!;
     // veth pairs declared from both ends, and deletes of links already gone: look at the links once
     let links: Map<string, RawLink> | undefined;
     if (changes.some((c) => data(c).veth || data(c).deleteLink)) {
@@ -79,7 +79,7 @@ const plugin: Plugin<NetSection> = {
     }
     // take-over: what the link holds is read now, just before it moves
     const host = changes.some((c) => data(c).takeOver) ? await readHost(ctx.settings, true) : undefined;
-    const todo: { c: Change; cmds: string[][] }[] = [];
+    const todo: { c: Change<NetChangeData>; cmds: string[][] }[] = [];
     for (const c of changes) {
       const d = data(c);
       if (d.takeOver && host) {
@@ -197,9 +197,9 @@ export default plugin;
  * would vanish with it. So an interface's address deletions of a batch run before its address
  * additions (a deletion moves forward only past changes it does not depend on).
  */
-function addressDeletesFirst<T extends { c: Change; cmds: string[][] }>(todo: T[]): T[] {
+function addressDeletesFirst<T extends { c: Change<NetChangeData>; cmds: string[][] }>(todo: T[]): T[] {
   const isAddr = (t: T, verb: string) => t.cmds.length > 0 && t.cmds.every((c) => c[0] === 'addr' && c[1] === verb);
-  const ifOf = (t: T) => (t.c.data as NetChangeData).ifname;
+  const ifOf = (t: T) => t.c.data!.ifname;
   const out: T[] = [];
   const moved = new Set<T>();
   todo.forEach((t, i) => {

@@ -5,7 +5,7 @@
 import type { NormalizeContext, Obj } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import { arrayToMap } from '../../core/normalize.js';
-import { canonAddress, canonDestination, canonIp } from './ip.js';
+import { canonAddress, canonDestination, canonIp } from '../../host/ip.js';
 
 const esc = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
 

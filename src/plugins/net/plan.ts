@@ -7,7 +7,7 @@ import type { Change, Obj, ResourceDiff } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import { canonical } from '../../core/canonical.js';
 import { CREATABLE, gatewayRoutes, globalAddresses, type HostNet } from './host.js';
-import { destinationFamily } from './ip.js';
+import { destinationFamily } from '../../host/ip.js';
 
 export interface NetChangeData {
   ifname: string;
@@ -84,10 +84,10 @@ function createLinkCmds(ifname: string, want: Obj): { cmds: string[][]; data: Pa
   return { cmds: [['link', 'show', 'dev', ifname]], data: {} };
 }
 
-export function planInterface(diff: ResourceDiff): Change[] {
+export function planInterface(diff: ResourceDiff): Change<NetChangeData>[] {
   const { name: ifname, address } = diff;
   const base = { resource: address, plugin: 'net' };
-  const changes: Change[] = [];
+  const changes: Change<NetChangeData>[] = [];
 
   if (diff.action === 'delete') {
     const kind = String(diff.current?.kind ?? 'device');
@@ -198,7 +198,7 @@ function pick(o: Obj, like: Obj): Obj {
 }
 
 /** One `move` change per link of `take_over` that still holds addresses or routes. */
-function takeOverChanges(diff: ResourceDiff, after: string[], cur: Obj | undefined): Change[] {
+function takeOverChanges(diff: ResourceDiff, after: string[], cur: Obj | undefined): Change<NetChangeData>[] {
   const want = diff.desired!;
   if (!Array.isArray(want.take_over)) return [];
   const done = new Set(Array.isArray(cur?.take_over) ? (cur!.take_over as string[]) : []);

@@ -147,7 +147,7 @@ function describe(f: Obj | undefined, name: string): string {
   return f && isObj(f.match) && Array.isArray(f.actions) ? flowText(f as unknown as Flow) : `flow ${name}`;
 }
 
-export function planBridge(d: ResourceDiff): Change[] {
+export function planBridge(d: ResourceDiff): Change<FlowChangeData>[] {
   const bridge = d.name;
   const base = { resource: d.address, plugin: d.plugin };
   if (d.action === 'delete') {
@@ -156,7 +156,7 @@ export function planBridge(d: ResourceDiff): Change[] {
   }
   const cur = ((d.current?.flows as Obj) ?? {}) as Record<string, Obj>;
   const want = ((d.desired?.flows as Obj) ?? {}) as Record<string, Obj>;
-  const changes: Change[] = [];
+  const changes: Change<FlowChangeData>[] = [];
   for (const name of [...new Set([...Object.keys(cur), ...Object.keys(want)])].sort()) {
     const address = `${d.address}/flows/${name}`;
     const c = cur[name];
@@ -183,9 +183,9 @@ export function planBridge(d: ResourceDiff): Change[] {
   return changes;
 }
 
-async function applyBridge(ctx: ApplyContext, bridge: string, changes: Change[]): Promise<ChangeResult[]> {
+async function applyBridge(ctx: ApplyContext, bridge: string, changes: Change<FlowChangeData>[]): Promise<ChangeResult[]> {
   assertApplyContext(ctx);
-  const lines = (list: Change[]) => list.flatMap((c) => (c.data as FlowChangeData).lines).join('\n') + '\n';
+  const lines = (list: Change<FlowChangeData>[]) => list.flatMap((c) => c.data!.lines).join('\n') + '\n';
   try {
     await ofctl(ctx.settings, ['--names', 'add-flows', bridge, '-'], lines(changes));
     return changes.map((c) => ({ address: c.address, status: 'ok' as const }));
@@ -215,7 +215,7 @@ function explain(err: unknown, address: string): OpdError {
   return e.address ? e : new OpdError(e.kind, e.message, { address, hint: e.hint, cause: err });
 }
 
-const plugin: Plugin<OpenflowSection> = {
+const plugin: Plugin<OpenflowSection, FlowChangeData> = {
   name: 'openflow',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'openflow.schema.json', 'utf8')),
   collections: ['bridges'],
@@ -248,10 +248,10 @@ const plugin: Plugin<OpenflowSection> = {
 
   plan: planBridge,
 
-  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
-    const byBridge = new Map<string, Change[]>();
+  async apply(ctx: ApplyContext, changes: Change<FlowChangeData>[]): Promise<ChangeResult[]> {
+    const byBridge = new Map<string, Change<FlowChangeData>[]>();
     for (const c of changes) {
-      const b = (c.data as FlowChangeData).bridge;
+      const b = c.data!.bridge;
       byBridge.set(b, [...(byBridge.get(b) ?? []), c]);
     }
     const out: ChangeResult[] = [];

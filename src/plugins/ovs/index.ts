@@ -107,7 +107,7 @@ function adoptOpDbusInterfaces(plugins: Record<string, unknown>, ctx: NormalizeC
   else delete plugins.net;
 }
 
-const plugin: Plugin<OvsSection> = {
+const plugin: Plugin<OvsSection, OvsChangeData> = {
   name: 'ovs',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'ovs.schema.json', 'utf8')),
   collections: ['bridges'],
@@ -163,7 +163,7 @@ const plugin: Plugin<OvsSection> = {
 
   // one OVSDB transaction for the whole batch (a port with its bridge), whatever its size
   transaction: true,
-  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+  async apply(ctx: ApplyContext, changes: Change<OvsChangeData>[]): Promise<ChangeResult[]> {
     return applyTxn(ctx, changes);
   },
 
@@ -302,10 +302,10 @@ async function snapshot(ctx: ApplyContext): Promise<Snapshot> {
  * increments next_cfg and opd waits until vswitchd reports it in cur_cfg (ovs-vsctl's
  * handshake); without it the change is database-only (ovs-vsctl --no-wait).
  */
-async function commit(ctx: ApplyContext, changes: Change[], wait: boolean): Promise<void> {
+async function commit(ctx: ApplyContext, changes: Change<OvsChangeData>[], wait: boolean): Promise<void> {
   const b = new TxnBuilder(await snapshot(ctx));
   for (const c of changes)
-    for (const cmd of (c.data as OvsChangeData).cmds) {
+    for (const cmd of c.data!.cmds) {
       try {
         b.add(cmd);
       } catch (err) {
@@ -324,7 +324,7 @@ async function commit(ctx: ApplyContext, changes: Change[], wait: boolean): Prom
 }
 
 /** One batch of changes as one transaction (see apply). */
-async function applyTxn(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+async function applyTxn(ctx: ApplyContext, changes: Change<OvsChangeData>[]): Promise<ChangeResult[]> {
     const wait = vswitchdSeen.get(dbUrl(ctx.settings)) ?? false;
     // atomic: when it fails, nothing happened and the core hands the changes over one at a time
     await commit(ctx, changes, wait);
@@ -333,7 +333,7 @@ async function applyTxn(ctx: ApplyContext, changes: Change[]): Promise<ChangeRes
       // vswitchd records what it could not do in Interface.error; a transaction that
       // committed is not a success when the interface did not come up
       const watched = new Map<string, Change>();
-      for (const c of changes) for (const i of (c.data as OvsChangeData).ifaces) watched.set(i, c);
+      for (const c of changes) for (const i of c.data!.ifaces) watched.set(i, c);
       if (watched.size) {
         const [r] = await transactRead(ctx.settings, [{ op: 'select', table: 'Interface', where: [], columns: ['name', 'error'] }]);
         const bad = new Map<string, string>();
@@ -344,7 +344,7 @@ async function applyTxn(ctx: ApplyContext, changes: Change[]): Promise<ChangeRes
         for (const [i, r] of results.entries()) {
           if (r.status !== 'ok') continue;
           const c = changes[i];
-          const errs = (c.data as OvsChangeData).ifaces.filter((i) => bad.has(i)).map((i) => `${i}: ${bad.get(i)}`);
+          const errs = c.data!.ifaces.filter((i) => bad.has(i)).map((i) => `${i}: ${bad.get(i)}`);
           if (errs.length) {
             r.status = 'failed';
             r.error = new OpdError('backend-failed', `ovs-vswitchd rejected ${errs.join('; ')}`, {

@@ -195,7 +195,7 @@ function ifaceNames(port: string, spec: Obj): string[] {
   return isObj(spec.interfaces) ? Object.keys(spec.interfaces).sort() : [port];
 }
 
-export function planBridge(diff: ResourceDiff): Change[] {
+export function planBridge(diff: ResourceDiff): Change<OvsChangeData>[] {
   const { name: br, address } = diff;
   const faults: Record<string, string> = {};
   for (const [a, m] of Object.entries(diff.faults ?? {})) {
@@ -203,7 +203,7 @@ export function planBridge(diff: ResourceDiff): Change[] {
     if (a.startsWith(address + '/ports/') && port) faults[port] = m;
   }
   const base = { resource: address, plugin: 'ovs' };
-  const changes: Change[] = [];
+  const changes: Change<OvsChangeData>[] = [];
   // the operations of each port (`/ports/<name>` and below), grouped once: linear in the ports
   const portOps = new Map<string, ResourceDiff['ops']>();
   const exactPortOps = new Map<string, ResourceDiff['ops']>();

@@ -133,7 +133,7 @@ function adoptPackageKit(plugins: Record<string, unknown>, ctx: NormalizeContext
   }
 }
 
-const plugin: Plugin<PackagesSection> = {
+const plugin: Plugin<PackagesSection, PackageChangeData> = {
   name: 'packages',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'packages.schema.json', 'utf8')),
   collections: ['installed'],
@@ -173,13 +173,13 @@ const plugin: Plugin<PackagesSection> = {
 
   plan: planPackage,
 
-  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+  async apply(ctx: ApplyContext, changes: Change<PackageChangeData>[]): Promise<ChangeResult[]> {
     const backend = lastRead.get(busAddress(ctx.settings)) ?? (await chooseBackend(ctx.settings)).backend;
     const results = new Map<string, ChangeResult>();
-    const dataOf = (c: Change) => c.data as PackageChangeData;
+    const dataOf = (c: Change<PackageChangeData>) => c.data!;
     const removals = changes.filter((c) => dataOf(c).op === 'remove');
     const installs = changes.filter((c) => dataOf(c).op === 'install');
-    const settle = async (list: Change[], tx: () => Promise<{ failed: Map<string, OpdError> }>) => {
+    const settle = async (list: Change<PackageChangeData>[], tx: () => Promise<{ failed: Map<string, OpdError> }>) => {
       if (!list.length) return;
       try {
         const { failed } = await tx();

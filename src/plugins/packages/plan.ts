@@ -15,7 +15,7 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-export function planPackage(diff: ResourceDiff): Change[] {
+export function planPackage(diff: ResourceDiff): Change<PackageChangeData>[] {
   const { name, address } = diff;
   const base = { address, resource: address, plugin: 'packages', ops: diff.ops };
   if (diff.action === 'delete') {

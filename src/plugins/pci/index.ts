@@ -61,7 +61,7 @@ interface PciData {
   writes: Write[];
 }
 
-export function planDevice(d: ResourceDiff): Change[] {
+export function planDevice(d: ResourceDiff): Change<PciData>[] {
   const addr = d.name;
   const base = { address: d.address, resource: d.address, plugin: d.plugin, ops: d.ops };
   if (!d.current) return [{ ...base, action: 'check', summary: `device ${addr} is not present`, blocker: `no PCI device at ${addr} (${devDir(addr)} does not exist)`, data: { writes: [] } }];
@@ -93,10 +93,10 @@ export function planDevice(d: ResourceDiff): Change[] {
   return [{ ...base, action: 'update', summary: parts.join(', '), data: { writes } satisfies PciData }];
 }
 
-function applyOne(ctx: ApplyContext, c: Change): void {
+function applyOne(ctx: ApplyContext, c: Change<PciData>): void {
   assertApplyContext(ctx);
   const root = rootOf(ctx.settings);
-  for (const w of (c.data as PciData).writes) {
+  for (const w of c.data!.writes) {
     try {
       writeFileSync(root + w.path, w.value);
     } catch (e) {
@@ -142,7 +142,7 @@ function fromItems(section: Obj, ctx: NormalizeContext): Obj {
   return { ...rest, devices };
 }
 
-const plugin: Plugin<PciSection> = {
+const plugin: Plugin<PciSection, PciData> = {
   name: 'pci',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'pci.schema.json', 'utf8')),
   collections: ['devices'],
@@ -173,7 +173,7 @@ const plugin: Plugin<PciSection> = {
     return { devices };
   },
   plan: planDevice,
-  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+  async apply(ctx: ApplyContext, changes: Change<PciData>[]): Promise<ChangeResult[]> {
     const out: ChangeResult[] = [];
     for (const c of changes) {
       try {

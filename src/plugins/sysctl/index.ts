@@ -8,16 +8,13 @@ import type { ApplyContext, Change, ChangeResult, NormalizeContext, Obj, Plugin,
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
+import type { SysctlDoc, Param } from './section.gen.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
-import { atomicWrite, rootOf, readText } from '../files/fsutil.js';
+import { atomicWrite, rootOf, readText } from '../../core/hostfs.js';
 
-export interface ParamSpec extends Obj {
-  value?: string;
-  persist?: boolean;
-}
-export interface SysctlSection extends Obj {
-  keys?: Record<string, ParamSpec>;
-}
+/** The section's types, generated from schema/sysctl.schema.json (npm run gen:types). Values are strings after normalize. */
+export type SysctlSection = SysctlDoc & Obj;
+export type ParamSpec = Param;
 
 export const procPath = (key: string) => `/proc/sys/${key.replace(/\./g, '/')}`;
 export const persistFile = (key: string) => `/etc/sysctl.d/90-opd-${key}.conf`;
@@ -64,9 +61,11 @@ interface SysctlData {
   key: string;
   value?: string;
   persist?: boolean;
+  /** the value written to the persistence file */
+  persistValue?: string;
 }
 
-export function planParam(d: ResourceDiff): Change[] {
+export function planParam(d: ResourceDiff): Change<SysctlData>[] {
   const key = d.name;
   const base = { address: d.address, resource: d.address, plugin: d.plugin, ops: d.ops };
   if (d.action === 'delete') return [{ ...base, action: 'delete', summary: `remove ${persistFile(key)} (the runtime value stays)`, data: { key, persist: false } satisfies SysctlData }];
@@ -75,7 +74,7 @@ export function planParam(d: ResourceDiff): Change[] {
   const parts: string[] = [];
   const data: SysctlData = { key };
   if (want.value !== undefined && want.value !== cur.value) {
-    data.value = want.value;
+    data.value = String(want.value); // a string after normalize
     parts.push(`${cur.value === undefined ? '(unknown)' : JSON.stringify(cur.value)} → ${JSON.stringify(want.value)}`);
   }
   if (want.persist !== undefined && want.persist !== (cur.persist ?? false)) {
@@ -83,13 +82,13 @@ export function planParam(d: ResourceDiff): Change[] {
     parts.push(want.persist ? `persist in ${persistFile(key)}` : `remove ${persistFile(key)}`);
   }
   if (!parts.length) return [];
-  return [{ ...base, action: d.action === 'create' ? 'create' : 'update', summary: parts.join(', '), data: { ...data, ...(want.persist ? { value: data.value, persistValue: want.value } : {}) } }];
+  return [{ ...base, action: d.action === 'create' ? 'create' : 'update', summary: parts.join(', '), data: { ...data, ...(want.persist ? { value: data.value, persistValue: want.value === undefined ? undefined : String(want.value) } : {}) } }];
 }
 
-async function applyOne(ctx: ApplyContext, c: Change): Promise<void> {
+async function applyOne(ctx: ApplyContext, c: Change<SysctlData>): Promise<void> {
   assertApplyContext(ctx);
   const root = rootOf(ctx.settings);
-  const d = c.data as SysctlData & { persistValue?: string };
+  const d = c.data!;
   // the runtime value first: a key the kernel rejects gets no persistence file
   if (d.value !== undefined) {
     try {
@@ -116,7 +115,7 @@ async function applyOne(ctx: ApplyContext, c: Change): Promise<void> {
   }
 }
 
-const plugin: Plugin<SysctlSection> = {
+const plugin: Plugin<SysctlSection, SysctlData> = {
   name: 'sysctl',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'sysctl.schema.json', 'utf8')),
   collections: ['keys'],
@@ -148,7 +147,7 @@ const plugin: Plugin<SysctlSection> = {
     return readSysctl(ctx, desired);
   },
   plan: planParam,
-  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+  async apply(ctx: ApplyContext, changes: Change<SysctlData>[]): Promise<ChangeResult[]> {
     const out: ChangeResult[] = [];
     for (const c of changes) {
       try {

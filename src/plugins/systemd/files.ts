@@ -5,7 +5,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { atomicWrite } from '../../core/hostfs.js';
 import type { ApplyContext } from '../../core/plugin.js';
 import { OWNED_DIR, rel } from './names.js';
 
@@ -63,39 +63,18 @@ export async function ownedUnits(dir: string): Promise<string[]> {
 }
 
 async function writeOwned(ctx: ApplyContext, dir: string, unit: string, files: string[]): Promise<void> {
-  void ctx;
   const p = join(dir, rel.owned(unit));
   if (!files.length) {
     await fsp.rm(p, { force: true });
     await fsp.rmdir(dirname(p)).catch(() => undefined);
     return;
   }
-  await atomicWrite(p, JSON.stringify({ unit, files: [...new Set(files)].sort() }) + '\n', 0o644);
-}
-
-/** Write to a temp file in the same directory, then rename: never writes through a symlink. */
-async function atomicWrite(p: string, content: string, mode: number): Promise<void> {
-  await fsp.mkdir(dirname(p), { recursive: true, mode: 0o755 });
-  const tmp = join(dirname(p), `.opd-${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fh = await fsp.open(tmp, 'wx', mode);
-    try {
-      await fh.writeFile(content);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.chmod(tmp, mode);
-    await fsp.rename(tmp, p);
-  } catch (err) {
-    await fsp.rm(tmp, { force: true });
-    throw err;
-  }
+  await atomicWrite(ctx, p, JSON.stringify({ unit, files: [...new Set(files)].sort() }) + '\n', { mode: 0o644 });
 }
 
 /** Write one of the unit's files and record that opd wrote it. */
 export async function writeUnitPath(ctx: ApplyContext, dir: string, unit: string, relPath: string, content: string): Promise<void> {
-  await atomicWrite(join(dir, relPath), content, 0o644);
+  await atomicWrite(ctx, join(dir, relPath), content, { mode: 0o644 });
   const owned = await readOwned(dir, unit);
   if (!owned.includes(relPath)) await writeOwned(ctx, dir, unit, [...owned, relPath]);
 }

@@ -163,7 +163,7 @@ function explainUnitFileError(kind: string, err: unknown, address: string): unkn
   return e;
 }
 
-const plugin: Plugin<SystemdSection> = {
+const plugin: Plugin<SystemdSection, SystemdChangeData> = {
   name: 'systemd',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'systemd.schema.json', 'utf8')),
   collections: ['units'],
@@ -190,20 +190,20 @@ const plugin: Plugin<SystemdSection> = {
 
   plan: planUnit,
 
-  async apply(ctx: ApplyContext, changes: Change[]): Promise<ChangeResult[]> {
+  async apply(ctx: ApplyContext, changes: Change<SystemdChangeData>[]): Promise<ChangeResult[]> {
     const dir = unitDir(ctx.settings);
-    const results = new Map<Change, ChangeResult>();
-    const opOf = (c: Change) => (c.data as SystemdChangeData).op;
-    const fail = (c: Change, e: unknown) => results.set(c, { address: c.address, status: 'failed', error: toOpdError(e) });
-    const ok = (c: Change) => results.set(c, { address: c.address, status: 'ok' });
+    const results = new Map<Change<SystemdChangeData>, ChangeResult>();
+    const opOf = (c: Change<SystemdChangeData>) => c.data!.op;
+    const fail = (c: Change<SystemdChangeData>, e: unknown) => results.set(c, { address: c.address, status: 'failed', error: toOpdError(e) });
+    const ok = (c: Change<SystemdChangeData>) => results.set(c, { address: c.address, status: 'ok' });
     const of = (pred: (op: SystemdOp) => boolean) => changes.filter((c) => pred(opOf(c)));
     const jobs = of((op) => op.kind === 'job');
     let waiter: JobWaiter | undefined;
     // a Reload is due before the next job, or at the end of the run (flush)
     const touched = () => ctx.runState.set(RELOAD_PENDING, true);
 
-    const runJobs = async (list: Change[]) => {
-      const started: Change[] = [];
+    const runJobs = async (list: Change<SystemdChangeData>[]) => {
+      const started: Change<SystemdChangeData>[] = [];
       await Promise.all(
         list.map(async (c) => {
           const op = opOf(c) as Extract<SystemdOp, { kind: 'job' }>;
@@ -297,7 +297,7 @@ const plugin: Plugin<SystemdSection> = {
       await unitFileOp('unmask', (n) => unmaskUnitFiles(ctx, n));
       phase('disable/unmask');
       // 3. files: one unit after another within a unit (its ownership record), units in parallel
-      const byUnit = new Map<string, Change[]>();
+      const byUnit = new Map<string, Change<SystemdChangeData>[]>();
       for (const c of of((op) => op.kind === 'write' || op.kind === 'remove')) byUnit.set(opOf(c).unit, [...(byUnit.get(opOf(c).unit) ?? []), c]);
       await Promise.all(
         [...byUnit.values()].map(async (list) => {

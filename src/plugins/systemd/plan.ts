@@ -43,13 +43,13 @@ function opsUnder(ops: Operation[], path: string): Operation[] {
   return ops.filter((o) => o.path === path || o.path.startsWith(path + '/'));
 }
 
-export function planUnit(diff: ResourceDiff): Change[] {
+export function planUnit(diff: ResourceDiff): Change<SystemdChangeData>[] {
   const unit = diff.name;
   const A = diff.address;
   const base = { resource: A, plugin: 'systemd' };
-  const changes: Change[] = [];
-  const mk = (address: string, action: string, summary: string, op: SystemdOp, extra: Partial<Change> = {}): Change => {
-    const c: Change = { ...base, address, action, summary, data: { op } satisfies SystemdChangeData, ...extra };
+  const changes: Change<SystemdChangeData>[] = [];
+  const mk = (address: string, action: string, summary: string, op: SystemdOp, extra: Partial<Change<SystemdChangeData>> = {}): Change<SystemdChangeData> => {
+    const c: Change<SystemdChangeData> = { ...base, address, action, summary, data: { op } satisfies SystemdChangeData, ...extra };
     changes.push(c);
     return c;
   };
@@ -146,6 +146,6 @@ export function planUnit(diff: ResourceDiff): Change[] {
   } else if (why && !creating) {
     job(reloadInstead ? 'reload-or-try-restart' : 'try-restart', reloadInstead ? 'reload if running' : 'restart if running', why);
   }
-  if (maskAddr) mk(maskAddr, 'mask', '', { kind: 'mask', unit }, { after: changes.some((c) => c.address === A && (c.data as SystemdChangeData).op.kind === 'job') ? [A] : [], ops: opsUnder(diff.ops, '/masked') });
+  if (maskAddr) mk(maskAddr, 'mask', '', { kind: 'mask', unit }, { after: changes.some((c) => c.address === A && c.data!.op.kind === 'job') ? [A] : [], ops: opsUnder(diff.ops, '/masked') });
   return changes;
 }

@@ -8,9 +8,8 @@ import { readFileSync } from 'node:fs';
 import type { Change, Obj as ObjOpt, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import { SCHEMA_DIR } from '../../core/validate.js';
-import { readAccounts } from '../files/fsutil.js';
-import { loginDefs, shadowDoctor } from '../groups/shadow.js';
-import { runCmds } from '../groups/index.js';
+import { readAccounts } from '../../core/hostfs.js';
+import { applyShadow, loginDefs, shadowDoctor, type ShadowChangeData } from '../../host/shadow.js';
 
 export interface UserSpec extends ObjOpt {
   uid?: number;
@@ -57,7 +56,7 @@ function readUsers(ctx: ReadContext, desired: UsersSection, all: boolean): Users
   return { users: out };
 }
 
-export function planUser(d: ResourceDiff): Change[] {
+export function planUser(d: ResourceDiff): Change<ShadowChangeData>[] {
   const name = d.name;
   const base = { address: d.address, resource: d.address, plugin: d.plugin, ops: d.ops };
   if (d.action === 'delete') return [{ ...base, action: 'delete', summary: 'remove user (home directory kept)', data: { name, cmds: [{ cmd: 'userdel', args: [name] }] } }];
@@ -104,7 +103,7 @@ export function planUser(d: ResourceDiff): Change[] {
   return [{ ...base, action: 'update', summary: parts.join(', '), after, data: { name, cmds } }];
 }
 
-const plugin: Plugin<UsersSection> = {
+const plugin: Plugin<UsersSection, ShadowChangeData> = {
   name: 'users',
   schema: JSON.parse(readFileSync(SCHEMA_DIR + 'users.schema.json', 'utf8')),
   collections: ['users'],
@@ -112,7 +111,7 @@ const plugin: Plugin<UsersSection> = {
     return readUsers(ctx, desired, false);
   },
   plan: planUser,
-  apply: runCmds,
+  apply: applyShadow,
   async show(ctx: ReadContext) {
     return readUsers(ctx, {}, true);
   },

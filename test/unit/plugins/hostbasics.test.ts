@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import type { Operation } from 'fast-json-patch';
 import type { ResourceDiff } from '../../../src/core/plugin.js';
 import { compare } from '../../../src/core/diff.js';
-import { isSafePath } from '../../../src/plugins/files/fsutil.js';
+import { isSafePath } from '../../../src/core/hostfs.js';
 import { planFile, validateArgv } from '../../../src/plugins/files/index.js';
 import { planGroup } from '../../../src/plugins/groups/index.js';
 import { planUser } from '../../../src/plugins/users/index.js';

@@ -17,8 +17,8 @@ describe('libvirt plan cases', () => {
       const norm = (s: unknown) => plugin.normalize!(s, { remap: () => undefined }) as Obj;
       const current = norm(load(c, 'current.yaml'));
       const desired = norm(load(c, 'desired.yaml'));
-      const diffs = diffSection(plugin as unknown as Plugin, desired, current, false);
-      const plan = buildPlan(new Map([['libvirt', plugin as unknown as Plugin]]), diffs, plugin.edges!(desired));
+      const diffs = diffSection(plugin as Plugin, desired, current, false);
+      const plan = buildPlan(new Map([['libvirt', plugin as Plugin]]), diffs, plugin.edges!(desired));
       const expected = load(c, 'expected.yaml') as { address: string; action: string; summary?: string }[];
       expect(plan.changes.map((ch) => ({ address: ch.address, action: ch.action, ...(expected.find((e) => e.address === ch.address && e.action === ch.action)?.summary !== undefined ? { summary: ch.summary } : {}) }))).toEqual(expected);
     });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonAddress, canonDestination, canonIp } from '../../../../src/plugins/net/ip.js';
+import { canonAddress, canonDestination, canonIp } from '../../../../src/host/ip.js';
 
 describe('IP helpers', () => {
   it('prints IPv6 addresses the way inet_ntop does', () => {

@@ -1,15 +1,26 @@
 /**
  * shadow-utils (useradd, usermod, userdel, groupadd, groupmod, groupdel, gpasswd) through
- * src/exec.ts. Under --root the account database of that directory is changed
+ * the mutate door of src/exec.ts, shared by the users and groups plugins (a plugin never
+ * imports another). Under --root the account database of that directory is changed
  * (`--prefix DIR`, or `--root DIR` for gpasswd, which has no --prefix).
  */
-import type { ApplyContext, Settings } from '../../core/plugin.js';
-import { assertApplyContext } from '../../core/plugin.js';
-import { ExecFailure, runMutate } from '../../exec.js';
-import { OpdError } from '../../core/errors.js';
-import { rootOf, readText } from '../files/fsutil.js';
+import type { ApplyContext, Change, DoctorCheck, Settings } from '../core/plugin.js';
+import { applyEach, assertApplyContext } from '../core/plugin.js';
+import { ExecFailure, runMutate } from '../exec.js';
+import { OpdError } from '../core/errors.js';
+import { rootOf, readText } from '../core/hostfs.js';
 import { accessSync, constants } from 'node:fs';
-import type { DoctorCheck } from '../../core/plugin.js';
+
+/** The payload of a users or groups change: the shadow-utils commands that make it, in order. */
+export interface ShadowChangeData {
+  name: string;
+  cmds: { cmd: string; args: string[] }[];
+}
+
+/** The apply of users and groups: each change's commands, one after another. */
+export const applyShadow = applyEach<ShadowChangeData>(async (ctx, c: Change<ShadowChangeData>) => {
+  for (const { cmd, args } of c.data!.cmds) await shadow(ctx, cmd, args, c.address);
+});
 
 export async function shadow(ctx: ApplyContext, cmd: string, args: string[], address: string): Promise<void> {
   assertApplyContext(ctx);
