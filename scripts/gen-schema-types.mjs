@@ -2,9 +2,11 @@
 /**
  * Generate the TypeScript type of every plugin section from its schema (schema/<name>.schema.json →
  * src/plugins/<name>/section.gen.ts) with json-schema-to-typescript, so that schema and code
- * cannot drift. The files are committed (tsc --noEmit, editors and vitest work on a fresh
- * clone without a build step); `--check` (run by the unit tests) fails when one is stale.
- *   node scripts/gen-schema-types.mjs          write them
+ * cannot drift. The build (and npm run typecheck) runs it first; the files are not committed
+ * (.gitignore): they are always what the schemas say, and generated code stays out of review
+ * and out of the duplicate count. Run it once after a fresh clone before a bare `tsc --noEmit`
+ * (npm run gen:types). vitest needs nothing: the plugins import these types with `import type`.
+ *   node scripts/gen-schema-types.mjs          write them (only the ones that changed)
  *   node scripts/gen-schema-types.mjs --check  compare only (exit 1 and name the stale files)
  */
 import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';

@@ -241,7 +241,7 @@ export interface Plugin<S extends object = Obj, D = unknown> {
  * The apply of a plugin whose changes are independent steps: runs them one after another and
  * reports each (an error without an address gets the change's). The core owns everything else.
  */
-export function applyEach<D>(step: (ctx: ApplyContext, c: Change<D>) => Promise<void | { output?: string }>): (ctx: ApplyContext, batch: Change<D>[]) => Promise<ChangeResult[]> {
+export function applyEach<D>(step: (ctx: ApplyContext, c: Change<D>) => void | Promise<void | { output?: string }>): (ctx: ApplyContext, batch: Change<D>[]) => Promise<ChangeResult[]> {
   return async (ctx, batch) => {
     assertApplyContext(ctx);
     const out: ChangeResult[] = [];

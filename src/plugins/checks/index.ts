@@ -4,12 +4,12 @@
  * never makes a change; a failed one is a preflight finding, and the core then
  * applies nothing. Reads come from /proc, /sys, /etc/os-release, statfs and open(2).
  */
+import { schemaOf } from '../../core/schema-file.js';
 import { closeSync, constants, existsSync, openSync, readFileSync, statfsSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { DoctorCheck, Finding, Obj, Plugin, ReadContext } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { foreignListening } from './holders.js';
 
 export interface ChecksSection extends Obj {
@@ -188,7 +188,7 @@ export function findings(current: ChecksSection, desired: ChecksSection): Findin
 
 const plugin: Plugin<ChecksSection> = {
   name: 'checks',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'checks.schema.json', 'utf8')),
+  schema: schemaOf('checks'),
   collections: ['require'],
 
   async read(ctx: ReadContext, desired: ChecksSection): Promise<ChecksSection> {

@@ -5,12 +5,11 @@
  * Passwords are secrets: the servers receive verifiers computed here, reads compare the stored
  * verifier with the desired password without revealing either, summaries say "password changed".
  */
-import { readFileSync } from 'node:fs';
+import { schemaOf } from '../../core/schema-file.js';
 import type { ApplyContext, Change, ChangeResult, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { applyScripted, mysql, myEndpoint, pgEndpoint, psql } from './client.js';
 import { pgReadRaw, pgRender, pgToSection } from './pg.js';
 import { myReadRaw, myRender, myToSection } from './mysql.js';
@@ -60,7 +59,7 @@ async function readSection(ctx: ReadContext, desired: DatabasesSection, all: boo
 
 const plugin: Plugin<DatabasesSection, DbChangeData> = {
   name: 'databases',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'databases.schema.json', 'utf8')),
+  schema: schemaOf('databases'),
   collections: COLLECTIONS,
 
   normalize(section: unknown, _ctx: NormalizeContext) {

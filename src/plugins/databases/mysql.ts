@@ -4,6 +4,7 @@ import { OpdError } from '../../core/errors.js';
 import { mysql } from './client.js';
 import { myAccount, myGrantDb, myIdent, myLit, mysqlNativeHash, mysqlPasswordMatches, myUngrantDb, parseGrantee } from './sql.js';
 import { myCanonical, type DbChangeData, type Step } from './plan.js';
+import { isObj } from '../../core/diff.js';
 
 export interface MyRaw {
   /** how many privileges GRANT ALL gives on a database on this server (mysql.db's *_priv columns but Grant_priv) */
@@ -45,9 +46,6 @@ export async function myReadRaw(settings: Settings, users: string[], dbs: string
   }
 }
 
-function isObj(v: unknown): v is Obj {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 /** The section as the host has it (passwords: the desired value when the stored hash matches, else absent). */
 export function myToSection(raw: MyRaw, desired: Obj, opts: { includeSystem: boolean }): { mysql_users: Record<string, Obj>; mysql_databases: Record<string, Obj> } {

@@ -4,6 +4,7 @@ import { OpdError } from '../../core/errors.js';
 import { psql } from './client.js';
 import { pgIdent, pgLit, pgPasswordMatches, scramVerifier } from './sql.js';
 import { pgCanonical, type DbChangeData, type Step } from './plan.js';
+import { isObj } from '../../core/diff.js';
 
 export interface PgRaw {
   roles: { name: string; login: boolean; superuser: boolean; createdb: boolean; createrole: boolean; secret: string | null; system: boolean }[];
@@ -38,9 +39,6 @@ export async function pgReadRaw(settings: Settings, roles: string[], dbs: string
   }
 }
 
-function isObj(v: unknown): v is Obj {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 /**
  * The section as the host has it. Passwords: `password` is set to the desired value only when the

@@ -4,6 +4,7 @@
  * a password: they say "password set" / "password changed".
  */
 import type { Change, Edge, Obj, ResourceDiff } from '../../core/plugin.js';
+import { isObj } from '../../core/diff.js';
 
 export const PG_ALL = ['CONNECT', 'CREATE', 'TEMPORARY'] as const;
 
@@ -34,9 +35,6 @@ export const COLLECTIONS = [...PG_COLLECTIONS, ...MY_COLLECTIONS] as const;
 
 const ROLE_ATTRS = ['login', 'superuser', 'createdb', 'createrole'] as const;
 
-function isObj(v: unknown): v is Obj {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 // ---------------------------------------------------------------------------------------------
 // privilege lists: canonical form (upper case, sorted, ALL when complete)

@@ -6,12 +6,13 @@
  * (not under --root); otherwise opd writes /etc/resolv.conf itself, keeping the lines it does
  * not manage. node:fs only for reads.
  */
-import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
-import type { ApplyContext, Change, ChangeResult, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff, Settings } from '../../core/plugin.js';
+import { applyEach } from '../../core/plugin.js';
+import { schemaOf } from '../../core/schema-file.js';
+import { lstatSync, readlinkSync } from 'node:fs';
+import type { ApplyContext, Change, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff, Settings } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { atomicWrite, readText, rootOf } from '../../core/hostfs.js';
 import { callMutate, callRead } from '../../dbus.js';
 
@@ -202,7 +203,7 @@ function fromItems(section: Obj, ctx: NormalizeContext): Obj {
 
 const plugin: Plugin<DnsSection, DnsData> = {
   name: 'dns',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'dns.schema.json', 'utf8')),
+  schema: schemaOf('dns'),
   collections: ['resolvers'],
   adopt: adoptOpdbus,
   async read(ctx: ReadContext, desired: DnsSection) {
@@ -223,18 +224,7 @@ const plugin: Plugin<DnsSection, DnsData> = {
   },
   faults: dnsFaults,
   plan: planResolver,
-  async apply(ctx: ApplyContext, changes: Change<DnsData>[]): Promise<ChangeResult[]> {
-    const out: ChangeResult[] = [];
-    for (const c of changes) {
-      try {
-        await applyOne(ctx, c);
-        out.push({ address: c.address, status: 'ok' });
-      } catch (e) {
-        out.push({ address: c.address, status: 'failed', error: toOpdError(e) });
-      }
-    }
-    return out;
-  },
+  apply: applyEach(applyOne),
   async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
     const { backend, why } = detectBackend(ctx.settings);
     const checks: DoctorCheck[] = [{ name: 'dns: backend', ok: true, detail: `${backend}: ${why}` }];

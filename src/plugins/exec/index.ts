@@ -17,12 +17,12 @@
  *
  * Guard commands run on every read, `opd diff` included: they must only look, never change.
  */
+import { schemaOf } from '../../core/schema-file.js';
 import { existsSync, readFileSync } from 'node:fs';
 import type { ApplyContext, Change, ChangeResult, Edge, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { quoteArgv, runRead, runMutate } from '../../exec.js';
 
 export interface CommandSpec extends Obj {
@@ -166,7 +166,7 @@ interface ExecChangeData {
 
 const plugin: Plugin<ExecSection, ExecChangeData> = {
   name: 'exec',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'exec.schema.json', 'utf8')),
+  schema: schemaOf('exec'),
   collections: ['commands'],
 
   async read(_ctx: ReadContext, desired: ExecSection): Promise<ExecSection> {

@@ -5,6 +5,7 @@
  * on the temp file first. Content is never printed: summaries carry fingerprints only (none
  * at all for `secret: true`), and the audit trail gets keyed hashes.
  */
+import { schemaOf } from '../../core/schema-file.js';
 import { ensureDir } from '../../core/fsutil.js';
 import { lstatSync, readFileSync, readlinkSync, readdirSync, chmodSync, lchownSync, rmSync, unlinkSync, symlinkSync, renameSync, rmdirSync, type Stats } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
@@ -14,7 +15,6 @@ import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { sha256 } from '../../core/canonical.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { ExecFailure, runMutate } from '../../exec.js';
 import { atomicWrite, hostPath, insideRoot, readAccounts, rootOf, type Accounts } from '../../core/hostfs.js';
 
@@ -395,7 +395,7 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
 
 const plugin: Plugin<FilesSection, FileChangeData> = {
   name: 'files',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'files.schema.json', 'utf8')),
+  schema: schemaOf('files'),
   collections: ['paths'],
 
   normalize(section: unknown, ctx: NormalizeContext) {

@@ -6,14 +6,13 @@
  * Apply: one atomic `nft -f -` per table; chains whose rules differ are flushed and refilled in
  * that same transaction.
  */
-import { readFileSync } from 'node:fs';
+import { schemaOf } from '../../core/schema-file.js';
 import type { Operation } from 'fast-json-patch';
 import type { Change, ChangeResult, Disposable, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff, Settings, WatchContext } from '../../core/plugin.js';
 import { ApplyContext, assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { canonical } from '../../core/canonical.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { ExecFailure, runMutate, runRead, spawnLines } from '../../exec.js';
 import { netnsOf } from '../../host/netns.js';
 import { parseTextRules, priorityNumber, ruleKey, ruleText, type JsonRule } from './rules.js';
@@ -271,7 +270,7 @@ type FirewallData = Script | UfwData;
 
 const plugin: Plugin<FirewallSection, FirewallData> = {
   name: 'firewall',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'firewall.schema.json', 'utf8')),
+  schema: schemaOf('firewall'),
   collections: ['tables', 'ufw_rules'],
 
   normalize: normalizeFirewall,

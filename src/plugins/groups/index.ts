@@ -4,10 +4,9 @@
  * Reads: one read of /etc/group and /etc/passwd (under --root when given). Apply: groupadd,
  * groupmod -a -U, gpasswd -d, groupmod -g, groupdel.
  */
-import { readFileSync } from 'node:fs';
+import { schemaOf } from '../../core/schema-file.js';
 import type { Change, Obj, Plugin, ReadContext, ResourceDiff, NormalizeContext } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { readAccounts } from '../../core/hostfs.js';
 import { applyShadow, loginDefs, shadowDoctor, type ShadowChangeData } from '../../host/shadow.js';
 
@@ -106,7 +105,7 @@ export function planGroup(d: ResourceDiff): Change<GroupChangeData>[] {
 
 const plugin: Plugin<GroupsSection, GroupChangeData> = {
   name: 'groups',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'groups.schema.json', 'utf8')),
+  schema: schemaOf('groups'),
   collections: ['groups'],
 
   normalize(section: unknown, ctx: NormalizeContext) {

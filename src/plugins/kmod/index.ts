@@ -4,13 +4,14 @@
  * `options` (/etc/modprobe.d/opd-<name>.conf). Reads: /proc/modules, /sys/module,
  * modules.builtin and opd's files (node:fs, no processes). Persistence files honour --root.
  */
-import { readFileSync, readdirSync, unlinkSync, existsSync } from 'node:fs';
+import { applyEach } from '../../core/plugin.js';
+import { schemaOf } from '../../core/schema-file.js';
+import { readdirSync, unlinkSync, existsSync } from 'node:fs';
 import { release } from 'node:os';
-import type { ApplyContext, Change, ChangeResult, Obj, Plugin, ReadContext, ResourceDiff, DoctorCheck } from '../../core/plugin.js';
+import type { ApplyContext, Change, Obj, Plugin, ReadContext, ResourceDiff, DoctorCheck } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
-import { OpdError, toOpdError } from '../../core/errors.js';
+import { OpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { ExecFailure, runMutate } from '../../exec.js';
 import { atomicWrite, rootOf, readText } from '../../core/hostfs.js';
 
@@ -173,24 +174,13 @@ function unlinkSync2(p: string): void {
 
 const plugin: Plugin<KmodSection, KmodData> = {
   name: 'kmod',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'kmod.schema.json', 'utf8')),
+  schema: schemaOf('kmod'),
   collections: ['modules'],
   async read(ctx: ReadContext, desired: KmodSection) {
     return readKmod(ctx, desired);
   },
   plan: planModule,
-  async apply(ctx: ApplyContext, changes: Change<KmodData>[]): Promise<ChangeResult[]> {
-    const out: ChangeResult[] = [];
-    for (const c of changes) {
-      try {
-        await applyOne(ctx, c);
-        out.push({ address: c.address, status: 'ok' });
-      } catch (e) {
-        out.push({ address: c.address, status: 'failed', error: toOpdError(e) });
-      }
-    }
-    return out;
-  },
+  apply: applyEach(applyOne),
   async show() {
     const k = kernelView();
     const modules: Record<string, ModuleSpec> = {};

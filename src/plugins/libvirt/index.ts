@@ -3,14 +3,14 @@
  * virsh. Reads: ONE virsh process per read (a stdin batch of list/dumpxml commands for what
  * the document names); show() uses three. Apply: one virsh process per step.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { schemaOf } from '../../core/schema-file.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ApplyContext, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, Settings, WatchContext } from '../../core/plugin.js';
 import { applyEach } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { spawnLines } from '../../exec.js';
 import { batch, names, SAFE_NAME, uri, virsh, virshMutate } from './virsh.js';
 import { child, el, parseXml, projectXml, setChild, toXml, type XNode } from './xml.js';
@@ -419,7 +419,7 @@ async function runStep(ctx: ApplyContext, s: Step): Promise<void> {
 
 const plugin: Plugin<LibvirtSection, LibvirtChangeData> = {
   name: 'libvirt',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'libvirt.schema.json', 'utf8')),
+  schema: schemaOf('libvirt'),
   collections: ['networks', 'pools', 'domains'],
 
   normalize(section: unknown, _ctx: NormalizeContext) {

@@ -6,15 +6,13 @@
  */
 import type { Obj } from '../../core/plugin.js';
 import { child, el, kids, path, scaledBytes, setChild, ensureChild, type XNode } from './xml.js';
+import { isObj } from '../../core/diff.js';
 
 const MiB = 1024 * 1024;
 
 export const IFACE_KINDS = ['network', 'bridge', 'ovs_bridge', 'user'] as const;
 export const DISK_SOURCES = ['file', 'block', 'pool', 'volume'] as const;
 
-function isObj(v: unknown): v is Obj {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 /* ------------------------------------------------------------------ domains */
 

@@ -4,6 +4,7 @@
  */
 import type { Change, Obj, ResourceDiff } from '../../core/plugin.js';
 import { canonical } from '../../core/canonical.js';
+import { isObj } from '../../core/diff.js';
 
 export type Step =
   | { op: 'dom-define'; name: string; spec?: Obj; xml?: string }
@@ -28,9 +29,6 @@ export const DEFAULT_SHUTDOWN_TIMEOUT = 60;
 
 const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
 
-function isObj(v: unknown): v is Obj {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 export function fmtBytes(n: unknown): string {
   if (typeof n !== 'number') return String(n);

@@ -2,6 +2,7 @@
  * lxc: LXC system containers through the lxc-* tools and a configurable lxcpath
  * (--lxc-path / OPD_LXC_PATH). Reads: one `lxc-ls --fancy` plus each container's config file.
  */
+import { schemaOf } from '../../core/schema-file.js';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ApplyContext, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext } from '../../core/plugin.js';
@@ -9,7 +10,6 @@ import { applyEach } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
 import { isObj } from '../../core/diff.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { runRead, spawnLines } from '../../exec.js';
 import { canonicalMemory } from './config.js';
 import { planContainer, type LxcChangeData } from './plan.js';
@@ -235,7 +235,7 @@ async function runStep(ctx: ApplyContext, d: LxcChangeData): Promise<void> {
 
 const plugin: Plugin<LxcSection, LxcChangeData> = {
   name: 'lxc',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'lxc.schema.json', 'utf8')),
+  schema: schemaOf('lxc'),
   collections: ['containers'],
 
   normalize(section: unknown, ctx: NormalizeContext) {

@@ -1,6 +1,7 @@
 /** Pure planning for LXC: a container diff becomes create / configure / start / stop / restart / destroy steps. */
 import type { Change, Obj, ResourceDiff } from '../../core/plugin.js';
 import { canonical } from '../../core/canonical.js';
+import { isObj } from '../../core/diff.js';
 
 export type LxcStep = 'create' | 'configure' | 'start' | 'stop' | 'restart' | 'destroy' | 'recreate';
 
@@ -22,9 +23,6 @@ export const RESTART_FIELDS = new Set(['rootfs', 'memory', 'cpus', 'network', 'c
 
 const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
 
-function isObj(v: unknown): v is Obj {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 function fmt(v: unknown): string {
   if (v === undefined) return '(unset)';

@@ -4,12 +4,11 @@
  * Reads: `ip -j -d addr show` and one `ip -j route show` per family. Apply: one `ip -batch`.
  * Only the addresses and routes the document names are added or removed.
  */
-import { readFileSync } from 'node:fs';
+import { schemaOf } from '../../core/schema-file.js';
 import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { ExecFailure, spawnLines } from '../../exec.js';
 import { heldBy, ip, ipMutate, kindOf, netnsOf, readHost, toIface, type RawLink } from './host.js';
 import { planInterface, takeOverCmds, type NetChangeData } from './plan.js';
@@ -40,7 +39,7 @@ export function ipError(stderr: string, change: Change<NetChangeData>): OpdError
 
 const plugin: Plugin<NetSection, NetChangeData> = {
   name: 'net',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'net.schema.json', 'utf8')),
+  schema: schemaOf('net'),
   collections: ['interfaces'],
 
   normalize(section: unknown, ctx: NormalizeContext) {

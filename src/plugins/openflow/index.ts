@@ -5,7 +5,7 @@
  * flows; flows with any other cookie are never touched. Reads are one `dump-flows` per named
  * bridge; an apply is one `add-flows` per bridge (delete and add lines on its stdin).
  */
-import { readFileSync } from 'node:fs';
+import { schemaOf } from '../../core/schema-file.js';
 import { dirname } from 'node:path';
 import type { ApplyContext, Change, ChangeResult, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff, Settings } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
@@ -13,7 +13,6 @@ import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
 import { isObj } from '../../core/diff.js';
 import { canonical } from '../../core/canonical.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { runRead, ExecFailure } from '../../exec.js';
 import { COOKIE_MATCH, cookieOf, DEFAULT_PRIORITY, flowText, isOpdCookie, matchText, normalizeActions, normalizeMatch, parseDumpLine, type Flow } from './flows.js';
 import { normalizeOpdbus } from './opdbus.js';
@@ -217,7 +216,7 @@ function explain(err: unknown, address: string): OpdError {
 
 const plugin: Plugin<OpenflowSection, FlowChangeData> = {
   name: 'openflow',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'openflow.schema.json', 'utf8')),
+  schema: schemaOf('openflow'),
   collections: ['bridges'],
 
   normalize(section: unknown, ctx: NormalizeContext) {

@@ -3,12 +3,11 @@
  * Reads: one transact of selects for all tables. Apply: one transaction per batch (apply wave),
  * whatever its size. Watch: one OVSDB monitor on Bridge, Port and Interface.
  */
-import { readFileSync } from 'node:fs';
+import { schemaOf } from '../../core/schema-file.js';
 import type { ApplyContext, Change, ChangeResult, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext, Disposable } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
 import { isObj } from '../../core/diff.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { dbUrl, readDb, toSection, transactApply, transactRead, waitForVswitchd, DB_NAME, READ_TIMEOUT_MS, BRIDGE_COLS, PORT_COLS, IFACE_COLS } from './db.js';
 import { planBridge, type OvsChangeData } from './plan.js';
 import { TxnBuilder, SNAPSHOT_COLUMNS, type Snapshot } from './txn.js';
@@ -109,7 +108,7 @@ function adoptOpDbusInterfaces(plugins: Record<string, unknown>, ctx: NormalizeC
 
 const plugin: Plugin<OvsSection, OvsChangeData> = {
   name: 'ovs',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'ovs.schema.json', 'utf8')),
+  schema: schemaOf('ovs'),
   collections: ['bridges'],
 
   adopt(plugins: Record<string, unknown>, ctx: NormalizeContext) {
@@ -281,7 +280,6 @@ function defaultTakeOver(plugins: Record<string, unknown>): void {
   }
 }
 
-const TXN_MAX = 400;
 
 /** Names and uuids of every bridge, port and interface (one transact of selects). */
 async function snapshot(ctx: ApplyContext): Promise<Snapshot> {

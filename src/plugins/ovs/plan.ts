@@ -5,14 +5,12 @@
  */
 import type { Change, Obj, ResourceDiff } from '../../core/plugin.js';
 import { canonical } from '../../core/canonical.js';
+import { isObj } from '../../core/diff.js';
 
 export const OWNER_KEY = 'opd_managed';
 
 const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
 
-function isObj(v: unknown): v is Obj {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 function fmt(v: unknown): string {
   if (v === undefined) return '(unset)';

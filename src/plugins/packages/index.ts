@@ -4,11 +4,11 @@
  * dpkg-query), plus one query for what a removal would take along when the document removes
  * something. Apply: one transaction for all removals and one for all installs.
  */
+import { schemaOf } from '../../core/schema-file.js';
 import { existsSync, readFileSync, watch as fsWatch } from 'node:fs';
 import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, Settings, WatchContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { busAddress, onSignal } from '../../dbus.js';
 import { BACKEND_NAMES, type BackendName, type InstalledPackage, type PackageBackend } from './backend.js';
 import { aptBackend } from './apt.js';
@@ -135,7 +135,7 @@ function adoptPackageKit(plugins: Record<string, unknown>, ctx: NormalizeContext
 
 const plugin: Plugin<PackagesSection, PackageChangeData> = {
   name: 'packages',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'packages.schema.json', 'utf8')),
+  schema: schemaOf('packages'),
   collections: ['installed'],
 
   adopt(plugins: Record<string, unknown>, ctx: NormalizeContext) {

@@ -5,13 +5,14 @@
  * readlink per device, writes go to driver_override, drivers/<drv>/unbind, drivers/<drv>/bind
  * and drivers_probe. The kernel does the binding; opd verifies it by reading again.
  */
-import { lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { applyEach } from '../../core/plugin.js';
+import { schemaOf } from '../../core/schema-file.js';
+import { lstatSync, readlinkSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { ApplyContext, Change, ChangeResult, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import type { ApplyContext, Change, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
-import { OpdError, toOpdError } from '../../core/errors.js';
+import { OpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { readText, rootOf } from '../../core/hostfs.js';
 
 export interface DeviceSpec extends Obj {
@@ -144,7 +145,7 @@ function fromItems(section: Obj, ctx: NormalizeContext): Obj {
 
 const plugin: Plugin<PciSection, PciData> = {
   name: 'pci',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'pci.schema.json', 'utf8')),
+  schema: schemaOf('pci'),
   collections: ['devices'],
   adopt: adoptOpdbus,
   normalize(raw: unknown, ctx: NormalizeContext) {
@@ -173,18 +174,7 @@ const plugin: Plugin<PciSection, PciData> = {
     return { devices };
   },
   plan: planDevice,
-  async apply(ctx: ApplyContext, changes: Change<PciData>[]): Promise<ChangeResult[]> {
-    const out: ChangeResult[] = [];
-    for (const c of changes) {
-      try {
-        applyOne(ctx, c);
-        out.push({ address: c.address, status: 'ok' });
-      } catch (e) {
-        out.push({ address: c.address, status: 'failed', error: toOpdError(e) });
-      }
-    }
-    return out;
-  },
+  apply: applyEach(applyOne),
   edges(desired: PciSection, all: Record<string, Obj>) {
     // binding to a driver needs its module (kmod/modules/<driver>, e.g. vfio_pci)
     const mods = isObj(all.kmod) && isObj(all.kmod.modules) ? all.kmod.modules : {};

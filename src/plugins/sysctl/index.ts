@@ -3,13 +3,14 @@
  * persisted in /etc/sysctl.d/90-opd-<key>.conf (honours --root). net.* keys belong to the
  * network namespace opd runs in (`ip netns exec NS opd apply …`).
  */
+import { applyEach } from '../../core/plugin.js';
+import { schemaOf } from '../../core/schema-file.js';
 import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
-import type { ApplyContext, Change, ChangeResult, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import type { ApplyContext, Change, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
-import { OpdError, toOpdError } from '../../core/errors.js';
+import { OpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import type { SysctlDoc, Param } from './section.gen.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { atomicWrite, rootOf, readText } from '../../core/hostfs.js';
 
 /** The section's types, generated from schema/sysctl.schema.json (npm run gen:types). Values are strings after normalize. */
@@ -117,7 +118,7 @@ async function applyOne(ctx: ApplyContext, c: Change<SysctlData>): Promise<void>
 
 const plugin: Plugin<SysctlSection, SysctlData> = {
   name: 'sysctl',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'sysctl.schema.json', 'utf8')),
+  schema: schemaOf('sysctl'),
   collections: ['keys'],
   normalize(section: unknown, ctx: NormalizeContext) {
     if (!isObj(section)) return section;
@@ -147,18 +148,7 @@ const plugin: Plugin<SysctlSection, SysctlData> = {
     return readSysctl(ctx, desired);
   },
   plan: planParam,
-  async apply(ctx: ApplyContext, changes: Change<SysctlData>[]): Promise<ChangeResult[]> {
-    const out: ChangeResult[] = [];
-    for (const c of changes) {
-      try {
-        await applyOne(ctx, c);
-        out.push({ address: c.address, status: 'ok' });
-      } catch (e) {
-        out.push({ address: c.address, status: 'failed', error: toOpdError(e) });
-      }
-    }
-    return out;
-  },
+  apply: applyEach(applyOne),
 };
 
 export default plugin;

@@ -5,13 +5,12 @@
  * node:fs. Apply: files, then batched Enable/Disable/Mask/UnmaskUnitFiles, then ONE
  * Manager.Reload for the batch, then jobs awaited through their JobRemoved signal.
  */
+import { schemaOf } from '../../core/schema-file.js';
 import { TUNABLES } from '../../core/tunables.js';
-import { readFileSync } from 'node:fs';
 import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
 import { isObj } from '../../core/diff.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { busAddress, onSignal } from '../../dbus.js';
 import { runRead } from '../../exec.js';
 import {
@@ -165,7 +164,7 @@ function explainUnitFileError(kind: string, err: unknown, address: string): unkn
 
 const plugin: Plugin<SystemdSection, SystemdChangeData> = {
   name: 'systemd',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'systemd.schema.json', 'utf8')),
+  schema: schemaOf('systemd'),
   collections: ['units'],
 
   normalize(section: unknown, ctx: NormalizeContext) {

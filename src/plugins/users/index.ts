@@ -4,10 +4,9 @@
  * user in members_absent). Reads: one read of /etc/passwd and /etc/group (under --root when
  * given, through `--prefix`). Apply: useradd, usermod, userdel.
  */
-import { readFileSync } from 'node:fs';
+import { schemaOf } from '../../core/schema-file.js';
 import type { Change, Obj as ObjOpt, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
-import { SCHEMA_DIR } from '../../core/validate.js';
 import { readAccounts } from '../../core/hostfs.js';
 import { applyShadow, loginDefs, shadowDoctor, type ShadowChangeData } from '../../host/shadow.js';
 
@@ -105,7 +104,7 @@ export function planUser(d: ResourceDiff): Change<ShadowChangeData>[] {
 
 const plugin: Plugin<UsersSection, ShadowChangeData> = {
   name: 'users',
-  schema: JSON.parse(readFileSync(SCHEMA_DIR + 'users.schema.json', 'utf8')),
+  schema: schemaOf('users'),
   collections: ['users'],
   async read(ctx: ReadContext, desired: UsersSection) {
     return readUsers(ctx, desired, false);
