@@ -5,3 +5,8 @@ import { SCHEMA_DIR } from './validate.js';
 export function schemaOf(plugin: string): object {
   return JSON.parse(readFileSync(`${SCHEMA_DIR}${plugin}.schema.json`, 'utf8')) as object;
 }
+
+/** The fixed part of every plugin: its name, its schema and the keys of its section that are collections. */
+export function sectionSpec(name: string, collections: readonly string[]): { name: string; schema: object; collections: readonly string[] } {
+  return { name, schema: schemaOf(name), collections };
+}

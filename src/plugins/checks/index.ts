@@ -4,7 +4,7 @@
  * never makes a change; a failed one is a preflight finding, and the core then
  * applies nothing. Reads come from /proc, /sys, /etc/os-release, statfs and open(2).
  */
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import { closeSync, constants, existsSync, openSync, readFileSync, statfsSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { dirname, resolve } from 'node:path';
@@ -187,9 +187,7 @@ export function findings(current: ChecksSection, desired: ChecksSection): Findin
 }
 
 const plugin: Plugin<ChecksSection> = {
-  name: 'checks',
-  schema: schemaOf('checks'),
-  collections: ['require'],
+  ...sectionSpec('checks', ['require']),
 
   async read(ctx: ReadContext, desired: ChecksSection): Promise<ChecksSection> {
     const named = desired.require ?? {};

@@ -7,7 +7,7 @@
  * not manage. node:fs only for reads.
  */
 import { applyEach } from '../../core/plugin.js';
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import { lstatSync, readlinkSync } from 'node:fs';
 import type { ApplyContext, Change, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff, Settings } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
@@ -202,9 +202,7 @@ function fromItems(section: Obj, ctx: NormalizeContext): Obj {
 }
 
 const plugin: Plugin<DnsSection, DnsData> = {
-  name: 'dns',
-  schema: schemaOf('dns'),
-  collections: ['resolvers'],
+  ...sectionSpec('dns', ['resolvers']),
   adopt: adoptOpdbus,
   async read(ctx: ReadContext, desired: DnsSection) {
     return readDns(ctx, desired);

@@ -17,7 +17,7 @@
  *
  * Guard commands run on every read, `opd diff` included: they must only look, never change.
  */
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import { existsSync, readFileSync } from 'node:fs';
 import type { ApplyContext, Change, ChangeResult, Edge, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
@@ -165,9 +165,7 @@ interface ExecChangeData {
 }
 
 const plugin: Plugin<ExecSection, ExecChangeData> = {
-  name: 'exec',
-  schema: schemaOf('exec'),
-  collections: ['commands'],
+  ...sectionSpec('exec', ['commands']),
 
   async read(_ctx: ReadContext, desired: ExecSection): Promise<ExecSection> {
     const commands: Record<string, CommandSpec> = {};

@@ -5,7 +5,8 @@
  * on the temp file first. Content is never printed: summaries carry fingerprints only (none
  * at all for `secret: true`), and the audit trail gets keyed hashes.
  */
-import { schemaOf } from '../../core/schema-file.js';
+import { liftShorthand } from '../../core/shorthand.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import { ensureDir } from '../../core/fsutil.js';
 import { lstatSync, readFileSync, readlinkSync, readdirSync, chmodSync, lchownSync, rmSync, unlinkSync, symlinkSync, renameSync, rmdirSync, type Stats } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
@@ -394,23 +395,12 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
 }
 
 const plugin: Plugin<FilesSection, FileChangeData> = {
-  name: 'files',
-  schema: schemaOf('files'),
-  collections: ['paths'],
+  ...sectionSpec('files', ['paths']),
 
   normalize(section: unknown, ctx: NormalizeContext) {
     if (!isObj(section)) return section;
-    const out: Obj = {};
-    const paths: Obj = isObj(section.paths) ? { ...section.paths } : {};
-    for (const [k, v] of Object.entries(section)) {
-      if (k === 'paths') continue;
-      if (k.startsWith('/')) {
-        // shorthand: files: { /etc/x.conf: {...} }
-        paths[k] = v;
-        const esc = k.replace(/~/g, '~0').replace(/\//g, '~1');
-        ctx.remap(`/plugins/files/paths/${esc}`, `/plugins/files/${esc}`);
-      } else out[k] = v;
-    }
+    // shorthand: files: { /etc/x.conf: {...} }
+    const { out, entries: paths } = liftShorthand(section, 'files', 'paths', ctx, (k, v) => (k.startsWith('/') ? v : undefined));
     if (isObj(section.paths) || Object.keys(paths).length) {
       for (const [p, spec] of Object.entries(paths)) {
         if (!isObj(spec)) continue;

@@ -6,7 +6,7 @@
  * Apply: one atomic `nft -f -` per table; chains whose rules differ are flushed and refilled in
  * that same transaction.
  */
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import type { Operation } from 'fast-json-patch';
 import type { Change, ChangeResult, Disposable, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff, Settings, WatchContext } from '../../core/plugin.js';
 import { ApplyContext, assertApplyContext } from '../../core/plugin.js';
@@ -269,9 +269,7 @@ export function planTable(diff: ResourceDiff): Change<FirewallData>[] {
 type FirewallData = Script | UfwData;
 
 const plugin: Plugin<FirewallSection, FirewallData> = {
-  name: 'firewall',
-  schema: schemaOf('firewall'),
-  collections: ['tables', 'ufw_rules'],
+  ...sectionSpec('firewall', ['tables', 'ufw_rules']),
 
   normalize: normalizeFirewall,
 

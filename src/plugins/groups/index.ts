@@ -4,7 +4,8 @@
  * Reads: one read of /etc/group and /etc/passwd (under --root when given). Apply: groupadd,
  * groupmod -a -U, gpasswd -d, groupmod -g, groupdel.
  */
-import { schemaOf } from '../../core/schema-file.js';
+import { liftShorthand } from '../../core/shorthand.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import type { Change, Obj, Plugin, ReadContext, ResourceDiff, NormalizeContext } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import { readAccounts } from '../../core/hostfs.js';
@@ -104,25 +105,13 @@ export function planGroup(d: ResourceDiff): Change<GroupChangeData>[] {
 
 
 const plugin: Plugin<GroupsSection, GroupChangeData> = {
-  name: 'groups',
-  schema: schemaOf('groups'),
-  collections: ['groups'],
+  ...sectionSpec('groups', ['groups']),
 
   normalize(section: unknown, ctx: NormalizeContext) {
     // shorthand of the design page: groups: { libvirt: { members: [alice] } }
     if (!isObj(section)) return section;
-    const out: Obj = {};
-    const groups: Obj = isObj(section.groups) ? { ...section.groups } : {};
-    let moved = false;
-    for (const [k, v] of Object.entries(section)) {
-      if (k === 'groups' && isObj(v)) continue;
-      if (isObj(v)) {
-        groups[k] = v;
-        moved = true;
-        ctx.remap(`/plugins/groups/groups/${k}`, `/plugins/groups/${k}`);
-      } else out[k] = v;
-    }
-    if (moved || isObj(section.groups)) out.groups = groups;
+    const { out, entries, lifted } = liftShorthand(section, 'groups', 'groups', ctx, (_k, v) => (isObj(v) ? v : undefined));
+    if (lifted || isObj(section.groups)) out.groups = entries;
     return out;
   },
 

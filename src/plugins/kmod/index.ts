@@ -5,7 +5,7 @@
  * modules.builtin and opd's files (node:fs, no processes). Persistence files honour --root.
  */
 import { applyEach } from '../../core/plugin.js';
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import { readdirSync, unlinkSync, existsSync } from 'node:fs';
 import { release } from 'node:os';
 import type { ApplyContext, Change, Obj, Plugin, ReadContext, ResourceDiff, DoctorCheck } from '../../core/plugin.js';
@@ -173,9 +173,7 @@ function unlinkSync2(p: string): void {
 }
 
 const plugin: Plugin<KmodSection, KmodData> = {
-  name: 'kmod',
-  schema: schemaOf('kmod'),
-  collections: ['modules'],
+  ...sectionSpec('kmod', ['modules']),
   async read(ctx: ReadContext, desired: KmodSection) {
     return readKmod(ctx, desired);
   },

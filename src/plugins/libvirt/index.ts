@@ -3,7 +3,7 @@
  * virsh. Reads: ONE virsh process per read (a stdin batch of list/dumpxml commands for what
  * the document names); show() uses three. Apply: one virsh process per step.
  */
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -418,9 +418,7 @@ async function runStep(ctx: ApplyContext, s: Step): Promise<void> {
 /* ----------------------------------------------------------------- plugin */
 
 const plugin: Plugin<LibvirtSection, LibvirtChangeData> = {
-  name: 'libvirt',
-  schema: schemaOf('libvirt'),
-  collections: ['networks', 'pools', 'domains'],
+  ...sectionSpec('libvirt', ['networks', 'pools', 'domains']),
 
   normalize(section: unknown, _ctx: NormalizeContext) {
     return normalizeSection(section);

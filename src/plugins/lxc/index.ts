@@ -2,7 +2,7 @@
  * lxc: LXC system containers through the lxc-* tools and a configurable lxcpath
  * (--lxc-path / OPD_LXC_PATH). Reads: one `lxc-ls --fancy` plus each container's config file.
  */
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ApplyContext, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext } from '../../core/plugin.js';
@@ -234,9 +234,7 @@ async function runStep(ctx: ApplyContext, d: LxcChangeData): Promise<void> {
 }
 
 const plugin: Plugin<LxcSection, LxcChangeData> = {
-  name: 'lxc',
-  schema: schemaOf('lxc'),
-  collections: ['containers'],
+  ...sectionSpec('lxc', ['containers']),
 
   normalize(section: unknown, ctx: NormalizeContext) {
     if (!isObj(section)) return section;

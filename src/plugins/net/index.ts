@@ -4,7 +4,7 @@
  * Reads: `ip -j -d addr show` and one `ip -j route show` per family. Apply: one `ip -batch`.
  * Only the addresses and routes the document names are added or removed.
  */
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
@@ -38,9 +38,7 @@ export function ipError(stderr: string, change: Change<NetChangeData>): OpdError
 }
 
 const plugin: Plugin<NetSection, NetChangeData> = {
-  name: 'net',
-  schema: schemaOf('net'),
-  collections: ['interfaces'],
+  ...sectionSpec('net', ['interfaces']),
 
   normalize(section: unknown, ctx: NormalizeContext) {
     return normalizeNet(section, ctx);

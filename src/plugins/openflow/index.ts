@@ -5,7 +5,7 @@
  * flows; flows with any other cookie are never touched. Reads are one `dump-flows` per named
  * bridge; an apply is one `add-flows` per bridge (delete and add lines on its stdin).
  */
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import { dirname } from 'node:path';
 import type { ApplyContext, Change, ChangeResult, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff, Settings } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
@@ -215,9 +215,7 @@ function explain(err: unknown, address: string): OpdError {
 }
 
 const plugin: Plugin<OpenflowSection, FlowChangeData> = {
-  name: 'openflow',
-  schema: schemaOf('openflow'),
-  collections: ['bridges'],
+  ...sectionSpec('openflow', ['bridges']),
 
   normalize(section: unknown, ctx: NormalizeContext) {
     if (!isObj(section)) return section;

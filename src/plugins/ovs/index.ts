@@ -3,7 +3,7 @@
  * Reads: one transact of selects for all tables. Apply: one transaction per batch (apply wave),
  * whatever its size. Watch: one OVSDB monitor on Bridge, Port and Interface.
  */
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import type { ApplyContext, Change, ChangeResult, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext, Disposable } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
@@ -107,9 +107,7 @@ function adoptOpDbusInterfaces(plugins: Record<string, unknown>, ctx: NormalizeC
 }
 
 const plugin: Plugin<OvsSection, OvsChangeData> = {
-  name: 'ovs',
-  schema: schemaOf('ovs'),
-  collections: ['bridges'],
+  ...sectionSpec('ovs', ['bridges']),
 
   adopt(plugins: Record<string, unknown>, ctx: NormalizeContext) {
     adoptOpDbusInterfaces(plugins, ctx);

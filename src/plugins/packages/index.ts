@@ -4,7 +4,7 @@
  * dpkg-query), plus one query for what a removal would take along when the document removes
  * something. Apply: one transaction for all removals and one for all installs.
  */
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import { existsSync, readFileSync, watch as fsWatch } from 'node:fs';
 import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, Settings, WatchContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
@@ -134,9 +134,7 @@ function adoptPackageKit(plugins: Record<string, unknown>, ctx: NormalizeContext
 }
 
 const plugin: Plugin<PackagesSection, PackageChangeData> = {
-  name: 'packages',
-  schema: schemaOf('packages'),
-  collections: ['installed'],
+  ...sectionSpec('packages', ['installed']),
 
   adopt(plugins: Record<string, unknown>, ctx: NormalizeContext) {
     adoptPackageKit(plugins, ctx);

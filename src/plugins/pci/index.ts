@@ -6,7 +6,7 @@
  * and drivers_probe. The kernel does the binding; opd verifies it by reading again.
  */
 import { applyEach } from '../../core/plugin.js';
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import { lstatSync, readlinkSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { ApplyContext, Change, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
@@ -144,9 +144,7 @@ function fromItems(section: Obj, ctx: NormalizeContext): Obj {
 }
 
 const plugin: Plugin<PciSection, PciData> = {
-  name: 'pci',
-  schema: schemaOf('pci'),
-  collections: ['devices'],
+  ...sectionSpec('pci', ['devices']),
   adopt: adoptOpdbus,
   normalize(raw: unknown, ctx: NormalizeContext) {
     if (!isObj(raw)) return raw;

@@ -3,8 +3,9 @@
  * persisted in /etc/sysctl.d/90-opd-<key>.conf (honours --root). net.* keys belong to the
  * network namespace opd runs in (`ip netns exec NS opd apply …`).
  */
+import { liftShorthand } from '../../core/shorthand.js';
 import { applyEach } from '../../core/plugin.js';
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import type { ApplyContext, Change, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
@@ -117,23 +118,11 @@ async function applyOne(ctx: ApplyContext, c: Change<SysctlData>): Promise<void>
 }
 
 const plugin: Plugin<SysctlSection, SysctlData> = {
-  name: 'sysctl',
-  schema: schemaOf('sysctl'),
-  collections: ['keys'],
+  ...sectionSpec('sysctl', ['keys']),
   normalize(section: unknown, ctx: NormalizeContext) {
     if (!isObj(section)) return section;
-    const out: Obj = {};
-    const keys: Obj = isObj(section.keys) ? { ...section.keys } : {};
-    let moved = false;
-    for (const [k, v] of Object.entries(section)) {
-      if (k === 'keys' && isObj(v)) continue;
-      // shorthand: sysctl: { net.ipv4.ip_forward: 1 }
-      if (k.includes('.')) {
-        keys[k] = isObj(v) ? v : { value: v };
-        moved = true;
-        ctx.remap(`/plugins/sysctl/keys/${k}`, `/plugins/sysctl/${k}`);
-      } else out[k] = v;
-    }
+    // shorthand: sysctl: { net.ipv4.ip_forward: 1 }
+    const { out, entries: keys, lifted: moved } = liftShorthand(section, 'sysctl', 'keys', ctx, (k, v) => (k.includes('.') ? (isObj(v) ? v : { value: v }) : undefined));
     for (const [k, v] of Object.entries(keys)) {
       if (!isObj(v)) continue;
       const s: Obj = { ...v };

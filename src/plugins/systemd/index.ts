@@ -5,7 +5,7 @@
  * node:fs. Apply: files, then batched Enable/Disable/Mask/UnmaskUnitFiles, then ONE
  * Manager.Reload for the batch, then jobs awaited through their JobRemoved signal.
  */
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import { TUNABLES } from '../../core/tunables.js';
 import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
@@ -163,9 +163,7 @@ function explainUnitFileError(kind: string, err: unknown, address: string): unkn
 }
 
 const plugin: Plugin<SystemdSection, SystemdChangeData> = {
-  name: 'systemd',
-  schema: schemaOf('systemd'),
-  collections: ['units'],
+  ...sectionSpec('systemd', ['units']),
 
   normalize(section: unknown, ctx: NormalizeContext) {
     if (!isObj(section)) return section;

@@ -4,7 +4,7 @@
  * user in members_absent). Reads: one read of /etc/passwd and /etc/group (under --root when
  * given, through `--prefix`). Apply: useradd, usermod, userdel.
  */
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
 import type { Change, Obj as ObjOpt, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import { readAccounts } from '../../core/hostfs.js';
@@ -103,9 +103,7 @@ export function planUser(d: ResourceDiff): Change<ShadowChangeData>[] {
 }
 
 const plugin: Plugin<UsersSection, ShadowChangeData> = {
-  name: 'users',
-  schema: schemaOf('users'),
-  collections: ['users'],
+  ...sectionSpec('users', ['users']),
   async read(ctx: ReadContext, desired: UsersSection) {
     return readUsers(ctx, desired, false);
   },

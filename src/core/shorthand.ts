@@ -1,0 +1,28 @@
+/**
+ * Shorthand forms of a section (`groups: { libvirt: {…} }`, `sysctl: { net.ipv4.ip_forward: 1 }`,
+ * `files: { /etc/x: {…} }`): entries written at the top of the section move into its collection,
+ * with their error locations remapped to where the user wrote them.
+ */
+import { isObj } from './diff.js';
+import type { NormalizeContext, Obj } from './plugin.js';
+
+const esc = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/** `pick` returns the collection entry for a top-level key that is shorthand, undefined for a real key of the section. */
+export function liftShorthand(section: Obj, plugin: string, collection: string, ctx: NormalizeContext, pick: (key: string, value: unknown) => unknown): { out: Obj; entries: Obj; lifted: boolean } {
+  const out: Obj = {};
+  const entries: Obj = isObj(section[collection]) ? { ...section[collection] } : {};
+  let lifted = false;
+  for (const [k, v] of Object.entries(section)) {
+    if (k === collection && isObj(v)) continue;
+    const e = k === collection ? undefined : pick(k, v);
+    if (e === undefined) {
+      out[k] = v;
+      continue;
+    }
+    entries[k] = e;
+    lifted = true;
+    ctx.remap(`/plugins/${plugin}/${collection}/${esc(k)}`, `/plugins/${plugin}/${esc(k)}`);
+  }
+  return { out, entries, lifted };
+}
