@@ -7,6 +7,7 @@ import type { MessageBus, Message as DbusMessage } from 'dbus-next';
 import { OpdError } from './core/errors.js';
 import { assertApplyContext, type ApplyContext, type Settings } from './core/plugin.js';
 import { TUNABLES } from './core/tunables.js';
+import { CallCounter } from './core/counter.js';
 
 type DbusModule = typeof import('dbus-next');
 let mod: DbusModule | undefined;
@@ -18,15 +19,14 @@ async function dbusModule(): Promise<DbusModule> {
   return mod;
 }
 
-const stats = { calls: 0, byMember: new Map<string, number>() };
+const stats = new CallCounter();
 
 export function dbusStats(): { calls: number; byMember: Record<string, number> } {
-  return { calls: stats.calls, byMember: Object.fromEntries([...stats.byMember].sort()) };
+  return { calls: stats.total, byMember: stats.names() };
 }
 
 export function resetDbusStats(): void {
-  stats.calls = 0;
-  stats.byMember.clear();
+  stats.reset();
 }
 
 export const DEFAULT_SYSTEM_BUS = 'unix:path=/run/dbus/system_bus_socket';
@@ -136,9 +136,8 @@ async function callBounded(settings: Settings, spec: CallSpec, signal?: AbortSig
 async function callNow(settings: Settings, spec: CallSpec, signal?: AbortSignal): Promise<unknown[]> {
   const d = await dbusModule();
   const bus = await systemBus(settings);
-  stats.calls++;
   const key = `${spec.interface}.${spec.member}`;
-  stats.byMember.set(key, (stats.byMember.get(key) ?? 0) + 1);
+  stats.count(key);
   const msg = new d.Message({
     destination: spec.destination,
     path: spec.path,

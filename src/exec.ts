@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { OpdError } from './core/errors.js';
 import { assertApplyContext, type ApplyContext } from './core/plugin.js';
 import { TUNABLES } from './core/tunables.js';
+import { CallCounter } from './core/counter.js';
 
 export interface ExecOptions {
   /** Milliseconds; default TUNABLES.execMs. */
@@ -30,15 +31,14 @@ export interface ExecResult {
   exitCode: number;
 }
 
-const stats = { spawned: 0, byCommand: new Map<string, number>() };
+const stats = new CallCounter();
 
 export function execStats(): { spawned: number; byCommand: Record<string, number> } {
-  return { spawned: stats.spawned, byCommand: Object.fromEntries([...stats.byCommand].sort()) };
+  return { spawned: stats.total, byCommand: stats.names() };
 }
 
 export function resetExecStats(): void {
-  stats.spawned = 0;
-  stats.byCommand.clear();
+  stats.reset();
 }
 
 function tail(s: string, n = 8): string {
@@ -62,8 +62,7 @@ export function runMutate(ctx: ApplyContext, cmd: string, args: string[], opts: 
 }
 
 async function spawnOnce(cmd: string, args: string[], opts: ExecOptions, signal?: AbortSignal): Promise<ExecResult> {
-  stats.spawned++;
-  stats.byCommand.set(cmd, (stats.byCommand.get(cmd) ?? 0) + 1);
+  stats.count(cmd);
   const okCodes = opts.okCodes ?? [0];
   const display = quoteArgv([cmd, ...args]);
   let r;
@@ -129,8 +128,7 @@ export function spawnLines(
   log?: { warn: (o: object, m: string) => void },
   opts: { env?: Record<string, string | undefined> } = {},
 ): { dispose(): Promise<void>; pid?: number } {
-  stats.spawned++;
-  stats.byCommand.set(cmd, (stats.byCommand.get(cmd) ?? 0) + 1);
+  stats.count(cmd);
   const child = execa(cmd, args, { shell: false, reject: false, buffer: false, env: opts.env, extendEnv: true, stdin: 'ignore' });
   let buf = '';
   child.stdout?.setEncoding('utf8');
@@ -165,8 +163,7 @@ export function spawnLines(
 export async function spawnDetached(cmd: string, args: string[], opts: { logFile: string; env?: Record<string, string | undefined> }): Promise<number> {
   const { spawn } = await import('node:child_process');
   const { openSync, closeSync } = await import('node:fs');
-  stats.spawned++;
-  stats.byCommand.set(cmd, (stats.byCommand.get(cmd) ?? 0) + 1);
+  stats.count(cmd);
   const fd = openSync(opts.logFile, 'a', 0o600);
   try {
     const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...opts.env }, shell: false });

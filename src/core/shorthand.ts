@@ -26,3 +26,11 @@ export function liftShorthand(section: Obj, plugin: string, collection: string, 
   }
   return { out, entries, lifted };
 }
+
+/** A section written under another plugin's name (op-dbus `dnsresolver`, `pcidecl`) moves to `to`, unless `to` is there already. */
+export function adoptRenamed(plugins: Record<string, unknown>, from: string, to: string, ctx: NormalizeContext): void {
+  if (plugins[from] === undefined || plugins[to] !== undefined) return;
+  plugins[to] = plugins[from];
+  delete plugins[from];
+  ctx.remap(`/plugins/${to}`, `/plugins/${from}`);
+}

@@ -6,6 +6,7 @@
  * (not under --root); otherwise opd writes /etc/resolv.conf itself, keeping the lines it does
  * not manage. node:fs only for reads.
  */
+import { adoptRenamed } from '../../core/shorthand.js';
 import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
 import { lstatSync, readlinkSync } from 'node:fs';
@@ -180,10 +181,7 @@ async function applyOne(ctx: ApplyContext, c: Change<DnsData>): Promise<void> {
 
 /** op-dbus's section name `dnsresolver` (some op-dbus versions register the plugin as `dns`) → `dns`. */
 function adoptOpdbus(plugins: Record<string, unknown>, ctx: NormalizeContext): void {
-  if (plugins.dnsresolver === undefined || plugins.dns !== undefined) return;
-  plugins.dns = plugins.dnsresolver;
-  delete plugins.dnsresolver;
-  ctx.remap('/plugins/dns', '/plugins/dnsresolver');
+  adoptRenamed(plugins, 'dnsresolver', 'dns', ctx);
 }
 
 /** op-dbus's form `{version, items: [{id, mode, servers, search, options}]}` → `resolvers`. */

@@ -5,6 +5,7 @@
  * readlink per device, writes go to driver_override, drivers/<drv>/unbind, drivers/<drv>/bind
  * and drivers_probe. The kernel does the binding; opd verifies it by reading again.
  */
+import { adoptRenamed } from '../../core/shorthand.js';
 import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
 import { lstatSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -114,10 +115,7 @@ function applyOne(ctx: ApplyContext, c: Change<PciData>): void {
 
 /** op-dbus's section name `pcidecl` → `pci`. */
 function adoptOpdbus(plugins: Record<string, unknown>, ctx: NormalizeContext): void {
-  if (plugins.pcidecl === undefined || plugins.pci !== undefined) return;
-  plugins.pci = plugins.pcidecl;
-  delete plugins.pcidecl;
-  ctx.remap('/plugins/pci', '/plugins/pcidecl');
+  adoptRenamed(plugins, 'pcidecl', 'pci', ctx);
 }
 
 /** op-dbus's form `{version, items: [{id, mode, address, expect_vendor, expect_device, driver_override}]}` → `devices`. */
