@@ -11,6 +11,7 @@ import { Range } from 'etcd3';
 import { act, outputOption, stdio } from './common.js';
 import { OpdError, EXIT } from '../core/errors.js';
 import { prepareFile } from '../core/engine.js';
+import { registry } from '../plugins/index.js';
 import { canonical, sha256 } from '../core/canonical.js';
 import { Redactor } from '../core/secrets.js';
 import { compare } from '../core/diff.js';
@@ -51,7 +52,7 @@ function selectorFrom(o: Record<string, unknown>): Selector {
 
 /** Validate a document file (exit 65 when invalid) and make the fragment record. */
 async function fragmentFrom(file: string, o: Record<string, unknown>): Promise<Fragment> {
-  const prep = await prepareFile(file);
+  const prep = await prepareFile(registry, file);
   const id = checkName('fragment id', (o.id as string | undefined) ?? basename(file, extname(file)));
   const order = o.order === undefined ? 100 : Number(o.order);
   if (!Number.isInteger(order)) throw new OpdError('usage', `--order needs a whole number, got ${JSON.stringify(o.order)}`);

@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseText } from '../../../src/core/document.js';
 import { prepareLoaded } from '../../../src/core/engine.js';
+import { registry } from '../../../src/plugins/index.js';
 import { OpdError } from '../../../src/core/errors.js';
 import type { VarSources } from '../../../src/core/params.js';
 import { clearSecretValues, Redactor, scrub } from '../../../src/core/secrets.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'opd-params-'));
-const prep = (text: string, vars: VarSources = {}) => prepareLoaded(parseText(Buffer.from(text), 'p.yaml'), {}, { env: {}, ...vars });
+const prep = (text: string, vars: VarSources = {}) => prepareLoaded(registry, parseText(Buffer.from(text), 'p.yaml'), {}, { env: {}, ...vars });
 async function fails(text: string, vars: VarSources = {}): Promise<OpdError> {
   try {
     await prep(text, vars);

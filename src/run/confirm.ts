@@ -19,13 +19,17 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { parseText } from './document.js';
-import { prepareLoaded, revertResources, secretKey, countOutcomes, type Computed, type PreState, type Prepared } from './engine.js';
-import { OpdError } from './errors.js';
-import { Redactor } from './secrets.js';
-import { fingerprint } from './canonical.js';
-import type { Settings } from './plugin.js';
-import type { ChangeOutcome } from './apply.js';
+import { parseText } from '../core/document.js';
+import { prepareLoaded, type Computed, type Prepared } from '../core/engine.js';
+import { OpdError } from '../core/errors.js';
+import { Redactor } from '../core/secrets.js';
+import { fingerprint } from '../core/canonical.js';
+import type { Settings } from '../core/plugin.js';
+import type { ChangeOutcome } from '../core/apply.js';
+import type { PluginRegistry } from '../core/registry.js';
+import { countOutcomes } from '../core/report.js';
+import { revertResources, type PreState } from './rollback.js';
+import { secretKey } from '../audit/key.js';
 import { AuditLog, readKey } from '../audit/chain.js';
 import { acquireLock } from '../audit/lock.js';
 import { spawnDetached } from '../exec.js';
@@ -184,7 +188,7 @@ export async function confirmRuns(auditLog: string, only?: string): Promise<stri
  * The keeper (`opd confirm --keeper FILE`, started detached): wait for the deadline; unless
  * confirmed by then, revert the run's resources to their pre-state under the lock.
  */
-export async function keeper(pendingFile: string, log: Logger, opts: { now?: boolean } = {}): Promise<number> {
+export async function keeper(registry: PluginRegistry, pendingFile: string, log: Logger, opts: { now?: boolean } = {}): Promise<number> {
   const pending = JSON.parse(readFileSync(pendingFile, 'utf8')) as PendingConfirm;
   if (opts.now) pending.deadline = Date.now();
   const dir = dirname(pendingFile);
@@ -210,7 +214,7 @@ export async function keeper(pendingFile: string, log: Logger, opts: { now?: boo
       throw err;
     }
     log.warn({ run: pending.run }, 'no confirmation by the deadline: reverting the run');
-    const prep = await prepareLoaded(parseText(pending.text, pending.file));
+    const prep = await prepareLoaded(registry, parseText(pending.text, pending.file));
     const redact = new Redactor(secretKey(pending.audit_log, pending.audit_key));
     const lock = await acquireLock(pending.audit_log + '.lock', 300_000);
     let result: { ok: boolean; detail: string };
