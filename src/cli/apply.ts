@@ -10,7 +10,6 @@ import { formatChange, planJSON, summarize } from '../core/plan.js';
 import { registry } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
 import type { ChangeOutcome } from '../core/apply.js';
-import { Redactor } from '../core/secrets.js';
 import { countOutcomes, ms, redactPlan, reportJSON, unknownJSON, unknownLines } from '../core/report.js';
 
 const MARK: Record<string, string> = { ok: 'ok     ', failed: 'FAILED ', skipped: 'skipped', refused: 'refused' };
@@ -87,11 +86,11 @@ export function applyCommand(): Command {
       onRollback: text ? (x) => stdio.out(`rollback ${outcomeLine(x)}`) : undefined,
     });
     if (!text) {
-      stdio.out(JSON.stringify(reportJSON(report), null, 2));
+      stdio.out(JSON.stringify(reportJSON(report, prep.redactor), null, 2));
     } else {
       for (const r of report.audit?.recovered ?? []) stdio.err(`opd: ${r}`);
       if (report.status === 'planned') {
-        const shown = redactPlan(report.plan, new Redactor());
+        const shown = redactPlan(report.plan, prep.redactor);
         for (const c of shown.changes) stdio.out(formatChange(c));
         const s = summarize(shown);
         stdio.out(`\ndry run: ${s.create} to create, ${s.update + s.other} to change, ${s.delete} to delete${s.refused ? `, ${s.refused} refused` : ''}; nothing was changed`);

@@ -5,7 +5,6 @@ import { printWarnings } from './common.js';
 import { formatChange, planJSON, summarize, type Plan } from '../core/plan.js';
 import { registry } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
-import { Redactor } from '../core/secrets.js';
 import { redactPlan, unknownJSON, unknownLines, type UnknownShown } from '../core/report.js';
 import { makeSavedPlan, writeSavedPlan } from '../core/saved-plan.js';
 
@@ -41,7 +40,7 @@ export function diffCommand(): Command {
     const log = await makeLogger(o);
     const c = await computePlan(prep, { settings, log, allowDestroy: o.allowDestroy === true });
     const { plan } = c;
-    const shown: Plan = redactPlan(plan, new Redactor());
+    const shown: Plan = redactPlan(plan, prep.redactor);
     const unknown = unknownJSON(c.unreachable);
     if (o.output === 'json') stdio.out(JSON.stringify({ ...planJSON(shown), ...(unknown.length ? { unknown } : {}) }, null, 2));
     else printPlan(shown.changes, summarize(shown), unknown);

@@ -13,7 +13,7 @@ import { OpdError, EXIT } from '../core/errors.js';
 import { prepareFile } from '../core/engine.js';
 import { registry } from '../plugins/index.js';
 import { canonical, sha256 } from '../core/canonical.js';
-import { Redactor } from '../core/secrets.js';
+import { newRedactor } from '../core/validate.js';
 import { compare } from '../core/diff.js';
 import { HOSTS, aliveKey, checkName, desiredPrefix, enrolledKey, fragmentKey, hostPrefix, hostUser, parseEndpoints, parseLabels, statusKey } from '../fleet/keys.js';
 import { conflictError, mergeFragments, selectorText, selects, type Fragment, type HostInfo, type Selector } from '../fleet/merge.js';
@@ -71,7 +71,7 @@ function resources(doc: Fragment['document']): Map<string, unknown> {
 }
 
 function docChanges(before: Fragment['document'], after: Fragment['document']): string[] {
-  const r = new Redactor();
+  const r = newRedactor();
   const a = resources(before);
   const b = resources(after);
   const lines: string[] = [];

@@ -5,7 +5,8 @@
  */
 import type { Logger } from 'pino';
 import { loadDocument, locateProblems, type LoadedDocument, type StateDocument } from './document.js';
-import { validateDocument } from './validate.js';
+import { newRedactor, validateDocument } from './validate.js';
+import type { Redactor } from './secrets.js';
 import { normalizeDocument } from './normalize.js';
 import { resolveParams, type VarSources } from './params.js';
 import { checkSemantics } from './semantic.js';
@@ -24,6 +25,8 @@ export interface Prepared {
   docHash: string;
   /** Accepted but not acted on (op-dbus forms): file:line:col, for validate/diff/apply to print. */
   warnings: Problem[];
+  /** The one Redactor of this document (display masks); `redactor.withKey(k)` for the audit trail. */
+  redactor: Redactor;
 }
 
 export interface EngineOptions {
@@ -56,7 +59,7 @@ export async function prepareLoaded(registry: PluginRegistry, source: LoadedDocu
   checkSemantics(doc, loaded, settings);
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
   checkResourceCycles(collectEdges(named, doc.plugins));
-  return { loaded, doc, plugins: named, docHash: sha256(loaded.text), warnings: locateProblems(loaded, loaded.warnings) };
+  return { loaded, doc, plugins: named, docHash: sha256(loaded.text), warnings: locateProblems(loaded, loaded.warnings), redactor: newRedactor() };
 }
 
 /**

@@ -4,8 +4,8 @@
  */
 import type { ChangeOutcome } from './apply.js';
 import type { Computed, UnreachablePlugin } from './engine.js';
-import { planJSON, type Plan } from './plan.js';
-import { Redactor } from './secrets.js';
+import { planJSON, type Plan, type PlannedChange } from './plan.js';
+import type { Redactor } from './secrets.js';
 
 export interface VerificationFailure {
   address: string;
@@ -35,15 +35,23 @@ export function countOutcomes(outcomes: ChangeOutcome[]): Record<string, number>
   return s;
 }
 
-/** Secrets never reach output: redact the RFC 6902 values of every change. */
-export function redactPlan(plan: Plan, r: Redactor): Plan {
+/** A change as it may be shown or recorded: secret values in its ops and texts masked. */
+export function redactChange(c: PlannedChange, r: Redactor): PlannedChange {
+  const [plugin, collection] = c.resource.split('/');
+  const text = (s: string | undefined) => (s === undefined ? undefined : r.text(s));
   return {
-    diffs: plan.diffs,
-    changes: plan.changes.map((c) => {
-      const [plugin, collection] = c.resource.split('/');
-      return { ...c, ops: c.ops ? r.ops(plugin, collection, c.ops) : undefined };
-    }),
+    ...c,
+    ops: c.ops ? r.ops(plugin, collection, c.ops) : undefined,
+    summary: r.text(c.summary),
+    ...(c.reason !== undefined ? { reason: text(c.reason) } : {}),
+    ...(c.refused !== undefined ? { refused: text(c.refused) } : {}),
+    ...(c.blocker !== undefined ? { blocker: text(c.blocker) } : {}),
   };
+}
+
+/** Secrets never reach output: redact the RFC 6902 values and the texts of every change. */
+export function redactPlan(plan: Plan, r: Redactor): Plan {
+  return { diffs: plan.diffs, changes: plan.changes.map((c) => redactChange(c, r)) };
 }
 
 export function ms(n: number): string {
@@ -68,27 +76,27 @@ export function unknownLines(u: UnknownShown[]): string[] {
   return lines;
 }
 
-function outcomeJSON(o: ChangeOutcome, attempts: boolean): object {
+function outcomeJSON(o: ChangeOutcome, attempts: boolean, r: Redactor): object {
   return {
     address: o.change.address,
     action: o.change.action,
     status: o.status,
-    ...(o.error ? { error: o.error.message } : {}),
+    ...(o.error ? { error: r.text(o.error.message) } : {}),
     ...(attempts ? { attempts: o.attempts } : {}),
   };
 }
 
 /** The JSON form of a run (`opd apply -o json`, the daemon's D-Bus ApplyState). */
-export function reportJSON(r: RunReport): object {
-  const red = redactPlan(r.plan, new Redactor());
+export function reportJSON(r: RunReport, redactor: Redactor): object {
+  const red = redactPlan(r.plan, redactor);
   return {
     status: r.status,
     run: r.run,
     duration_ms: r.durationMs,
     plan: planJSON(red),
-    outcomes: r.outcomes.map((o) => outcomeJSON(o, true)),
+    outcomes: r.outcomes.map((o) => outcomeJSON(o, true, redactor)),
     verification: r.verification,
-    ...(r.rollback ? { rollback: { outcomes: r.rollback.outcomes.map((o) => outcomeJSON(o, false)), verification: r.rollback.verification } } : {}),
+    ...(r.rollback ? { rollback: { outcomes: r.rollback.outcomes.map((o) => outcomeJSON(o, false, redactor)), verification: r.rollback.verification } } : {}),
     ...(r.audit ? { audit: r.audit } : {}),
     ...(r.unreachable.length ? { unknown: unknownJSON(r.unreachable) } : {}),
   };

@@ -4,7 +4,6 @@
  */
 import type { Operation } from 'fast-json-patch';
 import { hmac } from './canonical.js';
-import { loadSchemas } from './validate.js';
 
 type Schema = Record<string, unknown>;
 
@@ -44,11 +43,28 @@ function regex(p: string): RegExp {
   return r;
 }
 
+/**
+ * Masks secrets in values, ops and texts. Built once per document from the validator's schemas
+ * (`Prepared.redactor`, validate.ts `newRedactor`); `withKey` gives the audit trail's variant.
+ */
 export class Redactor {
-  private schemas: Map<string, object>;
-  /** Without a key, secrets show as `<secret>` (display); with one, as a keyed hash (audit). */
-  constructor(private key?: Buffer | string) {
-    this.schemas = loadSchemas();
+  /**
+   * `schemas`: the validator's schema files by name (read once per process).
+   * Without a key, secrets show as `<secret>` (display); with one, as a keyed hash (audit).
+   */
+  constructor(
+    private readonly schemas: ReadonlyMap<string, object>,
+    private readonly key?: Buffer | string,
+  ) {}
+
+  /** The same schemas, masking with a keyed hash (audit trail, daemon records). */
+  withKey(key: Buffer | string): Redactor {
+    return new Redactor(this.schemas, key);
+  }
+
+  /** A text (a summary, an error) with every registered secret value masked. */
+  text(s: string): string {
+    return scrub(s, (v) => this.mask(v));
   }
 
   mask(value: unknown): string {

@@ -10,6 +10,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { OpdError, type Problem } from './errors.js';
 import type { LoadedDocument } from './document.js';
 import { locateProblems, pathToPointer, pointerToPath } from './document.js';
+import { Redactor } from './secrets.js';
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url));
 export const SCHEMA_BASE = 'https://opd.dev/schema/';
@@ -31,13 +32,26 @@ function schemaHash(): string {
   return h.digest('hex');
 }
 
-export function loadSchemas(): Map<string, object> {
+let schemaFiles: ReadonlyMap<string, object> | undefined;
+
+/** Every schema file, read once per process (the run-time compiler and the redactor share them). */
+export function loadSchemas(): ReadonlyMap<string, object> {
+  if (schemaFiles) return schemaFiles;
   const schemas = new Map<string, object>();
   for (const f of readdirSync(SCHEMA_DIR).sort()) {
     if (!f.endsWith('.schema.json')) continue;
-    schemas.set(f, JSON.parse(readFileSync(SCHEMA_DIR + f, 'utf8')));
+    schemas.set(f, JSON.parse(readFileSync(SCHEMA_DIR + f, 'utf8')) as object);
   }
+  schemaFiles = schemas;
   return schemas;
+}
+
+/**
+ * A Redactor over the schemas this validator checks (their `x-opd-secret` fields): built once
+ * per document by prepareLoaded (Prepared.redactor), once per command where there is none.
+ */
+export function newRedactor(): Redactor {
+  return new Redactor(loadSchemas());
 }
 
 /**

@@ -57,7 +57,7 @@ export async function startDbusApi(daemon: Daemon): Promise<ExportedService> {
               lockWaitMs: 60_000,
               trigger: 'dbus:ApplyState',
             });
-            return JSON.stringify(reportJSON(report));
+            return JSON.stringify(reportJSON(report, prep.redactor));
           },
         },
         QueryState: {

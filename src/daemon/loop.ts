@@ -19,7 +19,7 @@ import type { PluginRegistry } from '../core/registry.js';
 import type { Disposable, ResourceDiff, Settings } from '../core/plugin.js';
 import { fingerprint, sha256 } from '../core/canonical.js';
 import { OpdError, toOpdError } from '../core/errors.js';
-import { Redactor } from '../core/secrets.js';
+import type { Redactor } from '../core/secrets.js';
 import { planJSON } from '../core/plan.js';
 import type { Notifier } from './notify.js';
 import type { VarSources } from '../core/params.js';
@@ -232,8 +232,8 @@ export class Daemon extends EventEmitter {
       return false;
     };
     let drift: ResourceDiff[] = [];
-    const redactor = new Redactor(secretKey(this.o.auditLog, this.o.auditKey));
     const prep = this.prep;
+    const redactor = prep.redactor.withKey(secretKey(this.o.auditLog, this.o.auditKey));
     const report = await engineRun(prep, {
       settings: this.o.settings,
       log: this.o.log,
@@ -445,8 +445,9 @@ export class Daemon extends EventEmitter {
 
   /** Plan against the document in force (D-Bus Diff); never changes anything. */
   async diff(): Promise<object> {
-    const { plan } = await computePlan(this.prep, { settings: this.o.settings, log: this.o.log, allowDestroy: this.o.allowDestroy });
-    return planJSON(redactPlan(plan, new Redactor()));
+    const prep = this.prep;
+    const { plan } = await computePlan(prep, { settings: this.o.settings, log: this.o.log, allowDestroy: this.o.allowDestroy });
+    return planJSON(redactPlan(plan, prep.redactor));
   }
 
   unknown(): ResourceStatus[] {

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { Etcd3, Lease, Watcher } from 'etcd3';
 import { ensureDir } from '../core/fsutil.js';
 import { sha256 } from '../core/canonical.js';
-import { Redactor } from '../core/secrets.js';
+import { newRedactor } from '../core/validate.js';
 import type { StateDocument } from '../core/document.js';
 import { readHead } from '../audit/chain.js';
 import type { Daemon } from '../daemon/loop.js';
@@ -323,7 +323,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 /** The values of the document's secret fields (schema `x-opd-secret`), longest first. */
 export function secretValues(doc: StateDocument): string[] {
-  const r = new Redactor();
+  const r = newRedactor();
   const out = new Set<string>();
   const walk = (raw: unknown, red: unknown) => {
     if (red === '<secret>' && raw !== '<secret>' && raw !== undefined) {

@@ -7,7 +7,6 @@ import { diffAll, readAll, type Computed, type EngineOptions, type Prepared } fr
 import { toOpdError } from '../core/errors.js';
 import type { Obj } from '../core/plugin.js';
 import type { VerificationFailure } from '../core/report.js';
-import { Redactor } from '../core/secrets.js';
 
 export interface Applied {
   outcomes: ChangeOutcome[];
@@ -20,7 +19,7 @@ export interface Applied {
 
 function verifyDiffs(prep: Prepared, current: Record<string, Obj>, addresses: Set<string>): VerificationFailure[] {
   // shown to users: secret values in the ops are masked
-  const shown = new Redactor();
+  const shown = prep.redactor;
   return diffAll(prep, current, true)
     .filter((d) => d.action !== 'noop' && addresses.has(d.address))
     .map((d) => ({ address: d.address, ops: shown.ops(d.plugin, d.collection, d.ops) }));

@@ -22,7 +22,6 @@ import type { Logger } from 'pino';
 import { parseText } from '../core/document.js';
 import { prepareLoaded, type Computed, type Prepared } from '../core/engine.js';
 import { OpdError } from '../core/errors.js';
-import { Redactor } from '../core/secrets.js';
 import { fingerprint } from '../core/canonical.js';
 import type { Settings } from '../core/plugin.js';
 import type { ChangeOutcome } from '../core/apply.js';
@@ -215,7 +214,7 @@ export async function keeper(registry: PluginRegistry, pendingFile: string, log:
     }
     log.warn({ run: pending.run }, 'no confirmation by the deadline: reverting the run');
     const prep = await prepareLoaded(registry, parseText(pending.text, pending.file));
-    const redact = new Redactor(secretKey(pending.audit_log, pending.audit_key));
+    const redact = prep.redactor.withKey(secretKey(pending.audit_log, pending.audit_key));
     const lock = await acquireLock(pending.audit_log + '.lock', 300_000);
     let result: { ok: boolean; detail: string };
     try {

@@ -9,7 +9,6 @@ import { secretKey } from '../audit/key.js';
 import type { ChangeOutcome } from '../core/apply.js';
 import { computePlan, unreachableError, type Computed, type EngineOptions, type Prepared } from '../core/engine.js';
 import { countOutcomes, type RunReport } from '../core/report.js';
-import { Redactor } from '../core/secrets.js';
 import { applyAndVerify } from './apply-verify.js';
 import { RunRecorder, recordStart } from './record.js';
 import { rollbackRun } from './rollback.js';
@@ -61,7 +60,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     if (plan.changes.some((ch) => ch.blocker)) return done('blocked');
     if (!plan.changes.length) return done('noop');
     audit.ensureSpace(plan.changes.length);
-    const redact = new Redactor(secretKey(o.auditLog, o.auditKey));
+    const redact = prep.redactor.withKey(secretKey(o.auditLog, o.auditKey));
     const runId = newRunId();
     recordStart(audit, runId, prep, c, redact, o);
     o.beforeApply?.(audit, runId, c);

@@ -7,7 +7,8 @@ import type { AuditLog } from '../audit/chain.js';
 import type { ChangeOutcome } from '../core/apply.js';
 import { canonical, fingerprint, sha256 } from '../core/canonical.js';
 import type { Computed, Prepared } from '../core/engine.js';
-import { planJSON, type PlannedChange } from '../core/plan.js';
+import { planJSON } from '../core/plan.js';
+import { redactChange } from '../core/report.js';
 import type { ResourceDiff } from '../core/plugin.js';
 import { scrub, type Redactor } from '../core/secrets.js';
 
@@ -19,10 +20,6 @@ function safeUser(): string {
   }
 }
 
-function redactChange(ch: PlannedChange, r: Redactor): PlannedChange {
-  const [plugin, collection] = ch.resource.split('/');
-  return { ...ch, ops: ch.ops ? r.ops(plugin, collection, ch.ops) : undefined, data: undefined };
-}
 
 /** Write run.start: the document, the (redacted) plan's hash, who and what triggered it. */
 export function recordStart(
@@ -34,7 +31,7 @@ export function recordStart(
   o: { trigger?: string | ((c: Computed) => string); startFields?: Record<string, unknown> },
 ): void {
   const { plan, unreachable } = c;
-  const planForAudit = planJSON({ changes: plan.changes.map((ch) => redactChange(ch, redact)), diffs: [] });
+  const planForAudit = planJSON({ changes: plan.changes.map((ch) => ({ ...redactChange(ch, redact), data: undefined })), diffs: [] });
   audit.append(runId, 'run.start', {
     document: prep.docHash,
     plan: sha256(canonical(planForAudit)),

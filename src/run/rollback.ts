@@ -9,7 +9,6 @@ import { readAll, type Computed, type EngineOptions, type Prepared } from '../co
 import { buildPlan, collectEdges } from '../core/plan.js';
 import type { Obj, ResourceDiff } from '../core/plugin.js';
 import type { VerificationFailure } from '../core/report.js';
-import { Redactor } from '../core/secrets.js';
 
 export interface Reverted {
   outcomes: ChangeOutcome[];
@@ -83,7 +82,7 @@ export async function revertResources(
     const want = pre.find((x) => x.address === d.address)?.current;
     const shape = exact ? shapeOf(pre.find((x) => x.address === d.address)!) : (want ?? shapeOf(pre.find((x) => x.address === d.address)!));
     const proj = got === undefined ? undefined : isObj(shape) ? project(got, shape) : got;
-    if (canonical(proj) !== canonical(want)) verification.push({ address: d.address, ops: new Redactor().ops(d.plugin, d.collection, compare(proj ?? {}, want ?? {})) });
+    if (canonical(proj) !== canonical(want)) verification.push({ address: d.address, ops: prep.redactor.ops(d.plugin, d.collection, compare(proj ?? {}, want ?? {})) });
   }
   return { outcomes, verification };
 }
