@@ -6,7 +6,7 @@ import { printWarnings } from './common.js';
 import { checkSavedPlan, readSavedPlan } from '../core/saved-plan.js';
 import { confirmDir, keeperAlive, pendingRuns, startConfirmWait, waitForOutcome } from '../run/confirm.js';
 import { OpdError } from '../core/errors.js';
-import { formatChange, planJSON, summarize } from '../core/plan.js';
+import { formatChange, summarize } from '../core/plan.js';
 import { registry } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
 import type { ChangeOutcome } from '../core/apply.js';

@@ -102,8 +102,7 @@ export function parseSeconds(v: string | undefined, name: string, dflt: number):
 let lastExit = 0;
 
 /** Wrap a command action that returns its exit code (commander actions return void). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function act<A extends any[]>(fn: (...args: A) => Promise<number>): (...args: A) => Promise<void> {
+export function act<A extends unknown[]>(fn: (...args: A) => Promise<number>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     lastExit = await fn(...args);
   };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { topoSort, under } from '../../../src/core/graph.js';
+import { topoSort } from '../../../src/core/graph.js';
 
 describe('dependency ordering', () => {
   it('orders dependencies first and ties by key', () => {
@@ -22,11 +22,5 @@ describe('dependency ordering', () => {
     const order = topoSort(n, deps, key, key);
     expect(order[0]).toBe(n - 1);
     expect(order[n - 1]).toBe(0);
-  });
-
-  it('treats an address as under its prefix only at a path boundary', () => {
-    expect(under('ovs/bridges/br0/ports/p1', 'ovs/bridges/br0')).toBe(true);
-    expect(under('ovs/bridges/br0', 'ovs/bridges/br0')).toBe(true);
-    expect(under('ovs/bridges/br01', 'ovs/bridges/br0')).toBe(false);
   });
 });
