@@ -55,16 +55,49 @@ export class Redactor {
   constructor(
     private readonly schemas: ReadonlyMap<string, object>,
     private readonly key?: Buffer | string,
+    /** schema node → whether no x-opd-secret can be reached from it (shared with withKey's redactors) */
+    private readonly secretFree = new WeakMap<object, boolean>(),
   ) {}
 
   /** The same schemas, masking with a keyed hash (audit trail, daemon records). */
   withKey(key: Buffer | string): Redactor {
-    return new Redactor(this.schemas, key);
+    return new Redactor(this.schemas, key, this.secretFree);
   }
 
   /** A text (a summary, an error) with every registered secret value masked. */
   text(s: string): string {
     return scrub(s, (v) => this.mask(v));
+  }
+
+  /**
+   * Whether any x-opd-secret field can be reached from schema node `s` (its members at any
+   * depth and every $ref they make, across files): an over-approximation of what walk() can
+   * mask. Without one (and without secret values) a value under `s` is returned as it is.
+   */
+  private mayHoldSecret(s: Schema, file: string): boolean {
+    let hit = this.secretFree.get(s);
+    if (hit === undefined) {
+      const seen = new Set<object>();
+      const visit = (node: unknown, f: string): boolean => {
+        if (node === null || typeof node !== 'object' || seen.has(node)) return false;
+        seen.add(node);
+        const o = node as Schema;
+        if (o['x-opd-secret'] === true) return true;
+        if (typeof o.$ref === 'string') {
+          const [doc, frag] = o.$ref.split('#');
+          const rf = doc || f;
+          let base = this.schemas.get(rf) as Schema | undefined;
+          if (frag) for (const seg of frag.split('/').filter(Boolean)) base = base?.[seg] as Schema | undefined;
+          // a reference that does not resolve here: assume the worst
+          if (base === undefined || visit(base, rf)) return true;
+        }
+        for (const v of Object.values(o)) if (visit(v, f)) return true;
+        return false;
+      };
+      hit = !visit(s, file);
+      this.secretFree.set(s, hit);
+    }
+    return !hit;
   }
 
   mask(value: unknown): string {
@@ -115,6 +148,7 @@ export class Redactor {
   }
 
   private walk(value: unknown, s: Schema | undefined, file: string): unknown {
+    if (!secretValues.size && s && !this.mayHoldSecret(s, file)) return value;
     const [d, f] = this.deref(s, file);
     if (d?.['x-opd-secret'] === true) return value === undefined ? undefined : this.mask(value);
     if (typeof value === 'string') return scrub(value, (v) => this.mask(v));
