@@ -32,7 +32,7 @@ export function diffCommand(): Command {
       .addOption(onlyOption())
       .addOption(new Option('--allow-destroy', 'plan data-destroying operations as allowed instead of refused'))
       .addOption(new Option('--out <plan.json>', 'also save the plan (document hash + a fingerprint of each resource it was computed from) for `opd apply plan.json`')),
-  )).action(act(async (file: string, opts: Record<string, unknown>, cmd: Command) => {
+  )).action(act(async (file: string, _opts: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
     const settings = settingsFrom(o);
     const prep = restrictPlugins(await prepareFile(registry, file, settings, varsFrom(o)), parseOnly(o.only), registry.names);

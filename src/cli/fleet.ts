@@ -4,6 +4,7 @@
  */
 import { Command, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, extname } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import type { Etcd3 } from 'etcd3';
@@ -396,13 +397,9 @@ async function waitHosts(c: Etcd3, pending: Set<string>, timeoutMs: number, done
         }
       }
       if (!pending.size) break;
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, Math.min(1_000, Math.max(0, deadline - Date.now())));
-        wake = () => {
-          clearTimeout(t);
-          r();
-        };
-      });
+      const ac = new AbortController();
+      wake = () => ac.abort();
+      await sleep(Math.min(1_000, Math.max(0, deadline - Date.now())), undefined, { signal: ac.signal }).catch(() => undefined);
     }
   } finally {
     await w?.cancel().catch(() => undefined);

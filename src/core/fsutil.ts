@@ -39,9 +39,15 @@ export interface AtomicWriteOptions {
  */
 export function writeFileAtomic(target: string, data: string | Uint8Array, o: AtomicWriteOptions = {}): void {
   const dir = dirname(target);
-  ensureDir(dir, o.dirMode ?? 0o750);
   const tmp = join(dir, `.${basename(target).slice(0, 200)}.opd-${randomBytes(6).toString('hex')}`);
-  const fd = openSync(tmp, 'wx', 0o600);
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    ensureDir(dir, o.dirMode ?? 0o750); // only when the directory is missing: no mkdir walk per write
+    fd = openSync(tmp, 'wx', 0o600);
+  }
   try {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     let off = 0;

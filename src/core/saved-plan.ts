@@ -6,9 +6,10 @@
  * The file holds no secret values (they are masked) and not the document itself: the document
  * is read again from its path and must hash the same.
  */
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { canonical, fingerprint, sha256 } from './canonical.js';
+import { writeFileAtomic } from './fsutil.js';
 import { OpdError } from './errors.js';
 import { planJSON, type Plan } from './plan.js';
 import type { Redactor } from './secrets.js';
@@ -66,9 +67,7 @@ export function makeSavedPlan(prep: Prepared, c: Computed, o: { allowDestroy: bo
 }
 
 export function writeSavedPlan(path: string, p: SavedPlan): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(p, null, 2) + '\n', { mode: 0o600 });
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(p, null, 2) + '\n', { mode: 0o600 });
 }
 
 /** The saved plan in `path`, or undefined when the file is not one (a state document). */

@@ -32,6 +32,7 @@ import { secretKey } from '../audit/key.js';
 import { AuditLog, readKey } from '../audit/chain.js';
 import { acquireLock } from '../audit/lock.js';
 import { spawnDetached } from '../exec.js';
+import { writeFileAtomic } from '../core/fsutil.js';
 
 export interface PendingConfirm {
   run: string;
@@ -103,8 +104,7 @@ export async function startConfirmWait(
     applied_by: { pid: process.pid, host: hostname() },
   };
   const file = p(dir, a.run, 'pending.json');
-  writeFileSync(file + '.tmp', JSON.stringify(pending) + '\n', { mode: 0o600 });
-  renameSync(file + '.tmp', file);
+  writeFileAtomic(file, JSON.stringify(pending) + '\n', { mode: 0o600 });
   const bin = fileURLToPath(new URL('../../bin/opd.js', import.meta.url));
   const keeper = await spawnDetached(process.execPath, [bin, 'confirm', '--keeper', file], { logFile: p(dir, a.run, 'log') });
   return { ...pending, keeper };
@@ -263,8 +263,7 @@ export async function keeper(registry: PluginRegistry, pendingFile: string, log:
     } finally {
       lock.release();
       const f = p(dir, pending.run, 'reverted.json');
-      writeFileSync(f + '.tmp', JSON.stringify(result! ?? { ok: false, detail: 'the revert failed' }) + '\n');
-      renameSync(f + '.tmp', f);
+      writeFileAtomic(f, JSON.stringify(result! ?? { ok: false, detail: 'the revert failed' }) + '\n', { mode: 0o644 });
       rmSync(p(dir, pending.run, 'reverting.json'), { force: true });
     }
     log.warn({ run: pending.run, ...result }, 'reverted');
