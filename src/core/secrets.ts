@@ -49,11 +49,12 @@ function regex(p: string): RegExp {
  */
 export class Redactor {
   /**
-   * `schemas`: the validator's schema files by name (read once per process).
+   * `schemaFiles`: gives the validator's schema files by name (read once per process, on the
+   * first value that needs them: a command that prints nothing secret never reads them).
    * Without a key, secrets show as `<secret>` (display); with one, as a keyed hash (audit).
    */
   constructor(
-    private readonly schemas: ReadonlyMap<string, object>,
+    private readonly schemaFiles: () => ReadonlyMap<string, object>,
     private readonly key?: Buffer | string,
     /** schema node → whether no x-opd-secret can be reached from it (shared with withKey's redactors) */
     private readonly secretFree = new WeakMap<object, boolean>(),
@@ -61,7 +62,11 @@ export class Redactor {
 
   /** The same schemas, masking with a keyed hash (audit trail, daemon records). */
   withKey(key: Buffer | string): Redactor {
-    return new Redactor(this.schemas, key, this.secretFree);
+    return new Redactor(this.schemaFiles, key, this.secretFree);
+  }
+
+  private get schemas(): ReadonlyMap<string, object> {
+    return this.schemaFiles();
   }
 
   /** A text (a summary, an error) with every registered secret value masked. */

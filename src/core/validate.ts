@@ -51,7 +51,7 @@ export function loadSchemas(): ReadonlyMap<string, object> {
  * per document by prepareLoaded (Prepared.redactor), once per command where there is none.
  */
 export function newRedactor(): Redactor {
-  return new Redactor(loadSchemas());
+  return new Redactor(loadSchemas);
 }
 
 /**
