@@ -2,7 +2,6 @@
  * Every timeout, retry and concurrency knob of opd in one table. The core and the doors
  * (src/exec.ts, src/dbus.ts) read them from here; plugins name a row instead of a number.
  */
-import type { ErrorKind } from './errors.js';
 
 export const TUNABLES = {
   /** One plugin apply call (a batch), before its AbortSignal fires. */
@@ -40,8 +39,8 @@ export const TUNABLES = {
  * timeout, a backend starting up) and `lock-busy` (another package manager holds
  * the lock); everything else is final.
  */
-const RETRYABLE: ReadonlySet<ErrorKind> = new Set<ErrorKind>(['backend-busy', 'lock-busy']);
+const RETRYABLE: ReadonlySet<string> = new Set(['backend-busy', 'lock-busy']);
 
-export function isRetryable(kind: ErrorKind): boolean {
+export function isRetryable(kind: string): boolean {
   return RETRYABLE.has(kind);
 }
