@@ -113,7 +113,7 @@ describe('the layers of src/', () => {
   });
 
   it('has no import from a lower layer to a higher one, and no plugin importing another plugin', () => {
-    expect(violations(graph)).toEqual(KNOWN_PLUGIN_CROSS_IMPORTS);
+    expect(violations(graph).filter((v) => !KNOWN_PLUGIN_CROSS_IMPORTS.includes(v))).toEqual([]);
   });
 
   it('keeps nothing under core, audit, exec.ts or dbus.ts importing plugins, cli, daemon, fleet or run', () => {
