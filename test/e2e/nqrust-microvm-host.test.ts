@@ -9,17 +9,20 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parse, stringify } from 'yaml';
 import { tmp, type OpdRun } from '../helpers/opd.js';
 import { ensureSystemd } from '../helpers/systemd.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { EXAMPLES, exists, expectPreconditions, forThisHost, opdIn, pending, sectionsOf, startDatabases, systemctl } from '../helpers/examples.js';
+import { bindNetnsIntoSystemd, editDoc, EXAMPLES, exists, expectPreconditions, expectSecondApplyNoChanges, forThisHost, opdIn, pending, sectionsOf, startDatabases, systemctl, unbindNetnsFromSystemd } from '../helpers/examples.js';
 import { kvmAmdLoads, modulesLoadable } from '../helpers/host.js';
 
 const dir = tmp('opd-e2e-nqrust-');
 chmodSync(dir, 0o755); // the database servers run as postgres / mysql and must reach their directory
-const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_PACKAGES_BACKEND: 'apt' };
+const PASSWORD = 'nqrust-e2e-Z8v2kQ4mW7xR1tY9';
+// packages through the default backend (auto); the password is the document's secret parameter
+const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_VAR_db_password: PASSWORD, OPD_PACKAGES_BACKEND: 'apt' };
 const NAME = 'nqrust-microvm-host.yaml';
 const ORIGINAL = join(EXAMPLES, NAME);
 const ABSENT = join(EXAMPLES, 'nqrust-microvm-host-absent.yaml');
@@ -29,7 +32,9 @@ const { doc: DOC, unmet: UNMET } = forThisHost(NAME, HOST_DAEMONS);
 /** kvm_amd loads on an AMD host with modules; elsewhere opd's error says why it cannot. */
 const KMOD_PENDING = kvmAmdLoads() ? [] : ['kmod/modules/kvm_amd'];
 const KMOD_ERROR = modulesLoadable() ? 'modprobe' : 'this kernel cannot load modules here';
-const PASSWORD = 'nqrust-example-Z8v2kQ4mW7xR1tY9';
+/** The same, without the module this kernel cannot load: what a second apply must find converged. */
+const CONVERGED = join(dirname(DOC), 'converged.yaml');
+let client: Netns;
 
 let ns: Netns;
 let stopDb: () => Promise<void> = async () => {};
@@ -45,12 +50,26 @@ describe('examples/nqrust-microvm-host.yaml', () => {
     await ensureSystemd();
     ns = await createNetns('opdnq');
     await ns.exec('ip', ['link', 'set', 'lo', 'up']);
-    const db = await startDatabases(join(dir, 'db'), 55442); // a port of its own: tests run in parallel
+    client = await createNetns('opdnqc');
+    // PostgreSQL listens on 5432 in the test's namespace, as the document's own database does on a
+    // real host: the example's port check must see it as the document's and not block
+    const db = await startDatabases(join(dir, 'db'), 5432, { netns: ns.name, pgListen: '127.0.0.1' });
     Object.assign(env, db.env);
     stopDb = db.stop;
+    // the DHCP server unit runs in the test's namespace, where fcbr0 is (a sandbox drop-in)
+    await bindNetnsIntoSystemd(ns.name);
+    const sandbox = (d: Parameters<Parameters<typeof editDoc>[1]>[0]) => {
+      d.plugins.systemd.units['nqrust-dnsmasq.service'].dropins = { '50-e2e-netns.conf': `[Service]\nNetworkNamespacePath=/run/netns/${ns.name}\n` };
+    };
+    editDoc(DOC, sandbox);
+    const converged = parse(readFileSync(DOC, 'utf8')) as { plugins: { kmod: { modules: Record<string, unknown> } } };
+    for (const m of KMOD_PENDING) delete converged.plugins.kmod.modules[m.split('/').pop()!];
+    writeFileSync(CONVERGED, stringify(converged));
   });
   afterAll(async () => {
     await opdIn(ns.name, ['apply', ABSENT], env);
+    await unbindNetnsFromSystemd(ns.name);
+    await client.remove();
     await ns.remove();
     await stopDb();
   });
@@ -100,6 +119,26 @@ describe('examples/nqrust-microvm-host.yaml', () => {
     for (const a of KMOD_PENDING) expect(pending(o)).toContain(a);
   });
 
+  it('applies a second time with no changes, with its own PostgreSQL on 5432 (exit 0)', async () => {
+    expect(await ns.exec('ss', ['-Hltn', 'sport = :5432'])).toContain('127.0.0.1:5432');
+    await expectSecondApplyNoChanges(run, CONVERGED);
+  });
+
+  it('runs its DHCP server: a client on fcbr0 gets a lease from the range', async () => {
+    expect(await systemctl(['is-active', 'nqrust-dnsmasq.service'])).toBe('active');
+    await ns.exec('ip', ['link', 'add', 'nqdhcp0', 'type', 'veth', 'peer', 'name', 'nqdhcp1', 'netns', client.name]);
+    await ns.exec('ip', ['link', 'set', 'nqdhcp0', 'master', 'fcbr0', 'up']);
+    await client.exec('ip', ['link', 'set', 'lo', 'up']);
+    await client.exec('ip', ['link', 'set', 'nqdhcp1', 'up']);
+    // udhcpc: -n exit when no lease, -q quit after the lease, -t/-T retries; -s /bin/true: configure nothing
+    const r = await execa('ip', ['netns', 'exec', client.name, 'busybox', 'udhcpc', '-i', 'nqdhcp1', '-n', '-q', '-f', '-t', '20', '-T', '3', '-s', '/bin/true'], { reject: false, all: true });
+    const lease = /lease of (10\.0\.0\.(\d+)) obtained/.exec(String(r.all));
+    expect(lease, String(r.all)).not.toBeNull();
+    const host = Number(lease![2]);
+    expect(host).toBeGreaterThanOrEqual(10);
+    expect(host).toBeLessThanOrEqual(250);
+  });
+
   it('set up the host as the installer would', async () => {
     expect(await ns.exec('ip', ['-o', 'addr', 'show', 'dev', 'fcbr0'])).toContain('10.0.0.1/24');
     expect((await ns.exec('cat', ['/proc/sys/net/ipv4/ip_forward'])).trim()).toBe('1');
@@ -110,7 +149,7 @@ describe('examples/nqrust-microvm-host.yaml', () => {
     expect(statSync('/etc/sudoers.d/nqrust').mode & 0o777).toBe(0o440);
     expect(statSync('/etc/nqrust-microvm/manager.env').mode & 0o777).toBe(0o640);
     expect(String((await execa('id', ['-nG', 'nqrust'])).stdout).split(/\s+/)).toContain('kvm');
-    for (const u of ['nqrust-manager.service', 'nqrust-agent.service']) expect(await systemctl(['is-active', u])).toBe('active');
+    for (const u of ['nqrust-manager.service', 'nqrust-agent.service', 'nqrust-dnsmasq.service']) expect(await systemctl(['is-active', u])).toBe('active');
     expect(await systemctl(['show', '-p', 'User', '--value', 'nqrust-manager.service'])).toBe('nqrust');
     const psql = await execa('psql', ['-X', '-A', '-t', '-h', env.OPD_PG_HOST, '-p', env.OPD_PG_PORT, '-U', 'nexus', '-d', 'nexus', '-c', 'select current_user'], {
       env: { PGPASSWORD: PASSWORD },
@@ -129,6 +168,7 @@ describe('examples/nqrust-microvm-host.yaml', () => {
     const a = await run(['apply', ABSENT]);
     expect(a.code, a.stdout + a.stderr).toBe(0);
     expect(await systemctl(['is-active', 'nqrust-manager.service'])).not.toBe('active');
+    expect(await systemctl(['is-active', 'nqrust-dnsmasq.service'])).not.toBe('active');
     for (const p of ['/etc/systemd/system/nqrust-manager.service', '/etc/nqrust-microvm', '/opt/nqrust-microvm', '/etc/sudoers.d/nqrust', '/srv/fc', '/etc/modules-load.d/opd-kvm_amd.conf', '/etc/udev/rules.d/65-nqrust-kvm.rules']) {
       expect(existsSync(p), p).toBe(false);
     }
