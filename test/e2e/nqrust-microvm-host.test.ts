@@ -29,7 +29,7 @@ const PASSWORD = `nqrust-e2e-${Math.random().toString(36).slice(2, 12)}Z8v2kQ4mW
 // (and puts back whatever was there)
 const SECRET = '/etc/opd/secrets/nqrust-db';
 let savedSecret: Buffer | undefined;
-const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_PACKAGES_BACKEND: 'apt' };
+const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl') };
 // Debian's PostgreSQL cluster (postgresql.service pulls postgresql@<version>-main) runs in the
 // test's namespace: a runtime drop-in of the namespaced systemd, removed afterwards
 const PG_DROPIN_DIR = '/run/systemd/system/postgresql@.service.d';

@@ -16,7 +16,7 @@ const dir = tmp('opd-e2e-quantix-');
 // the guide's $USER: an existing login the test creates (the document only adds it to libvirt and kvm)
 const OPERATOR = `opdqx${Math.random().toString(36).slice(2, 7)}`;
 // packages through the default backend (auto); the operator is the document's parameter
-const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_VAR_operator: OPERATOR, OPD_PACKAGES_BACKEND: 'apt' };
+const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_VAR_operator: OPERATOR };
 const NAME = 'quantix-kvm-node.yaml';
 const ORIGINAL = join(EXAMPLES, NAME);
 const ABSENT = join(EXAMPLES, 'quantix-kvm-node-absent.yaml');

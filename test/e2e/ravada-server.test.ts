@@ -19,8 +19,8 @@ import { bindNetnsIntoSystemd, EXAMPLES, exists, expectSecondApplyNoChanges, opd
 
 const dir = tmp('opd-e2e-ravada-');
 chmodSync(dir, 0o755);
-// packages through apt: PackageKit's first resolve in the test systemd can take minutes
-const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_PACKAGES_BACKEND: 'apt' };
+// packages through the default backend (auto: PackageKit on the namespaced systemd's bus)
+const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl') };
 const NAME = 'ravada-server.yaml';
 const ORIGINAL = join(EXAMPLES, NAME);
 const ABSENT = join(EXAMPLES, 'ravada-server-absent.yaml');
