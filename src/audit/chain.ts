@@ -281,14 +281,15 @@ export class AuditLog {
     let last = this.last;
     let openRun = this.openRun;
     for (const { run, type, fields } of items) {
-      const body = { ...fields, seq: seq + 1, ts: new Date().toISOString(), run, type, prev: last };
+      // Object.assign, not a spread followed by members: V8 builds the latter ~10x slower (10,000 entries per wave)
+      const body = Object.assign({}, fields, { seq: seq + 1, ts: new Date().toISOString(), run, type, prev: last });
       const { line, hash } = serialize(body);
       lines.push(line + '\n');
       seq++;
       last = hash;
       if (type === 'run.start') openRun = run;
       if (type === 'run.end' || type === 'run.interrupted') openRun = undefined;
-      out.push({ ...body, hash } as AuditEntry);
+      out.push(Object.assign({}, body, { hash }) as AuditEntry);
     }
     const data = Buffer.from(lines.join(''));
     // write-ahead: the head says a batch up to `seq` is on its way (see Head.pending)

@@ -10,18 +10,47 @@ export function topoSort(n: number, deps: Set<number>[], key: (i: number) => str
       indeg[i]++;
       rev[d].push(i);
     }
-  // a small sorted queue: n is at most tens of thousands and this keeps output deterministic
-  const ready = [...Array(n).keys()].filter((i) => indeg[i] === 0).sort((a, b) => cmp(key(a), key(b)));
-  const order: number[] = [];
-  while (ready.length) {
-    const i = ready.shift()!;
-    order.push(i);
-    const fresh: number[] = [];
-    for (const j of rev[i]) if (--indeg[j] === 0) fresh.push(j);
-    if (fresh.length) {
-      fresh.sort((a, b) => cmp(key(a), key(b)));
-      merge(ready, fresh, (a, b) => cmp(key(a), key(b)));
+  // ready nodes in a binary heap on keys computed once: the smallest key first, equal keys in
+  // the order they became ready (deterministic; linear-logarithmic at tens of thousands)
+  const keys = new Array<string>(n);
+  const since = new Array<number>(n);
+  let ticks = 0;
+  const heap: number[] = [];
+  const less = (a: number, b: number) => keys[a] < keys[b] || (keys[a] === keys[b] && since[a] < since[b]);
+  const push = (i: number) => {
+    keys[i] ??= key(i);
+    since[i] = ticks++;
+    let c = heap.push(i) - 1;
+    while (c > 0) {
+      const p = (c - 1) >> 1;
+      if (!less(heap[c], heap[p])) break;
+      [heap[c], heap[p]] = [heap[p], heap[c]];
+      c = p;
     }
+  };
+  const pop = (): number => {
+    const top = heap[0];
+    const last = heap.pop()!;
+    if (heap.length) {
+      heap[0] = last;
+      for (let c = 0; ; ) {
+        const l = 2 * c + 1, r = l + 1;
+        let m = c;
+        if (l < heap.length && less(heap[l], heap[m])) m = l;
+        if (r < heap.length && less(heap[r], heap[m])) m = r;
+        if (m === c) break;
+        [heap[c], heap[m]] = [heap[m], heap[c]];
+        c = m;
+      }
+    }
+    return top;
+  };
+  for (let i = 0; i < n; i++) if (indeg[i] === 0) push(i);
+  const order: number[] = [];
+  while (heap.length) {
+    const i = pop();
+    order.push(i);
+    for (const j of rev[i]) if (--indeg[j] === 0) push(j);
   }
   if (order.length < n) {
     const cycle = findCycle(n, deps, new Set(order));
@@ -30,20 +59,6 @@ export function topoSort(n: number, deps: Set<number>[], key: (i: number) => str
     });
   }
   return order;
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function merge(into: number[], sorted: number[], c: (a: number, b: number) => number): void {
-  const out: number[] = [];
-  let i = 0, j = 0;
-  while (i < into.length || j < sorted.length) {
-    if (j >= sorted.length || (i < into.length && c(into[i], sorted[j]) <= 0)) out.push(into[i++]);
-    else out.push(sorted[j++]);
-  }
-  into.splice(0, into.length, ...out);
 }
 
 function findCycle(n: number, deps: Set<number>[], done: Set<number>): number[] {

@@ -44,12 +44,48 @@ function regex(p: string): RegExp {
   return r;
 }
 
+/** The schema files, read once per process (a Redactor is made per run and per display). */
+let schemaFiles: Map<string, object> | undefined;
+
 export class Redactor {
   private schemas: Map<string, object>;
   /** Without a key, secrets show as `<secret>` (display); with one, as a keyed hash (audit). */
   constructor(private key?: Buffer | string) {
-    this.schemas = loadSchemas();
+    this.schemas = schemaFiles ??= loadSchemas();
   }
+
+  /**
+   * Whether any x-opd-secret field can be reached from schema node `s` (its members at any
+   * depth and every $ref they make, across files): an over-approximation of what walk() can
+   * mask. Without one (and without secret values) a value under `s` is returned as it is.
+   */
+  private mayHoldSecret(s: Schema, file: string): boolean {
+    let hit = this.secretFree.get(s);
+    if (hit === undefined) {
+      const seen = new Set<object>();
+      const visit = (node: unknown, f: string): boolean => {
+        if (node === null || typeof node !== 'object' || seen.has(node)) return false;
+        seen.add(node);
+        const o = node as Schema;
+        if (o['x-opd-secret'] === true) return true;
+        if (typeof o.$ref === 'string') {
+          const [doc, frag] = o.$ref.split('#');
+          const rf = doc || f;
+          let base = this.schemas.get(rf) as Schema | undefined;
+          if (frag) for (const seg of frag.split('/').filter(Boolean)) base = base?.[seg] as Schema | undefined;
+          // a reference that does not resolve here: assume the worst
+          if (base === undefined || visit(base, rf)) return true;
+        }
+        for (const v of Object.values(o)) if (visit(v, f)) return true;
+        return false;
+      };
+      hit = !visit(s, file);
+      this.secretFree.set(s, hit);
+    }
+    return !hit;
+  }
+
+  private readonly secretFree = new WeakMap<object, boolean>();
 
   mask(value: unknown): string {
     if (this.key === undefined) return '<secret>';
@@ -99,6 +135,7 @@ export class Redactor {
   }
 
   private walk(value: unknown, s: Schema | undefined, file: string): unknown {
+    if (!secretValues.size && s && !this.mayHoldSecret(s, file)) return value;
     const [d, f] = this.deref(s, file);
     if (d?.['x-opd-secret'] === true) return value === undefined ? undefined : this.mask(value);
     if (typeof value === 'string') return scrub(value, (v) => this.mask(v));
