@@ -52,7 +52,10 @@ export function forThisHost(name: string, units: string[], dir = tmp('opd-e2e-do
     if (!fields.length) continue;
     unmet[req] = fields.sort();
     for (const f of fields) delete spec[f];
+    // a requirement with nothing left (all its checks unmet here) goes: an empty one is invalid
+    if (!Object.keys(spec).filter((k) => k !== 'depends_on').length) delete doc.plugins.checks!.require![req];
   }
+  if (doc.plugins.checks?.require && !Object.keys(doc.plugins.checks.require).length) delete doc.plugins.checks;
   writeFileSync(base, stringify(doc));
   return { doc: base, unmet };
 }
