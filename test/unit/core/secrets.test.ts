@@ -23,7 +23,7 @@ describe('redaction', () => {
   });
 
   it('walks past boolean schemas (a `unit_file: true` branch of the systemd schema) without failing', () => {
-    const r = new Redactor('k');
+    const r = newRedactor().withKey('k');
     const unit = '[Unit]\nDescription=All instances\n';
     expect(r.ops('systemd', 'units', [{ op: 'add', path: '/unit_file', value: unit }])).toEqual([{ op: 'add', path: '/unit_file', value: unit }]);
     expect(r.resource('systemd', 'units', { unit_file: unit, enabled: true })).toEqual({ unit_file: unit, enabled: true });
