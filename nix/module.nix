@@ -65,7 +65,10 @@ let
     ++ lib.optionals (fleet.host != null) [ "--host" fleet.host ]
     ++ builtins.concatLists (map (k: [ "--label" "${k}=${fleet.labels.${k}}" ]) (builtins.attrNames fleet.labels))
     ++ lib.optionals (fleet.user != null) [ "--etcd-user" fleet.user ]
-    ++ lib.optionals (fleet.passwordFile != null) [ "--etcd-password-file" fleet.passwordFile ];
+    ++ lib.optionals (fleet.passwordFile != null) [ "--etcd-password-file" fleet.passwordFile ]
+    ++ lib.optionals (fleet.caFile != null) [ "--etcd-ca" fleet.caFile ]
+    ++ lib.optionals (fleet.certFile != null) [ "--etcd-cert" fleet.certFile ]
+    ++ lib.optionals (fleet.keyFile != null) [ "--etcd-key" fleet.keyFile ];
   args = [ "daemon" ]
     ++ (if fleet.enable then fleetArgs else [ "--state" stateFile ])
     ++ [ "--resync" (toString cfg.resync) "--audit-log" cfg.auditLog ]
@@ -158,6 +161,9 @@ in
       leaseTtl = lib.mkOption { type = lib.types.ints.unsigned; default = 10; description = "Seconds after which the host shows as not alive when the daemon stops renewing its lease."; };
       user = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; description = "etcd user created by `opd fleet enroll NAME`."; };
       passwordFile = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; description = "File holding the etcd user's password (kept out of the Nix store)."; };
+      caFile = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; example = "/etc/opd/etcd-ca.pem"; description = "PEM CA bundle that signed etcd's server certificate (https:// endpoints; default: the system's roots)."; };
+      certFile = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; description = "PEM client certificate, for an etcd run with --client-cert-auth (with keyFile)."; };
+      keyFile = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; description = "PEM private key of certFile (kept out of the Nix store)."; };
     };
 
     extraArgs = lib.mkOption {
@@ -185,6 +191,10 @@ in
       {
         assertion = !fleet.enable || fleet.etcd != [ ];
         message = "services.opd: fleet mode needs the etcd endpoints: set services.opd.fleet.etcd = [ \"https://HOST:2379\" ];";
+      }
+      {
+        assertion = (fleet.certFile == null) == (fleet.keyFile == null);
+        message = "services.opd: set services.opd.fleet.certFile and services.opd.fleet.keyFile together.";
       }
       {
         assertion = (fleet.user == null) == (fleet.passwordFile == null);

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { act, addAuditOptions, auditPaths, outputOption, stdio } from './common.js';
+import { addEtcdOptions } from './etcd-options.js';
 import { verifyLog } from '../audit/verify.js';
 import { readKey } from '../audit/chain.js';
 import { OpdError } from '../core/errors.js';
@@ -10,13 +11,10 @@ import { OpdError } from '../core/errors.js';
 export function auditCommand(): Command {
   const audit = new Command('audit').description('the hash-chained audit trail');
   audit.addCommand(
-    addAuditOptions(new Command('verify').description('walk the chain; exit 0 only for an intact chain, else name the first broken entry'))
+    addEtcdOptions(addAuditOptions(new Command('verify').description('walk the chain; exit 0 only for an intact chain, else name the first broken entry')), 'with --witness')
       .addOption(outputOption(['text', 'json'], 'text'))
       .addOption(new Option('--witness', 'also compare the chain with the audit heads etcd has witnessed (fleet mode; catches truncated or rewritten trails without the HMAC key)'))
-      .addOption(new Option('--etcd <endpoints>', 'with --witness: etcd client URLs (env OPD_ETCD)'))
       .addOption(new Option('--host <name>', 'with --witness: the host name in the fleet (env OPD_FLEET_HOST; default the hostname)'))
-      .addOption(new Option('--etcd-user <name>', 'with --witness: etcd user (env OPD_ETCD_USER)'))
-      .addOption(new Option('--etcd-password-file <file>', 'with --witness: etcd password file (env OPD_ETCD_PASSWORD_FILE)'))
       .action(act(async (_o: Record<string, unknown>, cmd: Command) => {
         const o = cmd.optsWithGlobals();
         const { log, key } = auditPaths(o);

@@ -1,4 +1,6 @@
 import { Command, Option } from 'commander';
+import { addEtcdOptions } from './etcd-options.js';
+import { applyConfigFile } from './config-file.js';
 import { act, addVarOptions, varsFrom, addAuditOptions, addSettingOptions, auditPaths, makeLogger, parseSeconds, settingsFrom } from './common.js';
 import { Daemon } from '../daemon/loop.js';
 import { systemdNotifier } from '../daemon/notify.js';
@@ -8,16 +10,14 @@ import { dirname, join } from 'node:path';
 
 export function daemonCommand(): Command {
   return addVarOptions(addAuditOptions(
-    addSettingOptions(
+    addEtcdOptions(addSettingOptions(
       new Command('daemon')
         .description('reconcile continuously under systemd (Type=notify): at start, on backend events (drift), when the state file changes, on SIGHUP, on a D-Bus call and on a periodic resync')
         .option('--state <file>', 'state document to keep in force (fleet mode: where the document from etcd is kept; default beside the audit log)')
-        .addOption(new Option('--etcd <endpoints>', 'fleet mode: take the document from etcd at these comma-separated URLs (env OPD_ETCD)'))
+        .addOption(new Option('--config <file>', 'read options from this YAML file: keys are the long option names (etcd, host, labels, lease-ttl, etcd-ca, poll, …); the command line and OPD_* environment win'))
         .addOption(new Option('--host <name>', 'fleet mode: this host\'s name in the fleet (env OPD_FLEET_HOST; default the hostname)'))
         .addOption(new Option('--label <k=v>', 'fleet mode: a label of this host, repeatable (env OPD_FLEET_LABELS=k=v,k=v)').argParser((v: string, prev: string[] = []) => [...prev, v]))
         .addOption(new Option('--lease-ttl <seconds>', 'fleet mode: the liveness key expires this long after the daemon stops renewing it').default('10'))
-        .addOption(new Option('--etcd-user <name>', 'fleet mode: etcd user (env OPD_ETCD_USER; see opd fleet enroll)'))
-        .addOption(new Option('--etcd-password-file <file>', 'fleet mode: file holding the etcd password (env OPD_ETCD_PASSWORD_FILE)'))
         .addOption(new Option('--resync <seconds>', 'full resync period (0: off)').default('300'))
         .addOption(new Option('--poll <seconds>', 'polling period for plugins without an event source').default('30'))
         .addOption(new Option('--no-watch', 'do not use event sources: poll every plugin'))
@@ -28,8 +28,10 @@ export function daemonCommand(): Command {
         .addOption(new Option('--rollback', 'revert a run\'s applied changes when one of its changes fails'))
         .addOption(new Option('--no-dbus', 'do not offer the D-Bus API (org.opd.Reconciler1, org.opdbus)'))
         .addOption(new Option('--metrics <[host:]port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (off by default; HOST defaults to 127.0.0.1)')),
-    ),
+    ), 'fleet mode'),
   )).action(act(async (_opts: Record<string, unknown>, cmd: Command) => {
+    const given = cmd.optsWithGlobals();
+    if (given.config !== undefined) applyConfigFile(cmd, given.config as string);
     const o = cmd.optsWithGlobals();
     const log = await makeLogger({ logLevel: 'info', ...o });
     const audit = auditPaths(o);

@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import type { Etcd3 } from 'etcd3';
 import { Range } from 'etcd3';
 import { act, outputOption, stdio } from './common.js';
+import { addEtcdOptions } from './etcd-options.js';
 import { OpdError, EXIT } from '../core/errors.js';
 import { prepareFile } from '../core/engine.js';
 import { canonical, sha256 } from '../core/canonical.js';
@@ -19,12 +20,7 @@ import { conflictError, mergeFragments, selectorText, selects, type Fragment, ty
 import { accessFrom, connect, etcdError, getJSON, materialize, prefixJSON, readFragments, readHosts } from '../fleet/store.js';
 import type { HostStatus } from '../fleet/agent.js';
 
-function etcdOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--etcd <endpoints>', 'etcd client URLs, comma-separated (env OPD_ETCD)'))
-    .addOption(new Option('--etcd-user <name>', 'etcd user (env OPD_ETCD_USER)'))
-    .addOption(new Option('--etcd-password-file <file>', 'file holding the etcd password (env OPD_ETCD_PASSWORD_FILE)'));
-}
+const etcdOptions = (cmd: Command): Command => addEtcdOptions(cmd);
 
 async function withClient<T>(o: Record<string, unknown>, fn: (c: Etcd3) => Promise<T>): Promise<T> {
   const c = connect(accessFrom(parseEndpoints(o.etcd as string | undefined), o));

@@ -15,6 +15,34 @@ export interface EtcdAccess {
   endpoints: string[];
   user?: string;
   password?: string;
+  /** TLS material (PEM), read when the access is built: a file that cannot be read fails early. */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+}
+
+function readPem(file: string, flag: string): Buffer {
+  try {
+    const b = readFileSync(file);
+    if (!/-----BEGIN [A-Z ]+-----/.test(b.toString('latin1'))) throw new Error('not a PEM file (no -----BEGIN line)');
+    return b;
+  } catch (err) {
+    throw new OpdError('usage', `cannot use ${flag} ${file}: ${(err as Error).message}`, { hint: `give ${flag} a readable PEM file` });
+  }
+}
+
+/** TLS files from --etcd-ca/--etcd-cert/--etcd-key or OPD_ETCD_CA/OPD_ETCD_CERT/OPD_ETCD_KEY. */
+function tlsFrom(endpoints: string[], o: Record<string, unknown>): EtcdAccess['tls'] {
+  const ca = (o.etcdCa as string | undefined) ?? process.env.OPD_ETCD_CA;
+  const cert = (o.etcdCert as string | undefined) ?? process.env.OPD_ETCD_CERT;
+  const key = (o.etcdKey as string | undefined) ?? process.env.OPD_ETCD_KEY;
+  if (!ca && !cert && !key) return undefined;
+  if (!!cert !== !!key) throw new OpdError('usage', '--etcd-cert and --etcd-key go together', { hint: 'give both the client certificate and its key, or neither' });
+  const plain = endpoints.filter((e) => !e.startsWith('https://'));
+  if (plain.length) throw new OpdError('usage', `TLS options given, but these etcd endpoints are not https:// URLs: ${plain.join(', ')}`, { hint: 'write the endpoints as https://HOST:2379' });
+  return {
+    ...(ca ? { ca: readPem(ca, '--etcd-ca') } : {}),
+    ...(cert ? { cert: readPem(cert, '--etcd-cert') } : {}),
+    ...(key ? { key: readPem(key, '--etcd-key') } : {}),
+  };
 }
 
 /** Credentials from --etcd-user / --etcd-password-file or OPD_ETCD_USER / OPD_ETCD_PASSWORD_FILE. */
@@ -30,15 +58,42 @@ export function accessFrom(endpoints: string[], o: Record<string, unknown>): Etc
     }
   }
   if (user && password === undefined) throw new OpdError('usage', `--etcd-user ${user} needs --etcd-password-file (or OPD_ETCD_PASSWORD_FILE)`);
-  return { endpoints, ...(user ? { user, password } : {}) };
+  const tls = tlsFrom(endpoints, o);
+  return { endpoints, ...(user ? { user, password } : {}), ...(tls ? { tls } : {}) };
+}
+
+let ipServernameQuiet = false;
+/**
+ * gRPC sets the TLS server name to the endpoint's host even when it is an IP address, and Node
+ * warns about that (DEP0123) on stderr at every connection. Harmless here (the certificate's IP
+ * SAN is checked), so that one warning is dropped.
+ */
+function quietIpServername(): void {
+  if (ipServernameQuiet) return;
+  ipServernameQuiet = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((...args: unknown[]) => {
+    const code = args.find((x) => x === 'DEP0123' || (typeof x === 'object' && x !== null && (x as { code?: string }).code === 'DEP0123'));
+    if (code === undefined) emit(...args);
+  }) as typeof process.emitWarning;
 }
 
 export function connect(a: EtcdAccess): Etcd3 {
+  if (a.tls || a.endpoints.some((e) => e.startsWith('https://'))) quietIpServername();
   const opts: IOptions = {
     hosts: a.endpoints,
     dialTimeout: 3_000,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS }),
     ...(a.user ? { auth: { username: a.user, password: a.password ?? '' } } : {}),
+    ...(a.tls
+      ? {
+          // no CA: gRPC's createSsl() uses the system's roots
+          credentials: {
+            rootCertificate: a.tls.ca,
+            ...(a.tls.cert ? { certChain: a.tls.cert, privateKey: a.tls.key } : {}),
+          } as IOptions['credentials'],
+        }
+      : {}),
   };
   return new Etcd3(opts);
 }
@@ -48,7 +103,12 @@ export function etcdError(err: unknown, what: string): OpdError {
   if (err instanceof OpdError) return err;
   const e = err as Error;
   const name = e?.constructor?.name ?? '';
-  const msg = `${what}: ${e?.message ?? String(err)}`;
+  // gRPC appends a timestamp and an empty "Resolution note" to connection errors
+  const msg = `${what}: ${(e?.message ?? String(err)).replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)/, '').replace(/\.?\s*Resolution note:\s*$/s, '').trim()}`;
+  if (/alert (bad certificate|certificate required|unknown ca)|CERTIFICATE_VERIFY_FAILED|unable to (get|verify)|self[- ]signed|wrong version number|Hostname\/IP does not match/i.test(msg))
+    return new OpdError('permission', msg, {
+      hint: 'the TLS handshake with etcd failed: give --etcd-ca the CA that signed etcd\'s certificate, and --etcd-cert/--etcd-key a client certificate etcd trusts (its --trusted-ca-file)',
+    });
   if (/PermissionDenied|Authentication|InvalidAuthToken|Unauthenticated/i.test(name + ' ' + msg))
     return new OpdError('permission', msg, { hint: 'these etcd credentials may not do this (see `opd fleet enroll`); check --etcd-user/--etcd-password-file' });
   return new OpdError('backend-unavailable', msg, { hint: 'is etcd reachable at --etcd / OPD_ETCD? (`etcdctl endpoint health`)', retryable: true });

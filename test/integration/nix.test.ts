@@ -97,7 +97,7 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
   let pkg: { pname: string; version: string; postInstall: string; mainProgram: string; npmDeps: { npmRoot: string; lockfileVersion: number }; npmConfigHook: string; hasNpmDepsHash: boolean };
 
   beforeAll(async () => {
-    for (const n of ['state', 'seed002', 'deepMerge', 'lazy', 'example', 'stateFilePath', 'stateFileString', 'noVswitch', 'both', 'nothing', 'agentWithOvs', 'disabled', 'fleet', 'fleetNoEtcd']) {
+    for (const n of ['state', 'seed002', 'deepMerge', 'lazy', 'example', 'stateFilePath', 'stateFileString', 'noVswitch', 'both', 'nothing', 'agentWithOvs', 'disabled', 'fleet', 'fleetNoEtcd', 'fleetCertNoKey']) {
       const s = await scenario(n);
       if (s.code !== 0) throw new Error(`nix-instantiate -A ${n} failed (install nix-bin: scripts/install-deps.sh): ${s.stderr}`);
       r[n] = s.value!;
@@ -240,13 +240,15 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
     });
   }
 
-  it('runs the daemon in fleet mode from services.opd.fleet (endpoints, host, labels, credentials) and names the fix without endpoints', () => {
+  it('runs the daemon in fleet mode from services.opd.fleet (endpoints, host, labels, credentials, TLS files) and names the fix without endpoints', () => {
     const f = r.fleet;
     expect(f.assertions).toEqual([]);
     expect(f.stateJson).toBeNull();
     const exec = f.service!.serviceConfig.ExecStart as string;
     expect(exec).toContain('"daemon" "--etcd" "https://10.0.0.1:2379,https://10.0.0.2:2379" "--lease-ttl" "10" "--host" "kvm-07" "--label" "rack=b2" "--label" "role=kvm"');
     expect(exec).toContain('"--etcd-user" "opd-host-kvm-07" "--etcd-password-file" "/run/keys/opd-etcd"');
+    expect(exec).toContain('"--etcd-ca" "/etc/opd/etcd-ca.pem" "--etcd-cert" "/etc/opd/kvm-07.pem" "--etcd-key" "/run/keys/kvm-07.key"');
+    expect(r.fleetCertNoKey.assertions).toEqual([expect.stringContaining('set services.opd.fleet.certFile and services.opd.fleet.keyFile together')]);
     expect(exec).not.toContain('--state');
     expect(r.fleetNoEtcd.assertions).toEqual([expect.stringContaining('services.opd.fleet.etcd = [')]);
   });
