@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { engine, ms, median, now, ovsInsertTxn, ovsUp, rawTransact, sh, tmp } from './lib.mjs';
 
 const SIZES = (process.env.OPD_BENCH_SIZES ?? '100,1000,10000').split(',').map(Number);
+const KINDS = (process.env.OPD_BENCH_SCALE_PLUGINS ?? 'ovs,files').split(',');
 
 function ovsDoc(n) {
   const bridges = {};
@@ -52,7 +53,7 @@ export async function run({ progress = () => {} } = {}) {
   const e = await engine();
   const rows = [];
   const prev = {};
-  for (const kind of ['ovs', 'files']) {
+  for (const kind of KINDS) {
     for (const n of SIZES) {
       let r;
       if (kind === 'ovs') {
@@ -161,7 +162,7 @@ export async function run({ progress = () => {} } = {}) {
     }
   }
   // per plugin: the growth of the largest step (10 = linear; target <= 12) and the ratios at the largest N
-  const growth = ['ovs', 'files'].map((kind) => {
+  const growth = KINDS.map((kind) => {
     const last = rows.filter((x) => x.plugin === kind).at(-1);
     const linear = (g) => (g === '' ? '' : g <= 12 ? 'yes' : 'no');
     return {
