@@ -23,7 +23,7 @@ for (const f of files) {
   const st = statSync(dir + f);
   stats[f] = [st.size, st.mtimeMs];
 }
-const KEYWORDS = ['x-opd-secret', 'x-opd-hint', 'x-opd-destructive'];
+const KEYWORDS = ['x-opd-secret', 'x-opd-hint'];
 function ajv() {
   const a = new Ajv2020({ allErrors: true, strict: true, verbose: true, allowUnionTypes: true, code: { source: true } });
   for (const k of KEYWORDS) a.addKeyword({ keyword: k });

@@ -22,11 +22,6 @@ function wall(args, env = {}) {
   return spawnTimed('node', [join(ROOT, 'bin/opd.js'), ...args], env);
 }
 
-function med(k, f) {
-  const xs = Array.from({ length: k }, f).sort((a, b) => a - b);
-  return xs[Math.floor(k / 2)];
-}
-
 /** Medians of k spawns: wall time and CPU time. */
 function both(k, f) {
   const xs = Array.from({ length: k }, f);

@@ -12,7 +12,9 @@ const OPD = join(ROOT, 'bin/opd.js');
 const N = Number(process.env.OPD_BENCH_FILES ?? 1000);
 
 export async function run() {
-  const { prepareFile, computePlan } = await import('../../dist/core/engine.js');
+  const { prepareFile: prepareWith, computePlan } = await import('../../dist/core/engine.js');
+  const { registry } = await import('../../dist/plugins/index.js');
+  const prepareFile = (file) => prepareWith(registry, file);
   const { execStats, resetExecStats } = await import('../../dist/exec.js');
   const work = mkdtempSync(join(tmpdir(), 'opd-bench-files-'));
   const root = join(work, 'root');

@@ -10,10 +10,10 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const dist = (p) => import(join(ROOT, 'dist', p));
 
 export async function engine() {
-  const [eng, doc, exec, dbus, pino] = await Promise.all([dist('core/engine.js'), dist('core/document.js'), dist('exec.js'), dist('dbus.js'), import('pino')]);
+  const [eng, runner, reg, doc, exec, dbus, pino] = await Promise.all([dist('core/engine.js'), dist('run/index.js'), dist('plugins/index.js'), dist('core/document.js'), dist('exec.js'), dist('dbus.js'), import('pino')]);
   const log = pino.pino({ level: 'silent' });
   return {
-    prepareLoaded: eng.prepareLoaded, run: eng.run, computePlan: eng.computePlan, parseText: doc.parseText,
+    prepareLoaded: (loaded, ...rest) => eng.prepareLoaded(reg.registry, loaded, ...rest), run: runner.run, computePlan: eng.computePlan, parseText: doc.parseText,
     execStats: exec.execStats, resetExecStats: exec.resetExecStats, dbusStats: dbus.dbusStats, resetDbusStats: dbus.resetDbusStats,
     log,
   };

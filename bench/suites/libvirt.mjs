@@ -17,7 +17,9 @@ const URI = 'qemu:///system';
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function run({ progress = () => {} } = {}) {
-  const { prepareFile, computePlan } = await import('../../dist/core/engine.js');
+  const { prepareFile: prepareWith, computePlan } = await import('../../dist/core/engine.js');
+  const { registry } = await import('../../dist/plugins/index.js');
+  const prepareFile = (file) => prepareWith(registry, file);
   const { execStats, resetExecStats } = await import('../../dist/exec.js');
   const { pino } = await import('pino');
   await execa('bash', [join(ROOT, 'scripts/backends/libvirt.sh'), 'up']);

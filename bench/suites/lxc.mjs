@@ -14,7 +14,9 @@ const RUNS = 5;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function run() {
-  const { prepareFile, computePlan } = await import('../../dist/core/engine.js');
+  const { prepareFile: prepareWith, computePlan } = await import('../../dist/core/engine.js');
+  const { registry } = await import('../../dist/plugins/index.js');
+  const prepareFile = (file) => prepareWith(registry, file);
   const { execStats, resetExecStats } = await import('../../dist/exec.js');
   const { pino } = await import('pino');
   const dir = mkdtempSync(join(tmpdir(), 'opd-bench-lxc-'));

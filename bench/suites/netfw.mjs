@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 
 const dist = new URL('../../dist/', import.meta.url);
-const { prepareFile, computePlan } = await import(new URL('core/engine.js', dist).href);
+const { prepareFile: prepareWith, computePlan } = await import(new URL('core/engine.js', dist).href);
+const { registry } = await import(new URL('plugins/index.js', dist).href);
+const prepareFile = (file) => prepareWith(registry, file);
 const { execStats, resetExecStats } = await import(new URL('exec.js', dist).href);
 
 function sh(cmd, args, input) {

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { parseText } from '../../dist/core/document.js';
 import { prepareLoaded, computePlan } from '../../dist/core/engine.js';
+import { registry } from '../../dist/plugins/index.js';
 import { execStats, resetExecStats } from '../../dist/exec.js';
 import { dbusStats, resetDbusStats, closeBuses } from '../../dist/dbus.js';
 
@@ -33,7 +34,7 @@ export async function run() {
   const rows = [];
   for (const backend of ['packagekit', 'apt']) {
     const settings = { packagesBackend: backend };
-    const prep = await prepareLoaded(parseText(text, file));
+    const prep = await prepareLoaded(registry, parseText(text, file));
     await computePlan(prep, { settings, log }); // warm: bus connection, subscription, PackageKit activation
     const times = [];
     let procs = 0;

@@ -14,7 +14,10 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const dist = (p) => import(join(ROOT, 'dist', p));
 
 export async function run() {
-  const { prepareFile, computePlan, run: runPlan } = await dist('core/engine.js');
+  const { prepareFile: prepareWith, computePlan } = await dist('core/engine.js');
+  const { run: runPlan } = await dist('run/index.js');
+  const { registry } = await dist('plugins/index.js');
+  const prepareFile = (file) => prepareWith(registry, file);
   const { dbusStats, resetDbusStats, closeBuses } = await dist('dbus.js');
   const { execStats, resetExecStats } = await dist('exec.js');
   const { pino } = await import('pino');

@@ -5,8 +5,8 @@
  * line's own bytes. A head file beside the log holds the last {seq, hash} (HMAC-sealed when
  * a key is configured) so that truncation and whole-chain rewrites are detected too.
  */
-import { openSync, writeSync, fsyncSync, closeSync, readFileSync, renameSync, statSync, readSync, ftruncateSync, existsSync, writeFileSync } from 'node:fs';
-import { ensureDir } from '../core/fsutil.js';
+import { openSync, writeSync, fsyncSync, closeSync, readFileSync, statSync, readSync, ftruncateSync, existsSync, writeFileSync } from 'node:fs';
+import { ensureDir, writeFileAtomic } from '../core/fsutil.js';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { statfsSync } from 'node:fs';
@@ -110,12 +110,7 @@ function chainContinues(path: string, head: Head): boolean {
 }
 
 function atomicWrite(path: string, data: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o600);
-  writeSync(fd, data);
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(tmp, path);
+  writeFileAtomic(path, data, { mode: 0o600 });
 }
 
 export interface RecoveryReport {

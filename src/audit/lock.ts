@@ -3,6 +3,7 @@
  * start time; a lock whose owner is gone (kill -9) is recovered. A second apply waits for the
  * lock (up to --lock-wait) and then fails with exit 75 naming the holder.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { openSync, writeSync, closeSync, readFileSync, unlinkSync, fsyncSync, linkSync } from 'node:fs';
 import { ensureDir } from '../core/fsutil.js';
 import { dirname } from 'node:path';
@@ -128,6 +129,6 @@ export async function acquireLock(path: string, waitMs: number, onWait?: (holder
       onWait?.(holder);
       told = true;
     }
-    await new Promise((r) => setTimeout(r, 50 + Math.random() * 50));
+    await sleep(50 + Math.random() * 50);
   }
 }

@@ -1,38 +1,22 @@
 import { Command, Option } from 'commander';
 import { act, addVarOptions, varsFrom, onlyOption, parseOnly, addAuditOptions, addSettingOptions, auditPaths, makeLogger, outputOption, parseSeconds, settingsFrom, stdio } from './common.js';
-import { prepareFile, restrictPlugins, run, countOutcomes, unreachableError, type RunReport } from '../core/engine.js';
+import { prepareFile, restrictPlugins, unreachableError } from '../core/engine.js';
+import { run } from '../run/index.js';
 import { printWarnings } from './common.js';
 import { checkSavedPlan, readSavedPlan } from '../core/saved-plan.js';
-import { confirmDir, keeperAlive, pendingRuns, startConfirmWait, waitForOutcome } from '../core/confirm.js';
+import { confirmDir, keeperAlive, pendingRuns, startConfirmWait, waitForOutcome } from '../run/confirm.js';
 import { OpdError } from '../core/errors.js';
-import { unknownJSON, unknownLines } from './render.js';
-import { formatChange, planJSON, summarize } from '../core/plan.js';
-import { PLUGIN_NAMES } from '../plugins/index.js';
+import { formatChange, summarize } from '../core/plan.js';
+import { registry } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
 import type { ChangeOutcome } from '../core/apply.js';
-import { Redactor } from '../core/secrets.js';
-import { ms, redactPlan } from './render.js';
+import { countOutcomes, ms, redactPlan, reportJSON, unknownJSON, unknownLines } from '../core/report.js';
 
 const MARK: Record<string, string> = { ok: 'ok     ', failed: 'FAILED ', skipped: 'skipped', refused: 'refused' };
 
 function outcomeLine(o: ChangeOutcome): string {
   const err = o.error && o.status !== 'ok' ? `\n          ${o.error.message}${o.error.hint ? `\n          hint: ${o.error.hint}` : ''}` : '';
   return `${MARK[o.status] ?? o.status} ${formatChange({ ...o.change, refused: undefined })}${o.attempts > 1 ? ` (${o.attempts} attempts)` : ''}${err}`;
-}
-
-export function reportJSON(r: RunReport): object {
-  const red = redactPlan(r.plan, new Redactor());
-  return {
-    status: r.status,
-    run: r.run,
-    duration_ms: r.durationMs,
-    plan: planJSON(red),
-    outcomes: r.outcomes.map((o) => ({ address: o.change.address, action: o.change.action, status: o.status, ...(o.error ? { error: o.error.message } : {}), attempts: o.attempts })),
-    verification: r.verification,
-    ...(r.rollback ? { rollback: { outcomes: r.rollback.outcomes.map((o) => ({ address: o.change.address, action: o.change.action, status: o.status, ...(o.error ? { error: o.error.message } : {}) })), verification: r.rollback.verification } } : {}),
-    ...(r.audit ? { audit: r.audit } : {}),
-    ...(r.unreachable.length ? { unknown: unknownJSON(r.unreachable) } : {}),
-  };
 }
 
 export function applyCommand(): Command {
@@ -55,7 +39,7 @@ export function applyCommand(): Command {
     const saved = readSavedPlan(file);
     if (saved && o.dryRun) throw new OpdError('usage', 'a saved plan is already a dry run: show it with opd show-plan');
     const settings = settingsFrom(o);
-    const prep = restrictPlugins(await prepareFile(saved ? saved.file : file, settings, varsFrom(o)), parseOnly(o.only), PLUGIN_NAMES);
+    const prep = restrictPlugins(await prepareFile(registry, saved ? saved.file : file, settings, varsFrom(o)), parseOnly(o.only), registry.names);
     printWarnings(prep.warnings);
     const log = await makeLogger(o);
     const audit = auditPaths(o);
@@ -102,11 +86,11 @@ export function applyCommand(): Command {
       onRollback: text ? (x) => stdio.out(`rollback ${outcomeLine(x)}`) : undefined,
     });
     if (!text) {
-      stdio.out(JSON.stringify(reportJSON(report), null, 2));
+      stdio.out(JSON.stringify(reportJSON(report, prep.redactor), null, 2));
     } else {
       for (const r of report.audit?.recovered ?? []) stdio.err(`opd: ${r}`);
       if (report.status === 'planned') {
-        const shown = redactPlan(report.plan, new Redactor());
+        const shown = redactPlan(report.plan, prep.redactor);
         for (const c of shown.changes) stdio.out(formatChange(c));
         const s = summarize(shown);
         stdio.out(`\ndry run: ${s.create} to create, ${s.update + s.other} to change, ${s.delete} to delete${s.refused ? `, ${s.refused} refused` : ''}; nothing was changed`);

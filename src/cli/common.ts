@@ -86,9 +86,10 @@ export async function makeLogger(opts: Record<string, unknown>): Promise<Logger>
   const format = (opts.logFormat as string | undefined) ?? process.env.OPD_LOG_FORMAT ?? 'human';
   if (format !== 'human' && format !== 'json') throw new OpdError('usage', `--log-format must be human or json, got ${JSON.stringify(format)}`);
   const options = { level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
-  if (format === 'json') return pino(options, pino.destination({ fd: 2, sync: true }));
+  // log lines pass the secret scrubber too (values of secret parameters and from_file texts)
   const out = pino.destination({ fd: 2, sync: true });
-  return pino(options, { write: (s: string) => out.write(humanLine(s)) });
+  if (format === 'json') return pino(options, { write: (s: string) => out.write(scrub(s)) });
+  return pino(options, { write: (s: string) => out.write(scrub(humanLine(s))) });
 }
 
 export function parseSeconds(v: string | undefined, name: string, dflt: number): number {
@@ -101,8 +102,7 @@ export function parseSeconds(v: string | undefined, name: string, dflt: number):
 let lastExit = 0;
 
 /** Wrap a command action that returns its exit code (commander actions return void). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function act<A extends any[]>(fn: (...args: A) => Promise<number>): (...args: A) => Promise<void> {
+export function act<A extends unknown[]>(fn: (...args: A) => Promise<number>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     lastExit = await fn(...args);
   };

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { act, addAuditOptions, auditPaths, makeLogger, outputOption, stdio } from './common.js';
-import { confirmRuns, keeper, keeperAlive, pendingFile, pendingRuns } from '../core/confirm.js';
+import { confirmRuns, keeper, keeperAlive, pendingFile, pendingRuns } from '../run/confirm.js';
+import { registry } from '../plugins/index.js';
 import { EXIT, OpdError } from '../core/errors.js';
 
 export function confirmCommand(): Command {
@@ -14,7 +15,7 @@ export function confirmCommand(): Command {
       .addOption(new Option('--keeper <file>', 'internal: the detached process that reverts at the deadline').hideHelp()),
   ).action(act(async (_o: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
-    if (o.keeper) return keeper(o.keeper as string, await makeLogger({ logLevel: 'info', ...o }));
+    if (o.keeper) return keeper(registry, o.keeper as string, await makeLogger({ logLevel: 'info', ...o }));
     const { log } = auditPaths(o);
     if (o.list) {
       const runs = pendingRuns(log).map((r) => ({ run: r.run, file: r.file, deadline: new Date(r.deadline).toISOString(), keeper_alive: keeperAlive(log, r.run), resources: r.pre.map((x) => x.address) }));
@@ -29,7 +30,7 @@ export function confirmCommand(): Command {
       const lg = await makeLogger(o);
       let rc: number = EXIT.ok;
       for (const r of runs) {
-        const code = await keeper(pendingFile(log, r.run), lg, { now: true });
+        const code = await keeper(registry, pendingFile(log, r.run), lg, { now: true });
         stdio.out(`${code === 0 ? 'reverted' : 'FAILED to revert fully'} run ${r.run}`);
         if (code !== 0) rc = EXIT.failed;
       }

@@ -5,6 +5,7 @@ import { act, addVarOptions, varsFrom, addAuditOptions, addSettingOptions, audit
 import { Daemon } from '../daemon/loop.js';
 import { systemdNotifier } from '../daemon/notify.js';
 import { EXIT, OpdError, toOpdError } from '../core/errors.js';
+import { registry } from '../plugins/index.js';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -58,6 +59,7 @@ export function daemonCommand(): Command {
       await fleet.prepare();
     }
     const daemon = new Daemon({
+      registry,
       stateFile: stateFile!,
       vars: varsFrom(o),
       settings: settingsFrom(o),

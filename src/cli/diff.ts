@@ -3,10 +3,9 @@ import { act, addVarOptions, varsFrom, onlyOption, parseOnly, addSettingOptions,
 import { computePlan, prepareFile, restrictPlugins, unreachableError } from '../core/engine.js';
 import { printWarnings } from './common.js';
 import { formatChange, planJSON, summarize, type Plan } from '../core/plan.js';
-import { PLUGIN_NAMES } from '../plugins/index.js';
+import { registry } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
-import { Redactor } from '../core/secrets.js';
-import { redactPlan, unknownJSON, unknownLines, type UnknownShown } from './render.js';
+import { redactPlan, unknownJSON, unknownLines, type UnknownShown } from '../core/report.js';
 import { makeSavedPlan, writeSavedPlan } from '../core/saved-plan.js';
 
 /** The human form of a plan (opd diff, opd show-plan). */
@@ -33,15 +32,15 @@ export function diffCommand(): Command {
       .addOption(onlyOption())
       .addOption(new Option('--allow-destroy', 'plan data-destroying operations as allowed instead of refused'))
       .addOption(new Option('--out <plan.json>', 'also save the plan (document hash + a fingerprint of each resource it was computed from) for `opd apply plan.json`')),
-  )).action(act(async (file: string, opts: Record<string, unknown>, cmd: Command) => {
+  )).action(act(async (file: string, _opts: Record<string, unknown>, cmd: Command) => {
     const o = cmd.optsWithGlobals();
     const settings = settingsFrom(o);
-    const prep = restrictPlugins(await prepareFile(file, settings, varsFrom(o)), parseOnly(o.only), PLUGIN_NAMES);
+    const prep = restrictPlugins(await prepareFile(registry, file, settings, varsFrom(o)), parseOnly(o.only), registry.names);
     printWarnings(prep.warnings);
     const log = await makeLogger(o);
     const c = await computePlan(prep, { settings, log, allowDestroy: o.allowDestroy === true });
     const { plan } = c;
-    const shown: Plan = redactPlan(plan, new Redactor());
+    const shown: Plan = redactPlan(plan, prep.redactor);
     const unknown = unknownJSON(c.unreachable);
     if (o.output === 'json') stdio.out(JSON.stringify({ ...planJSON(shown), ...(unknown.length ? { unknown } : {}) }, null, 2));
     else printPlan(shown.changes, summarize(shown), unknown);

@@ -4,6 +4,7 @@
  */
 import { Command, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, extname } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import type { Etcd3 } from 'etcd3';
@@ -12,8 +13,9 @@ import { act, outputOption, stdio } from './common.js';
 import { addEtcdOptions } from './etcd-options.js';
 import { OpdError, EXIT } from '../core/errors.js';
 import { prepareFile } from '../core/engine.js';
+import { registry } from '../plugins/index.js';
 import { canonical, sha256 } from '../core/canonical.js';
-import { Redactor } from '../core/secrets.js';
+import { newRedactor } from '../core/validate.js';
 import { compare } from '../core/diff.js';
 import { HOSTS, aliveKey, checkName, desiredPrefix, enrolledKey, fragmentKey, hostPrefix, hostUser, parseEndpoints, parseLabels, statusKey } from '../fleet/keys.js';
 import { conflictError, mergeFragments, selectorText, selects, type Fragment, type HostInfo, type Selector } from '../fleet/merge.js';
@@ -47,7 +49,7 @@ function selectorFrom(o: Record<string, unknown>): Selector {
 
 /** Validate a document file (exit 65 when invalid) and make the fragment record. */
 async function fragmentFrom(file: string, o: Record<string, unknown>): Promise<Fragment> {
-  const prep = await prepareFile(file);
+  const prep = await prepareFile(registry, file);
   const id = checkName('fragment id', (o.id as string | undefined) ?? basename(file, extname(file)));
   const order = o.order === undefined ? 100 : Number(o.order);
   if (!Number.isInteger(order)) throw new OpdError('usage', `--order needs a whole number, got ${JSON.stringify(o.order)}`);
@@ -66,7 +68,7 @@ function resources(doc: Fragment['document']): Map<string, unknown> {
 }
 
 function docChanges(before: Fragment['document'], after: Fragment['document']): string[] {
-  const r = new Redactor();
+  const r = newRedactor();
   const a = resources(before);
   const b = resources(after);
   const lines: string[] = [];
@@ -395,13 +397,9 @@ async function waitHosts(c: Etcd3, pending: Set<string>, timeoutMs: number, done
         }
       }
       if (!pending.size) break;
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, Math.min(1_000, Math.max(0, deadline - Date.now())));
-        wake = () => {
-          clearTimeout(t);
-          r();
-        };
-      });
+      const ac = new AbortController();
+      wake = () => ac.abort();
+      await sleep(Math.min(1_000, Math.max(0, deadline - Date.now())), undefined, { signal: ac.signal }).catch(() => undefined);
     }
   } finally {
     await w?.cancel().catch(() => undefined);

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { act, addVarOptions, stdio, varsFrom } from './common.js';
 import { prepareFile } from '../core/engine.js';
+import { registry } from '../plugins/index.js';
 import { collectEdges } from '../core/plan.js';
 
 function dq(s: string): string {
@@ -12,7 +13,7 @@ export function graphCommand(): Command {
     .description('print the resource dependency graph as Graphviz DOT (implicit and depends_on edges)')
     .argument('<file>', 'state document')
     .action(act(async (file: string, opts: Record<string, unknown>) => {
-      const prep = await prepareFile(file, undefined, varsFrom(opts));
+      const prep = await prepareFile(registry, file, undefined, varsFrom(opts));
       const nodes: string[] = [];
       for (const [name, p] of prep.plugins)
         for (const c of p.collections) for (const r of Object.keys((prep.doc.plugins[name]?.[c] as object | undefined) ?? {})) nodes.push(`${name}/${c}/${r}`);

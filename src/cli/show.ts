@@ -4,7 +4,7 @@ import { act, addSettingOptions, makeLogger, outputOption, settingsFrom, stdio }
 import { loadAll } from '../plugins/index.js';
 import { OpdError, toOpdError } from '../core/errors.js';
 import { sortKeys } from '../core/canonical.js';
-import { Redactor } from '../core/secrets.js';
+import { newRedactor } from '../core/validate.js';
 
 export function showCommand(): Command {
   return addSettingOptions(
@@ -23,7 +23,7 @@ export function showCommand(): Command {
       if (!all.get(n)!.show) throw new OpdError('usage', `plugin ${n} cannot show its state`);
     }
     const explicit = o.plugin !== undefined;
-    const redact = new Redactor();
+    const redact = newRedactor();
     const plugins: Record<string, unknown> = {};
     const ctx = { settings: settingsFrom(o), log };
     const results = await Promise.all(

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { act, addVarOptions, varsFrom, addSettingOptions, settingsFrom, stdio } from './common.js';
 import { printWarnings } from './common.js';
 import { prepareFile } from '../core/engine.js';
+import { registry } from '../plugins/index.js';
 import { OpdError } from '../core/errors.js';
 
 export function validateCommand(): Command {
@@ -14,7 +15,7 @@ export function validateCommand(): Command {
     const errors: OpdError[] = [];
     for (const f of files) {
       try {
-        const p = await prepareFile(f, settings, varsFrom(cmd.optsWithGlobals()));
+        const p = await prepareFile(registry, f, settings, varsFrom(cmd.optsWithGlobals()));
         printWarnings(p.warnings);
         let n = 0;
         for (const [name, plugin] of p.plugins)

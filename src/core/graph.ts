@@ -86,8 +86,3 @@ function findCycle(n: number, deps: Set<number>[], done: Set<number>): number[] 
   }
   return [];
 }
-
-/** Does `address` equal `prefix` or lie under it? */
-export function under(address: string, prefix: string): boolean {
-  return address === prefix || (address.startsWith(prefix) && address.charCodeAt(prefix.length) === 47 /* / */);
-}

@@ -2,7 +2,7 @@
  * Plan: resource diffs → plugin changes → one dependency-ordered list. Pure: no backend here.
  */
 import type { Change, Edge, Obj, Plugin, ResourceDiff } from './plugin.js';
-import { topoSort, under } from './graph.js';
+import { topoSort } from './graph.js';
 import { isObj } from './diff.js';
 import { OpdError } from './errors.js';
 

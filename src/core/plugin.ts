@@ -99,8 +99,6 @@ export interface Change {
   data?: unknown;
 }
 
-export type ChangeStatus = 'ok' | 'failed' | 'skipped' | 'refused' | 'planned';
-
 export interface ChangeResult {
   address: string;
   status: 'ok' | 'failed';

@@ -6,12 +6,14 @@
  * The file holds no secret values (they are masked) and not the document itself: the document
  * is read again from its path and must hash the same.
  */
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { canonical, fingerprint, sha256 } from './canonical.js';
+import { writeFileAtomic } from './fsutil.js';
 import { OpdError } from './errors.js';
 import { planJSON, type Plan } from './plan.js';
-import { Redactor } from './secrets.js';
+import type { Redactor } from './secrets.js';
+import { redactChange } from './report.js';
 import type { Computed, Prepared } from './engine.js';
 
 export const SAVED_PLAN_FORMAT = 'opd-plan/1';
@@ -35,20 +37,16 @@ export interface SavedPlan {
 function shownPlan(plan: Plan, r: Redactor): ReturnType<typeof planJSON> {
   return planJSON({
     diffs: [],
-    changes: plan.changes.map((c) => {
-      const [plugin, collection] = c.resource.split('/');
-      return { ...c, ops: c.ops ? r.ops(plugin, collection, c.ops) : undefined, data: undefined };
-    }),
+    changes: plan.changes.map((c) => ({ ...redactChange(c, r), data: undefined })),
   });
 }
 
 /** The hash that names a plan: same document + same host state give the same hash. */
-export function planHash(plan: Plan): string {
-  return sha256(canonical(shownPlan(plan, new Redactor())));
+export function planHash(plan: Plan, r: Redactor): string {
+  return sha256(canonical(shownPlan(plan, r)));
 }
 
-export function resourceFingerprints(c: Computed): Record<string, string | null> {
-  const r = new Redactor();
+export function resourceFingerprints(c: Computed, r: Redactor): Record<string, string | null> {
   const out: Record<string, string | null> = {};
   for (const d of [...c.diffs].sort((a, b) => (a.address < b.address ? -1 : 1)))
     out[d.address] = d.current === undefined ? null : fingerprint(r.resource(d.plugin, d.collection, d.current));
@@ -62,16 +60,14 @@ export function makeSavedPlan(prep: Prepared, c: Computed, o: { allowDestroy: bo
     file: resolve(prep.loaded.file),
     document: prep.docHash,
     allow_destroy: o.allowDestroy,
-    plan_hash: planHash(c.plan),
-    resources: resourceFingerprints(c),
-    plan: shownPlan(c.plan, new Redactor()) as SavedPlan['plan'],
+    plan_hash: planHash(c.plan, prep.redactor),
+    resources: resourceFingerprints(c, prep.redactor),
+    plan: shownPlan(c.plan, prep.redactor) as SavedPlan['plan'],
   };
 }
 
 export function writeSavedPlan(path: string, p: SavedPlan): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(p, null, 2) + '\n', { mode: 0o600 });
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(p, null, 2) + '\n', { mode: 0o600 });
 }
 
 /** The saved plan in `path`, or undefined when the file is not one (a state document). */
@@ -98,7 +94,7 @@ export function checkSavedPlan(saved: SavedPlan, prep: Prepared, c: Computed, pl
     throw new OpdError('stale-plan', `${planFile}: the document ${saved.file} changed since the plan was made; nothing was applied`, {
       hint: `review the new plan: opd diff ${saved.file} --out ${planFile}`,
     });
-  const now = resourceFingerprints(c);
+  const now = resourceFingerprints(c, prep.redactor);
   const changed = [...new Set([...Object.keys(saved.resources), ...Object.keys(now)])]
     .filter((a) => (saved.resources[a] ?? null) !== (now[a] ?? null) || !(a in saved.resources) || !(a in now))
     .sort();
@@ -107,7 +103,7 @@ export function checkSavedPlan(saved: SavedPlan, prep: Prepared, c: Computed, pl
       hint: `review the new plan: opd diff ${saved.file} --out ${planFile}`,
       address: changed[0],
     });
-  if (planHash(c.plan) !== saved.plan_hash)
+  if (planHash(c.plan, prep.redactor) !== saved.plan_hash)
     throw new OpdError('stale-plan', `${planFile}: the plan computed now differs from the saved one (plan ${saved.plan_hash.slice(0, 12)}); nothing was applied`, {
       hint: `review the new plan: opd diff ${saved.file} --out ${planFile}`,
     });

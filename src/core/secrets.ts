@@ -4,7 +4,6 @@
  */
 import type { Operation } from 'fast-json-patch';
 import { hmac } from './canonical.js';
-import { loadSchemas } from './validate.js';
 
 type Schema = Record<string, unknown>;
 
@@ -44,14 +43,35 @@ function regex(p: string): RegExp {
   return r;
 }
 
-/** The schema files, read once per process (a Redactor is made per run and per display). */
-let schemaFiles: Map<string, object> | undefined;
-
+/**
+ * Masks secrets in values, ops and texts. Built once per document from the validator's schemas
+ * (`Prepared.redactor`, validate.ts `newRedactor`); `withKey` gives the audit trail's variant.
+ */
 export class Redactor {
-  private schemas: Map<string, object>;
-  /** Without a key, secrets show as `<secret>` (display); with one, as a keyed hash (audit). */
-  constructor(private key?: Buffer | string) {
-    this.schemas = schemaFiles ??= loadSchemas();
+  /**
+   * `schemaFiles`: gives the validator's schema files by name (read once per process, on the
+   * first value that needs them: a command that prints nothing secret never reads them).
+   * Without a key, secrets show as `<secret>` (display); with one, as a keyed hash (audit).
+   */
+  constructor(
+    private readonly schemaFiles: () => ReadonlyMap<string, object>,
+    private readonly key?: Buffer | string,
+    /** schema node → whether no x-opd-secret can be reached from it (shared with withKey's redactors) */
+    private readonly secretFree = new WeakMap<object, boolean>(),
+  ) {}
+
+  /** The same schemas, masking with a keyed hash (audit trail, daemon records). */
+  withKey(key: Buffer | string): Redactor {
+    return new Redactor(this.schemaFiles, key, this.secretFree);
+  }
+
+  private get schemas(): ReadonlyMap<string, object> {
+    return this.schemaFiles();
+  }
+
+  /** A text (a summary, an error) with every registered secret value masked. */
+  text(s: string): string {
+    return scrub(s, (v) => this.mask(v));
   }
 
   /**
@@ -84,8 +104,6 @@ export class Redactor {
     }
     return !hit;
   }
-
-  private readonly secretFree = new WeakMap<object, boolean>();
 
   mask(value: unknown): string {
     if (this.key === undefined) return '<secret>';

@@ -7,12 +7,13 @@ import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import { distance } from 'fastest-levenshtein';
 import { OpdError, type Problem } from './errors.js';
 import type { LoadedDocument } from './document.js';
 import { locateProblems, pathToPointer, pointerToPath } from './document.js';
+import { Redactor } from './secrets.js';
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url));
-export const SCHEMA_BASE = 'https://opd.dev/schema/';
 
 /** The envelope validator (version, the plugins map) and one validator per plugin section. */
 let envelopeValidator: ValidateFunction | undefined;
@@ -31,13 +32,26 @@ function schemaHash(): string {
   return h.digest('hex');
 }
 
-export function loadSchemas(): Map<string, object> {
+let schemaFiles: ReadonlyMap<string, object> | undefined;
+
+/** Every schema file, read once per process (the run-time compiler and the redactor share them). */
+export function loadSchemas(): ReadonlyMap<string, object> {
+  if (schemaFiles) return schemaFiles;
   const schemas = new Map<string, object>();
   for (const f of readdirSync(SCHEMA_DIR).sort()) {
     if (!f.endsWith('.schema.json')) continue;
-    schemas.set(f, JSON.parse(readFileSync(SCHEMA_DIR + f, 'utf8')));
+    schemas.set(f, JSON.parse(readFileSync(SCHEMA_DIR + f, 'utf8')) as object);
   }
+  schemaFiles = schemas;
   return schemas;
+}
+
+/**
+ * A Redactor over the schemas this validator checks (their `x-opd-secret` fields): built once
+ * per document by prepareLoaded (Prepared.redactor), once per command where there is none.
+ */
+export function newRedactor(): Redactor {
+  return new Redactor(loadSchemas);
 }
 
 /**
@@ -68,7 +82,7 @@ function compileAll(): NonNullable<typeof compiled> {
   if (compiled) return compiled;
   const { Ajv2020 } = req('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
   const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true, allowUnionTypes: true });
-  for (const k of ['x-opd-secret', 'x-opd-hint', 'x-opd-destructive']) ajv.addKeyword({ keyword: k });
+  for (const k of ['x-opd-secret', 'x-opd-hint']) ajv.addKeyword({ keyword: k });
   const schemas = loadSchemas();
   for (const [f, s] of schemas) if (f !== 'state.schema.json') ajv.addSchema(s);
   const state = structuredClone(schemas.get('state.schema.json')) as { properties: { plugins: { properties: Record<string, { $ref?: string } | boolean> } } };
@@ -76,7 +90,7 @@ function compileAll(): NonNullable<typeof compiled> {
   for (const [name, ref] of Object.entries(state.properties.plugins.properties)) {
     const file = typeof ref === 'object' ? ref.$ref : undefined;
     if (typeof file !== 'string') continue; // an inline entry stays in the envelope
-    sections.set(name, ajv.getSchema(SCHEMA_BASE + file)!);
+    sections.set(name, ajv.getSchema((schemas.get(file) as { $id: string }).$id)!);
     state.properties.plugins.properties[name] = true;
   }
   compiled = { envelope: ajv.compile(state), sections };
@@ -113,19 +127,6 @@ export async function preloadValidator(plugins?: string[]): Promise<void> {
   for (const n of names) section(n);
 }
 
-/** The schema of one plugin section (for secrets and docs). */
-export function pluginSchema(plugin: string): object | undefined {
-  return loadSchemas().get(`${plugin}.schema.json`);
-}
-
-function levenshtein(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++)
-    for (let j = 1; j <= b.length; j++)
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-  return d[a.length][b.length];
-}
 
 function typeOf(v: unknown): string {
   if (v === null) return 'null';
@@ -154,7 +155,7 @@ function toProblem(e: ErrorObject, doc: unknown): Problem | undefined {
     case 'additionalProperties': {
       const key = e.params.additionalProperty as string;
       const allowed = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
-      const close = allowed.filter((a) => levenshtein(a, key) <= 2);
+      const close = allowed.filter((a) => distance(a, key) <= 2);
       return {
         pointer: pathToPointer([...pointerToPath(at), key]),
         message: `unknown key ${show(key)}`,

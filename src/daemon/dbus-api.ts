@@ -12,8 +12,9 @@
  */
 import { exportService, type ExportedService } from '../dbus.js';
 import { parseText } from '../core/document.js';
-import { prepareLoaded, run as engineRun } from '../core/engine.js';
-import { reportJSON } from '../cli/apply.js';
+import { prepareLoaded } from '../core/engine.js';
+import { run as engineRun } from '../run/index.js';
+import { reportJSON } from '../core/report.js';
 import { canonical } from '../core/canonical.js';
 import type { Daemon } from './loop.js';
 
@@ -45,7 +46,7 @@ export async function startDbusApi(daemon: Daemon): Promise<ExportedService> {
           in: 's',
           out: 's',
           fn: async (json: string) => {
-            const prep = await prepareLoaded(parseText(json, 'ApplyState(json)'));
+            const prep = await prepareLoaded(o.registry, parseText(json, 'ApplyState(json)'));
             const report = await engineRun(prep, {
               settings: o.settings,
               log: o.log,
@@ -56,7 +57,7 @@ export async function startDbusApi(daemon: Daemon): Promise<ExportedService> {
               lockWaitMs: 60_000,
               trigger: 'dbus:ApplyState',
             });
-            return JSON.stringify(reportJSON(report));
+            return JSON.stringify(reportJSON(report, prep.redactor));
           },
         },
         QueryState: {

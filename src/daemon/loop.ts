@@ -11,17 +11,22 @@ import { watch as fsWatch, readFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { computePlan, prepareFile, run as engineRun, secretKey, type Computed, type Prepared, type RunReport } from '../core/engine.js';
+import { computePlan, prepareFile, type Computed, type Prepared } from '../core/engine.js';
+import { run as engineRun } from '../run/index.js';
+import { secretKey } from '../audit/key.js';
+import { redactPlan, type RunReport } from '../core/report.js';
+import type { PluginRegistry } from '../core/registry.js';
 import type { Disposable, ResourceDiff, Settings } from '../core/plugin.js';
 import { fingerprint, sha256 } from '../core/canonical.js';
 import { OpdError, toOpdError } from '../core/errors.js';
-import { Redactor } from '../core/secrets.js';
+import type { Redactor } from '../core/secrets.js';
 import { planJSON } from '../core/plan.js';
-import { redactPlan } from '../cli/render.js';
 import type { Notifier } from './notify.js';
 import type { VarSources } from '../core/params.js';
 
 export interface DaemonOptions {
+  /** the plugins (src/plugins/index.ts): passed in, the daemon does not import them */
+  registry: PluginRegistry;
   stateFile: string;
   /** Parameter values from outside the document (--var, --vars, OPD_VAR_*), re-read on every reload. */
   vars?: VarSources;
@@ -124,7 +129,7 @@ export class Daemon extends EventEmitter {
 
   /** Load the document (invalid at start: throw, exit 65), start watches, reconcile once, READY. */
   async start(beforeReady?: () => Promise<void>): Promise<void> {
-    this.prep = await prepareFile(this.stateFile, this.o.settings, this.o.vars);
+    this.prep = await prepareFile(this.o.registry, this.stateFile, this.o.settings, this.o.vars);
     this.logWarnings(this.prep);
     this.fileHash = sha256(readFileSync(this.stateFile));
     await this.startWatches();
@@ -227,8 +232,8 @@ export class Daemon extends EventEmitter {
       return false;
     };
     let drift: ResourceDiff[] = [];
-    const redactor = new Redactor(secretKey(this.o.auditLog, this.o.auditKey));
     const prep = this.prep;
+    const redactor = prep.redactor.withKey(secretKey(this.o.auditLog, this.o.auditKey));
     const report = await engineRun(prep, {
       settings: this.o.settings,
       log: this.o.log,
@@ -411,7 +416,7 @@ export class Daemon extends EventEmitter {
     if (h === this.fileHash && !forced) return false;
     let prep: Prepared;
     try {
-      prep = await prepareFile(this.stateFile, this.o.settings, this.o.vars);
+      prep = await prepareFile(this.o.registry, this.stateFile, this.o.settings, this.o.vars);
     } catch (err) {
       this.fileHash = h;
       return this.reject(toOpdError(err));
@@ -440,8 +445,9 @@ export class Daemon extends EventEmitter {
 
   /** Plan against the document in force (D-Bus Diff); never changes anything. */
   async diff(): Promise<object> {
-    const { plan } = await computePlan(this.prep, { settings: this.o.settings, log: this.o.log, allowDestroy: this.o.allowDestroy });
-    return planJSON(redactPlan(plan, new Redactor()));
+    const prep = this.prep;
+    const { plan } = await computePlan(prep, { settings: this.o.settings, log: this.o.log, allowDestroy: this.o.allowDestroy });
+    return planJSON(redactPlan(plan, prep.redactor));
   }
 
   unknown(): ResourceStatus[] {

@@ -29,7 +29,7 @@ export class DaemonMetrics {
   private lastOk = new Gauge({ name: 'opd_last_successful_run_timestamp_seconds', help: 'when the last run that ended ok or with nothing to do finished (unix time)', registers: [this.registry] });
   private lastSeq?: number;
 
-  constructor(private daemon: Daemon) {
+  constructor(daemon: Daemon) {
     const d = daemon;
     const reg = [this.registry];
     new Gauge({ name: 'opd_resources', help: 'resources the document names, by state (converged, failing, pending, unknown)', labelNames: ['state'], registers: reg, collect() {

@@ -5,13 +5,13 @@
  * the last document it had — drift included — while etcd is unreachable. After every run the
  * agent writes the host's status and audit head back, and keeps a lease-bound liveness key.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Etcd3, Lease, Watcher } from 'etcd3';
-import { ensureDir } from '../core/fsutil.js';
+import { writeFileAtomic } from '../core/fsutil.js';
 import { sha256 } from '../core/canonical.js';
-import { Redactor } from '../core/secrets.js';
+import { newRedactor } from '../core/validate.js';
 import type { StateDocument } from '../core/document.js';
 import { readHead } from '../audit/chain.js';
 import type { Daemon } from '../daemon/loop.js';
@@ -174,10 +174,7 @@ export class FleetAgent {
   }
 
   private write(text: string): void {
-    ensureDir(dirname(this.o.stateFile));
-    const tmp = `${this.o.stateFile}.tmp-${process.pid}`;
-    writeFileSync(tmp, text, { mode: 0o600 });
-    renameSync(tmp, this.o.stateFile);
+    writeFileAtomic(this.o.stateFile, text, { mode: 0o600 });
     this.remember(text);
   }
 
@@ -316,14 +313,20 @@ export class FleetAgent {
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, rej) => (t = setTimeout(() => rej(new Error(`${what} within ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  const ac = new AbortController();
+  const late = sleep(ms, undefined, { signal: ac.signal }).then(() => Promise.reject(new Error(`${what} within ${ms} ms`)));
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    ac.abort();
+    late.catch(() => undefined);
+  }
 }
 
 /** The values of the document's secret fields (schema `x-opd-secret`), longest first. */
 export function secretValues(doc: StateDocument): string[] {
-  const r = new Redactor();
+  const r = newRedactor();
   const out = new Set<string>();
   const walk = (raw: unknown, red: unknown) => {
     if (red === '<secret>' && raw !== '<secret>' && raw !== undefined) {

@@ -1,5 +1,6 @@
 /** The plugin registry. Plugins load lazily so that `opd --version` stays fast. */
 import type { Plugin } from '../core/plugin.js';
+import type { PluginRegistry } from '../core/registry.js';
 
 const loaders: Record<string, () => Promise<{ default: Plugin }>> = {
   ovs: () => import('./ovs/index.js'),
@@ -62,3 +63,6 @@ export async function loadAll(): Promise<Map<string, Plugin>> {
   for (const n of PLUGIN_NAMES) m.set(n, await loadPlugin(n));
   return m;
 }
+
+/** The registry the cli, daemon and fleet pass to the core (it never imports plugins itself). */
+export const registry: PluginRegistry = { names: PLUGIN_NAMES, loadFor, loadAll };

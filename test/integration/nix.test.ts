@@ -7,7 +7,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { execa } from 'execa';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { join } from 'node:path';
 import { ROOT, opd, tmp } from '../helpers/opd.js';
 import { loadDocument } from '../../src/core/document.js';

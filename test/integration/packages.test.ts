@@ -4,14 +4,10 @@
  * an offline repository of tiny packages the test builds (test/helpers/aptrepo.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OPD, doc, opd, tmp } from '../helpers/opd.js';
 import { ensureSystemd } from '../helpers/systemd.js';
 import { buildRepo, installedTestPackages, locked, purgeTestPackages, removeRepo } from '../helpers/aptrepo.js';
-
-const dpkgStatus = () => createHash('sha256').update(readFileSync('/var/lib/dpkg/status')).digest('hex');
 
 function section(installed: string): string {
   return `version: 1\nplugins:\n  packages:\n    installed:\n${installed.trim().split('\n').map((l) => `      ${l.trim()}`).join('\n')}\n`;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { parseText } from '../../src/core/document.js';
 import { prepareLoaded } from '../../src/core/engine.js';
+import { registry } from '../../src/plugins/index.js';
 import { OpdError } from '../../src/core/errors.js';
 import { ROOT, doc, opd, tmp } from '../helpers/opd.js';
 import { startOvs, type OvsSandbox } from '../helpers/ovs.js';
@@ -32,7 +33,7 @@ const NAME_FIELDS: Record<string, (s: string) => unknown> = {
 async function expectInvalid(text: string | Buffer, file = 'bad.yaml'): Promise<OpdError> {
   let err: unknown;
   try {
-    await prepareLoaded(parseText(typeof text === 'string' ? Buffer.from(text) : text, file));
+    await prepareLoaded(registry, parseText(typeof text === 'string' ? Buffer.from(text) : text, file));
   } catch (e) {
     err = e;
   }
@@ -76,7 +77,7 @@ describe('the bad-input corpus', () => {
     const accepted: string[] = [];
     for (const [name, text] of corpus) {
       try {
-        await prepareLoaded(parseText(typeof text === 'string' ? Buffer.from(text) : text, 'bad.yaml'));
+        await prepareLoaded(registry, parseText(typeof text === 'string' ? Buffer.from(text) : text, 'bad.yaml'));
         accepted.push(name);
       } catch (e) {
         expect(e, name).toBeInstanceOf(OpdError);
@@ -127,7 +128,7 @@ describe('property: mutated valid documents', () => {
         const paths = leafPaths(seed);
         const mutated = setAt(seed, paths[pi % paths.length], value);
         try {
-          await prepareLoaded(parseText(Buffer.from(JSON.stringify(mutated)), 'm.json'));
+          await prepareLoaded(registry, parseText(Buffer.from(JSON.stringify(mutated)), 'm.json'));
         } catch (e) {
           if (!(e instanceof OpdError)) throw e;
           if (e.kind !== 'invalid-document') throw e;

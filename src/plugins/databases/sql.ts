@@ -76,6 +76,7 @@ function saslPrep(pw: string): string {
   if (/^[\x20-\x7e]*$/.test(pw)) return pw;
   return pw
     .replace(/[\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000]/g, ' ')
+    // eslint-disable-next-line no-misleading-character-class -- each code point is removed on its own
     .replace(/[\u00ad\u034f\u1806\u180b-\u180d\u200c\u200d\u2060\ufe00-\ufe0f\ufeff]/g, '')
     .normalize('NFKC');
 }

@@ -4,7 +4,7 @@
  * read of /etc/passwd and /etc/group. node:fs only, no processes.
  */
 import { ensureDir } from '../../core/fsutil.js';
-import { realpathSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fchmodSync, fchownSync, mkdirSync } from 'node:fs';
+import { realpathSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fchmodSync, fchownSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ApplyContext, Settings } from '../../core/plugin.js';

@@ -6,7 +6,7 @@
  * at all for `secret: true`), and the audit trail gets keyed hashes.
  */
 import { ensureDir } from '../../core/fsutil.js';
-import { lstatSync, readFileSync, readlinkSync, readdirSync, chmodSync, lchownSync, mkdirSync, rmSync, unlinkSync, symlinkSync, renameSync, rmdirSync, type Stats } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, readdirSync, chmodSync, lchownSync, rmSync, unlinkSync, symlinkSync, renameSync, rmdirSync, type Stats } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ApplyContext, Change, ChangeResult, Edge, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';

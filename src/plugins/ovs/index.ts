@@ -280,8 +280,6 @@ function defaultTakeOver(plugins: Record<string, unknown>): void {
   }
 }
 
-const TXN_MAX = 400;
-
 /** Names and uuids of every bridge, port and interface (one transact of selects). */
 async function snapshot(ctx: ApplyContext): Promise<Snapshot> {
   const ops: Operation[] = Object.entries(SNAPSHOT_COLUMNS).map(([table, columns]) => ({ op: 'select', table, where: [], columns: [...columns] }));

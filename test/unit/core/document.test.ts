@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { parseText } from '../../../src/core/document.js';
 import { prepareLoaded } from '../../../src/core/engine.js';
+import { registry } from '../../../src/plugins/index.js';
 import { OpdError } from '../../../src/core/errors.js';
 
 async function problems(text: string | Buffer): Promise<OpdError> {
   try {
-    await prepareLoaded(parseText(typeof text === 'string' ? Buffer.from(text) : text, 'bad.yaml'));
+    await prepareLoaded(registry, parseText(typeof text === 'string' ? Buffer.from(text) : text, 'bad.yaml'));
   } catch (err) {
     return err as OpdError;
   }
@@ -100,12 +101,12 @@ describe('loading and validating a state document', () => {
   });
 
   it('accepts a valid document and strips a byte order mark', async () => {
-    const p = await prepareLoaded(parseText(Buffer.from('\ufeff' + head + '      br0: { ports: { p1: { tag: 10 } } }\n'), 'ok.yaml'));
+    const p = await prepareLoaded(registry, parseText(Buffer.from('\ufeff' + head + '      br0: { ports: { p1: { tag: 10 } } }\n'), 'ok.yaml'));
     expect(Object.keys(p.doc.plugins.ovs.bridges as object)).toEqual(['br0']);
   });
 
   it('accepts JSON as well as YAML', async () => {
-    const p = await prepareLoaded(parseText(Buffer.from(JSON.stringify({ version: 1, plugins: { ovs: { bridges: { br0: {} } } } })), 'ok.json'));
+    const p = await prepareLoaded(registry, parseText(Buffer.from(JSON.stringify({ version: 1, plugins: { ovs: { bridges: { br0: {} } } } })), 'ok.json'));
     expect(p.plugins.has('ovs')).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { topoSort, under } from '../../../src/core/graph.js';
+import { topoSort } from '../../../src/core/graph.js';
 
 describe('dependency ordering', () => {
   it('orders dependencies first and ties by key', () => {
@@ -58,11 +58,5 @@ describe('dependency ordering', () => {
       }),
       { numRuns: 300 },
     );
-  });
-
-  it('treats an address as under its prefix only at a path boundary', () => {
-    expect(under('ovs/bridges/br0/ports/p1', 'ovs/bridges/br0')).toBe(true);
-    expect(under('ovs/bridges/br0', 'ovs/bridges/br0')).toBe(true);
-    expect(under('ovs/bridges/br01', 'ovs/bridges/br0')).toBe(false);
   });
 });

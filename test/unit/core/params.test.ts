@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseText } from '../../../src/core/document.js';
 import { prepareLoaded } from '../../../src/core/engine.js';
+import { registry } from '../../../src/plugins/index.js';
 import { OpdError } from '../../../src/core/errors.js';
 import type { VarSources } from '../../../src/core/params.js';
-import { clearSecretValues, Redactor, scrub } from '../../../src/core/secrets.js';
+import { clearSecretValues, scrub } from '../../../src/core/secrets.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'opd-params-'));
-const prep = (text: string, vars: VarSources = {}) => prepareLoaded(parseText(Buffer.from(text), 'p.yaml'), {}, { env: {}, ...vars });
+const prep = (text: string, vars: VarSources = {}) => prepareLoaded(registry, parseText(Buffer.from(text), 'p.yaml'), {}, { env: {}, ...vars });
 async function fails(text: string, vars: VarSources = {}): Promise<OpdError> {
   try {
     await prep(text, vars);
@@ -102,7 +103,7 @@ describe('document parameters', () => {
     const p = await prep(text);
     expect((p.doc.plugins.users as { users: { u: { comment: string } } }).users.u.comment).toBe('pw Hunter2-very-secret');
     expect(scrub('x Hunter2-very-secret y')).toBe('x <secret> y');
-    expect(JSON.stringify(new Redactor('k').section('users', p.doc.plugins.users))).not.toContain('Hunter2');
+    expect(JSON.stringify(p.redactor.withKey('k').section('users', p.doc.plugins.users))).not.toContain('Hunter2');
     const e = await fails('version: 1\nparams:\n  pw: { type: string, secret: true, default: inline }\nplugins: {}\n');
     expect(e.problems!.map((p) => p.message).join('\n')).toContain('inline default');
   });

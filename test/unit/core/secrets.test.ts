@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { clearSecretValues, Redactor, registerSecretValues } from '../../../src/core/secrets.js';
+import { clearSecretValues, registerSecretValues } from '../../../src/core/secrets.js';
+import { newRedactor } from '../../../src/core/validate.js';
 
 describe('redaction', () => {
   afterEach(() => clearSecretValues());
 
   it('masks x-opd-secret fields in resources, sections and operations', () => {
-    const r = new Redactor('k');
+    const r = newRedactor().withKey('k');
     const file = { content: 'top secret text', mode: '0600' };
     expect(r.resource('files', 'paths', file)).toMatchObject({ content: expect.stringMatching(/^<secret hmac-sha256:[0-9a-f]{16}>$/), mode: '0600' });
     expect(JSON.stringify(r.section('files', { paths: { '/etc/x': file } }))).not.toContain('top secret');
@@ -15,7 +16,7 @@ describe('redaction', () => {
   });
 
   it('gives values under a schema without secret fields back as they are', () => {
-    const r = new Redactor('k');
+    const r = newRedactor().withKey('k');
     const bridge = { ports: { p1: { type: 'internal', tag: 5, external_ids: { a: 'b' } } } };
     expect(r.resource('ovs', 'bridges', bridge)).toEqual(bridge);
     expect(r.section('ovs', { bridges: { br0: bridge } })).toEqual({ bridges: { br0: bridge } });
@@ -23,7 +24,7 @@ describe('redaction', () => {
 
   it('still masks secret values wherever they were substituted, also under secret-free schemas', () => {
     registerSecretValues(['s3cr3t-token']);
-    const r = new Redactor();
+    const r = newRedactor();
     const out = r.resource('ovs', 'bridges', { external_ids: { token: 'x s3cr3t-token y' } });
     expect(out).toEqual({ external_ids: { token: 'x <secret> y' } });
   });

@@ -7,13 +7,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseText } from '../../../src/core/document.js';
 import { prepareLoaded } from '../../../src/core/engine.js';
+import { registry } from '../../../src/plugins/index.js';
 import { OpdError } from '../../../src/core/errors.js';
 import { RULES, installTargets } from '../../../src/core/semantic.js';
 import { doc, opd, tmp } from '../../helpers/opd.js';
 
 async function problems(text: string, settings = {}): Promise<string[]> {
   try {
-    await prepareLoaded(parseText(text, 'state.yaml'), settings);
+    await prepareLoaded(registry, parseText(text, 'state.yaml'), settings);
     return [];
   } catch (err) {
     if (!(err instanceof OpdError) || err.kind !== 'invalid-document') throw err;

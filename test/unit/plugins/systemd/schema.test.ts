@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { parseText } from '../../../../src/core/document.js';
 import { prepareLoaded } from '../../../../src/core/engine.js';
+import { registry } from '../../../../src/plugins/index.js';
 import { OpdError } from '../../../../src/core/errors.js';
 
 async function problems(units: string): Promise<string[]> {
   try {
-    await prepareLoaded(parseText(`version: 1\nplugins:\n  systemd:\n    units:\n${units}`, 'state.yaml'));
+    await prepareLoaded(registry, parseText(`version: 1\nplugins:\n  systemd:\n    units:\n${units}`, 'state.yaml'));
     return [];
   } catch (err) {
     if (!(err instanceof OpdError)) throw err;

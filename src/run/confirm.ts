@@ -19,16 +19,20 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { parseText } from './document.js';
-import { prepareLoaded, revertResources, secretKey, countOutcomes, type Computed, type PreState, type Prepared } from './engine.js';
-import { OpdError } from './errors.js';
-import { Redactor } from './secrets.js';
-import { fingerprint } from './canonical.js';
-import type { Settings } from './plugin.js';
-import type { ChangeOutcome } from './apply.js';
+import { parseText } from '../core/document.js';
+import { prepareLoaded, type Computed, type Prepared } from '../core/engine.js';
+import { OpdError } from '../core/errors.js';
+import { fingerprint } from '../core/canonical.js';
+import type { Settings } from '../core/plugin.js';
+import type { ChangeOutcome } from '../core/apply.js';
+import type { PluginRegistry } from '../core/registry.js';
+import { countOutcomes } from '../core/report.js';
+import { revertResources, type PreState } from './rollback.js';
+import { secretKey } from '../audit/key.js';
 import { AuditLog, readKey } from '../audit/chain.js';
 import { acquireLock } from '../audit/lock.js';
 import { spawnDetached } from '../exec.js';
+import { writeFileAtomic } from '../core/fsutil.js';
 
 export interface PendingConfirm {
   run: string;
@@ -100,8 +104,7 @@ export async function startConfirmWait(
     applied_by: { pid: process.pid, host: hostname() },
   };
   const file = p(dir, a.run, 'pending.json');
-  writeFileSync(file + '.tmp', JSON.stringify(pending) + '\n', { mode: 0o600 });
-  renameSync(file + '.tmp', file);
+  writeFileAtomic(file, JSON.stringify(pending) + '\n', { mode: 0o600 });
   const bin = fileURLToPath(new URL('../../bin/opd.js', import.meta.url));
   const keeper = await spawnDetached(process.execPath, [bin, 'confirm', '--keeper', file], { logFile: p(dir, a.run, 'log') });
   return { ...pending, keeper };
@@ -184,7 +187,7 @@ export async function confirmRuns(auditLog: string, only?: string): Promise<stri
  * The keeper (`opd confirm --keeper FILE`, started detached): wait for the deadline; unless
  * confirmed by then, revert the run's resources to their pre-state under the lock.
  */
-export async function keeper(pendingFile: string, log: Logger, opts: { now?: boolean } = {}): Promise<number> {
+export async function keeper(registry: PluginRegistry, pendingFile: string, log: Logger, opts: { now?: boolean } = {}): Promise<number> {
   const pending = JSON.parse(readFileSync(pendingFile, 'utf8')) as PendingConfirm;
   if (opts.now) pending.deadline = Date.now();
   const dir = dirname(pendingFile);
@@ -210,8 +213,8 @@ export async function keeper(pendingFile: string, log: Logger, opts: { now?: boo
       throw err;
     }
     log.warn({ run: pending.run }, 'no confirmation by the deadline: reverting the run');
-    const prep = await prepareLoaded(parseText(pending.text, pending.file));
-    const redact = new Redactor(secretKey(pending.audit_log, pending.audit_key));
+    const prep = await prepareLoaded(registry, parseText(pending.text, pending.file));
+    const redact = prep.redactor.withKey(secretKey(pending.audit_log, pending.audit_key));
     const lock = await acquireLock(pending.audit_log + '.lock', 300_000);
     let result: { ok: boolean; detail: string };
     try {
@@ -260,8 +263,7 @@ export async function keeper(pendingFile: string, log: Logger, opts: { now?: boo
     } finally {
       lock.release();
       const f = p(dir, pending.run, 'reverted.json');
-      writeFileSync(f + '.tmp', JSON.stringify(result! ?? { ok: false, detail: 'the revert failed' }) + '\n');
-      renameSync(f + '.tmp', f);
+      writeFileAtomic(f, JSON.stringify(result! ?? { ok: false, detail: 'the revert failed' }) + '\n', { mode: 0o644 });
       rmSync(p(dir, pending.run, 'reverting.json'), { force: true });
     }
     log.warn({ run: pending.run, ...result }, 'reverted');

@@ -1,0 +1,15 @@
+/**
+ * What the core needs from the plugin registry. The registry itself lives with the plugins
+ * (src/plugins/index.ts) and is passed in by the caller (cli, daemon, fleet, tests): the core
+ * never imports a plugin, so it runs with any set of plugins.
+ */
+import type { Plugin } from './plugin.js';
+
+export interface PluginRegistry {
+  /** every plugin name, sorted */
+  readonly names: readonly string[];
+  /** the plugins a document with these sections needs (the named ones and those adopting from them) */
+  loadFor(sections: string[]): Promise<Map<string, Plugin>>;
+  /** every plugin */
+  loadAll(): Promise<Map<string, Plugin>>;
+}

@@ -1,0 +1,97 @@
+/**
+ * The audit of a run: the run.start entry, and one entry per change outcome (buffered and
+ * written one wave at a time), with secrets as keyed hashes.
+ */
+import { hostname, userInfo } from 'node:os';
+import type { AuditLog } from '../audit/chain.js';
+import type { ChangeOutcome } from '../core/apply.js';
+import { canonical, fingerprint, sha256 } from '../core/canonical.js';
+import type { Computed, Prepared } from '../core/engine.js';
+import { planJSON } from '../core/plan.js';
+import { redactChange } from '../core/report.js';
+import type { ResourceDiff } from '../core/plugin.js';
+import { scrub, type Redactor } from '../core/secrets.js';
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? '?');
+  }
+}
+
+
+/** Write run.start: the document, the (redacted) plan's hash, who and what triggered it. */
+export function recordStart(
+  audit: AuditLog,
+  runId: string,
+  prep: Prepared,
+  c: Computed,
+  redact: Redactor,
+  o: { trigger?: string | ((c: Computed) => string); startFields?: Record<string, unknown> },
+): void {
+  const { plan, unreachable } = c;
+  const planForAudit = planJSON({ changes: plan.changes.map((ch) => ({ ...redactChange(ch, redact), data: undefined })), diffs: [] });
+  audit.append(runId, 'run.start', {
+    document: prep.docHash,
+    plan: sha256(canonical(planForAudit)),
+    file: prep.loaded.file,
+    trigger: typeof o.trigger === 'function' ? o.trigger(c) : (o.trigger ?? 'cli'),
+    user: safeUser(),
+    host: hostname(),
+    pid: process.pid,
+    changes: plan.changes.length,
+    ...(unreachable.length ? { unreachable: unreachable.map((u) => u.plugin) } : {}),
+    ...o.startFields,
+  });
+}
+
+/** Change and rollback entries of one run, buffered until `flush` (once per wave). */
+export class RunRecorder {
+  private readonly pending: { run: string; type: string; fields: Record<string, unknown> }[] = [];
+  private readonly fps = new Map<unknown, string | null>();
+  private readonly diffByAddr: Map<string, ResourceDiff>;
+
+  constructor(
+    private readonly audit: AuditLog,
+    private readonly runId: string,
+    private readonly redact: Redactor,
+    diffs: ResourceDiff[],
+  ) {
+    this.diffByAddr = new Map(diffs.map((d) => [d.address, d]));
+  }
+
+  private fp(v: unknown, d: ResourceDiff): string | null {
+    if (!this.fps.has(v)) this.fps.set(v, v === undefined ? null : fingerprint(this.redact.resource(d.plugin, d.collection, v)));
+    return this.fps.get(v)!;
+  }
+
+  record(type: 'change' | 'rollback', out: ChangeOutcome): void {
+    const ch = out.change;
+    const d = this.diffByAddr.get(ch.resource);
+    const mask = (v: string) => this.redact.mask(v);
+    this.pending.push({
+      run: this.runId,
+      type,
+      fields: {
+        address: ch.address,
+        resource: ch.resource,
+        action: ch.action,
+        summary: scrub(ch.summary, mask),
+        ...(ch.reason ? { reason: scrub(ch.reason, mask) } : {}),
+        ops: d ? this.redact.ops(d.plugin, d.collection, ch.ops ?? []) : [],
+        // fingerprints of the redacted values: an unkeyed hash of a secret could be brute-forced
+        before: d ? this.fp(d.current, d) : null,
+        after: d ? this.fp(out.status === 'ok' ? d.desired : d.current, d) : null,
+        result: out.status,
+        ...(out.error ? { error: scrub(out.error.message, mask) } : {}),
+        ...(out.output !== undefined ? { output: scrub(out.output, mask) } : {}),
+        attempts: out.attempts,
+      },
+    });
+  }
+
+  flush(): void {
+    this.audit.appendMany(this.pending.splice(0));
+  }
+}
