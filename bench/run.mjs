@@ -48,6 +48,7 @@ for (const s of suites) {
     writeFileSync(`${here}results/${s}.json`, JSON.stringify(out, null, 2) + '\n');
     console.log(`\n== ${s} (${out.duration_s} s) → bench/results/${s}.json`);
     console.log(table(result.rows ?? []));
+    if (result.growth) console.log(`\ngrowth per plugin (10 = linear)\n${table(result.growth)}`);
     if (result.notes) console.log(`notes: ${result.notes}`);
   } catch (err) {
     failed++;

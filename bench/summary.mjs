@@ -11,6 +11,11 @@ for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
   console.log(`#### ${r.suite} (${r.date?.slice(0, 16)}Z, ${r.duration_s} s)\n`);
   console.log(`| ${cols.join(' | ')} |\n| ${cols.map(() => '---').join(' | ')} |`);
   for (const x of rows) console.log(`| ${cols.map((c) => String(x[c] ?? '').replace(/\|/g, '\\|')).join(' | ')} |`);
+  if (r.growth?.length) {
+    const gc = [...new Set(r.growth.flatMap((x) => Object.keys(x)))];
+    console.log(`\ngrowth per plugin (10 = linear, target <= 12):\n\n| ${gc.join(' | ')} |\n| ${gc.map(() => '---').join(' | ')} |`);
+    for (const x of r.growth) console.log(`| ${gc.map((c) => String(x[c] ?? '')).join(' | ')} |`);
+  }
   if (r.notes) console.log(`\n${r.notes}`);
   console.log('');
 }

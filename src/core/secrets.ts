@@ -153,7 +153,7 @@ export class Redactor {
   }
 
   private walk(value: unknown, s: Schema | undefined, file: string): unknown {
-    if (!secretValues.size && s && !this.mayHoldSecret(s, file)) return value;
+    if (!secretValues.size && s && typeof s === 'object' && !this.mayHoldSecret(s, file)) return value; // a boolean schema (true) is no WeakMap key
     const [d, f] = this.deref(s, file);
     if (d?.['x-opd-secret'] === true) return value === undefined ? undefined : this.mask(value);
     if (typeof value === 'string') return scrub(value, (v) => this.mask(v));

@@ -15,7 +15,7 @@ const opd = (args: string[], o: { env: Record<string, string> }) => opdIn(undefi
 
 const dir = tmp('opd-e2e-h2k-');
 // packages through the default backend (auto)
-const env = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_PACKAGES_BACKEND: 'apt' };
+const env = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl') };
 const DOC = join(EXAMPLES, 'hyper2kvm-daemon.yaml');
 const ABSENT = join(EXAMPLES, 'hyper2kvm-daemon-absent.yaml');
 
@@ -32,6 +32,12 @@ describe('examples/hyper2kvm-daemon.yaml', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect((await opd(['validate', ABSENT], { env })).code).toBe(0);
+  });
+
+  it('goes through the default packages backend, PackageKit on the namespaced systemd (auto)', async () => {
+    const r = await opd(['doctor'], { env });
+    const line = r.stdout.split('\n').find((l) => l.includes('packages: backend'));
+    expect(line, r.stdout + r.stderr).toMatch(/packagekit: .*org\.freedesktop\.PackageKit answers/);
   });
 
   it('has changes pending on a fresh host (diff exits 2)', async () => {

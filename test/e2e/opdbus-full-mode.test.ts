@@ -36,7 +36,7 @@ let sb: LxcSandbox;
 // /etc/hostname under a sandbox root, the running hostname in a UTS namespace of the test's own
 const root = tmp('opd-e2e-opdbus-root-');
 const UTS = join(root, 'uts');
-const extra: Record<string, string> = { OPD_VAR_address: '192.168.1.10', OPD_VAR_gateway: '192.168.1.1', OPD_ROOT: root, OPD_PACKAGES_BACKEND: 'apt' };
+const extra: Record<string, string> = { OPD_VAR_address: '192.168.1.10', OPD_VAR_gateway: '192.168.1.1', OPD_ROOT: root };
 const run = async (args: string[]): Promise<OpdRun> => sb.sh('nsenter', [`--uts=${UTS}`, '--', 'node', OPD, ...args], { env: extra });
 const hostHostname = hostname();
 

@@ -1,29 +1,34 @@
 /**
- * examples/ravada-server.yaml end to end: packages, the MariaDB database and user (a private
- * server, scripts/backends/databases.sh), /etc/ravada.conf, the ravada user and directories,
- * rvd_back and rvd_front running, the firewall rules (in a network namespace of the test's own,
- * OPD_NETNS); then the absent document. mariadb and libvirtd are host daemons this shared
- * machine runs privately for the other tests: see test/helpers/examples.ts.
+ * examples/ravada-server.yaml end to end: packages, MariaDB started by opd (Debian's
+ * mariadb.service under the namespaced systemd, in the test's network namespace through a
+ * runtime drop-in, on its Debian socket /run/mysqld/mysqld.sock), the database and user,
+ * /etc/ravada.conf, the ravada user and directories, rvd_back and rvd_front running, the firewall
+ * rules (in that namespace, OPD_NETNS); then the absent document. libvirtd is the one host daemon
+ * applied without active_state: this shared machine runs its own libvirtd on the same socket for
+ * the other tests (see test/helpers/examples.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { join } from 'node:path';
 import { tmp, type OpdRun } from '../helpers/opd.js';
 import { ensureSystemd } from '../helpers/systemd.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { EXAMPLES, exists, expectSecondApplyNoChanges, opdIn, pending, startDatabases, systemctl, withoutStarting } from '../helpers/examples.js';
+import { bindNetnsIntoSystemd, EXAMPLES, exists, expectPreconditions, expectSecondApplyNoChanges, forThisHost, opdIn, pending, systemctl, unbindNetnsFromSystemd } from '../helpers/examples.js';
 
 const dir = tmp('opd-e2e-ravada-');
-chmodSync(dir, 0o755); // the database servers run as postgres / mysql and must reach their directory
-// packages through apt: PackageKit's first resolve in the test systemd can take minutes
-const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_PACKAGES_BACKEND: 'apt' };
+chmodSync(dir, 0o755);
+// packages through the default backend (auto: PackageKit on the namespaced systemd's bus)
+const env: Record<string, string> = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl') };
 const NAME = 'ravada-server.yaml';
 const ORIGINAL = join(EXAMPLES, NAME);
 const ABSENT = join(EXAMPLES, 'ravada-server-absent.yaml');
-const HOST_DAEMONS = ['mariadb.service', 'libvirtd.service'];
-const DOC = withoutStarting(NAME, HOST_DAEMONS);
+const HOST_DAEMONS = ['libvirtd.service'];
+const SOCKET = '/run/mysqld/mysqld.sock'; // Debian's, the example's default mysql_socket
+const MARIADB_DROPIN_DIR = '/run/systemd/system/mariadb.service.d';
+// on a host without VT-x/AMD-V or /dev/kvm the unmet checks are asserted, then left out
+const { doc: DOC, unmet: UNMET } = forThisHost(NAME, HOST_DAEMONS);
 const PASSWORD = 'ravada-e2e-Q3n8vL5pT2wK7zX4';
 const ADMIN_PASSWORD = 'ravada-admin-e2e-Hc5wN1';
 const ADMIN_ADDRESS = '198.51.100.7'; // a documentation address: only written into a rule
@@ -32,7 +37,6 @@ const VARS = join(dir, 'ravada-vars.yaml');
 const withVars = (args: string[]) => (['validate', 'diff', 'apply'].includes(args[0]) ? [...args, '--vars', VARS] : args);
 
 let ns: Netns;
-let stopDb: () => Promise<void> = async () => {};
 const runs: OpdRun[] = [];
 const run = async (args: string[]) => {
   const r = await opdIn(undefined, withVars(args), env);
@@ -40,22 +44,28 @@ const run = async (args: string[]) => {
   return r;
 };
 const my = async (sql: string) =>
-  String((await execa('mysql', ['--socket', env.OPD_MYSQL_SOCKET, '-u', 'root', '--batch', '--raw', '--skip-column-names'], { input: sql })).stdout).trim();
+  String((await execa('mysql', ['--socket', SOCKET, '-u', 'root', '--batch', '--raw', '--skip-column-names'], { input: sql })).stdout).trim();
 
 describe('examples/ravada-server.yaml', () => {
   beforeAll(async () => {
     await ensureSystemd();
     ns = await createNetns('opdrv');
     env.OPD_NETNS = ns.name;
-    const db = await startDatabases(join(dir, 'db'), 55452); // a port of its own: tests run in parallel
-    Object.assign(env, db.env);
-    stopDb = db.stop;
-    writeFileSync(VARS, stringify({ admin_address: ADMIN_ADDRESS, db_password: PASSWORD, admin_password: ADMIN_PASSWORD, mysql_socket: env.OPD_MYSQL_SOCKET }), { mode: 0o600 });
+    // MariaDB runs where the test's firewall rules are: its namespace (a runtime drop-in)
+    await bindNetnsIntoSystemd(ns.name);
+    mkdirSync(MARIADB_DROPIN_DIR, { recursive: true });
+    writeFileSync(join(MARIADB_DROPIN_DIR, '50-opd-e2e-netns.conf'), `[Service]\nNetworkNamespacePath=/run/netns/${ns.name}\n`);
+    await systemctl(['daemon-reload']);
+    writeFileSync(VARS, stringify({ admin_address: ADMIN_ADDRESS, db_password: PASSWORD, admin_password: ADMIN_PASSWORD }), { mode: 0o600 });
   });
   afterAll(async () => {
     await run(['apply', ABSENT]);
+    // the absent document leaves MariaDB running (packages and their daemons stay): stop it
+    await systemctl(['stop', 'mariadb.service']);
+    rmSync(MARIADB_DROPIN_DIR, { recursive: true, force: true });
+    await systemctl(['daemon-reload']);
+    await unbindNetnsFromSystemd(ns.name);
     await ns.remove();
-    await stopDb();
   });
 
   it('validates', async () => {
@@ -63,13 +73,31 @@ describe('examples/ravada-server.yaml', () => {
     expect((await run(['validate', ABSENT])).code).toBe(0);
   });
 
-  it('has changes pending on a fresh host (diff exits 2)', async () => {
+  it('has changes pending on a fresh host, its databases unknown while MariaDB is stopped (diff exits 69)', async () => {
+    expect(await systemctl(['is-active', 'mariadb.service'])).not.toBe('active');
     const r = await run(['diff', ORIGINAL]);
-    expect(r.code, r.stderr).toBe(2);
-    expect(r.stdout).toContain('databases/mysql_databases/ravada');
+    expect(r.code, r.stderr).toBe(69);
+    expect(r.stdout).toContain('files/paths//etc/ravada.conf');
+    expect(r.stdout).toMatch(/unknown \(databases unreachable\)/);
   });
 
-  it('converges with one apply (the admin web user through rvd_back --add-user); a second apply exits 0 with no changes', async () => {
+  it('is blocked by exactly the preconditions this host cannot meet, and then changes nothing', async () => {
+    // --partial: MariaDB is still stopped, so only the checks may stop this apply
+    await expectPreconditions((args) => run(args[0] === 'apply' ? [...args, '--partial'] : args), ORIGINAL, UNMET);
+  });
+
+  it('starts a stopped MariaDB itself (mariadb.service active); its database follows on the next run (--partial)', async () => {
+    const plain = await run(['apply', DOC]);
+    expect(plain.code, plain.stdout + plain.stderr).toBe(69);
+    expect(plain.stderr).toContain('nothing was applied');
+    const p = await run(['apply', DOC, '--partial']);
+    expect(p.code, p.stdout + p.stderr).toBe(1);
+    expect(p.stdout + p.stderr).toMatch(/databases.*unreachable|unreachable.*databases/);
+    expect(await systemctl(['is-active', 'mariadb.service'])).toBe('active');
+    expect(await ns.exec('ss', ['-Hltn', 'sport = :3306'])).toContain(':3306');
+  });
+
+  it('converges with one more apply (the admin web user through rvd_back --add-user); a second apply exits 0 with no changes', async () => {
     const a = await run(['apply', DOC]);
     expect(a.code, a.stdout + a.stderr).toBe(0);
     expect(a.stdout).toMatch(/^ok\s+~ exec\/commands\/add-admin-user: run \/usr\/sbin\/rvd_back --add-user admin/m);
@@ -77,7 +105,8 @@ describe('examples/ravada-server.yaml', () => {
     const d = await run(['diff', DOC]);
     expect(d.code, d.stdout).toBe(0);
     const o = await run(['diff', ORIGINAL, '-o', 'json']);
-    for (const x of pending(o)) expect(HOST_DAEMONS.map((u) => `systemd/units/${u}`)).toContain(x);
+    const allowed = [...HOST_DAEMONS.map((u) => `systemd/units/${u}`), ...Object.keys(UNMET).map((r) => `checks/require/${r}`)];
+    for (const x of pending(o)) expect(allowed).toContain(x);
   });
 
   it('set up the server as the guide says', async () => {

@@ -52,7 +52,10 @@ export function forThisHost(name: string, units: string[], dir = tmp('opd-e2e-do
     if (!fields.length) continue;
     unmet[req] = fields.sort();
     for (const f of fields) delete spec[f];
+    // a requirement with nothing left (all its checks unmet here) goes: an empty one is invalid
+    if (!Object.keys(spec).filter((k) => k !== 'depends_on').length) delete doc.plugins.checks!.require![req];
   }
+  if (doc.plugins.checks?.require && !Object.keys(doc.plugins.checks.require).length) delete doc.plugins.checks;
   writeFileSync(base, stringify(doc));
   return { doc: base, unmet };
 }
@@ -166,13 +169,20 @@ export async function expectSecondApplyNoChanges(run: (args: string[]) => Promis
  */
 export async function bindNetnsIntoSystemd(name: string): Promise<void> {
   const sd = await systemdPid();
-  const r = await execa('bash', ['-c', `exec 3</run/netns/${name}; nsenter --target ${sd} --mount --pid -- sh -c 'mount --bind /proc/self/fd/3 /run/netns/${name}'`], { reject: false });
+  // --no-canonicalize: mount(8) would otherwise resolve /proc/self/fd/3 to its link text,
+  // /run/netns/<name>, which in systemd's namespace is the empty placeholder file, and bind that
+  // file onto itself (systemd then fails the unit: "Failed to open network namespace path …:
+  // Invalid argument", status 225/NETWORK). The magic link itself is the namespace.
+  const r = await execa('bash', ['-c', `exec 3</run/netns/${name}; nsenter --target ${sd} --mount --pid -- sh -c 'mount --no-canonicalize --bind /proc/self/fd/3 /run/netns/${name}'`], { reject: false });
   if (r.exitCode !== 0) throw new Error(`cannot show netns ${name} to the namespaced systemd: ${r.stderr}`);
+  const check = await execa('nsenter', ['--target', String(sd), '--mount', '--pid', '--', 'stat', '-f', '-c', '%T', `/run/netns/${name}`], { reject: false });
+  if (!/nsfs/.test(String(check.stdout))) throw new Error(`netns ${name} is not bound in the namespaced systemd (${check.stdout}${check.stderr})`);
 }
 
 export async function unbindNetnsFromSystemd(name: string): Promise<void> {
   const sd = await systemdPid().catch(() => undefined);
-  if (sd) await execa('nsenter', ['--target', String(sd), '--mount', '--', 'umount', `/run/netns/${name}`], { reject: false });
+  // --pid too: umount reads /proc/self/mountinfo, which only the namespace's own /proc has
+  if (sd) await execa('nsenter', ['--target', String(sd), '--mount', '--pid', '--', 'umount', `/run/netns/${name}`], { reject: false });
 }
 
 async function systemdPid(): Promise<number> {

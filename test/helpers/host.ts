@@ -4,7 +4,7 @@
  * kind have /dev/kvm or not, loadable kernel modules or not, and differ in size.
  */
 import { closeSync, constants, existsSync, openSync, readFileSync, statfsSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, machine } from 'node:os';
 import { dirname, resolve } from 'node:path';
 
 /** /dev/kvm exists and opens read-write (what QEMU needs for KVM acceleration). */
@@ -53,6 +53,7 @@ export function unmetChecks(spec: Record<string, unknown>): string[] {
   if (spec.kvm_device === true && !kvmUsable()) out.push('kvm_device');
   if (typeof spec.min_memory_mb === 'number' && memMb() < spec.min_memory_mb) out.push('min_memory_mb');
   if (typeof spec.min_cpus === 'number' && cpuCount() < spec.min_cpus) out.push('min_cpus');
+  if (Array.isArray(spec.arch) && !spec.arch.includes(machine())) out.push('arch');
   const disk = spec.min_disk_free_mb as Record<string, number> | undefined;
   if (disk && Object.entries(disk).some(([p, mb]) => diskFreeMb(p) < mb)) out.push('min_disk_free_mb');
   return out;

@@ -6,7 +6,7 @@
  */
 import { sectionSpec } from '../../core/schema-file.js';
 import { closeSync, constants, existsSync, openSync, readFileSync, statfsSync } from 'node:fs';
-import { cpus, release } from 'node:os';
+import { cpus, machine, release } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { DoctorCheck, Finding, Obj, Plugin, ReadContext } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
@@ -23,6 +23,8 @@ export interface Facts {
   memMb: number;
   cpus: number;
   kernel: string;
+  /** uname -m (x86_64, aarch64, …) */
+  arch: string;
   os: { id: string; idLike: string[]; versionId: string };
   listening: Set<number>;
   diskFreeMb(path: string): number | string;
@@ -81,6 +83,7 @@ export function readFacts(): Facts {
     memMb: Math.floor(memKb / 1024),
     cpus: cpus().length,
     kernel: release(),
+    arch: machine(),
     os: osRelease(),
     listening: listeningPorts(),
     diskFreeMb(path: string) {
@@ -127,6 +130,7 @@ export function evaluate(spec: Obj, f: Facts): Obj {
   }
   if (Array.isArray(spec.tcp_ports_free)) out.tcp_ports_free = (spec.tcp_ports_free as number[]).filter((p) => !f.listening.has(p));
   if (typeof spec.kernel_min === 'string') out.kernel_min = compareVersions(f.kernel, spec.kernel_min) >= 0 ? spec.kernel_min : f.kernel;
+  if (Array.isArray(spec.arch)) out.arch = (spec.arch as string[]).includes(f.arch) ? spec.arch : f.arch;
   if (isObj(spec.os)) {
     const o: Obj = {};
     const w = spec.os;
@@ -165,6 +169,7 @@ export function failures(cur: Obj, want: Obj): string[] {
     if (busy.length) out.push(`tcp_ports_free: port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} ${busy.length > 1 ? 'are' : 'is'} already listened on`);
   }
   if (typeof want.kernel_min === 'string' && !same(cur.kernel_min, want.kernel_min)) out.push(`kernel_min: the kernel is ${cur.kernel_min}, needs ${want.kernel_min} or newer`);
+  if (Array.isArray(want.arch) && !same(cur.arch, want.arch)) out.push(`arch: the host is ${cur.arch}, needs ${(want.arch as string[]).join(' or ')}`);
   if (isObj(want.os)) {
     const c = (isObj(cur.os) ? cur.os : {}) as Obj;
     const w = want.os;

@@ -22,6 +22,13 @@ describe('redaction', () => {
     expect(r.section('ovs', { bridges: { br0: bridge } })).toEqual({ bridges: { br0: bridge } });
   });
 
+  it('walks past boolean schemas (a `unit_file: true` branch of the systemd schema) without failing', () => {
+    const r = newRedactor().withKey('k');
+    const unit = '[Unit]\nDescription=All instances\n';
+    expect(r.ops('systemd', 'units', [{ op: 'add', path: '/unit_file', value: unit }])).toEqual([{ op: 'add', path: '/unit_file', value: unit }]);
+    expect(r.resource('systemd', 'units', { unit_file: unit, enabled: true })).toEqual({ unit_file: unit, enabled: true });
+  });
+
   it('still masks secret values wherever they were substituted, also under secret-free schemas', () => {
     registerSecretValues(['s3cr3t-token']);
     const r = newRedactor();

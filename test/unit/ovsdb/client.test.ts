@@ -208,6 +208,16 @@ describe('the JSON stream framing', () => {
     }
   });
 
+  it('refuses anything but whitespace between texts, also a stray closing bracket', () => {
+    expect(() => new JsonSplitter(() => undefined).push('{"a":1} x {"b":2}')).toThrow(/unexpected text "x/);
+    expect(() => new JsonSplitter(() => undefined).push('{"a":1}}')).toThrow(/unexpected text/);
+    const got: string[] = [];
+    const s = new JsonSplitter((t) => got.push(t));
+    s.push('{"a":"\\');
+    s.push('"}"}\r\n\t[1]');
+    expect(got.map((t) => JSON.parse(t))).toEqual([{ a: '"}' }, [1]]);
+  });
+
   it('parses unix: and tcp: addresses and refuses others', () => {
     expect(parseUrl('unix:/run/openvswitch/db.sock')).toEqual({ path: '/run/openvswitch/db.sock' });
     expect(parseUrl('tcp:127.0.0.1:6640')).toEqual({ host: '127.0.0.1', port: 6640 });
