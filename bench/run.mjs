@@ -7,15 +7,25 @@ import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 import { spawnSync } from 'node:child_process';
-const all = readdirSync(here + 'suites').filter((f) => f.endsWith('.mjs') && f !== 'lib.mjs').map((f) => f.slice(0, -4)).sort();
+const all = readdirSync(here + 'suites')
+  .filter((f) => f.endsWith('.mjs') && f !== 'lib.mjs')
+  .map((f) => f.slice(0, -4))
+  .sort();
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const suites = wanted.length ? wanted : all;
-for (const s of suites) if (!all.includes(s)) {
-  console.error(`unknown bench suite ${s}; suites: ${all.join(', ')}`);
-  process.exit(64);
-}
+for (const s of suites)
+  if (!all.includes(s)) {
+    console.error(`unknown bench suite ${s}; suites: ${all.join(', ')}`);
+    process.exit(64);
+  }
 mkdirSync(here + 'results', { recursive: true });
-const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version };
+const machine = {
+  cpus: cpus().length,
+  cpu: cpus()[0]?.model,
+  memory_gib: Math.round(totalmem() / 2 ** 30),
+  kernel: release(),
+  node: process.version,
+};
 
 function table(rows) {
   if (!rows.length) return '';
@@ -30,7 +40,10 @@ if (!process.env.OPD_BENCH_CHILD && suites.length > 1) {
   let bad = 0;
   const t0 = Date.now();
   for (const s of suites) {
-    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), s], { stdio: 'inherit', env: { ...process.env, OPD_BENCH_CHILD: '1' } });
+    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), s], {
+      stdio: 'inherit',
+      env: { ...process.env, OPD_BENCH_CHILD: '1' },
+    });
     if (r.status !== 0) bad++;
   }
   console.log(`\nbench: ${suites.length - bad} suites ok, ${bad} failed in ${Math.round((Date.now() - t0) / 1000)} s`);
@@ -44,7 +57,13 @@ for (const s of suites) {
   try {
     const mod = await import(`./suites/${s}.mjs`);
     const result = await mod.run({ progress: (m) => process.stderr.write(`  ${s}: ${m}\n`) });
-    const out = { suite: s, date: new Date().toISOString(), machine, duration_s: Math.round((Date.now() - t0) / 100) / 10, ...result };
+    const out = {
+      suite: s,
+      date: new Date().toISOString(),
+      machine,
+      duration_s: Math.round((Date.now() - t0) / 100) / 10,
+      ...result,
+    };
     writeFileSync(`${here}results/${s}.json`, JSON.stringify(out, null, 2) + '\n');
     console.log(`\n== ${s} (${out.duration_s} s) → bench/results/${s}.json`);
     console.log(table(result.rows ?? []));

@@ -3,7 +3,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
-for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
+for (const f of readdirSync(dir)
+  .filter((x) => x.endsWith('.json'))
+  .sort()) {
   const r = JSON.parse(readFileSync(dir + f, 'utf8'));
   const rows = r.rows ?? [];
   if (!rows.length) continue;
@@ -13,7 +15,9 @@ for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
   for (const x of rows) console.log(`| ${cols.map((c) => String(x[c] ?? '').replace(/\|/g, '\\|')).join(' | ')} |`);
   if (r.growth?.length) {
     const gc = [...new Set(r.growth.flatMap((x) => Object.keys(x)))];
-    console.log(`\ngrowth per plugin (10 = linear, target <= 12):\n\n| ${gc.join(' | ')} |\n| ${gc.map(() => '---').join(' | ')} |`);
+    console.log(
+      `\ngrowth per plugin (10 = linear, target <= 12):\n\n| ${gc.join(' | ')} |\n| ${gc.map(() => '---').join(' | ')} |`,
+    );
     for (const x of r.growth) console.log(`| ${gc.map((c) => String(x[c] ?? '')).join(' | ')} |`);
   }
   if (r.notes) console.log(`\n${r.notes}`);

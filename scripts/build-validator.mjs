@@ -12,7 +12,9 @@ import standaloneCode from 'ajv/dist/standalone/index.js';
 
 const dir = new URL('../schema/', import.meta.url).pathname;
 const out = new URL('../dist/validators/', import.meta.url).pathname;
-const files = readdirSync(dir).filter((f) => f.endsWith('.schema.json')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.schema.json'))
+  .sort();
 const hash = createHash('sha256');
 const schemas = new Map();
 const stats = {};
@@ -25,7 +27,13 @@ for (const f of files) {
 }
 const KEYWORDS = ['x-opd-secret', 'x-opd-hint'];
 function ajv() {
-  const a = new Ajv2020({ allErrors: true, strict: true, verbose: true, allowUnionTypes: true, code: { source: true } });
+  const a = new Ajv2020({
+    allErrors: true,
+    strict: true,
+    verbose: true,
+    allowUnionTypes: true,
+    code: { source: true },
+  });
   for (const k of KEYWORDS) a.addKeyword({ keyword: k });
   return a;
 }

@@ -21,15 +21,29 @@ const r = await build({
   target: 'node20',
   chunkNames: '[name]-[hash]',
   // CommonJS dependencies call require(): give the ESM bundle one
-  banner: { js: "import { createRequire as __opdCreateRequire } from 'node:module'; const require = __opdCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __opdCreateRequire } from 'node:module'; const require = __opdCreateRequire(import.meta.url);",
+  },
   // pino starts its transports in worker threads from files of its own package; dbus-next
   // requires optional packages (x11, usocket) that are not installed; etcd3 (gRPC) and
   // prom-client load files of their own packages at run time (__dirname: .proto files)
-  external: ['pino', 'thread-stream', 'pino-pretty', 'dbus-next', 'etcd3', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs', 'prom-client'],
+  external: [
+    'pino',
+    'thread-stream',
+    'pino-pretty',
+    'dbus-next',
+    'etcd3',
+    '@grpc/grpc-js',
+    '@grpc/proto-loader',
+    'protobufjs',
+    'prom-client',
+  ],
   sourcemap: 'linked',
   legalComments: 'none',
   logLevel: 'warning',
   metafile: true,
 });
 const bytes = Object.values(r.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-console.error(`bundled the CLI into ${Object.keys(r.metafile.outputs).filter((f) => f.endsWith('.js')).length} files, ${Math.round(bytes / 1024)} KiB, in ${Date.now() - t} ms`);
+console.error(
+  `bundled the CLI into ${Object.keys(r.metafile.outputs).filter((f) => f.endsWith('.js')).length} files, ${Math.round(bytes / 1024)} KiB, in ${Date.now() - t} ms`,
+);

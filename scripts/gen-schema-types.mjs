@@ -24,7 +24,8 @@ function inlineCommon(schema) {
   const walk = (v) => {
     if (Array.isArray(v)) return v.forEach(walk);
     if (!v || typeof v !== 'object') return;
-    if (typeof v.$ref === 'string' && v.$ref.startsWith('common.schema.json#/$defs/')) v.$ref = `#/$defs/common_${v.$ref.slice('common.schema.json#/$defs/'.length)}`;
+    if (typeof v.$ref === 'string' && v.$ref.startsWith('common.schema.json#/$defs/'))
+      v.$ref = `#/$defs/common_${v.$ref.slice('common.schema.json#/$defs/'.length)}`;
     Object.values(v).forEach(walk);
   };
   walk(s);
@@ -32,7 +33,8 @@ function inlineCommon(schema) {
   const local = (v) => {
     if (Array.isArray(v)) return v.forEach(local);
     if (!v || typeof v !== 'object') return;
-    if (typeof v.$ref === 'string' && v.$ref.startsWith('#/$defs/')) v.$ref = `#/$defs/common_${v.$ref.slice('#/$defs/'.length)}`;
+    if (typeof v.$ref === 'string' && v.$ref.startsWith('#/$defs/'))
+      v.$ref = `#/$defs/common_${v.$ref.slice('#/$defs/'.length)}`;
     Object.values(v).forEach(local);
   };
   for (const [k, v] of Object.entries(common.$defs ?? {})) {

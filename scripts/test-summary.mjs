@@ -20,7 +20,8 @@ if (skipped > 0) {
   console.log('skipped or todo tests fail the run (no test may be skipped, in CI or anywhere):');
   for (const t of r.testResults ?? [])
     for (const a of t.assertionResults ?? [])
-      if (a.status === 'pending' || a.status === 'skipped' || a.status === 'todo') console.log(`  ${a.status}: ${t.name} > ${a.fullName}`);
+      if (a.status === 'pending' || a.status === 'skipped' || a.status === 'todo')
+        console.log(`  ${a.status}: ${t.name} > ${a.fullName}`);
 }
 if (r.numTotalTests === 0) {
   bad = true;

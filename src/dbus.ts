@@ -152,7 +152,17 @@ async function callNow(settings: Settings, spec: CallSpec, signal?: AbortSignal)
   let onAbort: (() => void) | undefined;
   try {
     const reply = await new Promise<DbusMessage | null>((resolve, reject) => {
-      onAbort = () => reject(new OpdError(signal?.aborted && (signal.reason as Error | undefined)?.name !== 'TimeoutError' ? 'backend-failed' : 'backend-busy', signal?.aborted && (signal.reason as Error | undefined)?.name !== 'TimeoutError' ? `D-Bus call ${key} on ${spec.destination} was stopped: the run was stopped` : `D-Bus call ${key} on ${spec.destination} timed out`));
+      onAbort = () =>
+        reject(
+          new OpdError(
+            signal?.aborted && (signal.reason as Error | undefined)?.name !== 'TimeoutError'
+              ? 'backend-failed'
+              : 'backend-busy',
+            signal?.aborted && (signal.reason as Error | undefined)?.name !== 'TimeoutError'
+              ? `D-Bus call ${key} on ${spec.destination} was stopped: the run was stopped`
+              : `D-Bus call ${key} on ${spec.destination} timed out`,
+          ),
+        );
       if (stop.aborted) return onAbort();
       stop.addEventListener('abort', onAbort, { once: true });
       bus.call(msg).then(resolve, reject);
@@ -166,16 +176,26 @@ async function callNow(settings: Settings, spec: CallSpec, signal?: AbortSignal)
       throw new OpdError('backend-unavailable', `${spec.destination} is not on the bus (${e.text ?? e.message})`, {
         hint: `start the service that owns ${spec.destination}`,
       });
-    if (name === 'org.freedesktop.DBus.Error.AccessDenied' || name === 'org.freedesktop.DBus.Error.InteractiveAuthorizationRequired')
+    if (
+      name === 'org.freedesktop.DBus.Error.AccessDenied' ||
+      name === 'org.freedesktop.DBus.Error.InteractiveAuthorizationRequired'
+    )
       throw new OpdError('permission', `${key} was denied: ${e.text ?? e.message}`, { hint: 'run opd as root' });
-    throw Object.assign(new OpdError('backend-failed', `${key} failed: ${name}: ${e.text ?? e.message}`), { dbusName: name });
+    throw Object.assign(new OpdError('backend-failed', `${key} failed: ${name}: ${e.text ?? e.message}`), {
+      dbusName: name,
+    });
   } finally {
     if (onAbort) stop.removeEventListener('abort', onAbort);
   }
 }
 
 /** Properties.GetAll in one call, values unwrapped from their Variants. */
-export async function getAll(settings: Settings, destination: string, path: string, iface: string): Promise<Record<string, unknown>> {
+export async function getAll(
+  settings: Settings,
+  destination: string,
+  path: string,
+  iface: string,
+): Promise<Record<string, unknown>> {
   const [props] = (await callRead(settings, {
     destination,
     path,
@@ -207,23 +227,45 @@ export interface SignalMatch {
 }
 
 /** Subscribe to signals (AddMatch + message listener). Returns a disposer. */
-export async function onSignal(settings: Settings, match: SignalMatch, handler: (m: { path: string; interface: string; member: string; body: unknown[]; sender: string }) => void): Promise<{ dispose(): Promise<void> }> {
+export async function onSignal(
+  settings: Settings,
+  match: SignalMatch,
+  handler: (m: { path: string; interface: string; member: string; body: unknown[]; sender: string }) => void,
+): Promise<{ dispose(): Promise<void> }> {
   const bus = await systemBus(settings);
-  const rule = ["type='signal'", ...Object.entries(match).map(([k, v]) => `${k === 'pathNamespace' ? 'path_namespace' : k}='${v}'`)].join(',');
-  await callRead(settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: [rule] });
+  const rule = [
+    "type='signal'",
+    ...Object.entries(match).map(([k, v]) => `${k === 'pathNamespace' ? 'path_namespace' : k}='${v}'`),
+  ].join(',');
+  await callRead(settings, {
+    destination: 'org.freedesktop.DBus',
+    path: '/org/freedesktop/DBus',
+    interface: 'org.freedesktop.DBus',
+    member: 'AddMatch',
+    signature: 's',
+    body: [rule],
+  });
   const listener = (msg: DbusMessage) => {
     if (msg.type !== 4 /* SIGNAL */) return;
     if (match.interface && msg.interface !== match.interface) return;
     if (match.member && msg.member !== match.member) return;
     if (match.path && msg.path !== match.path) return;
-    if (match.pathNamespace && !(msg.path === match.pathNamespace || msg.path?.startsWith(match.pathNamespace + '/'))) return;
+    if (match.pathNamespace && !(msg.path === match.pathNamespace || msg.path?.startsWith(match.pathNamespace + '/')))
+      return;
     handler({ path: msg.path!, interface: msg.interface!, member: msg.member!, body: msg.body, sender: msg.sender! });
   };
   bus.on('message', listener);
   return {
     async dispose() {
       bus.removeListener('message', listener);
-      await callRead(settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'RemoveMatch', signature: 's', body: [rule] }).catch(() => undefined);
+      await callRead(settings, {
+        destination: 'org.freedesktop.DBus',
+        path: '/org/freedesktop/DBus',
+        interface: 'org.freedesktop.DBus',
+        member: 'RemoveMatch',
+        signature: 's',
+        body: [rule],
+      }).catch(() => undefined);
     },
   };
 }
@@ -267,7 +309,11 @@ export interface ExportedService {
  * on the shared connection. A method that throws replies with the D-Bus error
  * `org.opd.Error.<Kind>` and the message. The bus policy decides who may call what.
  */
-export async function exportService(settings: Settings, names: string[], objects: ServiceObject[]): Promise<ExportedService> {
+export async function exportService(
+  settings: Settings,
+  names: string[],
+  objects: ServiceObject[],
+): Promise<ExportedService> {
   const d = await dbusModule();
   const bus = await systemBus(settings);
   const instances = new Map<string, InstanceType<typeof d.interface.Interface>>();
@@ -281,13 +327,19 @@ export async function exportService(settings: Settings, names: string[], objects
         } catch (err) {
           const e = err as { kind?: string; message?: string; hint?: string };
           const kind = (e.kind ?? 'failed').replace(/(^|-)(\w)/g, (_, _d, c: string) => c.toUpperCase());
-          throw new d.DBusError(`org.opd.Error.${kind}`, `${e.message ?? String(err)}${e.hint ? ` (hint: ${e.hint})` : ''}`);
+          throw new d.DBusError(
+            `org.opd.Error.${kind}`,
+            `${e.message ?? String(err)}${e.hint ? ` (hint: ${e.hint})` : ''}`,
+          );
         }
       };
     }
-    for (const s of Object.keys(obj.signals ?? {})) proto[s] = (...args: unknown[]) => (args.length === 1 ? args[0] : args);
+    for (const s of Object.keys(obj.signals ?? {}))
+      proto[s] = (...args: unknown[]) => (args.length === 1 ? args[0] : args);
     Exported.configureMembers({
-      methods: Object.fromEntries(Object.entries(obj.methods).map(([m, spec]) => [m, { inSignature: spec.in, outSignature: spec.out }])),
+      methods: Object.fromEntries(
+        Object.entries(obj.methods).map(([m, spec]) => [m, { inSignature: spec.in, outSignature: spec.out }]),
+      ),
       signals: Object.fromEntries(Object.entries(obj.signals ?? {}).map(([s, sig]) => [s, { signature: sig }])),
     });
     const inst = new Exported(obj.interface);
@@ -299,7 +351,9 @@ export async function exportService(settings: Settings, names: string[], objects
     for (const n of names) {
       const r = await bus.requestName(n, 4 /* DBUS_NAME_FLAG_DO_NOT_QUEUE */);
       if (r !== 1 /* PRIMARY_OWNER */ && r !== 4 /* ALREADY_OWNER */)
-        throw new OpdError('backend-failed', `the D-Bus name ${n} is owned by another process`, { hint: 'is another opd daemon running? `busctl status ' + n + '`' });
+        throw new OpdError('backend-failed', `the D-Bus name ${n} is owned by another process`, {
+          hint: 'is another opd daemon running? `busctl status ' + n + '`',
+        });
       owned.push(n);
     }
   } catch (err) {
@@ -308,15 +362,21 @@ export async function exportService(settings: Settings, names: string[], objects
     const e = err as { type?: string; text?: string; message?: string };
     if (err instanceof OpdError) throw err;
     if (e.type === 'org.freedesktop.DBus.Error.AccessDenied')
-      throw new OpdError('permission', `not allowed to own ${names.join(', ')} on the system bus: ${e.text ?? e.message}`, {
-        hint: 'run as root and install packaging/dbus/org.opd.Reconciler1.conf into /etc/dbus-1/system.d/ (then reload dbus)',
-      });
+      throw new OpdError(
+        'permission',
+        `not allowed to own ${names.join(', ')} on the system bus: ${e.text ?? e.message}`,
+        {
+          hint: 'run as root and install packaging/dbus/org.opd.Reconciler1.conf into /etc/dbus-1/system.d/ (then reload dbus)',
+        },
+      );
     throw new OpdError('backend-failed', `cannot own ${names.join(', ')}: ${e.text ?? e.message}`);
   }
   return {
     emit(path, iface, member, ...args) {
-      const inst = instances.get(`${path} ${iface}`) as unknown as Record<string, (...a: unknown[]) => void> | undefined;
-      if (!inst || typeof inst[member] !== 'function') throw new OpdError('bug', `no signal ${iface}.${member} on ${path}`);
+      const inst = instances.get(`${path} ${iface}`) as unknown as
+        Record<string, (...a: unknown[]) => void> | undefined;
+      if (!inst || typeof inst[member] !== 'function')
+        throw new OpdError('bug', `no signal ${iface}.${member} on ${path}`);
       inst[member](...args);
     },
     async dispose() {

@@ -93,14 +93,22 @@ async function spawnOnce(cmd: string, args: string[], opts: ExecOptions, signal?
   }
   if (r.isCanceled) {
     const timedOut = (signal?.reason as Error | undefined)?.name === 'TimeoutError';
-    throw new OpdError(timedOut ? 'backend-busy' : 'backend-failed', `${display} was stopped: ${timedOut ? 'the apply call timed out' : 'the run was stopped'}`);
+    throw new OpdError(
+      timedOut ? 'backend-busy' : 'backend-failed',
+      `${display} was stopped: ${timedOut ? 'the apply call timed out' : 'the run was stopped'}`,
+    );
   }
   const exitCode = r.exitCode ?? -1;
   const stdout = String(r.stdout ?? '');
   const stderr = String(r.stderr ?? '');
   if (!okCodes.includes(exitCode)) {
     const why = r.signal ? `killed by ${r.signal}` : `exit ${exitCode}`;
-    throw new ExecFailure(display, exitCode, stderr, `${display} failed (${why}): ${tail(stderr || stdout) || 'no output'}`);
+    throw new ExecFailure(
+      display,
+      exitCode,
+      stderr,
+      `${display} failed (${why}): ${tail(stderr || stdout) || 'no output'}`,
+    );
   }
   return { stdout, stderr, exitCode };
 }
@@ -129,7 +137,14 @@ export function spawnLines(
   opts: { env?: Record<string, string | undefined> } = {},
 ): { dispose(): Promise<void>; pid?: number } {
   stats.count(cmd);
-  const child = execa(cmd, args, { shell: false, reject: false, buffer: false, env: opts.env, extendEnv: true, stdin: 'ignore' });
+  const child = execa(cmd, args, {
+    shell: false,
+    reject: false,
+    buffer: false,
+    env: opts.env,
+    extendEnv: true,
+    stdin: 'ignore',
+  });
   let buf = '';
   child.stdout?.setEncoding('utf8');
   child.stdout?.on('data', (chunk: string) => {
@@ -143,7 +158,8 @@ export function spawnLines(
   });
   let stopping = false;
   child.then((r) => {
-    if (!stopping) log?.warn({ cmd, exitCode: r.exitCode, stderr: String(r.stderr ?? '').slice(-500) }, `${cmd} event stream ended`);
+    if (!stopping)
+      log?.warn({ cmd, exitCode: r.exitCode, stderr: String(r.stderr ?? '').slice(-500) }, `${cmd} event stream ended`);
   });
   return {
     pid: child.pid,
@@ -160,15 +176,30 @@ export function spawnLines(
  * session (setsid, so a hang-up of the invoking terminal or SSH session does not reach it),
  * no stdin, stdout and stderr appended to `logFile`. Returns its PID.
  */
-export async function spawnDetached(cmd: string, args: string[], opts: { logFile: string; env?: Record<string, string | undefined> }): Promise<number> {
+export async function spawnDetached(
+  cmd: string,
+  args: string[],
+  opts: { logFile: string; env?: Record<string, string | undefined> },
+): Promise<number> {
   const { spawn } = await import('node:child_process');
   const { openSync, closeSync } = await import('node:fs');
   stats.count(cmd);
   const fd = openSync(opts.logFile, 'a', 0o600);
   try {
-    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...opts.env }, shell: false });
+    const child = spawn(cmd, args, {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, ...opts.env },
+      shell: false,
+    });
     const pid = await new Promise<number>((resolve, reject) => {
-      child.once('error', (err) => reject(new OpdError('backend-failed', `could not start ${quoteArgv([cmd, ...args])}: ${err.message}`, { cause: err })));
+      child.once('error', (err) =>
+        reject(
+          new OpdError('backend-failed', `could not start ${quoteArgv([cmd, ...args])}: ${err.message}`, {
+            cause: err,
+          }),
+        ),
+      );
       child.once('spawn', () => resolve(child.pid!));
     });
     child.unref();

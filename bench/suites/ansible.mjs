@@ -16,16 +16,23 @@ function names() {
 
 function opdDoc() {
   const bridges = {};
-  for (const { br, port, tag } of names()) bridges[br] = { datapath_type: 'netdev', ports: { [port]: { type: 'internal', tag } } };
+  for (const { br, port, tag } of names())
+    bridges[br] = { datapath_type: 'netdev', ports: { [port]: { type: 'internal', tag } } };
   return JSON.stringify({ version: 1, plugins: { ovs: { bridges } } });
 }
 
 function playbook(db) {
   const tasks = [];
   for (const { br, port, tag } of names()) {
-    tasks.push(`    - name: bridge ${br}\n      openvswitch.openvswitch.openvswitch_bridge: { bridge: ${br}, state: present, database_socket: "${db}" }`);
-    tasks.push(`    - name: ${br} netdev datapath\n      openvswitch.openvswitch.openvswitch_db: { table: Bridge, record: ${br}, col: datapath_type, value: netdev, database_socket: "${db}" }`);
-    tasks.push(`    - name: port ${port}\n      openvswitch.openvswitch.openvswitch_port: { bridge: ${br}, port: ${port}, tag: "${tag}", set: "Interface ${port} type=internal", state: present, database_socket: "${db}" }`);
+    tasks.push(
+      `    - name: bridge ${br}\n      openvswitch.openvswitch.openvswitch_bridge: { bridge: ${br}, state: present, database_socket: "${db}" }`,
+    );
+    tasks.push(
+      `    - name: ${br} netdev datapath\n      openvswitch.openvswitch.openvswitch_db: { table: Bridge, record: ${br}, col: datapath_type, value: netdev, database_socket: "${db}" }`,
+    );
+    tasks.push(
+      `    - name: port ${port}\n      openvswitch.openvswitch.openvswitch_port: { bridge: ${br}, port: ${port}, tag: "${tag}", set: "Interface ${port} type=internal", state: present, database_socket: "${db}" }`,
+    );
   }
   return `- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n${tasks.join('\n')}\n`;
 }
@@ -34,18 +41,25 @@ function timed(cmd, args, env) {
   const t = now();
   const r = spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 << 20 });
   const dt = now() - t;
-  if (r.status !== 0 && !(cmd === process.execPath && r.status === 2)) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${(r.stdout + r.stderr).slice(-1500)}`);
+  if (r.status !== 0 && !(cmd === process.execPath && r.status === 2))
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${(r.stdout + r.stderr).slice(-1500)}`);
   return { ms: dt, out: r.stdout };
 }
 
 function check(db) {
-  const brs = sh('ovs-vsctl', [`--db=${db}`, '--no-wait', 'list-br']).trim().split('\n').filter(Boolean);
+  const brs = sh('ovs-vsctl', [`--db=${db}`, '--no-wait', 'list-br'])
+    .trim()
+    .split('\n')
+    .filter(Boolean);
   if (brs.length !== BRIDGES) throw new Error(`expected ${BRIDGES} bridges, found ${brs.length}`);
 }
 
 export async function run({ progress = () => {} } = {}) {
   const which = spawnSync('ansible-playbook', ['--version'], { encoding: 'utf8' });
-  if (which.status !== 0) throw new Error('ansible-playbook is not installed: apt-get install --no-install-recommends ansible (for this bench only)');
+  if (which.status !== 0)
+    throw new Error(
+      'ansible-playbook is not installed: apt-get install --no-install-recommends ansible (for this bench only)',
+    );
   const ansibleVersion = which.stdout.split('\n')[0];
   const rows = [];
   const dir = tmp();
@@ -58,7 +72,13 @@ export async function run({ progress = () => {} } = {}) {
   let ansibleFirst, ansibleNoop;
   try {
     // the modules run ovs-vsctl --db=<database_socket>; OVS_RUNDIR too, for anything they run without it
-    const env = { OVS_RUNDIR: a.dir, ANSIBLE_NOCOLOR: '1', ANSIBLE_LOCALHOST_WARNING: 'false', ANSIBLE_INVENTORY_UNPARSED_WARNING: 'false', ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3' };
+    const env = {
+      OVS_RUNDIR: a.dir,
+      ANSIBLE_NOCOLOR: '1',
+      ANSIBLE_LOCALHOST_WARNING: 'false',
+      ANSIBLE_INVENTORY_UNPARSED_WARNING: 'false',
+      ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3',
+    };
     ansibleFirst = timed('ansible-playbook', ['-i', 'localhost,', play], env).ms;
     check(a.db);
     progress(`ansible first converge ${ms(ansibleFirst)} ms`);
@@ -83,8 +103,18 @@ export async function run({ progress = () => {} } = {}) {
   } finally {
     o.down();
   }
-  rows.push({ run: `first converge (${BRIDGES} bridges + ${BRIDGES} ports)`, opd_ms: ms(opdFirst), ansible_ms: ms(ansibleFirst), ansible_over_opd: Math.round((ansibleFirst / opdFirst) * 10) / 10 });
-  rows.push({ run: 'no-op rerun', opd_ms: ms(opdNoop), ansible_ms: ms(ansibleNoop), ansible_over_opd: Math.round((ansibleNoop / opdNoop) * 10) / 10 });
+  rows.push({
+    run: `first converge (${BRIDGES} bridges + ${BRIDGES} ports)`,
+    opd_ms: ms(opdFirst),
+    ansible_ms: ms(ansibleFirst),
+    ansible_over_opd: Math.round((ansibleFirst / opdFirst) * 10) / 10,
+  });
+  rows.push({
+    run: 'no-op rerun',
+    opd_ms: ms(opdNoop),
+    ansible_ms: ms(ansibleNoop),
+    ansible_over_opd: Math.round((ansibleNoop / opdNoop) * 10) / 10,
+  });
   return {
     rows,
     notes: `${ansibleVersion} with the openvswitch.openvswitch collection (openvswitch_bridge, openvswitch_db for datapath_type, openvswitch_port), connection local; opd apply as a process (bin/opd.js); each tool on a fresh private ovsdb-server + ovs-vswitchd (netdev); one run each`,

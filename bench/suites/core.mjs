@@ -41,15 +41,41 @@ export async function run({ progress = () => {} } = {}) {
     { metric: `${metric} (CPU)`, value: ms(r.cpu), unit: 'ms cpu', x_node: Math.round((r.cpu / node.cpu) * 100) / 100 },
   ];
   rows.push(...startup('node -e 0 (Node start, floor)', node));
-  rows.push(...startup('opd --version', both(9, () => wall(['--version']))));
-  rows.push(...startup('opd validate examples/demo.yaml', both(9, () => wall(['validate', join(ROOT, 'examples/demo.yaml')]))));
+  rows.push(
+    ...startup(
+      'opd --version',
+      both(9, () => wall(['--version'])),
+    ),
+  );
+  rows.push(
+    ...startup(
+      'opd validate examples/demo.yaml',
+      both(9, () => wall(['validate', join(ROOT, 'examples/demo.yaml')])),
+    ),
+  );
   // a diff against an unreachable OVS socket ends at its first backend call
-  rows.push(...startup('opd diff until the first backend call', both(9, () => wall(['diff', join(ROOT, 'examples/demo.yaml')], { OPD_OVS_DB: 'unix:/nonexistent/opd-bench.sock' }))));
+  rows.push(
+    ...startup(
+      'opd diff until the first backend call',
+      both(9, () =>
+        wall(['diff', join(ROOT, 'examples/demo.yaml')], { OPD_OVS_DB: 'unix:/nonexistent/opd-bench.sock' }),
+      ),
+    ),
+  );
   progress('start-up measured');
 
   const dir = tmp();
   const log = AuditLog.open(join(dir, 'audit.jsonl'));
-  const entry = { address: 'ovs/bridges/br0/ports/p1', action: 'update', summary: 'tag 10 → 20', ops: [{ op: 'replace', path: '/ports/p1/tag', value: 20 }], before: 'a'.repeat(64), after: 'b'.repeat(64), result: 'ok', attempts: 1 };
+  const entry = {
+    address: 'ovs/bridges/br0/ports/p1',
+    action: 'update',
+    summary: 'tag 10 → 20',
+    ops: [{ op: 'replace', path: '/ports/p1/tag', value: 20 }],
+    before: 'a'.repeat(64),
+    after: 'b'.repeat(64),
+    result: 'ok',
+    attempts: 1,
+  };
   const n1 = 500;
   let t = performance.now();
   for (let i = 0; i < n1; i++) log.append('bench', 'change', entry);
@@ -58,7 +84,11 @@ export async function run({ progress = () => {} } = {}) {
   t = performance.now();
   const batch = Array.from({ length: 1000 }, () => ({ run: 'bench', type: 'change', fields: entry }));
   for (let i = 0; i < 20; i++) log.appendMany(batch);
-  rows.push({ metric: 'audit appends, one fsync per wave of 1000', value: Math.round(20000 / ((performance.now() - t) / 1000)), unit: 'entries/s' });
+  rows.push({
+    metric: 'audit appends, one fsync per wave of 1000',
+    value: Math.round(20000 / ((performance.now() - t) / 1000)),
+    unit: 'entries/s',
+  });
   progress('appends measured; writing a 100 MB log');
   const target = Number(process.env.OPD_BENCH_AUDIT_MB ?? 100) * 1024 * 1024;
   const big = Array.from({ length: 5000 }, () => ({ run: 'bench', type: 'change', fields: entry }));
@@ -69,6 +99,14 @@ export async function run({ progress = () => {} } = {}) {
   const v = verifyLog(join(dir, 'audit.jsonl'));
   const secs = (performance.now() - t) / 1000;
   if (!v.ok) throw new Error('verify failed on the bench log');
-  rows.push({ metric: `audit verify over ${Math.round(size / 2 ** 20)} MB (${v.entries} entries)`, value: Math.round(size / 2 ** 20 / secs), unit: 'MB/s' });
-  return { rows, notes: 'medians of 9 spawns for start-up (wall and CPU time = user + system of the child, 10 ms ticks); x_node = ratio to node -e 0; fsync on the bench temp dir filesystem' };
+  rows.push({
+    metric: `audit verify over ${Math.round(size / 2 ** 20)} MB (${v.entries} entries)`,
+    value: Math.round(size / 2 ** 20 / secs),
+    unit: 'MB/s',
+  });
+  return {
+    rows,
+    notes:
+      'medians of 9 spawns for start-up (wall and CPU time = user + system of the child, 10 ms ticks); x_node = ratio to node -e 0; fsync on the bench temp dir filesystem',
+  };
 }

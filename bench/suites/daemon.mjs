@@ -41,8 +41,19 @@ async function scenario(mode) {
   const db = `unix:${ovsDir}/db.sock`;
   const vsctl = (args) => execa('ovs-vsctl', [`--db=${db}`, '--no-wait', '--timeout=30', ...args]);
   const state = join(dir, 'state.yaml');
-  writeFileSync(state, 'version: 1\nplugins:\n  ovs:\n    bridges:\n      bdmn0:\n        ports:\n          bdp0: { type: internal }\n');
-  const args = ['daemon', '--state', state, '--no-dbus', '--log-format', 'json', ...(mode === 'polling' ? ['--no-watch', '--poll', '1'] : [])];
+  writeFileSync(
+    state,
+    'version: 1\nplugins:\n  ovs:\n    bridges:\n      bdmn0:\n        ports:\n          bdp0: { type: internal }\n',
+  );
+  const args = [
+    'daemon',
+    '--state',
+    state,
+    '--no-dbus',
+    '--log-format',
+    'json',
+    ...(mode === 'polling' ? ['--no-watch', '--poll', '1'] : []),
+  ];
   const child = execa('node', [OPD, ...args], {
     reject: false,
     env: { OPD_OVS_DB: db, OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_LOG_LEVEL: 'info' },
@@ -55,7 +66,10 @@ async function scenario(mode) {
   });
   for (let i = 0; i < 300 && !ready; i++) await sleep(100);
   if (!ready) throw new Error('the daemon did not become ready');
-  const runEnds = () => readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"run.end"')).length;
+  const runEnds = () =>
+    readFileSync(join(dir, 'audit.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"type":"run.end"')).length;
   const ends0 = runEnds();
   const lat = [];
   for (let i = 0; i < N; i++) {
@@ -74,7 +88,9 @@ async function scenario(mode) {
     p50_ms: Math.round(pct(lat, 50)),
     p99_ms: Math.round(pct(lat, 99)),
     max_ms: Math.round(Math.max(...lat)),
-    drift_entries: readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"drift"')).length,
+    drift_entries: readFileSync(join(dir, 'audit.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"type":"drift"')).length,
   };
   let idle;
   if (mode === 'events') {
@@ -114,11 +130,28 @@ async function systemdScenario(mode) {
   writeFileSync(unitPath, '[Unit]\nDescription=opd daemon bench target\n[Service]\nExecStart=/bin/sleep infinity\n');
   const sctl = (args) => execa('systemctl', args, { env: { SYSTEMCTL_FORCE_BUS: '1' }, reject: false });
   await sctl(['daemon-reload']);
-  const mgr = { destination: 'org.freedesktop.systemd1', path: '/org/freedesktop/systemd1', interface: 'org.freedesktop.systemd1.Manager' };
+  const mgr = {
+    destination: 'org.freedesktop.systemd1',
+    path: '/org/freedesktop/systemd1',
+    interface: 'org.freedesktop.systemd1.Manager',
+  };
   const state = join(dir, 'state.yaml');
   writeFileSync(state, `version: 1\nplugins:\n  systemd:\n    units:\n      ${unit}: { active_state: active }\n`);
-  const args = ['daemon', '--state', state, '--no-dbus', '--log-format', 'json', ...(mode === 'polling' ? ['--no-watch', '--poll', '1'] : [])];
-  const child = execa('node', [OPD, ...args], { reject: false, env: { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_LOG_LEVEL: 'info' }, stdout: 'ignore', stderr: 'pipe' });
+  const args = [
+    'daemon',
+    '--state',
+    state,
+    '--no-dbus',
+    '--log-format',
+    'json',
+    ...(mode === 'polling' ? ['--no-watch', '--poll', '1'] : []),
+  ];
+  const child = execa('node', [OPD, ...args], {
+    reject: false,
+    env: { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_LOG_LEVEL: 'info' },
+    stdout: 'ignore',
+    stderr: 'pipe',
+  });
   let ready = false;
   child.stderr.on('data', (b) => {
     if (String(b).includes('"msg":"ready"')) ready = true;
@@ -129,8 +162,23 @@ async function systemdScenario(mode) {
     if (!ready) throw new Error('the daemon did not become ready');
     const [path] = await call({}, { ...mgr, member: 'GetUnit', signature: 's', body: [unit] });
     const active = async () =>
-      (await call({}, { destination: 'org.freedesktop.systemd1', path, interface: 'org.freedesktop.DBus.Properties', member: 'Get', signature: 'ss', body: ['org.freedesktop.systemd1.Unit', 'ActiveState'] }))[0].value;
-    const runEnds = () => readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"run.end"')).length;
+      (
+        await call(
+          {},
+          {
+            destination: 'org.freedesktop.systemd1',
+            path,
+            interface: 'org.freedesktop.DBus.Properties',
+            member: 'Get',
+            signature: 'ss',
+            body: ['org.freedesktop.systemd1.Unit', 'ActiveState'],
+          },
+        )
+      )[0].value;
+    const runEnds = () =>
+      readFileSync(join(dir, 'audit.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"type":"run.end"')).length;
     const ends0 = runEnds();
     for (let i = 0; i < N; i++) {
       await call({}, { ...mgr, member: 'StopUnit', signature: 'ss', body: [unit, 'replace'] });
@@ -156,7 +204,9 @@ async function systemdScenario(mode) {
     p50_ms: Math.round(pct(lat, 50)),
     p99_ms: Math.round(pct(lat, 99)),
     max_ms: Math.round(Math.max(...lat)),
-    drift_entries: readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"drift"')).length,
+    drift_entries: readFileSync(join(dir, 'audit.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"type":"drift"')).length,
   };
 }
 

@@ -13,13 +13,19 @@ function docFor(n, prefix, state = '') {
   const lines = ['version: 1', 'plugins:', '  databases:'];
   const st = state ? `state: ${state}, allow_destroy: true, ` : '';
   lines.push('    pg_roles:');
-  for (let i = 0; i < n; i++) lines.push(`      ${prefix}_r${i}: { ${st}${state ? '' : `password: "bench-${i}", login: true`} }`);
+  for (let i = 0; i < n; i++)
+    lines.push(`      ${prefix}_r${i}: { ${st}${state ? '' : `password: "bench-${i}", login: true`} }`);
   lines.push('    pg_databases:');
-  for (let i = 0; i < n; i++) lines.push(`      ${prefix}_d${i}: { ${st}${state ? '' : `owner: ${prefix}_r${i}, grants: { ${prefix}_r${i}: [ALL] }`} }`);
+  for (let i = 0; i < n; i++)
+    lines.push(
+      `      ${prefix}_d${i}: { ${st}${state ? '' : `owner: ${prefix}_r${i}, grants: { ${prefix}_r${i}: [ALL] }`} }`,
+    );
   lines.push('    mysql_users:');
-  for (let i = 0; i < n; i++) lines.push(`      ${prefix}_u${i}@localhost: { ${st}${state ? '' : `password: "bench-${i}"`} }`);
+  for (let i = 0; i < n; i++)
+    lines.push(`      ${prefix}_u${i}@localhost: { ${st}${state ? '' : `password: "bench-${i}"`} }`);
   lines.push('    mysql_databases:');
-  for (let i = 0; i < n; i++) lines.push(`      ${prefix}_m${i}: { ${st}${state ? '' : `grants: { ${prefix}_u${i}@localhost: [ALL] }`} }`);
+  for (let i = 0; i < n; i++)
+    lines.push(`      ${prefix}_m${i}: { ${st}${state ? '' : `grants: { ${prefix}_u${i}@localhost: [ALL] }`} }`);
   return lines.join('\n') + '\n';
 }
 
@@ -40,7 +46,10 @@ export async function run() {
   const log = { warn() {}, info() {}, debug() {}, error() {}, trace() {} };
   const opd = async (args) => {
     const t = Date.now();
-    const r = await execa('node', [join(ROOT, 'bin/opd.js'), ...args], { env: { ...process.env, ...env }, reject: false });
+    const r = await execa('node', [join(ROOT, 'bin/opd.js'), ...args], {
+      env: { ...process.env, ...env },
+      reject: false,
+    });
     return { ms: Date.now() - t, code: r.exitCode, stdout: r.stdout };
   };
   const rows = [];
@@ -61,11 +70,16 @@ export async function run() {
       writeFileSync(g, docFor(n, prefix, 'absent'));
       const drop = await opd(['apply', g]);
       rows.push({
-        resources: n * 4, grants: n * 2,
-        apply_ms: apply.ms, apply_ok: apply.code === 0,
-        reapply_ms: again.ms, reapply_noop: /no changes/.test(again.stdout),
-        read_ms: readMs, read_processes: readProcs,
-        drop_ms: drop.ms, drop_ok: drop.code === 0,
+        resources: n * 4,
+        grants: n * 2,
+        apply_ms: apply.ms,
+        apply_ok: apply.code === 0,
+        reapply_ms: again.ms,
+        reapply_noop: /no changes/.test(again.stdout),
+        read_ms: readMs,
+        read_processes: readProcs,
+        drop_ms: drop.ms,
+        drop_ok: drop.code === 0,
       });
     }
   } finally {
@@ -74,6 +88,7 @@ export async function run() {
   return {
     name: 'databases',
     rows,
-    notes: 'wall times include node start-up of each opd run on a shared, loaded machine; read_processes counts psql/mysql client processes of one in-process read() (1 per engine, independent of N)',
+    notes:
+      'wall times include node start-up of each opd run on a shared, loaded machine; read_processes counts psql/mysql client processes of one in-process read() (1 per engine, independent of N)',
   };
 }

@@ -21,7 +21,8 @@ export async function run() {
   const env = { ...process.env, OPD_ROOT: root, OPD_AUDIT_LOG: join(work, 'audit.jsonl'), OPD_LOG_LEVEL: 'warn' };
   try {
     let text = 'version: 1\nplugins:\n  files:\n    paths:\n      /etc/opd-bench: { type: directory, mode: "0755" }\n';
-    for (let i = 0; i < N; i++) text += `      /etc/opd-bench/f${i}.conf: { content: "key = ${i}\\nvalue = ${'x'.repeat(64)}\\n", mode: "0640", owner: root, group: root }\n`;
+    for (let i = 0; i < N; i++)
+      text += `      /etc/opd-bench/f${i}.conf: { content: "key = ${i}\\nvalue = ${'x'.repeat(64)}\\n", mode: "0640", owner: root, group: root }\n`;
     const file = join(work, 'state.yaml');
     writeFileSync(file, text);
     // setup (not timed): converge once
@@ -56,10 +57,23 @@ export async function run() {
     return {
       name: 'files',
       rows: [
-        { case: `no-op read+diff+plan, ${N + 1} paths (in-process)`, median_ms: Math.round(times[Math.floor(runs / 2)]), min_ms: Math.round(times[0]), processes: procs, changes },
-        { case: `opd diff, ${N + 1} paths (CLI, whole process)`, median_ms: Math.round(cli[1]), min_ms: Math.round(cli[0]), opd_runs: 1, changes: 0 },
+        {
+          case: `no-op read+diff+plan, ${N + 1} paths (in-process)`,
+          median_ms: Math.round(times[Math.floor(runs / 2)]),
+          min_ms: Math.round(times[0]),
+          processes: procs,
+          changes,
+        },
+        {
+          case: `opd diff, ${N + 1} paths (CLI, whole process)`,
+          median_ms: Math.round(cli[1]),
+          min_ms: Math.round(cli[0]),
+          opd_runs: 1,
+          changes: 0,
+        },
       ],
-      notes: 'Reads are lstat + one read per named path and one read of /etc/passwd and /etc/group; no processes. The CLI row includes node start-up, loading and validating the document.',
+      notes:
+        'Reads are lstat + one read per named path and one read of /etc/passwd and /etc/group; no processes. The CLI row includes node start-up, loading and validating the document.',
     };
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -67,15 +67,39 @@ async function scenario(n, endpoints, progress) {
       const host = `bench${n}-${String(i).padStart(3, '0')}`;
       const d = join(dir, host);
       procs.push(
-        execa(process.execPath, [OPD, 'daemon', '--etcd', endpoints, '--host', host, '--label', 'bench=yes', '--root', d, '--audit-log', join(d, 'audit.jsonl'), '--no-dbus', '--lease-ttl', '10'], {
-          reject: false,
-          stdio: 'ignore',
-          env: { OPD_LOG_LEVEL: 'warn', OPD_AUDIT_KEY: '' },
-        }),
+        execa(
+          process.execPath,
+          [
+            OPD,
+            'daemon',
+            '--etcd',
+            endpoints,
+            '--host',
+            host,
+            '--label',
+            'bench=yes',
+            '--root',
+            d,
+            '--audit-log',
+            join(d, 'audit.jsonl'),
+            '--no-dbus',
+            '--lease-ttl',
+            '10',
+          ],
+          {
+            reject: false,
+            stdio: 'ignore',
+            env: { OPD_LOG_LEVEL: 'warn', OPD_AUDIT_KEY: '' },
+          },
+        ),
       );
     }
     const t0 = Date.now();
-    await until(async () => [...(await statuses(c)).values()].filter((s) => s.alive && s.status?.converged).length === n, `${n} daemons up`, 600_000);
+    await until(
+      async () => [...(await statuses(c)).values()].filter((s) => s.alive && s.status?.converged).length === n,
+      `${n} daemons up`,
+      600_000,
+    );
     const startS = (Date.now() - t0) / 1000;
     progress(`${n} daemons up and converged (empty document) in ${startS.toFixed(1)} s`);
     const lat = [];
@@ -83,7 +107,10 @@ async function scenario(n, endpoints, progress) {
     for (let r = 0; r < ROUNDS; r++) {
       const id = `change-${r}`;
       const f = join(dir, `${id}.yaml`);
-      writeFileSync(f, `version: 1\nplugins:\n  files:\n    /etc/opd-bench-${r}: { content: "round ${r}\\n", mode: "0644" }\n`);
+      writeFileSync(
+        f,
+        `version: 1\nplugins:\n  files:\n    /etc/opd-bench-${r}: { content: "round ${r}\\n", mode: "0644" }\n`,
+      );
       const seen = new Map();
       const w = await c.watch().prefix('/opd/hosts/').create();
       const start = Date.now();
@@ -93,17 +120,25 @@ async function scenario(n, endpoints, progress) {
         const st = JSON.parse(kv.value.toString());
         if (st.converged && st.fragments?.includes(id) && !seen.has(st.host)) seen.set(st.host, Date.now() - start);
       });
-      const put = await execa(process.execPath, [OPD, 'fleet', 'put', f, '--selector', 'bench=yes', '--etcd', endpoints], { reject: false });
+      const put = await execa(
+        process.execPath,
+        [OPD, 'fleet', 'put', f, '--selector', 'bench=yes', '--etcd', endpoints],
+        { reject: false },
+      );
       if (put.exitCode !== 0) throw new Error(`fleet put failed: ${put.stderr}`);
       cli.push(Date.now() - start);
       await until(() => seen.size === n, `${n} hosts converged on ${id}`, 300_000);
       await w.cancel();
       lat.push(...seen.values());
-      progress(`n=${n} round ${r + 1}/${ROUNDS}: all converged after ${Math.max(...seen.values())} ms (put CLI ${cli[cli.length - 1]} ms)`);
+      progress(
+        `n=${n} round ${r + 1}/${ROUNDS}: all converged after ${Math.max(...seen.values())} ms (put CLI ${cli[cli.length - 1]} ms)`,
+      );
     }
     // idle: daemons and etcd members, after the last change settled
     const pids = procs.map((p) => p.pid);
-    const etcdPids = [1, 2, 3].map((i) => Number(readFileSync(join(process.env.OPD_ETCD_DIR ?? '/var/tmp/opd-etcd', `m${i}.pid`), 'utf8')));
+    const etcdPids = [1, 2, 3].map((i) =>
+      Number(readFileSync(join(process.env.OPD_ETCD_DIR ?? '/var/tmp/opd-etcd', `m${i}.pid`), 'utf8')),
+    );
     await new Promise((r) => setTimeout(r, 2_000));
     const a = pids.map(procStat);
     const ea = etcdPids.map(procStat);
@@ -111,7 +146,7 @@ async function scenario(n, endpoints, progress) {
     const b = pids.map(procStat);
     const eb = etcdPids.map(procStat);
     const cpu = b.map((x, i) => ((x.ticks - a[i].ticks) / TICK / IDLE_S) * 100);
-    const ecpu = eb.reduce((s, x, i) => s + (x.ticks - ea[i].ticks), 0) / TICK / IDLE_S * 100;
+    const ecpu = (eb.reduce((s, x, i) => s + (x.ticks - ea[i].ticks), 0) / TICK / IDLE_S) * 100;
     const rss = b.map((x) => x.rssKb / 1024);
     return {
       hosts: n,
@@ -129,7 +164,10 @@ async function scenario(n, endpoints, progress) {
   } finally {
     for (const p of procs) p.kill('SIGTERM');
     await Promise.all(procs);
-    await c.delete().prefix('/opd/').catch(() => undefined);
+    await c
+      .delete()
+      .prefix('/opd/')
+      .catch(() => undefined);
     c.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -10,11 +10,25 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const dist = (p) => import(join(ROOT, 'dist', p));
 
 export async function engine() {
-  const [eng, runner, reg, doc, exec, dbus, pino] = await Promise.all([dist('core/engine.js'), dist('run/index.js'), dist('plugins/index.js'), dist('core/document.js'), dist('exec.js'), dist('dbus.js'), import('pino')]);
+  const [eng, runner, reg, doc, exec, dbus, pino] = await Promise.all([
+    dist('core/engine.js'),
+    dist('run/index.js'),
+    dist('plugins/index.js'),
+    dist('core/document.js'),
+    dist('exec.js'),
+    dist('dbus.js'),
+    import('pino'),
+  ]);
   const log = pino.pino({ level: 'silent' });
   return {
-    prepareLoaded: (loaded, ...rest) => eng.prepareLoaded(reg.registry, loaded, ...rest), run: runner.run, computePlan: eng.computePlan, parseText: doc.parseText,
-    execStats: exec.execStats, resetExecStats: exec.resetExecStats, dbusStats: dbus.dbusStats, resetDbusStats: dbus.resetDbusStats,
+    prepareLoaded: (loaded, ...rest) => eng.prepareLoaded(reg.registry, loaded, ...rest),
+    run: runner.run,
+    computePlan: eng.computePlan,
+    parseText: doc.parseText,
+    execStats: exec.execStats,
+    resetExecStats: exec.resetExecStats,
+    dbusStats: dbus.dbusStats,
+    resetDbusStats: dbus.resetDbusStats,
     log,
   };
 }
@@ -50,7 +64,11 @@ export function sh(cmd, args, opts = {}) {
 export function ovsUp(vswitchd = false) {
   const dir = tmp('opd-bench-ovs-');
   sh('bash', [join(ROOT, 'scripts/backends/ovs.sh'), 'up', dir, ...(vswitchd ? ['--vswitchd'] : [])]);
-  return { dir, db: `unix:${dir}/db.sock`, down: () => sh('bash', [join(ROOT, 'scripts/backends/ovs.sh'), 'down', dir]) };
+  return {
+    dir,
+    db: `unix:${dir}/db.sock`,
+    down: () => sh('bash', [join(ROOT, 'scripts/backends/ovs.sh'), 'down', dir]),
+  };
 }
 
 /** Median of k timed spawns of the built CLI (ms) and the last exit code. */
@@ -59,10 +77,15 @@ export function cli(args, env = {}, k = 5) {
   let code;
   for (let i = 0; i < k; i++) {
     const t = now();
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin/opd.js'), ...args], { env: { ...process.env, OPD_LOG_LEVEL: 'silent', ...env }, encoding: 'utf8', maxBuffer: 512 << 20 });
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/opd.js'), ...args], {
+      env: { ...process.env, OPD_LOG_LEVEL: 'silent', ...env },
+      encoding: 'utf8',
+      maxBuffer: 512 << 20,
+    });
     ts.push(now() - t);
     code = r.status;
-    if (r.status !== 0 && r.status !== 2) throw new Error(`opd ${args.join(' ')} exited ${r.status}: ${r.stderr.slice(-500)}`);
+    if (r.status !== 0 && r.status !== 2)
+      throw new Error(`opd ${args.join(' ')} exited ${r.status}: ${r.stderr.slice(-500)}`);
   }
   ts.sort((a, b) => a - b);
   return { ms: ts[Math.floor(k / 2)], code };
@@ -121,15 +144,22 @@ export function ovsInsertTxn(bridges) {
     const ports = spec.ports ?? {};
     const portRefs = [];
     const local = (name, extra = {}) => {
-      const i = `i${k}`, p = `p${k++}`;
+      const i = `i${k}`,
+        p = `p${k++}`;
       ops.push({ op: 'insert', table: 'Interface', row: { name, type: 'internal' }, 'uuid-name': i });
       ops.push({ op: 'insert', table: 'Port', row: { name, interfaces: ['named-uuid', i], ...extra }, 'uuid-name': p });
       portRefs.push(['named-uuid', p]);
     };
     local(br);
-    for (const [name, spec] of Object.entries(ports)) local(name, { tag: spec.tag, external_ids: ['map', [['opd_managed', 'true']]] });
+    for (const [name, spec] of Object.entries(ports))
+      local(name, { tag: spec.tag, external_ids: ['map', [['opd_managed', 'true']]] });
     const b = `b${k++}`;
-    ops.push({ op: 'insert', table: 'Bridge', row: { name: br, ports: ['set', portRefs], external_ids: ['map', [['opd_managed', 'true']]] }, 'uuid-name': b });
+    ops.push({
+      op: 'insert',
+      table: 'Bridge',
+      row: { name: br, ports: ['set', portRefs], external_ids: ['map', [['opd_managed', 'true']]] },
+      'uuid-name': b,
+    });
     brs.push(['named-uuid', b]);
   }
   ops.push({ op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['bridges', 'insert', ['set', brs]]] });

@@ -32,13 +32,35 @@ export async function run({ progress = () => {} } = {}) {
   const net = `10.${200 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 250)}`;
   const body = (absent) => {
     const l = ['version: 1', 'plugins:', '  libvirt:'];
-    l.push('    networks:', `      ${P}-net: ${absent ? '{ state: absent }' : `{ forward: nat, ip: { address: ${net}.1, prefix: 24, dhcp: { start: ${net}.10, end: ${net}.200 } }, active: true }`}`);
-    l.push('    pools:', `      ${P}-pool:`, ...(absent ? ['        state: absent'] : [`        type: dir`, `        path: ${join(dir, 'pool')}`, '        volumes:', ...names.map((n) => `          ${n}.qcow2: { capacity: 16M, format: qcow2 }`)]));
+    l.push(
+      '    networks:',
+      `      ${P}-net: ${absent ? '{ state: absent }' : `{ forward: nat, ip: { address: ${net}.1, prefix: 24, dhcp: { start: ${net}.10, end: ${net}.200 } }, active: true }`}`,
+    );
+    l.push(
+      '    pools:',
+      `      ${P}-pool:`,
+      ...(absent
+        ? ['        state: absent']
+        : [
+            `        type: dir`,
+            `        path: ${join(dir, 'pool')}`,
+            '        volumes:',
+            ...names.map((n) => `          ${n}.qcow2: { capacity: 16M, format: qcow2 }`),
+          ]),
+    );
     l.push('    domains:');
     names.forEach((n, i) =>
-      l.push(absent ? `      ${n}: { state: absent, shutdown_timeout: 0 }` : `      ${n}: { memory: 64M, vcpus: 1, disks: { vda: { pool: ${P}-pool, volume: ${n}.qcow2, format: qcow2 } }, interfaces: [{ network: ${P}-net }], graphics: { type: vnc }, serial: pty, running: ${i % 4 === 0}, autostart: false }`),
+      l.push(
+        absent
+          ? `      ${n}: { state: absent, shutdown_timeout: 0 }`
+          : `      ${n}: { memory: 64M, vcpus: 1, disks: { vda: { pool: ${P}-pool, volume: ${n}.qcow2, format: qcow2 } }, interfaces: [{ network: ${P}-net }], graphics: { type: vnc }, serial: pty, running: ${i % 4 === 0}, autostart: false }`,
+      ),
     );
-    l.push(absent ? `      ${P}-raw: { state: absent }` : `      ${P}-raw: { running: false, xml: "<domain type='kvm'><name>${P}-raw</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type>hvm</type></os><devices><serial type='pty'/></devices></domain>" }`);
+    l.push(
+      absent
+        ? `      ${P}-raw: { state: absent }`
+        : `      ${P}-raw: { running: false, xml: "<domain type='kvm'><name>${P}-raw</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type>hvm</type></os><devices><serial type='pty'/></devices></domain>" }`,
+    );
     return l.join('\n') + '\n';
   };
   const file = join(dir, 'state.yaml');
@@ -64,7 +86,15 @@ export async function run({ progress = () => {} } = {}) {
       stats = execStats();
       changes = c.plan.changes.length;
     }
-    rows.push({ case: 'no-op diff, in process (read + diff + plan)', domains: N + 1, objects: N * 2 + 3, median_ms: Math.round(median(times)), processes: stats.spawned, virsh: stats.byCommand.virsh ?? 0, changes });
+    rows.push({
+      case: 'no-op diff, in process (read + diff + plan)',
+      domains: N + 1,
+      objects: N * 2 + 3,
+      median_ms: Math.round(median(times)),
+      processes: stats.spawned,
+      virsh: stats.byCommand.virsh ?? 0,
+      changes,
+    });
     const plug = (await import('../../dist/plugins/libvirt/index.js')).default;
     const rd = [];
     for (let i = 0; i < RUNS; i++) {
@@ -74,7 +104,15 @@ export async function run({ progress = () => {} } = {}) {
       rd.push(Number(process.hrtime.bigint() - t) / 1e6);
       stats = execStats();
     }
-    rows.push({ case: 'plugin read only (one virsh batch)', domains: N + 1, objects: N * 2 + 3, median_ms: Math.round(median(rd)), processes: stats.spawned, virsh: stats.byCommand.virsh ?? 0, changes: '-' });
+    rows.push({
+      case: 'plugin read only (one virsh batch)',
+      domains: N + 1,
+      objects: N * 2 + 3,
+      median_ms: Math.round(median(rd)),
+      processes: stats.spawned,
+      virsh: stats.byCommand.virsh ?? 0,
+      changes: '-',
+    });
     const cli = [];
     let code = -1;
     for (let i = 0; i < RUNS; i++) {
@@ -83,7 +121,15 @@ export async function run({ progress = () => {} } = {}) {
       cli.push(Date.now() - t);
       code = r.exitCode;
     }
-    rows.push({ case: 'opd diff (CLI, whole process)', domains: N + 1, objects: N * 2 + 3, median_ms: median(cli), processes: 1, virsh: 1, changes: code === 0 ? 0 : `exit ${code}` });
+    rows.push({
+      case: 'opd diff (CLI, whole process)',
+      domains: N + 1,
+      objects: N * 2 + 3,
+      median_ms: median(cli),
+      processes: 1,
+      virsh: 1,
+      changes: code === 0 ? 0 : `exit ${code}`,
+    });
     const st = [];
     for (let i = 0; i < RUNS; i++) {
       resetExecStats();
@@ -92,8 +138,24 @@ export async function run({ progress = () => {} } = {}) {
       st.push(Number(process.hrtime.bigint() - t) / 1e6);
       stats = execStats();
     }
-    rows.push({ case: 'show (all networks, pools, volumes, domains)', domains: N + 1, objects: N * 2 + 3, median_ms: Math.round(median(st)), processes: stats.spawned, virsh: stats.byCommand.virsh ?? 0, changes: '-' });
-    rows.push({ case: 'setup apply (define all, start 5 under KVM)', domains: N + 1, objects: N * 2 + 3, median_ms: setupMs, processes: '-', virsh: '-', changes: N * 2 + 3 + N / 4 });
+    rows.push({
+      case: 'show (all networks, pools, volumes, domains)',
+      domains: N + 1,
+      objects: N * 2 + 3,
+      median_ms: Math.round(median(st)),
+      processes: stats.spawned,
+      virsh: stats.byCommand.virsh ?? 0,
+      changes: '-',
+    });
+    rows.push({
+      case: 'setup apply (define all, start 5 under KVM)',
+      domains: N + 1,
+      objects: N * 2 + 3,
+      median_ms: setupMs,
+      processes: '-',
+      virsh: '-',
+      changes: N * 2 + 3 + N / 4,
+    });
   } finally {
     progress('removing what the bench created');
     writeFileSync(file, body(true));
@@ -103,6 +165,7 @@ export async function run({ progress = () => {} } = {}) {
   return {
     name: 'libvirt',
     rows,
-    notes: 'a read is ONE virsh process whatever the number of objects: a stdin batch of 10 list commands plus one dumpxml per named domain/network/pool/volume (names validated against a strict pattern first); show() needs 3 (lists, definitions, volumes). Apply runs one virsh process per step.',
+    notes:
+      'a read is ONE virsh process whatever the number of objects: a stdin batch of 10 list commands plus one dumpxml per named domain/network/pool/volume (names validated against a strict pattern first); show() needs 3 (lists, definitions, volumes). Apply runs one virsh process per step.',
   };
 }

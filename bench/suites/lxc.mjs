@@ -21,10 +21,19 @@ export async function run() {
   const { pino } = await import('pino');
   const dir = mkdtempSync(join(tmpdir(), 'opd-bench-lxc-'));
   const lxcPath = join(dir, 'lxc');
-  const env = { OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_LXC_PATH: lxcPath, OPD_LOG_LEVEL: 'warn', OPD_LXC_STOP_TIMEOUT: '1' };
+  const env = {
+    OPD_AUDIT_LOG: join(dir, 'audit.jsonl'),
+    OPD_LXC_PATH: lxcPath,
+    OPD_LOG_LEVEL: 'warn',
+    OPD_LXC_STOP_TIMEOUT: '1',
+  };
   const names = Array.from({ length: N }, (_, i) => `bench-${String(i).padStart(2, '0')}`);
   const lines = ['version: 1', 'plugins:', '  lxc:', '    containers:'];
-  names.forEach((n, i) => lines.push(`      ${n}: { template: busybox, memory: 64M, network: [], autostart: ${i % 3 === 0}, running: ${i % 2 === 0}, config: { lxc.tty.max: "2" } }`));
+  names.forEach((n, i) =>
+    lines.push(
+      `      ${n}: { template: busybox, memory: 64M, network: [], autostart: ${i % 3 === 0}, running: ${i % 2 === 0}, config: { lxc.tty.max: "2" } }`,
+    ),
+  );
   const file = join(dir, 'state.yaml');
   writeFileSync(file, lines.join('\n') + '\n');
   const rows = [];
@@ -53,7 +62,9 @@ export async function run() {
       running: names.filter((_, i) => i % 2 === 0).length,
       changes,
       processes: stats.spawned,
-      by_command: Object.entries(stats.byCommand).map(([k, v]) => `${k}×${v}`).join(' '),
+      by_command: Object.entries(stats.byCommand)
+        .map(([k, v]) => `${k}×${v}`)
+        .join(' '),
       ms_median: Math.round(median(times) * 10) / 10,
       ms_min: Math.round(Math.min(...times) * 10) / 10,
     });
@@ -64,7 +75,16 @@ export async function run() {
       cli.push(Date.now() - t);
       if (r.exitCode !== 0) throw new Error(`opd diff was not a no-op: ${r.stdout}`);
     }
-    rows.push({ case: 'no-op `opd diff` (CLI, whole process)', containers: N, running: N / 2, changes: 0, processes: 1, by_command: 'lxc-ls×1 (inside)', ms_median: median(cli), ms_min: Math.min(...cli) });
+    rows.push({
+      case: 'no-op `opd diff` (CLI, whole process)',
+      containers: N,
+      running: N / 2,
+      changes: 0,
+      processes: 1,
+      by_command: 'lxc-ls×1 (inside)',
+      ms_median: median(cli),
+      ms_min: Math.min(...cli),
+    });
     return {
       name: 'lxc',
       rows,
@@ -72,7 +92,8 @@ export async function run() {
     };
   } finally {
     const ls = await execa('lxc-ls', ['-P', lxcPath, '--running', '-1'], { reject: false });
-    for (const n of String(ls.stdout).split(/\s+/).filter(Boolean)) await execa('lxc-stop', ['-P', lxcPath, '-n', n, '-k'], { reject: false });
+    for (const n of String(ls.stdout).split(/\s+/).filter(Boolean))
+      await execa('lxc-stop', ['-P', lxcPath, '-n', n, '-k'], { reject: false });
     rmSync(dir, { recursive: true, force: true });
   }
 }

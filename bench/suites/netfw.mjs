@@ -33,15 +33,27 @@ export async function run() {
       for (let i = 0; i < n; i++) {
         const b = `bb${i}`;
         const a = `10.${Math.floor(i / 250)}.${i % 250}.1/24`;
-        batch.push(`link add name ${b} type bridge`, `link set ${b} up`, `addr add ${a} dev ${b}`, `route add 172.${16 + (i % 16)}.${i % 250}.0/24 via 10.${Math.floor(i / 250)}.${i % 250}.254 dev ${b}`);
-        ifaces.push(`      ${b}: { kind: bridge, up: true, addresses: ["${a}"], routes: { "172.${16 + (i % 16)}.${i % 250}.0/24": { via: 10.${Math.floor(i / 250)}.${i % 250}.254 } } }`);
-        rules.push(`              - { saddr: 10.${Math.floor(i / 250)}.${i % 250}.0/24, proto: tcp, dport: ${1000 + i}, action: accept }`);
+        batch.push(
+          `link add name ${b} type bridge`,
+          `link set ${b} up`,
+          `addr add ${a} dev ${b}`,
+          `route add 172.${16 + (i % 16)}.${i % 250}.0/24 via 10.${Math.floor(i / 250)}.${i % 250}.254 dev ${b}`,
+        );
+        ifaces.push(
+          `      ${b}: { kind: bridge, up: true, addresses: ["${a}"], routes: { "172.${16 + (i % 16)}.${i % 250}.0/24": { via: 10.${Math.floor(i / 250)}.${i % 250}.254 } } }`,
+        );
+        rules.push(
+          `              - { saddr: 10.${Math.floor(i / 250)}.${i % 250}.0/24, proto: tcp, dport: ${1000 + i}, action: accept }`,
+        );
       }
       sh('ip', ['-n', ns, '-batch', '-'], batch.join('\n') + '\n');
       const fwText = `table inet opd {\n chain input {\n  type filter hook input priority 0; policy accept;\n${rules.map((_, i) => `  ip saddr 10.${Math.floor(i / 250)}.${i % 250}.0/24 tcp dport ${1000 + i} accept`).join('\n')}\n }\n}\n`;
       sh('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], fwText);
       const file = join(dir, `state-${n}.yaml`);
-      writeFileSync(file, `version: 1\nplugins:\n  net:\n    interfaces:\n${ifaces.join('\n')}\n  firewall:\n    tables:\n      opd:\n        chains:\n          input:\n            type: filter\n            hook: input\n            priority: 0\n            rules:\n${rules.join('\n')}\n`);
+      writeFileSync(
+        file,
+        `version: 1\nplugins:\n  net:\n    interfaces:\n${ifaces.join('\n')}\n  firewall:\n    tables:\n      opd:\n        chains:\n          input:\n            type: filter\n            hook: input\n            priority: 0\n            rules:\n${rules.join('\n')}\n`,
+      );
       const prep = await prepareFile(file);
       const settings = { netns: ns };
       await computePlan(prep, { settings, log }); // warm
@@ -50,12 +62,23 @@ export async function run() {
       const { plan } = await computePlan(prep, { settings, log });
       const ms = performance.now() - t0;
       const st = execStats();
-      rows.push({ resources: `${n} bridges + ${n} rules`, changes: plan.changes.length, processes: st.spawned, by_command: JSON.stringify(st.byCommand), ms: Math.round(ms) });
+      rows.push({
+        resources: `${n} bridges + ${n} rules`,
+        changes: plan.changes.length,
+        processes: st.spawned,
+        by_command: JSON.stringify(st.byCommand),
+        ms: Math.round(ms),
+      });
     } finally {
       sh('ip', ['netns', 'del', ns]);
     }
   }
-  return { name: 'netfw', rows, notes: 'no-op diff (zero changes expected); processes: ip (addr + 2 route reads), nft (list ruleset) and unshare (rule canonicalization), constant in N' };
+  return {
+    name: 'netfw',
+    rows,
+    notes:
+      'no-op diff (zero changes expected); processes: ip (addr + 2 route reads), nft (list ruleset) and unshare (rule canonicalization), constant in N',
+  };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -50,7 +50,19 @@ export async function run({ progress = () => {} } = {}) {
       if (check.plan.changes.length) throw new Error(`false diff: ${check.plan.changes.length} changes after converge`);
       const applyMs = await median(5, () => e.run(prep, { settings, log: e.log, auditLog }));
       const floorMs = await median(5, async () =>
-        sh('ovs-vsctl', [`--db=${ovs.db}`, '--format=json', '--', 'list', 'Bridge', '--', 'list', 'Port', '--', 'list', 'Interface']),
+        sh('ovs-vsctl', [
+          `--db=${ovs.db}`,
+          '--format=json',
+          '--',
+          'list',
+          'Bridge',
+          '--',
+          'list',
+          'Port',
+          '--',
+          'list',
+          'Interface',
+        ]),
       );
       rows.push({
         setup: `${n} ports, database only, in-process`,
@@ -83,9 +95,25 @@ export async function run({ progress = () => {} } = {}) {
     progress(`vswitchd N=${N}: converged in ${ms(coldMs)} ms`);
     const diff = cli(['diff', file], env, 5);
     if (diff.code !== 0) throw new Error(`opd diff after converge exited ${diff.code} (false diff)`);
-    const vsctl = spawnMs('ovs-vsctl', [`--db=${ovs.db}`, '--format=json', '--', 'list', 'Bridge', '--', 'list', 'Port', '--', 'list', 'Interface']);
+    const vsctl = spawnMs('ovs-vsctl', [
+      `--db=${ovs.db}`,
+      '--format=json',
+      '--',
+      'list',
+      'Bridge',
+      '--',
+      'list',
+      'Port',
+      '--',
+      'list',
+      'Interface',
+    ]);
     const sel = (t) => ({ op: 'select', table: t, where: [] });
-    const client = spawnMs('ovsdb-client', ['transact', ovs.db, JSON.stringify(['Open_vSwitch', sel('Bridge'), sel('Port'), sel('Interface')])]);
+    const client = spawnMs('ovsdb-client', [
+      'transact',
+      ovs.db,
+      JSON.stringify(['Open_vSwitch', sel('Bridge'), sel('Port'), sel('Interface')]),
+    ]);
     const prep = await e.prepareLoaded(e.parseText(Buffer.from(document(N, true)), 'vswitchd.json'));
     const inproc = await median(5, () => e.computePlan(prep, { settings: { ovsDb: ovs.db }, log: e.log }));
     const nodeMs = spawnMs(process.execPath, ['-e', '0']);
@@ -105,6 +133,7 @@ export async function run({ progress = () => {} } = {}) {
   }
   return {
     rows,
-    notes: 'in-process rows: database-only ovsdb-server, engine called in-process (no Node start-up), medians of 5, requests = OVSDB round trips, processes = spawned by opd. vswitchd row: opd apply/diff as processes (medians of 5 for diff) against the floor reads, each one process (medians of 5); diff_over_floor uses the faster floor',
+    notes:
+      'in-process rows: database-only ovsdb-server, engine called in-process (no Node start-up), medians of 5, requests = OVSDB round trips, processes = spawned by opd. vswitchd row: opd apply/diff as processes (medians of 5 for diff) against the floor reads, each one process (medians of 5); diff_over_floor uses the faster floor',
   };
 }

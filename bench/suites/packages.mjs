@@ -24,7 +24,13 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function run() {
   const q = await execa('dpkg-query', ['-W', '-f=${Package}\t${db:Status-Status}\n']);
-  const names = q.stdout.split('\n').map((l) => l.split('\t')).filter(([n, s]) => s === 'installed' && /^[a-z0-9][a-z0-9+.-]{0,127}$/.test(n)).map(([n]) => n).sort().slice(0, N);
+  const names = q.stdout
+    .split('\n')
+    .map((l) => l.split('\t'))
+    .filter(([n, s]) => s === 'installed' && /^[a-z0-9][a-z0-9+.-]{0,127}$/.test(n))
+    .map(([n]) => n)
+    .sort()
+    .slice(0, N);
   if (names.length < N) throw new Error(`only ${names.length} installed packages found`);
   const text = `version: 1\nplugins:\n  packages:\n    installed:\n${names.map((n) => `      ${n}: {}`).join('\n')}\n`;
   const dir = mkdtempSync(join(tmpdir(), 'opd-bench-pkgs-'));
@@ -53,7 +59,10 @@ export async function run() {
     const cli = [];
     for (let i = 0; i < 3; i++) {
       const t0 = performance.now();
-      const r = await execa('node', [join(ROOT, 'bin/opd.js'), 'diff', file], { reject: false, env: { OPD_PACKAGES_BACKEND: backend, OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_LOG_LEVEL: 'silent' } });
+      const r = await execa('node', [join(ROOT, 'bin/opd.js'), 'diff', file], {
+        reject: false,
+        env: { OPD_PACKAGES_BACKEND: backend, OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_LOG_LEVEL: 'silent' },
+      });
       cli.push(performance.now() - t0);
       if (r.exitCode !== 0) throw new Error(`opd diff through ${backend} exited ${r.exitCode}: ${r.stdout}${r.stderr}`);
     }

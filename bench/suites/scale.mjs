@@ -6,7 +6,17 @@
 // temp file, fsync, rename, fsync of the directory, as the files plugin writes). Ratio = opd /
 // floor; growth = time(N) / time(N/10) (10 = linear; the target is <= 12), reported per plugin
 // in the rows of the largest N and summed up in `growth`.
-import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { engine, ms, median, now, ovsInsertTxn, ovsUp, rawTransact, sh, tmp } from './lib.mjs';
 
@@ -65,7 +75,11 @@ export async function run({ progress = () => {} } = {}) {
           try {
             const prep = await e.prepareLoaded(e.parseText(Buffer.from(text), 'scale.json'));
             const t = now();
-            const res = await e.run(prep, { settings: { ovsDb: fresh.db }, log: e.log, auditLog: join(tmp(), 'audit.jsonl') });
+            const res = await e.run(prep, {
+              settings: { ovsDb: fresh.db },
+              log: e.log,
+              auditLog: join(tmp(), 'audit.jsonl'),
+            });
             colds.push(now() - t);
             if (res.status !== 'ok') throw new Error(`cold converge: ${res.status}`);
           } finally {
@@ -78,7 +92,20 @@ export async function run({ progress = () => {} } = {}) {
             e,
             text,
             { ovsDb: ovs.db },
-            async () => sh('ovs-vsctl', [`--db=${ovs.db}`, '--format=json', '--', 'list', 'Bridge', '--', 'list', 'Port', '--', 'list', 'Interface']),
+            async () =>
+              sh('ovs-vsctl', [
+                `--db=${ovs.db}`,
+                '--format=json',
+                '--',
+                'list',
+                'Bridge',
+                '--',
+                'list',
+                'Port',
+                '--',
+                'list',
+                'Interface',
+              ]),
             async () => {
               // the same rows into a fresh database, one transaction (median of 3 fresh databases)
               const txn = ovsInsertTxn(JSON.parse(text).plugins.ovs.bridges);
@@ -150,7 +177,8 @@ export async function run({ progress = () => {} } = {}) {
         cold_floor_ms: ms(r.coldFloorMs),
         cold_over_floor: Math.round((r.coldMs / r.coldFloorMs) * 100) / 100,
         cold_floor_durable_ms: r.coldFloorDurableMs === undefined ? '' : ms(r.coldFloorDurableMs),
-        cold_over_durable_floor: r.coldFloorDurableMs === undefined ? '' : Math.round((r.coldMs / r.coldFloorDurableMs) * 100) / 100,
+        cold_over_durable_floor:
+          r.coldFloorDurableMs === undefined ? '' : Math.round((r.coldMs / r.coldFloorDurableMs) * 100) / 100,
         cold_growth_x10: coldGrowth,
         noop_diff_ms: ms(r.diffMs),
         floor_ms: ms(r.floorMs),
@@ -158,7 +186,9 @@ export async function run({ progress = () => {} } = {}) {
         diff_growth_x10: growth,
         noop_apply_ms: ms(r.applyMs),
       });
-      progress(`${kind} N=${n}: cold ${ms(r.coldMs)} ms (${Math.round((r.coldMs / r.coldFloorMs) * 100) / 100}x floor), no-op diff ${ms(r.diffMs)} ms`);
+      progress(
+        `${kind} N=${n}: cold ${ms(r.coldMs)} ms (${Math.round((r.coldMs / r.coldFloorMs) * 100) / 100}x floor), no-op diff ${ms(r.diffMs)} ms`,
+      );
     }
   }
   // per plugin: the growth of the largest step (10 = linear; target <= 12) and the ratios at the largest N
@@ -177,6 +207,14 @@ export async function run({ progress = () => {} } = {}) {
       diff_over_floor: last.diff_over_floor,
     };
   });
-  for (const g of growth) progress(`growth ${g.plugin} (${g.resources}): cold x${g.cold_growth_x10} (linear: ${g.cold_linear}), no-op diff x${g.diff_growth_x10} (linear: ${g.diff_linear}); cold ${g.cold_over_floor}x floor`);
-  return { rows, growth, notes: 'in-process engine (no Node start-up); cold converge: OVS median of 3 fresh databases, files one run; no-op diff/apply and floors medians of 3; OVS database-only; files under a sandbox root; growth = time ratio for 10x resources (10 = linear, target <= 12); cold floor = OVS: one OVSDB transact of the same rows into a fresh database (raw JSON over the socket; ovsdb-client cannot take a 10,000-port transaction on its command line), files: writeFileSync of every file; durable floor (files) = temp file, fsync, rename, fsync of the directory per file, the files plugin\'s own promise; diff floor = OVS: one ovs-vsctl JSON read, files: lstat + read of every file' };
+  for (const g of growth)
+    progress(
+      `growth ${g.plugin} (${g.resources}): cold x${g.cold_growth_x10} (linear: ${g.cold_linear}), no-op diff x${g.diff_growth_x10} (linear: ${g.diff_linear}); cold ${g.cold_over_floor}x floor`,
+    );
+  return {
+    rows,
+    growth,
+    notes:
+      "in-process engine (no Node start-up); cold converge: OVS median of 3 fresh databases, files one run; no-op diff/apply and floors medians of 3; OVS database-only; files under a sandbox root; growth = time ratio for 10x resources (10 = linear, target <= 12); cold floor = OVS: one OVSDB transact of the same rows into a fresh database (raw JSON over the socket; ovsdb-client cannot take a 10,000-port transaction on its command line), files: writeFileSync of every file; durable floor (files) = temp file, fsync, rename, fsync of the directory per file, the files plugin's own promise; diff floor = OVS: one ovs-vsctl JSON read, files: lstat + read of every file",
+  };
 }

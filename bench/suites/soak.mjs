@@ -9,7 +9,9 @@ export async function run({ progress = () => {} } = {}) {
   const root = tmp('opd-soak-root-');
   const paths = { '/etc/opd-soak': { type: 'directory', mode: '0755' } };
   for (let i = 0; i < 20; i++) paths[`/etc/opd-soak/f${i}.conf`] = { content: `k = ${i}\n`, mode: '0644' };
-  const prep = await e.prepareLoaded(e.parseText(Buffer.from(JSON.stringify({ version: 1, plugins: { files: { paths } } })), 'soak.json'));
+  const prep = await e.prepareLoaded(
+    e.parseText(Buffer.from(JSON.stringify({ version: 1, plugins: { files: { paths } } })), 'soak.json'),
+  );
   const settings = { root };
   const auditLog = join(tmp(), 'audit.jsonl');
   const first = await e.run(prep, { settings, log: e.log, auditLog });
@@ -24,10 +26,18 @@ export async function run({ progress = () => {} } = {}) {
     if (i === 100 || i % 1000 === 0) {
       gc();
       const m = process.memoryUsage();
-      rows.push({ runs: i, rss_mb: Math.round(m.rss / 2 ** 20), heap_used_mb: Math.round((m.heapUsed / 2 ** 20) * 10) / 10, ms_per_run: ms((now() - t0) / i) });
+      rows.push({
+        runs: i,
+        rss_mb: Math.round(m.rss / 2 ** 20),
+        heap_used_mb: Math.round((m.heapUsed / 2 ** 20) * 10) / 10,
+        ms_per_run: ms((now() - t0) / i),
+      });
       progress(`${i} runs`);
     }
   }
   const growth = rows[rows.length - 1].heap_used_mb - rows[0].heap_used_mb;
-  return { rows, notes: `heap growth from run 100 to run ${total}: ${Math.round(growth * 10) / 10} MB (no-op runs of a 21-file document; --expose-gc ${globalThis.gc ? 'on' : 'off'})` };
+  return {
+    rows,
+    notes: `heap growth from run 100 to run ${total}: ${Math.round(growth * 10) / 10} MB (no-op runs of a 21-file document; --expose-gc ${globalThis.gc ? 'on' : 'off'})`,
+  };
 }

@@ -27,7 +27,8 @@ export async function run() {
   const auditLog = join(dir, 'audit.jsonl');
   const id = Math.random().toString(36).slice(2, 7);
   const rows = [];
-  const unitFile = (i) => `[Unit]\nDescription=opd bench ${i}\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n`;
+  const unitFile = (i) =>
+    `[Unit]\nDescription=opd bench ${i}\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n`;
   const write = (name, units) => {
     const p = join(dir, name);
     writeFileSync(p, JSON.stringify({ version: 1, plugins: { systemd: { units } } }));
@@ -38,7 +39,10 @@ export async function run() {
   try {
     for (const n of [10, 100, 500]) {
       const list = names(n);
-      const present = write(`present-${n}.json`, Object.fromEntries(list.map((u, i) => [u, { enabled: true, active_state: 'active', unit_file: unitFile(i) }])));
+      const present = write(
+        `present-${n}.json`,
+        Object.fromEntries(list.map((u, i) => [u, { enabled: true, active_state: 'active', unit_file: unitFile(i) }])),
+      );
       const absent = write(`absent-${n}.json`, Object.fromEntries(list.map((u) => [u, { state: 'absent' }])));
       pendingAbsent = absent;
       const prep = await prepareFile(present);
@@ -47,7 +51,14 @@ export async function run() {
       const applied = await runPlan(prep, { settings, log, auditLog });
       const applyMs = performance.now() - t;
       const applyCalls = dbusStats();
-      if (applied.status !== 'ok') throw new Error(`bench apply of ${n} units: ${applied.status}: ${applied.outcomes.filter((o) => o.status !== 'ok').slice(0, 3).map((o) => o.change.address + ' ' + o.error?.message).join('; ')} ${JSON.stringify(applied.verification).slice(0, 300)}`);
+      if (applied.status !== 'ok')
+        throw new Error(
+          `bench apply of ${n} units: ${applied.status}: ${applied.outcomes
+            .filter((o) => o.status !== 'ok')
+            .slice(0, 3)
+            .map((o) => o.change.address + ' ' + o.error?.message)
+            .join('; ')} ${JSON.stringify(applied.verification).slice(0, 300)}`,
+        );
       // no-op diff, in process (after one warm-up read)
       await computePlan(prep, { settings, log });
       const times = [];
@@ -64,7 +75,12 @@ export async function run() {
       }
       times.sort((a, b) => a - b);
       // the same units, the document naming only unit_file and active_state (no unit-file states needed)
-      const lean = await prepareFile(write(`lean-${n}.json`, Object.fromEntries(list.map((u, i) => [u, { active_state: 'active', unit_file: unitFile(i) }]))));
+      const lean = await prepareFile(
+        write(
+          `lean-${n}.json`,
+          Object.fromEntries(list.map((u, i) => [u, { active_state: 'active', unit_file: unitFile(i) }])),
+        ),
+      );
       await computePlan(lean, { settings, log });
       const leanTimes = [];
       let leanCalls;
@@ -73,7 +89,8 @@ export async function run() {
         t = performance.now();
         const c = await computePlan(lean, { settings, log });
         leanTimes.push(performance.now() - t);
-        if (c.plan.changes.length) throw new Error(`lean no-op diff of ${n} units planned ${c.plan.changes.length} changes`);
+        if (c.plan.changes.length)
+          throw new Error(`lean no-op diff of ${n} units planned ${c.plan.changes.length} changes`);
         leanCalls = dbusStats().calls;
       }
       leanTimes.sort((a, b) => a - b);
@@ -91,7 +108,10 @@ export async function run() {
       const fsMs = performance.now() - t;
       // the CLI as a user runs it (node start-up included)
       t = performance.now();
-      const cli = await execa('node', [join(ROOT, 'bin/opd.js'), 'diff', present], { reject: false, env: { OPD_AUDIT_LOG: auditLog } });
+      const cli = await execa('node', [join(ROOT, 'bin/opd.js'), 'diff', present], {
+        reject: false,
+        env: { OPD_AUDIT_LOG: auditLog },
+      });
       const cliMs = performance.now() - t;
       if (cli.exitCode !== 0) throw new Error(`opd diff exit ${cli.exitCode}: ${cli.stderr}`);
       resetDbusStats();
@@ -106,7 +126,9 @@ export async function run() {
         noop_diff_ms_median: Math.round(times[2]),
         noop_diff_ms_min: Math.round(times[0]),
         noop_diff_dbus_calls: calls.calls,
-        noop_diff_dbus_by_member: Object.entries(calls.byMember).map(([k, v]) => `${k.replace('org.freedesktop.systemd1.Manager.', '')}=${v}`).join(' '),
+        noop_diff_dbus_by_member: Object.entries(calls.byMember)
+          .map(([k, v]) => `${k.replace('org.freedesktop.systemd1.Manager.', '')}=${v}`)
+          .join(' '),
         noop_diff_ms_median_without_enabled: Math.round(leanTimes[2]),
         noop_diff_dbus_calls_without_enabled: leanCalls,
         read_ListUnitsByNames_ms: Math.round(luMs),
@@ -122,17 +144,25 @@ export async function run() {
     }
   } finally {
     // a failed run: stop and remove what it started before deleting files
-    if (pendingAbsent) await runPlan(await prepareFile(pendingAbsent), { settings, log, auditLog }).catch(() => undefined);
+    if (pendingAbsent)
+      await runPlan(await prepareFile(pendingAbsent), { settings, log, auditLog }).catch(() => undefined);
     // belt and braces: nothing of ours stays behind
-    for (const d of ['/etc/systemd/system', '/etc/systemd/system/multi-user.target.wants', '/etc/systemd/system/.opd-managed'])
-      if (existsSync(d)) for (const f of readdirSync(d)) if (f.includes(`opd-bench-${id}-`)) rmSync(join(d, f), { recursive: true, force: true });
+    for (const d of [
+      '/etc/systemd/system',
+      '/etc/systemd/system/multi-user.target.wants',
+      '/etc/systemd/system/.opd-managed',
+    ])
+      if (existsSync(d))
+        for (const f of readdirSync(d))
+          if (f.includes(`opd-bench-${id}-`)) rmSync(join(d, f), { recursive: true, force: true });
     await closeBuses();
     rmSync(dir, { recursive: true, force: true });
   }
   return {
     name: 'systemd',
     rows,
-    notes: 'no-op diff = read + diff + plan in process (median of 5 after a warm-up); D-Bus calls per no-op diff stay constant in N (ListUnitsByNames + ListUnitFilesByPatterns); cli_diff_ms includes node start-up. *_without_enabled: the document names only unit_file and active_state, so the unit-file states (ListUnitFilesByPatterns, which costs systemd a scan of every .wants/ directory per unit: quadratic in enabled units) are not asked for. apply creates N units (unit file, enabled, active oneshot) with one Manager.Reload.',
+    notes:
+      'no-op diff = read + diff + plan in process (median of 5 after a warm-up); D-Bus calls per no-op diff stay constant in N (ListUnitsByNames + ListUnitFilesByPatterns); cli_diff_ms includes node start-up. *_without_enabled: the document names only unit_file and active_state, so the unit-file states (ListUnitFilesByPatterns, which costs systemd a scan of every .wants/ directory per unit: quadratic in enabled units) are not asked for. apply creates N units (unit file, enabled, active oneshot) with one Manager.Reload.',
   };
 }
 

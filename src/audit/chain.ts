@@ -5,7 +5,18 @@
  * line's own bytes. A head file beside the log holds the last {seq, hash} (HMAC-sealed when
  * a key is configured) so that truncation and whole-chain rewrites are detected too.
  */
-import { openSync, writeSync, fsyncSync, closeSync, readFileSync, statSync, readSync, ftruncateSync, existsSync, writeFileSync } from 'node:fs';
+import {
+  openSync,
+  writeSync,
+  fsyncSync,
+  closeSync,
+  readFileSync,
+  statSync,
+  readSync,
+  ftruncateSync,
+  existsSync,
+  writeFileSync,
+} from 'node:fs';
 import { ensureDir, writeFileAtomic } from '../core/fsutil.js';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -51,12 +62,19 @@ export function readKey(keyFile: string | undefined): Buffer | undefined {
     return k.length ? k : undefined;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new OpdError('permission', `cannot read audit key ${keyFile}: ${(err as Error).message}`, { hint: 'run as root or give --audit-key' });
+    throw new OpdError('permission', `cannot read audit key ${keyFile}: ${(err as Error).message}`, {
+      hint: 'run as root or give --audit-key',
+    });
   }
 }
 
 export function sealHead(h: Omit<Head, 'mac'>, key: Buffer | undefined): Head {
-  const base: Head = { seq: h.seq, hash: h.hash, ...(h.open_run ? { open_run: h.open_run } : {}), ...(h.pending !== undefined ? { pending: h.pending } : {}) };
+  const base: Head = {
+    seq: h.seq,
+    hash: h.hash,
+    ...(h.open_run ? { open_run: h.open_run } : {}),
+    ...(h.pending !== undefined ? { pending: h.pending } : {}),
+  };
   return key ? { ...base, mac: hmac(key, canonical(base)) } : base;
 }
 
@@ -131,7 +149,14 @@ export class AuditLog {
   private openRun?: string;
   readonly recovery: RecoveryReport = {};
 
-  private constructor(readonly path: string, private key: Buffer | undefined, fd: number, seq: number, last: string, openRun?: string) {
+  private constructor(
+    readonly path: string,
+    private key: Buffer | undefined,
+    fd: number,
+    seq: number,
+    last: string,
+    openRun?: string,
+  ) {
     this.fd = fd;
     this.seq = seq;
     this.last = last;
@@ -142,16 +167,22 @@ export class AuditLog {
     try {
       ensureDir(dirname(path));
     } catch (err) {
-      throw new OpdError('permission', `cannot create ${dirname(path)}: ${(err as Error).message}`, { hint: 'run as root, or give --audit-log PATH in a directory you may write' });
+      throw new OpdError('permission', `cannot create ${dirname(path)}: ${(err as Error).message}`, {
+        hint: 'run as root, or give --audit-log PATH in a directory you may write',
+      });
     }
     let fd: number;
     try {
       fd = openSync(path, 'a+', 0o600);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new OpdError(code === 'EACCES' || code === 'EROFS' ? 'permission' : 'backend-failed', `cannot open audit log ${path}: ${(err as Error).message}`, {
-        hint: 'run as root, or give --audit-log PATH in a directory you may write',
-      });
+      throw new OpdError(
+        code === 'EACCES' || code === 'EROFS' ? 'permission' : 'backend-failed',
+        `cannot open audit log ${path}: ${(err as Error).message}`,
+        {
+          hint: 'run as root, or give --audit-log PATH in a directory you may write',
+        },
+      );
     }
     const size = statSync(path).size;
     const recovery: RecoveryReport = {};
@@ -165,7 +196,10 @@ export class AuditLog {
       if (!tail.endsWith('\n')) {
         const cut = tail.lastIndexOf('\n');
         const keepBytes = cut < 0 ? size - n : size - n + Buffer.byteLength(tail.slice(0, cut + 1));
-        if (cut < 0 && n < size) throw new OpdError('audit-broken', `${path}: last line is longer than 1 MiB and unterminated`, { hint: 'inspect the log by hand; run `opd audit verify`' });
+        if (cut < 0 && n < size)
+          throw new OpdError('audit-broken', `${path}: last line is longer than 1 MiB and unterminated`, {
+            hint: 'inspect the log by hand; run `opd audit verify`',
+          });
         const torn = readFileSync(path).subarray(keepBytes);
         const saved = `${path}.torn-${new Date().toISOString().replace(/[:.]/g, '-')}`;
         writeFileSync(saved, torn, { mode: 0o600 });
@@ -186,27 +220,34 @@ export class AuditLog {
       try {
         e = JSON.parse(lastLine) as AuditEntry;
       } catch {
-        throw new OpdError('audit-broken', `${path}: last entry is not JSON`, { hint: 'run `opd audit verify` to find the first broken entry' });
+        throw new OpdError('audit-broken', `${path}: last entry is not JSON`, {
+          hint: 'run `opd audit verify` to find the first broken entry',
+        });
       }
       seq = e.seq;
       last = e.hash;
     }
     const head = existsSync(headPath(path)) ? readHead(path) : undefined;
     if (head && key && head.mac !== sealHead(head, key).mac)
-      throw new OpdError('audit-broken', `${headPath(path)}: head seal does not match the key`, { hint: 'the head or the log was rewritten; run `opd audit verify`' });
+      throw new OpdError('audit-broken', `${headPath(path)}: head seal does not match the key`, {
+        hint: 'the head or the log was rewritten; run `opd audit verify`',
+      });
     if (head && !(head.seq === seq && head.hash === last)) {
       // the one legitimate mismatch: a crash between writing a batch and moving the head. The
       // head's sealed `pending` bounds it, and the chain must continue from the head's hash.
       const prevOfLast = lastLine ? (JSON.parse(lastLine) as AuditEntry).prev : undefined;
       if (head.seq === seq - 1 && head.hash === prevOfLast) recovery.sealedUnsealed = true;
-      else if (head.pending !== undefined && seq > head.seq && seq <= head.pending && chainContinues(path, head)) recovery.sealedUnsealed = true;
+      else if (head.pending !== undefined && seq > head.seq && seq <= head.pending && chainContinues(path, head))
+        recovery.sealedUnsealed = true;
       else
         throw new OpdError('audit-broken', `${path}: log ends at seq ${seq} but its head says seq ${head.seq}`, {
           hint: 'the log was truncated or rewritten; run `opd audit verify` and keep the file for inspection',
         });
     }
     if (!head && size > 0 && seq > 0) {
-      throw new OpdError('audit-broken', `${headPath(path)} is missing for a non-empty log`, { hint: 'restore the head file, or run `opd audit verify`' });
+      throw new OpdError('audit-broken', `${headPath(path)} is missing for a non-empty log`, {
+        hint: 'restore the head file, or run `opd audit verify`',
+      });
     }
     // the open run: the head's, unless entries beyond the head landed before a crash (the head is
     // moved after the write): then those entries decide (a run.start among them is still open)
@@ -220,7 +261,12 @@ export class AuditLog {
         }
       };
       let entries = lines.map(parse).filter((e): e is AuditEntry => !!e);
-      if (!entries.length || entries[0].seq > head.seq + 1) entries = readFileSync(path, 'utf8').split('\n').filter(Boolean).map(parse).filter((e): e is AuditEntry => !!e);
+      if (!entries.length || entries[0].seq > head.seq + 1)
+        entries = readFileSync(path, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map(parse)
+          .filter((e): e is AuditEntry => !!e);
       for (const e of entries) {
         if (e.seq <= head.seq) continue;
         if (e.type === 'run.start') openRun = e.run;
@@ -246,9 +292,13 @@ export class AuditLog {
       return;
     }
     if (free < need)
-      throw new OpdError('io-error', `not enough free space for the audit trail in ${dirname(this.path)}: ${free} bytes free, ${need} needed for ${changes} changes`, {
-        hint: 'free space on that filesystem or move the trail with --audit-log; nothing was applied',
-      });
+      throw new OpdError(
+        'io-error',
+        `not enough free space for the audit trail in ${dirname(this.path)}: ${free} bytes free, ${need} needed for ${changes} changes`,
+        {
+          hint: 'free space on that filesystem or move the trail with --audit-log; nothing was applied',
+        },
+      );
   }
 
   /** The run that was open when the previous writer died, if any. */
@@ -299,9 +349,14 @@ export class AuditLog {
       try {
         const size = statSync(this.path).size;
         ftruncateSync(this.fd, size - off);
-      } catch { /* the next open cuts it aside */ }
+      } catch {
+        /* the next open cuts it aside */
+      }
       throw new OpdError('io-error', `cannot write the audit log ${this.path}: ${(err as Error).message}`, {
-        hint: (err as NodeJS.ErrnoException).code === 'ENOSPC' ? 'the disk holding the audit log is full: free space, then rerun' : 'check the audit log path and its disk',
+        hint:
+          (err as NodeJS.ErrnoException).code === 'ENOSPC'
+            ? 'the disk holding the audit log is full: free space, then rerun'
+            : 'check the audit log path and its disk',
       });
     }
     this.seq = seq;
@@ -312,13 +367,18 @@ export class AuditLog {
   }
 
   private writeHead(pending?: number): void {
-    atomicWrite(headPath(this.path), JSON.stringify(sealHead({ seq: this.seq, hash: this.last, open_run: this.openRun, pending }, this.key)) + '\n');
+    atomicWrite(
+      headPath(this.path),
+      JSON.stringify(sealHead({ seq: this.seq, hash: this.last, open_run: this.openRun, pending }, this.key)) + '\n',
+    );
   }
 
   close(): void {
     try {
       closeSync(this.fd);
-    } catch { /* closed */ }
+    } catch {
+      /* closed */
+    }
   }
 }
 

@@ -47,7 +47,11 @@ function tryCreate(path: string): boolean {
   const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
   const fd = openSync(tmp, 'wx', 0o600);
   try {
-    const info: LockInfo = { pid: process.pid, start: procStart(process.pid) ?? '?', cmd: process.argv.slice(2).join(' ').slice(0, 200) };
+    const info: LockInfo = {
+      pid: process.pid,
+      start: procStart(process.pid) ?? '?',
+      cmd: process.argv.slice(2).join(' ').slice(0, 200),
+    };
     writeSync(fd, JSON.stringify(info));
     fsyncSync(fd);
     closeSync(fd);
@@ -57,7 +61,11 @@ function tryCreate(path: string): boolean {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
   } finally {
-    try { unlinkSync(tmp); } catch { /* gone */ }
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* gone */
+    }
   }
 }
 
@@ -67,7 +75,11 @@ function breakStale(path: string): boolean {
   if (!tryCreate(brk)) {
     const b = readLock(brk);
     if (b && !alive(b)) {
-      try { unlinkSync(brk); } catch { /* someone else did */ }
+      try {
+        unlinkSync(brk);
+      } catch {
+        /* someone else did */
+      }
     }
     return false;
   }
@@ -79,7 +91,11 @@ function breakStale(path: string): boolean {
     }
     return false;
   } finally {
-    try { unlinkSync(brk); } catch { /* gone */ }
+    try {
+      unlinkSync(brk);
+    } catch {
+      /* gone */
+    }
   }
 }
 
@@ -110,7 +126,9 @@ export async function acquireLock(path: string, waitMs: number, onWait?: (holder
         try {
           const cur = readLock(path);
           if (cur?.pid === process.pid) unlinkSync(path);
-        } catch { /* already gone */ }
+        } catch {
+          /* already gone */
+        }
       };
       process.once('exit', release);
       return { release, recoveredFrom };
@@ -121,9 +139,13 @@ export async function acquireLock(path: string, waitMs: number, onWait?: (holder
       continue;
     }
     if (Date.now() >= deadline) {
-      throw new OpdError('lock-busy', `another opd run holds ${path} (pid ${holder?.pid ?? '?'}: ${holder?.cmd ?? ''})`, {
-        hint: 'wait for it to finish, or give --lock-wait SECONDS to wait longer',
-      });
+      throw new OpdError(
+        'lock-busy',
+        `another opd run holds ${path} (pid ${holder?.pid ?? '?'}: ${holder?.cmd ?? ''})`,
+        {
+          hint: 'wait for it to finish, or give --lock-wait SECONDS to wait longer',
+        },
+      );
     }
     if (!told && holder) {
       onWait?.(holder);

@@ -24,14 +24,22 @@ const RUN_START = Buffer.from('"type":"run.start"');
  * body holds prev and seq, this alone catches edited, deleted, duplicated and reordered entries.
  * Returns undefined at the first doubt; the detailed walk then names the entry and the reason.
  */
-function fastWalk(path: string, target: number): { entries: number; runs: number; bytes: number; last: string; lastPrev: string; rest: number; atTarget?: string } | undefined {
+function fastWalk(
+  path: string,
+  target: number,
+):
+  | { entries: number; runs: number; bytes: number; last: string; lastPrev: string; rest: number; atTarget?: string }
+  | undefined {
   const fd = openSync(path, 'r');
   const chunk = Buffer.alloc(16 << 20);
   let scratch = Buffer.alloc(1 << 16);
   scratch.write(GENESIS, 0, 'latin1');
   let carry: Buffer = Buffer.alloc(0);
-  let entries = 0, runs = 0, bytes = 0;
-  let last = GENESIS, lastPrev = GENESIS;
+  let entries = 0,
+    runs = 0,
+    bytes = 0;
+  let last = GENESIS,
+    lastPrev = GENESIS;
   let atTarget: string | undefined;
   try {
     for (;;) {
@@ -42,7 +50,13 @@ function fastWalk(path: string, target: number): { entries: number; runs: number
       let start = 0;
       for (let end = data.indexOf(10, start); end >= 0; end = data.indexOf(10, start)) {
         const bodyLen = end - start - SUFFIX;
-        if (bodyLen < 1 || data[end - 1] !== 125 || data[end - 2] !== 34 || data.toString('latin1', end - SUFFIX, end - 66) !== ',"hash":"') return undefined;
+        if (
+          bodyLen < 1 ||
+          data[end - 1] !== 125 ||
+          data[end - 2] !== 34 ||
+          data.toString('latin1', end - SUFFIX, end - 66) !== ',"hash":"'
+        )
+          return undefined;
         if (scratch.length < 65 + bodyLen) {
           const bigger = Buffer.alloc(2 * (65 + bodyLen));
           scratch.copy(bigger, 0, 0, 64);
@@ -72,7 +86,14 @@ export function verifyLog(path: string, key?: Buffer): VerifyResult {
   if (existsSync(path)) {
     const f = fastWalk(path, readHead(path)?.seq ?? -1);
     if (f) {
-      const res: VerifyResult = { ok: true, entries: f.entries, runs: f.runs, bytes: f.bytes, warnings: [], sealed: false };
+      const res: VerifyResult = {
+        ok: true,
+        entries: f.entries,
+        runs: f.runs,
+        bytes: f.bytes,
+        warnings: [],
+        sealed: false,
+      };
       const done = finish(path, key, res, f.entries, f.last, f.lastPrev, f.rest, f.atTarget);
       if (done.ok) return done;
     }
@@ -81,16 +102,28 @@ export function verifyLog(path: string, key?: Buffer): VerifyResult {
 }
 
 /** Torn tail, aside-kept lines and the head: shared by both walks. */
-function finish(path: string, key: Buffer | undefined, res: VerifyResult, seq: number, prev: string, lastPrev: string, restBytes: number, hashAtHead?: string): VerifyResult {
+function finish(
+  path: string,
+  key: Buffer | undefined,
+  res: VerifyResult,
+  seq: number,
+  prev: string,
+  lastPrev: string,
+  restBytes: number,
+  hashAtHead?: string,
+): VerifyResult {
   let lineNo = seq;
   const fail = (reason: string, s?: number) => {
     res.ok = false;
     res.broken = { seq: s, line: lineNo, reason };
   };
   if (restBytes) {
-    res.warnings.push(`torn last line of ${restBytes} bytes after seq ${seq} (a crash during an append); the next opd run keeps it aside in ${basename(path)}.torn-*`);
+    res.warnings.push(
+      `torn last line of ${restBytes} bytes after seq ${seq} (a crash during an append); the next opd run keeps it aside in ${basename(path)}.torn-*`,
+    );
   }
-  for (const f of safeList(dirname(path))) if (f.startsWith(basename(path) + '.torn-')) res.warnings.push(`torn line kept aside earlier: ${f}`);
+  for (const f of safeList(dirname(path)))
+    if (f.startsWith(basename(path) + '.torn-')) res.warnings.push(`torn line kept aside earlier: ${f}`);
   const head = readHead(path);
   if (!head) {
     if (seq > 0) fail(`head file ${headPath(path)} is missing`, seq);
@@ -109,11 +142,15 @@ function finish(path: string, key: Buffer | undefined, res: VerifyResult, seq: n
   } else if (head.mac) res.warnings.push('head is sealed but no key was given (--audit-key): the seal was not checked');
   if (head.seq === seq && head.hash === prev) return res;
   if (head.seq === seq - 1 && head.hash === lastPrev) {
-    res.warnings.push(`entry ${seq} was written but the head was not yet moved (a crash between the two); the next run seals it`);
+    res.warnings.push(
+      `entry ${seq} was written but the head was not yet moved (a crash between the two); the next run seals it`,
+    );
     return res;
   }
   if (head.pending !== undefined && seq > head.seq && seq <= head.pending && hashAtHead === head.hash) {
-    res.warnings.push(`entries ${head.seq + 1}-${seq} were written by a run that died before moving the head (its sealed write-ahead marker allows up to ${head.pending}); the next run seals them`);
+    res.warnings.push(
+      `entries ${head.seq + 1}-${seq} were written by a run that died before moving the head (its sealed write-ahead marker allows up to ${head.pending}); the next run seals them`,
+    );
     return res;
   }
   lineNo = seq;
@@ -127,7 +164,8 @@ function verifySlow(path: string, key?: Buffer): VerifyResult {
   const res: VerifyResult = { ok: true, entries: 0, runs: 0, bytes: 0, warnings: [], sealed: false };
   if (!existsSync(path)) {
     const head = readHead(path);
-    if (head && head.seq > 0) return { ...res, ok: false, broken: { line: 1, reason: `log is missing but its head says seq ${head.seq}` } };
+    if (head && head.seq > 0)
+      return { ...res, ok: false, broken: { line: 1, reason: `log is missing but its head says seq ${head.seq}` } };
     res.warnings.push(`${path} does not exist yet (no run has been recorded)`);
     return res;
   }
@@ -158,7 +196,12 @@ function verifySlow(path: string, key?: Buffer): VerifyResult {
       return false;
     }
     if (e.seq !== seq + 1) {
-      fail(e.seq <= seq ? `seq ${e.seq} repeats or goes back after ${seq} (duplicated or reordered entry)` : `seq jumps from ${seq} to ${e.seq} (entries deleted)`, e.seq);
+      fail(
+        e.seq <= seq
+          ? `seq ${e.seq} repeats or goes back after ${seq} (duplicated or reordered entry)`
+          : `seq jumps from ${seq} to ${e.seq} (entries deleted)`,
+        e.seq,
+      );
       return false;
     }
     if (e.prev !== prev) {

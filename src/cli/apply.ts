@@ -1,5 +1,19 @@
 import { Command, Option } from 'commander';
-import { act, addVarOptions, varsFrom, onlyOption, parseOnly, addAuditOptions, addSettingOptions, auditPaths, makeLogger, outputOption, parseSeconds, settingsFrom, stdio } from './common.js';
+import {
+  act,
+  addVarOptions,
+  varsFrom,
+  onlyOption,
+  parseOnly,
+  addAuditOptions,
+  addSettingOptions,
+  auditPaths,
+  makeLogger,
+  outputOption,
+  parseSeconds,
+  settingsFrom,
+  stdio,
+} from './common.js';
 import { prepareFile, restrictPlugins, unreachableError } from '../core/engine.js';
 import { run } from '../run/index.js';
 import { printWarnings } from './common.js';
@@ -15,120 +29,190 @@ import { countOutcomes, ms, redactPlan, reportJSON, unknownJSON, unknownLines } 
 const MARK: Record<string, string> = { ok: 'ok     ', failed: 'FAILED ', skipped: 'skipped', refused: 'refused' };
 
 function outcomeLine(o: ChangeOutcome): string {
-  const err = o.error && o.status !== 'ok' ? `\n          ${o.error.message}${o.error.hint ? `\n          hint: ${o.error.hint}` : ''}` : '';
+  const err =
+    o.error && o.status !== 'ok'
+      ? `\n          ${o.error.message}${o.error.hint ? `\n          hint: ${o.error.hint}` : ''}`
+      : '';
   return `${MARK[o.status] ?? o.status} ${formatChange({ ...o.change, refused: undefined })}${o.attempts > 1 ? ` (${o.attempts} attempts)` : ''}${err}`;
 }
 
 export function applyCommand(): Command {
-  return addVarOptions(addAuditOptions(
-    addSettingOptions(
-      new Command('apply')
-        .description('converge the host to the document: apply in dependency order, verify, record in the audit trail (exit 0 only when the host matches)')
-        .argument('<file>', 'state document (YAML or JSON; - for stdin), or a plan saved by `opd diff FILE --out plan.json` (applied exactly, or refused with exit 3 naming what changed)')
-        .addOption(new Option('--dry-run', 'plan only; never change anything (same as opd diff)'))
-        .addOption(new Option('--rollback', 'when a change or verification fails, revert the changes already applied'))
-        .addOption(new Option('--allow-destroy', 'allow data-destroying operations (destroying containers, domains, storage)'))
-        .addOption(onlyOption())
-        .addOption(new Option('--lock-wait <seconds>', 'how long to wait for another opd run to finish').default('300'))
-        .addOption(new Option('--partial', 'when a backend is down, apply the reachable part anyway (exit 1, naming the rest); without it nothing is applied (exit 69)'))
-        .addOption(new Option('--confirm <seconds>', 'after applying, wait this long for `opd confirm` (from any shell); without it every change of the run is reverted — also when this process or its shell dies'))
-        .addOption(outputOption(['text', 'json'], 'text')),
+  return addVarOptions(
+    addAuditOptions(
+      addSettingOptions(
+        new Command('apply')
+          .description(
+            'converge the host to the document: apply in dependency order, verify, record in the audit trail (exit 0 only when the host matches)',
+          )
+          .argument(
+            '<file>',
+            'state document (YAML or JSON; - for stdin), or a plan saved by `opd diff FILE --out plan.json` (applied exactly, or refused with exit 3 naming what changed)',
+          )
+          .addOption(new Option('--dry-run', 'plan only; never change anything (same as opd diff)'))
+          .addOption(
+            new Option('--rollback', 'when a change or verification fails, revert the changes already applied'),
+          )
+          .addOption(
+            new Option('--allow-destroy', 'allow data-destroying operations (destroying containers, domains, storage)'),
+          )
+          .addOption(onlyOption())
+          .addOption(
+            new Option('--lock-wait <seconds>', 'how long to wait for another opd run to finish').default('300'),
+          )
+          .addOption(
+            new Option(
+              '--partial',
+              'when a backend is down, apply the reachable part anyway (exit 1, naming the rest); without it nothing is applied (exit 69)',
+            ),
+          )
+          .addOption(
+            new Option(
+              '--confirm <seconds>',
+              'after applying, wait this long for `opd confirm` (from any shell); without it every change of the run is reverted — also when this process or its shell dies',
+            ),
+          )
+          .addOption(outputOption(['text', 'json'], 'text')),
+      ),
     ),
-  )).action(act(async (file: string, _opts: Record<string, unknown>, cmd: Command) => {
-    const o = cmd.optsWithGlobals();
-    const saved = readSavedPlan(file);
-    if (saved && o.dryRun) throw new OpdError('usage', 'a saved plan is already a dry run: show it with opd show-plan');
-    const settings = settingsFrom(o);
-    const prep = restrictPlugins(await prepareFile(registry, saved ? saved.file : file, settings, varsFrom(o)), parseOnly(o.only), registry.names);
-    printWarnings(prep.warnings);
-    const log = await makeLogger(o);
-    const audit = auditPaths(o);
-    const text = o.output !== 'json';
-    const confirmS = o.confirm !== undefined ? parseSeconds(o.confirm as string, '--confirm', 0) : undefined;
-    if (confirmS !== undefined && (confirmS < 1 || o.dryRun)) throw new OpdError('usage', o.dryRun ? '--confirm needs a real apply, not --dry-run' : '--confirm needs at least 1 second');
-    if (!o.dryRun) {
-      const waiting = pendingRuns(audit.log);
-      if (waiting.length)
-        throw new OpdError('lock-busy', `run ${waiting[0].run} (${waiting[0].file}) is waiting for confirmation until ${new Date(waiting[0].deadline).toISOString()}; nothing was applied`, {
-          hint: keeperAlive(audit.log, waiting[0].run)
-            ? 'confirm it with `opd confirm`, or let it revert first'
-            : 'its keeper is gone (a reboot?): keep it with `opd confirm`, or revert it with `opd confirm --revert`',
-        });
-    }
-    let pendingConfirm: Awaited<ReturnType<typeof startConfirmWait>> | undefined;
-    const report = await run(prep, {
-      settings,
-      log,
-      partial: o.partial === true,
-      ...(saved
-        ? {
-            expect: (c) => checkSavedPlan(saved, prep, c, file),
-            startFields: { saved_plan: saved.plan_hash, plan_file: file },
-          }
-        : {}),
-      ...(confirmS !== undefined
-        ? {
-            afterRun: async (a, runId, c, touched) => {
-              pendingConfirm = await startConfirmWait({ prep, c, touched, run: runId, seconds: confirmS, settings, auditLog: audit.log, auditKey: audit.key });
-              a.append(runId, 'confirm', { state: 'applied', deadline: new Date(pendingConfirm.deadline).toISOString(), keeper: pendingConfirm.keeper, resources: pendingConfirm.pre.map((x) => x.address) });
-            },
-          }
-        : {}),
-      allowDestroy: saved ? saved.allow_destroy : o.allowDestroy === true,
-      dryRun: o.dryRun === true,
-      rollback: o.rollback === true,
-      auditLog: audit.log,
-      auditKey: audit.key,
-      lockWaitMs: parseSeconds(o.lockWait as string, '--lock-wait', 300) * 1000,
-      trigger: 'cli',
-      onLockWait: (pid) => stdio.err(`opd: waiting for another opd run (pid ${pid}) to finish…`),
-      onChange: text ? (x) => stdio.out(outcomeLine(x)) : undefined,
-      onRollback: text ? (x) => stdio.out(`rollback ${outcomeLine(x)}`) : undefined,
-    });
-    if (!text) {
-      stdio.out(JSON.stringify(reportJSON(report, prep.redactor), null, 2));
-    } else {
-      for (const r of report.audit?.recovered ?? []) stdio.err(`opd: ${r}`);
-      if (report.status === 'planned') {
-        const shown = redactPlan(report.plan, prep.redactor);
-        for (const c of shown.changes) stdio.out(formatChange(c));
-        const s = summarize(shown);
-        stdio.out(`\ndry run: ${s.create} to create, ${s.update + s.other} to change, ${s.delete} to delete${s.refused ? `, ${s.refused} refused` : ''}; nothing was changed`);
-      } else if (report.status === 'noop') {
-        stdio.out('no changes: the host matches the document');
-      } else if (report.status === 'blocked') {
-        for (const c of report.plan.changes.filter((c) => c.blocker)) stdio.out(`blocked ${c.address}: ${c.blocker}`);
-        stdio.out('\nnothing was applied: a precondition failed');
-      } else {
-        for (const v of report.verification)
-          stdio.out(v.error ? `FAILED verification of ${v.address}: could not read it again: ${v.error}` : `FAILED verification of ${v.address}: the host still differs (${JSON.stringify(v.ops).slice(0, 300)})`);
-        const s = countOutcomes(report.outcomes);
-        const rb = report.rollback ? `; rolled back ${report.rollback.outcomes.filter((x) => x.status === 'ok').length} of ${report.rollback.outcomes.length}${report.rollback.verification.length ? ` (${report.rollback.verification.length} not restored)` : ''}` : '';
-        stdio.out(
-          `\n${report.status === 'ok' ? 'applied' : 'FAILED'}: ${s.ok} ok, ${s.failed} failed, ${s.skipped} skipped, ${s.refused} refused in ${ms(report.durationMs)}; verification ${report.verification.length ? `failed for ${report.verification.length}` : s.ok === 0 ? 'not run (nothing was applied)' : s.failed + s.skipped + s.refused ? `passed for the ${s.ok} changes that succeeded` : 'passed'}${rb} (run ${report.run})`,
+  ).action(
+    act(async (file: string, _opts: Record<string, unknown>, cmd: Command) => {
+      const o = cmd.optsWithGlobals();
+      const saved = readSavedPlan(file);
+      if (saved && o.dryRun)
+        throw new OpdError('usage', 'a saved plan is already a dry run: show it with opd show-plan');
+      const settings = settingsFrom(o);
+      const prep = restrictPlugins(
+        await prepareFile(registry, saved ? saved.file : file, settings, varsFrom(o)),
+        parseOnly(o.only),
+        registry.names,
+      );
+      printWarnings(prep.warnings);
+      const log = await makeLogger(o);
+      const audit = auditPaths(o);
+      const text = o.output !== 'json';
+      const confirmS = o.confirm !== undefined ? parseSeconds(o.confirm as string, '--confirm', 0) : undefined;
+      if (confirmS !== undefined && (confirmS < 1 || o.dryRun))
+        throw new OpdError(
+          'usage',
+          o.dryRun ? '--confirm needs a real apply, not --dry-run' : '--confirm needs at least 1 second',
         );
+      if (!o.dryRun) {
+        const waiting = pendingRuns(audit.log);
+        if (waiting.length)
+          throw new OpdError(
+            'lock-busy',
+            `run ${waiting[0].run} (${waiting[0].file}) is waiting for confirmation until ${new Date(waiting[0].deadline).toISOString()}; nothing was applied`,
+            {
+              hint: keeperAlive(audit.log, waiting[0].run)
+                ? 'confirm it with `opd confirm`, or let it revert first'
+                : 'its keeper is gone (a reboot?): keep it with `opd confirm`, or revert it with `opd confirm --revert`',
+            },
+          );
       }
-    }
-    if (report.unreachable.length) {
-      if (text) for (const l of unknownLines(unknownJSON(report.unreachable))) stdio.out(l);
-      if (o.dryRun) throw unreachableError(report.unreachable, true);
-      // --partial: the reachable part was applied; the rest is reported and the run fails
-      stdio.err(unreachableError(report.unreachable, true).format().replace(/^opd: /, 'opd: not applied: '));
-      return EXIT.failed;
-    }
-    if (pendingConfirm) {
-      const pc = pendingConfirm;
-      if (text) stdio.out(`\nwaiting for \`opd confirm\` until ${new Date(pc.deadline).toISOString()} (${confirmS} s); without it the ${pc.pre.length} changed resource${pc.pre.length === 1 ? ' is' : 's are'} reverted (run ${report.run}; keeper pid ${pc.keeper}, state in ${confirmDir(audit.log)})`);
-      const r = await waitForOutcome(audit.log, report.run!);
-      if (r.state === 'confirmed') {
-        if (text) stdio.out(`confirmed: run ${report.run} stays applied`);
-        return EXIT.ok;
+      let pendingConfirm: Awaited<ReturnType<typeof startConfirmWait>> | undefined;
+      const report = await run(prep, {
+        settings,
+        log,
+        partial: o.partial === true,
+        ...(saved
+          ? {
+              expect: (c) => checkSavedPlan(saved, prep, c, file),
+              startFields: { saved_plan: saved.plan_hash, plan_file: file },
+            }
+          : {}),
+        ...(confirmS !== undefined
+          ? {
+              afterRun: async (a, runId, c, touched) => {
+                pendingConfirm = await startConfirmWait({
+                  prep,
+                  c,
+                  touched,
+                  run: runId,
+                  seconds: confirmS,
+                  settings,
+                  auditLog: audit.log,
+                  auditKey: audit.key,
+                });
+                a.append(runId, 'confirm', {
+                  state: 'applied',
+                  deadline: new Date(pendingConfirm.deadline).toISOString(),
+                  keeper: pendingConfirm.keeper,
+                  resources: pendingConfirm.pre.map((x) => x.address),
+                });
+              },
+            }
+          : {}),
+        allowDestroy: saved ? saved.allow_destroy : o.allowDestroy === true,
+        dryRun: o.dryRun === true,
+        rollback: o.rollback === true,
+        auditLog: audit.log,
+        auditKey: audit.key,
+        lockWaitMs: parseSeconds(o.lockWait as string, '--lock-wait', 300) * 1000,
+        trigger: 'cli',
+        onLockWait: (pid) => stdio.err(`opd: waiting for another opd run (pid ${pid}) to finish…`),
+        onChange: text ? (x) => stdio.out(outcomeLine(x)) : undefined,
+        onRollback: text ? (x) => stdio.out(`rollback ${outcomeLine(x)}`) : undefined,
+      });
+      if (!text) {
+        stdio.out(JSON.stringify(reportJSON(report, prep.redactor), null, 2));
+      } else {
+        for (const r of report.audit?.recovered ?? []) stdio.err(`opd: ${r}`);
+        if (report.status === 'planned') {
+          const shown = redactPlan(report.plan, prep.redactor);
+          for (const c of shown.changes) stdio.out(formatChange(c));
+          const s = summarize(shown);
+          stdio.out(
+            `\ndry run: ${s.create} to create, ${s.update + s.other} to change, ${s.delete} to delete${s.refused ? `, ${s.refused} refused` : ''}; nothing was changed`,
+          );
+        } else if (report.status === 'noop') {
+          stdio.out('no changes: the host matches the document');
+        } else if (report.status === 'blocked') {
+          for (const c of report.plan.changes.filter((c) => c.blocker)) stdio.out(`blocked ${c.address}: ${c.blocker}`);
+          stdio.out('\nnothing was applied: a precondition failed');
+        } else {
+          for (const v of report.verification)
+            stdio.out(
+              v.error
+                ? `FAILED verification of ${v.address}: could not read it again: ${v.error}`
+                : `FAILED verification of ${v.address}: the host still differs (${JSON.stringify(v.ops).slice(0, 300)})`,
+            );
+          const s = countOutcomes(report.outcomes);
+          const rb = report.rollback
+            ? `; rolled back ${report.rollback.outcomes.filter((x) => x.status === 'ok').length} of ${report.rollback.outcomes.length}${report.rollback.verification.length ? ` (${report.rollback.verification.length} not restored)` : ''}`
+            : '';
+          stdio.out(
+            `\n${report.status === 'ok' ? 'applied' : 'FAILED'}: ${s.ok} ok, ${s.failed} failed, ${s.skipped} skipped, ${s.refused} refused in ${ms(report.durationMs)}; verification ${report.verification.length ? `failed for ${report.verification.length}` : s.ok === 0 ? 'not run (nothing was applied)' : s.failed + s.skipped + s.refused ? `passed for the ${s.ok} changes that succeeded` : 'passed'}${rb} (run ${report.run})`,
+          );
+        }
       }
-      if (text) stdio.out(`REVERTED: no confirmation by the deadline; ${r.detail}`);
-      return EXIT.failed;
-    }
-    if (confirmS !== undefined && text && report.status === 'noop') stdio.out('nothing to confirm');
-    if (report.status === 'planned') return EXIT.changesPending;
-    return report.status === 'ok' || report.status === 'noop' ? EXIT.ok : EXIT.failed;
-  }));
+      if (report.unreachable.length) {
+        if (text) for (const l of unknownLines(unknownJSON(report.unreachable))) stdio.out(l);
+        if (o.dryRun) throw unreachableError(report.unreachable, true);
+        // --partial: the reachable part was applied; the rest is reported and the run fails
+        stdio.err(
+          unreachableError(report.unreachable, true)
+            .format()
+            .replace(/^opd: /, 'opd: not applied: '),
+        );
+        return EXIT.failed;
+      }
+      if (pendingConfirm) {
+        const pc = pendingConfirm;
+        if (text)
+          stdio.out(
+            `\nwaiting for \`opd confirm\` until ${new Date(pc.deadline).toISOString()} (${confirmS} s); without it the ${pc.pre.length} changed resource${pc.pre.length === 1 ? ' is' : 's are'} reverted (run ${report.run}; keeper pid ${pc.keeper}, state in ${confirmDir(audit.log)})`,
+          );
+        const r = await waitForOutcome(audit.log, report.run!);
+        if (r.state === 'confirmed') {
+          if (text) stdio.out(`confirmed: run ${report.run} stays applied`);
+          return EXIT.ok;
+        }
+        if (text) stdio.out(`REVERTED: no confirmation by the deadline; ${r.detail}`);
+        return EXIT.failed;
+      }
+      if (confirmS !== undefined && text && report.status === 'noop') stdio.out('nothing to confirm');
+      if (report.status === 'planned') return EXIT.changesPending;
+      return report.status === 'ok' || report.status === 'noop' ? EXIT.ok : EXIT.failed;
+    }),
+  );
 }

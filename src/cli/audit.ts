@@ -11,94 +11,141 @@ import { OpdError } from '../core/errors.js';
 export function auditCommand(): Command {
   const audit = new Command('audit').description('the hash-chained audit trail');
   audit.addCommand(
-    addEtcdOptions(addAuditOptions(new Command('verify').description('walk the chain; exit 0 only for an intact chain, else name the first broken entry')), 'with --witness')
+    addEtcdOptions(
+      addAuditOptions(
+        new Command('verify').description(
+          'walk the chain; exit 0 only for an intact chain, else name the first broken entry',
+        ),
+      ),
+      'with --witness',
+    )
       .addOption(outputOption(['text', 'json'], 'text'))
-      .addOption(new Option('--witness', 'also compare the chain with the audit heads etcd has witnessed (fleet mode; catches truncated or rewritten trails without the HMAC key)'))
-      .addOption(new Option('--host <name>', 'with --witness: the host name in the fleet (env OPD_FLEET_HOST; default the hostname)'))
-      .action(act(async (_o: Record<string, unknown>, cmd: Command) => {
-        const o = cmd.optsWithGlobals();
-        const { log, key } = auditPaths(o);
-        const r = verifyLog(log, readKey(key));
-        let witness: import('../fleet/witness.js').WitnessResult | undefined;
-        if (o.witness) {
-          const { parseEndpoints, checkName } = await import('../fleet/keys.js');
-          const { accessFrom, connect, etcdError } = await import('../fleet/store.js');
-          const { witnessCheck } = await import('../fleet/witness.js');
-          const host = checkName('host', (o.host as string | undefined) ?? process.env.OPD_FLEET_HOST ?? hostname());
-          const c = connect(accessFrom(parseEndpoints(o.etcd as string | undefined), o));
-          try {
-            witness = await witnessCheck(c, host, log);
-          } catch (err) {
-            throw etcdError(err, 'reading the witnessed audit heads');
-          } finally {
-            c.close();
+      .addOption(
+        new Option(
+          '--witness',
+          'also compare the chain with the audit heads etcd has witnessed (fleet mode; catches truncated or rewritten trails without the HMAC key)',
+        ),
+      )
+      .addOption(
+        new Option(
+          '--host <name>',
+          'with --witness: the host name in the fleet (env OPD_FLEET_HOST; default the hostname)',
+        ),
+      )
+      .action(
+        act(async (_o: Record<string, unknown>, cmd: Command) => {
+          const o = cmd.optsWithGlobals();
+          const { log, key } = auditPaths(o);
+          const r = verifyLog(log, readKey(key));
+          let witness: import('../fleet/witness.js').WitnessResult | undefined;
+          if (o.witness) {
+            const { parseEndpoints, checkName } = await import('../fleet/keys.js');
+            const { accessFrom, connect, etcdError } = await import('../fleet/store.js');
+            const { witnessCheck } = await import('../fleet/witness.js');
+            const host = checkName('host', (o.host as string | undefined) ?? process.env.OPD_FLEET_HOST ?? hostname());
+            const c = connect(accessFrom(parseEndpoints(o.etcd as string | undefined), o));
+            try {
+              witness = await witnessCheck(c, host, log);
+            } catch (err) {
+              throw etcdError(err, 'reading the witnessed audit heads');
+            } finally {
+              c.close();
+            }
           }
-        }
-        if (o.output === 'json') stdio.out(JSON.stringify({ log, ...r, ...(witness ? { witness } : {}) }, null, 2));
-        else if (witness) {
-          if (witness.ok) stdio.out(`ok: ${log}: agrees with ${witness.witnessed.length} audit head${witness.witnessed.length === 1 ? '' : 's'} etcd witnessed for ${witness.host}`);
-          for (const p of witness.problems) stdio.err(`opd: witness: ${p}`);
-        }
-        if (witness && !witness.ok) throw new OpdError('audit-broken', `${log}: the local trail disagrees with etcd's witness: ${witness.problems[0]}`, { hint: 'keep the file for inspection; etcd holds the heads the host published after each run' });
-        if (o.output !== 'json') {
-          for (const w of r.warnings) stdio.err(`opd: warning: ${w}`);
-          if (r.ok) stdio.out(`ok: ${log}: ${r.entries} entries in ${r.runs} runs, chain intact${r.sealed ? ', head seal verified' : ' (head not sealed: give --audit-key to detect whole-chain rewrites)'}`);
-        }
-        if (!r.ok) throw new OpdError('audit-broken', `${log}: chain broken at ${r.broken!.seq !== undefined ? `seq ${r.broken!.seq}` : ''} (line ${r.broken!.line}): ${r.broken!.reason}`, {
-          hint: 'keep the file for inspection; entries before this one are intact',
-        });
-        return 0;
-      })),
+          if (o.output === 'json') stdio.out(JSON.stringify({ log, ...r, ...(witness ? { witness } : {}) }, null, 2));
+          else if (witness) {
+            if (witness.ok)
+              stdio.out(
+                `ok: ${log}: agrees with ${witness.witnessed.length} audit head${witness.witnessed.length === 1 ? '' : 's'} etcd witnessed for ${witness.host}`,
+              );
+            for (const p of witness.problems) stdio.err(`opd: witness: ${p}`);
+          }
+          if (witness && !witness.ok)
+            throw new OpdError(
+              'audit-broken',
+              `${log}: the local trail disagrees with etcd's witness: ${witness.problems[0]}`,
+              { hint: 'keep the file for inspection; etcd holds the heads the host published after each run' },
+            );
+          if (o.output !== 'json') {
+            for (const w of r.warnings) stdio.err(`opd: warning: ${w}`);
+            if (r.ok)
+              stdio.out(
+                `ok: ${log}: ${r.entries} entries in ${r.runs} runs, chain intact${r.sealed ? ', head seal verified' : ' (head not sealed: give --audit-key to detect whole-chain rewrites)'}`,
+              );
+          }
+          if (!r.ok)
+            throw new OpdError(
+              'audit-broken',
+              `${log}: chain broken at ${r.broken!.seq !== undefined ? `seq ${r.broken!.seq}` : ''} (line ${r.broken!.line}): ${r.broken!.reason}`,
+              {
+                hint: 'keep the file for inspection; entries before this one are intact',
+              },
+            );
+          return 0;
+        }),
+      ),
   );
   audit.addCommand(
     addAuditOptions(new Command('log').description('print audit entries'))
       .addOption(outputOption(['text', 'json'], 'text'))
       .option('--run <id>', 'only this run')
       .option('--tail <n>', 'only the last n entries')
-      .action(act(async (_o: Record<string, unknown>, cmd: Command) => {
-        const o = cmd.optsWithGlobals();
-        const { log } = auditPaths(o);
-        const lines: string[] = [];
-        const tail = o.tail !== undefined ? Number(o.tail) : undefined;
-        if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new OpdError('usage', '--tail needs a whole number');
-        try {
-          const rl = createInterface({ input: createReadStream(log), crlfDelay: Infinity });
-          for await (const l of rl) {
-            if (!l.trim()) continue;
-            if (o.run && !l.includes(`"run":${JSON.stringify(o.run)}`)) continue;
-            lines.push(l);
-            if (tail !== undefined && lines.length > tail) lines.shift();
-          }
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new OpdError('usage', `${log}: no audit trail yet`, { hint: 'run opd apply first, or give --audit-log' });
-          throw err;
-        }
-        for (const l of lines) {
-          if (o.output === 'json') {
-            stdio.out(l);
-            continue;
-          }
-          let e: Record<string, unknown>;
+      .action(
+        act(async (_o: Record<string, unknown>, cmd: Command) => {
+          const o = cmd.optsWithGlobals();
+          const { log } = auditPaths(o);
+          const lines: string[] = [];
+          const tail = o.tail !== undefined ? Number(o.tail) : undefined;
+          if (tail !== undefined && (!Number.isInteger(tail) || tail < 0))
+            throw new OpdError('usage', '--tail needs a whole number');
           try {
-            e = JSON.parse(l);
-          } catch {
-            stdio.out(`(unparsable line) ${l.slice(0, 80)}`);
-            continue;
+            const rl = createInterface({ input: createReadStream(log), crlfDelay: Infinity });
+            for await (const l of rl) {
+              if (!l.trim()) continue;
+              if (o.run && !l.includes(`"run":${JSON.stringify(o.run)}`)) continue;
+              lines.push(l);
+              if (tail !== undefined && lines.length > tail) lines.shift();
+            }
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+              throw new OpdError('usage', `${log}: no audit trail yet`, {
+                hint: 'run opd apply first, or give --audit-log',
+              });
+            throw err;
           }
-          const what =
-            e.type === 'change' || e.type === 'rollback'
-              ? `${e.result} ${e.action} ${e.address}${e.summary ? `: ${e.summary}` : ''}${e.error ? ` — ${e.error}` : ''}`
-              : e.type === 'run.start'
-                ? `${e.changes} changes planned from ${e.file} (trigger ${e.trigger}, user ${e.user})`
-                : e.type === 'run.end'
-                  ? `${e.status} ${JSON.stringify(e.summary)} in ${e.duration_ms} ms`
-                  : e.type === 'drift'
-                    ? `${e.address}: changed outside opd`
-                    : JSON.stringify(Object.fromEntries(Object.entries(e).filter(([k]) => !['seq', 'ts', 'run', 'type', 'prev', 'hash'].includes(k))));
-          stdio.out(`${String(e.seq).padStart(6)} ${e.ts} ${e.run} ${String(e.type).padEnd(15)} ${what}`);
-        }
-        return 0;
-      })),
+          for (const l of lines) {
+            if (o.output === 'json') {
+              stdio.out(l);
+              continue;
+            }
+            let e: Record<string, unknown>;
+            try {
+              e = JSON.parse(l);
+            } catch {
+              stdio.out(`(unparsable line) ${l.slice(0, 80)}`);
+              continue;
+            }
+            const what =
+              e.type === 'change' || e.type === 'rollback'
+                ? `${e.result} ${e.action} ${e.address}${e.summary ? `: ${e.summary}` : ''}${e.error ? ` — ${e.error}` : ''}`
+                : e.type === 'run.start'
+                  ? `${e.changes} changes planned from ${e.file} (trigger ${e.trigger}, user ${e.user})`
+                  : e.type === 'run.end'
+                    ? `${e.status} ${JSON.stringify(e.summary)} in ${e.duration_ms} ms`
+                    : e.type === 'drift'
+                      ? `${e.address}: changed outside opd`
+                      : JSON.stringify(
+                          Object.fromEntries(
+                            Object.entries(e).filter(
+                              ([k]) => !['seq', 'ts', 'run', 'type', 'prev', 'hash'].includes(k),
+                            ),
+                          ),
+                        );
+            stdio.out(`${String(e.seq).padStart(6)} ${e.ts} ${e.run} ${String(e.type).padEnd(15)} ${what}`);
+          }
+          return 0;
+        }),
+      ),
   );
   return audit;
 }

@@ -23,25 +23,56 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** --var / --vars: parameter values for the document's `params:` (see src/core/params.ts). */
 export function addVarOptions(cmd: Command): Command {
-  cmd.addOption(new Option('--var <name=value>', 'set a document parameter (repeatable; env OPD_VAR_<name>)').argParser(collect));
-  cmd.addOption(new Option('--vars <file>', 'parameter values from a YAML/JSON map (repeatable; a later file wins)').argParser(collect));
+  cmd.addOption(
+    new Option('--var <name=value>', 'set a document parameter (repeatable; env OPD_VAR_<name>)').argParser(collect),
+  );
+  cmd.addOption(
+    new Option('--vars <file>', 'parameter values from a YAML/JSON map (repeatable; a later file wins)').argParser(
+      collect,
+    ),
+  );
   return cmd;
 }
 
 export function varsFrom(opts: Record<string, unknown>): VarSources {
-  return { vars: (opts.var as string[] | undefined) ?? [], varsFiles: (opts.vars as string[] | undefined) ?? [], env: process.env };
+  return {
+    vars: (opts.var as string[] | undefined) ?? [],
+    varsFiles: (opts.vars as string[] | undefined) ?? [],
+    env: process.env,
+  };
 }
 
 export function addSettingOptions(cmd: Command): Command {
-  for (const s of SETTING_OPTIONS) cmd.addOption(new Option(s.flag, `${s.help} (env ${s.env}${s.default ? `; default ${s.default}` : ''})`));
-  cmd.addOption(new Option('--log-level <level>', 'log level on stderr (env OPD_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']));
-  cmd.addOption(new Option('--log-format <format>', 'log lines on stderr: human, or json (pino JSON lines for journald/Loki; env OPD_LOG_FORMAT)').choices(['human', 'json']));
+  for (const s of SETTING_OPTIONS)
+    cmd.addOption(new Option(s.flag, `${s.help} (env ${s.env}${s.default ? `; default ${s.default}` : ''})`));
+  cmd.addOption(
+    new Option('--log-level <level>', 'log level on stderr (env OPD_LOG_LEVEL)').choices([
+      'fatal',
+      'error',
+      'warn',
+      'info',
+      'debug',
+      'trace',
+      'silent',
+    ]),
+  );
+  cmd.addOption(
+    new Option(
+      '--log-format <format>',
+      'log lines on stderr: human, or json (pino JSON lines for journald/Loki; env OPD_LOG_FORMAT)',
+    ).choices(['human', 'json']),
+  );
   return cmd;
 }
 
 export function addAuditOptions(cmd: Command): Command {
   cmd.addOption(new Option('--audit-log <path>', `audit trail (env OPD_AUDIT_LOG; default ${AUDIT_LOG_DEFAULT})`));
-  cmd.addOption(new Option('--audit-key <file>', `HMAC key sealing the audit head (env OPD_AUDIT_KEY; default ${AUDIT_KEY_DEFAULT} when it exists)`));
+  cmd.addOption(
+    new Option(
+      '--audit-key <file>',
+      `HMAC key sealing the audit head (env OPD_AUDIT_KEY; default ${AUDIT_KEY_DEFAULT} when it exists)`,
+    ),
+  );
   return cmd;
 }
 
@@ -76,7 +107,9 @@ export function humanLine(json: string): string {
     return json;
   }
   const { level, time, msg, ...rest } = e;
-  const kv = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`);
+  const kv = Object.entries(rest).map(
+    ([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`,
+  );
   return `${String(time ?? '')} ${(LEVELS[level as number] ?? String(level)).padEnd(5)} ${String(msg ?? '')}${kv.length ? ' ' + kv.join(' ') : ''}\n`;
 }
 
@@ -84,7 +117,8 @@ export async function makeLogger(opts: Record<string, unknown>): Promise<Logger>
   const { pino } = await import('pino');
   const level = (opts.logLevel as string | undefined) ?? process.env.OPD_LOG_LEVEL ?? 'warn';
   const format = (opts.logFormat as string | undefined) ?? process.env.OPD_LOG_FORMAT ?? 'human';
-  if (format !== 'human' && format !== 'json') throw new OpdError('usage', `--log-format must be human or json, got ${JSON.stringify(format)}`);
+  if (format !== 'human' && format !== 'json')
+    throw new OpdError('usage', `--log-format must be human or json, got ${JSON.stringify(format)}`);
   const options = { level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
   // log lines pass the secret scrubber too (values of secret parameters and from_file texts)
   const out = pino.destination({ fd: 2, sync: true });
@@ -95,7 +129,8 @@ export async function makeLogger(opts: Record<string, unknown>): Promise<Logger>
 export function parseSeconds(v: string | undefined, name: string, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new OpdError('usage', `${name} must be a number of seconds, got ${JSON.stringify(v)}`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new OpdError('usage', `${name} must be a number of seconds, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -116,12 +151,22 @@ export function takeExit(): number {
 
 /** `--only net,firewall`: the plugins a run is restricted to (undefined: all). */
 export function onlyOption(): Option {
-  return new Option('--only <plugins>', 'restrict the run to these plugins (comma-separated, e.g. ovs,net,firewall,sysctl: what opd-boot.service converges at boot)');
+  return new Option(
+    '--only <plugins>',
+    'restrict the run to these plugins (comma-separated, e.g. ovs,net,firewall,sysctl: what opd-boot.service converges at boot)',
+  );
 }
 
 export function parseOnly(v: unknown): string[] | undefined {
   if (typeof v !== 'string') return undefined;
-  const names = [...new Set(v.split(',').map((x) => x.trim()).filter(Boolean))].sort();
+  const names = [
+    ...new Set(
+      v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    ),
+  ].sort();
   if (!names.length) throw new OpdError('usage', '--only needs at least one plugin name');
   return names;
 }

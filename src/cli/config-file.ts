@@ -41,9 +41,13 @@ export function applyConfigFile(cmd: Command, file: string): void {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new OpdError('usage', `cannot read the config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      hint: 'give --config a readable YAML file',
-    });
+    throw new OpdError(
+      'usage',
+      `cannot read the config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      {
+        hint: 'give --config a readable YAML file',
+      },
+    );
   }
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
@@ -52,13 +56,27 @@ export function applyConfigFile(cmd: Command, file: string): void {
     return { file, line: p?.line, col: p?.col };
   };
   const problems: Problem[] = [];
-  const bad = (n: Node | null | undefined, key: string, message: string, fix: string) => problems.push({ ...at(n), pointer: key ? `/${key}` : '', message, fix });
+  const bad = (n: Node | null | undefined, key: string, message: string, fix: string) =>
+    problems.push({ ...at(n), pointer: key ? `/${key}` : '', message, fix });
   for (const e of doc.errors) {
     const p = lc.linePos(e.pos[0]);
-    problems.push({ file, line: p.line, col: p.col, pointer: '', message: e.message.split('\n')[0], fix: 'fix the YAML syntax' });
+    problems.push({
+      file,
+      line: p.line,
+      col: p.col,
+      pointer: '',
+      message: e.message.split('\n')[0],
+      fix: 'fix the YAML syntax',
+    });
   }
   const root = doc.contents;
-  if (!problems.length && !isMap(root)) bad(root as Node, '', 'the config file must be a mapping of option names to values', 'write e.g. `etcd: https://10.0.0.1:2379`');
+  if (!problems.length && !isMap(root))
+    bad(
+      root as Node,
+      '',
+      'the config file must be a mapping of option names to values',
+      'write e.g. `etcd: https://10.0.0.1:2379`',
+    );
   const options = optionsOf(cmd);
   const sets: { owner: Command; attr: string; value: unknown }[] = [];
   if (!problems.length && isMap(root)) {
@@ -72,7 +90,12 @@ export function applyConfigFile(cmd: Command, file: string): void {
       const found = options.get(name) ?? neg;
       if (!found) {
         const known = [...new Set([...options.keys()].map((k) => k.replace(/^no-/, '')))].sort();
-        bad(keyNode, raw, `unknown option \`${raw}\``, `use one of the daemon's long option names: ${known.join(', ')} (see opd daemon --help)`);
+        bad(
+          keyNode,
+          raw,
+          `unknown option \`${raw}\``,
+          `use one of the daemon's long option names: ${known.join(', ')} (see opd daemon --help)`,
+        );
         continue;
       }
       const { opt, owner } = found;
@@ -82,7 +105,12 @@ export function applyConfigFile(cmd: Command, file: string): void {
       const takesValue = opt.required || opt.optional;
       if (!takesValue) {
         if (typeof value !== 'boolean') {
-          bad(valueNode ?? keyNode, raw, `\`${raw}\` is a switch: its value must be true or false`, `write \`${raw}: true\` or \`${raw}: false\``);
+          bad(
+            valueNode ?? keyNode,
+            raw,
+            `\`${raw}\` is a switch: its value must be true or false`,
+            `write \`${raw}: true\` or \`${raw}: false\``,
+          );
           continue;
         }
         // --no-dbus is stored as dbus=false: `dbus: false` and `no-dbus: true` both say it
@@ -93,10 +121,20 @@ export function applyConfigFile(cmd: Command, file: string): void {
       if (repeatable) {
         let list: string[] | undefined;
         if (Array.isArray(value) && value.every((v) => typeof v === 'string')) list = value as string[];
-        else if (value && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((v) => ['string', 'number', 'boolean'].includes(typeof v)))
+        else if (
+          value &&
+          typeof value === 'object' &&
+          !Array.isArray(value) &&
+          Object.values(value).every((v) => ['string', 'number', 'boolean'].includes(typeof v))
+        )
           list = Object.entries(value as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`);
         if (!list) {
-          bad(valueNode ?? keyNode, raw, `\`${raw}\` must be a mapping (key: value) or a list of "key=value" strings`, `write e.g. \`${raw}: { role: kvm }\``);
+          bad(
+            valueNode ?? keyNode,
+            raw,
+            `\`${raw}\` must be a mapping (key: value) or a list of "key=value" strings`,
+            `write e.g. \`${raw}: { role: kvm }\``,
+          );
           continue;
         }
         sets.push({ owner, attr, value: list });
@@ -107,14 +145,22 @@ export function applyConfigFile(cmd: Command, file: string): void {
         continue;
       }
       if (!['string', 'number'].includes(typeof value)) {
-        bad(valueNode ?? keyNode, raw, `\`${raw}\` needs a single value (a string or a number)`, `write \`${raw}: VALUE\` as on the command line (--${name} VALUE)`);
+        bad(
+          valueNode ?? keyNode,
+          raw,
+          `\`${raw}\` needs a single value (a string or a number)`,
+          `write \`${raw}: VALUE\` as on the command line (--${name} VALUE)`,
+        );
         continue;
       }
       sets.push({ owner, attr, value: String(value) });
     }
   }
   if (problems.length) {
-    throw new OpdError('usage', `invalid config file ${file}`, { problems, hint: 'the keys of a config file are the long option names of `opd daemon --help`' });
+    throw new OpdError('usage', `invalid config file ${file}`, {
+      problems,
+      hint: 'the keys of a config file are the long option names of `opd daemon --help`',
+    });
   }
   for (const s of sets) s.owner.setOptionValueWithSource(s.attr, s.value, 'config');
 }

@@ -1,7 +1,17 @@
 import { Command, Option } from 'commander';
 import { addEtcdOptions } from './etcd-options.js';
 import { applyConfigFile } from './config-file.js';
-import { act, addVarOptions, varsFrom, addAuditOptions, addSettingOptions, auditPaths, makeLogger, parseSeconds, settingsFrom } from './common.js';
+import {
+  act,
+  addVarOptions,
+  varsFrom,
+  addAuditOptions,
+  addSettingOptions,
+  auditPaths,
+  makeLogger,
+  parseSeconds,
+  settingsFrom,
+} from './common.js';
 import { Daemon } from '../daemon/loop.js';
 import { systemdNotifier } from '../daemon/notify.js';
 import { EXIT, OpdError, toOpdError } from '../core/errors.js';
@@ -10,112 +20,174 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 
 export function daemonCommand(): Command {
-  return addVarOptions(addAuditOptions(
-    addEtcdOptions(addSettingOptions(
-      new Command('daemon')
-        .description('reconcile continuously under systemd (Type=notify): at start, on backend events (drift), when the state file changes, on SIGHUP, on a D-Bus call and on a periodic resync')
-        .option('--state <file>', 'state document to keep in force (fleet mode: where the document from etcd is kept; default beside the audit log)')
-        .addOption(new Option('--config <file>', 'read options from this YAML file: keys are the long option names (etcd, host, labels, lease-ttl, etcd-ca, poll, …); the command line and OPD_* environment win'))
-        .addOption(new Option('--host <name>', 'fleet mode: this host\'s name in the fleet (env OPD_FLEET_HOST; default the hostname)'))
-        .addOption(new Option('--label <k=v>', 'fleet mode: a label of this host, repeatable (env OPD_FLEET_LABELS=k=v,k=v)').argParser((v: string, prev: string[] = []) => [...prev, v]))
-        .addOption(new Option('--lease-ttl <seconds>', 'fleet mode: the liveness key expires this long after the daemon stops renewing it').default('10'))
-        .addOption(new Option('--resync <seconds>', 'full resync period (0: off)').default('300'))
-        .addOption(new Option('--poll <seconds>', 'polling period for plugins without an event source').default('30'))
-        .addOption(new Option('--no-watch', 'do not use event sources: poll every plugin'))
-        .addOption(new Option('--debounce <ms>', 'coalesce triggers arriving within this window into one run').default('200'))
-        .addOption(new Option('--backoff <seconds>', 'first retry delay of a failing resource (doubles per failure)').default('2'))
-        .addOption(new Option('--backoff-cap <seconds>', 'longest retry delay of a failing resource').default('300'))
-        .addOption(new Option('--allow-destroy', 'allow data-destroying operations'))
-        .addOption(new Option('--rollback', 'revert a run\'s applied changes when one of its changes fails'))
-        .addOption(new Option('--no-dbus', 'do not offer the D-Bus API (org.opd.Reconciler1, org.opdbus)'))
-        .addOption(new Option('--metrics <[host:]port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (off by default; HOST defaults to 127.0.0.1)')),
-    ), 'fleet mode'),
-  )).action(act(async (_opts: Record<string, unknown>, cmd: Command) => {
-    const given = cmd.optsWithGlobals();
-    if (given.config !== undefined) applyConfigFile(cmd, given.config as string);
-    const o = cmd.optsWithGlobals();
-    const log = await makeLogger({ logLevel: 'info', ...o });
-    const audit = auditPaths(o);
-    const etcd = (o.etcd as string | undefined) ?? process.env.OPD_ETCD;
-    if (!etcd && !o.state) throw new OpdError('usage', 'opd daemon needs --state FILE, or --etcd ENDPOINTS (fleet mode)', { hint: 'opd daemon --state /etc/opd/state.yaml, or opd daemon --etcd http://127.0.0.1:2379 --host NAME' });
-    let fleet: import('../fleet/agent.js').FleetAgent | undefined;
-    let stateFile = o.state as string | undefined;
-    if (etcd) {
-      const { FleetAgent } = await import('../fleet/agent.js');
-      const { parseEndpoints, parseLabels, checkName } = await import('../fleet/keys.js');
-      const { accessFrom } = await import('../fleet/store.js');
-      const host = checkName('host', (o.host as string | undefined) ?? process.env.OPD_FLEET_HOST ?? hostname());
-      const labels = parseLabels([...(process.env.OPD_FLEET_LABELS ? [process.env.OPD_FLEET_LABELS] : []), ...((o.label as string[] | undefined) ?? [])], '--label');
-      stateFile ??= join(dirname(audit.log), `fleet-${host}.json`);
-      fleet = new FleetAgent({
-        access: accessFrom(parseEndpoints(etcd), o),
-        host,
-        labels,
-        stateFile,
-        auditLog: audit.log,
-        leaseTtlS: Math.max(2, Math.round(parseSeconds(o.leaseTtl as string, '--lease-ttl', 10))),
+  return addVarOptions(
+    addAuditOptions(
+      addEtcdOptions(
+        addSettingOptions(
+          new Command('daemon')
+            .description(
+              'reconcile continuously under systemd (Type=notify): at start, on backend events (drift), when the state file changes, on SIGHUP, on a D-Bus call and on a periodic resync',
+            )
+            .option(
+              '--state <file>',
+              'state document to keep in force (fleet mode: where the document from etcd is kept; default beside the audit log)',
+            )
+            .addOption(
+              new Option(
+                '--config <file>',
+                'read options from this YAML file: keys are the long option names (etcd, host, labels, lease-ttl, etcd-ca, poll, …); the command line and OPD_* environment win',
+              ),
+            )
+            .addOption(
+              new Option(
+                '--host <name>',
+                "fleet mode: this host's name in the fleet (env OPD_FLEET_HOST; default the hostname)",
+              ),
+            )
+            .addOption(
+              new Option(
+                '--label <k=v>',
+                'fleet mode: a label of this host, repeatable (env OPD_FLEET_LABELS=k=v,k=v)',
+              ).argParser((v: string, prev: string[] = []) => [...prev, v]),
+            )
+            .addOption(
+              new Option(
+                '--lease-ttl <seconds>',
+                'fleet mode: the liveness key expires this long after the daemon stops renewing it',
+              ).default('10'),
+            )
+            .addOption(new Option('--resync <seconds>', 'full resync period (0: off)').default('300'))
+            .addOption(
+              new Option('--poll <seconds>', 'polling period for plugins without an event source').default('30'),
+            )
+            .addOption(new Option('--no-watch', 'do not use event sources: poll every plugin'))
+            .addOption(
+              new Option('--debounce <ms>', 'coalesce triggers arriving within this window into one run').default(
+                '200',
+              ),
+            )
+            .addOption(
+              new Option(
+                '--backoff <seconds>',
+                'first retry delay of a failing resource (doubles per failure)',
+              ).default('2'),
+            )
+            .addOption(
+              new Option('--backoff-cap <seconds>', 'longest retry delay of a failing resource').default('300'),
+            )
+            .addOption(new Option('--allow-destroy', 'allow data-destroying operations'))
+            .addOption(new Option('--rollback', "revert a run's applied changes when one of its changes fails"))
+            .addOption(new Option('--no-dbus', 'do not offer the D-Bus API (org.opd.Reconciler1, org.opdbus)'))
+            .addOption(
+              new Option(
+                '--metrics <[host:]port>',
+                'serve Prometheus metrics at http://HOST:PORT/metrics (off by default; HOST defaults to 127.0.0.1)',
+              ),
+            ),
+        ),
+        'fleet mode',
+      ),
+    ),
+  ).action(
+    act(async (_opts: Record<string, unknown>, cmd: Command) => {
+      const given = cmd.optsWithGlobals();
+      if (given.config !== undefined) applyConfigFile(cmd, given.config as string);
+      const o = cmd.optsWithGlobals();
+      const log = await makeLogger({ logLevel: 'info', ...o });
+      const audit = auditPaths(o);
+      const etcd = (o.etcd as string | undefined) ?? process.env.OPD_ETCD;
+      if (!etcd && !o.state)
+        throw new OpdError('usage', 'opd daemon needs --state FILE, or --etcd ENDPOINTS (fleet mode)', {
+          hint: 'opd daemon --state /etc/opd/state.yaml, or opd daemon --etcd http://127.0.0.1:2379 --host NAME',
+        });
+      let fleet: import('../fleet/agent.js').FleetAgent | undefined;
+      let stateFile = o.state as string | undefined;
+      if (etcd) {
+        const { FleetAgent } = await import('../fleet/agent.js');
+        const { parseEndpoints, parseLabels, checkName } = await import('../fleet/keys.js');
+        const { accessFrom } = await import('../fleet/store.js');
+        const host = checkName('host', (o.host as string | undefined) ?? process.env.OPD_FLEET_HOST ?? hostname());
+        const labels = parseLabels(
+          [
+            ...(process.env.OPD_FLEET_LABELS ? [process.env.OPD_FLEET_LABELS] : []),
+            ...((o.label as string[] | undefined) ?? []),
+          ],
+          '--label',
+        );
+        stateFile ??= join(dirname(audit.log), `fleet-${host}.json`);
+        fleet = new FleetAgent({
+          access: accessFrom(parseEndpoints(etcd), o),
+          host,
+          labels,
+          stateFile,
+          auditLog: audit.log,
+          leaseTtlS: Math.max(2, Math.round(parseSeconds(o.leaseTtl as string, '--lease-ttl', 10))),
+          log,
+        });
+        await fleet.prepare();
+      }
+      const daemon = new Daemon({
+        registry,
+        stateFile: stateFile!,
+        vars: varsFrom(o),
+        settings: settingsFrom(o),
         log,
+        auditLog: audit.log,
+        auditKey: audit.key,
+        allowDestroy: o.allowDestroy === true,
+        rollback: o.rollback === true,
+        resyncMs: parseSeconds(o.resync as string, '--resync', 300) * 1000,
+        pollMs: parseSeconds(o.poll as string, '--poll', 30) * 1000,
+        watch: o.watch !== false,
+        debounceMs: parseSeconds(o.debounce as string, '--debounce', 200),
+        backoffBaseMs: parseSeconds(o.backoff as string, '--backoff', 2) * 1000,
+        backoffCapMs: parseSeconds(o.backoffCap as string, '--backoff-cap', 300) * 1000,
+        notifier: systemdNotifier(process.env, log),
       });
-      await fleet.prepare();
-    }
-    const daemon = new Daemon({
-      registry,
-      stateFile: stateFile!,
-      vars: varsFrom(o),
-      settings: settingsFrom(o),
-      log,
-      auditLog: audit.log,
-      auditKey: audit.key,
-      allowDestroy: o.allowDestroy === true,
-      rollback: o.rollback === true,
-      resyncMs: parseSeconds(o.resync as string, '--resync', 300) * 1000,
-      pollMs: parseSeconds(o.poll as string, '--poll', 30) * 1000,
-      watch: o.watch !== false,
-      debounceMs: parseSeconds(o.debounce as string, '--debounce', 200),
-      backoffBaseMs: parseSeconds(o.backoff as string, '--backoff', 2) * 1000,
-      backoffCapMs: parseSeconds(o.backoffCap as string, '--backoff-cap', 300) * 1000,
-      notifier: systemdNotifier(process.env, log),
-    });
-    let stopping: Promise<void> | undefined;
-    let resolveDone!: () => void;
-    const done = new Promise<void>((r) => (resolveDone = r));
-    const stop = (sig: string) => {
-      if (stopping) return;
-      log.info({ signal: sig }, 'stopping');
-      stopping = daemon.stop().then(() => fleet?.stop()).then(resolveDone);
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
-      log.info('SIGHUP: reloading the state document');
-      void daemon.reload(true);
-    });
-    let api: { dispose(): Promise<void> } | undefined;
-    let metricsServer: import('node:http').Server | undefined;
-    if (o.metrics !== undefined) {
-      const { DaemonMetrics } = await import('../daemon/metrics.js');
-      metricsServer = (await new DaemonMetrics(daemon).listen(o.metrics as string, log)).server;
-    }
-    try {
-      await daemon.start(async () => {
-        if (o.dbus === false) return;
-        try {
-          api = await (await import('../daemon/dbus-api.js')).startDbusApi(daemon);
-        } catch (err) {
-          const e = toOpdError(err);
-          log.error({ err: e.message, hint: e.hint }, 'D-Bus API unavailable; reconciling without it');
-        }
+      let stopping: Promise<void> | undefined;
+      let resolveDone!: () => void;
+      const done = new Promise<void>((r) => (resolveDone = r));
+      const stop = (sig: string) => {
+        if (stopping) return;
+        log.info({ signal: sig }, 'stopping');
+        stopping = daemon
+          .stop()
+          .then(() => fleet?.stop())
+          .then(resolveDone);
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGHUP', () => {
+        log.info('SIGHUP: reloading the state document');
+        void daemon.reload(true);
       });
-    } catch (err) {
-      metricsServer?.close();
-      throw err;
-    }
-    fleet?.attach(daemon);
-    log.info({ status: daemon.statusLine(), watching: daemon.watching, polling: daemon.polling }, 'ready');
-    await done;
-    await api?.dispose();
-    await new Promise((r) => (metricsServer ? metricsServer.close(r) : r(undefined)));
-    log.info({ runs: daemon.runs }, 'stopped');
-    return EXIT.ok;
-  }));
+      let api: { dispose(): Promise<void> } | undefined;
+      let metricsServer: import('node:http').Server | undefined;
+      if (o.metrics !== undefined) {
+        const { DaemonMetrics } = await import('../daemon/metrics.js');
+        metricsServer = (await new DaemonMetrics(daemon).listen(o.metrics as string, log)).server;
+      }
+      try {
+        await daemon.start(async () => {
+          if (o.dbus === false) return;
+          try {
+            api = await (await import('../daemon/dbus-api.js')).startDbusApi(daemon);
+          } catch (err) {
+            const e = toOpdError(err);
+            log.error({ err: e.message, hint: e.hint }, 'D-Bus API unavailable; reconciling without it');
+          }
+        });
+      } catch (err) {
+        metricsServer?.close();
+        throw err;
+      }
+      fleet?.attach(daemon);
+      log.info({ status: daemon.statusLine(), watching: daemon.watching, polling: daemon.polling }, 'ready');
+      await done;
+      await api?.dispose();
+      await new Promise((r) => (metricsServer ? metricsServer.close(r) : r(undefined)));
+      log.info({ runs: daemon.runs }, 'stopped');
+      return EXIT.ok;
+    }),
+  );
 }

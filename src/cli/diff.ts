@@ -1,5 +1,16 @@
 import { Command, Option } from 'commander';
-import { act, addVarOptions, varsFrom, onlyOption, parseOnly, addSettingOptions, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
+import {
+  act,
+  addVarOptions,
+  varsFrom,
+  onlyOption,
+  parseOnly,
+  addSettingOptions,
+  makeLogger,
+  outputOption,
+  settingsFrom,
+  stdio,
+} from './common.js';
 import { computePlan, prepareFile, restrictPlugins, unreachableError } from '../core/engine.js';
 import { printWarnings } from './common.js';
 import { formatChange, planJSON, summarize, type Plan } from '../core/plan.js';
@@ -9,7 +20,11 @@ import { redactPlan, unknownJSON, unknownLines, type UnknownShown } from '../cor
 import { makeSavedPlan, writeSavedPlan } from '../core/saved-plan.js';
 
 /** The human form of a plan (opd diff, opd show-plan). */
-export function printPlan(changes: Parameters<typeof formatChange>[0][], summary: Record<string, number>, unknown: UnknownShown[]): void {
+export function printPlan(
+  changes: Parameters<typeof formatChange>[0][],
+  summary: Record<string, number>,
+  unknown: UnknownShown[],
+): void {
   const unknownCount = unknown.reduce((n, u) => n + u.resources.length, 0);
   if (!changes.length && !unknownCount) {
     stdio.out('no changes: the host matches the document');
@@ -24,35 +39,54 @@ export function printPlan(changes: Parameters<typeof formatChange>[0][], summary
 }
 
 export function diffCommand(): Command {
-  return addVarOptions(addSettingOptions(
-    new Command('diff')
-      .description('show the ordered plan without changing anything (exit 0: nothing to do, 2: changes pending, 69: a backend is down — the rest is still planned, its resources show as unknown)')
-      .argument('<file>', 'state document (YAML or JSON; - for stdin)')
-      .addOption(outputOption(['text', 'json'], 'text'))
-      .addOption(onlyOption())
-      .addOption(new Option('--allow-destroy', 'plan data-destroying operations as allowed instead of refused'))
-      .addOption(new Option('--out <plan.json>', 'also save the plan (document hash + a fingerprint of each resource it was computed from) for `opd apply plan.json`')),
-  )).action(act(async (file: string, _opts: Record<string, unknown>, cmd: Command) => {
-    const o = cmd.optsWithGlobals();
-    const settings = settingsFrom(o);
-    const prep = restrictPlugins(await prepareFile(registry, file, settings, varsFrom(o)), parseOnly(o.only), registry.names);
-    printWarnings(prep.warnings);
-    const log = await makeLogger(o);
-    const c = await computePlan(prep, { settings, log, allowDestroy: o.allowDestroy === true });
-    const { plan } = c;
-    const shown: Plan = redactPlan(plan, prep.redactor);
-    const unknown = unknownJSON(c.unreachable);
-    if (o.output === 'json') stdio.out(JSON.stringify({ ...planJSON(shown), ...(unknown.length ? { unknown } : {}) }, null, 2));
-    else printPlan(shown.changes, summarize(shown), unknown);
-    if (c.unreachable.length) {
-      if (o.out) stdio.err(`opd: the plan was not saved to ${o.out as string}: it has unknown resources`);
-      throw unreachableError(c.unreachable, true);
-    }
-    if (o.out) {
-      const saved = makeSavedPlan(prep, c, { allowDestroy: o.allowDestroy === true });
-      writeSavedPlan(o.out as string, saved);
-      if (o.output !== 'json') stdio.err(`opd: plan saved to ${o.out as string} (plan ${saved.plan_hash.slice(0, 12)}); apply it with: opd apply ${o.out as string}`);
-    }
-    return plan.changes.length ? EXIT.changesPending : EXIT.ok;
-  }));
+  return addVarOptions(
+    addSettingOptions(
+      new Command('diff')
+        .description(
+          'show the ordered plan without changing anything (exit 0: nothing to do, 2: changes pending, 69: a backend is down — the rest is still planned, its resources show as unknown)',
+        )
+        .argument('<file>', 'state document (YAML or JSON; - for stdin)')
+        .addOption(outputOption(['text', 'json'], 'text'))
+        .addOption(onlyOption())
+        .addOption(new Option('--allow-destroy', 'plan data-destroying operations as allowed instead of refused'))
+        .addOption(
+          new Option(
+            '--out <plan.json>',
+            'also save the plan (document hash + a fingerprint of each resource it was computed from) for `opd apply plan.json`',
+          ),
+        ),
+    ),
+  ).action(
+    act(async (file: string, _opts: Record<string, unknown>, cmd: Command) => {
+      const o = cmd.optsWithGlobals();
+      const settings = settingsFrom(o);
+      const prep = restrictPlugins(
+        await prepareFile(registry, file, settings, varsFrom(o)),
+        parseOnly(o.only),
+        registry.names,
+      );
+      printWarnings(prep.warnings);
+      const log = await makeLogger(o);
+      const c = await computePlan(prep, { settings, log, allowDestroy: o.allowDestroy === true });
+      const { plan } = c;
+      const shown: Plan = redactPlan(plan, prep.redactor);
+      const unknown = unknownJSON(c.unreachable);
+      if (o.output === 'json')
+        stdio.out(JSON.stringify({ ...planJSON(shown), ...(unknown.length ? { unknown } : {}) }, null, 2));
+      else printPlan(shown.changes, summarize(shown), unknown);
+      if (c.unreachable.length) {
+        if (o.out) stdio.err(`opd: the plan was not saved to ${o.out as string}: it has unknown resources`);
+        throw unreachableError(c.unreachable, true);
+      }
+      if (o.out) {
+        const saved = makeSavedPlan(prep, c, { allowDestroy: o.allowDestroy === true });
+        writeSavedPlan(o.out as string, saved);
+        if (o.output !== 'json')
+          stdio.err(
+            `opd: plan saved to ${o.out as string} (plan ${saved.plan_hash.slice(0, 12)}); apply it with: opd apply ${o.out as string}`,
+          );
+      }
+      return plan.changes.length ? EXIT.changesPending : EXIT.ok;
+    }),
+  );
 }

@@ -10,19 +10,25 @@ export function doctorCommand(): Command {
       .description('which backends are reachable, and why not (exit 69 when one is not)')
       .addOption(new Option('--plugin <names...>', 'only these plugins'))
       .addOption(outputOption(['text', 'json'], 'text')),
-  ).action(act(async (_o: Record<string, unknown>, cmd: Command) => {
-    const o = cmd.optsWithGlobals();
-    const log = await makeLogger(o);
-    const all = await loadAll();
-    const names = ((o.plugin as string[] | undefined) ?? [...all.keys()]).sort();
-    const checks: DoctorCheck[] = [];
-    for (const n of names) {
-      const p = all.get(n);
-      if (!p?.doctor) continue;
-      checks.push(...(await p.doctor({ settings: settingsFrom(o), log })));
-    }
-    if (o.output === 'json') stdio.out(JSON.stringify(checks, null, 2));
-    else for (const c of checks) stdio.out(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}${!c.ok && c.hint ? `\n     hint: ${c.hint}` : ''}`);
-    return checks.every((c) => c.ok) ? EXIT.ok : EXIT.backendUnavailable;
-  }));
+  ).action(
+    act(async (_o: Record<string, unknown>, cmd: Command) => {
+      const o = cmd.optsWithGlobals();
+      const log = await makeLogger(o);
+      const all = await loadAll();
+      const names = ((o.plugin as string[] | undefined) ?? [...all.keys()]).sort();
+      const checks: DoctorCheck[] = [];
+      for (const n of names) {
+        const p = all.get(n);
+        if (!p?.doctor) continue;
+        checks.push(...(await p.doctor({ settings: settingsFrom(o), log })));
+      }
+      if (o.output === 'json') stdio.out(JSON.stringify(checks, null, 2));
+      else
+        for (const c of checks)
+          stdio.out(
+            `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}${!c.ok && c.hint ? `\n     hint: ${c.hint}` : ''}`,
+          );
+      return checks.every((c) => c.ok) ? EXIT.ok : EXIT.backendUnavailable;
+    }),
+  );
 }

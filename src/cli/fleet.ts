@@ -17,9 +17,38 @@ import { registry } from '../plugins/index.js';
 import { canonical, sha256 } from '../core/canonical.js';
 import { newRedactor } from '../core/validate.js';
 import { compare } from '../core/diff.js';
-import { HOSTS, aliveKey, checkName, desiredPrefix, enrolledKey, fragmentKey, hostPrefix, hostUser, parseEndpoints, parseLabels, statusKey } from '../fleet/keys.js';
-import { conflictError, mergeFragments, selectorText, selects, type Fragment, type HostInfo, type Selector } from '../fleet/merge.js';
-import { accessFrom, connect, etcdError, getJSON, materialize, prefixJSON, readFragments, readHosts } from '../fleet/store.js';
+import {
+  HOSTS,
+  aliveKey,
+  checkName,
+  desiredPrefix,
+  enrolledKey,
+  fragmentKey,
+  hostPrefix,
+  hostUser,
+  parseEndpoints,
+  parseLabels,
+  statusKey,
+} from '../fleet/keys.js';
+import {
+  conflictError,
+  mergeFragments,
+  selectorText,
+  selects,
+  type Fragment,
+  type HostInfo,
+  type Selector,
+} from '../fleet/merge.js';
+import {
+  accessFrom,
+  connect,
+  etcdError,
+  getJSON,
+  materialize,
+  prefixJSON,
+  readFragments,
+  readHosts,
+} from '../fleet/store.js';
 import type { HostStatus } from '../fleet/agent.js';
 
 const etcdOptions = (cmd: Command): Command => addEtcdOptions(cmd);
@@ -43,7 +72,10 @@ function selectorFrom(o: Record<string, unknown>): Selector {
   if (host && sel?.length) throw new OpdError('usage', 'give either --host NAME or --selector k=v, not both');
   if (host) return { host: checkName('host', host) };
   const labels = parseLabels(sel, '--selector');
-  if (!Object.keys(labels).length) throw new OpdError('usage', 'a fragment needs --host NAME or --selector k=v', { hint: 'opd fleet put role-kvm.yaml --selector role=kvm' });
+  if (!Object.keys(labels).length)
+    throw new OpdError('usage', 'a fragment needs --host NAME or --selector k=v', {
+      hint: 'opd fleet put role-kvm.yaml --selector role=kvm',
+    });
   return { labels };
 }
 
@@ -52,9 +84,17 @@ async function fragmentFrom(file: string, o: Record<string, unknown>): Promise<F
   const prep = await prepareFile(registry, file);
   const id = checkName('fragment id', (o.id as string | undefined) ?? basename(file, extname(file)));
   const order = o.order === undefined ? 100 : Number(o.order);
-  if (!Number.isInteger(order)) throw new OpdError('usage', `--order needs a whole number, got ${JSON.stringify(o.order)}`);
+  if (!Number.isInteger(order))
+    throw new OpdError('usage', `--order needs a whole number, got ${JSON.stringify(o.order)}`);
   const document = { version: prep.doc.version, plugins: prep.doc.plugins };
-  return { id, order, selector: selectorFrom(o), document, hash: sha256(canonical(document)), put_at: new Date().toISOString() };
+  return {
+    id,
+    order,
+    selector: selectorFrom(o),
+    document,
+    hash: sha256(canonical(document)),
+    put_at: new Date().toISOString(),
+  };
 }
 
 /** Per-resource view of a document: address → spec. */
@@ -62,7 +102,8 @@ function resources(doc: Fragment['document']): Map<string, unknown> {
   const out = new Map<string, unknown>();
   for (const [p, sec] of Object.entries(doc.plugins ?? {}))
     for (const [c, coll] of Object.entries(sec ?? {}))
-      if (coll && typeof coll === 'object' && !Array.isArray(coll)) for (const [n, v] of Object.entries(coll as Record<string, unknown>)) out.set(`${p}/${c}/${n}`, v);
+      if (coll && typeof coll === 'object' && !Array.isArray(coll))
+        for (const [n, v] of Object.entries(coll as Record<string, unknown>)) out.set(`${p}/${c}/${n}`, v);
       else out.set(`${p}/${c}`, coll);
   return out;
 }
@@ -81,7 +122,9 @@ function docChanges(before: Fragment['document'], after: Fragment['document']): 
     else if (y === undefined) lines.push(`  - ${addr} (no longer managed)`);
     else {
       const ops = r.ops(plugin, coll, compare(x as object, y as object));
-      lines.push(`  ~ ${addr}: ${ops.map((op) => `${op.op} ${op.path}${'value' in op ? ` = ${JSON.stringify(op.value)}` : ''}`).join('; ')}`);
+      lines.push(
+        `  ~ ${addr}: ${ops.map((op) => `${op.op} ${op.path}${'value' in op ? ` = ${JSON.stringify(op.value)}` : ''}`).join('; ')}`,
+      );
     }
   }
   return lines;
@@ -112,7 +155,7 @@ async function rows(c: Etcd3, only?: Set<string>): Promise<Row[]> {
     const m = mergeFragments(copies);
     const st = await getJSON<HostStatus>(c, statusKey(h.host));
     const alive = (await c.get(aliveKey(h.host)).string()) !== null;
-    const error = m.conflict ? conflictError(m.conflict, h.host).message : st?.error ?? null;
+    const error = m.conflict ? conflictError(m.conflict, h.host).message : (st?.error ?? null);
     out.push({
       host: h.host,
       alive,
@@ -132,194 +175,308 @@ async function rows(c: Etcd3, only?: Set<string>): Promise<Row[]> {
   return out;
 }
 
-const ago = (iso: string | undefined | null) => (iso ? `${Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))}s ago` : '-');
+const ago = (iso: string | undefined | null) =>
+  iso ? `${Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))}s ago` : '-';
 
 export function fleetCommand(): Command {
-  const fleet = new Command('fleet').description('many hosts converged from etcd: fragments, status, rollouts, host credentials');
-
-  fleet.addCommand(
-    etcdOptions(new Command('put').description('validate a document (exit 65 when invalid) and store it as a fragment for a host or a label selector').argument('<file>'))
-      .addOption(new Option('--host <name>', 'the fragment selects this host'))
-      .addOption(new Option('--selector <k=v>', 'the fragment selects hosts with these labels (repeatable; all must match)').argParser(collect))
-      .addOption(new Option('--order <n>', 'merge order among the fragments of a host (lower first)').default('100'))
-      .addOption(new Option('--id <id>', 'fragment id (default: the file name without extension)'))
-      .action(act(async (file: string, _o: Record<string, unknown>, cmd: Command) => {
-        const o = cmd.optsWithGlobals();
-        const f = await fragmentFrom(file, o);
-        return withClient(o, async (c) => {
-          await c.put(fragmentKey(f.id)).value(JSON.stringify(f));
-          const frs = await readFragments(c);
-          const hosts = await readHosts(c);
-          await materialize(c, frs, hosts);
-          const sel = hosts.filter((h) => selects(f, h));
-          stdio.out(`stored fragment ${f.id} (${selectorText(f.selector)}, order ${f.order}, document ${f.hash.slice(0, 12)}) for ${sel.length} host${sel.length === 1 ? '' : 's'}${sel.length ? `: ${sel.map((h) => h.host).join(', ')}` : ''}`);
-          for (const h of sel) {
-            const m = mergeFragments(frs.filter((x) => selects(x, h)));
-            if (m.conflict) stdio.err(`opd: warning: ${conflictError(m.conflict, h.host).message}`);
-          }
-          return EXIT.ok;
-        });
-      })),
+  const fleet = new Command('fleet').description(
+    'many hosts converged from etcd: fragments, status, rollouts, host credentials',
   );
 
   fleet.addCommand(
-    etcdOptions(new Command('sync').description("rewrite every host's fragment copies from the fragments and the hosts' labels (after hosts join)"))
-      .action(act(async (_o: Record<string, unknown>, cmd: Command) => {
+    etcdOptions(
+      new Command('put')
+        .description(
+          'validate a document (exit 65 when invalid) and store it as a fragment for a host or a label selector',
+        )
+        .argument('<file>'),
+    )
+      .addOption(new Option('--host <name>', 'the fragment selects this host'))
+      .addOption(
+        new Option(
+          '--selector <k=v>',
+          'the fragment selects hosts with these labels (repeatable; all must match)',
+        ).argParser(collect),
+      )
+      .addOption(new Option('--order <n>', 'merge order among the fragments of a host (lower first)').default('100'))
+      .addOption(new Option('--id <id>', 'fragment id (default: the file name without extension)'))
+      .action(
+        act(async (file: string, _o: Record<string, unknown>, cmd: Command) => {
+          const o = cmd.optsWithGlobals();
+          const f = await fragmentFrom(file, o);
+          return withClient(o, async (c) => {
+            await c.put(fragmentKey(f.id)).value(JSON.stringify(f));
+            const frs = await readFragments(c);
+            const hosts = await readHosts(c);
+            await materialize(c, frs, hosts);
+            const sel = hosts.filter((h) => selects(f, h));
+            stdio.out(
+              `stored fragment ${f.id} (${selectorText(f.selector)}, order ${f.order}, document ${f.hash.slice(0, 12)}) for ${sel.length} host${sel.length === 1 ? '' : 's'}${sel.length ? `: ${sel.map((h) => h.host).join(', ')}` : ''}`,
+            );
+            for (const h of sel) {
+              const m = mergeFragments(frs.filter((x) => selects(x, h)));
+              if (m.conflict) stdio.err(`opd: warning: ${conflictError(m.conflict, h.host).message}`);
+            }
+            return EXIT.ok;
+          });
+        }),
+      ),
+  );
+
+  fleet.addCommand(
+    etcdOptions(
+      new Command('sync').description(
+        "rewrite every host's fragment copies from the fragments and the hosts' labels (after hosts join)",
+      ),
+    ).action(
+      act(async (_o: Record<string, unknown>, cmd: Command) => {
         const o = cmd.optsWithGlobals();
         return withClient(o, async (c) => {
           const changed = await materialize(c);
-          stdio.out(changed.length ? `updated ${changed.length} host${changed.length === 1 ? '' : 's'}: ${changed.join(', ')}` : 'every host has its fragments');
+          stdio.out(
+            changed.length
+              ? `updated ${changed.length} host${changed.length === 1 ? '' : 's'}: ${changed.join(', ')}`
+              : 'every host has its fragments',
+          );
           return EXIT.ok;
         });
-      })),
+      }),
+    ),
   );
 
   fleet.addCommand(
-    etcdOptions(new Command('delete').description('remove a fragment (its resources are then no longer managed on the hosts it selected)').argument('<id>'))
-      .action(act(async (id: string, _o: Record<string, unknown>, cmd: Command) => {
+    etcdOptions(
+      new Command('delete')
+        .description('remove a fragment (its resources are then no longer managed on the hosts it selected)')
+        .argument('<id>'),
+    ).action(
+      act(async (id: string, _o: Record<string, unknown>, cmd: Command) => {
         const o = cmd.optsWithGlobals();
         return withClient(o, async (c) => {
           const r = await c.delete().key(fragmentKey(checkName('fragment id', id)));
-          if (Number(r.deleted) === 0) throw new OpdError('usage', `no fragment ${id}`, { hint: 'opd fleet status lists the fragments of each host' });
+          if (Number(r.deleted) === 0)
+            throw new OpdError('usage', `no fragment ${id}`, {
+              hint: 'opd fleet status lists the fragments of each host',
+            });
           await materialize(c);
           stdio.out(`deleted fragment ${id}`);
           return EXIT.ok;
         });
-      })),
+      }),
+    ),
   );
 
   fleet.addCommand(
-    etcdOptions(new Command('diff').description("what each host's document would change (with FILE: if FILE were put); exit 2 when something would change").argument('[file]'))
+    etcdOptions(
+      new Command('diff')
+        .description(
+          "what each host's document would change (with FILE: if FILE were put); exit 2 when something would change",
+        )
+        .argument('[file]'),
+    )
       .addOption(new Option('--host <name>', 'with FILE: the fragment selects this host'))
-      .addOption(new Option('--selector <k=v>', 'with FILE: the fragment selects hosts with these labels').argParser(collect))
+      .addOption(
+        new Option('--selector <k=v>', 'with FILE: the fragment selects hosts with these labels').argParser(collect),
+      )
       .addOption(new Option('--order <n>', 'with FILE: merge order').default('100'))
       .addOption(new Option('--id <id>', 'with FILE: fragment id (default: the file name)'))
-      .action(act(async (file: string | undefined, _o: Record<string, unknown>, cmd: Command) => {
-        const o = cmd.optsWithGlobals();
-        const f = file ? await fragmentFrom(file, o) : undefined;
-        return withClient(o, async (c) => {
-          const frs = await readFragments(c);
-          const proposed = f ? [...frs.filter((x) => x.id !== f.id), f] : frs;
-          let pending = 0;
-          for (const h of await readHosts(c)) {
-            const copies = [...(await prefixJSON<Fragment>(c, desiredPrefix(h.host))).values()];
-            const now = mergeFragments(copies);
-            const next = mergeFragments(proposed.filter((x) => selects({ ...x, only_hosts: undefined }, h)));
-            const st = await getJSON<HostStatus>(c, statusKey(h.host));
-            if (next.conflict) {
+      .action(
+        act(async (file: string | undefined, _o: Record<string, unknown>, cmd: Command) => {
+          const o = cmd.optsWithGlobals();
+          const f = file ? await fragmentFrom(file, o) : undefined;
+          return withClient(o, async (c) => {
+            const frs = await readFragments(c);
+            const proposed = f ? [...frs.filter((x) => x.id !== f.id), f] : frs;
+            let pending = 0;
+            for (const h of await readHosts(c)) {
+              const copies = [...(await prefixJSON<Fragment>(c, desiredPrefix(h.host))).values()];
+              const now = mergeFragments(copies);
+              const next = mergeFragments(proposed.filter((x) => selects({ ...x, only_hosts: undefined }, h)));
+              const st = await getJSON<HostStatus>(c, statusKey(h.host));
+              if (next.conflict) {
+                pending++;
+                stdio.out(`${h.host}: CONFLICT: ${conflictError(next.conflict, h.host).message}`);
+                continue;
+              }
+              const lines = docChanges(now.document, next.document);
+              const behind = !st || st.document !== now.hash;
+              if (!lines.length && !behind) continue;
               pending++;
-              stdio.out(`${h.host}: CONFLICT: ${conflictError(next.conflict, h.host).message}`);
-              continue;
+              stdio.out(
+                `${h.host}:${behind ? ` not converged to its current fragments yet (reports ${st?.document?.slice(0, 12) ?? 'nothing'}, expected ${now.hash.slice(0, 12)})` : ''}`,
+              );
+              for (const l of lines) stdio.out(l);
             }
-            const lines = docChanges(now.document, next.document);
-            const behind = !st || st.document !== now.hash;
-            if (!lines.length && !behind) continue;
-            pending++;
-            stdio.out(`${h.host}:${behind ? ` not converged to its current fragments yet (reports ${st?.document?.slice(0, 12) ?? 'nothing'}, expected ${now.hash.slice(0, 12)})` : ''}`);
-            for (const l of lines) stdio.out(l);
-          }
-          if (!pending) stdio.out('no changes: every host is converged to its fragments');
-          return pending ? EXIT.changesPending : EXIT.ok;
-        });
-      })),
+            if (!pending) stdio.out('no changes: every host is converged to its fragments');
+            return pending ? EXIT.changesPending : EXIT.ok;
+          });
+        }),
+      ),
   );
 
   fleet.addCommand(
-    etcdOptions(new Command('status').description('one row per host: alive, converged to its current fragments, failing, drift, last run'))
+    etcdOptions(
+      new Command('status').description(
+        'one row per host: alive, converged to its current fragments, failing, drift, last run',
+      ),
+    )
       .addOption(outputOption(['text', 'json'], 'text'))
-      .action(act(async (_o: Record<string, unknown>, cmd: Command) => {
-        const o = cmd.optsWithGlobals();
-        return withClient(o, async (c) => {
-          const rs = await rows(c);
-          if (o.output === 'json') {
-            stdio.out(JSON.stringify(rs, null, 2));
+      .action(
+        act(async (_o: Record<string, unknown>, cmd: Command) => {
+          const o = cmd.optsWithGlobals();
+          return withClient(o, async (c) => {
+            const rs = await rows(c);
+            if (o.output === 'json') {
+              stdio.out(JSON.stringify(rs, null, 2));
+              return EXIT.ok;
+            }
+            const table = [['HOST', 'ALIVE', 'CONVERGED', 'FAILING', 'DRIFT', 'LAST RUN', 'FRAGMENTS', 'LABELS']];
+            for (const r of rs)
+              table.push([
+                r.host,
+                r.alive ? 'yes' : 'no',
+                r.converged ? 'yes' : 'no',
+                String(r.failing.length),
+                String(r.drift_corrected),
+                r.last_run ? `${r.last_run.status} ${ago(r.last_run.at)}` : '-',
+                r.fragments.join(',') || '-',
+                Object.entries(r.labels)
+                  .map(([k, v]) => `${k}=${v}`)
+                  .join(',') || '-',
+              ]);
+            const w = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+            for (const row of table)
+              stdio.out(
+                row
+                  .map((x, i) => x.padEnd(w[i]))
+                  .join('  ')
+                  .trimEnd(),
+              );
+            for (const r of rs) {
+              if (r.error) stdio.out(`${r.host}: ${r.error}`);
+              for (const f of r.failing) stdio.out(`${r.host}: ${f.address}: ${f.error}`);
+            }
             return EXIT.ok;
-          }
-          const table = [['HOST', 'ALIVE', 'CONVERGED', 'FAILING', 'DRIFT', 'LAST RUN', 'FRAGMENTS', 'LABELS']];
-          for (const r of rs)
-            table.push([r.host, r.alive ? 'yes' : 'no', r.converged ? 'yes' : 'no', String(r.failing.length), String(r.drift_corrected), r.last_run ? `${r.last_run.status} ${ago(r.last_run.at)}` : '-', r.fragments.join(',') || '-', Object.entries(r.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-']);
-          const w = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-          for (const row of table) stdio.out(row.map((x, i) => x.padEnd(w[i])).join('  ').trimEnd());
-          for (const r of rs) {
-            if (r.error) stdio.out(`${r.host}: ${r.error}`);
-            for (const f of r.failing) stdio.out(`${r.host}: ${f.address}: ${f.error}`);
-          }
-          return EXIT.ok;
-        });
-      })),
+          });
+        }),
+      ),
   );
 
   fleet.addCommand(
-    etcdOptions(new Command('rollout').description('put a fragment host by host in batches, wait for each batch to converge, halt when more than --max-failed hosts fail').argument('<file>'))
+    etcdOptions(
+      new Command('rollout')
+        .description(
+          'put a fragment host by host in batches, wait for each batch to converge, halt when more than --max-failed hosts fail',
+        )
+        .argument('<file>'),
+    )
       .addOption(new Option('--host <name>', 'the fragment selects this host'))
-      .addOption(new Option('--selector <k=v>', 'the fragment selects hosts with these labels (repeatable)').argParser(collect))
+      .addOption(
+        new Option('--selector <k=v>', 'the fragment selects hosts with these labels (repeatable)').argParser(collect),
+      )
       .addOption(new Option('--order <n>', 'merge order').default('100'))
       .addOption(new Option('--id <id>', 'fragment id (default: the file name without extension)'))
       .addOption(new Option('--batch <n>', 'hosts per batch').default('1'))
       .addOption(new Option('--max-failed <k>', 'halt once more than this many hosts failed').default('0'))
-      .addOption(new Option('--timeout <seconds>', 'a host that has not converged this long after its batch started counts as failed').default('300'))
-      .action(act(async (file: string, _o: Record<string, unknown>, cmd: Command) => {
-        const o = cmd.optsWithGlobals();
-        const f = await fragmentFrom(file, o);
-        const batch = Number(o.batch);
-        const maxFailed = Number(o.maxFailed);
-        const timeoutMs = Number(o.timeout) * 1000;
-        if (!Number.isInteger(batch) || batch < 1) throw new OpdError('usage', '--batch needs a whole number >= 1');
-        if (!Number.isInteger(maxFailed) || maxFailed < 0) throw new OpdError('usage', '--max-failed needs a whole number >= 0');
-        if (!(timeoutMs > 0)) throw new OpdError('usage', '--timeout needs a number of seconds > 0');
-        return withClient(o, async (c) => rollout(c, f, batch, maxFailed, timeoutMs));
-      })),
+      .addOption(
+        new Option(
+          '--timeout <seconds>',
+          'a host that has not converged this long after its batch started counts as failed',
+        ).default('300'),
+      )
+      .action(
+        act(async (file: string, _o: Record<string, unknown>, cmd: Command) => {
+          const o = cmd.optsWithGlobals();
+          const f = await fragmentFrom(file, o);
+          const batch = Number(o.batch);
+          const maxFailed = Number(o.maxFailed);
+          const timeoutMs = Number(o.timeout) * 1000;
+          if (!Number.isInteger(batch) || batch < 1) throw new OpdError('usage', '--batch needs a whole number >= 1');
+          if (!Number.isInteger(maxFailed) || maxFailed < 0)
+            throw new OpdError('usage', '--max-failed needs a whole number >= 0');
+          if (!(timeoutMs > 0)) throw new OpdError('usage', '--timeout needs a number of seconds > 0');
+          return withClient(o, async (c) => rollout(c, f, batch, maxFailed, timeoutMs));
+        }),
+      ),
   );
 
   fleet.addCommand(
-    etcdOptions(new Command('enroll').description("create a host's etcd user and role: read its own fragment copies, write its own status (needs etcd's root user)").argument('<name>'))
-      .addOption(new Option('--label <k=v>', "the host's labels (repeatable; they win over the labels the daemon announces)").argParser(collect))
-      .addOption(new Option('--password-out <file>', 'write the new password to this file (mode 0600) instead of stdout'))
-      .action(act(async (name: string, _o: Record<string, unknown>, cmd: Command) => {
-        const o = cmd.optsWithGlobals();
-        const host = checkName('host', name);
-        const labels = parseLabels(o.label as string[] | undefined, '--label');
-        const password = randomBytes(18).toString('base64url');
-        return withClient(o, async (c) => {
-          const user = hostUser(host);
-          try {
-            await c.user(user).create(password);
-          } catch (err) {
-            if (!/exist/i.test((err as Error).message)) throw err;
-            await c.user(user).setPassword(password);
-          }
-          try {
-            await c.role(user).create();
-          } catch (err) {
-            if (!/exist/i.test((err as Error).message)) throw err;
-          }
-          await c.role(user).grant([
-            { permission: 'Read', range: Range.prefix(desiredPrefix(host)) },
-            { permission: 'Readwrite', range: Range.prefix(hostPrefix(host)) },
-          ]);
-          await c.user(user).addRole(user);
-          await c.put(enrolledKey(host)).value(JSON.stringify({ labels, enrolled_at: new Date().toISOString() }));
-          await materialize(c);
-          if (o.passwordOut) {
-            writeFileSync(o.passwordOut as string, password + '\n', { mode: 0o600 });
-            stdio.out(`enrolled ${host}: etcd user ${user} (read ${desiredPrefix(host)}, write ${hostPrefix(host)}); password in ${o.passwordOut}`);
-          } else stdio.out(`enrolled ${host}: etcd user ${user} password ${password}`);
-          return EXIT.ok;
-        });
-      })),
+    etcdOptions(
+      new Command('enroll')
+        .description(
+          "create a host's etcd user and role: read its own fragment copies, write its own status (needs etcd's root user)",
+        )
+        .argument('<name>'),
+    )
+      .addOption(
+        new Option(
+          '--label <k=v>',
+          "the host's labels (repeatable; they win over the labels the daemon announces)",
+        ).argParser(collect),
+      )
+      .addOption(
+        new Option('--password-out <file>', 'write the new password to this file (mode 0600) instead of stdout'),
+      )
+      .action(
+        act(async (name: string, _o: Record<string, unknown>, cmd: Command) => {
+          const o = cmd.optsWithGlobals();
+          const host = checkName('host', name);
+          const labels = parseLabels(o.label as string[] | undefined, '--label');
+          const password = randomBytes(18).toString('base64url');
+          return withClient(o, async (c) => {
+            const user = hostUser(host);
+            try {
+              await c.user(user).create(password);
+            } catch (err) {
+              if (!/exist/i.test((err as Error).message)) throw err;
+              await c.user(user).setPassword(password);
+            }
+            try {
+              await c.role(user).create();
+            } catch (err) {
+              if (!/exist/i.test((err as Error).message)) throw err;
+            }
+            await c.role(user).grant([
+              { permission: 'Read', range: Range.prefix(desiredPrefix(host)) },
+              { permission: 'Readwrite', range: Range.prefix(hostPrefix(host)) },
+            ]);
+            await c.user(user).addRole(user);
+            await c.put(enrolledKey(host)).value(JSON.stringify({ labels, enrolled_at: new Date().toISOString() }));
+            await materialize(c);
+            if (o.passwordOut) {
+              writeFileSync(o.passwordOut as string, password + '\n', { mode: 0o600 });
+              stdio.out(
+                `enrolled ${host}: etcd user ${user} (read ${desiredPrefix(host)}, write ${hostPrefix(host)}); password in ${o.passwordOut}`,
+              );
+            } else stdio.out(`enrolled ${host}: etcd user ${user} password ${password}`);
+            return EXIT.ok;
+          });
+        }),
+      ),
   );
   return fleet;
 }
 
-async function rollout(c: Etcd3, f: Fragment, batchSize: number, maxFailed: number, timeoutMs: number): Promise<number> {
+async function rollout(
+  c: Etcd3,
+  f: Fragment,
+  batchSize: number,
+  maxFailed: number,
+  timeoutMs: number,
+): Promise<number> {
   const hosts = (await readHosts(c)).filter((h) => selects({ ...f, only_hosts: undefined }, h));
-  if (!hosts.length) throw new OpdError('usage', `no host matches ${selectorText(f.selector)}`, { hint: 'opd fleet status lists the hosts and their labels' });
+  if (!hosts.length)
+    throw new OpdError('usage', `no host matches ${selectorText(f.selector)}`, {
+      hint: 'opd fleet status lists the hosts and their labels',
+    });
   const batches: HostInfo[][] = [];
   for (let i = 0; i < hosts.length; i += batchSize) batches.push(hosts.slice(i, i + batchSize));
   const given: string[] = [];
   const failed: string[] = [];
   const ok: string[] = [];
-  stdio.out(`rollout ${f.id} (${selectorText(f.selector)}, document ${f.hash.slice(0, 12)}): ${hosts.length} host${hosts.length === 1 ? '' : 's'} in ${batches.length} batch${batches.length === 1 ? '' : 'es'} of ${batchSize}, halting after more than ${maxFailed} failure${maxFailed === 1 ? '' : 's'}`);
+  stdio.out(
+    `rollout ${f.id} (${selectorText(f.selector)}, document ${f.hash.slice(0, 12)}): ${hosts.length} host${hosts.length === 1 ? '' : 's'} in ${batches.length} batch${batches.length === 1 ? '' : 'es'} of ${batchSize}, halting after more than ${maxFailed} failure${maxFailed === 1 ? '' : 's'}`,
+  );
   for (const [i, b] of batches.entries()) {
     given.push(...b.map((h) => h.host));
     const rec: Fragment = { ...f, only_hosts: [...given].sort() };
@@ -363,8 +520,12 @@ async function rollout(c: Etcd3, f: Fragment, batchSize: number, maxFailed: numb
     }
     if (failed.length > maxFailed) {
       const rest = hosts.map((h) => h.host).filter((h) => !given.includes(h));
-      stdio.out(`halted: ${failed.length} host${failed.length === 1 ? '' : 's'} failed (${failed.sort().join(', ')}), more than --max-failed ${maxFailed}; ${ok.length} converged; not given the change: ${rest.join(', ') || 'none'}`);
-      stdio.out(`the fragment stays limited to the hosts that got it; fix and run the rollout again, or opd fleet delete ${f.id}`);
+      stdio.out(
+        `halted: ${failed.length} host${failed.length === 1 ? '' : 's'} failed (${failed.sort().join(', ')}), more than --max-failed ${maxFailed}; ${ok.length} converged; not given the change: ${rest.join(', ') || 'none'}`,
+      );
+      stdio.out(
+        `the fragment stays limited to the hosts that got it; fix and run the rollout again, or opd fleet delete ${f.id}`,
+      );
       return EXIT.failed;
     }
   }
@@ -380,11 +541,20 @@ async function rollout(c: Etcd3, f: Fragment, batchSize: number, maxFailed: numb
  * the deadline. Driven by a watch on the hosts' keys, with a re-read every second as a safety
  * net while an etcd member is away.
  */
-async function waitHosts(c: Etcd3, pending: Set<string>, timeoutMs: number, done: (h: string, st: HostStatus) => boolean): Promise<void> {
+async function waitHosts(
+  c: Etcd3,
+  pending: Set<string>,
+  timeoutMs: number,
+  done: (h: string, st: HostStatus) => boolean,
+): Promise<void> {
   if (!pending.size) return;
   const deadline = Date.now() + timeoutMs;
   let wake: () => void = () => {};
-  const w = await c.watch().prefix(HOSTS).create().catch(() => undefined);
+  const w = await c
+    .watch()
+    .prefix(HOSTS)
+    .create()
+    .catch(() => undefined);
   w?.on('put', () => wake());
   try {
     while (pending.size && Date.now() < deadline) {
@@ -399,10 +569,11 @@ async function waitHosts(c: Etcd3, pending: Set<string>, timeoutMs: number, done
       if (!pending.size) break;
       const ac = new AbortController();
       wake = () => ac.abort();
-      await sleep(Math.min(1_000, Math.max(0, deadline - Date.now())), undefined, { signal: ac.signal }).catch(() => undefined);
+      await sleep(Math.min(1_000, Math.max(0, deadline - Date.now())), undefined, { signal: ac.signal }).catch(
+        () => undefined,
+      );
     }
   } finally {
     await w?.cancel().catch(() => undefined);
   }
 }
-

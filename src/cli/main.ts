@@ -9,24 +9,57 @@ import { takeExit } from './common.js';
 import { scrub } from '../core/secrets.js';
 
 export function version(): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+    .version;
 }
 
 type Loader = () => Promise<Command>;
 
 const COMMANDS: [string, string, Loader][] = [
-  ['validate', 'check a state document (exit 65 when invalid)', async () => (await import('./validate.js')).validateCommand()],
-  ['diff', 'show the ordered plan; never changes anything (exit 2 when changes are pending)', async () => (await import('./diff.js')).diffCommand()],
-  ['apply', 'converge the host, verify, record in the audit trail', async () => (await import('./apply.js')).applyCommand()],
-  ['show-plan', 'print a plan saved by opd diff --out as opd diff prints it', async () => (await import('./show-plan.js')).showPlanCommand()],
-  ['confirm', 'confirm a run of opd apply --confirm (else it reverts at its deadline)', async () => (await import('./confirm.js')).confirmCommand()],
+  [
+    'validate',
+    'check a state document (exit 65 when invalid)',
+    async () => (await import('./validate.js')).validateCommand(),
+  ],
+  [
+    'diff',
+    'show the ordered plan; never changes anything (exit 2 when changes are pending)',
+    async () => (await import('./diff.js')).diffCommand(),
+  ],
+  [
+    'apply',
+    'converge the host, verify, record in the audit trail',
+    async () => (await import('./apply.js')).applyCommand(),
+  ],
+  [
+    'show-plan',
+    'print a plan saved by opd diff --out as opd diff prints it',
+    async () => (await import('./show-plan.js')).showPlanCommand(),
+  ],
+  [
+    'confirm',
+    'confirm a run of opd apply --confirm (else it reverts at its deadline)',
+    async () => (await import('./confirm.js')).confirmCommand(),
+  ],
   ['show', "print the host's current state as an opd document", async () => (await import('./show.js')).showCommand()],
   ['graph', 'print the dependency graph as DOT', async () => (await import('./graph.js')).graphCommand()],
   ['audit', 'verify or print the hash-chained audit trail', async () => (await import('./audit.js')).auditCommand()],
-  ['daemon', 'reconcile continuously under systemd (Type=notify), with a D-Bus API', async () => (await import('./daemon.js')).daemonCommand()],
-  ['status', 'how the running daemon sees the host (over D-Bus)', async () => (await import('./status.js')).statusCommand()],
+  [
+    'daemon',
+    'reconcile continuously under systemd (Type=notify), with a D-Bus API',
+    async () => (await import('./daemon.js')).daemonCommand(),
+  ],
+  [
+    'status',
+    'how the running daemon sees the host (over D-Bus)',
+    async () => (await import('./status.js')).statusCommand(),
+  ],
   ['doctor', 'which backends are reachable, and why not', async () => (await import('./doctor.js')).doctorCommand()],
-  ['fleet', 'many hosts from etcd: put, diff, status, rollout, enroll', async () => (await import('./fleet.js')).fleetCommand()],
+  [
+    'fleet',
+    'many hosts from etcd: put, diff, status, rollout, enroll',
+    async () => (await import('./fleet.js')).fleetCommand(),
+  ],
 ];
 
 function program(): Command {
@@ -53,7 +86,10 @@ Examples:
   return p;
 }
 
-export async function main(argv: string[], io: { err: (s: string) => void } = { err: (s) => process.stderr.write(s + '\n') }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: { err: (s: string) => void } = { err: (s) => process.stderr.write(s + '\n') },
+): Promise<number> {
   const p = program();
   const name = argv[2];
   const entry = COMMANDS.find(([n]) => n === name);
@@ -72,7 +108,8 @@ export async function main(argv: string[], io: { err: (s: string) => void } = { 
     return takeExit();
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+        return EXIT.ok;
       if (err.code === 'commander.executeSubCommandAsync') return EXIT.usage;
       return EXIT.usage;
     }

@@ -6,18 +6,27 @@ import { printPlan } from './diff.js';
 
 export function showPlanCommand(): Command {
   return new Command('show-plan')
-    .description('print a plan saved by `opd diff FILE --out plan.json` as `opd diff` prints it (exit 0: nothing to do, 2: changes)')
+    .description(
+      'print a plan saved by `opd diff FILE --out plan.json` as `opd diff` prints it (exit 0: nothing to do, 2: changes)',
+    )
     .argument('<plan>', 'saved plan (JSON)')
     .addOption(outputOption(['text', 'json'], 'text'))
-    .action(act(async (file: string, _o: Record<string, unknown>, cmd: Command) => {
-      const o = cmd.optsWithGlobals();
-      const saved = readSavedPlan(file);
-      if (!saved) throw new OpdError('usage', `${file} is not a saved plan`, { hint: 'make one with: opd diff FILE --out plan.json' });
-      if (o.output === 'json') stdio.out(JSON.stringify(saved.plan, null, 2));
-      else {
-        stdio.out(`# plan ${saved.plan_hash.slice(0, 12)} of ${saved.file} (document ${saved.document.slice(0, 12)}), made ${saved.created}`);
-        printPlan(saved.plan.changes, saved.plan.summary, []);
-      }
-      return saved.plan.changes.length ? EXIT.changesPending : EXIT.ok;
-    }));
+    .action(
+      act(async (file: string, _o: Record<string, unknown>, cmd: Command) => {
+        const o = cmd.optsWithGlobals();
+        const saved = readSavedPlan(file);
+        if (!saved)
+          throw new OpdError('usage', `${file} is not a saved plan`, {
+            hint: 'make one with: opd diff FILE --out plan.json',
+          });
+        if (o.output === 'json') stdio.out(JSON.stringify(saved.plan, null, 2));
+        else {
+          stdio.out(
+            `# plan ${saved.plan_hash.slice(0, 12)} of ${saved.file} (document ${saved.document.slice(0, 12)}), made ${saved.created}`,
+          );
+          printPlan(saved.plan.changes, saved.plan.summary, []);
+        }
+        return saved.plan.changes.length ? EXIT.changesPending : EXIT.ok;
+      }),
+    );
 }

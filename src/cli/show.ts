@@ -13,35 +13,40 @@ export function showCommand(): Command {
       .addOption(new Option('--plugin <names...>', 'only these plugins'))
       .addOption(new Option('--all', 'include what opd does not manage by default (e.g. every loaded systemd unit)'))
       .addOption(outputOption(['yaml', 'json'], 'yaml')),
-  ).action(act(async (_opts: Record<string, unknown>, cmd: Command) => {
-    const o = cmd.optsWithGlobals();
-    const log = await makeLogger(o);
-    const all = await loadAll();
-    const wanted = (o.plugin as string[] | undefined) ?? [...all.keys()].filter((n) => all.get(n)!.show);
-    for (const n of wanted) {
-      if (!all.has(n)) throw new OpdError('usage', `unknown plugin ${JSON.stringify(n)}`, { hint: `plugins: ${[...all.keys()].join(', ')}` });
-      if (!all.get(n)!.show) throw new OpdError('usage', `plugin ${n} cannot show its state`);
-    }
-    const explicit = o.plugin !== undefined;
-    const redact = newRedactor();
-    const plugins: Record<string, unknown> = {};
-    const ctx = { settings: settingsFrom(o), log };
-    const results = await Promise.all(
-      wanted.sort().map(async (n) => {
-        try {
-          return [n, await all.get(n)!.show!(ctx, { all: o.all === true })] as const;
-        } catch (err) {
-          const e = toOpdError(err);
-          if (explicit) throw e;
-          stdio.err(`opd: skipping ${n}: ${e.message}`);
-          return [n, undefined] as const;
-        }
-      }),
-    );
-    for (const [n, v] of results) if (v !== undefined) plugins[n] = redact.section(n, v);
-    const doc = sortKeys({ version: 1, plugins });
-    if (o.output === 'json') stdio.out(JSON.stringify(doc, null, 2));
-    else stdio.out(`# opd show, ${new Date().toISOString()}\n` + stringify(doc, { lineWidth: 0 }));
-    return 0;
-  }));
+  ).action(
+    act(async (_opts: Record<string, unknown>, cmd: Command) => {
+      const o = cmd.optsWithGlobals();
+      const log = await makeLogger(o);
+      const all = await loadAll();
+      const wanted = (o.plugin as string[] | undefined) ?? [...all.keys()].filter((n) => all.get(n)!.show);
+      for (const n of wanted) {
+        if (!all.has(n))
+          throw new OpdError('usage', `unknown plugin ${JSON.stringify(n)}`, {
+            hint: `plugins: ${[...all.keys()].join(', ')}`,
+          });
+        if (!all.get(n)!.show) throw new OpdError('usage', `plugin ${n} cannot show its state`);
+      }
+      const explicit = o.plugin !== undefined;
+      const redact = newRedactor();
+      const plugins: Record<string, unknown> = {};
+      const ctx = { settings: settingsFrom(o), log };
+      const results = await Promise.all(
+        wanted.sort().map(async (n) => {
+          try {
+            return [n, await all.get(n)!.show!(ctx, { all: o.all === true })] as const;
+          } catch (err) {
+            const e = toOpdError(err);
+            if (explicit) throw e;
+            stdio.err(`opd: skipping ${n}: ${e.message}`);
+            return [n, undefined] as const;
+          }
+        }),
+      );
+      for (const [n, v] of results) if (v !== undefined) plugins[n] = redact.section(n, v);
+      const doc = sortKeys({ version: 1, plugins });
+      if (o.output === 'json') stdio.out(JSON.stringify(doc, null, 2));
+      else stdio.out(`# opd show, ${new Date().toISOString()}\n` + stringify(doc, { lineWidth: 0 }));
+      return 0;
+    }),
+  );
 }

@@ -45,29 +45,56 @@ interface Slot extends ChangeOutcome {
   alone: boolean;
 }
 
-export async function applyPlan(plan: Plan, plugins: Map<string, Plugin>, opts: ApplyOptions): Promise<ChangeOutcome[]> {
+export async function applyPlan(
+  plan: Plan,
+  plugins: Map<string, Plugin>,
+  opts: ApplyOptions,
+): Promise<ChangeOutcome[]> {
   const runSignal = opts.signal ?? new AbortController().signal;
   const ctx = ApplyContext.create(opts.settings, opts.log, opts.allowDestroy, runSignal);
   const retries = opts.retries ?? TUNABLES.applyRetries;
   const base = opts.backoffMs ?? TUNABLES.backoffBaseMs;
   const cap = opts.backoffCapMs ?? TUNABLES.backoffCapMs;
   const timeout = opts.timeoutMs ?? TUNABLES.applyCallMs;
-  const out: Slot[] = plan.changes.map((change) => ({ change, status: 'pending', attempts: 0, running: false, alone: false }));
+  const out: Slot[] = plan.changes.map((change) => ({
+    change,
+    status: 'pending',
+    attempts: 0,
+    running: false,
+    alone: false,
+  }));
   const settle = (o: Slot, status: Outcome, error?: OpdError) => {
     o.status = status;
     o.running = false;
     if (error) o.error = error;
     opts.onOutcome?.(o);
   };
-  for (const o of out) if (o.change.refused) settle(o, 'refused', new OpdError('refused', o.change.refused, { address: o.change.address, ...(o.change.refusedHint ? { hint: o.change.refusedHint } : {}) }));
+  for (const o of out)
+    if (o.change.refused)
+      settle(
+        o,
+        'refused',
+        new OpdError('refused', o.change.refused, {
+          address: o.change.address,
+          ...(o.change.refusedHint ? { hint: o.change.refusedHint } : {}),
+        }),
+      );
   const propagate = () => {
-    for (let changed = true; changed; ) {
+    for (let changed = true; changed;) {
       changed = false;
       for (const o of out) {
         if (o.status !== 'pending' || o.running) continue;
-        const bad = o.change.deps.map((d) => out[d]).find((d) => d.status === 'failed' || d.status === 'skipped' || d.status === 'refused');
+        const bad = o.change.deps
+          .map((d) => out[d])
+          .find((d) => d.status === 'failed' || d.status === 'skipped' || d.status === 'refused');
         if (bad) {
-          settle(o, 'skipped', new OpdError('dependency-failed', `skipped: ${bad.change.address} (${bad.change.action}) ${bad.status}`, { address: o.change.address }));
+          settle(
+            o,
+            'skipped',
+            new OpdError('dependency-failed', `skipped: ${bad.change.address} (${bad.change.action}) ${bad.status}`, {
+              address: o.change.address,
+            }),
+          );
           changed = true;
         }
       }
@@ -106,10 +133,11 @@ export async function applyPlan(plan: Plan, plugins: Map<string, Plugin>, opts: 
     if (!p.transaction) return [ready];
     // a transaction takes a change together with the pending same-plugin changes it needs
     const inBatch = new Set(ready.map((o) => o.change.id));
-    for (let grew = true; grew; ) {
+    for (let grew = true; grew;) {
       grew = false;
       for (const o of out) {
-        if (o.status !== 'pending' || o.running || o.alone || o.change.plugin !== name || inBatch.has(o.change.id)) continue;
+        if (o.status !== 'pending' || o.running || o.alone || o.change.plugin !== name || inBatch.has(o.change.id))
+          continue;
         if (o.change.deps.every((d) => out[d].status === 'ok' || inBatch.has(d))) {
           inBatch.add(o.change.id);
           grew = true;
@@ -123,7 +151,8 @@ export async function applyPlan(plan: Plan, plugins: Map<string, Plugin>, opts: 
     const ready = new Map<string, Slot[]>();
     for (const o of out) {
       if (o.status !== 'pending' || o.running) continue;
-      if (o.change.deps.every((d) => out[d].status === 'ok')) ready.set(o.change.plugin, [...(ready.get(o.change.plugin) ?? []), o]);
+      if (o.change.deps.every((d) => out[d].status === 'ok'))
+        ready.set(o.change.plugin, [...(ready.get(o.change.plugin) ?? []), o]);
     }
     for (const [name, list] of [...ready].sort(([a], [b]) => a.localeCompare(b)))
       for (const batch of batchesOf(name, list)) {
@@ -148,9 +177,15 @@ export async function applyPlan(plan: Plan, plugins: Map<string, Plugin>, opts: 
       const signal = AbortSignal.any([runSignal, AbortSignal.timeout(timeout)]);
       try {
         todo.forEach((o) => o.attempts++);
-        results = await p.apply!(ctx.withSignal(signal), todo.map((o) => o.change));
+        results = await p.apply!(
+          ctx.withSignal(signal),
+          todo.map((o) => o.change),
+        );
       } catch (err) {
-        whole = signal.aborted && !runSignal.aborted ? new OpdError('backend-busy', `${name} apply timed out after ${timeout} ms`, { cause: err }) : toOpdError(err);
+        whole =
+          signal.aborted && !runSignal.aborted
+            ? new OpdError('backend-busy', `${name} apply timed out after ${timeout} ms`, { cause: err })
+            : toOpdError(err);
         results = todo.map((o) => ({ address: o.change.address, status: 'failed' as const, error: whole }));
       }
       if (whole && p.transaction && todo.length > 1 && !whole.retryable && whole.kind !== 'backend-unavailable') {
@@ -183,14 +218,21 @@ export async function applyPlan(plan: Plan, plugins: Map<string, Plugin>, opts: 
 
   for (;;) {
     if (runSignal.aborted) {
-      for (const o of out) if (o.status === 'pending' && !o.running) settle(o, 'skipped', new OpdError('dependency-failed', 'skipped: the run was stopped', { address: o.change.address }));
+      for (const o of out)
+        if (o.status === 'pending' && !o.running)
+          settle(
+            o,
+            'skipped',
+            new OpdError('dependency-failed', 'skipped: the run was stopped', { address: o.change.address }),
+          );
     } else launch();
     if (!tasks.size) break;
     await Promise.race(tasks);
     propagate();
     opts.onWave?.();
   }
-  if (out.some((o) => o.status === 'pending')) throw new OpdError('bug', 'apply made no progress (unsatisfiable dependencies)');
+  if (out.some((o) => o.status === 'pending'))
+    throw new OpdError('bug', 'apply made no progress (unsatisfiable dependencies)');
   for (const name of [...used].sort()) {
     const p = plugins.get(name)!;
     if (!p.flush) continue;
@@ -199,7 +241,8 @@ export async function applyPlan(plan: Plan, plugins: Map<string, Plugin>, opts: 
     } catch (err) {
       // what the flush was for (a Reload) did not happen: the changes of that plugin are not done
       const e = toOpdError(err);
-      for (const o of out) if (o.change.plugin === name && o.status === 'ok') Object.assign(o, { status: 'failed', error: e });
+      for (const o of out)
+        if (o.change.plugin === name && o.status === 'ok') Object.assign(o, { status: 'failed', error: e });
     }
   }
   return out.map(({ running: _r, alone: _a, ...o }) => o);

@@ -22,7 +22,11 @@ function canonicalSlow(value: unknown): string {
   const keys = Object.keys(value as object)
     .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
     .sort();
-  return '{' + keys.map((k) => JSON.stringify(k) + ':' + canonicalSlow((value as Record<string, unknown>)[k])).join(',') + '}';
+  return (
+    '{' +
+    keys.map((k) => JSON.stringify(k) + ':' + canonicalSlow((value as Record<string, unknown>)[k])).join(',') +
+    '}'
+  );
 }
 
 const SLOW = Symbol('slow');

@@ -70,8 +70,7 @@ export function diffSection(plugin: Plugin, desired: Obj, current: Obj, allowDes
   const faults = plugin.faults ? plugin.faults(current, desired) : {};
   const faultsOf = (address: string): Record<string, string> | undefined => {
     let hit: Record<string, string> | undefined;
-    for (const [a, m] of Object.entries(faults))
-      if (a === address || a.startsWith(address + '/')) (hit ??= {})[a] = m;
+    for (const [a, m] of Object.entries(faults)) if (a === address || a.startsWith(address + '/')) (hit ??= {})[a] = m;
     return hit;
   };
   const prune = isObj(desired.prune) ? desired.prune : {};
@@ -90,9 +89,13 @@ export function diffSection(plugin: Plugin, desired: Obj, current: Obj, allowDes
       if (wantAbsent) {
         const cur = exists ? (cvRaw as Obj) : undefined;
         out.push({
-          plugin: plugin.name, collection, name, address,
+          plugin: plugin.name,
+          collection,
+          name,
+          address,
           action: exists ? 'delete' : 'noop',
-          current: cur, desired: undefined,
+          current: cur,
+          desired: undefined,
           ops: exists ? [{ op: 'remove', path: '' } as Operation] : [],
           allowDestroy: resAllow,
         });
@@ -103,16 +106,33 @@ export function diffSection(plugin: Plugin, desired: Obj, current: Obj, allowDes
         // faults reach a create too: a plugin may refuse to create what cannot work (a firewall
         // table whose accepts another table's drop policy overrides)
         const f = faultsOf(address);
-        out.push({ plugin: plugin.name, collection, name, address, action: 'create', current: undefined, desired: want, ops: compare({}, want), allowDestroy: resAllow, ...(f ? { faults: f } : {}) });
+        out.push({
+          plugin: plugin.name,
+          collection,
+          name,
+          address,
+          action: 'create',
+          current: undefined,
+          desired: want,
+          ops: compare({}, want),
+          allowDestroy: resAllow,
+          ...(f ? { faults: f } : {}),
+        });
         continue;
       }
       const cur = project(cvRaw, dv) as Obj;
       const ops = compare(cur, want);
       const f = faultsOf(address);
       out.push({
-        plugin: plugin.name, collection, name, address,
+        plugin: plugin.name,
+        collection,
+        name,
+        address,
         action: ops.length || f ? 'update' : 'noop',
-        current: cur, desired: want, ops, allowDestroy: resAllow,
+        current: cur,
+        desired: want,
+        ops,
+        allowDestroy: resAllow,
         ...(f ? { faults: f } : {}),
       });
     }

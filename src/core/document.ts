@@ -75,9 +75,13 @@ export function parseText(bytes: Buffer | string, file: string): LoadedDocument 
   if (typeof bytes === 'string') text = bytes;
   else {
     if (bytes.length > MAX_DOCUMENT_BYTES)
-      throw new OpdError('invalid-document', `${file}: document is ${bytes.length} bytes, more than the ${MAX_DOCUMENT_BYTES} allowed`, {
-        hint: 'split large file contents out and use `source:` paths instead of inline content',
-      });
+      throw new OpdError(
+        'invalid-document',
+        `${file}: document is ${bytes.length} bytes, more than the ${MAX_DOCUMENT_BYTES} allowed`,
+        {
+          hint: 'split large file contents out and use `source:` paths instead of inline content',
+        },
+      );
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
     } catch {
@@ -86,7 +90,16 @@ export function parseText(bytes: Buffer | string, file: string): LoadedDocument 
       const line = before.split('\n').length;
       const col = bad - before.lastIndexOf('\n');
       throw new OpdError('invalid-document', `${file} is not valid UTF-8`, {
-        problems: [{ file, line, col, pointer: '', message: `invalid UTF-8 byte 0x${bytes[bad]?.toString(16)} at byte ${bad}`, fix: 'save the file as UTF-8' }],
+        problems: [
+          {
+            file,
+            line,
+            col,
+            pointer: '',
+            message: `invalid UTF-8 byte 0x${bytes[bad]?.toString(16)} at byte ${bad}`,
+            fix: 'save the file as UTF-8',
+          },
+        ],
       });
     }
   }
@@ -112,7 +125,10 @@ export function parseText(bytes: Buffer | string, file: string): LoadedDocument 
       col: pos?.col,
       pointer: '',
       message: e.code === 'DUPLICATE_KEY' ? `duplicate key: ${msg}` : `YAML syntax error: ${msg}`,
-      fix: e.code === 'DUPLICATE_KEY' ? 'each key may appear once; merge the two entries' : 'fix the syntax at this position',
+      fix:
+        e.code === 'DUPLICATE_KEY'
+          ? 'each key may appear once; merge the two entries'
+          : 'fix the syntax at this position',
     });
   }
   if (problems.length) throw new OpdError('invalid-document', `${file} is not valid YAML/JSON`, { problems });
@@ -126,7 +142,16 @@ export function parseText(bytes: Buffer | string, file: string): LoadedDocument 
   }
   if (depthOf(raw, MAX_DEPTH) > MAX_DEPTH)
     throw new OpdError('invalid-document', `${file}: document is nested deeper than ${MAX_DEPTH} levels`, {
-      problems: [{ file, line: 1, col: 1, pointer: '', message: 'nesting too deep', fix: 'no opd document needs this much nesting' }],
+      problems: [
+        {
+          file,
+          line: 1,
+          col: 1,
+          pointer: '',
+          message: 'nesting too deep',
+          fix: 'no opd document needs this much nesting',
+        },
+      ],
     });
   const remaps = new Map<string, string>();
   const locate = (pointer: string, atKey = false) => {
@@ -188,7 +213,16 @@ function checkJson(text: string, file: string): void {
     const col = pos - before.lastIndexOf('\n');
     const what = msg.replace(/ in JSON at position \d+.*$/, '').replace(/^JSON\.parse: /, '');
     throw new OpdError('invalid-document', `${file} is not valid JSON`, {
-      problems: [{ file, line, col, pointer: '', message: `JSON syntax error: ${what}`, fix: 'a .json document is read as strict JSON (no trailing commas or comments); fix it here, or write YAML in a .yaml file' }],
+      problems: [
+        {
+          file,
+          line,
+          col,
+          pointer: '',
+          message: `JSON syntax error: ${what}`,
+          fix: 'a .json document is read as strict JSON (no trailing commas or comments); fix it here, or write YAML in a .yaml file',
+        },
+      ],
     });
   }
 }
@@ -212,9 +246,16 @@ export async function loadDocument(file: string): Promise<LoadedDocument> {
     bytes = file === '-' ? await readStdin() : await readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new OpdError('usage', `${file}: no such file`, { hint: 'give the path of a state document (YAML or JSON)' });
-    if (code === 'EISDIR') throw new OpdError('usage', `${file} is a directory`, { hint: 'give the path of a state document file' });
-    if (code === 'EACCES') throw new OpdError('permission', `${file}: permission denied`, { hint: 'make the document readable for this user' });
+    if (code === 'ENOENT')
+      throw new OpdError('usage', `${file}: no such file`, {
+        hint: 'give the path of a state document (YAML or JSON)',
+      });
+    if (code === 'EISDIR')
+      throw new OpdError('usage', `${file} is a directory`, { hint: 'give the path of a state document file' });
+    if (code === 'EACCES')
+      throw new OpdError('permission', `${file}: permission denied`, {
+        hint: 'make the document readable for this user',
+      });
     throw err;
   }
   return parseText(bytes, file === '-' ? '<stdin>' : file);

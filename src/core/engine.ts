@@ -37,7 +37,12 @@ export interface EngineOptions {
   hold?: (d: ResourceDiff) => boolean;
 }
 
-export async function prepareFile(registry: PluginRegistry, file: string, settings?: Settings, vars?: VarSources): Promise<Prepared> {
+export async function prepareFile(
+  registry: PluginRegistry,
+  file: string,
+  settings?: Settings,
+  vars?: VarSources,
+): Promise<Prepared> {
   return prepareLoaded(registry, await loadDocument(file), settings, vars);
 }
 
@@ -46,12 +51,21 @@ export async function prepareFile(registry: PluginRegistry, file: string, settin
  * `settings`: where the semantic checks look on disk (--root, --systemd-unit-dir); env when not given.
  * `vars`: parameter values from outside the document (--var, --vars, OPD_VAR_*; see params.ts).
  */
-export async function prepareLoaded(registry: PluginRegistry, source: LoadedDocument, settings: Settings = {}, vars?: VarSources): Promise<Prepared> {
+export async function prepareLoaded(
+  registry: PluginRegistry,
+  source: LoadedDocument,
+  settings: Settings = {},
+  vars?: VarSources,
+): Promise<Prepared> {
   const loaded = resolveParams(source, vars);
   // op-dbus forms: a bare plugin body (no `plugins`) may belong to any plugin, and plugin sections
   // written at the top level are refused by name: both need the plugins they could be
   const raw = loaded.raw;
-  const sections = !isObj(raw) ? [] : isObj(raw.plugins) ? [...Object.keys(raw.plugins), ...Object.keys(raw)] : [...registry.names];
+  const sections = !isObj(raw)
+    ? []
+    : isObj(raw.plugins)
+      ? [...Object.keys(raw.plugins), ...Object.keys(raw)]
+      : [...registry.names];
   const plugins = await registry.loadFor(sections); // validators load on first use: only the sections named
   const normalized = normalizeDocument(loaded, plugins);
   validateDocument(normalized, loaded);
@@ -59,7 +73,14 @@ export async function prepareLoaded(registry: PluginRegistry, source: LoadedDocu
   checkSemantics(doc, loaded, settings);
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
   checkResourceCycles(collectEdges(named, doc.plugins));
-  return { loaded, doc, plugins: named, docHash: sha256(loaded.text), warnings: locateProblems(loaded, loaded.warnings), redactor: newRedactor() };
+  return {
+    loaded,
+    doc,
+    plugins: named,
+    docHash: sha256(loaded.text),
+    warnings: locateProblems(loaded, loaded.warnings),
+    redactor: newRedactor(),
+  };
 }
 
 /**
@@ -69,7 +90,10 @@ export async function prepareLoaded(registry: PluginRegistry, source: LoadedDocu
 export function restrictPlugins(prep: Prepared, only: string[] | undefined, known: readonly string[]): Prepared {
   if (!only) return prep;
   const bad = only.filter((n) => !known.includes(n));
-  if (bad.length) throw new OpdError('usage', `--only: unknown plugin ${bad.join(', ')}`, { hint: `plugins are: ${known.join(', ')}` });
+  if (bad.length)
+    throw new OpdError('usage', `--only: unknown plugin ${bad.join(', ')}`, {
+      hint: `plugins are: ${known.join(', ')}`,
+    });
   return { ...prep, plugins: new Map([...prep.plugins].filter(([n]) => only.includes(n))) };
 }
 
@@ -82,7 +106,12 @@ function readCtx(o: EngineOptions, prep: Prepared): ReadContext {
  * backend is down (backend-unavailable) is left out and recorded there instead of failing the
  * whole read: what can be read is still planned (a down backend degrades, it does not blind).
  */
-export async function readAll(prep: Prepared, o: EngineOptions, only?: Set<string>, unreachable?: Map<string, OpdError>): Promise<Record<string, Obj>> {
+export async function readAll(
+  prep: Prepared,
+  o: EngineOptions,
+  only?: Set<string>,
+  unreachable?: Map<string, OpdError>,
+): Promise<Record<string, Obj>> {
   const entries = await Promise.all(
     [...prep.plugins]
       .filter(([n]) => !only || only.has(n))
@@ -117,7 +146,9 @@ function unreachableList(prep: Prepared, m: Map<string, OpdError>): UnreachableP
     .map(([plugin, error]) => {
       const p = prep.plugins.get(plugin)!;
       const section = prep.doc.plugins[plugin] ?? {};
-      const resources = p.collections.flatMap((c) => Object.keys(isObj(section[c]) ? (section[c] as Obj) : {}).map((n) => `${plugin}/${c}/${n}`)).sort();
+      const resources = p.collections
+        .flatMap((c) => Object.keys(isObj(section[c]) ? (section[c] as Obj) : {}).map((n) => `${plugin}/${c}/${n}`))
+        .sort();
       return { plugin, error, resources };
     });
 }
@@ -126,9 +157,18 @@ function unreachableList(prep: Prepared, m: Map<string, OpdError>): UnreachableP
 export function unreachableError(u: UnreachablePlugin[], applied = false): OpdError {
   const names = u.map((x) => x.plugin).join(', ');
   const n = u.reduce((k, x) => k + x.resources.length, 0);
-  return new OpdError('backend-unavailable', `${names} unreachable: ${n} resource${n === 1 ? '' : 's'} unknown${applied ? '' : '; nothing was applied'} (${u.map((x) => x.error.message).join('; ')})`, {
-    hint: u.map((x) => x.error.hint).filter(Boolean).join('; ') || `start the backend${u.length > 1 ? 's' : ''} (opd doctor says why), or apply the reachable part with --partial`,
-  });
+  return new OpdError(
+    'backend-unavailable',
+    `${names} unreachable: ${n} resource${n === 1 ? '' : 's'} unknown${applied ? '' : '; nothing was applied'} (${u.map((x) => x.error.message).join('; ')})`,
+    {
+      hint:
+        u
+          .map((x) => x.error.hint)
+          .filter(Boolean)
+          .join('; ') ||
+        `start the backend${u.length > 1 ? 's' : ''} (opd doctor says why), or apply the reachable part with --partial`,
+    },
+  );
 }
 
 export function diffAll(prep: Prepared, current: Record<string, Obj>, allowDestroy: boolean): ResourceDiff[] {
@@ -153,8 +193,15 @@ export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Com
   const current = await readAll(prep, o, undefined, down);
   const diffs = diffAll(prep, current, o.allowDestroy ?? false);
   const planned = o.hold ? diffs.filter((d) => !o.hold!(d)) : diffs;
-  const blocks = await preflightChanges(prep.plugins, { settings: o.settings, log: o.log, document: prep.doc.plugins }, prep.doc.plugins);
-  const plan = buildPlan(prep.plugins, planned, collectEdges(prep.plugins, prep.doc.plugins), [...blocks, ...refreshes(prep, planned)]);
+  const blocks = await preflightChanges(
+    prep.plugins,
+    { settings: o.settings, log: o.log, document: prep.doc.plugins },
+    prep.doc.plugins,
+  );
+  const plan = buildPlan(prep.plugins, planned, collectEdges(prep.plugins, prep.doc.plugins), [
+    ...blocks,
+    ...refreshes(prep, planned),
+  ]);
   return { current, diffs, plan, unreachable: unreachableList(prep, down) };
 }
 

@@ -128,7 +128,10 @@ export function toOpdError(err: unknown): OpdError {
     const code = (err as NodeJS.ErrnoException).code;
     const msg = String((err as { message?: unknown }).message);
     if (code === 'EACCES' || code === 'EPERM')
-      return new OpdError('permission', msg, { hint: 'run opd as root, or point it at paths you may write', cause: err });
+      return new OpdError('permission', msg, {
+        hint: 'run opd as root, or point it at paths you may write',
+        cause: err,
+      });
     if (code === 'ENOSPC' || code === 'EIO' || code === 'EROFS')
       return new OpdError('backend-failed', msg, { cause: err });
   }

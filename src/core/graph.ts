@@ -2,7 +2,12 @@
 import { OpdError } from './errors.js';
 
 /** deps[i] = indices that node i must come after. `key(i)` orders ties (sorted output). */
-export function topoSort(n: number, deps: Set<number>[], key: (i: number) => string, label: (i: number) => string): number[] {
+export function topoSort(
+  n: number,
+  deps: Set<number>[],
+  key: (i: number) => string,
+  label: (i: number) => string,
+): number[] {
   const indeg = new Array(n).fill(0);
   const rev: number[][] = Array.from({ length: n }, () => []);
   for (let i = 0; i < n; i++)
@@ -33,8 +38,9 @@ export function topoSort(n: number, deps: Set<number>[], key: (i: number) => str
     const last = heap.pop()!;
     if (heap.length) {
       heap[0] = last;
-      for (let c = 0; ; ) {
-        const l = 2 * c + 1, r = l + 1;
+      for (let c = 0; ;) {
+        const l = 2 * c + 1,
+          r = l + 1;
         let m = c;
         if (l < heap.length && less(heap[l], heap[m])) m = l;
         if (r < heap.length && less(heap[r], heap[m])) m = r;

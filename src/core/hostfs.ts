@@ -5,7 +5,18 @@
  * read of /etc/passwd and /etc/group. node:fs only, no processes. Plugins never import each other.
  */
 import { ensureDir } from './fsutil.js';
-import { realpathSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fchmodSync, fchownSync } from 'node:fs';
+import {
+  realpathSync,
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+  fchmodSync,
+  fchownSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ApplyContext, Settings } from './plugin.js';
@@ -17,7 +28,9 @@ export function rootOf(settings: Settings): string {
   const r = typeof settings.root === 'string' ? settings.root : '';
   if (!r || r === '/') return '';
   if (!r.startsWith('/'))
-    throw new OpdError('usage', `--root must be an absolute path, got ${JSON.stringify(r)}`, { hint: 'pass --root /some/dir (or OPD_ROOT=/some/dir)' });
+    throw new OpdError('usage', `--root must be an absolute path, got ${JSON.stringify(r)}`, {
+      hint: 'pass --root /some/dir (or OPD_ROOT=/some/dir)',
+    });
   return r.replace(/\/+$/, '');
 }
 
@@ -31,7 +44,10 @@ export function isSafePath(p: string): boolean {
 
 /** The host path of a document path under the sandbox root. */
 export function hostPath(settings: Settings, p: string): string {
-  if (!isSafePath(p)) throw new OpdError('invalid-document', `unsafe path ${JSON.stringify(p)}`, { hint: 'paths are absolute, without . or .. segments' });
+  if (!isSafePath(p))
+    throw new OpdError('invalid-document', `unsafe path ${JSON.stringify(p)}`, {
+      hint: 'paths are absolute, without . or .. segments',
+    });
   return rootOf(settings) + p;
 }
 
@@ -88,7 +104,12 @@ function fsyncDir(dir: string): void {
  * validation, rename over the target, fsync of the directory. On any failure the temp file
  * goes and the old file stays.
  */
-export async function atomicWrite(ctx: ApplyContext, target: string, data: Buffer | string, opts: WriteOptions = {}): Promise<void> {
+export async function atomicWrite(
+  ctx: ApplyContext,
+  target: string,
+  data: Buffer | string,
+  opts: WriteOptions = {},
+): Promise<void> {
   assertApplyContext(ctx);
   const dir = dirname(target);
   ensureDir(dir, 0o755);
@@ -150,7 +171,15 @@ export function readAccounts(settings: Settings, opts: { strictRoot?: boolean } 
     if (inRoot !== undefined || (root && opts.strictRoot)) return inRoot ?? '';
     return readOr(p) ?? '';
   };
-  const a: Accounts = { uidByName: new Map(), nameByUid: new Map(), gidByName: new Map(), nameByGid: new Map(), members: new Map(), users: new Map(), groups: new Map() };
+  const a: Accounts = {
+    uidByName: new Map(),
+    nameByUid: new Map(),
+    gidByName: new Map(),
+    nameByGid: new Map(),
+    members: new Map(),
+    users: new Map(),
+    groups: new Map(),
+  };
   for (const line of pick('/etc/passwd').split('\n')) {
     const f = line.split(':');
     if (f.length < 7 || !f[0]) continue;

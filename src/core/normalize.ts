@@ -33,7 +33,13 @@ export function normalizeDocument(loaded: LoadedDocument, plugins: Map<string, P
  * `key`; `base` is the pointer of the collection. Items without a usable key stay as
  * `#<index>` so validation reports them at their position.
  */
-export function arrayToMap(items: unknown, key: string, base: string, ctx: NormalizeContext, rename: (o: Obj) => Obj = (o) => o): unknown {
+export function arrayToMap(
+  items: unknown,
+  key: string,
+  base: string,
+  ctx: NormalizeContext,
+  rename: (o: Obj) => Obj = (o) => o,
+): unknown {
   if (!Array.isArray(items)) return items;
   const out: Obj = {};
   items.forEach((item, i) => {

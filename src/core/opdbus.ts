@@ -14,21 +14,31 @@ import { pathToPointer } from './document.js';
 
 /** op-dbus top-level keys (outside `plugins`) → what opd offers instead. */
 const TOP_LEVEL: Record<string, string> = {
-  workflow: 'op-dbus workflow documents (`workflow.nodes` run plugins step by step) are not state: opd has no workflow engine; write the end state as one document {version: 1, plugins: {…}} and order resources with `depends_on`',
+  workflow:
+    'op-dbus workflow documents (`workflow.nodes` run plugins step by step) are not state: opd has no workflow engine; write the end state as one document {version: 1, plugins: {…}} and order resources with `depends_on`',
   mcp: 'op-dbus MCP server/agent configuration (`mcp`) is not host state: opd has no MCP server; configure the MCP server separately',
   roles: 'op-dbus role masks (`roles`) select plugins per deployment role: opd has none; write one document per role',
-  mask_operations: 'op-dbus role-mask operations (`mask_operations`) are not host state: opd has none; write one document per role',
-  bootstrap: 'op-dbus `bootstrap` (hostname, domain, timezone, debian_version) is not supported: manage /etc/hostname and /etc/timezone with the files plugin',
-  system: 'op-dbus `system` (hostname, timezone, locale) is not supported: manage /etc/hostname, /etc/timezone and /etc/default/locale with the files plugin',
-  packages: 'op-dbus top-level `packages` (required/optional lists) is not a state section: list them under plugins.packages.installed',
-  network: 'op-dbus top-level `network` is not a state section: put interfaces under plugins.net.interfaces and Open vSwitch bridges under plugins.ovs.bridges',
+  mask_operations:
+    'op-dbus role-mask operations (`mask_operations`) are not host state: opd has none; write one document per role',
+  bootstrap:
+    'op-dbus `bootstrap` (hostname, domain, timezone, debian_version) is not supported: manage /etc/hostname and /etc/timezone with the files plugin',
+  system:
+    'op-dbus `system` (hostname, timezone, locale) is not supported: manage /etc/hostname, /etc/timezone and /etc/default/locale with the files plugin',
+  packages:
+    'op-dbus top-level `packages` (required/optional lists) is not a state section: list them under plugins.packages.installed',
+  network:
+    'op-dbus top-level `network` is not a state section: put interfaces under plugins.net.interfaces and Open vSwitch bridges under plugins.ovs.bridges',
   containers: 'op-dbus top-level `containers` is not a state section: put containers under plugins.lxc.containers',
   openflow: 'op-dbus top-level `openflow` is not a state section: put flows under plugins.openflow',
-  blockchain: 'op-dbus `blockchain` (the event ledger) is not supported: opd keeps a hash-chained audit trail of every run (opd audit log|verify)',
-  state_management: 'op-dbus `state_management` (footprints, btrfs snapshots) is not supported: opd records every run in its audit trail; take snapshots outside opd',
+  blockchain:
+    'op-dbus `blockchain` (the event ledger) is not supported: opd keeps a hash-chained audit trail of every run (opd audit log|verify)',
+  state_management:
+    'op-dbus `state_management` (footprints, btrfs snapshots) is not supported: opd records every run in its audit trail; take snapshots outside opd',
   security: 'op-dbus top-level `security` is not a state section: use plugins.firewall for nftables rules',
-  deployment: 'op-dbus `deployment` (btrfs snapshot send/receive, per-target customization) is not supported: deploy the system image outside opd, then apply a state document on the target',
-  monitoring: 'op-dbus `monitoring` is not supported: opd daemon serves its own status (opd status) and logs to the journal',
+  deployment:
+    'op-dbus `deployment` (btrfs snapshot send/receive, per-target customization) is not supported: deploy the system image outside opd, then apply a state document on the target',
+  monitoring:
+    'op-dbus `monitoring` is not supported: opd daemon serves its own status (opd status) and logs to the journal',
   examples: 'op-dbus `examples` (workflow parameter sets) are not state: opd has no workflow engine',
   cache: 'op-dbus `cache` (btrfs snapshot cache) is not supported: opd keeps no cache to configure',
   deployment_targets_example: 'op-dbus workflow deployment targets are not state: opd has no workflow engine',
@@ -37,13 +47,19 @@ const TOP_LEVEL: Record<string, string> = {
 /** op-dbus plugins (sections under `plugins`) opd does not have → what to use instead. */
 const PLUGINS: Record<string, string> = {
   packagekit: 'use plugins.packages.installed (op-dbus `packagekit.packages.<name>.ensure` is read as that)',
-  network: 'op-dbus `network` plugin form (bridges with bridge_ports/internal_ports/address, ovsdb settings) is not supported: use plugins.net.interfaces (addresses) and plugins.ovs.bridges (Open vSwitch)',
-  sessdecl: 'op-dbus sessdecl (declared login sessions) is not supported: sessions are made by logging in; manage users with plugins.users',
+  network:
+    'op-dbus `network` plugin form (bridges with bridge_ports/internal_ports/address, ovsdb settings) is not supported: use plugins.net.interfaces (addresses) and plugins.ovs.bridges (Open vSwitch)',
+  sessdecl:
+    'op-dbus sessdecl (declared login sessions) is not supported: sessions are made by logging in; manage users with plugins.users',
   login1: 'op-dbus login1 is read-only introspection of logind sessions: there is nothing to apply; drop the section',
-  keyring: 'op-dbus keyring (secret-service entries) is not supported: keep secrets in files managed by plugins.files (mode 0600) or in the secrets store opd reads',
-  netmaker: 'op-dbus netmaker (mesh enrollment with netclient) is not supported: install netclient with plugins.packages and join the mesh outside opd; put the mesh interface on an OVS bridge with plugins.ovs',
-  privacy: 'op-dbus privacy router (WireGuard/WARP/XRay chain) is not supported: build it from plugins.lxc containers, plugins.ovs bridges and plugins.firewall rules',
-  privacy_router: 'op-dbus privacy router (WireGuard/WARP/XRay chain) is not supported: build it from plugins.lxc containers, plugins.ovs bridges and plugins.firewall rules',
+  keyring:
+    'op-dbus keyring (secret-service entries) is not supported: keep secrets in files managed by plugins.files (mode 0600) or in the secrets store opd reads',
+  netmaker:
+    'op-dbus netmaker (mesh enrollment with netclient) is not supported: install netclient with plugins.packages and join the mesh outside opd; put the mesh interface on an OVS bridge with plugins.ovs',
+  privacy:
+    'op-dbus privacy router (WireGuard/WARP/XRay chain) is not supported: build it from plugins.lxc containers, plugins.ovs bridges and plugins.firewall rules',
+  privacy_router:
+    'op-dbus privacy router (WireGuard/WARP/XRay chain) is not supported: build it from plugins.lxc containers, plugins.ovs bridges and plugins.firewall rules',
   btrfs: 'op-dbus btrfs (snapshot send/receive) is not supported: take and send snapshots outside opd',
   file: 'op-dbus `file` is spelled `files` in opd: plugins.files.paths.<path>',
   network_manager: 'op-dbus NetworkManager plugin is not supported: use plugins.net',
@@ -51,9 +67,11 @@ const PLUGINS: Record<string, string> = {
 
 /** Forms of op-dbus's installer manifests (examples/complete-proxmox-*.json) → what opd has instead. */
 const MANIFEST_KEYS: Record<string, string> = {
-  'systemd/services': 'write systemd.units with full unit names: {"units": {"pveproxy.service": {"enabled": true, "active_state": "active"}}}',
+  'systemd/services':
+    'write systemd.units with full unit names: {"units": {"pveproxy.service": {"enabled": true, "active_state": "active"}}}',
   'users/accounts': 'write users.users: {"users": {"admin": {"uid": 1000, "groups": ["sudo"], "shell": "/bin/bash"}}}',
-  'firewall/rules': 'write nftables rules under firewall.tables (see schema/firewall.schema.json); an accept rule per port goes into an input chain',
+  'firewall/rules':
+    'write nftables rules under firewall.tables (see schema/firewall.schema.json); an accept rule per port goes into an input chain',
   'firewall/default_policy': 'give the chains of firewall.tables their policy (input: drop)',
 };
 
@@ -61,7 +79,17 @@ const MANIFEST_KEYS: Record<string, string> = {
  * Settings op-dbus reads inside a plugin section (which backend/protocol to talk to, whether the
  * plugin runs): they configure op-dbus, not the host.
  */
-const PLUGIN_SETTINGS = new Set(['enabled', 'protocol', 'socket', 'bus', 'auto_configure', 'auto_update', 'security_mode', 'socket_networking', 'controller_endpoint']);
+const PLUGIN_SETTINGS = new Set([
+  'enabled',
+  'protocol',
+  'socket',
+  'bus',
+  'auto_configure',
+  'auto_update',
+  'security_mode',
+  'socket_networking',
+  'controller_endpoint',
+]);
 
 const esc = (k: string) => pathToPointer([k]);
 
@@ -94,34 +122,65 @@ export function opdbusDocument(raw: unknown, plugins: Map<string, Plugin>, ctx: 
   let doc = stripComments(raw, '', notes) as Obj;
   if (notes.length) {
     const names = [...new Set(notes.map((p) => p.slice(p.lastIndexOf('/') + 1)))];
-    ctx.warn(notes[0], `${notes.length} op-dbus note key${notes.length === 1 ? '' : 's'} ignored (${names.join(', ')}): \`_\`-prefixed keys are comments`);
+    ctx.warn(
+      notes[0],
+      `${notes.length} op-dbus note key${notes.length === 1 ? '' : 's'} ignored (${names.join(', ')}): \`_\`-prefixed keys are comments`,
+    );
   }
 
   // a bare `plugins` map (op-dbus docs: `{"lxc": {"containers": [...]}}`)
   const keys0 = Object.keys(doc);
-  if (!('plugins' in doc) && !('version' in doc) && keys0.length && keys0.every((k) => plugins.has(k) || k in PLUGINS)) {
-    ctx.warn('', `op-dbus plugin sections without the document around them: read as {"version": 1, "plugins": {${keys0.map((k) => `"${k}": …`).join(', ')}}}`, 'wrap them so to silence this warning');
+  if (
+    !('plugins' in doc) &&
+    !('version' in doc) &&
+    keys0.length &&
+    keys0.every((k) => plugins.has(k) || k in PLUGINS)
+  ) {
+    ctx.warn(
+      '',
+      `op-dbus plugin sections without the document around them: read as {"version": 1, "plugins": {${keys0.map((k) => `"${k}": …`).join(', ')}}}`,
+      'wrap them so to silence this warning',
+    );
     for (const k of keys0) ctx.remap(`/plugins/${esc(k).slice(1)}`, esc(k));
     doc = { version: 1, plugins: doc };
   }
 
   // a bare plugin body: no version, no plugins
-  if (!('plugins' in doc) && !('version' in doc) && Object.keys(doc).length && !Object.keys(doc).some((k) => k in TOP_LEVEL && k !== 'containers')) {
+  if (
+    !('plugins' in doc) &&
+    !('version' in doc) &&
+    Object.keys(doc).length &&
+    !Object.keys(doc).some((k) => k in TOP_LEVEL && k !== 'containers')
+  ) {
     const keys = Object.keys(doc);
-    const fits = [...plugins.values()].filter((p) => keys.every((k) => topKeys(p.schema).includes(k))).map((p) => p.name);
+    const fits = [...plugins.values()]
+      .filter((p) => keys.every((k) => topKeys(p.schema).includes(k)))
+      .map((p) => p.name);
     if (fits.length === 1) {
       const name = fits[0];
-      ctx.warn('', `a bare op-dbus \`${name}\` plugin body: read as {"version": 1, "plugins": {"${name}": …}}`, `wrap it so: {"version": 1, "plugins": {"${name}": ${JSON.stringify(doc).slice(0, 40)}…}}`);
+      ctx.warn(
+        '',
+        `a bare op-dbus \`${name}\` plugin body: read as {"version": 1, "plugins": {"${name}": …}}`,
+        `wrap it so: {"version": 1, "plugins": {"${name}": ${JSON.stringify(doc).slice(0, 40)}…}}`,
+      );
       ctx.remap(`/plugins/${name}`, '');
       doc = { version: 1, plugins: { [name]: doc } };
     } else {
-      ctx.refuse('', `a bare plugin body (keys ${keys.map((k) => `"${k}"`).join(', ')}) ${fits.length ? `fits several plugins (${fits.join(', ')})` : 'fits no plugin'}`, `wrap it in the plugin's section: {"version": 1, "plugins": {"<plugin>": {${keys.map((k) => `"${k}": …`).join(', ')}}}}`);
+      ctx.refuse(
+        '',
+        `a bare plugin body (keys ${keys.map((k) => `"${k}"`).join(', ')}) ${fits.length ? `fits several plugins (${fits.join(', ')})` : 'fits no plugin'}`,
+        `wrap it in the plugin's section: {"version": 1, "plugins": {"<plugin>": {${keys.map((k) => `"${k}": …`).join(', ')}}}}`,
+      );
       return { version: 1, plugins: {} };
     }
   }
 
   if (typeof doc.version === 'number' && doc.version !== 1) {
-    ctx.refuse('/version', `expected 1, got ${doc.version}${doc.version === 2 ? ': op-dbus version 2 "system state" descriptions are not state documents opd reads' : ''}`, 'write `version: 1` (op-dbus state documents are version 1: {"version": 1, "plugins": {…}})');
+    ctx.refuse(
+      '/version',
+      `expected 1, got ${doc.version}${doc.version === 2 ? ': op-dbus version 2 "system state" descriptions are not state documents opd reads' : ''}`,
+      'write `version: 1` (op-dbus state documents are version 1: {"version": 1, "plugins": {…}})',
+    );
     doc.version = 1;
   }
   if ('metadata' in doc) {
@@ -130,7 +189,12 @@ export function opdbusDocument(raw: unknown, plugins: Map<string, Plugin>, ctx: 
   }
   for (const k of Object.keys(doc)) {
     if (k in TOP_LEVEL) ctx.refuse(`/${k}`, `op-dbus \`${k}\` is not supported`, TOP_LEVEL[k]);
-    else if (plugins.has(k) && 'plugins' in doc) ctx.refuse(`/${k}`, `a plugin section \`${k}\` at the top level`, `move it under plugins: {"plugins": {"${k}": …}}`);
+    else if (plugins.has(k) && 'plugins' in doc)
+      ctx.refuse(
+        `/${k}`,
+        `a plugin section \`${k}\` at the top level`,
+        `move it under plugins: {"plugins": {"${k}": …}}`,
+      );
     else continue;
     delete doc[k];
   }
@@ -146,14 +210,19 @@ export function opdbusDocument(raw: unknown, plugins: Map<string, Plugin>, ctx: 
       const own = plugins.has(name) ? topKeys(plugins.get(name)!.schema) : [];
       for (const k of Object.keys(body)) {
         if (!PLUGIN_SETTINGS.has(k) || own.includes(k)) continue;
-        ctx.refuse(`/plugins/${esc(name).slice(1)}/${k}`, `op-dbus plugin setting \`${k}\` is not state`, `opd runs a plugin when the document names its section and picks its backend itself (flags such as --ovs-db, --lxc-path); remove \`${k}\``);
+        ctx.refuse(
+          `/plugins/${esc(name).slice(1)}/${k}`,
+          `op-dbus plugin setting \`${k}\` is not state`,
+          `opd runs a plugin when the document names its section and picks its backend itself (flags such as --ovs-db, --lxc-path); remove \`${k}\``,
+        );
         delete body[k];
       }
     }
     for (const [path, why] of Object.entries(MANIFEST_KEYS)) {
       const [name, key] = path.split('/');
       const body = sections[name];
-      if (!isObj(body) || !(key in body) || (plugins.has(name) && topKeys(plugins.get(name)!.schema).includes(key))) continue;
+      if (!isObj(body) || !(key in body) || (plugins.has(name) && topKeys(plugins.get(name)!.schema).includes(key)))
+        continue;
       ctx.refuse(`/plugins/${name}/${key}`, `op-dbus \`${name}.${key}\` is not supported`, why);
       delete body[key];
     }

@@ -65,7 +65,11 @@ export function parseVarFlags(vars: string[] = []): Map<string, string> {
     const i = v.indexOf('=');
     const name = i > 0 ? v.slice(0, i) : '';
     if (!PARAM_NAME.test(name))
-      throw new OpdError('usage', `--var ${JSON.stringify(v)}: expected name=value with a name of letters, digits and _`, { hint: 'e.g. --var admin_address=10.1.2.3' });
+      throw new OpdError(
+        'usage',
+        `--var ${JSON.stringify(v)}: expected name=value with a name of letters, digits and _`,
+        { hint: 'e.g. --var admin_address=10.1.2.3' },
+      );
     m.set(name, v.slice(i + 1));
   }
   return m;
@@ -76,7 +80,11 @@ function readVarsFile(file: string): Obj {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new OpdError('usage', `--vars ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { hint: 'give a YAML or JSON file mapping parameter names to values' });
+    throw new OpdError(
+      'usage',
+      `--vars ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+      { hint: 'give a YAML or JSON file mapping parameter names to values' },
+    );
   }
   let v: unknown;
   try {
@@ -104,11 +112,13 @@ function coerce(d: Decl, v: unknown): { ok: true; value: unknown } | { ok: false
       break;
     case 'integer':
       if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) out = Number(v.trim());
-      if (typeof out !== 'number' || !Number.isSafeInteger(out)) return bad(`expected an integer, got ${d.secret ? '<secret>' : JSON.stringify(v)}`);
+      if (typeof out !== 'number' || !Number.isSafeInteger(out))
+        return bad(`expected an integer, got ${d.secret ? '<secret>' : JSON.stringify(v)}`);
       break;
     case 'number':
       if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) out = Number(v);
-      if (typeof out !== 'number' || !Number.isFinite(out)) return bad(`expected a number, got ${d.secret ? '<secret>' : JSON.stringify(v)}`);
+      if (typeof out !== 'number' || !Number.isFinite(out))
+        return bad(`expected a number, got ${d.secret ? '<secret>' : JSON.stringify(v)}`);
       break;
     case 'boolean':
       if (typeof v === 'string') {
@@ -116,10 +126,14 @@ function coerce(d: Decl, v: unknown): { ok: true; value: unknown } | { ok: false
         if (['true', 'yes', 'on', '1'].includes(s)) out = true;
         else if (['false', 'no', 'off', '0'].includes(s)) out = false;
       }
-      if (typeof out !== 'boolean') return bad(`expected true or false, got ${d.secret ? '<secret>' : JSON.stringify(v)}`);
+      if (typeof out !== 'boolean')
+        return bad(`expected true or false, got ${d.secret ? '<secret>' : JSON.stringify(v)}`);
       break;
   }
-  if (d.enum && !d.enum.some((e) => e === out)) return bad(`expected one of ${d.enum.map((e) => JSON.stringify(e)).join(', ')}, got ${d.secret ? '<secret>' : JSON.stringify(out)}`);
+  if (d.enum && !d.enum.some((e) => e === out))
+    return bad(
+      `expected one of ${d.enum.map((e) => JSON.stringify(e)).join(', ')}, got ${d.secret ? '<secret>' : JSON.stringify(out)}`,
+    );
   return { ok: true, value: out };
 }
 
@@ -136,7 +150,8 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
     problems.push({ file: loaded.file, line: pos?.line, col: pos?.col, pointer, message, fix });
   };
   const blockKey = 'params' in raw ? 'params' : 'parameters' in raw ? 'parameters' : undefined;
-  if ('params' in raw && 'parameters' in raw) at('/parameters', 'both `params` and `parameters`', 'keep one of them (they are the same block)', true);
+  if ('params' in raw && 'parameters' in raw)
+    at('/parameters', 'both `params` and `parameters`', 'keep one of them (they are the same block)', true);
   const block = blockKey ? raw[blockKey] : undefined;
 
   const decls = new Map<string, Decl>();
@@ -144,11 +159,31 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
     for (const [name, spec] of Object.entries(block)) {
       // the schema reports malformed declarations; here only what it cannot say
       if (!PARAM_NAME.test(name) || !isObj(spec)) continue;
-      const type = (PARAM_TYPES as readonly string[]).includes(spec.type as string) ? (spec.type as Decl['type']) : 'string';
-      const d: Decl = { name, type, secret: spec.secret === true, default: spec.default, fromFile: typeof spec.from_file === 'string' ? spec.from_file : undefined, enum: Array.isArray(spec.enum) ? spec.enum : undefined };
+      const type = (PARAM_TYPES as readonly string[]).includes(spec.type as string)
+        ? (spec.type as Decl['type'])
+        : 'string';
+      const d: Decl = {
+        name,
+        type,
+        secret: spec.secret === true,
+        default: spec.default,
+        fromFile: typeof spec.from_file === 'string' ? spec.from_file : undefined,
+        enum: Array.isArray(spec.enum) ? spec.enum : undefined,
+      };
       if (d.secret && 'default' in spec)
-        at(`/${blockKey}/${name}/default`, `secret parameter "${name}" has an inline default: the document would hold the secret`, `remove the default; give the value with from_file: /etc/opd/secrets/${name}, --var, --vars or OPD_VAR_${name}`, true);
-      if (d.fromFile && !d.secret) at(`/${blockKey}/${name}/from_file`, `parameter "${name}" reads from_file but is not marked secret`, 'add `secret: true` (from_file is meant for secrets), or use default', true);
+        at(
+          `/${blockKey}/${name}/default`,
+          `secret parameter "${name}" has an inline default: the document would hold the secret`,
+          `remove the default; give the value with from_file: /etc/opd/secrets/${name}, --var, --vars or OPD_VAR_${name}`,
+          true,
+        );
+      if (d.fromFile && !d.secret)
+        at(
+          `/${blockKey}/${name}/from_file`,
+          `parameter "${name}" reads from_file but is not marked secret`,
+          'add `secret: true` (from_file is meant for secrets), or use default',
+          true,
+        );
       decls.set(name, d);
     }
   }
@@ -159,13 +194,19 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
   const env = src.env ?? process.env;
   const given = (name: string): { value: unknown; from: string } | undefined => {
     if (flags.has(name)) return { value: flags.get(name), from: `--var ${name}` };
-    for (let i = 0; i < files.length; i++) if (name in files[i]) return { value: files[i][name], from: `--vars ${src.varsFiles![files.length - 1 - i]}` };
+    for (let i = 0; i < files.length; i++)
+      if (name in files[i]) return { value: files[i][name], from: `--vars ${src.varsFiles![files.length - 1 - i]}` };
     const e = env[`OPD_VAR_${name}`];
     if (e !== undefined) return { value: e, from: `OPD_VAR_${name}` };
     return undefined;
   };
   for (const name of flags.keys())
-    if (!decls.has(name)) throw new OpdError('usage', `--var ${name}: ${loaded.file} declares no parameter "${name}"`, { hint: decls.size ? `declared: ${[...decls.keys()].sort().join(', ')}` : `declare it under params: in the document` });
+    if (!decls.has(name))
+      throw new OpdError('usage', `--var ${name}: ${loaded.file} declares no parameter "${name}"`, {
+        hint: decls.size
+          ? `declared: ${[...decls.keys()].sort().join(', ')}`
+          : `declare it under params: in the document`,
+      });
 
   const values = new Map<string, unknown>();
   const secrets: string[] = [];
@@ -181,7 +222,12 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
       try {
         v = readSecretFile(d.fromFile);
       } catch (err) {
-        at(ptr, `parameter "${d.name}" is not set: cannot read ${d.fromFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, `create ${d.fromFile} (mode 0600), or give --var ${d.name}=…, --vars FILE or OPD_VAR_${d.name}`, true);
+        at(
+          ptr,
+          `parameter "${d.name}" is not set: cannot read ${d.fromFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+          `create ${d.fromFile} (mode 0600), or give --var ${d.name}=…, --vars FILE or OPD_VAR_${d.name}`,
+          true,
+        );
         continue;
       }
       from = d.fromFile;
@@ -189,12 +235,22 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
       v = d.default;
       from = 'its default';
     } else {
-      at(ptr, `required parameter "${d.name}" is not set`, `give --var ${d.name}=…, --vars FILE or OPD_VAR_${d.name}${d.secret ? `, or from_file: /etc/opd/secrets/${d.name}` : ', or a default'}`, true);
+      at(
+        ptr,
+        `required parameter "${d.name}" is not set`,
+        `give --var ${d.name}=…, --vars FILE or OPD_VAR_${d.name}${d.secret ? `, or from_file: /etc/opd/secrets/${d.name}` : ', or a default'}`,
+        true,
+      );
       continue;
     }
     const c = coerce(d, v);
     if (!c.ok) {
-      at(ptr, `parameter "${d.name}" (from ${from}): ${c.why}`, `give ${d.type === "integer" ? "an" : "a"} ${d.type}`, true);
+      at(
+        ptr,
+        `parameter "${d.name}" (from ${from}): ${c.why}`,
+        `give ${d.type === 'integer' ? 'an' : 'a'} ${d.type}`,
+        true,
+      );
       continue;
     }
     values.set(d.name, c.value);
@@ -206,14 +262,28 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
     const whole = WHOLE.exec(s);
     if (whole) {
       if (values.has(whole[1])) return values.get(whole[1]);
-      if (!decls.has(whole[1])) at(ptr, `unknown parameter "${whole[1]}"`, decls.size ? `declared: ${[...decls.keys()].sort().join(', ')}` : 'declare it under params:');
+      if (!decls.has(whole[1]))
+        at(
+          ptr,
+          `unknown parameter "${whole[1]}"`,
+          decls.size ? `declared: ${[...decls.keys()].sort().join(', ')}` : 'declare it under params:',
+        );
       return s;
     }
     if (!s.includes('${param.')) return s;
     return s.replace(REF, (m, esc: string, name: string) => {
       if (esc) return m.slice(1);
       if (values.has(name)) return String(values.get(name));
-      if (!decls.has(name)) at(ptr, `unknown parameter ${JSON.stringify(name)} in ${JSON.stringify(m)}`, PARAM_NAME.test(name) ? (decls.size ? `declared: ${[...decls.keys()].sort().join(', ')}` : 'declare it under params:') : 'write ${param.NAME} with a name of letters, digits and _');
+      if (!decls.has(name))
+        at(
+          ptr,
+          `unknown parameter ${JSON.stringify(name)} in ${JSON.stringify(m)}`,
+          PARAM_NAME.test(name)
+            ? decls.size
+              ? `declared: ${[...decls.keys()].sort().join(', ')}`
+              : 'declare it under params:'
+            : 'write ${param.NAME} with a name of letters, digits and _',
+        );
       return m;
     });
   };
@@ -230,7 +300,11 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
         secrets.push(text);
         return text;
       } catch (err) {
-        at(ptr, `cannot read the secret file ${f} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, `create ${f} (mode 0600) holding the value`);
+        at(
+          ptr,
+          `cannot read the secret file ${f} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+          `create ${f} (mode 0600) holding the value`,
+        );
         return v;
       }
     }
@@ -239,7 +313,13 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
       const nk = k.includes('${param.') ? subst(k, pathToPointer([...path, k])) : k;
       const key = typeof nk === 'string' ? nk : String(nk);
       if (key !== k) {
-        if (key in v || key in out) at(pathToPointer([...path, k]), `key ${JSON.stringify(k)} becomes ${JSON.stringify(key)}, which the document names twice`, 'name each resource once', true);
+        if (key in v || key in out)
+          at(
+            pathToPointer([...path, k]),
+            `key ${JSON.stringify(k)} becomes ${JSON.stringify(key)}, which the document names twice`,
+            'name each resource once',
+            true,
+          );
         loaded.remaps.set(pathToPointer([...path, key]), pathToPointer([...path, k]));
       }
       out[key] = walk(v[k], [...path, key]);

@@ -29,7 +29,8 @@ export function collectEdges(plugins: Map<string, Plugin>, desired: Record<strin
       if (!isObj(coll)) continue;
       for (const [res, spec] of Object.entries(coll)) {
         if (isObj(spec) && Array.isArray(spec.depends_on))
-          for (const to of spec.depends_on as string[]) edges.push({ from: `${name}/${collection}/${res}`, to, kind: 'depends_on' });
+          for (const to of spec.depends_on as string[])
+            edges.push({ from: `${name}/${collection}/${res}`, to, kind: 'depends_on' });
       }
     }
   }
@@ -48,14 +49,23 @@ export function checkResourceCycles(edges: Edge[]): void {
   const idx = new Map(nodes.map((n, i) => [n, i]));
   const deps = nodes.map(() => new Set<number>());
   for (const e of es) deps[idx.get(e.from)!].add(idx.get(e.to)!);
-  topoSort(nodes.length, deps, (i) => nodes[i], (i) => nodes[i]);
+  topoSort(
+    nodes.length,
+    deps,
+    (i) => nodes[i],
+    (i) => nodes[i],
+  );
 }
 
 /**
  * Preconditions (Plugin.preflight) as changes that block the run: refused, so apply never
  * attempts them and `opd diff` shows them as refused; the engine stops before anything is applied.
  */
-export async function preflightChanges(plugins: Map<string, Plugin>, ctx: ReadContext, sections: Record<string, Obj>): Promise<Change[]> {
+export async function preflightChanges(
+  plugins: Map<string, Plugin>,
+  ctx: ReadContext,
+  sections: Record<string, Obj>,
+): Promise<Change[]> {
   const out: Change[] = [];
   for (const [name, p] of [...plugins].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (!p.preflight || !isObj(sections[name])) continue;
@@ -66,10 +76,24 @@ export async function preflightChanges(plugins: Map<string, Plugin>, ctx: ReadCo
 
 /** Preflight findings as refused `check` changes that block the run. */
 export function findingChanges(plugin: string, findings: Finding[]): Change[] {
-  return findings.map((f) => ({ address: f.address, resource: f.address, plugin, action: 'check', summary: `FAILED ${f.message}`, blocker: f.message, refused: `precondition failed: ${f.message}`, refusedHint: 'fix the host so the check holds, or change the check' }));
+  return findings.map((f) => ({
+    address: f.address,
+    resource: f.address,
+    plugin,
+    action: 'check',
+    summary: `FAILED ${f.message}`,
+    blocker: f.message,
+    refused: `precondition failed: ${f.message}`,
+    refusedHint: 'fix the host so the check holds, or change the check',
+  }));
 }
 
-export function buildPlan(plugins: Map<string, Plugin>, diffs: ResourceDiff[], edges: Edge[], extra: Change[] = []): Plan {
+export function buildPlan(
+  plugins: Map<string, Plugin>,
+  diffs: ResourceDiff[],
+  edges: Edge[],
+  extra: Change[] = [],
+): Plan {
   const changes: PlannedChange[] = [];
   // changes not derived from a diff of their own (refresh: triggered by other resources' changes)
   for (const c of extra) changes.push(Object.assign({}, c, { id: changes.length, deps: [] }));
@@ -79,7 +103,11 @@ export function buildPlan(plugins: Map<string, Plugin>, diffs: ResourceDiff[], e
     if (!p) throw new OpdError('bug', `no plugin ${d.plugin}`);
     for (const c of p.plan(d)) {
       const id = changes.length;
-      const refused = c.refused ?? (c.destructive && !d.allowDestroy ? `destroys data: needs --allow-destroy or allow_destroy: true on ${d.address}` : undefined);
+      const refused =
+        c.refused ??
+        (c.destructive && !d.allowDestroy
+          ? `destroys data: needs --allow-destroy or allow_destroy: true on ${d.address}`
+          : undefined);
       // Object.assign: a spread followed by members is ~10x slower in V8 (10,000 changes)
       changes.push(Object.assign({}, c, { id, deps: [] }, refused ? { refused } : {}));
     }
@@ -117,7 +145,8 @@ export function buildPlan(plugins: Map<string, Plugin>, diffs: ResourceDiff[], e
       if (!from || !to) continue;
       for (const xi of from)
         for (const yi of to) {
-          const x = changes[xi], y = changes[yi];
+          const x = changes[xi],
+            y = changes[yi];
           if (x.resource === y.resource) continue;
           if (isDelete(y)) deps[y.id].add(x.id);
           else deps[x.id].add(y.id);
@@ -133,7 +162,10 @@ export function buildPlan(plugins: Map<string, Plugin>, diffs: ResourceDiff[], e
   const renumber = new Map(order.map((old, nu) => [old, nu]));
   const sorted = order.map((old) => {
     const c = changes[old];
-    return Object.assign({}, c, { id: renumber.get(old)!, deps: [...deps[old]].map((d) => renumber.get(d)!).sort((a, b) => a - b) });
+    return Object.assign({}, c, {
+      id: renumber.get(old)!,
+      deps: [...deps[old]].map((d) => renumber.get(d)!).sort((a, b) => a - b),
+    });
   });
   return { changes: sorted, diffs };
 }
@@ -166,7 +198,9 @@ export function summarize(plan: Plan): Record<string, number> {
 
 const SIGN: Record<string, string> = { create: '+', delete: '-', update: '~' };
 
-export function formatChange(c: Pick<Change, 'address' | 'action' | 'summary' | 'reason'> & { refused?: string }): string {
+export function formatChange(
+  c: Pick<Change, 'address' | 'action' | 'summary' | 'reason'> & { refused?: string },
+): string {
   const sign = SIGN[c.action] ?? '~';
   const verb = c.action in SIGN ? '' : `${c.action}`;
   const what = [verb, c.summary].filter(Boolean).join(' ');

@@ -47,7 +47,12 @@ export class ApplyContext implements ReadContext {
     readonly runState: Map<string, unknown>,
   ) {}
   /** @internal used by src/core/apply.ts only */
-  static create(settings: Settings, log: Logger, allowDestroy: boolean, signal: AbortSignal = new AbortController().signal): ApplyContext {
+  static create(
+    settings: Settings,
+    log: Logger,
+    allowDestroy: boolean,
+    signal: AbortSignal = new AbortController().signal,
+  ): ApplyContext {
     return new ApplyContext(settings, log, allowDestroy, signal, new Map());
   }
   /** The same run's context with another signal (the core: one per apply call, with its timeout). */
@@ -241,7 +246,9 @@ export interface Plugin<S extends object = Obj, D = unknown> {
  * The apply of a plugin whose changes are independent steps: runs them one after another and
  * reports each (an error without an address gets the change's). The core owns everything else.
  */
-export function applyEach<D>(step: (ctx: ApplyContext, c: Change<D>) => void | Promise<void | { output?: string }>): (ctx: ApplyContext, batch: Change<D>[]) => Promise<ChangeResult[]> {
+export function applyEach<D>(
+  step: (ctx: ApplyContext, c: Change<D>) => void | Promise<void | { output?: string }>,
+): (ctx: ApplyContext, batch: Change<D>[]) => Promise<ChangeResult[]> {
   return async (ctx, batch) => {
     assertApplyContext(ctx);
     const out: ChangeResult[] = [];
@@ -251,7 +258,13 @@ export function applyEach<D>(step: (ctx: ApplyContext, c: Change<D>) => void | P
         out.push({ address: c.address, status: 'ok', ...(r?.output !== undefined ? { output: r.output } : {}) });
       } catch (err) {
         const e = toOpdError(err);
-        out.push({ address: c.address, status: 'failed', error: e.address ? e : new OpdError(e.kind, e.message, { address: c.address, hint: e.hint, problems: e.problems, cause: err }) });
+        out.push({
+          address: c.address,
+          status: 'failed',
+          error: e.address
+            ? e
+            : new OpdError(e.kind, e.message, { address: c.address, hint: e.hint, problems: e.problems, cause: err }),
+        });
       }
     }
     return out;
@@ -261,4 +274,3 @@ export function applyEach<D>(step: (ctx: ApplyContext, c: Change<D>) => void | P
 export function address(plugin: string, collection: string, name: string, ...sub: string[]): string {
   return [plugin, collection, name, ...sub].join('/');
 }
-

@@ -67,8 +67,15 @@ export interface UnknownShown {
   resources: string[];
 }
 
-export function unknownJSON(u: { plugin: string; error: { message: string; hint?: string }; resources: string[] }[]): UnknownShown[] {
-  return u.map((x) => ({ plugin: x.plugin, error: x.error.message, ...(x.error.hint ? { hint: x.error.hint } : {}), resources: x.resources }));
+export function unknownJSON(
+  u: { plugin: string; error: { message: string; hint?: string }; resources: string[] }[],
+): UnknownShown[] {
+  return u.map((x) => ({
+    plugin: x.plugin,
+    error: x.error.message,
+    ...(x.error.hint ? { hint: x.error.hint } : {}),
+    resources: x.resources,
+  }));
 }
 
 export function unknownLines(u: UnknownShown[]): string[] {
@@ -97,7 +104,14 @@ export function reportJSON(r: RunReport, redactor: Redactor): object {
     plan: planJSON(red),
     outcomes: r.outcomes.map((o) => outcomeJSON(o, true, redactor)),
     verification: r.verification,
-    ...(r.rollback ? { rollback: { outcomes: r.rollback.outcomes.map((o) => outcomeJSON(o, false, redactor)), verification: r.rollback.verification } } : {}),
+    ...(r.rollback
+      ? {
+          rollback: {
+            outcomes: r.rollback.outcomes.map((o) => outcomeJSON(o, false, redactor)),
+            verification: r.rollback.verification,
+          },
+        }
+      : {}),
     ...(r.audit ? { audit: r.audit } : {}),
     ...(r.unreachable.length ? { unknown: unknownJSON(r.unreachable) } : {}),
   };

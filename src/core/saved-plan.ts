@@ -31,7 +31,19 @@ export interface SavedPlan {
   /** address → fingerprint of the resource's current state (null: absent) when the plan was made */
   resources: Record<string, string | null>;
   /** the plan as `opd diff -o json` prints it */
-  plan: { changes: { address: string; resource: string; action: string; summary: string; reason?: string; refused?: string; ops?: unknown[]; after: string[] }[]; summary: Record<string, number> };
+  plan: {
+    changes: {
+      address: string;
+      resource: string;
+      action: string;
+      summary: string;
+      reason?: string;
+      refused?: string;
+      ops?: unknown[];
+      after: string[];
+    }[];
+    summary: Record<string, number>;
+  };
 }
 
 function shownPlan(plan: Plan, r: Redactor): ReturnType<typeof planJSON> {
@@ -82,29 +94,48 @@ export function readSavedPlan(path: string): SavedPlan | undefined {
   if (!v || typeof v !== 'object' || (v as { format?: unknown }).format === undefined) return undefined;
   const p = v as SavedPlan;
   if (p.format !== SAVED_PLAN_FORMAT)
-    throw new OpdError('usage', `${path}: a saved plan of format ${JSON.stringify(p.format)}; this opd reads ${SAVED_PLAN_FORMAT}`, { hint: 'make the plan again with this opd: opd diff FILE --out plan.json' });
+    throw new OpdError(
+      'usage',
+      `${path}: a saved plan of format ${JSON.stringify(p.format)}; this opd reads ${SAVED_PLAN_FORMAT}`,
+      { hint: 'make the plan again with this opd: opd diff FILE --out plan.json' },
+    );
   for (const k of ['file', 'document', 'plan_hash', 'resources', 'plan'] as const)
-    if (p[k] === undefined) throw new OpdError('usage', `${path}: not a complete saved plan (no ${k})`, { hint: 'make it again: opd diff FILE --out plan.json' });
+    if (p[k] === undefined)
+      throw new OpdError('usage', `${path}: not a complete saved plan (no ${k})`, {
+        hint: 'make it again: opd diff FILE --out plan.json',
+      });
   return p;
 }
 
 /** Throws stale-plan (exit 3) naming what changed since the plan was made. */
 export function checkSavedPlan(saved: SavedPlan, prep: Prepared, c: Computed, planFile: string): void {
   if (prep.docHash !== saved.document)
-    throw new OpdError('stale-plan', `${planFile}: the document ${saved.file} changed since the plan was made; nothing was applied`, {
-      hint: `review the new plan: opd diff ${saved.file} --out ${planFile}`,
-    });
+    throw new OpdError(
+      'stale-plan',
+      `${planFile}: the document ${saved.file} changed since the plan was made; nothing was applied`,
+      {
+        hint: `review the new plan: opd diff ${saved.file} --out ${planFile}`,
+      },
+    );
   const now = resourceFingerprints(c, prep.redactor);
   const changed = [...new Set([...Object.keys(saved.resources), ...Object.keys(now)])]
     .filter((a) => (saved.resources[a] ?? null) !== (now[a] ?? null) || !(a in saved.resources) || !(a in now))
     .sort();
   if (changed.length)
-    throw new OpdError('stale-plan', `${planFile}: ${changed.length} resource${changed.length === 1 ? '' : 's'} changed on the host since the plan was made: ${changed.join(', ')}; nothing was applied`, {
-      hint: `review the new plan: opd diff ${saved.file} --out ${planFile}`,
-      address: changed[0],
-    });
+    throw new OpdError(
+      'stale-plan',
+      `${planFile}: ${changed.length} resource${changed.length === 1 ? '' : 's'} changed on the host since the plan was made: ${changed.join(', ')}; nothing was applied`,
+      {
+        hint: `review the new plan: opd diff ${saved.file} --out ${planFile}`,
+        address: changed[0],
+      },
+    );
   if (planHash(c.plan, prep.redactor) !== saved.plan_hash)
-    throw new OpdError('stale-plan', `${planFile}: the plan computed now differs from the saved one (plan ${saved.plan_hash.slice(0, 12)}); nothing was applied`, {
-      hint: `review the new plan: opd diff ${saved.file} --out ${planFile}`,
-    });
+    throw new OpdError(
+      'stale-plan',
+      `${planFile}: the plan computed now differs from the saved one (plan ${saved.plan_hash.slice(0, 12)}); nothing was applied`,
+      {
+        hint: `review the new plan: opd diff ${saved.file} --out ${planFile}`,
+      },
+    );
 }

@@ -7,6 +7,9 @@ export function schemaOf(plugin: string): object {
 }
 
 /** The fixed part of every plugin: its name, its schema and the keys of its section that are collections. */
-export function sectionSpec(name: string, collections: readonly string[]): { name: string; schema: object; collections: readonly string[] } {
+export function sectionSpec(
+  name: string,
+  collections: readonly string[],
+): { name: string; schema: object; collections: readonly string[] } {
   return { name, schema: schemaOf(name), collections };
 }

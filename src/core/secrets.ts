@@ -31,7 +31,8 @@ export function scrub(s: string, mask: (v: string) => string = () => '<secret>')
   if (!secretValues.size || typeof s !== 'string') return s;
   let out = s;
   // longest first, so that a secret containing another is masked whole
-  for (const v of [...secretValues].sort((a, b) => b.length - a.length)) if (out.includes(v)) out = out.split(v).join(mask(v));
+  for (const v of [...secretValues].sort((a, b) => b.length - a.length))
+    if (out.includes(v)) out = out.split(v).join(mask(v));
   return out;
 }
 
@@ -132,7 +133,8 @@ export class Redactor {
     if (props && key in props) return this.deref(props[key], f);
     const pats = d.patternProperties as Record<string, Schema> | undefined;
     if (pats) for (const [p, ps] of Object.entries(pats)) if (regex(p).test(key)) return this.deref(ps, f);
-    if (d.additionalProperties && typeof d.additionalProperties === 'object') return this.deref(d.additionalProperties as Schema, f);
+    if (d.additionalProperties && typeof d.additionalProperties === 'object')
+      return this.deref(d.additionalProperties as Schema, f);
     if (d.items && typeof d.items === 'object' && /^\d+$/.test(key)) return this.deref(d.items as Schema, f);
     for (const k of ['allOf', 'anyOf', 'oneOf'])
       for (const b of (d[k] as Schema[] | undefined) ?? []) {
@@ -158,7 +160,8 @@ export class Redactor {
     if (d?.['x-opd-secret'] === true) return value === undefined ? undefined : this.mask(value);
     if (typeof value === 'string') return scrub(value, (v) => this.mask(v));
     if (value === null || typeof value !== 'object' || (!d && !secretValues.size)) return value;
-    if (Array.isArray(value)) return value.map((v, i) => this.walk(v, this.child(d, f, String(i))[0], this.child(d, f, String(i))[1]));
+    if (Array.isArray(value))
+      return value.map((v, i) => this.walk(v, this.child(d, f, String(i))[0], this.child(d, f, String(i))[1]));
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
       const [cs, cf] = this.child(d, f, k);
@@ -193,7 +196,10 @@ export class Redactor {
   private redactOps(plugin: string, collection: string, ops: Operation[]): Operation[] {
     return ops.map((op) => {
       if (!('value' in op)) return op;
-      const path = op.path.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+      const path = op.path
+        .split('/')
+        .slice(1)
+        .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
       const [s, f] = this.schemaAt(plugin, [collection, '_', ...path]);
       return { ...op, value: this.walk(op.value, s, f) } as Operation;
     });

@@ -26,7 +26,8 @@ export interface SemanticRule {
 
 const ptr = (...p: (string | number)[]) => pathToPointer(['plugins', ...p]);
 const present = (v: unknown): v is Obj => isObj(v) && v.state !== 'absent';
-const entries = (v: unknown): [string, Obj][] => (isObj(v) ? (Object.entries(v).filter(([, x]) => present(x)) as [string, Obj][]) : []);
+const entries = (v: unknown): [string, Obj][] =>
+  isObj(v) ? (Object.entries(v).filter(([, x]) => present(x)) as [string, Obj][]) : [];
 
 /** Bridges an OVS section declares (present ones). */
 function ovsBridges(doc: StateDocument): Set<string> | undefined {
@@ -38,7 +39,8 @@ function ovsBridges(doc: StateDocument): Set<string> | undefined {
 /** Internal ports (interfaces of the host) the OVS section declares. */
 function ovsInternalPorts(doc: StateDocument): Set<string> {
   const out = new Set<string>();
-  for (const [, br] of entries(doc.plugins.ovs?.bridges)) for (const [n, p] of entries(br.ports)) if (p.type === 'internal') out.add(n);
+  for (const [, br] of entries(doc.plugins.ovs?.bridges))
+    for (const [n, p] of entries(br.ports)) if (p.type === 'internal') out.add(n);
   return out;
 }
 
@@ -56,12 +58,14 @@ function declaredList(s: Set<string>): string {
 
 /** Targets systemd itself defines (systemd.special(7)): they need no unit file in the document. */
 export const SPECIAL_TARGETS = new Set(
-  ('basic bluetooth blockdev@ boot-complete cryptsetup-pre cryptsetup ctrl-alt-del default emergency exit factory-reset final first-boot-complete ' +
+  (
+    'basic bluetooth blockdev@ boot-complete cryptsetup-pre cryptsetup ctrl-alt-del default emergency exit factory-reset final first-boot-complete ' +
     'getty-pre getty graphical halt hibernate hybrid-sleep initrd-fs initrd-root-device initrd-root-fs initrd-switch-root initrd-usr-fs initrd ' +
     'integritysetup-pre integritysetup kbrequest kexec local-fs-pre local-fs machines multi-user network-online network-pre network ' +
     'nss-lookup nss-user-lookup paths poweroff printer reboot remote-cryptsetup remote-fs-pre remote-fs remote-integritysetup ' +
     'remote-veritysetup rescue rpcbind shutdown sigpwr sleep slices smartcard sockets soft-reboot sound storage-target-mode suspend-then-hibernate ' +
-    'suspend swap sysinit system-update-pre system-update time-set time-sync timers tpm2 umount usb-gadget veritysetup-pre veritysetup')
+    'suspend swap sysinit system-update-pre system-update time-set time-sync timers tpm2 umount usb-gadget veritysetup-pre veritysetup'
+  )
     .split(' ')
     .map((t) => `${t}.target`),
 );
@@ -84,14 +88,21 @@ export function installTargets(text: string): { key: string; name: string; line:
 function unitDirs(settings: Settings): string[] {
   const root = (settings.root as string | undefined) ?? process.env.OPD_ROOT ?? '/';
   const own = (settings.systemdUnitDir as string | undefined) ?? process.env.OPD_SYSTEMD_UNIT_DIR;
-  const std = ['/etc/systemd/system', '/run/systemd/system', '/usr/local/lib/systemd/system', '/usr/lib/systemd/system', '/lib/systemd/system'];
+  const std = [
+    '/etc/systemd/system',
+    '/run/systemd/system',
+    '/usr/local/lib/systemd/system',
+    '/usr/lib/systemd/system',
+    '/lib/systemd/system',
+  ];
   return [...(own ? [own] : []), ...std.map((d) => join(root, d))];
 }
 
 export const RULES: SemanticRule[] = [
   {
     id: 'libvirt-forward-needs-ip',
-    description: 'a libvirt network with NAT (the default forward mode) or routed forwarding needs an `ip` (libvirt refuses: "nat forwarding requested, but no IP address provided")',
+    description:
+      'a libvirt network with NAT (the default forward mode) or routed forwarding needs an `ip` (libvirt refuses: "nat forwarding requested, but no IP address provided")',
     check: ({ doc }) =>
       entries(doc.plugins.libvirt?.networks)
         .filter(([, n]) => ['nat', 'route'].includes((n.forward as string | undefined) ?? 'nat') && n.ip === undefined)
@@ -103,7 +114,8 @@ export const RULES: SemanticRule[] = [
   },
   {
     id: 'ovs-bridge-declared',
-    description: 'where the document has an ovs section, what it attaches to an OVS bridge (a container veth `link`, a libvirt domain interface `ovs_bridge` with or without a VLAN tag, a libvirt `ovs: true` network, a net interface of kind `ovs`) names a bridge or internal port that section declares; OVS ports sit under their bridge, so they always have it',
+    description:
+      'where the document has an ovs section, what it attaches to an OVS bridge (a container veth `link`, a libvirt domain interface `ovs_bridge` with or without a VLAN tag, a libvirt `ovs: true` network, a net interface of kind `ovs`) names a bridge or internal port that section declares; OVS ports sit under their bridge, so they always have it',
     check: ({ doc }) => {
       const bridges = ovsBridges(doc);
       if (!bridges) return [];
@@ -154,7 +166,8 @@ export const RULES: SemanticRule[] = [
   },
   {
     id: 'systemd-install-target-exists',
-    description: 'a unit file the document writes is WantedBy=/RequiredBy= a unit that exists: one the document declares, a systemd special target, or a unit file in the unit directories (under --root)',
+    description:
+      'a unit file the document writes is WantedBy=/RequiredBy= a unit that exists: one the document declares, a systemd special target, or a unit file in the unit directories (under --root)',
     check: ({ doc, settings }) => {
       const units = entries(doc.plugins.systemd?.units);
       const declared = new Set(units.map(([n]) => n));
@@ -191,14 +204,20 @@ export const RULES: SemanticRule[] = [
         const first = seen.get(ip);
         if (first === undefined) seen.set(ip, where);
         else if (first !== where)
-          problems.push({ pointer, message: `address ${ip} is given to ${where} and already to ${first}`, fix: 'give each interface its own address' });
+          problems.push({
+            pointer,
+            message: `address ${ip} is given to ${where} and already to ${first}`,
+            fix: 'give each interface its own address',
+          });
       };
       for (const [name, i] of entries(doc.plugins.net?.interfaces))
-        for (const [cidr] of entries(i.addresses)) add(cidr, `interface ${name}`, ptr('net', 'interfaces', name, 'addresses', cidr));
+        for (const [cidr] of entries(i.addresses))
+          add(cidr, `interface ${name}`, ptr('net', 'interfaces', name, 'addresses', cidr));
       for (const [name, c] of entries(doc.plugins.lxc?.containers)) {
         const net = Array.isArray(c.network) ? c.network : [];
         net.forEach((i: unknown, k) => {
-          if (isObj(i) && typeof i.ipv4 === 'string') add(i.ipv4, `container ${name} interface ${k}`, ptr('lxc', 'containers', name, 'network', k, 'ipv4'));
+          if (isObj(i) && typeof i.ipv4 === 'string')
+            add(i.ipv4, `container ${name} interface ${k}`, ptr('lxc', 'containers', name, 'network', k, 'ipv4'));
         });
       }
       return problems;
@@ -207,7 +226,12 @@ export const RULES: SemanticRule[] = [
 ];
 
 /** Run every rule; throws invalid-document (exit 65) with all problems, located like schema errors. */
-export function checkSemantics(doc: StateDocument, loaded: LoadedDocument | undefined, settings: Settings = {}, rules: SemanticRule[] = RULES): void {
+export function checkSemantics(
+  doc: StateDocument,
+  loaded: LoadedDocument | undefined,
+  settings: Settings = {},
+  rules: SemanticRule[] = RULES,
+): void {
   const problems: Problem[] = [];
   for (const r of rules)
     for (const p of r.check({ doc, settings })) {
@@ -218,7 +242,9 @@ export function checkSemantics(doc: StateDocument, loaded: LoadedDocument | unde
       problems.push({ ...p, message: `${p.message} [${r.id}]` });
     }
   if (!problems.length) return;
-  problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0) || a.pointer.localeCompare(b.pointer));
+  problems.sort(
+    (a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0) || a.pointer.localeCompare(b.pointer),
+  );
   const n = problems.length;
   throw new OpdError('invalid-document', `${loaded?.file ?? 'document'}: ${n} problem${n === 1 ? '' : 's'}`, {
     problems,

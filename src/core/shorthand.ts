@@ -9,7 +9,13 @@ import type { NormalizeContext, Obj } from './plugin.js';
 const esc = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
 
 /** `pick` returns the collection entry for a top-level key that is shorthand, undefined for a real key of the section. */
-export function liftShorthand(section: Obj, plugin: string, collection: string, ctx: NormalizeContext, pick: (key: string, value: unknown) => unknown): { out: Obj; entries: Obj; lifted: boolean } {
+export function liftShorthand(
+  section: Obj,
+  plugin: string,
+  collection: string,
+  ctx: NormalizeContext,
+  pick: (key: string, value: unknown) => unknown,
+): { out: Obj; entries: Obj; lifted: boolean } {
   const out: Obj = {};
   const entries: Obj = isObj(section[collection]) ? { ...section[collection] } : {};
   let lifted = false;

@@ -28,7 +28,10 @@ const req = createRequire(import.meta.url);
 
 function schemaHash(): string {
   const h = createHash('sha256');
-  for (const f of readdirSync(SCHEMA_DIR).filter((x) => x.endsWith('.schema.json')).sort()) h.update(f + '\0' + readFileSync(SCHEMA_DIR + f, 'utf8') + '\0');
+  for (const f of readdirSync(SCHEMA_DIR)
+    .filter((x) => x.endsWith('.schema.json'))
+    .sort())
+    h.update(f + '\0' + readFileSync(SCHEMA_DIR + f, 'utf8') + '\0');
   return h.digest('hex');
 }
 
@@ -62,8 +65,14 @@ export function newRedactor(): Redactor {
 function precompiledFresh(): { plugins: Record<string, string> } | false {
   if (precompiled !== undefined) return precompiled;
   try {
-    const m = JSON.parse(readFileSync(VALIDATORS + 'manifest.json', 'utf8')) as { hash: string; stats: Record<string, [number, number]>; plugins: Record<string, string> };
-    const files = readdirSync(SCHEMA_DIR).filter((x) => x.endsWith('.schema.json')).sort();
+    const m = JSON.parse(readFileSync(VALIDATORS + 'manifest.json', 'utf8')) as {
+      hash: string;
+      stats: Record<string, [number, number]>;
+      plugins: Record<string, string>;
+    };
+    const files = readdirSync(SCHEMA_DIR)
+      .filter((x) => x.endsWith('.schema.json'))
+      .sort();
     const same =
       files.length === Object.keys(m.stats).length &&
       files.every((f) => {
@@ -85,7 +94,9 @@ function compileAll(): NonNullable<typeof compiled> {
   for (const k of ['x-opd-secret', 'x-opd-hint']) ajv.addKeyword({ keyword: k });
   const schemas = loadSchemas();
   for (const [f, s] of schemas) if (f !== 'state.schema.json') ajv.addSchema(s);
-  const state = structuredClone(schemas.get('state.schema.json')) as { properties: { plugins: { properties: Record<string, { $ref?: string } | boolean> } } };
+  const state = structuredClone(schemas.get('state.schema.json')) as {
+    properties: { plugins: { properties: Record<string, { $ref?: string } | boolean> } };
+  };
   const sections = new Map<string, ValidateFunction>();
   for (const [name, ref] of Object.entries(state.properties.plugins.properties)) {
     const file = typeof ref === 'object' ? ref.$ref : undefined;
@@ -100,7 +111,9 @@ function compileAll(): NonNullable<typeof compiled> {
 function envelope(): ValidateFunction {
   if (envelopeValidator) return envelopeValidator;
   const pre = precompiledFresh();
-  envelopeValidator = pre ? (req(VALIDATORS + 'state.cjs') as { default: ValidateFunction }).default : compileAll().envelope;
+  envelopeValidator = pre
+    ? (req(VALIDATORS + 'state.cjs') as { default: ValidateFunction }).default
+    : compileAll().envelope;
   return envelopeValidator;
 }
 
@@ -110,7 +123,10 @@ function section(name: string): ValidateFunction | undefined {
   if (hit) return hit;
   const pre = precompiledFresh();
   let v: ValidateFunction | undefined;
-  if (pre) v = Object.hasOwn(pre.plugins, name) ? (req(VALIDATORS + name + '.cjs') as { default: ValidateFunction }).default : undefined;
+  if (pre)
+    v = Object.hasOwn(pre.plugins, name)
+      ? (req(VALIDATORS + name + '.cjs') as { default: ValidateFunction }).default
+      : undefined;
   else v = compileAll().sections.get(name);
   if (v) sectionValidators.set(name, v);
   return v;
@@ -127,7 +143,6 @@ export async function preloadValidator(plugins?: string[]): Promise<void> {
   for (const n of names) section(n);
 }
 
-
 function typeOf(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
@@ -135,7 +150,7 @@ function typeOf(v: unknown): string {
 }
 
 function show(v: unknown, max = 60): string {
-  const s = typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v) ?? String(v);
+  const s = typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
   return s.length > max ? s.slice(0, max) + '…' : s;
 }
 
@@ -159,21 +174,42 @@ function toProblem(e: ErrorObject, doc: unknown): Problem | undefined {
       return {
         pointer: pathToPointer([...pointerToPath(at), key]),
         message: `unknown key ${show(key)}`,
-        fix: key === 'comment' || key === 'description'
-          ? `op-dbus ignores unknown keys; opd ignores only \`_\`-prefixed notes: rename it "_${key}"`
-          : close.length ? `did you mean ${close.map((c) => `"${c}"`).join(' or ')}?` : allowed.length ? `allowed keys: ${allowed.join(', ')}` : 'remove it',
+        fix:
+          key === 'comment' || key === 'description'
+            ? `op-dbus ignores unknown keys; opd ignores only \`_\`-prefixed notes: rename it "_${key}"`
+            : close.length
+              ? `did you mean ${close.map((c) => `"${c}"`).join(' or ')}?`
+              : allowed.length
+                ? `allowed keys: ${allowed.join(', ')}`
+                : 'remove it',
       };
     }
     case 'required':
-      return { pointer: at, message: `missing required key "${e.params.missingProperty}"`, fix: hint ?? `add "${e.params.missingProperty}"` };
+      return {
+        pointer: at,
+        message: `missing required key "${e.params.missingProperty}"`,
+        fix: hint ?? `add "${e.params.missingProperty}"`,
+      };
     case 'propertyNames':
       return undefined; // the inner error (pattern/maxLength with propertyName) says it better
     case 'type':
-      return { pointer: at, message: `expected ${e.params.type}, got ${typeOf(valueAt(doc, at))} ${show(valueAt(doc, at))}`, fix: hint };
+      return {
+        pointer: at,
+        message: `expected ${e.params.type}, got ${typeOf(valueAt(doc, at))} ${show(valueAt(doc, at))}`,
+        fix: hint,
+      };
     case 'enum':
-      return { pointer: at, message: `expected one of ${(e.params.allowedValues as unknown[]).map((v) => show(v)).join(', ')}, got ${show(valueAt(doc, at))}`, fix: hint };
+      return {
+        pointer: at,
+        message: `expected one of ${(e.params.allowedValues as unknown[]).map((v) => show(v)).join(', ')}, got ${show(valueAt(doc, at))}`,
+        fix: hint,
+      };
     case 'const':
-      return { pointer: at, message: `expected ${show(e.params.allowedValue)}, got ${show(valueAt(doc, at))}`, fix: hint };
+      return {
+        pointer: at,
+        message: `expected ${show(e.params.allowedValue)}, got ${show(valueAt(doc, at))}`,
+        fix: hint,
+      };
     case 'pattern':
     case 'maxLength':
     case 'minLength':
@@ -189,7 +225,11 @@ function toProblem(e: ErrorObject, doc: unknown): Problem | undefined {
       // a secret's value is never echoed, not even its first characters
       const secret = (e.parentSchema as Record<string, unknown> | undefined)?.['x-opd-secret'] === true;
       const v = valueAt(doc, at);
-      return { pointer: at, message: `invalid value ${secret ? '<secret>' : show(v)}: ${e.keyword === 'pattern' ? `must match ${e.params.pattern}` : e.message}`, fix: hint };
+      return {
+        pointer: at,
+        message: `invalid value ${secret ? '<secret>' : show(v)}: ${e.keyword === 'pattern' ? `must match ${e.params.pattern}` : e.message}`,
+        fix: hint,
+      };
     }
     case 'not': {
       // a key refused by name (op-dbus plugins and fields opd does not do): its schema says why
@@ -232,7 +272,9 @@ export function validateDocument(doc: unknown, loaded?: LoadedDocument): void {
     const k = e.instancePath + '\0' + m[1];
     const g = anyOfRequired.get(k) ?? { keys: [] };
     g.keys.push(String(e.params.missingProperty));
-    const parent = errors.find((x) => x.keyword === 'anyOf' && x.schemaPath === m[1] && x.instancePath === e.instancePath);
+    const parent = errors.find(
+      (x) => x.keyword === 'anyOf' && x.schemaPath === m[1] && x.instancePath === e.instancePath,
+    );
     g.hint ??= (parent?.parentSchema as Record<string, unknown> | undefined)?.['x-opd-hint'] as string | undefined;
     anyOfRequired.set(k, g);
   }
@@ -243,7 +285,11 @@ export function validateDocument(doc: unknown, loaded?: LoadedDocument): void {
     if (group && group.keys.length > 1 && group.keys[0] !== e.params.missingProperty) continue;
     const p: Problem | undefined =
       group && group.keys.length > 1
-        ? { pointer: e.instancePath, message: `missing one of ${group.keys.map((k) => `"${k}"`).join(', ')}`, fix: group.hint ?? 'add one of them' }
+        ? {
+            pointer: e.instancePath,
+            message: `missing one of ${group.keys.map((k) => `"${k}"`).join(', ')}`,
+            fix: group.hint ?? 'add one of them',
+          }
         : toProblem(e, doc);
     if (!p) continue;
     const key = p.pointer + '\0' + p.message;
@@ -258,7 +304,9 @@ export function validateDocument(doc: unknown, loaded?: LoadedDocument): void {
     }
     problems.push(p);
   }
-  problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0) || a.pointer.localeCompare(b.pointer));
+  problems.sort(
+    (a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0) || a.pointer.localeCompare(b.pointer),
+  );
   const n = problems.length;
   throw new OpdError('invalid-document', `${loaded?.file ?? 'document'}: ${n} problem${n === 1 ? '' : 's'}`, {
     problems,

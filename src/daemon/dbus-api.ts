@@ -27,55 +27,63 @@ export const OPDBUS_INTERFACE = 'org.opdbus.StateManager';
 
 export async function startDbusApi(daemon: Daemon): Promise<ExportedService> {
   const o = daemon.o;
-  const svc = await exportService(o.settings, [BUS_NAME, OPDBUS_NAME], [
-    {
-      path: OBJECT_PATH,
-      interface: INTERFACE,
-      methods: {
-        Apply: { in: '', out: 's', fn: async () => JSON.stringify(await daemon.request('dbus:Apply')) },
-        Diff: { in: '', out: 's', fn: async () => JSON.stringify(await daemon.diff()) },
-        Status: { in: '', out: 's', fn: () => JSON.stringify(daemon.status()) },
+  const svc = await exportService(
+    o.settings,
+    [BUS_NAME, OPDBUS_NAME],
+    [
+      {
+        path: OBJECT_PATH,
+        interface: INTERFACE,
+        methods: {
+          Apply: { in: '', out: 's', fn: async () => JSON.stringify(await daemon.request('dbus:Apply')) },
+          Diff: { in: '', out: 's', fn: async () => JSON.stringify(await daemon.diff()) },
+          Status: { in: '', out: 's', fn: () => JSON.stringify(daemon.status()) },
+        },
+        signals: { DriftDetected: 's', RunFinished: 's' },
       },
-      signals: { DriftDetected: 's', RunFinished: 's' },
-    },
-    {
-      path: OPDBUS_PATH,
-      interface: OPDBUS_INTERFACE,
-      methods: {
-        ApplyState: {
-          in: 's',
-          out: 's',
-          fn: async (json: string) => {
-            const prep = await prepareLoaded(o.registry, parseText(json, 'ApplyState(json)'));
-            const report = await engineRun(prep, {
-              settings: o.settings,
-              log: o.log,
-              allowDestroy: o.allowDestroy,
-              rollback: o.rollback,
-              auditLog: o.auditLog,
-              auditKey: o.auditKey,
-              lockWaitMs: 60_000,
-              trigger: 'dbus:ApplyState',
-            });
-            return JSON.stringify(reportJSON(report, prep.redactor));
+      {
+        path: OPDBUS_PATH,
+        interface: OPDBUS_INTERFACE,
+        methods: {
+          ApplyState: {
+            in: 's',
+            out: 's',
+            fn: async (json: string) => {
+              const prep = await prepareLoaded(o.registry, parseText(json, 'ApplyState(json)'));
+              const report = await engineRun(prep, {
+                settings: o.settings,
+                log: o.log,
+                allowDestroy: o.allowDestroy,
+                rollback: o.rollback,
+                auditLog: o.auditLog,
+                auditKey: o.auditKey,
+                lockWaitMs: 60_000,
+                trigger: 'dbus:ApplyState',
+              });
+              return JSON.stringify(reportJSON(report, prep.redactor));
+            },
+          },
+          QueryState: {
+            in: '',
+            out: 's',
+            fn: async () => {
+              const plugins: Record<string, unknown> = {};
+              for (const [name, p] of [...daemon.prep.plugins].sort(([a], [b]) => (a < b ? -1 : 1))) {
+                const ctx = { settings: o.settings, log: o.log };
+                plugins[name] = p.show
+                  ? await p.show(ctx, { all: false })
+                  : await p.read(ctx, daemon.prep.doc.plugins[name]);
+              }
+              return canonical({ version: 1, plugins });
+            },
           },
         },
-        QueryState: {
-          in: '',
-          out: 's',
-          fn: async () => {
-            const plugins: Record<string, unknown> = {};
-            for (const [name, p] of [...daemon.prep.plugins].sort(([a], [b]) => (a < b ? -1 : 1))) {
-              const ctx = { settings: o.settings, log: o.log };
-              plugins[name] = p.show ? await p.show(ctx, { all: false }) : await p.read(ctx, daemon.prep.doc.plugins[name]);
-            }
-            return canonical({ version: 1, plugins });
-          },
-        },
       },
-    },
-  ]);
-  daemon.on('drift', (s) => svc.emit(OBJECT_PATH, INTERFACE, 'DriftDetected', JSON.stringify({ run: s.run, resources: s.drift, at: s.at })));
+    ],
+  );
+  daemon.on('drift', (s) =>
+    svc.emit(OBJECT_PATH, INTERFACE, 'DriftDetected', JSON.stringify({ run: s.run, resources: s.drift, at: s.at })),
+  );
   daemon.on('run', (s) => svc.emit(OBJECT_PATH, INTERFACE, 'RunFinished', JSON.stringify(s)));
   return svc;
 }

@@ -124,7 +124,8 @@ export class Daemon extends EventEmitter {
 
   /** Accepted-but-unacted fields of the document (op-dbus forms), once per load. */
   private logWarnings(prep: Prepared): void {
-    for (const w of prep.warnings) this.o.log.warn({ file: prep.loaded.file, line: w.line, col: w.col, pointer: w.pointer, fix: w.fix }, w.message);
+    for (const w of prep.warnings)
+      this.o.log.warn({ file: prep.loaded.file, line: w.line, col: w.col, pointer: w.pointer, fix: w.fix }, w.message);
   }
 
   /** Load the document (invalid at start: throw, exit 65), start watches, reconcile once, READY. */
@@ -142,11 +143,18 @@ export class Daemon extends EventEmitter {
     await this.o.notifier.send({ READY: '1', STATUS: this.statusLine(), MAINPID: String(process.pid) });
     if (this.o.resyncMs > 0) this.intervals.push(setInterval(() => this.trigger('resync'), this.o.resyncMs));
     // plugins without an event source (the list changes with reloads and failed watches)
-    if (this.o.pollMs > 0) this.intervals.push(setInterval(() => this.polling.length && this.trigger('poll'), this.o.pollMs));
+    if (this.o.pollMs > 0)
+      this.intervals.push(setInterval(() => this.polling.length && this.trigger('poll'), this.o.pollMs));
     const wd = this.o.notifier.watchdogMs;
     // the watchdog ping also refreshes STATUS ("last run 2s ago"); without a watchdog every 60 s
     const tick = wd || (this.o.notifier.enabled ? 60_000 : 0);
-    if (tick) this.intervals.push(setInterval(() => void this.o.notifier.send({ ...(wd ? { WATCHDOG: '1' } : {}), STATUS: this.statusLine() }), tick));
+    if (tick)
+      this.intervals.push(
+        setInterval(
+          () => void this.o.notifier.send({ ...(wd ? { WATCHDOG: '1' } : {}), STATUS: this.statusLine() }),
+          tick,
+        ),
+      );
   }
 
   /** Ask for a run; triggers within the debounce window are coalesced into one. */
@@ -192,7 +200,18 @@ export class Daemon extends EventEmitter {
     } catch (err) {
       const e = toOpdError(err);
       this.globalFailures++;
-      summary = { status: 'error', trigger: reasons.join(','), reasons, at: new Date().toISOString(), duration_ms: Date.now() - t0, changes: 0, drift: [], held: [], outcomes: [], error: e.message };
+      summary = {
+        status: 'error',
+        trigger: reasons.join(','),
+        reasons,
+        at: new Date().toISOString(),
+        duration_ms: Date.now() - t0,
+        changes: 0,
+        drift: [],
+        held: [],
+        outcomes: [],
+        error: e.message,
+      };
       this.o.log.error({ err: e.message, hint: e.hint }, 'reconcile failed');
     }
     this.runs++;
@@ -213,7 +232,8 @@ export class Daemon extends EventEmitter {
     }
     // the backend came back after a failed run: its event streams may have ended with it
     this.emit('finished', summary);
-    if (hadError && summary.status !== 'error' && !summary.unreachable?.length && !this.stopped) await this.restartWatches();
+    if (hadError && summary.status !== 'error' && !summary.unreachable?.length && !this.stopped)
+      await this.restartWatches();
     this.scheduleRetry();
     if (this.reasons.size && !this.stopped) this.schedule();
   }
@@ -269,11 +289,19 @@ export class Daemon extends EventEmitter {
     this.globalFailures = 0;
     const unreachable = report.unreachable.map((u) => u.plugin);
     this.unreachableRuns = unreachable.length ? this.unreachableRuns + 1 : 0;
-    if (unreachable.length) this.o.log.warn({ unreachable, errors: report.unreachable.map((u) => u.error.message) }, 'backend down: its resources are unknown; reconciling the others');
+    if (unreachable.length)
+      this.o.log.warn(
+        { unreachable, errors: report.unreachable.map((u) => u.error.message) },
+        'backend down: its resources are unknown; reconciling the others',
+      );
     const driftAddrs = drift.map((d) => d.address);
     this.driftCount += driftAddrs.length;
     if (driftAddrs.length) this.o.log.warn({ drift: driftAddrs, run: report.run }, 'drift detected and corrected');
-    if (report.status !== 'noop') this.o.log.info({ run: report.run, status: report.status, changes: report.plan.changes.length, reasons }, 'run finished');
+    if (report.status !== 'noop')
+      this.o.log.info(
+        { run: report.run, status: report.status, changes: report.plan.changes.length, reasons },
+        'run finished',
+      );
     return {
       run: report.run,
       status: report.status,
@@ -284,7 +312,12 @@ export class Daemon extends EventEmitter {
       changes: report.plan.changes.length,
       drift: driftAddrs,
       held: [...held].sort(),
-      outcomes: report.outcomes.map((x) => ({ address: x.change.address, action: x.change.action, status: x.status, ...(x.error ? { error: x.error.message } : {}) })),
+      outcomes: report.outcomes.map((x) => ({
+        address: x.change.address,
+        action: x.change.action,
+        status: x.status,
+        ...(x.error ? { error: x.error.message } : {}),
+      })),
       ...(unreachable.length ? { unreachable } : {}),
       ...(report.audit ? { audit_seq: report.audit.seq } : {}),
     };
@@ -303,7 +336,8 @@ export class Daemon extends EventEmitter {
   private record(report: RunReport, held: Set<string>, redactor: Redactor): void {
     const c = report.computed;
     if (!c) return;
-    const fp = (d: ResourceDiff, v: unknown) => (v === undefined ? null : fingerprint(redactor.resource(d.plugin, d.collection, v)));
+    const fp = (d: ResourceDiff, v: unknown) =>
+      v === undefined ? null : fingerprint(redactor.resource(d.plugin, d.collection, v));
     const at = new Date().toISOString();
     const seen = new Set<string>();
     const verifyFailed = new Set(report.verification.map((v) => v.address));
@@ -315,29 +349,56 @@ export class Daemon extends EventEmitter {
       if (held.has(d.address)) continue;
       const desiredFp = fingerprint(d.desired);
       if (d.action === 'noop') {
-        Object.assign(r, { state: 'converged', convergedFp: fp(d, d.current), desiredFp, lastOkAt: at, failures: 0, error: undefined, nextAttemptAt: undefined });
+        Object.assign(r, {
+          state: 'converged',
+          convergedFp: fp(d, d.current),
+          desiredFp,
+          lastOkAt: at,
+          failures: 0,
+          error: undefined,
+          nextAttemptAt: undefined,
+        });
         continue;
       }
       const mine = report.outcomes.filter((x) => x.change.resource === d.address);
       const bad = mine.find((x) => x.status !== 'ok');
       if (!blocked && mine.length && !bad && !verifyFailed.has(d.address)) {
-        Object.assign(r, { state: 'converged', convergedFp: fp(d, d.desired), desiredFp, lastOkAt: at, lastChangeAt: at, failures: 0, error: undefined, nextAttemptAt: undefined });
+        Object.assign(r, {
+          state: 'converged',
+          convergedFp: fp(d, d.desired),
+          desiredFp,
+          lastOkAt: at,
+          lastChangeAt: at,
+          failures: 0,
+          error: undefined,
+          nextAttemptAt: undefined,
+        });
         continue;
       }
       const why = blocked
-        ? report.plan.changes.find((x) => x.blocker)?.blocker ?? 'a precondition failed'
-        : bad?.error?.message ?? (verifyFailed.has(d.address) ? 'verification failed: the host still differs after the change' : 'not applied');
+        ? (report.plan.changes.find((x) => x.blocker)?.blocker ?? 'a precondition failed')
+        : (bad?.error?.message ??
+          (verifyFailed.has(d.address)
+            ? 'verification failed: the host still differs after the change'
+            : 'not applied'));
       r.failures++;
       const wait = Math.min(this.o.backoffCapMs, this.o.backoffBaseMs * 2 ** (r.failures - 1));
       Object.assign(r, { state: 'failing', error: why, desiredFp, lastChangeAt: at, nextAttemptAt: Date.now() + wait });
-      this.o.log.warn({ address: d.address, failures: r.failures, retry_in_s: wait / 1000, error: why }, 'resource failing; backing off');
+      this.o.log.warn(
+        { address: d.address, failures: r.failures, retry_in_s: wait / 1000, error: why },
+        'resource failing; backing off',
+      );
     }
     for (const u of report.unreachable)
       for (const address of u.resources) {
         seen.add(address);
         const r: ResourceStatus = this.resources.get(address) ?? { address, state: 'unknown', failures: 0 };
         this.resources.set(address, r);
-        Object.assign(r, { state: 'unknown', error: `${u.plugin} unreachable: ${u.error.message}`, nextAttemptAt: undefined });
+        Object.assign(r, {
+          state: 'unknown',
+          error: `${u.plugin} unreachable: ${u.error.message}`,
+          nextAttemptAt: undefined,
+        });
       }
     for (const k of [...this.resources.keys()]) if (!seen.has(k)) this.resources.delete(k);
   }
@@ -348,8 +409,14 @@ export class Daemon extends EventEmitter {
     if (this.stopped) return;
     let next = Infinity;
     for (const r of this.resources.values()) if (r.nextAttemptAt) next = Math.min(next, r.nextAttemptAt);
-    if (this.lastRun?.status === 'error') next = Date.now() + Math.min(this.o.backoffCapMs, this.o.backoffBaseMs * 2 ** Math.max(0, this.globalFailures - 1));
-    else if (this.unreachableRuns) next = Math.min(next, Date.now() + Math.min(this.o.backoffCapMs, this.o.backoffBaseMs * 2 ** (this.unreachableRuns - 1)));
+    if (this.lastRun?.status === 'error')
+      next =
+        Date.now() + Math.min(this.o.backoffCapMs, this.o.backoffBaseMs * 2 ** Math.max(0, this.globalFailures - 1));
+    else if (this.unreachableRuns)
+      next = Math.min(
+        next,
+        Date.now() + Math.min(this.o.backoffCapMs, this.o.backoffBaseMs * 2 ** (this.unreachableRuns - 1)),
+      );
     if (next === Infinity) return;
     this.retryTimer = setTimeout(() => this.trigger('retry'), Math.max(0, next - Date.now()) + 5);
   }
@@ -364,8 +431,12 @@ export class Daemon extends EventEmitter {
       }
       if (this.stopped) return;
       try {
-        const d = await p.watch({ settings: this.o.settings, log: this.o.log, desired: this.prep.doc.plugins[name] }, (addr) => this.trigger(`watch:${name}${addr ? `:${addr}` : ''}`.slice(0, 200)));
-        if (this.stopped) await d.dispose(); // SIGTERM while the watch was starting
+        const d = await p.watch(
+          { settings: this.o.settings, log: this.o.log, desired: this.prep.doc.plugins[name] },
+          (addr) => this.trigger(`watch:${name}${addr ? `:${addr}` : ''}`.slice(0, 200)),
+        );
+        if (this.stopped)
+          await d.dispose(); // SIGTERM while the watch was starting
         else this.disposables.push(d);
         this.watching.push(name);
       } catch (err) {
@@ -383,7 +454,15 @@ export class Daemon extends EventEmitter {
   private async stopWatches(): Promise<void> {
     const ds = this.disposables;
     this.disposables = [];
-    await Promise.all(ds.map(async (d) => { try { await d.dispose(); } catch { /* gone */ } }));
+    await Promise.all(
+      ds.map(async (d) => {
+        try {
+          await d.dispose();
+        } catch {
+          /* gone */
+        }
+      }),
+    );
   }
 
   /** fs.watch on the directory (editors replace the file by rename) + a content hash. */
@@ -394,7 +473,9 @@ export class Daemon extends EventEmitter {
         if (this.fileTimer) clearTimeout(this.fileTimer);
         this.fileTimer = setTimeout(() => void this.reload(false), 100);
       });
-      this.fileWatcher.on('error', (err) => this.o.log.warn({ err: err.message }, 'state file watch failed; SIGHUP still reloads'));
+      this.fileWatcher.on('error', (err) =>
+        this.o.log.warn({ err: err.message }, 'state file watch failed; SIGHUP still reloads'),
+      );
     } catch (err) {
       this.o.log.warn({ err: (err as Error).message }, 'cannot watch the state file; SIGHUP still reloads');
     }
@@ -437,7 +518,10 @@ export class Daemon extends EventEmitter {
   private reject(e: OpdError): boolean {
     const message = e.format();
     this.docError = { message, at: new Date().toISOString() };
-    this.o.log.error({ file: this.stateFile, err: message }, 'new state document rejected; the last good one stays in force');
+    this.o.log.error(
+      { file: this.stateFile, err: message },
+      'new state document rejected; the last good one stays in force',
+    );
     this.emit('rejected', this.docError);
     void this.o.notifier.send({ STATUS: this.statusLine() });
     return false;
@@ -446,27 +530,41 @@ export class Daemon extends EventEmitter {
   /** Plan against the document in force (D-Bus Diff); never changes anything. */
   async diff(): Promise<object> {
     const prep = this.prep;
-    const { plan } = await computePlan(prep, { settings: this.o.settings, log: this.o.log, allowDestroy: this.o.allowDestroy });
+    const { plan } = await computePlan(prep, {
+      settings: this.o.settings,
+      log: this.o.log,
+      allowDestroy: this.o.allowDestroy,
+    });
     return planJSON(redactPlan(plan, prep.redactor));
   }
 
   unknown(): ResourceStatus[] {
-    return [...this.resources.values()].filter((r) => r.state === 'unknown').sort((a, b) => (a.address < b.address ? -1 : 1));
+    return [...this.resources.values()]
+      .filter((r) => r.state === 'unknown')
+      .sort((a, b) => (a.address < b.address ? -1 : 1));
   }
 
   failing(): ResourceStatus[] {
-    return [...this.resources.values()].filter((r) => r.state === 'failing').sort((a, b) => (a.address < b.address ? -1 : 1));
+    return [...this.resources.values()]
+      .filter((r) => r.state === 'failing')
+      .sort((a, b) => (a.address < b.address ? -1 : 1));
   }
 
   statusLine(): string {
     const n = this.resources.size;
-    const ago = this.lastRun ? `last run ${Math.round((Date.now() - Date.parse(this.lastRun.at)) / 1000)}s ago` : 'no run yet';
+    const ago = this.lastRun
+      ? `last run ${Math.round((Date.now() - Date.parse(this.lastRun.at)) / 1000)}s ago`
+      : 'no run yet';
     const bad = this.failing();
     const doc = this.docError ? '; state file rejected (last good document in force)' : '';
-    if (this.lastRun?.status === 'error') return `reconcile failing: ${this.lastRun.error?.slice(0, 160)}; ${ago}${doc}`;
+    if (this.lastRun?.status === 'error')
+      return `reconcile failing: ${this.lastRun.error?.slice(0, 160)}; ${ago}${doc}`;
     const unk = this.unknown();
-    const down = unk.length ? `, ${unk.length} unknown (${[...new Set(unk.map((r) => r.address.split('/')[0]))].join(', ')} unreachable)` : '';
-    if (bad.length) return `${bad.length} resource${bad.length === 1 ? '' : 's'} failing (${bad[0].address}${bad.length > 1 ? ', …' : ''}), ${n - bad.length - unk.length} converged${down}, ${ago}${doc}`;
+    const down = unk.length
+      ? `, ${unk.length} unknown (${[...new Set(unk.map((r) => r.address.split('/')[0]))].join(', ')} unreachable)`
+      : '';
+    if (bad.length)
+      return `${bad.length} resource${bad.length === 1 ? '' : 's'} failing (${bad[0].address}${bad.length > 1 ? ', …' : ''}), ${n - bad.length - unk.length} converged${down}, ${ago}${doc}`;
     if (unk.length) return `${n - unk.length} converged${down}, ${ago}${doc}`;
     return `converged, ${n} resource${n === 1 ? '' : 's'}, ${ago}${doc}`;
   }
@@ -474,7 +572,14 @@ export class Daemon extends EventEmitter {
   status(): object {
     const bad = this.failing();
     return {
-      state: this.lastRun?.status === 'error' ? 'error' : bad.length || this.unknown().length ? 'failing' : this.readyAt ? 'converged' : 'starting',
+      state:
+        this.lastRun?.status === 'error'
+          ? 'error'
+          : bad.length || this.unknown().length
+            ? 'failing'
+            : this.readyAt
+              ? 'converged'
+              : 'starting',
       status_line: this.statusLine(),
       pid: process.pid,
       started_at: this.startedAt.toISOString(),
@@ -487,7 +592,12 @@ export class Daemon extends EventEmitter {
       runs: this.runs,
       drift_corrected: this.driftCount,
       last_run: this.lastRun ?? null,
-      failing: bad.map((r) => ({ address: r.address, error: r.error, failures: r.failures, next_attempt_at: r.nextAttemptAt ? new Date(r.nextAttemptAt).toISOString() : null })),
+      failing: bad.map((r) => ({
+        address: r.address,
+        error: r.error,
+        failures: r.failures,
+        next_attempt_at: r.nextAttemptAt ? new Date(r.nextAttemptAt).toISOString() : null,
+      })),
       resources: [...this.resources.values()]
         .sort((a, b) => (a.address < b.address ? -1 : 1))
         .map((r) => ({
@@ -512,7 +622,19 @@ export class Daemon extends EventEmitter {
     this.fileWatcher?.close();
     await this.running;
     await this.stopWatches();
-    for (const w of this.waiters) w.resolve({ status: 'error', trigger: 'stop', reasons: [], at: new Date().toISOString(), duration_ms: 0, changes: 0, drift: [], held: [], outcomes: [], error: 'the daemon is stopping' });
+    for (const w of this.waiters)
+      w.resolve({
+        status: 'error',
+        trigger: 'stop',
+        reasons: [],
+        at: new Date().toISOString(),
+        duration_ms: 0,
+        changes: 0,
+        drift: [],
+        held: [],
+        outcomes: [],
+        error: 'the daemon is stopping',
+      });
     this.waiters = [];
   }
 }

@@ -14,51 +14,129 @@ export function parseListen(v: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]+)):(\d+)$/.exec(v) ?? /^()()(\d+)$/.exec(v);
   const port = m ? Number(m[3]) : NaN;
   if (!m || !Number.isInteger(port) || port < 0 || port > 65535)
-    throw new OpdError('usage', `--metrics needs [HOST:]PORT, got ${JSON.stringify(v)}`, { hint: 'e.g. --metrics 127.0.0.1:9464 (loopback; give 0.0.0.0:9464 to serve every interface)' });
+    throw new OpdError('usage', `--metrics needs [HOST:]PORT, got ${JSON.stringify(v)}`, {
+      hint: 'e.g. --metrics 127.0.0.1:9464 (loopback; give 0.0.0.0:9464 to serve every interface)',
+    });
   return { host: m[1] || m[2] || '127.0.0.1', port };
 }
 
 export class DaemonMetrics {
   readonly registry = new Registry();
-  private runs = new Counter({ name: 'opd_runs_total', help: 'reconcile runs, by status (ok, noop, failed, blocked, error) and trigger (drift or other)', labelNames: ['status', 'trigger'], registers: [this.registry] });
-  private duration = new Histogram({ name: 'opd_run_duration_seconds', help: 'duration of reconcile runs', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry] });
-  private changes = new Counter({ name: 'opd_changes_total', help: 'changes applied, by plugin and outcome (ok, failed, skipped, refused)', labelNames: ['plugin', 'outcome'], registers: [this.registry] });
-  private driftDetected = new Counter({ name: 'opd_drift_detected_total', help: 'resources found changed outside opd', registers: [this.registry] });
-  private driftRepaired = new Counter({ name: 'opd_drift_repaired_total', help: 'drifted resources put back by the run that found them', registers: [this.registry] });
-  private auditWritten = new Counter({ name: 'opd_audit_entries_total', help: 'audit trail entries written by this daemon', registers: [this.registry] });
-  private lastOk = new Gauge({ name: 'opd_last_successful_run_timestamp_seconds', help: 'when the last run that ended ok or with nothing to do finished (unix time)', registers: [this.registry] });
+  private runs = new Counter({
+    name: 'opd_runs_total',
+    help: 'reconcile runs, by status (ok, noop, failed, blocked, error) and trigger (drift or other)',
+    labelNames: ['status', 'trigger'],
+    registers: [this.registry],
+  });
+  private duration = new Histogram({
+    name: 'opd_run_duration_seconds',
+    help: 'duration of reconcile runs',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+  private changes = new Counter({
+    name: 'opd_changes_total',
+    help: 'changes applied, by plugin and outcome (ok, failed, skipped, refused)',
+    labelNames: ['plugin', 'outcome'],
+    registers: [this.registry],
+  });
+  private driftDetected = new Counter({
+    name: 'opd_drift_detected_total',
+    help: 'resources found changed outside opd',
+    registers: [this.registry],
+  });
+  private driftRepaired = new Counter({
+    name: 'opd_drift_repaired_total',
+    help: 'drifted resources put back by the run that found them',
+    registers: [this.registry],
+  });
+  private auditWritten = new Counter({
+    name: 'opd_audit_entries_total',
+    help: 'audit trail entries written by this daemon',
+    registers: [this.registry],
+  });
+  private lastOk = new Gauge({
+    name: 'opd_last_successful_run_timestamp_seconds',
+    help: 'when the last run that ended ok or with nothing to do finished (unix time)',
+    registers: [this.registry],
+  });
   private lastSeq?: number;
 
   constructor(daemon: Daemon) {
     const d = daemon;
     const reg = [this.registry];
-    new Gauge({ name: 'opd_resources', help: 'resources the document names, by state (converged, failing, pending, unknown)', labelNames: ['state'], registers: reg, collect() {
-      const n: Record<string, number> = { converged: 0, failing: 0, pending: 0, unknown: 0 };
-      for (const r of d.resources.values()) n[r.state] = (n[r.state] ?? 0) + 1;
-      for (const [state, v] of Object.entries(n)) this.set({ state }, v);
-    } });
-    new Gauge({ name: 'opd_resources_failing', help: 'resources whose last attempt failed', registers: reg, collect() { this.set(d.failing().length); } });
-    new Gauge({ name: 'opd_resources_backoff', help: 'failing resources waiting for their next attempt (capped exponential backoff)', registers: reg, collect() {
-      const now = Date.now();
-      this.set([...d.resources.values()].filter((r) => r.nextAttemptAt && r.nextAttemptAt > now).length);
-    } });
-    new Gauge({ name: 'opd_backoff_seconds', help: 'seconds until the next attempt of a backing-off resource', labelNames: ['address'], registers: reg, collect() {
-      this.reset();
-      const now = Date.now();
-      for (const r of d.resources.values()) if (r.nextAttemptAt && r.nextAttemptAt > now) this.set({ address: r.address }, (r.nextAttemptAt - now) / 1000);
-    } });
-    new Gauge({ name: 'opd_plugin_unreachable', help: '1 while a plugin\'s backend is down (its resources are unknown)', labelNames: ['plugin'], registers: reg, collect() {
-      this.reset();
-      for (const p of d.prep?.plugins.keys() ?? []) this.set({ plugin: p }, d.lastRun?.unreachable?.includes(p) ? 1 : 0);
-    } });
-    new Gauge({ name: 'opd_drift_corrected', help: 'drifts corrected since start (as opd status shows)', registers: reg, collect() { this.set(d.driftCount); } });
-    new Gauge({ name: 'opd_audit_last_seq', help: 'sequence number of the last audit trail entry', registers: reg, collect: () => {} });
+    new Gauge({
+      name: 'opd_resources',
+      help: 'resources the document names, by state (converged, failing, pending, unknown)',
+      labelNames: ['state'],
+      registers: reg,
+      collect() {
+        const n: Record<string, number> = { converged: 0, failing: 0, pending: 0, unknown: 0 };
+        for (const r of d.resources.values()) n[r.state] = (n[r.state] ?? 0) + 1;
+        for (const [state, v] of Object.entries(n)) this.set({ state }, v);
+      },
+    });
+    new Gauge({
+      name: 'opd_resources_failing',
+      help: 'resources whose last attempt failed',
+      registers: reg,
+      collect() {
+        this.set(d.failing().length);
+      },
+    });
+    new Gauge({
+      name: 'opd_resources_backoff',
+      help: 'failing resources waiting for their next attempt (capped exponential backoff)',
+      registers: reg,
+      collect() {
+        const now = Date.now();
+        this.set([...d.resources.values()].filter((r) => r.nextAttemptAt && r.nextAttemptAt > now).length);
+      },
+    });
+    new Gauge({
+      name: 'opd_backoff_seconds',
+      help: 'seconds until the next attempt of a backing-off resource',
+      labelNames: ['address'],
+      registers: reg,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const r of d.resources.values())
+          if (r.nextAttemptAt && r.nextAttemptAt > now)
+            this.set({ address: r.address }, (r.nextAttemptAt - now) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'opd_plugin_unreachable',
+      help: "1 while a plugin's backend is down (its resources are unknown)",
+      labelNames: ['plugin'],
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const p of d.prep?.plugins.keys() ?? [])
+          this.set({ plugin: p }, d.lastRun?.unreachable?.includes(p) ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'opd_drift_corrected',
+      help: 'drifts corrected since start (as opd status shows)',
+      registers: reg,
+      collect() {
+        this.set(d.driftCount);
+      },
+    });
+    new Gauge({
+      name: 'opd_audit_last_seq',
+      help: 'sequence number of the last audit trail entry',
+      registers: reg,
+      collect: () => {},
+    });
     collectDefaultMetrics({ register: this.registry, prefix: 'opd_' });
     daemon.on('finished', (s: RunSummary) => this.observe(s));
   }
 
   observe(s: RunSummary): void {
-    this.runs.inc({ status: s.status, trigger: s.drift.length ? 'drift' : s.reasons[0]?.split(':')[0] ?? 'other' });
+    this.runs.inc({ status: s.status, trigger: s.drift.length ? 'drift' : (s.reasons[0]?.split(':')[0] ?? 'other') });
     this.duration.observe(s.duration_ms / 1000);
     for (const o of s.outcomes) this.changes.inc({ plugin: o.address.split('/')[0], outcome: o.status });
     this.driftDetected.inc(s.drift.length);
@@ -90,12 +168,19 @@ export class DaemonMetrics {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new OpdError(err.code === 'EACCES' ? 'permission' : 'usage', `--metrics ${spec}: cannot listen: ${err.message}`, { hint: 'choose another port, or stop what listens there' })),
+        reject(
+          new OpdError(
+            err.code === 'EACCES' ? 'permission' : 'usage',
+            `--metrics ${spec}: cannot listen: ${err.message}`,
+            { hint: 'choose another port, or stop what listens there' },
+          ),
+        ),
       );
       server.listen(port, host, () => resolve());
     });
     const a = server.address();
-    const address = a && typeof a === 'object' ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : spec;
+    const address =
+      a && typeof a === 'object' ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : spec;
     log.info({ metrics: `http://${address}/metrics` }, 'serving metrics');
     return { server, address };
   }

@@ -15,7 +15,10 @@ export interface Notifier {
   send(fields: Record<string, string>): Promise<void>;
 }
 
-export function systemdNotifier(env: NodeJS.ProcessEnv = process.env, log?: { warn(o: object, m: string): void }): Notifier {
+export function systemdNotifier(
+  env: NodeJS.ProcessEnv = process.env,
+  log?: { warn(o: object, m: string): void },
+): Notifier {
   const socket = env.NOTIFY_SOCKET;
   const usec = Number(env.WATCHDOG_USEC ?? 0);
   const wdPid = env.WATCHDOG_PID ? Number(env.WATCHDOG_PID) : process.pid;
@@ -29,7 +32,12 @@ export function systemdNotifier(env: NodeJS.ProcessEnv = process.env, log?: { wa
       const args = [`--pid=${process.pid}`, ...Object.entries(fields).map(([k, v]) => `${k}=${v.replace(/\n/g, ' ')}`)];
       // one at a time, in order (READY before the STATUS that follows it)
       chain = chain.then(() =>
-        runRead('systemd-notify', args, { timeout: 10_000, env: { NOTIFY_SOCKET: socket }, backend: 'sd_notify', installHint: 'apt-get install systemd' }).then(
+        runRead('systemd-notify', args, {
+          timeout: 10_000,
+          env: { NOTIFY_SOCKET: socket },
+          backend: 'sd_notify',
+          installHint: 'apt-get install systemd',
+        }).then(
           () => undefined,
           (err: Error) => log?.warn({ err: err.message }, 'sd_notify failed'),
         ),

@@ -89,9 +89,16 @@ export class FleetAgent {
     } catch (err) {
       this.unreachableSince = new Date().toISOString();
       const e = etcdError(err, 'reading the host document from etcd');
-      if (cached !== undefined) this.o.log.warn({ err: e.message, file: this.o.stateFile }, 'etcd unreachable at start; reconciling the last document kept on disk');
+      if (cached !== undefined)
+        this.o.log.warn(
+          { err: e.message, file: this.o.stateFile },
+          'etcd unreachable at start; reconciling the last document kept on disk',
+        );
       else {
-        this.o.log.warn({ err: e.message }, 'etcd unreachable at start and no document on disk yet; starting with an empty document');
+        this.o.log.warn(
+          { err: e.message },
+          'etcd unreachable at start and no document on disk yet; starting with an empty document',
+        );
         this.write(documentText(mergeFragments([])));
       }
     }
@@ -121,7 +128,9 @@ export class FleetAgent {
           this.refreshSoon();
           this.publishSoon();
         });
-        w.on('disconnected', (err) => this.o.log.warn({ err: err?.message }, 'etcd watch disconnected; reconciling the last document meanwhile'));
+        w.on('disconnected', (err) =>
+          this.o.log.warn({ err: err?.message }, 'etcd watch disconnected; reconciling the last document meanwhile'),
+        );
         w.on('error', (err) => this.o.log.warn({ err: err?.message }, 'etcd watch error'));
         this.refreshSoon();
       })
@@ -144,7 +153,10 @@ export class FleetAgent {
         try {
           await this.fetch();
         } catch (err) {
-          this.o.log.warn({ err: etcdError(err, 'reading the host document').message }, 'cannot read the host document from etcd; keeping the last one');
+          this.o.log.warn(
+            { err: etcdError(err, 'reading the host document').message },
+            'cannot read the host document from etcd; keeping the last one',
+          );
         }
       } while (this.refreshAgain && !this.stopped);
     })().finally(() => (this.refreshing = undefined));
@@ -156,7 +168,8 @@ export class FleetAgent {
     const m = mergeFragments(frags);
     if (m.conflict) {
       const msg = conflictError(m.conflict, this.o.host).message;
-      if (msg !== this.conflict) this.o.log.error({ err: msg }, 'fragments conflict; the last good document stays in force');
+      if (msg !== this.conflict)
+        this.o.log.error({ err: msg }, 'fragments conflict; the last good document stays in force');
       this.conflict = msg;
       this.publishSoon();
       return;
@@ -200,9 +213,16 @@ export class FleetAgent {
     const lr = d?.lastRun;
     const head = readHead(this.o.auditLog);
     const docErr = d?.docError?.message ?? null;
-    const runErr = lr?.status === 'error' ? lr.error ?? 'reconcile failed' : null;
+    const runErr = lr?.status === 'error' ? (lr.error ?? 'reconcile failed') : null;
     const inForce = d?.prep?.docHash ?? null;
-    const converged = !!d && !this.conflict && !docErr && !!lr && (lr.status === 'ok' || lr.status === 'noop') && failing.length === 0 && inForce === this.desiredHash;
+    const converged =
+      !!d &&
+      !this.conflict &&
+      !docErr &&
+      !!lr &&
+      (lr.status === 'ok' || lr.status === 'noop') &&
+      failing.length === 0 &&
+      inForce === this.desiredHash;
     return {
       host: this.o.host,
       labels: this.o.labels,
@@ -215,7 +235,9 @@ export class FleetAgent {
       failing,
       drift_corrected: d?.driftCount ?? 0,
       runs: d?.runs ?? 0,
-      last_run: lr ? { at: lr.at, status: lr.status, changes: lr.changes, drift: lr.drift, duration_ms: lr.duration_ms } : null,
+      last_run: lr
+        ? { at: lr.at, status: lr.status, changes: lr.changes, drift: lr.drift, duration_ms: lr.duration_ms }
+        : null,
       audit_head: head && head.seq >= 0 ? { seq: head.seq, hash: head.hash } : null,
       etcd_unreachable_since: this.unreachableSince,
       updated_at: new Date().toISOString(),
@@ -241,7 +263,10 @@ export class FleetAgent {
       })
       .catch((err) => {
         this.unreachableSince ??= new Date().toISOString();
-        this.o.log.warn({ err: etcdError(err, 'writing status').message, retry_in_ms: this.retryMs }, 'cannot write status to etcd; reconciling locally meanwhile');
+        this.o.log.warn(
+          { err: etcdError(err, 'writing status').message, retry_in_ms: this.retryMs },
+          'cannot write status to etcd; reconciling locally meanwhile',
+        );
         this.dropLease();
         this.again = false;
         if (!this.stopped) this.retryTimer = setTimeout(() => this.publishSoon(), this.retryMs);
@@ -280,7 +305,9 @@ export class FleetAgent {
     });
     this.lease = lease;
     try {
-      await lease.put(aliveKey(this.o.host)).value(JSON.stringify({ pid: process.pid, since: new Date().toISOString() }));
+      await lease
+        .put(aliveKey(this.o.host))
+        .value(JSON.stringify({ pid: process.pid, since: new Date().toISOString() }));
       await this.client.put(labelsKey(this.o.host)).value(JSON.stringify(this.o.labels));
     } catch (err) {
       this.dropLease();
@@ -315,7 +342,9 @@ export class FleetAgent {
 
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   const ac = new AbortController();
-  const late = sleep(ms, undefined, { signal: ac.signal }).then(() => Promise.reject(new Error(`${what} within ${ms} ms`)));
+  const late = sleep(ms, undefined, { signal: ac.signal }).then(() =>
+    Promise.reject(new Error(`${what} within ${ms} ms`)),
+  );
   try {
     return await Promise.race([p, late]);
   } finally {

@@ -24,7 +24,10 @@ export const HOSTS = '/opd/hosts/';
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export function checkName(kind: 'host' | 'fragment id', name: string): string {
-  if (!NAME.test(name)) throw new OpdError('usage', `invalid ${kind} ${JSON.stringify(name)}`, { hint: `a ${kind} is 1-63 characters of letters, digits, '.', '_' or '-', starting with a letter or digit` });
+  if (!NAME.test(name))
+    throw new OpdError('usage', `invalid ${kind} ${JSON.stringify(name)}`, {
+      hint: `a ${kind} is 1-63 characters of letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    });
   return name;
 }
 
@@ -47,7 +50,10 @@ export function parseLabels(items: string[] | undefined, what: string): Record<s
   for (const it of items ?? []) {
     for (const part of it.split(',').filter(Boolean)) {
       const m = /^([A-Za-z0-9][A-Za-z0-9._/-]{0,62})=([A-Za-z0-9._-]{0,63})$/.exec(part.trim());
-      if (!m) throw new OpdError('usage', `${what}: ${JSON.stringify(part)} is not k=v`, { hint: `write ${what} role=kvm (letters, digits, '.', '_', '-')` });
+      if (!m)
+        throw new OpdError('usage', `${what}: ${JSON.stringify(part)} is not k=v`, {
+          hint: `write ${what} role=kvm (letters, digits, '.', '_', '-')`,
+        });
       out[m[1]] = m[2];
     }
   }
@@ -57,8 +63,14 @@ export function parseLabels(items: string[] | undefined, what: string): Record<s
 /** Endpoints from --etcd or OPD_ETCD (comma-separated URLs). */
 export function parseEndpoints(v: string | undefined): string[] {
   const s = v ?? process.env.OPD_ETCD;
-  if (!s) throw new OpdError('usage', 'no etcd endpoints', { hint: 'give --etcd http://HOST:2379[,…] or set OPD_ETCD' });
-  const eps = s.split(',').map((x) => x.trim()).filter(Boolean);
-  for (const e of eps) if (!/^https?:\/\/[^/\s]+\/?$/.test(e)) throw new OpdError('usage', `--etcd: ${JSON.stringify(e)} is not an http(s)://host:port URL`);
+  if (!s)
+    throw new OpdError('usage', 'no etcd endpoints', { hint: 'give --etcd http://HOST:2379[,…] or set OPD_ETCD' });
+  const eps = s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  for (const e of eps)
+    if (!/^https?:\/\/[^/\s]+\/?$/.test(e))
+      throw new OpdError('usage', `--etcd: ${JSON.stringify(e)} is not an http(s)://host:port URL`);
   return eps;
 }

@@ -40,10 +40,13 @@ export function selects(f: Fragment, h: HostInfo): boolean {
 
 export function selectorText(s: Selector): string {
   if (s.host !== undefined) return `host=${s.host}`;
-  return Object.entries(s.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+  return Object.entries(s.labels ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
 }
 
-export const fragmentOrder = (a: Fragment, b: Fragment) => a.order - b.order || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+export const fragmentOrder = (a: Fragment, b: Fragment) =>
+  a.order - b.order || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 export interface Conflict {
   address: string;
@@ -81,7 +84,8 @@ export function mergeFragments(fragments: Fragment[]): Merged {
   let conflict: Conflict | undefined;
   // a subtree copied whole is owned through its root
   const ownerOf = (ptr: string): string | undefined => {
-    for (let p = ptr; p.length > '/plugins'.length; p = p.slice(0, p.lastIndexOf('/'))) if (owner.has(p)) return owner.get(p);
+    for (let p = ptr; p.length > '/plugins'.length; p = p.slice(0, p.lastIndexOf('/')))
+      if (owner.has(p)) return owner.get(p);
     return undefined;
   };
   const merge = (into: O, from: O, path: string[], id: string): void => {
@@ -113,10 +117,14 @@ export function mergeFragments(fragments: Fragment[]): Merged {
 }
 
 export function conflictError(c: Conflict, host: string): OpdError {
-  return new OpdError('invalid-document', `fragments ${JSON.stringify(c.fragments[0])} and ${JSON.stringify(c.fragments[1])} both set ${c.pointer} (${c.address}) differently for host ${host}`, {
-    address: c.address,
-    hint: 'make one fragment own that field (remove it from the other), or give both the same value; nothing new is applied on this host until then',
-  });
+  return new OpdError(
+    'invalid-document',
+    `fragments ${JSON.stringify(c.fragments[0])} and ${JSON.stringify(c.fragments[1])} both set ${c.pointer} (${c.address}) differently for host ${host}`,
+    {
+      address: c.address,
+      hint: 'make one fragment own that field (remove it from the other), or give both the same value; nothing new is applied on this host until then',
+    },
+  );
 }
 
 /** The text the daemon keeps on disk and converges: canonical JSON (its sha256 is the merged hash). */

@@ -25,7 +25,9 @@ function readPem(file: string, flag: string): Buffer {
     if (!/-----BEGIN [A-Z ]+-----/.test(b.toString('latin1'))) throw new Error('not a PEM file (no -----BEGIN line)');
     return b;
   } catch (err) {
-    throw new OpdError('usage', `cannot use ${flag} ${file}: ${(err as Error).message}`, { hint: `give ${flag} a readable PEM file` });
+    throw new OpdError('usage', `cannot use ${flag} ${file}: ${(err as Error).message}`, {
+      hint: `give ${flag} a readable PEM file`,
+    });
   }
 }
 
@@ -35,9 +37,17 @@ function tlsFrom(endpoints: string[], o: Record<string, unknown>): EtcdAccess['t
   const cert = (o.etcdCert as string | undefined) ?? process.env.OPD_ETCD_CERT;
   const key = (o.etcdKey as string | undefined) ?? process.env.OPD_ETCD_KEY;
   if (!ca && !cert && !key) return undefined;
-  if (!!cert !== !!key) throw new OpdError('usage', '--etcd-cert and --etcd-key go together', { hint: 'give both the client certificate and its key, or neither' });
+  if (!!cert !== !!key)
+    throw new OpdError('usage', '--etcd-cert and --etcd-key go together', {
+      hint: 'give both the client certificate and its key, or neither',
+    });
   const plain = endpoints.filter((e) => !e.startsWith('https://'));
-  if (plain.length) throw new OpdError('usage', `TLS options given, but these etcd endpoints are not https:// URLs: ${plain.join(', ')}`, { hint: 'write the endpoints as https://HOST:2379' });
+  if (plain.length)
+    throw new OpdError(
+      'usage',
+      `TLS options given, but these etcd endpoints are not https:// URLs: ${plain.join(', ')}`,
+      { hint: 'write the endpoints as https://HOST:2379' },
+    );
   return {
     ...(ca ? { ca: readPem(ca, '--etcd-ca') } : {}),
     ...(cert ? { cert: readPem(cert, '--etcd-cert') } : {}),
@@ -54,10 +64,13 @@ export function accessFrom(endpoints: string[], o: Record<string, unknown>): Etc
     try {
       password = readFileSync(pf, 'utf8').trim();
     } catch (err) {
-      throw new OpdError('permission', `cannot read the etcd password file ${pf}: ${(err as Error).message}`, { hint: 'give --etcd-password-file a readable file' });
+      throw new OpdError('permission', `cannot read the etcd password file ${pf}: ${(err as Error).message}`, {
+        hint: 'give --etcd-password-file a readable file',
+      });
     }
   }
-  if (user && password === undefined) throw new OpdError('usage', `--etcd-user ${user} needs --etcd-password-file (or OPD_ETCD_PASSWORD_FILE)`);
+  if (user && password === undefined)
+    throw new OpdError('usage', `--etcd-user ${user} needs --etcd-password-file (or OPD_ETCD_PASSWORD_FILE)`);
   const tls = tlsFrom(endpoints, o);
   return { endpoints, ...(user ? { user, password } : {}), ...(tls ? { tls } : {}) };
 }
@@ -73,7 +86,9 @@ function quietIpServername(): void {
   ipServernameQuiet = true;
   const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
   process.emitWarning = ((...args: unknown[]) => {
-    const code = args.find((x) => x === 'DEP0123' || (typeof x === 'object' && x !== null && (x as { code?: string }).code === 'DEP0123'));
+    const code = args.find(
+      (x) => x === 'DEP0123' || (typeof x === 'object' && x !== null && (x as { code?: string }).code === 'DEP0123'),
+    );
     if (code === undefined) emit(...args);
   }) as typeof process.emitWarning;
 }
@@ -104,14 +119,25 @@ export function etcdError(err: unknown, what: string): OpdError {
   const e = err as Error;
   const name = e?.constructor?.name ?? '';
   // gRPC appends a timestamp and an empty "Resolution note" to connection errors
-  const msg = `${what}: ${(e?.message ?? String(err)).replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)/, '').replace(/\.?\s*Resolution note:\s*$/s, '').trim()}`;
-  if (/alert (bad certificate|certificate required|unknown ca)|CERTIFICATE_VERIFY_FAILED|unable to (get|verify)|self[- ]signed|wrong version number|Hostname\/IP does not match/i.test(msg))
+  const msg = `${what}: ${(e?.message ?? String(err))
+    .replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)/, '')
+    .replace(/\.?\s*Resolution note:\s*$/s, '')
+    .trim()}`;
+  if (
+    /alert (bad certificate|certificate required|unknown ca)|CERTIFICATE_VERIFY_FAILED|unable to (get|verify)|self[- ]signed|wrong version number|Hostname\/IP does not match/i.test(
+      msg,
+    )
+  )
     return new OpdError('permission', msg, {
-      hint: 'the TLS handshake with etcd failed: give --etcd-ca the CA that signed etcd\'s certificate, and --etcd-cert/--etcd-key a client certificate etcd trusts (its --trusted-ca-file)',
+      hint: "the TLS handshake with etcd failed: give --etcd-ca the CA that signed etcd's certificate, and --etcd-cert/--etcd-key a client certificate etcd trusts (its --trusted-ca-file)",
     });
   if (/PermissionDenied|Authentication|InvalidAuthToken|Unauthenticated/i.test(name + ' ' + msg))
-    return new OpdError('permission', msg, { hint: 'these etcd credentials may not do this (see `opd fleet enroll`); check --etcd-user/--etcd-password-file' });
-  return new OpdError('backend-unavailable', msg, { hint: 'is etcd reachable at --etcd / OPD_ETCD? (`etcdctl endpoint health`)' });
+    return new OpdError('permission', msg, {
+      hint: 'these etcd credentials may not do this (see `opd fleet enroll`); check --etcd-user/--etcd-password-file',
+    });
+  return new OpdError('backend-unavailable', msg, {
+    hint: 'is etcd reachable at --etcd / OPD_ETCD? (`etcdctl endpoint health`)',
+  });
 }
 
 export async function getJSON<T>(c: Etcd3, key: string): Promise<T | undefined> {
@@ -147,7 +173,8 @@ export async function readHosts(c: Etcd3): Promise<HostInfo[]> {
     if (leaf === 'labels') hosts.set(host, v);
     else if (!hosts.has(host)) hosts.set(host, {});
   }
-  for (const [host, v] of await prefixJSON<{ labels?: Record<string, string> }>(c, ENROLLED)) hosts.set(host, { ...(hosts.get(host) ?? {}), ...(v.labels ?? {}) });
+  for (const [host, v] of await prefixJSON<{ labels?: Record<string, string> }>(c, ENROLLED))
+    hosts.set(host, { ...(hosts.get(host) ?? {}), ...(v.labels ?? {}) });
   return [...hosts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([host, labels]) => ({ host, labels }));
 }
 

@@ -61,8 +61,14 @@ export async function witnessCheck(c: Etcd3, host: string, log: string): Promise
   }
   const problems: string[] = [];
   for (const w of witnessed) {
-    if (w.seq > last) problems.push(`etcd witnessed seq ${w.seq}${w.at ? ` (at ${w.at})` : ''} but the local trail ends at seq ${last}: the trail was truncated`);
-    else if (found.get(w.seq) !== w.hash) problems.push(`entry seq ${w.seq} is not the one etcd witnessed (hash ${found.get(w.seq)?.slice(0, 12) ?? 'missing'} locally, ${w.hash.slice(0, 12)} witnessed): the trail was rewritten`);
+    if (w.seq > last)
+      problems.push(
+        `etcd witnessed seq ${w.seq}${w.at ? ` (at ${w.at})` : ''} but the local trail ends at seq ${last}: the trail was truncated`,
+      );
+    else if (found.get(w.seq) !== w.hash)
+      problems.push(
+        `entry seq ${w.seq} is not the one etcd witnessed (hash ${found.get(w.seq)?.slice(0, 12) ?? 'missing'} locally, ${w.hash.slice(0, 12)} witnessed): the trail was rewritten`,
+      );
   }
   return { ok: problems.length === 0, host, witnessed, local_last_seq: last, problems: [...new Set(problems)] };
 }

@@ -55,17 +55,28 @@ export function formatV4(o: number[]): string {
 
 /** inet_ntop style: longest run (≥ 2) of zero groups becomes ::, lowercase, no leading zeros. */
 export function formatV6(w: number[]): string {
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (w[i] !== 0) { i++; continue; }
+  let best = -1,
+    bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (w[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   if (bestLen < 2) best = -1;
   // IPv4-mapped / compatible forms as inet_ntop prints them
-  if (best === 0 && (bestLen === 6 || (bestLen === 5 && w[5] === 0xffff)) && !(bestLen === 6 && w[6] === 0 && w[7] <= 1)) {
+  if (
+    best === 0 &&
+    (bestLen === 6 || (bestLen === 5 && w[5] === 0xffff)) &&
+    !(bestLen === 6 && w[6] === 0 && w[7] <= 1)
+  ) {
     const v4 = `${w[6] >> 8}.${w[6] & 255}.${w[7] >> 8}.${w[7] & 255}`;
     return bestLen === 6 ? `::${v4}` : `::ffff:${v4}`;
   }
@@ -138,7 +149,8 @@ export function network(c: Cidr): Cidr {
  * with host bits cleared (`10.9.0.0/16`, a host route `10.9.0.1/32`).
  */
 export function canonDestination(s: string, via?: string): string | undefined {
-  if (s === 'default' || s === '0.0.0.0/0') return via && parseIp(via)?.family === 6 && s === 'default' ? '::/0' : 'default';
+  if (s === 'default' || s === '0.0.0.0/0')
+    return via && parseIp(via)?.family === 6 && s === 'default' ? '::/0' : 'default';
   if (s === '::/0' || s === 'default6') return '::/0';
   const c = parseCidr(s, true);
   if (!c) return undefined;

@@ -10,6 +10,8 @@ export function netnsOf(settings: Settings): string | undefined {
   const ns = (settings.netns as string | undefined) ?? process.env.OPD_NETNS;
   if (ns === undefined || ns === '') return undefined;
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(ns) || ns === '..')
-    throw new OpdError('usage', `invalid network namespace name ${JSON.stringify(ns)}`, { hint: 'a namespace name is letters, digits and _ . - (see `ip netns list`)' });
+    throw new OpdError('usage', `invalid network namespace name ${JSON.stringify(ns)}`, {
+      hint: 'a namespace name is letters, digits and _ . - (see `ip netns list`)',
+    });
   return ns;
 }

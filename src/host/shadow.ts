@@ -28,7 +28,11 @@ export async function shadow(ctx: ApplyContext, cmd: string, args: string[], add
   const pre = root ? (cmd === 'gpasswd' ? ['--root', root] : ['--prefix', root]) : [];
   try {
     // groupdel exit 6: the group is already gone (userdel removed a user's own group in the same run)
-    await runMutate(ctx, cmd, [...pre, ...args], { backend: cmd, installHint: 'install the passwd package (shadow-utils)', okCodes: cmd === 'groupdel' ? [0, 6] : [0] });
+    await runMutate(ctx, cmd, [...pre, ...args], {
+      backend: cmd,
+      installHint: 'install the passwd package (shadow-utils)',
+      okCodes: cmd === 'groupdel' ? [0, 6] : [0],
+    });
   } catch (e) {
     if (e instanceof ExecFailure) {
       const why = e.stderr.trim().split('\n').slice(0, 2).join(' / ') || `exit ${e.exitCode_}`;
@@ -56,14 +60,17 @@ export function loginDefs(settings: Settings): { uidMin: number; gidMin: number 
 /** Which shadow-utils tools are on PATH (no processes: a PATH lookup). */
 export function shadowDoctor(name: string, tools: string[], settings: Settings): DoctorCheck[] {
   const dirs = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':');
-  const missing = tools.filter((t) => !dirs.some((d) => {
-    try {
-      accessSync(`${d}/${t}`, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  }));
+  const missing = tools.filter(
+    (t) =>
+      !dirs.some((d) => {
+        try {
+          accessSync(`${d}/${t}`, constants.X_OK);
+          return true;
+        } catch {
+          return false;
+        }
+      }),
+  );
   const root = rootOf(settings);
   return [
     missing.length

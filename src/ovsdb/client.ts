@@ -22,7 +22,11 @@ export type Atom = string | number | boolean | ['uuid', string] | ['named-uuid',
 /** A column value: an atom, a set or a map (RFC 7047 §5.1). */
 export type Value = Atom | ['set', Atom[]] | ['map', [Atom, Atom][]];
 export type Row = Record<string, Value>;
-export type Condition = [column: string, fn: '==' | '!=' | '<' | '<=' | '>' | '>=' | 'includes' | 'excludes', value: Value];
+export type Condition = [
+  column: string,
+  fn: '==' | '!=' | '<' | '<=' | '>' | '>=' | 'includes' | 'excludes',
+  value: Value,
+];
 export type Mutation = [column: string, mutator: '+=' | '-=' | '*=' | '/=' | '%=' | 'insert' | 'delete', value: Value];
 
 export type Operation =
@@ -31,7 +35,15 @@ export type Operation =
   | { op: 'update'; table: string; where: Condition[]; row: Row }
   | { op: 'mutate'; table: string; where: Condition[]; mutations: Mutation[] }
   | { op: 'delete'; table: string; where: Condition[] }
-  | { op: 'wait'; table: string; where: Condition[]; columns: string[]; until: '==' | '!='; rows: Row[]; timeout?: number }
+  | {
+      op: 'wait';
+      table: string;
+      where: Condition[];
+      columns: string[];
+      until: '==' | '!=';
+      rows: Row[];
+      timeout?: number;
+    }
   | { op: 'commit'; durable: boolean }
   | { op: 'abort' }
   | { op: 'comment'; comment: string }
@@ -81,7 +93,9 @@ export function parseUrl(url: string): { path: string } | { host: string; port: 
   if (url.startsWith('/')) return { path: url };
   const m = /^tcp:(\[[^\]]+\]|[^:]+):(\d+)$/.exec(url);
   if (m) return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
-  throw new OpdError('usage', `unsupported OVSDB address ${url}`, { hint: 'use unix:/path/to/db.sock or tcp:HOST:PORT' });
+  throw new OpdError('usage', `unsupported OVSDB address ${url}`, {
+    hint: 'use unix:/path/to/db.sock or tcp:HOST:PORT',
+  });
 }
 
 /**
@@ -116,7 +130,8 @@ export class JsonSplitter {
         if (c === 123 /* { */ || c === 91 /* [ */) {
           start = i;
           depth = 1;
-        } else if (c !== 32 && c !== 10 && c !== 13 && c !== 9) throw new Error(`unexpected text ${JSON.stringify(chunk.slice(i, i + 20))} between JSON texts`);
+        } else if (c !== 32 && c !== 10 && c !== 13 && c !== 9)
+          throw new Error(`unexpected text ${JSON.stringify(chunk.slice(i, i + 20))} between JSON texts`);
         continue;
       }
       if (c === 34) inString = true;
@@ -155,7 +170,9 @@ export class OvsdbClient {
       try {
         splitter.push(decoder.write(b));
       } catch (err) {
-        this.fail(new OpdError('backend-failed', `the OVS database at ${url} sent malformed data: ${(err as Error).message}`));
+        this.fail(
+          new OpdError('backend-failed', `the OVS database at ${url} sent malformed data: ${(err as Error).message}`),
+        );
         sock.destroy();
       }
     });
@@ -180,7 +197,19 @@ export class OvsdbClient {
       });
       sock.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(unreachable(url, err.code === 'ENOENT' ? 'no such socket' : err.code === 'ECONNREFUSED' ? 'connection refused' : err.code === 'EACCES' ? 'permission denied' : err.message, err));
+        reject(
+          unreachable(
+            url,
+            err.code === 'ENOENT'
+              ? 'no such socket'
+              : err.code === 'ECONNREFUSED'
+                ? 'connection refused'
+                : err.code === 'EACCES'
+                  ? 'permission denied'
+                  : err.message,
+            err,
+          ),
+        );
       });
     });
   }
@@ -211,7 +240,13 @@ export class OvsdbClient {
         p.timer = setTimeout(() => {
           this.pending.delete(id);
           this.updateRef();
-          reject(new OpdError('backend-failed', `the OVS database at ${this.url} did not answer ${method} within ${Math.round(ms / 1000)} s`, { hint: 'check that ovsdb-server is running and not overloaded' }));
+          reject(
+            new OpdError(
+              'backend-failed',
+              `the OVS database at ${this.url} did not answer ${method} within ${Math.round(ms / 1000)} s`,
+              { hint: 'check that ovsdb-server is running and not overloaded' },
+            ),
+          );
         }, ms);
       this.pending.set(id, p);
       this.updateRef();
@@ -226,14 +261,27 @@ export class OvsdbClient {
     if (failed >= 0) {
       const r = results[failed]!;
       // a result past the last operation is an error of the commit itself (constraints, references)
-      const which = failed < ops.length ? `operation ${failed + 1} (${ops[failed].op}${'table' in ops[failed] ? ` ${(ops[failed] as { table: string }).table}` : ''})` : 'the commit';
-      throw new TransactError(`OVSDB transaction failed at ${which}: ${r.error}${r.details ? `: ${r.details}` : ''}`, failed, r.error!, r.details);
+      const which =
+        failed < ops.length
+          ? `operation ${failed + 1} (${ops[failed].op}${'table' in ops[failed] ? ` ${(ops[failed] as { table: string }).table}` : ''})`
+          : 'the commit';
+      throw new TransactError(
+        `OVSDB transaction failed at ${which}: ${r.error}${r.details ? `: ${r.details}` : ''}`,
+        failed,
+        r.error!,
+        r.details,
+      );
     }
     return results.map((r) => r ?? {});
   }
 
   /** RFC 7047 §4.1.5: start a monitor; onUpdate gets every later change. */
-  async monitor(db: string, requests: Record<string, MonitorRequest>, onUpdate: (u: TableUpdates) => void, opts: { timeoutMs?: number } = {}): Promise<Monitor> {
+  async monitor(
+    db: string,
+    requests: Record<string, MonitorRequest>,
+    onUpdate: (u: TableUpdates) => void,
+    opts: { timeoutMs?: number } = {},
+  ): Promise<Monitor> {
     const id = `opd-monitor-${this.nextId}`;
     this.monitors.set(id, onUpdate);
     this.updateRef();
@@ -266,7 +314,11 @@ export class OvsdbClient {
   }
 
   close(): void {
-    if (!this.closedError) this.closedError = new OpdError('backend-unavailable', `the connection to the OVS database at ${this.url} was closed`);
+    if (!this.closedError)
+      this.closedError = new OpdError(
+        'backend-unavailable',
+        `the connection to the OVS database at ${this.url} was closed`,
+      );
     this.rejectAll(this.closedError);
     this.monitors.clear();
     this.sock.destroy();
@@ -277,12 +329,18 @@ export class OvsdbClient {
     try {
       msg = JSON.parse(text);
     } catch (err) {
-      this.fail(new OpdError('backend-failed', `the OVS database at ${this.url} sent malformed JSON: ${(err as Error).message}`));
+      this.fail(
+        new OpdError(
+          'backend-failed',
+          `the OVS database at ${this.url} sent malformed JSON: ${(err as Error).message}`,
+        ),
+      );
       this.sock.destroy();
       return;
     }
     if (typeof msg.method === 'string') {
-      if (msg.method === 'echo' && msg.id !== null && msg.id !== undefined) this.sock.write(JSON.stringify({ id: msg.id, result: msg.params ?? [], error: null }));
+      if (msg.method === 'echo' && msg.id !== null && msg.id !== undefined)
+        this.sock.write(JSON.stringify({ id: msg.id, result: msg.params ?? [], error: null }));
       else if (msg.method === 'update' && Array.isArray(msg.params)) {
         const fn = this.monitors.get(String(msg.params[0]));
         if (fn) fn((msg.params[1] ?? {}) as TableUpdates);
@@ -345,10 +403,14 @@ function unreachable(url: string, why: string, cause?: unknown): OpdError {
 }
 
 function lost(url: string, cause?: Error): OpdError {
-  return new OpdError('backend-unavailable', `lost the connection to the OVS database at ${url}${cause ? ` (${cause.message})` : ''}`, {
-    hint: 'check that ovsdb-server is running; a rerun converges whatever part of the change had not committed',
-    cause,
-  });
+  return new OpdError(
+    'backend-unavailable',
+    `lost the connection to the OVS database at ${url}${cause ? ` (${cause.message})` : ''}`,
+    {
+      hint: 'check that ovsdb-server is running; a rerun converges whatever part of the change had not committed',
+      cause,
+    },
+  );
 }
 
 // ---- values ---------------------------------------------------------------------------------

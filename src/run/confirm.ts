@@ -73,7 +73,9 @@ export function pendingRuns(auditLog: string): PendingConfirm[] {
   const dir = confirmDir(auditLog);
   if (!existsSync(dir)) return [];
   const out: PendingConfirm[] = [];
-  for (const f of readdirSync(dir).filter((x) => x.endsWith('.pending.json')).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((x) => x.endsWith('.pending.json'))
+    .sort()) {
     try {
       out.push(JSON.parse(readFileSync(join(dir, f), 'utf8')) as PendingConfirm);
     } catch {
@@ -87,9 +89,16 @@ export function pendingRuns(auditLog: string): PendingConfirm[] {
  * Called by the engine right after the run's run.end (audit open, lock held): record the
  * pending confirmation and start the keeper. Returns the keeper's pid.
  */
-export async function startConfirmWait(
-  a: { prep: Prepared; c: Computed; touched: Set<string>; run: string; seconds: number; settings: Settings; auditLog: string; auditKey?: string },
-): Promise<PendingConfirm & { keeper: number }> {
+export async function startConfirmWait(a: {
+  prep: Prepared;
+  c: Computed;
+  touched: Set<string>;
+  run: string;
+  seconds: number;
+  settings: Settings;
+  auditLog: string;
+  auditKey?: string;
+}): Promise<PendingConfirm & { keeper: number }> {
   const dir = confirmDir(a.auditLog);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const pending: PendingConfirm = {
@@ -100,13 +109,23 @@ export async function startConfirmWait(
     settings: a.settings,
     audit_log: a.auditLog,
     audit_key: a.auditKey,
-    pre: a.c.diffs.filter((d) => a.touched.has(d.address)).map((d) => ({ plugin: d.plugin, collection: d.collection, name: d.name, address: d.address, current: d.current })),
+    pre: a.c.diffs
+      .filter((d) => a.touched.has(d.address))
+      .map((d) => ({
+        plugin: d.plugin,
+        collection: d.collection,
+        name: d.name,
+        address: d.address,
+        current: d.current,
+      })),
     applied_by: { pid: process.pid, host: hostname() },
   };
   const file = p(dir, a.run, 'pending.json');
   writeFileAtomic(file, JSON.stringify(pending) + '\n', { mode: 0o600 });
   const bin = fileURLToPath(new URL('../../bin/opd.js', import.meta.url));
-  const keeper = await spawnDetached(process.execPath, [bin, 'confirm', '--keeper', file], { logFile: p(dir, a.run, 'log') });
+  const keeper = await spawnDetached(process.execPath, [bin, 'confirm', '--keeper', file], {
+    logFile: p(dir, a.run, 'log'),
+  });
   return { ...pending, keeper };
 }
 
@@ -151,7 +170,10 @@ export async function waitForOutcome(auditLog: string, run: string, signal?: Abo
   });
 }
 
-async function appendEntries(pending: { audit_log: string; audit_key?: string }, entries: { run: string; type: string; fields: Record<string, unknown> }[]): Promise<void> {
+async function appendEntries(
+  pending: { audit_log: string; audit_key?: string },
+  entries: { run: string; type: string; fields: Record<string, unknown> }[],
+): Promise<void> {
   const lock = await acquireLock(pending.audit_log + '.lock', 300_000);
   try {
     const audit = AuditLog.open(pending.audit_log, readKey(pending.audit_key));
@@ -177,7 +199,17 @@ export async function confirmRuns(auditLog: string, only?: string): Promise<stri
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // the keeper began reverting first
       throw err;
     }
-    await appendEntries(r, [{ run: r.run, type: 'confirm', fields: { state: 'confirmed', by: { pid: process.pid, host: hostname() }, deadline: new Date(r.deadline).toISOString() } }]);
+    await appendEntries(r, [
+      {
+        run: r.run,
+        type: 'confirm',
+        fields: {
+          state: 'confirmed',
+          by: { pid: process.pid, host: hostname() },
+          deadline: new Date(r.deadline).toISOString(),
+        },
+      },
+    ]);
     done.push(r.run);
   }
   return done;
@@ -187,7 +219,12 @@ export async function confirmRuns(auditLog: string, only?: string): Promise<stri
  * The keeper (`opd confirm --keeper FILE`, started detached): wait for the deadline; unless
  * confirmed by then, revert the run's resources to their pre-state under the lock.
  */
-export async function keeper(registry: PluginRegistry, pendingFile: string, log: Logger, opts: { now?: boolean } = {}): Promise<number> {
+export async function keeper(
+  registry: PluginRegistry,
+  pendingFile: string,
+  log: Logger,
+  opts: { now?: boolean } = {},
+): Promise<number> {
   const pending = JSON.parse(readFileSync(pendingFile, 'utf8')) as PendingConfirm;
   if (opts.now) pending.deadline = Date.now();
   const dir = dirname(pendingFile);
@@ -225,17 +262,37 @@ export async function keeper(registry: PluginRegistry, pendingFile: string, log:
         const onOutcome = (out: ChangeOutcome) => {
           const ch = out.change;
           const pre = byAddr.get(ch.resource);
-          entries.push({ run: pending.run, type: 'rollback', fields: {
-            address: ch.address, resource: ch.resource, action: ch.action, summary: ch.summary,
-            ops: pre ? redact.ops(pre.plugin, pre.collection, ch.ops ?? []) : [],
-            after: pre?.current === undefined ? null : fingerprint(redact.resource(pre.plugin, pre.collection, pre.current)),
-            result: out.status, ...(out.error ? { error: out.error.message } : {}), attempts: out.attempts,
-          } });
+          entries.push({
+            run: pending.run,
+            type: 'rollback',
+            fields: {
+              address: ch.address,
+              resource: ch.resource,
+              action: ch.action,
+              summary: ch.summary,
+              ops: pre ? redact.ops(pre.plugin, pre.collection, ch.ops ?? []) : [],
+              after:
+                pre?.current === undefined
+                  ? null
+                  : fingerprint(redact.resource(pre.plugin, pre.collection, pre.current)),
+              result: out.status,
+              ...(out.error ? { error: out.error.message } : {}),
+              attempts: out.attempts,
+            },
+          });
         };
         const flush = () => audit.appendMany(entries.splice(0));
         let rb;
         try {
-          rb = await revertResources(prep, { settings: pending.settings, log }, pending.pre, undefined, true, onOutcome, flush);
+          rb = await revertResources(
+            prep,
+            { settings: pending.settings, log },
+            pending.pre,
+            undefined,
+            true,
+            onOutcome,
+            flush,
+          );
         } catch (err) {
           flush();
           const e = err instanceof OpdError ? err : new OpdError('backend-failed', (err as Error).message);

@@ -45,7 +45,15 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
   const t0 = Date.now();
   if (o.dryRun) {
     const c = await computePlan(prep, o);
-    return { status: c.plan.changes.length ? 'planned' : 'noop', plan: c.plan, outcomes: [], verification: [], durationMs: Date.now() - t0, unreachable: c.unreachable, computed: c };
+    return {
+      status: c.plan.changes.length ? 'planned' : 'noop',
+      plan: c.plan,
+      outcomes: [],
+      verification: [],
+      durationMs: Date.now() - t0,
+      unreachable: c.unreachable,
+      computed: c,
+    };
   }
   const session = await openSession(o);
   try {
@@ -55,7 +63,14 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     if (unreachable.length && !o.partial) throw unreachableError(unreachable);
     o.expect?.(c);
     const done = (status: RunReport['status']): RunReport => ({
-      status, plan, outcomes: [], verification: [], durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered }, computed: c, unreachable,
+      status,
+      plan,
+      outcomes: [],
+      verification: [],
+      durationMs: Date.now() - t0,
+      audit: { seq: audit.lastSeq, recovered },
+      computed: c,
+      unreachable,
     });
     if (plan.changes.some((ch) => ch.blocker)) return done('blocked');
     if (!plan.changes.length) return done('noop');
@@ -66,17 +81,31 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     o.beforeApply?.(audit, runId, c);
     const rec = new RunRecorder(audit, runId, redact, c.diffs);
     const flush = () => rec.flush();
-    const { outcomes, touched, verification, after } = await applyAndVerify(prep, o, c, (out) => {
-      rec.record('change', out);
-      o.onChange?.(out);
-    }, flush);
+    const { outcomes, touched, verification, after } = await applyAndVerify(
+      prep,
+      o,
+      c,
+      (out) => {
+        rec.record('change', out);
+        o.onChange?.(out);
+      },
+      flush,
+    );
     let failed = outcomes.some((x) => x.status !== 'ok') || verification.length > 0;
     let rollback: RunReport['rollback'];
     if (failed && o.rollback && touched.size && after) {
-      rollback = await rollbackRun(prep, o, c, after, touched, (out) => {
-        rec.record('rollback', out);
-        o.onRollback?.(out);
-      }, flush);
+      rollback = await rollbackRun(
+        prep,
+        o,
+        c,
+        after,
+        touched,
+        (out) => {
+          rec.record('rollback', out);
+          o.onRollback?.(out);
+        },
+        flush,
+      );
       flush();
     }
     if (o.signal?.aborted) failed = true;
@@ -89,7 +118,18 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       duration_ms: Date.now() - t0,
     });
     if (status === 'ok') await o.afterRun?.(audit, runId, c, touched);
-    return { run: runId, status, plan, outcomes, verification, rollback, durationMs: Date.now() - t0, audit: { seq: audit.lastSeq, recovered }, computed: c, unreachable };
+    return {
+      run: runId,
+      status,
+      plan,
+      outcomes,
+      verification,
+      rollback,
+      durationMs: Date.now() - t0,
+      audit: { seq: audit.lastSeq, recovered },
+      computed: c,
+      unreachable,
+    };
   } finally {
     session.close();
   }

@@ -20,7 +20,6 @@ function safeUser(): string {
   }
 }
 
-
 /** Write run.start: the document, the (redacted) plan's hash, who and what triggered it. */
 export function recordStart(
   audit: AuditLog,
@@ -31,7 +30,10 @@ export function recordStart(
   o: { trigger?: string | ((c: Computed) => string); startFields?: Record<string, unknown> },
 ): void {
   const { plan, unreachable } = c;
-  const planForAudit = planJSON({ changes: plan.changes.map((ch) => ({ ...redactChange(ch, redact), data: undefined })), diffs: [] });
+  const planForAudit = planJSON({
+    changes: plan.changes.map((ch) => ({ ...redactChange(ch, redact), data: undefined })),
+    diffs: [],
+  });
   audit.append(runId, 'run.start', {
     document: prep.docHash,
     plan: sha256(canonical(planForAudit)),
@@ -62,7 +64,8 @@ export class RunRecorder {
   }
 
   private fp(v: unknown, d: ResourceDiff): string | null {
-    if (!this.fps.has(v)) this.fps.set(v, v === undefined ? null : fingerprint(this.redact.resource(d.plugin, d.collection, v)));
+    if (!this.fps.has(v))
+      this.fps.set(v, v === undefined ? null : fingerprint(this.redact.resource(d.plugin, d.collection, v)));
     return this.fps.get(v)!;
   }
 

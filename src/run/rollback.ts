@@ -25,7 +25,15 @@ export function rollbackRun(
   onOutcome: (x: ChangeOutcome) => void,
   onWave: () => void,
 ): Promise<Reverted> {
-  return revertResources(prep, o, c.diffs.filter((d) => touched.has(d.address)), now, false, onOutcome, onWave);
+  return revertResources(
+    prep,
+    o,
+    c.diffs.filter((d) => touched.has(d.address)),
+    now,
+    false,
+    onOutcome,
+    onWave,
+  );
 }
 
 /** What a resource was before a run (a pre-state), enough to put it back. */
@@ -65,8 +73,16 @@ export async function revertResources(
     const shape = shapeOf(d);
     const nowProj = nowRaw === undefined ? undefined : isObj(shape) ? (project(nowRaw, shape) as Obj) : (nowRaw as Obj);
     const base = { plugin: d.plugin, collection: d.collection, name: d.name, address: d.address, allowDestroy: true };
-    if (before === undefined && nowProj !== undefined) diffs.push({ ...base, action: 'delete', current: nowProj, desired: undefined, ops: [{ op: 'remove', path: '' }] });
-    else if (before !== undefined && nowProj === undefined) diffs.push({ ...base, action: 'create', current: undefined, desired: before, ops: compare({}, before) });
+    if (before === undefined && nowProj !== undefined)
+      diffs.push({
+        ...base,
+        action: 'delete',
+        current: nowProj,
+        desired: undefined,
+        ops: [{ op: 'remove', path: '' }],
+      });
+    else if (before !== undefined && nowProj === undefined)
+      diffs.push({ ...base, action: 'create', current: undefined, desired: before, ops: compare({}, before) });
     else if (before !== undefined && nowProj !== undefined) {
       const ops = compare(nowProj, before);
       if (ops.length) diffs.push({ ...base, action: 'update', current: nowProj, desired: before, ops });
@@ -74,15 +90,27 @@ export async function revertResources(
   }
   const plan = buildPlan(prep.plugins, diffs, collectEdges(prep.plugins, prep.doc.plugins));
   // newest first: reverse the forward order where the graph allows it
-  const outcomes = await applyPlan(plan, prep.plugins, { settings: o.settings, log: o.log, allowDestroy: true, onOutcome, onWave });
+  const outcomes = await applyPlan(plan, prep.plugins, {
+    settings: o.settings,
+    log: o.log,
+    allowDestroy: true,
+    onOutcome,
+    onWave,
+  });
   const again = await readAll(prep, o, new Set(diffs.map((d) => d.plugin)));
   const verification: VerificationFailure[] = [];
   for (const d of diffs) {
     const got = (again[d.plugin]?.[d.collection] as Obj | undefined)?.[d.name];
     const want = pre.find((x) => x.address === d.address)?.current;
-    const shape = exact ? shapeOf(pre.find((x) => x.address === d.address)!) : (want ?? shapeOf(pre.find((x) => x.address === d.address)!));
+    const shape = exact
+      ? shapeOf(pre.find((x) => x.address === d.address)!)
+      : (want ?? shapeOf(pre.find((x) => x.address === d.address)!));
     const proj = got === undefined ? undefined : isObj(shape) ? project(got, shape) : got;
-    if (canonical(proj) !== canonical(want)) verification.push({ address: d.address, ops: prep.redactor.ops(d.plugin, d.collection, compare(proj ?? {}, want ?? {})) });
+    if (canonical(proj) !== canonical(want))
+      verification.push({
+        address: d.address,
+        ops: prep.redactor.ops(d.plugin, d.collection, compare(proj ?? {}, want ?? {})),
+      });
   }
   return { outcomes, verification };
 }

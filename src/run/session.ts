@@ -36,8 +36,13 @@ export async function openSession(o: SessionOptions): Promise<Session> {
   try {
     const recovered: string[] = [];
     if (audit.recovery.tornBytes) {
-      audit.append(newRunId(), 'recovery', { torn_bytes: audit.recovery.tornBytes, kept_as: audit.recovery.tornSavedAs });
-      recovered.push(`a torn last line (${audit.recovery.tornBytes} bytes) was kept aside in ${audit.recovery.tornSavedAs}`);
+      audit.append(newRunId(), 'recovery', {
+        torn_bytes: audit.recovery.tornBytes,
+        kept_as: audit.recovery.tornSavedAs,
+      });
+      recovered.push(
+        `a torn last line (${audit.recovery.tornBytes} bytes) was kept aside in ${audit.recovery.tornSavedAs}`,
+      );
     }
     if (lock.recoveredFrom) recovered.push(`recovered the lock of a dead opd (pid ${lock.recoveredFrom})`);
     if (audit.interruptedRun) {

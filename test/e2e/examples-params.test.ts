@@ -53,16 +53,29 @@ async function validate(file: string, vars: Record<string, string> = {}): Promis
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('OPD_VAR_')) env[k] = v;
   for (const [k, v] of Object.entries(vars)) env[`OPD_VAR_${k}`] = v;
   env.OPD_LOG_LEVEL = 'warn';
-  const script = 'if [ -d /etc/opd/secrets ]; then mount -t tmpfs -o mode=0700 opd-no-secrets /etc/opd/secrets || exit 70; fi; exec "$@"';
-  const r = await execa('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', 'node', OPD, 'validate', file], { env, extendEnv: false, reject: false, timeout: 120_000 });
+  const script =
+    'if [ -d /etc/opd/secrets ]; then mount -t tmpfs -o mode=0700 opd-no-secrets /etc/opd/secrets || exit 70; fi; exec "$@"';
+  const r = await execa(
+    'unshare',
+    ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', 'node', OPD, 'validate', file],
+    { env, extendEnv: false, reject: false, timeout: 120_000 },
+  );
   return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
 describe('the examples take their host-specific values and secrets from outside', () => {
   it('the examples with host-specific values or secrets declare them as required parameters', () => {
     // a guard on the list below: an example losing its parameters would silently shrink this test
-    for (const f of ['quantix-kvm-node.yaml', 'nqrust-microvm-host.yaml', 'opdbus-full-mode.yaml', 'opdbus-full-mode.json', 'ravada-server.yaml']) expect(withRequired, f).toContain(f);
-    for (const f of withRequired) for (const p of required(f)) expect(SAMPLE, `${f}: a sample value for ${p}`).toHaveProperty(p);
+    for (const f of [
+      'quantix-kvm-node.yaml',
+      'nqrust-microvm-host.yaml',
+      'opdbus-full-mode.yaml',
+      'opdbus-full-mode.json',
+      'ravada-server.yaml',
+    ])
+      expect(withRequired, f).toContain(f);
+    for (const f of withRequired)
+      for (const p of required(f)) expect(SAMPLE, `${f}: a sample value for ${p}`).toHaveProperty(p);
   });
 
   for (const f of withRequired) {
@@ -90,7 +103,9 @@ describe('the examples take their host-specific values and secrets from outside'
     for (const f of files) {
       const text = readFileSync(join(EXAMPLES, f), 'utf8');
       // documentation ranges (RFC 5737, RFC 3849) and the usual placeholders
-      expect(text, f).not.toMatch(/\b(192\.0\.2|198\.51\.100|203\.0\.113)\.\d+|2001:db8:|\bchangeme\b|CHANGE_?ME|<[a-z-]*(address|password|ip)>|x\.x\.x\.x/i);
+      expect(text, f).not.toMatch(
+        /\b(192\.0\.2|198\.51\.100|203\.0\.113)\.\d+|2001:db8:|\bchangeme\b|CHANGE_?ME|<[a-z-]*(address|password|ip)>|x\.x\.x\.x/i,
+      );
       // a password field is a parameter, never a literal
       for (const m of text.matchAll(/["']?(\w*password)["']?\s*:[ \t]*([^\s{#][^\n]*)/gi)) {
         const value = (/^("[^"]*"|'[^']*'|[^,}\s]+)/.exec(m[2].trim()) ?? ['', m[2]])[1];

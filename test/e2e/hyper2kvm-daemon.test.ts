@@ -62,7 +62,12 @@ describe('examples/hyper2kvm-daemon.yaml', () => {
   it('left the daemon user, its directories and running instances as the package would', async () => {
     const groups = String((await execa('id', ['-nG', 'hyper2kvm'])).stdout).split(/\s+/);
     expect(groups).toEqual(expect.arrayContaining(['hyper2kvm', 'kvm', 'libvirt']));
-    for (const d of ['/var/lib/hyper2kvm/queue', '/var/lib/hyper2kvm/output', '/var/log/hyper2kvm', '/var/cache/hyper2kvm']) {
+    for (const d of [
+      '/var/lib/hyper2kvm/queue',
+      '/var/lib/hyper2kvm/output',
+      '/var/log/hyper2kvm',
+      '/var/cache/hyper2kvm',
+    ]) {
       expect(statSync(d).isDirectory()).toBe(true);
       expect(statSync(d).mode & 0o777).toBe(0o750);
     }
@@ -73,7 +78,9 @@ describe('examples/hyper2kvm-daemon.yaml', () => {
     expect(await systemctl(['is-enabled', 'hyper2kvm@vsphere.service'])).toBe('enabled');
     expect(await systemctl(['show', '-p', 'User', '--value', 'hyper2kvm@aws.service'])).toBe('hyper2kvm');
     expect(await systemctl(['show', '-p', 'ProtectSystem', '--value', 'hyper2kvm@aws.service'])).toBe('strict');
-    expect(await systemctl(['show', '-p', 'ExecStart', '--value', 'hyper2kvm.service'])).toContain('--config /etc/hyper2kvm/hyper2kvm.conf');
+    expect(await systemctl(['show', '-p', 'ExecStart', '--value', 'hyper2kvm.service'])).toContain(
+      '--config /etc/hyper2kvm/hyper2kvm.conf',
+    );
   });
 
   it('restarts hyper2kvm.service when opd changes hyper2kvm.conf (refresh_on), and only then', async () => {
@@ -81,7 +88,9 @@ describe('examples/hyper2kvm-daemon.yaml', () => {
     writeFileSync('/etc/hyper2kvm/hyper2kvm.conf', '# edited by hand\n');
     const a = await opd(['apply', DOC], { env });
     expect(a.code, a.stdout + a.stderr).toBe(0);
-    expect(a.stdout).toMatch(/^ok\s+~ exec\/commands\/restart-hyper2kvm-on-config: refresh systemctl try-restart hyper2kvm.service/m);
+    expect(a.stdout).toMatch(
+      /^ok\s+~ exec\/commands\/restart-hyper2kvm-on-config: refresh systemctl try-restart hyper2kvm.service/m,
+    );
     expect(await systemctl(['is-active', 'hyper2kvm.service'])).toBe('active');
     expect(await systemctl(['show', '-p', 'MainPID', '--value', 'hyper2kvm.service'])).not.toBe(pid);
     const again = await opd(['apply', DOC], { env });

@@ -19,7 +19,20 @@ import { parse, stringify } from 'yaml';
 import { tmp, type OpdRun } from '../helpers/opd.js';
 import { ensureSystemd } from '../helpers/systemd.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { bindNetnsIntoSystemd, editDoc, EXAMPLES, exists, expectPreconditions, expectSecondApplyNoChanges, forThisHost, opdIn, pending, sectionsOf, systemctl, unbindNetnsFromSystemd } from '../helpers/examples.js';
+import {
+  bindNetnsIntoSystemd,
+  editDoc,
+  EXAMPLES,
+  exists,
+  expectPreconditions,
+  expectSecondApplyNoChanges,
+  forThisHost,
+  opdIn,
+  pending,
+  sectionsOf,
+  systemctl,
+  unbindNetnsFromSystemd,
+} from '../helpers/examples.js';
 import { kvmAmdLoads, modulesLoadable } from '../helpers/host.js';
 
 const dir = tmp('opd-e2e-nqrust-');
@@ -66,10 +79,15 @@ describe('examples/nqrust-microvm-host.yaml', () => {
     // the DHCP server unit and PostgreSQL run in the test's namespace, where fcbr0 is (drop-ins)
     await bindNetnsIntoSystemd(ns.name);
     mkdirSync(PG_DROPIN_DIR, { recursive: true });
-    writeFileSync(join(PG_DROPIN_DIR, '50-opd-e2e-netns.conf'), `[Service]\nNetworkNamespacePath=/run/netns/${ns.name}\n`);
+    writeFileSync(
+      join(PG_DROPIN_DIR, '50-opd-e2e-netns.conf'),
+      `[Service]\nNetworkNamespacePath=/run/netns/${ns.name}\n`,
+    );
     await systemctl(['daemon-reload']);
     const sandbox = (d: Parameters<Parameters<typeof editDoc>[1]>[0]) => {
-      d.plugins.systemd.units['nqrust-dnsmasq.service'].dropins = { '50-e2e-netns.conf': `[Service]\nNetworkNamespacePath=/run/netns/${ns.name}\n` };
+      d.plugins.systemd.units['nqrust-dnsmasq.service'].dropins = {
+        '50-e2e-netns.conf': `[Service]\nNetworkNamespacePath=/run/netns/${ns.name}\n`,
+      };
     };
     editDoc(DOC, sandbox);
     const converged = parse(readFileSync(DOC, 'utf8')) as { plugins: { kmod: { modules: Record<string, unknown> } } };
@@ -146,14 +164,22 @@ describe('examples/nqrust-microvm-host.yaml', () => {
     // the unmodified example differs at most in the host daemon this shared machine does not
     // start and in the preconditions this host cannot meet
     const o = await run(['diff', ORIGINAL, '-o', 'json']);
-    const allowed = [...KMOD_PENDING, ...HOST_DAEMONS.map((u) => `systemd/units/${u}`), ...Object.keys(UNMET).map((r) => `checks/require/${r}`)];
+    const allowed = [
+      ...KMOD_PENDING,
+      ...HOST_DAEMONS.map((u) => `systemd/units/${u}`),
+      ...Object.keys(UNMET).map((r) => `checks/require/${r}`),
+    ];
     for (const a of pending(o)) expect(allowed).toContain(a);
     for (const a of KMOD_PENDING) expect(pending(o)).toContain(a);
   });
 
   it('starts PostgreSQL itself: postgresql.service and its cluster are active, listening on 5432', async () => {
     expect(await systemctl(['is-active', 'postgresql.service'])).toBe('active');
-    const clusters = (await systemctl(['list-units', '--plain', '--no-legend', '--state=active', 'postgresql@*.service'])).split('\n').filter(Boolean);
+    const clusters = (
+      await systemctl(['list-units', '--plain', '--no-legend', '--state=active', 'postgresql@*.service'])
+    )
+      .split('\n')
+      .filter(Boolean);
     expect(clusters.length, clusters.join('\n')).toBeGreaterThan(0);
     expect(await ns.exec('ss', ['-Hltnp', 'sport = :5432'])).toMatch(/127\.0\.0\.1:5432.*postgres/);
   });
@@ -170,7 +196,28 @@ describe('examples/nqrust-microvm-host.yaml', () => {
     await client.exec('ip', ['link', 'set', 'lo', 'up']);
     await client.exec('ip', ['link', 'set', 'nqdhcp1', 'up']);
     // udhcpc: -n exit when no lease, -q quit after the lease, -t/-T retries; -s /bin/true: configure nothing
-    const r = await execa('ip', ['netns', 'exec', client.name, 'busybox', 'udhcpc', '-i', 'nqdhcp1', '-n', '-q', '-f', '-t', '20', '-T', '3', '-s', '/bin/true'], { reject: false, all: true });
+    const r = await execa(
+      'ip',
+      [
+        'netns',
+        'exec',
+        client.name,
+        'busybox',
+        'udhcpc',
+        '-i',
+        'nqdhcp1',
+        '-n',
+        '-q',
+        '-f',
+        '-t',
+        '20',
+        '-T',
+        '3',
+        '-s',
+        '/bin/true',
+      ],
+      { reject: false, all: true },
+    );
     const lease = /lease of (10\.0\.0\.(\d+)) obtained/.exec(String(r.all));
     expect(lease, String(r.all)).not.toBeNull();
     const host = Number(lease![2]);
@@ -188,16 +235,41 @@ describe('examples/nqrust-microvm-host.yaml', () => {
     expect(statSync('/etc/sudoers.d/nqrust').mode & 0o777).toBe(0o440);
     expect(statSync('/etc/nqrust-microvm/manager.env').mode & 0o777).toBe(0o640);
     // the password reached the manager's config from the secret file; the document holds none
-    expect(readFileSync('/etc/nqrust-microvm/manager.env', 'utf8')).toContain(`postgres://nexus:${PASSWORD}@localhost:5432/nexus`);
+    expect(readFileSync('/etc/nqrust-microvm/manager.env', 'utf8')).toContain(
+      `postgres://nexus:${PASSWORD}@localhost:5432/nexus`,
+    );
     expect(readFileSync(ORIGINAL, 'utf8')).not.toMatch(/^\s*password:[ \t]*(?!"\$\{param\.)\S/m);
     expect(String((await execa('id', ['-nG', 'nqrust'])).stdout).split(/\s+/)).toContain('kvm');
-    for (const u of ['nqrust-manager.service', 'nqrust-agent.service', 'nqrust-dnsmasq.service']) expect(await systemctl(['is-active', u])).toBe('active');
+    for (const u of ['nqrust-manager.service', 'nqrust-agent.service', 'nqrust-dnsmasq.service'])
+      expect(await systemctl(['is-active', u])).toBe('active');
     expect(await systemctl(['show', '-p', 'User', '--value', 'nqrust-manager.service'])).toBe('nqrust');
     // the manager's DATABASE_URL: nexus with the secret's password over TCP, localhost:5432
-    const psql = await execa('ip', ['netns', 'exec', ns.name, 'psql', '-X', '-A', '-t', '-h', '127.0.0.1', '-p', '5432', '-U', 'nexus', '-d', 'nexus', '-c', 'select current_user'], {
-      env: { PGPASSWORD: PASSWORD },
-      reject: false,
-    });
+    const psql = await execa(
+      'ip',
+      [
+        'netns',
+        'exec',
+        ns.name,
+        'psql',
+        '-X',
+        '-A',
+        '-t',
+        '-h',
+        '127.0.0.1',
+        '-p',
+        '5432',
+        '-U',
+        'nexus',
+        '-d',
+        'nexus',
+        '-c',
+        'select current_user',
+      ],
+      {
+        env: { PGPASSWORD: PASSWORD },
+        reject: false,
+      },
+    );
     expect(psql.stdout.trim(), psql.stderr).toBe('nexus');
   });
 
@@ -212,7 +284,15 @@ describe('examples/nqrust-microvm-host.yaml', () => {
     expect(a.code, a.stdout + a.stderr).toBe(0);
     expect(await systemctl(['is-active', 'nqrust-manager.service'])).not.toBe('active');
     expect(await systemctl(['is-active', 'nqrust-dnsmasq.service'])).not.toBe('active');
-    for (const p of ['/etc/systemd/system/nqrust-manager.service', '/etc/nqrust-microvm', '/opt/nqrust-microvm', '/etc/sudoers.d/nqrust', '/srv/fc', '/etc/modules-load.d/opd-kvm_amd.conf', '/etc/udev/rules.d/65-nqrust-kvm.rules']) {
+    for (const p of [
+      '/etc/systemd/system/nqrust-manager.service',
+      '/etc/nqrust-microvm',
+      '/opt/nqrust-microvm',
+      '/etc/sudoers.d/nqrust',
+      '/srv/fc',
+      '/etc/modules-load.d/opd-kvm_amd.conf',
+      '/etc/udev/rules.d/65-nqrust-kvm.rules',
+    ]) {
       expect(existsSync(p), p).toBe(false);
     }
     expect(await exists('getent', ['passwd', 'nqrust'])).toBe(false);

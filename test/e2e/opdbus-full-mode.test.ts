@@ -15,7 +15,16 @@ import { execa } from 'execa';
 import { OPD, tmp, type OpdRun } from '../helpers/opd.js';
 import { ensureSystemd } from '../helpers/systemd.js';
 import { startLxc, type LxcSandbox } from '../helpers/lxc.js';
-import { editDoc, EXAMPLES, expectSecondApplyNoChanges, opdIn, pending, sectionsOf, systemctl, withoutStarting } from '../helpers/examples.js';
+import {
+  editDoc,
+  EXAMPLES,
+  expectSecondApplyNoChanges,
+  opdIn,
+  pending,
+  sectionsOf,
+  systemctl,
+  withoutStarting,
+} from '../helpers/examples.js';
 
 const NAME = 'opdbus-full-mode.yaml';
 const ORIGINAL = join(EXAMPLES, NAME);
@@ -36,8 +45,13 @@ let sb: LxcSandbox;
 // /etc/hostname under a sandbox root, the running hostname in a UTS namespace of the test's own
 const root = tmp('opd-e2e-opdbus-root-');
 const UTS = join(root, 'uts');
-const extra: Record<string, string> = { OPD_VAR_address: '192.168.1.10', OPD_VAR_gateway: '192.168.1.1', OPD_ROOT: root };
-const run = async (args: string[]): Promise<OpdRun> => sb.sh('nsenter', [`--uts=${UTS}`, '--', 'node', OPD, ...args], { env: extra });
+const extra: Record<string, string> = {
+  OPD_VAR_address: '192.168.1.10',
+  OPD_VAR_gateway: '192.168.1.1',
+  OPD_ROOT: root,
+};
+const run = async (args: string[]): Promise<OpdRun> =>
+  sb.sh('nsenter', [`--uts=${UTS}`, '--', 'node', OPD, ...args], { env: extra });
 const hostHostname = hostname();
 
 describe('examples/opdbus-full-mode.yaml and .json', () => {
@@ -108,10 +122,18 @@ describe('examples/opdbus-full-mode.yaml and .json', () => {
     expect(String((await execa('nsenter', [`--uts=${UTS}`, 'hostname'])).stdout).trim()).toBe('ghostbridge');
     expect(hostname()).toBe(hostHostname); // the machine's own hostname never changed
     expect(await systemctl(['is-active', 'lxcfs.service'])).toBe('active');
-    expect((await execa('dpkg-query', ['-W', '-f', '${Status}', 'busybox-static'])).stdout).toBe('install ok installed');
+    expect((await execa('dpkg-query', ['-W', '-f', '${Status}', 'busybox-static'])).stdout).toBe(
+      'install ok installed',
+    );
     const nft = (await sb.sh('nft', ['list', 'table', 'inet', 'opdbus'])).stdout;
     expect(nft).toContain('policy drop');
-    for (const r of ['iifname "ovsbr0" accept', 'iifname "mesh" accept', 'tcp dport 22 accept', 'tcp dport 9573 accept']) expect(nft).toContain(r);
+    for (const r of [
+      'iifname "ovsbr0" accept',
+      'iifname "mesh" accept',
+      'tcp dport 22 accept',
+      'tcp dport 9573 accept',
+    ])
+      expect(nft).toContain(r);
   });
 
   it('keeps an intact audit trail', async () => {

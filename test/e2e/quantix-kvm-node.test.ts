@@ -14,7 +14,17 @@ import { join } from 'node:path';
 import { OPD, tmp, uniq, type OpdRun } from '../helpers/opd.js';
 import { ensureSystemd } from '../helpers/systemd.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { APT_LOCK, EXAMPLES, exists, expectPreconditions, expectSecondApplyNoChanges, forThisHost, opdIn, pending, systemctl } from '../helpers/examples.js';
+import {
+  APT_LOCK,
+  EXAMPLES,
+  exists,
+  expectPreconditions,
+  expectSecondApplyNoChanges,
+  forThisHost,
+  opdIn,
+  pending,
+  systemctl,
+} from '../helpers/examples.js';
 
 const dir = tmp('opd-e2e-quantix-');
 // the guide's $USER: an existing login the test creates (the document only adds it to libvirt and kvm)
@@ -35,10 +45,15 @@ const listeners: ResultPromise[] = [];
 const id = uniq(5);
 /** A command in the test's mount namespace (private /etc/ufw). */
 async function inMnt(argv: string[], extra: Record<string, string> = {}): Promise<OpdRun> {
-  const r = await execa('nsenter', ['-t', String(holder!.pid), '-m', ...argv], { reject: false, env: { OPD_LOG_LEVEL: 'warn', ...extra }, timeout: 900_000 });
+  const r = await execa('nsenter', ['-t', String(holder!.pid), '-m', ...argv], {
+    reject: false,
+    env: { OPD_LOG_LEVEL: 'warn', ...extra },
+    timeout: 900_000,
+  });
   return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
-const run = (args: string[]): Promise<OpdRun> => inMnt([...(args[0] === 'apply' ? ['flock', APT_LOCK] : []), 'node', OPD, ...args], env);
+const run = (args: string[]): Promise<OpdRun> =>
+  inMnt([...(args[0] === 'apply' ? ['flock', APT_LOCK] : []), 'node', OPD, ...args], env);
 const ufw = (args: string[]) => inMnt(['ip', 'netns', 'exec', ns.name, 'ufw', ...args]);
 /** Connect from the client namespace: 'ok' when the server answers, else why not (waits at most 3 s). */
 async function reach(port: number): Promise<string> {
@@ -53,8 +68,24 @@ describe('examples/quantix-kvm-node.yaml', () => {
     client = await createNetns('opdqxc');
     env.OPD_NETNS = ns.name;
     await execa('useradd', ['--create-home', '--shell', '/bin/bash', OPERATOR]);
-    await execa('ip', ['link', 'add', `qxs${id}`, 'netns', ns.name, 'type', 'veth', 'peer', 'name', `qxc${id}`, 'netns', client.name]);
-    for (const [n, dev, a] of [[ns.name, `qxs${id}`, '10.232.0.1/24'], [client.name, `qxc${id}`, '10.232.0.2/24']]) {
+    await execa('ip', [
+      'link',
+      'add',
+      `qxs${id}`,
+      'netns',
+      ns.name,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      `qxc${id}`,
+      'netns',
+      client.name,
+    ]);
+    for (const [n, dev, a] of [
+      [ns.name, `qxs${id}`, '10.232.0.1/24'],
+      [client.name, `qxc${id}`, '10.232.0.2/24'],
+    ]) {
       await execa('ip', ['-n', n, 'addr', 'add', a, 'dev', dev]);
       await execa('ip', ['-n', n, 'link', 'set', dev, 'up']);
       await execa('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
@@ -63,18 +94,39 @@ describe('examples/quantix-kvm-node.yaml', () => {
     // /etc/ufw in a mount namespace held by a sleeping process
     const etc = join(dir, 'ufw');
     mkdirSync(etc);
-    if (existsSync('/etc/ufw/applications.d')) cpSync('/etc/ufw/applications.d', join(etc, 'applications.d'), { recursive: true });
+    if (existsSync('/etc/ufw/applications.d'))
+      cpSync('/etc/ufw/applications.d', join(etc, 'applications.d'), { recursive: true });
     for (const f of readdirSync('/usr/share/ufw/iptables')) copyFileSync(`/usr/share/ufw/iptables/${f}`, join(etc, f));
     writeFileSync(join(etc, 'ufw.conf'), 'ENABLED=no\nLOGLEVEL=low\n');
     writeFileSync(join(etc, 'sysctl.conf'), '');
     holder = execa('unshare', ['--mount', '--propagation', 'private', 'sleep', 'infinity'], { reject: false });
-    for (let i = 0; i < 250 && !(existsSync(`/proc/${holder.pid}/comm`) && readFileSync(`/proc/${holder.pid}/comm`, 'utf8').trim() === 'sleep'); i++) await new Promise((r) => setTimeout(r, 20));
+    for (
+      let i = 0;
+      i < 250 &&
+      !(existsSync(`/proc/${holder.pid}/comm`) && readFileSync(`/proc/${holder.pid}/comm`, 'utf8').trim() === 'sleep');
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 20));
     const m = await inMnt(['mount', '--bind', etc, '/etc/ufw']);
     expect(m.code, m.stderr).toBe(0);
     // the guide's Ubuntu host: ufw active (iptables-nft INPUT policy drop in the namespace)
     const en = await ufw(['--force', 'enable']);
     expect(en.code, en.stdout + en.stderr).toBe(0);
-    for (const p of [9090, 5901, 9091]) listeners.push(execa('ip', ['netns', 'exec', ns.name, 'node', '-e', `require('net').createServer(s=>s.end('ok')).listen(${p},'0.0.0.0')`], { reject: false }));
+    for (const p of [9090, 5901, 9091])
+      listeners.push(
+        execa(
+          'ip',
+          [
+            'netns',
+            'exec',
+            ns.name,
+            'node',
+            '-e',
+            `require('net').createServer(s=>s.end('ok')).listen(${p},'0.0.0.0')`,
+          ],
+          { reject: false },
+        ),
+      );
     for (let i = 0; i < 250; i++) {
       const ss = String((await execa('ip', ['netns', 'exec', ns.name, 'ss', '-Htln'])).stdout);
       if ([9090, 5901, 9091].every((p) => ss.includes(`:${p} `))) break;
@@ -96,7 +148,9 @@ describe('examples/quantix-kvm-node.yaml', () => {
     const { OPD_VAR_operator: _, ...without } = env;
     const v = await opdIn(undefined, ['validate', ORIGINAL], without);
     expect(v.code).toBe(65);
-    expect(v.stderr).toMatch(/quantix-kvm-node\.yaml:\d+:\d+: \/params\/operator: required parameter "operator" is not set/);
+    expect(v.stderr).toMatch(
+      /quantix-kvm-node\.yaml:\d+:\d+: \/params\/operator: required parameter "operator" is not set/,
+    );
   });
 
   it('has changes pending on a fresh host (diff exits 2)', async () => {
@@ -118,7 +172,10 @@ describe('examples/quantix-kvm-node.yaml', () => {
     const d = await run(['diff', DOC]);
     expect(d.code, d.stdout).toBe(0);
     const o = await run(['diff', ORIGINAL, '-o', 'json']);
-    const allowed = [...HOST_DAEMONS.map((u) => `systemd/units/${u}`), ...Object.keys(UNMET).map((r) => `checks/require/${r}`)];
+    const allowed = [
+      ...HOST_DAEMONS.map((u) => `systemd/units/${u}`),
+      ...Object.keys(UNMET).map((r) => `checks/require/${r}`),
+    ];
     for (const x of pending(o)) expect(allowed).toContain(x);
   });
 

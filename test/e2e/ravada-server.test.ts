@@ -15,7 +15,18 @@ import { join } from 'node:path';
 import { tmp, type OpdRun } from '../helpers/opd.js';
 import { ensureSystemd } from '../helpers/systemd.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { bindNetnsIntoSystemd, EXAMPLES, exists, expectPreconditions, expectSecondApplyNoChanges, forThisHost, opdIn, pending, systemctl, unbindNetnsFromSystemd } from '../helpers/examples.js';
+import {
+  bindNetnsIntoSystemd,
+  EXAMPLES,
+  exists,
+  expectPreconditions,
+  expectSecondApplyNoChanges,
+  forThisHost,
+  opdIn,
+  pending,
+  systemctl,
+  unbindNetnsFromSystemd,
+} from '../helpers/examples.js';
 
 const dir = tmp('opd-e2e-ravada-');
 chmodSync(dir, 0o755);
@@ -34,7 +45,8 @@ const ADMIN_PASSWORD = 'ravada-admin-e2e-Hc5wN1';
 const ADMIN_ADDRESS = '198.51.100.7'; // a documentation address: only written into a rule
 // the document's parameters and secrets from a vars file (--vars), as an operator would keep them
 const VARS = join(dir, 'ravada-vars.yaml');
-const withVars = (args: string[]) => (['validate', 'diff', 'apply'].includes(args[0]) ? [...args, '--vars', VARS] : args);
+const withVars = (args: string[]) =>
+  ['validate', 'diff', 'apply'].includes(args[0]) ? [...args, '--vars', VARS] : args;
 
 let ns: Netns;
 const runs: OpdRun[] = [];
@@ -44,7 +56,13 @@ const run = async (args: string[]) => {
   return r;
 };
 const my = async (sql: string) =>
-  String((await execa('mysql', ['--socket', SOCKET, '-u', 'root', '--batch', '--raw', '--skip-column-names'], { input: sql })).stdout).trim();
+  String(
+    (
+      await execa('mysql', ['--socket', SOCKET, '-u', 'root', '--batch', '--raw', '--skip-column-names'], {
+        input: sql,
+      })
+    ).stdout,
+  ).trim();
 
 describe('examples/ravada-server.yaml', () => {
   beforeAll(async () => {
@@ -54,9 +72,16 @@ describe('examples/ravada-server.yaml', () => {
     // MariaDB runs where the test's firewall rules are: its namespace (a runtime drop-in)
     await bindNetnsIntoSystemd(ns.name);
     mkdirSync(MARIADB_DROPIN_DIR, { recursive: true });
-    writeFileSync(join(MARIADB_DROPIN_DIR, '50-opd-e2e-netns.conf'), `[Service]\nNetworkNamespacePath=/run/netns/${ns.name}\n`);
+    writeFileSync(
+      join(MARIADB_DROPIN_DIR, '50-opd-e2e-netns.conf'),
+      `[Service]\nNetworkNamespacePath=/run/netns/${ns.name}\n`,
+    );
     await systemctl(['daemon-reload']);
-    writeFileSync(VARS, stringify({ admin_address: ADMIN_ADDRESS, db_password: PASSWORD, admin_password: ADMIN_PASSWORD }), { mode: 0o600 });
+    writeFileSync(
+      VARS,
+      stringify({ admin_address: ADMIN_ADDRESS, db_password: PASSWORD, admin_password: ADMIN_PASSWORD }),
+      { mode: 0o600 },
+    );
   });
   afterAll(async () => {
     await run(['apply', ABSENT]);
@@ -105,17 +130,24 @@ describe('examples/ravada-server.yaml', () => {
     const d = await run(['diff', DOC]);
     expect(d.code, d.stdout).toBe(0);
     const o = await run(['diff', ORIGINAL, '-o', 'json']);
-    const allowed = [...HOST_DAEMONS.map((u) => `systemd/units/${u}`), ...Object.keys(UNMET).map((r) => `checks/require/${r}`)];
+    const allowed = [
+      ...HOST_DAEMONS.map((u) => `systemd/units/${u}`),
+      ...Object.keys(UNMET).map((r) => `checks/require/${r}`),
+    ];
     for (const x of pending(o)) expect(allowed).toContain(x);
   });
 
   it('set up the server as the guide says', async () => {
     expect(await my("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'ravada'")).toBe('1');
-    expect(await my("SHOW GRANTS FOR 'rvd_user'@'localhost'")).toMatch(/GRANT ALL PRIVILEGES ON `ravada`\.\* TO `rvd_user`@`localhost`/);
+    expect(await my("SHOW GRANTS FOR 'rvd_user'@'localhost'")).toMatch(
+      /GRANT ALL PRIVILEGES ON `ravada`\.\* TO `rvd_user`@`localhost`/,
+    );
     const st = statSync('/etc/ravada.conf');
     expect(st.mode & 0o777).toBe(0o640);
     expect(String((await execa('stat', ['-c', '%U:%G', '/etc/ravada.conf'])).stdout)).toBe('root:ravada');
-    expect(String((await execa('stat', ['-c', '%U', '/var/www/ravada/log', '/var/www/img/screenshots'])).stdout).split('\n')).toEqual(['ravada', 'ravada']);
+    expect(
+      String((await execa('stat', ['-c', '%U', '/var/www/ravada/log', '/var/www/img/screenshots'])).stdout).split('\n'),
+    ).toEqual(['ravada', 'ravada']);
     for (const u of ['rvd_back.service', 'rvd_front.service']) expect(await systemctl(['is-active', u])).toBe('active');
     expect(await systemctl(['show', '-p', 'User', '--value', 'rvd_front.service'])).toBe('ravada');
     const nft = await ns.exec('nft', ['list', 'table', 'inet', 'ravada']);
@@ -142,7 +174,14 @@ describe('examples/ravada-server.yaml', () => {
     const a = await run(['apply', ABSENT]);
     expect(a.code, a.stdout + a.stderr).toBe(0);
     expect(await systemctl(['is-active', 'rvd_front.service'])).not.toBe('active');
-    for (const p of ['/etc/systemd/system/rvd_back.service', '/etc/ravada.conf', '/usr/sbin/rvd_back', '/var/www/ravada', '/var/www/img']) expect(existsSync(p), p).toBe(false);
+    for (const p of [
+      '/etc/systemd/system/rvd_back.service',
+      '/etc/ravada.conf',
+      '/usr/sbin/rvd_back',
+      '/var/www/ravada',
+      '/var/www/img',
+    ])
+      expect(existsSync(p), p).toBe(false);
     expect(await exists('getent', ['passwd', 'ravada'])).toBe(false);
     expect(await my("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'ravada'")).toBe('0');
     expect(await my("SELECT COUNT(*) FROM mysql.user WHERE User = 'rvd_user'")).toBe('0');

@@ -23,7 +23,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { OPD, ROOT, tmp, uniq } from '../helpers/opd.js';
@@ -45,7 +54,12 @@ interface Scenario {
 /** `systemctl show` of some properties, as a map. */
 async function show(unit: string, props: string[]): Promise<Record<string, string>> {
   const out = await systemctl(['show', unit, ...props.map((p) => `-p${p}`)]);
-  return Object.fromEntries(out.split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 /** Sections of the probe's output (`==name` lines start one). */
@@ -61,7 +75,10 @@ function sections(text: string): Record<string, string> {
 
 type IpAddr = { ifname: string; addr_info: { family: string; local: string; prefixlen: number; scope: string }[] };
 const globalAddrs = (addrs: IpAddr[], dev: string) =>
-  (addrs.find((a) => a.ifname === dev)?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`).sort();
+  (addrs.find((a) => a.ifname === dev)?.addr_info ?? [])
+    .filter((a) => a.scope === 'global')
+    .map((a) => `${a.local}/${a.prefixlen}`)
+    .sort();
 
 function machine(s: Scenario) {
   const id = `opdp${uniq(5)}`;
@@ -70,7 +87,12 @@ function machine(s: Scenario) {
   const ovs = join(D, 'ovs');
   const doc = sectionsOf(s.example, s.sections, D, s.vars);
   // a key of the machine's own: the host's default /etc/opd/audit.key may come and go with other tests
-  const env = { OPD_OVS_DB: `unix:${ovs}/db.sock`, OPD_AUDIT_LOG: join(D, 'audit.jsonl'), OPD_AUDIT_KEY: join(D, 'audit.key'), OPD_ROOT: join(D, 'root') };
+  const env = {
+    OPD_OVS_DB: `unix:${ovs}/db.sock`,
+    OPD_AUDIT_LOG: join(D, 'audit.jsonl'),
+    OPD_AUDIT_KEY: join(D, 'audit.key'),
+    OPD_ROOT: join(D, 'root'),
+  };
   const unit = (n: string) => `${id}-${n}.service`;
   const units = ['probe', 'opd-boot', 'vswitchd', 'ovsdb', 'hw'].map(unit);
   const written: string[] = [];
@@ -78,63 +100,132 @@ function machine(s: Scenario) {
     writeFileSync(path, text);
     written.push(path);
   };
-  const envLine = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
+  const envLine = Object.entries(env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
   const join_ = `[Unit]\nJoinsNamespaceOf=${unit('hw')}\n[Service]\nPrivateNetwork=yes\n`;
   let boots = 0;
 
   return {
-    id, D, doc, env,
+    id,
+    D,
+    doc,
+    env,
     async install() {
       mkdirSync(ovs, { recursive: true });
       mkdirSync(env.OPD_ROOT, { recursive: true });
       writeFileSync(env.OPD_AUDIT_KEY, randomBytes(32), { mode: 0o600 });
       await execa('ovsdb-tool', ['create', join(ovs, 'conf.db'), '/usr/share/openvswitch/vswitch.ovsschema']);
       const ovsEnv = `Environment=OVS_RUNDIR=${ovs} OVS_LOGDIR=${ovs} OVS_DBDIR=${ovs}`;
-      write(join(UNIT_DIR, unit('hw')), [
-        '[Unit]', 'Description=opd reboot test: hardware (a fresh network namespace with the NIC eth0) and native network configuration', 'DefaultDependencies=no', 'Before=network-pre.target',
-        '[Service]', 'Type=oneshot', 'RemainAfterExit=yes', 'PrivateNetwork=yes', `StandardOutput=append:${D}/netns-ids`,
-        // per boot, three lines: the namespace, and what it holds before anything configures it
-        'ExecStart=/usr/bin/readlink /proc/self/ns/net',
-        'ExecStart=/usr/bin/cat /proc/sys/net/ipv4/ip_forward',
-        'ExecStart=/usr/sbin/nft -j list ruleset',
-        'ExecStart=/usr/sbin/ip link set lo up',
-        'ExecStart=/usr/sbin/ip link add eth0 type veth peer name eth0-peer',
-        'ExecStart=/usr/sbin/ip link set eth0-peer up',
-        'ExecStart=/usr/sbin/ip link set eth0 up',
-        ...s.native.map((a) => `ExecStart=/usr/sbin/ip ${a.join(' ')}`),
-      ].join('\n') + '\n');
-      write(join(UNIT_DIR, unit('ovsdb')), [
-        '[Unit]', 'Description=opd reboot test: ovsdb-server (private database)', 'DefaultDependencies=no',
-        '[Service]', 'Type=forking', ovsEnv, `PIDFile=${ovs}/ovsdb-server.pid`,
-        `ExecStart=/usr/sbin/ovsdb-server ${ovs}/conf.db --remote=punix:${ovs}/db.sock --pidfile=${ovs}/ovsdb-server.pid --log-file=${ovs}/ovsdb-server.log --detach --no-chdir`,
-        `ExecStartPost=/usr/bin/ovs-vsctl --db=unix:${ovs}/db.sock --no-wait init`,
-      ].join('\n') + '\n');
-      write(join(UNIT_DIR, unit('vswitchd')), [
-        '[Unit]', 'Description=opd reboot test: ovs-vswitchd in the machine namespace', 'DefaultDependencies=no',
-        `Requires=${unit('ovsdb')} ${unit('hw')}`, `After=${unit('ovsdb')} ${unit('hw')}`, 'Before=network.target', `JoinsNamespaceOf=${unit('hw')}`,
-        '[Service]', 'Type=forking', 'PrivateNetwork=yes', ovsEnv, `PIDFile=${ovs}/ovs-vswitchd.pid`,
-        `ExecStart=/usr/sbin/ovs-vswitchd unix:${ovs}/db.sock --pidfile=${ovs}/ovs-vswitchd.pid --log-file=${ovs}/ovs-vswitchd.log --detach --no-chdir`,
-      ].join('\n') + '\n');
+      write(
+        join(UNIT_DIR, unit('hw')),
+        [
+          '[Unit]',
+          'Description=opd reboot test: hardware (a fresh network namespace with the NIC eth0) and native network configuration',
+          'DefaultDependencies=no',
+          'Before=network-pre.target',
+          '[Service]',
+          'Type=oneshot',
+          'RemainAfterExit=yes',
+          'PrivateNetwork=yes',
+          `StandardOutput=append:${D}/netns-ids`,
+          // per boot, three lines: the namespace, and what it holds before anything configures it
+          'ExecStart=/usr/bin/readlink /proc/self/ns/net',
+          'ExecStart=/usr/bin/cat /proc/sys/net/ipv4/ip_forward',
+          'ExecStart=/usr/sbin/nft -j list ruleset',
+          'ExecStart=/usr/sbin/ip link set lo up',
+          'ExecStart=/usr/sbin/ip link add eth0 type veth peer name eth0-peer',
+          'ExecStart=/usr/sbin/ip link set eth0-peer up',
+          'ExecStart=/usr/sbin/ip link set eth0 up',
+          ...s.native.map((a) => `ExecStart=/usr/sbin/ip ${a.join(' ')}`),
+        ].join('\n') + '\n',
+      );
+      write(
+        join(UNIT_DIR, unit('ovsdb')),
+        [
+          '[Unit]',
+          'Description=opd reboot test: ovsdb-server (private database)',
+          'DefaultDependencies=no',
+          '[Service]',
+          'Type=forking',
+          ovsEnv,
+          `PIDFile=${ovs}/ovsdb-server.pid`,
+          `ExecStart=/usr/sbin/ovsdb-server ${ovs}/conf.db --remote=punix:${ovs}/db.sock --pidfile=${ovs}/ovsdb-server.pid --log-file=${ovs}/ovsdb-server.log --detach --no-chdir`,
+          `ExecStartPost=/usr/bin/ovs-vsctl --db=unix:${ovs}/db.sock --no-wait init`,
+        ].join('\n') + '\n',
+      );
+      write(
+        join(UNIT_DIR, unit('vswitchd')),
+        [
+          '[Unit]',
+          'Description=opd reboot test: ovs-vswitchd in the machine namespace',
+          'DefaultDependencies=no',
+          `Requires=${unit('ovsdb')} ${unit('hw')}`,
+          `After=${unit('ovsdb')} ${unit('hw')}`,
+          'Before=network.target',
+          `JoinsNamespaceOf=${unit('hw')}`,
+          '[Service]',
+          'Type=forking',
+          'PrivateNetwork=yes',
+          ovsEnv,
+          `PIDFile=${ovs}/ovs-vswitchd.pid`,
+          `ExecStart=/usr/sbin/ovs-vswitchd unix:${ovs}/db.sock --pidfile=${ovs}/ovs-vswitchd.pid --log-file=${ovs}/ovs-vswitchd.log --detach --no-chdir`,
+        ].join('\n') + '\n',
+      );
       // the shipped unit, unchanged; the drop-in only points it at this machine
-      const exec = /^ExecStart=(.*)$/m.exec(SHIPPED)![1].replace('/usr/bin/opd', `${process.execPath} ${OPD}`).replace('/etc/opd/state.yaml', doc);
+      const exec = /^ExecStart=(.*)$/m
+        .exec(SHIPPED)![1]
+        .replace('/usr/bin/opd', `${process.execPath} ${OPD}`)
+        .replace('/etc/opd/state.yaml', doc);
       write(join(UNIT_DIR, unit('opd-boot')), SHIPPED);
       mkdirSync(join(UNIT_DIR, `${unit('opd-boot')}.d`), { recursive: true });
-      write(join(UNIT_DIR, `${unit('opd-boot')}.d`, 'machine.conf'), [
-        `[Unit]`, `Requires=${unit('hw')} ${unit('vswitchd')}`, `After=${unit('hw')} ${unit('vswitchd')}`, 'ConditionPathExists=', join_.trimEnd(),
-        `Environment=${envLine}`, `ReadWritePaths=${D}`, `StandardOutput=append:${D}/boot.log`, `StandardError=append:${D}/boot.log`,
-        'ExecStart=', `ExecStart=${exec}`,
-      ].join('\n') + '\n');
-      write(join(UNIT_DIR, unit('probe')), [
-        '[Unit]', 'Description=opd reboot test: the state just before network-online.target', 'DefaultDependencies=no',
-        `JoinsNamespaceOf=${unit('hw')}`, `Requires=${unit('hw')}`, `After=${unit('opd-boot')} ${unit('hw')}`, 'Before=network-online.target',
-        '[Service]', 'Type=oneshot', 'RemainAfterExit=yes', 'PrivateNetwork=yes', `Environment=${envLine} OPD_LOG_LEVEL=silent`, `StandardOutput=append:${D}/probe`, 'StandardError=journal',
-        'ExecStart=/usr/bin/echo ==boot', 'ExecStart=/usr/bin/readlink /proc/self/ns/net',
-        'ExecStart=/usr/bin/echo ==addr', 'ExecStart=/usr/sbin/ip -j addr show',
-        'ExecStart=/usr/bin/echo ==route', 'ExecStart=/usr/sbin/ip -j route show',
-        'ExecStart=/usr/bin/echo ==nft', 'ExecStart=/usr/sbin/nft -j list ruleset',
-        'ExecStart=/usr/bin/echo ==forward', 'ExecStart=/usr/bin/cat /proc/sys/net/ipv4/ip_forward',
-        'ExecStart=/usr/bin/echo ==diff', `ExecStart=-${process.execPath} ${OPD} diff --only firewall,net,ovs,sysctl -o json ${doc}`,
-      ].join('\n') + '\n');
+      write(
+        join(UNIT_DIR, `${unit('opd-boot')}.d`, 'machine.conf'),
+        [
+          `[Unit]`,
+          `Requires=${unit('hw')} ${unit('vswitchd')}`,
+          `After=${unit('hw')} ${unit('vswitchd')}`,
+          'ConditionPathExists=',
+          join_.trimEnd(),
+          `Environment=${envLine}`,
+          `ReadWritePaths=${D}`,
+          `StandardOutput=append:${D}/boot.log`,
+          `StandardError=append:${D}/boot.log`,
+          'ExecStart=',
+          `ExecStart=${exec}`,
+        ].join('\n') + '\n',
+      );
+      write(
+        join(UNIT_DIR, unit('probe')),
+        [
+          '[Unit]',
+          'Description=opd reboot test: the state just before network-online.target',
+          'DefaultDependencies=no',
+          `JoinsNamespaceOf=${unit('hw')}`,
+          `Requires=${unit('hw')}`,
+          `After=${unit('opd-boot')} ${unit('hw')}`,
+          'Before=network-online.target',
+          '[Service]',
+          'Type=oneshot',
+          'RemainAfterExit=yes',
+          'PrivateNetwork=yes',
+          `Environment=${envLine} OPD_LOG_LEVEL=silent`,
+          `StandardOutput=append:${D}/probe`,
+          'StandardError=journal',
+          'ExecStart=/usr/bin/echo ==boot',
+          'ExecStart=/usr/bin/readlink /proc/self/ns/net',
+          'ExecStart=/usr/bin/echo ==addr',
+          'ExecStart=/usr/sbin/ip -j addr show',
+          'ExecStart=/usr/bin/echo ==route',
+          'ExecStart=/usr/sbin/ip -j route show',
+          'ExecStart=/usr/bin/echo ==nft',
+          'ExecStart=/usr/sbin/nft -j list ruleset',
+          'ExecStart=/usr/bin/echo ==forward',
+          'ExecStart=/usr/bin/cat /proc/sys/net/ipv4/ip_forward',
+          'ExecStart=/usr/bin/echo ==diff',
+          `ExecStart=-${process.execPath} ${OPD} diff --only firewall,net,ovs,sysctl -o json ${doc}`,
+        ].join('\n') + '\n',
+      );
       await systemctl(['daemon-reload']);
     },
     /** A host pid of a process inside the machine's namespace (ovs-vswitchd), for nsenter. */
@@ -144,25 +235,40 @@ function machine(s: Scenario) {
         try {
           const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
           if (cmd[0].endsWith('ovs-vswitchd') && cmd.includes(`unix:${ovs}/db.sock`)) return Number(p);
-        } catch { /* gone */ }
+        } catch {
+          /* gone */
+        }
       }
       throw new Error('ovs-vswitchd of the machine is not running');
     },
     /** Run a command inside the machine's network namespace. */
     async inNet(argv: string[], extra: Record<string, string> = {}) {
-      const r = await execa('nsenter', [`--net=/proc/${this.vswitchdPid()}/ns/net`, ...argv], { reject: false, env: { OPD_LOG_LEVEL: 'warn', ...env, ...extra }, timeout: 300_000 });
+      const r = await execa('nsenter', [`--net=/proc/${this.vswitchdPid()}/ns/net`, ...argv], {
+        reject: false,
+        env: { OPD_LOG_LEVEL: 'warn', ...env, ...extra },
+        timeout: 300_000,
+      });
       return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
     },
     opd(args: string[]) {
       return this.inNet([process.execPath, OPD, ...args]);
     },
     async powerOn() {
-      const r = await execa('systemctl', ['start', unit('vswitchd')], { env: { SYSTEMCTL_FORCE_BUS: '1' }, reject: false });
-      if (r.exitCode !== 0) throw new Error(`cannot start the machine: ${r.stderr}\n${await systemctl(['status', unit('vswitchd'), unit('hw')])}`);
+      const r = await execa('systemctl', ['start', unit('vswitchd')], {
+        env: { SYSTEMCTL_FORCE_BUS: '1' },
+        reject: false,
+      });
+      if (r.exitCode !== 0)
+        throw new Error(
+          `cannot start the machine: ${r.stderr}\n${await systemctl(['status', unit('vswitchd'), unit('hw')])}`,
+        );
     },
     /** Everything the machine runs stops; its network namespace and all runtime state go. */
     async powerOff() {
-      await execa('systemctl', ['stop', 'network-online.target', ...units], { env: { SYSTEMCTL_FORCE_BUS: '1' }, reject: false });
+      await execa('systemctl', ['stop', 'network-online.target', ...units], {
+        env: { SYSTEMCTL_FORCE_BUS: '1' },
+        reject: false,
+      });
       await execa('systemctl', ['reset-failed', ...units], { env: { SYSTEMCTL_FORCE_BUS: '1' }, reject: false });
     },
     /** Enable opd-boot (and the probe) the way `systemctl enable` would: WantedBy=network-online.target. */
@@ -180,7 +286,11 @@ function machine(s: Scenario) {
     async boot() {
       boots++;
       rmSync(join(D, 'probe'), { force: true });
-      const r = await execa('systemctl', ['start', 'network-online.target'], { env: { SYSTEMCTL_FORCE_BUS: '1' }, reject: false, timeout: 600_000 });
+      const r = await execa('systemctl', ['start', 'network-online.target'], {
+        env: { SYSTEMCTL_FORCE_BUS: '1' },
+        reject: false,
+        timeout: 600_000,
+      });
       if (r.exitCode !== 0) throw new Error(`boot failed: ${r.stderr}`);
       return boots;
     },
@@ -240,7 +350,10 @@ function rebootTest(title: string, s: Scenario, checks: (p: Record<string, strin
       const p = m.probe();
       expect(p.boot.trim(), 'the probe ran in the machine namespace of this boot').toBe(hw[2].netns);
       const plan = JSON.parse(p.diff) as { changes: { address: string }[] };
-      expect(plan.changes.map((c) => c.address), 'opd diff before network-online.target').toEqual([]);
+      expect(
+        plan.changes.map((c) => c.address),
+        'opd diff before network-online.target',
+      ).toEqual([]);
       checks(p);
       const boot = await m.show(m.unit('opd-boot'), ['Result', 'ExecMainStatus', 'ActiveEnterTimestampMonotonic']);
       const probe = await m.show(m.unit('probe'), ['ActiveEnterTimestampMonotonic']);
@@ -249,14 +362,20 @@ function rebootTest(title: string, s: Scenario, checks: (p: Record<string, strin
       expect(boot.ExecMainStatus).toBe('0');
       expect(online.ActiveState).toBe('active');
       expect(Number(boot.ActiveEnterTimestampMonotonic)).toBeGreaterThan(0);
-      expect(Number(boot.ActiveEnterTimestampMonotonic)).toBeLessThanOrEqual(Number(probe.ActiveEnterTimestampMonotonic));
-      expect(Number(probe.ActiveEnterTimestampMonotonic)).toBeLessThanOrEqual(Number(online.ActiveEnterTimestampMonotonic));
+      expect(Number(boot.ActiveEnterTimestampMonotonic)).toBeLessThanOrEqual(
+        Number(probe.ActiveEnterTimestampMonotonic),
+      );
+      expect(Number(probe.ActiveEnterTimestampMonotonic)).toBeLessThanOrEqual(
+        Number(online.ActiveEnterTimestampMonotonic),
+      );
     });
 
     it('records the boot run in an intact audit trail', async () => {
       const v = await m.opd(['audit', 'verify']);
       expect(v.code, v.stdout + v.stderr).toBe(0);
-      const runs = readFileSync(m.env.OPD_AUDIT_LOG, 'utf8').split('\n').filter((l) => l.includes('"run.start"'));
+      const runs = readFileSync(m.env.OPD_AUDIT_LOG, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"run.start"'));
       expect(runs.length).toBe(2); // the first install and the boot (the no-op apply writes nothing)
     });
   });
@@ -264,14 +383,24 @@ function rebootTest(title: string, s: Scenario, checks: (p: Record<string, strin
 
 rebootTest(
   'reboot: the network parts of examples/opdbus-full-mode.yaml',
-  { example: 'opdbus-full-mode.yaml', sections: ['ovs', 'net', 'firewall', 'sysctl'], vars: { address: '192.168.1.10', gateway: '192.168.1.1' }, native: [['addr', 'add', '192.168.1.10/24', 'dev', 'eth0'], ['route', 'add', 'default', 'via', '192.168.1.1', 'dev', 'eth0']] },
+  {
+    example: 'opdbus-full-mode.yaml',
+    sections: ['ovs', 'net', 'firewall', 'sysctl'],
+    vars: { address: '192.168.1.10', gateway: '192.168.1.1' },
+    native: [
+      ['addr', 'add', '192.168.1.10/24', 'dev', 'eth0'],
+      ['route', 'add', 'default', 'via', '192.168.1.1', 'dev', 'eth0'],
+    ],
+  },
   (p) => {
     const addrs = JSON.parse(p.addr) as IpAddr[];
     expect(globalAddrs(addrs, 'ovsbr0')).toEqual(['192.168.1.10/24']);
     expect(globalAddrs(addrs, 'mesh')).toEqual(['10.0.0.1/24']);
     expect(globalAddrs(addrs, 'eth0'), 'the native config put it on eth0; the bridge took it over').toEqual([]);
     const routes = JSON.parse(p.route) as { dst: string; gateway?: string; dev: string }[];
-    expect(routes.filter((r) => r.dst === 'default').map((r) => `${r.gateway} ${r.dev}`)).toEqual(['192.168.1.1 ovsbr0']);
+    expect(routes.filter((r) => r.dst === 'default').map((r) => `${r.gateway} ${r.dev}`)).toEqual([
+      '192.168.1.1 ovsbr0',
+    ]);
   },
 );
 
@@ -281,7 +410,9 @@ rebootTest(
   (p) => {
     expect(globalAddrs(JSON.parse(p.addr) as IpAddr[], 'fcbr0')).toEqual(['10.0.0.1/24']);
     expect(p.forward.trim()).toBe('1');
-    const nft = JSON.parse(p.nft) as { nftables: Record<string, { name?: string; family?: string; expr?: unknown[] }>[] };
+    const nft = JSON.parse(p.nft) as {
+      nftables: Record<string, { name?: string; family?: string; expr?: unknown[] }>[];
+    };
     expect(nft.nftables.some((o) => o.table?.name === 'nqrust' && o.table.family === 'inet')).toBe(true);
     expect(JSON.stringify(nft.nftables.filter((o) => o.rule))).toContain('masquerade');
   },

@@ -41,7 +41,11 @@ export async function cleanupAccounts(users: string[], groups: string[]): Promis
 
 /** A gid that no group uses. */
 export function freeGid(from = 42000): number {
-  const used = new Set(readFileSync('/etc/group', 'utf8').split('\n').map((l) => Number(l.split(':')[2])));
+  const used = new Set(
+    readFileSync('/etc/group', 'utf8')
+      .split('\n')
+      .map((l) => Number(l.split(':')[2])),
+  );
   let g = from + Math.floor(Math.random() * 5000);
   while (used.has(g)) g++;
   return g;

@@ -21,11 +21,26 @@ const DEBS: { name: string; version: string; depends?: string }[] = [
   { name: 'opd-test-c', version: '1.0' },
 ];
 
-const UPDATE_ARGS = ['-o', 'Dir::Etc::sourcelist=sources.list.d/opd-test.list', '-o', 'Dir::Etc::sourceparts=-', '-o', 'APT::Get::List-Cleanup=0'];
+const UPDATE_ARGS = [
+  '-o',
+  'Dir::Etc::sourcelist=sources.list.d/opd-test.list',
+  '-o',
+  'Dir::Etc::sourceparts=-',
+  '-o',
+  'APT::Get::List-Cleanup=0',
+];
 
 /** Run a command under the shared apt lock. */
-export async function locked(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await execa('flock', [APT_LOCK, cmd, ...args], { reject: false, env: { DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C', ...env }, timeout: 300_000 });
+export async function locked(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await execa('flock', [APT_LOCK, cmd, ...args], {
+    reject: false,
+    env: { DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C', ...env },
+    timeout: 300_000,
+  });
   return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
@@ -36,10 +51,18 @@ export async function buildRepo(): Promise<void> {
   for (const d of DEBS) {
     const root = join(work, `${d.name}-${d.version}`);
     mkdirSync(join(root, 'DEBIAN'), { recursive: true });
-    writeFileSync(join(root, 'DEBIAN/control'), [
-      `Package: ${d.name}`, `Version: ${d.version}`, 'Architecture: all', 'Maintainer: opd tests <t@invalid>',
-      ...(d.depends ? [`Depends: ${d.depends}`] : []), 'Description: opd test package', '',
-    ].join('\n'));
+    writeFileSync(
+      join(root, 'DEBIAN/control'),
+      [
+        `Package: ${d.name}`,
+        `Version: ${d.version}`,
+        'Architecture: all',
+        'Maintainer: opd tests <t@invalid>',
+        ...(d.depends ? [`Depends: ${d.depends}`] : []),
+        'Description: opd test package',
+        '',
+      ].join('\n'),
+    );
     await execa('dpkg-deb', ['--build', '--root-owner-group', root, join(REPO, `${d.name}_${d.version}_all.deb`)]);
   }
   const scan = await execa('dpkg-scanpackages', ['--multiversion', '.', '/dev/null'], { cwd: REPO });
@@ -62,13 +85,17 @@ export async function removeRepo(): Promise<void> {
   await purgeTestPackages();
   rmSync(LIST, { force: true });
   const lists = '/var/lib/apt/lists';
-  if (existsSync(lists)) for (const f of readdirSync(lists)) if (f.startsWith('_srv_opd-test-repo_')) rmSync(join(lists, f), { force: true });
+  if (existsSync(lists))
+    for (const f of readdirSync(lists))
+      if (f.startsWith('_srv_opd-test-repo_')) rmSync(join(lists, f), { force: true });
   rmSync(REPO, { recursive: true, force: true });
 }
 
 /** Installed versions of the test packages: name → version. */
 export async function installedTestPackages(): Promise<Record<string, string>> {
-  const r = await execa('dpkg-query', ['-W', '-f=${Package}\t${Version}\t${db:Status-Status}\n', ...TEST_PACKAGES], { reject: false });
+  const r = await execa('dpkg-query', ['-W', '-f=${Package}\t${Version}\t${db:Status-Status}\n', ...TEST_PACKAGES], {
+    reject: false,
+  });
   const out: Record<string, string> = {};
   for (const line of String(r.stdout).split('\n')) {
     const [n, v, s] = line.split('\t');

@@ -16,16 +16,31 @@ export async function systemctl(args: string[]): Promise<{ code: number; stdout:
   return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
-export async function busctl(args: string[], opts: { as?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function busctl(
+  args: string[],
+  opts: { as?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const argv = opts.as ? ['runuser', '-u', opts.as, '--', 'busctl', ...args] : ['busctl', ...args];
   const r = await execa(argv[0], argv.slice(1), { reject: false, timeout: 120_000 });
   return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
 /** Call a method of the daemon returning one string (JSON) and parse it. */
-export async function daemonCall(member: string, opts: { as?: string; dest?: string; path?: string; iface?: string; args?: string[] } = {}): Promise<unknown> {
+export async function daemonCall(
+  member: string,
+  opts: { as?: string; dest?: string; path?: string; iface?: string; args?: string[] } = {},
+): Promise<unknown> {
   const r = await busctl(
-    ['--system', '--json=short', 'call', opts.dest ?? 'org.opd.Reconciler1', opts.path ?? '/org/opd/Reconciler1', opts.iface ?? 'org.opd.Reconciler1', member, ...(opts.args ?? [])],
+    [
+      '--system',
+      '--json=short',
+      'call',
+      opts.dest ?? 'org.opd.Reconciler1',
+      opts.path ?? '/org/opd/Reconciler1',
+      opts.iface ?? 'org.opd.Reconciler1',
+      member,
+      ...(opts.args ?? []),
+    ],
     { as: opts.as },
   );
   if (r.code !== 0) throw new Error(`busctl ${member} failed (${r.code}): ${r.stderr}`);
@@ -35,7 +50,14 @@ export async function daemonCall(member: string, opts: { as?: string; dest?: str
 /** Install the bus policy (root only owns/mutates) into the system bus and reload it. */
 export async function installBusPolicy(): Promise<void> {
   copyFileSync(join(ROOT, 'packaging/dbus/org.opd.Reconciler1.conf'), '/etc/dbus-1/system.d/org.opd.Reconciler1.conf');
-  const r = await busctl(['--system', 'call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'ReloadConfig']);
+  const r = await busctl([
+    '--system',
+    'call',
+    'org.freedesktop.DBus',
+    '/org/freedesktop/DBus',
+    'org.freedesktop.DBus',
+    'ReloadConfig',
+  ]);
   if (r.code !== 0) throw new Error(`ReloadConfig failed: ${r.stderr}`);
 }
 
@@ -50,19 +72,30 @@ export interface DaemonUnit {
 export function unitText(opts: { state: string; dir: string; env: Record<string, string>; args?: string[] }): string {
   const shipped = readFileSync(join(ROOT, 'packaging/systemd/opd.service'), 'utf8');
   const exec = [process.execPath, OPD, 'daemon', '--state', opts.state, ...(opts.args ?? [])].join(' ');
-  const env = Object.entries({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...(process.env.OPD_AUDIT_KEY ? { OPD_AUDIT_KEY: process.env.OPD_AUDIT_KEY } : {}), ...opts.env }).map(([k, v]) => `Environment=${k}=${v}`);
-  return shipped
-    .replace(/^ExecStart=.*$/m, `ExecStart=${exec}`)
-    .replace(/^WatchdogSec=.*$/m, 'WatchdogSec=20s')
-    .replace(/^Restart=.*$/m, 'Restart=no')
-    .replace(/^\[Service\]$/m, ['[Service]', ...env].join('\n'))
-    // the test's private OVS socket and audit trail live in a temp dir of the host's /tmp
-    .replace(/^PrivateTmp=.*$/m, 'PrivateTmp=no')
-    .replace(/^ReadWritePaths=(.*)$/m, `ReadWritePaths=$1 ${opts.dir}`)
-    .replace(/^WantedBy=.*$/m, '');
+  const env = Object.entries({
+    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+    ...(process.env.OPD_AUDIT_KEY ? { OPD_AUDIT_KEY: process.env.OPD_AUDIT_KEY } : {}),
+    ...opts.env,
+  }).map(([k, v]) => `Environment=${k}=${v}`);
+  return (
+    shipped
+      .replace(/^ExecStart=.*$/m, `ExecStart=${exec}`)
+      .replace(/^WatchdogSec=.*$/m, 'WatchdogSec=20s')
+      .replace(/^Restart=.*$/m, 'Restart=no')
+      .replace(/^\[Service\]$/m, ['[Service]', ...env].join('\n'))
+      // the test's private OVS socket and audit trail live in a temp dir of the host's /tmp
+      .replace(/^PrivateTmp=.*$/m, 'PrivateTmp=no')
+      .replace(/^ReadWritePaths=(.*)$/m, `ReadWritePaths=$1 ${opts.dir}`)
+      .replace(/^WantedBy=.*$/m, '')
+  );
 }
 
-export async function daemonUnit(opts: { state: string; dir: string; env: Record<string, string>; args?: string[] }): Promise<DaemonUnit> {
+export async function daemonUnit(opts: {
+  state: string;
+  dir: string;
+  env: Record<string, string>;
+  args?: string[];
+}): Promise<DaemonUnit> {
   await ensureSystemd();
   const name = `opd-test-${uniq(6)}.service`;
   const path = `/run/systemd/system/${name}`;
@@ -83,7 +116,12 @@ export async function daemonUnit(opts: { state: string; dir: string; env: Record
     },
     async show(props) {
       const r = await systemctl(['show', name, ...props.map((p) => `--property=${p}`)]);
-      return Object.fromEntries(r.stdout.split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      return Object.fromEntries(
+        r.stdout
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      );
     },
     async remove() {
       await systemctl(['stop', name]);
@@ -97,7 +135,12 @@ export async function daemonUnit(opts: { state: string; dir: string; env: Record
 /** Wait until fn() returns a truthy value (the daemon works asynchronously). */
 export { until } from './wait.js';
 
-export function auditEntries(log: string): { type: string; run: string; trigger?: string; address?: string; [k: string]: unknown }[] {
+export function auditEntries(
+  log: string,
+): { type: string; run: string; trigger?: string; address?: string; [k: string]: unknown }[] {
   if (!existsSync(log)) return [];
-  return readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }

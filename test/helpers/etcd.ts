@@ -20,12 +20,19 @@ export async function etcdScript(args: string[]): Promise<string> {
 /** The cluster's endpoints; throws (the test fails) when the cluster is not up and healthy. */
 export async function etcdCluster(): Promise<string> {
   const r = await execa('bash', [SCRIPT, 'status'], { reject: false, timeout: 60_000 });
-  if (r.exitCode !== 0) throw new Error(`the etcd cluster is not healthy (bring it up with scripts/backends/etcd.sh up):\n${r.stdout}\n${r.stderr}`);
+  if (r.exitCode !== 0)
+    throw new Error(
+      `the etcd cluster is not healthy (bring it up with scripts/backends/etcd.sh up):\n${r.stdout}\n${r.stderr}`,
+    );
   return etcdScript(['endpoints']);
 }
 
 export function etcdClient(endpoints: string, auth?: { username: string; password: string }): Etcd3 {
-  return new Etcd3({ hosts: endpoints.split(','), ...(auth ? { auth } : {}), defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 5_000 }) });
+  return new Etcd3({
+    hosts: endpoints.split(','),
+    ...(auth ? { auth } : {}),
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 5_000 }),
+  });
 }
 
 export interface FleetDaemon {
@@ -37,17 +44,46 @@ export interface FleetDaemon {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-export function startFleetDaemon(opts: { endpoints: string; host: string; dir: string; labels?: string[]; args?: string[]; env?: Record<string, string> }): FleetDaemon {
+export function startFleetDaemon(opts: {
+  endpoints: string;
+  host: string;
+  dir: string;
+  labels?: string[];
+  args?: string[];
+  env?: Record<string, string>;
+}): FleetDaemon {
   mkdirSync(opts.dir, { recursive: true });
   const audit = join(opts.dir, 'var/lib/opd/audit.jsonl');
   const args = [
-    OPD, 'daemon', '--etcd', opts.endpoints, '--host', opts.host, ...(opts.labels ?? []).flatMap((l) => ['--label', l]),
-    '--root', opts.dir, '--audit-log', audit, '--no-dbus', '--poll', '1', '--debounce', '50', '--backoff', '1', '--lease-ttl', '3',
+    OPD,
+    'daemon',
+    '--etcd',
+    opts.endpoints,
+    '--host',
+    opts.host,
+    ...(opts.labels ?? []).flatMap((l) => ['--label', l]),
+    '--root',
+    opts.dir,
+    '--audit-log',
+    audit,
+    '--no-dbus',
+    '--poll',
+    '1',
+    '--debounce',
+    '50',
+    '--backoff',
+    '1',
+    '--lease-ttl',
+    '3',
     ...(opts.args ?? []),
   ];
   let out = '';
-  const proc = execa(process.execPath, args, { reject: false, all: true, // no HMAC key (the suite pins one): the witness must catch a cut trail without it
-    env: { OPD_LOG_LEVEL: 'info', OPD_AUDIT_KEY: '', ...opts.env }, buffer: false });
+  const proc = execa(process.execPath, args, {
+    reject: false,
+    all: true, // no HMAC key (the suite pins one): the witness must catch a cut trail without it
+    env: { OPD_LOG_LEVEL: 'info', OPD_AUDIT_KEY: '', ...opts.env },
+    buffer: false,
+  });
   proc.all?.on('data', (b: Buffer) => {
     out += b.toString();
     if (out.length > 1 << 20) out = out.slice(-(1 << 19));

@@ -25,7 +25,9 @@ export const EXAMPLES = join(ROOT, 'examples');
 /** The example with `active_state` removed from the named host-daemon units; returns its path. */
 export function withoutStarting(name: string, units: string[], dir = tmp('opd-e2e-doc-')): string {
   const src = join(EXAMPLES, name);
-  const doc = parse(readFileSync(src, 'utf8')) as { plugins: { systemd?: { units?: Record<string, Record<string, unknown>> } } };
+  const doc = parse(readFileSync(src, 'utf8')) as {
+    plugins: { systemd?: { units?: Record<string, Record<string, unknown>> } };
+  };
   for (const u of units) {
     const spec = doc.plugins.systemd?.units?.[u];
     if (!spec) throw new Error(`${name} has no unit ${u}`);
@@ -43,9 +45,15 @@ export function withoutStarting(name: string, units: string[], dir = tmp('opd-e2
  * them per requirement, so that the test first asserts the unmodified example is blocked by
  * exactly these (see expectPreconditions) and then converges the rest.
  */
-export function forThisHost(name: string, units: string[], dir = tmp('opd-e2e-doc-')): { doc: string; unmet: Record<string, string[]> } {
+export function forThisHost(
+  name: string,
+  units: string[],
+  dir = tmp('opd-e2e-doc-'),
+): { doc: string; unmet: Record<string, string[]> } {
   const base = withoutStarting(name, units, dir);
-  const doc = parse(readFileSync(base, 'utf8')) as { plugins: { checks?: { require?: Record<string, Record<string, unknown>> } } };
+  const doc = parse(readFileSync(base, 'utf8')) as {
+    plugins: { checks?: { require?: Record<string, Record<string, unknown>> } };
+  };
   const unmet: Record<string, string[]> = {};
   for (const [req, spec] of Object.entries(doc.plugins.checks?.require ?? {})) {
     const fields = unmetChecks(spec);
@@ -65,10 +73,15 @@ export function forThisHost(name: string, units: string[], dir = tmp('opd-e2e-do
  * the `unmet` fields (none on a KVM host of the guide's size), and an apply of it changes
  * nothing when any is unmet.
  */
-export async function expectPreconditions(run: (args: string[]) => Promise<OpdRun>, original: string, unmet: Record<string, string[]>): Promise<void> {
+export async function expectPreconditions(
+  run: (args: string[]) => Promise<OpdRun>,
+  original: string,
+  unmet: Record<string, string[]>,
+): Promise<void> {
   const d = await run(['diff', original, '-o', 'json']);
   const blocked: Record<string, string[]> = {};
-  for (const c of (JSON.parse(d.stdout) as { changes: { address: string; action: string; ops?: { path: string }[] }[] }).changes) {
+  for (const c of (JSON.parse(d.stdout) as { changes: { address: string; action: string; ops?: { path: string }[] }[] })
+    .changes) {
     if (c.action !== 'check') continue;
     blocked[c.address.split('/').pop()!] = [...new Set((c.ops ?? []).map((o) => o.path.split('/')[1]))].sort();
   }
@@ -85,8 +98,16 @@ export async function expectPreconditions(run: (args: string[]) => Promise<OpdRu
 
 /** Only the named plugin sections of an example (e.g. its packages, to install them outside a
  * network namespace that has no route to the package mirror); returns its path. */
-export function sectionsOf(name: string, plugins: string[], dir = tmp('opd-e2e-doc-'), vars: Record<string, string | number> = {}): string {
-  const doc = parse(readFileSync(join(EXAMPLES, name), 'utf8')) as { params?: Record<string, Record<string, unknown>>; plugins: Record<string, unknown> };
+export function sectionsOf(
+  name: string,
+  plugins: string[],
+  dir = tmp('opd-e2e-doc-'),
+  vars: Record<string, string | number> = {},
+): string {
+  const doc = parse(readFileSync(join(EXAMPLES, name), 'utf8')) as {
+    params?: Record<string, Record<string, unknown>>;
+    plugins: Record<string, unknown>;
+  };
   doc.plugins = Object.fromEntries(Object.entries(doc.plugins).filter(([k]) => plugins.includes(k)));
   // only the parameters the kept sections use (an unused secret's file need not exist), with
   // values given as declared defaults (for runs that cannot pass --var, such as a boot unit)
@@ -128,11 +149,18 @@ export async function systemctl(args: string[]): Promise<string> {
 }
 
 /** Private PostgreSQL + MariaDB (scripts/backends/databases.sh); returns their endpoint env. */
-export async function startDatabases(dir: string, pgPort: number, opts: { netns?: string; pgListen?: string } = {}): Promise<{ env: Record<string, string>; stop: () => Promise<void> }> {
+export async function startDatabases(
+  dir: string,
+  pgPort: number,
+  opts: { netns?: string; pgListen?: string } = {},
+): Promise<{ env: Record<string, string>; stop: () => Promise<void> }> {
   const script = join(ROOT, 'scripts/backends/databases.sh');
   // in a network namespace of the test's own, PostgreSQL may listen on TCP (pgListen) there only
   const argv = [...(opts.netns ? ['ip', 'netns', 'exec', opts.netns] : []), 'bash', script, 'up', dir, String(pgPort)];
-  const r = await execa(argv[0], argv.slice(1), { reject: false, env: opts.pgListen ? { OPD_PG_LISTEN: opts.pgListen } : {} });
+  const r = await execa(argv[0], argv.slice(1), {
+    reject: false,
+    env: opts.pgListen ? { OPD_PG_LISTEN: opts.pgListen } : {},
+  });
   if (r.exitCode !== 0) throw new Error(`databases.sh up failed (exit ${r.exitCode}): ${r.stderr}`);
   const env: Record<string, string> = {};
   for (const line of String(r.stdout).split('\n')) {
@@ -148,7 +176,13 @@ export async function exists(cmd: string, args: string[]): Promise<boolean> {
 }
 
 /** Edit a (host-adapted) document in place: `fn` gets the parsed YAML. */
-export function editDoc(path: string, fn: (doc: { params?: Record<string, unknown>; plugins: Record<string, Record<string, Record<string, Record<string, unknown>>>> }) => void): string {
+export function editDoc(
+  path: string,
+  fn: (doc: {
+    params?: Record<string, unknown>;
+    plugins: Record<string, Record<string, Record<string, Record<string, unknown>>>>;
+  }) => void,
+): string {
   const doc = parse(readFileSync(path, 'utf8'));
   fn(doc);
   writeFileSync(path, stringify(doc));
@@ -173,16 +207,31 @@ export async function bindNetnsIntoSystemd(name: string): Promise<void> {
   // /run/netns/<name>, which in systemd's namespace is the empty placeholder file, and bind that
   // file onto itself (systemd then fails the unit: "Failed to open network namespace path …:
   // Invalid argument", status 225/NETWORK). The magic link itself is the namespace.
-  const r = await execa('bash', ['-c', `exec 3</run/netns/${name}; nsenter --target ${sd} --mount --pid -- sh -c 'mount --no-canonicalize --bind /proc/self/fd/3 /run/netns/${name}'`], { reject: false });
+  const r = await execa(
+    'bash',
+    [
+      '-c',
+      `exec 3</run/netns/${name}; nsenter --target ${sd} --mount --pid -- sh -c 'mount --no-canonicalize --bind /proc/self/fd/3 /run/netns/${name}'`,
+    ],
+    { reject: false },
+  );
   if (r.exitCode !== 0) throw new Error(`cannot show netns ${name} to the namespaced systemd: ${r.stderr}`);
-  const check = await execa('nsenter', ['--target', String(sd), '--mount', '--pid', '--', 'stat', '-f', '-c', '%T', `/run/netns/${name}`], { reject: false });
-  if (!/nsfs/.test(String(check.stdout))) throw new Error(`netns ${name} is not bound in the namespaced systemd (${check.stdout}${check.stderr})`);
+  const check = await execa(
+    'nsenter',
+    ['--target', String(sd), '--mount', '--pid', '--', 'stat', '-f', '-c', '%T', `/run/netns/${name}`],
+    { reject: false },
+  );
+  if (!/nsfs/.test(String(check.stdout)))
+    throw new Error(`netns ${name} is not bound in the namespaced systemd (${check.stdout}${check.stderr})`);
 }
 
 export async function unbindNetnsFromSystemd(name: string): Promise<void> {
   const sd = await systemdPid().catch(() => undefined);
   // --pid too: umount reads /proc/self/mountinfo, which only the namespace's own /proc has
-  if (sd) await execa('nsenter', ['--target', String(sd), '--mount', '--pid', '--', 'umount', `/run/netns/${name}`], { reject: false });
+  if (sd)
+    await execa('nsenter', ['--target', String(sd), '--mount', '--pid', '--', 'umount', `/run/netns/${name}`], {
+      reject: false,
+    });
 }
 
 async function systemdPid(): Promise<number> {

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { OPD, tmp } from './opd.js';
 import { startOvs, type OvsSandbox } from './ovs.js';
 
-const ENTER = 'mount --rbind /sys/fs/cgroup "$0" && mount -t sysfs sysfs /sys && mount --move "$0" /sys/fs/cgroup && exec "$@"';
+const ENTER =
+  'mount --rbind /sys/fs/cgroup "$0" && mount -t sysfs sysfs /sys && mount --move "$0" /sys/fs/cgroup && exec "$@"';
 
 export interface LxcSandbox {
   ovs: OvsSandbox;
@@ -22,7 +23,11 @@ export interface LxcSandbox {
   lxcPath: string;
   env: Record<string, string>;
   /** run a command inside the sandbox's network namespace */
-  sh(cmd: string, args: string[], opts?: { env?: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string }>;
+  sh(
+    cmd: string,
+    args: string[],
+    opts?: { env?: Record<string, string> },
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
   /** the built CLI, inside the sandbox */
   opd(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   stop(): Promise<void>;
@@ -43,11 +48,15 @@ export async function startLxc(): Promise<LxcSandbox> {
     OPD_LOG_LEVEL: 'warn',
   };
   const sh: LxcSandbox['sh'] = async (cmd, args, opts = {}) => {
-    const r = await execa('nsenter', [`--net=/run/netns/${netns}`, '--', 'unshare', '-m', '--', 'sh', '-c', ENTER, cg, cmd, ...args], {
-      reject: false,
-      env: { ...env, ...opts.env },
-      timeout: 300_000,
-    });
+    const r = await execa(
+      'nsenter',
+      [`--net=/run/netns/${netns}`, '--', 'unshare', '-m', '--', 'sh', '-c', ENTER, cg, cmd, ...args],
+      {
+        reject: false,
+        env: { ...env, ...opts.env },
+        timeout: 300_000,
+      },
+    );
     return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
   };
   return {

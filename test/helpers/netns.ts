@@ -31,7 +31,11 @@ export async function createNetns(prefix: string): Promise<Netns> {
         .join('\n')
         .split('\n')
         // IPv6 local routes of the table local are the kernel's, added once an address passes DAD
-        .filter((l) => !/fe80::|ff00::\/8|multicast ff/.test(l) && !/^local [0-9a-f]*:[0-9a-f:]* dev \S+ table local proto kernel/.test(l))
+        .filter(
+          (l) =>
+            !/fe80::|ff00::\/8|multicast ff/.test(l) &&
+            !/^local [0-9a-f]*:[0-9a-f:]* dev \S+ table local proto kernel/.test(l),
+        )
         .map((l) =>
           l
             .replace(/\b(tentative|dadfailed|optimistic|noprefixroute)\b/g, '')

@@ -14,7 +14,10 @@ export interface OpdRun {
   stderr: string;
 }
 
-export async function opd(args: string[], opts: { env?: Record<string, string>; input?: string; timeout?: number } = {}): Promise<OpdRun> {
+export async function opd(
+  args: string[],
+  opts: { env?: Record<string, string>; input?: string; timeout?: number } = {},
+): Promise<OpdRun> {
   const r = await execa('node', [OPD, ...args], {
     reject: false,
     env: { OPD_LOG_LEVEL: 'warn', ...opts.env },
@@ -37,5 +40,7 @@ export function doc(text: string, dir = tmp(), name = 'state.yaml'): string {
 
 /** A unique short suffix for resource names (interface names are at most 15 characters). */
 export function uniq(n = 4): string {
-  return Math.random().toString(36).slice(2, 2 + n);
+  return Math.random()
+    .toString(36)
+    .slice(2, 2 + n);
 }

@@ -13,7 +13,22 @@ export interface OvsSandbox {
 }
 
 /** Columns ovs-vswitchd keeps updating on its own (counters, link state): not configuration. */
-const VOLATILE = new Set(['statistics', 'status', 'link_resets', 'link_state', 'link_speed', 'admin_state', 'mac_in_use', 'ifindex', 'lacp_current', 'rstp_statistics', 'rstp_status', 'cur_cfg', 'duplex', 'mtu']);
+const VOLATILE = new Set([
+  'statistics',
+  'status',
+  'link_resets',
+  'link_state',
+  'link_speed',
+  'admin_state',
+  'mac_in_use',
+  'ifindex',
+  'lacp_current',
+  'rstp_statistics',
+  'rstp_status',
+  'cur_cfg',
+  'duplex',
+  'mtu',
+]);
 
 /** A dump with the volatile columns blanked, so that it changes only when configuration does. */
 export function stable(dump: string): string {
@@ -23,7 +38,11 @@ export function stable(dump: string): string {
     .map((l) => {
       const t = JSON.parse(l) as { caption: string; headings: string[]; data: unknown[][] };
       const keep = t.headings.map((h) => !VOLATILE.has(h));
-      return JSON.stringify({ caption: t.caption, headings: t.headings.filter((_, i) => keep[i]), data: t.data.map((r) => r.filter((_, i) => keep[i])) });
+      return JSON.stringify({
+        caption: t.caption,
+        headings: t.headings.filter((_, i) => keep[i]),
+        data: t.data.map((r) => r.filter((_, i) => keep[i])),
+      });
     })
     .join('\n');
 }

@@ -29,7 +29,8 @@ describe('checks plugin (read-only preconditions)', () => {
   });
 
   it('passes the size, kernel and OS checks this host meets', async () => {
-    const p = doc(`
+    const p = doc(
+      `
 version: 1
 plugins:
   checks:
@@ -40,7 +41,10 @@ plugins:
         min_disk_free_mb: { /var/lib/opd-test-not-yet-created/images: 10 }
         kernel_min: "4.19"
         os: { id: [${osId}, ubuntu] }
-`, dir, 'pass.yaml');
+`,
+      dir,
+      'pass.yaml',
+    );
     const r = await opd(['apply', p], { env });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('no changes');
@@ -48,7 +52,8 @@ plugins:
   });
 
   it('passes the KVM checks on a host with a usable /dev/kvm and blocks naming both on a host without one', async () => {
-    const p = doc(`
+    const p = doc(
+      `
 version: 1
 plugins:
   checks:
@@ -56,7 +61,10 @@ plugins:
       kvm-host:
         cpu_virtualization: true
         kvm_device: true
-`, dir, 'kvm.yaml');
+`,
+      dir,
+      'kvm.yaml',
+    );
     const r = await opd(['apply', p], { env });
     const d = await opd(['diff', p], { env });
     if (kvmUsable()) {
@@ -77,7 +85,8 @@ plugins:
   });
 
   it('stops the whole run before anything is applied and says which check failed and by how much', async () => {
-    const p = doc(`
+    const p = doc(
+      `
 version: 1
 plugins:
   checks:
@@ -88,11 +97,16 @@ plugins:
   net:
     interfaces:
       chkbr0: { kind: bridge, up: true }
-`, dir, 'fail.yaml');
+`,
+      dir,
+      'fail.yaml',
+    );
     const before = await ns.ipDump();
     const r = await opd(['apply', p], { env });
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/blocked checks\/require\/big-host: min_memory_mb: the host has \d+ MiB of memory, needs 999999999 \(short by \d+ MiB\)/);
+    expect(r.stdout).toMatch(
+      /blocked checks\/require\/big-host: min_memory_mb: the host has \d+ MiB of memory, needs 999999999 \(short by \d+ MiB\)/,
+    );
     expect(r.stdout).toContain('kernel_min: the kernel is');
     expect(r.stdout).toContain('nothing was applied');
     expect(await ns.ipDump()).toBe(before);
@@ -103,26 +117,34 @@ plugins:
   });
 
   it('fails a port check when something listens on the port', async () => {
-    const p = doc(`
+    const p = doc(
+      `
 version: 1
 plugins:
   checks:
     require:
       ports: { tcp_ports_free: [${busyPort}] }
-`, dir, 'port.yaml');
+`,
+      dir,
+      'port.yaml',
+    );
     const r = await opd(['apply', p], { env });
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`port ${busyPort} is already listened on`);
   });
 
   it('rejects hostile paths with exit 65', async () => {
-    const p = doc(`
+    const p = doc(
+      `
 version: 1
 plugins:
   checks:
     require:
       disk: { min_disk_free_mb: { "/var/../etc;rm -rf /": 1 } }
-`, dir, 'hostile.yaml');
+`,
+      dir,
+      'hostile.yaml',
+    );
     expect((await opd(['apply', p], { env })).code).toBe(65);
   });
 

@@ -7,7 +7,8 @@ import { startOvs, type OvsSandbox } from '../helpers/ovs.js';
 
 let ovs: OvsSandbox;
 const audit = () => join(tmp(), 'audit.jsonl');
-const GOOD = 'version: 1\nplugins:\n  ovs:\n    bridges:\n      cbr0:\n        ports:\n          cp1: { type: internal, tag: 5 }\n';
+const GOOD =
+  'version: 1\nplugins:\n  ovs:\n    bridges:\n      cbr0:\n        ports:\n          cp1: { type: internal, tag: 5 }\n';
 
 beforeAll(async () => {
   ovs = await startOvs();
@@ -22,13 +23,24 @@ describe('the opd command line', () => {
     const { readdirSync } = await import('node:fs');
     const dir = join(ROOT, 'schema/');
     const h = createHash('sha256');
-    for (const f of readdirSync(dir).filter((x) => x.endsWith('.schema.json')).sort()) h.update(f + '\0' + readFileSync(dir + f, 'utf8') + '\0');
-    const manifest = JSON.parse(readFileSync(join(ROOT, 'dist/validators/manifest.json'), 'utf8')) as { hash: string; plugins: Record<string, string> };
+    for (const f of readdirSync(dir)
+      .filter((x) => x.endsWith('.schema.json'))
+      .sort())
+      h.update(f + '\0' + readFileSync(dir + f, 'utf8') + '\0');
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'dist/validators/manifest.json'), 'utf8')) as {
+      hash: string;
+      plugins: Record<string, string>;
+    };
     expect(manifest.hash).toBe(h.digest('hex'));
-    const state = JSON.parse(readFileSync(join(dir, 'state.schema.json'), 'utf8')) as { properties: { plugins: { properties: Record<string, { $ref?: string }> } } };
-    const sections = Object.entries(state.properties.plugins.properties).filter(([, v]) => typeof v.$ref === 'string').map(([k]) => k);
+    const state = JSON.parse(readFileSync(join(dir, 'state.schema.json'), 'utf8')) as {
+      properties: { plugins: { properties: Record<string, { $ref?: string }> } };
+    };
+    const sections = Object.entries(state.properties.plugins.properties)
+      .filter(([, v]) => typeof v.$ref === 'string')
+      .map(([k]) => k);
     expect(Object.keys(manifest.plugins).sort()).toEqual(sections.sort());
-    const load = async (n: string) => ((await import(join(ROOT, `dist/validators/${n}.cjs`))) as { default: (d: unknown) => boolean }).default;
+    const load = async (n: string) =>
+      ((await import(join(ROOT, `dist/validators/${n}.cjs`))) as { default: (d: unknown) => boolean }).default;
     expect((await load('state'))({ version: 1, plugins: {} })).toBe(true);
     expect((await load('state'))({ version: 1, plugins: { nosuch: {} } })).toBe(false);
     expect((await load('ovs'))({ bridges: { br0: { ports: { p0: { tag: 10 } } } } })).toBe(true);
@@ -52,7 +64,16 @@ describe('the opd command line', () => {
   it('describes every flag of apply in apply --help', async () => {
     const r = await opd(['apply', '--help']);
     expect(r.code).toBe(0);
-    for (const f of ['--dry-run', '--rollback', '--allow-destroy', '--audit-log', '--ovs-db', '--lock-wait', '--output']) expect(r.stdout).toContain(f);
+    for (const f of [
+      '--dry-run',
+      '--rollback',
+      '--allow-destroy',
+      '--audit-log',
+      '--ovs-db',
+      '--lock-wait',
+      '--output',
+    ])
+      expect(r.stdout).toContain(f);
   });
 
   it('exits 64 on an unknown command or option, on stderr only', async () => {
@@ -120,7 +141,10 @@ describe('the opd command line', () => {
     const env = { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: audit() };
     const start = readFileSync(`/proc/${process.pid}/stat`, 'utf8');
     const startTime = start.slice(start.lastIndexOf(')') + 2).split(' ')[19];
-    writeFileSync(env.OPD_AUDIT_LOG + '.lock', JSON.stringify({ pid: process.pid, start: startTime, cmd: 'apply other.yaml' }));
+    writeFileSync(
+      env.OPD_AUDIT_LOG + '.lock',
+      JSON.stringify({ pid: process.pid, start: startTime, cmd: 'apply other.yaml' }),
+    );
     const r = await opd(['apply', '--lock-wait', '0.3', doc(GOOD)], { env });
     expect(r.code).toBe(75);
     expect(r.stderr).toMatch(new RegExp(`another opd run holds .*\\(pid ${process.pid}: apply other.yaml\\)`));
@@ -128,10 +152,17 @@ describe('the opd command line', () => {
 
   it('serializes applies started at the same time: whole runs, never interleaved', async () => {
     const env = { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: audit() };
-    const docs = [0, 1, 2].map((i) => doc(`version: 1\nplugins:\n  ovs:\n    bridges:\n      par${i}:\n        ports:\n          pp${i}a: {}\n          pp${i}b: {}\n`));
+    const docs = [0, 1, 2].map((i) =>
+      doc(
+        `version: 1\nplugins:\n  ovs:\n    bridges:\n      par${i}:\n        ports:\n          pp${i}a: {}\n          pp${i}b: {}\n`,
+      ),
+    );
     const rs = await Promise.all(docs.map((d) => opd(['apply', d], { env })));
     expect(rs.map((r) => r.code)).toEqual([0, 0, 0]);
-    const entries = readFileSync(env.OPD_AUDIT_LOG, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const entries = readFileSync(env.OPD_AUDIT_LOG, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const runs = entries.map((e) => e.run);
     // each run's entries are contiguous
     const seen = new Set<string>();
@@ -146,14 +177,19 @@ describe('the opd command line', () => {
   });
 
   it('exits 77 when the audit log cannot be written', async () => {
-    const r = await opd(['apply', doc(GOOD)], { env: { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: '/proc/opd-no/audit.jsonl' } });
+    const r = await opd(['apply', doc(GOOD)], {
+      env: { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: '/proc/opd-no/audit.jsonl' },
+    });
     expect(r.code).toBe(77);
     expect(r.stderr).toMatch(/cannot create \/proc\/opd-no/);
     expect(r.stderr).toMatch(/hint: .*--audit-log/);
   });
 
   it('prints the dependency graph as DOT', async () => {
-    const r = await opd(['graph', doc('version: 1\nplugins:\n  ovs:\n    bridges:\n      a: { depends_on: [ovs/bridges/b] }\n      b: {}\n')]);
+    const r = await opd([
+      'graph',
+      doc('version: 1\nplugins:\n  ovs:\n    bridges:\n      a: { depends_on: [ovs/bridges/b] }\n      b: {}\n'),
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/digraph opd/);
     expect(r.stdout).toContain('"ovs/bridges/a" -> "ovs/bridges/b"');

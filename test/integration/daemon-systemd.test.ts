@@ -42,10 +42,15 @@ describe('opd daemon restores systemd units', () => {
 
   it('restores a unit stopped by hand, with a drift entry before the corrective start', async () => {
     await systemctl(['stop', target]);
-    await until(async () => (await systemctl(['is-active', target])).stdout.trim() === 'active', 'the unit to be started again');
+    await until(
+      async () => (await systemctl(['is-active', target])).stdout.trim() === 'active',
+      'the unit to be started again',
+    );
     const e = await until(() => {
       const all = auditEntries(audit);
-      return all.some((x) => x.type === 'run.end' && all.find((s) => s.type === 'drift' && s.run === x.run)) ? all : undefined;
+      return all.some((x) => x.type === 'run.end' && all.find((s) => s.type === 'drift' && s.run === x.run))
+        ? all
+        : undefined;
     }, 'the drift run to end');
     const drift = e.find((x) => x.type === 'drift')!;
     expect(drift.address).toBe(`systemd/units/${target}`);

@@ -8,7 +8,16 @@ import { execa } from 'execa';
 import { join } from 'node:path';
 import { opd, tmp, uniq } from '../helpers/opd.js';
 import { startOvs, type OvsSandbox } from '../helpers/ovs.js';
-import { auditEntries, busctl, daemonCall, daemonUnit, installBusPolicy, systemctl, until, type DaemonUnit } from '../helpers/daemon.js';
+import {
+  auditEntries,
+  busctl,
+  daemonCall,
+  daemonUnit,
+  installBusPolicy,
+  systemctl,
+  until,
+  type DaemonUnit,
+} from '../helpers/daemon.js';
 
 const id = uniq(4);
 const BR = `dmn${id}`;
@@ -28,7 +37,13 @@ describe('opd daemon under systemd', () => {
   const env = () => ({ OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: audit });
   const ports = async () => (await ovs.vsctl(['list-ports', BR])).split('\n').filter(Boolean).sort();
   const status = async () =>
-    (await daemonCall('Status')) as { state: string; document_error: unknown; last_run: { reasons: string[]; status: string } | null; runs: number; resources: { address: string; state: string }[] };
+    (await daemonCall('Status')) as {
+      state: string;
+      document_error: unknown;
+      last_run: { reasons: string[]; status: string } | null;
+      runs: number;
+      resources: { address: string; state: string }[];
+    };
 
   beforeAll(async () => {
     ovs = await startOvs();
@@ -37,7 +52,12 @@ describe('opd daemon under systemd', () => {
     audit = join(dir, 'audit.jsonl');
     writeFileSync(state, stateDoc([P1, P2]));
     await installBusPolicy();
-    unit = await daemonUnit({ state, dir, env: { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: audit }, args: ['--debounce', '100', '--backoff', '1'] });
+    unit = await daemonUnit({
+      state,
+      dir,
+      env: { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: audit },
+      args: ['--debounce', '100', '--backoff', '1'],
+    });
     await unit.start();
   });
 
@@ -61,7 +81,9 @@ describe('opd daemon under systemd', () => {
     await until(async () => (await ports()).includes(P1), 'the port to come back');
     const e = await until(() => {
       const all = auditEntries(audit);
-      return all.some((x) => x.type === 'run.end' && all.find((s) => s.type === 'drift' && s.run === x.run)) ? all : undefined;
+      return all.some((x) => x.type === 'run.end' && all.find((s) => s.type === 'drift' && s.run === x.run))
+        ? all
+        : undefined;
     }, 'the drift run to end');
     const drift = e.find((x) => x.type === 'drift')!;
     expect(drift.address).toBe(`ovs/bridges/${BR}`);
@@ -82,11 +104,16 @@ describe('opd daemon under systemd', () => {
     // so once it returns every run the burst caused has ended; it changes nothing itself
     const a = (await daemonCall('Apply')) as { status: string };
     expect(a.status).toMatch(/^(ok|noop)$/);
-    const starts = auditEntries(audit).filter((x) => x.type === 'run.start').slice(before);
+    const starts = auditEntries(audit)
+      .filter((x) => x.type === 'run.start')
+      .slice(before);
     expect(starts.map((x) => x.trigger)).toEqual(['drift']);
-    expect(auditEntries(audit).filter((x) => x.type === 'change' && x.run === starts[0].run).map((x) => x.address).sort()).toEqual(
-      [`ovs/bridges/${BR}/ports/${P1}`, `ovs/bridges/${BR}/ports/${P2}`],
-    );
+    expect(
+      auditEntries(audit)
+        .filter((x) => x.type === 'change' && x.run === starts[0].run)
+        .map((x) => x.address)
+        .sort(),
+    ).toEqual([`ovs/bridges/${BR}/ports/${P1}`, `ovs/bridges/${BR}/ports/${P2}`]);
   });
 
   it('rejects an invalid edit of the state file and keeps running with the last good document', async () => {
@@ -100,7 +127,10 @@ describe('opd daemon under systemd', () => {
     // the last good document is still in force: drift is still corrected
     await ovs.vsctl(['--no-wait', 'del-port', BR, P2]);
     await until(async () => (await ports()).includes(P2), 'the port to come back under the last good document');
-    await until(async () => (await unit.show(['StatusText'])).StatusText.includes('state file rejected'), 'the STATUS line to name the rejected edit');
+    await until(
+      async () => (await unit.show(['StatusText'])).StatusText.includes('state file rejected'),
+      'the STATUS line to name the rejected edit',
+    );
   });
 
   it('applies a valid edit of the state file without being told', async () => {
@@ -130,29 +160,50 @@ describe('opd daemon under systemd', () => {
     const a = (await daemonCall('Apply')) as { status: string; reasons: string[] };
     expect(a.reasons).toContain('dbus:Apply');
     expect(await ports()).toContain(P3);
-    const intro = await busctl(['--system', 'introspect', 'org.opd.Reconciler1', '/org/opd/Reconciler1', 'org.opd.Reconciler1']);
+    const intro = await busctl([
+      '--system',
+      'introspect',
+      'org.opd.Reconciler1',
+      '/org/opd/Reconciler1',
+      'org.opd.Reconciler1',
+    ]);
     expect(intro.stdout).toMatch(/\.DriftDetected\s+signal\s+s/);
     expect(intro.stdout).toMatch(/\.RunFinished\s+signal\s+s/);
   });
 
   it('emits DriftDetected and RunFinished signals', async () => {
-    const mon = execa('busctl', ['--system', 'monitor', '--json=short', '--match', "type='signal',interface='org.opd.Reconciler1'"], { reject: false, buffer: false });
+    const mon = execa(
+      'busctl',
+      ['--system', 'monitor', '--json=short', '--match', "type='signal',interface='org.opd.Reconciler1'"],
+      { reject: false, buffer: false },
+    );
     let out = '';
     mon.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     try {
       // the monitor is subscribed once it sees a probe signal of the test's own
-      await until(async () => {
-        await busctl(['--system', 'emit', '/org/opd/Test', 'org.opd.Reconciler1', 'Probe']);
-        return out.includes('"Probe"');
-      }, 'busctl monitor to be subscribed', 30_000, 200);
+      await until(
+        async () => {
+          await busctl(['--system', 'emit', '/org/opd/Test', 'org.opd.Reconciler1', 'Probe']);
+          return out.includes('"Probe"');
+        },
+        'busctl monitor to be subscribed',
+        30_000,
+        200,
+      );
       await ovs.vsctl(['--no-wait', 'del-port', BR, P3]);
       await until(async () => (await ports()).includes(P3), 'the port to come back');
-      await until(() => out.includes('"RunFinished"') && out.includes('"DriftDetected"'), 'the DriftDetected and RunFinished signals');
+      await until(
+        () => out.includes('"RunFinished"') && out.includes('"DriftDetected"'),
+        'the DriftDetected and RunFinished signals',
+      );
     } finally {
       mon.kill('SIGTERM');
       await mon;
     }
-    const sigs = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { member: string; payload: { data: string[] } });
+    const sigs = out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { member: string; payload: { data: string[] } });
     const drift = sigs.find((x) => x.member === 'DriftDetected');
     expect(JSON.parse(drift!.payload.data[0]).resources).toEqual([`ovs/bridges/${BR}`]);
     const fin = sigs.find((x) => x.member === 'RunFinished');
@@ -160,23 +211,41 @@ describe('opd daemon under systemd', () => {
   });
 
   it('keeps op-dbus clients working: org.opdbus QueryState and ApplyState', async () => {
-    const q = (await daemonCall('QueryState', { dest: 'org.opdbus', path: '/org/opdbus/state', iface: 'org.opdbus.StateManager' })) as {
+    const q = (await daemonCall('QueryState', {
+      dest: 'org.opdbus',
+      path: '/org/opdbus/state',
+      iface: 'org.opdbus.StateManager',
+    })) as {
       plugins: { ovs: { bridges: Record<string, { ports: Record<string, unknown> }> } };
     };
     expect(Object.keys(q.plugins.ovs.bridges[BR].ports).sort()).toEqual([P1, P2, P3]);
     const extra = `dx${id}`;
-    const doc = JSON.stringify({ version: 1, plugins: { ovs: { bridges: { [`${BR}x`]: { ports: { [extra]: { type: 'internal' } } } } } } });
-    const a = (await daemonCall('ApplyState', { dest: 'org.opdbus', path: '/org/opdbus/state', iface: 'org.opdbus.StateManager', args: ['s', doc] })) as { status: string };
+    const doc = JSON.stringify({
+      version: 1,
+      plugins: { ovs: { bridges: { [`${BR}x`]: { ports: { [extra]: { type: 'internal' } } } } } },
+    });
+    const a = (await daemonCall('ApplyState', {
+      dest: 'org.opdbus',
+      path: '/org/opdbus/state',
+      iface: 'org.opdbus.StateManager',
+      args: ['s', doc],
+    })) as { status: string };
     expect(a.status).toBe('ok');
     expect(await ovs.vsctl(['list-ports', `${BR}x`])).toContain(extra);
     expect(auditEntries(audit).some((x) => x.type === 'run.start' && x.trigger === 'dbus:ApplyState')).toBe(true);
   });
 
   it('refuses Apply and ApplyState from a non-root peer but lets it read the status', async () => {
-    const apply = await busctl(['--system', 'call', 'org.opd.Reconciler1', '/org/opd/Reconciler1', 'org.opd.Reconciler1', 'Apply'], { as: 'nobody' });
+    const apply = await busctl(
+      ['--system', 'call', 'org.opd.Reconciler1', '/org/opd/Reconciler1', 'org.opd.Reconciler1', 'Apply'],
+      { as: 'nobody' },
+    );
     expect(apply.code).not.toBe(0);
     expect(apply.stderr).toMatch(/Access denied/i);
-    const applyState = await busctl(['--system', 'call', 'org.opdbus', '/org/opdbus/state', 'org.opdbus.StateManager', 'ApplyState', 's', '{}'], { as: 'nobody' });
+    const applyState = await busctl(
+      ['--system', 'call', 'org.opdbus', '/org/opdbus/state', 'org.opdbus.StateManager', 'ApplyState', 's', '{}'],
+      { as: 'nobody' },
+    );
     expect(applyState.code).not.toBe(0);
     expect(applyState.stderr).toMatch(/Access denied/i);
     const s = (await daemonCall('Status', { as: 'nobody' })) as { state: string };
@@ -212,7 +281,11 @@ describe('opd daemon with a failing resource', () => {
   const good = `dg${id}`;
   const bad = `db${id}`;
   const status = async () =>
-    (await daemonCall('Status')) as { state: string; failing: { address: string; error: string; failures: number; next_attempt_at: string }[]; resources: { address: string; state: string }[] };
+    (await daemonCall('Status')) as {
+      state: string;
+      failing: { address: string; error: string; failures: number; next_attempt_at: string }[];
+      resources: { address: string; state: string }[];
+    };
 
   beforeAll(async () => {
     // with ovs-vswitchd: a port on a device that does not exist is rejected (Interface.error)
@@ -225,7 +298,12 @@ describe('opd daemon with a failing resource', () => {
       `version: 1\nplugins:\n  ovs:\n    bridges:\n      ${good}: { datapath_type: netdev, ports: { gp${id}: { type: internal } } }\n      ${bad}: { datapath_type: netdev, ports: { nodev${id}: {} } }\n`,
     );
     await installBusPolicy();
-    unit = await daemonUnit({ state, dir, env: { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: audit }, args: ['--debounce', '100', '--backoff', '1', '--backoff-cap', '2'] });
+    unit = await daemonUnit({
+      state,
+      dir,
+      env: { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: audit },
+      args: ['--debounce', '100', '--backoff', '1', '--backoff-cap', '2'],
+    });
     await unit.start();
   });
 
@@ -257,8 +335,14 @@ describe('opd daemon with a failing resource', () => {
 
   it('repairs drift on the other resource while one is failing', async () => {
     await ovs.vsctl(['--no-wait', 'del-port', good, `gp${id}`]);
-    await until(async () => (await ovs.vsctl(['list-ports', good])).includes(`gp${id}`), 'the port on the good bridge to come back');
-    await until(() => auditEntries(audit).some((x) => x.type === 'drift' && x.address === `ovs/bridges/${good}`), 'the drift entry');
+    await until(
+      async () => (await ovs.vsctl(['list-ports', good])).includes(`gp${id}`),
+      'the port on the good bridge to come back',
+    );
+    await until(
+      () => auditEntries(audit).some((x) => x.type === 'drift' && x.address === `ovs/bridges/${good}`),
+      'the drift entry',
+    );
   });
 
   it('stops cleanly with a failing resource and leaves an intact audit trail', async () => {

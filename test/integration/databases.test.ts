@@ -31,23 +31,81 @@ async function run(args: string[], extra: Record<string, string> = {}): Promise<
 }
 
 async function pg(sql: string): Promise<string> {
-  const r = await execa('runuser', ['-u', 'postgres', '--', 'psql', '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', env.OPD_PG_HOST, '-p', env.OPD_PG_PORT, '-d', 'postgres', '-f', '-'], { input: sql, cwd: '/' });
+  const r = await execa(
+    'runuser',
+    [
+      '-u',
+      'postgres',
+      '--',
+      'psql',
+      '-X',
+      '-A',
+      '-t',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-h',
+      env.OPD_PG_HOST,
+      '-p',
+      env.OPD_PG_PORT,
+      '-d',
+      'postgres',
+      '-f',
+      '-',
+    ],
+    { input: sql, cwd: '/' },
+  );
   return r.stdout.trim();
 }
 
 async function my(sql: string): Promise<string> {
-  const r = await execa('mysql', ['--socket', env.OPD_MYSQL_SOCKET, '-u', 'root', '--batch', '--raw', '--skip-column-names'], { input: sql });
+  const r = await execa(
+    'mysql',
+    ['--socket', env.OPD_MYSQL_SOCKET, '-u', 'root', '--batch', '--raw', '--skip-column-names'],
+    { input: sql },
+  );
   return r.stdout.trim();
 }
 
 /** Log in as the role / user with a password (the test's own client; never through opd). */
 async function pgLogin(password: string): Promise<boolean> {
-  const r = await execa('psql', ['-X', '-A', '-t', '-h', env.OPD_PG_HOST, '-p', env.OPD_PG_PORT, '-U', role, '-d', pgdb, '-c', 'select current_user'], { env: { PGPASSWORD: password }, reject: false });
+  const r = await execa(
+    'psql',
+    [
+      '-X',
+      '-A',
+      '-t',
+      '-h',
+      env.OPD_PG_HOST,
+      '-p',
+      env.OPD_PG_PORT,
+      '-U',
+      role,
+      '-d',
+      pgdb,
+      '-c',
+      'select current_user',
+    ],
+    { env: { PGPASSWORD: password }, reject: false },
+  );
   return r.exitCode === 0 && r.stdout.trim() === role;
 }
 
 async function myLogin(password: string): Promise<boolean> {
-  const r = await execa('mysql', ['--socket', env.OPD_MYSQL_SOCKET, '-u', myuser, '--batch', '--skip-column-names', mydb, '-e', 'select current_user()'], { env: { MYSQL_PWD: password }, reject: false });
+  const r = await execa(
+    'mysql',
+    [
+      '--socket',
+      env.OPD_MYSQL_SOCKET,
+      '-u',
+      myuser,
+      '--batch',
+      '--skip-column-names',
+      mydb,
+      '-e',
+      'select current_user()',
+    ],
+    { env: { MYSQL_PWD: password }, reject: false },
+  );
   return r.exitCode === 0 && r.stdout.trim() === `${myuser}@localhost`;
 }
 
@@ -77,8 +135,13 @@ plugins:
 }
 
 beforeAll(async () => {
-  const r = await execa('bash', [join(ROOT, 'scripts/backends/databases.sh'), 'up', srv, String(50000 + Math.floor(Math.random() * 9000))], { reject: false });
-  if (r.exitCode !== 0) throw new Error(`scripts/backends/databases.sh up failed (a missing backend fails this test):\n${r.stderr}`);
+  const r = await execa(
+    'bash',
+    [join(ROOT, 'scripts/backends/databases.sh'), 'up', srv, String(50000 + Math.floor(Math.random() * 9000))],
+    { reject: false },
+  );
+  if (r.exitCode !== 0)
+    throw new Error(`scripts/backends/databases.sh up failed (a missing backend fails this test):\n${r.stderr}`);
   for (const line of r.stdout.split('\n')) {
     const m = /^(OPD_[A-Z_]+)=(.*)$/.exec(line);
     if (m) env[m[1]] = m[2];
@@ -96,7 +159,11 @@ describe('databases plugin on real PostgreSQL and MariaDB', () => {
   const second = doc(stateDoc(pw2, mpw2), dir, 'second.yaml');
 
   it('rejects names that are not plain identifiers before touching anything', async () => {
-    const bad = doc(`version: 1\nplugins:\n  databases:\n    pg_roles:\n      "x; DROP ROLE postgres": {}\n    mysql_databases:\n      "a\`b": {}\n`, dir, 'bad.yaml');
+    const bad = doc(
+      `version: 1\nplugins:\n  databases:\n    pg_roles:\n      "x; DROP ROLE postgres": {}\n    mysql_databases:\n      "a\`b": {}\n`,
+      dir,
+      'bad.yaml',
+    );
     const r = await run(['validate', bad]);
     expect(r.code).toBe(65);
     expect(r.stderr + r.stdout).toMatch(/pg_roles/);
@@ -123,12 +190,22 @@ describe('databases plugin on real PostgreSQL and MariaDB', () => {
     const r = await run(['apply', first]);
     expect(r.stderr).not.toMatch(/FAILED/);
     expect(r.code).toBe(0);
-    expect(await pg(`SELECT pg_get_userbyid(datdba) || ' ' || pg_encoding_to_char(encoding) FROM pg_database WHERE datname = '${pgdb}'`)).toBe(`${role} UTF8`);
+    expect(
+      await pg(
+        `SELECT pg_get_userbyid(datdba) || ' ' || pg_encoding_to_char(encoding) FROM pg_database WHERE datname = '${pgdb}'`,
+      ),
+    ).toBe(`${role} UTF8`);
     expect(await pg(`SELECT rolcanlogin FROM pg_roles WHERE rolname = '${role}'`)).toBe('t');
     expect(await pg(`SELECT has_database_privilege('${role}', '${pgdb}', 'CREATE, CONNECT, TEMPORARY')`)).toBe('t');
-    expect(await pg(`SELECT rolpassword LIKE 'SCRAM-SHA-256$4096:%' FROM pg_authid WHERE rolname = '${role}'`)).toBe('t');
-    expect(await my(`SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '${mydb}'`)).toBe('utf8mb4');
-    expect(await my(`SHOW GRANTS FOR '${myuser}'@'localhost'`)).toContain(`GRANT ALL PRIVILEGES ON \`${mydb.replace(/_/g, '\\_')}\`.* TO \`${myuser}\`@\`localhost\``);
+    expect(await pg(`SELECT rolpassword LIKE 'SCRAM-SHA-256$4096:%' FROM pg_authid WHERE rolname = '${role}'`)).toBe(
+      't',
+    );
+    expect(
+      await my(`SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '${mydb}'`),
+    ).toBe('utf8mb4');
+    expect(await my(`SHOW GRANTS FOR '${myuser}'@'localhost'`)).toContain(
+      `GRANT ALL PRIVILEGES ON \`${mydb.replace(/_/g, '\\_')}\`.* TO \`${myuser}\`@\`localhost\``,
+    );
     expect(await pgLogin(pw1)).toBe(true);
     expect(await pgLogin('not-the-password')).toBe(false);
     expect(await myLogin(mpw1)).toBe(true);
@@ -151,7 +228,10 @@ describe('databases plugin on real PostgreSQL and MariaDB', () => {
     expect(d.stdout).toContain(`~ databases/mysql_users/${myuser}@localhost: password changed`);
     const j = await run(['diff', '-o', 'json', second]);
     expect(j.code).toBe(2);
-    expect(JSON.parse(j.stdout).changes.map((c: { address: string }) => c.address)).toEqual([`databases/mysql_users/${myuser}@localhost`, `databases/pg_roles/${role}`]);
+    expect(JSON.parse(j.stdout).changes.map((c: { address: string }) => c.address)).toEqual([
+      `databases/mysql_users/${myuser}@localhost`,
+      `databases/pg_roles/${role}`,
+    ]);
     expect(await dump()).toBe(before);
     const a = await run(['apply', second]);
     expect(a.code).toBe(0);
@@ -176,12 +256,22 @@ describe('databases plugin on real PostgreSQL and MariaDB', () => {
   });
 
   it('revokes a privilege the document no longer lists', async () => {
-    const narrowed = doc(stateDoc(pw2, mpw2).replace(`${role}: [all]`, `${role}: [connect, temp]`).replace('[ALL PRIVILEGES]', '[SELECT, INSERT]'), dir, 'narrow.yaml');
+    const narrowed = doc(
+      stateDoc(pw2, mpw2)
+        .replace(`${role}: [all]`, `${role}: [connect, temp]`)
+        .replace('[ALL PRIVILEGES]', '[SELECT, INSERT]'),
+      dir,
+      'narrow.yaml',
+    );
     const a = await run(['apply', narrowed]);
     expect(a.code).toBe(0);
     expect(a.stdout).toContain(`databases/pg_databases/${pgdb}/grants/${role}: revoke CREATE`);
     expect(await pg(`SELECT has_database_privilege('${role}', '${pgdb}', 'CREATE')`)).toBe('f');
-    expect(await my(`SELECT GROUP_CONCAT(PRIVILEGE_TYPE ORDER BY PRIVILEGE_TYPE) FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = "'${myuser}'@'localhost'"`)).toBe('INSERT,SELECT');
+    expect(
+      await my(
+        `SELECT GROUP_CONCAT(PRIVILEGE_TYPE ORDER BY PRIVILEGE_TYPE) FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = "'${myuser}'@'localhost'"`,
+      ),
+    ).toBe('INSERT,SELECT');
     const again = await run(['apply', narrowed]);
     expect(again.stdout).toContain('no changes');
     expect((await run(['apply', second])).code).toBe(0);
@@ -208,7 +298,9 @@ describe('databases plugin on real PostgreSQL and MariaDB', () => {
     );
     const r = await run(['apply', absent]);
     expect(r.code).toBe(0);
-    expect(r.stdout.indexOf(`databases/pg_databases/${pgdb}`)).toBeLessThan(r.stdout.indexOf(`databases/pg_roles/${role}`));
+    expect(r.stdout.indexOf(`databases/pg_databases/${pgdb}`)).toBeLessThan(
+      r.stdout.indexOf(`databases/pg_roles/${role}`),
+    );
     expect(await pg(`SELECT count(*) FROM pg_database WHERE datname = '${pgdb}'`)).toBe('0');
     expect(await pg(`SELECT count(*) FROM pg_roles WHERE rolname = '${role}'`)).toBe('0');
     expect(await my(`SELECT count(*) FROM mysql.user WHERE User = '${myuser}'`)).toBe('0');
@@ -224,7 +316,8 @@ describe('databases plugin on real PostgreSQL and MariaDB', () => {
 
   it('never lets a password reach stdout, stderr, the logs or the audit trail', async () => {
     const texts = runs.flatMap((r) => [r.stdout, r.stderr]);
-    for (const f of [env.OPD_AUDIT_LOG, join(srv, 'pg/server.log'), join(srv, 'my/error.log')]) if (existsSync(f)) texts.push(readFileSync(f, 'utf8'));
+    for (const f of [env.OPD_AUDIT_LOG, join(srv, 'pg/server.log'), join(srv, 'my/error.log')])
+      if (existsSync(f)) texts.push(readFileSync(f, 'utf8'));
     expect(texts.join('').length).toBeGreaterThan(1000);
     for (const secret of [pw1, pw2, mpw1, mpw2]) for (const t of texts) expect(t.includes(secret)).toBe(false);
     const audit = readFileSync(env.OPD_AUDIT_LOG, 'utf8');

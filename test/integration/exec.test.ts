@@ -64,7 +64,11 @@ describe('the exec plugin', () => {
     expect(readFileSync(join(work, 'whoami'), 'utf8').trim()).toBe('nobody');
     expect(readFileSync(join(work, 'reloads'), 'utf8')).toBe('reload\n');
     const log = readFileSync(audit, 'utf8');
-    const init = log.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.address === 'exec/commands/init');
+    const init = log
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((e) => e.address === 'exec/commands/init');
     expect(init?.output).toBe('initialising\ndone\n');
     expect(log).not.toContain(SECRET);
     expect(a.stdout + a.stderr).not.toContain(SECRET);
@@ -85,22 +89,51 @@ describe('the exec plugin', () => {
   });
 
   it('refuses a command without a guard at validation (exit 65), naming it', async () => {
-    const v = await opd(['validate', doc(`version: 1\nplugins:\n  exec:\n    commands:\n      loose: { argv: [/bin/true] }\n`)], { env });
+    const v = await opd(
+      ['validate', doc(`version: 1\nplugins:\n  exec:\n    commands:\n      loose: { argv: [/bin/true] }\n`)],
+      { env },
+    );
     expect(v.code).toBe(65);
-    expect(v.stderr).toMatch(/:5:7: \/plugins\/exec\/commands\/loose: missing one of "creates", "unless", "onlyif", "refresh_on"/);
+    expect(v.stderr).toMatch(
+      /:5:7: \/plugins\/exec\/commands\/loose: missing one of "creates", "unless", "onlyif", "refresh_on"/,
+    );
   });
 
   it('fails a step that exits non-zero with its exit code and output, and fails verification when its guard still does not hold', async () => {
-    const bad = await opd(['apply', doc(`version: 1\nplugins:\n  exec:\n    commands:\n      broken: { argv: [sh, -c, 'echo nope >&2; exit 3'], creates: ${work}/never }\n`)], { env });
+    const bad = await opd(
+      [
+        'apply',
+        doc(
+          `version: 1\nplugins:\n  exec:\n    commands:\n      broken: { argv: [sh, -c, 'echo nope >&2; exit 3'], creates: ${work}/never }\n`,
+        ),
+      ],
+      { env },
+    );
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/FAILED .*exec\/commands\/broken[\s\S]*exited 3: nope/);
-    const liar = await opd(['apply', doc(`version: 1\nplugins:\n  exec:\n    commands:\n      liar: { argv: [/bin/true], creates: ${work}/never }\n`)], { env });
+    const liar = await opd(
+      [
+        'apply',
+        doc(
+          `version: 1\nplugins:\n  exec:\n    commands:\n      liar: { argv: [/bin/true], creates: ${work}/never }\n`,
+        ),
+      ],
+      { env },
+    );
     expect(liar.code).toBe(1);
     expect(liar.stdout).toContain('FAILED verification of exec/commands/liar');
   });
 
   it('kills a step that outlives its timeout and does not retry it', async () => {
-    const t = await opd(['apply', doc(`version: 1\nplugins:\n  exec:\n    commands:\n      slow: { argv: [sh, -c, 'echo x >> ${work}/slow-runs; sleep 30'], creates: ${work}/never, timeout: 1 }\n`)], { env });
+    const t = await opd(
+      [
+        'apply',
+        doc(
+          `version: 1\nplugins:\n  exec:\n    commands:\n      slow: { argv: [sh, -c, 'echo x >> ${work}/slow-runs; sleep 30'], creates: ${work}/never, timeout: 1 }\n`,
+        ),
+      ],
+      { env },
+    );
     expect(t.code).toBe(1);
     expect(t.stdout).toContain('timed out after 1 s (killed)');
     expect(readFileSync(join(work, 'slow-runs'), 'utf8')).toBe('x\n');

@@ -3,7 +3,18 @@
  * for a path of the test's own. Every document goes through the built CLI.
  */
 import { describe, it, expect, afterAll } from 'vitest';
-import { writeFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import {
+  writeFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { opd, doc as mkdoc, tmp, uniq } from '../helpers/opd.js';
@@ -32,7 +43,11 @@ function dump(dir: string): string {
     for (const n of readdirSync(d).sort()) {
       const p = join(d, n);
       const st = lstatSync(p);
-      const extra = st.isSymbolicLink() ? readlinkSync(p) : st.isFile() ? createHash('sha256').update(readFileSync(p)).digest('hex') : '';
+      const extra = st.isSymbolicLink()
+        ? readlinkSync(p)
+        : st.isFile()
+          ? createHash('sha256').update(readFileSync(p)).digest('hex')
+          : '';
       out.push(`${p} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${extra}`);
       if (st.isDirectory()) walk(p);
     }
@@ -124,7 +139,9 @@ describe('files under a sandbox root', () => {
   it('keeps the old file when validation fails, and fails the change', async () => {
     const p = join(root, `etc/sudoers.d/opd-${u}`);
     const old = readFileSync(p, 'utf8');
-    const bad = section(`      /etc/sudoers.d/opd-${u}: { content: "root ALL=(ALL\\n", mode: "0440", validate: "visudo -cf %s" }\n`);
+    const bad = section(
+      `      /etc/sudoers.d/opd-${u}: { content: "root ALL=(ALL\\n", mode: "0440", validate: "visudo -cf %s" }\n`,
+    );
     const r = await run(['apply', doc(bad)]);
     expect(r.code).toBe(1);
     expect(r.stdout + r.stderr).toContain('the old file was left in place');
@@ -133,7 +150,9 @@ describe('files under a sandbox root', () => {
   });
 
   it('never shows secret content when its validation fails', async () => {
-    const bad = section(`      /etc/opd-app/db.secret: { content: "${SECRET} ALL=(ALL\\n", secret: true, validate: "visudo -cf %s" }\n`);
+    const bad = section(
+      `      /etc/opd-app/db.secret: { content: "${SECRET} ALL=(ALL\\n", secret: true, validate: "visudo -cf %s" }\n`,
+    );
     const r = await run(['apply', doc(bad)]);
     expect(r.code).toBe(1);
     expect(r.stdout + r.stderr).toContain('withheld because the content is secret');
@@ -141,7 +160,9 @@ describe('files under a sandbox root', () => {
 
   it('handles a 10 MB content and reports no changes the second time', async () => {
     const big = 'x'.repeat(10 * 1024 * 1024 - 1) + '\n';
-    const d = doc(`version: 1\nplugins:\n  files:\n    paths:\n      /var/lib/opd-big/blob: { content: ${JSON.stringify(big)} }\n`);
+    const d = doc(
+      `version: 1\nplugins:\n  files:\n    paths:\n      /var/lib/opd-big/blob: { content: ${JSON.stringify(big)} }\n`,
+    );
     const r = await run(['apply', d]);
     expect(r.code, r.stderr).toBe(0);
     expect(statSync(join(root, 'var/lib/opd-big/blob')).size).toBe(10 * 1024 * 1024);
@@ -175,7 +196,9 @@ describe('files with --rollback', () => {
   it('restores changed content and mode and puts a removed file back when a later change fails', async () => {
     const rroot = join(work, 'rroot');
     const e = { OPD_AUDIT_LOG: join(work, 'rb-audit.jsonl'), OPD_ROOT: rroot };
-    const before = section(`      /etc/a.conf: { content: "old a\\n", mode: "0640" }\n      /etc/b.conf: { content: "old b\\n" }\n`);
+    const before = section(
+      `      /etc/a.conf: { content: "old a\\n", mode: "0640" }\n      /etc/b.conf: { content: "old b\\n" }\n`,
+    );
     expect((await opd(['apply', doc(before)], { env: e })).code).toBe(0);
     const snapshot = dump(rroot);
     const after = section(
@@ -214,7 +237,8 @@ describe('files copied from a source', () => {
 describe('files under /etc', () => {
   const e = { OPD_AUDIT_LOG: join(work, 'etc-audit.jsonl') };
   it('writes, changes and removes a file of its own under /etc', async () => {
-    const mk = (c: string, mode: string) => doc(section(`      ${etcPath}: { content: ${JSON.stringify(c)}, mode: "${mode}", owner: root, group: root }\n`));
+    const mk = (c: string, mode: string) =>
+      doc(section(`      ${etcPath}: { content: ${JSON.stringify(c)}, mode: "${mode}", owner: root, group: root }\n`));
     expect((await opd(['apply', mk('a = 1\n', '0640')], { env: e })).code).toBe(0);
     expect(readFileSync(etcPath, 'utf8')).toBe('a = 1\n');
     expect((statSync(etcPath).mode & 0o7777).toString(8)).toBe('640');
@@ -242,7 +266,10 @@ describe('files with hostile values', () => {
     ['a relative path', `      etc/opd-evil-${u}: { content: "x" }\n`],
     ['a path with an empty segment', `      /etc//opd-evil-${u}: { content: "x" }\n`],
     ['a source with ..', `      /etc/opd-evil-${u}: { source: "/etc/../etc/shadow" }\n`],
-    ['a validate command with shell syntax', `      /etc/opd-evil-${u}: { content: "x", validate: "visudo -cf %s; touch /tmp/opd-pwned-${u}" }\n`],
+    [
+      'a validate command with shell syntax',
+      `      /etc/opd-evil-${u}: { content: "x", validate: "visudo -cf %s; touch /tmp/opd-pwned-${u}" }\n`,
+    ],
     ['an owner with shell metacharacters', `      /etc/opd-evil-${u}: { content: "x", owner: "root;id" }\n`],
     ['a mode that is not octal', `      /etc/opd-evil-${u}: { content: "x", mode: "0999" }\n`],
   ];
@@ -268,14 +295,18 @@ describe('files with hostile values', () => {
     mkdirSync(sroot, { recursive: true });
     mkdirSync(outside, { recursive: true });
     symlinkSync(outside, join(sroot, 'etc'));
-    const r = await opd(['apply', '--root', sroot, doc(section(`      /etc/escape-${u}.conf: { content: "x" }\n`))], { env });
+    const r = await opd(['apply', '--root', sroot, doc(section(`      /etc/escape-${u}.conf: { content: "x" }\n`))], {
+      env,
+    });
     expect(r.code).toBe(1);
     expect(r.stdout + r.stderr).toContain('leads outside the root');
     expect(readdirSync(outside)).toEqual([]);
   });
 
   it('lets other resources depend on a file by its address', async () => {
-    const d = doc(`version: 1\nplugins:\n  files:\n    paths:\n      /etc/dep-${u}.conf: { content: "x" }\n  kmod:\n    modules:\n      opdt${u}: { persist: true, depends_on: ["files/paths//etc/dep-${u}.conf"] }\n`);
+    const d = doc(
+      `version: 1\nplugins:\n  files:\n    paths:\n      /etc/dep-${u}.conf: { content: "x" }\n  kmod:\n    modules:\n      opdt${u}: { persist: true, depends_on: ["files/paths//etc/dep-${u}.conf"] }\n`,
+    );
     const r = await opd(['diff', '-o', 'json', d], { env });
     expect(r.code, r.stderr).toBe(2);
     const plan = JSON.parse(r.stdout) as { changes: { address: string; after: string[] }[] };

@@ -25,10 +25,15 @@ const listeners: ResultPromise[] = [];
 
 /** Run a command in the private mount namespace (private /etc/ufw). */
 async function inMnt(argv: string[], env: Record<string, string> = {}) {
-  const r = await execa('nsenter', ['-t', String(holder!.pid), '-m', ...argv], { reject: false, env: { OPD_LOG_LEVEL: 'warn', ...env }, timeout: 300_000 });
+  const r = await execa('nsenter', ['-t', String(holder!.pid), '-m', ...argv], {
+    reject: false,
+    env: { OPD_LOG_LEVEL: 'warn', ...env },
+    timeout: 300_000,
+  });
   return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
-const opd = (args: string[]) => inMnt(['node', OPD, ...args], { OPD_NETNS: SERVER, OPD_AUDIT_LOG: join(D, 'audit.jsonl') });
+const opd = (args: string[]) =>
+  inMnt(['node', OPD, ...args], { OPD_NETNS: SERVER, OPD_AUDIT_LOG: join(D, 'audit.jsonl') });
 const ufw = (args: string[]) => inMnt(['ip', 'netns', 'exec', SERVER, 'ufw', ...args]);
 
 /** Connect from the client namespace: 'ok' when the server answers, else why not (waits at most 3 s). */
@@ -40,8 +45,24 @@ async function reach(port: number): Promise<string> {
 describe('firewall beside ufw (ufw active in a network namespace)', () => {
   beforeAll(async () => {
     for (const ns of [SERVER, CLIENT]) await execa('ip', ['netns', 'add', ns]);
-    await execa('ip', ['link', 'add', `ufs${id}`, 'netns', SERVER, 'type', 'veth', 'peer', 'name', `ufc${id}`, 'netns', CLIENT]);
-    for (const [ns, dev, a] of [[SERVER, `ufs${id}`, '10.231.0.1/24'], [CLIENT, `ufc${id}`, '10.231.0.2/24']]) {
+    await execa('ip', [
+      'link',
+      'add',
+      `ufs${id}`,
+      'netns',
+      SERVER,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      `ufc${id}`,
+      'netns',
+      CLIENT,
+    ]);
+    for (const [ns, dev, a] of [
+      [SERVER, `ufs${id}`, '10.231.0.1/24'],
+      [CLIENT, `ufc${id}`, '10.231.0.2/24'],
+    ]) {
       await execa('ip', ['-n', ns, 'addr', 'add', a, 'dev', dev]);
       await execa('ip', ['-n', ns, 'link', 'set', dev, 'up']);
       await execa('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
@@ -50,12 +71,14 @@ describe('firewall beside ufw (ufw active in a network namespace)', () => {
     // (from the package's templates, as its postinst does; not from the host's /etc/ufw)
     const etc = join(D, 'ufw');
     mkdirSync(etc);
-    if (existsSync('/etc/ufw/applications.d')) cpSync('/etc/ufw/applications.d', join(etc, 'applications.d'), { recursive: true });
+    if (existsSync('/etc/ufw/applications.d'))
+      cpSync('/etc/ufw/applications.d', join(etc, 'applications.d'), { recursive: true });
     for (const f of readdirSync('/usr/share/ufw/iptables')) copyFileSync(`/usr/share/ufw/iptables/${f}`, join(etc, f));
     writeFileSync(join(etc, 'ufw.conf'), 'ENABLED=no\nLOGLEVEL=low\n');
     writeFileSync(join(etc, 'sysctl.conf'), '');
     holder = execa('unshare', ['--mount', '--propagation', 'private', 'sleep', 'infinity'], { reject: false });
-    for (let i = 0; i < 100 && !existsSync(`/proc/${holder.pid}/ns/mnt`); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && !existsSync(`/proc/${holder.pid}/ns/mnt`); i++)
+      await new Promise((r) => setTimeout(r, 20));
     // wait until the holder is in its own mount namespace (unshare has exec'd sleep)
     for (let i = 0; i < 250; i++) {
       const comm = readFileSync(`/proc/${holder.pid}/comm`, 'utf8').trim();
@@ -87,7 +110,9 @@ describe('firewall beside ufw (ufw active in a network namespace)', () => {
   });
 
   it('sees ufw active in the server namespace (iptables-nft chains with a drop policy), so unopened ports are dropped', async () => {
-    const nft = String((await execa('ip', ['netns', 'exec', SERVER, 'nft', 'list', 'chain', 'ip', 'filter', 'INPUT'])).stdout);
+    const nft = String(
+      (await execa('ip', ['netns', 'exec', SERVER, 'nft', 'list', 'chain', 'ip', 'filter', 'INPUT'])).stdout,
+    );
     expect(nft).toContain('policy drop');
     expect(await reach(9090)).toBe('timeout');
   });
@@ -119,7 +144,7 @@ plugins:
     expect(b.stdout).toContain('no changes');
   });
 
-  it('closes a port the document removes, and leaves the admin\'s own rule alone', async () => {
+  it("closes a port the document removes, and leaves the admin's own rule alone", async () => {
     const a = await opd(['apply', doc(open.replace('extra: { port: 9091, proto: tcp }', 'extra: { state: absent }'))]);
     expect(a.code, a.stdout + a.stderr).toBe(0);
     expect(await reach(9091)).toBe('timeout');
@@ -130,45 +155,64 @@ plugins:
   });
 
   it('changes a rule in place of the old one (delete, then add)', async () => {
-    const a = await opd(['apply', doc(open.replace('extra: { port: 9091, proto: tcp }', 'extra: { port: 9092, proto: tcp }'))]);
+    const a = await opd([
+      'apply',
+      doc(open.replace('extra: { port: 9091, proto: tcp }', 'extra: { port: 9092, proto: tcp }')),
+    ]);
     expect(a.code, a.stdout + a.stderr).toBe(0);
     expect(await reach(9092)).toBe('ok');
     expect(await reach(9091)).toBe('timeout');
-    expect((await opd(['diff', doc(open.replace('extra: { port: 9091, proto: tcp }', 'extra: { port: 9092, proto: tcp }'))])).code).toBe(0);
+    expect(
+      (await opd(['diff', doc(open.replace('extra: { port: 9091, proto: tcp }', 'extra: { port: 9092, proto: tcp }'))]))
+        .code,
+    ).toBe(0);
   });
 
   it('refuses accept rules in its own nftables table on the hook where ufw drops, and changes nothing', async () => {
-    const a = await opd(['apply', doc(`version: 1
+    const a = await opd([
+      'apply',
+      doc(`version: 1
 plugins:
   firewall:
     tables:
       quantix:
         chains:
           input: { type: filter, hook: input, priority: filter, policy: accept, rules: [{ proto: tcp, dport: 9093, action: accept }] }
-`)]);
+`),
+    ]);
     expect(a.code, a.stdout + a.stderr).toBe(1);
-    expect(a.stdout).toMatch(/blocked firewall\/tables\/quantix: .*cannot take effect: ip filter INPUT \(policy drop, ufw\)/);
+    expect(a.stdout).toMatch(
+      /blocked firewall\/tables\/quantix: .*cannot take effect: ip filter INPUT \(policy drop, ufw\)/,
+    );
     expect(a.stdout).toContain('firewall.ufw_rules');
-    expect(String((await execa('ip', ['netns', 'exec', SERVER, 'nft', 'list', 'tables'])).stdout)).not.toContain('quantix');
+    expect(String((await execa('ip', ['netns', 'exec', SERVER, 'nft', 'list', 'tables'])).stdout)).not.toContain(
+      'quantix',
+    );
   });
 
   it('keeps drop rules of its own tables beside ufw: a drop is final anywhere', async () => {
-    const a = await opd(['apply', doc(`version: 1
+    const a = await opd([
+      'apply',
+      doc(`version: 1
 plugins:
   firewall:
     tables:
       quantix:
         chains:
           input: { type: filter, hook: input, priority: filter, policy: accept, rules: [{ proto: tcp, dport: 9090, action: drop }] }
-`)]);
+`),
+    ]);
     expect(a.code, a.stdout + a.stderr).toBe(0);
     expect(await reach(9090)).toBe('timeout');
-    const b = await opd(['apply', doc(`version: 1
+    const b = await opd([
+      'apply',
+      doc(`version: 1
 plugins:
   firewall:
     tables:
       quantix: { state: absent }
-`)]);
+`),
+    ]);
     expect(b.code, b.stdout + b.stderr).toBe(0);
     expect(await reach(9090)).toBe('ok');
   });

@@ -57,7 +57,9 @@ describe('firewall plugin (nftables in a network namespace of the test)', () => 
     expect(text).toContain('type filter hook input priority filter; policy accept;');
     expect(text).toContain('ip saddr 10.1.2.3 tcp dport 5900-7000 accept');
     expect(text).toMatch(/tcp dport 5900-7000 counter packets \d+ bytes \d+ drop/);
-    expect(text).toContain('iifname "fcbr0" ip saddr 10.0.0.0/24 udp sport 67-68 udp dport 67-68 accept comment "dhcp from fcbr0"');
+    expect(text).toContain(
+      'iifname "fcbr0" ip saddr 10.0.0.0/24 udp sport 67-68 udp dport 67-68 accept comment "dhcp from fcbr0"',
+    );
     expect(text).toContain('ip6 saddr fd00::/64 tcp dport { 22, 80 } accept');
     expect(text).toContain('oifname "eth0" ip saddr 10.0.0.0/24 masquerade');
     expect(text).toContain('ip saddr 10.0.1.0/24 oifname "eth0" masquerade');
@@ -89,7 +91,9 @@ describe('firewall plugin (nftables in a network namespace of the test)', () => 
   });
 
   it('leaves nft byte-identical on diff with pending changes, then changes policy, priority and a rule', async () => {
-    const changed = FIRST.replace('policy: accept', 'policy: drop').replace('priority: srcnat', 'priority: 110').replace('saddr: 10.1.2.3,', 'saddr: [10.1.2.3, 10.1.2.4],');
+    const changed = FIRST.replace('policy: accept', 'policy: drop')
+      .replace('priority: srcnat', 'priority: 110')
+      .replace('saddr: 10.1.2.3,', 'saddr: [10.1.2.3, 10.1.2.4],');
     const p = doc(changed, dir, 'second.yaml');
     const before = await ns.nftDump();
     const d = await opd(['diff', p], { env });
@@ -108,7 +112,7 @@ describe('firewall plugin (nftables in a network namespace of the test)', () => 
 
   it('rejects a rule nft does not accept before touching anything (exit 65)', async () => {
     const before = await ns.nftDump();
-    const bad = FIRST.replace("- ip saddr 10.0.1.0/24 oifname eth0 masquerade", '- tcp dport 99999 accept');
+    const bad = FIRST.replace('- ip saddr 10.0.1.0/24 oifname eth0 masquerade', '- tcp dport 99999 accept');
     const r = await opd(['apply', doc(bad, dir, 'bad.yaml')], { env });
     expect(r.code).toBe(65);
     expect(r.stderr).toContain('firewall/tables/opd/chains/postrouting/rules/1');

@@ -23,14 +23,39 @@ async function openssl(args: string[], cwd: string): Promise<void> {
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, all EC P-256. */
 async function makeCerts(dir: string): Promise<void> {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=opd-test-ca'], dir);
+  await openssl(
+    ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=opd-test-ca'],
+    dir,
+  );
   for (const [name, ext] of [
     ['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n'],
     ['client', 'extendedKeyUsage=clientAuth\n'],
   ] as const) {
     writeFileSync(join(dir, `${name}.ext`), ext);
-    await openssl(['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=opd-test-${name}`], dir);
-    await openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`], dir);
+    await openssl(
+      ['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=opd-test-${name}`],
+      dir,
+    );
+    await openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '2',
+        '-extfile',
+        `${name}.ext`,
+      ],
+      dir,
+    );
   }
 }
 
@@ -40,28 +65,76 @@ describe('opd fleet over TLS, with a daemon configured by a file', () => {
   let daemon: ResultPromise | undefined;
   let daemonOut = '';
   const pem = (f: string) => join(dir, f);
-  const tlsEnv = () => ({ OPD_ETCD: ENDPOINT, OPD_ETCD_CA: pem('ca.crt'), OPD_ETCD_CERT: pem('client.crt'), OPD_ETCD_KEY: pem('client.key') });
+  const tlsEnv = () => ({
+    OPD_ETCD: ENDPOINT,
+    OPD_ETCD_CA: pem('ca.crt'),
+    OPD_ETCD_CERT: pem('client.crt'),
+    OPD_ETCD_KEY: pem('client.key'),
+  });
   const host = `tls-${id}`;
 
   beforeAll(async () => {
     dir = tmp('opd-fleet-tls-');
     await makeCerts(dir);
-    etcd = execa('etcd', [
-      '--name', 'tls1', '--data-dir', join(dir, 'data'),
-      '--listen-client-urls', ENDPOINT, '--advertise-client-urls', ENDPOINT,
-      '--listen-peer-urls', `http://127.0.0.1:${PEER_PORT}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${PEER_PORT}`,
-      '--initial-cluster', `tls1=http://127.0.0.1:${PEER_PORT}`, '--initial-cluster-state', 'new',
-      '--cert-file', pem('server.crt'), '--key-file', pem('server.key'), '--client-cert-auth', '--trusted-ca-file', pem('ca.crt'),
-    ], { reject: false, stdio: ['ignore', 'ignore', 'pipe'], buffer: false });
+    etcd = execa(
+      'etcd',
+      [
+        '--name',
+        'tls1',
+        '--data-dir',
+        join(dir, 'data'),
+        '--listen-client-urls',
+        ENDPOINT,
+        '--advertise-client-urls',
+        ENDPOINT,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${PEER_PORT}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${PEER_PORT}`,
+        '--initial-cluster',
+        `tls1=http://127.0.0.1:${PEER_PORT}`,
+        '--initial-cluster-state',
+        'new',
+        '--cert-file',
+        pem('server.crt'),
+        '--key-file',
+        pem('server.key'),
+        '--client-cert-auth',
+        '--trusted-ca-file',
+        pem('ca.crt'),
+      ],
+      { reject: false, stdio: ['ignore', 'ignore', 'pipe'], buffer: false },
+    );
     writeFileSync(join(dir, 'etcd.pid'), String(etcd.pid));
-    await until(async () => {
-      const r = await execa('etcdctl', ['--endpoints', ENDPOINT, '--cacert', pem('ca.crt'), '--cert', pem('client.crt'), '--key', pem('client.key'), '--command-timeout=2s', 'endpoint', 'health'], {
-        reject: false,
-        env: { ETCDCTL_API: '3' },
-      });
-      if (etcd?.exitCode !== null && etcd?.exitCode !== undefined) throw new Error(`etcd exited with ${etcd.exitCode}`);
-      return r.exitCode === 0;
-    }, 'the TLS etcd member healthy', 60_000);
+    await until(
+      async () => {
+        const r = await execa(
+          'etcdctl',
+          [
+            '--endpoints',
+            ENDPOINT,
+            '--cacert',
+            pem('ca.crt'),
+            '--cert',
+            pem('client.crt'),
+            '--key',
+            pem('client.key'),
+            '--command-timeout=2s',
+            'endpoint',
+            'health',
+          ],
+          {
+            reject: false,
+            env: { ETCDCTL_API: '3' },
+          },
+        );
+        if (etcd?.exitCode !== null && etcd?.exitCode !== undefined)
+          throw new Error(`etcd exited with ${etcd.exitCode}`);
+        return r.exitCode === 0;
+      },
+      'the TLS etcd member healthy',
+      60_000,
+    );
   });
 
   afterAll(async () => {
@@ -99,26 +172,40 @@ describe('opd fleet over TLS, with a daemon configured by a file', () => {
       env: { OPD_LOG_LEVEL: 'info' },
     });
     daemon.all?.on('data', (b: Buffer) => (daemonOut += b.toString()));
-    const f = doc('version: 1\nplugins:\n  files:\n    /etc/motd: { content: "over tls\\n", mode: "0644" }\n', tmp(), 'tls-role.yaml');
-    await until(async () => {
-      const r = await opd(['fleet', 'status', '-o', 'json'], { env: tlsEnv() });
-      if (r.code !== 0) throw new Error(`fleet status exit ${r.code}: ${r.stderr}\n${daemonOut}`);
-      return (JSON.parse(r.stdout) as { host: string; alive: boolean }[]).some((x) => x.host === host && x.alive);
-    }, `${host} alive`, 60_000);
+    const f = doc(
+      'version: 1\nplugins:\n  files:\n    /etc/motd: { content: "over tls\\n", mode: "0644" }\n',
+      tmp(),
+      'tls-role.yaml',
+    );
+    await until(
+      async () => {
+        const r = await opd(['fleet', 'status', '-o', 'json'], { env: tlsEnv() });
+        if (r.code !== 0) throw new Error(`fleet status exit ${r.code}: ${r.stderr}\n${daemonOut}`);
+        return (JSON.parse(r.stdout) as { host: string; alive: boolean }[]).some((x) => x.host === host && x.alive);
+      },
+      `${host} alive`,
+      60_000,
+    );
     const put = await opd(['fleet', 'put', f, '--selector', 'role=tls'], { env: tlsEnv() });
     expect(put.stderr).toBe('');
     expect(put.code).toBe(0);
-    const rows = await until(async () => {
-      const r = await opd(['fleet', 'status', '-o', 'json'], { env: tlsEnv() });
-      const rs = JSON.parse(r.stdout) as { host: string; converged: boolean; fragments: string[] }[];
-      return rs.some((x) => x.host === host && x.converged && x.fragments.includes('tls-role')) ? rs : undefined;
-    }, `${host} converged on tls-role`, 60_000);
+    const rows = await until(
+      async () => {
+        const r = await opd(['fleet', 'status', '-o', 'json'], { env: tlsEnv() });
+        const rs = JSON.parse(r.stdout) as { host: string; converged: boolean; fragments: string[] }[];
+        return rs.some((x) => x.host === host && x.converged && x.fragments.includes('tls-role')) ? rs : undefined;
+      },
+      `${host} converged on tls-role`,
+      60_000,
+    );
     expect(rows.map((r) => r.host)).toEqual([host]);
     expect(readFileSync(join(root, 'etc/motd'), 'utf8')).toBe('over tls\n');
   });
 
   it('is refused by etcd without a client certificate: exit 77 with a hint about the certificates, no stack trace', async () => {
-    const r = await opd(['fleet', 'status', '--etcd-ca', pem('ca.crt')], { env: { ...tlsEnv(), OPD_ETCD_CERT: '', OPD_ETCD_KEY: '' } });
+    const r = await opd(['fleet', 'status', '--etcd-ca', pem('ca.crt')], {
+      env: { ...tlsEnv(), OPD_ETCD_CERT: '', OPD_ETCD_KEY: '' },
+    });
     expect(r.code).toBe(77);
     expect(r.stderr).toMatch(/^opd: etcd: .*bad certificate/);
     expect(r.stderr).toContain('hint: the TLS handshake with etcd failed');

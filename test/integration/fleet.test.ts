@@ -32,7 +32,8 @@ describe('opd fleet: many hosts converged from a 3-member etcd cluster', () => {
   let base: string;
   const daemons = new Map<string, FleetDaemon>();
   const env = () => ({ OPD_ETCD: endpoints });
-  const fleet = (args: string[], extra: Record<string, string> = {}) => opd(['fleet', ...args], { env: { ...env(), ...extra } });
+  const fleet = (args: string[], extra: Record<string, string> = {}) =>
+    opd(['fleet', ...args], { env: { ...env(), ...extra } });
   const status = async (): Promise<Row[]> => {
     const r = await fleet(['status', '-o', 'json']);
     if (r.code !== 0) throw new Error(`fleet status exit ${r.code}: ${r.stderr}`);
@@ -61,12 +62,19 @@ describe('opd fleet: many hosts converged from a 3-member etcd cluster', () => {
   afterAll(async () => {
     for (const d of daemons.values()) await d.kill('SIGTERM');
     await etcdScript(['start']).catch(() => undefined);
-    await root?.delete().prefix('/opd/').catch(() => undefined);
+    await root
+      ?.delete()
+      .prefix('/opd/')
+      .catch(() => undefined);
     root?.close();
   });
 
   it('converges a fragment put for a label on every daemon with that label and on no other, and reports them converged', async () => {
-    const f = doc('version: 1\nplugins:\n  files:\n    /etc/motd: { content: "kvm host\\n", mode: "0644" }\n', tmp(), 'role-kvm.yaml');
+    const f = doc(
+      'version: 1\nplugins:\n  files:\n    /etc/motd: { content: "kvm host\\n", mode: "0644" }\n',
+      tmp(),
+      'role-kvm.yaml',
+    );
     const put = await fleet(['put', f, '--selector', 'role=kvm']);
     expect(put.stderr).toBe('');
     expect(put.code).toBe(0);
@@ -92,7 +100,11 @@ describe('opd fleet: many hosts converged from a 3-member etcd cluster', () => {
   });
 
   it('reports two fragments setting one field differently as a conflict naming both, and applies nothing of it', async () => {
-    const f = doc('version: 1\nplugins:\n  files:\n    /etc/motd: { content: "other\\n", mode: "0644" }\n', tmp(), 'clash.yaml');
+    const f = doc(
+      'version: 1\nplugins:\n  files:\n    /etc/motd: { content: "other\\n", mode: "0644" }\n',
+      tmp(),
+      'clash.yaml',
+    );
     const put = await fleet(['put', f, '--host', H1]);
     expect(put.code).toBe(0);
     expect(put.stderr).toContain('both set');
@@ -109,12 +121,20 @@ describe('opd fleet: many hosts converged from a 3-member etcd cluster', () => {
   });
 
   it('completes a rollout batch by batch while one etcd member is stopped in the middle of it', async () => {
-    const f = doc('version: 1\nplugins:\n  files:\n    /etc/opd-rollout: { content: "v2\\n", mode: "0600" }\n', tmp(), 'rollout.yaml');
-    const p = execa(process.execPath, [OPD, 'fleet', 'rollout', f, '--selector', 'role=kvm', '--batch', '1', '--max-failed', '0', '--timeout', '120'], {
-      reject: false,
-      env: { ...env(), OPD_LOG_LEVEL: 'warn' },
-      buffer: true,
-    });
+    const f = doc(
+      'version: 1\nplugins:\n  files:\n    /etc/opd-rollout: { content: "v2\\n", mode: "0600" }\n',
+      tmp(),
+      'rollout.yaml',
+    );
+    const p = execa(
+      process.execPath,
+      [OPD, 'fleet', 'rollout', f, '--selector', 'role=kvm', '--batch', '1', '--max-failed', '0', '--timeout', '120'],
+      {
+        reject: false,
+        env: { ...env(), OPD_LOG_LEVEL: 'warn' },
+        buffer: true,
+      },
+    );
     let out = '';
     let stopped = false;
     const killed = new Promise<void>((resolve) => {
@@ -150,10 +170,14 @@ describe('opd fleet: many hosts converged from a 3-member etcd cluster', () => {
     } finally {
       await etcdScript(['start']);
     }
-    const after = await until(async () => {
-      const x = await row(H1);
-      return x && x.drift_corrected > before.drift_corrected && x.converged && x.alive ? x : undefined;
-    }, 'the status of the host to catch up after etcd returned', 90_000);
+    const after = await until(
+      async () => {
+        const x = await row(H1);
+        return x && x.drift_corrected > before.drift_corrected && x.converged && x.alive ? x : undefined;
+      },
+      'the status of the host to catch up after etcd returned',
+      90_000,
+    );
     expect(Date.parse(after.updated_at!)).toBeGreaterThan(Date.parse(before.updated_at!));
   });
 
@@ -161,17 +185,23 @@ describe('opd fleet: many hosts converged from a 3-member etcd cluster', () => {
     await daemons.get(H2)!.kill('SIGKILL');
     await until(async () => (await row(H2))?.alive === false, 'the killed host to show not alive', 60_000);
     start(H2, ['role=kvm']);
-    const r = await until(async () => {
-      const x = await row(H2);
-      return x?.alive && x.converged ? x : undefined;
-    }, 'the restarted host alive and converged', 90_000);
+    const r = await until(
+      async () => {
+        const x = await row(H2);
+        return x?.alive && x.converged ? x : undefined;
+      },
+      'the restarted host alive and converged',
+      90_000,
+    );
     expect(r.fragments).toEqual(['role-kvm', 'rollout']);
   });
 
   it('catches a local audit trail truncated by hand (head rewritten to match) with opd audit verify --witness', async () => {
     const d = daemons.get(H1)!;
     await d.kill('SIGTERM');
-    const okNow = await opd(['audit', 'verify', '--witness', '--host', H1, '--audit-log', d.audit], { env: { ...env(), OPD_AUDIT_KEY: '' } });
+    const okNow = await opd(['audit', 'verify', '--witness', '--host', H1, '--audit-log', d.audit], {
+      env: { ...env(), OPD_AUDIT_KEY: '' },
+    });
     expect(okNow.code, okNow.stderr).toBe(0);
     const lines = readFileSync(d.audit, 'utf8').split('\n').filter(Boolean);
     const keep = lines.slice(0, lines.length - 3);
@@ -181,7 +211,9 @@ describe('opd fleet: many hosts converged from a 3-member etcd cluster', () => {
     // without the witness the cut is invisible (no HMAC key)
     const plain = await opd(['audit', 'verify', '--audit-log', d.audit], { env: { OPD_AUDIT_KEY: '' } });
     expect(plain.code).toBe(0);
-    const w = await opd(['audit', 'verify', '--witness', '--host', H1, '--audit-log', d.audit], { env: { ...env(), OPD_AUDIT_KEY: '' } });
+    const w = await opd(['audit', 'verify', '--witness', '--host', H1, '--audit-log', d.audit], {
+      env: { ...env(), OPD_AUDIT_KEY: '' },
+    });
     expect(w.code).toBe(1);
     expect(w.stderr).toContain('truncated');
   });
@@ -194,7 +226,10 @@ describe('opd fleet: many hosts converged from a 3-member etcd cluster', () => {
     expect((await fleet(['enroll', H2, '--label', 'role=kvm', '--password-out', join(dir, 'b.pw')])).code).toBe(0);
     const rootPw = uniq(12);
     await root.user('root').create(rootPw);
-    await root.role('root').create().catch(() => undefined);
+    await root
+      .role('root')
+      .create()
+      .catch(() => undefined);
     await root.user('root').addRole('root');
     await root.auth.authEnable();
     const a = etcdClient(endpoints, { username: `opd-host-${H1}`, password: readFileSync(pa, 'utf8').trim() });
@@ -211,7 +246,10 @@ describe('opd fleet: many hosts converged from a 3-member etcd cluster', () => {
       const r = etcdClient(endpoints, { username: 'root', password: rootPw });
       await r.auth.authDisable();
       r.close();
-      await root.user('root').delete().catch(() => undefined);
+      await root
+        .user('root')
+        .delete()
+        .catch(() => undefined);
     }
   });
 });

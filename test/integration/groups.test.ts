@@ -58,7 +58,10 @@ describe('groups', () => {
   it('leaves the account database untouched when diffing pending changes', async () => {
     const before = accountLines(p);
     const gid = freeGid();
-    const r = await opd(['diff', d(`      ${g}: { gid: ${gid}, members_absent: [${m1}] }\n      ${p}s: { state: absent }\n`)], { env });
+    const r = await opd(
+      ['diff', d(`      ${g}: { gid: ${gid}, members_absent: [${m1}] }\n      ${p}s: { state: absent }\n`)],
+      { env },
+    );
     expect(r.code).toBe(2);
     expect(accountLines(p)).toBe(before);
   });
@@ -91,10 +94,11 @@ describe('groups', () => {
     expect(accountLines(p)).toBe('');
   });
 
-  it('changes the account database of a sandbox root with --root, never the host\'s', async () => {
+  it("changes the account database of a sandbox root with --root, never the host's", async () => {
     const root = join(work, 'root');
     mkdirSync(join(root, 'etc'), { recursive: true });
-    for (const f of ['passwd', 'group', 'shadow', 'gshadow', 'login.defs']) copyFileSync(`/etc/${f}`, join(root, 'etc', f));
+    for (const f of ['passwd', 'group', 'shadow', 'gshadow', 'login.defs'])
+      copyFileSync(`/etc/${f}`, join(root, 'etc', f));
     const text = `version: 1\nplugins:\n  groups:\n    groups:\n      ${g}: { system: true, members: [${m1}] }\n  users:\n    users:\n      ${m1}: { system: true }\n`;
     const r = await opd(['apply', '--root', root, doc(text)], { env });
     expect(r.code, r.stdout + r.stderr).toBe(0);

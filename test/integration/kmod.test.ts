@@ -25,7 +25,8 @@ afterAll(() => {
 });
 
 const d = (spec: string) => doc(`version: 1\nplugins:\n  kmod:\n    modules:\n      ${m}: ${spec}\n`);
-const files = () => [loadConf, optConf].map((f) => (existsSync(f) ? readFileSync(f, 'utf8') : '<none>')).join('\n---\n');
+const files = () =>
+  [loadConf, optConf].map((f) => (existsSync(f) ? readFileSync(f, 'utf8') : '<none>')).join('\n---\n');
 
 describe('kmod', () => {
   it('writes the persistence and options files under /etc', async () => {
@@ -71,7 +72,10 @@ describe('kmod', () => {
 
   it('counts a module that is present in /sys/module as loaded', async () => {
     const present = existsSync('/sys/module/kvm') ? 'kvm' : 'kernel';
-    const r = await opd(['diff', doc(`version: 1\nplugins:\n  kmod:\n    modules:\n      ${present}: { loaded: true }\n`)], { env });
+    const r = await opd(
+      ['diff', doc(`version: 1\nplugins:\n  kmod:\n    modules:\n      ${present}: { loaded: true }\n`)],
+      { env },
+    );
     expect(r.code, r.stdout).toBe(0);
   });
 
@@ -89,11 +93,18 @@ describe('kmod', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(readFileSync(join(root, loadConf), 'utf8')).toContain(`${m}\n`);
     expect(existsSync(loadConf)).toBe(false);
-    expect((await opd(['apply', '--root', root, d(`{ persist: true, options: "nested=1" }`)], { env })).stdout).toContain('no changes');
+    expect(
+      (await opd(['apply', '--root', root, d(`{ persist: true, options: "nested=1" }`)], { env })).stdout,
+    ).toContain('no changes');
   });
 
   it('rejects hostile module names and options (exit 65)', async () => {
-    for (const bad of [`"${m};reboot": { persist: true }`, `"../${m}": { persist: true }`, `${m}: { options: "a=1; rm -rf /" }`, `${m}: { options: "a=1\\ninstall ${m} /bin/sh" }`]) {
+    for (const bad of [
+      `"${m};reboot": { persist: true }`,
+      `"../${m}": { persist: true }`,
+      `${m}: { options: "a=1; rm -rf /" }`,
+      `${m}: { options: "a=1\\ninstall ${m} /bin/sh" }`,
+    ]) {
       const r = await opd(['apply', doc(`version: 1\nplugins:\n  kmod:\n    modules:\n      ${bad}\n`)], { env });
       expect(r.code, bad + r.stdout + r.stderr).toBe(65);
     }

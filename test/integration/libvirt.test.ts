@@ -43,13 +43,32 @@ async function virshMaybe(...args: string[]): Promise<string> {
 /** Everything this file created, as libvirt has it (for "opd diff changed nothing"). */
 async function dump(): Promise<string> {
   const parts: string[] = [];
-  for (const d of [VM, RAW, OVSVM]) parts.push(await virshMaybe('dumpxml', '--inactive', d), await virshMaybe('domstate', d), await virshMaybe('list', '--all', '--name', '--autostart'));
-  for (const n of [NAT, OVSNET]) parts.push(await virshMaybe('net-dumpxml', '--inactive', n), await virshMaybe('net-info', n));
-  parts.push(await virshMaybe('pool-dumpxml', '--inactive', POOL), await virshMaybe('pool-info', POOL), await virshMaybe('vol-list', '--pool', POOL));
+  for (const d of [VM, RAW, OVSVM])
+    parts.push(
+      await virshMaybe('dumpxml', '--inactive', d),
+      await virshMaybe('domstate', d),
+      await virshMaybe('list', '--all', '--name', '--autostart'),
+    );
+  for (const n of [NAT, OVSNET])
+    parts.push(await virshMaybe('net-dumpxml', '--inactive', n), await virshMaybe('net-info', n));
+  parts.push(
+    await virshMaybe('pool-dumpxml', '--inactive', POOL),
+    await virshMaybe('pool-info', POOL),
+    await virshMaybe('vol-list', '--pool', POOL),
+  );
   return parts.join('\n---\n');
 }
 
-function section(opts: { memory?: string; running?: boolean; rawMemory?: number; volume?: string; absent?: boolean; extra?: string } = {}): string {
+function section(
+  opts: {
+    memory?: string;
+    running?: boolean;
+    rawMemory?: number;
+    volume?: string;
+    absent?: boolean;
+    extra?: string;
+  } = {},
+): string {
   const running = opts.running ?? true;
   return `version: 1
 plugins:
@@ -175,10 +194,13 @@ describe('libvirt plugin (real libvirtd, KVM or TCG)', () => {
     const seen: (string | undefined)[] = [];
     let hit: () => void = () => undefined;
     const got = new Promise<void>((r) => (hit = r));
-    const w = await libvirt.watch!({ settings: { libvirtUri: URI }, log: pino({ level: 'silent' }), desired: {} }, (a) => {
-      seen.push(a);
-      if (a === `libvirt/domains/${RAW}`) hit();
-    });
+    const w = await libvirt.watch!(
+      { settings: { libvirtUri: URI }, log: pino({ level: 'silent' }), desired: {} },
+      (a) => {
+        seen.push(a);
+        if (a === `libvirt/domains/${RAW}`) hit();
+      },
+    );
     try {
       const f = join(dir, 'raw-outside.xml');
       // the event stream needs a moment to subscribe: redefine until it reports (bounded)
@@ -243,8 +265,12 @@ describe('libvirt plugin (real libvirtd, KVM or TCG)', () => {
     const base = { running: false, memory: '96M', rawMemory: 96 };
     await applyTwice(section(base));
     await applyTwice(section({ ...base, volume: '{ capacity: 128M, format: qcow2 }' }));
-    expect(await virsh('vol-dumpxml', '--pool', POOL, 'disk0.qcow2')).toMatch(/<capacity unit='bytes'>134217728<\/capacity>/);
-    const refused = await opd(['apply', doc(section({ ...base, running: false, volume: '{ state: absent }' }), dir)], { env });
+    expect(await virsh('vol-dumpxml', '--pool', POOL, 'disk0.qcow2')).toMatch(
+      /<capacity unit='bytes'>134217728<\/capacity>/,
+    );
+    const refused = await opd(['apply', doc(section({ ...base, running: false, volume: '{ state: absent }' }), dir)], {
+      env,
+    });
     expect(refused.code).toBe(1);
     expect(refused.stdout + refused.stderr).toMatch(/refused/);
     expect(await virsh('vol-list', '--pool', POOL)).toContain('disk0.qcow2');

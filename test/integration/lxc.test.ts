@@ -147,14 +147,50 @@ describe('lxc plugin on real LXC with an Open vSwitch bridge', () => {
     expect(readFileSync(join(sb.lxcPath, PEER, 'config'), 'utf8')).toContain('lxc.net.0.ipv4.address = 10.251.77.2/24');
     // busybox's rcS runs udhcpc, whose deconfig flushes the address LXC set: once udhcpc runs,
     // put the addresses back by hand (inside the containers' own network namespaces)
-    for (const [c, ip] of [[C, '10.251.77.1/24'], [PEER, '10.251.77.2/24']]) {
-      await until(async () => (await sb.sh('lxc-attach', ['-P', sb.lxcPath, '-n', c, '--', 'ps'])).stdout.includes('udhcpc'), `udhcpc running in ${c}`, 60_000, 100);
-      const add = await sb.sh('lxc-attach', ['-P', sb.lxcPath, '-n', c, '--', 'ip', 'addr', 'replace', ip, 'dev', 'eth0']);
+    for (const [c, ip] of [
+      [C, '10.251.77.1/24'],
+      [PEER, '10.251.77.2/24'],
+    ]) {
+      await until(
+        async () => (await sb.sh('lxc-attach', ['-P', sb.lxcPath, '-n', c, '--', 'ps'])).stdout.includes('udhcpc'),
+        `udhcpc running in ${c}`,
+        60_000,
+        100,
+      );
+      const add = await sb.sh('lxc-attach', [
+        '-P',
+        sb.lxcPath,
+        '-n',
+        c,
+        '--',
+        'ip',
+        'addr',
+        'replace',
+        ip,
+        'dev',
+        'eth0',
+      ]);
       expect(add.code, add.stderr).toBe(0);
     }
-    const ping = await sb.sh('lxc-attach', ['-P', sb.lxcPath, '-n', C, '--', 'ping', '-c', '3', '-W', '2', '10.251.77.2']);
+    const ping = await sb.sh('lxc-attach', [
+      '-P',
+      sb.lxcPath,
+      '-n',
+      C,
+      '--',
+      'ping',
+      '-c',
+      '3',
+      '-W',
+      '2',
+      '10.251.77.2',
+    ]);
     expect(ping.stdout, ping.stderr).toMatch(/[1-3] packets received/);
-    const gone = doc(`version: 1\nplugins:\n  lxc:\n    containers:\n      ${PEER}: { state: absent, allow_destroy: true }\n`, dir, 'peer-absent.yaml');
+    const gone = doc(
+      `version: 1\nplugins:\n  lxc:\n    containers:\n      ${PEER}: { state: absent, allow_destroy: true }\n`,
+      dir,
+      'peer-absent.yaml',
+    );
     await applyOk(gone);
     expect(await sb.ovs.vsctl(['list-ports', BR])).not.toContain(PEER_VETH);
   });
@@ -247,9 +283,12 @@ describe('lxc plugin on real LXC with an Open vSwitch bridge', () => {
     const rootfs = join(sb.dir, `rootfs-${u}`);
     mkdirSync(join(rootfs, 'etc'), { recursive: true });
     writeFileSync(join(rootfs, 'etc', 'keep-me'), 'precious\n');
-    const body = (extra: string) =>
-      `version: 1\nplugins:\n  lxc:\n    containers:\n      ${NONE}:\n${extra}`;
-    const create = doc(body(`        template: none\n        rootfs: ${rootfs}\n        network: []\n        running: false\n`), dir, 'none.yaml');
+    const body = (extra: string) => `version: 1\nplugins:\n  lxc:\n    containers:\n      ${NONE}:\n${extra}`;
+    const create = doc(
+      body(`        template: none\n        rootfs: ${rootfs}\n        network: []\n        running: false\n`),
+      dir,
+      'none.yaml',
+    );
     const out = await applyOk(create);
     expect(out).toContain(`+ lxc/containers/${NONE}: rootfs ${rootfs}`);
     expect(readFileSync(join(sb.lxcPath, NONE, 'config'), 'utf8')).toContain(`lxc.rootfs.path = dir:${rootfs}`);
@@ -300,13 +339,28 @@ describe('lxc plugin on real LXC with an Open vSwitch bridge', () => {
     const archive = join(cache, `bb-${u}.tar.zst`);
     expect((await sb.sh('tar', ['--zstd', '-cf', archive, '-C', tree, '.'])).code).toBe(0);
     const cfg = join(sb.dir, `storage-${u}.cfg`);
-    writeFileSync(cfg, `dir: local\n\tpath /var/lib/vz\n\nbtrfs: teststore\n\tpath ${store}\n\tcontent rootdir,vztmpl\n`);
+    writeFileSync(
+      cfg,
+      `dir: local\n\tpath /var/lib/vz\n\nbtrfs: teststore\n\tpath ${store}\n\tcontent rootdir,vztmpl\n`,
+    );
     const env = { OPD_PVE_STORAGE_CFG: cfg };
     const run = (args: string[]) => sb.sh('node', [OPD, ...args], { env });
     const name = `${u}200`;
     const body = (props: string) =>
-      ['version: 1', 'plugins:', '  lxc:', '    containers:', `      - id: "${name}"`, '        running: false', `        properties: { ${props} }`].join('\n') + '\n';
-    const f = doc(body(`template: "teststore:vztmpl/bb-${u}.tar.zst", hostname: arch${u}, cores: 2`), dir, 'archive.yaml');
+      [
+        'version: 1',
+        'plugins:',
+        '  lxc:',
+        '    containers:',
+        `      - id: "${name}"`,
+        '        running: false',
+        `        properties: { ${props} }`,
+      ].join('\n') + '\n';
+    const f = doc(
+      body(`template: "teststore:vztmpl/bb-${u}.tar.zst", hostname: arch${u}, cores: 2`),
+      dir,
+      'archive.yaml',
+    );
     const r = await run(['apply', f]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(readFileSync(join(sb.lxcPath, name, 'rootfs', 'etc', 'os-release'), 'utf8')).toBe('ID=opd-test\n');
@@ -318,12 +372,28 @@ describe('lxc plugin on real LXC with an Open vSwitch bridge', () => {
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(again.stdout).toContain('no changes');
     // a reference to an archive that is not there is refused by name, and nothing is created
-    const missing = doc(body(`template: "teststore:vztmpl/none-${u}.tar.zst"`).replace(name, `${name}x`), dir, 'archive-missing.yaml');
+    const missing = doc(
+      body(`template: "teststore:vztmpl/none-${u}.tar.zst"`).replace(name, `${name}x`),
+      dir,
+      'archive-missing.yaml',
+    );
     const m = await run(['apply', missing]);
     expect(m.code).toBe(65);
-    expect(m.stderr).toContain(`Proxmox template "teststore:vztmpl/none-${u}.tar.zst" is not on this host (looked in ${join(cache, `none-${u}.tar.zst`)}`);
+    expect(m.stderr).toContain(
+      `Proxmox template "teststore:vztmpl/none-${u}.tar.zst" is not on this host (looked in ${join(cache, `none-${u}.tar.zst`)}`,
+    );
     expect(existsSync(join(sb.lxcPath, `${name}x`))).toBe(false);
-    const gone = doc(['version: 1', 'plugins:', '  lxc:', '    containers:', `      "${name}": { state: absent, allow_destroy: true }`].join('\n') + '\n', dir, 'archive-absent.yaml');
+    const gone = doc(
+      [
+        'version: 1',
+        'plugins:',
+        '  lxc:',
+        '    containers:',
+        `      "${name}": { state: absent, allow_destroy: true }`,
+      ].join('\n') + '\n',
+      dir,
+      'archive-absent.yaml',
+    );
     const g = await run(['apply', gone]);
     expect(g.code, g.stdout + g.stderr).toBe(0);
     expect(existsSync(join(sb.lxcPath, name))).toBe(false);

@@ -121,13 +121,17 @@ describe('net plugin (iproute2 in a network namespace of the test)', () => {
 
   it('never deletes a default route the document does not declare', async () => {
     await ns.exec('ip', ['route', 'add', 'default', 'via', '10.0.0.9', 'metric', '50']);
-    const p = doc(`
+    const p = doc(
+      `
 version: 1
 plugins:
   net:
     interfaces:
       fcbr0: { routes: { "10.88.0.0/16": { via: 10.0.0.9 } } }
-`, dir, 'other-route.yaml');
+`,
+      dir,
+      'other-route.yaml',
+    );
     expect((await opd(['apply', p], { env })).code).toBe(0);
     const routes = await ns.exec('ip', ['-4', 'route', 'show']);
     expect(routes).toContain('default via 10.0.0.9 dev fcbr0 metric 50');
@@ -136,7 +140,8 @@ plugins:
   });
 
   it('maps the op-dbus interfaces array with ipv4 address, prefix and gateway', async () => {
-    const p = doc(`
+    const p = doc(
+      `
 version: 1
 plugins:
   net:
@@ -144,7 +149,10 @@ plugins:
       - name: mesh0
         type: bridge
         ipv4: { enabled: true, dhcp: false, address: [{ ip: 10.5.0.1, prefix: 24 }], gateway: 10.5.0.254 }
-`, dir, 'opdbus.yaml');
+`,
+      dir,
+      'opdbus.yaml',
+    );
     // in a namespace of its own: the first one has a default route already
     const ns2 = await createNetns('opdnet2');
     try {
@@ -154,13 +162,17 @@ plugins:
       const l = new Map((JSON.parse(await ns2.exec('ip', ['-j', 'addr', 'show'])) as Link[]).map((x) => [x.ifname, x]));
       expect(addrs(l.get('mesh0'))).toContain('10.5.0.1/24');
       expect(await ns2.exec('ip', ['-4', 'route', 'show', 'default'])).toContain('default via 10.5.0.254 dev mesh0');
-      const same = doc(`
+      const same = doc(
+        `
 version: 1
 plugins:
   net:
     interfaces:
       mesh0: { kind: bridge, up: true, addresses: [10.5.0.1/24], routes: { default: { via: 10.5.0.254 } } }
-`, dir, 'opdbus-as-opd.yaml');
+`,
+        dir,
+        'opdbus-as-opd.yaml',
+      );
       expect((await opd(['apply', same], { env: env2 })).stdout).toContain('no changes');
     } finally {
       await ns2.remove();
@@ -168,7 +180,8 @@ plugins:
   });
 
   it('does not take over a default route another interface holds', async () => {
-    const p = doc(`
+    const p = doc(
+      `
 version: 1
 plugins:
   net:
@@ -176,7 +189,10 @@ plugins:
       - name: mesh0
         type: bridge
         ipv4: { enabled: true, dhcp: false, address: [{ ip: 10.5.0.1, prefix: 24 }], gateway: 10.5.0.254 }
-`, dir, 'opdbus.yaml');
+`,
+      dir,
+      'opdbus.yaml',
+    );
     const r = await opd(['apply', p], { env });
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('opd never deletes a route it did not declare');
@@ -184,7 +200,8 @@ plugins:
   });
 
   it('deletes links marked absent (a veth pair goes with either end)', async () => {
-    const p = doc(`
+    const p = doc(
+      `
 version: 1
 plugins:
   net:
@@ -192,7 +209,10 @@ plugins:
       vm0a: { state: absent }
       vm0b: { state: absent }
       mesh0: { state: absent }
-`, dir, 'absent.yaml');
+`,
+      dir,
+      'absent.yaml',
+    );
     const r = await opd(['apply', p], { env });
     expect(r.code).toBe(0);
     const l = await links();
@@ -202,13 +222,17 @@ plugins:
   });
 
   it('fails clearly for a link type this kernel lacks', async () => {
-    const p = doc(`
+    const p = doc(
+      `
 version: 1
 plugins:
   net:
     interfaces:
       dm0: { kind: dummy }
-`, dir, 'dummy.yaml');
+`,
+      dir,
+      'dummy.yaml',
+    );
     const r = await opd(['apply', p], { env });
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/no support for this link type/);
@@ -232,7 +256,8 @@ plugins:
     try {
       const vns = readFileSync(join(ovs.dir, 'netns'), 'utf8').trim();
       const env3 = { ...env, OPD_NETNS: vns, OPD_OVS_DB: ovs.db };
-      const p = doc(`
+      const p = doc(
+        `
 version: 1
 plugins:
   ovs:
@@ -241,13 +266,20 @@ plugins:
   net:
     interfaces:
       obr0: { kind: ovs, up: true, addresses: [10.6.0.1/24], routes: { 10.66.0.0/16: { via: 10.6.0.254 } } }
-`, dir, 'ovs.yaml');
+`,
+        dir,
+        'ovs.yaml',
+      );
       const r = await opd(['apply', p], { env: env3 });
       expect(r.code).toBe(0);
       expect(r.stdout.indexOf('ovs/bridges/obr0')).toBeLessThan(r.stdout.indexOf('net/interfaces/obr0'));
       expect((await execa('ip', ['-n', vns, '-br', 'addr', 'show', 'obr0'])).stdout).toContain('10.6.0.1/24');
       expect((await opd(['apply', p], { env: env3 })).stdout).toContain('no changes');
-      const gone = doc('version: 1\nplugins:\n  net:\n    interfaces:\n      obr0: { state: absent }\n', dir, 'ovs-absent.yaml');
+      const gone = doc(
+        'version: 1\nplugins:\n  net:\n    interfaces:\n      obr0: { state: absent }\n',
+        dir,
+        'ovs-absent.yaml',
+      );
       const d = await opd(['apply', gone], { env: env3 });
       expect(d.code).toBe(1);
       expect(d.stdout).toContain('opd deletes only links of the kinds it creates');

@@ -30,19 +30,35 @@ interface Scenario {
   warnings: string[];
   assertions: string[];
   enabled: boolean;
-  service: { after: string[]; requires: string[]; wantedBy: string[]; path: string[]; reloadTriggers: string[]; serviceConfig: Record<string, unknown> } | null;
+  service: {
+    after: string[];
+    requires: string[];
+    wantedBy: string[];
+    path: string[];
+    reloadTriggers: string[];
+    serviceConfig: Record<string, unknown>;
+  } | null;
   stateJson: string | null;
   statePath: string | null;
   validate: (Validation & { tools: string[] }) | null;
   stateFileValidate: Validation | null;
   dbusPackages: string[];
-  bootService: { after: string[]; before: string[]; wantedBy: string[]; path: string[]; serviceConfig: Record<string, unknown> } | null;
+  bootService: {
+    after: string[];
+    before: string[];
+    wantedBy: string[];
+    path: string[];
+    serviceConfig: Record<string, unknown>;
+  } | null;
 }
 
 const EVAL = ['--eval', '--strict', '--json', '--readonly-mode'];
 
 async function scenario(name: string): Promise<{ code: number; value?: Scenario; stderr: string }> {
-  const e = await execa('nix-instantiate', [...EVAL, join(ROOT, 'nix/test/eval.nix'), '-A', name], { env: NIX_ENV, reject: false });
+  const e = await execa('nix-instantiate', [...EVAL, join(ROOT, 'nix/test/eval.nix'), '-A', name], {
+    env: NIX_ENV,
+    reject: false,
+  });
   return { code: e.exitCode ?? -1, value: e.exitCode === 0 ? JSON.parse(e.stdout) : undefined, stderr: e.stderr };
 }
 
@@ -63,7 +79,11 @@ async function runValidation(v: Validation, text?: string): Promise<{ code: numb
     writeFileSync(file, text);
   }
   const out = join(dir, 'out');
-  const r = await execa('bash', ['-euc', v.buildCommand], { env: { PATH: `${bin}:${process.env.PATH}`, file, out }, reject: false, all: true });
+  const r = await execa('bash', ['-euc', v.buildCommand], {
+    env: { PATH: `${bin}:${process.env.PATH}`, file, out },
+    reject: false,
+    all: true,
+  });
   let result = '';
   try {
     result = readFileSync(out, 'utf8');
@@ -93,15 +113,42 @@ function render(v: unknown): string {
 
 describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () => {
   const r: Record<string, Scenario> = {};
-  let pkg: { pname: string; version: string; postInstall: string; mainProgram: string; npmDeps: { npmRoot: string; lockfileVersion: number }; npmConfigHook: string; hasNpmDepsHash: boolean };
+  let pkg: {
+    pname: string;
+    version: string;
+    postInstall: string;
+    mainProgram: string;
+    npmDeps: { npmRoot: string; lockfileVersion: number };
+    npmConfigHook: string;
+    hasNpmDepsHash: boolean;
+  };
 
   beforeAll(async () => {
-    for (const n of ['state', 'seed002', 'deepMerge', 'lazy', 'example', 'stateFilePath', 'stateFileString', 'noVswitch', 'both', 'nothing', 'agentWithOvs', 'disabled', 'fleet', 'fleetNoEtcd', 'fleetCertNoKey']) {
+    for (const n of [
+      'state',
+      'seed002',
+      'deepMerge',
+      'lazy',
+      'example',
+      'stateFilePath',
+      'stateFileString',
+      'noVswitch',
+      'both',
+      'nothing',
+      'agentWithOvs',
+      'disabled',
+      'fleet',
+      'fleetNoEtcd',
+      'fleetCertNoKey',
+    ]) {
       const s = await scenario(n);
-      if (s.code !== 0) throw new Error(`nix-instantiate -A ${n} failed (install nix-bin: scripts/install-deps.sh): ${s.stderr}`);
+      if (s.code !== 0)
+        throw new Error(`nix-instantiate -A ${n} failed (install nix-bin: scripts/install-deps.sh): ${s.stderr}`);
       r[n] = s.value!;
     }
-    const p = await execa('nix-instantiate', [...EVAL, join(ROOT, 'nix/test/eval.nix'), '-A', 'package'], { env: NIX_ENV });
+    const p = await execa('nix-instantiate', [...EVAL, join(ROOT, 'nix/test/eval.nix'), '-A', 'package'], {
+      env: NIX_ENV,
+    });
     pkg = JSON.parse(p.stdout);
   }, 300_000);
 
@@ -119,7 +166,10 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
     expect(s.assertions).toEqual([]);
     expect(s.warnings).toEqual([]);
     const doc = JSON.parse(s.stateJson!);
-    expect(doc).toEqual({ version: 1, plugins: { ovs: { bridges: { ovsbr0: { ports: { vi100: { type: 'internal', tag: 10 } } } } } } });
+    expect(doc).toEqual({
+      version: 1,
+      plugins: { ovs: { bridges: { ovsbr0: { ports: { vi100: { type: 'internal', tag: 10 } } } } } },
+    });
     // /etc/opd/state.json is the validation derivation's output, built with opd on its PATH
     expect(s.statePath).toMatch(/-opd-state\.json$/);
     expect(s.validate!.tools).toEqual(['/nix/store/00000000000000000000000000000000-opd-0.1.0']);
@@ -129,7 +179,7 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
     expect(built.out).toBe(s.stateJson);
   });
 
-  it('fails the build when the rendered state is invalid, with opd validate\'s messages', async () => {
+  it("fails the build when the rendered state is invalid, with opd validate's messages", async () => {
     const bad = JSON.stringify({ version: 1, plugins: { ovs: { bridges: { ovsbr0: { portz: {} } } } } });
     const built = await runValidation(r.state.validate!, bad);
     expect(built.code).toBe(65);
@@ -150,7 +200,12 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
   });
 
   it('orders after ovs-vswitchd.service and requires it when the state manages Open vSwitch, not otherwise', () => {
-    expect(r.state.service!.after).toEqual(['network-online.target', 'dbus.service', 'ovsdb.service', 'ovs-vswitchd.service']);
+    expect(r.state.service!.after).toEqual([
+      'network-online.target',
+      'dbus.service',
+      'ovsdb.service',
+      'ovs-vswitchd.service',
+    ]);
     expect(r.state.service!.requires).toEqual(['ovs-vswitchd.service']);
     expect(r.stateFileString.service!.after).not.toContain('ovs-vswitchd.service');
     expect(r.stateFileString.service!.requires).toEqual([]);
@@ -161,13 +216,19 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
     const b = r.state.bootService!;
     const shippedArgs = /^ExecStart=\/usr\/bin\/opd (apply --only \S+)/m.exec(text)![1];
     // systemd's quoting: each argument in double quotes
-    expect(b.serviceConfig.ExecStart).toContain(`/bin/opd ${shippedArgs.split(' ').map((a) => `"${a}"`).join(' ')} `);
+    expect(b.serviceConfig.ExecStart).toContain(
+      `/bin/opd ${shippedArgs
+        .split(' ')
+        .map((a) => `"${a}"`)
+        .join(' ')} `,
+    );
     expect(b.serviceConfig.ExecStart).toMatch(/ "\/etc\/opd\/state\.json"$/);
     expect(b.serviceConfig.Type).toBe('oneshot');
     expect(b.before).toEqual(expect.arrayContaining(['network.target', 'network-online.target', 'opd.service']));
     expect(b.after).toEqual(expect.arrayContaining(['ovsdb.service', 'ovs-vswitchd.service']));
     expect(b.wantedBy).toEqual(expect.arrayContaining(['network-online.target', 'multi-user.target']));
-    for (const t of ['network.target', 'network-online.target', 'opd.service']) expect(text).toMatch(new RegExp(`^Before=.*\\b${t.replace('.', '\\.')}\\b`, 'm'));
+    for (const t of ['network.target', 'network-online.target', 'opd.service'])
+      expect(text).toMatch(new RegExp(`^Before=.*\\b${t.replace('.', '\\.')}\\b`, 'm'));
   });
 
   it('generates the same unit as packaging/systemd/opd.service, hardening included', () => {
@@ -186,16 +247,30 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
 
   it("evaluates seed 002's services.op-dbus block verbatim: renamed options warn, enableBlockchain/enableCache warn, the state validates", async () => {
     const seedBlock = readFileSync(join(ROOT, 'nix/test/seed-002-op-dbus.nix'), 'utf8');
-    for (const line of ['services.op-dbus = {', 'mode = "full";', 'stateConfig = {', 'enableBlockchain = true;', 'enableCache = true;', '"openvswitch.service" = {', 'veth = "vi102";'])
+    for (const line of [
+      'services.op-dbus = {',
+      'mode = "full";',
+      'stateConfig = {',
+      'enableBlockchain = true;',
+      'enableCache = true;',
+      '"openvswitch.service" = {',
+      'veth = "vi102";',
+    ])
       expect(seedBlock).toContain(line);
     const s = r.seed002;
     expect(s.assertions).toEqual([]);
     expect([...s.warnings].sort()).toEqual([
-      expect.stringMatching(/^The option `services\.op-dbus\.enable' defined in `.*seed-002-op-dbus\.nix' has been renamed to `services\.opd\.enable'\.$/),
-      expect.stringMatching(/^The option `services\.op-dbus\.enableBlockchain' .* has no effect with opd: .*audit trail/),
+      expect.stringMatching(
+        /^The option `services\.op-dbus\.enable' defined in `.*seed-002-op-dbus\.nix' has been renamed to `services\.opd\.enable'\.$/,
+      ),
+      expect.stringMatching(
+        /^The option `services\.op-dbus\.enableBlockchain' .* has no effect with opd: .*audit trail/,
+      ),
       expect.stringMatching(/^The option `services\.op-dbus\.enableCache' .* has no effect with opd/),
       expect.stringMatching(/^The option `services\.op-dbus\.mode' .* has been renamed to `services\.opd\.mode'\.$/),
-      expect.stringMatching(/^The option `services\.op-dbus\.stateConfig' .* has been renamed to `services\.opd\.state'\.$/),
+      expect.stringMatching(
+        /^The option `services\.op-dbus\.stateConfig' .* has been renamed to `services\.opd\.state'\.$/,
+      ),
     ]);
     const doc = JSON.parse(s.stateJson!);
     expect(doc.version).toBe(1);
@@ -226,7 +301,10 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
   });
 
   for (const [name, re] of [
-    ['badMode', /A definition for option `services\.opd\.mode' is not of type `null or one of "full", "standalone", "agent"'[\s\S]*"proxmox"/],
+    [
+      'badMode',
+      /A definition for option `services\.opd\.mode' is not of type `null or one of "full", "standalone", "agent"'[\s\S]*"proxmox"/,
+    ],
     ['unknownOpdbusOption', /The option `services\.op-dbus\.enableMagic' does not exist/],
     ['unknownTopLevel', /The option `networking' does not exist/],
     ['badType', /A definition for option `services\.opd\.resync' is not of type `unsigned integer/],
@@ -244,10 +322,16 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
     expect(f.assertions).toEqual([]);
     expect(f.stateJson).toBeNull();
     const exec = f.service!.serviceConfig.ExecStart as string;
-    expect(exec).toContain('"daemon" "--etcd" "https://10.0.0.1:2379,https://10.0.0.2:2379" "--lease-ttl" "10" "--host" "kvm-07" "--label" "rack=b2" "--label" "role=kvm"');
+    expect(exec).toContain(
+      '"daemon" "--etcd" "https://10.0.0.1:2379,https://10.0.0.2:2379" "--lease-ttl" "10" "--host" "kvm-07" "--label" "rack=b2" "--label" "role=kvm"',
+    );
     expect(exec).toContain('"--etcd-user" "opd-host-kvm-07" "--etcd-password-file" "/run/keys/opd-etcd"');
-    expect(exec).toContain('"--etcd-ca" "/etc/opd/etcd-ca.pem" "--etcd-cert" "/etc/opd/kvm-07.pem" "--etcd-key" "/run/keys/kvm-07.key"');
-    expect(r.fleetCertNoKey.assertions).toEqual([expect.stringContaining('set services.opd.fleet.certFile and services.opd.fleet.keyFile together')]);
+    expect(exec).toContain(
+      '"--etcd-ca" "/etc/opd/etcd-ca.pem" "--etcd-cert" "/etc/opd/kvm-07.pem" "--etcd-key" "/run/keys/kvm-07.key"',
+    );
+    expect(r.fleetCertNoKey.assertions).toEqual([
+      expect.stringContaining('set services.opd.fleet.certFile and services.opd.fleet.keyFile together'),
+    ]);
     expect(exec).not.toContain('--state');
     expect(r.fleetNoEtcd.assertions).toEqual([expect.stringContaining('services.opd.fleet.etcd = [')]);
   });
@@ -264,7 +348,10 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
     expect(s.assertions).toEqual([]);
     expect(s.warnings).toEqual([]);
     // the YAML's parameters, resolved with the values the twin writes as Nix values
-    const resolved = resolveParams(await loadDocument(join(ROOT, 'examples/opdbus-full-mode.yaml')), { vars: ['address=192.168.1.10', 'gateway=192.168.1.1'], env: {} });
+    const resolved = resolveParams(await loadDocument(join(ROOT, 'examples/opdbus-full-mode.yaml')), {
+      vars: ['address=192.168.1.10', 'gateway=192.168.1.1'],
+      env: {},
+    });
     const { description: _d, params: _p, ...expected } = resolved.raw as Record<string, unknown>;
     expect(JSON.parse(s.stateJson!)).toEqual(expected);
     const built = await runValidation(s.validate!, s.stateJson!);
@@ -274,7 +361,9 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
   it('copies a stateFile given as a path to the store and validates it at build time; a string stays a host path', async () => {
     const s = r.stateFilePath;
     expect(s.stateJson).toBeNull();
-    expect(s.service!.serviceConfig.ExecStart).toContain('"--state" "/nix/store/00000000000000000000000000000000-opd-state-demo.yaml"');
+    expect(s.service!.serviceConfig.ExecStart).toContain(
+      '"--state" "/nix/store/00000000000000000000000000000000-opd-state-demo.yaml"',
+    );
     const built = await runValidation(s.stateFileValidate!);
     expect(built.code, built.output).toBe(0);
     expect(built.out).toBe(readFileSync(join(ROOT, 'examples/demo.yaml'), 'utf8'));

@@ -19,7 +19,8 @@ plugins:
   it('plans only the named plugins', async () => {
     const all = await opd(['diff', doc(text), '-o', 'json'], { env });
     expect(all.code, all.stderr).toBe(2);
-    const addrs = (r: { stdout: string }) => (JSON.parse(r.stdout) as { changes: { address: string }[] }).changes.map((c) => c.address.split('/')[0]);
+    const addrs = (r: { stdout: string }) =>
+      (JSON.parse(r.stdout) as { changes: { address: string }[] }).changes.map((c) => c.address.split('/')[0]);
     expect(new Set(addrs(all))).toEqual(new Set(['files', 'kmod']));
     const only = await opd(['diff', '--only', 'files', doc(text), '-o', 'json'], { env });
     expect(only.code, only.stderr).toBe(2);

@@ -20,36 +20,94 @@ interface Expect {
 const NOTE = /op-dbus note keys? ignored \(_comment/;
 const TABLE: Record<string, Expect> = {
   'example-state.json': { warnings: [] },
-  'templates/ovs-bridge-basic.json': { warnings: [NOTE, /ipv4\/dns: op-dbus ipv4\.dns \(8\.8\.8\.8, 8\.8\.4\.4\) is accepted but net does not act on it.*plugins\.dns/] },
-  'templates/ovs-bridge-with-internal-port.json': { warnings: [NOTE, /ovsbr0\/ipv4\/enabled: ipv4\.enabled: false: every address .* is removed/] },
-  'templates/ovs-bridge-with-dhcp.json': { refused: [/:18:21: \/plugins\/net\/interfaces\/ovsbr0\/ipv4\/dhcp: op-dbus ipv4\.dhcp: true is not supported.*systemd unit/] },
+  'templates/ovs-bridge-basic.json': {
+    warnings: [
+      NOTE,
+      /ipv4\/dns: op-dbus ipv4\.dns \(8\.8\.8\.8, 8\.8\.4\.4\) is accepted but net does not act on it.*plugins\.dns/,
+    ],
+  },
+  'templates/ovs-bridge-with-internal-port.json': {
+    warnings: [NOTE, /ovsbr0\/ipv4\/enabled: ipv4\.enabled: false: every address .* is removed/],
+  },
+  'templates/ovs-bridge-with-dhcp.json': {
+    refused: [
+      /:18:21: \/plugins\/net\/interfaces\/ovsbr0\/ipv4\/dhcp: op-dbus ipv4\.dhcp: true is not supported.*systemd unit/,
+    ],
+  },
   'templates/ovs-add-port-to-existing-bridge.json': { warnings: [NOTE] },
   'templates/ovs-bridge-multiple-ports.json': { warnings: [NOTE] },
-  'states/network-ovs-bridge.json': { warnings: [/a bare op-dbus `net` plugin body: read as \{"version": 1, "plugins": \{"net": …\}\}/] },
-  'states/complete-system-state.json': {
-    refused: [/\/version: expected 1, got 2/, /\/system: op-dbus `system` is not supported.*files plugin/, /\/blockchain: .*audit trail/, /\/plugins\/net\/enabled: op-dbus plugin setting `enabled` is not state/, /\/plugins\/netmaker: op-dbus plugin `netmaker` is not supported/, /\/systemd: a plugin section `systemd` at the top level.*move it under plugins/],
+  'states/network-ovs-bridge.json': {
+    warnings: [/a bare op-dbus `net` plugin body: read as \{"version": 1, "plugins": \{"net": …\}\}/],
   },
-  'states/deploy-workflow.json': { refused: [/\/workflow: op-dbus `workflow` is not supported.*no workflow engine.*depends_on/] },
+  'states/complete-system-state.json': {
+    refused: [
+      /\/version: expected 1, got 2/,
+      /\/system: op-dbus `system` is not supported.*files plugin/,
+      /\/blockchain: .*audit trail/,
+      /\/plugins\/net\/enabled: op-dbus plugin setting `enabled` is not state/,
+      /\/plugins\/netmaker: op-dbus plugin `netmaker` is not supported/,
+      /\/systemd: a plugin section `systemd` at the top level.*move it under plugins/,
+    ],
+  },
+  'states/deploy-workflow.json': {
+    refused: [/\/workflow: op-dbus `workflow` is not supported.*no workflow engine.*depends_on/],
+  },
   'states/full-system-workflow.json': { refused: [/\/workflow: op-dbus `workflow` is not supported/] },
-  'states/master-deploy-workflow.json': { refused: [/\/workflow: op-dbus `workflow` is not supported/, /deployment_targets_example/] },
+  'states/master-deploy-workflow.json': {
+    refused: [/\/workflow: op-dbus `workflow` is not supported/, /deployment_targets_example/],
+  },
   'states/network-workflow.json': { refused: [/\/workflow: op-dbus `workflow` is not supported/] },
   'states/privacy-network-workflow.json': { refused: [/\/workflow: op-dbus `workflow` is not supported/] },
   'states/mcp-config.json': { refused: [/\/mcp: op-dbus `mcp` is not supported.*no MCP server/] },
   'states/role-masks.json': { refused: [/\/roles: op-dbus `roles` is not supported.*one document per role/] },
   'examples/openflow-state.json': {
-    refused: [/\/plugins\/openflow\/enable_security_flows: .*opd does not generate them/, /flows\/flow0\/cookie: not supported: opd sets each flow's cookie itself/, /\/socket_ports: not supported.*ovs\.bridges/, /\/controller_endpoint: not supported/],
+    refused: [
+      /\/plugins\/openflow\/enable_security_flows: .*opd does not generate them/,
+      /flows\/flow0\/cookie: not supported: opd sets each flow's cookie itself/,
+      /\/socket_ports: not supported.*ovs\.bridges/,
+      /\/controller_endpoint: not supported/,
+    ],
   },
   'examples/complete-proxmox-install.json': {
-    refused: [/\/bootstrap: op-dbus `bootstrap` is not supported/, /\/plugins\/packagekit\/repositories: .*plugins\.files/, /\/plugins\/packagekit\/manifest:/, /\/plugins\/network: op-dbus plugin `network` is not supported.*plugins\.ovs/, /\/plugins\/systemd\/services: op-dbus `systemd\.services` is not supported.*units/, /\/plugins\/users\/accounts: op-dbus `users\.accounts`.*users\.users/, /\/plugins\/firewall\/rules: .*firewall\.tables/, /\/plugins\/systemd\/comment: unknown key "comment" \(fix: .*rename it "_comment"/],
+    refused: [
+      /\/bootstrap: op-dbus `bootstrap` is not supported/,
+      /\/plugins\/packagekit\/repositories: .*plugins\.files/,
+      /\/plugins\/packagekit\/manifest:/,
+      /\/plugins\/network: op-dbus plugin `network` is not supported.*plugins\.ovs/,
+      /\/plugins\/systemd\/services: op-dbus `systemd\.services` is not supported.*units/,
+      /\/plugins\/users\/accounts: op-dbus `users\.accounts`.*users\.users/,
+      /\/plugins\/firewall\/rules: .*firewall\.tables/,
+      /\/plugins\/systemd\/comment: unknown key "comment" \(fix: .*rename it "_comment"/,
+    ],
   },
-  'examples/complete-proxmox-pve9-install.json': { refused: [/\/bootstrap: op-dbus `bootstrap`/, /\/plugins\/network: op-dbus plugin `network`/, /\/plugins\/packagekit\/repositories/] },
-  'docs/container-netmaker.json': { warnings: [/properties\/network_type: network_type: netmaker: the container is put on the mesh bridge.*does not enroll/] },
+  'examples/complete-proxmox-pve9-install.json': {
+    refused: [
+      /\/bootstrap: op-dbus `bootstrap`/,
+      /\/plugins\/network: op-dbus plugin `network`/,
+      /\/plugins\/packagekit\/repositories/,
+    ],
+  },
+  'docs/container-netmaker.json': {
+    warnings: [
+      /properties\/network_type: network_type: netmaker: the container is put on the mesh bridge.*does not enroll/,
+    ],
+  },
   'docs/container-bridge.json': { warnings: [] },
-  'docs/lxc-netmaker-template.json': { refused: [/properties\/template: Proxmox template "local-btrfs:vztmpl\/debian-13-netmaker_custom\.tar\.zst" is not on this host \(looked in .*\).*pveam download/] },
+  'docs/lxc-netmaker-template.json': {
+    refused: [
+      /properties\/template: Proxmox template "local-btrfs:vztmpl\/debian-13-netmaker_custom\.tar\.zst" is not on this host \(looked in .*\).*pveam download/,
+    ],
+  },
   'docs/packagekit-proxmox-ve.json': { warnings: [/op-dbus `provider` \(apt\) ignored on 6 packages/] },
   'docs/packagekit-plugin-doc-comment.json': { warnings: [/op-dbus `provider` \(apt\) ignored on 2 packages/] },
   'nix/dependencies-md-full-mode.json': { warnings: [] },
-  'nix/proxmox-md-full-mode.json': { warnings: [/template "debian-12" read as the LXC download template/, /template "debian-12"/, /template "debian-12"/] },
+  'nix/proxmox-md-full-mode.json': {
+    warnings: [
+      /template "debian-12" read as the LXC download template/,
+      /template "debian-12"/,
+      /template "debian-12"/,
+    ],
+  },
   'nix/module-default-full.json': { warnings: [] },
   'nix/module-default-standalone.json': { warnings: [] },
   'nix/module-default-agent.json': { warnings: [] },
@@ -57,7 +115,13 @@ const TABLE: Record<string, Expect> = {
 
 function fixtures(dir = DIR): string[] {
   return readdirSync(dir)
-    .flatMap((f) => (statSync(join(dir, f)).isDirectory() ? fixtures(join(dir, f)) : f.endsWith('.json') ? [relative(DIR, join(dir, f))] : []))
+    .flatMap((f) =>
+      statSync(join(dir, f)).isDirectory()
+        ? fixtures(join(dir, f))
+        : f.endsWith('.json')
+          ? [relative(DIR, join(dir, f))]
+          : [],
+    )
     .sort();
 }
 
@@ -83,7 +147,10 @@ describe("op-dbus's own documents", () => {
       expect(warnings, r.stderr).toHaveLength(e.warnings!.length);
       e.warnings!.forEach((re, i) => expect(warnings[i]).toMatch(re));
       // every warning is located in the document
-      for (const w of warnings) expect(w).toMatch(new RegExp(`^opd: warning: ${join(DIR, name).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `));
+      for (const w of warnings)
+        expect(w).toMatch(
+          new RegExp(`^opd: warning: ${join(DIR, name).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `),
+        );
     });
   }
 });
@@ -93,16 +160,37 @@ describe('op-dbus document forms', () => {
     const f = doc('{\n  "version": 1,\n  "plugins": {},\n}\n', tmp(), 'state.json');
     const r = await opd(['validate', f]);
     expect(r.code).toBe(65);
-    expect(r.stderr).toMatch(new RegExp(`${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:1: \\(document root\\): JSON syntax error`));
+    expect(r.stderr).toMatch(
+      new RegExp(`${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:1: \\(document root\\): JSON syntax error`),
+    );
     // the same text as YAML is fine
     expect((await opd(['validate', doc('{"version": 1, "plugins": {},}\n')])).code).toBe(0);
   });
 
   it('blames type: ovs-port on the right key: a missing parent bridge, not an unknown key', async () => {
-    const f = doc(JSON.stringify({ version: 1, plugins: { net: { interfaces: [{ name: 'p0', type: 'ovs-port', ipv4: { enabled: true, address: [{ ip: '10.9.0.1', prefix: 24 }] } }] } } }, null, 2), tmp(), 'state.json');
+    const f = doc(
+      JSON.stringify(
+        {
+          version: 1,
+          plugins: {
+            net: {
+              interfaces: [
+                { name: 'p0', type: 'ovs-port', ipv4: { enabled: true, address: [{ ip: '10.9.0.1', prefix: 24 }] } },
+              ],
+            },
+          },
+        },
+        null,
+        2,
+      ),
+      tmp(),
+      'state.json',
+    );
     const r = await opd(['validate', f]);
     expect(r.code).toBe(65);
-    expect(r.stderr).toMatch(/\/plugins\/net\/interfaces\/0\/type: op-dbus ovs-port "p0" names no parent bridge \(fix: add properties\.parent_bridge/);
+    expect(r.stderr).toMatch(
+      /\/plugins\/net\/interfaces\/0\/type: op-dbus ovs-port "p0" names no parent bridge \(fix: add properties\.parent_bridge/,
+    );
     expect(r.stderr).not.toMatch(/unknown key "type"/);
   });
 
@@ -110,28 +198,41 @@ describe('op-dbus document forms', () => {
     const f = doc('version: 1\nplugins:\n  net:\n    interfaces:\n      - name: w0\n        type: wireguard\n');
     const r = await opd(['validate', f]);
     expect(r.code).toBe(65);
-    expect(r.stderr).toMatch(/:6:15: \/plugins\/net\/interfaces\/w0\/type: op-dbus interface type "wireguard" is not supported/);
+    expect(r.stderr).toMatch(
+      /:6:15: \/plugins\/net\/interfaces\/w0\/type: op-dbus interface type "wireguard" is not supported/,
+    );
   });
 
   it('maps packagekit ensure installed/removed/latest to packages, warning that latest does not upgrade', async () => {
-    const f = doc('version: 1\nplugins:\n  packagekit:\n    packages:\n      htop: { ensure: installed, version: "3.2.2-2" }\n      nano: { ensure: removed }\n      curl: { ensure: latest }\n');
+    const f = doc(
+      'version: 1\nplugins:\n  packagekit:\n    packages:\n      htop: { ensure: installed, version: "3.2.2-2" }\n      nano: { ensure: removed }\n      curl: { ensure: latest }\n',
+    );
     const r = await opd(['validate', f]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/ok: .*\(3 resources in packages\)/);
     expect(r.stderr).toMatch(/:7:\d+: \/plugins\/packagekit\/packages\/curl\/ensure: ensure: latest read as installed/);
-    const bad = await opd(['validate', doc('version: 1\nplugins:\n  packagekit:\n    packages:\n      htop: { ensure: purged }\n')]);
+    const bad = await opd([
+      'validate',
+      doc('version: 1\nplugins:\n  packagekit:\n    packages:\n      htop: { ensure: purged }\n'),
+    ]);
     expect(bad.code).toBe(65);
-    expect(bad.stderr).toMatch(/\/plugins\/packagekit\/packages\/htop\/ensure: op-dbus ensure: "purged" is not one of installed, removed, latest/);
+    expect(bad.stderr).toMatch(
+      /\/plugins\/packagekit\/packages\/htop\/ensure: op-dbus ensure: "purged" is not one of installed, removed, latest/,
+    );
   });
 
   it('refuses a bare plugin body that fits no plugin, showing the wrapping', async () => {
     const r = await opd(['validate', doc('{"flows": []}\n', tmp(), 'state.json')]);
     expect(r.code).toBe(65);
-    expect(r.stderr).toMatch(/a bare plugin body \(keys "flows"\) fits no plugin \(fix: wrap it in the plugin's section: \{"version": 1, "plugins": \{"<plugin>": \{"flows": …\}\}\}\)/);
+    expect(r.stderr).toMatch(
+      /a bare plugin body \(keys "flows"\) fits no plugin \(fix: wrap it in the plugin's section: \{"version": 1, "plugins": \{"<plugin>": \{"flows": …\}\}\}\)/,
+    );
   });
 
   it('prints the same warnings from opd diff (before reading the host)', async () => {
-    const r = await opd(['diff', join(DIR, 'docs/packagekit-proxmox-ve.json')], { env: { OPD_PACKAGES_BACKEND: 'apt' } });
+    const r = await opd(['diff', join(DIR, 'docs/packagekit-proxmox-ve.json')], {
+      env: { OPD_PACKAGES_BACKEND: 'apt' },
+    });
     expect(r.stderr).toMatch(/opd: warning: .*op-dbus `provider` \(apt\) ignored on 6 packages/);
   });
 });

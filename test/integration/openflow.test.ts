@@ -23,7 +23,8 @@ const BR = `ofbr${id}`;
 const PA = `ofa${id}`; // bridge side of A's veth (the other end is eth0 inside namespace A)
 const PB = `ofb${id}`;
 
-const ofctl = async (args: string[]) => (await execa('ovs-ofctl', ['-O', 'OpenFlow13', ...args], { env: { OVS_RUNDIR: ovs.dir } })).stdout;
+const ofctl = async (args: string[]) =>
+  (await execa('ovs-ofctl', ['-O', 'OpenFlow13', ...args], { env: { OVS_RUNDIR: ovs.dir } })).stdout;
 /** opd's and everybody's flows, without counters */
 const flows = async () =>
   (await ofctl(['--names', '--no-stats', 'dump-flows', BR]))
@@ -32,7 +33,9 @@ const flows = async () =>
     .filter((l) => l.includes('actions='))
     .map((l) => (l.startsWith('cookie=') ? l : `cookie=0x0, ${l}`)) // --no-stats leaves a zero cookie out
     .sort();
-const ping = async () => (await execa('ip', ['netns', 'exec', a.name, 'ping', '-c', '1', '-W', '2', '10.213.0.2'], { reject: false })).exitCode;
+const ping = async () =>
+  (await execa('ip', ['netns', 'exec', a.name, 'ping', '-c', '1', '-W', '2', '10.213.0.2'], { reject: false }))
+    .exitCode;
 
 const BRIDGE = `version: 1
 plugins:
@@ -91,12 +94,14 @@ describe('the openflow plugin against a real ovs-vswitchd, with traffic', () => 
     expect(await flows()).toEqual(['cookie=0x0, priority=0 actions=NORMAL']);
   });
 
-  it('installs a drop flow with opd\'s cookie that really drops the ping', async () => {
+  it("installs a drop flow with opd's cookie that really drops the ping", async () => {
     // a flow somebody added by hand, with a cookie of their own
     await ofctl(['add-flow', BR, 'cookie=0x1234,priority=50,udp,tp_dst=9999,actions=drop']);
     const r = await apply(DROP);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/\+ openflow\/bridges\/\S+\/flows\/drop-ping: add table=0,priority=200,icmp,nw_dst=10\.213\.0\.2,actions=drop/);
+    expect(r.stdout).toMatch(
+      /\+ openflow\/bridges\/\S+\/flows\/drop-ping: add table=0,priority=200,icmp,nw_dst=10\.213\.0\.2,actions=drop/,
+    );
     expect(r.stdout).toMatch(/verification passed/);
     const f = await flows();
     expect(f.filter((l) => /^cookie=0x6f706400[0-9a-f]{8},/.test(l))).toHaveLength(2);
@@ -114,7 +119,9 @@ describe('the openflow plugin against a real ovs-vswitchd, with traffic', () => 
     expect(d.code).toBe(0);
     const changed = await opd(['diff', doc(DROP.replace('priority: 200', 'priority: 210'), dir)], { env });
     expect(changed.code).toBe(2);
-    expect(changed.stdout).toMatch(/~ openflow\/bridges\/\S+\/flows\/drop-ping: table=0,priority=200,.* → table=0,priority=210,/);
+    expect(changed.stdout).toMatch(
+      /~ openflow\/bridges\/\S+\/flows\/drop-ping: table=0,priority=200,.* → table=0,priority=210,/,
+    );
     expect(await flows()).toEqual(before);
   });
 
@@ -140,7 +147,7 @@ describe('the openflow plugin against a real ovs-vswitchd, with traffic', () => 
     expect(f).toContain('cookie=0x0, priority=0 actions=NORMAL');
   });
 
-  it('prunes only opd\'s flows that the document does not name', async () => {
+  it("prunes only opd's flows that the document does not name", async () => {
     const pruned = `${BRIDGE}  openflow:
     bridges:
       ${BR}:
@@ -151,9 +158,13 @@ describe('the openflow plugin against a real ovs-vswitchd, with traffic', () => 
     const r = await apply(pruned);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     // keep-dhcp is not named any more: opd knows it as its own only by its cookie
-    expect(r.stdout).toMatch(/- openflow\/bridges\/\S+\/flows\/cookie-0x6f706400[0-9a-f]{8}: remove table=0,priority=150,udp,tp_dst=67,tp_src=68,actions=NORMAL/);
+    expect(r.stdout).toMatch(
+      /- openflow\/bridges\/\S+\/flows\/cookie-0x6f706400[0-9a-f]{8}: remove table=0,priority=150,udp,tp_dst=67,tp_src=68,actions=NORMAL/,
+    );
     const f = await flows();
-    expect(f.filter((l) => l.startsWith('cookie=0x6f706400'))).toEqual([expect.stringContaining('priority=120,arp actions=NORMAL')]);
+    expect(f.filter((l) => l.startsWith('cookie=0x6f706400'))).toEqual([
+      expect.stringContaining('priority=120,arp actions=NORMAL'),
+    ]);
     expect(f).toContain('cookie=0x1234, priority=50,udp,tp_dst=9999 actions=drop');
     expect(f).toContain('cookie=0x0, priority=0 actions=NORMAL');
     expect(await ping()).toBe(0);
@@ -163,16 +174,31 @@ describe('the openflow plugin against a real ovs-vswitchd, with traffic', () => 
   it('removes every flow of its own on a bridge marked absent, and nothing else', async () => {
     const r = await apply(`${BRIDGE}  openflow:\n    bridges:\n      ${BR}: { state: absent }\n`);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(await flows()).toEqual(['cookie=0x0, priority=0 actions=NORMAL', 'cookie=0x1234, priority=50,udp,tp_dst=9999 actions=drop']);
+    expect(await flows()).toEqual([
+      'cookie=0x0, priority=0 actions=NORMAL',
+      'cookie=0x1234, priority=50,udp,tp_dst=9999 actions=drop',
+    ]);
   });
 
-  it('accepts op-dbus\'s OpenFlowConfig form (bridges[], match_fields, typed actions) and converges it', async () => {
+  it("accepts op-dbus's OpenFlowConfig form (bridges[], match_fields, typed actions) and converges it", async () => {
     const json = JSON.stringify({
       version: 1,
       plugins: {
         openflow: {
           enable_security_flows: false,
-          bridges: [{ name: BR, flows: [{ table: 0, priority: 200, match_fields: { icmp: '', nw_dst: '10.213.0.2' }, actions: [{ type: 'drop' }] }] }],
+          bridges: [
+            {
+              name: BR,
+              flows: [
+                {
+                  table: 0,
+                  priority: 200,
+                  match_fields: { icmp: '', nw_dst: '10.213.0.2' },
+                  actions: [{ type: 'drop' }],
+                },
+              ],
+            },
+          ],
         },
       },
     });
@@ -204,12 +230,20 @@ plugins:
     const flowAt = lines.findIndex((l) => l.includes(`openflow/bridges/${br2}/flows/drop-all-ip`));
     expect(bridgeAt).toBeGreaterThanOrEqual(0);
     expect(flowAt).toBeGreaterThan(bridgeAt);
-    expect((await ofctl(['--no-stats', 'dump-flows', br2])).split('\n').filter((l) => l.includes('priority=10,ip actions=drop'))).toHaveLength(1);
+    expect(
+      (await ofctl(['--no-stats', 'dump-flows', br2]))
+        .split('\n')
+        .filter((l) => l.includes('priority=10,ip actions=drop')),
+    ).toHaveLength(1);
     const show = await opd(['show', '--plugin', 'openflow', '-o', 'json'], { env });
     expect(show.code, show.stderr).toBe(0);
     // opd cannot know the names of its flows from the switch: show names them by their cookie
-    const shown = JSON.parse(show.stdout) as { plugins: { openflow: { bridges: Record<string, { flows: Record<string, object> }> } } };
-    expect(Object.values(shown.plugins.openflow.bridges[br2].flows)).toEqual([{ table: 0, priority: 10, match: { ip: true }, actions: [], idle_timeout: 0, hard_timeout: 0 }]);
+    const shown = JSON.parse(show.stdout) as {
+      plugins: { openflow: { bridges: Record<string, { flows: Record<string, object> }> } };
+    };
+    expect(Object.values(shown.plugins.openflow.bridges[br2].flows)).toEqual([
+      { table: 0, priority: 10, match: { ip: true }, actions: [], idle_timeout: 0, hard_timeout: 0 },
+    ]);
     expect(Object.keys(shown.plugins.openflow.bridges[br2].flows)[0]).toMatch(/^cookie-0x6f706400[0-9a-f]{8}$/);
     // and applying what show printed changes nothing
     const again = await opd(['apply', doc(show.stdout, dir, 'shown.json')], { env });

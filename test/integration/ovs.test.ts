@@ -57,7 +57,9 @@ describe('the ovs plugin against a real ovsdb-server and vswitchd', () => {
     expect(r.stdout).toMatch(/verification passed/);
     expect(await get(['get', 'Port', 'vi100', 'tag'])).toBe('10');
     expect(await get(['get', 'Port', 'trk0', 'trunks'])).toBe('[10, 20]');
-    expect((await get(['list-ifaces', 'obr0'])).split('\n')).toEqual(expect.arrayContaining(['bm1', 'bm2', 'pa', 'trk0', 'vi100']));
+    expect((await get(['list-ifaces', 'obr0'])).split('\n')).toEqual(
+      expect.arrayContaining(['bm1', 'bm2', 'pa', 'trk0', 'vi100']),
+    );
     expect(await get(['get', 'Interface', 'pa', 'options:peer'])).toBe('pb');
     expect(await get(['get', 'Bridge', 'obr0', 'external_ids:opd_managed'])).toBe('"true"');
   });
@@ -81,13 +83,18 @@ describe('the ovs plugin against a real ovsdb-server and vswitchd', () => {
     expect(d.stdout).toMatch(/~ ovs\/bridges\/obr0\/ports\/vi100: tag 10 → 30/);
     expect(j.code).toBe(2);
     const plan = JSON.parse(j.stdout);
-    expect(plan.changes.map((c: { address: string }) => c.address)).toEqual(['ovs/bridges/obr0/ports/bond0', 'ovs/bridges/obr0/ports/vi100']);
+    expect(plan.changes.map((c: { address: string }) => c.address)).toEqual([
+      'ovs/bridges/obr0/ports/bond0',
+      'ovs/bridges/obr0/ports/vi100',
+    ]);
     expect(dry.code).toBe(2);
     expect(dry.stdout).toMatch(/nothing was changed/);
   });
 
   it('updates a tag, trunks and bond members, then settles', async () => {
-    const changed = BASE.replace('tag: 10', 'tag: 30').replace('trunks: [10, 20]', 'trunks: [10, 20, 30]').replace('bm2: { type: internal }', 'bm3: { type: internal }');
+    const changed = BASE.replace('tag: 10', 'tag: 30')
+      .replace('trunks: [10, 20]', 'trunks: [10, 20, 30]')
+      .replace('bm2: { type: internal }', 'bm3: { type: internal }');
     const r = await apply(changed);
     expect(r.code, r.stdout).toBe(0);
     expect(await get(['get', 'Port', 'vi100', 'tag'])).toBe('30');
@@ -99,7 +106,24 @@ describe('the ovs plugin against a real ovsdb-server and vswitchd', () => {
   });
 
   it('never touches a bridge or port the document does not name', async () => {
-    await ovs.vsctl(['add-br', 'handmade', '--', 'set', 'Bridge', 'handmade', 'datapath_type=netdev', '--', 'add-port', 'obr0', 'handport', '--', 'set', 'Interface', 'handport', 'type=internal']);
+    await ovs.vsctl([
+      'add-br',
+      'handmade',
+      '--',
+      'set',
+      'Bridge',
+      'handmade',
+      'datapath_type=netdev',
+      '--',
+      'add-port',
+      'obr0',
+      'handport',
+      '--',
+      'set',
+      'Interface',
+      'handport',
+      'type=internal',
+    ]);
     const r = await apply(BASE);
     expect(r.code).toBe(0);
     expect(await get(['list-br'])).toMatch(/handmade/);
@@ -107,7 +131,9 @@ describe('the ovs plugin against a real ovsdb-server and vswitchd', () => {
   });
 
   it('removes a port marked absent and a bridge marked absent', async () => {
-    const text = BASE.replace('vi100: { type: internal, tag: 10 }', 'vi100: { state: absent }') + '      handmade: { state: absent }\n';
+    const text =
+      BASE.replace('vi100: { type: internal, tag: 10 }', 'vi100: { state: absent }') +
+      '      handmade: { state: absent }\n';
     const r = await apply(text);
     expect(r.code, r.stdout).toBe(0);
     expect(r.stdout).toMatch(/- ovs\/bridges\/obr0\/ports\/vi100/);
@@ -117,7 +143,10 @@ describe('the ovs plugin against a real ovsdb-server and vswitchd', () => {
   });
 
   it('prunes ports the document does not name when the bridge says so', async () => {
-    const text = BASE.replace('        external_ids: { role: uplink }', '        external_ids: { role: uplink }\n        prune: { ports: true }');
+    const text = BASE.replace(
+      '        external_ids: { role: uplink }',
+      '        external_ids: { role: uplink }\n        prune: { ports: true }',
+    );
     const r = await apply(text);
     expect(r.code, r.stdout).toBe(0);
     expect(r.stdout).toMatch(/- ovs\/bridges\/obr0\/ports\/handport/);
@@ -125,7 +154,9 @@ describe('the ovs plugin against a real ovsdb-server and vswitchd', () => {
   });
 
   it('fails a port vswitchd rejects, keeps independent changes and reports every outcome', async () => {
-    const text = BASE + `      obr2:
+    const text =
+      BASE +
+      `      obr2:
         datapath_type: netdev
         ports:
           good0: { type: internal }
@@ -135,7 +166,9 @@ describe('the ovs plugin against a real ovsdb-server and vswitchd', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/ok\s+\+ ovs\/bridges\/obr2: bridge/);
     expect(r.stdout).toMatch(/ok\s+\+ ovs\/bridges\/obr2\/ports\/good0/);
-    expect(r.stdout).toMatch(/FAILED\s+\+ ovs\/bridges\/obr2\/ports\/nosuchdev0[\s\S]*ovs-vswitchd rejected nosuchdev0/);
+    expect(r.stdout).toMatch(
+      /FAILED\s+\+ ovs\/bridges\/obr2\/ports\/nosuchdev0[\s\S]*ovs-vswitchd rejected nosuchdev0/,
+    );
     expect(r.stdout).toMatch(/FAILED: \d+ ok, 1 failed/);
     // the rejected port is not converged: diff keeps showing it
     const d = await opd(['diff', doc(text, dir)], { env });
@@ -149,7 +182,9 @@ describe('the ovs plugin against a real ovsdb-server and vswitchd', () => {
     const clean = BASE + '      obr2: { state: absent }\n';
     expect((await apply(clean)).code).toBe(0);
     const before = await opd(['show', '--plugin', 'ovs', '-o', 'json'], { env });
-    const text = BASE.replace('tag: 10', 'tag: 44') + `      obr3:
+    const text =
+      BASE.replace('tag: 10', 'tag: 44') +
+      `      obr3:
         datapath_type: netdev
         ports:
           nosuchdev1: {}
@@ -176,7 +211,10 @@ describe('the ovs plugin against a real ovsdb-server and vswitchd', () => {
   it('keeps an audit trail that verifies after all of it', async () => {
     const v = await opd(['audit', 'verify'], { env });
     expect(v.code, v.stdout + v.stderr).toBe(0);
-    const log = readFileSync(env.OPD_AUDIT_LOG, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const log = readFileSync(env.OPD_AUDIT_LOG, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(log.filter((e) => e.type === 'run.start').length).toBeGreaterThanOrEqual(6);
     expect(log.some((e) => e.type === 'rollback' && e.result === 'ok')).toBe(true);
     expect(log.some((e) => e.type === 'change' && e.result === 'failed' && /nosuchdev0/.test(e.error))).toBe(true);
@@ -196,7 +234,17 @@ describe('op-dbus documents against a database-only OVS', () => {
 
   it('accepts net.interfaces of type ovs-bridge unchanged and creates the bridges', async () => {
     const e = { OPD_OVS_DB: db.db, OPD_AUDIT_LOG: join(tmp(), 'audit.jsonl') };
-    const text = JSON.stringify({ version: 1, plugins: { net: { interfaces: [{ name: 'ovsbr0', type: 'ovs-bridge', ports: ['vi100'] }, { name: 'mesh', type: 'ovs-bridge', ports: [] }] } } });
+    const text = JSON.stringify({
+      version: 1,
+      plugins: {
+        net: {
+          interfaces: [
+            { name: 'ovsbr0', type: 'ovs-bridge', ports: ['vi100'] },
+            { name: 'mesh', type: 'ovs-bridge', ports: [] },
+          ],
+        },
+      },
+    });
     const p = doc(text, tmp(), 'opdbus.json');
     const r = await opd(['apply', p], { env: e });
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -206,7 +254,9 @@ describe('op-dbus documents against a database-only OVS', () => {
   });
 
   it('says plainly when the OVS database cannot be reached', async () => {
-    const r = await opd(['diff', doc(BASE, tmp())], { env: { OPD_OVS_DB: 'unix:/nonexistent/db.sock', OPD_AUDIT_LOG: join(tmp(), 'a.jsonl') } });
+    const r = await opd(['diff', doc(BASE, tmp())], {
+      env: { OPD_OVS_DB: 'unix:/nonexistent/db.sock', OPD_AUDIT_LOG: join(tmp(), 'a.jsonl') },
+    });
     expect(r.code).toBe(69);
     expect(r.stderr).toMatch(/cannot reach the OVS database at unix:\/nonexistent\/db.sock/);
     expect(r.stderr).toMatch(/hint: /);

@@ -10,7 +10,11 @@ import { ensureSystemd } from '../helpers/systemd.js';
 import { buildRepo, installedTestPackages, locked, purgeTestPackages, removeRepo } from '../helpers/aptrepo.js';
 
 function section(installed: string): string {
-  return `version: 1\nplugins:\n  packages:\n    installed:\n${installed.trim().split('\n').map((l) => `      ${l.trim()}`).join('\n')}\n`;
+  return `version: 1\nplugins:\n  packages:\n    installed:\n${installed
+    .trim()
+    .split('\n')
+    .map((l) => `      ${l.trim()}`)
+    .join('\n')}\n`;
 }
 
 beforeAll(async () => {
@@ -55,9 +59,22 @@ for (const backend of ['packagekit', 'apt'] as const) {
     });
 
     it('leaves dpkg untouched on diff with pending changes', async () => {
-      const d = doc(section(`opd-test-a: { version: "2.0" }\nopd-test-c: {}\nopd-test-b: { state: absent }`), dir, 'pending.yaml');
+      const d = doc(
+        section(`opd-test-a: { version: "2.0" }\nopd-test-c: {}\nopd-test-b: { state: absent }`),
+        dir,
+        'pending.yaml',
+      );
       // under the apt lock, so that nobody else changes dpkg's status meanwhile
-      const r = await locked('bash', ['-c', 'sha256sum /var/lib/dpkg/status; node "$0" diff "$1"; echo "exit=$?"; sha256sum /var/lib/dpkg/status', OPD, d], env);
+      const r = await locked(
+        'bash',
+        [
+          '-c',
+          'sha256sum /var/lib/dpkg/status; node "$0" diff "$1"; echo "exit=$?"; sha256sum /var/lib/dpkg/status',
+          OPD,
+          d,
+        ],
+        env,
+      );
       const [before, ...rest] = r.stdout.trim().split('\n');
       const after = rest[rest.length - 1];
       expect(r.stdout).toContain('exit=2');
@@ -94,10 +111,21 @@ for (const backend of ['packagekit', 'apt'] as const) {
       const plugin = (await import('../../src/plugins/packages/index.js')).default;
       const { ApplyContext } = await import('../../src/core/plugin.js');
       const { closeBuses } = await import('../../src/dbus.js');
-      const log = { warn: () => undefined, info: () => undefined, debug: () => undefined } as unknown as Parameters<typeof ApplyContext.create>[1];
+      const log = { warn: () => undefined, info: () => undefined, debug: () => undefined } as unknown as Parameters<
+        typeof ApplyContext.create
+      >[1];
       try {
         const ctx = ApplyContext.create({ packagesBackend: backend }, log, false);
-        const [r] = await plugin.apply(ctx, [{ address: 'packages/installed/opd-test-a', resource: 'packages/installed/opd-test-a', plugin: 'packages', action: 'delete', summary: 'remove 1.0', data: { op: 'remove', name: 'opd-test-a' } }]);
+        const [r] = await plugin.apply(ctx, [
+          {
+            address: 'packages/installed/opd-test-a',
+            resource: 'packages/installed/opd-test-a',
+            plugin: 'packages',
+            action: 'delete',
+            summary: 'remove 1.0',
+            data: { op: 'remove', name: 'opd-test-a' },
+          },
+        ]);
         expect(r.status).toBe('failed');
         expect(r.error?.kind).toBe('refused');
         expect(r.error?.message).toContain('would now also remove opd-test-b');
@@ -108,7 +136,10 @@ for (const backend of ['packagekit', 'apt'] as const) {
     });
 
     it('removes it together with its dependents when allow_destroy says so', async () => {
-      const r = await run(['apply', doc(section(`opd-test-a: { state: absent, allow_destroy: true }`), dir, 'destroy-a.yaml')]);
+      const r = await run([
+        'apply',
+        doc(section(`opd-test-a: { state: absent, allow_destroy: true }`), dir, 'destroy-a.yaml'),
+      ]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(await installedTestPackages()).toEqual({});
     });
@@ -117,7 +148,11 @@ for (const backend of ['packagekit', 'apt'] as const) {
       const first = await run(['apply', doc(section(`opd-test-b: {}\nopd-test-c: {}`), dir, 'bc.yaml')]);
       expect(first.code, first.stdout + first.stderr).toBe(0);
       expect(await installedTestPackages()).toEqual({ 'opd-test-a': '2.0', 'opd-test-b': '1.0', 'opd-test-c': '1.0' });
-      const d = doc(section(`opd-test-b: { state: absent }\nopd-test-c: { state: absent }\nopd-test-a: { version: "1.0" }`), dir, 'mixed.yaml');
+      const d = doc(
+        section(`opd-test-b: { state: absent }\nopd-test-c: { state: absent }\nopd-test-a: { version: "1.0" }`),
+        dir,
+        'mixed.yaml',
+      );
       const r = await run(['apply', d]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(await installedTestPackages()).toEqual({ 'opd-test-a': '1.0' });

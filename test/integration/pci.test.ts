@@ -64,7 +64,9 @@ describe('the pci plugin on a fake sysfs tree under --root', () => {
   it('plans the override and the rebinding, and diff writes nothing', async () => {
     const d = await opd(['diff', doc(PASSTHROUGH)], { env });
     expect(d.code).toBe(2);
-    expect(d.stdout).toContain(`~ pci/devices/${GPU}: driver_override (none) → vfio-pci, unbind from nouveau, bind to vfio-pci (drivers_probe)`);
+    expect(d.stdout).toContain(
+      `~ pci/devices/${GPU}: driver_override (none) → vfio-pci, unbind from nouveau, bind to vfio-pci (drivers_probe)`,
+    );
     expect(d.stdout).toContain(`~ pci/devices/${AUDIO}: unbind from snd_hda_intel, bind to vfio-pci`);
     expect(read(`devices/${GPU}/driver_override`)).toBe('(null)\n');
     expect(read('drivers/nouveau/unbind')).toBe('');
@@ -95,22 +97,45 @@ describe('the pci plugin on a fake sysfs tree under --root', () => {
   });
 
   it('blocks the run when the device at an address is not the one expected, and writes nothing', async () => {
-    const r = await opd(['apply', doc(`version: 1\nplugins:\n  pci:\n    devices:\n      "${GPU}": { vendor: "8086", driver_override: "" }\n      "${AUDIO}": { driver: snd_hda_intel }\n`)], { env });
+    const r = await opd(
+      [
+        'apply',
+        doc(
+          `version: 1\nplugins:\n  pci:\n    devices:\n      "${GPU}": { vendor: "8086", driver_override: "" }\n      "${AUDIO}": { driver: snd_hda_intel }\n`,
+        ),
+      ],
+      { env },
+    );
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(new RegExp(`blocked pci/devices/${GPU}: the device at ${GPU} has vendor 10de, not 8086 \\(check the address: lspci -nn -s ${GPU}\\)`));
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `blocked pci/devices/${GPU}: the device at ${GPU} has vendor 10de, not 8086 \\(check the address: lspci -nn -s ${GPU}\\)`,
+      ),
+    );
     expect(r.stdout).toMatch(/nothing was applied/);
     expect(read(`devices/${GPU}/driver_override`)).toBe('vfio-pci\n');
     expect(read('drivers/vfio-pci/unbind')).toBe('');
   });
 
   it('blocks the run for an address with no device', async () => {
-    const r = await opd(['apply', doc(`version: 1\nplugins:\n  pci:\n    devices:\n      "0000:09:00.0": { driver_override: vfio-pci }\n`)], { env });
+    const r = await opd(
+      [
+        'apply',
+        doc(`version: 1\nplugins:\n  pci:\n    devices:\n      "0000:09:00.0": { driver_override: vfio-pci }\n`),
+      ],
+      { env },
+    );
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain('blocked pci/devices/0000:09:00.0: no PCI device at 0000:09:00.0 (/sys/bus/pci/devices/0000:09:00.0 does not exist)');
+    expect(r.stdout).toContain(
+      'blocked pci/devices/0000:09:00.0: no PCI device at 0000:09:00.0 (/sys/bus/pci/devices/0000:09:00.0 does not exist)',
+    );
   });
 
   it('fails a bind to a driver that is not loaded, naming the module to load', async () => {
-    const r = await opd(['apply', doc(`version: 1\nplugins:\n  pci:\n    devices:\n      "${AUDIO}": { driver: pci-stub }\n`)], { env });
+    const r = await opd(
+      ['apply', doc(`version: 1\nplugins:\n  pci:\n    devices:\n      "${AUDIO}": { driver: pci-stub }\n`)],
+      { env },
+    );
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/driver pci-stub is not loaded/);
     expect(read('drivers/vfio-pci/unbind')).toBe(AUDIO);
@@ -118,18 +143,48 @@ describe('the pci plugin on a fake sysfs tree under --root', () => {
 
   it('accepts op-dbus\'s pcidecl section and clears driver_override with ""', async () => {
     bindTo(AUDIO, 'vfio-pci');
-    const json = JSON.stringify({ version: 1, plugins: { pcidecl: { version: 1, items: [{ id: 'gpu0', mode: 'enforce', address: GPU, expect_vendor: '10de', expect_device: '1b80', driver_override: '' }] } } });
+    const json = JSON.stringify({
+      version: 1,
+      plugins: {
+        pcidecl: {
+          version: 1,
+          items: [
+            {
+              id: 'gpu0',
+              mode: 'enforce',
+              address: GPU,
+              expect_vendor: '10de',
+              expect_device: '1b80',
+              driver_override: '',
+            },
+          ],
+        },
+      },
+    });
     const r = await opd(['apply', doc(json, 'opdbus.json')], { env });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain(`pci/devices/${GPU}: driver_override vfio-pci → (none)`);
     expect(read(`devices/${GPU}/driver_override`)).toBe('\n');
   });
 
-  it('refuses op-dbus\'s observe-only items and unknown addresses by name (exit 65)', async () => {
-    const json = JSON.stringify({ version: 1, plugins: { pcidecl: { version: 1, items: [{ id: 'nic', mode: 'observe-only', address: '0000:00:1f.6', expect_vendor: '8086' }, { id: 'bad', mode: 'enforce', address: '00:1f.6' }] } } });
+  it("refuses op-dbus's observe-only items and unknown addresses by name (exit 65)", async () => {
+    const json = JSON.stringify({
+      version: 1,
+      plugins: {
+        pcidecl: {
+          version: 1,
+          items: [
+            { id: 'nic', mode: 'observe-only', address: '0000:00:1f.6', expect_vendor: '8086' },
+            { id: 'bad', mode: 'enforce', address: '00:1f.6' },
+          ],
+        },
+      },
+    });
     const r = await opd(['validate', doc(json, 'observe.json')], { env });
     expect(r.code).toBe(65);
-    expect(r.stderr).toMatch(/pci\/devices\/0000:00:1f\.6\/mode: expected "enforce", got "observe-only" \(fix: op-dbus's observe-only mode/);
+    expect(r.stderr).toMatch(
+      /pci\/devices\/0000:00:1f\.6\/mode: expected "enforce", got "observe-only" \(fix: op-dbus's observe-only mode/,
+    );
     expect(r.stderr).toMatch(/invalid name "00:1f\.6"/);
   });
 });

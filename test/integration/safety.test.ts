@@ -30,7 +30,11 @@ describe('saved plans and degraded backends (private OVS)', () => {
   });
 
   it('refuses a saved plan with exit 3 naming the resource changed by hand since, and applies nothing', async () => {
-    const f = doc(`version: 1\nplugins:\n  ovs:\n    bridges:\n      ${BR}: { ports: { ${P}: { type: internal, tag: 10 } } }\n`, dir, 'a.yaml');
+    const f = doc(
+      `version: 1\nplugins:\n  ovs:\n    bridges:\n      ${BR}: { ports: { ${P}: { type: internal, tag: 10 } } }\n`,
+      dir,
+      'a.yaml',
+    );
     expect((await opd(['apply', f], { env: env() })).code).toBe(0);
     writeFileSync(f, readFileSync(f, 'utf8').replace('tag: 10', 'tag: 20'));
     const plan = join(dir, 'plan.json');
@@ -68,7 +72,9 @@ describe('saved plans and degraded backends (private OVS)', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(await ovs.vsctl(['get', 'port', P, 'tag'])).toBe('20');
     const hash = JSON.parse(readFileSync(plan, 'utf8')).plan_hash as string;
-    const start = auditEntries(env().OPD_AUDIT_LOG).filter((e) => e.type === 'run.start').pop()!;
+    const start = auditEntries(env().OPD_AUDIT_LOG)
+      .filter((e) => e.type === 'run.start')
+      .pop()!;
     expect(start.saved_plan).toBe(hash);
     expect(start.plan_file).toBe(plan);
     expect((await opd(['diff', f], { env: env() })).code).toBe(0);
@@ -76,13 +82,22 @@ describe('saved plans and degraded backends (private OVS)', () => {
 
   it('plans what it can read when the system bus is down: OVS planned, systemd unknown, exit 69 naming it', async () => {
     const BR2 = `sfd${id}`;
-    const f = doc(`version: 1\nplugins:\n  ovs:\n    bridges:\n      ${BR2}: { ports: {} }\n  systemd:\n    units:\n      safety-${id}.service: { active_state: active }\n`, dir, 'b.yaml');
+    const f = doc(
+      `version: 1\nplugins:\n  ovs:\n    bridges:\n      ${BR2}: { ports: {} }\n  systemd:\n    units:\n      safety-${id}.service: { active_state: active }\n`,
+      dir,
+      'b.yaml',
+    );
     const down = { ...env(), DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${join(dir, 'no-bus')}` };
     const j = await opd(['diff', f, '-o', 'json'], { env: down });
     expect(j.code).toBe(69);
-    const out = JSON.parse(j.stdout) as { changes: { address: string }[]; unknown: { plugin: string; resources: string[] }[] };
+    const out = JSON.parse(j.stdout) as {
+      changes: { address: string }[];
+      unknown: { plugin: string; resources: string[] }[];
+    };
     expect(out.changes.map((c) => c.address)).toEqual([`ovs/bridges/${BR2}`]);
-    expect(out.unknown).toEqual([expect.objectContaining({ plugin: 'systemd', resources: [`systemd/units/safety-${id}.service`] })]);
+    expect(out.unknown).toEqual([
+      expect.objectContaining({ plugin: 'systemd', resources: [`systemd/units/safety-${id}.service`] }),
+    ]);
     expect(j.stderr).toContain('systemd unreachable');
     const t = await opd(['diff', f], { env: down });
     expect(t.code).toBe(69);
@@ -110,14 +125,23 @@ describe('confirm or revert (a namespace reached over a veth whose address the d
   let state: string;
   const CONFIRM = 3;
   const env = () => ({ OPD_NETNS: host.name, OPD_AUDIT_LOG: join(dir, 'audit.jsonl') });
-  const addrs = async () => (await host.exec('ip', ['-o', '-4', 'addr', 'show', 'dev', 'vh'])).split('\n').map((l) => l.split(/\s+/)[3]).filter(Boolean).sort();
+  const addrs = async () =>
+    (await host.exec('ip', ['-o', '-4', 'addr', 'show', 'dev', 'vh']))
+      .split('\n')
+      .map((l) => l.split(/\s+/)[3])
+      .filter(Boolean)
+      .sort();
   const reset = async () => {
     for (const a of await addrs()) await host.exec('ip', ['addr', 'del', a, 'dev', 'vh']);
     await host.exec('ip', ['addr', 'add', '10.77.0.2/24', 'dev', 'vh']);
   };
   /** Start `opd apply --confirm` in its own process group (as a login shell would be) and wait for its "waiting" line. */
   const startApply = async (seconds: number) => {
-    const child = execa('node', [OPD, 'apply', state, '--confirm', String(seconds)], { env: { OPD_LOG_LEVEL: 'warn', ...env() }, reject: false, detached: true });
+    const child = execa('node', [OPD, 'apply', state, '--confirm', String(seconds)], {
+      env: { OPD_LOG_LEVEL: 'warn', ...env() },
+      reject: false,
+      detached: true,
+    });
     let out = '';
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     await until(() => out.includes('waiting for `opd confirm`'), 'opd apply to wait for confirmation', 60_000);
@@ -133,7 +157,10 @@ describe('confirm or revert (a namespace reached over a veth whose address the d
     await host.exec('ip', ['addr', 'add', '10.77.0.2/24', 'dev', 'vh']);
     await host.exec('ip', ['link', 'set', 'vh', 'up']);
     dir = tmp('opd-confirm-');
-    state = doc('version: 1\nplugins:\n  net:\n    interfaces:\n      vh:\n        addresses:\n          10.77.0.2/24: { state: absent }\n          10.77.0.9/24: {}\n', dir);
+    state = doc(
+      'version: 1\nplugins:\n  net:\n    interfaces:\n      vh:\n        addresses:\n          10.77.0.2/24: { state: absent }\n          10.77.0.9/24: {}\n',
+      dir,
+    );
   });
   afterAll(async () => {
     await op?.remove();
@@ -143,7 +170,11 @@ describe('confirm or revert (a namespace reached over a veth whose address the d
   it('reverts the address within the timeout plus 5 s when no confirmation arrives, and records applied and reverted', async () => {
     const a = await startApply(CONFIRM);
     expect(await addrs()).toEqual(['10.77.0.9/24']);
-    await until(async () => (await addrs()).join() === '10.77.0.2/24', 'the old address to come back', (CONFIRM + 5) * 1000);
+    await until(
+      async () => (await addrs()).join() === '10.77.0.2/24',
+      'the old address to come back',
+      (CONFIRM + 5) * 1000,
+    );
     expect(Date.now() - a.t0).toBeLessThan((CONFIRM + 5) * 1000);
     const r = await a.child;
     expect(r.exitCode).toBe(1);
@@ -180,12 +211,23 @@ describe('confirm or revert (a namespace reached over a veth whose address the d
     process.kill(-a.child.pid!, 'SIGKILL');
     await a.child;
     expect(await addrs()).toEqual(['10.77.0.9/24']);
-    await until(async () => (await addrs()).join() === '10.77.0.2/24', 'the old address to come back', (CONFIRM + 5) * 1000);
+    await until(
+      async () => (await addrs()).join() === '10.77.0.2/24',
+      'the old address to come back',
+      (CONFIRM + 5) * 1000,
+    );
     // the keeper records the outcome once it has verified the revert
-    const states = await until(() => {
-      const s = auditEntries(env().OPD_AUDIT_LOG).filter((x) => x.type === 'confirm').slice(-2).map((x) => x.state);
-      return s[1] === 'reverted' ? s : undefined;
-    }, 'the reverted entry', 30_000);
+    const states = await until(
+      () => {
+        const s = auditEntries(env().OPD_AUDIT_LOG)
+          .filter((x) => x.type === 'confirm')
+          .slice(-2)
+          .map((x) => x.state);
+        return s[1] === 'reverted' ? s : undefined;
+      },
+      'the reverted entry',
+      30_000,
+    );
     expect(states).toEqual(['applied', 'reverted']);
   });
 
@@ -194,13 +236,27 @@ describe('confirm or revert (a namespace reached over a veth whose address the d
     const a = await startApply(600);
     process.kill(-a.child.pid!, 'SIGKILL');
     await a.child;
-    const applied = auditEntries(env().OPD_AUDIT_LOG).filter((x) => x.type === 'confirm').pop()!;
+    const applied = auditEntries(env().OPD_AUDIT_LOG)
+      .filter((x) => x.type === 'confirm')
+      .pop()!;
     const run = applied.run;
     const keeperPid = applied.keeper as number;
     // the keeper is running (its pidfile names it) before it is killed
-    await until(() => existsSync(join(dir, 'confirm', `${run}.pid`)) && Number(readFileSync(join(dir, 'confirm', `${run}.pid`), 'utf8')) === keeperPid, 'the keeper pidfile');
+    await until(
+      () =>
+        existsSync(join(dir, 'confirm', `${run}.pid`)) &&
+        Number(readFileSync(join(dir, 'confirm', `${run}.pid`), 'utf8')) === keeperPid,
+      'the keeper pidfile',
+    );
     process.kill(keeperPid, 'SIGKILL'); // a reboot, as far as the keeper is concerned
-    await until(() => { try { process.kill(keeperPid, 0); return false; } catch { return true; } }, 'the keeper to die');
+    await until(() => {
+      try {
+        process.kill(keeperPid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 'the keeper to die');
     const busy = await opd(['apply', state], { env: env() });
     expect(busy.code).toBe(75);
     expect(busy.stderr).toContain(`run ${run}`);
@@ -211,7 +267,12 @@ describe('confirm or revert (a namespace reached over a veth whose address the d
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`reverted run ${run}`);
     expect(await addrs()).toEqual(['10.77.0.2/24']);
-    expect(auditEntries(env().OPD_AUDIT_LOG).filter((x) => x.type === 'confirm').slice(-2).map((x) => x.state)).toEqual(['applied', 'reverted']);
+    expect(
+      auditEntries(env().OPD_AUDIT_LOG)
+        .filter((x) => x.type === 'confirm')
+        .slice(-2)
+        .map((x) => x.state),
+    ).toEqual(['applied', 'reverted']);
     expect((await opd(['audit', 'verify'], { env: env() })).code).toBe(0);
   });
 });
@@ -227,19 +288,53 @@ describe('the daemon with a backend down, its metrics and JSON logs', () => {
   const P = `sdp${id}`;
   const metric = async (name: string, labels = ''): Promise<number> => {
     const body = await (await fetch(url)).text();
-    const line = body.split('\n').find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name} `)));
+    const line = body
+      .split('\n')
+      .find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name} `)));
     return line === undefined ? NaN : Number(line.split(' ')[1]);
   };
 
   beforeAll(async () => {
     ovs = await startOvs();
     dir = tmp('opd-safety-daemon-');
-    const state = doc(`version: 1\nplugins:\n  ovs:\n    bridges:\n      ${BR}: { ports: { ${P}: { type: internal } } }\n  libvirt:\n    networks:\n      safety-${id}: { forward: isolated }\n`, dir);
+    const state = doc(
+      `version: 1\nplugins:\n  ovs:\n    bridges:\n      ${BR}: { ports: { ${P}: { type: internal } } }\n  libvirt:\n    networks:\n      safety-${id}: { forward: isolated }\n`,
+      dir,
+    );
     // libvirtd "stopped": the libvirt URI names a socket nobody listens on
-    const env = { OPD_OVS_DB: ovs.db, OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_LIBVIRT_URI: `qemu+unix:///system?socket=${join(dir, 'no-libvirt-sock')}`, OPD_LOG_LEVEL: 'info' };
-    daemon = execa('node', [OPD, 'daemon', '--state', state, '--no-dbus', '--metrics', '127.0.0.1:0', '--log-format', 'json', '--debounce', '100', '--backoff', '1', '--resync', '0'], { env, reject: false });
+    const env = {
+      OPD_OVS_DB: ovs.db,
+      OPD_AUDIT_LOG: join(dir, 'audit.jsonl'),
+      OPD_LIBVIRT_URI: `qemu+unix:///system?socket=${join(dir, 'no-libvirt-sock')}`,
+      OPD_LOG_LEVEL: 'info',
+    };
+    daemon = execa(
+      'node',
+      [
+        OPD,
+        'daemon',
+        '--state',
+        state,
+        '--no-dbus',
+        '--metrics',
+        '127.0.0.1:0',
+        '--log-format',
+        'json',
+        '--debounce',
+        '100',
+        '--backoff',
+        '1',
+        '--resync',
+        '0',
+      ],
+      { env, reject: false },
+    );
     daemon.stderr!.on('data', (b: Buffer) => (logs += b.toString()));
-    url = await until(() => /"metrics":"(http:\/\/127\.0\.0\.1:\d+\/metrics)"/.exec(logs)?.[1], 'the metrics listener', 60_000);
+    url = await until(
+      () => /"metrics":"(http:\/\/127\.0\.0\.1:\d+\/metrics)"/.exec(logs)?.[1],
+      'the metrics listener',
+      60_000,
+    );
     await until(() => logs.includes('"msg":"ready"'), 'the first reconcile', 120_000);
   });
   afterAll(async () => {
@@ -273,10 +368,20 @@ describe('the daemon with a backend down, its metrics and JSON logs', () => {
     };
     expect(before.changes).toBeGreaterThanOrEqual(2); // the first run created the bridge and its port
     await ovs.vsctl(['--no-wait', 'del-port', BR, P]);
-    await until(async () => (await ovs.vsctl(['list-ports', BR])).split('\n').includes(P), 'the port to come back', 60_000);
-    await until(async () => (await metric('opd_drift_repaired_total')) === before.repaired + 1, 'the repaired drift in the metrics', 30_000);
+    await until(
+      async () => (await ovs.vsctl(['list-ports', BR])).split('\n').includes(P),
+      'the port to come back',
+      60_000,
+    );
+    await until(
+      async () => (await metric('opd_drift_repaired_total')) === before.repaired + 1,
+      'the repaired drift in the metrics',
+      30_000,
+    );
     expect(await metric('opd_drift_detected_total')).toBe(before.detected + 1);
-    expect(await metric('opd_runs_total', '{status="ok",trigger="drift"}')).toBe((Number.isNaN(before.runs) ? 0 : before.runs) + 1);
+    expect(await metric('opd_runs_total', '{status="ok",trigger="drift"}')).toBe(
+      (Number.isNaN(before.runs) ? 0 : before.runs) + 1,
+    );
     expect(await metric('opd_changes_total', '{plugin="ovs",outcome="ok"}')).toBeGreaterThan(before.changes);
     expect(await metric('opd_audit_last_seq')).toBeGreaterThan(before.audit);
     expect(await metric('opd_audit_entries_total')).toBeGreaterThan(0);

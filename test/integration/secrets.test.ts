@@ -35,7 +35,11 @@ ${extra}`;
 const v1 = mkdoc(text(FIELD), work, 'v1.yaml');
 const v2 = mkdoc(text(`${FIELD}-rotated`), work, 'v2.yaml');
 // a change that fails (its validator prints the content and exits 1): its error must not carry the secrets either
-const bad = mkdoc(text(FIELD, `      /etc/opd-sec/bad.conf: { content: "${FIELD} ${PARAM}\\n", validate: "diff /dev/null %s" }\n`), work, 'bad.yaml');
+const bad = mkdoc(
+  text(FIELD, `      /etc/opd-sec/bad.conf: { content: "${FIELD} ${PARAM}\\n", validate: "diff /dev/null %s" }\n`),
+  work,
+  'bad.yaml',
+);
 
 /** Every output of every command run here, with the command that made it. */
 const outputs: { what: string; text: string }[] = [];
@@ -56,7 +60,12 @@ function filesUnder(dir: string): { what: string; text: string }[] {
 
 /** The outputs holding a secret, with the line it is on. */
 function leaks(items: { what: string; text: string }[]): string[] {
-  return items.flatMap((o) => o.text.split('\n').filter((l) => l.includes(FIELD) || l.includes(PARAM)).map((l) => `${o.what}: ${l.slice(0, 300)}`));
+  return items.flatMap((o) =>
+    o.text
+      .split('\n')
+      .filter((l) => l.includes(FIELD) || l.includes(PARAM))
+      .map((l) => `${o.what}: ${l.slice(0, 300)}`),
+  );
 }
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -94,16 +103,28 @@ describe('secrets in every output path', () => {
     expect(leaks([{ what: plan, text: readFileSync(plan, 'utf8') }])).toEqual([]);
   });
 
-  it('keeps the daemon\'s logs free of secrets while it converges a rotated secret', async () => {
+  it("keeps the daemon's logs free of secrets while it converges a rotated secret", async () => {
     const state = mkdoc(readFileSync(v1, 'utf8'), work, 'daemon.yaml');
     writeFileSync(state, readFileSync(v2, 'utf8').replace('-rotated', '-daemon'));
     const before = readFileSync(audit, 'utf8').split('\n').length;
-    const d = execa('node', [OPD, 'daemon', '--state', state, '--no-dbus', '--no-watch', '--resync', '0', '--log-format', 'json'], {
-      env: { ...env, NOTIFY_SOCKET: '' },
-      reject: false,
-    });
+    const d = execa(
+      'node',
+      [OPD, 'daemon', '--state', state, '--no-dbus', '--no-watch', '--resync', '0', '--log-format', 'json'],
+      {
+        env: { ...env, NOTIFY_SOCKET: '' },
+        reject: false,
+      },
+    );
     try {
-      await until(() => readFileSync(audit, 'utf8').split('\n').slice(before - 1).some((l) => l.includes('"type":"run.end"')), 'the daemon converging', 120_000);
+      await until(
+        () =>
+          readFileSync(audit, 'utf8')
+            .split('\n')
+            .slice(before - 1)
+            .some((l) => l.includes('"type":"run.end"')),
+        'the daemon converging',
+        120_000,
+      );
     } finally {
       d.kill('SIGTERM');
     }

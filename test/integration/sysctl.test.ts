@@ -29,7 +29,10 @@ async function nsRead(key: string): Promise<string> {
 function persisted(): string {
   const dir = join(root, 'etc/sysctl.d');
   if (!existsSync(dir)) return '';
-  return readdirSync(dir).sort().map((f) => `${f}\n${readFileSync(join(dir, f), 'utf8')}`).join('\n');
+  return readdirSync(dir)
+    .sort()
+    .map((f) => `${f}\n${readFileSync(join(dir, f), 'utf8')}`)
+    .join('\n');
 }
 
 beforeAll(async () => {
@@ -67,7 +70,9 @@ describe('sysctl in a network namespace', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(await nsRead('net.ipv4.ip_forward')).toBe('1');
     expect(await nsRead('net.ipv4.ip_local_port_range')).toBe('40000 50000');
-    expect(readFileSync(join(root, 'etc/sysctl.d/90-opd-net.ipv4.ip_forward.conf'), 'utf8')).toContain('net.ipv4.ip_forward = 1\n');
+    expect(readFileSync(join(root, 'etc/sysctl.d/90-opd-net.ipv4.ip_forward.conf'), 'utf8')).toContain(
+      'net.ipv4.ip_forward = 1\n',
+    );
   });
 
   it('never changes the host namespace', () => {
@@ -85,7 +90,9 @@ describe('sysctl in a network namespace', () => {
     const r = await inNs(['diff', doc(v2)]);
     expect(r.code).toBe(2);
     expect(r.stdout).toContain('"1" → "0"');
-    expect([await nsRead('net.ipv4.ip_forward'), await nsRead('net.ipv4.ip_local_port_range'), persisted()]).toEqual(before);
+    expect([await nsRead('net.ipv4.ip_forward'), await nsRead('net.ipv4.ip_local_port_range'), persisted()]).toEqual(
+      before,
+    );
   });
 
   it('changes values (shorthand form, whitespace normalized)', async () => {
@@ -111,7 +118,12 @@ describe('sysctl in a network namespace', () => {
   });
 
   it('rejects hostile keys and values (exit 65)', async () => {
-    for (const bad of [`"net/../../etc/passwd": 1`, `"net..ipv4": 1`, `net.ipv4.ip_forward: "1\\nkernel.panic = 1"`, `"net.ipv4.ip_forward;id": 1`]) {
+    for (const bad of [
+      `"net/../../etc/passwd": 1`,
+      `"net..ipv4": 1`,
+      `net.ipv4.ip_forward: "1\\nkernel.panic = 1"`,
+      `"net.ipv4.ip_forward;id": 1`,
+    ]) {
       const r = await opd(['apply', doc(`version: 1\nplugins:\n  sysctl:\n    ${bad}\n`)], { env });
       expect(r.code, bad + r.stdout + r.stderr).toBe(65);
     }

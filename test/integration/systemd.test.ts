@@ -31,8 +31,26 @@ async function systemctl(args: string[]): Promise<string> {
 }
 
 async function props(unit: string): Promise<Record<string, string>> {
-  const out = await systemctl(['show', unit, '-p', 'ActiveState', '-p', 'SubState', '-p', 'MainPID', '-p', 'LoadState', '-p', 'Environment']);
-  return Object.fromEntries(out.split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const out = await systemctl([
+    'show',
+    unit,
+    '-p',
+    'ActiveState',
+    '-p',
+    'SubState',
+    '-p',
+    'MainPID',
+    '-p',
+    'LoadState',
+    '-p',
+    'Environment',
+  ]);
+  return Object.fromEntries(
+    out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 async function isEnabled(unit: string): Promise<string> {
@@ -41,14 +59,17 @@ async function isEnabled(unit: string): Promise<string> {
 
 /** Everything a diff could touch: the units' states and every file of ours under the unit dirs. */
 async function dump(): Promise<string> {
-  const states = await Promise.all(ALL.filter((u) => u !== T).map(async (u) => [u, await props(u), await isEnabled(u)]));
+  const states = await Promise.all(
+    ALL.filter((u) => u !== T).map(async (u) => [u, await props(u), await isEnabled(u)]),
+  );
   const files: string[] = [];
   const walk = (d: string) => {
     if (!existsSync(d)) return;
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (p.includes(U)) files.push(`${p} ${e.isSymbolicLink() ? 'link' : createHash('sha256').update(readFileSync(p)).digest('hex')}`);
+      else if (p.includes(U))
+        files.push(`${p} ${e.isSymbolicLink() ? 'link' : createHash('sha256').update(readFileSync(p)).digest('hex')}`);
     }
   };
   walk(ETC);
@@ -56,7 +77,8 @@ async function dump(): Promise<string> {
   return JSON.stringify({ states, files: files.sort() });
 }
 
-const sleeper = (desc: string, extra = '') => `[Unit]\nDescription=${desc}\n[Service]\nExecStart=/bin/sleep infinity\n${extra}[Install]\nWantedBy=multi-user.target\n`;
+const sleeper = (desc: string, extra = '') =>
+  `[Unit]\nDescription=${desc}\n[Service]\nExecStart=/bin/sleep infinity\n${extra}[Install]\nWantedBy=multi-user.target\n`;
 
 function yamlDoc(units: Record<string, unknown>): string {
   return doc(JSON.stringify({ version: 1, plugins: { systemd: { units } } }), dir, `state-${uniq()}.json`);
@@ -86,13 +108,17 @@ describe('systemd plugin (real systemd over D-Bus)', () => {
     await apply(yamlDoc(absent));
     rmSync(join(VENDOR_DIR, V), { force: true });
     for (const d of [ETC, join(ETC, 'multi-user.target.wants'), join(ETC, '.opd-managed')])
-      if (existsSync(d)) for (const f of readdirSync(d)) if (f.includes(U)) rmSync(join(d, f), { recursive: true, force: true });
+      if (existsSync(d))
+        for (const f of readdirSync(d)) if (f.includes(U)) rmSync(join(d, f), { recursive: true, force: true });
     await systemctl(['daemon-reload']);
     await systemctl(['reset-failed', `${U}-*`]);
   });
 
   it('creates a unit from unit_file, enables and starts it, then reports zero changes', async () => {
-    const f = yamlDoc({ [A]: { enabled: true, active_state: 'active', unit_file: sleeper('a v1') }, [B]: { enabled: true, active_state: 'active', unit_file: sleeper('b v1') } });
+    const f = yamlDoc({
+      [A]: { enabled: true, active_state: 'active', unit_file: sleeper('a v1') },
+      [B]: { enabled: true, active_state: 'active', unit_file: sleeper('b v1') },
+    });
     const before = await dump();
     const d = await opd(['diff', f], { env });
     expect(d.code).toBe(2);
@@ -111,7 +137,10 @@ describe('systemd plugin (real systemd over D-Bus)', () => {
   it('restarts running units once each after exactly one Reload when their unit files change', async () => {
     const pidA = (await props(A)).MainPID;
     const pidB = (await props(B)).MainPID;
-    const f = yamlDoc({ [A]: { enabled: true, active_state: 'active', unit_file: sleeper('a v2') }, [B]: { enabled: true, active_state: 'active', unit_file: sleeper('b v2') } });
+    const f = yamlDoc({
+      [A]: { enabled: true, active_state: 'active', unit_file: sleeper('a v2') },
+      [B]: { enabled: true, active_state: 'active', unit_file: sleeper('b v2') },
+    });
     const before = await dump();
     const d = await opd(['diff', f, '-o', 'json'], { env });
     expect(d.code).toBe(2);
@@ -131,13 +160,20 @@ describe('systemd plugin (real systemd over D-Bus)', () => {
     expect((await props(B)).MainPID).not.toBe(pidB);
     await expectConverged(f);
     // the audit trail has one entry per change
-    const entries = readFileSync(env.OPD_AUDIT_LOG, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; address?: string; action?: string });
-    expect(entries.filter((e) => e.type === 'change' && e.address === `systemd/units/${A}` && e.action === 'restart').length).toBe(1);
+    const entries = readFileSync(env.OPD_AUDIT_LOG, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; address?: string; action?: string });
+    expect(
+      entries.filter((e) => e.type === 'change' && e.address === `systemd/units/${A}` && e.action === 'restart').length,
+    ).toBe(1);
   });
 
   it('restarts a unit when a drop-in is added, and removes a drop-in marked absent', async () => {
     const pid = (await props(A)).MainPID;
-    const f = yamlDoc({ [A]: { active_state: 'active', dropins: { '10-env.conf': '[Service]\nEnvironment=OPD_TEST=1\n' } } });
+    const f = yamlDoc({
+      [A]: { active_state: 'active', dropins: { '10-env.conf': '[Service]\nEnvironment=OPD_TEST=1\n' } },
+    });
     const r = await apply(f);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('restart (drop-in 10-env.conf changed)');
@@ -194,7 +230,8 @@ describe('systemd plugin (real systemd over D-Bus)', () => {
   });
 
   it('runs a template instance and restarts it when the template changes', async () => {
-    const tpl = (v: string) => `[Unit]\nDescription=template ${v} %i\n[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n`;
+    const tpl = (v: string) =>
+      `[Unit]\nDescription=template ${v} %i\n[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n`;
     const f = yamlDoc({ [T]: { unit_file: tpl('v1') }, [TI]: { enabled: true, active_state: 'active' } });
     const r = await apply(f);
     expect(r.stdout + r.stderr).not.toMatch(/FAILED/);
@@ -213,7 +250,12 @@ describe('systemd plugin (real systemd over D-Bus)', () => {
   });
 
   it('fails with exit 1 and the journal tail when a unit fails to start', async () => {
-    const f = yamlDoc({ [F]: { active_state: 'active', unit_file: `[Service]\nType=oneshot\nExecStartPre=/bin/echo opd-boom-${U}\nExecStart=/bin/false\n` } });
+    const f = yamlDoc({
+      [F]: {
+        active_state: 'active',
+        unit_file: `[Service]\nType=oneshot\nExecStartPre=/bin/echo opd-boom-${U}\nExecStart=/bin/false\n`,
+      },
+    });
     const r = await apply(f);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`start of ${F} failed (job result: failed)`);
@@ -252,8 +294,18 @@ describe('systemd plugin (real systemd over D-Bus)', () => {
     const s = await opd(['show', '--plugin', 'systemd', '-o', 'json'], { env });
     expect(s.code).toBe(0);
     const shown = JSON.parse(s.stdout) as { plugins: { systemd: { units: Record<string, unknown> } } };
-    expect(shown.plugins.systemd.units[A]).toEqual({ enabled: true, active_state: 'active', unit_file: sleeper('show') });
-    await expectConverged(doc(JSON.stringify({ version: 1, plugins: { systemd: { units: { [A]: shown.plugins.systemd.units[A] } } } }), dir, 'shown.json'));
+    expect(shown.plugins.systemd.units[A]).toEqual({
+      enabled: true,
+      active_state: 'active',
+      unit_file: sleeper('show'),
+    });
+    await expectConverged(
+      doc(
+        JSON.stringify({ version: 1, plugins: { systemd: { units: { [A]: shown.plugins.systemd.units[A] } } } }),
+        dir,
+        'shown.json',
+      ),
+    );
     const all = await opd(['show', '--plugin', 'systemd', '--all'], { env });
     expect(all.code).toBe(0);
     const parsed = parse(all.stdout) as { plugins: { systemd: { units: Record<string, unknown> } } };
@@ -269,7 +321,9 @@ describe('systemd plugin (real systemd over D-Bus)', () => {
     const r = await opd(['diff', f], { env: { ...env, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${dir}/no-such-bus` } });
     expect(r.code).toBe(69);
     expect(r.stderr).toMatch(/systemd is not reachable over D-Bus|no D-Bus system bus/);
-    const dr = await opd(['doctor', '--plugin', 'systemd'], { env: { ...env, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${dir}/no-such-bus` } });
+    const dr = await opd(['doctor', '--plugin', 'systemd'], {
+      env: { ...env, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${dir}/no-such-bus` },
+    });
     expect(dr.code).toBe(69);
     expect(dr.stdout).toContain('FAIL systemd: manager');
     const ok = await opd(['doctor', '--plugin', 'systemd'], { env });
@@ -285,10 +339,13 @@ describe('systemd plugin (real systemd over D-Bus)', () => {
     const seen: string[] = [];
     let resolve!: () => void;
     const drifted = new Promise<void>((r) => (resolve = r));
-    const w = await plugin.watch!({ settings: {}, log: pino({ level: 'silent' }), desired: { units: { [A]: { active_state: 'active' } } } }, (a) => {
-      seen.push(a ?? '*');
-      if (a === `systemd/units/${A}`) resolve();
-    });
+    const w = await plugin.watch!(
+      { settings: {}, log: pino({ level: 'silent' }), desired: { units: { [A]: { active_state: 'active' } } } },
+      (a) => {
+        seen.push(a ?? '*');
+        if (a === `systemd/units/${A}`) resolve();
+      },
+    );
     try {
       await systemctl(['stop', A]);
       await drifted;

@@ -23,7 +23,9 @@ afterAll(async () => {
 });
 
 const d = (spec: string) =>
-  doc(`version: 1\nplugins:\n  groups:\n    groups:\n      ${ga}: { system: true }\n      ${gb}: { system: true }\n  users:\n    users:\n      ${user}: ${spec}\n`);
+  doc(
+    `version: 1\nplugins:\n  groups:\n    groups:\n      ${ga}: { system: true }\n      ${gb}: { system: true }\n  users:\n    users:\n      ${user}: ${spec}\n`,
+  );
 const v1 = `{ system: true, home: /nonexistent, shell: /usr/sbin/nologin, comment: "opd test user", groups: [${ga}] }`;
 const v2 = `{ system: true, home: /var/lib/${p}, shell: /bin/sh, comment: "opd test user 2", groups: [${gb}] }`;
 
@@ -75,7 +77,12 @@ describe('users', () => {
   });
 
   it('rejects hostile names and paths before running anything (exit 65)', async () => {
-    for (const bad of [`"${p}$(id)": {}`, `${p}x: { home: /home/../etc }`, `${p}x: { shell: "/bin/sh -c id" }`, `${p}x: { comment: "a:b" }`]) {
+    for (const bad of [
+      `"${p}$(id)": {}`,
+      `${p}x: { home: /home/../etc }`,
+      `${p}x: { shell: "/bin/sh -c id" }`,
+      `${p}x: { comment: "a:b" }`,
+    ]) {
       const r = await opd(['apply', doc(`version: 1\nplugins:\n  users:\n    users:\n      ${bad}\n`)], { env });
       expect(r.code, bad + r.stdout + r.stderr).toBe(65);
     }

@@ -16,16 +16,40 @@ import { ROOT, doc, opd, tmp } from '../helpers/opd.js';
 import { startOvs, type OvsSandbox } from '../helpers/ovs.js';
 
 const HOSTILE = [
-  'br0;rm -rf /', '$(reboot)', '`id`', '../etc', '..', 'a b', '-rf', '', 'x'.repeat(300), 'a\nb', 'a\u0000b', 'a|b', 'a&b', 'a>b',
-  "a'b", 'a"b', 'a\\b', '*', 'bré', '\u202eevil',
+  'br0;rm -rf /',
+  '$(reboot)',
+  '`id`',
+  '../etc',
+  '..',
+  'a b',
+  '-rf',
+  '',
+  'x'.repeat(300),
+  'a\nb',
+  'a\u0000b',
+  'a|b',
+  'a&b',
+  'a>b',
+  "a'b",
+  'a"b',
+  'a\\b',
+  '*',
+  'bré',
+  '\u202eevil',
 ];
 
 /** Every place a name goes, as a function from the hostile string to a document. */
 const NAME_FIELDS: Record<string, (s: string) => unknown> = {
   'bridge name': (s) => ({ version: 1, plugins: { ovs: { bridges: { [s]: {} } } } }),
   'port name': (s) => ({ version: 1, plugins: { ovs: { bridges: { br0: { ports: { [s]: {} } } } } } }),
-  'bond member name': (s) => ({ version: 1, plugins: { ovs: { bridges: { br0: { ports: { b0: { interfaces: { [s]: {}, ok: {} } } } } } } } }),
-  'patch peer': (s) => ({ version: 1, plugins: { ovs: { bridges: { br0: { ports: { p0: { type: 'patch', peer: s } } } } } } }),
+  'bond member name': (s) => ({
+    version: 1,
+    plugins: { ovs: { bridges: { br0: { ports: { b0: { interfaces: { [s]: {}, ok: {} } } } } } } },
+  }),
+  'patch peer': (s) => ({
+    version: 1,
+    plugins: { ovs: { bridges: { br0: { ports: { p0: { type: 'patch', peer: s } } } } } },
+  }),
   'external_ids key': (s) => ({ version: 1, plugins: { ovs: { bridges: { br0: { external_ids: { [s]: 'x' } } } } } }),
   'depends_on address': (s) => ({ version: 1, plugins: { ovs: { bridges: { br0: { depends_on: [s] } } } } }),
 };
@@ -52,7 +76,10 @@ for (const [field, make] of Object.entries(NAME_FIELDS))
   }
 corpus.push(
   ['a 50 MB string', JSON.stringify({ version: 1, plugins: {}, description: 'x'.repeat(50 * 1024 * 1024) })],
-  ['a document of UTF-16', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('version: 1\nplugins: {}\n', 'utf16le')])],
+  [
+    'a document of UTF-16',
+    Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('version: 1\nplugins: {}\n', 'utf16le')]),
+  ],
   ['a Latin-1 document', Buffer.from('version: 1\nplugins: {}\ndescription: caf\xe9\n', 'latin1')],
   ['deep nesting', 'version: 1\nplugins: {}\ndescription: ' + '['.repeat(5000) + ']'.repeat(5000)],
   ['a duplicate bridge', 'version: 1\nplugins:\n  ovs:\n    bridges:\n      br0: {}\n      br0: {}\n'],
@@ -60,12 +87,27 @@ corpus.push(
   ['a number as plugins', 'version: 1\nplugins: 7\n'],
   ['a string document', '"just a string"'],
   ['a YAML stream of two documents', 'version: 1\nplugins: {}\n---\nversion: 1\nplugins: {}\n'],
-  ['a negative trunk', JSON.stringify({ version: 1, plugins: { ovs: { bridges: { br0: { ports: { p: { trunks: [-1] } } } } } } })],
-  ['a float tag', JSON.stringify({ version: 1, plugins: { ovs: { bridges: { br0: { ports: { p: { tag: 1.5 } } } } } } })],
-  ['an mtu too small', JSON.stringify({ version: 1, plugins: { ovs: { bridges: { br0: { ports: { p: { mtu_request: 10 } } } } } } })],
-  ['a boolean datapath', JSON.stringify({ version: 1, plugins: { ovs: { bridges: { br0: { datapath_type: true } } } } })],
+  [
+    'a negative trunk',
+    JSON.stringify({ version: 1, plugins: { ovs: { bridges: { br0: { ports: { p: { trunks: [-1] } } } } } } }),
+  ],
+  [
+    'a float tag',
+    JSON.stringify({ version: 1, plugins: { ovs: { bridges: { br0: { ports: { p: { tag: 1.5 } } } } } } }),
+  ],
+  [
+    'an mtu too small',
+    JSON.stringify({ version: 1, plugins: { ovs: { bridges: { br0: { ports: { p: { mtu_request: 10 } } } } } } }),
+  ],
+  [
+    'a boolean datapath',
+    JSON.stringify({ version: 1, plugins: { ovs: { bridges: { br0: { datapath_type: true } } } } }),
+  ],
   ['prune of an unknown collection', JSON.stringify({ version: 1, plugins: { ovs: { prune: { ports: true } } } })],
-  ['a 5000-character external id value', JSON.stringify({ version: 1, plugins: { ovs: { bridges: { br0: { external_ids: { a: 'x'.repeat(5000) } } } } } })],
+  [
+    'a 5000-character external id value',
+    JSON.stringify({ version: 1, plugins: { ovs: { bridges: { br0: { external_ids: { a: 'x'.repeat(5000) } } } } } }),
+  ],
 );
 
 describe('the bad-input corpus', () => {
@@ -84,7 +126,8 @@ describe('the bad-input corpus', () => {
         const err = e as OpdError;
         expect(err.kind, `${name}: ${err.message}`).toBe('invalid-document');
         expect(err.format(), name).not.toMatch(/\n\s+at .*:\d+:\d+/);
-        const located = err.problems.length === 0 || err.problems.every((p) => p.file === 'bad.yaml' && typeof p.line === 'number');
+        const located =
+          err.problems.length === 0 || err.problems.every((p) => p.file === 'bad.yaml' && typeof p.line === 'number');
         expect(located || /bytes|larger|nested|UTF-8/.test(err.message), `${name}: ${err.format()}`).toBe(true);
       }
     }
@@ -100,7 +143,8 @@ describe('property: mutated valid documents', () => {
 
   const leafPaths = (v: unknown, path: (string | number)[] = [], out: (string | number)[][] = []) => {
     out.push(path);
-    if (v && typeof v === 'object') for (const [k, c] of Object.entries(v)) leafPaths(c, [...path, Array.isArray(v) ? Number(k) : k], out);
+    if (v && typeof v === 'object')
+      for (const [k, c] of Object.entries(v)) leafPaths(c, [...path, Array.isArray(v) ? Number(k) : k], out);
     return out;
   };
 
@@ -132,7 +176,8 @@ describe('property: mutated valid documents', () => {
         } catch (e) {
           if (!(e instanceof OpdError)) throw e;
           if (e.kind !== 'invalid-document') throw e;
-          for (const p of e.problems) if (typeof p.line !== 'number') throw new Error(`unlocated problem: ${JSON.stringify(p)}`);
+          for (const p of e.problems)
+            if (typeof p.line !== 'number') throw new Error(`unlocated problem: ${JSON.stringify(p)}`);
         }
       }),
       { numRuns: 400, seed: 20261122 },

@@ -35,11 +35,16 @@ function variant(k: number): string {
   const bridges: Record<string, unknown> = {};
   for (let b = 0; b < BRIDGES; b++) {
     const ports: Record<string, unknown> = {};
-    for (let p = 0; p < PORTS; p++) ports[`k${b}p${p}`] = k % 3 === 2 && p % 2 ? { state: 'absent' } : { type: 'internal', tag: ((k + p) % 100) + 1 };
+    for (let p = 0; p < PORTS; p++)
+      ports[`k${b}p${p}`] = k % 3 === 2 && p % 2 ? { state: 'absent' } : { type: 'internal', tag: ((k + p) % 100) + 1 };
     bridges[`kbr${b}`] = { ports };
   }
   const paths: Record<string, unknown> = { '/etc/opd-crash': { type: 'directory', mode: '0755' } };
-  for (let f = 0; f < FILES; f++) paths[`/etc/opd-crash/f${f}.conf`] = k % 3 === 2 && f % 2 ? { state: 'absent' } : { content: `variant ${k} file ${f}\n`, mode: f % 2 ? '0640' : '0644' };
+  for (let f = 0; f < FILES; f++)
+    paths[`/etc/opd-crash/f${f}.conf`] =
+      k % 3 === 2 && f % 2
+        ? { state: 'absent' }
+        : { content: `variant ${k} file ${f}\n`, mode: f % 2 ? '0640' : '0644' };
   return JSON.stringify({ version: 1, plugins: { ovs: { bridges }, files: { paths } } });
 }
 
@@ -85,7 +90,12 @@ function readTrail(path: string): { entries: Entry[]; torn: boolean } {
  * its run.start (found by pid), after `delayMs` or once `changes` change entries of the run are
  * recorded, whichever comes first. Fails loudly if the run ends before the kill could land.
  */
-async function killInsideRun(file: string, env: Record<string, string>, delayMs: number, changes: number): Promise<{ run: string; recordedAtKill: number }> {
+async function killInsideRun(
+  file: string,
+  env: Record<string, string>,
+  delayMs: number,
+  changes: number,
+): Promise<{ run: string; recordedAtKill: number }> {
   const log = env.OPD_AUDIT_LOG;
   // follow the trail from its current end: only this run's entries are read, incrementally
   let offset = existsSync(log) ? statSync(log).size : 0;
@@ -107,7 +117,8 @@ async function killInsideRun(file: string, env: Record<string, string>, delayMs:
     if (existsSync(log)) {
       const fd = openSync(log, 'r');
       try {
-        for (let n; (n = readSync(fd, buf, 0, buf.length, offset)) > 0; offset += n) partial += buf.toString('utf8', 0, n);
+        for (let n; (n = readSync(fd, buf, 0, buf.length, offset)) > 0; offset += n)
+          partial += buf.toString('utf8', 0, n);
       } finally {
         closeSync(fd);
       }
@@ -141,62 +152,96 @@ async function killInsideRun(file: string, env: Record<string, string>, delayMs:
 }
 
 describe('killing opd apply inside its run', () => {
-  it('leaves a verifiable trail that matches the host, recovered by the next apply, 30 times over', { timeout: 1_800_000 }, async () => {
-    const dir = tmp();
-    // two plugins: OVS ports on a private ovsdb-server and files under a sandbox root
-    const env = { OPD_OVS_DB: ovs.db, OPD_ROOT: tmp('opd-crash-root-'), OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_LOG_LEVEL: 'silent' };
-    const total = BRIDGES * PORTS + FILES + 1;
-    const rnd = lcg(7);
-    const killPoints: number[] = [];
-    for (let i = 0; i < 30; i++) {
-      const file = doc(variant(i), dir, `v${i}.json`);
-      // a third of the kills land within the first wave (a short delay after run.start), a third
-      // right after the first wave is recorded, a third after a random later wave (or in verify)
-      const r1 = rnd();
-      const [delayMs, changes] = i % 3 === 0 ? [Math.floor(r1 * 400), 1] : i % 3 === 1 ? [Infinity, 1] : [Infinity, 2 + Math.floor(r1 * (total - 1))];
-      const { run, recordedAtKill } = await killInsideRun(file, env, delayMs, changes);
-      const after = readTrail(env.OPD_AUDIT_LOG);
-      const mine = after.entries.filter((e) => e.run === run);
-      expect(mine.map((e) => e.type)).not.toContain('run.end');
-      const applied = mine.filter((e) => e.type === 'change' && e.result === 'ok').map((e) => e.address!);
-      killPoints.push(mine.filter((e) => e.type === 'change').length);
-      expect(killPoints.at(-1)).toBeGreaterThanOrEqual(recordedAtKill);
+  it(
+    'leaves a verifiable trail that matches the host, recovered by the next apply, 30 times over',
+    { timeout: 1_800_000 },
+    async () => {
+      const dir = tmp();
+      // two plugins: OVS ports on a private ovsdb-server and files under a sandbox root
+      const env = {
+        OPD_OVS_DB: ovs.db,
+        OPD_ROOT: tmp('opd-crash-root-'),
+        OPD_AUDIT_LOG: join(dir, 'audit.jsonl'),
+        OPD_LOG_LEVEL: 'silent',
+      };
+      const total = BRIDGES * PORTS + FILES + 1;
+      const rnd = lcg(7);
+      const killPoints: number[] = [];
+      for (let i = 0; i < 30; i++) {
+        const file = doc(variant(i), dir, `v${i}.json`);
+        // a third of the kills land within the first wave (a short delay after run.start), a third
+        // right after the first wave is recorded, a third after a random later wave (or in verify)
+        const r1 = rnd();
+        const [delayMs, changes] =
+          i % 3 === 0
+            ? [Math.floor(r1 * 400), 1]
+            : i % 3 === 1
+              ? [Infinity, 1]
+              : [Infinity, 2 + Math.floor(r1 * (total - 1))];
+        const { run, recordedAtKill } = await killInsideRun(file, env, delayMs, changes);
+        const after = readTrail(env.OPD_AUDIT_LOG);
+        const mine = after.entries.filter((e) => e.run === run);
+        expect(mine.map((e) => e.type)).not.toContain('run.end');
+        const applied = mine.filter((e) => e.type === 'change' && e.result === 'ok').map((e) => e.address!);
+        killPoints.push(mine.filter((e) => e.type === 'change').length);
+        expect(killPoints.at(-1)).toBeGreaterThanOrEqual(recordedAtKill);
 
-      const v = await opd(['audit', 'verify'], { env });
-      expect(v.code, `trial ${i}: ${v.stdout}${v.stderr}`).toBe(0);
-      if (after.torn) expect(v.stdout + v.stderr, `trial ${i}`).toContain('torn last line');
+        const v = await opd(['audit', 'verify'], { env });
+        expect(v.code, `trial ${i}: ${v.stdout}${v.stderr}`).toBe(0);
+        if (after.torn) expect(v.stdout + v.stderr, `trial ${i}`).toContain('torn last line');
 
-      // none lost: every change the trail records as applied is on the host
-      const d = await opd(['diff', file, '-o', 'json'], { env });
-      expect([0, 2], `trial ${i}: ${d.stderr}`).toContain(d.code);
-      const pendingNow = new Set((JSON.parse(d.stdout) as { changes: { address: string }[] }).changes.map((c) => c.address));
-      expect(applied.filter((a) => pendingNow.has(a)), `trial ${i}: recorded as applied but not on the host`).toEqual([]);
+        // none lost: every change the trail records as applied is on the host
+        const d = await opd(['diff', file, '-o', 'json'], { env });
+        expect([0, 2], `trial ${i}: ${d.stderr}`).toContain(d.code);
+        const pendingNow = new Set(
+          (JSON.parse(d.stdout) as { changes: { address: string }[] }).changes.map((c) => c.address),
+        );
+        expect(
+          applied.filter((a) => pendingNow.has(a)),
+          `trial ${i}: recorded as applied but not on the host`,
+        ).toEqual([]);
 
-      // recovery, and none applied twice: the next apply redoes nothing the dead run recorded
-      const seqBefore = after.entries.at(-1)?.seq ?? 0;
-      const again = await opd(['apply', file], { env });
-      expect(again.code, `trial ${i}: ${again.stdout}${again.stderr}`).toBe(0);
-      const next = readTrail(env.OPD_AUDIT_LOG).entries.filter((e) => e.seq > seqBefore);
-      expect(next.filter((e) => e.type === 'run.interrupted').map((e) => e.run), `trial ${i}`).toEqual([run]);
-      if (after.torn) {
-        expect(next.map((e) => e.type), `trial ${i}`).toContain('recovery');
-        expect(readdirSync(dirname(env.OPD_AUDIT_LOG)).some((f) => f.startsWith(basename(env.OPD_AUDIT_LOG) + '.torn-'))).toBe(true);
+        // recovery, and none applied twice: the next apply redoes nothing the dead run recorded
+        const seqBefore = after.entries.at(-1)?.seq ?? 0;
+        const again = await opd(['apply', file], { env });
+        expect(again.code, `trial ${i}: ${again.stdout}${again.stderr}`).toBe(0);
+        const next = readTrail(env.OPD_AUDIT_LOG).entries.filter((e) => e.seq > seqBefore);
+        expect(
+          next.filter((e) => e.type === 'run.interrupted').map((e) => e.run),
+          `trial ${i}`,
+        ).toEqual([run]);
+        if (after.torn) {
+          expect(
+            next.map((e) => e.type),
+            `trial ${i}`,
+          ).toContain('recovery');
+          expect(
+            readdirSync(dirname(env.OPD_AUDIT_LOG)).some((f) => f.startsWith(basename(env.OPD_AUDIT_LOG) + '.torn-')),
+          ).toBe(true);
+        }
+        const redone = next.filter((e) => e.type === 'change' && applied.includes(e.address!)).map((e) => e.address);
+        expect(redone, `trial ${i}: applied twice`).toEqual([]);
+        expect((await opd(['diff', file], { env })).code, `trial ${i}`).toBe(0);
       }
-      const redone = next.filter((e) => e.type === 'change' && applied.includes(e.address!)).map((e) => e.address);
-      expect(redone, `trial ${i}: applied twice`).toEqual([]);
-      expect((await opd(['diff', file], { env })).code, `trial ${i}`).toBe(0);
-    }
-    const { entries } = readTrail(env.OPD_AUDIT_LOG);
-    const starts = new Set(entries.filter((e) => e.type === 'run.start').map((e) => e.run));
-    const closed = new Set(entries.filter((e) => e.type === 'run.end' || e.type === 'run.interrupted').map((e) => e.run));
-    expect([...starts].filter((r) => !closed.has(r))).toEqual([]);
-    expect(entries.filter((e) => e.type === 'run.interrupted')).toHaveLength(30);
-    expect((await opd(['audit', 'verify'], { env })).code).toBe(0);
-    // kills spread over the run: before any change was recorded, and after some were
-    expect(killPoints.some((k) => k === 0)).toBe(true);
-    expect(killPoints.some((k) => k > 0)).toBe(true);
-    const hist = new Map<number, number>();
-    for (const k of killPoints) hist.set(k, (hist.get(k) ?? 0) + 1);
-    console.log(`crash trials: changes recorded before the kill → trials: ${[...hist].sort((a, b) => a[0] - b[0]).map(([k, n]) => `${k}→${n}`).join(', ')}`);
-  });
+      const { entries } = readTrail(env.OPD_AUDIT_LOG);
+      const starts = new Set(entries.filter((e) => e.type === 'run.start').map((e) => e.run));
+      const closed = new Set(
+        entries.filter((e) => e.type === 'run.end' || e.type === 'run.interrupted').map((e) => e.run),
+      );
+      expect([...starts].filter((r) => !closed.has(r))).toEqual([]);
+      expect(entries.filter((e) => e.type === 'run.interrupted')).toHaveLength(30);
+      expect((await opd(['audit', 'verify'], { env })).code).toBe(0);
+      // kills spread over the run: before any change was recorded, and after some were
+      expect(killPoints.some((k) => k === 0)).toBe(true);
+      expect(killPoints.some((k) => k > 0)).toBe(true);
+      const hist = new Map<number, number>();
+      for (const k of killPoints) hist.set(k, (hist.get(k) ?? 0) + 1);
+      console.log(
+        `crash trials: changes recorded before the kill → trials: ${[...hist]
+          .sort((a, b) => a[0] - b[0])
+          .map(([k, n]) => `${k}→${n}`)
+          .join(', ')}`,
+      );
+    },
+  );
 });

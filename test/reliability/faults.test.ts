@@ -63,7 +63,10 @@ describe('backend faults', () => {
     try {
       // the reads are done once run.start is in the trail; then freeze the server so that the
       // apply's transaction waits, unanswered, on its socket
-      await waitFor(() => existsSync(env.OPD_AUDIT_LOG) && readFileSync(env.OPD_AUDIT_LOG, 'utf8').includes('"type":"run.start"'), 'run.start in the audit trail');
+      await waitFor(
+        () => existsSync(env.OPD_AUDIT_LOG) && readFileSync(env.OPD_AUDIT_LOG, 'utf8').includes('"type":"run.start"'),
+        'run.start in the audit trail',
+      );
       process.kill(pid, 'SIGSTOP');
       await waitFor(async () => (await unreadOn(sock)) > 0, 'the apply transaction queued on the frozen ovsdb-server');
     } finally {
@@ -75,9 +78,19 @@ describe('backend faults', () => {
     expect(r.stderr).not.toMatch(/\s+at .*\.js:\d+/);
     expect((await opd(['audit', 'verify'], { env })).code).toBe(0);
     // bring the same database back up and converge
-    await execa('ovsdb-server', [join(ovs.dir, 'conf.db'), `--remote=punix:${ovs.dir}/db.sock`, `--pidfile=${ovs.dir}/ovsdb-server.pid`, `--log-file=${ovs.dir}/ovsdb-server.log`, '--detach'], {
-      env: { OVS_RUNDIR: ovs.dir, OVS_LOGDIR: ovs.dir, OVS_DBDIR: ovs.dir },
-    });
+    await execa(
+      'ovsdb-server',
+      [
+        join(ovs.dir, 'conf.db'),
+        `--remote=punix:${ovs.dir}/db.sock`,
+        `--pidfile=${ovs.dir}/ovsdb-server.pid`,
+        `--log-file=${ovs.dir}/ovsdb-server.log`,
+        '--detach',
+      ],
+      {
+        env: { OVS_RUNDIR: ovs.dir, OVS_LOGDIR: ovs.dir, OVS_DBDIR: ovs.dir },
+      },
+    );
     const again = await opd(['apply', file], { env });
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect((await opd(['diff', file], { env })).code).toBe(0);
@@ -108,8 +121,13 @@ describe('backend faults', () => {
   });
 
   it('says plainly with exit 69 when the system bus is gone, touching nothing', async () => {
-    const env = { OPD_AUDIT_LOG: join(tmp(), 'audit.jsonl'), DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/opd-bus' };
-    const file = doc('version: 1\nplugins:\n  systemd:\n    units:\n      opd-fault-x.service: { active_state: active }\n');
+    const env = {
+      OPD_AUDIT_LOG: join(tmp(), 'audit.jsonl'),
+      DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/opd-bus',
+    };
+    const file = doc(
+      'version: 1\nplugins:\n  systemd:\n    units:\n      opd-fault-x.service: { active_state: active }\n',
+    );
     for (const cmd of ['diff', 'apply']) {
       const r = await opd([cmd, file], { env });
       expect(r.code, r.stderr).toBe(69);
@@ -121,8 +139,13 @@ describe('backend faults', () => {
   });
 
   it('says plainly with exit 69 when libvirtd is not running', async () => {
-    const env = { OPD_AUDIT_LOG: join(tmp(), 'audit.jsonl'), OPD_LIBVIRT_URI: 'qemu:///system?socket=/nonexistent/libvirt-sock' };
-    const file = doc('version: 1\nplugins:\n  libvirt:\n    networks:\n      opd-fault-net: { forward: nat, ip: { address: 10.77.0.1, prefix: 24 } }\n');
+    const env = {
+      OPD_AUDIT_LOG: join(tmp(), 'audit.jsonl'),
+      OPD_LIBVIRT_URI: 'qemu:///system?socket=/nonexistent/libvirt-sock',
+    };
+    const file = doc(
+      'version: 1\nplugins:\n  libvirt:\n    networks:\n      opd-fault-net: { forward: nat, ip: { address: 10.77.0.1, prefix: 24 } }\n',
+    );
     const r = await opd(['apply', file], { env });
     expect(r.code, r.stdout + r.stderr).toBe(69);
     expect(r.stderr).toMatch(/libvirt/);
@@ -136,7 +159,10 @@ describe('backend faults', () => {
     const files = Array.from({ length: 10 }, (_, i) => doc(bigDoc(`c${i}x`, 1, 5), dir, `c${i}.json`));
     const rs = await Promise.all(files.map((f) => opd(['apply', f], { env })));
     expect(rs.map((r) => r.code)).toEqual(Array(10).fill(0));
-    const entries = readFileSync(env.OPD_AUDIT_LOG, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const entries = readFileSync(env.OPD_AUDIT_LOG, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const order = entries.map((e) => e.run);
     const blocks = order.filter((r, i) => i === 0 || r !== order[i - 1]);
     expect(blocks).toHaveLength(10);

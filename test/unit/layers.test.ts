@@ -36,7 +36,10 @@ function files(dir: string): string[] {
 /** The layer of a file, and for a plugin its folder. */
 function layerOf(file: string): { layer: string; unit: string } {
   const parts = relative(SRC, file).split(sep);
-  if (parts[0] === 'plugins') return parts.length === 2 ? { layer: 'registry', unit: 'registry' } : { layer: 'plugin', unit: `plugins/${parts[1]}` };
+  if (parts[0] === 'plugins')
+    return parts.length === 2
+      ? { layer: 'registry', unit: 'registry' }
+      : { layer: 'plugin', unit: `plugins/${parts[1]}` };
   const layer = parts.length === 1 ? parts[0].replace(/\.ts$/, '') : parts[0];
   return { layer, unit: layer };
 }
@@ -45,8 +48,10 @@ function layerOf(file: string): { layer: string; unit: string } {
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const out: string[] = [];
-  const re = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)|^import\s+['"](\.[^'"]+)['"]/gm;
-  for (const m of text.matchAll(re)) out.push(normalize(join(dirname(file), m[1] ?? m[2] ?? m[3])).replace(/\.js$/, '.ts'));
+  const re =
+    /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)|^import\s+['"](\.[^'"]+)['"]/gm;
+  for (const m of text.matchAll(re))
+    out.push(normalize(join(dirname(file), m[1] ?? m[2] ?? m[3])).replace(/\.js$/, '.ts'));
   return out;
 }
 
@@ -120,7 +125,9 @@ describe('the layers of src/', () => {
     const low = new Set(['core', 'audit', 'exec', 'dbus']);
     const high = new Set(['plugin', 'registry', 'cli', 'daemon', 'fleet', 'run']);
     const bad = [...graph].flatMap(([from, tos]) =>
-      low.has(layerOf(from).layer) ? tos.filter((t) => high.has(layerOf(t).layer)).map((t) => `${relative(SRC, from)} → ${relative(SRC, t)}`) : [],
+      low.has(layerOf(from).layer)
+        ? tos.filter((t) => high.has(layerOf(t).layer)).map((t) => `${relative(SRC, from)} → ${relative(SRC, t)}`)
+        : [],
     );
     expect(bad).toEqual([]);
   });

@@ -77,14 +77,26 @@ export function holdersOf(inodes: Set<string>): Holder[] {
     }
     if (!hit) continue;
     const cg = readText(`/proc/${pid}/cgroup`);
-    const units = [...new Set(cg.split('\n').flatMap((l) => (l.split(':').slice(2).join(':') || '').split('/')).filter((s) => /\.(service|scope|socket)$/.test(s)))];
+    const units = [
+      ...new Set(
+        cg
+          .split('\n')
+          .flatMap((l) => (l.split(':').slice(2).join(':') || '').split('/'))
+          .filter((s) => /\.(service|scope|socket)$/.test(s)),
+      ),
+    ];
     out.push({ pid: Number(pid), comm: readText(`/proc/${pid}/comm`).trim(), units });
   }
   return out;
 }
 
 /** Whether a holder is one of the document's own resources (see the file comment). */
-export function ownedByDocument(h: Holder, port: number, doc: Record<string, Obj>, settings: Settings): string | undefined {
+export function ownedByDocument(
+  h: Holder,
+  port: number,
+  doc: Record<string, Obj>,
+  settings: Settings,
+): string | undefined {
   const units = isObj(doc.systemd) && isObj(doc.systemd.units) ? doc.systemd.units : {};
   for (const u of h.units) {
     const spec = units[u] ?? units[u.replace(/@[^.]*\./, '@.')];
@@ -93,8 +105,10 @@ export function ownedByDocument(h: Holder, port: number, doc: Record<string, Obj
   const db = isObj(doc.databases) ? doc.databases : {};
   const names = (k: string) => isObj(db[k]) && Object.keys(db[k] as Obj).length > 0;
   const pgPort = Number(settings.pgPort ?? process.env.OPD_PG_PORT ?? 5432);
-  if ((names('pg_roles') || names('pg_databases')) && ['postgres', 'postmaster'].includes(h.comm) && port === pgPort) return 'databases (PostgreSQL)';
-  if ((names('mysql_users') || names('mysql_databases')) && ['mariadbd', 'mysqld'].includes(h.comm) && port === 3306) return 'databases (MariaDB/MySQL)';
+  if ((names('pg_roles') || names('pg_databases')) && ['postgres', 'postmaster'].includes(h.comm) && port === pgPort)
+    return 'databases (PostgreSQL)';
+  if ((names('mysql_users') || names('mysql_databases')) && ['mariadbd', 'mysqld'].includes(h.comm) && port === 3306)
+    return 'databases (MariaDB/MySQL)';
   return undefined;
 }
 
@@ -102,7 +116,12 @@ export function ownedByDocument(h: Holder, port: number, doc: Record<string, Obj
  * The listening ports minus those held only by the document's own resources; `why` gets, per
  * busy port that is not the document's, who holds it (for the failure message).
  */
-export function foreignListening(listening: Set<number>, ports: number[], doc: Record<string, Obj> | undefined, settings: Settings): { busy: Set<number>; holders: Map<number, string> } {
+export function foreignListening(
+  listening: Set<number>,
+  ports: number[],
+  doc: Record<string, Obj> | undefined,
+  settings: Settings,
+): { busy: Set<number>; holders: Map<number, string> } {
   const busy = new Set(listening);
   const holders = new Map<number, string>();
   const asked = ports.filter((p) => listening.has(p));
@@ -112,7 +131,11 @@ export function foreignListening(listening: Set<number>, ports: number[], doc: R
     const hs = holdersOf(inodes.get(port) ?? new Set());
     const own = doc && hs.length > 0 && hs.every((h) => ownedByDocument(h, port, doc, settings) !== undefined);
     if (own) busy.delete(port);
-    else if (hs.length) holders.set(port, hs.map((h) => `${h.comm} pid ${h.pid}${h.units.length ? ` in ${h.units.join(', ')}` : ''}`).join('; '));
+    else if (hs.length)
+      holders.set(
+        port,
+        hs.map((h) => `${h.comm} pid ${h.pid}${h.units.length ? ` in ${h.units.join(', ')}` : ''}`).join('; '),
+      );
   }
   return { busy, holders };
 }

@@ -70,7 +70,11 @@ function osRelease(): Facts['os'] {
     const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
     if (m) kv[m[1]] = m[2].replace(/^["']|["']$/g, '');
   }
-  return { id: kv.ID ?? 'unknown', idLike: (kv.ID_LIKE ?? '').split(/\s+/).filter(Boolean), versionId: kv.VERSION_ID ?? '' };
+  return {
+    id: kv.ID ?? 'unknown',
+    idLike: (kv.ID_LIKE ?? '').split(/\s+/).filter(Boolean),
+    versionId: kv.VERSION_ID ?? '',
+  };
 }
 
 export function readFacts(): Facts {
@@ -118,7 +122,8 @@ export function evaluate(spec: Obj, f: Facts): Obj {
     out.cpu_virtualization = f.virtFlags || f.kvm === true ? true : `no vmx/svm flag in /proc/cpuinfo and ${f.kvm}`;
   }
   if (spec.kvm_device !== undefined) out.kvm_device = f.kvm;
-  if (typeof spec.min_memory_mb === 'number') out.min_memory_mb = f.memMb >= spec.min_memory_mb ? spec.min_memory_mb : f.memMb;
+  if (typeof spec.min_memory_mb === 'number')
+    out.min_memory_mb = f.memMb >= spec.min_memory_mb ? spec.min_memory_mb : f.memMb;
   if (typeof spec.min_cpus === 'number') out.min_cpus = f.cpus >= spec.min_cpus ? spec.min_cpus : f.cpus;
   if (isObj(spec.min_disk_free_mb)) {
     const m: Obj = {};
@@ -128,8 +133,10 @@ export function evaluate(spec: Obj, f: Facts): Obj {
     }
     out.min_disk_free_mb = m;
   }
-  if (Array.isArray(spec.tcp_ports_free)) out.tcp_ports_free = (spec.tcp_ports_free as number[]).filter((p) => !f.listening.has(p));
-  if (typeof spec.kernel_min === 'string') out.kernel_min = compareVersions(f.kernel, spec.kernel_min) >= 0 ? spec.kernel_min : f.kernel;
+  if (Array.isArray(spec.tcp_ports_free))
+    out.tcp_ports_free = (spec.tcp_ports_free as number[]).filter((p) => !f.listening.has(p));
+  if (typeof spec.kernel_min === 'string')
+    out.kernel_min = compareVersions(f.kernel, spec.kernel_min) >= 0 ? spec.kernel_min : f.kernel;
   if (Array.isArray(spec.arch)) out.arch = (spec.arch as string[]).includes(f.arch) ? spec.arch : f.arch;
   if (isObj(spec.os)) {
     const o: Obj = {};
@@ -139,7 +146,8 @@ export function evaluate(spec: Obj, f: Facts): Obj {
       o.id = ids.includes(f.os.id) || ids.some((i) => f.os.idLike.includes(i)) ? w.id : f.os.id;
     }
     if (w.version_id !== undefined) o.version_id = f.os.versionId;
-    if (typeof w.version_min === 'string') o.version_min = compareVersions(f.os.versionId, w.version_min) >= 0 ? w.version_min : f.os.versionId || '(none)';
+    if (typeof w.version_min === 'string')
+      o.version_min = compareVersions(f.os.versionId, w.version_min) >= 0 ? w.version_min : f.os.versionId || '(none)';
     out.os = o;
   }
   return out;
@@ -150,32 +158,52 @@ export function failures(cur: Obj, want: Obj): string[] {
   const out: string[] = [];
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
   if (want.cpu_virtualization !== undefined && cur.cpu_virtualization !== true)
-    out.push(`cpu_virtualization: ${cur.cpu_virtualization} (enable VT-x/AMD-V in the firmware, or nested virtualization on the hypervisor)`);
-  if (want.kvm_device !== undefined && cur.kvm_device !== true) out.push(`kvm_device: ${cur.kvm_device} (load kvm_intel or kvm_amd; check permissions)`);
-  for (const [k, unit, what] of [['min_memory_mb', 'MiB', 'memory'], ['min_cpus', 'CPUs', 'CPUs']] as const) {
+    out.push(
+      `cpu_virtualization: ${cur.cpu_virtualization} (enable VT-x/AMD-V in the firmware, or nested virtualization on the hypervisor)`,
+    );
+  if (want.kvm_device !== undefined && cur.kvm_device !== true)
+    out.push(`kvm_device: ${cur.kvm_device} (load kvm_intel or kvm_amd; check permissions)`);
+  for (const [k, unit, what] of [
+    ['min_memory_mb', 'MiB', 'memory'],
+    ['min_cpus', 'CPUs', 'CPUs'],
+  ] as const) {
     if (typeof want[k] === 'number' && !same(cur[k], want[k]))
-      out.push(`${k}: the host has ${cur[k]} ${unit} of ${what}, needs ${want[k]} (short by ${(want[k] as number) - (cur[k] as number)} ${unit})`);
+      out.push(
+        `${k}: the host has ${cur[k]} ${unit} of ${what}, needs ${want[k]} (short by ${(want[k] as number) - (cur[k] as number)} ${unit})`,
+      );
   }
   if (isObj(want.min_disk_free_mb)) {
     const c = (isObj(cur.min_disk_free_mb) ? cur.min_disk_free_mb : {}) as Obj;
     for (const [p, mb] of Object.entries(want.min_disk_free_mb)) {
       if (same(c[p], mb)) continue;
-      out.push(typeof c[p] === 'number' ? `min_disk_free_mb ${p}: ${c[p]} MiB free, needs ${mb} (short by ${(mb as number) - (c[p] as number)} MiB)` : `min_disk_free_mb ${p}: ${c[p]}`);
+      out.push(
+        typeof c[p] === 'number'
+          ? `min_disk_free_mb ${p}: ${c[p]} MiB free, needs ${mb} (short by ${(mb as number) - (c[p] as number)} MiB)`
+          : `min_disk_free_mb ${p}: ${c[p]}`,
+      );
     }
   }
   if (Array.isArray(want.tcp_ports_free)) {
     const free = new Set((cur.tcp_ports_free ?? []) as number[]);
     const busy = (want.tcp_ports_free as number[]).filter((p) => !free.has(p));
-    if (busy.length) out.push(`tcp_ports_free: port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} ${busy.length > 1 ? 'are' : 'is'} already listened on`);
+    if (busy.length)
+      out.push(
+        `tcp_ports_free: port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} ${busy.length > 1 ? 'are' : 'is'} already listened on`,
+      );
   }
-  if (typeof want.kernel_min === 'string' && !same(cur.kernel_min, want.kernel_min)) out.push(`kernel_min: the kernel is ${cur.kernel_min}, needs ${want.kernel_min} or newer`);
-  if (Array.isArray(want.arch) && !same(cur.arch, want.arch)) out.push(`arch: the host is ${cur.arch}, needs ${(want.arch as string[]).join(' or ')}`);
+  if (typeof want.kernel_min === 'string' && !same(cur.kernel_min, want.kernel_min))
+    out.push(`kernel_min: the kernel is ${cur.kernel_min}, needs ${want.kernel_min} or newer`);
+  if (Array.isArray(want.arch) && !same(cur.arch, want.arch))
+    out.push(`arch: the host is ${cur.arch}, needs ${(want.arch as string[]).join(' or ')}`);
   if (isObj(want.os)) {
     const c = (isObj(cur.os) ? cur.os : {}) as Obj;
     const w = want.os;
-    if (w.id !== undefined && !same(c.id, w.id)) out.push(`os.id: the host runs ${c.id}, needs ${Array.isArray(w.id) ? (w.id as string[]).join(' or ') : w.id}`);
-    if (w.version_id !== undefined && !same(c.version_id, w.version_id)) out.push(`os.version_id: the host has ${c.version_id || '(none)'}, needs ${w.version_id}`);
-    if (w.version_min !== undefined && !same(c.version_min, w.version_min)) out.push(`os.version_min: the host has ${c.version_min}, needs ${w.version_min} or newer`);
+    if (w.id !== undefined && !same(c.id, w.id))
+      out.push(`os.id: the host runs ${c.id}, needs ${Array.isArray(w.id) ? (w.id as string[]).join(' or ') : w.id}`);
+    if (w.version_id !== undefined && !same(c.version_id, w.version_id))
+      out.push(`os.version_id: the host has ${c.version_id || '(none)'}, needs ${w.version_id}`);
+    if (w.version_min !== undefined && !same(c.version_min, w.version_min))
+      out.push(`os.version_min: the host has ${c.version_min}, needs ${w.version_min} or newer`);
   }
   return out;
 }
@@ -199,7 +227,9 @@ const plugin: Plugin<ChecksSection> = {
     if (!Object.keys(named).length) return { require: {} };
     const f = readFacts();
     // a port held by the document's own service or database is not a conflict (converged host)
-    const ports = Object.values(named).flatMap((s) => (isObj(s) && Array.isArray(s.tcp_ports_free) ? (s.tcp_ports_free as number[]) : []));
+    const ports = Object.values(named).flatMap((s) =>
+      isObj(s) && Array.isArray(s.tcp_ports_free) ? (s.tcp_ports_free as number[]) : [],
+    );
     if (ports.length) f.listening = foreignListening(f.listening, ports, ctx.document, ctx.settings).busy;
     const require: Record<string, Obj> = {};
     for (const [n, spec] of Object.entries(named).sort()) if (isObj(spec)) require[n] = evaluate(spec, f);
@@ -218,8 +248,21 @@ const plugin: Plugin<ChecksSection> = {
     const f = readFacts();
     const virt = f.virtFlags || f.kvm === true;
     return [
-      { name: 'checks: CPU virtualization', ok: virt, detail: f.virtFlags ? 'vmx/svm flag present' : f.kvm === true ? '/dev/kvm usable (no vmx/svm flag visible: nested or paravirtual)' : String(f.kvm), hint: virt ? undefined : 'enable VT-x/AMD-V or nested virtualization' },
-      { name: 'checks: host', ok: true, detail: `${f.os.id} ${f.os.versionId}, kernel ${f.kernel}, ${f.cpus} CPUs, ${f.memMb} MiB` },
+      {
+        name: 'checks: CPU virtualization',
+        ok: virt,
+        detail: f.virtFlags
+          ? 'vmx/svm flag present'
+          : f.kvm === true
+            ? '/dev/kvm usable (no vmx/svm flag visible: nested or paravirtual)'
+            : String(f.kvm),
+        hint: virt ? undefined : 'enable VT-x/AMD-V or nested virtualization',
+      },
+      {
+        name: 'checks: host',
+        ok: true,
+        detail: `${f.os.id} ${f.os.versionId}, kernel ${f.kernel}, ${f.cpus} CPUs, ${f.memMb} MiB`,
+      },
     ];
   },
 };

@@ -47,9 +47,33 @@ export interface SqlResult {
 }
 
 /** Run SQL with psql as the superuser. Connection trouble throws; a failing statement returns ok=false. */
-export async function psql(settings: Settings, sql: string, secrets: Iterable<string> = [], timeout = 60_000): Promise<SqlResult> {
+export async function psql(
+  settings: Settings,
+  sql: string,
+  secrets: Iterable<string> = [],
+  timeout = 60_000,
+): Promise<SqlResult> {
   const ep = pgEndpoint(settings);
-  const args = ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=terse', '-h', ep.host, '-p', ep.port, '-U', ep.user, '-d', 'postgres', '-f', '-'];
+  const args = [
+    '-X',
+    '-q',
+    '-A',
+    '-t',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-v',
+    'VERBOSITY=terse',
+    '-h',
+    ep.host,
+    '-p',
+    ep.port,
+    '-U',
+    ep.user,
+    '-d',
+    'postgres',
+    '-f',
+    '-',
+  ];
   const asRoot = process.getuid?.() === 0 && ep.user !== 'root';
   const cmd = asRoot ? 'runuser' : 'psql';
   const argv = asRoot ? ['-u', ep.user, '--', 'psql', ...args] : args;
@@ -67,22 +91,44 @@ export async function psql(settings: Settings, sql: string, secrets: Iterable<st
   if (r.exitCode === 3) return { ok: false, stdout: r.stdout, error: tail(stderr.replace(/^psql:[^:]*:\d+: /gm, '')) };
   const where = `${ep.host} port ${ep.port} as ${ep.user}`;
   if (/does not exist/.test(stderr) && /runuser/.test(stderr))
-    throw new OpdError('backend-unavailable', `PostgreSQL: there is no system user ${ep.user} to connect as: ${tail(stderr, 2)}`, {
-      hint: 'install the postgresql package or set --pg-user / OPD_PG_USER to the superuser that peer authentication maps',
-    });
+    throw new OpdError(
+      'backend-unavailable',
+      `PostgreSQL: there is no system user ${ep.user} to connect as: ${tail(stderr, 2)}`,
+      {
+        hint: 'install the postgresql package or set --pg-user / OPD_PG_USER to the superuser that peer authentication maps',
+      },
+    );
   if (/authentication failed|role .* does not exist|no pg_hba.conf entry|permission denied/i.test(stderr))
     throw new OpdError('permission', `PostgreSQL refused the superuser connection (${where}): ${tail(stderr, 2)}`, {
       hint: 'opd connects over the local socket as the superuser with peer authentication: run opd as root, or set --pg-user to a superuser that pg_hba.conf admits on the socket',
     });
-  throw new OpdError(/starting up|shutting down/.test(stderr) ? 'backend-busy' : 'backend-unavailable', `PostgreSQL is not reachable on ${where}: ${tail(stderr, 3) || `psql exit ${r.exitCode}`}`, {
-    hint: 'start PostgreSQL (systemctl start postgresql) or point --pg-host (socket directory) / --pg-port (env OPD_PG_HOST, OPD_PG_PORT) at it',
-  });
+  throw new OpdError(
+    /starting up|shutting down/.test(stderr) ? 'backend-busy' : 'backend-unavailable',
+    `PostgreSQL is not reachable on ${where}: ${tail(stderr, 3) || `psql exit ${r.exitCode}`}`,
+    {
+      hint: 'start PostgreSQL (systemctl start postgresql) or point --pg-host (socket directory) / --pg-port (env OPD_PG_HOST, OPD_PG_PORT) at it',
+    },
+  );
 }
 
 /** Run SQL with the mysql client as root over the socket. Same contract as psql(). */
-export async function mysql(settings: Settings, sql: string, secrets: Iterable<string> = [], timeout = 60_000): Promise<SqlResult> {
+export async function mysql(
+  settings: Settings,
+  sql: string,
+  secrets: Iterable<string> = [],
+  timeout = 60_000,
+): Promise<SqlResult> {
   const ep = myEndpoint(settings);
-  const args = ['--protocol=SOCKET', `--socket=${ep.socket}`, `--user=${ep.user}`, '--batch', '--raw', '--skip-column-names', '--default-character-set=utf8mb4', '--connect-timeout=10'];
+  const args = [
+    '--protocol=SOCKET',
+    `--socket=${ep.socket}`,
+    `--user=${ep.user}`,
+    '--batch',
+    '--raw',
+    '--skip-column-names',
+    '--default-character-set=utf8mb4',
+    '--connect-timeout=10',
+  ];
   const r = await runRead('mysql', args, {
     input: sql,
     cwd: '/',
@@ -100,10 +146,18 @@ export async function mysql(settings: Settings, sql: string, secrets: Iterable<s
       hint: 'opd connects over the socket as root with unix_socket authentication: run opd as root, or set --mysql-user (env OPD_MYSQL_USER) and give its password in ~/.my.cnf',
     });
   if (code >= 2000 || code === 0)
-    throw new OpdError('backend-unavailable', `MariaDB/MySQL is not reachable on ${where}: ${tail(stderr, 3) || 'mysql exit 1'}`, {
-      hint: 'start MariaDB (systemctl start mariadb) or point --mysql-socket (env OPD_MYSQL_SOCKET) at its socket',
-    });
-  return { ok: false, stdout: r.stdout, error: tail(stderr.replace(/^ERROR (\d+) \(([0-9A-Z]+)\) at line \d+: /gm, 'ERROR $1 ($2): ')) };
+    throw new OpdError(
+      'backend-unavailable',
+      `MariaDB/MySQL is not reachable on ${where}: ${tail(stderr, 3) || 'mysql exit 1'}`,
+      {
+        hint: 'start MariaDB (systemctl start mariadb) or point --mysql-socket (env OPD_MYSQL_SOCKET) at its socket',
+      },
+    );
+  return {
+    ok: false,
+    stdout: r.stdout,
+    error: tail(stderr.replace(/^ERROR (\d+) \(([0-9A-Z]+)\) at line \d+: /gm, 'ERROR $1 ($2): ')),
+  };
 }
 
 type Runner = (sql: string, secrets: string[]) => Promise<SqlResult>;
@@ -159,19 +213,33 @@ export async function applyScripted<D>(
     results[failed] = {
       address: c.address,
       status: 'failed',
-      error: new OpdError('backend-failed', `${what}: ${scrub(res.error ?? 'the statement failed', secrets)}`, { address: c.address, hint: hintFor(res.error ?? '') }),
+      error: new OpdError('backend-failed', `${what}: ${scrub(res.error ?? 'the statement failed', secrets)}`, {
+        address: c.address,
+        hint: hintFor(res.error ?? ''),
+      }),
     };
     // the core hands over only changes whose dependencies are done: the rest run again
     todo = todo.filter((i) => !results[i]);
   }
-  return results.map((r, i) => r ?? { address: changes[i].address, status: 'failed', error: new OpdError('bug', `no result for ${changes[i].address}`) });
+  return results.map(
+    (r, i) =>
+      r ?? {
+        address: changes[i].address,
+        status: 'failed',
+        error: new OpdError('bug', `no result for ${changes[i].address}`),
+      },
+  );
 }
 
 function hintFor(err: string): string | undefined {
-  if (/being accessed by other users|database .* is being accessed/i.test(err)) return 'disconnect the clients of the database (stop the service that uses it) and apply again';
-  if (/cannot be dropped because some objects depend on it/i.test(err)) return 'the role still owns objects or holds privileges: reassign or drop them (REASSIGN OWNED / DROP OWNED), or revoke its grants first';
+  if (/being accessed by other users|database .* is being accessed/i.test(err))
+    return 'disconnect the clients of the database (stop the service that uses it) and apply again';
+  if (/cannot be dropped because some objects depend on it/i.test(err))
+    return 'the role still owns objects or holds privileges: reassign or drop them (REASSIGN OWNED / DROP OWNED), or revoke its grants first';
   if (/does not exist/i.test(err)) return 'create what it refers to first (name it in the document, or add depends_on)';
-  if (/incompatible with the encoding|does not match locale/i.test(err)) return 'choose an encoding that matches the server locale (UTF8 for a UTF-8 locale)';
-  if (/Can't find any matching row in the user table/i.test(err)) return 'create the user first: name it under mysql_users';
+  if (/incompatible with the encoding|does not match locale/i.test(err))
+    return 'choose an encoding that matches the server locale (UTF8 for a UTF-8 locale)';
+  if (/Can't find any matching row in the user table/i.test(err))
+    return 'create the user first: name it under mysql_users';
   return undefined;
 }

@@ -6,7 +6,17 @@
  * verifier with the desired password without revealing either, summaries say "password changed".
  */
 import { schemaOf } from '../../core/schema-file.js';
-import type { ApplyContext, Change, ChangeResult, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext } from '../../core/plugin.js';
+import type {
+  ApplyContext,
+  Change,
+  ChangeResult,
+  DoctorCheck,
+  Edge,
+  NormalizeContext,
+  Obj,
+  Plugin,
+  ReadContext,
+} from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
@@ -42,14 +52,26 @@ async function readSection(ctx: ReadContext, desired: DatabasesSection, all: boo
   if (wantPg)
     jobs.push(
       (async () => {
-        const raw = await pgReadRaw(ctx.settings, names(desired.pg_roles), names(desired.pg_databases), all || prune.pg_roles === true, all || prune.pg_databases === true);
+        const raw = await pgReadRaw(
+          ctx.settings,
+          names(desired.pg_roles),
+          names(desired.pg_databases),
+          all || prune.pg_roles === true,
+          all || prune.pg_databases === true,
+        );
         Object.assign(out, pgToSection(raw, desired, { includeSystem: false }));
       })(),
     );
   if (wantMy)
     jobs.push(
       (async () => {
-        const raw = await myReadRaw(ctx.settings, names(desired.mysql_users), names(desired.mysql_databases), all || prune.mysql_users === true, all || prune.mysql_databases === true);
+        const raw = await myReadRaw(
+          ctx.settings,
+          names(desired.mysql_users),
+          names(desired.mysql_databases),
+          all || prune.mysql_users === true,
+          all || prune.mysql_databases === true,
+        );
         Object.assign(out, myToSection(raw, desired, { includeSystem: false }));
       })(),
     );
@@ -70,12 +92,15 @@ const plugin: Plugin<DatabasesSection, DbChangeData> = {
       out.pg_databases = Object.fromEntries(
         Object.entries(out.pg_databases).map(([k, v]) => {
           let s = normalizeGrants(v, pgCanonical);
-          if (isObj(s) && typeof s.encoding === 'string') s = { ...s, encoding: s.encoding.toUpperCase().replace(/^UTF-8$/, 'UTF8') };
+          if (isObj(s) && typeof s.encoding === 'string')
+            s = { ...s, encoding: s.encoding.toUpperCase().replace(/^UTF-8$/, 'UTF8') };
           return [k, s];
         }),
       );
     if (isObj(out.mysql_databases))
-      out.mysql_databases = Object.fromEntries(Object.entries(out.mysql_databases).map(([k, v]) => [k, normalizeGrants(v, myCanonical)]));
+      out.mysql_databases = Object.fromEntries(
+        Object.entries(out.mysql_databases).map(([k, v]) => [k, normalizeGrants(v, myCanonical)]),
+      );
     return out;
   },
 
@@ -101,8 +126,24 @@ const plugin: Plugin<DatabasesSection, DbChangeData> = {
       }
     };
     await Promise.all([
-      settle(pg, () => applyScripted(pg, pgRender, (i) => `\\echo opd-mark-${i}`, (sql, secrets) => psql(ctx.settings, sql, secrets, APPLY_TIMEOUT), 'PostgreSQL')),
-      settle(my, () => applyScripted(my, myRender, (i) => `SELECT 'opd-mark-${i}';`, (sql, secrets) => mysql(ctx.settings, sql, secrets, APPLY_TIMEOUT), 'MariaDB')),
+      settle(pg, () =>
+        applyScripted(
+          pg,
+          pgRender,
+          (i) => `\\echo opd-mark-${i}`,
+          (sql, secrets) => psql(ctx.settings, sql, secrets, APPLY_TIMEOUT),
+          'PostgreSQL',
+        ),
+      ),
+      settle(my, () =>
+        applyScripted(
+          my,
+          myRender,
+          (i) => `SELECT 'opd-mark-${i}';`,
+          (sql, secrets) => mysql(ctx.settings, sql, secrets, APPLY_TIMEOUT),
+          'MariaDB',
+        ),
+      ),
     ]);
     return changes.map((c) => results.get(c)!);
   },
@@ -115,7 +156,8 @@ const plugin: Plugin<DatabasesSection, DbChangeData> = {
     const s = await readSection(ctx, {}, true);
     // grants of roles/accounts nobody could name back (PUBLIC is skipped already) stay; empty maps go
     for (const c of ['pg_databases', 'mysql_databases'] as const)
-      for (const spec of Object.values(s[c] ?? {})) if (isObj(spec.grants) && !Object.keys(spec.grants).length) delete spec.grants;
+      for (const spec of Object.values(s[c] ?? {}))
+        if (isObj(spec.grants) && !Object.keys(spec.grants).length) delete spec.grants;
     for (const c of COLLECTIONS) if (s[c] && !Object.keys(s[c]!).length) delete s[c];
     return s;
   },
@@ -125,7 +167,13 @@ const plugin: Plugin<DatabasesSection, DbChangeData> = {
     const pg = pgEndpoint(ctx.settings);
     try {
       const r = await psql(ctx.settings, 'SELECT version();\n');
-      checks.push({ name: 'databases: postgresql', ok: r.ok, detail: r.ok ? `${pg.host} port ${pg.port}: ${r.stdout.trim().split(' ').slice(0, 2).join(' ')}` : String(r.error) });
+      checks.push({
+        name: 'databases: postgresql',
+        ok: r.ok,
+        detail: r.ok
+          ? `${pg.host} port ${pg.port}: ${r.stdout.trim().split(' ').slice(0, 2).join(' ')}`
+          : String(r.error),
+      });
     } catch (err) {
       const e = toOpdError(err);
       checks.push({ name: 'databases: postgresql', ok: false, detail: e.message, hint: e.hint });
@@ -133,7 +181,11 @@ const plugin: Plugin<DatabasesSection, DbChangeData> = {
     const my = myEndpoint(ctx.settings);
     try {
       const r = await mysql(ctx.settings, 'SELECT VERSION();\n');
-      checks.push({ name: 'databases: mysql', ok: r.ok, detail: r.ok ? `${my.socket}: ${r.stdout.trim()}` : String(r.error) });
+      checks.push({
+        name: 'databases: mysql',
+        ok: r.ok,
+        detail: r.ok ? `${my.socket}: ${r.stdout.trim()}` : String(r.error),
+      });
     } catch (err) {
       const e = toOpdError(err);
       checks.push({ name: 'databases: mysql', ok: false, detail: e.message, hint: e.hint });

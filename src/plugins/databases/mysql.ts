@@ -2,7 +2,16 @@
 import type { Change, Obj, Settings } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
 import { mysql } from './client.js';
-import { myAccount, myGrantDb, myIdent, myLit, mysqlNativeHash, mysqlPasswordMatches, myUngrantDb, parseGrantee } from './sql.js';
+import {
+  myAccount,
+  myGrantDb,
+  myIdent,
+  myLit,
+  mysqlNativeHash,
+  mysqlPasswordMatches,
+  myUngrantDb,
+  parseGrantee,
+} from './sql.js';
 import { myCanonical, type DbChangeData, type Step } from './plan.js';
 import { isObj } from '../../core/diff.js';
 
@@ -16,10 +25,19 @@ export interface MyRaw {
 }
 
 /** Accounts that come with the server (never pruned, not shown). */
-export const SYSTEM_ACCOUNTS = new Set(['root@localhost', 'mariadb.sys@localhost', 'mysql@localhost', 'mysql.sys@localhost', 'mysql.session@localhost', 'mysql.infoschema@localhost', 'debian-sys-maint@localhost']);
+export const SYSTEM_ACCOUNTS = new Set([
+  'root@localhost',
+  'mariadb.sys@localhost',
+  'mysql@localhost',
+  'mysql.sys@localhost',
+  'mysql.session@localhost',
+  'mysql.infoschema@localhost',
+  'debian-sys-maint@localhost',
+]);
 const SYSTEM_DBS = ['mysql', 'information_schema', 'performance_schema', 'sys'];
 
-const inList = (expr: string, names: string[]) => (names.length ? `${expr} IN (${names.map(myLit).join(',')})` : 'FALSE');
+const inList = (expr: string, names: string[]) =>
+  names.length ? `${expr} IN (${names.map(myLit).join(',')})` : 'FALSE';
 
 export function myReadSql(users: string[], dbs: string[], allUsers: boolean, allDbs: boolean): string {
   return `SELECT JSON_OBJECT(
@@ -36,7 +54,13 @@ export function myReadSql(users: string[], dbs: string[], allUsers: boolean, all
 );\n`;
 }
 
-export async function myReadRaw(settings: Settings, users: string[], dbs: string[], allUsers: boolean, allDbs: boolean): Promise<MyRaw> {
+export async function myReadRaw(
+  settings: Settings,
+  users: string[],
+  dbs: string[],
+  allUsers: boolean,
+  allDbs: boolean,
+): Promise<MyRaw> {
   const r = await mysql(settings, myReadSql(users, dbs, allUsers, allDbs));
   if (!r.ok) throw new OpdError('backend-failed', `MariaDB/MySQL: reading users and databases failed: ${r.error}`);
   try {
@@ -46,9 +70,12 @@ export async function myReadRaw(settings: Settings, users: string[], dbs: string
   }
 }
 
-
 /** The section as the host has it (passwords: the desired value when the stored hash matches, else absent). */
-export function myToSection(raw: MyRaw, desired: Obj, opts: { includeSystem: boolean }): { mysql_users: Record<string, Obj>; mysql_databases: Record<string, Obj> } {
+export function myToSection(
+  raw: MyRaw,
+  desired: Obj,
+  opts: { includeSystem: boolean },
+): { mysql_users: Record<string, Obj>; mysql_databases: Record<string, Obj> } {
   const wantUsers = isObj(desired.mysql_users) ? desired.mysql_users : {};
   const wantDbs = isObj(desired.mysql_databases) ? desired.mysql_databases : {};
   const mysql_users: Record<string, Obj> = {};
@@ -58,7 +85,8 @@ export function myToSection(raw: MyRaw, desired: Obj, opts: { includeSystem: boo
     if (system && !opts.includeSystem && !(account in wantUsers)) continue;
     const o: Obj = {};
     const w = wantUsers[account];
-    if (isObj(w) && typeof w.password === 'string' && mysqlPasswordMatches(u.plugin, u.secret, w.password)) o.password = w.password;
+    if (isObj(w) && typeof w.password === 'string' && mysqlPasswordMatches(u.plugin, u.secret, w.password))
+      o.password = w.password;
     mysql_users[account] = o;
   }
   // db → account → privileges
@@ -77,7 +105,8 @@ export function myToSection(raw: MyRaw, desired: Obj, opts: { includeSystem: boo
   for (const d of raw.databases ?? []) {
     const grants: Obj = {};
     const m = privs.get(d.name) ?? new Map<string, Set<string>>();
-    for (const [account, s] of [...m].sort(([a], [b]) => (a < b ? -1 : 1))) grants[account] = s.size >= raw.all_count ? ['ALL'] : myCanonical([...s]);
+    for (const [account, s] of [...m].sort(([a], [b]) => (a < b ? -1 : 1)))
+      grants[account] = s.size >= raw.all_count ? ['ALL'] : myCanonical([...s]);
     const w = wantDbs[d.name];
     if (isObj(w) && isObj(w.grants)) for (const a of Object.keys(w.grants)) if (!(a in grants)) grants[a] = [];
     mysql_databases[d.name] = { character_set: d.character_set, collation: d.collation, grants };
@@ -95,7 +124,9 @@ function privList(list: string[]): string {
 const NAME = /^[a-z0-9_]+$/;
 
 function charset(cs?: string, co?: string): string {
-  for (const v of [cs, co]) if (v !== undefined && !NAME.test(v)) throw new OpdError('bug', `not a character set or collation name: ${JSON.stringify(v)}`);
+  for (const v of [cs, co])
+    if (v !== undefined && !NAME.test(v))
+      throw new OpdError('bug', `not a character set or collation name: ${JSON.stringify(v)}`);
   return `${cs ? ` CHARACTER SET ${cs}` : ''}${co ? ` COLLATE ${co}` : ''}`;
 }
 

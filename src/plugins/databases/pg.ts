@@ -7,8 +7,22 @@ import { pgCanonical, type DbChangeData, type Step } from './plan.js';
 import { isObj } from '../../core/diff.js';
 
 export interface PgRaw {
-  roles: { name: string; login: boolean; superuser: boolean; createdb: boolean; createrole: boolean; secret: string | null; system: boolean }[];
-  databases: { name: string; owner: string; encoding: string; system: boolean; acl: { grantee: string; privilege: string }[] }[];
+  roles: {
+    name: string;
+    login: boolean;
+    superuser: boolean;
+    createdb: boolean;
+    createrole: boolean;
+    secret: string | null;
+    system: boolean;
+  }[];
+  databases: {
+    name: string;
+    owner: string;
+    encoding: string;
+    system: boolean;
+    acl: { grantee: string; privilege: string }[];
+  }[];
 }
 
 const arr = (names: string[]) => `ARRAY[${names.map(pgLit).join(',')}]::text[]`;
@@ -29,7 +43,13 @@ export function pgReadSql(roles: string[], dbs: string[], allRoles: boolean, all
 );\n`;
 }
 
-export async function pgReadRaw(settings: Settings, roles: string[], dbs: string[], allRoles: boolean, allDbs: boolean): Promise<PgRaw> {
+export async function pgReadRaw(
+  settings: Settings,
+  roles: string[],
+  dbs: string[],
+  allRoles: boolean,
+  allDbs: boolean,
+): Promise<PgRaw> {
   const r = await psql(settings, pgReadSql(roles, dbs, allRoles, allDbs));
   if (!r.ok) throw new OpdError('backend-failed', `PostgreSQL: reading roles and databases failed: ${r.error}`);
   try {
@@ -39,13 +59,16 @@ export async function pgReadRaw(settings: Settings, roles: string[], dbs: string
   }
 }
 
-
 /**
  * The section as the host has it. Passwords: `password` is set to the desired value only when the
  * stored verifier matches it (so a matching password is no diff and a differing one is, without
  * either value ever being revealed); otherwise it is absent.
  */
-export function pgToSection(raw: PgRaw, desired: Obj, opts: { includeSystem: boolean }): { pg_roles: Record<string, Obj>; pg_databases: Record<string, Obj> } {
+export function pgToSection(
+  raw: PgRaw,
+  desired: Obj,
+  opts: { includeSystem: boolean },
+): { pg_roles: Record<string, Obj>; pg_databases: Record<string, Obj> } {
   const wantRoles = isObj(desired.pg_roles) ? desired.pg_roles : {};
   const wantDbs = isObj(desired.pg_databases) ? desired.pg_databases : {};
   const pg_roles: Record<string, Obj> = {};
@@ -53,7 +76,8 @@ export function pgToSection(raw: PgRaw, desired: Obj, opts: { includeSystem: boo
     if (r.system && !opts.includeSystem && !(r.name in wantRoles)) continue;
     const o: Obj = { login: r.login, superuser: r.superuser, createdb: r.createdb, createrole: r.createrole };
     const w = wantRoles[r.name];
-    if (isObj(w) && typeof w.password === 'string' && pgPasswordMatches(r.secret, r.name, w.password)) o.password = w.password;
+    if (isObj(w) && typeof w.password === 'string' && pgPasswordMatches(r.secret, r.name, w.password))
+      o.password = w.password;
     pg_roles[r.name] = o;
   }
   const pg_databases: Record<string, Obj> = {};
@@ -76,7 +100,8 @@ export function pgToSection(raw: PgRaw, desired: Obj, opts: { includeSystem: boo
 const PRIV = /^[A-Z]+$/;
 
 function privList(list: string[]): string {
-  for (const p of list) if (!PRIV.test(p)) throw new OpdError('bug', `not a PostgreSQL privilege: ${JSON.stringify(p)}`);
+  for (const p of list)
+    if (!PRIV.test(p)) throw new OpdError('bug', `not a PostgreSQL privilege: ${JSON.stringify(p)}`);
   return list.join(', ');
 }
 
@@ -122,8 +147,10 @@ export function pgStepSql(step: Step, secrets: string[]): string[] {
       return [`DROP DATABASE IF EXISTS ${pgIdent(step.name)};`];
     case 'pg.db.grant': {
       const out: string[] = [];
-      if (step.revoke.length) out.push(`REVOKE ${privList(step.revoke)} ON DATABASE ${pgIdent(step.name)} FROM ${pgIdent(step.role)};`);
-      if (step.grant.length) out.push(`GRANT ${privList(step.grant)} ON DATABASE ${pgIdent(step.name)} TO ${pgIdent(step.role)};`);
+      if (step.revoke.length)
+        out.push(`REVOKE ${privList(step.revoke)} ON DATABASE ${pgIdent(step.name)} FROM ${pgIdent(step.role)};`);
+      if (step.grant.length)
+        out.push(`GRANT ${privList(step.grant)} ON DATABASE ${pgIdent(step.name)} TO ${pgIdent(step.role)};`);
       return out;
     }
     default:

@@ -35,7 +35,6 @@ export const COLLECTIONS = [...PG_COLLECTIONS, ...MY_COLLECTIONS] as const;
 
 const ROLE_ATTRS = ['login', 'superuser', 'createdb', 'createrole'] as const;
 
-
 // ---------------------------------------------------------------------------------------------
 // privilege lists: canonical form (upper case, sorted, ALL when complete)
 
@@ -80,7 +79,8 @@ function words(list: string[], full: readonly string[] = PG_ALL): string {
 const base = (diff: ResourceDiff) => ({ resource: diff.address, plugin: diff.plugin });
 
 const passwordChanged = (diff: ResourceDiff) =>
-  typeof diff.desired?.password === 'string' && diff.ops.some((o) => o.path === '/password' && (o.op === 'add' || o.op === 'replace'));
+  typeof diff.desired?.password === 'string' &&
+  diff.ops.some((o) => o.path === '/password' && (o.op === 'add' || o.op === 'replace'));
 
 function opsFor(diff: ResourceDiff, prefix: string): ResourceDiff['ops'] {
   return diff.ops.filter((o) => o.path === prefix || o.path.startsWith(prefix + '/'));
@@ -94,7 +94,16 @@ function planPgRole(diff: ResourceDiff): Change<DbChangeData>[] {
   const b = { ...base(diff), address: diff.address };
   const data = (steps: Step[]): DbChangeData => ({ engine: 'pg', steps });
   if (diff.action === 'delete')
-    return [{ ...b, action: 'delete', summary: 'role', destructive: true, ops: diff.ops, data: data([{ kind: 'pg.role.drop', name: diff.name }]) }];
+    return [
+      {
+        ...b,
+        action: 'delete',
+        summary: 'role',
+        destructive: true,
+        ops: diff.ops,
+        data: data([{ kind: 'pg.role.drop', name: diff.name }]),
+      },
+    ];
   const want = diff.desired!;
   if (diff.action === 'create') {
     const attrs: Record<string, boolean> = { login: true };
@@ -102,7 +111,15 @@ function planPgRole(diff: ResourceDiff): Change<DbChangeData>[] {
     const bits = [attrs.login ? 'login' : 'nologin', ...ROLE_ATTRS.filter((k) => k !== 'login' && attrs[k])];
     const password = typeof want.password === 'string' ? want.password : undefined;
     if (password) bits.push('password set');
-    return [{ ...b, action: 'create', summary: `role (${bits.join(', ')})`, ops: diff.ops, data: data([{ kind: 'pg.role.create', name: diff.name, attrs, ...(password ? { password } : {}) }]) }];
+    return [
+      {
+        ...b,
+        action: 'create',
+        summary: `role (${bits.join(', ')})`,
+        ops: diff.ops,
+        data: data([{ kind: 'pg.role.create', name: diff.name, attrs, ...(password ? { password } : {}) }]),
+      },
+    ];
   }
   const cur = diff.current ?? {};
   const attrs: Record<string, boolean> = {};
@@ -115,7 +132,15 @@ function planPgRole(diff: ResourceDiff): Change<DbChangeData>[] {
   const pw = passwordChanged(diff) ? (want.password as string) : undefined;
   if (pw) text.push('password changed');
   if (!text.length) return [];
-  return [{ ...b, action: 'update', summary: text.join(', '), ops: diff.ops, data: data([{ kind: 'pg.role.alter', name: diff.name, attrs, ...(pw ? { password: pw } : {}) }]) }];
+  return [
+    {
+      ...b,
+      action: 'update',
+      summary: text.join(', '),
+      ops: diff.ops,
+      data: data([{ kind: 'pg.role.alter', name: diff.name, attrs, ...(pw ? { password: pw } : {}) }]),
+    },
+  ];
 }
 
 function grantChanges(
@@ -134,14 +159,29 @@ function grantChanges(
     const address = `${diff.address}/grants/${who}`;
     const ops = opsFor(diff, `/grants/${who.replace(/~/g, '~0').replace(/\//g, '~1')}`);
     if (engine === 'pg') {
-      const ws = pgExpand(w), cs = pgExpand(c);
+      const ws = pgExpand(w),
+        cs = pgExpand(c);
       const grant = [...ws].filter((p) => !cs.has(p)).sort();
       const revoke = [...cs].filter((p) => !ws.has(p)).sort();
       if (!grant.length && !revoke.length) continue;
-      const text = [grant.length ? `grant ${words(grant)}` : '', revoke.length ? `revoke ${words(revoke)}` : ''].filter(Boolean).join('; ');
-      out.push({ ...base(diff), address, action: fromScratch ? 'create' : 'update', summary: text, after, ops, data: { engine, steps: [{ kind: 'pg.db.grant', name: diff.name, role: who, grant, revoke }] } satisfies DbChangeData });
+      const text = [grant.length ? `grant ${words(grant)}` : '', revoke.length ? `revoke ${words(revoke)}` : '']
+        .filter(Boolean)
+        .join('; ');
+      out.push({
+        ...base(diff),
+        address,
+        action: fromScratch ? 'create' : 'update',
+        summary: text,
+        after,
+        ops,
+        data: {
+          engine,
+          steps: [{ kind: 'pg.db.grant', name: diff.name, role: who, grant, revoke }],
+        } satisfies DbChangeData,
+      });
     } else {
-      const wAll = w.includes('ALL'), cAll = c.includes('ALL');
+      const wAll = w.includes('ALL'),
+        cAll = c.includes('ALL');
       let revokeAll = false;
       let grant: string[] = [];
       let revoke: string[] = [];
@@ -155,8 +195,25 @@ function grantChanges(
         revoke = c.filter((p) => !w.includes(p));
       }
       if (!revokeAll && !grant.length && !revoke.length) continue;
-      const text = [revokeAll ? 'revoke ALL' : '', revoke.length ? `revoke ${revoke.join(', ')}` : '', grant.length ? `grant ${grant.join(', ')}` : ''].filter(Boolean).join('; ');
-      out.push({ ...base(diff), address, action: fromScratch ? 'create' : 'update', summary: text, after, ops, data: { engine, steps: [{ kind: 'my.db.grant', name: diff.name, account: who, revokeAll, grant, revoke }] } satisfies DbChangeData });
+      const text = [
+        revokeAll ? 'revoke ALL' : '',
+        revoke.length ? `revoke ${revoke.join(', ')}` : '',
+        grant.length ? `grant ${grant.join(', ')}` : '',
+      ]
+        .filter(Boolean)
+        .join('; ');
+      out.push({
+        ...base(diff),
+        address,
+        action: fromScratch ? 'create' : 'update',
+        summary: text,
+        after,
+        ops,
+        data: {
+          engine,
+          steps: [{ kind: 'my.db.grant', name: diff.name, account: who, revokeAll, grant, revoke }],
+        } satisfies DbChangeData,
+      });
     }
   }
   return out;
@@ -166,15 +223,35 @@ function planPgDatabase(diff: ResourceDiff): Change<DbChangeData>[] {
   const b = { ...base(diff), address: diff.address };
   const data = (steps: Step[]): DbChangeData => ({ engine: 'pg', steps });
   if (diff.action === 'delete')
-    return [{ ...b, action: 'delete', summary: 'database and all its data', destructive: true, ops: diff.ops, data: data([{ kind: 'pg.db.drop', name: diff.name }]) }];
+    return [
+      {
+        ...b,
+        action: 'delete',
+        summary: 'database and all its data',
+        destructive: true,
+        ops: diff.ops,
+        data: data([{ kind: 'pg.db.drop', name: diff.name }]),
+      },
+    ];
   const want = diff.desired!;
   const owner = typeof want.owner === 'string' ? want.owner : undefined;
   const encoding = typeof want.encoding === 'string' ? want.encoding : undefined;
-  const createStep: Step = { kind: 'pg.db.create', name: diff.name, ...(owner ? { owner } : {}), ...(encoding ? { encoding } : {}) };
+  const createStep: Step = {
+    kind: 'pg.db.create',
+    name: diff.name,
+    ...(owner ? { owner } : {}),
+    ...(encoding ? { encoding } : {}),
+  };
   const describe = [owner ? `owner ${owner}` : '', encoding ? `encoding ${encoding}` : ''].filter(Boolean).join(', ');
   if (diff.action === 'create') {
     return [
-      { ...b, action: 'create', summary: `database${describe ? ` (${describe})` : ''}`, ops: opsExcept(diff, '/grants'), data: data([createStep]) },
+      {
+        ...b,
+        action: 'create',
+        summary: `database${describe ? ` (${describe})` : ''}`,
+        ops: opsExcept(diff, '/grants'),
+        data: data([createStep]),
+      },
       ...grantChanges(diff, 'pg', true, [diff.address]),
     ];
   }
@@ -182,7 +259,9 @@ function planPgDatabase(diff: ResourceDiff): Change<DbChangeData>[] {
   if (encoding && cur.encoding !== undefined && encoding !== cur.encoding) {
     return [
       {
-        ...b, action: 'recreate', destructive: true,
+        ...b,
+        action: 'recreate',
+        destructive: true,
         summary: `database: encoding ${String(cur.encoding)} → ${encoding}`,
         reason: 'the encoding of a database cannot change: it is dropped (all data lost) and created again',
         ops: opsExcept(diff, '/grants'),
@@ -193,7 +272,13 @@ function planPgDatabase(diff: ResourceDiff): Change<DbChangeData>[] {
   }
   const out: Change<DbChangeData>[] = [];
   if (owner && owner !== cur.owner)
-    out.push({ ...b, action: 'update', summary: `owner ${String(cur.owner ?? '(unset)')} → ${owner}`, ops: opsExcept(diff, '/grants'), data: data([{ kind: 'pg.db.owner', name: diff.name, owner }]) });
+    out.push({
+      ...b,
+      action: 'update',
+      summary: `owner ${String(cur.owner ?? '(unset)')} → ${owner}`,
+      ops: opsExcept(diff, '/grants'),
+      data: data([{ kind: 'pg.db.owner', name: diff.name, owner }]),
+    });
   out.push(...grantChanges(diff, 'pg', false, out.length ? [diff.address] : []));
   return out;
 }
@@ -202,13 +287,38 @@ function planMyUser(diff: ResourceDiff): Change<DbChangeData>[] {
   const b = { ...base(diff), address: diff.address };
   const data = (steps: Step[]): DbChangeData => ({ engine: 'mysql', steps });
   if (diff.action === 'delete')
-    return [{ ...b, action: 'delete', summary: 'user and its grants', destructive: true, ops: diff.ops, data: data([{ kind: 'my.user.drop', account: diff.name }]) }];
+    return [
+      {
+        ...b,
+        action: 'delete',
+        summary: 'user and its grants',
+        destructive: true,
+        ops: diff.ops,
+        data: data([{ kind: 'my.user.drop', account: diff.name }]),
+      },
+    ];
   const want = diff.desired!;
   const password = typeof want.password === 'string' ? want.password : undefined;
   if (diff.action === 'create')
-    return [{ ...b, action: 'create', summary: password ? 'user (password set)' : 'user (no password)', ops: diff.ops, data: data([{ kind: 'my.user.create', account: diff.name, ...(password ? { password } : {}) }]) }];
+    return [
+      {
+        ...b,
+        action: 'create',
+        summary: password ? 'user (password set)' : 'user (no password)',
+        ops: diff.ops,
+        data: data([{ kind: 'my.user.create', account: diff.name, ...(password ? { password } : {}) }]),
+      },
+    ];
   if (password && passwordChanged(diff))
-    return [{ ...b, action: 'update', summary: 'password changed', ops: diff.ops, data: data([{ kind: 'my.user.password', account: diff.name, password }]) }];
+    return [
+      {
+        ...b,
+        action: 'update',
+        summary: 'password changed',
+        ops: diff.ops,
+        data: data([{ kind: 'my.user.password', account: diff.name, password }]),
+      },
+    ];
   return [];
 }
 
@@ -216,14 +326,36 @@ function planMyDatabase(diff: ResourceDiff): Change<DbChangeData>[] {
   const b = { ...base(diff), address: diff.address };
   const data = (steps: Step[]): DbChangeData => ({ engine: 'mysql', steps });
   if (diff.action === 'delete')
-    return [{ ...b, action: 'delete', summary: 'database and all its data', destructive: true, ops: diff.ops, data: data([{ kind: 'my.db.drop', name: diff.name }]) }];
+    return [
+      {
+        ...b,
+        action: 'delete',
+        summary: 'database and all its data',
+        destructive: true,
+        ops: diff.ops,
+        data: data([{ kind: 'my.db.drop', name: diff.name }]),
+      },
+    ];
   const want = diff.desired!;
   const cs = typeof want.character_set === 'string' ? want.character_set : undefined;
   const co = typeof want.collation === 'string' ? want.collation : undefined;
   if (diff.action === 'create') {
     const describe = [cs ? `character set ${cs}` : '', co ? `collation ${co}` : ''].filter(Boolean).join(', ');
     return [
-      { ...b, action: 'create', summary: `database${describe ? ` (${describe})` : ''}`, ops: opsExcept(diff, '/grants'), data: data([{ kind: 'my.db.create', name: diff.name, ...(cs ? { character_set: cs } : {}), ...(co ? { collation: co } : {}) }]) },
+      {
+        ...b,
+        action: 'create',
+        summary: `database${describe ? ` (${describe})` : ''}`,
+        ops: opsExcept(diff, '/grants'),
+        data: data([
+          {
+            kind: 'my.db.create',
+            name: diff.name,
+            ...(cs ? { character_set: cs } : {}),
+            ...(co ? { collation: co } : {}),
+          },
+        ]),
+      },
       ...grantChanges(diff, 'mysql', true, [diff.address]),
     ];
   }
@@ -239,7 +371,14 @@ function planMyDatabase(diff: ResourceDiff): Change<DbChangeData>[] {
     alter.collation = co;
     text.push(`collation ${String(cur.collation)} → ${co}`);
   }
-  if (text.length) out.push({ ...b, action: 'update', summary: text.join(', '), ops: opsExcept(diff, '/grants'), data: data([alter]) });
+  if (text.length)
+    out.push({
+      ...b,
+      action: 'update',
+      summary: text.join(', '),
+      ops: opsExcept(diff, '/grants'),
+      data: data([alter]),
+    });
   out.push(...grantChanges(diff, 'mysql', false, out.length ? [diff.address] : []));
   return out;
 }
@@ -265,14 +404,27 @@ export function databaseEdges(desired: Obj): Edge[] {
   const pgdbs = isObj(desired.pg_databases) ? desired.pg_databases : {};
   for (const [db, spec] of Object.entries(pgdbs)) {
     if (!isObj(spec)) continue;
-    if (typeof spec.owner === 'string') edges.push({ from: `databases/pg_databases/${db}`, to: `databases/pg_roles/${spec.owner}`, kind: 'owner' });
+    if (typeof spec.owner === 'string')
+      edges.push({ from: `databases/pg_databases/${db}`, to: `databases/pg_roles/${spec.owner}`, kind: 'owner' });
     if (isObj(spec.grants))
-      for (const r of Object.keys(spec.grants)) edges.push({ from: `databases/pg_databases/${db}/grants/${r}`, to: `databases/pg_roles/${r}`, kind: 'grantee' });
+      for (const r of Object.keys(spec.grants))
+        edges.push({
+          from: `databases/pg_databases/${db}/grants/${r}`,
+          to: `databases/pg_roles/${r}`,
+          kind: 'grantee',
+        });
   }
   const mydbs = isObj(desired.mysql_databases) ? desired.mysql_databases : {};
   for (const [db, spec] of Object.entries(mydbs)) {
     if (!isObj(spec) || !isObj(spec.grants)) continue;
-    for (const a of Object.keys(spec.grants)) edges.push({ from: `databases/mysql_databases/${db}/grants/${a}`, to: `databases/mysql_users/${a}`, kind: 'grantee' });
+    for (const a of Object.keys(spec.grants))
+      edges.push({
+        from: `databases/mysql_databases/${db}/grants/${a}`,
+        to: `databases/mysql_users/${a}`,
+        kind: 'grantee',
+      });
   }
-  return edges.sort((x, y) => (x.from !== y.from ? (x.from < y.from ? -1 : 1) : x.to < y.to ? -1 : x.to > y.to ? 1 : 0));
+  return edges.sort((x, y) =>
+    x.from !== y.from ? (x.from < y.from ? -1 : 1) : x.to < y.to ? -1 : x.to > y.to ? 1 : 0,
+  );
 }

@@ -74,11 +74,13 @@ function saslPrep(pw: string): string {
   // PostgreSQL applies SASLprep (RFC 4013) to passwords that are valid UTF-8: non-ASCII spaces
   // map to a space, soft hyphens and zero-width characters vanish, then NFKC. ASCII is unchanged.
   if (/^[\x20-\x7e]*$/.test(pw)) return pw;
-  return pw
-    .replace(/[\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000]/g, ' ')
-    // eslint-disable-next-line no-misleading-character-class -- each code point is removed on its own
-    .replace(/[\u00ad\u034f\u1806\u180b-\u180d\u200c\u200d\u2060\ufe00-\ufe0f\ufeff]/g, '')
-    .normalize('NFKC');
+  return (
+    pw
+      .replace(/[\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000]/g, ' ')
+      // eslint-disable-next-line no-misleading-character-class -- each code point is removed on its own
+      .replace(/[\u00ad\u034f\u1806\u180b-\u180d\u200c\u200d\u2060\ufe00-\ufe0f\ufeff]/g, '')
+      .normalize('NFKC')
+  );
 }
 
 function scramKeys(pw: string, salt: Buffer, iterations: number): { stored: Buffer; server: Buffer } {
@@ -112,7 +114,11 @@ export function pgPasswordMatches(stored: string | null | undefined, role: strin
     return same(k.stored, Buffer.from(m[3], 'base64')) && same(k.server, Buffer.from(m[4], 'base64'));
   }
   if (/^md5[0-9a-f]{32}$/.test(stored)) {
-    const want = 'md5' + createHash('md5').update(pw + role).digest('hex');
+    const want =
+      'md5' +
+      createHash('md5')
+        .update(pw + role)
+        .digest('hex');
     return same(Buffer.from(want), Buffer.from(stored));
   }
   return false;
@@ -125,7 +131,11 @@ export function mysqlNativeHash(pw: string): string {
 }
 
 /** Does the stored authentication string (mysql_native_password) match this password? */
-export function mysqlPasswordMatches(plugin: string | null | undefined, stored: string | null | undefined, pw: string): boolean {
+export function mysqlPasswordMatches(
+  plugin: string | null | undefined,
+  stored: string | null | undefined,
+  pw: string,
+): boolean {
   if (!stored || (plugin && plugin !== 'mysql_native_password')) return false;
   return same(Buffer.from(mysqlNativeHash(pw)), Buffer.from(stored.toUpperCase()));
 }

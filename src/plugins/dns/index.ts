@@ -10,7 +10,17 @@ import { adoptRenamed } from '../../core/shorthand.js';
 import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
 import { lstatSync, readlinkSync } from 'node:fs';
-import type { ApplyContext, Change, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff, Settings } from '../../core/plugin.js';
+import type {
+  ApplyContext,
+  Change,
+  DoctorCheck,
+  NormalizeContext,
+  Obj,
+  Plugin,
+  ReadContext,
+  ResourceDiff,
+  Settings,
+} from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
@@ -38,7 +48,8 @@ export function detectBackend(settings: Settings): { backend: Backend; why: stri
   try {
     if (lstatSync(p).isSymbolicLink()) {
       const target = readlinkSync(p);
-      if (/(^|\/)run\/systemd\/resolve\//.test(target)) return { backend: 'resolved', why: `${RESOLV_CONF} → ${target} (systemd-resolved)` };
+      if (/(^|\/)run\/systemd\/resolve\//.test(target))
+        return { backend: 'resolved', why: `${RESOLV_CONF} → ${target} (systemd-resolved)` };
       return { backend: 'resolv.conf', why: `${RESOLV_CONF} → ${target} (not systemd-resolved's)` };
     }
     return { backend: 'resolv.conf', why: `${RESOLV_CONF} is a file` };
@@ -71,7 +82,10 @@ export function renderResolvConf(old: string, name: string, want: ResolverSpec):
     .split('\n')
     .filter((l) => l.trim() !== '' && !l.startsWith('# managed by opd'))
     .filter((l) => !managed.has(l.trim().split(/\s+/)[0]));
-  const lines = [`# managed by opd (dns/resolvers/${name}): nameserver, search and options lines the document names`, ...kept];
+  const lines = [
+    `# managed by opd (dns/resolvers/${name}): nameserver, search and options lines the document names`,
+    ...kept,
+  ];
   if (want.search?.length) lines.push(`search ${want.search.join(' ')}`);
   if (want.options?.length) lines.push(`options ${want.options.join(' ')}`);
   for (const s of want.servers ?? []) lines.push(`nameserver ${s}`);
@@ -92,7 +106,11 @@ export function parseDropin(text: string | undefined): Pick<ResolverSpec, 'serve
   return out;
 }
 
-export function renderDropin(name: string, want: ResolverSpec, cur: Pick<ResolverSpec, 'servers' | 'search'> | undefined): string {
+export function renderDropin(
+  name: string,
+  want: ResolverSpec,
+  cur: Pick<ResolverSpec, 'servers' | 'search'> | undefined,
+): string {
   const servers = want.servers ?? cur?.servers ?? [];
   const search = want.search ?? cur?.search ?? [];
   return `# managed by opd (dns/resolvers/${name})\n[Resolve]\nDNS=${servers.join(' ')}\nDomains=${search.join(' ')}\n`;
@@ -110,7 +128,8 @@ function readDns(ctx: ReadContext, desired: DnsSection): DnsSection {
       resolvers[name] = { backend, ...(cur ?? {}) };
     } else {
       const text = readText(root + RESOLV_CONF);
-      if (text !== undefined || backend === 'resolved') resolvers[name] = { backend, ...parseResolvConf(backend === 'resolved' ? '' : (text ?? '')) };
+      if (text !== undefined || backend === 'resolved')
+        resolvers[name] = { backend, ...parseResolvConf(backend === 'resolved' ? '' : (text ?? '')) };
     }
   }
   return { resolvers };
@@ -131,7 +150,8 @@ export function dnsFaults(current: DnsSection, desired: DnsSection): Record<stri
   for (const [name, want] of Object.entries(desired.resolvers ?? {})) {
     const detected = current.resolvers?.[name]?.backend;
     if (want.backend !== 'resolv.conf' && detected === 'resolved' && want.options?.length)
-      out[`dns/resolvers/${name}`] = `this host uses systemd-resolved (${RESOLV_CONF} is its stub), which has no resolv.conf options (${want.options.join(' ')}): remove options, or set backend: resolv.conf to replace the stub symlink with a file`;
+      out[`dns/resolvers/${name}`] =
+        `this host uses systemd-resolved (${RESOLV_CONF} is its stub), which has no resolv.conf options (${want.options.join(' ')}): remove options, or set backend: resolv.conf to replace the stub symlink with a file`;
   }
   return out;
 }
@@ -140,9 +160,11 @@ export function planResolver(d: ResourceDiff): Change<DnsData>[] {
   const want = (d.desired ?? {}) as ResolverSpec;
   const cur = (d.current ?? {}) as ResolverSpec;
   const parts: string[] = [];
-  if (want.backend === 'resolv.conf' && cur.backend === 'resolved') parts.push(`replace systemd-resolved's stub symlink ${RESOLV_CONF} with a file`);
+  if (want.backend === 'resolv.conf' && cur.backend === 'resolved')
+    parts.push(`replace systemd-resolved's stub symlink ${RESOLV_CONF} with a file`);
   for (const k of ['servers', 'search', 'options'] as const)
-    if (want[k] !== undefined && JSON.stringify(want[k]) !== JSON.stringify(cur[k] ?? [])) parts.push(`${k} ${list(cur[k])} → ${list(want[k])}`);
+    if (want[k] !== undefined && JSON.stringify(want[k]) !== JSON.stringify(cur[k] ?? []))
+      parts.push(`${k} ${list(cur[k])} → ${list(want[k])}`);
   const fault = d.faults?.[d.address];
   if (!parts.length && !fault) return [];
   const change: Change<DnsData> = {
@@ -167,7 +189,11 @@ async function applyOne(ctx: ApplyContext, c: Change<DnsData>): Promise<void> {
     await atomicWrite(ctx, root + RESOLV_CONF, renderResolvConf(readText(root + RESOLV_CONF) ?? '', d.name, d.want));
     return;
   }
-  await atomicWrite(ctx, root + RESOLVED_DROPIN, renderDropin(d.name, d.want, parseDropin(readText(root + RESOLVED_DROPIN))));
+  await atomicWrite(
+    ctx,
+    root + RESOLVED_DROPIN,
+    renderDropin(d.name, d.want, parseDropin(readText(root + RESOLVED_DROPIN))),
+  );
   if (root) return; // a sandbox: the host's resolved is not ours to restart
   await callMutate(ctx, {
     destination: 'org.freedesktop.systemd1',
@@ -226,8 +252,22 @@ const plugin: Plugin<DnsSection, DnsData> = {
     const checks: DoctorCheck[] = [{ name: 'dns: backend', ok: true, detail: `${backend}: ${why}` }];
     if (backend === 'resolved' && !rootOf(ctx.settings)) {
       try {
-        const [has] = await callRead(ctx.settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'NameHasOwner', signature: 's', body: ['org.freedesktop.resolve1'] });
-        checks.push({ name: 'dns: systemd-resolved', ok: has === true, detail: has ? 'org.freedesktop.resolve1 is on the system bus' : 'org.freedesktop.resolve1 is not on the system bus', hint: has ? undefined : 'start systemd-resolved, or set backend: resolv.conf' });
+        const [has] = await callRead(ctx.settings, {
+          destination: 'org.freedesktop.DBus',
+          path: '/org/freedesktop/DBus',
+          interface: 'org.freedesktop.DBus',
+          member: 'NameHasOwner',
+          signature: 's',
+          body: ['org.freedesktop.resolve1'],
+        });
+        checks.push({
+          name: 'dns: systemd-resolved',
+          ok: has === true,
+          detail: has
+            ? 'org.freedesktop.resolve1 is on the system bus'
+            : 'org.freedesktop.resolve1 is not on the system bus',
+          hint: has ? undefined : 'start systemd-resolved, or set backend: resolv.conf',
+        });
       } catch (e) {
         const err = toOpdError(e);
         checks.push({ name: 'dns: systemd-resolved', ok: false, detail: err.message, hint: err.hint });

@@ -19,7 +19,16 @@
  */
 import { sectionSpec } from '../../core/schema-file.js';
 import { existsSync, readFileSync } from 'node:fs';
-import type { ApplyContext, Change, ChangeResult, Edge, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import type {
+  ApplyContext,
+  Change,
+  ChangeResult,
+  Edge,
+  Obj,
+  Plugin,
+  ReadContext,
+  ResourceDiff,
+} from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
@@ -61,7 +70,9 @@ export function shown(spec: CommandSpec): string {
 
 function userCheck(spec: CommandSpec): void {
   if (spec.user && process.getuid?.() !== 0 && spec.user !== currentUser())
-    throw new OpdError('permission', `running as user ${spec.user} needs root (runuser)`, { hint: 'run opd as root, or drop `user:`' });
+    throw new OpdError('permission', `running as user ${spec.user} needs root (runuser)`, {
+      hint: 'run opd as root, or drop `user:`',
+    });
 }
 
 function currentUser(): string | undefined {
@@ -81,7 +92,13 @@ function currentUser(): string | undefined {
 async function guard(spec: CommandSpec, argv: string[]): Promise<number> {
   userCheck(spec);
   const full = commandArgv(spec, argv);
-  const r = await runRead(full[0], full.slice(1), { okCodes: ALL_CODES, cwd: spec.cwd, env: spec.env, timeout: GUARD_TIMEOUT_MS, backend: 'exec guard' });
+  const r = await runRead(full[0], full.slice(1), {
+    okCodes: ALL_CODES,
+    cwd: spec.cwd,
+    env: spec.env,
+    timeout: GUARD_TIMEOUT_MS,
+    backend: 'exec guard',
+  });
   return r.exitCode;
 }
 
@@ -103,9 +120,16 @@ function strip(spec: CommandSpec): CommandSpec {
   return out;
 }
 
-const matches = (sub: string, changed: string) => changed === sub || changed.startsWith(sub + '/') || sub.startsWith(changed + '/');
+const matches = (sub: string, changed: string) =>
+  changed === sub || changed.startsWith(sub + '/') || sub.startsWith(changed + '/');
 
-function runChange(name: string, spec: CommandSpec, reason: string, action: 'run' | 'refresh', ops?: ResourceDiff['ops']): Change<ExecChangeData> {
+function runChange(
+  name: string,
+  spec: CommandSpec,
+  reason: string,
+  action: 'run' | 'refresh',
+  ops?: ResourceDiff['ops'],
+): Change<ExecChangeData> {
   const addr = `exec/commands/${name}`;
   return {
     address: addr,
@@ -133,19 +157,45 @@ async function execute(ctx: ApplyContext, name: string, spec: CommandSpec, refre
     const argv = ['timeout', '--kill-after=10', `${secs}s`, ...commandArgv(spec)];
     let r;
     try {
-      r = await runMutate(ctx, argv[0], argv.slice(1), { okCodes: ALL_CODES, cwd: spec.cwd, env: spec.env, timeout: (secs + 30) * 1000, backend: `exec/commands/${name}` });
+      r = await runMutate(ctx, argv[0], argv.slice(1), {
+        okCodes: ALL_CODES,
+        cwd: spec.cwd,
+        env: spec.env,
+        timeout: (secs + 30) * 1000,
+        backend: `exec/commands/${name}`,
+      });
     } catch (err) {
       const e = toOpdError(err);
       // a step is never retried by the core: it may not be safe to run twice
-      throw new OpdError(e.kind === 'backend-unavailable' ? 'backend-unavailable' : 'backend-failed', e.message.replace(/^could not run /, 'could not run '), { hint: e.hint, address });
+      throw new OpdError(
+        e.kind === 'backend-unavailable' ? 'backend-unavailable' : 'backend-failed',
+        e.message.replace(/^could not run /, 'could not run '),
+        { hint: e.hint, address },
+      );
     }
     const output = tailOf(r.stdout + (r.stderr && r.stdout && !r.stdout.endsWith('\n') ? '\n' : '') + r.stderr);
     if (r.exitCode === 124 || r.exitCode === 137)
-      return { address, status: 'failed', output, error: new OpdError('backend-failed', `${shown(spec)} timed out after ${secs} s (killed)`, { address, hint: 'raise `timeout:` or fix what the step waits for' }) };
+      return {
+        address,
+        status: 'failed',
+        output,
+        error: new OpdError('backend-failed', `${shown(spec)} timed out after ${secs} s (killed)`, {
+          address,
+          hint: 'raise `timeout:` or fix what the step waits for',
+        }),
+      };
     const ok = (spec.returns ?? [0]).includes(r.exitCode);
     if (!ok) {
       const last = output.trim().split('\n').slice(-8).join('\n') || 'no output';
-      return { address, status: 'failed', output, error: new OpdError('backend-failed', `${shown(spec)} exited ${r.exitCode}: ${last}`, { address, hint: 'fix the command or its guard; it runs again on the next apply' }) };
+      return {
+        address,
+        status: 'failed',
+        output,
+        error: new OpdError('backend-failed', `${shown(spec)} exited ${r.exitCode}: ${last}`, {
+          address,
+          hint: 'fix the command or its guard; it runs again on the next apply',
+        }),
+      };
     }
     return { address, status: 'ok', output };
   } catch (err) {
@@ -185,7 +235,13 @@ const plugin: Plugin<ExecSection, ExecChangeData> = {
   plan(diff: ResourceDiff): Change<ExecChangeData>[] {
     if (diff.action !== 'create' || !diff.desired) return [];
     const spec = diff.desired as CommandSpec;
-    const why = [spec.creates !== undefined ? `${spec.creates} does not exist` : '', spec.unless ? 'its unless command fails' : '', spec.onlyif ? 'its onlyif command succeeds' : ''].filter(Boolean).join(', ');
+    const why = [
+      spec.creates !== undefined ? `${spec.creates} does not exist` : '',
+      spec.unless ? 'its unless command fails' : '',
+      spec.onlyif ? 'its onlyif command succeeds' : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
     return [runChange(diff.name, spec, why || 'its guard says it has not run', 'run', diff.ops)];
   },
 
@@ -202,7 +258,8 @@ const plugin: Plugin<ExecSection, ExecChangeData> = {
   edges(desired: ExecSection): Edge[] {
     const out: Edge[] = [];
     for (const [n, spec] of Object.entries(desired.commands ?? {}))
-      if (isObj(spec)) for (const to of spec.refresh_on ?? []) out.push({ from: `exec/commands/${n}`, to, kind: 'refresh_on' });
+      if (isObj(spec))
+        for (const to of spec.refresh_on ?? []) out.push({ from: `exec/commands/${n}`, to, kind: 'refresh_on' });
     return out;
   },
 

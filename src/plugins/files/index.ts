@@ -8,10 +8,33 @@
 import { liftShorthand } from '../../core/shorthand.js';
 import { sectionSpec } from '../../core/schema-file.js';
 import { ensureDir } from '../../core/fsutil.js';
-import { lstatSync, readFileSync, readlinkSync, readdirSync, chmodSync, lchownSync, rmSync, unlinkSync, symlinkSync, renameSync, rmdirSync, type Stats } from 'node:fs';
+import {
+  lstatSync,
+  readFileSync,
+  readlinkSync,
+  readdirSync,
+  chmodSync,
+  lchownSync,
+  rmSync,
+  unlinkSync,
+  symlinkSync,
+  renameSync,
+  rmdirSync,
+  type Stats,
+} from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { ApplyContext, Change, ChangeResult, Edge, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import type {
+  ApplyContext,
+  Change,
+  ChangeResult,
+  Edge,
+  NormalizeContext,
+  Obj,
+  Plugin,
+  ReadContext,
+  ResourceDiff,
+} from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
@@ -123,7 +146,8 @@ function readOne(root: string, path: string, want: FileSpec, acc: Accounts, goin
     cur.content = { sha256: 'not-read', bytes: st.size } satisfies Fingerprint;
   } else if (type === 'file' && want.state === 'absent') {
     // kept (hashed, never shown) so that a rollback can put the file back
-    cur.content = st.size > MAX ? ({ sha256: 'not-read', bytes: st.size } satisfies Fingerprint) : asText(readFileSync(hp));
+    cur.content =
+      st.size > MAX ? ({ sha256: 'not-read', bytes: st.size } satisfies Fingerprint) : asText(readFileSync(hp));
   } else if (type === 'file' && (want.content !== undefined || want.source !== undefined)) {
     const have = readFileSync(hp);
     if (want.content !== undefined) {
@@ -134,9 +158,13 @@ function readOne(root: string, path: string, want: FileSpec, acc: Accounts, goin
       try {
         src = readFileSync(want.source!);
       } catch (e) {
-        throw new OpdError('backend-failed', `files: cannot read source ${want.source} for ${path}: ${(e as Error).message}`, {
-          hint: 'source is a host path (not under --root): make it exist and be readable',
-        });
+        throw new OpdError(
+          'backend-failed',
+          `files: cannot read source ${want.source} for ${path}: ${(e as Error).message}`,
+          {
+            hint: 'source is a host path (not under --root): make it exist and be readable',
+          },
+        );
       }
       cur.source = src.equals(have) ? want.source : { sha256: sha256(have), bytes: have.length };
     }
@@ -190,7 +218,9 @@ export function planFile(d: ResourceDiff): Change<FileChangeData>[] {
   const want = d.desired as FileSpec;
   const type = want.type ?? 'file';
   // a rollback towards content of which only a fingerprint was kept cannot restore it
-  const lost = [want.content, want.source].map(fpOf).find((f, i) => f && typeof [want.content, want.source][i] !== 'string');
+  const lost = [want.content, want.source]
+    .map(fpOf)
+    .find((f, i) => f && typeof [want.content, want.source][i] !== 'string');
   if (lost)
     return [
       {
@@ -219,7 +249,16 @@ export function planFile(d: ResourceDiff): Change<FileChangeData>[] {
     if (want.mode) parts.push(`mode ${want.mode}`);
     const oa = acct(want.owner, want.group);
     if (oa) parts.push(`owner ${oa}`);
-    return [{ ...base, action: 'create', summary: `create ${type} (${parts.join(', ')})`, after, ops: d.ops, data: { path, op: 'write', spec: want } satisfies FileChangeData }];
+    return [
+      {
+        ...base,
+        action: 'create',
+        summary: `create ${type} (${parts.join(', ')})`,
+        after,
+        ops: d.ops,
+        data: { path, op: 'write', spec: want } satisfies FileChangeData,
+      },
+    ];
   }
   // update
   const typeChanged = cur?.type !== type;
@@ -233,12 +272,17 @@ export function planFile(d: ResourceDiff): Change<FileChangeData>[] {
     else {
       const fp = fpOf(cur?.content) ?? fpOf(cur?.source);
       const before = fp ? short(fp.sha256) : 'unknown';
-      parts.push(`content changed (${before} → ${ch ? `${short(ch.hash)}, ${size(ch.bytes)}` : `copy of ${want.source}`})`);
+      parts.push(
+        `content changed (${before} → ${ch ? `${short(ch.hash)}, ${size(ch.bytes)}` : `copy of ${want.source}`})`,
+      );
     }
   }
-  if (want.mode !== undefined && cur?.mode !== want.mode && !typeChanged) parts.push(`mode ${String(cur?.mode)} → ${want.mode}`);
-  if (want.owner !== undefined && cur?.owner !== want.owner && !typeChanged) parts.push(`owner ${String(cur?.owner)} → ${want.owner}`);
-  if (want.group !== undefined && cur?.group !== want.group && !typeChanged) parts.push(`group ${String(cur?.group)} → ${want.group}`);
+  if (want.mode !== undefined && cur?.mode !== want.mode && !typeChanged)
+    parts.push(`mode ${String(cur?.mode)} → ${want.mode}`);
+  if (want.owner !== undefined && cur?.owner !== want.owner && !typeChanged)
+    parts.push(`owner ${String(cur?.owner)} → ${want.owner}`);
+  if (want.group !== undefined && cur?.group !== want.group && !typeChanged)
+    parts.push(`group ${String(cur?.group)} → ${want.group}`);
   const destructive = typeChanged && cur?.type === 'directory' && cur?._nonempty === true;
   // ops for the audit trail: the core replaces /content values by keyed hashes
   return [
@@ -249,7 +293,12 @@ export function planFile(d: ResourceDiff): Change<FileChangeData>[] {
       after,
       ...(destructive ? { destructive: true, reason: 'replaces a directory that is not empty' } : {}),
       ops: d.ops,
-      data: { path, op: write ? 'write' : 'meta', spec: want, ...(typeChanged ? { replace: String(cur?.type) } : {}) } satisfies FileChangeData,
+      data: {
+        path,
+        op: write ? 'write' : 'meta',
+        spec: want,
+        ...(typeChanged ? { replace: String(cur?.type) } : {}),
+      } satisfies FileChangeData,
     },
   ];
 }
@@ -259,13 +308,19 @@ function resolveIds(acc: Accounts, spec: FileSpec, path: string): { uid?: number
   if (spec.owner !== undefined) {
     const uid = NUMERIC.test(spec.owner) ? Number(spec.owner) : acc.uidByName.get(spec.owner);
     if (uid === undefined)
-      throw new OpdError('backend-failed', `owner ${spec.owner} of ${path} does not exist`, { hint: `create the user first (users plugin, users/users/${spec.owner}) or use a numeric uid`, address: `files/paths/${path}` });
+      throw new OpdError('backend-failed', `owner ${spec.owner} of ${path} does not exist`, {
+        hint: `create the user first (users plugin, users/users/${spec.owner}) or use a numeric uid`,
+        address: `files/paths/${path}`,
+      });
     out.uid = uid;
   }
   if (spec.group !== undefined) {
     const gid = NUMERIC.test(spec.group) ? Number(spec.group) : acc.gidByName.get(spec.group);
     if (gid === undefined)
-      throw new OpdError('backend-failed', `group ${spec.group} of ${path} does not exist`, { hint: `create the group first (groups plugin, groups/groups/${spec.group}) or use a numeric gid`, address: `files/paths/${path}` });
+      throw new OpdError('backend-failed', `group ${spec.group} of ${path} does not exist`, {
+        hint: `create the group first (groups plugin, groups/groups/${spec.group}) or use a numeric gid`,
+        address: `files/paths/${path}`,
+      });
     out.gid = gid;
   }
   return out;
@@ -302,7 +357,10 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
           rmdirSync(hp);
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code === 'ENOTEMPTY')
-            throw new OpdError('refused', `${data.path} is a directory that is not empty`, { address: c.address, hint: 'mark what is in it absent too, or set allow_destroy: true to remove it with everything in it' });
+            throw new OpdError('refused', `${data.path} is a directory that is not empty`, {
+              address: c.address,
+              hint: 'mark what is in it absent too, or set allow_destroy: true to remove it with everything in it',
+            });
           throw e;
         }
       }
@@ -310,10 +368,14 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
     return;
   }
   if (data.lost)
-    throw new OpdError('backend-failed', `cannot restore the previous content of ${data.path}: only its fingerprint is known (it was binary or above 16 MiB)`, {
-      address: c.address,
-      hint: 'restore the file from a backup; opd keeps the text of files it changes, not binary or huge ones',
-    });
+    throw new OpdError(
+      'backend-failed',
+      `cannot restore the previous content of ${data.path}: only its fingerprint is known (it was binary or above 16 MiB)`,
+      {
+        address: c.address,
+        hint: 'restore the file from a backup; opd keeps the text of files it changes, not binary or huge ones',
+      },
+    );
   const ids = resolveIds(acc, spec, data.path);
   const type = spec.type ?? 'file';
   const existing = lstatType(hp);
@@ -363,7 +425,9 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
     try {
       data_ = readFileSync(spec.source);
     } catch (e) {
-      throw new OpdError('backend-failed', `cannot read source ${spec.source}: ${(e as Error).message}`, { hint: 'source is a host path: make it exist and be readable' });
+      throw new OpdError('backend-failed', `cannot read source ${spec.source}: ${(e as Error).message}`, {
+        hint: 'source is a host path: make it exist and be readable',
+      });
     }
   } else data_ = existing === 'file' ? readFileSync(hp) : Buffer.alloc(0);
   const template = spec.validate;
@@ -384,10 +448,14 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
                   ? `exit ${e.exitCode_}; its output is withheld because the content is secret`
                   : e.stderr.trim().split('\n').slice(-3).join(' / ') || `exit ${e.exitCode_}`
                 : (e as Error).message;
-            throw new OpdError('backend-failed', `validation of ${data.path} failed (${argv[0]}): ${why.split(tmp).join(data.path)}; the old file was left in place`, {
-              hint: `fix the content so that \`${template}\` accepts it`,
-              address: c.address,
-            });
+            throw new OpdError(
+              'backend-failed',
+              `validation of ${data.path} failed (${argv[0]}): ${why.split(tmp).join(data.path)}; the old file was left in place`,
+              {
+                hint: `fix the content so that \`${template}\` accepts it`,
+                address: c.address,
+              },
+            );
           }
         }
       : undefined,
@@ -400,7 +468,9 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
   normalize(section: unknown, ctx: NormalizeContext) {
     if (!isObj(section)) return section;
     // shorthand: files: { /etc/x.conf: {...} }
-    const { out, entries: paths } = liftShorthand(section, 'files', 'paths', ctx, (k, v) => (k.startsWith('/') ? v : undefined));
+    const { out, entries: paths } = liftShorthand(section, 'files', 'paths', ctx, (k, v) =>
+      k.startsWith('/') ? v : undefined,
+    );
     if (isObj(section.paths) || Object.keys(paths).length) {
       for (const [p, spec] of Object.entries(paths)) {
         if (!isObj(spec)) continue;
@@ -421,7 +491,11 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
     const named = desired.paths ?? {};
     const acc = readAccounts(ctx.settings);
     const paths: Record<string, FileSpec> = {};
-    const goingAway = new Set(Object.entries(named).filter(([, s]) => isObj(s) && s.state === 'absent').map(([p]) => p));
+    const goingAway = new Set(
+      Object.entries(named)
+        .filter(([, s]) => isObj(s) && s.state === 'absent')
+        .map(([p]) => p),
+    );
     for (const [p, spec] of Object.entries(named)) {
       const cur = readOne(root, p, isObj(spec) ? spec : {}, acc, goingAway);
       if (cur) paths[p] = cur as FileSpec;
@@ -436,8 +510,10 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
     const named = desired.paths ?? {};
     for (const [p, spec] of Object.entries(named)) {
       if (!isObj(spec)) continue;
-      if (typeof spec.owner === 'string' && !NUMERIC.test(spec.owner)) edges.push({ from: `files/paths/${p}`, to: `users/users/${spec.owner}`, kind: 'owner' });
-      if (typeof spec.group === 'string' && !NUMERIC.test(spec.group)) edges.push({ from: `files/paths/${p}`, to: `groups/groups/${spec.group}`, kind: 'group' });
+      if (typeof spec.owner === 'string' && !NUMERIC.test(spec.owner))
+        edges.push({ from: `files/paths/${p}`, to: `users/users/${spec.owner}`, kind: 'owner' });
+      if (typeof spec.group === 'string' && !NUMERIC.test(spec.group))
+        edges.push({ from: `files/paths/${p}`, to: `groups/groups/${spec.group}`, kind: 'group' });
       // a path depends on the directories above it that the document names: created after
       // them, and (the core reverses edges for deletes) removed before them
       for (let a = dirname(p); a !== '/' && a !== '.'; a = dirname(a))

@@ -8,7 +8,19 @@
  */
 import { sectionSpec } from '../../core/schema-file.js';
 import type { Operation } from 'fast-json-patch';
-import type { Change, ChangeResult, Disposable, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff, Settings, WatchContext } from '../../core/plugin.js';
+import type {
+  Change,
+  ChangeResult,
+  Disposable,
+  DoctorCheck,
+  NormalizeContext,
+  Obj,
+  Plugin,
+  ReadContext,
+  ResourceDiff,
+  Settings,
+  WatchContext,
+} from '../../core/plugin.js';
 import { ApplyContext, assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
@@ -16,7 +28,16 @@ import { canonical } from '../../core/canonical.js';
 import { ExecFailure, runMutate, runRead, spawnLines } from '../../exec.js';
 import { netnsOf } from '../../host/netns.js';
 import { parseTextRules, priorityNumber, ruleKey, ruleText, type JsonRule } from './rules.js';
-import { applyUfw, foreignDrops, normalizeUfwRule, planUfwRule, readUfwRules, refusal, type ForeignDrop, type UfwData } from './ufw.js';
+import {
+  applyUfw,
+  foreignDrops,
+  normalizeUfwRule,
+  planUfwRule,
+  readUfwRules,
+  refusal,
+  type ForeignDrop,
+  type UfwData,
+} from './ufw.js';
 
 export interface FirewallSection extends Obj {
   tables?: Record<string, Obj>;
@@ -34,11 +55,16 @@ async function nft(via: Settings | ApplyContext, args: string[], input?: string)
   const argv = ns ? ['netns', 'exec', ns, 'nft', ...args] : args;
   const opts = { backend: 'nftables', installHint: NFT_HINT, input };
   try {
-    return await (via instanceof ApplyContext ? runMutate(via, ns ? 'ip' : 'nft', argv, opts) : runRead(ns ? 'ip' : 'nft', argv, opts));
+    return await (via instanceof ApplyContext
+      ? runMutate(via, ns ? 'ip' : 'nft', argv, opts)
+      : runRead(ns ? 'ip' : 'nft', argv, opts));
   } catch (err) {
     if (err instanceof ExecFailure && /Operation not permitted/.test(err.stderr))
-      throw new OpdError('permission', `nft: ${err.stderr.trim().split('\n')[0]}`, { hint: 'run opd as root (CAP_NET_ADMIN)' });
-    if (err instanceof ExecFailure && /exec of "nft" failed/.test(err.stderr)) throw new OpdError('backend-unavailable', 'nft is not installed', { hint: NFT_HINT });
+      throw new OpdError('permission', `nft: ${err.stderr.trim().split('\n')[0]}`, {
+        hint: 'run opd as root (CAP_NET_ADMIN)',
+      });
+    if (err instanceof ExecFailure && /exec of "nft" failed/.test(err.stderr))
+      throw new OpdError('backend-unavailable', 'nft is not installed', { hint: NFT_HINT });
     throw err;
   }
 }
@@ -64,7 +90,9 @@ function parseRuleset(out: string): Ruleset {
   try {
     items = ((JSON.parse(out) as { nftables?: Obj[] }).nftables ?? []) as Obj[];
   } catch (err) {
-    throw new OpdError('backend-failed', `could not parse nft -j output: ${(err as Error).message}`, { hint: 'nftables ≥ 0.9 with JSON support is needed' });
+    throw new OpdError('backend-failed', `could not parse nft -j output: ${(err as Error).message}`, {
+      hint: 'nftables ≥ 0.9 with JSON support is needed',
+    });
   }
   const rs: Ruleset = { tables: new Set(), chains: new Map(), rules: new Map() };
   for (const it of items) {
@@ -115,7 +143,8 @@ async function canonicalRules(desired: FirewallSection): Promise<Map<string, str
     const chains = chainsOf(spec);
     if (!Object.values(chains).some((c) => Array.isArray(c.rules) && c.rules.length)) continue;
     lines.push(`add table ${fam} ${t}`);
-    for (const [c, cs] of Object.entries(chains).sort()) if (!isAbsent(cs)) lines.push(chainDecl(fam, t, c, { ...cs, policy: undefined }));
+    for (const [c, cs] of Object.entries(chains).sort())
+      if (!isAbsent(cs)) lines.push(chainDecl(fam, t, c, { ...cs, policy: undefined }));
     for (const [c, cs] of Object.entries(chains).sort()) {
       if (isAbsent(cs) || !Array.isArray(cs.rules)) continue;
       cs.rules.forEach((r: unknown, i: number) => {
@@ -132,33 +161,56 @@ async function canonicalRules(desired: FirewallSection): Promise<Map<string, str
   lines.push('list ruleset');
   let res;
   try {
-    res = await runRead('unshare', ['--net', '--', 'nft', '-j', '-i'], { input: lines.join('\n') + '\n', backend: 'nftables', installHint: 'install util-linux (unshare) and nftables' });
+    res = await runRead('unshare', ['--net', '--', 'nft', '-j', '-i'], {
+      input: lines.join('\n') + '\n',
+      backend: 'nftables',
+      installHint: 'install util-linux (unshare) and nftables',
+    });
   } catch (err) {
     if (err instanceof ExecFailure && /Operation not permitted/.test(err.stderr))
-      throw new OpdError('permission', 'firewall: comparing rules needs a private network namespace (unshare --net), which needs root', { hint: 'run opd as root' });
+      throw new OpdError(
+        'permission',
+        'firewall: comparing rules needs a private network namespace (unshare --net), which needs root',
+        { hint: 'run opd as root' },
+      );
     throw err;
   }
   const errText = res.stderr.trim();
   if (/Error:/.test(errText)) {
     const bad = where.filter((w) => errText.includes(w.line.slice(0, 120)));
-    throw new OpdError('invalid-document', `firewall: nft rejects ${bad.length ? bad.map((b) => b.address).join(', ') : 'a rule or chain'}: ${errText.split('\n').slice(0, 6).join(' | ')}`, {
-      hint: 'write the rule as `nft add rule` accepts it (iifname/oifname rather than iif/oif; no named sets); check it with `nft -c`',
-    });
+    throw new OpdError(
+      'invalid-document',
+      `firewall: nft rejects ${bad.length ? bad.map((b) => b.address).join(', ') : 'a rule or chain'}: ${errText.split('\n').slice(0, 6).join(' | ')}`,
+      {
+        hint: 'write the rule as `nft add rule` accepts it (iifname/oifname rather than iif/oif; no named sets); check it with `nft -c`',
+      },
+    );
   }
-  const jsonLine = res.stdout.split('\n').filter((l) => l.trim().startsWith('{')).pop() ?? '{}';
+  const jsonLine =
+    res.stdout
+      .split('\n')
+      .filter((l) => l.trim().startsWith('{'))
+      .pop() ?? '{}';
   const rs = parseRuleset(jsonLine);
   for (const [k, rules] of rs.rules) out.set(k, rules.map(ruleKey));
   const count = new Map<string, number>();
   for (const e of expected) count.set(e.key, (count.get(e.key) ?? 0) + 1);
   for (const [k, n] of count)
     if ((out.get(k)?.length ?? 0) !== n)
-      throw new OpdError('invalid-document', `firewall: nft accepted ${out.get(k)?.length ?? 0} of the ${n} rules of ${k}`, { hint: 'check the rules with `nft -c`' });
+      throw new OpdError(
+        'invalid-document',
+        `firewall: nft accepted ${out.get(k)?.length ?? 0} of the ${n} rules of ${k}`,
+        { hint: 'check the rules with `nft -c`' },
+      );
   return out;
 }
 
 function normalizeFirewall(section: unknown, _ctx: NormalizeContext): unknown {
   if (isObj(section) && isObj(section.ufw_rules))
-    section = { ...section, ufw_rules: Object.fromEntries(Object.entries(section.ufw_rules).map(([k, v]) => [k, normalizeUfwRule(v)])) };
+    section = {
+      ...section,
+      ufw_rules: Object.fromEntries(Object.entries(section.ufw_rules).map(([k, v]) => [k, normalizeUfwRule(v)])),
+    };
   if (!isObj(section) || !isObj(section.tables)) return section;
   const tables: Obj = {};
   for (const [t, spec] of Object.entries(section.tables)) {
@@ -172,7 +224,9 @@ function normalizeFirewall(section: unknown, _ctx: NormalizeContext): unknown {
       const chains: Obj = {};
       for (const [c, cs] of Object.entries(s.chains)) {
         if (!isObj(cs)) chains[c] = cs;
-        else chains[c] = cs.priority !== undefined ? { ...cs, priority: priorityNumber(String(s.family), cs.priority) } : cs;
+        else
+          chains[c] =
+            cs.priority !== undefined ? { ...cs, priority: priorityNumber(String(s.family), cs.priority) } : cs;
       }
       s.chains = chains;
     }
@@ -202,10 +256,29 @@ export function planTable(diff: ResourceDiff): Change<FirewallData>[] {
   const base = { resource: address, plugin: 'firewall' };
   const refused = diff.faults?.[address];
   if (refused && diff.action !== 'delete')
-    return [{ ...base, address, action: 'refuse', summary: `table ${t}: ${refused}`, blocker: refused, ops: diff.ops, data: { table: t, lines: [] } satisfies Script }];
+    return [
+      {
+        ...base,
+        address,
+        action: 'refuse',
+        summary: `table ${t}: ${refused}`,
+        blocker: refused,
+        ops: diff.ops,
+        data: { table: t, lines: [] } satisfies Script,
+      },
+    ];
   if (diff.action === 'delete') {
     const fam = familyOf(diff.current);
-    return [{ ...base, address, action: 'delete', summary: `table ${fam} ${t} and all its chains and rules`, ops: diff.ops, data: { table: t, lines: [[5, `delete table ${fam} ${t}`]] } satisfies Script }];
+    return [
+      {
+        ...base,
+        address,
+        action: 'delete',
+        summary: `table ${fam} ${t} and all its chains and rules`,
+        ops: diff.ops,
+        data: { table: t, lines: [[5, `delete table ${fam} ${t}`]] } satisfies Script,
+      },
+    ];
   }
   const want = diff.desired!;
   const fam = familyOf(want);
@@ -213,7 +286,14 @@ export function planTable(diff: ResourceDiff): Change<FirewallData>[] {
   const changes: Change<FirewallData>[] = [];
   const tableLine: [number, string] = [0, `add table ${fam} ${t}`];
   if (diff.action === 'create') {
-    changes.push({ ...base, address, action: 'create', summary: `table ${fam} ${t}`, ops: diff.ops.filter((o) => !o.path.startsWith('/chains/')), data: { table: t, lines: [tableLine] } satisfies Script });
+    changes.push({
+      ...base,
+      address,
+      action: 'create',
+      summary: `table ${fam} ${t}`,
+      ops: diff.ops.filter((o) => !o.path.startsWith('/chains/')),
+      data: { table: t, lines: [tableLine] } satisfies Script,
+    });
   }
   const curChains = chainsOf(diff.current);
   const after = diff.action === 'create' ? [address] : [];
@@ -227,25 +307,53 @@ export function planTable(diff: ResourceDiff): Change<FirewallData>[] {
       lines.push([3, chainDecl(fam, t, c, w)]);
       if (Array.isArray(w.rules)) lines.push(...rulesLines(fam, t, c, w.rules, ca));
       const n = Array.isArray(w.rules) ? w.rules.length : 0;
-      changes.push({ ...base, address: ca, action: 'create', summary: `${w.hook ? `${w.type ?? 'filter'} chain, hook ${w.hook}, priority ${w.priority ?? 0}${w.policy ? `, policy ${w.policy}` : ''}` : 'regular chain'}${n ? `, ${n} rule${n === 1 ? '' : 's'}` : ''}`, after, ops, data: { table: t, lines } satisfies Script });
+      changes.push({
+        ...base,
+        address: ca,
+        action: 'create',
+        summary: `${w.hook ? `${w.type ?? 'filter'} chain, hook ${w.hook}, priority ${w.priority ?? 0}${w.policy ? `, policy ${w.policy}` : ''}` : 'regular chain'}${n ? `, ${n} rule${n === 1 ? '' : 's'}` : ''}`,
+        after,
+        ops,
+        data: { table: t, lines } satisfies Script,
+      });
       continue;
     }
     if (!w && cur) {
       lines.push([1, `flush chain ${fam} ${t} ${c}`], [2, `delete chain ${fam} ${t} ${c}`]);
-      changes.push({ ...base, address: ca, action: 'delete', summary: 'chain and its rules', ops, data: { table: t, lines } satisfies Script });
+      changes.push({
+        ...base,
+        address: ca,
+        action: 'delete',
+        summary: 'chain and its rules',
+        ops,
+        data: { table: t, lines } satisfies Script,
+      });
       continue;
     }
     if (!w || !cur || !ops.length) continue;
     const text: string[] = [];
     const differs = (k: string) => w[k] !== undefined && canonical(cur[k]) !== canonical(w[k]);
-    const rebuild = differs('type') || differs('hook') || differs('priority') || (w.hook === undefined) !== (cur.hook === undefined);
+    const rebuild =
+      differs('type') || differs('hook') || differs('priority') || (w.hook === undefined) !== (cur.hook === undefined);
     const rulesDiffer = Array.isArray(w.rules) && canonical(cur.rules) !== canonical(w.rules);
     if (rebuild) {
       for (const k of ['type', 'hook', 'priority']) if (differs(k)) text.push(`${k} ${cur[k] ?? 'none'} → ${w[k]}`);
-      lines.push([1, `flush chain ${fam} ${t} ${c}`], [2, `delete chain ${fam} ${t} ${c}`], [3, chainDecl(fam, t, c, w)]);
+      lines.push(
+        [1, `flush chain ${fam} ${t} ${c}`],
+        [2, `delete chain ${fam} ${t} ${c}`],
+        [3, chainDecl(fam, t, c, w)],
+      );
       const rules = Array.isArray(w.rules) ? w.rules : [];
       lines.push(...rulesLines(fam, t, c, rules, ca));
-      changes.push({ ...base, address: ca, action: 'recreate', summary: text.join(', '), reason: 'nftables cannot change the type, hook or priority of a chain in place', ops, data: { table: t, lines } satisfies Script });
+      changes.push({
+        ...base,
+        address: ca,
+        action: 'recreate',
+        summary: text.join(', '),
+        reason: 'nftables cannot change the type, hook or priority of a chain in place',
+        ops,
+        data: { table: t, lines } satisfies Script,
+      });
       continue;
     }
     if (differs('policy')) {
@@ -260,7 +368,15 @@ export function planTable(diff: ResourceDiff): Change<FirewallData>[] {
       text.push(`rules: ${changed} to set${extra ? `, ${extra} to remove` : ''} (${cr.length} → ${wr.length})`);
       lines.push([1, `flush chain ${fam} ${t} ${c}`], ...rulesLines(fam, t, c, wr, ca));
     }
-    if (lines.length > 1) changes.push({ ...base, address: ca, action: 'update', summary: text.join(', '), ops, data: { table: t, lines } satisfies Script });
+    if (lines.length > 1)
+      changes.push({
+        ...base,
+        address: ca,
+        action: 'update',
+        summary: text.join(', '),
+        ops,
+        data: { table: t, lines } satisfies Script,
+      });
   }
   return changes;
 }
@@ -281,7 +397,9 @@ const plugin: Plugin<FirewallSection, FirewallData> = {
     const [hostOut, canon] = await Promise.all([nft(ctx.settings, ['-j', 'list', 'ruleset']), canonicalRules(desired)]);
     const rs = parseRuleset(hostOut.stdout || '{}');
     const own = new Set(Object.entries(named).map(([t, spec]) => `${familyOf(spec)} ${t}`));
-    const ufwTables = new Set([...rs.chains.values()].filter((c) => c.name.startsWith('ufw-')).map((c) => `${c.family} ${c.table}`));
+    const ufwTables = new Set(
+      [...rs.chains.values()].filter((c) => c.name.startsWith('ufw-')).map((c) => `${c.family} ${c.table}`),
+    );
     const foreign_drops = foreignDrops(rs.chains.values(), own, ufwTables);
     let text: Map<string, string> | undefined;
     const textOf = async (r: JsonRule): Promise<string> => {
@@ -352,10 +470,21 @@ const plugin: Plugin<FirewallSection, FirewallData> = {
       } catch (err) {
         let e = toOpdError(err);
         if (err instanceof ExecFailure) {
-          const msg = err.stderr.split('\n').filter((l) => /Error:/.test(l)).map((l) => l.replace(/^\/dev\/stdin:\S+ /, '')).join('; ') || err.message;
-          e = new OpdError('backend-failed', `nft: ${msg} (the whole table transaction was rolled back: nothing changed)`, {
-            hint: /Device or resource busy/.test(msg) ? 'a rule elsewhere still jumps to a chain being deleted: remove that rule first' : 'check the chain and rule definitions with `nft -c -f`',
-          });
+          const msg =
+            err.stderr
+              .split('\n')
+              .filter((l) => /Error:/.test(l))
+              .map((l) => l.replace(/^\/dev\/stdin:\S+ /, ''))
+              .join('; ') || err.message;
+          e = new OpdError(
+            'backend-failed',
+            `nft: ${msg} (the whole table transaction was rolled back: nothing changed)`,
+            {
+              hint: /Device or resource busy/.test(msg)
+                ? 'a rule elsewhere still jumps to a chain being deleted: remove that rule first'
+                : 'check the chain and rule definitions with `nft -c -f`',
+            },
+          );
         }
         for (const c of list) results.set(c, { address: c.address, status: 'failed', error: e });
       }
@@ -372,7 +501,10 @@ const plugin: Plugin<FirewallSection, FirewallData> = {
       const chains: Obj = {};
       for (const [k, c] of [...rs.chains].sort(([a], [b]) => (a < b ? -1 : 1))) {
         if (!k.startsWith(`${ft} `)) continue;
-        chains[c.name] = { ...chainSpec(c), rules: (rs.rules.get(k) ?? []).map((r) => text.get(`${k} ${r.handle}`) ?? '') };
+        chains[c.name] = {
+          ...chainSpec(c),
+          rules: (rs.rules.get(k) ?? []).map((r) => text.get(`${k} ${r.handle}`) ?? ''),
+        };
       }
       tables[t] = { family: fam, chains };
     }
@@ -381,7 +513,12 @@ const plugin: Plugin<FirewallSection, FirewallData> = {
 
   async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
     const ns = netnsOf(ctx.settings);
-    return spawnLines(ns ? 'ip' : 'nft', [...(ns ? ['netns', 'exec', ns, 'nft'] : []), 'monitor', 'ruleset'], () => onDrift(), ctx.log);
+    return spawnLines(
+      ns ? 'ip' : 'nft',
+      [...(ns ? ['netns', 'exec', ns, 'nft'] : []), 'monitor', 'ruleset'],
+      () => onDrift(),
+      ctx.log,
+    );
   },
 
   async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {

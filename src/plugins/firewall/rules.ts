@@ -7,7 +7,14 @@ import { isObj } from '../../core/diff.js';
 import { OpdError } from '../../core/errors.js';
 import { parseCidr } from '../../host/ip.js';
 
-const PRIO_INET: Record<string, number> = { raw: -300, mangle: -150, dstnat: -100, filter: 0, security: 50, srcnat: 100 };
+const PRIO_INET: Record<string, number> = {
+  raw: -300,
+  mangle: -150,
+  dstnat: -100,
+  filter: 0,
+  security: 50,
+  srcnat: 100,
+};
 const PRIO_BRIDGE: Record<string, number> = { dstnat: -300, filter: -200, out: 100, srcnat: 300 };
 
 export function priorityNumber(family: string, p: unknown): unknown {
@@ -29,9 +36,14 @@ function ports(v: unknown): string {
 function addrMatch(dir: 'saddr' | 'daddr', v: unknown, where: string): string {
   const items = list(v).map(String);
   const fams = new Set(items.map((a) => parseCidr(a, true)?.ip.family));
-  if (fams.has(undefined)) throw new OpdError('invalid-document', `${where}: ${dir} holds something that is not an address or prefix`, { hint: 'write addresses such as 10.0.0.0/24 or fd00::/64' });
+  if (fams.has(undefined))
+    throw new OpdError('invalid-document', `${where}: ${dir} holds something that is not an address or prefix`, {
+      hint: 'write addresses such as 10.0.0.0/24 or fd00::/64',
+    });
   if (fams.size > 1)
-    throw new OpdError('invalid-document', `${where}: ${dir} mixes IPv4 and IPv6 addresses (${items.join(', ')})`, { hint: 'write one rule for IPv4 and one for IPv6' });
+    throw new OpdError('invalid-document', `${where}: ${dir} mixes IPv4 and IPv6 addresses (${items.join(', ')})`, {
+      hint: 'write one rule for IPv4 and one for IPv6',
+    });
   return `${fams.has(6) ? 'ip6' : 'ip'} ${dir} ${set(items)}`;
 }
 
@@ -48,7 +60,10 @@ export function ruleText(rule: unknown, where: string): string {
   const protos = list(r.proto).map(String);
   const hasPorts = r.sport !== undefined || r.dport !== undefined;
   if (hasPorts) {
-    if (!protos.length) throw new OpdError('invalid-document', `${where}: ports need a proto (tcp, udp, sctp)`, { hint: 'add proto: tcp (or [tcp, udp])' });
+    if (!protos.length)
+      throw new OpdError('invalid-document', `${where}: ports need a proto (tcp, udp, sctp)`, {
+        hint: 'add proto: tcp (or [tcp, udp])',
+      });
     if (protos.length === 1) {
       if (r.sport !== undefined) parts.push(`${protos[0]} sport ${ports(r.sport)}`);
       if (r.dport !== undefined) parts.push(`${protos[0]} dport ${ports(r.dport)}`);
@@ -117,7 +132,8 @@ export function parseTextRules(text: string): Map<string, string> {
       continue;
     }
     m = /^\t\t(.*) # handle (\d+)$/.exec(line);
-    if (m && table && chain) out.set(`${table} ${chain} ${m[2]}`, m[1].replace(/counter packets \d+ bytes \d+/g, 'counter'));
+    if (m && table && chain)
+      out.set(`${table} ${chain} ${m[2]}`, m[1].replace(/counter packets \d+ bytes \d+/g, 'counter'));
   }
   return out;
 }

@@ -110,14 +110,44 @@ export function planUfwRule(diff: ResourceDiff): Change<UfwData>[] {
   const mark = ['comment', `${MARK}${diff.name}`];
   if (diff.action === 'delete') {
     const cur = diff.current as UfwSpec;
-    return [{ ...base, action: 'delete', summary: describe(cur), ops: diff.ops, data: { ufw: [['delete', ...ruleArgs(cur)]] } satisfies UfwData }];
+    return [
+      {
+        ...base,
+        action: 'delete',
+        summary: describe(cur),
+        ops: diff.ops,
+        data: { ufw: [['delete', ...ruleArgs(cur)]] } satisfies UfwData,
+      },
+    ];
   }
   const want = diff.desired as UfwSpec;
-  if (diff.action === 'create') return [{ ...base, action: 'create', summary: describe(want), ops: diff.ops, data: { ufw: [[...ruleArgs(want), ...mark]] } satisfies UfwData }];
+  if (diff.action === 'create')
+    return [
+      {
+        ...base,
+        action: 'create',
+        summary: describe(want),
+        ops: diff.ops,
+        data: { ufw: [[...ruleArgs(want), ...mark]] } satisfies UfwData,
+      },
+    ];
   const cur = { ...(diff.current as UfwSpec), ...want };
   const old = diff.current as UfwSpec;
   // a ufw rule cannot be edited: the old one goes, the new one comes (with the full old spec read back)
-  return [{ ...base, action: 'update', summary: `${describe(old)} → ${describe(cur)}`, ops: diff.ops, data: { ufw: [['delete', ...ruleArgs(old)], [...ruleArgs(cur), ...mark]] } satisfies UfwData }];
+  return [
+    {
+      ...base,
+      action: 'update',
+      summary: `${describe(old)} → ${describe(cur)}`,
+      ops: diff.ops,
+      data: {
+        ufw: [
+          ['delete', ...ruleArgs(old)],
+          [...ruleArgs(cur), ...mark],
+        ],
+      } satisfies UfwData,
+    },
+  ];
 }
 
 async function ufw(ctx: ApplyContext, args: string[]) {
@@ -126,7 +156,8 @@ async function ufw(ctx: ApplyContext, args: string[]) {
   try {
     return await runMutate(ctx, ns ? 'ip' : 'ufw', argv, { backend: 'ufw', installHint: UFW_HINT, timeout: 120_000 });
   } catch (err) {
-    if (err instanceof ExecFailure && /exec of "ufw" failed|No such file/.test(err.stderr)) throw new OpdError('backend-unavailable', 'ufw is not installed', { hint: UFW_HINT });
+    if (err instanceof ExecFailure && /exec of "ufw" failed|No such file/.test(err.stderr))
+      throw new OpdError('backend-unavailable', 'ufw is not installed', { hint: UFW_HINT });
     throw err;
   }
 }
@@ -140,7 +171,14 @@ export async function applyUfw(ctx: ApplyContext, changes: Change<UfwData>[]): P
       out.push({ address: c.address, status: 'ok' });
     } catch (err) {
       const e = toOpdError(err);
-      out.push({ address: c.address, status: 'failed', error: new OpdError(e.kind, e.message, { address: c.address, hint: e.hint ?? 'check the rule with `ufw --dry-run …`' }) });
+      out.push({
+        address: c.address,
+        status: 'failed',
+        error: new OpdError(e.kind, e.message, {
+          address: c.address,
+          hint: e.hint ?? 'check the rule with `ufw --dry-run …`',
+        }),
+      });
     }
   }
   return out;
@@ -158,12 +196,20 @@ export interface ForeignDrop {
  * The refusal: accept rules of an opd table on a filter hook where a foreign base chain drops
  * cannot take effect. Returns the message, or undefined when the table's accepts are decisive.
  */
-export function refusal(table: string, spec: Obj, drops: ForeignDrop[], _ufwRulesNamed = false): { message: string; hint: string } | undefined {
+export function refusal(
+  table: string,
+  spec: Obj,
+  drops: ForeignDrop[],
+  _ufwRulesNamed = false,
+): { message: string; hint: string } | undefined {
   const fam = String(spec.family ?? 'inet');
   const chains = isObj(spec.chains) ? spec.chains : {};
   for (const [c, cs] of Object.entries(chains).sort()) {
-    if (!isObj(cs) || cs.state === 'absent' || typeof cs.hook !== 'string' || (cs.type ?? 'filter') !== 'filter') continue;
-    const accepts = (Array.isArray(cs.rules) ? cs.rules : []).some((r) => (isObj(r) ? r.action === 'accept' : typeof r === 'string' && /\baccept\b/.test(r)));
+    if (!isObj(cs) || cs.state === 'absent' || typeof cs.hook !== 'string' || (cs.type ?? 'filter') !== 'filter')
+      continue;
+    const accepts = (Array.isArray(cs.rules) ? cs.rules : []).some((r) =>
+      isObj(r) ? r.action === 'accept' : typeof r === 'string' && /\baccept\b/.test(r),
+    );
     if (!accepts) continue;
     const hits = drops.filter((d) => d.hook === cs.hook && (fam === 'inet' || d.family === 'inet' || d.family === fam));
     if (!hits.length) continue;
@@ -180,13 +226,22 @@ export function refusal(table: string, spec: Obj, drops: ForeignDrop[], _ufwRule
 }
 
 /** Base chains of tables the document does not name that drop by policy (ufw's iptables-nft chains among them). */
-export function foreignDrops(chains: Iterable<{ family: string; table: string; name: string; hook?: string; policy?: string }>, ownTables: Set<string>, ufwChains: Set<string>): ForeignDrop[] {
+export function foreignDrops(
+  chains: Iterable<{ family: string; table: string; name: string; hook?: string; policy?: string }>,
+  ownTables: Set<string>,
+  ufwChains: Set<string>,
+): ForeignDrop[] {
   const out: ForeignDrop[] = [];
   for (const c of chains) {
     if (!c.hook || ownTables.has(`${c.family} ${c.table}`)) continue;
     if (c.policy !== 'drop') continue;
     const ufw = ufwChains.has(`${c.family} ${c.table}`);
-    out.push({ hook: c.hook, family: c.family, where: `${c.family} ${c.table} ${c.name} (policy drop${ufw ? ', ufw' : ''})`, ufw });
+    out.push({
+      hook: c.hook,
+      family: c.family,
+      where: `${c.family} ${c.table} ${c.name} (policy drop${ufw ? ', ufw' : ''})`,
+      ufw,
+    });
   }
   return out.sort((a, b) => (a.where < b.where ? -1 : 1));
 }

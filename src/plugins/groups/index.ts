@@ -51,7 +51,16 @@ export function planGroup(d: ResourceDiff): Change<GroupChangeData>[] {
   const name = d.name;
   const base = { resource: d.address, plugin: d.plugin };
   if (d.action === 'delete')
-    return [{ ...base, address: d.address, action: 'delete', summary: 'remove group', ops: d.ops, data: { name, cmds: [{ cmd: 'groupdel', args: [name] }] } satisfies GroupChangeData }];
+    return [
+      {
+        ...base,
+        address: d.address,
+        action: 'delete',
+        summary: 'remove group',
+        ops: d.ops,
+        data: { name, cmds: [{ cmd: 'groupdel', args: [name] }] } satisfies GroupChangeData,
+      },
+    ];
   const want = d.desired as GroupSpec;
   const cur = d.current as GroupSpec | undefined;
   const out: Change<GroupChangeData>[] = [];
@@ -80,7 +89,15 @@ export function planGroup(d: ResourceDiff): Change<GroupChangeData>[] {
       refused = `group ${name} exists as a ${cur.system ? 'system' : 'regular'} group; the system flag is set at creation only (remove the group first, or drop system: from the document)`;
     }
     if (parts.length)
-      out.push({ ...base, address: d.address, action: 'update', summary: parts.join(', '), ...(refused ? { refused, refusedHint: 'remove the resource first (state: absent), or drop the field' } : {}), ops: d.ops.filter((o) => !o.path.startsWith('/members')), data: { name, cmds } satisfies GroupChangeData });
+      out.push({
+        ...base,
+        address: d.address,
+        action: 'update',
+        summary: parts.join(', '),
+        ...(refused ? { refused, refusedHint: 'remove the resource first (state: absent), or drop the field' } : {}),
+        ops: d.ops.filter((o) => !o.path.startsWith('/members')),
+        data: { name, cmds } satisfies GroupChangeData,
+      });
   }
   const add = (want.members ?? []).filter((m) => !(cur?.members ?? []).includes(m));
   const del = (want.members_absent ?? []).filter((m) => !(cur?.members_absent ?? []).includes(m));
@@ -88,7 +105,9 @@ export function planGroup(d: ResourceDiff): Change<GroupChangeData>[] {
     const cmds: GroupChangeData['cmds'] = [];
     if (add.length) cmds.push({ cmd: 'groupmod', args: ['--append', '--users', add.join(','), name] });
     for (const u of del) cmds.push({ cmd: 'gpasswd', args: ['--delete', u, name] });
-    const summary = [add.length ? `add ${add.join(', ')}` : '', del.length ? `remove ${del.join(', ')}` : ''].filter(Boolean).join('; ');
+    const summary = [add.length ? `add ${add.join(', ')}` : '', del.length ? `remove ${del.join(', ')}` : '']
+      .filter(Boolean)
+      .join('; ');
     out.push({
       ...base,
       address: `${d.address}/members`,
@@ -103,14 +122,15 @@ export function planGroup(d: ResourceDiff): Change<GroupChangeData>[] {
   return out;
 }
 
-
 const plugin: Plugin<GroupsSection, GroupChangeData> = {
   ...sectionSpec('groups', ['groups']),
 
   normalize(section: unknown, ctx: NormalizeContext) {
     // shorthand of the design page: groups: { libvirt: { members: [alice] } }
     if (!isObj(section)) return section;
-    const { out, entries, lifted } = liftShorthand(section, 'groups', 'groups', ctx, (_k, v) => (isObj(v) ? v : undefined));
+    const { out, entries, lifted } = liftShorthand(section, 'groups', 'groups', ctx, (_k, v) =>
+      isObj(v) ? v : undefined,
+    );
     if (lifted || isObj(section.groups)) out.groups = entries;
     return out;
   },

@@ -47,7 +47,17 @@ function kernelView(): KernelView {
   }
   const dir = `/lib/modules/${release()}`;
   const b = readText(`${dir}/modules.builtin`);
-  if (b) for (const l of b.split('\n')) if (l) builtin.add(canon(l.split('/').pop()!.replace(/\.ko(\.\w+)?$/, '')));
+  if (b)
+    for (const l of b.split('\n'))
+      if (l)
+        builtin.add(
+          canon(
+            l
+              .split('/')
+              .pop()!
+              .replace(/\.ko(\.\w+)?$/, ''),
+          ),
+        );
   let cannotLoad: string | undefined;
   if (!existsSync(dir)) cannotLoad = `${dir} does not exist (no modules for kernel ${release()})`;
   else if (proc === undefined) cannotLoad = '/proc/modules does not exist (a kernel without module support)';
@@ -103,7 +113,16 @@ export function planModule(d: ResourceDiff): Change<KmodData>[] {
   const name = d.name;
   const base = { resource: d.address, plugin: d.plugin };
   if (d.action === 'delete')
-    return [{ ...base, address: d.address, action: 'delete', summary: `remove ${loadFile(name)} and ${optionsFile(name)} (the module stays loaded)`, ops: d.ops, data: { name, persist: false, options: null } satisfies KmodData }];
+    return [
+      {
+        ...base,
+        address: d.address,
+        action: 'delete',
+        summary: `remove ${loadFile(name)} and ${optionsFile(name)} (the module stays loaded)`,
+        ops: d.ops,
+        data: { name, persist: false, options: null } satisfies KmodData,
+      },
+    ];
   const want = d.desired as ModuleSpec;
   const cur = (d.current ?? {}) as ModuleSpec;
   const out: Change<KmodData>[] = [];
@@ -115,11 +134,20 @@ export function planModule(d: ResourceDiff): Change<KmodData>[] {
   }
   if (want.options !== undefined && want.options !== cur.options) {
     files.options = want.options;
-    parts.push(`options ${cur.options === undefined ? '(none)' : JSON.stringify(cur.options)} → ${JSON.stringify(want.options)}`);
+    parts.push(
+      `options ${cur.options === undefined ? '(none)' : JSON.stringify(cur.options)} → ${JSON.stringify(want.options)}`,
+    );
   }
   const filesAddr = `${d.address}/files`;
   if (parts.length)
-    out.push({ ...base, address: filesAddr, action: cur.persist === undefined && d.action === 'create' ? 'create' : 'update', summary: parts.join(', '), ops: d.ops.filter((o) => o.path !== '/loaded'), data: files });
+    out.push({
+      ...base,
+      address: filesAddr,
+      action: cur.persist === undefined && d.action === 'create' ? 'create' : 'update',
+      summary: parts.join(', '),
+      ops: d.ops.filter((o) => o.path !== '/loaded'),
+      data: files,
+    });
   if (want.loaded !== undefined && want.loaded !== cur.loaded)
     out.push({
       ...base,
@@ -137,29 +165,52 @@ async function applyOne(ctx: ApplyContext, c: Change<KmodData>): Promise<void> {
   assertApplyContext(ctx);
   const root = rootOf(ctx.settings);
   const d = c.data!;
-  if (d.persist === true) await atomicWrite(ctx, root + loadFile(d.name), `# managed by opd (kmod/modules/${d.name})\n${d.name}\n`, { mode: 0o644 });
+  if (d.persist === true)
+    await atomicWrite(ctx, root + loadFile(d.name), `# managed by opd (kmod/modules/${d.name})\n${d.name}\n`, {
+      mode: 0o644,
+    });
   if (d.persist === false) unlinkSync2(root + loadFile(d.name));
-  if (typeof d.options === 'string') await atomicWrite(ctx, root + optionsFile(d.name), `# managed by opd (kmod/modules/${d.name})\noptions ${d.name} ${d.options}\n`, { mode: 0o644 });
+  if (typeof d.options === 'string')
+    await atomicWrite(
+      ctx,
+      root + optionsFile(d.name),
+      `# managed by opd (kmod/modules/${d.name})\noptions ${d.name} ${d.options}\n`,
+      { mode: 0o644 },
+    );
   if (d.options === null) unlinkSync2(root + optionsFile(d.name));
   if (d.load === undefined) return;
   const k = kernelView();
   if (!d.load && k.builtin.has(canon(d.name)))
-    throw new OpdError('backend-failed', `${d.name} is built into the kernel and cannot be unloaded`, { address: c.address, hint: `drop loaded: false for ${d.name}` });
-  const after = d.persisted ? 'the persistence files were written; load it after a reboot or on a host with modules' : 'load it on a host with modules';
+    throw new OpdError('backend-failed', `${d.name} is built into the kernel and cannot be unloaded`, {
+      address: c.address,
+      hint: `drop loaded: false for ${d.name}`,
+    });
+  const after = d.persisted
+    ? 'the persistence files were written; load it after a reboot or on a host with modules'
+    : 'load it on a host with modules';
   if (k.cannotLoad)
     throw new OpdError('backend-unavailable', `this kernel cannot load modules here: ${k.cannotLoad}; ${after}`, {
       address: c.address,
       hint: `modprobe ${d.name} is impossible on this host (a container or a kernel without loadable modules); set persist: true and reboot into a kernel that has ${d.name}, or drop loaded: from the document`,
     });
   try {
-    await runMutate(ctx, 'modprobe', d.load ? ['--', d.name] : ['-r', '--', d.name], { backend: 'kmod', installHint: 'install kmod (it provides modprobe)' });
+    await runMutate(ctx, 'modprobe', d.load ? ['--', d.name] : ['-r', '--', d.name], {
+      backend: 'kmod',
+      installHint: 'install kmod (it provides modprobe)',
+    });
   } catch (e) {
     if (e instanceof ExecFailure) {
       const why = e.stderr.trim().split('\n').slice(-2).join(' / ') || `exit ${e.exitCode_}`;
-      throw new OpdError('backend-failed', `${e.command} failed: ${why}`, { address: c.address, hint: `check that module ${d.name} exists for kernel ${release()} (modinfo ${d.name})` });
+      throw new OpdError('backend-failed', `${e.command} failed: ${why}`, {
+        address: c.address,
+        hint: `check that module ${d.name} exists for kernel ${release()} (modinfo ${d.name})`,
+      });
     }
     if (e instanceof OpdError && e.kind === 'backend-unavailable')
-      throw new OpdError('backend-unavailable', `this kernel cannot load modules here: modprobe is missing; ${after}`, { address: c.address, hint: 'install kmod' });
+      throw new OpdError('backend-unavailable', `this kernel cannot load modules here: modprobe is missing; ${after}`, {
+        address: c.address,
+        hint: 'install kmod',
+      });
     throw e;
   }
 }
@@ -190,7 +241,11 @@ const plugin: Plugin<KmodSection, KmodData> = {
     return [
       k.cannotLoad
         ? // persistence and options files still work: only `loaded: true` of a module that is not there fails
-          { name: 'kmod', ok: true, detail: `persistence only: this kernel cannot load modules here (${k.cannotLoad}); loaded: true works for built-in and present modules` }
+          {
+            name: 'kmod',
+            ok: true,
+            detail: `persistence only: this kernel cannot load modules here (${k.cannotLoad}); loaded: true works for built-in and present modules`,
+          }
         : { name: 'kmod', ok: true, detail: `${k.loaded.size} modules loaded, ${k.builtin.size} built in` },
     ];
   },

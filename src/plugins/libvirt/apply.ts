@@ -13,7 +13,6 @@ import { buildDomain, buildNetwork, buildPool, domainFromXml, patchDomain } from
 import { type Step } from './plan.js';
 import { parseOrThrow } from './read.js';
 
-
 let virtTypeCache: Map<string, string> | undefined;
 
 /** kvm when the hypervisor offers it (domcapabilities answers for kvm), else qemu. */
@@ -60,7 +59,11 @@ async function stopDomain(ctx: ApplyContext, name: string, timeout: number): Pro
   if ((await domState(settings, name)) === 'shut off') return;
   if (timeout > 0) {
     const deadline = Date.now() + timeout * 1000;
-    const wait = (secs: number) => virsh(settings, ['event', '--domain', name, '--event', 'lifecycle', '--timeout', String(secs)], { okCodes: [0, 1], timeout: (secs + 15) * 1000 });
+    const wait = (secs: number) =>
+      virsh(settings, ['event', '--domain', name, '--event', 'lifecycle', '--timeout', String(secs)], {
+        okCodes: [0, 1],
+        timeout: (secs + 15) * 1000,
+      });
     let ev = wait(timeout);
     await virshMutate(ctx, ['shutdown', name], { okCodes: [0, 1] });
     for (let i = 0; i < 3; i++) {
@@ -73,7 +76,10 @@ async function stopDomain(ctx: ApplyContext, name: string, timeout: number): Pro
   }
   if ((await domState(settings, name)) !== 'shut off') await virshMutate(ctx, ['destroy', name], { okCodes: [0, 1] });
   const s = await domState(settings, name);
-  if (s !== 'shut off') throw new OpdError('backend-busy', `domain ${name} is still ${s} after destroy`, { hint: 'look at /var/log/libvirt/qemu/' + name + '.log' });
+  if (s !== 'shut off')
+    throw new OpdError('backend-busy', `domain ${name} is still ${s} after destroy`, {
+      hint: 'look at /var/log/libvirt/qemu/' + name + '.log',
+    });
 }
 
 export async function runStep(ctx: ApplyContext, s: Step): Promise<void> {
@@ -84,7 +90,11 @@ export async function runStep(ctx: ApplyContext, s: Step): Promise<void> {
       let x: XNode;
       if (s.xml !== undefined) {
         x = parseXml(s.xml);
-        if (x.tag !== 'domain') throw new OpdError('invalid-document', `libvirt/domains/${s.name}: xml has root <${x.tag}>, expected <domain>`);
+        if (x.tag !== 'domain')
+          throw new OpdError(
+            'invalid-document',
+            `libvirt/domains/${s.name}: xml has root <${x.tag}>, expected <domain>`,
+          );
         setChild(x, 'name', el('name', {}, [], s.name));
         x.children.sort((a, b) => (a.tag === 'name' ? -1 : b.tag === 'name' ? 1 : 0));
         const uuid = live ? child(live, 'uuid')?.text : undefined;
@@ -149,10 +159,29 @@ export async function runStep(ctx: ApplyContext, s: Step): Promise<void> {
       await virshMutate(ctx, ['pool-undefine', s.name]);
       return;
     case 'vol-create':
-      await virshMutate(ctx, ['vol-create-as', '--pool', s.pool, '--name', s.name, '--capacity', String(s.capacity), '--format', s.format]);
+      await virshMutate(ctx, [
+        'vol-create-as',
+        '--pool',
+        s.pool,
+        '--name',
+        s.name,
+        '--capacity',
+        String(s.capacity),
+        '--format',
+        s.format,
+      ]);
       return;
     case 'vol-resize':
-      await virshMutate(ctx, ['vol-resize', '--pool', s.pool, '--vol', s.name, '--capacity', String(s.capacity), ...(s.shrink ? ['--shrink'] : [])]);
+      await virshMutate(ctx, [
+        'vol-resize',
+        '--pool',
+        s.pool,
+        '--vol',
+        s.name,
+        '--capacity',
+        String(s.capacity),
+        ...(s.shrink ? ['--shrink'] : []),
+      ]);
       return;
     case 'vol-delete':
       await virshMutate(ctx, ['vol-delete', '--pool', s.pool, '--vol', s.name]);

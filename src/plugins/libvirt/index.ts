@@ -4,7 +4,16 @@
  * the document names); show() uses three. Apply: one virsh process per step.
  */
 import { sectionSpec } from '../../core/schema-file.js';
-import type { Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext } from '../../core/plugin.js';
+import type {
+  Disposable,
+  DoctorCheck,
+  Edge,
+  NormalizeContext,
+  Obj,
+  Plugin,
+  ReadContext,
+  WatchContext,
+} from '../../core/plugin.js';
 import { applyEach } from '../../core/plugin.js';
 import { toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
@@ -43,17 +52,22 @@ const plugin: Plugin<LibvirtSection, LibvirtChangeData> = {
       const from = `libvirt/domains/${n}`;
       for (const i of (Array.isArray(spec.interfaces) ? spec.interfaces : []) as Obj[]) {
         if (typeof i.network === 'string') edges.push({ from, to: `libvirt/networks/${i.network}`, kind: 'network' });
-        if (typeof i.ovs_bridge === 'string') edges.push({ from, to: `ovs/bridges/${i.ovs_bridge}`, kind: 'ovs-bridge' });
+        if (typeof i.ovs_bridge === 'string')
+          edges.push({ from, to: `ovs/bridges/${i.ovs_bridge}`, kind: 'ovs-bridge' });
       }
       for (const d of Object.values((isObj(spec.disks) ? spec.disks : {}) as Record<string, Obj>))
-        if (isObj(d) && typeof d.pool === 'string') edges.push({ from, to: `libvirt/pools/${d.pool}`, kind: 'storage' });
+        if (isObj(d) && typeof d.pool === 'string')
+          edges.push({ from, to: `libvirt/pools/${d.pool}`, kind: 'storage' });
       if (typeof spec.xml === 'string') {
-        for (const m of spec.xml.matchAll(/<source\s[^>]*network='([^']+)'/g)) edges.push({ from, to: `libvirt/networks/${m[1]}`, kind: 'network' });
-        for (const m of spec.xml.matchAll(/<source\s[^>]*pool='([^']+)'/g)) edges.push({ from, to: `libvirt/pools/${m[1]}`, kind: 'storage' });
+        for (const m of spec.xml.matchAll(/<source\s[^>]*network='([^']+)'/g))
+          edges.push({ from, to: `libvirt/networks/${m[1]}`, kind: 'network' });
+        for (const m of spec.xml.matchAll(/<source\s[^>]*pool='([^']+)'/g))
+          edges.push({ from, to: `libvirt/pools/${m[1]}`, kind: 'storage' });
       }
     }
     for (const [n, spec] of Object.entries(desired.networks ?? {}))
-      if (isObj(spec) && spec.ovs === true && typeof spec.bridge === 'string') edges.push({ from: `libvirt/networks/${n}`, to: `ovs/bridges/${spec.bridge}`, kind: 'ovs-bridge' });
+      if (isObj(spec) && spec.ovs === true && typeof spec.bridge === 'string')
+        edges.push({ from: `libvirt/networks/${n}`, to: `ovs/bridges/${spec.bridge}`, kind: 'ovs-bridge' });
     return edges;
   },
 
@@ -63,13 +77,16 @@ const plugin: Plugin<LibvirtSection, LibvirtChangeData> = {
     for (const [n, d] of Object.entries(s.domains ?? {})) {
       const o: Obj = { ...d };
       if (Array.isArray(o.boot) && !o.boot.length) delete o.boot;
-      if (isObj(o.disks)) for (const [k, disk] of Object.entries(o.disks)) if (isObj(disk) && disk.device === 'cdrom' && disk.file === undefined) delete (o.disks as Obj)[k];
+      if (isObj(o.disks))
+        for (const [k, disk] of Object.entries(o.disks))
+          if (isObj(disk) && disk.device === 'cdrom' && disk.file === undefined) delete (o.disks as Obj)[k];
       domains[n] = o;
     }
     const pools: Record<string, Obj> = {};
     for (const [n, p] of Object.entries(s.pools ?? {})) {
       const vols: Obj = {};
-      for (const [v, vs] of Object.entries((p.volumes ?? {}) as Record<string, Obj>)) vols[v] = { ...vs, capacity: showSize(vs.capacity as number) };
+      for (const [v, vs] of Object.entries((p.volumes ?? {}) as Record<string, Obj>))
+        vols[v] = { ...vs, capacity: showSize(vs.capacity as number) };
       pools[n] = p.type === 'dir' ? { ...p, volumes: vols } : { ...p, volumes: vols };
     }
     return { networks: s.networks, pools, domains };
@@ -78,18 +95,33 @@ const plugin: Plugin<LibvirtSection, LibvirtChangeData> = {
   async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
     const u = uri(ctx.settings);
     const streams = [
-      spawnLines('virsh', ['-c', u, 'event', '--all', '--loop'], (line) => {
-        const m = /for domain '([^']+)'/.exec(line) ?? /for domain ([^:]+):/.exec(line);
-        onDrift(m ? `libvirt/domains/${m[1]}` : undefined);
-      }, ctx.log),
-      spawnLines('virsh', ['-c', u, 'net-event', '--event', 'lifecycle', '--loop'], (line) => {
-        const m = /for network '?([^':]+)'?:/.exec(line);
-        onDrift(m ? `libvirt/networks/${m[1]}` : undefined);
-      }, ctx.log),
-      spawnLines('virsh', ['-c', u, 'pool-event', '--event', 'lifecycle', '--loop'], (line) => {
-        const m = /for storage pool '?([^':]+)'?:/.exec(line);
-        onDrift(m ? `libvirt/pools/${m[1]}` : undefined);
-      }, ctx.log),
+      spawnLines(
+        'virsh',
+        ['-c', u, 'event', '--all', '--loop'],
+        (line) => {
+          const m = /for domain '([^']+)'/.exec(line) ?? /for domain ([^:]+):/.exec(line);
+          onDrift(m ? `libvirt/domains/${m[1]}` : undefined);
+        },
+        ctx.log,
+      ),
+      spawnLines(
+        'virsh',
+        ['-c', u, 'net-event', '--event', 'lifecycle', '--loop'],
+        (line) => {
+          const m = /for network '?([^':]+)'?:/.exec(line);
+          onDrift(m ? `libvirt/networks/${m[1]}` : undefined);
+        },
+        ctx.log,
+      ),
+      spawnLines(
+        'virsh',
+        ['-c', u, 'pool-event', '--event', 'lifecycle', '--loop'],
+        (line) => {
+          const m = /for storage pool '?([^':]+)'?:/.exec(line);
+          onDrift(m ? `libvirt/pools/${m[1]}` : undefined);
+        },
+        ctx.log,
+      ),
     ];
     return { dispose: async () => void (await Promise.all(streams.map((s) => s.dispose()))) };
   },
@@ -102,7 +134,12 @@ const plugin: Plugin<LibvirtSection, LibvirtChangeData> = {
       const hv = /Running hypervisor: (.*)/.exec(v.stdout)?.[1] ?? 'unknown hypervisor';
       return [
         { name: 'libvirt: connection', ok: true, detail: `${u}: ${hv}` },
-        { name: 'libvirt: kvm', ok: t === 'kvm', detail: t === 'kvm' ? 'KVM acceleration available' : 'no KVM: domains run under TCG emulation (slow)', hint: t === 'kvm' ? undefined : 'check /dev/kvm exists and belongs to group kvm with mode 660' },
+        {
+          name: 'libvirt: kvm',
+          ok: t === 'kvm',
+          detail: t === 'kvm' ? 'KVM acceleration available' : 'no KVM: domains run under TCG emulation (slow)',
+          hint: t === 'kvm' ? undefined : 'check /dev/kvm exists and belongs to group kvm with mode 660',
+        },
       ];
     } catch (err) {
       const e = toOpdError(err);

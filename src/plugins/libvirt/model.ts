@@ -13,7 +13,6 @@ const MiB = 1024 * 1024;
 export const IFACE_KINDS = ['network', 'bridge', 'ovs_bridge', 'user'] as const;
 export const DISK_SOURCES = ['file', 'block', 'pool', 'volume'] as const;
 
-
 /* ------------------------------------------------------------------ domains */
 
 export function diskFromXml(d: XNode): Obj {
@@ -138,12 +137,16 @@ export function buildIface(spec: Obj): XNode {
 export function buildGraphics(spec: Obj): XNode | undefined {
   if (spec.type === 'none') return undefined;
   const auto = spec.port === undefined || spec.port === 'auto';
-  return el('graphics', {
-    type: spec.type as string,
-    port: auto ? -1 : (spec.port as number),
-    autoport: auto ? 'yes' : 'no',
-    listen: spec.listen as string | undefined,
-  }, spec.listen ? [el('listen', { type: 'address', address: spec.listen as string })] : []);
+  return el(
+    'graphics',
+    {
+      type: spec.type as string,
+      port: auto ? -1 : (spec.port as number),
+      autoport: auto ? 'yes' : 'no',
+      listen: spec.listen as string | undefined,
+    },
+    spec.listen ? [el('listen', { type: 'address', address: spec.listen as string })] : [],
+  );
 }
 
 /** A new domain definition from a spec. */
@@ -153,7 +156,10 @@ export function buildDomain(name: string, spec: Obj, virtType: string): XNode {
     el('memory', { unit: 'MiB' }, [], (spec.memory as number) ?? 128),
     el('currentMemory', { unit: 'MiB' }, [], (spec.memory as number) ?? 128),
     el('vcpu', {}, [], (spec.vcpus as number) ?? 1),
-    el('os', {}, [el('type', {}, [], 'hvm'), ...((spec.boot as string[] | undefined) ?? ['hd']).map((d) => el('boot', { dev: d }))]),
+    el('os', {}, [
+      el('type', {}, [], 'hvm'),
+      ...((spec.boot as string[] | undefined) ?? ['hd']).map((d) => el('boot', { dev: d })),
+    ]),
     el('features', {}, [el('acpi'), el('apic')]),
     el('on_poweroff', {}, [], 'destroy'),
     el('on_reboot', {}, [], 'restart'),
@@ -199,7 +205,8 @@ export function patchDomain(x: XNode, spec: Obj, cur: Obj): XNode {
       if (idx >= 0) {
         // keep what the spec cannot say (cache mode, boot order, address) where the disk stays the same kind
         const old = devices.children[idx];
-        for (const c of old.children) if (!['driver', 'source', 'target', 'readonly'].includes(c.tag)) node.children.push(c);
+        for (const c of old.children)
+          if (!['driver', 'source', 'target', 'readonly'].includes(c.tag)) node.children.push(c);
         const drv = child(old, 'driver');
         if (drv) Object.assign(child(node, 'driver')!.attrs, { ...drv.attrs, ...child(node, 'driver')!.attrs });
         devices.children[idx] = node;
@@ -217,7 +224,9 @@ export function patchDomain(x: XNode, spec: Obj, cur: Obj): XNode {
       if (merged.ovs_bridge === undefined && want.vlan === undefined) delete merged.vlan;
       const n = buildIface(merged);
       const o = old[i];
-      if (o) for (const c of o.children) if (['boot', 'driver', 'mtu', 'link', 'filterref'].includes(c.tag)) n.children.push(c);
+      if (o)
+        for (const c of o.children)
+          if (['boot', 'driver', 'mtu', 'link', 'filterref'].includes(c.tag)) n.children.push(c);
       return n;
     });
     const first = devices.children.findIndex((c) => c.tag === 'interface');
@@ -227,7 +236,13 @@ export function patchDomain(x: XNode, spec: Obj, cur: Obj): XNode {
   }
   if (isObj(spec.graphics)) {
     const merged = { ...(isObj(cur.graphics) ? cur.graphics : {}), ...spec.graphics };
-    if (spec.graphics.type !== undefined && isObj(cur.graphics) && cur.graphics.type !== spec.graphics.type && spec.graphics.port === undefined) merged.port = 'auto';
+    if (
+      spec.graphics.type !== undefined &&
+      isObj(cur.graphics) &&
+      cur.graphics.type !== spec.graphics.type &&
+      spec.graphics.port === undefined
+    )
+      merged.port = 'auto';
     const g = buildGraphics(merged);
     const all = kids(devices, 'graphics');
     if (!g) devices.children = devices.children.filter((c) => c.tag !== 'graphics');
@@ -262,7 +277,22 @@ function mergeSource(base: Obj, want: Obj, exclusive: readonly string[], togethe
 }
 
 /** libvirt's device order: disks, controllers, …, interfaces, …, serial, console, …, graphics. */
-const ORDER = ['emulator', 'disk', 'controller', 'filesystem', 'interface', 'serial', 'console', 'channel', 'input', 'graphics', 'sound', 'audio', 'video', 'memballoon'];
+const ORDER = [
+  'emulator',
+  'disk',
+  'controller',
+  'filesystem',
+  'interface',
+  'serial',
+  'console',
+  'channel',
+  'input',
+  'graphics',
+  'sound',
+  'audio',
+  'video',
+  'memballoon',
+];
 
 function insertDevice(devices: XNode, n: XNode): void {
   const rank = (t: string) => {
@@ -309,20 +339,39 @@ export function buildNetwork(name: string, spec: Obj, live?: XNode): XNode {
   if (isObj(spec.ip) && isObj(cur.ip)) s.ip = { ...cur.ip, ...spec.ip };
   const fwdMode = (s.forward as string | undefined) ?? 'nat';
   const liveBridge = live ? child(live, 'bridge') : undefined;
-  const bridgeAttrs: Record<string, string | undefined> = fwdMode === 'bridge' ? { name: s.bridge as string } : { ...(liveBridge?.attrs ?? { stp: 'on', delay: '0' }), name: s.bridge as string | undefined };
+  const bridgeAttrs: Record<string, string | undefined> =
+    fwdMode === 'bridge'
+      ? { name: s.bridge as string }
+      : { ...(liveBridge?.attrs ?? { stp: 'on', delay: '0' }), name: s.bridge as string | undefined };
   const ip = isObj(s.ip) && fwdMode !== 'bridge' ? s.ip : undefined;
   const owned: XNode[] = [
     fwdMode === 'isolated' ? undefined : el('forward', { mode: fwdMode }),
     s.bridge !== undefined || fwdMode !== 'bridge' ? el('bridge', bridgeAttrs) : undefined,
     s.ovs === true ? el('virtualport', { type: 'openvswitch' }) : undefined,
     ip
-      ? el('ip', { address: ip.address as string, prefix: ip.prefix as number }, isObj(ip.dhcp) ? [el('dhcp', {}, [el('range', { start: (ip.dhcp as Obj).start as string, end: (ip.dhcp as Obj).end as string })])] : [])
+      ? el(
+          'ip',
+          { address: ip.address as string, prefix: ip.prefix as number },
+          isObj(ip.dhcp)
+            ? [
+                el('dhcp', {}, [
+                  el('range', { start: (ip.dhcp as Obj).start as string, end: (ip.dhcp as Obj).end as string }),
+                ]),
+              ]
+            : [],
+        )
       : undefined,
   ].filter((n): n is XNode => !!n);
   if (!live) return el('network', {}, [el('name', {}, [], name), ...owned]);
-  const x: XNode = { ...live, children: live.children.filter((c) => !NET_OWNED.includes(c.tag) || (c.tag === 'ip' && (c.attrs.family ?? 'ipv4') !== 'ipv4')) };
+  const x: XNode = {
+    ...live,
+    children: live.children.filter(
+      (c) => !NET_OWNED.includes(c.tag) || (c.tag === 'ip' && (c.attrs.family ?? 'ipv4') !== 'ipv4'),
+    ),
+  };
   // forward bridge networks cannot carry a mac or ip of their own
-  if (fwdMode === 'bridge') x.children = x.children.filter((c) => c.tag !== 'mac' && c.tag !== 'ip' && c.tag !== 'dns' && c.tag !== 'domain');
+  if (fwdMode === 'bridge')
+    x.children = x.children.filter((c) => c.tag !== 'mac' && c.tag !== 'ip' && c.tag !== 'dns' && c.tag !== 'domain');
   const at = x.children.findIndex((c) => c.tag === 'uuid');
   x.children.splice(at >= 0 ? at + 1 : 1, 0, ...owned);
   return x;
@@ -336,7 +385,11 @@ export function poolFromXml(x: XNode): Obj {
 
 export function buildPool(name: string, spec: Obj, live?: XNode): XNode {
   const type = (spec.type as string | undefined) ?? live?.attrs.type ?? 'dir';
-  if (!live) return el('pool', { type }, [el('name', {}, [], name), el('target', {}, [el('path', {}, [], spec.path as string)])]);
+  if (!live)
+    return el('pool', { type }, [
+      el('name', {}, [], name),
+      el('target', {}, [el('path', {}, [], spec.path as string)]),
+    ]);
   const x: XNode = structuredClone(live);
   x.attrs.type = type;
   if (spec.path !== undefined) {

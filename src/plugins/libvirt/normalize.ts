@@ -8,7 +8,6 @@ import { prefixOf } from './model.js';
 
 const MiB = 1024 * 1024;
 
-
 function parseSize(v: unknown, unitBytes: number): unknown {
   if (typeof v !== 'string') return v;
   const m = /^([0-9]+(?:\.[0-9]+)?)\s*([KMGT](?:i?B)?|[kmgt]|B|bytes)$/.exec(v.trim());
@@ -43,7 +42,10 @@ export function normalizeSection(section: unknown): unknown {
       const s: Obj = { ...spec };
       if (s.memory !== undefined) s.memory = parseSize(s.memory, MiB);
       if (typeof s.xml === 'string') s.xml = canonicalDocXml(s.xml);
-      if (Array.isArray(s.interfaces)) s.interfaces = s.interfaces.map((i) => (isObj(i) && typeof i.mac === 'string' ? { ...i, mac: i.mac.toLowerCase() } : i));
+      if (Array.isArray(s.interfaces))
+        s.interfaces = s.interfaces.map((i) =>
+          isObj(i) && typeof i.mac === 'string' ? { ...i, mac: i.mac.toLowerCase() } : i,
+        );
       d[n] = s;
     }
     out.domains = d;
@@ -51,7 +53,13 @@ export function normalizeSection(section: unknown): unknown {
   if (isObj(out.networks)) {
     const nets: Obj = {};
     for (const [n, spec] of Object.entries(out.networks)) {
-      if (isObj(spec) && isObj(spec.ip) && typeof spec.ip.netmask === 'string' && spec.ip.prefix === undefined && /^(\d+\.){3}\d+$/.test(spec.ip.netmask)) {
+      if (
+        isObj(spec) &&
+        isObj(spec.ip) &&
+        typeof spec.ip.netmask === 'string' &&
+        spec.ip.prefix === undefined &&
+        /^(\d+\.){3}\d+$/.test(spec.ip.netmask)
+      ) {
         const { netmask, ...ip } = spec.ip;
         nets[n] = { ...spec, ip: { ...ip, prefix: prefixOf(netmask as string) } };
       } else nets[n] = spec;
@@ -63,7 +71,8 @@ export function normalizeSection(section: unknown): unknown {
     for (const [n, spec] of Object.entries(out.pools)) {
       if (isObj(spec) && isObj(spec.volumes)) {
         const vols: Obj = {};
-        for (const [v, vs] of Object.entries(spec.volumes)) vols[v] = isObj(vs) && vs.capacity !== undefined ? { ...vs, capacity: parseSize(vs.capacity, 1) } : vs;
+        for (const [v, vs] of Object.entries(spec.volumes))
+          vols[v] = isObj(vs) && vs.capacity !== undefined ? { ...vs, capacity: parseSize(vs.capacity, 1) } : vs;
         pools[n] = { ...spec, volumes: vols };
       } else pools[n] = spec;
     }

@@ -29,10 +29,15 @@ export const DEFAULT_SHUTDOWN_TIMEOUT = 60;
 
 const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
 
-
 export function fmtBytes(n: unknown): string {
   if (typeof n !== 'number') return String(n);
-  for (const [u, f] of [['T', 1024 ** 4], ['G', 1024 ** 3], ['M', 1024 ** 2], ['K', 1024]] as const) if (n >= f && n % f === 0) return `${n / f}${u}`;
+  for (const [u, f] of [
+    ['T', 1024 ** 4],
+    ['G', 1024 ** 3],
+    ['M', 1024 ** 2],
+    ['K', 1024],
+  ] as const)
+    if (n >= f && n % f === 0) return `${n / f}${u}`;
   return `${n}B`;
 }
 
@@ -94,13 +99,23 @@ export function planLibvirt(diff: ResourceDiff): Change<LibvirtChangeData>[] {
 function planDomain(diff: ResourceDiff): Change<LibvirtChangeData>[] {
   const { name, address } = diff;
   const base = { resource: address, plugin: 'libvirt' };
-  const timeout = (s: Obj | undefined) => (typeof s?.shutdown_timeout === 'number' ? s.shutdown_timeout : DEFAULT_SHUTDOWN_TIMEOUT);
+  const timeout = (s: Obj | undefined) =>
+    typeof s?.shutdown_timeout === 'number' ? s.shutdown_timeout : DEFAULT_SHUTDOWN_TIMEOUT;
   if (diff.action === 'delete') {
     const cur = diff.current ?? {};
     const steps: Step[] = [];
     if (cur.running === true) steps.push({ op: 'dom-stop', name, timeout: timeout(cur) });
     steps.push({ op: 'dom-undefine', name });
-    return [{ ...base, address, action: 'delete', summary: cur.running === true ? 'shut down and undefine (disks are kept)' : 'undefine (disks are kept)', ops: diff.ops, data: { steps } satisfies LibvirtChangeData }];
+    return [
+      {
+        ...base,
+        address,
+        action: 'delete',
+        summary: cur.running === true ? 'shut down and undefine (disks are kept)' : 'undefine (disks are kept)',
+        ops: diff.ops,
+        data: { steps } satisfies LibvirtChangeData,
+      },
+    ];
   }
   const want = diff.desired!;
   const defSpec: Obj = {};
@@ -109,28 +124,105 @@ function planDomain(diff: ResourceDiff): Change<LibvirtChangeData>[] {
   const run = `${address}/running`;
   const auto = `${address}/autostart`;
   if (diff.action === 'create') {
-    const steps: Step[] = [want.xml !== undefined ? { op: 'dom-define', name, xml: want.xml as string } : { op: 'dom-define', name, spec: defSpec }];
-    out.push({ ...base, address, action: 'create', summary: describeDomain(want), ops: diff.ops, data: { steps } satisfies LibvirtChangeData });
-    if (want.autostart === true) out.push({ ...base, address: auto, action: 'update', summary: 'autostart on', after: [address], data: { steps: [{ op: 'dom-autostart', name, on: true }] } satisfies LibvirtChangeData });
-    if (want.running === true) out.push({ ...base, address: run, action: 'start', summary: '', after: [address], data: { steps: [{ op: 'dom-start', name }] } satisfies LibvirtChangeData });
+    const steps: Step[] = [
+      want.xml !== undefined
+        ? { op: 'dom-define', name, xml: want.xml as string }
+        : { op: 'dom-define', name, spec: defSpec },
+    ];
+    out.push({
+      ...base,
+      address,
+      action: 'create',
+      summary: describeDomain(want),
+      ops: diff.ops,
+      data: { steps } satisfies LibvirtChangeData,
+    });
+    if (want.autostart === true)
+      out.push({
+        ...base,
+        address: auto,
+        action: 'update',
+        summary: 'autostart on',
+        after: [address],
+        data: { steps: [{ op: 'dom-autostart', name, on: true }] } satisfies LibvirtChangeData,
+      });
+    if (want.running === true)
+      out.push({
+        ...base,
+        address: run,
+        action: 'start',
+        summary: '',
+        after: [address],
+        data: { steps: [{ op: 'dom-start', name }] } satisfies LibvirtChangeData,
+      });
     return out;
   }
   const cur = diff.current!;
   const text = fieldText(cur, want, DOMAIN_DEF);
   const defined = text.length > 0;
   if (defined) {
-    const step: Step = want.xml !== undefined ? { op: 'dom-define', name, xml: want.xml as string } : { op: 'dom-define', name, spec: defSpec };
-    const later = want.running === true && cur.running === true ? '' : want.running === undefined ? ' (a running domain picks it up at its next start)' : '';
-    out.push({ ...base, address, action: 'update', summary: text.join(', ') + later, ops: opsUnder(diff, DOMAIN_DEF), data: { steps: [step] } satisfies LibvirtChangeData });
+    const step: Step =
+      want.xml !== undefined
+        ? { op: 'dom-define', name, xml: want.xml as string }
+        : { op: 'dom-define', name, spec: defSpec };
+    const later =
+      want.running === true && cur.running === true
+        ? ''
+        : want.running === undefined
+          ? ' (a running domain picks it up at its next start)'
+          : '';
+    out.push({
+      ...base,
+      address,
+      action: 'update',
+      summary: text.join(', ') + later,
+      ops: opsUnder(diff, DOMAIN_DEF),
+      data: { steps: [step] } satisfies LibvirtChangeData,
+    });
   }
   if (want.autostart !== undefined && want.autostart !== cur.autostart)
-    out.push({ ...base, address: auto, action: 'update', summary: `autostart ${cur.autostart ? 'on' : 'off'} → ${want.autostart ? 'on' : 'off'}`, ops: opsUnder(diff, ['autostart']), data: { steps: [{ op: 'dom-autostart', name, on: want.autostart as boolean }] } satisfies LibvirtChangeData });
+    out.push({
+      ...base,
+      address: auto,
+      action: 'update',
+      summary: `autostart ${cur.autostart ? 'on' : 'off'} → ${want.autostart ? 'on' : 'off'}`,
+      ops: opsUnder(diff, ['autostart']),
+      data: { steps: [{ op: 'dom-autostart', name, on: want.autostart as boolean }] } satisfies LibvirtChangeData,
+    });
   if (want.running === true && cur.running !== true)
-    out.push({ ...base, address: run, action: 'start', summary: '', ops: opsUnder(diff, ['running']), ...(defined ? { after: [address] } : {}), data: { steps: [{ op: 'dom-start', name }] } satisfies LibvirtChangeData });
+    out.push({
+      ...base,
+      address: run,
+      action: 'start',
+      summary: '',
+      ops: opsUnder(diff, ['running']),
+      ...(defined ? { after: [address] } : {}),
+      data: { steps: [{ op: 'dom-start', name }] } satisfies LibvirtChangeData,
+    });
   else if (want.running === false && cur.running === true)
-    out.push({ ...base, address: run, action: 'stop', summary: `graceful shutdown, destroy after ${timeout(want)} s`, ops: opsUnder(diff, ['running']), data: { steps: [{ op: 'dom-stop', name, timeout: timeout(want) }] } satisfies LibvirtChangeData });
+    out.push({
+      ...base,
+      address: run,
+      action: 'stop',
+      summary: `graceful shutdown, destroy after ${timeout(want)} s`,
+      ops: opsUnder(diff, ['running']),
+      data: { steps: [{ op: 'dom-stop', name, timeout: timeout(want) }] } satisfies LibvirtChangeData,
+    });
   else if (defined && want.running === true && cur.running === true)
-    out.push({ ...base, address: run, action: 'restart', summary: `graceful shutdown (destroy after ${timeout(want)} s), then start`, reason: 'the definition changed', after: [address], data: { steps: [{ op: 'dom-stop', name, timeout: timeout(want) }, { op: 'dom-start', name }] } satisfies LibvirtChangeData });
+    out.push({
+      ...base,
+      address: run,
+      action: 'restart',
+      summary: `graceful shutdown (destroy after ${timeout(want)} s), then start`,
+      reason: 'the definition changed',
+      after: [address],
+      data: {
+        steps: [
+          { op: 'dom-stop', name, timeout: timeout(want) },
+          { op: 'dom-start', name },
+        ],
+      } satisfies LibvirtChangeData,
+    });
   return out;
 }
 
@@ -142,7 +234,16 @@ function planNetwork(diff: ResourceDiff): Change<LibvirtChangeData>[] {
     const steps: Step[] = [];
     if (cur.active === true) steps.push({ op: 'net-stop', name });
     steps.push({ op: 'net-undefine', name });
-    return [{ ...base, address, action: 'delete', summary: cur.active ? 'stop and undefine' : 'undefine', ops: diff.ops, data: { steps } satisfies LibvirtChangeData }];
+    return [
+      {
+        ...base,
+        address,
+        action: 'delete',
+        summary: cur.active ? 'stop and undefine' : 'undefine',
+        ops: diff.ops,
+        data: { steps } satisfies LibvirtChangeData,
+      },
+    ];
   }
   const want = diff.desired!;
   const defSpec: Obj = {};
@@ -153,24 +254,84 @@ function planNetwork(diff: ResourceDiff): Change<LibvirtChangeData>[] {
     const steps: Step[] = [{ op: 'net-define', name, spec: defSpec }];
     if (want.active !== false) steps.push({ op: 'net-start', name });
     if (want.autostart === true) steps.push({ op: 'net-autostart', name, on: true });
-    return [{ ...base, address, action: 'create', summary: describeNetwork(want) + (want.active !== false ? ', started' : '') + (want.autostart ? ', autostart' : ''), ops: diff.ops, data: { steps } satisfies LibvirtChangeData }];
+    return [
+      {
+        ...base,
+        address,
+        action: 'create',
+        summary:
+          describeNetwork(want) + (want.active !== false ? ', started' : '') + (want.autostart ? ', autostart' : ''),
+        ops: diff.ops,
+        data: { steps } satisfies LibvirtChangeData,
+      },
+    ];
   }
   const cur = diff.current!;
   const out: Change<LibvirtChangeData>[] = [];
   const text = fieldText(cur, want, NET_DEF);
   if (text.length) {
-    out.push({ ...base, address, action: 'update', summary: text.join(', ') + (want.active === undefined ? ' (an active network picks it up at its next start)' : ''), ops: opsUnder(diff, NET_DEF), data: { steps: [{ op: 'net-define', name, spec: defSpec }] } satisfies LibvirtChangeData });
+    out.push({
+      ...base,
+      address,
+      action: 'update',
+      summary:
+        text.join(', ') + (want.active === undefined ? ' (an active network picks it up at its next start)' : ''),
+      ops: opsUnder(diff, NET_DEF),
+      data: { steps: [{ op: 'net-define', name, spec: defSpec }] } satisfies LibvirtChangeData,
+    });
     if (want.active === true && cur.active === true)
-      out.push({ ...base, address: act, action: 'restart', summary: '', reason: 'the definition changed (attached guests lose their link until they reattach)', after: [address], data: { steps: [{ op: 'net-stop', name }, { op: 'net-start', name }] } satisfies LibvirtChangeData });
+      out.push({
+        ...base,
+        address: act,
+        action: 'restart',
+        summary: '',
+        reason: 'the definition changed (attached guests lose their link until they reattach)',
+        after: [address],
+        data: {
+          steps: [
+            { op: 'net-stop', name },
+            { op: 'net-start', name },
+          ],
+        } satisfies LibvirtChangeData,
+      });
   }
-  if (want.active === true && cur.active !== true) out.push({ ...base, address: act, action: 'start', summary: '', ops: opsUnder(diff, ['active']), ...(text.length ? { after: [address] } : {}), data: { steps: [{ op: 'net-start', name }] } satisfies LibvirtChangeData });
-  if (want.active === false && cur.active === true) out.push({ ...base, address: act, action: 'stop', summary: '', ops: opsUnder(diff, ['active']), data: { steps: [{ op: 'net-stop', name }] } satisfies LibvirtChangeData });
+  if (want.active === true && cur.active !== true)
+    out.push({
+      ...base,
+      address: act,
+      action: 'start',
+      summary: '',
+      ops: opsUnder(diff, ['active']),
+      ...(text.length ? { after: [address] } : {}),
+      data: { steps: [{ op: 'net-start', name }] } satisfies LibvirtChangeData,
+    });
+  if (want.active === false && cur.active === true)
+    out.push({
+      ...base,
+      address: act,
+      action: 'stop',
+      summary: '',
+      ops: opsUnder(diff, ['active']),
+      data: { steps: [{ op: 'net-stop', name }] } satisfies LibvirtChangeData,
+    });
   if (want.autostart !== undefined && want.autostart !== cur.autostart)
-    out.push({ ...base, address: auto, action: 'update', summary: `autostart ${cur.autostart ? 'on' : 'off'} → ${want.autostart ? 'on' : 'off'}`, ops: opsUnder(diff, ['autostart']), data: { steps: [{ op: 'net-autostart', name, on: want.autostart as boolean }] } satisfies LibvirtChangeData });
+    out.push({
+      ...base,
+      address: auto,
+      action: 'update',
+      summary: `autostart ${cur.autostart ? 'on' : 'off'} → ${want.autostart ? 'on' : 'off'}`,
+      ops: opsUnder(diff, ['autostart']),
+      data: { steps: [{ op: 'net-autostart', name, on: want.autostart as boolean }] } satisfies LibvirtChangeData,
+    });
   return out;
 }
 
-function planVolumes(diff: ResourceDiff, cur: Obj, want: Obj, poolChange: string | undefined): Change<LibvirtChangeData>[] {
+function planVolumes(
+  diff: ResourceDiff,
+  cur: Obj,
+  want: Obj,
+  poolChange: string | undefined,
+): Change<LibvirtChangeData>[] {
   const pool = diff.name;
   const base = { resource: diff.address, plugin: 'libvirt' };
   const cv = (isObj(cur.volumes) ? cur.volumes : {}) as Record<string, Obj>;
@@ -178,21 +339,73 @@ function planVolumes(diff: ResourceDiff, cur: Obj, want: Obj, poolChange: string
   const out: Change<LibvirtChangeData>[] = [];
   for (const v of [...new Set([...Object.keys(cv), ...Object.keys(wv)])].sort()) {
     const a = `${diff.address}/volumes/${v}`;
-    const ops = diff.ops.filter((o) => o.path === `/volumes/${v}` || o.path.startsWith(`/volumes/${v}/`) || (o.path === '/volumes' && diff.action === 'create'));
+    const ops = diff.ops.filter(
+      (o) =>
+        o.path === `/volumes/${v}` ||
+        o.path.startsWith(`/volumes/${v}/`) ||
+        (o.path === '/volumes' && diff.action === 'create'),
+    );
     const w = wv[v];
     const c = cv[v];
     const after = poolChange ? { after: [poolChange] } : {};
     if (w && !c) {
       const format = (w.format as string) ?? 'qcow2';
-      out.push({ ...base, address: a, action: 'create', summary: `${format} volume ${fmtBytes(w.capacity ?? 1024 ** 3)}`, ops, ...after, data: { steps: [{ op: 'vol-create', pool, name: v, capacity: (w.capacity as number) ?? 1024 ** 3, format }] } satisfies LibvirtChangeData });
+      out.push({
+        ...base,
+        address: a,
+        action: 'create',
+        summary: `${format} volume ${fmtBytes(w.capacity ?? 1024 ** 3)}`,
+        ops,
+        ...after,
+        data: {
+          steps: [{ op: 'vol-create', pool, name: v, capacity: (w.capacity as number) ?? 1024 ** 3, format }],
+        } satisfies LibvirtChangeData,
+      });
     } else if (!w && c) {
-      out.push({ ...base, address: a, action: 'delete', summary: 'volume and its data', destructive: true, ops, data: { steps: [{ op: 'vol-delete', pool, name: v }] } satisfies LibvirtChangeData });
+      out.push({
+        ...base,
+        address: a,
+        action: 'delete',
+        summary: 'volume and its data',
+        destructive: true,
+        ops,
+        data: { steps: [{ op: 'vol-delete', pool, name: v }] } satisfies LibvirtChangeData,
+      });
     } else if (w && c) {
       if (w.format !== undefined && w.format !== c.format) {
-        out.push({ ...base, address: a, action: 'recreate', summary: `format ${c.format} → ${w.format} (the volume's data is lost)`, destructive: true, ops, data: { steps: [{ op: 'vol-delete', pool, name: v }, { op: 'vol-create', pool, name: v, capacity: (w.capacity as number) ?? (c.capacity as number), format: w.format as string }] } satisfies LibvirtChangeData });
+        out.push({
+          ...base,
+          address: a,
+          action: 'recreate',
+          summary: `format ${c.format} → ${w.format} (the volume's data is lost)`,
+          destructive: true,
+          ops,
+          data: {
+            steps: [
+              { op: 'vol-delete', pool, name: v },
+              {
+                op: 'vol-create',
+                pool,
+                name: v,
+                capacity: (w.capacity as number) ?? (c.capacity as number),
+                format: w.format as string,
+              },
+            ],
+          } satisfies LibvirtChangeData,
+        });
       } else if (w.capacity !== undefined && w.capacity !== c.capacity) {
         const shrink = (w.capacity as number) < (c.capacity as number);
-        out.push({ ...base, address: a, action: 'update', summary: `capacity ${fmtBytes(c.capacity)} → ${fmtBytes(w.capacity)}${shrink ? ' (shrinking cuts off data)' : ''}`, ...(shrink ? { destructive: true } : {}), ops, data: { steps: [{ op: 'vol-resize', pool, name: v, capacity: w.capacity as number, shrink }] } satisfies LibvirtChangeData });
+        out.push({
+          ...base,
+          address: a,
+          action: 'update',
+          summary: `capacity ${fmtBytes(c.capacity)} → ${fmtBytes(w.capacity)}${shrink ? ' (shrinking cuts off data)' : ''}`,
+          ...(shrink ? { destructive: true } : {}),
+          ops,
+          data: {
+            steps: [{ op: 'vol-resize', pool, name: v, capacity: w.capacity as number, shrink }],
+          } satisfies LibvirtChangeData,
+        });
       }
     }
   }
@@ -207,16 +420,37 @@ function planPool(diff: ResourceDiff): Change<LibvirtChangeData>[] {
     const steps: Step[] = [];
     if (cur.active === true) steps.push({ op: 'pool-stop', name });
     steps.push({ op: 'pool-undefine', name });
-    return [{ ...base, address, action: 'delete', summary: `${cur.active ? 'stop and ' : ''}undefine (the directory and its volumes are kept)`, ops: diff.ops, data: { steps } satisfies LibvirtChangeData }];
+    return [
+      {
+        ...base,
+        address,
+        action: 'delete',
+        summary: `${cur.active ? 'stop and ' : ''}undefine (the directory and its volumes are kept)`,
+        ops: diff.ops,
+        data: { steps } satisfies LibvirtChangeData,
+      },
+    ];
   }
   const want = diff.desired!;
   const defSpec: Obj = {};
   for (const k of POOL_DEF) if (want[k] !== undefined) defSpec[k] = want[k];
   if (diff.action === 'create') {
-    const steps: Step[] = [{ op: 'pool-define', name, spec: defSpec }, { op: 'pool-build', name }];
+    const steps: Step[] = [
+      { op: 'pool-define', name, spec: defSpec },
+      { op: 'pool-build', name },
+    ];
     if (want.active !== false) steps.push({ op: 'pool-start', name });
     if (want.autostart === true) steps.push({ op: 'pool-autostart', name, on: true });
-    const out: Change<LibvirtChangeData>[] = [{ ...base, address, action: 'create', summary: `${want.type ?? 'dir'} pool at ${want.path}`, ops: diff.ops.filter((o) => !o.path.startsWith('/volumes/')), data: { steps } satisfies LibvirtChangeData }];
+    const out: Change<LibvirtChangeData>[] = [
+      {
+        ...base,
+        address,
+        action: 'create',
+        summary: `${want.type ?? 'dir'} pool at ${want.path}`,
+        ops: diff.ops.filter((o) => !o.path.startsWith('/volumes/')),
+        data: { steps } satisfies LibvirtChangeData,
+      },
+    ];
     return [...out, ...planVolumes(diff, {}, want, address)];
   }
   const cur = diff.current!;
@@ -225,13 +459,49 @@ function planPool(diff: ResourceDiff): Change<LibvirtChangeData>[] {
   const act = `${address}/active`;
   if (text.length) {
     const restart = cur.active === true && want.active !== false;
-    const steps: Step[] = [...(restart ? [{ op: 'pool-stop', name } as Step] : []), { op: 'pool-define', name, spec: defSpec }, { op: 'pool-build', name }, ...(restart ? [{ op: 'pool-start', name } as Step] : [])];
-    out.push({ ...base, address, action: 'update', summary: text.join(', '), ops: opsUnder(diff, POOL_DEF), data: { steps } satisfies LibvirtChangeData });
+    const steps: Step[] = [
+      ...(restart ? [{ op: 'pool-stop', name } as Step] : []),
+      { op: 'pool-define', name, spec: defSpec },
+      { op: 'pool-build', name },
+      ...(restart ? [{ op: 'pool-start', name } as Step] : []),
+    ];
+    out.push({
+      ...base,
+      address,
+      action: 'update',
+      summary: text.join(', '),
+      ops: opsUnder(diff, POOL_DEF),
+      data: { steps } satisfies LibvirtChangeData,
+    });
   }
-  if (want.active === true && cur.active !== true) out.push({ ...base, address: act, action: 'start', summary: '', ops: opsUnder(diff, ['active']), ...(text.length ? { after: [address] } : {}), data: { steps: [{ op: 'pool-start', name }] } satisfies LibvirtChangeData });
-  if (want.active === false && cur.active === true) out.push({ ...base, address: act, action: 'stop', summary: '', ops: opsUnder(diff, ['active']), data: { steps: [{ op: 'pool-stop', name }] } satisfies LibvirtChangeData });
+  if (want.active === true && cur.active !== true)
+    out.push({
+      ...base,
+      address: act,
+      action: 'start',
+      summary: '',
+      ops: opsUnder(diff, ['active']),
+      ...(text.length ? { after: [address] } : {}),
+      data: { steps: [{ op: 'pool-start', name }] } satisfies LibvirtChangeData,
+    });
+  if (want.active === false && cur.active === true)
+    out.push({
+      ...base,
+      address: act,
+      action: 'stop',
+      summary: '',
+      ops: opsUnder(diff, ['active']),
+      data: { steps: [{ op: 'pool-stop', name }] } satisfies LibvirtChangeData,
+    });
   if (want.autostart !== undefined && want.autostart !== cur.autostart)
-    out.push({ ...base, address: `${address}/autostart`, action: 'update', summary: `autostart ${cur.autostart ? 'on' : 'off'} → ${want.autostart ? 'on' : 'off'}`, ops: opsUnder(diff, ['autostart']), data: { steps: [{ op: 'pool-autostart', name, on: want.autostart as boolean }] } satisfies LibvirtChangeData });
+    out.push({
+      ...base,
+      address: `${address}/autostart`,
+      action: 'update',
+      summary: `autostart ${cur.autostart ? 'on' : 'off'} → ${want.autostart ? 'on' : 'off'}`,
+      ops: opsUnder(diff, ['autostart']),
+      data: { steps: [{ op: 'pool-autostart', name, on: want.autostart as boolean }] } satisfies LibvirtChangeData,
+    });
   const poolDep = text.length ? address : want.active === true && cur.active !== true ? act : undefined;
   out.push(...planVolumes(diff, cur, want, poolDep));
   return out;

@@ -10,7 +10,8 @@ import type { ApplyContext, Settings } from '../../core/plugin.js';
 import { TUNABLES } from '../../core/tunables.js';
 
 export const DEFAULT_URI = 'qemu:///system';
-export const INSTALL_HINT = 'apt-get install libvirt-clients (and libvirt-daemon-system qemu-system-x86 on the host that runs the guests)';
+export const INSTALL_HINT =
+  'apt-get install libvirt-clients (and libvirt-daemon-system qemu-system-x86 on the host that runs the guests)';
 
 /** Names that are safe inside virsh's own command language (and match the schema). */
 export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$/;
@@ -22,12 +23,22 @@ export function uri(settings: Settings): string {
 function translate(err: unknown, u: string): never {
   if (err instanceof ExecFailure) {
     const s = err.stderr;
-    if (/failed to connect to the hypervisor|Failed to connect socket|no connection driver available|Connection refused|No such file or directory.*sock/i.test(s))
-      throw new OpdError('backend-unavailable', `libvirt is not reachable at ${u}: ${s.trim().split('\n').slice(-1)[0]}`, {
-        hint: `start libvirtd (scripts/backends/libvirt.sh up, or systemctl start libvirtd) or point --libvirt-uri / OPD_LIBVIRT_URI elsewhere`,
-      });
+    if (
+      /failed to connect to the hypervisor|Failed to connect socket|no connection driver available|Connection refused|No such file or directory.*sock/i.test(
+        s,
+      )
+    )
+      throw new OpdError(
+        'backend-unavailable',
+        `libvirt is not reachable at ${u}: ${s.trim().split('\n').slice(-1)[0]}`,
+        {
+          hint: `start libvirtd (scripts/backends/libvirt.sh up, or systemctl start libvirtd) or point --libvirt-uri / OPD_LIBVIRT_URI elsewhere`,
+        },
+      );
     if (/Failed to get "write" lock/.test(s))
-      throw new OpdError('backend-failed', err.message, { hint: 'a running domain holds this image: stop it (running: false) before resizing or deleting the volume' });
+      throw new OpdError('backend-failed', err.message, {
+        hint: 'a running domain holds this image: stop it (running: false) before resizing or deleting the volume',
+      });
     if (/Cannot access storage file .*Permission denied/i.test(s))
       throw new OpdError('backend-failed', err.message, {
         hint: 'QEMU runs as its own user (libvirt-qemu on Debian): every directory above the image must be searchable by it (chmod o+x) and the image readable',
@@ -41,7 +52,13 @@ function translate(err: unknown, u: string): never {
 }
 
 type VirshOpts = { input?: string; okCodes?: number[]; timeout?: number };
-const virshOpts = (opts: VirshOpts) => ({ backend: 'libvirt', installHint: INSTALL_HINT, timeout: opts.timeout ?? TUNABLES.virshMs, input: opts.input, okCodes: opts.okCodes });
+const virshOpts = (opts: VirshOpts) => ({
+  backend: 'libvirt',
+  installHint: INSTALL_HINT,
+  timeout: opts.timeout ?? TUNABLES.virshMs,
+  input: opts.input,
+  okCodes: opts.okCodes,
+});
 
 /** One virsh command that only looks (dumpxml, domstate, list): the read door. argv form (names never pass through a shell). */
 export async function virsh(settings: Settings, args: string[], opts: VirshOpts = {}): Promise<ExecResult> {
@@ -65,7 +82,8 @@ export async function virshMutate(ctx: ApplyContext, args: string[], opts: Virsh
 
 /** Quote one argument for virsh's command parser (only used for SAFE_NAME values). */
 function vq(s: string): string {
-  if (!SAFE_NAME.test(s) && !/^--[a-z-]+$/.test(s)) throw new OpdError('bug', `unsafe virsh batch argument ${JSON.stringify(s)}`);
+  if (!SAFE_NAME.test(s) && !/^--[a-z-]+$/.test(s))
+    throw new OpdError('bug', `unsafe virsh batch argument ${JSON.stringify(s)}`);
   return `'${s}'`;
 }
 
@@ -97,13 +115,26 @@ export function splitBatch(text: string, nonce: string, cmds: string[][]): strin
     const a = text.indexOf(`\n${mark(i)}\n`);
     const b = text.indexOf(`\n${mark(i + 1)}\n`);
     const s0 = a >= 0 ? a : text.startsWith(`${mark(i)}\n`) ? -1 : NaN;
-    if (Number.isNaN(s0) || b < 0) throw new OpdError('backend-failed', `virsh batch output could not be parsed (command ${cmds[i][0]})`, { hint: 'run the command by hand: virsh -c URI ' + cmds[i].join(' ') });
+    if (Number.isNaN(s0) || b < 0)
+      throw new OpdError('backend-failed', `virsh batch output could not be parsed (command ${cmds[i][0]})`, {
+        hint: 'run the command by hand: virsh -c URI ' + cmds[i].join(' '),
+      });
     const seg = text.slice(s0 + mark(i).length + 2, b + 1);
-    out.push(seg.split('\n').filter((l) => !/^virsh # /.test(l) && l !== 'virsh #').join('\n').trim());
+    out.push(
+      seg
+        .split('\n')
+        .filter((l) => !/^virsh # /.test(l) && l !== 'virsh #')
+        .join('\n')
+        .trim(),
+    );
   }
   return out;
 }
 
 export function names(list: string): string[] {
-  return list.split('\n').map((s) => s.trim()).filter(Boolean).sort();
+  return list
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .sort();
 }

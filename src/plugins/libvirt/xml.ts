@@ -59,17 +59,28 @@ export function parseXml(text: string): XNode {
 }
 
 const esc = (s: string, attr: boolean) =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(attr ? /'/g : /$^/g, '&apos;');
+  s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(attr ? /'/g : /$^/g, '&apos;');
 
 /** Serialize (libvirt style: single-quoted attributes, two-space indent). */
 export function toXml(n: XNode, indent = ''): string {
-  const attrs = Object.entries(n.attrs).map(([k, v]) => ` ${k}='${esc(v, true)}'`).join('');
+  const attrs = Object.entries(n.attrs)
+    .map(([k, v]) => ` ${k}='${esc(v, true)}'`)
+    .join('');
   if (!n.children.length && n.text === undefined) return `${indent}<${n.tag}${attrs}/>\n`;
   if (!n.children.length) return `${indent}<${n.tag}${attrs}>${esc(n.text!, false)}</${n.tag}>\n`;
   return `${indent}<${n.tag}${attrs}>\n${n.children.map((c) => toXml(c, indent + '  ')).join('')}${indent}</${n.tag}>\n`;
 }
 
-export function el(tag: string, attrs: Record<string, string | number | undefined> = {}, children: (XNode | undefined)[] = [], text?: string | number): XNode {
+export function el(
+  tag: string,
+  attrs: Record<string, string | number | undefined> = {},
+  children: (XNode | undefined)[] = [],
+  text?: string | number,
+): XNode {
   const a: Record<string, string> = {};
   for (const [k, v] of Object.entries(attrs)) if (v !== undefined) a[k] = String(v);
   const n: XNode = { tag, attrs: a, children: children.filter((c): c is XNode => !!c) };
@@ -113,12 +124,28 @@ export function ensureChild(n: XNode, tag: string): XNode {
 }
 
 const UNIT: Record<string, number> = {
-  b: 1, bytes: 1, k: 1024, kib: 1024, kb: 1000, m: 1024 ** 2, mib: 1024 ** 2, mb: 1e6,
-  g: 1024 ** 3, gib: 1024 ** 3, gb: 1e9, t: 1024 ** 4, tib: 1024 ** 4, tb: 1e12,
+  b: 1,
+  bytes: 1,
+  k: 1024,
+  kib: 1024,
+  kb: 1000,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+  mb: 1e6,
+  g: 1024 ** 3,
+  gib: 1024 ** 3,
+  gb: 1e9,
+  t: 1024 ** 4,
+  tib: 1024 ** 4,
+  tb: 1e12,
 };
 
 /** A libvirt scaled integer (value + unit attribute) in bytes. Default unit as libvirt's for the element. */
-export function scaledBytes(value: string | undefined, unit: string | undefined, defaultUnit = 'b'): number | undefined {
+export function scaledBytes(
+  value: string | undefined,
+  unit: string | undefined,
+  defaultUnit = 'b',
+): number | undefined {
   if (value === undefined || value.trim() === '') return undefined;
   const u = UNIT[(unit ?? defaultUnit).toLowerCase()];
   if (!u) return undefined;
@@ -126,7 +153,13 @@ export function scaledBytes(value: string | undefined, unit: string | undefined,
 }
 
 /** Elements whose value is a scaled integer (memory elements default to KiB). */
-const SCALED: Record<string, string> = { memory: 'KiB', currentMemory: 'KiB', maxMemory: 'KiB', capacity: 'b', allocation: 'b' };
+const SCALED: Record<string, string> = {
+  memory: 'KiB',
+  currentMemory: 'KiB',
+  maxMemory: 'KiB',
+  capacity: 'b',
+  allocation: 'b',
+};
 
 /** Elements repeated among siblings that are matched by a key, not by position. */
 function keyOf(n: XNode): string | undefined {

@@ -4,7 +4,16 @@
  * Every mutating helper takes an ApplyContext, so the read/diff path cannot call it.
  */
 import { TUNABLES } from '../../core/tunables.js';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import type { ApplyContext, Obj, Settings } from '../../core/plugin.js';
@@ -40,15 +49,31 @@ export function lxcEnv(settings: Settings): Record<string, string> | undefined {
   return m ? { OVS_RUNDIR: m[1] } : undefined;
 }
 
-const lxcOpts = (settings: Settings, opts: { timeout?: number; okCodes?: number[] }) => ({ backend: 'lxc', installHint: INSTALL_HINT, env: lxcEnv(settings), timeout: opts.timeout, okCodes: opts.okCodes });
+const lxcOpts = (settings: Settings, opts: { timeout?: number; okCodes?: number[] }) => ({
+  backend: 'lxc',
+  installHint: INSTALL_HINT,
+  env: lxcEnv(settings),
+  timeout: opts.timeout,
+  okCodes: opts.okCodes,
+});
 
 /** An lxc tool that only looks (lxc-ls, lxc-info): the read door. */
-async function lxc(settings: Settings, tool: string, args: string[], opts: { timeout?: number; okCodes?: number[] } = {}) {
+async function lxc(
+  settings: Settings,
+  tool: string,
+  args: string[],
+  opts: { timeout?: number; okCodes?: number[] } = {},
+) {
   return runRead(tool, ['-P', lxcPath(settings), ...args], lxcOpts(settings, opts));
 }
 
 /** An lxc tool that changes a container: the mutate door (an apply only). */
-async function lxcMutate(ctx: ApplyContext, tool: string, args: string[], opts: { timeout?: number; okCodes?: number[] } = {}) {
+async function lxcMutate(
+  ctx: ApplyContext,
+  tool: string,
+  args: string[],
+  opts: { timeout?: number; okCodes?: number[] } = {},
+) {
   return runMutate(ctx, tool, ['-P', lxcPath(ctx.settings), ...args], lxcOpts(ctx.settings, opts));
 }
 
@@ -106,7 +131,10 @@ export function readContainer(settings: Settings, name: string, state: string): 
 }
 
 /** All containers (or those named) of the lxcpath: one lxc-ls, then config files. */
-export async function readContainers(settings: Settings, only?: (name: string) => boolean): Promise<Map<string, ContainerFacts>> {
+export async function readContainers(
+  settings: Settings,
+  only?: (name: string) => boolean,
+): Promise<Map<string, ContainerFacts>> {
   const states = await listStates(settings);
   const out = new Map<string, ContainerFacts>();
   for (const name of [...states.keys()].sort()) {
@@ -123,7 +151,11 @@ function cgroup2Only(): boolean {
 
 function fail(name: string, what: string, err: unknown, hint?: string): never {
   const msg = err instanceof ExecFailure ? err.message : (err as Error).message;
-  throw new OpdError('backend-failed', `lxc: ${what} ${name}: ${msg}`, { address: `lxc/containers/${name}`, hint, cause: err });
+  throw new OpdError('backend-failed', `lxc: ${what} ${name}: ${msg}`, {
+    address: `lxc/containers/${name}`,
+    hint,
+    cause: err,
+  });
 }
 
 /** Rewrite the config file for the fields `spec` names (keeps every other line). */
@@ -175,22 +207,43 @@ export async function create(ctx: ApplyContext, name: string, spec: Obj): Promis
     try {
       await lxcMutate(ctx, 'lxc-create', args, { timeout: TUNABLES.lxcCreateMs });
     } catch (err) {
-      fail(name, 'could not create', err, template === 'download' ? 'the download template needs the internet; use busybox or none offline' : 'check the lxcpath and the template (lxc-create -t busybox needs busybox-static)');
+      fail(
+        name,
+        'could not create',
+        err,
+        template === 'download'
+          ? 'the download template needs the internet; use busybox or none offline'
+          : 'check the lxcpath and the template (lxc-create -t busybox needs busybox-static)',
+      );
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
   const dir = join(path, name);
   const owned = template !== 'none';
-  const marker: Marker = { template, rootfs_owned: owned, ...(owned ? { rootfs: join(dir, 'rootfs') } : {}), ...(template === 'archive' ? { archive: String(spec.archive) } : {}) };
+  const marker: Marker = {
+    template,
+    rootfs_owned: owned,
+    ...(owned ? { rootfs: join(dir, 'rootfs') } : {}),
+    ...(template === 'archive' ? { archive: String(spec.archive) } : {}),
+  };
   if (template === 'archive') {
     const rootfs = join(dir, 'rootfs');
     mkdirSync(rootfs, { recursive: true, mode: 0o755 });
     try {
       // tar picks the decompressor (gzip, xz, zstd) from the archive's magic bytes
-      await runMutate(ctx, 'tar', ['-x', '-p', '--numeric-owner', '-f', String(spec.archive), '-C', rootfs], { backend: 'lxc', installHint: 'apt-get install tar zstd xz-utils', timeout: TUNABLES.lxcCreateMs });
+      await runMutate(ctx, 'tar', ['-x', '-p', '--numeric-owner', '-f', String(spec.archive), '-C', rootfs], {
+        backend: 'lxc',
+        installHint: 'apt-get install tar zstd xz-utils',
+        timeout: TUNABLES.lxcCreateMs,
+      });
     } catch (err) {
-      fail(name, `could not unpack ${String(spec.archive)}`, err, 'the archive must be a root filesystem tarball (gzip, xz or zstd; zstd needs the zstd package)');
+      fail(
+        name,
+        `could not unpack ${String(spec.archive)}`,
+        err,
+        'the archive must be a root filesystem tarball (gzip, xz or zstd; zstd needs the zstd package)',
+      );
     }
   }
   await atomicWrite(ctx, join(dir, MARKER), JSON.stringify(marker, null, 2) + '\n', { mode: 0o644 });
@@ -205,7 +258,12 @@ export async function start(ctx: ApplyContext, name: string): Promise<void> {
   try {
     await lxcMutate(ctx, 'lxc-start', ['-n', name, '-d'], { timeout: TUNABLES.lxcStartMs });
   } catch (err) {
-    fail(name, 'could not start', err, `run lxc-start -P ${lxcPath(ctx.settings)} -n ${name} -F -l debug -o /dev/stderr to see why (a veth link must name an existing bridge)`);
+    fail(
+      name,
+      'could not start',
+      err,
+      `run lxc-start -P ${lxcPath(ctx.settings)} -n ${name} -F -l debug -o /dev/stderr to see why (a veth link must name an existing bridge)`,
+    );
   }
 }
 

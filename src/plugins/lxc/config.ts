@@ -16,7 +16,9 @@ export const KEY_RE = /^lxc\.[a-z0-9_][a-z0-9_.-]*$/;
 
 /** Keys set through dedicated fields (network, autostart, rootfs, memory, cpus), never through `config`. */
 export function isManagedKey(key: string): boolean {
-  return /^lxc\.(net\.|network\.|start\.auto$|rootfs\.path$|cgroup2?\.(memory\.max|memory\.limit_in_bytes|cpuset\.cpus)$)/.test(key);
+  return /^lxc\.(net\.|network\.|start\.auto$|rootfs\.path$|cgroup2?\.(memory\.max|memory\.limit_in_bytes|cpuset\.cpus)$)/.test(
+    key,
+  );
 }
 
 export const MEMORY_KEYS = { v1: 'lxc.cgroup.memory.limit_in_bytes', v2: 'lxc.cgroup2.memory.max' } as const;
@@ -111,7 +113,14 @@ function templateFromComments(lines: ConfLine[]): { template?: string; params: s
 
 function downloadParams(params: string[]): Obj {
   const out: Obj = {};
-  const names: Record<string, string> = { '-d': 'dist', '--dist': 'dist', '-r': 'release', '--release': 'release', '-a': 'arch', '--arch': 'arch' };
+  const names: Record<string, string> = {
+    '-d': 'dist',
+    '--dist': 'dist',
+    '-r': 'release',
+    '--release': 'release',
+    '-a': 'arch',
+    '--arch': 'arch',
+  };
   for (let i = 0; i < params.length; i++) {
     const p = params[i];
     const eq = p.indexOf('=');
@@ -188,13 +197,16 @@ export function specFromConfig(text: string, marker: Marker | undefined, contain
   spec.network = networkFromConfig(lines);
   spec.autostart = last(lines, 'lxc.start.auto') === '1';
   const config: Obj = {};
-  const keys = [...new Set(lines.filter((l) => l.key).map((l) => l.key!))].filter((k) => KEY_RE.test(k) && !isManagedKey(k) && !k.includes('..'));
+  const keys = [...new Set(lines.filter((l) => l.key).map((l) => l.key!))].filter(
+    (k) => KEY_RE.test(k) && !isManagedKey(k) && !k.includes('..'),
+  );
   for (const k of keys.sort()) {
     const v = values(lines, k);
     config[k] = v.length === 1 ? v[0] : v;
   }
   spec.config = config;
-  const owned = !!marker?.rootfs_owned && rootfs !== undefined && marker.rootfs === rootfs && rootfs === `${containerDir}/rootfs`;
+  const owned =
+    !!marker?.rootfs_owned && rootfs !== undefined && marker.rootfs === rootfs && rootfs === `${containerDir}/rootfs`;
   return { spec, rootfs, rootfsOwned: owned };
 }
 
@@ -238,31 +250,49 @@ export function rewriteConfig(text: string, spec: Obj, cgroup2: boolean): string
   let lines = parseConfig(text);
   const v = cgroup2 ? 'v2' : 'v1';
   if (spec.memory !== undefined) {
-    lines = replaceKeys(lines, (k) => k === MEMORY_KEYS.v1 || k === MEMORY_KEYS.v2, [line(MEMORY_KEYS[v], String(spec.memory))]);
+    lines = replaceKeys(lines, (k) => k === MEMORY_KEYS.v1 || k === MEMORY_KEYS.v2, [
+      line(MEMORY_KEYS[v], String(spec.memory)),
+    ]);
   }
   if (spec.cpus !== undefined) {
-    lines = replaceKeys(lines, (k) => k === CPUSET_KEYS.v1 || k === CPUSET_KEYS.v2, [line(CPUSET_KEYS[v], String(spec.cpus))]);
+    lines = replaceKeys(lines, (k) => k === CPUSET_KEYS.v1 || k === CPUSET_KEYS.v2, [
+      line(CPUSET_KEYS[v], String(spec.cpus)),
+    ]);
   }
-  if (spec.autostart !== undefined) lines = replaceKeys(lines, (k) => k === 'lxc.start.auto', [line('lxc.start.auto', spec.autostart ? '1' : '0')]);
-  if (spec.rootfs !== undefined) lines = replaceKeys(lines, (k) => k === 'lxc.rootfs.path', [line('lxc.rootfs.path', `dir:${spec.rootfs}`)]);
+  if (spec.autostart !== undefined)
+    lines = replaceKeys(lines, (k) => k === 'lxc.start.auto', [line('lxc.start.auto', spec.autostart ? '1' : '0')]);
+  if (spec.rootfs !== undefined)
+    lines = replaceKeys(lines, (k) => k === 'lxc.rootfs.path', [line('lxc.rootfs.path', `dir:${spec.rootfs}`)]);
   if (Array.isArray(spec.network)) {
     const repl = networkLines(spec.network as Obj[]).map((l) => {
       const i = l.indexOf(' = ');
       return line(l.slice(0, i), l.slice(i + 3));
     });
-    lines = replaceKeys(lines, (k) => k.startsWith('lxc.net.') || k.startsWith('lxc.network.') || k === 'lxc.net', repl);
+    lines = replaceKeys(
+      lines,
+      (k) => k.startsWith('lxc.net.') || k.startsWith('lxc.network.') || k === 'lxc.net',
+      repl,
+    );
   }
   const config = (spec.config ?? {}) as Obj;
   for (const k of Object.keys(config).sort()) {
     const val = config[k];
     const vals = Array.isArray(val) ? val.map(String) : [String(val)];
-    lines = replaceKeys(lines, (x) => x === k, vals.map((x) => line(k, x)));
+    lines = replaceKeys(
+      lines,
+      (x) => x === k,
+      vals.map((x) => line(k, x)),
+    );
   }
   return serializeConfig(lines);
 }
 
 /** The config file passed to lxc-create -f: the keys a container must have from its first moment. */
 export function createConfig(spec: Obj): string {
-  const out = ['# written by opd for lxc-create', 'lxc.apparmor.profile = unconfined', ...networkLines(Array.isArray(spec.network) ? (spec.network as Obj[]) : [])];
+  const out = [
+    '# written by opd for lxc-create',
+    'lxc.apparmor.profile = unconfined',
+    ...networkLines(Array.isArray(spec.network) ? (spec.network as Obj[]) : []),
+  ];
   return out.join('\n') + '\n';
 }

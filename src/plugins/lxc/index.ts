@@ -5,7 +5,17 @@
 import { sectionSpec } from '../../core/schema-file.js';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { ApplyContext, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext } from '../../core/plugin.js';
+import type {
+  ApplyContext,
+  Disposable,
+  DoctorCheck,
+  Edge,
+  NormalizeContext,
+  Obj,
+  Plugin,
+  ReadContext,
+  WatchContext,
+} from '../../core/plugin.js';
 import { applyEach } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
@@ -29,7 +39,11 @@ const CODENAMES: Record<string, Record<string, string>> = {
 };
 
 /** Where Proxmox keeps a storage's vztmpl archives: <path>/template/cache (storage.cfg, or the defaults). */
-export function proxmoxTemplatePath(storage: string, file: string, storageCfg = process.env.OPD_PVE_STORAGE_CFG ?? '/etc/pve/storage.cfg'): { path: string; looked: string[] } {
+export function proxmoxTemplatePath(
+  storage: string,
+  file: string,
+  storageCfg = process.env.OPD_PVE_STORAGE_CFG ?? '/etc/pve/storage.cfg',
+): { path: string; looked: string[] } {
   const paths: string[] = [];
   try {
     let cur: string | undefined;
@@ -62,7 +76,11 @@ function mapTemplate(t: unknown, at: string, out: Obj, ctx: NormalizeContext): v
   if (pve) {
     const { path, looked } = proxmoxTemplatePath(pve[1], pve[2]);
     if (!path) {
-      ctx.refuse(at, `Proxmox template ${JSON.stringify(t)} is not on this host (looked in ${looked.join(', ')})`, `download it there (pveam download ${pve[1]} ${pve[2]}) or copy the archive there, or use template busybox, download (dist/release) or archive with the path of a root filesystem tarball`);
+      ctx.refuse(
+        at,
+        `Proxmox template ${JSON.stringify(t)} is not on this host (looked in ${looked.join(', ')})`,
+        `download it there (pveam download ${pve[1]} ${pve[2]}) or copy the archive there, or use template busybox, download (dist/release) or archive with the path of a root filesystem tarball`,
+      );
       return;
     }
     out.template = 'archive';
@@ -74,13 +92,31 @@ function mapTemplate(t: unknown, at: string, out: Obj, ctx: NormalizeContext): v
     out.template = 'download';
     out.dist = dist[1];
     out.release = CODENAMES[dist[1]][dist[2]];
-    ctx.warn(at, `template ${JSON.stringify(t)} read as the LXC download template (dist ${dist[1]}, release ${out.release}): creating it needs the internet`, 'offline, use template busybox or archive (a root filesystem tarball on the host)');
+    ctx.warn(
+      at,
+      `template ${JSON.stringify(t)} read as the LXC download template (dist ${dist[1]}, release ${out.release}): creating it needs the internet`,
+      'offline, use template busybox or archive (a root filesystem tarball on the host)',
+    );
     return;
   }
-  ctx.refuse(at, `op-dbus template ${JSON.stringify(t)} is not one opd can create from`, 'use busybox, download (with dist and release), none (an existing rootfs), archive (a tarball), a Proxmox reference storage:vztmpl/<file>.tar.zst that exists on the host, or debian-<N>/ubuntu-<N>');
+  ctx.refuse(
+    at,
+    `op-dbus template ${JSON.stringify(t)} is not one opd can create from`,
+    'use busybox, download (with dist and release), none (an existing rootfs), archive (a tarball), a Proxmox reference storage:vztmpl/<file>.tar.zst that exists on the host, or debian-<N>/ubuntu-<N>',
+  );
 }
 
-const PROPERTY_KEYS = ['hostname', 'name', 'memory', 'cores', 'onboot', 'ipv4_address', 'ipv4', 'network_type', 'template'];
+const PROPERTY_KEYS = [
+  'hostname',
+  'name',
+  'memory',
+  'cores',
+  'onboot',
+  'ipv4_address',
+  'ipv4',
+  'network_type',
+  'template',
+];
 
 /** op-dbus `plugins.lxc.containers[]` entry (ContainerInfo: id, veth, bridge, running, properties) → opd container (keyed by `id`). */
 export function fromOpDbus(item: Obj, src: string, ctx: NormalizeContext): Obj {
@@ -104,9 +140,17 @@ export function fromOpDbus(item: Obj, src: string, ctx: NormalizeContext): Obj {
     const nt = props.network_type;
     if (nt === 'netmaker') {
       bridge = 'mesh';
-      ctx.warn(`${pat}/network_type`, 'network_type: netmaker: the container is put on the mesh bridge as op-dbus does, but opd does not enroll it in netmaker (no netclient join, no token injection)', 'join the mesh from inside the container (netclient join) or from a unit in its template');
+      ctx.warn(
+        `${pat}/network_type`,
+        'network_type: netmaker: the container is put on the mesh bridge as op-dbus does, but opd does not enroll it in netmaker (no netclient join, no token injection)',
+        'join the mesh from inside the container (netclient join) or from a unit in its template',
+      );
     } else if (nt !== 'bridge' && nt !== 'veth') {
-      ctx.refuse(`${pat}/network_type`, `op-dbus network_type ${JSON.stringify(nt)} is not supported`, 'use bridge (or veth): the container gets a veth on its `bridge`; netmaker puts it on mesh');
+      ctx.refuse(
+        `${pat}/network_type`,
+        `op-dbus network_type ${JSON.stringify(nt)} is not supported`,
+        'use bridge (or veth): the container gets a veth on its `bridge`; netmaker puts it on mesh',
+      );
     }
   }
   if ((out.veth !== undefined || bridge !== undefined) && out.network === undefined) {
@@ -117,20 +161,27 @@ export function fromOpDbus(item: Obj, src: string, ctx: NormalizeContext): Obj {
   }
   delete out.veth;
   delete out.bridge;
-  const num = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) ? v : typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : undefined);
+  const num = (v: unknown) =>
+    typeof v === 'number' && Number.isInteger(v)
+      ? v
+      : typeof v === 'string' && /^[0-9]+$/.test(v)
+        ? Number(v)
+        : undefined;
   for (const [k, v] of Object.entries(props)) {
     const at = `${pat}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`;
     switch (k) {
       case 'memory': {
         const mem = num(v);
-        if (mem === undefined || mem <= 0) ctx.refuse(at, `op-dbus memory ${JSON.stringify(v)} is not a number of MiB`, 'write memory in MiB, e.g. 512');
+        if (mem === undefined || mem <= 0)
+          ctx.refuse(at, `op-dbus memory ${JSON.stringify(v)} is not a number of MiB`, 'write memory in MiB, e.g. 512');
         else if (out.memory === undefined) out.memory = `${mem}M`;
         break;
       }
       case 'cores': {
         // a CPU count (Proxmox --cores): a quota of that many CPUs, not a pin to CPUs 0..n-1
         const cores = num(v);
-        if (cores === undefined || cores <= 0 || cores > 8192) ctx.refuse(at, `op-dbus cores ${JSON.stringify(v)} is not a CPU count`, 'write the number of CPUs, e.g. 2');
+        if (cores === undefined || cores <= 0 || cores > 8192)
+          ctx.refuse(at, `op-dbus cores ${JSON.stringify(v)} is not a CPU count`, 'write the number of CPUs, e.g. 2');
         else config['lxc.cgroup2.cpu.max'] = `${cores * 100000} 100000`;
         break;
       }
@@ -147,9 +198,17 @@ export function fromOpDbus(item: Obj, src: string, ctx: NormalizeContext): Obj {
       case 'ipv4': {
         const net = Array.isArray(out.network) ? (out.network as unknown[]) : [];
         if (typeof v !== 'string' || !/^([0-9]{1,3}\.){3}[0-9]{1,3}\/[0-9]{1,2}$/.test(v)) {
-          ctx.refuse(at, `op-dbus ${k} ${JSON.stringify(v)} is not an IPv4 address with its prefix length`, 'write it as 10.0.0.5/24');
+          ctx.refuse(
+            at,
+            `op-dbus ${k} ${JSON.stringify(v)} is not an IPv4 address with its prefix length`,
+            'write it as 10.0.0.5/24',
+          );
         } else if (!net.length || !isObj(net[0])) {
-          ctx.refuse(at, `op-dbus ${k} needs the container's network: it has no \`bridge\`/\`veth\``, 'add bridge: <the bridge its veth joins>');
+          ctx.refuse(
+            at,
+            `op-dbus ${k} needs the container's network: it has no \`bridge\`/\`veth\``,
+            'add bridge: <the bridge its veth joins>',
+          );
         } else out.network = [{ ...(net[0] as Obj), ipv4: v }, ...net.slice(1)];
         break;
       }
@@ -159,7 +218,11 @@ export function fromOpDbus(item: Obj, src: string, ctx: NormalizeContext): Obj {
         mapTemplate(v, at, out, ctx);
         break;
       default:
-        ctx.refuse(at, `op-dbus container property "${k}" is not supported`, `opd maps ${PROPERTY_KEYS.join(', ')}; remove it${k.startsWith('netmaker') ? ' (netmaker enrollment is not done by opd)' : ''}`);
+        ctx.refuse(
+          at,
+          `op-dbus container property "${k}" is not supported`,
+          `opd maps ${PROPERTY_KEYS.join(', ')}; remove it${k.startsWith('netmaker') ? ' (netmaker enrollment is not done by opd)' : ''}`,
+        );
     }
   }
   if (typeof out.template === 'string' && !TEMPLATES.has(out.template) && out.template !== 'archive') {
@@ -178,7 +241,12 @@ export function canonicalContainer(spec: unknown): unknown {
   if (typeof out.memory === 'string' && /^[0-9]+[kKmMgG]?$/.test(out.memory)) out.memory = canonicalMemory(out.memory);
   if (typeof out.cpus === 'number') out.cpus = String(out.cpus);
   if (Array.isArray(out.network)) {
-    out.network = out.network.length === 0 ? [{ type: 'empty' }] : out.network.map((i) => (isObj(i) && typeof i.hwaddr === 'string' ? { ...i, hwaddr: i.hwaddr.toLowerCase() } : i));
+    out.network =
+      out.network.length === 0
+        ? [{ type: 'empty' }]
+        : out.network.map((i) =>
+            isObj(i) && typeof i.hwaddr === 'string' ? { ...i, hwaddr: i.hwaddr.toLowerCase() } : i,
+          );
   }
   if (isObj(out.config)) {
     const c: Obj = {};
@@ -247,7 +315,8 @@ const plugin: Plugin<LxcSection, LxcChangeData> = {
         ctx,
       );
     }
-    if (isObj(out.containers)) out.containers = Object.fromEntries(Object.entries(out.containers).map(([k, v]) => [k, canonicalContainer(v)]));
+    if (isObj(out.containers))
+      out.containers = Object.fromEntries(Object.entries(out.containers).map(([k, v]) => [k, canonicalContainer(v)]));
     return out;
   },
 
@@ -274,8 +343,10 @@ const plugin: Plugin<LxcSection, LxcChangeData> = {
     for (const [n, spec] of Object.entries(desired.containers ?? {})) {
       if (!isObj(spec) || !Array.isArray(spec.network)) continue;
       const links = new Set<string>();
-      for (const itf of spec.network) if (isObj(itf) && itf.type === 'veth' && typeof itf.link === 'string') links.add(itf.link);
-      for (const l of [...links].sort()) edges.push({ from: `lxc/containers/${n}`, to: `ovs/bridges/${l}`, kind: 'veth-link' });
+      for (const itf of spec.network)
+        if (isObj(itf) && itf.type === 'veth' && typeof itf.link === 'string') links.add(itf.link);
+      for (const l of [...links].sort())
+        edges.push({ from: `lxc/containers/${n}`, to: `ovs/bridges/${l}`, kind: 'veth-link' });
     }
     return edges;
   },
@@ -306,7 +377,9 @@ const plugin: Plugin<LxcSection, LxcChangeData> = {
     const checks: DoctorCheck[] = [];
     const path = lxcPath(ctx.settings);
     try {
-      const v = (await runRead('lxc-ls', ['--version'], { backend: 'lxc', installHint: 'apt-get install lxc busybox-static' })).stdout.trim();
+      const v = (
+        await runRead('lxc-ls', ['--version'], { backend: 'lxc', installHint: 'apt-get install lxc busybox-static' })
+      ).stdout.trim();
       const missing = ['lxc-create', 'lxc-start', 'lxc-stop', 'lxc-destroy'].filter(
         (t) => !['/usr/bin', '/usr/sbin', '/bin', '/sbin', '/usr/local/bin'].some((d) => existsSync(`${d}/${t}`)),
       );
@@ -331,11 +404,20 @@ const plugin: Plugin<LxcSection, LxcChangeData> = {
     checks.push({
       name: 'lxc: lxcpath',
       ok: writable,
-      detail: probe === path ? `${path} ${writable ? 'is writable' : 'is not writable'}` : `${path} does not exist yet; ${probe} ${writable ? 'is writable' : 'is not writable'}`,
+      detail:
+        probe === path
+          ? `${path} ${writable ? 'is writable' : 'is not writable'}`
+          : `${path} does not exist yet; ${probe} ${writable ? 'is writable' : 'is not writable'}`,
       hint: writable ? undefined : 'run opd as root or point --lxc-path / OPD_LXC_PATH at a directory you may write',
     });
     const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
-    checks.push({ name: 'lxc: cgroups', ok: true, detail: v2 ? 'cgroup v2: memory → lxc.cgroup2.memory.max, cpus → lxc.cgroup2.cpuset.cpus' : 'cgroup v1: memory → lxc.cgroup.memory.limit_in_bytes, cpus → lxc.cgroup.cpuset.cpus' });
+    checks.push({
+      name: 'lxc: cgroups',
+      ok: true,
+      detail: v2
+        ? 'cgroup v2: memory → lxc.cgroup2.memory.max, cpus → lxc.cgroup2.cpuset.cpus'
+        : 'cgroup v1: memory → lxc.cgroup.memory.limit_in_bytes, cpus → lxc.cgroup.cpuset.cpus',
+    });
     return checks;
   },
 };

@@ -23,7 +23,6 @@ export const RESTART_FIELDS = new Set(['rootfs', 'memory', 'cpus', 'network', 'c
 
 const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
 
-
 function fmt(v: unknown): string {
   if (v === undefined) return '(unset)';
   if (Array.isArray(v)) return `[${v.map((x) => (isObj(x) ? JSON.stringify(x) : String(x))).join(', ')}]`;
@@ -42,7 +41,8 @@ export function describeInterface(itf: Obj): string {
 function networkText(cur: unknown, want: unknown): string[] {
   const c = Array.isArray(cur) ? (cur as Obj[]) : [];
   const w = Array.isArray(want) ? (want as Obj[]) : [];
-  if (c.length !== w.length) return [`network [${c.map(describeInterface).join('; ')}] → [${w.map(describeInterface).join('; ')}]`];
+  if (c.length !== w.length)
+    return [`network [${c.map(describeInterface).join('; ')}] → [${w.map(describeInterface).join('; ')}]`];
   const out: string[] = [];
   w.forEach((wi, i) => {
     const ci = c[i] ?? {};
@@ -71,12 +71,14 @@ export function fieldText(field: string, cur: unknown, want: unknown): string[] 
 export function describeContainer(spec: Obj): string {
   const bits: string[] = [];
   const t = spec.template ?? 'busybox';
-  if (t === 'download') bits.push(`download ${spec.dist ?? '?'} ${spec.release ?? '?'}${spec.arch ? ' ' + spec.arch : ''}`);
+  if (t === 'download')
+    bits.push(`download ${spec.dist ?? '?'} ${spec.release ?? '?'}${spec.arch ? ' ' + spec.arch : ''}`);
   else if (t === 'none') bits.push(`rootfs ${spec.rootfs}`);
   else bits.push(String(t));
   if (spec.memory) bits.push(`memory ${spec.memory}`);
   if (spec.cpus) bits.push(`cpus ${spec.cpus}`);
-  if (Array.isArray(spec.network)) for (const itf of spec.network as Obj[]) if (itf.type !== 'empty') bits.push(describeInterface(itf));
+  if (Array.isArray(spec.network))
+    for (const itf of spec.network as Obj[]) if (itf.type !== 'empty') bits.push(describeInterface(itf));
   if (spec.autostart) bits.push('autostart');
   const n = isObj(spec.config) ? Object.keys(spec.config).length : 0;
   if (n) bits.push(`${n} config key${n === 1 ? '' : 's'}`);
@@ -94,13 +96,40 @@ export function planContainer(diff: ResourceDiff): Change<LxcChangeData>[] {
       cur.rootfs_owned === true
         ? `container and its rootfs ${rootfs}`
         : `container; keeps its rootfs${rootfs ? ' ' + rootfs : ''} (opd did not create it)`;
-    return [{ ...base, address, action: 'delete', summary, destructive: true, ops: diff.ops, data: { step: 'destroy', name } satisfies LxcChangeData }];
+    return [
+      {
+        ...base,
+        address,
+        action: 'delete',
+        summary,
+        destructive: true,
+        ops: diff.ops,
+        data: { step: 'destroy', name } satisfies LxcChangeData,
+      },
+    ];
   }
   const want = diff.desired!;
   if (diff.action === 'create') {
     const spec: Obj = { template: 'busybox', ...want };
-    const out: Change<LxcChangeData>[] = [{ ...base, address, action: 'create', summary: describeContainer(spec), ops: diff.ops, data: { step: 'create', name, spec } satisfies LxcChangeData }];
-    if (want.running === true) out.push({ ...base, address: runAddr, action: 'start', summary: 'container', after: [address], data: { step: 'start', name } satisfies LxcChangeData });
+    const out: Change<LxcChangeData>[] = [
+      {
+        ...base,
+        address,
+        action: 'create',
+        summary: describeContainer(spec),
+        ops: diff.ops,
+        data: { step: 'create', name, spec } satisfies LxcChangeData,
+      },
+    ];
+    if (want.running === true)
+      out.push({
+        ...base,
+        address: runAddr,
+        action: 'start',
+        summary: 'container',
+        after: [address],
+        data: { step: 'start', name } satisfies LxcChangeData,
+      });
     return out;
   }
   const cur = diff.current ?? {};
@@ -119,13 +148,22 @@ export function planContainer(diff: ResourceDiff): Change<LxcChangeData>[] {
       ops: diff.ops,
       data: { step: 'recreate', name, spec } satisfies LxcChangeData,
     });
-    if (want.running === true) out.push({ ...base, address: runAddr, action: 'start', summary: 'container', after: [address], data: { step: 'start', name } satisfies LxcChangeData });
+    if (want.running === true)
+      out.push({
+        ...base,
+        address: runAddr,
+        action: 'start',
+        summary: 'container',
+        after: [address],
+        data: { step: 'start', name } satisfies LxcChangeData,
+      });
     return out;
   }
   const fields = CONFIG_FIELDS.filter(changed);
   const restartFor = fields.filter((f) => RESTART_FIELDS.has(f));
   const why = restartFor.length ? `${restartFor.join(', ')} changed` : '';
-  const opsFor = (paths: readonly string[]) => diff.ops.filter((o) => paths.some((p) => o.path === `/${p}` || o.path.startsWith(`/${p}/`)));
+  const opsFor = (paths: readonly string[]) =>
+    diff.ops.filter((o) => paths.some((p) => o.path === `/${p}` || o.path.startsWith(`/${p}/`)));
   const wantRunning = want.running as boolean | undefined;
   const curRunning = cur.running as boolean | undefined;
   if (fields.length) {
@@ -139,17 +177,46 @@ export function planContainer(diff: ResourceDiff): Change<LxcChangeData>[] {
       summary: fields.flatMap((f) => fieldText(f, cur[f], want[f])).join(', '),
       ...(restartIfRunning ? { reason: `restart if running: ${why}` } : {}),
       ops: opsFor(fields),
-      data: { step: 'configure', name, spec, ...(restartIfRunning ? { restartIfRunning } : {}) } satisfies LxcChangeData,
+      data: {
+        step: 'configure',
+        name,
+        spec,
+        ...(restartIfRunning ? { restartIfRunning } : {}),
+      } satisfies LxcChangeData,
     });
   }
   const after = fields.length ? [address] : [];
   const runOps = opsFor(['running']);
   if (wantRunning === true && curRunning !== true) {
-    out.push({ ...base, address: runAddr, action: 'start', summary: 'container', after, ops: runOps, data: { step: 'start', name } satisfies LxcChangeData });
+    out.push({
+      ...base,
+      address: runAddr,
+      action: 'start',
+      summary: 'container',
+      after,
+      ops: runOps,
+      data: { step: 'start', name } satisfies LxcChangeData,
+    });
   } else if (wantRunning === false && curRunning === true) {
-    out.push({ ...base, address: runAddr, action: 'stop', summary: 'container', reason: 'graceful stop, killed after the timeout', ops: runOps, data: { step: 'stop', name } satisfies LxcChangeData });
+    out.push({
+      ...base,
+      address: runAddr,
+      action: 'stop',
+      summary: 'container',
+      reason: 'graceful stop, killed after the timeout',
+      ops: runOps,
+      data: { step: 'stop', name } satisfies LxcChangeData,
+    });
   } else if (wantRunning === true && curRunning === true && restartFor.length) {
-    out.push({ ...base, address: runAddr, action: 'restart', summary: 'container', reason: why, after, data: { step: 'restart', name } satisfies LxcChangeData });
+    out.push({
+      ...base,
+      address: runAddr,
+      action: 'restart',
+      summary: 'container',
+      reason: why,
+      after,
+      data: { step: 'restart', name } satisfies LxcChangeData,
+    });
   }
   return out;
 }

@@ -12,7 +12,6 @@ import { canonAddress, canonDestination, canonIp, type Family } from '../../host
 
 export const IP_HINT = 'install iproute2 (apt-get install iproute2)';
 
-
 /** `ip` that only looks (`-j … show`): the read door. */
 export function ip(settings: Settings, args: string[]): Promise<ExecResult> {
   return ipVia(settings, args);
@@ -32,7 +31,9 @@ async function ipVia(via: Settings | ApplyContext, args: string[], input?: strin
     return await (via instanceof ApplyContext ? runMutate(via, 'ip', argv, opts) : runRead('ip', argv, opts));
   } catch (err) {
     if (ns && err instanceof ExecFailure && /Cannot open network namespace|Invalid "netns"/.test(err.stderr))
-      throw new OpdError('backend-unavailable', `network namespace ${ns} does not exist`, { hint: 'create it (ip netns add NAME) or drop --netns / OPD_NETNS' });
+      throw new OpdError('backend-unavailable', `network namespace ${ns} does not exist`, {
+        hint: 'create it (ip netns add NAME) or drop --netns / OPD_NETNS',
+      });
     throw err;
   }
 }
@@ -74,7 +75,9 @@ function parseJson<T>(out: string, what: string): T {
   try {
     return JSON.parse(out || '[]') as T;
   } catch (err) {
-    throw new OpdError('backend-failed', `could not parse the JSON of ${what}: ${(err as Error).message}`, { hint: 'iproute2 with JSON output (-j) is needed (iproute2 ≥ 4.14)' });
+    throw new OpdError('backend-failed', `could not parse the JSON of ${what}: ${(err as Error).message}`, {
+      hint: 'iproute2 with JSON output (-j) is needed (iproute2 ≥ 4.14)',
+    });
   }
 }
 
@@ -88,7 +91,10 @@ export async function readHost(settings: Settings, withRoutes = true): Promise<H
   const links = new Map<string, RawLink>();
   for (const l of parseJson<RawLink[]>(a.stdout, 'ip addr show')) links.set(l.ifname, l);
   const routes: HostNet['routes'] = [];
-  for (const [family, res] of [[4, r4], [6, r6]] as const) {
+  for (const [family, res] of [
+    [4, r4],
+    [6, r6],
+  ] as const) {
     if (!res) continue;
     for (const r of parseJson<RawRoute[]>(res.stdout, 'ip route show')) {
       if ((r.type && r.type !== 'unicast') || !r.dev || r.nexthops) continue;

@@ -5,7 +5,19 @@
  * Only the addresses and routes the document names are added or removed.
  */
 import { sectionSpec } from '../../core/schema-file.js';
-import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext } from '../../core/plugin.js';
+import type {
+  ApplyContext,
+  Change,
+  ChangeResult,
+  Disposable,
+  DoctorCheck,
+  Edge,
+  NormalizeContext,
+  Obj,
+  Plugin,
+  ReadContext,
+  WatchContext,
+} from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
@@ -21,19 +33,31 @@ export interface NetSection extends Obj {
 /** Turn ip's stderr into an error that says what to do. */
 export function ipError(stderr: string, change: Change<NetChangeData>): OpdError {
   const data = change.data!;
-  const msg = stderr.split('\n').filter((l) => l.trim() && !/^Command failed/.test(l)).join('; ').trim() || 'ip failed';
+  const msg =
+    stderr
+      .split('\n')
+      .filter((l) => l.trim() && !/^Command failed/.test(l))
+      .join('; ')
+      .trim() || 'ip failed';
   let hint = 'see the ip error above';
   if (/Unknown device type|Operation not supported/.test(msg))
-    hint = 'the kernel has no support for this link type (its module is not loaded, and this host cannot load modules); use another kind';
+    hint =
+      'the kernel has no support for this link type (its module is not loaded, and this host cannot load modules); use another kind';
   else if (/Cannot find device|does not exist/.test(msg))
     hint = `interface ${data.ifname} does not exist: give it a kind opd can create (bridge, veth, dummy), or let the plugin that creates it (ovs, lxc) run first (depends_on)`;
   else if (/File exists/.test(msg) && change.address.includes('/routes/'))
-    hint = 'a route to this destination with the same metric already exists (perhaps on another device); opd never deletes a route it did not declare: give this route another metric or remove the other one';
+    hint =
+      'a route to this destination with the same metric already exists (perhaps on another device); opd never deletes a route it did not declare: give this route another metric or remove the other one';
   else if (/Nexthop has invalid gateway|Network is unreachable|Network is down/.test(msg))
     hint = `the gateway must be reachable through ${data.ifname}: bring it up (up: true) and give it an address in the gateway's subnet`;
   else if (/File exists/.test(msg)) hint = `a link named ${data.ifname} exists already with another kind`;
-  else if (/Operation not permitted/.test(msg)) return new OpdError('permission', `ip: ${msg}`, { address: change.address, hint: 'run opd as root (CAP_NET_ADMIN)' });
-  else if (/Invalid "netns"|Cannot open network namespace/.test(msg)) hint = 'the network namespace of --netns / OPD_NETNS does not exist (ip netns list)';
+  else if (/Operation not permitted/.test(msg))
+    return new OpdError('permission', `ip: ${msg}`, {
+      address: change.address,
+      hint: 'run opd as root (CAP_NET_ADMIN)',
+    });
+  else if (/Invalid "netns"|Cannot open network namespace/.test(msg))
+    hint = 'the network namespace of --netns / OPD_NETNS does not exist (ip netns list)';
   return new OpdError('backend-failed', `ip: ${msg}`, { address: change.address, hint });
 }
 
@@ -48,7 +72,12 @@ const plugin: Plugin<NetSection, NetChangeData> = {
     const named = desired.interfaces ?? {};
     const names = Object.keys(named);
     if (!names.length) return { interfaces: {} };
-    const withRoutes = Object.values(named).some((s) => isObj(s) && ((isObj(s.routes) && Object.keys(s.routes).length > 0) || (Array.isArray(s.take_over) && s.take_over.length > 0)));
+    const withRoutes = Object.values(named).some(
+      (s) =>
+        isObj(s) &&
+        ((isObj(s.routes) && Object.keys(s.routes).length > 0) ||
+          (Array.isArray(s.take_over) && s.take_over.length > 0)),
+    );
     const host = await readHost(ctx.settings, withRoutes);
     const interfaces: Record<string, Obj> = {};
     for (const n of names.sort()) {
@@ -109,7 +138,12 @@ const plugin: Plugin<NetSection, NetChangeData> = {
     while (pending.length) {
       const lines: string[] = [];
       const owner: number[] = [];
-      pending.forEach((t, i) => t.cmds.forEach((cmd) => { lines.push(cmd.join(' ')); owner.push(i); }));
+      pending.forEach((t, i) =>
+        t.cmds.forEach((cmd) => {
+          lines.push(cmd.join(' '));
+          owner.push(i);
+        }),
+      );
       if (!lines.length) {
         for (const t of pending) results.set(t.c, { address: t.c.address, status: 'ok' });
         break;
@@ -131,7 +165,14 @@ const plugin: Plugin<NetSection, NetChangeData> = {
         pending = pending.slice(bad + 1);
       }
     }
-    return changes.map((c) => results.get(c) ?? { address: c.address, status: 'failed', error: new OpdError('bug', `net: no result for ${c.address}`) });
+    return changes.map(
+      (c) =>
+        results.get(c) ?? {
+          address: c.address,
+          status: 'failed',
+          error: new OpdError('bug', `net: no result for ${c.address}`),
+        },
+    );
   },
 
   edges(desired: NetSection): Edge[] {
@@ -140,7 +181,8 @@ const plugin: Plugin<NetSection, NetChangeData> = {
     for (const [n, spec] of Object.entries(ifs)) {
       if (!isObj(spec)) continue;
       const from = `net/interfaces/${n}`;
-      if (typeof spec.master === 'string' && spec.master in ifs) edges.push({ from, to: `net/interfaces/${spec.master}`, kind: 'bridge-port' });
+      if (typeof spec.master === 'string' && spec.master in ifs)
+        edges.push({ from, to: `net/interfaces/${spec.master}`, kind: 'bridge-port' });
       if (spec.kind === 'ovs') edges.push({ from, to: 'ovs', kind: 'ovs-interface' });
       if (spec.kind === 'veth' && typeof spec.peer === 'string' && spec.peer in ifs) {
         const p = ifs[spec.peer];
@@ -171,14 +213,25 @@ const plugin: Plugin<NetSection, NetChangeData> = {
 
   async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
     const ns = netnsOf(ctx.settings);
-    return spawnLines('ip', [...(ns ? ['-n', ns] : []), 'monitor', 'link', 'address', 'route'], () => onDrift(), ctx.log);
+    return spawnLines(
+      'ip',
+      [...(ns ? ['-n', ns] : []), 'monitor', 'link', 'address', 'route'],
+      () => onDrift(),
+      ctx.log,
+    );
   },
 
   async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
     const ns = netnsOf(ctx.settings);
     try {
       const host = await readHost(ctx.settings, false);
-      return [{ name: 'net: iproute2', ok: true, detail: `${host.links.size} links${ns ? ` in network namespace ${ns}` : ''}` }];
+      return [
+        {
+          name: 'net: iproute2',
+          ok: true,
+          detail: `${host.links.size} links${ns ? ` in network namespace ${ns}` : ''}`,
+        },
+      ];
     } catch (err) {
       const e = toOpdError(err);
       return [{ name: 'net: iproute2', ok: false, detail: e.message, hint: e.hint }];

@@ -30,7 +30,11 @@ function fromOpDbus(spec: Obj, ptr: string, ctx: NormalizeContext): Obj {
     out.kind = OPDBUS_TYPES[out.type];
     delete out.type;
   } else if (out.type !== undefined) {
-    ctx.refuse(`${ptr}/type`, `op-dbus interface type ${JSON.stringify(out.type)} is not supported`, `use one of ${Object.keys(OPDBUS_TYPES).join(', ')}, ovs-port (an OVS internal port with properties.parent_bridge), or opd's kind`);
+    ctx.refuse(
+      `${ptr}/type`,
+      `op-dbus interface type ${JSON.stringify(out.type)} is not supported`,
+      `use one of ${Object.keys(OPDBUS_TYPES).join(', ')}, ovs-port (an OVS internal port with properties.parent_bridge), or opd's kind`,
+    );
     delete out.type;
   }
   if (typeof out.controller === 'string' && out.master === undefined) {
@@ -43,28 +47,48 @@ function fromOpDbus(spec: Obj, ptr: string, ctx: NormalizeContext): Obj {
     delete out[fam];
     for (const k of Object.keys(v)) {
       if (!['enabled', 'dhcp', 'address', 'addresses', 'gateway', 'dns'].includes(k))
-        ctx.refuse(`${ptr}/${fam}/${esc(k)}`, `op-dbus ${fam}.${k} is not supported`, `an op-dbus ${fam} block has enabled, dhcp, address [{ip, prefix}], gateway and dns`);
+        ctx.refuse(
+          `${ptr}/${fam}/${esc(k)}`,
+          `op-dbus ${fam}.${k} is not supported`,
+          `an op-dbus ${fam} block has enabled, dhcp, address [{ip, prefix}], gateway and dns`,
+        );
     }
     if (Array.isArray(v.dns) && v.dns.length) {
-      ctx.warn(`${ptr}/${fam}/dns`, `op-dbus ${fam}.dns (${v.dns.map(String).join(', ')}) is accepted but net does not act on it: no resolver is configured`, 'list the servers in the dns plugin (plugins.dns.servers) to configure the resolver');
+      ctx.warn(
+        `${ptr}/${fam}/dns`,
+        `op-dbus ${fam}.dns (${v.dns.map(String).join(', ')}) is accepted but net does not act on it: no resolver is configured`,
+        'list the servers in the dns plugin (plugins.dns.servers) to configure the resolver',
+      );
     }
     if (v.enabled === false) {
       // op-dbus: the interface has no addresses of this family; opd removes every address the
       // document does not name (not the kernel's fe80::)
       if (!isObj(out.addresses) && !Array.isArray(out.addresses)) out.addresses = {};
       out.prune = { ...(isObj(out.prune) ? out.prune : {}), addresses: true };
-      ctx.warn(`${ptr}/${fam}/enabled`, `${fam}.enabled: false: every address of this interface that the document does not name is removed${fam === 'ipv4' ? ' (IPv6 ones too, except the kernel\'s fe80::)' : ''}`);
+      ctx.warn(
+        `${ptr}/${fam}/enabled`,
+        `${fam}.enabled: false: every address of this interface that the document does not name is removed${fam === 'ipv4' ? " (IPv6 ones too, except the kernel's fe80::)" : ''}`,
+      );
       continue;
     }
     if (out.up === undefined) out.up = true; // op-dbus configures (and brings up) an interface with addressing
     if (v.dhcp === true) {
-      ctx.refuse(`${ptr}/${fam}/dhcp`, `op-dbus ${fam}.dhcp: true is not supported: opd does not run a DHCP client`, 'give static addresses (address: [{ip, prefix}]), or run a DHCP client as a systemd unit (e.g. dhclient@<ifname>.service) with the systemd plugin');
+      ctx.refuse(
+        `${ptr}/${fam}/dhcp`,
+        `op-dbus ${fam}.dhcp: true is not supported: opd does not run a DHCP client`,
+        'give static addresses (address: [{ip, prefix}]), or run a DHCP client as a systemd unit (e.g. dhclient@<ifname>.service) with the systemd plugin',
+      );
     }
     const addrs: Obj = isObj(out.addresses) ? { ...out.addresses } : {};
     if (Array.isArray(out.addresses)) for (const a of out.addresses) if (typeof a === 'string') addrs[a] = {};
     const list = Array.isArray(v.address) ? v.address : Array.isArray(v.addresses) ? v.addresses : [];
     list.forEach((a: unknown, i: number) => {
-      const key = isObj(a) && typeof a.ip === 'string' ? `${a.ip}/${a.prefix ?? (fam === 'ipv4' ? 32 : 128)}` : typeof a === 'string' ? a : undefined;
+      const key =
+        isObj(a) && typeof a.ip === 'string'
+          ? `${a.ip}/${a.prefix ?? (fam === 'ipv4' ? 32 : 128)}`
+          : typeof a === 'string'
+            ? a
+            : undefined;
       if (key === undefined) return;
       addrs[key] = {};
       ctx.remap(`${ptr}/addresses/${esc(canonAddress(key) ?? key)}`, `${ptr}/${fam}/address/${i}`);
@@ -118,7 +142,8 @@ export function normalizeNet(section: unknown, ctx: NormalizeContext): unknown {
   out.interfaces = arrayToMap(out.interfaces, 'name', '/plugins/net/interfaces', ctx);
   if (!isObj(out.interfaces)) return out;
   const ifaces: Obj = {};
-  for (const [n, spec] of Object.entries(out.interfaces)) ifaces[n] = normIface(spec, `/plugins/net/interfaces/${esc(n)}`, ctx);
+  for (const [n, spec] of Object.entries(out.interfaces))
+    ifaces[n] = normIface(spec, `/plugins/net/interfaces/${esc(n)}`, ctx);
   // op-dbus: a Linux bridge lists its ports; each port becomes an interface with `master`
   for (const [n, spec] of Object.entries(ifaces)) {
     if (!isObj(spec) || !Array.isArray(spec.ports) || spec.kind !== 'bridge') continue;

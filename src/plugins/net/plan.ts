@@ -48,14 +48,21 @@ export function routeCmd(verb: 'add' | 'replace' | 'del', ifname: string, dst: s
 
 function describeRoute(dst: string, spec: Obj | undefined): string {
   if (!spec) return dst;
-  return [dst, typeof spec.via === 'string' ? `via ${spec.via}` : '', typeof spec.metric === 'number' ? `metric ${spec.metric}` : ''].filter(Boolean).join(' ');
+  return [
+    dst,
+    typeof spec.via === 'string' ? `via ${spec.via}` : '',
+    typeof spec.metric === 'number' ? `metric ${spec.metric}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 /** `ip link set` commands for the link fields the document names that differ. */
 function linkSets(ifname: string, cur: Obj | undefined, want: Obj): { cmds: string[][]; text: string[] } {
   const cmds: string[][] = [];
   const text: string[] = [];
-  const differs = (k: string) => want[k] !== undefined && (cur === undefined || canonical(cur[k]) !== canonical(want[k]));
+  const differs = (k: string) =>
+    want[k] !== undefined && (cur === undefined || canonical(cur[k]) !== canonical(want[k]));
   if (differs('mtu')) {
     cmds.push(['link', 'set', 'dev', ifname, 'mtu', String(want.mtu)]);
     text.push(cur?.mtu !== undefined ? `mtu ${cur.mtu} → ${want.mtu}` : `mtu ${want.mtu}`);
@@ -92,14 +99,29 @@ export function planInterface(diff: ResourceDiff): Change<NetChangeData>[] {
   if (diff.action === 'delete') {
     const kind = String(diff.current?.kind ?? 'device');
     if (!CREATABLE.has(kind)) {
-      return [{
-        ...base, address, action: 'delete', summary: `${kind} link`, ops: diff.ops,
-        refused: `opd deletes only links of the kinds it creates (bridge, veth, dummy); ${ifname} is a ${kind} link`,
-        refusedHint: `remove state: absent from ${address}, or remove the device with the tool that owns it (the ovs plugin for OVS interfaces)`,
-        data: { ifname, cmds: [] } satisfies NetChangeData,
-      }];
+      return [
+        {
+          ...base,
+          address,
+          action: 'delete',
+          summary: `${kind} link`,
+          ops: diff.ops,
+          refused: `opd deletes only links of the kinds it creates (bridge, veth, dummy); ${ifname} is a ${kind} link`,
+          refusedHint: `remove state: absent from ${address}, or remove the device with the tool that owns it (the ovs plugin for OVS interfaces)`,
+          data: { ifname, cmds: [] } satisfies NetChangeData,
+        },
+      ];
     }
-    return [{ ...base, address, action: 'delete', summary: `${kind} link${diff.current?.peer ? ` (and its peer ${diff.current.peer})` : ''}`, ops: diff.ops, data: { ifname, cmds: [['link', 'del', 'dev', ifname]], deleteLink: true } satisfies NetChangeData }];
+    return [
+      {
+        ...base,
+        address,
+        action: 'delete',
+        summary: `${kind} link${diff.current?.peer ? ` (and its peer ${diff.current.peer})` : ''}`,
+        ops: diff.ops,
+        data: { ifname, cmds: [['link', 'del', 'dev', ifname]], deleteLink: true } satisfies NetChangeData,
+      },
+    ];
   }
 
   const want = diff.desired!;
@@ -116,18 +138,42 @@ export function planInterface(diff: ResourceDiff): Change<NetChangeData>[] {
   if (diff.action === 'create' || recreate) {
     const { cmds, data } = createLinkCmds(ifname, want);
     const sets = linkSets(ifname, undefined, { ...want, master: want.master ?? undefined });
-    const addrCmds = Object.keys(wantAddrs).sort().map((a) => ['addr', 'add', a, 'dev', ifname]);
-    const routeCmds = Object.keys(wantRoutes).sort().map((d) => routeCmd('add', ifname, d, wantRoutes[d]));
-    const what = [kind === 'veth' ? `veth (peer ${want.peer})` : CREATABLE.has(kind) ? kind : `existing ${kind} link`, ...sets.text].join(', ');
+    const addrCmds = Object.keys(wantAddrs)
+      .sort()
+      .map((a) => ['addr', 'add', a, 'dev', ifname]);
+    const routeCmds = Object.keys(wantRoutes)
+      .sort()
+      .map((d) => routeCmd('add', ifname, d, wantRoutes[d]));
+    const what = [
+      kind === 'veth' ? `veth (peer ${want.peer})` : CREATABLE.has(kind) ? kind : `existing ${kind} link`,
+      ...sets.text,
+    ].join(', ');
     if (recreate) {
       // the host has another kind of link (or a veth with another peer) under this name
-      return [{
-        ...base, address, action: 'recreate', destructive: true,
-        summary: what, reason: `host has ${cur!.kind}${cur!.peer ? ` with peer ${cur!.peer}` : ''}`, ops: diff.ops,
-        data: { ifname, cmds: [['link', 'del', 'dev', ifname], ...cmds, ...sets.cmds, ...addrCmds, ...routeCmds] } satisfies NetChangeData,
-      }];
+      return [
+        {
+          ...base,
+          address,
+          action: 'recreate',
+          destructive: true,
+          summary: what,
+          reason: `host has ${cur!.kind}${cur!.peer ? ` with peer ${cur!.peer}` : ''}`,
+          ops: diff.ops,
+          data: {
+            ifname,
+            cmds: [['link', 'del', 'dev', ifname], ...cmds, ...sets.cmds, ...addrCmds, ...routeCmds],
+          } satisfies NetChangeData,
+        },
+      ];
     }
-    changes.push({ ...base, address, action: 'create', summary: what, ops: diff.ops.filter((o) => !o.path.startsWith('/addresses') && !o.path.startsWith('/routes')), data: { ifname, cmds: [...cmds, ...sets.cmds], ...data } satisfies NetChangeData });
+    changes.push({
+      ...base,
+      address,
+      action: 'create',
+      summary: what,
+      ops: diff.ops.filter((o) => !o.path.startsWith('/addresses') && !o.path.startsWith('/routes')),
+      data: { ifname, cmds: [...cmds, ...sets.cmds], ...data } satisfies NetChangeData,
+    });
     const moves = takeOverChanges(diff, [address], undefined);
     changes.push(...moves);
     const moved = moves.map((m) => m.address);
@@ -135,10 +181,26 @@ export function planInterface(diff: ResourceDiff): Change<NetChangeData>[] {
     for (const a of Object.keys(wantAddrs).sort()) {
       const aa = `${address}/addresses/${a}`;
       addrChanges.push(aa);
-      changes.push({ ...base, address: aa, action: 'create', summary: 'address', after: [address, ...moved], ops: opsUnder(diff.ops, `/addresses/${esc(a)}`), data: { ifname, cmds: [['addr', 'add', a, 'dev', ifname]] } satisfies NetChangeData });
+      changes.push({
+        ...base,
+        address: aa,
+        action: 'create',
+        summary: 'address',
+        after: [address, ...moved],
+        ops: opsUnder(diff.ops, `/addresses/${esc(a)}`),
+        data: { ifname, cmds: [['addr', 'add', a, 'dev', ifname]] } satisfies NetChangeData,
+      });
     }
     for (const d of Object.keys(wantRoutes).sort()) {
-      changes.push({ ...base, address: `${address}/routes/${d}`, action: 'create', summary: `route ${describeRoute(d, wantRoutes[d])}`, after: [address, ...moved, ...addrChanges], ops: opsUnder(diff.ops, `/routes/${esc(d)}`), data: { ifname, cmds: [routeCmd('add', ifname, d, wantRoutes[d])] } satisfies NetChangeData });
+      changes.push({
+        ...base,
+        address: `${address}/routes/${d}`,
+        action: 'create',
+        summary: `route ${describeRoute(d, wantRoutes[d])}`,
+        after: [address, ...moved, ...addrChanges],
+        ops: opsUnder(diff.ops, `/routes/${esc(d)}`),
+        data: { ifname, cmds: [routeCmd('add', ifname, d, wantRoutes[d])] } satisfies NetChangeData,
+      });
     }
     return changes;
   }
@@ -147,7 +209,14 @@ export function planInterface(diff: ResourceDiff): Change<NetChangeData>[] {
   const c = cur!;
   const sets = linkSets(ifname, c, want);
   if (sets.cmds.length) {
-    changes.push({ ...base, address, action: 'update', summary: sets.text.join(', '), ops: diff.ops.filter((o) => !o.path.startsWith('/addresses') && !o.path.startsWith('/routes')), data: { ifname, cmds: sets.cmds } satisfies NetChangeData });
+    changes.push({
+      ...base,
+      address,
+      action: 'update',
+      summary: sets.text.join(', '),
+      ops: diff.ops.filter((o) => !o.path.startsWith('/addresses') && !o.path.startsWith('/routes')),
+      data: { ifname, cmds: sets.cmds } satisfies NetChangeData,
+    });
   }
   const moves = takeOverChanges(diff, sets.cmds.length ? [address] : [], c);
   changes.push(...moves);
@@ -159,9 +228,24 @@ export function planInterface(diff: ResourceDiff): Change<NetChangeData>[] {
     const ops = opsUnder(diff.ops, `/addresses/${esc(a)}`);
     if (a in wantAddrs && !(a in curAddrs)) {
       addrChanges.push(aa);
-      changes.push({ ...base, address: aa, action: 'create', summary: 'address', after: linkAfter, ops, data: { ifname, cmds: [['addr', 'add', a, 'dev', ifname]] } satisfies NetChangeData });
+      changes.push({
+        ...base,
+        address: aa,
+        action: 'create',
+        summary: 'address',
+        after: linkAfter,
+        ops,
+        data: { ifname, cmds: [['addr', 'add', a, 'dev', ifname]] } satisfies NetChangeData,
+      });
     } else if (!(a in wantAddrs) && a in curAddrs) {
-      changes.push({ ...base, address: aa, action: 'delete', summary: 'address', ops, data: { ifname, cmds: [['addr', 'del', a, 'dev', ifname]] } satisfies NetChangeData });
+      changes.push({
+        ...base,
+        address: aa,
+        action: 'delete',
+        summary: 'address',
+        ops,
+        data: { ifname, cmds: [['addr', 'del', a, 'dev', ifname]] } satisfies NetChangeData,
+      });
     }
   }
   const curRoutes = (isObj(c.routes) ? c.routes : {}) as Record<string, Obj>;
@@ -172,10 +256,25 @@ export function planInterface(diff: ResourceDiff): Change<NetChangeData>[] {
     const r = curRoutes[d];
     const after = [...linkAfter, ...addrChanges];
     if (w && !r) {
-      changes.push({ ...base, address: ra, action: 'create', summary: `route ${describeRoute(d, w)}`, after, ops, data: { ifname, cmds: [routeCmd('add', ifname, d, w)] } satisfies NetChangeData });
+      changes.push({
+        ...base,
+        address: ra,
+        action: 'create',
+        summary: `route ${describeRoute(d, w)}`,
+        after,
+        ops,
+        data: { ifname, cmds: [routeCmd('add', ifname, d, w)] } satisfies NetChangeData,
+      });
     } else if (!w && r) {
       // a route the document marks absent (never one it does not name)
-      changes.push({ ...base, address: ra, action: 'delete', summary: `route ${describeRoute(d, r)}`, ops, data: { ifname, cmds: [routeCmd('del', ifname, d, r)] } satisfies NetChangeData });
+      changes.push({
+        ...base,
+        address: ra,
+        action: 'delete',
+        summary: `route ${describeRoute(d, r)}`,
+        ops,
+        data: { ifname, cmds: [routeCmd('del', ifname, d, r)] } satisfies NetChangeData,
+      });
     } else if (w && r && canonical(pick(r, w)) !== canonical(w)) {
       const curMetric = typeof r.metric === 'number' ? r.metric : defaultMetric(d);
       const text: string[] = [];
@@ -183,9 +282,20 @@ export function planInterface(diff: ResourceDiff): Change<NetChangeData>[] {
       if (w.metric !== undefined && w.metric !== curMetric) text.push(`metric ${curMetric} → ${w.metric}`);
       const cmds =
         w.metric !== undefined && w.metric !== curMetric
-          ? [routeCmd('del', ifname, d, { ...r, metric: curMetric }), routeCmd('add', ifname, d, { via: w.via ?? r.via, metric: w.metric })]
+          ? [
+              routeCmd('del', ifname, d, { ...r, metric: curMetric }),
+              routeCmd('add', ifname, d, { via: w.via ?? r.via, metric: w.metric }),
+            ]
           : [routeCmd('replace', ifname, d, { via: w.via ?? r.via, metric: curMetric })];
-      changes.push({ ...base, address: ra, action: 'update', summary: `route ${d}: ${text.join(', ')}`, after, ops, data: { ifname, cmds } satisfies NetChangeData });
+      changes.push({
+        ...base,
+        address: ra,
+        action: 'update',
+        summary: `route ${d}: ${text.join(', ')}`,
+        after,
+        ops,
+        data: { ifname, cmds } satisfies NetChangeData,
+      });
     }
   }
   return changes;
@@ -207,9 +317,14 @@ function takeOverChanges(diff: ResourceDiff, after: string[], cur: Obj | undefin
   return (want.take_over as string[])
     .filter((f) => !done.has(f))
     .map((from) => ({
-      resource: diff.address, plugin: 'net', address: `${diff.address}/take_over/${from}`, action: 'move',
-      summary: `addresses and gateway routes of ${from} → ${diff.name}`, reason: `${from} is a port of ${diff.name}: what it holds belongs on ${diff.name}`,
-      after, ops: opsUnder(diff.ops, '/take_over'),
+      resource: diff.address,
+      plugin: 'net',
+      address: `${diff.address}/take_over/${from}`,
+      action: 'move',
+      summary: `addresses and gateway routes of ${from} → ${diff.name}`,
+      reason: `${from} is a port of ${diff.name}: what it holds belongs on ${diff.name}`,
+      after,
+      ops: opsUnder(diff.ops, '/take_over'),
       data: { ifname: diff.name, cmds: [], takeOver: { from, keepAddrs, keepRoutes } } satisfies NetChangeData,
     }));
 }
@@ -219,7 +334,11 @@ function takeOverChanges(diff: ResourceDiff, after: string[], cur: Obj | undefin
  * addresses go (routes first, so that none is left pointing at a link without its subnet), and
  * come back on `to`, except those the document itself adds to `to` (its own changes follow).
  */
-export function takeOverCmds(host: HostNet, to: string, t: { from: string; keepAddrs: string[]; keepRoutes: string[] }): string[][] {
+export function takeOverCmds(
+  host: HostNet,
+  to: string,
+  t: { from: string; keepAddrs: string[]; keepRoutes: string[] },
+): string[][] {
   const l = host.links.get(t.from);
   if (!l) return [];
   const onTo = new Set(host.links.get(to) ? globalAddresses(host.links.get(to)!) : []);

@@ -88,21 +88,72 @@ const ALIASES: Record<string, string> = {
 export const MATCH_FIELDS = [
   ...Object.keys(SHORTHANDS),
   ...Object.keys(ALIASES),
-  'in_port', 'dl_src', 'dl_dst', 'dl_type', 'dl_vlan', 'dl_vlan_pcp', 'vlan_tci',
-  'nw_src', 'nw_dst', 'nw_proto', 'nw_tos', 'nw_ecn', 'nw_ttl', 'nw_frag',
-  'arp_spa', 'arp_tpa', 'arp_op', 'arp_sha', 'arp_tha', 'ipv6_src', 'ipv6_dst', 'ipv6_label',
-  'tp_src', 'tp_dst', 'icmp_type', 'icmp_code', 'tcp_flags',
-  'ct_state', 'ct_zone', 'ct_mark', 'pkt_mark', 'metadata',
+  'in_port',
+  'dl_src',
+  'dl_dst',
+  'dl_type',
+  'dl_vlan',
+  'dl_vlan_pcp',
+  'vlan_tci',
+  'nw_src',
+  'nw_dst',
+  'nw_proto',
+  'nw_tos',
+  'nw_ecn',
+  'nw_ttl',
+  'nw_frag',
+  'arp_spa',
+  'arp_tpa',
+  'arp_op',
+  'arp_sha',
+  'arp_tha',
+  'ipv6_src',
+  'ipv6_dst',
+  'ipv6_label',
+  'tp_src',
+  'tp_dst',
+  'icmp_type',
+  'icmp_code',
+  'tcp_flags',
+  'ct_state',
+  'ct_zone',
+  'ct_mark',
+  'pkt_mark',
+  'metadata',
   ...Array.from({ length: 16 }, (_, i) => `reg${i}`),
 ].sort();
 
 const HEX_FIELDS = new Set(['metadata', 'pkt_mark', 'ct_mark', ...Array.from({ length: 16 }, (_, i) => `reg${i}`)]);
-const DEC_FIELDS = new Set(['tp_src', 'tp_dst', 'icmp_type', 'icmp_code', 'nw_proto', 'nw_tos', 'nw_ecn', 'nw_ttl', 'dl_vlan', 'dl_vlan_pcp', 'arp_op', 'ct_zone']);
+const DEC_FIELDS = new Set([
+  'tp_src',
+  'tp_dst',
+  'icmp_type',
+  'icmp_code',
+  'nw_proto',
+  'nw_tos',
+  'nw_ecn',
+  'nw_ttl',
+  'dl_vlan',
+  'dl_vlan_pcp',
+  'arp_op',
+  'ct_zone',
+]);
 const MAC_FIELDS = new Set(['dl_src', 'dl_dst', 'arp_sha', 'arp_tha']);
 const IP4_FIELDS = new Set(['nw_src', 'nw_dst', 'arp_spa', 'arp_tpa']);
 const CT_FLAGS = ['new', 'est', 'rel', 'rpl', 'inv', 'trk', 'snat', 'dnat'];
 const TCP_FLAGS = ['fin', 'syn', 'rst', 'psh', 'ack', 'urg', 'ece', 'cwr', 'ns'];
-const RESERVED_PORTS = new Set(['IN_PORT', 'TABLE', 'NORMAL', 'FLOOD', 'ALL', 'CONTROLLER', 'LOCAL', 'ANY', 'NONE', 'UNSET']);
+const RESERVED_PORTS = new Set([
+  'IN_PORT',
+  'TABLE',
+  'NORMAL',
+  'FLOOD',
+  'ALL',
+  'CONTROLLER',
+  'LOCAL',
+  'ANY',
+  'NONE',
+  'UNSET',
+]);
 
 function num(v: string): number | undefined {
   if (/^0x[0-9a-f]+$/i.test(v)) return parseInt(v, 16);
@@ -148,7 +199,16 @@ function flags(v: string, order: string[]): string {
   const items = v.match(/[+-][a-z]+/g);
   if (!items || items.join('') !== v) return v;
   const by = new Map(items.map((x) => [x.slice(1), x[0]]));
-  return order.filter((f) => by.has(f)).map((f) => by.get(f)! + f).join('') + [...by.keys()].filter((f) => !order.includes(f)).map((f) => by.get(f)! + f).join('');
+  return (
+    order
+      .filter((f) => by.has(f))
+      .map((f) => by.get(f)! + f)
+      .join('') +
+    [...by.keys()]
+      .filter((f) => !order.includes(f))
+      .map((f) => by.get(f)! + f)
+      .join('')
+  );
 }
 
 function port(v: string): string {
@@ -204,7 +264,9 @@ export function normalizeMatch(input: Record<string, unknown>): Match {
   const arp = dlType === 0x0806 || dlType === 0x8035;
   // the protocol: a shorthand when ovs-ofctl has one
   if (dlType !== undefined) {
-    const hit = Object.entries(SHORTHANDS).find(([, s]) => s.dl_type === dlType && s.nw_proto === (arp ? undefined : nwProto));
+    const hit = Object.entries(SHORTHANDS).find(
+      ([, s]) => s.dl_type === dlType && s.nw_proto === (arp ? undefined : nwProto),
+    );
     const base = Object.entries(SHORTHANDS).find(([, s]) => s.dl_type === dlType && s.nw_proto === undefined);
     if (hit && !arp) out[hit[0]] = true;
     else if (base) {
@@ -258,7 +320,14 @@ export function normalizeAction(a0: string): string[] {
   if (lower === 'strip_vlan') return ['pop_vlan'];
   m = /^mod_(nw_src|nw_dst|dl_src|dl_dst|tp_src|tp_dst):(.+)$/i.exec(a);
   if (m) {
-    const field = { nw_src: 'ip_src', nw_dst: 'ip_dst', dl_src: 'eth_src', dl_dst: 'eth_dst', tp_src: 'tcp_src', tp_dst: 'tcp_dst' }[m[1].toLowerCase()]!;
+    const field = {
+      nw_src: 'ip_src',
+      nw_dst: 'ip_dst',
+      dl_src: 'eth_src',
+      dl_dst: 'eth_dst',
+      tp_src: 'tcp_src',
+      tp_dst: 'tcp_dst',
+    }[m[1].toLowerCase()]!;
     return [`set_field:${m[2]}->${field}`];
   }
   m = /^load:([^-]+)->(.+)$/i.exec(a);
@@ -286,7 +355,9 @@ export function actionsText(actions: string[]): string {
 /** A match rendered in ovs-ofctl's order where it matters (protocol first), deterministic otherwise. */
 export function matchText(match: Match): string {
   const proto = Object.keys(match).filter((k) => k in SHORTHANDS && match[k] === true);
-  const rest = Object.keys(match).filter((k) => !proto.includes(k)).sort();
+  const rest = Object.keys(match)
+    .filter((k) => !proto.includes(k))
+    .sort();
   return [...proto, ...rest.map((k) => (match[k] === true ? k : `${k}=${match[k]}`))].join(',');
 }
 
@@ -300,7 +371,23 @@ export function flowText(f: Flow): string {
   return `${parts.join(',')},actions=${actionsText(f.actions)}`;
 }
 
-const HEADER = new Set(['cookie', 'duration', 'table', 'n_packets', 'n_bytes', 'idle_timeout', 'hard_timeout', 'idle_age', 'hard_age', 'importance', 'send_flow_rem', 'check_overlap', 'reset_counts', 'no_packet_counts', 'no_byte_counts']);
+const HEADER = new Set([
+  'cookie',
+  'duration',
+  'table',
+  'n_packets',
+  'n_bytes',
+  'idle_timeout',
+  'hard_timeout',
+  'idle_age',
+  'hard_age',
+  'importance',
+  'send_flow_rem',
+  'check_overlap',
+  'reset_counts',
+  'no_packet_counts',
+  'no_byte_counts',
+]);
 
 /** One line of `ovs-ofctl --names --no-stats dump-flows` → cookie (0x0 when not printed) and flow; undefined for other lines. */
 export function parseDumpLine(line: string): { cookie: string; flow: Flow } | undefined {

@@ -7,14 +7,37 @@
  */
 import { sectionSpec } from '../../core/schema-file.js';
 import { dirname } from 'node:path';
-import type { ApplyContext, Change, ChangeResult, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff, Settings } from '../../core/plugin.js';
+import type {
+  ApplyContext,
+  Change,
+  ChangeResult,
+  DoctorCheck,
+  Edge,
+  NormalizeContext,
+  Obj,
+  Plugin,
+  ReadContext,
+  ResourceDiff,
+  Settings,
+} from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
 import { isObj } from '../../core/diff.js';
 import { canonical } from '../../core/canonical.js';
 import { runRead, ExecFailure } from '../../exec.js';
-import { COOKIE_MATCH, cookieOf, DEFAULT_PRIORITY, flowText, isOpdCookie, matchText, normalizeActions, normalizeMatch, parseDumpLine, type Flow } from './flows.js';
+import {
+  COOKIE_MATCH,
+  cookieOf,
+  DEFAULT_PRIORITY,
+  flowText,
+  isOpdCookie,
+  matchText,
+  normalizeActions,
+  normalizeMatch,
+  parseDumpLine,
+  type Flow,
+} from './flows.js';
 import { normalizeOpdbus } from './opdbus.js';
 
 export interface BridgeSpec extends Obj {
@@ -65,7 +88,8 @@ async function dumpBridge(settings: Settings, bridge: string): Promise<Dump> {
   try {
     out = (await ofctl(settings, ['--names', '--no-stats', 'dump-flows', bridge])).stdout;
   } catch (e) {
-    if (e instanceof ExecFailure && NOT_A_BRIDGE.test(e.stderr)) return { exists: false, mine: new Map(), foreign: new Map() };
+    if (e instanceof ExecFailure && NOT_A_BRIDGE.test(e.stderr))
+      return { exists: false, mine: new Map(), foreign: new Map() };
     throw e;
   }
   const mine = new Map<string, Flow>();
@@ -87,7 +111,11 @@ export function fullFlow(spec: Obj): Flow {
     table: typeof spec.table === 'number' ? spec.table : 0,
     priority: typeof spec.priority === 'number' ? spec.priority : DEFAULT_PRIORITY,
     match: isObj(spec.match) ? normalizeMatch(spec.match) : {},
-    actions: Array.isArray(spec.actions) ? normalizeActions(spec.actions.map(String)) : typeof spec.actions === 'string' ? normalizeActions([spec.actions]) : [],
+    actions: Array.isArray(spec.actions)
+      ? normalizeActions(spec.actions.map(String))
+      : typeof spec.actions === 'string'
+        ? normalizeActions([spec.actions])
+        : [],
     idle_timeout: typeof spec.idle_timeout === 'number' ? spec.idle_timeout : 0,
     hard_timeout: typeof spec.hard_timeout === 'number' ? spec.hard_timeout : 0,
   };
@@ -97,12 +125,16 @@ const scalar = (v: unknown) => v === null || ['string', 'number', 'boolean'].inc
 
 /** A flow whose parts have the shapes the schema wants; others stay as written so validation points at them. */
 function normalizable(f: Obj): boolean {
-  const actionsOk = f.actions === undefined || typeof f.actions === 'string' || (Array.isArray(f.actions) && f.actions.every((a) => typeof a === 'string'));
+  const actionsOk =
+    f.actions === undefined ||
+    typeof f.actions === 'string' ||
+    (Array.isArray(f.actions) && f.actions.every((a) => typeof a === 'string'));
   const matchOk = f.match === undefined || (isObj(f.match) && Object.values(f.match).every(scalar));
-  const numsOk = ['table', 'priority', 'idle_timeout', 'hard_timeout'].every((k) => f[k] === undefined || Number.isInteger(f[k]));
+  const numsOk = ['table', 'priority', 'idle_timeout', 'hard_timeout'].every(
+    (k) => f[k] === undefined || Number.isInteger(f[k]),
+  );
   return actionsOk && matchOk && numsOk;
 }
-
 
 async function readSection(ctx: ReadContext, desired: OpenflowSection): Promise<OpenflowSection> {
   const bridges: Record<string, BridgeSpec> = {};
@@ -118,7 +150,11 @@ async function readSection(ctx: ReadContext, desired: OpenflowSection): Promise<
     for (const n of Object.keys(wantFlows)) {
       const c = cookieHex(n);
       if (byCookie.has(c))
-        throw new OpdError('invalid-document', `openflow/bridges/${b}: flows ${byCookie.get(c)} and ${n} get the same cookie 0x${c}`, { hint: 'rename one of them' });
+        throw new OpdError(
+          'invalid-document',
+          `openflow/bridges/${b}: flows ${byCookie.get(c)} and ${n} get the same cookie 0x${c}`,
+          { hint: 'rename one of them' },
+        );
       byCookie.set(c, n);
     }
     const flows: Record<string, Obj> = {};
@@ -127,7 +163,9 @@ async function readSection(ctx: ReadContext, desired: OpenflowSection): Promise<
     for (const [n, spec] of Object.entries(wantFlows)) {
       if (!isObj(spec) || spec.state === 'absent' || n in flows) continue;
       const hit = dump.foreign.get(flowKey(fullFlow(spec)));
-      if (hit) faults[`openflow/bridges/${b}/flows/${n}`] = `a flow opd did not create (cookie ${hit}) has the same table, priority and match`;
+      if (hit)
+        faults[`openflow/bridges/${b}/flows/${n}`] =
+          `a flow opd did not create (cookie ${hit}) has the same table, priority and match`;
     }
     bridges[b] = { flows };
   });
@@ -151,7 +189,16 @@ export function planBridge(d: ResourceDiff): Change<FlowChangeData>[] {
   const base = { resource: d.address, plugin: d.plugin };
   if (d.action === 'delete') {
     const n = Object.keys((d.current?.flows as Obj) ?? {}).length;
-    return [{ ...base, address: d.address, action: 'delete', summary: `remove opd's ${n} flow${n === 1 ? '' : 's'} (cookie ${COOKIE_MATCH.slice(7)})`, ops: d.ops, data: { bridge, lines: [`delete ${COOKIE_MATCH}`] } satisfies FlowChangeData }];
+    return [
+      {
+        ...base,
+        address: d.address,
+        action: 'delete',
+        summary: `remove opd's ${n} flow${n === 1 ? '' : 's'} (cookie ${COOKIE_MATCH.slice(7)})`,
+        ops: d.ops,
+        data: { bridge, lines: [`delete ${COOKIE_MATCH}`] } satisfies FlowChangeData,
+      },
+    ];
   }
   const cur = ((d.current?.flows as Obj) ?? {}) as Record<string, Obj>;
   const want = ((d.desired?.flows as Obj) ?? {}) as Record<string, Obj>;
@@ -165,7 +212,13 @@ export function planBridge(d: ResourceDiff): Change<FlowChangeData>[] {
     if (!w) {
       if (!c) continue;
       const cookie = name.startsWith('cookie-') ? name.slice(7) : cookieOf(name);
-      changes.push({ ...base, address, action: 'delete', summary: `remove ${describe(c, name)}`, data: { bridge, lines: [`delete cookie=${cookie}/-1`] } satisfies FlowChangeData });
+      changes.push({
+        ...base,
+        address,
+        action: 'delete',
+        summary: `remove ${describe(c, name)}`,
+        data: { bridge, lines: [`delete cookie=${cookie}/-1`] } satisfies FlowChangeData,
+      });
       continue;
     }
     if (c && canonical(c) === canonical(w) && !fault) continue;
@@ -182,14 +235,19 @@ export function planBridge(d: ResourceDiff): Change<FlowChangeData>[] {
   return changes;
 }
 
-async function applyBridge(ctx: ApplyContext, bridge: string, changes: Change<FlowChangeData>[]): Promise<ChangeResult[]> {
+async function applyBridge(
+  ctx: ApplyContext,
+  bridge: string,
+  changes: Change<FlowChangeData>[],
+): Promise<ChangeResult[]> {
   assertApplyContext(ctx);
   const lines = (list: Change<FlowChangeData>[]) => list.flatMap((c) => c.data!.lines).join('\n') + '\n';
   try {
     await ofctl(ctx.settings, ['--names', 'add-flows', bridge, '-'], lines(changes));
     return changes.map((c) => ({ address: c.address, status: 'ok' as const }));
   } catch (err) {
-    if (changes.length === 1) return [{ address: changes[0].address, status: 'failed', error: explain(err, changes[0].address) }];
+    if (changes.length === 1)
+      return [{ address: changes[0].address, status: 'failed', error: explain(err, changes[0].address) }];
     // find the culprit: one change at a time (ovs-ofctl stops at the first bad line)
     const out: ChangeResult[] = [];
     for (const c of changes) {
@@ -206,10 +264,14 @@ async function applyBridge(ctx: ApplyContext, bridge: string, changes: Change<Fl
 
 function explain(err: unknown, address: string): OpdError {
   if (err instanceof ExecFailure && NOT_A_BRIDGE.test(err.stderr))
-    return new OpdError('backend-failed', `${address}: the bridge is not there or ovs-vswitchd is not running (${err.stderr.trim().split('\n').pop()})`, {
-      address,
-      hint: 'create the bridge (ovs plugin) and start ovs-vswitchd; opd finds <bridge>.mgmt in the directory of --ovs-db',
-    });
+    return new OpdError(
+      'backend-failed',
+      `${address}: the bridge is not there or ovs-vswitchd is not running (${err.stderr.trim().split('\n').pop()})`,
+      {
+        address,
+        hint: 'create the bridge (ovs plugin) and start ovs-vswitchd; opd finds <bridge>.mgmt in the directory of --ovs-db',
+      },
+    );
   const e = toOpdError(err);
   return e.address ? e : new OpdError(e.kind, e.message, { address, hint: e.hint, cause: err });
 }
@@ -227,7 +289,8 @@ const plugin: Plugin<OpenflowSection, FlowChangeData> = {
       const flows: Obj = {};
       for (const [n, f] of Object.entries(spec.flows)) {
         // complete and in ovs-ofctl's printed form, so that what the switch prints compares equal
-        flows[n] = isObj(f) && f.state !== 'absent' && normalizable(f) ? { ...f, ...(fullFlow(f) as unknown as Obj) } : f;
+        flows[n] =
+          isObj(f) && f.state !== 'absent' && normalizable(f) ? { ...f, ...(fullFlow(f) as unknown as Obj) } : f;
       }
       (out.bridges as Obj)[b] = { ...spec, flows };
     }
@@ -266,18 +329,37 @@ const plugin: Plugin<OpenflowSection, FlowChangeData> = {
 
   async show(ctx: ReadContext): Promise<OpenflowSection> {
     // every bridge with flows of opd's (named by their cookie: `opd apply` of the output changes nothing)
-    const out = await runRead('ovs-vsctl', [`--db=${typeof ctx.settings.ovsDb === 'string' ? ctx.settings.ovsDb : DEFAULT_OVS_DB}`, 'list-br'], { backend: 'openflow (ovs-vsctl)' });
-    const desired: OpenflowSection = { bridges: Object.fromEntries(out.stdout.split('\n').filter(Boolean).map((b) => [b, { flows: {} }])) };
+    const out = await runRead(
+      'ovs-vsctl',
+      [`--db=${typeof ctx.settings.ovsDb === 'string' ? ctx.settings.ovsDb : DEFAULT_OVS_DB}`, 'list-br'],
+      { backend: 'openflow (ovs-vsctl)' },
+    );
+    const desired: OpenflowSection = {
+      bridges: Object.fromEntries(
+        out.stdout
+          .split('\n')
+          .filter(Boolean)
+          .map((b) => [b, { flows: {} }]),
+      ),
+    };
     const cur = await readSection(ctx, desired);
     // flows opd did not create are not shown; a flow's name is unknown here, so it is named by its cookie
-    const bridges = Object.fromEntries(Object.entries(cur.bridges ?? {}).filter(([, b]) => Object.keys(b.flows ?? {}).length));
+    const bridges = Object.fromEntries(
+      Object.entries(cur.bridges ?? {}).filter(([, b]) => Object.keys(b.flows ?? {}).length),
+    );
     return { bridges };
   },
 
   async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
     try {
       await ofctl(ctx.settings, ['--version']);
-      return [{ name: 'openflow: ovs-ofctl', ok: true, detail: `ovs-ofctl found; management sockets in ${ofctlEnv(ctx.settings).OVS_RUNDIR ?? 'the default OVS run directory'}` }];
+      return [
+        {
+          name: 'openflow: ovs-ofctl',
+          ok: true,
+          detail: `ovs-ofctl found; management sockets in ${ofctlEnv(ctx.settings).OVS_RUNDIR ?? 'the default OVS run directory'}`,
+        },
+      ];
     } catch (err) {
       const e = toOpdError(err);
       return [{ name: 'openflow: ovs-ofctl', ok: false, detail: e.message, hint: e.hint }];

@@ -30,7 +30,13 @@ export function opdbusAction(a: unknown): unknown {
 }
 
 function isOpdbusForm(s: Obj): boolean {
-  return Array.isArray(s.bridges) || 'flow_policies' in s || 'enable_security_flows' in s || 'obfuscation_level' in s || 'auto_discover_containers' in s;
+  return (
+    Array.isArray(s.bridges) ||
+    'flow_policies' in s ||
+    'enable_security_flows' in s ||
+    'obfuscation_level' in s ||
+    'auto_discover_containers' in s
+  );
 }
 
 export function normalizeOpdbus(section: Obj, ctx: NormalizeContext): Obj {
@@ -49,7 +55,10 @@ export function normalizeOpdbus(section: Obj, ctx: NormalizeContext): Obj {
       const flows: Obj = {};
       b.flows.forEach((f: unknown, i: number) => {
         const name = `flow${i}`;
-        ctx.remap(`/plugins/openflow/bridges/${String(b.name)}/flows/${name}`, `/plugins/openflow/bridges/${bi}/flows/${i}`);
+        ctx.remap(
+          `/plugins/openflow/bridges/${String(b.name)}/flows/${name}`,
+          `/plugins/openflow/bridges/${bi}/flows/${i}`,
+        );
         if (!isObj(f)) {
           flows[name] = f;
           return;
@@ -58,7 +67,10 @@ export function normalizeOpdbus(section: Obj, ctx: NormalizeContext): Obj {
         const g: Obj = { ...rest };
         if (match_fields !== undefined) {
           g.match = match_fields;
-          ctx.remap(`/plugins/openflow/bridges/${String(b.name)}/flows/${name}/match`, `/plugins/openflow/bridges/${bi}/flows/${i}/match_fields`);
+          ctx.remap(
+            `/plugins/openflow/bridges/${String(b.name)}/flows/${name}/match`,
+            `/plugins/openflow/bridges/${bi}/flows/${i}/match_fields`,
+          );
         }
         if (Array.isArray(g.actions)) g.actions = g.actions.map(opdbusAction);
         flows[name] = g;

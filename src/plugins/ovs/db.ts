@@ -36,13 +36,22 @@ export async function client(settings: Settings): Promise<OvsdbClient> {
 const READ_ONLY = new Set(['select', 'wait', 'comment']);
 
 /** A transaction of selects (and waits): the read door, no ApplyContext needed. */
-export async function transactRead(settings: Settings, ops: Operation[], timeoutMs = READ_TIMEOUT_MS): Promise<OpResult[]> {
-  for (const o of ops) if (!READ_ONLY.has(o.op)) throw new Error(`mutating OVSDB operation ${o.op} on the read path (dry-run violation)`);
+export async function transactRead(
+  settings: Settings,
+  ops: Operation[],
+  timeoutMs = READ_TIMEOUT_MS,
+): Promise<OpResult[]> {
+  for (const o of ops)
+    if (!READ_ONLY.has(o.op)) throw new Error(`mutating OVSDB operation ${o.op} on the read path (dry-run violation)`);
   return (await client(settings)).transact(DB_NAME, ops, { timeoutMs });
 }
 
 /** A transaction that may change the database: the mutate door, only with an ApplyContext. */
-export async function transactApply(ctx: ApplyContext, ops: Operation[], timeoutMs = APPLY_TIMEOUT_MS): Promise<OpResult[]> {
+export async function transactApply(
+  ctx: ApplyContext,
+  ops: Operation[],
+  timeoutMs = APPLY_TIMEOUT_MS,
+): Promise<OpResult[]> {
   assertApplyContext(ctx);
   return (await client(ctx.settings)).transact(DB_NAME, ops, { timeoutMs });
 }
@@ -62,15 +71,21 @@ export async function waitForVswitchd(settings: Settings, cfg: number, timeoutMs
   const timer = setTimeout(
     () =>
       fail(
-        new OpdError('backend-failed', `ovs-vswitchd did not confirm the change within ${Math.round(timeoutMs / 1000)} s (database ${dbUrl(settings)})`, {
-          hint: 'check that ovs-vswitchd is running and look at its log',
-        }),
+        new OpdError(
+          'backend-failed',
+          `ovs-vswitchd did not confirm the change within ${Math.round(timeoutMs / 1000)} s (database ${dbUrl(settings)})`,
+          {
+            hint: 'check that ovs-vswitchd is running and look at its log',
+          },
+        ),
       ),
     timeoutMs,
   );
   const off = c.onClose(fail);
   try {
-    const m = await c.monitor(DB_NAME, { Open_vSwitch: { columns: ['cur_cfg'] } }, (u) => check(u.Open_vSwitch), { timeoutMs });
+    const m = await c.monitor(DB_NAME, { Open_vSwitch: { columns: ['cur_cfg'] } }, (u) => check(u.Open_vSwitch), {
+      timeoutMs,
+    });
     try {
       check(m.initial.Open_vSwitch);
       await reached;
@@ -104,15 +119,40 @@ export interface RawDb {
   ifaces: Map<string, Row>;
 }
 
-export const BRIDGE_COLS = ['_uuid', 'name', 'ports', 'datapath_type', 'fail_mode', 'stp_enable', 'external_ids', 'other_config'];
-export const PORT_COLS = ['_uuid', 'name', 'interfaces', 'tag', 'trunks', 'vlan_mode', 'bond_mode', 'lacp', 'external_ids', 'other_config'];
+export const BRIDGE_COLS = [
+  '_uuid',
+  'name',
+  'ports',
+  'datapath_type',
+  'fail_mode',
+  'stp_enable',
+  'external_ids',
+  'other_config',
+];
+export const PORT_COLS = [
+  '_uuid',
+  'name',
+  'interfaces',
+  'tag',
+  'trunks',
+  'vlan_mode',
+  'bond_mode',
+  'lacp',
+  'external_ids',
+  'other_config',
+];
 export const IFACE_COLS = ['_uuid', 'name', 'type', 'options', 'mtu_request', 'error', 'external_ids'];
 
 /** Every table opd reads, in one transact of selects. */
 export async function readDb(settings: Settings): Promise<RawDb> {
   const sel = (table: string, columns: string[]): Operation => ({ op: 'select', table, where: [], columns });
   const [ovs, bridges, ports, ifaces] = (
-    await transactRead(settings, [sel('Open_vSwitch', ['datapath_types']), sel('Bridge', BRIDGE_COLS), sel('Port', PORT_COLS), sel('Interface', IFACE_COLS)])
+    await transactRead(settings, [
+      sel('Open_vSwitch', ['datapath_types']),
+      sel('Bridge', BRIDGE_COLS),
+      sel('Port', PORT_COLS),
+      sel('Interface', IFACE_COLS),
+    ])
   ).map((r) => (r.rows ?? []).map(decodeRow));
   const dpTypes = asList(ovs[0]?.datapath_types);
   return {
@@ -155,7 +195,9 @@ export function toSection(raw: RawDb): { bridges: Obj } {
         }
         continue;
       }
-      const ifs = asList(p.interfaces).map((u) => raw.ifaces.get(u)).filter((x): x is Row => !!x);
+      const ifs = asList(p.interfaces)
+        .map((u) => raw.ifaces.get(u))
+        .filter((x): x is Row => !!x);
       const spec: Obj = {};
       const errors: string[] = [];
       if (ifs.length === 1 && ifs[0].name === p.name) {

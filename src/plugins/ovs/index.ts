@@ -4,11 +4,35 @@
  * whatever its size. Watch: one OVSDB monitor on Bridge, Port and Interface.
  */
 import { sectionSpec } from '../../core/schema-file.js';
-import type { ApplyContext, Change, ChangeResult, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext, Disposable } from '../../core/plugin.js';
+import type {
+  ApplyContext,
+  Change,
+  ChangeResult,
+  DoctorCheck,
+  Edge,
+  NormalizeContext,
+  Obj,
+  Plugin,
+  ReadContext,
+  WatchContext,
+  Disposable,
+} from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
 import { isObj } from '../../core/diff.js';
-import { dbUrl, readDb, toSection, transactApply, transactRead, waitForVswitchd, DB_NAME, READ_TIMEOUT_MS, BRIDGE_COLS, PORT_COLS, IFACE_COLS } from './db.js';
+import {
+  dbUrl,
+  readDb,
+  toSection,
+  transactApply,
+  transactRead,
+  waitForVswitchd,
+  DB_NAME,
+  READ_TIMEOUT_MS,
+  BRIDGE_COLS,
+  PORT_COLS,
+  IFACE_COLS,
+} from './db.js';
 import { planBridge, type OvsChangeData } from './plan.js';
 import { TxnBuilder, SNAPSHOT_COLUMNS, type Snapshot } from './txn.js';
 import { OvsdbClient, decodeRow, type Operation } from '../../ovsdb/client.js';
@@ -29,7 +53,8 @@ function normalizePort(p: unknown): unknown {
     out.peer = peer;
     out.options = rest;
   }
-  if (Array.isArray(out.trunks) && out.trunks.every((t) => typeof t === 'number')) out.trunks = [...(out.trunks as number[])].sort((a, b) => a - b);
+  if (Array.isArray(out.trunks) && out.trunks.every((t) => typeof t === 'number'))
+    out.trunks = [...(out.trunks as number[])].sort((a, b) => a - b);
   // bond membership is exact: members the document does not name leave the bond
   if (isObj(out.interfaces)) out.prune = { ...(isObj(out.prune) ? out.prune : {}), interfaces: true };
   return out;
@@ -45,7 +70,8 @@ const escKey = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
 function adoptOpDbusInterfaces(plugins: Record<string, unknown>, ctx: NormalizeContext): void {
   const net = plugins.net;
   if (!isObj(net) || !Array.isArray(net.interfaces)) return;
-  const isOvs = (itf: unknown): itf is Obj => isObj(itf) && (itf.type === 'ovs-bridge' || itf.type === 'ovs-port') && typeof itf.name === 'string';
+  const isOvs = (itf: unknown): itf is Obj =>
+    isObj(itf) && (itf.type === 'ovs-bridge' || itf.type === 'ovs-port') && typeof itf.name === 'string';
   if (!net.interfaces.some(isOvs)) return;
   const ovs = (isObj(plugins.ovs) ? plugins.ovs : (plugins.ovs = {})) as Obj;
   const bridges = (isObj(ovs.bridges) ? ovs.bridges : (ovs.bridges = {})) as Obj;
@@ -53,7 +79,8 @@ function adoptOpDbusInterfaces(plugins: Record<string, unknown>, ctx: NormalizeC
   const rest: Obj = {};
   const push = (itf: unknown, i: number) => {
     const key = isObj(itf) && typeof itf.name === 'string' ? itf.name : `#${i}`;
-    if (key in rest) ctx.refuse(`/plugins/net/interfaces/${i}/name`, `interface "${key}" is named twice`, 'name each interface once');
+    if (key in rest)
+      ctx.refuse(`/plugins/net/interfaces/${i}/name`, `interface "${key}" is named twice`, 'name each interface once');
     rest[key] = isObj(itf) ? Object.fromEntries(Object.entries(itf).filter(([k]) => k !== 'name')) : itf;
     ctx.remap(`/plugins/net/interfaces/${escKey(key)}`, `/plugins/net/interfaces/${i}`);
   };
@@ -67,7 +94,13 @@ function adoptOpDbusInterfaces(plugins: Record<string, unknown>, ctx: NormalizeC
     const ports: Obj = {};
     if (Array.isArray(itf.ports)) for (const p of itf.ports) if (typeof p === 'string') ports[p] = {};
     const name = itf.name as string;
-    bridges[name] = { ...(isObj(bridges[name]) ? (bridges[name] as Obj) : {}), ports: { ...(isObj((bridges[name] as Obj | undefined)?.ports) ? ((bridges[name] as Obj).ports as Obj) : {}), ...ports } };
+    bridges[name] = {
+      ...(isObj(bridges[name]) ? (bridges[name] as Obj) : {}),
+      ports: {
+        ...(isObj((bridges[name] as Obj | undefined)?.ports) ? ((bridges[name] as Obj).ports as Obj) : {}),
+        ...ports,
+      },
+    };
     ctx.remap(`/plugins/ovs/bridges/${escKey(name)}`, `/plugins/net/interfaces/${i}`);
   });
   items.forEach((itf, i) => {
@@ -85,15 +118,33 @@ function adoptOpDbusInterfaces(plugins: Record<string, unknown>, ctx: NormalizeC
     const parent = props.parent_bridge ?? itf.bridge;
     const portType = props.port_type ?? 'internal';
     for (const k of Object.keys(props)) {
-      if (k !== 'parent_bridge' && k !== 'port_type') ctx.refuse(`${at}/properties/${escKey(k)}`, `op-dbus ovs-port property "${k}" is not supported`, 'an ovs-port has properties.parent_bridge and properties.port_type (internal)');
+      if (k !== 'parent_bridge' && k !== 'port_type')
+        ctx.refuse(
+          `${at}/properties/${escKey(k)}`,
+          `op-dbus ovs-port property "${k}" is not supported`,
+          'an ovs-port has properties.parent_bridge and properties.port_type (internal)',
+        );
     }
-    if (Array.isArray(itf.ports) && itf.ports.length) ctx.refuse(`${at}/ports`, 'an op-dbus ovs-port has no ports of its own', 'list ports on the bridge (type ovs-bridge, `ports`)');
+    if (Array.isArray(itf.ports) && itf.ports.length)
+      ctx.refuse(
+        `${at}/ports`,
+        'an op-dbus ovs-port has no ports of its own',
+        'list ports on the bridge (type ovs-bridge, `ports`)',
+      );
     if (typeof parent !== 'string') {
-      ctx.refuse(`${at}/type`, `op-dbus ovs-port "${String(itf.name)}" names no parent bridge`, 'add properties.parent_bridge: <the OVS bridge>');
+      ctx.refuse(
+        `${at}/type`,
+        `op-dbus ovs-port "${String(itf.name)}" names no parent bridge`,
+        'add properties.parent_bridge: <the OVS bridge>',
+      );
       return;
     }
     if (portType !== 'internal') {
-      ctx.refuse(`${at}/properties/port_type`, `op-dbus ovs-port port_type ${JSON.stringify(portType)} is not supported`, 'ovs-port supports port_type internal; for other port types use plugins.ovs.bridges.<bridge>.ports.<port>.type');
+      ctx.refuse(
+        `${at}/properties/port_type`,
+        `op-dbus ovs-port port_type ${JSON.stringify(portType)} is not supported`,
+        'ovs-port supports port_type internal; for other port types use plugins.ovs.bridges.<bridge>.ports.<port>.type',
+      );
       return;
     }
     const b = (isObj(bridges[parent]) ? bridges[parent] : (bridges[parent] = { ports: {} })) as Obj;
@@ -123,7 +174,8 @@ const plugin: Plugin<OvsSection, OvsChangeData> = {
         if (!isObj(spec)) continue;
         const s: Obj = { ...spec };
         if (s.ports !== undefined) s.ports = arrayToMap(s.ports, 'name', `/plugins/ovs/bridges/${b}/ports`, ctx);
-        if (isObj(s.ports)) s.ports = Object.fromEntries(Object.entries(s.ports).map(([k, v]) => [k, normalizePort(v)]));
+        if (isObj(s.ports))
+          s.ports = Object.fromEntries(Object.entries(s.ports).map(([k, v]) => [k, normalizePort(v)]));
         (out.bridges as Obj)[b] = s;
       }
     }
@@ -150,7 +202,8 @@ const plugin: Plugin<OvsSection, OvsChangeData> = {
       const curPorts = (current.bridges?.[b]?.ports ?? {}) as Record<string, Obj>;
       for (const p of Object.keys(wantPorts)) {
         const e = curPorts[p]?.error;
-        if (typeof e === 'string' && !(isObj(wantPorts[p]) && (wantPorts[p] as Obj).state === 'absent')) out[`ovs/bridges/${b}/ports/${p}`] = e;
+        if (typeof e === 'string' && !(isObj(wantPorts[p]) && (wantPorts[p] as Obj).state === 'absent'))
+          out[`ovs/bridges/${b}/ports/${p}`] = e;
       }
     }
     return out;
@@ -168,12 +221,14 @@ const plugin: Plugin<OvsSection, OvsChangeData> = {
     // a patch port needs its peer's bridge
     const edges: Edge[] = [];
     const owner = new Map<string, string>();
-    for (const [b, spec] of Object.entries(desired.bridges ?? {})) for (const p of Object.keys((spec.ports as Obj) ?? {})) owner.set(p, b);
+    for (const [b, spec] of Object.entries(desired.bridges ?? {}))
+      for (const p of Object.keys((spec.ports as Obj) ?? {})) owner.set(p, b);
     for (const [b, spec] of Object.entries(desired.bridges ?? {}))
       for (const [p, ps] of Object.entries((spec.ports as Obj) ?? {})) {
         const peer = isObj(ps) ? ps.peer : undefined;
         const pb = typeof peer === 'string' ? owner.get(peer) : undefined;
-        if (pb && pb !== b) edges.push({ from: `ovs/bridges/${b}/ports/${p}`, to: `ovs/bridges/${pb}`, kind: 'patch-peer', exact: true });
+        if (pb && pb !== b)
+          edges.push({ from: `ovs/bridges/${b}/ports/${p}`, to: `ovs/bridges/${pb}`, kind: 'patch-peer', exact: true });
       }
     return edges;
   },
@@ -208,7 +263,15 @@ const plugin: Plugin<OvsSection, OvsChangeData> = {
     const cols = (list: string[]) => list.filter((x) => x !== '_uuid');
     const select = { initial: false, insert: true, delete: true, modify: true };
     try {
-      await c.monitor(DB_NAME, { Bridge: { columns: cols(BRIDGE_COLS), select }, Port: { columns: cols(PORT_COLS), select }, Interface: { columns: cols(IFACE_COLS), select } }, () => onDrift());
+      await c.monitor(
+        DB_NAME,
+        {
+          Bridge: { columns: cols(BRIDGE_COLS), select },
+          Port: { columns: cols(PORT_COLS), select },
+          Interface: { columns: cols(IFACE_COLS), select },
+        },
+        () => onDrift(),
+      );
     } catch (err) {
       stopping = true;
       c.close();
@@ -231,8 +294,12 @@ const plugin: Plugin<OvsSection, OvsChangeData> = {
         {
           name: 'ovs: vswitchd',
           ok: raw.vswitchd,
-          detail: raw.vswitchd ? 'ovs-vswitchd has registered with the database' : 'ovs-vswitchd has never run against this database (changes are database-only)',
-          hint: raw.vswitchd ? undefined : 'start ovs-vswitchd; bridges need datapath_type: netdev without the kernel module',
+          detail: raw.vswitchd
+            ? 'ovs-vswitchd has registered with the database'
+            : 'ovs-vswitchd has never run against this database (changes are database-only)',
+          hint: raw.vswitchd
+            ? undefined
+            : 'start ovs-vswitchd; bridges need datapath_type: netdev without the kernel module',
         },
       ];
     } catch (err) {
@@ -274,15 +341,26 @@ function defaultTakeOver(plugins: Record<string, unknown>): void {
     }
     if (!uplinks.length) continue;
     const itf = namesOf(net.interfaces).get(br);
-    if (isObj(itf) && itf.take_over === undefined && itf.state !== 'absent') itf.take_over = [...new Set(uplinks)].sort();
+    if (isObj(itf) && itf.take_over === undefined && itf.state !== 'absent')
+      itf.take_over = [...new Set(uplinks)].sort();
   }
 }
 
 /** Names and uuids of every bridge, port and interface (one transact of selects). */
 async function snapshot(ctx: ApplyContext): Promise<Snapshot> {
-  const ops: Operation[] = Object.entries(SNAPSHOT_COLUMNS).map(([table, columns]) => ({ op: 'select', table, where: [], columns: [...columns] }));
-  const [root, bridges, ports, ifaces] = (await transactRead(ctx.settings, ops)).map((r) => (r.rows ?? []).map(decodeRow));
-  if (!root.length) throw new OpdError('backend-failed', `the OVS database at ${dbUrl(ctx.settings)} has no Open_vSwitch row`, { hint: 'initialize it: ovs-vsctl --no-wait init' });
+  const ops: Operation[] = Object.entries(SNAPSHOT_COLUMNS).map(([table, columns]) => ({
+    op: 'select',
+    table,
+    where: [],
+    columns: [...columns],
+  }));
+  const [root, bridges, ports, ifaces] = (await transactRead(ctx.settings, ops)).map((r) =>
+    (r.rows ?? []).map(decodeRow),
+  );
+  if (!root.length)
+    throw new OpdError('backend-failed', `the OVS database at ${dbUrl(ctx.settings)} has no Open_vSwitch row`, {
+      hint: 'initialize it: ovs-vsctl --no-wait init',
+    });
   const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : []);
   return {
     root: root[0]._uuid as string,
@@ -304,12 +382,18 @@ async function commit(ctx: ApplyContext, changes: Change<OvsChangeData>[], wait:
       try {
         b.add(cmd);
       } catch (err) {
-        throw changes.length === 1 ? new OpdError(toOpdError(err).kind, toOpdError(err).message, { address: c.address }) : err;
+        throw changes.length === 1
+          ? new OpdError(toOpdError(err).kind, toOpdError(err).message, { address: c.address })
+          : err;
       }
     }
   const ops = b.operations();
   if (!ops.length) return;
-  if (wait) ops.push({ op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['next_cfg', '+=', 1]] }, { op: 'select', table: 'Open_vSwitch', where: [], columns: ['next_cfg'] });
+  if (wait)
+    ops.push(
+      { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['next_cfg', '+=', 1]] },
+      { op: 'select', table: 'Open_vSwitch', where: [], columns: ['next_cfg'] },
+    );
   ops.push({ op: 'comment', comment: `opd: ${changes.length} change${changes.length === 1 ? '' : 's'}` });
   const results = await transactApply(ctx, ops);
   if (wait) {
@@ -320,37 +404,39 @@ async function commit(ctx: ApplyContext, changes: Change<OvsChangeData>[], wait:
 
 /** One batch of changes as one transaction (see apply). */
 async function applyTxn(ctx: ApplyContext, changes: Change<OvsChangeData>[]): Promise<ChangeResult[]> {
-    const wait = vswitchdSeen.get(dbUrl(ctx.settings)) ?? false;
-    // atomic: when it fails, nothing happened and the core hands the changes over one at a time
-    await commit(ctx, changes, wait);
-    const results: ChangeResult[] = changes.map((c) => ({ address: c.address, status: 'ok' as const }));
-    if (wait) {
-      // vswitchd records what it could not do in Interface.error; a transaction that
-      // committed is not a success when the interface did not come up
-      const watched = new Map<string, Change>();
-      for (const c of changes) for (const i of c.data!.ifaces) watched.set(i, c);
-      if (watched.size) {
-        const [r] = await transactRead(ctx.settings, [{ op: 'select', table: 'Interface', where: [], columns: ['name', 'error'] }]);
-        const bad = new Map<string, string>();
-        for (const row of (r.rows ?? []).map(decodeRow)) {
-          const e = Array.isArray(row.error) ? row.error[0] : row.error;
-          if (typeof e === 'string' && e && watched.has(row.name as string)) bad.set(row.name as string, e);
-        }
-        for (const [i, r] of results.entries()) {
-          if (r.status !== 'ok') continue;
-          const c = changes[i];
-          const errs = c.data!.ifaces.filter((i) => bad.has(i)).map((i) => `${i}: ${bad.get(i)}`);
-          if (errs.length) {
-            r.status = 'failed';
-            r.error = new OpdError('backend-failed', `ovs-vswitchd rejected ${errs.join('; ')}`, {
-              address: r.address,
-              hint: 'check that the device exists and the bridge datapath_type suits this host (netdev without the kernel module)',
-            });
-          }
+  const wait = vswitchdSeen.get(dbUrl(ctx.settings)) ?? false;
+  // atomic: when it fails, nothing happened and the core hands the changes over one at a time
+  await commit(ctx, changes, wait);
+  const results: ChangeResult[] = changes.map((c) => ({ address: c.address, status: 'ok' as const }));
+  if (wait) {
+    // vswitchd records what it could not do in Interface.error; a transaction that
+    // committed is not a success when the interface did not come up
+    const watched = new Map<string, Change>();
+    for (const c of changes) for (const i of c.data!.ifaces) watched.set(i, c);
+    if (watched.size) {
+      const [r] = await transactRead(ctx.settings, [
+        { op: 'select', table: 'Interface', where: [], columns: ['name', 'error'] },
+      ]);
+      const bad = new Map<string, string>();
+      for (const row of (r.rows ?? []).map(decodeRow)) {
+        const e = Array.isArray(row.error) ? row.error[0] : row.error;
+        if (typeof e === 'string' && e && watched.has(row.name as string)) bad.set(row.name as string, e);
+      }
+      for (const [i, r] of results.entries()) {
+        if (r.status !== 'ok') continue;
+        const c = changes[i];
+        const errs = c.data!.ifaces.filter((i) => bad.has(i)).map((i) => `${i}: ${bad.get(i)}`);
+        if (errs.length) {
+          r.status = 'failed';
+          r.error = new OpdError('backend-failed', `ovs-vswitchd rejected ${errs.join('; ')}`, {
+            address: r.address,
+            hint: 'check that the device exists and the bridge datapath_type suits this host (netdev without the kernel module)',
+          });
         }
       }
     }
-    return results;
+  }
+  return results;
 }
 
 const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
@@ -364,6 +450,5 @@ function pruneEmpty(o: Obj): Obj {
   }
   return out;
 }
-
 
 export default plugin;

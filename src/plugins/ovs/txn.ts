@@ -7,7 +7,18 @@
  * port that already exists, one that does not) with ovs-vsctl's words.
  */
 import { OpdError } from '../../core/errors.js';
-import { map, namedUuid, set, uuid, type Atom, type Condition, type Mutation, type Operation, type Row, type Value } from '../../ovsdb/client.js';
+import {
+  map,
+  namedUuid,
+  set,
+  uuid,
+  type Atom,
+  type Condition,
+  type Mutation,
+  type Operation,
+  type Row,
+  type Value,
+} from '../../ovsdb/client.js';
 import type { Cols, OvsCmd, OvsTable } from './plan.js';
 
 /** Names and uuids of what is in the database now (read with one transact of selects). */
@@ -20,7 +31,12 @@ export interface Snapshot {
 }
 
 /** The columns a snapshot needs, per table. */
-export const SNAPSHOT_COLUMNS = { Open_vSwitch: ['_uuid'], Bridge: ['_uuid', 'name', 'ports'], Port: ['_uuid', 'name', 'interfaces'], Interface: ['_uuid', 'name'] } as const;
+export const SNAPSHOT_COLUMNS = {
+  Open_vSwitch: ['_uuid'],
+  Bridge: ['_uuid', 'name', 'ports'],
+  Port: ['_uuid', 'name', 'interfaces'],
+  Interface: ['_uuid', 'name'],
+} as const;
 
 const MAP_COLUMNS = new Set(['external_ids', 'other_config', 'options']);
 
@@ -53,7 +69,11 @@ interface Pending {
 const REF_COL: Record<string, string> = { Open_vSwitch: 'bridges', Bridge: 'ports', Port: 'interfaces' };
 
 export class TxnBuilder {
-  private readonly rows: Record<OvsTable, Map<string, Entry>> = { Bridge: new Map(), Port: new Map(), Interface: new Map() };
+  private readonly rows: Record<OvsTable, Map<string, Entry>> = {
+    Bridge: new Map(),
+    Port: new Map(),
+    Interface: new Map(),
+  };
   private readonly inserts: Entry[] = [];
   private readonly deletes: { table: OvsTable; uuid: string }[] = [];
   private readonly pending = new Map<string, Pending>();
@@ -115,7 +135,10 @@ export class TxnBuilder {
       case 'del-port': {
         const br = this.need('Bridge', cmd.bridge, `no bridge named ${cmd.bridge}`);
         const port = this.need('Port', cmd.port, `no port named ${cmd.port}`);
-        if (port.parent !== br.name) throw refused(`bridge ${cmd.bridge} does not have a port ${cmd.port}${port.parent ? ` (although its parent bridge ${port.parent} does)` : ''}`);
+        if (port.parent !== br.name)
+          throw refused(
+            `bridge ${cmd.bridge} does not have a port ${cmd.port}${port.parent ? ` (although its parent bridge ${port.parent} does)` : ''}`,
+          );
         this.dropPort(br, port);
         return;
       }
@@ -172,7 +195,8 @@ export class TxnBuilder {
       for (const [k, v] of Object.entries(e.cols ?? {})) if (v !== undefined) row[k] = encode(k, v);
       row.name = e.name;
       const refCol = REF_COL[e.table];
-      if (refCol) row[refCol] = set([...e.children].map((c) => this.refOf(e.table === 'Bridge' ? 'Port' : 'Interface', c)));
+      if (refCol)
+        row[refCol] = set([...e.children].map((c) => this.refOf(e.table === 'Bridge' ? 'Port' : 'Interface', c)));
       ops.push({ op: 'insert', table: e.table, row, 'uuid-name': e.named! });
     }
     for (const [key, p] of this.pending) {
@@ -207,15 +231,22 @@ export class TxnBuilder {
 
   private refuseExisting(kind: 'bridge' | 'port', name: string): void {
     const br = this.rows.Bridge.get(name);
-    if (br && kind === 'bridge') throw refused(`cannot create a bridge named ${name} because a bridge named ${name} already exists`);
+    if (br && kind === 'bridge')
+      throw refused(`cannot create a bridge named ${name} because a bridge named ${name} already exists`);
     const p = this.rows.Port.get(name);
-    if (p) throw refused(`cannot create a ${kind} named ${name} because a port named ${name} already exists${p.parent ? ` on bridge ${p.parent}` : ''}`);
+    if (p)
+      throw refused(
+        `cannot create a ${kind} named ${name} because a port named ${name} already exists${p.parent ? ` on bridge ${p.parent}` : ''}`,
+      );
     if (kind === 'bridge') this.refuseIface(name, name);
   }
 
   private refuseIface(name: string, port: string): void {
     const i = this.rows.Interface.get(name);
-    if (i) throw refused(`cannot create an interface named ${name} for port ${port} because ${i.parent ? `port ${i.parent}` : 'a port'} already has an interface named ${name}`);
+    if (i)
+      throw refused(
+        `cannot create an interface named ${name} for port ${port} because ${i.parent ? `port ${i.parent}` : 'a port'} already has an interface named ${name}`,
+      );
   }
 
   private insert(table: OvsTable, name: string, cols: Cols): Entry {

@@ -38,11 +38,18 @@ export function parseSimulatedRemovals(out: string): string[] {
 
 /** apt's "another process holds the lock" messages (apt 1.x … 2.x). */
 export function isLockError(stderr: string): boolean {
-  return /Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock the (administration|download) directory|is another process using it\?/.test(stderr);
+  return /Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock the (administration|download) directory|is another process using it\?/.test(
+    stderr,
+  );
 }
 
 export function lockError(stderr: string): OpdError {
-  const line = stderr.split('\n').find((l) => /lock/i.test(l))?.replace(/^E:\s*/, '').trim() ?? 'the dpkg lock is held';
+  const line =
+    stderr
+      .split('\n')
+      .find((l) => /lock/i.test(l))
+      ?.replace(/^E:\s*/, '')
+      .trim() ?? 'the dpkg lock is held';
   return new OpdError('lock-busy', `apt is busy: ${line}`, {
     hint: 'another package manager (apt, unattended-upgrades, PackageKit) is running; opd retries, else wait for it to finish and run opd again',
   });
@@ -53,17 +60,23 @@ export function perPackageErrors(stderr: string, items: InstallItem[]): Map<stri
   const out = new Map<string, OpdError>();
   for (const m of stderr.matchAll(/Unable to locate package (\S+)/g)) {
     const name = m[1].replace(/=.*$/, '');
-    out.set(name, new OpdError('backend-failed', `apt: unable to locate package ${name}`, {
-      address: `packages/installed/${name}`,
-      hint: `check the name (apt-cache policy ${name}); add the repository that has it and run apt-get update`,
-    }));
+    out.set(
+      name,
+      new OpdError('backend-failed', `apt: unable to locate package ${name}`, {
+        address: `packages/installed/${name}`,
+        hint: `check the name (apt-cache policy ${name}); add the repository that has it and run apt-get update`,
+      }),
+    );
   }
   for (const m of stderr.matchAll(/Version '([^']+)' for '([^']+)' was not found/g)) {
     const [, version, name] = m;
-    out.set(name, new OpdError('backend-failed', `apt: version ${version} of ${name} is not available`, {
-      address: `packages/installed/${name}`,
-      hint: `apt-cache policy ${name} lists the versions the repositories have`,
-    }));
+    out.set(
+      name,
+      new OpdError('backend-failed', `apt: version ${version} of ${name} is not available`, {
+        address: `packages/installed/${name}`,
+        hint: `apt-cache policy ${name} lists the versions the repositories have`,
+      }),
+    );
   }
   const known = new Set(items.map((i) => i.name));
   for (const n of [...out.keys()]) if (!known.has(n)) out.delete(n);
@@ -83,8 +96,15 @@ function txError(what: string, err: unknown): OpdError {
 
 export function installArgs(items: InstallItem[]): string[] {
   return [
-    'install', '-y', '-q', '--no-remove', '--allow-downgrades',
-    '-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold',
+    'install',
+    '-y',
+    '-q',
+    '--no-remove',
+    '--allow-downgrades',
+    '-o',
+    'Dpkg::Options::=--force-confdef',
+    '-o',
+    'Dpkg::Options::=--force-confold',
     ...items.map((i) => (i.version ? `${i.name}=${i.version}` : i.name)),
   ];
 }
@@ -95,9 +115,16 @@ export const aptBackend: PackageBackend = {
   async query(_ctx: ReadContext, names?: string[]): Promise<Map<string, InstalledPackage>> {
     if (names && !names.length) return new Map();
     // exit 1: some names are not known to dpkg at all (they are simply not installed)
-    const r = await runRead('dpkg-query', ['-W', `-f=${FORMAT}`, ...(names ?? [])], { okCodes: [0, 1], env: ENV, backend: 'packages (dpkg)', installHint: HINT });
+    const r = await runRead('dpkg-query', ['-W', `-f=${FORMAT}`, ...(names ?? [])], {
+      okCodes: [0, 1],
+      env: ENV,
+      backend: 'packages (dpkg)',
+      installHint: HINT,
+    });
     if (r.exitCode === 1 && !/no packages found matching/.test(r.stderr))
-      throw new OpdError('backend-failed', `dpkg-query failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`, { hint: 'check /var/lib/dpkg/status (dpkg --audit)' });
+      throw new OpdError('backend-failed', `dpkg-query failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`, {
+        hint: 'check /var/lib/dpkg/status (dpkg --audit)',
+      });
     return parseDpkgQuery(r.stdout);
   },
 
@@ -105,8 +132,18 @@ export const aptBackend: PackageBackend = {
     const names = [...installed.keys()];
     if (!names.length) return [];
     // a simulation needs no lock and changes nothing
-    const r = await runRead('apt-get', ['-s', '-q', 'remove', ...names], { env: ENV, backend: 'packages (apt)', installHint: HINT, okCodes: [0, 100] });
-    if (r.exitCode === 100) throw new OpdError('backend-failed', `apt-get -s remove failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`, { hint: 'run apt-get -f install to repair broken dependencies first' });
+    const r = await runRead('apt-get', ['-s', '-q', 'remove', ...names], {
+      env: ENV,
+      backend: 'packages (apt)',
+      installHint: HINT,
+      okCodes: [0, 100],
+    });
+    if (r.exitCode === 100)
+      throw new OpdError(
+        'backend-failed',
+        `apt-get -s remove failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`,
+        { hint: 'run apt-get -f install to repair broken dependencies first' },
+      );
     const set = new Set(names);
     return parseSimulatedRemovals(r.stdout).filter((n) => !set.has(n));
   },
@@ -117,10 +154,18 @@ export const aptBackend: PackageBackend = {
     // at most one more attempt: without the packages apt named as unknown
     for (let attempt = 0; todo.length && attempt < 2; attempt++) {
       try {
-        await runMutate(ctx, 'apt-get', installArgs(todo), { env: ENV, timeout: TX_TIMEOUT, backend: 'packages (apt)', installHint: HINT });
+        await runMutate(ctx, 'apt-get', installArgs(todo), {
+          env: ENV,
+          timeout: TX_TIMEOUT,
+          backend: 'packages (apt)',
+          installHint: HINT,
+        });
         return { failed };
       } catch (err) {
-        const per = err instanceof ExecFailure && !isLockError(err.stderr) ? perPackageErrors(err.stderr, todo) : new Map<string, OpdError>();
+        const per =
+          err instanceof ExecFailure && !isLockError(err.stderr)
+            ? perPackageErrors(err.stderr, todo)
+            : new Map<string, OpdError>();
         if (!per.size || attempt === 1) throw txError('apt-get install', err);
         for (const [n, e] of per) failed.set(n, e);
         todo = todo.filter((i) => !per.has(i.name));
@@ -133,7 +178,12 @@ export const aptBackend: PackageBackend = {
     const names = [...installed.keys()];
     if (!names.length) return { failed: new Map() };
     try {
-      await runMutate(ctx, 'apt-get', ['remove', '-y', '-q', ...names], { env: ENV, timeout: TX_TIMEOUT, backend: 'packages (apt)', installHint: HINT });
+      await runMutate(ctx, 'apt-get', ['remove', '-y', '-q', ...names], {
+        env: ENV,
+        timeout: TX_TIMEOUT,
+        backend: 'packages (apt)',
+        installHint: HINT,
+      });
     } catch (err) {
       throw txError('apt-get remove', err);
     }

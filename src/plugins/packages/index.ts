@@ -6,7 +6,19 @@
  */
 import { sectionSpec } from '../../core/schema-file.js';
 import { existsSync, readFileSync, watch as fsWatch } from 'node:fs';
-import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, NormalizeContext, Obj, Plugin, ReadContext, Settings, WatchContext } from '../../core/plugin.js';
+import type {
+  ApplyContext,
+  Change,
+  ChangeResult,
+  Disposable,
+  DoctorCheck,
+  NormalizeContext,
+  Obj,
+  Plugin,
+  ReadContext,
+  Settings,
+  WatchContext,
+} from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { busAddress, onSignal } from '../../dbus.js';
@@ -33,7 +45,10 @@ function detect(settings: Settings): Promise<{ name: BackendName; why: string }>
   let p = detected.get(key);
   if (!p) {
     p = packageKitAvailable(settings).then(
-      (ok) => (ok ? { name: 'packagekit' as const, why: `org.freedesktop.PackageKit answers on ${key}` } : { name: 'apt' as const, why: `org.freedesktop.PackageKit is not on ${key}` }),
+      (ok) =>
+        ok
+          ? { name: 'packagekit' as const, why: `org.freedesktop.PackageKit answers on ${key}` }
+          : { name: 'apt' as const, why: `org.freedesktop.PackageKit is not on ${key}` },
       (err) => ({ name: 'apt' as const, why: `no system bus (${toOpdError(err).message})` }),
     );
     detected.set(key, p);
@@ -41,10 +56,15 @@ function detect(settings: Settings): Promise<{ name: BackendName; why: string }>
   return p;
 }
 
-export async function chooseBackend(settings: Settings, section?: unknown): Promise<{ backend: PackageBackend; why: string }> {
+export async function chooseBackend(
+  settings: Settings,
+  section?: unknown,
+): Promise<{ backend: PackageBackend; why: string }> {
   const want = requestedBackend(settings.packagesBackend, section);
   if (!(BACKEND_NAMES as readonly string[]).includes(want))
-    throw new OpdError('usage', `unknown package backend ${JSON.stringify(want)}`, { hint: `use one of ${BACKEND_NAMES.join(', ')} (--packages-backend / OPD_PACKAGES_BACKEND)` });
+    throw new OpdError('usage', `unknown package backend ${JSON.stringify(want)}`, {
+      hint: `use one of ${BACKEND_NAMES.join(', ')} (--packages-backend / OPD_PACKAGES_BACKEND)`,
+    });
   if (want !== 'auto') return { backend: BACKENDS[want as BackendName], why: 'chosen by setting or document' };
   const d = await detect(settings);
   return { backend: BACKENDS[d.name], why: d.why };
@@ -72,13 +92,27 @@ function adoptPackageKit(plugins: Record<string, unknown>, ctx: NormalizeContext
   if (pk === undefined) return;
   delete plugins.packagekit;
   if (!isObj(pk)) {
-    ctx.refuse('/plugins/packagekit', 'op-dbus `packagekit` must be an object with `packages`', 'write packagekit: {packages: {<name>: {ensure: installed}}} or plugins.packages.installed');
+    ctx.refuse(
+      '/plugins/packagekit',
+      'op-dbus `packagekit` must be an object with `packages`',
+      'write packagekit: {packages: {<name>: {ensure: installed}}} or plugins.packages.installed',
+    );
     return;
   }
   const target = (isObj(plugins.packages) ? plugins.packages : (plugins.packages = {})) as Obj;
-  const installed = (isObj(target.installed) ? target.installed : Array.isArray(target.installed) ? target.installed : (target.installed = {})) as Obj | unknown[];
+  const installed = (
+    isObj(target.installed)
+      ? target.installed
+      : Array.isArray(target.installed)
+        ? target.installed
+        : (target.installed = {})
+  ) as Obj | unknown[];
   if (Array.isArray(installed)) {
-    ctx.refuse('/plugins/packagekit', 'op-dbus `packagekit` together with a list-form packages.installed', 'write packages.installed as a map (name: {}) to merge packagekit into it');
+    ctx.refuse(
+      '/plugins/packagekit',
+      'op-dbus `packagekit` together with a list-form packages.installed',
+      'write packages.installed as a map (name: {}) to merge packagekit into it',
+    );
     return;
   }
   const put = (name: string, spec: Obj, from: string) => {
@@ -100,36 +134,74 @@ function adoptPackageKit(plugins: Record<string, unknown>, ctx: NormalizeContext
           continue;
         }
         const { ensure, version, provider, ...rest } = st;
-        for (const extra of Object.keys(rest)) ctx.refuse(`${from}/${esc(extra)}`, `unknown op-dbus PackageState field "${extra}"`, 'op-dbus packages have ensure, version and provider');
+        for (const extra of Object.keys(rest))
+          ctx.refuse(
+            `${from}/${esc(extra)}`,
+            `unknown op-dbus PackageState field "${extra}"`,
+            'op-dbus packages have ensure, version and provider',
+          );
         const spec: Obj = {};
         if (ensure === 'removed' || ensure === 'absent') spec.state = 'absent';
         else if (ensure === 'latest') {
-          ctx.warn(`${from}/ensure`, 'ensure: latest read as installed: opd installs the candidate version but does not upgrade a package that is already installed', 'pin `version` to upgrade to a given version');
+          ctx.warn(
+            `${from}/ensure`,
+            'ensure: latest read as installed: opd installs the candidate version but does not upgrade a package that is already installed',
+            'pin `version` to upgrade to a given version',
+          );
         } else if (ensure !== 'installed' && ensure !== 'present' && ensure !== undefined) {
-          ctx.refuse(`${from}/ensure`, `op-dbus ensure: ${JSON.stringify(ensure)} is not one of installed, removed, latest`, 'use installed, removed or latest');
+          ctx.refuse(
+            `${from}/ensure`,
+            `op-dbus ensure: ${JSON.stringify(ensure)} is not one of installed, removed, latest`,
+            'use installed, removed or latest',
+          );
         }
         if (version !== undefined && version !== null) spec.version = version;
         if (typeof provider === 'string') providers.push(provider);
         put(name, spec, from);
       }
     } else if (k === 'additional_packages' && Array.isArray(v)) {
-      v.forEach((name, i) => (typeof name === 'string' ? put(name, {}, `${at}/${i}`) : ctx.refuse(`${at}/${i}`, 'a package name must be a string')));
+      v.forEach((name, i) =>
+        typeof name === 'string'
+          ? put(name, {}, `${at}/${i}`)
+          : ctx.refuse(`${at}/${i}`, 'a package name must be a string'),
+      );
     } else if (k === 'version') {
       // PackageKitState.version: the op-dbus schema version of the section
-      if (v !== 1) ctx.refuse(at, `op-dbus packagekit version ${JSON.stringify(v)} is unknown`, 'write version: 1 or leave it out');
+      if (v !== 1)
+        ctx.refuse(
+          at,
+          `op-dbus packagekit version ${JSON.stringify(v)} is unknown`,
+          'write version: 1 or leave it out',
+        );
     } else if (k === 'repositories') {
-      ctx.refuse(at, 'op-dbus packagekit `repositories` (APT sources with keys) is not supported by the packages plugin', 'write the source list and its key with plugins.files (/etc/apt/sources.list.d/<name>.sources, /usr/share/keyrings/<name>.gpg) and order the packages after them with depends_on');
+      ctx.refuse(
+        at,
+        'op-dbus packagekit `repositories` (APT sources with keys) is not supported by the packages plugin',
+        'write the source list and its key with plugins.files (/etc/apt/sources.list.d/<name>.sources, /usr/share/keyrings/<name>.gpg) and order the packages after them with depends_on',
+      );
     } else if (k === 'manifest') {
-      ctx.refuse(at, 'op-dbus packagekit `manifest` (a package list in another file) is not supported', 'list the packages under plugins.packages.installed');
+      ctx.refuse(
+        at,
+        'op-dbus packagekit `manifest` (a package list in another file) is not supported',
+        'list the packages under plugins.packages.installed',
+      );
     } else if (k === 'comment' || k.startsWith('comment_')) {
       ctx.warn(at, `op-dbus note "${k}" ignored`);
     } else {
-      ctx.refuse(at, `op-dbus packagekit field "${k}" is not supported`, 'op-dbus packagekit sections have packages (name → {ensure, version, provider})');
+      ctx.refuse(
+        at,
+        `op-dbus packagekit field "${k}" is not supported`,
+        'op-dbus packagekit sections have packages (name → {ensure, version, provider})',
+      );
     }
   }
   if (providers.length) {
     const kinds = [...new Set(providers)].sort().join(', ');
-    ctx.warn('/plugins/packagekit/packages', `op-dbus \`provider\` (${kinds}) ignored on ${providers.length} package${providers.length === 1 ? '' : 's'}: opd installs through PackageKit where it answers, apt/dpkg otherwise`, 'set packages.backend (auto, packagekit, apt) to choose');
+    ctx.warn(
+      '/plugins/packagekit/packages',
+      `op-dbus \`provider\` (${kinds}) ignored on ${providers.length} package${providers.length === 1 ? '' : 's'}: opd installs through PackageKit where it answers, apt/dpkg otherwise`,
+      'set packages.backend (auto, packagekit, apt) to choose',
+    );
   }
 }
 
@@ -146,9 +218,16 @@ const plugin: Plugin<PackagesSection, PackageChangeData> = {
     const out: Obj = {};
     section.installed.forEach((item: unknown, i: number) => {
       const key = typeof item === 'string' ? item : isObj(item) && typeof item.name === 'string' ? item.name : `#${i}`;
-      const spec = isObj(item) ? Object.fromEntries(Object.entries(item).filter(([k]) => k !== 'name')) : typeof item === 'string' ? {} : item;
+      const spec = isObj(item)
+        ? Object.fromEntries(Object.entries(item).filter(([k]) => k !== 'name'))
+        : typeof item === 'string'
+          ? {}
+          : item;
       out[key] = spec;
-      ctx.remap(`/plugins/packages/installed/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, `/plugins/packages/installed/${i}`);
+      ctx.remap(
+        `/plugins/packages/installed/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+        `/plugins/packages/installed/${i}`,
+      );
     });
     return { ...section, installed: out };
   },
@@ -183,7 +262,10 @@ const plugin: Plugin<PackagesSection, PackageChangeData> = {
         const { failed } = await tx();
         for (const c of list) {
           const e = failed.get(dataOf(c).name);
-          results.set(c.address, e ? { address: c.address, status: 'failed', error: e } : { address: c.address, status: 'ok' });
+          results.set(
+            c.address,
+            e ? { address: c.address, status: 'failed', error: e } : { address: c.address, status: 'ok' },
+          );
         }
       } catch (err) {
         const e = toOpdError(err);
@@ -200,13 +282,22 @@ const plugin: Plugin<PackagesSection, PackageChangeData> = {
       if (!allowDeps && inst.size) {
         const also = await backend.alsoRemoved(ctx, inst);
         if (also.length)
-          throw new OpdError('refused', `removing ${[...inst.keys()].join(', ')} would now also remove ${also.join(', ')}`, {
-            hint: 'the host changed since the plan: run opd again (the plan then asks for allow_destroy)',
-          });
+          throw new OpdError(
+            'refused',
+            `removing ${[...inst.keys()].join(', ')} would now also remove ${also.join(', ')}`,
+            {
+              hint: 'the host changed since the plan: run opd again (the plan then asks for allow_destroy)',
+            },
+          );
       }
       return backend.remove(ctx, inst, allowDeps);
     });
-    await settle(installs, () => backend.install(ctx, installs.map((c) => ({ name: dataOf(c).name, version: dataOf(c).version }))));
+    await settle(installs, () =>
+      backend.install(
+        ctx,
+        installs.map((c) => ({ name: dataOf(c).name, version: dataOf(c).version })),
+      ),
+    );
     return changes.map((c) => results.get(c.address)!);
   },
 
@@ -224,7 +315,9 @@ const plugin: Plugin<PackagesSection, PackageChangeData> = {
     if (existsSync(dir)) {
       // name the packages of the document whose dpkg status changed; other packages' activity
       // (another tool installing something unrelated) is no drift of this document
-      const named = Object.keys(isObj((ctx.desired as PackagesSection).installed) ? (ctx.desired as PackagesSection).installed! : {});
+      const named = Object.keys(
+        isObj((ctx.desired as PackagesSection).installed) ? (ctx.desired as PackagesSection).installed! : {},
+      );
       let seen = dpkgStatus(named);
       const w = fsWatch(dir, { persistent: false }, (_ev, file) => {
         if (file !== 'status') return;
@@ -247,10 +340,23 @@ const plugin: Plugin<PackagesSection, PackageChangeData> = {
       const { backend, why } = await chooseBackend(ctx.settings);
       const what = await backend.describe(ctx.settings);
       const probe = await backend.query(ctx, ['dpkg', 'rpm', 'bash']);
-      return [{ name: 'packages: backend', ok: true, detail: `${backend.name}: ${what}; ${why}; ${probe.size} probe package(s) found installed` }];
+      return [
+        {
+          name: 'packages: backend',
+          ok: true,
+          detail: `${backend.name}: ${what}; ${why}; ${probe.size} probe package(s) found installed`,
+        },
+      ];
     } catch (err) {
       const e = toOpdError(err);
-      return [{ name: 'packages: backend', ok: false, detail: e.message, hint: e.hint ?? 'start PackageKit (it is D-Bus activated) or install apt/dpkg; --packages-backend picks one' }];
+      return [
+        {
+          name: 'packages: backend',
+          ok: false,
+          detail: e.message,
+          hint: e.hint ?? 'start PackageKit (it is D-Bus activated) or install apt/dpkg; --packages-backend picks one',
+        },
+      ];
     }
   },
 };

@@ -14,20 +14,69 @@ const PK_PATH = '/org/freedesktop/PackageKit';
 const TX = 'org.freedesktop.PackageKit.Transaction';
 
 /** PkFilterEnum bits. */
-export const FILTER = { none: 1 << 1, installed: 1 << 2, notInstalled: 1 << 3, newest: 1 << 16, arch: 1 << 18 } as const;
+export const FILTER = {
+  none: 1 << 1,
+  installed: 1 << 2,
+  notInstalled: 1 << 3,
+  newest: 1 << 16,
+  arch: 1 << 18,
+} as const;
 /** PkTransactionFlagEnum bits. */
 export const TX_FLAG = { onlyTrusted: 1 << 1, simulate: 1 << 2, allowDowngrade: 1 << 6 } as const;
 /** PkInfoEnum values we look at. */
-export const INFO = { installed: 1, available: 2, installing: 12, removing: 13, finished: 18, reinstalling: 19, downgrading: 20 } as const;
+export const INFO = {
+  installed: 1,
+  available: 2,
+  installing: 12,
+  removing: 13,
+  finished: 18,
+  reinstalling: 19,
+  downgrading: 20,
+} as const;
 const EXIT_SUCCESS = 1;
-const EXITS = ['unknown', 'success', 'failed', 'cancelled', 'key-required', 'eula-required', 'killed', 'media-change-required', 'need-untrusted', 'cancelled-priority', 'skip-transaction', 'repair-required'];
+const EXITS = [
+  'unknown',
+  'success',
+  'failed',
+  'cancelled',
+  'key-required',
+  'eula-required',
+  'killed',
+  'media-change-required',
+  'need-untrusted',
+  'cancelled-priority',
+  'skip-transaction',
+  'repair-required',
+];
 /** PkErrorEnum names, by value (0 … 26). */
 const ERRORS = [
-  'unknown', 'out-of-memory', 'no-network', 'not-supported', 'internal-error', 'gpg-failure', 'package-id-invalid',
-  'package-not-installed', 'package-not-found', 'package-already-installed', 'package-download-failed', 'group-not-found',
-  'group-list-invalid', 'dep-resolution-failed', 'filter-invalid', 'create-thread-failed', 'transaction-error',
-  'transaction-cancelled', 'no-cache', 'repo-not-found', 'cannot-remove-system-package', 'process-kill',
-  'failed-initialization', 'failed-finalise', 'failed-config-parsing', 'cannot-cancel', 'cannot-get-lock',
+  'unknown',
+  'out-of-memory',
+  'no-network',
+  'not-supported',
+  'internal-error',
+  'gpg-failure',
+  'package-id-invalid',
+  'package-not-installed',
+  'package-not-found',
+  'package-already-installed',
+  'package-download-failed',
+  'group-not-found',
+  'group-list-invalid',
+  'dep-resolution-failed',
+  'filter-invalid',
+  'create-thread-failed',
+  'transaction-error',
+  'transaction-cancelled',
+  'no-cache',
+  'repo-not-found',
+  'cannot-remove-system-package',
+  'process-kill',
+  'failed-initialization',
+  'failed-finalise',
+  'failed-config-parsing',
+  'cannot-cancel',
+  'cannot-get-lock',
 ];
 const ERROR_CANNOT_GET_LOCK = 26;
 const TX_TIMEOUT = TUNABLES.packageTxMs;
@@ -105,23 +154,37 @@ function pkError(what: string, r: PkResult): OpdError {
  * One PackageKit transaction. Resolve, GetPackages and RequiredBy only look (the read door,
  * `settings`); InstallPackages and RemovePackages change the host and need the ApplyContext.
  */
-export async function transaction(via: Settings | ApplyContext, member: string, signature: string, body: unknown[]): Promise<PkResult> {
+export async function transaction(
+  via: Settings | ApplyContext,
+  member: string,
+  signature: string,
+  body: unknown[],
+): Promise<PkResult> {
   const mutating = member === 'InstallPackages' || member === 'RemovePackages';
   if (mutating) assertApplyContext(via);
   const settings = via instanceof ApplyContext ? via.settings : via;
   await subscribe(settings);
-  const [path] = (await callRead(settings, { destination: PK, path: PK_PATH, interface: PK, member: 'CreateTransaction' })) as [string];
+  const [path] = (await callRead(settings, {
+    destination: PK,
+    path: PK_PATH,
+    interface: PK,
+    member: 'CreateTransaction',
+  })) as [string];
   const result: PkResult = { packages: [], exit: 0 };
   let timer: NodeJS.Timeout | undefined;
   const finished = new Promise<PkResult>((resolve, reject) => {
-    timer = setTimeout(() => reject(new OpdError('backend-busy', `PackageKit ${member} did not finish within ${TX_TIMEOUT / 1000} s`)), TX_TIMEOUT);
+    timer = setTimeout(
+      () => reject(new OpdError('backend-busy', `PackageKit ${member} did not finish within ${TX_TIMEOUT / 1000} s`)),
+      TX_TIMEOUT,
+    );
     waiters.set(path, (sig, b) => {
       if (sig === 'Package') result.packages.push({ info: Number(b[0]), id: String(b[1]) });
       else if (sig === 'ErrorCode') result.error ??= { code: Number(b[0]), details: String(b[1]) };
       else if (sig === 'Finished') {
         result.exit = Number(b[0]);
         resolve(result);
-      } else if (sig === 'Destroy' && !result.exit) reject(new OpdError('backend-busy', `PackageKit ${member}: the transaction went away before it finished`));
+      } else if (sig === 'Destroy' && !result.exit)
+        reject(new OpdError('backend-busy', `PackageKit ${member}: the transaction went away before it finished`));
     });
   });
   try {
@@ -139,9 +202,21 @@ export async function transaction(via: Settings | ApplyContext, member: string, 
 
 /** Whether org.freedesktop.PackageKit is on the bus or can be activated (one call). */
 export async function packageKitAvailable(settings: Settings): Promise<boolean> {
-  const [names] = (await callRead(settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'ListActivatableNames' })) as [string[]];
+  const [names] = (await callRead(settings, {
+    destination: 'org.freedesktop.DBus',
+    path: '/org/freedesktop/DBus',
+    interface: 'org.freedesktop.DBus',
+    member: 'ListActivatableNames',
+  })) as [string[]];
   if (names.includes(PK)) return true;
-  const [owned] = (await callRead(settings, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'NameHasOwner', signature: 's', body: [PK] })) as [boolean];
+  const [owned] = (await callRead(settings, {
+    destination: 'org.freedesktop.DBus',
+    path: '/org/freedesktop/DBus',
+    interface: 'org.freedesktop.DBus',
+    member: 'NameHasOwner',
+    signature: 's',
+    body: [PK],
+  })) as [boolean];
   return owned;
 }
 
@@ -177,12 +252,17 @@ export const packageKitBackend: PackageBackend = {
     const installed = installedFrom(resolved.packages);
     const ids: PackageId[] = [];
     for (const it of items) {
-      const cand = candidates.get(it.name) ?? (installed.has(it.name) ? { ...parseId(installed.get(it.name)!.id), data: '' } : undefined);
+      const cand =
+        candidates.get(it.name) ??
+        (installed.has(it.name) ? { ...parseId(installed.get(it.name)!.id), data: '' } : undefined);
       if (!cand) {
-        failed.set(it.name, new OpdError('backend-failed', `PackageKit: unable to locate package ${it.name}`, {
-          address: `packages/installed/${it.name}`,
-          hint: 'check the name (pkcon resolve NAME); add the repository that has it and refresh the cache (pkcon refresh)',
-        }));
+        failed.set(
+          it.name,
+          new OpdError('backend-failed', `PackageKit: unable to locate package ${it.name}`, {
+            address: `packages/installed/${it.name}`,
+            hint: 'check the name (pkcon resolve NAME); add the repository that has it and refresh the cache (pkcon refresh)',
+          }),
+        );
         continue;
       }
       ids.push({ ...cand, version: it.version ?? cand.version });
@@ -190,16 +270,29 @@ export const packageKitBackend: PackageBackend = {
     // A pinned version other than the candidate: PackageKit silently installs the candidate when
     // the version does not exist, so look it up first (Resolve of a full id answers that exact
     // version when the repositories have it). One more transaction, only when pins need it.
-    const pinned = ids.filter((id) => id.version !== candidates.get(id.name)?.version && id.version !== installed.get(id.name)?.version);
+    const pinned = ids.filter(
+      (id) => id.version !== candidates.get(id.name)?.version && id.version !== installed.get(id.name)?.version,
+    );
     if (pinned.length) {
-      const r = await transaction(ctx.settings, 'Resolve', 'tas', [FILTER.none, pinned.map((id) => makeId({ ...id, data: '' }))]);
-      const have = new Set(r.packages.map((p) => { const i = parseId(p.id); return `${i.name};${i.version}`; }));
+      const r = await transaction(ctx.settings, 'Resolve', 'tas', [
+        FILTER.none,
+        pinned.map((id) => makeId({ ...id, data: '' })),
+      ]);
+      const have = new Set(
+        r.packages.map((p) => {
+          const i = parseId(p.id);
+          return `${i.name};${i.version}`;
+        }),
+      );
       for (const id of pinned)
         if (!have.has(`${id.name};${id.version}`))
-          failed.set(id.name, new OpdError('backend-failed', `PackageKit: version ${id.version} of ${id.name} is not available`, {
-            address: `packages/installed/${id.name}`,
-            hint: `the repositories do not have ${id.name} ${id.version} (pkcon resolve ${id.name} shows the candidate; apt-cache policy ${id.name} lists versions on Debian)`,
-          }));
+          failed.set(
+            id.name,
+            new OpdError('backend-failed', `PackageKit: version ${id.version} of ${id.name} is not available`, {
+              address: `packages/installed/${id.name}`,
+              hint: `the repositories do not have ${id.name} ${id.version} (pkcon resolve ${id.name} shows the candidate; apt-cache policy ${id.name} lists versions on Debian)`,
+            }),
+          );
     }
     const todo = ids.filter((id) => !failed.has(id.name));
     if (!todo.length) return { failed };

@@ -20,23 +20,46 @@ export function planPackage(diff: ResourceDiff): Change<PackageChangeData>[] {
   const base = { address, resource: address, plugin: 'packages', ops: diff.ops };
   if (diff.action === 'delete') {
     const cur = (diff.current ?? {}) as Obj;
-    const also = Array.isArray(cur.required_by) ? (cur.required_by as string[]).filter((n) => typeof n === 'string').sort() : [];
-    return [{
-      ...base,
-      action: 'delete',
-      summary: `remove ${str(cur.version) ?? ''}`.trim(),
-      ...(also.length ? { destructive: true, reason: `also removes ${also.join(', ')} (${also.length === 1 ? 'it depends' : 'they depend'} on it)` } : {}),
-      data: { op: 'remove', name, ...(also.length ? { also } : {}) } satisfies PackageChangeData,
-    }];
+    const also = Array.isArray(cur.required_by)
+      ? (cur.required_by as string[]).filter((n) => typeof n === 'string').sort()
+      : [];
+    return [
+      {
+        ...base,
+        action: 'delete',
+        summary: `remove ${str(cur.version) ?? ''}`.trim(),
+        ...(also.length
+          ? {
+              destructive: true,
+              reason: `also removes ${also.join(', ')} (${also.length === 1 ? 'it depends' : 'they depend'} on it)`,
+            }
+          : {}),
+        data: { op: 'remove', name, ...(also.length ? { also } : {}) } satisfies PackageChangeData,
+      },
+    ];
   }
   const want = (diff.desired ?? {}) as Obj;
   const version = str(want.version);
   if (diff.action === 'create') {
-    return [{ ...base, action: 'create', summary: version ? `install ${version}` : 'install', data: { op: 'install', name, ...(version ? { version } : {}) } satisfies PackageChangeData }];
+    return [
+      {
+        ...base,
+        action: 'create',
+        summary: version ? `install ${version}` : 'install',
+        data: { op: 'install', name, ...(version ? { version } : {}) } satisfies PackageChangeData,
+      },
+    ];
   }
   if (diff.action === 'update' && version !== undefined) {
     const from = str((diff.current ?? {}).version) ?? '(unknown)';
-    return [{ ...base, action: 'update', summary: `version ${from} → ${version}`, data: { op: 'install', name, version } satisfies PackageChangeData }];
+    return [
+      {
+        ...base,
+        action: 'update',
+        summary: `version ${from} → ${version}`,
+        data: { op: 'install', name, version } satisfies PackageChangeData,
+      },
+    ];
   }
   return [];
 }

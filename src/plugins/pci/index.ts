@@ -10,7 +10,15 @@ import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
 import { lstatSync, readlinkSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { ApplyContext, Change, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import type {
+  ApplyContext,
+  Change,
+  NormalizeContext,
+  Obj,
+  Plugin,
+  ReadContext,
+  ResourceDiff,
+} from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
@@ -66,12 +74,29 @@ interface PciData {
 export function planDevice(d: ResourceDiff): Change<PciData>[] {
   const addr = d.name;
   const base = { address: d.address, resource: d.address, plugin: d.plugin, ops: d.ops };
-  if (!d.current) return [{ ...base, action: 'check', summary: `device ${addr} is not present`, blocker: `no PCI device at ${addr} (${devDir(addr)} does not exist)`, data: { writes: [] } }];
+  if (!d.current)
+    return [
+      {
+        ...base,
+        action: 'check',
+        summary: `device ${addr} is not present`,
+        blocker: `no PCI device at ${addr} (${devDir(addr)} does not exist)`,
+        data: { writes: [] },
+      },
+    ];
   const want = (d.desired ?? {}) as DeviceSpec;
   const cur = d.current as DeviceSpec;
   const wrong = (['vendor', 'device'] as const).filter((k) => want[k] !== undefined && hexId(want[k]!) !== cur[k]);
   if (wrong.length)
-    return [{ ...base, action: 'check', summary: wrong.map((k) => `${k} ${cur[k] ?? '(unknown)'}, expected ${hexId(want[k]!)}`).join('; '), blocker: `the device at ${addr} has ${wrong.map((k) => `${k} ${cur[k] ?? '(unknown)'}, not ${hexId(want[k]!)}`).join(' and ')} (check the address: lspci -nn -s ${addr})`, data: { writes: [] } }];
+    return [
+      {
+        ...base,
+        action: 'check',
+        summary: wrong.map((k) => `${k} ${cur[k] ?? '(unknown)'}, expected ${hexId(want[k]!)}`).join('; '),
+        blocker: `the device at ${addr} has ${wrong.map((k) => `${k} ${cur[k] ?? '(unknown)'}, not ${hexId(want[k]!)}`).join(' and ')} (check the address: lspci -nn -s ${addr})`,
+        data: { writes: [] },
+      },
+    ];
   const writes: Write[] = [];
   const parts: string[] = [];
   const override = want.driver_override ?? cur.driver_override ?? '';
@@ -105,10 +130,24 @@ function applyOne(ctx: ApplyContext, c: Change<PciData>): void {
       const code = (e as NodeJS.ErrnoException).code;
       const why = (e as Error).message;
       if (code === 'ENOENT' && /\/drivers\/[^/]+\/bind$/.test(w.path))
-        throw new OpdError('backend-failed', `driver ${w.path.split('/').at(-2)} is not loaded (${root + w.path} does not exist)`, { address: c.address, hint: 'load the module first (kmod plugin: vfio-pci loaded: true), then apply again' });
+        throw new OpdError(
+          'backend-failed',
+          `driver ${w.path.split('/').at(-2)} is not loaded (${root + w.path} does not exist)`,
+          { address: c.address, hint: 'load the module first (kmod plugin: vfio-pci loaded: true), then apply again' },
+        );
       if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
-        throw new OpdError('permission', `cannot write ${root + w.path}: ${why}`, { address: c.address, hint: 'run opd as root on a host whose /sys is writable' });
-      throw new OpdError('backend-failed', `writing ${JSON.stringify(w.value.trim())} to ${root + w.path} failed: ${why}`, { address: c.address, hint: 'check dmesg: the kernel refuses a bind when the driver does not support the device or its IOMMU group is in use' });
+        throw new OpdError('permission', `cannot write ${root + w.path}: ${why}`, {
+          address: c.address,
+          hint: 'run opd as root on a host whose /sys is writable',
+        });
+      throw new OpdError(
+        'backend-failed',
+        `writing ${JSON.stringify(w.value.trim())} to ${root + w.path} failed: ${why}`,
+        {
+          address: c.address,
+          hint: 'check dmesg: the kernel refuses a bind when the driver does not support the device or its IOMMU group is in use',
+        },
+      );
     }
   }
 }
@@ -155,7 +194,8 @@ const plugin: Plugin<PciSection, PciData> = {
         continue;
       }
       const o: Obj = { ...s };
-      for (const k of ['vendor', 'device']) if (typeof o[k] === 'string' && /^(0x)?[0-9a-fA-F]{4}$/.test(o[k] as string)) o[k] = hexId(o[k] as string);
+      for (const k of ['vendor', 'device'])
+        if (typeof o[k] === 'string' && /^(0x)?[0-9a-fA-F]{4}$/.test(o[k] as string)) o[k] = hexId(o[k] as string);
       devices[a] = o;
     }
     return { ...section, devices };
@@ -178,7 +218,9 @@ const plugin: Plugin<PciSection, PciData> = {
     for (const [addr, spec] of Object.entries(desired.devices ?? {})) {
       const drv = typeof spec.driver === 'string' ? spec.driver : undefined;
       if (!drv) continue;
-      for (const m of [drv, drv.replace(/-/g, '_')]) if (m in mods) out.push({ from: `pci/devices/${addr}`, to: `kmod/modules/${m}`, kind: 'driver-module', exact: true });
+      for (const m of [drv, drv.replace(/-/g, '_')])
+        if (m in mods)
+          out.push({ from: `pci/devices/${addr}`, to: `kmod/modules/${m}`, kind: 'driver-module', exact: true });
     }
     return out;
   },

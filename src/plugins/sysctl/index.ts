@@ -7,7 +7,15 @@ import { liftShorthand } from '../../core/shorthand.js';
 import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
 import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
-import type { ApplyContext, Change, NormalizeContext, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import type {
+  ApplyContext,
+  Change,
+  NormalizeContext,
+  Obj,
+  Plugin,
+  ReadContext,
+  ResourceDiff,
+} from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
@@ -70,7 +78,15 @@ interface SysctlData {
 export function planParam(d: ResourceDiff): Change<SysctlData>[] {
   const key = d.name;
   const base = { address: d.address, resource: d.address, plugin: d.plugin, ops: d.ops };
-  if (d.action === 'delete') return [{ ...base, action: 'delete', summary: `remove ${persistFile(key)} (the runtime value stays)`, data: { key, persist: false } satisfies SysctlData }];
+  if (d.action === 'delete')
+    return [
+      {
+        ...base,
+        action: 'delete',
+        summary: `remove ${persistFile(key)} (the runtime value stays)`,
+        data: { key, persist: false } satisfies SysctlData,
+      },
+    ];
   const want = d.desired as ParamSpec;
   const cur = (d.current ?? {}) as ParamSpec;
   const parts: string[] = [];
@@ -84,7 +100,19 @@ export function planParam(d: ResourceDiff): Change<SysctlData>[] {
     parts.push(want.persist ? `persist in ${persistFile(key)}` : `remove ${persistFile(key)}`);
   }
   if (!parts.length) return [];
-  return [{ ...base, action: d.action === 'create' ? 'create' : 'update', summary: parts.join(', '), data: { ...data, ...(want.persist ? { value: data.value, persistValue: want.value === undefined ? undefined : String(want.value) } : {}) } }];
+  return [
+    {
+      ...base,
+      action: d.action === 'create' ? 'create' : 'update',
+      summary: parts.join(', '),
+      data: {
+        ...data,
+        ...(want.persist
+          ? { value: data.value, persistValue: want.value === undefined ? undefined : String(want.value) }
+          : {}),
+      },
+    },
+  ];
 }
 
 async function applyOne(ctx: ApplyContext, c: Change<SysctlData>): Promise<void> {
@@ -98,16 +126,30 @@ async function applyOne(ctx: ApplyContext, c: Change<SysctlData>): Promise<void>
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT')
-        throw new OpdError('backend-failed', `unknown sysctl ${d.key} (${procPath(d.key)} does not exist)`, { address: c.address, hint: 'check the name (sysctl -a lists them); some keys need a kernel module or belong to a network namespace' });
+        throw new OpdError('backend-failed', `unknown sysctl ${d.key} (${procPath(d.key)} does not exist)`, {
+          address: c.address,
+          hint: 'check the name (sysctl -a lists them); some keys need a kernel module or belong to a network namespace',
+        });
       if (code === 'EINVAL')
-        throw new OpdError('backend-failed', `the kernel rejected ${d.key} = ${d.value} (invalid value)`, { address: c.address, hint: 'use a value the kernel accepts for this key (see the kernel documentation of sysctl)' });
+        throw new OpdError('backend-failed', `the kernel rejected ${d.key} = ${d.value} (invalid value)`, {
+          address: c.address,
+          hint: 'use a value the kernel accepts for this key (see the kernel documentation of sysctl)',
+        });
       if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM')
-        throw new OpdError('permission', `cannot write ${procPath(d.key)}: ${(e as Error).message}`, { address: c.address, hint: 'run opd as root, outside a read-only /proc/sys' });
+        throw new OpdError('permission', `cannot write ${procPath(d.key)}: ${(e as Error).message}`, {
+          address: c.address,
+          hint: 'run opd as root, outside a read-only /proc/sys',
+        });
       throw e;
     }
   }
   if (d.persist === true && d.persistValue !== undefined)
-    await atomicWrite(ctx, root + persistFile(d.key), `# managed by opd (sysctl/keys/${d.key})\n${line(d.key, d.persistValue)}\n`, { mode: 0o644 });
+    await atomicWrite(
+      ctx,
+      root + persistFile(d.key),
+      `# managed by opd (sysctl/keys/${d.key})\n${line(d.key, d.persistValue)}\n`,
+      { mode: 0o644 },
+    );
   if (d.persist === false) {
     try {
       unlinkSync(root + persistFile(d.key));
@@ -122,7 +164,13 @@ const plugin: Plugin<SysctlSection, SysctlData> = {
   normalize(section: unknown, ctx: NormalizeContext) {
     if (!isObj(section)) return section;
     // shorthand: sysctl: { net.ipv4.ip_forward: 1 }
-    const { out, entries: keys, lifted: moved } = liftShorthand(section, 'sysctl', 'keys', ctx, (k, v) => (k.includes('.') ? (isObj(v) ? v : { value: v }) : undefined));
+    const {
+      out,
+      entries: keys,
+      lifted: moved,
+    } = liftShorthand(section, 'sysctl', 'keys', ctx, (k, v) =>
+      k.includes('.') ? (isObj(v) ? v : { value: v }) : undefined,
+    );
     for (const [k, v] of Object.entries(keys)) {
       if (!isObj(v)) continue;
       const s: Obj = { ...v };

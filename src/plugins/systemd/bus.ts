@@ -22,17 +22,39 @@ export interface UnitInfo {
 }
 
 /** A Manager method that only looks (ListUnits, GetUnitFileState, Subscribe): the read door. */
-function manager(settings: Settings, member: string, signature = '', body: unknown[] = [], timeout?: number): Promise<unknown[]> {
-  return callRead(settings, { destination: DEST, path: PATH, interface: MANAGER, member, signature, body, timeout }).catch((err) => {
+function manager(
+  settings: Settings,
+  member: string,
+  signature = '',
+  body: unknown[] = [],
+  timeout?: number,
+): Promise<unknown[]> {
+  return callRead(settings, {
+    destination: DEST,
+    path: PATH,
+    interface: MANAGER,
+    member,
+    signature,
+    body,
+    timeout,
+  }).catch((err) => {
     throw explain(err, member);
   });
 }
 
 /** A Manager method that changes the host (EnableUnitFiles, StartUnit, Reload…): the mutate door, an apply only. */
-function managerMutate(ctx: ApplyContext, member: string, signature = '', body: unknown[] = [], timeout?: number): Promise<unknown[]> {
-  return callMutate(ctx, { destination: DEST, path: PATH, interface: MANAGER, member, signature, body, timeout }).catch((err) => {
-    throw explain(err, member);
-  });
+function managerMutate(
+  ctx: ApplyContext,
+  member: string,
+  signature = '',
+  body: unknown[] = [],
+  timeout?: number,
+): Promise<unknown[]> {
+  return callMutate(ctx, { destination: DEST, path: PATH, interface: MANAGER, member, signature, body, timeout }).catch(
+    (err) => {
+      throw explain(err, member);
+    },
+  );
 }
 
 /** Say plainly when there is a bus but no systemd on it. */
@@ -47,7 +69,14 @@ function explain(err: unknown, member: string): unknown {
 }
 
 function toInfo(row: unknown[]): UnitInfo {
-  return { name: row[0] as string, description: row[1] as string, loadState: row[2] as string, activeState: row[3] as string, subState: row[4] as string, path: row[6] as string };
+  return {
+    name: row[0] as string,
+    description: row[1] as string,
+    loadState: row[2] as string,
+    activeState: row[3] as string,
+    subState: row[4] as string,
+    path: row[6] as string,
+  };
 }
 
 /** One call for all names (systemd loads units not yet loaded; templates are skipped). */
@@ -67,7 +96,11 @@ export async function listUnits(settings: Settings): Promise<UnitInfo[]> {
   return (rows ?? []).map(toInfo);
 }
 
-export async function listUnitsByPatterns(settings: Settings, states: string[], patterns: string[]): Promise<UnitInfo[]> {
+export async function listUnitsByPatterns(
+  settings: Settings,
+  states: string[],
+  patterns: string[],
+): Promise<UnitInfo[]> {
   const [rows] = (await manager(settings, 'ListUnitsByPatterns', 'asas', [states, patterns])) as [unknown[][]];
   return (rows ?? []).map(toInfo);
 }
@@ -101,7 +134,14 @@ export async function unitFileState(settings: Settings, name: string): Promise<s
 }
 
 export async function managerInfo(settings: Settings): Promise<{ version: string; state: string }> {
-  const [props] = (await callRead(settings, { destination: DEST, path: PATH, interface: 'org.freedesktop.DBus.Properties', member: 'GetAll', signature: 's', body: [MANAGER] }).catch((e) => {
+  const [props] = (await callRead(settings, {
+    destination: DEST,
+    path: PATH,
+    interface: 'org.freedesktop.DBus.Properties',
+    member: 'GetAll',
+    signature: 's',
+    body: [MANAGER],
+  }).catch((e) => {
     throw explain(e, 'GetAll');
   })) as [Record<string, { value: unknown }>];
   return { version: String(props?.Version?.value ?? '?'), state: String(props?.SystemState?.value ?? '?') };
@@ -111,8 +151,14 @@ export async function managerInfo(settings: Settings): Promise<{ version: string
 
 export type UnitFileChange = [type: string, file: string, dest: string];
 
-export async function enableUnitFiles(_ctx: ApplyContext, names: string[]): Promise<{ installInfo: boolean; changes: UnitFileChange[] }> {
-  const [info, changes] = (await managerMutate(_ctx, 'EnableUnitFiles', 'asbb', [names, false, false])) as [boolean, UnitFileChange[]];
+export async function enableUnitFiles(
+  _ctx: ApplyContext,
+  names: string[],
+): Promise<{ installInfo: boolean; changes: UnitFileChange[] }> {
+  const [info, changes] = (await managerMutate(_ctx, 'EnableUnitFiles', 'asbb', [names, false, false])) as [
+    boolean,
+    UnitFileChange[],
+  ];
   return { installInfo: info, changes };
 }
 
@@ -173,14 +219,18 @@ export class JobWaiter {
 
   static async open(ctx: ApplyContext): Promise<JobWaiter> {
     const w = new JobWaiter(ctx);
-    w.sub = await onSignal(ctx.settings, { sender: DEST, path: PATH, interface: MANAGER, member: 'JobRemoved' }, (m) => {
-      const [, job, , result] = m.body as [number, string, string, string];
-      const f = w.waiters.get(job);
-      if (f) {
-        w.waiters.delete(job);
-        f(result);
-      } else w.results.set(job, result);
-    });
+    w.sub = await onSignal(
+      ctx.settings,
+      { sender: DEST, path: PATH, interface: MANAGER, member: 'JobRemoved' },
+      (m) => {
+        const [, job, , result] = m.body as [number, string, string, string];
+        const f = w.waiters.get(job);
+        if (f) {
+          w.waiters.delete(job);
+          f(result);
+        } else w.results.set(job, result);
+      },
+    );
     await subscribe(ctx.settings);
     return w;
   }
@@ -196,7 +246,13 @@ export class JobWaiter {
     return new Promise<string>((resolve, reject) => {
       const t = setTimeout(() => {
         this.waiters.delete(job);
-        reject(new OpdError('backend-failed', `${kind} of ${unit} did not finish within ${Math.round(timeoutMs / 1000)} s (job ${job})`, { hint: `look at the unit: journalctl -u ${unit}` }));
+        reject(
+          new OpdError(
+            'backend-failed',
+            `${kind} of ${unit} did not finish within ${Math.round(timeoutMs / 1000)} s (job ${job})`,
+            { hint: `look at the unit: journalctl -u ${unit}` },
+          ),
+        );
       }, timeoutMs);
       this.waiters.set(job, (r) => {
         clearTimeout(t);

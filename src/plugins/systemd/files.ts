@@ -59,7 +59,10 @@ export async function readUnitFiles(dir: string, unit: string): Promise<UnitFile
 /** Units that have an ownership record (what opd manages in this unit dir). */
 export async function ownedUnits(dir: string): Promise<string[]> {
   const names = await fsp.readdir(join(dir, OWNED_DIR)).catch(() => [] as string[]);
-  return names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).sort();
+  return names
+    .filter((n) => n.endsWith('.json'))
+    .map((n) => n.slice(0, -5))
+    .sort();
 }
 
 async function writeOwned(ctx: ApplyContext, dir: string, unit: string, files: string[]): Promise<void> {
@@ -73,7 +76,13 @@ async function writeOwned(ctx: ApplyContext, dir: string, unit: string, files: s
 }
 
 /** Write one of the unit's files and record that opd wrote it. */
-export async function writeUnitPath(ctx: ApplyContext, dir: string, unit: string, relPath: string, content: string): Promise<void> {
+export async function writeUnitPath(
+  ctx: ApplyContext,
+  dir: string,
+  unit: string,
+  relPath: string,
+  content: string,
+): Promise<void> {
   await atomicWrite(ctx, join(dir, relPath), content, { mode: 0o644 });
   const owned = await readOwned(dir, unit);
   if (!owned.includes(relPath)) await writeOwned(ctx, dir, unit, [...owned, relPath]);
@@ -84,7 +93,14 @@ export async function removeUnitPath(ctx: ApplyContext, dir: string, unit: strin
   const p = join(dir, relPath);
   const st = await fsp.lstat(p).catch(() => undefined);
   if (st && !st.isDirectory()) await fsp.rm(p, { force: true });
-  if (relPath.startsWith(rel.dropinDir(unit) + '/')) await fsp.rmdir(join(dir, rel.dropinDir(unit))).catch(() => undefined);
+  if (relPath.startsWith(rel.dropinDir(unit) + '/'))
+    await fsp.rmdir(join(dir, rel.dropinDir(unit))).catch(() => undefined);
   const owned = await readOwned(dir, unit);
-  if (owned.includes(relPath)) await writeOwned(ctx, dir, unit, owned.filter((f) => f !== relPath));
+  if (owned.includes(relPath))
+    await writeOwned(
+      ctx,
+      dir,
+      unit,
+      owned.filter((f) => f !== relPath),
+    );
 }

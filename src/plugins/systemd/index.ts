@@ -7,19 +7,58 @@
  */
 import { sectionSpec } from '../../core/schema-file.js';
 import { TUNABLES } from '../../core/tunables.js';
-import type { ApplyContext, Change, ChangeResult, Disposable, DoctorCheck, Edge, NormalizeContext, Obj, Plugin, ReadContext, WatchContext } from '../../core/plugin.js';
+import type {
+  ApplyContext,
+  Change,
+  ChangeResult,
+  Disposable,
+  DoctorCheck,
+  Edge,
+  NormalizeContext,
+  Obj,
+  Plugin,
+  ReadContext,
+  WatchContext,
+} from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
 import { isObj } from '../../core/diff.js';
 import { busAddress, onSignal } from '../../dbus.js';
 import { runRead } from '../../exec.js';
 import {
-  DEST, MANAGER, JobWaiter, disableUnitFiles, enableUnitFiles, listUnits, listUnitsByNames, listUnitsByPatterns,
-  managerInfo, maskUnitFiles, reload, resetFailed, subscribe, unitFileState, unitFileStates, unmaskUnitFiles,
-  type JobKind, type UnitInfo,
+  DEST,
+  MANAGER,
+  JobWaiter,
+  disableUnitFiles,
+  enableUnitFiles,
+  listUnits,
+  listUnitsByNames,
+  listUnitsByPatterns,
+  managerInfo,
+  maskUnitFiles,
+  reload,
+  resetFailed,
+  subscribe,
+  unitFileState,
+  unitFileStates,
+  unmaskUnitFiles,
+  type JobKind,
+  type UnitInfo,
 } from './bus.js';
 import { ownedUnits, readUnitFiles, removeUnitPath, writeUnitPath, type UnitFiles } from './files.js';
-import { activeOf, enabledOf, exactPattern, isInstance, isRunning, isTemplate, maskedOf, rel, templateOf, unitDir, unitObjectPath } from './names.js';
+import {
+  activeOf,
+  enabledOf,
+  exactPattern,
+  isInstance,
+  isRunning,
+  isTemplate,
+  maskedOf,
+  rel,
+  templateOf,
+  unitDir,
+  unitObjectPath,
+} from './names.js';
 import { planUnit, type SystemdChangeData, type SystemdOp } from './plan.js';
 
 export interface SystemdSection extends Obj {
@@ -36,8 +75,16 @@ function unitsOf(section: unknown): Record<string, Obj> {
 }
 
 /** Current state of one unit in the section's shape; undefined when there is nothing of it. */
-function currentUnit(name: string, spec: Obj | undefined, info: UnitInfo | undefined, fileState: string | undefined, files: UnitFiles): Obj | undefined {
-  const loaded = info !== undefined && (info.loadState !== 'not-found' || isRunning(info.activeState) || info.activeState === 'failed');
+function currentUnit(
+  name: string,
+  spec: Obj | undefined,
+  info: UnitInfo | undefined,
+  fileState: string | undefined,
+  files: UnitFiles,
+): Obj | undefined {
+  const loaded =
+    info !== undefined &&
+    (info.loadState !== 'not-found' || isRunning(info.activeState) || info.activeState === 'failed');
   const hasFiles = files.unitFile !== undefined || Object.keys(files.dropins).length > 0;
   if (!loaded && fileState === undefined && !hasFiles) return undefined;
   const active = isTemplate(name) ? undefined : activeOf(info?.activeState ?? 'inactive');
@@ -45,8 +92,11 @@ function currentUnit(name: string, spec: Obj | undefined, info: UnitInfo | undef
     // present only while something remains to undo: running, enabled, or files opd wrote
     const enabled = fileState === 'enabled';
     const ownedFile = files.owned.includes(rel.unitFile(name)) && files.unitFile !== undefined;
-    const ownedDropins = Object.fromEntries(Object.entries(files.dropins).filter(([n]) => files.owned.includes(rel.dropin(name, n))));
-    if (!isRunning(active) && active !== 'failed' && !enabled && !ownedFile && !Object.keys(ownedDropins).length) return undefined;
+    const ownedDropins = Object.fromEntries(
+      Object.entries(files.dropins).filter(([n]) => files.owned.includes(rel.dropin(name, n))),
+    );
+    if (!isRunning(active) && active !== 'failed' && !enabled && !ownedFile && !Object.keys(ownedDropins).length)
+      return undefined;
     return {
       ...(active !== undefined ? { active_state: active } : {}),
       enabled,
@@ -80,7 +130,10 @@ async function readUnits(ctx: ReadContext, specs: Record<string, Obj | undefined
   // the units whose enablement or mask the document names (or that must go)
   const needState = names.filter((n) => needsFileState(specs[n]));
   const [infos, states, files] = await Promise.all([
-    listUnitsByNames(ctx.settings, names.filter((n) => !isTemplate(n))),
+    listUnitsByNames(
+      ctx.settings,
+      names.filter((n) => !isTemplate(n)),
+    ),
     unitFileStates(ctx.settings, needState),
     Promise.all(names.map((n) => readUnitFiles(dir, n))),
   ]);
@@ -98,7 +151,12 @@ async function readUnits(ctx: ReadContext, specs: Record<string, Obj | undefined
 }
 
 /** The unit as `opd show` prints it: only what feeding it back would keep as is. */
-function showUnit(name: string, info: UnitInfo | undefined, fileState: string | undefined, files: UnitFiles): Obj | undefined {
+function showUnit(
+  name: string,
+  info: UnitInfo | undefined,
+  fileState: string | undefined,
+  files: UnitFiles,
+): Obj | undefined {
   const out: Obj = {};
   if (fileState !== undefined && maskedOf(fileState)) out.masked = true;
   else {
@@ -109,15 +167,23 @@ function showUnit(name: string, info: UnitInfo | undefined, fileState: string | 
       if (a === 'active' || a === 'inactive') out.active_state = a;
     }
   }
-  if (files.owned.includes(rel.unitFile(name)) && files.unitFile !== undefined && !out.masked) out.unit_file = files.unitFile;
-  const dropins = Object.fromEntries(Object.entries(files.dropins).filter(([n]) => files.owned.includes(rel.dropin(name, n))));
+  if (files.owned.includes(rel.unitFile(name)) && files.unitFile !== undefined && !out.masked)
+    out.unit_file = files.unitFile;
+  const dropins = Object.fromEntries(
+    Object.entries(files.dropins).filter(([n]) => files.owned.includes(rel.dropin(name, n))),
+  );
   if (Object.keys(dropins).length) out.dropins = dropins;
   return out;
 }
 
 async function journalTail(unit: string): Promise<string> {
   try {
-    const r = await runRead('journalctl', [`--unit=${unit}`, '-n', '20', '--no-pager', '--quiet', '-o', 'short-iso'], { timeout: 15_000, okCodes: [0, 1], backend: 'journalctl', installHint: 'install systemd (journalctl)' });
+    const r = await runRead('journalctl', [`--unit=${unit}`, '-n', '20', '--no-pager', '--quiet', '-o', 'short-iso'], {
+      timeout: 15_000,
+      okCodes: [0, 1],
+      backend: 'journalctl',
+      installHint: 'install systemd (journalctl)',
+    });
     const lines = r.stdout.trimEnd().split('\n').filter(Boolean);
     return lines.length ? lines.map((l) => `  | ${l}`).join('\n') : '  | (the journal has no lines for this unit)';
   } catch (err) {
@@ -125,11 +191,23 @@ async function journalTail(unit: string): Promise<string> {
   }
 }
 
-const OK_RESULTS: Record<string, string[]> = { 'try-restart': ['done', 'skipped'], 'reload-or-try-restart': ['done', 'skipped'], stop: ['done', 'skipped'] };
+const OK_RESULTS: Record<string, string[]> = {
+  'try-restart': ['done', 'skipped'],
+  'reload-or-try-restart': ['done', 'skipped'],
+  stop: ['done', 'skipped'],
+};
 
 async function jobError(unit: string, verb: string, result: string, address: string): Promise<OpdError> {
   const tail = await journalTail(unit);
-  const what = result.includes(' ') ? result : result === 'dependency' ? 'a unit it depends on failed' : result === 'timeout' ? 'systemd timed out' : result === 'canceled' ? 'another job replaced it' : `job result: ${result}`;
+  const what = result.includes(' ')
+    ? result
+    : result === 'dependency'
+      ? 'a unit it depends on failed'
+      : result === 'timeout'
+        ? 'systemd timed out'
+        : result === 'canceled'
+          ? 'another job replaced it'
+          : `job result: ${result}`;
   return new OpdError('backend-failed', `${verb} of ${unit} failed (${what}); last lines of its journal:\n${tail}`, {
     address,
     hint: `fix the unit (its files or what it runs) and apply again; journalctl -u ${unit} shows the whole log`,
@@ -139,7 +217,10 @@ async function jobError(unit: string, verb: string, result: string, address: str
 /** StartUnit & co. refuse before queuing a job: say what to do about it. */
 function explainJobCallError(err: unknown, unit: string, address: string): unknown {
   const e = toOpdError(err);
-  const m = /\.(NoSuchUnit|UnitMasked|LoadFailed|OnlyByDependency|JobTypeNotApplicable|TransactionIsDestructive): (.*)$/.exec(e.message);
+  const m =
+    /\.(NoSuchUnit|UnitMasked|LoadFailed|OnlyByDependency|JobTypeNotApplicable|TransactionIsDestructive): (.*)$/.exec(
+      e.message,
+    );
   if (!m) return e;
   const hints: Record<string, string> = {
     NoSuchUnit: `write its unit_file, or install the package that ships ${unit}`,
@@ -149,7 +230,10 @@ function explainJobCallError(err: unknown, unit: string, address: string): unkno
     JobTypeNotApplicable: `${unit} cannot do that (e.g. reload without ExecReload=): drop reload_on_change`,
     TransactionIsDestructive: 'another job conflicts with this one: try again when systemd is idle',
   };
-  return new OpdError(m[1] === 'TransactionIsDestructive' ? 'backend-busy' : 'backend-failed', `${unit}: ${m[2]}`, { address, hint: hints[m[1]] });
+  return new OpdError(m[1] === 'TransactionIsDestructive' ? 'backend-busy' : 'backend-failed', `${unit}: ${m[2]}`, {
+    address,
+    hint: hints[m[1]],
+  });
 }
 
 function explainUnitFileError(kind: string, err: unknown, address: string): unknown {
@@ -173,7 +257,14 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
       const units: Obj = {};
       for (const [n, spec] of Object.entries(out.units)) {
         // a masked unit is also stopped: say so, so that the plan stops it and verify checks it
-        if (isObj(spec) && spec.masked === true && spec.active_state === undefined && spec.state !== 'absent' && !isTemplate(n)) units[n] = { ...spec, active_state: 'inactive' };
+        if (
+          isObj(spec) &&
+          spec.masked === true &&
+          spec.active_state === undefined &&
+          spec.state !== 'absent' &&
+          !isTemplate(n)
+        )
+          units[n] = { ...spec, active_state: 'inactive' };
         else units[n] = spec;
       }
       out.units = units;
@@ -191,7 +282,8 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
     const dir = unitDir(ctx.settings);
     const results = new Map<Change<SystemdChangeData>, ChangeResult>();
     const opOf = (c: Change<SystemdChangeData>) => c.data!.op;
-    const fail = (c: Change<SystemdChangeData>, e: unknown) => results.set(c, { address: c.address, status: 'failed', error: toOpdError(e) });
+    const fail = (c: Change<SystemdChangeData>, e: unknown) =>
+      results.set(c, { address: c.address, status: 'failed', error: toOpdError(e) });
     const ok = (c: Change<SystemdChangeData>) => results.set(c, { address: c.address, status: 'ok' });
     const of = (pred: (op: SystemdOp) => boolean) => changes.filter((c) => pred(opOf(c)));
     const jobs = of((op) => op.kind === 'job');
@@ -213,9 +305,17 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
             if (op.job === 'restart-instances') {
               const [pre, suf] = [op.unit.slice(0, op.unit.indexOf('@') + 1), op.unit.slice(op.unit.lastIndexOf('.'))];
               const own = new Set(jobs.map((j) => opOf(j).unit));
-              const running = (await listUnitsByPatterns(ctx.settings, ['active', 'reloading', 'activating'], [`${exactPattern(pre)}*${exactPattern(suf)}`])).filter((u) => !own.has(u.name));
+              const running = (
+                await listUnitsByPatterns(
+                  ctx.settings,
+                  ['active', 'reloading', 'activating'],
+                  [`${exactPattern(pre)}*${exactPattern(suf)}`],
+                )
+              ).filter((u) => !own.has(u.name));
               const verb: JobKind = op.reload ? 'reload-or-try-restart' : 'try-restart';
-              const res = await Promise.all(running.map(async (u) => [u.name, await waiter!.run(verb, u.name, JOB_TIMEOUT_MS)] as const));
+              const res = await Promise.all(
+                running.map(async (u) => [u.name, await waiter!.run(verb, u.name, JOB_TIMEOUT_MS)] as const),
+              );
               const bad = res.find(([, r]) => !OK_RESULTS[verb].includes(r));
               if (bad) fail(c, await jobError(bad[0], verb, bad[1], c.address));
               else ok(c);
@@ -233,14 +333,25 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
       );
       // a job is done when the unit started; a service that dies right after shows up here
       if (started.length) {
-        const now = await listUnitsByNames(ctx.settings, started.map((c) => opOf(c).unit)).catch((err) => {
-          ctx.log.warn({ plugin: 'systemd', err: toOpdError(err).message }, 'systemd: could not check the units just started');
+        const now = await listUnitsByNames(
+          ctx.settings,
+          started.map((c) => opOf(c).unit),
+        ).catch((err) => {
+          ctx.log.warn(
+            { plugin: 'systemd', err: toOpdError(err).message },
+            'systemd: could not check the units just started',
+          );
           return new Map<string, UnitInfo>();
         });
         for (const c of started) {
           const u = opOf(c).unit;
           if (now.get(u)?.activeState === 'failed') {
-            const e = await jobError(u, (opOf(c) as { job: string }).job, 'the unit failed right after it started', c.address);
+            const e = await jobError(
+              u,
+              (opOf(c) as { job: string }).job,
+              'the unit failed right after it started',
+              c.address,
+            );
             results.delete(c);
             fail(c, e);
           }
@@ -249,7 +360,10 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
     };
 
     /** One D-Bus call for all units of a kind; on failure, one call each to find which. */
-    const unitFileOp = async (kind: 'enable' | 'disable' | 'mask' | 'unmask', fn: (names: string[]) => Promise<unknown>) => {
+    const unitFileOp = async (
+      kind: 'enable' | 'disable' | 'mask' | 'unmask',
+      fn: (names: string[]) => Promise<unknown>,
+    ) => {
       const list = of((op) => op.kind === kind);
       if (!list.length) return;
       const names = [...new Set(list.map((c) => opOf(c).unit))];
@@ -262,7 +376,17 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
           for (const c of list) {
             const u = opOf(c).unit;
             if (r.installInfo === false || !linked.some((p) => p.endsWith('/' + u)))
-              fail(c, new OpdError('backend-failed', `${u} cannot be enabled: its unit file has no [Install] section (WantedBy=…)`, { address: c.address, hint: 'add an [Install] section with WantedBy= to the unit file, or drop `enabled` for this unit' }));
+              fail(
+                c,
+                new OpdError(
+                  'backend-failed',
+                  `${u} cannot be enabled: its unit file has no [Install] section (WantedBy=…)`,
+                  {
+                    address: c.address,
+                    hint: 'add an [Install] section with WantedBy= to the unit file, or drop `enabled` for this unit',
+                  },
+                ),
+              );
             else ok(c);
           }
           return;
@@ -283,7 +407,8 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
     };
 
     const t0 = Date.now();
-    const phase = (name: string) => ctx.log.debug({ plugin: 'systemd', phase: name, ms: Date.now() - t0 }, 'systemd: apply phase done');
+    const phase = (name: string) =>
+      ctx.log.debug({ plugin: 'systemd', phase: name, ms: Date.now() - t0 }, 'systemd: apply phase done');
     try {
       if (jobs.length) waiter = await JobWaiter.open(ctx);
       // 1. stop what goes away or gets masked
@@ -295,7 +420,8 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
       phase('disable/unmask');
       // 3. files: one unit after another within a unit (its ownership record), units in parallel
       const byUnit = new Map<string, Change<SystemdChangeData>[]>();
-      for (const c of of((op) => op.kind === 'write' || op.kind === 'remove')) byUnit.set(opOf(c).unit, [...(byUnit.get(opOf(c).unit) ?? []), c]);
+      for (const c of of((op) => op.kind === 'write' || op.kind === 'remove'))
+        byUnit.set(opOf(c).unit, [...(byUnit.get(opOf(c).unit) ?? []), c]);
       await Promise.all(
         [...byUnit.values()].map(async (list) => {
           for (const c of list) {
@@ -323,7 +449,16 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
           await reload(ctx);
         } catch (err) {
           const e = toOpdError(err);
-          for (const c of jobs) if (!results.has(c)) fail(c, new OpdError(e.retryable ? 'backend-busy' : 'backend-failed', `systemd did not reload its configuration: ${e.message}`, { address: c.address }));
+          for (const c of jobs)
+            if (!results.has(c))
+              fail(
+                c,
+                new OpdError(
+                  e.retryable ? 'backend-busy' : 'backend-failed',
+                  `systemd did not reload its configuration: ${e.message}`,
+                  { address: c.address },
+                ),
+              );
         }
       }
       phase('reload');
@@ -333,7 +468,14 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
     } finally {
       await waiter?.dispose();
     }
-    return changes.map((c) => results.get(c) ?? { address: c.address, status: 'failed' as const, error: new OpdError('bug', `systemd: no outcome for ${c.address}`) });
+    return changes.map(
+      (c) =>
+        results.get(c) ?? {
+          address: c.address,
+          status: 'failed' as const,
+          error: new OpdError('bug', `systemd: no outcome for ${c.address}`),
+        },
+    );
   },
 
   /** The run's last systemd batch is done: Reload if unit files changed since the last one (UnitFileState is stale until then). */
@@ -367,7 +509,13 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
       names = [...new Set([...infos.keys(), ...owned])].filter((n) => /^[^/]+$/.test(n) && isShowable(n)).sort();
     } else {
       names = owned;
-      [infos, states] = await Promise.all([listUnitsByNames(ctx.settings, owned.filter((n) => !isTemplate(n))), unitFileStates(ctx.settings, owned)]);
+      [infos, states] = await Promise.all([
+        listUnitsByNames(
+          ctx.settings,
+          owned.filter((n) => !isTemplate(n)),
+        ),
+        unitFileStates(ctx.settings, owned),
+      ]);
     }
     const files = await Promise.all(names.map((n) => readUnitFiles(dir, n)));
     const units: Record<string, Obj> = {};
@@ -384,10 +532,19 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
     const byPath = new Map(named.map((n) => [unitObjectPath(n), `systemd/units/${n}`]));
     const byName = new Map(named.map((n) => [n, `systemd/units/${n}`]));
     const subs = await Promise.all([
-      onSignal(ctx.settings, { sender: DEST, interface: 'org.freedesktop.DBus.Properties', member: 'PropertiesChanged', pathNamespace: '/org/freedesktop/systemd1/unit' }, (m) => {
-        const a = byPath.get(m.path);
-        if (a) onDrift(a);
-      }),
+      onSignal(
+        ctx.settings,
+        {
+          sender: DEST,
+          interface: 'org.freedesktop.DBus.Properties',
+          member: 'PropertiesChanged',
+          pathNamespace: '/org/freedesktop/systemd1/unit',
+        },
+        (m) => {
+          const a = byPath.get(m.path);
+          if (a) onDrift(a);
+        },
+      ),
       onSignal(ctx.settings, { sender: DEST, interface: MANAGER, member: 'JobRemoved' }, (m) => {
         const a = byName.get(String(m.body[2]));
         if (a) onDrift(a);
@@ -401,7 +558,13 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
   async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
     try {
       const m = await managerInfo(ctx.settings);
-      return [{ name: 'systemd: manager', ok: true, detail: `systemd ${m.version} on ${busAddress(ctx.settings)} (system state ${m.state}); unit files in ${unitDir(ctx.settings)}` }];
+      return [
+        {
+          name: 'systemd: manager',
+          ok: true,
+          detail: `systemd ${m.version} on ${busAddress(ctx.settings)} (system state ${m.state}); unit files in ${unitDir(ctx.settings)}`,
+        },
+      ];
     } catch (err) {
       const e = toOpdError(err);
       return [{ name: 'systemd: manager', ok: false, detail: e.message, hint: e.hint }];
@@ -411,12 +574,21 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
 
 const SHOWABLE = /\.(service|socket|timer|target|path|mount|automount|swap|slice)$/;
 function isShowable(n: string): boolean {
-  return SHOWABLE.test(n) && n.length <= 255 && /^([A-Za-z0-9:_.-]|\\x[0-9a-f]{2})+(@([A-Za-z0-9:_.-]|\\x[0-9a-f]{2})*)?\.[a-z]+$/.test(n) && !n.includes('..') && !n.startsWith('.');
+  return (
+    SHOWABLE.test(n) &&
+    n.length <= 255 &&
+    /^([A-Za-z0-9:_.-]|\\x[0-9a-f]{2})+(@([A-Za-z0-9:_.-]|\\x[0-9a-f]{2})*)?\.[a-z]+$/.test(n) &&
+    !n.includes('..') &&
+    !n.startsWith('.')
+  );
 }
 
 /** Absolute paths a unit's files mention (ExecStart=/usr/bin/x, EnvironmentFile=-/etc/x, …). */
 export function referencedPaths(spec: Obj): string[] {
-  const texts = [typeof spec.unit_file === 'string' ? spec.unit_file : '', ...Object.values(isObj(spec.dropins) ? spec.dropins : {}).filter((v): v is string => typeof v === 'string')];
+  const texts = [
+    typeof spec.unit_file === 'string' ? spec.unit_file : '',
+    ...Object.values(isObj(spec.dropins) ? spec.dropins : {}).filter((v): v is string => typeof v === 'string'),
+  ];
   const out = new Set<string>();
   for (const t of texts)
     for (const line of t.split('\n')) {
@@ -434,14 +606,19 @@ export function referencedPaths(spec: Obj): string[] {
 export function unitEdges(desired: SystemdSection, document?: Record<string, unknown>): Edge[] {
   const edges: Edge[] = [];
   const units = unitsOf(desired);
-  const files = isObj(document?.files) && isObj((document!.files as Obj).paths) ? ((document!.files as Obj).paths as Obj) : {};
-  const pkgs = isObj(document?.packages) && isObj((document!.packages as Obj).installed) ? ((document!.packages as Obj).installed as Obj) : {};
+  const files =
+    isObj(document?.files) && isObj((document!.files as Obj).paths) ? ((document!.files as Obj).paths as Obj) : {};
+  const pkgs =
+    isObj(document?.packages) && isObj((document!.packages as Obj).installed)
+      ? ((document!.packages as Obj).installed as Obj)
+      : {};
   for (const [n, spec] of Object.entries(units).sort(([a], [b]) => (a < b ? -1 : 1))) {
     const from = `systemd/units/${n}`;
     const t = templateOf(n);
     if (t && t in units) edges.push({ from, to: `systemd/units/${t}`, kind: 'template' });
     if (!isObj(spec)) continue;
-    for (const p of referencedPaths(spec)) if (p in files) edges.push({ from, to: `files/paths/${p}`, kind: 'references-file' });
+    for (const p of referencedPaths(spec))
+      if (p in files) edges.push({ from, to: `files/paths/${p}`, kind: 'references-file' });
     const pkg = n.replace(/@.*$|\.[a-z]+$/, '');
     if (pkg in pkgs) edges.push({ from, to: `packages/installed/${pkg}`, kind: 'shipped-by' });
   }

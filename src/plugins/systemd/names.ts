@@ -2,7 +2,8 @@
 import { join } from 'node:path';
 import type { Settings } from '../../core/plugin.js';
 
-export const UNIT_NAME_RE = /^([A-Za-z0-9:_.-]|\\x[0-9a-f]{2})+(@([A-Za-z0-9:_.-]|\\x[0-9a-f]{2})*)?\.(service|socket|timer|target|path|mount|automount|swap|slice)$/;
+export const UNIT_NAME_RE =
+  /^([A-Za-z0-9:_.-]|\\x[0-9a-f]{2})+(@([A-Za-z0-9:_.-]|\\x[0-9a-f]{2})*)?\.(service|socket|timer|target|path|mount|automount|swap|slice)$/;
 
 export const DEFAULT_UNIT_DIR = '/etc/systemd/system';
 

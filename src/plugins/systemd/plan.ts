@@ -7,7 +7,15 @@ import type { Change, Obj, ResourceDiff } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import { isRunning, isTemplate, rel } from './names.js';
 
-export type JobVerb = 'start' | 'stop' | 'restart' | 'try-restart' | 'reload-or-restart' | 'reload-or-try-restart' | 'reset-failed' | 'restart-instances';
+export type JobVerb =
+  | 'start'
+  | 'stop'
+  | 'restart'
+  | 'try-restart'
+  | 'reload-or-restart'
+  | 'reload-or-try-restart'
+  | 'reset-failed'
+  | 'restart-instances';
 
 export type SystemdOp =
   | { kind: 'write'; unit: string; rel: string; content: string }
@@ -48,8 +56,21 @@ export function planUnit(diff: ResourceDiff): Change<SystemdChangeData>[] {
   const A = diff.address;
   const base = { resource: A, plugin: 'systemd' };
   const changes: Change<SystemdChangeData>[] = [];
-  const mk = (address: string, action: string, summary: string, op: SystemdOp, extra: Partial<Change<SystemdChangeData>> = {}): Change<SystemdChangeData> => {
-    const c: Change<SystemdChangeData> = { ...base, address, action, summary, data: { op } satisfies SystemdChangeData, ...extra };
+  const mk = (
+    address: string,
+    action: string,
+    summary: string,
+    op: SystemdOp,
+    extra: Partial<Change<SystemdChangeData>> = {},
+  ): Change<SystemdChangeData> => {
+    const c: Change<SystemdChangeData> = {
+      ...base,
+      address,
+      action,
+      summary,
+      data: { op } satisfies SystemdChangeData,
+      ...extra,
+    };
     changes.push(c);
     return c;
   };
@@ -63,14 +84,39 @@ export function planUnit(diff: ResourceDiff): Change<SystemdChangeData>[] {
       first.push(A);
     }
     if (cur.enabled === true) {
-      mk(`${A}/enabled`, 'disable', '', { kind: 'disable', unit }, { reason: 'state: absent', after: [...first], ops: diff.ops });
+      mk(
+        `${A}/enabled`,
+        'disable',
+        '',
+        { kind: 'disable', unit },
+        { reason: 'state: absent', after: [...first], ops: diff.ops },
+      );
       first.push(`${A}/enabled`);
     }
     if (typeof cur.unit_file === 'string')
-      mk(`${A}/unit_file`, 'delete', 'unit file', { kind: 'remove', unit, rel: rel.unitFile(unit) }, { after: [...first], ops: diff.ops });
+      mk(
+        `${A}/unit_file`,
+        'delete',
+        'unit file',
+        { kind: 'remove', unit, rel: rel.unitFile(unit) },
+        { after: [...first], ops: diff.ops },
+      );
     for (const n of Object.keys(isObj(cur.dropins) ? cur.dropins : {}).sort())
-      mk(`${A}/dropins/${n}`, 'delete', 'drop-in', { kind: 'remove', unit, rel: rel.dropin(unit, n) }, { after: [...first], ops: diff.ops });
-    if (cur.active_state === 'failed') mk(A, 'reset-failed', 'failed → inactive', { kind: 'job', unit, job: 'reset-failed' }, { reason: 'state: absent', after: changes.map((c) => c.address), ops: diff.ops });
+      mk(
+        `${A}/dropins/${n}`,
+        'delete',
+        'drop-in',
+        { kind: 'remove', unit, rel: rel.dropin(unit, n) },
+        { after: [...first], ops: diff.ops },
+      );
+    if (cur.active_state === 'failed')
+      mk(
+        A,
+        'reset-failed',
+        'failed → inactive',
+        { kind: 'job', unit, job: 'reset-failed' },
+        { reason: 'state: absent', after: changes.map((c) => c.address), ops: diff.ops },
+      );
     return changes;
   }
 
@@ -89,8 +135,16 @@ export function planUnit(diff: ResourceDiff): Change<SystemdChangeData>[] {
 
   if (typeof want.unit_file === 'string' && want.unit_file !== cur.unit_file) {
     const had = typeof cur.unit_file === 'string';
-    const summary = had ? `unit file (${lineDelta(cur.unit_file as string, want.unit_file)})` : `unit file (${lines(want.unit_file)} lines)`;
-    mk(`${A}/unit_file`, had ? 'update' : 'create', summary, { kind: 'write', unit, rel: rel.unitFile(unit), content: want.unit_file }, { after: [...preFiles], ops: opsUnder(diff.ops, '/unit_file') });
+    const summary = had
+      ? `unit file (${lineDelta(cur.unit_file as string, want.unit_file)})`
+      : `unit file (${lines(want.unit_file)} lines)`;
+    mk(
+      `${A}/unit_file`,
+      had ? 'update' : 'create',
+      summary,
+      { kind: 'write', unit, rel: rel.unitFile(unit), content: want.unit_file },
+      { after: [...preFiles], ops: opsUnder(diff.ops, '/unit_file') },
+    );
     fileAddrs.push(`${A}/unit_file`);
     changed.push('unit file');
   }
@@ -102,7 +156,13 @@ export function planUnit(diff: ResourceDiff): Change<SystemdChangeData>[] {
       if (typeof content !== 'string' || content === curD[n]) continue;
       const had = typeof curD[n] === 'string';
       const summary = had ? `drop-in (${lineDelta(curD[n] as string, content)})` : `drop-in (${lines(content)} lines)`;
-      mk(`${A}/dropins/${n}`, had ? 'update' : 'create', summary, { kind: 'write', unit, rel: rel.dropin(unit, n), content }, { after: [...preFiles], ops: opsUnder(diff.ops, `/dropins/${n}`) });
+      mk(
+        `${A}/dropins/${n}`,
+        had ? 'update' : 'create',
+        summary,
+        { kind: 'write', unit, rel: rel.dropin(unit, n), content },
+        { after: [...preFiles], ops: opsUnder(diff.ops, `/dropins/${n}`) },
+      );
       fileAddrs.push(`${A}/dropins/${n}`);
       changed.push(`drop-in ${n}`);
     }
@@ -110,15 +170,28 @@ export function planUnit(diff: ResourceDiff): Change<SystemdChangeData>[] {
   // drop-ins marked absent (or pruned) are in current but not in desired
   for (const n of Object.keys(curD).sort()) {
     if (wantD && n in wantD) continue;
-    if (!diff.ops.some((o) => o.op === 'remove' && (o.path === `/dropins/${n}` || (o.path === '/dropins' && !wantD)))) continue;
-    mk(`${A}/dropins/${n}`, 'delete', 'drop-in', { kind: 'remove', unit, rel: rel.dropin(unit, n) }, { after: [...preFiles], ops: opsUnder(diff.ops, `/dropins/${n}`) });
+    if (!diff.ops.some((o) => o.op === 'remove' && (o.path === `/dropins/${n}` || (o.path === '/dropins' && !wantD))))
+      continue;
+    mk(
+      `${A}/dropins/${n}`,
+      'delete',
+      'drop-in',
+      { kind: 'remove', unit, rel: rel.dropin(unit, n) },
+      { after: [...preFiles], ops: opsUnder(diff.ops, `/dropins/${n}`) },
+    );
     fileAddrs.push(`${A}/dropins/${n}`);
     changed.push(`drop-in ${n}`);
   }
 
   const unitOps: string[] = [];
   if (want.enabled !== undefined && want.enabled !== cur.enabled && !(creating && want.enabled === false)) {
-    mk(`${A}/enabled`, want.enabled ? 'enable' : 'disable', '', { kind: want.enabled ? 'enable' : 'disable', unit }, { after: [...preFiles, ...fileAddrs], ops: opsUnder(diff.ops, '/enabled') });
+    mk(
+      `${A}/enabled`,
+      want.enabled ? 'enable' : 'disable',
+      '',
+      { kind: want.enabled ? 'enable' : 'disable', unit },
+      { after: [...preFiles, ...fileAddrs], ops: opsUnder(diff.ops, '/enabled') },
+    );
     unitOps.push(`${A}/enabled`);
   }
   let maskAddr: string | undefined;
@@ -128,24 +201,48 @@ export function planUnit(diff: ResourceDiff): Change<SystemdChangeData>[] {
   }
 
   // at most one job per unit
-  const why = changed.length ? `${changed.length > 2 ? `${changed.length} files` : changed.join(' and ')} changed` : undefined;
+  const why = changed.length
+    ? `${changed.length > 2 ? `${changed.length} files` : changed.join(' and ')} changed`
+    : undefined;
   const jobAfter = [...preFiles, ...fileAddrs, ...unitOps.filter((a) => a !== maskAddr)];
   const reloadInstead = want.reload_on_change === true;
   const job = (verb: JobVerb, summary: string, reason?: string, early = false) =>
-    mk(A, verb, summary, { kind: 'job', unit, job: verb, ...(reloadInstead ? { reload: true } : {}), ...(early ? { early } : {}) }, { ...(reason ? { reason } : {}), after: early ? [] : jobAfter, ops: opsUnder(diff.ops, '/active_state') });
+    mk(
+      A,
+      verb,
+      summary,
+      { kind: 'job', unit, job: verb, ...(reloadInstead ? { reload: true } : {}), ...(early ? { early } : {}) },
+      { ...(reason ? { reason } : {}), after: early ? [] : jobAfter, ops: opsUnder(diff.ops, '/active_state') },
+    );
   const curState = creating ? 'inactive' : cur.active_state;
   if (isTemplate(unit)) {
-    if (why && !creating) job('restart-instances', reloadInstead ? 'reload running instances' : 'restart running instances', why);
+    if (why && !creating)
+      job('restart-instances', reloadInstead ? 'reload running instances' : 'restart running instances', why);
   } else if (want.active_state === 'active') {
     if (curState === 'active' || curState === 'reloading') {
       if (why) job(reloadInstead ? 'reload-or-restart' : 'restart', '', why);
     } else job('start', `${String(curState)} → active`, why && !creating ? why : undefined);
   } else if (want.active_state === 'inactive') {
-    if (isRunning(curState)) job('stop', `${String(curState)} → inactive`, want.masked === true ? 'masked' : undefined, want.masked === true);
+    if (isRunning(curState))
+      job('stop', `${String(curState)} → inactive`, want.masked === true ? 'masked' : undefined, want.masked === true);
     else if (curState === 'failed') job('reset-failed', 'failed → inactive');
   } else if (why && !creating) {
-    job(reloadInstead ? 'reload-or-try-restart' : 'try-restart', reloadInstead ? 'reload if running' : 'restart if running', why);
+    job(
+      reloadInstead ? 'reload-or-try-restart' : 'try-restart',
+      reloadInstead ? 'reload if running' : 'restart if running',
+      why,
+    );
   }
-  if (maskAddr) mk(maskAddr, 'mask', '', { kind: 'mask', unit }, { after: changes.some((c) => c.address === A && c.data!.op.kind === 'job') ? [A] : [], ops: opsUnder(diff.ops, '/masked') });
+  if (maskAddr)
+    mk(
+      maskAddr,
+      'mask',
+      '',
+      { kind: 'mask', unit },
+      {
+        after: changes.some((c) => c.address === A && c.data!.op.kind === 'job') ? [A] : [],
+        ops: opsUnder(diff.ops, '/masked'),
+      },
+    );
   return changes;
 }

@@ -58,7 +58,15 @@ function readUsers(ctx: ReadContext, desired: UsersSection, all: boolean): Users
 export function planUser(d: ResourceDiff): Change<ShadowChangeData>[] {
   const name = d.name;
   const base = { address: d.address, resource: d.address, plugin: d.plugin, ops: d.ops };
-  if (d.action === 'delete') return [{ ...base, action: 'delete', summary: 'remove user (home directory kept)', data: { name, cmds: [{ cmd: 'userdel', args: [name] }] } }];
+  if (d.action === 'delete')
+    return [
+      {
+        ...base,
+        action: 'delete',
+        summary: 'remove user (home directory kept)',
+        data: { name, cmds: [{ cmd: 'userdel', args: [name] }] },
+      },
+    ];
   const want = d.desired as UserSpec;
   const cur = d.current as UserSpec | undefined;
   const after = [...(want.group ? [want.group] : []), ...(want.groups ?? [])].map((g) => `groups/groups/${g}`);
@@ -75,8 +83,21 @@ export function planUser(d: ResourceDiff): Change<ShadowChangeData>[] {
     if (want.system) args.push('-r');
     args.push(want.create_home ? '-m' : '-M');
     if (want.groups?.length) args.push('-G', want.groups.join(','));
-    const what = [want.uid !== undefined ? `uid ${want.uid}` : '', want.groups?.length ? `groups ${want.groups.join(', ')}` : ''].filter(Boolean).join(', ');
-    return [{ ...base, action: 'create', summary: `create${want.system ? ' system' : ''} user${what ? ` (${what})` : ''}`, after, data: { name, cmds: [{ cmd: 'useradd', args: [...args, name] }] } }];
+    const what = [
+      want.uid !== undefined ? `uid ${want.uid}` : '',
+      want.groups?.length ? `groups ${want.groups.join(', ')}` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
+    return [
+      {
+        ...base,
+        action: 'create',
+        summary: `create${want.system ? ' system' : ''} user${what ? ` (${what})` : ''}`,
+        after,
+        data: { name, cmds: [{ cmd: 'useradd', args: [...args, name] }] },
+      },
+    ];
   }
   const parts: string[] = [];
   const delta: UserSpec = {};
@@ -96,7 +117,17 @@ export function planUser(d: ResourceDiff): Change<ShadowChangeData>[] {
   if (want.system !== undefined && want.system !== cur.system) {
     parts.push(`system ${String(cur.system)} → ${String(want.system)}`);
     const refused = `user ${name} exists as a ${cur.system ? 'system' : 'regular'} user (uid ${cur.uid}); the system flag is set at creation only`;
-    return [{ ...base, action: 'update', summary: parts.join(', '), after, refused, refusedHint: 'remove the resource first (state: absent), or drop the field', data: { name, cmds } }];
+    return [
+      {
+        ...base,
+        action: 'update',
+        summary: parts.join(', '),
+        after,
+        refused,
+        refusedHint: 'remove the resource first (state: absent), or drop the field',
+        data: { name, cmds },
+      },
+    ];
   }
   if (!cmds.length) return [];
   return [{ ...base, action: 'update', summary: parts.join(', '), after, data: { name, cmds } }];

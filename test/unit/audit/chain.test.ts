@@ -155,7 +155,13 @@ describe('the audit chain', () => {
     const p = freshLog(3, KEY);
     const before = JSON.parse(readFileSync(headPath(p), 'utf8'));
     const log = AuditLog.open(p, KEY);
-    log.appendMany(Array.from({ length: 5 }, (_, i) => ({ run: 'r2', type: 'change', fields: { address: `ovs/bridges/w${i}`, result: 'ok' } })));
+    log.appendMany(
+      Array.from({ length: 5 }, (_, i) => ({
+        run: 'r2',
+        type: 'change',
+        fields: { address: `ovs/bridges/w${i}`, result: 'ok' },
+      })),
+    );
     log.close();
     // the state a kill leaves between writing the wave and moving the head: the sealed write-ahead marker
     writeFileSync(headPath(p), JSON.stringify(sealHead({ seq: before.seq, hash: before.hash, pending: 8 }, KEY)));
@@ -178,7 +184,12 @@ describe('the audit chain', () => {
     log.append('r9', 'run.start', { document: 'x' });
     log.close();
     // killed between writing run.start and moving the head: the head is the write-ahead marker
-    writeFileSync(headPath(p), JSON.stringify(sealHead({ seq: before.seq, hash: before.hash, open_run: before.open_run, pending: before.seq + 1 }, KEY)));
+    writeFileSync(
+      headPath(p),
+      JSON.stringify(
+        sealHead({ seq: before.seq, hash: before.hash, open_run: before.open_run, pending: before.seq + 1 }, KEY),
+      ),
+    );
     const again = AuditLog.open(p, KEY);
     expect(again.recovery.sealedUnsealed).toBe(true);
     expect(again.interruptedRun).toBe('r9');

@@ -13,19 +13,39 @@ interface Step {
 }
 
 /** A plugin whose plan turns each diff's desired `steps` into changes and whose apply records the batches it got. */
-function fake(name: string, extra: Partial<Plugin> & { onApply?: (batch: Change<Step>[], ctx: ApplyContext) => Promise<ChangeResult[] | void> } = {}) {
+function fake(
+  name: string,
+  extra: Partial<Plugin> & {
+    onApply?: (batch: Change<Step>[], ctx: ApplyContext) => Promise<ChangeResult[] | void>;
+  } = {},
+) {
   const batches: string[][] = [];
   const plugin: Plugin<Record<string, never>, Step> = {
     name,
     schema: {},
     collections: ['things'],
     read: async () => ({}),
-    plan: (d: ResourceDiff) => (d.desired!.steps as (Change<Step> & { after?: string[] })[]).map((c) => ({ resource: d.address, plugin: name, action: 'update', summary: '', ...c })),
+    plan: (d: ResourceDiff) =>
+      (d.desired!.steps as (Change<Step> & { after?: string[] })[]).map((c) => ({
+        resource: d.address,
+        plugin: name,
+        action: 'update',
+        summary: '',
+        ...c,
+      })),
     async apply(ctx, batch) {
       batches.push(batch.map((c) => c.address));
       const r = await extra.onApply?.(batch, ctx);
       if (r) return r;
-      return batch.map((c) => (c.data?.fail ? { address: c.address, status: 'failed' as const, error: new OpdError(c.data.fail as 'backend-failed', `${c.address} broke`) } : { address: c.address, status: 'ok' as const }));
+      return batch.map((c) =>
+        c.data?.fail
+          ? {
+              address: c.address,
+              status: 'failed' as const,
+              error: new OpdError(c.data.fail as 'backend-failed', `${c.address} broke`),
+            }
+          : { address: c.address, status: 'ok' as const },
+      );
     },
     ...extra,
   };
@@ -33,11 +53,22 @@ function fake(name: string, extra: Partial<Plugin> & { onApply?: (batch: Change<
 }
 
 function planOf(plugins: Map<string, Plugin>, name: string, steps: object[], allowDestroy = false) {
-  const d: ResourceDiff = { plugin: name, collection: 'things', name: 'a', address: `${name}/things/a`, action: 'update', current: {}, desired: { steps }, ops: [], allowDestroy };
+  const d: ResourceDiff = {
+    plugin: name,
+    collection: 'things',
+    name: 'a',
+    address: `${name}/things/a`,
+    action: 'update',
+    current: {},
+    desired: { steps },
+    ops: [],
+    allowDestroy,
+  };
   return buildPlan(plugins, [d], []);
 }
 
-const statuses = (out: { change: { address: string }; status: string }[]) => Object.fromEntries(out.map((o) => [o.change.address, o.status]));
+const statuses = (out: { change: { address: string }; status: string }[]) =>
+  Object.fromEntries(out.map((o) => [o.change.address, o.status]));
 
 describe('the core applies a plan', () => {
   it('hands a plugin only changes whose dependencies succeeded, one ready batch per wave', async () => {
@@ -52,7 +83,12 @@ describe('the core applies a plan', () => {
   it('skips what depends on a failed change and goes on with independent changes', async () => {
     const { plugin, batches } = fake('p');
     const plugins = new Map<string, Plugin>([['p', plugin]]);
-    const plan = planOf(plugins, 'p', [{ address: 'x', data: { fail: 'backend-failed' } }, { address: 'y' }, { address: 'z', after: ['x'] }, { address: 'w', after: ['z'] }]);
+    const plan = planOf(plugins, 'p', [
+      { address: 'x', data: { fail: 'backend-failed' } },
+      { address: 'y' },
+      { address: 'z', after: ['x'] },
+      { address: 'w', after: ['z'] },
+    ]);
     const out = await applyPlan(plan, plugins, { settings: {}, log, allowDestroy: false });
     expect(statuses(out)).toEqual({ x: 'failed', y: 'ok', z: 'skipped', w: 'skipped' });
     expect(batches.flat()).not.toContain('z');
@@ -61,7 +97,11 @@ describe('the core applies a plan', () => {
   it('never attempts a refused change and skips its dependents', async () => {
     const { plugin, batches } = fake('p');
     const plugins = new Map<string, Plugin>([['p', plugin]]);
-    const plan = planOf(plugins, 'p', [{ address: 'x', refused: 'the backend cannot do that' }, { address: 'y', after: ['x'] }, { address: 'd', destructive: true }]);
+    const plan = planOf(plugins, 'p', [
+      { address: 'x', refused: 'the backend cannot do that' },
+      { address: 'y', after: ['x'] },
+      { address: 'd', destructive: true },
+    ]);
     const out = await applyPlan(plan, plugins, { settings: {}, log, allowDestroy: false });
     expect(statuses(out)).toEqual({ x: 'refused', y: 'skipped', d: 'refused' });
     expect(out.find((o) => o.change.address === 'x')!.error!.kind).toBe('refused');
@@ -73,11 +113,22 @@ describe('the core applies a plan', () => {
     const { plugin } = fake('p', {
       onApply: async (batch) => {
         calls++;
-        return batch.map((c) => (c.address === 'busy' && calls < 2 ? { address: c.address, status: 'failed' as const, error: new OpdError('backend-busy', 'locked') } : c.address === 'bad' ? { address: c.address, status: 'failed' as const, error: new OpdError('backend-failed', 'no') } : { address: c.address, status: 'ok' as const }));
+        return batch.map((c) =>
+          c.address === 'busy' && calls < 2
+            ? { address: c.address, status: 'failed' as const, error: new OpdError('backend-busy', 'locked') }
+            : c.address === 'bad'
+              ? { address: c.address, status: 'failed' as const, error: new OpdError('backend-failed', 'no') }
+              : { address: c.address, status: 'ok' as const },
+        );
       },
     });
     const plugins = new Map<string, Plugin>([['p', plugin]]);
-    const out = await applyPlan(planOf(plugins, 'p', [{ address: 'busy' }, { address: 'bad' }]), plugins, { settings: {}, log, allowDestroy: false, backoffMs: 1 });
+    const out = await applyPlan(planOf(plugins, 'p', [{ address: 'busy' }, { address: 'bad' }]), plugins, {
+      settings: {},
+      log,
+      allowDestroy: false,
+      backoffMs: 1,
+    });
     expect(statuses(out)).toEqual({ busy: 'ok', bad: 'failed' });
     expect(out.find((o) => o.change.address === 'busy')!.attempts).toBe(2);
     expect(out.find((o) => o.change.address === 'bad')!.attempts).toBe(1);
@@ -110,7 +161,12 @@ describe('the core applies a plan', () => {
       },
     });
     const plugins = new Map<string, Plugin>([['p', plugin]]);
-    const plan = planOf(plugins, 'p', [{ address: 'br' }, { address: 'br/p1', after: ['br'], data: { fail: 'x' } }, { address: 'br/p2', after: ['br'] }, { address: 'br/p1/x', after: ['br/p1'] }]);
+    const plan = planOf(plugins, 'p', [
+      { address: 'br' },
+      { address: 'br/p1', after: ['br'], data: { fail: 'x' } },
+      { address: 'br/p2', after: ['br'] },
+      { address: 'br/p1/x', after: ['br/p1'] },
+    ]);
     const out = await applyPlan(plan, plugins, { settings: {}, log, allowDestroy: false });
     expect(statuses(out)).toEqual({ br: 'ok', 'br/p1': 'failed', 'br/p2': 'ok', 'br/p1/x': 'skipped' });
     expect(batches[0]).toEqual(['br', 'br/p1', 'br/p1/x', 'br/p2']);
@@ -119,10 +175,17 @@ describe('the core applies a plan', () => {
 
   it('gives every call an AbortSignal that fires when the call takes too long', async () => {
     const { plugin } = fake('p', {
-      onApply: (_batch, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+      onApply: (_batch, ctx) =>
+        new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
     });
     const plugins = new Map<string, Plugin>([['p', plugin]]);
-    const out = await applyPlan(planOf(plugins, 'p', [{ address: 'slow' }]), plugins, { settings: {}, log, allowDestroy: false, timeoutMs: 20, retries: 0 });
+    const out = await applyPlan(planOf(plugins, 'p', [{ address: 'slow' }]), plugins, {
+      settings: {},
+      log,
+      allowDestroy: false,
+      timeoutMs: 20,
+      retries: 0,
+    });
     expect(out[0].status).toBe('failed');
     expect(out[0].error!.message).toMatch(/timed out after 20 ms/);
   });
@@ -131,7 +194,11 @@ describe('the core applies a plan', () => {
     let flushed = 0;
     const { plugin } = fake('p', { flush: async () => void flushed++ });
     const plugins = new Map<string, Plugin>([['p', plugin]]);
-    await applyPlan(planOf(plugins, 'p', [{ address: 'x' }, { address: 'y', after: ['x'] }]), plugins, { settings: {}, log, allowDestroy: false });
+    await applyPlan(planOf(plugins, 'p', [{ address: 'x' }, { address: 'y', after: ['x'] }]), plugins, {
+      settings: {},
+      log,
+      allowDestroy: false,
+    });
     expect(flushed).toBe(1);
   });
 });

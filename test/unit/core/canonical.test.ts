@@ -12,7 +12,9 @@ function reference(value: unknown): string {
   const keys = Object.keys(value as object)
     .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
     .sort();
-  return '{' + keys.map((k) => JSON.stringify(k) + ':' + reference((value as Record<string, unknown>)[k])).join(',') + '}';
+  return (
+    '{' + keys.map((k) => JSON.stringify(k) + ':' + reference((value as Record<string, unknown>)[k])).join(',') + '}'
+  );
 }
 
 describe('canonical JSON', () => {
@@ -22,10 +24,28 @@ describe('canonical JSON', () => {
 
   it('gives what the reference definition gives for edge values', () => {
     const cases: unknown[] = [
-      null, undefined, 1, -0, NaN, Infinity, 'a"\n\u2028\ud800', true, [undefined, NaN, () => 1, Symbol('s')],
-      { a: undefined }, { b: 1, a: () => 1, c: Symbol('s') }, new Date(0), { at: new Date(5) }, Buffer.from('ab'),
-      [[], {}], { '10': 1, '9': 2, a: 3 }, { '1': { b: 1, a: 2 } }, { toJSON: () => 1, a: 1 }, { é: 1, e: 2, Z: 3 },
-      JSON.parse('{"__proto__":{"b":1,"a":2},"x":1}'), { a: { b: NaN, c: -Infinity } }, new Map([[1, 2]]),
+      null,
+      undefined,
+      1,
+      -0,
+      NaN,
+      Infinity,
+      'a"\n\u2028\ud800',
+      true,
+      [undefined, NaN, () => 1, Symbol('s')],
+      { a: undefined },
+      { b: 1, a: () => 1, c: Symbol('s') },
+      new Date(0),
+      { at: new Date(5) },
+      Buffer.from('ab'),
+      [[], {}],
+      { '10': 1, '9': 2, a: 3 },
+      { '1': { b: 1, a: 2 } },
+      { toJSON: () => 1, a: 1 },
+      { é: 1, e: 2, Z: 3 },
+      JSON.parse('{"__proto__":{"b":1,"a":2},"x":1}'),
+      { a: { b: NaN, c: -Infinity } },
+      new Map([[1, 2]]),
     ];
     for (const v of cases) expect(canonical(v)).toBe(reference(v));
   });
@@ -33,9 +53,17 @@ describe('canonical JSON', () => {
   it('gives what the reference definition gives for any JSON-like value', () => {
     const member = fc.oneof(fc.constant(undefined), fc.double(), fc.string(), fc.boolean(), fc.constant(null));
     const value = fc.letrec((tie) => ({
-      node: fc.oneof({ depthSize: 'small' }, member, fc.array(tie('node')), fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('0', '7', '12', '__proto__', 'toJSON')), tie('node'))),
+      node: fc.oneof(
+        { depthSize: 'small' },
+        member,
+        fc.array(tie('node')),
+        fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('0', '7', '12', '__proto__', 'toJSON')), tie('node')),
+      ),
     })).node;
-    fc.assert(fc.property(value, (v) => canonical(v) === reference(v)), { numRuns: 500 });
+    fc.assert(
+      fc.property(value, (v) => canonical(v) === reference(v)),
+      { numRuns: 500 },
+    );
   });
 
   it('leaves the value it writes unchanged', () => {

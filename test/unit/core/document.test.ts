@@ -28,24 +28,111 @@ const cases: Case[] = [
   { name: 'a YAML syntax error', text: 'version: 1\nplugins: { ovs: [\n', message: /YAML syntax error/, line: 3 },
   { name: 'a duplicate key', text: 'version: 1\nversion: 1\nplugins: {}\n', message: /duplicate key/, line: 2 },
   { name: 'a missing version', text: 'plugins: {}\n', message: /missing required key "version"/, pointer: '' },
-  { name: 'a wrong version', text: 'version: 2\nplugins: {}\n', message: /expected 1, got 2/, line: 1, col: 10, pointer: '/version' },
-  { name: 'an unknown top-level key', text: 'version: 1\nplugins: {}\nextra: 1\n', message: /unknown key "extra"/, line: 3, col: 1 },
-  { name: 'an unknown plugin', text: 'version: 1\nplugins:\n  ovz: {}\n', message: /unknown key "ovz".*did you mean "ovs"/, line: 3, col: 3 },
-  { name: 'a misspelt bridge field', text: head + '      br0:\n        datapth_type: netdev\n', message: /unknown key "datapth_type".*did you mean "datapath_type"/, line: 6, col: 9 },
-  { name: 'a bridge name with shell metacharacters', text: head + '      "br0;rm -rf /":\n        ports: {}\n', message: /invalid name "br0;rm -rf \/"/, line: 5, col: 7 },
+  {
+    name: 'a wrong version',
+    text: 'version: 2\nplugins: {}\n',
+    message: /expected 1, got 2/,
+    line: 1,
+    col: 10,
+    pointer: '/version',
+  },
+  {
+    name: 'an unknown top-level key',
+    text: 'version: 1\nplugins: {}\nextra: 1\n',
+    message: /unknown key "extra"/,
+    line: 3,
+    col: 1,
+  },
+  {
+    name: 'an unknown plugin',
+    text: 'version: 1\nplugins:\n  ovz: {}\n',
+    message: /unknown key "ovz".*did you mean "ovs"/,
+    line: 3,
+    col: 3,
+  },
+  {
+    name: 'a misspelt bridge field',
+    text: head + '      br0:\n        datapth_type: netdev\n',
+    message: /unknown key "datapth_type".*did you mean "datapath_type"/,
+    line: 6,
+    col: 9,
+  },
+  {
+    name: 'a bridge name with shell metacharacters',
+    text: head + '      "br0;rm -rf /":\n        ports: {}\n',
+    message: /invalid name "br0;rm -rf \/"/,
+    line: 5,
+    col: 7,
+  },
   { name: 'a bridge named ..', text: head + '      "..":\n        ports: {}\n', message: /\.\./, line: 5 },
-  { name: 'a bridge name longer than 15 characters', text: head + '      abcdefghijklmnop: {}\n', message: /invalid name "abcdefghijklmnop"/, line: 5 },
-  { name: 'a VLAN tag out of range', text: head + '      br0:\n        ports:\n          p1: { tag: 5000 }\n', message: /must be <= 4095/, line: 7, pointer: '/plugins/ovs/bridges/br0/ports/p1/tag' },
-  { name: 'a VLAN tag that is a string', text: head + '      br0:\n        ports:\n          p1: { tag: ten }\n', message: /expected integer, got string "ten"/, line: 7 },
-  { name: 'trunks that are not a list', text: head + '      br0:\n        ports:\n          p1: { trunks: 10 }\n', message: /expected array/, line: 7 },
-  { name: 'a bond with one interface', text: head + '      br0:\n        ports:\n          b0: { interfaces: { a: {} } }\n', message: /fewer than 2/, line: 7 },
-  { name: 'a bad vlan_mode', text: head + '      br0:\n        ports:\n          p1: { vlan_mode: tagged }\n', message: /expected one of "access"/, line: 7 },
-  { name: 'a malformed depends_on address', text: head + '      br0:\n        depends_on: ["not an address"]\n', message: /invalid value "not an address"/, line: 6 },
-  { name: 'plugins given as a list', text: 'version: 1\nplugins: [ovs]\n', message: /expected object, got array/, line: 2 },
+  {
+    name: 'a bridge name longer than 15 characters',
+    text: head + '      abcdefghijklmnop: {}\n',
+    message: /invalid name "abcdefghijklmnop"/,
+    line: 5,
+  },
+  {
+    name: 'a VLAN tag out of range',
+    text: head + '      br0:\n        ports:\n          p1: { tag: 5000 }\n',
+    message: /must be <= 4095/,
+    line: 7,
+    pointer: '/plugins/ovs/bridges/br0/ports/p1/tag',
+  },
+  {
+    name: 'a VLAN tag that is a string',
+    text: head + '      br0:\n        ports:\n          p1: { tag: ten }\n',
+    message: /expected integer, got string "ten"/,
+    line: 7,
+  },
+  {
+    name: 'trunks that are not a list',
+    text: head + '      br0:\n        ports:\n          p1: { trunks: 10 }\n',
+    message: /expected array/,
+    line: 7,
+  },
+  {
+    name: 'a bond with one interface',
+    text: head + '      br0:\n        ports:\n          b0: { interfaces: { a: {} } }\n',
+    message: /fewer than 2/,
+    line: 7,
+  },
+  {
+    name: 'a bad vlan_mode',
+    text: head + '      br0:\n        ports:\n          p1: { vlan_mode: tagged }\n',
+    message: /expected one of "access"/,
+    line: 7,
+  },
+  {
+    name: 'a malformed depends_on address',
+    text: head + '      br0:\n        depends_on: ["not an address"]\n',
+    message: /invalid value "not an address"/,
+    line: 6,
+  },
+  {
+    name: 'plugins given as a list',
+    text: 'version: 1\nplugins: [ovs]\n',
+    message: /expected object, got array/,
+    line: 2,
+  },
   { name: 'an empty document', text: '', message: /expected object, got null/ },
-  { name: 'a state that is neither present nor absent', text: head + '      br0: { state: gone }\n', message: /expected one of "present", "absent"/, line: 5 },
-  { name: 'a port name with a newline', text: head + '      br0:\n        ports:\n          "p\\n1": {}\n', message: /invalid name/, line: 7 },
-  { name: 'an external_ids key with spaces', text: head + '      br0:\n        external_ids: { "a b": x }\n', message: /invalid name "a b"/, line: 6 },
+  {
+    name: 'a state that is neither present nor absent',
+    text: head + '      br0: { state: gone }\n',
+    message: /expected one of "present", "absent"/,
+    line: 5,
+  },
+  {
+    name: 'a port name with a newline',
+    text: head + '      br0:\n        ports:\n          "p\\n1": {}\n',
+    message: /invalid name/,
+    line: 7,
+  },
+  {
+    name: 'an external_ids key with spaces',
+    text: head + '      br0:\n        external_ids: { "a b": x }\n',
+    message: /invalid name "a b"/,
+    line: 6,
+  },
 ];
 
 describe('loading and validating a state document', () => {
@@ -80,13 +167,23 @@ describe('loading and validating a state document', () => {
   });
 
   it('rejects an alias bomb', async () => {
-    const bomb = ['version: 1', 'plugins: {}', 'a: &a [x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]', ''].join('\n');
+    const bomb = [
+      'version: 1',
+      'plugins: {}',
+      'a: &a [x, x, x, x, x, x, x, x, x]',
+      'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]',
+      'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
+      'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]',
+      '',
+    ].join('\n');
     const e = await problems(bomb);
     expect(e.kind).toBe('invalid-document');
   });
 
   it('reports every problem of a document at once', async () => {
-    const e = await problems(head + '      "bad;name": {}\n      br1: { fail_mode: maybe, ports: { p1: { tag: -1 } } }\nextra: true\n');
+    const e = await problems(
+      head + '      "bad;name": {}\n      br1: { fail_mode: maybe, ports: { p1: { tag: -1 } } }\nextra: true\n',
+    );
     expect(e.problems.length).toBeGreaterThanOrEqual(4);
     expect(e.message).toMatch(/\d+ problems/);
     // sorted by position
@@ -95,18 +192,27 @@ describe('loading and validating a state document', () => {
   });
 
   it('reports a dependency cycle naming every resource in it', async () => {
-    const e = await problems(head + '      a: { depends_on: [ovs/bridges/b] }\n      b: { depends_on: [ovs/bridges/c] }\n      c: { depends_on: [ovs/bridges/a] }\n');
+    const e = await problems(
+      head +
+        '      a: { depends_on: [ovs/bridges/b] }\n      b: { depends_on: [ovs/bridges/c] }\n      c: { depends_on: [ovs/bridges/a] }\n',
+    );
     expect(e.message).toMatch(/dependency cycle: ovs\/bridges\/(a|b|c) → .* → .* → ovs\/bridges\/(a|b|c)/);
     expect(e.exitCode).toBe(65);
   });
 
   it('accepts a valid document and strips a byte order mark', async () => {
-    const p = await prepareLoaded(registry, parseText(Buffer.from('\ufeff' + head + '      br0: { ports: { p1: { tag: 10 } } }\n'), 'ok.yaml'));
+    const p = await prepareLoaded(
+      registry,
+      parseText(Buffer.from('\ufeff' + head + '      br0: { ports: { p1: { tag: 10 } } }\n'), 'ok.yaml'),
+    );
     expect(Object.keys(p.doc.plugins.ovs.bridges as object)).toEqual(['br0']);
   });
 
   it('accepts JSON as well as YAML', async () => {
-    const p = await prepareLoaded(registry, parseText(Buffer.from(JSON.stringify({ version: 1, plugins: { ovs: { bridges: { br0: {} } } } })), 'ok.json'));
+    const p = await prepareLoaded(
+      registry,
+      parseText(Buffer.from(JSON.stringify({ version: 1, plugins: { ovs: { bridges: { br0: {} } } } })), 'ok.json'),
+    );
     expect(p.plugins.has('ovs')).toBe(true);
   });
 });

@@ -6,14 +6,26 @@ describe('dependency ordering', () => {
   it('orders dependencies first and ties by key', () => {
     const names = ['c', 'a', 'b', 'd'];
     const deps = [new Set<number>(), new Set([0]), new Set<number>(), new Set([1, 2])];
-    const order = topoSort(4, deps, (i) => names[i], (i) => names[i]).map((i) => names[i]);
+    const order = topoSort(
+      4,
+      deps,
+      (i) => names[i],
+      (i) => names[i],
+    ).map((i) => names[i]);
     expect(order).toEqual(['b', 'c', 'a', 'd']);
   });
 
   it('names every member of a cycle', () => {
     const names = ['x', 'y', 'z', 'free'];
     const deps = [new Set([1]), new Set([2]), new Set([0]), new Set<number>()];
-    expect(() => topoSort(4, deps, (i) => names[i], (i) => names[i])).toThrow(/dependency cycle: x → y → z → x/);
+    expect(() =>
+      topoSort(
+        4,
+        deps,
+        (i) => names[i],
+        (i) => names[i],
+      ),
+    ).toThrow(/dependency cycle: x → y → z → x/);
   });
 
   it('is stable for ten thousand independent nodes', () => {
@@ -39,15 +51,23 @@ describe('dependency ordering', () => {
         order.push(i);
         const fresh = rev[i].filter((j) => --indeg[j] === 0).sort(cmp);
         const out: number[] = [];
-        let a = 0, b = 0;
-        while (a < ready.length || b < fresh.length) out.push(b >= fresh.length || (a < ready.length && cmp(ready[a], fresh[b]) <= 0) ? ready[a++] : fresh[b++]);
+        let a = 0,
+          b = 0;
+        while (a < ready.length || b < fresh.length)
+          out.push(b >= fresh.length || (a < ready.length && cmp(ready[a], fresh[b]) <= 0) ? ready[a++] : fresh[b++]);
         ready.splice(0, ready.length, ...out);
       }
       return order;
     };
-    const graph = fc.integer({ min: 1, max: 40 }).chain((n) =>
-      fc.tuple(fc.constant(n), fc.array(fc.tuple(fc.nat(n - 1), fc.nat(n - 1)), { maxLength: 3 * n }), fc.array(fc.constantFrom('a', 'b', 'c'), { minLength: n, maxLength: n })),
-    );
+    const graph = fc
+      .integer({ min: 1, max: 40 })
+      .chain((n) =>
+        fc.tuple(
+          fc.constant(n),
+          fc.array(fc.tuple(fc.nat(n - 1), fc.nat(n - 1)), { maxLength: 3 * n }),
+          fc.array(fc.constantFrom('a', 'b', 'c'), { minLength: n, maxLength: n }),
+        ),
+      );
     fc.assert(
       fc.property(graph, ([n, pairs, names]) => {
         // edges only from a higher to a lower index: acyclic

@@ -10,7 +10,8 @@ import type { VarSources } from '../../../src/core/params.js';
 import { clearSecretValues, scrub } from '../../../src/core/secrets.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'opd-params-'));
-const prep = (text: string, vars: VarSources = {}) => prepareLoaded(registry, parseText(Buffer.from(text), 'p.yaml'), {}, { env: {}, ...vars });
+const prep = (text: string, vars: VarSources = {}) =>
+  prepareLoaded(registry, parseText(Buffer.from(text), 'p.yaml'), {}, { env: {}, ...vars });
 async function fails(text: string, vars: VarSources = {}): Promise<OpdError> {
   try {
     await prep(text, vars);
@@ -61,15 +62,23 @@ describe('document parameters', () => {
     const p = await prep(DOC, { vars: ['admin_address=10.9.8.7', 'first_port=6000'] });
     const fw = p.doc.plugins.firewall as { tables: { t: { chains: { input: { rules: string[] } } } } };
     expect(fw.tables.t.chains.input.rules[0]).toBe('ip saddr 10.9.8.7 tcp dport 6000-7000 accept');
-    expect((p.doc.plugins.groups as { groups: { libvirt: { members: string[] } } }).groups.libvirt.members).toEqual(['alice']);
+    expect((p.doc.plugins.groups as { groups: { libvirt: { members: string[] } } }).groups.libvirt.members).toEqual([
+      'alice',
+    ]);
   });
 
   it('takes values from the environment and from a vars file, --var winning over both', async () => {
     const f = join(dir, 'vars.yaml');
     writeFileSync(f, 'admin_address: 10.1.1.1\noperator: bob\n');
-    const p = await prep(DOC, { varsFiles: [f], env: { OPD_VAR_operator: 'carol', OPD_VAR_admin_address: '10.2.2.2' }, vars: ['operator=dave'] });
+    const p = await prep(DOC, {
+      varsFiles: [f],
+      env: { OPD_VAR_operator: 'carol', OPD_VAR_admin_address: '10.2.2.2' },
+      vars: ['operator=dave'],
+    });
     expect(JSON.stringify(p.doc.plugins)).toContain('10.1.1.1');
-    expect((p.doc.plugins.groups as { groups: { libvirt: { members: string[] } } }).groups.libvirt.members).toEqual(['dave']);
+    expect((p.doc.plugins.groups as { groups: { libvirt: { members: string[] } } }).groups.libvirt.members).toEqual([
+      'dave',
+    ]);
     const q = await prep(DOC, { env: { OPD_VAR_admin_address: '10.2.2.2' } });
     expect(JSON.stringify(q.doc.plugins)).toContain('10.2.2.2');
   });
@@ -87,12 +96,17 @@ describe('document parameters', () => {
   });
 
   it('substitutes keys, so a resource can be named by a parameter', async () => {
-    const p = await prep('version: 1\nparams:\n  operator: { type: string }\nplugins:\n  users:\n    users:\n      "${param.operator}": { groups: [kvm] }\n', { vars: ['operator=erin'] });
+    const p = await prep(
+      'version: 1\nparams:\n  operator: { type: string }\nplugins:\n  users:\n    users:\n      "${param.operator}": { groups: [kvm] }\n',
+      { vars: ['operator=erin'] },
+    );
     expect(Object.keys((p.doc.plugins.users as { users: object }).users)).toEqual(['erin']);
   });
 
   it('leaves other ${…} text alone and writes $${param. as a literal', async () => {
-    const p = await prep('version: 1\nparams:\n  a: { type: string, default: x }\nplugins:\n  users:\n    users:\n      u: { comment: "${HOME} $${param.a} ${param.a}" }\n');
+    const p = await prep(
+      'version: 1\nparams:\n  a: { type: string, default: x }\nplugins:\n  users:\n    users:\n      u: { comment: "${HOME} $${param.a} ${param.a}" }\n',
+    );
     expect((p.doc.plugins.users as { users: { u: { comment: string } } }).users.u.comment).toBe('${HOME} ${param.a} x');
   });
 
@@ -101,7 +115,9 @@ describe('document parameters', () => {
     writeFileSync(sf, 'Hunter2-very-secret\n', { mode: 0o600 });
     const text = `version: 1\nparams:\n  pw: { type: string, secret: true, from_file: ${sf} }\nplugins:\n  users:\n    users:\n      u: { comment: "pw \${param.pw}" }\n`;
     const p = await prep(text);
-    expect((p.doc.plugins.users as { users: { u: { comment: string } } }).users.u.comment).toBe('pw Hunter2-very-secret');
+    expect((p.doc.plugins.users as { users: { u: { comment: string } } }).users.u.comment).toBe(
+      'pw Hunter2-very-secret',
+    );
     expect(scrub('x Hunter2-very-secret y')).toBe('x <secret> y');
     expect(JSON.stringify(p.redactor.withKey('k').section('users', p.doc.plugins.users))).not.toContain('Hunter2');
     const e = await fails('version: 1\nparams:\n  pw: { type: string, secret: true, default: inline }\nplugins: {}\n');
@@ -114,7 +130,9 @@ describe('document parameters', () => {
     const p = await prep(`version: 1\nplugins:\n  users:\n    users:\n      u: { comment: { from_file: ${sf} } }\n`);
     expect((p.doc.plugins.users as { users: { u: { comment: string } } }).users.u.comment).toBe('TOKEN=abcdef123456');
     expect(scrub('TOKEN=abcdef123456')).toBe('<secret>');
-    const e = await fails(`version: 1\nplugins:\n  users:\n    users:\n      u: { comment: { from_file: ${join(dir, 'missing')} } }\n`);
+    const e = await fails(
+      `version: 1\nplugins:\n  users:\n    users:\n      u: { comment: { from_file: ${join(dir, 'missing')} } }\n`,
+    );
     expect(e.problems![0]).toMatchObject({ line: 5 });
     expect(e.problems![0].message).toContain('cannot read the secret file');
   });

@@ -16,8 +16,10 @@ describe('metrics listener and log lines', () => {
   });
 
   it('turns a pino JSON line into a human line with its fields', () => {
-    expect(humanLine('{"level":40,"time":"2026-12-01T00:00:00.000Z","msg":"drift detected and corrected","drift":["ovs/bridges/b"],"run":"r1"}\n')).toBe(
-      '2026-12-01T00:00:00.000Z WARN  drift detected and corrected drift=["ovs/bridges/b"] run=r1\n',
-    );
+    expect(
+      humanLine(
+        '{"level":40,"time":"2026-12-01T00:00:00.000Z","msg":"drift detected and corrected","drift":["ovs/bridges/b"],"run":"r1"}\n',
+      ),
+    ).toBe('2026-12-01T00:00:00.000Z WARN  drift detected and corrected drift=["ovs/bridges/b"] run=r1\n');
   });
 });

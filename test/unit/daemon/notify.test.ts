@@ -51,7 +51,10 @@ describe('systemdNotifier', () => {
     await n.send({ READY: '1', STATUS: 'converged, 3 resources' });
     await n.send({ STATUS: 'second\nline' });
     const got = sock.received().filter((m) => !m.startsWith('BARRIER='));
-    expect(got).toEqual([`MAINPID=${process.pid}\nREADY=1\nSTATUS=converged, 3 resources`, `MAINPID=${process.pid}\nSTATUS=second line`]);
+    expect(got).toEqual([
+      `MAINPID=${process.pid}\nREADY=1\nSTATUS=converged, 3 resources`,
+      `MAINPID=${process.pid}\nSTATUS=second line`,
+    ]);
   });
 
   it('pings the watchdog at half of WATCHDOG_USEC', () => {
@@ -61,7 +64,11 @@ describe('systemdNotifier', () => {
   });
 
   it('leaves the watchdog alone when WATCHDOG_PID names another process', () => {
-    const n = systemdNotifier({ NOTIFY_SOCKET: '/run/systemd/notify', WATCHDOG_USEC: '60000000', WATCHDOG_PID: String(process.pid + 1) });
+    const n = systemdNotifier({
+      NOTIFY_SOCKET: '/run/systemd/notify',
+      WATCHDOG_USEC: '60000000',
+      WATCHDOG_PID: String(process.pid + 1),
+    });
     expect(n.watchdogMs).toBe(0);
   });
 });

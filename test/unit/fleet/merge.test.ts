@@ -16,7 +16,10 @@ const frag = (id: string, plugins: Record<string, unknown>, extra: Partial<Fragm
 describe('fleet fragment merge', () => {
   it('merges fragments by resource address into one document whatever order they are given in', () => {
     const a = frag('a', { files: { paths: { '/etc/a': { content: 'a' } } } });
-    const b = frag('b', { files: { paths: { '/etc/b': { content: 'b' } } }, sysctl: { settings: { 'net.ipv4.ip_forward': { value: '1' } } } });
+    const b = frag('b', {
+      files: { paths: { '/etc/b': { content: 'b' } } },
+      sysctl: { settings: { 'net.ipv4.ip_forward': { value: '1' } } },
+    });
     const m1 = mergeFragments([a, b]);
     const m2 = mergeFragments([b, a]);
     expect(m1.conflict).toBeUndefined();
@@ -37,7 +40,11 @@ describe('fleet fragment merge', () => {
     const a = frag('base', { files: { paths: { '/etc/x': { content: 'x', mode: '0644' } } } });
     const b = frag('site', { files: { paths: { '/etc/x': { mode: '0600' } } } });
     const m = mergeFragments([a, b]);
-    expect(m.conflict).toEqual({ address: 'files/paths//etc/x', pointer: '/plugins/files/paths/~1etc~1x/mode', fragments: ['base', 'site'] });
+    expect(m.conflict).toEqual({
+      address: 'files/paths//etc/x',
+      pointer: '/plugins/files/paths/~1etc~1x/mode',
+      fragments: ['base', 'site'],
+    });
   });
 
   it('selects by host name or by all labels, and a rollout limits a fragment to the hosts given it so far', () => {
@@ -57,7 +64,10 @@ describe('fleet fragment merge', () => {
   });
 
   it('finds the values of secret fields so that status texts can be scrubbed', () => {
-    const v = secretValues({ version: 1, plugins: { files: { paths: { '/etc/x': { content: 's3cret-pw', mode: '0600' } } } } as never });
+    const v = secretValues({
+      version: 1,
+      plugins: { files: { paths: { '/etc/x': { content: 's3cret-pw', mode: '0600' } } } } as never,
+    });
     expect(v).toEqual(['s3cret-pw']);
   });
 });

@@ -5,7 +5,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { JsonSplitter, OvsdbClient, TransactError, decodeRow, map, namedUuid, parseUrl, set, uuid, type Operation, type TableUpdates } from '../../../src/ovsdb/client.js';
+import {
+  JsonSplitter,
+  OvsdbClient,
+  TransactError,
+  decodeRow,
+  map,
+  namedUuid,
+  parseUrl,
+  set,
+  uuid,
+  type Operation,
+  type TableUpdates,
+} from '../../../src/ovsdb/client.js';
 import { OpdError } from '../../../src/core/errors.js';
 import { startOvs, type OvsSandbox } from '../../helpers/ovs.js';
 import { tmp } from '../../helpers/opd.js';
@@ -42,18 +54,36 @@ describe('the OVSDB client against a real ovsdb-server', () => {
   });
 
   it('inserts a bridge with its port and interface by named uuids in one transaction, and selects it back', async () => {
-    const [root] = (await c.transact(DB, [{ op: 'select', table: 'Open_vSwitch', where: [], columns: ['_uuid'] }]))[0].rows!;
+    const [root] = (await c.transact(DB, [{ op: 'select', table: 'Open_vSwitch', where: [], columns: ['_uuid'] }]))[0]
+      .rows!;
     const r = await c.transact(DB, [
       { op: 'insert', table: 'Interface', row: { name: 'cbr0', type: 'internal' }, 'uuid-name': 'i' },
-      { op: 'insert', table: 'Port', row: { name: 'cbr0', interfaces: namedUuid('i'), tag: 7, trunks: set([1, 2]) }, 'uuid-name': 'p' },
-      { op: 'insert', table: 'Bridge', row: { name: 'cbr0', ports: set([namedUuid('p')]), external_ids: map({ opd_managed: 'true', role: 'x' }) }, 'uuid-name': 'b' },
-      { op: 'mutate', table: 'Open_vSwitch', where: [['_uuid', '==', root._uuid]], mutations: [['bridges', 'insert', set([namedUuid('b')])]] },
+      {
+        op: 'insert',
+        table: 'Port',
+        row: { name: 'cbr0', interfaces: namedUuid('i'), tag: 7, trunks: set([1, 2]) },
+        'uuid-name': 'p',
+      },
+      {
+        op: 'insert',
+        table: 'Bridge',
+        row: { name: 'cbr0', ports: set([namedUuid('p')]), external_ids: map({ opd_managed: 'true', role: 'x' }) },
+        'uuid-name': 'b',
+      },
+      {
+        op: 'mutate',
+        table: 'Open_vSwitch',
+        where: [['_uuid', '==', root._uuid]],
+        mutations: [['bridges', 'insert', set([namedUuid('b')])]],
+      },
       { op: 'comment', comment: 'client test' },
     ]);
     expect(r).toHaveLength(5);
     expect(r[2].uuid?.[0]).toBe('uuid');
     expect(r[3].count).toBe(1);
-    const [sel] = await c.transact(DB, [{ op: 'select', table: 'Bridge', where: [['name', '==', 'cbr0']], columns: ['name', 'external_ids', 'ports'] }]);
+    const [sel] = await c.transact(DB, [
+      { op: 'select', table: 'Bridge', where: [['name', '==', 'cbr0']], columns: ['name', 'external_ids', 'ports'] },
+    ]);
     const row = decodeRow(sel.rows![0]);
     expect(row.name).toBe('cbr0');
     expect(row.external_ids).toEqual({ opd_managed: 'true', role: 'x' });
@@ -63,9 +93,25 @@ describe('the OVSDB client against a real ovsdb-server', () => {
 
   it('updates and mutates columns, with wait as a precondition', async () => {
     const r = await c.transact(DB, [
-      { op: 'wait', table: 'Port', where: [['name', '==', 'cbr0']], columns: ['tag'], until: '==', rows: [{ tag: 7 }], timeout: 0 },
+      {
+        op: 'wait',
+        table: 'Port',
+        where: [['name', '==', 'cbr0']],
+        columns: ['tag'],
+        until: '==',
+        rows: [{ tag: 7 }],
+        timeout: 0,
+      },
       { op: 'update', table: 'Port', where: [['name', '==', 'cbr0']], row: { tag: 9 } },
-      { op: 'mutate', table: 'Port', where: [['name', '==', 'cbr0']], mutations: [['trunks', 'insert', set([3])], ['external_ids', 'insert', map({ k: 'v' })]] },
+      {
+        op: 'mutate',
+        table: 'Port',
+        where: [['name', '==', 'cbr0']],
+        mutations: [
+          ['trunks', 'insert', set([3])],
+          ['external_ids', 'insert', map({ k: 'v' })],
+        ],
+      },
     ]);
     expect(r[1].count).toBe(1);
     expect(await ovs.vsctl(['--no-wait', 'get', 'Port', 'cbr0', 'tag'])).toBe('9');
@@ -76,7 +122,15 @@ describe('the OVSDB client against a real ovsdb-server', () => {
   it('rejects a transaction whose wait does not hold and applies none of it', async () => {
     const t = c.transact(DB, [
       { op: 'update', table: 'Port', where: [['name', '==', 'cbr0']], row: { tag: 11 } },
-      { op: 'wait', table: 'Port', where: [['name', '==', 'cbr0']], columns: ['tag'], until: '==', rows: [{ tag: 1234 }], timeout: 0 },
+      {
+        op: 'wait',
+        table: 'Port',
+        where: [['name', '==', 'cbr0']],
+        columns: ['tag'],
+        until: '==',
+        rows: [{ tag: 1234 }],
+        timeout: 0,
+      },
     ]);
     await expect(t).rejects.toBeInstanceOf(TransactError);
     await expect(t).rejects.toThrow(/operation 2 \(wait Port\): timed out/);
@@ -89,7 +143,12 @@ describe('the OVSDB client against a real ovsdb-server', () => {
       .transact(DB, [
         { op: 'insert', table: 'Interface', row: { name: 'cbr0x' }, 'uuid-name': 'i' },
         { op: 'insert', table: 'Port', row: { name: 'cbr0', interfaces: namedUuid('i') }, 'uuid-name': 'p' },
-        { op: 'mutate', table: 'Bridge', where: [['name', '==', 'cbr0']], mutations: [['ports', 'insert', set([namedUuid('p')])]] },
+        {
+          op: 'mutate',
+          table: 'Bridge',
+          where: [['name', '==', 'cbr0']],
+          mutations: [['ports', 'insert', set([namedUuid('p')])]],
+        },
       ])
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransactError);
@@ -117,14 +176,25 @@ describe('the OVSDB client against a real ovsdb-server', () => {
   });
 
   it('deletes rows, and an unreferenced child is collected with its parent', async () => {
-    const [root] = (await c.transact(DB, [{ op: 'select', table: 'Open_vSwitch', where: [], columns: ['_uuid', 'bridges'] }]))[0].rows!;
-    const [br] = (await c.transact(DB, [{ op: 'select', table: 'Bridge', where: [['name', '==', 'cbr0']], columns: ['_uuid'] }]))[0].rows!;
+    const [root] = (
+      await c.transact(DB, [{ op: 'select', table: 'Open_vSwitch', where: [], columns: ['_uuid', 'bridges'] }])
+    )[0].rows!;
+    const [br] = (
+      await c.transact(DB, [{ op: 'select', table: 'Bridge', where: [['name', '==', 'cbr0']], columns: ['_uuid'] }])
+    )[0].rows!;
     const r = await c.transact(DB, [
-      { op: 'mutate', table: 'Open_vSwitch', where: [['_uuid', '==', root._uuid]], mutations: [['bridges', 'delete', set([br._uuid as ['uuid', string]])]] },
+      {
+        op: 'mutate',
+        table: 'Open_vSwitch',
+        where: [['_uuid', '==', root._uuid]],
+        mutations: [['bridges', 'delete', set([br._uuid as ['uuid', string]])]],
+      },
       { op: 'delete', table: 'Bridge', where: [['_uuid', '==', br._uuid]] },
     ]);
     expect(r[1].count).toBe(1);
-    const [ports] = await c.transact(DB, [{ op: 'select', table: 'Port', where: [['name', '==', 'cbr0']], columns: ['name'] }]);
+    const [ports] = await c.transact(DB, [
+      { op: 'select', table: 'Port', where: [['name', '==', 'cbr0']], columns: ['name'] },
+    ]);
     expect(ports.rows).toEqual([]);
   });
 
@@ -133,19 +203,38 @@ describe('the OVSDB client against a real ovsdb-server', () => {
     await ovs.vsctl(['--no-wait', 'add-br', 'bulkbr']);
     const ops: Operation[] = [];
     for (let i = 0; i < 3000; i++) {
-      ops.push({ op: 'insert', table: 'Interface', row: { name: `bulk${i}`, external_ids: map({ note: 'é✓"\\'.repeat(4) }) }, 'uuid-name': `i${i}` });
-      ops.push({ op: 'insert', table: 'Port', row: { name: `bulk${i}`, interfaces: namedUuid(`i${i}`) }, 'uuid-name': `p${i}` });
+      ops.push({
+        op: 'insert',
+        table: 'Interface',
+        row: { name: `bulk${i}`, external_ids: map({ note: 'é✓"\\'.repeat(4) }) },
+        'uuid-name': `i${i}`,
+      });
+      ops.push({
+        op: 'insert',
+        table: 'Port',
+        row: { name: `bulk${i}`, interfaces: namedUuid(`i${i}`) },
+        'uuid-name': `p${i}`,
+      });
     }
-    ops.push({ op: 'mutate', table: 'Bridge', where: [['name', '==', 'bulkbr']], mutations: [['ports', 'insert', set(Array.from({ length: 3000 }, (_, i) => namedUuid(`p${i}`)))]] });
+    ops.push({
+      op: 'mutate',
+      table: 'Bridge',
+      where: [['name', '==', 'bulkbr']],
+      mutations: [['ports', 'insert', set(Array.from({ length: 3000 }, (_, i) => namedUuid(`p${i}`)))]],
+    });
     await c.transact(DB, ops);
-    const [sel] = await c.transact(DB, [{ op: 'select', table: 'Interface', where: [], columns: ['name', 'external_ids'] }]);
+    const [sel] = await c.transact(DB, [
+      { op: 'select', table: 'Interface', where: [], columns: ['name', 'external_ids'] },
+    ]);
     const rows = sel.rows!.map(decodeRow);
     expect(rows.filter((r) => /^bulk\d+$/.test(String(r.name)))).toHaveLength(3000);
     expect(rows.find((r) => r.name === 'bulk2999')?.external_ids).toEqual({ note: 'é✓"\\'.repeat(4) });
   });
 
   it('refuses an unknown database with the server’s words', async () => {
-    await expect(c.transact('NoSuchDb', [{ op: 'comment', comment: 'x' }])).rejects.toThrow(/refused transact: unknown database/);
+    await expect(c.transact('NoSuchDb', [{ op: 'comment', comment: 'x' }])).rejects.toThrow(
+      /refused transact: unknown database/,
+    );
   });
 
   it('says it cannot reach a socket that does not exist, as backend-unavailable', async () => {
@@ -181,7 +270,8 @@ describe('the OVSDB client against a real ovsdb-server', () => {
       const split = new JsonSplitter((t) => {
         const m = JSON.parse(t);
         seen.push(m);
-        if (m.method === 'echo' && m.id !== 'srv-1') s.write(JSON.stringify({ id: 'srv-1', method: 'echo', params: ['hb'] }));
+        if (m.method === 'echo' && m.id !== 'srv-1')
+          s.write(JSON.stringify({ id: 'srv-1', method: 'echo', params: ['hb'] }));
         if (m.id === 'srv-1') s.write(JSON.stringify({ id: 1, result: ['done'], error: null }));
       });
       s.on('data', (b) => split.push(b.toString()));
@@ -226,7 +316,18 @@ describe('the JSON stream framing', () => {
   });
 
   it('encodes rows the way ovsdb-server decodes them', () => {
-    expect(map({ b: 2, a: 'x' })).toEqual(['map', [['a', 'x'], ['b', '2']]]);
-    expect(decodeRow({ u: uuid('abc'), s: set([1, 2]), m: map({ k: 'v' }), x: 'plain' })).toEqual({ u: 'abc', s: [1, 2], m: { k: 'v' }, x: 'plain' });
+    expect(map({ b: 2, a: 'x' })).toEqual([
+      'map',
+      [
+        ['a', 'x'],
+        ['b', '2'],
+      ],
+    ]);
+    expect(decodeRow({ u: uuid('abc'), s: set([1, 2]), m: map({ k: 'v' }), x: 'plain' })).toEqual({
+      u: 'abc',
+      s: [1, 2],
+      m: { k: 'v' },
+      x: 'plain',
+    });
   });
 });

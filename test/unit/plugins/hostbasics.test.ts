@@ -9,17 +9,34 @@ import { planUser } from '../../../src/plugins/users/index.js';
 import { planModule } from '../../../src/plugins/kmod/index.js';
 import { planParam, normValue } from '../../../src/plugins/sysctl/index.js';
 
-function diff(plugin: string, collection: string, name: string, current: object | undefined, desired: object | undefined): ResourceDiff {
+function diff(
+  plugin: string,
+  collection: string,
+  name: string,
+  current: object | undefined,
+  desired: object | undefined,
+): ResourceDiff {
   const ops: Operation[] = desired === undefined ? [{ op: 'remove', path: '' }] : compare(current ?? {}, desired);
   const action = desired === undefined ? 'delete' : current === undefined ? 'create' : ops.length ? 'update' : 'noop';
-  return { plugin, collection, name, address: `${plugin}/${collection}/${name}`, action, current: current as never, desired: desired as never, ops, allowDestroy: false };
+  return {
+    plugin,
+    collection,
+    name,
+    address: `${plugin}/${collection}/${name}`,
+    action,
+    current: current as never,
+    desired: desired as never,
+    ops,
+    allowDestroy: false,
+  };
 }
 
 describe('files paths', () => {
   it('accepts absolute normalized paths and rejects .., ., empty segments, NUL and relative paths', () => {
     expect(isSafePath('/etc/x.conf')).toBe(true);
     expect(isSafePath('/etc/with space')).toBe(true);
-    for (const p of ['/etc/../x', '/etc/..', '/./x', '/etc//x', 'etc/x', '/etc/x\0', '/', '/etc/']) expect(isSafePath(p), p).toBe(false);
+    for (const p of ['/etc/../x', '/etc/..', '/./x', '/etc//x', 'etc/x', '/etc/x\0', '/', '/etc/'])
+      expect(isSafePath(p), p).toBe(false);
   });
 
   it('substitutes %s as one argument and never splits the file name', () => {
@@ -31,26 +48,52 @@ describe('files paths', () => {
 
 describe('files plan', () => {
   it('shows fingerprints, never content, in summaries', () => {
-    const [c] = planFile(diff('files', 'paths', '/etc/a', { type: 'file', content: 'old\n' }, { type: 'file', content: 'new content' }));
+    const [c] = planFile(
+      diff('files', 'paths', '/etc/a', { type: 'file', content: 'old\n' }, { type: 'file', content: 'new content' }),
+    );
     expect(c.summary).toMatch(/^content changed \(sha256:01d09d19c213 → sha256:[0-9a-f]{12}, 11 B\)$/);
     expect(c.summary).not.toContain('new content');
   });
 
   it('says only "content changed" for secret content', () => {
-    const [c] = planFile(diff('files', 'paths', '/etc/s', { type: 'file', content: 'sha256:' + 'a'.repeat(64), secret: true }, { type: 'file', content: 'pw', secret: true }));
+    const [c] = planFile(
+      diff(
+        'files',
+        'paths',
+        '/etc/s',
+        { type: 'file', content: 'sha256:' + 'a'.repeat(64), secret: true },
+        { type: 'file', content: 'pw', secret: true },
+      ),
+    );
     expect(c.summary).toBe('content changed');
     const [n] = planFile(diff('files', 'paths', '/etc/s', undefined, { type: 'file', content: 'pw', secret: true }));
     expect(n.summary).toBe('create file (secret content, 2 B)');
   });
 
   it('refuses to restore content of which only a fingerprint is known (binary or huge)', () => {
-    const [c] = planFile(diff('files', 'paths', '/etc/bin', { type: 'file', content: 'x' }, { type: 'file', content: { sha256: 'b'.repeat(64), bytes: 3 } }));
+    const [c] = planFile(
+      diff(
+        'files',
+        'paths',
+        '/etc/bin',
+        { type: 'file', content: 'x' },
+        { type: 'file', content: { sha256: 'b'.repeat(64), bytes: 3 } },
+      ),
+    );
     expect(c.summary).toBe('restore content sha256:bbbbbbbbbbbb (3 B)');
     expect((c.data as { lost?: unknown }).lost).toBeDefined();
   });
 
   it('changes mode and owner in place without rewriting the file', () => {
-    const [c] = planFile(diff('files', 'paths', '/etc/a', { type: 'file', mode: '0644', owner: 'root' }, { type: 'file', mode: '0640', owner: 'daemon' }));
+    const [c] = planFile(
+      diff(
+        'files',
+        'paths',
+        '/etc/a',
+        { type: 'file', mode: '0644', owner: 'root' },
+        { type: 'file', mode: '0640', owner: 'daemon' },
+      ),
+    );
     expect(c.summary).toBe('mode 0644 → 0640, owner root → daemon');
     expect((c.data as { op: string }).op).toBe('meta');
   });
@@ -70,7 +113,15 @@ describe('files plan', () => {
 
 describe('groups and users plan', () => {
   it('adds only the missing members and removes only members_absent', () => {
-    const cs = planGroup(diff('groups', 'groups', 'kvm', { gid: 36, members: ['a'], members_absent: [] }, { gid: 36, members: ['a', 'b'], members_absent: ['c'] }));
+    const cs = planGroup(
+      diff(
+        'groups',
+        'groups',
+        'kvm',
+        { gid: 36, members: ['a'], members_absent: [] },
+        { gid: 36, members: ['a', 'b'], members_absent: ['c'] },
+      ),
+    );
     expect(cs.map((c) => [c.address, c.summary])).toEqual([['groups/groups/kvm/members', 'add b; remove c']]);
     expect(cs[0].after).toEqual(['groups/groups/kvm', 'users/users/b']);
   });
@@ -78,20 +129,38 @@ describe('groups and users plan', () => {
   it('creates a user after the groups it joins', () => {
     const [c] = planUser(diff('users', 'users', 'h2k', undefined, { system: true, group: 'h2k', groups: ['kvm'] }));
     expect(c.after).toEqual(['groups/groups/h2k', 'groups/groups/kvm']);
-    expect((c.data as { cmds: { args: string[] }[] }).cmds[0].args).toEqual(['-g', 'h2k', '-r', '-M', '-G', 'kvm', 'h2k']);
+    expect((c.data as { cmds: { args: string[] }[] }).cmds[0].args).toEqual([
+      '-g',
+      'h2k',
+      '-r',
+      '-M',
+      '-G',
+      'kvm',
+      'h2k',
+    ]);
   });
 });
 
 describe('kmod and sysctl plan', () => {
   it('writes the persistence files before loading', () => {
-    const cs = planModule(diff('kmod', 'modules', 'kvm_intel', { loaded: false, persist: false }, { loaded: true, persist: true, options: 'nested=1' }));
+    const cs = planModule(
+      diff(
+        'kmod',
+        'modules',
+        'kvm_intel',
+        { loaded: false, persist: false },
+        { loaded: true, persist: true, options: 'nested=1' },
+      ),
+    );
     expect(cs.map((c) => c.address)).toEqual(['kmod/modules/kvm_intel/files', 'kmod/modules/kvm_intel']);
     expect(cs[1].after).toEqual(['kmod/modules/kvm_intel/files']);
   });
 
   it('normalizes whitespace in values and plans runtime and persistence together', () => {
     expect(normValue(' 4096\t87380  6291456\n')).toBe('4096 87380 6291456');
-    const [c] = planParam(diff('sysctl', 'keys', 'net.ipv4.ip_forward', { value: '0', persist: false }, { value: '1', persist: true }));
+    const [c] = planParam(
+      diff('sysctl', 'keys', 'net.ipv4.ip_forward', { value: '0', persist: false }, { value: '1', persist: true }),
+    );
     expect(c.summary).toBe('"0" → "1", persist in /etc/sysctl.d/90-opd-net.ipv4.ip_forward.conf');
   });
 });

@@ -22,14 +22,30 @@ describe('checks', () => {
   });
   it('counts a usable /dev/kvm as CPU virtualization without vmx/svm flags', () => {
     expect(evaluate({ cpu_virtualization: true }, facts()).cpu_virtualization).toBe(true);
-    expect(evaluate({ cpu_virtualization: true }, facts({ kvm: '/dev/kvm does not exist' })).cpu_virtualization).toMatch(/no vmx\/svm flag/);
+    expect(
+      evaluate({ cpu_virtualization: true }, facts({ kvm: '/dev/kvm does not exist' })).cpu_virtualization,
+    ).toMatch(/no vmx\/svm flag/);
   });
   it('reads a check that holds back as the document says', () => {
-    const want = { min_memory_mb: 1024, min_cpus: 2, min_disk_free_mb: { '/srv': 100 }, tcp_ports_free: [80], kernel_min: '5.10', arch: ['x86_64'], os: { id: ['debian', 'ubuntu'], version_min: '11' } };
+    const want = {
+      min_memory_mb: 1024,
+      min_cpus: 2,
+      min_disk_free_mb: { '/srv': 100 },
+      tcp_ports_free: [80],
+      kernel_min: '5.10',
+      arch: ['x86_64'],
+      os: { id: ['debian', 'ubuntu'], version_min: '11' },
+    };
     expect(evaluate(want, facts())).toEqual(want);
   });
   it('says which check failed and by how much', () => {
-    const want = { min_memory_mb: 4096, min_disk_free_mb: { '/srv': 1000 }, tcp_ports_free: [22, 80], arch: ['aarch64'], os: { id: 'fedora' } };
+    const want = {
+      min_memory_mb: 4096,
+      min_disk_free_mb: { '/srv': 1000 },
+      tcp_ports_free: [22, 80],
+      arch: ['aarch64'],
+      os: { id: 'fedora' },
+    };
     const f = failures(evaluate(want, facts()), want);
     expect(f).toEqual([
       'min_memory_mb: the host has 2048 MiB of memory, needs 4096 (short by 2048 MiB)',

@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
-import { foreignListening, holdersOf, listeningInodes, ownedByDocument, type Holder } from '../../../../src/plugins/checks/holders.js';
+import {
+  foreignListening,
+  holdersOf,
+  listeningInodes,
+  ownedByDocument,
+  type Holder,
+} from '../../../../src/plugins/checks/holders.js';
 import { evaluate, type Facts } from '../../../../src/plugins/checks/index.js';
 
 let server: Server;
@@ -24,14 +30,21 @@ describe('who holds a port a check wants free', () => {
   });
 
   it('keeps a port busy when a process the document does not name holds it, and says who', () => {
-    const r = foreignListening(new Set([port]), [port], { systemd: { units: { 'other.service': { active_state: 'active' } } } }, {});
+    const r = foreignListening(
+      new Set([port]),
+      [port],
+      { systemd: { units: { 'other.service': { active_state: 'active' } } } },
+      {},
+    );
     expect(r.busy.has(port)).toBe(true);
     expect(r.holders.get(port)).toContain(`pid ${process.pid}`);
   });
 
   it("counts a unit the document runs as the document's own, but not one it stops or removes", () => {
     const doc = (spec: object) => ({ systemd: { units: { 'nqrust-manager.service': spec } } });
-    expect(ownedByDocument(unitHolder, 18080, doc({ active_state: 'active' }), {})).toBe('systemd/units/nqrust-manager.service');
+    expect(ownedByDocument(unitHolder, 18080, doc({ active_state: 'active' }), {})).toBe(
+      'systemd/units/nqrust-manager.service',
+    );
     expect(ownedByDocument(unitHolder, 18080, doc({ active_state: 'inactive' }), {})).toBeUndefined();
     expect(ownedByDocument(unitHolder, 18080, doc({ state: 'absent' }), {})).toBeUndefined();
   });

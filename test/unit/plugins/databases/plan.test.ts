@@ -1,15 +1,33 @@
 import { describe, expect, it } from 'vitest';
 import type { ResourceDiff } from '../../../../src/core/plugin.js';
 import { compare } from '../../../../src/core/diff.js';
-import { databaseEdges, myCanonical, pgCanonical, planDatabases, type DbChangeData } from '../../../../src/plugins/databases/plan.js';
+import {
+  databaseEdges,
+  myCanonical,
+  pgCanonical,
+  planDatabases,
+  type DbChangeData,
+} from '../../../../src/plugins/databases/plan.js';
 import { pgStepSql } from '../../../../src/plugins/databases/pg.js';
 import { myStepSql } from '../../../../src/plugins/databases/mysql.js';
 
-function diff(collection: string, name: string, current: Record<string, unknown> | undefined, desired: Record<string, unknown> | undefined): ResourceDiff {
+function diff(
+  collection: string,
+  name: string,
+  current: Record<string, unknown> | undefined,
+  desired: Record<string, unknown> | undefined,
+): ResourceDiff {
   const action = desired === undefined ? 'delete' : current === undefined ? 'create' : 'update';
   return {
-    plugin: 'databases', collection, name, address: `databases/${collection}/${name}`, action,
-    current, desired, ops: action === 'delete' ? [{ op: 'remove', path: '' }] : compare(current ?? {}, desired ?? {}), allowDestroy: false,
+    plugin: 'databases',
+    collection,
+    name,
+    address: `databases/${collection}/${name}`,
+    action,
+    current,
+    desired,
+    ops: action === 'delete' ? [{ op: 'remove', path: '' }] : compare(current ?? {}, desired ?? {}),
+    allowDestroy: false,
   };
 }
 
@@ -44,15 +62,26 @@ describe('plan', () => {
   });
 
   it('grants after creating the database and only what is missing later', () => {
-    const created = planDatabases(diff('pg_databases', 'nexus', undefined, { owner: 'nexus', grants: { app: ['CONNECT'] } }));
+    const created = planDatabases(
+      diff('pg_databases', 'nexus', undefined, { owner: 'nexus', grants: { app: ['CONNECT'] } }),
+    );
     expect(created.map((c) => [c.address, c.action])).toEqual([
       ['databases/pg_databases/nexus', 'create'],
       ['databases/pg_databases/nexus/grants/app', 'create'],
     ]);
     expect(created[1].after).toEqual(['databases/pg_databases/nexus']);
-    const updated = planDatabases(diff('pg_databases', 'nexus', { owner: 'nexus', grants: { app: ['ALL'] } }, { owner: 'nexus', grants: { app: ['CONNECT'] } }));
+    const updated = planDatabases(
+      diff(
+        'pg_databases',
+        'nexus',
+        { owner: 'nexus', grants: { app: ['ALL'] } },
+        { owner: 'nexus', grants: { app: ['CONNECT'] } },
+      ),
+    );
     expect(updated.map((c) => c.summary)).toEqual(['revoke CREATE, TEMPORARY']);
-    expect(pgStepSql((updated[0].data as DbChangeData).steps[0], [])).toEqual(['REVOKE CREATE, TEMPORARY ON DATABASE "nexus" FROM "app";']);
+    expect(pgStepSql((updated[0].data as DbChangeData).steps[0], [])).toEqual([
+      'REVOKE CREATE, TEMPORARY ON DATABASE "nexus" FROM "app";',
+    ]);
   });
 
   it('treats an encoding change as a destructive re-creation', () => {
@@ -70,7 +99,14 @@ describe('plan', () => {
   });
 
   it('narrows a MariaDB grant from ALL by revoking all and granting the rest', () => {
-    const [c] = planDatabases(diff('mysql_databases', 'ravada', { grants: { 'u@localhost': ['ALL'] } }, { grants: { 'u@localhost': ['SELECT'] } }));
+    const [c] = planDatabases(
+      diff(
+        'mysql_databases',
+        'ravada',
+        { grants: { 'u@localhost': ['ALL'] } },
+        { grants: { 'u@localhost': ['SELECT'] } },
+      ),
+    );
     expect(myStepSql((c.data as DbChangeData).steps[0], [])).toEqual([
       "REVOKE ALL PRIVILEGES ON `ravada`.* FROM 'u'@'localhost';",
       "GRANT SELECT ON `ravada`.* TO 'u'@'localhost';",
@@ -93,8 +129,17 @@ describe('plan', () => {
 
 describe('edges', () => {
   it('orders a database after its owner and a grant after its grantee', () => {
-    expect(databaseEdges({ pg_databases: { d: { owner: 'o', grants: { g: ['ALL'] } } }, mysql_databases: { m: { grants: { 'u@localhost': ['ALL'] } } } })).toEqual([
-      { from: 'databases/mysql_databases/m/grants/u@localhost', to: 'databases/mysql_users/u@localhost', kind: 'grantee' },
+    expect(
+      databaseEdges({
+        pg_databases: { d: { owner: 'o', grants: { g: ['ALL'] } } },
+        mysql_databases: { m: { grants: { 'u@localhost': ['ALL'] } } },
+      }),
+    ).toEqual([
+      {
+        from: 'databases/mysql_databases/m/grants/u@localhost',
+        to: 'databases/mysql_users/u@localhost',
+        kind: 'grantee',
+      },
       { from: 'databases/pg_databases/d', to: 'databases/pg_roles/o', kind: 'owner' },
       { from: 'databases/pg_databases/d/grants/g', to: 'databases/pg_roles/g', kind: 'grantee' },
     ]);

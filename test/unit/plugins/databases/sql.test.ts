@@ -1,11 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import {
-  myAccount, myGrantDb, myIdent, myLit, mysqlNativeHash, mysqlPasswordMatches, myUngrantDb, parseGrantee,
-  pgIdent, pgLit, pgPasswordMatches, scramVerifier, scrub, splitAccount,
+  myAccount,
+  myGrantDb,
+  myIdent,
+  myLit,
+  mysqlNativeHash,
+  mysqlPasswordMatches,
+  myUngrantDb,
+  parseGrantee,
+  pgIdent,
+  pgLit,
+  pgPasswordMatches,
+  scramVerifier,
+  scrub,
+  splitAccount,
 } from '../../../../src/plugins/databases/sql.js';
 
 // verifiers PostgreSQL 15 stored for the password "pencil" (roles vec1 / vec2)
-const PG_SCRAM = 'SCRAM-SHA-256$4096:0DecMKi5nHb3FYhnc76iiQ==$BsTSOk3qznLZZ7hRyd48zc9rWURGupXm1gV3TA9uCFY=:h54MRSzBJ/MUrpVHSt4/JignGtFFvc7/rkl+hyrHwls=';
+const PG_SCRAM =
+  'SCRAM-SHA-256$4096:0DecMKi5nHb3FYhnc76iiQ==$BsTSOk3qznLZZ7hRyd48zc9rWURGupXm1gV3TA9uCFY=:h54MRSzBJ/MUrpVHSt4/JignGtFFvc7/rkl+hyrHwls=';
 const PG_MD5 = 'md50c639046bf01f6428a5e65e575b5483e';
 
 describe('password verifiers', () => {
@@ -36,8 +49,12 @@ describe('password verifiers', () => {
 
   it('computes the mysql_native_password hash the server stores', () => {
     expect(mysqlNativeHash('password')).toBe('*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19');
-    expect(mysqlPasswordMatches('mysql_native_password', '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19', 'password')).toBe(true);
-    expect(mysqlPasswordMatches('mysql_native_password', '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19', 'Password')).toBe(false);
+    expect(mysqlPasswordMatches('mysql_native_password', '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19', 'password')).toBe(
+      true,
+    );
+    expect(mysqlPasswordMatches('mysql_native_password', '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19', 'Password')).toBe(
+      false,
+    );
     expect(mysqlPasswordMatches('unix_socket', '', 'password')).toBe(false);
   });
 });

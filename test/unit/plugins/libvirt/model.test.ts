@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { parseXml, projectXml, toXml } from '../../../../src/plugins/libvirt/xml.js';
-import { buildDomain, buildNetwork, domainFromXml, networkFromXml, patchDomain, prefixOf, volumeFromXml } from '../../../../src/plugins/libvirt/model.js';
+import {
+  buildDomain,
+  buildNetwork,
+  domainFromXml,
+  networkFromXml,
+  patchDomain,
+  prefixOf,
+  volumeFromXml,
+} from '../../../../src/plugins/libvirt/model.js';
 import { splitBatch } from '../../../../src/plugins/libvirt/virsh.js';
 
 /** A live definition as libvirt returns it, on a KVM host or a TCG one. */
@@ -50,7 +58,9 @@ describe.each(['kvm', 'qemu'])('libvirt XML model (%s domains)', (T) => {
       memory: 64,
       vcpus: 1,
       boot: ['hd'],
-      disks: { vda: { device: 'disk', pool: 'p1', volume: 'd.qcow2', format: 'qcow2', bus: 'virtio', readonly: false } },
+      disks: {
+        vda: { device: 'disk', pool: 'p1', volume: 'd.qcow2', format: 'qcow2', bus: 'virtio', readonly: false },
+      },
       interfaces: [
         { network: 'n1', mac: '52:54:00:aa:bb:cc', model: 'virtio' },
         { ovs_bridge: 'ovsbr0', mac: '52:54:00:00:00:01', model: 'e1000', vlan: 10 },
@@ -79,14 +89,31 @@ describe.each(['kvm', 'qemu'])('libvirt XML model (%s domains)', (T) => {
   });
 
   it('removes a disk marked absent and adds a new one', () => {
-    const x = patchDomain(parseXml(LIVE), { disks: { vda: { state: 'absent' }, vdb: { file: '/var/lib/x.qcow2', format: 'qcow2' } } }, domainFromXml(parseXml(LIVE)));
+    const x = patchDomain(
+      parseXml(LIVE),
+      { disks: { vda: { state: 'absent' }, vdb: { file: '/var/lib/x.qcow2', format: 'qcow2' } } },
+      domainFromXml(parseXml(LIVE)),
+    );
     expect(Object.keys(domainFromXml(x).disks as object)).toEqual(['vdb']);
   });
 
   it('builds a new domain from a spec that reads back as the same spec', () => {
-    const spec = { memory: 96, vcpus: 2, disks: { vda: { file: '/img/a.qcow2', format: 'qcow2', bus: 'virtio' } }, interfaces: [{ network: 'default' }], graphics: { type: 'spice', port: 5901 }, serial: 'pty' };
+    const spec = {
+      memory: 96,
+      vcpus: 2,
+      disks: { vda: { file: '/img/a.qcow2', format: 'qcow2', bus: 'virtio' } },
+      interfaces: [{ network: 'default' }],
+      graphics: { type: 'spice', port: 5901 },
+      serial: 'pty',
+    };
     const got = domainFromXml(parseXml(toXml(buildDomain('vm2', spec, T))));
-    expect(got).toMatchObject({ type: T, memory: 96, vcpus: 2, serial: 'pty', graphics: { type: 'spice', port: 5901 } });
+    expect(got).toMatchObject({
+      type: T,
+      memory: 96,
+      vcpus: 2,
+      serial: 'pty',
+      graphics: { type: 'spice', port: 5901 },
+    });
     expect((got.disks as Record<string, unknown>).vda).toMatchObject(spec.disks.vda);
   });
 });
@@ -121,22 +148,49 @@ describe('networks and volumes', () => {
   });
 
   it('reads a NAT network and an OVS-backed bridge network', () => {
-    expect(networkFromXml(parseXml(`<network><name>n</name><uuid>x</uuid><forward mode='nat'/><bridge name='virbr0' stp='on' delay='0'/><mac address='52:54:00:c6:dd:40'/><ip address='192.168.122.1' netmask='255.255.255.0'><dhcp><range start='192.168.122.2' end='192.168.122.254'/></dhcp></ip></network>`))).toEqual({
-      forward: 'nat', bridge: 'virbr0', ovs: false, ip: { address: '192.168.122.1', prefix: 24, dhcp: { start: '192.168.122.2', end: '192.168.122.254' } },
+    expect(
+      networkFromXml(
+        parseXml(
+          `<network><name>n</name><uuid>x</uuid><forward mode='nat'/><bridge name='virbr0' stp='on' delay='0'/><mac address='52:54:00:c6:dd:40'/><ip address='192.168.122.1' netmask='255.255.255.0'><dhcp><range start='192.168.122.2' end='192.168.122.254'/></dhcp></ip></network>`,
+        ),
+      ),
+    ).toEqual({
+      forward: 'nat',
+      bridge: 'virbr0',
+      ovs: false,
+      ip: { address: '192.168.122.1', prefix: 24, dhcp: { start: '192.168.122.2', end: '192.168.122.254' } },
     });
-    expect(networkFromXml(parseXml(`<network><name>o</name><forward mode='bridge'/><bridge name='ovsbr0'/><virtualport type='openvswitch'/></network>`))).toEqual({ forward: 'bridge', bridge: 'ovsbr0', ovs: true });
+    expect(
+      networkFromXml(
+        parseXml(
+          `<network><name>o</name><forward mode='bridge'/><bridge name='ovsbr0'/><virtualport type='openvswitch'/></network>`,
+        ),
+      ),
+    ).toEqual({ forward: 'bridge', bridge: 'ovsbr0', ovs: true });
   });
 
   it('redefines a network keeping its uuid and mac', () => {
-    const live = parseXml(`<network><name>n</name><uuid>u-1</uuid><forward mode='nat'/><bridge name='virbr0' stp='on' delay='0'/><mac address='52:54:00:c6:dd:40'/><ip address='10.0.0.1' prefix='24'/></network>`);
+    const live = parseXml(
+      `<network><name>n</name><uuid>u-1</uuid><forward mode='nat'/><bridge name='virbr0' stp='on' delay='0'/><mac address='52:54:00:c6:dd:40'/><ip address='10.0.0.1' prefix='24'/></network>`,
+    );
     const x = toXml(buildNetwork('n', { ip: { address: '10.0.1.1', prefix: 24 } }, live));
     expect(x).toContain('<uuid>u-1</uuid>');
     expect(x).toContain("<mac address='52:54:00:c6:dd:40'/>");
-    expect(networkFromXml(parseXml(x))).toMatchObject({ forward: 'nat', bridge: 'virbr0', ip: { address: '10.0.1.1', prefix: 24 } });
+    expect(networkFromXml(parseXml(x))).toMatchObject({
+      forward: 'nat',
+      bridge: 'virbr0',
+      ip: { address: '10.0.1.1', prefix: 24 },
+    });
   });
 
   it('reads a volume capacity in bytes and its format', () => {
-    expect(volumeFromXml(parseXml(`<volume type='file'><name>d</name><capacity unit='bytes'>67108864</capacity><target><format type='qcow2'/></target></volume>`))).toEqual({ capacity: 67108864, format: 'qcow2' });
+    expect(
+      volumeFromXml(
+        parseXml(
+          `<volume type='file'><name>d</name><capacity unit='bytes'>67108864</capacity><target><format type='qcow2'/></target></volume>`,
+        ),
+      ),
+    ).toEqual({ capacity: 67108864, format: 'qcow2' });
   });
 });
 

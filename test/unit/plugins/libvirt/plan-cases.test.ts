@@ -20,7 +20,15 @@ describe('libvirt plan cases', () => {
       const diffs = diffSection(plugin as Plugin, desired, current, false);
       const plan = buildPlan(new Map([['libvirt', plugin as Plugin]]), diffs, plugin.edges!(desired));
       const expected = load(c, 'expected.yaml') as { address: string; action: string; summary?: string }[];
-      expect(plan.changes.map((ch) => ({ address: ch.address, action: ch.action, ...(expected.find((e) => e.address === ch.address && e.action === ch.action)?.summary !== undefined ? { summary: ch.summary } : {}) }))).toEqual(expected);
+      expect(
+        plan.changes.map((ch) => ({
+          address: ch.address,
+          action: ch.action,
+          ...(expected.find((e) => e.address === ch.address && e.action === ch.action)?.summary !== undefined
+            ? { summary: ch.summary }
+            : {}),
+        })),
+      ).toEqual(expected);
     });
   }
 });

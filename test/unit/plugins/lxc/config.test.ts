@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalMemory, createConfig, networkFromConfig, parseConfig, rewriteConfig, specFromConfig } from '../../../../src/plugins/lxc/config.js';
+import {
+  canonicalMemory,
+  createConfig,
+  networkFromConfig,
+  parseConfig,
+  rewriteConfig,
+  specFromConfig,
+} from '../../../../src/plugins/lxc/config.js';
 
 const BUSYBOX = `# Template used to create this container: /usr/share/lxc/templates/lxc-busybox
 # Parameters passed to the template:
@@ -25,7 +32,11 @@ describe('lxc config files', () => {
   });
 
   it('reads template, memory, network, autostart and raw keys into the section shape', () => {
-    const f = specFromConfig(BUSYBOX, { template: 'busybox', rootfs_owned: true, rootfs: '/var/lib/lxc/c1/rootfs' }, '/var/lib/lxc/c1');
+    const f = specFromConfig(
+      BUSYBOX,
+      { template: 'busybox', rootfs_owned: true, rootfs: '/var/lib/lxc/c1/rootfs' },
+      '/var/lib/lxc/c1',
+    );
     expect(f.spec).toEqual({
       template: 'busybox',
       rootfs: '/var/lib/lxc/c1/rootfs',
@@ -45,7 +56,13 @@ describe('lxc config files', () => {
   it('does not own a rootfs without opd’s marker or outside the container directory', () => {
     expect(specFromConfig(BUSYBOX, undefined, '/var/lib/lxc/c1').rootfsOwned).toBe(false);
     const moved = BUSYBOX.replace('dir:/var/lib/lxc/c1/rootfs', 'dir:/srv/rootfs');
-    expect(specFromConfig(moved, { template: 'busybox', rootfs_owned: true, rootfs: '/var/lib/lxc/c1/rootfs' }, '/var/lib/lxc/c1').rootfsOwned).toBe(false);
+    expect(
+      specFromConfig(
+        moved,
+        { template: 'busybox', rootfs_owned: true, rootfs: '/var/lib/lxc/c1/rootfs' },
+        '/var/lib/lxc/c1',
+      ).rootfsOwned,
+    ).toBe(false);
   });
 
   it('reports a config without lxc.net keys as sharing the host network (type none)', () => {
@@ -53,8 +70,14 @@ describe('lxc config files', () => {
   });
 
   it('reads the download template parameters from the comments lxc-create writes', () => {
-    const text = '# Template used to create this container: /usr/share/lxc/templates/lxc-download\n# Parameters passed to the template: --dist debian --release bookworm --arch amd64\nlxc.net.0.type = empty\n';
-    expect(specFromConfig(text, undefined, '/x/c').spec).toMatchObject({ template: 'download', dist: 'debian', release: 'bookworm', arch: 'amd64' });
+    const text =
+      '# Template used to create this container: /usr/share/lxc/templates/lxc-download\n# Parameters passed to the template: --dist debian --release bookworm --arch amd64\nlxc.net.0.type = empty\n';
+    expect(specFromConfig(text, undefined, '/x/c').spec).toMatchObject({
+      template: 'download',
+      dist: 'debian',
+      release: 'bookworm',
+      arch: 'amd64',
+    });
   });
 
   it('spells memory in the largest exact unit', () => {
@@ -72,7 +95,9 @@ describe('lxc config files', () => {
     expect(out).toContain('lxc.tty.max = 2');
     expect(out).toContain('# Template used to create this container');
     expect(out).toContain('lxc.mount.entry = /usr/lib usr/lib none ro,bind 0 0');
-    expect(out.indexOf('lxc.tty.max = 2')).toBe(BUSYBOX.replace('lxc.tty.max = 5', 'lxc.tty.max = 2').indexOf('lxc.tty.max = 2'));
+    expect(out.indexOf('lxc.tty.max = 2')).toBe(
+      BUSYBOX.replace('lxc.tty.max = 5', 'lxc.tty.max = 2').indexOf('lxc.tty.max = 2'),
+    );
   });
 
   it('writes cgroup2 keys on a cgroup2 host and drops the v1 spelling', () => {
@@ -83,7 +108,16 @@ describe('lxc config files', () => {
   });
 
   it('replaces the whole network block where it was', () => {
-    const out = rewriteConfig(BUSYBOX, { network: [{ type: 'veth', link: 'ovsbr0', guest_name: 'eth0', hwaddr: '00:16:3e:00:00:01', ipv4: '10.0.0.2/24' }, { type: 'empty' }] }, false);
+    const out = rewriteConfig(
+      BUSYBOX,
+      {
+        network: [
+          { type: 'veth', link: 'ovsbr0', guest_name: 'eth0', hwaddr: '00:16:3e:00:00:01', ipv4: '10.0.0.2/24' },
+          { type: 'empty' },
+        ],
+      },
+      false,
+    );
     const lines = out.split('\n');
     expect(lines.slice(2, 9)).toEqual([
       'lxc.net.0.type = veth',

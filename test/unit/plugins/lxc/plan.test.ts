@@ -43,7 +43,8 @@ describe('lxc plan cases (test/unit/plan-cases/lxc)', () => {
 describe('lxc destroy permission', () => {
   it('marks a destroy as refused unless allow_destroy is given', () => {
     const current = { containers: { c1: { template: 'busybox', running: false } } };
-    const plan = (desired: Obj) => buildPlan(new Map([['lxc', plugin]]), diffSection(plugin, desired, current, false), []).changes;
+    const plan = (desired: Obj) =>
+      buildPlan(new Map([['lxc', plugin]]), diffSection(plugin, desired, current, false), []).changes;
     expect(plan({ containers: { c1: { state: 'absent' } } })[0].refused).toContain('allow_destroy');
     expect(plan({ containers: { c1: { state: 'absent', allow_destroy: true } } })[0].refused).toBeUndefined();
     expect(plan({ containers: { c1: { state: 'absent' } } })[0].destructive).toBe(true);

@@ -20,8 +20,23 @@ describe('lxc schema', () => {
             template: 'busybox',
             memory: '64M',
             cpus: '0-1',
-            network: [{ type: 'veth', link: 'ovsbr0', name: 'vi100', guest_name: 'eth0', hwaddr: '00:16:3e:00:00:01', ipv4: '10.0.0.2/24', ipv4_gateway: 'auto', mtu: 1500 }],
-            config: { 'lxc.tty.max': '2', 'lxc.mount.entry': ['/a a none bind 0 0'], 'lxc.hook.pre-start': '/bin/true' },
+            network: [
+              {
+                type: 'veth',
+                link: 'ovsbr0',
+                name: 'vi100',
+                guest_name: 'eth0',
+                hwaddr: '00:16:3e:00:00:01',
+                ipv4: '10.0.0.2/24',
+                ipv4_gateway: 'auto',
+                mtu: 1500,
+              },
+            ],
+            config: {
+              'lxc.tty.max': '2',
+              'lxc.mount.entry': ['/a a none bind 0 0'],
+              'lxc.hook.pre-start': '/bin/true',
+            },
             running: true,
             autostart: true,
             depends_on: ['ovs/bridges/ovsbr0'],
@@ -39,7 +54,9 @@ describe('lxc schema', () => {
 
   it('rejects config keys that dedicated fields manage and values with newlines', () => {
     expect(problems({ containers: { c: { config: { 'lxc.net.0.link': 'br0' } } } }).length).toBeGreaterThan(0);
-    expect(problems({ containers: { c: { config: { 'lxc.cgroup.memory.limit_in_bytes': '1G' } } } }).length).toBeGreaterThan(0);
+    expect(
+      problems({ containers: { c: { config: { 'lxc.cgroup.memory.limit_in_bytes': '1G' } } } }).length,
+    ).toBeGreaterThan(0);
     expect(problems({ containers: { c: { config: { 'lxc.tty.max': '1\nlxc.x = y' } } } }).length).toBeGreaterThan(0);
     expect(problems({ containers: { c: { config: { 'LXC.tty': '1' } } } }).length).toBeGreaterThan(0);
   });
@@ -49,6 +66,8 @@ describe('lxc schema', () => {
   });
 
   it('names op-dbus properties it could not map', () => {
-    expect(problems({ containers: { c: { properties: { storage: 'x' } } } }).join('\n')).toContain('/plugins/lxc/containers/c/properties');
+    expect(problems({ containers: { c: { properties: { storage: 'x' } } } }).join('\n')).toContain(
+      '/plugins/lxc/containers/c/properties',
+    );
   });
 });

@@ -11,7 +11,8 @@ describe('IP helpers', () => {
     expect(canonIp('fe80::1:2')).toBe('fe80::1:2');
   });
   it('rejects what is not an address', () => {
-    for (const s of ['1.2.3.256', '01.2.3.4', 'fd00:::1', '1:2:3:4:5:6:7:8:9', 'br0;rm', '']) expect(canonIp(s)).toBeUndefined();
+    for (const s of ['1.2.3.256', '01.2.3.4', 'fd00:::1', '1:2:3:4:5:6:7:8:9', 'br0;rm', ''])
+      expect(canonIp(s)).toBeUndefined();
   });
   it('keeps host bits of an interface address and clears them in a route destination', () => {
     expect(canonAddress('10.0.0.5/24')).toBe('10.0.0.5/24');

@@ -33,7 +33,17 @@ plugins:
 `);
     expect(p.ovs).toEqual({ bridges: { ovsbr0: { ports: { eth0: {} } }, mesh: { ports: {} } } });
     // the bridge takes over its uplink port's addresses (take_over defaults to its system ports)
-    expect(p.net).toEqual({ interfaces: { ovsbr0: { kind: 'ovs', up: true, addresses: { '192.168.1.10/24': {} }, routes: { default: { via: '192.168.1.1' } }, take_over: ['eth0'] } } });
+    expect(p.net).toEqual({
+      interfaces: {
+        ovsbr0: {
+          kind: 'ovs',
+          up: true,
+          addresses: { '192.168.1.10/24': {} },
+          routes: { default: { via: '192.168.1.1' } },
+          take_over: ['eth0'],
+        },
+      },
+    });
   });
 
   it('defaults take_over of an OVS bridge to its system ports and bond members, never internal ports, and keeps an explicit one', async () => {
@@ -49,7 +59,11 @@ plugins:
       br1: { kind: ovs, addresses: [10.9.0.1/24] }
       br2: { kind: ovs, take_over: [] }
 `);
-    expect((p.net as { interfaces: Record<string, { take_over?: string[] }> }).interfaces.br1.take_over).toEqual(['eth2', 'eth3', 'eth4']);
+    expect((p.net as { interfaces: Record<string, { take_over?: string[] }> }).interfaces.br1.take_over).toEqual([
+      'eth2',
+      'eth3',
+      'eth4',
+    ]);
     expect((p.net as { interfaces: Record<string, { take_over?: string[] }> }).interfaces.br2.take_over).toEqual([]);
   });
 
@@ -72,6 +86,13 @@ plugins:
     interfaces:
       br0: { addresses: ["FD00:0:0::1/64"], routes: { "10.9.1.0/16": { via: "10.0.0.1" }, default: { via: "fd00::fe" } } }
 `);
-    expect(p.net).toEqual({ interfaces: { br0: { addresses: { 'fd00::1/64': {} }, routes: { '10.9.0.0/16': { via: '10.0.0.1' }, '::/0': { via: 'fd00::fe' } } } } });
+    expect(p.net).toEqual({
+      interfaces: {
+        br0: {
+          addresses: { 'fd00::1/64': {} },
+          routes: { '10.9.0.0/16': { via: '10.0.0.1' }, '::/0': { via: 'fd00::fe' } },
+        },
+      },
+    });
   });
 });

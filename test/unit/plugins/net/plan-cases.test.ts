@@ -16,15 +16,27 @@ for (const plugin of ['net', 'firewall', 'checks']) {
       it(c.replace(/-/g, ' '), async () => {
         const p = await loadPlugin(plugin);
         const read = (f: string) => parse(readFileSync(join(ROOT, plugin, c, f), 'utf8')) as Obj;
-        const desired = (p.normalize ? p.normalize(read('desired.yaml'), { remap: () => undefined }) : read('desired.yaml')) as Obj;
+        const desired = (
+          p.normalize ? p.normalize(read('desired.yaml'), { remap: () => undefined }) : read('desired.yaml')
+        ) as Obj;
         const diffs = diffSection(p, desired, read('current.yaml'), false);
         // checks plan nothing: a failed check is a preflight finding, shown as a refused `check` change
         const changes =
           plugin === 'checks'
-            ? findings(read('current.yaml'), desired).map((f) => ({ address: f.address, action: 'check', summary: `FAILED ${f.message}` }))
+            ? findings(read('current.yaml'), desired).map((f) => ({
+                address: f.address,
+                action: 'check',
+                summary: `FAILED ${f.message}`,
+              }))
             : diffs.filter((d) => d.action !== 'noop').flatMap((d) => p.plan(d));
         const expected = read('expected.yaml') as unknown as { address: string; action: string; summary?: string }[];
-        expect(changes.map((ch) => ({ address: ch.address, action: ch.action, ...(expected.find((e) => e.address === ch.address)?.summary !== undefined ? { summary: ch.summary } : {}) }))).toEqual(expected);
+        expect(
+          changes.map((ch) => ({
+            address: ch.address,
+            action: ch.action,
+            ...(expected.find((e) => e.address === ch.address)?.summary !== undefined ? { summary: ch.summary } : {}),
+          })),
+        ).toEqual(expected);
       });
     }
   });

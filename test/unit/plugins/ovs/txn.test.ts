@@ -32,22 +32,49 @@ describe('OVS commands as one OVSDB transaction', () => {
   it('creates a bridge with its local port and a new port as named-uuid inserts referenced from their parents', () => {
     const ops = txn([
       { op: 'add-br', bridge: 'br1', cols: { datapath_type: 'netdev', external_ids: { opd_managed: 'true' } } },
-      { op: 'add-port', bridge: 'br1', port: 'v1', cols: { tag: 10, trunks: [1, 2] }, ifaces: { v1: { type: 'internal' } } },
+      {
+        op: 'add-port',
+        bridge: 'br1',
+        port: 'v1',
+        cols: { tag: 10, trunks: [1, 2] },
+        ifaces: { v1: { type: 'internal' } },
+      },
     ]);
     const inserts = ops.filter((o) => o.op === 'insert');
-    expect(inserts.map((o) => `${o.table}:${(o as { row: { name: string } }).row.name}`)).toEqual(['Interface:br1', 'Port:br1', 'Bridge:br1', 'Port:v1', 'Interface:v1']);
+    expect(inserts.map((o) => `${o.table}:${(o as { row: { name: string } }).row.name}`)).toEqual([
+      'Interface:br1',
+      'Port:br1',
+      'Bridge:br1',
+      'Port:v1',
+      'Interface:v1',
+    ]);
     const br = inserts.find((o) => o.table === 'Bridge') as { row: Record<string, unknown> };
     expect(br.row.datapath_type).toBe('netdev');
     expect(br.row.external_ids).toEqual(['map', [['opd_managed', 'true']]]);
     expect((br.row.ports as [string, unknown[]])[1]).toHaveLength(2);
-    const port = inserts.find((o) => (o as { row: { name: string } }).row.name === 'v1' && o.table === 'Port') as { row: Record<string, unknown> };
+    const port = inserts.find((o) => (o as { row: { name: string } }).row.name === 'v1' && o.table === 'Port') as {
+      row: Record<string, unknown>;
+    };
     expect(port.row.tag).toBe(10);
     expect(port.row.trunks).toEqual(['set', [1, 2]]);
-    expect(ops.filter((o) => o.op === 'mutate')).toEqual([{ op: 'mutate', table: 'Open_vSwitch', where: [['_uuid', '==', ['uuid', 'R']]], mutations: [['bridges', 'insert', ['set', [['named-uuid', 'row3']]]]] }]);
+    expect(ops.filter((o) => o.op === 'mutate')).toEqual([
+      {
+        op: 'mutate',
+        table: 'Open_vSwitch',
+        where: [['_uuid', '==', ['uuid', 'R']]],
+        mutations: [['bridges', 'insert', ['set', [['named-uuid', 'row3']]]]],
+      },
+    ]);
   });
 
   it('adds ports to an existing bridge with one mutation of its ports, whatever their number', () => {
-    const cmds: OvsCmd[] = Array.from({ length: 50 }, (_, i) => ({ op: 'add-port', bridge: 'br0', port: `n${i}`, cols: {}, ifaces: { [`n${i}`]: {} } }));
+    const cmds: OvsCmd[] = Array.from({ length: 50 }, (_, i) => ({
+      op: 'add-port',
+      bridge: 'br0',
+      port: `n${i}`,
+      cols: {},
+      ifaces: { [`n${i}`]: {} },
+    }));
     const ops = txn(cmds);
     const mutates = ops.filter((o) => o.op === 'mutate');
     expect(mutates).toHaveLength(1);
@@ -60,9 +87,15 @@ describe('OVS commands as one OVSDB transaction', () => {
       { op: 'del-port', bridge: 'br0', port: 'p1' },
       { op: 'add-port', bridge: 'br0', port: 'p1', cols: { tag: 5 }, ifaces: { p1: {} } },
     ]);
-    expect(ops.filter((o) => o.op === 'delete').map((o) => (o as { where: unknown[][] }).where[0][2])).toEqual([['uuid', 'I1'], ['uuid', 'P1']]);
+    expect(ops.filter((o) => o.op === 'delete').map((o) => (o as { where: unknown[][] }).where[0][2])).toEqual([
+      ['uuid', 'I1'],
+      ['uuid', 'P1'],
+    ]);
     const m = ops.find((o) => o.op === 'mutate') as { mutations: unknown[] };
-    expect(m.mutations).toEqual([['ports', 'delete', ['set', [['uuid', 'P1']]]], ['ports', 'insert', ['set', [['named-uuid', 'row1']]]]]);
+    expect(m.mutations).toEqual([
+      ['ports', 'delete', ['set', [['uuid', 'P1']]]],
+      ['ports', 'insert', ['set', [['named-uuid', 'row1']]]],
+    ]);
   });
 
   it('sets map keys on existing rows by deleting then inserting the key, and whole columns by update', () => {
@@ -74,8 +107,24 @@ describe('OVS commands as one OVSDB transaction', () => {
     ]);
     expect(ops).toEqual([
       { op: 'update', table: 'Port', where: [['_uuid', '==', ['uuid', 'P1']]], row: { tag: 20 } },
-      { op: 'mutate', table: 'Port', where: [['_uuid', '==', ['uuid', 'P1']]], mutations: [['external_ids', 'delete', ['set', ['a', 'b']]], ['external_ids', 'insert', ['map', [['a', 'x']]]]] },
-      { op: 'mutate', table: 'Interface', where: [['_uuid', '==', ['uuid', 'I1']]], mutations: [['options', 'delete', ['set', ['peer']]], ['options', 'insert', ['map', [['peer', 'q']]]]] },
+      {
+        op: 'mutate',
+        table: 'Port',
+        where: [['_uuid', '==', ['uuid', 'P1']]],
+        mutations: [
+          ['external_ids', 'delete', ['set', ['a', 'b']]],
+          ['external_ids', 'insert', ['map', [['a', 'x']]]],
+        ],
+      },
+      {
+        op: 'mutate',
+        table: 'Interface',
+        where: [['_uuid', '==', ['uuid', 'I1']]],
+        mutations: [
+          ['options', 'delete', ['set', ['peer']]],
+          ['options', 'insert', ['map', [['peer', 'q']]]],
+        ],
+      },
     ]);
   });
 
@@ -84,27 +133,60 @@ describe('OVS commands as one OVSDB transaction', () => {
       { op: 'add-bond-iface', port: 'bond0', iface: 'm3', cols: { type: 'internal' } },
       { op: 'del-bond-iface', port: 'bond0', iface: 'm1' },
     ]);
-    expect(ops.find((o) => o.op === 'insert')).toMatchObject({ table: 'Interface', row: { name: 'm3', type: 'internal' } });
-    expect(ops.find((o) => o.op === 'mutate')).toMatchObject({ table: 'Port', mutations: [['interfaces', 'delete', ['set', [['uuid', 'I2']]]], ['interfaces', 'insert', ['set', [['named-uuid', 'row1']]]]] });
-    expect(ops.find((o) => o.op === 'delete')).toMatchObject({ table: 'Interface', where: [['_uuid', '==', ['uuid', 'I2']]] });
+    expect(ops.find((o) => o.op === 'insert')).toMatchObject({
+      table: 'Interface',
+      row: { name: 'm3', type: 'internal' },
+    });
+    expect(ops.find((o) => o.op === 'mutate')).toMatchObject({
+      table: 'Port',
+      mutations: [
+        ['interfaces', 'delete', ['set', [['uuid', 'I2']]]],
+        ['interfaces', 'insert', ['set', [['named-uuid', 'row1']]]],
+      ],
+    });
+    expect(ops.find((o) => o.op === 'delete')).toMatchObject({
+      table: 'Interface',
+      where: [['_uuid', '==', ['uuid', 'I2']]],
+    });
   });
 
   it('deletes a bridge with every port and interface it holds', () => {
     const ops = txn([{ op: 'del-br', bridge: 'br0' }]);
-    expect(ops.filter((o) => o.op === 'delete').map((o) => o.table).sort()).toEqual(['Bridge', 'Interface', 'Interface', 'Interface', 'Interface', 'Port', 'Port', 'Port']);
-    expect(ops.find((o) => o.op === 'mutate')).toMatchObject({ table: 'Open_vSwitch', mutations: [['bridges', 'delete', ['set', [['uuid', 'B0']]]]] });
+    expect(
+      ops
+        .filter((o) => o.op === 'delete')
+        .map((o) => o.table)
+        .sort(),
+    ).toEqual(['Bridge', 'Interface', 'Interface', 'Interface', 'Interface', 'Port', 'Port', 'Port']);
+    expect(ops.find((o) => o.op === 'mutate')).toMatchObject({
+      table: 'Open_vSwitch',
+      mutations: [['bridges', 'delete', ['set', [['uuid', 'B0']]]]],
+    });
   });
 
   it('refuses what ovs-vsctl refuses, in its words', () => {
-    expect(() => txn([{ op: 'add-br', bridge: 'br0', cols: {} }])).toThrow('cannot create a bridge named br0 because a bridge named br0 already exists');
-    expect(() => txn([{ op: 'add-port', bridge: 'br0', port: 'p1', cols: {}, ifaces: { p1: {} } }])).toThrow('cannot create a port named p1 because a port named p1 already exists on bridge br0');
-    expect(() => txn([{ op: 'add-port', bridge: 'nobr', port: 'x', cols: {}, ifaces: { x: {} } }])).toThrow('no bridge named nobr');
-    expect(() => txn([{ op: 'add-port', bridge: 'br0', port: 'b2', cols: {}, ifaces: { m1: {}, z: {} } }])).toThrow(/cannot create an interface named m1 .* port bond0 already has an interface named m1/);
+    expect(() => txn([{ op: 'add-br', bridge: 'br0', cols: {} }])).toThrow(
+      'cannot create a bridge named br0 because a bridge named br0 already exists',
+    );
+    expect(() => txn([{ op: 'add-port', bridge: 'br0', port: 'p1', cols: {}, ifaces: { p1: {} } }])).toThrow(
+      'cannot create a port named p1 because a port named p1 already exists on bridge br0',
+    );
+    expect(() => txn([{ op: 'add-port', bridge: 'nobr', port: 'x', cols: {}, ifaces: { x: {} } }])).toThrow(
+      'no bridge named nobr',
+    );
+    expect(() => txn([{ op: 'add-port', bridge: 'br0', port: 'b2', cols: {}, ifaces: { m1: {}, z: {} } }])).toThrow(
+      /cannot create an interface named m1 .* port bond0 already has an interface named m1/,
+    );
     expect(() => txn([{ op: 'del-port', bridge: 'br0', port: 'nope' }])).toThrow('no port named nope');
   });
 
   it('makes no operations for commands that cancel out', () => {
     expect(txn([])).toEqual([]);
-    expect(txn([{ op: 'add-port', bridge: 'br0', port: 'tmp', cols: {}, ifaces: { tmp: {} } }, { op: 'del-port', bridge: 'br0', port: 'tmp' }])).toEqual([]);
+    expect(
+      txn([
+        { op: 'add-port', bridge: 'br0', port: 'tmp', cols: {}, ifaces: { tmp: {} } },
+        { op: 'del-port', bridge: 'br0', port: 'tmp' },
+      ]),
+    ).toEqual([]);
   });
 });

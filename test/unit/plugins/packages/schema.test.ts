@@ -18,7 +18,13 @@ const section = (installed: string) => `version: 1\nplugins:\n  packages:\n    i
 
 describe('the packages schema', () => {
   it('accepts Debian package names, exact versions and allow_destroy', async () => {
-    expect(await problems(section(`g++-12: { version: "1:12.2.0-14+deb12u1" }\n      libvirt-daemon-system: { state: absent, allow_destroy: true }`))).toEqual([]);
+    expect(
+      await problems(
+        section(
+          `g++-12: { version: "1:12.2.0-14+deb12u1" }\n      libvirt-daemon-system: { state: absent, allow_destroy: true }`,
+        ),
+      ),
+    ).toEqual([]);
   });
 
   it('rejects names with shell metacharacters, upper case, globs or an architecture', async () => {

@@ -1,14 +1,45 @@
 import { describe, expect, it } from 'vitest';
-import { exactPattern, isInstance, isTemplate, isValidUnitName, templateOf, unitObjectPath, enabledOf, maskedOf } from '../../../../src/plugins/systemd/names.js';
+import {
+  exactPattern,
+  isInstance,
+  isTemplate,
+  isValidUnitName,
+  templateOf,
+  unitObjectPath,
+  enabledOf,
+  maskedOf,
+} from '../../../../src/plugins/systemd/names.js';
 
 describe('systemd unit names', () => {
   it('accepts services, sockets, timers, targets, paths and template instances', () => {
-    for (const n of ['nginx.service', 'libvirtd.socket', 'fstrim.timer', 'multi-user.target', 'foo.path', 'hyper2kvm@vsphere.service', 'getty@.service', 'dev-disk-by\\x2dlabel-x.swap', 'a:b_c.service'])
+    for (const n of [
+      'nginx.service',
+      'libvirtd.socket',
+      'fstrim.timer',
+      'multi-user.target',
+      'foo.path',
+      'hyper2kvm@vsphere.service',
+      'getty@.service',
+      'dev-disk-by\\x2dlabel-x.swap',
+      'a:b_c.service',
+    ])
       expect(isValidUnitName(n), n).toBe(true);
   });
 
   it('rejects slashes, .., two suffixes, two @ and unknown suffixes', () => {
-    for (const n of ['a/b.service', '../x.service', 'x..service', '.service', 'a@b@c.service', 'x.device', 'x.service.service.exe', 'x', 'x y.service', 'x;rm.service', 'a'.repeat(250) + '.service'])
+    for (const n of [
+      'a/b.service',
+      '../x.service',
+      'x..service',
+      '.service',
+      'a@b@c.service',
+      'x.device',
+      'x.service.service.exe',
+      'x',
+      'x y.service',
+      'x;rm.service',
+      'a'.repeat(250) + '.service',
+    ])
       expect(isValidUnitName(n), n).toBe(false);
   });
 
