@@ -85,6 +85,9 @@ export function findingChanges(plugin: string, findings: Finding[]): Change[] {
     blocker: f.message,
     refused: `precondition failed: ${f.message}`,
     refusedHint: 'fix the host so the check holds, or change the check',
+    ...(f.fields
+      ? { ops: Object.entries(f.fields).map(([k, value]) => ({ op: 'replace' as const, path: `/${k}`, value })) }
+      : {}),
   }));
 }
 

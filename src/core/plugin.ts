@@ -136,6 +136,8 @@ export interface ChangeResult {
 export interface Finding {
   address: string;
   message: string;
+  /** The failed fields of the resource with their wanted values (the change's ops in `opd diff -o json`). */
+  fields?: Record<string, unknown>;
 }
 
 /** `from` must come after `to` (from depends on to). Addresses or prefixes. */

@@ -214,7 +214,12 @@ export function findings(current: ChecksSection, desired: ChecksSection): Findin
   for (const [n, want] of Object.entries(desired.require ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (!isObj(want) || want.state === 'absent') continue;
     const fails = failures(current.require?.[n] ?? {}, want);
-    if (fails.length) out.push({ address: `checks/require/${n}`, message: fails.join('; ') });
+    if (fails.length)
+      out.push({
+        address: `checks/require/${n}`,
+        message: fails.join('; '),
+        fields: Object.fromEntries(fails.map((f) => f.split(':')[0]).map((k) => [k, want[k]])),
+      });
   }
   return out;
 }
