@@ -40,3 +40,10 @@ export function adoptRenamed(plugins: Record<string, unknown>, from: string, to:
   delete plugins[from];
   ctx.remap(`/plugins/${to}`, `/plugins/${from}`);
 }
+
+/** A collection with `f` applied to each entry that is an object; other entries stay as written (the schema reports them). */
+export function mapEntries(collection: Obj, f: (spec: Obj, name: string) => unknown): Obj {
+  const out: Obj = {};
+  for (const [n, spec] of Object.entries(collection)) out[n] = isObj(spec) ? f(spec, n) : spec;
+  return out;
+}

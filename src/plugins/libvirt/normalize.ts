@@ -3,6 +3,7 @@
  */
 import type { Obj } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
+import { mapEntries } from '../../core/shorthand.js';
 import { parseXml, toXml } from './xml.js';
 import { prefixOf } from './model.js';
 
@@ -32,13 +33,8 @@ function canonicalDocXml(text: string): string {
 export function normalizeSection(section: unknown): unknown {
   if (!isObj(section)) return section;
   const out: Obj = { ...section };
-  if (isObj(out.domains)) {
-    const d: Obj = {};
-    for (const [n, spec] of Object.entries(out.domains)) {
-      if (!isObj(spec)) {
-        d[n] = spec;
-        continue;
-      }
+  if (isObj(out.domains))
+    out.domains = mapEntries(out.domains, (spec) => {
       const s: Obj = { ...spec };
       if (s.memory !== undefined) s.memory = parseSize(s.memory, MiB);
       if (typeof s.xml === 'string') s.xml = canonicalDocXml(s.xml);
@@ -46,37 +42,25 @@ export function normalizeSection(section: unknown): unknown {
         s.interfaces = s.interfaces.map((i) =>
           isObj(i) && typeof i.mac === 'string' ? { ...i, mac: i.mac.toLowerCase() } : i,
         );
-      d[n] = s;
-    }
-    out.domains = d;
-  }
-  if (isObj(out.networks)) {
-    const nets: Obj = {};
-    for (const [n, spec] of Object.entries(out.networks)) {
-      if (
-        isObj(spec) &&
-        isObj(spec.ip) &&
-        typeof spec.ip.netmask === 'string' &&
-        spec.ip.prefix === undefined &&
-        /^(\d+\.){3}\d+$/.test(spec.ip.netmask)
-      ) {
-        const { netmask, ...ip } = spec.ip;
-        nets[n] = { ...spec, ip: { ...ip, prefix: prefixOf(netmask as string) } };
-      } else nets[n] = spec;
-    }
-    out.networks = nets;
-  }
-  if (isObj(out.pools)) {
-    const pools: Obj = {};
-    for (const [n, spec] of Object.entries(out.pools)) {
-      if (isObj(spec) && isObj(spec.volumes)) {
-        const vols: Obj = {};
-        for (const [v, vs] of Object.entries(spec.volumes))
-          vols[v] = isObj(vs) && vs.capacity !== undefined ? { ...vs, capacity: parseSize(vs.capacity, 1) } : vs;
-        pools[n] = { ...spec, volumes: vols };
-      } else pools[n] = spec;
-    }
-    out.pools = pools;
-  }
+      return s;
+    });
+  if (isObj(out.networks))
+    out.networks = mapEntries(out.networks, (spec) => {
+      if (!isObj(spec.ip) || typeof spec.ip.netmask !== 'string' || spec.ip.prefix !== undefined) return spec;
+      if (!/^(\d+\.){3}\d+$/.test(spec.ip.netmask)) return spec;
+      const { netmask, ...ip } = spec.ip;
+      return { ...spec, ip: { ...ip, prefix: prefixOf(netmask as string) } };
+    });
+  if (isObj(out.pools))
+    out.pools = mapEntries(out.pools, (spec) =>
+      isObj(spec.volumes)
+        ? {
+            ...spec,
+            volumes: mapEntries(spec.volumes, (vs) =>
+              vs.capacity !== undefined ? { ...vs, capacity: parseSize(vs.capacity, 1) } : vs,
+            ),
+          }
+        : spec,
+    );
   return out;
 }

@@ -5,34 +5,21 @@
  * readlink per device, writes go to driver_override, drivers/<drv>/unbind, drivers/<drv>/bind
  * and drivers_probe. The kernel does the binding; opd verifies it by reading again.
  */
-import { adoptRenamed } from '../../core/shorthand.js';
+import { adoptRenamed, mapEntries } from '../../core/shorthand.js';
 import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
 import { lstatSync, readlinkSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import type {
-  ApplyContext,
-  Change,
-  NormalizeContext,
-  Obj,
-  Plugin,
-  ReadContext,
-  ResourceDiff,
-} from '../../core/plugin.js';
+import type { ApplyContext, Change, NormalizeContext, Obj, Plugin, ResourceDiff } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { readText, rootOf } from '../../core/hostfs.js';
+import type { PciDoc, Device } from './section.gen.js';
 
-export interface DeviceSpec extends Obj {
-  vendor?: string;
-  device?: string;
-  driver_override?: string;
-  driver?: string;
-}
-export interface PciSection extends Obj {
-  devices?: Record<string, DeviceSpec>;
-}
+/** The section's types, generated from schema/pci.schema.json (npm run gen:types). */
+export type PciSection = PciDoc & Obj;
+export type DeviceSpec = Device;
 
 export const SYSFS_PCI = '/sys/bus/pci';
 export const devDir = (addr: string) => `${SYSFS_PCI}/devices/${addr}`;
@@ -183,24 +170,21 @@ function fromItems(section: Obj, ctx: NormalizeContext): Obj {
 const plugin: Plugin<PciSection, PciData> = {
   ...sectionSpec('pci', ['devices']),
   adopt: adoptOpdbus,
-  normalize(raw: unknown, ctx: NormalizeContext) {
+  normalize(raw, ctx) {
     if (!isObj(raw)) return raw;
     const section = fromItems(raw, ctx);
     if (!isObj(section.devices)) return section;
-    const devices: Obj = {};
-    for (const [a, s] of Object.entries(section.devices)) {
-      if (!isObj(s)) {
-        devices[a] = s;
-        continue;
-      }
+    const devices = mapEntries(section.devices, (s) => {
       const o: Obj = { ...s };
-      for (const k of ['vendor', 'device'])
-        if (typeof o[k] === 'string' && /^(0x)?[0-9a-fA-F]{4}$/.test(o[k] as string)) o[k] = hexId(o[k] as string);
-      devices[a] = o;
-    }
+      for (const k of ['vendor', 'device']) {
+        const v = o[k];
+        if (typeof v === 'string' && /^(0x)?[0-9a-fA-F]{4}$/.test(v)) o[k] = hexId(v);
+      }
+      return o;
+    });
     return { ...section, devices };
   },
-  async read(ctx: ReadContext, desired: PciSection): Promise<PciSection> {
+  async read(ctx, desired) {
     const root = rootOf(ctx.settings);
     const devices: Record<string, DeviceSpec> = {};
     for (const addr of Object.keys(desired.devices ?? {})) {
@@ -211,7 +195,7 @@ const plugin: Plugin<PciSection, PciData> = {
   },
   plan: planDevice,
   apply: applyEach(applyOne),
-  edges(desired: PciSection, all: Record<string, Obj>) {
+  edges(desired, all) {
     // binding to a driver needs its module (kmod/modules/<driver>, e.g. vfio_pci)
     const mods = isObj(all.kmod) && isObj(all.kmod.modules) ? all.kmod.modules : {};
     const out = [];
