@@ -153,8 +153,8 @@ export interface Disposable {
   dispose(): void | Promise<void>;
 }
 
-export interface WatchContext extends ReadContext {
-  readonly desired: Obj;
+export interface WatchContext<S extends object = Obj> extends ReadContext {
+  readonly desired: S;
 }
 
 export interface DoctorCheck {
@@ -239,7 +239,7 @@ export interface Plugin<S extends object = Obj, D = unknown> {
   /** Whole current state for `opd show` (all: include what opd does not manage). */
   show?(ctx: ReadContext, opts: { all: boolean }): Promise<S>;
   /** Event source for the daemon; calls onDrift when something may have changed. */
-  watch?(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable>;
+  watch?(ctx: WatchContext<S>, onDrift: (address?: string) => void): Promise<Disposable>;
   /** Reachability of the backend and why not. */
   doctor?(ctx: ReadContext): Promise<DoctorCheck[]>;
 }

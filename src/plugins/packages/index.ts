@@ -6,19 +6,7 @@
  */
 import { sectionSpec } from '../../core/schema-file.js';
 import { existsSync, readFileSync, watch as fsWatch } from 'node:fs';
-import type {
-  ApplyContext,
-  Change,
-  ChangeResult,
-  Disposable,
-  DoctorCheck,
-  NormalizeContext,
-  Obj,
-  Plugin,
-  ReadContext,
-  Settings,
-  WatchContext,
-} from '../../core/plugin.js';
+import type { Change, ChangeResult, NormalizeContext, Obj, Plugin, Settings } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { busAddress, onSignal } from '../../dbus.js';
@@ -26,11 +14,12 @@ import { BACKEND_NAMES, type BackendName, type InstalledPackage, type PackageBac
 import { aptBackend } from './apt.js';
 import { PK, packageKitAvailable, packageKitBackend } from './packagekit.js';
 import { planPackage, requestedBackend, type PackageChangeData } from './plan.js';
+import type { PackagesDoc, Package } from './section.gen.js';
 
-export interface PackagesSection extends Obj {
-  backend?: 'auto' | BackendName;
-  installed?: Record<string, Obj>;
-}
+/** The section's type, generated from schema/packages.schema.json (npm run gen:types). */
+export type PackagesSection = PackagesDoc & Obj;
+/** A package as read: `required_by` names what removing it takes along (planned as destructive). */
+type InstalledState = Package & { required_by?: string[] };
 
 const BACKENDS: Record<BackendName, PackageBackend> = { packagekit: packageKitBackend, apt: aptBackend };
 
@@ -74,8 +63,8 @@ function isAbsent(v: unknown): boolean {
   return isObj(v) && v.state === 'absent';
 }
 
-function toSection(m: Map<string, InstalledPackage>): Record<string, Obj> {
-  const out: Record<string, Obj> = {};
+function toSection(m: Map<string, InstalledPackage>): Record<string, InstalledState> {
+  const out: Record<string, InstalledState> = {};
   for (const [n, p] of m) out[n] = { version: p.version };
   return out;
 }
@@ -99,15 +88,9 @@ function adoptPackageKit(plugins: Record<string, unknown>, ctx: NormalizeContext
     );
     return;
   }
-  const target = (isObj(plugins.packages) ? plugins.packages : (plugins.packages = {})) as Obj;
-  const installed = (
-    isObj(target.installed)
-      ? target.installed
-      : Array.isArray(target.installed)
-        ? target.installed
-        : (target.installed = {})
-  ) as Obj | unknown[];
-  if (Array.isArray(installed)) {
+  const target: Obj = isObj(plugins.packages) ? plugins.packages : {};
+  plugins.packages = target;
+  if (Array.isArray(target.installed)) {
     ctx.refuse(
       '/plugins/packagekit',
       'op-dbus `packagekit` together with a list-form packages.installed',
@@ -115,7 +98,9 @@ function adoptPackageKit(plugins: Record<string, unknown>, ctx: NormalizeContext
     );
     return;
   }
-  const put = (name: string, spec: Obj, from: string) => {
+  const installed: Obj = isObj(target.installed) ? target.installed : {};
+  target.installed = installed;
+  const put = (name: string, spec: unknown, from: string) => {
     if (name in installed) {
       ctx.refuse(from, `package "${name}" is named both in packagekit and in packages.installed`, 'name it once');
       return;
@@ -130,7 +115,7 @@ function adoptPackageKit(plugins: Record<string, unknown>, ctx: NormalizeContext
       for (const [name, st] of Object.entries(v)) {
         const from = `${at}/${esc(name)}`;
         if (!isObj(st)) {
-          put(name, st as Obj, from);
+          put(name, st, from);
           continue;
         }
         const { ensure, version, provider, ...rest } = st;
@@ -208,11 +193,11 @@ function adoptPackageKit(plugins: Record<string, unknown>, ctx: NormalizeContext
 const plugin: Plugin<PackagesSection, PackageChangeData> = {
   ...sectionSpec('packages', ['installed']),
 
-  adopt(plugins: Record<string, unknown>, ctx: NormalizeContext) {
+  adopt(plugins, ctx) {
     adoptPackageKit(plugins, ctx);
   },
 
-  normalize(section: unknown, ctx: NormalizeContext) {
+  normalize(section, ctx) {
     // also accepted: `installed: [qemu-kvm, {name: libvirt-daemon-system, version: …}]`
     if (!isObj(section) || !Array.isArray(section.installed)) return section;
     const out: Obj = {};
@@ -232,7 +217,7 @@ const plugin: Plugin<PackagesSection, PackageChangeData> = {
     return { ...section, installed: out };
   },
 
-  async read(ctx: ReadContext, desired: PackagesSection): Promise<PackagesSection> {
+  async read(ctx, desired) {
     const { backend } = await chooseBackend(ctx.settings, desired.backend);
     lastRead.set(busAddress(ctx.settings), backend);
     const named = desired.installed ?? {};
@@ -250,7 +235,7 @@ const plugin: Plugin<PackagesSection, PackageChangeData> = {
 
   plan: planPackage,
 
-  async apply(ctx: ApplyContext, changes: Change<PackageChangeData>[]): Promise<ChangeResult[]> {
+  async apply(ctx, changes) {
     const backend = lastRead.get(busAddress(ctx.settings)) ?? (await chooseBackend(ctx.settings)).backend;
     const results = new Map<string, ChangeResult>();
     const dataOf = (c: Change<PackageChangeData>) => c.data!;
@@ -301,7 +286,7 @@ const plugin: Plugin<PackagesSection, PackageChangeData> = {
     return changes.map((c) => results.get(c.address)!);
   },
 
-  async show(ctx: ReadContext): Promise<PackagesSection> {
+  async show(ctx) {
     const { backend } = await chooseBackend(ctx.settings);
     return { installed: toSection(await backend.query(ctx)) };
   },
@@ -310,14 +295,12 @@ const plugin: Plugin<PackagesSection, PackageChangeData> = {
    * Drift: dpkg replaces /var/lib/dpkg/status after every change (whoever makes it); hosts
    * without dpkg get PackageKit's TransactionListChanged instead.
    */
-  async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
+  async watch(ctx, onDrift) {
     const dir = '/var/lib/dpkg';
     if (existsSync(dir)) {
       // name the packages of the document whose dpkg status changed; other packages' activity
       // (another tool installing something unrelated) is no drift of this document
-      const named = Object.keys(
-        isObj((ctx.desired as PackagesSection).installed) ? (ctx.desired as PackagesSection).installed! : {},
-      );
+      const named = Object.keys(ctx.desired.installed ?? {});
       let seen = dpkgStatus(named);
       const w = fsWatch(dir, { persistent: false }, (_ev, file) => {
         if (file !== 'status') return;
@@ -335,7 +318,7 @@ const plugin: Plugin<PackagesSection, PackageChangeData> = {
     return { dispose: () => sub.dispose() };
   },
 
-  async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
+  async doctor(ctx) {
     try {
       const { backend, why } = await chooseBackend(ctx.settings);
       const what = await backend.describe(ctx.settings);

@@ -19,7 +19,7 @@ export function planPackage(diff: ResourceDiff): Change<PackageChangeData>[] {
   const { name, address } = diff;
   const base = { address, resource: address, plugin: 'packages', ops: diff.ops };
   if (diff.action === 'delete') {
-    const cur = (diff.current ?? {}) as Obj;
+    const cur: Obj = diff.current ?? {};
     const also = Array.isArray(cur.required_by)
       ? (cur.required_by as string[]).filter((n) => typeof n === 'string').sort()
       : [];
@@ -38,7 +38,7 @@ export function planPackage(diff: ResourceDiff): Change<PackageChangeData>[] {
       },
     ];
   }
-  const want = (diff.desired ?? {}) as Obj;
+  const want: Obj = diff.desired ?? {};
   const version = str(want.version);
   if (diff.action === 'create') {
     return [
