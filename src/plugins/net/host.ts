@@ -3,12 +3,16 @@
  * ip commands (optionally inside a network namespace: `ip -n NAME`).
  */
 import { ExecFailure, runMutate, runRead, type ExecResult } from '../../exec.js';
-import { ApplyContext, type Obj, type Settings } from '../../core/plugin.js';
+import { ApplyContext, type Settings } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
 import { netnsOf } from '../../host/netns.js';
 
 export { netnsOf };
 import { canonAddress, canonDestination, canonIp, type Family } from '../../host/ip.js';
+import type { Address, Interface as IfaceSpec, Route } from './section.gen.js';
+
+/** An interface as read: the document's shape, but the host may hold links of kinds a document cannot name (vlan, tun, …). */
+export type IfaceState = Omit<IfaceSpec, 'kind'> & { kind?: string };
 
 export const IP_HINT = 'install iproute2 (apt-get install iproute2)';
 
@@ -123,19 +127,24 @@ function isLinkLocal6(a: RawAddr): boolean {
  * One interface in the section's shape. `want` (the document's spec, may be undefined for
  * `opd show`) steers which of several routes to the same destination is reported.
  */
-export function toIface(l: RawLink, host: HostNet, want: Obj | undefined, opts: { show?: boolean } = {}): Obj {
-  const wantKind = want?.kind as string | undefined;
+export function toIface(
+  l: RawLink,
+  host: HostNet,
+  want: IfaceState | undefined,
+  opts: { show?: boolean } = {},
+): IfaceState {
+  const wantKind = want?.kind;
   const kind = wantKind === 'device' || wantKind === 'ovs' ? wantKind : kindOf(l);
-  const out: Obj = { kind };
+  const out: IfaceState = { kind };
   if (kindOf(l) === 'veth') {
     if (l.link) out.peer = l.link;
-    else if (l.link_netnsid !== undefined && typeof want?.peer === 'string') out.peer = want.peer; // the peer lives in another namespace
+    else if (l.link_netnsid !== undefined && want?.peer !== undefined) out.peer = want.peer; // the peer lives in another namespace
   }
   out.master = l.master ?? null;
   out.up = (l.flags ?? []).includes('UP');
   if (l.mtu !== undefined) out.mtu = l.mtu;
-  const wantAddrs = (want?.addresses ?? {}) as Obj;
-  const addresses: Obj = {};
+  const wantAddrs = want?.addresses ?? {};
+  const addresses: Record<string, Address> = {};
   for (const a of l.addr_info ?? []) {
     if (a.family !== 'inet' && a.family !== 'inet6') continue;
     const c = canonAddress(`${a.local}/${a.prefixlen}`);
@@ -144,8 +153,8 @@ export function toIface(l: RawLink, host: HostNet, want: Obj | undefined, opts: 
     addresses[c] = {};
   }
   out.addresses = addresses;
-  const wantRoutes = (want?.routes ?? {}) as Record<string, Obj>;
-  const routes: Obj = {};
+  const wantRoutes = want?.routes ?? {};
+  const routes: Record<string, Route> = {};
   const byDst = new Map<string, RawRoute[]>();
   for (const { dst, r } of host.routes) {
     if (r.dev !== l.ifname) continue;
@@ -158,7 +167,7 @@ export function toIface(l: RawLink, host: HostNet, want: Obj | undefined, opts: 
     let pick = list.slice().sort((a, b) => metricOf(a) - metricOf(b))[0];
     if (w && typeof w.metric === 'number') pick = list.find((r) => metricOf(r) === w.metric) ?? pick;
     else if (w && typeof w.via === 'string') pick = list.find((r) => r.gateway && canonIp(r.gateway) === w.via) ?? pick;
-    const spec: Obj = {};
+    const spec: Route = {};
     if (pick.gateway) spec.via = canonIp(pick.gateway) ?? pick.gateway;
     spec.metric = metricOf(pick);
     routes[dst] = spec;

@@ -5,30 +5,18 @@
  * Only the addresses and routes the document names are added or removed.
  */
 import { sectionSpec } from '../../core/schema-file.js';
-import type {
-  ApplyContext,
-  Change,
-  ChangeResult,
-  Disposable,
-  DoctorCheck,
-  Edge,
-  NormalizeContext,
-  Obj,
-  Plugin,
-  ReadContext,
-  WatchContext,
-} from '../../core/plugin.js';
+import type { Change, ChangeResult, Edge, Obj, Plugin } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { ExecFailure, spawnLines } from '../../exec.js';
-import { heldBy, ip, ipMutate, kindOf, netnsOf, readHost, toIface, type RawLink } from './host.js';
+import { heldBy, ip, ipMutate, kindOf, netnsOf, readHost, toIface, type IfaceState, type RawLink } from './host.js';
 import { planInterface, takeOverCmds, type NetChangeData } from './plan.js';
 import { normalizeNet } from './normalize.js';
+import type { NetDoc } from './section.gen.js';
 
-export interface NetSection extends Obj {
-  interfaces?: Record<string, Obj>;
-}
+/** The section's type, generated from schema/net.schema.json (npm run gen:types); as read, a link may be of any kind. */
+export type NetSection = Omit<NetDoc, 'interfaces'> & { interfaces?: Record<string, IfaceState> } & Obj;
 
 /** Turn ip's stderr into an error that says what to do. */
 export function ipError(stderr: string, change: Change<NetChangeData>): OpdError {
@@ -64,36 +52,31 @@ export function ipError(stderr: string, change: Change<NetChangeData>): OpdError
 const plugin: Plugin<NetSection, NetChangeData> = {
   ...sectionSpec('net', ['interfaces']),
 
-  normalize(section: unknown, ctx: NormalizeContext) {
-    return normalizeNet(section, ctx);
-  },
+  normalize: normalizeNet,
 
-  async read(ctx: ReadContext, desired: NetSection): Promise<NetSection> {
+  async read(ctx, desired) {
     const named = desired.interfaces ?? {};
     const names = Object.keys(named);
     if (!names.length) return { interfaces: {} };
     const withRoutes = Object.values(named).some(
-      (s) =>
-        isObj(s) &&
-        ((isObj(s.routes) && Object.keys(s.routes).length > 0) ||
-          (Array.isArray(s.take_over) && s.take_over.length > 0)),
+      (s) => Object.keys(s.routes ?? {}).length > 0 || (s.take_over ?? []).length > 0,
     );
     const host = await readHost(ctx.settings, withRoutes);
-    const interfaces: Record<string, Obj> = {};
+    const interfaces: Record<string, IfaceState> = {};
     for (const n of names.sort()) {
       const l = host.links.get(n);
       if (!l) continue;
       interfaces[n] = toIface(l, host, named[n]);
       // take_over: the links that hold nothing any more (the others still have to hand over)
       const to = named[n].take_over;
-      if (Array.isArray(to)) interfaces[n].take_over = (to as string[]).filter((f) => !heldBy(host, f).length);
+      if (to) interfaces[n].take_over = to.filter((f) => !heldBy(host, f).length);
     }
     return { interfaces };
   },
 
   plan: planInterface,
 
-  async apply(ctx: ApplyContext, changes: Change<NetChangeData>[]): Promise<ChangeResult[]> {
+  async apply(ctx, changes) {
     assertApplyContext(ctx);
     const results = new Map<Change<NetChangeData>, ChangeResult>();
     const data = (c: Change<NetChangeData>) => c.data!;
@@ -175,18 +158,17 @@ const plugin: Plugin<NetSection, NetChangeData> = {
     );
   },
 
-  edges(desired: NetSection): Edge[] {
+  edges(desired) {
     const edges: Edge[] = [];
     const ifs = desired.interfaces ?? {};
     for (const [n, spec] of Object.entries(ifs)) {
-      if (!isObj(spec)) continue;
       const from = `net/interfaces/${n}`;
       if (typeof spec.master === 'string' && spec.master in ifs)
         edges.push({ from, to: `net/interfaces/${spec.master}`, kind: 'bridge-port' });
       if (spec.kind === 'ovs') edges.push({ from, to: 'ovs', kind: 'ovs-interface' });
       if (spec.kind === 'veth' && typeof spec.peer === 'string' && spec.peer in ifs) {
         const p = ifs[spec.peer];
-        const mutual = isObj(p) && p.kind === 'veth' && p.peer === n;
+        const mutual = p.kind === 'veth' && p.peer === n;
         // the end with the smaller name creates a mutually declared pair; a peer that is only named follows its creator
         if (!mutual) edges.push({ from: `net/interfaces/${spec.peer}`, to: from, kind: 'veth-peer' });
         else if (spec.peer < n) edges.push({ from, to: `net/interfaces/${spec.peer}`, kind: 'veth-peer' });
@@ -195,9 +177,9 @@ const plugin: Plugin<NetSection, NetChangeData> = {
     return edges;
   },
 
-  async show(ctx: ReadContext, opts: { all: boolean }): Promise<NetSection> {
+  async show(ctx, opts) {
     const host = await readHost(ctx.settings, true);
-    const interfaces: Record<string, Obj> = {};
+    const interfaces: Record<string, IfaceState> = {};
     for (const [n, l] of [...host.links].sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (n === 'lo' && !opts.all) continue;
       const i = toIface(l, host, undefined, { show: true });
@@ -211,7 +193,7 @@ const plugin: Plugin<NetSection, NetChangeData> = {
     return { interfaces };
   },
 
-  async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
+  async watch(ctx, onDrift) {
     const ns = netnsOf(ctx.settings);
     return spawnLines(
       'ip',
@@ -221,7 +203,7 @@ const plugin: Plugin<NetSection, NetChangeData> = {
     );
   },
 
-  async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
+  async doctor(ctx) {
     const ns = netnsOf(ctx.settings);
     try {
       const host = await readHost(ctx.settings, false);

@@ -3,11 +3,11 @@
  * one change for the link, one per address and one per route.
  */
 import type { Operation } from 'fast-json-patch';
-import type { Change, Obj, ResourceDiff } from '../../core/plugin.js';
-import { isObj } from '../../core/diff.js';
+import type { Change, ResourceDiff } from '../../core/plugin.js';
 import { canonical } from '../../core/canonical.js';
-import { CREATABLE, gatewayRoutes, globalAddresses, type HostNet } from './host.js';
+import { CREATABLE, gatewayRoutes, globalAddresses, type HostNet, type IfaceState } from './host.js';
 import { destinationFamily } from '../../host/ip.js';
+import type { Interface as IfaceSpec, Route } from './section.gen.js';
 
 export interface NetChangeData {
   ifname: string;
@@ -20,7 +20,6 @@ export interface NetChangeData {
   /** move the global addresses and gateway routes of `from` to `ifname`; cmds are computed at apply
    * time from what `from` holds then (except what the document itself adds to `ifname`) */
   takeOver?: { from: string; keepAddrs: string[]; keepRoutes: string[] };
-  /** the change cannot be done: fail with this message */
 }
 
 const esc = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
@@ -38,7 +37,7 @@ function defaultMetric(dst: string): number {
   return destinationFamily(dst) === 6 ? 1024 : 0;
 }
 
-export function routeCmd(verb: 'add' | 'replace' | 'del', ifname: string, dst: string, spec: Obj): string[] {
+export function routeCmd(verb: 'add' | 'replace' | 'del', ifname: string, dst: string, spec: Route): string[] {
   const cmd = ['route', verb, routeDst(dst)];
   if (typeof spec.via === 'string') cmd.push('via', spec.via);
   cmd.push('dev', ifname);
@@ -46,7 +45,7 @@ export function routeCmd(verb: 'add' | 'replace' | 'del', ifname: string, dst: s
   return cmd;
 }
 
-function describeRoute(dst: string, spec: Obj | undefined): string {
+function describeRoute(dst: string, spec: Route | undefined): string {
   if (!spec) return dst;
   return [
     dst,
@@ -58,10 +57,10 @@ function describeRoute(dst: string, spec: Obj | undefined): string {
 }
 
 /** `ip link set` commands for the link fields the document names that differ. */
-function linkSets(ifname: string, cur: Obj | undefined, want: Obj): { cmds: string[][]; text: string[] } {
+function linkSets(ifname: string, cur: IfaceState | undefined, want: IfaceSpec): { cmds: string[][]; text: string[] } {
   const cmds: string[][] = [];
   const text: string[] = [];
-  const differs = (k: string) =>
+  const differs = (k: 'mtu' | 'master' | 'up') =>
     want[k] !== undefined && (cur === undefined || canonical(cur[k]) !== canonical(want[k]));
   if (differs('mtu')) {
     cmds.push(['link', 'set', 'dev', ifname, 'mtu', String(want.mtu)]);
@@ -79,8 +78,8 @@ function linkSets(ifname: string, cur: Obj | undefined, want: Obj): { cmds: stri
   return { cmds, text };
 }
 
-function createLinkCmds(ifname: string, want: Obj): { cmds: string[][]; data: Partial<NetChangeData> } {
-  const kind = (want.kind as string | undefined) ?? 'device';
+function createLinkCmds(ifname: string, want: IfaceSpec): { cmds: string[][]; data: Partial<NetChangeData> } {
+  const kind = want.kind ?? 'device';
   if (kind === 'bridge') return { cmds: [['link', 'add', 'name', ifname, 'type', 'bridge']], data: {} };
   if (kind === 'dummy') return { cmds: [['link', 'add', 'name', ifname, 'type', 'dummy']], data: {} };
   if (kind === 'veth') {
@@ -124,11 +123,20 @@ export function planInterface(diff: ResourceDiff): Change<NetChangeData>[] {
     ];
   }
 
-  const want = diff.desired!;
-  const cur = diff.current;
-  const wantAddrs = (isObj(want.addresses) ? want.addresses : {}) as Obj;
-  const wantRoutes = (isObj(want.routes) ? want.routes : {}) as Record<string, Obj>;
-  const kind = (want.kind as string | undefined) ?? (cur?.kind as string | undefined) ?? 'device';
+  const want = diff.desired as IfaceSpec;
+  const cur = diff.current as IfaceState | undefined;
+  const wantAddrs = want.addresses ?? {};
+  const wantRoutes = want.routes ?? {};
+  const kind = want.kind ?? cur?.kind ?? 'device';
+  const addrChange = (verb: 'add' | 'del', a: string, after?: string[]): Change<NetChangeData> => ({
+    ...base,
+    address: `${address}/addresses/${a}`,
+    action: verb === 'add' ? 'create' : 'delete',
+    summary: 'address',
+    ...(after ? { after } : {}),
+    ops: opsUnder(diff.ops, `/addresses/${esc(a)}`),
+    data: { ifname, cmds: [['addr', verb, a, 'dev', ifname]] },
+  });
 
   const recreate =
     cur !== undefined &&
@@ -174,22 +182,14 @@ export function planInterface(diff: ResourceDiff): Change<NetChangeData>[] {
       ops: diff.ops.filter((o) => !o.path.startsWith('/addresses') && !o.path.startsWith('/routes')),
       data: { ifname, cmds: [...cmds, ...sets.cmds], ...data } satisfies NetChangeData,
     });
-    const moves = takeOverChanges(diff, [address], undefined);
+    const moves = takeOverChanges(diff, want, [address], undefined);
     changes.push(...moves);
     const moved = moves.map((m) => m.address);
     const addrChanges: string[] = [];
     for (const a of Object.keys(wantAddrs).sort()) {
-      const aa = `${address}/addresses/${a}`;
-      addrChanges.push(aa);
-      changes.push({
-        ...base,
-        address: aa,
-        action: 'create',
-        summary: 'address',
-        after: [address, ...moved],
-        ops: opsUnder(diff.ops, `/addresses/${esc(a)}`),
-        data: { ifname, cmds: [['addr', 'add', a, 'dev', ifname]] } satisfies NetChangeData,
-      });
+      const add = addrChange('add', a, [address, ...moved]);
+      addrChanges.push(add.address);
+      changes.push(add);
     }
     for (const d of Object.keys(wantRoutes).sort()) {
       changes.push({
@@ -218,37 +218,19 @@ export function planInterface(diff: ResourceDiff): Change<NetChangeData>[] {
       data: { ifname, cmds: sets.cmds } satisfies NetChangeData,
     });
   }
-  const moves = takeOverChanges(diff, sets.cmds.length ? [address] : [], c);
+  const moves = takeOverChanges(diff, want, sets.cmds.length ? [address] : [], c);
   changes.push(...moves);
   const linkAfter = [...(sets.cmds.length ? [address] : []), ...moves.map((m) => m.address)];
-  const curAddrs = (isObj(c.addresses) ? c.addresses : {}) as Obj;
+  const curAddrs = c.addresses ?? {};
   const addrChanges: string[] = [];
   for (const a of [...new Set([...Object.keys(curAddrs), ...Object.keys(wantAddrs)])].sort()) {
-    const aa = `${address}/addresses/${a}`;
-    const ops = opsUnder(diff.ops, `/addresses/${esc(a)}`);
     if (a in wantAddrs && !(a in curAddrs)) {
-      addrChanges.push(aa);
-      changes.push({
-        ...base,
-        address: aa,
-        action: 'create',
-        summary: 'address',
-        after: linkAfter,
-        ops,
-        data: { ifname, cmds: [['addr', 'add', a, 'dev', ifname]] } satisfies NetChangeData,
-      });
-    } else if (!(a in wantAddrs) && a in curAddrs) {
-      changes.push({
-        ...base,
-        address: aa,
-        action: 'delete',
-        summary: 'address',
-        ops,
-        data: { ifname, cmds: [['addr', 'del', a, 'dev', ifname]] } satisfies NetChangeData,
-      });
-    }
+      const add = addrChange('add', a, linkAfter);
+      addrChanges.push(add.address);
+      changes.push(add);
+    } else if (!(a in wantAddrs) && a in curAddrs) changes.push(addrChange('del', a));
   }
-  const curRoutes = (isObj(c.routes) ? c.routes : {}) as Record<string, Obj>;
+  const curRoutes = c.routes ?? {};
   for (const d of [...new Set([...Object.keys(curRoutes), ...Object.keys(wantRoutes)])].sort()) {
     const ra = `${address}/routes/${d}`;
     const ops = opsUnder(diff.ops, `/routes/${esc(d)}`);
@@ -301,20 +283,23 @@ export function planInterface(diff: ResourceDiff): Change<NetChangeData>[] {
   return changes;
 }
 
-function pick(o: Obj, like: Obj): Obj {
-  const out: Obj = {};
-  for (const k of Object.keys(like)) if (k in o) out[k] = o[k];
-  return out;
+/** `o` with only the keys `like` has. */
+function pick(o: object, like: object): object {
+  return Object.fromEntries(Object.entries(o).filter(([k]) => k in like));
 }
 
 /** One `move` change per link of `take_over` that still holds addresses or routes. */
-function takeOverChanges(diff: ResourceDiff, after: string[], cur: Obj | undefined): Change<NetChangeData>[] {
-  const want = diff.desired!;
-  if (!Array.isArray(want.take_over)) return [];
-  const done = new Set(Array.isArray(cur?.take_over) ? (cur!.take_over as string[]) : []);
-  const keepAddrs = Object.keys(isObj(want.addresses) ? want.addresses : {}).sort();
-  const keepRoutes = Object.keys(isObj(want.routes) ? want.routes : {}).sort();
-  return (want.take_over as string[])
+function takeOverChanges(
+  diff: ResourceDiff,
+  want: IfaceSpec,
+  after: string[],
+  cur: IfaceState | undefined,
+): Change<NetChangeData>[] {
+  if (!want.take_over) return [];
+  const done = new Set(cur?.take_over ?? []);
+  const keepAddrs = Object.keys(want.addresses ?? {}).sort();
+  const keepRoutes = Object.keys(want.routes ?? {}).sort();
+  return want.take_over
     .filter((f) => !done.has(f))
     .map((from) => ({
       resource: diff.address,
@@ -344,7 +329,7 @@ export function takeOverCmds(
   const onTo = new Set(host.links.get(to) ? globalAddresses(host.links.get(to)!) : []);
   const routes = gatewayRoutes(host, t.from);
   const addrs = globalAddresses(l);
-  const spec = (r: HostNet['routes'][number]['r']): Obj => ({ via: r.gateway, metric: r.metric ?? 0 });
+  const spec = (r: HostNet['routes'][number]['r']): Route => ({ via: r.gateway, metric: r.metric ?? 0 });
   return [
     ...routes.map(({ dst, r }) => routeCmd('del', t.from, dst, spec(r))),
     ...addrs.map((a) => ['addr', 'del', a, 'dev', t.from]),
