@@ -5,7 +5,13 @@
  */
 import { OvsdbClient, decodeRow, type Operation, type OpResult } from '../../ovsdb/client.js';
 import { OpdError } from '../../core/errors.js';
-import { assertApplyContext, type ApplyContext, type Obj, type Settings } from '../../core/plugin.js';
+import { assertApplyContext, type ApplyContext, type Settings } from '../../core/plugin.js';
+import type { Bridge, Iface, Port, Smap } from './section.gen.js';
+
+/** A port as read (the generated Port of schema/ovs.schema.json) with the error ovs-vswitchd reports for it. */
+export type PortState = Port & { error?: string };
+/** A bridge as read, with its ports and the error of its local interface. */
+export type BridgeState = Omit<Bridge, 'ports'> & { ports?: Record<string, PortState>; error?: string };
 
 export const DEFAULT_DB = 'unix:/run/openvswitch/db.sock';
 export const DB_NAME = 'Open_vSwitch';
@@ -104,8 +110,8 @@ function optional(v: unknown): unknown {
   return v;
 }
 
-function asList(v: unknown): string[] {
-  return Array.isArray(v) ? (v as string[]) : v === undefined || v === null ? [] : [v as string];
+function asList<T = string>(v: unknown): T[] {
+  return Array.isArray(v) ? (v as T[]) : v === undefined || v === null ? [] : [v as T];
 }
 
 export interface Row {
@@ -163,26 +169,30 @@ export async function readDb(settings: Settings): Promise<RawDb> {
   };
 }
 
-function ifaceSpec(i: Row): Obj {
-  const options = { ...((i.options as Obj) ?? {}) };
-  const out: Obj = { type: (i.type as string) || 'system' };
+/** Column values as decoded from the database (the columns of BRIDGE_COLS, PORT_COLS and IFACE_COLS). */
+const str = (v: unknown) => v as string;
+const smap = (v: unknown): Smap => ({ ...((v as Smap | undefined) ?? {}) });
+
+function ifaceSpec(i: Row): Iface {
+  const options = smap(i.options);
+  const out: Iface = { type: (str(i.type) || 'system') as Iface['type'] };
   if (typeof options.peer === 'string') {
     out.peer = options.peer;
     delete options.peer;
   }
   out.options = options;
   const mtu = optional(i.mtu_request);
-  if (mtu !== undefined) out.mtu_request = mtu;
-  out.external_ids = (i.external_ids as Obj) ?? {};
+  if (mtu !== undefined) out.mtu_request = mtu as number;
+  out.external_ids = smap(i.external_ids);
   return out;
 }
 
 /** Convert database rows to the section shape: bridges → ports (→ interfaces for bonds). */
-export function toSection(raw: RawDb): { bridges: Obj } {
-  const bridges: Obj = {};
+export function toSection(raw: RawDb): { bridges: Record<string, BridgeState> } {
+  const bridges: Record<string, BridgeState> = {};
   for (const b of raw.bridges) {
-    const name = b.name as string;
-    const ports: Obj = {};
+    const name = str(b.name);
+    const ports: Record<string, PortState> = {};
     let localError: string | undefined;
     for (const pu of asList(b.ports)) {
       const p = raw.ports.get(pu);
@@ -198,44 +208,46 @@ export function toSection(raw: RawDb): { bridges: Obj } {
       const ifs = asList(p.interfaces)
         .map((u) => raw.ifaces.get(u))
         .filter((x): x is Row => !!x);
-      const spec: Obj = {};
+      const spec: PortState = {};
       const errors: string[] = [];
       if (ifs.length === 1 && ifs[0].name === p.name) {
         const { external_ids: _ignored, ...flat } = ifaceSpec(ifs[0]);
         Object.assign(spec, flat);
-      } else spec.interfaces = Object.fromEntries(ifs.map((i) => [i.name as string, ifaceSpec(i)]).sort());
+      } else spec.interfaces = Object.fromEntries(ifs.map((i) => [str(i.name), ifaceSpec(i)]).sort());
       for (const i of ifs) {
         const e = optional(i.error);
         if (typeof e === 'string' && e) errors.push(ifs.length > 1 ? `${i.name}: ${e}` : e);
       }
       const tag = optional(p.tag);
-      if (tag !== undefined) spec.tag = tag;
-      const trunks = asList(p.trunks as unknown as string[]) as unknown as number[];
+      if (tag !== undefined) spec.tag = tag as number;
+      const trunks = asList<number>(p.trunks);
       if (trunks.length) spec.trunks = [...trunks].sort((a, b) => a - b);
-      for (const k of ['vlan_mode', 'bond_mode', 'lacp']) {
-        const v = optional(p[k]);
-        if (v !== undefined) spec[k] = v;
-      }
-      spec.external_ids = (p.external_ids as Obj) ?? {};
-      spec.other_config = (p.other_config as Obj) ?? {};
+      const vlanMode = optional(p.vlan_mode);
+      if (vlanMode !== undefined) spec.vlan_mode = vlanMode as Port['vlan_mode'];
+      const bondMode = optional(p.bond_mode);
+      if (bondMode !== undefined) spec.bond_mode = bondMode as Port['bond_mode'];
+      const lacp = optional(p.lacp);
+      if (lacp !== undefined) spec.lacp = lacp as Port['lacp'];
+      spec.external_ids = smap(p.external_ids);
+      spec.other_config = smap(p.other_config);
       if (errors.length) spec.error = errors.join('; ');
-      ports[p.name as string] = spec;
+      ports[str(p.name)] = spec;
     }
-    const spec: Obj = {
-      datapath_type: (b.datapath_type as string) || 'system',
+    const spec: BridgeState = {
+      datapath_type: (str(b.datapath_type) || 'system') as Bridge['datapath_type'],
       stp_enable: b.stp_enable === true,
-      external_ids: (b.external_ids as Obj) ?? {},
-      other_config: (b.other_config as Obj) ?? {},
+      external_ids: smap(b.external_ids),
+      other_config: smap(b.other_config),
       ports: sortObj(ports),
     };
     const fm = optional(b.fail_mode);
-    if (fm !== undefined) spec.fail_mode = fm;
+    if (fm !== undefined) spec.fail_mode = fm as Bridge['fail_mode'];
     if (localError) spec.error = localError;
     bridges[name] = spec;
   }
   return { bridges: sortObj(bridges) };
 }
 
-function sortObj(o: Obj): Obj {
+function sortObj<T>(o: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

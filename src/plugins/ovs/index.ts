@@ -4,21 +4,10 @@
  * whatever its size. Watch: one OVSDB monitor on Bridge, Port and Interface.
  */
 import { sectionSpec } from '../../core/schema-file.js';
-import type {
-  ApplyContext,
-  Change,
-  ChangeResult,
-  DoctorCheck,
-  Edge,
-  NormalizeContext,
-  Obj,
-  Plugin,
-  ReadContext,
-  WatchContext,
-  Disposable,
-} from '../../core/plugin.js';
+import type { ApplyContext, Change, ChangeResult, Edge, NormalizeContext, Obj, Plugin } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
+import { mapEntries } from '../../core/shorthand.js';
 import { isObj } from '../../core/diff.js';
 import {
   dbUrl,
@@ -32,15 +21,16 @@ import {
   BRIDGE_COLS,
   PORT_COLS,
   IFACE_COLS,
+  type BridgeState,
+  type PortState,
 } from './db.js';
 import { planBridge, type OvsChangeData } from './plan.js';
 import { TxnBuilder, SNAPSHOT_COLUMNS, type Snapshot } from './txn.js';
 import { OvsdbClient, decodeRow, type Operation } from '../../ovsdb/client.js';
+import type { OvsDoc } from './section.gen.js';
 
-export interface OvsSection extends Obj {
-  prune?: { bridges?: boolean };
-  bridges?: Record<string, Obj>;
-}
+/** The section's type, generated from schema/ovs.schema.json (npm run gen:types); as read, bridges and ports carry vswitchd's errors. */
+export type OvsSection = Omit<OvsDoc, 'bridges'> & { bridges?: Record<string, BridgeState> } & Obj;
 
 /** Whether ovs-vswitchd has ever run against a database (it fills datapath_types). */
 const vswitchdSeen = new Map<string, boolean>();
@@ -49,7 +39,7 @@ function normalizePort(p: unknown): unknown {
   if (!isObj(p)) return p;
   const out: Obj = { ...p };
   if (isObj(out.options) && typeof out.options.peer === 'string' && out.peer === undefined) {
-    const { peer, ...rest } = out.options as Obj;
+    const { peer, ...rest } = out.options;
     out.peer = peer;
     out.options = rest;
   }
@@ -73,8 +63,10 @@ function adoptOpDbusInterfaces(plugins: Record<string, unknown>, ctx: NormalizeC
   const isOvs = (itf: unknown): itf is Obj =>
     isObj(itf) && (itf.type === 'ovs-bridge' || itf.type === 'ovs-port') && typeof itf.name === 'string';
   if (!net.interfaces.some(isOvs)) return;
-  const ovs = (isObj(plugins.ovs) ? plugins.ovs : (plugins.ovs = {})) as Obj;
-  const bridges = (isObj(ovs.bridges) ? ovs.bridges : (ovs.bridges = {})) as Obj;
+  const ovs: Obj = isObj(plugins.ovs) ? plugins.ovs : {};
+  plugins.ovs = ovs;
+  const bridges: Obj = isObj(ovs.bridges) ? ovs.bridges : {};
+  ovs.bridges = bridges;
   // what stays with net becomes net's map form here, so that error positions keep the source index
   const rest: Obj = {};
   const push = (itf: unknown, i: number) => {
@@ -94,13 +86,8 @@ function adoptOpDbusInterfaces(plugins: Record<string, unknown>, ctx: NormalizeC
     const ports: Obj = {};
     if (Array.isArray(itf.ports)) for (const p of itf.ports) if (typeof p === 'string') ports[p] = {};
     const name = itf.name as string;
-    bridges[name] = {
-      ...(isObj(bridges[name]) ? (bridges[name] as Obj) : {}),
-      ports: {
-        ...(isObj((bridges[name] as Obj | undefined)?.ports) ? ((bridges[name] as Obj).ports as Obj) : {}),
-        ...ports,
-      },
-    };
+    const had = bridges[name];
+    bridges[name] = isObj(had) ? { ...had, ports: { ...(isObj(had.ports) ? had.ports : {}), ...ports } } : { ports };
     ctx.remap(`/plugins/ovs/bridges/${escKey(name)}`, `/plugins/net/interfaces/${i}`);
   });
   items.forEach((itf, i) => {
@@ -147,8 +134,10 @@ function adoptOpDbusInterfaces(plugins: Record<string, unknown>, ctx: NormalizeC
       );
       return;
     }
-    const b = (isObj(bridges[parent]) ? bridges[parent] : (bridges[parent] = { ports: {} })) as Obj;
-    const ports = (isObj(b.ports) ? b.ports : (b.ports = {})) as Obj;
+    const b: Obj = isObj(bridges[parent]) ? bridges[parent] : {};
+    bridges[parent] = b;
+    const ports: Obj = isObj(b.ports) ? b.ports : {};
+    b.ports = ports;
     ports[itf.name as string] = { type: 'internal' };
     ctx.remap(`/plugins/ovs/bridges/${escKey(parent)}/ports/${escKey(itf.name as string)}`, at);
     keep(itf, ['type', 'ports', 'properties', 'bridge'], i);
@@ -160,50 +149,46 @@ function adoptOpDbusInterfaces(plugins: Record<string, unknown>, ctx: NormalizeC
 const plugin: Plugin<OvsSection, OvsChangeData> = {
   ...sectionSpec('ovs', ['bridges']),
 
-  adopt(plugins: Record<string, unknown>, ctx: NormalizeContext) {
+  adopt(plugins, ctx) {
     adoptOpDbusInterfaces(plugins, ctx);
     defaultTakeOver(plugins);
   },
 
-  normalize(section: unknown, ctx: NormalizeContext) {
+  normalize(section, ctx) {
     if (!isObj(section)) return section;
     const out: Obj = { ...section };
     out.bridges = arrayToMap(out.bridges, 'name', '/plugins/ovs/bridges', ctx);
-    if (isObj(out.bridges)) {
-      for (const [b, spec] of Object.entries(out.bridges)) {
-        if (!isObj(spec)) continue;
+    if (isObj(out.bridges))
+      out.bridges = mapEntries(out.bridges, (spec, b) => {
         const s: Obj = { ...spec };
         if (s.ports !== undefined) s.ports = arrayToMap(s.ports, 'name', `/plugins/ovs/bridges/${b}/ports`, ctx);
         if (isObj(s.ports))
           s.ports = Object.fromEntries(Object.entries(s.ports).map(([k, v]) => [k, normalizePort(v)]));
-        (out.bridges as Obj)[b] = s;
-      }
-    }
+        return s;
+      });
     return out;
   },
 
-  async read(ctx: ReadContext, desired: OvsSection): Promise<OvsSection> {
+  async read(ctx, desired) {
     const raw = await readDb(ctx.settings);
     vswitchdSeen.set(dbUrl(ctx.settings), raw.vswitchd);
     const all = toSection(raw).bridges;
     const named = desired.bridges ?? {};
-    const bridges: Obj = {};
+    const bridges: Record<string, BridgeState> = {};
     for (const [n, b] of Object.entries(all)) if (n in named || desired.prune?.bridges) bridges[n] = b;
-    return { bridges: bridges as Record<string, Obj> };
+    return { bridges };
   },
 
-  faults(current: OvsSection, desired: OvsSection): Record<string, string> {
+  faults(current, desired) {
     const out: Record<string, string> = {};
     for (const [b, spec] of Object.entries(desired.bridges ?? {})) {
       if (spec.state === 'absent') continue;
       const be = current.bridges?.[b]?.error;
       if (typeof be === 'string') out[`ovs/bridges/${b}`] = be;
-      const wantPorts = isObj(spec.ports) ? spec.ports : {};
-      const curPorts = (current.bridges?.[b]?.ports ?? {}) as Record<string, Obj>;
-      for (const p of Object.keys(wantPorts)) {
+      const curPorts = current.bridges?.[b]?.ports ?? {};
+      for (const [p, ps] of Object.entries(spec.ports ?? {})) {
         const e = curPorts[p]?.error;
-        if (typeof e === 'string' && !(isObj(wantPorts[p]) && (wantPorts[p] as Obj).state === 'absent'))
-          out[`ovs/bridges/${b}/ports/${p}`] = e;
+        if (typeof e === 'string' && ps.state !== 'absent') out[`ovs/bridges/${b}/ports/${p}`] = e;
       }
     }
     return out;
@@ -213,46 +198,43 @@ const plugin: Plugin<OvsSection, OvsChangeData> = {
 
   // one OVSDB transaction for the whole batch (a port with its bridge), whatever its size
   transaction: true,
-  async apply(ctx: ApplyContext, changes: Change<OvsChangeData>[]): Promise<ChangeResult[]> {
-    return applyTxn(ctx, changes);
-  },
+  apply: applyTxn,
 
-  edges(desired: OvsSection): Edge[] {
+  edges(desired) {
     // a patch port needs its peer's bridge
     const edges: Edge[] = [];
     const owner = new Map<string, string>();
     for (const [b, spec] of Object.entries(desired.bridges ?? {}))
-      for (const p of Object.keys((spec.ports as Obj) ?? {})) owner.set(p, b);
+      for (const p of Object.keys(spec.ports ?? {})) owner.set(p, b);
     for (const [b, spec] of Object.entries(desired.bridges ?? {}))
-      for (const [p, ps] of Object.entries((spec.ports as Obj) ?? {})) {
-        const peer = isObj(ps) ? ps.peer : undefined;
-        const pb = typeof peer === 'string' ? owner.get(peer) : undefined;
+      for (const [p, ps] of Object.entries(spec.ports ?? {})) {
+        const pb = ps.peer !== undefined ? owner.get(ps.peer) : undefined;
         if (pb && pb !== b)
           edges.push({ from: `ovs/bridges/${b}/ports/${p}`, to: `ovs/bridges/${pb}`, kind: 'patch-peer', exact: true });
       }
     return edges;
   },
 
-  async show(ctx: ReadContext): Promise<OvsSection> {
-    const all = toSection(await readDb(ctx.settings)).bridges as Record<string, Obj>;
-    const bridges: Obj = {};
+  async show(ctx) {
+    const all = toSection(await readDb(ctx.settings)).bridges;
+    const bridges: Record<string, BridgeState> = {};
     for (const [n, b] of Object.entries(all)) {
       if (!IFNAME.test(n)) {
         ctx.log.warn({ bridge: n }, 'bridge name cannot be written in an opd document; left out of show');
         continue;
       }
-      const ports: Obj = {};
-      for (const [p, ps] of Object.entries((b.ports as Obj) ?? {})) {
-        const { error: _e, ...rest } = ps as Obj;
+      const ports: Record<string, PortState> = {};
+      for (const [p, ps] of Object.entries(b.ports ?? {})) {
+        const { error: _e, ...rest } = ps;
         ports[p] = pruneEmpty(rest);
       }
       const { error: _be, ...bridge } = b;
       bridges[n] = pruneEmpty({ ...bridge, ports });
     }
-    return { bridges: bridges as Record<string, Obj> };
+    return { bridges };
   },
 
-  async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
+  async watch(ctx, onDrift) {
     // one monitor on a connection of its own, only the columns opd reads (so that
     // ovs-vswitchd's statistics updates do not wake the daemon), no initial dump (not drift)
     const c = await OvsdbClient.connect(dbUrl(ctx.settings), { timeoutMs: READ_TIMEOUT_MS });
@@ -285,7 +267,7 @@ const plugin: Plugin<OvsSection, OvsChangeData> = {
     };
   },
 
-  async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
+  async doctor(ctx) {
     const db = dbUrl(ctx.settings);
     try {
       const raw = await readDb(ctx.settings);
@@ -442,13 +424,13 @@ async function applyTxn(ctx: ApplyContext, changes: Change<OvsChangeData>[]): Pr
 const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
 
 /** Drop empty maps from show output (deeply) so it reads like a hand-written document. */
-function pruneEmpty(o: Obj): Obj {
+function pruneEmpty<T extends object>(o: T): T {
   const out: Obj = {};
   for (const [k, v] of Object.entries(o)) {
     if (isObj(v) && !Object.keys(v).length && k !== 'ports') continue;
     out[k] = isObj(v) && k !== 'external_ids' && k !== 'other_config' && k !== 'options' ? pruneEmpty(v) : v;
   }
-  return out;
+  return out as T;
 }
 
 export default plugin;
