@@ -67,17 +67,20 @@ export function assertApplyContext(ctx: unknown): asserts ctx is ApplyContext {
 
 export type DiffAction = 'create' | 'update' | 'delete' | 'noop';
 
-/** The difference of one resource (`plugin/collection/name`) between host and document. */
-export interface ResourceDiff {
+/**
+ * The difference of one resource (`plugin/collection/name`) between host and document. `T` is
+ * the resource's type, for a plan function of one collection (`ResourceDiff<PortSpec & Obj>`).
+ */
+export interface ResourceDiff<T extends Obj = Obj> {
   plugin: string;
   collection: string;
   name: string;
   address: string;
   action: DiffAction;
   /** Current state projected to what the document names; undefined when absent. */
-  current: Obj | undefined;
+  current: T | undefined;
   /** Desired state without meta keys; undefined for a delete. */
-  desired: Obj | undefined;
+  desired: T | undefined;
   /** RFC 6902 operations turning `current` into `desired`. */
   ops: Operation[];
   /** The document (or --allow-destroy) allows data-destroying operations on it. */

@@ -11,9 +11,6 @@ import type {
   ApplyContext,
   Change,
   ChangeResult,
-  DoctorCheck,
-  Edge,
-  NormalizeContext,
   Obj,
   Plugin,
   ReadContext,
@@ -23,6 +20,7 @@ import type {
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
+import { mapEntries } from '../../core/shorthand.js';
 import { isObj } from '../../core/diff.js';
 import { canonical } from '../../core/canonical.js';
 import { runRead, ExecFailure } from '../../exec.js';
@@ -39,15 +37,19 @@ import {
   type Flow,
 } from './flows.js';
 import { normalizeOpdbus } from './opdbus.js';
+import type { Bridge, Flow as FlowSpec, OpenflowDoc } from './section.gen.js';
 
-export interface BridgeSpec extends Obj {
-  flows?: Record<string, Obj>;
-  prune?: { flows?: boolean };
-}
-export interface OpenflowSection extends Obj {
-  bridges?: Record<string, BridgeSpec>;
-  /** read only: flow address → the foreign flow (other cookie) it would replace */
-  foreign_collisions?: Record<string, string>;
+/** The section's types, generated from schema/openflow.schema.json (npm run gen:types). */
+export type OpenflowSection = OpenflowDoc &
+  Obj & {
+    /** read only: flow address → the foreign flow (other cookie) it would replace */
+    foreign_collisions?: Record<string, string>;
+  };
+export type BridgeSpec = Bridge;
+
+/** A flow in the complete form that normalize gives every flow the document keeps, and read returns. */
+function isComplete(f: FlowSpec | undefined): f is FlowSpec & Flow {
+  return f !== undefined && isObj(f.match) && Array.isArray(f.actions);
 }
 
 const DEFAULT_OVS_DB = 'unix:/run/openvswitch/db.sock';
@@ -106,7 +108,7 @@ async function dumpBridge(settings: Settings, bridge: string): Promise<Dump> {
 const cookieHex = (name: string) => BigInt(cookieOf(name)).toString(16);
 
 /** The desired flow with every field ovs-ofctl prints filled in (the normalized document form). */
-export function fullFlow(spec: Obj): Flow {
+export function fullFlow(spec: { [K in keyof FlowSpec]?: unknown }): Flow {
   return {
     table: typeof spec.table === 'number' ? spec.table : 0,
     priority: typeof spec.priority === 'number' ? spec.priority : DEFAULT_PRIORITY,
@@ -145,7 +147,7 @@ async function readSection(ctx: ReadContext, desired: OpenflowSection): Promise<
     const dump = dumps[i];
     if (!dump.exists) return;
     const want = desired.bridges![b];
-    const wantFlows = isObj(want?.flows) ? want.flows : {};
+    const wantFlows = want.flows ?? {};
     const byCookie = new Map<string, string>();
     for (const n of Object.keys(wantFlows)) {
       const c = cookieHex(n);
@@ -157,11 +159,11 @@ async function readSection(ctx: ReadContext, desired: OpenflowSection): Promise<
         );
       byCookie.set(c, n);
     }
-    const flows: Record<string, Obj> = {};
-    for (const [c, f] of dump.mine) flows[byCookie.get(c) ?? `cookie-0x${c}`] = f as unknown as Obj;
-    if (isObj(want) && want.state === 'absent' && !dump.mine.size) return;
+    const flows: Record<string, FlowSpec> = {};
+    for (const [c, f] of dump.mine) flows[byCookie.get(c) ?? `cookie-0x${c}`] = f;
+    if (want.state === 'absent' && !dump.mine.size) return;
     for (const [n, spec] of Object.entries(wantFlows)) {
-      if (!isObj(spec) || spec.state === 'absent' || n in flows) continue;
+      if (spec.state === 'absent' || n in flows) continue;
       const hit = dump.foreign.get(flowKey(fullFlow(spec)));
       if (hit)
         faults[`openflow/bridges/${b}/flows/${n}`] =
@@ -179,16 +181,16 @@ interface FlowChangeData {
   lines: string[];
 }
 
-function describe(f: Obj | undefined, name: string): string {
+function describe(f: FlowSpec | undefined, name: string): string {
   // a current flow may be projected to nothing (an absent member of a pruned map)
-  return f && isObj(f.match) && Array.isArray(f.actions) ? flowText(f as unknown as Flow) : `flow ${name}`;
+  return isComplete(f) ? flowText(f) : `flow ${name}`;
 }
 
-export function planBridge(d: ResourceDiff): Change<FlowChangeData>[] {
+export function planBridge(d: ResourceDiff<BridgeSpec & Obj>): Change<FlowChangeData>[] {
   const bridge = d.name;
   const base = { resource: d.address, plugin: d.plugin };
   if (d.action === 'delete') {
-    const n = Object.keys((d.current?.flows as Obj) ?? {}).length;
+    const n = Object.keys(d.current?.flows ?? {}).length;
     return [
       {
         ...base,
@@ -200,8 +202,8 @@ export function planBridge(d: ResourceDiff): Change<FlowChangeData>[] {
       },
     ];
   }
-  const cur = ((d.current?.flows as Obj) ?? {}) as Record<string, Obj>;
-  const want = ((d.desired?.flows as Obj) ?? {}) as Record<string, Obj>;
+  const cur = d.current?.flows ?? {};
+  const want = d.desired?.flows ?? {};
   const changes: Change<FlowChangeData>[] = [];
   for (const name of [...new Set([...Object.keys(cur), ...Object.keys(want)])].sort()) {
     const address = `${d.address}/flows/${name}`;
@@ -222,7 +224,8 @@ export function planBridge(d: ResourceDiff): Change<FlowChangeData>[] {
       continue;
     }
     if (c && canonical(c) === canonical(w) && !fault) continue;
-    const add = `add cookie=${cookieOf(name)},${flowText(w as unknown as Flow)}`;
+    if (!isComplete(w)) throw new OpdError('bug', `${address}: the flow was not completed by normalize`);
+    const add = `add cookie=${cookieOf(name)},${flowText(w)}`;
     changes.push({
       ...base,
       address,
@@ -279,36 +282,35 @@ function explain(err: unknown, address: string): OpdError {
 const plugin: Plugin<OpenflowSection, FlowChangeData> = {
   ...sectionSpec('openflow', ['bridges']),
 
-  normalize(section: unknown, ctx: NormalizeContext) {
+  normalize(section, ctx) {
     if (!isObj(section)) return section;
     const out: Obj = normalizeOpdbus(section, ctx);
     out.bridges = arrayToMap(out.bridges, 'name', '/plugins/openflow/bridges', ctx);
     if (!isObj(out.bridges)) return out;
-    for (const [b, spec] of Object.entries(out.bridges)) {
-      if (!isObj(spec) || !isObj(spec.flows)) continue;
-      const flows: Obj = {};
-      for (const [n, f] of Object.entries(spec.flows)) {
-        // complete and in ovs-ofctl's printed form, so that what the switch prints compares equal
-        flows[n] =
-          isObj(f) && f.state !== 'absent' && normalizable(f) ? { ...f, ...(fullFlow(f) as unknown as Obj) } : f;
-      }
-      (out.bridges as Obj)[b] = { ...spec, flows };
-    }
+    out.bridges = mapEntries(out.bridges, (spec) =>
+      isObj(spec.flows)
+        ? {
+            ...spec,
+            // complete and in ovs-ofctl's printed form, so that what the switch prints compares equal
+            flows: mapEntries(spec.flows, (f) =>
+              f.state !== 'absent' && normalizable(f) ? { ...f, ...fullFlow(f) } : f,
+            ),
+          }
+        : spec,
+    );
     return out;
   },
 
-  async read(ctx: ReadContext, desired: OpenflowSection): Promise<OpenflowSection> {
-    return readSection(ctx, desired);
-  },
+  read: readSection,
 
-  faults(current: OpenflowSection): Record<string, string> {
+  faults(current) {
     // foreign flows that a desired flow would replace (same table, priority and match)
     return current.foreign_collisions ?? {};
   },
 
   plan: planBridge,
 
-  async apply(ctx: ApplyContext, changes: Change<FlowChangeData>[]): Promise<ChangeResult[]> {
+  async apply(ctx, changes) {
     const byBridge = new Map<string, Change<FlowChangeData>[]>();
     for (const c of changes) {
       const b = c.data!.bridge;
@@ -319,7 +321,7 @@ const plugin: Plugin<OpenflowSection, FlowChangeData> = {
     return out;
   },
 
-  edges(desired: OpenflowSection, all: Record<string, Obj>): Edge[] {
+  edges(desired, all) {
     // flows need their bridge (and the ports they name): after everything under ovs/bridges/<b>
     const ovs = isObj(all.ovs) && isObj(all.ovs.bridges) ? all.ovs.bridges : {};
     return Object.keys(desired.bridges ?? {})
@@ -327,7 +329,7 @@ const plugin: Plugin<OpenflowSection, FlowChangeData> = {
       .map((b) => ({ from: `openflow/bridges/${b}`, to: `ovs/bridges/${b}`, kind: 'flows-need-bridge' }));
   },
 
-  async show(ctx: ReadContext): Promise<OpenflowSection> {
+  async show(ctx) {
     // every bridge with flows of opd's (named by their cookie: `opd apply` of the output changes nothing)
     const out = await runRead(
       'ovs-vsctl',
@@ -350,7 +352,7 @@ const plugin: Plugin<OpenflowSection, FlowChangeData> = {
     return { bridges };
   },
 
-  async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
+  async doctor(ctx) {
     try {
       await ofctl(ctx.settings, ['--version']);
       return [
