@@ -249,7 +249,6 @@ function planNetwork(diff: ResourceDiff): Change<LibvirtChangeData>[] {
   const defSpec: Obj = {};
   for (const k of NET_DEF) if (want[k] !== undefined) defSpec[k] = want[k];
   const act = `${address}/active`;
-  const auto = `${address}/autostart`;
   if (diff.action === 'create') {
     const steps: Step[] = [{ op: 'net-define', name, spec: defSpec }];
     if (want.active !== false) steps.push({ op: 'net-start', name });
@@ -295,6 +294,25 @@ function planNetwork(diff: ResourceDiff): Change<LibvirtChangeData>[] {
         } satisfies LibvirtChangeData,
       });
   }
+  out.push(...lifecycle('net', diff, cur, want, text.length > 0));
+  return out;
+}
+
+/**
+ * The start, stop and autostart changes of a network or a pool (`kind`): a start comes after
+ * the change of its definition (`defined`).
+ */
+function lifecycle(
+  kind: 'net' | 'pool',
+  diff: ResourceDiff,
+  cur: Obj,
+  want: Obj,
+  defined: boolean,
+): Change<LibvirtChangeData>[] {
+  const { address, name } = diff;
+  const base = { resource: address, plugin: 'libvirt' };
+  const act = `${address}/active`;
+  const out: Change<LibvirtChangeData>[] = [];
   if (want.active === true && cur.active !== true)
     out.push({
       ...base,
@@ -302,8 +320,8 @@ function planNetwork(diff: ResourceDiff): Change<LibvirtChangeData>[] {
       action: 'start',
       summary: '',
       ops: opsUnder(diff, ['active']),
-      ...(text.length ? { after: [address] } : {}),
-      data: { steps: [{ op: 'net-start', name }] } satisfies LibvirtChangeData,
+      ...(defined ? { after: [address] } : {}),
+      data: { steps: [{ op: `${kind}-start`, name }] },
     });
   if (want.active === false && cur.active === true)
     out.push({
@@ -312,16 +330,16 @@ function planNetwork(diff: ResourceDiff): Change<LibvirtChangeData>[] {
       action: 'stop',
       summary: '',
       ops: opsUnder(diff, ['active']),
-      data: { steps: [{ op: 'net-stop', name }] } satisfies LibvirtChangeData,
+      data: { steps: [{ op: `${kind}-stop`, name }] },
     });
   if (want.autostart !== undefined && want.autostart !== cur.autostart)
     out.push({
       ...base,
-      address: auto,
+      address: `${address}/autostart`,
       action: 'update',
       summary: `autostart ${cur.autostart ? 'on' : 'off'} → ${want.autostart ? 'on' : 'off'}`,
       ops: opsUnder(diff, ['autostart']),
-      data: { steps: [{ op: 'net-autostart', name, on: want.autostart as boolean }] } satisfies LibvirtChangeData,
+      data: { steps: [{ op: `${kind}-autostart`, name, on: want.autostart === true }] },
     });
   return out;
 }
@@ -474,34 +492,7 @@ function planPool(diff: ResourceDiff): Change<LibvirtChangeData>[] {
       data: { steps } satisfies LibvirtChangeData,
     });
   }
-  if (want.active === true && cur.active !== true)
-    out.push({
-      ...base,
-      address: act,
-      action: 'start',
-      summary: '',
-      ops: opsUnder(diff, ['active']),
-      ...(text.length ? { after: [address] } : {}),
-      data: { steps: [{ op: 'pool-start', name }] } satisfies LibvirtChangeData,
-    });
-  if (want.active === false && cur.active === true)
-    out.push({
-      ...base,
-      address: act,
-      action: 'stop',
-      summary: '',
-      ops: opsUnder(diff, ['active']),
-      data: { steps: [{ op: 'pool-stop', name }] } satisfies LibvirtChangeData,
-    });
-  if (want.autostart !== undefined && want.autostart !== cur.autostart)
-    out.push({
-      ...base,
-      address: `${address}/autostart`,
-      action: 'update',
-      summary: `autostart ${cur.autostart ? 'on' : 'off'} → ${want.autostart ? 'on' : 'off'}`,
-      ops: opsUnder(diff, ['autostart']),
-      data: { steps: [{ op: 'pool-autostart', name, on: want.autostart as boolean }] } satisfies LibvirtChangeData,
-    });
+  out.push(...lifecycle('pool', diff, cur, want, text.length > 0));
   const poolDep = text.length ? address : want.active === true && cur.active !== true ? act : undefined;
   out.push(...planVolumes(diff, cur, want, poolDep));
   return out;

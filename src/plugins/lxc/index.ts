@@ -5,17 +5,7 @@
 import { sectionSpec } from '../../core/schema-file.js';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type {
-  ApplyContext,
-  Disposable,
-  DoctorCheck,
-  Edge,
-  NormalizeContext,
-  Obj,
-  Plugin,
-  ReadContext,
-  WatchContext,
-} from '../../core/plugin.js';
+import type { ApplyContext, DoctorCheck, Edge, NormalizeContext, Obj, Plugin } from '../../core/plugin.js';
 import { applyEach } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
@@ -304,7 +294,7 @@ async function runStep(ctx: ApplyContext, d: LxcChangeData): Promise<void> {
 const plugin: Plugin<LxcSection, LxcChangeData> = {
   ...sectionSpec('lxc', ['containers']),
 
-  normalize(section: unknown, ctx: NormalizeContext) {
+  normalize(section, ctx) {
     if (!isObj(section)) return section;
     const out: Obj = { ...section };
     if (Array.isArray(out.containers)) {
@@ -320,7 +310,7 @@ const plugin: Plugin<LxcSection, LxcChangeData> = {
     return out;
   },
 
-  async read(ctx: ReadContext, desired: LxcSection): Promise<LxcSection> {
+  async read(ctx, desired) {
     const named = desired.containers ?? {};
     const all = desired.prune?.containers === true;
     const facts = await readContainers(ctx.settings, (n) => all || n in named);
@@ -336,7 +326,7 @@ const plugin: Plugin<LxcSection, LxcChangeData> = {
   concurrency: APPLY_CONCURRENCY,
   apply: applyEach((ctx, c) => runStep(ctx, c.data!)),
 
-  edges(desired: LxcSection): Edge[] {
+  edges(desired) {
     // a veth needs its bridge; emitted for every link (the core ignores edges to resources
     // not in the plan, e.g. a Linux bridge that is not an ovs/bridges resource)
     const edges: Edge[] = [];
@@ -351,14 +341,14 @@ const plugin: Plugin<LxcSection, LxcChangeData> = {
     return edges;
   },
 
-  async show(ctx: ReadContext): Promise<LxcSection> {
+  async show(ctx) {
     const facts = await readContainers(ctx.settings);
     const containers: Record<string, Obj> = {};
     for (const [n, f] of facts) containers[n] = showSpec(f.spec);
     return { containers };
   },
 
-  async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
+  async watch(ctx, onDrift) {
     // lxc-monitor prints `'name' changed state to [STATE]`; it starts lxc-monitord for the
     // lxcpath, which exits by itself about 30 s after its last client
     return spawnLines(
@@ -373,7 +363,7 @@ const plugin: Plugin<LxcSection, LxcChangeData> = {
     );
   },
 
-  async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
+  async doctor(ctx) {
     const checks: DoctorCheck[] = [];
     const path = lxcPath(ctx.settings);
     try {

@@ -109,17 +109,14 @@ export function planContainer(diff: ResourceDiff): Change<LxcChangeData>[] {
     ];
   }
   const want = diff.desired!;
-  if (diff.action === 'create') {
-    const spec: Obj = { template: 'busybox', ...want };
+  const spec: Obj = { template: 'busybox', ...want };
+  /** The container built from the whole spec (create, or recreate), then started when the document wants it running. */
+  const build = (
+    step: 'create' | 'recreate',
+    what: Pick<Change<LxcChangeData>, 'summary' | 'reason' | 'destructive'>,
+  ): Change<LxcChangeData>[] => {
     const out: Change<LxcChangeData>[] = [
-      {
-        ...base,
-        address,
-        action: 'create',
-        summary: describeContainer(spec),
-        ops: diff.ops,
-        data: { step: 'create', name, spec } satisfies LxcChangeData,
-      },
+      { ...base, address, action: step, ...what, ops: diff.ops, data: { step, name, spec } },
     ];
     if (want.running === true)
       out.push({
@@ -131,34 +128,18 @@ export function planContainer(diff: ResourceDiff): Change<LxcChangeData>[] {
         data: { step: 'start', name } satisfies LxcChangeData,
       });
     return out;
-  }
+  };
+  if (diff.action === 'create') return build('create', { summary: describeContainer(spec) });
   const cur = diff.current ?? {};
   const changed = (f: string) => f in want && !same(cur[f], want[f]);
   const out: Change<LxcChangeData>[] = [];
   const recreate = RECREATE_FIELDS.filter(changed);
-  if (recreate.length) {
-    const spec: Obj = { template: 'busybox', ...want };
-    out.push({
-      ...base,
-      address,
-      action: 'recreate',
+  if (recreate.length)
+    return build('recreate', {
       summary: recreate.flatMap((f) => fieldText(f, cur[f], want[f])).join(', '),
       reason: 'the template decides how the container is built: it is destroyed and created again',
       destructive: true,
-      ops: diff.ops,
-      data: { step: 'recreate', name, spec } satisfies LxcChangeData,
     });
-    if (want.running === true)
-      out.push({
-        ...base,
-        address: runAddr,
-        action: 'start',
-        summary: 'container',
-        after: [address],
-        data: { step: 'start', name } satisfies LxcChangeData,
-      });
-    return out;
-  }
   const fields = CONFIG_FIELDS.filter(changed);
   const restartFor = fields.filter((f) => RESTART_FIELDS.has(f));
   const why = restartFor.length ? `${restartFor.join(', ')} changed` : '';
