@@ -82,6 +82,24 @@ async function stopDomain(ctx: ApplyContext, name: string, timeout: number): Pro
     });
 }
 
+/** The virsh command (before the name) of the steps that are one command on a named domain, network or pool. */
+const VIRSH_ARGS = {
+  'dom-start': ['start'],
+  'dom-undefine': ['undefine', '--managed-save', '--snapshots-metadata', '--nvram'],
+  'net-start': ['net-start'],
+  'net-stop': ['net-destroy'],
+  'net-undefine': ['net-undefine'],
+  'pool-build': ['pool-build'],
+  'pool-start': ['pool-start'],
+  'pool-stop': ['pool-destroy'],
+  'pool-undefine': ['pool-undefine'],
+} as const;
+const AUTOSTART = {
+  'dom-autostart': 'autostart',
+  'net-autostart': 'net-autostart',
+  'pool-autostart': 'pool-autostart',
+};
+
 export async function runStep(ctx: ApplyContext, s: Step): Promise<void> {
   const st = ctx.settings;
   switch (s.op) {
@@ -109,55 +127,35 @@ export async function runStep(ctx: ApplyContext, s: Step): Promise<void> {
       await define(ctx, 'define', x);
       return;
     }
-    case 'dom-start':
-      await virshMutate(ctx, ['start', s.name]);
-      return;
     case 'dom-stop':
       await stopDomain(ctx, s.name, s.timeout);
       return;
-    case 'dom-autostart':
-      await virshMutate(ctx, ['autostart', ...(s.on ? [] : ['--disable']), s.name]);
-      return;
+    case 'dom-start':
     case 'dom-undefine':
-      await virshMutate(ctx, ['undefine', '--managed-save', '--snapshots-metadata', '--nvram', s.name]);
+    case 'net-start':
+    case 'net-stop':
+    case 'net-undefine':
+    case 'pool-build':
+    case 'pool-start':
+    case 'pool-stop':
+    case 'pool-undefine':
+      await virshMutate(ctx, [...VIRSH_ARGS[s.op], s.name]);
+      return;
+    case 'dom-autostart':
+    case 'net-autostart':
+    case 'pool-autostart':
+      await virshMutate(ctx, [AUTOSTART[s.op], ...(s.on ? [] : ['--disable']), s.name]);
       return;
     case 'net-define': {
       const live = await dumpLive(st, ['net-dumpxml', '--inactive', s.name]);
       await define(ctx, 'net-define', buildNetwork(s.name, s.spec, live));
       return;
     }
-    case 'net-start':
-      await virshMutate(ctx, ['net-start', s.name]);
-      return;
-    case 'net-stop':
-      await virshMutate(ctx, ['net-destroy', s.name]);
-      return;
-    case 'net-autostart':
-      await virshMutate(ctx, ['net-autostart', ...(s.on ? [] : ['--disable']), s.name]);
-      return;
-    case 'net-undefine':
-      await virshMutate(ctx, ['net-undefine', s.name]);
-      return;
     case 'pool-define': {
       const live = await dumpLive(st, ['pool-dumpxml', '--inactive', s.name]);
       await define(ctx, 'pool-define', buildPool(s.name, s.spec, live));
       return;
     }
-    case 'pool-build':
-      await virshMutate(ctx, ['pool-build', s.name]);
-      return;
-    case 'pool-start':
-      await virshMutate(ctx, ['pool-start', s.name]);
-      return;
-    case 'pool-stop':
-      await virshMutate(ctx, ['pool-destroy', s.name]);
-      return;
-    case 'pool-autostart':
-      await virshMutate(ctx, ['pool-autostart', ...(s.on ? [] : ['--disable']), s.name]);
-      return;
-    case 'pool-undefine':
-      await virshMutate(ctx, ['pool-undefine', s.name]);
-      return;
     case 'vol-create':
       await virshMutate(ctx, [
         'vol-create-as',

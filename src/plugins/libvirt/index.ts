@@ -4,16 +4,7 @@
  * the document names); show() uses three. Apply: one virsh process per step.
  */
 import { sectionSpec } from '../../core/schema-file.js';
-import type {
-  Disposable,
-  DoctorCheck,
-  Edge,
-  NormalizeContext,
-  Obj,
-  Plugin,
-  ReadContext,
-  WatchContext,
-} from '../../core/plugin.js';
+import type { Edge, Obj, Plugin } from '../../core/plugin.js';
 import { applyEach } from '../../core/plugin.js';
 import { toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
@@ -31,11 +22,9 @@ export type { LibvirtSection };
 const plugin: Plugin<LibvirtSection, LibvirtChangeData> = {
   ...sectionSpec('libvirt', ['networks', 'pools', 'domains']),
 
-  normalize(section: unknown, _ctx: NormalizeContext) {
-    return normalizeSection(section);
-  },
+  normalize: normalizeSection,
 
-  async read(ctx: ReadContext, desired: LibvirtSection): Promise<LibvirtSection> {
+  async read(ctx, desired) {
     return readSection(ctx.settings, desired ?? {}, false);
   },
 
@@ -45,7 +34,7 @@ const plugin: Plugin<LibvirtSection, LibvirtChangeData> = {
     for (const s of c.data!.steps) await runStep(ctx, s);
   }),
 
-  edges(desired: LibvirtSection): Edge[] {
+  edges(desired) {
     const edges: Edge[] = [];
     for (const [n, spec] of Object.entries(desired.domains ?? {})) {
       if (!isObj(spec)) continue;
@@ -71,7 +60,7 @@ const plugin: Plugin<LibvirtSection, LibvirtChangeData> = {
     return edges;
   },
 
-  async show(ctx: ReadContext): Promise<LibvirtSection> {
+  async show(ctx) {
     const s = await readSection(ctx.settings, {}, true);
     const domains: Record<string, Obj> = {};
     for (const [n, d] of Object.entries(s.domains ?? {})) {
@@ -92,41 +81,28 @@ const plugin: Plugin<LibvirtSection, LibvirtChangeData> = {
     return { networks: s.networks, pools, domains };
   },
 
-  async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
+  async watch(ctx, onDrift) {
     const u = uri(ctx.settings);
+    // one `virsh … event --loop` per kind; a line names the object that changed
+    const events = (args: string[], collection: string, ...names: RegExp[]) =>
+      spawnLines(
+        'virsh',
+        ['-c', u, ...args, '--loop'],
+        (line) => {
+          const m = names.map((re) => re.exec(line)).find(Boolean);
+          onDrift(m ? `libvirt/${collection}/${m[1]}` : undefined);
+        },
+        ctx.log,
+      );
     const streams = [
-      spawnLines(
-        'virsh',
-        ['-c', u, 'event', '--all', '--loop'],
-        (line) => {
-          const m = /for domain '([^']+)'/.exec(line) ?? /for domain ([^:]+):/.exec(line);
-          onDrift(m ? `libvirt/domains/${m[1]}` : undefined);
-        },
-        ctx.log,
-      ),
-      spawnLines(
-        'virsh',
-        ['-c', u, 'net-event', '--event', 'lifecycle', '--loop'],
-        (line) => {
-          const m = /for network '?([^':]+)'?:/.exec(line);
-          onDrift(m ? `libvirt/networks/${m[1]}` : undefined);
-        },
-        ctx.log,
-      ),
-      spawnLines(
-        'virsh',
-        ['-c', u, 'pool-event', '--event', 'lifecycle', '--loop'],
-        (line) => {
-          const m = /for storage pool '?([^':]+)'?:/.exec(line);
-          onDrift(m ? `libvirt/pools/${m[1]}` : undefined);
-        },
-        ctx.log,
-      ),
+      events(['event', '--all'], 'domains', /for domain '([^']+)'/, /for domain ([^:]+):/),
+      events(['net-event', '--event', 'lifecycle'], 'networks', /for network '?([^':]+)'?:/),
+      events(['pool-event', '--event', 'lifecycle'], 'pools', /for storage pool '?([^':]+)'?:/),
     ];
     return { dispose: async () => void (await Promise.all(streams.map((s) => s.dispose()))) };
   },
 
-  async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
+  async doctor(ctx) {
     const u = uri(ctx.settings);
     try {
       const v = await virsh(ctx.settings, ['version']);
