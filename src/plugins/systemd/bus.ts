@@ -21,40 +21,25 @@ export interface UnitInfo {
   path: string;
 }
 
+/** A call of a Manager method: member, signature, body and timeout (ms). */
+type ManagerCall = [member: string, signature?: string, body?: unknown[], timeout?: number];
+
+function message(...[member, signature = '', body = [], timeout]: ManagerCall) {
+  return { destination: DEST, path: PATH, interface: MANAGER, member, signature, body, timeout };
+}
+
 /** A Manager method that only looks (ListUnits, GetUnitFileState, Subscribe): the read door. */
-function manager(
-  settings: Settings,
-  member: string,
-  signature = '',
-  body: unknown[] = [],
-  timeout?: number,
-): Promise<unknown[]> {
-  return callRead(settings, {
-    destination: DEST,
-    path: PATH,
-    interface: MANAGER,
-    member,
-    signature,
-    body,
-    timeout,
-  }).catch((err) => {
-    throw explain(err, member);
+function manager(settings: Settings, ...call: ManagerCall): Promise<unknown[]> {
+  return callRead(settings, message(...call)).catch((err) => {
+    throw explain(err, call[0]);
   });
 }
 
 /** A Manager method that changes the host (EnableUnitFiles, StartUnit, Reload…): the mutate door, an apply only. */
-function managerMutate(
-  ctx: ApplyContext,
-  member: string,
-  signature = '',
-  body: unknown[] = [],
-  timeout?: number,
-): Promise<unknown[]> {
-  return callMutate(ctx, { destination: DEST, path: PATH, interface: MANAGER, member, signature, body, timeout }).catch(
-    (err) => {
-      throw explain(err, member);
-    },
-  );
+function managerMutate(ctx: ApplyContext, ...call: ManagerCall): Promise<unknown[]> {
+  return callMutate(ctx, message(...call)).catch((err) => {
+    throw explain(err, call[0]);
+  });
 }
 
 /** Say plainly when there is a bus but no systemd on it. */

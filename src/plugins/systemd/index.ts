@@ -7,19 +7,7 @@
  */
 import { sectionSpec } from '../../core/schema-file.js';
 import { TUNABLES } from '../../core/tunables.js';
-import type {
-  ApplyContext,
-  Change,
-  ChangeResult,
-  Disposable,
-  DoctorCheck,
-  Edge,
-  NormalizeContext,
-  Obj,
-  Plugin,
-  ReadContext,
-  WatchContext,
-} from '../../core/plugin.js';
+import type { Change, ChangeResult, Edge, Obj, Plugin, ReadContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
 import { isObj } from '../../core/diff.js';
@@ -249,7 +237,7 @@ function explainUnitFileError(kind: string, err: unknown, address: string): unkn
 const plugin: Plugin<SystemdSection, SystemdChangeData> = {
   ...sectionSpec('systemd', ['units']),
 
-  normalize(section: unknown, ctx: NormalizeContext) {
+  normalize(section, ctx) {
     if (!isObj(section)) return section;
     const out: Obj = { ...section };
     out.units = arrayToMap(out.units, 'name', '/plugins/systemd/units', ctx);
@@ -272,13 +260,13 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
     return out;
   },
 
-  async read(ctx: ReadContext, desired: SystemdSection): Promise<SystemdSection> {
+  async read(ctx, desired) {
     return { units: await readUnits(ctx, unitsOf(desired)) };
   },
 
   plan: planUnit,
 
-  async apply(ctx: ApplyContext, changes: Change<SystemdChangeData>[]): Promise<ChangeResult[]> {
+  async apply(ctx, changes) {
     const dir = unitDir(ctx.settings);
     const results = new Map<Change<SystemdChangeData>, ChangeResult>();
     const opOf = (c: Change<SystemdChangeData>) => c.data!.op;
@@ -479,7 +467,7 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
   },
 
   /** The run's last systemd batch is done: Reload if unit files changed since the last one (UnitFileState is stale until then). */
-  async flush(ctx: ApplyContext): Promise<void> {
+  async flush(ctx) {
     if (!ctx.runState.get(RELOAD_PENDING)) return;
     ctx.runState.delete(RELOAD_PENDING);
     await reload(ctx);
@@ -492,11 +480,11 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
    * drop-ins reference, and `packages/installed/<pkg>` when the document installs a package
    * named like the unit. Edges only ever point at resources the document names.
    */
-  edges(desired: SystemdSection, document?: Record<string, unknown>): Edge[] {
+  edges(desired, document) {
     return unitEdges(desired, document);
   },
 
-  async show(ctx: ReadContext, opts: { all: boolean }): Promise<SystemdSection> {
+  async show(ctx, opts) {
     const dir = unitDir(ctx.settings);
     const owned = await ownedUnits(dir);
     let infos: Map<string, UnitInfo>;
@@ -526,7 +514,7 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
     return { units };
   },
 
-  async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
+  async watch(ctx, onDrift) {
     const section = isObj(ctx.desired.plugins) ? (ctx.desired.plugins as Obj).systemd : ctx.desired;
     const named = Object.keys(unitsOf(section));
     const byPath = new Map(named.map((n) => [unitObjectPath(n), `systemd/units/${n}`]));
@@ -555,7 +543,7 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
     return { dispose: async () => void (await Promise.all(subs.map((s) => s.dispose()))) };
   },
 
-  async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
+  async doctor(ctx) {
     try {
       const m = await managerInfo(ctx.settings);
       return [
