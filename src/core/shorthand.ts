@@ -47,3 +47,27 @@ export function mapEntries(collection: Obj, f: (spec: Obj, name: string) => unkn
   for (const [n, spec] of Object.entries(collection)) out[n] = isObj(spec) ? f(spec, n) : spec;
   return out;
 }
+
+/**
+ * op-dbus's list form of a section, `{version, items: [...]}`, → the opd collection (a map): `entry`
+ * gives each item's key and spec (`from` is the item's source pointer, for remapping its fields).
+ */
+export function itemsToCollection(
+  section: Obj,
+  plugin: string,
+  collection: string,
+  ctx: NormalizeContext,
+  entry: (item: unknown, i: number, from: string) => [key: string, spec: unknown],
+): Obj {
+  if (!Array.isArray(section.items)) return section;
+  const list: unknown[] = section.items;
+  const { items: _items, version: _v, ...rest } = section;
+  const out: Obj = {};
+  list.forEach((item, i) => {
+    const from = `/plugins/${plugin}/items/${i}`;
+    const [key, spec] = entry(item, i, from);
+    out[key] = spec;
+    ctx.remap(`/plugins/${plugin}/${collection}/${key}`, from);
+  });
+  return { ...rest, [collection]: out };
+}

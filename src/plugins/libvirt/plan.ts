@@ -118,8 +118,7 @@ function planDomain(diff: ResourceDiff): Change<LibvirtChangeData>[] {
     ];
   }
   const want = diff.desired!;
-  const defSpec: Obj = {};
-  for (const k of DOMAIN_DEF) if (want[k] !== undefined) defSpec[k] = want[k];
+  const defSpec = definition(want, DOMAIN_DEF);
   const out: Change<LibvirtChangeData>[] = [];
   const run = `${address}/running`;
   const auto = `${address}/autostart`;
@@ -229,30 +228,12 @@ function planDomain(diff: ResourceDiff): Change<LibvirtChangeData>[] {
 function planNetwork(diff: ResourceDiff): Change<LibvirtChangeData>[] {
   const { name, address } = diff;
   const base = { resource: address, plugin: 'libvirt' };
-  if (diff.action === 'delete') {
-    const cur = diff.current ?? {};
-    const steps: Step[] = [];
-    if (cur.active === true) steps.push({ op: 'net-stop', name });
-    steps.push({ op: 'net-undefine', name });
-    return [
-      {
-        ...base,
-        address,
-        action: 'delete',
-        summary: cur.active ? 'stop and undefine' : 'undefine',
-        ops: diff.ops,
-        data: { steps } satisfies LibvirtChangeData,
-      },
-    ];
-  }
+  if (diff.action === 'delete') return [undefine('net', diff, 'undefine')];
   const want = diff.desired!;
-  const defSpec: Obj = {};
-  for (const k of NET_DEF) if (want[k] !== undefined) defSpec[k] = want[k];
+  const defSpec = definition(want, NET_DEF);
   const act = `${address}/active`;
   if (diff.action === 'create') {
-    const steps: Step[] = [{ op: 'net-define', name, spec: defSpec }];
-    if (want.active !== false) steps.push({ op: 'net-start', name });
-    if (want.autostart === true) steps.push({ op: 'net-autostart', name, on: true });
+    const steps = createSteps('net', name, want, defSpec);
     return [
       {
         ...base,
@@ -296,6 +277,42 @@ function planNetwork(diff: ResourceDiff): Change<LibvirtChangeData>[] {
   }
   out.push(...lifecycle('net', diff, cur, want, text.length > 0));
   return out;
+}
+
+/** The fields of `want` that make up the libvirt definition (`keys`). */
+function definition(want: Obj, keys: readonly string[]): Obj {
+  const out: Obj = {};
+  for (const k of keys) if (want[k] !== undefined) out[k] = want[k];
+  return out;
+}
+
+/**
+ * The steps creating a network or a pool (`kind`): define it (and build a pool's directory),
+ * start it unless the document says `active: false`, and mark it autostart when asked.
+ */
+function createSteps(kind: 'net' | 'pool', name: string, want: Obj, spec: Obj): Step[] {
+  const steps: Step[] = [{ op: `${kind}-define`, name, spec }];
+  if (kind === 'pool') steps.push({ op: 'pool-build', name });
+  if (want.active !== false) steps.push({ op: `${kind}-start`, name });
+  if (want.autostart === true) steps.push({ op: `${kind}-autostart`, name, on: true });
+  return steps;
+}
+
+/** The delete of a network or a pool (`kind`): stopped first when it is active, then undefined. */
+function undefine(kind: 'net' | 'pool', diff: ResourceDiff, what: string): Change<LibvirtChangeData> {
+  const { name, address } = diff;
+  const active = diff.current?.active === true;
+  const steps: Step[] = active ? [{ op: `${kind}-stop`, name }] : [];
+  steps.push({ op: `${kind}-undefine`, name });
+  return {
+    resource: address,
+    plugin: 'libvirt',
+    address,
+    action: 'delete',
+    summary: active ? `stop and ${what}` : what,
+    ops: diff.ops,
+    data: { steps },
+  };
 }
 
 /**
@@ -433,32 +450,11 @@ function planVolumes(
 function planPool(diff: ResourceDiff): Change<LibvirtChangeData>[] {
   const { name, address } = diff;
   const base = { resource: address, plugin: 'libvirt' };
-  if (diff.action === 'delete') {
-    const cur = diff.current ?? {};
-    const steps: Step[] = [];
-    if (cur.active === true) steps.push({ op: 'pool-stop', name });
-    steps.push({ op: 'pool-undefine', name });
-    return [
-      {
-        ...base,
-        address,
-        action: 'delete',
-        summary: `${cur.active ? 'stop and ' : ''}undefine (the directory and its volumes are kept)`,
-        ops: diff.ops,
-        data: { steps } satisfies LibvirtChangeData,
-      },
-    ];
-  }
+  if (diff.action === 'delete') return [undefine('pool', diff, 'undefine (the directory and its volumes are kept)')];
   const want = diff.desired!;
-  const defSpec: Obj = {};
-  for (const k of POOL_DEF) if (want[k] !== undefined) defSpec[k] = want[k];
+  const defSpec = definition(want, POOL_DEF);
   if (diff.action === 'create') {
-    const steps: Step[] = [
-      { op: 'pool-define', name, spec: defSpec },
-      { op: 'pool-build', name },
-    ];
-    if (want.active !== false) steps.push({ op: 'pool-start', name });
-    if (want.autostart === true) steps.push({ op: 'pool-autostart', name, on: true });
+    const steps = createSteps('pool', name, want, defSpec);
     const out: Change<LibvirtChangeData>[] = [
       {
         ...base,

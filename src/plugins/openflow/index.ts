@@ -7,28 +7,16 @@
  */
 import { sectionSpec } from '../../core/schema-file.js';
 import { dirname } from 'node:path';
-import type {
-  ApplyContext,
-  Change,
-  ChangeResult,
-  Obj,
-  Plugin,
-  ReadContext,
-  ResourceDiff,
-  Settings,
-} from '../../core/plugin.js';
+import type { ApplyContext, Change, ChangeResult, Obj, Plugin, ReadContext, Settings } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
 import { mapEntries } from '../../core/shorthand.js';
 import { isObj } from '../../core/diff.js';
-import { canonical } from '../../core/canonical.js';
 import { runRead, ExecFailure } from '../../exec.js';
 import {
-  COOKIE_MATCH,
   cookieOf,
   DEFAULT_PRIORITY,
-  flowText,
   isOpdCookie,
   matchText,
   normalizeActions,
@@ -37,6 +25,7 @@ import {
   type Flow,
 } from './flows.js';
 import { normalizeOpdbus } from './opdbus.js';
+import { planBridge, type FlowChangeData } from './plan.js';
 import type { Bridge, Flow as FlowSpec, OpenflowDoc } from './section.gen.js';
 
 /** The section's types, generated from schema/openflow.schema.json (npm run gen:types). */
@@ -45,12 +34,6 @@ export type OpenflowSection = OpenflowDoc &
     /** read only: flow address → the foreign flow (other cookie) it would replace */
     foreign_collisions?: Record<string, string>;
   };
-export type BridgeSpec = Bridge;
-
-/** A flow in the complete form that normalize gives every flow the document keeps, and read returns. */
-function isComplete(f: FlowSpec | undefined): f is FlowSpec & Flow {
-  return f !== undefined && isObj(f.match) && Array.isArray(f.actions);
-}
 
 const DEFAULT_OVS_DB = 'unix:/run/openvswitch/db.sock';
 
@@ -139,7 +122,7 @@ function normalizable(f: Obj): boolean {
 }
 
 async function readSection(ctx: ReadContext, desired: OpenflowSection): Promise<OpenflowSection> {
-  const bridges: Record<string, BridgeSpec> = {};
+  const bridges: Record<string, Bridge> = {};
   const faults: Record<string, string> = {};
   const names = Object.keys(desired.bridges ?? {}).sort();
   const dumps = await Promise.all(names.map((b) => dumpBridge(ctx.settings, b)));
@@ -173,69 +156,6 @@ async function readSection(ctx: ReadContext, desired: OpenflowSection): Promise<
   });
   // not a collection: the core's diff ignores it; faults() turns it into refusals
   return Object.keys(faults).length ? { bridges, foreign_collisions: faults } : { bridges };
-}
-
-interface FlowChangeData {
-  bridge: string;
-  /** add-flows lines */
-  lines: string[];
-}
-
-function describe(f: FlowSpec | undefined, name: string): string {
-  // a current flow may be projected to nothing (an absent member of a pruned map)
-  return isComplete(f) ? flowText(f) : `flow ${name}`;
-}
-
-export function planBridge(d: ResourceDiff<BridgeSpec & Obj>): Change<FlowChangeData>[] {
-  const bridge = d.name;
-  const base = { resource: d.address, plugin: d.plugin };
-  if (d.action === 'delete') {
-    const n = Object.keys(d.current?.flows ?? {}).length;
-    return [
-      {
-        ...base,
-        address: d.address,
-        action: 'delete',
-        summary: `remove opd's ${n} flow${n === 1 ? '' : 's'} (cookie ${COOKIE_MATCH.slice(7)})`,
-        ops: d.ops,
-        data: { bridge, lines: [`delete ${COOKIE_MATCH}`] } satisfies FlowChangeData,
-      },
-    ];
-  }
-  const cur = d.current?.flows ?? {};
-  const want = d.desired?.flows ?? {};
-  const changes: Change<FlowChangeData>[] = [];
-  for (const name of [...new Set([...Object.keys(cur), ...Object.keys(want)])].sort()) {
-    const address = `${d.address}/flows/${name}`;
-    const c = cur[name];
-    const w = want[name];
-    const del = `delete cookie=${cookieOf(name)}/-1`;
-    const fault = d.faults?.[address];
-    if (!w) {
-      if (!c) continue;
-      const cookie = name.startsWith('cookie-') ? name.slice(7) : cookieOf(name);
-      changes.push({
-        ...base,
-        address,
-        action: 'delete',
-        summary: `remove ${describe(c, name)}`,
-        data: { bridge, lines: [`delete cookie=${cookie}/-1`] } satisfies FlowChangeData,
-      });
-      continue;
-    }
-    if (c && canonical(c) === canonical(w) && !fault) continue;
-    if (!isComplete(w)) throw new OpdError('bug', `${address}: the flow was not completed by normalize`);
-    const add = `add cookie=${cookieOf(name)},${flowText(w)}`;
-    changes.push({
-      ...base,
-      address,
-      action: c ? 'update' : 'create',
-      summary: c ? `${describe(c, name)} → ${describe(w, name)}` : `add ${describe(w, name)}`,
-      ...(fault ? { destructive: true, reason: `${fault}: adding replaces it` } : {}),
-      data: { bridge, lines: c ? [del, add] : [add] } satisfies FlowChangeData,
-    });
-  }
-  return changes;
 }
 
 async function applyBridge(

@@ -80,24 +80,19 @@ function adoptPackageKit(plugins: Record<string, unknown>, ctx: NormalizeContext
   const pk = plugins.packagekit;
   if (pk === undefined) return;
   delete plugins.packagekit;
-  if (!isObj(pk)) {
-    ctx.refuse(
-      '/plugins/packagekit',
+  const refuse = (message: string, fix: string) => ctx.refuse('/plugins/packagekit', message, fix);
+  if (!isObj(pk))
+    return refuse(
       'op-dbus `packagekit` must be an object with `packages`',
       'write packagekit: {packages: {<name>: {ensure: installed}}} or plugins.packages.installed',
     );
-    return;
-  }
   const target: Obj = isObj(plugins.packages) ? plugins.packages : {};
   plugins.packages = target;
-  if (Array.isArray(target.installed)) {
-    ctx.refuse(
-      '/plugins/packagekit',
+  if (Array.isArray(target.installed))
+    return refuse(
       'op-dbus `packagekit` together with a list-form packages.installed',
       'write packages.installed as a map (name: {}) to merge packagekit into it',
     );
-    return;
-  }
   const installed: Obj = isObj(target.installed) ? target.installed : {};
   target.installed = installed;
   const put = (name: string, spec: unknown, from: string) => {

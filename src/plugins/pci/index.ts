@@ -5,7 +5,7 @@
  * readlink per device, writes go to driver_override, drivers/<drv>/unbind, drivers/<drv>/bind
  * and drivers_probe. The kernel does the binding; opd verifies it by reading again.
  */
-import { adoptRenamed, mapEntries } from '../../core/shorthand.js';
+import { adoptRenamed, itemsToCollection, mapEntries } from '../../core/shorthand.js';
 import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
 import { lstatSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -146,10 +146,7 @@ function adoptOpdbus(plugins: Record<string, unknown>, ctx: NormalizeContext): v
 
 /** op-dbus's form `{version, items: [{id, mode, address, expect_vendor, expect_device, driver_override}]}` → `devices`. */
 function fromItems(section: Obj, ctx: NormalizeContext): Obj {
-  if (!Array.isArray(section.items)) return section;
-  const { items, version: _v, ...rest } = section;
-  const devices: Obj = {};
-  (items as unknown[]).forEach((it, i) => {
+  return itemsToCollection(section, 'pci', 'devices', ctx, (it, i, from) => {
     const key = isObj(it) && typeof it.address === 'string' ? it.address : `item${i}`;
     const out: Obj = {};
     if (isObj(it)) {
@@ -158,13 +155,11 @@ function fromItems(section: Obj, ctx: NormalizeContext): Obj {
         if (k === 'mode' && v === 'enforce') continue;
         const to = k === 'expect_vendor' ? 'vendor' : k === 'expect_device' ? 'device' : k;
         out[to] = v;
-        ctx.remap(`/plugins/pci/devices/${key}/${to}`, `/plugins/pci/items/${i}/${k}`);
+        ctx.remap(`/plugins/pci/devices/${key}/${to}`, `${from}/${k}`);
       }
     }
-    devices[key] = out;
-    ctx.remap(`/plugins/pci/devices/${key}`, `/plugins/pci/items/${i}`);
+    return [key, out];
   });
-  return { ...rest, devices };
 }
 
 const plugin: Plugin<PciSection, PciData> = {
