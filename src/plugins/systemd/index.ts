@@ -48,10 +48,12 @@ import {
   unitObjectPath,
 } from './names.js';
 import { planUnit, type SystemdChangeData, type SystemdOp } from './plan.js';
+import type { SystemdDoc, Unit } from './section.gen.js';
 
-export interface SystemdSection extends Obj {
-  units?: Record<string, Obj>;
-}
+/** A unit as read: systemd's ActiveState may be any of its states (failed, activating, …), not only the two a document names. */
+export type UnitState = Omit<Unit, 'active_state'> & { active_state?: string };
+/** The section's type, generated from schema/systemd.schema.json (npm run gen:types). */
+export type SystemdSection = Omit<SystemdDoc, 'units'> & { units?: Record<string, UnitState> } & Obj;
 
 /** How long to wait for one job's JobRemoved (systemd's own start timeouts are shorter). */
 const JOB_TIMEOUT_MS = TUNABLES.systemdJobMs;
@@ -65,18 +67,18 @@ function unitsOf(section: unknown): Record<string, Obj> {
 /** Current state of one unit in the section's shape; undefined when there is nothing of it. */
 function currentUnit(
   name: string,
-  spec: Obj | undefined,
+  spec: UnitState | undefined,
   info: UnitInfo | undefined,
   fileState: string | undefined,
   files: UnitFiles,
-): Obj | undefined {
+): UnitState | undefined {
   const loaded =
     info !== undefined &&
     (info.loadState !== 'not-found' || isRunning(info.activeState) || info.activeState === 'failed');
   const hasFiles = files.unitFile !== undefined || Object.keys(files.dropins).length > 0;
   if (!loaded && fileState === undefined && !hasFiles) return undefined;
   const active = isTemplate(name) ? undefined : activeOf(info?.activeState ?? 'inactive');
-  if (isObj(spec) && spec.state === 'absent') {
+  if (spec?.state === 'absent') {
     // present only while something remains to undo: running, enabled, or files opd wrote
     const enabled = fileState === 'enabled';
     const ownedFile = files.owned.includes(rel.unitFile(name)) && files.unitFile !== undefined;
@@ -92,7 +94,7 @@ function currentUnit(
       ...(Object.keys(ownedDropins).length ? { dropins: ownedDropins } : {}),
     };
   }
-  const cur: Obj = {};
+  const cur: UnitState = {};
   if (fileState !== undefined) {
     cur.enabled = enabledOf(fileState);
     cur.masked = maskedOf(fileState);
@@ -101,16 +103,19 @@ function currentUnit(
   if (files.unitFile !== undefined) cur.unit_file = files.unitFile;
   cur.dropins = files.dropins;
   // a behaviour switch, not host state: echo it so that it never shows as a difference
-  if (isObj(spec) && spec.reload_on_change !== undefined) cur.reload_on_change = spec.reload_on_change;
+  if (spec?.reload_on_change !== undefined) cur.reload_on_change = spec.reload_on_change;
   return cur;
 }
 
-function needsFileState(spec: Obj | undefined): boolean {
-  return !isObj(spec) || 'enabled' in spec || 'masked' in spec || spec.state === 'absent';
+function needsFileState(spec: UnitState | undefined): boolean {
+  return spec === undefined || 'enabled' in spec || 'masked' in spec || spec.state === 'absent';
 }
 
 /** Batched read of the named units: a constant number of D-Bus calls (plus one per template instance). */
-async function readUnits(ctx: ReadContext, specs: Record<string, Obj | undefined>): Promise<Record<string, Obj>> {
+async function readUnits(
+  ctx: ReadContext,
+  specs: Record<string, UnitState | undefined>,
+): Promise<Record<string, UnitState>> {
   const names = Object.keys(specs).sort();
   if (!names.length) return {};
   const dir = unitDir(ctx.settings);
@@ -130,7 +135,7 @@ async function readUnits(ctx: ReadContext, specs: Record<string, Obj | undefined
   missing.forEach((n, i) => {
     if (extra[i] !== undefined) states.set(n, extra[i]!);
   });
-  const out: Record<string, Obj> = {};
+  const out: Record<string, UnitState> = {};
   names.forEach((n, i) => {
     const cur = currentUnit(n, specs[n], infos.get(n), states.get(n), files[i]);
     if (cur) out[n] = cur;
@@ -144,8 +149,8 @@ function showUnit(
   info: UnitInfo | undefined,
   fileState: string | undefined,
   files: UnitFiles,
-): Obj | undefined {
-  const out: Obj = {};
+): UnitState {
+  const out: UnitState = {};
   if (fileState !== undefined && maskedOf(fileState)) out.masked = true;
   else {
     if (fileState === 'enabled' || fileState === 'enabled-runtime') out.enabled = true;
@@ -261,7 +266,7 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
   },
 
   async read(ctx, desired) {
-    return { units: await readUnits(ctx, unitsOf(desired)) };
+    return { units: await readUnits(ctx, desired.units ?? {}) };
   },
 
   plan: planUnit,
@@ -506,7 +511,7 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
       ]);
     }
     const files = await Promise.all(names.map((n) => readUnitFiles(dir, n)));
-    const units: Record<string, Obj> = {};
+    const units: Record<string, UnitState> = {};
     names.forEach((n, i) => {
       const u = showUnit(n, infos.get(n), states.get(n), files[i]);
       if (u) units[n] = u;
@@ -515,7 +520,7 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
   },
 
   async watch(ctx, onDrift) {
-    const section = isObj(ctx.desired.plugins) ? (ctx.desired.plugins as Obj).systemd : ctx.desired;
+    const section = isObj(ctx.desired.plugins) ? ctx.desired.plugins.systemd : ctx.desired;
     const named = Object.keys(unitsOf(section));
     const byPath = new Map(named.map((n) => [unitObjectPath(n), `systemd/units/${n}`]));
     const byName = new Map(named.map((n) => [n, `systemd/units/${n}`]));
@@ -572,10 +577,10 @@ function isShowable(n: string): boolean {
 }
 
 /** Absolute paths a unit's files mention (ExecStart=/usr/bin/x, EnvironmentFile=-/etc/x, …). */
-export function referencedPaths(spec: Obj): string[] {
+export function referencedPaths(spec: UnitState): string[] {
   const texts = [
     typeof spec.unit_file === 'string' ? spec.unit_file : '',
-    ...Object.values(isObj(spec.dropins) ? spec.dropins : {}).filter((v): v is string => typeof v === 'string'),
+    ...Object.values(spec.dropins ?? {}).filter((v): v is string => typeof v === 'string'),
   ];
   const out = new Set<string>();
   for (const t of texts)
@@ -593,18 +598,13 @@ export function referencedPaths(spec: Obj): string[] {
 /** The edges of the systemd section; `document` is the whole `plugins` map when the core passes it. */
 export function unitEdges(desired: SystemdSection, document?: Record<string, unknown>): Edge[] {
   const edges: Edge[] = [];
-  const units = unitsOf(desired);
-  const files =
-    isObj(document?.files) && isObj((document!.files as Obj).paths) ? ((document!.files as Obj).paths as Obj) : {};
-  const pkgs =
-    isObj(document?.packages) && isObj((document!.packages as Obj).installed)
-      ? ((document!.packages as Obj).installed as Obj)
-      : {};
+  const units = desired.units ?? {};
+  const files = isObj(document?.files) && isObj(document.files.paths) ? document.files.paths : {};
+  const pkgs = isObj(document?.packages) && isObj(document.packages.installed) ? document.packages.installed : {};
   for (const [n, spec] of Object.entries(units).sort(([a], [b]) => (a < b ? -1 : 1))) {
     const from = `systemd/units/${n}`;
     const t = templateOf(n);
     if (t && t in units) edges.push({ from, to: `systemd/units/${t}`, kind: 'template' });
-    if (!isObj(spec)) continue;
     for (const p of referencedPaths(spec))
       if (p in files) edges.push({ from, to: `files/paths/${p}`, kind: 'references-file' });
     const pkg = n.replace(/@.*$|\.[a-z]+$/, '');
