@@ -39,7 +39,8 @@ const plugin: Plugin<LibvirtSection, LibvirtChangeData> = {
     for (const [n, spec] of Object.entries(desired.domains ?? {})) {
       if (!isObj(spec)) continue;
       const from = `libvirt/domains/${n}`;
-      for (const i of (Array.isArray(spec.interfaces) ? spec.interfaces : []) as Obj[]) {
+      for (const i of Array.isArray(spec.interfaces) ? spec.interfaces : []) {
+        if (!isObj(i)) continue;
         if (typeof i.network === 'string') edges.push({ from, to: `libvirt/networks/${i.network}`, kind: 'network' });
         if (typeof i.ovs_bridge === 'string')
           edges.push({ from, to: `ovs/bridges/${i.ovs_bridge}`, kind: 'ovs-bridge' });
@@ -66,9 +67,10 @@ const plugin: Plugin<LibvirtSection, LibvirtChangeData> = {
     for (const [n, d] of Object.entries(s.domains ?? {})) {
       const o: Obj = { ...d };
       if (Array.isArray(o.boot) && !o.boot.length) delete o.boot;
-      if (isObj(o.disks))
-        for (const [k, disk] of Object.entries(o.disks))
-          if (isObj(disk) && disk.device === 'cdrom' && disk.file === undefined) delete (o.disks as Obj)[k];
+      const disks = o.disks;
+      if (isObj(disks))
+        for (const [k, disk] of Object.entries(disks))
+          if (isObj(disk) && disk.device === 'cdrom' && disk.file === undefined) delete disks[k];
       domains[n] = o;
     }
     const pools: Record<string, Obj> = {};

@@ -169,7 +169,7 @@ export async function readSection(settings: Settings, desired: LibvirtSection, a
   ];
   for (const p of wantPool) {
     const spec = desired.pools![p];
-    for (const v of Object.keys((isObj(spec?.volumes) ? spec.volumes : {}) as Obj))
+    for (const v of Object.keys(isObj(spec?.volumes) ? spec.volumes : {}))
       first.push({ kind: 'vol', pool: p, name: v });
     if (all || (isObj(spec?.prune) && spec.prune.volumes === true)) first.push({ kind: 'vols', pool: p });
   }
@@ -231,7 +231,7 @@ export async function readSection(settings: Settings, desired: LibvirtSection, a
     const volumes: Obj = {};
     const spec = desired.pools?.[n];
     const vnames = new Set([
-      ...Object.keys((isObj(spec?.volumes) ? spec!.volumes : {}) as Obj),
+      ...Object.keys(isObj(spec?.volumes) ? spec.volumes : {}),
       ...volNames(got.get(`vols/${n}`) ?? ''),
     ]);
     for (const v of [...vnames].sort()) {

@@ -21,7 +21,7 @@ import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
 import { ExecFailure, runRead, runMutate } from '../../exec.js';
 import { atomicWrite } from '../../core/hostfs.js';
-import { createConfig, rewriteConfig, specFromConfig, type Marker } from './config.js';
+import { createConfig, rewriteConfig, specFromConfig, type ContainerState, type Marker } from './config.js';
 
 export const DEFAULT_LXC_PATH = '/var/lib/lxc';
 const INSTALL_HINT = 'install the lxc package (apt-get install lxc busybox-static)';
@@ -81,7 +81,7 @@ export interface ContainerFacts {
   name: string;
   state: string;
   running: boolean;
-  spec: Obj;
+  spec: ContainerState;
   rootfs?: string;
   rootfsOwned: boolean;
 }

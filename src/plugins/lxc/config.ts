@@ -4,6 +4,8 @@
  * keeping every line opd does not manage (comments, template keys, keys the document does not name).
  */
 import type { Obj } from '../../core/plugin.js';
+import { isObj } from '../../core/diff.js';
+import type { Container, Interface } from './section.gen.js';
 
 export interface ConfLine {
   /** the line as it is in the file */
@@ -89,8 +91,18 @@ export interface Marker {
   archive?: string;
 }
 
+/** An interface as read: a config may name any LXC network type. */
+export type InterfaceState = Omit<Interface, 'type'> & { type: string };
+/** A container as read (the generated Container of schema/lxc.schema.json): any network type, repeated config keys as lists. */
+export type ContainerState = Omit<Container, 'network' | 'config'> & {
+  network?: InterfaceState[];
+  config?: Record<string, string | string[]>;
+  /** opd created its rootfs (a delete removes it) */
+  rootfs_owned?: boolean;
+};
+
 export interface ReadFacts {
-  spec: Obj;
+  spec: ContainerState;
   /** the rootfs directory (lxc.rootfs.path without `dir:`) */
   rootfs?: string;
   /** opd created this rootfs and it lies where opd put it */
@@ -136,7 +148,7 @@ export function rootfsPath(v: string | undefined): string | undefined {
 }
 
 /** The network of a config: lxc.net.N.* grouped by N, in order. */
-export function networkFromConfig(lines: ConfLine[]): Obj[] {
+export function networkFromConfig(lines: ConfLine[]): InterfaceState[] {
   const byIndex = new Map<number, Map<string, string[]>>();
   for (const l of lines) {
     const m = l.key ? /^lxc\.net\.([0-9]+)\.(.+)$/.exec(l.key) : null;
@@ -148,14 +160,14 @@ export function networkFromConfig(lines: ConfLine[]): Obj[] {
   }
   // no lxc.net keys at all: LXC shares the host's network namespace (type none)
   if (!byIndex.size) return [{ type: 'none' }];
-  const out: Obj[] = [];
+  const out: InterfaceState[] = [];
   for (const i of [...byIndex.keys()].sort((a, b) => a - b)) {
     const s = byIndex.get(i)!;
     const one = (k: string) => {
       const v = s.get(k);
       return v && v.length ? v[v.length - 1] : undefined;
     };
-    const itf: Obj = { type: one('type') ?? 'empty' };
+    const itf: InterfaceState = { type: one('type') ?? 'empty' };
     const link = one('link');
     if (link) itf.link = link;
     const pair = one('veth.pair');
@@ -181,10 +193,10 @@ export function networkFromConfig(lines: ConfLine[]): Obj[] {
  */
 export function specFromConfig(text: string, marker: Marker | undefined, containerDir: string): ReadFacts {
   const lines = parseConfig(text);
-  const spec: Obj = {};
+  const spec: ContainerState = {};
   const fromComments = templateFromComments(lines);
-  let template = marker?.template ?? fromComments.template;
-  if (template !== 'busybox' && template !== 'download' && template !== 'archive') template = 'none';
+  const named = marker?.template ?? fromComments.template;
+  const template = named === 'busybox' || named === 'download' || named === 'archive' ? named : 'none';
   spec.template = template;
   if (template === 'archive' && marker?.archive) spec.archive = marker.archive;
   if (template === 'download') Object.assign(spec, downloadParams(fromComments.params));
@@ -196,7 +208,7 @@ export function specFromConfig(text: string, marker: Marker | undefined, contain
   if (cpus !== undefined && cpus !== '') spec.cpus = cpus;
   spec.network = networkFromConfig(lines);
   spec.autostart = last(lines, 'lxc.start.auto') === '1';
-  const config: Obj = {};
+  const config: Record<string, string | string[]> = {};
   const keys = [...new Set(lines.filter((l) => l.key).map((l) => l.key!))].filter(
     (k) => KEY_RE.test(k) && !isManagedKey(k) && !k.includes('..'),
   );
@@ -274,7 +286,7 @@ export function rewriteConfig(text: string, spec: Obj, cgroup2: boolean): string
       repl,
     );
   }
-  const config = (spec.config ?? {}) as Obj;
+  const config = isObj(spec.config) ? spec.config : {};
   for (const k of Object.keys(config).sort()) {
     const val = config[k];
     const vals = Array.isArray(val) ? val.map(String) : [String(val)];

@@ -11,14 +11,13 @@ import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
 import { isObj } from '../../core/diff.js';
 import { runRead, spawnLines } from '../../exec.js';
-import { canonicalMemory } from './config.js';
+import { canonicalMemory, type ContainerState } from './config.js';
+import type { LxcDoc } from './section.gen.js';
 import { planContainer, type LxcChangeData } from './plan.js';
 import { configure, create, destroy, isRunning, lxcEnv, lxcPath, readContainers, start, stop } from './backend.js';
 
-export interface LxcSection extends Obj {
-  prune?: { containers?: boolean };
-  containers?: Record<string, Obj>;
-}
+/** The section's type, generated from schema/lxc.schema.json (npm run gen:types); as read, a container is a ContainerState. */
+export type LxcSection = Omit<LxcDoc, 'containers'> & { containers?: Record<string, ContainerState> } & Obj;
 
 const TEMPLATES = new Set(['busybox', 'download', 'none', 'archive']);
 
@@ -250,7 +249,7 @@ export function canonicalContainer(spec: unknown): unknown {
 }
 
 /** For `opd show`: what a document would say (drops read-only facts and defaults). */
-function showSpec(spec: Obj): Obj {
+function showSpec(spec: ContainerState): ContainerState {
   const { rootfs_owned: _o, ...s } = spec;
   if (s.template !== 'none') delete s.rootfs;
   else if (s.rootfs === undefined) delete s.template;
@@ -314,7 +313,7 @@ const plugin: Plugin<LxcSection, LxcChangeData> = {
     const named = desired.containers ?? {};
     const all = desired.prune?.containers === true;
     const facts = await readContainers(ctx.settings, (n) => all || n in named);
-    const containers: Record<string, Obj> = {};
+    const containers: Record<string, ContainerState> = {};
     for (const [n, f] of facts) containers[n] = { ...f.spec, rootfs_owned: f.rootfsOwned };
     return { containers };
   },
@@ -331,10 +330,8 @@ const plugin: Plugin<LxcSection, LxcChangeData> = {
     // not in the plan, e.g. a Linux bridge that is not an ovs/bridges resource)
     const edges: Edge[] = [];
     for (const [n, spec] of Object.entries(desired.containers ?? {})) {
-      if (!isObj(spec) || !Array.isArray(spec.network)) continue;
       const links = new Set<string>();
-      for (const itf of spec.network)
-        if (isObj(itf) && itf.type === 'veth' && typeof itf.link === 'string') links.add(itf.link);
+      for (const itf of spec.network ?? []) if (itf.type === 'veth' && itf.link !== undefined) links.add(itf.link);
       for (const l of [...links].sort())
         edges.push({ from: `lxc/containers/${n}`, to: `ovs/bridges/${l}`, kind: 'veth-link' });
     }
@@ -343,7 +340,7 @@ const plugin: Plugin<LxcSection, LxcChangeData> = {
 
   async show(ctx) {
     const facts = await readContainers(ctx.settings);
-    const containers: Record<string, Obj> = {};
+    const containers: Record<string, ContainerState> = {};
     for (const [n, f] of facts) containers[n] = showSpec(f.spec);
     return { containers };
   },

@@ -149,7 +149,8 @@ export function normalizeNet(section: unknown, ctx: NormalizeContext): unknown {
     if (!isObj(spec) || !Array.isArray(spec.ports) || spec.kind !== 'bridge') continue;
     for (const p of spec.ports) {
       if (typeof p !== 'string') continue;
-      const cur = isObj(ifaces[p]) ? (ifaces[p] as Obj) : {};
+      const port = ifaces[p];
+      const cur = isObj(port) ? port : {};
       if (cur.master === undefined) ifaces[p] = { ...cur, master: n };
     }
     const { ports: _p, ...rest } = spec;
