@@ -69,7 +69,7 @@ export type DiffAction = 'create' | 'update' | 'delete' | 'noop';
 
 /**
  * The difference of one resource (`plugin/collection/name`) between host and document. `T` is
- * the resource's type, for a plan function of one collection (`ResourceDiff<PortSpec & Obj>`).
+ * the resource's type, for a plan function of one collection (openflow: `ResourceDiff<Bridge & Obj>`).
  */
 export interface ResourceDiff<T extends Obj = Obj> {
   plugin: string;

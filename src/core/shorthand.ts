@@ -1,7 +1,8 @@
 /**
- * Shorthand forms of a section (`groups: { libvirt: {…} }`, `sysctl: { net.ipv4.ip_forward: 1 }`,
- * `files: { /etc/x: {…} }`): entries written at the top of the section move into its collection,
- * with their error locations remapped to where the user wrote them.
+ * Helpers of plugin normalizers. Shorthand forms of a section (`groups: { libvirt: {…} }`,
+ * `sysctl: { net.ipv4.ip_forward: 1 }`, `files: { /etc/x: {…} }`): entries written at the top of
+ * the section move into its collection, with their error locations remapped to where the user
+ * wrote them; op-dbus's renamed sections and `items` lists; a map over a collection's entries.
  */
 import { isObj } from './diff.js';
 import type { NormalizeContext, Obj } from './plugin.js';
