@@ -233,18 +233,8 @@ function planNetwork(diff: ResourceDiff): Change<LibvirtChangeData>[] {
   const defSpec = definition(want, NET_DEF);
   const act = `${address}/active`;
   if (diff.action === 'create') {
-    const steps = createSteps('net', name, want, defSpec);
-    return [
-      {
-        ...base,
-        address,
-        action: 'create',
-        summary:
-          describeNetwork(want) + (want.active !== false ? ', started' : '') + (want.autostart ? ', autostart' : ''),
-        ops: diff.ops,
-        data: { steps } satisfies LibvirtChangeData,
-      },
-    ];
+    const started = (want.active !== false ? ', started' : '') + (want.autostart ? ', autostart' : '');
+    return [created('net', diff, defSpec, { summary: describeNetwork(want) + started, ops: diff.ops })];
   }
   const cur = diff.current!;
   const out: Change<LibvirtChangeData>[] = [];
@@ -287,15 +277,23 @@ function definition(want: Obj, keys: readonly string[]): Obj {
 }
 
 /**
- * The steps creating a network or a pool (`kind`): define it (and build a pool's directory),
- * start it unless the document says `active: false`, and mark it autostart when asked.
+ * The change creating a network or a pool (`kind`) from its definition `spec`: define it (and
+ * build a pool's directory), start it unless the document says `active: false`, and mark it
+ * autostart when asked.
  */
-function createSteps(kind: 'net' | 'pool', name: string, want: Obj, spec: Obj): Step[] {
+function created(
+  kind: 'net' | 'pool',
+  diff: ResourceDiff,
+  spec: Obj,
+  what: Pick<Change, 'summary' | 'ops'>,
+): Change<LibvirtChangeData> {
+  const { name, address } = diff;
+  const want = diff.desired!;
   const steps: Step[] = [{ op: `${kind}-define`, name, spec }];
   if (kind === 'pool') steps.push({ op: 'pool-build', name });
   if (want.active !== false) steps.push({ op: `${kind}-start`, name });
   if (want.autostart === true) steps.push({ op: `${kind}-autostart`, name, on: true });
-  return steps;
+  return { resource: address, plugin: 'libvirt', address, action: 'create', ...what, data: { steps } };
 }
 
 /** The delete of a network or a pool (`kind`): stopped first when it is active, then undefined. */
@@ -454,18 +452,11 @@ function planPool(diff: ResourceDiff): Change<LibvirtChangeData>[] {
   const want = diff.desired!;
   const defSpec = definition(want, POOL_DEF);
   if (diff.action === 'create') {
-    const steps = createSteps('pool', name, want, defSpec);
-    const out: Change<LibvirtChangeData>[] = [
-      {
-        ...base,
-        address,
-        action: 'create',
-        summary: `${want.type ?? 'dir'} pool at ${want.path}`,
-        ops: diff.ops.filter((o) => !o.path.startsWith('/volumes/')),
-        data: { steps } satisfies LibvirtChangeData,
-      },
-    ];
-    return [...out, ...planVolumes(diff, {}, want, address)];
+    const pool = created('pool', diff, defSpec, {
+      summary: `${want.type ?? 'dir'} pool at ${want.path}`,
+      ops: diff.ops.filter((o) => !o.path.startsWith('/volumes/')),
+    });
+    return [pool, ...planVolumes(diff, {}, want, address)];
   }
   const cur = diff.current!;
   const out: Change<LibvirtChangeData>[] = [];
