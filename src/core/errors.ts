@@ -141,3 +141,20 @@ export function toOpdError(err: unknown): OpdError {
     cause: err,
   });
 }
+
+/** The call's signal fired because its time was up (AbortSignal.timeout), not because the run was stopped. */
+export function timedOut(signal: AbortSignal | undefined): boolean {
+  return (signal?.reason as Error | undefined)?.name === 'TimeoutError';
+}
+
+/**
+ * The error of a call that an AbortSignal ended, the same at every door (processes, the bus,
+ * OVSDB). `signal` is the one that fired: when its time was up (AbortSignal.timeout, the call's
+ * own or the core's per-call one) that is transient trouble (`backend-busy`, the core retries
+ * it); a stopped run is final (`backend-failed`). `what` names the call ("sleep 30").
+ */
+export function abortedError(signal: AbortSignal | undefined, what: string, opts: OpdErrorOptions = {}): OpdError {
+  return timedOut(signal)
+    ? new OpdError('backend-busy', `${what} timed out`, opts)
+    : new OpdError('backend-failed', `${what} was stopped: the run was stopped`, opts);
+}

@@ -23,6 +23,9 @@ export const TUNABLES = {
   /** An OVSDB read and an OVSDB transaction (and vswitchd's handshake after it). */
   ovsdbReadMs: 10_000,
   ovsdbApplyMs: 30_000,
+  /** Connecting to ovsdb-server; any other OVSDB request (src/ovsdb/client.ts) whose caller names no row. */
+  ovsdbConnectMs: 10_000,
+  ovsdbRequestMs: 60_000,
   /** A systemd job (start, stop, restart), from queueing to JobRemoved. */
   systemdJobMs: 180_000,
   /** A package transaction (PackageKit or apt). */
