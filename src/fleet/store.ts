@@ -7,9 +7,10 @@ import { Etcd3, type IOptions } from 'etcd3';
 import { OpdError } from '../core/errors.js';
 import { DESIRED, ENROLLED, FRAGMENTS, HOSTS, desiredKey, desiredPrefix } from './keys.js';
 import { fragmentOrder, mergeFragments, selects, type Fragment, type HostInfo, type Merged } from './merge.js';
+import { TUNABLES } from '../core/tunables.js';
 
 /** Unary calls give up after this long (watch streams have no deadline). */
-export const CALL_DEADLINE_MS = 5_000;
+export const CALL_DEADLINE_MS = TUNABLES.etcdCallMs;
 
 export interface EtcdAccess {
   endpoints: string[];
@@ -97,7 +98,7 @@ export function connect(a: EtcdAccess): Etcd3 {
   if (a.tls || a.endpoints.some((e) => e.startsWith('https://'))) quietIpServername();
   const opts: IOptions = {
     hosts: a.endpoints,
-    dialTimeout: 3_000,
+    dialTimeout: TUNABLES.etcdDialMs,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS }),
     ...(a.user ? { auth: { username: a.user, password: a.password ?? '' } } : {}),
     ...(a.tls

@@ -8,6 +8,7 @@ import { runRead } from '../../exec.js';
 import { OpdError } from '../../core/errors.js';
 import type { Change, ChangeResult, Settings } from '../../core/plugin.js';
 import { scrub } from './sql.js';
+import { TUNABLES } from '../../core/tunables.js';
 
 export interface PgEndpoint {
   host: string;
@@ -51,7 +52,7 @@ export async function psql(
   settings: Settings,
   sql: string,
   secrets: Iterable<string> = [],
-  timeout = 60_000,
+  timeout: number = TUNABLES.sqlMs,
 ): Promise<SqlResult> {
   const ep = pgEndpoint(settings);
   const args = [
@@ -84,7 +85,11 @@ export async function psql(
     okCodes: [0, 1, 2, 3],
     backend: 'PostgreSQL',
     installHint: 'apt-get install postgresql-client (and util-linux for runuser)',
-    env: { PGAPPNAME: 'opd', PGCONNECT_TIMEOUT: '10', PGOPTIONS: '-c client_min_messages=warning' },
+    env: {
+      PGAPPNAME: 'opd',
+      PGCONNECT_TIMEOUT: String(TUNABLES.sqlConnectS),
+      PGOPTIONS: '-c client_min_messages=warning',
+    },
   });
   const stderr = scrub(r.stderr, secrets);
   if (r.exitCode === 0) return { ok: true, stdout: r.stdout };
@@ -116,7 +121,7 @@ export async function mysql(
   settings: Settings,
   sql: string,
   secrets: Iterable<string> = [],
-  timeout = 60_000,
+  timeout: number = TUNABLES.sqlMs,
 ): Promise<SqlResult> {
   const ep = myEndpoint(settings);
   const args = [
@@ -127,7 +132,7 @@ export async function mysql(
     '--raw',
     '--skip-column-names',
     '--default-character-set=utf8mb4',
-    '--connect-timeout=10',
+    `--connect-timeout=${TUNABLES.sqlConnectS}`,
   ];
   const r = await runRead('mysql', args, {
     input: sql,

@@ -24,6 +24,7 @@ import { applyScripted, mysql, myEndpoint, pgEndpoint, psql } from './client.js'
 import { pgReadRaw, pgRender, pgToSection } from './pg.js';
 import { myReadRaw, myRender, myToSection } from './mysql.js';
 import { COLLECTIONS, databaseEdges, myCanonical, pgCanonical, planDatabases, type DbChangeData } from './plan.js';
+import { TUNABLES } from '../../core/tunables.js';
 
 export interface DatabasesSection extends Obj {
   prune?: Partial<Record<(typeof COLLECTIONS)[number], boolean>>;
@@ -34,7 +35,7 @@ export interface DatabasesSection extends Obj {
 }
 
 /** One apply script may drop many databases (each DROP DATABASE waits for a checkpoint). */
-const APPLY_TIMEOUT = 540_000;
+const APPLY_TIMEOUT = TUNABLES.sqlApplyMs;
 
 const names = (v: unknown) => (isObj(v) ? Object.keys(v).sort() : []);
 

@@ -33,6 +33,7 @@ import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { quoteArgv, runRead, runMutate } from '../../exec.js';
+import { TUNABLES } from '../../core/tunables.js';
 
 export interface CommandSpec extends Obj {
   argv?: string[];
@@ -52,8 +53,8 @@ export interface ExecSection extends Obj {
   commands?: Record<string, CommandSpec>;
 }
 
-export const DEFAULT_TIMEOUT_S = 300;
-export const GUARD_TIMEOUT_MS = 60_000;
+export const DEFAULT_TIMEOUT_S = TUNABLES.execStepS;
+export const GUARD_TIMEOUT_MS = TUNABLES.execGuardMs;
 export const OUTPUT_MAX = 64 * 1024;
 const ALL_CODES = Array.from({ length: 256 }, (_, i) => i);
 
@@ -154,14 +155,14 @@ async function execute(ctx: ApplyContext, name: string, spec: CommandSpec, refre
     }
     // coreutils timeout kills the step's whole process group (a shell's children too), exit 124
     const secs = spec.timeout ?? DEFAULT_TIMEOUT_S;
-    const argv = ['timeout', '--kill-after=10', `${secs}s`, ...commandArgv(spec)];
+    const argv = ['timeout', `--kill-after=${TUNABLES.execStepKillAfterS}`, `${secs}s`, ...commandArgv(spec)];
     let r;
     try {
       r = await runMutate(ctx, argv[0], argv.slice(1), {
         okCodes: ALL_CODES,
         cwd: spec.cwd,
         env: spec.env,
-        timeout: (secs + 30) * 1000,
+        timeout: secs * 1000 + TUNABLES.execStepGraceMs,
         backend: `exec/commands/${name}`,
       });
     } catch (err) {

@@ -12,6 +12,7 @@ import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { ExecFailure, runMutate } from '../../exec.js';
 import { netnsOf } from '../../host/netns.js';
+import { TUNABLES } from '../../core/tunables.js';
 
 export const UFW_DIR_DEFAULT = '/etc/ufw';
 const UFW_HINT = 'install ufw (apt-get install ufw), or manage the ports with firewall.tables instead';
@@ -154,7 +155,11 @@ async function ufw(ctx: ApplyContext, args: string[]) {
   const ns = netnsOf(ctx.settings);
   const argv = ns ? ['netns', 'exec', ns, 'ufw', ...args] : args;
   try {
-    return await runMutate(ctx, ns ? 'ip' : 'ufw', argv, { backend: 'ufw', installHint: UFW_HINT, timeout: 120_000 });
+    return await runMutate(ctx, ns ? 'ip' : 'ufw', argv, {
+      backend: 'ufw',
+      installHint: UFW_HINT,
+      timeout: TUNABLES.ufwMs,
+    });
   } catch (err) {
     if (err instanceof ExecFailure && /exec of "ufw" failed|No such file/.test(err.stderr))
       throw new OpdError('backend-unavailable', 'ufw is not installed', { hint: UFW_HINT });
