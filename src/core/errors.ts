@@ -115,6 +115,26 @@ export class OpdError extends Error {
   }
 }
 
+/**
+ * Every located problem of a document at once (invalid-document, exit 65), sorted by position
+ * then pointer. `what` follows the count ("with parameters").
+ */
+export function invalidDocument(
+  file: string | undefined,
+  problems: Problem[],
+  opts: { what?: string; hint?: string } = {},
+): OpdError {
+  problems.sort(
+    (a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0) || a.pointer.localeCompare(b.pointer),
+  );
+  const n = problems.length;
+  return new OpdError(
+    'invalid-document',
+    `${file ?? 'document'}: ${n} problem${n === 1 ? '' : 's'}${opts.what ? ` ${opts.what}` : ''}`,
+    { problems, hint: opts.hint ?? 'fix every problem listed, then run `opd validate` again' },
+  );
+}
+
 export function formatProblem(p: Problem): string {
   const where = p.file ? `${p.file}:${p.line ?? 1}:${p.col ?? 1}` : '<document>';
   const ptr = p.pointer === '' ? '(document root)' : p.pointer;
