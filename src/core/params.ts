@@ -31,6 +31,7 @@ import { OpdError, invalidDocument, type Problem } from './errors.js';
 import { pathToPointer, type LoadedDocument } from './document.js';
 import { registerSecretValues } from './secrets.js';
 import { readNamedFile } from './fsutil.js';
+import { isObj } from './diff.js';
 
 export const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const PARAM_TYPES = ['string', 'integer', 'number', 'boolean'] as const;
@@ -48,7 +49,6 @@ export interface VarSources {
 }
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
 
 interface Decl {
   name: string;

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Etcd3, type IOptions } from 'etcd3';
 import { OpdError } from '../core/errors.js';
 import { DESIRED, ENROLLED, FRAGMENTS, HOSTS, desiredKey, desiredPrefix } from './keys.js';
-import { fragmentOrder, mergeFragments, selects, type Fragment, type HostInfo, type Merged } from './merge.js';
+import { fragmentOrder, selects, type Fragment, type HostInfo } from './merge.js';
 import { TUNABLES } from '../core/tunables.js';
 
 /** Unary calls give up after this long (watch streams have no deadline). */
@@ -177,10 +177,6 @@ export async function readHosts(c: Etcd3): Promise<HostInfo[]> {
   for (const [host, v] of await prefixJSON<{ labels?: Record<string, string> }>(c, ENROLLED))
     hosts.set(host, { ...(hosts.get(host) ?? {}), ...(v.labels ?? {}) });
   return [...hosts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([host, labels]) => ({ host, labels }));
-}
-
-export function mergedFor(h: HostInfo, fragments: Fragment[]): Merged {
-  return mergeFragments(fragments.filter((f) => selects(f, h)));
 }
 
 /**
