@@ -6,18 +6,12 @@
  */
 import { liftShorthand } from '../../core/shorthand.js';
 import { sectionSpec } from '../../core/schema-file.js';
-import {
-  resourceChange,
-  type Change,
-  type Obj,
-  type Plugin,
-  type ReadContext,
-  type ResourceDiff,
-} from '../../core/plugin.js';
+import type { Change, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import { resourceChange } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import type { GroupsDoc, Group } from './section.gen.js';
 import { readAccounts } from '../../core/hostfs.js';
-import { applyShadow, loginDefs, shadowDoctor, type ShadowChangeData } from '../../host/shadow.js';
+import { loginDefs, shadowPlugin, type ShadowChangeData } from '../../host/shadow.js';
 
 /** The section's types, generated from schema/groups.schema.json (npm run gen:types). */
 export type GroupsSection = GroupsDoc & Obj;
@@ -25,11 +19,13 @@ export type GroupSpec = Group;
 
 type GroupChangeData = ShadowChangeData;
 
-function readGroups(ctx: ReadContext, desired: GroupsSection, all: boolean): GroupsSection {
+/** What the document names, or (without `desired`) every group. */
+function readGroups(ctx: ReadContext, desired?: GroupsSection): GroupsSection {
+  const all = desired === undefined;
   const acc = readAccounts(ctx.settings, { strictRoot: true });
   const { gidMin } = loginDefs(ctx.settings);
   const out: Record<string, GroupSpec> = {};
-  const named = desired.groups ?? {};
+  const named = desired?.groups ?? {};
   const names = all ? [...acc.groups.keys()] : Object.keys(named);
   for (const name of names) {
     const g = acc.groups.get(name);
@@ -106,6 +102,7 @@ export function planGroup(d: ResourceDiff): Change<GroupChangeData>[] {
 
 const plugin: Plugin<GroupsSection, GroupChangeData> = {
   ...sectionSpec('groups', ['groups']),
+  ...shadowPlugin('groups', ['groupadd', 'groupmod', 'groupdel', 'gpasswd'], readGroups),
 
   normalize(section, ctx) {
     // shorthand of the design page: groups: { libvirt: { members: [alice] } }
@@ -117,21 +114,7 @@ const plugin: Plugin<GroupsSection, GroupChangeData> = {
     return out;
   },
 
-  async read(ctx, desired) {
-    return readGroups(ctx, desired, false);
-  },
-
   plan: planGroup,
-
-  apply: applyShadow,
-
-  async show(ctx) {
-    return readGroups(ctx, {}, true);
-  },
-
-  async doctor(ctx) {
-    return shadowDoctor('groups', ['groupadd', 'groupmod', 'groupdel', 'gpasswd'], ctx.settings);
-  },
 };
 
 export default plugin;

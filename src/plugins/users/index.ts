@@ -5,26 +5,22 @@
  * given, through `--prefix`). Apply: useradd, usermod, userdel.
  */
 import { sectionSpec } from '../../core/schema-file.js';
-import {
-  resourceChange,
-  type Change,
-  type Obj,
-  type Plugin,
-  type ReadContext,
-  type ResourceDiff,
-} from '../../core/plugin.js';
+import type { Change, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import { resourceChange } from '../../core/plugin.js';
 import type { UsersDoc, User } from './section.gen.js';
 import { readAccounts } from '../../core/hostfs.js';
-import { applyShadow, loginDefs, shadowDoctor, type ShadowChangeData } from '../../host/shadow.js';
+import { loginDefs, shadowPlugin, type ShadowChangeData } from '../../host/shadow.js';
 
 /** The section's types, generated from schema/users.schema.json (npm run gen:types). */
 export type UsersSection = UsersDoc & Obj;
 export type UserSpec = User;
 
-function readUsers(ctx: ReadContext, desired: UsersSection, all: boolean): UsersSection {
+/** What the document names, or (without `desired`) every user. */
+function readUsers(ctx: ReadContext, desired?: UsersSection): UsersSection {
+  const all = desired === undefined;
   const acc = readAccounts(ctx.settings, { strictRoot: true });
   const { uidMin } = loginDefs(ctx.settings);
-  const named = desired.users ?? {};
+  const named = desired?.users ?? {};
   const out: Record<string, UserSpec> = {};
   const names = all ? [...acc.users.keys()] : Object.keys(named);
   const memberOf = new Map<string, string[]>();
@@ -110,17 +106,8 @@ export function planUser(d: ResourceDiff): Change<ShadowChangeData>[] {
 
 const plugin: Plugin<UsersSection, ShadowChangeData> = {
   ...sectionSpec('users', ['users']),
-  async read(ctx, desired) {
-    return readUsers(ctx, desired, false);
-  },
+  ...shadowPlugin('users', ['useradd', 'usermod', 'userdel'], readUsers),
   plan: planUser,
-  apply: applyShadow,
-  async show(ctx) {
-    return readUsers(ctx, {}, true);
-  },
-  async doctor(ctx) {
-    return shadowDoctor('users', ['useradd', 'usermod', 'userdel'], ctx.settings);
-  },
 };
 
 export default plugin;
