@@ -64,6 +64,8 @@ export async function generate() {
       cwd: SCHEMA,
       bannerComment: `/* Generated from schema/${f} by scripts/gen-schema-types.mjs: do not edit (npm run gen:types). */`,
       additionalProperties: false,
+      // minItems/maxItems are the validator's business: as tuples ([string, string, string]) they make every list awkward
+      ignoreMinAndMaxItems: true,
       unreachableDefinitions: false,
       format: true,
       strictIndexSignatures: false,
