@@ -8,7 +8,7 @@ import { sectionSpec } from '../../core/schema-file.js';
 import { closeSync, constants, existsSync, openSync, readFileSync, statfsSync } from 'node:fs';
 import { cpus, machine, release } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import type { DoctorCheck, Finding, Obj, Plugin, ReadContext } from '../../core/plugin.js';
+import type { Finding, Obj, Plugin } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import { foreignListening } from './holders.js';
 
@@ -227,7 +227,7 @@ export function findings(current: ChecksSection, desired: ChecksSection): Findin
 const plugin: Plugin<ChecksSection> = {
   ...sectionSpec('checks', ['require']),
 
-  async read(ctx: ReadContext, desired: ChecksSection): Promise<ChecksSection> {
+  async read(ctx, desired) {
     const named = desired.require ?? {};
     if (!Object.keys(named).length) return { require: {} };
     const f = readFacts();
@@ -245,11 +245,11 @@ const plugin: Plugin<ChecksSection> = {
   // anything is applied and `opd diff` shows it as refused), never a change
   plan: () => [],
 
-  async preflight(ctx: ReadContext, desired: ChecksSection): Promise<Finding[]> {
+  async preflight(ctx, desired) {
     return findings(await plugin.read(ctx, desired), desired);
   },
 
-  async doctor(): Promise<DoctorCheck[]> {
+  async doctor() {
     const f = readFacts();
     const virt = f.virtFlags || f.kvm === true;
     return [
