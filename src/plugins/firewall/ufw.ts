@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ApplyContext, Change, ChangeResult, Obj, ResourceDiff, Settings } from '../../core/plugin.js';
+import type { Table, UfwRule } from './section.gen.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { ExecFailure, runMutate } from '../../exec.js';
@@ -18,13 +19,8 @@ export const UFW_DIR_DEFAULT = '/etc/ufw';
 const UFW_HINT = 'install ufw (apt-get install ufw), or manage the ports with firewall.tables instead';
 const MARK = 'opd:';
 
-export interface UfwSpec extends Obj {
-  action?: string;
-  port?: string;
-  proto?: string;
-  from?: string;
-  interface?: string;
-}
+/** A ufw rule, generated from schema/firewall.schema.json (npm run gen:types); the port is a string after normalize (`8000:8100`). */
+export type UfwSpec = Omit<UfwRule, 'port'> & { port?: string };
 
 function ufwDir(settings: Settings): string {
   return (settings.ufwDir as string | undefined) ?? process.env.OPD_UFW_DIR ?? UFW_DIR_DEFAULT;
@@ -43,7 +39,11 @@ export function parseTuple(line: string): { name: string; spec: UfwSpec } | unde
   if (f.length !== 7) return undefined; // application rules (9 fields) are never opd's
   const [action, proto, dport, , , src, dir] = f;
   if (action.includes(':')) return undefined; // route (forward) rules are never opd's
-  const spec: UfwSpec = { action: action.replace(/_log(-all)?$/, ''), proto };
+  // what ufw wrote for a rule of opd's: one of the schema's actions and protocols
+  const spec: UfwSpec = {
+    action: action.replace(/_log(-all)?$/, '') as UfwSpec['action'],
+    proto: proto as UfwSpec['proto'],
+  };
   if (dport !== 'any') spec.port = dport;
   if (!ANY.has(src)) spec.from = src;
   if (dir.startsWith('in_')) spec.interface = dir.slice(3);
@@ -203,7 +203,7 @@ export interface ForeignDrop {
  */
 export function refusal(
   table: string,
-  spec: Obj,
+  spec: Table,
   drops: ForeignDrop[],
   _ufwRulesNamed = false,
 ): { message: string; hint: string } | undefined {
