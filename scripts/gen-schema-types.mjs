@@ -47,6 +47,34 @@ function inlineCommon(schema) {
   return s;
 }
 
+const COMBINATORS = ['anyOf', 'oneOf', 'allOf'];
+
+/** A branch that only says which of the parent's properties must (not) be there or what values they take. */
+function constraintOnly(branch, props) {
+  if (!branch || typeof branch !== 'object') return false;
+  return Object.entries(branch).every(([k, v]) => {
+    if (k === 'required') return v.every((p) => p in props);
+    if (k === 'properties') return Object.keys(v).every((p) => p in props);
+    if (k === 'not') return constraintOnly(v, props);
+    if (COMBINATORS.includes(k)) return v.every((b) => constraintOnly(b, props));
+    return k.startsWith('x-opd-') || k === 'description';
+  });
+}
+
+/**
+ * Drop the combinators of an object schema that only constrain its own properties (argv or shell,
+ * a symlink has no content): they are the validator's business, and as TypeScript they turn every
+ * spec into an intersection of unions that no plan can build step by step.
+ */
+function dropConstraints(v) {
+  if (Array.isArray(v)) return v.forEach(dropConstraints);
+  if (!v || typeof v !== 'object') return;
+  if (v.properties)
+    for (const k of COMBINATORS)
+      if (Array.isArray(v[k]) && v[k].every((b) => constraintOnly(b, v.properties))) delete v[k];
+  Object.values(v).forEach(dropConstraints);
+}
+
 function typeName(plugin) {
   return plugin[0].toUpperCase() + plugin.slice(1) + 'Doc';
 }
@@ -59,11 +87,14 @@ export async function generate() {
     const plugin = m[1];
     if (!existsSync(join(ROOT, 'src/plugins', plugin))) continue;
     const schema = inlineCommon(JSON.parse(readFileSync(join(SCHEMA, f), 'utf8')));
+    dropConstraints(schema);
     schema.title = typeName(plugin);
     const ts = await compile(schema, typeName(plugin), {
       cwd: SCHEMA,
       bannerComment: `/* Generated from schema/${f} by scripts/gen-schema-types.mjs: do not edit (npm run gen:types). */`,
       additionalProperties: false,
+      // minItems/maxItems are the validator's business: as tuples ([string, string, string]) they make every list awkward
+      ignoreMinAndMaxItems: true,
       unreachableDefinitions: false,
       format: true,
       strictIndexSignatures: false,

@@ -4,7 +4,7 @@
  * benchmarks. The address follows settings.dbusAddress, then DBUS_SYSTEM_BUS_ADDRESS.
  */
 import type { MessageBus, Message as DbusMessage } from 'dbus-next';
-import { OpdError } from './core/errors.js';
+import { OpdError, abortedError } from './core/errors.js';
 import { assertApplyContext, type ApplyContext, type Settings } from './core/plugin.js';
 import { TUNABLES } from './core/tunables.js';
 import { CallCounter } from './core/counter.js';
@@ -152,17 +152,7 @@ async function callNow(settings: Settings, spec: CallSpec, signal?: AbortSignal)
   let onAbort: (() => void) | undefined;
   try {
     const reply = await new Promise<DbusMessage | null>((resolve, reject) => {
-      onAbort = () =>
-        reject(
-          new OpdError(
-            signal?.aborted && (signal.reason as Error | undefined)?.name !== 'TimeoutError'
-              ? 'backend-failed'
-              : 'backend-busy',
-            signal?.aborted && (signal.reason as Error | undefined)?.name !== 'TimeoutError'
-              ? `D-Bus call ${key} on ${spec.destination} was stopped: the run was stopped`
-              : `D-Bus call ${key} on ${spec.destination} timed out`,
-          ),
-        );
+      onAbort = () => reject(abortedError(stop, `D-Bus call ${key} on ${spec.destination}`));
       if (stop.aborted) return onAbort();
       stop.addEventListener('abort', onAbort, { once: true });
       bus.call(msg).then(resolve, reject);

@@ -6,7 +6,7 @@
  * stderr. Counts spawned processes for benchmarks.
  */
 import { execa } from 'execa';
-import { OpdError } from './core/errors.js';
+import { OpdError, abortedError } from './core/errors.js';
 import { assertApplyContext, type ApplyContext } from './core/plugin.js';
 import { TUNABLES } from './core/tunables.js';
 import { CallCounter } from './core/counter.js';
@@ -91,13 +91,7 @@ async function spawnOnce(cmd: string, args: string[], opts: ExecOptions, signal?
   if (r.timedOut) {
     throw new OpdError('backend-busy', `${display} timed out after ${opts.timeout ?? TUNABLES.execMs} ms`);
   }
-  if (r.isCanceled) {
-    const timedOut = (signal?.reason as Error | undefined)?.name === 'TimeoutError';
-    throw new OpdError(
-      timedOut ? 'backend-busy' : 'backend-failed',
-      `${display} was stopped: ${timedOut ? 'the apply call timed out' : 'the run was stopped'}`,
-    );
-  }
+  if (r.isCanceled) throw abortedError(signal, display);
   const exitCode = r.exitCode ?? -1;
   const stdout = String(r.stdout ?? '');
   const stderr = String(r.stderr ?? '');

@@ -23,9 +23,9 @@ import { randomBytes } from 'node:crypto';
 import { statfsSync } from 'node:fs';
 import { canonical, hmac, sha256 } from '../core/canonical.js';
 import { OpdError } from '../core/errors.js';
+import { ChainWalker, GENESIS, isBreak, type AuditEntry } from './walk.js';
 
-export const GENESIS = '0'.repeat(64);
-const HASH_SUFFIX_LEN = ',"hash":"'.length + 64 + '"}'.length;
+export { GENESIS, bodyOf, type AuditEntry } from './walk.js';
 
 export interface Head {
   seq: number;
@@ -39,16 +39,6 @@ export interface Head {
    */
   pending?: number;
   mac?: string;
-}
-
-export interface AuditEntry {
-  seq: number;
-  ts: string;
-  run: string;
-  type: string;
-  prev: string;
-  hash: string;
-  [k: string]: unknown;
 }
 
 export function headPath(log: string): string {
@@ -94,37 +84,28 @@ export function serialize(body: Omit<AuditEntry, 'hash'>): { line: string; hash:
   return { line: text.slice(0, -1) + `,"hash":"${hash}"}`, hash };
 }
 
-/** The canonical body text of a line (the line without its trailing hash member). */
-export function bodyOf(line: string): string | undefined {
-  if (line.length < HASH_SUFFIX_LEN + 2 || !line.endsWith('"}')) return undefined;
-  const suffix = line.slice(-HASH_SUFFIX_LEN);
-  if (!suffix.startsWith(',"hash":"')) return undefined;
-  return line.slice(0, -HASH_SUFFIX_LEN) + '}';
-}
-
 /** Do the entries after head.seq chain on from head.hash to the end of the log? (recovery only) */
 function chainContinues(path: string, head: Head): boolean {
-  let prev = head.hash;
-  let expect = head.seq + 1;
-  let started = false;
+  const walk = new ChainWalker(head.seq, head.hash);
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     if (!line) continue;
-    let e: AuditEntry;
-    try {
-      e = JSON.parse(line) as AuditEntry;
-    } catch {
-      return false;
+    if (!walk.entries) {
+      // skip the entries up to the head
+      const seq = seqOf(line);
+      if (seq === undefined) return false;
+      if (seq !== head.seq + 1) continue;
     }
-    if (!started) {
-      if (e.seq !== expect) continue;
-      started = true;
-    }
-    const body = bodyOf(line);
-    if (e.seq !== expect || e.prev !== prev || body === undefined || sha256(prev + body) !== e.hash) return false;
-    prev = e.hash;
-    expect++;
+    if (isBreak(walk.next(line))) return false;
   }
-  return started;
+  return walk.entries > 0;
+}
+
+function seqOf(line: string): number | undefined {
+  try {
+    return (JSON.parse(line) as AuditEntry).seq;
+  } catch {
+    return undefined;
+  }
 }
 
 function atomicWrite(path: string, data: string): void {

@@ -1,9 +1,12 @@
-/** Walk the chain and name the first broken entry and why. Streams the file in chunks. */
+/**
+ * Walk the chain and name the first broken entry and why. Streams the file in chunks: a
+ * byte-level fast pass for the intact case, else the detailed walk (src/audit/walk.ts).
+ */
 import { openSync, readSync, closeSync, readdirSync, existsSync } from 'node:fs';
 import { hash as oneShotHash } from 'node:crypto';
 import { basename, dirname } from 'node:path';
-import { sha256 } from '../core/canonical.js';
-import { GENESIS, bodyOf, headPath, readHead, sealHead, type AuditEntry } from './chain.js';
+import { headPath, readHead, sealHead } from './chain.js';
+import { ChainWalker, GENESIS, isBreak } from './walk.js';
 
 export interface VerifyResult {
   ok: boolean;
@@ -172,55 +175,10 @@ function verifySlow(path: string, key?: Buffer): VerifyResult {
   const fd = openSync(path, 'r');
   const chunk = Buffer.alloc(8 << 20);
   const headSeq = readHead(path)?.seq ?? -1;
+  const walk = new ChainWalker();
   let hashAt: string | undefined;
   let rest = '';
-  let prev = GENESIS;
-  let seq = 0;
-  let lineNo = 0;
-  let lastPrev = GENESIS;
-  const fail = (reason: string, s?: number) => {
-    res.ok = false;
-    res.broken = { seq: s, line: lineNo, reason };
-  };
-  const check = (line: string): boolean => {
-    lineNo++;
-    let e: AuditEntry;
-    try {
-      e = JSON.parse(line) as AuditEntry;
-    } catch {
-      fail('entry is not valid JSON (edited or corrupted)', seq + 1);
-      return false;
-    }
-    if (typeof e !== 'object' || e === null || typeof e.seq !== 'number') {
-      fail('entry has no seq', seq + 1);
-      return false;
-    }
-    if (e.seq !== seq + 1) {
-      fail(
-        e.seq <= seq
-          ? `seq ${e.seq} repeats or goes back after ${seq} (duplicated or reordered entry)`
-          : `seq jumps from ${seq} to ${e.seq} (entries deleted)`,
-        e.seq,
-      );
-      return false;
-    }
-    if (e.prev !== prev) {
-      fail(`prev does not match the hash of entry ${seq} (entry deleted, reordered or inserted)`, e.seq);
-      return false;
-    }
-    const body = bodyOf(line);
-    if (body === undefined || sha256(prev + body) !== e.hash) {
-      fail('hash does not match the entry (entry edited)', e.seq);
-      return false;
-    }
-    if (e.type === 'run.start') res.runs++;
-    lastPrev = prev;
-    prev = e.hash;
-    seq = e.seq;
-    if (seq === headSeq) hashAt = e.hash;
-    res.entries++;
-    return true;
-  };
+  const done = () => Object.assign(res, { entries: walk.entries, runs: walk.runs });
   try {
     for (;;) {
       const n = readSync(fd, chunk, 0, chunk.length, null);
@@ -229,12 +187,20 @@ function verifySlow(path: string, key?: Buffer): VerifyResult {
       const text = rest + chunk.toString('utf8', 0, n);
       const lines = text.split('\n');
       rest = lines.pop()!;
-      for (const l of lines) if (!check(l)) return res;
+      for (const l of lines) {
+        const r = walk.next(l);
+        if (isBreak(r)) {
+          done();
+          return { ...res, ok: false, broken: { seq: r.seq, line: walk.entries + 1, reason: r.reason } };
+        }
+        if (r.seq === headSeq) hashAt = r.hash;
+      }
     }
   } finally {
     closeSync(fd);
   }
-  return finish(path, key, res, seq, prev, lastPrev, Buffer.byteLength(rest), hashAt);
+  done();
+  return finish(path, key, res, walk.seq, walk.prev, walk.lastPrev, Buffer.byteLength(rest), hashAt);
 }
 
 function safeList(dir: string): string[] {

@@ -1,6 +1,5 @@
 /** Shared CLI plumbing: options, settings, logger, output. Library code never exits. */
-import type { Command } from 'commander';
-import { Option } from 'commander';
+import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import type { Settings } from '../core/plugin.js';
 import { SETTING_OPTIONS, AUDIT_LOG_DEFAULT, AUDIT_KEY_DEFAULT } from './settings.js';
@@ -74,6 +73,28 @@ export function addAuditOptions(cmd: Command): Command {
     ),
   );
   return cmd;
+}
+
+/** One option of a table: `[flags, help]`, `[flags, help, default]`, or an Option that needs more (choices, a parser). */
+export type OptionRow = [flags: string, help: string, dflt?: string] | Option;
+
+/** Add a command's options from a table, in order (the table is the command's --help). */
+export function addOptions(cmd: Command, rows: OptionRow[]): Command {
+  for (const r of rows) {
+    if (r instanceof Option) cmd.addOption(r);
+    else {
+      const o = new Option(r[0], r[1]);
+      cmd.addOption(r[2] === undefined ? o : o.default(r[2]));
+    }
+  }
+  return cmd;
+}
+
+/** A command that looks at the host plugin by plugin (doctor, show): `--plugin a b`, the settings, its own rows. */
+export function inspectCommand(name: string, description: string, rows: OptionRow[]): Command {
+  return addSettingOptions(
+    addOptions(new Command(name).description(description), [['--plugin <names...>', 'only these plugins'], ...rows]),
+  );
 }
 
 export function outputOption(choices: string[], dflt: string): Option {

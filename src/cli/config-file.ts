@@ -5,7 +5,7 @@
  * defaults. A key that is no option, or a value of the wrong kind, is an error naming
  * file:line:col; nothing starts.
  */
-import { readFileSync } from 'node:fs';
+import { readNamedFile } from '../core/fsutil.js';
 import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node } from 'yaml';
 import type { Command, Option } from 'commander';
 import { OpdError, type Problem } from '../core/errors.js';
@@ -37,18 +37,7 @@ function optionsOf(cmd: Command): Map<string, { opt: Option; owner: Command }> {
 }
 
 export function applyConfigFile(cmd: Command, file: string): void {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new OpdError(
-      'usage',
-      `cannot read the config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      {
-        hint: 'give --config a readable YAML file',
-      },
-    );
-  }
+  const text = readNamedFile(file, `cannot read the config file ${file}`, 'give --config a readable YAML file');
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
   const at = (n: Node | null | undefined) => {

@@ -1,27 +1,26 @@
 import { Command, Option } from 'commander';
-import { act, addAuditOptions, auditPaths, makeLogger, outputOption, stdio } from './common.js';
+import { act, addAuditOptions, addOptions, auditPaths, makeLogger, outputOption, stdio } from './common.js';
 import { confirmRuns, keeper, keeperAlive, pendingFile, pendingRuns } from '../run/confirm.js';
 import { registry } from '../plugins/index.js';
 import { EXIT, OpdError } from '../core/errors.js';
 
 export function confirmCommand(): Command {
   return addAuditOptions(
-    new Command('confirm')
-      .description(
+    addOptions(
+      new Command('confirm').description(
         'confirm the runs of `opd apply --confirm SECONDS` that wait for it (from any shell on the host); unconfirmed runs are reverted at their deadline',
-      )
-      .addOption(new Option('--run <id>', 'confirm only this run'))
-      .addOption(new Option('--list', 'only list the runs waiting for confirmation'))
-      .addOption(
-        new Option(
+      ),
+      [
+        ['--run <id>', 'confirm only this run'],
+        ['--list', 'only list the runs waiting for confirmation'],
+        [
           '--revert',
           'revert the waiting runs now instead of confirming them (also for a run whose keeper died, e.g. after a reboot)',
-        ),
-      )
-      .addOption(outputOption(['text', 'json'], 'text'))
-      .addOption(
+        ],
+        outputOption(['text', 'json'], 'text'),
         new Option('--keeper <file>', 'internal: the detached process that reverts at the deadline').hideHelp(),
-      ),
+      ],
+    ),
   ).action(
     act(async (_o: Record<string, unknown>, cmd: Command) => {
       const o = cmd.optsWithGlobals();

@@ -3,6 +3,7 @@ import { addEtcdOptions } from './etcd-options.js';
 import { applyConfigFile } from './config-file.js';
 import {
   act,
+  addOptions,
   addVarOptions,
   varsFrom,
   addAuditOptions,
@@ -24,66 +25,44 @@ export function daemonCommand(): Command {
     addAuditOptions(
       addEtcdOptions(
         addSettingOptions(
-          new Command('daemon')
-            .description(
+          addOptions(
+            new Command('daemon').description(
               'reconcile continuously under systemd (Type=notify): at start, on backend events (drift), when the state file changes, on SIGHUP, on a D-Bus call and on a periodic resync',
-            )
-            .option(
-              '--state <file>',
-              'state document to keep in force (fleet mode: where the document from etcd is kept; default beside the audit log)',
-            )
-            .addOption(
-              new Option(
+            ),
+            [
+              [
+                '--state <file>',
+                'state document to keep in force (fleet mode: where the document from etcd is kept; default beside the audit log)',
+              ],
+              [
                 '--config <file>',
                 'read options from this YAML file: keys are the long option names (etcd, host, labels, lease-ttl, etcd-ca, poll, …); the command line and OPD_* environment win',
-              ),
-            )
-            .addOption(
-              new Option(
-                '--host <name>',
-                "fleet mode: this host's name in the fleet (env OPD_FLEET_HOST; default the hostname)",
-              ),
-            )
-            .addOption(
+              ],
+              ['--host <name>', "fleet mode: this host's name in the fleet (env OPD_FLEET_HOST; default the hostname)"],
               new Option(
                 '--label <k=v>',
                 'fleet mode: a label of this host, repeatable (env OPD_FLEET_LABELS=k=v,k=v)',
               ).argParser((v: string, prev: string[] = []) => [...prev, v]),
-            )
-            .addOption(
-              new Option(
+              [
                 '--lease-ttl <seconds>',
                 'fleet mode: the liveness key expires this long after the daemon stops renewing it',
-              ).default('10'),
-            )
-            .addOption(new Option('--resync <seconds>', 'full resync period (0: off)').default('300'))
-            .addOption(
-              new Option('--poll <seconds>', 'polling period for plugins without an event source').default('30'),
-            )
-            .addOption(new Option('--no-watch', 'do not use event sources: poll every plugin'))
-            .addOption(
-              new Option('--debounce <ms>', 'coalesce triggers arriving within this window into one run').default(
-                '200',
-              ),
-            )
-            .addOption(
-              new Option(
-                '--backoff <seconds>',
-                'first retry delay of a failing resource (doubles per failure)',
-              ).default('2'),
-            )
-            .addOption(
-              new Option('--backoff-cap <seconds>', 'longest retry delay of a failing resource').default('300'),
-            )
-            .addOption(new Option('--allow-destroy', 'allow data-destroying operations'))
-            .addOption(new Option('--rollback', "revert a run's applied changes when one of its changes fails"))
-            .addOption(new Option('--no-dbus', 'do not offer the D-Bus API (org.opd.Reconciler1, org.opdbus)'))
-            .addOption(
-              new Option(
+                '10',
+              ],
+              ['--resync <seconds>', 'full resync period (0: off)', '300'],
+              ['--poll <seconds>', 'polling period for plugins without an event source', '30'],
+              ['--no-watch', 'do not use event sources: poll every plugin'],
+              ['--debounce <ms>', 'coalesce triggers arriving within this window into one run', '200'],
+              ['--backoff <seconds>', 'first retry delay of a failing resource (doubles per failure)', '2'],
+              ['--backoff-cap <seconds>', 'longest retry delay of a failing resource', '300'],
+              ['--allow-destroy', 'allow data-destroying operations'],
+              ['--rollback', "revert a run's applied changes when one of its changes fails"],
+              ['--no-dbus', 'do not offer the D-Bus API (org.opd.Reconciler1, org.opdbus)'],
+              [
                 '--metrics <[host:]port>',
                 'serve Prometheus metrics at http://HOST:PORT/metrics (off by default; HOST defaults to 127.0.0.1)',
-              ),
-            ),
+              ],
+            ],
+          ),
         ),
         'fleet mode',
       ),

@@ -1,16 +1,13 @@
-import { Command, Option } from 'commander';
-import { act, addSettingOptions, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
+import { Command } from 'commander';
+import { act, inspectCommand, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
 import { loadAll } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
 import type { DoctorCheck } from '../core/plugin.js';
 
 export function doctorCommand(): Command {
-  return addSettingOptions(
-    new Command('doctor')
-      .description('which backends are reachable, and why not (exit 69 when one is not)')
-      .addOption(new Option('--plugin <names...>', 'only these plugins'))
-      .addOption(outputOption(['text', 'json'], 'text')),
-  ).action(
+  return inspectCommand('doctor', 'which backends are reachable, and why not (exit 69 when one is not)', [
+    outputOption(['text', 'json'], 'text'),
+  ]).action(
     act(async (_o: Record<string, unknown>, cmd: Command) => {
       const o = cmd.optsWithGlobals();
       const log = await makeLogger(o);

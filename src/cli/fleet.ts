@@ -66,6 +66,22 @@ async function withClient<T>(o: Record<string, unknown>, fn: (c: Etcd3) => Promi
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+/** The options that make FILE a fragment (put, rollout; diff with `with FILE: ` before each help). */
+function fragmentOptions(cmd: Command, prefix = ''): Command {
+  return cmd
+    .addOption(new Option('--host <name>', `${prefix}the fragment selects this host`))
+    .addOption(
+      new Option(
+        '--selector <k=v>',
+        `${prefix}the fragment selects hosts with these labels (repeatable; all must match)`,
+      ).argParser(collect),
+    )
+    .addOption(
+      new Option('--order <n>', `${prefix}merge order among the fragments of a host (lower first)`).default('100'),
+    )
+    .addOption(new Option('--id <id>', `${prefix}fragment id (default: the file name without extension)`));
+}
+
 function selectorFrom(o: Record<string, unknown>): Selector {
   const host = o.host as string | undefined;
   const sel = o.selector as string[] | undefined;
@@ -184,43 +200,35 @@ export function fleetCommand(): Command {
   );
 
   fleet.addCommand(
-    etcdOptions(
-      new Command('put')
-        .description(
-          'validate a document (exit 65 when invalid) and store it as a fragment for a host or a label selector',
-        )
-        .argument('<file>'),
-    )
-      .addOption(new Option('--host <name>', 'the fragment selects this host'))
-      .addOption(
-        new Option(
-          '--selector <k=v>',
-          'the fragment selects hosts with these labels (repeatable; all must match)',
-        ).argParser(collect),
-      )
-      .addOption(new Option('--order <n>', 'merge order among the fragments of a host (lower first)').default('100'))
-      .addOption(new Option('--id <id>', 'fragment id (default: the file name without extension)'))
-      .action(
-        act(async (file: string, _o: Record<string, unknown>, cmd: Command) => {
-          const o = cmd.optsWithGlobals();
-          const f = await fragmentFrom(file, o);
-          return withClient(o, async (c) => {
-            await c.put(fragmentKey(f.id)).value(JSON.stringify(f));
-            const frs = await readFragments(c);
-            const hosts = await readHosts(c);
-            await materialize(c, frs, hosts);
-            const sel = hosts.filter((h) => selects(f, h));
-            stdio.out(
-              `stored fragment ${f.id} (${selectorText(f.selector)}, order ${f.order}, document ${f.hash.slice(0, 12)}) for ${sel.length} host${sel.length === 1 ? '' : 's'}${sel.length ? `: ${sel.map((h) => h.host).join(', ')}` : ''}`,
-            );
-            for (const h of sel) {
-              const m = mergeFragments(frs.filter((x) => selects(x, h)));
-              if (m.conflict) stdio.err(`opd: warning: ${conflictError(m.conflict, h.host).message}`);
-            }
-            return EXIT.ok;
-          });
-        }),
+    fragmentOptions(
+      etcdOptions(
+        new Command('put')
+          .description(
+            'validate a document (exit 65 when invalid) and store it as a fragment for a host or a label selector',
+          )
+          .argument('<file>'),
       ),
+    ).action(
+      act(async (file: string, _o: Record<string, unknown>, cmd: Command) => {
+        const o = cmd.optsWithGlobals();
+        const f = await fragmentFrom(file, o);
+        return withClient(o, async (c) => {
+          await c.put(fragmentKey(f.id)).value(JSON.stringify(f));
+          const frs = await readFragments(c);
+          const hosts = await readHosts(c);
+          await materialize(c, frs, hosts);
+          const sel = hosts.filter((h) => selects(f, h));
+          stdio.out(
+            `stored fragment ${f.id} (${selectorText(f.selector)}, order ${f.order}, document ${f.hash.slice(0, 12)}) for ${sel.length} host${sel.length === 1 ? '' : 's'}${sel.length ? `: ${sel.map((h) => h.host).join(', ')}` : ''}`,
+          );
+          for (const h of sel) {
+            const m = mergeFragments(frs.filter((x) => selects(x, h)));
+            if (m.conflict) stdio.err(`opd: warning: ${conflictError(m.conflict, h.host).message}`);
+          }
+          return EXIT.ok;
+        });
+      }),
+    ),
   );
 
   fleet.addCommand(
@@ -267,51 +275,47 @@ export function fleetCommand(): Command {
   );
 
   fleet.addCommand(
-    etcdOptions(
-      new Command('diff')
-        .description(
-          "what each host's document would change (with FILE: if FILE were put); exit 2 when something would change",
-        )
-        .argument('[file]'),
-    )
-      .addOption(new Option('--host <name>', 'with FILE: the fragment selects this host'))
-      .addOption(
-        new Option('--selector <k=v>', 'with FILE: the fragment selects hosts with these labels').argParser(collect),
-      )
-      .addOption(new Option('--order <n>', 'with FILE: merge order').default('100'))
-      .addOption(new Option('--id <id>', 'with FILE: fragment id (default: the file name)'))
-      .action(
-        act(async (file: string | undefined, _o: Record<string, unknown>, cmd: Command) => {
-          const o = cmd.optsWithGlobals();
-          const f = file ? await fragmentFrom(file, o) : undefined;
-          return withClient(o, async (c) => {
-            const frs = await readFragments(c);
-            const proposed = f ? [...frs.filter((x) => x.id !== f.id), f] : frs;
-            let pending = 0;
-            for (const h of await readHosts(c)) {
-              const copies = [...(await prefixJSON<Fragment>(c, desiredPrefix(h.host))).values()];
-              const now = mergeFragments(copies);
-              const next = mergeFragments(proposed.filter((x) => selects({ ...x, only_hosts: undefined }, h)));
-              const st = await getJSON<HostStatus>(c, statusKey(h.host));
-              if (next.conflict) {
-                pending++;
-                stdio.out(`${h.host}: CONFLICT: ${conflictError(next.conflict, h.host).message}`);
-                continue;
-              }
-              const lines = docChanges(now.document, next.document);
-              const behind = !st || st.document !== now.hash;
-              if (!lines.length && !behind) continue;
-              pending++;
-              stdio.out(
-                `${h.host}:${behind ? ` not converged to its current fragments yet (reports ${st?.document?.slice(0, 12) ?? 'nothing'}, expected ${now.hash.slice(0, 12)})` : ''}`,
-              );
-              for (const l of lines) stdio.out(l);
-            }
-            if (!pending) stdio.out('no changes: every host is converged to its fragments');
-            return pending ? EXIT.changesPending : EXIT.ok;
-          });
-        }),
+    fragmentOptions(
+      etcdOptions(
+        new Command('diff')
+          .description(
+            "what each host's document would change (with FILE: if FILE were put); exit 2 when something would change",
+          )
+          .argument('[file]'),
       ),
+      'with FILE: ',
+    ).action(
+      act(async (file: string | undefined, _o: Record<string, unknown>, cmd: Command) => {
+        const o = cmd.optsWithGlobals();
+        const f = file ? await fragmentFrom(file, o) : undefined;
+        return withClient(o, async (c) => {
+          const frs = await readFragments(c);
+          const proposed = f ? [...frs.filter((x) => x.id !== f.id), f] : frs;
+          let pending = 0;
+          for (const h of await readHosts(c)) {
+            const copies = [...(await prefixJSON<Fragment>(c, desiredPrefix(h.host))).values()];
+            const now = mergeFragments(copies);
+            const next = mergeFragments(proposed.filter((x) => selects({ ...x, only_hosts: undefined }, h)));
+            const st = await getJSON<HostStatus>(c, statusKey(h.host));
+            if (next.conflict) {
+              pending++;
+              stdio.out(`${h.host}: CONFLICT: ${conflictError(next.conflict, h.host).message}`);
+              continue;
+            }
+            const lines = docChanges(now.document, next.document);
+            const behind = !st || st.document !== now.hash;
+            if (!lines.length && !behind) continue;
+            pending++;
+            stdio.out(
+              `${h.host}:${behind ? ` not converged to its current fragments yet (reports ${st?.document?.slice(0, 12) ?? 'nothing'}, expected ${now.hash.slice(0, 12)})` : ''}`,
+            );
+            for (const l of lines) stdio.out(l);
+          }
+          if (!pending) stdio.out('no changes: every host is converged to its fragments');
+          return pending ? EXIT.changesPending : EXIT.ok;
+        });
+      }),
+    ),
   );
 
   fleet.addCommand(
@@ -363,19 +367,15 @@ export function fleetCommand(): Command {
   );
 
   fleet.addCommand(
-    etcdOptions(
-      new Command('rollout')
-        .description(
-          'put a fragment host by host in batches, wait for each batch to converge, halt when more than --max-failed hosts fail',
-        )
-        .argument('<file>'),
+    fragmentOptions(
+      etcdOptions(
+        new Command('rollout')
+          .description(
+            'put a fragment host by host in batches, wait for each batch to converge, halt when more than --max-failed hosts fail',
+          )
+          .argument('<file>'),
+      ),
     )
-      .addOption(new Option('--host <name>', 'the fragment selects this host'))
-      .addOption(
-        new Option('--selector <k=v>', 'the fragment selects hosts with these labels (repeatable)').argParser(collect),
-      )
-      .addOption(new Option('--order <n>', 'merge order').default('100'))
-      .addOption(new Option('--id <id>', 'fragment id (default: the file name without extension)'))
       .addOption(new Option('--batch <n>', 'hosts per batch').default('1'))
       .addOption(new Option('--max-failed <k>', 'halt once more than this many hosts failed').default('0'))
       .addOption(

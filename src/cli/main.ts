@@ -13,54 +13,35 @@ export function version(): string {
     .version;
 }
 
-type Loader = () => Promise<Command>;
+/** A command's module: it exports `<name in camelCase>Command()` (show-plan: showPlanCommand). */
+type Loader = () => Promise<object>;
 
+/** Every subcommand: name, one line of help, its module (loaded only when that command runs). */
 const COMMANDS: [string, string, Loader][] = [
-  [
-    'validate',
-    'check a state document (exit 65 when invalid)',
-    async () => (await import('./validate.js')).validateCommand(),
-  ],
+  ['validate', 'check a state document (exit 65 when invalid)', () => import('./validate.js')],
   [
     'diff',
     'show the ordered plan; never changes anything (exit 2 when changes are pending)',
-    async () => (await import('./diff.js')).diffCommand(),
+    () => import('./diff.js'),
   ],
-  [
-    'apply',
-    'converge the host, verify, record in the audit trail',
-    async () => (await import('./apply.js')).applyCommand(),
-  ],
-  [
-    'show-plan',
-    'print a plan saved by opd diff --out as opd diff prints it',
-    async () => (await import('./show-plan.js')).showPlanCommand(),
-  ],
-  [
-    'confirm',
-    'confirm a run of opd apply --confirm (else it reverts at its deadline)',
-    async () => (await import('./confirm.js')).confirmCommand(),
-  ],
-  ['show', "print the host's current state as an opd document", async () => (await import('./show.js')).showCommand()],
-  ['graph', 'print the dependency graph as DOT', async () => (await import('./graph.js')).graphCommand()],
-  ['audit', 'verify or print the hash-chained audit trail', async () => (await import('./audit.js')).auditCommand()],
-  [
-    'daemon',
-    'reconcile continuously under systemd (Type=notify), with a D-Bus API',
-    async () => (await import('./daemon.js')).daemonCommand(),
-  ],
-  [
-    'status',
-    'how the running daemon sees the host (over D-Bus)',
-    async () => (await import('./status.js')).statusCommand(),
-  ],
-  ['doctor', 'which backends are reachable, and why not', async () => (await import('./doctor.js')).doctorCommand()],
-  [
-    'fleet',
-    'many hosts from etcd: put, diff, status, rollout, enroll',
-    async () => (await import('./fleet.js')).fleetCommand(),
-  ],
+  ['apply', 'converge the host, verify, record in the audit trail', () => import('./apply.js')],
+  ['show-plan', 'print a plan saved by opd diff --out as opd diff prints it', () => import('./show-plan.js')],
+  ['confirm', 'confirm a run of opd apply --confirm (else it reverts at its deadline)', () => import('./confirm.js')],
+  ['show', "print the host's current state as an opd document", () => import('./show.js')],
+  ['graph', 'print the dependency graph as DOT', () => import('./graph.js')],
+  ['audit', 'verify or print the hash-chained audit trail', () => import('./audit.js')],
+  ['daemon', 'reconcile continuously under systemd (Type=notify), with a D-Bus API', () => import('./daemon.js')],
+  ['status', 'how the running daemon sees the host (over D-Bus)', () => import('./status.js')],
+  ['doctor', 'which backends are reachable, and why not', () => import('./doctor.js')],
+  ['fleet', 'many hosts from etcd: put, diff, status, rollout, enroll', () => import('./fleet.js')],
 ];
+
+async function load(name: string, module: Loader): Promise<Command> {
+  const factory = `${name.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())}Command`;
+  const make = (await module()) as Record<string, unknown>;
+  if (typeof make[factory] !== 'function') throw new OpdError('bug', `src/cli/${name}.ts exports no ${factory}()`);
+  return (make[factory] as () => Command)();
+}
 
 function program(): Command {
   const p = new Command('opd')
@@ -93,7 +74,7 @@ export async function main(
   const p = program();
   const name = argv[2];
   const entry = COMMANDS.find(([n]) => n === name);
-  if (entry) p.addCommand(await entry[2]());
+  if (entry) p.addCommand(await load(entry[0], entry[2]));
   else for (const [n, d] of COMMANDS) p.command(n).description(d);
   p.exitOverride();
   p.configureOutput({ writeErr: (s) => io.err(s.trimEnd()) });

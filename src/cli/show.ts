@@ -1,18 +1,19 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { stringify } from 'yaml';
-import { act, addSettingOptions, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
+import { act, inspectCommand, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
 import { loadAll } from '../plugins/index.js';
 import { OpdError, toOpdError } from '../core/errors.js';
 import { sortKeys } from '../core/canonical.js';
 import { newRedactor } from '../core/validate.js';
 
 export function showCommand(): Command {
-  return addSettingOptions(
-    new Command('show')
-      .description("print the host's current state as an opd document (feed it back with opd apply to adopt a host)")
-      .addOption(new Option('--plugin <names...>', 'only these plugins'))
-      .addOption(new Option('--all', 'include what opd does not manage by default (e.g. every loaded systemd unit)'))
-      .addOption(outputOption(['yaml', 'json'], 'yaml')),
+  return inspectCommand(
+    'show',
+    "print the host's current state as an opd document (feed it back with opd apply to adopt a host)",
+    [
+      ['--all', 'include what opd does not manage by default (e.g. every loaded systemd unit)'],
+      outputOption(['yaml', 'json'], 'yaml'),
+    ],
   ).action(
     act(async (_opts: Record<string, unknown>, cmd: Command) => {
       const o = cmd.optsWithGlobals();

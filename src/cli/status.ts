@@ -3,6 +3,7 @@ import { act, outputOption, stdio } from './common.js';
 import { callRead } from '../dbus.js';
 import { EXIT, OpdError } from '../core/errors.js';
 import { BUS_NAME, INTERFACE, OBJECT_PATH } from '../daemon/dbus-api.js';
+import { TUNABLES } from '../core/tunables.js';
 
 interface Status {
   state: string;
@@ -34,7 +35,13 @@ export function statusCommand(): Command {
             return (
               await callRead(
                 {},
-                { destination: BUS_NAME, path: OBJECT_PATH, interface: INTERFACE, member, timeout: 600_000 },
+                {
+                  destination: BUS_NAME,
+                  path: OBJECT_PATH,
+                  interface: INTERFACE,
+                  member,
+                  timeout: TUNABLES.daemonCallMs,
+                },
               )
             )[0] as string;
           } catch (err) {

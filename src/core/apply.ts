@@ -63,11 +63,16 @@ export async function applyPlan(
     running: false,
     alone: false,
   }));
+  // a plugin with a flush (systemd's Reload) has not finished a change until its flush has: its
+  // ok outcomes reach onOutcome (the audit trail) after the flush, as what they then are, so
+  // that the trail and the report agree when the flush fails
+  const held: Slot[] = [];
   const settle = (o: Slot, status: Outcome, error?: OpdError) => {
     o.status = status;
     o.running = false;
     if (error) o.error = error;
-    opts.onOutcome?.(o);
+    if (status === 'ok' && plugins.get(o.change.plugin)?.flush) held.push(o);
+    else opts.onOutcome?.(o);
   };
   for (const o of out)
     if (o.change.refused)
@@ -245,5 +250,7 @@ export async function applyPlan(
         if (o.change.plugin === name && o.status === 'ok') Object.assign(o, { status: 'failed', error: e });
     }
   }
+  for (const o of held) opts.onOutcome?.(o);
+  if (held.length) opts.onWave?.();
   return out.map(({ running: _r, alone: _a, ...o }) => o);
 }

@@ -85,56 +85,36 @@ export function diffSection(plugin: Plugin, desired: Obj, current: Obj, allowDes
       const exists = cvRaw !== undefined && !isAbsent(cvRaw);
       const address = `${plugin.name}/${collection}/${name}`;
       const resAllow = allowDestroy || (isObj(dv) && dv.allow_destroy === true);
-      const wantAbsent = dv === undefined || isAbsent(dv);
-      if (wantAbsent) {
-        const cur = exists ? (cvRaw as Obj) : undefined;
+      const push = (action: ResourceDiff['action'], cur: Obj | undefined, want: Obj | undefined, ops: Operation[]) => {
+        // faults reach a create too: a plugin may refuse to create what cannot work (a firewall
+        // table whose accepts another table's drop policy overrides)
+        const f = want === undefined ? undefined : faultsOf(address);
         out.push({
           plugin: plugin.name,
           collection,
           name,
           address,
-          action: exists ? 'delete' : 'noop',
+          action: action === 'noop' && f ? 'update' : action,
           current: cur,
-          desired: undefined,
-          ops: exists ? [{ op: 'remove', path: '' } as Operation] : [],
+          desired: want,
+          ops,
           allowDestroy: resAllow,
+          ...(f ? { faults: f } : {}),
         });
+      };
+      if (dv === undefined || isAbsent(dv)) {
+        if (exists) push('delete', cvRaw, undefined, [{ op: 'remove', path: '' } as Operation]);
+        else push('noop', undefined, undefined, []);
         continue;
       }
       const want = desiredForCompare(dv) as Obj;
       if (!exists) {
-        // faults reach a create too: a plugin may refuse to create what cannot work (a firewall
-        // table whose accepts another table's drop policy overrides)
-        const f = faultsOf(address);
-        out.push({
-          plugin: plugin.name,
-          collection,
-          name,
-          address,
-          action: 'create',
-          current: undefined,
-          desired: want,
-          ops: compare({}, want),
-          allowDestroy: resAllow,
-          ...(f ? { faults: f } : {}),
-        });
+        push('create', undefined, want, compare({}, want));
         continue;
       }
       const cur = project(cvRaw, dv) as Obj;
       const ops = compare(cur, want);
-      const f = faultsOf(address);
-      out.push({
-        plugin: plugin.name,
-        collection,
-        name,
-        address,
-        action: ops.length || f ? 'update' : 'noop',
-        current: cur,
-        desired: want,
-        ops,
-        allowDestroy: resAllow,
-        ...(f ? { faults: f } : {}),
-      });
+      push(ops.length ? 'update' : 'noop', cur, want, ops);
     }
   }
   return out;

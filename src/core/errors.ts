@@ -115,6 +115,26 @@ export class OpdError extends Error {
   }
 }
 
+/**
+ * Every located problem of a document at once (invalid-document, exit 65), sorted by position
+ * then pointer. `what` follows the count ("with parameters").
+ */
+export function invalidDocument(
+  file: string | undefined,
+  problems: Problem[],
+  opts: { what?: string; hint?: string } = {},
+): OpdError {
+  problems.sort(
+    (a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0) || a.pointer.localeCompare(b.pointer),
+  );
+  const n = problems.length;
+  return new OpdError(
+    'invalid-document',
+    `${file ?? 'document'}: ${n} problem${n === 1 ? '' : 's'}${opts.what ? ` ${opts.what}` : ''}`,
+    { problems, hint: opts.hint ?? 'fix every problem listed, then run `opd validate` again' },
+  );
+}
+
 export function formatProblem(p: Problem): string {
   const where = p.file ? `${p.file}:${p.line ?? 1}:${p.col ?? 1}` : '<document>';
   const ptr = p.pointer === '' ? '(document root)' : p.pointer;
@@ -140,4 +160,21 @@ export function toOpdError(err: unknown): OpdError {
     hint: 'this is a bug in opd; rerun with --log-level debug and report it',
     cause: err,
   });
+}
+
+/** The call's signal fired because its time was up (AbortSignal.timeout), not because the run was stopped. */
+export function timedOut(signal: AbortSignal | undefined): boolean {
+  return (signal?.reason as Error | undefined)?.name === 'TimeoutError';
+}
+
+/**
+ * The error of a call that an AbortSignal ended, the same at every door (processes, the bus,
+ * OVSDB). `signal` is the one that fired: when its time was up (AbortSignal.timeout, the call's
+ * own or the core's per-call one) that is transient trouble (`backend-busy`, the core retries
+ * it); a stopped run is final (`backend-failed`). `what` names the call ("sleep 30").
+ */
+export function abortedError(signal: AbortSignal | undefined, what: string, opts: OpdErrorOptions = {}): OpdError {
+  return timedOut(signal)
+    ? new OpdError('backend-busy', `${what} timed out`, opts)
+    : new OpdError('backend-failed', `${what} was stopped: the run was stopped`, opts);
 }

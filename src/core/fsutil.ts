@@ -6,12 +6,14 @@ import {
   linkSync,
   mkdirSync,
   openSync,
+  readFileSync,
   renameSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { OpdError } from './errors.js';
 
 /**
  * mkdir -p, one level at a time. (Node's recursive mkdirSync spins forever under /proc,
@@ -96,5 +98,20 @@ export function fsyncDir(dir: string): void {
     }
   } catch {
     /* some filesystems cannot fsync a directory */
+  }
+}
+
+/**
+ * A file the user named (--config, --vars): its text, or a usage error that says which option
+ * and why ("no such file", EACCES…) with a hint, never a stack trace.
+ */
+export function readNamedFile(file: string, label: string, hint: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new OpdError('usage', `${label}: ${code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message)}`, {
+      hint,
+    });
   }
 }

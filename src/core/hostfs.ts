@@ -180,17 +180,19 @@ export function readAccounts(settings: Settings, opts: { strictRoot?: boolean } 
     users: new Map(),
     groups: new Map(),
   };
-  for (const line of pick('/etc/passwd').split('\n')) {
-    const f = line.split(':');
-    if (f.length < 7 || !f[0]) continue;
+  // the colon-separated rows of a file that have at least n fields and a name
+  const rows = (file: string, n: number) =>
+    pick(file)
+      .split('\n')
+      .map((line) => line.split(':'))
+      .filter((f) => f.length >= n && f[0]);
+  for (const f of rows('/etc/passwd', 7)) {
     const uid = Number(f[2]);
     a.uidByName.set(f[0], uid);
     if (!a.nameByUid.has(uid)) a.nameByUid.set(uid, f[0]);
     a.users.set(f[0], { uid, gid: Number(f[3]), comment: f[4], home: f[5], shell: f[6] });
   }
-  for (const line of pick('/etc/group').split('\n')) {
-    const f = line.split(':');
-    if (f.length < 4 || !f[0]) continue;
+  for (const f of rows('/etc/group', 4)) {
     const gid = Number(f[2]);
     a.gidByName.set(f[0], gid);
     if (!a.nameByGid.has(gid)) a.nameByGid.set(gid, f[0]);

@@ -27,9 +27,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { OpdError, type Problem } from './errors.js';
+import { OpdError, invalidDocument, type Problem } from './errors.js';
 import { pathToPointer, type LoadedDocument } from './document.js';
 import { registerSecretValues } from './secrets.js';
+import { readNamedFile } from './fsutil.js';
+import { isObj } from './diff.js';
 
 export const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const PARAM_TYPES = ['string', 'integer', 'number', 'boolean'] as const;
@@ -47,7 +49,6 @@ export interface VarSources {
 }
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
 
 interface Decl {
   name: string;
@@ -76,16 +77,7 @@ export function parseVarFlags(vars: string[] = []): Map<string, string> {
 }
 
 function readVarsFile(file: string): Obj {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new OpdError(
-      'usage',
-      `--vars ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
-      { hint: 'give a YAML or JSON file mapping parameter names to values' },
-    );
-  }
+  const text = readNamedFile(file, `--vars ${file}`, 'give a YAML or JSON file mapping parameter names to values');
   let v: unknown;
   try {
     v = parse(text);
@@ -328,14 +320,11 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
   };
   const resolved: Obj = { ...raw };
   if (raw.plugins !== undefined) resolved.plugins = walk(raw.plugins, ['plugins']);
-  if (problems.length) {
-    problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
-    const n = problems.length;
-    throw new OpdError('invalid-document', `${loaded.file}: ${n} problem${n === 1 ? '' : 's'} with parameters`, {
-      problems,
+  if (problems.length)
+    throw invalidDocument(loaded.file, problems, {
+      what: 'with parameters',
       hint: 'set every required parameter (--var name=value, --vars FILE, OPD_VAR_name) and run again',
     });
-  }
   registerSecretValues(secrets);
   return { ...loaded, raw: resolved };
 }

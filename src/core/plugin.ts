@@ -279,3 +279,8 @@ export function applyEach<D>(
 export function address(plugin: string, collection: string, name: string, ...sub: string[]): string {
   return [plugin, collection, name, ...sub].join('/');
 }
+
+/** A change of a diff's whole resource: its address, all its ops (spread more fields over it: `after`, `destructive`). */
+export function resourceChange<D>(d: ResourceDiff, action: string, summary: string, data: D): Change<D> {
+  return { address: d.address, resource: d.address, plugin: d.plugin, action, summary, ops: d.ops, data };
+}

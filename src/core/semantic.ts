@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isObj } from './diff.js';
-import { OpdError, type Problem } from './errors.js';
+import { invalidDocument, type Problem } from './errors.js';
 import { pathToPointer } from './document.js';
 import type { LoadedDocument, StateDocument } from './document.js';
 import type { Obj, Settings } from './plugin.js';
@@ -242,12 +242,5 @@ export function checkSemantics(
       problems.push({ ...p, message: `${p.message} [${r.id}]` });
     }
   if (!problems.length) return;
-  problems.sort(
-    (a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0) || a.pointer.localeCompare(b.pointer),
-  );
-  const n = problems.length;
-  throw new OpdError('invalid-document', `${loaded?.file ?? 'document'}: ${n} problem${n === 1 ? '' : 's'}`, {
-    problems,
-    hint: 'fix every problem listed, then run `opd validate` again',
-  });
+  throw invalidDocument(loaded?.file, problems);
 }

@@ -34,6 +34,28 @@ export function liftShorthand(
   return { out, entries, lifted };
 }
 
+/**
+ * op-dbus's list form `{version, items: [...]}` → the section's collection: `entry` gives each item's
+ * key and spec (and may remap the item's fields); the entry's errors point at the item in the list.
+ */
+export function itemsToCollection(
+  section: Obj,
+  plugin: string,
+  collection: string,
+  ctx: NormalizeContext,
+  entry: (item: unknown, i: number) => [key: string, spec: unknown],
+): Obj {
+  if (!Array.isArray(section.items)) return section;
+  const { items, version: _v, ...rest } = section;
+  const map: Obj = {};
+  (items as unknown[]).forEach((it, i) => {
+    const [key, spec] = entry(it, i);
+    map[key] = spec;
+    ctx.remap(`/plugins/${plugin}/${collection}/${esc(key)}`, `/plugins/${plugin}/items/${i}`);
+  });
+  return { ...rest, [collection]: map };
+}
+
 /** A section written under another plugin's name (op-dbus `dnsresolver`, `pcidecl`) moves to `to`, unless `to` is there already. */
 export function adoptRenamed(plugins: Record<string, unknown>, from: string, to: string, ctx: NormalizeContext): void {
   if (plugins[from] === undefined || plugins[to] !== undefined) return;
@@ -47,28 +69,4 @@ export function mapEntries(collection: Obj, f: (spec: Obj, name: string) => unkn
   const out: Obj = {};
   for (const [n, spec] of Object.entries(collection)) out[n] = isObj(spec) ? f(spec, n) : spec;
   return out;
-}
-
-/**
- * op-dbus's list form of a section, `{version, items: [...]}`, → the opd collection (a map): `entry`
- * gives each item's key and spec (`from` is the item's source pointer, for remapping its fields).
- */
-export function itemsToCollection(
-  section: Obj,
-  plugin: string,
-  collection: string,
-  ctx: NormalizeContext,
-  entry: (item: unknown, i: number, from: string) => [key: string, spec: unknown],
-): Obj {
-  if (!Array.isArray(section.items)) return section;
-  const list: unknown[] = section.items;
-  const { items: _items, version: _v, ...rest } = section;
-  const out: Obj = {};
-  list.forEach((item, i) => {
-    const from = `/plugins/${plugin}/items/${i}`;
-    const [key, spec] = entry(item, i, from);
-    out[key] = spec;
-    ctx.remap(`/plugins/${plugin}/${collection}/${key}`, from);
-  });
-  return { ...rest, [collection]: out };
 }

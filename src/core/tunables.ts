@@ -23,6 +23,9 @@ export const TUNABLES = {
   /** An OVSDB read and an OVSDB transaction (and vswitchd's handshake after it). */
   ovsdbReadMs: 10_000,
   ovsdbApplyMs: 30_000,
+  /** Connecting to ovsdb-server; any other OVSDB request (src/ovsdb/client.ts) whose caller names no row. */
+  ovsdbConnectMs: 10_000,
+  ovsdbRequestMs: 60_000,
   /** A systemd job (start, stop, restart), from queueing to JobRemoved. */
   systemdJobMs: 180_000,
   /** A package transaction (PackageKit or apt). */
@@ -32,6 +35,45 @@ export const TUNABLES = {
   lxcDestroyMs: 300_000,
   lxcStartMs: 120_000,
   lxcKillMs: 60_000,
+  /** lxc-stop's graceful halt when the settings name none (--lxc-stop-timeout), and the door's limit beyond it. */
+  lxcStopS: 30,
+  lxcStopGraceMs: 30_000,
+  /** A domain's graceful shutdown when the document names no `shutdown_timeout`; `virsh event`'s limit beyond it. */
+  libvirtShutdownS: 60,
+  virshEventGraceMs: 15_000,
+  /** An exec step's `timeout:` when the document names none; coreutils timeout's --kill-after; the door's limit beyond both. */
+  execStepS: 300,
+  execStepKillAfterS: 10,
+  execStepGraceMs: 30_000,
+  /** An exec step's guard command (creates/unless/onlyif: a read). */
+  execGuardMs: 60_000,
+  /** The journal tail that a failed systemd job's error shows (journalctl, a read). */
+  journalMs: 15_000,
+  /** One ufw command (it reloads the whole firewall). */
+  ufwMs: 120_000,
+  /** One psql/mysql script (reads), one apply script (each DROP DATABASE waits for a checkpoint), and the clients' connect timeout in seconds. */
+  sqlMs: 60_000,
+  sqlApplyMs: 540_000,
+  sqlConnectS: 10,
+  /** The audit lock: the daemon's runs (and its D-Bus Apply) wait this long; a CLI run and confirm-or-revert wait longer. */
+  daemonLockWaitMs: 60_000,
+  runLockWaitMs: 300_000,
+  /** `opd status --apply`: the daemon's D-Bus Apply runs a whole reconcile. */
+  daemonCallMs: 600_000,
+  /** sd_notify (systemd-notify); STATUS refresh when systemd asks for no watchdog. */
+  sdNotifyMs: 10_000,
+  statusRefreshMs: 60_000,
+  /** The daemon re-reads the state file this long after the last change event (editors write in bursts). */
+  stateFileSettleMs: 100,
+  /** etcd (fleet): one unary call, dialing, the first fetch at start, revoking the lease at stop, re-watching after a failed watch. */
+  etcdCallMs: 5_000,
+  etcdDialMs: 3_000,
+  fleetStartFetchMs: 8_000,
+  fleetRevokeMs: 2_000,
+  fleetRewatchMs: 1_000,
+  /** A failed fleet status write is retried after this long, doubling up to the cap. */
+  fleetPublishRetryMs: 500,
+  fleetPublishRetryCapMs: 5_000,
 } as const;
 
 /**

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { distance } from 'fastest-levenshtein';
-import { OpdError, type Problem } from './errors.js';
+import { invalidDocument, type Problem } from './errors.js';
 import type { LoadedDocument } from './document.js';
 import { locateProblems, pathToPointer, pointerToPath } from './document.js';
 import { Redactor } from './secrets.js';
@@ -304,12 +304,5 @@ export function validateDocument(doc: unknown, loaded?: LoadedDocument): void {
     }
     problems.push(p);
   }
-  problems.sort(
-    (a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0) || a.pointer.localeCompare(b.pointer),
-  );
-  const n = problems.length;
-  throw new OpdError('invalid-document', `${loaded?.file ?? 'document'}: ${n} problem${n === 1 ? '' : 's'}`, {
-    problems,
-    hint: 'fix every problem listed, then run `opd validate` again',
-  });
+  throw invalidDocument(loaded?.file, problems);
 }

@@ -17,6 +17,7 @@ import { run as engineRun } from '../run/index.js';
 import { reportJSON } from '../core/report.js';
 import { canonical } from '../core/canonical.js';
 import type { Daemon } from './loop.js';
+import { TUNABLES } from '../core/tunables.js';
 
 export const BUS_NAME = 'org.opd.Reconciler1';
 export const OBJECT_PATH = '/org/opd/Reconciler1';
@@ -57,7 +58,7 @@ export async function startDbusApi(daemon: Daemon): Promise<ExportedService> {
                 rollback: o.rollback,
                 auditLog: o.auditLog,
                 auditKey: o.auditKey,
-                lockWaitMs: 60_000,
+                lockWaitMs: TUNABLES.daemonLockWaitMs,
                 trigger: 'dbus:ApplyState',
               });
               return JSON.stringify(reportJSON(report, prep.redactor));

@@ -23,6 +23,7 @@ import type { Redactor } from '../core/secrets.js';
 import { planJSON } from '../core/plan.js';
 import type { Notifier } from './notify.js';
 import type { VarSources } from '../core/params.js';
+import { TUNABLES } from '../core/tunables.js';
 
 export interface DaemonOptions {
   /** the plugins (src/plugins/index.ts): passed in, the daemon does not import them */
@@ -147,7 +148,7 @@ export class Daemon extends EventEmitter {
       this.intervals.push(setInterval(() => this.polling.length && this.trigger('poll'), this.o.pollMs));
     const wd = this.o.notifier.watchdogMs;
     // the watchdog ping also refreshes STATUS ("last run 2s ago"); without a watchdog every 60 s
-    const tick = wd || (this.o.notifier.enabled ? 60_000 : 0);
+    const tick = wd || (this.o.notifier.enabled ? TUNABLES.statusRefreshMs : 0);
     if (tick)
       this.intervals.push(
         setInterval(
@@ -261,7 +262,7 @@ export class Daemon extends EventEmitter {
       rollback: this.o.rollback,
       auditLog: this.o.auditLog,
       auditKey: this.o.auditKey,
-      lockWaitMs: 60_000,
+      lockWaitMs: TUNABLES.daemonLockWaitMs,
       signal: this.abort.signal,
       // a plugin whose backend is down never stops the others' repair
       partial: true,
@@ -471,7 +472,7 @@ export class Daemon extends EventEmitter {
       this.fileWatcher = fsWatch(dirname(this.stateFile), { persistent: true }, (_ev, name) => {
         if (name && name.toString() !== basename(this.stateFile)) return;
         if (this.fileTimer) clearTimeout(this.fileTimer);
-        this.fileTimer = setTimeout(() => void this.reload(false), 100);
+        this.fileTimer = setTimeout(() => void this.reload(false), TUNABLES.stateFileSettleMs);
       });
       this.fileWatcher.on('error', (err) =>
         this.o.log.warn({ err: err.message }, 'state file watch failed; SIGHUP still reloads'),

@@ -20,41 +20,42 @@ export function parseListen(v: string): { host: string; port: number } {
   return { host: m[1] || m[2] || '127.0.0.1', port };
 }
 
+/** A counter in `registry` (every counter of the daemon is one of these). */
+function counter(registry: Registry, name: string, help: string, labelNames: string[] = []): Counter {
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}
+
 export class DaemonMetrics {
   readonly registry = new Registry();
-  private runs = new Counter({
-    name: 'opd_runs_total',
-    help: 'reconcile runs, by status (ok, noop, failed, blocked, error) and trigger (drift or other)',
-    labelNames: ['status', 'trigger'],
-    registers: [this.registry],
-  });
+  private runs = counter(
+    this.registry,
+    'opd_runs_total',
+    'reconcile runs, by status (ok, noop, failed, blocked, error) and trigger (drift or other)',
+    ['status', 'trigger'],
+  );
   private duration = new Histogram({
     name: 'opd_run_duration_seconds',
     help: 'duration of reconcile runs',
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [this.registry],
   });
-  private changes = new Counter({
-    name: 'opd_changes_total',
-    help: 'changes applied, by plugin and outcome (ok, failed, skipped, refused)',
-    labelNames: ['plugin', 'outcome'],
-    registers: [this.registry],
-  });
-  private driftDetected = new Counter({
-    name: 'opd_drift_detected_total',
-    help: 'resources found changed outside opd',
-    registers: [this.registry],
-  });
-  private driftRepaired = new Counter({
-    name: 'opd_drift_repaired_total',
-    help: 'drifted resources put back by the run that found them',
-    registers: [this.registry],
-  });
-  private auditWritten = new Counter({
-    name: 'opd_audit_entries_total',
-    help: 'audit trail entries written by this daemon',
-    registers: [this.registry],
-  });
+  private changes = counter(
+    this.registry,
+    'opd_changes_total',
+    'changes applied, by plugin and outcome (ok, failed, skipped, refused)',
+    ['plugin', 'outcome'],
+  );
+  private driftDetected = counter(this.registry, 'opd_drift_detected_total', 'resources found changed outside opd');
+  private driftRepaired = counter(
+    this.registry,
+    'opd_drift_repaired_total',
+    'drifted resources put back by the run that found them',
+  );
+  private auditWritten = counter(
+    this.registry,
+    'opd_audit_entries_total',
+    'audit trail entries written by this daemon',
+  );
   private lastOk = new Gauge({
     name: 'opd_last_successful_run_timestamp_seconds',
     help: 'when the last run that ended ok or with nothing to do finished (unix time)',

@@ -6,6 +6,7 @@
  * its main PID: the unit needs NotifyAccess=all, and MAINPID names the daemon.
  */
 import { runRead } from '../exec.js';
+import { TUNABLES } from '../core/tunables.js';
 
 export interface Notifier {
   /** whether a service manager listens ($NOTIFY_SOCKET set) */
@@ -33,7 +34,7 @@ export function systemdNotifier(
       // one at a time, in order (READY before the STATUS that follows it)
       chain = chain.then(() =>
         runRead('systemd-notify', args, {
-          timeout: 10_000,
+          timeout: TUNABLES.sdNotifyMs,
           env: { NOTIFY_SOCKET: socket },
           backend: 'sd_notify',
           installHint: 'apt-get install systemd',

@@ -18,12 +18,13 @@ import type { Daemon } from '../daemon/loop.js';
 import { aliveKey, auditHeadKey, desiredPrefix, labelsKey, statusKey } from './keys.js';
 import { conflictError, documentText, mergeFragments, type Fragment } from './merge.js';
 import { connect, etcdError, prefixJSON, type EtcdAccess } from './store.js';
+import { TUNABLES } from '../core/tunables.js';
 
 /** Retry a failed status write after this long, doubling up to the cap. */
-const PUBLISH_RETRY_MS = 500;
-const PUBLISH_RETRY_CAP_MS = 5_000;
+const PUBLISH_RETRY_MS = TUNABLES.fleetPublishRetryMs;
+const PUBLISH_RETRY_CAP_MS = TUNABLES.fleetPublishRetryCapMs;
 /** At start, wait this long for etcd before reconciling the document kept on disk. */
-const START_FETCH_MS = 8_000;
+const START_FETCH_MS = TUNABLES.fleetStartFetchMs;
 
 export interface FleetOptions {
   access: EtcdAccess;
@@ -68,7 +69,7 @@ export class FleetAgent {
   private publishing = false;
   private again = false;
   private retryTimer?: NodeJS.Timeout;
-  private retryMs = PUBLISH_RETRY_MS;
+  private retryMs: number = PUBLISH_RETRY_MS;
   private refreshing?: Promise<void>;
   private refreshAgain = false;
   private unreachableSince: string | null = null;
@@ -137,7 +138,7 @@ export class FleetAgent {
       .catch((err) => {
         if (this.stopped) return;
         this.o.log.warn({ err: etcdError(err, 'watch').message }, 'cannot watch etcd yet; retrying');
-        setTimeout(() => !this.stopped && this.startWatch(), 1_000).unref();
+        setTimeout(() => !this.stopped && this.startWatch(), TUNABLES.fleetRewatchMs).unref();
       });
   }
 
@@ -332,7 +333,7 @@ export class FleetAgent {
       /* gone */
     }
     try {
-      await withTimeout(this.lease ? this.lease.revoke() : Promise.resolve(), 2_000, 'revoke');
+      await withTimeout(this.lease ? this.lease.revoke() : Promise.resolve(), TUNABLES.fleetRevokeMs, 'revoke');
     } catch {
       /* it expires by itself */
     }

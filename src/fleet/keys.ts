@@ -16,10 +16,10 @@
 import { OpdError } from '../core/errors.js';
 
 export const PREFIX = '/opd/';
-export const FRAGMENTS = '/opd/fragments/';
-export const ENROLLED = '/opd/enrolled/';
-export const DESIRED = '/opd/desired/';
-export const HOSTS = '/opd/hosts/';
+export const FRAGMENTS = `${PREFIX}fragments/`;
+export const ENROLLED = `${PREFIX}enrolled/`;
+export const DESIRED = `${PREFIX}desired/`;
+export const HOSTS = `${PREFIX}hosts/`;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 

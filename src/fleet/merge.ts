@@ -6,6 +6,8 @@
  */
 import { canonical, sha256 } from '../core/canonical.js';
 import { OpdError } from '../core/errors.js';
+import { isObj } from '../core/diff.js';
+import type { Obj } from '../core/plugin.js';
 import type { StateDocument } from '../core/document.js';
 
 export interface Selector {
@@ -63,8 +65,6 @@ export interface Merged {
   conflict?: Conflict;
 }
 
-type O = Record<string, unknown>;
-const isObj = (v: unknown): v is O => typeof v === 'object' && v !== null && !Array.isArray(v);
 const esc = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
 
 /** The resource address (plugin/collection/name) a path inside `plugins` falls under. */
@@ -78,7 +78,7 @@ function addressOf(path: string[]): string {
  */
 export function mergeFragments(fragments: Fragment[]): Merged {
   const sorted = [...fragments].sort(fragmentOrder);
-  const plugins: O = {};
+  const plugins: Obj = {};
   // who set each path first (pointer → fragment id)
   const owner = new Map<string, string>();
   let conflict: Conflict | undefined;
@@ -88,7 +88,7 @@ export function mergeFragments(fragments: Fragment[]): Merged {
       if (owner.has(p)) return owner.get(p);
     return undefined;
   };
-  const merge = (into: O, from: O, path: string[], id: string): void => {
+  const merge = (into: Obj, from: Obj, path: string[], id: string): void => {
     for (const [k, v] of Object.entries(from)) {
       if (conflict) return;
       const p = [...path, k];

@@ -6,10 +6,11 @@ import { readFileSync } from 'node:fs';
 import { Etcd3, type IOptions } from 'etcd3';
 import { OpdError } from '../core/errors.js';
 import { DESIRED, ENROLLED, FRAGMENTS, HOSTS, desiredKey, desiredPrefix } from './keys.js';
-import { fragmentOrder, mergeFragments, selects, type Fragment, type HostInfo, type Merged } from './merge.js';
+import { fragmentOrder, selects, type Fragment, type HostInfo } from './merge.js';
+import { TUNABLES } from '../core/tunables.js';
 
 /** Unary calls give up after this long (watch streams have no deadline). */
-export const CALL_DEADLINE_MS = 5_000;
+export const CALL_DEADLINE_MS = TUNABLES.etcdCallMs;
 
 export interface EtcdAccess {
   endpoints: string[];
@@ -97,7 +98,7 @@ export function connect(a: EtcdAccess): Etcd3 {
   if (a.tls || a.endpoints.some((e) => e.startsWith('https://'))) quietIpServername();
   const opts: IOptions = {
     hosts: a.endpoints,
-    dialTimeout: 3_000,
+    dialTimeout: TUNABLES.etcdDialMs,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS }),
     ...(a.user ? { auth: { username: a.user, password: a.password ?? '' } } : {}),
     ...(a.tls
@@ -176,10 +177,6 @@ export async function readHosts(c: Etcd3): Promise<HostInfo[]> {
   for (const [host, v] of await prefixJSON<{ labels?: Record<string, string> }>(c, ENROLLED))
     hosts.set(host, { ...(hosts.get(host) ?? {}), ...(v.labels ?? {}) });
   return [...hosts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([host, labels]) => ({ host, labels }));
-}
-
-export function mergedFor(h: HostInfo, fragments: Fragment[]): Merged {
-  return mergeFragments(fragments.filter((f) => selects(f, h)));
 }
 
 /**

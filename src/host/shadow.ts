@@ -4,7 +4,7 @@
  * imports another). Under --root the account database of that directory is changed
  * (`--prefix DIR`, or `--root DIR` for gpasswd, which has no --prefix).
  */
-import type { ApplyContext, Change, DoctorCheck, Settings } from '../core/plugin.js';
+import type { ApplyContext, Change, DoctorCheck, Plugin, ReadContext, Settings } from '../core/plugin.js';
 import { applyEach, assertApplyContext } from '../core/plugin.js';
 import { ExecFailure, runMutate } from '../exec.js';
 import { OpdError } from '../core/errors.js';
@@ -18,7 +18,7 @@ export interface ShadowChangeData {
 }
 
 /** The apply of users and groups: each change's commands, one after another. */
-export const applyShadow = applyEach<ShadowChangeData>(async (ctx, c: Change<ShadowChangeData>) => {
+const applyShadow = applyEach<ShadowChangeData>(async (ctx, c: Change<ShadowChangeData>) => {
   for (const { cmd, args } of c.data!.cmds) await shadow(ctx, cmd, args, c.address);
 });
 
@@ -58,7 +58,7 @@ export function loginDefs(settings: Settings): { uidMin: number; gidMin: number 
 }
 
 /** Which shadow-utils tools are on PATH (no processes: a PATH lookup). */
-export function shadowDoctor(name: string, tools: string[], settings: Settings): DoctorCheck[] {
+function shadowDoctor(name: string, tools: string[], settings: Settings): DoctorCheck[] {
   const dirs = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':');
   const missing = tools.filter(
     (t) =>
@@ -77,4 +77,21 @@ export function shadowDoctor(name: string, tools: string[], settings: Settings):
       ? { name, ok: false, detail: `missing: ${missing.join(', ')}`, hint: 'install the passwd package (shadow-utils)' }
       : { name, ok: true, detail: `${tools.join(', ')} found${root ? `; accounts under ${root} (--prefix)` : ''}` },
   ];
+}
+
+/**
+ * What the users and groups plugins share: `read(ctx, desired)` reads what the document names
+ * (without `desired`: every account, for show); apply and doctor go through shadow-utils.
+ */
+export function shadowPlugin<S extends object>(
+  name: string,
+  tools: string[],
+  read: (ctx: ReadContext, desired?: S) => S,
+): Pick<Plugin<S, ShadowChangeData>, 'read' | 'apply' | 'show' | 'doctor'> {
+  return {
+    read: async (ctx, desired) => read(ctx, desired),
+    apply: applyShadow,
+    show: async (ctx) => read(ctx),
+    doctor: async (ctx) => shadowDoctor(name, tools, ctx.settings),
+  };
 }

@@ -12,10 +12,19 @@
  * unref'd, so it never keeps a process alive; a pending request or a monitor keeps it referenced.
  * Every error is an OpdError: `backend-unavailable` when the server cannot be reached or the
  * connection is lost, `backend-failed` for a refused request or operation.
+ *
+ * Every request has a time limit (src/core/tunables.ts) and may take an AbortSignal (the run's,
+ * ApplyContext.signal): when either fires the request rejects at once (`backend-busy` when its
+ * time was up, `backend-failed` when the run was stopped: src/core/errors.ts abortedError), its
+ * id is forgotten (a late answer is dropped), and the server is told to stop waiting: a
+ * transact gets RFC 7047 §4.1.4 `cancel` (a transaction blocked in a `wait` then never commits;
+ * one already committed stays committed, as a killed process's work does, and verify reads it),
+ * a monitor gets `monitor_cancel`.
  */
 import { connect, type Socket } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
-import { OpdError } from '../core/errors.js';
+import { OpdError, abortedError } from '../core/errors.js';
+import { TUNABLES } from '../core/tunables.js';
 
 /** An atomic value: string, integer, real, boolean, or a row reference. */
 export type Atom = string | number | boolean | ['uuid', string] | ['named-uuid', string];
@@ -74,18 +83,24 @@ export interface Monitor {
 }
 
 export interface ConnectOptions {
-  /** Give up connecting after this many milliseconds (default 10 s). */
+  /** Give up connecting after this many milliseconds (default TUNABLES.ovsdbConnectMs). */
   timeoutMs?: number;
+}
+
+export interface RequestOptions {
+  /** Give up waiting for the answer after this many milliseconds (default TUNABLES.ovsdbRequestMs; 0: never). */
+  timeoutMs?: number;
+  /** Stop waiting when it fires (the run's signal, ApplyContext.signal). */
+  signal?: AbortSignal;
 }
 
 interface Pending {
   resolve(v: unknown): void;
   reject(e: Error): void;
-  timer?: NodeJS.Timeout;
+  /** Stops the time limit and the signal's listener. */
+  done?: () => void;
   method: string;
 }
-
-const DEFAULT_TIMEOUT_MS = 60_000;
 
 /** unix:PATH or tcp:HOST:PORT (the forms ovs-vsctl's --db takes; a bare path is a unix socket). */
 export function parseUrl(url: string): { path: string } | { host: string; port: number } {
@@ -186,10 +201,11 @@ export class OvsdbClient {
     const addr = parseUrl(url);
     return new Promise((resolve, reject) => {
       const sock = 'path' in addr ? connect({ path: addr.path }) : connect({ host: addr.host, port: addr.port });
+      const ms = opts.timeoutMs ?? TUNABLES.ovsdbConnectMs;
       const timer = setTimeout(() => {
         sock.destroy();
-        reject(unreachable(url, `no answer within ${Math.round((opts.timeoutMs ?? 10_000) / 1000)} s`));
-      }, opts.timeoutMs ?? 10_000);
+        reject(unreachable(url, `no answer within ${Math.round(ms / 1000)} s`));
+      }, ms);
       sock.once('connect', () => {
         clearTimeout(timer);
         sock.removeAllListeners('error');
@@ -228,35 +244,57 @@ export class OvsdbClient {
     };
   }
 
-  /** Send one JSON-RPC request and wait for its response's result. */
-  request<T = unknown>(method: string, params: unknown[], opts: { timeoutMs?: number } = {}): Promise<T> {
+  /**
+   * Send one JSON-RPC request and wait for its response's result. `onAbort` tells the server
+   * to stop work on it when the time limit or the signal ends the wait.
+   */
+  request<T = unknown>(
+    method: string,
+    params: unknown[],
+    opts: RequestOptions = {},
+    onAbort?: (id: number) => void,
+  ): Promise<T> {
     if (this.closedError) return Promise.reject(this.closedError);
+    const ms = opts.timeoutMs ?? TUNABLES.ovsdbRequestMs;
+    const limit = ms > 0 ? AbortSignal.timeout(ms) : undefined;
+    const stop = opts.signal && limit ? AbortSignal.any([opts.signal, limit]) : (opts.signal ?? limit);
+    const what = `${method} on the OVS database at ${this.url}`;
+    const hint = 'check that ovsdb-server is running and not overloaded';
+    if (stop?.aborted) return Promise.reject(abortedError(stop, what, { hint }));
     const id = this.nextId++;
     OvsdbClient.requests++;
     return new Promise<T>((resolve, reject) => {
       const p: Pending = { resolve: resolve as (v: unknown) => void, reject, method };
-      const ms = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-      if (ms > 0)
-        p.timer = setTimeout(() => {
+      if (stop) {
+        const aborted = () => {
+          if (this.pending.get(id) !== p) return;
           this.pending.delete(id);
           this.updateRef();
-          reject(
-            new OpdError(
-              'backend-failed',
-              `the OVS database at ${this.url} did not answer ${method} within ${Math.round(ms / 1000)} s`,
-              { hint: 'check that ovsdb-server is running and not overloaded' },
-            ),
-          );
-        }, ms);
+          if (!this.closedError) onAbort?.(id);
+          reject(abortedError(stop, what, { hint }));
+        };
+        stop.addEventListener('abort', aborted, { once: true });
+        p.done = () => stop.removeEventListener('abort', aborted);
+      }
       this.pending.set(id, p);
       this.updateRef();
       this.sock.write(JSON.stringify({ method, params, id }));
     });
   }
 
-  /** RFC 7047 §4.1.3. Resolves to one result per operation; any failed operation rejects. */
-  async transact(db: string, ops: Operation[], opts: { timeoutMs?: number } = {}): Promise<OpResult[]> {
-    const results = await this.request<(OpResult | null)[]>('transact', [db, ...ops], opts);
+  /** A JSON-RPC notification (no answer, RFC 7047 §4.1.4 `cancel`) or a request whose answer nobody awaits. */
+  private send(method: string, params: unknown[], id: number | null): void {
+    this.sock.write(JSON.stringify({ method, params, id }));
+  }
+
+  /**
+   * RFC 7047 §4.1.3. Resolves to one result per operation; any failed operation rejects. When
+   * opts.signal fires (or the time is up) before the answer, the server gets `cancel` for it.
+   */
+  async transact(db: string, ops: Operation[], opts: RequestOptions = {}): Promise<OpResult[]> {
+    const results = await this.request<(OpResult | null)[]>('transact', [db, ...ops], opts, (id) =>
+      this.send('cancel', [id], null),
+    );
     const failed = results.findIndex((r) => r && r.error);
     if (failed >= 0) {
       const r = results[failed]!;
@@ -280,14 +318,17 @@ export class OvsdbClient {
     db: string,
     requests: Record<string, MonitorRequest>,
     onUpdate: (u: TableUpdates) => void,
-    opts: { timeoutMs?: number } = {},
+    opts: RequestOptions = {},
   ): Promise<Monitor> {
     const id = `opd-monitor-${this.nextId}`;
     this.monitors.set(id, onUpdate);
     this.updateRef();
     let initial: TableUpdates;
     try {
-      initial = await this.request<TableUpdates>('monitor', [db, id, requests], opts);
+      // stopped before its answer: the server may have started it, so end it there too
+      initial = await this.request<TableUpdates>('monitor', [db, id, requests], opts, () =>
+        this.send('monitor_cancel', [id], this.nextId++),
+      );
     } catch (err) {
       this.monitors.delete(id);
       this.updateRef();
@@ -351,7 +392,7 @@ export class OvsdbClient {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
-    if (p.timer) clearTimeout(p.timer);
+    p.done?.();
     this.updateRef();
     if (msg.error !== null && msg.error !== undefined) {
       const e = msg.error as { error?: string; details?: string } | string;
@@ -370,7 +411,7 @@ export class OvsdbClient {
 
   private rejectAll(err: OpdError): void {
     for (const [id, p] of this.pending) {
-      if (p.timer) clearTimeout(p.timer);
+      p.done?.();
       this.pending.delete(id);
       p.reject(err);
     }

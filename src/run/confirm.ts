@@ -33,6 +33,7 @@ import { AuditLog, readKey } from '../audit/chain.js';
 import { acquireLock } from '../audit/lock.js';
 import { spawnDetached } from '../exec.js';
 import { writeFileAtomic } from '../core/fsutil.js';
+import { TUNABLES } from '../core/tunables.js';
 
 export interface PendingConfirm {
   run: string;
@@ -174,7 +175,7 @@ async function appendEntries(
   pending: { audit_log: string; audit_key?: string },
   entries: { run: string; type: string; fields: Record<string, unknown> }[],
 ): Promise<void> {
-  const lock = await acquireLock(pending.audit_log + '.lock', 300_000);
+  const lock = await acquireLock(pending.audit_log + '.lock', TUNABLES.runLockWaitMs);
   try {
     const audit = AuditLog.open(pending.audit_log, readKey(pending.audit_key));
     try {
@@ -252,7 +253,7 @@ export async function keeper(
     log.warn({ run: pending.run }, 'no confirmation by the deadline: reverting the run');
     const prep = await prepareLoaded(registry, parseText(pending.text, pending.file));
     const redact = prep.redactor.withKey(secretKey(pending.audit_log, pending.audit_key));
-    const lock = await acquireLock(pending.audit_log + '.lock', 300_000);
+    const lock = await acquireLock(pending.audit_log + '.lock', TUNABLES.runLockWaitMs);
     let result: { ok: boolean; detail: string };
     try {
       const audit = AuditLog.open(pending.audit_log, readKey(pending.audit_key));

@@ -5,6 +5,7 @@
  */
 import { AuditLog, newRunId, readKey } from '../audit/chain.js';
 import { acquireLock } from '../audit/lock.js';
+import { TUNABLES } from '../core/tunables.js';
 
 export interface SessionOptions {
   auditLog: string;
@@ -21,7 +22,9 @@ export interface Session {
 }
 
 export async function openSession(o: SessionOptions): Promise<Session> {
-  const lock = await acquireLock(o.auditLog + '.lock', o.lockWaitMs ?? 300_000, (h) => o.onLockWait?.(h.pid));
+  const lock = await acquireLock(o.auditLog + '.lock', o.lockWaitMs ?? TUNABLES.runLockWaitMs, (h) =>
+    o.onLockWait?.(h.pid),
+  );
   let audit: AuditLog;
   try {
     audit = AuditLog.open(o.auditLog, readKey(o.auditKey));

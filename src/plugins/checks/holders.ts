@@ -103,7 +103,10 @@ export function ownedByDocument(
     if (isObj(spec) && spec.state !== 'absent' && spec.active_state !== 'inactive') return `systemd/units/${u}`;
   }
   const db = isObj(doc.databases) ? doc.databases : {};
-  const names = (k: string) => isObj(db[k]) && Object.keys(db[k] as Obj).length > 0;
+  const names = (k: string) => {
+    const c = db[k];
+    return isObj(c) && Object.keys(c).length > 0;
+  };
   const pgPort = Number(settings.pgPort ?? process.env.OPD_PG_PORT ?? 5432);
   if ((names('pg_roles') || names('pg_databases')) && ['postgres', 'postmaster'].includes(h.comm) && port === pgPort)
     return 'databases (PostgreSQL)';

@@ -8,13 +8,28 @@ import { sectionSpec } from '../../core/schema-file.js';
 import { closeSync, constants, existsSync, openSync, readFileSync, statfsSync } from 'node:fs';
 import { cpus, machine, release } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import type { DoctorCheck, Finding, Obj, Plugin, ReadContext } from '../../core/plugin.js';
+import type { Finding, Obj, Plugin } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import { foreignListening } from './holders.js';
+import type { Check } from './section.gen.js';
 
-export interface ChecksSection extends Obj {
-  require?: Record<string, Obj>;
+/** What the host has instead, for a requirement that fails where the document can only say `true` or a list. */
+interface Measured {
+  /** why not */
+  cpu_virtualization: string;
+  kvm_device: string;
+  /** a free size, or why it could not be measured */
+  min_disk_free_mb: Record<string, number | string>;
+  arch: string;
 }
+
+/**
+ * A check set: the document's (Check, generated from schema/checks.schema.json, npm run gen:types),
+ * or as read, where a requirement that holds reads back as desired and a failed one as what the
+ * host has.
+ */
+export type CheckState = { [K in keyof Check]?: K extends keyof Measured ? Check[K] | Measured[K] : Check[K] };
+export type ChecksSection = { require?: Record<string, CheckState> } & Obj;
 
 /** Host facts, read once per run. */
 export interface Facts {
@@ -116,8 +131,8 @@ export function compareVersions(a: string, b: string): number {
 }
 
 /** A check set in the section's shape: a check that holds reads back as desired, a failed one as the measurement. */
-export function evaluate(spec: Obj, f: Facts): Obj {
-  const out: Obj = {};
+export function evaluate(spec: CheckState, f: Facts): CheckState {
+  const out: CheckState = {};
   if (spec.cpu_virtualization !== undefined) {
     out.cpu_virtualization = f.virtFlags || f.kvm === true ? true : `no vmx/svm flag in /proc/cpuinfo and ${f.kvm}`;
   }
@@ -126,23 +141,22 @@ export function evaluate(spec: Obj, f: Facts): Obj {
     out.min_memory_mb = f.memMb >= spec.min_memory_mb ? spec.min_memory_mb : f.memMb;
   if (typeof spec.min_cpus === 'number') out.min_cpus = f.cpus >= spec.min_cpus ? spec.min_cpus : f.cpus;
   if (isObj(spec.min_disk_free_mb)) {
-    const m: Obj = {};
+    const m: Record<string, number | string> = {};
     for (const [p, want] of Object.entries(spec.min_disk_free_mb)) {
       const free = f.diskFreeMb(p);
       m[p] = typeof free === 'number' && typeof want === 'number' && free >= want ? want : free;
     }
     out.min_disk_free_mb = m;
   }
-  if (Array.isArray(spec.tcp_ports_free))
-    out.tcp_ports_free = (spec.tcp_ports_free as number[]).filter((p) => !f.listening.has(p));
+  if (Array.isArray(spec.tcp_ports_free)) out.tcp_ports_free = spec.tcp_ports_free.filter((p) => !f.listening.has(p));
   if (typeof spec.kernel_min === 'string')
     out.kernel_min = compareVersions(f.kernel, spec.kernel_min) >= 0 ? spec.kernel_min : f.kernel;
-  if (Array.isArray(spec.arch)) out.arch = (spec.arch as string[]).includes(f.arch) ? spec.arch : f.arch;
+  if (Array.isArray(spec.arch)) out.arch = spec.arch.includes(f.arch) ? spec.arch : f.arch;
   if (isObj(spec.os)) {
     const o: Obj = {};
     const w = spec.os;
     if (w.id !== undefined) {
-      const ids = Array.isArray(w.id) ? (w.id as string[]) : [String(w.id)];
+      const ids = Array.isArray(w.id) ? w.id : [w.id];
       o.id = ids.includes(f.os.id) || ids.some((i) => f.os.idLike.includes(i)) ? w.id : f.os.id;
     }
     if (w.version_id !== undefined) o.version_id = f.os.versionId;
@@ -154,7 +168,7 @@ export function evaluate(spec: Obj, f: Facts): Obj {
 }
 
 /** Pure: what failed and by how much. */
-export function failures(cur: Obj, want: Obj): string[] {
+export function failures(cur: CheckState, want: CheckState): string[] {
   const out: string[] = [];
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
   if (want.cpu_virtualization !== undefined && cur.cpu_virtualization !== true)
@@ -173,7 +187,7 @@ export function failures(cur: Obj, want: Obj): string[] {
       );
   }
   if (isObj(want.min_disk_free_mb)) {
-    const c = (isObj(cur.min_disk_free_mb) ? cur.min_disk_free_mb : {}) as Obj;
+    const c = isObj(cur.min_disk_free_mb) ? cur.min_disk_free_mb : {};
     for (const [p, mb] of Object.entries(want.min_disk_free_mb)) {
       if (same(c[p], mb)) continue;
       out.push(
@@ -184,8 +198,8 @@ export function failures(cur: Obj, want: Obj): string[] {
     }
   }
   if (Array.isArray(want.tcp_ports_free)) {
-    const free = new Set((cur.tcp_ports_free ?? []) as number[]);
-    const busy = (want.tcp_ports_free as number[]).filter((p) => !free.has(p));
+    const free = new Set(cur.tcp_ports_free ?? []);
+    const busy = want.tcp_ports_free.filter((p) => !free.has(p));
     if (busy.length)
       out.push(
         `tcp_ports_free: port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} ${busy.length > 1 ? 'are' : 'is'} already listened on`,
@@ -194,12 +208,12 @@ export function failures(cur: Obj, want: Obj): string[] {
   if (typeof want.kernel_min === 'string' && !same(cur.kernel_min, want.kernel_min))
     out.push(`kernel_min: the kernel is ${cur.kernel_min}, needs ${want.kernel_min} or newer`);
   if (Array.isArray(want.arch) && !same(cur.arch, want.arch))
-    out.push(`arch: the host is ${cur.arch}, needs ${(want.arch as string[]).join(' or ')}`);
+    out.push(`arch: the host is ${cur.arch}, needs ${want.arch.join(' or ')}`);
   if (isObj(want.os)) {
-    const c = (isObj(cur.os) ? cur.os : {}) as Obj;
+    const c = cur.os ?? {};
     const w = want.os;
     if (w.id !== undefined && !same(c.id, w.id))
-      out.push(`os.id: the host runs ${c.id}, needs ${Array.isArray(w.id) ? (w.id as string[]).join(' or ') : w.id}`);
+      out.push(`os.id: the host runs ${c.id}, needs ${Array.isArray(w.id) ? w.id.join(' or ') : w.id}`);
     if (w.version_id !== undefined && !same(c.version_id, w.version_id))
       out.push(`os.version_id: the host has ${c.version_id || '(none)'}, needs ${w.version_id}`);
     if (w.version_min !== undefined && !same(c.version_min, w.version_min))
@@ -212,13 +226,12 @@ export function failures(cur: Obj, want: Obj): string[] {
 export function findings(current: ChecksSection, desired: ChecksSection): Finding[] {
   const out: Finding[] = [];
   for (const [n, want] of Object.entries(desired.require ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    if (!isObj(want) || want.state === 'absent') continue;
     const fails = failures(current.require?.[n] ?? {}, want);
     if (fails.length)
       out.push({
         address: `checks/require/${n}`,
         message: fails.join('; '),
-        fields: Object.fromEntries(fails.map((f) => f.split(':')[0]).map((k) => [k, want[k]])),
+        fields: Object.fromEntries(fails.map((f) => f.split(':')[0]).map((k) => [k, want[k as keyof CheckState]])),
       });
   }
   return out;
@@ -227,14 +240,12 @@ export function findings(current: ChecksSection, desired: ChecksSection): Findin
 const plugin: Plugin<ChecksSection> = {
   ...sectionSpec('checks', ['require']),
 
-  async read(ctx: ReadContext, desired: ChecksSection): Promise<ChecksSection> {
+  async read(ctx, desired) {
     const named = desired.require ?? {};
     if (!Object.keys(named).length) return { require: {} };
     const f = readFacts();
     // a port held by the document's own service or database is not a conflict (converged host)
-    const ports = Object.values(named).flatMap((s) =>
-      isObj(s) && Array.isArray(s.tcp_ports_free) ? (s.tcp_ports_free as number[]) : [],
-    );
+    const ports = Object.values(named).flatMap((s) => s.tcp_ports_free ?? []);
     if (ports.length) f.listening = foreignListening(f.listening, ports, ctx.document, ctx.settings).busy;
     const require: Record<string, Obj> = {};
     for (const [n, spec] of Object.entries(named).sort()) if (isObj(spec)) require[n] = evaluate(spec, f);
@@ -245,11 +256,11 @@ const plugin: Plugin<ChecksSection> = {
   // anything is applied and `opd diff` shows it as refused), never a change
   plan: () => [],
 
-  async preflight(ctx: ReadContext, desired: ChecksSection): Promise<Finding[]> {
+  async preflight(ctx, desired) {
     return findings(await plugin.read(ctx, desired), desired);
   },
 
-  async doctor(): Promise<DoctorCheck[]> {
+  async doctor() {
     const f = readFacts();
     const virt = f.virtFlags || f.kvm === true;
     return [

@@ -6,8 +6,9 @@
  */
 import { runRead } from '../../exec.js';
 import { OpdError } from '../../core/errors.js';
-import type { Change, ChangeResult, Settings } from '../../core/plugin.js';
+import type { Change, ChangeResult, Obj, Settings } from '../../core/plugin.js';
 import { scrub } from './sql.js';
+import { TUNABLES } from '../../core/tunables.js';
 
 export interface PgEndpoint {
   host: string;
@@ -46,13 +47,16 @@ export interface SqlResult {
   error?: string;
 }
 
-/** Run SQL with psql as the superuser. Connection trouble throws; a failing statement returns ok=false. */
-export async function psql(
+/** A client: runs SQL as the superuser. Connection trouble throws; a failing statement returns ok=false. */
+export type SqlClient = (
   settings: Settings,
   sql: string,
-  secrets: Iterable<string> = [],
-  timeout = 60_000,
-): Promise<SqlResult> {
+  secrets?: Iterable<string>,
+  timeout?: number,
+) => Promise<SqlResult>;
+
+/** The PostgreSQL client: psql as the superuser. */
+export const psql: SqlClient = async (settings, sql, secrets = [], timeout = TUNABLES.sqlMs) => {
   const ep = pgEndpoint(settings);
   const args = [
     '-X',
@@ -84,7 +88,11 @@ export async function psql(
     okCodes: [0, 1, 2, 3],
     backend: 'PostgreSQL',
     installHint: 'apt-get install postgresql-client (and util-linux for runuser)',
-    env: { PGAPPNAME: 'opd', PGCONNECT_TIMEOUT: '10', PGOPTIONS: '-c client_min_messages=warning' },
+    env: {
+      PGAPPNAME: 'opd',
+      PGCONNECT_TIMEOUT: String(TUNABLES.sqlConnectS),
+      PGOPTIONS: '-c client_min_messages=warning',
+    },
   });
   const stderr = scrub(r.stderr, secrets);
   if (r.exitCode === 0) return { ok: true, stdout: r.stdout };
@@ -109,15 +117,10 @@ export async function psql(
       hint: 'start PostgreSQL (systemctl start postgresql) or point --pg-host (socket directory) / --pg-port (env OPD_PG_HOST, OPD_PG_PORT) at it',
     },
   );
-}
+};
 
-/** Run SQL with the mysql client as root over the socket. Same contract as psql(). */
-export async function mysql(
-  settings: Settings,
-  sql: string,
-  secrets: Iterable<string> = [],
-  timeout = 60_000,
-): Promise<SqlResult> {
+/** The MariaDB/MySQL client: mysql as root over the socket. */
+export const mysql: SqlClient = async (settings, sql, secrets = [], timeout = TUNABLES.sqlMs) => {
   const ep = myEndpoint(settings);
   const args = [
     '--protocol=SOCKET',
@@ -127,7 +130,7 @@ export async function mysql(
     '--raw',
     '--skip-column-names',
     '--default-character-set=utf8mb4',
-    '--connect-timeout=10',
+    `--connect-timeout=${TUNABLES.sqlConnectS}`,
   ];
   const r = await runRead('mysql', args, {
     input: sql,
@@ -158,9 +161,23 @@ export async function mysql(
     stdout: r.stdout,
     error: tail(stderr.replace(/^ERROR (\d+) \(([0-9A-Z]+)\) at line \d+: /gm, 'ERROR $1 ($2): ')),
   };
-}
+};
 
 type Runner = (sql: string, secrets: string[]) => Promise<SqlResult>;
+
+/** An engine's read: its part of the section, with the members `named` in each of its two collections, or all of one (`all`). */
+export type EngineRead = (settings: Settings, desired: Obj, named: string[][], all: boolean[]) => Promise<Obj>;
+
+/** One read query whose answer is one JSON value: `what` names the read in errors. */
+export async function queryJson<T>(client: SqlClient, settings: Settings, sql: string, what: string): Promise<T> {
+  const r = await client(settings, sql);
+  if (!r.ok) throw new OpdError('backend-failed', `${what} failed: ${r.error}`);
+  try {
+    return JSON.parse(r.stdout.trim()) as T;
+  } catch {
+    throw new OpdError('bug', `${what}: could not parse the JSON that the client returned`);
+  }
+}
 
 interface Rendered {
   sql: string[];

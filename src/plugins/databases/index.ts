@@ -6,35 +6,32 @@
  * verifier with the desired password without revealing either, summaries say "password changed".
  */
 import { schemaOf } from '../../core/schema-file.js';
-import type {
-  ApplyContext,
-  Change,
-  ChangeResult,
-  DoctorCheck,
-  Edge,
-  NormalizeContext,
-  Obj,
-  Plugin,
-  ReadContext,
-} from '../../core/plugin.js';
+import type { Change, ChangeResult, DoctorCheck, Obj, Plugin, ReadContext, Settings } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
-import { applyScripted, mysql, myEndpoint, pgEndpoint, psql } from './client.js';
-import { pgReadRaw, pgRender, pgToSection } from './pg.js';
-import { myReadRaw, myRender, myToSection } from './mysql.js';
-import { COLLECTIONS, databaseEdges, myCanonical, pgCanonical, planDatabases, type DbChangeData } from './plan.js';
+import { applyScripted, mysql, myEndpoint, pgEndpoint, psql, type EngineRead, type SqlClient } from './client.js';
+import type { DatabasesDoc } from './section.gen.js';
+import { pgRead, pgStepSql } from './pg.js';
+import { myRead, myStepSql } from './mysql.js';
+import {
+  COLLECTIONS,
+  MY_COLLECTIONS,
+  PG_COLLECTIONS,
+  databaseEdges,
+  myCanonical,
+  pgCanonical,
+  planDatabases,
+  type DbChangeData,
+  type Step,
+} from './plan.js';
+import { TUNABLES } from '../../core/tunables.js';
 
-export interface DatabasesSection extends Obj {
-  prune?: Partial<Record<(typeof COLLECTIONS)[number], boolean>>;
-  pg_roles?: Record<string, Obj>;
-  pg_databases?: Record<string, Obj>;
-  mysql_users?: Record<string, Obj>;
-  mysql_databases?: Record<string, Obj>;
-}
+/** The section's type, generated from schema/databases.schema.json (npm run gen:types). */
+export type DatabasesSection = DatabasesDoc & Obj;
 
 /** One apply script may drop many databases (each DROP DATABASE waits for a checkpoint). */
-const APPLY_TIMEOUT = 540_000;
+const APPLY_TIMEOUT = TUNABLES.sqlApplyMs;
 
 const names = (v: unknown) => (isObj(v) ? Object.keys(v).sort() : []);
 
@@ -43,40 +40,77 @@ function normalizeGrants(spec: unknown, canon: (l: unknown) => unknown): unknown
   return { ...spec, grants: Object.fromEntries(Object.entries(spec.grants).map(([k, v]) => [k, canon(v)])) };
 }
 
+/** What the plugin does with each engine: read its two collections, apply scripts, ask its version. */
+interface Engine {
+  engine: DbChangeData['engine'];
+  collections: readonly [string, string];
+  /** the engine's part of the section: the members `named` in each collection, or all of it (`all`) */
+  read: EngineRead;
+  client: SqlClient;
+  /** the statements of a step; the secrets in them go to `secrets` */
+  stepSql(step: Step, secrets: string[]): string[];
+  /** a statement that prints the marker of change i (apply tells the changes of a script apart by them) */
+  mark(i: number): string;
+  /** the name in errors of apply */
+  label: string;
+  /** doctor: the check's name, the version query and how its answer reads */
+  doctor: { name: string; sql: string; detail(settings: Settings, stdout: string): string };
+}
+
+const ENGINES: Engine[] = [
+  {
+    engine: 'pg',
+    collections: PG_COLLECTIONS,
+    read: pgRead,
+    client: psql,
+    stepSql: pgStepSql,
+    mark: (i) => `\\echo opd-mark-${i}`,
+    label: 'PostgreSQL',
+    doctor: {
+      name: 'databases: postgresql',
+      sql: 'SELECT version();\n',
+      detail(settings, stdout) {
+        const pg = pgEndpoint(settings);
+        return `${pg.host} port ${pg.port}: ${stdout.trim().split(' ').slice(0, 2).join(' ')}`;
+      },
+    },
+  },
+  {
+    engine: 'mysql',
+    collections: MY_COLLECTIONS,
+    read: myRead,
+    client: mysql,
+    stepSql: myStepSql,
+    mark: (i) => `SELECT 'opd-mark-${i}';`,
+    label: 'MariaDB',
+    doctor: {
+      name: 'databases: mysql',
+      sql: 'SELECT VERSION();\n',
+      detail: (settings, stdout) => `${myEndpoint(settings).socket}: ${stdout.trim()}`,
+    },
+  },
+];
+
+/** A change's statements, and every secret in them (no message may show one). */
+function renderSteps(c: Change<DbChangeData>, stepSql: Engine['stepSql']) {
+  const secrets: string[] = [];
+  return { sql: c.data!.steps.flatMap((s) => stepSql(s, secrets)), secrets };
+}
+
+/** Only the engines the document names (or, for show, both). */
 async function readSection(ctx: ReadContext, desired: DatabasesSection, all: boolean): Promise<DatabasesSection> {
-  const prune = isObj(desired.prune) ? desired.prune : {};
-  const out: DatabasesSection = {};
-  const wantPg = all || ['pg_roles', 'pg_databases'].some((c) => c in desired || prune[c as 'pg_roles']);
-  const wantMy = all || ['mysql_users', 'mysql_databases'].some((c) => c in desired || prune[c as 'mysql_users']);
-  const jobs: Promise<void>[] = [];
-  if (wantPg)
-    jobs.push(
-      (async () => {
-        const raw = await pgReadRaw(
-          ctx.settings,
-          names(desired.pg_roles),
-          names(desired.pg_databases),
-          all || prune.pg_roles === true,
-          all || prune.pg_databases === true,
-        );
-        Object.assign(out, pgToSection(raw, desired, { includeSystem: false }));
-      })(),
-    );
-  if (wantMy)
-    jobs.push(
-      (async () => {
-        const raw = await myReadRaw(
-          ctx.settings,
-          names(desired.mysql_users),
-          names(desired.mysql_databases),
-          all || prune.mysql_users === true,
-          all || prune.mysql_databases === true,
-        );
-        Object.assign(out, myToSection(raw, desired, { includeSystem: false }));
-      })(),
-    );
-  await Promise.all(jobs);
-  return out;
+  const prune: Record<string, boolean | undefined> = desired.prune ?? {};
+  const parts = await Promise.all(
+    ENGINES.filter((e) => all || e.collections.some((c) => c in desired || prune[c])).map((e) =>
+      e.read(
+        ctx.settings,
+        desired,
+        e.collections.map((c) => names(desired[c])),
+        e.collections.map((c) => all || prune[c] === true),
+      ),
+    ),
+  );
+  return Object.assign({}, ...parts);
 }
 
 const plugin: Plugin<DatabasesSection, DbChangeData> = {
@@ -84,7 +118,7 @@ const plugin: Plugin<DatabasesSection, DbChangeData> = {
   schema: schemaOf('databases'),
   collections: COLLECTIONS,
 
-  normalize(section: unknown, _ctx: NormalizeContext) {
+  normalize(section) {
     // privilege lists in canonical form (upper case, sorted, ALL when complete); encodings upper case
     if (!isObj(section)) return section;
     const out: Obj = { ...section };
@@ -104,55 +138,36 @@ const plugin: Plugin<DatabasesSection, DbChangeData> = {
     return out;
   },
 
-  async read(ctx: ReadContext, desired: DatabasesSection): Promise<DatabasesSection> {
+  async read(ctx, desired) {
     return readSection(ctx, desired ?? {}, false);
   },
 
   plan: planDatabases,
 
-  async apply(ctx: ApplyContext, changes: Change<DbChangeData>[]): Promise<ChangeResult[]> {
+  async apply(ctx, changes) {
     assertApplyContext(ctx);
-    const pg = changes.filter((c) => c.data!.engine === 'pg');
-    const my = changes.filter((c) => c.data!.engine === 'mysql');
     const results = new Map<Change<DbChangeData>, ChangeResult>();
-    const settle = async (list: Change<DbChangeData>[], f: () => Promise<ChangeResult[]>) => {
-      if (!list.length) return;
-      try {
-        const r = await f();
-        list.forEach((c, i) => results.set(c, r[i]));
-      } catch (err) {
-        const e = toOpdError(err);
-        for (const c of list) results.set(c, { address: c.address, status: 'failed', error: e });
-      }
-    };
-    await Promise.all([
-      settle(pg, () =>
-        applyScripted(
-          pg,
-          pgRender,
-          (i) => `\\echo opd-mark-${i}`,
-          (sql, secrets) => psql(ctx.settings, sql, secrets, APPLY_TIMEOUT),
-          'PostgreSQL',
-        ),
-      ),
-      settle(my, () =>
-        applyScripted(
-          my,
-          myRender,
-          (i) => `SELECT 'opd-mark-${i}';`,
-          (sql, secrets) => mysql(ctx.settings, sql, secrets, APPLY_TIMEOUT),
-          'MariaDB',
-        ),
-      ),
-    ]);
+    // one script per engine, the engines side by side
+    await Promise.all(
+      ENGINES.map(async (e) => {
+        const list = changes.filter((c) => c.data!.engine === e.engine);
+        if (!list.length) return;
+        try {
+          const run = (sql: string, secrets: string[]) => e.client(ctx.settings, sql, secrets, APPLY_TIMEOUT);
+          const r = await applyScripted(list, (c) => renderSteps(c, e.stepSql), e.mark, run, e.label);
+          list.forEach((c, i) => results.set(c, r[i]));
+        } catch (err) {
+          const error = toOpdError(err);
+          for (const c of list) results.set(c, { address: c.address, status: 'failed', error });
+        }
+      }),
+    );
     return changes.map((c) => results.get(c)!);
   },
 
-  edges(desired: DatabasesSection): Edge[] {
-    return databaseEdges(desired);
-  },
+  edges: databaseEdges,
 
-  async show(ctx: ReadContext): Promise<DatabasesSection> {
+  async show(ctx) {
     const s = await readSection(ctx, {}, true);
     // grants of roles/accounts nobody could name back (PUBLIC is skipped already) stay; empty maps go
     for (const c of ['pg_databases', 'mysql_databases'] as const)
@@ -162,34 +177,16 @@ const plugin: Plugin<DatabasesSection, DbChangeData> = {
     return s;
   },
 
-  async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
+  async doctor(ctx) {
     const checks: DoctorCheck[] = [];
-    const pg = pgEndpoint(ctx.settings);
-    try {
-      const r = await psql(ctx.settings, 'SELECT version();\n');
-      checks.push({
-        name: 'databases: postgresql',
-        ok: r.ok,
-        detail: r.ok
-          ? `${pg.host} port ${pg.port}: ${r.stdout.trim().split(' ').slice(0, 2).join(' ')}`
-          : String(r.error),
-      });
-    } catch (err) {
-      const e = toOpdError(err);
-      checks.push({ name: 'databases: postgresql', ok: false, detail: e.message, hint: e.hint });
-    }
-    const my = myEndpoint(ctx.settings);
-    try {
-      const r = await mysql(ctx.settings, 'SELECT VERSION();\n');
-      checks.push({
-        name: 'databases: mysql',
-        ok: r.ok,
-        detail: r.ok ? `${my.socket}: ${r.stdout.trim()}` : String(r.error),
-      });
-    } catch (err) {
-      const e = toOpdError(err);
-      checks.push({ name: 'databases: mysql', ok: false, detail: e.message, hint: e.hint });
-    }
+    for (const { client, doctor: d } of ENGINES)
+      try {
+        const r = await client(ctx.settings, d.sql);
+        checks.push({ name: d.name, ok: r.ok, detail: r.ok ? d.detail(ctx.settings, r.stdout) : String(r.error) });
+      } catch (err) {
+        const e = toOpdError(err);
+        checks.push({ name: d.name, ok: false, detail: e.message, hint: e.hint });
+      }
     return checks;
   },
 };

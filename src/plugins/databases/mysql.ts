@@ -1,7 +1,7 @@
 /** MariaDB/MySQL: one mysql process reads every named user and database (as JSON); apply renders SQL. */
-import type { Change, Obj, Settings } from '../../core/plugin.js';
+import type { Obj } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
-import { mysql } from './client.js';
+import { mysql, queryJson, type EngineRead } from './client.js';
 import {
   myAccount,
   myGrantDb,
@@ -11,8 +11,9 @@ import {
   mysqlPasswordMatches,
   myUngrantDb,
   parseGrantee,
+  storedSecret,
 } from './sql.js';
-import { myCanonical, type DbChangeData, type Step } from './plan.js';
+import { myCanonical, type Step } from './plan.js';
 import { isObj } from '../../core/diff.js';
 
 export interface MyRaw {
@@ -54,27 +55,19 @@ export function myReadSql(users: string[], dbs: string[], allUsers: boolean, all
 );\n`;
 }
 
-export async function myReadRaw(
-  settings: Settings,
-  users: string[],
-  dbs: string[],
-  allUsers: boolean,
-  allDbs: boolean,
-): Promise<MyRaw> {
-  const r = await mysql(settings, myReadSql(users, dbs, allUsers, allDbs));
-  if (!r.ok) throw new OpdError('backend-failed', `MariaDB/MySQL: reading users and databases failed: ${r.error}`);
-  try {
-    return JSON.parse(r.stdout.trim()) as MyRaw;
-  } catch {
-    throw new OpdError('bug', 'MariaDB/MySQL: could not parse the JSON that mysql returned');
-  }
-}
+/** The MariaDB/MySQL read: one query for every user and every database the document names. */
+export const myRead: EngineRead = async (settings, desired, [users, dbs], [allUsers, allDbs]) => {
+  const sql = myReadSql(users, dbs, allUsers, allDbs);
+  return myToSection(
+    await queryJson<MyRaw>(mysql, settings, sql, 'MariaDB/MySQL: reading users and databases'),
+    desired,
+  );
+};
 
 /** The section as the host has it (passwords: the desired value when the stored hash matches, else absent). */
-export function myToSection(
+function myToSection(
   raw: MyRaw,
   desired: Obj,
-  opts: { includeSystem: boolean },
 ): { mysql_users: Record<string, Obj>; mysql_databases: Record<string, Obj> } {
   const wantUsers = isObj(desired.mysql_users) ? desired.mysql_users : {};
   const wantDbs = isObj(desired.mysql_databases) ? desired.mysql_databases : {};
@@ -82,7 +75,7 @@ export function myToSection(
   for (const u of raw.users ?? []) {
     const account = `${u.user}@${u.host}`;
     const system = SYSTEM_ACCOUNTS.has(account) || account === raw.me;
-    if (system && !opts.includeSystem && !(account in wantUsers)) continue;
+    if (system && !(account in wantUsers)) continue;
     const o: Obj = {};
     const w = wantUsers[account];
     if (isObj(w) && typeof w.password === 'string' && mysqlPasswordMatches(u.plugin, u.secret, w.password))
@@ -134,12 +127,10 @@ export function myStepSql(step: Step, secrets: string[]): string[] {
   switch (step.kind) {
     case 'my.user.create':
     case 'my.user.password': {
-      let auth = '';
-      if (step.password !== undefined) {
-        const h = mysqlNativeHash(step.password);
-        secrets.push(step.password, h);
-        auth = ` IDENTIFIED WITH mysql_native_password AS ${myLit(h)}`;
-      }
+      const auth =
+        step.password === undefined
+          ? ''
+          : ` IDENTIFIED WITH mysql_native_password AS ${myLit(storedSecret(step.password, mysqlNativeHash, secrets))}`;
       return [`${step.kind === 'my.user.create' ? 'CREATE' : 'ALTER'} USER ${myAccount(step.account)}${auth};`];
     }
     case 'my.user.drop':
@@ -162,10 +153,4 @@ export function myStepSql(step: Step, secrets: string[]): string[] {
     default:
       throw new OpdError('bug', `not a MariaDB step: ${(step as Step).kind}`);
   }
-}
-
-export function myRender(c: Change<DbChangeData>): { sql: string[]; secrets: string[] } {
-  const secrets: string[] = [];
-  const sql = c.data!.steps.flatMap((s) => myStepSql(s, secrets));
-  return { sql, secrets };
 }

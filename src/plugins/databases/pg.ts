@@ -1,9 +1,9 @@
 /** PostgreSQL: one psql process reads every named role and database (as JSON); apply renders SQL. */
-import type { Change, Obj, Settings } from '../../core/plugin.js';
+import type { Obj } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
-import { psql } from './client.js';
-import { pgIdent, pgLit, pgPasswordMatches, scramVerifier } from './sql.js';
-import { pgCanonical, type DbChangeData, type Step } from './plan.js';
+import { psql, queryJson, type EngineRead } from './client.js';
+import { pgIdent, pgLit, pgPasswordMatches, scramVerifier, storedSecret } from './sql.js';
+import { pgCanonical, type Step } from './plan.js';
 import { isObj } from '../../core/diff.js';
 
 export interface PgRaw {
@@ -43,37 +43,23 @@ export function pgReadSql(roles: string[], dbs: string[], allRoles: boolean, all
 );\n`;
 }
 
-export async function pgReadRaw(
-  settings: Settings,
-  roles: string[],
-  dbs: string[],
-  allRoles: boolean,
-  allDbs: boolean,
-): Promise<PgRaw> {
-  const r = await psql(settings, pgReadSql(roles, dbs, allRoles, allDbs));
-  if (!r.ok) throw new OpdError('backend-failed', `PostgreSQL: reading roles and databases failed: ${r.error}`);
-  try {
-    return JSON.parse(r.stdout.trim()) as PgRaw;
-  } catch {
-    throw new OpdError('bug', 'PostgreSQL: could not parse the JSON that psql returned');
-  }
-}
+/** The PostgreSQL read: one query for every role and every database the document names. */
+export const pgRead: EngineRead = async (settings, desired, [roles, dbs], [allRoles, allDbs]) => {
+  const sql = pgReadSql(roles, dbs, allRoles, allDbs);
+  return pgToSection(await queryJson<PgRaw>(psql, settings, sql, 'PostgreSQL: reading roles and databases'), desired);
+};
 
 /**
  * The section as the host has it. Passwords: `password` is set to the desired value only when the
  * stored verifier matches it (so a matching password is no diff and a differing one is, without
  * either value ever being revealed); otherwise it is absent.
  */
-export function pgToSection(
-  raw: PgRaw,
-  desired: Obj,
-  opts: { includeSystem: boolean },
-): { pg_roles: Record<string, Obj>; pg_databases: Record<string, Obj> } {
+function pgToSection(raw: PgRaw, desired: Obj): { pg_roles: Record<string, Obj>; pg_databases: Record<string, Obj> } {
   const wantRoles = isObj(desired.pg_roles) ? desired.pg_roles : {};
   const wantDbs = isObj(desired.pg_databases) ? desired.pg_databases : {};
   const pg_roles: Record<string, Obj> = {};
   for (const r of raw.roles) {
-    if (r.system && !opts.includeSystem && !(r.name in wantRoles)) continue;
+    if (r.system && !(r.name in wantRoles)) continue;
     const o: Obj = { login: r.login, superuser: r.superuser, createdb: r.createdb, createrole: r.createrole };
     const w = wantRoles[r.name];
     if (isObj(w) && typeof w.password === 'string' && pgPasswordMatches(r.secret, r.name, w.password))
@@ -82,7 +68,7 @@ export function pgToSection(
   }
   const pg_databases: Record<string, Obj> = {};
   for (const d of raw.databases) {
-    if (d.system && !opts.includeSystem && !(d.name in wantDbs)) continue;
+    if (d.system && !(d.name in wantDbs)) continue;
     const byRole = new Map<string, string[]>();
     for (const a of d.acl) {
       if (!a.grantee) continue; // PUBLIC
@@ -124,12 +110,10 @@ export function pgStepSql(step: Step, secrets: string[]): string[] {
   switch (step.kind) {
     case 'pg.role.create':
     case 'pg.role.alter': {
-      let pw = '';
-      if (step.password !== undefined) {
-        const v = scramVerifier(step.password);
-        secrets.push(step.password, v);
-        pw = ` PASSWORD ${pgLit(v)}`;
-      }
+      const pw =
+        step.password === undefined
+          ? ''
+          : ` PASSWORD ${pgLit(storedSecret(step.password, (p) => scramVerifier(p), secrets))}`;
       const verb = step.kind === 'pg.role.create' ? 'CREATE' : 'ALTER';
       const a = attrs(step.attrs);
       if (verb === 'ALTER' && !a && !pw) return [];
@@ -156,10 +140,4 @@ export function pgStepSql(step: Step, secrets: string[]): string[] {
     default:
       throw new OpdError('bug', `not a PostgreSQL step: ${(step as Step).kind}`);
   }
-}
-
-export function pgRender(c: Change<DbChangeData>): { sql: string[]; secrets: string[] } {
-  const secrets: string[] = [];
-  const sql = c.data!.steps.flatMap((s) => pgStepSql(s, secrets));
-  return { sql, secrets };
 }

@@ -3,7 +3,8 @@
  * renders the SQL and computes password verifiers with a fresh salt). Summaries never contain
  * a password: they say "password set" / "password changed".
  */
-import type { Change, Edge, Obj, ResourceDiff } from '../../core/plugin.js';
+import { resourceChange, type Change, type Edge, type Obj, type ResourceDiff } from '../../core/plugin.js';
+import type { MysqlUser, PgRole } from './section.gen.js';
 import { isObj } from '../../core/diff.js';
 
 export const PG_ALL = ['CONNECT', 'CREATE', 'TEMPORARY'] as const;
@@ -76,8 +77,6 @@ function words(list: string[], full: readonly string[] = PG_ALL): string {
 
 // ---------------------------------------------------------------------------------------------
 
-const base = (diff: ResourceDiff) => ({ resource: diff.address, plugin: diff.plugin });
-
 const passwordChanged = (diff: ResourceDiff) =>
   typeof diff.desired?.password === 'string' &&
   diff.ops.some((o) => o.path === '/password' && (o.op === 'add' || o.op === 'replace'));
@@ -90,297 +89,215 @@ function opsExcept(diff: ResourceDiff, prefix: string): ResourceDiff['ops'] {
   return diff.ops.filter((o) => !(o.path === prefix || o.path.startsWith(prefix + '/')));
 }
 
+/** A change of the diff's resource made of these steps of one engine. */
+const stepsChange = (
+  diff: ResourceDiff,
+  engine: DbChangeData['engine'],
+  action: string,
+  summary: string,
+  steps: Step[],
+) => resourceChange<DbChangeData>(diff, action, summary, { engine, steps });
+
+/** Dropping a role, user or database destroys data: refused unless allowed. */
+const dropChange = (diff: ResourceDiff, engine: DbChangeData['engine'], summary: string, step: Step) => ({
+  ...stepsChange(diff, engine, 'delete', summary, [step]),
+  destructive: true,
+});
+
 function planPgRole(diff: ResourceDiff): Change<DbChangeData>[] {
-  const b = { ...base(diff), address: diff.address };
-  const data = (steps: Step[]): DbChangeData => ({ engine: 'pg', steps });
-  if (diff.action === 'delete')
-    return [
-      {
-        ...b,
-        action: 'delete',
-        summary: 'role',
-        destructive: true,
-        ops: diff.ops,
-        data: data([{ kind: 'pg.role.drop', name: diff.name }]),
-      },
-    ];
-  const want = diff.desired!;
+  if (diff.action === 'delete') return [dropChange(diff, 'pg', 'role', { kind: 'pg.role.drop', name: diff.name })];
+  const want = diff.desired as PgRole;
   if (diff.action === 'create') {
     const attrs: Record<string, boolean> = { login: true };
-    for (const k of ROLE_ATTRS) if (typeof want[k] === 'boolean') attrs[k] = want[k] as boolean;
+    for (const k of ROLE_ATTRS) if (typeof want[k] === 'boolean') attrs[k] = want[k];
     const bits = [attrs.login ? 'login' : 'nologin', ...ROLE_ATTRS.filter((k) => k !== 'login' && attrs[k])];
-    const password = typeof want.password === 'string' ? want.password : undefined;
+    const password = want.password;
     if (password) bits.push('password set');
-    return [
-      {
-        ...b,
-        action: 'create',
-        summary: `role (${bits.join(', ')})`,
-        ops: diff.ops,
-        data: data([{ kind: 'pg.role.create', name: diff.name, attrs, ...(password ? { password } : {}) }]),
-      },
-    ];
+    const step: Step = { kind: 'pg.role.create', name: diff.name, attrs, ...(password ? { password } : {}) };
+    return [stepsChange(diff, 'pg', 'create', `role (${bits.join(', ')})`, [step])];
   }
-  const cur = diff.current ?? {};
+  const cur = (diff.current ?? {}) as PgRole;
   const attrs: Record<string, boolean> = {};
   const text: string[] = [];
-  for (const k of ROLE_ATTRS)
-    if (typeof want[k] === 'boolean' && want[k] !== cur[k]) {
-      attrs[k] = want[k] as boolean;
-      text.push(`${k} ${String(cur[k] ?? '(unset)')} → ${String(want[k])}`);
+  for (const k of ROLE_ATTRS) {
+    const w = want[k];
+    if (typeof w === 'boolean' && w !== cur[k]) {
+      attrs[k] = w;
+      text.push(`${k} ${String(cur[k] ?? '(unset)')} → ${String(w)}`);
     }
-  const pw = passwordChanged(diff) ? (want.password as string) : undefined;
+  }
+  const pw = passwordChanged(diff) ? want.password : undefined;
   if (pw) text.push('password changed');
   if (!text.length) return [];
-  return [
-    {
-      ...b,
-      action: 'update',
-      summary: text.join(', '),
-      ops: diff.ops,
-      data: data([{ kind: 'pg.role.alter', name: diff.name, attrs, ...(pw ? { password: pw } : {}) }]),
-    },
-  ];
-}
-
-function grantChanges(
-  diff: ResourceDiff,
-  engine: 'pg' | 'mysql',
-  fromScratch: boolean,
-  after: string[],
-): Change<DbChangeData>[] {
-  const want = isObj(diff.desired?.grants) ? (diff.desired!.grants as Record<string, string[]>) : {};
-  const cur = !fromScratch && isObj(diff.current?.grants) ? (diff.current!.grants as Record<string, string[]>) : {};
-  const out: Change<DbChangeData>[] = [];
-  for (const who of Object.keys(want).sort()) {
-    const canon = engine === 'pg' ? pgCanonical : myCanonical;
-    const w = (canon(want[who] ?? []) as string[]) ?? [];
-    const c = (canon(cur[who] ?? []) as string[]) ?? [];
-    const address = `${diff.address}/grants/${who}`;
-    const ops = opsFor(diff, `/grants/${who.replace(/~/g, '~0').replace(/\//g, '~1')}`);
-    if (engine === 'pg') {
-      const ws = pgExpand(w),
-        cs = pgExpand(c);
-      const grant = [...ws].filter((p) => !cs.has(p)).sort();
-      const revoke = [...cs].filter((p) => !ws.has(p)).sort();
-      if (!grant.length && !revoke.length) continue;
-      const text = [grant.length ? `grant ${words(grant)}` : '', revoke.length ? `revoke ${words(revoke)}` : '']
-        .filter(Boolean)
-        .join('; ');
-      out.push({
-        ...base(diff),
-        address,
-        action: fromScratch ? 'create' : 'update',
-        summary: text,
-        after,
-        ops,
-        data: {
-          engine,
-          steps: [{ kind: 'pg.db.grant', name: diff.name, role: who, grant, revoke }],
-        } satisfies DbChangeData,
-      });
-    } else {
-      const wAll = w.includes('ALL'),
-        cAll = c.includes('ALL');
-      let revokeAll = false;
-      let grant: string[] = [];
-      let revoke: string[] = [];
-      if (wAll) {
-        if (!cAll) grant = ['ALL'];
-      } else if (cAll) {
-        revokeAll = true;
-        grant = [...w];
-      } else {
-        grant = w.filter((p) => !c.includes(p));
-        revoke = c.filter((p) => !w.includes(p));
-      }
-      if (!revokeAll && !grant.length && !revoke.length) continue;
-      const text = [
-        revokeAll ? 'revoke ALL' : '',
-        revoke.length ? `revoke ${revoke.join(', ')}` : '',
-        grant.length ? `grant ${grant.join(', ')}` : '',
-      ]
-        .filter(Boolean)
-        .join('; ');
-      out.push({
-        ...base(diff),
-        address,
-        action: fromScratch ? 'create' : 'update',
-        summary: text,
-        after,
-        ops,
-        data: {
-          engine,
-          steps: [{ kind: 'my.db.grant', name: diff.name, account: who, revokeAll, grant, revoke }],
-        } satisfies DbChangeData,
-      });
-    }
-  }
-  return out;
-}
-
-function planPgDatabase(diff: ResourceDiff): Change<DbChangeData>[] {
-  const b = { ...base(diff), address: diff.address };
-  const data = (steps: Step[]): DbChangeData => ({ engine: 'pg', steps });
-  if (diff.action === 'delete')
-    return [
-      {
-        ...b,
-        action: 'delete',
-        summary: 'database and all its data',
-        destructive: true,
-        ops: diff.ops,
-        data: data([{ kind: 'pg.db.drop', name: diff.name }]),
-      },
-    ];
-  const want = diff.desired!;
-  const owner = typeof want.owner === 'string' ? want.owner : undefined;
-  const encoding = typeof want.encoding === 'string' ? want.encoding : undefined;
-  const createStep: Step = {
-    kind: 'pg.db.create',
-    name: diff.name,
-    ...(owner ? { owner } : {}),
-    ...(encoding ? { encoding } : {}),
-  };
-  const describe = [owner ? `owner ${owner}` : '', encoding ? `encoding ${encoding}` : ''].filter(Boolean).join(', ');
-  if (diff.action === 'create') {
-    return [
-      {
-        ...b,
-        action: 'create',
-        summary: `database${describe ? ` (${describe})` : ''}`,
-        ops: opsExcept(diff, '/grants'),
-        data: data([createStep]),
-      },
-      ...grantChanges(diff, 'pg', true, [diff.address]),
-    ];
-  }
-  const cur = diff.current ?? {};
-  if (encoding && cur.encoding !== undefined && encoding !== cur.encoding) {
-    return [
-      {
-        ...b,
-        action: 'recreate',
-        destructive: true,
-        summary: `database: encoding ${String(cur.encoding)} → ${encoding}`,
-        reason: 'the encoding of a database cannot change: it is dropped (all data lost) and created again',
-        ops: opsExcept(diff, '/grants'),
-        data: data([{ kind: 'pg.db.drop', name: diff.name }, createStep]),
-      },
-      ...grantChanges(diff, 'pg', true, [diff.address]),
-    ];
-  }
-  const out: Change<DbChangeData>[] = [];
-  if (owner && owner !== cur.owner)
-    out.push({
-      ...b,
-      action: 'update',
-      summary: `owner ${String(cur.owner ?? '(unset)')} → ${owner}`,
-      ops: opsExcept(diff, '/grants'),
-      data: data([{ kind: 'pg.db.owner', name: diff.name, owner }]),
-    });
-  out.push(...grantChanges(diff, 'pg', false, out.length ? [diff.address] : []));
-  return out;
+  const step: Step = { kind: 'pg.role.alter', name: diff.name, attrs, ...(pw ? { password: pw } : {}) };
+  return [stepsChange(diff, 'pg', 'update', text.join(', '), [step])];
 }
 
 function planMyUser(diff: ResourceDiff): Change<DbChangeData>[] {
-  const b = { ...base(diff), address: diff.address };
-  const data = (steps: Step[]): DbChangeData => ({ engine: 'mysql', steps });
+  const account = diff.name;
   if (diff.action === 'delete')
-    return [
-      {
-        ...b,
-        action: 'delete',
-        summary: 'user and its grants',
-        destructive: true,
-        ops: diff.ops,
-        data: data([{ kind: 'my.user.drop', account: diff.name }]),
-      },
-    ];
-  const want = diff.desired!;
-  const password = typeof want.password === 'string' ? want.password : undefined;
-  if (diff.action === 'create')
-    return [
-      {
-        ...b,
-        action: 'create',
-        summary: password ? 'user (password set)' : 'user (no password)',
-        ops: diff.ops,
-        data: data([{ kind: 'my.user.create', account: diff.name, ...(password ? { password } : {}) }]),
-      },
-    ];
+    return [dropChange(diff, 'mysql', 'user and its grants', { kind: 'my.user.drop', account })];
+  const { password } = diff.desired as MysqlUser;
+  if (diff.action === 'create') {
+    const step: Step = { kind: 'my.user.create', account, ...(password ? { password } : {}) };
+    return [stepsChange(diff, 'mysql', 'create', password ? 'user (password set)' : 'user (no password)', [step])];
+  }
   if (password && passwordChanged(diff))
     return [
-      {
-        ...b,
-        action: 'update',
-        summary: 'password changed',
-        ops: diff.ops,
-        data: data([{ kind: 'my.user.password', account: diff.name, password }]),
-      },
+      stepsChange(diff, 'mysql', 'update', 'password changed', [{ kind: 'my.user.password', account, password }]),
     ];
   return [];
 }
 
-function planMyDatabase(diff: ResourceDiff): Change<DbChangeData>[] {
-  const b = { ...base(diff), address: diff.address };
-  const data = (steps: Step[]): DbChangeData => ({ engine: 'mysql', steps });
-  if (diff.action === 'delete')
-    return [
-      {
-        ...b,
-        action: 'delete',
-        summary: 'database and all its data',
-        destructive: true,
-        ops: diff.ops,
-        data: data([{ kind: 'my.db.drop', name: diff.name }]),
-      },
-    ];
-  const want = diff.desired!;
-  const cs = typeof want.character_set === 'string' ? want.character_set : undefined;
-  const co = typeof want.collation === 'string' ? want.collation : undefined;
+/** What differs between the engines' databases; the planning itself is one (planDatabase). */
+interface DbDialect {
+  engine: DbChangeData['engine'];
+  /** the creation fields, with the words a summary gives them */
+  fields: readonly (readonly [key: string, words: string])[];
+  create(name: string, fields: Record<string, string>): Step;
+  drop(name: string): Step;
+  /** the field whose change drops the database (all data) and creates it again (PostgreSQL: encoding) */
+  recreateOn?: string;
+  /** the step that changes the other fields in place */
+  alter(name: string, changed: Record<string, string>): Step;
+  /** privilege lists in canonical form */
+  canonical(list: unknown): unknown;
+  /** the step that turns a grantee's privileges `cur` into `want`, with its summary; none when they are the same */
+  grant(name: string, who: string, want: string[], cur: string[]): { step: Step; summary: string } | undefined;
+}
+
+const PG_DB: DbDialect = {
+  engine: 'pg',
+  fields: [
+    ['owner', 'owner'],
+    ['encoding', 'encoding'],
+  ],
+  create: (name, { owner, encoding }) => ({
+    kind: 'pg.db.create',
+    name,
+    ...(owner ? { owner } : {}),
+    ...(encoding ? { encoding } : {}),
+  }),
+  drop: (name) => ({ kind: 'pg.db.drop', name }),
+  recreateOn: 'encoding',
+  alter: (name, { owner }) => ({ kind: 'pg.db.owner', name, owner }),
+  canonical: pgCanonical,
+  grant(name, role, want, cur) {
+    const ws = pgExpand(want),
+      cs = pgExpand(cur);
+    const grant = [...ws].filter((p) => !cs.has(p)).sort();
+    const revoke = [...cs].filter((p) => !ws.has(p)).sort();
+    if (!grant.length && !revoke.length) return undefined;
+    const summary = [grant.length ? `grant ${words(grant)}` : '', revoke.length ? `revoke ${words(revoke)}` : '']
+      .filter(Boolean)
+      .join('; ');
+    return { step: { kind: 'pg.db.grant', name, role, grant, revoke }, summary };
+  },
+};
+
+const MY_DB: DbDialect = {
+  engine: 'mysql',
+  fields: [
+    ['character_set', 'character set'],
+    ['collation', 'collation'],
+  ],
+  create: (name, fields) => ({ kind: 'my.db.create', name, ...fields }),
+  drop: (name) => ({ kind: 'my.db.drop', name }),
+  alter: (name, changed) => ({ kind: 'my.db.alter', name, ...changed }),
+  canonical: myCanonical,
+  grant(name, account, want, cur) {
+    const wAll = want.includes('ALL'),
+      cAll = cur.includes('ALL');
+    let revokeAll = false;
+    let grant: string[] = [];
+    let revoke: string[] = [];
+    if (wAll) {
+      if (!cAll) grant = ['ALL'];
+    } else if (cAll) {
+      revokeAll = true;
+      grant = [...want];
+    } else {
+      grant = want.filter((p) => !cur.includes(p));
+      revoke = cur.filter((p) => !want.includes(p));
+    }
+    if (!revokeAll && !grant.length && !revoke.length) return undefined;
+    const summary = [
+      revokeAll ? 'revoke ALL' : '',
+      revoke.length ? `revoke ${revoke.join(', ')}` : '',
+      grant.length ? `grant ${grant.join(', ')}` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
+    return { step: { kind: 'my.db.grant', name, account, revokeAll, grant, revoke }, summary };
+  },
+};
+
+function grantChanges(
+  diff: ResourceDiff,
+  dialect: DbDialect,
+  fromScratch: boolean,
+  after: string[],
+): Change<DbChangeData>[] {
+  type Grants = Record<string, string[]>;
+  const want: Grants = (diff.desired?.grants as Grants | undefined) ?? {};
+  const cur: Grants = fromScratch ? {} : ((diff.current?.grants as Grants | undefined) ?? {});
+  const out: Change<DbChangeData>[] = [];
+  for (const who of Object.keys(want).sort()) {
+    const canon = (l: string[] | undefined) => dialect.canonical(l ?? []) as string[];
+    const g = dialect.grant(diff.name, who, canon(want[who]), canon(cur[who]));
+    if (!g) continue;
+    out.push({
+      ...stepsChange(diff, dialect.engine, fromScratch ? 'create' : 'update', g.summary, [g.step]),
+      address: `${diff.address}/grants/${who}`,
+      after,
+      ops: opsFor(diff, `/grants/${who.replace(/~/g, '~0').replace(/\//g, '~1')}`),
+    });
+  }
+  return out;
+}
+
+/** A database of either engine: create, drop, change in place or (a field that cannot change) recreate; then its grants. */
+function planDatabase(diff: ResourceDiff, dialect: DbDialect): Change<DbChangeData>[] {
+  const { engine, recreateOn: r } = dialect;
+  if (diff.action === 'delete') return [dropChange(diff, engine, 'database and all its data', dialect.drop(diff.name))];
+  // the database's own changes: everything but the grants (those are changes of their own)
+  const change = (action: string, summary: string, steps: Step[]) => ({
+    ...stepsChange(diff, engine, action, summary, steps),
+    ops: opsExcept(diff, '/grants'),
+  });
+  const want = diff.desired ?? {};
+  const fields: Record<string, string> = {};
+  for (const [k] of dialect.fields) if (typeof want[k] === 'string' && want[k]) fields[k] = want[k];
+  const create = dialect.create(diff.name, fields);
   if (diff.action === 'create') {
-    const describe = [cs ? `character set ${cs}` : '', co ? `collation ${co}` : ''].filter(Boolean).join(', ');
+    const describe = dialect.fields
+      .filter(([k]) => fields[k])
+      .map(([k, w]) => `${w} ${fields[k]}`)
+      .join(', ');
     return [
-      {
-        ...b,
-        action: 'create',
-        summary: `database${describe ? ` (${describe})` : ''}`,
-        ops: opsExcept(diff, '/grants'),
-        data: data([
-          {
-            kind: 'my.db.create',
-            name: diff.name,
-            ...(cs ? { character_set: cs } : {}),
-            ...(co ? { collation: co } : {}),
-          },
-        ]),
-      },
-      ...grantChanges(diff, 'mysql', true, [diff.address]),
+      change('create', `database${describe ? ` (${describe})` : ''}`, [create]),
+      ...grantChanges(diff, dialect, true, [diff.address]),
     ];
   }
   const cur = diff.current ?? {};
-  const out: Change<DbChangeData>[] = [];
+  if (r && fields[r] && cur[r] !== undefined && fields[r] !== cur[r])
+    return [
+      {
+        ...change('recreate', `database: ${r} ${String(cur[r])} → ${fields[r]}`, [dialect.drop(diff.name), create]),
+        destructive: true,
+        reason: `the ${r} of a database cannot change: it is dropped (all data lost) and created again`,
+      },
+      ...grantChanges(diff, dialect, true, [diff.address]),
+    ];
+  const changed: Record<string, string> = {};
   const text: string[] = [];
-  const alter: Step = { kind: 'my.db.alter', name: diff.name };
-  if (cs && cs !== cur.character_set) {
-    alter.character_set = cs;
-    text.push(`character_set ${String(cur.character_set)} → ${cs}`);
-  }
-  if (co && co !== cur.collation) {
-    alter.collation = co;
-    text.push(`collation ${String(cur.collation)} → ${co}`);
-  }
-  if (text.length)
-    out.push({
-      ...b,
-      action: 'update',
-      summary: text.join(', '),
-      ops: opsExcept(diff, '/grants'),
-      data: data([alter]),
-    });
-  out.push(...grantChanges(diff, 'mysql', false, out.length ? [diff.address] : []));
-  return out;
+  for (const [k] of dialect.fields)
+    if (k !== r && fields[k] && fields[k] !== cur[k]) {
+      changed[k] = fields[k];
+      text.push(`${k} ${String(cur[k] ?? '(unset)')} → ${fields[k]}`);
+    }
+  const own = text.length ? [change('update', text.join(', '), [dialect.alter(diff.name, changed)])] : [];
+  return [...own, ...grantChanges(diff, dialect, false, own.length ? [diff.address] : [])];
 }
 
 export function planDatabases(diff: ResourceDiff): Change<DbChangeData>[] {
@@ -388,11 +305,11 @@ export function planDatabases(diff: ResourceDiff): Change<DbChangeData>[] {
     case 'pg_roles':
       return planPgRole(diff);
     case 'pg_databases':
-      return planPgDatabase(diff);
+      return planDatabase(diff, PG_DB);
     case 'mysql_users':
       return planMyUser(diff);
     case 'mysql_databases':
-      return planMyDatabase(diff);
+      return planDatabase(diff, MY_DB);
     default:
       return [];
   }

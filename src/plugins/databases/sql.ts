@@ -146,3 +146,10 @@ export function scrub(text: string, secrets: Iterable<string>): string {
   for (const s of secrets) if (s && s.length >= 3) out = out.split(s).join('<secret>');
   return out;
 }
+
+/** What the server stores for a password (`hash` of it); both go to `secrets`, which no message may show. */
+export function storedSecret(password: string, hash: (pw: string) => string, secrets: string[]): string {
+  const v = hash(password);
+  secrets.push(password, v);
+  return v;
+}

@@ -6,36 +6,23 @@
  * (not under --root); otherwise opd writes /etc/resolv.conf itself, keeping the lines it does
  * not manage. node:fs only for reads.
  */
-import { adoptRenamed } from '../../core/shorthand.js';
-import { applyEach } from '../../core/plugin.js';
+import { adoptRenamed, itemsToCollection } from '../../core/shorthand.js';
 import { sectionSpec } from '../../core/schema-file.js';
 import { lstatSync, readlinkSync } from 'node:fs';
-import type {
-  ApplyContext,
-  Change,
-  DoctorCheck,
-  NormalizeContext,
-  Obj,
-  Plugin,
-  ReadContext,
-  ResourceDiff,
-  Settings,
-} from '../../core/plugin.js';
-import { assertApplyContext } from '../../core/plugin.js';
+import type { Change, DoctorCheck, Obj, Plugin, ResourceDiff, Settings } from '../../core/plugin.js';
+import { applyEach, resourceChange } from '../../core/plugin.js';
+import type { DnsDoc, Resolver } from './section.gen.js';
 import { toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { atomicWrite, readText, rootOf } from '../../core/hostfs.js';
 import { callMutate, callRead } from '../../dbus.js';
 
-export interface ResolverSpec extends Obj {
-  backend?: 'auto' | Backend;
-  servers?: string[];
-  search?: string[];
-  options?: string[];
-}
-export interface DnsSection extends Obj {
-  resolvers?: Record<string, ResolverSpec>;
-}
+/**
+ * The section's types, generated from schema/dns.schema.json (npm run gen:types); a read also
+ * reports the backend it detected (`resolved` among them).
+ */
+export type ResolverSpec = Omit<Resolver, 'backend'> & { backend?: Resolver['backend'] | Backend };
+export type DnsSection = Omit<DnsDoc, 'resolvers'> & { resolvers?: Record<string, ResolverSpec> } & Obj;
 
 export const RESOLV_CONF = '/etc/resolv.conf';
 export const RESOLVED_DROPIN = '/etc/systemd/resolved.conf.d/90-opd.conf';
@@ -116,25 +103,6 @@ export function renderDropin(
   return `# managed by opd (dns/resolvers/${name})\n[Resolve]\nDNS=${servers.join(' ')}\nDomains=${search.join(' ')}\n`;
 }
 
-function readDns(ctx: ReadContext, desired: DnsSection): DnsSection {
-  const root = rootOf(ctx.settings);
-  const { backend } = detectBackend(ctx.settings);
-  const resolvers: Record<string, ResolverSpec> = {};
-  for (const [name, want] of Object.entries(desired.resolvers ?? {})) {
-    // a resolver that must be a plain resolv.conf reads as one only once it is one
-    const eff = want.backend === 'resolv.conf' ? 'resolv.conf' : backend;
-    if (eff === 'resolved') {
-      const cur = parseDropin(readText(root + RESOLVED_DROPIN));
-      resolvers[name] = { backend, ...(cur ?? {}) };
-    } else {
-      const text = readText(root + RESOLV_CONF);
-      if (text !== undefined || backend === 'resolved')
-        resolvers[name] = { backend, ...parseResolvConf(backend === 'resolved' ? '' : (text ?? '')) };
-    }
-  }
-  return { resolvers };
-}
-
 interface DnsData {
   name: string;
   want: ResolverSpec;
@@ -167,21 +135,20 @@ export function planResolver(d: ResourceDiff): Change<DnsData>[] {
       parts.push(`${k} ${list(cur[k])} → ${list(want[k])}`);
   const fault = d.faults?.[d.address];
   if (!parts.length && !fault) return [];
-  const change: Change<DnsData> = {
-    address: d.address,
-    resource: d.address,
-    plugin: d.plugin,
-    action: d.action === 'create' ? 'create' : 'update',
-    summary: parts.join(', ') || 'options',
-    ops: d.ops,
-    data: { name: d.name, want } satisfies DnsData,
-  };
+  const change = resourceChange<DnsData>(
+    d,
+    d.action === 'create' ? 'create' : 'update',
+    parts.join(', ') || 'options',
+    {
+      name: d.name,
+      want,
+    },
+  );
   if (fault) change.blocker = fault;
   return [change];
 }
 
-async function applyOne(ctx: ApplyContext, c: Change<DnsData>): Promise<void> {
-  assertApplyContext(ctx);
+const applyResolver = applyEach<DnsData>(async (ctx, c) => {
   const root = rootOf(ctx.settings);
   const d = c.data!;
   const backend = d.want.backend === 'resolv.conf' ? 'resolv.conf' : detectBackend(ctx.settings).backend;
@@ -203,37 +170,41 @@ async function applyOne(ctx: ApplyContext, c: Change<DnsData>): Promise<void> {
     signature: 'ss',
     body: ['systemd-resolved.service', 'replace'],
   });
-}
+});
 
-/** op-dbus's section name `dnsresolver` (some op-dbus versions register the plugin as `dns`) → `dns`. */
-function adoptOpdbus(plugins: Record<string, unknown>, ctx: NormalizeContext): void {
-  adoptRenamed(plugins, 'dnsresolver', 'dns', ctx);
-}
-
-/** op-dbus's form `{version, items: [{id, mode, servers, search, options}]}` → `resolvers`. */
-function fromItems(section: Obj, ctx: NormalizeContext): Obj {
-  if (!Array.isArray(section.items)) return section;
-  const { items, version: _v, ...rest } = section;
-  const resolvers: Obj = {};
-  (items as unknown[]).forEach((it, i) => {
-    const id = isObj(it) && typeof it.id === 'string' ? it.id : `item${i}`;
-    const { id: _id, ...spec } = isObj(it) ? it : { value: it };
-    if (spec.mode === 'enforce') delete spec.mode;
-    resolvers[id] = spec;
-    ctx.remap(`/plugins/dns/resolvers/${id}`, `/plugins/dns/items/${i}`);
-  });
-  return { ...rest, resolvers };
+/** op-dbus's `{version, items: [{id, mode, servers, search, options}]}` → `resolvers`. */
+function resolverItem(it: unknown, i: number): [string, Obj] {
+  const id = isObj(it) && typeof it.id === 'string' ? it.id : `item${i}`;
+  const { id: _id, ...spec } = isObj(it) ? it : { value: it };
+  if (spec.mode === 'enforce') delete spec.mode;
+  return [id, spec];
 }
 
 const plugin: Plugin<DnsSection, DnsData> = {
   ...sectionSpec('dns', ['resolvers']),
-  adopt: adoptOpdbus,
-  async read(ctx: ReadContext, desired: DnsSection) {
-    return readDns(ctx, desired);
+  // op-dbus's section name `dnsresolver` (some op-dbus versions register the plugin as `dns`) → `dns`
+  adopt: (plugins, ctx) => adoptRenamed(plugins, 'dnsresolver', 'dns', ctx),
+  async read(ctx, desired) {
+    const root = rootOf(ctx.settings);
+    const { backend } = detectBackend(ctx.settings);
+    const resolvers: Record<string, ResolverSpec> = {};
+    for (const [name, want] of Object.entries(desired.resolvers ?? {})) {
+      // a resolver that must be a plain resolv.conf reads as one only once it is one
+      const eff = want.backend === 'resolv.conf' ? 'resolv.conf' : backend;
+      if (eff === 'resolved') {
+        const cur = parseDropin(readText(root + RESOLVED_DROPIN));
+        resolvers[name] = { backend, ...(cur ?? {}) };
+      } else {
+        const text = readText(root + RESOLV_CONF);
+        if (text !== undefined || backend === 'resolved')
+          resolvers[name] = { backend, ...parseResolvConf(backend === 'resolved' ? '' : (text ?? '')) };
+      }
+    }
+    return { resolvers };
   },
-  normalize(raw: unknown, ctx: NormalizeContext) {
+  normalize(raw, ctx) {
     if (!isObj(raw)) return raw;
-    const section = fromItems(raw, ctx);
+    const section = itemsToCollection(raw, 'dns', 'resolvers', ctx, resolverItem);
     if (!isObj(section.resolvers)) return section;
     const resolvers: Obj = {};
     for (const [n, r] of Object.entries(section.resolvers)) {
@@ -246,8 +217,8 @@ const plugin: Plugin<DnsSection, DnsData> = {
   },
   faults: dnsFaults,
   plan: planResolver,
-  apply: applyEach(applyOne),
-  async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
+  apply: applyResolver,
+  async doctor(ctx) {
     const { backend, why } = detectBackend(ctx.settings);
     const checks: DoctorCheck[] = [{ name: 'dns: backend', ok: true, detail: `${backend}: ${why}` }];
     if (backend === 'resolved' && !rootOf(ctx.settings)) {

@@ -19,41 +19,20 @@
  */
 import { sectionSpec } from '../../core/schema-file.js';
 import { existsSync, readFileSync } from 'node:fs';
-import type {
-  ApplyContext,
-  Change,
-  ChangeResult,
-  Edge,
-  Obj,
-  Plugin,
-  ReadContext,
-  ResourceDiff,
-} from '../../core/plugin.js';
+import type { ApplyContext, Change, ChangeResult, Edge, Obj, Plugin, ResourceDiff } from '../../core/plugin.js';
+import type { ExecDoc, Command } from './section.gen.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { quoteArgv, runRead, runMutate } from '../../exec.js';
+import { TUNABLES } from '../../core/tunables.js';
 
-export interface CommandSpec extends Obj {
-  argv?: string[];
-  shell?: string;
-  creates?: string;
-  unless?: string[];
-  onlyif?: string[];
-  refresh_on?: string[];
-  user?: string;
-  cwd?: string;
-  env?: Record<string, string>;
-  timeout?: number;
-  returns?: number[];
-  description?: string;
-}
-export interface ExecSection extends Obj {
-  commands?: Record<string, CommandSpec>;
-}
+/** The section's types, generated from schema/exec.schema.json (npm run gen:types). */
+export type ExecSection = ExecDoc & Obj;
+export type CommandSpec = Command;
 
-export const DEFAULT_TIMEOUT_S = 300;
-export const GUARD_TIMEOUT_MS = 60_000;
+export const DEFAULT_TIMEOUT_S = TUNABLES.execStepS;
+export const GUARD_TIMEOUT_MS = TUNABLES.execGuardMs;
 export const OUTPUT_MAX = 64 * 1024;
 const ALL_CODES = Array.from({ length: 256 }, (_, i) => i);
 
@@ -115,9 +94,8 @@ export async function needsRun(spec: CommandSpec): Promise<string | undefined> {
 }
 
 function strip(spec: CommandSpec): CommandSpec {
-  const out: CommandSpec = {};
-  for (const [k, v] of Object.entries(spec)) if (k !== 'depends_on') out[k] = v;
-  return out;
+  const { depends_on: _d, ...rest } = spec;
+  return rest;
 }
 
 const matches = (sub: string, changed: string) =>
@@ -154,14 +132,14 @@ async function execute(ctx: ApplyContext, name: string, spec: CommandSpec, refre
     }
     // coreutils timeout kills the step's whole process group (a shell's children too), exit 124
     const secs = spec.timeout ?? DEFAULT_TIMEOUT_S;
-    const argv = ['timeout', '--kill-after=10', `${secs}s`, ...commandArgv(spec)];
+    const argv = ['timeout', `--kill-after=${TUNABLES.execStepKillAfterS}`, `${secs}s`, ...commandArgv(spec)];
     let r;
     try {
       r = await runMutate(ctx, argv[0], argv.slice(1), {
         okCodes: ALL_CODES,
         cwd: spec.cwd,
         env: spec.env,
-        timeout: (secs + 30) * 1000,
+        timeout: secs * 1000 + TUNABLES.execStepGraceMs,
         backend: `exec/commands/${name}`,
       });
     } catch (err) {
@@ -217,7 +195,7 @@ interface ExecChangeData {
 const plugin: Plugin<ExecSection, ExecChangeData> = {
   ...sectionSpec('exec', ['commands']),
 
-  async read(_ctx: ReadContext, desired: ExecSection): Promise<ExecSection> {
+  async read(_ctx, desired) {
     const commands: Record<string, CommandSpec> = {};
     const named = Object.entries(desired.commands ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
     const results = await Promise.all(
@@ -232,7 +210,7 @@ const plugin: Plugin<ExecSection, ExecChangeData> = {
     return { commands };
   },
 
-  plan(diff: ResourceDiff): Change<ExecChangeData>[] {
+  plan(diff) {
     if (diff.action !== 'create' || !diff.desired) return [];
     const spec = diff.desired as CommandSpec;
     const why = [
@@ -245,25 +223,24 @@ const plugin: Plugin<ExecSection, ExecChangeData> = {
     return [runChange(diff.name, spec, why || 'its guard says it has not run', 'run', diff.ops)];
   },
 
-  refresh(desired: ExecSection, changed: ReadonlySet<string>): Change<ExecChangeData>[] {
+  refresh(desired, changed) {
     const out: Change<ExecChangeData>[] = [];
     for (const [n, spec] of Object.entries(desired.commands ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if (!isObj(spec) || !spec.refresh_on) continue;
+      if (!spec.refresh_on) continue;
       const hit = spec.refresh_on.filter((s) => [...changed].some((c) => matches(s, c)));
       if (hit.length) out.push(runChange(n, strip(spec), `refresh: ${hit.join(', ')} changed`, 'refresh'));
     }
     return out;
   },
 
-  edges(desired: ExecSection): Edge[] {
+  edges(desired) {
     const out: Edge[] = [];
     for (const [n, spec] of Object.entries(desired.commands ?? {}))
-      if (isObj(spec))
-        for (const to of spec.refresh_on ?? []) out.push({ from: `exec/commands/${n}`, to, kind: 'refresh_on' });
+      for (const to of spec.refresh_on ?? []) out.push({ from: `exec/commands/${n}`, to, kind: 'refresh_on' });
     return out;
   },
 
-  async apply(ctx: ApplyContext, changes: Change<ExecChangeData>[]): Promise<ChangeResult[]> {
+  async apply(ctx, changes) {
     assertApplyContext(ctx);
     const out: ChangeResult[] = [];
     // one at a time, in plan order: steps of a guide are sequential

@@ -24,44 +24,32 @@ import {
 } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type {
-  ApplyContext,
-  Change,
-  ChangeResult,
-  Edge,
-  NormalizeContext,
-  Obj,
-  Plugin,
-  ReadContext,
-  ResourceDiff,
-} from '../../core/plugin.js';
-import { assertApplyContext } from '../../core/plugin.js';
+import type { ApplyContext, Change, ChangeResult, Edge, Obj, Plugin, ResourceDiff } from '../../core/plugin.js';
+import { assertApplyContext, resourceChange } from '../../core/plugin.js';
+import type { Entry } from './section.gen.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { sha256 } from '../../core/canonical.js';
 import { ExecFailure, runMutate } from '../../exec.js';
 import { atomicWrite, hostPath, insideRoot, readAccounts, rootOf, type Accounts } from '../../core/hostfs.js';
 
-export interface FileSpec extends Obj {
-  type?: 'file' | 'directory' | 'symlink';
-  content?: string;
-  source?: string;
-  target?: string;
-  mode?: string;
-  owner?: string;
-  group?: string;
-  validate?: string;
-  secret?: boolean;
-  state?: 'present' | 'absent';
-}
-
-export interface FilesSection extends Obj {
-  paths?: Record<string, FileSpec>;
-}
+/** A path's spec in the document, generated from schema/files.schema.json (npm run gen:types). */
+export type FileSpec = Entry;
+/**
+ * A path as read (the section's type): it may be of another type (a socket), content and source
+ * may be only a fingerprint, and a directory says whether it has entries.
+ */
+export type FileState = Omit<Entry, 'type' | 'content' | 'source'> & {
+  type?: Entry['type'] | 'other';
+  content?: string | Fingerprint;
+  source?: string | Fingerprint;
+  _nonempty?: boolean;
+};
+export type FilesSection = { paths?: Record<string, FileState> } & Obj;
 
 const NUMERIC = /^[0-9]+$/;
 
-function typeOf(st: Stats): string {
+function typeOf(st: Stats): FileState['type'] {
   if (st.isSymbolicLink()) return 'symlink';
   if (st.isDirectory()) return 'directory';
   if (st.isFile()) return 'file';
@@ -108,11 +96,17 @@ function fpOf(v: unknown): Fingerprint | undefined {
     const b = Buffer.from(v, 'utf8');
     return { sha256: sha256(b), bytes: b.length };
   }
-  if (isObj(v) && typeof v.sha256 === 'string') return v as unknown as Fingerprint;
+  if (isObj(v) && typeof v.sha256 === 'string') return { sha256: v.sha256, bytes: Number(v.bytes) };
   return undefined;
 }
 
-function readOne(root: string, path: string, want: FileSpec, acc: Accounts, goingAway: Set<string>): Obj | undefined {
+function readOne(
+  root: string,
+  path: string,
+  want: FileState,
+  acc: Accounts,
+  goingAway: Set<string>,
+): FileState | undefined {
   const hp = root + path;
   let st: Stats;
   try {
@@ -123,7 +117,7 @@ function readOne(root: string, path: string, want: FileSpec, acc: Accounts, goin
     throw e;
   }
   const type = typeOf(st);
-  const cur: Obj = { type };
+  const cur: FileState = { type };
   if (type !== 'symlink') cur.mode = fmtMode(st.mode);
   const owner = want.owner !== undefined && NUMERIC.test(want.owner) ? undefined : acc.nameByUid.get(st.uid);
   cur.owner = owner ?? String(st.uid);
@@ -150,13 +144,13 @@ function readOne(root: string, path: string, want: FileSpec, acc: Accounts, goin
       st.size > MAX ? ({ sha256: 'not-read', bytes: st.size } satisfies Fingerprint) : asText(readFileSync(hp));
   } else if (type === 'file' && (want.content !== undefined || want.source !== undefined)) {
     const have = readFileSync(hp);
-    if (want.content !== undefined) {
+    if (typeof want.content === 'string') {
       const w = Buffer.from(want.content, 'utf8');
       cur.content = w.length === have.length && w.equals(have) ? want.content : asText(have);
-    } else {
+    } else if (typeof want.source === 'string') {
       let src: Buffer;
       try {
-        src = readFileSync(want.source!);
+        src = readFileSync(want.source);
       } catch (e) {
         throw new OpdError(
           'backend-failed',
@@ -186,7 +180,7 @@ export interface FileChangeData {
   spec: FileSpec;
   /** current type when something of another type must be replaced */
   replace?: string;
-  current?: Obj;
+  current?: FileState;
   /** content that cannot be written back: only its fingerprint is known */
   lost?: Fingerprint;
 }
@@ -199,19 +193,20 @@ function acct(owner?: string, group?: string): string {
 
 export function planFile(d: ResourceDiff): Change<FileChangeData>[] {
   const path = d.name;
-  const base = { address: d.address, resource: d.address, plugin: d.plugin };
-  const cur = d.current as Obj | undefined;
+  const cur = d.current as FileState | undefined;
+  const change = (action: string, summary: string, data: FileChangeData) => resourceChange(d, action, summary, data);
   if (d.action === 'delete') {
-    const t = String(cur?.type ?? 'file');
+    const t = cur?.type ?? 'file';
     const nonEmpty = t === 'directory' && cur?._nonempty === true;
     return [
       {
-        ...base,
-        action: 'delete',
-        summary: `remove ${t}${nonEmpty ? ' and everything in it' : ''}`,
+        ...change('delete', `remove ${t}${nonEmpty ? ' and everything in it' : ''}`, {
+          path,
+          op: 'delete',
+          spec: {},
+          current: { type: t },
+        }),
         ...(nonEmpty ? { destructive: true } : {}),
-        ops: d.ops,
-        data: { path, op: 'delete', spec: {}, current: { type: t } } satisfies FileChangeData,
       },
     ];
   }
@@ -223,15 +218,11 @@ export function planFile(d: ResourceDiff): Change<FileChangeData>[] {
     .find((f, i) => f && typeof [want.content, want.source][i] !== 'string');
   if (lost)
     return [
-      {
-        address: d.address,
-        resource: d.address,
-        plugin: d.plugin,
-        action: d.action === 'create' ? 'create' : 'update',
-        summary: `restore content sha256:${lost.sha256.slice(0, 12)} (${size(lost.bytes)})`,
-        ops: d.ops,
-        data: { path, op: 'write', spec: want, lost } satisfies FileChangeData,
-      },
+      change(
+        d.action === 'create' ? 'create' : 'update',
+        `restore content sha256:${lost.sha256.slice(0, 12)} (${size(lost.bytes)})`,
+        { path, op: 'write', spec: want, lost },
+      ),
     ];
   // after the ancestor directories the document names (exact addresses; unknown ones are ignored)
   const after: string[] = [];
@@ -249,16 +240,7 @@ export function planFile(d: ResourceDiff): Change<FileChangeData>[] {
     if (want.mode) parts.push(`mode ${want.mode}`);
     const oa = acct(want.owner, want.group);
     if (oa) parts.push(`owner ${oa}`);
-    return [
-      {
-        ...base,
-        action: 'create',
-        summary: `create ${type} (${parts.join(', ')})`,
-        after,
-        ops: d.ops,
-        data: { path, op: 'write', spec: want } satisfies FileChangeData,
-      },
-    ];
+    return [{ ...change('create', `create ${type} (${parts.join(', ')})`, { path, op: 'write', spec: want }), after }];
   }
   // update
   const typeChanged = cur?.type !== type;
@@ -285,45 +267,38 @@ export function planFile(d: ResourceDiff): Change<FileChangeData>[] {
     parts.push(`group ${String(cur?.group)} → ${want.group}`);
   const destructive = typeChanged && cur?.type === 'directory' && cur?._nonempty === true;
   // ops for the audit trail: the core replaces /content values by keyed hashes
+  const data: FileChangeData = {
+    path,
+    op: write ? 'write' : 'meta',
+    spec: want,
+    ...(typeChanged ? { replace: String(cur?.type) } : {}),
+  };
   return [
     {
-      ...base,
-      action: 'update',
-      summary: parts.join(', ') || 'update',
+      ...change('update', parts.join(', ') || 'update', data),
       after,
       ...(destructive ? { destructive: true, reason: 'replaces a directory that is not empty' } : {}),
-      ops: d.ops,
-      data: {
-        path,
-        op: write ? 'write' : 'meta',
-        spec: want,
-        ...(typeChanged ? { replace: String(cur?.type) } : {}),
-      } satisfies FileChangeData,
     },
   ];
 }
 
+/** The uid (owner) or gid (group) of a numeric or named account; a name that does not exist fails the change. */
+function resolveId(kind: 'owner' | 'group', name: string | undefined, byName: Map<string, number>, path: string) {
+  if (name === undefined) return undefined;
+  const id = NUMERIC.test(name) ? Number(name) : byName.get(name);
+  if (id !== undefined) return id;
+  const [what, plugin, num] = kind === 'owner' ? ['user', 'users', 'uid'] : ['group', 'groups', 'gid'];
+  throw new OpdError('backend-failed', `${kind} ${name} of ${path} does not exist`, {
+    hint: `create the ${what} first (${plugin} plugin, ${plugin}/${plugin}/${name}) or use a numeric ${num}`,
+    address: `files/paths/${path}`,
+  });
+}
+
 function resolveIds(acc: Accounts, spec: FileSpec, path: string): { uid?: number; gid?: number } {
-  const out: { uid?: number; gid?: number } = {};
-  if (spec.owner !== undefined) {
-    const uid = NUMERIC.test(spec.owner) ? Number(spec.owner) : acc.uidByName.get(spec.owner);
-    if (uid === undefined)
-      throw new OpdError('backend-failed', `owner ${spec.owner} of ${path} does not exist`, {
-        hint: `create the user first (users plugin, users/users/${spec.owner}) or use a numeric uid`,
-        address: `files/paths/${path}`,
-      });
-    out.uid = uid;
-  }
-  if (spec.group !== undefined) {
-    const gid = NUMERIC.test(spec.group) ? Number(spec.group) : acc.gidByName.get(spec.group);
-    if (gid === undefined)
-      throw new OpdError('backend-failed', `group ${spec.group} of ${path} does not exist`, {
-        hint: `create the group first (groups plugin, groups/groups/${spec.group}) or use a numeric gid`,
-        address: `files/paths/${path}`,
-      });
-    out.gid = gid;
-  }
-  return out;
+  return {
+    uid: resolveId('owner', spec.owner, acc.uidByName, path),
+    gid: resolveId('group', spec.group, acc.gidByName, path),
+  };
 }
 
 /** Split a validate template on spaces; `%s` becomes the temp file's path inside its word. Never a shell. */
@@ -465,7 +440,7 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
 const plugin: Plugin<FilesSection, FileChangeData> = {
   ...sectionSpec('files', ['paths']),
 
-  normalize(section: unknown, ctx: NormalizeContext) {
+  normalize(section, ctx) {
     if (!isObj(section)) return section;
     // shorthand: files: { /etc/x.conf: {...} }
     const { out, entries: paths } = liftShorthand(section, 'files', 'paths', ctx, (k, v) =>
@@ -486,26 +461,26 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
     return out;
   },
 
-  async read(ctx: ReadContext, desired: FilesSection): Promise<FilesSection> {
+  async read(ctx, desired) {
     const root = rootOf(ctx.settings);
     const named = desired.paths ?? {};
     const acc = readAccounts(ctx.settings);
-    const paths: Record<string, FileSpec> = {};
+    const paths: Record<string, FileState> = {};
     const goingAway = new Set(
       Object.entries(named)
-        .filter(([, s]) => isObj(s) && s.state === 'absent')
+        .filter(([, s]) => s.state === 'absent')
         .map(([p]) => p),
     );
     for (const [p, spec] of Object.entries(named)) {
-      const cur = readOne(root, p, isObj(spec) ? spec : {}, acc, goingAway);
-      if (cur) paths[p] = cur as FileSpec;
+      const cur = readOne(root, p, spec, acc, goingAway);
+      if (cur) paths[p] = cur;
     }
     return { paths };
   },
 
   plan: planFile,
 
-  edges(desired: FilesSection): Edge[] {
+  edges(desired) {
     const edges: Edge[] = [];
     const named = desired.paths ?? {};
     for (const [p, spec] of Object.entries(named)) {
@@ -522,7 +497,7 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
     return edges;
   },
 
-  async apply(ctx: ApplyContext, changes: Change<FileChangeData>[]): Promise<ChangeResult[]> {
+  async apply(ctx, changes) {
     const acc = readAccounts(ctx.settings);
     const out: ChangeResult[] = [];
     // removals first and deepest first (a directory after what is in it), then writes in plan order
@@ -540,7 +515,7 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
     return out;
   },
 
-  async doctor(ctx: ReadContext) {
+  async doctor(ctx) {
     const root = rootOf(ctx.settings);
     return [{ name: 'files', ok: true, detail: root ? `paths are applied under ${root}` : 'paths are applied on /' }];
   },

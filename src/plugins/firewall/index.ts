@@ -8,19 +8,8 @@
  */
 import { sectionSpec } from '../../core/schema-file.js';
 import type { Operation } from 'fast-json-patch';
-import type {
-  Change,
-  ChangeResult,
-  Disposable,
-  DoctorCheck,
-  NormalizeContext,
-  Obj,
-  Plugin,
-  ReadContext,
-  ResourceDiff,
-  Settings,
-  WatchContext,
-} from '../../core/plugin.js';
+import type { Change, ChangeResult, Obj, Plugin, ResourceDiff, Settings } from '../../core/plugin.js';
+import type { Chain, FirewallDoc, Rule, Table } from './section.gen.js';
 import { ApplyContext, assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
@@ -37,14 +26,17 @@ import {
   refusal,
   type ForeignDrop,
   type UfwData,
+  type UfwSpec,
 } from './ufw.js';
 
-export interface FirewallSection extends Obj {
-  tables?: Record<string, Obj>;
-  ufw_rules?: Record<string, Obj>;
-  /** read only: base chains of other tables (ufw's among them) that drop by policy */
+/**
+ * The section's type, generated from schema/firewall.schema.json (npm run gen:types); a read also
+ * reports the base chains of other tables (ufw's among them) that drop by policy.
+ */
+export type FirewallSection = Omit<FirewallDoc, 'ufw_rules'> & {
+  ufw_rules?: Record<string, UfwSpec>;
   foreign_drops?: ForeignDrop[];
-}
+} & Obj;
 
 const NFT_HINT = 'install nftables (apt-get install nftables)';
 
@@ -69,14 +61,15 @@ async function nft(via: Settings | ApplyContext, args: string[], input?: string)
   }
 }
 
+/** A chain in `nft -j` output (its type, hook and policy are nft's words, the schema's too). */
 interface JsonChain {
   family: string;
   table: string;
   name: string;
-  type?: string;
-  hook?: string;
+  type?: Chain['type'];
+  hook?: Chain['hook'];
   prio?: number;
-  policy?: string;
+  policy?: Chain['policy'];
 }
 
 interface Ruleset {
@@ -85,10 +78,17 @@ interface Ruleset {
   rules: Map<string, JsonRule[]>;
 }
 
+/** One item of `nft -j list ruleset`. */
+interface NftItem {
+  table?: { family: string; name: string };
+  chain?: JsonChain;
+  rule?: JsonRule;
+}
+
 function parseRuleset(out: string): Ruleset {
-  let items: Obj[];
+  let items: NftItem[];
   try {
-    items = ((JSON.parse(out) as { nftables?: Obj[] }).nftables ?? []) as Obj[];
+    items = (JSON.parse(out) as { nftables?: NftItem[] }).nftables ?? [];
   } catch (err) {
     throw new OpdError('backend-failed', `could not parse nft -j output: ${(err as Error).message}`, {
       hint: 'nftables ≥ 0.9 with JSON support is needed',
@@ -96,12 +96,12 @@ function parseRuleset(out: string): Ruleset {
   }
   const rs: Ruleset = { tables: new Set(), chains: new Map(), rules: new Map() };
   for (const it of items) {
-    if (isObj(it.table)) rs.tables.add(`${it.table.family} ${it.table.name}`);
-    else if (isObj(it.chain)) {
-      const c = it.chain as unknown as JsonChain;
+    if (it.table) rs.tables.add(`${it.table.family} ${it.table.name}`);
+    else if (it.chain) {
+      const c = it.chain;
       rs.chains.set(`${c.family} ${c.table} ${c.name}`, c);
-    } else if (isObj(it.rule)) {
-      const r = it.rule as unknown as JsonRule;
+    } else if (it.rule) {
+      const r = it.rule;
       const k = `${r.family} ${r.table} ${r.chain}`;
       rs.rules.set(k, [...(rs.rules.get(k) ?? []), r]);
     }
@@ -109,12 +109,12 @@ function parseRuleset(out: string): Ruleset {
   return rs;
 }
 
-const familyOf = (spec: Obj | undefined) => String(spec?.family ?? 'inet');
-const chainsOf = (spec: Obj | undefined) => (isObj(spec?.chains) ? spec!.chains : {}) as Record<string, Obj>;
+const familyOf = (spec: Table | undefined) => spec?.family ?? 'inet';
+const chainsOf = (spec: Table | undefined): Record<string, Chain> => spec?.chains ?? {};
 const isAbsent = (v: unknown) => isObj(v) && v.state === 'absent';
 
-function chainSpec(c: JsonChain): Obj {
-  const o: Obj = {};
+function chainSpec(c: JsonChain): Chain {
+  const o: Chain = {};
   if (c.type) o.type = c.type;
   if (c.hook) o.hook = c.hook;
   if (c.prio !== undefined) o.priority = c.prio;
@@ -123,7 +123,7 @@ function chainSpec(c: JsonChain): Obj {
 }
 
 /** `add chain` text: a base chain with type/hook/priority (and policy), or a regular chain. */
-function chainDecl(family: string, table: string, name: string, spec: Obj): string {
+function chainDecl(family: string, table: string, name: string, spec: Chain): string {
   if (spec.hook === undefined) return `add chain ${family} ${table} ${name}`;
   const policy = spec.policy ? ` policy ${spec.policy};` : '';
   return `add chain ${family} ${table} ${name} { type ${spec.type ?? 'filter'} hook ${spec.hook} priority ${spec.priority ?? 0};${policy} }`;
@@ -205,7 +205,7 @@ async function canonicalRules(desired: FirewallSection): Promise<Map<string, str
   return out;
 }
 
-function normalizeFirewall(section: unknown, _ctx: NormalizeContext): unknown {
+function normalizeFirewall(section: unknown): unknown {
   if (isObj(section) && isObj(section.ufw_rules))
     section = {
       ...section,
@@ -332,12 +332,13 @@ export function planTable(diff: ResourceDiff): Change<FirewallData>[] {
     }
     if (!w || !cur || !ops.length) continue;
     const text: string[] = [];
-    const differs = (k: string) => w[k] !== undefined && canonical(cur[k]) !== canonical(w[k]);
+    const differs = (k: keyof Chain) => w[k] !== undefined && canonical(cur[k]) !== canonical(w[k]);
     const rebuild =
       differs('type') || differs('hook') || differs('priority') || (w.hook === undefined) !== (cur.hook === undefined);
     const rulesDiffer = Array.isArray(w.rules) && canonical(cur.rules) !== canonical(w.rules);
     if (rebuild) {
-      for (const k of ['type', 'hook', 'priority']) if (differs(k)) text.push(`${k} ${cur[k] ?? 'none'} → ${w[k]}`);
+      for (const k of ['type', 'hook', 'priority'] as const)
+        if (differs(k)) text.push(`${k} ${cur[k] ?? 'none'} → ${w[k]}`);
       lines.push(
         [1, `flush chain ${fam} ${t} ${c}`],
         [2, `delete chain ${fam} ${t} ${c}`],
@@ -389,10 +390,10 @@ const plugin: Plugin<FirewallSection, FirewallData> = {
 
   normalize: normalizeFirewall,
 
-  async read(ctx: ReadContext, desired: FirewallSection): Promise<FirewallSection> {
+  async read(ctx, desired) {
     const named = desired.tables ?? {};
     const ufwNamed = desired.ufw_rules !== undefined;
-    const ufw_rules = ufwNamed ? (readUfwRules(ctx.settings) as Record<string, Obj>) : undefined;
+    const ufw_rules = ufwNamed ? readUfwRules(ctx.settings) : undefined;
     if (!Object.keys(named).length) return { tables: {}, ...(ufw_rules ? { ufw_rules } : {}) };
     const [hostOut, canon] = await Promise.all([nft(ctx.settings, ['-j', 'list', 'ruleset']), canonicalRules(desired)]);
     const rs = parseRuleset(hostOut.stdout || '{}');
@@ -406,20 +407,19 @@ const plugin: Plugin<FirewallSection, FirewallData> = {
       text ??= parseTextRules((await nft(ctx.settings, ['-a', 'list', 'ruleset'])).stdout);
       return text.get(`${r.family} ${r.table} ${r.chain} ${r.handle}`) ?? `(rule handle ${r.handle})`;
     };
-    const tables: Record<string, Obj> = {};
+    const tables: Record<string, Table> = {};
     for (const [t, spec] of Object.entries(named).sort()) {
       const fam = familyOf(spec);
       if (!rs.tables.has(`${fam} ${t}`)) continue;
       const wantChains = isAbsent(spec) ? {} : chainsOf(spec);
-      const chains: Obj = {};
+      const chains: Record<string, Chain> = {};
       for (const [k, c] of rs.chains) {
         if (!k.startsWith(`${fam} ${t} `)) continue;
         const o = chainSpec(c);
         const hostRules = rs.rules.get(k) ?? [];
-        const w = wantChains[c.name];
-        const wantRules = isObj(w) && Array.isArray(w.rules) ? (w.rules as unknown[]) : [];
+        const wantRules = wantChains[c.name]?.rules ?? [];
         const wantKeys = canon.get(k) ?? [];
-        const rules: unknown[] = [];
+        const rules: Rule[] = [];
         for (let i = 0; i < hostRules.length; i++) {
           if (i < wantRules.length && wantKeys[i] === ruleKey(hostRules[i])) rules.push(wantRules[i]);
           else rules.push(await textOf(hostRules[i]));
@@ -432,7 +432,7 @@ const plugin: Plugin<FirewallSection, FirewallData> = {
     return { tables, ...(ufw_rules ? { ufw_rules } : {}), foreign_drops };
   },
 
-  faults(current: FirewallSection, desired: FirewallSection): Record<string, string> {
+  faults(current, desired) {
     const out: Record<string, string> = {};
     for (const [t, spec] of Object.entries(desired.tables ?? {})) {
       if (isAbsent(spec)) continue;
@@ -442,9 +442,9 @@ const plugin: Plugin<FirewallSection, FirewallData> = {
     return out;
   },
 
-  plan: (diff: ResourceDiff) => (diff.collection === 'ufw_rules' ? planUfwRule(diff) : planTable(diff)),
+  plan: (diff) => (diff.collection === 'ufw_rules' ? planUfwRule(diff) : planTable(diff)),
 
-  async apply(ctx: ApplyContext, batch: Change<FirewallData>[]): Promise<ChangeResult[]> {
+  async apply(ctx, batch) {
     assertApplyContext(ctx);
     const isUfw = (c: Change<FirewallData>): c is Change<UfwData> => 'ufw' in c.data!;
     const ufwResults = new Map((await applyUfw(ctx, batch.filter(isUfw))).map((r) => [r.address, r]));
@@ -492,7 +492,7 @@ const plugin: Plugin<FirewallSection, FirewallData> = {
     return [...changes.map((c) => results.get(c)!), ...ufwResults.values()];
   },
 
-  async show(ctx: ReadContext): Promise<FirewallSection> {
+  async show(ctx) {
     const rs = parseRuleset((await nft(ctx.settings, ['-j', 'list', 'ruleset'])).stdout || '{}');
     const text = parseTextRules((await nft(ctx.settings, ['-a', 'list', 'ruleset'])).stdout);
     const tables: Record<string, Obj> = {};
@@ -511,7 +511,7 @@ const plugin: Plugin<FirewallSection, FirewallData> = {
     return { tables };
   },
 
-  async watch(ctx: WatchContext, onDrift: (address?: string) => void): Promise<Disposable> {
+  async watch(ctx, onDrift) {
     const ns = netnsOf(ctx.settings);
     return spawnLines(
       ns ? 'ip' : 'nft',
@@ -521,7 +521,7 @@ const plugin: Plugin<FirewallSection, FirewallData> = {
     );
   },
 
-  async doctor(ctx: ReadContext): Promise<DoctorCheck[]> {
+  async doctor(ctx) {
     try {
       const rs = parseRuleset((await nft(ctx.settings, ['-j', 'list', 'ruleset'])).stdout || '{}');
       return [{ name: 'firewall: nftables', ok: true, detail: `${rs.tables.size} tables` }];

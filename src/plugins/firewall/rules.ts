@@ -51,7 +51,7 @@ function addrMatch(dir: 'saddr' | 'daddr', v: unknown, where: string): string {
 export function ruleText(rule: unknown, where: string): string {
   if (typeof rule === 'string') return rule.trim().replace(/\s+/g, ' ');
   if (!isObj(rule)) throw new OpdError('invalid-document', `${where}: a rule is a string or an object`);
-  const r = rule as Obj;
+  const r = rule;
   const parts: string[] = [];
   if (r.iif !== undefined) parts.push(`iifname ${set(list(r.iif).map((i) => `"${i}"`))}`);
   if (r.oif !== undefined) parts.push(`oifname ${set(list(r.oif).map((i) => `"${i}"`))}`);

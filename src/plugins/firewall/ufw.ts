@@ -8,22 +8,19 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ApplyContext, Change, ChangeResult, Obj, ResourceDiff, Settings } from '../../core/plugin.js';
+import type { Table, UfwRule } from './section.gen.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { ExecFailure, runMutate } from '../../exec.js';
 import { netnsOf } from '../../host/netns.js';
+import { TUNABLES } from '../../core/tunables.js';
 
 export const UFW_DIR_DEFAULT = '/etc/ufw';
 const UFW_HINT = 'install ufw (apt-get install ufw), or manage the ports with firewall.tables instead';
 const MARK = 'opd:';
 
-export interface UfwSpec extends Obj {
-  action?: string;
-  port?: string;
-  proto?: string;
-  from?: string;
-  interface?: string;
-}
+/** A ufw rule, generated from schema/firewall.schema.json (npm run gen:types); the port is a string after normalize (`8000:8100`). */
+export type UfwSpec = Omit<UfwRule, 'port'> & { port?: string };
 
 function ufwDir(settings: Settings): string {
   return (settings.ufwDir as string | undefined) ?? process.env.OPD_UFW_DIR ?? UFW_DIR_DEFAULT;
@@ -42,7 +39,11 @@ export function parseTuple(line: string): { name: string; spec: UfwSpec } | unde
   if (f.length !== 7) return undefined; // application rules (9 fields) are never opd's
   const [action, proto, dport, , , src, dir] = f;
   if (action.includes(':')) return undefined; // route (forward) rules are never opd's
-  const spec: UfwSpec = { action: action.replace(/_log(-all)?$/, ''), proto };
+  // what ufw wrote for a rule of opd's: one of the schema's actions and protocols
+  const spec: UfwSpec = {
+    action: action.replace(/_log(-all)?$/, '') as UfwSpec['action'],
+    proto: proto as UfwSpec['proto'],
+  };
   if (dport !== 'any') spec.port = dport;
   if (!ANY.has(src)) spec.from = src;
   if (dir.startsWith('in_')) spec.interface = dir.slice(3);
@@ -154,7 +155,11 @@ async function ufw(ctx: ApplyContext, args: string[]) {
   const ns = netnsOf(ctx.settings);
   const argv = ns ? ['netns', 'exec', ns, 'ufw', ...args] : args;
   try {
-    return await runMutate(ctx, ns ? 'ip' : 'ufw', argv, { backend: 'ufw', installHint: UFW_HINT, timeout: 120_000 });
+    return await runMutate(ctx, ns ? 'ip' : 'ufw', argv, {
+      backend: 'ufw',
+      installHint: UFW_HINT,
+      timeout: TUNABLES.ufwMs,
+    });
   } catch (err) {
     if (err instanceof ExecFailure && /exec of "ufw" failed|No such file/.test(err.stderr))
       throw new OpdError('backend-unavailable', 'ufw is not installed', { hint: UFW_HINT });
@@ -198,7 +203,7 @@ export interface ForeignDrop {
  */
 export function refusal(
   table: string,
-  spec: Obj,
+  spec: Table,
   drops: ForeignDrop[],
   _ufwRulesNamed = false,
 ): { message: string; hint: string } | undefined {

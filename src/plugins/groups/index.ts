@@ -6,33 +6,31 @@
  */
 import { liftShorthand } from '../../core/shorthand.js';
 import { sectionSpec } from '../../core/schema-file.js';
-import type { Change, Obj, Plugin, ReadContext, ResourceDiff, NormalizeContext } from '../../core/plugin.js';
+import type { Change, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import { resourceChange } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
+import type { GroupsDoc, Group } from './section.gen.js';
 import { readAccounts } from '../../core/hostfs.js';
-import { applyShadow, loginDefs, shadowDoctor, type ShadowChangeData } from '../../host/shadow.js';
+import { loginDefs, shadowPlugin, type ShadowChangeData } from '../../host/shadow.js';
 
-export interface GroupSpec extends Obj {
-  gid?: number;
-  system?: boolean;
-  members?: string[];
-  members_absent?: string[];
-}
-export interface GroupsSection extends Obj {
-  groups?: Record<string, GroupSpec>;
-}
+/** The section's types, generated from schema/groups.schema.json (npm run gen:types). */
+export type GroupsSection = GroupsDoc & Obj;
+export type GroupSpec = Group;
 
 type GroupChangeData = ShadowChangeData;
 
-function readGroups(ctx: ReadContext, desired: GroupsSection, all: boolean): GroupsSection {
+/** What the document names, or (without `desired`) every group. */
+function readGroups(ctx: ReadContext, desired?: GroupsSection): GroupsSection {
+  const all = desired === undefined;
   const acc = readAccounts(ctx.settings, { strictRoot: true });
   const { gidMin } = loginDefs(ctx.settings);
   const out: Record<string, GroupSpec> = {};
-  const named = desired.groups ?? {};
+  const named = desired?.groups ?? {};
   const names = all ? [...acc.groups.keys()] : Object.keys(named);
   for (const name of names) {
     const g = acc.groups.get(name);
     if (!g) continue;
-    const want = isObj(named[name]) ? named[name] : {};
+    const want: GroupSpec = named[name] ?? {};
     const have = acc.members.get(name) ?? [];
     const cur: GroupSpec = { gid: g.gid, system: g.gid < gidMin };
     if (all) {
@@ -49,18 +47,8 @@ function readGroups(ctx: ReadContext, desired: GroupsSection, all: boolean): Gro
 
 export function planGroup(d: ResourceDiff): Change<GroupChangeData>[] {
   const name = d.name;
-  const base = { resource: d.address, plugin: d.plugin };
   if (d.action === 'delete')
-    return [
-      {
-        ...base,
-        address: d.address,
-        action: 'delete',
-        summary: 'remove group',
-        ops: d.ops,
-        data: { name, cmds: [{ cmd: 'groupdel', args: [name] }] } satisfies GroupChangeData,
-      },
-    ];
+    return [resourceChange(d, 'delete', 'remove group', { name, cmds: [{ cmd: 'groupdel', args: [name] }] })];
   const want = d.desired as GroupSpec;
   const cur = d.current as GroupSpec | undefined;
   const out: Change<GroupChangeData>[] = [];
@@ -68,13 +56,10 @@ export function planGroup(d: ResourceDiff): Change<GroupChangeData>[] {
     const args: string[] = [];
     if (want.gid !== undefined) args.push('--gid', String(want.gid));
     if (want.system) args.push('--system');
+    const summary = `create${want.system ? ' system' : ''} group${want.gid !== undefined ? ` (gid ${want.gid})` : ''}`;
     out.push({
-      ...base,
-      address: d.address,
-      action: 'create',
-      summary: `create${want.system ? ' system' : ''} group${want.gid !== undefined ? ` (gid ${want.gid})` : ''}`,
+      ...resourceChange(d, 'create', summary, { name, cmds: [{ cmd: 'groupadd', args: [...args, name] }] }),
       ops: d.ops.filter((o) => !o.path.startsWith('/members')),
-      data: { name, cmds: [{ cmd: 'groupadd', args: [...args, name] }] } satisfies GroupChangeData,
     });
   } else {
     const parts: string[] = [];
@@ -90,13 +75,9 @@ export function planGroup(d: ResourceDiff): Change<GroupChangeData>[] {
     }
     if (parts.length)
       out.push({
-        ...base,
-        address: d.address,
-        action: 'update',
-        summary: parts.join(', '),
+        ...resourceChange(d, 'update', parts.join(', '), { name, cmds }),
         ...(refused ? { refused, refusedHint: 'remove the resource first (state: absent), or drop the field' } : {}),
         ops: d.ops.filter((o) => !o.path.startsWith('/members')),
-        data: { name, cmds } satisfies GroupChangeData,
       });
   }
   const add = (want.members ?? []).filter((m) => !(cur?.members ?? []).includes(m));
@@ -109,14 +90,11 @@ export function planGroup(d: ResourceDiff): Change<GroupChangeData>[] {
       .filter(Boolean)
       .join('; ');
     out.push({
-      ...base,
+      ...resourceChange(d, 'update', summary, { name, cmds }),
       address: `${d.address}/members`,
-      action: 'update',
-      summary,
       // after the group itself and after the users it adds (exact addresses: never the users' own membership changes)
       after: [d.address, ...add.map((u) => `users/users/${u}`)],
       ops: d.ops.filter((o) => o.path.startsWith('/members')),
-      data: { name, cmds } satisfies GroupChangeData,
     });
   }
   return out;
@@ -124,8 +102,9 @@ export function planGroup(d: ResourceDiff): Change<GroupChangeData>[] {
 
 const plugin: Plugin<GroupsSection, GroupChangeData> = {
   ...sectionSpec('groups', ['groups']),
+  ...shadowPlugin('groups', ['groupadd', 'groupmod', 'groupdel', 'gpasswd'], readGroups),
 
-  normalize(section: unknown, ctx: NormalizeContext) {
+  normalize(section, ctx) {
     // shorthand of the design page: groups: { libvirt: { members: [alice] } }
     if (!isObj(section)) return section;
     const { out, entries, lifted } = liftShorthand(section, 'groups', 'groups', ctx, (_k, v) =>
@@ -135,21 +114,7 @@ const plugin: Plugin<GroupsSection, GroupChangeData> = {
     return out;
   },
 
-  async read(ctx: ReadContext, desired: GroupsSection) {
-    return readGroups(ctx, desired, false);
-  },
-
   plan: planGroup,
-
-  apply: applyShadow,
-
-  async show(ctx: ReadContext) {
-    return readGroups(ctx, {}, true);
-  },
-
-  async doctor(ctx: ReadContext) {
-    return shadowDoctor('groups', ['groupadd', 'groupmod', 'groupdel', 'gpasswd'], ctx.settings);
-  },
 };
 
 export default plugin;

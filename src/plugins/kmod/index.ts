@@ -8,21 +8,16 @@ import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
 import { readdirSync, unlinkSync, existsSync } from 'node:fs';
 import { release } from 'node:os';
-import type { ApplyContext, Change, Obj, Plugin, ReadContext, ResourceDiff, DoctorCheck } from '../../core/plugin.js';
-import { assertApplyContext } from '../../core/plugin.js';
+import type { ApplyContext, Change, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import { assertApplyContext, resourceChange } from '../../core/plugin.js';
+import type { KmodDoc, Module } from './section.gen.js';
 import { OpdError } from '../../core/errors.js';
-import { isObj } from '../../core/diff.js';
 import { ExecFailure, runMutate } from '../../exec.js';
 import { atomicWrite, rootOf, readText } from '../../core/hostfs.js';
 
-export interface ModuleSpec extends Obj {
-  loaded?: boolean;
-  persist?: boolean;
-  options?: string;
-}
-export interface KmodSection extends Obj {
-  modules?: Record<string, ModuleSpec>;
-}
+/** The section's types, generated from schema/kmod.schema.json (npm run gen:types). */
+export type KmodSection = KmodDoc & Obj;
+export type ModuleSpec = Module;
 
 const canon = (n: string) => n.replace(/-/g, '_');
 export const loadFile = (name: string) => `/etc/modules-load.d/opd-${name}.conf`;
@@ -84,7 +79,7 @@ function readKmod(ctx: ReadContext, desired: KmodSection): KmodSection {
   const k = kernelView();
   const out: Record<string, ModuleSpec> = {};
   for (const [name, spec] of Object.entries(desired.modules ?? {})) {
-    const want = isObj(spec) ? spec : {};
+    const want: ModuleSpec = spec ?? {};
     const lf = readText(root + loadFile(name));
     const of = readText(root + optionsFile(name));
     if (want.state === 'absent') {
@@ -111,18 +106,10 @@ interface KmodData {
 
 export function planModule(d: ResourceDiff): Change<KmodData>[] {
   const name = d.name;
-  const base = { resource: d.address, plugin: d.plugin };
-  if (d.action === 'delete')
-    return [
-      {
-        ...base,
-        address: d.address,
-        action: 'delete',
-        summary: `remove ${loadFile(name)} and ${optionsFile(name)} (the module stays loaded)`,
-        ops: d.ops,
-        data: { name, persist: false, options: null } satisfies KmodData,
-      },
-    ];
+  if (d.action === 'delete') {
+    const summary = `remove ${loadFile(name)} and ${optionsFile(name)} (the module stays loaded)`;
+    return [resourceChange<KmodData>(d, 'delete', summary, { name, persist: false, options: null })];
+  }
   const want = d.desired as ModuleSpec;
   const cur = (d.current ?? {}) as ModuleSpec;
   const out: Change<KmodData>[] = [];
@@ -141,22 +128,25 @@ export function planModule(d: ResourceDiff): Change<KmodData>[] {
   const filesAddr = `${d.address}/files`;
   if (parts.length)
     out.push({
-      ...base,
+      ...resourceChange(
+        d,
+        cur.persist === undefined && d.action === 'create' ? 'create' : 'update',
+        parts.join(', '),
+        files,
+      ),
       address: filesAddr,
-      action: cur.persist === undefined && d.action === 'create' ? 'create' : 'update',
-      summary: parts.join(', '),
       ops: d.ops.filter((o) => o.path !== '/loaded'),
-      data: files,
     });
   if (want.loaded !== undefined && want.loaded !== cur.loaded)
     out.push({
-      ...base,
-      address: d.address,
-      action: want.loaded ? 'load' : 'unload',
-      summary: want.loaded ? `with modprobe ${name}` : `with modprobe -r ${name}`,
+      ...resourceChange<KmodData>(
+        d,
+        want.loaded ? 'load' : 'unload',
+        want.loaded ? `with modprobe ${name}` : `with modprobe -r ${name}`,
+        { name, load: want.loaded, persisted: want.persist === true },
+      ),
       after: parts.length ? [filesAddr] : [],
       ops: d.ops.filter((o) => o.path === '/loaded'),
-      data: { name, load: want.loaded, persisted: want.persist === true } satisfies KmodData,
     });
   return out;
 }
@@ -225,7 +215,7 @@ function unlinkSync2(p: string): void {
 
 const plugin: Plugin<KmodSection, KmodData> = {
   ...sectionSpec('kmod', ['modules']),
-  async read(ctx: ReadContext, desired: KmodSection) {
+  async read(ctx, desired) {
     return readKmod(ctx, desired);
   },
   plan: planModule,
@@ -236,7 +226,7 @@ const plugin: Plugin<KmodSection, KmodData> = {
     for (const n of [...k.loaded].sort()) modules[n] = { loaded: true };
     return { modules };
   },
-  async doctor(): Promise<DoctorCheck[]> {
+  async doctor() {
     const k = kernelView();
     return [
       k.cannotLoad

@@ -12,6 +12,7 @@ import { child, el, parseXml, setChild, toXml, type XNode } from './xml.js';
 import { buildDomain, buildNetwork, buildPool, domainFromXml, patchDomain } from './model.js';
 import { type Step } from './plan.js';
 import { parseOrThrow } from './read.js';
+import { TUNABLES } from '../../core/tunables.js';
 
 let virtTypeCache: Map<string, string> | undefined;
 
@@ -62,7 +63,7 @@ async function stopDomain(ctx: ApplyContext, name: string, timeout: number): Pro
     const wait = (secs: number) =>
       virsh(settings, ['event', '--domain', name, '--event', 'lifecycle', '--timeout', String(secs)], {
         okCodes: [0, 1],
-        timeout: (secs + 15) * 1000,
+        timeout: secs * 1000 + TUNABLES.virshEventGraceMs,
       });
     let ev = wait(timeout);
     await virshMutate(ctx, ['shutdown', name], { okCodes: [0, 1] });

@@ -5,6 +5,7 @@
 import type { Change, Obj, ResourceDiff } from '../../core/plugin.js';
 import { canonical } from '../../core/canonical.js';
 import { isObj } from '../../core/diff.js';
+import { TUNABLES } from '../../core/tunables.js';
 
 export type Step =
   | { op: 'dom-define'; name: string; spec?: Obj; xml?: string }
@@ -25,7 +26,7 @@ export interface LibvirtChangeData {
   steps: Step[];
 }
 
-export const DEFAULT_SHUTDOWN_TIMEOUT = 60;
+export const DEFAULT_SHUTDOWN_TIMEOUT = TUNABLES.libvirtShutdownS;
 
 const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
 

@@ -26,7 +26,7 @@ import { createConfig, rewriteConfig, specFromConfig, type ContainerState, type 
 export const DEFAULT_LXC_PATH = '/var/lib/lxc';
 const INSTALL_HINT = 'install the lxc package (apt-get install lxc busybox-static)';
 /** Graceful stop: lxc-stop waits this long (seconds) before it kills the container. */
-export const STOP_TIMEOUT_S = 30;
+export const STOP_TIMEOUT_S = TUNABLES.lxcStopS;
 
 export function stopTimeout(settings: Settings): number {
   const v = Number(settings.lxcStopTimeout);
@@ -273,7 +273,10 @@ export async function stop(ctx: ApplyContext, name: string): Promise<void> {
   try {
     // exit 2: it was not running
     const t = stopTimeout(ctx.settings);
-    await lxcMutate(ctx, 'lxc-stop', ['-n', name, '-t', String(t)], { timeout: (t + 30) * 1000, okCodes: [0, 2] });
+    await lxcMutate(ctx, 'lxc-stop', ['-n', name, '-t', String(t)], {
+      timeout: t * 1000 + TUNABLES.lxcStopGraceMs,
+      okCodes: [0, 2],
+    });
   } catch (err) {
     ctx.log.warn({ container: name, err: (err as Error).message }, 'graceful stop failed; killing');
     try {

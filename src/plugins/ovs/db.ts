@@ -4,7 +4,8 @@
  * One connection per database URL per process, opened on first use and reopened after it is lost.
  */
 import { OvsdbClient, decodeRow, type Operation, type OpResult } from '../../ovsdb/client.js';
-import { OpdError } from '../../core/errors.js';
+import { OpdError, abortedError } from '../../core/errors.js';
+import { TUNABLES } from '../../core/tunables.js';
 import { assertApplyContext, type ApplyContext, type Settings } from '../../core/plugin.js';
 import type { Bridge, Iface, Port, Smap } from './section.gen.js';
 
@@ -16,8 +17,8 @@ export type BridgeState = Omit<Bridge, 'ports'> & { ports?: Record<string, PortS
 export const DEFAULT_DB = 'unix:/run/openvswitch/db.sock';
 export const DB_NAME = 'Open_vSwitch';
 /** How long a read may take; how long vswitchd may take to confirm an apply (ovs-vsctl's --timeout). */
-export const READ_TIMEOUT_MS = 10_000;
-export const APPLY_TIMEOUT_MS = 30_000;
+export const READ_TIMEOUT_MS = TUNABLES.ovsdbReadMs;
+export const APPLY_TIMEOUT_MS = TUNABLES.ovsdbApplyMs;
 
 export function dbUrl(settings: Settings): string {
   return settings.ovsDb ?? process.env.OPD_OVS_DB ?? DEFAULT_DB;
@@ -33,7 +34,7 @@ export async function client(settings: Settings): Promise<OvsdbClient> {
     const c = await hit.catch(() => undefined);
     if (c && !c.closed) return c;
   }
-  const p = OvsdbClient.connect(url, { timeoutMs: READ_TIMEOUT_MS });
+  const p = OvsdbClient.connect(url, { timeoutMs: TUNABLES.ovsdbConnectMs });
   clients.set(url, p);
   p.catch(() => clients.delete(url));
   return p;
@@ -52,25 +53,27 @@ export async function transactRead(
   return (await client(settings)).transact(DB_NAME, ops, { timeoutMs });
 }
 
-/** A transaction that may change the database: the mutate door, only with an ApplyContext. */
+/** A transaction that may change the database: the mutate door, only with an ApplyContext; cancelled when ctx.signal fires. */
 export async function transactApply(
   ctx: ApplyContext,
   ops: Operation[],
   timeoutMs = APPLY_TIMEOUT_MS,
 ): Promise<OpResult[]> {
   assertApplyContext(ctx);
-  return (await client(ctx.settings)).transact(DB_NAME, ops, { timeoutMs });
+  return (await client(ctx.settings)).transact(DB_NAME, ops, { timeoutMs, signal: ctx.signal });
 }
 
 /**
  * Wait until ovs-vswitchd has applied configuration `cfg` (Open_vSwitch.cur_cfg ≥ cfg), as
  * ovs-vsctl does after incrementing next_cfg: a monitor on cur_cfg, no polling.
  */
-export async function waitForVswitchd(settings: Settings, cfg: number, timeoutMs = APPLY_TIMEOUT_MS): Promise<void> {
+export async function waitForVswitchd(ctx: ApplyContext, cfg: number, timeoutMs = APPLY_TIMEOUT_MS): Promise<void> {
+  const settings = ctx.settings;
   const c = await client(settings);
   let done: () => void = () => undefined;
   let fail: (e: Error) => void = () => undefined;
   const reached = new Promise<void>((res, rej) => ((done = res), (fail = rej)));
+  reached.catch(() => undefined); // a failure before the monitor is up is thrown by the await below, not unhandled
   const check = (rows: Record<string, { new?: Record<string, unknown> }> | undefined) => {
     for (const r of Object.values(rows ?? {})) if (typeof r.new?.cur_cfg === 'number' && r.new.cur_cfg >= cfg) done();
   };
@@ -88,9 +91,12 @@ export async function waitForVswitchd(settings: Settings, cfg: number, timeoutMs
     timeoutMs,
   );
   const off = c.onClose(fail);
+  const stopped = () => fail(abortedError(ctx.signal, `waiting for ovs-vswitchd (database ${dbUrl(settings)})`));
+  ctx.signal.addEventListener('abort', stopped, { once: true });
   try {
     const m = await c.monitor(DB_NAME, { Open_vSwitch: { columns: ['cur_cfg'] } }, (u) => check(u.Open_vSwitch), {
       timeoutMs,
+      signal: ctx.signal,
     });
     try {
       check(m.initial.Open_vSwitch);
@@ -100,6 +106,7 @@ export async function waitForVswitchd(settings: Settings, cfg: number, timeoutMs
     }
   } finally {
     clearTimeout(timer);
+    ctx.signal.removeEventListener('abort', stopped);
     off();
   }
 }

@@ -380,7 +380,7 @@ async function commit(ctx: ApplyContext, changes: Change<OvsChangeData>[], wait:
   const results = await transactApply(ctx, ops);
   if (wait) {
     const next = results[ops.length - 2]?.rows?.[0]?.next_cfg;
-    if (typeof next === 'number') await waitForVswitchd(ctx.settings, next);
+    if (typeof next === 'number') await waitForVswitchd(ctx, next);
   }
 }
 

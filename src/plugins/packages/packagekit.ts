@@ -5,7 +5,7 @@
  */
 import { ApplyContext, assertApplyContext, type ReadContext, type Settings } from '../../core/plugin.js';
 import { TUNABLES } from '../../core/tunables.js';
-import { OpdError } from '../../core/errors.js';
+import { OpdError, abortedError } from '../../core/errors.js';
 import { callMutate, callRead, getAll, onSignal } from '../../dbus.js';
 import type { InstallItem, InstalledPackage, PackageBackend, TxResult } from './backend.js';
 
@@ -172,11 +172,16 @@ export async function transaction(
   })) as [string];
   const result: PkResult = { packages: [], exit: 0 };
   let timer: NodeJS.Timeout | undefined;
+  const signal = via instanceof ApplyContext ? via.signal : undefined;
+  let stopped: (() => void) | undefined;
   const finished = new Promise<PkResult>((resolve, reject) => {
     timer = setTimeout(
       () => reject(new OpdError('backend-busy', `PackageKit ${member} did not finish within ${TX_TIMEOUT / 1000} s`)),
       TX_TIMEOUT,
     );
+    // the run stopped (or the core's call timed out): stop waiting for Finished
+    stopped = () => reject(abortedError(signal, `PackageKit ${member}`));
+    signal?.addEventListener('abort', stopped, { once: true });
     waiters.set(path, (sig, b) => {
       if (sig === 'Package') result.packages.push({ info: Number(b[0]), id: String(b[1]) });
       else if (sig === 'ErrorCode') result.error ??= { code: Number(b[0]), details: String(b[1]) };
@@ -196,6 +201,7 @@ export async function transaction(
   } finally {
     finished.catch(() => undefined);
     if (timer) clearTimeout(timer);
+    if (stopped) signal?.removeEventListener('abort', stopped);
     waiters.delete(path);
   }
 }

@@ -146,7 +146,7 @@ function adoptOpdbus(plugins: Record<string, unknown>, ctx: NormalizeContext): v
 
 /** op-dbus's form `{version, items: [{id, mode, address, expect_vendor, expect_device, driver_override}]}` → `devices`. */
 function fromItems(section: Obj, ctx: NormalizeContext): Obj {
-  return itemsToCollection(section, 'pci', 'devices', ctx, (it, i, from) => {
+  return itemsToCollection(section, 'pci', 'devices', ctx, (it, i) => {
     const key = isObj(it) && typeof it.address === 'string' ? it.address : `item${i}`;
     const out: Obj = {};
     if (isObj(it)) {
@@ -155,7 +155,7 @@ function fromItems(section: Obj, ctx: NormalizeContext): Obj {
         if (k === 'mode' && v === 'enforce') continue;
         const to = k === 'expect_vendor' ? 'vendor' : k === 'expect_device' ? 'device' : k;
         out[to] = v;
-        ctx.remap(`/plugins/pci/devices/${key}/${to}`, `${from}/${k}`);
+        ctx.remap(`/plugins/pci/devices/${key}/${to}`, `/plugins/pci/items/${i}/${k}`);
       }
     }
     return [key, out];

@@ -7,16 +7,8 @@ import { liftShorthand } from '../../core/shorthand.js';
 import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
 import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
-import type {
-  ApplyContext,
-  Change,
-  NormalizeContext,
-  Obj,
-  Plugin,
-  ReadContext,
-  ResourceDiff,
-} from '../../core/plugin.js';
-import { assertApplyContext } from '../../core/plugin.js';
+import type { ApplyContext, Change, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import { assertApplyContext, resourceChange } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import type { SysctlDoc, Param } from './section.gen.js';
@@ -44,7 +36,7 @@ function readSysctl(ctx: ReadContext, desired: SysctlSection): SysctlSection {
   const root = rootOf(ctx.settings);
   const out: Record<string, ParamSpec> = {};
   for (const [key, spec] of Object.entries(desired.keys ?? {})) {
-    const want = isObj(spec) ? spec : {};
+    const want: ParamSpec = spec ?? {};
     const file = readText(root + persistFile(key));
     if (want.state === 'absent') {
       if (file !== undefined) out[key] = { persist: true };
@@ -77,15 +69,12 @@ interface SysctlData {
 
 export function planParam(d: ResourceDiff): Change<SysctlData>[] {
   const key = d.name;
-  const base = { address: d.address, resource: d.address, plugin: d.plugin, ops: d.ops };
   if (d.action === 'delete')
     return [
-      {
-        ...base,
-        action: 'delete',
-        summary: `remove ${persistFile(key)} (the runtime value stays)`,
-        data: { key, persist: false } satisfies SysctlData,
-      },
+      resourceChange<SysctlData>(d, 'delete', `remove ${persistFile(key)} (the runtime value stays)`, {
+        key,
+        persist: false,
+      }),
     ];
   const want = d.desired as ParamSpec;
   const cur = (d.current ?? {}) as ParamSpec;
@@ -100,18 +89,12 @@ export function planParam(d: ResourceDiff): Change<SysctlData>[] {
     parts.push(want.persist ? `persist in ${persistFile(key)}` : `remove ${persistFile(key)}`);
   }
   if (!parts.length) return [];
+  const persistValue = want.value === undefined ? undefined : String(want.value);
   return [
-    {
-      ...base,
-      action: d.action === 'create' ? 'create' : 'update',
-      summary: parts.join(', '),
-      data: {
-        ...data,
-        ...(want.persist
-          ? { value: data.value, persistValue: want.value === undefined ? undefined : String(want.value) }
-          : {}),
-      },
-    },
+    resourceChange(d, d.action === 'create' ? 'create' : 'update', parts.join(', '), {
+      ...data,
+      ...(want.persist ? { value: data.value, persistValue } : {}),
+    }),
   ];
 }
 
@@ -161,7 +144,7 @@ async function applyOne(ctx: ApplyContext, c: Change<SysctlData>): Promise<void>
 
 const plugin: Plugin<SysctlSection, SysctlData> = {
   ...sectionSpec('sysctl', ['keys']),
-  normalize(section: unknown, ctx: NormalizeContext) {
+  normalize(section, ctx) {
     if (!isObj(section)) return section;
     // shorthand: sysctl: { net.ipv4.ip_forward: 1 }
     const {
@@ -181,7 +164,7 @@ const plugin: Plugin<SysctlSection, SysctlData> = {
     if (moved || isObj(section.keys)) out.keys = keys;
     return out;
   },
-  async read(ctx: ReadContext, desired: SysctlSection) {
+  async read(ctx, desired) {
     return readSysctl(ctx, desired);
   },
   plan: planParam,

@@ -4,7 +4,7 @@
  * for their unit-file states (fresh from disk, unlike the cached UnitFileState property).
  */
 import { callMutate, callRead, onSignal } from '../../dbus.js';
-import { OpdError } from '../../core/errors.js';
+import { OpdError, abortedError } from '../../core/errors.js';
 import type { ApplyContext, Settings } from '../../core/plugin.js';
 import { exactPattern } from './names.js';
 
@@ -228,8 +228,16 @@ export class JobWaiter {
       this.results.delete(job);
       return early;
     }
+    const signal = this.ctx.signal;
     return new Promise<string>((resolve, reject) => {
+      // the run stopped (or the core's call timed out): stop waiting for JobRemoved
+      const stopped = () => {
+        clearTimeout(t);
+        this.waiters.delete(job);
+        reject(abortedError(signal, `${kind} of ${unit} (job ${job})`));
+      };
       const t = setTimeout(() => {
+        signal.removeEventListener('abort', stopped);
         this.waiters.delete(job);
         reject(
           new OpdError(
@@ -241,8 +249,11 @@ export class JobWaiter {
       }, timeoutMs);
       this.waiters.set(job, (r) => {
         clearTimeout(t);
+        signal.removeEventListener('abort', stopped);
         resolve(r);
       });
+      if (signal.aborted) stopped();
+      else signal.addEventListener('abort', stopped, { once: true });
     });
   }
 

@@ -172,7 +172,7 @@ function showUnit(
 async function journalTail(unit: string): Promise<string> {
   try {
     const r = await runRead('journalctl', [`--unit=${unit}`, '-n', '20', '--no-pager', '--quiet', '-o', 'short-iso'], {
-      timeout: 15_000,
+      timeout: TUNABLES.journalMs,
       okCodes: [0, 1],
       backend: 'journalctl',
       installHint: 'install systemd (journalctl)',

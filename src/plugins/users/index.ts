@@ -5,29 +5,22 @@
  * given, through `--prefix`). Apply: useradd, usermod, userdel.
  */
 import { sectionSpec } from '../../core/schema-file.js';
-import type { Change, Obj as ObjOpt, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
-import { isObj } from '../../core/diff.js';
+import type { Change, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
+import { resourceChange } from '../../core/plugin.js';
+import type { UsersDoc, User } from './section.gen.js';
 import { readAccounts } from '../../core/hostfs.js';
-import { applyShadow, loginDefs, shadowDoctor, type ShadowChangeData } from '../../host/shadow.js';
+import { loginDefs, shadowPlugin, type ShadowChangeData } from '../../host/shadow.js';
 
-export interface UserSpec extends ObjOpt {
-  uid?: number;
-  group?: string;
-  groups?: string[];
-  home?: string;
-  shell?: string;
-  comment?: string;
-  system?: boolean;
-  create_home?: boolean;
-}
-export interface UsersSection extends ObjOpt {
-  users?: Record<string, UserSpec>;
-}
+/** The section's types, generated from schema/users.schema.json (npm run gen:types). */
+export type UsersSection = UsersDoc & Obj;
+export type UserSpec = User;
 
-function readUsers(ctx: ReadContext, desired: UsersSection, all: boolean): UsersSection {
+/** What the document names, or (without `desired`) every user. */
+function readUsers(ctx: ReadContext, desired?: UsersSection): UsersSection {
+  const all = desired === undefined;
   const acc = readAccounts(ctx.settings, { strictRoot: true });
   const { uidMin } = loginDefs(ctx.settings);
-  const named = desired.users ?? {};
+  const named = desired?.users ?? {};
   const out: Record<string, UserSpec> = {};
   const names = all ? [...acc.users.keys()] : Object.keys(named);
   const memberOf = new Map<string, string[]>();
@@ -35,7 +28,7 @@ function readUsers(ctx: ReadContext, desired: UsersSection, all: boolean): Users
   for (const name of names) {
     const u = acc.users.get(name);
     if (!u) continue;
-    const want = isObj(named[name]) ? named[name] : {};
+    const want: UserSpec = named[name] ?? {};
     const cur: UserSpec = {
       uid: u.uid,
       group: acc.nameByGid.get(u.gid) ?? String(u.gid),
@@ -57,16 +50,10 @@ function readUsers(ctx: ReadContext, desired: UsersSection, all: boolean): Users
 
 export function planUser(d: ResourceDiff): Change<ShadowChangeData>[] {
   const name = d.name;
-  const base = { address: d.address, resource: d.address, plugin: d.plugin, ops: d.ops };
+  const change = (action: string, summary: string, cmds: ShadowChangeData['cmds']) =>
+    resourceChange<ShadowChangeData>(d, action, summary, { name, cmds });
   if (d.action === 'delete')
-    return [
-      {
-        ...base,
-        action: 'delete',
-        summary: 'remove user (home directory kept)',
-        data: { name, cmds: [{ cmd: 'userdel', args: [name] }] },
-      },
-    ];
+    return [change('delete', 'remove user (home directory kept)', [{ cmd: 'userdel', args: [name] }])];
   const want = d.desired as UserSpec;
   const cur = d.current as UserSpec | undefined;
   const after = [...(want.group ? [want.group] : []), ...(want.groups ?? [])].map((g) => `groups/groups/${g}`);
@@ -89,15 +76,8 @@ export function planUser(d: ResourceDiff): Change<ShadowChangeData>[] {
     ]
       .filter(Boolean)
       .join(', ');
-    return [
-      {
-        ...base,
-        action: 'create',
-        summary: `create${want.system ? ' system' : ''} user${what ? ` (${what})` : ''}`,
-        after,
-        data: { name, cmds: [{ cmd: 'useradd', args: [...args, name] }] },
-      },
-    ];
+    const summary = `create${want.system ? ' system' : ''} user${what ? ` (${what})` : ''}`;
+    return [{ ...change('create', summary, [{ cmd: 'useradd', args: [...args, name] }]), after }];
   }
   const parts: string[] = [];
   const delta: UserSpec = {};
@@ -107,7 +87,7 @@ export function planUser(d: ResourceDiff): Change<ShadowChangeData>[] {
       (delta as Record<string, unknown>)[k] = want[k];
     }
   }
-  const cmds: { cmd: string; args: string[] }[] = [];
+  const cmds: ShadowChangeData['cmds'] = [];
   if (parts.length) cmds.push({ cmd: 'usermod', args: [...opt([], delta), name] });
   const add = (want.groups ?? []).filter((g) => !(cur.groups ?? []).includes(g));
   if (add.length) {
@@ -117,35 +97,17 @@ export function planUser(d: ResourceDiff): Change<ShadowChangeData>[] {
   if (want.system !== undefined && want.system !== cur.system) {
     parts.push(`system ${String(cur.system)} → ${String(want.system)}`);
     const refused = `user ${name} exists as a ${cur.system ? 'system' : 'regular'} user (uid ${cur.uid}); the system flag is set at creation only`;
-    return [
-      {
-        ...base,
-        action: 'update',
-        summary: parts.join(', '),
-        after,
-        refused,
-        refusedHint: 'remove the resource first (state: absent), or drop the field',
-        data: { name, cmds },
-      },
-    ];
+    const refusedHint = 'remove the resource first (state: absent), or drop the field';
+    return [{ ...change('update', parts.join(', '), cmds), after, refused, refusedHint }];
   }
   if (!cmds.length) return [];
-  return [{ ...base, action: 'update', summary: parts.join(', '), after, data: { name, cmds } }];
+  return [{ ...change('update', parts.join(', '), cmds), after }];
 }
 
 const plugin: Plugin<UsersSection, ShadowChangeData> = {
   ...sectionSpec('users', ['users']),
-  async read(ctx: ReadContext, desired: UsersSection) {
-    return readUsers(ctx, desired, false);
-  },
+  ...shadowPlugin('users', ['useradd', 'usermod', 'userdel'], readUsers),
   plan: planUser,
-  apply: applyShadow,
-  async show(ctx: ReadContext) {
-    return readUsers(ctx, {}, true);
-  },
-  async doctor(ctx: ReadContext) {
-    return shadowDoctor('users', ['useradd', 'usermod', 'userdel'], ctx.settings);
-  },
 };
 
 export default plugin;

@@ -201,4 +201,35 @@ describe('the core applies a plan', () => {
     });
     expect(flushed).toBe(1);
   });
+
+  it('reports a plugin’s changes to onOutcome (the audit trail) as failed, never ok, when its flush fails', async () => {
+    const { plugin } = fake('p', {
+      flush: async () => {
+        throw new OpdError('backend-failed', 'Reload failed');
+      },
+    });
+    const plugins = new Map<string, Plugin>([['p', plugin]]);
+    const seen: string[] = [];
+    const out = await applyPlan(planOf(plugins, 'p', [{ address: 'x' }, { address: 'y', after: ['x'] }]), plugins, {
+      settings: {},
+      log,
+      allowDestroy: false,
+      onOutcome: (o) => seen.push(`${o.change.address}:${o.status}:${o.error?.message ?? ''}`),
+    });
+    expect(statuses(out)).toEqual({ x: 'failed', y: 'failed' });
+    expect(seen).toEqual(['x:failed:Reload failed', 'y:failed:Reload failed']);
+  });
+
+  it('reports a plugin’s changes as ok once its flush succeeded', async () => {
+    const order: string[] = [];
+    const { plugin } = fake('p', { flush: async () => void order.push('flush') });
+    const plugins = new Map<string, Plugin>([['p', plugin]]);
+    await applyPlan(planOf(plugins, 'p', [{ address: 'x' }]), plugins, {
+      settings: {},
+      log,
+      allowDestroy: false,
+      onOutcome: (o) => order.push(`${o.change.address}:${o.status}`),
+    });
+    expect(order).toEqual(['flush', 'x:ok']);
+  });
 });
