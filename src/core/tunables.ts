@@ -28,6 +28,8 @@ export const TUNABLES = {
   ovsdbRequestMs: 60_000,
   /** A systemd job (start, stop, restart), from queueing to JobRemoved. */
   systemdJobMs: 180_000,
+  /** systemd's Reload (daemon-reload: it re-reads every unit file). */
+  systemdReloadMs: 120_000,
   /** A package transaction (PackageKit or apt). */
   packageTxMs: 600_000,
   /** Creating a container (lxc-create or unpacking a rootfs archive) and destroying one. */

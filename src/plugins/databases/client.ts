@@ -4,9 +4,9 @@
  * socket (unix_socket auth). SQL always travels on stdin, never in argv; errors are scrubbed of
  * secrets before anyone sees them.
  */
-import { runRead } from '../../exec.js';
+import { runMutate, runRead, type ExecOptions } from '../../exec.js';
 import { OpdError } from '../../core/errors.js';
-import type { Change, ChangeResult, Obj, Settings } from '../../core/plugin.js';
+import type { ApplyContext, Change, ChangeResult, Obj, Settings } from '../../core/plugin.js';
 import { scrub } from './sql.js';
 import { TUNABLES } from '../../core/tunables.js';
 
@@ -47,16 +47,24 @@ export interface SqlResult {
   error?: string;
 }
 
-/** A client: runs SQL as the superuser. Connection trouble throws; a failing statement returns ok=false. */
+/**
+ * A client: runs SQL as the superuser. Connection trouble throws; a failing statement returns
+ * ok=false. Reads (and doctor) go through the read door; an apply passes its ApplyContext and goes
+ * through the mutate door (the dry-run guard, and the run's signal stops the client).
+ */
 export type SqlClient = (
   settings: Settings,
   sql: string,
   secrets?: Iterable<string>,
   timeout?: number,
+  apply?: ApplyContext,
 ) => Promise<SqlResult>;
 
+const door = (apply: ApplyContext | undefined, cmd: string, args: string[], opts: ExecOptions) =>
+  apply ? runMutate(apply, cmd, args, opts) : runRead(cmd, args, opts);
+
 /** The PostgreSQL client: psql as the superuser. */
-export const psql: SqlClient = async (settings, sql, secrets = [], timeout = TUNABLES.sqlMs) => {
+export const psql: SqlClient = async (settings, sql, secrets = [], timeout = TUNABLES.sqlMs, apply) => {
   const ep = pgEndpoint(settings);
   const args = [
     '-X',
@@ -81,7 +89,7 @@ export const psql: SqlClient = async (settings, sql, secrets = [], timeout = TUN
   const asRoot = process.getuid?.() === 0 && ep.user !== 'root';
   const cmd = asRoot ? 'runuser' : 'psql';
   const argv = asRoot ? ['-u', ep.user, '--', 'psql', ...args] : args;
-  const r = await runRead(cmd, argv, {
+  const r = await door(apply, cmd, argv, {
     input: sql,
     cwd: '/',
     timeout,
@@ -120,7 +128,7 @@ export const psql: SqlClient = async (settings, sql, secrets = [], timeout = TUN
 };
 
 /** The MariaDB/MySQL client: mysql as root over the socket. */
-export const mysql: SqlClient = async (settings, sql, secrets = [], timeout = TUNABLES.sqlMs) => {
+export const mysql: SqlClient = async (settings, sql, secrets = [], timeout = TUNABLES.sqlMs, apply) => {
   const ep = myEndpoint(settings);
   const args = [
     '--protocol=SOCKET',
@@ -132,7 +140,7 @@ export const mysql: SqlClient = async (settings, sql, secrets = [], timeout = TU
     '--default-character-set=utf8mb4',
     `--connect-timeout=${TUNABLES.sqlConnectS}`,
   ];
-  const r = await runRead('mysql', args, {
+  const r = await door(apply, 'mysql', args, {
     input: sql,
     cwd: '/',
     timeout,

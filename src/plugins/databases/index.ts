@@ -153,7 +153,7 @@ const plugin: Plugin<DatabasesSection, DbChangeData> = {
         const list = changes.filter((c) => c.data!.engine === e.engine);
         if (!list.length) return;
         try {
-          const run = (sql: string, secrets: string[]) => e.client(ctx.settings, sql, secrets, APPLY_TIMEOUT);
+          const run = (sql: string, secrets: string[]) => e.client(ctx.settings, sql, secrets, APPLY_TIMEOUT, ctx);
           const r = await applyScripted(list, (c) => renderSteps(c, e.stepSql), e.mark, run, e.label);
           list.forEach((c, i) => results.set(c, r[i]));
         } catch (err) {

@@ -5,6 +5,7 @@
  */
 import { callMutate, callRead, onSignal } from '../../dbus.js';
 import { OpdError, abortedError } from '../../core/errors.js';
+import { TUNABLES } from '../../core/tunables.js';
 import type { ApplyContext, Settings } from '../../core/plugin.js';
 import { exactPattern } from './names.js';
 
@@ -165,7 +166,7 @@ export async function unmaskUnitFiles(ctx: ApplyContext, names: string[]): Promi
 /** Manager.Reload (daemon-reload); the reply comes when the reload is done. */
 export async function reload(ctx: ApplyContext): Promise<void> {
   ctx.log.info({ plugin: 'systemd' }, 'systemd: Manager.Reload');
-  await managerMutate(ctx, 'Reload', '', [], 120_000);
+  await managerMutate(ctx, 'Reload', '', [], TUNABLES.systemdReloadMs);
 }
 
 export async function resetFailed(ctx: ApplyContext, name: string): Promise<void> {
