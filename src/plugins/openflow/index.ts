@@ -7,13 +7,13 @@
  */
 import { sectionSpec } from '../../core/schema-file.js';
 import { dirname } from 'node:path';
-import type { ApplyContext, Change, ChangeResult, Obj, Plugin, ReadContext, Settings } from '../../core/plugin.js';
-import { assertApplyContext } from '../../core/plugin.js';
+import type { Change, ChangeResult, Obj, Plugin, ReadContext, Settings } from '../../core/plugin.js';
+import { ApplyContext, assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
 import { mapEntries } from '../../core/shorthand.js';
 import { isObj } from '../../core/diff.js';
-import { runRead, ExecFailure } from '../../exec.js';
+import { runMutate, runRead, ExecFailure } from '../../exec.js';
 import {
   cookieOf,
   DEFAULT_PRIORITY,
@@ -46,13 +46,18 @@ export function ofctlEnv(settings: Settings): Record<string, string> {
   return db.startsWith('unix:') ? { OVS_RUNDIR: dirname(db.slice(5)) } : {};
 }
 
-async function ofctl(settings: Settings, args: string[], input?: string) {
-  return runRead('ovs-ofctl', ['-O', 'OpenFlow13', ...args], {
+/** ovs-ofctl through the read door (dump-flows, --version), or the mutate door inside an apply (add-flows). */
+async function ofctl(via: Settings | ApplyContext, args: string[], input?: string) {
+  const apply = via instanceof ApplyContext ? via : undefined;
+  const settings = via instanceof ApplyContext ? via.settings : via;
+  const argv = ['-O', 'OpenFlow13', ...args];
+  const opts = {
     env: ofctlEnv(settings),
     input,
     backend: 'openflow (ovs-ofctl)',
     installHint: 'apt-get install openvswitch-switch',
-  });
+  };
+  return apply ? runMutate(apply, 'ovs-ofctl', argv, opts) : runRead('ovs-ofctl', argv, opts);
 }
 
 const NOT_A_BRIDGE = /is not a bridge or a socket|No such file or directory|Connection refused/;
@@ -166,7 +171,7 @@ async function applyBridge(
   assertApplyContext(ctx);
   const lines = (list: Change<FlowChangeData>[]) => list.flatMap((c) => c.data!.lines).join('\n') + '\n';
   try {
-    await ofctl(ctx.settings, ['--names', 'add-flows', bridge, '-'], lines(changes));
+    await ofctl(ctx, ['--names', 'add-flows', bridge, '-'], lines(changes));
     return changes.map((c) => ({ address: c.address, status: 'ok' as const }));
   } catch (err) {
     if (changes.length === 1)
@@ -175,7 +180,7 @@ async function applyBridge(
     const out: ChangeResult[] = [];
     for (const c of changes) {
       try {
-        await ofctl(ctx.settings, ['--names', 'add-flows', bridge, '-'], lines([c]));
+        await ofctl(ctx, ['--names', 'add-flows', bridge, '-'], lines([c]));
         out.push({ address: c.address, status: 'ok' });
       } catch (e) {
         out.push({ address: c.address, status: 'failed', error: explain(e, c.address) });
