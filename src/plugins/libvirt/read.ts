@@ -6,14 +6,11 @@ import { OpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { batch, names, SAFE_NAME, virsh } from './virsh.js';
 import { parseXml, projectXml, toXml, type XNode } from './xml.js';
+import type { Domain, LibvirtDoc, Network, Pool, Volume } from './section.gen.js';
 import { domainFromXml, networkFromXml, poolFromXml, volumeFromXml } from './model.js';
 
-export interface LibvirtSection extends Obj {
-  prune?: { networks?: boolean; pools?: boolean; domains?: boolean };
-  networks?: Record<string, Obj>;
-  pools?: Record<string, Obj>;
-  domains?: Record<string, Obj>;
-}
+/** The section's type, generated from schema/libvirt.schema.json (npm run gen:types). */
+export type LibvirtSection = LibvirtDoc & Obj;
 
 interface Lists {
   domains: string[];
@@ -123,8 +120,8 @@ function domainState(name: string, l: Lists): Obj {
   return { running: l.running.has(name), autostart: l.domAuto.has(name) };
 }
 
-function domainCurrent(xml: XNode, desired: Obj | undefined, name: string, l: Lists): Obj {
-  if (isObj(desired) && typeof desired.xml === 'string') {
+function domainCurrent(xml: XNode, desired: Domain | undefined, name: string, l: Lists): Domain {
+  if (typeof desired?.xml === 'string') {
     let docTree: XNode | undefined;
     try {
       docTree = parseXml(desired.xml);
@@ -143,10 +140,10 @@ function domainCurrent(xml: XNode, desired: Obj | undefined, name: string, l: Li
   }
   const cur = domainFromXml(xml);
   // interfaces are a list: compare each entry on the fields the document names for it
-  if (isObj(desired) && Array.isArray(desired.interfaces) && Array.isArray(cur.interfaces)) {
-    const want = desired.interfaces as Obj[];
+  if (Array.isArray(desired?.interfaces) && Array.isArray(cur.interfaces)) {
+    const want = desired.interfaces;
     cur.interfaces = (cur.interfaces as Obj[]).map((c, i) => {
-      const w = isObj(want[i]) ? want[i] : {};
+      const w = want[i] ?? {};
       const o: Obj = {};
       for (const k of Object.keys(c))
         if (k in w || ['network', 'bridge', 'ovs_bridge', 'user'].includes(k)) o[k] = c[k];
@@ -154,7 +151,7 @@ function domainCurrent(xml: XNode, desired: Obj | undefined, name: string, l: Li
     });
   }
   // shutdown_timeout steers opd (how long a graceful shutdown may take), it is not host state
-  if (isObj(desired) && desired.shutdown_timeout !== undefined) cur.shutdown_timeout = desired.shutdown_timeout;
+  if (desired?.shutdown_timeout !== undefined) cur.shutdown_timeout = desired.shutdown_timeout;
   return { ...cur, ...domainState(name, l) };
 }
 
@@ -205,14 +202,14 @@ export async function readSection(settings: Settings, desired: LibvirtSection, a
     if (third.length) for (const [d, t] of (await dumps(settings, [], third)).out) got.set(key(d), t);
   }
 
-  const domains: Record<string, Obj> = {};
+  const domains: Record<string, Domain> = {};
   const domSet = new Set(l.domains);
   for (const n of [...new Set([...wantDom, ...(all || pr.domains ? l.domains : [])])].sort()) {
     const t = got.get(`dom/${n}`);
     if (!domSet.has(n) || !t) continue;
     domains[n] = domainCurrent(parseOrThrow(t, `domain ${n}`), all ? undefined : desired.domains?.[n], n, l);
   }
-  const networks: Record<string, Obj> = {};
+  const networks: Record<string, Network> = {};
   const netSet = new Set(l.networks);
   for (const n of [...new Set([...wantNet, ...(all || pr.networks ? l.networks : [])])].sort()) {
     const t = got.get(`net/${n}`);
@@ -223,12 +220,12 @@ export async function readSection(settings: Settings, desired: LibvirtSection, a
       autostart: l.netAuto.has(n),
     };
   }
-  const pools: Record<string, Obj> = {};
+  const pools: Record<string, Pool> = {};
   const poolSet = new Set(l.pools);
   for (const n of [...new Set([...wantPool, ...(all || pr.pools ? l.pools : [])])].sort()) {
     const t = got.get(`pool/${n}`);
     if (!poolSet.has(n) || !t) continue;
-    const volumes: Obj = {};
+    const volumes: Record<string, Volume> = {};
     const spec = desired.pools?.[n];
     const vnames = new Set([
       ...Object.keys(isObj(spec?.volumes) ? spec.volumes : {}),
