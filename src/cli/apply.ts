@@ -16,7 +16,7 @@ import {
 } from './common.js';
 import { prepareFile, restrictPlugins, unreachableError } from '../core/engine.js';
 import { run } from '../run/index.js';
-import { printWarnings } from './common.js';
+import { printNotes } from './common.js';
 import { checkSavedPlan, readSavedPlan } from '../core/saved-plan.js';
 import { confirmDir, keeperAlive, pendingRuns, startConfirmWait, waitForOutcome } from '../run/confirm.js';
 import { OpdError } from '../core/errors.js';
@@ -86,7 +86,7 @@ export function applyCommand(): Command {
         parseOnly(o.only),
         registry.names,
       );
-      printWarnings(prep.warnings);
+      printNotes(prep);
       const log = await makeLogger(o);
       const audit = auditPaths(o);
       const text = o.output !== 'json';

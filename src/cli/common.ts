@@ -5,7 +5,8 @@ import type { Settings } from '../core/plugin.js';
 import { SETTING_OPTIONS, AUDIT_LOG_DEFAULT, AUDIT_KEY_DEFAULT } from './settings.js';
 import { OpdError, formatProblem, type Problem } from '../core/errors.js';
 import { scrub } from '../core/secrets.js';
-import type { VarSources } from '../core/params.js';
+import { DEFAULT_VARS_FILE, type VarSources } from '../core/params.js';
+import type { Excluded } from '../core/when.js';
 
 export interface Io {
   out: (s: string) => void;
@@ -26,9 +27,10 @@ export function addVarOptions(cmd: Command): Command {
     new Option('--var <name=value>', 'set a document parameter (repeatable; env OPD_VAR_<name>)').argParser(collect),
   );
   cmd.addOption(
-    new Option('--vars <file>', 'parameter values from a YAML/JSON map (repeatable; a later file wins)').argParser(
-      collect,
-    ),
+    new Option(
+      '--vars <file>',
+      `parameter values from a YAML/JSON map (repeatable; a later file wins; after them the environment, then the host's vars file ${DEFAULT_VARS_FILE} when it exists: env OPD_VARS_FILE moves it, empty turns it off)`,
+    ).argParser(collect),
   );
   return cmd;
 }
@@ -38,6 +40,7 @@ export function varsFrom(opts: Record<string, unknown>): VarSources {
     vars: (opts.var as string[] | undefined) ?? [],
     varsFiles: (opts.vars as string[] | undefined) ?? [],
     env: process.env,
+    defaultVarsFile: process.env.OPD_VARS_FILE ?? DEFAULT_VARS_FILE,
   };
 }
 
@@ -195,4 +198,23 @@ export function parseOnly(v: unknown): string[] | undefined {
 /** Accepted-but-unacted fields and read-as notes (op-dbus forms): one line each on stderr. */
 export function printWarnings(warnings: readonly Problem[], io: Io = stdio): void {
   for (const w of warnings) io.err(`opd: warning: ${formatProblem(w)}`);
+}
+
+/**
+ * What opd says about a prepared document before its plan: warnings (forms accepted but not acted
+ * on), and the resources whose `when:` does not hold on this host (not managed here).
+ */
+export function printNotes(
+  prep: {
+    warnings: readonly Problem[];
+    excluded: readonly Excluded[];
+    loaded: { file: string; locate: (p: string, atKey?: boolean) => { line: number; col: number } | undefined };
+  },
+  io: Io = stdio,
+): void {
+  printWarnings(prep.warnings, io);
+  for (const e of prep.excluded) {
+    const pos = prep.loaded.locate(e.pointer, true);
+    io.err(`opd: not on this host: ${prep.loaded.file}:${pos?.line ?? 1}:${pos?.col ?? 1}: ${e.address}: ${e.reason}`);
+  }
 }

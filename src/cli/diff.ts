@@ -12,7 +12,7 @@ import {
   stdio,
 } from './common.js';
 import { computePlan, prepareFile, restrictPlugins, unreachableError } from '../core/engine.js';
-import { printWarnings } from './common.js';
+import { printNotes } from './common.js';
 import { formatChange, planJSON, summarize, type Plan } from '../core/plan.js';
 import { registry } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
@@ -65,7 +65,7 @@ export function diffCommand(): Command {
         parseOnly(o.only),
         registry.names,
       );
-      printWarnings(prep.warnings);
+      printNotes(prep);
       const log = await makeLogger(o);
       const c = await computePlan(prep, { settings, log, allowDestroy: o.allowDestroy === true });
       const { plan } = c;

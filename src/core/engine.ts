@@ -16,6 +16,8 @@ import { OpdError, toOpdError, type Problem } from './errors.js';
 import type { Change, Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
 import { sha256 } from './canonical.js';
 import type { PluginRegistry } from './registry.js';
+import { readHostFacts, type HostFacts } from './facts.js';
+import { applyWhen, type Excluded } from './when.js';
 
 export interface Prepared {
   loaded: LoadedDocument;
@@ -27,6 +29,10 @@ export interface Prepared {
   warnings: Problem[];
   /** The one Redactor of this document (display masks); `redactor.withKey(k)` for the audit trail. */
   redactor: Redactor;
+  /** The host's facts, read once for this run (src/core/facts.ts): in the document, the plugins' reads and run.start. */
+  facts: HostFacts;
+  /** Resources whose `when:` does not hold on this host: not managed here (opd diff and apply name them). */
+  excluded: Excluded[];
 }
 
 export interface EngineOptions {
@@ -42,22 +48,25 @@ export async function prepareFile(
   file: string,
   settings?: Settings,
   vars?: VarSources,
+  facts?: HostFacts,
 ): Promise<Prepared> {
-  return prepareLoaded(registry, await loadDocument(file), settings, vars);
+  return prepareLoaded(registry, await loadDocument(file), settings, vars, facts);
 }
 
 /**
  * `registry`: the plugins to load from (src/plugins/index.ts for opd itself; the caller passes it).
  * `settings`: where the semantic checks look on disk (--root, --systemd-unit-dir); env when not given.
  * `vars`: parameter values from outside the document (--var, --vars, OPD_VAR_*; see params.ts).
+ * `facts`: the host's facts (read here when not given; a test passes a faked host's).
  */
 export async function prepareLoaded(
   registry: PluginRegistry,
   source: LoadedDocument,
   settings: Settings = {},
   vars?: VarSources,
+  facts: HostFacts = readHostFacts(),
 ): Promise<Prepared> {
-  const loaded = resolveParams(source, vars);
+  const loaded = resolveParams(source, vars, facts);
   // op-dbus forms: a bare plugin body (no `plugins`) may belong to any plugin, and plugin sections
   // written at the top level are refused by name: both need the plugins they could be
   const raw = loaded.raw;
@@ -70,6 +79,7 @@ export async function prepareLoaded(
   const normalized = normalizeDocument(loaded, plugins);
   validateDocument(normalized, loaded);
   const doc = normalized as StateDocument;
+  const excluded = applyWhen(doc, plugins, facts);
   checkSemantics(doc, loaded, settings);
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
   checkResourceCycles(collectEdges(named, doc.plugins));
@@ -80,6 +90,8 @@ export async function prepareLoaded(
     docHash: sha256(loaded.text),
     warnings: locateProblems(loaded, loaded.warnings),
     redactor: newRedactor(),
+    facts,
+    excluded,
   };
 }
 
@@ -98,7 +110,7 @@ export function restrictPlugins(prep: Prepared, only: string[] | undefined, know
 }
 
 function readCtx(o: EngineOptions, prep: Prepared): ReadContext {
-  return { settings: o.settings, log: o.log, document: prep.doc.plugins };
+  return { settings: o.settings, log: o.log, document: prep.doc.plugins, facts: prep.facts };
 }
 
 /**
@@ -193,11 +205,7 @@ export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Com
   const current = await readAll(prep, o, undefined, down);
   const diffs = diffAll(prep, current, o.allowDestroy ?? false);
   const planned = o.hold ? diffs.filter((d) => !o.hold!(d)) : diffs;
-  const blocks = await preflightChanges(
-    prep.plugins,
-    { settings: o.settings, log: o.log, document: prep.doc.plugins },
-    prep.doc.plugins,
-  );
+  const blocks = await preflightChanges(prep.plugins, readCtx(o, prep), prep.doc.plugins);
   const plan = buildPlan(prep.plugins, planned, collectEdges(prep.plugins, prep.doc.plugins), [
     ...blocks,
     ...refreshes(prep, planned),

@@ -7,7 +7,15 @@ import type { AuditLog } from '../audit/chain.js';
 import { newRunId } from '../audit/chain.js';
 import { secretKey } from '../audit/key.js';
 import type { ChangeOutcome } from '../core/apply.js';
-import { computePlan, unreachableError, type Computed, type EngineOptions, type Prepared } from '../core/engine.js';
+import {
+  computePlan,
+  unreachableError,
+  type Computed,
+  type EngineOptions,
+  type Prepared,
+  type UnreachablePlugin,
+} from '../core/engine.js';
+import { collectEdges } from '../core/plan.js';
 import { countOutcomes, type RunReport } from '../core/report.js';
 import { applyAndVerify } from './apply-verify.js';
 import { RunRecorder, recordStart } from './record.js';
@@ -41,6 +49,22 @@ export interface RunOptions extends EngineOptions {
   afterRun?: (audit: AuditLog, run: string, c: Computed, touched: Set<string>) => void | Promise<void>;
 }
 
+/**
+ * The unreachable plugins that wait on this plan: a resource of theirs depends on a resource the
+ * plan changes (a database that `depends_on` the package that brings its server and the unit
+ * that starts it). The run applies the plan first and then reads, plans and applies them: one
+ * `opd apply` converges a fresh host whose database server the same document installs.
+ */
+export function waitingOnPlan(prep: Prepared, c: Computed): UnreachablePlugin[] {
+  const changed = new Set(c.plan.changes.map((ch) => ch.resource));
+  if (!changed.size) return [];
+  const edges = collectEdges(prep.plugins, prep.doc.plugins);
+  return c.unreachable.filter((u) => {
+    const mine = new Set(u.resources);
+    return edges.some((e) => mine.has(e.from) && changed.has(e.to.split('/').slice(0, 3).join('/')));
+  });
+}
+
 export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
   const t0 = Date.now();
   if (o.dryRun) {
@@ -59,8 +83,11 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
   try {
     const { audit, recovered } = session;
     const c = await computePlan(prep, o);
-    const { plan, unreachable } = c;
-    if (unreachable.length && !o.partial) throw unreachableError(unreachable);
+    const { plan } = c;
+    // plugins whose backend this very plan brings up (stage 2, below); the others are unknown
+    const waiting = waitingOnPlan(prep, c);
+    let unreachable = c.unreachable.filter((u) => !waiting.includes(u));
+    if (unreachable.length && !o.partial) throw unreachableError(c.unreachable);
     o.expect?.(c);
     const done = (status: RunReport['status']): RunReport => ({
       status,
@@ -70,7 +97,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       durationMs: Date.now() - t0,
       audit: { seq: audit.lastSeq, recovered },
       computed: c,
-      unreachable,
+      unreachable: c.unreachable,
     });
     if (plan.changes.some((ch) => ch.blocker)) return done('blocked');
     if (!plan.changes.length) return done('noop');
@@ -81,17 +108,42 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     o.beforeApply?.(audit, runId, c);
     const rec = new RunRecorder(audit, runId, redact, c.diffs);
     const flush = () => rec.flush();
-    const { outcomes, touched, verification, after } = await applyAndVerify(
-      prep,
-      o,
-      c,
-      (out) => {
-        rec.record('change', out);
-        o.onChange?.(out);
-      },
-      flush,
-    );
+    const onOutcome = (r: RunRecorder) => (out: ChangeOutcome) => {
+      r.record('change', out);
+      o.onChange?.(out);
+    };
+    const stage1 = await applyAndVerify(prep, o, c, onOutcome(rec), flush);
+    let { outcomes, verification, after } = stage1;
+    const { touched } = stage1;
     let failed = outcomes.some((x) => x.status !== 'ok') || verification.length > 0;
+    if (waiting.length) {
+      // stage 2: what the first stage brought up (a database server) is read, planned and applied
+      const names = new Set(waiting.map((u) => u.plugin));
+      const later: Prepared = { ...prep, plugins: new Map([...prep.plugins].filter(([n]) => names.has(n))) };
+      const c2 = failed || o.signal?.aborted ? undefined : await computePlan(later, o);
+      if (!c2) unreachable = [...unreachable, ...waiting];
+      else {
+        unreachable = [...unreachable, ...c2.unreachable];
+        if (c2.plan.changes.some((ch) => ch.blocker)) failed = true;
+        else if (c2.plan.changes.length) {
+          audit.ensureSpace(c2.plan.changes.length);
+          const rec2 = new RunRecorder(audit, runId, redact, c2.diffs);
+          const s2 = await applyAndVerify(later, o, c2, onOutcome(rec2), () => rec2.flush());
+          outcomes = [...outcomes, ...s2.outcomes];
+          verification = [...verification, ...s2.verification];
+          for (const r of s2.touched) touched.add(r);
+          after = after && s2.after ? { ...after, ...s2.after } : undefined;
+          c.diffs.push(...c2.diffs);
+          Object.assign(c.current, c2.current);
+          // one plan for the report: the second stage's ids follow the first's
+          const off = plan.changes.length;
+          for (const ch of c2.plan.changes) Object.assign(ch, { id: ch.id + off, deps: ch.deps.map((d) => d + off) });
+          plan.changes.push(...c2.plan.changes);
+          failed ||= s2.outcomes.some((x) => x.status !== 'ok') || s2.verification.length > 0;
+        }
+      }
+      if (!c2 || c2.unreachable.length) failed = true;
+    }
     let rollback: RunReport['rollback'];
     if (failed && o.rollback && touched.size && after) {
       rollback = await rollbackRun(
