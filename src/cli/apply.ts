@@ -16,7 +16,7 @@ import {
 } from './common.js';
 import { prepareFile, restrictPlugins, unreachableError } from '../core/engine.js';
 import { run } from '../run/index.js';
-import { printNotes } from './common.js';
+import { printAdvisories, printNotes } from './common.js';
 import { checkSavedPlan, readSavedPlan } from '../core/saved-plan.js';
 import { confirmDir, keeperAlive, pendingRuns, startConfirmWait, waitForOutcome } from '../run/confirm.js';
 import { OpdError } from '../core/errors.js';
@@ -153,6 +153,7 @@ export function applyCommand(): Command {
         onChange: text ? (x) => stdio.out(outcomeLine(x)) : undefined,
         onRollback: text ? (x) => stdio.out(`rollback ${outcomeLine(x)}`) : undefined,
       });
+      printAdvisories(report.computed?.advisories);
       if (!text) {
         stdio.out(JSON.stringify(reportJSON(report, prep.redactor), null, 2));
       } else {

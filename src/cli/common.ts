@@ -1,7 +1,7 @@
 /** Shared CLI plumbing: options, settings, logger, output. Library code never exits. */
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
-import type { Settings } from '../core/plugin.js';
+import type { Finding, Settings } from '../core/plugin.js';
 import { SETTING_OPTIONS, AUDIT_LOG_DEFAULT, AUDIT_KEY_DEFAULT } from './settings.js';
 import { OpdError, formatProblem, type Problem } from '../core/errors.js';
 import { scrub } from '../core/secrets.js';
@@ -198,6 +198,11 @@ export function parseOnly(v: unknown): string[] | undefined {
 /** Accepted-but-unacted fields and read-as notes (op-dbus forms): one line each on stderr. */
 export function printWarnings(warnings: readonly Problem[], io: Io = stdio): void {
   for (const w of warnings) io.err(`opd: warning: ${formatProblem(w)}`);
+}
+
+/** Recommendations the host does not meet (checks' `recommend:`): warnings that block nothing. */
+export function printAdvisories(advisories: readonly Finding[] | undefined, io: Io = stdio): void {
+  for (const a of advisories ?? []) io.err(`opd: warning: ${a.address}: not as recommended: ${a.message}`);
 }
 
 /**

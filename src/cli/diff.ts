@@ -12,7 +12,7 @@ import {
   stdio,
 } from './common.js';
 import { computePlan, prepareFile, restrictPlugins, unreachableError } from '../core/engine.js';
-import { printNotes } from './common.js';
+import { printAdvisories, printNotes } from './common.js';
 import { formatChange, planJSON, summarize, type Plan } from '../core/plan.js';
 import { registry } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
@@ -69,6 +69,7 @@ export function diffCommand(): Command {
       const log = await makeLogger(o);
       const c = await computePlan(prep, { settings, log, allowDestroy: o.allowDestroy === true });
       const { plan } = c;
+      printAdvisories(c.advisories);
       const shown: Plan = redactPlan(plan, prep.redactor);
       const unknown = unknownJSON(c.unreachable);
       if (o.output === 'json')

@@ -13,7 +13,7 @@ import { checkSemantics } from './semantic.js';
 import { diffSection, isObj } from './diff.js';
 import { buildPlan, checkResourceCycles, collectEdges, preflightChanges, type Plan } from './plan.js';
 import { OpdError, toOpdError, type Problem } from './errors.js';
-import type { Change, Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
+import type { Change, Finding, Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
 import { sha256 } from './canonical.js';
 import type { PluginRegistry } from './registry.js';
 import { readHostFacts, type HostFacts } from './facts.js';
@@ -41,6 +41,13 @@ export interface EngineOptions {
   allowDestroy?: boolean;
   /** Leave these resources out of the plan (the daemon's per-resource backoff); their diffs stay in Computed.diffs. */
   hold?: (d: ResourceDiff) => boolean;
+  /**
+   * A run that may apply in two stages (src/run/index.ts): an unreachable plugin whose resources
+   * depend on resources this plan changes (a database whose server the same document installs
+   * and starts) waits for the second stage, and so does every resource that depends on its
+   * resources; they are left out of this plan (Computed.waiting, Computed.held).
+   */
+  staged?: boolean;
 }
 
 export async function prepareFile(
@@ -198,19 +205,74 @@ export interface Computed {
   plan: Plan;
   /** plugins whose backend is down: not read, not planned; their resources are unknown */
   unreachable: UnreachablePlugin[];
+  /** (staged) the unreachable plugins that wait for this plan: a second stage reads and applies them */
+  waiting: UnreachablePlugin[];
+  /** (staged) resources left out of this plan because they depend on a waiting plugin's resources */
+  held: string[];
+  /** recommendations the host does not meet (checks' `recommend:`): warnings, never blockers */
+  advisories: Finding[];
+}
+
+/** The resource (plugin/collection/name) an address belongs to, among `all`. */
+function resourceOf(address: string, all: Set<string>): string | undefined {
+  for (let a = address; a.split('/').length >= 3; a = a.slice(0, a.lastIndexOf('/'))) if (all.has(a)) return a;
+  return undefined;
+}
+
+/** Which unreachable plugins wait on this plan, and which resources wait with them (EngineOptions.staged). */
+function staging(
+  prep: Prepared,
+  diffs: ResourceDiff[],
+  unreachable: UnreachablePlugin[],
+): { waiting: UnreachablePlugin[]; held: Set<string> } {
+  const pending = new Set(diffs.filter((d) => d.action !== 'noop').map((d) => d.address));
+  if (!pending.size || !unreachable.length) return { waiting: [], held: new Set() };
+  const all = new Set<string>();
+  for (const [name, p] of prep.plugins)
+    for (const c of p.collections) {
+      const coll = prep.doc.plugins[name]?.[c];
+      if (isObj(coll)) for (const r of Object.keys(coll)) all.add(`${name}/${c}/${r}`);
+    }
+  // edges between resources; an edge to a prefix (`ovs`: every resource of the plugin) to each of them
+  const under = (a: string) => {
+    const r = resourceOf(a, all);
+    return r ? [r] : [...all].filter((x) => x.startsWith(a + '/'));
+  };
+  const edges = collectEdges(prep.plugins, prep.doc.plugins).flatMap((e) =>
+    under(e.from).flatMap((from) => under(e.to).filter((to) => to !== from).map((to) => ({ from, to }))),
+  );
+  const waiting = unreachable.filter((u) => {
+    const mine = new Set(u.resources);
+    return edges.some((e) => mine.has(e.from) && pending.has(e.to));
+  });
+  // everything that depends, directly or not, on a waiting plugin's resources waits too
+  const held = new Set(waiting.flatMap((u) => u.resources));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const e of edges)
+      if (held.has(e.to) && !held.has(e.from)) {
+        held.add(e.from);
+        grew = true;
+      }
+  }
+  for (const u of waiting) for (const r of u.resources) held.delete(r);
+  return { waiting, held };
 }
 
 export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Computed> {
   const down = new Map<string, OpdError>();
   const current = await readAll(prep, o, undefined, down);
   const diffs = diffAll(prep, current, o.allowDestroy ?? false);
-  const planned = o.hold ? diffs.filter((d) => !o.hold!(d)) : diffs;
-  const blocks = await preflightChanges(prep.plugins, readCtx(o, prep), prep.doc.plugins);
+  const unreachable = unreachableList(prep, down);
+  const { waiting, held } = o.staged ? staging(prep, diffs, unreachable) : { waiting: [], held: new Set<string>() };
+  const planned = diffs.filter((d) => !held.has(d.address) && !o.hold?.(d));
+  const advisories: Finding[] = [];
+  const blocks = await preflightChanges(prep.plugins, readCtx(o, prep), prep.doc.plugins, advisories);
   const plan = buildPlan(prep.plugins, planned, collectEdges(prep.plugins, prep.doc.plugins), [
     ...blocks,
     ...refreshes(prep, planned),
   ]);
-  return { current, diffs, plan, unreachable: unreachableList(prep, down) };
+  return { current, diffs, plan, unreachable, waiting, held: [...held].sort(), advisories };
 }
 
 /** Changes that other resources' changes in this plan trigger (exec refresh_on), except for resources already planned. */

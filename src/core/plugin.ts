@@ -144,6 +144,8 @@ export interface Finding {
   message: string;
   /** The failed fields of the resource with their wanted values (the change's ops in `opd diff -o json`). */
   fields?: Record<string, unknown>;
+  /** A recommendation that does not hold (checks' `recommend:`): a warning of diff and apply, never a blocker. */
+  advisory?: boolean;
 }
 
 /** `from` must come after `to` (from depends on to). Addresses or prefixes. */

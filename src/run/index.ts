@@ -13,9 +13,7 @@ import {
   type Computed,
   type EngineOptions,
   type Prepared,
-  type UnreachablePlugin,
 } from '../core/engine.js';
-import { collectEdges } from '../core/plan.js';
 import { countOutcomes, type RunReport } from '../core/report.js';
 import { applyAndVerify } from './apply-verify.js';
 import { RunRecorder, recordStart } from './record.js';
@@ -49,22 +47,6 @@ export interface RunOptions extends EngineOptions {
   afterRun?: (audit: AuditLog, run: string, c: Computed, touched: Set<string>) => void | Promise<void>;
 }
 
-/**
- * The unreachable plugins that wait on this plan: a resource of theirs depends on a resource the
- * plan changes (a database that `depends_on` the package that brings its server and the unit
- * that starts it). The run applies the plan first and then reads, plans and applies them: one
- * `opd apply` converges a fresh host whose database server the same document installs.
- */
-export function waitingOnPlan(prep: Prepared, c: Computed): UnreachablePlugin[] {
-  const changed = new Set(c.plan.changes.map((ch) => ch.resource));
-  if (!changed.size) return [];
-  const edges = collectEdges(prep.plugins, prep.doc.plugins);
-  return c.unreachable.filter((u) => {
-    const mine = new Set(u.resources);
-    return edges.some((e) => mine.has(e.from) && changed.has(e.to.split('/').slice(0, 3).join('/')));
-  });
-}
-
 export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
   const t0 = Date.now();
   if (o.dryRun) {
@@ -82,10 +64,10 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
   const session = await openSession(o);
   try {
     const { audit, recovered } = session;
-    const c = await computePlan(prep, o);
-    const { plan } = c;
-    // plugins whose backend this very plan brings up (stage 2, below); the others are unknown
-    const waiting = waitingOnPlan(prep, c);
+    // plugins whose backend this very plan brings up wait for a second stage (below), and so do
+    // the resources that depend on theirs; the other unreachable plugins are unknown
+    const c = await computePlan(prep, { ...o, staged: true });
+    const { plan, waiting } = c;
     let unreachable = c.unreachable.filter((u) => !waiting.includes(u));
     if (unreachable.length && !o.partial) throw unreachableError(c.unreachable);
     o.expect?.(c);
@@ -118,9 +100,9 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     let failed = outcomes.some((x) => x.status !== 'ok') || verification.length > 0;
     if (waiting.length) {
       // stage 2: what the first stage brought up (a database server) is read, planned and applied
-      const names = new Set(waiting.map((u) => u.plugin));
+      const names = new Set([...waiting.map((u) => u.plugin), ...c.held.map((a) => a.split('/')[0])]);
       const later: Prepared = { ...prep, plugins: new Map([...prep.plugins].filter(([n]) => names.has(n))) };
-      const c2 = failed || o.signal?.aborted ? undefined : await computePlan(later, o);
+      const c2 = failed || o.signal?.aborted ? undefined : await computePlan(later, { ...o, staged: false });
       if (!c2) unreachable = [...unreachable, ...waiting];
       else {
         unreachable = [...unreachable, ...c2.unreachable];

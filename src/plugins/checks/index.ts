@@ -1,17 +1,18 @@
 /**
  * checks: read-only preconditions (CPU virtualization, /dev/kvm, memory, CPUs, free disk, free
  * TCP ports, kernel version, OS). A check that holds reads back as the document says, so it
- * never makes a change; a failed one is a preflight finding, and the core then
- * applies nothing. Reads come from /proc, /sys, /etc/os-release, statfs and open(2).
+ * never makes a change; a failed one is a preflight finding, and the core then applies nothing
+ * (`require:`), or a warning that blocks nothing (`recommend:`). The host's facts come from the
+ * run's one fact source (ctx.facts); free disk and listening ports are measured here.
  */
 import { sectionSpec } from '../../core/schema-file.js';
-import { closeSync, constants, existsSync, openSync, readFileSync, statfsSync } from 'node:fs';
-import { cpus, machine, release } from 'node:os';
+import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Finding, Obj, Plugin } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import { foreignListening } from './holders.js';
 import type { Check } from './section.gen.js';
+import { readHostFacts, type HostFacts } from '../../core/facts.js';
 
 /** What the host has instead, for a requirement that fails where the document can only say `true` or a list. */
 interface Measured {
@@ -29,7 +30,7 @@ interface Measured {
  * host has.
  */
 export type CheckState = { [K in keyof Check]?: K extends keyof Measured ? Check[K] | Measured[K] : Check[K] };
-export type ChecksSection = { require?: Record<string, CheckState> } & Obj;
+export type ChecksSection = { require?: Record<string, CheckState>; recommend?: Record<string, CheckState> } & Obj;
 
 /** Host facts, read once per run. */
 export interface Facts {
@@ -50,18 +51,6 @@ function readText(p: string): string {
     return readFileSync(p, 'utf8');
   } catch {
     return '';
-  }
-}
-
-/** Whether /dev/kvm can be opened read-write (what QEMU needs); the reason when not. */
-function kvmUsable(): string | true {
-  try {
-    const fd = openSync('/dev/kvm', constants.O_RDWR);
-    closeSync(fd);
-    return true;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? '/dev/kvm does not exist' : `/dev/kvm cannot be opened (${code})`;
   }
 }
 
@@ -92,18 +81,17 @@ function osRelease(): Facts['os'] {
   };
 }
 
-export function readFacts(): Facts {
-  const meminfo = readText('/proc/meminfo');
-  const memKb = Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0);
-  const cpuinfo = readText('/proc/cpuinfo');
+/** The checks' view of the host: the run's facts (one fact source, src/core/facts.ts) and what only checks measure. */
+export function readFacts(facts: HostFacts = readHostFacts()): Facts {
+  const v = facts.values;
   return {
-    virtFlags: /^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo),
-    kvm: kvmUsable(),
-    memMb: Math.floor(memKb / 1024),
-    cpus: cpus().length,
-    kernel: release(),
-    arch: machine(),
-    os: osRelease(),
+    virtFlags: v.cpu_virt_flag !== 'none',
+    kvm: v.kvm_device ? true : (facts.why.kvm_device ?? '/dev/kvm cannot be opened'),
+    memMb: v.memory_mb as number,
+    cpus: v.cpus as number,
+    kernel: v.kernel as string,
+    arch: v.arch as string,
+    os: { ...osRelease(), id: v.os_id as string, versionId: v.os_version_id as string },
     listening: listeningPorts(),
     diskFreeMb(path: string) {
       // a directory that does not exist yet will live on its nearest existing ancestor's filesystem
@@ -183,7 +171,7 @@ export function failures(cur: CheckState, want: CheckState): string[] {
   ] as const) {
     if (typeof want[k] === 'number' && !same(cur[k], want[k]))
       out.push(
-        `${k}: the host has ${cur[k]} ${unit} of ${what}, needs ${want[k]} (short by ${(want[k] as number) - (cur[k] as number)} ${unit})`,
+        `${k}: the host has ${cur[k]} ${unit}${unit === what ? '' : ` of ${what}`}, needs ${want[k]} (short by ${(want[k] as number) - (cur[k] as number)} ${unit})`,
       );
   }
   if (isObj(want.min_disk_free_mb)) {
@@ -222,34 +210,47 @@ export function failures(cur: CheckState, want: CheckState): string[] {
   return out;
 }
 
-/** Failed checks of a section: one finding per check, naming every requirement it misses. */
+/**
+ * Failed checks of a section: one finding per check, naming every requirement it misses.
+ * `require:` blocks the run; `recommend:` (what a guide advises rather than demands) is advisory:
+ * opd diff and apply print it as a warning and go on.
+ */
 export function findings(current: ChecksSection, desired: ChecksSection): Finding[] {
   const out: Finding[] = [];
-  for (const [n, want] of Object.entries(desired.require ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const fails = failures(current.require?.[n] ?? {}, want);
-    if (fails.length)
-      out.push({
-        address: `checks/require/${n}`,
-        message: fails.join('; '),
-        fields: Object.fromEntries(fails.map((f) => f.split(':')[0]).map((k) => [k, want[k as keyof CheckState]])),
-      });
-  }
+  for (const coll of ['require', 'recommend'] as const)
+    for (const [n, want] of Object.entries(desired[coll] ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const fails = failures(current[coll]?.[n] ?? {}, want);
+      if (fails.length)
+        out.push({
+          address: `checks/${coll}/${n}`,
+          message: fails.join('; '),
+          fields: Object.fromEntries(fails.map((f) => f.split(':')[0]).map((k) => [k, want[k as keyof CheckState]])),
+          ...(coll === 'recommend' ? { advisory: true } : {}),
+        });
+    }
   return out;
 }
 
 const plugin: Plugin<ChecksSection> = {
-  ...sectionSpec('checks', ['require']),
+  ...sectionSpec('checks', ['require', 'recommend']),
 
   async read(ctx, desired) {
-    const named = desired.require ?? {};
-    if (!Object.keys(named).length) return { require: {} };
-    const f = readFacts();
+    const sets = { require: desired.require ?? {}, recommend: desired.recommend ?? {} };
+    if (!Object.keys(sets.require).length && !Object.keys(sets.recommend).length) return { require: {} };
+    const f = readFacts(ctx.facts);
     // a port held by the document's own service or database is not a conflict (converged host)
-    const ports = Object.values(named).flatMap((s) => s.tcp_ports_free ?? []);
+    const ports = [...Object.values(sets.require), ...Object.values(sets.recommend)].flatMap(
+      (s) => s.tcp_ports_free ?? [],
+    );
     if (ports.length) f.listening = foreignListening(f.listening, ports, ctx.document, ctx.settings).busy;
-    const require: Record<string, Obj> = {};
-    for (const [n, spec] of Object.entries(named).sort()) if (isObj(spec)) require[n] = evaluate(spec, f);
-    return { require };
+    const out: ChecksSection = { require: {} };
+    for (const coll of ['require', 'recommend'] as const) {
+      if (!desired[coll]) continue;
+      const got: Record<string, Obj> = {};
+      for (const [n, spec] of Object.entries(sets[coll]).sort()) if (isObj(spec)) got[n] = evaluate(spec, f);
+      out[coll] = got;
+    }
+    return out;
   },
 
   // checks change nothing: a failed one is a preflight finding (the core stops the run before
