@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // the machine tests boot Debian machines: npm run test:machine (vitest.machine.config.ts)
+    exclude: ['test/machine/**', '**/node_modules/**'],
     setupFiles: ['test/setup.ts'],
     // generous: e2e applies install packages and start guests; a machine under load must not fail them
     testTimeout: 300_000,

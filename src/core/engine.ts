@@ -42,12 +42,13 @@ export interface EngineOptions {
   /** Leave these resources out of the plan (the daemon's per-resource backoff); their diffs stay in Computed.diffs. */
   hold?: (d: ResourceDiff) => boolean;
   /**
-   * A run that may apply in two stages (src/run/index.ts): an unreachable plugin whose resources
-   * depend on resources this plan changes (a database whose server the same document installs
-   * and starts) waits for the second stage, and so does every resource that depends on its
-   * resources; they are left out of this plan (Computed.waiting, Computed.held).
+   * A run that may apply in two stages (src/run/index.ts). `first`: an unreachable plugin whose
+   * resources depend on resources this plan changes (a database whose server the same document
+   * installs and starts) waits for the second stage, and so does every resource that depends on
+   * its resources; they are left out of this plan (Computed.waiting, Computed.held). `second`:
+   * whatever is still unreachable then holds back what depends on it.
    */
-  staged?: boolean;
+  staged?: 'first' | 'second';
 }
 
 export async function prepareFile(
@@ -224,9 +225,10 @@ function staging(
   prep: Prepared,
   diffs: ResourceDiff[],
   unreachable: UnreachablePlugin[],
+  stage: 'first' | 'second',
 ): { waiting: UnreachablePlugin[]; held: Set<string> } {
   const pending = new Set(diffs.filter((d) => d.action !== 'noop').map((d) => d.address));
-  if (!pending.size || !unreachable.length) return { waiting: [], held: new Set() };
+  if ((stage === 'first' && !pending.size) || !unreachable.length) return { waiting: [], held: new Set() };
   const all = new Set<string>();
   for (const [name, p] of prep.plugins)
     for (const c of p.collections) {
@@ -239,15 +241,22 @@ function staging(
     return r ? [r] : [...all].filter((x) => x.startsWith(a + '/'));
   };
   const edges = collectEdges(prep.plugins, prep.doc.plugins).flatMap((e) =>
-    under(e.from).flatMap((from) => under(e.to).filter((to) => to !== from).map((to) => ({ from, to }))),
+    under(e.from).flatMap((from) =>
+      under(e.to)
+        .filter((to) => to !== from)
+        .map((to) => ({ from, to })),
+    ),
   );
-  const waiting = unreachable.filter((u) => {
-    const mine = new Set(u.resources);
-    return edges.some((e) => mine.has(e.from) && pending.has(e.to));
-  });
+  const waiting =
+    stage === 'second'
+      ? unreachable
+      : unreachable.filter((u) => {
+          const mine = new Set(u.resources);
+          return edges.some((e) => mine.has(e.from) && pending.has(e.to));
+        });
   // everything that depends, directly or not, on a waiting plugin's resources waits too
   const held = new Set(waiting.flatMap((u) => u.resources));
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const e of edges)
       if (held.has(e.to) && !held.has(e.from)) {
@@ -264,7 +273,9 @@ export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Com
   const current = await readAll(prep, o, undefined, down);
   const diffs = diffAll(prep, current, o.allowDestroy ?? false);
   const unreachable = unreachableList(prep, down);
-  const { waiting, held } = o.staged ? staging(prep, diffs, unreachable) : { waiting: [], held: new Set<string>() };
+  const { waiting, held } = o.staged
+    ? staging(prep, diffs, unreachable, o.staged)
+    : { waiting: [], held: new Set<string>() };
   const planned = diffs.filter((d) => !held.has(d.address) && !o.hold?.(d));
   const advisories: Finding[] = [];
   const blocks = await preflightChanges(prep.plugins, readCtx(o, prep), prep.doc.plugins, advisories);

@@ -7,13 +7,7 @@ import type { AuditLog } from '../audit/chain.js';
 import { newRunId } from '../audit/chain.js';
 import { secretKey } from '../audit/key.js';
 import type { ChangeOutcome } from '../core/apply.js';
-import {
-  computePlan,
-  unreachableError,
-  type Computed,
-  type EngineOptions,
-  type Prepared,
-} from '../core/engine.js';
+import { computePlan, unreachableError, type Computed, type EngineOptions, type Prepared } from '../core/engine.js';
 import { countOutcomes, type RunReport } from '../core/report.js';
 import { applyAndVerify } from './apply-verify.js';
 import { RunRecorder, recordStart } from './record.js';
@@ -66,7 +60,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     const { audit, recovered } = session;
     // plugins whose backend this very plan brings up wait for a second stage (below), and so do
     // the resources that depend on theirs; the other unreachable plugins are unknown
-    const c = await computePlan(prep, { ...o, staged: true });
+    const c = await computePlan(prep, { ...o, staged: 'first' });
     const { plan, waiting } = c;
     let unreachable = c.unreachable.filter((u) => !waiting.includes(u));
     if (unreachable.length && !o.partial) throw unreachableError(c.unreachable);
@@ -102,7 +96,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       // stage 2: what the first stage brought up (a database server) is read, planned and applied
       const names = new Set([...waiting.map((u) => u.plugin), ...c.held.map((a) => a.split('/')[0])]);
       const later: Prepared = { ...prep, plugins: new Map([...prep.plugins].filter(([n]) => names.has(n))) };
-      const c2 = failed || o.signal?.aborted ? undefined : await computePlan(later, { ...o, staged: false });
+      const c2 = failed || o.signal?.aborted ? undefined : await computePlan(later, { ...o, staged: 'second' });
       if (!c2) unreachable = [...unreachable, ...waiting];
       else {
         unreachable = [...unreachable, ...c2.unreachable];
