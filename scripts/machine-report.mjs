@@ -16,7 +16,8 @@ const [reportFile = 'test-results-machine.json', ...flags] = process.argv.slice(
 const report = JSON.parse(readFileSync(reportFile, 'utf8'));
 const guides = JSON.parse(readFileSync(join(ROOT, 'test/machine/guides.json'), 'utf8'));
 const RESULTS = join(ROOT, 'test-results-machine');
-const timing = (n) => (existsSync(join(RESULTS, `${n}.json`)) ? JSON.parse(readFileSync(join(RESULTS, `${n}.json`), 'utf8')) : {});
+const timing = (n) =>
+  existsSync(join(RESULTS, `${n}.json`)) ? JSON.parse(readFileSync(join(RESULTS, `${n}.json`), 'utf8')) : {};
 const image = timing('image');
 
 /** example name → [{ title, status }] */
