@@ -113,8 +113,8 @@ function kvmUsable(root: string): true | string {
   }
 }
 
-/** Kernel modules can be loaded here, or why not (the first reason found). */
-function modulesLoadable(root: string, kernel: string): true | string {
+/** Kernel modules can be loaded here, or why not (the first reason found). The kmod plugin asks the same at apply. */
+export function modulesLoadable(root = '', kernel = release()): true | string {
   if (text(`${root}/proc/modules`) === undefined)
     return '/proc/modules does not exist (a kernel without loadable module support)';
   if (text(`${root}/proc/sys/kernel/modules_disabled`)?.trim() === '1')
