@@ -3,9 +3,7 @@
  * expectations from the machine and assert them on either branch (no skips): machines of this
  * kind have /dev/kvm or not, loadable kernel modules or not, and differ in size.
  */
-import { closeSync, constants, existsSync, openSync, readFileSync, statfsSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
 
 /** /dev/kvm exists and opens read-write (what QEMU needs for KVM acceleration). */
 export function kvmUsable(): boolean {
@@ -25,22 +23,6 @@ export function virtFlags(): boolean {
 /** The libvirt domain type guests get here: `kvm` with a usable /dev/kvm, else `qemu` (TCG). */
 export function virtType(): 'kvm' | 'qemu' {
   return kvmUsable() ? 'kvm' : 'qemu';
-}
-
-export function memMb(): number {
-  const kb = Number(/^MemTotal:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
-  return Math.floor(kb / 1024);
-}
-
-export function cpuCount(): number {
-  return cpus().length;
-}
-
-export function diskFreeMb(path: string): number {
-  let p = resolve(path);
-  while (!existsSync(p) && p !== '/') p = dirname(p);
-  const s = statfsSync(p);
-  return Math.floor((Number(s.bavail) * Number(s.bsize)) / (1024 * 1024));
 }
 
 /** The running kernel can load modules (it has /lib/modules/<release> and /proc/modules). */
