@@ -23,7 +23,7 @@ BASE=dbus
 command -v mmdebstrap >/dev/null || { echo "mmdebstrap is missing: apt-get install mmdebstrap (scripts/install-deps.sh installs it)" >&2; exit 69; }
 command -v dpkg-scanpackages >/dev/null || { echo "dpkg-scanpackages is missing: apt-get install dpkg-dev" >&2; exit 69; }
 
-key=$( { sha256sum "$0" | cut -d' ' -f1; echo "$SUITE $MIRROR $SECURITY $BASE"; for f in "$@"; do echo "== $(basename "$f")"; sort -u "$f"; done; } | sha256sum | cut -c1-16)
+key=$( { sha256sum "$0" | cut -d' ' -f1; echo "$SUITE $MIRROR $SECURITY $BASE"; for f in "$@"; do echo "== $(basename "$f")"; LC_ALL=C sort -u "$f"; done; } | sha256sum | cut -c1-16)
 out=$cache/$key
 if [ -f "$out/build.json" ]; then touch "$out"; echo "$out"; exit 0; fi
 
@@ -71,6 +71,7 @@ printf '{"key":"%s","seconds":%s,"debs":%s,"repo_bytes":%s,"built":"%s"}\n' \
 rm -rf "$work/lists" "$work/mmdebstrap.log"
 mv "$work" "$out"
 trap - EXIT
-# images of other package lists that no run used for a week go
-find "$cache" -mindepth 1 -maxdepth 1 -type d ! -name '.*' ! -newermt '-7 days' -exec rm -rf {} +
+# images of this script (16 hex digits) for other package lists that no run used for a week go
+find "$cache" -mindepth 1 -maxdepth 1 -type d -regextype posix-extended -regex '.*/[0-9a-f]{16}' \
+  ! -newermt '-7 days' -exec rm -rf {} +
 echo "$out"
