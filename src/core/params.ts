@@ -344,16 +344,22 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
       hint: 'set every required parameter (--var name=value, --vars FILE, OPD_VAR_name) and run again',
     });
   const out: LoadedDocument = { ...loaded, raw: resolved };
-  resolvedInfo.set(out, { secrets, warnings });
+  resolvedInfo.set(out, { secrets, warnings, values: Object.fromEntries(values) });
   return out;
 }
 
-const resolvedInfo = new WeakMap<LoadedDocument, { secrets: string[]; warnings: Problem[] }>();
+interface ParamsInfo {
+  secrets: readonly string[];
+  warnings: readonly Problem[];
+  /** every declared parameter's value, by name */
+  values: Readonly<Record<string, unknown>>;
+}
+const resolvedInfo = new WeakMap<LoadedDocument, ParamsInfo>();
 
 /**
  * What resolveParams learnt about a document it resolved: its secret values (parameters and
- * from_file texts) and its warnings (a secret given with --var), located.
+ * from_file texts), its warnings (a secret given with --var), located, and its parameters' values.
  */
-export function paramsInfo(loaded: LoadedDocument): { secrets: readonly string[]; warnings: readonly Problem[] } {
-  return resolvedInfo.get(loaded) ?? { secrets: [], warnings: [] };
+export function paramsInfo(loaded: LoadedDocument): ParamsInfo {
+  return resolvedInfo.get(loaded) ?? { secrets: [], warnings: [], values: {} };
 }

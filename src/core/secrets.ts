@@ -39,7 +39,14 @@ interface Matcher {
 }
 let matcher: Matcher | undefined;
 
-const WINDOW_OK = /^[^"\\\x00-\x1f\x7f]*$/;
+/** A window counts when it holds no quote, backslash or control character (charCode < 32 or 127). */
+function windowOk(w: string): boolean {
+  for (let i = 0; i < w.length; i++) {
+    const c = w.charCodeAt(i);
+    if (c < 32 || c === 127 || c === 34 || c === 92) return false;
+  }
+  return true;
+}
 const WINDOW_WORD = /[\p{L}\p{N}]/u;
 
 function buildMatcher(): Matcher {
@@ -54,7 +61,7 @@ function buildMatcher(): Matcher {
         let gaps = line.length < SCRUB_WINDOW;
         for (let i = 0; i + SCRUB_WINDOW <= line.length; i++) {
           const w = line.slice(i, i + SCRUB_WINDOW);
-          if (!WINDOW_OK.test(w) || !WINDOW_WORD.test(w)) {
+          if (!windowOk(w) || !WINDOW_WORD.test(w)) {
             gaps = true;
             continue;
           }
@@ -115,6 +122,21 @@ function secretRegions(s: string, m: Matcher): [number, number][] {
 export function holdsSecret(s: string): boolean {
   if (!secretValues.size || typeof s !== 'string' || s.length < MIN_SCRUB_LENGTH) return false;
   return secretRegions(s, currentMatcher()).length > 0;
+}
+
+/**
+ * The door to processes (src/exec.ts) asks this before it starts one: the index of the first
+ * argument that holds a whole registered secret value of at least 8 characters, or -1. (The
+ * document's own argv fields are refused at validate, with their line: checkSecretArgv.)
+ */
+export function secretArgIndex(args: readonly string[]): number {
+  if (!secretValues.size) return -1;
+  for (const v of secretValues) {
+    if (v.length < SCRUB_WINDOW) continue;
+    const i = args.findIndex((a) => typeof a === 'string' && a.includes(v));
+    if (i >= 0) return i;
+  }
+  return -1;
 }
 
 /**
@@ -415,5 +437,7 @@ export function checkSecretArgv(
       }
     }
   if (problems.length)
-    throw invalidDocument(loaded.file, problems, { hint: 'a secret goes to a command through its environment (env:), never its argv' });
+    throw invalidDocument(loaded.file, problems, {
+      hint: 'a secret goes to a command through its environment (env:), never its argv',
+    });
 }

@@ -79,7 +79,11 @@ describe('masking parts of secrets', () => {
     expect(scrub(summary)).toBe('content changed (<secret>, 41 B)');
     const keyed = newRedactor().withKey('k').text(summary);
     expect(keyed).toMatch(/^content changed \(<secret hmac-sha256:[0-9a-f]{16}>, 41 B\)$/);
-    expect(keyed).toBe(newRedactor().withKey('k').text(`content changed (${contentFingerprint(content)}, 41 B)`));
+    expect(keyed).toBe(
+      newRedactor()
+        .withKey('k')
+        .text(`content changed (${contentFingerprint(content)}, 41 B)`),
+    );
     expect(newRedactor().withKey('other').text(summary)).not.toBe(keyed);
     expect(keyed).not.toContain(sha256(content).slice(0, 12));
     // content without a secret keeps its plain fingerprint
