@@ -284,7 +284,8 @@ export async function keeper(
     // the document as the run resolved it: its parameters' values (a --var is not here to give)
     const prep = await prepareLoaded(registry, parseText(pending.text, pending.file), pending.settings, {
       vars: Object.entries(pending.params ?? {}).map(([k, v]) => `${k}=${String(v)}`),
-      env: {},
+      // a pending file written before params were kept: the environment, as before
+      env: pending.params ? {} : process.env,
     });
     const redact = prep.redactor.withKey(secretKey(pending.audit_log, pending.audit_key));
     const lock = await acquireLock(pending.audit_log + '.lock', TUNABLES.runLockWaitMs);
