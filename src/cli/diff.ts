@@ -13,7 +13,7 @@ import {
   settingsFrom,
   stdio,
 } from './common.js';
-import { computePlan, prepareFile, restrictPlugins, unreachableError } from '../core/engine.js';
+import { computePlan, prepareFile, restrictPlugins, staging, unreachableError } from '../core/engine.js';
 import { printAdvisories, printNotes } from './common.js';
 import { formatChange, planJSON, summarize, type Plan } from '../core/plan.js';
 import { registry } from '../plugins/index.js';
@@ -81,6 +81,12 @@ export function diffCommand(): Command {
         stdio.out(JSON.stringify({ ...planJSON(shown), ...(unknown.length ? { unknown } : {}) }, null, 2));
       else printPlan(shown.changes, summarize(shown), unknown);
       if (c.unreachable.length) {
+        // a backend this plan itself brings up (a database server it installs and starts)
+        const waiting = staging(prep, c.diffs, c.unreachable, 'first').waiting;
+        for (const u of waiting)
+          stdio.err(
+            `opd: ${u.plugin}: its resources depend on changes of this plan; opd apply reads, plans and applies them after those, in the same run`,
+          );
         if (o.out) stdio.err(`opd: the plan was not saved to ${o.out as string}: it has unknown resources`);
         throw unreachableError(c.unreachable, true);
       }

@@ -224,7 +224,7 @@ function resourceOf(address: string, all: Set<string>): string | undefined {
 }
 
 /** Which unreachable plugins wait on this plan, and which resources wait with them (EngineOptions.staged). */
-function staging(
+export function staging(
   prep: Prepared,
   diffs: ResourceDiff[],
   unreachable: UnreachablePlugin[],
