@@ -58,6 +58,10 @@ for (const [example, g] of Object.entries(guides)) {
 }
 
 const when = new Date().toISOString().slice(0, 16).replace('T', ' ');
+const files = report.testResults ?? [];
+const wall = files.length
+  ? Math.round((Math.max(...files.map((f) => f.endTime)) - Math.min(...files.map((f) => f.startTime))) / 1000)
+  : 0;
 const kvm = existsSync('/dev/kvm') && process.env.OPD_MACHINE_KVM !== '0';
 const out = [
   `Made by \`npm run test:machine\` (scripts/machine-report.mjs) from the machine tests' results, ${when} UTC, ${kvm ? 'with' : 'without'} /dev/kvm in the machines.`,
@@ -67,7 +71,7 @@ const out = [
   '|---|---|---|',
   ...rows,
   '',
-  `Machine times (seconds; the image ${image.cached ? `was in the cache (${Math.round(image.seconds)} s to find; built cold in ${Math.round(image.buildSeconds)} s` : `was built cold in ${Math.round(image.buildSeconds ?? 0)} s`}, ${image.debs ?? '?'} .debs, ${Math.round((image.repoBytes ?? 0) / 1e6)} MB${image.cached ? ')' : ''}):`,
+  `Machine times (seconds; the whole run ${wall} s with two machines at a time; the image ${image.cached ? `was in the cache (${Math.round(image.seconds)} s to find; built cold in ${Math.round(image.buildSeconds)} s` : `was built cold in ${Math.round(image.buildSeconds ?? 0)} s`}, ${image.debs ?? '?'} .debs, ${Math.round((image.repoBytes ?? 0) / 1e6)} MB${image.cached ? ')' : ''}):`,
   '',
   '| example | tests passed | boot | apply | second apply | reboot | absent | all steps |',
   '|---|---|---|---|---|---|---|---|',
