@@ -85,9 +85,12 @@ export const errno = (e: unknown) => (e as NodeJS.ErrnoException | undefined)?.c
 /** The symlink refusal: which component is a link, where it points, and what to do instead. */
 export function linkRefusal(what: string, docPath: string, linkDoc: string, target: string, root: string): OpdError {
   const under = root ? ` under the root ${root}` : '';
+  // the kernel resolves an absolute target, and `..` past the top, outside the root
+  const escapes =
+    root && (target.startsWith('/') || posix.normalize(`.${posix.dirname(linkDoc)}/${target}`).startsWith('..'));
   return new OpdError(
     'refused',
-    `${what} ${docPath}: ${linkDoc}${under} is a symbolic link (→ ${target}); opd does not write, remove, chmod or chown through a link`,
+    `${what} ${docPath}: ${linkDoc}${under} is a symbolic link (→ ${target})${escapes ? ', which leads outside the root' : ''}; opd does not write, remove, chmod or chown through a link`,
     {
       hint:
         linkDoc === docPath

@@ -76,7 +76,7 @@ export function hostPath(settings: Settings, p: string): string {
   return rootOf(settings) + p;
 }
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = constants;
 
 /** Mode and owner, set on the open descriptor (fchown, then fchmod: a chown clears set-id bits). */
 export interface Meta {
@@ -420,7 +420,7 @@ export function renamePath(ctx: ApplyContext, from: string, to: string): void {
 /**
  * A write to a file of the kernel: `/proc/sys/…` (always the running kernel's, also under
  * --root: runtime state is not sandboxed) or `/sys/…` (under --root the root's tree, else the
- * kernel's). The file must exist (no O_CREAT) and is opened O_WRONLY|O_NOFOLLOW; on the real
+ * kernel's). The file must exist (no O_CREAT) and is opened O_WRONLY|O_TRUNC|O_NOFOLLOW; on the real
  * kernel links are followed only where they live on sysfs/procfs (no user can make one there:
  * /sys/bus/pci/devices/<addr> are links) and the file opened must be on sysfs/procfs.
  * Errors keep their errno (ENOENT, EINVAL…): the plugin explains them.
@@ -444,7 +444,7 @@ export function writeKernelFile(ctx: ApplyContext, path: string, value: string):
   }
   try {
     named(host, () => {
-      const fd = openSync(dir.at(posix.basename(path)), O_WRONLY | O_NOFOLLOW);
+      const fd = openSync(dir.at(posix.basename(path)), O_WRONLY | O_TRUNC | O_NOFOLLOW);
       try {
         const want = proc ? PROC_SUPER_MAGIC : SYSFS_MAGIC;
         if (!root && Number(statfsSync(`/proc/self/fd/${fd}`).type) !== want)
