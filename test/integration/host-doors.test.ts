@@ -113,18 +113,18 @@ describe('a --root whose etc is a link to a directory outside the root', () => {
   it('sysctl: the persistence file is not written outside (the runtime value is the kernel’s own)', async () => {
     const s = linkedEtcRoot();
     const value = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
-    await refused(s.env, s.base, `  sysctl:\n    keys:\n      net.ipv4.ip_forward: { value: ${value}, persist: true }\n`);
+    await refused(
+      s.env,
+      s.base,
+      `  sysctl:\n    keys:\n      net.ipv4.ip_forward: { value: ${value}, persist: true }\n`,
+    );
     expect(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim()).toBe(value);
     s.untouched();
   });
 
   it('kmod: modules-load.d and modprobe.d files are not written outside', async () => {
     const s = linkedEtcRoot();
-    await refused(
-      s.env,
-      s.base,
-      `  kmod:\n    modules:\n      opd_doors_${u}: { persist: true, options: "x=1" }\n`,
-    );
+    await refused(s.env, s.base, `  kmod:\n    modules:\n      opd_doors_${u}: { persist: true, options: "x=1" }\n`);
     s.untouched();
   });
 
@@ -157,7 +157,8 @@ describe('a --root whose etc is a link to a directory outside the root', () => {
     const s = linkedEtcRoot();
     writeFileSync(join(s.outside, 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
     writeFileSync(join(s.outside, 'group'), 'root:x:0:\n');
-    const files_ = () => Object.fromEntries(['passwd', 'group'].map((f) => [f, readFileSync(join(s.outside, f), 'utf8')]));
+    const files_ = () =>
+      Object.fromEntries(['passwd', 'group'].map((f) => [f, readFileSync(join(s.outside, f), 'utf8')]));
     const before = files_();
     await refused(s.env, s.base, `  users:\n    users:\n      ${ACCOUNT}: { uid: 4711 }\n`);
     await refused(s.env, s.base, `  groups:\n    groups:\n      ${ACCOUNT}g: { gid: 4712 }\n`, 'groups.yaml');
@@ -242,7 +243,9 @@ describe('a file swapped for a link between read and apply', () => {
     writeFileSync(p, 'x', { mode: 0o600 });
     const settings = {};
     const log = pino({ level: 'silent' });
-    const desired = { paths: { [p]: { type: 'file' as const, mode: '0666', owner: String(USER), group: String(USER) } } };
+    const desired = {
+      paths: { [p]: { type: 'file' as const, mode: '0666', owner: String(USER), group: String(USER) } },
+    };
     // read and plan: a mode and owner change of a file
     const current = await files.read({ settings, log }, desired);
     const changes = diffSection(files, desired, current, false).flatMap((d) => files.plan(d)) as Change<never>[];
