@@ -69,10 +69,7 @@ export function isSafePath(p: string): boolean {
 
 /** The host path of a document path under the sandbox root. */
 export function hostPath(settings: Settings, p: string): string {
-  if (!isSafePath(p))
-    throw new OpdError('invalid-document', `unsafe path ${JSON.stringify(p)}`, {
-      hint: 'paths are absolute, without . or .. segments',
-    });
+  checkPath(p);
   return rootOf(settings) + p;
 }
 
