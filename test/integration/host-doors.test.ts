@@ -4,7 +4,8 @@
  * is uid 65534, who owns a directory on the way; the target is a directory the test made
  * outside, holding a root-only file that must keep its content, mode and owner.
  * - a --root whose `etc` is a link to that directory: files, dns, sysctl, kmod, systemd unit
- *   files and drop-ins, lxc config, users and groups write nothing there;
+ *   files and drop-ins, lxc config, users and groups write nothing there (pci: a root whose
+ *   `sys` is a link to a fake sysfs tree);
  * - a parent directory swapped for a link by its owner (no --root): files (write, directory,
  *   link, delete, chmod/chown), systemd's unit directory, lxc's lxcpath, a user's home;
  * - a file swapped for a link between read and apply: chmod/chown do not follow it (the files
@@ -165,6 +166,38 @@ describe('a --root whose etc is a link to a directory outside the root', () => {
     expect(files_()).toEqual(before);
     expect(readdirSync(s.outside).sort()).toEqual(['group', 'passwd', 'secret']);
     expect(passwdEntry(ACCOUNT)).toBeUndefined();
+  });
+});
+
+describe('a --root whose sys is a link to a fake sysfs tree outside the root', () => {
+  it('pci: driver_override, unbind and bind are not written outside', async () => {
+    const base = join(work, `sys${++cases}`);
+    const root = join(base, 'root');
+    const outside = join(base, 'outside');
+    const dev = join(outside, 'bus/pci/devices/0000:01:00.0');
+    mkdirSync(dev, { recursive: true });
+    mkdirSync(root, { recursive: true });
+    for (const drv of ['nouveau', 'vfio-pci']) {
+      mkdirSync(join(outside, 'bus/pci/drivers', drv), { recursive: true });
+      for (const f of ['bind', 'unbind']) writeFileSync(join(outside, 'bus/pci/drivers', drv, f), '');
+    }
+    writeFileSync(join(outside, 'bus/pci/drivers_probe'), '');
+    writeFileSync(join(dev, 'vendor'), '0x10de\n');
+    writeFileSync(join(dev, 'device'), '0x1b80\n');
+    writeFileSync(join(dev, 'driver_override'), '(null)\n');
+    symlinkSync('../../../drivers/nouveau', join(dev, 'driver'));
+    symlinkSync(outside, join(root, 'sys'));
+    const snapshot = () =>
+      ['devices/0000:01:00.0/driver_override', 'drivers/nouveau/unbind', 'drivers/vfio-pci/bind', 'drivers_probe'].map(
+        (f) => readFileSync(join(outside, 'bus/pci', f), 'utf8'),
+      );
+    const before = snapshot();
+    await refused(
+      { OPD_ROOT: root, OPD_AUDIT_LOG: join(base, 'audit.jsonl') },
+      base,
+      '  pci:\n    devices:\n      "0000:01:00.0": { driver_override: vfio-pci, driver: vfio-pci }\n',
+    );
+    expect(snapshot()).toEqual(before);
   });
 });
 
