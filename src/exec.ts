@@ -66,7 +66,8 @@ export function runRead(cmd: string, args: string[], opts: ExecOptions = {}): Pr
 /** The mutate door: a command that changes the host, only inside an apply (the core's ApplyContext); stopped when ctx.signal fires. */
 export function runMutate(ctx: ApplyContext, cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
   assertApplyContext(ctx);
-  if (opts.outsideSandbox && inheritedSandbox()) return spawnOnce('systemd-run', transient(cmd, args, opts), opts, ctx.signal);
+  if (opts.outsideSandbox && inheritedSandbox())
+    return spawnOnce('systemd-run', transient(cmd, args, opts), opts, ctx.signal);
   return spawnOnce(cmd, args, opts, ctx.signal);
 }
 

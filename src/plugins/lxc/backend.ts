@@ -296,9 +296,14 @@ async function startAsUnit(ctx: ApplyContext, name: string): Promise<void> {
       ],
       { backend: 'lxc (systemd-run)', installHint: 'systemd-run comes with systemd' },
     );
-    await runMutate(ctx, 'lxc-wait', ['-P', path, '-n', name, '-s', 'RUNNING', '-t', String(Math.ceil(TUNABLES.lxcStartMs / 1000))], {
-      ...lxcOpts(ctx.settings, { timeout: TUNABLES.lxcStartMs + 5_000 }),
-    });
+    await runMutate(
+      ctx,
+      'lxc-wait',
+      ['-P', path, '-n', name, '-s', 'RUNNING', '-t', String(Math.ceil(TUNABLES.lxcStartMs / 1000))],
+      {
+        ...lxcOpts(ctx.settings, { timeout: TUNABLES.lxcStartMs + 5_000 }),
+      },
+    );
   } catch (err) {
     const journal = await runRead('journalctl', ['--no-pager', '-q', '-o', 'cat', '-n', '20', '-u', unit], {
       timeout: TUNABLES.journalMs,
