@@ -29,10 +29,22 @@ const NET = `ohn${id}`;
 const BR = `ohb${id}`;
 const LIBVIRT = ['-c', 'qemu:///system'];
 
+/**
+ * A /proc file of a process seen from the service manager's PID namespace (the namespaced
+ * systemd of scripts/backends/systemd.sh: MainPID and the pids its units' LXC monitors report
+ * are pids of that namespace), or of the host's when systemd is the host's own.
+ */
+async function procOfUnit(pid: string, file: string): Promise<string> {
+  const sd = existsSync('/run/opd-systemd.pid') ? readFileSync('/run/opd-systemd.pid', 'utf8').trim() : '';
+  if (!sd) return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  const r = await execa('nsenter', ['-t', sd, '-p', '-m', 'cat', `/proc/${pid}/${file}`]);
+  return String(r.stdout);
+}
+
 /** The lines of /proc/PID/status that a sandbox leaves on a process and its children. */
-function sandboxOf(pid: number | string): Record<string, string> {
+function sandboxOf(status: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const l of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+  for (const l of status.split('\n')) {
     const m = /^(NoNewPrivs|Seccomp|Seccomp_filters|CapBnd):\s*(.*)$/.exec(l);
     if (m) out[m[1]] = m[2].trim();
   }
@@ -165,7 +177,7 @@ plugins:
     expect(p.ActiveState).toBe('active');
     expect(p.NotifyAccess).toBe('main');
     expect(p.StatusText).toMatch(/^converged, 5 resources/);
-    const sb = sandboxOf(p.MainPID);
+    const sb = sandboxOf(await procOfUnit(p.MainPID, 'status'));
     expect(sb.NoNewPrivs).toBe('1');
     expect(sb.Seccomp).toBe('2');
     expect(readFileSync(join(ETC_DIR, 'managed.conf'), 'utf8')).toBe('managed under the hardened unit\n');
@@ -180,7 +192,7 @@ plugins:
 
   it('starts the container outside its sandbox: the same security state as a container started by hand', async () => {
     const pid = await initPid(C);
-    const container = sandboxOf(pid);
+    const container = sandboxOf(await procOfUnit(pid, 'status'));
     expect(container.NoNewPrivs).toBe('0');
     // a reference container, same template and base config, started directly by root
     const conf = join(dir, 'ref.conf');
@@ -189,10 +201,10 @@ plugins:
     const s = await lxc('lxc-start', ['-n', REF, '-d']);
     expect(s.code, s.stderr).toBe(0);
     await until(async () => (await state(REF)) === 'RUNNING', 'the reference container running');
-    const ref = sandboxOf(await initPid(REF));
+    const ref = sandboxOf(readFileSync(`/proc/${await initPid(REF)}/status`, 'utf8'));
     expect(container).toEqual(ref);
     // it is a unit of the service manager, not a child of the daemon
-    const cg = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    const cg = await procOfUnit(pid, 'cgroup');
     expect(cg).not.toContain(unit.name);
     const units = await systemctl(['list-units', '--no-legend', '--plain', `opd-lxc-${C}-*`]);
     expect(units.stdout).toMatch(new RegExp(`^opd-lxc-${C}-[0-9a-f]{8}\\.service\\s+loaded active running`, 'm'));
