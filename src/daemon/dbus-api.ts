@@ -10,7 +10,7 @@
  * Who may own the names and call Apply/ApplyState is decided by the bus policy
  * (packaging/dbus/org.opd.Reconciler1.conf: root only).
  */
-import { exportService, type ExportedService } from '../dbus.js';
+import { exportService, type ExportedService, type ServiceObject } from '../dbus.js';
 import { parseText } from '../core/document.js';
 import { prepareLoaded } from '../core/engine.js';
 import { run as engineRun } from '../run/index.js';
@@ -26,62 +26,78 @@ export const OPDBUS_NAME = 'org.opdbus';
 export const OPDBUS_PATH = '/org/opdbus/state';
 export const OPDBUS_INTERFACE = 'org.opdbus.StateManager';
 
-export async function startDbusApi(daemon: Daemon): Promise<ExportedService> {
+/** What each method and signal does, for opd-daemon(8) and docs/daemon.md (a test checks every member has one). */
+export const API_DOCS: Record<string, string> = {
+  'org.opd.Reconciler1.Apply':
+    'reconcile now (as SIGHUP does, but waiting for the run); returns the run summary as JSON',
+  'org.opd.Reconciler1.Diff': 'the plan against the document in force, as JSON; changes nothing',
+  'org.opd.Reconciler1.Status':
+    'per-resource outcome, the last run, failing resources with their next attempt, a rejected document; as JSON (what opd status prints)',
+  'org.opd.Reconciler1.DriftDetected': 'a run found resources changed outside opd: {run, resources, at} as JSON',
+  'org.opd.Reconciler1.RunFinished': 'a run ended: its summary as JSON',
+  'org.opdbus.StateManager.ApplyState':
+    "op-dbus's method: apply the document given as JSON once, like opd apply; returns the report as JSON",
+  'org.opdbus.StateManager.QueryState':
+    "op-dbus's method: the current state of the daemon's plugins as a document (JSON)",
+};
+
+/** The objects the daemon exports on the system bus (methods bound to `daemon`). */
+export function apiObjects(daemon: Daemon): ServiceObject[] {
   const o = daemon.o;
-  const svc = await exportService(
-    o.settings,
-    [BUS_NAME, OPDBUS_NAME],
-    [
-      {
-        path: OBJECT_PATH,
-        interface: INTERFACE,
-        methods: {
-          Apply: { in: '', out: 's', fn: async () => JSON.stringify(await daemon.request('dbus:Apply')) },
-          Diff: { in: '', out: 's', fn: async () => JSON.stringify(await daemon.diff()) },
-          Status: { in: '', out: 's', fn: () => JSON.stringify(daemon.status()) },
-        },
-        signals: { DriftDetected: 's', RunFinished: 's' },
+  return [
+    {
+      path: OBJECT_PATH,
+      interface: INTERFACE,
+      methods: {
+        Apply: { in: '', out: 's', fn: async () => JSON.stringify(await daemon.request('dbus:Apply')) },
+        Diff: { in: '', out: 's', fn: async () => JSON.stringify(await daemon.diff()) },
+        Status: { in: '', out: 's', fn: () => JSON.stringify(daemon.status()) },
       },
-      {
-        path: OPDBUS_PATH,
-        interface: OPDBUS_INTERFACE,
-        methods: {
-          ApplyState: {
-            in: 's',
-            out: 's',
-            fn: async (json: string) => {
-              const prep = await prepareLoaded(o.registry, parseText(json, 'ApplyState(json)'));
-              const report = await engineRun(prep, {
-                settings: o.settings,
-                log: o.log,
-                allowDestroy: o.allowDestroy,
-                rollback: o.rollback,
-                auditLog: o.auditLog,
-                auditKey: o.auditKey,
-                lockWaitMs: TUNABLES.daemonLockWaitMs,
-                trigger: 'dbus:ApplyState',
-              });
-              return JSON.stringify(reportJSON(report, prep.redactor));
-            },
+      signals: { DriftDetected: 's', RunFinished: 's' },
+    },
+    {
+      path: OPDBUS_PATH,
+      interface: OPDBUS_INTERFACE,
+      methods: {
+        ApplyState: {
+          in: 's',
+          out: 's',
+          fn: async (json: string) => {
+            const prep = await prepareLoaded(o.registry, parseText(json, 'ApplyState(json)'));
+            const report = await engineRun(prep, {
+              settings: o.settings,
+              log: o.log,
+              allowDestroy: o.allowDestroy,
+              rollback: o.rollback,
+              auditLog: o.auditLog,
+              auditKey: o.auditKey,
+              lockWaitMs: TUNABLES.daemonLockWaitMs,
+              trigger: 'dbus:ApplyState',
+            });
+            return JSON.stringify(reportJSON(report, prep.redactor));
           },
-          QueryState: {
-            in: '',
-            out: 's',
-            fn: async () => {
-              const plugins: Record<string, unknown> = {};
-              for (const [name, p] of [...daemon.prep.plugins].sort(([a], [b]) => (a < b ? -1 : 1))) {
-                const ctx = { settings: o.settings, log: o.log };
-                plugins[name] = p.show
-                  ? await p.show(ctx, { all: false })
-                  : await p.read(ctx, daemon.prep.doc.plugins[name]);
-              }
-              return canonical({ version: 1, plugins });
-            },
+        },
+        QueryState: {
+          in: '',
+          out: 's',
+          fn: async () => {
+            const plugins: Record<string, unknown> = {};
+            for (const [name, p] of [...daemon.prep.plugins].sort(([a], [b]) => (a < b ? -1 : 1))) {
+              const ctx = { settings: o.settings, log: o.log };
+              plugins[name] = p.show
+                ? await p.show(ctx, { all: false })
+                : await p.read(ctx, daemon.prep.doc.plugins[name]);
+            }
+            return canonical({ version: 1, plugins });
           },
         },
       },
-    ],
-  );
+    },
+  ];
+}
+
+export async function startDbusApi(daemon: Daemon): Promise<ExportedService> {
+  const svc = await exportService(daemon.o.settings, [BUS_NAME, OPDBUS_NAME], apiObjects(daemon));
   daemon.on('drift', (s) =>
     svc.emit(OBJECT_PATH, INTERFACE, 'DriftDetected', JSON.stringify({ run: s.run, resources: s.drift, at: s.at })),
   );
