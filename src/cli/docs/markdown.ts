@@ -10,9 +10,17 @@ import { allCommands, type CommandDoc } from './reference.js';
 import type { FieldDoc, SectionDoc, SchemaWalker } from './schema-doc.js';
 import { ENV_EXTRA, FILES, type DaemonApiDoc, type MetricDoc } from './man.js';
 
-/** A table cell: one line, `|` escaped. */
+/** Text outside code spans with `<` and `>` escaped (a forge would take `<name>` for an HTML tag and hide it). */
+export function escapeHtml(s: string): string {
+  return s
+    .split(/(`+[^`]*`+)/)
+    .map((part, i) => (i % 2 ? part : part.replace(/</g, '&lt;').replace(/>/g, '&gt;')))
+    .join('');
+}
+
+/** A table cell: one line, `|` escaped, `<` outside code escaped. */
 function cell(s: string): string {
-  return s.replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|');
+  return escapeHtml(s.replace(/\s*\n\s*/g, ' ')).replace(/\|/g, '\\|');
 }
 
 /** Inline code that survives backticks inside. */
@@ -35,7 +43,7 @@ function anchor(c: CommandDoc): string {
 }
 
 function commandMarkdown(c: CommandDoc): string {
-  const out = [`### ${c.path.join(' ')}`, '', c.description, '', '```', c.usage, '```'];
+  const out = [`### ${c.path.join(' ')}`, '', escapeHtml(c.description), '', '```', c.usage, '```'];
   if (c.args.length)
     out.push(
       '',
@@ -146,8 +154,8 @@ function fieldRow(f: FieldDoc): string[] {
 
 /** The generated part of docs/plugins/<name>.md: the schema's description, an example section, every field. */
 export function pluginReference(s: SectionDoc, yaml: (v: unknown) => string): string {
-  const out = [`Schema: [schema/${s.file}](../../schema/${s.file}) — ${s.title}.`];
-  if (s.description) out.push('', s.description);
+  const out = [`Schema: [schema/${s.file}](../../schema/${s.file}) — ${escapeHtml(s.title)}.`];
+  if (s.description) out.push('', escapeHtml(s.description));
   if (s.examples.length)
     out.push('', '```yaml', yaml({ version: 1, plugins: { [s.name]: s.examples[0] } }).trimEnd(), '```');
   out.push(
@@ -209,9 +217,9 @@ export function metricsTable(metrics: MetricDoc[]): string {
 export function fillRegions(text: string, regions: Record<string, string>, file: string): string {
   let out = text;
   for (const [name, body] of Object.entries(regions)) {
-    const re = new RegExp(`(<!-- BEGIN generated: ${name} [^>]*-->\\n)[\\s\\S]*?(\\n<!-- END generated: ${name} -->)`);
+    const re = new RegExp(`(<!-- BEGIN generated: ${name} [^>]*-->\\n)[\\s\\S]*?(<!-- END generated: ${name} -->)`);
     if (!re.test(out)) throw new Error(`${file}: no generated region "${name}" (<!-- BEGIN generated: ${name} … -->)`);
-    out = out.replace(re, (_m, a: string, b: string) => `${a}${body}${b}`);
+    out = out.replace(re, (_m, a: string, b: string) => `${a}${body}\n${b}`);
   }
   return out;
 }

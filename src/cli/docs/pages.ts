@@ -9,7 +9,6 @@ import {
   apiTable,
   cliReference,
   documentReference,
-  envTable,
   exitCodeTable,
   fillRegions,
   metricsTable,
@@ -29,7 +28,6 @@ export function regions(s: Sources): Record<string, Record<string, string>> {
     'docs/daemon.md': { 'dbus-api': apiTable(s.api), metrics: metricsTable(s.metrics) },
     'docs/documents.md': { document: documentReference(s.schemas.section('(document)'), yaml) },
     'docs/plugins/README.md': { plugins: pluginIndex(s.schemas) },
-    'docs/install.md': { environment: envTable(s.root) },
   };
   for (const name of s.schemas.plugins())
     pages[`docs/plugins/${name}.md`] = { reference: pluginReference(s.schemas.section(name), yaml) };
