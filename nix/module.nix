@@ -255,6 +255,7 @@ in
         TimeoutStopSec = "2min";
         ProtectSystem = "strict";
         StateDirectory = "opd";
+        StateDirectoryMode = "0700";
         ReadWritePaths = [ "/var/lib/opd" "/etc" "/run" "-/var/lib/lxc" "-/var/cache/lxc" ];
         NoNewPrivileges = true;
         PrivateTmp = true;
@@ -289,6 +290,7 @@ in
         TimeoutStartSec = "5min";
         ProtectSystem = "strict";
         StateDirectory = "opd";
+        StateDirectoryMode = "0700";
         ReadWritePaths = [ "/var/lib/opd" "/etc" "/run" ];
         NoNewPrivileges = true;
       };

@@ -51,7 +51,8 @@ export async function baseImage(): Promise<{ tar: string; cached: boolean; secon
   if (existsSync(tar)) return { tar, cached: true, seconds: 0 };
   mkdirSync(dir, { recursive: true });
   const t0 = Date.now();
-  const tmp = `${tar}.${process.pid}.tmp`;
+  // mmdebstrap picks the output format from the name: keep .tar last
+  const tmp = join(dir, `rootfs.${process.pid}.tmp.tar`);
   const r = await execa(
     'flock',
     [

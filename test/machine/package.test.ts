@@ -111,14 +111,18 @@ describe('the Debian package', () => {
 
     afterAll(() => m.destroy(), 300_000);
 
-    it('has no opd and no Node.js before the package, and Debian 12 is what boots', async () => {
+    it('has no opd and no Node.js before the package, no network, and Debian 12 is what boots', async () => {
+      expect((await m.exec(['ip', '-o', 'link', 'show'])).stdout.trim().split('\n')).toEqual([
+        expect.stringMatching(/^1: lo: /),
+      ]);
       expect((await m.exec(['sh', '-c', 'command -v opd node nodejs'])).stdout).toBe('');
       expect(m.read('/etc/debian_version')).toMatch(/^12\./);
     });
 
     it('installs with apt from the file alone: the machine reaches no repository', async () => {
-      // no network at all (--private-network), and --no-download: only what is installed and the file
-      const r = await m.exec(['sh', '-c', `cd /root && apt-get install -y --no-download ./${file}`], {
+      // no network at all (--private-network): apt can only use what is installed and the file
+      expect((await m.exec(['ip', 'route', 'show', 'table', 'all'])).stdout).not.toMatch(/^default /m);
+      const r = await m.exec(['sh', '-c', `cd /root && apt-get install -y ./${file}`], {
         env: { DEBIAN_FRONTEND: 'noninteractive' },
       });
       expect(r.code, r.stdout + r.stderr).toBe(0);
