@@ -20,7 +20,11 @@ if (what === 'man') {
   mkdirSync(root + 'dist/man', { recursive: true });
   const man = pages.manPages(s, { version: s.version, date });
   for (const [f, text] of Object.entries(man)) writeFileSync(root + 'dist/man/' + f, text);
-  console.error(`man pages: ${Object.keys(man).join(', ')} in dist/man/`);
+  // the command tree for shell completion (src/cli/completion.ts: commandsDoc)
+  const { commandTree } = await import(root + 'dist/cli/main.js');
+  const { commandsJson } = await import(root + 'dist/cli/completion.js');
+  writeFileSync(root + 'dist/commands.json', commandsJson(s.version, await commandTree()));
+  console.error(`man pages: ${Object.keys(man).join(', ')} in dist/man/; the command tree in dist/commands.json`);
 } else if (what === 'docs') {
   let changed = 0;
   for (const page of Object.keys(pages.regions(s))) {

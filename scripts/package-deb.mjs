@@ -63,7 +63,7 @@ const EPOCH = Number(
     })(),
 );
 
-for (const need of ['dist/bundle/main.js', 'dist/validators', 'dist/man/opd.1'])
+for (const need of ['dist/bundle/main.js', 'dist/validators', 'dist/man/opd.1', 'dist/commands.json'])
   if (!existsSync(ROOT + need)) throw new Error(`${need} is missing: run npm run build first (npm run package does)`);
 
 /** The bare package names a JavaScript file imports or requires (node builtins left out). */
@@ -300,6 +300,7 @@ function build(arch) {
       writeFileSync(p, readFileSync(p, 'utf8').replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n'));
   });
   cpSync(ROOT + 'dist/validators', at(`${LIB}/dist/validators`), { recursive: true });
+  copyFileSync(ROOT + 'dist/commands.json', at(`${LIB}/dist/commands.json`));
   cpSync(ROOT + 'schema', at(`${LIB}/schema`), { recursive: true });
   const { name, version, description, license, type, engines } = PKG;
   file(`${LIB}/package.json`, JSON.stringify({ name, version, description, license, type, engines }, null, 2) + '\n');

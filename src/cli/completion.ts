@@ -10,7 +10,7 @@
  * does besides the candidates), then one candidate per line, `value<TAB>description`.
  */
 import { Argument, Command } from 'commander';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { act, stdio } from './common.js';
 import { describeCommand, type CommandDoc, type OptionDoc } from './docs/reference.js';
 
@@ -203,8 +203,30 @@ function short(d: string): string {
 }
 
 /** Print the candidates of `opd __complete -- WORD…`. */
-export async function completeMain(root: Command, words: string[], out: (s: string) => void): Promise<number> {
-  const r = await complete(describeCommand(root), words[0] === '--' ? words.slice(1) : words);
+/**
+ * The command tree the build wrote to dist/commands.json (scripts/gen-docs.mjs, from the same
+ * definitions): loading every command's module would cost a Tab most of a second (fleet's etcd
+ * client alone), reading this costs a millisecond. Undefined when it is missing or of another version.
+ */
+export function commandsDoc(version: string): CommandDoc | undefined {
+  try {
+    const d = JSON.parse(readFileSync(new URL('../commands.json', import.meta.url), 'utf8')) as {
+      version: string;
+      root: CommandDoc;
+    };
+    return d.version === version ? d.root : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the build writes to dist/commands.json. */
+export function commandsJson(version: string, root: Command): string {
+  return JSON.stringify({ version, root: describeCommand(root) }) + '\n';
+}
+
+export async function completeMain(root: CommandDoc, words: string[], out: (s: string) => void): Promise<number> {
+  const r = await complete(root, words[0] === '--' ? words.slice(1) : words);
   // one line per candidate: tabs and newlines inside a description would break the protocol
   const lines = r.candidates.map(([v, d]) => (d ? `${v}\t${short(d)}` : v));
   out([r.directive, ...lines].join('\n'));

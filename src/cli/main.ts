@@ -86,9 +86,10 @@ export async function main(
   const name = argv[2];
   // the shell completion scripts ask here (src/cli/completion.ts): candidates, never an error
   if (name === '__complete') {
-    const { completeMain } = await import('./completion.js');
+    const { completeMain, commandsDoc } = await import('./completion.js');
     try {
-      return await completeMain(await commandTree(), argv.slice(3), (s) => process.stdout.write(s + '\n'));
+      const root = commandsDoc(version()) ?? (await import('./docs/reference.js')).describeCommand(await commandTree());
+      return await completeMain(root, argv.slice(3), (s) => process.stdout.write(s + '\n'));
     } catch {
       return EXIT.ok;
     } finally {

@@ -5,8 +5,9 @@
 import { Command, Option } from 'commander';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { addressesOf, complete } from '../../../src/cli/completion.js';
-import { commandTree } from '../../../src/cli/main.js';
+import { addressesOf, commandsDoc, complete } from '../../../src/cli/completion.js';
+import { commandTree, version } from '../../../src/cli/main.js';
+import { readFileSync } from 'node:fs';
 import { describeCommand, type CommandDoc } from '../../../src/cli/docs/reference.js';
 import { PLUGIN_NAMES } from '../../../src/plugins/index.js';
 
@@ -19,6 +20,18 @@ beforeAll(async () => {
 });
 
 const values = async (words: string[], r = root) => (await complete(r, words)).candidates.map(([v]) => v);
+
+describe('the command tree completion reads', () => {
+  it('is what the build wrote to dist/commands.json from the same definitions, so Tab need not load every command', () => {
+    const built = JSON.parse(readFileSync(join(ROOT, 'dist/commands.json'), 'utf8')) as {
+      version: string;
+      root: unknown;
+    };
+    expect(built.version).toBe(version());
+    expect(built.root).toEqual(JSON.parse(JSON.stringify(root)));
+    expect(commandsDoc('0.0.0-another-version')).toBeUndefined();
+  });
+});
 
 describe('completion of commands and flags', () => {
   it('offers every top-level command, and those that start with the word typed', async () => {
