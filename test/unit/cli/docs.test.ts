@@ -237,7 +237,7 @@ describe('docs/', () => {
     expect(readme).toMatch(/\(docs\/README\.md\)|\(docs\/\)/);
   });
 
-  it('links only to files that exist (README, CONTRIBUTING, CHANGELOG and every page of docs/)', () => {
+  it('links only to files and headings that exist (README, CONTRIBUTING, CHANGELOG and every page of docs/)', () => {
     const pages = ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md'];
     const walk = (d: string): void => {
       for (const e of readdirSync(join(ROOT, d), { withFileTypes: true }))
@@ -245,13 +245,33 @@ describe('docs/', () => {
         else if (e.name.endsWith('.md')) pages.push(join(d, e.name));
     };
     walk('docs');
+    /** The anchors a forge gives a page: its headings' slugs (GitHub's rule) and explicit ids. */
+    const anchors = (file: string): Set<string> => {
+      const out = new Set<string>();
+      const seen = new Map<string, number>();
+      const text = readFileSync(file, 'utf8').replace(/```[\s\S]*?```/g, '');
+      for (const m of text.matchAll(/^#{1,6} (.+)$/gm)) {
+        const base = m[1]
+          .toLowerCase()
+          .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+          .replace(/\s/g, '-');
+        const n = seen.get(base) ?? 0;
+        seen.set(base, n + 1);
+        out.add(n ? `${base}-${n}` : base);
+      }
+      for (const m of text.matchAll(/<a id="([^"]+)"><\/a>/g)) out.add(m[1]);
+      return out;
+    };
     const broken: string[] = [];
     for (const p of pages) {
       const text = readFileSync(join(ROOT, p), 'utf8').replace(/```[\s\S]*?```/g, '');
       for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-        const target = m[1].split('#')[0];
-        if (!target || /^[a-z]+:/.test(target)) continue;
-        if (!existsSync(resolve(dirname(join(ROOT, p)), target))) broken.push(`${p} → ${m[1]}`);
+        const [target, hash] = m[1].split('#');
+        if (/^[a-z]+:/.test(m[1])) continue;
+        const file = target ? resolve(dirname(join(ROOT, p)), target) : join(ROOT, p);
+        if (!existsSync(file)) broken.push(`${p} → ${m[1]}`);
+        else if (hash && file.endsWith('.md') && !anchors(file).has(hash))
+          broken.push(`${p} → ${m[1]} (no such heading)`);
       }
     }
     expect(broken).toEqual([]);
