@@ -103,14 +103,24 @@ export const FILES: [string, string][] = [
   ['/usr/share/dbus-1/system.d/org.opd.Reconciler1.conf', "the daemon's D-Bus policy"],
 ];
 
+/** An option's description as an environment variable's: without its "(env …; default …)" note or "fleet mode:" prefix. */
+export function envText(description: string): string {
+  return description
+    .replace(/^(with --[a-z-]+|fleet mode): /, '')
+    .replace(/\s*\((?:[^()]*?; )?env [^()]*\)/g, '')
+    .replace(/;? ?env OPD_[A-Z_]+(<[a-z]+>)?/g, '')
+    .trim();
+}
+
+const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
 function envDescriptions(root: CommandDoc): [string, string][] {
   const byEnv = new Map<string, string>();
   for (const c of allCommands(root))
     for (const o of c.options)
       for (const e of o.env)
-        if (!byEnv.has(e))
-          byEnv.set(e, `${o.description.replace(/\s*\((env|default)[^)]*\)\s*$/, '')} (as ${o.long ?? o.short})`);
-  for (const [k, v] of Object.entries(ENV_EXTRA)) if (!byEnv.has(k)) byEnv.set(k, v);
+        if (!byEnv.has(e)) byEnv.set(e, `${cap(envText(o.description))} (as ${o.long ?? o.short}).`);
+  for (const [k, v] of Object.entries(ENV_EXTRA)) if (!byEnv.has(k)) byEnv.set(k, `${cap(v)}.`);
   return [...byEnv].sort(([a], [b]) => a.localeCompare(b));
 }
 
@@ -137,7 +147,7 @@ export function opdPage(root: CommandDoc, o: ManOptions): string {
   out += sh('GLOBAL OPTIONS');
   for (const opt of root.options) out += tp(optionTag(opt), optionBody(opt));
   out += sh('EXIT STATUS');
-  for (const e of EXIT_CODES) out += tp(`\\fB${e.code}\\fR`, inline(`${e.meaning}. ${e.fix}.`));
+  for (const e of EXIT_CODES) out += tp(`\\fB${e.code}\\fR`, inline(`${cap(e.meaning)}. ${cap(e.fix)}.`));
   out += sh('ENVIRONMENT');
   for (const [k, v] of envDescriptions(root)) out += tp(`\\fB${esc(k)}\\fR`, inline(v));
   out += sh('FILES');
