@@ -6,9 +6,9 @@
 import type { Logger } from 'pino';
 import { loadDocument, locateProblems, type LoadedDocument, type StateDocument } from './document.js';
 import { newRedactor, validateDocument } from './validate.js';
-import type { Redactor } from './secrets.js';
+import { checkSecretArgv, type Redactor } from './secrets.js';
 import { normalizeDocument } from './normalize.js';
-import { resolveParams, type VarSources } from './params.js';
+import { paramsInfo, resolveParams, type VarSources } from './params.js';
 import { checkSemantics } from './semantic.js';
 import { diffSection, isObj } from './diff.js';
 import { buildPlan, checkResourceCycles, collectEdges, preflightChanges, type Plan } from './plan.js';
@@ -70,6 +70,9 @@ export async function prepareLoaded(
   const normalized = normalizeDocument(loaded, plugins);
   validateDocument(normalized, loaded);
   const doc = normalized as StateDocument;
+  const redactor = newRedactor();
+  const { secrets, warnings } = paramsInfo(loaded);
+  checkSecretArgv(redactor, doc, loaded, secrets);
   checkSemantics(doc, loaded, settings);
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
   checkResourceCycles(collectEdges(named, doc.plugins));
@@ -78,8 +81,8 @@ export async function prepareLoaded(
     doc,
     plugins: named,
     docHash: sha256(loaded.text),
-    warnings: locateProblems(loaded, loaded.warnings),
-    redactor: newRedactor(),
+    warnings: [...warnings, ...locateProblems(loaded, loaded.warnings)],
+    redactor,
   };
 }
 
