@@ -66,6 +66,18 @@ const EPOCH = Number(
 for (const need of ['dist/bundle/main.js', 'dist/validators', 'dist/man/opd.1', 'dist/commands.json'])
   if (!existsSync(ROOT + need)) throw new Error(`${need} is missing: run npm run build first (npm run package does)`);
 
+// the precompiled validators must be those of these schemas (else every run would compile the
+// schemas at start-up: correct, but 4-5 times slower), and the bundle newer than the sources
+{
+  const h = createHash('sha256');
+  for (const f of readdirSync(ROOT + 'schema')
+    .filter((x) => x.endsWith('.schema.json'))
+    .sort())
+    h.update(f + '\0' + readFileSync(ROOT + 'schema/' + f, 'utf8') + '\0');
+  const built = JSON.parse(readFileSync(ROOT + 'dist/validators/manifest.json', 'utf8')).hash;
+  if (built !== h.digest('hex')) throw new Error('dist/validators is older than schema/: run npm run build first');
+}
+
 /** The bare package names a JavaScript file imports or requires (node builtins left out). */
 function importsOf(file) {
   const text = readFileSync(file, 'utf8');
