@@ -1,9 +1,10 @@
 import { defineConfig } from 'vitest/config';
+import { GUIDE_TESTS } from './test/machine/guide-tests.js';
 
 // `npm run test:machine`: each example as shipped on a booted Debian 12 machine (test/machine/).
 export default defineConfig({
   test: {
-    include: ['test/machine/**/*.test.ts'],
+    include: GUIDE_TESTS,
     setupFiles: ['test/setup.ts'],
     globalSetup: ['test/machine/global-setup.ts'],
     // an example installs its packages, boots and reboots a machine: minutes, on a loaded machine more

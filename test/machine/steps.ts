@@ -1,5 +1,5 @@
 /**
- * The steps every machine test takes with its example, as an operator following the README does:
+ * The steps every machine test takes with its example, as an operator following docs/examples.md does:
  * copy the shipped document to /etc/opd/state.yaml, put the host's values in /etc/opd/vars.yaml
  * and the secrets in /etc/opd/secrets, `opd apply`, apply again, enable opd-boot.service, reboot.
  */
