@@ -143,7 +143,8 @@ export class ReadGate {
 export const API_DOCS: Record<string, string> = {
   'org.opd.Reconciler1.Apply':
     'reconcile now (as SIGHUP does, but waiting for the run); returns the run summary as JSON; root only',
-  'org.opd.Reconciler1.Diff': 'the plan against the document in force, as JSON, redacted; changes nothing; root or callers polkit allows org.opd.reconciler1.read, one read at a time',
+  'org.opd.Reconciler1.Diff':
+    'the plan against the document in force, as JSON, redacted; changes nothing; root or callers polkit allows org.opd.reconciler1.read, one read at a time',
   'org.opd.Reconciler1.Status':
     'per-resource outcome, the last run, failing resources with their next attempt, a rejected document; as JSON (what opd status prints)',
   'org.opd.Reconciler1.DriftDetected': 'a run found resources changed outside opd: {run, resources, at} as JSON',
