@@ -27,8 +27,20 @@ export async function machineFor(name: string, example: string, s: Setup, t: Tim
   if (s.vars) m.writeFile(VARS, stringify(s.vars), 0o600);
   for (const [f, v] of Object.entries(s.secrets ?? {})) m.writeFile(f, `${v}\n`, 0o600);
   const state = await t.time('boot', () => m.boot());
-  expect(state, 'the freshly booted machine runs with nothing failed').toBe('running');
+  expect(state, `the freshly booted machine runs with nothing failed${await failedUnits(m)}`).toBe('running');
   return m;
+}
+
+/** The units that failed in the machine, with their last journal lines ('' when none did). */
+export async function failedUnits(m: Machine): Promise<string> {
+  const units = (await m.exec(['systemctl', 'list-units', '--failed', '--plain', '--no-legend', '--no-pager'])).stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0])
+    .filter(Boolean);
+  let out = '';
+  for (const u of units)
+    out += `\n--- ${u} failed:\n${(await m.exec(['journalctl', '-b', '-u', u, '-n', '20', '--no-pager', '-o', 'cat'])).stdout}`;
+  return out;
 }
 
 /** `opd apply /etc/opd/state.yaml` (no flags: parameters from the vars file only). */
