@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { OpdError, EXIT, toOpdError } from '../core/errors.js';
 import { takeExit } from './common.js';
 import { scrub } from '../core/secrets.js';
+import { enableProfile, mark, profileReport, profiling } from '../core/profile.js';
 
 export function version(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
@@ -47,6 +48,7 @@ function program(): Command {
   const p = new Command('opd')
     .description('opd: declarative desired-state reconciler for Linux virtualization hosts')
     .version(version(), '-V, --version')
+    .option('--profile', 'print where the time went, phase by phase (wall and CPU ms), on stderr at the end')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
@@ -71,11 +73,13 @@ export async function main(
   argv: string[],
   io: { err: (s: string) => void } = { err: (s) => process.stderr.write(s + '\n') },
 ): Promise<number> {
+  if (argv.includes('--profile') || process.env.OPD_PROFILE) enableProfile();
   const p = program();
-  const name = argv[2];
+  const name = argv[2] === '--profile' ? argv[3] : argv[2];
   const entry = COMMANDS.find(([n]) => n === name);
   if (entry) p.addCommand(await load(entry[0], entry[2]));
   else for (const [n, d] of COMMANDS) p.command(n).description(d);
+  mark('command module');
   p.exitOverride();
   p.configureOutput({ writeErr: (s) => io.err(s.trimEnd()) });
   const hook = (c: Command) => {
@@ -100,5 +104,9 @@ export async function main(
     return e.exitCode;
   } finally {
     await (await import('../dbus.js')).closeBuses();
+    if (profiling()) {
+      mark('output and close');
+      for (const line of profileReport()) io.err(line);
+    }
   }
 }
