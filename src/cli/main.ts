@@ -5,7 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { OpdError, EXIT, toOpdError } from '../core/errors.js';
-import { takeExit } from './common.js';
+import { flushOut, takeExit } from './common.js';
 import { scrub } from '../core/secrets.js';
 import { enableProfile, mark, profileReport, profiling } from '../core/profile.js';
 
@@ -71,7 +71,12 @@ Examples:
 
 export async function main(
   argv: string[],
-  io: { err: (s: string) => void } = { err: (s) => process.stderr.write(s + '\n') },
+  io: { err: (s: string) => void } = {
+    err: (s) => {
+      flushOut();
+      process.stderr.write(s + '\n');
+    },
+  },
 ): Promise<number> {
   if (argv.includes('--profile') || process.env.OPD_PROFILE) enableProfile();
   const p = program();
@@ -103,6 +108,7 @@ export async function main(
     if (e.kind === 'bug' && process.env.OPD_DEBUG) io.err(String((err as Error).stack));
     return e.exitCode;
   } finally {
+    flushOut();
     await (await import('../dbus.js')).closeBuses();
     if (profiling()) {
       mark('output and close');

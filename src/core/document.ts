@@ -2,18 +2,9 @@
  * Load a state document (YAML or JSON) keeping source ranges, so that every problem can be
  * reported as file:line:col. Nothing here touches the host.
  */
-import { readFile } from 'node:fs/promises';
-import {
-  LineCounter,
-  parseDocument,
-  isMap,
-  isSeq,
-  isScalar,
-  visit,
-  type Document,
-  type Node,
-  type YAMLError,
-} from 'yaml';
+import { readFileSync } from 'node:fs';
+import type { Document, LineCounter, Node, YAMLError } from 'yaml';
+import { yamlPackage } from './lazy-yaml.js';
 import { fastYaml, jsonNodes, type FastResult } from './yaml-fast.js';
 import { mark } from './profile.js';
 import { OpdError, type Problem } from './errors.js';
@@ -140,7 +131,7 @@ export let lastParse: { how: 'json' | 'yaml-fast' | 'yaml-exact'; nodes: number;
 
 /** Parse document text; `file` is only used in messages. */
 export function parseText(bytes: Buffer | string, file: string): LoadedDocument {
-  const t0 = performance.now();
+  const t0 = process.uptime();
   let text: string;
   if (typeof bytes === 'string') text = bytes;
   else {
@@ -214,7 +205,7 @@ export function parseText(bytes: Buffer | string, file: string): LoadedDocument 
     how = 'yaml-exact';
   }
   if ((depth ?? depthOf(raw, MAX_DEPTH)) > MAX_DEPTH) throw tooDeep(file);
-  lastParse = { how, nodes, ms: performance.now() - t0 };
+  lastParse = { how, nodes, ms: (process.uptime() - t0) * 1000 };
   mark(`parse (${how}, ${nodes} nodes)`);
 
   const remaps = new Map<string, string>();
@@ -222,6 +213,7 @@ export function parseText(bytes: Buffer | string, file: string): LoadedDocument 
     // source positions: from the exact parse, made now if the fast path read the document
     exact ??= parseExact(text, file);
     const { doc, lc } = exact;
+    const { isMap, isScalar, isSeq } = yamlPackage();
     const src = sourcePointer(pointer, remaps);
     const path = pointerToPath(src);
     let node: unknown = doc.contents;
@@ -283,6 +275,7 @@ interface Exact {
  * its map), at the position and in the order the package reports them.
  */
 function parseExact(text: string, file: string): Exact {
+  const { LineCounter, parseDocument } = yamlPackage();
   const lc = new LineCounter();
   let doc: Document.Parsed;
   try {
@@ -352,6 +345,7 @@ function yamlProblems(file: string, errors: YAMLError[], lc: LineCounter): OpdEr
  * `keyStart`: the end of the tokens before the key, else the end of the previous entry).
  */
 function scanNodes(doc: Document.Parsed): { nodes: number; duplicates: number[] } {
+  const { isMap, isScalar, visit } = yamlPackage();
   let nodes = 0;
   const duplicates: number[] = [];
   visit(doc, {
@@ -436,7 +430,7 @@ function findBadUtf8(b: Buffer): number {
 export async function loadDocument(file: string): Promise<LoadedDocument> {
   let bytes: Buffer;
   try {
-    bytes = file === '-' ? await readStdin() : await readFile(file);
+    bytes = file === '-' ? await readStdin() : readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT')

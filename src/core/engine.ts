@@ -80,11 +80,15 @@ export async function prepareLoaded(
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
   checkResourceCycles(collectEdges(named, doc.plugins));
   mark('dependency graph');
+  let docHash: string | undefined;
   return {
     loaded,
     doc,
     plugins: named,
-    docHash: sha256(loaded.text),
+    // made when first asked (validate never asks: no crypto at start-up)
+    get docHash() {
+      return (docHash ??= sha256(loaded.text));
+    },
     warnings: locateProblems(loaded, loaded.warnings),
     redactor: newRedactor(),
   };

@@ -26,7 +26,7 @@
  * parameter, an unreadable secret file) are all reported at once, exit 65, with file:line.
  */
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { yamlPackage } from './lazy-yaml.js';
 import { OpdError, invalidDocument, type Problem } from './errors.js';
 import { pathToPointer, type LoadedDocument } from './document.js';
 import { registerSecretValues } from './secrets.js';
@@ -80,7 +80,7 @@ function readVarsFile(file: string): Obj {
   const text = readNamedFile(file, `--vars ${file}`, 'give a YAML or JSON file mapping parameter names to values');
   let v: unknown;
   try {
-    v = parse(text);
+    v = yamlPackage().parse(text);
   } catch (err) {
     throw new OpdError('usage', `--vars ${file}: not YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
   }
