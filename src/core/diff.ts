@@ -24,7 +24,8 @@ function isAbsent(v: unknown): boolean {
 export function desiredForCompare(desired: unknown): unknown {
   if (!isObj(desired)) return desired;
   const out: Obj = {};
-  for (const [k, v] of Object.entries(desired)) {
+  for (const k of Object.keys(desired)) {
+    const v = desired[k];
     if (META_KEYS.has(k)) continue;
     if (k === 'state' && v === 'present') continue;
     if (isAbsent(v)) continue;
@@ -41,7 +42,8 @@ export function project(current: unknown, desired: unknown): unknown {
   if (!isObj(current) || !isObj(desired)) return current;
   const prune = isObj(desired.prune) ? desired.prune : {};
   const out: Obj = {};
-  for (const [k, dv] of Object.entries(desired)) {
+  for (const k of Object.keys(desired)) {
+    const dv = desired[k];
     if (META_KEYS.has(k) || !(k in current)) continue;
     if (k === 'state' && (dv === 'present' || dv === 'absent')) continue;
     const cv = current[k];

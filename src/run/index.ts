@@ -94,7 +94,6 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       },
       flush,
     );
-    mark('apply and verify');
     let failed = outcomes.some((x) => x.status !== 'ok') || verification.length > 0;
     let rollback: RunReport['rollback'];
     if (failed && o.rollback && touched.size && after) {
