@@ -7,9 +7,9 @@ import { mark } from './profile.js';
 import type { Logger } from 'pino';
 import { loadDocument, locateProblems, type LoadedDocument, type StateDocument } from './document.js';
 import { newRedactor, validateDocument } from './validate.js';
-import type { Redactor } from './secrets.js';
+import { checkSecretArgv, type Redactor } from './secrets.js';
 import { normalizeDocument } from './normalize.js';
-import { resolveParams, type VarSources } from './params.js';
+import { paramsInfo, resolveParams, type VarSources } from './params.js';
 import { checkSemantics } from './semantic.js';
 import { diffSection, isObj } from './diff.js';
 import { buildPlan, checkResourceCycles, collectEdges, preflightChanges, type Plan } from './plan.js';
@@ -75,6 +75,9 @@ export async function prepareLoaded(
   validateDocument(normalized, loaded);
   mark('validate (schema)');
   const doc = normalized as StateDocument;
+  const redactor = newRedactor();
+  const { secrets, warnings } = paramsInfo(loaded);
+  checkSecretArgv(redactor, doc, loaded, secrets);
   checkSemantics(doc, loaded, settings);
   mark('semantic checks');
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
@@ -89,8 +92,8 @@ export async function prepareLoaded(
     get docHash() {
       return (docHash ??= sha256(loaded.text));
     },
-    warnings: locateProblems(loaded, loaded.warnings),
-    redactor: newRedactor(),
+    warnings: [...warnings, ...locateProblems(loaded, loaded.warnings)],
+    redactor,
   };
 }
 

@@ -2,8 +2,10 @@
  * files: regular files (inline content or a source path), directories and symlinks with mode,
  * owner and group. Reads: lstat + read of the named paths (node:fs, no processes). Writes are
  * atomic (temp file in the same directory, fsync, rename); an optional validate command runs
- * on the temp file first. Content is never printed: summaries carry fingerprints only (none
- * at all for `secret: true`), and the audit trail gets keyed hashes.
+ * on the temp file first. Content is never printed: summaries carry fingerprints only, and
+ * the fingerprint of secret content (`secret: true`, or content that holds a secret value: a
+ * secret parameter, a from_file text) is a stand-in that every output masks — `<secret>` on the
+ * console, a keyed hash in the audit trail, the saved plan and the daemon's records.
  */
 import { liftShorthand } from '../../core/shorthand.js';
 import { sectionSpec } from '../../core/schema-file.js';
@@ -30,6 +32,7 @@ import type { Entry } from './section.gen.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { sha256 } from '../../core/canonical.js';
+import { contentFingerprint, holdsSecret, secretStandIn } from '../../core/secrets.js';
 import { ExecFailure, runMutate } from '../../exec.js';
 import { atomicWrite, hostPath, insideRoot, readAccounts, rootOf, type Accounts } from '../../core/hostfs.js';
 
@@ -60,8 +63,22 @@ export function fmtMode(m: number): string {
   return (m & 0o7777).toString(8).padStart(4, '0');
 }
 
-function short(hex: string): string {
-  return `sha256:${hex.slice(0, 12)}`;
+/** The fingerprint of a content known only by its hash (binary, or too big to keep). */
+function short(hex: string, secret: boolean): string {
+  return secret ? secretStandIn(`sha256:${hex}`) : `sha256:${hex.slice(0, 12)}`;
+}
+
+/** Whether a path's content is secret: marked so, or holding a secret value (the spec's, or the content as read). */
+export function secretContent(spec: FileState, cur?: FileState): boolean {
+  if (spec.secret === true) return true;
+  return [spec.content, cur?.content].some((c) => typeof c === 'string' && holdsSecret(c));
+}
+
+/** A summary's fingerprint of a content (the text, or a fingerprint as read). */
+function fpText(v: unknown, secret: boolean): string | undefined {
+  if (typeof v === 'string') return contentFingerprint(v, secret);
+  const fp = fpOf(v);
+  return fp ? short(fp.sha256, secret) : undefined;
 }
 
 function size(n: number): string {
@@ -220,19 +237,20 @@ export function planFile(d: ResourceDiff): Change<FileChangeData>[] {
     return [
       change(
         d.action === 'create' ? 'create' : 'update',
-        `restore content sha256:${lost.sha256.slice(0, 12)} (${size(lost.bytes)})`,
+        `restore content ${short(lost.sha256, secretContent(want, cur))} (${size(lost.bytes)})`,
         { path, op: 'write', spec: want, lost },
       ),
     ];
   // after the ancestor directories the document names (exact addresses; unknown ones are ignored)
   const after: string[] = [];
   for (let p = dirname(path); p !== '/' && p !== '.'; p = dirname(p)) after.push(`files/paths/${p}`);
-  const secret = want.secret === true;
+  const secret = secretContent(want, cur);
   const parts: string[] = [];
   const ch = contentHash(want);
+  const wantFp = want.content !== undefined ? contentFingerprint(want.content, secret) : undefined;
   if (d.action === 'create') {
     if (type === 'file') {
-      if (ch) parts.push(secret ? `secret content, ${size(ch.bytes)}` : `${size(ch.bytes)} ${short(ch.hash)}`);
+      if (ch) parts.push(secret ? `secret content ${wantFp}, ${size(ch.bytes)}` : `${size(ch.bytes)} ${wantFp}`);
       else if (want.source) parts.push(`from ${want.source}`);
       else parts.push('empty');
     }
@@ -250,12 +268,10 @@ export function planFile(d: ResourceDiff): Change<FileChangeData>[] {
   if (!typeChanged && contentChanged) {
     write = true;
     if (type === 'symlink') parts.push(`target ${String(cur?.target)} → ${want.target}`);
-    else if (secret) parts.push('content changed');
     else {
-      const fp = fpOf(cur?.content) ?? fpOf(cur?.source);
-      const before = fp ? short(fp.sha256) : 'unknown';
+      const before = fpText(cur?.content, secret) ?? fpText(cur?.source, secret) ?? 'unknown';
       parts.push(
-        `content changed (${before} → ${ch ? `${short(ch.hash)}, ${size(ch.bytes)}` : `copy of ${want.source}`})`,
+        `${secret ? 'secret ' : ''}content changed (${before} → ${ch ? `${wantFp}, ${size(ch.bytes)}` : `copy of ${want.source}`})`,
       );
     }
   }
@@ -419,7 +435,7 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
             // a validator may echo the offending line: for secret content only its exit code is told
             const why =
               e instanceof ExecFailure
-                ? spec.secret
+                ? secretContent(spec)
                   ? `exit ${e.exitCode_}; its output is withheld because the content is secret`
                   : e.stderr.trim().split('\n').slice(-3).join(' / ') || `exit ${e.exitCode_}`
                 : (e as Error).message;
@@ -454,6 +470,9 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
         if (typeof s.mode === 'string' && /^[0-7]{3}$/.test(s.mode)) s.mode = '0' + s.mode;
         if (typeof s.owner === 'number') s.owner = String(s.owner);
         if (typeof s.group === 'number') s.group = String(s.group);
+        // content that holds a secret value is secret: read() carries the flag into the
+        // pre-state, so a rollback (or a confirm revert) of the old content is secret too
+        if (s.secret === undefined && typeof s.content === 'string' && holdsSecret(s.content)) s.secret = true;
         paths[p] = s;
       }
       out.paths = paths;
