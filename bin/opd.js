@@ -43,9 +43,15 @@ function bundle() {
   return { main: m.exports.main, script };
 }
 
+/** The build's training run: every command of OPD_CODE_CACHE_TRAIN (a JSON list of argument lists), in turn. */
+async function train(main) {
+  for (const args of JSON.parse(process.env.OPD_CODE_CACHE_TRAIN)) await main([argv[0], argv[1], ...args]);
+  return 0;
+}
+
 const b = bundle();
 (b ? Promise.resolve(b) : import('../dist/cli/main.js'))
-  .then(({ main }) => main(argv))
+  .then(({ main }) => (b && process.env.OPD_CODE_CACHE_TRAIN ? train(main) : main(argv)))
   .then(
     (code) => {
       process.exitCode = code;

@@ -13,7 +13,9 @@
 // import.meta.url stay valid: dist/bundle/ is as deep as dist/cli/.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 
 /**
@@ -122,22 +124,71 @@ const r = await build({
   metafile: true,
   plugins: [lazyBuiltins],
 });
+// the daemon parses documents in a worker thread (src/core/document-worker.ts): its script, beside
+// the bundle, is a plain CommonJS file
+await build({
+  entryPoints: { 'parse-worker': root + 'src/core/parse-worker.ts' },
+  outdir: out,
+  outExtension: { '.js': '.cjs' },
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  banner: { js: "const __opdImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  define: { 'import.meta.url': '__opdImportMetaUrl' },
+  external: [
+    'pino',
+    'thread-stream',
+    'pino-pretty',
+    'dbus-next',
+    'etcd3',
+    '@grpc/grpc-js',
+    '@grpc/proto-loader',
+    'protobufjs',
+    'prom-client',
+  ],
+  legalComments: 'none',
+  logLevel: 'warning',
+});
 const bytes = Object.values(r.metafile.outputs).reduce((n, o) => n + (o.bytes ?? 0), 0);
 const ms = Date.now() - t;
 
-// the code cache: run the bundle as a user does, then write what V8 compiled
+// the code cache: run the bundle as a user does, then write what V8 compiled. The commands:
+// validate of every example; --help; and, where ovsdb-server is installed (CI, the bench), a
+// first apply, a no-op apply and a diff against a private database of this build's own
 const cache = out + '/opd.cjs.cache';
 const examples = readdirSync(root + 'examples')
   .filter((f) => /\.(ya?ml|json)$/.test(f))
   .map((f) => root + 'examples/' + f);
-const train = (args) =>
-  spawnSync(process.execPath, [root + 'bin/opd.js', ...args], {
-    env: { ...process.env, OPD_WRITE_CODE_CACHE: cache, OPD_LOG_LEVEL: 'silent' },
+const commands = [['validate', ...examples], ['--help']];
+const env = { ...process.env, OPD_WRITE_CODE_CACHE: cache, OPD_LOG_LEVEL: 'silent' };
+let ovsDir;
+if (spawnSync('ovsdb-server', ['--version']).status === 0) {
+  ovsDir = mkdtempSync(join(tmpdir(), 'opd-build-ovs-'));
+  const up = spawnSync('bash', [root + 'scripts/backends/ovs.sh', 'up', ovsDir], { encoding: 'utf8' });
+  if (up.status === 0) {
+    const doc = join(ovsDir, 'train.json');
+    writeFileSync(
+      doc,
+      JSON.stringify({
+        version: 1,
+        plugins: { ovs: { bridges: { opdtrain0: { ports: { opdtrainp0: { type: 'internal', tag: 10 } } } } } },
+      }),
+    );
+    Object.assign(env, { OPD_OVS_DB: `unix:${ovsDir}/db.sock`, OPD_AUDIT_LOG: join(ovsDir, 'audit.jsonl') });
+    commands.push(['apply', doc], ['apply', doc], ['diff', doc]);
+  }
+}
+try {
+  const res = spawnSync(process.execPath, [root + 'bin/opd.js'], {
+    env: { ...env, OPD_CODE_CACHE_TRAIN: JSON.stringify(commands) },
     encoding: 'utf8',
   });
-const res = train(['validate', ...examples]);
-if (res.error || !statSync(cache, { throwIfNoEntry: false }))
-  throw new Error(`no code cache written: ${res.error?.message ?? res.stderr.slice(-500)}`);
+  if (res.error || !statSync(cache, { throwIfNoEntry: false }))
+    throw new Error(`no code cache written: ${res.error?.message ?? res.stderr.slice(-500)}`);
+} finally {
+  if (ovsDir) spawnSync('bash', [root + 'scripts/backends/ovs.sh', 'down', ovsDir]);
+}
 const st = statSync(out + '/opd.cjs');
 writeFileSync(
   out + '/cache.json',

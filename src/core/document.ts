@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Document, LineCounter, Node, YAMLError } from 'yaml';
 import { yamlPackage } from './lazy-yaml.js';
-import { fastYaml, jsonNodes, type FastResult } from './yaml-fast.js';
+import { EventLocator, fastYaml, jsonNodes, type FastResult } from './yaml-fast.js';
 import { mark } from './profile.js';
 import { OpdError, type Problem } from './errors.js';
 import type { Obj } from './plugin.js';
@@ -131,7 +131,13 @@ export let lastParse: { how: 'json' | 'yaml-fast' | 'yaml-exact'; nodes: number;
 
 /** Parse document text; `file` is only used in messages. */
 export function parseText(bytes: Buffer | string, file: string): LoadedDocument {
-  const t0 = process.uptime();
+  const text = decodeDocument(bytes, file);
+  const parsed = parseValue(text, file);
+  return loadedDocument(file, text, parsed.raw, parsed.exact);
+}
+
+/** The document's text: size checked, UTF-8 checked (located), byte order mark removed. */
+export function decodeDocument(bytes: Buffer | string, file: string): string {
   let text: string;
   if (typeof bytes === 'string') text = bytes;
   else {
@@ -167,13 +173,30 @@ export function parseText(bytes: Buffer | string, file: string): LoadedDocument 
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.length > MAX_DOCUMENT_BYTES)
     throw new OpdError('invalid-document', `${file}: document is larger than ${MAX_DOCUMENT_BYTES} bytes`);
+  return text;
+}
 
-  // the fast path: the value without source positions (positions are read only for a message)
+export interface ParsedValue {
+  raw: unknown;
+  nodes: number;
+  how: 'json' | 'yaml-fast' | 'yaml-exact';
+  /** the exact parse, when it was made (kept for source positions) */
+  exact?: Exact;
+}
+
+/**
+ * The document's value, by the fast path when it can (no source positions: they are read only
+ * for a message, see loadedDocument), else by the exact parse; every problem of the text, the
+ * node and depth limits. Pure: the daemon runs it in a worker thread (document-worker.ts).
+ */
+export function parseValue(text: string, file: string): ParsedValue {
+  const t0 = process.uptime();
   let raw: unknown;
   let nodes = 0;
   let depth: number | undefined;
-  let how: 'json' | 'yaml-fast' | 'yaml-exact' = 'yaml-fast';
+  let how: ParsedValue['how'] = 'yaml-fast';
   let exact: Exact | undefined;
+  const big = text.length > EXACT_PARSE_MAX_BYTES;
   if (/\.json$/i.test(file)) {
     const parsed = checkJson(text, file);
     const n = jsonNodes(text, parsed);
@@ -183,12 +206,17 @@ export function parseText(bytes: Buffer | string, file: string): LoadedDocument 
       nodes = n.nodes;
       depth = n.depth;
       how = 'json';
-    } else exact = parseExact(text, file);
+    } else if (!big) exact = parseExact(text, file);
+    else {
+      // where the duplicate is: the fast YAML parser reads JSON too
+      const fast = fastYaml(text, MAX_NODES, MAX_DEPTH + 2);
+      throw fastProblem(text, file, fast.ok ? { ok: false, why: 'duplicate' } : fast);
+    }
   } else {
     // what js-yaml reads otherwise than the yaml package (found by differential tests): a bare
     // carriage return (a line break to YAML) and a tab beside indentation; small documents with
     // either take the exact parse
-    const exactOnly = text.length <= EXACT_PARSE_MAX_BYTES && /\r(?!\n)|\t/.test(text);
+    const exactOnly = !big && /\r(?!\n)|\t/.test(text);
     const fast = exactOnly ? undefined : fastYaml(text, MAX_NODES, MAX_DEPTH + 2);
     if (fast?.ok) {
       raw = fast.raw;
@@ -196,7 +224,7 @@ export function parseText(bytes: Buffer | string, file: string): LoadedDocument 
       depth = fast.depth;
     } else if (!fast) exact = parseExact(text, file);
     else if (fast.why === 'too-many-nodes') throw tooManyNodes(file, fast.nodes);
-    else if (text.length <= EXACT_PARSE_MAX_BYTES) exact = parseExact(text, file);
+    else if (!big) exact = parseExact(text, file);
     else throw fastProblem(text, file, fast);
   }
   if (exact) {
@@ -207,15 +235,28 @@ export function parseText(bytes: Buffer | string, file: string): LoadedDocument 
   if ((depth ?? depthOf(raw, MAX_DEPTH)) > MAX_DEPTH) throw tooDeep(file);
   lastParse = { how, nodes, ms: (process.uptime() - t0) * 1000 };
   mark(`parse (${how}, ${nodes} nodes)`);
+  return { raw, nodes, how, exact };
+}
 
+/**
+ * A loaded document around a value parsed from `text`. Source positions (`locate`) are read only
+ * when a message needs them: with the exact parse (the yaml package, opd's positions ever since)
+ * up to EXACT_PARSE_MAX_BYTES, from the fast parser's events above (the same line and column for
+ * plain and quoted scalars; a block scalar at its `|` or `>`).
+ */
+export function loadedDocument(file: string, text: string, raw: unknown, exact?: Exact): LoadedDocument {
   const remaps = new Map<string, string>();
+  let events: EventLocator | undefined;
   const locate = (pointer: string, atKey = false) => {
+    const path = pointerToPath(sourcePointer(pointer, remaps));
+    if (!exact && text.length > EXACT_PARSE_MAX_BYTES) {
+      events ??= new EventLocator(text);
+      return events.locate(path, atKey);
+    }
     // source positions: from the exact parse, made now if the fast path read the document
     exact ??= parseExact(text, file);
     const { doc, lc } = exact;
     const { isMap, isScalar, isSeq } = yamlPackage();
-    const src = sourcePointer(pointer, remaps);
-    const path = pointerToPath(src);
     let node: unknown = doc.contents;
     let best: number | undefined = node && (node as Node).range ? (node as Node).range![0] : undefined;
     for (let i = 0; i < path.length; i++) {
@@ -261,7 +302,7 @@ function fastProblem(text: string, file: string, fast: Extract<FastResult, { ok:
   });
 }
 
-interface Exact {
+export interface Exact {
   doc: Document.Parsed;
   lc: LineCounter;
   raw: unknown;
@@ -428,9 +469,15 @@ function findBadUtf8(b: Buffer): number {
 }
 
 export async function loadDocument(file: string): Promise<LoadedDocument> {
-  let bytes: Buffer;
+  const bytes = await readDocument(file);
+  mark('read document');
+  return parseText(bytes, file === '-' ? '<stdin>' : file);
+}
+
+/** The bytes of a document file (`-`: standard input); a missing or unreadable file is a usage error. */
+export async function readDocument(file: string): Promise<Buffer> {
   try {
-    bytes = file === '-' ? await readStdin() : readFileSync(file);
+    return file === '-' ? await readStdin() : readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT')
@@ -445,8 +492,6 @@ export async function loadDocument(file: string): Promise<LoadedDocument> {
       });
     throw err;
   }
-  mark('read document');
-  return parseText(bytes, file === '-' ? '<stdin>' : file);
 }
 
 async function readStdin(): Promise<Buffer> {

@@ -209,3 +209,94 @@ export function jsonNodes(text: string, value: unknown): { nodes: number; depth:
   }
   return { nodes, depth, duplicates: keys !== inText };
 }
+
+/**
+ * Source positions from the fast parser's events, for documents too big for the exact parse:
+ * the position of a key or value named by a path, as the exact parse gives it (a quoted scalar at
+ * its quote, a block scalar at its `|` or `>`).
+ */
+export class EventLocator {
+  private readonly events: Event[];
+  private lineStarts: number[] | undefined;
+
+  constructor(private readonly text: string) {
+    this.events = parseEvents(text, { maxDepth: 1000 });
+  }
+
+  /** The index just after the node that starts at event i. */
+  private skip(i: number): number {
+    const e = this.events[i];
+    if (e.type !== EVENT_ID.MAPPING && e.type !== EVENT_ID.SEQUENCE) return i + 1;
+    let depth = 0;
+    for (let j = i; j < this.events.length; j++) {
+      const t = this.events[j].type;
+      if (t === EVENT_ID.MAPPING || t === EVENT_ID.SEQUENCE) depth++;
+      else if (t === EVENT_ID.POP && --depth === 0) return j + 1;
+    }
+    return this.events.length;
+  }
+
+  private offset(i: number): number | undefined {
+    const e = this.events[i];
+    if (e.type === EVENT_ID.MAPPING || e.type === EVENT_ID.SEQUENCE) return e.start;
+    if (e.type !== EVENT_ID.SCALAR || e.valueStart === NO_RANGE) return undefined;
+    if (e.style === 2 || e.style === 3) return e.valueStart - 1; // the quote
+    if (e.style === 4 || e.style === 5)
+      return Math.max(this.text.lastIndexOf('|', e.valueStart), this.text.lastIndexOf('>', e.valueStart));
+    return e.valueStart;
+  }
+
+  private keyOf(i: number): string | undefined {
+    const e = this.events[i];
+    if (e.type !== EVENT_ID.SCALAR) return undefined;
+    const s = getScalarValue(this.text, e);
+    return String(e.style === 1 ? resolvePlain(s) : s);
+  }
+
+  locate(path: string[], atKey: boolean): { line: number; col: number } | undefined {
+    let i = this.events.findIndex((e) => e.type !== EVENT_ID.DOCUMENT);
+    if (i < 0 || this.events[i].type === EVENT_ID.POP) return undefined;
+    let best = this.offset(i);
+    for (let p = 0; p < path.length; p++) {
+      const e = this.events[i];
+      const last = p === path.length - 1;
+      let next: number | undefined;
+      if (e.type === EVENT_ID.MAPPING) {
+        for (let j = i + 1; this.events[j] && this.events[j].type !== EVENT_ID.POP;) {
+          const v = this.skip(j);
+          if (this.keyOf(j) === path[p]) {
+            best = this.offset(j) ?? best;
+            next = v;
+            const t = this.events[v]?.type;
+            if (last && !atKey && t !== EVENT_ID.MAPPING && t !== EVENT_ID.SEQUENCE) best = this.offset(v) ?? best;
+            break;
+          }
+          j = this.skip(v);
+        }
+      } else if (e.type === EVENT_ID.SEQUENCE) {
+        let j = i + 1;
+        for (let n = Number(path[p]); n > 0 && this.events[j] && this.events[j].type !== EVENT_ID.POP; n--)
+          j = this.skip(j);
+        if (this.events[j] && this.events[j].type !== EVENT_ID.POP && Number.isInteger(Number(path[p]))) {
+          next = j;
+          best = this.offset(j) ?? best;
+        }
+      }
+      if (next === undefined) break;
+      i = next;
+    }
+    if (best === undefined) return undefined;
+    if (!this.lineStarts) {
+      this.lineStarts = [0];
+      for (let k = this.text.indexOf('\n'); k !== -1; k = this.text.indexOf('\n', k + 1)) this.lineStarts.push(k + 1);
+    }
+    let lo = 0;
+    let hi = this.lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.lineStarts[mid] <= best) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, col: best - this.lineStarts[lo] + 1 };
+  }
+}

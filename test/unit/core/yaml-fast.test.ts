@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { LineCounter, parseDocument, stringify } from 'yaml';
 import { EXACT_PARSE_MAX_BYTES, MAX_NODES, parseText } from '../../../src/core/document.js';
-import { fastYaml, jsonNodes, resolvePlain } from '../../../src/core/yaml-fast.js';
+import { EventLocator, fastYaml, jsonNodes, resolvePlain } from '../../../src/core/yaml-fast.js';
+import { pathToPointer } from '../../../src/core/document.js';
 import { OpdError, type Problem } from '../../../src/core/errors.js';
 
 /**
@@ -267,6 +268,36 @@ describe('the fast path of document loading', () => {
       expect(fastYaml(text, MAX_NODES, 66).ok, text).toBe(false);
       same(text);
     }
+  });
+
+  it('locates keys and values from the fast parser’s events exactly where the exact parse does', () => {
+    const paths = (v: unknown, at: string[] = []): string[][] =>
+      v !== null && typeof v === 'object' ? [at, ...Object.entries(v).flatMap(([k, x]) => paths(x, [...at, k]))] : [at];
+    const value = fc.dictionary(
+      fc.string({ minLength: 1, maxLength: 6 }),
+      fc.oneof(
+        fc.string({ maxLength: 20 }),
+        fc.integer(),
+        fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), fc.oneof(fc.string(), fc.integer()), { maxKeys: 3 }),
+        fc.array(fc.oneof(fc.string({ maxLength: 8 }), fc.integer()), { maxLength: 3 }),
+      ),
+      { maxKeys: 5 },
+    );
+    const style = fc.constantFrom('PLAIN', 'QUOTE_DOUBLE', 'QUOTE_SINGLE', 'BLOCK_LITERAL', 'BLOCK_FOLDED');
+    fc.assert(
+      fc.property(value, style, fc.constantFrom('block', 'flow', 'any'), (v, s, c) => {
+        const text = stringify({ version: 1, v }, { defaultStringType: s, collectionStyle: c } as never);
+        if (/\r|\t/.test(text)) return;
+        const loaded = parseText(Buffer.from(text), 'l.yaml');
+        const events = new EventLocator(text);
+        for (const p of paths(loaded.raw))
+          for (const atKey of [false, true])
+            expect(events.locate(p, atKey), `${pathToPointer(p)} ${atKey}\n${text}`).toEqual(
+              loaded.locate(pathToPointer(p), atKey),
+            );
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it(`refuses a document of more than ${MAX_NODES} nodes with exit 65, naming the limit`, () => {
