@@ -68,6 +68,7 @@ for (const s of suites) {
     console.log(`\n== ${s} (${out.duration_s} s) → bench/results/${s}.json`);
     console.log(table(result.rows ?? []));
     if (result.growth) console.log(`\ngrowth per plugin (10 = linear)\n${table(result.growth)}`);
+    if (result.stalls) console.log(`\nevent loop while a document is read\n${table(result.stalls)}`);
     if (result.notes) console.log(`notes: ${result.notes}`);
   } catch (err) {
     failed++;

@@ -20,6 +20,13 @@ for (const f of readdirSync(dir)
     );
     for (const x of r.growth) console.log(`| ${gc.map((c) => String(x[c] ?? '')).join(' | ')} |`);
   }
+  if (r.stalls?.length) {
+    const sc = [...new Set(r.stalls.flatMap((x) => Object.keys(x)))];
+    console.log(
+      `\nevent loop while a document is read:\n\n| ${sc.join(' | ')} |\n| ${sc.map(() => '---').join(' | ')} |`,
+    );
+    for (const x of r.stalls) console.log(`| ${sc.map((c) => String(x[c] ?? '')).join(' | ')} |`);
+  }
   if (r.notes) console.log(`\n${r.notes}`);
   console.log('');
 }

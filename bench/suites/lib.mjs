@@ -227,8 +227,9 @@ const r2 = (x) => Math.round(x * 100) / 100;
  * One whole-command row: `a` (opd) and `b` (its floor), each { command: [cmd, args], env?,
  * setup?(), teardown?() (around each run, not timed), ok?(spawnResult) (default: exit 0) },
  * started in turn A B A B … after `warmup` untimed runs of each. Figures are medians over the
- * pairs; `ratio` is the median of the pairs' ratios. `target`: { ratio?: max A/B, ms?: max A }
- * (the acceptance bound: `meets` says yes/no, or "invalid" when the load was too high).
+ * pairs; `ratio` is the median of the pairs' ratios. `target`: { ratio?: max A/B, ms?: max A,
+ * speedup?: min B/A } (the acceptance bound: `meets` says yes/no, or "invalid" when the load was
+ * too high).
  */
 export function paired(name, a, b, { pairs = Number(process.env.OPD_BENCH_PAIRS ?? 7), warmup = 1, target } = {}) {
   const loadBefore = load1();
@@ -248,7 +249,10 @@ export function paired(name, a, b, { pairs = Number(process.env.OPD_BENCH_PAIRS 
   const aMs = med(A.map((x) => x.wall));
   let meets = '';
   if (target) {
-    const ok = (target.ratio === undefined || ratio <= target.ratio) && (target.ms === undefined || aMs <= target.ms);
+    const ok =
+      (target.ratio === undefined || ratio <= target.ratio) &&
+      (target.ms === undefined || aMs <= target.ms) &&
+      (target.speedup === undefined || 1 / ratio >= target.speedup);
     meets = valid ? (ok ? 'yes' : 'no') : `invalid (${ok ? 'yes' : 'no'} under load)`;
   }
   return {
@@ -256,11 +260,13 @@ export function paired(name, a, b, { pairs = Number(process.env.OPD_BENCH_PAIRS 
     opd_ms: ms(aMs),
     floor_ms: ms(med(B.map((x) => x.wall))),
     ratio: r2(ratio),
+    ...(target?.speedup !== undefined ? { speedup: Math.round((1 / ratio) * 10) / 10 } : {}),
     ...(target
       ? {
           target: [
             target.ratio !== undefined ? `<= ${target.ratio}x` : '',
             target.ms !== undefined ? `<= ${target.ms} ms` : '',
+            target.speedup !== undefined ? `opd >= ${target.speedup}x faster` : '',
           ]
             .filter(Boolean)
             .join(', '),
