@@ -118,6 +118,10 @@ const r = await build({
     'prom-client',
   ],
   charset: 'ascii', // bin/opd.js reads the file as latin1: a one-byte string, no UTF-8 decoding
+  // a vm.Script has no module loader for import(): an import() of an external package or of a
+  // built-in module (dbus-next, node:fs) becomes a require() (else "A dynamic import callback was
+  // not specified" at run time: opd status, the daemon's D-Bus)
+  supported: { 'dynamic-import': false },
   sourcemap: 'linked',
   legalComments: 'none',
   logLevel: 'warning',
