@@ -110,6 +110,29 @@ export async function atomicWrite(
   data: Buffer | string,
   opts: WriteOptions = {},
 ): Promise<void> {
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  await atomicWriteFrom(
+    ctx,
+    target,
+    async (fd) => {
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    },
+    opts,
+  );
+}
+
+/**
+ * The same atomic write, with the content written by `fill` into the temp file's descriptor (a
+ * download streamed to disk). When `fill` throws (a checksum that does not match), the temp file
+ * goes and the target is never touched: a reader sees the old file or the whole new one.
+ */
+export async function atomicWriteFrom(
+  ctx: ApplyContext,
+  target: string,
+  fill: (fd: number) => Promise<void>,
+  opts: WriteOptions = {},
+): Promise<void> {
   assertApplyContext(ctx);
   const dir = dirname(target);
   ensureDir(dir, 0o755);
@@ -117,9 +140,7 @@ export async function atomicWrite(
   const fd = openSync(tmp, 'wx', 0o600);
   let done = false;
   try {
-    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    await fill(fd);
     if (opts.uid !== undefined || opts.gid !== undefined) fchownSync(fd, opts.uid ?? -1, opts.gid ?? -1);
     fchmodSync(fd, opts.mode ?? 0o644);
     fsyncSync(fd);

@@ -30,6 +30,8 @@ export const TUNABLES = {
   systemdJobMs: 180_000,
   /** systemd's Reload (daemon-reload: it re-reads every unit file). */
   systemdReloadMs: 120_000,
+  /** Downloading one artifact (a file or .deb from a URL with its sha256), whole. */
+  fetchMs: 600_000,
   /** A package transaction (PackageKit or apt). */
   packageTxMs: 600_000,
   /** Creating a container (lxc-create or unpacking a rootfs archive) and destroying one. */
