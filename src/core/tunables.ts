@@ -49,6 +49,8 @@ export const TUNABLES = {
   execStepS: 300,
   execStepKillAfterS: 10,
   execStepGraceMs: 30_000,
+  /** A command check's command (checks.commands) when it names no `timeout:`, in seconds. */
+  checkCommandS: 60,
   /** An exec step's guard command (creates/unless/onlyif: a read). */
   execGuardMs: 60_000,
   /** The journal tail that a failed systemd job's error shows (journalctl, a read). */
