@@ -133,3 +133,18 @@ export async function installArtifact(
     opts,
   );
 }
+
+/** A small download kept in memory (a repository key): at most `max` bytes, the run's signal and TUNABLES.fetchMs stop it. */
+export async function fetchBytes(ctx: ApplyContext, url: string, max = 1024 * 1024): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of chunks(ctx, { url, sha256: '' })) {
+    n += c.length;
+    if (n > max)
+      throw new OpdError('backend-failed', `GET ${url}: more than ${max} bytes`, {
+        hint: 'the URL does not name what the document says it does',
+      });
+    parts.push(c);
+  }
+  return Buffer.concat(parts);
+}
