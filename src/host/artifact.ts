@@ -7,12 +7,12 @@
  * on disk, so an artifact is fetched once and not again while the file's hash matches.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import type { ApplyContext } from '../core/plugin.js';
 import { OpdError } from '../core/errors.js';
 import { isObj } from '../core/diff.js';
 import { TUNABLES } from '../core/tunables.js';
-import { atomicWriteFrom, type WriteOptions } from '../core/hostfs.js';
+import { putFileFrom, type WriteOptions } from '../core/hostfs.js';
 
 /** An artifact as the document names it (common.schema.json#/$defs/artifact). */
 export interface Artifact {
@@ -106,7 +106,7 @@ async function* chunks(ctx: ApplyContext, a: Artifact): AsyncGenerator<Uint8Arra
 }
 
 /**
- * Put an artifact at `target` (a host path) atomically: streamed into a temp file beside it while
+ * Put an artifact at `target` (a path of the document: under --root, through hostfs's door) atomically: streamed into a temp file beside it while
  * hashed, compared with the document's sha256 (a mismatch fails with both hashes and leaves the
  * target as it was), then mode/owner, fsync, the optional validation and the rename.
  */
@@ -117,15 +117,14 @@ export async function installArtifact(
   opts: WriteOptions = {},
 ): Promise<void> {
   const want = a.sha256.toLowerCase();
-  await atomicWriteFrom(
+  await putFileFrom(
     ctx,
     target,
-    async (fd) => {
+    async (write) => {
       const h = createHash('sha256');
       for await (const c of chunks(ctx, a)) {
         h.update(c);
-        let off = 0;
-        while (off < c.length) off += writeSync(fd, c, off, c.length - off);
+        write(c);
       }
       const got = h.digest('hex');
       if (got !== want) throw mismatch(a, got, target);

@@ -9,23 +9,8 @@
  */
 import { liftShorthand } from '../../core/shorthand.js';
 import { sectionSpec } from '../../core/schema-file.js';
-import { ensureDir } from '../../core/fsutil.js';
-import {
-  lstatSync,
-  readFileSync,
-  readlinkSync,
-  readdirSync,
-  chmodSync,
-  lchownSync,
-  rmSync,
-  unlinkSync,
-  symlinkSync,
-  renameSync,
-  rmdirSync,
-  type Stats,
-} from 'node:fs';
-import { dirname, join, basename } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { lstatSync, readFileSync, readlinkSync, readdirSync, type Stats } from 'node:fs';
+import { dirname } from 'node:path';
 import type { ApplyContext, Change, ChangeResult, Edge, Obj, Plugin, ResourceDiff } from '../../core/plugin.js';
 import { assertApplyContext, resourceChange } from '../../core/plugin.js';
 import type { Entry } from './section.gen.js';
@@ -34,7 +19,17 @@ import { isObj } from '../../core/diff.js';
 import { sha256 } from '../../core/canonical.js';
 import { contentFingerprint, holdsSecret, secretStandIn } from '../../core/secrets.js';
 import { ExecFailure, runMutate } from '../../exec.js';
-import { atomicWrite, hostPath, insideRoot, readAccounts, rootOf, type Accounts } from '../../core/hostfs.js';
+import {
+  hostPath,
+  makeDir,
+  putFile,
+  putSymlink,
+  readAccounts,
+  removePath,
+  rootOf,
+  setMeta,
+  type Accounts,
+} from '../../core/hostfs.js';
 import { installArtifact, isArtifact, origin, sha256OfFile, type Artifact } from '../../host/artifact.js';
 
 /** A path's spec in the document, generated from schema/files.schema.json (npm run gen:types). */
@@ -349,27 +344,21 @@ function lstatType(hp: string): string | undefined {
 async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accounts): Promise<void> {
   assertApplyContext(ctx);
   const data = c.data!;
+  // reads only: every write, remove, chmod and chown below goes through the host doors
+  // (core/hostfs.ts), which put the path under --root and refuse links on the way
   const hp = hostPath(ctx.settings, data.path);
-  insideRoot(ctx.settings, hp, data.path);
   const spec = data.spec;
   if (data.op === 'delete') {
-    const t = lstatType(hp);
-    if (t === undefined) return;
-    if (t === 'directory') {
-      if (c.destructive) rmSync(hp, { recursive: true, force: true });
-      else {
-        try {
-          rmdirSync(hp);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOTEMPTY')
-            throw new OpdError('refused', `${data.path} is a directory that is not empty`, {
-              address: c.address,
-              hint: 'mark what is in it absent too, or set allow_destroy: true to remove it with everything in it',
-            });
-          throw e;
-        }
-      }
-    } else unlinkSync(hp);
+    try {
+      removePath(ctx, data.path, { recursive: c.destructive === true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOTEMPTY')
+        throw new OpdError('refused', `${data.path} is a directory that is not empty`, {
+          address: c.address,
+          hint: 'mark what is in it absent too, or set allow_destroy: true to remove it with everything in it',
+        });
+      throw e;
+    }
     return;
   }
   if (data.lost)
@@ -384,43 +373,29 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
   const ids = resolveIds(acc, spec, data.path);
   const type = spec.type ?? 'file';
   const existing = lstatType(hp);
-  const chown = (p: string) => {
-    if (ids.uid !== undefined || ids.gid !== undefined) lchownSync(p, ids.uid ?? -1, ids.gid ?? -1);
-  };
+  const mode = spec.mode !== undefined ? parseInt(spec.mode, 8) : undefined;
   if (data.op === 'meta') {
-    chown(hp);
-    if (spec.mode !== undefined && type !== 'symlink') chmodSync(hp, parseInt(spec.mode, 8));
+    setMeta(ctx, data.path, type, { ...ids, ...(type !== 'symlink' ? { mode } : {}) });
     return;
   }
   // a different kind of thing is in the way: a directory must go first (rename cannot replace it)
-  if (existing === 'directory' && type !== 'directory') rmSync(hp, { recursive: true, force: true });
+  if (existing === 'directory' && type !== 'directory') removePath(ctx, data.path, { recursive: true });
   if (type === 'directory') {
-    if (existing !== undefined && existing !== 'directory') unlinkSync(hp);
-    ensureDir(hp, 0o755);
-    chown(hp);
-    if (spec.mode !== undefined) chmodSync(hp, parseInt(spec.mode, 8));
+    if (existing !== undefined && existing !== 'directory') removePath(ctx, data.path);
+    makeDir(ctx, data.path, { ...ids, mode });
     return;
   }
   if (type === 'symlink') {
-    ensureDir(dirname(hp), 0o755);
-    const tmp = join(dirname(hp), `.${basename(hp).slice(0, 200)}.opd-${randomBytes(6).toString('hex')}`);
-    symlinkSync(spec.target!, tmp);
-    try {
-      chown(tmp);
-      renameSync(tmp, hp);
-    } catch (e) {
-      rmSync(tmp, { force: true });
-      throw e;
-    }
+    putSymlink(ctx, data.path, spec.target!, ids);
     return;
   }
   // regular file: keep the current mode/owner when the document does not name them
-  let mode = spec.mode !== undefined ? parseInt(spec.mode, 8) : 0o644;
+  let fileMode = mode ?? 0o644;
   let uid = ids.uid;
   let gid = ids.gid;
   if (existing === 'file') {
     const st = lstatSync(hp);
-    if (spec.mode === undefined) mode = st.mode & 0o7777;
+    if (spec.mode === undefined) fileMode = st.mode & 0o7777;
     uid ??= st.uid;
     gid ??= st.gid;
   }
@@ -451,7 +426,7 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
     : undefined;
   if (isArtifact(spec.source)) {
     try {
-      await installArtifact(ctx, hp, spec.source, { mode, uid, gid, validate });
+      await installArtifact(ctx, data.path, spec.source, { mode: fileMode, uid, gid, validate });
     } catch (e) {
       const err = toOpdError(e);
       throw err.address ? err : new OpdError(err.kind, err.message, { address: c.address, hint: err.hint, cause: e });
@@ -469,7 +444,7 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
       });
     }
   } else data_ = existing === 'file' ? readFileSync(hp) : Buffer.alloc(0);
-  await atomicWrite(ctx, hp, data_, { mode, uid, gid, validate });
+  await putFile(ctx, data.path, data_, { mode: fileMode, uid, gid, validate });
 }
 
 const plugin: Plugin<FilesSection, FileChangeData> = {

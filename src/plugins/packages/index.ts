@@ -27,7 +27,7 @@ import { planPackage, requestedBackend, type PackageChangeData } from './plan.js
 import type { PackagesDoc, Package, Repository } from './section.gen.js';
 import { normalizeRepositories, readRepository, removeRepository, writeRepository } from './repos.js';
 import { installArtifact, sha256OfFile, type Artifact } from '../../host/artifact.js';
-import { atomicWrite } from '../../core/hostfs.js';
+import { putFile } from '../../core/hostfs.js';
 import { runRead } from '../../exec.js';
 
 /** The section's type, generated from schema/packages.schema.json (npm run gen:types). */
@@ -136,7 +136,7 @@ async function debFile(
       address: `packages/installed/${name}`,
       hint: 'drop version or give the .deb of that version',
     });
-  await atomicWrite(ctx, join(dir, `${sha}.json`), JSON.stringify({ package: name, version: f.version }) + '\n', {
+  await putFile(ctx, join(dir, `${sha}.json`), JSON.stringify({ package: name, version: f.version }) + '\n', {
     mode: 0o644,
   });
   return { file, version: f.version };

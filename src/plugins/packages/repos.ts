@@ -9,12 +9,12 @@
  * back). A removed repository takes its downloaded lists along (the files `apt-get indextargets`
  * names for it), so its packages are no longer candidates. Reads parse the file (no network).
  */
-import { existsSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { assertApplyContext, type ApplyContext, type NormalizeContext, type Obj } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
-import { atomicWrite } from '../../core/hostfs.js';
+import { putFile, removePath } from '../../core/hostfs.js';
 import { ExecFailure, runMutate, runRead } from '../../exec.js';
 import { TUNABLES } from '../../core/tunables.js';
 import { fetchBytes } from '../../host/artifact.js';
@@ -228,12 +228,12 @@ export async function writeRepository(ctx: ApplyContext, name: string, spec: Rep
   const key = await keyMaterial(ctx, name, spec.key!);
   const text = renderRepository(name, spec, key);
   const before = existsSync(path) ? readFileSync(path) : undefined;
-  await atomicWrite(ctx, path, text, { mode: 0o644 });
+  await putFile(ctx, path, text, { mode: 0o644 });
   try {
     await updateOnly(ctx, path);
   } catch (err) {
-    if (before) await atomicWrite(ctx, path, before, { mode: 0o644 });
-    else unlinkSync(path);
+    if (before) await putFile(ctx, path, before, { mode: 0o644 });
+    else removePath(ctx, path);
     throw aptError(`repository ${name}: apt-get update of ${path} failed, the previous state was put back`, err);
   }
   return `wrote ${path}; apt-get update of it`;
@@ -275,11 +275,11 @@ export async function removeRepository(ctx: ApplyContext, name: string): Promise
   const path = sourcesFile(name);
   if (!existsSync(path)) return 'already gone';
   const lists = await listFiles(path);
-  unlinkSync(path);
+  removePath(ctx, path);
   let n = 0;
   for (const f of lists)
     if (existsSync(f)) {
-      rmSync(f, { force: true });
+      removePath(ctx, f);
       n++;
     }
   return `removed ${path} and ${n} list file(s)`;
