@@ -3,6 +3,7 @@
  * `diff` and `apply --dry-run` stop here and never get an ApplyContext; a run (lock, audit,
  * apply, verify, rollback) is orchestrated above the core, in src/run/.
  */
+import { mark } from './profile.js';
 import type { Logger } from 'pino';
 import { loadDocument, locateProblems, type LoadedDocument, type StateDocument } from './document.js';
 import { newRedactor, validateDocument } from './validate.js';
@@ -75,6 +76,7 @@ export async function prepareLoaded(
   facts: HostFacts = readHostFacts(),
 ): Promise<Prepared> {
   const loaded = resolveParams(source, vars, facts);
+  mark('parameters');
   // op-dbus forms: a bare plugin body (no `plugins`) may belong to any plugin, and plugin sections
   // written at the top level are refused by name: both need the plugins they could be
   const raw = loaded.raw;
@@ -84,21 +86,30 @@ export async function prepareLoaded(
       ? [...Object.keys(raw.plugins), ...Object.keys(raw)]
       : [...registry.names];
   const plugins = await registry.loadFor(sections); // validators load on first use: only the sections named
+  mark('plugin modules');
   const normalized = normalizeDocument(loaded, plugins);
+  mark('normalize');
   validateDocument(normalized, loaded);
+  mark('validate (schema)');
   const doc = normalized as StateDocument;
   const excluded = applyWhen(doc, plugins, facts);
   const redactor = newRedactor();
   const { secrets, warnings } = paramsInfo(loaded);
   checkSecretArgv(redactor, doc, loaded, secrets);
   checkSemantics(doc, loaded, settings);
+  mark('semantic checks');
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
   checkResourceCycles(collectEdges(named, doc.plugins));
+  mark('dependency graph');
+  let docHash: string | undefined;
   return {
     loaded,
     doc,
     plugins: named,
-    docHash: sha256(loaded.text),
+    // made when first asked (validate never asks: no crypto at start-up)
+    get docHash() {
+      return (docHash ??= sha256(loaded.text));
+    },
     warnings: [...warnings, ...locateProblems(loaded, loaded.warnings)],
     redactor,
     facts,
@@ -274,6 +285,7 @@ export function staging(
 export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Computed> {
   const down = new Map<string, OpdError>();
   const current = await readAll(prep, o, undefined, down);
+  mark('read (backends)');
   const diffs = diffAll(prep, current, o.allowDestroy ?? false);
   const unreachable = unreachableList(prep, down);
   const { waiting, held } = o.staged
@@ -286,6 +298,7 @@ export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Com
     ...blocks,
     ...refreshes(prep, planned),
   ]);
+  mark('diff and plan');
   return { current, diffs, plan, unreachable, waiting, held: [...held].sort(), advisories };
 }
 

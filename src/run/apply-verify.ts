@@ -7,6 +7,7 @@ import { diffAll, readAll, type Computed, type EngineOptions, type Prepared } fr
 import { toOpdError } from '../core/errors.js';
 import type { Obj } from '../core/plugin.js';
 import type { VerificationFailure } from '../core/report.js';
+import { mark } from '../core/profile.js';
 
 export interface Applied {
   outcomes: ChangeOutcome[];
@@ -41,6 +42,7 @@ export async function applyAndVerify(
     onWave,
   });
   onWave();
+  mark('apply (backends) and audit of the changes');
   const touched = new Set(outcomes.filter((x) => x.status === 'ok').map((x) => x.change.resource));
   // resources all of whose changes succeeded (one pass: 10,000 resources must not scan 10,000 outcomes each)
   const notOk = new Set(outcomes.filter((x) => x.status !== 'ok').map((x) => x.change.resource));
@@ -53,6 +55,7 @@ export async function applyAndVerify(
     after = await readAll(prep, o, new Set(outcomes.map((x) => x.change.plugin)));
     for (const [k, v] of Object.entries(c.current)) if (!(k in after)) after[k] = v;
     verification = verifyDiffs(prep, after, okResources);
+    mark('verify (read again, diff)');
   } catch (err) {
     const e = toOpdError(err);
     verification = [...okResources].sort().map((address) => ({ address, ops: [], error: e.message }));
