@@ -27,6 +27,8 @@ export interface Prepared {
   warnings: Problem[];
   /** The one Redactor of this document (display masks); `redactor.withKey(k)` for the audit trail. */
   redactor: Redactor;
+  /** Where the plugins came from: recovery reads resources of plugins the document no longer names. */
+  registry?: PluginRegistry;
 }
 
 export interface EngineOptions {
@@ -80,6 +82,7 @@ export async function prepareLoaded(
     docHash: sha256(loaded.text),
     warnings: locateProblems(loaded, loaded.warnings),
     redactor: newRedactor(),
+    registry,
   };
 }
 

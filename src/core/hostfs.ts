@@ -4,7 +4,7 @@
  * (temp file, fsync, rename, fsync of the directory), and user/group name lookups from one
  * read of /etc/passwd and /etc/group. node:fs only, no processes. Plugins never import each other.
  */
-import { ensureDir } from './fsutil.js';
+import { ensureDir, TEMP_NAME } from './fsutil.js';
 import {
   realpathSync,
   closeSync,
@@ -16,6 +16,8 @@ import {
   writeSync,
   fchmodSync,
   fchownSync,
+  lstatSync,
+  readdirSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -100,6 +102,46 @@ function fsyncDir(dir: string): void {
 }
 
 /**
+ * The name of a temp file beside `target` (`.<name>.opd-<12 hex digits>`, see TEMP_NAME), its
+ * directory noted first (ApplyContext.noteTempDir): when a run is killed before the rename, the
+ * next run finds the directory in the record and removes what was left there.
+ */
+export function tempSibling(ctx: ApplyContext, target: string): string {
+  assertApplyContext(ctx);
+  const dir = dirname(target);
+  ctx.noteTempDir(dir);
+  return join(dir, `.${basename(target).slice(0, 200)}.opd-${randomBytes(6).toString('hex')}`);
+}
+
+/**
+ * Remove opd's own leftovers in `dir`: temp files of atomic writes (TEMP_NAME) that a killed run
+ * left behind. Only names of that form, never a directory or a link to follow. Returns the paths
+ * removed, sorted.
+ */
+export function removeTempLeftovers(ctx: ApplyContext, dir: string): string[] {
+  assertApplyContext(ctx);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const n of names.filter((x) => TEMP_NAME.test(x)).sort()) {
+    const p = join(dir, n);
+    try {
+      const st = lstatSync(p);
+      if (st.isDirectory()) continue;
+      unlinkSync(p);
+      out.push(p);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
+
+/**
  * Atomic write: a temp file in the same directory, mode/owner set, fsync, optional
  * validation, rename over the target, fsync of the directory. On any failure the temp file
  * goes and the old file stays.
@@ -113,7 +155,7 @@ export async function atomicWrite(
   assertApplyContext(ctx);
   const dir = dirname(target);
   ensureDir(dir, 0o755);
-  const tmp = join(dir, `.${basename(target).slice(0, 200)}.opd-${randomBytes(6).toString('hex')}`);
+  const tmp = tempSibling(ctx, target);
   const fd = openSync(tmp, 'wx', 0o600);
   let done = false;
   try {

@@ -45,20 +45,48 @@ export class ApplyContext implements ReadContext {
     readonly signal: AbortSignal,
     /** Per-run scratch space of each plugin (systemd: a Reload is pending), shared by the run's calls. */
     readonly runState: Map<string, unknown>,
+    /**
+     * The run is stopping (a first SIGINT/SIGTERM): finish the change in hand, start no other one.
+     * A plugin that applies a batch step by step reports the rest `not-started` (applyEach does).
+     * `signal` is different: it aborts the change in hand (a second signal, a timeout).
+     */
+    readonly stopping: AbortSignal = new AbortController().signal,
+    /** Where the doors note each directory they create a temp file in (recovery removes what a killed run left). */
+    readonly noteTempDir: (dir: string) => void = () => {},
   ) {}
-  /** @internal used by src/core/apply.ts only */
+  /** @internal used by src/core/apply.ts (and recovery) only */
   static create(
     settings: Settings,
     log: Logger,
     allowDestroy: boolean,
     signal: AbortSignal = new AbortController().signal,
+    stopping?: AbortSignal,
+    noteTempDir?: (dir: string) => void,
   ): ApplyContext {
-    return new ApplyContext(settings, log, allowDestroy, signal, new Map());
+    return new ApplyContext(settings, log, allowDestroy, signal, new Map(), stopping, noteTempDir);
   }
   /** The same run's context with another signal (the core: one per apply call, with its timeout). */
   withSignal(signal: AbortSignal): ApplyContext {
-    return new ApplyContext(this.settings, this.log, this.allowDestroy, signal, this.runState);
+    return new ApplyContext(
+      this.settings,
+      this.log,
+      this.allowDestroy,
+      signal,
+      this.runState,
+      this.stopping,
+      this.noteTempDir,
+    );
   }
+}
+
+/**
+ * Between two changes of a batch: let the event loop run (a signal's handler is a macrotask: a
+ * loop of synchronous writes would never see it), then say whether the run is stopping. A batch
+ * applied step by step asks before each step and reports the rest `not-started`.
+ */
+export async function stopRequested(ctx: ApplyContext): Promise<boolean> {
+  await new Promise<void>((r) => setImmediate(r));
+  return ctx.stopping.aborted;
 }
 
 export function assertApplyContext(ctx: unknown): asserts ctx is ApplyContext {
@@ -129,7 +157,8 @@ export interface Change<D = unknown> {
 
 export interface ChangeResult {
   address: string;
-  status: 'ok' | 'failed';
+  /** `not-started`: the run was stopping (ctx.stopping) before this change of the batch began. */
+  status: 'ok' | 'failed' | 'not-started';
   error?: OpdError;
   /** Output of the step (exec plugin: stdout and stderr), recorded in the audit trail with secrets scrubbed. */
   output?: string;
@@ -258,6 +287,10 @@ export function applyEach<D>(
     assertApplyContext(ctx);
     const out: ChangeResult[] = [];
     for (const c of batch) {
+      if (await stopRequested(ctx)) {
+        out.push({ address: c.address, status: 'not-started' });
+        continue;
+      }
       try {
         const r = await step(ctx, c);
         out.push({ address: c.address, status: 'ok', ...(r?.output !== undefined ? { output: r.output } : {}) });

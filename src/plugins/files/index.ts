@@ -22,16 +22,23 @@ import {
   rmdirSync,
   type Stats,
 } from 'node:fs';
-import { dirname, join, basename } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import type { ApplyContext, Change, ChangeResult, Edge, Obj, Plugin, ResourceDiff } from '../../core/plugin.js';
-import { assertApplyContext, resourceChange } from '../../core/plugin.js';
+import { assertApplyContext, resourceChange, stopRequested } from '../../core/plugin.js';
 import type { Entry } from './section.gen.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { sha256 } from '../../core/canonical.js';
 import { ExecFailure, runMutate } from '../../exec.js';
-import { atomicWrite, hostPath, insideRoot, readAccounts, rootOf, type Accounts } from '../../core/hostfs.js';
+import {
+  atomicWrite,
+  hostPath,
+  insideRoot,
+  readAccounts,
+  rootOf,
+  tempSibling,
+  type Accounts,
+} from '../../core/hostfs.js';
 
 /** A path's spec in the document, generated from schema/files.schema.json (npm run gen:types). */
 export type FileSpec = Entry;
@@ -373,7 +380,7 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
   }
   if (type === 'symlink') {
     ensureDir(dirname(hp), 0o755);
-    const tmp = join(dirname(hp), `.${basename(hp).slice(0, 200)}.opd-${randomBytes(6).toString('hex')}`);
+    const tmp = tempSibling(ctx, hp);
     symlinkSync(spec.target!, tmp);
     try {
       chown(tmp);
@@ -505,6 +512,11 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
     const dels = changes.filter((c) => c.data!.op === 'delete').sort((a, b) => depth(b) - depth(a));
     const rest = changes.filter((c) => c.data!.op !== 'delete');
     for (const c of [...dels, ...rest]) {
+      // stopping (a first SIGINT/SIGTERM): the file in hand is finished, no other one is begun
+      if (await stopRequested(ctx)) {
+        out.push({ address: c.address, status: 'not-started' });
+        continue;
+      }
       try {
         await applyOne(ctx, c, acc);
         out.push({ address: c.address, status: 'ok' });
