@@ -5,13 +5,14 @@
  */
 import type { Logger } from 'pino';
 import { loadDocument, locateProblems, type LoadedDocument, type StateDocument } from './document.js';
-import { newRedactor, validateDocument } from './validate.js';
+import { checkNames, newRedactor, validateDocument } from './validate.js';
 import type { Redactor } from './secrets.js';
 import { normalizeDocument } from './normalize.js';
 import { resolveParams, type VarSources } from './params.js';
 import { checkSemantics } from './semantic.js';
 import { diffSection, isObj } from './diff.js';
-import { buildPlan, checkResourceCycles, collectEdges, preflightChanges, type Plan } from './plan.js';
+import { buildPlan, collectEdges, preflightChanges, type Plan } from './plan.js';
+import { checkDependencies } from './deps.js';
 import { OpdError, toOpdError, type Problem } from './errors.js';
 import type { Change, Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
 import { sha256 } from './canonical.js';
@@ -59,7 +60,10 @@ export async function prepareLoaded(
   settings: Settings = {},
   vars?: VarSources,
 ): Promise<Prepared> {
+  // __proto__ & co. would be dropped or misread on the way (parameters may make names: checked again)
+  checkNames(source.raw, source);
   const loaded = resolveParams(source, vars);
+  checkNames(loaded.raw, loaded);
   // op-dbus forms: a bare plugin body (no `plugins`) may belong to any plugin, and plugin sections
   // written at the top level are refused by name: both need the plugins they could be
   const raw = loaded.raw;
@@ -70,11 +74,13 @@ export async function prepareLoaded(
       : [...registry.names];
   const plugins = await registry.loadFor(sections); // validators load on first use: only the sections named
   const normalized = normalizeDocument(loaded, plugins);
+  checkNames(normalized, loaded); // names of op-dbus lists became keys
   validateDocument(normalized, loaded);
   const doc = normalized as StateDocument;
   checkSemantics(doc, loaded, settings);
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
-  checkResourceCycles(collectEdges(named, doc.plugins));
+  // the edges the plan orders by: an undeclared depends_on or a cycle is a mistake of the document
+  checkDependencies(collectEdges(named, doc.plugins), named, doc, loaded);
   return {
     loaded,
     doc,

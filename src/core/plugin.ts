@@ -179,6 +179,8 @@ export interface Edge {
   kind?: string;
   /** Match `to` exactly (the resource's own change), not everything under it. */
   exact?: boolean;
+  /** Where the document says so (a JSON pointer: `depends_on` entries), for errors with file:line. */
+  at?: string;
 }
 
 export interface Disposable {
