@@ -43,7 +43,7 @@ export function applyCommand(): Command {
       addSettingOptions(
         new Command('apply')
           .description(
-            'converge the host to the document: apply in dependency order, verify, record in the audit trail (exit 0 only when the host matches)',
+            'converge the host to the document: apply in dependency order, verify, record in the audit trail (exit 0 only when the host matches). SIGINT/SIGTERM: no new change starts, the ones in flight finish and are recorded (exit 130/143); a second signal aborts them (the next run recovers them from the host)',
           )
           .argument(
             '<file>',
