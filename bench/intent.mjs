@@ -6,12 +6,13 @@
 // each (A B B A …), so that machine load hits both alike; each run gets a fresh audit trail.
 //   git worktree add /tmp/opd-before <rev before the intents> && (cd /tmp/opd-before && npm ci && npm run build)
 //   node --expose-gc bench/intent.mjs /tmp/opd-before .      → bench/results/intent.json
-// Env: INTENT_K (runs per side, default 7), INTENT_PORTS (default 10000), INTENT_FILES (default 2000).
+// Env: INTENT_K (runs per side, default 7), INTENT_PORTS (default 10000), INTENT_FILES (default 2000),
+// INTENT_ROOT_DIR (where the fresh roots go; /dev/shm shows the CPU cost alone, without fsync).
 // The load average is recorded before and after: rows at a load >= the number of cores are
 // marked as measured on a loaded machine.
 import { join, resolve } from 'node:path';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 if (process.argv.length < 4) {
   console.error('usage: node --expose-gc bench/intent.mjs BEFORE_DIR AFTER_DIR (two built opd checkouts)');
   process.exit(64);
@@ -106,7 +107,7 @@ await ab(`cold converge, ${PORTS} OVS ports (fresh database each run)`, ovsDoc(P
   return { settings: { ovsDb: ovs.db }, down: () => ovs.down() };
 });
 await ab(`cold apply, ${FILES} files + their directory (fresh root each run, fsync'ed)`, filesDoc(FILES), () => ({
-  settings: { root: libA.tmp('opd-intent-root-') },
+  settings: { root: mkdtempSync(join(process.env.INTENT_ROOT_DIR ?? tmpdir(), 'opd-intent-root-')) },
   down: () => {},
 }));
 
