@@ -25,7 +25,7 @@ import { registry } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
 import type { ChangeOutcome } from '../core/apply.js';
 import { countOutcomes, ms, redactPlan, reportJSON, unknownJSON, unknownLines } from '../core/report.js';
-import { signalExit, trapStopSignals } from './signals.js';
+import { noTrap, signalExit, trapStopSignals } from './signals.js';
 
 const MARK: Record<string, string> = { ok: 'ok     ', failed: 'FAILED ', skipped: 'skipped', refused: 'refused' };
 
@@ -111,9 +111,10 @@ export function applyCommand(): Command {
           );
       }
       let pendingConfirm: Awaited<ReturnType<typeof startConfirmWait>> | undefined;
-      // SIGINT/SIGTERM: the first stops the run cleanly, a second aborts what is in flight
+      // SIGINT/SIGTERM: the first stops the run cleanly, a second aborts what is in flight (a dry
+      // run changes nothing: the signals keep their default action)
       let applied = 0;
-      const trap = trapStopSignals(
+      const trap = (o.dryRun ? noTrap : trapStopSignals)(
         (sig) =>
           stdio.err(
             `opd: ${sig}: finishing the changes in flight, starting no new one (${sig} again aborts them at once)`,

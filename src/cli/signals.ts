@@ -55,3 +55,9 @@ export function trapStopSignals(onFirst: (sig: StopSignal) => void, onSecond: (s
     },
   };
 }
+
+/** No trap (a dry run): signals keep their default action. */
+export function noTrap(): Trap {
+  const never = new AbortController().signal;
+  return { stop: never, abort: never, dispose: () => {} };
+}

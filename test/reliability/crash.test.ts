@@ -230,6 +230,59 @@ afterAll(async () => {
   await ovs?.stop();
 });
 
+describe('what opd apply says when it is stopped', () => {
+  it('prints how many changes were applied and not started (exit 130), and the next run names a killed run by its id', async () => {
+    const dir = scratch('opd-stop-say-');
+    const env = {
+      OPD_ROOT: scratch('opd-stop-say-root-'),
+      OPD_AUDIT_LOG: join(dir, 'audit.jsonl'),
+      OPD_LOG_LEVEL: 'silent',
+    };
+    const files = (k: number) => {
+      const paths: Record<string, unknown> = {};
+      for (let f = 0; f < FILES; f++) paths[`${DIR}/f${f}.conf`] = { content: `say ${k} ${f}\n` };
+      return doc(JSON.stringify({ version: 1, plugins: { files: { paths } } }), dir, `say${k}.json`);
+    };
+    const tail = (log: string, from: number) => entriesFrom(log, from);
+    // SIGINT once the first files are written
+    const child = execa('node', [OPD, 'apply', files(1)], { env, reject: false });
+    const first = join(env.OPD_ROOT, DIR, 'f0.conf');
+    while (!existsSync(first) && child.exitCode === null) await new Promise((r) => setTimeout(r, 2));
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode, String(r.stderr)).toBe(130);
+    const m =
+      /^interrupted: (\d+) applied, (\d+) not started \(SIGINT; run (\S+), recorded in the audit trail\)$/m.exec(
+        String(r.stdout),
+      );
+    expect(m, String(r.stdout).slice(-300)).not.toBeNull();
+    expect(Number(m![1]) + Number(m![2])).toBe(FILES);
+    expect(String(r.stderr)).toContain('opd: SIGINT: finishing the changes in flight, starting no new one');
+    const end = tail(env.OPD_AUDIT_LOG, 0).find((e) => e.type === 'run.end');
+    expect(end).toMatchObject({ run: m![3], status: 'interrupted', interrupted: 'SIGINT' });
+    // SIGKILL: the next run names the dead run and what it found
+    const offset = statSync(env.OPD_AUDIT_LOG).size;
+    const killed = execa('node', [OPD, 'apply', files(2)], { env, reject: false });
+    for (;;) {
+      const e = tail(env.OPD_AUDIT_LOG, offset);
+      if (e.some((x) => x.type === 'intent') || killed.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    killed.kill('SIGKILL');
+    await killed;
+    const dead = tail(env.OPD_AUDIT_LOG, offset).find((e) => e.type === 'run.start')!.run;
+    const again = await opd(['apply', files(2)], { env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(
+      new RegExp(`^opd: run ${dead} was interrupted; its \\d+ changes in flight, read from the host: `, 'm'),
+    );
+    expect(again.stderr).not.toContain('undefined');
+    const log = await opd(['audit', 'log', '--run', dead], { env });
+    expect(log.stdout).toMatch(/ recovered +(applied|not applied) update files\/paths\/\/etc\/opd-crash\/f\d+\.conf/);
+    expect(log.stdout).toMatch(/ run\.interrupted +the run ended without run\.end/);
+  });
+});
+
 describe('stopping opd apply at any moment of its run', () => {
   it(
     `leaves every change on the record, recovered by the next apply: ${TRIALS} trials on 2,000 files and 1,000 OVS ports`,
