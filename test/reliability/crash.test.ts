@@ -34,6 +34,7 @@ import {
   readFileSync,
   readSync,
   readdirSync,
+  rmSync,
   statSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,7 +51,13 @@ const DIR = '/etc/opd-crash';
 const TEMP_NAME = /^\..+\.opd-[0-9a-f]{12}$/;
 
 const fast = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
-const scratch = (p: string) => mkdtempSync(join(fast, p));
+/** Directories of this file's tests (tmpfs is memory: they go when the tests end). */
+const scratched: string[] = [];
+const scratch = (p: string) => {
+  const d = mkdtempSync(join(fast, p));
+  scratched.push(d);
+  return d;
+};
 
 /** Variant k: each variant differs from the previous one in every port and every file; every third removes half. */
 function variant(k: number): string {
@@ -228,6 +235,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await ovs?.stop();
+  for (const d of scratched) rmSync(d, { recursive: true, force: true });
 });
 
 describe('what opd apply says when it is stopped', () => {
