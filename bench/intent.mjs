@@ -55,11 +55,18 @@ async function cold(e, text, fresh) {
     const prep = await e.prepareLoaded(e.parseText(Buffer.from(text), 'intent.json'));
     const auditLog = join(libA.tmp(), 'audit.jsonl');
     globalThis.gc?.();
+    const c = process.cpuUsage();
     const t = now();
     const r = await e.run(prep, { settings, log: e.log, auditLog });
     const ms = now() - t;
+    const cpu = process.cpuUsage(c);
     if (r.status !== 'ok') throw new Error(`cold apply: ${r.status}`);
-    return { ms, trailBytes: statSync(auditLog).size, changes: r.plan.changes.length };
+    return {
+      ms,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      trailBytes: statSync(auditLog).size,
+      changes: r.plan.changes.length,
+    };
   } finally {
     down();
   }
@@ -68,21 +75,24 @@ async function cold(e, text, fresh) {
 const rows = [];
 async function ab(name, text, fresh) {
   const tB = [],
-    tA = [];
+    tA = [],
+    cB = [],
+    cA = [];
   let bytes = {},
     changes = 0;
   for (let i = 0; i < K; i++)
-    for (const [e, t, side] of i % 2
+    for (const [e, t, c, side] of i % 2
       ? [
-          [eA, tA, 'after'],
-          [eB, tB, 'before'],
+          [eA, tA, cA, 'after'],
+          [eB, tB, cB, 'before'],
         ]
       : [
-          [eB, tB, 'before'],
-          [eA, tA, 'after'],
+          [eB, tB, cB, 'before'],
+          [eA, tA, cA, 'after'],
         ]) {
       const r = await cold(e, text, fresh);
       t.push(r.ms);
+      c.push(r.cpuMs);
       bytes[side] = r.trailBytes;
       changes = r.changes;
     }
@@ -95,6 +105,10 @@ async function ab(name, text, fresh) {
     ratio_median: Math.round((a / b) * 1000) / 1000,
     before_min_ms: r1(Math.min(...tB)),
     after_min_ms: r1(Math.min(...tA)),
+    // CPU time of this process (user + system): what the run itself costs, less sensitive to load
+    before_cpu_median_ms: r1(median(cB)),
+    after_cpu_median_ms: r1(median(cA)),
+    ratio_cpu_median: Math.round((median(cA) / median(cB)) * 1000) / 1000,
     trail_bytes_before: bytes.before,
     trail_bytes_after: bytes.after,
     runs_per_side: K,

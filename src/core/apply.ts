@@ -124,7 +124,11 @@ export async function applyPlan(
         const bad = o.change.deps
           .map((d) => out[d])
           .find((d) => d.status === 'failed' || d.status === 'skipped' || d.status === 'refused');
-        if (bad) {
+        // what waited for a change the stop left unstarted was not started either
+        if (bad?.notStarted) {
+          notStarted(o);
+          changed = true;
+        } else if (bad) {
           settle(
             o,
             'skipped',

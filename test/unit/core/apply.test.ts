@@ -314,13 +314,13 @@ describe('the core announces and stops waves', () => {
       }),
     };
     const plugins = new Map<string, Plugin>([['p', plugin]]);
-    const out = await applyPlan(planOf(plugins, 'p', [{ address: 'x' }, { address: 'y' }]), plugins, {
-      settings: {},
-      log,
-      allowDestroy: false,
-      stop: stop.signal,
-    });
-    expect(statuses(out)).toEqual({ x: 'ok', y: 'skipped' });
-    expect(out[1].notStarted).toBe(true);
+    const out = await applyPlan(
+      planOf(plugins, 'p', [{ address: 'x' }, { address: 'y' }, { address: 'z', after: ['y'] }]),
+      plugins,
+      { settings: {}, log, allowDestroy: false, stop: stop.signal },
+    );
+    expect(statuses(out)).toEqual({ x: 'ok', y: 'skipped', z: 'skipped' });
+    // z waited for y, which the stop left unstarted: not started either
+    expect(out.filter((o) => o.notStarted).map((o) => o.change.address)).toEqual(['y', 'z']);
   });
 });
