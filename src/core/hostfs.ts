@@ -115,13 +115,15 @@ export function tempSibling(ctx: ApplyContext, target: string): string {
 
 /**
  * Remove opd's own leftovers in `dir`: temp files of atomic writes (TEMP_NAME) that a killed run
- * left behind. Only names of that form, never a directory or a link to follow. Returns the paths
- * removed, sorted.
+ * left behind. Only names of that form in a directory reached without a link, never a directory.
+ * Returns the paths removed, sorted.
  */
 export function removeTempLeftovers(ctx: ApplyContext, dir: string): string[] {
   assertApplyContext(ctx);
   let names: string[];
   try {
+    // a link swapped into the path since the run died leads elsewhere: nothing of ours there
+    if (realpathSync(dir) !== dir) return [];
     names = readdirSync(dir);
   } catch {
     return [];

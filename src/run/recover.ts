@@ -246,7 +246,7 @@ export async function recover(
     const n = pending.length;
     const parts = (Object.entries(counts) as [Found, number][]).filter(([, k]) => k).map(([f, k]) => `${k} ${f}`);
     result.lines.push(
-      `run ${interrupted} was interrupted; ${n ? `its ${n} change${n === 1 ? '' : 's'} in flight, read from the host: ${parts.join(', ')}` : 'it had no change in flight'} (recorded as recovered)`,
+      `run ${interrupted} was interrupted; ${n ? `its ${n} change${n === 1 ? '' : 's'} in flight, read from the host: ${parts.join(', ')} (recorded as recovered)` : 'it had no change in flight (every change it began is on the record)'}`,
     );
   }
   if (result.leftovers.length)
