@@ -12,7 +12,7 @@ import { ApplyContext, type ChangeResult, type Plugin, type Settings } from './p
 import type { Plan, PlannedChange } from './plan.js';
 import { OpdError, toOpdError } from './errors.js';
 import { TUNABLES } from './tunables.js';
-import { removeTempLeftovers } from './hostfs.js';
+import { removeTempLeftover } from './hostfs.js';
 
 export type Outcome = 'ok' | 'failed' | 'skipped' | 'refused' | 'pending';
 
@@ -299,10 +299,10 @@ export async function applyPlan(
 }
 
 /**
- * Remove opd's own leftovers (temp files of atomic writes) in these directories, through the
- * doors: recovery after a killed run. Returns the paths removed.
+ * Remove opd's own leftovers (temp files of atomic writes, `tempLeftovers`) through the doors:
+ * recovery after a killed run, once their removal is on the record.
  */
-export function removeLeftovers(settings: Settings, log: Logger, dirs: string[]): string[] {
+export function removeLeftovers(settings: Settings, log: Logger, paths: string[]): void {
   const ctx = ApplyContext.create(settings, log, false);
-  return dirs.flatMap((d) => removeTempLeftovers(ctx, d));
+  for (const p of paths) removeTempLeftover(ctx, p);
 }

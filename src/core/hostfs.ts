@@ -114,33 +114,40 @@ export function tempSibling(ctx: ApplyContext, target: string): string {
 }
 
 /**
- * Remove opd's own leftovers in `dir`: temp files of atomic writes (TEMP_NAME) that a killed run
- * left behind. Only names of that form in a directory reached without a link, never a directory.
- * Returns the paths removed, sorted.
+ * opd's own leftovers in `dir`: temp files of atomic writes (TEMP_NAME) that a killed run left
+ * behind, in a directory reached without a link (one swapped in since the run died leads
+ * elsewhere), never a directory. Sorted host paths; nothing is removed here.
  */
-export function removeTempLeftovers(ctx: ApplyContext, dir: string): string[] {
-  assertApplyContext(ctx);
+export function tempLeftovers(dir: string): string[] {
   let names: string[];
   try {
-    // a link swapped into the path since the run died leads elsewhere: nothing of ours there
     if (realpathSync(dir) !== dir) return [];
     names = readdirSync(dir);
   } catch {
     return [];
   }
-  const out: string[] = [];
-  for (const n of names.filter((x) => TEMP_NAME.test(x)).sort()) {
-    const p = join(dir, n);
-    try {
-      const st = lstatSync(p);
-      if (st.isDirectory()) continue;
-      unlinkSync(p);
-      out.push(p);
-    } catch {
-      /* gone meanwhile */
-    }
+  return names
+    .filter((n) => TEMP_NAME.test(n))
+    .sort()
+    .map((n) => join(dir, n))
+    .filter((p) => {
+      try {
+        return !lstatSync(p).isDirectory();
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** Remove one leftover `tempLeftovers` found (the mutate door: recovery holds an ApplyContext). */
+export function removeTempLeftover(ctx: ApplyContext, path: string): void {
+  assertApplyContext(ctx);
+  if (!TEMP_NAME.test(basename(path))) throw new OpdError('bug', `not a temp file of opd: ${path}`);
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  return out;
 }
 
 /**

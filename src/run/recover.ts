@@ -13,6 +13,7 @@ import { newRunId } from '../audit/chain.js';
 import { runEntries } from '../audit/tail.js';
 import type { AuditEntry } from '../audit/walk.js';
 import { removeLeftovers } from '../core/apply.js';
+import { tempLeftovers } from '../core/hostfs.js';
 import { canonical } from '../core/canonical.js';
 import { isObj, project } from '../core/diff.js';
 import { pointerToPath } from '../core/document.js';
@@ -225,9 +226,10 @@ export async function recover(
       });
     }
   }
-  // 2. opd's own leftovers where the dead run created temp files (through the doors)
+  // 2. opd's own leftovers where the dead run created temp files: on the record first, then
+  // removed (through the doors); a kill in between leaves the journal, and the next run again
   if (journal) {
-    result.leftovers = removeLeftovers(o.settings, o.log, journal.dirs);
+    result.leftovers = journal.dirs.flatMap((d) => tempLeftovers(d));
     for (const path of result.leftovers)
       entries.push({ run, type: 'recovered', fields: { leftover: path, found: 'temp file', removed: true } });
   }
@@ -241,6 +243,7 @@ export async function recover(
       },
     });
   audit.appendMany(entries);
+  removeLeftovers(o.settings, o.log, result.leftovers);
   removeJournal(journalPath(o.auditLog));
   if (interrupted) {
     const n = pending.length;
