@@ -104,12 +104,12 @@ export class RunRecorder {
       const items = changes.slice(i, i + INTENT_CHUNK).map((ch) => {
         const d = this.diffByAddr.get(ch.resource);
         const [plugin, collection] = d ? [d.plugin, d.collection] : ch.resource.split('/');
-        return {
-          address: ch.address,
-          resource: ch.resource,
-          action: ch.action,
-          ops: this.redact.ops(plugin, collection, ch.ops ?? []),
-        };
+        const ops = this.redact.ops(plugin, collection, ch.ops ?? []);
+        // keys in canonical (sorted) order: the trail's serializer then copies nothing; the
+        // resource only where it is not the address itself (a port of a bridge)
+        return ch.resource === ch.address
+          ? { action: ch.action, address: ch.address, ops }
+          : { action: ch.action, address: ch.address, ops, resource: ch.resource };
       });
       this.pending.push({ run: this.runId, type: 'intent', fields: { kind, changes: items } });
     }

@@ -23,15 +23,16 @@ import type { Obj, Plugin } from '../core/plugin.js';
 import type { Redactor } from '../core/secrets.js';
 import { journalPath, readJournal, removeJournal } from './journal.js';
 
-/** One change an intent announced. */
+/** One change an intent announced (`resource` only where it is not the address itself). */
 export interface IntentItem {
   address: string;
-  resource: string;
+  resource?: string;
   action: string;
   ops: Operation[];
 }
 
 export interface PendingChange extends IntentItem {
+  resource: string;
   kind: 'change' | 'rollback';
 }
 
@@ -54,7 +55,7 @@ export function pendingIntents(entries: AuditEntry[]): PendingChange[] {
       const k = key(kind, it.address);
       const n = outcomes.get(k) ?? 0;
       if (n > 0) outcomes.set(k, n - 1);
-      else out.push({ ...it, kind });
+      else out.push({ ...it, resource: it.resource ?? it.address, kind });
     }
   }
   return out;

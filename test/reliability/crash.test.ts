@@ -330,9 +330,9 @@ describe('stopping opd apply at any moment of its run', () => {
       const points: { applied: number; total: number; kind: Kind }[] = [];
       for (let i = 0; i < TRIALS; i++) {
         if (i && i % 20 === 0) await uninterrupted();
-        const v = k++;
-        const want = wanted(v);
-        const file = doc(variant(v), dir, `v${v}.json`);
+        const vk = k++;
+        const want = wanted(vk);
+        const file = doc(variant(vk), dir, `v${vk}.json`);
         const kind = kinds[i % kinds.length];
         const s0 = await snapshot(ovs, root);
         const total = differences(s0, want).size;
