@@ -4,6 +4,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
+import noFsMutation from './scripts/eslint/no-fs-mutation.mjs';
 
 const upper = (...layers) =>
   layers.map((l) => ({
@@ -71,5 +72,12 @@ export default tseslint.config(
   {
     files: ['src/daemon/**/*.ts', 'src/fleet/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: upper('plugins', 'cli') }] },
+  },
+  {
+    // one door for every host mutation (src/core/hostfs.ts): no raw node:fs write, remove,
+    // rename, chmod, chown, mkdir or writing open in plugins and their shared host helpers
+    files: ['src/plugins/**/*.ts', 'src/host/**/*.ts'],
+    plugins: { opd: { rules: { 'no-fs-mutation': noFsMutation } } },
+    rules: { 'opd/no-fs-mutation': 'error' },
   },
 );

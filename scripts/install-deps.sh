@@ -16,7 +16,7 @@ command -v python3 >/dev/null || { echo "python3 is missing: apt-get install pyt
 PKGS=(openvswitch-switch lxc busybox-static libvirt-daemon-system libvirt-clients qemu-system-x86
       qemu-utils dnsmasq-base libvirt-dbus nftables iptables iproute2 dpkg-dev packagekit polkitd dbus
       systemd sudo util-linux procps postgresql mariadb-server nix-bin iputils-ping ufw
-      etcd-server etcd-client zstd openssl)
+      etcd-server etcd-client zstd openssl strace)
 missing=()
 for p in "${PKGS[@]}" ${OPD_EXTRA_PKGS:-}; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

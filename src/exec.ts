@@ -3,13 +3,30 @@
  * `runMutate`, which needs the ApplyContext of a run (so the read/diff path cannot change the
  * host by construction) and honours its AbortSignal. argv arrays, never a shell; a timeout
  * (src/core/tunables.ts); errors that name the command, its exit code and the tail of its
- * stderr. Counts spawned processes for benchmarks.
+ * stderr. Counts spawned processes for benchmarks. No argument may hold a secret value.
  */
 import { execa } from 'execa';
 import { OpdError, abortedError } from './core/errors.js';
 import { assertApplyContext, type ApplyContext } from './core/plugin.js';
 import { TUNABLES } from './core/tunables.js';
 import { CallCounter } from './core/counter.js';
+import { secretArgIndex } from './core/secrets.js';
+
+/**
+ * A secret never reaches an argv: every local user reads a process's arguments in
+ * /proc/PID/cmdline. Refused before anything is started (the environment or stdin carry secrets).
+ */
+function refuseSecretArgv(cmd: string, args: readonly string[], backend?: string): void {
+  const i = secretArgIndex([cmd, ...args]);
+  if (i < 0) return;
+  throw new OpdError(
+    'refused',
+    `${backend ?? cmd}: argument ${i} of ${cmd} holds a secret value, and every local user can read a process's arguments (/proc/PID/cmdline); it was not run`,
+    {
+      hint: 'give the secret to the command in its environment (exec: env:) or on its standard input, never in its argv',
+    },
+  );
+}
 
 export interface ExecOptions {
   /** Milliseconds; default TUNABLES.execMs. */
@@ -62,6 +79,7 @@ export function runMutate(ctx: ApplyContext, cmd: string, args: string[], opts: 
 }
 
 async function spawnOnce(cmd: string, args: string[], opts: ExecOptions, signal?: AbortSignal): Promise<ExecResult> {
+  refuseSecretArgv(cmd, args, opts.backend);
   stats.count(cmd);
   const okCodes = opts.okCodes ?? [0];
   const display = quoteArgv([cmd, ...args]);
@@ -130,6 +148,7 @@ export function spawnLines(
   log?: { warn: (o: object, m: string) => void },
   opts: { env?: Record<string, string | undefined> } = {},
 ): { dispose(): Promise<void>; pid?: number } {
+  refuseSecretArgv(cmd, args);
   stats.count(cmd);
   const child = execa(cmd, args, {
     shell: false,
@@ -177,6 +196,7 @@ export async function spawnDetached(
 ): Promise<number> {
   const { spawn } = await import('node:child_process');
   const { openSync, closeSync } = await import('node:fs');
+  refuseSecretArgv(cmd, args);
   stats.count(cmd);
   const fd = openSync(opts.logFile, 'a', 0o600);
   try {

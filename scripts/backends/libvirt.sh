@@ -18,6 +18,9 @@ alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 up() {
   command -v libvirtd >/dev/null || { echo "libvirtd missing: apt-get install libvirt-daemon-system libvirt-clients qemu-system-x86 dnsmasq-base" >&2; exit 69; }
+  # every time, also when libvirtd already runs: a group recreated since (kvm removed and added
+  # again by a package or a test) leaves /dev/kvm with a stale gid, and QEMU gets "Permission denied"
+  if [ -e /dev/kvm ]; then chgrp kvm /dev/kvm && chmod 660 /dev/kvm; fi
   if answers; then
     # reuse only the libvirtd this script started (pidfile): one that a package's install script
     # or somebody else started would run outside the test namespace with its own configuration
@@ -27,7 +30,6 @@ up() {
     exit 69
   fi
   mkdir -p "$STATE"
-  if [ -e /dev/kvm ]; then chgrp kvm /dev/kvm && chmod 660 /dev/kvm; fi
   ip netns list | grep -qx "$NS\( .*\)\?" || { ip netns add "$NS"; touch "$STATE/netns-created"; }
   ip netns exec "$NS" ip link set lo up
   alive "$VIRTLOGD_PID" || ip netns exec "$NS" virtlogd -d -p "$VIRTLOGD_PID"

@@ -18,6 +18,7 @@ import { prepareFile, restrictPlugins, unreachableError } from '../core/engine.j
 import { run } from '../run/index.js';
 import { printWarnings } from './common.js';
 import { checkSavedPlan, readSavedPlan } from '../core/saved-plan.js';
+import { secretKey } from '../audit/key.js';
 import { confirmDir, keeperAlive, pendingRuns, startConfirmWait, waitForOutcome } from '../run/confirm.js';
 import { OpdError } from '../core/errors.js';
 import { formatChange, summarize } from '../core/plan.js';
@@ -132,7 +133,8 @@ export function applyCommand(): Command {
         partial: o.partial === true,
         ...(saved
           ? {
-              expect: (c) => checkSavedPlan(saved, prep, c, file),
+              expect: (c) =>
+                checkSavedPlan(saved, prep, c, file, prep.redactor.withKey(secretKey(audit.log, audit.key))),
               startFields: { saved_plan: saved.plan_hash, plan_file: file },
             }
           : {}),

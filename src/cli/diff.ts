@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import {
   act,
+  addAuditOptions,
+  auditPaths,
   addVarOptions,
   varsFrom,
   onlyOption,
@@ -18,6 +20,7 @@ import { registry } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
 import { redactPlan, unknownJSON, unknownLines, type UnknownShown } from '../core/report.js';
 import { makeSavedPlan, writeSavedPlan } from '../core/saved-plan.js';
+import { secretKey } from '../audit/key.js';
 
 /** The human form of a plan (opd diff, opd show-plan). */
 export function printPlan(
@@ -39,22 +42,24 @@ export function printPlan(
 }
 
 export function diffCommand(): Command {
-  return addVarOptions(
-    addSettingOptions(
-      new Command('diff')
-        .description(
-          'show the ordered plan without changing anything (exit 0: nothing to do, 2: changes pending, 69: a backend is down — the rest is still planned, its resources show as unknown)',
-        )
-        .argument('<file>', 'state document (YAML or JSON; - for stdin)')
-        .addOption(outputOption(['text', 'json'], 'text'))
-        .addOption(onlyOption())
-        .addOption(new Option('--allow-destroy', 'plan data-destroying operations as allowed instead of refused'))
-        .addOption(
-          new Option(
-            '--out <plan.json>',
-            'also save the plan (document hash + a fingerprint of each resource it was computed from) for `opd apply plan.json`',
+  return addAuditOptions(
+    addVarOptions(
+      addSettingOptions(
+        new Command('diff')
+          .description(
+            'show the ordered plan without changing anything (exit 0: nothing to do, 2: changes pending, 69: a backend is down — the rest is still planned, its resources show as unknown)',
+          )
+          .argument('<file>', 'state document (YAML or JSON; - for stdin)')
+          .addOption(outputOption(['text', 'json'], 'text'))
+          .addOption(onlyOption())
+          .addOption(new Option('--allow-destroy', 'plan data-destroying operations as allowed instead of refused'))
+          .addOption(
+            new Option(
+              '--out <plan.json>',
+              'also save the plan (document hash + a fingerprint of each resource it was computed from) for `opd apply plan.json`; secrets in it are keyed hashes (the key beside the audit trail)',
+            ),
           ),
-        ),
+      ),
     ),
   ).action(
     act(async (file: string, _opts: Record<string, unknown>, cmd: Command) => {
@@ -79,7 +84,9 @@ export function diffCommand(): Command {
         throw unreachableError(c.unreachable, true);
       }
       if (o.out) {
-        const saved = makeSavedPlan(prep, c, { allowDestroy: o.allowDestroy === true });
+        const audit = auditPaths(o);
+        const keyed = prep.redactor.withKey(secretKey(audit.log, audit.key));
+        const saved = makeSavedPlan(prep, c, { allowDestroy: o.allowDestroy === true, keyed });
         writeSavedPlan(o.out as string, saved);
         if (o.output !== 'json')
           stdio.err(

@@ -12,7 +12,7 @@ import { ApplyContext, type ChangeResult, type Plugin, type Settings } from './p
 import type { Plan, PlannedChange } from './plan.js';
 import { OpdError, toOpdError } from './errors.js';
 import { TUNABLES } from './tunables.js';
-import { removeTempLeftover } from './hostfs.js';
+import { removePath } from './hostfs.js';
 
 export type Outcome = 'ok' | 'failed' | 'skipped' | 'refused' | 'pending';
 
@@ -48,7 +48,7 @@ export interface ApplyOptions {
    */
   onIntent?: (changes: PlannedChange[]) => void;
   /** Where the doors create temp files (see ApplyContext.noteTempDir). */
-  noteTempDir?: (dir: string) => void;
+  noteTempDir?: (dir: string, root: string) => void;
   /** Called once per change as soon as its outcome is known (audit, progress). */
   onOutcome?: (o: ChangeOutcome) => void;
   /** Called after each finished batch (the audit flushes its entries here). */
@@ -299,10 +299,14 @@ export async function applyPlan(
 }
 
 /**
- * Remove opd's own leftovers (temp files of atomic writes, `tempLeftovers`) through the doors:
- * recovery after a killed run, once their removal is on the record.
+ * Remove opd's own leftovers (temp files of atomic writes, `tempLeftovers`: host paths under
+ * `root`, the --root of the run that left them) through the doors: recovery after a killed run,
+ * once their removal is on the record. The door resolves each from that root without a link.
  */
-export function removeLeftovers(settings: Settings, log: Logger, paths: string[]): void {
-  const ctx = ApplyContext.create(settings, log, false);
-  for (const p of paths) removeTempLeftover(ctx, p);
+export function removeLeftovers(settings: Settings, log: Logger, root: string, paths: string[]): void {
+  const ctx = ApplyContext.create({ ...settings, root: root || '/' }, log, false);
+  for (const p of paths) {
+    if (root && !p.startsWith(root + '/')) continue;
+    removePath(ctx, p.slice(root.length));
+  }
 }

@@ -6,9 +6,9 @@
 import type { Logger } from 'pino';
 import { loadDocument, locateProblems, type LoadedDocument, type StateDocument } from './document.js';
 import { checkNames, newRedactor, validateDocument } from './validate.js';
-import type { Redactor } from './secrets.js';
+import { checkSecretArgv, type Redactor } from './secrets.js';
 import { normalizeDocument } from './normalize.js';
-import { resolveParams, type VarSources } from './params.js';
+import { paramsInfo, resolveParams, type VarSources } from './params.js';
 import { checkSemantics } from './semantic.js';
 import { diffSection, isObj } from './diff.js';
 import { buildPlan, collectEdges, preflightChanges, type Plan } from './plan.js';
@@ -77,6 +77,9 @@ export async function prepareLoaded(
   checkNames(normalized, loaded); // names of op-dbus lists became keys
   validateDocument(normalized, loaded);
   const doc = normalized as StateDocument;
+  const redactor = newRedactor();
+  const { secrets, warnings } = paramsInfo(loaded);
+  checkSecretArgv(redactor, doc, loaded, secrets);
   checkSemantics(doc, loaded, settings);
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
   // the edges the plan orders by: an undeclared depends_on or a cycle is a mistake of the document
@@ -86,8 +89,8 @@ export async function prepareLoaded(
     doc,
     plugins: named,
     docHash: sha256(loaded.text),
-    warnings: locateProblems(loaded, loaded.warnings),
-    redactor: newRedactor(),
+    warnings: [...warnings, ...locateProblems(loaded, loaded.warnings)],
+    redactor,
     registry,
   };
 }

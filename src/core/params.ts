@@ -18,12 +18,16 @@
  * `plugins:`; a value that is exactly `${param.NAME}` takes the parameter's type (an integer
  * stays an integer). `$${param.` writes a literal `${param.`. Other `${…}` text (systemd, shell)
  * is left as it is. `{ from_file: PATH }` in place of a value is replaced by that file's text
- * (without its final newline) and is a secret.
+ * (without its final newline) and is a secret (`{ from_file: PATH, secret: false }`: not one).
  *
- * Secret values (secret parameters, from_file texts) are registered with the redaction layer
- * (src/core/secrets.ts): they never reach output, logs or the audit trail, wherever they were
- * substituted. Problems (an unset required parameter, a value of the wrong type, an unknown
- * parameter, an unreadable secret file) are all reported at once, exit 65, with file:line.
+ * Secrets by construction: a parameter that reads `from_file` is secret unless it says
+ * `secret: false`. Secret values (secret parameters, from_file texts) are registered with the
+ * redaction layer (src/core/secrets.ts): they never reach output, logs or the audit trail,
+ * wherever they were substituted (every line of them, and every 8 characters in a row of a
+ * line). A secret given with `--var` is on the command line, which every local user can read in
+ * /proc/PID/cmdline: it is accepted with a warning that points to `--vars FILE` and OPD_VAR_*.
+ * Problems (an unset required parameter, a value of the wrong type, an unknown parameter, an
+ * unreadable secret file) are all reported at once, exit 65, with file:line.
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
@@ -154,12 +158,14 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
       const type = (PARAM_TYPES as readonly string[]).includes(spec.type as string)
         ? (spec.type as Decl['type'])
         : 'string';
+      const fromFile = typeof spec.from_file === 'string' ? spec.from_file : undefined;
       const d: Decl = {
         name,
         type,
-        secret: spec.secret === true,
+        // from_file is for secrets: secret unless the declaration says `secret: false`
+        secret: spec.secret === true || (fromFile !== undefined && spec.secret !== false),
         default: spec.default,
-        fromFile: typeof spec.from_file === 'string' ? spec.from_file : undefined,
+        fromFile,
         enum: Array.isArray(spec.enum) ? spec.enum : undefined,
       };
       if (d.secret && 'default' in spec)
@@ -167,13 +173,6 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
           `/${blockKey}/${name}/default`,
           `secret parameter "${name}" has an inline default: the document would hold the secret`,
           `remove the default; give the value with from_file: /etc/opd/secrets/${name}, --var, --vars or OPD_VAR_${name}`,
-          true,
-        );
-      if (d.fromFile && !d.secret)
-        at(
-          `/${blockKey}/${name}/from_file`,
-          `parameter "${name}" reads from_file but is not marked secret`,
-          'add `secret: true` (from_file is meant for secrets), or use default',
           true,
         );
       decls.set(name, d);
@@ -202,6 +201,7 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
 
   const values = new Map<string, unknown>();
   const secrets: string[] = [];
+  const warnings: Problem[] = [];
   for (const d of [...decls.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const ptr = `/${blockKey}/${d.name}`;
     const g = given(d.name);
@@ -247,6 +247,17 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
     }
     values.set(d.name, c.value);
     if (d.secret) secrets.push(String(c.value));
+    if (d.secret && from.startsWith('--var ')) {
+      const pos = loaded.locate(ptr, true);
+      warnings.push({
+        file: loaded.file,
+        line: pos?.line,
+        col: pos?.col,
+        pointer: ptr,
+        message: `secret parameter "${d.name}" was given with --var: a value on the command line is visible to every local user (/proc/PID/cmdline) and in shell history`,
+        fix: `give it with --vars FILE (a 0600 file mapping ${d.name} to its value), OPD_VAR_${d.name}, or from_file: /etc/opd/secrets/${d.name}`,
+      });
+    }
   }
 
   // substitute under plugins: (string values and keys), and replace { from_file } values
@@ -285,11 +296,16 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
     if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, i]));
     if (!isObj(v)) return v;
     const keys = Object.keys(v);
-    if (keys.length === 1 && keys[0] === 'from_file' && typeof v.from_file === 'string') {
+    if (
+      typeof v.from_file === 'string' &&
+      keys.every((k) => k === 'from_file' || k === 'secret') &&
+      (v.secret === undefined || typeof v.secret === 'boolean')
+    ) {
       const f = subst(v.from_file, pathToPointer([...path, 'from_file']));
       try {
         const text = readSecretFile(String(f));
-        secrets.push(text);
+        // a file's text is secret unless the value says `secret: false`
+        if (v.secret !== false) secrets.push(text);
         return text;
       } catch (err) {
         at(
@@ -320,11 +336,30 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
   };
   const resolved: Obj = { ...raw };
   if (raw.plugins !== undefined) resolved.plugins = walk(raw.plugins, ['plugins']);
+  // registered before any problem is reported: a message may quote a value that holds one
+  registerSecretValues(secrets);
   if (problems.length)
     throw invalidDocument(loaded.file, problems, {
       what: 'with parameters',
       hint: 'set every required parameter (--var name=value, --vars FILE, OPD_VAR_name) and run again',
     });
-  registerSecretValues(secrets);
-  return { ...loaded, raw: resolved };
+  const out: LoadedDocument = { ...loaded, raw: resolved };
+  resolvedInfo.set(out, { secrets, warnings, values: Object.fromEntries(values) });
+  return out;
+}
+
+interface ParamsInfo {
+  secrets: readonly string[];
+  warnings: readonly Problem[];
+  /** every declared parameter's value, by name */
+  values: Readonly<Record<string, unknown>>;
+}
+const resolvedInfo = new WeakMap<LoadedDocument, ParamsInfo>();
+
+/**
+ * What resolveParams learnt about a document it resolved: its secret values (parameters and
+ * from_file texts), its warnings (a secret given with --var), located, and its parameters' values.
+ */
+export function paramsInfo(loaded: LoadedDocument): ParamsInfo {
+  return resolvedInfo.get(loaded) ?? { secrets: [], warnings: [], values: {} };
 }

@@ -51,8 +51,11 @@ export class ApplyContext implements ReadContext {
      * `signal` is different: it aborts the change in hand (a second signal, a timeout).
      */
     readonly stopping: AbortSignal = new AbortController().signal,
-    /** Where the doors note each directory they create a temp file in (recovery removes what a killed run left). */
-    readonly noteTempDir: (dir: string) => void = () => {},
+    /**
+     * Where the doors note each directory they create a temp file in (its host path, and the
+     * --root it lies under): recovery removes what a killed run left there.
+     */
+    readonly noteTempDir: (dir: string, root: string) => void = () => {},
   ) {}
   /** @internal used by src/core/apply.ts (and recovery) only */
   static create(
@@ -61,7 +64,7 @@ export class ApplyContext implements ReadContext {
     allowDestroy: boolean,
     signal: AbortSignal = new AbortController().signal,
     stopping?: AbortSignal,
-    noteTempDir?: (dir: string) => void,
+    noteTempDir?: (dir: string, root: string) => void,
   ): ApplyContext {
     return new ApplyContext(settings, log, allowDestroy, signal, new Map(), stopping, noteTempDir);
   }

@@ -4,7 +4,10 @@
  * of every resource the document names. Applying it re-reads the host under the lock and
  * applies only when nothing changed since; otherwise it refuses (exit 3) naming what changed.
  * The file holds no secret values (they are masked) and not the document itself: the document
- * is read again from its path and must hash the same.
+ * is read again from its path and must hash the same. Everything in it that derives from secret
+ * content — masked values, fingerprints in summaries, the resources' fingerprints — is keyed
+ * with the host's secret key (the caller passes the keyed Redactor: `prep.redactor.withKey(k)`),
+ * so the file allows no offline guessing, and a secret changed on the host still makes it stale.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -65,16 +68,17 @@ export function resourceFingerprints(c: Computed, r: Redactor): Record<string, s
   return out;
 }
 
-export function makeSavedPlan(prep: Prepared, c: Computed, o: { allowDestroy: boolean }): SavedPlan {
+/** `keyed`: the document's Redactor with the host's secret key (src/audit/key.ts). */
+export function makeSavedPlan(prep: Prepared, c: Computed, o: { allowDestroy: boolean; keyed: Redactor }): SavedPlan {
   return {
     format: SAVED_PLAN_FORMAT,
     created: new Date().toISOString(),
     file: resolve(prep.loaded.file),
     document: prep.docHash,
     allow_destroy: o.allowDestroy,
-    plan_hash: planHash(c.plan, prep.redactor),
-    resources: resourceFingerprints(c, prep.redactor),
-    plan: shownPlan(c.plan, prep.redactor) as SavedPlan['plan'],
+    plan_hash: planHash(c.plan, o.keyed),
+    resources: resourceFingerprints(c, o.keyed),
+    plan: shownPlan(c.plan, o.keyed) as SavedPlan['plan'],
   };
 }
 
@@ -107,8 +111,8 @@ export function readSavedPlan(path: string): SavedPlan | undefined {
   return p;
 }
 
-/** Throws stale-plan (exit 3) naming what changed since the plan was made. */
-export function checkSavedPlan(saved: SavedPlan, prep: Prepared, c: Computed, planFile: string): void {
+/** Throws stale-plan (exit 3) naming what changed since the plan was made (`keyed`: as for makeSavedPlan). */
+export function checkSavedPlan(saved: SavedPlan, prep: Prepared, c: Computed, planFile: string, keyed: Redactor): void {
   if (prep.docHash !== saved.document)
     throw new OpdError(
       'stale-plan',
@@ -117,7 +121,7 @@ export function checkSavedPlan(saved: SavedPlan, prep: Prepared, c: Computed, pl
         hint: `review the new plan: opd diff ${saved.file} --out ${planFile}`,
       },
     );
-  const now = resourceFingerprints(c, prep.redactor);
+  const now = resourceFingerprints(c, keyed);
   const changed = [...new Set([...Object.keys(saved.resources), ...Object.keys(now)])]
     .filter((a) => (saved.resources[a] ?? null) !== (now[a] ?? null) || !(a in saved.resources) || !(a in now))
     .sort();
@@ -130,7 +134,7 @@ export function checkSavedPlan(saved: SavedPlan, prep: Prepared, c: Computed, pl
         address: changed[0],
       },
     );
-  if (planHash(c.plan, prep.redactor) !== saved.plan_hash)
+  if (planHash(c.plan, keyed) !== saved.plan_hash)
     throw new OpdError(
       'stale-plan',
       `${planFile}: the plan computed now differs from the saved one (plan ${saved.plan_hash.slice(0, 12)}); nothing was applied`,

@@ -95,7 +95,7 @@ function unitDirs(settings: Settings): string[] {
     '/usr/lib/systemd/system',
     '/lib/systemd/system',
   ];
-  return [...(own ? [own] : []), ...std.map((d) => join(root, d))];
+  return [...(own ? [own] : []), ...std].map((d) => join(root, d));
 }
 
 export const RULES: SemanticRule[] = [

@@ -71,9 +71,11 @@ export async function startDbusApi(daemon: Daemon): Promise<ExportedService> {
               const plugins: Record<string, unknown> = {};
               for (const [name, p] of [...daemon.prep.plugins].sort(([a], [b]) => (a < b ? -1 : 1))) {
                 const ctx = { settings: o.settings, log: o.log };
-                plugins[name] = p.show
-                  ? await p.show(ctx, { all: false })
-                  : await p.read(ctx, daemon.prep.doc.plugins[name]);
+                // through the document's redactor, as `opd show` prints it: no secret value leaves
+                plugins[name] = daemon.prep.redactor.section(
+                  name,
+                  p.show ? await p.show(ctx, { all: false }) : await p.read(ctx, daemon.prep.doc.plugins[name]),
+                );
               }
               return canonical({ version: 1, plugins });
             },

@@ -19,7 +19,7 @@ import type { PluginRegistry } from '../core/registry.js';
 import type { Disposable, ResourceDiff, Settings } from '../core/plugin.js';
 import { fingerprint, sha256 } from '../core/canonical.js';
 import { OpdError, toOpdError } from '../core/errors.js';
-import type { Redactor } from '../core/secrets.js';
+import { scrub, type Redactor } from '../core/secrets.js';
 import { planJSON } from '../core/plan.js';
 import type { Notifier } from './notify.js';
 import type { VarSources } from '../core/params.js';
@@ -85,6 +85,14 @@ export interface RunSummary {
 
 interface Waiter {
   resolve(s: RunSummary): void;
+}
+
+/**
+ * The fingerprint of a resource's desired spec, kept to tell drift from a new document: of the
+ * redacted spec (secrets as keyed hashes), like every fingerprint the daemon keeps.
+ */
+function desiredFingerprint(d: ResourceDiff, redactor: Redactor): string | null {
+  return d.desired === undefined ? null : fingerprint(redactor.resource(d.plugin, d.collection, d.desired));
 }
 
 export class Daemon extends EventEmitter {
@@ -214,7 +222,7 @@ export class Daemon extends EventEmitter {
         drift: [],
         held: [],
         outcomes: [],
-        error: e.message,
+        error: scrub(e.message),
       };
       this.o.log.error({ err: e.message, hint: e.hint }, 'reconcile failed');
     }
@@ -272,7 +280,7 @@ export class Daemon extends EventEmitter {
       partial: true,
       hold,
       trigger: (c: Computed) => {
-        drift = this.findDrift(c, held);
+        drift = this.findDrift(c, held, redactor);
         return drift.length ? 'drift' : `daemon:${reasons.join(',')}`;
       },
       beforeApply: (audit, run) => {
@@ -321,7 +329,7 @@ export class Daemon extends EventEmitter {
         address: x.change.address,
         action: x.change.action,
         status: x.status,
-        ...(x.error ? { error: x.error.message } : {}),
+        ...(x.error ? { error: scrub(x.error.message) } : {}),
       })),
       ...(unreachable.length ? { unreachable } : {}),
       ...(report.audit ? { audit_seq: report.audit.seq } : {}),
@@ -329,11 +337,11 @@ export class Daemon extends EventEmitter {
   }
 
   /** Drift: a resource that had converged for the same desired spec and differs now. */
-  private findDrift(c: Computed, held: Set<string>): ResourceDiff[] {
+  private findDrift(c: Computed, held: Set<string>, redactor: Redactor): ResourceDiff[] {
     return c.diffs.filter((d) => {
       if (d.action === 'noop' || held.has(d.address)) return false;
       const r = this.resources.get(d.address);
-      return !!r && r.state === 'converged' && r.desiredFp === fingerprint(d.desired);
+      return !!r && r.state === 'converged' && r.desiredFp === desiredFingerprint(d, redactor);
     });
   }
 
@@ -352,7 +360,7 @@ export class Daemon extends EventEmitter {
       const r: ResourceStatus = this.resources.get(d.address) ?? { address: d.address, state: 'pending', failures: 0 };
       this.resources.set(d.address, r);
       if (held.has(d.address)) continue;
-      const desiredFp = fingerprint(d.desired);
+      const desiredFp = desiredFingerprint(d, redactor);
       if (d.action === 'noop') {
         Object.assign(r, {
           state: 'converged',
@@ -380,12 +388,14 @@ export class Daemon extends EventEmitter {
         });
         continue;
       }
-      const why = blocked
-        ? (report.plan.changes.find((x) => x.blocker)?.blocker ?? 'a precondition failed')
-        : (bad?.error?.message ??
-          (verifyFailed.has(d.address)
-            ? 'verification failed: the host still differs after the change'
-            : 'not applied'));
+      const why = scrub(
+        blocked
+          ? (report.plan.changes.find((x) => x.blocker)?.blocker ?? 'a precondition failed')
+          : (bad?.error?.message ??
+              (verifyFailed.has(d.address)
+                ? 'verification failed: the host still differs after the change'
+                : 'not applied')),
+      );
       r.failures++;
       const wait = Math.min(this.o.backoffCapMs, this.o.backoffBaseMs * 2 ** (r.failures - 1));
       Object.assign(r, { state: 'failing', error: why, desiredFp, lastChangeAt: at, nextAttemptAt: Date.now() + wait });
@@ -401,7 +411,7 @@ export class Daemon extends EventEmitter {
         this.resources.set(address, r);
         Object.assign(r, {
           state: 'unknown',
-          error: `${u.plugin} unreachable: ${u.error.message}`,
+          error: scrub(`${u.plugin} unreachable: ${u.error.message}`),
           nextAttemptAt: undefined,
         });
       }
@@ -521,7 +531,7 @@ export class Daemon extends EventEmitter {
   }
 
   private reject(e: OpdError): boolean {
-    const message = e.format();
+    const message = scrub(e.format());
     this.docError = { message, at: new Date().toISOString() };
     this.o.log.error(
       { file: this.stateFile, err: message },

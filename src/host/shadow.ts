@@ -8,7 +8,8 @@ import type { ApplyContext, Change, DoctorCheck, Plugin, ReadContext, Settings }
 import { applyEach, assertApplyContext } from '../core/plugin.js';
 import { ExecFailure, runMutate } from '../exec.js';
 import { OpdError } from '../core/errors.js';
-import { rootOf, readText } from '../core/hostfs.js';
+import { checkToolPaths, isSafePath, rootOf, readText } from '../core/hostfs.js';
+import { posix } from 'node:path';
 import { accessSync, constants } from 'node:fs';
 
 /** The payload of a users or groups change: the shadow-utils commands that make it, in order. */
@@ -22,9 +23,18 @@ const applyShadow = applyEach<ShadowChangeData>(async (ctx, c: Change<ShadowChan
   for (const { cmd, args } of c.data!.cmds) await shadow(ctx, cmd, args, c.address);
 });
 
+/** The account files shadow-utils writes (with their backup, temp and lock names), under --prefix when given. */
+export const ACCOUNT_FILES = ['passwd', 'shadow', 'group', 'gshadow', 'subuid', 'subgid'].flatMap((f) =>
+  ['', '-', '+', '.lock'].map((s) => `/etc/${f}${s}`),
+);
+
 export async function shadow(ctx: ApplyContext, cmd: string, args: string[], address: string): Promise<void> {
   assertApplyContext(ctx);
   const root = rootOf(ctx.settings);
+  // the tool opens these itself (under --prefix): no link on the way, none at the end
+  const d = args.indexOf('-d');
+  const home = d >= 0 && args[d + 1] ? posix.normalize(args[d + 1]).replace(/(.)\/+$/, '$1') : '';
+  checkToolPaths(ctx, ['/etc', ...ACCOUNT_FILES, ...(isSafePath(home) ? [home] : [])], cmd);
   const pre = root ? (cmd === 'gpasswd' ? ['--root', root] : ['--prefix', root]) : [];
   try {
     // groupdel exit 6: the group is already gone (userdel removed a user's own group in the same run)

@@ -5,12 +5,16 @@
  * the deadline and then reverts every resource the run changed to the state read at the start
  * of the run — unless `opd confirm` came first.
  *
- * State lives beside the audit trail, in `<audit dir>/confirm/`:
- *   <run>.pending.json   written by the apply (0600: the pre-state may hold secret values)
+ * State lives beside the audit trail, in `<audit dir>/confirm/` (0700):
+ *   <run>.pending.json   written by the apply (0600: the pre-state and the parameters' values
+ *                        may hold secrets); it exists only while the run waits
  *   <run>.pid            the keeper's pidfile
  *   <run>.confirmed.json `opd confirm` renamed the pending file (atomic: exactly one of
  *   <run>.reverting.json  the keeper renamed it at the deadline       confirm / revert wins)
- *   <run>.reverted.json  the revert finished (with its outcome)
+ *                        — and then replaced it at once by a small marker (run, file, state,
+ *                        when, by whom): the pre-state and the secrets do not outlive the wait
+ *   <run>.reverted.json  the revert finished: a marker with its outcome (the reverting file,
+ *                        which held the pre-state, is removed)
  * The audit trail gets `confirm` entries: state applied (with the deadline), then confirmed
  * or reverted (after the revert's own `rollback` change entries).
  */
@@ -20,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { parseText } from '../core/document.js';
+import { paramsInfo } from '../core/params.js';
 import { prepareLoaded, type Computed, type Prepared } from '../core/engine.js';
 import { OpdError } from '../core/errors.js';
 import { fingerprint } from '../core/canonical.js';
@@ -46,6 +51,18 @@ export interface PendingConfirm {
   audit_key?: string;
   pre: PreState[];
   applied_by: { pid: number; host: string };
+  /** the parameters' values of the run (so that the keeper resolves the document as the run did) */
+  params?: Record<string, unknown>;
+}
+
+/** What stays of a confirmed run: no pre-state, no parameter values. */
+export interface ConfirmMarker {
+  run: string;
+  file: string;
+  state: 'confirmed';
+  deadline: string;
+  at: string;
+  by: { pid: number; host: string };
 }
 
 /** Whether the keeper of a pending run still runs (it may not after a reboot or a kill -9). */
@@ -110,6 +127,7 @@ export async function startConfirmWait(a: {
     settings: a.settings,
     audit_log: a.auditLog,
     audit_key: a.auditKey,
+    params: { ...paramsInfo(a.prep.loaded).values },
     pre: a.c.diffs
       .filter((d) => a.touched.has(d.address))
       .map((d) => ({
@@ -194,19 +212,31 @@ export async function confirmRuns(auditLog: string, only?: string): Promise<stri
   const done: string[] = [];
   for (const r of pendingRuns(auditLog)) {
     if (only && r.run !== only) continue;
+    const confirmed = p(dir, r.run, 'confirmed.json');
     try {
-      renameSync(p(dir, r.run, 'pending.json'), p(dir, r.run, 'confirmed.json'));
+      renameSync(p(dir, r.run, 'pending.json'), confirmed);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // the keeper began reverting first
       throw err;
     }
+    // the rename decided the race; the pre-state (old secrets) and the parameters go now
+    const by = { pid: process.pid, host: hostname() };
+    const marker: ConfirmMarker = {
+      run: r.run,
+      file: r.file,
+      state: 'confirmed',
+      deadline: new Date(r.deadline).toISOString(),
+      at: new Date().toISOString(),
+      by,
+    };
+    writeFileAtomic(confirmed, JSON.stringify(marker) + '\n', { mode: 0o600 });
     await appendEntries(r, [
       {
         run: r.run,
         type: 'confirm',
         fields: {
           state: 'confirmed',
-          by: { pid: process.pid, host: hostname() },
+          by,
           deadline: new Date(r.deadline).toISOString(),
         },
       },
@@ -251,7 +281,12 @@ export async function keeper(
       throw err;
     }
     log.warn({ run: pending.run }, 'no confirmation by the deadline: reverting the run');
-    const prep = await prepareLoaded(registry, parseText(pending.text, pending.file));
+    // the document as the run resolved it: its parameters' values (a --var is not here to give)
+    const prep = await prepareLoaded(registry, parseText(pending.text, pending.file), pending.settings, {
+      vars: Object.entries(pending.params ?? {}).map(([k, v]) => `${k}=${String(v)}`),
+      // a pending file written before params were kept: the environment, as before
+      env: pending.params ? {} : process.env,
+    });
     const redact = prep.redactor.withKey(secretKey(pending.audit_log, pending.audit_key));
     const lock = await acquireLock(pending.audit_log + '.lock', TUNABLES.runLockWaitMs);
     let result: { ok: boolean; detail: string };
@@ -270,14 +305,14 @@ export async function keeper(
               address: ch.address,
               resource: ch.resource,
               action: ch.action,
-              summary: ch.summary,
+              summary: redact.text(ch.summary),
               ops: pre ? redact.ops(pre.plugin, pre.collection, ch.ops ?? []) : [],
               after:
                 pre?.current === undefined
                   ? null
                   : fingerprint(redact.resource(pre.plugin, pre.collection, pre.current)),
               result: out.status,
-              ...(out.error ? { error: out.error.message } : {}),
+              ...(out.error ? { error: redact.text(out.error.message) } : {}),
               attempts: out.attempts,
             },
           });
@@ -297,8 +332,8 @@ export async function keeper(
         } catch (err) {
           flush();
           const e = err instanceof OpdError ? err : new OpdError('backend-failed', (err as Error).message);
-          result = { ok: false, detail: e.message };
-          audit.append(pending.run, 'confirm', { state: 'reverted', result: 'failed', error: e.message });
+          result = { ok: false, detail: redact.text(e.message) };
+          audit.append(pending.run, 'confirm', { state: 'reverted', result: 'failed', error: redact.text(e.message) });
           throw e;
         }
         flush();

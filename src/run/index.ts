@@ -117,7 +117,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     const rec = new RunRecorder(audit, runId, redact, c.diffs);
     const flush = () => rec.flush();
     const journal = new TempJournal(journalPath(o.auditLog), runId);
-    const hooks = { noteTempDir: (d: string) => journal.note(d) };
+    const hooks = { noteTempDir: (d: string, root: string) => journal.note(d, root) };
     const { outcomes, touched, verification, after } = await applyAndVerify(
       prep,
       { ...o, ...hooks, onIntent: (chs) => rec.intent('change', chs) },

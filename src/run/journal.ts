@@ -21,14 +21,17 @@ export class TempJournal {
     private readonly run: string,
   ) {}
 
-  /** Note `dir` (once per run): written and fsync'ed before the caller creates a temp file there. */
-  note(dir: string): void {
+  /**
+   * Note the host directory `dir` (under `root`, the run's --root; '' for /) once per run:
+   * written and fsync'ed before the caller creates a temp file there.
+   */
+  note(dir: string, root: string): void {
     if (this.seen.has(dir)) return;
     if (this.fd === undefined) {
       this.fd = openSync(this.path, 'a', 0o600);
       fsyncDir(dirname(this.path));
     }
-    writeSync(this.fd, JSON.stringify({ run: this.run, dir }) + '\n');
+    writeSync(this.fd, JSON.stringify({ run: this.run, dir, root }) + '\n');
     fdatasyncSync(this.fd);
     this.seen.add(dir);
   }
@@ -46,26 +49,33 @@ export class TempJournal {
   }
 }
 
+/** A directory a run created temp files in: its host path and the --root it lies under ('' for /). */
+export interface NotedDir {
+  dir: string;
+  root: string;
+}
+
 /** The directories a journal left by a dead writer names (sorted, unique), and which runs wrote them. */
-export function readJournal(path: string): { dirs: string[]; runs: string[] } | undefined {
+export function readJournal(path: string): { dirs: NotedDir[]; runs: string[] } | undefined {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch {
     return undefined;
   }
-  const dirs = new Set<string>();
+  const dirs = new Map<string, NotedDir>();
   const runs = new Set<string>();
   for (const l of text.split('\n')) {
     try {
-      const e = JSON.parse(l) as { run?: unknown; dir?: unknown };
-      if (typeof e.dir === 'string' && e.dir.startsWith('/')) dirs.add(e.dir);
+      const e = JSON.parse(l) as { run?: unknown; dir?: unknown; root?: unknown };
+      const root = typeof e.root === 'string' ? e.root : '';
+      if (typeof e.dir === 'string' && e.dir.startsWith('/') && e.dir.startsWith(root)) dirs.set(e.dir, { dir: e.dir, root });
       if (typeof e.run === 'string') runs.add(e.run);
     } catch {
       /* a torn last line: its directory's temp file was not created yet */
     }
   }
-  return { dirs: [...dirs].sort(), runs: [...runs].sort() };
+  return { dirs: [...dirs.values()].sort((a, b) => (a.dir < b.dir ? -1 : 1)), runs: [...runs].sort() };
 }
 
 export function removeJournal(path: string): void {

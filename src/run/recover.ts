@@ -229,11 +229,10 @@ export async function recover(
   }
   // 2. opd's own leftovers where the dead run created temp files: on the record first, then
   // removed (through the doors); a kill in between leaves the journal, and the next run again
-  if (journal) {
-    result.leftovers = journal.dirs.flatMap((d) => tempLeftovers(d));
-    for (const path of result.leftovers)
-      entries.push({ run, type: 'recovered', fields: { leftover: path, found: 'temp file', removed: true } });
-  }
+  const found = (journal?.dirs ?? []).map((d) => ({ root: d.root, paths: tempLeftovers(d.dir) }));
+  result.leftovers = found.flatMap((f) => f.paths);
+  for (const path of result.leftovers)
+    entries.push({ run, type: 'recovered', fields: { leftover: path, found: 'temp file', removed: true } });
   if (interrupted)
     entries.push({
       run,
@@ -244,7 +243,7 @@ export async function recover(
       },
     });
   audit.appendMany(entries);
-  removeLeftovers(o.settings, o.log, result.leftovers);
+  for (const f of found) removeLeftovers(o.settings, o.log, f.root, f.paths);
   removeJournal(journalPath(o.auditLog));
   if (interrupted) {
     const n = pending.length;

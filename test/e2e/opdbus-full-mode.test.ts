@@ -10,13 +10,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
-import { writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { execa } from 'execa';
 import { OPD, tmp, type OpdRun } from '../helpers/opd.js';
 import { ensureSystemd } from '../helpers/systemd.js';
 import { startLxc, type LxcSandbox } from '../helpers/lxc.js';
 import {
-  editDoc,
   EXAMPLES,
   expectSecondApplyNoChanges,
   opdIn,
@@ -32,23 +31,24 @@ const JSON_FORM = join(EXAMPLES, 'opdbus-full-mode.json');
 const ABSENT = join(EXAMPLES, 'opdbus-full-mode-absent.yaml');
 const HOST_DAEMONS = ['openvswitch-switch.service'];
 // Debian's lxcfs.service has ConditionVirtualization=!container, and the namespaced systemd of
-// this machine kind counts as a container: a sandbox drop-in clears that condition so that opd
-// really starts lxcfs (the unmodified example does not name drop-ins, so it is still compared)
+// this machine kind counts as a container: the test's own drop-in (written by the test: under
+// --root opd writes unit files inside the root, where this systemd does not look) clears that
+// condition so that opd really starts lxcfs
 const LXCFS_DROPIN = '/etc/systemd/system/lxcfs.service.d/50-opd-e2e.conf';
-const DOC = editDoc(withoutStarting(NAME, HOST_DAEMONS), (d) => {
-  d.plugins.systemd.units['lxcfs.service'].dropins = { '50-opd-e2e.conf': '[Unit]\nConditionVirtualization=\n' };
-});
+const DOC = withoutStarting(NAME, HOST_DAEMONS);
 const JSON_DOC = withoutStarting('opdbus-full-mode.json', HOST_DAEMONS);
 
 let sb: LxcSandbox;
 // packages through the default backend (auto); the guide's addressing as the document's parameters;
-// /etc/hostname under a sandbox root, the running hostname in a UTS namespace of the test's own
-const root = tmp('opd-e2e-opdbus-root-');
-const UTS = join(root, 'uts');
+// /etc/hostname under a sandbox root, the running hostname in a UTS namespace of the test's own.
+// The root is the LXC sandbox's directory and the lxcpath /lxc in it, which is the sandbox's
+// lxcpath (--root puts the lxcpath inside the root too)
+let root = '';
+const UTS = join(tmp('opd-e2e-opdbus-uts-'), 'uts');
 const extra: Record<string, string> = {
   OPD_VAR_address: '192.168.1.10',
   OPD_VAR_gateway: '192.168.1.1',
-  OPD_ROOT: root,
+  OPD_LXC_PATH: '/lxc',
 };
 const run = async (args: string[]): Promise<OpdRun> =>
   sb.sh('nsenter', [`--uts=${UTS}`, '--', 'node', OPD, ...args], { env: extra });
@@ -60,6 +60,12 @@ describe('examples/opdbus-full-mode.yaml and .json', () => {
     writeFileSync(UTS, '');
     expect((await execa('unshare', [`--uts=${UTS}`, 'true'], { reject: false })).exitCode).toBe(0);
     sb = await startLxc();
+    root = sb.dir;
+    extra.OPD_ROOT = root;
+    expect(join(root, extra.OPD_LXC_PATH)).toBe(sb.lxcPath);
+    mkdirSync(dirname(LXCFS_DROPIN), { recursive: true });
+    writeFileSync(LXCFS_DROPIN, '[Unit]\nConditionVirtualization=\n');
+    await execa('systemctl', ['daemon-reload'], { env: { SYSTEMCTL_FORCE_BUS: '1' } });
     // the physical uplink eth0 of the guide, in the sandbox's namespace
     expect((await sb.sh('ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0-peer'])).code).toBe(0);
     await sb.sh('ip', ['link', 'set', 'eth0-peer', 'up']);

@@ -4,11 +4,12 @@
  * symlink target), and neither value may appear in any stdout, stderr (logs at debug level),
  * saved plan, audit trail or other file beside it. Files under a sandbox root: no backend.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { execa } from 'execa';
-import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OPD, doc as mkdoc, opd, tmp, uniq, type OpdRun } from '../helpers/opd.js';
+import { OPD, ROOT, doc as mkdoc, opd, tmp, uniq, type OpdRun } from '../helpers/opd.js';
 import { until } from '../helpers/wait.js';
 
 const u = uniq(6);
@@ -147,4 +148,354 @@ describe('secrets in every output path', () => {
     expect(hashes.length).toBeGreaterThan(2);
     expect(new Set(hashes.map((h) => typeof h.after)).has('string')).toBe(true);
   });
+});
+
+/**
+ * Acceptance of issue 22 (secrets by construction): a multi-line `from_file` secret (secret
+ * without `secret: true`), a secret parameter given with --vars FILE, a command that echoes
+ * line 2 (and a cut of line 3) of the secret, and a document that puts a secret into an argv.
+ * Every line of the secret, the secret's unkeyed sha256 prefixes and the argv secret appear
+ * nowhere: console text and JSON of every command, the saved plan, the trail and every file
+ * beside it (confirm markers included), the D-Bus answers of a daemon on a private bus (as root),
+ * and the argv of every process opd starts (each command runs under `strace -f -e execve`,
+ * which records every argv as /proc/PID/cmdline shows it).
+ */
+describe('a multi-line secret, its unkeyed hash and an argv secret appear nowhere', () => {
+  const w = tmp('opd-secrets-ml-');
+  const root2 = join(w, 'root');
+  const auditDir2 = join(w, 'audit');
+  const traces = join(w, 'traces');
+  const ML = [
+    `-----BEGIN OPD TEST KEY ${u}-----`,
+    `line2-${u}-Zq81kPw3xVb7-secret`,
+    `line3-${u}-aa77bb88cc99-secret`,
+    `-----END OPD TEST KEY ${u}-----`,
+  ].join('\n');
+  const PW = `argv-pw-${u}-Kk3mm9Qx`;
+  const mlFile = join(w, 'multi.secret');
+  const varsFile = join(w, 'vars.yaml');
+  const bus = join(w, 'bus');
+  const env2 = {
+    OPD_AUDIT_LOG: join(auditDir2, 'audit.jsonl'),
+    OPD_ROOT: root2,
+    OPD_LOG_LEVEL: 'debug',
+    OPD_AUDIT_KEY: join(w, 'no-audit-key'),
+    DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${bus}`,
+  };
+  const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+  const rotated = `${ML}\nrotated\n`;
+  /** What must appear nowhere: every line, the argv secret, unkeyed hash prefixes of every secret content. */
+  const needles = [...ML.split('\n'), PW, ...[ML, `${ML}\n`, rotated, PW].map((s) => sha(s).slice(0, 12))];
+  const head = `version: 1
+params:
+  key: { type: string, from_file: ${mlFile} }
+  pw: { type: string, secret: true }
+plugins:
+`;
+  const files = (content: string) => `  files:
+    paths:
+      /etc/opd-ml/key.pem: { content: "${content}", mode: "0600" }
+      /etc/opd-ml/direct.pem: { content: { from_file: ${mlFile} }, mode: "0600" }
+`;
+  const useSecrets = `  exec:
+    commands:
+      use-secrets:
+        argv: [sh, -c, 'test -n "$PW" && printf "%s" "$KEY" > "$OUT.tmp" && mv "$OUT.tmp" "$OUT"']
+        env: { KEY: "\${param.key}", PW: "\${param.pw}", OUT: ${root2}/used }
+        creates: ${root2}/used
+`;
+  let good = '';
+  let rot = '';
+  let bad = '';
+  let argvDoc = '';
+  const outs: { what: string; text: string }[] = [];
+  const seen = (items: { what: string; text: string }[]) =>
+    items.flatMap((o) => needles.filter((n) => o.text.includes(n)).map((n) => `${o.what}: holds ${JSON.stringify(n)}`));
+  let nTrace = 0;
+  /** Run opd under strace (every execve of it and its children, with full argv), keep its output. */
+  async function traced(args: string[], opts: { env?: Record<string, string> } = {}): Promise<OpdRun> {
+    const log = join(traces, `${String(nTrace++).padStart(2, '0')}.trace`);
+    const r = await execa(
+      'strace',
+      ['-f', '-qq', '--seccomp-bpf', '-e', 'trace=execve', '-s', '1000000', '-o', log, 'node', OPD, ...args],
+      { reject: false, env: { ...env2, ...opts.env }, timeout: 300_000 },
+    );
+    const out = { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+    outs.push({ what: `opd ${args.join(' ')}`, text: out.stdout + '\n' + out.stderr });
+    return out;
+  }
+  const traceText = () => filesUnder(traces).map((f) => ({ what: f.what, text: f.text }));
+
+  beforeAll(() => {
+    mkdirSync(traces, { recursive: true });
+    mkdirSync(root2, { recursive: true });
+    writeFileSync(mlFile, `${ML}\n`, { mode: 0o600 });
+    writeFileSync(varsFile, `pw: ${PW}\n`, { mode: 0o600 });
+    good = mkdoc(head + files('${param.key}\\n') + useSecrets, w, 'good.yaml');
+    rot = mkdoc(head + files('${param.key}\\nrotated\\n') + useSecrets, w, 'rotated.yaml');
+    bad = mkdoc(
+      head +
+        files('${param.key}\\n') +
+        `  exec:
+    commands:
+      echo-lines:
+        argv: [sh, -c, 'printf "%s\\n" "$KEY" | sed -n 2p >&2; printf "%s\\n" "$KEY" | sed -n 3p | cut -c4-30; exit 3']
+        env: { KEY: "\${param.key}" }
+        creates: ${root2}/never
+`,
+      w,
+      'bad.yaml',
+    );
+    argvDoc = mkdoc(
+      head +
+        `  exec:
+    commands:
+      leak:
+        argv: [sh, -c, 'true', "--password=\${param.pw}"]
+        creates: ${root2}/never
+`,
+      w,
+      'argv.yaml',
+    );
+  });
+
+  it('refuses the secret in an argv at validate (exit 65, file:line:col, fix: env), and diff and apply run nothing', async () => {
+    for (const cmd of ['validate', 'diff', 'apply']) {
+      const r = await traced([cmd, argvDoc, '--vars', varsFile]);
+      expect(r.code).toBe(65);
+      expect(r.stderr).toContain(`${argvDoc}:9:32: /plugins/exec/commands/leak/argv/3`);
+      expect(r.stderr).toContain('/proc/PID/cmdline');
+      expect(r.stderr).toContain('env:');
+    }
+    // nothing but opd itself was started
+    for (const t of traceText()) expect(t.text).not.toMatch(/execve\("\/(usr\/)?bin\/sh"/);
+  });
+
+  it('warns when the secret is given with --var instead of --vars FILE or OPD_VAR_', async () => {
+    const r = await opd(['validate', good, '--var', 'pw=decoy-value-on-the-command-line'], { env: env2 });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('secret parameter "pw" was given with --var');
+    expect(r.stderr).toContain('--vars FILE');
+    expect(r.stderr).toContain('OPD_VAR_pw');
+  });
+
+  it('runs every command on the secrets and none of them shows a line, a cut of a line or an unkeyed hash', async () => {
+    const plan = join(w, 'plan.json');
+    const V = ['--vars', varsFile];
+    expect((await traced(['validate', good, ...V])).code).toBe(0);
+    expect((await traced(['diff', good, ...V])).code).toBe(2);
+    expect((await traced(['diff', good, ...V, '-o', 'json'])).code).toBe(2);
+    expect((await traced(['diff', good, ...V, '--out', plan])).code).toBe(2);
+    expect((await traced(['show-plan', plan])).code).toBe(2);
+    expect((await traced(['show-plan', plan, '-o', 'json'])).code).toBe(2);
+    expect((await traced(['apply', plan, ...V])).code).toBe(0);
+    // the secrets were used: the files hold them, the command got them in its environment
+    expect(readFileSync(join(root2, 'etc/opd-ml/key.pem'), 'utf8')).toBe(`${ML}\n`);
+    expect(readFileSync(join(root2, 'etc/opd-ml/direct.pem'), 'utf8')).toBe(ML);
+    expect(readFileSync(join(root2, 'used'), 'utf8')).toBe(ML);
+    expect((await traced(['apply', good, ...V])).code).toBe(0);
+    expect((await traced(['apply', rot, ...V, '-o', 'json'])).code).toBe(0);
+    expect((await traced(['diff', good, ...V])).code).toBe(2);
+    // a command that echoes line 2 and a cut of line 3, and fails: console (text, JSON) and trail
+    const f = await traced(['apply', bad, ...V]);
+    expect(f.code).toBe(1);
+    expect(f.stdout + f.stderr).toMatch(/exited 3: <secret>/);
+    expect((await traced(['apply', bad, ...V, '-o', 'json'])).code).toBe(1);
+    expect((await traced(['show', '--plugin', 'groups'])).code).toBe(0);
+    expect((await traced(['audit', 'log'])).code).toBe(0);
+    expect((await traced(['audit', 'log', '-o', 'json'])).code).toBe(0);
+    expect((await traced(['audit', 'verify'])).code).toBe(0);
+    const trail = readFileSync(env2.OPD_AUDIT_LOG, 'utf8');
+    // the command's output is in the trail, masked; summaries carry keyed fingerprints
+    expect(trail).toMatch(/"output":"<secret[^"]*>\\n<secret/);
+    expect(trail).toMatch(
+      /"summary":"secret content changed \(<secret hmac-sha256:[0-9a-f]{16}> → <secret hmac-sha256:[0-9a-f]{16}>/,
+    );
+    // the saved plan: keyed fingerprints, no unkeyed one
+    expect(readFileSync(plan, 'utf8')).toMatch(/secret content <secret hmac-sha256:[0-9a-f]{16}>/);
+    expect(seen(outs)).toEqual([]);
+    expect(seen([{ what: plan, text: readFileSync(plan, 'utf8') }])).toEqual([]);
+    expect(seen(filesUnder(auditDir2))).toEqual([]);
+    // strace saw the commands opd started (the secrets went to them in their environment only)
+    expect(traceText().some((t) => t.text.includes('test -n \\"$PW\\"'))).toBe(true);
+    expect(seen(traceText())).toEqual([]);
+  });
+
+  it('keeps only a small marker of a confirmed run and of a reverted one: no pre-state, no secrets', async () => {
+    const V = ['--vars', varsFile];
+    const confirmDir = join(auditDir2, 'confirm');
+    const waitFor = async (args: string[]) => {
+      const log = join(traces, `${String(nTrace++).padStart(2, '0')}.trace`);
+      const child = execa(
+        'strace',
+        ['-f', '-qq', '--seccomp-bpf', '-e', 'trace=execve', '-s', '1000000', '-o', log, 'node', OPD, ...args],
+        { reject: false, env: env2 },
+      );
+      await until(
+        () => existsSync(confirmDir) && readdirSync(confirmDir).some((n) => n.endsWith('.pending.json')),
+        'a run waiting for confirmation',
+        60_000,
+      );
+      // while it waits the pending file holds the pre-state (0600)
+      const pending = readdirSync(confirmDir).find((n) => n.endsWith('.pending.json'))!;
+      expect(statSync(join(confirmDir, pending)).mode & 0o777).toBe(0o600);
+      return { child, run: pending.replace('.pending.json', '') };
+    };
+    expect((await traced(['apply', good, ...V])).code).toBe(0);
+    // 1. confirmed
+    const a = await waitFor(['apply', rot, ...V, '--confirm', '120']);
+    expect((await traced(['confirm'])).code).toBe(0);
+    const ra = await a.child;
+    outs.push({ what: 'opd apply --confirm (confirmed)', text: String(ra.stdout) + String(ra.stderr) });
+    expect(ra.exitCode).toBe(0);
+    const marker = JSON.parse(readFileSync(join(confirmDir, `${a.run}.confirmed.json`), 'utf8')) as object;
+    expect(Object.keys(marker).sort()).toEqual(['at', 'by', 'deadline', 'file', 'run', 'state']);
+    expect(readFileSync(join(root2, 'etc/opd-ml/key.pem'), 'utf8')).toBe(rotated);
+    // 2. reverted (opd confirm --revert)
+    const b = await waitFor(['apply', good, ...V, '--confirm', '120']);
+    expect((await traced(['confirm', '--revert'])).code).toBe(0);
+    const rb = await b.child;
+    outs.push({ what: 'opd apply --confirm (reverted)', text: String(rb.stdout) + String(rb.stderr) });
+    expect(String(rb.stdout)).toContain('REVERTED');
+    expect(readFileSync(join(root2, 'etc/opd-ml/key.pem'), 'utf8')).toBe(rotated);
+    expect(existsSync(join(confirmDir, `${b.run}.reverting.json`))).toBe(false);
+    const rev = JSON.parse(readFileSync(join(confirmDir, `${b.run}.reverted.json`), 'utf8')) as object;
+    expect(Object.keys(rev).sort()).toEqual(['detail', 'ok']);
+    expect(readdirSync(confirmDir).filter((n) => n.endsWith('.pending.json'))).toEqual([]);
+    for (const f of filesUnder(confirmDir)) expect(f.text).not.toContain('"pre"');
+    expect(seen(outs)).toEqual([]);
+    expect(seen(filesUnder(auditDir2))).toEqual([]);
+    expect(seen(traceText())).toEqual([]);
+  });
+
+  it('answers D-Bus QueryState, Diff and Status (root, private bus with the shipped policy) without a secret', async () => {
+    const conf = join(w, 'bus.conf');
+    writeFileSync(
+      conf,
+      `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <listen>unix:path=${bus}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus"/>
+  </policy>
+  <include>${join(ROOT, 'packaging/dbus/org.opd.Reconciler1.conf')}</include>
+</busconfig>
+`,
+    );
+    const dbus = execa('dbus-daemon', ['--nofork', `--config-file=${conf}`], { reject: false });
+    const log = join(traces, `${String(nTrace++).padStart(2, '0')}.trace`);
+    let daemon: ReturnType<typeof execa> | undefined;
+    const call = async (dest: string, path: string, iface: string, member: string): Promise<string> => {
+      // h22a rate-limits reading methods: a refused call is tried again a little later
+      let last = '';
+      for (let i = 0; i < 20; i++) {
+        const r = await execa(
+          'busctl',
+          [`--address=unix:path=${bus}`, '--json=short', 'call', dest, path, iface, member],
+          { reject: false, timeout: 120_000 },
+        );
+        if (r.exitCode === 0) return (JSON.parse(String(r.stdout)) as { data: string[] }).data[0];
+        last = String(r.stderr);
+        await new Promise((res) => setTimeout(res, 1000));
+      }
+      throw new Error(`busctl ${member}: ${last}`);
+    };
+    try {
+      await until(() => existsSync(bus), 'the private bus', 30_000);
+      daemon = execa(
+        'strace',
+        [
+          '-f',
+          '-qq',
+          '--seccomp-bpf',
+          '-e',
+          'trace=execve',
+          '-s',
+          '1000000',
+          '-o',
+          log,
+          'node',
+          OPD,
+          'daemon',
+          '--state',
+          good,
+          '--vars',
+          varsFile,
+          '--no-watch',
+          '--resync',
+          '0',
+          '--log-format',
+          'json',
+        ],
+        { reject: false, env: { ...env2, NOTIFY_SOCKET: '' } },
+      );
+      await until(
+        async () =>
+          (
+            await execa(
+              'busctl',
+              [
+                `--address=unix:path=${bus}`,
+                'call',
+                'org.opd.Reconciler1',
+                '/org/opd/Reconciler1',
+                'org.opd.Reconciler1',
+                'Status',
+              ],
+              { reject: false },
+            )
+          ).exitCode === 0,
+        'the daemon on the private bus',
+        120_000,
+      );
+      await until(
+        async () =>
+          /"converged"/.test(
+            await call('org.opd.Reconciler1', '/org/opd/Reconciler1', 'org.opd.Reconciler1', 'Status'),
+          ),
+        'the daemon converging',
+        120_000,
+      );
+      // the host drifts: Diff has something secret to describe
+      writeFileSync(join(root2, 'etc/opd-ml/key.pem'), 'drifted\n');
+      const answers = {
+        QueryState: await call('org.opdbus', '/org/opdbus/state', 'org.opdbus.StateManager', 'QueryState'),
+        Diff: await call('org.opd.Reconciler1', '/org/opd/Reconciler1', 'org.opd.Reconciler1', 'Diff'),
+        Status: await call('org.opd.Reconciler1', '/org/opd/Reconciler1', 'org.opd.Reconciler1', 'Status'),
+      };
+      expect(answers.QueryState).toContain('/etc/opd-ml/key.pem');
+      expect(answers.Diff).toMatch(/files\/paths\/\/etc\/opd-ml\/key\.pem.*secret content changed/);
+      const st = await traced(['status']);
+      const sj = await traced(['status', '-o', 'json']);
+      expect(sj.stdout).toContain('/etc/opd-ml/key.pem');
+      expect(st.code === 0 || st.code === 1).toBe(true);
+      expect(seen(Object.entries(answers).map(([what, text]) => ({ what: `D-Bus ${what}`, text })))).toEqual([]);
+    } finally {
+      // the daemon itself, by the PID strace logged for it (strace passes no signal on, and
+      // a tracee it detached from would keep the output pipes open)
+      const pid = Number(/^(\d+) /.exec(existsSync(log) ? readFileSync(log, 'utf8') : '')?.[1]);
+      if (pid > 0) process.kill(pid, 'SIGTERM');
+      else daemon?.kill('SIGKILL');
+      const d = daemon ? await daemon : undefined;
+      if (d) outs.push({ what: 'opd daemon', text: String(d.stdout) + String(d.stderr) });
+      dbus.kill('SIGTERM');
+      await dbus;
+    }
+    expect(seen(outs)).toEqual([]);
+    expect(seen(filesUnder(auditDir2))).toEqual([]);
+    expect(seen(traceText())).toEqual([]);
+  });
+
+  afterAll(() => rmSync(w, { recursive: true, force: true }));
 });

@@ -2,7 +2,8 @@
  * Plan cases as fixture folders: test/unit/plan-cases/<plugin>/<case>/
  *   current.yaml   the plugin section as read from the host
  *   desired.yaml   the plugin section as written in a document
- *   expected.yaml  the ordered changes: [{address, action, summary?, refused?, reason?}]
+ *   expected.yaml  the ordered changes: [{address, action, summary?, refused?, reason?}]; summaries
+ *                  as the console shows them (stand-ins of secret fingerprints masked)
  *   options.yaml   optional: {allow_destroy: true}
  */
 import { describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import { diffSection } from '../../src/core/diff.js';
 import { buildPlan, collectEdges, findingChanges } from '../../src/core/plan.js';
 import { findings } from '../../src/plugins/checks/index.js';
 import type { Obj, Plugin } from '../../src/core/plugin.js';
+import { scrub } from '../../src/core/secrets.js';
 
 const ROOT = new URL('./plan-cases/', import.meta.url).pathname;
 const read = (p: string) => (parse(readFileSync(p, 'utf8')) ?? {}) as unknown;
@@ -39,7 +41,7 @@ for (const plugin of readdirSync(ROOT).sort()) {
           return {
             address: c.address,
             action: c.action,
-            ...('summary' in e ? { summary: c.summary } : {}),
+            ...('summary' in e ? { summary: scrub(c.summary) } : {}),
             ...('reason' in e ? { reason: c.reason } : {}),
             ...('refused' in e ? { refused: !!c.refused } : {}),
           };

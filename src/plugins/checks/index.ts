@@ -56,6 +56,7 @@ function readText(p: string): string {
 /** Whether /dev/kvm can be opened read-write (what QEMU needs); the reason when not. */
 function kvmUsable(): string | true {
   try {
+    // eslint-disable-next-line opd/no-fs-mutation -- a probe: opening /dev/kvm read-write changes nothing (it is what QEMU needs)
     const fd = openSync('/dev/kvm', constants.O_RDWR);
     closeSync(fd);
     return true;

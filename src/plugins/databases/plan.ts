@@ -244,7 +244,8 @@ function grantChanges(
   const out: Change<DbChangeData>[] = [];
   for (const who of Object.keys(want).sort()) {
     const canon = (l: string[] | undefined) => dialect.canonical(l ?? []) as string[];
-    const g = dialect.grant(diff.name, who, canon(want[who]), canon(cur[who]));
+    // own members only: a grantee named `__proto__` or `constructor` is a name, not Object.prototype
+    const g = dialect.grant(diff.name, who, canon(want[who]), canon(Object.hasOwn(cur, who) ? cur[who] : undefined));
     if (!g) continue;
     out.push({
       ...stepsChange(diff, dialect.engine, fromScratch ? 'create' : 'update', g.summary, [g.step]),

@@ -14,7 +14,7 @@ import { applyEach, resourceChange } from '../../core/plugin.js';
 import type { DnsDoc, Resolver } from './section.gen.js';
 import { toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
-import { atomicWrite, readText, rootOf } from '../../core/hostfs.js';
+import { putFile, readText, rootOf } from '../../core/hostfs.js';
 import { callMutate, callRead } from '../../dbus.js';
 
 /**
@@ -153,14 +153,10 @@ const applyResolver = applyEach<DnsData>(async (ctx, c) => {
   const d = c.data!;
   const backend = d.want.backend === 'resolv.conf' ? 'resolv.conf' : detectBackend(ctx.settings).backend;
   if (backend === 'resolv.conf') {
-    await atomicWrite(ctx, root + RESOLV_CONF, renderResolvConf(readText(root + RESOLV_CONF) ?? '', d.name, d.want));
+    await putFile(ctx, RESOLV_CONF, renderResolvConf(readText(root + RESOLV_CONF) ?? '', d.name, d.want));
     return;
   }
-  await atomicWrite(
-    ctx,
-    root + RESOLVED_DROPIN,
-    renderDropin(d.name, d.want, parseDropin(readText(root + RESOLVED_DROPIN))),
-  );
+  await putFile(ctx, RESOLVED_DROPIN, renderDropin(d.name, d.want, parseDropin(readText(root + RESOLVED_DROPIN))));
   if (root) return; // a sandbox: the host's resolved is not ours to restart
   await callMutate(ctx, {
     destination: 'org.freedesktop.systemd1',

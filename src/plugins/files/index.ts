@@ -2,26 +2,14 @@
  * files: regular files (inline content or a source path), directories and symlinks with mode,
  * owner and group. Reads: lstat + read of the named paths (node:fs, no processes). Writes are
  * atomic (temp file in the same directory, fsync, rename); an optional validate command runs
- * on the temp file first. Content is never printed: summaries carry fingerprints only (none
- * at all for `secret: true`), and the audit trail gets keyed hashes.
+ * on the temp file first. Content is never printed: summaries carry fingerprints only, and
+ * the fingerprint of secret content (`secret: true`, or content that holds a secret value: a
+ * secret parameter, a from_file text) is a stand-in that every output masks — `<secret>` on the
+ * console, a keyed hash in the audit trail, the saved plan and the daemon's records.
  */
 import { liftShorthand } from '../../core/shorthand.js';
 import { sectionSpec } from '../../core/schema-file.js';
-import { ensureDir } from '../../core/fsutil.js';
-import {
-  lstatSync,
-  readFileSync,
-  readlinkSync,
-  readdirSync,
-  chmodSync,
-  lchownSync,
-  rmSync,
-  unlinkSync,
-  symlinkSync,
-  renameSync,
-  rmdirSync,
-  type Stats,
-} from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, readdirSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ApplyContext, Change, ChangeResult, Edge, Obj, Plugin, ResourceDiff } from '../../core/plugin.js';
 import { assertApplyContext, resourceChange, stopRequested } from '../../core/plugin.js';
@@ -29,14 +17,17 @@ import type { Entry } from './section.gen.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { sha256 } from '../../core/canonical.js';
+import { contentFingerprint, holdsSecret, secretStandIn } from '../../core/secrets.js';
 import { ExecFailure, runMutate } from '../../exec.js';
 import {
-  atomicWrite,
   hostPath,
-  insideRoot,
+  makeDir,
+  putFile,
+  putSymlink,
   readAccounts,
+  removePath,
   rootOf,
-  tempSibling,
+  setMeta,
   type Accounts,
 } from '../../core/hostfs.js';
 
@@ -67,8 +58,22 @@ export function fmtMode(m: number): string {
   return (m & 0o7777).toString(8).padStart(4, '0');
 }
 
-function short(hex: string): string {
-  return `sha256:${hex.slice(0, 12)}`;
+/** The fingerprint of a content known only by its hash (binary, or too big to keep). */
+function short(hex: string, secret: boolean): string {
+  return secret ? secretStandIn(`sha256:${hex}`) : `sha256:${hex.slice(0, 12)}`;
+}
+
+/** Whether a path's content is secret: marked so, or holding a secret value (the spec's, or the content as read). */
+export function secretContent(spec: FileState, cur?: FileState): boolean {
+  if (spec.secret === true) return true;
+  return [spec.content, cur?.content].some((c) => typeof c === 'string' && holdsSecret(c));
+}
+
+/** A summary's fingerprint of a content (the text, or a fingerprint as read). */
+function fpText(v: unknown, secret: boolean): string | undefined {
+  if (typeof v === 'string') return contentFingerprint(v, secret);
+  const fp = fpOf(v);
+  return fp ? short(fp.sha256, secret) : undefined;
 }
 
 function size(n: number): string {
@@ -227,19 +232,20 @@ export function planFile(d: ResourceDiff): Change<FileChangeData>[] {
     return [
       change(
         d.action === 'create' ? 'create' : 'update',
-        `restore content sha256:${lost.sha256.slice(0, 12)} (${size(lost.bytes)})`,
+        `restore content ${short(lost.sha256, secretContent(want, cur))} (${size(lost.bytes)})`,
         { path, op: 'write', spec: want, lost },
       ),
     ];
   // after the ancestor directories the document names (exact addresses; unknown ones are ignored)
   const after: string[] = [];
   for (let p = dirname(path); p !== '/' && p !== '.'; p = dirname(p)) after.push(`files/paths/${p}`);
-  const secret = want.secret === true;
+  const secret = secretContent(want, cur);
   const parts: string[] = [];
   const ch = contentHash(want);
+  const wantFp = want.content !== undefined ? contentFingerprint(want.content, secret) : undefined;
   if (d.action === 'create') {
     if (type === 'file') {
-      if (ch) parts.push(secret ? `secret content, ${size(ch.bytes)}` : `${size(ch.bytes)} ${short(ch.hash)}`);
+      if (ch) parts.push(secret ? `secret content ${wantFp}, ${size(ch.bytes)}` : `${size(ch.bytes)} ${wantFp}`);
       else if (want.source) parts.push(`from ${want.source}`);
       else parts.push('empty');
     }
@@ -257,12 +263,10 @@ export function planFile(d: ResourceDiff): Change<FileChangeData>[] {
   if (!typeChanged && contentChanged) {
     write = true;
     if (type === 'symlink') parts.push(`target ${String(cur?.target)} → ${want.target}`);
-    else if (secret) parts.push('content changed');
     else {
-      const fp = fpOf(cur?.content) ?? fpOf(cur?.source);
-      const before = fp ? short(fp.sha256) : 'unknown';
+      const before = fpText(cur?.content, secret) ?? fpText(cur?.source, secret) ?? 'unknown';
       parts.push(
-        `content changed (${before} → ${ch ? `${short(ch.hash)}, ${size(ch.bytes)}` : `copy of ${want.source}`})`,
+        `${secret ? 'secret ' : ''}content changed (${before} → ${ch ? `${wantFp}, ${size(ch.bytes)}` : `copy of ${want.source}`})`,
       );
     }
   }
@@ -326,27 +330,21 @@ function lstatType(hp: string): string | undefined {
 async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accounts): Promise<void> {
   assertApplyContext(ctx);
   const data = c.data!;
+  // reads only: every write, remove, chmod and chown below goes through the host doors
+  // (core/hostfs.ts), which put the path under --root and refuse links on the way
   const hp = hostPath(ctx.settings, data.path);
-  insideRoot(ctx.settings, hp, data.path);
   const spec = data.spec;
   if (data.op === 'delete') {
-    const t = lstatType(hp);
-    if (t === undefined) return;
-    if (t === 'directory') {
-      if (c.destructive) rmSync(hp, { recursive: true, force: true });
-      else {
-        try {
-          rmdirSync(hp);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOTEMPTY')
-            throw new OpdError('refused', `${data.path} is a directory that is not empty`, {
-              address: c.address,
-              hint: 'mark what is in it absent too, or set allow_destroy: true to remove it with everything in it',
-            });
-          throw e;
-        }
-      }
-    } else unlinkSync(hp);
+    try {
+      removePath(ctx, data.path, { recursive: c.destructive === true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOTEMPTY')
+        throw new OpdError('refused', `${data.path} is a directory that is not empty`, {
+          address: c.address,
+          hint: 'mark what is in it absent too, or set allow_destroy: true to remove it with everything in it',
+        });
+      throw e;
+    }
     return;
   }
   if (data.lost)
@@ -361,43 +359,29 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
   const ids = resolveIds(acc, spec, data.path);
   const type = spec.type ?? 'file';
   const existing = lstatType(hp);
-  const chown = (p: string) => {
-    if (ids.uid !== undefined || ids.gid !== undefined) lchownSync(p, ids.uid ?? -1, ids.gid ?? -1);
-  };
+  const mode = spec.mode !== undefined ? parseInt(spec.mode, 8) : undefined;
   if (data.op === 'meta') {
-    chown(hp);
-    if (spec.mode !== undefined && type !== 'symlink') chmodSync(hp, parseInt(spec.mode, 8));
+    setMeta(ctx, data.path, type, { ...ids, ...(type !== 'symlink' ? { mode } : {}) });
     return;
   }
   // a different kind of thing is in the way: a directory must go first (rename cannot replace it)
-  if (existing === 'directory' && type !== 'directory') rmSync(hp, { recursive: true, force: true });
+  if (existing === 'directory' && type !== 'directory') removePath(ctx, data.path, { recursive: true });
   if (type === 'directory') {
-    if (existing !== undefined && existing !== 'directory') unlinkSync(hp);
-    ensureDir(hp, 0o755);
-    chown(hp);
-    if (spec.mode !== undefined) chmodSync(hp, parseInt(spec.mode, 8));
+    if (existing !== undefined && existing !== 'directory') removePath(ctx, data.path);
+    makeDir(ctx, data.path, { ...ids, mode });
     return;
   }
   if (type === 'symlink') {
-    ensureDir(dirname(hp), 0o755);
-    const tmp = tempSibling(ctx, hp);
-    symlinkSync(spec.target!, tmp);
-    try {
-      chown(tmp);
-      renameSync(tmp, hp);
-    } catch (e) {
-      rmSync(tmp, { force: true });
-      throw e;
-    }
+    putSymlink(ctx, data.path, spec.target!, ids);
     return;
   }
   // regular file: keep the current mode/owner when the document does not name them
-  let mode = spec.mode !== undefined ? parseInt(spec.mode, 8) : 0o644;
+  let fileMode = mode ?? 0o644;
   let uid = ids.uid;
   let gid = ids.gid;
   if (existing === 'file') {
     const st = lstatSync(hp);
-    if (spec.mode === undefined) mode = st.mode & 0o7777;
+    if (spec.mode === undefined) fileMode = st.mode & 0o7777;
     uid ??= st.uid;
     gid ??= st.gid;
   }
@@ -413,8 +397,8 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
     }
   } else data_ = existing === 'file' ? readFileSync(hp) : Buffer.alloc(0);
   const template = spec.validate;
-  await atomicWrite(ctx, hp, data_, {
-    mode,
+  await putFile(ctx, data.path, data_, {
+    mode: fileMode,
     uid,
     gid,
     validate: template
@@ -426,7 +410,7 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
             // a validator may echo the offending line: for secret content only its exit code is told
             const why =
               e instanceof ExecFailure
-                ? spec.secret
+                ? secretContent(spec)
                   ? `exit ${e.exitCode_}; its output is withheld because the content is secret`
                   : e.stderr.trim().split('\n').slice(-3).join(' / ') || `exit ${e.exitCode_}`
                 : (e as Error).message;
@@ -461,6 +445,9 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
         if (typeof s.mode === 'string' && /^[0-7]{3}$/.test(s.mode)) s.mode = '0' + s.mode;
         if (typeof s.owner === 'number') s.owner = String(s.owner);
         if (typeof s.group === 'number') s.group = String(s.group);
+        // content that holds a secret value is secret: read() carries the flag into the
+        // pre-state, so a rollback (or a confirm revert) of the old content is secret too
+        if (s.secret === undefined && typeof s.content === 'string' && holdsSecret(s.content)) s.secret = true;
         paths[p] = s;
       }
       out.paths = paths;

@@ -6,14 +6,14 @@
  */
 import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
-import { readdirSync, unlinkSync, existsSync } from 'node:fs';
+import { readdirSync, existsSync } from 'node:fs';
 import { release } from 'node:os';
 import type { ApplyContext, Change, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
 import { assertApplyContext, resourceChange } from '../../core/plugin.js';
 import type { KmodDoc, Module } from './section.gen.js';
 import { OpdError } from '../../core/errors.js';
 import { ExecFailure, runMutate } from '../../exec.js';
-import { atomicWrite, rootOf, readText } from '../../core/hostfs.js';
+import { putFile, readText, removePath, rootOf } from '../../core/hostfs.js';
 
 /** The section's types, generated from schema/kmod.schema.json (npm run gen:types). */
 export type KmodSection = KmodDoc & Obj;
@@ -153,21 +153,20 @@ export function planModule(d: ResourceDiff): Change<KmodData>[] {
 
 async function applyOne(ctx: ApplyContext, c: Change<KmodData>): Promise<void> {
   assertApplyContext(ctx);
-  const root = rootOf(ctx.settings);
   const d = c.data!;
   if (d.persist === true)
-    await atomicWrite(ctx, root + loadFile(d.name), `# managed by opd (kmod/modules/${d.name})\n${d.name}\n`, {
+    await putFile(ctx, loadFile(d.name), `# managed by opd (kmod/modules/${d.name})\n${d.name}\n`, {
       mode: 0o644,
     });
-  if (d.persist === false) unlinkSync2(root + loadFile(d.name));
+  if (d.persist === false) removePath(ctx, loadFile(d.name));
   if (typeof d.options === 'string')
-    await atomicWrite(
+    await putFile(
       ctx,
-      root + optionsFile(d.name),
+      optionsFile(d.name),
       `# managed by opd (kmod/modules/${d.name})\noptions ${d.name} ${d.options}\n`,
       { mode: 0o644 },
     );
-  if (d.options === null) unlinkSync2(root + optionsFile(d.name));
+  if (d.options === null) removePath(ctx, optionsFile(d.name));
   if (d.load === undefined) return;
   const k = kernelView();
   if (!d.load && k.builtin.has(canon(d.name)))
@@ -202,14 +201,6 @@ async function applyOne(ctx: ApplyContext, c: Change<KmodData>): Promise<void> {
         hint: 'install kmod',
       });
     throw e;
-  }
-}
-
-function unlinkSync2(p: string): void {
-  try {
-    unlinkSync(p);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
 }
 

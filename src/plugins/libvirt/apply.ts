@@ -2,11 +2,9 @@
  * libvirt: the steps of a change (define, start, stop, autostart, undefine…) through the mutate door of virsh.
  */
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { ApplyContext, Settings } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
+import { withTempFile } from '../../core/hostfs.js';
 import { uri, virsh, virshMutate } from './virsh.js';
 import { child, el, parseXml, setChild, toXml, type XNode } from './xml.js';
 import { buildDomain, buildNetwork, buildPool, domainFromXml, patchDomain } from './model.js';
@@ -36,14 +34,9 @@ async function dumpLive(settings: Settings, cmd: string[]): Promise<XNode | unde
 
 /** Define from a private temp file (virsh reads definitions from files only). */
 async function define(ctx: ApplyContext, cmd: string, x: XNode): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'opd-libvirt-'));
-  try {
-    const f = join(dir, 'definition.xml');
-    writeFileSync(f, toXml(x), { mode: 0o600 });
+  await withTempFile(ctx, 'definition.xml', toXml(x), async (f) => {
     await virshMutate(ctx, [cmd, f]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 async function domState(settings: Settings, name: string): Promise<string> {

@@ -4,23 +4,13 @@
  * Every mutating helper takes an ApplyContext, so the read/diff path cannot call it.
  */
 import { TUNABLES } from '../../core/tunables.js';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  rmdirSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import type { ApplyContext, Obj, Settings } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
 import { ExecFailure, runRead, runMutate } from '../../exec.js';
-import { atomicWrite } from '../../core/hostfs.js';
+import { checkToolPaths, makeDir, putFile, removePath, rootOf, withTempFile } from '../../core/hostfs.js';
 import { createConfig, rewriteConfig, specFromConfig, type ContainerState, type Marker } from './config.js';
 
 export const DEFAULT_LXC_PATH = '/var/lib/lxc';
@@ -34,8 +24,14 @@ export function stopTimeout(settings: Settings): number {
 }
 export const MARKER = 'opd.json';
 
-export function lxcPath(settings: Settings): string {
+/** The lxcpath as the host names it (`--lxc-path`): what the host doors (core/hostfs.ts) are given. */
+export function lxcDir(settings: Settings): string {
   return resolve((settings.lxcPath as string | undefined) || DEFAULT_LXC_PATH);
+}
+
+/** Where the lxcpath is (under `--root` when given): what the lxc tools (-P) and the reads use. */
+export function lxcPath(settings: Settings): string {
+  return rootOf(settings) + lxcDir(settings);
 }
 
 /**
@@ -165,7 +161,7 @@ export async function configure(ctx: ApplyContext, name: string, spec: Obj): Pro
   try {
     const text = readFileSync(file, 'utf8');
     const next = rewriteConfig(text, spec, cgroup2Only());
-    if (next !== text) await atomicWrite(ctx, file, next, { mode: 0o640 });
+    if (next !== text) await putFile(ctx, join(lxcDir(ctx.settings), name, 'config'), next, { mode: 0o640 });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM') throw err;
@@ -179,8 +175,11 @@ export async function configure(ctx: ApplyContext, name: string, spec: Obj): Pro
 
 export async function create(ctx: ApplyContext, name: string, spec: Obj): Promise<void> {
   assertApplyContext(ctx);
+  const doc = lxcDir(ctx.settings);
+  makeDir(ctx, doc);
+  // lxc-create makes the container's directory itself: it must not be a link planted there
+  checkToolPaths(ctx, [join(doc, name)], 'lxc-create');
   const path = lxcPath(ctx.settings);
-  mkdirSync(path, { recursive: true, mode: 0o755 });
   const template = String(spec.template ?? 'busybox');
   if (template === 'none' && (typeof spec.rootfs !== 'string' || !existsSync(spec.rootfs))) {
     throw new OpdError('backend-failed', `lxc: rootfs ${String(spec.rootfs)} of ${name} does not exist`, {
@@ -194,10 +193,7 @@ export async function create(ctx: ApplyContext, name: string, spec: Obj): Promis
       hint: 'put the root filesystem archive (e.g. a Proxmox vztmpl .tar.zst) at that path first',
     });
   }
-  const tmp = mkdtempSync(join(tmpdir(), 'opd-lxc-'));
-  try {
-    const conf = join(tmp, 'create.conf');
-    writeFileSync(conf, createConfig(spec));
+  await withTempFile(ctx, 'create.conf', createConfig(spec), async (conf) => {
     // archive: an empty container (no template) whose rootfs is unpacked from the archive below
     const args = ['-n', name, '-t', template === 'archive' ? 'none' : template, '-f', conf];
     if (template === 'download') {
@@ -216,9 +212,7 @@ export async function create(ctx: ApplyContext, name: string, spec: Obj): Promis
           : 'check the lxcpath and the template (lxc-create -t busybox needs busybox-static)',
       );
     }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  });
   const dir = join(path, name);
   const owned = template !== 'none';
   const marker: Marker = {
@@ -229,7 +223,7 @@ export async function create(ctx: ApplyContext, name: string, spec: Obj): Promis
   };
   if (template === 'archive') {
     const rootfs = join(dir, 'rootfs');
-    mkdirSync(rootfs, { recursive: true, mode: 0o755 });
+    makeDir(ctx, join(doc, name, 'rootfs'));
     try {
       // tar picks the decompressor (gzip, xz, zstd) from the archive's magic bytes
       await runMutate(ctx, 'tar', ['-x', '-p', '--numeric-owner', '-f', String(spec.archive), '-C', rootfs], {
@@ -246,7 +240,7 @@ export async function create(ctx: ApplyContext, name: string, spec: Obj): Promis
       );
     }
   }
-  await atomicWrite(ctx, join(dir, MARKER), JSON.stringify(marker, null, 2) + '\n', { mode: 0o644 });
+  await putFile(ctx, join(doc, name, MARKER), JSON.stringify(marker, null, 2) + '\n', { mode: 0o644 });
   const fields: Obj = { ...spec };
   if (template === 'archive') fields.rootfs = join(dir, 'rootfs');
   if (!Array.isArray(fields.network)) fields.network = [];
@@ -319,6 +313,8 @@ export async function destroy(ctx: ApplyContext, name: string): Promise<string> 
   if (!facts) return 'already gone';
   if (facts.running) await kill(ctx, name);
   if (facts.rootfsOwned) {
+    // lxc-destroy removes the rootfs it finds there: not through a link planted on the way
+    checkToolPaths(ctx, [join(lxcDir(ctx.settings), name), join(lxcDir(ctx.settings), name, 'rootfs')], 'lxc-destroy');
     try {
       await lxcMutate(ctx, 'lxc-destroy', ['-n', name], { timeout: TUNABLES.lxcDestroyMs });
     } catch (err) {
@@ -330,12 +326,8 @@ export async function destroy(ctx: ApplyContext, name: string): Promise<string> 
   for (const entry of readdirSync(dir)) {
     const p = join(dir, entry);
     if (rootfs && inside(rootfs, p)) continue; // the rootfs (or a directory holding it) stays
-    rmSync(p, { recursive: true, force: true });
+    removePath(ctx, join(lxcDir(ctx.settings), name, entry), { recursive: true });
   }
-  try {
-    rmdirSync(dir);
-  } catch {
-    /* the kept rootfs is inside it */
-  }
+  removePath(ctx, join(lxcDir(ctx.settings), name), { ifEmpty: true }); // the kept rootfs may be inside it
   return `rootfs ${rootfs ?? '(none)'} kept`;
 }

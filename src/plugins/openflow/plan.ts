@@ -46,8 +46,9 @@ export function planBridge(d: ResourceDiff<Bridge & Obj>): Change<FlowChangeData
   const changes: Change<FlowChangeData>[] = [];
   for (const name of [...new Set([...Object.keys(cur), ...Object.keys(want)])].sort()) {
     const address = `${d.address}/flows/${name}`;
-    const c = cur[name];
-    const w = want[name];
+    // own members only: a flow named `valueOf` or `constructor` is a name, not Object.prototype's
+    const c = Object.hasOwn(cur, name) ? cur[name] : undefined;
+    const w = Object.hasOwn(want, name) ? want[name] : undefined;
     const del = `delete cookie=${cookieOf(name)}/-1`;
     const fault = d.faults?.[address];
     if (!w) {

@@ -8,13 +8,13 @@
 import { adoptRenamed, itemsToCollection, mapEntries } from '../../core/shorthand.js';
 import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
-import { lstatSync, readlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { ApplyContext, Change, NormalizeContext, Obj, Plugin, ResourceDiff } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
-import { readText, rootOf } from '../../core/hostfs.js';
+import { readText, rootOf, writeKernelFile } from '../../core/hostfs.js';
 import type { PciDoc, Device } from './section.gen.js';
 
 /** The section's types, generated from schema/pci.schema.json (npm run gen:types). */
@@ -112,7 +112,7 @@ function applyOne(ctx: ApplyContext, c: Change<PciData>): void {
   const root = rootOf(ctx.settings);
   for (const w of c.data!.writes) {
     try {
-      writeFileSync(root + w.path, w.value);
+      writeKernelFile(ctx, w.path, w.value);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       const why = (e as Error).message;

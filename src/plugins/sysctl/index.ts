@@ -6,13 +6,13 @@
 import { liftShorthand } from '../../core/shorthand.js';
 import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
-import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { ApplyContext, Change, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
 import { assertApplyContext, resourceChange } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import type { SysctlDoc, Param } from './section.gen.js';
-import { atomicWrite, rootOf, readText } from '../../core/hostfs.js';
+import { putFile, readText, removePath, rootOf, writeKernelFile } from '../../core/hostfs.js';
 
 /** The section's types, generated from schema/sysctl.schema.json (npm run gen:types). Values are strings after normalize. */
 export type SysctlSection = SysctlDoc & Obj;
@@ -100,12 +100,11 @@ export function planParam(d: ResourceDiff): Change<SysctlData>[] {
 
 async function applyOne(ctx: ApplyContext, c: Change<SysctlData>): Promise<void> {
   assertApplyContext(ctx);
-  const root = rootOf(ctx.settings);
   const d = c.data!;
   // the runtime value first: a key the kernel rejects gets no persistence file
   if (d.value !== undefined) {
     try {
-      writeFileSync(procPath(d.key), d.value + '\n');
+      writeKernelFile(ctx, procPath(d.key), d.value + '\n');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT')
@@ -127,19 +126,13 @@ async function applyOne(ctx: ApplyContext, c: Change<SysctlData>): Promise<void>
     }
   }
   if (d.persist === true && d.persistValue !== undefined)
-    await atomicWrite(
+    await putFile(
       ctx,
-      root + persistFile(d.key),
+      persistFile(d.key),
       `# managed by opd (sysctl/keys/${d.key})\n${line(d.key, d.persistValue)}\n`,
       { mode: 0o644 },
     );
-  if (d.persist === false) {
-    try {
-      unlinkSync(root + persistFile(d.key));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-  }
+  if (d.persist === false) removePath(ctx, persistFile(d.key));
 }
 
 const plugin: Plugin<SysctlSection, SysctlData> = {

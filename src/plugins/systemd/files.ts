@@ -1,11 +1,12 @@
 /**
- * Unit files and drop-ins under the unit directory (default /etc/systemd/system), via node:fs.
+ * Unit files and drop-ins under the unit directory (default /etc/systemd/system): read with
+ * node:fs, written and removed through the host doors (core/hostfs.ts: under --root, no links).
  * opd records the files it wrote per unit in <unit dir>/.opd-managed/<unit>.json (a hidden
  * directory systemd ignores), so that `state: absent` removes those files and no others.
  */
 import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { atomicWrite } from '../../core/hostfs.js';
+import { putFile, removePath, rootOf } from '../../core/hostfs.js';
 import type { ApplyContext } from '../../core/plugin.js';
 import { OWNED_DIR, rel } from './names.js';
 
@@ -65,14 +66,15 @@ export async function ownedUnits(dir: string): Promise<string[]> {
     .sort();
 }
 
+/** `dir` in the functions that change files: the unit directory as the host names it (the doors add --root). */
 async function writeOwned(ctx: ApplyContext, dir: string, unit: string, files: string[]): Promise<void> {
   const p = join(dir, rel.owned(unit));
   if (!files.length) {
-    await fsp.rm(p, { force: true });
-    await fsp.rmdir(dirname(p)).catch(() => undefined);
+    removePath(ctx, p);
+    removePath(ctx, dirname(p), { ifEmpty: true });
     return;
   }
-  await atomicWrite(ctx, p, JSON.stringify({ unit, files: [...new Set(files)].sort() }) + '\n', { mode: 0o644 });
+  await putFile(ctx, p, JSON.stringify({ unit, files: [...new Set(files)].sort() }) + '\n', { mode: 0o644 });
 }
 
 /** Write one of the unit's files and record that opd wrote it. */
@@ -83,19 +85,17 @@ export async function writeUnitPath(
   relPath: string,
   content: string,
 ): Promise<void> {
-  await atomicWrite(ctx, join(dir, relPath), content, { mode: 0o644 });
-  const owned = await readOwned(dir, unit);
+  await putFile(ctx, join(dir, relPath), content, { mode: 0o644 });
+  const owned = await readOwned(rootOf(ctx.settings) + dir, unit);
   if (!owned.includes(relPath)) await writeOwned(ctx, dir, unit, [...owned, relPath]);
 }
 
 /** Remove one of the unit's files (and its empty .d directory), and forget it. */
 export async function removeUnitPath(ctx: ApplyContext, dir: string, unit: string, relPath: string): Promise<void> {
-  const p = join(dir, relPath);
-  const st = await fsp.lstat(p).catch(() => undefined);
-  if (st && !st.isDirectory()) await fsp.rm(p, { force: true });
-  if (relPath.startsWith(rel.dropinDir(unit) + '/'))
-    await fsp.rmdir(join(dir, rel.dropinDir(unit))).catch(() => undefined);
-  const owned = await readOwned(dir, unit);
+  const st = await fsp.lstat(rootOf(ctx.settings) + join(dir, relPath)).catch(() => undefined);
+  if (st && !st.isDirectory()) removePath(ctx, join(dir, relPath));
+  if (relPath.startsWith(rel.dropinDir(unit) + '/')) removePath(ctx, join(dir, rel.dropinDir(unit)), { ifEmpty: true });
+  const owned = await readOwned(rootOf(ctx.settings) + dir, unit);
   if (owned.includes(relPath))
     await writeOwned(
       ctx,

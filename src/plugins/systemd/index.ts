@@ -45,6 +45,7 @@ import {
   rel,
   templateOf,
   unitDir,
+  unitHostDir,
   unitObjectPath,
 } from './names.js';
 import { planUnit, type SystemdChangeData, type SystemdOp } from './plan.js';
@@ -118,7 +119,7 @@ async function readUnits(
 ): Promise<Record<string, UnitState>> {
   const names = Object.keys(specs).sort();
   if (!names.length) return {};
-  const dir = unitDir(ctx.settings);
+  const dir = unitHostDir(ctx.settings);
   // unit-file states cost systemd a scan of every .wants/ directory per unit: ask only for
   // the units whose enablement or mask the document names (or that must go)
   const needState = names.filter((n) => needsFileState(specs[n]));
@@ -490,7 +491,7 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
   },
 
   async show(ctx, opts) {
-    const dir = unitDir(ctx.settings);
+    const dir = unitHostDir(ctx.settings);
     const owned = await ownedUnits(dir);
     let infos: Map<string, UnitInfo>;
     let states: Map<string, string>;
@@ -555,7 +556,7 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
         {
           name: 'systemd: manager',
           ok: true,
-          detail: `systemd ${m.version} on ${busAddress(ctx.settings)} (system state ${m.state}); unit files in ${unitDir(ctx.settings)}`,
+          detail: `systemd ${m.version} on ${busAddress(ctx.settings)} (system state ${m.state}); unit files in ${unitHostDir(ctx.settings)}`,
         },
       ];
     } catch (err) {

@@ -1,6 +1,7 @@
 /** Unit names: kinds, templates, D-Bus object paths, file locations. Pure. */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Settings } from '../../core/plugin.js';
+import { rootOf } from '../../core/hostfs.js';
 
 export const UNIT_NAME_RE =
   /^([A-Za-z0-9:_.-]|\\x[0-9a-f]{2})+(@([A-Za-z0-9:_.-]|\\x[0-9a-f]{2})*)?\.(service|socket|timer|target|path|mount|automount|swap|slice)$/;
@@ -48,9 +49,15 @@ export function exactPattern(name: string): string {
   return name.replace(/[\\*?[\]]/g, (c) => '\\' + c);
 }
 
+/** The unit directory as the host names it (`--systemd-unit-dir`); under `--root` it lies under the root. */
 export function unitDir(settings: Settings): string {
   const d = settings.systemdUnitDir;
-  return typeof d === 'string' && d ? d : DEFAULT_UNIT_DIR;
+  return typeof d === 'string' && d ? resolve(d) : DEFAULT_UNIT_DIR;
+}
+
+/** Where the unit directory is read (under `--root` when given); writes go through the host doors with unitDir. */
+export function unitHostDir(settings: Settings): string {
+  return rootOf(settings) + unitDir(settings);
 }
 
 /** Relative paths inside the unit dir. */

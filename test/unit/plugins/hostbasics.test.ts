@@ -3,7 +3,9 @@ import type { Operation } from 'fast-json-patch';
 import type { ResourceDiff } from '../../../src/core/plugin.js';
 import { compare } from '../../../src/core/diff.js';
 import { isSafePath } from '../../../src/core/hostfs.js';
-import { planFile, validateArgv } from '../../../src/plugins/files/index.js';
+import files, { planFile, validateArgv } from '../../../src/plugins/files/index.js';
+import { clearSecretValues, registerSecretValues, scrub } from '../../../src/core/secrets.js';
+import { newRedactor } from '../../../src/core/validate.js';
 import { planGroup } from '../../../src/plugins/groups/index.js';
 import { planUser } from '../../../src/plugins/users/index.js';
 import { planModule } from '../../../src/plugins/kmod/index.js';
@@ -55,7 +57,7 @@ describe('files plan', () => {
     expect(c.summary).not.toContain('new content');
   });
 
-  it('says only "content changed" for secret content', () => {
+  it('gives secret content fingerprints only as stand-ins that every output masks (keyed in the trail)', () => {
     const [c] = planFile(
       diff(
         'files',
@@ -65,9 +67,31 @@ describe('files plan', () => {
         { type: 'file', content: 'pw', secret: true },
       ),
     );
-    expect(c.summary).toBe('content changed');
+    expect(c.summary).toMatch(/^secret content changed \(<secret #\d+> → <secret #\d+>, 2 B\)$/);
+    expect(scrub(c.summary)).toBe('secret content changed (<secret> → <secret>, 2 B)');
+    expect(newRedactor().withKey('k').text(c.summary)).toMatch(
+      /^secret content changed \(<secret hmac-sha256:[0-9a-f]{16}> → <secret hmac-sha256:[0-9a-f]{16}>, 2 B\)$/,
+    );
     const [n] = planFile(diff('files', 'paths', '/etc/s', undefined, { type: 'file', content: 'pw', secret: true }));
-    expect(n.summary).toBe('create file (secret content, 2 B)');
+    expect(scrub(n.summary)).toBe('create file (secret content <secret>, 2 B)');
+  });
+
+  it('treats content that holds a secret value as secret without `secret: true`, and marks it so in normalize', () => {
+    registerSecretValues(['db-password-Xk29aa']);
+    try {
+      const content = 'user=app\npassword=db-password-Xk29aa\n';
+      const [c] = planFile(
+        diff('files', 'paths', '/etc/app.env', { type: 'file', content: 'old\n' }, { type: 'file', content }),
+      );
+      expect(c.summary).not.toMatch(/sha256:/);
+      expect(scrub(c.summary)).toBe('secret content changed (<secret> → <secret>, 37 B)');
+      const norm = files.normalize!({ paths: { '/etc/app.env': { content } } }, { remap: () => undefined }) as {
+        paths: Record<string, { secret?: boolean }>;
+      };
+      expect(norm.paths['/etc/app.env'].secret).toBe(true);
+    } finally {
+      clearSecretValues();
+    }
   });
 
   it('refuses to restore content of which only a fingerprint is known (binary or huge)', () => {

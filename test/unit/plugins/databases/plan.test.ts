@@ -84,6 +84,19 @@ describe('plan', () => {
     ]);
   });
 
+  it('plans a grantee named __proto__ or constructor like any other (found by the fuzz harness)', () => {
+    for (const engine of ['pg_databases', 'mysql_databases'] as const) {
+      const who = engine === 'pg_databases' ? ['__proto__', 'constructor'] : ['__proto__@localhost', 'constructor'];
+      const grants = JSON.parse(`{${who.map((w) => `"${w}": ["ALL"]`).join(',')}}`) as Record<string, string[]>;
+      const cs = planDatabases(diff(engine, 'd', { grants: {} }, { grants }));
+      expect(cs.map((c) => [c.address, c.summary])).toEqual(
+        who
+          .sort()
+          .map((w) => [`databases/${engine}/d/grants/${w}`, engine === 'pg_databases' ? 'grant ALL' : 'grant ALL']),
+      );
+    }
+  });
+
   it('treats an encoding change as a destructive re-creation', () => {
     const [c] = planDatabases(diff('pg_databases', 'd', { encoding: 'LATIN1' }, { encoding: 'UTF8' }));
     expect(c.action).toBe('recreate');
