@@ -69,7 +69,8 @@ export function readJournal(path: string): { dirs: NotedDir[]; runs: string[] } 
     try {
       const e = JSON.parse(l) as { run?: unknown; dir?: unknown; root?: unknown };
       const root = typeof e.root === 'string' ? e.root : '';
-      if (typeof e.dir === 'string' && e.dir.startsWith('/') && e.dir.startsWith(root)) dirs.set(e.dir, { dir: e.dir, root });
+      if (typeof e.dir === 'string' && e.dir.startsWith('/') && e.dir.startsWith(root))
+        dirs.set(e.dir, { dir: e.dir, root });
       if (typeof e.run === 'string') runs.add(e.run);
     } catch {
       /* a torn last line: its directory's temp file was not created yet */
