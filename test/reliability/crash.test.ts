@@ -1,8 +1,12 @@
 /**
  * Every change on the record, whatever stops the run: 100 trials of `opd apply` on a 2,000-file
  * wave (under --root) beside a 1,000-port OVS wave (a private ovsdb-server), stopped by SIGKILL,
- * SIGINT or SIGTERM (every other SIGTERM trial sends it twice: the abort) at a uniformly random
- * moment between its run.start and its run.end (the span measured on an uninterrupted run).
+ * SIGINT or SIGTERM (every other SIGTERM trial sends it twice: the abort) at a random point of
+ * its run chosen from what the host shows, never from a delay: a number t drawn uniformly from
+ * 0 … F (F: the files the wave rewrites, creates or removes); the signal goes once run.start is
+ * in the trail and t files of the wave have changed on the host (t = 0: right after run.start;
+ * t = F: after the last file, while the rest of the run goes on). A loaded machine slows the run
+ * and the test alike, so the kill points stay spread over the wave whatever the load.
  *
  * Before each trial the test snapshots the host side (every file's mode and content, every port's
  * tag); right after the stop and again after the next `opd apply` (which recovers first) it
@@ -165,18 +169,36 @@ function entriesFrom(log: string, offset: number): Entry[] {
 
 type Kind = 'SIGKILL' | 'SIGINT' | 'SIGTERM' | 'SIGTERM twice';
 
+/** The inode of each wave file under the root (absent: no entry): an atomic rewrite makes a new one. */
+function fileInodes(root: string): Map<number, number> {
+  const m = new Map<number, number>();
+  for (let f = 0; f < FILES; f++) {
+    const st = lstatSync(join(root, DIR, `f${f}.conf`), { throwIfNoEntry: false });
+    if (st) m.set(f, st.ino);
+  }
+  return m;
+}
+
+/** How many wave files differ on the host from `before` (written anew, created or removed). */
+function filesChanged(root: string, before: Map<number, number>): number {
+  let n = 0;
+  for (let f = 0; f < FILES; f++)
+    if (lstatSync(join(root, DIR, `f${f}.conf`), { throwIfNoEntry: false })?.ino !== before.get(f)) n++;
+  return n;
+}
+
 /**
- * Start `opd apply FILE`; once its run.start is in the trail, wait `delayMs` and send the signal
- * (twice, 30 ms apart, for the abort). Returns how the process ended.
+ * Start `opd apply FILE`; once its run.start is in the trail and `ready()` holds (polled on the
+ * host side), send the signal (twice, 30 ms apart, for the abort). Returns how the process ended.
  */
 async function stopInsideRun(
   file: string,
   env: Record<string, string>,
   kind: Kind,
-  delayMs: number,
+  ready: () => boolean,
 ): Promise<{ exitCode?: number; signal?: string; run: string }> {
   const log = env.OPD_AUDIT_LOG;
-  let offset = statSync(log).size;
+  let offset = existsSync(log) ? statSync(log).size : 0;
   let partial = '';
   const child = execa('node', [OPD, 'apply', file], { env, reject: false });
   let exited = false;
@@ -186,6 +208,7 @@ async function stopInsideRun(
   });
   let run: string | undefined;
   const scan = () => {
+    if (!existsSync(log)) return;
     const fd = openSync(log, 'r');
     try {
       const buf = Buffer.alloc(1 << 20);
@@ -209,7 +232,7 @@ async function stopInsideRun(
     if (!run) await new Promise((r) => setTimeout(r, 3));
   }
   if (!run) expect.fail(`opd apply never wrote run.start: ${(await done).stderr}`);
-  await new Promise((r) => setTimeout(r, delayMs));
+  while (!exited && !ready()) await new Promise((r) => setTimeout(r, 1));
   const sig = kind === 'SIGTERM twice' ? 'SIGTERM' : kind;
   child.kill(sig);
   if (kind === 'SIGTERM twice') {
@@ -241,53 +264,58 @@ afterAll(async () => {
 describe('what opd apply says when it is stopped', () => {
   it('prints how many changes were applied and not started (exit 130), and the next run names a killed run by its id', async () => {
     const dir = scratch('opd-stop-say-');
-    const env = {
-      OPD_ROOT: scratch('opd-stop-say-root-'),
-      OPD_AUDIT_LOG: join(dir, 'audit.jsonl'),
-      OPD_LOG_LEVEL: 'silent',
-    };
-    const files = (k: number) => {
+    const root = scratch('opd-stop-say-root-');
+    const env = { OPD_ROOT: root, OPD_AUDIT_LOG: join(dir, 'audit.jsonl'), OPD_LOG_LEVEL: 'silent' };
+    const log = env.OPD_AUDIT_LOG;
+    let k = 0;
+    const files = () => {
       const paths: Record<string, unknown> = {};
       for (let f = 0; f < FILES; f++) paths[`${DIR}/f${f}.conf`] = { content: `say ${k} ${f}\n` };
-      return doc(JSON.stringify({ version: 1, plugins: { files: { paths } } }), dir, `say${k}.json`);
+      return doc(JSON.stringify({ version: 1, plugins: { files: { paths } } }), dir, `say${k++}.json`);
     };
-    const tail = (log: string, from: number) => entriesFrom(log, from);
+    // the signal goes once the host shows the first rewritten file; on a loaded machine the whole
+    // wave may be written before it lands (the run then ends ok): such an attempt is made again
+    // with the next variant, at most 5 times
+    const stopOnce = async (kind: 'SIGINT' | 'SIGKILL') => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const offset = existsSync(log) ? statSync(log).size : 0;
+        const inodes = fileInodes(root);
+        const child = execa('node', [OPD, 'apply', files()], { env, reject: false });
+        while (child.exitCode === null && filesChanged(root, inodes) === 0) await new Promise((r) => setTimeout(r, 1));
+        child.kill(kind);
+        const r = await child;
+        const mine = entriesFrom(log, offset);
+        const run = mine.find((e) => e.type === 'run.start')!.run;
+        const end = mine.find((e) => e.type === 'run.end' && e.run === run);
+        if (end && !end.interrupted) continue; // the run was over before the signal came
+        return { r, run, end };
+      }
+      return expect.fail(`5 runs of ${FILES} files ended before ${kind} reached them`);
+    };
     // SIGINT once the first files are written
-    const child = execa('node', [OPD, 'apply', files(1)], { env, reject: false });
-    const first = join(env.OPD_ROOT, DIR, 'f0.conf');
-    while (!existsSync(first) && child.exitCode === null) await new Promise((r) => setTimeout(r, 2));
-    child.kill('SIGINT');
-    const r = await child;
-    expect(r.exitCode, String(r.stderr)).toBe(130);
+    const int = await stopOnce('SIGINT');
+    expect(int.r.exitCode, String(int.r.stderr)).toBe(130);
     const m =
       /^interrupted: (\d+) applied, (\d+) not started \(SIGINT; run (\S+), recorded in the audit trail\)$/m.exec(
-        String(r.stdout),
+        String(int.r.stdout),
       );
-    expect(m, String(r.stdout).slice(-300)).not.toBeNull();
+    expect(m, String(int.r.stdout).slice(-300)).not.toBeNull();
     expect(Number(m![1]) + Number(m![2])).toBe(FILES);
-    expect(String(r.stderr)).toContain('opd: SIGINT: finishing the changes in flight, starting no new one');
-    const end = tail(env.OPD_AUDIT_LOG, 0).find((e) => e.type === 'run.end');
-    expect(end).toMatchObject({ run: m![3], status: 'interrupted', interrupted: 'SIGINT' });
+    expect(String(int.r.stderr)).toContain('opd: SIGINT: finishing the changes in flight, starting no new one');
+    expect(m![3]).toBe(int.run);
+    expect(int.end).toMatchObject({ run: int.run, status: 'interrupted', interrupted: 'SIGINT' });
     // SIGKILL: the next run names the dead run and what it found
-    const offset = statSync(env.OPD_AUDIT_LOG).size;
-    const killed = execa('node', [OPD, 'apply', files(2)], { env, reject: false });
-    for (;;) {
-      const e = tail(env.OPD_AUDIT_LOG, offset);
-      if (e.some((x) => x.type === 'intent') || killed.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    killed.kill('SIGKILL');
-    await killed;
-    const dead = tail(env.OPD_AUDIT_LOG, offset).find((e) => e.type === 'run.start')!.run;
-    const again = await opd(['apply', files(2)], { env });
+    const killed = await stopOnce('SIGKILL');
+    expect(killed.r.signal).toBe('SIGKILL');
+    const again = await opd(['apply', join(dir, `say${k - 1}.json`)], { env });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(
-      new RegExp(`^opd: run ${dead} was interrupted; its \\d+ changes in flight, read from the host: `, 'm'),
+      new RegExp(`^opd: run ${killed.run} was interrupted; its \\d+ changes in flight, read from the host: `, 'm'),
     );
     expect(again.stderr).not.toContain('undefined');
-    const log = await opd(['audit', 'log', '--run', dead], { env });
-    expect(log.stdout).toMatch(/ recovered +(applied|not applied) update files\/paths\/\/etc\/opd-crash\/f\d+\.conf/);
-    expect(log.stdout).toMatch(/ run\.interrupted +the run ended without run\.end/);
+    const shown = await opd(['audit', 'log', '--run', killed.run], { env });
+    expect(shown.stdout).toMatch(/ recovered +(applied|not applied) update files\/paths\/\/etc\/opd-crash\/f\d+\.conf/);
+    expect(shown.stdout).toMatch(/ run\.interrupted +the run ended without run\.end/);
   });
 });
 
@@ -302,51 +330,45 @@ describe('stopping opd apply at any moment of its run', () => {
       const env = {
         OPD_OVS_DB: ovs.db,
         OPD_ROOT: root,
-        OPD_AUDIT_LOG: join(dir, 'audit.jsonl'),
+        OPD_AUDIT_LOG: join(dir, 'audit-start.jsonl'),
         OPD_LOG_LEVEL: 'silent',
       };
-      const log = env.OPD_AUDIT_LOG;
-      // the start: everything created. The span of an uninterrupted run of a whole wave, from
-      // run.start to run.end, is the median of the last three measured; the machine's load drifts,
-      // so an uninterrupted run is measured again every 20 trials
+      let log = env.OPD_AUDIT_LOG;
+      // the start: everything created
       let k = 0;
-      const spans: number[] = [];
-      const uninterrupted = async () => {
-        const before = statSync(log).size;
-        const r = await opd(['apply', doc(variant(k), dir, `v${k}.json`)], { env });
-        expect(r.code, r.stderr).toBe(0);
-        k++;
-        const es = entriesFrom(log, before);
-        expect([es[0].type, es.at(-1)!.type]).toEqual(['run.start', 'run.end']);
-        spans.push(Date.parse(es.at(-1)!.ts) - Date.parse(es[0].ts));
-      };
-      const span = () => [...spans.slice(-3)].sort((a, b) => a - b)[Math.min(spans.length, 3) >> 1];
-      await uninterrupted(); // creates everything (its span is not a wave of updates: dropped)
-      spans.pop();
-      for (let c = 0; c < 3; c++) await uninterrupted();
+      const first = await opd(['apply', doc(variant(k++), dir, 'v0.json')], { env });
+      expect(first.code, first.stderr).toBe(0);
 
       const rnd = lcg(23);
       const kinds: Kind[] = ['SIGKILL', 'SIGINT', 'SIGTERM', 'SIGKILL', 'SIGINT', 'SIGTERM twice'];
       const points: { applied: number; total: number; kind: Kind }[] = [];
       for (let i = 0; i < TRIALS; i++) {
-        if (i && i % 20 === 0) await uninterrupted();
+        // a new trail every 5 trials (the last one verified, then removed): a trail of 100 trials
+        // would be ~500 MB on tmpfs, walked again after each trial
+        if (i % 5 === 0) {
+          rmSync(log, { force: true });
+          log = env.OPD_AUDIT_LOG = join(dir, `audit-${i / 5}.jsonl`);
+        }
         const vk = k++;
         const want = wanted(vk);
         const file = doc(variant(vk), dir, `v${vk}.json`);
         const kind = kinds[i % kinds.length];
         const s0 = await snapshot(ovs, root);
         const total = differences(s0, want).size;
-        const offset = statSync(log).size;
-        const delay = Math.floor(rnd() * span());
-        const stop = await stopInsideRun(file, env, kind, delay);
+        const offset = existsSync(log) ? statSync(log).size : 0;
+        // the kill point: t of the wave's F file changes seen on the host, t uniform in 0 … F
+        const inodes = fileInodes(root);
+        const F = [...differences(s0, want)].filter((a) => a.startsWith('files/')).length;
+        const t = Math.min(F, Math.floor(rnd() * (F + 1)));
+        const stop = await stopInsideRun(file, env, kind, () => t === 0 || filesChanged(root, inodes) >= t);
         const s1 = await snapshot(ovs, root);
         const changed = differences(s0, s1);
         points.push({ applied: changed.size, total, kind });
         if (process.env.OPD_CRASH_DEBUG)
           console.log(
-            `trial ${i} ${kind} delay ${delay}: ${changed.size}/${total}; s0 ${s0.size} s1 ${s1.size}; exit ${stop.exitCode} ${stop.signal}`,
+            `trial ${i} ${kind} at ${t}/${F} files: ${changed.size}/${total}; s0 ${s0.size} s1 ${s1.size}; exit ${stop.exitCode} ${stop.signal}`,
           );
-        const what = `trial ${i} (${kind} ${delay} ms after run.start, ${changed.size} of ${total} applied)`;
+        const what = `trial ${i} (${kind} once ${t} of ${F} files changed, ${changed.size} of ${total} applied)`;
         const stopped = entriesFrom(log, offset).filter((e) => e.run === stop.run);
         const end = stopped.find((e) => e.type === 'run.end');
         // how the process ended: a signal after run.end finds a finished run (exit 0, or the default action)
@@ -419,7 +441,7 @@ describe('stopping opd apply at any moment of its run', () => {
       }
       const order = ['0', ...Array.from({ length: 10 }, (_, d) => `${d * 10}-${d * 10 + 10}%`), 'all'];
       console.log(
-        `crash trials: ${TRIALS} in ${Math.round((Date.now() - t0) / 1000)} s (run spans ${spans.join(', ')} ms); kill points by changes already applied in the wave: ` +
+        `crash trials: ${TRIALS} in ${Math.round((Date.now() - t0) / 1000)} s; kill points by changes already applied in the wave: ` +
           `${before0} before any, ${inside} inside, ${afterAll_} after all; ` +
           order
             .filter((b) => buckets.has(b))

@@ -47,21 +47,34 @@ describe('opd daemon stopped during a repair', () => {
   it('ends the repair run cleanly with every repaired file on the record, and recovers nothing at the next start', async () => {
     const host = (i: number) => readFileSync(join(root, file(i)), 'utf8');
     expect(host(0)).toBe(want(0));
-    const seen = auditEntries(audit).length;
-    // drift: every file changed outside opd
-    for (let i = 0; i < N; i++) writeFileSync(join(root, file(i)), `drifted ${i}\n`);
-    // the repair has begun once the first file is back; stop the unit as systemd does
-    await until(() => host(0) === want(0), 'the repair to begin', 60_000);
-    await unit.stop();
+    // drift: every file changed outside opd; the repair has begun once the first file is back,
+    // and the unit is stopped then as systemd does. On a loaded machine the whole repair may be
+    // done before the stop lands (the run then ends ok): the unit is started again and the drift
+    // made anew, at most 5 times
+    let seen = 0;
+    let repair: ReturnType<typeof auditEntries>[number] | undefined;
+    for (let attempt = 0; ; attempt++) {
+      seen = auditEntries(audit).length;
+      for (let i = 0; i < N; i++) writeFileSync(join(root, file(i)), `drifted ${attempt} ${i}\n`);
+      await until(() => host(0) === want(0), 'the repair to begin', 60_000);
+      await unit.stop();
+      const after = auditEntries(audit).slice(seen);
+      repair = after.find((e) => e.type === 'run.start' && e.trigger === 'drift');
+      expect(repair, JSON.stringify(after.slice(0, 3))).toBeDefined();
+      const ended = after.find((e) => e.type === 'run.end' && e.run === repair!.run);
+      if (ended?.interrupted || attempt === 4) break;
+      await unit.start();
+    }
     const p = await unit.show(['ActiveState', 'Result', 'ExecMainStatus']);
     expect(p).toMatchObject({ ActiveState: 'inactive', Result: 'success', ExecMainStatus: '0' });
 
     const repaired = Array.from({ length: N }, (_, i) => i).filter((i) => host(i) === want(i));
     const entries = auditEntries(audit).slice(seen);
-    const repair = entries.find((e) => e.type === 'run.start' && e.trigger === 'drift');
-    expect(repair, JSON.stringify(entries.slice(0, 3))).toBeDefined();
     const mine = entries.filter((e) => e.run === repair!.run);
-    expect(mine.filter((e) => e.type === 'drift')).toHaveLength(N);
+    // the drift the repair saw: all N, or fewer when a poll came while the test was still writing
+    const drifted = mine.filter((e) => e.type === 'drift').length;
+    expect(drifted).toBeGreaterThan(0);
+    expect(drifted).toBeLessThanOrEqual(N);
     const end = mine.find((e) => e.type === 'run.end');
     expect(end).toMatchObject({ status: 'interrupted', interrupted: 'SIGTERM' });
     // stopped inside the wave: some repaired, some not started
@@ -70,7 +83,11 @@ describe('opd daemon stopped during a repair', () => {
     const ok = new Set(mine.filter((e) => e.type === 'change' && e.result === 'ok').map((e) => e.address));
     expect(repaired.filter((i) => !ok.has(`files/paths/${file(i)}`))).toEqual([]);
     expect(ok.size).toBe(repaired.length);
-    expect(end!.not_started).toBe(N - repaired.length);
+    // what the run planned (every file still drifted when it planned) was applied or not started
+    const planned = ok.size + Number(end!.not_started);
+    expect(planned).toBeGreaterThanOrEqual(drifted);
+    expect(planned).toBeLessThanOrEqual(N);
+    if (drifted === N) expect(end!.not_started).toBe(N - repaired.length);
     const v = await opd(['audit', 'verify'], { env: { OPD_AUDIT_LOG: audit } });
     expect(v.code, v.stdout + v.stderr).toBe(0);
 
