@@ -260,6 +260,7 @@ in
         TimeoutStopSec = "2min";
         ProtectSystem = "strict";
         StateDirectory = "opd";
+        StateDirectoryMode = "0700";
         ReadWritePaths = [ "/var/lib/opd" "/etc" "/run" "-/home" "-/var/lib/lxc" "-/var/cache/lxc" ];
         ProtectHome = "read-only";
         PrivateTmp = true;
@@ -304,6 +305,7 @@ in
         TimeoutStartSec = "5min";
         ProtectSystem = "strict";
         StateDirectory = "opd";
+        StateDirectoryMode = "0700";
         ReadWritePaths = [ "/var/lib/opd" "/etc" "/run" ];
         ProtectHome = true;
         PrivateTmp = true;

@@ -18,7 +18,7 @@
  * TUNABLES.dbusReadIntervalMs; callers arriving meanwhile share the answer.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { callRead, exportService, variant, type Caller, type ExportedService } from '../dbus.js';
+import { callRead, exportService, variant, type Caller, type ExportedService, type ServiceObject } from '../dbus.js';
 import { parseText } from '../core/document.js';
 import { prepareLoaded } from '../core/engine.js';
 import { run as engineRun } from '../run/index.js';
@@ -139,84 +139,102 @@ export class ReadGate {
   }
 }
 
-export async function startDbusApi(daemon: Daemon): Promise<ExportedService> {
+/** What each method and signal does, for opd-daemon(8) and docs/daemon.md (a test checks every member has one). */
+export const API_DOCS: Record<string, string> = {
+  'org.opd.Reconciler1.Apply':
+    'reconcile now (as SIGHUP does, but waiting for the run); returns the run summary as JSON; root only',
+  'org.opd.Reconciler1.Diff':
+    'the plan against the document in force, as JSON, redacted; changes nothing; root or callers polkit allows org.opd.reconciler1.read, one read at a time',
+  'org.opd.Reconciler1.Status':
+    'per-resource outcome, the last run, failing resources with their next attempt, a rejected document; as JSON (what opd status prints)',
+  'org.opd.Reconciler1.DriftDetected': 'a run found resources changed outside opd: {run, resources, at} as JSON',
+  'org.opd.Reconciler1.RunFinished': 'a run ended: its summary as JSON',
+  'org.opdbus.StateManager.ApplyState':
+    "op-dbus's method: apply the document given as JSON once, like opd apply; returns the report as JSON; root only",
+  'org.opdbus.StateManager.QueryState':
+    "op-dbus's method: the current state of the daemon's plugins as a document (JSON), redacted; root or callers polkit allows org.opd.reconciler1.read",
+};
+
+/** The objects the daemon exports on the system bus (methods bound to `daemon`). */
+export function apiObjects(daemon: Daemon): ServiceObject[] {
   const o = daemon.o;
   const gate = new ReadGate(TUNABLES.dbusReadIntervalMs);
   // the document in force when the call is answered (a reload may replace it)
   const red = () => daemon.prep.redactor;
-  const svc = await exportService(
-    o.settings,
-    [BUS_NAME, OPDBUS_NAME],
-    [
-      {
-        path: OBJECT_PATH,
-        interface: INTERFACE,
-        methods: {
-          Apply: {
-            in: '',
-            out: 's',
-            fn: async (caller: Caller) => {
-              await requireRoot(o.settings, caller, 'Apply');
-              return JSON.stringify(redactDeep(await daemon.request('dbus:Apply'), red()));
-            },
+  return [
+    {
+      path: OBJECT_PATH,
+      interface: INTERFACE,
+      methods: {
+        Apply: {
+          in: '',
+          out: 's',
+          fn: async (caller: Caller) => {
+            await requireRoot(o.settings, caller, 'Apply');
+            return JSON.stringify(redactDeep(await daemon.request('dbus:Apply'), red()));
           },
-          Diff: {
-            in: '',
-            out: 's',
-            fn: async (caller: Caller) => {
-              await authorizeRead(o.settings, caller, 'Diff');
-              return gate.run('Diff', async () => JSON.stringify(redactDeep(await daemon.diff(), red())));
-            },
-          },
-          Status: { in: '', out: 's', fn: () => JSON.stringify(redactDeep(daemon.status(), red())) },
         },
-        signals: { DriftDetected: 's', RunFinished: 's' },
-      },
-      {
-        path: OPDBUS_PATH,
-        interface: OPDBUS_INTERFACE,
-        methods: {
-          ApplyState: {
-            in: 's',
-            out: 's',
-            fn: async (json: string, caller: Caller) => {
-              await requireRoot(o.settings, caller, 'ApplyState');
-              const prep = await prepareLoaded(o.registry, parseText(json, 'ApplyState(json)'));
-              const report = await engineRun(prep, {
-                settings: o.settings,
-                log: o.log,
-                allowDestroy: o.allowDestroy,
-                rollback: o.rollback,
-                auditLog: o.auditLog,
-                auditKey: o.auditKey,
-                lockWaitMs: TUNABLES.daemonLockWaitMs,
-                trigger: 'dbus:ApplyState',
-              });
-              return JSON.stringify(redactDeep(reportJSON(report, prep.redactor), prep.redactor));
-            },
+        Diff: {
+          in: '',
+          out: 's',
+          fn: async (caller: Caller) => {
+            await authorizeRead(o.settings, caller, 'Diff');
+            return gate.run('Diff', async () => JSON.stringify(redactDeep(await daemon.diff(), red())));
           },
-          QueryState: {
-            in: '',
-            out: 's',
-            fn: async (caller: Caller) => {
-              await authorizeRead(o.settings, caller, 'QueryState');
-              return gate.run('QueryState', async () => {
-                const prep = daemon.prep;
-                const plugins: Record<string, unknown> = {};
-                for (const [name, p] of [...prep.plugins].sort(([a], [b]) => (a < b ? -1 : 1))) {
-                  const ctx = { settings: o.settings, log: o.log };
-                  const state = p.show ? await p.show(ctx, { all: false }) : await p.read(ctx, prep.doc.plugins[name]);
-                  // exactly like `opd show`: the section through the document's redactor
-                  plugins[name] = prep.redactor.section(name, state);
-                }
-                return canonical({ version: 1, plugins });
-              });
-            },
+        },
+        Status: { in: '', out: 's', fn: () => JSON.stringify(redactDeep(daemon.status(), red())) },
+      },
+      signals: { DriftDetected: 's', RunFinished: 's' },
+    },
+    {
+      path: OPDBUS_PATH,
+      interface: OPDBUS_INTERFACE,
+      methods: {
+        ApplyState: {
+          in: 's',
+          out: 's',
+          fn: async (json: string, caller: Caller) => {
+            await requireRoot(o.settings, caller, 'ApplyState');
+            const prep = await prepareLoaded(o.registry, parseText(json, 'ApplyState(json)'));
+            const report = await engineRun(prep, {
+              settings: o.settings,
+              log: o.log,
+              allowDestroy: o.allowDestroy,
+              rollback: o.rollback,
+              auditLog: o.auditLog,
+              auditKey: o.auditKey,
+              lockWaitMs: TUNABLES.daemonLockWaitMs,
+              trigger: 'dbus:ApplyState',
+            });
+            return JSON.stringify(redactDeep(reportJSON(report, prep.redactor), prep.redactor));
+          },
+        },
+        QueryState: {
+          in: '',
+          out: 's',
+          fn: async (caller: Caller) => {
+            await authorizeRead(o.settings, caller, 'QueryState');
+            return gate.run('QueryState', async () => {
+              const prep = daemon.prep;
+              const plugins: Record<string, unknown> = {};
+              for (const [name, p] of [...prep.plugins].sort(([a], [b]) => (a < b ? -1 : 1))) {
+                const ctx = { settings: o.settings, log: o.log };
+                const state = p.show ? await p.show(ctx, { all: false }) : await p.read(ctx, prep.doc.plugins[name]);
+                // exactly like `opd show`: the section through the document's redactor
+                plugins[name] = prep.redactor.section(name, state);
+              }
+              return canonical({ version: 1, plugins });
+            });
           },
         },
       },
-    ],
-  );
+    },
+  ];
+}
+
+export async function startDbusApi(daemon: Daemon): Promise<ExportedService> {
+  const svc = await exportService(daemon.o.settings, [BUS_NAME, OPDBUS_NAME], apiObjects(daemon));
+  const red = () => daemon.prep.redactor;
   daemon.on('drift', (s) =>
     svc.emit(
       OBJECT_PATH,
