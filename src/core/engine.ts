@@ -3,6 +3,7 @@
  * `diff` and `apply --dry-run` stop here and never get an ApplyContext; a run (lock, audit,
  * apply, verify, rollback) is orchestrated above the core, in src/run/.
  */
+import { mark } from './profile.js';
 import type { Logger } from 'pino';
 import { loadDocument, locateProblems, type LoadedDocument, type StateDocument } from './document.js';
 import { checkNames, newRedactor, validateDocument } from './validate.js';
@@ -64,6 +65,7 @@ export async function prepareLoaded(
   checkNames(source.raw, source);
   const loaded = resolveParams(source, vars);
   checkNames(loaded.raw, loaded);
+  mark('parameters');
   // op-dbus forms: a bare plugin body (no `plugins`) may belong to any plugin, and plugin sections
   // written at the top level are refused by name: both need the plugins they could be
   const raw = loaded.raw;
@@ -73,22 +75,31 @@ export async function prepareLoaded(
       ? [...Object.keys(raw.plugins), ...Object.keys(raw)]
       : [...registry.names];
   const plugins = await registry.loadFor(sections); // validators load on first use: only the sections named
+  mark('plugin modules');
   const normalized = normalizeDocument(loaded, plugins);
   checkNames(normalized, loaded); // names of op-dbus lists became keys
+  mark('normalize');
   validateDocument(normalized, loaded);
+  mark('validate (schema)');
   const doc = normalized as StateDocument;
   const redactor = newRedactor();
   const { secrets, warnings } = paramsInfo(loaded);
   checkSecretArgv(redactor, doc, loaded, secrets);
   checkSemantics(doc, loaded, settings);
+  mark('semantic checks');
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
   // the edges the plan orders by: an undeclared depends_on or a cycle is a mistake of the document
   checkDependencies(collectEdges(named, doc.plugins), named, doc, loaded);
+  mark('dependency graph');
+  let docHash: string | undefined;
   return {
     loaded,
     doc,
     plugins: named,
-    docHash: sha256(loaded.text),
+    // made when first asked (validate never asks: no crypto at start-up)
+    get docHash() {
+      return (docHash ??= sha256(loaded.text));
+    },
     warnings: [...warnings, ...locateProblems(loaded, loaded.warnings)],
     redactor,
     registry,
@@ -203,6 +214,7 @@ export interface Computed {
 export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Computed> {
   const down = new Map<string, OpdError>();
   const current = await readAll(prep, o, undefined, down);
+  mark('read (backends)');
   const diffs = diffAll(prep, current, o.allowDestroy ?? false);
   const planned = o.hold ? diffs.filter((d) => !o.hold!(d)) : diffs;
   const blocks = await preflightChanges(
@@ -214,6 +226,7 @@ export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Com
     ...blocks,
     ...refreshes(prep, planned),
   ]);
+  mark('diff and plan');
   return { current, diffs, plan, unreachable: unreachableList(prep, down) };
 }
 

@@ -7,6 +7,7 @@ import { diffAll, readAll, type Computed, type EngineOptions, type Prepared } fr
 import { toOpdError } from '../core/errors.js';
 import type { Obj } from '../core/plugin.js';
 import type { VerificationFailure } from '../core/report.js';
+import { mark } from '../core/profile.js';
 
 export interface Applied {
   outcomes: ChangeOutcome[];
@@ -47,6 +48,7 @@ export async function applyAndVerify(
     onWave,
   });
   onWave();
+  mark('apply (backends) and audit of the changes');
   const touched = new Set(outcomes.filter((x) => x.status === 'ok').map((x) => x.change.resource));
   // stopped by a signal: what was applied is on the record; verifying it is left to the next run
   if (o.stop?.aborted) return { outcomes, touched, verification: [], after: undefined };
@@ -61,6 +63,7 @@ export async function applyAndVerify(
     after = await readAll(prep, o, new Set(outcomes.map((x) => x.change.plugin)));
     for (const [k, v] of Object.entries(c.current)) if (!(k in after)) after[k] = v;
     verification = verifyDiffs(prep, after, okResources);
+    mark('verify (read again, diff)');
   } catch (err) {
     const e = toOpdError(err);
     verification = [...okResources].sort().map((address) => ({ address, ops: [], error: e.message }));

@@ -13,6 +13,7 @@ import { applyAndVerify } from './apply-verify.js';
 import { RunRecorder, recordStart } from './record.js';
 import { rollbackRun } from './rollback.js';
 import { openSession } from './session.js';
+import { mark } from '../core/profile.js';
 import { recover } from './recover.js';
 import { TempJournal, journalPath } from './journal.js';
 
@@ -86,6 +87,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       unreachable: [],
     };
   }
+  mark('lock and audit trail');
   try {
     const { audit, recovered } = session;
     const redact = prep.redactor.withKey(secretKey(o.auditLog, o.auditKey));
@@ -113,6 +115,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     audit.ensureSpace(plan.changes.length);
     const runId = newRunId();
     recordStart(audit, runId, prep, c, redact, o);
+    mark('audit run.start');
     o.beforeApply?.(audit, runId, c);
     const rec = new RunRecorder(audit, runId, redact, c.diffs);
     const flush = () => rec.flush();
@@ -160,6 +163,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     // every temp file of the run is renamed or removed by now
     journal.finish();
     if (status === 'ok') await o.afterRun?.(audit, runId, c, touched);
+    mark('audit run.end');
     return {
       run: runId,
       status,
