@@ -16,7 +16,10 @@ export interface VerificationFailure {
 
 export interface RunReport {
   run?: string;
-  status: 'ok' | 'noop' | 'failed' | 'planned' | 'blocked';
+  /** `interrupted`: a first SIGINT/SIGTERM stopped it (in-flight changes finished, the rest not started). */
+  status: 'ok' | 'noop' | 'failed' | 'planned' | 'blocked' | 'interrupted';
+  /** The signal that stopped the run (status `interrupted`). */
+  interrupted?: string;
   plan: Plan;
   outcomes: ChangeOutcome[];
   verification: VerificationFailure[];
@@ -100,6 +103,7 @@ export function reportJSON(r: RunReport, redactor: Redactor): object {
   return {
     status: r.status,
     run: r.run,
+    ...(r.interrupted ? { interrupted: r.interrupted } : {}),
     duration_ms: r.durationMs,
     plan: planJSON(red),
     outcomes: r.outcomes.map((o) => outcomeJSON(o, true, redactor)),
