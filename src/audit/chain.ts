@@ -116,6 +116,9 @@ function seqOf(line: string): number | undefined {
   }
 }
 
+/** How far back `open` reads to find the last whole line. */
+const MAX_TAIL = 64 << 20;
+
 function atomicWrite(path: string, data: string): void {
   writeFileAtomic(path, data, { mode: 0o600 });
 }
@@ -178,15 +181,22 @@ export class AuditLog {
     // 1. a torn last line (crash during an append) is kept aside and cut off, never dropped silently
     let tail = '';
     if (size > 0) {
-      const n = Math.min(size, 1 << 20);
-      const buf = Buffer.alloc(n);
-      readSync(fd, buf, 0, n, size - n);
+      // enough of the end to hold the last whole line (an intent of many changes can be long)
+      let n = Math.min(size, 1 << 20);
+      let buf = Buffer.alloc(n);
+      for (;;) {
+        readSync(fd, buf, 0, n, size - n);
+        const inner = buf.lastIndexOf(10, n - 2);
+        if (n === size || n >= MAX_TAIL || (n >= 2 && inner >= 0)) break;
+        n = Math.min(size, n * 4);
+        buf = Buffer.alloc(n);
+      }
       tail = buf.toString('utf8');
       if (!tail.endsWith('\n')) {
         const cut = tail.lastIndexOf('\n');
         const keepBytes = cut < 0 ? size - n : size - n + Buffer.byteLength(tail.slice(0, cut + 1));
         if (cut < 0 && n < size)
-          throw new OpdError('audit-broken', `${path}: last line is longer than 1 MiB and unterminated`, {
+          throw new OpdError('audit-broken', `${path}: last line is longer than 64 MiB and unterminated`, {
             hint: 'inspect the log by hand; run `opd audit verify`',
           });
         const torn = readFileSync(path).subarray(keepBytes);

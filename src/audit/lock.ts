@@ -105,7 +105,12 @@ export interface Lock {
   recoveredFrom?: number;
 }
 
-export async function acquireLock(path: string, waitMs: number, onWait?: (holder: LockInfo) => void): Promise<Lock> {
+export async function acquireLock(
+  path: string,
+  waitMs: number,
+  onWait?: (holder: LockInfo) => void,
+  signal?: AbortSignal,
+): Promise<Lock> {
   try {
     ensureDir(dirname(path));
   } catch (err) {
@@ -138,6 +143,10 @@ export async function acquireLock(path: string, waitMs: number, onWait?: (holder
       if (breakStale(path)) recoveredFrom = holder.pid;
       continue;
     }
+    if (signal?.aborted)
+      throw new OpdError('lock-busy', `stopped while waiting for ${path} (pid ${holder?.pid ?? '?'} holds it)`, {
+        hint: 'nothing was applied',
+      });
     if (Date.now() >= deadline) {
       throw new OpdError(
         'lock-busy',
@@ -151,6 +160,6 @@ export async function acquireLock(path: string, waitMs: number, onWait?: (holder
       onWait?.(holder);
       told = true;
     }
-    await sleep(50 + Math.random() * 50);
+    await sleep(50 + Math.random() * 50, undefined, signal ? { signal } : undefined).catch(() => undefined);
   }
 }

@@ -26,6 +26,7 @@ import { registry } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
 import type { ChangeOutcome } from '../core/apply.js';
 import { countOutcomes, ms, redactPlan, reportJSON, unknownJSON, unknownLines } from '../core/report.js';
+import { noTrap, signalExit, trapStopSignals } from './signals.js';
 
 const MARK: Record<string, string> = { ok: 'ok     ', failed: 'FAILED ', skipped: 'skipped', refused: 'refused' };
 
@@ -43,7 +44,7 @@ export function applyCommand(): Command {
       addSettingOptions(
         new Command('apply')
           .description(
-            'converge the host to the document: apply in dependency order, verify, record in the audit trail (exit 0 only when the host matches)',
+            'converge the host to the document: apply in dependency order, verify, record in the audit trail (exit 0 only when the host matches). SIGINT/SIGTERM: no new change starts, the ones in flight finish and are recorded (exit 130/143); a second signal aborts them (the next run recovers them from the host)',
           )
           .argument(
             '<file>',
@@ -111,7 +112,22 @@ export function applyCommand(): Command {
           );
       }
       let pendingConfirm: Awaited<ReturnType<typeof startConfirmWait>> | undefined;
+      // SIGINT/SIGTERM: the first stops the run cleanly, a second aborts what is in flight (a dry
+      // run changes nothing: the signals keep their default action)
+      let applied = 0;
+      const trap = (o.dryRun ? noTrap : trapStopSignals)(
+        (sig) =>
+          stdio.err(
+            `opd: ${sig}: finishing the changes in flight, starting no new one (${sig} again aborts them at once)`,
+          ),
+        (sig) =>
+          stdio.err(
+            `opd: ${sig} again: aborted the changes in flight after ${applied} applied; the next opd run reads them from the host and records what it finds`,
+          ),
+      );
       const report = await run(prep, {
+        stop: trap.stop,
+        signal: trap.abort,
         settings,
         log,
         partial: o.partial === true,
@@ -152,9 +168,12 @@ export function applyCommand(): Command {
         lockWaitMs: parseSeconds(o.lockWait as string, '--lock-wait', 300) * 1000,
         trigger: 'cli',
         onLockWait: (pid) => stdio.err(`opd: waiting for another opd run (pid ${pid}) to finish…`),
-        onChange: text ? (x) => stdio.out(outcomeLine(x)) : undefined,
+        onChange: (x) => {
+          if (x.status === 'ok') applied++;
+          if (text) stdio.out(outcomeLine(x));
+        },
         onRollback: text ? (x) => stdio.out(`rollback ${outcomeLine(x)}`) : undefined,
-      });
+      }).finally(() => trap.dispose());
       printAdvisories(report.computed?.advisories);
       if (!text) {
         stdio.out(JSON.stringify(reportJSON(report, prep.redactor), null, 2));
@@ -169,6 +188,18 @@ export function applyCommand(): Command {
           );
         } else if (report.status === 'noop') {
           stdio.out('no changes: the host matches the document');
+        } else if (report.status === 'interrupted') {
+          const s = countOutcomes(report.outcomes);
+          const notStarted = report.run
+            ? report.outcomes.filter((x) => x.notStarted).length
+            : report.plan.changes.length;
+          // a stop during the first stage: the second stage's plugins were not even read
+          const later = (report.stageTwoNotStarted ?? []).map(
+            (u) => `${u.plugin} (${u.resources.length} resource${u.resources.length === 1 ? '' : 's'})`,
+          );
+          stdio.out(
+            `\ninterrupted: ${s.ok} applied, ${notStarted} not started${later.length ? `, second stage not started: ${later.join(', ')}` : ''}${s.failed ? `, ${s.failed} failed` : ''} (${report.interrupted}${report.run ? `; run ${report.run}, recorded in the audit trail` : '; nothing was begun'})`,
+          );
         } else if (report.status === 'blocked') {
           for (const c of report.plan.changes.filter((c) => c.blocker)) stdio.out(`blocked ${c.address}: ${c.blocker}`);
           stdio.out('\nnothing was applied: a precondition failed');
@@ -214,6 +245,7 @@ export function applyCommand(): Command {
         return EXIT.failed;
       }
       if (confirmS !== undefined && text && report.status === 'noop') stdio.out('nothing to confirm');
+      if (report.status === 'interrupted') return signalExit(report.interrupted ?? 'SIGTERM');
       if (report.status === 'planned') return EXIT.changesPending;
       return report.status === 'ok' || report.status === 'noop' ? EXIT.ok : EXIT.failed;
     }),

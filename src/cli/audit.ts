@@ -135,16 +135,22 @@ export function auditCommand(): Command {
                 : e.type === 'run.start'
                   ? `${e.changes} changes planned from ${e.file} (trigger ${e.trigger}, user ${e.user})`
                   : e.type === 'run.end'
-                    ? `${e.status} ${JSON.stringify(e.summary)} in ${e.duration_ms} ms`
-                    : e.type === 'drift'
-                      ? `${e.address}: changed outside opd`
-                      : JSON.stringify(
-                          Object.fromEntries(
-                            Object.entries(e).filter(
-                              ([k]) => !['seq', 'ts', 'run', 'type', 'prev', 'hash'].includes(k),
-                            ),
-                          ),
-                        );
+                    ? `${e.status}${e.interrupted ? ` by ${e.interrupted} (${e.not_started} not started)` : ''} ${JSON.stringify(e.summary)} in ${e.duration_ms} ms`
+                    : e.type === 'intent'
+                      ? intentText(e)
+                      : e.type === 'recovered'
+                        ? recoveredText(e)
+                        : e.type === 'run.interrupted'
+                          ? `${e.reason}${e.recovered ? `; recovered ${JSON.stringify(e.recovered)}` : ''}`
+                          : e.type === 'drift'
+                            ? `${e.address}: changed outside opd`
+                            : JSON.stringify(
+                                Object.fromEntries(
+                                  Object.entries(e).filter(
+                                    ([k]) => !['seq', 'ts', 'run', 'type', 'prev', 'hash'].includes(k),
+                                  ),
+                                ),
+                              );
             stdio.out(`${String(e.seq).padStart(6)} ${e.ts} ${e.run} ${String(e.type).padEnd(15)} ${what}`);
           }
           return 0;
@@ -152,4 +158,23 @@ export function auditCommand(): Command {
       ),
   );
   return audit;
+}
+
+/** `intent`: the changes a wave was about to start (write-ahead). */
+function intentText(e: Record<string, unknown>): string {
+  const chs = Array.isArray(e.changes) ? (e.changes as { address: string; action: string }[]) : [];
+  const first = chs
+    .slice(0, 3)
+    .map((c) => `${c.action} ${c.address}`)
+    .join(', ');
+  return `${e.kind === 'rollback' ? 'rollback of ' : ''}${chs.length} change${chs.length === 1 ? '' : 's'} about to start: ${first}${chs.length > 3 ? ', …' : ''}`;
+}
+
+/** `recovered`: what the host held for a change a dead run had in flight, or a leftover removed. */
+function recoveredText(e: Record<string, unknown>): string {
+  if (e.leftover) return `removed ${String(e.found)} ${String(e.leftover)} (left by a killed run)`;
+  if (Array.isArray(e.leftovers)) return `removed ${String(e.found)}: ${(e.leftovers as string[]).join(', ')}`;
+  const why =
+    e.found === 'partial' ? ` (differs: ${(e.differing as string[]).join(', ')})` : e.why ? ` (${String(e.why)})` : '';
+  return `${String(e.found)} ${e.kind === 'rollback' ? 'rollback ' : ''}${String(e.action)} ${String(e.address)}${why}`;
 }

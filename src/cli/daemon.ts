@@ -16,6 +16,7 @@ import {
 import { Daemon } from '../daemon/loop.js';
 import { systemdNotifier } from '../daemon/notify.js';
 import { EXIT, OpdError, toOpdError } from '../core/errors.js';
+import { trapStopSignals } from './signals.js';
 import { registry } from '../plugins/index.js';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -128,14 +129,18 @@ export function daemonCommand(): Command {
       const done = new Promise<void>((r) => (resolveDone = r));
       const stop = (sig: string) => {
         if (stopping) return;
-        log.info({ signal: sig }, 'stopping');
+        log.info({ signal: sig }, 'stopping: finishing the changes in flight, starting no new one');
         stopping = daemon
-          .stop()
+          .stop(sig)
           .then(() => fleet?.stop())
           .then(resolveDone);
       };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
+      // the first SIGTERM/SIGINT stops cleanly (run.end `interrupted`, exit 0: what the unit
+      // expects); a second one aborts the changes in flight and exits 143/130 at once
+      trapStopSignals(stop, (sig) => {
+        log.warn({ signal: sig }, 'second signal: aborting the changes in flight; the next start recovers them');
+        daemon.abortNow(sig);
+      });
       process.on('SIGHUP', () => {
         log.info('SIGHUP: reloading the state document');
         void daemon.reload(true);

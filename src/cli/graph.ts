@@ -3,6 +3,7 @@ import { act, addVarOptions, stdio, varsFrom } from './common.js';
 import { prepareFile } from '../core/engine.js';
 import { registry } from '../plugins/index.js';
 import { collectEdges } from '../core/plan.js';
+import { declaredAddresses, resourceEdges } from '../core/deps.js';
 
 function dq(s: string): string {
   return JSON.stringify(s);
@@ -10,20 +11,26 @@ function dq(s: string): string {
 
 export function graphCommand(): Command {
   return addVarOptions(new Command('graph'))
-    .description('print the resource dependency graph as Graphviz DOT (implicit and depends_on edges)')
+    .description(
+      'print the resource dependency graph as Graphviz DOT: every edge the plan orders by (implicit edges of the plugins, the order their plans give, depends_on), labelled with its kind',
+    )
     .argument('<file>', 'state document')
     .action(
       act(async (file: string, opts: Record<string, unknown>) => {
+        // validated like `opd validate` (an undeclared depends_on or a cycle: exit 65)
         const prep = await prepareFile(registry, file, undefined, varsFrom(opts));
-        const nodes: string[] = [];
-        for (const [name, p] of prep.plugins)
-          for (const c of p.collections)
-            for (const r of Object.keys((prep.doc.plugins[name]?.[c] as object | undefined) ?? {}))
-              nodes.push(`${name}/${c}/${r}`);
-        const edges = collectEdges(prep.plugins, prep.doc.plugins);
-        const lines = ['digraph opd {', '  rankdir=LR;', ...nodes.sort().map((n) => `  ${dq(n)};`)];
-        for (const e of [...edges].sort((a, b) => (a.from + a.to < b.from + b.to ? -1 : 1)))
-          lines.push(`  ${dq(e.from)} -> ${dq(e.to)} [label=${dq(e.kind ?? 'depends_on')}];`);
+        const declared = declaredAddresses(prep.plugins, prep.doc);
+        // the edges the plan orders by, drawn between the resources they concern
+        const edges = resourceEdges(collectEdges(prep.plugins, prep.doc.plugins), declared);
+        // parts of a resource that the plan orders on their own (a group's members) are nodes too
+        const parts = [...new Set(edges.flatMap((e) => [e.from, e.to]))].filter((a) => !declared.has(a)).sort();
+        const lines = [
+          'digraph opd {',
+          '  rankdir=LR;',
+          ...[...declared].sort().map((n) => `  ${dq(n)};`),
+          ...parts.map((n) => `  ${dq(n)} [shape=box];`),
+        ];
+        for (const e of edges) lines.push(`  ${dq(e.from)} -> ${dq(e.to)} [label=${dq(e.kind)}];`);
         lines.push('}');
         stdio.out(lines.join('\n'));
         return 0;

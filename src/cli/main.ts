@@ -69,7 +69,7 @@ function program(): Command {
 Exit codes: 0 ok · 1 failed (a change, verification or the audit chain) · 2 changes pending (diff)
             3 stale saved plan (opd apply plan.json: the document or a planned resource changed)
             64 usage · 65 invalid document · 69 backend unavailable · 70 bug · 74 audit trail I/O (disk full)
-            75 lock busy · 77 permission
+            75 lock busy · 77 permission · 130/143 stopped by SIGINT/SIGTERM (in-flight changes recorded)
 Examples:
   opd validate state.yaml
   opd diff state.yaml -o json

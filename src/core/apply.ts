@@ -12,6 +12,7 @@ import { ApplyContext, type ChangeResult, type Plugin, type Settings } from './p
 import type { Plan, PlannedChange } from './plan.js';
 import { OpdError, toOpdError } from './errors.js';
 import { TUNABLES } from './tunables.js';
+import { removePath } from './hostfs.js';
 
 export type Outcome = 'ok' | 'failed' | 'skipped' | 'refused' | 'pending';
 
@@ -22,6 +23,8 @@ export interface ChangeOutcome {
   attempts: number;
   /** What the change printed (exec), for the audit trail; secrets are scrubbed there. */
   output?: string;
+  /** Skipped because the run was stopping (a signal) before the change began. */
+  notStarted?: boolean;
 }
 
 export interface ApplyOptions {
@@ -32,7 +35,20 @@ export interface ApplyOptions {
   backoffMs?: number;
   backoffCapMs?: number;
   timeoutMs?: number;
+  /** Aborts the changes in flight (a second signal): their outcome is unknown, recovery reads it later. */
   signal?: AbortSignal;
+  /**
+   * Stop (a first SIGINT/SIGTERM): start no new change, let the ones in flight finish (bounded by
+   * their timeouts); the rest are skipped as not started. Its `reason` names the signal.
+   */
+  stop?: AbortSignal;
+  /**
+   * Write-ahead: called with the changes of the batches about to start, before any of them
+   * mutates anything (the audit writes and fsyncs one intent here). Each change is announced once.
+   */
+  onIntent?: (changes: PlannedChange[]) => void;
+  /** Where the doors create temp files (see ApplyContext.noteTempDir). */
+  noteTempDir?: (dir: string, root: string) => void;
   /** Called once per change as soon as its outcome is known (audit, progress). */
   onOutcome?: (o: ChangeOutcome) => void;
   /** Called after each finished batch (the audit flushes its entries here). */
@@ -51,7 +67,23 @@ export async function applyPlan(
   opts: ApplyOptions,
 ): Promise<ChangeOutcome[]> {
   const runSignal = opts.signal ?? new AbortController().signal;
-  const ctx = ApplyContext.create(opts.settings, opts.log, opts.allowDestroy, runSignal);
+  const stop = opts.stop ?? new AbortController().signal;
+  const ctx = ApplyContext.create(opts.settings, opts.log, opts.allowDestroy, runSignal, stop, opts.noteTempDir);
+  const stopped = () => runSignal.aborted || stop.aborted;
+  const stopReason = () => {
+    const r: unknown = stop.aborted ? stop.reason : runSignal.reason;
+    return typeof r === 'string' ? r : 'a stop request';
+  };
+  const notStarted = (o: Slot) => {
+    o.notStarted = true;
+    settle(
+      o,
+      'skipped',
+      new OpdError('dependency-failed', `not started: the run was stopped (${stopReason()})`, {
+        address: o.change.address,
+      }),
+    );
+  };
   const retries = opts.retries ?? TUNABLES.applyRetries;
   const base = opts.backoffMs ?? TUNABLES.backoffBaseMs;
   const cap = opts.backoffCapMs ?? TUNABLES.backoffCapMs;
@@ -92,7 +124,11 @@ export async function applyPlan(
         const bad = o.change.deps
           .map((d) => out[d])
           .find((d) => d.status === 'failed' || d.status === 'skipped' || d.status === 'refused');
-        if (bad) {
+        // what waited for a change the stop left unstarted was not started either
+        if (bad?.notStarted) {
+          notStarted(o);
+          changed = true;
+        } else if (bad) {
           settle(
             o,
             'skipped',
@@ -152,6 +188,8 @@ export async function applyPlan(
     return [[...inBatch].sort((a, b) => a - b).map((i) => out[i])];
   };
 
+  /** Changes already announced in an intent (a transaction handed over one at a time is not announced twice). */
+  const announced = new Set<number>();
   const launch = () => {
     const ready = new Map<string, Slot[]>();
     for (const o of out) {
@@ -159,18 +197,28 @@ export async function applyPlan(
       if (o.change.deps.every((d) => out[d].status === 'ok'))
         ready.set(o.change.plugin, [...(ready.get(o.change.plugin) ?? []), o]);
     }
-    for (const [name, list] of [...ready].sort(([a], [b]) => a.localeCompare(b)))
+    const starting: [string, Slot[]][] = [];
+    pick: for (const [name, list] of [...ready].sort(([a], [b]) => a.localeCompare(b)))
       for (const batch of batchesOf(name, list)) {
-        if (tasks.size >= TUNABLES.applyPool) return;
+        if (tasks.size + starting.length >= TUNABLES.applyPool) break pick;
         for (const o of batch) o.running = true;
         inflight.set(name, (inflight.get(name) ?? 0) + 1);
-        used.add(name);
-        const t: Promise<void> = runBatch(name, batch).finally(() => {
-          inflight.set(name, inflight.get(name)! - 1);
-          tasks.delete(t);
-        });
-        tasks.add(t);
+        starting.push([name, batch]);
       }
+    // write-ahead: every change about to start is on the record before the first of them runs
+    const fresh = starting.flatMap(([, b]) => b.filter((o) => !announced.has(o.change.id)));
+    if (fresh.length) {
+      for (const o of fresh) announced.add(o.change.id);
+      opts.onIntent?.(fresh.map((o) => o.change));
+    }
+    for (const [name, batch] of starting) {
+      used.add(name);
+      const t: Promise<void> = runBatch(name, batch).finally(() => {
+        inflight.set(name, inflight.get(name)! - 1);
+        tasks.delete(t);
+      });
+      tasks.add(t);
+    }
   };
 
   const runBatch = async (name: string, batch: Slot[]): Promise<void> => {
@@ -209,27 +257,22 @@ export async function applyPlan(
         }
         if (r.output !== undefined) o.output = r.output;
         if (r.status === 'ok') settle(o, 'ok');
-        else if (r.error?.retryable && attempt < retries && !runSignal.aborted) retry.push(o);
+        else if (r.status === 'not-started') notStarted(o);
+        else if (r.error?.retryable && attempt < retries && !stopped()) retry.push(o);
         else settle(o, 'failed', r.error ?? new OpdError('backend-failed', `${o.change.address} failed`));
       }
       todo = retry;
       if (todo.length) {
         const wait = Math.min(cap, base * 2 ** attempt);
         opts.log.warn({ plugin: name, changes: todo.length, wait }, 'retrying after a transient error');
-        await sleep(wait, undefined, { signal: runSignal }).catch(() => undefined);
+        await sleep(wait, undefined, { signal: AbortSignal.any([runSignal, stop]) }).catch(() => undefined);
       }
     }
   };
 
   for (;;) {
-    if (runSignal.aborted) {
-      for (const o of out)
-        if (o.status === 'pending' && !o.running)
-          settle(
-            o,
-            'skipped',
-            new OpdError('dependency-failed', 'skipped: the run was stopped', { address: o.change.address }),
-          );
+    if (stopped()) {
+      for (const o of out) if (o.status === 'pending' && !o.running) notStarted(o);
     } else launch();
     if (!tasks.size) break;
     await Promise.race(tasks);
@@ -253,4 +296,17 @@ export async function applyPlan(
   for (const o of held) opts.onOutcome?.(o);
   if (held.length) opts.onWave?.();
   return out.map(({ running: _r, alone: _a, ...o }) => o);
+}
+
+/**
+ * Remove opd's own leftovers (temp files of atomic writes, `tempLeftovers`: host paths under
+ * `root`, the --root of the run that left them) through the doors: recovery after a killed run,
+ * once their removal is on the record. The door resolves each from that root without a link.
+ */
+export function removeLeftovers(settings: Settings, log: Logger, root: string, paths: string[]): void {
+  const ctx = ApplyContext.create({ ...settings, root: root || '/' }, log, false);
+  for (const p of paths) {
+    if (root && !p.startsWith(root + '/')) continue;
+    removePath(ctx, p.slice(root.length));
+  }
 }

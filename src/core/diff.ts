@@ -13,6 +13,21 @@ export function isObj(v: unknown): v is Obj {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/**
+ * Set an own key whatever its name: the host may hold names a plain assignment would misread
+ * (a bridge `__proto__` created outside opd sets the prototype instead; documents refuse them).
+ */
+export function setOwn(o: Obj, k: string, v: unknown): void {
+  if (k === '__proto__')
+    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
+/** The own member `k` of `o` (never one every object answers to: `constructor`). */
+export function own(o: Obj, k: string): unknown {
+  return Object.hasOwn(o, k) ? o[k] : undefined;
+}
+
 function isAbsent(v: unknown): boolean {
   return isObj(v) && v.state === 'absent';
 }
@@ -34,9 +49,9 @@ export function desiredForCompare(desired: unknown): unknown {
     const w = drop ? undefined : desiredForCompare(v);
     if (!out && (drop || w !== v)) {
       out = {};
-      for (let j = 0; j < i; j++) out[keys[j]] = desired[keys[j]];
+      for (let j = 0; j < i; j++) setOwn(out, keys[j], desired[keys[j]]);
     }
-    if (out && !drop) out[k] = w;
+    if (out && !drop) setOwn(out, k, w);
   }
   return out ?? desired;
 }
@@ -51,20 +66,21 @@ export function project(current: unknown, desired: unknown): unknown {
   const out: Obj = {};
   for (const k of Object.keys(desired)) {
     const dv = desired[k];
-    if (META_KEYS.has(k) || !(k in current)) continue;
+    if (META_KEYS.has(k) || !Object.hasOwn(current, k)) continue;
     if (k === 'state' && (dv === 'present' || dv === 'absent')) continue;
     const cv = current[k];
     if (isAbsent(dv)) {
-      out[k] = cv;
+      setOwn(out, k, cv);
       continue;
     }
-    if (prune[k] === true && isObj(cv) && isObj(dv)) {
+    if (own(prune, k) === true && isObj(cv) && isObj(dv)) {
       const m: Obj = {};
-      for (const name of Object.keys(cv)) m[name] = name in dv ? project(cv[name], dv[name]) : cv[name];
-      out[k] = m;
+      for (const name of Object.keys(cv))
+        setOwn(m, name, Object.hasOwn(dv, name) ? project(cv[name], dv[name]) : cv[name]);
+      setOwn(out, k, m);
       continue;
     }
-    out[k] = project(cv, dv);
+    setOwn(out, k, project(cv, dv));
   }
   return out;
 }
@@ -84,13 +100,13 @@ export function diffSection(plugin: Plugin, desired: Obj, current: Obj, allowDes
   };
   const prune = isObj(desired.prune) ? desired.prune : {};
   for (const collection of plugin.collections) {
-    const d = (isObj(desired[collection]) ? desired[collection] : {}) as Obj;
-    const c = (isObj(current[collection]) ? current[collection] : {}) as Obj;
+    const d = (isObj(own(desired, collection)) ? desired[collection] : {}) as Obj;
+    const c = (isObj(own(current, collection)) ? current[collection] : {}) as Obj;
     const names = new Set(Object.keys(d));
-    if (prune[collection] === true) for (const n of Object.keys(c)) names.add(n);
+    if (own(prune, collection) === true) for (const n of Object.keys(c)) names.add(n);
     for (const name of [...names].sort()) {
-      const dv = d[name] as Obj | undefined;
-      const cvRaw = c[name] as Obj | undefined;
+      const dv = own(d, name) as Obj | undefined;
+      const cvRaw = own(c, name) as Obj | undefined;
       const exists = cvRaw !== undefined && !isAbsent(cvRaw);
       const address = `${plugin.name}/${collection}/${name}`;
       const resAllow = allowDestroy || (isObj(dv) && dv.allow_destroy === true);

@@ -6,13 +6,14 @@
 import { mark } from './profile.js';
 import type { Logger } from 'pino';
 import { loadDocument, locateProblems, type LoadedDocument, type StateDocument } from './document.js';
-import { newRedactor, validateDocument } from './validate.js';
+import { checkNames, newRedactor, validateDocument } from './validate.js';
 import { checkSecretArgv, type Redactor } from './secrets.js';
 import { normalizeDocument } from './normalize.js';
 import { paramsInfo, resolveParams, type VarSources } from './params.js';
 import { checkSemantics } from './semantic.js';
 import { diffSection, isObj } from './diff.js';
-import { buildPlan, checkResourceCycles, collectEdges, preflightChanges, type Plan } from './plan.js';
+import { buildPlan, collectEdges, preflightChanges, type Plan } from './plan.js';
+import { checkDependencies } from './deps.js';
 import { OpdError, toOpdError, type Problem } from './errors.js';
 import type { Change, Finding, Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
 import { sha256 } from './canonical.js';
@@ -34,6 +35,8 @@ export interface Prepared {
   facts: HostFacts;
   /** Resources whose `when:` does not hold on this host: not managed here (opd diff and apply name them). */
   excluded: Excluded[];
+  /** Where the plugins came from: recovery reads resources of plugins the document no longer names. */
+  registry?: PluginRegistry;
 }
 
 export interface EngineOptions {
@@ -75,7 +78,10 @@ export async function prepareLoaded(
   vars?: VarSources,
   facts: HostFacts = readHostFacts(),
 ): Promise<Prepared> {
+  // __proto__ & co. would be dropped or misread on the way (parameters may make names: checked again)
+  checkNames(source.raw, source);
   const loaded = resolveParams(source, vars, facts);
+  checkNames(loaded.raw, loaded);
   mark('parameters');
   // op-dbus forms: a bare plugin body (no `plugins`) may belong to any plugin, and plugin sections
   // written at the top level are refused by name: both need the plugins they could be
@@ -88,6 +94,7 @@ export async function prepareLoaded(
   const plugins = await registry.loadFor(sections); // validators load on first use: only the sections named
   mark('plugin modules');
   const normalized = normalizeDocument(loaded, plugins);
+  checkNames(normalized, loaded); // names of op-dbus lists became keys
   mark('normalize');
   validateDocument(normalized, loaded);
   mark('validate (schema)');
@@ -99,7 +106,8 @@ export async function prepareLoaded(
   checkSemantics(doc, loaded, settings);
   mark('semantic checks');
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
-  checkResourceCycles(collectEdges(named, doc.plugins));
+  // the edges the plan orders by: an undeclared depends_on or a cycle is a mistake of the document
+  checkDependencies(collectEdges(named, doc.plugins), named, doc, loaded);
   mark('dependency graph');
   let docHash: string | undefined;
   return {
@@ -114,6 +122,7 @@ export async function prepareLoaded(
     redactor,
     facts,
     excluded,
+    registry,
   };
 }
 

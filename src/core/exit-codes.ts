@@ -6,7 +6,7 @@ import { EXIT } from './errors.js';
 
 export interface ExitCodeDoc {
   code: number;
-  /** The name in EXIT. */
+  /** The name in EXIT (the signal's, for 130 and 143: 128 + its number). */
   name: string;
   meaning: string;
   /** What to do about it. */
@@ -83,5 +83,19 @@ export const EXIT_CODES: readonly ExitCodeDoc[] = [
     name: 'permission',
     meaning: 'permission denied: not root, an unreadable file, or etcd refused the credentials or the TLS handshake',
     fix: 'run as root (sudo opd …), or fix the file or credentials the message names',
+  },
+  {
+    code: 130,
+    name: 'SIGINT',
+    meaning:
+      'stopped by SIGINT (Ctrl-C): no new change was started, the changes in flight finished and every outcome is in the audit trail (run.end `interrupted: SIGINT`); it printed `interrupted: N applied, M not started`',
+    fix: 'run `opd apply` again to make the changes not started; a second Ctrl-C aborts the changes in flight, and the next run reads them from the host (recovered entries in `opd audit log`)',
+  },
+  {
+    code: 143,
+    name: 'SIGTERM',
+    meaning:
+      'stopped by SIGTERM, as after SIGINT (run.end `interrupted: SIGTERM`); `opd daemon` stopped by systemd exits 0 instead, as its unit expects',
+    fix: 'run `opd apply` again to make the changes not started',
   },
 ];

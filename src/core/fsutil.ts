@@ -33,6 +33,9 @@ export function ensureDir(path: string, mode = 0o750): void {
   }
 }
 
+/** The temp files of opd's atomic writes: `.<name>.opd-<12 hex digits>` beside their target. */
+export const TEMP_NAME = /^\..+\.opd-[0-9a-f]{12}$/;
+
 export interface AtomicWriteOptions {
   /** the file's mode (default 0600) */
   mode?: number;

@@ -67,7 +67,8 @@ export function topoSort(
   return order;
 }
 
-function findCycle(n: number, deps: Set<number>[], done: Set<number>): number[] {
+/** A cycle of the graph (its nodes, the first repeated at the end), or [] when there is none. Nodes in `done` are known to be on none. */
+export function findCycle(n: number, deps: Set<number>[], done: Set<number> = new Set()): number[] {
   const state = new Array(n).fill(0); // 0 new, 1 on stack, 2 finished
   const stack: number[] = [];
   const visit = (i: number): number[] | undefined => {

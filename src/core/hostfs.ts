@@ -30,6 +30,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   renameSync,
   rmdirSync,
   rmSync,
@@ -47,6 +48,7 @@ import type { ApplyContext, Settings } from './plugin.js';
 import { assertApplyContext } from './plugin.js';
 import { OpdError } from './errors.js';
 import { Dir, PROC_SUPER_MAGIC, SYSFS_MAGIC, errno, linkRefusal, openRoot, walkDir } from './dirfd.js';
+import { TEMP_NAME } from './fsutil.js';
 
 /** The sandbox root ('' = the real /). */
 export function rootOf(settings: Settings): string {
@@ -151,6 +153,42 @@ function fsyncQuiet(fd: number): void {
 const tmpName = (name: string) => `.${name.slice(0, 200)}.opd-${randomBytes(6).toString('hex')}`;
 
 /**
+ * The name of a temp file for `name` in the directory of `host` (the target's host path), the
+ * directory noted first (ApplyContext.noteTempDir, fsync'ed beside the audit trail): when a run
+ * is killed before the rename, the next run removes what was left there (tempLeftovers).
+ */
+function tempFor(ctx: ApplyContext, host: string, root: string, name: string): string {
+  ctx.noteTempDir(posix.dirname(host), root);
+  return tmpName(name);
+}
+
+/**
+ * opd's own leftovers in the host directory `dir`: temp files of atomic writes (TEMP_NAME) that a
+ * killed run left behind, in a directory reached without a link (one swapped in since the run
+ * died leads elsewhere), never a directory. Sorted host paths; nothing is removed here.
+ */
+export function tempLeftovers(dir: string): string[] {
+  let names: string[];
+  try {
+    if (realpathSync(dir) !== dir) return [];
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => TEMP_NAME.test(n))
+    .sort()
+    .map((n) => join(dir, n))
+    .filter((p) => {
+      try {
+        return !lstatSync(p).isDirectory();
+      } catch {
+        return false;
+      }
+    });
+}
+
+/**
  * Atomic write of a whole file: a temp file created O_EXCL|O_NOFOLLOW in the same directory
  * (held open), owner and mode set on its descriptor (default 0644), fsync, optional
  * validation, rename over the target within that directory, fsync of the directory. Missing
@@ -178,8 +216,8 @@ export async function putFileFrom(
   opts: WriteOptions = {},
 ): Promise<void> {
   assertApplyContext(ctx);
-  const { dir, name, host } = openParent(ctx, 'write', path, true);
-  const tmp = tmpName(name);
+  const { dir, name, host, root } = openParent(ctx, 'write', path, true);
+  const tmp = tempFor(ctx, host, root, name);
   let made = false;
   try {
     const fd = named(host, () => openSync(dir.at(tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600));
@@ -389,8 +427,8 @@ export function setMeta(ctx: ApplyContext, path: string, type: 'file' | 'directo
 /** Create or replace a symbolic link (a temp link renamed over the path: never followed), owner by lchown. */
 export function putSymlink(ctx: ApplyContext, path: string, target: string, meta: Meta = {}): void {
   assertApplyContext(ctx);
-  const { dir, name, host } = openParent(ctx, 'write', path, true);
-  const tmp = tmpName(name);
+  const { dir, name, host, root } = openParent(ctx, 'write', path, true);
+  const tmp = tempFor(ctx, host, root, name);
   try {
     named(host, () => symlinkSync(target, dir.at(tmp)));
     try {

@@ -47,7 +47,13 @@ export function arrayToMap(
     const k = isObj(item) && typeof item[key] === 'string' ? (item[key] as string) : `#${i}`;
     const rest = isObj(item) ? { ...item } : item;
     if (isObj(rest)) delete rest[key];
-    out[k] = isObj(rest) ? rename(rest) : rest;
+    // an own key whatever the name (`__proto__` stays visible to validation, which refuses it)
+    Object.defineProperty(out, k, {
+      value: isObj(rest) ? rename(rest) : rest,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
     ctx.remap(`${base}/${pathToPointer([k]).slice(1)}`, `${base}/${i}`);
   });
   return out;

@@ -3,7 +3,8 @@
  */
 import type { Change, Edge, Finding, Obj, Plugin, ReadContext, ResourceDiff } from './plugin.js';
 import { topoSort } from './graph.js';
-import { isObj } from './diff.js';
+import { compare, desiredForCompare, isObj } from './diff.js';
+import { pathToPointer } from './document.js';
 import { OpdError } from './errors.js';
 
 export interface PlannedChange extends Change {
@@ -17,8 +18,20 @@ export interface Plan {
   diffs: ResourceDiff[];
 }
 
-/** Resource-level edges: implicit (plugins) and explicit (depends_on). */
+/**
+ * Every edge between the document's resources: the one computation that `opd validate` (cycles,
+ * undeclared targets), `opd graph` (what it draws) and the plan (its order) all use.
+ * - implicit edges the plugins declare (`edges()`),
+ * - the orders the plugins' plans give (`after` naming another resource: a user after its
+ *   primary group), drawn from a create of each resource the document names (plan() is pure),
+ * - explicit `depends_on`, each with its JSON pointer (`at`) so that errors can name file:line.
+ * Computed once per document (the result is shared: do not mutate it).
+ */
 export function collectEdges(plugins: Map<string, Plugin>, desired: Record<string, Obj>): Edge[] {
+  let byPlugins = edgeMemo.get(desired);
+  if (!byPlugins) edgeMemo.set(desired, (byPlugins = new WeakMap()));
+  const hit = byPlugins.get(plugins);
+  if (hit) return hit;
   const edges: Edge[] = [];
   for (const [name, section] of Object.entries(desired)) {
     const p = plugins.get(name);
@@ -28,33 +41,53 @@ export function collectEdges(plugins: Map<string, Plugin>, desired: Record<strin
       const coll = section[collection];
       if (!isObj(coll)) continue;
       for (const [res, spec] of Object.entries(coll)) {
-        if (isObj(spec) && Array.isArray(spec.depends_on))
-          for (const to of spec.depends_on as string[])
-            edges.push({ from: `${name}/${collection}/${res}`, to, kind: 'depends_on' });
+        if (!isObj(spec)) continue;
+        const from = `${name}/${collection}/${res}`;
+        if (spec.state !== 'absent') edges.push(...planOrderEdges(p, collection, res, spec));
+        if (Array.isArray(spec.depends_on))
+          (spec.depends_on as string[]).forEach((to, i) =>
+            edges.push({
+              from,
+              to,
+              kind: 'depends_on',
+              at: pathToPointer(['plugins', name, collection, res, 'depends_on', i]),
+            }),
+          );
       }
     }
   }
+  byPlugins.set(plugins, edges);
   return edges;
 }
 
-/**
- * Check the resource graph for cycles before any backend is touched (validate). Only edges
- * between whole resources (plugin/collection/name) count here; edges between sub-resources
- * are ordered, and their cycles reported, when the plan is built.
- */
-export function checkResourceCycles(edges: Edge[]): void {
-  const isResource = (a: string) => a.split('/').length === 3;
-  const es = edges.filter((e) => isResource(e.from) && isResource(e.to) && e.from !== e.to);
-  const nodes = [...new Set(es.flatMap((e) => [e.from, e.to]))].sort();
-  const idx = new Map(nodes.map((n, i) => [n, i]));
-  const deps = nodes.map(() => new Set<number>());
-  for (const e of es) deps[idx.get(e.from)!].add(idx.get(e.to)!);
-  topoSort(
-    nodes.length,
-    deps,
-    (i) => nodes[i],
-    (i) => nodes[i],
-  );
+const edgeMemo = new WeakMap<object, WeakMap<Map<string, Plugin>, Edge[]>>();
+
+/** The other resources a plan for creating this resource orders its changes after (`after`). */
+function planOrderEdges(p: Plugin, collection: string, res: string, spec: Obj): Edge[] {
+  const want = desiredForCompare(spec) as Obj;
+  const address = `${p.name}/${collection}/${res}`;
+  let changes: Change[];
+  try {
+    changes = p.plan({
+      plugin: p.name,
+      collection,
+      name: res,
+      address,
+      action: 'create',
+      current: undefined,
+      desired: want,
+      ops: compare({}, want),
+      allowDestroy: true,
+    });
+  } catch {
+    return []; // the real plan reports it
+  }
+  const out: Edge[] = [];
+  for (const c of changes)
+    for (const a of c.after ?? [])
+      if (a !== c.resource && !a.startsWith(c.resource + '/'))
+        out.push({ from: c.address, to: a, kind: 'order', exact: true });
+  return out;
 }
 
 /**

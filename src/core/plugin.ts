@@ -48,21 +48,61 @@ export class ApplyContext implements ReadContext {
     readonly signal: AbortSignal,
     /** Per-run scratch space of each plugin (systemd: a Reload is pending), shared by the run's calls. */
     readonly runState: Map<string, unknown>,
+    /**
+     * The run is stopping (a first SIGINT/SIGTERM): finish the change in hand, start no other one.
+     * A plugin that applies a batch step by step reports the rest `not-started` (applyEach does).
+     * `signal` is different: it aborts the change in hand (a second signal, a timeout).
+     */
+    readonly stopping: AbortSignal = new AbortController().signal,
+    /**
+     * Where the doors note each directory they create a temp file in (its host path, and the
+     * --root it lies under): recovery removes what a killed run left there.
+     */
+    readonly noteTempDir: (dir: string, root: string) => void = () => {},
   ) {}
-  /** @internal used by src/core/apply.ts only */
+  /** @internal used by src/core/apply.ts (and recovery) only */
   static create(
     settings: Settings,
     log: Logger,
     allowDestroy: boolean,
     signal: AbortSignal = new AbortController().signal,
+    stopping?: AbortSignal,
+    noteTempDir?: (dir: string, root: string) => void,
   ): ApplyContext {
-    return new ApplyContext(settings, log, allowDestroy, signal, new Map());
+    return new ApplyContext(settings, log, allowDestroy, signal, new Map(), stopping, noteTempDir);
   }
   /** The same run's context with another signal (the core: one per apply call, with its timeout). */
   withSignal(signal: AbortSignal): ApplyContext {
-    return new ApplyContext(this.settings, this.log, this.allowDestroy, signal, this.runState);
+    return new ApplyContext(
+      this.settings,
+      this.log,
+      this.allowDestroy,
+      signal,
+      this.runState,
+      this.stopping,
+      this.noteTempDir,
+    );
   }
 }
+
+/**
+ * Between two changes of a batch: let the event loop run (a signal's handler is a macrotask: a
+ * loop of synchronous writes would never see it), then say whether the run is stopping. A batch
+ * applied step by step asks before each step and reports the rest `not-started`.
+ */
+export async function stopRequested(ctx: ApplyContext): Promise<boolean> {
+  // a turn of the event loop costs tens of microseconds: taken at most every few milliseconds
+  const now = performance.now();
+  if (now - lastTurn >= STOP_CHECK_MS) {
+    await new Promise<void>((r) => setImmediate(r));
+    lastTurn = performance.now();
+  }
+  return ctx.stopping.aborted;
+}
+
+/** How often (at most) a batch applied step by step lets the event loop see a signal. */
+const STOP_CHECK_MS = 5;
+let lastTurn = 0;
 
 export function assertApplyContext(ctx: unknown): asserts ctx is ApplyContext {
   if (!(ctx instanceof ApplyContext)) throw new Error('mutating call outside of apply (dry-run violation)');
@@ -132,7 +172,8 @@ export interface Change<D = unknown> {
 
 export interface ChangeResult {
   address: string;
-  status: 'ok' | 'failed';
+  /** `not-started`: the run was stopping (ctx.stopping) before this change of the batch began. */
+  status: 'ok' | 'failed' | 'not-started';
   error?: OpdError;
   /** Output of the step (exec plugin: stdout and stderr), recorded in the audit trail with secrets scrubbed. */
   output?: string;
@@ -155,6 +196,8 @@ export interface Edge {
   kind?: string;
   /** Match `to` exactly (the resource's own change), not everything under it. */
   exact?: boolean;
+  /** Where the document says so (a JSON pointer: `depends_on` entries), for errors with file:line. */
+  at?: string;
 }
 
 export interface Disposable {
@@ -263,6 +306,10 @@ export function applyEach<D>(
     assertApplyContext(ctx);
     const out: ChangeResult[] = [];
     for (const c of batch) {
+      if (await stopRequested(ctx)) {
+        out.push({ address: c.address, status: 'not-started' });
+        continue;
+      }
       try {
         const r = await step(ctx, c);
         out.push({ address: c.address, status: 'ok', ...(r?.output !== undefined ? { output: r.output } : {}) });

@@ -16,7 +16,10 @@ export interface VerificationFailure {
 
 export interface RunReport {
   run?: string;
-  status: 'ok' | 'noop' | 'failed' | 'planned' | 'blocked';
+  /** `interrupted`: a first SIGINT/SIGTERM stopped it (in-flight changes finished, the rest not started). */
+  status: 'ok' | 'noop' | 'failed' | 'planned' | 'blocked' | 'interrupted';
+  /** The signal that stopped the run (status `interrupted`). */
+  interrupted?: string;
   plan: Plan;
   outcomes: ChangeOutcome[];
   verification: VerificationFailure[];
@@ -27,6 +30,11 @@ export interface RunReport {
   computed?: Computed;
   /** plugins that could not be read (their resources are unknown); only with `partial` or a dry run */
   unreachable: UnreachablePlugin[];
+  /**
+   * (status `interrupted`) plugins of the run's second stage (their backend the first stage
+   * brings up) that a stop during the first stage left unread and unplanned: nothing of them started.
+   */
+  stageTwoNotStarted?: UnreachablePlugin[];
 }
 
 export function countOutcomes(outcomes: ChangeOutcome[]): Record<string, number> {
@@ -100,6 +108,7 @@ export function reportJSON(r: RunReport, redactor: Redactor): object {
   return {
     status: r.status,
     run: r.run,
+    ...(r.interrupted ? { interrupted: r.interrupted } : {}),
     duration_ms: r.durationMs,
     plan: planJSON(red),
     outcomes: r.outcomes.map((o) => outcomeJSON(o, true, redactor)),
@@ -114,5 +123,6 @@ export function reportJSON(r: RunReport, redactor: Redactor): object {
       : {}),
     ...(r.audit ? { audit: r.audit } : {}),
     ...(r.unreachable.length ? { unknown: unknownJSON(r.unreachable) } : {}),
+    ...(r.stageTwoNotStarted ? { second_stage_not_started: unknownJSON(r.stageTwoNotStarted) } : {}),
   };
 }

@@ -310,3 +310,65 @@ export function validateDocument(doc: unknown, loaded?: LoadedDocument): void {
   }
   throw invalidDocument(loaded?.file, problems);
 }
+
+/**
+ * Names a JavaScript object cannot hold as an ordinary key: `__proto__` (assigning it sets the
+ * prototype: the resource vanished, "0 resources"), `constructor` and `prototype` (every object
+ * answers to them: a lookup finds what was never declared). opd refuses them as keys anywhere in
+ * a document, with file:line, instead of dropping or misreading them.
+ */
+export const UNSAFE_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Refuse unsafe names (invalid-document, exit 65, every one at once). Run on the document as
+ * parsed (its own keys hold `__proto__` safely) and again after normalization: an op-dbus list
+ * of named objects becomes a map keyed by those names, and a name lost there leaves an object
+ * whose prototype is not Object's.
+ */
+export function checkNames(value: unknown, loaded?: LoadedDocument): void {
+  const problems: Problem[] = [];
+  const stack: [unknown, string[]][] = [[value, []]];
+  while (stack.length) {
+    const [v, path] = stack.pop()!;
+    // a value that becomes a name (an op-dbus list's `name`, a parent bridge): `__proto__` is never anything else
+    if (v === '__proto__')
+      problems.push({
+        pointer: pathToPointer(path),
+        message: '"__proto__" cannot be a name: as a key it would replace the prototype of the map holding it',
+        fix: 'rename it (opd refuses __proto__, constructor and prototype as names and keys)',
+      });
+    if (v === null || typeof v !== 'object') continue;
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => stack.push([x, [...path, String(i)]]));
+      continue;
+    }
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== null)
+      problems.push({
+        pointer: pathToPointer(path),
+        message: 'a name was lost here: an entry named "__proto__" (in a list of named objects?) cannot be a key',
+        fix: 'rename it: opd refuses __proto__, constructor and prototype as names',
+      });
+    for (const k of Object.keys(v)) {
+      const child = [...path, k];
+      if (UNSAFE_NAMES.has(k))
+        problems.push({
+          pointer: pathToPointer(child),
+          message: `${JSON.stringify(k)} cannot be a name: JavaScript objects reserve it, so opd would drop or misread it`,
+          fix: `rename it (opd refuses __proto__, constructor and prototype as names and keys)`,
+        });
+      else stack.push([(v as Record<string, unknown>)[k], child]);
+    }
+  }
+  if (!problems.length) return;
+  problems.sort((a, b) => (a.pointer < b.pointer ? -1 : 1));
+  throw invalidDocument(
+    loaded?.file,
+    loaded
+      ? problems.map((p) => {
+          const pos = loaded.locate(p.pointer, true);
+          return { ...p, file: loaded.file, line: pos?.line, col: pos?.col };
+        })
+      : problems,
+  );
+}

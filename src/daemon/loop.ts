@@ -119,7 +119,10 @@ export class Daemon extends EventEmitter {
   private retryTimer?: NodeJS.Timeout;
   private intervals: NodeJS.Timeout[] = [];
   private running?: Promise<void>;
+  /** A second signal: abort the changes in flight (the process then ends; recovery reads them). */
   private abort = new AbortController();
+  /** Stopping (SIGTERM): the current run starts no new change and ends with run.end `interrupted`. */
+  private stopping = new AbortController();
   private disposables: Disposable[] = [];
   private fileWatcher?: FSWatcher;
   private fileTimer?: NodeJS.Timeout;
@@ -282,6 +285,7 @@ export class Daemon extends EventEmitter {
       auditKey: this.o.auditKey,
       lockWaitMs: TUNABLES.daemonLockWaitMs,
       signal: this.abort.signal,
+      stop: this.stopping.signal,
       // a plugin whose backend is down never stops the others' repair
       partial: true,
       hold,
@@ -632,12 +636,15 @@ export class Daemon extends EventEmitter {
     };
   }
 
-  /** SIGTERM: stop taking triggers, abort the current run (remaining changes are skipped, run.end written), dispose. */
-  async stop(): Promise<void> {
+  /**
+   * SIGTERM: stop taking triggers; the current run finishes the changes in flight, starts no
+   * other one, records them and writes run.end with `interrupted` (the signal); then dispose.
+   */
+  async stop(signal = 'SIGTERM'): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     void this.o.notifier.send({ STOPPING: '1', STATUS: 'stopping' });
-    this.abort.abort();
+    this.stopping.abort(signal);
     for (const t of [this.timer, this.retryTimer, this.fileTimer]) if (t) clearTimeout(t);
     for (const i of this.intervals) clearInterval(i);
     this.fileWatcher?.close();
@@ -657,5 +664,10 @@ export class Daemon extends EventEmitter {
         error: 'the daemon is stopping',
       });
     this.waiters = [];
+  }
+
+  /** A second signal while stopping: abort the changes in flight at once (their intents stay for recovery). */
+  abortNow(signal = 'SIGTERM'): void {
+    this.abort.abort(signal);
   }
 }

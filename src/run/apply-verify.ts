@@ -2,7 +2,7 @@
  * Apply a plan and verify it: read again what was changed; the diff of every resource whose
  * changes all succeeded must now be empty.
  */
-import { applyPlan, type ChangeOutcome } from '../core/apply.js';
+import { applyPlan, type ApplyOptions, type ChangeOutcome } from '../core/apply.js';
 import { diffAll, readAll, type Computed, type EngineOptions, type Prepared } from '../core/engine.js';
 import { toOpdError } from '../core/errors.js';
 import type { Obj } from '../core/plugin.js';
@@ -26,9 +26,12 @@ function verifyDiffs(prep: Prepared, current: Record<string, Obj>, addresses: Se
     .map((d) => ({ address: d.address, ops: shown.ops(d.plugin, d.collection, d.ops) }));
 }
 
+/** What the run layer hands the core's apply besides the outcomes: stop, abort, the write-ahead hooks. */
+export type ApplyHooks = Pick<ApplyOptions, 'signal' | 'stop' | 'onIntent' | 'noteTempDir'>;
+
 export async function applyAndVerify(
   prep: Prepared,
-  o: EngineOptions & { signal?: AbortSignal },
+  o: EngineOptions & ApplyHooks,
   c: Computed,
   onOutcome: (x: ChangeOutcome) => void,
   onWave: () => void,
@@ -38,12 +41,17 @@ export async function applyAndVerify(
     log: o.log,
     allowDestroy: o.allowDestroy ?? false,
     signal: o.signal,
+    stop: o.stop,
+    onIntent: o.onIntent,
+    noteTempDir: o.noteTempDir,
     onOutcome,
     onWave,
   });
   onWave();
   mark('apply (backends) and audit of the changes');
   const touched = new Set(outcomes.filter((x) => x.status === 'ok').map((x) => x.change.resource));
+  // stopped by a signal: what was applied is on the record; verifying it is left to the next run
+  if (o.stop?.aborted) return { outcomes, touched, verification: [], after: undefined };
   // resources all of whose changes succeeded (one pass: 10,000 resources must not scan 10,000 outcomes each)
   const notOk = new Set(outcomes.filter((x) => x.status !== 'ok').map((x) => x.change.resource));
   const okResources = new Set([...touched].filter((r) => !notOk.has(r)));

@@ -7,13 +7,30 @@ import type { AuditLog } from '../audit/chain.js';
 import { newRunId } from '../audit/chain.js';
 import { secretKey } from '../audit/key.js';
 import type { ChangeOutcome } from '../core/apply.js';
-import { computePlan, unreachableError, type Computed, type EngineOptions, type Prepared } from '../core/engine.js';
+import {
+  computePlan,
+  unreachableError,
+  type Computed,
+  type EngineOptions,
+  type Prepared,
+  type UnreachablePlugin,
+} from '../core/engine.js';
+import { OpdError } from '../core/errors.js';
+import type { PlannedChange } from '../core/plan.js';
 import { countOutcomes, type RunReport } from '../core/report.js';
 import { applyAndVerify } from './apply-verify.js';
 import { RunRecorder, recordStart } from './record.js';
 import { rollbackRun } from './rollback.js';
 import { openSession } from './session.js';
 import { mark } from '../core/profile.js';
+import { recover } from './recover.js';
+import { TempJournal, journalPath } from './journal.js';
+
+/** The signal a stop names (`SIGINT`, `SIGTERM`), or what else stopped the run. */
+export function stopReason(stop: AbortSignal | undefined): string {
+  const r: unknown = stop?.reason;
+  return typeof r === 'string' ? r : 'stopped';
+}
 
 export interface RunOptions extends EngineOptions {
   dryRun?: boolean;
@@ -23,7 +40,13 @@ export interface RunOptions extends EngineOptions {
   lockWaitMs?: number;
   /** Who/what triggered the run; a function decides once the plan is known (the daemon: `drift`). */
   trigger?: string | ((c: Computed) => string);
+  /** Aborts the changes in flight (a second signal): the process then ends; recovery reads them later. */
   signal?: AbortSignal;
+  /**
+   * Stop (a first SIGINT/SIGTERM; its reason names the signal): start no new change, let the
+   * ones in flight finish, record them, write run.end with `interrupted` (status `interrupted`).
+   */
+  stop?: AbortSignal;
   onChange?: (o: ChangeOutcome) => void;
   onRollback?: (o: ChangeOutcome) => void;
   onLockWait?: (pid: number) => void;
@@ -56,10 +79,29 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       computed: c,
     };
   }
-  const session = await openSession(o);
+  let session: Awaited<ReturnType<typeof openSession>>;
+  try {
+    session = await openSession(o);
+  } catch (err) {
+    // stopped while waiting for another run's lock: nothing was begun
+    if (!o.stop?.aborted) throw err;
+    const plan = { changes: [], diffs: [] };
+    return {
+      status: 'interrupted',
+      interrupted: stopReason(o.stop),
+      plan,
+      outcomes: [],
+      verification: [],
+      durationMs: Date.now() - t0,
+      unreachable: [],
+    };
+  }
   mark('lock and audit trail');
   try {
     const { audit, recovered } = session;
+    const redact = prep.redactor.withKey(secretKey(o.auditLog, o.auditKey));
+    // what a dead writer left: read from the host and recorded before anything is planned
+    recovered.push(...(await recover(prep, o, audit, session.interrupted, redact)).lines);
     // plugins whose backend this very plan brings up wait for a second stage (below), and so do
     // the resources that depend on theirs; the other unreachable plugins are unknown
     const c = await computePlan(prep, { ...o, staged: 'first' });
@@ -76,38 +118,66 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       audit: { seq: audit.lastSeq, recovered },
       computed: c,
       unreachable: c.unreachable,
+      ...(status === 'interrupted' ? { interrupted: stopReason(o.stop) } : {}),
     });
     if (plan.changes.some((ch) => ch.blocker)) return done('blocked');
     if (!plan.changes.length) return done('noop');
+    // stopped while planning: nothing was begun, nothing to record
+    if (o.stop?.aborted) return done('interrupted');
     audit.ensureSpace(plan.changes.length);
-    const redact = prep.redactor.withKey(secretKey(o.auditLog, o.auditKey));
     const runId = newRunId();
     recordStart(audit, runId, prep, c, redact, o);
     mark('audit run.start');
     o.beforeApply?.(audit, runId, c);
     const rec = new RunRecorder(audit, runId, redact, c.diffs);
     const flush = () => rec.flush();
+    const journal = new TempJournal(journalPath(o.auditLog), runId);
+    const hooks = { noteTempDir: (d: string, root: string) => journal.note(d, root) };
+    // each stage's waves are announced (intent, fsync'd) by its own recorder before they start
+    const stageOpts = (r: RunRecorder) => ({
+      ...o,
+      ...hooks,
+      onIntent: (chs: PlannedChange[]) => r.intent('change', chs),
+    });
     const onOutcome = (r: RunRecorder) => (out: ChangeOutcome) => {
       r.record('change', out);
       o.onChange?.(out);
     };
-    const stage1 = await applyAndVerify(prep, o, c, onOutcome(rec), flush);
+    const stage1 = await applyAndVerify(prep, stageOpts(rec), c, onOutcome(rec), flush);
     let { outcomes, verification, after } = stage1;
     const { touched } = stage1;
     let failed = outcomes.some((x) => x.status !== 'ok') || verification.length > 0;
+    // a stop (first signal) during stage 1 left changes unstarted: stage 2 is neither read nor
+    // planned, its plugins are reported as not started. A stop after stage 1's last change
+    // began: stage 2 is read and planned (no change), and each of its changes is reported and
+    // recorded as not started, as stage 1's are. A second signal (abort) reads nothing more.
+    let stageTwoNotStarted: UnreachablePlugin[] | undefined;
+    let rec2: RunRecorder | undefined;
     if (waiting.length) {
       // stage 2: what the first stage brought up (a database server) is read, planned and applied
       const names = new Set([...waiting.map((u) => u.plugin), ...c.held.map((a) => a.split('/')[0])]);
       const later: Prepared = { ...prep, plugins: new Map([...prep.plugins].filter(([n]) => names.has(n))) };
       const c2 = failed || o.signal?.aborted ? undefined : await computePlan(later, { ...o, staged: 'second' });
-      if (!c2) unreachable = [...unreachable, ...waiting];
+      if (!c2 && o.stop?.aborted) {
+        const why = new OpdError(
+          'dependency-failed',
+          `not started: the run was stopped (${stopReason(o.stop)}) before its second stage`,
+        );
+        // the waiting plugins' resources and those held back with them (grouped by plugin)
+        const byPlugin = new Map(waiting.map((u) => [u.plugin, [...u.resources]]));
+        for (const a of c.held) {
+          const p = a.split('/')[0];
+          byPlugin.set(p, [...(byPlugin.get(p) ?? []), a]);
+        }
+        stageTwoNotStarted = [...byPlugin].map(([plugin, resources]) => ({ plugin, error: why, resources }));
+      } else if (!c2) unreachable = [...unreachable, ...waiting];
       else {
         unreachable = [...unreachable, ...c2.unreachable];
         if (c2.plan.changes.some((ch) => ch.blocker)) failed = true;
         else if (c2.plan.changes.length) {
           audit.ensureSpace(c2.plan.changes.length);
-          const rec2 = new RunRecorder(audit, runId, redact, c2.diffs);
-          const s2 = await applyAndVerify(later, o, c2, onOutcome(rec2), () => rec2.flush());
+          const r2 = (rec2 = new RunRecorder(audit, runId, redact, c2.diffs));
+          const s2 = await applyAndVerify(later, stageOpts(r2), c2, onOutcome(r2), () => r2.flush());
           outcomes = [...outcomes, ...s2.outcomes];
           verification = [...verification, ...s2.verification];
           for (const r of s2.touched) touched.add(r);
@@ -123,31 +193,42 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       }
       if (!c2 || c2.unreachable.length) failed = true;
     }
+    const interrupted = o.stop?.aborted ? stopReason(o.stop) : undefined;
+    // the rollback's entries name resources of both stages
+    const recAll = rec2 ? new RunRecorder(audit, runId, redact, c.diffs) : rec;
     let rollback: RunReport['rollback'];
-    if (failed && o.rollback && touched.size && after) {
+    if (failed && !interrupted && o.rollback && touched.size && after) {
       rollback = await rollbackRun(
         prep,
-        o,
+        { ...o, ...hooks, onIntent: (chs) => recAll.intent('rollback', chs) },
         c,
         after,
         touched,
         (out) => {
-          rec.record('rollback', out);
+          recAll.record('rollback', out);
           o.onRollback?.(out);
         },
-        flush,
+        () => recAll.flush(),
       );
-      flush();
+      recAll.flush();
     }
     if (o.signal?.aborted) failed = true;
-    const status = failed ? 'failed' : 'ok';
+    const status: RunReport['status'] = interrupted ? 'interrupted' : failed ? 'failed' : 'ok';
     audit.append(runId, 'run.end', {
       status,
       summary: countOutcomes(outcomes),
-      verification: verification.map((v) => v.address),
+      ...(interrupted
+        ? {
+            interrupted,
+            not_started: outcomes.filter((x) => x.notStarted).length,
+            ...(stageTwoNotStarted ? { second_stage_not_started: stageTwoNotStarted.map((u) => u.plugin) } : {}),
+          }
+        : { verification: verification.map((v) => v.address) }),
       ...(rollback ? { rollback: countOutcomes(rollback.outcomes) } : {}),
       duration_ms: Date.now() - t0,
     });
+    // every temp file of the run is renamed or removed by now
+    journal.finish();
     if (status === 'ok') await o.afterRun?.(audit, runId, c, touched);
     mark('audit run.end');
     return {
@@ -161,6 +242,8 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       audit: { seq: audit.lastSeq, recovered },
       computed: c,
       unreachable,
+      ...(interrupted ? { interrupted } : {}),
+      ...(stageTwoNotStarted ? { stageTwoNotStarted } : {}),
     };
   } finally {
     session.close();

@@ -1,13 +1,13 @@
 /**
- * The audit of a run: the run.start entry, and one entry per change outcome (buffered and
- * written one wave at a time), with secrets as keyed hashes.
+ * The audit of a run: the run.start entry, an intent before each wave (write-ahead), and one
+ * entry per change outcome (buffered and written one wave at a time), with secrets as keyed hashes.
  */
 import { hostname, userInfo } from 'node:os';
 import type { AuditLog } from '../audit/chain.js';
 import type { ChangeOutcome } from '../core/apply.js';
 import { canonical, fingerprint, sha256 } from '../core/canonical.js';
 import type { Computed, Prepared } from '../core/engine.js';
-import { summarize, type Plan } from '../core/plan.js';
+import { summarize, type Plan, type PlannedChange } from '../core/plan.js';
 import { factsJSON } from '../core/facts.js';
 import type { ResourceDiff } from '../core/plugin.js';
 import { scrub, type Redactor } from '../core/secrets.js';
@@ -117,7 +117,32 @@ export class RunRecorder {
     });
   }
 
+  /**
+   * Write-ahead: the changes about to start, on the record (written and fsync'ed) before any of
+   * them runs; the outcomes buffered so far go in the same write. Ops are redacted as in the
+   * change entries (the same cached redaction); long waves are split over several entries.
+   */
+  intent(kind: 'change' | 'rollback', changes: PlannedChange[]): void {
+    for (let i = 0; i < changes.length; i += INTENT_CHUNK) {
+      const items = changes.slice(i, i + INTENT_CHUNK).map((ch) => {
+        const d = this.diffByAddr.get(ch.resource);
+        const [plugin, collection] = d ? [d.plugin, d.collection] : ch.resource.split('/');
+        const ops = this.redact.ops(plugin, collection, ch.ops ?? []);
+        // keys in canonical (sorted) order: the trail's serializer then copies nothing; the
+        // resource only where it is not the address itself (a port of a bridge)
+        return ch.resource === ch.address
+          ? { action: ch.action, address: ch.address, ops }
+          : { action: ch.action, address: ch.address, ops, resource: ch.resource };
+      });
+      this.pending.push({ run: this.runId, type: 'intent', fields: { kind, changes: items } });
+    }
+    this.flush();
+  }
+
   flush(): void {
     this.audit.appendMany(this.pending.splice(0));
   }
 }
+
+/** Changes per intent entry: a wave of 10,000 changes is 40 entries in one write (lines stay short). */
+const INTENT_CHUNK = 256;

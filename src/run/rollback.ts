@@ -9,6 +9,7 @@ import { readAll, type Computed, type EngineOptions, type Prepared } from '../co
 import { buildPlan, collectEdges } from '../core/plan.js';
 import type { Obj, ResourceDiff } from '../core/plugin.js';
 import type { VerificationFailure } from '../core/report.js';
+import type { ApplyHooks } from './apply-verify.js';
 
 export interface Reverted {
   outcomes: ChangeOutcome[];
@@ -18,7 +19,7 @@ export interface Reverted {
 /** Revert what a failed run changed, from what the host holds now (`now`). */
 export function rollbackRun(
   prep: Prepared,
-  o: EngineOptions,
+  o: EngineOptions & ApplyHooks,
   c: Computed,
   now: Record<string, Obj>,
   touched: Set<string>,
@@ -53,7 +54,7 @@ export interface PreState {
  */
 export async function revertResources(
   prep: Prepared,
-  o: EngineOptions,
+  o: EngineOptions & ApplyHooks,
   pre: PreState[],
   now: Record<string, Obj> | undefined,
   exact: boolean,
@@ -94,6 +95,8 @@ export async function revertResources(
     settings: o.settings,
     log: o.log,
     allowDestroy: true,
+    onIntent: o.onIntent,
+    noteTempDir: o.noteTempDir,
     onOutcome,
     onWave,
   });

@@ -82,13 +82,12 @@ const TYPES = ['string', 'integer', 'number', 'boolean'];
 
 /**
  * Names that JavaScript objects treat specially, or that look like options or paths: drawn even
- * in clean documents wherever the schema's pattern accepts them (a map keyed by `__proto__` must
- * stay a map entry, a name `-x` must never become an option).
+ * in clean documents wherever the schema's pattern accepts them (a map keyed by `toString` must
+ * stay a map entry, a name `-x` must never become an option). `__proto__`, `constructor` and
+ * `prototype` are refused as names at validate (test/unit/core/deps.test.ts): they come with
+ * the HOSTILE strings, so that clean documents still reach the planner.
  */
 export const TRICKY = [
-  '__proto__',
-  'constructor',
-  'prototype',
   'toString',
   'hasOwnProperty',
   'valueOf',

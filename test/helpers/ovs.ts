@@ -47,8 +47,9 @@ export function stable(dump: string): string {
     .join('\n');
 }
 
-export async function startOvs(opts: { vswitchd?: boolean } = {}): Promise<OvsSandbox> {
-  const dir = tmp('opd-ovs-');
+/** `dir`: where the database and its socket live (default: a fresh temp directory). */
+export async function startOvs(opts: { vswitchd?: boolean; dir?: string } = {}): Promise<OvsSandbox> {
+  const dir = opts.dir ?? tmp('opd-ovs-');
   const script = join(ROOT, 'scripts/backends/ovs.sh');
   await execa('bash', [script, 'up', dir, ...(opts.vswitchd ? ['--vswitchd'] : [])]);
   const db = `unix:${dir}/db.sock`;

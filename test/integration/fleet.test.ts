@@ -10,6 +10,8 @@ import { execa } from 'execa';
 import type { Etcd3 } from 'etcd3';
 import { opd, tmp, doc, uniq, OPD } from '../helpers/opd.js';
 import { etcdClient, etcdCluster, etcdScript, startFleetDaemon, until, type FleetDaemon } from '../helpers/etcd.js';
+import { pendingIntents } from '../../src/run/recover.js';
+import type { AuditEntry } from '../../src/audit/walk.js';
 
 const id = uniq(4);
 const H1 = `kvm1-${id}`;
@@ -157,6 +159,57 @@ describe('opd fleet: many hosts converged from a 3-member etcd cluster', () => {
     expect(readFileSync(file(H2, 'etc/opd-rollout'), 'utf8')).toBe('v2\n');
     expect(existsSync(file(H3, 'etc/opd-rollout'))).toBe(false);
     await etcdScript(['start', '1']);
+  });
+
+  it('leaves every host’s trail complete when a rollout is aborted in the middle of a host’s run (Ctrl-C, fragment deleted)', async () => {
+    const paths: Record<string, unknown> = {};
+    for (let i = 0; i < 300; i++) paths[`/etc/opd-abort/f${i}.conf`] = { content: `abort ${i}\n` };
+    const f = doc(JSON.stringify({ version: 1, plugins: { files: { paths } } }), tmp(), 'abort.json');
+    const h1 = daemons.get(H1)!;
+    const seen = readFileSync(h1.audit, 'utf8').length;
+    const p = execa(
+      process.execPath,
+      [OPD, 'fleet', 'rollout', f, '--selector', 'role=kvm', '--batch', '1', '--timeout', '120'],
+      { reject: false, env: { ...env(), OPD_LOG_LEVEL: 'warn' } },
+    );
+    // the first host has begun its wave: the operator aborts the rollout and deletes the fragment
+    await until(
+      () => readFileSync(h1.audit, 'utf8').slice(seen).includes('"type":"intent"'),
+      'the wave on the first host',
+      90_000,
+    );
+    p.kill('SIGINT');
+    await p;
+    expect((await fleet(['delete', 'abort'])).code).toBe(0);
+    await until(
+      async () => (await status()).filter((r) => r.converged && r.alive).length === 3,
+      'every host settled',
+      90_000,
+    );
+    for (const h of [H1, H2, H3]) {
+      const d = daemons.get(h)!;
+      const v = await opd(['audit', 'verify', '--audit-log', d.audit], { env: { OPD_AUDIT_KEY: '' } });
+      expect(v.code, `${h}: ${v.stdout}${v.stderr}`).toBe(0);
+      const entries = readFileSync(d.audit, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as AuditEntry);
+      const runs = new Set(entries.filter((e) => e.type === 'run.start').map((e) => e.run));
+      const closed = new Set(
+        entries.filter((e) => e.type === 'run.end' || e.type === 'run.interrupted').map((e) => e.run),
+      );
+      expect(
+        [...runs].filter((r) => !closed.has(r)),
+        `${h}: runs without an end`,
+      ).toEqual([]);
+      for (const r of runs) expect(pendingIntents(entries.filter((e) => e.run === r)), `${h} run ${r}`).toEqual([]);
+      // what the aborted rollout wrote on this host is on its record
+      const ok = new Set(entries.filter((e) => e.type === 'change' && e.result === 'ok').map((e) => e.address));
+      for (let i = 0; i < 300; i++)
+        if (existsSync(file(h, `etc/opd-abort/f${i}.conf`)))
+          expect(ok.has(`files/paths//etc/opd-abort/f${i}.conf`), `${h}: f${i}.conf`).toBe(true);
+    }
+    expect(existsSync(file(H1, 'etc/opd-abort/f0.conf'))).toBe(true);
   });
 
   it('repairs drift made by hand from the last-known-good document while all three members are stopped, and statuses catch up when etcd returns', async () => {

@@ -23,7 +23,7 @@ import { sectionSpec } from '../../core/schema-file.js';
 import { existsSync, readFileSync } from 'node:fs';
 import type { ApplyContext, Change, ChangeResult, Edge, Obj, Plugin, ResourceDiff } from '../../core/plugin.js';
 import type { ExecDoc, Command } from './section.gen.js';
-import { assertApplyContext } from '../../core/plugin.js';
+import { assertApplyContext, stopRequested } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { quoteArgv, runRead, runMutate } from '../../exec.js';
@@ -262,6 +262,11 @@ const plugin: Plugin<ExecSection, ExecChangeData> = {
     // one at a time, in plan order: steps of a guide are sequential
     for (const c of changes) {
       const d = c.data!;
+      // stopping (a first SIGINT/SIGTERM): the step in hand finishes, no other one begins
+      if (await stopRequested(ctx)) {
+        out.push({ address: c.address, status: 'not-started' });
+        continue;
+      }
       out.push(await execute(ctx, d.name, d.spec, d.refresh));
     }
     return out;

@@ -12,7 +12,7 @@ import { sectionSpec } from '../../core/schema-file.js';
 import { lstatSync, readFileSync, readlinkSync, readdirSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ApplyContext, Change, ChangeResult, Edge, Obj, Plugin, ResourceDiff } from '../../core/plugin.js';
-import { assertApplyContext, resourceChange } from '../../core/plugin.js';
+import { assertApplyContext, resourceChange, stopRequested } from '../../core/plugin.js';
 import type { Entry } from './section.gen.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
@@ -521,6 +521,11 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
     const dels = changes.filter((c) => c.data!.op === 'delete').sort((a, b) => depth(b) - depth(a));
     const rest = changes.filter((c) => c.data!.op !== 'delete');
     for (const c of [...dels, ...rest]) {
+      // stopping (a first SIGINT/SIGTERM): the file in hand is finished, no other one is begun
+      if (await stopRequested(ctx)) {
+        out.push({ address: c.address, status: 'not-started' });
+        continue;
+      }
       try {
         await applyOne(ctx, c, acc);
         out.push({ address: c.address, status: 'ok' });

@@ -219,4 +219,16 @@ describe('the audit chain', () => {
     expect(readdirSync(dir).sort()).toEqual(['audit.jsonl', 'audit.jsonl.head']);
     expect(existsSync(headPath(p))).toBe(true);
   });
+
+  it('reopens a trail whose last entry is longer than the 1 MiB it reads first (a long intent)', () => {
+    const p = freshLog(3);
+    const log = AuditLog.open(p);
+    log.append('r2', 'intent', { changes: 'x'.repeat(3 << 20) });
+    log.close();
+    const again = AuditLog.open(p);
+    expect(again.lastSeq).toBe(4);
+    again.append('r2', 'run.end', {});
+    again.close();
+    expect(verifyLog(p).ok).toBe(true);
+  });
 });

@@ -4,7 +4,14 @@ import pino from 'pino';
 import { applyPlan } from '../../../src/core/apply.js';
 import { buildPlan } from '../../../src/core/plan.js';
 import { OpdError } from '../../../src/core/errors.js';
-import type { ApplyContext, Change, ChangeResult, Plugin, ResourceDiff } from '../../../src/core/plugin.js';
+import {
+  applyEach,
+  type ApplyContext,
+  type Change,
+  type ChangeResult,
+  type Plugin,
+  type ResourceDiff,
+} from '../../../src/core/plugin.js';
 
 const log = pino({ level: 'silent' });
 
@@ -231,5 +238,89 @@ describe('the core applies a plan', () => {
       onOutcome: (o) => order.push(`${o.change.address}:${o.status}`),
     });
     expect(order).toEqual(['flush', 'x:ok']);
+  });
+});
+
+describe('the core announces and stops waves', () => {
+  it('announces every change of a batch before the plugin gets it, once each', async () => {
+    const order: string[] = [];
+    const { plugin } = fake('p', {
+      onApply: async (batch) => void order.push(`apply ${batch.map((c) => c.address).join(',')}`),
+    });
+    const plugins = new Map<string, Plugin>([['p', plugin]]);
+    await applyPlan(
+      planOf(plugins, 'p', [{ address: 'x' }, { address: 'y' }, { address: 'z', after: ['x'] }]),
+      plugins,
+      {
+        settings: {},
+        log,
+        allowDestroy: false,
+        onIntent: (chs) => order.push(`intent ${chs.map((c) => c.address).join(',')}`),
+      },
+    );
+    expect(order).toEqual(['intent x,y', 'apply x,y', 'intent z', 'apply z']);
+  });
+
+  it('announces a transaction’s changes once when it hands them over one at a time', async () => {
+    const intents: string[] = [];
+    let calls = 0;
+    const { plugin } = fake('p', {
+      transaction: true,
+      onApply: async (batch) => {
+        calls++;
+        if (batch.length > 1) throw new OpdError('backend-failed', 'the transaction failed');
+      },
+    });
+    const plugins = new Map<string, Plugin>([['p', plugin]]);
+    await applyPlan(planOf(plugins, 'p', [{ address: 'x' }, { address: 'y' }]), plugins, {
+      settings: {},
+      log,
+      allowDestroy: false,
+      onIntent: (chs) => intents.push(...chs.map((c) => c.address)),
+    });
+    expect(calls).toBe(3);
+    expect(intents).toEqual(['x', 'y']);
+  });
+
+  it('starts no new change once stopped, lets the one in flight finish, and marks the rest not started', async () => {
+    const stop = new AbortController();
+    const { plugin, batches } = fake('p', {
+      onApply: async (batch) => {
+        if (batch[0].address === 'x') stop.abort('SIGINT');
+      },
+    });
+    const plugins = new Map<string, Plugin>([['p', plugin]]);
+    const out = await applyPlan(
+      planOf(plugins, 'p', [{ address: 'x' }, { address: 'y', after: ['x'] }, { address: 'z', after: ['y'] }]),
+      plugins,
+      { settings: {}, log, allowDestroy: false, stop: stop.signal },
+    );
+    expect(batches).toEqual([['x']]);
+    expect(statuses(out)).toEqual({ x: 'ok', y: 'skipped', z: 'skipped' });
+    expect(out.filter((o) => o.notStarted).map((o) => o.change.address)).toEqual(['y', 'z']);
+    expect(out[1].error?.message).toBe('not started: the run was stopped (SIGINT)');
+  });
+
+  it('takes the not-started rest of a batch applied step by step as skipped, never as failed', async () => {
+    const stop = new AbortController();
+    const plugin: Plugin = {
+      name: 'p',
+      schema: {},
+      collections: ['things'],
+      read: async () => ({}),
+      plan: fake('p').plugin.plan,
+      apply: applyEach(async (_ctx, c) => {
+        if (c.address === 'x') stop.abort('SIGTERM');
+      }),
+    };
+    const plugins = new Map<string, Plugin>([['p', plugin]]);
+    const out = await applyPlan(
+      planOf(plugins, 'p', [{ address: 'x' }, { address: 'y' }, { address: 'z', after: ['y'] }]),
+      plugins,
+      { settings: {}, log, allowDestroy: false, stop: stop.signal },
+    );
+    expect(statuses(out)).toEqual({ x: 'ok', y: 'skipped', z: 'skipped' });
+    // z waited for y, which the stop left unstarted: not started either
+    expect(out.filter((o) => o.notStarted).map((o) => o.change.address)).toEqual(['y', 'z']);
   });
 });

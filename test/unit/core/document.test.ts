@@ -196,8 +196,15 @@ describe('loading and validating a state document', () => {
       head +
         '      a: { depends_on: [ovs/bridges/b] }\n      b: { depends_on: [ovs/bridges/c] }\n      c: { depends_on: [ovs/bridges/a] }\n',
     );
-    expect(e.message).toMatch(/dependency cycle: ovs\/bridges\/(a|b|c) → .* → .* → ovs\/bridges\/(a|b|c)/);
     expect(e.exitCode).toBe(65);
+    // one problem per edge of the cycle, each at its depends_on entry
+    expect(e.problems.map((p) => [p.line, p.pointer])).toEqual([
+      [5, '/plugins/ovs/bridges/a/depends_on/0'],
+      [6, '/plugins/ovs/bridges/b/depends_on/0'],
+      [7, '/plugins/ovs/bridges/c/depends_on/0'],
+    ]);
+    for (const p of e.problems)
+      expect(p.message).toContain('dependency cycle ovs/bridges/a → ovs/bridges/b → ovs/bridges/c → ovs/bridges/a');
   });
 
   it('accepts a valid document and strips a byte order mark', async () => {

@@ -86,8 +86,111 @@ describe('a run whose plan brings up a backend it then needs', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { type: string; run: string; address?: string });
-    expect(entries.map((e) => e.type)).toEqual(['run.start', 'change', 'change', 'change', 'run.end']);
+    // write-ahead in both stages: each change announced by an intent before it starts
+    expect(entries.map((e) => e.type)).toEqual([
+      'run.start',
+      'intent',
+      'change',
+      'intent',
+      'change',
+      'intent',
+      'change',
+      'run.end',
+    ]);
+    expect(
+      entries
+        .filter((e) => e.type === 'intent')
+        .map((e) => (e as unknown as { changes: { address: string }[] }).changes[0].address),
+    ).toEqual(['server/things/it', 'db/things/it', 'cmd/things/it']);
     expect(new Set(entries.map((e) => e.run)).size).toBe(1);
+  });
+
+  it('stopped during the second stage, lets the change in flight finish, records it and reports the rest of the stage as not started', async () => {
+    const h = host();
+    const stop = new AbortController();
+    const db = h.plugins.get('db')!;
+    h.plugins.set('db', {
+      ...db,
+      apply: async (ctx, batch) => {
+        stop.abort('SIGTERM'); // the signal lands while the database's change is in flight
+        return db.apply(ctx, batch);
+      },
+    });
+    const auditLog = join(tmp('opd-staged-'), 'audit.jsonl');
+    const r = await run(prepared(h.plugins, doc(true)), {
+      settings: {},
+      log,
+      auditLog,
+      trigger: 'cli',
+      stop: stop.signal,
+    });
+    expect(r.status).toBe('interrupted');
+    expect(r.interrupted).toBe('SIGTERM');
+    expect(h.order).toEqual(['server', 'db']);
+    expect(r.outcomes.map((o) => `${o.change.address} ${o.status}${o.notStarted ? ' not started' : ''}`)).toEqual([
+      'server/things/it ok',
+      'db/things/it ok',
+      'cmd/things/it skipped not started',
+    ]);
+    const entries = readFileSync(auditLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(
+      entries.map((e) => `${e.type as string}${e.address ? ` ${e.address as string} ${e.result as string}` : ''}`),
+    ).toEqual([
+      'run.start',
+      'intent',
+      'change server/things/it ok',
+      'intent',
+      'change db/things/it ok',
+      'change cmd/things/it skipped',
+      'run.end',
+    ]);
+    expect(entries.at(-1)).toMatchObject({ status: 'interrupted', interrupted: 'SIGTERM', not_started: 1 });
+  });
+
+  it('stopped during the first stage with changes left unstarted, neither reads nor plans the second stage and reports it as not started', async () => {
+    const h = host();
+    const stop = new AbortController();
+    const server = h.plugins.get('server')!;
+    h.plugins.set('server', {
+      ...server,
+      apply: async (ctx, batch) => {
+        stop.abort('SIGINT');
+        return server.apply(ctx, batch);
+      },
+    });
+    let dbReads = 0;
+    const db = h.plugins.get('db')!;
+    h.plugins.set('db', { ...db, read: async (ctx, d) => (dbReads++, db.read(ctx, d)) });
+    h.plugins.set('extra', { ...h.plugins.get('cmd')!, name: 'extra' });
+    const sections = { ...doc(true), extra: { things: { it: { on: true, depends_on: ['server/things/it'] } } } };
+    const auditLog = join(tmp('opd-staged-'), 'audit.jsonl');
+    const r = await run(prepared(h.plugins, sections), {
+      settings: {},
+      log,
+      auditLog,
+      trigger: 'cli',
+      stop: stop.signal,
+    });
+    expect(r.status).toBe('interrupted');
+    expect(h.order).toEqual(['server']);
+    expect(dbReads).toBe(1); // the first stage's read only
+    expect(r.outcomes.map((o) => `${o.change.address} ${o.status}${o.notStarted ? ' not started' : ''}`)).toEqual([
+      'server/things/it ok',
+      'extra/things/it skipped not started',
+    ]);
+    expect(r.stageTwoNotStarted?.map((u) => `${u.plugin}: ${u.resources.join(' ')}`)).toEqual([
+      'db: db/things/it',
+      'cmd: cmd/things/it',
+    ]);
+    expect(r.stageTwoNotStarted?.[0].error.message).toBe(
+      'not started: the run was stopped (SIGINT) before its second stage',
+    );
+    expect(r.unreachable).toEqual([]);
+    const end = JSON.parse(readFileSync(auditLog, 'utf8').trim().split('\n').at(-1)!) as Record<string, unknown>;
+    expect(end).toMatchObject({ status: 'interrupted', not_started: 1, second_stage_not_started: ['db', 'cmd'] });
   });
 
   it('stops with the backend unavailable when nothing in the plan leads to it (exit 69), or applies the rest with --partial', async () => {
