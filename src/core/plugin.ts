@@ -45,7 +45,16 @@ export class ApplyContext implements ReadContext {
     readonly signal: AbortSignal,
     /** Per-run scratch space of each plugin (systemd: a Reload is pending), shared by the run's calls. */
     readonly runState: Map<string, unknown>,
+    private readonly onDone: (r: ChangeResult) => void = () => {},
   ) {}
+  /**
+   * Report one change of the batch in hand as done as soon as it is (a plugin applying a batch
+   * step by step: applyEach does it). The core then reports it at once (progress, audit) instead
+   * of when the whole batch returns; the batch's result array still holds it.
+   */
+  done(r: ChangeResult): void {
+    this.onDone(r);
+  }
   /** @internal used by src/core/apply.ts only */
   static create(
     settings: Settings,
@@ -55,9 +64,9 @@ export class ApplyContext implements ReadContext {
   ): ApplyContext {
     return new ApplyContext(settings, log, allowDestroy, signal, new Map());
   }
-  /** The same run's context with another signal (the core: one per apply call, with its timeout). */
-  withSignal(signal: AbortSignal): ApplyContext {
-    return new ApplyContext(this.settings, this.log, this.allowDestroy, signal, this.runState);
+  /** The same run's context with another signal (the core: one per apply call, with its timeout) and where `done` reports. */
+  withSignal(signal: AbortSignal, onDone?: (r: ChangeResult) => void): ApplyContext {
+    return new ApplyContext(this.settings, this.log, this.allowDestroy, signal, this.runState, onDone ?? this.onDone);
   }
 }
 
@@ -260,7 +269,13 @@ export function applyEach<D>(
     for (const c of batch) {
       try {
         const r = await step(ctx, c);
-        out.push({ address: c.address, status: 'ok', ...(r?.output !== undefined ? { output: r.output } : {}) });
+        const ok: ChangeResult = {
+          address: c.address,
+          status: 'ok',
+          ...(r?.output !== undefined ? { output: r.output } : {}),
+        };
+        out.push(ok);
+        ctx.done(ok);
       } catch (err) {
         const e = toOpdError(err);
         out.push({

@@ -7,6 +7,7 @@ import { diffAll, readAll, type Computed, type EngineOptions, type Prepared } fr
 import { toOpdError } from '../core/errors.js';
 import type { Obj } from '../core/plugin.js';
 import type { VerificationFailure } from '../core/report.js';
+import type { PlannedChange } from '../core/plan.js';
 
 export interface Applied {
   outcomes: ChangeOutcome[];
@@ -27,7 +28,7 @@ function verifyDiffs(prep: Prepared, current: Record<string, Obj>, addresses: Se
 
 export async function applyAndVerify(
   prep: Prepared,
-  o: EngineOptions & { signal?: AbortSignal },
+  o: EngineOptions & { signal?: AbortSignal; onStart?: (changes: PlannedChange[]) => void },
   c: Computed,
   onOutcome: (x: ChangeOutcome) => void,
   onWave: () => void,
@@ -37,6 +38,7 @@ export async function applyAndVerify(
     log: o.log,
     allowDestroy: o.allowDestroy ?? false,
     signal: o.signal,
+    onStart: o.onStart,
     onOutcome,
     onWave,
   });
