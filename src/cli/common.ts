@@ -178,6 +178,14 @@ export function onlyOption(): Option {
   );
 }
 
+/** `--target ADDRESS…`: plan (and apply) only these resources and what they depend on. */
+export function targetOption(): Option {
+  return new Option(
+    '--target <address...>',
+    'only these resources and what they depend on (an address such as files/paths/etc/x.conf or ovs/bridges/br0, or a prefix such as ovs); repeatable',
+  );
+}
+
 export function parseOnly(v: unknown): string[] | undefined {
   if (typeof v !== 'string') return undefined;
   const names = [
