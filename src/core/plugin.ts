@@ -36,6 +36,10 @@ const applyToken: unique symbol = Symbol('opd.apply');
  * apply --dry-run) cannot call them by construction. `signal` aborts when the run is stopped
  * or the call's time (src/core/tunables.ts) is up; the doors honour it.
  */
+/** How often ApplyContext.done lets the event loop turn (ms). */
+const DONE_YIELD_MS = 20;
+let lastYield = 0;
+
 export class ApplyContext implements ReadContext {
   readonly [applyToken] = true;
   private constructor(
@@ -50,10 +54,17 @@ export class ApplyContext implements ReadContext {
   /**
    * Report one change of the batch in hand as done as soon as it is (a plugin applying a batch
    * step by step: applyEach does it). The core then reports it at once (progress, audit) instead
-   * of when the whole batch returns; the batch's result array still holds it.
+   * of when the whole batch returns; the batch's result array still holds it. Await it: every
+   * DONE_YIELD_MS it lets the event loop turn, so the audit's group commit and the progress
+   * timers run while a plugin whose steps never wait for I/O (files) works through a long batch.
    */
-  done(r: ChangeResult): void {
+  async done(r: ChangeResult): Promise<void> {
     this.onDone(r);
+    const t = Date.now();
+    if (t - lastYield >= DONE_YIELD_MS) {
+      lastYield = t;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
   /** @internal used by src/core/apply.ts only */
   static create(
@@ -275,7 +286,7 @@ export function applyEach<D>(
           ...(r?.output !== undefined ? { output: r.output } : {}),
         };
         out.push(ok);
-        ctx.done(ok);
+        await ctx.done(ok);
       } catch (err) {
         const e = toOpdError(err);
         out.push({

@@ -2,6 +2,7 @@
  * The audit of a run: the run.start entry, and one entry per change outcome (buffered and
  * written one wave at a time), with secrets as keyed hashes.
  */
+import { resolve } from 'node:path';
 import { hostname, userInfo } from 'node:os';
 import type { AuditLog } from '../audit/chain.js';
 import type { ChangeOutcome } from '../core/apply.js';
@@ -27,7 +28,11 @@ export function recordStart(
   prep: Prepared,
   c: Computed,
   redact: Redactor,
-  o: { trigger?: string | ((c: Computed) => string); startFields?: Record<string, unknown> },
+  o: {
+    trigger?: string | ((c: Computed) => string);
+    startFields?: Record<string, unknown>;
+    settings?: { root?: string; netns?: string };
+  },
 ): void {
   const { plan, unreachable } = c;
   const planForAudit = planJSON({
@@ -43,6 +48,9 @@ export function recordStart(
     host: hostname(),
     pid: process.pid,
     changes: plan.changes.length,
+    // where the run acted: a --root directory and a network namespace are not the host itself
+    ...(o.settings?.root ? { root: resolve(o.settings.root) } : {}),
+    ...(o.settings?.netns ? { netns: o.settings.netns } : {}),
     ...(unreachable.length ? { unreachable: unreachable.map((u) => u.plugin) } : {}),
     ...o.startFields,
   });

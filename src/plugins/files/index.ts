@@ -511,7 +511,7 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
         await applyOne(ctx, c, acc);
         const ok: ChangeResult = { address: c.address, status: 'ok' };
         out.push(ok);
-        ctx.done(ok);
+        await ctx.done(ok);
       } catch (e) {
         out.push({ address: c.address, status: 'failed', error: toOpdError(e) });
       }
