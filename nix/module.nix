@@ -219,6 +219,11 @@ in
       }
     ];
 
+    # the inline document goes through the Nix store, which every local user can read
+    warnings = lib.optional (plugins != { })
+      "services.opd.state is rendered into the Nix store (/etc/opd/state.json links there), which every local user can read: keep secrets (passwords, keys, tokens) out of it. Keep a document with secrets in services.opd.stateFile = \"/etc/opd/state.yaml\" (a string: read on the host, never copied to the store), and let it read each secret from a file outside the store with a secret parameter: params.db_password = { type: string, secret: true, from_file: /run/keys/db_password }.";
+
+    # packaging/polkit/org.opd.reconciler1.policy comes with the package (share/polkit-1/actions)
     environment.systemPackages = [ cfg.package ];
     environment.etc = lib.mkIf (cfg.stateFile == null && !fleet.enable) { "opd/state.json".source = validatedState; };
     services.dbus.packages = [ cfg.package ];
@@ -243,7 +248,7 @@ in
       # the same unit as packaging/systemd/opd.service (a test compares them)
       serviceConfig = {
         Type = "notify";
-        NotifyAccess = "all";
+        NotifyAccess = "main";
         ExecStart = "${cfg.package}/bin/opd ${escapeSystemdExecArgs args}";
         ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
         Restart = "on-failure";
@@ -255,16 +260,27 @@ in
         TimeoutStopSec = "2min";
         ProtectSystem = "strict";
         StateDirectory = "opd";
-        ReadWritePaths = [ "/var/lib/opd" "/etc" "/run" "-/var/lib/lxc" "-/var/cache/lxc" ];
-        NoNewPrivileges = true;
+        StateDirectoryMode = "0700";
+        ReadWritePaths = [ "/var/lib/opd" "/etc" "/run" "-/home" "-/var/lib/lxc" "-/var/cache/lxc" ];
+        ProtectHome = "read-only";
         PrivateTmp = true;
+        PrivateMounts = true;
+        ProtectControlGroups = true;
+        ProtectKernelLogs = true;
+        ProtectHostname = true;
+        ProtectProc = "invisible";
+        NoNewPrivileges = true;
+        RestrictNamespaces = "net mnt";
+        RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_NETLINK" ];
+        SystemCallArchitectures = "native";
+        SystemCallFilter = [ "@system-service @mount @module @privileged" "~@clock @cpu-emulation @debug @obsolete @raw-io @reboot @swap" ];
+        SystemCallErrorNumber = "EPERM";
         LockPersonality = true;
         RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        ProtectClock = true;
-        ProtectKernelLogs = true;
-        SystemCallArchitectures = "native";
-        RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_NETLINK" "AF_PACKET" ];
+        CapabilityBoundingSet = [
+          "CAP_CHOWN" "CAP_DAC_OVERRIDE" "CAP_DAC_READ_SEARCH" "CAP_FOWNER" "CAP_FSETID" "CAP_KILL"
+          "CAP_SETUID" "CAP_SETGID" "CAP_AUDIT_WRITE" "CAP_NET_ADMIN" "CAP_SYS_ADMIN" "CAP_SYS_MODULE"
+        ];
         UMask = "0022";
       };
     };
@@ -289,8 +305,31 @@ in
         TimeoutStartSec = "5min";
         ProtectSystem = "strict";
         StateDirectory = "opd";
+        StateDirectoryMode = "0700";
         ReadWritePaths = [ "/var/lib/opd" "/etc" "/run" ];
+        ProtectHome = true;
+        PrivateTmp = true;
+        PrivateMounts = true;
+        ProtectControlGroups = true;
+        ProtectKernelLogs = true;
+        ProtectKernelModules = true;
+        ProtectHostname = true;
+        ProtectClock = true;
+        ProtectProc = "invisible";
         NoNewPrivileges = true;
+        RestrictNamespaces = "net";
+        RestrictAddressFamilies = [ "AF_UNIX" "AF_NETLINK" "AF_INET" "AF_INET6" ];
+        IPAddressDeny = "any";
+        DevicePolicy = "closed";
+        DeviceAllow = "/dev/net/tun rw";
+        SystemCallArchitectures = "native";
+        SystemCallFilter = [ "@system-service" "~@privileged @resources" ];
+        SystemCallErrorNumber = "EPERM";
+        LockPersonality = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        CapabilityBoundingSet = [ "CAP_NET_ADMIN" "CAP_SYS_ADMIN" ];
+        UMask = "0022";
       };
     };
   };

@@ -25,6 +25,7 @@ buildNpmPackage {
     install -Dm644 packaging/systemd/opd-boot.service $out/lib/systemd/system/opd-boot.service
     substituteInPlace $out/lib/systemd/system/opd-boot.service --replace-fail /usr/bin/opd $out/bin/opd
     install -Dm644 packaging/dbus/org.opd.Reconciler1.conf $out/share/dbus-1/system.d/org.opd.Reconciler1.conf
+    install -Dm644 packaging/polkit/org.opd.reconciler1.policy $out/share/polkit-1/actions/org.opd.reconciler1.policy
     # the daemon's sd_notify goes through systemd-notify
     wrapProgram $out/bin/opd --prefix PATH : ${lib.makeBinPath [ systemd ]}
   '';

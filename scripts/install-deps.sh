@@ -16,7 +16,12 @@ command -v python3 >/dev/null || { echo "python3 is missing: apt-get install pyt
 PKGS=(openvswitch-switch lxc busybox-static libvirt-daemon-system libvirt-clients qemu-system-x86
       qemu-utils dnsmasq-base libvirt-dbus nftables iptables iproute2 dpkg-dev packagekit polkitd dbus
       systemd sudo util-linux procps postgresql mariadb-server nix-bin iputils-ping ufw
-      etcd-server etcd-client zstd openssl strace)
+      etcd-server etcd-client zstd openssl strace
+      # the Debian package and its tests (npm run package, test/machine/package.test.ts): lintian,
+      # stripping the arm64 runtime, running it under qemu-user, a booted Debian 12 machine
+      lintian binutils binutils-aarch64-linux-gnu qemu-user-static mmdebstrap systemd-container file
+      # man pages and shell completion (their tests): groff renders, the three shells complete
+      groff-base man-db bash-completion zsh fish)
 missing=()
 for p in "${PKGS[@]}" ${OPD_EXTRA_PKGS:-}; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

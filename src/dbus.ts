@@ -272,11 +272,20 @@ export async function closeBuses(): Promise<void> {
   }
 }
 
+/** Who called an exported method: the bus gives the sender's unique name (it cannot be forged). */
+export interface Caller {
+  /** the sender's unique connection name (":1.42"), for GetConnectionUnixUser and polkit */
+  sender: string;
+  /** the caller allows interactive authorization (ALLOW_INTERACTIVE_AUTHORIZATION, e.g. busctl) */
+  interactive: boolean;
+}
+
 export interface ServiceMethod {
   /** D-Bus input signature ('' for none) */
   in: string;
   /** D-Bus output signature ('' for none) */
   out: string;
+  /** called with the method's arguments, then the caller */
   fn: (...args: never[]) => unknown | Promise<unknown>;
 }
 
@@ -296,8 +305,10 @@ export interface ExportedService {
 
 /**
  * Own `names` (DO_NOT_QUEUE: a second daemon fails plainly instead of waiting) and export objects
- * on the shared connection. A method that throws replies with the D-Bus error
- * `org.opd.Error.<Kind>` and the message. The bus policy decides who may call what.
+ * on the shared connection. Each method gets its arguments and then the Caller (its sender name):
+ * the method authorizes it (see src/daemon/dbus-api.ts), the bus policy is a first filter. A method
+ * that throws replies with the D-Bus error `org.opd.Error.<Kind>` and the message
+ * (`org.freedesktop.DBus.Error.AccessDenied` for a permission error).
  */
 export async function exportService(
   settings: Settings,
@@ -307,23 +318,44 @@ export async function exportService(
   const d = await dbusModule();
   const bus = await systemBus(settings);
   const instances = new Map<string, InstanceType<typeof d.interface.Interface>>();
+  // A method call is answered here, not by dbus-next's dispatcher, so that the method learns its
+  // caller (the sender name the bus stamped on the message) and can authorize it. The exported
+  // interfaces below still describe the objects for Introspect and emit the signals.
+  const errorOf = (err: unknown) => {
+    const e = err as { kind?: string; message?: string; hint?: string };
+    const name =
+      e.kind === 'permission'
+        ? 'org.freedesktop.DBus.Error.AccessDenied'
+        : `org.opd.Error.${(e.kind ?? 'failed').replace(/(^|-)(\w)/g, (_, _d, c: string) => c.toUpperCase())}`;
+    return { name, text: `${e.message ?? String(err)}${e.hint ? ` (hint: ${e.hint})` : ''}` };
+  };
+  const handler = (msg: DbusMessage): boolean => {
+    if (msg.type !== 1 /* METHOD_CALL */) return false;
+    const obj = objects.find((o) => o.path === msg.path && o.interface === msg.interface);
+    const spec = obj?.methods[msg.member ?? ''];
+    if (!spec || (msg.signature ?? '') !== spec.in) return false; // dbus-next answers UnknownMethod
+    const caller: Caller = { sender: msg.sender ?? '', interactive: ((msg.flags ?? 0) & 4) !== 0 };
+    const noReply = ((msg.flags ?? 0) & 1) !== 0;
+    void (async () => {
+      try {
+        const out = await (spec.fn as (...a: unknown[]) => unknown)(...(msg.body ?? []), caller);
+        if (!noReply) bus.send(d.Message.newMethodReturn(msg, spec.out, spec.out ? [out] : []));
+      } catch (err) {
+        const { name, text } = errorOf(err);
+        if (!noReply) bus.send(d.Message.newError(msg as unknown as string, name, text));
+      }
+    })();
+    return true;
+  };
+  bus.addMethodHandler(handler);
   for (const obj of objects) {
     class Exported extends d.interface.Interface {}
     const proto = Exported.prototype as unknown as Record<string, unknown>;
-    for (const [m, spec] of Object.entries(obj.methods)) {
-      proto[m] = async (...args: unknown[]) => {
-        try {
-          return await (spec.fn as (...a: unknown[]) => unknown)(...args);
-        } catch (err) {
-          const e = err as { kind?: string; message?: string; hint?: string };
-          const kind = (e.kind ?? 'failed').replace(/(^|-)(\w)/g, (_, _d, c: string) => c.toUpperCase());
-          throw new d.DBusError(
-            `org.opd.Error.${kind}`,
-            `${e.message ?? String(err)}${e.hint ? ` (hint: ${e.hint})` : ''}`,
-          );
-        }
+    // never reached (the handler above answers first); dbus-next wants a function per method
+    for (const m of Object.keys(obj.methods))
+      proto[m] = () => {
+        throw new d.DBusError('org.opd.Error.Bug', `${m} was not dispatched`);
       };
-    }
     for (const s of Object.keys(obj.signals ?? {}))
       proto[s] = (...args: unknown[]) => (args.length === 1 ? args[0] : args);
     Exported.configureMembers({
@@ -349,6 +381,7 @@ export async function exportService(
   } catch (err) {
     for (const n of owned) await bus.releaseName(n).catch(() => undefined);
     for (const [k, inst] of instances) bus.unexport(k.split(' ')[0], inst);
+    bus.removeMethodHandler(handler);
     const e = err as { type?: string; text?: string; message?: string };
     if (err instanceof OpdError) throw err;
     if (e.type === 'org.freedesktop.DBus.Error.AccessDenied')
@@ -372,6 +405,7 @@ export async function exportService(
     async dispose() {
       for (const n of owned) await bus.releaseName(n).catch(() => undefined);
       for (const [k, inst] of instances) bus.unexport(k.split(' ')[0], inst);
+      bus.removeMethodHandler(handler);
     },
   };
 }

@@ -6,6 +6,7 @@
  * stderr. Counts spawned processes for benchmarks. No argument may hold a secret value.
  */
 import { execa } from 'execa';
+import { existsSync, readFileSync } from 'node:fs';
 import { OpdError, abortedError } from './core/errors.js';
 import { assertApplyContext, type ApplyContext } from './core/plugin.js';
 import { TUNABLES } from './core/tunables.js';
@@ -40,6 +41,13 @@ export interface ExecOptions {
   backend?: string;
   /** Hint attached when the command is missing. */
   installHint?: string;
+  /**
+   * The command acts on the host as a whole (a package manager and the maintainer scripts it
+   * runs): when opd runs as a sandboxed systemd service (see inheritedSandbox), it runs as a
+   * transient unit of the service manager instead, outside opd's sandbox, its stdio piped back.
+   * Only `env` reaches it (never put a secret there: a transient unit's environment is public).
+   */
+  outsideSandbox?: boolean;
 }
 
 export interface ExecResult {
@@ -75,7 +83,52 @@ export function runRead(cmd: string, args: string[], opts: ExecOptions = {}): Pr
 /** The mutate door: a command that changes the host, only inside an apply (the core's ApplyContext); stopped when ctx.signal fires. */
 export function runMutate(ctx: ApplyContext, cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
   assertApplyContext(ctx);
+  if (opts.outsideSandbox && inheritedSandbox())
+    return spawnOnce('systemd-run', transient(cmd, args, opts), opts, ctx.signal);
   return spawnOnce(cmd, args, opts, ctx.signal);
+}
+
+let sandboxed: boolean | undefined;
+/**
+ * Whether this process runs as a systemd service under restrictions its children would inherit
+ * (no_new_privs, a seccomp filter: packaging/systemd/opd.service sets both). Then what must run
+ * with the host's full privileges (containers, package managers) is started by the service
+ * manager itself, in a clean execution context (`systemd-run`), never as opd's own child.
+ */
+export function inheritedSandbox(): boolean {
+  if (sandboxed === undefined) {
+    let status = '';
+    try {
+      status = readFileSync('/proc/self/status', 'utf8');
+    } catch {
+      /* no procfs: not a service of ours */
+    }
+    sandboxed =
+      !!process.env.INVOCATION_ID &&
+      existsSync('/run/systemd/system') &&
+      (/^NoNewPrivs:\s*1$/m.test(status) || /^Seccomp:\s*[12]$/m.test(status));
+  }
+  return sandboxed;
+}
+
+/** systemd-run's argv that runs `cmd args` as a transient service and waits for it, stdio piped. */
+function transient(cmd: string, args: string[], opts: ExecOptions): string[] {
+  const env = Object.entries(opts.env ?? {}).filter(([, v]) => v !== undefined) as [string, string][];
+  return [
+    '--quiet',
+    '--collect',
+    '--wait',
+    '--pipe',
+    '--service-type=exec',
+    `--description=opd: ${quoteArgv([cmd, ...args]).slice(0, 200)}`,
+    // the unit ends with opd's wait for it: the door's timeout bounds both
+    `--property=RuntimeMaxSec=${Math.ceil((opts.timeout ?? TUNABLES.execMs) / 1000)}`,
+    ...(opts.cwd ? [`--working-directory=${opts.cwd}`] : []),
+    ...env.map(([k, v]) => `--setenv=${k}=${v}`),
+    '--',
+    cmd,
+    ...args,
+  ];
 }
 
 async function spawnOnce(cmd: string, args: string[], opts: ExecOptions, signal?: AbortSignal): Promise<ExecResult> {

@@ -24,7 +24,7 @@ export function auditCommand(): Command {
       .addOption(
         new Option(
           '--witness',
-          'also compare the chain with the audit heads etcd has witnessed (fleet mode; catches truncated or rewritten trails without the HMAC key)',
+          "also compare the chain with the audit head etcd's witness holds (fleet mode, copied by `opd fleet witness`): catches truncated, reset, rewritten or removed trails without the HMAC key",
         ),
       )
       .addOption(
@@ -55,17 +55,21 @@ export function auditCommand(): Command {
           }
           if (o.output === 'json') stdio.out(JSON.stringify({ log, ...r, ...(witness ? { witness } : {}) }, null, 2));
           else if (witness) {
+            const n = witness.witnessed.length;
             if (witness.ok)
               stdio.out(
-                `ok: ${log}: agrees with ${witness.witnessed.length} audit head${witness.witnessed.length === 1 ? '' : 's'} etcd witnessed for ${witness.host}`,
+                `ok: ${log}: agrees with the ${n} audit head${n === 1 ? '' : 's'} etcd's witness holds for ${witness.host} (newest seq ${witness.witnessed[n - 1].seq})`,
               );
             for (const p of witness.problems) stdio.err(`opd: witness: ${p}`);
+            for (const w of witness.warnings) stdio.err(`opd: warning: witness: ${w}`);
           }
           if (witness && !witness.ok)
             throw new OpdError(
               'audit-broken',
               `${log}: the local trail disagrees with etcd's witness: ${witness.problems[0]}`,
-              { hint: 'keep the file for inspection; etcd holds the heads the host published after each run' },
+              {
+                hint: "keep the file for inspection; etcd's witness (/opd/witness/HOST/, written by the operator's `opd fleet witness`) holds every head the host published while the copier ran",
+              },
             );
           if (o.output !== 'json') {
             for (const w of r.warnings) stdio.err(`opd: warning: ${w}`);

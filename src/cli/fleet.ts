@@ -21,6 +21,7 @@ import { compare } from '../core/diff.js';
 import {
   HOSTS,
   aliveKey,
+  witnessPrefix,
   checkName,
   desiredPrefix,
   enrolledKey,
@@ -151,7 +152,11 @@ interface Row {
   host: string;
   alive: boolean;
   converged: boolean;
+  /** the labels that select fragments (fixed at enrollment for an enrolled host) */
   labels: Record<string, string>;
+  enrolled: boolean;
+  /** what the daemon announces (--label): shown, never selecting an enrolled host */
+  announced_labels: Record<string, string>;
   fragments: string[];
   expected: string;
   document: string | null;
@@ -178,6 +183,8 @@ async function rows(c: Etcd3, only?: Set<string>): Promise<Row[]> {
       alive,
       converged: !m.conflict && !!st?.converged && st.document === m.hash,
       labels: h.labels,
+      enrolled: !!h.enrolled,
+      announced_labels: h.announced ?? {},
       fragments: m.fragments,
       expected: m.hash,
       document: st?.document ?? null,
@@ -191,6 +198,11 @@ async function rows(c: Etcd3, only?: Set<string>): Promise<Row[]> {
   }
   return out;
 }
+
+const labelText = (l: Record<string, string>) =>
+  Object.entries(l)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
 
 const ago = (iso: string | undefined | null) =>
   iso ? `${Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))}s ago` : '-';
@@ -345,9 +357,7 @@ export function fleetCommand(): Command {
                 String(r.drift_corrected),
                 r.last_run ? `${r.last_run.status} ${ago(r.last_run.at)}` : '-',
                 r.fragments.join(',') || '-',
-                Object.entries(r.labels)
-                  .map(([k, v]) => `${k}=${v}`)
-                  .join(',') || '-',
+                labelText(r.labels) || '-',
               ]);
             const w = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
             for (const row of table)
@@ -358,6 +368,14 @@ export function fleetCommand(): Command {
                   .trimEnd(),
               );
             for (const r of rs) {
+              if (
+                r.enrolled &&
+                canonical(r.announced_labels) !== canonical(r.labels) &&
+                Object.keys(r.announced_labels).length
+              )
+                stdio.out(
+                  `${r.host}: announces labels ${labelText(r.announced_labels)}; its enrolled labels ${labelText(r.labels) || '(none)'} select its fragments (opd fleet enroll ${r.host} --label … changes them)`,
+                );
               if (r.error) stdio.out(`${r.host}: ${r.error}`);
               for (const f of r.failing) stdio.out(`${r.host}: ${f.address}: ${f.error}`);
             }
@@ -412,7 +430,7 @@ export function fleetCommand(): Command {
       .addOption(
         new Option(
           '--label <k=v>',
-          "the host's labels (repeatable; they win over the labels the daemon announces)",
+          "the host's labels (repeatable): they alone select its fragments; what its daemon announces is only shown",
         ).argParser(collect),
       )
       .addOption(
@@ -437,8 +455,11 @@ export function fleetCommand(): Command {
             } catch (err) {
               if (!/exist/i.test((err as Error).message)) throw err;
             }
+            // read its fragment copies and its witness; write its status, liveness and published head.
+            // Nothing else: not the enrolled labels, not another host's keys, not the witness.
             await c.role(user).grant([
               { permission: 'Read', range: Range.prefix(desiredPrefix(host)) },
+              { permission: 'Read', range: Range.prefix(witnessPrefix(host)) },
               { permission: 'Readwrite', range: Range.prefix(hostPrefix(host)) },
             ]);
             await c.user(user).addRole(user);
@@ -452,6 +473,113 @@ export function fleetCommand(): Command {
             } else stdio.out(`enrolled ${host}: etcd user ${user} password ${password}`);
             return EXIT.ok;
           });
+        }),
+      ),
+  );
+
+  fleet.addCommand(
+    etcdOptions(
+      new Command('relabel')
+        .description(
+          "change the labels of an enrolled host (they alone select its fragments) and rewrite the hosts' copies; its credentials stay",
+        )
+        .argument('<name>'),
+    )
+      .addOption(new Option('--label <k=v>', "the host's labels (repeatable; none: no labels)").argParser(collect))
+      .action(
+        act(async (name: string, _o: Record<string, unknown>, cmd: Command) => {
+          const o = cmd.optsWithGlobals();
+          const host = checkName('host', name);
+          const labels = parseLabels(o.label as string[] | undefined, '--label');
+          return withClient(o, async (c) => {
+            const cur = await getJSON<{ labels?: Record<string, string>; enrolled_at?: string }>(c, enrolledKey(host));
+            if (!cur)
+              throw new OpdError('usage', `host ${host} is not enrolled`, {
+                hint: `opd fleet enroll ${host} --label k=v creates its credentials and fixes its labels`,
+              });
+            await c
+              .put(enrolledKey(host))
+              .value(JSON.stringify({ ...cur, labels, relabeled_at: new Date().toISOString() }));
+            const changed = await materialize(c);
+            stdio.out(
+              `${host}: labels ${labelText(labels) || '(none)'}${changed.length ? `; updated ${changed.join(', ')}` : ''}`,
+            );
+            return EXIT.ok;
+          });
+        }),
+      ),
+  );
+
+  fleet.addCommand(
+    etcdOptions(
+      new Command('witness').description(
+        "the operator's copier of audit heads: follows every head the hosts publish and keeps the highest one under /opd/witness/HOST/, where a host's credentials may only read (run it as a service with operator credentials; `opd audit verify --witness` checks against it)",
+      ),
+    )
+      .addOption(new Option('--once', 'one catch-up pass over the heads etcd still holds, then exit'))
+      .addOption(
+        new Option(
+          '--forget <host>',
+          "drop HOST's witnessed head and conflict records (a host reinstalled on purpose: its next head starts a new history)",
+        ),
+      )
+      .action(
+        act(async (_o: Record<string, unknown>, cmd: Command) => {
+          const o = cmd.optsWithGlobals();
+          const { copyOnce, follow, readCopierState, writeCopierState } = await import('../fleet/witness.js');
+          const c = connect(accessFrom(parseEndpoints(o.etcd as string | undefined), o));
+          const show = (e: import('../fleet/witness.js').CopyEvent) => {
+            if (e.outcome === 'new')
+              stdio.out(
+                `witnessed ${e.host} seq ${e.head.seq} (hash ${e.head.hash.slice(0, 12)}, revision ${e.revision})`,
+              );
+            else if (e.outcome === 'conflict')
+              stdio.err(
+                `opd: witness: ${e.host}: head seq ${e.head.seq} at revision ${e.revision} contradicts the witnessed one (kept as a conflict record)`,
+              );
+          };
+          try {
+            if (o.forget) {
+              const host = checkName('host', o.forget as string);
+              const r = await c.delete().prefix(witnessPrefix(host));
+              stdio.out(`forgot the witness of ${host} (${Number(r.deleted)} keys)`);
+              return EXIT.ok;
+            }
+            const state = (await readCopierState(c)) ?? { revision: '0', updated_at: '', gaps: [] };
+            // resume where the last copier stopped: etcd replays the history since, in order
+            // (compacted meanwhile: follow() records the gap and reads what is left); else read
+            // every head and the versions of it etcd still holds, then follow from there
+            const from = !o.once && state.revision !== '0' ? state.revision : await copyOnce(c, show);
+            if (o.once) {
+              if (BigInt(from) > BigInt(state.revision)) state.revision = from;
+              state.updated_at = new Date().toISOString();
+              await writeCopierState(c, state);
+              stdio.out(`witness: caught up to revision ${from}`);
+              return EXIT.ok;
+            }
+            const f = await follow(c, {
+              from,
+              state,
+              onEvent: show,
+              onGap: (g) =>
+                stdio.err(
+                  `opd: warning: witness: revisions ${g.from}-${g.to} were compacted before the copier saw them; heads published only then are not witnessed`,
+                ),
+              onError: (e) => stdio.err(`opd: warning: witness: ${etcdError(e, 'copying a head').message}`),
+            });
+            stdio.out(`witness: following the hosts' heads from revision ${from}`);
+            await new Promise<void>((resolve, reject) => {
+              const stop = () => void f.stop().then(resolve, reject);
+              process.once('SIGTERM', stop);
+              process.once('SIGINT', stop);
+              f.done.then(resolve, reject);
+            });
+            return EXIT.ok;
+          } catch (err) {
+            throw etcdError(err, 'witness');
+          } finally {
+            c.close();
+          }
         }),
       ),
   );

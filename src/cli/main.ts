@@ -34,6 +34,11 @@ const COMMANDS: [string, string, Loader][] = [
   ['status', 'how the running daemon sees the host (over D-Bus)', () => import('./status.js')],
   ['doctor', 'which backends are reachable, and why not', () => import('./doctor.js')],
   ['fleet', 'many hosts from etcd: put, diff, status, rollout, enroll', () => import('./fleet.js')],
+  [
+    'completion',
+    'print the shell completion script for bash, zsh or fish (commands, flags, plugins, addresses)',
+    () => import('./completion.js'),
+  ],
 ];
 
 async function load(name: string, module: Loader): Promise<Command> {
@@ -41,6 +46,13 @@ async function load(name: string, module: Loader): Promise<Command> {
   const make = (await module()) as Record<string, unknown>;
   if (typeof make[factory] !== 'function') throw new OpdError('bug', `src/cli/${name}.ts exports no ${factory}()`);
   return (make[factory] as () => Command)();
+}
+
+/** The whole command line with every command loaded: what the man pages, docs and completions are made from. */
+export async function commandTree(): Promise<Command> {
+  const p = program();
+  for (const [n, , l] of COMMANDS) p.addCommand(await load(n, l));
+  return p;
 }
 
 function program(): Command {
@@ -78,8 +90,20 @@ export async function main(
   argv: string[],
   io: { err: (s: string) => void; out?: (s: string) => void } = { err: (s) => process.stderr.write(s + '\n') },
 ): Promise<number> {
-  const p = program();
   const name = argv[2];
+  // the shell completion scripts ask here (src/cli/completion.ts): candidates, never an error
+  if (name === '__complete') {
+    const { completeMain, commandsDoc } = await import('./completion.js');
+    try {
+      const root = commandsDoc(version()) ?? (await import('./docs/reference.js')).describeCommand(await commandTree());
+      return await completeMain(root, argv.slice(3), (s) => process.stdout.write(s + '\n'));
+    } catch {
+      return EXIT.ok;
+    } finally {
+      await (await import('../dbus.js')).closeBuses();
+    }
+  }
+  const p = program();
   const entry = COMMANDS.find(([n]) => n === name);
   if (entry) p.addCommand(await load(entry[0], entry[2]));
   else for (const [n, d] of COMMANDS) p.command(n).description(d);

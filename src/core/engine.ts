@@ -226,17 +226,23 @@ export function targetClosure(prep: Prepared, all: string[], wanted: string[]): 
         : 'the document names no resources',
     });
   }
-  const edges = collectEdges(prep.plugins, prep.doc.plugins);
-  const under = (a: string) => all.filter((r) => r === a || r.startsWith(a + '/') || a.startsWith(r + '/'));
+  // an edge's ends are resources or parts of one (systemd/units/x.service/enabled): the resource
+  // is the longest address it starts with (a file's name holds slashes: /etc/x is not under /etc)
+  const owner = (a: string): string | undefined => {
+    let best: string | undefined;
+    for (const r of all) if ((a === r || a.startsWith(r + '/')) && (!best || r.length > best.length)) best = r;
+    return best;
+  };
+  const edges = collectEdges(prep.plugins, prep.doc.plugins)
+    .map((e) => [owner(e.from), owner(e.to)] as const)
+    .filter((e): e is readonly [string, string] => e[0] !== undefined && e[1] !== undefined && e[0] !== e[1]);
   for (let grew = true; grew;) {
     grew = false;
-    for (const e of edges)
-      if (under(e.from).some((r) => selected.has(r)))
-        for (const r of under(e.to))
-          if (!selected.has(r)) {
-            selected.add(r);
-            grew = true;
-          }
+    for (const [from, to] of edges)
+      if (selected.has(from) && !selected.has(to)) {
+        selected.add(to);
+        grew = true;
+      }
   }
   return selected;
 }

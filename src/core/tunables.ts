@@ -62,6 +62,11 @@ export const TUNABLES = {
   /** The audit lock: the daemon's runs (and its D-Bus Apply) wait this long; a CLI run and confirm-or-revert wait longer. */
   daemonLockWaitMs: 60_000,
   runLockWaitMs: 300_000,
+  /**
+   * The daemon's reading D-Bus methods (Diff, QueryState) read the host (guards, backends): they
+   * run one at a time, at most one start per this interval; callers meanwhile share the answer.
+   */
+  dbusReadIntervalMs: 2_000,
   /** `opd status --apply`: the daemon's D-Bus Apply runs a whole reconcile. */
   daemonCallMs: 600_000,
   /** sd_notify (systemd-notify); STATUS refresh when systemd asks for no watchdog. */

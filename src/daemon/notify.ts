@@ -1,9 +1,12 @@
 /**
  * sd_notify without a native module. Node's dgram has no AF_UNIX, so the datagram to
- * $NOTIFY_SOCKET is sent by `systemd-notify` through src/exec.ts. systemd-notify (≥ 246) waits
- * on a barrier until the manager has processed the message, so the notification is not lost
- * when the helper exits before systemd looks up its cgroup. It is a child of the daemon, not
- * its main PID: the unit needs NotifyAccess=all, and MAINPID names the daemon.
+ * $NOTIFY_SOCKET is sent by `systemd-notify --pid=<the daemon's pid>` through src/exec.ts, on
+ * behalf of the main process: systemd-notify puts that pid in the message's SCM_CREDENTIALS (the
+ * kernel lets a process with CAP_SYS_ADMIN, as opd.service keeps, name another pid), so systemd
+ * sees every READY/STATUS/WATCHDOG as sent by the main PID and the unit can say NotifyAccess=main:
+ * no other process of the service (a container, a maintainer script) can report for it.
+ * systemd-notify (≥ 246) waits on a barrier until the manager has processed the message, so the
+ * notification is not lost when the helper exits before systemd looks up its cgroup.
  */
 import { runRead } from '../exec.js';
 import { TUNABLES } from '../core/tunables.js';

@@ -5,10 +5,13 @@
  *   /opd/fragments/<id>             the operator's fragment record (selector, order, document)
  *   /opd/enrolled/<host>            labels the operator gave a host at `opd fleet enroll`
  *   /opd/desired/<host>/<id>        per-host copy of every fragment selecting <host>   (host: read)
- *   /opd/hosts/<host>/labels        labels the daemon was started with                 (host: read+write)
+ *   /opd/hosts/<host>/labels        labels the daemon announces (shown, never selecting an enrolled host)
  *   /opd/hosts/<host>/status        converged, document hash, failing, drift, last run, audit head
  *   /opd/hosts/<host>/alive         lease-bound: disappears when the daemon stops renewing
- *   /opd/hosts/<host>/audit-head    {seq, hash} of the local audit trail after every run (witness)
+ *   /opd/hosts/<host>/audit-head    {seq, hash} of the local audit trail after every run (published)
+ *   /opd/witness/<host>/heads/<seq> every head the operator's copier saw          (host: read only)
+ *   /opd/witness/<host>/conflicts/  a second, different hash published for a witnessed seq
+ *   /opd/witness/.copier            the copier's progress (revision) and the gaps it noticed
  *
  * Copies under /opd/desired/<host>/ are written by the operator's commands (`put`, `rollout`,
  * `sync`), which alone read all fragments; a host's credentials never see another host's copy.
@@ -20,8 +23,13 @@ export const FRAGMENTS = `${PREFIX}fragments/`;
 export const ENROLLED = `${PREFIX}enrolled/`;
 export const DESIRED = `${PREFIX}desired/`;
 export const HOSTS = `${PREFIX}hosts/`;
+export const WITNESS = `${PREFIX}witness/`;
+export const COPIER_STATE = `${WITNESS}.copier`;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/** Whether `name` is a valid host name or fragment id (keys of other shapes are not opd's). */
+export const isName = (name: string): boolean => NAME.test(name);
 
 export function checkName(kind: 'host' | 'fragment id', name: string): string {
   if (!NAME.test(name))
@@ -40,6 +48,10 @@ export const statusKey = (host: string) => `${HOSTS}${host}/status`;
 export const aliveKey = (host: string) => `${HOSTS}${host}/alive`;
 export const labelsKey = (host: string) => `${HOSTS}${host}/labels`;
 export const auditHeadKey = (host: string) => `${HOSTS}${host}/audit-head`;
+export const witnessPrefix = (host: string) => `${WITNESS}${host}/`;
+export const witnessHeadsPrefix = (host: string) => `${WITNESS}${host}/heads/`;
+export const witnessHeadKey = (host: string, seq: number) => `${WITNESS}${host}/heads/${String(seq).padStart(16, '0')}`;
+export const witnessConflictPrefix = (host: string) => `${WITNESS}${host}/conflicts/`;
 
 /** The etcd user and role `opd fleet enroll NAME` creates for a host. */
 export const hostUser = (host: string) => `opd-host-${host}`;

@@ -29,7 +29,12 @@ export interface Fragment {
 
 export interface HostInfo {
   host: string;
+  /** the labels that select fragments: those fixed at enrollment for an enrolled host */
   labels: Record<string, string>;
+  /** enrolled by the operator (`opd fleet enroll`): its announced labels never select */
+  enrolled?: boolean;
+  /** what the host's daemon announces (--label), shown in the status */
+  announced?: Record<string, string>;
 }
 
 export function selects(f: Fragment, h: HostInfo): boolean {

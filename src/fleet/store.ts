@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Etcd3, type IOptions } from 'etcd3';
 import { OpdError } from '../core/errors.js';
-import { DESIRED, ENROLLED, FRAGMENTS, HOSTS, desiredKey, desiredPrefix } from './keys.js';
+import { DESIRED, ENROLLED, FRAGMENTS, HOSTS, desiredKey, desiredPrefix, isName } from './keys.js';
 import { fragmentOrder, selects, type Fragment, type HostInfo } from './merge.js';
 import { TUNABLES } from '../core/tunables.js';
 
@@ -164,19 +164,43 @@ export async function readFragments(c: Etcd3): Promise<Fragment[]> {
 }
 
 /**
- * Every host the store knows: enrolled by the operator (those labels win) or announced by a
- * daemon (its --label options).
+ * Every host the store knows, with the labels that select its fragments. An enrolled host
+ * (`opd fleet enroll NAME --label k=v`) is selected by the labels fixed at enrollment only: they
+ * live under /opd/enrolled/, which the host's credentials cannot write. What its daemon announces
+ * (`--label`, /opd/hosts/NAME/labels, writable by the host) is kept in `announced` for the status
+ * and never selects. A host that is not enrolled (a fleet without etcd auth, where every client
+ * may write anything anyway) is selected by the labels its daemon announces.
  */
 export async function readHosts(c: Etcd3): Promise<HostInfo[]> {
-  const hosts = new Map<string, Record<string, string>>();
+  const announced = new Map<string, Record<string, string>>();
   for (const [k, v] of await prefixJSON<Record<string, string>>(c, HOSTS)) {
     const [host, leaf] = k.split('/');
-    if (leaf === 'labels') hosts.set(host, v);
-    else if (!hosts.has(host)) hosts.set(host, {});
+    if (!isName(host)) continue;
+    if (leaf === 'labels' && isLabels(v)) announced.set(host, v);
+    else if (!announced.has(host)) announced.set(host, {});
   }
+  const enrolled = new Map<string, Record<string, string>>();
   for (const [host, v] of await prefixJSON<{ labels?: Record<string, string> }>(c, ENROLLED))
-    hosts.set(host, { ...(hosts.get(host) ?? {}), ...(v.labels ?? {}) });
-  return [...hosts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([host, labels]) => ({ host, labels }));
+    if (isName(host)) enrolled.set(host, isLabels(v?.labels) ? v.labels : {});
+  const names = [...new Set([...announced.keys(), ...enrolled.keys()])].sort();
+  return names.map((host) => {
+    const ann = announced.get(host);
+    const enr = enrolled.get(host);
+    return {
+      host,
+      labels: sortLabels(enr ?? ann ?? {}),
+      enrolled: enr !== undefined,
+      ...(ann && Object.keys(ann).length ? { announced: sortLabels(ann) } : {}),
+    };
+  });
+}
+
+function isLabels(v: unknown): v is Record<string, string> {
+  return !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+}
+
+function sortLabels(l: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(l).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
 /**

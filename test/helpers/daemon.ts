@@ -83,9 +83,10 @@ export function unitText(opts: { state: string; dir: string; env: Record<string,
       .replace(/^WatchdogSec=.*$/m, 'WatchdogSec=20s')
       .replace(/^Restart=.*$/m, 'Restart=no')
       .replace(/^\[Service\]$/m, ['[Service]', ...env].join('\n'))
-      // the test's private OVS socket and audit trail live in a temp dir of the host's /tmp
+      // the test's private OVS socket and audit trail live in temp dirs of the host's /tmp: the
+      // host's /tmp instead of a private one, writable as the private one would be
       .replace(/^PrivateTmp=.*$/m, 'PrivateTmp=no')
-      .replace(/^ReadWritePaths=(.*)$/m, `ReadWritePaths=$1 ${opts.dir}`)
+      .replace(/^ReadWritePaths=(.*)$/m, `ReadWritePaths=$1 /tmp ${opts.dir}`)
       .replace(/^WantedBy=.*$/m, '')
   );
 }

@@ -311,7 +311,9 @@ describe('files with hostile values', () => {
     const r = await opd(['diff', '-o', 'json', d], { env });
     expect(r.code, r.stderr).toBe(2);
     const plan = JSON.parse(r.stdout) as { changes: { address: string; depends_on: string[] }[] };
-    expect(plan.changes.find((c) => c.address.startsWith('kmod/'))?.depends_on).toContain(`files/paths//etc/dep-${u}.conf`);
+    expect(plan.changes.find((c) => c.address.startsWith('kmod/'))?.depends_on).toContain(
+      `files/paths//etc/dep-${u}.conf`,
+    );
   });
 
   it('runs a validate command without a shell: %s is one argument even with spaces', async () => {

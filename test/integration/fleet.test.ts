@@ -199,6 +199,10 @@ describe('opd fleet: many hosts converged from a 3-member etcd cluster', () => {
   it('catches a local audit trail truncated by hand (head rewritten to match) with opd audit verify --witness', async () => {
     const d = daemons.get(H1)!;
     await d.kill('SIGTERM');
+    // the operator's copier takes the heads etcd holds into the witness (hosts may only read it)
+    const copied = await fleet(['witness', '--once']);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(copied.stdout).toContain(`witnessed ${H1} seq`);
     const okNow = await opd(['audit', 'verify', '--witness', '--host', H1, '--audit-log', d.audit], {
       env: { ...env(), OPD_AUDIT_KEY: '' },
     });

@@ -93,17 +93,22 @@ async function runValidation(v: Validation, text?: string): Promise<{ code: numb
   return { code: r.exitCode ?? -1, output: r.all ?? '', out: result };
 }
 
-/** The [Service] section of the shipped unit, as key → value(s). */
-function shippedService(): Record<string, string> {
-  const text = readFileSync(join(ROOT, 'packaging/systemd/opd.service'), 'utf8');
+/** The [Service] section of a shipped unit, as key → value (a key given on several lines: joined by spaces). */
+function shippedService(unit = 'opd.service'): Record<string, string> {
+  const text = readFileSync(join(ROOT, 'packaging/systemd', unit), 'utf8');
   const section = text.split(/^\[Service\]$/m)[1].split(/^\[/m)[0];
   const out: Record<string, string> = {};
   for (const l of section.split('\n')) {
     const m = /^([A-Za-z]+)=(.*)$/.exec(l.trim());
-    if (m) out[m[1]] = m[2];
+    if (m) out[m[1]] = m[1] in out ? `${out[m[1]]} ${m[2]}` : m[2];
   }
   return out;
 }
+
+/** The warning for an inline document (it goes through the world-readable Nix store). */
+const INLINE_WARNING = expect.stringMatching(
+  /^services\.opd\.state is rendered into the Nix store .* every local user can read: keep secrets .* services\.opd\.stateFile = "\/etc\/opd\/state\.yaml" \(a string: read on the host, never copied to the store\).*from_file/,
+);
 
 function render(v: unknown): string {
   if (Array.isArray(v)) return v.join(' ');
@@ -164,7 +169,7 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
   it('renders services.opd.state into /etc/opd/state.json through a build-time opd validate', async () => {
     const s = r.state;
     expect(s.assertions).toEqual([]);
-    expect(s.warnings).toEqual([]);
+    expect(s.warnings).toEqual([INLINE_WARNING]);
     const doc = JSON.parse(s.stateJson!);
     expect(doc).toEqual({
       version: 1,
@@ -236,13 +241,31 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
     const cfg = r.state.service!.serviceConfig;
     expect(cfg.ProtectSystem).toBe('strict');
     expect(cfg.NoNewPrivileges).toBe(true);
-    expect(cfg.ReadWritePaths).toEqual(['/var/lib/opd', '/etc', '/run', '-/var/lib/lxc', '-/var/cache/lxc']);
+    expect(cfg.NotifyAccess).toBe('main');
+    expect(cfg.ReadWritePaths).toEqual(['/var/lib/opd', '/etc', '/run', '-/home', '-/var/lib/lxc', '-/var/cache/lxc']);
     const skip = new Set(['ExecStart', 'ExecReload', 'Environment']);
     for (const [k, v] of Object.entries(shipped)) {
       if (skip.has(k)) continue;
       expect(render(cfg[k]), k).toBe(v);
     }
     expect(Object.keys(cfg).filter((k) => !skip.has(k) && !(k in shipped))).toEqual([]);
+  });
+
+  it('generates the same hardening as packaging/systemd/opd-boot.service', () => {
+    const shipped = shippedService('opd-boot.service');
+    const cfg = r.state.bootService!.serviceConfig;
+    const skip = new Set(['ExecStart', 'Environment']);
+    for (const [k, v] of Object.entries(shipped)) {
+      if (skip.has(k)) continue;
+      expect(render(cfg[k]), k).toBe(v);
+    }
+    expect(Object.keys(cfg).filter((k) => !skip.has(k) && !(k in shipped))).toEqual([]);
+  });
+
+  it('warns about an inline document (it goes through the world-readable store), not about a stateFile string or fleet mode', () => {
+    expect(r.deepMerge.warnings).toContainEqual(INLINE_WARNING);
+    expect(r.stateFileString.warnings).toEqual([]);
+    expect(r.fleet.warnings).toEqual([]);
   });
 
   it("evaluates seed 002's services.op-dbus block verbatim: renamed options warn, enableBlockchain/enableCache warn, the state validates", async () => {
@@ -271,6 +294,7 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
       expect.stringMatching(
         /^The option `services\.op-dbus\.stateConfig' .* has been renamed to `services\.opd\.state'\.$/,
       ),
+      INLINE_WARNING,
     ]);
     const doc = JSON.parse(s.stateJson!);
     expect(doc.version).toBe(1);
@@ -346,7 +370,7 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
   it('renders examples/nixos/opdbus-full-mode.nix into the same document as examples/opdbus-full-mode.yaml', async () => {
     const s = r.example;
     expect(s.assertions).toEqual([]);
-    expect(s.warnings).toEqual([]);
+    expect(s.warnings).toEqual([INLINE_WARNING]);
     // the YAML's parameters, resolved with the values the twin writes as Nix values
     const resolved = resolveParams(await loadDocument(join(ROOT, 'examples/opdbus-full-mode.yaml')), {
       vars: ['address=192.168.1.10', 'gateway=192.168.1.1'],
@@ -381,5 +405,6 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
     expect(pkg.npmConfigHook).toMatch(/npm-config-hook$/);
     expect(pkg.postInstall).toContain('$out/lib/systemd/system/opd.service');
     expect(pkg.postInstall).toContain('$out/share/dbus-1/system.d/org.opd.Reconciler1.conf');
+    expect(pkg.postInstall).toContain('$out/share/polkit-1/actions/org.opd.reconciler1.policy');
   });
 });

@@ -64,7 +64,7 @@ describe('opd apply: live progress', () => {
     expect(r.filesThen).toBeLessThan(N);
     expect(r.firstLineAt - firstWrite(srv)).toBeLessThan(1000);
     expect(r.out.match(/^ok +\+ files\/paths\/srv\/f\d{4}\.conf: create file/gm)).toHaveLength(N);
-    expect(r.out).not.toMatch(/\x1b\[/); // a pipe gets neither colour nor a status line
+    expect(r.out).not.toContain('\x1b['); // a pipe gets neither colour nor a status line
   });
 
   it('does the same on a pseudo-terminal, with a [done/total] counter line rewritten in place and colour', async () => {
@@ -77,7 +77,8 @@ describe('opd apply: live progress', () => {
     expect(readdirSync(srv)).toHaveLength(N);
     expect(r.filesThen).toBeLessThan(N);
     expect(r.firstLineAt - firstWrite(srv)).toBeLessThan(1000);
-    expect(r.out).toMatch(/\r\x1b\[2K\x1b\[2m\[[\d,]+\/2,000\]/);
+    expect(r.out).toContain('\r\x1b[2K\x1b[2m[');
+    expect(r.out).toMatch(/\[[\d,]+\/2,000\]/);
     expect(r.out).toContain('\x1b[32mok     \x1b[39m + files/paths/srv/f0000.conf');
   });
 

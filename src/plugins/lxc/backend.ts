@@ -9,7 +9,8 @@ import { join, resolve, sep } from 'node:path';
 import type { ApplyContext, Obj, Settings } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
-import { ExecFailure, runRead, runMutate } from '../../exec.js';
+import { ExecFailure, inheritedSandbox, runRead, runMutate } from '../../exec.js';
+import { createHash } from 'node:crypto';
 import { checkToolPaths, makeDir, putFile, removePath, rootOf, withTempFile } from '../../core/hostfs.js';
 import { createConfig, rewriteConfig, specFromConfig, type ContainerState, type Marker } from './config.js';
 
@@ -247,8 +248,75 @@ export async function create(ctx: ApplyContext, name: string, spec: Obj): Promis
   await configure(ctx, name, fields);
 }
 
+/**
+ * The transient unit that runs a container when opd is a sandboxed service: one per lxcpath and
+ * name (systemd unit names allow letters, digits and `:_.\-`; others are escaped as \xNN).
+ */
+export function containerUnit(settings: Settings, name: string): string {
+  const esc = name.replace(/[^A-Za-z0-9:_.-]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return `opd-lxc-${esc}-${createHash('sha256').update(lxcPath(settings)).digest('hex').slice(0, 8)}.service`;
+}
+
+/**
+ * Start a container as a unit of the service manager (`lxc-start -F` as its main process, as
+ * LXC's own lxc@.service does): the container gets a clean execution context, never the
+ * seccomp filter, no_new_privs, capability bounding set or mount namespace of opd.service
+ * (all of which a child would inherit), and outlives a restart of opd. Then wait until it runs.
+ */
+async function startAsUnit(ctx: ApplyContext, name: string): Promise<void> {
+  const path = lxcPath(ctx.settings);
+  const unit = containerUnit(ctx.settings, name);
+  const env = Object.entries(lxcEnv(ctx.settings) ?? {}).map(([k, v]) => `--setenv=${k}=${v}`);
+  try {
+    await runMutate(
+      ctx,
+      'systemd-run',
+      [
+        '--quiet',
+        '--collect',
+        `--unit=${unit}`,
+        `--description=opd: LXC container ${name} (${path})`,
+        '--property=Delegate=yes',
+        '--property=KillMode=mixed',
+        `--property=TimeoutStopSec=${stopTimeout(ctx.settings) + Math.ceil(TUNABLES.lxcStopGraceMs / 1000)}`,
+        ...env,
+        '--',
+        'lxc-start',
+        '-F',
+        '-P',
+        path,
+        '-n',
+        name,
+      ],
+      { backend: 'lxc (systemd-run)', installHint: 'systemd-run comes with systemd' },
+    );
+    await runMutate(
+      ctx,
+      'lxc-wait',
+      ['-P', path, '-n', name, '-s', 'RUNNING', '-t', String(Math.ceil(TUNABLES.lxcStartMs / 1000))],
+      {
+        ...lxcOpts(ctx.settings, { timeout: TUNABLES.lxcStartMs + 5_000 }),
+      },
+    );
+  } catch (err) {
+    const journal = await runRead('journalctl', ['--no-pager', '-q', '-o', 'cat', '-n', '20', '-u', unit], {
+      timeout: TUNABLES.journalMs,
+    }).then(
+      (r) => r.stdout.trim(),
+      () => '',
+    );
+    fail(
+      name,
+      `could not start (unit ${unit})`,
+      journal ? new Error(`${(err as Error).message}\n${journal}`) : err,
+      `systemctl status ${unit}; run lxc-start -P ${path} -n ${name} -F -l debug -o /dev/stderr to see why`,
+    );
+  }
+}
+
 export async function start(ctx: ApplyContext, name: string): Promise<void> {
   assertApplyContext(ctx);
+  if (inheritedSandbox()) return startAsUnit(ctx, name);
   try {
     await lxcMutate(ctx, 'lxc-start', ['-n', name, '-d'], { timeout: TUNABLES.lxcStartMs });
   } catch (err) {

@@ -159,6 +159,8 @@ export const aptBackend: PackageBackend = {
           timeout: TX_TIMEOUT,
           backend: 'packages (apt)',
           installHint: HINT,
+          // dpkg and maintainer scripts write all over the host: never inside opd's sandbox
+          outsideSandbox: true,
         });
         return { failed };
       } catch (err) {
@@ -183,6 +185,7 @@ export const aptBackend: PackageBackend = {
         timeout: TX_TIMEOUT,
         backend: 'packages (apt)',
         installHint: HINT,
+        outsideSandbox: true,
       });
     } catch (err) {
       throw txError('apt-get remove', err);

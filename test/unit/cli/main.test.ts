@@ -15,6 +15,7 @@ const NAMES = [
   'status',
   'doctor',
   'fleet',
+  'completion',
 ];
 
 async function help(args: string[]): Promise<{ code: number; out: string }> {
