@@ -145,7 +145,7 @@ describe('opd diff and apply: content diffs and the output contract', () => {
     writeFileSync(join(root, 'etc/myapp/myapp.conf'), 'edited meanwhile\n');
     const r = await opd(['apply', out], { env });
     expect(r.code).toBe(3);
-    expect(r.stderr).toContain('files/paths/etc/myapp/myapp.conf (content, size changed on the host)');
+    expect(r.stderr).toContain('files/paths/etc/myapp/myapp.conf (content changed on the host)');
     expect(r.stderr).toContain('nothing was applied');
   });
 
