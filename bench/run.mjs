@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // npm run bench [-- suite…]: runs bench/suites/<suite>.mjs, writes bench/results/<suite>.json,
 // prints each suite's rows as a table. Speed is measured here, never in tests.
+// OPD_BENCH_LABEL=before (with OPD_BENCH_BIN=/other/build/bin/opd.js): results go to
+// bench/results/<suite>.before.json instead (bench/acceptance.sh measures the build before
+// issue 31's work that way).
 import { readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, totalmem, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -57,17 +60,21 @@ for (const s of suites) {
   try {
     const mod = await import(`./suites/${s}.mjs`);
     const result = await mod.run({ progress: (m) => process.stderr.write(`  ${s}: ${m}\n`) });
+    const label = process.env.OPD_BENCH_LABEL;
     const out = {
       suite: s,
+      ...(label ? { label, bin: process.env.OPD_BENCH_BIN ?? 'bin/opd.js' } : {}),
       date: new Date().toISOString(),
       machine,
       duration_s: Math.round((Date.now() - t0) / 100) / 10,
       ...result,
     };
-    writeFileSync(`${here}results/${s}.json`, JSON.stringify(out, null, 2) + '\n');
-    console.log(`\n== ${s} (${out.duration_s} s) → bench/results/${s}.json`);
+    const name = label ? `${s}.${label.replace(/[^A-Za-z0-9_-]/g, '_')}` : s;
+    writeFileSync(`${here}results/${name}.json`, JSON.stringify(out, null, 2) + '\n');
+    console.log(`\n== ${name} (${out.duration_s} s) → bench/results/${name}.json`);
     console.log(table(result.rows ?? []));
     if (result.growth) console.log(`\ngrowth per plugin (10 = linear)\n${table(result.growth)}`);
+    if (result.stalls) console.log(`\nevent loop while a document is read\n${table(result.stalls)}`);
     if (result.notes) console.log(`notes: ${result.notes}`);
   } catch (err) {
     failed++;

@@ -5,7 +5,7 @@
  * (src/core/tunables.ts); errors that name the command, its exit code and the tail of its
  * stderr. Counts spawned processes for benchmarks. No argument may hold a secret value.
  */
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { OpdError, abortedError } from './core/errors.js';
 import { assertApplyContext, type ApplyContext } from './core/plugin.js';
@@ -137,6 +137,8 @@ async function spawnOnce(cmd: string, args: string[], opts: ExecOptions, signal?
   const okCodes = opts.okCodes ?? [0];
   const display = quoteArgv([cmd, ...args]);
   let r;
+  // execa's own start-up (streams, colours, signals) is paid by the commands that run a process
+  const { execa } = await import('execa');
   try {
     r = await execa(cmd, args, {
       shell: false,
@@ -203,17 +205,15 @@ export function spawnLines(
 ): { dispose(): Promise<void>; pid?: number } {
   refuseSecretArgv(cmd, args);
   stats.count(cmd);
-  const child = execa(cmd, args, {
+  // node's spawn: an event stream needs none of execa, whose start-up is not paid here
+  const child = spawn(cmd, args, {
     shell: false,
-    reject: false,
-    buffer: false,
-    env: opts.env,
-    extendEnv: true,
-    stdin: 'ignore',
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let buf = '';
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => {
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
     buf += chunk;
     let i;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -222,17 +222,26 @@ export function spawnLines(
       if (line.trim()) onLine(line);
     }
   });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-500)));
   let stopping = false;
-  child.then((r) => {
-    if (!stopping)
-      log?.warn({ cmd, exitCode: r.exitCode, stderr: String(r.stderr ?? '').slice(-500) }, `${cmd} event stream ended`);
+  const ended = new Promise<void>((resolve) => {
+    child.once('error', (err) => {
+      if (!stopping) log?.warn({ cmd, err: err.message }, `${cmd} event stream ended`);
+      resolve();
+    });
+    child.once('close', (exitCode) => {
+      if (!stopping) log?.warn({ cmd, exitCode, stderr }, `${cmd} event stream ended`);
+      resolve();
+    });
   });
   return {
     pid: child.pid,
     async dispose() {
       stopping = true;
-      if (child.pid && child.exitCode === null) child.kill('SIGTERM');
-      await child.catch(() => undefined);
+      if (child.pid && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await ended;
     },
   };
 }

@@ -78,6 +78,14 @@ export function readHead(log: string): Head | undefined {
 }
 
 /** Serialize an entry: canonical JSON of the body, then the hash as the last member. */
+/** `fields` and the chain's own members as one object whose keys are in sorted order. */
+function sortedBody(fields: Record<string, unknown>, own: Record<string, unknown>): Omit<AuditEntry, 'hash'> {
+  const keys = Object.keys(fields).concat(Object.keys(own)).sort();
+  const body: Record<string, unknown> = {};
+  for (const k of keys) body[k] = k in own ? own[k] : fields[k];
+  return body as Omit<AuditEntry, 'hash'>;
+}
+
 export function serialize(body: Omit<AuditEntry, 'hash'>): { line: string; hash: string } {
   const text = canonical(body);
   const hash = sha256(body.prev + text);
@@ -307,8 +315,8 @@ export class AuditLog {
     let last = this.last;
     let openRun = this.openRun;
     for (const { run, type, fields } of items) {
-      // Object.assign, not a spread followed by members: V8 builds the latter ~10x slower (10,000 entries per wave)
-      const body = Object.assign({}, fields, { seq: seq + 1, ts: new Date().toISOString(), run, type, prev: last });
+      // the body's keys in canonical (sorted) order, so that canonical() writes it without a copy
+      const body = sortedBody(fields, { seq: seq + 1, ts: new Date().toISOString(), run, type, prev: last });
       const { line, hash } = serialize(body);
       lines.push(line + '\n');
       seq++;

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { createRequire } from 'node:module';
 import type { Settings } from '../core/plugin.js';
 import { SETTING_OPTIONS, AUDIT_LOG_DEFAULT, AUDIT_KEY_DEFAULT } from './settings.js';
 import { OpdError, formatProblem, type Problem } from '../core/errors.js';
@@ -14,10 +15,37 @@ export interface Io {
   err: (s: string) => void;
 }
 
+// Standard output is written in chunks: the lines of one turn of the event loop (10,000 outcome
+// lines of one apply wave) go out in one write, not one write each. A line on stderr first
+// writes what stdout holds, so that the two keep their order on a terminal.
+let pendingOut = '';
+let flushScheduled = false;
+
+/** Write what stdout holds now (main() calls it before it returns). */
+export function flushOut(): void {
+  if (!pendingOut) return;
+  const s = pendingOut;
+  pendingOut = '';
+  process.stdout.write(s);
+}
+
 // every line opd prints passes the secret scrubber (values of secret parameters and from_file texts)
 export const stdio: Io = {
-  out: (s) => process.stdout.write(scrub(s.endsWith('\n') ? s : s + '\n')),
-  err: (s) => process.stderr.write(scrub(s.endsWith('\n') ? s : s + '\n')),
+  out: (s) => {
+    pendingOut += scrub(s.endsWith('\n') ? s : s + '\n');
+    if (pendingOut.length > 1 << 16) flushOut();
+    else if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(() => {
+        flushScheduled = false;
+        flushOut();
+      });
+    }
+  },
+  err: (s) => {
+    flushOut();
+    process.stderr.write(scrub(s.endsWith('\n') ? s : s + '\n'));
+  },
 };
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -156,12 +184,55 @@ export function humanLine(json: string): string {
   return `${String(time ?? '')} ${(LEVELS[level as number] ?? String(level)).padEnd(5)} ${String(msg ?? '')}${kv.length ? ' ' + kv.join(' ') : ''}\n`;
 }
 
+const LEVEL_VALUES: Record<string, number> = {
+  trace: 10,
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  fatal: 60,
+  silent: Infinity,
+};
+
+/**
+ * The logger of a command: pino, created on the first message at or above the level (a command
+ * that logs nothing, as `opd diff` at the default level, never loads pino).
+ */
 export async function makeLogger(opts: Record<string, unknown>): Promise<Logger> {
-  const { pino } = await import('pino');
   const level = (opts.logLevel as string | undefined) ?? process.env.OPD_LOG_LEVEL ?? 'warn';
   const format = (opts.logFormat as string | undefined) ?? process.env.OPD_LOG_FORMAT ?? 'human';
   if (format !== 'human' && format !== 'json')
     throw new OpdError('usage', `--log-format must be human or json, got ${JSON.stringify(format)}`);
+  const threshold = LEVEL_VALUES[level];
+  if (threshold === undefined) return realLogger(level, format); // pino says what is wrong with it
+  let real: Logger | undefined;
+  const method =
+    (name: keyof typeof LEVEL_VALUES) =>
+    (...args: unknown[]): void => {
+      if (LEVEL_VALUES[name] < threshold) return;
+      real ??= realLoggerSync(level, format);
+      (real[name as 'info'] as (...a: unknown[]) => void)(...args);
+    };
+  return {
+    level,
+    trace: method('trace'),
+    debug: method('debug'),
+    info: method('info'),
+    warn: method('warn'),
+    error: method('error'),
+    fatal: method('fatal'),
+    silent: () => undefined,
+    isLevelEnabled: (l: string) => (LEVEL_VALUES[l] ?? Infinity) >= threshold,
+  } as unknown as Logger;
+}
+
+async function realLogger(level: string, format: string): Promise<Logger> {
+  return realLoggerSync(level, format);
+}
+
+function realLoggerSync(level: string, format: string): Logger {
+  // required on first use, outside the bundle (pino is CommonJS)
+  const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
   const options = { level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
   // log lines pass the secret scrubber too (values of secret parameters and from_file texts)
   const out = pino.destination({ fd: 2, sync: true });

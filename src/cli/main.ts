@@ -5,8 +5,9 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { OpdError, EXIT, toOpdError } from '../core/errors.js';
-import { takeExit } from './common.js';
+import { flushOut, takeExit } from './common.js';
 import { scrub } from '../core/secrets.js';
+import { enableProfile, mark, profileReport, profiling } from '../core/profile.js';
 
 export function version(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
@@ -59,6 +60,7 @@ function program(): Command {
   const p = new Command('opd')
     .description('opd: declarative desired-state reconciler for Linux virtualization hosts')
     .version(version(), '-V, --version')
+    .option('--profile', 'print where the time went, phase by phase (wall and CPU ms), on stderr at the end')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
@@ -83,14 +85,21 @@ Examples:
 async function jsonError(argv: string[], io: { out?: (s: string) => void }, e: OpdError): Promise<void> {
   const { errorJSON, wantsJSON } = await import('./output.js');
   if (!wantsJSON(argv)) return;
+  flushOut();
   (io.out ?? ((s: string) => process.stdout.write(s + '\n')))(scrub(JSON.stringify(errorJSON(e), null, 2)));
 }
 
 export async function main(
   argv: string[],
-  io: { err: (s: string) => void; out?: (s: string) => void } = { err: (s) => process.stderr.write(s + '\n') },
+  io: { err: (s: string) => void; out?: (s: string) => void } = {
+    err: (s) => {
+      flushOut();
+      process.stderr.write(s + '\n');
+    },
+  },
 ): Promise<number> {
-  const name = argv[2];
+  if (argv.includes('--profile') || process.env.OPD_PROFILE) enableProfile();
+  const name = argv[2] === '--profile' ? argv[3] : argv[2];
   // the shell completion scripts ask here (src/cli/completion.ts): candidates, never an error
   if (name === '__complete') {
     const { completeMain, commandsDoc } = await import('./completion.js');
@@ -107,6 +116,7 @@ export async function main(
   const entry = COMMANDS.find(([n]) => n === name);
   if (entry) p.addCommand(await load(entry[0], entry[2]));
   else for (const [n, d] of COMMANDS) p.command(n).description(d);
+  mark('command module');
   p.exitOverride();
   p.configureOutput({ writeErr: (s) => io.err(s.trimEnd()) });
   const hook = (c: Command) => {
@@ -131,6 +141,11 @@ export async function main(
     if (e.kind === 'bug' && process.env.OPD_DEBUG) io.err(String((err as Error).stack));
     return e.exitCode;
   } finally {
+    flushOut();
     await (await import('../dbus.js')).closeBuses();
+    if (profiling()) {
+      mark('output and close');
+      for (const line of profileReport()) io.err(line);
+    }
   }
 }

@@ -7,7 +7,7 @@
 import type { ChangeOutcome } from '../core/apply.js';
 import type { PlannedChange } from '../core/plan.js';
 import { displayAddress } from '../core/plan.js';
-import type { Io } from './common.js';
+import { flushOut, type Io } from './common.js';
 import { paint, type Style } from './output.js';
 
 export const PROGRESS = {
@@ -124,6 +124,7 @@ export class Progress {
   }
 
   private clear(): void {
+    flushOut(); // stdout's buffered lines first: the status line is written directly
     if (this.statusShown) {
       process.stdout.write('\r\x1b[2K');
       this.statusShown = false;
@@ -146,6 +147,7 @@ export class Progress {
     const cols = process.stdout.columns ?? 80;
     let s = parts.join(' ');
     if (s.length > cols - 1) s = s.slice(0, cols - 2) + '…';
+    flushOut();
     process.stdout.write('\r\x1b[2K' + paint(this.o.style, 'dim', s));
     this.statusShown = true;
   }

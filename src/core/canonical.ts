@@ -56,7 +56,8 @@ function layOut(v: object): unknown {
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i];
     if (i > 0 && keys[i - 1] > k) copy = true;
-    if (k === '__proto__' || (keys.length > 1 && INDEX_KEY.test(k))) return SLOW;
+    const c0 = k.charCodeAt(0);
+    if ((c0 === 95 && k === '__proto__') || (c0 >= 48 && c0 <= 57 && keys.length > 1 && INDEX_KEY.test(k))) return SLOW;
   }
   if (copy) keys.sort();
   let out: Record<string, unknown> | undefined = copy ? {} : undefined;

@@ -3,6 +3,7 @@
  * `diff` and `apply --dry-run` stop here and never get an ApplyContext; a run (lock, audit,
  * apply, verify, rollback) is orchestrated above the core, in src/run/.
  */
+import { mark } from './profile.js';
 import type { Logger } from 'pino';
 import { loadDocument, locateProblems, type LoadedDocument, type StateDocument } from './document.js';
 import { newRedactor, validateDocument } from './validate.js';
@@ -64,6 +65,7 @@ export async function prepareLoaded(
   vars?: VarSources,
 ): Promise<Prepared> {
   const loaded = resolveParams(source, vars);
+  mark('parameters');
   // op-dbus forms: a bare plugin body (no `plugins`) may belong to any plugin, and plugin sections
   // written at the top level are refused by name: both need the plugins they could be
   const raw = loaded.raw;
@@ -73,20 +75,29 @@ export async function prepareLoaded(
       ? [...Object.keys(raw.plugins), ...Object.keys(raw)]
       : [...registry.names];
   const plugins = await registry.loadFor(sections); // validators load on first use: only the sections named
+  mark('plugin modules');
   const normalized = normalizeDocument(loaded, plugins);
+  mark('normalize');
   validateDocument(normalized, loaded);
+  mark('validate (schema)');
   const doc = normalized as StateDocument;
   const redactor = newRedactor();
   const { secrets, warnings } = paramsInfo(loaded);
   checkSecretArgv(redactor, doc, loaded, secrets);
   checkSemantics(doc, loaded, settings);
+  mark('semantic checks');
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
   checkResourceCycles(collectEdges(named, doc.plugins));
+  mark('dependency graph');
+  let docHash: string | undefined;
   return {
     loaded,
     doc,
     plugins: named,
-    docHash: sha256(loaded.text),
+    // made when first asked (validate never asks: no crypto at start-up)
+    get docHash() {
+      return (docHash ??= sha256(loaded.text));
+    },
     warnings: [...warnings, ...locateProblems(loaded, loaded.warnings)],
     redactor,
   };
@@ -250,6 +261,7 @@ export function targetClosure(prep: Prepared, all: string[], wanted: string[]): 
 export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Computed> {
   const down = new Map<string, OpdError>();
   const current = await readAll(prep, o, undefined, down);
+  mark('read (backends)');
   const diffs = diffAll(prep, current, o.allowDestroy ?? false);
   const selected = o.targets?.length ? targetClosure(prep, documentAddresses(prep), o.targets) : undefined;
   const planned = diffs.filter((d) => !o.hold?.(d) && (!selected || selected.has(d.address)));
@@ -264,6 +276,7 @@ export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Com
     ...blocks,
     ...refreshes(prep, planned),
   ]);
+  mark('diff and plan');
   return { current, diffs, plan, unreachable: unreachableList(prep, down) };
 }
 

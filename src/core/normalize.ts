@@ -16,7 +16,8 @@ export function normalizeDocument(loaded: LoadedDocument, plugins: Map<string, P
   };
   loaded.warnings.length = 0;
   loaded.refusals.length = 0;
-  const raw = opdbusDocument(structuredClone(loaded.raw), plugins, ctx);
+  // opdbusDocument copies the whole document (normalization then changes the copy, never loaded.raw)
+  const raw = opdbusDocument(loaded.raw, plugins, ctx);
   if (!isObj(raw) || !isObj(raw.plugins)) return raw;
   const doc: Obj = raw;
   const sections = doc.plugins as Record<string, unknown>;

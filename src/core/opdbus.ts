@@ -94,16 +94,33 @@ const PLUGIN_SETTINGS = new Set([
 const esc = (k: string) => pathToPointer([k]);
 
 /** Drop `_`-prefixed keys everywhere (op-dbus comment keys), collecting where they were. */
-function stripComments(v: unknown, ptr: string, found: string[]): unknown {
-  if (Array.isArray(v)) return v.map((x, i) => stripComments(x, `${ptr}/${i}`, found));
+/**
+ * A copy of the document without op-dbus note keys (`_`-prefixed); `found` gets their pointers.
+ * Every object and array is new, so that normalization may change the copy in place.
+ */
+function stripComments(v: unknown, path: string[], found: string[]): unknown {
+  if (Array.isArray(v)) {
+    const out = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) {
+      path.push(String(i));
+      out[i] = stripComments(v[i], path, found);
+      path.pop();
+    }
+    return out;
+  }
   if (!isObj(v)) return v;
   const out: Obj = {};
-  for (const [k, x] of Object.entries(v)) {
-    if (k.startsWith('_')) {
-      found.push(`${ptr}${esc(k)}`);
+  for (const k of Object.keys(v)) {
+    if (k.charCodeAt(0) === 95 /* _ */) {
+      found.push(path.map((p) => esc(p)).join('') + esc(k));
       continue;
     }
-    out[k] = stripComments(x, `${ptr}${esc(k)}`, found);
+    path.push(k);
+    const x = stripComments(v[k], path, found);
+    path.pop();
+    if (k === '__proto__')
+      Object.defineProperty(out, k, { value: x, writable: true, enumerable: true, configurable: true });
+    else out[k] = x;
   }
   return out;
 }
@@ -119,7 +136,7 @@ function topKeys(schema: object): string[] {
 export function opdbusDocument(raw: unknown, plugins: Map<string, Plugin>, ctx: NormalizeContext): unknown {
   if (!isObj(raw)) return raw;
   const notes: string[] = [];
-  let doc = stripComments(raw, '', notes) as Obj;
+  let doc = stripComments(raw, [], notes) as Obj;
   if (notes.length) {
     const names = [...new Set(notes.map((p) => p.slice(p.lastIndexOf('/') + 1)))];
     ctx.warn(

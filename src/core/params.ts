@@ -30,7 +30,7 @@
  * unreadable secret file) are all reported at once, exit 65, with file:line.
  */
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { yamlPackage } from './lazy-yaml.js';
 import { OpdError, invalidDocument, type Problem } from './errors.js';
 import { pathToPointer, type LoadedDocument } from './document.js';
 import { registerSecretValues } from './secrets.js';
@@ -84,7 +84,7 @@ function readVarsFile(file: string): Obj {
   const text = readNamedFile(file, `--vars ${file}`, 'give a YAML or JSON file mapping parameter names to values');
   let v: unknown;
   try {
-    v = parse(text);
+    v = yamlPackage().parse(text);
   } catch (err) {
     throw new OpdError('usage', `--vars ${file}: not YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
   }
@@ -290,10 +290,22 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
       return m;
     });
   };
-  const walk = (v: unknown, path: (string | number)[]): unknown => {
-    const ptr = pathToPointer(path);
-    if (typeof v === 'string') return subst(v, ptr);
-    if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, i]));
+  // copy on write: a value that holds no reference is returned as it is (no copy of a big
+  // document); `path` is the pointer of the value being walked, made into text only for a message
+  const path: (string | number)[] = ['plugins'];
+  const here = (...more: (string | number)[]) => pathToPointer([...path, ...more]);
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return v.includes('${param.') ? subst(v, here()) : v;
+    if (Array.isArray(v)) {
+      let out: unknown[] | undefined;
+      for (let i = 0; i < v.length; i++) {
+        path.push(i);
+        const w = walk(v[i]);
+        path.pop();
+        if (w !== v[i]) (out ??= v.slice())[i] = w;
+      }
+      return out ?? v;
+    }
     if (!isObj(v)) return v;
     const keys = Object.keys(v);
     if (
@@ -301,7 +313,7 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
       keys.every((k) => k === 'from_file' || k === 'secret') &&
       (v.secret === undefined || typeof v.secret === 'boolean')
     ) {
-      const f = subst(v.from_file, pathToPointer([...path, 'from_file']));
+      const f = subst(v.from_file, here('from_file'));
       try {
         const text = readSecretFile(String(f));
         // a file's text is secret unless the value says `secret: false`
@@ -309,33 +321,41 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
         return text;
       } catch (err) {
         at(
-          ptr,
+          here(),
           `cannot read the secret file ${f} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
           `create ${f} (mode 0600) holding the value`,
         );
         return v;
       }
     }
-    const out: Obj = {};
-    for (const k of keys) {
-      const nk = k.includes('${param.') ? subst(k, pathToPointer([...path, k])) : k;
+    let out: Obj | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      const nk = k.includes('${param.') ? subst(k, here(k)) : k;
       const key = typeof nk === 'string' ? nk : String(nk);
       if (key !== k) {
-        if (key in v || key in out)
+        if (key in v || (out && key in out))
           at(
-            pathToPointer([...path, k]),
+            here(k),
             `key ${JSON.stringify(k)} becomes ${JSON.stringify(key)}, which the document names twice`,
             'name each resource once',
             true,
           );
-        loaded.remaps.set(pathToPointer([...path, key]), pathToPointer([...path, k]));
+        loaded.remaps.set(here(key), here(k));
       }
-      out[key] = walk(v[k], [...path, key]);
+      path.push(key);
+      const w = walk(v[k]);
+      path.pop();
+      if (!out && (key !== k || w !== v[k])) {
+        out = {};
+        for (let j = 0; j < i; j++) out[keys[j]] = v[keys[j]];
+      }
+      if (out) out[key] = w;
     }
-    return out;
+    return out ?? v;
   };
   const resolved: Obj = { ...raw };
-  if (raw.plugins !== undefined) resolved.plugins = walk(raw.plugins, ['plugins']);
+  if (raw.plugins !== undefined) resolved.plugins = walk(raw.plugins);
   // registered before any problem is reported: a message may quote a value that holds one
   registerSecretValues(secrets);
   if (problems.length)

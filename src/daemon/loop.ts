@@ -11,7 +11,8 @@ import { watch as fsWatch, readFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { computePlan, prepareFile, type Computed, type Prepared } from '../core/engine.js';
+import { computePlan, prepareLoaded, type Computed, type Prepared } from '../core/engine.js';
+import { loadDocumentOffThread } from '../core/document-worker.js';
 import { run as engineRun } from '../run/index.js';
 import { secretKey } from '../audit/key.js';
 import { planView, planViewJSON, type RunReport } from '../core/report.js';
@@ -140,9 +141,18 @@ export class Daemon extends EventEmitter {
       this.o.log.warn({ file: prep.loaded.file, line: w.line, col: w.col, pointer: w.pointer, fix: w.fix }, w.message);
   }
 
+  /**
+   * Read and check the state document. The parse runs in a worker thread: a big document (up to
+   * 32 MB, a million nodes) must not hold the event loop, which serves the watchdog, D-Bus and
+   * signals; the checks after it (normalize, schema, semantics) are linear in the document.
+   */
+  private async prepare(): Promise<Prepared> {
+    return prepareLoaded(this.o.registry, await loadDocumentOffThread(this.stateFile), this.o.settings, this.o.vars);
+  }
+
   /** Load the document (invalid at start: throw, exit 65), start watches, reconcile once, READY. */
   async start(beforeReady?: () => Promise<void>): Promise<void> {
-    this.prep = await prepareFile(this.o.registry, this.stateFile, this.o.settings, this.o.vars);
+    this.prep = await this.prepare();
     this.logWarnings(this.prep);
     this.fileHash = sha256(readFileSync(this.stateFile));
     await this.startWatches();
@@ -515,7 +525,7 @@ export class Daemon extends EventEmitter {
     if (h === this.fileHash && !forced) return false;
     let prep: Prepared;
     try {
-      prep = await prepareFile(this.o.registry, this.stateFile, this.o.settings, this.o.vars);
+      prep = await this.prepare();
     } catch (err) {
       this.fileHash = h;
       return this.reject(toOpdError(err));

@@ -8,6 +8,7 @@ import { toOpdError } from '../core/errors.js';
 import type { Obj } from '../core/plugin.js';
 import type { VerificationFailure } from '../core/report.js';
 import type { PlannedChange } from '../core/plan.js';
+import { mark } from '../core/profile.js';
 
 export interface Applied {
   outcomes: ChangeOutcome[];
@@ -43,6 +44,7 @@ export async function applyAndVerify(
     onWave,
   });
   onWave();
+  mark('apply (backends) and audit of the changes');
   const touched = new Set(outcomes.filter((x) => x.status === 'ok').map((x) => x.change.resource));
   // resources all of whose changes succeeded (one pass: 10,000 resources must not scan 10,000 outcomes each)
   const notOk = new Set(outcomes.filter((x) => x.status !== 'ok').map((x) => x.change.resource));
@@ -55,6 +57,7 @@ export async function applyAndVerify(
     after = await readAll(prep, o, new Set(outcomes.map((x) => x.change.plugin)));
     for (const [k, v] of Object.entries(c.current)) if (!(k in after)) after[k] = v;
     verification = verifyDiffs(prep, after, okResources);
+    mark('verify (read again, diff)');
   } catch (err) {
     const e = toOpdError(err);
     verification = [...okResources].sort().map((address) => ({ address, ops: [], error: e.message }));

@@ -15,6 +15,7 @@ import { applyAndVerify } from './apply-verify.js';
 import { RunRecorder, recordStart } from './record.js';
 import { rollbackRun } from './rollback.js';
 import { openSession } from './session.js';
+import { mark } from '../core/profile.js';
 
 export interface RunOptions extends EngineOptions {
   dryRun?: boolean;
@@ -66,6 +67,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     };
   }
   const session = await openSession(o);
+  mark('lock and audit trail');
   try {
     const { audit, recovered } = session;
     const c = await computePlan(prep, o);
@@ -89,6 +91,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     const redact = prep.redactor.withKey(secretKey(o.auditLog, o.auditKey));
     const runId = newRunId();
     recordStart(audit, runId, prep, c, redact, o);
+    mark('audit run.start');
     o.beforeApply?.(audit, runId, c);
     const rec = new RunRecorder(audit, runId, redact, c.diffs);
     // group commit: outcomes are reported once their entries are fsynced, a wave's at its end or
@@ -140,6 +143,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       duration_ms: Date.now() - t0,
     });
     if (status === 'ok') await o.afterRun?.(audit, runId, c, touched);
+    mark('audit run.end');
     return {
       run: runId,
       status,

@@ -8,8 +8,7 @@ import type { AuditLog } from '../audit/chain.js';
 import type { ChangeOutcome } from '../core/apply.js';
 import { canonical, fingerprint, sha256 } from '../core/canonical.js';
 import type { Computed, Prepared } from '../core/engine.js';
-import { planJSON } from '../core/plan.js';
-import { redactChange } from '../core/report.js';
+import { summarize, type Plan } from '../core/plan.js';
 import type { ResourceDiff } from '../core/plugin.js';
 import { scrub, type Redactor } from '../core/secrets.js';
 
@@ -19,6 +18,30 @@ function safeUser(): string {
   } catch {
     return String(process.getuid?.() ?? '?');
   }
+}
+
+/**
+ * sha256 of the canonical JSON of the redacted plan as planJSON writes it. Each change is built
+ * with its keys already in canonical order, so that canonical() copies and sorts nothing: the
+ * same text, the same hash, a fraction of the work for 10,000 changes.
+ */
+export function planHash(plan: Plan, redact: Redactor): string {
+  const changes = plan.changes.map((ch) => {
+    const [plugin, collection] = ch.resource.split('/');
+    const o: Record<string, unknown> = {};
+    o.action = ch.action;
+    o.address = ch.address;
+    o.after = ch.deps.map((d) => plan.changes[d].address).filter((a, i, all) => all.indexOf(a) === i);
+    if (ch.ops) o.ops = redact.ops(plugin, collection, ch.ops);
+    const reason = ch.reason === undefined ? undefined : redact.text(ch.reason);
+    if (reason) o.reason = reason;
+    const refused = ch.refused === undefined ? undefined : redact.text(ch.refused);
+    if (refused) o.refused = refused;
+    o.resource = ch.resource;
+    o.summary = redact.text(ch.summary);
+    return o;
+  });
+  return sha256(canonical({ changes, summary: summarize(plan) }));
 }
 
 /** Write run.start: the document, the (redacted) plan's hash, who and what triggered it. */
@@ -35,13 +58,9 @@ export function recordStart(
   },
 ): void {
   const { plan, unreachable } = c;
-  const planForAudit = planJSON({
-    changes: plan.changes.map((ch) => ({ ...redactChange(ch, redact), data: undefined })),
-    diffs: [],
-  });
   audit.append(runId, 'run.start', {
     document: prep.docHash,
-    plan: sha256(canonical(planForAudit)),
+    plan: planHash(plan, redact),
     file: prep.loaded.file,
     trigger: typeof o.trigger === 'function' ? o.trigger(c) : (o.trigger ?? 'cli'),
     user: safeUser(),

@@ -82,6 +82,7 @@ function commandSection(c: CommandDoc): string {
 /** Environment variables that no flag names, with what they do. */
 export const ENV_EXTRA: Record<string, string> = {
   OPD_DEBUG: 'when set, an internal error (exit 70) also prints its stack trace',
+  OPD_PROFILE: 'when set, as --profile: where the time went, phase by phase (wall and CPU ms), on stderr at the end',
   'OPD_VAR_<name>': 'the value of the document parameter `name` (after --var and --vars, before its default)',
   OPD_PVE_STORAGE_CFG:
     'the Proxmox storage configuration the lxc plugin reads to find vztmpl archives (default /etc/pve/storage.cfg)',

@@ -256,5 +256,8 @@ export function toSection(raw: RawDb): { bridges: Record<string, BridgeState> } 
 }
 
 function sortObj<T>(o: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  // the default sort compares strings as `<` does, natively (no comparator call per pair)
+  const out: Record<string, T> = {};
+  for (const k of Object.keys(o).sort()) out[k] = o[k];
+  return out;
 }

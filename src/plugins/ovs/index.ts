@@ -35,8 +35,18 @@ export type OvsSection = Omit<OvsDoc, 'bridges'> & { bridges?: Record<string, Br
 /** Whether ovs-vswitchd has ever run against a database (it fills datapath_types). */
 const vswitchdSeen = new Map<string, boolean>();
 
+/** obj[k] = v, also for a key named `__proto__` (an own property, as Object.fromEntries makes it). */
+function setOwn(obj: Obj, k: string, v: unknown): void {
+  if (k === '__proto__')
+    Object.defineProperty(obj, k, { value: v, writable: true, enumerable: true, configurable: true });
+  else obj[k] = v;
+}
+
 function normalizePort(p: unknown): unknown {
   if (!isObj(p)) return p;
+  // copy on write: most ports (10,000 in a big document) have nothing to normalize
+  const peerInOptions = isObj(p.options) && typeof p.options.peer === 'string' && p.peer === undefined;
+  if (!peerInOptions && !Array.isArray(p.trunks) && !isObj(p.interfaces)) return p;
   const out: Obj = { ...p };
   if (isObj(out.options) && typeof out.options.peer === 'string' && out.peer === undefined) {
     const { peer, ...rest } = out.options;
@@ -162,8 +172,21 @@ const plugin: Plugin<OvsSection, OvsChangeData> = {
       out.bridges = mapEntries(out.bridges, (spec, b) => {
         const s: Obj = { ...spec };
         if (s.ports !== undefined) s.ports = arrayToMap(s.ports, 'name', `/plugins/ovs/bridges/${b}/ports`, ctx);
-        if (isObj(s.ports))
-          s.ports = Object.fromEntries(Object.entries(s.ports).map(([k, v]) => [k, normalizePort(v)]));
+        if (isObj(s.ports)) {
+          const ports = s.ports;
+          const keys = Object.keys(ports);
+          let copy: Obj | undefined;
+          for (let i = 0; i < keys.length; i++) {
+            const v = ports[keys[i]];
+            const w = normalizePort(v);
+            if (w !== v && !copy) {
+              copy = {};
+              for (let j = 0; j < i; j++) setOwn(copy, keys[j], ports[keys[j]]);
+            }
+            if (copy) setOwn(copy, keys[i], w);
+          }
+          if (copy) s.ports = copy;
+        }
         return s;
       });
     return out;

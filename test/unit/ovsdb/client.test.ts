@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import {
   JsonSplitter,
+  JsonStream,
   OvsdbClient,
   TransactError,
   decodeRow,
@@ -398,6 +399,27 @@ describe('the JSON stream framing', () => {
       s.push(stream.slice(cut));
       expect(got).toEqual(texts);
     }
+  });
+
+  it('reads messages with JSON.parse whether they arrive whole, glued together or cut anywhere', () => {
+    const texts = [{ a: '}{', b: ['[', '"\\'] }, [1, { c: 'x\\"}' }], { id: 3, result: null }];
+    const stream = texts.map((t) => JSON.stringify(t)).join(' \n');
+    for (let cut = 0; cut <= stream.length; cut++)
+      for (let cut2 = cut; cut2 <= stream.length; cut2 += 7) {
+        const got: unknown[] = [];
+        const s = new JsonStream((v) => got.push(v));
+        s.push(stream.slice(0, cut));
+        s.push(stream.slice(cut, cut2));
+        s.push(stream.slice(cut2));
+        expect(got).toEqual(texts);
+      }
+  });
+
+  it('hands what JSON.parse cannot read to the exact splitter, which refuses text between messages', () => {
+    const got: unknown[] = [];
+    const s = new JsonStream((v) => got.push(v));
+    expect(() => s.push('{"a":1} x {"b":2}')).toThrow(/unexpected text "x/);
+    expect(got).toEqual([{ a: 1 }]);
   });
 
   it('refuses anything but whitespace between texts, also a stray closing bracket', () => {
