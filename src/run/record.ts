@@ -31,13 +31,13 @@ export function planHash(plan: Plan, redact: Redactor): string {
     const o: Record<string, unknown> = {};
     o.action = ch.action;
     o.address = ch.address;
-    o.after = ch.deps.map((d) => plan.changes[d].address).filter((a, i, all) => all.indexOf(a) === i);
+    o.depends_on = ch.deps.map((d) => plan.changes[d].address).filter((a, i, all) => all.indexOf(a) === i);
     if (ch.ops) o.ops = redact.ops(plugin, collection, ch.ops);
     const reason = ch.reason === undefined ? undefined : redact.text(ch.reason);
     if (reason) o.reason = reason;
     const refused = ch.refused === undefined ? undefined : redact.text(ch.refused);
     if (refused) o.refused = refused;
-    o.resource = ch.resource;
+    if (ch.resource !== ch.address) o.resource = ch.resource;
     o.summary = redact.text(ch.summary);
     return o;
   });
