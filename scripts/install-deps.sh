@@ -17,6 +17,8 @@ PKGS=(openvswitch-switch lxc busybox-static libvirt-daemon-system libvirt-client
       qemu-utils dnsmasq-base libvirt-dbus nftables iptables iproute2 dpkg-dev packagekit polkitd dbus
       systemd sudo util-linux procps postgresql mariadb-server nix-bin iputils-ping ufw
       etcd-server etcd-client zstd openssl strace
+      # packages-sources test: a throwaway OpenPGP key signs its test repository
+      gpg
       # the Debian package and its tests (npm run package, test/machine/package.test.ts): lintian,
       # stripping the arm64 runtime, running it under qemu-user, a booted Debian 12 machine
       lintian binutils binutils-aarch64-linux-gnu qemu-user-static mmdebstrap systemd-container file

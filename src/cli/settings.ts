@@ -81,6 +81,13 @@ export const SETTING_OPTIONS: SettingOption[] = [
     default: 'auto',
   },
   {
+    flag: '--source-cache <dir>',
+    key: 'sourceCache',
+    env: 'OPD_SOURCE_CACHE',
+    help: 'where the packages plugin keeps the .deb files it fetched (by sha256), so that each is fetched once',
+    default: '/var/cache/opd/sources',
+  },
+  {
     flag: '--systemd-unit-dir <dir>',
     key: 'systemdUnitDir',
     env: 'OPD_SYSTEMD_UNIT_DIR',

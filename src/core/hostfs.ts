@@ -162,6 +162,21 @@ export async function putFile(
   data: Buffer | string,
   opts: WriteOptions = {},
 ): Promise<void> {
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  await putFileFrom(ctx, path, async (write) => write(buf), opts);
+}
+
+/**
+ * The same atomic write, with the content given by `fill` chunk by chunk through `write` (a
+ * download streamed to disk). When `fill` throws (a checksum that does not match), the temp file
+ * goes and the target is never touched: a reader sees the old file or the whole new one.
+ */
+export async function putFileFrom(
+  ctx: ApplyContext,
+  path: string,
+  fill: (write: (chunk: Uint8Array) => void) => Promise<void>,
+  opts: WriteOptions = {},
+): Promise<void> {
   assertApplyContext(ctx);
   const { dir, name, host } = openParent(ctx, 'write', path, true);
   const tmp = tmpName(name);
@@ -170,9 +185,10 @@ export async function putFile(
     const fd = named(host, () => openSync(dir.at(tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600));
     made = true;
     try {
-      const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+      await fill((chunk) => {
+        let off = 0;
+        while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+      });
       setOnFd(fd, { uid: opts.uid, gid: opts.gid, mode: opts.mode ?? 0o644 });
       fsyncSync(fd);
     } finally {

@@ -457,6 +457,6 @@ export function checkSecretArgv(
     }
   if (problems.length)
     throw invalidDocument(loaded.file, problems, {
-      hint: 'a secret goes to a command through its environment (env:), never its argv',
+      hint: 'a secret goes to a command through its environment (env:) or its standard input (stdin:), never its argv',
     });
 }

@@ -32,6 +32,8 @@ export const TUNABLES = {
   systemdJobMs: 180_000,
   /** systemd's Reload (daemon-reload: it re-reads every unit file). */
   systemdReloadMs: 120_000,
+  /** Downloading one artifact (a file or .deb from a URL with its sha256), whole. */
+  fetchMs: 600_000,
   /** A package transaction (PackageKit or apt). */
   packageTxMs: 600_000,
   /** Creating a container (lxc-create or unpacking a rootfs archive) and destroying one. */
@@ -49,6 +51,8 @@ export const TUNABLES = {
   execStepS: 300,
   execStepKillAfterS: 10,
   execStepGraceMs: 30_000,
+  /** A command check's command (checks.commands) when it names no `timeout:`, in seconds. */
+  checkCommandS: 60,
   /** An exec step's guard command (creates/unless/onlyif: a read). */
   execGuardMs: 60_000,
   /** The journal tail that a failed systemd job's error shows (journalctl, a read). */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { createServer, type Server, type AddressInfo } from 'node:net';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { doc, opd, tmp } from '../helpers/opd.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { kvmUsable, virtFlags } from '../helpers/host.js';
@@ -155,5 +155,94 @@ plugins:
     expect(text).not.toContain('"type":"change"');
     expect(text).not.toContain('"type":"run.start"');
     expect((await opd(['audit', 'verify'], { env })).code).toBe(0);
+  });
+});
+
+describe('command checks (a guide post-install check: a read-only command)', () => {
+  const work = tmp('opd-checkcmd-');
+  const cenv = { OPD_AUDIT_LOG: join(work, 'audit.jsonl') };
+  const made = join(work, 'made');
+
+  it('changes nothing when the command says the host is as the guide promises', async () => {
+    const p = doc(
+      `version: 1\nplugins:\n  checks:\n    commands:\n      kernel: { argv: [uname, -s], output: "^Linux$" }\n      true: { argv: ["true"] }\n`,
+      work,
+      'holds.yaml',
+    );
+    const d = await opd(['diff', p], { env: cenv });
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    const a = await opd(['apply', p], { env: cenv });
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    expect(a.stdout).toContain('no changes');
+  });
+
+  it('runs a check that does not hold yet after the step that makes it hold, in the same run', async () => {
+    const p = doc(
+      `version: 1
+plugins:
+  exec:
+    commands:
+      install: { argv: [sh, -c, 'echo "tool 3.21.12" > ${made}'], creates: ${made} }
+  checks:
+    commands:
+      tool-version: { argv: [cat, ${made}], output: "^tool 3\\\\." }
+`,
+      work,
+      'after.yaml',
+    );
+    const d = await opd(['diff', p], { env: cenv });
+    expect(d.code).toBe(2);
+    expect(d.stdout).toMatch(/checks\/commands\/tool-version/);
+    expect(d.stdout).toMatch(/cat .*made/);
+    const a = await opd(['apply', p], { env: cenv });
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    // the check ran after the exec step (its edge), else it would have failed
+    const out = a.stdout;
+    expect(out.indexOf('exec/commands/install')).toBeGreaterThanOrEqual(0);
+    expect(out.indexOf('exec/commands/install')).toBeLessThan(out.indexOf('checks/commands/tool-version'));
+    expect((await opd(['apply', p], { env: cenv })).stdout).toContain('no changes');
+  });
+
+  it('fails the run with the exit status or the output that does not match, naming the check', async () => {
+    const p = doc(
+      `version: 1\nplugins:\n  checks:\n    commands:\n      kvm-ok: { argv: [sh, -c, 'echo "INFO: /dev/kvm does not exist"; exit 1'] }\n      version: { argv: [echo, "libprotoc 2.6"], output: "^libprotoc 3\\\\." }\n      missing: { argv: [opd-no-such-command-25] }\n`,
+      work,
+      'fails.yaml',
+    );
+    const a = await opd(['apply', p], { env: cenv });
+    expect(a.code).toBe(1);
+    const text = a.stdout + a.stderr;
+    expect(text).toMatch(/check kvm-ok does not hold: exited 1: INFO: \/dev\/kvm does not exist/);
+    expect(text).toMatch(
+      /check version does not hold: its output does not match \/\^libprotoc 3\\\.\/: libprotoc 2\.6/,
+    );
+    expect(text).toMatch(/check missing does not hold: opd-no-such-command-25 is not installed/);
+    expect(text).not.toMatch(/at .*\.js:\d+/); // no stack trace
+  });
+
+  it('refuses an output pattern that is not a regular expression, and a secret in its argv, at validation', async () => {
+    const bad = doc(
+      `version: 1\nplugins:\n  checks:\n    commands:\n      x: { argv: ["true"], output: "(unclosed" }\n`,
+      work,
+      'badre.yaml',
+    );
+    const v = await opd(['validate', bad], { env: cenv });
+    expect(v.code).toBe(65);
+    expect(v.stderr).toMatch(/\/plugins\/checks\/commands\/x\/output: not a regular expression/);
+    const secret = join(work, 'pw');
+    writeFileSync(secret, 'hunter2-secret-25\n', { mode: 0o600 });
+    const leak = doc(
+      `version: 1\nparams:\n  pw: { type: string, from_file: ${secret} }\nplugins:\n  checks:\n    commands:\n      login: { argv: [check-login, "\${param.pw}"] }\n`,
+      work,
+      'leak.yaml',
+    );
+    const l = await opd(['validate', leak], { env: cenv });
+    expect(l.code).toBe(65);
+    expect(l.stderr).toMatch(/a secret value is in `argv`/);
+    expect(l.stderr).not.toContain('hunter2-secret-25');
+  });
+
+  it('keeps an intact audit trail', async () => {
+    expect((await opd(['audit', 'verify'], { env: cenv })).code).toBe(0);
   });
 });

@@ -139,6 +139,72 @@ describe('the exec plugin', () => {
     expect(readFileSync(join(work, 'slow-runs'), 'utf8')).toBe('x\n');
   });
 
+  it('answers a command that asks for a password twice from a secret parameter on its stdin, masked everywhere', async () => {
+    // what rvd_back --add-user does: prompts on the terminal, reads a line, asks again
+    const asks = `printf 'password: '; read -r a; printf 'again: '; read -r b; [ "$a" = "$b" ] || exit 9; printf %s "$a" > ${work}/added; echo "added $a"`;
+    const script = join(work, 'asks.sh');
+    writeFileSync(script, asks + '\n');
+    const text = `version: 1
+params:
+  pw: { type: string, from_file: ${secretFile} }
+plugins:
+  exec:
+    commands:
+      add-user:
+        argv: [sh, ${script}]
+        stdin: "\${param.pw}\\n\${param.pw}\\n"
+        creates: ${work}/added
+`;
+    const f2 = doc(text);
+    const d = await opd(['diff', f2, '-o', 'json'], { env });
+    expect(d.code, d.stderr).toBe(2);
+    expect(d.stdout).not.toContain(SECRET);
+    const a = await opd(['apply', f2], { env });
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    expect(readFileSync(join(work, 'added'), 'utf8')).toBe(SECRET);
+    expect(a.stdout + a.stderr).not.toContain(SECRET);
+    const log = readFileSync(audit, 'utf8');
+    expect(log).not.toContain(SECRET);
+    const entry = log
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((e) => e.address === 'exec/commands/add-user' && e.type === 'change');
+    expect(entry?.output).toMatch(/^password: again: added <secret[^>]*>\n$/); // the echoed password is masked too
+    expect((await opd(['apply', f2], { env })).stdout).toContain('no changes');
+  });
+
+  it('gives a command without stdin the end of its input at once instead of a hang', async () => {
+    const t = await opd(
+      [
+        'apply',
+        doc(
+          `version: 1\nplugins:\n  exec:\n    commands:\n      prompt: { argv: [sh, -c, 'read -r x || echo eof > ${work}/eof'], creates: ${work}/eof, timeout: 20 }\n`,
+        ),
+      ],
+      { env },
+    );
+    expect(t.code, t.stdout + t.stderr).toBe(0);
+    expect(readFileSync(join(work, 'eof'), 'utf8')).toBe('eof\n');
+  });
+
+  it('refuses a secret in an argv at validation, naming env: and stdin:', async () => {
+    const v = await opd(
+      [
+        'validate',
+        doc(
+          `version: 1\nparams:\n  pw: { type: string, from_file: ${secretFile} }\nplugins:\n  exec:\n    commands:\n      leak: { argv: [rvd_back, --add-user, admin, "\${param.pw}"], creates: /nowhere }\n`,
+        ),
+      ],
+      { env },
+    );
+    expect(v.code).toBe(65);
+    expect(v.stderr).toMatch(
+      /:7:\d+: \/plugins\/exec\/commands\/leak\/argv\/3: a secret value is in `argv`.*\(fix: use env: or stdin: instead/,
+    );
+    expect(v.stderr).not.toContain(SECRET);
+  });
+
   it('keeps an intact audit trail', async () => {
     expect((await opd(['audit', 'verify'], { env })).code).toBe(0);
   });

@@ -21,12 +21,15 @@ function escChars(s: string): string {
     .replace(/[^\t\n\x20-\x7e]/gu, (c) => `\\[u${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`);
 }
 
+/** A long unbroken word (a sha256 in an example) gets break points (\\:) every 16 characters: groff cannot break it otherwise. */
+const breakable = (s: string) => s.replace(/[0-9A-Za-z]{40,}/g, (w) => w.replace(/(.{16})(?=.)/g, '$1\\:'));
+
 /** Plain text with `code` set in bold. */
 export function inline(s: string): string {
   return s
     .split(/(`[^`]+`)/)
     .map((part) =>
-      part.startsWith('`') && part.endsWith('`') ? `\\fB${escChars(part.slice(1, -1))}\\fR` : escChars(part),
+      part.startsWith('`') && part.endsWith('`') ? `\\fB${breakable(escChars(part.slice(1, -1)))}\\fR` : escChars(part),
     )
     .join('')
     .replace(/^([.'])/gm, '\\&$1');

@@ -10,8 +10,18 @@ import { cpus, machine, release } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { Finding, Obj, Plugin } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
+import { OpdError } from '../../core/errors.js';
 import { foreignListening } from './holders.js';
-import type { Check } from './section.gen.js';
+import type { Check, Command as CommandCheck } from './section.gen.js';
+import {
+  commandEdges,
+  normalizeCommands,
+  planCommand,
+  readCommands,
+  runCheck,
+  type CheckChangeData,
+} from './commands.js';
+import { applyEach } from '../../core/plugin.js';
 
 /** What the host has instead, for a requirement that fails where the document can only say `true` or a list. */
 interface Measured {
@@ -29,7 +39,12 @@ interface Measured {
  * host has.
  */
 export type CheckState = { [K in keyof Check]?: K extends keyof Measured ? Check[K] | Measured[K] : Check[K] };
-export type ChecksSection = { require?: Record<string, CheckState> } & Obj;
+export type ChecksSection = {
+  require?: Record<string, CheckState>;
+  commands?: Record<string, CommandCheck>;
+  /** read only: command checks that do not hold (address → why), turned into faults */
+  command_failures?: Record<string, string>;
+} & Obj;
 
 /** Host facts, read once per run. */
 export interface Facts {
@@ -238,27 +253,60 @@ export function findings(current: ChecksSection, desired: ChecksSection): Findin
   return out;
 }
 
-const plugin: Plugin<ChecksSection> = {
-  ...sectionSpec('checks', ['require']),
+const plugin: Plugin<ChecksSection, CheckChangeData> = {
+  ...sectionSpec('checks', ['require', 'commands']),
+
+  normalize(section, ctx) {
+    if (isObj(section)) normalizeCommands(section.commands, ctx);
+    return section;
+  },
 
   async read(ctx, desired) {
+    const cmds = desired.commands ? await readCommands(desired.commands) : undefined;
+    const withCommands = (s: ChecksSection): ChecksSection =>
+      cmds
+        ? {
+            ...s,
+            commands: cmds.commands,
+            ...(Object.keys(cmds.failures).length ? { command_failures: cmds.failures } : {}),
+          }
+        : s;
     const named = desired.require ?? {};
-    if (!Object.keys(named).length) return { require: {} };
+    if (!Object.keys(named).length) return withCommands({ require: {} });
     const f = readFacts();
     // a port held by the document's own service or database is not a conflict (converged host)
     const ports = Object.values(named).flatMap((s) => s.tcp_ports_free ?? []);
     if (ports.length) f.listening = foreignListening(f.listening, ports, ctx.document, ctx.settings).busy;
     const require: Record<string, Obj> = {};
     for (const [n, spec] of Object.entries(named).sort()) if (isObj(spec)) require[n] = evaluate(spec, f);
-    return { require };
+    return withCommands({ require });
   },
 
-  // checks change nothing: a failed one is a preflight finding (the core stops the run before
-  // anything is applied and `opd diff` shows it as refused), never a change
-  plan: () => [],
+  faults(current) {
+    // a command check that does not hold is not converged: planned as a `check`, verified again
+    return current.command_failures ?? {};
+  },
+
+  // preconditions change nothing: a failed one is a preflight finding (the core stops the run
+  // before anything is applied and `opd diff` shows it as refused), never a change; a command
+  // check that does not hold is run again after everything else (and fails the run if it still does not)
+  plan: (d) => (d.collection === 'commands' ? planCommand(d) : []),
+
+  apply: applyEach(async (_ctx, c) => {
+    const why = await runCheck(c.data!.spec);
+    if (why !== undefined)
+      throw new OpdError('backend-failed', `check ${c.data!.name} does not hold: ${why}`, {
+        address: c.address,
+        hint: 'fix what the check looks at; the guide step it stands for did not work',
+      });
+  }),
+
+  edges(desired, all) {
+    return commandEdges(desired, all);
+  },
 
   async preflight(ctx, desired) {
-    return findings(await plugin.read(ctx, desired), desired);
+    return findings(await plugin.read(ctx, { require: desired.require }), desired);
   },
 
   async doctor() {

@@ -11,7 +11,9 @@
  *   that must run reads as absent, so it is planned as `run`. After the run, verification reads
  *   again: a command that did not make its guard hold (creates still missing) fails
  *   verification instead of running again and again unnoticed.
- * - `user` (runuser -u), `cwd`, `env`, `timeout` (seconds, default 300; never retried),
+ * - `stdin` (written to the command's standard input, then closed: the answers of a command that
+ *   asks, such as Ravada's `rvd_back --add-user`; a secret field), `user` (runuser -u), `cwd`,
+ *   `env`, `timeout` (seconds, default 300; never retried),
  *   `returns` (success exit codes). stdout and stderr go into the audit trail (`output`, the
  *   last 64 KiB), with the values of secret parameters scrubbed by the core.
  *
@@ -26,6 +28,7 @@ import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { quoteArgv, runRead, runMutate } from '../../exec.js';
 import { TUNABLES } from '../../core/tunables.js';
+import { registerSecretValues } from '../../core/secrets.js';
 
 /** The section's types, generated from schema/exec.schema.json (npm run gen:types). */
 export type ExecSection = ExecDoc & Obj;
@@ -75,6 +78,7 @@ async function guard(spec: CommandSpec, argv: string[]): Promise<number> {
     okCodes: ALL_CODES,
     cwd: spec.cwd,
     env: spec.env,
+    input: '', // a guard that asks gets end of input at once, never the step's stdin
     timeout: GUARD_TIMEOUT_MS,
     backend: 'exec guard',
   });
@@ -139,6 +143,8 @@ async function execute(ctx: ApplyContext, name: string, spec: CommandSpec, refre
         okCodes: ALL_CODES,
         cwd: spec.cwd,
         env: spec.env,
+        // the answers it asks for (a password twice), then end of input; without stdin: nothing (not opd's own)
+        input: spec.stdin ?? '',
         timeout: secs * 1000 + TUNABLES.execStepGraceMs,
         backend: `exec/commands/${name}`,
       });
@@ -194,6 +200,16 @@ interface ExecChangeData {
 
 const plugin: Plugin<ExecSection, ExecChangeData> = {
   ...sectionSpec('exec', ['commands']),
+
+  normalize(section) {
+    // what a step reads on stdin is secret even when written inline: its lines are masked in the
+    // step's output too (a command that echoes what it read), not only where the field is shown
+    if (isObj(section) && isObj(section.commands))
+      registerSecretValues(
+        Object.values(section.commands).flatMap((c) => (isObj(c) && typeof c.stdin === 'string' ? [c.stdin] : [])),
+      );
+    return section;
+  },
 
   async read(_ctx, desired) {
     const commands: Record<string, CommandSpec> = {};

@@ -30,6 +30,7 @@ import {
   setMeta,
   type Accounts,
 } from '../../core/hostfs.js';
+import { installArtifact, isArtifact, origin, sha256OfFile, type Artifact } from '../../host/artifact.js';
 
 /** A path's spec in the document, generated from schema/files.schema.json (npm run gen:types). */
 export type FileSpec = Entry;
@@ -40,7 +41,7 @@ export type FileSpec = Entry;
 export type FileState = Omit<Entry, 'type' | 'content' | 'source'> & {
   type?: Entry['type'] | 'other';
   content?: string | Fingerprint;
-  source?: string | Fingerprint;
+  source?: string | Fingerprint | Artifact;
   _nonempty?: boolean;
 };
 export type FilesSection = { paths?: Record<string, FileState> } & Obj;
@@ -104,6 +105,7 @@ function asText(b: Buffer): string | Fingerprint {
   return { sha256: sha256(b), bytes: b.length };
 }
 function fpOf(v: unknown): Fingerprint | undefined {
+  if (isArtifact(v)) return undefined;
   if (typeof v === 'string') {
     const b = Buffer.from(v, 'utf8');
     return { sha256: sha256(b), bytes: b.length };
@@ -154,6 +156,10 @@ function readOne(
     // kept (hashed, never shown) so that a rollback can put the file back
     cur.content =
       st.size > MAX ? ({ sha256: 'not-read', bytes: st.size } satisfies Fingerprint) : asText(readFileSync(hp));
+  } else if (type === 'file' && isArtifact(want.source)) {
+    // an artifact is compared by its hash only: the URL is never fetched by a read
+    const got = sha256OfFile(hp);
+    cur.source = got === want.source.sha256 ? want.source : { sha256: got ?? 'unreadable', bytes: st.size };
   } else if (type === 'file' && (want.content !== undefined || want.source !== undefined)) {
     const have = readFileSync(hp);
     if (typeof want.content === 'string') {
@@ -246,6 +252,8 @@ export function planFile(d: ResourceDiff): Change<FileChangeData>[] {
   if (d.action === 'create') {
     if (type === 'file') {
       if (ch) parts.push(secret ? `secret content ${wantFp}, ${size(ch.bytes)}` : `${size(ch.bytes)} ${wantFp}`);
+      else if (isArtifact(want.source))
+        parts.push(`from ${origin(want.source)} (sha256:${want.source.sha256.slice(0, 12)})`);
       else if (want.source) parts.push(`from ${want.source}`);
       else parts.push('empty');
     }
@@ -259,14 +267,20 @@ export function planFile(d: ResourceDiff): Change<FileChangeData>[] {
   const typeChanged = cur?.type !== type;
   let write = typeChanged;
   if (typeChanged) parts.push(`type ${String(cur?.type)} → ${type}`);
-  const contentChanged = d.ops.some((o) => o.path === '/content' || o.path === '/source' || o.path === '/target');
+  const contentChanged = d.ops.some((o) => /^\/(content|source|target)(\/|$)/.test(o.path));
   if (!typeChanged && contentChanged) {
     write = true;
     if (type === 'symlink') parts.push(`target ${String(cur?.target)} → ${want.target}`);
     else {
       const before = fpText(cur?.content, secret) ?? fpText(cur?.source, secret) ?? 'unknown';
       parts.push(
-        `${secret ? 'secret ' : ''}content changed (${before} → ${ch ? `${wantFp}, ${size(ch.bytes)}` : `copy of ${want.source}`})`,
+        `${secret ? 'secret ' : ''}content changed (${before} → ${
+          ch
+            ? `${wantFp}, ${size(ch.bytes)}`
+            : isArtifact(want.source)
+              ? `sha256:${want.source.sha256.slice(0, 12)} from ${origin(want.source)}`
+              : `copy of ${want.source}`
+        })`,
       );
     }
   }
@@ -385,47 +399,52 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
     uid ??= st.uid;
     gid ??= st.gid;
   }
+  const template = spec.validate;
+  const validate = template
+    ? async (tmp: string) => {
+        const argv = validateArgv(template, tmp);
+        try {
+          await runMutate(ctx, argv[0], argv.slice(1), { backend: `validate of ${data.path}` });
+        } catch (e) {
+          // a validator may echo the offending line: for secret content only its exit code is told
+          const why =
+            e instanceof ExecFailure
+              ? secretContent(spec)
+                ? `exit ${e.exitCode_}; its output is withheld because the content is secret`
+                : e.stderr.trim().split('\n').slice(-3).join(' / ') || `exit ${e.exitCode_}`
+              : (e as Error).message;
+          throw new OpdError(
+            'backend-failed',
+            `validation of ${data.path} failed (${argv[0]}): ${why.split(tmp).join(data.path)}; the old file was left in place`,
+            {
+              hint: `fix the content so that \`${template}\` accepts it`,
+              address: c.address,
+            },
+          );
+        }
+      }
+    : undefined;
+  if (isArtifact(spec.source)) {
+    try {
+      await installArtifact(ctx, data.path, spec.source, { mode: fileMode, uid, gid, validate });
+    } catch (e) {
+      const err = toOpdError(e);
+      throw err.address ? err : new OpdError(err.kind, err.message, { address: c.address, hint: err.hint, cause: e });
+    }
+    return;
+  }
   let data_: Buffer;
   if (spec.content !== undefined) data_ = Buffer.from(spec.content, 'utf8');
   else if (spec.source !== undefined) {
     try {
-      data_ = readFileSync(spec.source);
+      data_ = readFileSync(spec.source as string);
     } catch (e) {
       throw new OpdError('backend-failed', `cannot read source ${spec.source}: ${(e as Error).message}`, {
         hint: 'source is a host path: make it exist and be readable',
       });
     }
   } else data_ = existing === 'file' ? readFileSync(hp) : Buffer.alloc(0);
-  const template = spec.validate;
-  await putFile(ctx, data.path, data_, {
-    mode: fileMode,
-    uid,
-    gid,
-    validate: template
-      ? async (tmp) => {
-          const argv = validateArgv(template, tmp);
-          try {
-            await runMutate(ctx, argv[0], argv.slice(1), { backend: `validate of ${data.path}` });
-          } catch (e) {
-            // a validator may echo the offending line: for secret content only its exit code is told
-            const why =
-              e instanceof ExecFailure
-                ? secretContent(spec)
-                  ? `exit ${e.exitCode_}; its output is withheld because the content is secret`
-                  : e.stderr.trim().split('\n').slice(-3).join(' / ') || `exit ${e.exitCode_}`
-                : (e as Error).message;
-            throw new OpdError(
-              'backend-failed',
-              `validation of ${data.path} failed (${argv[0]}): ${why.split(tmp).join(data.path)}; the old file was left in place`,
-              {
-                hint: `fix the content so that \`${template}\` accepts it`,
-                address: c.address,
-              },
-            );
-          }
-        }
-      : undefined,
-  });
+  await putFile(ctx, data.path, data_, { mode: fileMode, uid, gid, validate });
 }
 
 const plugin: Plugin<FilesSection, FileChangeData> = {
@@ -445,6 +464,9 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
         if (typeof s.mode === 'string' && /^[0-7]{3}$/.test(s.mode)) s.mode = '0' + s.mode;
         if (typeof s.owner === 'number') s.owner = String(s.owner);
         if (typeof s.group === 'number') s.group = String(s.group);
+        // sha256sum prints lower case; upstream checksum files sometimes do not
+        if (isObj(s.source) && typeof s.source.sha256 === 'string')
+          s.source = { ...s.source, sha256: s.source.sha256.toLowerCase() };
         // content that holds a secret value is secret: read() carries the flag into the
         // pre-state, so a rollback (or a confirm revert) of the old content is secret too
         if (s.secret === undefined && typeof s.content === 'string' && holdsSecret(s.content)) s.secret = true;

@@ -105,7 +105,7 @@ export function installArgs(items: InstallItem[]): string[] {
     'Dpkg::Options::=--force-confdef',
     '-o',
     'Dpkg::Options::=--force-confold',
-    ...items.map((i) => (i.version ? `${i.name}=${i.version}` : i.name)),
+    ...items.map((i) => i.file ?? (i.version ? `${i.name}=${i.version}` : i.name)),
   ];
 }
 

@@ -16,6 +16,8 @@ export interface InstallItem {
   name: string;
   /** Exactly this version; undefined = the candidate (only when not installed). */
   version?: string;
+  /** Install from this local .deb (verified, in opd's source cache) instead of a repository. */
+  file?: string;
 }
 
 export interface TxResult {

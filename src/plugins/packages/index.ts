@@ -6,7 +6,17 @@
  */
 import { sectionSpec } from '../../core/schema-file.js';
 import { existsSync, readFileSync, watch as fsWatch } from 'node:fs';
-import type { Change, ChangeResult, NormalizeContext, Obj, Plugin, Settings } from '../../core/plugin.js';
+import { join } from 'node:path';
+import type {
+  ApplyContext,
+  Change,
+  ChangeResult,
+  Edge,
+  NormalizeContext,
+  Obj,
+  Plugin,
+  Settings,
+} from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { busAddress, onSignal } from '../../dbus.js';
@@ -14,7 +24,11 @@ import { BACKEND_NAMES, type BackendName, type InstalledPackage, type PackageBac
 import { aptBackend } from './apt.js';
 import { PK, packageKitAvailable, packageKitBackend } from './packagekit.js';
 import { planPackage, requestedBackend, type PackageChangeData } from './plan.js';
-import type { PackagesDoc, Package } from './section.gen.js';
+import type { PackagesDoc, Package, Repository } from './section.gen.js';
+import { normalizeRepositories, readRepository, removeRepository, writeRepository } from './repos.js';
+import { installArtifact, sha256OfFile, type Artifact } from '../../host/artifact.js';
+import { putFile } from '../../core/hostfs.js';
+import { runRead } from '../../exec.js';
 
 /** The section's type, generated from schema/packages.schema.json (npm run gen:types). */
 export type PackagesSection = PackagesDoc & Obj;
@@ -61,6 +75,71 @@ export async function chooseBackend(
 
 function isAbsent(v: unknown): boolean {
   return isObj(v) && v.state === 'absent';
+}
+
+/** opd's cache of fetched .debs (--source-cache): <sha256>.deb and what it holds, <sha256>.json. */
+function sourceCache(settings: Settings): string {
+  return typeof settings.sourceCache === 'string' && settings.sourceCache
+    ? settings.sourceCache
+    : '/var/cache/opd/sources';
+}
+
+interface DebInfo {
+  package: string;
+  version: string;
+}
+
+/** What a cached .deb holds (written when it was fetched and checked), undefined when it is not cached. */
+function cachedDeb(settings: Settings, sha: string): DebInfo | undefined {
+  try {
+    const j = JSON.parse(readFileSync(join(sourceCache(settings), `${sha}.json`), 'utf8')) as DebInfo;
+    return typeof j.package === 'string' && typeof j.version === 'string' ? j : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The .deb of a package, in the source cache: fetched (or copied) and verified by its sha256
+ * when the cache does not hold it, then checked to be the package the document names (and the
+ * version it pins). Returns its path and version.
+ */
+async function debFile(
+  ctx: ApplyContext,
+  name: string,
+  deb: Artifact,
+  version?: string,
+): Promise<{ file: string; version: string }> {
+  const dir = sourceCache(ctx.settings);
+  const sha = deb.sha256.toLowerCase();
+  const file = join(dir, `${sha}.deb`);
+  if (sha256OfFile(file) !== sha) await installArtifact(ctx, file, deb, { mode: 0o644 });
+  const r = await runRead('dpkg-deb', ['--field', file, 'Package', 'Version'], {
+    backend: 'packages (dpkg-deb)',
+    installHint: 'install dpkg',
+  });
+  const f = Object.fromEntries(
+    r.stdout
+      .split('\n')
+      .map((l) => /^([A-Za-z]+):\s*(.*)$/.exec(l))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => [m[1].toLowerCase(), m[2].trim()]),
+  );
+  const where = deb.url ?? deb.path;
+  if (f.package !== name)
+    throw new OpdError('backend-failed', `${where} holds package ${f.package ?? '(none)'}, not ${name}`, {
+      address: `packages/installed/${name}`,
+      hint: 'name the package under its own name (dpkg-deb --field FILE Package)',
+    });
+  if (version !== undefined && f.version !== version)
+    throw new OpdError('backend-failed', `${where} holds ${name} ${f.version}, the document pins version ${version}`, {
+      address: `packages/installed/${name}`,
+      hint: 'drop version or give the .deb of that version',
+    });
+  await putFile(ctx, join(dir, `${sha}.json`), JSON.stringify({ package: name, version: f.version }) + '\n', {
+    mode: 0o644,
+  });
+  return { file, version: f.version };
 }
 
 function toSection(m: Map<string, InstalledPackage>): Record<string, InstalledState> {
@@ -186,54 +265,120 @@ function adoptPackageKit(plugins: Record<string, unknown>, ctx: NormalizeContext
 }
 
 const plugin: Plugin<PackagesSection, PackageChangeData> = {
-  ...sectionSpec('packages', ['installed']),
+  ...sectionSpec('packages', ['installed', 'repositories']),
 
   adopt(plugins, ctx) {
     adoptPackageKit(plugins, ctx);
   },
 
   normalize(section, ctx) {
+    if (!isObj(section)) return section;
+    const out: Obj = { ...section };
+    if (out.repositories !== undefined) out.repositories = normalizeRepositories(out.repositories, ctx);
     // also accepted: `installed: [qemu-kvm, {name: libvirt-daemon-system, version: …}]`
-    if (!isObj(section) || !Array.isArray(section.installed)) return section;
-    const out: Obj = {};
-    section.installed.forEach((item: unknown, i: number) => {
-      const key = typeof item === 'string' ? item : isObj(item) && typeof item.name === 'string' ? item.name : `#${i}`;
-      const spec = isObj(item)
-        ? Object.fromEntries(Object.entries(item).filter(([k]) => k !== 'name'))
-        : typeof item === 'string'
-          ? {}
-          : item;
-      out[key] = spec;
-      ctx.remap(
-        `/plugins/packages/installed/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`,
-        `/plugins/packages/installed/${i}`,
+    if (Array.isArray(out.installed)) {
+      const map: Obj = {};
+      out.installed.forEach((item: unknown, i: number) => {
+        const key =
+          typeof item === 'string' ? item : isObj(item) && typeof item.name === 'string' ? item.name : `#${i}`;
+        const spec = isObj(item)
+          ? Object.fromEntries(Object.entries(item).filter(([k]) => k !== 'name'))
+          : typeof item === 'string'
+            ? {}
+            : item;
+        map[key] = spec;
+        ctx.remap(
+          `/plugins/packages/installed/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+          `/plugins/packages/installed/${i}`,
+        );
+      });
+      out.installed = map;
+    }
+    // sha256sum prints lower case; upstream checksum files sometimes do not
+    if (isObj(out.installed))
+      out.installed = Object.fromEntries(
+        Object.entries(out.installed).map(([n, spec]) => [
+          n,
+          isObj(spec) && isObj(spec.deb) && typeof spec.deb.sha256 === 'string'
+            ? { ...spec, deb: { ...spec.deb, sha256: spec.deb.sha256.toLowerCase() } }
+            : spec,
+        ]),
       );
-    });
-    return { ...section, installed: out };
+    return out;
   },
 
   async read(ctx, desired) {
-    const { backend } = await chooseBackend(ctx.settings, desired.backend);
-    lastRead.set(busAddress(ctx.settings), backend);
+    const repositories: Record<string, Repository> = {};
+    for (const [n, spec] of Object.entries(desired.repositories ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const cur = readRepository(n, spec);
+      if (cur) repositories[n] = cur;
+    }
     const named = desired.installed ?? {};
     const names = Object.keys(named).sort();
+    if (!names.length) return { installed: {}, repositories };
+    const { backend } = await chooseBackend(ctx.settings, desired.backend);
+    lastRead.set(busAddress(ctx.settings), backend);
     const inst = await backend.query(ctx, names);
     const installed = toSection(inst);
+    // a package from a .deb is that .deb while the installed version is the one the cached .deb holds
+    for (const [n, spec] of Object.entries(named)) {
+      if (!spec.deb || !installed[n]) continue;
+      const c = cachedDeb(ctx.settings, spec.deb.sha256);
+      installed[n].deb =
+        c && c.package === n && c.version === installed[n].version
+          ? spec.deb
+          : ({ sha256: 'not-from-this-deb' } as never);
+    }
     // removing a package others depend on destroys them too: find out now, so that plan stays pure
     const removing = new Map([...inst].filter(([n]) => isAbsent(named[n])));
     if (removing.size) {
       const also = await backend.alsoRemoved(ctx, removing);
       if (also.length) for (const n of removing.keys()) installed[n].required_by = also;
     }
-    return { installed };
+    return { installed, repositories };
   },
 
   plan: planPackage,
 
+  edges(desired) {
+    // every package of the document comes after every repository it adds or changes
+    const repos = Object.entries(desired.repositories ?? {}).filter(([, r]) => r.state !== 'absent');
+    const out: Edge[] = [];
+    for (const [p, spec] of Object.entries(desired.installed ?? {}))
+      if (spec.state !== 'absent')
+        for (const [r] of repos)
+          out.push({
+            from: `packages/installed/${p}`,
+            to: `packages/repositories/${r}`,
+            kind: 'repository',
+            exact: true,
+          });
+    return out;
+  },
+
   async apply(ctx, changes) {
-    const backend = lastRead.get(busAddress(ctx.settings)) ?? (await chooseBackend(ctx.settings)).backend;
     const results = new Map<string, ChangeResult>();
     const dataOf = (c: Change<PackageChangeData>) => c.data!;
+    // repositories first (the edges put them in an earlier wave than the packages that need them)
+    for (const c of changes) {
+      const d = dataOf(c);
+      if (d.op !== 'repo-write' && d.op !== 'repo-remove') continue;
+      try {
+        const output =
+          d.op === 'repo-write' ? await writeRepository(ctx, d.name, d.repo!) : await removeRepository(ctx, d.name);
+        results.set(c.address, { address: c.address, status: 'ok', output });
+      } catch (err) {
+        const e = toOpdError(err);
+        results.set(c.address, {
+          address: c.address,
+          status: 'failed',
+          error: e.address ? e : new OpdError(e.kind, e.message, { address: c.address, hint: e.hint, cause: err }),
+        });
+      }
+    }
+    changes = changes.filter((c) => !results.has(c.address));
+    if (!changes.length) return [...results.values()];
+    const backend = lastRead.get(busAddress(ctx.settings)) ?? (await chooseBackend(ctx.settings)).backend;
     const removals = changes.filter((c) => dataOf(c).op === 'remove');
     const installs = changes.filter((c) => dataOf(c).op === 'install');
     const settle = async (list: Change<PackageChangeData>[], tx: () => Promise<{ failed: Map<string, OpdError> }>) => {
@@ -272,13 +417,31 @@ const plugin: Plugin<PackagesSection, PackageChangeData> = {
       }
       return backend.remove(ctx, inst, allowDeps);
     });
-    await settle(installs, () =>
-      backend.install(
-        ctx,
-        installs.map((c) => ({ name: dataOf(c).name, version: dataOf(c).version })),
-      ),
-    );
-    return changes.map((c) => results.get(c.address)!);
+    // .debs first into the source cache, each verified; one that fails fails only its package
+    const items: { name: string; version?: string; file?: string }[] = [];
+    const ready: Change<PackageChangeData>[] = [];
+    for (const c of installs) {
+      const d = dataOf(c);
+      if (!d.deb) {
+        items.push({ name: d.name, version: d.version });
+        ready.push(c);
+        continue;
+      }
+      try {
+        const { file } = await debFile(ctx, d.name, d.deb, d.version);
+        items.push({ name: d.name, file });
+        ready.push(c);
+      } catch (err) {
+        const e = toOpdError(err);
+        results.set(c.address, {
+          address: c.address,
+          status: 'failed',
+          error: e.address ? e : new OpdError(e.kind, e.message, { address: c.address, hint: e.hint, cause: err }),
+        });
+      }
+    }
+    await settle(ready, () => backend.install(ctx, items));
+    return [...results.values()];
   },
 
   async show(ctx) {

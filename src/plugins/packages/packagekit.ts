@@ -160,7 +160,7 @@ export async function transaction(
   signature: string,
   body: unknown[],
 ): Promise<PkResult> {
-  const mutating = member === 'InstallPackages' || member === 'RemovePackages';
+  const mutating = member === 'InstallPackages' || member === 'RemovePackages' || member === 'InstallFiles';
   if (mutating) assertApplyContext(via);
   const settings = via instanceof ApplyContext ? via.settings : via;
   await subscribe(settings);
@@ -246,8 +246,14 @@ export const packageKitBackend: PackageBackend = {
     return [...new Set(r.packages.map((p) => parseId(p.id).name))].filter((n) => !set.has(n)).sort();
   },
 
-  async install(ctx: ApplyContext, items: InstallItem[]): Promise<TxResult> {
+  async install(ctx: ApplyContext, all: InstallItem[]): Promise<TxResult> {
     const failed = new Map<string, OpdError>();
+    // local .debs: one InstallFiles transaction (their trust is the document's sha256, not a repository signature)
+    const files = all.filter((i) => i.file !== undefined);
+    if (files.length)
+      await transaction(ctx, 'InstallFiles', 'tas', [TX_FLAG.allowDowngrade, files.map((i) => i.file!)]);
+    const items = all.filter((i) => i.file === undefined);
+    if (!items.length) return { failed };
     const names = items.map((i) => i.name);
     const resolved = await transaction(ctx.settings, 'Resolve', 'tas', [FILTER.none, names]);
     const candidates = new Map<string, PackageId>();
