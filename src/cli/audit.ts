@@ -7,7 +7,6 @@ import { addEtcdOptions } from './etcd-options.js';
 import { verifyLog } from '../audit/verify.js';
 import { readKey } from '../audit/chain.js';
 import { OpdError } from '../core/errors.js';
-import { FORMAT_VERSION } from '../core/plan.js';
 
 export function auditCommand(): Command {
   const audit = new Command('audit').description('the hash-chained audit trail');
@@ -92,7 +91,7 @@ export function auditCommand(): Command {
   );
   audit.addCommand(
     addAuditOptions(new Command('log').description('print audit entries'))
-      .addOption(outputOption(['text', 'json', 'jsonl'], 'text'))
+      .addOption(outputOption(['text', 'json'], 'text'))
       .option('--run <id>', 'only this run')
       .option('--tail <n>', 'only the last n entries')
       .action(
@@ -118,20 +117,8 @@ export function auditCommand(): Command {
               });
             throw err;
           }
-          if (o.output === 'json') {
-            const entries: unknown[] = [];
-            for (const l of lines) {
-              try {
-                entries.push(JSON.parse(l));
-              } catch {
-                entries.push({ unparsable: l.slice(0, 200) });
-              }
-            }
-            stdio.out(JSON.stringify({ format_version: FORMAT_VERSION, log, entries }, null, 2));
-            return 0;
-          }
           for (const l of lines) {
-            if (o.output === 'jsonl') {
+            if (o.output === 'json') {
               stdio.out(l);
               continue;
             }

@@ -7,7 +7,6 @@ import {
   varsFrom,
   onlyOption,
   parseOnly,
-  targetOption,
   addSettingOptions,
   makeLogger,
   outputOption,
@@ -16,42 +15,34 @@ import {
 } from './common.js';
 import { computePlan, prepareFile, restrictPlugins, unreachableError } from '../core/engine.js';
 import { printWarnings } from './common.js';
-import { type PlanSummary } from '../core/plan.js';
-import { addConsoleOptions, changeText, printJSON, styleFor, type Style } from './output.js';
+import { formatChange, planJSON, summarize, type Plan } from '../core/plan.js';
 import { registry } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
-import { planView, planViewJSON, unknownJSON, unknownLines, type UnknownShown } from '../core/report.js';
+import { redactPlan, unknownJSON, unknownLines, type UnknownShown } from '../core/report.js';
 import { makeSavedPlan, writeSavedPlan } from '../core/saved-plan.js';
-import { diffFields } from '../core/content.js';
 import { secretKey } from '../audit/key.js';
 
-/** The human form of a plan (opd diff, opd show-plan, apply --dry-run): each change with its content diff. */
+/** The human form of a plan (opd diff, opd show-plan). */
 export function printPlan(
-  changes: (Parameters<typeof changeText>[1] & { refused?: string })[],
-  summary: PlanSummary,
+  changes: Parameters<typeof formatChange>[0][],
+  summary: Record<string, number>,
   unknown: UnknownShown[],
-  st: Style = { color: false },
-  tail = '',
 ): void {
   const unknownCount = unknown.reduce((n, u) => n + u.resources.length, 0);
   if (!changes.length && !unknownCount) {
     stdio.out('no changes: the host matches the document');
     return;
   }
-  for (const c of changes) stdio.out(changeText(st, c));
+  for (const c of changes) stdio.out(formatChange(c));
   for (const l of unknownLines(unknown)) stdio.out(l);
+  const s = summary;
   stdio.out(
-    `\n${tail ? 'dry run' : 'plan'}: ${summaryText(summary)}${unknownCount ? `; ${unknownCount} unknown (${unknown.map((u) => u.plugin).join(', ')} unreachable)` : ''}${tail}`,
+    `\nplan: ${s.create} to create, ${s.update + s.other} to change, ${s.delete} to delete${s.refused ? `, ${s.refused} refused` : ''}${unknownCount ? `; ${unknownCount} unknown (${unknown.map((u) => u.plugin).join(', ')} unreachable)` : ''}`,
   );
 }
 
-/** `2 to create, 1 to change, 0 to delete, 1 refused` */
-export function summaryText(s: PlanSummary): string {
-  return `${s.create} to create, ${s.change} to change, ${s.delete} to delete${s.refused ? `, ${s.refused} refused` : ''}`;
-}
-
 export function diffCommand(): Command {
-  const cmd = addAuditOptions(
+  return addAuditOptions(
     addVarOptions(
       addSettingOptions(
         new Command('diff')
@@ -61,7 +52,6 @@ export function diffCommand(): Command {
           .argument('<file>', 'state document (YAML or JSON; - for stdin)')
           .addOption(outputOption(['text', 'json'], 'text'))
           .addOption(onlyOption())
-          .addOption(targetOption())
           .addOption(new Option('--allow-destroy', 'plan data-destroying operations as allowed instead of refused'))
           .addOption(
             new Option(
@@ -71,8 +61,7 @@ export function diffCommand(): Command {
           ),
       ),
     ),
-  );
-  return addConsoleOptions(cmd).action(
+  ).action(
     act(async (file: string, _opts: Record<string, unknown>, cmd: Command) => {
       const o = cmd.optsWithGlobals();
       const settings = settingsFrom(o);
@@ -83,14 +72,13 @@ export function diffCommand(): Command {
       );
       printWarnings(prep.warnings);
       const log = await makeLogger(o);
-      const targets = o.target as string[] | undefined;
-      const c = await computePlan(prep, { settings, log, allowDestroy: o.allowDestroy === true, targets });
+      const c = await computePlan(prep, { settings, log, allowDestroy: o.allowDestroy === true });
       const { plan } = c;
-      const pv = planView(plan, prep.redactor, o.content !== false);
-      const view = planViewJSON(pv);
+      const shown: Plan = redactPlan(plan, prep.redactor);
       const unknown = unknownJSON(c.unreachable);
-      if (o.output === 'json') printJSON({ ...view, ...(unknown.length ? { unknown } : {}) });
-      else printPlan(view.changes, view.summary, unknown, styleFor(o));
+      if (o.output === 'json')
+        stdio.out(JSON.stringify({ ...planJSON(shown), ...(unknown.length ? { unknown } : {}) }, null, 2));
+      else printPlan(shown.changes, summarize(shown), unknown);
       if (c.unreachable.length) {
         if (o.out) stdio.err(`opd: the plan was not saved to ${o.out as string}: it has unknown resources`);
         throw unreachableError(c.unreachable, true);
@@ -98,12 +86,7 @@ export function diffCommand(): Command {
       if (o.out) {
         const audit = auditPaths(o);
         const keyed = prep.redactor.withKey(secretKey(audit.log, audit.key));
-        const saved = makeSavedPlan(prep, c, {
-          allowDestroy: o.allowDestroy === true,
-          keyed,
-          targets,
-          content: (id) => diffFields(pv.content.get(id)),
-        });
+        const saved = makeSavedPlan(prep, c, { allowDestroy: o.allowDestroy === true, keyed });
         writeSavedPlan(o.out as string, saved);
         if (o.output !== 'json')
           stdio.err(

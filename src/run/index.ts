@@ -7,8 +7,6 @@ import type { AuditLog } from '../audit/chain.js';
 import { newRunId } from '../audit/chain.js';
 import { secretKey } from '../audit/key.js';
 import type { ChangeOutcome } from '../core/apply.js';
-import type { PlannedChange } from '../core/plan.js';
-import { TUNABLES } from '../core/tunables.js';
 import { computePlan, unreachableError, type Computed, type EngineOptions, type Prepared } from '../core/engine.js';
 import { countOutcomes, type RunReport } from '../core/report.js';
 import { applyAndVerify } from './apply-verify.js';
@@ -40,13 +38,7 @@ export interface RunOptions extends EngineOptions {
    * ones in flight finish, record them, write run.end with `interrupted` (status `interrupted`).
    */
   stop?: AbortSignal;
-  /**
-   * A change's outcome, once its audit entry is on disk (fsynced): entries are written in groups
-   * at most TUNABLES.progressFlushMs apart, so a long wave reports as it goes.
-   */
   onChange?: (o: ChangeOutcome) => void;
-  /** The changes of each batch handed to a plugin, as it starts (what is running now). */
-  onStart?: (changes: PlannedChange[]) => void;
   onRollback?: (o: ChangeOutcome) => void;
   onLockWait?: (pid: number) => void;
   /** Extra entries written right after run.start (the daemon's drift entries). */
@@ -56,8 +48,6 @@ export interface RunOptions extends EngineOptions {
    * reachable part is applied and the report lists the rest as unreachable.
    */
   partial?: boolean;
-  /** The plan, once computed (before anything is applied): what progress shows needs it. */
-  onPlan?: (c: Computed) => void;
   /** Checked under the lock once the plan is computed, before anything is applied (a saved plan: throws when stale). */
   expect?: (c: Computed) => void;
   /** Extra fields for run.start (a saved plan's hash and file). */
@@ -107,7 +97,6 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     const { plan, unreachable } = c;
     if (unreachable.length && !o.partial) throw unreachableError(unreachable);
     o.expect?.(c);
-    o.onPlan?.(c);
     const done = (status: RunReport['status']): RunReport => ({
       status,
       plan,
@@ -129,30 +118,19 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     mark('audit run.start');
     o.beforeApply?.(audit, runId, c);
     const rec = new RunRecorder(audit, runId, redact, c.diffs);
+    const flush = () => rec.flush();
     const journal = new TempJournal(journalPath(o.auditLog), runId);
     const hooks = { noteTempDir: (d: string, root: string) => journal.note(d, root) };
-    // group commit: outcomes are reported once their entries are fsynced, a wave's at its end or
-    // every TUNABLES.progressFlushMs while it goes on (a 2,000-file wave reports as it goes)
-    const told: ChangeOutcome[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    const flush = () => {
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      rec.flush();
-      for (const x of told.splice(0)) o.onChange?.(x);
-    };
     const { outcomes, touched, verification, after } = await applyAndVerify(
       prep,
       { ...o, ...hooks, onIntent: (chs) => rec.intent('change', chs) },
       c,
       (out) => {
         rec.record('change', out);
-        told.push(out);
-        timer ??= setTimeout(flush, TUNABLES.progressFlushMs);
+        o.onChange?.(out);
       },
       flush,
-    ).finally(() => timer && clearTimeout(timer));
-    flush();
+    );
     const interrupted = o.stop?.aborted ? stopReason(o.stop) : undefined;
     let failed = outcomes.some((x) => x.status !== 'ok') || verification.length > 0;
     let rollback: RunReport['rollback'];

@@ -2,7 +2,6 @@
  * The audit of a run: the run.start entry, an intent before each wave (write-ahead), and one
  * entry per change outcome (buffered and written one wave at a time), with secrets as keyed hashes.
  */
-import { resolve } from 'node:path';
 import { hostname, userInfo } from 'node:os';
 import type { AuditLog } from '../audit/chain.js';
 import type { ChangeOutcome } from '../core/apply.js';
@@ -31,13 +30,13 @@ export function planHash(plan: Plan, redact: Redactor): string {
     const o: Record<string, unknown> = {};
     o.action = ch.action;
     o.address = ch.address;
-    o.depends_on = ch.deps.map((d) => plan.changes[d].address).filter((a, i, all) => all.indexOf(a) === i);
+    o.after = ch.deps.map((d) => plan.changes[d].address).filter((a, i, all) => all.indexOf(a) === i);
     if (ch.ops) o.ops = redact.ops(plugin, collection, ch.ops);
     const reason = ch.reason === undefined ? undefined : redact.text(ch.reason);
     if (reason) o.reason = reason;
     const refused = ch.refused === undefined ? undefined : redact.text(ch.refused);
     if (refused) o.refused = refused;
-    if (ch.resource !== ch.address) o.resource = ch.resource;
+    o.resource = ch.resource;
     o.summary = redact.text(ch.summary);
     return o;
   });
@@ -51,11 +50,7 @@ export function recordStart(
   prep: Prepared,
   c: Computed,
   redact: Redactor,
-  o: {
-    trigger?: string | ((c: Computed) => string);
-    startFields?: Record<string, unknown>;
-    settings?: { root?: string; netns?: string };
-  },
+  o: { trigger?: string | ((c: Computed) => string); startFields?: Record<string, unknown> },
 ): void {
   const { plan, unreachable } = c;
   audit.append(runId, 'run.start', {
@@ -67,9 +62,6 @@ export function recordStart(
     host: hostname(),
     pid: process.pid,
     changes: plan.changes.length,
-    // where the run acted: a --root directory and a network namespace are not the host itself
-    ...(o.settings?.root ? { root: resolve(o.settings.root) } : {}),
-    ...(o.settings?.netns ? { netns: o.settings.netns } : {}),
     ...(unreachable.length ? { unreachable: unreachable.map((u) => u.plugin) } : {}),
     ...o.startFields,
   });

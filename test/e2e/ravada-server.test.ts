@@ -102,7 +102,7 @@ describe('examples/ravada-server.yaml', () => {
     expect(await systemctl(['is-active', 'mariadb.service'])).not.toBe('active');
     const r = await run(['diff', ORIGINAL]);
     expect(r.code, r.stderr).toBe(69);
-    expect(r.stdout).toContain('files/paths/etc/ravada.conf');
+    expect(r.stdout).toContain('files/paths//etc/ravada.conf');
     expect(r.stdout).toMatch(/unknown \(databases unreachable\)/);
   });
 
