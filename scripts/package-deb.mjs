@@ -63,7 +63,7 @@ const EPOCH = Number(
     })(),
 );
 
-for (const need of ['dist/bundle/main.js', 'dist/validators', 'dist/man/opd.1', 'dist/commands.json'])
+for (const need of ['dist/bundle/opd.cjs', 'dist/validators', 'dist/man/opd.1', 'dist/commands.json'])
   if (!existsSync(ROOT + need)) throw new Error(`${need} is missing: run npm run build first (npm run package does)`);
 
 // the precompiled validators must be those of these schemas (else every run would compile the
@@ -308,6 +308,7 @@ function build(arch) {
   cpSync(ROOT + 'dist/bundle', at(`${LIB}/dist/bundle`), { recursive: true, filter: (p) => !p.endsWith('.map') });
   // the bundle's sourceMappingURL comments point at maps the package leaves out
   walk(at(`${LIB}/dist/bundle`), (p, e) => {
+    // (not the .cjs bundle: its V8 code cache was made for the exact text)
     if (e.isFile() && p.endsWith('.js'))
       writeFileSync(p, readFileSync(p, 'utf8').replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n'));
   });
@@ -322,6 +323,8 @@ function build(arch) {
     '// started by /usr/bin/opd with /usr/lib/opd/node\n',
   );
   file(`${LIB}/bin/opd.js`, bin);
+  // bin/opd.js is CommonJS (its own package.json says so; the application's says module)
+  copyFileSync(ROOT + 'bin/package.json', at(`${LIB}/bin/package.json`));
   for (const [d, pj] of closure.packages) pj.__licenses = copyPackage(d, at(`${LIB}/${relative(ROOT, d)}`));
   // directories that held only what was left out (typings, docs)
   const prune = (d) => {

@@ -90,9 +90,10 @@ describe('opd daemon under systemd', () => {
     expect(drift.before).not.toBe(drift.after);
     expect(JSON.stringify(drift.ops)).toContain(P1);
     const run = e.filter((x) => x.run === drift.run);
-    expect(run.map((x) => x.type)).toEqual(['run.start', 'drift', 'change', 'run.end']);
+    // the corrective change is announced (write-ahead intent) before it is made
+    expect(run.map((x) => x.type)).toEqual(['run.start', 'drift', 'intent', 'change', 'run.end']);
     expect(run[0].trigger).toBe('drift');
-    expect(run[3].status).toBe('ok');
+    expect(run[4].status).toBe('ok');
   });
 
   it('coalesces a burst of events (three tables changing at once) into one corrective run', async () => {
