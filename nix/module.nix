@@ -34,9 +34,11 @@ let
   # the document checked at build time: `opd validate` reads it (no host access) and prints its
   # warnings into the build log; an invalid document fails the build with its messages
   validate = name: file: pkgs.runCommand name { nativeBuildInputs = [ cfg.package ]; inherit file; } ''
-    opd validate "$file"
+    OPD_VARS_FILE=${renderedVars} opd validate "$file"
     cp "$file" "$out"
   '';
+  # the document's parameter values (services.opd.vars), the host's vars file
+  renderedVars = json.generate "opd-vars.json" cfg.vars;
   validatedState = validate "opd-state.json" renderedState;
 
   # a stateFile given as a Nix path is copied to the store (and validated there); a string is a
@@ -122,6 +124,26 @@ in
         Use this document (YAML or JSON) instead of rendering `state`. A Nix path (./state.yaml)
         is copied to the store and validated at build time; a string ("/etc/opd/state.yaml") is
         read on the host at run time, and edits are picked up without a restart.
+      '';
+    };
+
+    vars = lib.mkOption {
+      type = json.type;
+      default = { };
+      example = { address = "192.168.1.10"; gateway = "192.168.1.1"; uplink = "enp1s0"; };
+      description = ''
+        Values of the document's parameters (its `params:`), written to varsFile (/etc/opd/vars.yaml)
+        and read by `opd daemon`, opd-boot and `opd apply`/`diff` alike. No secrets here (the store
+        is world-readable): a secret parameter reads the file its `from_file:` names.
+      '';
+    };
+
+    varsFile = lib.mkOption {
+      type = lib.types.str;
+      default = "/etc/opd/vars.yaml";
+      description = ''
+        The host's vars file (OPD_VARS_FILE of both units): a YAML map of parameter values, read
+        when it exists after --var, --vars and OPD_VAR_*. `vars` fills it when this is the default.
       '';
     };
 
@@ -225,7 +247,10 @@ in
 
     # packaging/polkit/org.opd.reconciler1.policy comes with the package (share/polkit-1/actions)
     environment.systemPackages = [ cfg.package ];
-    environment.etc = lib.mkIf (cfg.stateFile == null && !fleet.enable) { "opd/state.json".source = validatedState; };
+    environment.etc = lib.mkMerge [
+      (lib.mkIf (cfg.stateFile == null && !fleet.enable) { "opd/state.json".source = validatedState; })
+      (lib.mkIf (cfg.vars != { } && cfg.varsFile == "/etc/opd/vars.yaml") { "opd/vars.yaml".source = renderedVars; })
+    ];
     services.dbus.packages = [ cfg.package ];
 
     systemd.services.opd = {
@@ -245,6 +270,7 @@ in
       # a changed document reaches the running daemon as SIGHUP on nixos-rebuild switch
       reloadTriggers = lib.optional (cfg.stateFile == null && !fleet.enable) validatedState ++ lib.optional stateFileIsPath validatedStateFile;
       environment.OPD_LOG_LEVEL = "info";
+      environment.OPD_VARS_FILE = cfg.varsFile;
       # the same unit as packaging/systemd/opd.service (a test compares them)
       serviceConfig = {
         Type = "notify";
@@ -298,6 +324,8 @@ in
       path = [ pkgs.iproute2 pkgs.nftables pkgs.util-linux ]
         ++ lib.optional usesOvs config.virtualisation.vswitch.package;
       environment.OPD_LOG_LEVEL = "info";
+      # the document's parameters: the host's vars file (services.opd.vars), as packaging/systemd/opd-boot.service
+      environment.OPD_VARS_FILE = cfg.varsFile;
       serviceConfig = {
         Type = "oneshot";
         RemainAfterExit = true;

@@ -14,4 +14,8 @@ if (!process.env.OPD_AUDIT_KEY) {
   process.env.OPD_AUDIT_KEY = key;
 }
 
+// Nor on the host's vars file (/etc/opd/vars.yaml, read by default): a test that is about it
+// names its own with OPD_VARS_FILE.
+process.env.OPD_VARS_FILE ??= '';
+
 await preloadValidator();

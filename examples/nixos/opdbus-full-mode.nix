@@ -28,11 +28,24 @@ in
       };
 
       systemd.units = {
-        "openvswitch-switch.service" = { enabled = true; active_state = "active"; };
-        "lxcfs.service" = { enabled = true; active_state = "active"; depends_on = [ "packages/installed/lxcfs" ]; };
+        "openvswitch-switch.service" = { enabled = true; active_state = "active"; depends_on = [ "packages/installed/openvswitch-switch" ]; };
+        # Debian's lxcfs.service does not start in a container (ConditionVirtualization=!container)
+        "lxcfs.service" = { enabled = true; active_state = "active"; depends_on = [ "packages/installed/lxcfs" ]; when.container = false; };
       };
 
       files.paths."/etc/hostname" = { content = "${hostname}\n"; mode = "0644"; }; # networking.hostName
+      # the containers' pre-start hook: drop the OVS ports an unclean shutdown left (see the YAML)
+      files.paths."/usr/local/libexec/lxc-ovs-stale-ports" = {
+        mode = "0755";
+        content = ''
+          #!/bin/sh
+          # LXC pre-start hook (lxc.hook.pre-start; opd, examples/opdbus-full-mode.yaml): remove the
+          # OVS ports of this container's veths that an unclean shutdown left behind.
+          for port in $(sed -n 's/^lxc\.net\.[0-9]*\.veth\.pair *= *//p' "$LXC_CONFIG_FILE"); do
+            ovs-vsctl --if-exists del-port "$port"
+          done
+        '';
+      };
 
       exec.commands.set-hostname = {
         argv = [ "hostname" hostname ];
@@ -62,10 +75,12 @@ in
         ovsbr0 = {
           datapath_type = "netdev"; # the userspace datapath works without the openvswitch kernel module
           ports.${uplink} = { };
+          depends_on = [ "systemd/units/openvswitch-switch.service" ];
         };
         mesh = {
           datapath_type = "netdev";
           ports = { }; # the containers' veths join at container start (LXC adds them)
+          depends_on = [ "systemd/units/openvswitch-switch.service" ];
         };
       };
 
@@ -87,9 +102,11 @@ in
         let
           container = name: veth: {
             template = "busybox";
-            config."lxc.uts.name" = name;
+            depends_on = [ "packages/installed/lxc" "packages/installed/busybox-static" "files/paths//usr/local/libexec/lxc-ovs-stale-ports" ];
+            config = { "lxc.uts.name" = name; "lxc.hook.pre-start" = "/usr/local/libexec/lxc-ovs-stale-ports"; };
             network = [ { type = "veth"; link = "mesh"; name = veth; } ];
             running = true;
+            autostart = true; # running again after a reboot
           };
         in
         {

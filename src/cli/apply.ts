@@ -16,7 +16,7 @@ import {
 } from './common.js';
 import { prepareFile, restrictPlugins, unreachableError } from '../core/engine.js';
 import { run } from '../run/index.js';
-import { printWarnings } from './common.js';
+import { printAdvisories, printNotes } from './common.js';
 import { checkSavedPlan, readSavedPlan } from '../core/saved-plan.js';
 import { secretKey } from '../audit/key.js';
 import { confirmDir, keeperAlive, pendingRuns, startConfirmWait, waitForOutcome } from '../run/confirm.js';
@@ -88,7 +88,7 @@ export function applyCommand(): Command {
         parseOnly(o.only),
         registry.names,
       );
-      printWarnings(prep.warnings);
+      printNotes(prep);
       const log = await makeLogger(o);
       const audit = auditPaths(o);
       const text = o.output !== 'json';
@@ -174,6 +174,7 @@ export function applyCommand(): Command {
         },
         onRollback: text ? (x) => stdio.out(`rollback ${outcomeLine(x)}`) : undefined,
       }).finally(() => trap.dispose());
+      printAdvisories(report.computed?.advisories);
       if (!text) {
         stdio.out(JSON.stringify(reportJSON(report, prep.redactor), null, 2));
       } else {
@@ -192,8 +193,12 @@ export function applyCommand(): Command {
           const notStarted = report.run
             ? report.outcomes.filter((x) => x.notStarted).length
             : report.plan.changes.length;
+          // a stop during the first stage: the second stage's plugins were not even read
+          const later = (report.stageTwoNotStarted ?? []).map(
+            (u) => `${u.plugin} (${u.resources.length} resource${u.resources.length === 1 ? '' : 's'})`,
+          );
           stdio.out(
-            `\ninterrupted: ${s.ok} applied, ${notStarted} not started${s.failed ? `, ${s.failed} failed` : ''} (${report.interrupted}${report.run ? `; run ${report.run}, recorded in the audit trail` : '; nothing was begun'})`,
+            `\ninterrupted: ${s.ok} applied, ${notStarted} not started${later.length ? `, second stage not started: ${later.join(', ')}` : ''}${s.failed ? `, ${s.failed} failed` : ''} (${report.interrupted}${report.run ? `; run ${report.run}, recorded in the audit trail` : '; nothing was begun'})`,
           );
         } else if (report.status === 'blocked') {
           for (const c of report.plan.changes.filter((c) => c.blocker)) stdio.out(`blocked ${c.address}: ${c.blocker}`);

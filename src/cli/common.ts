@@ -2,11 +2,12 @@
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { createRequire } from 'node:module';
-import type { Settings } from '../core/plugin.js';
+import type { Finding, Settings } from '../core/plugin.js';
 import { SETTING_OPTIONS, AUDIT_LOG_DEFAULT, AUDIT_KEY_DEFAULT } from './settings.js';
 import { OpdError, formatProblem, type Problem } from '../core/errors.js';
 import { scrub } from '../core/secrets.js';
-import type { VarSources } from '../core/params.js';
+import { DEFAULT_VARS_FILE, type VarSources } from '../core/params.js';
+import type { Excluded } from '../core/when.js';
 
 export interface Io {
   out: (s: string) => void;
@@ -54,9 +55,10 @@ export function addVarOptions(cmd: Command): Command {
     new Option('--var <name=value>', 'set a document parameter (repeatable; env OPD_VAR_<name>)').argParser(collect),
   );
   cmd.addOption(
-    new Option('--vars <file>', 'parameter values from a YAML/JSON map (repeatable; a later file wins)').argParser(
-      collect,
-    ),
+    new Option(
+      '--vars <file>',
+      `parameter values from a YAML/JSON map (repeatable; a later file wins; after them the environment, then the host's vars file ${DEFAULT_VARS_FILE} when it exists: env OPD_VARS_FILE moves it, empty turns it off)`,
+    ).argParser(collect),
   );
   return cmd;
 }
@@ -66,6 +68,7 @@ export function varsFrom(opts: Record<string, unknown>): VarSources {
     vars: (opts.var as string[] | undefined) ?? [],
     varsFiles: (opts.vars as string[] | undefined) ?? [],
     env: process.env,
+    defaultVarsFile: process.env.OPD_VARS_FILE ?? DEFAULT_VARS_FILE,
   };
 }
 
@@ -266,4 +269,28 @@ export function parseOnly(v: unknown): string[] | undefined {
 /** Accepted-but-unacted fields and read-as notes (op-dbus forms): one line each on stderr. */
 export function printWarnings(warnings: readonly Problem[], io: Io = stdio): void {
   for (const w of warnings) io.err(`opd: warning: ${formatProblem(w)}`);
+}
+
+/** Recommendations the host does not meet (checks' `recommend:`): warnings that block nothing. */
+export function printAdvisories(advisories: readonly Finding[] | undefined, io: Io = stdio): void {
+  for (const a of advisories ?? []) io.err(`opd: warning: ${a.address}: not as recommended: ${a.message}`);
+}
+
+/**
+ * What opd says about a prepared document before its plan: warnings (forms accepted but not acted
+ * on), and the resources whose `when:` does not hold on this host (not managed here).
+ */
+export function printNotes(
+  prep: {
+    warnings: readonly Problem[];
+    excluded: readonly Excluded[];
+    loaded: { file: string; locate: (p: string, atKey?: boolean) => { line: number; col: number } | undefined };
+  },
+  io: Io = stdio,
+): void {
+  printWarnings(prep.warnings, io);
+  for (const e of prep.excluded) {
+    const pos = prep.loaded.locate(e.pointer, true);
+    io.err(`opd: not on this host: ${prep.loaded.file}:${pos?.line ?? 1}:${pos?.col ?? 1}: ${e.address}: ${e.reason}`);
+  }
 }

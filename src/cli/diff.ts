@@ -13,8 +13,8 @@ import {
   settingsFrom,
   stdio,
 } from './common.js';
-import { computePlan, prepareFile, restrictPlugins, unreachableError } from '../core/engine.js';
-import { printWarnings } from './common.js';
+import { computePlan, prepareFile, restrictPlugins, staging, unreachableError } from '../core/engine.js';
+import { printAdvisories, printNotes } from './common.js';
 import { formatChange, planJSON, summarize, type Plan } from '../core/plan.js';
 import { registry } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
@@ -70,16 +70,23 @@ export function diffCommand(): Command {
         parseOnly(o.only),
         registry.names,
       );
-      printWarnings(prep.warnings);
+      printNotes(prep);
       const log = await makeLogger(o);
       const c = await computePlan(prep, { settings, log, allowDestroy: o.allowDestroy === true });
       const { plan } = c;
+      printAdvisories(c.advisories);
       const shown: Plan = redactPlan(plan, prep.redactor);
       const unknown = unknownJSON(c.unreachable);
       if (o.output === 'json')
         stdio.out(JSON.stringify({ ...planJSON(shown), ...(unknown.length ? { unknown } : {}) }, null, 2));
       else printPlan(shown.changes, summarize(shown), unknown);
       if (c.unreachable.length) {
+        // a backend this plan itself brings up (a database server it installs and starts)
+        const waiting = staging(prep, c.diffs, c.unreachable, 'first').waiting;
+        for (const u of waiting)
+          stdio.err(
+            `opd: ${u.plugin}: its resources depend on changes of this plan; opd apply reads, plans and applies them after those, in the same run`,
+          );
         if (o.out) stdio.err(`opd: the plan was not saved to ${o.out as string}: it has unknown resources`);
         throw unreachableError(c.unreachable, true);
       }

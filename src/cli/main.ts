@@ -34,6 +34,7 @@ const COMMANDS: [string, string, Loader][] = [
   ['daemon', 'reconcile continuously under systemd (Type=notify), with a D-Bus API', () => import('./daemon.js')],
   ['status', 'how the running daemon sees the host (over D-Bus)', () => import('./status.js')],
   ['doctor', 'which backends are reachable, and why not', () => import('./doctor.js')],
+  ['facts', "this host's facts, which documents use as ${fact.NAME} and when:", () => import('./facts.js')],
   ['fleet', 'many hosts from etcd: put, diff, status, rollout, enroll', () => import('./fleet.js')],
   [
     'completion',

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { act, addVarOptions, varsFrom, addSettingOptions, settingsFrom, stdio } from './common.js';
-import { printWarnings } from './common.js';
+import { printNotes } from './common.js';
 import { prepareFile } from '../core/engine.js';
 import { registry } from '../plugins/index.js';
 import { OpdError } from '../core/errors.js';
@@ -21,7 +21,7 @@ export function validateCommand(): Command {
       for (const f of files) {
         try {
           const p = await prepareFile(registry, f, settings, varsFrom(cmd.optsWithGlobals()));
-          printWarnings(p.warnings);
+          printNotes(p);
           let n = 0;
           for (const [name, plugin] of p.plugins)
             for (const c of plugin.collections)

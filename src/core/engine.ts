@@ -15,9 +15,11 @@ import { diffSection, isObj } from './diff.js';
 import { buildPlan, collectEdges, preflightChanges, type Plan } from './plan.js';
 import { checkDependencies } from './deps.js';
 import { OpdError, toOpdError, type Problem } from './errors.js';
-import type { Change, Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
+import type { Change, Finding, Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
 import { sha256 } from './canonical.js';
 import type { PluginRegistry } from './registry.js';
+import { readHostFacts, type HostFacts } from './facts.js';
+import { applyWhen, type Excluded } from './when.js';
 
 export interface Prepared {
   loaded: LoadedDocument;
@@ -29,6 +31,10 @@ export interface Prepared {
   warnings: Problem[];
   /** The one Redactor of this document (display masks); `redactor.withKey(k)` for the audit trail. */
   redactor: Redactor;
+  /** The host's facts, read once for this run (src/core/facts.ts): in the document, the plugins' reads and run.start. */
+  facts: HostFacts;
+  /** Resources whose `when:` does not hold on this host: not managed here (opd diff and apply name them). */
+  excluded: Excluded[];
   /** Where the plugins came from: recovery reads resources of plugins the document no longer names. */
   registry?: PluginRegistry;
 }
@@ -39,6 +45,14 @@ export interface EngineOptions {
   allowDestroy?: boolean;
   /** Leave these resources out of the plan (the daemon's per-resource backoff); their diffs stay in Computed.diffs. */
   hold?: (d: ResourceDiff) => boolean;
+  /**
+   * A run that may apply in two stages (src/run/index.ts). `first`: an unreachable plugin whose
+   * resources depend on resources this plan changes (a database whose server the same document
+   * installs and starts) waits for the second stage, and so does every resource that depends on
+   * its resources; they are left out of this plan (Computed.waiting, Computed.held). `second`:
+   * whatever is still unreachable then holds back what depends on it.
+   */
+  staged?: 'first' | 'second';
 }
 
 export async function prepareFile(
@@ -46,24 +60,27 @@ export async function prepareFile(
   file: string,
   settings?: Settings,
   vars?: VarSources,
+  facts?: HostFacts,
 ): Promise<Prepared> {
-  return prepareLoaded(registry, await loadDocument(file), settings, vars);
+  return prepareLoaded(registry, await loadDocument(file), settings, vars, facts);
 }
 
 /**
  * `registry`: the plugins to load from (src/plugins/index.ts for opd itself; the caller passes it).
  * `settings`: where the semantic checks look on disk (--root, --systemd-unit-dir); env when not given.
  * `vars`: parameter values from outside the document (--var, --vars, OPD_VAR_*; see params.ts).
+ * `facts`: the host's facts (read here when not given; a test passes a faked host's).
  */
 export async function prepareLoaded(
   registry: PluginRegistry,
   source: LoadedDocument,
   settings: Settings = {},
   vars?: VarSources,
+  facts: HostFacts = readHostFacts(),
 ): Promise<Prepared> {
   // __proto__ & co. would be dropped or misread on the way (parameters may make names: checked again)
   checkNames(source.raw, source);
-  const loaded = resolveParams(source, vars);
+  const loaded = resolveParams(source, vars, facts);
   checkNames(loaded.raw, loaded);
   mark('parameters');
   // op-dbus forms: a bare plugin body (no `plugins`) may belong to any plugin, and plugin sections
@@ -82,6 +99,7 @@ export async function prepareLoaded(
   validateDocument(normalized, loaded);
   mark('validate (schema)');
   const doc = normalized as StateDocument;
+  const excluded = applyWhen(doc, plugins, facts);
   const redactor = newRedactor();
   const { secrets, warnings } = paramsInfo(loaded);
   checkSecretArgv(redactor, doc, loaded, secrets);
@@ -102,6 +120,8 @@ export async function prepareLoaded(
     },
     warnings: [...warnings, ...locateProblems(loaded, loaded.warnings)],
     redactor,
+    facts,
+    excluded,
     registry,
   };
 }
@@ -121,7 +141,7 @@ export function restrictPlugins(prep: Prepared, only: string[] | undefined, know
 }
 
 function readCtx(o: EngineOptions, prep: Prepared): ReadContext {
-  return { settings: o.settings, log: o.log, document: prep.doc.plugins };
+  return { settings: o.settings, log: o.log, document: prep.doc.plugins, facts: prep.facts };
 }
 
 /**
@@ -209,6 +229,66 @@ export interface Computed {
   plan: Plan;
   /** plugins whose backend is down: not read, not planned; their resources are unknown */
   unreachable: UnreachablePlugin[];
+  /** (staged) the unreachable plugins that wait for this plan: a second stage reads and applies them */
+  waiting: UnreachablePlugin[];
+  /** (staged) resources left out of this plan because they depend on a waiting plugin's resources */
+  held: string[];
+  /** recommendations the host does not meet (checks' `recommend:`): warnings, never blockers */
+  advisories: Finding[];
+}
+
+/** The resource (plugin/collection/name) an address belongs to, among `all`. */
+function resourceOf(address: string, all: Set<string>): string | undefined {
+  for (let a = address; a.split('/').length >= 3; a = a.slice(0, a.lastIndexOf('/'))) if (all.has(a)) return a;
+  return undefined;
+}
+
+/** Which unreachable plugins wait on this plan, and which resources wait with them (EngineOptions.staged). */
+export function staging(
+  prep: Prepared,
+  diffs: ResourceDiff[],
+  unreachable: UnreachablePlugin[],
+  stage: 'first' | 'second',
+): { waiting: UnreachablePlugin[]; held: Set<string> } {
+  const pending = new Set(diffs.filter((d) => d.action !== 'noop').map((d) => d.address));
+  if ((stage === 'first' && !pending.size) || !unreachable.length) return { waiting: [], held: new Set() };
+  const all = new Set<string>();
+  for (const [name, p] of prep.plugins)
+    for (const c of p.collections) {
+      const coll = prep.doc.plugins[name]?.[c];
+      if (isObj(coll)) for (const r of Object.keys(coll)) all.add(`${name}/${c}/${r}`);
+    }
+  // edges between resources; an edge to a prefix (`ovs`: every resource of the plugin) to each of them
+  const under = (a: string) => {
+    const r = resourceOf(a, all);
+    return r ? [r] : [...all].filter((x) => x.startsWith(a + '/'));
+  };
+  const edges = collectEdges(prep.plugins, prep.doc.plugins).flatMap((e) =>
+    under(e.from).flatMap((from) =>
+      under(e.to)
+        .filter((to) => to !== from)
+        .map((to) => ({ from, to })),
+    ),
+  );
+  const waiting =
+    stage === 'second'
+      ? unreachable
+      : unreachable.filter((u) => {
+          const mine = new Set(u.resources);
+          return edges.some((e) => mine.has(e.from) && pending.has(e.to));
+        });
+  // everything that depends, directly or not, on a waiting plugin's resources waits too
+  const held = new Set(waiting.flatMap((u) => u.resources));
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const e of edges)
+      if (held.has(e.to) && !held.has(e.from)) {
+        held.add(e.from);
+        grew = true;
+      }
+  }
+  for (const u of waiting) for (const r of u.resources) held.delete(r);
+  return { waiting, held };
 }
 
 export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Computed> {
@@ -216,18 +296,19 @@ export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Com
   const current = await readAll(prep, o, undefined, down);
   mark('read (backends)');
   const diffs = diffAll(prep, current, o.allowDestroy ?? false);
-  const planned = o.hold ? diffs.filter((d) => !o.hold!(d)) : diffs;
-  const blocks = await preflightChanges(
-    prep.plugins,
-    { settings: o.settings, log: o.log, document: prep.doc.plugins },
-    prep.doc.plugins,
-  );
+  const unreachable = unreachableList(prep, down);
+  const { waiting, held } = o.staged
+    ? staging(prep, diffs, unreachable, o.staged)
+    : { waiting: [], held: new Set<string>() };
+  const planned = diffs.filter((d) => !held.has(d.address) && !o.hold?.(d));
+  const advisories: Finding[] = [];
+  const blocks = await preflightChanges(prep.plugins, readCtx(o, prep), prep.doc.plugins, advisories);
   const plan = buildPlan(prep.plugins, planned, collectEdges(prep.plugins, prep.doc.plugins), [
     ...blocks,
     ...refreshes(prep, planned),
   ]);
   mark('diff and plan');
-  return { current, diffs, plan, unreachable: unreachableList(prep, down) };
+  return { current, diffs, plan, unreachable, waiting, held: [...held].sort(), advisories };
 }
 
 /** Changes that other resources' changes in this plan trigger (exec refresh_on), except for resources already planned. */

@@ -13,8 +13,10 @@
  *     files: { paths: { /etc/x.env: { content: { from_file: /etc/opd/secrets/x.env } } } }
  *
  * Values, first found wins: `--var name=value` (repeatable), `--vars FILE` (a YAML/JSON map),
- * the environment (`OPD_VAR_<name>`), then the declaration (`default`, or for a secret the file
- * named by `from_file`). `${param.NAME}` is replaced in every string value and key under
+ * the environment (`OPD_VAR_<name>`), the host's vars file (/etc/opd/vars.yaml when it exists;
+ * OPD_VARS_FILE), then the declaration (`default`, or for a secret the file named by
+ * `from_file`). `${fact.NAME}` is the host's fact NAME (src/core/facts.ts), substituted the same
+ * way; an unknown fact is a problem like an unknown parameter. `${param.NAME}` is replaced in every string value and key under
  * `plugins:`; a value that is exactly `${param.NAME}` takes the parameter's type (an integer
  * stays an integer). `$${param.` writes a literal `${param.`. Other `${…}` text (systemd, shell)
  * is left as it is. `{ from_file: PATH }` in place of a value is replaced by that file's text
@@ -29,18 +31,21 @@
  * Problems (an unset required parameter, a value of the wrong type, an unknown parameter, an
  * unreadable secret file) are all reported at once, exit 65, with file:line.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { yamlPackage } from './lazy-yaml.js';
 import { OpdError, invalidDocument, type Problem } from './errors.js';
 import { pathToPointer, type LoadedDocument } from './document.js';
 import { registerSecretValues } from './secrets.js';
 import { readNamedFile } from './fsutil.js';
 import { isObj } from './diff.js';
+import { factHint, isFactName, readHostFacts, type HostFacts } from './facts.js';
 
 export const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const PARAM_TYPES = ['string', 'integer', 'number', 'boolean'] as const;
-const REF = /(\$?)\$\{param\.([^}]*)\}/g;
-const WHOLE = /^\$\{param\.([A-Za-z_][A-Za-z0-9_]*)\}$/;
+const REF = /(\$?)\$\{(param|fact)\.([^}]*)\}/g;
+const WHOLE = /^\$\{(param|fact)\.([A-Za-z_][A-Za-z0-9_]*)\}$/;
+/** Whether a string may hold a reference (the fast path skips the rest). */
+const hasRef = (s: string) => s.includes('${param.') || s.includes('${fact.');
 
 /** Where parameter values come from besides the document (CLI flags, environment). */
 export interface VarSources {
@@ -50,7 +55,16 @@ export interface VarSources {
   varsFiles?: string[];
   /** Environment (OPD_VAR_<name>); defaults to process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * The host's vars file (DEFAULT_VARS_FILE, or OPD_VARS_FILE; '' for none): read after the
+   * environment when it exists, by the CLI, the daemon and the boot unit alike. Names the
+   * document does not declare are ignored (one file serves every document of the host).
+   */
+  defaultVarsFile?: string;
 }
+
+/** The host's vars file, read when it exists (OPD_VARS_FILE moves it; an empty value turns it off). */
+export const DEFAULT_VARS_FILE = '/etc/opd/vars.yaml';
 
 type Obj = Record<string, unknown>;
 
@@ -80,16 +94,18 @@ export function parseVarFlags(vars: string[] = []): Map<string, string> {
   return m;
 }
 
-function readVarsFile(file: string): Obj {
-  const text = readNamedFile(file, `--vars ${file}`, 'give a YAML or JSON file mapping parameter names to values');
+function readVarsFile(file: string, optional = false): Obj {
+  if (optional && !existsSync(file)) return {};
+  const what = optional ? `the vars file ${file}` : `--vars ${file}`;
+  const text = readNamedFile(file, what, 'give a YAML or JSON file mapping parameter names to values');
   let v: unknown;
   try {
     v = yamlPackage().parse(text);
   } catch (err) {
-    throw new OpdError('usage', `--vars ${file}: not YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
+    throw new OpdError('usage', `${what}: not YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
   }
   if (v === null || v === undefined) return {};
-  if (!isObj(v)) throw new OpdError('usage', `--vars ${file}: expected a map of parameter names to values`);
+  if (!isObj(v)) throw new OpdError('usage', `${what}: expected a map of parameter names to values`);
   return v;
 }
 
@@ -137,8 +153,10 @@ function coerce(d: Decl, v: unknown): { ok: true; value: unknown } | { ok: false
  * Resolve the document's parameters and `from_file` values: returns a copy of `loaded` whose
  * `raw` has every reference substituted. Throws OpdError('invalid-document') with all problems.
  */
-export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): LoadedDocument {
+export function resolveParams(loaded: LoadedDocument, src: VarSources = {}, hostFacts?: HostFacts): LoadedDocument {
   const raw = loaded.raw;
+  let facts = hostFacts;
+  const fact = (name: string) => (facts ??= readHostFacts()).values[name as keyof HostFacts['values']];
   if (!isObj(raw)) return loaded;
   const problems: Problem[] = [];
   const at = (pointer: string, message: string, fix?: string, atKey = false) => {
@@ -181,14 +199,16 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
 
   // values from outside, first found wins: --var, --vars (last file first), environment
   const flags = parseVarFlags(src.vars);
-  const files = (src.varsFiles ?? []).map(readVarsFile).reverse();
+  const files = (src.varsFiles ?? []).map((f) => readVarsFile(f)).reverse();
   const env = src.env ?? process.env;
+  const hostFile = src.defaultVarsFile ? readVarsFile(src.defaultVarsFile, true) : {};
   const given = (name: string): { value: unknown; from: string } | undefined => {
     if (flags.has(name)) return { value: flags.get(name), from: `--var ${name}` };
     for (let i = 0; i < files.length; i++)
       if (name in files[i]) return { value: files[i][name], from: `--vars ${src.varsFiles![files.length - 1 - i]}` };
     const e = env[`OPD_VAR_${name}`];
     if (e !== undefined) return { value: e, from: `OPD_VAR_${name}` };
+    if (name in hostFile) return { value: hostFile[name], from: src.defaultVarsFile! };
     return undefined;
   };
   for (const name of flags.keys())
@@ -230,7 +250,7 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
       at(
         ptr,
         `required parameter "${d.name}" is not set`,
-        `give --var ${d.name}=…, --vars FILE or OPD_VAR_${d.name}${d.secret ? `, or from_file: /etc/opd/secrets/${d.name}` : ', or a default'}`,
+        `give --var ${d.name}=…, --vars FILE, OPD_VAR_${d.name} or ${d.name}: in ${src.defaultVarsFile || DEFAULT_VARS_FILE}${d.secret ? `, or from_file: /etc/opd/secrets/${d.name}` : ', or a default'}`,
         true,
       );
       continue;
@@ -261,21 +281,38 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
   }
 
   // substitute under plugins: (string values and keys), and replace { from_file } values
+  const unknownFact = (ptr: string, name: string, m: string) =>
+    at(
+      ptr,
+      `unknown fact ${JSON.stringify(name)}${m ? ` in ${JSON.stringify(m)}` : ''}`,
+      PARAM_NAME.test(name) ? factHint(name) : 'write ${fact.NAME} with a name of letters, digits and _',
+    );
   const subst = (s: string, ptr: string): unknown => {
     const whole = WHOLE.exec(s);
     if (whole) {
-      if (values.has(whole[1])) return values.get(whole[1]);
-      if (!decls.has(whole[1]))
+      const [, kind, name] = whole;
+      if (kind === 'fact') {
+        if (isFactName(name)) return fact(name);
+        unknownFact(ptr, name, '');
+        return s;
+      }
+      if (values.has(name)) return values.get(name);
+      if (!decls.has(name))
         at(
           ptr,
-          `unknown parameter "${whole[1]}"`,
+          `unknown parameter "${name}"`,
           decls.size ? `declared: ${[...decls.keys()].sort().join(', ')}` : 'declare it under params:',
         );
       return s;
     }
-    if (!s.includes('${param.')) return s;
-    return s.replace(REF, (m, esc: string, name: string) => {
+    if (!hasRef(s)) return s;
+    return s.replace(REF, (m, esc: string, kind: string, name: string) => {
       if (esc) return m.slice(1);
+      if (kind === 'fact') {
+        if (isFactName(name)) return String(fact(name));
+        unknownFact(ptr, name, m);
+        return m;
+      }
       if (values.has(name)) return String(values.get(name));
       if (!decls.has(name))
         at(
@@ -295,7 +332,7 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
   const path: (string | number)[] = ['plugins'];
   const here = (...more: (string | number)[]) => pathToPointer([...path, ...more]);
   const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return v.includes('${param.') ? subst(v, here()) : v;
+    if (typeof v === 'string') return hasRef(v) ? subst(v, here()) : v;
     if (Array.isArray(v)) {
       let out: unknown[] | undefined;
       for (let i = 0; i < v.length; i++) {
@@ -331,7 +368,7 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
     let out: Obj | undefined;
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i];
-      const nk = k.includes('${param.') ? subst(k, here(k)) : k;
+      const nk = hasRef(k) ? subst(k, here(k)) : k;
       const key = typeof nk === 'string' ? nk : String(nk);
       if (key !== k) {
         if (key in v || (out && key in out))
@@ -358,11 +395,15 @@ export function resolveParams(loaded: LoadedDocument, src: VarSources = {}): Loa
   if (raw.plugins !== undefined) resolved.plugins = walk(raw.plugins);
   // registered before any problem is reported: a message may quote a value that holds one
   registerSecretValues(secrets);
-  if (problems.length)
+  if (problems.length) {
+    const onlyFacts = problems.every((p) => p.message.startsWith('unknown fact'));
     throw invalidDocument(loaded.file, problems, {
-      what: 'with parameters',
-      hint: 'set every required parameter (--var name=value, --vars FILE, OPD_VAR_name) and run again',
+      what: onlyFacts ? 'with host facts' : 'with parameters',
+      hint: onlyFacts
+        ? '`opd facts` lists the facts a document can use'
+        : 'set every required parameter (--var name=value, --vars FILE, OPD_VAR_name) and run again',
     });
+  }
   const out: LoadedDocument = { ...loaded, raw: resolved };
   resolvedInfo.set(out, { secrets, warnings, values: Object.fromEntries(values) });
   return out;

@@ -98,30 +98,35 @@ export async function preflightChanges(
   plugins: Map<string, Plugin>,
   ctx: ReadContext,
   sections: Record<string, Obj>,
+  advisories: Finding[] = [],
 ): Promise<Change[]> {
   const out: Change[] = [];
   for (const [name, p] of [...plugins].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (!p.preflight || !isObj(sections[name])) continue;
-    out.push(...findingChanges(name, await p.preflight(ctx, sections[name])));
+    const found = await p.preflight(ctx, sections[name]);
+    advisories.push(...found.filter((f) => f.advisory));
+    out.push(...findingChanges(name, found));
   }
   return out;
 }
 
-/** Preflight findings as refused `check` changes that block the run. */
+/** Preflight findings as refused `check` changes that block the run (advisory ones are warnings, not changes). */
 export function findingChanges(plugin: string, findings: Finding[]): Change[] {
-  return findings.map((f) => ({
-    address: f.address,
-    resource: f.address,
-    plugin,
-    action: 'check',
-    summary: `FAILED ${f.message}`,
-    blocker: f.message,
-    refused: `precondition failed: ${f.message}`,
-    refusedHint: 'fix the host so the check holds, or change the check',
-    ...(f.fields
-      ? { ops: Object.entries(f.fields).map(([k, value]) => ({ op: 'replace' as const, path: `/${k}`, value })) }
-      : {}),
-  }));
+  return findings
+    .filter((f) => !f.advisory)
+    .map((f) => ({
+      address: f.address,
+      resource: f.address,
+      plugin,
+      action: 'check',
+      summary: `FAILED ${f.message}`,
+      blocker: f.message,
+      refused: `precondition failed: ${f.message}`,
+      refusedHint: 'fix the host so the check holds, or change the check',
+      ...(f.fields
+        ? { ops: Object.entries(f.fields).map(([k, value]) => ({ op: 'replace' as const, path: `/${k}`, value })) }
+        : {}),
+    }));
 }
 
 export function buildPlan(

@@ -5,6 +5,7 @@
 import type { Operation } from 'fast-json-patch';
 import type { Logger } from 'pino';
 import { OpdError, toOpdError } from './errors.js';
+import type { HostFacts } from './facts.js';
 
 export type Obj = Record<string, unknown>;
 
@@ -26,6 +27,8 @@ export interface ReadContext {
   readonly log: Logger;
   /** Every plugin section of the document being run (read-only), for reads that must know the document's other resources (checks: is a busy port the document's own service?). */
   readonly document?: Readonly<Record<string, Obj>>;
+  /** The host's facts of this run (src/core/facts.ts), read once by the core: a plugin reads them here, not again. */
+  readonly facts?: HostFacts;
 }
 
 const applyToken: unique symbol = Symbol('opd.apply');
@@ -182,6 +185,8 @@ export interface Finding {
   message: string;
   /** The failed fields of the resource with their wanted values (the change's ops in `opd diff -o json`). */
   fields?: Record<string, unknown>;
+  /** A recommendation that does not hold (checks' `recommend:`): a warning of diff and apply, never a blocker. */
+  advisory?: boolean;
 }
 
 /** `from` must come after `to` (from depends on to). Addresses or prefixes. */

@@ -30,6 +30,11 @@ export interface RunReport {
   computed?: Computed;
   /** plugins that could not be read (their resources are unknown); only with `partial` or a dry run */
   unreachable: UnreachablePlugin[];
+  /**
+   * (status `interrupted`) plugins of the run's second stage (their backend the first stage
+   * brings up) that a stop during the first stage left unread and unplanned: nothing of them started.
+   */
+  stageTwoNotStarted?: UnreachablePlugin[];
 }
 
 export function countOutcomes(outcomes: ChangeOutcome[]): Record<string, number> {
@@ -118,5 +123,6 @@ export function reportJSON(r: RunReport, redactor: Redactor): object {
       : {}),
     ...(r.audit ? { audit: r.audit } : {}),
     ...(r.unreachable.length ? { unknown: unknownJSON(r.unreachable) } : {}),
+    ...(r.stageTwoNotStarted ? { second_stage_not_started: unknownJSON(r.stageTwoNotStarted) } : {}),
   };
 }

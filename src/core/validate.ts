@@ -279,7 +279,11 @@ export function validateDocument(doc: unknown, loaded?: LoadedDocument): void {
     anyOfRequired.set(k, g);
   }
   for (const e of errors) {
-    if (['anyOf', 'oneOf', 'if'].includes(e.keyword) && paths.has(e.instancePath)) continue;
+    if (
+      ['anyOf', 'oneOf', 'if'].includes(e.keyword) &&
+      (paths.has(e.instancePath) || [...paths].some((q) => q.startsWith(e.instancePath + '/')))
+    )
+      continue;
     const m = e.keyword === 'required' ? /^(.*\/anyOf)\/\d+\/required$/.exec(e.schemaPath) : null;
     const group = m ? anyOfRequired.get(e.instancePath + '\0' + m[1]) : undefined;
     if (group && group.keys.length > 1 && group.keys[0] !== e.params.missingProperty) continue;

@@ -37,11 +37,14 @@ export async function shadow(ctx: ApplyContext, cmd: string, args: string[], add
   checkToolPaths(ctx, ['/etc', ...ACCOUNT_FILES, ...(isSafePath(home) ? [home] : [])], cmd);
   const pre = root ? (cmd === 'gpasswd' ? ['--root', root] : ['--prefix', root]) : [];
   try {
-    // groupdel exit 6: the group is already gone (userdel removed a user's own group in the same run)
+    // groupdel exit 6: the group is already gone (userdel removed a user's own group in the same run);
+    // groupadd/useradd exit 9: it exists already, made since the plan by another change of the same
+    // run (a package's script: libvirt-daemon-system adds the libvirt group); the verification
+    // that follows compares it with the document
     await runMutate(ctx, cmd, [...pre, ...args], {
       backend: cmd,
       installHint: 'install the passwd package (shadow-utils)',
-      okCodes: cmd === 'groupdel' ? [0, 6] : [0],
+      okCodes: cmd === 'groupdel' ? [0, 6] : cmd === 'groupadd' || cmd === 'useradd' ? [0, 9] : [0],
     });
   } catch (e) {
     if (e instanceof ExecFailure) {

@@ -7,7 +7,16 @@ import type { AuditLog } from '../audit/chain.js';
 import { newRunId } from '../audit/chain.js';
 import { secretKey } from '../audit/key.js';
 import type { ChangeOutcome } from '../core/apply.js';
-import { computePlan, unreachableError, type Computed, type EngineOptions, type Prepared } from '../core/engine.js';
+import {
+  computePlan,
+  unreachableError,
+  type Computed,
+  type EngineOptions,
+  type Prepared,
+  type UnreachablePlugin,
+} from '../core/engine.js';
+import { OpdError } from '../core/errors.js';
+import type { PlannedChange } from '../core/plan.js';
 import { countOutcomes, type RunReport } from '../core/report.js';
 import { applyAndVerify } from './apply-verify.js';
 import { RunRecorder, recordStart } from './record.js';
@@ -93,9 +102,12 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     const redact = prep.redactor.withKey(secretKey(o.auditLog, o.auditKey));
     // what a dead writer left: read from the host and recorded before anything is planned
     recovered.push(...(await recover(prep, o, audit, session.interrupted, redact)).lines);
-    const c = await computePlan(prep, o);
-    const { plan, unreachable } = c;
-    if (unreachable.length && !o.partial) throw unreachableError(unreachable);
+    // plugins whose backend this very plan brings up wait for a second stage (below), and so do
+    // the resources that depend on theirs; the other unreachable plugins are unknown
+    const c = await computePlan(prep, { ...o, staged: 'first' });
+    const { plan, waiting } = c;
+    let unreachable = c.unreachable.filter((u) => !waiting.includes(u));
+    if (unreachable.length && !o.partial) throw unreachableError(c.unreachable);
     o.expect?.(c);
     const done = (status: RunReport['status']): RunReport => ({
       status,
@@ -105,7 +117,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       durationMs: Date.now() - t0,
       audit: { seq: audit.lastSeq, recovered },
       computed: c,
-      unreachable,
+      unreachable: c.unreachable,
       ...(status === 'interrupted' ? { interrupted: stopReason(o.stop) } : {}),
     });
     if (plan.changes.some((ch) => ch.blocker)) return done('blocked');
@@ -121,33 +133,84 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     const flush = () => rec.flush();
     const journal = new TempJournal(journalPath(o.auditLog), runId);
     const hooks = { noteTempDir: (d: string, root: string) => journal.note(d, root) };
-    const { outcomes, touched, verification, after } = await applyAndVerify(
-      prep,
-      { ...o, ...hooks, onIntent: (chs) => rec.intent('change', chs) },
-      c,
-      (out) => {
-        rec.record('change', out);
-        o.onChange?.(out);
-      },
-      flush,
-    );
-    const interrupted = o.stop?.aborted ? stopReason(o.stop) : undefined;
+    // each stage's waves are announced (intent, fsync'd) by its own recorder before they start
+    const stageOpts = (r: RunRecorder) => ({
+      ...o,
+      ...hooks,
+      onIntent: (chs: PlannedChange[]) => r.intent('change', chs),
+    });
+    const onOutcome = (r: RunRecorder) => (out: ChangeOutcome) => {
+      r.record('change', out);
+      o.onChange?.(out);
+    };
+    const stage1 = await applyAndVerify(prep, stageOpts(rec), c, onOutcome(rec), flush);
+    let { outcomes, verification, after } = stage1;
+    const { touched } = stage1;
     let failed = outcomes.some((x) => x.status !== 'ok') || verification.length > 0;
+    // a stop (first signal) during stage 1 left changes unstarted: stage 2 is neither read nor
+    // planned, its plugins are reported as not started. A stop after stage 1's last change
+    // began: stage 2 is read and planned (no change), and each of its changes is reported and
+    // recorded as not started, as stage 1's are. A second signal (abort) reads nothing more.
+    let stageTwoNotStarted: UnreachablePlugin[] | undefined;
+    let rec2: RunRecorder | undefined;
+    if (waiting.length) {
+      // stage 2: what the first stage brought up (a database server) is read, planned and applied
+      const names = new Set([...waiting.map((u) => u.plugin), ...c.held.map((a) => a.split('/')[0])]);
+      const later: Prepared = { ...prep, plugins: new Map([...prep.plugins].filter(([n]) => names.has(n))) };
+      const c2 = failed || o.signal?.aborted ? undefined : await computePlan(later, { ...o, staged: 'second' });
+      if (!c2 && o.stop?.aborted) {
+        const why = new OpdError(
+          'dependency-failed',
+          `not started: the run was stopped (${stopReason(o.stop)}) before its second stage`,
+        );
+        // the waiting plugins' resources and those held back with them (grouped by plugin)
+        const byPlugin = new Map(waiting.map((u) => [u.plugin, [...u.resources]]));
+        for (const a of c.held) {
+          const p = a.split('/')[0];
+          byPlugin.set(p, [...(byPlugin.get(p) ?? []), a]);
+        }
+        stageTwoNotStarted = [...byPlugin].map(([plugin, resources]) => ({ plugin, error: why, resources }));
+      } else if (!c2) unreachable = [...unreachable, ...waiting];
+      else {
+        unreachable = [...unreachable, ...c2.unreachable];
+        if (c2.plan.changes.some((ch) => ch.blocker)) failed = true;
+        else if (c2.plan.changes.length) {
+          audit.ensureSpace(c2.plan.changes.length);
+          const r2 = (rec2 = new RunRecorder(audit, runId, redact, c2.diffs));
+          const s2 = await applyAndVerify(later, stageOpts(r2), c2, onOutcome(r2), () => r2.flush());
+          outcomes = [...outcomes, ...s2.outcomes];
+          verification = [...verification, ...s2.verification];
+          for (const r of s2.touched) touched.add(r);
+          after = after && s2.after ? { ...after, ...s2.after } : undefined;
+          c.diffs.push(...c2.diffs);
+          Object.assign(c.current, c2.current);
+          // one plan for the report: the second stage's ids follow the first's
+          const off = plan.changes.length;
+          for (const ch of c2.plan.changes) Object.assign(ch, { id: ch.id + off, deps: ch.deps.map((d) => d + off) });
+          plan.changes.push(...c2.plan.changes);
+          failed ||= s2.outcomes.some((x) => x.status !== 'ok') || s2.verification.length > 0;
+        }
+      }
+      if (!c2 || c2.unreachable.length) failed = true;
+    }
+    const interrupted = o.stop?.aborted ? stopReason(o.stop) : undefined;
+    // the rollback's entries name resources of both stages
+    const recAll = rec2 ? new RunRecorder(audit, runId, redact, c.diffs) : rec;
     let rollback: RunReport['rollback'];
     if (failed && !interrupted && o.rollback && touched.size && after) {
       rollback = await rollbackRun(
         prep,
-        { ...o, ...hooks, onIntent: (chs) => rec.intent('rollback', chs) },
+        { ...o, ...hooks, onIntent: (chs) => recAll.intent('rollback', chs) },
         c,
         after,
         touched,
         (out) => {
-          rec.record('rollback', out);
+          recAll.record('rollback', out);
           o.onRollback?.(out);
         },
-        flush,
+        () => recAll.flush(),
       );
-      flush();
+      recAll.flush();
     }
     if (o.signal?.aborted) failed = true;
     const status: RunReport['status'] = interrupted ? 'interrupted' : failed ? 'failed' : 'ok';
@@ -155,7 +218,11 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       status,
       summary: countOutcomes(outcomes),
       ...(interrupted
-        ? { interrupted, not_started: outcomes.filter((x) => x.notStarted).length }
+        ? {
+            interrupted,
+            not_started: outcomes.filter((x) => x.notStarted).length,
+            ...(stageTwoNotStarted ? { second_stage_not_started: stageTwoNotStarted.map((u) => u.plugin) } : {}),
+          }
         : { verification: verification.map((v) => v.address) }),
       ...(rollback ? { rollback: countOutcomes(rollback.outcomes) } : {}),
       duration_ms: Date.now() - t0,
@@ -176,6 +243,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       computed: c,
       unreachable,
       ...(interrupted ? { interrupted } : {}),
+      ...(stageTwoNotStarted ? { stageTwoNotStarted } : {}),
     };
   } finally {
     session.close();

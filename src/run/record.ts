@@ -8,6 +8,7 @@ import type { ChangeOutcome } from '../core/apply.js';
 import { canonical, fingerprint, sha256 } from '../core/canonical.js';
 import type { Computed, Prepared } from '../core/engine.js';
 import { summarize, type Plan, type PlannedChange } from '../core/plan.js';
+import { factsJSON } from '../core/facts.js';
 import type { ResourceDiff } from '../core/plugin.js';
 import { scrub, type Redactor } from '../core/secrets.js';
 
@@ -62,6 +63,9 @@ export function recordStart(
     host: hostname(),
     pid: process.pid,
     changes: plan.changes.length,
+    // the host facts the document was resolved with (when:, ${fact.NAME}): why it applied what it did
+    facts: factsJSON(prep.facts),
+    ...(prep.excluded.length ? { excluded: prep.excluded.map((e) => e.address) } : {}),
     ...(unreachable.length ? { unreachable: unreachable.map((u) => u.plugin) } : {}),
     ...o.startFields,
   });

@@ -257,6 +257,9 @@ export function schemaArbitraries(fc, files, { hostile = 0.15, maxDepth = 6 } = 
     const branches = [...(s.oneOf ?? []), ...(s.anyOf ?? [])];
     const hasShape = s.type !== undefined || s.properties || s.additionalProperties || s.patternProperties || s.items;
     if (!hasShape && branches.length) return fc.oneof(...branches.map((b) => arbOf(b, f, depth)));
+    // if/then/else (a `when:` fact: one value, or a list of them): either branch
+    if (!hasShape && s.if && (s.then || s.else))
+      return fc.oneof(...[s.then, s.else].filter(Boolean).map((b) => arbOf(b, f, depth)));
     if (!hasShape && Array.isArray(s.allOf) && s.allOf.length) return arbOf(s.allOf[0], f, depth);
     const types = Array.isArray(s.type)
       ? s.type

@@ -1,18 +1,19 @@
 /**
  * checks: read-only preconditions (CPU virtualization, /dev/kvm, memory, CPUs, free disk, free
  * TCP ports, kernel version, OS). A check that holds reads back as the document says, so it
- * never makes a change; a failed one is a preflight finding, and the core then
- * applies nothing. Reads come from /proc, /sys, /etc/os-release, statfs and open(2).
+ * never makes a change; a failed one is a preflight finding, and the core then applies nothing
+ * (`require:`), or a warning that blocks nothing (`recommend:`). The host's facts come from the
+ * run's one fact source (ctx.facts); free disk and listening ports are measured here.
  */
 import { sectionSpec } from '../../core/schema-file.js';
-import { closeSync, constants, existsSync, openSync, readFileSync, statfsSync } from 'node:fs';
-import { cpus, machine, release } from 'node:os';
+import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Finding, Obj, Plugin } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
 import { OpdError } from '../../core/errors.js';
 import { foreignListening } from './holders.js';
 import type { Check, Command as CommandCheck } from './section.gen.js';
+import { readHostFacts, type HostFacts } from '../../core/facts.js';
 import {
   commandEdges,
   normalizeCommands,
@@ -41,6 +42,7 @@ interface Measured {
 export type CheckState = { [K in keyof Check]?: K extends keyof Measured ? Check[K] | Measured[K] : Check[K] };
 export type ChecksSection = {
   require?: Record<string, CheckState>;
+  recommend?: Record<string, CheckState>;
   commands?: Record<string, CommandCheck>;
   /** read only: command checks that do not hold (address → why), turned into faults */
   command_failures?: Record<string, string>;
@@ -65,19 +67,6 @@ function readText(p: string): string {
     return readFileSync(p, 'utf8');
   } catch {
     return '';
-  }
-}
-
-/** Whether /dev/kvm can be opened read-write (what QEMU needs); the reason when not. */
-function kvmUsable(): string | true {
-  try {
-    // eslint-disable-next-line opd/no-fs-mutation -- a probe: opening /dev/kvm read-write changes nothing (it is what QEMU needs)
-    const fd = openSync('/dev/kvm', constants.O_RDWR);
-    closeSync(fd);
-    return true;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? '/dev/kvm does not exist' : `/dev/kvm cannot be opened (${code})`;
   }
 }
 
@@ -108,18 +97,17 @@ function osRelease(): Facts['os'] {
   };
 }
 
-export function readFacts(): Facts {
-  const meminfo = readText('/proc/meminfo');
-  const memKb = Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0);
-  const cpuinfo = readText('/proc/cpuinfo');
+/** The checks' view of the host: the run's facts (one fact source, src/core/facts.ts) and what only checks measure. */
+export function readFacts(facts: HostFacts = readHostFacts()): Facts {
+  const v = facts.values;
   return {
-    virtFlags: /^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo),
-    kvm: kvmUsable(),
-    memMb: Math.floor(memKb / 1024),
-    cpus: cpus().length,
-    kernel: release(),
-    arch: machine(),
-    os: osRelease(),
+    virtFlags: v.cpu_virt_flag !== 'none',
+    kvm: v.kvm_device ? true : (facts.why.kvm_device ?? '/dev/kvm cannot be opened'),
+    memMb: v.memory_mb as number,
+    cpus: v.cpus as number,
+    kernel: v.kernel as string,
+    arch: v.arch as string,
+    os: { ...osRelease(), id: v.os_id as string, versionId: v.os_version_id as string },
     listening: listeningPorts(),
     diskFreeMb(path: string) {
       // a directory that does not exist yet will live on its nearest existing ancestor's filesystem
@@ -199,7 +187,7 @@ export function failures(cur: CheckState, want: CheckState): string[] {
   ] as const) {
     if (typeof want[k] === 'number' && !same(cur[k], want[k]))
       out.push(
-        `${k}: the host has ${cur[k]} ${unit} of ${what}, needs ${want[k]} (short by ${(want[k] as number) - (cur[k] as number)} ${unit})`,
+        `${k}: the host has ${cur[k]} ${unit}${unit === what ? '' : ` of ${what}`}, needs ${want[k]} (short by ${(want[k] as number) - (cur[k] as number)} ${unit})`,
       );
   }
   if (isObj(want.min_disk_free_mb)) {
@@ -238,23 +226,29 @@ export function failures(cur: CheckState, want: CheckState): string[] {
   return out;
 }
 
-/** Failed checks of a section: one finding per check, naming every requirement it misses. */
+/**
+ * Failed checks of a section: one finding per check, naming every requirement it misses.
+ * `require:` blocks the run; `recommend:` (what a guide advises rather than demands) is advisory:
+ * opd diff and apply print it as a warning and go on.
+ */
 export function findings(current: ChecksSection, desired: ChecksSection): Finding[] {
   const out: Finding[] = [];
-  for (const [n, want] of Object.entries(desired.require ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const fails = failures(current.require?.[n] ?? {}, want);
-    if (fails.length)
-      out.push({
-        address: `checks/require/${n}`,
-        message: fails.join('; '),
-        fields: Object.fromEntries(fails.map((f) => f.split(':')[0]).map((k) => [k, want[k as keyof CheckState]])),
-      });
-  }
+  for (const coll of ['require', 'recommend'] as const)
+    for (const [n, want] of Object.entries(desired[coll] ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const fails = failures(current[coll]?.[n] ?? {}, want);
+      if (fails.length)
+        out.push({
+          address: `checks/${coll}/${n}`,
+          message: fails.join('; '),
+          fields: Object.fromEntries(fails.map((f) => f.split(':')[0]).map((k) => [k, want[k as keyof CheckState]])),
+          ...(coll === 'recommend' ? { advisory: true } : {}),
+        });
+    }
   return out;
 }
 
 const plugin: Plugin<ChecksSection, CheckChangeData> = {
-  ...sectionSpec('checks', ['require', 'commands']),
+  ...sectionSpec('checks', ['require', 'recommend', 'commands']),
 
   normalize(section, ctx) {
     if (isObj(section)) normalizeCommands(section.commands, ctx);
@@ -271,15 +265,22 @@ const plugin: Plugin<ChecksSection, CheckChangeData> = {
             ...(Object.keys(cmds.failures).length ? { command_failures: cmds.failures } : {}),
           }
         : s;
-    const named = desired.require ?? {};
-    if (!Object.keys(named).length) return withCommands({ require: {} });
-    const f = readFacts();
+    const sets = { require: desired.require ?? {}, recommend: desired.recommend ?? {} };
+    if (!Object.keys(sets.require).length && !Object.keys(sets.recommend).length) return withCommands({ require: {} });
+    const f = readFacts(ctx.facts);
     // a port held by the document's own service or database is not a conflict (converged host)
-    const ports = Object.values(named).flatMap((s) => s.tcp_ports_free ?? []);
+    const ports = [...Object.values(sets.require), ...Object.values(sets.recommend)].flatMap(
+      (s) => s.tcp_ports_free ?? [],
+    );
     if (ports.length) f.listening = foreignListening(f.listening, ports, ctx.document, ctx.settings).busy;
-    const require: Record<string, Obj> = {};
-    for (const [n, spec] of Object.entries(named).sort()) if (isObj(spec)) require[n] = evaluate(spec, f);
-    return withCommands({ require });
+    const out: ChecksSection = { require: {} };
+    for (const coll of ['require', 'recommend'] as const) {
+      if (!desired[coll]) continue;
+      const got: Record<string, Obj> = {};
+      for (const [n, spec] of Object.entries(sets[coll]).sort()) if (isObj(spec)) got[n] = evaluate(spec, f);
+      out[coll] = got;
+    }
+    return withCommands(out);
   },
 
   faults(current) {
@@ -306,7 +307,7 @@ const plugin: Plugin<ChecksSection, CheckChangeData> = {
   },
 
   async preflight(ctx, desired) {
-    return findings(await plugin.read(ctx, { require: desired.require }), desired);
+    return findings(await plugin.read(ctx, { require: desired.require, recommend: desired.recommend }), desired);
   },
 
   async doctor() {

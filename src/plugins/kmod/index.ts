@@ -6,7 +6,7 @@
  */
 import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
-import { readdirSync, existsSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { release } from 'node:os';
 import type { ApplyContext, Change, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
 import { assertApplyContext, resourceChange } from '../../core/plugin.js';
@@ -14,6 +14,7 @@ import type { KmodDoc, Module } from './section.gen.js';
 import { OpdError } from '../../core/errors.js';
 import { ExecFailure, runMutate } from '../../exec.js';
 import { putFile, readText, removePath, rootOf } from '../../core/hostfs.js';
+import { modulesLoadable } from '../../core/facts.js';
 
 /** The section's types, generated from schema/kmod.schema.json (npm run gen:types). */
 export type KmodSection = KmodDoc & Obj;
@@ -53,10 +54,9 @@ function kernelView(): KernelView {
               .replace(/\.ko(\.\w+)?$/, ''),
           ),
         );
-  let cannotLoad: string | undefined;
-  if (!existsSync(dir)) cannotLoad = `${dir} does not exist (no modules for kernel ${release()})`;
-  else if (proc === undefined) cannotLoad = '/proc/modules does not exist (a kernel without module support)';
-  return { loaded, builtin, cannotLoad };
+  // the fact source's answer (modules_loadable), asked again at apply: the kernel's, not the run's start
+  const can = modulesLoadable();
+  return { loaded, builtin, cannotLoad: can === true ? undefined : can };
 }
 
 function parseOptions(text: string | undefined, name: string): string | undefined {

@@ -369,7 +369,9 @@ const plugin: Plugin<SystemdSection, SystemdChangeData> = {
           const linked = (r.changes as [string, string, string][]).flatMap(([, file, dest]) => [file, dest]);
           for (const c of list) {
             const u = opOf(c).unit;
-            if (r.installInfo === false || !linked.some((p) => p.endsWith('/' + u)))
+            // linked nothing because it is enabled already (a package's script enabled it since the plan)
+            const already = async () => (await unitFileState(ctx.settings, u)) === 'enabled';
+            if ((r.installInfo === false || !linked.some((p) => p.endsWith('/' + u))) && !(await already()))
               fail(
                 c,
                 new OpdError(
