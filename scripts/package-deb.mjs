@@ -83,7 +83,7 @@ function importsOf(file) {
   const text = readFileSync(file, 'utf8');
   const out = new Set();
   const re =
-    /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)["']((?:@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*(?:\/[\w./-]*)?)["']/g;
+    /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|\bcreateRequire\)?\([^()]*\)\s*\(\s*)["']((?:@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*(?:\/[\w./-]*)?)["']/g;
   for (const m of text.matchAll(re)) {
     const spec = m[1];
     if (spec.startsWith('node:') || builtinModules.includes(spec.split('/')[0])) continue;

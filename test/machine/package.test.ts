@@ -176,9 +176,16 @@ describe('the Debian package', () => {
       const doc =
         'version: 1\nplugins:\n  files:\n    paths:\n      /etc/opd-package-test: { content: "converged by opd.service\\n", mode: "0644" }\n';
       expect((await m.exec(['sh', '-c', 'cat > /etc/opd/state.yaml'], { input: doc })).code).toBe(0);
-      const r = await m.exec(['systemctl', 'enable', '--now', 'opd']);
-      expect(r.code, r.stderr + (await m.exec(['journalctl', '-u', 'opd', '--no-pager'])).stdout).toBe(0);
-      expect((await m.exec(['systemctl', 'is-active', 'opd'])).stdout.trim()).toBe('active');
+      // --no-block, then wait: a unit that never reports READY shows its journal instead of hanging the test
+      const r = await m.exec(['systemctl', 'enable', '--now', '--no-block', 'opd']);
+      expect(r.code, r.stderr).toBe(0);
+      let state = '';
+      for (let i = 0; i < 120 && state !== 'active' && state !== 'failed'; i++) {
+        if (i) await new Promise((res) => setTimeout(res, 1000));
+        state = (await m.exec(['systemctl', 'is-active', 'opd'])).stdout.trim();
+      }
+      const journal = await m.exec(['journalctl', '-u', 'opd', '--no-pager', '-n', '60']);
+      expect(state, journal.stdout + journal.stderr).toBe('active');
       expect(m.read('/etc/opd-package-test')).toBe('converged by opd.service\n');
       const status = await m.exec(['opd', 'status']);
       expect(status.code, status.stdout + status.stderr).toBe(0);
