@@ -29,9 +29,15 @@ function bundle() {
   let cachedData;
   if (!process.env.OPD_WRITE_CODE_CACHE)
     try {
-      // made by the build from this very file by this V8 (V8 checks the rest)
+      // made by the build from this very file by this V8 on this CPU architecture (V8 checks its
+      // version and flags but not the architecture: an x64 cache crashes V8 on arm64)
       const meta = JSON.parse(readFileSync(join(root, 'dist/bundle/cache.json'), 'utf8'));
-      if (meta.size === source.length && meta.v8 === process.versions.v8 && meta.mtimeMs === statSync(file).mtimeMs)
+      if (
+        meta.size === source.length &&
+        meta.v8 === process.versions.v8 &&
+        meta.arch === process.arch &&
+        meta.mtimeMs === statSync(file).mtimeMs
+      )
         cachedData = readFileSync(file + '.cache');
     } catch {
       /* no cache: compile */

@@ -196,7 +196,13 @@ try {
 const st = statSync(out + '/opd.cjs');
 writeFileSync(
   out + '/cache.json',
-  JSON.stringify({ size: st.size, mtimeMs: st.mtimeMs, v8: process.versions.v8, node: process.version }) + '\n',
+  JSON.stringify({
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    v8: process.versions.v8,
+    node: process.version,
+    arch: process.arch,
+  }) + '\n',
 );
 console.error(
   `bundled the CLI into dist/bundle/opd.cjs, ${Math.round(bytes / 1024)} KiB with its map, in ${ms} ms; code cache ${Math.round(statSync(cache).size / 1024)} KiB`,

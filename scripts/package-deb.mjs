@@ -315,7 +315,13 @@ function build(arch) {
   // bin/opd.js uses the V8 code cache only for the very file it was made from (size, V8 and
   // mtime): every packaged file gets the time SOURCE_DATE_EPOCH below, so the cache's record says so
   const cacheMeta = at(`${LIB}/dist/bundle/cache.json`);
-  if (existsSync(cacheMeta))
+  // the cache holds code for the CPU it was made on (the build's): another architecture's package
+  // goes without it (V8 does not check the architecture: an x64 cache crashes node on arm64)
+  const cacheArch = existsSync(cacheMeta) ? JSON.parse(readFileSync(cacheMeta, 'utf8')).arch : undefined;
+  if (cacheArch !== { amd64: 'x64', arm64: 'arm64' }[arch]) {
+    rmSync(cacheMeta, { force: true });
+    rmSync(at(`${LIB}/dist/bundle/opd.cjs.cache`), { force: true });
+  } else
     writeFileSync(
       cacheMeta,
       JSON.stringify({ ...JSON.parse(readFileSync(cacheMeta, 'utf8')), mtimeMs: EPOCH * 1000 }) + '\n',
