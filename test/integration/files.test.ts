@@ -207,7 +207,7 @@ describe('files with --rollback', () => {
     );
     const r = await opd(['apply', '--rollback', doc(after)], { env: e });
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/rollback ok +~ files\/paths\/\/etc\/a\.conf/);
+    expect(r.stdout).toMatch(/rollback ok +~ files\/paths\/etc\/a\.conf/);
     expect(dump(rroot)).toBe(snapshot);
     expect((await opd(['audit', 'verify'], { env: e })).code).toBe(0);
   });
@@ -310,8 +310,10 @@ describe('files with hostile values', () => {
     );
     const r = await opd(['diff', '-o', 'json', d], { env });
     expect(r.code, r.stderr).toBe(2);
-    const plan = JSON.parse(r.stdout) as { changes: { address: string; after: string[] }[] };
-    expect(plan.changes.find((c) => c.address.startsWith('kmod/'))?.after).toContain(`files/paths//etc/dep-${u}.conf`);
+    const plan = JSON.parse(r.stdout) as { changes: { address: string; depends_on: string[] }[] };
+    expect(plan.changes.find((c) => c.address.startsWith('kmod/'))?.depends_on).toContain(
+      `files/paths//etc/dep-${u}.conf`,
+    );
   });
 
   it('runs a validate command without a shell: %s is one argument even with spaces', async () => {

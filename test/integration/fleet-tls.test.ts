@@ -181,7 +181,9 @@ describe('opd fleet over TLS, with a daemon configured by a file', () => {
       async () => {
         const r = await opd(['fleet', 'status', '-o', 'json'], { env: tlsEnv() });
         if (r.code !== 0) throw new Error(`fleet status exit ${r.code}: ${r.stderr}\n${daemonOut}`);
-        return (JSON.parse(r.stdout) as { host: string; alive: boolean }[]).some((x) => x.host === host && x.alive);
+        return (JSON.parse(r.stdout) as { hosts: { host: string; alive: boolean }[] }).hosts.some(
+          (x) => x.host === host && x.alive,
+        );
       },
       `${host} alive`,
       60_000,
@@ -192,7 +194,8 @@ describe('opd fleet over TLS, with a daemon configured by a file', () => {
     const rows = await until(
       async () => {
         const r = await opd(['fleet', 'status', '-o', 'json'], { env: tlsEnv() });
-        const rs = JSON.parse(r.stdout) as { host: string; converged: boolean; fragments: string[] }[];
+        const rs = (JSON.parse(r.stdout) as { hosts: { host: string; converged: boolean; fragments: string[] }[] })
+          .hosts;
         return rs.some((x) => x.host === host && x.converged && x.fragments.includes('tls-role')) ? rs : undefined;
       },
       `${host} converged on tls-role`,

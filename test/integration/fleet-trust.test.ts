@@ -75,7 +75,7 @@ describe('a compromised fleet host against enrolled labels and the audit witness
   const rows = async (): Promise<Row[]> => {
     const r = await fleet(['status', '-o', 'json']);
     if (r.code !== 0) throw new Error(`fleet status: ${r.stderr}`);
-    return JSON.parse(r.stdout) as Row[];
+    return (JSON.parse(r.stdout) as { hosts: Row[] }).hosts;
   };
   const verify = (h: string, env: Record<string, string>, extra: string[] = []) =>
     opd(['audit', 'verify', '--witness', '--host', h, '--audit-log', daemons.get(h)!.audit, ...extra], {

@@ -4,6 +4,7 @@
  * drop flow opd installs really drops their ping, and removing it lets ping through again.
  * Flows opd did not create (other cookies) survive apply, state: absent and prune.
  */
+import { expectOutput } from '../helpers/output-schema.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -238,9 +239,9 @@ plugins:
     const show = await opd(['show', '--plugin', 'openflow', '-o', 'json'], { env });
     expect(show.code, show.stderr).toBe(0);
     // opd cannot know the names of its flows from the switch: show names them by their cookie
-    const shown = JSON.parse(show.stdout) as {
-      plugins: { openflow: { bridges: Record<string, { flows: Record<string, object> }> } };
-    };
+    const shown = expectOutput<{
+      document: { plugins: { openflow: { bridges: Record<string, { flows: Record<string, object> }> } } };
+    }>('show', show.stdout).document;
     expect(Object.values(shown.plugins.openflow.bridges[br2].flows)).toEqual([
       { table: 0, priority: 10, match: { ip: true }, actions: [], idle_timeout: 0, hard_timeout: 0 },
     ]);

@@ -263,7 +263,7 @@ plugins:
     for (const cmd of ['validate', 'diff', 'apply']) {
       const r = await traced([cmd, argvDoc, '--vars', varsFile]);
       expect(r.code).toBe(65);
-      expect(r.stderr).toContain(`${argvDoc}:9:32: /plugins/exec/commands/leak/argv/3`);
+      expect(r.stderr).toContain(`${argvDoc}:9:32: plugins.exec.commands.leak.argv[3]`);
       expect(r.stderr).toContain('/proc/PID/cmdline');
       expect(r.stderr).toContain('env:');
     }
