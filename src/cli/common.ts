@@ -21,6 +21,15 @@ export interface Io {
 // writes what stdout holds, so that the two keep their order on a terminal.
 let pendingOut = '';
 let flushScheduled = false;
+let wroteOut = false;
+
+/**
+ * Whether the command wrote anything to stdout: in JSON mode a command that printed its own JSON
+ * (a plan with `unknown`, a verify report) before failing leaves stdout one JSON document.
+ */
+export function wroteStdout(): boolean {
+  return wroteOut;
+}
 
 /** Write what stdout holds now (main() calls it before it returns). */
 export function flushOut(): void {
@@ -33,6 +42,7 @@ export function flushOut(): void {
 // every line opd prints passes the secret scrubber (values of secret parameters and from_file texts)
 export const stdio: Io = {
   out: (s) => {
+    wroteOut = true;
     pendingOut += scrub(s.endsWith('\n') ? s : s + '\n');
     if (pendingOut.length > 1 << 16) flushOut();
     else if (!flushScheduled) {

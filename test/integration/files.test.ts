@@ -25,6 +25,8 @@ const work = tmp('opd-files-');
 let docs = 0;
 const doc = (text: string) => mkdoc(text, work, `state-${++docs}.yaml`);
 const root = join(work, 'root');
+// --root must be an existing directory (a missing one is refused with exit 64)
+mkdirSync(root, { recursive: true });
 const audit = join(work, 'audit.jsonl');
 const env = { OPD_AUDIT_LOG: audit, OPD_ROOT: root };
 const SECRET = `s3cr3t-${u}-do-not-print`;
@@ -196,6 +198,7 @@ describe('files under a sandbox root', () => {
 describe('files with --rollback', () => {
   it('restores changed content and mode and puts a removed file back when a later change fails', async () => {
     const rroot = join(work, 'rroot');
+    mkdirSync(rroot);
     const e = { OPD_AUDIT_LOG: join(work, 'rb-audit.jsonl'), OPD_ROOT: rroot };
     const before = section(
       `      /etc/a.conf: { content: "old a\\n", mode: "0640" }\n      /etc/b.conf: { content: "old b\\n" }\n`,
@@ -216,6 +219,7 @@ describe('files with --rollback', () => {
 describe('files copied from a source', () => {
   it('copies a host file, sees when the source changes, and reports no changes otherwise', async () => {
     const sroot = join(work, 'src-root');
+    mkdirSync(sroot);
     const e = { OPD_AUDIT_LOG: join(work, 'src-audit.jsonl'), OPD_ROOT: sroot };
     const src = join(work, 'source.conf');
     writeFileSync(src, 'from source 1\n');

@@ -246,8 +246,8 @@ plugins:
       { table: 0, priority: 10, match: { ip: true }, actions: [], idle_timeout: 0, hard_timeout: 0 },
     ]);
     expect(Object.keys(shown.plugins.openflow.bridges[br2].flows)[0]).toMatch(/^cookie-0x6f706400[0-9a-f]{8}$/);
-    // and applying what show printed changes nothing
-    const again = await opd(['apply', doc(show.stdout, dir, 'shown.json')], { env });
+    // and applying the document show printed (its JSON's `document`) changes nothing
+    const again = await opd(['apply', doc(JSON.stringify(shown), dir, 'shown.json')], { env });
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(again.stdout.trim()).toBe('no changes: the host matches the document');
   });

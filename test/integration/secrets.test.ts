@@ -15,6 +15,8 @@ import { until } from '../helpers/wait.js';
 const u = uniq(6);
 const work = tmp('opd-secrets-');
 const root = join(work, 'root');
+// --root must be an existing directory (a missing one is refused with exit 64)
+mkdirSync(root, { recursive: true });
 const auditDir = join(work, 'audit');
 const audit = join(auditDir, 'audit.jsonl');
 const FIELD = `field-secret-${u}-never-shown`;
