@@ -3,7 +3,8 @@
  * unit files and drop-ins, libvirt XML, LXC config, exec scripts) shown as unified diffs between
  * the host and the document, as `ansible --diff`, Puppet's show_diff and `kubectl diff` do.
  * A text that is secret (a resource with `secret: true`, or a value that holds a registered secret) is never shown: its change says so and the summary carries
- * the keyed fingerprint. Binary and huge texts are not diffed, long diffs are cut, both with a note.
+ * the keyed fingerprint. A text the document removes is not shown either (only its size): the
+ * document does not hold it, so nothing says it is not secret. Binary and huge texts are not diffed, long diffs are cut, both with a note.
  */
 import { structuredPatch } from 'diff';
 import type { Plan, PlannedChange } from './plan.js';
@@ -139,6 +140,14 @@ export function changeContentDiffs(
       [cur, want].some((v) => v !== undefined && typeof v !== 'string' && holdsSecret(JSON.stringify(v)));
     if (masked) {
       out.push({ field, note: `${field}: secret, not shown` });
+      continue;
+    }
+    // a text the document removes (state: absent, a drop-in it no longer names): the document
+    // does not hold it, so nothing says it is not secret (a secret file removed with a bare
+    // `{ state: absent }`): its size only
+    if ('absent' in b && !('absent' in a)) {
+      const was = 'text' in a ? size(Buffer.byteLength(a.text)) : 'binary' in a ? a.binary : '';
+      out.push({ field, note: `${field}: removed (${was}), not shown: only texts the document holds are diffed` });
       continue;
     }
     if ('binary' in a || 'binary' in b) {

@@ -62,6 +62,19 @@ describe('content diffs', () => {
     expect(out).toEqual([{ field: 'content', note: 'content: secret, not shown' }]);
     expect(JSON.stringify(out)).not.toContain('hunter2');
   });
+
+  it('never shows the host text of a file the document removes (a bare state: absent cannot say it is not secret)', () => {
+    const d = {
+      ...fileDiff({ type: 'file', content: 'pw=hunter3-on-the-host\n' }, { state: 'absent' }),
+      action: 'delete',
+      ops: [{ op: 'remove', path: '' }],
+    } as ResourceDiff;
+    const out = changeContentDiffs(d, d, r);
+    expect(out).toEqual([
+      { field: 'content', note: 'content: removed (23 B), not shown: only texts the document holds are diffed' },
+    ]);
+    expect(JSON.stringify(out)).not.toContain('hunter3');
+  });
 });
 
 describe('addresses and key paths', () => {
