@@ -72,8 +72,14 @@ describe('the Debian package', () => {
     expect(amd64).toMatch(/ \.\/usr\/lib\/opd\/dist\/bundle\/opd\.cjs\.cache$/m);
     expect(amd64).toMatch(/ \.\/usr\/lib\/opd\/dist\/bundle\/cache\.json$/m);
     expect(arm64).not.toMatch(/opd\.cjs\.cache|cache\.json/);
-    const tar = await execa('dpkg-deb', ['--fsys-tarfile', deb('amd64')], { encoding: 'buffer' });
-    const json = await execa('tar', ['-xO', './usr/lib/opd/dist/bundle/cache.json'], { input: tar.stdout });
+    // streamed, not buffered: the data tar is over execa's 100 MB maxBuffer (96 MiB installed), and
+    // the error execa throws then holds the whole tar (the worker ran out of memory formatting it)
+    const json = await execa('sh', [
+      '-c',
+      'dpkg-deb --fsys-tarfile "$1" | tar -xO ./usr/lib/opd/dist/bundle/cache.json',
+      'sh',
+      deb('amd64'),
+    ]);
     const meta = JSON.parse(String(json.stdout)) as { arch: string };
     expect(meta.arch).toBe('x64');
   });
