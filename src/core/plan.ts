@@ -56,7 +56,8 @@ export function collectEdges(plugins: Map<string, Plugin>, desired: Record<strin
       for (const [res, spec] of Object.entries(coll)) {
         if (!isObj(spec)) continue;
         const from = `${name}/${collection}/${res}`;
-        if (spec.state !== 'absent') edges.push(...planOrderEdges(p, collection, res, spec));
+        if (spec.state !== 'absent' && p.ordersAfterOthers !== false)
+          edges.push(...planOrderEdges(p, collection, res, spec));
         if (Array.isArray(spec.depends_on))
           (spec.depends_on as string[]).forEach((to, i) =>
             edges.push({
@@ -76,7 +77,7 @@ export function collectEdges(plugins: Map<string, Plugin>, desired: Record<strin
 const edgeMemo = new WeakMap<object, WeakMap<Map<string, Plugin>, Edge[]>>();
 
 /** The other resources a plan for creating this resource orders its changes after (`after`). */
-function planOrderEdges(p: Plugin, collection: string, res: string, spec: Obj): Edge[] {
+export function planOrderEdges(p: Plugin, collection: string, res: string, spec: Obj): Edge[] {
   const want = desiredForCompare(spec) as Obj;
   const address = `${p.name}/${collection}/${res}`;
   let changes: Change[];

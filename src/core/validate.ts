@@ -327,37 +327,54 @@ export const UNSAFE_NAMES: ReadonlySet<string> = new Set(['__proto__', 'construc
  */
 export function checkNames(value: unknown, loaded?: LoadedDocument): void {
   const problems: Problem[] = [];
-  const stack: [unknown, string[]][] = [[value, []]];
+  // paths are made only for a problem: each entry links to its parent (no path copied per node)
+  interface At {
+    parent: At | undefined;
+    key: string;
+  }
+  const pathOf = (at: At | undefined, last?: string): string[] => {
+    const path: string[] = last === undefined ? [] : [last];
+    for (let a = at; a; a = a.parent) path.push(a.key);
+    return path.reverse();
+  };
+  const nameValue = (at: At | undefined, key?: string) =>
+    problems.push({
+      pointer: pathToPointer(pathOf(at, key)),
+      message: '"__proto__" cannot be a name: as a key it would replace the prototype of the map holding it',
+      fix: 'rename it (opd refuses __proto__, constructor and prototype as names and keys)',
+    });
+  // a value that becomes a name (an op-dbus list's `name`, a parent bridge): `__proto__` is never anything else
+  if (value === '__proto__') nameValue(undefined);
+  const stack: [object, At | undefined][] = value !== null && typeof value === 'object' ? [[value, undefined]] : [];
   while (stack.length) {
-    const [v, path] = stack.pop()!;
-    // a value that becomes a name (an op-dbus list's `name`, a parent bridge): `__proto__` is never anything else
-    if (v === '__proto__')
-      problems.push({
-        pointer: pathToPointer(path),
-        message: '"__proto__" cannot be a name: as a key it would replace the prototype of the map holding it',
-        fix: 'rename it (opd refuses __proto__, constructor and prototype as names and keys)',
-      });
-    if (v === null || typeof v !== 'object') continue;
+    const [v, at] = stack.pop()!;
     if (Array.isArray(v)) {
-      v.forEach((x, i) => stack.push([x, [...path, String(i)]]));
+      for (let i = 0; i < v.length; i++) {
+        const x: unknown = v[i];
+        if (x === '__proto__') nameValue(at, String(i));
+        else if (x !== null && typeof x === 'object') stack.push([x, { parent: at, key: String(i) }]);
+      }
       continue;
     }
     const proto = Object.getPrototypeOf(v) as unknown;
     if (proto !== Object.prototype && proto !== null)
       problems.push({
-        pointer: pathToPointer(path),
+        pointer: pathToPointer(pathOf(at)),
         message: 'a name was lost here: an entry named "__proto__" (in a list of named objects?) cannot be a key',
         fix: 'rename it: opd refuses __proto__, constructor and prototype as names',
       });
     for (const k of Object.keys(v)) {
-      const child = [...path, k];
-      if (UNSAFE_NAMES.has(k))
+      if (UNSAFE_NAMES.has(k)) {
         problems.push({
-          pointer: pathToPointer(child),
+          pointer: pathToPointer(pathOf(at, k)),
           message: `${JSON.stringify(k)} cannot be a name: JavaScript objects reserve it, so opd would drop or misread it`,
           fix: `rename it (opd refuses __proto__, constructor and prototype as names and keys)`,
         });
-      else stack.push([(v as Record<string, unknown>)[k], child]);
+        continue;
+      }
+      const x = (v as Record<string, unknown>)[k];
+      if (x === '__proto__') nameValue(at, k);
+      else if (x !== null && typeof x === 'object') stack.push([x, { parent: at, key: k }]);
     }
   }
   if (!problems.length) return;

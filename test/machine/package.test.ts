@@ -72,16 +72,16 @@ describe('the Debian package', () => {
     expect(amd64).toMatch(/ \.\/usr\/lib\/opd\/dist\/bundle\/opd\.cjs\.cache$/m);
     expect(amd64).toMatch(/ \.\/usr\/lib\/opd\/dist\/bundle\/cache\.json$/m);
     expect(arm64).not.toMatch(/opd\.cjs\.cache|cache\.json/);
-    // streamed, not buffered: the data tar is over execa's 100 MB maxBuffer (96 MiB installed), and
-    // the error execa throws then holds the whole tar (the worker ran out of memory formatting it)
-    const json = await execa('sh', [
-      '-c',
-      'dpkg-deb --fsys-tarfile "$1" | tar -xO ./usr/lib/opd/dist/bundle/cache.json',
-      'sh',
-      deb('amd64'),
-    ]);
-    const meta = JSON.parse(String(json.stdout)) as { arch: string };
-    expect(meta.arch).toBe('x64');
+    const dir = mkdtempSync(join(tmpdir(), 'opd-deb-x-'));
+    try {
+      await execa('dpkg-deb', ['-x', deb('amd64'), dir]);
+      const meta = JSON.parse(readFileSync(join(dir, 'usr/lib/opd/dist/bundle/cache.json'), 'utf8')) as {
+        arch: string;
+      };
+      expect(meta.arch).toBe('x64');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("runs on arm64: its own runtime prints the version and validates the demo under qemu-aarch64 with Debian's arm64 libraries", async () => {

@@ -218,6 +218,8 @@ const plugin: Plugin<OvsSection, OvsChangeData> = {
   },
 
   plan: planBridge,
+  // a port's changes follow its own bridge only; a patch peer's bridge is an edge (edges())
+  ordersAfterOthers: false,
 
   // one OVSDB transaction for the whole batch (a port with its bridge), whatever its size
   transaction: true,
