@@ -25,7 +25,7 @@ for (const f of files) {
   const st = statSync(dir + f);
   stats[f] = [st.size, st.mtimeMs];
 }
-const KEYWORDS = ['x-opd-secret', 'x-opd-hint', 'x-opd-argv'];
+const KEYWORDS = ['x-opd-secret', 'x-opd-hint', 'x-opd-argv', 'x-opd-text'];
 function ajv() {
   const a = new Ajv2020({
     allErrors: true,

@@ -38,7 +38,8 @@ case "$cmd" in
       if [ -f "$D/$p.pid" ]; then kill "$(cat "$D/$p.pid")" 2>/dev/null || true; fi
     done
     for _ in $(seq 1 50); do
-      alive=0; for p in ovs-vswitchd ovsdb-server; do [ -f "$D/$p.pid" ] && kill -0 "$(cat "$D/$p.pid")" 2>/dev/null && alive=1; done
+      # a daemon removes its pidfile as it exits: between the test and cat it may be gone
+      alive=0; for p in ovs-vswitchd ovsdb-server; do [ -f "$D/$p.pid" ] && kill -0 "$(cat "$D/$p.pid" 2>/dev/null)" 2>/dev/null && alive=1; done
       [ $alive = 0 ] && break; sleep 0.05
     done
     if [ -f "$D/netns" ]; then ip netns del "$(cat "$D/netns")" 2>/dev/null || true; fi

@@ -5,6 +5,7 @@ import {
   varsFrom,
   onlyOption,
   parseOnly,
+  targetOption,
   addAuditOptions,
   addSettingOptions,
   auditPaths,
@@ -21,25 +22,41 @@ import { checkSavedPlan, readSavedPlan } from '../core/saved-plan.js';
 import { secretKey } from '../audit/key.js';
 import { confirmDir, keeperAlive, pendingRuns, startConfirmWait, waitForOutcome } from '../run/confirm.js';
 import { OpdError } from '../core/errors.js';
-import { formatChange, summarize } from '../core/plan.js';
+import { displayAddress, formatChange } from '../core/plan.js';
+import { diffFields, planContentDiffs, type ContentDiff } from '../core/content.js';
+import { addConsoleOptions, diffLines, paint, styleFor, type Style } from './output.js';
+import { Progress } from './progress.js';
+import { printPlan } from './diff.js';
 import { registry } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
 import type { ChangeOutcome } from '../core/apply.js';
-import { countOutcomes, ms, redactPlan, reportJSON, unknownJSON, unknownLines } from '../core/report.js';
+import { countOutcomes, ms, planView, planViewJSON, reportJSON, unknownJSON, unknownLines } from '../core/report.js';
 import { noTrap, signalExit, trapStopSignals } from './signals.js';
 
 const MARK: Record<string, string> = { ok: 'ok     ', failed: 'FAILED ', skipped: 'skipped', refused: 'refused' };
+const MARK_COLOR: Record<string, 'green' | 'red' | 'yellow'> = {
+  ok: 'green',
+  failed: 'red',
+  skipped: 'yellow',
+  refused: 'red',
+};
 
-function outcomeLine(o: ChangeOutcome): string {
+/** A change's outcome line (and, for one that changed something, its content diff). */
+export function outcomeLine(o: ChangeOutcome, st: Style = { color: false }, content?: ContentDiff[]): string {
   const err =
     o.error && o.status !== 'ok'
       ? `\n          ${o.error.message}${o.error.hint ? `\n          hint: ${o.error.hint}` : ''}`
       : '';
-  return `${MARK[o.status] ?? o.status} ${formatChange({ ...o.change, refused: undefined })}${o.attempts > 1 ? ` (${o.attempts} attempts)` : ''}${err}`;
+  const mark = paint(st, MARK_COLOR[o.status] ?? 'yellow', MARK[o.status] ?? o.status);
+  const diff = o.status === 'ok' && content?.length ? diffFields(content) : {};
+  return [
+    `${mark} ${formatChange({ ...o.change, refused: undefined })}${o.attempts > 1 ? ` (${o.attempts} attempts)` : ''}${err}`,
+    ...diffLines(st, diff.diff, diff.diff_note, '          '),
+  ].join('\n');
 }
 
 export function applyCommand(): Command {
-  return addVarOptions(
+  const cmd = addVarOptions(
     addAuditOptions(
       addSettingOptions(
         new Command('apply')
@@ -58,6 +75,8 @@ export function applyCommand(): Command {
             new Option('--allow-destroy', 'allow data-destroying operations (destroying containers, domains, storage)'),
           )
           .addOption(onlyOption())
+          .addOption(targetOption())
+          .addOption(new Option('--quiet', 'print only failures and the summary (no line per change, no progress)'))
           .addOption(
             new Option('--lock-wait <seconds>', 'how long to wait for another opd run to finish').default('300'),
           )
@@ -76,7 +95,8 @@ export function applyCommand(): Command {
           .addOption(outputOption(['text', 'json'], 'text')),
       ),
     ),
-  ).action(
+  );
+  return addConsoleOptions(cmd).action(
     act(async (file: string, _opts: Record<string, unknown>, cmd: Command) => {
       const o = cmd.optsWithGlobals();
       const saved = readSavedPlan(file);
@@ -125,12 +145,30 @@ export function applyCommand(): Command {
             `opd: ${sig} again: aborted the changes in flight after ${applied} applied; the next opd run reads them from the host and records what it finds`,
           ),
       );
+      const st = styleFor(o);
+      const quiet = o.quiet === true;
+      const showContent = o.content !== false;
+      let content = new Map<number, ContentDiff[]>();
+      let progress: Progress | undefined;
       const report = await run(prep, {
         stop: trap.stop,
         signal: trap.abort,
         settings,
         log,
+        targets: saved ? saved.targets : (o.target as string[] | undefined),
         partial: o.partial === true,
+        onPlan: (c) => {
+          if (!text) return;
+          if (showContent && !quiet) content = planContentDiffs(c.plan, prep.redactor);
+          progress = new Progress({
+            io: stdio,
+            style: st,
+            tty: process.stdout.isTTY === true,
+            quiet,
+            total: c.plan.changes.length,
+          });
+        },
+        onStart: (changes) => progress?.start(changes),
         ...(saved
           ? {
               expect: (c) =>
@@ -170,22 +208,24 @@ export function applyCommand(): Command {
         onLockWait: (pid) => stdio.err(`opd: waiting for another opd run (pid ${pid}) to finish…`),
         onChange: (x) => {
           if (x.status === 'ok') applied++;
-          if (text) stdio.out(outcomeLine(x));
+          if (text)
+            progress?.outcome(x, quiet && x.status === 'ok' ? '' : outcomeLine(x, st, content.get(x.change.id)));
         },
-        onRollback: text ? (x) => stdio.out(`rollback ${outcomeLine(x)}`) : undefined,
-      }).finally(() => trap.dispose());
+        onRollback: text
+          ? (x) => (progress ?? { print: stdio.out }).print(`rollback ${outcomeLine(x, st)}`)
+          : undefined,
+      }).finally(() => {
+        progress?.close();
+        trap.dispose();
+      });
       printAdvisories(report.computed?.advisories);
       if (!text) {
-        stdio.out(JSON.stringify(reportJSON(report, prep.redactor), null, 2));
+        stdio.out(JSON.stringify(reportJSON(report, prep.redactor, showContent), null, 2));
       } else {
         for (const r of report.audit?.recovered ?? []) stdio.err(`opd: ${r}`);
         if (report.status === 'planned') {
-          const shown = redactPlan(report.plan, prep.redactor);
-          for (const c of shown.changes) stdio.out(formatChange(c));
-          const s = summarize(shown);
-          stdio.out(
-            `\ndry run: ${s.create} to create, ${s.update + s.other} to change, ${s.delete} to delete${s.refused ? `, ${s.refused} refused` : ''}; nothing was changed`,
-          );
+          const view = planViewJSON(planView(report.plan, prep.redactor, showContent));
+          printPlan(view.changes, view.summary, [], st, '; nothing was changed');
         } else if (report.status === 'noop') {
           stdio.out('no changes: the host matches the document');
         } else if (report.status === 'interrupted') {
@@ -201,14 +241,15 @@ export function applyCommand(): Command {
             `\ninterrupted: ${s.ok} applied, ${notStarted} not started${later.length ? `, second stage not started: ${later.join(', ')}` : ''}${s.failed ? `, ${s.failed} failed` : ''} (${report.interrupted}${report.run ? `; run ${report.run}, recorded in the audit trail` : '; nothing was begun'})`,
           );
         } else if (report.status === 'blocked') {
-          for (const c of report.plan.changes.filter((c) => c.blocker)) stdio.out(`blocked ${c.address}: ${c.blocker}`);
+          for (const c of report.plan.changes.filter((c) => c.blocker))
+            stdio.out(`${paint(st, 'red', 'blocked')} ${displayAddress(c.address)}: ${c.blocker}`);
           stdio.out('\nnothing was applied: a precondition failed');
         } else {
           for (const v of report.verification)
             stdio.out(
               v.error
-                ? `FAILED verification of ${v.address}: could not read it again: ${v.error}`
-                : `FAILED verification of ${v.address}: the host still differs (${JSON.stringify(v.ops).slice(0, 300)})`,
+                ? `${paint(st, 'red', 'FAILED')} verification of ${displayAddress(v.address)}: could not read it again: ${v.error}`
+                : `${paint(st, 'red', 'FAILED')} verification of ${displayAddress(v.address)}: the host still differs (${JSON.stringify(v.ops).slice(0, 300)})`,
             );
           const s = countOutcomes(report.outcomes);
           const rb = report.rollback

@@ -7,6 +7,7 @@ import { addEtcdOptions } from './etcd-options.js';
 import { verifyLog } from '../audit/verify.js';
 import { readKey } from '../audit/chain.js';
 import { OpdError } from '../core/errors.js';
+import { FORMAT_VERSION } from '../core/plan.js';
 
 export function auditCommand(): Command {
   const audit = new Command('audit').description('the hash-chained audit trail');
@@ -91,7 +92,7 @@ export function auditCommand(): Command {
   );
   audit.addCommand(
     addAuditOptions(new Command('log').description('print audit entries'))
-      .addOption(outputOption(['text', 'json'], 'text'))
+      .addOption(outputOption(['text', 'json', 'jsonl'], 'text'))
       .option('--run <id>', 'only this run')
       .option('--tail <n>', 'only the last n entries')
       .action(
@@ -117,8 +118,20 @@ export function auditCommand(): Command {
               });
             throw err;
           }
+          if (o.output === 'json') {
+            const entries: unknown[] = [];
+            for (const l of lines) {
+              try {
+                entries.push(JSON.parse(l));
+              } catch {
+                entries.push({ unparsable: l.slice(0, 200) });
+              }
+            }
+            stdio.out(JSON.stringify({ format_version: FORMAT_VERSION, log, entries }, null, 2));
+            return 0;
+          }
           for (const l of lines) {
-            if (o.output === 'json') {
+            if (o.output === 'jsonl') {
               stdio.out(l);
               continue;
             }

@@ -1,5 +1,7 @@
 /** Shared CLI plumbing: options, settings, logger, output. Library code never exits. */
 import { Command, Option } from 'commander';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createRequire } from 'node:module';
 import type { Finding, Settings } from '../core/plugin.js';
@@ -19,6 +21,15 @@ export interface Io {
 // writes what stdout holds, so that the two keep their order on a terminal.
 let pendingOut = '';
 let flushScheduled = false;
+let wroteOut = false;
+
+/**
+ * Whether the command wrote anything to stdout: in JSON mode a command that printed its own JSON
+ * (a plan with `unknown`, a verify report) before failing leaves stdout one JSON document.
+ */
+export function wroteStdout(): boolean {
+  return wroteOut;
+}
 
 /** Write what stdout holds now (main() calls it before it returns). */
 export function flushOut(): void {
@@ -31,6 +42,7 @@ export function flushOut(): void {
 // every line opd prints passes the secret scrubber (values of secret parameters and from_file texts)
 export const stdio: Io = {
   out: (s) => {
+    wroteOut = true;
     pendingOut += scrub(s.endsWith('\n') ? s : s + '\n');
     if (pendingOut.length > 1 << 16) flushOut();
     else if (!flushScheduled) {
@@ -138,13 +150,33 @@ export function settingsFrom(opts: Record<string, unknown>): Settings {
     const v = (opts[o.key] as string | undefined) ?? process.env[o.env];
     if (v !== undefined && v !== '') s[o.key] = v;
   }
+  // a --root that does not exist would make every path "absent": a typo must not plan a whole host
+  if (typeof s.root === 'string' && !isDir(s.root))
+    throw new OpdError('usage', `--root ${s.root}: no such directory`, {
+      hint: 'create it first (mkdir -p), or correct the path; --root (OPD_ROOT) is the directory opd treats as /',
+    });
   return s;
 }
 
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The audit trail and its key: --audit-log/--audit-key (OPD_AUDIT_LOG/OPD_AUDIT_KEY), else under
+ * --root (OPD_ROOT) when one is given — a run against a root leaves the host's own trail alone —
+ * else /var/lib/opd/audit.jsonl and /etc/opd/audit.key.
+ */
 export function auditPaths(opts: Record<string, unknown>): { log: string; key: string } {
+  const r = (opts.root as string | undefined) || process.env.OPD_ROOT || undefined;
+  const under = (p: string) => (r ? join(r, p) : p);
   return {
-    log: (opts.auditLog as string | undefined) ?? process.env.OPD_AUDIT_LOG ?? AUDIT_LOG_DEFAULT,
-    key: (opts.auditKey as string | undefined) ?? process.env.OPD_AUDIT_KEY ?? AUDIT_KEY_DEFAULT,
+    log: (opts.auditLog as string | undefined) ?? process.env.OPD_AUDIT_LOG ?? under(AUDIT_LOG_DEFAULT),
+    key: (opts.auditKey as string | undefined) ?? process.env.OPD_AUDIT_KEY ?? under(AUDIT_KEY_DEFAULT),
   };
 }
 
@@ -249,6 +281,14 @@ export function onlyOption(): Option {
   return new Option(
     '--only <plugins>',
     'restrict the run to these plugins (comma-separated, e.g. ovs,net,firewall,sysctl: what opd-boot.service converges at boot)',
+  );
+}
+
+/** `--target ADDRESS…`: plan (and apply) only these resources and what they depend on. */
+export function targetOption(): Option {
+  return new Option(
+    '--target <address...>',
+    'only these resources and what they depend on (an address such as files/paths/etc/x.conf or ovs/bridges/br0, or a prefix such as ovs); repeatable',
   );
 }
 

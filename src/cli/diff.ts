@@ -7,6 +7,7 @@ import {
   varsFrom,
   onlyOption,
   parseOnly,
+  targetOption,
   addSettingOptions,
   makeLogger,
   outputOption,
@@ -15,34 +16,42 @@ import {
 } from './common.js';
 import { computePlan, prepareFile, restrictPlugins, staging, unreachableError } from '../core/engine.js';
 import { printAdvisories, printNotes } from './common.js';
-import { formatChange, planJSON, summarize, type Plan } from '../core/plan.js';
+import { type PlanSummary } from '../core/plan.js';
+import { addConsoleOptions, changeText, printJSON, styleFor, type Style } from './output.js';
 import { registry } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
-import { redactPlan, unknownJSON, unknownLines, type UnknownShown } from '../core/report.js';
+import { planView, planViewJSON, unknownJSON, unknownLines, type UnknownShown } from '../core/report.js';
 import { makeSavedPlan, writeSavedPlan } from '../core/saved-plan.js';
+import { diffFields } from '../core/content.js';
 import { secretKey } from '../audit/key.js';
 
-/** The human form of a plan (opd diff, opd show-plan). */
+/** The human form of a plan (opd diff, opd show-plan, apply --dry-run): each change with its content diff. */
 export function printPlan(
-  changes: Parameters<typeof formatChange>[0][],
-  summary: Record<string, number>,
+  changes: (Parameters<typeof changeText>[1] & { refused?: string })[],
+  summary: PlanSummary,
   unknown: UnknownShown[],
+  st: Style = { color: false },
+  tail = '',
 ): void {
   const unknownCount = unknown.reduce((n, u) => n + u.resources.length, 0);
   if (!changes.length && !unknownCount) {
     stdio.out('no changes: the host matches the document');
     return;
   }
-  for (const c of changes) stdio.out(formatChange(c));
+  for (const c of changes) stdio.out(changeText(st, c));
   for (const l of unknownLines(unknown)) stdio.out(l);
-  const s = summary;
   stdio.out(
-    `\nplan: ${s.create} to create, ${s.update + s.other} to change, ${s.delete} to delete${s.refused ? `, ${s.refused} refused` : ''}${unknownCount ? `; ${unknownCount} unknown (${unknown.map((u) => u.plugin).join(', ')} unreachable)` : ''}`,
+    `\n${tail ? 'dry run' : 'plan'}: ${summaryText(summary)}${unknownCount ? `; ${unknownCount} unknown (${unknown.map((u) => u.plugin).join(', ')} unreachable)` : ''}${tail}`,
   );
 }
 
+/** `2 to create, 1 to change, 0 to delete, 1 refused` */
+export function summaryText(s: PlanSummary): string {
+  return `${s.create} to create, ${s.change} to change, ${s.delete} to delete${s.refused ? `, ${s.refused} refused` : ''}`;
+}
+
 export function diffCommand(): Command {
-  return addAuditOptions(
+  const cmd = addAuditOptions(
     addVarOptions(
       addSettingOptions(
         new Command('diff')
@@ -52,6 +61,7 @@ export function diffCommand(): Command {
           .argument('<file>', 'state document (YAML or JSON; - for stdin)')
           .addOption(outputOption(['text', 'json'], 'text'))
           .addOption(onlyOption())
+          .addOption(targetOption())
           .addOption(new Option('--allow-destroy', 'plan data-destroying operations as allowed instead of refused'))
           .addOption(
             new Option(
@@ -61,7 +71,8 @@ export function diffCommand(): Command {
           ),
       ),
     ),
-  ).action(
+  );
+  return addConsoleOptions(cmd).action(
     act(async (file: string, _opts: Record<string, unknown>, cmd: Command) => {
       const o = cmd.optsWithGlobals();
       const settings = settingsFrom(o);
@@ -72,14 +83,15 @@ export function diffCommand(): Command {
       );
       printNotes(prep);
       const log = await makeLogger(o);
-      const c = await computePlan(prep, { settings, log, allowDestroy: o.allowDestroy === true });
+      const targets = o.target as string[] | undefined;
+      const c = await computePlan(prep, { settings, log, allowDestroy: o.allowDestroy === true, targets });
       const { plan } = c;
       printAdvisories(c.advisories);
-      const shown: Plan = redactPlan(plan, prep.redactor);
+      const pv = planView(plan, prep.redactor, o.content !== false);
+      const view = planViewJSON(pv);
       const unknown = unknownJSON(c.unreachable);
-      if (o.output === 'json')
-        stdio.out(JSON.stringify({ ...planJSON(shown), ...(unknown.length ? { unknown } : {}) }, null, 2));
-      else printPlan(shown.changes, summarize(shown), unknown);
+      if (o.output === 'json') printJSON({ ...view, ...(unknown.length ? { unknown } : {}) });
+      else printPlan(view.changes, view.summary, unknown, styleFor(o));
       if (c.unreachable.length) {
         // a backend this plan itself brings up (a database server it installs and starts)
         const waiting = staging(prep, c.diffs, c.unreachable, 'first').waiting;
@@ -93,7 +105,12 @@ export function diffCommand(): Command {
       if (o.out) {
         const audit = auditPaths(o);
         const keyed = prep.redactor.withKey(secretKey(audit.log, audit.key));
-        const saved = makeSavedPlan(prep, c, { allowDestroy: o.allowDestroy === true, keyed });
+        const saved = makeSavedPlan(prep, c, {
+          allowDestroy: o.allowDestroy === true,
+          keyed,
+          targets,
+          content: (id) => diffFields(pv.content.get(id)),
+        });
         writeSavedPlan(o.out as string, saved);
         if (o.output !== 'json')
           stdio.err(

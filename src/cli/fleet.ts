@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import type { Etcd3 } from 'etcd3';
 import { Range } from 'etcd3';
 import { act, outputOption, stdio } from './common.js';
+import { FORMAT_VERSION } from '../core/plan.js';
 import { addEtcdOptions } from './etcd-options.js';
 import { OpdError, EXIT } from '../core/errors.js';
 import { prepareFile } from '../core/engine.js';
@@ -343,7 +344,7 @@ export function fleetCommand(): Command {
           return withClient(o, async (c) => {
             const rs = await rows(c);
             if (o.output === 'json') {
-              stdio.out(JSON.stringify(rs, null, 2));
+              stdio.out(JSON.stringify({ format_version: FORMAT_VERSION, hosts: rs }, null, 2));
               return EXIT.ok;
             }
             const table = [['HOST', 'ALIVE', 'CONVERGED', 'FAILING', 'DRIFT', 'LAST RUN', 'FRAGMENTS', 'LABELS']];

@@ -5,7 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { OpdError, EXIT, toOpdError } from '../core/errors.js';
-import { flushOut, takeExit } from './common.js';
+import { flushOut, takeExit, wroteStdout } from './common.js';
 import { scrub } from '../core/secrets.js';
 import { enableProfile, mark, profileReport, profiling } from '../core/profile.js';
 
@@ -82,9 +82,22 @@ Examples:
   return p;
 }
 
+/**
+ * In JSON mode (`-o json`) an error is JSON on stdout too: format_version, error {kind, message,
+ * hint, problems, exit_code}; unless the command already printed its JSON answer (a plan with
+ * `unknown` resources, a failed verify's report): stdout stays one JSON document, the error is on
+ * stderr and in the exit code.
+ */
+async function jsonError(argv: string[], io: { out?: (s: string) => void }, e: OpdError): Promise<void> {
+  const { errorJSON, wantsJSON } = await import('./output.js');
+  if (!wantsJSON(argv) || wroteStdout()) return;
+  flushOut();
+  (io.out ?? ((s: string) => process.stdout.write(s + '\n')))(scrub(JSON.stringify(errorJSON(e), null, 2)));
+}
+
 export async function main(
   argv: string[],
-  io: { err: (s: string) => void } = {
+  io: { err: (s: string) => void; out?: (s: string) => void } = {
     err: (s) => {
       flushOut();
       process.stderr.write(s + '\n');
@@ -125,11 +138,12 @@ export async function main(
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
         return EXIT.ok;
-      if (err.code === 'commander.executeSubCommandAsync') return EXIT.usage;
+      await jsonError(argv, io, new OpdError('usage', err.message.replace(/^error: /, '')));
       return EXIT.usage;
     }
     const e = err instanceof OpdError ? err : toOpdError(err);
     io.err(scrub(e.format()));
+    await jsonError(argv, io, e);
     if (e.kind === 'bug' && process.env.OPD_DEBUG) io.err(String((err as Error).stack));
     return e.exitCode;
   } finally {

@@ -5,6 +5,7 @@ import { loadAll } from '../plugins/index.js';
 import { OpdError, toOpdError } from '../core/errors.js';
 import { sortKeys } from '../core/canonical.js';
 import { newRedactor } from '../core/validate.js';
+import { printJSON } from './output.js';
 
 export function showCommand(): Command {
   return inspectCommand(
@@ -28,6 +29,11 @@ export function showCommand(): Command {
         if (!all.get(n)!.show) throw new OpdError('usage', `plugin ${n} cannot show its state`);
       }
       const explicit = o.plugin !== undefined;
+      // -o json says which plugins it left out and why; the YAML is the document alone
+      const leftOut: Record<string, string> = {};
+      if (!explicit)
+        for (const [n, p] of all)
+          if (!p.show) leftOut[n] = 'no opd show for this plugin yet: it has no read-back to a document';
       const redact = newRedactor();
       const plugins: Record<string, unknown> = {};
       const ctx = { settings: settingsFrom(o), log };
@@ -39,13 +45,14 @@ export function showCommand(): Command {
             const e = toOpdError(err);
             if (explicit) throw e;
             stdio.err(`opd: skipping ${n}: ${e.message}`);
+            leftOut[n] = `could not read it: ${e.message}`;
             return [n, undefined] as const;
           }
         }),
       );
       for (const [n, v] of results) if (v !== undefined) plugins[n] = redact.section(n, v);
       const doc = sortKeys({ version: 1, plugins });
-      if (o.output === 'json') stdio.out(JSON.stringify(doc, null, 2));
+      if (o.output === 'json') printJSON({ document: doc, left_out: sortKeys(leftOut) });
       else stdio.out(`# opd show, ${new Date().toISOString()}\n` + stringify(doc, { lineWidth: 0 }));
       return 0;
     }),

@@ -49,6 +49,8 @@ export interface ApplyOptions {
   onIntent?: (changes: PlannedChange[]) => void;
   /** Where the doors create temp files (see ApplyContext.noteTempDir). */
   noteTempDir?: (dir: string, root: string) => void;
+  /** Called with the changes of each batch handed to a plugin, as it starts (progress: what is running). */
+  onStart?: (changes: PlannedChange[]) => void;
   /** Called once per change as soon as its outcome is known (audit, progress). */
   onOutcome?: (o: ChangeOutcome) => void;
   /** Called after each finished batch (the audit flushes its entries here). */
@@ -228,10 +230,23 @@ export async function applyPlan(
       let results: ChangeResult[];
       let whole: OpdError | undefined;
       const signal = AbortSignal.any([runSignal, AbortSignal.timeout(timeout)]);
+      // a change the plugin reports done before the batch returns is settled at once (progress)
+      const early = new Set<Slot>();
+      const pending = new Map<string, Slot[]>();
+      for (const o of todo) pending.set(o.change.address, [...(pending.get(o.change.address) ?? []), o]);
+      const onDone = (r: ChangeResult) => {
+        if (r.status !== 'ok' || p.transaction) return; // failures may be retried: settled with the batch
+        const o = pending.get(r.address)?.shift();
+        if (!o || o.status !== 'pending') return;
+        if (r.output !== undefined) o.output = r.output;
+        early.add(o);
+        settle(o, 'ok');
+      };
       try {
         todo.forEach((o) => o.attempts++);
+        if (attempt === 0) opts.onStart?.(todo.map((o) => o.change));
         results = await p.apply!(
-          ctx.withSignal(signal),
+          ctx.withSignal(signal, onDone),
           todo.map((o) => o.change),
         );
       } catch (err) {
@@ -251,6 +266,7 @@ export async function applyPlan(
       const retry: Slot[] = [];
       for (const o of todo) {
         const r = byAddr.get(o.change.address)?.shift();
+        if (early.has(o)) continue;
         if (!r) {
           settle(o, 'failed', new OpdError('bug', `${name} plugin returned no result for ${o.change.address}`));
           continue;

@@ -12,11 +12,12 @@ import { normalizeDocument } from './normalize.js';
 import { paramsInfo, resolveParams, type VarSources } from './params.js';
 import { checkSemantics } from './semantic.js';
 import { diffSection, isObj } from './diff.js';
-import { buildPlan, collectEdges, preflightChanges, type Plan } from './plan.js';
+import { buildPlan, collectEdges, displayAddress, preflightChanges, type Plan } from './plan.js';
 import { checkDependencies } from './deps.js';
 import { OpdError, toOpdError, type Problem } from './errors.js';
 import type { Change, Finding, Obj, Plugin, ReadContext, ResourceDiff, Settings } from './plugin.js';
 import { sha256 } from './canonical.js';
+import { distance } from 'fastest-levenshtein';
 import type { PluginRegistry } from './registry.js';
 import { readHostFacts, type HostFacts } from './facts.js';
 import { applyWhen, type Excluded } from './when.js';
@@ -53,6 +54,11 @@ export interface EngineOptions {
    * whatever is still unreachable then holds back what depends on it.
    */
   staged?: 'first' | 'second';
+  /**
+   * `--target ADDRESS…`: plan only these resources (an address, its display form without `//`,
+   * or a prefix: `ovs`, `files/paths/etc`) and what they depend on, transitively.
+   */
+  targets?: string[];
 }
 
 export async function prepareFile(
@@ -291,6 +297,56 @@ export function staging(
   return { waiting, held };
 }
 
+/** Whether resource address `r` is named by target `t`: exactly, in display form, or under it as a prefix. */
+function targets(t: string, r: string): boolean {
+  const shown = displayAddress(r);
+  const tt = t.replace(/\/+$/, '');
+  return r === tt || shown === tt || r.startsWith(tt + '/') || shown.startsWith(tt + '/') || tt.startsWith(r + '/');
+}
+
+/**
+ * The resources `--target` selects: those the targets name, and everything they depend on
+ * (explicit depends_on and the plugins' implicit edges), transitively. A target that names no
+ * resource of the document is a usage error (exit 64).
+ */
+export function targetClosure(prep: Prepared, all: string[], wanted: string[]): Set<string> {
+  const selected = new Set<string>();
+  const unknown: string[] = [];
+  for (const t of wanted) {
+    const hit = all.filter((r) => targets(t, r));
+    if (!hit.length) unknown.push(t);
+    for (const r of hit) selected.add(r);
+  }
+  if (unknown.length) {
+    const near = (t: string) =>
+      [...all].map(displayAddress).sort((a, b) => distance(t, a) - distance(t, b) || (a < b ? -1 : 1))[0];
+    throw new OpdError('usage', `--target: ${unknown.join(', ')} names no resource of the document`, {
+      hint: all.length
+        ? `did you mean ${near(unknown[0])}? Addresses are plugin/collection/name (opd diff lists them)`
+        : 'the document names no resources',
+    });
+  }
+  // an edge's ends are resources or parts of one (systemd/units/x.service/enabled): the resource
+  // is the longest address it starts with (a file's name holds slashes: /etc/x is not under /etc)
+  const owner = (a: string): string | undefined => {
+    let best: string | undefined;
+    for (const r of all) if ((a === r || a.startsWith(r + '/')) && (!best || r.length > best.length)) best = r;
+    return best;
+  };
+  const edges = collectEdges(prep.plugins, prep.doc.plugins)
+    .map((e) => [owner(e.from), owner(e.to)] as const)
+    .filter((e): e is readonly [string, string] => e[0] !== undefined && e[1] !== undefined && e[0] !== e[1]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [from, to] of edges)
+      if (selected.has(from) && !selected.has(to)) {
+        selected.add(to);
+        grew = true;
+      }
+  }
+  return selected;
+}
+
 export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Computed> {
   const down = new Map<string, OpdError>();
   const current = await readAll(prep, o, undefined, down);
@@ -300,15 +356,29 @@ export async function computePlan(prep: Prepared, o: EngineOptions): Promise<Com
   const { waiting, held } = o.staged
     ? staging(prep, diffs, unreachable, o.staged)
     : { waiting: [], held: new Set<string>() };
-  const planned = diffs.filter((d) => !held.has(d.address) && !o.hold?.(d));
+  const selected = o.targets?.length ? targetClosure(prep, documentAddresses(prep), o.targets) : undefined;
+  const planned = diffs.filter((d) => !held.has(d.address) && !o.hold?.(d) && (!selected || selected.has(d.address)));
   const advisories: Finding[] = [];
-  const blocks = await preflightChanges(prep.plugins, readCtx(o, prep), prep.doc.plugins, advisories);
+  const blocks = (await preflightChanges(prep.plugins, readCtx(o, prep), prep.doc.plugins, advisories)).filter(
+    (b) => !selected || selected.has(b.resource),
+  );
   const plan = buildPlan(prep.plugins, planned, collectEdges(prep.plugins, prep.doc.plugins), [
     ...blocks,
     ...refreshes(prep, planned),
   ]);
   mark('diff and plan');
   return { current, diffs, plan, unreachable, waiting, held: [...held].sort(), advisories };
+}
+
+/** Every resource address the document names (of the plugins in this run). */
+export function documentAddresses(prep: Prepared): string[] {
+  const out: string[] = [];
+  for (const [name, p] of prep.plugins) {
+    const section = prep.doc.plugins[name] ?? {};
+    for (const c of p.collections)
+      for (const n of Object.keys(isObj(section[c]) ? (section[c] as Obj) : {})) out.push(`${name}/${c}/${n}`);
+  }
+  return out.sort();
 }
 
 /** Changes that other resources' changes in this plan trigger (exec refresh_on), except for resources already planned. */

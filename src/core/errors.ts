@@ -110,7 +110,9 @@ export class OpdError extends Error {
       message: this.message,
       ...(this.address ? { address: this.address } : {}),
       ...(this.hint ? { hint: this.hint } : {}),
-      ...(this.problems.length ? { problems: this.problems } : {}),
+      ...(this.problems.length
+        ? { problems: this.problems.map((p) => ({ ...p, ...(p.pointer ? { path: keyPath(p.pointer) } : {}) })) }
+        : {}),
     };
   }
 }
@@ -135,9 +137,25 @@ export function invalidDocument(
   );
 }
 
+/**
+ * A JSON pointer as the document's own key path, the way jq and yq write it:
+ * `/plugins/files/paths/~1etc~1x/mode` → `plugins.files.paths["/etc/x"].mode`, `/a/0` → `a[0]`.
+ */
+export function keyPath(pointer: string): string {
+  if (pointer === '' || pointer === '/') return '';
+  let out = '';
+  for (const raw of pointer.slice(1).split('/')) {
+    const k = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (/^(0|[1-9][0-9]*)$/.test(k)) out += `[${k}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(k)) out += out ? `.${k}` : k;
+    else out += `[${JSON.stringify(k)}]`;
+  }
+  return out;
+}
+
 export function formatProblem(p: Problem): string {
   const where = p.file ? `${p.file}:${p.line ?? 1}:${p.col ?? 1}` : '<document>';
-  const ptr = p.pointer === '' ? '(document root)' : p.pointer;
+  const ptr = p.pointer === '' ? '(document root)' : keyPath(p.pointer);
   return `${where}: ${ptr}: ${p.message}${p.fix ? ` (fix: ${p.fix})` : ''}`;
 }
 

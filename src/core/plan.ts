@@ -33,6 +33,19 @@ export function collectEdges(plugins: Map<string, Plugin>, desired: Record<strin
   const hit = byPlugins.get(plugins);
   if (hit) return hit;
   const edges: Edge[] = [];
+  // depends_on may name a resource as it is printed (`files/paths/etc/x.conf`) or exactly (`files/paths//etc/x.conf`)
+  const shown = new Map<string, string>();
+  for (const [name, section] of Object.entries(desired)) {
+    const p = plugins.get(name);
+    if (!p) continue;
+    for (const collection of p.collections)
+      if (isObj(section[collection]))
+        for (const res of Object.keys(section[collection] as Obj)) {
+          const a = `${name}/${collection}/${res}`;
+          if (a !== displayAddress(a)) shown.set(displayAddress(a), a);
+        }
+  }
+  const resolve = (to: string) => shown.get(to) ?? to;
   for (const [name, section] of Object.entries(desired)) {
     const p = plugins.get(name);
     if (!p) continue;
@@ -49,7 +62,7 @@ export function collectEdges(plugins: Map<string, Plugin>, desired: Record<strin
           (spec.depends_on as string[]).forEach((to, i) =>
             edges.push({
               from,
-              to,
+              to: resolve(to),
               kind: 'depends_on',
               at: pathToPointer(['plugins', name, collection, res, 'depends_on', i]),
             }),
@@ -212,30 +225,83 @@ export function buildPlan(
   return { changes: sorted, diffs };
 }
 
-export function planJSON(plan: Plan): object {
+/** The version of every JSON output (diff, apply, show, status, audit log, fleet status); schema/output/ holds their schemas. */
+export const FORMAT_VERSION = 1;
+
+/** One change as JSON (the plan of `opd diff -o json`, `opd apply -o json`, saved plans). */
+export interface ChangeJSON {
+  /** the change's address: the resource's, or a part of it (`systemd/units/x.service/enabled`) */
+  address: string;
+  /** the resource a part belongs to: only when `address` names a part of it */
+  resource?: string;
+  action: string;
+  summary: string;
+  reason?: string;
+  refused?: string;
+  ops?: unknown[];
+  /** addresses of the changes this one runs after */
+  depends_on: string[];
+  /** unified diff of the texts the change carries (file content, unit files, XML, …) */
+  diff?: string;
+  /** why a text's diff is not shown (secret, binary, too large) or was cut */
+  diff_note?: string;
+}
+
+export function changeJSON(c: PlannedChange, plan: Plan, content?: { diff?: string; diff_note?: string }): ChangeJSON {
   return {
-    changes: plan.changes.map((c) => ({
-      address: c.address,
-      resource: c.resource,
-      action: c.action,
-      summary: c.summary,
-      ...(c.reason ? { reason: c.reason } : {}),
-      ...(c.refused ? { refused: c.refused } : {}),
-      ...(c.ops ? { ops: c.ops } : {}),
-      after: c.deps.map((d) => plan.changes[d].address).filter((a, i, all) => all.indexOf(a) === i),
-    })),
+    address: c.address,
+    ...(c.resource !== c.address ? { resource: c.resource } : {}),
+    action: c.action,
+    summary: c.summary,
+    ...(c.reason ? { reason: c.reason } : {}),
+    ...(c.refused ? { refused: c.refused } : {}),
+    ...(c.ops ? { ops: c.ops } : {}),
+    depends_on: c.deps.map((d) => plan.changes[d].address).filter((a, i, all) => all.indexOf(a) === i),
+    ...content,
+  };
+}
+
+/** `content`: each change's diff fields by change id (src/core/content.ts `diffFields`); none for hashes. */
+export function planJSON(
+  plan: Plan,
+  content?: (id: number) => { diff?: string; diff_note?: string } | undefined,
+): { changes: ChangeJSON[]; summary: PlanSummary } {
+  return {
+    changes: plan.changes.map((c) => changeJSON(c, plan, content?.(c.id))),
     summary: summarize(plan),
   };
 }
 
-export function summarize(plan: Plan): Record<string, number> {
-  const s: Record<string, number> = { create: 0, update: 0, delete: 0, other: 0, refused: 0 };
+/**
+ * What a plan does, counted: `create`, `change` (updates and every other verb: restart, enable,
+ * run…) and `delete` as the text output says them, `refused` (counted apart, in none of the
+ * others), `total`, and `actions`: the count of every action by name.
+ */
+export interface PlanSummary {
+  create: number;
+  change: number;
+  delete: number;
+  refused: number;
+  total: number;
+  actions: Record<string, number>;
+}
+
+export function summarize(plan: { changes: readonly Pick<Change, 'action' | 'refused'>[] }): PlanSummary {
+  const s: PlanSummary = { create: 0, change: 0, delete: 0, refused: 0, total: plan.changes.length, actions: {} };
   for (const c of plan.changes) {
+    s.actions[c.action] = (s.actions[c.action] ?? 0) + 1;
     if (c.refused) s.refused++;
-    else if (c.action in s) s[c.action]++;
-    else s.other++;
+    else if (c.action === 'create') s.create++;
+    else if (c.action === 'delete') s.delete++;
+    else s.change++;
   }
+  s.actions = Object.fromEntries(Object.entries(s.actions).sort(([a], [b]) => (a < b ? -1 : 1)));
   return s;
+}
+
+/** Addresses as users write paths: `files/paths//etc/x` is shown `files/paths/etc/x` (both are accepted). */
+export function displayAddress(a: string): string {
+  return a.includes('//') ? a.replace(/\/\/+/g, '/') : a;
 }
 
 const SIGN: Record<string, string> = { create: '+', delete: '-', update: '~' };
@@ -248,5 +314,5 @@ export function formatChange(
   const what = [verb, c.summary].filter(Boolean).join(' ');
   const reason = c.reason ? ` (${c.reason})` : '';
   const refused = c.refused ? `  [refused: ${c.refused}]` : '';
-  return `${c.refused ? '!' : sign} ${c.address}${what ? ': ' + what : ''}${reason}${refused}`;
+  return `${c.refused ? '!' : sign} ${displayAddress(c.address)}${what ? ': ' + what : ''}${reason}${refused}`;
 }

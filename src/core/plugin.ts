@@ -39,6 +39,10 @@ const applyToken: unique symbol = Symbol('opd.apply');
  * apply --dry-run) cannot call them by construction. `signal` aborts when the run is stopped
  * or the call's time (src/core/tunables.ts) is up; the doors honour it.
  */
+/** How often ApplyContext.done lets the event loop turn (ms). */
+const DONE_YIELD_MS = 20;
+let lastYield = 0;
+
 export class ApplyContext implements ReadContext {
   readonly [applyToken] = true;
   private constructor(
@@ -59,7 +63,23 @@ export class ApplyContext implements ReadContext {
      * --root it lies under): recovery removes what a killed run left there.
      */
     readonly noteTempDir: (dir: string, root: string) => void = () => {},
+    private readonly onDone: (r: ChangeResult) => void = () => {},
   ) {}
+  /**
+   * Report one change of the batch in hand as done as soon as it is (a plugin applying a batch
+   * step by step: applyEach does it). The core then reports it at once (progress, audit) instead
+   * of when the whole batch returns; the batch's result array still holds it. Await it: every
+   * DONE_YIELD_MS it lets the event loop turn, so the audit's group commit and the progress
+   * timers run while a plugin whose steps never wait for I/O (files) works through a long batch.
+   */
+  async done(r: ChangeResult): Promise<void> {
+    this.onDone(r);
+    const t = Date.now();
+    if (t - lastYield >= DONE_YIELD_MS) {
+      lastYield = t;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
   /** @internal used by src/core/apply.ts (and recovery) only */
   static create(
     settings: Settings,
@@ -71,8 +91,8 @@ export class ApplyContext implements ReadContext {
   ): ApplyContext {
     return new ApplyContext(settings, log, allowDestroy, signal, new Map(), stopping, noteTempDir);
   }
-  /** The same run's context with another signal (the core: one per apply call, with its timeout). */
-  withSignal(signal: AbortSignal): ApplyContext {
+  /** The same run's context with another signal (the core: one per apply call, with its timeout) and where `done` reports. */
+  withSignal(signal: AbortSignal, onDone?: (r: ChangeResult) => void): ApplyContext {
     return new ApplyContext(
       this.settings,
       this.log,
@@ -81,6 +101,7 @@ export class ApplyContext implements ReadContext {
       this.runState,
       this.stopping,
       this.noteTempDir,
+      onDone ?? this.onDone,
     );
   }
 }
@@ -319,7 +340,13 @@ export function applyEach<D>(
       }
       try {
         const r = await step(ctx, c);
-        out.push({ address: c.address, status: 'ok', ...(r?.output !== undefined ? { output: r.output } : {}) });
+        const ok: ChangeResult = {
+          address: c.address,
+          status: 'ok',
+          ...(r?.output !== undefined ? { output: r.output } : {}),
+        };
+        out.push(ok);
+        await ctx.done(ok);
       } catch (err) {
         const e = toOpdError(err);
         out.push({

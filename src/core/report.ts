@@ -4,8 +4,9 @@
  */
 import type { ChangeOutcome } from './apply.js';
 import type { Computed, UnreachablePlugin } from './engine.js';
-import { planJSON, type Plan, type PlannedChange } from './plan.js';
+import { FORMAT_VERSION, planJSON, type Plan, type PlannedChange } from './plan.js';
 import type { Redactor } from './secrets.js';
+import { diffFields, planContentDiffs, type ContentDiff } from './content.js';
 
 export interface VerificationFailure {
   address: string;
@@ -63,6 +64,21 @@ export function redactPlan(plan: Plan, r: Redactor): Plan {
   return { diffs: plan.diffs, changes: plan.changes.map((c) => redactChange(c, r)) };
 }
 
+/** A plan as it may be shown: redacted, and (unless `content` is false) the content diffs of its changes by id. */
+export interface PlanView {
+  plan: Plan;
+  content: Map<number, ContentDiff[]>;
+}
+
+export function planView(plan: Plan, r: Redactor, content = true): PlanView {
+  return { plan: redactPlan(plan, r), content: content ? planContentDiffs(plan, r) : new Map() };
+}
+
+/** The JSON of a plan view: `changes` (each with `diff`/`diff_note` when it carries texts) and `summary`. */
+export function planViewJSON(v: PlanView): ReturnType<typeof planJSON> {
+  return planJSON(v.plan, (id) => diffFields(v.content.get(id)));
+}
+
 export function ms(n: number): string {
   return n < 1000 ? `${n} ms` : `${(n / 1000).toFixed(1)} s`;
 }
@@ -102,15 +118,15 @@ function outcomeJSON(o: ChangeOutcome, attempts: boolean, r: Redactor): object {
   };
 }
 
-/** The JSON form of a run (`opd apply -o json`, the daemon's D-Bus ApplyState). */
-export function reportJSON(r: RunReport, redactor: Redactor): object {
-  const red = redactPlan(r.plan, redactor);
+/** The JSON form of a run (`opd apply -o json`, the daemon's D-Bus ApplyState); `content`: with content diffs. */
+export function reportJSON(r: RunReport, redactor: Redactor, content = true): object {
   return {
+    format_version: FORMAT_VERSION,
     status: r.status,
-    run: r.run,
+    ...(r.run ? { run: r.run } : {}),
     ...(r.interrupted ? { interrupted: r.interrupted } : {}),
     duration_ms: r.durationMs,
-    plan: planJSON(red),
+    plan: planViewJSON(planView(r.plan, redactor, content)),
     outcomes: r.outcomes.map((o) => outcomeJSON(o, true, redactor)),
     verification: r.verification,
     ...(r.rollback

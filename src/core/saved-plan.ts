@@ -14,12 +14,12 @@ import { resolve } from 'node:path';
 import { canonical, fingerprint, sha256 } from './canonical.js';
 import { writeFileAtomic } from './fsutil.js';
 import { OpdError } from './errors.js';
-import { planJSON, type Plan } from './plan.js';
+import { displayAddress, planJSON, type ChangeJSON, type Plan, type PlanSummary } from './plan.js';
 import type { Redactor } from './secrets.js';
 import { redactChange } from './report.js';
 import type { Computed, Prepared } from './engine.js';
 
-export const SAVED_PLAN_FORMAT = 'opd-plan/1';
+export const SAVED_PLAN_FORMAT = 'opd-plan/2';
 
 export interface SavedPlan {
   format: typeof SAVED_PLAN_FORMAT;
@@ -33,20 +33,12 @@ export interface SavedPlan {
   plan_hash: string;
   /** address → fingerprint of the resource's current state (null: absent) when the plan was made */
   resources: Record<string, string | null>;
-  /** the plan as `opd diff -o json` prints it */
-  plan: {
-    changes: {
-      address: string;
-      resource: string;
-      action: string;
-      summary: string;
-      reason?: string;
-      refused?: string;
-      ops?: unknown[];
-      after: string[];
-    }[];
-    summary: Record<string, number>;
-  };
+  /** address → field → fingerprint of that field's current value: says how a resource changed since */
+  fields: Record<string, Record<string, string>>;
+  /** `opd diff --target`: the resources the plan was restricted to (with their dependencies) */
+  targets?: string[];
+  /** the plan as `opd diff -o json` prints it (with content diffs, which the plan hash leaves out) */
+  plan: { changes: ChangeJSON[]; summary: PlanSummary };
 }
 
 function shownPlan(plan: Plan, r: Redactor): ReturnType<typeof planJSON> {
@@ -61,6 +53,19 @@ export function planHash(plan: Plan, r: Redactor): string {
   return sha256(canonical(shownPlan(plan, r)));
 }
 
+/** address → field → fingerprint of the field's current value (redacted: secrets keyed). */
+export function fieldFingerprints(c: Computed, r: Redactor): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const d of [...c.diffs].sort((a, b) => (a.address < b.address ? -1 : 1))) {
+    if (d.current === undefined) continue;
+    const shown = r.resource(d.plugin, d.collection, d.current) as Record<string, unknown>;
+    const f: Record<string, string> = {};
+    for (const k of Object.keys(shown).sort()) f[k] = fingerprint(shown[k]) ?? 'null';
+    out[d.address] = f;
+  }
+  return out;
+}
+
 export function resourceFingerprints(c: Computed, r: Redactor): Record<string, string | null> {
   const out: Record<string, string | null> = {};
   for (const d of [...c.diffs].sort((a, b) => (a.address < b.address ? -1 : 1)))
@@ -68,17 +73,35 @@ export function resourceFingerprints(c: Computed, r: Redactor): Record<string, s
   return out;
 }
 
-/** `keyed`: the document's Redactor with the host's secret key (src/audit/key.ts). */
-export function makeSavedPlan(prep: Prepared, c: Computed, o: { allowDestroy: boolean; keyed: Redactor }): SavedPlan {
+/**
+ * `keyed`: the document's Redactor with the host's secret key (src/audit/key.ts). `content`: the
+ * content diffs of the changes by id, shown by `opd show-plan` (secret texts have none).
+ */
+export function makeSavedPlan(
+  prep: Prepared,
+  c: Computed,
+  o: {
+    allowDestroy: boolean;
+    keyed: Redactor;
+    targets?: string[];
+    content?: (id: number) => { diff?: string; diff_note?: string } | undefined;
+  },
+): SavedPlan {
+  const shown = shownPlan(c.plan, o.keyed);
   return {
     format: SAVED_PLAN_FORMAT,
     created: new Date().toISOString(),
     file: resolve(prep.loaded.file),
     document: prep.docHash,
     allow_destroy: o.allowDestroy,
-    plan_hash: planHash(c.plan, o.keyed),
+    plan_hash: sha256(canonical(shown)),
     resources: resourceFingerprints(c, o.keyed),
-    plan: shownPlan(c.plan, o.keyed) as SavedPlan['plan'],
+    fields: fieldFingerprints(c, o.keyed),
+    ...(o.targets?.length ? { targets: o.targets } : {}),
+    plan: {
+      changes: shown.changes.map((ch, i) => ({ ...ch, ...o.content?.(c.plan.changes[i].id) })),
+      summary: shown.summary,
+    },
   };
 }
 
@@ -103,7 +126,7 @@ export function readSavedPlan(path: string): SavedPlan | undefined {
       `${path}: a saved plan of format ${JSON.stringify(p.format)}; this opd reads ${SAVED_PLAN_FORMAT}`,
       { hint: 'make the plan again with this opd: opd diff FILE --out plan.json' },
     );
-  for (const k of ['file', 'document', 'plan_hash', 'resources', 'plan'] as const)
+  for (const k of ['file', 'document', 'plan_hash', 'resources', 'fields', 'plan'] as const)
     if (p[k] === undefined)
       throw new OpdError('usage', `${path}: not a complete saved plan (no ${k})`, {
         hint: 'make it again: opd diff FILE --out plan.json',
@@ -122,24 +145,56 @@ export function checkSavedPlan(saved: SavedPlan, prep: Prepared, c: Computed, pl
       },
     );
   const now = resourceFingerprints(c, keyed);
+  const nowFields = fieldFingerprints(c, keyed);
   const changed = [...new Set([...Object.keys(saved.resources), ...Object.keys(now)])]
     .filter((a) => (saved.resources[a] ?? null) !== (now[a] ?? null) || !(a in saved.resources) || !(a in now))
     .sort();
-  if (changed.length)
+  if (changed.length) {
+    const how = (a: string): string => {
+      const was = saved.resources[a] ?? null;
+      const is = now[a] ?? null;
+      if (!(a in saved.resources)) return 'not in the plan';
+      if (!(a in now)) return 'no longer in the document';
+      if (was === null) return 'created on the host';
+      if (is === null) return 'removed from the host';
+      const before = saved.fields[a] ?? {};
+      const after = nowFields[a] ?? {};
+      const fields = [...new Set([...Object.keys(before), ...Object.keys(after)])]
+        .filter((f) => before[f] !== after[f])
+        .sort();
+      return fields.length ? `${fields.join(', ')} changed on the host` : 'changed on the host';
+    };
     throw new OpdError(
       'stale-plan',
-      `${planFile}: ${changed.length} resource${changed.length === 1 ? '' : 's'} changed on the host since the plan was made: ${changed.join(', ')}; nothing was applied`,
+      `${planFile}: ${changed.length} resource${changed.length === 1 ? '' : 's'} changed since the plan was made: ${changed.map((a) => `${displayAddress(a)} (${how(a)})`).join(', ')}; nothing was applied`,
       {
         hint: `review the new plan: opd diff ${saved.file} --out ${planFile}`,
         address: changed[0],
       },
     );
-  if (planHash(c.plan, keyed) !== saved.plan_hash)
+  }
+  const shownNow = shownPlan(c.plan, keyed);
+  if (sha256(canonical(shownNow)) !== saved.plan_hash) {
+    const key = (ch: ChangeJSON) => `${ch.address}\0${ch.action}`;
+    const before = new Map(saved.plan.changes.map((ch) => [key(ch), ch]));
+    const after = new Map(shownNow.changes.map((ch) => [key(ch), ch]));
+    const diffs: string[] = [];
+    for (const [k, ch] of before)
+      if (!after.has(k)) diffs.push(`${displayAddress(ch.address)} (${ch.action}) is no longer planned`);
+    for (const [k, ch] of after) {
+      const was = before.get(k);
+      if (!was) diffs.push(`${displayAddress(ch.address)} (${ch.action}) is newly planned`);
+      else if (canonical({ ...was, diff: undefined, diff_note: undefined }) !== canonical(ch))
+        diffs.push(
+          `${displayAddress(ch.address)} (${ch.action}) ${was.summary !== ch.summary ? `was "${was.summary}", now "${ch.summary}"` : 'differs (its order or operations)'}`,
+        );
+    }
     throw new OpdError(
       'stale-plan',
-      `${planFile}: the plan computed now differs from the saved one (plan ${saved.plan_hash.slice(0, 12)}); nothing was applied`,
+      `${planFile}: the plan computed now differs from the saved one (plan ${saved.plan_hash.slice(0, 12)}): ${diffs.length ? diffs.sort().join('; ') : 'the order of its changes'}; nothing was applied`,
       {
         hint: `review the new plan: opd diff ${saved.file} --out ${planFile}`,
       },
     );
+  }
 }

@@ -362,6 +362,25 @@ export class Redactor {
     return out;
   }
 
+  /**
+   * The texts of one resource (schema nodes marked `x-opd-text`: file content, unit files and
+   * drop-ins, libvirt XML, LXC config, exec scripts), with their paths under the resource and the
+   * keyword's value (`true`, or `key-value` for a map shown as `key = value` lines).
+   */
+  texts(
+    plugin: string,
+    collection: string,
+    name: string,
+    value: unknown,
+  ): { path: string[]; value: unknown; kind: unknown }[] {
+    if (value === undefined) return [];
+    return this.annotated(plugin, { [collection]: { [name]: value } }, 'x-opd-text').map((h) => ({
+      path: h.path.slice(2),
+      value: h.value,
+      kind: h.note,
+    }));
+  }
+
   /** Redact a whole plugin section. */
   section(plugin: string, value: unknown): unknown {
     return this.walk(value, this.schemas.get(`${plugin}.schema.json`) as Schema | undefined, `${plugin}.schema.json`);

@@ -4,6 +4,8 @@
  */
 
 export const TUNABLES = {
+  /** The longest an applied change waits before its audit entry is fsynced and it is reported (group commit of a long wave). */
+  progressFlushMs: 200,
   /** One plugin apply call (a batch), before its AbortSignal fires. */
   applyCallMs: 600_000,
   /** Retries of a change whose error kind is retryable, with capped exponential backoff. */

@@ -91,7 +91,7 @@ function compileAll(): NonNullable<typeof compiled> {
   if (compiled) return compiled;
   const { Ajv2020 } = req('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
   const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true, allowUnionTypes: true });
-  for (const k of ['x-opd-secret', 'x-opd-hint', 'x-opd-argv']) ajv.addKeyword({ keyword: k });
+  for (const k of ['x-opd-secret', 'x-opd-hint', 'x-opd-argv', 'x-opd-text']) ajv.addKeyword({ keyword: k });
   const schemas = loadSchemas();
   for (const [f, s] of schemas) if (f !== 'state.schema.json') ajv.addSchema(s);
   const state = structuredClone(schemas.get('state.schema.json')) as {

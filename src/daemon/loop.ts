@@ -15,13 +15,14 @@ import { computePlan, prepareLoaded, type Computed, type Prepared } from '../cor
 import { loadDocumentOffThread } from '../core/document-worker.js';
 import { run as engineRun } from '../run/index.js';
 import { secretKey } from '../audit/key.js';
-import { redactPlan, type RunReport } from '../core/report.js';
+import { planView, planViewJSON, type RunReport } from '../core/report.js';
 import type { PluginRegistry } from '../core/registry.js';
 import type { Disposable, ResourceDiff, Settings } from '../core/plugin.js';
 import { fingerprint, sha256 } from '../core/canonical.js';
 import { OpdError, toOpdError } from '../core/errors.js';
 import { scrub, type Redactor } from '../core/secrets.js';
-import { planJSON } from '../core/plan.js';
+import { FORMAT_VERSION } from '../core/plan.js';
+import { diffFields, resourceContentDiffs } from '../core/content.js';
 import type { Notifier } from './notify.js';
 import type { VarSources } from '../core/params.js';
 import { TUNABLES } from '../core/tunables.js';
@@ -60,6 +61,8 @@ export interface ResourceStatus {
   desiredFp?: string | null;
   lastChangeAt?: string;
   lastOkAt?: string;
+  /** the last drift found on it (what changed outside opd): when, and the content diff of its texts */
+  lastDrift?: { at: string; diff?: string; diff_note?: string };
   error?: string;
   failures: number;
   /** epoch ms of the next attempt while backing off */
@@ -296,7 +299,11 @@ export class Daemon extends EventEmitter {
       beforeApply: (audit, run) => {
         for (const d of drift) {
           const r = this.resources.get(d.address);
+          // the texts that drifted (a hand-edited file): the same diff opd status shows, secrets never
+          const content = diffFields(resourceContentDiffs(d, prep.redactor));
+          if (r) r.lastDrift = { at: new Date().toISOString(), ...content };
           audit.append(run, 'drift', {
+            ...content,
             address: d.address,
             action: d.action,
             // keyed fingerprints of the redacted values, as the engine's change entries
@@ -560,7 +567,7 @@ export class Daemon extends EventEmitter {
       log: this.o.log,
       allowDestroy: this.o.allowDestroy,
     });
-    return planJSON(redactPlan(plan, prep.redactor));
+    return { format_version: FORMAT_VERSION, ...planViewJSON(planView(plan, prep.redactor)) };
   }
 
   unknown(): ResourceStatus[] {
@@ -597,6 +604,7 @@ export class Daemon extends EventEmitter {
   status(): object {
     const bad = this.failing();
     return {
+      format_version: FORMAT_VERSION,
       state:
         this.lastRun?.status === 'error'
           ? 'error'
@@ -632,6 +640,7 @@ export class Daemon extends EventEmitter {
           ...(r.lastChangeAt ? { last_change_at: r.lastChangeAt } : {}),
           ...(r.error ? { error: r.error, failures: r.failures } : {}),
           ...(r.nextAttemptAt ? { next_attempt_at: new Date(r.nextAttemptAt).toISOString() } : {}),
+          ...(r.lastDrift ? { last_drift: r.lastDrift } : {}),
         })),
     };
   }

@@ -27,7 +27,7 @@ function verifyDiffs(prep: Prepared, current: Record<string, Obj>, addresses: Se
 }
 
 /** What the run layer hands the core's apply besides the outcomes: stop, abort, the write-ahead hooks. */
-export type ApplyHooks = Pick<ApplyOptions, 'signal' | 'stop' | 'onIntent' | 'noteTempDir'>;
+export type ApplyHooks = Pick<ApplyOptions, 'signal' | 'stop' | 'onIntent' | 'noteTempDir' | 'onStart'>;
 
 export async function applyAndVerify(
   prep: Prepared,
@@ -44,6 +44,7 @@ export async function applyAndVerify(
     stop: o.stop,
     onIntent: o.onIntent,
     noteTempDir: o.noteTempDir,
+    onStart: o.onStart,
     onOutcome,
     onWave,
   });

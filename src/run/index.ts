@@ -17,6 +17,7 @@ import {
 } from '../core/engine.js';
 import { OpdError } from '../core/errors.js';
 import type { PlannedChange } from '../core/plan.js';
+import { TUNABLES } from '../core/tunables.js';
 import { countOutcomes, type RunReport } from '../core/report.js';
 import { applyAndVerify } from './apply-verify.js';
 import { RunRecorder, recordStart } from './record.js';
@@ -47,7 +48,13 @@ export interface RunOptions extends EngineOptions {
    * ones in flight finish, record them, write run.end with `interrupted` (status `interrupted`).
    */
   stop?: AbortSignal;
+  /**
+   * A change's outcome, once its audit entry is on disk (fsynced): entries are written in groups
+   * at most TUNABLES.progressFlushMs apart, so a long wave reports as it goes.
+   */
   onChange?: (o: ChangeOutcome) => void;
+  /** The changes of each batch handed to a plugin, as it starts (what is running now). */
+  onStart?: (changes: PlannedChange[]) => void;
   onRollback?: (o: ChangeOutcome) => void;
   onLockWait?: (pid: number) => void;
   /** Extra entries written right after run.start (the daemon's drift entries). */
@@ -57,6 +64,8 @@ export interface RunOptions extends EngineOptions {
    * reachable part is applied and the report lists the rest as unreachable.
    */
   partial?: boolean;
+  /** The plan, once computed (before anything is applied): what progress shows needs it. */
+  onPlan?: (c: Computed) => void;
   /** Checked under the lock once the plan is computed, before anything is applied (a saved plan: throws when stale). */
   expect?: (c: Computed) => void;
   /** Extra fields for run.start (a saved plan's hash and file). */
@@ -109,6 +118,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     let unreachable = c.unreachable.filter((u) => !waiting.includes(u));
     if (unreachable.length && !o.partial) throw unreachableError(c.unreachable);
     o.expect?.(c);
+    o.onPlan?.(c);
     const done = (status: RunReport['status']): RunReport => ({
       status,
       plan,
@@ -130,7 +140,6 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     mark('audit run.start');
     o.beforeApply?.(audit, runId, c);
     const rec = new RunRecorder(audit, runId, redact, c.diffs);
-    const flush = () => rec.flush();
     const journal = new TempJournal(journalPath(o.auditLog), runId);
     const hooks = { noteTempDir: (d: string, root: string) => journal.note(d, root) };
     // each stage's waves are announced (intent, fsync'd) by its own recorder before they start
@@ -139,11 +148,28 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
       ...hooks,
       onIntent: (chs: PlannedChange[]) => r.intent('change', chs),
     });
-    const onOutcome = (r: RunRecorder) => (out: ChangeOutcome) => {
-      r.record('change', out);
-      o.onChange?.(out);
+    // group commit: outcomes are reported once their entries are fsynced, a wave's at its end or
+    // every TUNABLES.progressFlushMs while it goes on (a 2,000-file wave reports as it goes)
+    const commit = (r: RunRecorder) => {
+      const told: ChangeOutcome[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      const flush = () => {
+        if (timer) clearTimeout(timer);
+        timer = undefined;
+        r.flush();
+        for (const x of told.splice(0)) o.onChange?.(x);
+      };
+      const onOutcome = (out: ChangeOutcome) => {
+        r.record('change', out);
+        told.push(out);
+        timer ??= setTimeout(flush, TUNABLES.progressFlushMs);
+      };
+      const cancel = () => timer && clearTimeout(timer);
+      return { flush, onOutcome, cancel };
     };
-    const stage1 = await applyAndVerify(prep, stageOpts(rec), c, onOutcome(rec), flush);
+    const g1 = commit(rec);
+    const stage1 = await applyAndVerify(prep, stageOpts(rec), c, g1.onOutcome, g1.flush).finally(g1.cancel);
+    g1.flush();
     let { outcomes, verification, after } = stage1;
     const { touched } = stage1;
     let failed = outcomes.some((x) => x.status !== 'ok') || verification.length > 0;
@@ -177,7 +203,9 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
         else if (c2.plan.changes.length) {
           audit.ensureSpace(c2.plan.changes.length);
           const r2 = (rec2 = new RunRecorder(audit, runId, redact, c2.diffs));
-          const s2 = await applyAndVerify(later, stageOpts(r2), c2, onOutcome(r2), () => r2.flush());
+          const g2 = commit(r2);
+          const s2 = await applyAndVerify(later, stageOpts(r2), c2, g2.onOutcome, g2.flush).finally(g2.cancel);
+          g2.flush();
           outcomes = [...outcomes, ...s2.outcomes];
           verification = [...verification, ...s2.verification];
           for (const r of s2.touched) touched.add(r);

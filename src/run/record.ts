@@ -2,6 +2,7 @@
  * The audit of a run: the run.start entry, an intent before each wave (write-ahead), and one
  * entry per change outcome (buffered and written one wave at a time), with secrets as keyed hashes.
  */
+import { resolve } from 'node:path';
 import { hostname, userInfo } from 'node:os';
 import type { AuditLog } from '../audit/chain.js';
 import type { ChangeOutcome } from '../core/apply.js';
@@ -31,13 +32,13 @@ export function planHash(plan: Plan, redact: Redactor): string {
     const o: Record<string, unknown> = {};
     o.action = ch.action;
     o.address = ch.address;
-    o.after = ch.deps.map((d) => plan.changes[d].address).filter((a, i, all) => all.indexOf(a) === i);
+    o.depends_on = ch.deps.map((d) => plan.changes[d].address).filter((a, i, all) => all.indexOf(a) === i);
     if (ch.ops) o.ops = redact.ops(plugin, collection, ch.ops);
     const reason = ch.reason === undefined ? undefined : redact.text(ch.reason);
     if (reason) o.reason = reason;
     const refused = ch.refused === undefined ? undefined : redact.text(ch.refused);
     if (refused) o.refused = refused;
-    o.resource = ch.resource;
+    if (ch.resource !== ch.address) o.resource = ch.resource;
     o.summary = redact.text(ch.summary);
     return o;
   });
@@ -51,7 +52,11 @@ export function recordStart(
   prep: Prepared,
   c: Computed,
   redact: Redactor,
-  o: { trigger?: string | ((c: Computed) => string); startFields?: Record<string, unknown> },
+  o: {
+    trigger?: string | ((c: Computed) => string);
+    startFields?: Record<string, unknown>;
+    settings?: { root?: string; netns?: string };
+  },
 ): void {
   const { plan, unreachable } = c;
   audit.append(runId, 'run.start', {
@@ -66,6 +71,9 @@ export function recordStart(
     // the host facts the document was resolved with (when:, ${fact.NAME}): why it applied what it did
     facts: factsJSON(prep.facts),
     ...(prep.excluded.length ? { excluded: prep.excluded.map((e) => e.address) } : {}),
+    // where the run acted: a --root directory and a network namespace are not the host itself
+    ...(o.settings?.root ? { root: resolve(o.settings.root) } : {}),
+    ...(o.settings?.netns ? { netns: o.settings.netns } : {}),
     ...(unreachable.length ? { unreachable: unreachable.map((u) => u.plugin) } : {}),
     ...o.startFields,
   });

@@ -228,7 +228,7 @@ plugins:
     );
     const v = await opd(['validate', bad], { env: cenv });
     expect(v.code).toBe(65);
-    expect(v.stderr).toMatch(/\/plugins\/checks\/commands\/x\/output: not a regular expression/);
+    expect(v.stderr).toMatch(/:5:\d+: plugins\.checks\.commands\.x\.output: not a regular expression/);
     const secret = join(work, 'pw');
     writeFileSync(secret, 'hunter2-secret-25\n', { mode: 0o600 });
     const leak = doc(

@@ -99,7 +99,7 @@ describe('the opd command line', () => {
     const bad = await opd(['validate', doc(GOOD.replace('tag: 5', 'tag: 5000').replace('cbr0:', '"cbr0;rm -rf /":'))]);
     expect(bad.code).toBe(65);
     expect(bad.stdout).toBe('');
-    expect(bad.stderr).toMatch(/state.yaml:5:7: \/plugins\/ovs\/bridges\/cbr0;rm -rf ~1: invalid name/);
+    expect(bad.stderr).toMatch(/state.yaml:5:7: plugins\.ovs\.bridges\["cbr0;rm -rf \/"\]: invalid name/);
     expect(bad.stderr).toMatch(/state.yaml:7:\d+: .*tag: must be <= 4095/);
     expect(bad.stderr).not.toMatch(/\s+at .*\.js:\d+/);
   });

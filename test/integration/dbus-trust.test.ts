@@ -7,7 +7,7 @@
  * (packaging/polkit/org.opd.reconciler1.policy) and a rule granting it to one user.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { OPD, ROOT, tmp, uniq } from '../helpers/opd.js';
@@ -62,6 +62,8 @@ describe('the D-Bus API against an unprivileged caller on a bus with the shipped
   beforeAll(async () => {
     dir = tmp('opd-dbus-trust-');
     chmodSync(dir, 0o755);
+    // the daemon's --root must exist (a missing one is refused with exit 64)
+    mkdirSync(join(dir, 'root'));
     bus = join(dir, 'bus');
     count = join(dir, 'guard.count');
     const secretFile = join(dir, 'pw.secret');

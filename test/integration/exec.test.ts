@@ -95,7 +95,7 @@ describe('the exec plugin', () => {
     );
     expect(v.code).toBe(65);
     expect(v.stderr).toMatch(
-      /:5:7: \/plugins\/exec\/commands\/loose: missing one of "creates", "unless", "onlyif", "refresh_on"/,
+      /:5:7: plugins\.exec\.commands\.loose: missing one of "creates", "unless", "onlyif", "refresh_on"/,
     );
   });
 
@@ -200,7 +200,7 @@ plugins:
     );
     expect(v.code).toBe(65);
     expect(v.stderr).toMatch(
-      /:7:\d+: \/plugins\/exec\/commands\/leak\/argv\/3: a secret value is in `argv`.*\(fix: use env: or stdin: instead/,
+      /:7:\d+: plugins\.exec\.commands\.leak\.argv\[3\]: a secret value is in `argv`.*\(fix: use env: or stdin: instead/,
     );
     expect(v.stderr).not.toContain(SECRET);
   });

@@ -7,13 +7,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { doc as mkdoc, opd, tmp } from '../helpers/opd.js';
 import { serveArtifacts, type ArtifactServer } from '../helpers/http.js';
 
 const work = tmp('opd-artifacts-');
 const root = join(work, 'root');
+// --root must be an existing directory (a missing one is refused with exit 64)
+mkdirSync(root, { recursive: true });
 const env = { OPD_AUDIT_LOG: join(work, 'audit.jsonl'), OPD_ROOT: root };
 let n = 0;
 const doc = (text: string) => mkdoc(text, work, `state-${++n}.yaml`);

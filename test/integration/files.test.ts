@@ -25,6 +25,8 @@ const work = tmp('opd-files-');
 let docs = 0;
 const doc = (text: string) => mkdoc(text, work, `state-${++docs}.yaml`);
 const root = join(work, 'root');
+// --root must be an existing directory (a missing one is refused with exit 64)
+mkdirSync(root, { recursive: true });
 const audit = join(work, 'audit.jsonl');
 const env = { OPD_AUDIT_LOG: audit, OPD_ROOT: root };
 const SECRET = `s3cr3t-${u}-do-not-print`;
@@ -182,9 +184,15 @@ describe('files under a sandbox root', () => {
   });
 
   it('never prints secret content, nor writes it to the audit trail', async () => {
-    const all = outputs.join('\n') + readFileSync(audit, 'utf8');
-    expect(all).not.toContain(SECRET);
-    expect(all).not.toContain('listen = 2');
+    const trail = readFileSync(audit, 'utf8');
+    expect(outputs.join('\n') + trail).not.toContain(SECRET);
+    // a text that is not secret is shown as a content diff (issue 26), and its removal only by size;
+    // the trail keeps file contents as keyed hashes all the same
+    expect(outputs.join('\n')).toContain('+listen = 2');
+    expect(outputs.join('\n')).toMatch(
+      /\(content: removed \(\d+ B\), not shown: only texts the document holds are diffed\)/,
+    );
+    expect(trail).not.toContain('listen = 2');
   });
 
   it('keeps an intact audit chain', async () => {
@@ -196,6 +204,7 @@ describe('files under a sandbox root', () => {
 describe('files with --rollback', () => {
   it('restores changed content and mode and puts a removed file back when a later change fails', async () => {
     const rroot = join(work, 'rroot');
+    mkdirSync(rroot);
     const e = { OPD_AUDIT_LOG: join(work, 'rb-audit.jsonl'), OPD_ROOT: rroot };
     const before = section(
       `      /etc/a.conf: { content: "old a\\n", mode: "0640" }\n      /etc/b.conf: { content: "old b\\n" }\n`,
@@ -207,7 +216,7 @@ describe('files with --rollback', () => {
     );
     const r = await opd(['apply', '--rollback', doc(after)], { env: e });
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/rollback ok +~ files\/paths\/\/etc\/a\.conf/);
+    expect(r.stdout).toMatch(/rollback ok +~ files\/paths\/etc\/a\.conf/);
     expect(dump(rroot)).toBe(snapshot);
     expect((await opd(['audit', 'verify'], { env: e })).code).toBe(0);
   });
@@ -216,6 +225,7 @@ describe('files with --rollback', () => {
 describe('files copied from a source', () => {
   it('copies a host file, sees when the source changes, and reports no changes otherwise', async () => {
     const sroot = join(work, 'src-root');
+    mkdirSync(sroot);
     const e = { OPD_AUDIT_LOG: join(work, 'src-audit.jsonl'), OPD_ROOT: sroot };
     const src = join(work, 'source.conf');
     writeFileSync(src, 'from source 1\n');
@@ -310,8 +320,10 @@ describe('files with hostile values', () => {
     );
     const r = await opd(['diff', '-o', 'json', d], { env });
     expect(r.code, r.stderr).toBe(2);
-    const plan = JSON.parse(r.stdout) as { changes: { address: string; after: string[] }[] };
-    expect(plan.changes.find((c) => c.address.startsWith('kmod/'))?.after).toContain(`files/paths//etc/dep-${u}.conf`);
+    const plan = JSON.parse(r.stdout) as { changes: { address: string; depends_on: string[] }[] };
+    expect(plan.changes.find((c) => c.address.startsWith('kmod/'))?.depends_on).toContain(
+      `files/paths//etc/dep-${u}.conf`,
+    );
   });
 
   it('runs a validate command without a shell: %s is one argument even with spaces', async () => {

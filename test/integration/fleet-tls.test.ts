@@ -181,7 +181,9 @@ describe('opd fleet over TLS, with a daemon configured by a file', () => {
       async () => {
         const r = await opd(['fleet', 'status', '-o', 'json'], { env: tlsEnv() });
         if (r.code !== 0) throw new Error(`fleet status exit ${r.code}: ${r.stderr}\n${daemonOut}`);
-        return (JSON.parse(r.stdout) as { host: string; alive: boolean }[]).some((x) => x.host === host && x.alive);
+        return (JSON.parse(r.stdout) as { hosts: { host: string; alive: boolean }[] }).hosts.some(
+          (x) => x.host === host && x.alive,
+        );
       },
       `${host} alive`,
       60_000,
@@ -192,7 +194,8 @@ describe('opd fleet over TLS, with a daemon configured by a file', () => {
     const rows = await until(
       async () => {
         const r = await opd(['fleet', 'status', '-o', 'json'], { env: tlsEnv() });
-        const rs = JSON.parse(r.stdout) as { host: string; converged: boolean; fragments: string[] }[];
+        const rs = (JSON.parse(r.stdout) as { hosts: { host: string; converged: boolean; fragments: string[] }[] })
+          .hosts;
         return rs.some((x) => x.host === host && x.converged && x.fragments.includes('tls-role')) ? rs : undefined;
       },
       `${host} converged on tls-role`,
@@ -228,9 +231,9 @@ describe('opd fleet over TLS, with a daemon configured by a file', () => {
     const cfg = doc(`etcd: ${ENDPOINT}\nhots: kvm1\nlabels: [1, 2]\ndbus: maybe\n`, tmp(), 'bad.yaml');
     const r = await opd(['daemon', '--config', cfg], { timeout: 30_000 });
     expect(r.code).toBe(64);
-    expect(r.stderr).toContain(`${cfg}:2:1: /hots: unknown option \`hots\``);
-    expect(r.stderr).toContain(`${cfg}:3:9: /labels:`);
-    expect(r.stderr).toContain(`${cfg}:4:7: /dbus: \`dbus\` is a switch`);
+    expect(r.stderr).toContain(`${cfg}:2:1: hots: unknown option \`hots\``);
+    expect(r.stderr).toContain(`${cfg}:3:9: labels:`);
+    expect(r.stderr).toContain(`${cfg}:4:7: dbus: \`dbus\` is a switch`);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stdout).toBe('');
   });

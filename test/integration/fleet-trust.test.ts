@@ -14,6 +14,7 @@ import { execa, type ResultPromise } from 'execa';
 import type { Etcd3 } from 'etcd3';
 import { OPD, ROOT, doc, opd, tmp, uniq } from '../helpers/opd.js';
 import { etcdClient, startFleetDaemon, until, type FleetDaemon } from '../helpers/etcd.js';
+import { expectOutput } from '../helpers/output-schema.js';
 
 const id = uniq(4);
 const WEB = `web-${id}`;
@@ -75,7 +76,7 @@ describe('a compromised fleet host against enrolled labels and the audit witness
   const rows = async (): Promise<Row[]> => {
     const r = await fleet(['status', '-o', 'json']);
     if (r.code !== 0) throw new Error(`fleet status: ${r.stderr}`);
-    return JSON.parse(r.stdout) as Row[];
+    return expectOutput<{ hosts: Row[] }>('fleet-status', r.stdout).hosts;
   };
   const verify = (h: string, env: Record<string, string>, extra: string[] = []) =>
     opd(['audit', 'verify', '--witness', '--host', h, '--audit-log', daemons.get(h)!.audit, ...extra], {

@@ -3,6 +3,7 @@
  * `opd daemon --etcd` processes, each with a --root sandbox and audit trail of its own (the
  * files plugin), converged from fragments; etcd members stopped and started under them.
  */
+import { expectOutput } from '../helpers/output-schema.js';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,7 +40,7 @@ describe('opd fleet: many hosts converged from a 3-member etcd cluster', () => {
   const status = async (): Promise<Row[]> => {
     const r = await fleet(['status', '-o', 'json']);
     if (r.code !== 0) throw new Error(`fleet status exit ${r.code}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as Row[];
+    return expectOutput<{ hosts: Row[] }>('fleet-status', r.stdout).hosts;
   };
   const row = async (h: string) => (await status()).find((r) => r.host === h);
   const file = (h: string, p: string) => join(daemons.get(h)!.dir, p);

@@ -4,7 +4,7 @@
  * clear error: a kernel without loadable modules says so, one with them has no such module.
  */
 import { describe, it, expect, afterAll } from 'vitest';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { opd, doc as mkdoc, tmp, uniq } from '../helpers/opd.js';
 import { modulesLoadable } from '../helpers/host.js';
@@ -89,6 +89,7 @@ describe('kmod', () => {
 
   it('writes under a sandbox root with --root', async () => {
     const root = join(work, 'root');
+    mkdirSync(root, { recursive: true });
     const r = await opd(['apply', '--root', root, d(`{ persist: true, options: "nested=1" }`)], { env });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(readFileSync(join(root, loadConf), 'utf8')).toContain(`${m}\n`);

@@ -188,7 +188,7 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
     const bad = JSON.stringify({ version: 1, plugins: { ovs: { bridges: { ovsbr0: { portz: {} } } } } });
     const built = await runValidation(r.state.validate!, bad);
     expect(built.code).toBe(65);
-    expect(built.output).toMatch(/\/plugins\/ovs\/bridges\/ovsbr0\/portz: unknown key "portz"/);
+    expect(built.output).toMatch(/: plugins\.ovs\.bridges\.ovsbr0\.portz: unknown key "portz"/);
     expect(built.out).toBe('');
   });
 

@@ -23,15 +23,15 @@ const TABLE: Record<string, Expect> = {
   'templates/ovs-bridge-basic.json': {
     warnings: [
       NOTE,
-      /ipv4\/dns: op-dbus ipv4\.dns \(8\.8\.8\.8, 8\.8\.4\.4\) is accepted but net does not act on it.*plugins\.dns/,
+      /ipv4\.dns: op-dbus ipv4\.dns \(8\.8\.8\.8, 8\.8\.4\.4\) is accepted but net does not act on it.*plugins\.dns/,
     ],
   },
   'templates/ovs-bridge-with-internal-port.json': {
-    warnings: [NOTE, /ovsbr0\/ipv4\/enabled: ipv4\.enabled: false: every address .* is removed/],
+    warnings: [NOTE, /ovsbr0\.ipv4\.enabled: ipv4\.enabled: false: every address .* is removed/],
   },
   'templates/ovs-bridge-with-dhcp.json': {
     refused: [
-      /:18:21: \/plugins\/net\/interfaces\/ovsbr0\/ipv4\/dhcp: op-dbus ipv4\.dhcp: true is not supported.*systemd unit/,
+      /:18:21: plugins\.net\.interfaces\.ovsbr0\.ipv4\.dhcp: op-dbus ipv4\.dhcp: true is not supported.*systemd unit/,
     ],
   },
   'templates/ovs-add-port-to-existing-bridge.json': { warnings: [NOTE] },
@@ -41,61 +41,61 @@ const TABLE: Record<string, Expect> = {
   },
   'states/complete-system-state.json': {
     refused: [
-      /\/version: expected 1, got 2/,
-      /\/system: op-dbus `system` is not supported.*files plugin/,
-      /\/blockchain: .*audit trail/,
-      /\/plugins\/net\/enabled: op-dbus plugin setting `enabled` is not state/,
-      /\/plugins\/netmaker: op-dbus plugin `netmaker` is not supported/,
-      /\/systemd: a plugin section `systemd` at the top level.*move it under plugins/,
+      /version: expected 1, got 2/,
+      /system: op-dbus `system` is not supported.*files plugin/,
+      /blockchain: .*audit trail/,
+      /plugins\.net\.enabled: op-dbus plugin setting `enabled` is not state/,
+      /plugins\.netmaker: op-dbus plugin `netmaker` is not supported/,
+      /systemd: a plugin section `systemd` at the top level.*move it under plugins/,
     ],
   },
   'states/deploy-workflow.json': {
-    refused: [/\/workflow: op-dbus `workflow` is not supported.*no workflow engine.*depends_on/],
+    refused: [/workflow: op-dbus `workflow` is not supported.*no workflow engine.*depends_on/],
   },
-  'states/full-system-workflow.json': { refused: [/\/workflow: op-dbus `workflow` is not supported/] },
+  'states/full-system-workflow.json': { refused: [/workflow: op-dbus `workflow` is not supported/] },
   'states/master-deploy-workflow.json': {
-    refused: [/\/workflow: op-dbus `workflow` is not supported/, /deployment_targets_example/],
+    refused: [/workflow: op-dbus `workflow` is not supported/, /deployment_targets_example/],
   },
-  'states/network-workflow.json': { refused: [/\/workflow: op-dbus `workflow` is not supported/] },
-  'states/privacy-network-workflow.json': { refused: [/\/workflow: op-dbus `workflow` is not supported/] },
-  'states/mcp-config.json': { refused: [/\/mcp: op-dbus `mcp` is not supported.*no MCP server/] },
-  'states/role-masks.json': { refused: [/\/roles: op-dbus `roles` is not supported.*one document per role/] },
+  'states/network-workflow.json': { refused: [/workflow: op-dbus `workflow` is not supported/] },
+  'states/privacy-network-workflow.json': { refused: [/workflow: op-dbus `workflow` is not supported/] },
+  'states/mcp-config.json': { refused: [/mcp: op-dbus `mcp` is not supported.*no MCP server/] },
+  'states/role-masks.json': { refused: [/roles: op-dbus `roles` is not supported.*one document per role/] },
   'examples/openflow-state.json': {
     refused: [
-      /\/plugins\/openflow\/enable_security_flows: .*opd does not generate them/,
-      /flows\/flow0\/cookie: not supported: opd sets each flow's cookie itself/,
-      /\/socket_ports: not supported.*ovs\.bridges/,
-      /\/controller_endpoint: not supported/,
+      /plugins\.openflow\.enable_security_flows: .*opd does not generate them/,
+      /flows\.flow0\.cookie: not supported: opd sets each flow's cookie itself/,
+      /socket_ports: not supported.*ovs\.bridges/,
+      /controller_endpoint: not supported/,
     ],
   },
   'examples/complete-proxmox-install.json': {
     refused: [
-      /\/bootstrap: op-dbus `bootstrap` is not supported/,
-      /\/plugins\/packagekit\/repositories: .*plugins\.files/,
-      /\/plugins\/packagekit\/manifest:/,
-      /\/plugins\/network: op-dbus plugin `network` is not supported.*plugins\.ovs/,
-      /\/plugins\/systemd\/services: op-dbus `systemd\.services` is not supported.*units/,
-      /\/plugins\/users\/accounts: op-dbus `users\.accounts`.*users\.users/,
-      /\/plugins\/firewall\/rules: .*firewall\.tables/,
-      /\/plugins\/systemd\/comment: unknown key "comment" \(fix: .*rename it "_comment"/,
+      /bootstrap: op-dbus `bootstrap` is not supported/,
+      /plugins\.packagekit\.repositories: .*plugins\.files/,
+      /plugins\.packagekit\.manifest:/,
+      /plugins\.network: op-dbus plugin `network` is not supported.*plugins\.ovs/,
+      /plugins\.systemd\.services: op-dbus `systemd\.services` is not supported.*units/,
+      /plugins\.users\.accounts: op-dbus `users\.accounts`.*users\.users/,
+      /plugins\.firewall\.rules: .*firewall\.tables/,
+      /plugins\.systemd\.comment: unknown key "comment" \(fix: .*rename it "_comment"/,
     ],
   },
   'examples/complete-proxmox-pve9-install.json': {
     refused: [
-      /\/bootstrap: op-dbus `bootstrap`/,
-      /\/plugins\/network: op-dbus plugin `network`/,
-      /\/plugins\/packagekit\/repositories/,
+      /bootstrap: op-dbus `bootstrap`/,
+      /plugins\.network: op-dbus plugin `network`/,
+      /plugins\.packagekit\.repositories/,
     ],
   },
   'docs/container-netmaker.json': {
     warnings: [
-      /properties\/network_type: network_type: netmaker: the container is put on the mesh bridge.*does not enroll/,
+      /properties\.network_type: network_type: netmaker: the container is put on the mesh bridge.*does not enroll/,
     ],
   },
   'docs/container-bridge.json': { warnings: [] },
   'docs/lxc-netmaker-template.json': {
     refused: [
-      /properties\/template: Proxmox template "local-btrfs:vztmpl\/debian-13-netmaker_custom\.tar\.zst" is not on this host \(looked in .*\).*pveam download/,
+      /properties\.template: Proxmox template "local-btrfs:vztmpl\/debian-13-netmaker_custom\.tar\.zst" is not on this host \(looked in .*\).*pveam download/,
     ],
   },
   'docs/packagekit-proxmox-ve.json': { warnings: [/op-dbus `provider` \(apt\) ignored on 6 packages/] },
@@ -189,7 +189,7 @@ describe('op-dbus document forms', () => {
     const r = await opd(['validate', f]);
     expect(r.code).toBe(65);
     expect(r.stderr).toMatch(
-      /\/plugins\/net\/interfaces\/0\/type: op-dbus ovs-port "p0" names no parent bridge \(fix: add properties\.parent_bridge/,
+      /plugins\.net\.interfaces\[0\]\.type: op-dbus ovs-port "p0" names no parent bridge \(fix: add properties\.parent_bridge/,
     );
     expect(r.stderr).not.toMatch(/unknown key "type"/);
   });
@@ -199,7 +199,7 @@ describe('op-dbus document forms', () => {
     const r = await opd(['validate', f]);
     expect(r.code).toBe(65);
     expect(r.stderr).toMatch(
-      /:6:15: \/plugins\/net\/interfaces\/w0\/type: op-dbus interface type "wireguard" is not supported/,
+      /:6:15: plugins\.net\.interfaces\.w0\.type: op-dbus interface type "wireguard" is not supported/,
     );
   });
 
@@ -210,14 +210,14 @@ describe('op-dbus document forms', () => {
     const r = await opd(['validate', f]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/ok: .*\(3 resources in packages\)/);
-    expect(r.stderr).toMatch(/:7:\d+: \/plugins\/packagekit\/packages\/curl\/ensure: ensure: latest read as installed/);
+    expect(r.stderr).toMatch(/:7:\d+: plugins\.packagekit\.packages\.curl\.ensure: ensure: latest read as installed/);
     const bad = await opd([
       'validate',
       doc('version: 1\nplugins:\n  packagekit:\n    packages:\n      htop: { ensure: purged }\n'),
     ]);
     expect(bad.code).toBe(65);
     expect(bad.stderr).toMatch(
-      /\/plugins\/packagekit\/packages\/htop\/ensure: op-dbus ensure: "purged" is not one of installed, removed, latest/,
+      /plugins\.packagekit\.packages\.htop\.ensure: op-dbus ensure: "purged" is not one of installed, removed, latest/,
     );
   });
 

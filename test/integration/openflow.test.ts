@@ -4,6 +4,7 @@
  * drop flow opd installs really drops their ping, and removing it lets ping through again.
  * Flows opd did not create (other cookies) survive apply, state: absent and prune.
  */
+import { expectOutput } from '../helpers/output-schema.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -238,15 +239,15 @@ plugins:
     const show = await opd(['show', '--plugin', 'openflow', '-o', 'json'], { env });
     expect(show.code, show.stderr).toBe(0);
     // opd cannot know the names of its flows from the switch: show names them by their cookie
-    const shown = JSON.parse(show.stdout) as {
-      plugins: { openflow: { bridges: Record<string, { flows: Record<string, object> }> } };
-    };
+    const shown = expectOutput<{
+      document: { plugins: { openflow: { bridges: Record<string, { flows: Record<string, object> }> } } };
+    }>('show', show.stdout).document;
     expect(Object.values(shown.plugins.openflow.bridges[br2].flows)).toEqual([
       { table: 0, priority: 10, match: { ip: true }, actions: [], idle_timeout: 0, hard_timeout: 0 },
     ]);
     expect(Object.keys(shown.plugins.openflow.bridges[br2].flows)[0]).toMatch(/^cookie-0x6f706400[0-9a-f]{8}$/);
-    // and applying what show printed changes nothing
-    const again = await opd(['apply', doc(show.stdout, dir, 'shown.json')], { env });
+    // and applying the document show printed (its JSON's `document`) changes nothing
+    const again = await opd(['apply', doc(JSON.stringify(shown), dir, 'shown.json')], { env });
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(again.stdout.trim()).toBe('no changes: the host matches the document');
   });

@@ -2,6 +2,7 @@
  * The ovs plugin against a real ovsdb-server and ovs-vswitchd (netdev datapath, in a network
  * namespace of its own), driven through the built CLI.
  */
+import { expectOutput } from '../helpers/output-schema.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -196,7 +197,7 @@ describe('the ovs plugin against a real ovsdb-server and vswitchd', () => {
     expect(await get(['get', 'Port', 'vi100', 'tag'])).toBe('10');
     expect(await get(['list-br'])).not.toMatch(/obr3/);
     const after = await opd(['show', '--plugin', 'ovs', '-o', 'json'], { env });
-    expect(JSON.parse(after.stdout)).toEqual(JSON.parse(before.stdout));
+    expect(expectOutput('show', after.stdout)).toEqual(expectOutput('show', before.stdout));
   });
 
   it('prints the host as a document that re-applies with zero changes', async () => {

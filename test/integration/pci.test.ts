@@ -183,7 +183,7 @@ describe('the pci plugin on a fake sysfs tree under --root', () => {
     const r = await opd(['validate', doc(json, 'observe.json')], { env });
     expect(r.code).toBe(65);
     expect(r.stderr).toMatch(
-      /pci\/devices\/0000:00:1f\.6\/mode: expected "enforce", got "observe-only" \(fix: op-dbus's observe-only mode/,
+      /plugins\.pci\.devices\["0000:00:1f\.6"\]\.mode: expected "enforce", got "observe-only" \(fix: op-dbus's observe-only mode/,
     );
     expect(r.stderr).toMatch(/invalid name "00:1f\.6"/);
   });

@@ -12,6 +12,7 @@ import { OPD, doc, opd, tmp, uniq } from '../helpers/opd.js';
 import { startOvs, type OvsSandbox } from '../helpers/ovs.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { auditEntries, until } from '../helpers/daemon.js';
+import { expectOutput } from '../helpers/output-schema.js';
 
 describe('saved plans and degraded backends (private OVS)', () => {
   let ovs: OvsSandbox;
@@ -45,7 +46,10 @@ describe('saved plans and degraded backends (private OVS)', () => {
     const before = await ovs.dump();
     const r = await opd(['apply', plan], { env: env() });
     expect(r.code, r.stderr).toBe(3);
-    expect(r.stderr).toContain(`changed on the host since the plan was made: ovs/bridges/${BR}`);
+    // a stale plan names each resource and how it changed (the port's tag is under the bridge's ports)
+    expect(r.stderr).toContain(
+      `1 resource changed since the plan was made: ovs/bridges/${BR} (ports changed on the host)`,
+    );
     expect(await ovs.dump()).toBe(before);
   });
 
@@ -90,10 +94,11 @@ describe('saved plans and degraded backends (private OVS)', () => {
     const down = { ...env(), DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${join(dir, 'no-bus')}` };
     const j = await opd(['diff', f, '-o', 'json'], { env: down });
     expect(j.code).toBe(69);
-    const out = JSON.parse(j.stdout) as {
+    // one JSON document on stdout (the plan with unknown[]), as its schema says; the error on stderr
+    const out = expectOutput<{
       changes: { address: string }[];
       unknown: { plugin: string; resources: string[] }[];
-    };
+    }>('diff', j.stdout);
     expect(out.changes.map((c) => c.address)).toEqual([`ovs/bridges/${BR2}`]);
     expect(out.unknown).toEqual([
       expect.objectContaining({ plugin: 'systemd', resources: [`systemd/units/safety-${id}.service`] }),

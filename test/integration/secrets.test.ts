@@ -15,6 +15,8 @@ import { until } from '../helpers/wait.js';
 const u = uniq(6);
 const work = tmp('opd-secrets-');
 const root = join(work, 'root');
+// --root must be an existing directory (a missing one is refused with exit 64)
+mkdirSync(root, { recursive: true });
 const auditDir = join(work, 'audit');
 const audit = join(auditDir, 'audit.jsonl');
 const FIELD = `field-secret-${u}-never-shown`;
@@ -263,7 +265,7 @@ plugins:
     for (const cmd of ['validate', 'diff', 'apply']) {
       const r = await traced([cmd, argvDoc, '--vars', varsFile]);
       expect(r.code).toBe(65);
-      expect(r.stderr).toContain(`${argvDoc}:9:32: /plugins/exec/commands/leak/argv/3`);
+      expect(r.stderr).toContain(`${argvDoc}:9:32: plugins.exec.commands.leak.argv[3]`);
       expect(r.stderr).toContain('/proc/PID/cmdline');
       expect(r.stderr).toContain('env:');
     }

@@ -4,7 +4,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { OPD, doc as mkdoc, tmp, uniq, opd, type OpdRun } from '../helpers/opd.js';
 
@@ -14,6 +14,8 @@ const work = tmp('opd-sysctl-');
 let docs = 0;
 const doc = (text: string) => mkdoc(text, work, `state-${++docs}.yaml`);
 const root = join(work, 'root');
+// --root must be an existing directory (a missing one is refused with exit 64)
+mkdirSync(root, { recursive: true });
 const env = { OPD_AUDIT_LOG: join(work, 'audit.jsonl'), OPD_ROOT: root, OPD_LOG_LEVEL: 'warn' };
 const hostForward = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
 const hostRange = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');

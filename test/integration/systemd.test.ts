@@ -2,6 +2,7 @@
  * The systemd plugin against the real (namespaced) systemd: units named opd-test-<uniq>-*,
  * running /bin/sleep infinity, cleaned up afterwards.
  */
+import { expectOutput } from '../helpers/output-schema.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
@@ -293,7 +294,10 @@ describe('systemd plugin (real systemd over D-Bus)', () => {
     expect((await apply(f)).code).toBe(0);
     const s = await opd(['show', '--plugin', 'systemd', '-o', 'json'], { env });
     expect(s.code).toBe(0);
-    const shown = JSON.parse(s.stdout) as { plugins: { systemd: { units: Record<string, unknown> } } };
+    const shown = expectOutput<{ document: { plugins: { systemd: { units: Record<string, unknown> } } } }>(
+      'show',
+      s.stdout,
+    ).document;
     expect(shown.plugins.systemd.units[A]).toEqual({
       enabled: true,
       active_state: 'active',

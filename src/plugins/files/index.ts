@@ -17,7 +17,7 @@ import type { Entry } from './section.gen.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { sha256 } from '../../core/canonical.js';
-import { contentFingerprint, holdsSecret, secretStandIn } from '../../core/secrets.js';
+import { contentFingerprint, holdsSecret, registerSecretValues, secretStandIn } from '../../core/secrets.js';
 import { ExecFailure, runMutate } from '../../exec.js';
 import {
   hostPath,
@@ -472,6 +472,12 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
         if (s.secret === undefined && typeof s.content === 'string' && holdsSecret(s.content)) s.secret = true;
         paths[p] = s;
       }
+      // the content of a secret file is a secret value: masked in every output, line by line
+      registerSecretValues(
+        Object.values(paths).flatMap((s) =>
+          isObj(s) && s.secret === true && typeof s.content === 'string' ? [s.content] : [],
+        ),
+      );
       out.paths = paths;
     }
     return out;
@@ -490,6 +496,8 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
     for (const [p, spec] of Object.entries(named)) {
       const cur = readOne(root, p, spec, acc, goingAway);
       if (cur) paths[p] = cur;
+      // what a secret file holds now is as secret as what the document puts there
+      if (spec.secret === true && typeof cur?.content === 'string') registerSecretValues([cur.content]);
     }
     return { paths };
   },
@@ -528,7 +536,9 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
       }
       try {
         await applyOne(ctx, c, acc);
-        out.push({ address: c.address, status: 'ok' });
+        const ok: ChangeResult = { address: c.address, status: 'ok' };
+        out.push(ok);
+        await ctx.done(ok);
       } catch (e) {
         out.push({ address: c.address, status: 'failed', error: toOpdError(e) });
       }

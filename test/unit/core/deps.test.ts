@@ -33,7 +33,7 @@ describe('depends_on', () => {
         '      br1: { depends_on: [ovs/bridgesbr0] }',
         '  files:',
         '    paths:',
-        '      /etc/a.conf: { content: "x", depends_on: [files/paths/etc/b.conf] }',
+        '      /etc/a.conf: { content: "x", depends_on: [files/paths//etc/b.cnf] }',
         '      /etc/b.conf: { content: "y", depends_on: [ovs/bridges/br9-far-away-name] }',
       ].join('\n'),
     );
@@ -46,6 +46,19 @@ describe('depends_on', () => {
     expect(e.problems[0].message).toBe(
       'ovs/bridges/br1 depends_on "ovs/bridgesbr0", an address the document does not declare',
     );
+  });
+
+  it('may name a file as opd prints it (files/paths/etc/b.conf) as well as exactly', async () => {
+    const p = await prepareLoaded(
+      registry,
+      parseText(
+        Buffer.from(
+          'version: 1\nplugins:\n  files:\n    paths:\n      /etc/a.conf: { content: "x", depends_on: [files/paths/etc/b.conf] }\n      /etc/b.conf: { content: "y" }\n',
+        ),
+        'shown.yaml',
+      ),
+    );
+    expect(p.doc.plugins.files).toBeDefined();
   });
 
   it('may name a part of a declared resource', async () => {

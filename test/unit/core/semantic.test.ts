@@ -42,7 +42,7 @@ describe('semantic rules', () => {
     );
     expect(p).toHaveLength(1);
     expect(p[0]).toMatch(
-      /^ {2}state\.yaml:6:7: \/plugins\/libvirt\/networks\/natnet: .*no ip.*nat forwarding requested, but no IP address provided.*\[libvirt-forward-needs-ip\]/,
+      /^ {2}state\.yaml:6:7: plugins\.libvirt\.networks\.natnet: .*no ip.*nat forwarding requested, but no IP address provided.*\[libvirt-forward-needs-ip\]/,
     );
     expect(
       await problems(
@@ -77,12 +77,12 @@ describe('semantic rules', () => {
     const p = await problems(text);
     expect(p).toHaveLength(3);
     expect(p[0]).toMatch(
-      /state\.yaml:8:\d+: \/plugins\/lxc\/containers\/c1\/network\/0\/link: .*"mseh".*ovs bridges: mesh.*\[ovs-bridge-declared\]/,
+      /state\.yaml:8:\d+: plugins\.lxc\.containers\.c1\.network\[0\]\.link: .*"mseh".*ovs bridges: mesh.*\[ovs-bridge-declared\]/,
     );
     expect(p[1]).toMatch(
-      /state\.yaml:12:\d+: \/plugins\/libvirt\/domains\/vm1\/interfaces\/0\/ovs_bridge: .*tagged 10 to OVS bridge "ovsbr9"/,
+      /state\.yaml:12:\d+: plugins\.libvirt\.domains\.vm1\.interfaces\[0\]\.ovs_bridge: .*tagged 10 to OVS bridge "ovsbr9"/,
     );
-    expect(p[2]).toMatch(/state\.yaml:16:\d+: \/plugins\/net\/interfaces\/vi6\/kind: /);
+    expect(p[2]).toMatch(/state\.yaml:16:\d+: plugins\.net\.interfaces\.vi6\.kind: /);
     // without an ovs section the bridges may be the host's own: nothing to say
     expect(
       await problems(
@@ -98,7 +98,7 @@ describe('semantic rules', () => {
     const p = await problems(unit('mulit-user.target'), { root });
     expect(p).toHaveLength(1);
     expect(p[0]).toMatch(
-      /state\.yaml:6:\d+: \/plugins\/systemd\/units\/app\.service\/unit_file: app\.service is WantedBy=mulit-user\.target \(line 4 of the unit file\).*\[systemd-install-target-exists\]/,
+      /state\.yaml:6:\d+: plugins\.systemd\.units\["app\.service"\]\.unit_file: app\.service is WantedBy=mulit-user\.target \(line 4 of the unit file\).*\[systemd-install-target-exists\]/,
     );
     expect(await problems(unit('multi-user.target'), { root })).toEqual([]);
     expect(
@@ -129,7 +129,7 @@ describe('semantic rules', () => {
     const f = doc('version: 1\nplugins:\n  libvirt:\n    networks:\n      natnet: { autostart: true }\n');
     const r = await opd(['validate', f]);
     expect(r.code).toBe(65);
-    expect(r.stderr).toContain(`${f}:5:7: /plugins/libvirt/networks/natnet:`);
+    expect(r.stderr).toContain(`${f}:5:7: plugins.libvirt.networks.natnet:`);
     expect(r.stderr).toContain('no ip');
   });
 });
