@@ -25,13 +25,17 @@ export const PROGRESS = {
 
 const n = (x: number) => x.toLocaleString('en-US');
 
-interface Running {
-  change: PlannedChange;
-  /** when it started, or when the last change of its batch finished (a batch runs one change at a time) */
+/** A batch a plugin works through (one change at a time): its waiting changes share its clock. */
+interface Batch {
+  /** when it started, or when its last change finished */
   since: number;
   /** the last `still applying` it got, in seconds */
   told: number;
-  batch: number;
+  /** its changes not done yet */
+  left: number;
+  changes: PlannedChange[];
+  /** changes before this index are done */
+  next: number;
 }
 
 export interface ProgressOptions {
@@ -48,9 +52,9 @@ export interface ProgressOptions {
 
 export class Progress {
   private done = 0;
-  /** running changes (by id) → when they started (or when the last change of their batch finished) */
-  private readonly running = new Map<number, Running>();
-  private batches = 0;
+  /** running changes (by id) → their batch; per outcome O(1), whatever the batch's size */
+  private readonly running = new Map<number, Batch>();
+  private readonly active = new Set<Batch>();
   private statusShown = false;
   private lastPipe: number;
   private timer?: NodeJS.Timeout;
@@ -63,9 +67,9 @@ export class Progress {
 
   /** The changes of a batch a plugin started on. */
   start(changes: PlannedChange[]): void {
-    const t = this.now();
-    const batch = ++this.batches;
-    for (const c of changes) this.running.set(c.id, { change: c, since: t, told: 0, batch });
+    const b: Batch = { since: this.now(), told: 0, left: changes.length, changes, next: 0 };
+    if (changes.length) this.active.add(b);
+    for (const c of changes) this.running.set(c.id, b);
     if (!this.timer && !this.o.quiet) {
       this.timer = setInterval(() => this.tick(), PROGRESS.tickMs);
       this.timer.unref();
@@ -76,12 +80,14 @@ export class Progress {
   outcome(x: ChangeOutcome, line: string): void {
     this.done++;
     const t = this.now();
-    const r = this.running.get(x.change.id);
+    const b = this.running.get(x.change.id);
     this.running.delete(x.change.id);
     // the rest of its batch waits from now on, not from the batch's start
-    if (r)
-      for (const other of this.running.values())
-        if (other.batch === r.batch) Object.assign(other, { since: t, told: 0 });
+    if (b) {
+      b.since = t;
+      b.told = 0;
+      if (--b.left <= 0) this.active.delete(b);
+    }
     if (line) this.print(line);
     this.status();
   }
@@ -92,11 +98,14 @@ export class Progress {
     this.o.io.out(line);
   }
 
-  /** The oldest running change (what the wave waits for). */
-  private oldest(): Running | undefined {
-    let best: Running | undefined;
-    for (const r of this.running.values()) if (!best || r.since < best.since) best = r;
-    return best;
+  /** The oldest running change (what the wave waits for): the first change not done of the batch waiting longest. */
+  private oldest(): { change: PlannedChange; batch: Batch; since: number } | undefined {
+    let best: Batch | undefined;
+    for (const b of this.active) if (!best || b.since < best.since) best = b;
+    if (!best) return undefined;
+    while (best.next < best.changes.length && this.running.get(best.changes[best.next].id) !== best) best.next++;
+    const change = best.changes[best.next];
+    return change && { change, batch: best, since: best.since };
   }
 
   private tick(): void {
@@ -104,9 +113,9 @@ export class Progress {
     const r = this.oldest();
     if (r) {
       const secs = Math.floor((t - r.since) / PROGRESS.stillEveryMs) * (PROGRESS.stillEveryMs / 1000);
-      if (secs > 0 && secs > r.told) {
-        r.told = secs;
-        const more = [...this.running.values()].filter((x) => x.batch === r.batch).length - 1;
+      if (secs > 0 && secs > r.batch.told) {
+        r.batch.told = secs;
+        const more = r.batch.left - 1;
         this.print(
           paint(
             this.o.style,

@@ -104,6 +104,16 @@ function secretResource(d: ResourceDiff): boolean {
   return [d.desired, d.current].some((v) => isObj(v) && v.secret === true);
 }
 
+type TextFields = Map<string, { path: string[]; kind: unknown }>;
+
+/** The texts (schema nodes marked x-opd-text) either side of a resource diff holds, by field. */
+function textFields(d: ResourceDiff, r: Redactor): TextFields {
+  const fields: TextFields = new Map();
+  for (const v of [d.current, d.desired])
+    for (const t of r.texts(d.plugin, d.collection, d.name, v)) fields.set(t.path.join('/'), t);
+  return fields;
+}
+
 /**
  * The content diffs of one resource diff's texts that `change` carries: a text whose path one
  * of the change's operations touches, or whose path is the change's sub-address
@@ -114,10 +124,8 @@ export function changeContentDiffs(
   d: ResourceDiff,
   r: Redactor,
   limits = CONTENT_LIMITS,
+  fields: TextFields = textFields(d, r),
 ): ContentDiff[] {
-  const fields = new Map<string, { path: string[]; kind: unknown }>();
-  for (const v of [d.current, d.desired])
-    for (const t of r.texts(d.plugin, d.collection, d.name, v)) fields.set(t.path.join('/'), t);
   if (!fields.size) return [];
   const opPaths = (change.ops ?? []).map((o) => o.path);
   const sub = change.address.startsWith(change.resource + '/') ? change.address.slice(change.resource.length + 1) : '';
@@ -173,12 +181,17 @@ export function changeContentDiffs(
  */
 export function planContentDiffs(plan: Plan, r: Redactor, limits = CONTENT_LIMITS): Map<number, ContentDiff[]> {
   const byAddr = new Map(plan.diffs.map((d) => [d.address, d]));
+  // a resource's texts are found once, not once per change: a bridge with 1,000 port changes
+  // would walk its 1,000 ports 1,000 times
+  const fieldsOf = new Map<ResourceDiff, TextFields>();
   const shown = new Set<string>();
   const out = new Map<number, ContentDiff[]>();
   for (const c of plan.changes) {
     const d = byAddr.get(c.resource);
     if (!d) continue;
-    const diffs = changeContentDiffs(c, d, r, limits).filter((x) => {
+    let fields = fieldsOf.get(d);
+    if (!fields) fieldsOf.set(d, (fields = textFields(d, r)));
+    const diffs = changeContentDiffs(c, d, r, limits, fields).filter((x) => {
       const k = `${c.resource}\0${x.field}`;
       if (shown.has(k)) return false;
       shown.add(k);

@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { changeContentDiffs, unifiedDiff, CONTENT_LIMITS } from '../../../src/core/content.js';
+import { changeContentDiffs, planContentDiffs, unifiedDiff, CONTENT_LIMITS } from '../../../src/core/content.js';
 import { keyPath } from '../../../src/core/errors.js';
 import { displayAddress, summarize } from '../../../src/core/plan.js';
 import { clearSecretValues, registerSecretValues } from '../../../src/core/secrets.js';
 import { newRedactor } from '../../../src/core/validate.js';
 import type { ResourceDiff } from '../../../src/core/plugin.js';
+import type { Plan, PlannedChange } from '../../../src/core/plan.js';
 
 function fileDiff(current: unknown, desired: unknown, name = '/etc/x.conf'): ResourceDiff {
   return {
@@ -28,6 +29,38 @@ describe('content diffs', () => {
     const [cd] = changeContentDiffs(d, d, r);
     expect(cd.diff).toBe('--- content (host)\n+++ content (document)\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n');
     expect(cd.note).toBeUndefined();
+  });
+
+  it("finds a resource's texts once per plan, not once per change (a bridge with 1,000 port changes)", () => {
+    const ports = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`p${i}`, { type: 'internal' }]));
+    const d = {
+      plugin: 'ovs',
+      collection: 'bridges',
+      name: 'br0',
+      address: 'ovs/bridges/br0',
+      action: 'create',
+      current: undefined,
+      desired: { ports },
+      ops: [{ op: 'add', path: '', value: { ports } }],
+    } as unknown as ResourceDiff;
+    const changes = Object.keys(ports).map(
+      (p, id) =>
+        ({
+          id,
+          address: `ovs/bridges/br0/ports/${p}`,
+          resource: 'ovs/bridges/br0',
+          deps: [],
+          ops: [],
+        }) as unknown as PlannedChange,
+    );
+    let walks = 0;
+    const counting = Object.create(r) as typeof r;
+    counting.texts = (...args: Parameters<typeof r.texts>) => {
+      walks++;
+      return r.texts(...args);
+    };
+    expect(planContentDiffs({ changes, diffs: [d] } as Plan, counting).size).toBe(0);
+    expect(walks).toBe(2); // the host's side and the document's, once
   });
 
   it('cuts a long diff with a note saying how long it was', () => {
