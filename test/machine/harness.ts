@@ -31,6 +31,8 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  readdirSync,
+  rmdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -178,6 +180,48 @@ async function until<T>(fn: () => T | undefined | false | Promise<T | undefined 
   }
 }
 
+/**
+ * A machine's own cgroups, created for it: one in each hierarchy that tracks processes (the v2
+ * hierarchy, and the v1 name=systemd one where the host mounts it), under the cgroup this process
+ * is in. systemd-nspawn without a host systemd (--register=no --keep-unit) gives the machine the
+ * cgroup nspawn runs in; two machines booted from one process would share one tree, and each
+ * machine's systemd would create, kill and remove the other's service cgroups (seen in CI: a
+ * freshly booted machine's ifupdown-pre.service failed with status=219/CGROUP).
+ */
+function cgroupsFor(id: string): string[] {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => {
+      const [pre, post] = l.split(' - ');
+      if (!post) return undefined;
+      const [fstype, , opts] = post.split(' ');
+      return { point: pre.split(' ')[4], fstype, opts: opts ?? '' };
+    })
+    .filter((m): m is { point: string; fstype: string; opts: string } => !!m);
+  const own = readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+  const dirs: string[] = [];
+  const v2 = mounts.find((m) => m.fstype === 'cgroup2');
+  const v2path = own.find((l) => l.startsWith('0::'))?.slice(3);
+  if (v2 && v2path !== undefined) dirs.push(join(v2.point, v2path, `opd-machine-${id}`));
+  const named = mounts.find((m) => m.fstype === 'cgroup' && m.opts.split(',').includes('name=systemd'));
+  const namedPath = own.map((l) => l.split(':')).find((f) => f[1] === 'name=systemd')?.[2];
+  if (named && namedPath !== undefined) dirs.push(join(named.point, namedPath, `opd-machine-${id}`));
+  if (!dirs.length) throw new Error('no cgroup hierarchy to give the machine its own cgroup (/proc/self/mountinfo)');
+  for (const d of dirs) mkdirSync(d, { recursive: true });
+  return dirs;
+}
+
+/** Remove a machine's cgroup tree, deepest first (cgroup directories are removed with rmdir; one still holding a process stays). */
+function removeCgroup(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroup(join(dir, e.name));
+  try {
+    rmdirSync(dir);
+  } catch {
+    // busy: a process of the machine is still in it; the next run's machines have their own names
+  }
+}
+
 /** One booted Debian 12 machine. */
 export class Machine {
   readonly id = `opdm${randomBytes(3).toString('hex')}`;
@@ -191,6 +235,7 @@ export class Machine {
   private nspawn: ResultPromise | undefined;
   private init = 0;
   private log = '';
+  private cgroups: string[] = [];
 
   constructor(
     readonly name: string,
@@ -293,12 +338,26 @@ export class Machine {
       ...(this.kvm ? ['--bind=/dev/kvm'] : []),
     ];
     this.log = join(this.dir, `boot-${++this.boots}.log`);
-    this.nspawn = execa('systemd-nspawn', args, {
-      reject: false,
-      stdin: 'ignore',
-      stdout: { file: this.log },
-      stderr: { file: this.log },
-    });
+    // nspawn runs in its own cgroup (see cgroupsFor): a trampoline moves itself there, then execs nspawn
+    const cgroups = cgroupsFor(this.id);
+    this.cgroups = cgroups;
+    this.nspawn = execa(
+      'sh',
+      [
+        '-c',
+        'for d in "$@"; do [ "$d" = -- ] && break; echo $$ > "$d/cgroup.procs" || exit 125; shift; done; shift; exec systemd-nspawn "$@"',
+        'sh',
+        ...cgroups,
+        '--',
+        ...args,
+      ],
+      {
+        reject: false,
+        stdin: 'ignore',
+        stdout: { file: this.log },
+        stderr: { file: this.log },
+      },
+    );
     const pid = this.nspawn.pid!;
     this.init = await until(
       async () => {
@@ -314,6 +373,9 @@ export class Machine {
       `${this.name}: systemd as PID 1`,
       60_000,
     );
+    const own = readFileSync(`/proc/${this.init}/cgroup`, 'utf8');
+    if (!own.includes(`/opd-machine-${this.id}`))
+      throw new Error(`${this.name}: the machine's init is not in its own cgroup:\n${own}`);
     await until(
       () => existsSync(`/proc/${this.init}/root/run/dbus/system_bus_socket`),
       `${this.name}: the system bus`,
@@ -395,6 +457,8 @@ export class Machine {
     clearTimeout(killer);
     this.nspawn = undefined;
     this.init = 0;
+    for (const d of this.cgroups) removeCgroup(d);
+    this.cgroups = [];
     for (const ns of [this.netns, this.upstream]) await execa('ip', ['netns', 'del', ns], { reject: false });
   }
 
