@@ -123,7 +123,7 @@ async function scenario(mode) {
 // systemd: a unit of the namespaced systemd stopped by hand (StopUnit over D-Bus) N times; latency
 // from the moment it is inactive until it is active again (ActiveState read every 10 ms over D-Bus).
 async function systemdScenario(mode) {
-  const { call, closeBuses } = await import('../../dist/dbus.js');
+  const { callRead: call, closeBuses } = await import('../../dist/dbus.js');
   const dir = mkdtempSync(join(tmpdir(), 'opd-bench-daemon-sd-'));
   const unit = `opd-bench-dmn-${process.pid}-${mode}.service`;
   const unitPath = `/run/systemd/system/${unit}`;

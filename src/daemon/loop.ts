@@ -1,8 +1,8 @@
 /**
  * The reconcile loop of `opd daemon`: reconcile at start, then on triggers (plugin watches,
  * polling for plugins without one, the state file changing, SIGHUP, a D-Bus call, a periodic
- * full resync). Triggers are debounced and coalesced: a burst makes one run. Each run goes
- * through the core engine (lock, audit trail, verify); drift (a resource that had converged
+ * full resync). The first trigger starts a run at once; triggers during a run make the next
+ * one (a burst: at most two runs). Each run goes through the core engine (lock, audit trail, verify); drift (a resource that had converged
  * and changed outside opd) is written as `drift` entries before the corrective changes, in a
  * run whose trigger is `drift`. A failing resource is held back with capped exponential
  * backoff, never given up, and never blocks the others.
@@ -119,6 +119,7 @@ export class Daemon extends EventEmitter {
   private force = false;
   private waiters: Waiter[] = [];
   private timer?: NodeJS.Timeout;
+  private immediate?: NodeJS.Immediate;
   private retryTimer?: NodeJS.Timeout;
   private intervals: NodeJS.Timeout[] = [];
   private running?: Promise<void>;
@@ -198,17 +199,27 @@ export class Daemon extends EventEmitter {
     });
   }
 
+  /**
+   * Start a run for the triggers gathered so far. With no debounce (the default) the first
+   * trigger starts a run at once (in the next turn of the event loop, so that triggers raised
+   * together make one run); triggers arriving while a run goes on wait for it and make the next
+   * one, so a burst is repaired in at most two runs. A debounce (--debounce MS) waits that long
+   * after the first trigger instead.
+   */
   private schedule(): void {
-    if (this.timer || this.running || this.stopped) return;
-    this.timer = setTimeout(() => {
+    if (this.timer || this.immediate || this.running || this.stopped) return;
+    const go = () => {
       this.timer = undefined;
+      this.immediate = undefined;
       if (this.running || this.stopped) return; // picked up when the current run ends
       const reasons = [...this.reasons].sort();
       const force = this.force;
       this.reasons.clear();
       this.force = false;
       void this.runNow(reasons, force);
-    }, this.o.debounceMs);
+    };
+    if (this.o.debounceMs > 0) this.timer = setTimeout(go, this.o.debounceMs);
+    else this.immediate = setImmediate(go);
   }
 
   /** One reconcile run. Never throws: failures land in the status and the backoff. */
@@ -654,6 +665,7 @@ export class Daemon extends EventEmitter {
     this.stopped = true;
     void this.o.notifier.send({ STOPPING: '1', STATUS: 'stopping' });
     this.stopping.abort(signal);
+    if (this.immediate) clearImmediate(this.immediate);
     for (const t of [this.timer, this.retryTimer, this.fileTimer]) if (t) clearTimeout(t);
     for (const i of this.intervals) clearInterval(i);
     this.fileWatcher?.close();

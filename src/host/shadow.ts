@@ -8,7 +8,8 @@ import type { ApplyContext, Change, DoctorCheck, Plugin, ReadContext, Settings }
 import { applyEach, assertApplyContext } from '../core/plugin.js';
 import { ExecFailure, runMutate } from '../exec.js';
 import { OpdError } from '../core/errors.js';
-import { checkToolPaths, isSafePath, rootOf, readText } from '../core/hostfs.js';
+import { checkToolPaths, hostPath, isSafePath, rootOf, readText } from '../core/hostfs.js';
+import { watchPaths } from '../core/watch-paths.js';
 import { posix } from 'node:path';
 import { accessSync, constants } from 'node:fs';
 
@@ -100,9 +101,16 @@ export function shadowPlugin<S extends object>(
   name: string,
   tools: string[],
   read: (ctx: ReadContext, desired?: S) => S,
-): Pick<Plugin<S, ShadowChangeData>, 'read' | 'apply' | 'show' | 'doctor'> {
+): Pick<Plugin<S, ShadowChangeData>, 'read' | 'apply' | 'show' | 'doctor' | 'watch'> {
   return {
     read: async (ctx, desired) => read(ctx, desired),
+    // the account databases (shadow's tools replace them by rename): inotify on their directory
+    watch: async (ctx, onDrift) =>
+      watchPaths(
+        ['/etc/passwd', '/etc/shadow', '/etc/group', '/etc/gshadow'].map((f) => hostPath(ctx.settings, f)),
+        () => onDrift(),
+        ctx.log,
+      ),
     apply: applyShadow,
     show: async (ctx) => read(ctx),
     doctor: async (ctx) => shadowDoctor(name, tools, ctx.settings),

@@ -30,6 +30,7 @@ import {
   setMeta,
   type Accounts,
 } from '../../core/hostfs.js';
+import { watchPaths } from '../../core/watch-paths.js';
 import { installArtifact, isArtifact, origin, sha256OfFile, type Artifact } from '../../host/artifact.js';
 
 /** A path's spec in the document, generated from schema/files.schema.json (npm run gen:types). */
@@ -544,6 +545,17 @@ const plugin: Plugin<FilesSection, FileChangeData> = {
       }
     }
     return out;
+  },
+
+  // inotify on the directories holding the named paths: a hand edit, a removal, a chmod
+  async watch(ctx, onDrift) {
+    const root = rootOf(ctx.settings);
+    const named = Object.keys(ctx.desired.paths ?? {});
+    return watchPaths(
+      named.map((p) => root + p),
+      (host) => onDrift(`files/paths/${host.slice(root.length)}`),
+      ctx.log,
+    );
   },
 
   async doctor(ctx) {
