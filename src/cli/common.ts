@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createRequire } from 'node:module';
 import type { Finding, Settings } from '../core/plugin.js';
-import { SETTING_OPTIONS, AUDIT_LOG_DEFAULT, AUDIT_KEY_DEFAULT } from './settings.js';
+import { SETTINGS, SETTING_OPTIONS, AUDIT_LOG_DEFAULT, AUDIT_KEY_DEFAULT } from './settings.js';
 import { OpdError, formatProblem, type Problem } from '../core/errors.js';
 import { scrub } from '../core/secrets.js';
 import { DEFAULT_VARS_FILE, type VarSources } from '../core/params.js';
@@ -146,7 +146,7 @@ export function outputOption(choices: string[], dflt: string): Option {
 
 export function settingsFrom(opts: Record<string, unknown>): Settings {
   const s: Settings = {};
-  for (const o of SETTING_OPTIONS) {
+  for (const o of SETTINGS) {
     const v = (opts[o.key] as string | undefined) ?? process.env[o.env];
     if (v !== undefined && v !== '') s[o.key] = v;
   }
