@@ -1,5 +1,5 @@
 // ESLint (flat config): typescript-eslint's recommended rules, formatting left to prettier
-// (eslint-config-prettier), and the layer rule of DESIGN.md as import restrictions (the full
+// (eslint-config-prettier), and the layer rule of docs/design.md as import restrictions (the full
 // rule, with plugin folders and cycles, is test/unit/layers.test.ts).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -9,7 +9,7 @@ import noFsMutation from './scripts/eslint/no-fs-mutation.mjs';
 const upper = (...layers) =>
   layers.map((l) => ({
     group: [`**/${l}/*`, `**/${l}/**`],
-    message: `layers point one way: this layer does not import ${l}/ (DESIGN.md, test/unit/layers.test.ts)`,
+    message: `layers point one way: this layer does not import ${l}/ (docs/design.md, test/unit/layers.test.ts)`,
   }));
 
 export default tseslint.config(

@@ -7,14 +7,13 @@ import {
   parseOnly,
   targetOption,
   addAuditOptions,
-  addSettingOptions,
   auditPaths,
   makeLogger,
   outputOption,
   parseSeconds,
-  settingsFrom,
   stdio,
 } from './common.js';
+import { addSettingOptions, settingsFrom } from './settings.js';
 import { prepareFile, restrictPlugins, unreachableError } from '../core/engine.js';
 import { run } from '../run/index.js';
 import { printAdvisories, printNotes } from './common.js';

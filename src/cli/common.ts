@@ -1,11 +1,9 @@
 /** Shared CLI plumbing: options, settings, logger, output. Library code never exits. */
 import { Command, Option } from 'commander';
-import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createRequire } from 'node:module';
-import type { Finding, Settings } from '../core/plugin.js';
-import { SETTING_OPTIONS, AUDIT_LOG_DEFAULT, AUDIT_KEY_DEFAULT } from './settings.js';
+import type { Finding } from '../core/plugin.js';
 import { OpdError, formatProblem, type Problem } from '../core/errors.js';
 import { scrub } from '../core/secrets.js';
 import { DEFAULT_VARS_FILE, type VarSources } from '../core/params.js';
@@ -84,28 +82,8 @@ export function varsFrom(opts: Record<string, unknown>): VarSources {
   };
 }
 
-export function addSettingOptions(cmd: Command): Command {
-  for (const s of SETTING_OPTIONS)
-    cmd.addOption(new Option(s.flag, `${s.help} (env ${s.env}${s.default ? `; default ${s.default}` : ''})`));
-  cmd.addOption(
-    new Option('--log-level <level>', 'log level on stderr (env OPD_LOG_LEVEL)').choices([
-      'fatal',
-      'error',
-      'warn',
-      'info',
-      'debug',
-      'trace',
-      'silent',
-    ]),
-  );
-  cmd.addOption(
-    new Option(
-      '--log-format <format>',
-      'log lines on stderr: human, or json (pino JSON lines for journald/Loki; env OPD_LOG_FORMAT)',
-    ).choices(['human', 'json']),
-  );
-  return cmd;
-}
+export const AUDIT_LOG_DEFAULT = '/var/lib/opd/audit.jsonl';
+export const AUDIT_KEY_DEFAULT = '/etc/opd/audit.key';
 
 export function addAuditOptions(cmd: Command): Command {
   cmd.addOption(new Option('--audit-log <path>', `audit trail (env OPD_AUDIT_LOG; default ${AUDIT_LOG_DEFAULT})`));
@@ -133,37 +111,8 @@ export function addOptions(cmd: Command, rows: OptionRow[]): Command {
   return cmd;
 }
 
-/** A command that looks at the host plugin by plugin (doctor, show): `--plugin a b`, the settings, its own rows. */
-export function inspectCommand(name: string, description: string, rows: OptionRow[]): Command {
-  return addSettingOptions(
-    addOptions(new Command(name).description(description), [['--plugin <names...>', 'only these plugins'], ...rows]),
-  );
-}
-
 export function outputOption(choices: string[], dflt: string): Option {
   return new Option('-o, --output <format>', 'output format').choices(choices).default(dflt);
-}
-
-export function settingsFrom(opts: Record<string, unknown>): Settings {
-  const s: Settings = {};
-  for (const o of SETTING_OPTIONS) {
-    const v = (opts[o.key] as string | undefined) ?? process.env[o.env];
-    if (v !== undefined && v !== '') s[o.key] = v;
-  }
-  // a --root that does not exist would make every path "absent": a typo must not plan a whole host
-  if (typeof s.root === 'string' && !isDir(s.root))
-    throw new OpdError('usage', `--root ${s.root}: no such directory`, {
-      hint: 'create it first (mkdir -p), or correct the path; --root (OPD_ROOT) is the directory opd treats as /',
-    });
-  return s;
-}
-
-function isDir(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 /**

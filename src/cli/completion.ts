@@ -24,13 +24,13 @@ interface Completion {
 }
 
 /** What a flag's value is, from its definition: its choices, its value name, its long name. */
-function valueKind(o: OptionDoc): 'choices' | 'plugins' | 'addresses' | 'files' | 'dirs' | 'none' {
+function valueKind(o: OptionDoc): 'choices' | 'plugins' | 'addresses' | 'paths' | 'dirs' | 'none' {
   if (o.choices?.length) return 'choices';
   const v = (o.value ?? '').toLowerCase();
   if (o.long === '--target' || /address/.test(v)) return 'addresses';
   if (o.long === '--only' || o.long === '--plugin' || /plugin/.test(v)) return 'plugins';
   if (/dir/.test(v)) return 'dirs';
-  if (/file|path|plan|\.json|\.yaml|socket/.test(v)) return 'files';
+  if (/file|path|plan|\.json|\.yaml|socket/.test(v)) return 'paths';
   return 'none';
 }
 
@@ -124,7 +124,7 @@ export async function addressesOf(file: string): Promise<string[]> {
 
 async function optionValues(o: OptionDoc, cur: string, p: Parsed): Promise<Completion> {
   const kind = valueKind(o);
-  if (kind === 'files') return { directive: ':files', candidates: [] };
+  if (kind === 'paths') return { directive: ':files', candidates: [] };
   if (kind === 'dirs') return { directive: ':dirs', candidates: [] };
   let values: [string, string][] = [];
   if (kind === 'choices') values = o.choices!.map((c) => [c, '']);

@@ -7,12 +7,11 @@ import {
   addVarOptions,
   varsFrom,
   addAuditOptions,
-  addSettingOptions,
   auditPaths,
   makeLogger,
   parseSeconds,
-  settingsFrom,
 } from './common.js';
+import { addSettingOptions, settingsFrom } from './settings.js';
 import { Daemon } from '../daemon/loop.js';
 import { systemdNotifier } from '../daemon/notify.js';
 import { EXIT, OpdError, toOpdError } from '../core/errors.js';

@@ -8,12 +8,11 @@ import {
   onlyOption,
   parseOnly,
   targetOption,
-  addSettingOptions,
   makeLogger,
   outputOption,
-  settingsFrom,
   stdio,
 } from './common.js';
+import { addSettingOptions, settingsFrom } from './settings.js';
 import { computePlan, prepareFile, restrictPlugins, staging, unreachableError } from '../core/engine.js';
 import { printAdvisories, printNotes } from './common.js';
 import { type PlanSummary } from '../core/plan.js';

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { act, inspectCommand, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
+import { act, makeLogger, outputOption, stdio } from './common.js';
+import { settingsFrom, inspectCommand } from './settings.js';
 import { loadAll } from '../plugins/index.js';
 import { EXIT } from '../core/errors.js';
 import type { DoctorCheck } from '../core/plugin.js';

@@ -1,113 +1,82 @@
 /**
- * Endpoints and paths every command accepts, each with its environment variable. Plugins
- * read them from Settings; add a row here when a plugin needs a new endpoint.
+ * The settings every command accepts, each with its flag and environment variable: opd's own
+ * (`--root`) and the plugins' (each plugin's manifest, src/plugins/<name>/manifest.ts: derived by
+ * the registry, each once). Plugins read them from Settings with `settingOf` (src/core/manifest.ts),
+ * which falls back to the variable and then the default: a default is written once, in its spec.
  */
-export interface SettingOption {
-  flag: string;
-  key: string;
-  env: string;
-  help: string;
-  default?: string;
+import { statSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import type { SettingSpec } from '../core/manifest.js';
+import { OpdError } from '../core/errors.js';
+import type { Settings } from '../core/plugin.js';
+import { addOptions, type OptionRow } from './common.js';
+import { PLUGIN_SETTINGS } from '../plugins/index.js';
+
+const ROOT: SettingSpec = {
+  key: 'root',
+  flag: '--root <dir>',
+  env: 'OPD_ROOT',
+  type: 'path',
+  help: "the directory opd treats as / for what plugins keep in files (managed files, persistence files, accounts via --prefix, sysfs: each plugin's page says what)",
+};
+
+/** Every setting, sorted by flag (then the ones only an environment variable sets, by variable). */
+export const SETTINGS: readonly SettingSpec[] = [ROOT, ...PLUGIN_SETTINGS].sort((a, b) =>
+  a.flag && b.flag ? a.flag.localeCompare(b.flag) : a.flag ? -1 : b.flag ? 1 : a.env.localeCompare(b.env),
+);
+
+/** The settings that have a flag: the options of every command. */
+export const SETTING_OPTIONS = SETTINGS.filter((s): s is SettingSpec & { flag: string } => s.flag !== undefined);
+
+/** The settings' options, then the logging ones (every command that runs plugins has them). */
+export function addSettingOptions(cmd: Command): Command {
+  for (const s of SETTING_OPTIONS)
+    cmd.addOption(new Option(s.flag, `${s.help} (env ${s.env}${s.default ? `; default ${s.default}` : ''})`));
+  cmd.addOption(
+    new Option('--log-level <level>', 'log level on stderr (env OPD_LOG_LEVEL)').choices([
+      'fatal',
+      'error',
+      'warn',
+      'info',
+      'debug',
+      'trace',
+      'silent',
+    ]),
+  );
+  cmd.addOption(
+    new Option(
+      '--log-format <format>',
+      'log lines on stderr: human, or json (pino JSON lines for journald/Loki; env OPD_LOG_FORMAT)',
+    ).choices(['human', 'json']),
+  );
+  return cmd;
 }
 
-export const SETTING_OPTIONS: SettingOption[] = [
-  {
-    flag: '--ovs-db <url>',
-    key: 'ovsDb',
-    env: 'OPD_OVS_DB',
-    help: 'OVSDB endpoint',
-    default: 'unix:/run/openvswitch/db.sock',
-  },
-  {
-    flag: '--pg-host <dir>',
-    key: 'pgHost',
-    env: 'OPD_PG_HOST',
-    help: 'PostgreSQL socket directory',
-    default: '/var/run/postgresql',
-  },
-  {
-    flag: '--pg-port <port>',
-    key: 'pgPort',
-    env: 'OPD_PG_PORT',
-    help: 'PostgreSQL port (names the socket file)',
-    default: '5432',
-  },
-  {
-    flag: '--pg-user <role>',
-    key: 'pgUser',
-    env: 'OPD_PG_USER',
-    help: 'PostgreSQL superuser (and, as root, the system user psql runs as for peer auth)',
-    default: 'postgres',
-  },
-  {
-    flag: '--mysql-socket <path>',
-    key: 'mysqlSocket',
-    env: 'OPD_MYSQL_SOCKET',
-    help: 'MariaDB/MySQL socket',
-    default: '/run/mysqld/mysqld.sock',
-  },
-  {
-    flag: '--mysql-user <user>',
-    key: 'mysqlUser',
-    env: 'OPD_MYSQL_USER',
-    help: 'MariaDB/MySQL administrative user (unix_socket auth as root)',
-    default: 'root',
-  },
-  {
-    flag: '--lxc-path <dir>',
-    key: 'lxcPath',
-    env: 'OPD_LXC_PATH',
-    help: 'LXC container path (lxc-* -P)',
-    default: '/var/lib/lxc',
-  },
-  {
-    flag: '--lxc-stop-timeout <seconds>',
-    key: 'lxcStopTimeout',
-    env: 'OPD_LXC_STOP_TIMEOUT',
-    help: 'seconds lxc-stop waits for a clean halt before it kills a container',
-    default: '30',
-  },
-  {
-    flag: '--netns <name>',
-    key: 'netns',
-    env: 'OPD_NETNS',
-    help: 'network namespace for the net and firewall plugins (ip -n NAME / ip netns exec NAME nft)',
-  },
-  {
-    flag: '--packages-backend <name>',
-    key: 'packagesBackend',
-    env: 'OPD_PACKAGES_BACKEND',
-    help: 'package backend: auto, packagekit or apt',
-    default: 'auto',
-  },
-  {
-    flag: '--source-cache <dir>',
-    key: 'sourceCache',
-    env: 'OPD_SOURCE_CACHE',
-    help: 'where the packages plugin keeps the .deb files it fetched (by sha256), so that each is fetched once',
-    default: '/var/cache/opd/sources',
-  },
-  {
-    flag: '--systemd-unit-dir <dir>',
-    key: 'systemdUnitDir',
-    env: 'OPD_SYSTEMD_UNIT_DIR',
-    help: 'where the systemd plugin writes unit files and drop-ins',
-    default: '/etc/systemd/system',
-  },
-  {
-    flag: '--root <dir>',
-    key: 'root',
-    env: 'OPD_ROOT',
-    help: 'apply file-like plugins (files; kmod, sysctl persistence files; users and groups via --prefix; dns; pci sysfs) under this directory',
-  },
-  {
-    flag: '--libvirt-uri <uri>',
-    key: 'libvirtUri',
-    env: 'OPD_LIBVIRT_URI',
-    help: 'libvirt connection URI (virsh -c)',
-    default: 'qemu:///system',
-  },
-];
+/** A command that looks at the host plugin by plugin (doctor, show): `--plugin a b`, the settings, its own rows. */
+export function inspectCommand(name: string, description: string, rows: OptionRow[]): Command {
+  return addSettingOptions(
+    addOptions(new Command(name).description(description), [['--plugin <names...>', 'only these plugins'], ...rows]),
+  );
+}
 
-export const AUDIT_LOG_DEFAULT = '/var/lib/opd/audit.jsonl';
-export const AUDIT_KEY_DEFAULT = '/etc/opd/audit.key';
+export function settingsFrom(opts: Record<string, unknown>): Settings {
+  const s: Settings = {};
+  for (const o of SETTINGS) {
+    const v = (opts[o.key] as string | undefined) ?? process.env[o.env];
+    if (v !== undefined && v !== '') s[o.key] = v;
+  }
+  // a --root that does not exist would make every path "absent": a typo must not plan a whole host
+  if (typeof s.root === 'string' && !isDir(s.root))
+    throw new OpdError('usage', `--root ${s.root}: no such directory`, {
+      hint: 'create it first (mkdir -p), or correct the path; --root (OPD_ROOT) is the directory opd treats as /',
+    });
+  return s;
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { stringify } from 'yaml';
-import { act, inspectCommand, makeLogger, outputOption, settingsFrom, stdio } from './common.js';
+import { act, makeLogger, outputOption, stdio } from './common.js';
+import { settingsFrom, inspectCommand } from './settings.js';
 import { loadAll } from '../plugins/index.js';
 import { OpdError, toOpdError } from '../core/errors.js';
 import { sortKeys } from '../core/canonical.js';

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { act, addVarOptions, varsFrom, addSettingOptions, settingsFrom, stdio } from './common.js';
+import { act, addVarOptions, varsFrom, stdio } from './common.js';
+import { addSettingOptions, settingsFrom } from './settings.js';
 import { printNotes } from './common.js';
 import { prepareFile } from '../core/engine.js';
 import { registry } from '../plugins/index.js';

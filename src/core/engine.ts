@@ -99,7 +99,7 @@ export async function prepareLoaded(
       : [...registry.names];
   const plugins = await registry.loadFor(sections); // validators load on first use: only the sections named
   mark('plugin modules');
-  const normalized = normalizeDocument(loaded, plugins);
+  const normalized = normalizeDocument(loaded, plugins, registry.manifests);
   checkNames(normalized, loaded); // names of op-dbus lists became keys
   mark('normalize');
   validateDocument(normalized, loaded);
@@ -109,7 +109,7 @@ export async function prepareLoaded(
   const redactor = newRedactor();
   const { secrets, warnings } = paramsInfo(loaded);
   checkSecretArgv(redactor, doc, loaded, secrets);
-  checkSemantics(doc, loaded, settings);
+  checkSemantics(doc, loaded, settings, registry.rules);
   mark('semantic checks');
   const named = new Map([...plugins].filter(([n]) => n in doc.plugins));
   // the edges the plan orders by: an undeclared depends_on or a cycle is a mistake of the document

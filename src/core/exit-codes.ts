@@ -58,7 +58,7 @@ export const EXIT_CODES: readonly ExitCodeDoc[] = [
     code: EXIT.backendUnavailable,
     name: 'backendUnavailable',
     meaning: 'a backend the document needs is not reachable (system bus, libvirtd, OVSDB, a database server, etcd)',
-    fix: '`opd doctor` says which one and why; start it, point opd at it (--ovs-db, --libvirt-uri, …), or `opd apply --partial` to converge the rest',
+    fix: '`opd doctor` says which one and why; start it, point opd at it (with the flag its plugin reads: `opd doctor` names it), or `opd apply --partial` to converge the rest',
   },
   {
     code: EXIT.bug,

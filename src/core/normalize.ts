@@ -4,11 +4,17 @@
  */
 import type { LoadedDocument } from './document.js';
 import { pathToPointer } from './document.js';
+import type { PluginManifest } from './manifest.js';
 import type { NormalizeContext, Obj, Plugin } from './plugin.js';
 import { isObj } from './diff.js';
 import { opdbusDocument } from './opdbus.js';
 
-export function normalizeDocument(loaded: LoadedDocument, plugins: Map<string, Plugin>): unknown {
+/** `manifests`: every plugin's (the registry's), for the op-dbus forms they stand in for. */
+export function normalizeDocument(
+  loaded: LoadedDocument,
+  plugins: Map<string, Plugin>,
+  manifests: readonly PluginManifest[],
+): unknown {
   const ctx: NormalizeContext = {
     remap: (to, from) => loaded.remaps.set(to, from),
     warn: (pointer, message, fix) => loaded.warnings.push({ pointer, message, ...(fix ? { fix } : {}) }),
@@ -17,7 +23,7 @@ export function normalizeDocument(loaded: LoadedDocument, plugins: Map<string, P
   loaded.warnings.length = 0;
   loaded.refusals.length = 0;
   // opdbusDocument copies the whole document (normalization then changes the copy, never loaded.raw)
-  const raw = opdbusDocument(loaded.raw, plugins, ctx);
+  const raw = opdbusDocument(loaded.raw, plugins, ctx, manifests);
   if (!isObj(raw) || !isObj(raw.plugins)) return raw;
   const doc: Obj = raw;
   const sections = doc.plugins as Record<string, unknown>;

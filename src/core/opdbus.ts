@@ -7,7 +7,11 @@
  * - documents that are not state (workflows, MCP configuration, role masks, version 2 "system"
  *   descriptions) and op-dbus top-level sections opd has no equivalent for are refused by name;
  * - op-dbus plugins opd does not have are refused by name with what to use instead.
+ * The forms a plugin stands in for (a top-level `containers`, an op-dbus `packagekit` section,
+ * `systemd.services`) are the plugin's: its manifest's `opdbus` (src/plugins/<name>/manifest.ts);
+ * the ones here name no plugin.
  */
+import type { OpdbusSection, PluginManifest } from './manifest.js';
 import type { NormalizeContext, Obj, Plugin } from './plugin.js';
 import { isObj } from './diff.js';
 import { pathToPointer } from './document.js';
@@ -20,21 +24,10 @@ const TOP_LEVEL: Record<string, string> = {
   roles: 'op-dbus role masks (`roles`) select plugins per deployment role: opd has none; write one document per role',
   mask_operations:
     'op-dbus role-mask operations (`mask_operations`) are not host state: opd has none; write one document per role',
-  bootstrap:
-    'op-dbus `bootstrap` (hostname, domain, timezone, debian_version) is not supported: manage /etc/hostname and /etc/timezone with the files plugin',
-  system:
-    'op-dbus `system` (hostname, timezone, locale) is not supported: manage /etc/hostname, /etc/timezone and /etc/default/locale with the files plugin',
-  packages:
-    'op-dbus top-level `packages` (required/optional lists) is not a state section: list them under plugins.packages.installed',
-  network:
-    'op-dbus top-level `network` is not a state section: put interfaces under plugins.net.interfaces and Open vSwitch bridges under plugins.ovs.bridges',
-  containers: 'op-dbus top-level `containers` is not a state section: put containers under plugins.lxc.containers',
-  openflow: 'op-dbus top-level `openflow` is not a state section: put flows under plugins.openflow',
   blockchain:
     'op-dbus `blockchain` (the event ledger) is not supported: opd keeps a hash-chained audit trail of every run (opd audit log|verify)',
   state_management:
     'op-dbus `state_management` (footprints, btrfs snapshots) is not supported: opd records every run in its audit trail; take snapshots outside opd',
-  security: 'op-dbus top-level `security` is not a state section: use plugins.firewall for nftables rules',
   deployment:
     'op-dbus `deployment` (btrfs snapshot send/receive, per-target customization) is not supported: deploy the system image outside opd, then apply a state document on the target',
   monitoring:
@@ -44,36 +37,39 @@ const TOP_LEVEL: Record<string, string> = {
   deployment_targets_example: 'op-dbus workflow deployment targets are not state: opd has no workflow engine',
 };
 
-/** op-dbus plugins (sections under `plugins`) opd does not have → what to use instead. */
-const PLUGINS: Record<string, string> = {
-  packagekit: 'use plugins.packages.installed (op-dbus `packagekit.packages.<name>.ensure` is read as that)',
-  network:
-    'op-dbus `network` plugin form (bridges with bridge_ports/internal_ports/address, ovsdb settings) is not supported: use plugins.net.interfaces (addresses) and plugins.ovs.bridges (Open vSwitch)',
-  sessdecl:
-    'op-dbus sessdecl (declared login sessions) is not supported: sessions are made by logging in; manage users with plugins.users',
+/** op-dbus plugins (sections under `plugins`) opd does not have and no plugin stands in for → why. */
+const SECTIONS: Record<string, string> = {
   login1: 'op-dbus login1 is read-only introspection of logind sessions: there is nothing to apply; drop the section',
-  keyring:
-    'op-dbus keyring (secret-service entries) is not supported: keep secrets in files managed by plugins.files (mode 0600) or in the secrets store opd reads',
-  netmaker:
-    'op-dbus netmaker (mesh enrollment with netclient) is not supported: install netclient with plugins.packages and join the mesh outside opd; put the mesh interface on an OVS bridge with plugins.ovs',
-  privacy:
-    'op-dbus privacy router (WireGuard/WARP/XRay chain) is not supported: build it from plugins.lxc containers, plugins.ovs bridges and plugins.firewall rules',
-  privacy_router:
-    'op-dbus privacy router (WireGuard/WARP/XRay chain) is not supported: build it from plugins.lxc containers, plugins.ovs bridges and plugins.firewall rules',
   btrfs: 'op-dbus btrfs (snapshot send/receive) is not supported: take and send snapshots outside opd',
-  file: 'op-dbus `file` is spelled `files` in opd: plugins.files.paths.<path>',
-  network_manager: 'op-dbus NetworkManager plugin is not supported: use plugins.net',
 };
 
-/** Forms of op-dbus's installer manifests (examples/complete-proxmox-*.json) → what opd has instead. */
-const MANIFEST_KEYS: Record<string, string> = {
-  'systemd/services':
-    'write systemd.units with full unit names: {"units": {"pveproxy.service": {"enabled": true, "active_state": "active"}}}',
-  'users/accounts': 'write users.users: {"users": {"admin": {"uid": 1000, "groups": ["sudo"], "shell": "/bin/bash"}}}',
-  'firewall/rules':
-    'write nftables rules under firewall.tables (see schema/firewall.schema.json); an accept rule per port goes into an input chain',
-  'firewall/default_policy': 'give the chains of firewall.tables their policy (input: drop)',
-};
+/** The op-dbus forms of opd's own (above) and of every plugin's manifest (`opdbus`), as one table each. */
+interface Forms {
+  topLevel: Map<string, string>;
+  sections: Map<string, OpdbusSection>;
+  /** `plugin/key` → hint */
+  keys: Map<string, string>;
+}
+
+const formsCache = new WeakMap<readonly PluginManifest[], Forms>();
+
+function formsOf(manifests: readonly PluginManifest[]): Forms {
+  const hit = formsCache.get(manifests);
+  if (hit) return hit;
+  const f: Forms = {
+    topLevel: new Map(Object.entries(TOP_LEVEL)),
+    sections: new Map(Object.entries(SECTIONS).map(([k, hint]) => [k, { hint }])),
+    keys: new Map(),
+  };
+  for (const m of manifests) {
+    for (const [k, hint] of Object.entries(m.opdbus?.topLevel ?? {})) f.topLevel.set(k, hint);
+    for (const [k, v] of Object.entries(m.opdbus?.sections ?? {}))
+      f.sections.set(k, typeof v === 'string' ? { hint: v } : v);
+    for (const [k, hint] of Object.entries(m.opdbus?.keys ?? {})) f.keys.set(`${m.name}/${k}`, hint);
+  }
+  formsCache.set(manifests, f);
+  return f;
+}
 
 /**
  * Settings op-dbus reads inside a plugin section (which backend/protocol to talk to, whether the
@@ -133,8 +129,14 @@ function topKeys(schema: object): string[] {
  * The document-level op-dbus forms. Returns the document to normalize further (possibly
  * wrapped). Plugin-specific forms are left to the plugins.
  */
-export function opdbusDocument(raw: unknown, plugins: Map<string, Plugin>, ctx: NormalizeContext): unknown {
+export function opdbusDocument(
+  raw: unknown,
+  plugins: Map<string, Plugin>,
+  ctx: NormalizeContext,
+  manifests: readonly PluginManifest[],
+): unknown {
   if (!isObj(raw)) return raw;
+  const forms = formsOf(manifests);
   const notes: string[] = [];
   let doc = stripComments(raw, [], notes) as Obj;
   if (notes.length) {
@@ -151,7 +153,7 @@ export function opdbusDocument(raw: unknown, plugins: Map<string, Plugin>, ctx: 
     !('plugins' in doc) &&
     !('version' in doc) &&
     keys0.length &&
-    keys0.every((k) => plugins.has(k) || k in PLUGINS)
+    keys0.every((k) => plugins.has(k) || forms.sections.has(k))
   ) {
     ctx.warn(
       '',
@@ -167,7 +169,10 @@ export function opdbusDocument(raw: unknown, plugins: Map<string, Plugin>, ctx: 
     !('plugins' in doc) &&
     !('version' in doc) &&
     Object.keys(doc).length &&
-    !Object.keys(doc).some((k) => k in TOP_LEVEL && k !== 'containers')
+    // an op-dbus top-level key that is also a key of a plugin's section (`containers`) may be that plugin's body
+    !Object.keys(doc).some(
+      (k) => forms.topLevel.has(k) && ![...plugins.values()].some((p) => topKeys(p.schema).includes(k)),
+    )
   ) {
     const keys = Object.keys(doc);
     const fits = [...plugins.values()]
@@ -205,7 +210,7 @@ export function opdbusDocument(raw: unknown, plugins: Map<string, Plugin>, ctx: 
     delete doc.metadata;
   }
   for (const k of Object.keys(doc)) {
-    if (k in TOP_LEVEL) ctx.refuse(`/${k}`, `op-dbus \`${k}\` is not supported`, TOP_LEVEL[k]);
+    if (forms.topLevel.has(k)) ctx.refuse(`/${k}`, `op-dbus \`${k}\` is not supported`, forms.topLevel.get(k));
     else if (plugins.has(k) && 'plugins' in doc)
       ctx.refuse(
         `/${k}`,
@@ -230,12 +235,12 @@ export function opdbusDocument(raw: unknown, plugins: Map<string, Plugin>, ctx: 
         ctx.refuse(
           `/plugins/${esc(name).slice(1)}/${k}`,
           `op-dbus plugin setting \`${k}\` is not state`,
-          `opd runs a plugin when the document names its section and picks its backend itself (flags such as --ovs-db, --lxc-path); remove \`${k}\``,
+          `opd runs a plugin when the document names its section and picks its backend itself (its flags: opd --help); remove \`${k}\``,
         );
         delete body[k];
       }
     }
-    for (const [path, why] of Object.entries(MANIFEST_KEYS)) {
+    for (const [path, why] of forms.keys) {
       const [name, key] = path.split('/');
       const body = sections[name];
       if (!isObj(body) || !(key in body) || (plugins.has(name) && topKeys(plugins.get(name)!.schema).includes(key)))
@@ -244,17 +249,12 @@ export function opdbusDocument(raw: unknown, plugins: Map<string, Plugin>, ctx: 
       delete body[key];
     }
     for (const name of Object.keys(sections)) {
-      if (plugins.has(name) || !(name in PLUGINS)) continue;
-      if (name === 'packagekit' && !hasUnhandled(sections.packagekit)) continue; // read by the packages plugin
-      ctx.refuse(`/plugins/${esc(name).slice(1)}`, `op-dbus plugin \`${name}\` is not supported`, PLUGINS[name]);
+      const form = forms.sections.get(name);
+      if (plugins.has(name) || !form) continue;
+      if (form.adopted?.(sections[name])) continue; // read by the plugin that adopts it
+      ctx.refuse(`/plugins/${esc(name).slice(1)}`, `op-dbus plugin \`${name}\` is not supported`, form.hint);
       delete sections[name];
     }
   }
   return doc;
-}
-
-/** packagekit sections that hold more than `packages` (repositories, manifest) are refused as a whole only when nothing maps. */
-function hasUnhandled(section: unknown): boolean {
-  if (!isObj(section)) return true;
-  return !('packages' in section) && !('additional_packages' in section);
 }

@@ -10,11 +10,11 @@ import type { HostFacts } from './facts.js';
 export type Obj = Record<string, unknown>;
 
 /** Endpoints and switches that tests and users point anywhere (flags / env). */
+/**
+ * The settings of a run: opd's own below, and each plugin's by the key of its manifest's
+ * SettingSpec (src/core/manifest.ts); a plugin reads its own with `settingOf(settings, SPEC)`.
+ */
 export interface Settings {
-  /** OVSDB endpoint, e.g. unix:/run/openvswitch/db.sock */
-  ovsDb?: string;
-  libvirtUri?: string;
-  lxcPath?: string;
   /** Root directory for file-like plugins (sandboxing). */
   root?: string;
   /** D-Bus system bus address (defaults to DBUS_SYSTEM_BUS_ADDRESS / the system socket). */

@@ -1,6 +1,7 @@
 /**
- * Every timeout, retry and concurrency knob of opd in one table. The core and the doors
- * (src/exec.ts, src/dbus.ts) read them from here; plugins name a row instead of a number.
+ * Every timeout, retry and concurrency knob of opd's core and doors in one table (src/exec.ts,
+ * src/dbus.ts, src/ovsdb/ read them from here). A plugin's own knobs are rows of its manifest's
+ * `tunables` (src/plugins/<name>/manifest.ts): a plugin names a row instead of a number.
  */
 
 export const TUNABLES = {
@@ -20,49 +21,13 @@ export const TUNABLES = {
   dbusCallMs: 30_000,
   /** Connecting to the system bus. */
   dbusConnectMs: 5_000,
-  /** A virsh command (libvirt). */
-  virshMs: 120_000,
-  /** An OVSDB read and an OVSDB transaction (and vswitchd's handshake after it). */
-  ovsdbReadMs: 10_000,
-  ovsdbApplyMs: 30_000,
   /** Connecting to ovsdb-server; any other OVSDB request (src/ovsdb/client.ts) whose caller names no row. */
   ovsdbConnectMs: 10_000,
   ovsdbRequestMs: 60_000,
-  /** A systemd job (start, stop, restart), from queueing to JobRemoved. */
-  systemdJobMs: 180_000,
-  /** systemd's Reload (daemon-reload: it re-reads every unit file). */
-  systemdReloadMs: 120_000,
   /** Downloading one artifact (a file or .deb from a URL with its sha256), whole. */
   fetchMs: 600_000,
-  /** A package transaction (PackageKit or apt). */
-  packageTxMs: 600_000,
-  /** Creating a container (lxc-create or unpacking a rootfs archive) and destroying one. */
-  lxcCreateMs: 900_000,
-  lxcDestroyMs: 300_000,
-  lxcStartMs: 120_000,
-  lxcKillMs: 60_000,
-  /** lxc-stop's graceful halt when the settings name none (--lxc-stop-timeout), and the door's limit beyond it. */
-  lxcStopS: 30,
-  lxcStopGraceMs: 30_000,
-  /** A domain's graceful shutdown when the document names no `shutdown_timeout`; `virsh event`'s limit beyond it. */
-  libvirtShutdownS: 60,
-  virshEventGraceMs: 15_000,
-  /** An exec step's `timeout:` when the document names none; coreutils timeout's --kill-after; the door's limit beyond both. */
-  execStepS: 300,
-  execStepKillAfterS: 10,
-  execStepGraceMs: 30_000,
-  /** A command check's command (checks.commands) when it names no `timeout:`, in seconds. */
-  checkCommandS: 60,
-  /** An exec step's guard command (creates/unless/onlyif: a read). */
-  execGuardMs: 60_000,
   /** The journal tail that a failed systemd job's error shows (journalctl, a read). */
   journalMs: 15_000,
-  /** One ufw command (it reloads the whole firewall). */
-  ufwMs: 120_000,
-  /** One psql/mysql script (reads), one apply script (each DROP DATABASE waits for a checkpoint), and the clients' connect timeout in seconds. */
-  sqlMs: 60_000,
-  sqlApplyMs: 540_000,
-  sqlConnectS: 10,
   /** The audit lock: the daemon's runs (and its D-Bus Apply) wait this long; a CLI run and confirm-or-revert wait longer. */
   daemonLockWaitMs: 60_000,
   runLockWaitMs: 300_000,
@@ -90,7 +55,7 @@ export const TUNABLES = {
 } as const;
 
 /**
- * Retry is decided by the error's kind (DESIGN.md): `backend-busy` is transient trouble (a
+ * Retry is decided by the error's kind (docs/design.md, "The core's duties"): `backend-busy` is transient trouble (a
  * timeout, a backend starting up) and `lock-busy` (another package manager holds
  * the lock); everything else is final.
  */

@@ -4,10 +4,12 @@
  */
 import type { Settings } from '../core/plugin.js';
 import { OpdError } from '../core/errors.js';
+import { settingOf } from '../core/manifest.js';
+import { NETNS } from './settings.js';
 
 /** The network namespace setting (--netns / OPD_NETNS), validated like an interface name. */
 export function netnsOf(settings: Settings): string | undefined {
-  const ns = (settings.netns as string | undefined) ?? process.env.OPD_NETNS;
+  const ns = settingOf(settings, NETNS);
   if (ns === undefined || ns === '') return undefined;
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(ns) || ns === '..')
     throw new OpdError('usage', `invalid network namespace name ${JSON.stringify(ns)}`, {

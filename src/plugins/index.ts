@@ -1,45 +1,39 @@
-/** The plugin registry. Plugins load lazily so that `opd --version` stays fast. */
+/**
+ * The plugin registry, derived from the plugins' manifests (src/plugins/manifests.ts, one line
+ * per plugin). Manifests import no backend code, so the registry is cheap; a plugin's code loads
+ * on first use (`manifest.load()`), so that `opd --version` stays fast.
+ */
+import type { PluginManifest, SettingSpec } from '../core/manifest.js';
+import { settingsOf } from '../core/manifest.js';
 import type { Plugin } from '../core/plugin.js';
 import type { PluginRegistry } from '../core/registry.js';
+import type { SemanticRule } from '../core/semantic.js';
+import * as all from './manifests.js';
 
-const loaders: Record<string, () => Promise<{ default: Plugin }>> = {
-  ovs: () => import('./ovs/index.js'),
-  databases: () => import('./databases/index.js'),
-  lxc: () => import('./lxc/index.js'),
-  net: () => import('./net/index.js'),
-  firewall: () => import('./firewall/index.js'),
-  checks: () => import('./checks/index.js'),
-  packages: () => import('./packages/index.js'),
-  systemd: () => import('./systemd/index.js'),
-  files: () => import('./files/index.js'),
-  users: () => import('./users/index.js'),
-  groups: () => import('./groups/index.js'),
-  kmod: () => import('./kmod/index.js'),
-  sysctl: () => import('./sysctl/index.js'),
-  libvirt: () => import('./libvirt/index.js'),
-  exec: () => import('./exec/index.js'),
-  openflow: () => import('./openflow/index.js'),
-  dns: () => import('./dns/index.js'),
-  pci: () => import('./pci/index.js'),
-};
+/** Every manifest, by name (sorted). */
+export const MANIFESTS: readonly PluginManifest[] = Object.values(all as Record<string, PluginManifest>).sort((a, b) =>
+  a.name.localeCompare(b.name),
+);
+const byName = new Map(MANIFESTS.map((m) => [m.name, m]));
 
-export const PLUGIN_NAMES = Object.keys(loaders).sort();
+export const PLUGIN_NAMES = MANIFESTS.map((m) => m.name);
 
-/**
- * Plugins that adopt entries of other sections (Plugin.adopt: op-dbus forms): plugin → the
- * sections it takes from. A document naming one of those loads the adopting plugin too.
- */
-const ADOPTS_FROM: Record<string, string[]> = {
-  ovs: ['net'],
-  packages: ['packagekit'],
-  dns: ['dnsresolver'],
-  pci: ['pcidecl'],
-};
+/** The settings every plugin reads (flags and environment variables), each once. */
+export const PLUGIN_SETTINGS: readonly SettingSpec[] = settingsOf(MANIFESTS);
 
-/** The plugins a document with these sections needs: the ones it names, and those adopting from them. */
+/** Every plugin's semantic rules, plugin by plugin. */
+export const PLUGIN_RULES: readonly SemanticRule[] = MANIFESTS.flatMap((m) => m.rules ?? []);
+
+/** Every plugin's tunables in one table (a name is one plugin's: test/unit/plugins/manifests.test.ts). */
+export const PLUGIN_TUNABLES: Readonly<Record<string, number>> = Object.assign(
+  {},
+  ...MANIFESTS.map((m) => m.tunables ?? {}),
+) as Record<string, number>;
+
+/** The plugins a document with these sections needs: the ones it names, and those adopting from them (Plugin.adopt: op-dbus forms). */
 export function pluginsFor(sections: string[]): string[] {
-  const named = new Set(sections.filter((s) => Object.hasOwn(loaders, s)));
-  for (const [p, from] of Object.entries(ADOPTS_FROM)) if (from.some((s) => sections.includes(s))) named.add(p);
+  const named = new Set(sections.filter((s) => byName.has(s)));
+  for (const m of MANIFESTS) if (m.adoptsFrom?.some((s) => sections.includes(s))) named.add(m.name);
   return [...named].sort();
 }
 
@@ -55,9 +49,9 @@ const cache = new Map<string, Plugin>();
 export async function loadPlugin(name: string): Promise<Plugin> {
   const hit = cache.get(name);
   if (hit) return hit;
-  const load = Object.hasOwn(loaders, name) ? loaders[name] : undefined;
-  if (!load) throw new Error(`unknown plugin ${name}`);
-  const p = (await load()).default;
+  const m = byName.get(name);
+  if (!m) throw new Error(`unknown plugin ${name}`);
+  const p = (await m.load()).default;
   cache.set(name, p);
   return p;
 }
@@ -69,4 +63,10 @@ export async function loadAll(): Promise<Map<string, Plugin>> {
 }
 
 /** The registry the cli, daemon and fleet pass to the core (it never imports plugins itself). */
-export const registry: PluginRegistry = { names: PLUGIN_NAMES, loadFor, loadAll };
+export const registry: PluginRegistry = {
+  names: PLUGIN_NAMES,
+  manifests: MANIFESTS,
+  rules: PLUGIN_RULES,
+  loadFor,
+  loadAll,
+};

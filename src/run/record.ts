@@ -10,7 +10,7 @@ import { canonical, fingerprint, sha256 } from '../core/canonical.js';
 import type { Computed, Prepared } from '../core/engine.js';
 import { summarize, type Plan, type PlannedChange } from '../core/plan.js';
 import { factsJSON } from '../core/facts.js';
-import type { ResourceDiff } from '../core/plugin.js';
+import type { ResourceDiff, Settings } from '../core/plugin.js';
 import { scrub, type Redactor } from '../core/secrets.js';
 
 function safeUser(): string {
@@ -45,6 +45,15 @@ export function planHash(plan: Plan, redact: Redactor): string {
   return sha256(canonical({ changes, summary: summarize(plan) }));
 }
 
+/** The values of the settings whose spec says `audited` (the plugins' manifests), by key. */
+function auditedSettings(prep: Prepared, settings: Settings | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (!settings) return out;
+  for (const m of prep.registry?.manifests ?? [])
+    for (const s of m.settings ?? []) if (s.audited && settings[s.key]) out[s.key] = settings[s.key];
+  return out;
+}
+
 /** Write run.start: the document, the (redacted) plan's hash, who and what triggered it. */
 export function recordStart(
   audit: AuditLog,
@@ -55,7 +64,7 @@ export function recordStart(
   o: {
     trigger?: string | ((c: Computed) => string);
     startFields?: Record<string, unknown>;
-    settings?: { root?: string; netns?: string };
+    settings?: Settings;
   },
 ): void {
   const { plan, unreachable } = c;
@@ -73,7 +82,8 @@ export function recordStart(
     ...(prep.excluded.length ? { excluded: prep.excluded.map((e) => e.address) } : {}),
     // where the run acted: a --root directory and a network namespace are not the host itself
     ...(o.settings?.root ? { root: resolve(o.settings.root) } : {}),
-    ...(o.settings?.netns ? { netns: o.settings.netns } : {}),
+    // and the plugins' settings that say so (a network namespace: SettingSpec.audited)
+    ...auditedSettings(prep, o.settings),
     ...(unreachable.length ? { unreachable: unreachable.map((u) => u.plugin) } : {}),
     ...o.startFields,
   });

@@ -1,5 +1,5 @@
 /**
- * Layers point one way (DESIGN.md, "The plugin contract"): cli → daemon/fleet → run
+ * Layers point one way (docs/design.md, "The layers"): cli → daemon/fleet → run
  * (orchestration: lock, audit, apply, verify, rollback) → core and audit → exec/dbus. The core
  * never imports a plugin (the registry is passed in), and no plugin imports another plugin's
  * folder (shared host helpers live in a shared module). This test reads every import under src/

@@ -7,6 +7,7 @@
 import { EXIT_CODES } from '../../core/exit-codes.js';
 import { allCommands, optionEnv, type CommandDoc, type OptionDoc } from './reference.js';
 import { SchemaWalker, type FieldDoc } from './schema-doc.js';
+import { SETTINGS } from '../settings.js';
 
 /** Roff-escape plain text: backslashes, and a leading . or ' that would read as a request. */
 export function esc(s: string): string {
@@ -87,10 +88,11 @@ export const ENV_EXTRA: Record<string, string> = {
   OPD_DEBUG: 'when set, an internal error (exit 70) also prints its stack trace',
   OPD_PROFILE: 'when set, as --profile: where the time went, phase by phase (wall and CPU ms), on stderr at the end',
   'OPD_VAR_<name>': 'the value of the document parameter `name` (after --var and --vars, before its default)',
-  OPD_PVE_STORAGE_CFG:
-    'the Proxmox storage configuration the lxc plugin reads to find vztmpl archives (default /etc/pve/storage.cfg)',
-  OPD_UFW_DIR: "where the firewall plugin reads ufw's rules (default /etc/ufw)",
-  DBUS_SYSTEM_BUS_ADDRESS: 'the system bus the systemd and packages plugins and the daemon use',
+  DBUS_SYSTEM_BUS_ADDRESS: 'the system bus the plugins that talk D-Bus and the daemon use',
+  // and the plugins' settings that only a variable sets (their manifests: no flag)
+  ...Object.fromEntries(
+    SETTINGS.filter((s) => !s.flag).map((s) => [s.env, `${s.help}${s.default ? ` (default ${s.default})` : ''}`]),
+  ),
 };
 
 export const FILES: [string, string][] = [

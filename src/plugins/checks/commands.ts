@@ -11,7 +11,7 @@ import type { Change, Edge, NormalizeContext, Obj, ResourceDiff } from '../../co
 import { isObj } from '../../core/diff.js';
 import { OpdError } from '../../core/errors.js';
 import { quoteArgv, runRead } from '../../exec.js';
-import { TUNABLES } from '../../core/tunables.js';
+import { TUNABLES } from './manifest.js';
 import type { Command as CommandCheck } from './section.gen.js';
 
 const ALL_CODES = Array.from({ length: 256 }, (_, i) => i);

@@ -12,6 +12,8 @@
  */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import type { Obj, Settings } from '../../core/plugin.js';
+import { settingOf } from '../../core/manifest.js';
+import { PG_PORT } from '../../host/settings.js';
 
 export interface Holder {
   pid: number;
@@ -107,7 +109,7 @@ export function ownedByDocument(
     const c = db[k];
     return isObj(c) && Object.keys(c).length > 0;
   };
-  const pgPort = Number(settings.pgPort ?? process.env.OPD_PG_PORT ?? 5432);
+  const pgPort = Number(settingOf(settings, PG_PORT));
   if ((names('pg_roles') || names('pg_databases')) && ['postgres', 'postmaster'].includes(h.comm) && port === pgPort)
     return 'databases (PostgreSQL)';
   if ((names('mysql_users') || names('mysql_databases')) && ['mariadbd', 'mysqld'].includes(h.comm) && port === 3306)

@@ -6,6 +6,7 @@
  * run's one fact source (ctx.facts); free disk and listening ports are measured here.
  */
 import { sectionSpec } from '../../core/schema-file.js';
+import manifest from './manifest.js';
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Finding, Obj, Plugin } from '../../core/plugin.js';
@@ -248,7 +249,7 @@ export function findings(current: ChecksSection, desired: ChecksSection): Findin
 }
 
 const plugin: Plugin<ChecksSection, CheckChangeData> = {
-  ...sectionSpec('checks', ['require', 'recommend', 'commands']),
+  ...sectionSpec(manifest),
 
   normalize(section, ctx) {
     if (isObj(section)) normalizeCommands(section.commands, ctx);

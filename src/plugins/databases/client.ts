@@ -8,7 +8,8 @@ import { runMutate, runRead, type ExecOptions } from '../../exec.js';
 import { OpdError } from '../../core/errors.js';
 import type { ApplyContext, Change, ChangeResult, Obj, Settings } from '../../core/plugin.js';
 import { scrub } from './sql.js';
-import { TUNABLES } from '../../core/tunables.js';
+import { MYSQL_SOCKET, MYSQL_USER, PG_HOST, PG_PORT, PG_USER, TUNABLES } from './manifest.js';
+import { settingOf } from '../../core/manifest.js';
 
 export interface PgEndpoint {
   host: string;
@@ -23,16 +24,16 @@ export interface MyEndpoint {
 
 export function pgEndpoint(s: Settings): PgEndpoint {
   return {
-    host: (s.pgHost as string | undefined) ?? '/var/run/postgresql',
-    port: (s.pgPort as string | undefined) ?? '5432',
-    user: (s.pgUser as string | undefined) ?? 'postgres',
+    host: settingOf(s, PG_HOST)!,
+    port: settingOf(s, PG_PORT)!,
+    user: settingOf(s, PG_USER)!,
   };
 }
 
 export function myEndpoint(s: Settings): MyEndpoint {
   return {
-    socket: (s.mysqlSocket as string | undefined) ?? '/run/mysqld/mysqld.sock',
-    user: (s.mysqlUser as string | undefined) ?? 'root',
+    socket: settingOf(s, MYSQL_SOCKET)!,
+    user: settingOf(s, MYSQL_USER)!,
   };
 }
 

@@ -5,7 +5,8 @@
  * Passwords are secrets: the servers receive verifiers computed here, reads compare the stored
  * verifier with the desired password without revealing either, summaries say "password changed".
  */
-import { schemaOf } from '../../core/schema-file.js';
+import { sectionSpec } from '../../core/schema-file.js';
+import manifest, { TUNABLES } from './manifest.js';
 import type { Change, ChangeResult, DoctorCheck, Obj, Plugin, ReadContext, Settings } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { toOpdError } from '../../core/errors.js';
@@ -25,7 +26,6 @@ import {
   type DbChangeData,
   type Step,
 } from './plan.js';
-import { TUNABLES } from '../../core/tunables.js';
 
 /** The section's type, generated from schema/databases.schema.json (npm run gen:types). */
 export type DatabasesSection = DatabasesDoc & Obj;
@@ -114,9 +114,7 @@ async function readSection(ctx: ReadContext, desired: DatabasesSection, all: boo
 }
 
 const plugin: Plugin<DatabasesSection, DbChangeData> = {
-  name: 'databases',
-  schema: schemaOf('databases'),
-  collections: COLLECTIONS,
+  ...sectionSpec(manifest),
 
   normalize(section) {
     // privilege lists in canonical form (upper case, sorted, ALL when complete); encodings upper case

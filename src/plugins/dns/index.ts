@@ -8,6 +8,7 @@
  */
 import { adoptRenamed, itemsToCollection } from '../../core/shorthand.js';
 import { sectionSpec } from '../../core/schema-file.js';
+import manifest from './manifest.js';
 import { lstatSync, readlinkSync } from 'node:fs';
 import type { Change, DoctorCheck, Obj, Plugin, ResourceDiff, Settings } from '../../core/plugin.js';
 import { applyEach, resourceChange } from '../../core/plugin.js';
@@ -177,7 +178,7 @@ function resolverItem(it: unknown, i: number): [string, Obj] {
 }
 
 const plugin: Plugin<DnsSection, DnsData> = {
-  ...sectionSpec('dns', ['resolvers']),
+  ...sectionSpec(manifest),
   // op-dbus's section name `dnsresolver` (some op-dbus versions register the plugin as `dns`) → `dns`
   adopt: (plugins, ctx) => adoptRenamed(plugins, 'dnsresolver', 'dns', ctx),
   async read(ctx, desired) {

@@ -20,6 +20,7 @@
  * Guard commands run on every read, `opd diff` included: they must only look, never change.
  */
 import { sectionSpec } from '../../core/schema-file.js';
+import manifest, { TUNABLES } from './manifest.js';
 import { existsSync, readFileSync } from 'node:fs';
 import type { ApplyContext, Change, ChangeResult, Edge, Obj, Plugin, ResourceDiff } from '../../core/plugin.js';
 import type { ExecDoc, Command } from './section.gen.js';
@@ -27,7 +28,6 @@ import { assertApplyContext, stopRequested } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { quoteArgv, runRead, runMutate } from '../../exec.js';
-import { TUNABLES } from '../../core/tunables.js';
 import { registerSecretValues } from '../../core/secrets.js';
 
 /** The section's types, generated from schema/exec.schema.json (npm run gen:types). */
@@ -199,7 +199,7 @@ interface ExecChangeData {
 }
 
 const plugin: Plugin<ExecSection, ExecChangeData> = {
-  ...sectionSpec('exec', ['commands']),
+  ...sectionSpec(manifest),
 
   normalize(section) {
     // what a step reads on stdin is secret even when written inline: its lines are masked in the

@@ -9,6 +9,7 @@
  */
 import { liftShorthand } from '../../core/shorthand.js';
 import { sectionSpec } from '../../core/schema-file.js';
+import manifest from './manifest.js';
 import { lstatSync, readFileSync, readlinkSync, readdirSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ApplyContext, Change, ChangeResult, Edge, Obj, Plugin, ResourceDiff } from '../../core/plugin.js';
@@ -449,7 +450,7 @@ async function applyOne(ctx: ApplyContext, c: Change<FileChangeData>, acc: Accou
 }
 
 const plugin: Plugin<FilesSection, FileChangeData> = {
-  ...sectionSpec('files', ['paths']),
+  ...sectionSpec(manifest),
 
   normalize(section, ctx) {
     if (!isObj(section)) return section;

@@ -7,6 +7,7 @@
  * that same transaction.
  */
 import { sectionSpec } from '../../core/schema-file.js';
+import manifest from './manifest.js';
 import type { Operation } from 'fast-json-patch';
 import type { Change, ChangeResult, Obj, Plugin, ResourceDiff, Settings } from '../../core/plugin.js';
 import type { Chain, FirewallDoc, Rule, Table } from './section.gen.js';
@@ -386,7 +387,7 @@ export function planTable(diff: ResourceDiff): Change<FirewallData>[] {
 type FirewallData = Script | UfwData;
 
 const plugin: Plugin<FirewallSection, FirewallData> = {
-  ...sectionSpec('firewall', ['tables', 'ufw_rules']),
+  ...sectionSpec(manifest),
 
   normalize: normalizeFirewall,
 

@@ -13,9 +13,9 @@ import { OpdError, toOpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { ExecFailure, runMutate } from '../../exec.js';
 import { netnsOf } from '../../host/netns.js';
-import { TUNABLES } from '../../core/tunables.js';
+import { TUNABLES, UFW_DIR } from './manifest.js';
+import { settingOf } from '../../core/manifest.js';
 
-export const UFW_DIR_DEFAULT = '/etc/ufw';
 const UFW_HINT = 'install ufw (apt-get install ufw), or manage the ports with firewall.tables instead';
 const MARK = 'opd:';
 
@@ -23,7 +23,7 @@ const MARK = 'opd:';
 export type UfwSpec = Omit<UfwRule, 'port'> & { port?: string };
 
 function ufwDir(settings: Settings): string {
-  return (settings.ufwDir as string | undefined) ?? process.env.OPD_UFW_DIR ?? UFW_DIR_DEFAULT;
+  return settingOf(settings, UFW_DIR)!;
 }
 
 const hexDecode = (h: string) => Buffer.from(h, 'hex').toString('utf8');

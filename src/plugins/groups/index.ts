@@ -6,6 +6,7 @@
  */
 import { liftShorthand } from '../../core/shorthand.js';
 import { sectionSpec } from '../../core/schema-file.js';
+import manifest from './manifest.js';
 import type { Change, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
 import { resourceChange } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
@@ -101,7 +102,7 @@ export function planGroup(d: ResourceDiff): Change<GroupChangeData>[] {
 }
 
 const plugin: Plugin<GroupsSection, GroupChangeData> = {
-  ...sectionSpec('groups', ['groups']),
+  ...sectionSpec(manifest),
   ...shadowPlugin('groups', ['groupadd', 'groupmod', 'groupdel', 'gpasswd'], readGroups),
 
   normalize(section, ctx) {

@@ -6,6 +6,7 @@
  */
 import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
+import manifest from './manifest.js';
 import { readdirSync } from 'node:fs';
 import { release } from 'node:os';
 import type { ApplyContext, Change, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
@@ -205,7 +206,7 @@ async function applyOne(ctx: ApplyContext, c: Change<KmodData>): Promise<void> {
 }
 
 const plugin: Plugin<KmodSection, KmodData> = {
-  ...sectionSpec('kmod', ['modules']),
+  ...sectionSpec(manifest),
   async read(ctx, desired) {
     return readKmod(ctx, desired);
   },

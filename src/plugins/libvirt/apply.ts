@@ -10,7 +10,7 @@ import { child, el, parseXml, setChild, toXml, type XNode } from './xml.js';
 import { buildDomain, buildNetwork, buildPool, domainFromXml, patchDomain } from './model.js';
 import { type Step } from './plan.js';
 import { parseOrThrow } from './read.js';
-import { TUNABLES } from '../../core/tunables.js';
+import { TUNABLES } from './manifest.js';
 
 let virtTypeCache: Map<string, string> | undefined;
 

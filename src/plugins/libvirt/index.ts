@@ -4,6 +4,7 @@
  * the document names); show() uses three. Apply: one virsh process per step.
  */
 import { sectionSpec } from '../../core/schema-file.js';
+import manifest from './manifest.js';
 import type { Edge, Obj, Plugin } from '../../core/plugin.js';
 import { applyEach } from '../../core/plugin.js';
 import { toOpdError } from '../../core/errors.js';
@@ -20,7 +21,7 @@ export type { LibvirtSection };
 /* ----------------------------------------------------------------- plugin */
 
 const plugin: Plugin<LibvirtSection, LibvirtChangeData> = {
-  ...sectionSpec('libvirt', ['networks', 'pools', 'domains']),
+  ...sectionSpec(manifest),
 
   normalize: normalizeSection,
 

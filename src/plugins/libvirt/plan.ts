@@ -5,7 +5,7 @@
 import type { Change, Obj, ResourceDiff } from '../../core/plugin.js';
 import { canonical } from '../../core/canonical.js';
 import { isObj } from '../../core/diff.js';
-import { TUNABLES } from '../../core/tunables.js';
+import { TUNABLES } from './manifest.js';
 
 export type Step =
   | { op: 'dom-define'; name: string; spec?: Obj; xml?: string }

@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { runMutate, runRead, ExecFailure, type ExecResult } from '../../exec.js';
 import { OpdError } from '../../core/errors.js';
 import type { ApplyContext, Settings } from '../../core/plugin.js';
-import { TUNABLES } from '../../core/tunables.js';
+import { LIBVIRT_URI, TUNABLES } from './manifest.js';
+import { settingOf } from '../../core/manifest.js';
 
-export const DEFAULT_URI = 'qemu:///system';
 export const INSTALL_HINT =
   'apt-get install libvirt-clients (and libvirt-daemon-system qemu-system-x86 on the host that runs the guests)';
 
@@ -17,7 +17,7 @@ export const INSTALL_HINT =
 export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$/;
 
 export function uri(settings: Settings): string {
-  return (settings.libvirtUri as string | undefined) || DEFAULT_URI;
+  return settingOf(settings, LIBVIRT_URI)!;
 }
 
 function translate(err: unknown, u: string): never {

@@ -3,7 +3,8 @@
  * mutations through lxc-create / lxc-start / lxc-stop / lxc-destroy, all with `-P <lxcpath>`.
  * Every mutating helper takes an ApplyContext, so the read/diff path cannot call it.
  */
-import { TUNABLES } from '../../core/tunables.js';
+import { TUNABLES as CORE_TUNABLES } from '../../core/tunables.js';
+import { LXC_PATH, LXC_STOP_TIMEOUT, TUNABLES } from './manifest.js';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import type { ApplyContext, Obj, Settings } from '../../core/plugin.js';
@@ -13,21 +14,22 @@ import { ExecFailure, inheritedSandbox, runRead, runMutate } from '../../exec.js
 import { createHash } from 'node:crypto';
 import { checkToolPaths, makeDir, putFile, removePath, rootOf, withTempFile } from '../../core/hostfs.js';
 import { createConfig, rewriteConfig, specFromConfig, type ContainerState, type Marker } from './config.js';
+import { settingOf } from '../../core/manifest.js';
+import { OVS_DB } from '../../host/settings.js';
 
-export const DEFAULT_LXC_PATH = '/var/lib/lxc';
 const INSTALL_HINT = 'install the lxc package (apt-get install lxc busybox-static)';
-/** Graceful stop: lxc-stop waits this long (seconds) before it kills the container. */
-export const STOP_TIMEOUT_S = TUNABLES.lxcStopS;
-
+/** Graceful stop: lxc-stop waits this long (seconds) before it kills the container (--lxc-stop-timeout; not a number: its default). */
 export function stopTimeout(settings: Settings): number {
-  const v = Number(settings.lxcStopTimeout);
-  return Number.isFinite(v) && v >= 0 && settings.lxcStopTimeout !== undefined ? Math.floor(v) : STOP_TIMEOUT_S;
+  const v = Number(settings[LXC_STOP_TIMEOUT.key]);
+  return Number.isFinite(v) && v >= 0 && settings[LXC_STOP_TIMEOUT.key] !== undefined
+    ? Math.floor(v)
+    : Number(LXC_STOP_TIMEOUT.default);
 }
 export const MARKER = 'opd.json';
 
 /** The lxcpath as the host names it (`--lxc-path`): what the host doors (core/hostfs.ts) are given. */
 export function lxcDir(settings: Settings): string {
-  return resolve((settings.lxcPath as string | undefined) || DEFAULT_LXC_PATH);
+  return resolve(settingOf(settings, LXC_PATH)!);
 }
 
 /** Where the lxcpath is (under `--root` when given): what the lxc tools (-P) and the reads use. */
@@ -41,7 +43,7 @@ export function lxcPath(settings: Settings): string {
  * another OVS database (--ovs-db unix:DIR/db.sock), OVS_RUNDIR=DIR makes that the default.
  */
 export function lxcEnv(settings: Settings): Record<string, string> | undefined {
-  const db = settings.ovsDb as string | undefined;
+  const db = settings[OVS_DB.key] as string | undefined; // not its default: lxc's own default then
   const m = db ? /^unix:(.+)\/db\.sock$/.exec(db) : null;
   return m ? { OVS_RUNDIR: m[1] } : undefined;
 }
@@ -300,7 +302,7 @@ async function startAsUnit(ctx: ApplyContext, name: string): Promise<void> {
     );
   } catch (err) {
     const journal = await runRead('journalctl', ['--no-pager', '-q', '-o', 'cat', '-n', '20', '-u', unit], {
-      timeout: TUNABLES.journalMs,
+      timeout: CORE_TUNABLES.journalMs,
     }).then(
       (r) => r.stdout.trim(),
       () => '',

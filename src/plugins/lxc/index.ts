@@ -15,6 +15,8 @@ import { canonicalMemory, type ContainerState } from './config.js';
 import type { LxcDoc } from './section.gen.js';
 import { planContainer, type LxcChangeData } from './plan.js';
 import { configure, create, destroy, isRunning, lxcEnv, lxcPath, readContainers, start, stop } from './backend.js';
+import { settingOf } from '../../core/manifest.js';
+import manifest, { PVE_STORAGE_CFG } from './manifest.js';
 
 /** The section's type, generated from schema/lxc.schema.json (npm run gen:types); as read, a container is a ContainerState. */
 export type LxcSection = Omit<LxcDoc, 'containers'> & { containers?: Record<string, ContainerState> } & Obj;
@@ -31,7 +33,7 @@ const CODENAMES: Record<string, Record<string, string>> = {
 export function proxmoxTemplatePath(
   storage: string,
   file: string,
-  storageCfg = process.env.OPD_PVE_STORAGE_CFG ?? '/etc/pve/storage.cfg',
+  storageCfg = settingOf({}, PVE_STORAGE_CFG)!,
 ): { path: string; looked: string[] } {
   const paths: string[] = [];
   try {
@@ -291,7 +293,7 @@ async function runStep(ctx: ApplyContext, d: LxcChangeData): Promise<void> {
 }
 
 const plugin: Plugin<LxcSection, LxcChangeData> = {
-  ...sectionSpec('lxc', ['containers']),
+  ...sectionSpec(manifest),
 
   normalize(section, ctx) {
     if (!isObj(section)) return section;

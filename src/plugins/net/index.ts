@@ -5,6 +5,7 @@
  * Only the addresses and routes the document names are added or removed.
  */
 import { sectionSpec } from '../../core/schema-file.js';
+import manifest from './manifest.js';
 import type { Change, ChangeResult, Edge, Obj, Plugin } from '../../core/plugin.js';
 import { assertApplyContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
@@ -50,7 +51,7 @@ export function ipError(stderr: string, change: Change<NetChangeData>): OpdError
 }
 
 const plugin: Plugin<NetSection, NetChangeData> = {
-  ...sectionSpec('net', ['interfaces']),
+  ...sectionSpec(manifest),
 
   normalize: normalizeNet,
 

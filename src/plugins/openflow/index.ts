@@ -6,6 +6,7 @@
  * bridge; an apply is one `add-flows` per bridge (delete and add lines on its stdin).
  */
 import { sectionSpec } from '../../core/schema-file.js';
+import manifest from './manifest.js';
 import { dirname } from 'node:path';
 import type { Change, ChangeResult, Obj, Plugin, ReadContext, Settings } from '../../core/plugin.js';
 import { ApplyContext, assertApplyContext } from '../../core/plugin.js';
@@ -27,6 +28,8 @@ import {
 import { normalizeOpdbus } from './opdbus.js';
 import { planBridge, type FlowChangeData } from './plan.js';
 import type { Bridge, Flow as FlowSpec, OpenflowDoc } from './section.gen.js';
+import { settingOf } from '../../core/manifest.js';
+import { OVS_DB } from '../../host/settings.js';
 
 /** The section's types, generated from schema/openflow.schema.json (npm run gen:types). */
 export type OpenflowSection = OpenflowDoc &
@@ -35,14 +38,12 @@ export type OpenflowSection = OpenflowDoc &
     foreign_collisions?: Record<string, string>;
   };
 
-const DEFAULT_OVS_DB = 'unix:/run/openvswitch/db.sock';
-
 /**
  * ovs-ofctl finds a bridge's management socket (<bridge>.mgmt) in OVS_RUNDIR: the directory of
  * the database socket opd is pointed at (--ovs-db unix:DIR/db.sock), as for ovs-vswitchd.
  */
 export function ofctlEnv(settings: Settings): Record<string, string> {
-  const db = typeof settings.ovsDb === 'string' ? settings.ovsDb : DEFAULT_OVS_DB;
+  const db = settingOf(settings, OVS_DB)!;
   return db.startsWith('unix:') ? { OVS_RUNDIR: dirname(db.slice(5)) } : {};
 }
 
@@ -205,7 +206,7 @@ function explain(err: unknown, address: string): OpdError {
 }
 
 const plugin: Plugin<OpenflowSection, FlowChangeData> = {
-  ...sectionSpec('openflow', ['bridges']),
+  ...sectionSpec(manifest),
 
   normalize(section, ctx) {
     if (!isObj(section)) return section;
@@ -256,11 +257,9 @@ const plugin: Plugin<OpenflowSection, FlowChangeData> = {
 
   async show(ctx) {
     // every bridge with flows of opd's (named by their cookie: `opd apply` of the output changes nothing)
-    const out = await runRead(
-      'ovs-vsctl',
-      [`--db=${typeof ctx.settings.ovsDb === 'string' ? ctx.settings.ovsDb : DEFAULT_OVS_DB}`, 'list-br'],
-      { backend: 'openflow (ovs-vsctl)' },
-    );
+    const out = await runRead('ovs-vsctl', [`--db=${settingOf(ctx.settings, OVS_DB)!}`, 'list-br'], {
+      backend: 'openflow (ovs-vsctl)',
+    });
     const desired: OpenflowSection = {
       bridges: Object.fromEntries(
         out.stdout

@@ -5,23 +5,25 @@
  */
 import { OvsdbClient, decodeRow, type Operation, type OpResult } from '../../ovsdb/client.js';
 import { OpdError, abortedError } from '../../core/errors.js';
-import { TUNABLES } from '../../core/tunables.js';
+import { TUNABLES as CORE_TUNABLES } from '../../core/tunables.js';
+import { TUNABLES } from './manifest.js';
 import { assertApplyContext, type ApplyContext, type Settings } from '../../core/plugin.js';
 import type { Bridge, Iface, Port, Smap } from './section.gen.js';
+import { settingOf } from '../../core/manifest.js';
+import { OVS_DB } from '../../host/settings.js';
 
 /** A port as read (the generated Port of schema/ovs.schema.json) with the error ovs-vswitchd reports for it. */
 export type PortState = Port & { error?: string };
 /** A bridge as read, with its ports and the error of its local interface. */
 export type BridgeState = Omit<Bridge, 'ports'> & { ports?: Record<string, PortState>; error?: string };
 
-export const DEFAULT_DB = 'unix:/run/openvswitch/db.sock';
 export const DB_NAME = 'Open_vSwitch';
 /** How long a read may take; how long vswitchd may take to confirm an apply (ovs-vsctl's --timeout). */
 export const READ_TIMEOUT_MS = TUNABLES.ovsdbReadMs;
 export const APPLY_TIMEOUT_MS = TUNABLES.ovsdbApplyMs;
 
 export function dbUrl(settings: Settings): string {
-  return settings.ovsDb ?? process.env.OPD_OVS_DB ?? DEFAULT_DB;
+  return settingOf(settings, OVS_DB)!;
 }
 
 const clients = new Map<string, Promise<OvsdbClient>>();
@@ -34,7 +36,7 @@ export async function client(settings: Settings): Promise<OvsdbClient> {
     const c = await hit.catch(() => undefined);
     if (c && !c.closed) return c;
   }
-  const p = OvsdbClient.connect(url, { timeoutMs: TUNABLES.ovsdbConnectMs });
+  const p = OvsdbClient.connect(url, { timeoutMs: CORE_TUNABLES.ovsdbConnectMs });
   clients.set(url, p);
   p.catch(() => clients.delete(url));
   return p;

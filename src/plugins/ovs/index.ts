@@ -4,6 +4,7 @@
  * whatever its size. Watch: one OVSDB monitor on Bridge, Port and Interface.
  */
 import { sectionSpec } from '../../core/schema-file.js';
+import manifest from './manifest.js';
 import type { ApplyContext, Change, ChangeResult, Edge, NormalizeContext, Obj, Plugin } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
@@ -157,7 +158,7 @@ function adoptOpDbusInterfaces(plugins: Record<string, unknown>, ctx: NormalizeC
 }
 
 const plugin: Plugin<OvsSection, OvsChangeData> = {
-  ...sectionSpec('ovs', ['bridges']),
+  ...sectionSpec(manifest),
 
   adopt(plugins, ctx) {
     adoptOpDbusInterfaces(plugins, ctx);

@@ -3,7 +3,7 @@
  * would take along (one call), `apt-get install` / `apt-get remove` for changes (one call each).
  * Names come from the schema (Debian policy pattern): they never start with `-` and never reach a shell.
  */
-import { TUNABLES } from '../../core/tunables.js';
+import { TUNABLES } from './manifest.js';
 import type { ApplyContext, ReadContext } from '../../core/plugin.js';
 import { OpdError } from '../../core/errors.js';
 import { ExecFailure, runRead, runMutate } from '../../exec.js';

@@ -29,6 +29,8 @@ import { normalizeRepositories, readRepository, removeRepository, writeRepositor
 import { installArtifact, sha256OfFile, type Artifact } from '../../host/artifact.js';
 import { putFile } from '../../core/hostfs.js';
 import { runRead } from '../../exec.js';
+import { settingOf } from '../../core/manifest.js';
+import manifest, { PACKAGES_BACKEND, SOURCE_CACHE } from './manifest.js';
 
 /** The section's type, generated from schema/packages.schema.json (npm run gen:types). */
 export type PackagesSection = PackagesDoc & Obj;
@@ -63,7 +65,7 @@ export async function chooseBackend(
   settings: Settings,
   section?: unknown,
 ): Promise<{ backend: PackageBackend; why: string }> {
-  const want = requestedBackend(settings.packagesBackend, section);
+  const want = requestedBackend(settingOf(settings, PACKAGES_BACKEND), section);
   if (!(BACKEND_NAMES as readonly string[]).includes(want))
     throw new OpdError('usage', `unknown package backend ${JSON.stringify(want)}`, {
       hint: `use one of ${BACKEND_NAMES.join(', ')} (--packages-backend / OPD_PACKAGES_BACKEND)`,
@@ -79,9 +81,7 @@ function isAbsent(v: unknown): boolean {
 
 /** opd's cache of fetched .debs (--source-cache): <sha256>.deb and what it holds, <sha256>.json. */
 function sourceCache(settings: Settings): string {
-  return typeof settings.sourceCache === 'string' && settings.sourceCache
-    ? settings.sourceCache
-    : '/var/cache/opd/sources';
+  return settingOf(settings, SOURCE_CACHE)!;
 }
 
 interface DebInfo {
@@ -265,7 +265,7 @@ function adoptPackageKit(plugins: Record<string, unknown>, ctx: NormalizeContext
 }
 
 const plugin: Plugin<PackagesSection, PackageChangeData> = {
-  ...sectionSpec('packages', ['installed', 'repositories']),
+  ...sectionSpec(manifest),
 
   adopt(plugins, ctx) {
     adoptPackageKit(plugins, ctx);

@@ -4,7 +4,7 @@
  * One shared signal subscription per process; each transaction is awaited by its object path.
  */
 import { ApplyContext, assertApplyContext, type ReadContext, type Settings } from '../../core/plugin.js';
-import { TUNABLES } from '../../core/tunables.js';
+import { TUNABLES } from './manifest.js';
 import { OpdError, abortedError } from '../../core/errors.js';
 import { callMutate, callRead, getAll, onSignal } from '../../dbus.js';
 import type { InstallItem, InstalledPackage, PackageBackend, TxResult } from './backend.js';

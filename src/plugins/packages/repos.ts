@@ -16,7 +16,7 @@ import { OpdError } from '../../core/errors.js';
 import { isObj } from '../../core/diff.js';
 import { putFile, removePath } from '../../core/hostfs.js';
 import { ExecFailure, runMutate, runRead } from '../../exec.js';
-import { TUNABLES } from '../../core/tunables.js';
+import { TUNABLES } from './manifest.js';
 import { fetchBytes } from '../../host/artifact.js';
 import { armor, dearmor, fingerprints, normalizeFingerprint } from './openpgp.js';
 import type { Key, Repository } from './section.gen.js';

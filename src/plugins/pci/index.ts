@@ -8,6 +8,7 @@
 import { adoptRenamed, itemsToCollection, mapEntries } from '../../core/shorthand.js';
 import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
+import manifest from './manifest.js';
 import { lstatSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { ApplyContext, Change, NormalizeContext, Obj, Plugin, ResourceDiff } from '../../core/plugin.js';
@@ -163,7 +164,7 @@ function fromItems(section: Obj, ctx: NormalizeContext): Obj {
 }
 
 const plugin: Plugin<PciSection, PciData> = {
-  ...sectionSpec('pci', ['devices']),
+  ...sectionSpec(manifest),
   adopt: adoptOpdbus,
   normalize(raw, ctx) {
     if (!isObj(raw)) return raw;

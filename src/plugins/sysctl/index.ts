@@ -6,6 +6,7 @@
 import { liftShorthand } from '../../core/shorthand.js';
 import { applyEach } from '../../core/plugin.js';
 import { sectionSpec } from '../../core/schema-file.js';
+import manifest from './manifest.js';
 import { readFileSync } from 'node:fs';
 import type { ApplyContext, Change, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
 import { assertApplyContext, resourceChange } from '../../core/plugin.js';
@@ -136,7 +137,7 @@ async function applyOne(ctx: ApplyContext, c: Change<SysctlData>): Promise<void>
 }
 
 const plugin: Plugin<SysctlSection, SysctlData> = {
-  ...sectionSpec('sysctl', ['keys']),
+  ...sectionSpec(manifest),
   normalize(section, ctx) {
     if (!isObj(section)) return section;
     // shorthand: sysctl: { net.ipv4.ip_forward: 1 }

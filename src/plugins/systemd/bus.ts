@@ -5,7 +5,7 @@
  */
 import { callMutate, callRead, onSignal } from '../../dbus.js';
 import { OpdError, abortedError } from '../../core/errors.js';
-import { TUNABLES } from '../../core/tunables.js';
+import { TUNABLES } from './manifest.js';
 import type { ApplyContext, Settings } from '../../core/plugin.js';
 import { exactPattern } from './names.js';
 

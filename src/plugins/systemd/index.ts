@@ -6,7 +6,8 @@
  * Manager.Reload for the batch, then jobs awaited through their JobRemoved signal.
  */
 import { sectionSpec } from '../../core/schema-file.js';
-import { TUNABLES } from '../../core/tunables.js';
+import manifest, { TUNABLES } from './manifest.js';
+import { TUNABLES as CORE_TUNABLES } from '../../core/tunables.js';
 import type { Change, ChangeResult, Edge, Obj, Plugin, ReadContext } from '../../core/plugin.js';
 import { OpdError, toOpdError } from '../../core/errors.js';
 import { arrayToMap } from '../../core/normalize.js';
@@ -173,7 +174,7 @@ function showUnit(
 async function journalTail(unit: string): Promise<string> {
   try {
     const r = await runRead('journalctl', [`--unit=${unit}`, '-n', '20', '--no-pager', '--quiet', '-o', 'short-iso'], {
-      timeout: TUNABLES.journalMs,
+      timeout: CORE_TUNABLES.journalMs,
       okCodes: [0, 1],
       backend: 'journalctl',
       installHint: 'install systemd (journalctl)',
@@ -241,7 +242,7 @@ function explainUnitFileError(kind: string, err: unknown, address: string): unkn
 }
 
 const plugin: Plugin<SystemdSection, SystemdChangeData> = {
-  ...sectionSpec('systemd', ['units']),
+  ...sectionSpec(manifest),
 
   normalize(section, ctx) {
     if (!isObj(section)) return section;

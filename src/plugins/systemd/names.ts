@@ -2,11 +2,11 @@
 import { join, resolve } from 'node:path';
 import type { Settings } from '../../core/plugin.js';
 import { rootOf } from '../../core/hostfs.js';
+import { settingOf } from '../../core/manifest.js';
+import { UNIT_DIR } from './manifest.js';
 
 export const UNIT_NAME_RE =
   /^([A-Za-z0-9:_.-]|\\x[0-9a-f]{2})+(@([A-Za-z0-9:_.-]|\\x[0-9a-f]{2})*)?\.(service|socket|timer|target|path|mount|automount|swap|slice)$/;
-
-export const DEFAULT_UNIT_DIR = '/etc/systemd/system';
 
 /** Where opd records which files it wrote, per unit (a hidden directory systemd ignores). */
 export const OWNED_DIR = '.opd-managed';
@@ -51,8 +51,7 @@ export function exactPattern(name: string): string {
 
 /** The unit directory as the host names it (`--systemd-unit-dir`); under `--root` it lies under the root. */
 export function unitDir(settings: Settings): string {
-  const d = settings.systemdUnitDir;
-  return typeof d === 'string' && d ? resolve(d) : DEFAULT_UNIT_DIR;
+  return resolve(settingOf(settings, UNIT_DIR)!);
 }
 
 /** Where the unit directory is read (under `--root` when given); writes go through the host doors with unitDir. */

@@ -5,6 +5,7 @@
  * given, through `--prefix`). Apply: useradd, usermod, userdel.
  */
 import { sectionSpec } from '../../core/schema-file.js';
+import manifest from './manifest.js';
 import type { Change, Obj, Plugin, ReadContext, ResourceDiff } from '../../core/plugin.js';
 import { resourceChange } from '../../core/plugin.js';
 import type { UsersDoc, User } from './section.gen.js';
@@ -105,7 +106,7 @@ export function planUser(d: ResourceDiff): Change<ShadowChangeData>[] {
 }
 
 const plugin: Plugin<UsersSection, ShadowChangeData> = {
-  ...sectionSpec('users', ['users']),
+  ...sectionSpec(manifest),
   ...shadowPlugin('users', ['useradd', 'usermod', 'userdel'], readUsers),
   plan: planUser,
 };

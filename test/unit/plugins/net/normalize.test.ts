@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { loadDocument } from '../../../../src/core/document.js';
 import { normalizeDocument } from '../../../../src/core/normalize.js';
 import { validateDocument } from '../../../../src/core/validate.js';
-import { loadAll } from '../../../../src/plugins/index.js';
+import { loadAll, registry } from '../../../../src/plugins/index.js';
 import { tmp } from '../../../helpers/opd.js';
 
 async function normalized(text: string): Promise<Record<string, unknown>> {
   const f = join(tmp('opd-net-norm-'), 'doc.yaml');
   writeFileSync(f, text);
   const loaded = await loadDocument(f);
-  const doc = normalizeDocument(loaded, await loadAll());
+  const doc = normalizeDocument(loaded, await loadAll(), registry.manifests);
   validateDocument(doc, loaded);
   return (doc as { plugins: Record<string, unknown> }).plugins;
 }

@@ -1,0 +1,9 @@
+/** kmod as data (src/core/manifest.ts): what the rest of opd knows of it without loading it. */
+import type { PluginManifest } from '../../core/manifest.js';
+
+const manifest: PluginManifest = {
+  name: 'kmod',
+  collections: ['modules'],
+  load: () => import('./index.js'),
+};
+export default manifest;
