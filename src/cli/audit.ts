@@ -156,7 +156,7 @@ export function auditCommand(): Command {
                         : e.type === 'run.interrupted'
                           ? `${e.reason}${e.recovered ? `; recovered ${JSON.stringify(e.recovered)}` : ''}`
                           : e.type === 'drift'
-                            ? `${e.address}: changed outside opd`
+                            ? `${e.address}: changed outside opd${byText(e.attribution)}`
                             : JSON.stringify(
                                 Object.fromEntries(
                                   Object.entries(e).filter(
@@ -190,4 +190,23 @@ function recoveredText(e: Record<string, unknown>): string {
   const why =
     e.found === 'partial' ? ` (differs: ${(e.differing as string[]).join(', ')})` : e.why ? ` (${String(e.why)})` : '';
   return `${String(e.found)} ${e.kind === 'rollback' ? 'rollback ' : ''}${String(e.action)} ${String(e.address)}${why}`;
+}
+
+/** ", by ovs-vsctl del-port br0 p0 (invoked by bash; ovsdb transaction comment)", or who is unknown and why. */
+export function byText(a: unknown): string {
+  if (!a || typeof a !== 'object') return '';
+  const { source, actor, reason } = a as { source?: string; actor?: Record<string, unknown>; reason?: string };
+  if (!actor) return `; who: unknown (${reason ?? source ?? 'no record'})`;
+  const who = [
+    actor.command,
+    actor.parent !== undefined ? `invoked by ${String(actor.parent)}` : undefined,
+    actor.pid !== undefined ? `pid ${String(actor.pid)}` : undefined,
+    actor.user !== undefined
+      ? `user ${String(actor.user)}`
+      : actor.uid !== undefined
+        ? `uid ${String(actor.uid)}`
+        : undefined,
+    actor.unit !== undefined ? `unit ${String(actor.unit)}` : undefined,
+  ].filter((x) => x !== undefined);
+  return `, by ${String(who.shift() ?? 'an unnamed actor')}${who.length ? ` (${who.join(', ')})` : ''} [${source}]`;
 }

@@ -1,3 +1,4 @@
+import { byText } from './audit.js';
 import { Command, Option } from 'commander';
 import { act, outputOption, stdio } from './common.js';
 import { addConsoleOptions, diffLines, paint, printJSON, styleFor } from './output.js';
@@ -23,7 +24,7 @@ interface Status {
     address: string;
     state: string;
     error?: string;
-    last_drift?: { at: string; diff?: string; diff_note?: string };
+    last_drift?: { at: string; diff?: string; diff_note?: string; attribution?: unknown };
   }[];
 }
 
@@ -68,7 +69,10 @@ export function statusCommand(): Command {
           o.content === false
             ? {
                 ...rest,
-                resources: rest.resources.map((r) => ({ ...r, last_drift: r.last_drift && { at: r.last_drift.at } })),
+                resources: rest.resources.map((r) => ({
+                  ...r,
+                  last_drift: r.last_drift && { at: r.last_drift.at, attribution: r.last_drift.attribution },
+                })),
               }
             : rest,
         );
@@ -95,7 +99,7 @@ export function statusCommand(): Command {
                 : paint(st, 'yellow', r.state.padEnd(7));
           stdio.out(`${mark} ${displayAddress(r.address)}${r.error ? `: ${r.error}` : ''}`);
           if (r.last_drift) {
-            stdio.out(`          drifted at ${r.last_drift.at} (repaired)`);
+            stdio.out(`          drifted at ${r.last_drift.at}${byText(r.last_drift.attribution)} (repaired)`);
             if (o.content !== false)
               for (const l of diffLines(st, r.last_drift.diff, r.last_drift.diff_note, '          ')) stdio.out(l);
           }

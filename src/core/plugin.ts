@@ -229,6 +229,21 @@ export interface WatchContext<S extends object = Obj> extends ReadContext {
   readonly desired: S;
 }
 
+/**
+ * Who made a drift, where the host can tell (the daemon's drift entries, `opd status`): the actor
+ * as the backend knows it, and how it was learned; `source: 'unknown'` with the reason otherwise.
+ */
+export interface Attribution {
+  /** how it was learned: a backend's own record (e.g. 'ovsdb transaction comment'), or 'unknown' */
+  source: string;
+  /** the actor, as far as the source says: its command line, its parent process, pid, uid, user, unit */
+  actor?: { command?: string; parent?: string; pid?: number; uid?: number; user?: string; unit?: string };
+  /** when the source says the change was made (ISO 8601) */
+  at?: string;
+  /** why no actor is known (source 'unknown') */
+  reason?: string;
+}
+
 export interface DoctorCheck {
   name: string;
   ok: boolean;
@@ -319,6 +334,11 @@ export interface Plugin<S extends object = Obj, D = unknown> {
   show?(ctx: ReadContext, opts: { all: boolean }): Promise<S>;
   /** Event source for the daemon; calls onDrift when something may have changed. */
   watch?(ctx: WatchContext<S>, onDrift: (address?: string) => void): Promise<Disposable>;
+  /**
+   * Who changed these resources outside opd since `since` (epoch ms: when the daemon last saw them
+   * converged), from the backend's own records. Without it, drift is recorded with an unknown actor.
+   */
+  attribute?(ctx: ReadContext, drifted: readonly ResourceDiff[], since: number): Promise<Attribution>;
   /** Reachability of the backend and why not. */
   doctor?(ctx: ReadContext): Promise<DoctorCheck[]>;
 }

@@ -41,6 +41,8 @@ export const TUNABLES = {
   /** sd_notify (systemd-notify); STATUS refresh when systemd asks for no watchdog. */
   sdNotifyMs: 10_000,
   statusRefreshMs: 60_000,
+  /** The daemon asks a plugin who made a drift (its backend's record) for at most this long. */
+  attributionTimeoutMs: 2_000,
   /** The daemon re-reads the state file this long after the last change event (editors write in bursts). */
   stateFileSettleMs: 100,
   /** etcd (fleet): one unary call, dialing, the first fetch at start, revoking the lease at stop, re-watching after a failed watch. */

@@ -17,7 +17,7 @@ import { run as engineRun } from '../run/index.js';
 import { secretKey } from '../audit/key.js';
 import { planView, planViewJSON, type RunReport } from '../core/report.js';
 import type { PluginRegistry } from '../core/registry.js';
-import type { Disposable, ResourceDiff, Settings } from '../core/plugin.js';
+import type { Attribution, Disposable, ResourceDiff, Settings } from '../core/plugin.js';
 import { fingerprint, sha256 } from '../core/canonical.js';
 import { OpdError, toOpdError } from '../core/errors.js';
 import { scrub, type Redactor } from '../core/secrets.js';
@@ -62,7 +62,7 @@ export interface ResourceStatus {
   lastChangeAt?: string;
   lastOkAt?: string;
   /** the last drift found on it (what changed outside opd): when, and the content diff of its texts */
-  lastDrift?: { at: string; diff?: string; diff_note?: string };
+  lastDrift?: { at: string; diff?: string; diff_note?: string; attribution?: Attribution };
   error?: string;
   failures: number;
   /** epoch ms of the next attempt while backing off */
@@ -307,16 +307,20 @@ export class Daemon extends EventEmitter {
         drift = this.findDrift(c, held, redactor);
         return drift.length ? 'drift' : `daemon:${reasons.join(',')}`;
       },
-      beforeApply: (audit, run) => {
+      beforeApply: async (audit, run) => {
+        const by = await this.attribute(drift);
         for (const d of drift) {
           const r = this.resources.get(d.address);
           // the texts that drifted (a hand-edited file): the same diff opd status shows, secrets never
           const content = diffFields(resourceContentDiffs(d, prep.redactor));
-          if (r) r.lastDrift = { at: new Date().toISOString(), ...content };
+          const attribution = by.get(d.plugin)!;
+          if (r) r.lastDrift = { at: new Date().toISOString(), ...content, attribution };
+          this.emit('attributed', d.address, attribution);
           audit.append(run, 'drift', {
             ...content,
             address: d.address,
             action: d.action,
+            attribution,
             // keyed fingerprints of the redacted values, as the engine's change entries
             before: r?.convergedFp ?? null,
             after: d.current === undefined ? null : fingerprint(redactor.resource(d.plugin, d.collection, d.current)),
@@ -365,6 +369,52 @@ export class Daemon extends EventEmitter {
   }
 
   /** Drift: a resource that had converged for the same desired spec and differs now. */
+  /**
+   * Who made the drift, per plugin: its backend's record since the resources were last seen
+   * converged (Plugin.attribute, at most TUNABLES.attributionTimeoutMs), or unknown and why.
+   */
+  private async attribute(drift: ResourceDiff[]): Promise<Map<string, Attribution>> {
+    const out = new Map<string, Attribution>();
+    const byPlugin = new Map<string, ResourceDiff[]>();
+    for (const d of drift) byPlugin.set(d.plugin, [...(byPlugin.get(d.plugin) ?? []), d]);
+    for (const [name, ds] of byPlugin) {
+      const p = this.prep.plugins.get(name);
+      const since = Math.min(
+        ...ds.map((d) => {
+          const ok = this.resources.get(d.address)?.lastOkAt;
+          return ok ? Date.parse(ok) : this.startedAt.getTime();
+        }),
+      );
+      if (!p?.attribute) {
+        out.set(name, {
+          source: 'unknown',
+          reason: `the ${name} plugin has no record of who changes its resources (its event source says what changed, not who)`,
+        });
+        continue;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        out.set(
+          name,
+          await Promise.race([
+            p.attribute({ settings: this.o.settings, log: this.o.log }, ds, since),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(
+                () => reject(new Error(`no answer in ${TUNABLES.attributionTimeoutMs} ms`)),
+                TUNABLES.attributionTimeoutMs,
+              );
+            }),
+          ]),
+        );
+      } catch (err) {
+        out.set(name, { source: 'unknown', reason: `reading who changed it failed: ${toOpdError(err).message}` });
+      } finally {
+        if (timer) clearTimeout(timer);
+      }
+    }
+    return out;
+  }
+
   private findDrift(c: Computed, held: Set<string>, redactor: Redactor): ResourceDiff[] {
     return c.diffs.filter((d) => {
       if (d.action === 'noop' || held.has(d.address)) return false;

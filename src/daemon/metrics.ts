@@ -51,6 +51,12 @@ export class DaemonMetrics {
     'opd_drift_repaired_total',
     'drifted resources put back by the run that found them',
   );
+  private driftBy = counter(
+    this.registry,
+    'opd_drift_attributed_total',
+    'drifted resources by plugin and how their actor was learned (source; unknown when it could not be)',
+    ['plugin', 'source'],
+  );
   private auditWritten = counter(
     this.registry,
     'opd_audit_entries_total',
@@ -134,6 +140,10 @@ export class DaemonMetrics {
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'opd_' });
     daemon.on('finished', (s: RunSummary) => this.observe(s));
+    // bounded labels: the plugin and the source, never the actor (a pid, a command line)
+    daemon.on('attributed', (address: string, a: { source: string }) =>
+      this.driftBy.inc({ plugin: address.split('/')[0], source: a.source }),
+    );
   }
 
   observe(s: RunSummary): void {

@@ -58,7 +58,7 @@ export interface RunOptions extends EngineOptions {
   onRollback?: (o: ChangeOutcome) => void;
   onLockWait?: (pid: number) => void;
   /** Extra entries written right after run.start (the daemon's drift entries). */
-  beforeApply?: (audit: AuditLog, run: string, c: Computed) => void;
+  beforeApply?: (audit: AuditLog, run: string, c: Computed) => void | Promise<void>;
   /**
    * A plugin whose backend is down: without `partial` nothing is applied (exit 69); with it the
    * reachable part is applied and the report lists the rest as unreachable.
@@ -138,7 +138,7 @@ export async function run(prep: Prepared, o: RunOptions): Promise<RunReport> {
     const runId = newRunId();
     recordStart(audit, runId, prep, c, redact, o);
     mark('audit run.start');
-    o.beforeApply?.(audit, runId, c);
+    await o.beforeApply?.(audit, runId, c);
     const rec = new RunRecorder(audit, runId, redact, c.diffs);
     const journal = new TempJournal(journalPath(o.auditLog), runId);
     const hooks = { noteTempDir: (d: string, root: string) => journal.note(d, root) };

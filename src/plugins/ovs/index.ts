@@ -3,6 +3,7 @@
  * Reads: one transact of selects for all tables. Apply: one transaction per batch (apply wave),
  * whatever its size. Watch: one OVSDB monitor on Bridge, Port and Interface.
  */
+import { attributeFromLog } from './attribute.js';
 import { sectionSpec } from '../../core/schema-file.js';
 import manifest from './manifest.js';
 import type { ApplyContext, Change, ChangeResult, Edge, NormalizeContext, Obj, Plugin } from '../../core/plugin.js';
@@ -258,6 +259,11 @@ const plugin: Plugin<OvsSection, OvsChangeData> = {
       bridges[n] = pruneEmpty({ ...bridge, ports });
     }
     return { bridges };
+  },
+
+  // the database file's transaction comments name ovs-vsctl's command line and its parent
+  async attribute(ctx, _drifted, since) {
+    return attributeFromLog(dbUrl(ctx.settings), since);
   },
 
   async watch(ctx, onDrift) {
