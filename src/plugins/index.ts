@@ -30,7 +30,7 @@ export const PLUGIN_NAMES = Object.keys(loaders).sort();
  * sections it takes from. A document naming one of those loads the adopting plugin too.
  */
 const ADOPTS_FROM: Record<string, string[]> = {
-  ovs: ['net'],
+  ovs: ['net', 'openflow'],
   packages: ['packagekit'],
   dns: ['dnsresolver'],
   pci: ['pcidecl'],
