@@ -4,7 +4,7 @@
  * refused (exit 65) with a message that names the op-dbus feature and what to use instead.
  */
 import { describe, expect, it } from 'vitest';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ROOT, doc, opd, tmp } from '../helpers/opd.js';
 
@@ -61,12 +61,7 @@ const TABLE: Record<string, Expect> = {
   'states/mcp-config.json': { refused: [/mcp: op-dbus `mcp` is not supported.*no MCP server/] },
   'states/role-masks.json': { refused: [/roles: op-dbus `roles` is not supported.*one document per role/] },
   'examples/openflow-state.json': {
-    refused: [
-      /plugins\.openflow\.enable_security_flows: .*opd does not generate them/,
-      /flows\.flow0\.cookie: not supported: opd sets each flow's cookie itself/,
-      /socket_ports: not supported.*ovs\.bridges/,
-      /controller_endpoint: not supported/,
-    ],
+    refused: [/plugins\.openflow\.enable_security_flows: .*opd does not generate them/],
   },
   'examples/complete-proxmox-install.json': {
     refused: [
@@ -156,6 +151,22 @@ describe("op-dbus's own documents", () => {
 });
 
 describe('op-dbus document forms', () => {
+  it("takes openflow-state.json's socket_ports as internal ports, its controller_endpoint as the bridge's controller and its cookies as warnings: only enable_security_flows is refused", async () => {
+    const r = await opd(['validate', join(DIR, 'examples/openflow-state.json')]);
+    expect(r.code).toBe(65);
+    expect(r.stdout + r.stderr).not.toMatch(/socket_ports|cookie|controller/);
+    expect((r.stdout + r.stderr).match(/^\s+\S+openflow-state\.json:\d+:\d+: /gm)).toHaveLength(1);
+    // without op-dbus's security flows (enable_security_flows: false) the document is accepted
+    const text = readFileSync(join(DIR, 'examples/openflow-state.json'), 'utf8').replace(
+      '"openflow": {',
+      '"openflow": {\n      "enable_security_flows": false,',
+    );
+    const ok = await opd(['validate', doc(text, tmp(), 'openflow-state.json')]);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^ok: .*\(2 resources in openflow, ovs\)/);
+    expect(ok.stderr).toMatch(/flows\[0\]\.cookie: cookie 100 is not used/);
+  });
+
   it('reads a .json file as JSON: a trailing comma is an error with line and column', async () => {
     const f = doc('{\n  "version": 1,\n  "plugins": {},\n}\n', tmp(), 'state.json');
     const r = await opd(['validate', f]);

@@ -196,6 +196,7 @@ describe('the openflow plugin against a real ovs-vswitchd, with traffic', () => 
                   priority: 200,
                   match_fields: { icmp: '', nw_dst: '10.213.0.2' },
                   actions: [{ type: 'drop' }],
+                  cookie: 100,
                 },
               ],
             },
@@ -207,8 +208,100 @@ describe('the openflow plugin against a real ovs-vswitchd, with traffic', () => 
     const r = await opd(['apply', file], { env });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/flows\/flow0: add table=0,priority=200,icmp,nw_dst=10\.213\.0\.2,actions=drop/);
+    // op-dbus's cookie identifies the flow for op-dbus: a warning, and the flow carries opd's own
+    expect(r.stderr).toMatch(/flows\[0\]\.cookie: cookie 100 is not used: opd sets each flow's cookie itself/);
+    expect(await flows()).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^cookie=0x6f706400[0-9a-f]{8}, priority=200,icmp,nw_dst=10\.213\.0\.2 /),
+      ]),
+    );
     expect(await ping()).not.toBe(0);
     expect((await opd(['apply', file], { env })).stdout.trim()).toBe('no changes: the host matches the document');
+  });
+
+  it("creates op-dbus's socket_ports as internal ports of the bridge (container id in external_ids), before the flows that match them, and sets its controller_endpoint as the bridge's controller", async () => {
+    const br3 = `of3${id}`;
+    const json = JSON.stringify({
+      version: 1,
+      plugins: {
+        ovs: { bridges: { [br3]: { datapath_type: 'netdev' } } },
+        openflow: {
+          enable_security_flows: false,
+          bridges: [
+            {
+              name: br3,
+              flows: [
+                {
+                  table: 0,
+                  priority: 200,
+                  match_fields: { in_port: 'internal_100' },
+                  actions: [
+                    { type: 'load_register', register: 0, value: 100 },
+                    { type: 'resubmit', table: 1 },
+                  ],
+                },
+              ],
+              socket_ports: [
+                { name: 'internal_100', container_id: '100', ofport: null },
+                { name: 'internal_101', container_id: '101' },
+              ],
+            },
+          ],
+          controller_endpoint: 'tcp:127.0.0.1:6653',
+        },
+      },
+    });
+    const file = doc(json, dir, 'socket-ports.json');
+    const r = await opd(['apply', file], { env });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const vsctl = async (args: string[]) => (await execa('ovs-vsctl', [`--db=${ovs.db}`, ...args])).stdout.trim();
+    expect((await vsctl(['list-ports', br3])).split('\n')).toEqual(['internal_100', 'internal_101']);
+    for (const [p, c] of [
+      ['internal_100', '100'],
+      ['internal_101', '101'],
+    ]) {
+      expect(await vsctl(['get', 'Interface', p, 'type'])).toBe('internal');
+      expect(await vsctl(['get', 'Port', p, 'external_ids:container_id'])).toBe(`"${c}"`);
+      expect(Number(await vsctl(['get', 'Interface', p, 'ofport']))).toBeGreaterThan(0);
+    }
+    // the flow of the same document matches the port by name: the port was there first
+    const dump = await ofctl(['--names', '--no-stats', 'dump-flows', br3]);
+    expect(dump).toMatch(/priority=200,in_port="internal_100" actions=load:0x64->NXM_NX_REG0\[\],resubmit\(,1\)/);
+    // the controller: in the database, and ovs-vswitchd tries it (nothing listens there: its status says so)
+    expect(await vsctl(['get-controller', br3])).toBe('tcp:127.0.0.1:6653');
+    let status = '';
+    for (let i = 0; i < 50 && !/state=/.test(status); i++) {
+      status = await vsctl(['--columns=status', 'list', 'Controller']);
+      if (!/state=/.test(status)) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(status).toMatch(/state=(BACKOFF|CONNECTING)/);
+    expect((await opd(['apply', file], { env })).stdout.trim()).toBe('no changes: the host matches the document');
+    // opd's own form: a list, exact (the op-dbus endpoint is replaced), and applied again changes nothing
+    const two = `version: 1
+plugins:
+  ovs:
+    bridges:
+      ${br3}:
+        datapath_type: netdev
+        controller: [tcp:127.0.0.1:6655, tcp:127.0.0.1:6654]
+        ports: { internal_100: { type: internal }, internal_101: { type: internal } }
+`;
+    const c = await apply(two);
+    expect(c.code, c.stdout + c.stderr).toBe(0);
+    expect(c.stdout).toMatch(/controller \[tcp:127\.0\.0\.1:6653\] → \[tcp:127\.0\.0\.1:6654,tcp:127\.0\.0\.1:6655\]/);
+    expect((await vsctl(['get-controller', br3])).split('\n').sort()).toEqual([
+      'tcp:127.0.0.1:6654',
+      'tcp:127.0.0.1:6655',
+    ]);
+    expect((await vsctl(['--columns=target', 'list', 'Controller'])).match(/target/g)).toHaveLength(2);
+    expect((await apply(two)).stdout.trim()).toBe('no changes: the host matches the document');
+    // a given ofport is OVS's to assign: a warning, the port is still created
+    const warned = await opd(
+      ['validate', doc(json.replace('"ofport":null', '"ofport":7'), dir, 'socket-ports-ofport.json')],
+      { env },
+    );
+    expect(warned.code, warned.stderr).toBe(0);
+    expect(warned.stderr).toMatch(/socket_ports\[0\]\.ofport: ofport is not set by opd: Open vSwitch assigns/);
   });
 
   it('creates a bridge and its flows in one run, the bridge first', async () => {

@@ -70,9 +70,44 @@ describe(`examples/${EXAMPLE} on a booted Debian 12 machine`, () => {
       '-c',
       '%a %U:%G',
       '/var/lib/hyper2kvm/queue',
+      '/var/lib/hyper2kvm/queue/vsphere',
+      '/var/lib/hyper2kvm/queue/aws',
       '/etc/hyper2kvm/hyper2kvm-aws.conf',
     ]);
-    expect(st.stdout.trim().split('\n')).toEqual(['750 hyper2kvm:hyper2kvm', '640 root:hyper2kvm']);
+    expect(st.stdout.trim().split('\n')).toEqual([
+      '750 hyper2kvm:hyper2kvm',
+      '750 hyper2kvm:hyper2kvm',
+      '750 hyper2kvm:hyper2kvm',
+      '640 root:hyper2kvm',
+    ]);
+  });
+
+  it("has the watch directories its instances' configs name, each written by the hyper2kvm user", async () => {
+    for (const i of ['vsphere', 'aws']) {
+      const dir = /^watch_dir: (.+)$/m.exec(m.readFile(`/etc/hyper2kvm/hyper2kvm-${i}.conf`))?.[1];
+      expect(dir).toBe(`/var/lib/hyper2kvm/queue/${i}`);
+      const w = await m.exec(['runuser', '-u', 'hyper2kvm', '--', 'touch', `${dir}/manifest.json`]);
+      expect(w.code, w.stderr).toBe(0);
+      expect((await m.exec(['rm', `${dir}/manifest.json`])).code).toBe(0);
+    }
+  });
+
+  it("passes the guide's Verify step (ls -ld queue and output, id hyper2kvm, the service's status), and a service that stopped fails it until opd starts it again", async () => {
+    const ls = await m.exec(['ls', '-ld', '/var/lib/hyper2kvm/queue', '/var/lib/hyper2kvm/output']);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect((await m.exec(['id', 'hyper2kvm'])).stdout).toMatch(/groups=.*\(kvm\)/);
+    expect((await m.exec(['systemctl', 'stop', 'hyper2kvm.service'])).code).toBe(0);
+    const d = await m.opd(['diff', STATE]);
+    expect(d.code, d.stdout + d.stderr).toBe(2);
+    expect(d.stdout).toMatch(
+      /^~ checks\/commands\/verify-service: check systemctl is-active hyper2kvm\.service \(now: exited 3: inactive\)$/m,
+    );
+    const a = await apply(m, t, 'repair');
+    expectOk(a);
+    // the check ran after the unit was started again, and held
+    expect(a.stdout).toMatch(/^ok\s+~ checks\/commands\/verify-service/m);
+    expect(await m.systemctl(['is-active', 'hyper2kvm.service'])).toBe('active');
+    expectNoChanges(await apply(m, t, 'second apply'));
   });
 
   it('restarts hyper2kvm.service when opd changes hyper2kvm.conf, and only then', async () => {

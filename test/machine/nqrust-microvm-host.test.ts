@@ -156,6 +156,51 @@ describe(`examples/${EXAMPLE} on a booted Debian 12 machine`, () => {
     expect((await m.exec(['visudo', '-cf', '/etc/sudoers.d/nqrust'])).code).toBe(0);
   });
 
+  it("gives the agent's commands to sudo as the installer does (firecracker, ip, brctl, systemd-run, screen), beside the manager's", async () => {
+    if (!kvm) return;
+    const l = await m.exec(['sudo', '-l', '-U', 'nqrust']);
+    expect(l.code, l.stderr).toBe(0);
+    for (const c of [
+      '/usr/local/bin/firecracker',
+      '/usr/sbin/ip',
+      '/usr/sbin/brctl',
+      '/usr/bin/systemd-run',
+      '/usr/bin/screen',
+      '/usr/bin/mount',
+    ])
+      expect(l.stdout, c).toContain(c);
+    // what sudo grants nqrust: the agent's networking runs without a password, and a command not listed is refused
+    const ip = await m.exec(['runuser', '-u', 'nqrust', '--', 'sudo', '-n', '/usr/sbin/ip', 'link', 'show', 'fcbr0']);
+    expect(ip.code, ip.stderr).toBe(0);
+    const no = await m.exec(['runuser', '-u', 'nqrust', '--', 'sudo', '-n', '/usr/bin/id']);
+    expect(no.code).not.toBe(0);
+  });
+
+  it('builds Rust with the toolchain the installer asks for (1.70+), and its conflicting-software check names a system-wide dnsmasq', async () => {
+    if (!kvm) return;
+    const v = (await m.exec(['rustc', '--version'])).stdout;
+    expect(Number(/^rustc 1\.(\d+)\./.exec(v)?.[1]), v).toBeGreaterThanOrEqual(70);
+    const b = await m.exec(
+      [
+        'sh',
+        '-c',
+        'cd /tmp && rm -rf rs && cargo new --offline -q rs && cd rs && cargo build --offline -q && ./target/debug/rs',
+      ],
+      { timeout: 300_000 },
+    );
+    expect(b.stdout.trim(), b.stderr).toBe('Hello, world!');
+    // the check held at apply (a second apply had no changes); a dnsmasq.service running host-wide fails it
+    const run = await m.exec(['systemd-run', '--unit=dnsmasq.service', '--', 'sleep', 'infinity']);
+    expect(run.code, run.stderr).toBe(0);
+    const d = await m.opd(['diff', STATE]);
+    await m.exec(['systemctl', 'stop', 'dnsmasq.service']);
+    expect(d.code, d.stdout + d.stderr).toBe(2);
+    expect(d.stdout).toMatch(
+      /^~ checks\/commands\/no-system-dnsmasq: check systemctl is-active dnsmasq\.service .*\(now: exited 0: active\)$/m,
+    );
+    await expectNoDiff(m);
+  });
+
   it("logs in to PostgreSQL as nexus with the secret file's password (the manager's DATABASE_URL)", async () => {
     if (!kvm) return expect((await m.exec(['getent', 'passwd', 'nqrust'])).code).not.toBe(0);
     const q = await m.exec(

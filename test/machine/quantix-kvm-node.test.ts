@@ -6,7 +6,8 @@
  * a machine smaller than that, opd warns and goes on. libvirtd runs through its socket. The
  * guide's `ufw allow` rules are opd's; ufw itself is the operator's switch (Debian installs it
  * inactive): once it is on, the opened ports answer another host and the others are dropped, and
- * so after a reboot.
+ * so after a reboot. The guide's post-install verification (kvm-ok, virsh list, protoc --version)
+ * and its Rust 1.75+ are the document's command checks: run after the packages, held at every diff.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Machine, NET, startedByOpd, Timings } from './harness.js';
@@ -30,6 +31,7 @@ const PORTS = [9090, 5901, 9091];
 let m: Machine;
 let kvm = false;
 let facts: Record<string, string | number | boolean>;
+let first = '';
 
 async function expectUfwAnswersAndDrops(): Promise<void> {
   for (const p of PORTS) await m.listen(p);
@@ -60,6 +62,7 @@ describe(`examples/${EXAMPLE} on a booted Debian 12 machine`, () => {
       return;
     }
     expectOk(a);
+    first = a.stdout;
     expectNoChanges(await apply(m, t, 'second apply'));
   });
 
@@ -101,6 +104,39 @@ describe(`examples/${EXAMPLE} on a booted Debian 12 machine`, () => {
     expect(caps.code, caps.stderr).toBe(0);
     expect(caps.stdout).toContain(`<domain type='qemu'`);
     if (m.kvm) expect(caps.stdout).toContain(`<domain type='kvm'`);
+  });
+
+  it("passes the guide's post-install verification (kvm-ok, virsh list, protoc --version) and has Rust 1.75+ with Cargo; opd diff catches a check that stops holding", async () => {
+    if (!kvm) return;
+    // the first apply ran each check after the packages (they did not hold before), and they held
+    for (const c of ['virsh-list', 'protoc-version', 'rust-1.75', 'cargo-version'])
+      expect(first, c).toContain(`checks/commands/${c}`);
+    if (facts.cpu_virt_flag !== 'none') {
+      expect(first).toContain('checks/commands/kvm-ok');
+      expect((await m.exec(['kvm-ok'])).stdout).toContain('KVM acceleration can be used');
+    } else {
+      // a CPU that hides vmx/svm (a nested VM with /dev/kvm): kvm-ok would say no, the document leaves it out
+      expect(first).not.toContain('checks/commands/kvm-ok');
+      const d = await m.opd(['diff', STATE]);
+      expect(d.stderr).toMatch(/^opd: not on this host: .*checks\/commands\/kvm-ok: cpu_virt_flag is "none"/m);
+    }
+    const v = await m.exec(['virsh', '--connect', 'qemu:///system', 'list', '--all']);
+    expect(v.code, v.stderr).toBe(0);
+    expect((await m.exec(['protoc', '--version'])).stdout).toMatch(/^libprotoc \d/);
+    const rustc = (await m.exec(['rustc', '--version'])).stdout;
+    const [, minor] = /^rustc 1\.(\d+)\./.exec(rustc) ?? [];
+    expect(Number(minor), rustc).toBeGreaterThanOrEqual(75);
+    const cargo = await m.exec(['cargo', '--version']);
+    expect(cargo.code, cargo.stderr).toBe(0);
+    // a host that stops passing a check (protoc gone from PATH) is a change opd diff names, and back
+    expect((await m.exec(['mv', '/usr/bin/protoc', '/usr/bin/protoc.away'])).code).toBe(0);
+    const d = await m.opd(['diff', STATE]);
+    expect((await m.exec(['mv', '/usr/bin/protoc.away', '/usr/bin/protoc'])).code).toBe(0);
+    expect(d.code, d.stderr).toBe(2);
+    expect(d.stdout).toMatch(
+      /^~ checks\/commands\/protoc-version: check protoc --version .*\(now: protoc is not installed\)$/m,
+    );
+    await expectNoDiff(m);
   });
 
   it("has the guide's ufw rules; with ufw on, 9090 and 5900-5999 answer another host and other ports are dropped", async () => {

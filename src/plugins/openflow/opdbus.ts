@@ -1,7 +1,9 @@
 /**
  * op-dbus's OpenFlowConfig → opd's openflow section: `bridges[]` with `flows[]` (match_fields,
  * typed actions), op-dbus's defaults made explicit so that what opd does not do is refused by
- * name at validation (enable_security_flows defaults to true in op-dbus), never dropped.
+ * name at validation (enable_security_flows defaults to true in op-dbus), never dropped. A
+ * flow's cookie is a warning (opd's own cookie identifies its flows); `socket_ports` are taken
+ * by the ovs plugin (its adopt hook: internal ports of the bridge).
  */
 import type { NormalizeContext, Obj } from '../../core/plugin.js';
 import { isObj } from '../../core/diff.js';
@@ -63,8 +65,16 @@ export function normalizeOpdbus(section: Obj, ctx: NormalizeContext): Obj {
           flows[name] = f;
           return;
         }
-        const { match_fields, ...rest } = f;
+        const { match_fields, cookie, ...rest } = f;
         const g: Obj = { ...rest };
+        // op-dbus's cookie only identifies the flow (it finds its flows by comparing them whole):
+        // opd's cookie does that here, so op-dbus's is not written to the switch
+        if (cookie !== undefined && cookie !== null)
+          ctx.warn(
+            `/plugins/openflow/bridges/${bi}/flows/${i}/cookie`,
+            `cookie ${String(cookie)} is not used: opd sets each flow's cookie itself (its prefix and a hash of the flow's name ${name}) to find its flows again`,
+            'remove cookie; opd finds its flows by cookie=0x6f70640000000000/0xffffffff00000000',
+          );
         if (match_fields !== undefined) {
           g.match = match_fields;
           ctx.remap(

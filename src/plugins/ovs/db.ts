@@ -132,6 +132,8 @@ export interface RawDb {
   bridges: Row[];
   ports: Map<string, Row>;
   ifaces: Map<string, Row>;
+  /** Controller rows by uuid → their target */
+  controllers: Map<string, string>;
 }
 
 export const BRIDGE_COLS = [
@@ -140,6 +142,7 @@ export const BRIDGE_COLS = [
   'ports',
   'datapath_type',
   'fail_mode',
+  'controller',
   'stp_enable',
   'external_ids',
   'other_config',
@@ -161,12 +164,13 @@ export const IFACE_COLS = ['_uuid', 'name', 'type', 'options', 'mtu_request', 'e
 /** Every table opd reads, in one transact of selects. */
 export async function readDb(settings: Settings): Promise<RawDb> {
   const sel = (table: string, columns: string[]): Operation => ({ op: 'select', table, where: [], columns });
-  const [ovs, bridges, ports, ifaces] = (
+  const [ovs, bridges, ports, ifaces, controllers] = (
     await transactRead(settings, [
       sel('Open_vSwitch', ['datapath_types']),
       sel('Bridge', BRIDGE_COLS),
       sel('Port', PORT_COLS),
       sel('Interface', IFACE_COLS),
+      sel('Controller', ['_uuid', 'target']),
     ])
   ).map((r) => (r.rows ?? []).map(decodeRow));
   const dpTypes = asList(ovs[0]?.datapath_types);
@@ -175,6 +179,7 @@ export async function readDb(settings: Settings): Promise<RawDb> {
     bridges,
     ports: new Map(ports.map((p) => [p._uuid as string, p])),
     ifaces: new Map(ifaces.map((i) => [i._uuid as string, i])),
+    controllers: new Map(controllers.map((c) => [c._uuid as string, c.target as string])),
   };
 }
 
@@ -249,6 +254,11 @@ export function toSection(raw: RawDb): { bridges: Record<string, BridgeState> } 
       other_config: smap(b.other_config),
       ports: sortObj(ports),
     };
+    const ctl = asList(b.controller)
+      .map((u) => raw.controllers.get(u))
+      .filter((t): t is string => typeof t === 'string')
+      .sort();
+    if (ctl.length) spec.controller = ctl;
     const fm = optional(b.fail_mode);
     if (fm !== undefined) spec.fail_mode = fm as Bridge['fail_mode'];
     if (localError) spec.error = localError;

@@ -158,11 +158,112 @@ function adoptOpDbusInterfaces(plugins: Record<string, unknown>, ctx: NormalizeC
   else delete plugins.net;
 }
 
+/**
+ * op-dbus: `openflow.bridges[].socket_ports` ({name, container_id, ofport}) are OVS internal
+ * ports that op-dbus's openflow plugin adds to the bridge ("containerless" networking): here
+ * they are ports of the bridge in this section, `type: internal`, the container id in the port's
+ * external_ids (container_id). OVS assigns the OpenFlow port number: a given ofport is a warning.
+ */
+function adoptOpDbusSocketPorts(plugins: Record<string, unknown>, ctx: NormalizeContext): void {
+  const of = plugins.openflow;
+  if (!isObj(of)) return;
+  const endpoint = of.controller_endpoint;
+  delete of.controller_endpoint;
+  const list: [string, string, Obj][] = Array.isArray(of.bridges)
+    ? of.bridges.flatMap((b: unknown, i: number) =>
+        isObj(b) && typeof b.name === 'string'
+          ? [[b.name, `/plugins/openflow/bridges/${i}`, b] as [string, string, Obj]]
+          : [],
+      )
+    : isObj(of.bridges)
+      ? Object.entries(of.bridges).flatMap(([n, b]) =>
+          isObj(b) ? [[n, `/plugins/openflow/bridges/${escKey(n)}`, b] as [string, string, Obj]] : [],
+        )
+      : [];
+  // op-dbus's controller_endpoint: the controller of every bridge of the section
+  if (endpoint !== undefined) {
+    const ovs: Obj = isObj(plugins.ovs) ? plugins.ovs : {};
+    plugins.ovs = ovs;
+    const bridges: Obj = isObj(ovs.bridges) ? ovs.bridges : {};
+    ovs.bridges = bridges;
+    for (const [bridge] of list) {
+      const br: Obj = isObj(bridges[bridge]) ? bridges[bridge] : {};
+      if (!isObj(bridges[bridge]))
+        ctx.remap(`/plugins/ovs/bridges/${escKey(bridge)}`, '/plugins/openflow/controller_endpoint');
+      bridges[bridge] = br;
+      if (br.controller !== undefined && br.controller !== endpoint) {
+        ctx.refuse(
+          '/plugins/openflow/controller_endpoint',
+          `controller_endpoint ${JSON.stringify(endpoint)} differs from the controller of ovs bridge "${bridge}"`,
+          'give the controller in one place: ovs.bridges.<bridge>.controller or openflow.controller_endpoint',
+        );
+        continue;
+      }
+      br.controller = endpoint;
+      ctx.remap(`/plugins/ovs/bridges/${escKey(bridge)}/controller`, '/plugins/openflow/controller_endpoint');
+    }
+  }
+  for (const [bridge, at, b] of list) {
+    if (!('socket_ports' in b)) continue;
+    const sp = b.socket_ports;
+    delete b.socket_ports;
+    if (sp === null || sp === undefined) continue;
+    if (!Array.isArray(sp)) {
+      ctx.refuse(
+        `${at}/socket_ports`,
+        'op-dbus socket_ports is a list',
+        'write socket_ports: [{ name, container_id }]',
+      );
+      continue;
+    }
+    const ovs: Obj = isObj(plugins.ovs) ? plugins.ovs : {};
+    plugins.ovs = ovs;
+    const bridges: Obj = isObj(ovs.bridges) ? ovs.bridges : {};
+    ovs.bridges = bridges;
+    const created = !isObj(bridges[bridge]);
+    const br: Obj = isObj(bridges[bridge]) ? bridges[bridge] : {};
+    bridges[bridge] = br;
+    const ports: Obj = isObj(br.ports) ? br.ports : {};
+    br.ports = ports;
+    sp.forEach((p: unknown, i: number) => {
+      const pat = `${at}/socket_ports/${i}`;
+      if (!isObj(p) || typeof p.name !== 'string' || !p.name) {
+        ctx.refuse(pat, 'an op-dbus socket port needs a name', 'write { name: internal_<id>, container_id: "<id>" }');
+        return;
+      }
+      for (const k of Object.keys(p))
+        if (!['name', 'container_id', 'ofport'].includes(k))
+          ctx.refuse(
+            `${pat}/${escKey(k)}`,
+            `unknown key "${k}" of an op-dbus socket port`,
+            'a socket port has name, container_id and ofport',
+          );
+      if (p.ofport !== null && p.ofport !== undefined)
+        ctx.warn(
+          `${pat}/ofport`,
+          'ofport is not set by opd: Open vSwitch assigns the OpenFlow port number',
+          'remove ofport (or write null)',
+        );
+      if (p.name in ports) {
+        ctx.refuse(pat, `port "${p.name}" of bridge "${bridge}" is declared twice`, 'declare each port once');
+        return;
+      }
+      const port: Obj = { type: 'internal' };
+      if (p.container_id !== undefined && p.container_id !== null)
+        port.external_ids = { container_id: String(p.container_id) };
+      ports[p.name] = port;
+      ctx.remap(`/plugins/ovs/bridges/${escKey(bridge)}/ports/${escKey(p.name)}`, pat);
+    });
+    if (created) ctx.remap(`/plugins/ovs/bridges/${escKey(bridge)}`, `${at}/socket_ports`);
+  }
+}
+
 const plugin: Plugin<OvsSection, OvsChangeData> = {
   ...sectionSpec(manifest),
 
   adopt(plugins, ctx) {
     adoptOpDbusInterfaces(plugins, ctx);
+    adoptOpDbusSocketPorts(plugins, ctx);
     defaultTakeOver(plugins);
   },
 
@@ -173,6 +274,12 @@ const plugin: Plugin<OvsSection, OvsChangeData> = {
     if (isObj(out.bridges))
       out.bridges = mapEntries(out.bridges, (spec, b) => {
         const s: Obj = { ...spec };
+        // one controller or a list: the sorted list the database holds
+        if (typeof s.controller === 'string') {
+          s.controller = [s.controller];
+          ctx.remap(`/plugins/ovs/bridges/${escKey(b)}/controller/0`, `/plugins/ovs/bridges/${escKey(b)}/controller`);
+        } else if (Array.isArray(s.controller) && s.controller.every((t) => typeof t === 'string'))
+          s.controller = [...s.controller].sort();
         if (s.ports !== undefined) s.ports = arrayToMap(s.ports, 'name', `/plugins/ovs/bridges/${b}/ports`, ctx);
         if (isObj(s.ports)) {
           const ports = s.ports;

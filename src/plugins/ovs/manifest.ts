@@ -14,8 +14,8 @@ const manifest: PluginManifest = {
   collections: ['bridges'],
   settings: [OVS_DB],
   tunables: TUNABLES,
-  // op-dbus `net.interfaces` entries of type ovs-bridge / ovs-port / ovs-interface
-  adoptsFrom: ['net'],
+  // op-dbus `net.interfaces` entries of type ovs-bridge / ovs-port / ovs-interface, and openflow's socket_ports
+  adoptsFrom: ['net', 'openflow'],
   rules: RULES,
   load: () => import('./index.js'),
 };

@@ -34,7 +34,15 @@ export type OvsCmd =
   /** set a column, or one key of a map column */
   | { op: 'set'; table: OvsTable; name: string; col: string; key?: string; value: unknown }
   /** remove one key of a map column */
-  | { op: 'remove'; table: OvsTable; name: string; col: string; key: string };
+  | { op: 'remove'; table: OvsTable; name: string; col: string; key: string }
+  /** the bridge's controllers, exactly (ovs-vsctl set-controller) */
+  | { op: 'set-controller'; bridge: string; targets: string[] };
+
+/** A document's controller (one target or a list) as the sorted list the database holds. */
+export function controllerList(v: unknown): string[] | undefined {
+  if (v === undefined) return undefined;
+  return (Array.isArray(v) ? v.map(String) : [String(v)]).sort();
+}
 
 export const PORT_SCALARS = ['tag', 'trunks', 'vlan_mode', 'bond_mode', 'lacp'] as const;
 export const IFACE_SCALARS = ['type', 'peer', 'mtu_request'] as const;
@@ -246,7 +254,12 @@ export function planBridge(diff: ResourceDiff): Change<OvsChangeData>[] {
         summary: 'bridge',
         ops: diff.ops.filter((o) => !o.path.startsWith('/ports/')),
         data: {
-          cmds: [{ op: 'add-br', bridge: br, cols: bridgeCols(want, true) }],
+          cmds: [
+            { op: 'add-br', bridge: br, cols: bridgeCols(want, true) },
+            ...(want.controller !== undefined
+              ? [{ op: 'set-controller' as const, bridge: br, targets: controllerList(want.controller)! }]
+              : []),
+          ],
           ifaces: [br],
         } satisfies OvsChangeData,
       }),
@@ -291,6 +304,12 @@ export function planBridge(diff: ResourceDiff): Change<OvsChangeData>[] {
       value: bridgeCols({ [f.key]: f.to }, false)[f.key],
     });
     btext.push(`${f.key} ${fmt(f.from)} → ${fmt(f.to)}`);
+  }
+  const wantCtl = controllerList(want.controller);
+  const curCtl = controllerList(cur.controller) ?? [];
+  if (wantCtl && !same(curCtl, wantCtl)) {
+    bcmds.push({ op: 'set-controller', bridge: br, targets: wantCtl });
+    btext.push(`controller ${fmt(curCtl)} → ${fmt(wantCtl)}`);
   }
   for (const col of ['external_ids', 'other_config']) {
     const m = mapDiff(col, 'Bridge', br, cur[col], want[col]);

@@ -77,6 +77,8 @@ export class TxnBuilder {
   private readonly inserts: Entry[] = [];
   private readonly deletes: { table: OvsTable; uuid: string }[] = [];
   private readonly pending = new Map<string, Pending>();
+  /** Controller rows this transaction inserts: named uuid → target */
+  private readonly controllers: [string, string][] = [];
   private seq = 0;
 
   constructor(private readonly snap: Snapshot) {
@@ -156,6 +158,19 @@ export class TxnBuilder {
         this.drop(iface);
         return;
       }
+      case 'set-controller': {
+        // new Controller rows referenced from the bridge; the rows it referenced before are no
+        // longer referenced and the database drops them (Controller is not a root table)
+        const br = this.need('Bridge', cmd.bridge, `no bridge named ${cmd.bridge}`);
+        const refs = cmd.targets.map((t) => {
+          const n = `ctl${++this.seq}`;
+          this.controllers.push([n, t]);
+          return namedUuid(n);
+        });
+        if (br.named) br.cols!.controller = refs;
+        else this.pendingOf('Bridge', br.uuid!).update.controller = set(refs);
+        return;
+      }
       case 'set':
       case 'remove': {
         const row = this.need(cmd.table, cmd.name, `no row "${cmd.name}" in table ${cmd.table}`);
@@ -199,6 +214,8 @@ export class TxnBuilder {
         row[refCol] = set([...e.children].map((c) => this.refOf(e.table === 'Bridge' ? 'Port' : 'Interface', c)));
       ops.push({ op: 'insert', table: e.table, row, 'uuid-name': e.named! });
     }
+    for (const [n, target] of this.controllers)
+      ops.push({ op: 'insert', table: 'Controller', row: { target }, 'uuid-name': n });
     for (const [key, p] of this.pending) {
       const [table, id] = key.split(' ');
       const where: Condition[] = [['_uuid', '==', uuid(id)]];

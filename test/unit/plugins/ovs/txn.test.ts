@@ -29,6 +29,40 @@ function txn(cmds: OvsCmd[]) {
 }
 
 describe('OVS commands as one OVSDB transaction', () => {
+  it("sets an existing bridge's controllers as new Controller rows that replace its references (the old rows go with them)", () => {
+    const ops = txn([{ op: 'set-controller', bridge: 'br0', targets: ['tcp:127.0.0.1:6653', 'tcp:127.0.0.1:6654'] }]);
+    expect(ops).toEqual([
+      { op: 'insert', table: 'Controller', row: { target: 'tcp:127.0.0.1:6653' }, 'uuid-name': 'ctl1' },
+      { op: 'insert', table: 'Controller', row: { target: 'tcp:127.0.0.1:6654' }, 'uuid-name': 'ctl2' },
+      {
+        op: 'update',
+        table: 'Bridge',
+        where: [['_uuid', '==', ['uuid', 'B0']]],
+        row: {
+          controller: [
+            'set',
+            [
+              ['named-uuid', 'ctl1'],
+              ['named-uuid', 'ctl2'],
+            ],
+          ],
+        },
+      },
+    ]);
+  });
+
+  it("gives a bridge created in the same transaction its controller in the bridge's own insert", () => {
+    const ops = txn([
+      { op: 'add-br', bridge: 'br1', cols: {} },
+      { op: 'set-controller', bridge: 'br1', targets: ['tcp:127.0.0.1:6653'] },
+    ]);
+    const br = ops.find((o) => o.op === 'insert' && o.table === 'Bridge') as { row: Record<string, unknown> };
+    const ctl = ops.find((o) => o.op === 'insert' && o.table === 'Controller') as Record<string, unknown>;
+    expect(br.row.controller).toEqual(['set', [['named-uuid', ctl['uuid-name']]]]);
+    expect(ctl.row).toEqual({ target: 'tcp:127.0.0.1:6653' });
+    expect(() => txn([{ op: 'set-controller', bridge: 'nope', targets: [] }])).toThrow(/no bridge named nope/);
+  });
+
   it('creates a bridge with its local port and a new port as named-uuid inserts referenced from their parents', () => {
     const ops = txn([
       { op: 'add-br', bridge: 'br1', cols: { datapath_type: 'netdev', external_ids: { opd_managed: 'true' } } },
