@@ -3,13 +3,15 @@
  * command line and the process that ran it ("ovs-vsctl (invoked by bash): ovs-vsctl del-port br0
  * p0"), and ovsdb-server keeps the comment and the commit time (`_comment`, `_date`) in its
  * database file, a log of transactions. The file is found through the ovsdb-server process that
- * serves the endpoint's socket (/proc/PID/cmdline), and its tail is read; opd's own transactions
- * (comment "opd: …") are skipped. Limits: a database on another host (tcp:) or in another pid
- * namespace cannot be read; a clustered database keeps no comments where opd reads them; a client
- * other than ovs-vsctl may send no comment; the comment names the parent's command, not its pid.
+ * serves the endpoint's socket (/proc/PID/cmdline; else beside the socket or in /etc/openvswitch,
+ * when the server runs in another pid namespace), and its tail is read; opd's own transactions
+ * (comment "opd: …") are skipped. Limits: a database on another host (tcp:), or in another pid
+ * namespace and kept elsewhere, cannot be read; a clustered database keeps no comments where opd
+ * reads them; a client other than ovs-vsctl may send no comment; the comment names the parent by its argv[0] (for a
+ * script, its interpreter), never a pid.
  */
 import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Attribution } from '../../core/plugin.js';
 
 /** How much of the database file's end is read (a transaction of 10,000 ports is ~3 MB). */
@@ -90,6 +92,22 @@ export function tailTransactions(file: string): Txn[] | { reason: string } {
   }
 }
 
+/** Whether `file` is an OVSDB database file (standalone or clustered: the latter says why it is not read). */
+function isStandaloneDb(file: string): boolean {
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const head = Buffer.alloc(5);
+      readSync(fd, head, 0, 5, 0);
+      return head.toString('latin1') === 'OVSDB';
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
 /** "ovs-vsctl (invoked by bash): ovs-vsctl --db=… del-port br0 p0" → the actor. */
 export function actorOf(comment: string): NonNullable<Attribution['actor']> {
   const m = /^(\S+) \(invoked by (.+?)\): ([\s\S]*)$/.exec(comment);
@@ -103,7 +121,15 @@ export function attributeFromLog(endpoint: string, since: number): Attribution {
       source: 'unknown',
       reason: `the database is reached over ${endpoint.split(':')[0]}: its file is not on this host`,
     };
-  const where = databaseFileOf(endpoint.slice('unix:'.length));
+  const sock = endpoint.slice('unix:'.length);
+  let where = databaseFileOf(sock);
+  // the server may run in another pid namespace (opd under a unit with its own): its database
+  // file where OVS keeps it, beside the socket (ovs-ctl's --db-sock layouts, test sandboxes) or
+  // in /etc/openvswitch (Debian's openvswitch-switch)
+  if ('reason' in where) {
+    const file = [join(dirname(sock), 'conf.db'), '/etc/openvswitch/conf.db'].find(isStandaloneDb);
+    if (file) where = { file };
+  }
   if ('reason' in where) return { source: 'unknown', reason: where.reason };
   const txns = tailTransactions(where.file);
   if (!Array.isArray(txns)) return { source: 'unknown', reason: txns.reason };

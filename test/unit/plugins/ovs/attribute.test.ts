@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { actorOf, attributeFromLog, tailTransactions } from '../../../../src/plugins/ovs/attribute.js';
@@ -39,9 +39,35 @@ describe('OVS drift attribution from the database log', () => {
     });
   });
 
-  it('says why no actor is known when no ovsdb-server serves the socket', () => {
-    const a = attributeFromLog('unix:/nonexistent/opd-test/db.sock', 0);
+  it('says why no actor is known when no ovsdb-server serves the socket and no database file is found', () => {
+    // a transaction from the future only: none qualifies, whatever database this host has
+    const a = attributeFromLog('unix:/nonexistent/opd-test/db.sock', Date.now() + 3_600_000);
     expect(a.source).toBe('unknown');
-    expect(a.reason).toMatch(/no ovsdb-server process serving \/nonexistent\/opd-test\/db.sock/);
+    // Debian's database, where openvswitch-switch is installed, is the last place looked at
+    const debian = (() => {
+      try {
+        return readFileSync('/etc/openvswitch/conf.db').subarray(0, 5).toString() === 'OVSDB';
+      } catch {
+        return false;
+      }
+    })();
+    expect(a.reason).toMatch(
+      debian
+        ? /^no transaction but opd's in the database log since /
+        : /no ovsdb-server process serving \/nonexistent\/opd-test\/db.sock/,
+    );
+  });
+
+  it('finds the database file beside the socket when its server is not visible (another pid namespace)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opd-attr-'));
+    writeFileSync(
+      join(dir, 'conf.db'),
+      'OVSDB JSON 10 0000\n{"name":"Open_vSwitch"}\nOVSDB JSON 10 0000\n{"_date":5000,"_comment":"ovs-vsctl (invoked by fix.sh): ovs-vsctl del-br b"}\n',
+    );
+    expect(attributeFromLog(`unix:${dir}/db.sock`, 4500)).toEqual({
+      source: 'ovsdb transaction comment',
+      actor: { command: 'ovs-vsctl del-br b', parent: 'fix.sh' },
+      at: new Date(5000).toISOString(),
+    });
   });
 });
