@@ -46,6 +46,8 @@ import {
   connect,
   etcdError,
   getJSON,
+  copyText,
+  fragmentsFor,
   materialize,
   prefixJSON,
   readFragments,
@@ -170,18 +172,32 @@ interface Row {
 
 async function rows(c: Etcd3, only?: Set<string>): Promise<Row[]> {
   const hosts = await readHosts(c);
+  const frs = await readFragments(c);
   const out: Row[] = [];
   for (const h of hosts) {
     if (only && !only.has(h.host)) continue;
-    const copies = [...(await prefixJSON<Fragment>(c, desiredPrefix(h.host))).values()];
-    const m = mergeFragments(copies);
+    const copies = await prefixJSON<Fragment>(c, desiredPrefix(h.host));
+    // what the host should have: the fragments that select it now, whatever copies it was given
+    const want = fragmentsFor(frs, h);
+    const m = mergeFragments(want);
+    const behind = want.flatMap((f) => {
+      const have = copies.get(f.id);
+      if (have === undefined) return [`${f.id}: not received`];
+      return canonical(have) === canonical(JSON.parse(copyText(f))) ? [] : [`${f.id}: an older copy`];
+    });
+    for (const id of copies.keys()) if (!want.some((f) => f.id === id)) behind.push(`${id}: no longer selects it`);
     const st = await getJSON<HostStatus>(c, statusKey(h.host));
     const alive = (await c.get(aliveKey(h.host)).string()) !== null;
-    const error = m.conflict ? conflictError(m.conflict, h.host).message : (st?.error ?? null);
+    const stale = behind.length
+      ? `its fragment copies are behind the fragments that select it (${behind.join('; ')}): its daemon writes them itself where etcd lets it read the fragments, else \`opd fleet sync\` does`
+      : null;
+    const error = m.conflict
+      ? conflictError(m.conflict, h.host).message
+      : [stale, st?.error].filter(Boolean).join('; ') || null;
     out.push({
       host: h.host,
       alive,
-      converged: !m.conflict && !!st?.converged && st.document === m.hash,
+      converged: !m.conflict && !stale && !!st?.converged && st.document === m.hash,
       labels: h.labels,
       enrolled: !!h.enrolled,
       announced_labels: h.announced ?? {},
@@ -247,7 +263,7 @@ export function fleetCommand(): Command {
   fleet.addCommand(
     etcdOptions(
       new Command('sync').description(
-        "rewrite every host's fragment copies from the fragments and the hosts' labels (after hosts join)",
+        "repair: rewrite every host's fragment copies from the fragments and the hosts' labels (daemons without etcd auth write their own, enroll writes an enrolled host's)",
       ),
     ).action(
       act(async (_o: Record<string, unknown>, cmd: Command) => {
@@ -334,7 +350,7 @@ export function fleetCommand(): Command {
   fleet.addCommand(
     etcdOptions(
       new Command('status').description(
-        'one row per host: alive, converged to its current fragments, failing, drift, last run',
+        'one row per host: alive, converged to the fragments that select it now (one not received yet: not converged), failing, drift, last run',
       ),
     )
       .addOption(outputOption(['text', 'json'], 'text'))

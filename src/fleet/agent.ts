@@ -15,9 +15,9 @@ import { newRedactor } from '../core/validate.js';
 import type { StateDocument } from '../core/document.js';
 import { readHead } from '../audit/chain.js';
 import type { Daemon } from '../daemon/loop.js';
-import { aliveKey, auditHeadKey, desiredPrefix, labelsKey, statusKey } from './keys.js';
+import { FRAGMENTS, aliveKey, auditHeadKey, desiredPrefix, labelsKey, statusKey } from './keys.js';
 import { conflictError, documentText, mergeFragments, type Fragment } from './merge.js';
-import { connect, etcdError, prefixJSON, type EtcdAccess } from './store.js';
+import { connect, etcdError, materializeHost, prefixJSON, type EtcdAccess } from './store.js';
 import { TUNABLES } from '../core/tunables.js';
 
 /** Retry a failed status write after this long, doubling up to the cap. */
@@ -60,6 +60,11 @@ export interface HostStatus {
 export class FleetAgent {
   readonly client: Etcd3;
   private watcher?: Watcher;
+  private fragmentsWatcher?: Watcher;
+  /** whether this host writes its own fragment copies (undefined: not known yet) */
+  private selfCopies: boolean | undefined;
+  private copying?: Promise<void>;
+  private copyAgain = false;
   private lease?: Lease;
   private daemon?: Daemon;
   desiredHash: string | null = null;
@@ -85,8 +90,15 @@ export class FleetAgent {
     const cached = existsSync(this.o.stateFile) ? readFileSync(this.o.stateFile, 'utf8') : undefined;
     if (cached !== undefined) this.remember(cached);
     try {
-      await withTimeout(this.fetch(), START_FETCH_MS, 'etcd did not answer');
-      await this.client.put(labelsKey(this.o.host)).value(JSON.stringify(this.o.labels));
+      await withTimeout(
+        (async () => {
+          await this.client.put(labelsKey(this.o.host)).value(JSON.stringify(this.o.labels));
+          await this.copyOwn();
+          await this.fetch();
+        })(),
+        START_FETCH_MS,
+        'etcd did not answer',
+      );
     } catch (err) {
       this.unreachableSince = new Date().toISOString();
       const e = etcdError(err, 'reading the host document from etcd');
@@ -111,7 +123,78 @@ export class FleetAgent {
     daemon.on('ran', () => this.publishSoon());
     daemon.on('rejected', () => this.publishSoon());
     this.startWatch();
+    if (this.selfCopies !== false) this.startFragmentsWatch();
     this.publishSoon();
+  }
+
+  /**
+   * Where the store lets this host read the fragments (no etcd auth), it writes its own copies:
+   * a host that joins after a put takes the fragments that select it without an operator step.
+   * With etcd auth, etcd refuses (PermissionDenied) and the operator's commands write them.
+   */
+  private async copyOwn(): Promise<void> {
+    if (this.selfCopies === false) return;
+    try {
+      if (await materializeHost(this.client, this.o.host, this.o.labels))
+        this.o.log.info('wrote this host’s fragment copies from the fragments that select it');
+      this.selfCopies = true;
+    } catch (err) {
+      const e = etcdError(err, 'reading the fragments');
+      if (e.kind !== 'permission') throw err;
+      this.selfCopies = false;
+      this.o.log.info(
+        'this host may not read /opd/fragments/ (etcd auth): its fragment copies are written by the operator (put, enroll, relabel, sync)',
+      );
+    }
+  }
+
+  /**
+   * Follow the fragments to keep its own copies current (the operator's commands write them
+   * too; this catches a put that raced with this host's announcement). Label changes of an
+   * enrolled host come with `relabel`, which rewrites the copies itself.
+   */
+  private startFragmentsWatch(): void {
+    void this.client
+      .watch()
+      .prefix(FRAGMENTS)
+      .create()
+      .then((w) => {
+        if (this.stopped) return void w.cancel();
+        this.fragmentsWatcher = w;
+        w.on('put', () => this.copySoon());
+        w.on('delete', () => this.copySoon());
+        w.on('connected', () => this.copySoon());
+        w.on('error', (err) => this.o.log.warn({ err: err?.message }, 'etcd watch error (fragments)'));
+        this.copySoon();
+      })
+      .catch((err) => {
+        if (this.stopped) return;
+        const e = etcdError(err, 'watching the fragments');
+        if (e.kind === 'permission') return void (this.selfCopies = false);
+        this.o.log.warn({ err: e.message }, 'cannot watch the fragments yet; retrying');
+        setTimeout(() => !this.stopped && this.startFragmentsWatch(), TUNABLES.fleetRewatchMs).unref();
+      });
+  }
+
+  private copySoon(): void {
+    if (this.stopped || this.selfCopies === false) return;
+    if (this.copying) {
+      this.copyAgain = true;
+      return;
+    }
+    this.copying = (async () => {
+      do {
+        this.copyAgain = false;
+        try {
+          await this.copyOwn();
+        } catch (err) {
+          this.o.log.warn(
+            { err: etcdError(err, 'writing this host’s fragment copies').message },
+            'cannot update this host’s fragment copies; keeping the last document',
+          );
+        }
+      } while (this.copyAgain && !this.stopped);
+    })().finally(() => (this.copying = undefined));
   }
 
   private startWatch(): void {
@@ -329,6 +412,7 @@ export class FleetAgent {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     try {
       await this.watcher?.cancel();
+      await this.fragmentsWatcher?.cancel();
     } catch {
       /* gone */
     }
