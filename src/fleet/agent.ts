@@ -10,7 +10,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Etcd3, Lease, Watcher } from 'etcd3';
 import { writeFileAtomic } from '../core/fsutil.js';
-import { sha256 } from '../core/canonical.js';
+import { canonical, sha256 } from '../core/canonical.js';
+import { loadTrustedKeys, verifyCopy, type TrustedKeys } from './sign.js';
 import { newRedactor } from '../core/validate.js';
 import type { StateDocument } from '../core/document.js';
 import { readHead } from '../audit/chain.js';
@@ -35,6 +36,8 @@ export interface FleetOptions {
   auditLog: string;
   leaseTtlS: number;
   log: Logger;
+  /** the trusted operator public keys (--fleet-keys): only fragments they signed are merged */
+  keysFile?: string;
 }
 
 export interface HostStatus {
@@ -47,6 +50,10 @@ export interface HostStatus {
   /** hash of the document merged from the fragments last received */
   desired: string | null;
   fragments: string[];
+  /** fragments refused by the signature check (--fleet-keys): never merged nor applied */
+  refused: { fragment: string; reason: string }[];
+  /** whether fragments are verified against trusted operator keys */
+  verified: boolean;
   error: string | null;
   failing: { address: string; error: string }[];
   drift_corrected: number;
@@ -70,6 +77,7 @@ export class FleetAgent {
   desiredHash: string | null = null;
   fragments: string[] = [];
   conflict: string | null = null;
+  refused: { fragment: string; reason: string }[] = [];
   private secrets: string[] = [];
   private publishing = false;
   private again = false;
@@ -249,6 +257,21 @@ export class FleetAgent {
   /** Read the host's fragment copies, merge, and hand a new document to the daemon. */
   private async fetch(): Promise<void> {
     const frags = [...(await prefixJSON<Fragment>(this.client, desiredPrefix(this.o.host))).values()];
+    if (this.o.keysFile) {
+      const refused = this.check(frags);
+      if (refused.length) {
+        const text = canonical(refused);
+        if (text !== canonical(this.refused))
+          this.o.log.error(
+            { refused },
+            'fragments refused by the signature check; the last good document stays in force',
+          );
+        this.refused = refused;
+        this.publishSoon();
+        return;
+      }
+      this.refused = [];
+    }
     const m = mergeFragments(frags);
     if (m.conflict) {
       const msg = conflictError(m.conflict, this.o.host).message;
@@ -268,6 +291,21 @@ export class FleetAgent {
       if (this.daemon) await this.daemon.reload(false);
     } else this.remember(text);
     this.publishSoon();
+  }
+
+  /** The copies that fail the signature check, with why (sorted by fragment id). */
+  private check(frags: Fragment[]): { fragment: string; reason: string }[] {
+    let trusted: TrustedKeys;
+    try {
+      trusted = loadTrustedKeys(this.o.keysFile!);
+    } catch (err) {
+      const reason = `the trusted keys cannot be read: ${(err as Error).message}`;
+      return frags.map((f) => ({ fragment: String(f.id), reason }));
+    }
+    return frags
+      .map((f) => ({ fragment: String(f.id), reason: verifyCopy(f, trusted, this.o.host, this.o.labels) }))
+      .filter((x): x is { fragment: string; reason: string } => x.reason !== null)
+      .sort((a, b) => (a.fragment < b.fragment ? -1 : a.fragment > b.fragment ? 1 : 0));
   }
 
   private write(text: string): void {
@@ -299,9 +337,13 @@ export class FleetAgent {
     const docErr = d?.docError?.message ?? null;
     const runErr = lr?.status === 'error' ? (lr.error ?? 'reconcile failed') : null;
     const inForce = d?.prep?.docHash ?? null;
+    const refusedText = this.refused.length
+      ? `refused ${this.refused.map((r) => `fragment ${JSON.stringify(r.fragment)}: ${r.reason}`).join('; ')}; the last good document stays in force`
+      : null;
     const converged =
       !!d &&
       !this.conflict &&
+      !refusedText &&
       !docErr &&
       !!lr &&
       (lr.status === 'ok' || lr.status === 'noop') &&
@@ -315,7 +357,9 @@ export class FleetAgent {
       document: inForce,
       desired: this.desiredHash,
       fragments: this.fragments,
-      error: this.conflict ?? (docErr ? this.scrub(docErr) : runErr ? this.scrub(runErr) : null),
+      refused: this.refused,
+      verified: !!this.o.keysFile,
+      error: this.conflict ?? refusedText ?? (docErr ? this.scrub(docErr) : runErr ? this.scrub(runErr) : null),
       failing,
       drift_corrected: d?.driftCount ?? 0,
       runs: d?.runs ?? 0,
