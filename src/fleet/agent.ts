@@ -103,6 +103,8 @@ export class FleetAgent {
           await this.client.put(labelsKey(this.o.host)).value(JSON.stringify(this.o.labels));
           await this.copyOwn();
           await this.fetch();
+          // nothing accepted yet (refused or conflicting fragments) and nothing on disk: start empty
+          if (!existsSync(this.o.stateFile)) this.write(documentText(mergeFragments([])));
         })(),
         START_FETCH_MS,
         'etcd did not answer',

@@ -143,6 +143,26 @@ describe('signed fragments: daemons apply only what a trusted operator key signe
       expect(readFileSync(file(h, 'etc/motd'), 'utf8')).toBe('signed\n');
       expect(daemons.get(h)!.output()).toContain('fragments refused by the signature check');
     }
+    // a host that starts while the unsigned fragment is stored: nothing of it either
+    const late = `sigd-${id}`;
+    const d = startFleetDaemon({
+      endpoints: cluster.endpoints,
+      host: late,
+      dir: join(dir, late),
+      labels: ['role=kvm'],
+      args: ['--fleet-keys', trusted],
+    });
+    try {
+      await until(async () => {
+        const r = (await status()).find((x) => x.host === late);
+        return r?.alive && !r.converged && r.refused.some((x) => x.fragment === 'unsigned') && r.document;
+      }, 'the host started meanwhile refusing the unsigned fragment');
+      expect(existsSync(join(d.dir, 'etc/unsigned'))).toBe(false);
+    } finally {
+      await d.kill('SIGTERM');
+      await root.delete().prefix(`/opd/hosts/${late}/`);
+      await root.delete().prefix(`/opd/desired/${late}/`);
+    }
     const v = await fleet(['verify', '--keys', key('op1.pub')]);
     expect(v.code).toBe(1);
     expect(v.stdout).toContain('fragment unsigned: REFUSED: unsigned');
