@@ -70,7 +70,8 @@ let
     ++ lib.optionals (fleet.passwordFile != null) [ "--etcd-password-file" fleet.passwordFile ]
     ++ lib.optionals (fleet.caFile != null) [ "--etcd-ca" fleet.caFile ]
     ++ lib.optionals (fleet.certFile != null) [ "--etcd-cert" fleet.certFile ]
-    ++ lib.optionals (fleet.keyFile != null) [ "--etcd-key" fleet.keyFile ];
+    ++ lib.optionals (fleet.keyFile != null) [ "--etcd-key" fleet.keyFile ]
+    ++ lib.optionals (fleet.keysFile != null) [ "--fleet-keys" fleet.keysFile ];
   args = [ "daemon" ]
     ++ (if fleet.enable then fleetArgs else [ "--state" stateFile ])
     ++ [ "--resync" (toString cfg.resync) "--audit-log" cfg.auditLog ]
@@ -186,6 +187,7 @@ in
       caFile = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; example = "/etc/opd/etcd-ca.pem"; description = "PEM CA bundle that signed etcd's server certificate (https:// endpoints; default: the system's roots)."; };
       certFile = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; description = "PEM client certificate, for an etcd run with --client-cert-auth (with keyFile)."; };
       keyFile = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; description = "PEM private key of certFile (kept out of the Nix store)."; };
+      keysFile = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; example = "/etc/opd/operator-keys.pub"; description = "The trusted operator public keys (PEM, from opd fleet keygen; several during a rotation): only fragments one of them signed are applied (opd daemon --fleet-keys)."; };
     };
 
     extraArgs = lib.mkOption {

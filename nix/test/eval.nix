@@ -95,7 +95,7 @@ in
   nothing = report [ host { services.opd.enable = true; } ];
   agentWithOvs = report [ host seed { services.op-dbus.mode = lib.mkForce "agent"; } ];
 
-  fleet = report [ host { services.opd = { enable = true; fleet = { enable = true; etcd = [ "https://10.0.0.1:2379" "https://10.0.0.2:2379" ]; host = "kvm-07"; labels = { role = "kvm"; rack = "b2"; }; user = "opd-host-kvm-07"; passwordFile = "/run/keys/opd-etcd"; caFile = "/etc/opd/etcd-ca.pem"; certFile = "/etc/opd/kvm-07.pem"; keyFile = "/run/keys/kvm-07.key"; }; }; } ];
+  fleet = report [ host { services.opd = { enable = true; fleet = { enable = true; etcd = [ "https://10.0.0.1:2379" "https://10.0.0.2:2379" ]; host = "kvm-07"; labels = { role = "kvm"; rack = "b2"; }; user = "opd-host-kvm-07"; passwordFile = "/run/keys/opd-etcd"; caFile = "/etc/opd/etcd-ca.pem"; certFile = "/etc/opd/kvm-07.pem"; keyFile = "/run/keys/kvm-07.key"; keysFile = "/etc/opd/operator-keys.pub"; }; }; } ];
   fleetCertNoKey = report [ host { services.opd = { enable = true; fleet = { enable = true; etcd = [ "https://10.0.0.1:2379" ]; certFile = "/etc/opd/kvm-07.pem"; }; }; } ];
   fleetNoEtcd = report [ host { services.opd = { enable = true; fleet.enable = true; }; } ];
 

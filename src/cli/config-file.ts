@@ -20,6 +20,7 @@ const ENV: Record<string, string> = {
   'etcd-ca': 'OPD_ETCD_CA',
   'etcd-cert': 'OPD_ETCD_CERT',
   'etcd-key': 'OPD_ETCD_KEY',
+  'fleet-keys': 'OPD_FLEET_KEYS',
 };
 
 /** `labels` is the friendlier plural of the repeatable --label. */

@@ -44,6 +44,10 @@ export function daemonCommand(): Command {
                 'fleet mode: a label of this host, repeatable (env OPD_FLEET_LABELS=k=v,k=v)',
               ).argParser((v: string, prev: string[] = []) => [...prev, v]),
               [
+                '--fleet-keys <file>',
+                'fleet mode: the operator public keys (PEM, several for a rotation; env OPD_FLEET_KEYS): only fragments signed by one of them whose signed selector selects this host are applied',
+              ],
+              [
                 '--lease-ttl <seconds>',
                 'fleet mode: the liveness key expires this long after the daemon stops renewing it',
                 '10',
@@ -98,12 +102,25 @@ export function daemonCommand(): Command {
           '--label',
         );
         stateFile ??= join(dirname(audit.log), `fleet-${host}.json`);
+        const keysFile = (o.fleetKeys as string | undefined) ?? process.env.OPD_FLEET_KEYS;
+        if (keysFile) {
+          const { loadTrustedKeys } = await import('../fleet/sign.js');
+          const keys = loadTrustedKeys(keysFile);
+          log.info(
+            { keys: [...keys.keys()].sort(), file: keysFile },
+            'fragments are verified against these operator keys',
+          );
+        } else
+          log.warn(
+            'fragments are not verified (no --fleet-keys): whoever can write this host’s copies in etcd configures it',
+          );
         fleet = new FleetAgent({
           access: accessFrom(parseEndpoints(etcd), o),
           host,
           labels,
           stateFile,
           auditLog: audit.log,
+          ...(keysFile ? { keysFile } : {}),
           leaseTtlS: Math.max(2, Math.round(parseSeconds(o.leaseTtl as string, '--lease-ttl', 10))),
           log,
         });

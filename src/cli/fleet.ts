@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, extname } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import type { Etcd3 } from 'etcd3';
 import { Range } from 'etcd3';
 import { act, outputOption, stdio } from './common.js';
@@ -19,6 +19,7 @@ import { canonical, sha256 } from '../core/canonical.js';
 import { newRedactor } from '../core/validate.js';
 import { compare } from '../core/diff.js';
 import {
+  DESIRED,
   HOSTS,
   aliveKey,
   witnessPrefix,
@@ -46,6 +47,8 @@ import {
   connect,
   etcdError,
   getJSON,
+  copyText,
+  fragmentsFor,
   materialize,
   prefixJSON,
   readFragments,
@@ -84,6 +87,34 @@ function fragmentOptions(cmd: Command, prefix = ''): Command {
     .addOption(new Option('--id <id>', `${prefix}fragment id (default: the file name without extension)`));
 }
 
+const signKeyOption = (cmd: Command): Command =>
+  cmd.addOption(
+    new Option(
+      '--sign-key <file>',
+      'sign the fragment with this ed25519 private key (env OPD_FLEET_SIGN_KEY; opd fleet keygen makes one): daemons given --fleet-keys refuse unsigned fragments',
+    ),
+  );
+
+/** The operator's signing key from --sign-key / OPD_FLEET_SIGN_KEY, if any. */
+async function signingKey(o: Record<string, unknown>) {
+  const file = (o.signKey as string | undefined) ?? process.env.OPD_FLEET_SIGN_KEY;
+  if (!file) return undefined;
+  const { loadSigningKey } = await import('../fleet/sign.js');
+  return loadSigningKey(file);
+}
+
+async function trustedKeys(o: Record<string, unknown>) {
+  const file = (o.keys as string | undefined) ?? process.env.OPD_FLEET_KEYS;
+  if (!file)
+    throw new OpdError('usage', 'no trusted operator keys', {
+      hint: 'give --keys FILE (the operator public keys the daemons trust) or set OPD_FLEET_KEYS',
+    });
+  const { loadTrustedKeys } = await import('../fleet/sign.js');
+  return loadTrustedKeys(file, '--keys');
+}
+
+const signedText = (f: Fragment) => (f.signature ? `signed by ${f.signature.key}` : 'unsigned');
+
 function selectorFrom(o: Record<string, unknown>): Selector {
   const host = o.host as string | undefined;
   const sel = o.selector as string[] | undefined;
@@ -105,7 +136,7 @@ async function fragmentFrom(file: string, o: Record<string, unknown>): Promise<F
   if (!Number.isInteger(order))
     throw new OpdError('usage', `--order needs a whole number, got ${JSON.stringify(o.order)}`);
   const document = { version: prep.doc.version, plugins: prep.doc.plugins };
-  return {
+  const f: Fragment = {
     id,
     order,
     selector: selectorFrom(o),
@@ -113,6 +144,10 @@ async function fragmentFrom(file: string, o: Record<string, unknown>): Promise<F
     hash: sha256(canonical(document)),
     put_at: new Date().toISOString(),
   };
+  const key = await signingKey(o);
+  if (!key) return f;
+  const { signFragment } = await import('../fleet/sign.js');
+  return signFragment(f, key);
 }
 
 /** Per-resource view of a document: address → spec. */
@@ -161,6 +196,10 @@ interface Row {
   expected: string;
   document: string | null;
   failing: HostStatus['failing'];
+  /** fragments the host refused (signature check): never applied */
+  refused: HostStatus['refused'];
+  /** whether the host verifies fragments against trusted operator keys (null: no status yet) */
+  verified: boolean | null;
   drift_corrected: number;
   last_run: HostStatus['last_run'];
   error: string | null;
@@ -170,18 +209,32 @@ interface Row {
 
 async function rows(c: Etcd3, only?: Set<string>): Promise<Row[]> {
   const hosts = await readHosts(c);
+  const frs = await readFragments(c);
   const out: Row[] = [];
   for (const h of hosts) {
     if (only && !only.has(h.host)) continue;
-    const copies = [...(await prefixJSON<Fragment>(c, desiredPrefix(h.host))).values()];
-    const m = mergeFragments(copies);
+    const copies = await prefixJSON<Fragment>(c, desiredPrefix(h.host));
+    // what the host should have: the fragments that select it now, whatever copies it was given
+    const want = fragmentsFor(frs, h);
+    const m = mergeFragments(want);
+    const behind = want.flatMap((f) => {
+      const have = copies.get(f.id);
+      if (have === undefined) return [`${f.id}: not received`];
+      return canonical(have) === canonical(JSON.parse(copyText(f))) ? [] : [`${f.id}: an older copy`];
+    });
+    for (const id of copies.keys()) if (!want.some((f) => f.id === id)) behind.push(`${id}: no longer selects it`);
     const st = await getJSON<HostStatus>(c, statusKey(h.host));
     const alive = (await c.get(aliveKey(h.host)).string()) !== null;
-    const error = m.conflict ? conflictError(m.conflict, h.host).message : (st?.error ?? null);
+    const stale = behind.length
+      ? `its fragment copies are behind the fragments that select it (${behind.join('; ')}): its daemon writes them itself where etcd lets it read the fragments, else \`opd fleet sync\` does`
+      : null;
+    const error = m.conflict
+      ? conflictError(m.conflict, h.host).message
+      : [stale, st?.error].filter(Boolean).join('; ') || null;
     out.push({
       host: h.host,
       alive,
-      converged: !m.conflict && !!st?.converged && st.document === m.hash,
+      converged: !m.conflict && !stale && !!st?.converged && st.document === m.hash,
       labels: h.labels,
       enrolled: !!h.enrolled,
       announced_labels: h.announced ?? {},
@@ -189,6 +242,8 @@ async function rows(c: Etcd3, only?: Set<string>): Promise<Row[]> {
       expected: m.hash,
       document: st?.document ?? null,
       failing: st?.failing ?? [],
+      refused: st?.refused ?? [],
+      verified: st ? st.verified === true : null,
       drift_corrected: st?.drift_corrected ?? 0,
       last_run: st?.last_run ?? null,
       error,
@@ -213,13 +268,15 @@ export function fleetCommand(): Command {
   );
 
   fleet.addCommand(
-    fragmentOptions(
-      etcdOptions(
-        new Command('put')
-          .description(
-            'validate a document (exit 65 when invalid) and store it as a fragment for a host or a label selector',
-          )
-          .argument('<file>'),
+    signKeyOption(
+      fragmentOptions(
+        etcdOptions(
+          new Command('put')
+            .description(
+              'validate a document (exit 65 when invalid) and store it as a fragment for a host or a label selector',
+            )
+            .argument('<file>'),
+        ),
       ),
     ).action(
       act(async (file: string, _o: Record<string, unknown>, cmd: Command) => {
@@ -232,7 +289,7 @@ export function fleetCommand(): Command {
           await materialize(c, frs, hosts);
           const sel = hosts.filter((h) => selects(f, h));
           stdio.out(
-            `stored fragment ${f.id} (${selectorText(f.selector)}, order ${f.order}, document ${f.hash.slice(0, 12)}) for ${sel.length} host${sel.length === 1 ? '' : 's'}${sel.length ? `: ${sel.map((h) => h.host).join(', ')}` : ''}`,
+            `stored fragment ${f.id} (${selectorText(f.selector)}, order ${f.order}, document ${f.hash.slice(0, 12)}, ${signedText(f)}) for ${sel.length} host${sel.length === 1 ? '' : 's'}${sel.length ? `: ${sel.map((h) => h.host).join(', ')}` : ''}`,
           );
           for (const h of sel) {
             const m = mergeFragments(frs.filter((x) => selects(x, h)));
@@ -247,7 +304,7 @@ export function fleetCommand(): Command {
   fleet.addCommand(
     etcdOptions(
       new Command('sync').description(
-        "rewrite every host's fragment copies from the fragments and the hosts' labels (after hosts join)",
+        "repair: rewrite every host's fragment copies from the fragments and the hosts' labels (daemons without etcd auth write their own, enroll writes an enrolled host's)",
       ),
     ).action(
       act(async (_o: Record<string, unknown>, cmd: Command) => {
@@ -334,7 +391,7 @@ export function fleetCommand(): Command {
   fleet.addCommand(
     etcdOptions(
       new Command('status').description(
-        'one row per host: alive, converged to its current fragments, failing, drift, last run',
+        'one row per host: alive, converged to the fragments that select it now (one not received yet: not converged), failing, drift, last run',
       ),
     )
       .addOption(outputOption(['text', 'json'], 'text'))
@@ -386,13 +443,15 @@ export function fleetCommand(): Command {
   );
 
   fleet.addCommand(
-    fragmentOptions(
-      etcdOptions(
-        new Command('rollout')
-          .description(
-            'put a fragment host by host in batches, wait for each batch to converge, halt when more than --max-failed hosts fail',
-          )
-          .argument('<file>'),
+    signKeyOption(
+      fragmentOptions(
+        etcdOptions(
+          new Command('rollout')
+            .description(
+              'put a fragment host by host in batches, wait for each batch to converge, halt when more than --max-failed hosts fail',
+            )
+            .argument('<file>'),
+        ),
       ),
     )
       .addOption(new Option('--batch <n>', 'hosts per batch').default('1'))
@@ -503,6 +562,132 @@ export function fleetCommand(): Command {
             const changed = await materialize(c);
             stdio.out(
               `${host}: labels ${labelText(labels) || '(none)'}${changed.length ? `; updated ${changed.join(', ')}` : ''}`,
+            );
+            return EXIT.ok;
+          });
+        }),
+      ),
+  );
+
+  fleet.addCommand(
+    new Command('keygen')
+      .description(
+        "make the operator's ed25519 signing key pair: FILE (private, mode 0600: give it to put/rollout as --sign-key) and FILE.pub (install it on every host as the daemon's --fleet-keys)",
+      )
+      .requiredOption('--out <file>', 'where to write the private key (the public key goes to FILE.pub)')
+      .action(
+        act(async (_o: Record<string, unknown>, cmd: Command) => {
+          const o = cmd.optsWithGlobals();
+          const out = o.out as string;
+          const { generateKeyPairSync } = await import('node:crypto');
+          const { keyId } = await import('../fleet/sign.js');
+          for (const f of [out, `${out}.pub`])
+            if (existsSync(f))
+              throw new OpdError('usage', `${f} exists; opd fleet keygen never overwrites a key`, {
+                hint: 'give --out a new file name (a rotation keeps the old key until every fragment is re-signed)',
+              });
+          const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+          writeFileSync(out, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+          writeFileSync(`${out}.pub`, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644, flag: 'wx' });
+          stdio.out(`key ${keyId(publicKey)}: private key in ${out}, public key in ${out}.pub`);
+          return EXIT.ok;
+        }),
+      ),
+  );
+
+  fleet.addCommand(
+    etcdOptions(
+      new Command('verify').description(
+        "check every stored fragment and every host's copy against the trusted operator keys: signed by one of them, unchanged since, and (copies) selecting the host they are kept for; exit 1 when one fails",
+      ),
+    )
+      .addOption(new Option('--keys <file>', 'the trusted operator public keys (PEM; env OPD_FLEET_KEYS)'))
+      .action(
+        act(async (_o: Record<string, unknown>, cmd: Command) => {
+          const o = cmd.optsWithGlobals();
+          const trusted = await trustedKeys(o);
+          const { verifyFragment, verifyCopy } = await import('../fleet/sign.js');
+          return withClient(o, async (c) => {
+            let bad = 0;
+            const byKey = new Map<string, number>();
+            const frs = await readFragments(c);
+            for (const f of [...frs].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+              const why = verifyFragment(f, trusted);
+              if (why) {
+                bad++;
+                stdio.out(`fragment ${f.id}: REFUSED: ${why}`);
+              } else {
+                byKey.set(f.signature!.key, (byKey.get(f.signature!.key) ?? 0) + 1);
+                stdio.out(`fragment ${f.id}: ok, signed by ${f.signature!.key}`);
+              }
+            }
+            const hosts = new Map((await readHosts(c)).map((h) => [h.host, h]));
+            const copies = await prefixJSON<Fragment>(c, DESIRED);
+            for (const [k, f] of copies) {
+              const [host, id] = k.split('/');
+              const h = hosts.get(host);
+              const why =
+                verifyCopy(f, trusted, host, h?.labels ?? {}) ??
+                (f.id !== id ? `kept under ${id} but is ${f.id}` : null);
+              if (why) {
+                bad++;
+                stdio.out(`copy ${host}/${id}: REFUSED: ${why}`);
+              }
+            }
+            stdio.out(
+              `${frs.length} fragment${frs.length === 1 ? '' : 's'} and ${copies.size} host cop${copies.size === 1 ? 'y' : 'ies'} checked: ${bad ? `${bad} refused` : 'all signed by trusted keys'}${
+                byKey.size
+                  ? ` (${[...byKey]
+                      .sort()
+                      .map(([k, n]) => `${k}: ${n}`)
+                      .join(', ')})`
+                  : ''
+              }`,
+            );
+            return bad ? EXIT.failed : EXIT.ok;
+          });
+        }),
+      ),
+  );
+
+  fleet.addCommand(
+    signKeyOption(
+      etcdOptions(
+        new Command('resign').description(
+          'key rotation: re-sign every stored fragment with --sign-key after checking it against the trusted keys (--keys); changes nothing when one fails',
+        ),
+      ),
+    )
+      .addOption(new Option('--keys <file>', 'the operator public keys trusted now (PEM; env OPD_FLEET_KEYS)'))
+      .action(
+        act(async (_o: Record<string, unknown>, cmd: Command) => {
+          const o = cmd.optsWithGlobals();
+          const trusted = await trustedKeys(o);
+          const key = await signingKey(o);
+          if (!key)
+            throw new OpdError('usage', 'opd fleet resign needs --sign-key FILE (the new key)', {
+              hint: 'opd fleet keygen --out FILE makes one; add FILE.pub to the hosts’ --fleet-keys first',
+            });
+          const { verifyFragment, signFragment } = await import('../fleet/sign.js');
+          return withClient(o, async (c) => {
+            const frs = await readFragments(c);
+            const refused = frs
+              .map((f) => [f.id, verifyFragment(f, trusted)] as const)
+              .filter(([, why]) => why !== null);
+            if (refused.length) {
+              for (const [id, why] of refused) stdio.err(`opd: fragment ${id}: ${why}`);
+              throw new OpdError(
+                'refused',
+                `${refused.length} fragment${refused.length === 1 ? '' : 's'} failed the check; nothing re-signed`,
+                {
+                  hint: 'put each refused fragment again from its file with --sign-key, or delete it',
+                },
+              );
+            }
+            for (const f of frs) await c.put(fragmentKey(f.id)).value(JSON.stringify(signFragment(f, key)));
+            const changed = await materialize(c);
+            stdio.out(
+              `re-signed ${frs.length} fragment${frs.length === 1 ? '' : 's'} with ${key.id}; updated the copies of ${changed.length} host${changed.length === 1 ? '' : 's'}`,
             );
             return EXIT.ok;
           });

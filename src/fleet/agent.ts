@@ -10,14 +10,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Etcd3, Lease, Watcher } from 'etcd3';
 import { writeFileAtomic } from '../core/fsutil.js';
-import { sha256 } from '../core/canonical.js';
+import { canonical, sha256 } from '../core/canonical.js';
+import { loadTrustedKeys, verifyCopy, type TrustedKeys } from './sign.js';
 import { newRedactor } from '../core/validate.js';
 import type { StateDocument } from '../core/document.js';
 import { readHead } from '../audit/chain.js';
 import type { Daemon } from '../daemon/loop.js';
-import { aliveKey, auditHeadKey, desiredPrefix, labelsKey, statusKey } from './keys.js';
+import { FRAGMENTS, aliveKey, auditHeadKey, desiredPrefix, labelsKey, statusKey } from './keys.js';
 import { conflictError, documentText, mergeFragments, type Fragment } from './merge.js';
-import { connect, etcdError, prefixJSON, type EtcdAccess } from './store.js';
+import { connect, etcdError, materializeHost, prefixJSON, type EtcdAccess } from './store.js';
 import { TUNABLES } from '../core/tunables.js';
 
 /** Retry a failed status write after this long, doubling up to the cap. */
@@ -35,6 +36,8 @@ export interface FleetOptions {
   auditLog: string;
   leaseTtlS: number;
   log: Logger;
+  /** the trusted operator public keys (--fleet-keys): only fragments they signed are merged */
+  keysFile?: string;
 }
 
 export interface HostStatus {
@@ -47,6 +50,10 @@ export interface HostStatus {
   /** hash of the document merged from the fragments last received */
   desired: string | null;
   fragments: string[];
+  /** fragments refused by the signature check (--fleet-keys): never merged nor applied */
+  refused: { fragment: string; reason: string }[];
+  /** whether fragments are verified against trusted operator keys */
+  verified: boolean;
   error: string | null;
   failing: { address: string; error: string }[];
   drift_corrected: number;
@@ -60,11 +67,17 @@ export interface HostStatus {
 export class FleetAgent {
   readonly client: Etcd3;
   private watcher?: Watcher;
+  private fragmentsWatcher?: Watcher;
+  /** whether this host writes its own fragment copies (undefined: not known yet) */
+  private selfCopies: boolean | undefined;
+  private copying?: Promise<void>;
+  private copyAgain = false;
   private lease?: Lease;
   private daemon?: Daemon;
   desiredHash: string | null = null;
   fragments: string[] = [];
   conflict: string | null = null;
+  refused: { fragment: string; reason: string }[] = [];
   private secrets: string[] = [];
   private publishing = false;
   private again = false;
@@ -85,8 +98,17 @@ export class FleetAgent {
     const cached = existsSync(this.o.stateFile) ? readFileSync(this.o.stateFile, 'utf8') : undefined;
     if (cached !== undefined) this.remember(cached);
     try {
-      await withTimeout(this.fetch(), START_FETCH_MS, 'etcd did not answer');
-      await this.client.put(labelsKey(this.o.host)).value(JSON.stringify(this.o.labels));
+      await withTimeout(
+        (async () => {
+          await this.client.put(labelsKey(this.o.host)).value(JSON.stringify(this.o.labels));
+          await this.copyOwn();
+          await this.fetch();
+          // nothing accepted yet (refused or conflicting fragments) and nothing on disk: start empty
+          if (!existsSync(this.o.stateFile)) this.write(documentText(mergeFragments([])));
+        })(),
+        START_FETCH_MS,
+        'etcd did not answer',
+      );
     } catch (err) {
       this.unreachableSince = new Date().toISOString();
       const e = etcdError(err, 'reading the host document from etcd');
@@ -111,7 +133,78 @@ export class FleetAgent {
     daemon.on('ran', () => this.publishSoon());
     daemon.on('rejected', () => this.publishSoon());
     this.startWatch();
+    if (this.selfCopies !== false) this.startFragmentsWatch();
     this.publishSoon();
+  }
+
+  /**
+   * Where the store lets this host read the fragments (no etcd auth), it writes its own copies:
+   * a host that joins after a put takes the fragments that select it without an operator step.
+   * With etcd auth, etcd refuses (PermissionDenied) and the operator's commands write them.
+   */
+  private async copyOwn(): Promise<void> {
+    if (this.selfCopies === false) return;
+    try {
+      if (await materializeHost(this.client, this.o.host, this.o.labels))
+        this.o.log.info('wrote this host’s fragment copies from the fragments that select it');
+      this.selfCopies = true;
+    } catch (err) {
+      const e = etcdError(err, 'reading the fragments');
+      if (e.kind !== 'permission') throw err;
+      this.selfCopies = false;
+      this.o.log.info(
+        'this host may not read /opd/fragments/ (etcd auth): its fragment copies are written by the operator (put, enroll, relabel, sync)',
+      );
+    }
+  }
+
+  /**
+   * Follow the fragments to keep its own copies current (the operator's commands write them
+   * too; this catches a put that raced with this host's announcement). Label changes of an
+   * enrolled host come with `relabel`, which rewrites the copies itself.
+   */
+  private startFragmentsWatch(): void {
+    void this.client
+      .watch()
+      .prefix(FRAGMENTS)
+      .create()
+      .then((w) => {
+        if (this.stopped) return void w.cancel();
+        this.fragmentsWatcher = w;
+        w.on('put', () => this.copySoon());
+        w.on('delete', () => this.copySoon());
+        w.on('connected', () => this.copySoon());
+        w.on('error', (err) => this.o.log.warn({ err: err?.message }, 'etcd watch error (fragments)'));
+        this.copySoon();
+      })
+      .catch((err) => {
+        if (this.stopped) return;
+        const e = etcdError(err, 'watching the fragments');
+        if (e.kind === 'permission') return void (this.selfCopies = false);
+        this.o.log.warn({ err: e.message }, 'cannot watch the fragments yet; retrying');
+        setTimeout(() => !this.stopped && this.startFragmentsWatch(), TUNABLES.fleetRewatchMs).unref();
+      });
+  }
+
+  private copySoon(): void {
+    if (this.stopped || this.selfCopies === false) return;
+    if (this.copying) {
+      this.copyAgain = true;
+      return;
+    }
+    this.copying = (async () => {
+      do {
+        this.copyAgain = false;
+        try {
+          await this.copyOwn();
+        } catch (err) {
+          this.o.log.warn(
+            { err: etcdError(err, 'writing this host’s fragment copies').message },
+            'cannot update this host’s fragment copies; keeping the last document',
+          );
+        }
+      } while (this.copyAgain && !this.stopped);
+    })().finally(() => (this.copying = undefined));
   }
 
   private startWatch(): void {
@@ -166,6 +259,21 @@ export class FleetAgent {
   /** Read the host's fragment copies, merge, and hand a new document to the daemon. */
   private async fetch(): Promise<void> {
     const frags = [...(await prefixJSON<Fragment>(this.client, desiredPrefix(this.o.host))).values()];
+    if (this.o.keysFile) {
+      const refused = this.check(frags);
+      if (refused.length) {
+        const text = canonical(refused);
+        if (text !== canonical(this.refused))
+          this.o.log.error(
+            { refused },
+            'fragments refused by the signature check; the last good document stays in force',
+          );
+        this.refused = refused;
+        this.publishSoon();
+        return;
+      }
+      this.refused = [];
+    }
     const m = mergeFragments(frags);
     if (m.conflict) {
       const msg = conflictError(m.conflict, this.o.host).message;
@@ -185,6 +293,21 @@ export class FleetAgent {
       if (this.daemon) await this.daemon.reload(false);
     } else this.remember(text);
     this.publishSoon();
+  }
+
+  /** The copies that fail the signature check, with why (sorted by fragment id). */
+  private check(frags: Fragment[]): { fragment: string; reason: string }[] {
+    let trusted: TrustedKeys;
+    try {
+      trusted = loadTrustedKeys(this.o.keysFile!);
+    } catch (err) {
+      const reason = `the trusted keys cannot be read: ${(err as Error).message}`;
+      return frags.map((f) => ({ fragment: String(f.id), reason }));
+    }
+    return frags
+      .map((f) => ({ fragment: String(f.id), reason: verifyCopy(f, trusted, this.o.host, this.o.labels) }))
+      .filter((x): x is { fragment: string; reason: string } => x.reason !== null)
+      .sort((a, b) => (a.fragment < b.fragment ? -1 : a.fragment > b.fragment ? 1 : 0));
   }
 
   private write(text: string): void {
@@ -216,9 +339,13 @@ export class FleetAgent {
     const docErr = d?.docError?.message ?? null;
     const runErr = lr?.status === 'error' ? (lr.error ?? 'reconcile failed') : null;
     const inForce = d?.prep?.docHash ?? null;
+    const refusedText = this.refused.length
+      ? `refused ${this.refused.map((r) => `fragment ${JSON.stringify(r.fragment)}: ${r.reason}`).join('; ')}; the last good document stays in force`
+      : null;
     const converged =
       !!d &&
       !this.conflict &&
+      !refusedText &&
       !docErr &&
       !!lr &&
       (lr.status === 'ok' || lr.status === 'noop') &&
@@ -232,7 +359,9 @@ export class FleetAgent {
       document: inForce,
       desired: this.desiredHash,
       fragments: this.fragments,
-      error: this.conflict ?? (docErr ? this.scrub(docErr) : runErr ? this.scrub(runErr) : null),
+      refused: this.refused,
+      verified: !!this.o.keysFile,
+      error: this.conflict ?? refusedText ?? (docErr ? this.scrub(docErr) : runErr ? this.scrub(runErr) : null),
       failing,
       drift_corrected: d?.driftCount ?? 0,
       runs: d?.runs ?? 0,
@@ -329,6 +458,7 @@ export class FleetAgent {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     try {
       await this.watcher?.cancel();
+      await this.fragmentsWatcher?.cancel();
     } catch {
       /* gone */
     }

@@ -14,7 +14,9 @@
  *   /opd/witness/.copier            the copier's progress (revision) and the gaps it noticed
  *
  * Copies under /opd/desired/<host>/ are written by the operator's commands (`put`, `rollout`,
- * `sync`), which alone read all fragments; a host's credentials never see another host's copy.
+ * `sync`, `enroll`, `relabel`), which read all fragments; a host's credentials never see another
+ * host's copy. Without etcd auth (any client may write anything) a daemon also writes its own
+ * copies, so a host that announces itself after a put takes its fragments by itself.
  */
 import { OpdError } from '../core/errors.js';
 

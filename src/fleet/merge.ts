@@ -25,6 +25,8 @@ export interface Fragment {
   put_at: string;
   /** a rollout in progress: only these hosts get it so far */
   only_hosts?: string[];
+  /** the operator's ed25519 signature (src/fleet/sign.ts) */
+  signature?: { alg: 'ed25519'; key: string; sig: string };
 }
 
 export interface HostInfo {

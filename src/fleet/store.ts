@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Etcd3, type IOptions } from 'etcd3';
 import { OpdError } from '../core/errors.js';
-import { DESIRED, ENROLLED, FRAGMENTS, HOSTS, desiredKey, desiredPrefix, isName } from './keys.js';
+import { DESIRED, ENROLLED, FRAGMENTS, HOSTS, desiredKey, desiredPrefix, enrolledKey, isName } from './keys.js';
 import { fragmentOrder, selects, type Fragment, type HostInfo } from './merge.js';
 import { TUNABLES } from '../core/tunables.js';
 
@@ -203,6 +203,17 @@ function sortLabels(l: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(l).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
+/** The copy of a fragment a host gets: the record without the rollout's host list. */
+export function copyText(f: Fragment): string {
+  const { only_hosts: _o, ...copy } = f;
+  return JSON.stringify(copy);
+}
+
+/** The fragments that select `h` (in merge order): what its copies must be. */
+export function fragmentsFor(frs: Fragment[], h: HostInfo): Fragment[] {
+  return frs.filter((f) => selects(f, h)).sort(fragmentOrder);
+}
+
 /**
  * Write the per-host copies (/opd/desired/<host>/<id>) so that each host has exactly the
  * fragments that select it; returns the hosts whose copies changed.
@@ -214,12 +225,10 @@ export async function materialize(c: Etcd3, fragments?: Fragment[], hosts?: Host
   const changed = new Set<string>();
   const want = new Set<string>();
   for (const h of hs) {
-    for (const f of frs) {
-      if (!selects(f, h)) continue;
+    for (const f of fragmentsFor(frs, h)) {
       const key = desiredKey(h.host, f.id);
       want.add(key);
-      const { only_hosts: _o, ...copy } = f;
-      const text = JSON.stringify(copy);
+      const text = copyText(f);
       if (existing[key] === text) continue;
       await c.put(key).value(text);
       changed.add(h.host);
@@ -234,4 +243,37 @@ export async function materialize(c: Etcd3, fragments?: Fragment[], hosts?: Host
     changed.add(host);
   }
   return [...changed].sort();
+}
+
+/**
+ * One host's side of `materialize`, run by its own daemon where the store lets it read the
+ * fragments (a fleet without etcd auth, where any client may write anything anyway): the copies
+ * of the fragments that select it, by its enrolled labels when it is enrolled, else by the
+ * labels it announces. With etcd auth a host's credentials may not read /opd/fragments/ nor
+ * write /opd/desired/ (etcd refuses: PermissionDenied), and its copies are written by the
+ * operator's commands (`put`, `enroll`, `relabel`, `sync`). Returns whether a copy changed.
+ */
+export async function materializeHost(c: Etcd3, host: string, announced: Record<string, string>): Promise<boolean> {
+  const frs = await readFragments(c);
+  const enr = await getJSON<{ labels?: Record<string, string> }>(c, enrolledKey(host));
+  const h: HostInfo = enr
+    ? { host, labels: isLabels(enr.labels) ? sortLabels(enr.labels) : {}, enrolled: true }
+    : { host, labels: sortLabels(announced) };
+  const existing = await c.getAll().prefix(desiredPrefix(host)).strings();
+  let changed = false;
+  const want = new Set<string>();
+  for (const f of fragmentsFor(frs, h)) {
+    const key = desiredKey(host, f.id);
+    want.add(key);
+    const text = copyText(f);
+    if (existing[key] === text) continue;
+    await c.put(key).value(text);
+    changed = true;
+  }
+  for (const key of Object.keys(existing))
+    if (!want.has(key)) {
+      await c.delete().key(key);
+      changed = true;
+    }
+  return changed;
 }

@@ -105,3 +105,32 @@ export function startFleetDaemon(opts: {
 export function until<T>(fn: () => Promise<T> | T, what: string, ms = 60_000): Promise<T> {
   return waitUntil(fn, what, ms, 100);
 }
+
+/**
+ * A 3-member etcd cluster of one test file's own (scripts/backends/etcd.sh with private ports,
+ * data dir and token): for tests that change what the shared cluster's other users rely on
+ * (etcd auth, every key under /opd/) and may run beside them. `down` stops it by its pidfiles
+ * and removes its data.
+ */
+export async function privateEtcdCluster(
+  name: string,
+  base: number,
+): Promise<{ endpoints: string; sh(args: string[]): Promise<void>; down(): Promise<void> }> {
+  const id = Math.random().toString(36).slice(2, 6);
+  const env = {
+    OPD_ETCD_DIR: `/var/tmp/opd-etcd-${name}-${id}`,
+    OPD_ETCD_CLIENT_PORTS: `${base + 1} ${base + 2} ${base + 3}`,
+    OPD_ETCD_PEER_PORTS: `${base + 101} ${base + 102} ${base + 103}`,
+    OPD_ETCD_TOKEN: `opd-${name}-${id}`,
+  };
+  const sh = async (args: string[]) => {
+    const r = await execa('bash', [SCRIPT, ...args], { reject: false, env, timeout: 120_000 });
+    if (r.exitCode !== 0) throw new Error(`etcd.sh ${args.join(' ')}: ${r.stderr}`);
+  };
+  await sh(['up']);
+  return {
+    endpoints: [1, 2, 3].map((i) => `http://127.0.0.1:${base + i}`).join(','),
+    sh,
+    down: () => sh(['down']),
+  };
+}

@@ -177,6 +177,35 @@ describe('a compromised fleet host against enrolled labels and the audit witness
     expect(JSON.stringify(rs)).not.toContain(SECRET);
   });
 
+  it('gives a host enrolled after the puts its fragments with no further operator step, while it may neither read the fragments nor write its copies', async () => {
+    const late = `web2-${id}`;
+    const e = await fleet(['enroll', late, '--label', 'role=web', '--password-out', pwFile(late)]);
+    expect(e.code, e.stderr).toBe(0);
+    // it announces the db role: its enrolled role=web alone selects
+    const d = start(late, ['role=db']);
+    await until(
+      async () => {
+        const r = (await rows()).find((x) => x.host === late);
+        return r?.alive && r.converged;
+      },
+      'the host enrolled after the puts converged',
+      120_000,
+    );
+    expect(readFileSync(join(d.dir, 'etc/motd'), 'utf8')).toBe('web\n');
+    expect(existsSync(join(d.dir, 'etc/db.secret'))).toBe(false);
+    expect(d.output()).toContain('this host may not read /opd/fragments/ (etcd auth)');
+    const c = etcdClient(ENDPOINTS, {
+      username: `opd-host-${late}`,
+      password: readFileSync(pwFile(late), 'utf8').trim(),
+    });
+    try {
+      await expect(c.getAll().prefix('/opd/fragments/').keys()).rejects.toThrow(/permission denied/i);
+      await expect(c.put(`/opd/desired/${late}/db`).value('{}')).rejects.toThrow(/permission denied/i);
+    } finally {
+      c.close();
+    }
+  });
+
   it('moves a host to another role only when the operator relabels it', async () => {
     const r = await fleet(['relabel', WEB, '--label', 'role=web', '--label', 'zone=a']);
     expect(r.code, r.stderr).toBe(0);

@@ -341,7 +341,7 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
     });
   }
 
-  it('runs the daemon in fleet mode from services.opd.fleet (endpoints, host, labels, credentials, TLS files) and names the fix without endpoints', () => {
+  it('runs the daemon in fleet mode from services.opd.fleet (endpoints, host, labels, credentials, TLS files, trusted operator keys) and names the fix without endpoints', () => {
     const f = r.fleet;
     expect(f.assertions).toEqual([]);
     expect(f.stateJson).toBeNull();
@@ -351,7 +351,7 @@ describe('NixOS module (nix-instantiate, nixpkgs module-system semantics)', () =
     );
     expect(exec).toContain('"--etcd-user" "opd-host-kvm-07" "--etcd-password-file" "/run/keys/opd-etcd"');
     expect(exec).toContain(
-      '"--etcd-ca" "/etc/opd/etcd-ca.pem" "--etcd-cert" "/etc/opd/kvm-07.pem" "--etcd-key" "/run/keys/kvm-07.key"',
+      '"--etcd-ca" "/etc/opd/etcd-ca.pem" "--etcd-cert" "/etc/opd/kvm-07.pem" "--etcd-key" "/run/keys/kvm-07.key" "--fleet-keys" "/etc/opd/operator-keys.pub"',
     );
     expect(r.fleetCertNoKey.assertions).toEqual([
       expect.stringContaining('set services.opd.fleet.certFile and services.opd.fleet.keyFile together'),
