@@ -215,7 +215,8 @@ export function applyCommand(): Command {
           : undefined,
       }).finally(() => {
         progress?.close();
-        trap.dispose();
+        // a signal after the run: default action; a second one after a first: exit 130/143 at once
+        trap.settle();
       });
       printAdvisories(report.computed?.advisories);
       if (!text) {

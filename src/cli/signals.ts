@@ -21,6 +21,12 @@ export interface Trap {
   abort: AbortSignal;
   /** remove the handlers (the signals' default action applies again) */
   dispose(): void;
+  /**
+   * The run has ended. Without a signal so far, the handlers go (a signal now has its default
+   * action). After a first signal they stay: the process is ending with 128 + its number, and a
+   * second signal ends it at once with that status (never killed by the signal with no status).
+   */
+  settle(): void;
 }
 
 /**
@@ -31,14 +37,18 @@ export interface Trap {
 export function trapStopSignals(onFirst: (sig: StopSignal) => void, onSecond: (sig: StopSignal) => void): Trap {
   const stop = new AbortController();
   const abort = new AbortController();
+  let settled = false;
   const handler = (sig: StopSignal) => {
     if (!stop.signal.aborted) {
       stop.abort(sig);
       onFirst(sig);
       return;
     }
-    abort.abort(sig);
-    onSecond(sig);
+    // nothing is in flight once the run has ended: nothing to abort or report
+    if (!settled) {
+      abort.abort(sig);
+      onSecond(sig);
+    }
     // the lock goes with the process (its 'exit' handler); the intents stay for recovery
     process.exit(signalExit(sig));
   };
@@ -46,12 +56,17 @@ export function trapStopSignals(onFirst: (sig: StopSignal) => void, onSecond: (s
   const onTerm = () => handler('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  const dispose = () => {
+    process.removeListener('SIGINT', onInt);
+    process.removeListener('SIGTERM', onTerm);
+  };
   return {
     stop: stop.signal,
     abort: abort.signal,
-    dispose: () => {
-      process.removeListener('SIGINT', onInt);
-      process.removeListener('SIGTERM', onTerm);
+    dispose,
+    settle: () => {
+      if (stop.signal.aborted) settled = true;
+      else dispose();
     },
   };
 }
@@ -59,5 +74,5 @@ export function trapStopSignals(onFirst: (sig: StopSignal) => void, onSecond: (s
 /** No trap (a dry run): signals keep their default action. */
 export function noTrap(): Trap {
   const never = new AbortController().signal;
-  return { stop: never, abort: never, dispose: () => {} };
+  return { stop: never, abort: never, dispose: () => {}, settle: () => {} };
 }
