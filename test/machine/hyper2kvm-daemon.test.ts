@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Machine, startedByOpd, Timings } from './harness.js';
 import {
+  STATE,
   apply,
   enableBoot,
   expectBootRun,
@@ -15,8 +16,8 @@ import {
   expectNoDiff,
   expectOk,
   expectShipped,
+  failedUnits,
   machineFor,
-  STATE,
 } from './steps.js';
 
 const EXAMPLE = 'hyper2kvm-daemon.yaml';
@@ -122,7 +123,8 @@ describe(`examples/${EXAMPLE} on a booted Debian 12 machine`, () => {
 
   it('comes back after a reboot: the units run again and opd diff finds nothing to do', async () => {
     await enableBoot(m);
-    expect(await t.time('reboot', () => m.reboot())).toBe('running');
+    const state = await t.time('reboot', () => m.reboot());
+    expect(state, `the rebooted machine runs with nothing failed${await failedUnits(m)}`).toBe('running');
     await expectBootRun(m, EXAMPLE);
     for (const u of UNITS) expect(await m.systemctl(['is-active', u]), u).toBe('active');
     await expectNoDiff(m);

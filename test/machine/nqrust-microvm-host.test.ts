@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { Machine, runsOf, startedByOpd, Timings } from './harness.js';
 import {
+  STATE,
   apply,
   enableBoot,
   expectBootRun,
@@ -20,8 +21,8 @@ import {
   expectOk,
   expectShipped,
   factsOf,
+  failedUnits,
   machineFor,
-  STATE,
 } from './steps.js';
 
 const EXAMPLE = 'nqrust-microvm-host.yaml';
@@ -243,7 +244,8 @@ describe(`examples/${EXAMPLE} on a booted Debian 12 machine`, () => {
   it('comes back after a reboot: fcbr0, NAT and ip_forward before network.target, the services, and opd diff finds nothing to do', async () => {
     if (!kvm) return;
     await enableBoot(m);
-    expect(await t.time('reboot', () => m.reboot())).toBe('running');
+    const state = await t.time('reboot', () => m.reboot());
+    expect(state, `the rebooted machine runs with nothing failed${await failedUnits(m)}`).toBe('running');
     await expectBootRun(m, EXAMPLE);
     await expectNetwork();
     for (const u of SERVICES) expect(await m.systemctl(['is-active', u]), u).toBe('active');

@@ -13,6 +13,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Machine, NET, runsOf, startedByOpd, Timings } from './harness.js';
 import {
+  STATE,
   apply,
   enableBoot,
   expectBootRun,
@@ -21,8 +22,8 @@ import {
   expectOk,
   expectShipped,
   factsOf,
+  failedUnits,
   machineFor,
-  STATE,
 } from './steps.js';
 
 const EXAMPLE = 'opdbus-full-mode.yaml';
@@ -135,7 +136,8 @@ describe(`examples/${EXAMPLE} on a booted Debian 12 machine`, () => {
 
   it('comes back after a reboot: bridges, addresses, routes and firewall before network.target, the containers, and opd diff finds nothing to do', async () => {
     await enableBoot(m);
-    expect(await t.time('reboot', () => m.reboot())).toBe('running');
+    const state = await t.time('reboot', () => m.reboot());
+    expect(state, `the rebooted machine runs with nothing failed${await failedUnits(m)}`).toBe('running');
     await expectBootRun(m, EXAMPLE);
     await expectNetwork();
     const ls = (await m.exec(['lxc-ls', '-f', '-F', 'name,state'])).stdout;

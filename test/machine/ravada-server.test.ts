@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Machine, NET, startedByOpd, Timings } from './harness.js';
 import {
+  STATE,
   apply,
   enableBoot,
   expectBootRun,
@@ -19,8 +20,8 @@ import {
   expectOk,
   expectShipped,
   factsOf,
+  failedUnits,
   machineFor,
-  STATE,
 } from './steps.js';
 
 const EXAMPLE = 'ravada-server.yaml';
@@ -192,7 +193,8 @@ describe(`examples/${EXAMPLE} on a booted Debian 12 machine`, () => {
   it('comes back after a reboot: the firewall before network.target, the services, and opd diff finds nothing to do', async () => {
     if (!kvm) return;
     await enableBoot(m);
-    expect(await t.time('reboot', () => m.reboot())).toBe('running');
+    const state = await t.time('reboot', () => m.reboot());
+    expect(state, `the rebooted machine runs with nothing failed${await failedUnits(m)}`).toBe('running');
     await expectBootRun(m, EXAMPLE);
     for (const a of [ADMIN, OTHER]) await m.upstreamExec(['ip', 'addr', 'add', `${a}/24`, 'dev', 'uplink0']);
     for (const u of ['mariadb.service', 'rvd_back.service', 'rvd_front.service', 'libvirtd.socket', 'apache2.service'])
